@@ -1,0 +1,226 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Express, type RequestHandler, Router } from 'express';
+import type { DataSource } from 'typeorm';
+import type { Config } from './config/schema';
+import { type Clock, systemClock } from './core/clock';
+import { AppError, errorMessage } from './core/errors';
+import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort } from './core/asterisk-port';
+import { createLogger, type Logger } from './logging/logger';
+import { openDatabase } from './store/data-source';
+import { errorMiddleware, notFoundHandler } from './http/error-middleware';
+import { healthRoutes } from './http/health-routes';
+
+/**
+ * The composition root: main, the CLI and the tests build the sidecar here.
+ * Plain constructor wiring, no DI framework. Start order: HTTP listeners
+ * (health answers at once), then the database (retried with backoff), then
+ * the services that need it; until they are up, other routes answer 503.
+ */
+
+export interface AppDeps {
+  clock?: Clock;
+  logger?: Logger;
+  /** Outgoing HTTP to partners; tests may wrap it to inject faults. */
+  fetch?: typeof fetch;
+  /** Replace the Asterisk layer (e.g. to run the protocol without Asterisk). */
+  asterisk?: AsteriskPort;
+}
+
+/** What the service layers get once the database is open. */
+export interface ServiceContext {
+  config: Config;
+  db: DataSource;
+  clock: Clock;
+  logger: Logger;
+  fetch: typeof fetch;
+}
+
+/** A started feature: routes to mount and a way to stop its background work. */
+export interface Feature {
+  name: string;
+  federationRouter?: Router;
+  adminRouter?: Router;
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+}
+
+export interface AppRuntime {
+  databaseStatus(): Promise<'up' | 'down' | 'connecting'>;
+  asteriskStatus(): AsteriskConnectionStatus;
+}
+
+export class App implements AppRuntime {
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly fetchImpl: typeof fetch;
+  db: DataSource | null = null;
+  asterisk: AsteriskPort;
+  private features: Feature[] = [];
+  private federationServer: http.Server | null = null;
+  private adminServer: http.Server | null = null;
+  private federationApp: Express;
+  private adminApp: Express | null;
+  private ready = false;
+  private stopping = false;
+  private dbConnecting: Promise<void> | null = null;
+  private readonly federationRoutes = Router();
+  private readonly adminRoutes = Router();
+
+  constructor(
+    readonly config: Config,
+    private readonly deps: AppDeps = {},
+  ) {
+    this.logger = deps.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+    this.clock = deps.clock ?? systemClock;
+    this.fetchImpl = deps.fetch ?? fetch;
+    this.asterisk = deps.asterisk ?? new DisabledAsteriskPort();
+    const sameListener = config.http.admin === 'same';
+    this.federationApp = this.baseApp();
+    this.adminApp = sameListener ? null : this.baseApp();
+    this.federationApp.use(this.whenReady(this.federationRoutes));
+    (this.adminApp ?? this.federationApp).use(this.whenReady(this.adminRoutes));
+    for (const a of [this.federationApp, this.adminApp]) {
+      if (!a) continue;
+      a.use(notFoundHandler);
+      a.use(errorMiddleware(this.logger));
+    }
+  }
+
+  private baseApp(): Express {
+    const a = express();
+    a.disable('x-powered-by');
+    a.set('trust proxy', this.config.http.trustProxy);
+    a.use(healthRoutes(this));
+    return a;
+  }
+
+  private whenReady(router: Router): RequestHandler {
+    return (req, res, next) => {
+      if (!this.ready) {
+        next(new AppError('FED_UNAVAILABLE', 503, 'the sidecar is starting or its database is unreachable; retry shortly', { headers: { 'Retry-After': '5' } }));
+        return;
+      }
+      router(req, res, next);
+    };
+  }
+
+  get federationUrl(): string {
+    return urlOf(this.federationServer);
+  }
+
+  get adminUrl(): string {
+    return urlOf(this.adminServer ?? this.federationServer);
+  }
+
+  async databaseStatus(): Promise<'up' | 'down' | 'connecting'> {
+    if (!this.db) return this.dbConnecting ? 'connecting' : 'down';
+    try {
+      await this.db.query('SELECT 1');
+      return 'up';
+    } catch {
+      return 'down';
+    }
+  }
+
+  asteriskStatus(): AsteriskConnectionStatus {
+    return this.asterisk.status();
+  }
+
+  /** Listens, then connects the database (in the background unless waitForDb) and starts the features. */
+  async start(opts: { waitForDb?: boolean } = {}): Promise<void> {
+    const { federation, admin } = this.config.http;
+    this.federationServer = await listen(this.federationApp, federation.host, federation.port);
+    if (this.adminApp && admin !== 'same') this.adminServer = await listen(this.adminApp, admin.host, admin.port);
+    this.logger.info('listening', { component: 'app', federation: this.federationUrl, admin: this.adminUrl });
+    this.dbConnecting = this.connectAndStart();
+    if (opts.waitForDb) await this.dbConnecting;
+  }
+
+  private async connectAndStart(): Promise<void> {
+    let delay = 500;
+    while (!this.stopping) {
+      try {
+        this.db = await openDatabase(this.config);
+        break;
+      } catch (e) {
+        this.logger.warn('database unreachable, retrying', { component: 'app', error: errorMessage(e), retryInMs: delay });
+        await sleep(delay);
+        delay = Math.min(delay * 2, 30000);
+      }
+    }
+    if (this.stopping || !this.db) return;
+    const ctx: ServiceContext = {
+      config: this.config,
+      db: this.db,
+      clock: this.clock,
+      logger: this.logger,
+      fetch: this.fetchImpl,
+    };
+    this.features = await buildFeatures(ctx, this);
+    for (const f of this.features) {
+      if (f.federationRouter) this.federationRoutes.use(f.federationRouter);
+      if (f.adminRouter) this.adminRoutes.use(f.adminRouter);
+    }
+    for (const f of this.features) await f.start?.();
+    this.ready = true;
+    this.logger.info('ready', { component: 'app', features: this.features.map((f) => f.name) });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.ready = false;
+    await Promise.all([closeServer(this.federationServer), closeServer(this.adminServer)]);
+    await this.dbConnecting?.catch(() => undefined);
+    for (const f of [...this.features].reverse()) {
+      try {
+        await f.stop?.();
+      } catch (e) {
+        this.logger.warn('feature stop failed', { component: 'app', feature: f.name, error: errorMessage(e) });
+      }
+    }
+    if (this.db?.isInitialized) await this.db.destroy();
+  }
+}
+
+/**
+ * Builds each feature in order. Features are added here as they land
+ * (Asterisk layer, federation protocol, admin surfaces, jobs).
+ */
+async function buildFeatures(_ctx: ServiceContext, _app: App): Promise<Feature[]> {
+  const features: Feature[] = [];
+  return features;
+}
+
+export function buildApp(config: Config, deps: AppDeps = {}): App {
+  return new App(config, deps);
+}
+
+function listen(app: Express, host: string, port: number): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(app);
+    server.keepAliveTimeout = 5000;
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function closeServer(server: http.Server | null): Promise<void> {
+  if (!server || !server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function urlOf(server: http.Server | null): string {
+  const addr = server?.address() as AddressInfo | null;
+  if (!addr) return '';
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
+  return `http://${host}:${addr.port}`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,113 @@
+import type { Codec } from '../config/schema';
+import type { ApplyState, Dialect, Reachability, TestCallRecord } from '../store/entities';
+
+/**
+ * What the admin surfaces (API, panel, CLI) ask of the federation layer.
+ * Implemented in src/federation/; the admin layer depends only on this.
+ * Every method throws AppError with a stable code on refusal.
+ */
+
+export interface OutgoingRequestView {
+  id: string;
+  name: string;
+  partner_url: string;
+  prefix: string;
+  codec: string;
+  dialect: Dialect;
+  state: 'pending' | 'declined' | 'failed';
+  decline_reason: string | null;
+  last_error: string | null;
+  pending_deliveries: number;
+  created_at: string;
+}
+
+export interface IncomingRequestView {
+  id: string;
+  request_id: string;
+  name: string;
+  partner_url: string;
+  partner_iax_host: string;
+  partner_extension_length: number;
+  codec: string;
+  dialect: Dialect;
+  state: 'pending' | 'declined';
+  /** v2: fingerprint of the partner's pinned signing key, for out-of-band comparison. */
+  partner_key_fingerprint: string | null;
+  created_at: string;
+}
+
+export interface PeerView {
+  id: string;
+  name: string;
+  prefix: string;
+  partner_url: string;
+  dialect: Dialect;
+  role: 'requester' | 'acceptor';
+  state: 'active' | 'partner_missing';
+  apply_state: ApplyState;
+  apply_error: string | null;
+  reachability: Reachability;
+  latency_ms: number | null;
+  last_seen: string | null;
+  last_error: string | null;
+  partner_key_fingerprint: string | null;
+  partner_iax_host: string;
+  partner_extension_length: number;
+  codec: string;
+  last_test_call: TestCallRecord | null;
+  pending_deliveries: number;
+  created_at: string;
+}
+
+export interface Policy {
+  mode: 'open' | 'invite_only' | 'closed';
+  /** server names (host[:port]) or base URLs allowed in invite_only mode */
+  allowed_peers: string[];
+  /** always refused, whatever the mode */
+  blocked_peers: string[];
+  allow_legacy: boolean;
+  /** local numbers never reachable from a peer nor listed in the phonebook; a trailing * marks a range */
+  unfederated_numbers: string[];
+}
+
+export interface PolicyChangeReport {
+  policy: Policy;
+  /** existing peers the new policy would no longer admit (they are kept; the admin decides) */
+  affected_peers: { name: string; reason: string }[];
+}
+
+export interface KeyView {
+  kid: string;
+  alg: 'ed25519' | 'x25519';
+  status: string;
+  fingerprint: string;
+  public_key: string;
+  not_before: string;
+  expires_at: string;
+}
+
+export interface CreateOutgoingInput {
+  name: string;
+  partner_url: string;
+  prefix: string;
+  codec: Codec;
+  dialect?: 'auto' | 'v2' | 'v1';
+}
+
+export interface FederationAdmin {
+  createOutgoingRequest(input: CreateOutgoingInput): Promise<OutgoingRequestView>;
+  listOutgoingRequests(): Promise<OutgoingRequestView[]>;
+  revokeOutgoingRequest(id: string, opts: { localOnly: boolean }): Promise<void>;
+  listIncomingRequests(): Promise<IncomingRequestView[]>;
+  acceptIncomingRequest(id: string, input: { prefix: string }): Promise<PeerView>;
+  declineIncomingRequest(id: string, opts: { localOnly: boolean; reason?: string }): Promise<void>;
+  listPeers(): Promise<PeerView[]>;
+  getPeer(id: string): Promise<PeerView>;
+  teardownPeer(id: string, opts: { localOnly: boolean }): Promise<void>;
+  /** Refetches a partner's descriptor and confirms held (unendorsed) keys. id: peer id or partner server name. */
+  refreshPartner(id: string): Promise<{ server_name: string; fingerprints: string[]; confirmed: number }>;
+  getPolicy(): Promise<Policy>;
+  setPolicy(policy: Policy): Promise<PolicyChangeReport>;
+  listKeys(): Promise<KeyView[]>;
+  rotateKeys(): Promise<KeyView[]>;
+}

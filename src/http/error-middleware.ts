@@ -1,0 +1,38 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { AppError, isAppError } from '../core/errors';
+import type { Logger } from '../logging/logger';
+
+/** Maps thrown errors to `{error, message}` JSON. A 500 where a 4xx belongs is a bug. */
+export function errorMiddleware(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    let e: AppError;
+    if (isAppError(err)) {
+      e = err;
+    } else if (isBodyParserError(err)) {
+      e =
+        err.type === 'entity.too.large'
+          ? new AppError('FED_TOO_LARGE', 413, 'request body is too large')
+          : new AppError('FED_MALFORMED', 400, 'request body is not valid JSON');
+    } else {
+      logger.error('unhandled error', { component: 'http', path: req.path, method: req.method, err });
+      e = new AppError('INTERNAL', 500, 'internal error', { kind: 'bug' });
+    }
+    if (e.kind === 'operational') logger.warn(e.message, { component: 'http', code: e.code, path: req.path });
+    else if (e.kind === 'user') logger.debug(e.message, { component: 'http', code: e.code, path: req.path });
+    if (res.headersSent) return;
+    for (const [k, v] of Object.entries(e.headers ?? {})) res.setHeader(k, v);
+    res.status(e.status).json(e.toJSON());
+  };
+}
+
+interface BodyParserError {
+  type: string;
+  status: number;
+}
+function isBodyParserError(e: unknown): e is BodyParserError {
+  return typeof e === 'object' && e !== null && typeof (e as BodyParserError).type === 'string' && 'status' in e;
+}
+
+export const notFoundHandler: RequestHandler = (req, res) => {
+  res.status(404).json({ error: 'NOT_FOUND', message: `no route for ${req.method} ${req.path}` });
+};

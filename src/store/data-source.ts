@@ -1,0 +1,57 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { Config } from '../config/schema';
+import { ALL_ENTITIES } from './entities';
+import { MIGRATIONS } from './migrations';
+
+export function dataSourceOptions(config: Pick<Config, 'database' | 'dataDir'>): DataSourceOptions {
+  const db = config.database;
+  if (db.type === 'sqlite') {
+    const file = db.sqlitePath ?? path.join(config.dataDir, 'uuru-federation.sqlite');
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    return {
+      type: 'better-sqlite3',
+      database: file,
+      entities: ALL_ENTITIES,
+      migrations: MIGRATIONS,
+      migrationsRun: false,
+      synchronize: false,
+      // WAL lets readers run beside the single writer; busy timeout rides out short locks.
+      prepareDatabase: (d: { pragma(s: string): unknown }) => {
+        d.pragma('journal_mode = WAL');
+        d.pragma('busy_timeout = 5000');
+        d.pragma('foreign_keys = ON');
+      },
+    };
+  }
+  return {
+    type: db.type,
+    host: db.host,
+    port: db.port,
+    username: db.user,
+    password: db.password,
+    database: db.database,
+    socketPath: db.socketPath,
+    entities: ALL_ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: false,
+    synchronize: false,
+    charset: 'utf8mb4',
+    connectTimeout: 5000,
+    extra: { connectionLimit: 10 },
+  };
+}
+
+/** Opens the database and applies pending migrations. */
+export async function openDatabase(config: Pick<Config, 'database' | 'dataDir'>): Promise<DataSource> {
+  const ds = new DataSource(dataSourceOptions(config));
+  await ds.initialize();
+  try {
+    await ds.runMigrations({ transaction: 'each' });
+  } catch (e) {
+    await ds.destroy();
+    throw e;
+  }
+  return ds;
+}
