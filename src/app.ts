@@ -7,6 +7,7 @@ import { type Clock, systemClock } from './core/clock';
 import { AppError, errorMessage } from './core/errors';
 import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort } from './core/asterisk-port';
 import { createLogger, type Logger } from './logging/logger';
+import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { healthRoutes } from './http/health-routes';
@@ -34,6 +35,7 @@ export interface ServiceContext {
   clock: Clock;
   logger: Logger;
   fetch: typeof fetch;
+  metrics: Metrics;
 }
 
 /** A started feature: routes to mount and a way to stop its background work. */
@@ -56,6 +58,7 @@ export class App implements AppRuntime {
   readonly fetchImpl: typeof fetch;
   db: DataSource | null = null;
   asterisk: AsteriskPort;
+  readonly metrics = new Metrics({ defaultMetrics: true });
   private features: Feature[] = [];
   private federationServer: http.Server | null = null;
   private adminServer: http.Server | null = null;
@@ -156,6 +159,7 @@ export class App implements AppRuntime {
       clock: this.clock,
       logger: this.logger,
       fetch: this.fetchImpl,
+      metrics: this.metrics,
     };
     this.features = await buildFeatures(ctx, this);
     for (const f of this.features) {
