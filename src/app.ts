@@ -69,6 +69,7 @@ export class App implements AppRuntime {
   private dbConnecting: Promise<void> | null = null;
   private readonly federationRoutes = Router();
   private readonly adminRoutes = Router();
+  readonly hasInjectedAsterisk: boolean;
 
   constructor(
     readonly config: Config,
@@ -78,6 +79,7 @@ export class App implements AppRuntime {
     this.clock = deps.clock ?? systemClock;
     this.fetchImpl = deps.fetch ?? fetch;
     this.asterisk = deps.asterisk ?? new DisabledAsteriskPort();
+    this.hasInjectedAsterisk = deps.asterisk !== undefined;
     const sameListener = config.http.admin === 'same';
     this.federationApp = this.baseApp();
     this.adminApp = sameListener ? null : this.baseApp();
@@ -193,6 +195,12 @@ export class App implements AppRuntime {
  */
 async function buildFeatures(_ctx: ServiceContext, _app: App): Promise<Feature[]> {
   const features: Feature[] = [];
+  // Wiring, in this order, as each layer lands:
+  // 1. Asterisk: if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
+  //      const ast = createAsteriskFeature(ctx); app.asterisk = ast.port; features.push(ast); }
+  // 2. Federation: const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk }); features.push(fed);
+  // 3. Admin: features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk,
+  //      reconcile: () => app.asterisk.syncPeers('admin') }));
   return features;
 }
 
