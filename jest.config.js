@@ -1,6 +1,6 @@
 /** Two projects: fast unit tests, and integration tests that start real MariaDB,
  * Asterisk and sidecar processes. `npm test` runs both, in band (2 cores). */
-const tsJest = ['ts-jest', { isolatedModules: true, tsconfig: 'tsconfig.json' }];
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 module.exports = {
   testTimeout: 60000,
   projects: [

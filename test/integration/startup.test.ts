@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * The sidecar as a user starts it (`npm start` runs `node dist/main.js` after the
+ * build; `npm test` builds first): no database or Asterisk configured.
+ */
+const root = path.resolve(__dirname, '../..');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('process did not exit in time')), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve(code);
+    });
+  });
+}
+
+describe('starting the sidecar', () => {
+  let child: ChildProcess | null = null;
+  afterEach(() => {
+    if (child && child.exitCode === null && child.pid) child.kill('SIGKILL');
+    child = null;
+  });
+
+  it('answers /healthz within 5 s with nothing configured, and stops cleanly on SIGTERM', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-start-'));
+    const [fedPort, adminPort, amiPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const t0 = Date.now();
+    child = spawn(process.execPath, [path.join(root, 'dist/main.js')], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        UURU_DATA_DIR: dataDir,
+        UURU_HTTP_LISTEN: `127.0.0.1:${fedPort}`,
+        UURU_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
+        // nothing listens here: the sidecar must serve anyway and keep retrying
+        UURU_ASTERISK_AMI_PORT: String(amiPort),
+        UURU_ASTERISK_ARI_URL: `http://127.0.0.1:${amiPort}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let healthy = false;
+    while (Date.now() - t0 < 5000 && !healthy) {
+      try {
+        const r = await fetch(`http://127.0.0.1:${fedPort}/healthz`);
+        healthy = r.status === 200 && ((await r.json()) as { status: string }).status === 'ok';
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    expect(healthy).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // the embedded SQLite database was created in the data dir
+    let ready: { database?: string } = {};
+    for (let i = 0; i < 50 && ready.database !== 'up'; i++) {
+      ready = (await (await fetch(`http://127.0.0.1:${fedPort}/readyz`)).json()) as { database?: string };
+      if (ready.database !== 'up') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ready.database).toBe('up');
+    expect(fs.existsSync(path.join(dataDir, 'uuru-federation.sqlite'))).toBe(true);
+    child.kill('SIGTERM');
+    expect(await waitExit(child, 10000)).toBe(0);
+  });
+
+  it('refuses bad configuration with one "path: message" line per problem and exit code 2', async () => {
+    child = spawn(process.execPath, [path.join(root, 'dist/main.js')], {
+      cwd: root,
+      env: { PATH: process.env.PATH, UURU_EXTENSION_DIGITS: 'many', UURU_DATABASE_TYPE: 'oracle' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    expect(await waitExit(child, 10000)).toBe(2);
+    expect(stderr).toContain('UURU_EXTENSION_DIGITS: expected a whole number');
+    expect(stderr).toMatch(/^database\.type: /m);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
