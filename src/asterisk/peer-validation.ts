@@ -1,0 +1,124 @@
+import net from 'node:net';
+import { CODECS, type Codec } from '../config/schema';
+import { AppError } from '../core/errors';
+
+/**
+ * Every value that ends up in an Asterisk config file or realtime row passes
+ * through here first. The rules are allow-lists: a newline, `;`, `[`, `]`, `#`,
+ * `$`, `,`, NUL or a unicode look-alike can never satisfy them, so nothing a
+ * partner sends can change the structure of what we write.
+ */
+
+export const INVALID_VALUE = 'ASTERISK_INVALID_VALUE';
+
+const NAME = /^[A-Za-z0-9_]{1,32}$/;
+const DIGITS = /^[0-9]{1,16}$/;
+/** b64url (v2 derived secrets) and alphanumerics (v1); 40 fits iaxfriends.secret varchar(40). */
+const SECRET = /^[A-Za-z0-9_-]{16,40}$/;
+const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const UNFEDERATED = /^[0-9]{1,16}\*?$/;
+
+/** The refusal for one field. The value itself is never echoed: it may be a secret or hostile. */
+export function invalidValue(field: string, reason: string, subject?: string): AppError {
+  const who = subject && NAME.test(subject) ? ` of peer ${subject}` : '';
+  return new AppError(INVALID_VALUE, 400, `${field}${who} is not valid: ${reason}`, { details: { field } });
+}
+
+export function assertName(field: string, value: unknown, subject?: string): string {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw invalidValue(field, 'expected 1 to 32 characters from A-Z, a-z, 0-9 and _', subject);
+  }
+  return value;
+}
+
+export function assertDigits(field: string, value: unknown, subject?: string): string {
+  if (typeof value !== 'string' || !DIGITS.test(value)) {
+    throw invalidValue(field, 'expected 1 to 16 digits 0-9', subject);
+  }
+  return value;
+}
+
+export function assertPort(field: string, value: unknown, subject?: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw invalidValue(field, 'expected a whole number from 1 to 65535', subject);
+  }
+  return value;
+}
+
+export function assertIntInRange(field: string, value: unknown, min: number, max: number, subject?: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidValue(field, `expected a whole number from ${min} to ${max}`, subject);
+  }
+  return value;
+}
+
+export function assertCodec(field: string, value: unknown, subject?: string): Codec {
+  if (typeof value !== 'string' || !(CODECS as readonly string[]).includes(value)) {
+    throw invalidValue(field, `expected one of ${CODECS.join(', ')}`, subject);
+  }
+  return value as Codec;
+}
+
+export function assertSecret(field: string, value: unknown, subject?: string): string {
+  if (typeof value !== 'string' || !SECRET.test(value)) {
+    throw invalidValue(field, 'expected 16 to 40 characters from A-Z, a-z, 0-9, _ and -', subject);
+  }
+  return value;
+}
+
+/** A DNS hostname (ASCII labels only) or an IPv4/IPv6 address. */
+export function assertHost(field: string, value: unknown, subject?: string): string {
+  if (typeof value === 'string' && value.length <= 253) {
+    if (net.isIP(value) !== 0) return value;
+    const labels = value.split('.');
+    if (labels.every((l) => HOST_LABEL.test(l)) && !/^[0-9.]+$/.test(value)) return value;
+  }
+  throw invalidValue(field, 'expected a hostname or an IP address', subject);
+}
+
+/** A local number that is never federated: digits, optionally ending in * for a range. */
+export function assertUnfederatedNumber(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !UNFEDERATED.test(value)) {
+    throw invalidValue(field, 'expected digits, optionally followed by * for a range');
+  }
+  return value;
+}
+
+/** The peer fields the Asterisk layer writes, validated together. */
+export interface PeerInput {
+  name: string;
+  prefix: string;
+  partnerIaxHost: string;
+  partnerIaxPort: number;
+  partnerExtensionLength: number;
+  codec: string;
+  secret: string;
+}
+
+export interface ValidPeer {
+  name: string;
+  prefix: string;
+  host: string;
+  port: number;
+  extensionLength: number;
+  codec: Codec;
+  secret: string;
+}
+
+/**
+ * Validates a peer before anything is written. The federation layer can call
+ * this before it stores a peer; the Asterisk layer calls it again before it
+ * renders one, so a bad row in the database is refused too.
+ */
+export function validatePeer(p: PeerInput): ValidPeer {
+  const name = assertName('name', p.name);
+  return {
+    name,
+    prefix: assertDigits('prefix', p.prefix, name),
+    host: assertHost('partnerIaxHost', p.partnerIaxHost, name),
+    port: assertPort('partnerIaxPort', p.partnerIaxPort, name),
+    extensionLength: assertIntInRange('partnerExtensionLength', p.partnerExtensionLength, 1, 12, name),
+    codec: assertCodec('codec', p.codec, name),
+    secret: assertSecret('secret', p.secret, name),
+  };
+}
