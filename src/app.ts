@@ -11,6 +11,9 @@ import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { healthRoutes } from './http/health-routes';
+import { createAsteriskFeature } from './asterisk';
+import { createFederationFeature } from './federation';
+import { createAdminFeature } from './http/admin';
 
 /**
  * The composition root: main, the CLI and the tests build the sidecar here.
@@ -193,11 +196,24 @@ export class App implements AppRuntime {
  * Builds each feature in order. Features are added here as they land
  * (Asterisk layer, federation protocol, admin surfaces, jobs).
  */
-async function buildFeatures(_ctx: ServiceContext, _app: App): Promise<Feature[]> {
+async function buildFeatures(ctx: ServiceContext, app: App): Promise<Feature[]> {
   const features: Feature[] = [];
+  if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
+    const ast = createAsteriskFeature(ctx);
+    app.asterisk = ast.port;
+    features.push(ast);
+  }
+  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk });
+  features.push(fed);
+  features.push(
+    createAdminFeature({
+      ...ctx,
+      federation: fed.admin,
+      asterisk: app.asterisk,
+      reconcile: () => app.asterisk.syncPeers('admin'),
+    }),
+  );
   // Wiring, in this order, as each layer lands:
-  // 1. Asterisk: if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
-  //      const ast = createAsteriskFeature(ctx); app.asterisk = ast.port; features.push(ast); }
   // 2. Federation: const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk }); features.push(fed);
   // 3. Admin: features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk,
   //      reconcile: () => app.asterisk.syncPeers('admin') }));

@@ -49,6 +49,8 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_FEDERATION_ALLOW_LEGACY', 'federation.allowLegacy', 'bool'],
   ['UURU_KEY_ENCRYPTION_SECRET', 'federation.keyEncryptionSecret', 'string'],
   ['UURU_ADMIN_BOOTSTRAP_TOKEN', 'admin.bootstrapToken', 'string'],
+  ['UURU_ADMIN_URL', 'cli.adminUrl', 'string'],
+  ['UURU_ADMIN_TOKEN', 'cli.adminToken', 'string'],
   ['UURU_PHONEBOOK_FILE', 'phonebook.file', 'string'],
   ['UURU_LOGLEVEL', 'log.level', 'string'],
   ['UURU_LOG_FORMAT', 'log.format', 'string'],

@@ -123,6 +123,18 @@ export const configSchema = z
         keyEncryptionSecret: z.string().min(16).optional(),
         /** Outgoing HTTP timeout to partners, ms. */
         httpTimeoutMs: z.number().int().min(100).default(10000),
+        /** Requests per client IP per minute on every federation and legacy endpoint (checked before any crypto). */
+        rateLimitPerIpPerMinute: z.number().int().min(1).default(120),
+        /** Signed calls per partner (server name) per minute. */
+        rateLimitPerOriginPerMinute: z.number().int().min(1).default(120),
+        /** New peering requests per origin per hour in open mode. */
+        unsolicitedRequestsPerOriginPerHour: z.number().int().min(1).default(5),
+        /** Outbox retry: first delay, ms (doubled each attempt, with jitter). */
+        outboxRetryBaseMs: z.number().int().min(10).default(5000),
+        /** Outbox retry: longest delay between attempts, ms. */
+        outboxRetryMaxMs: z.number().int().min(10).default(3600000),
+        /** Outbox: give up a notification after this many hours. */
+        outboxMaxAgeHours: z.number().min(0.001).default(72),
       })
       .prefault({}),
     admin: z
@@ -131,6 +143,14 @@ export const configSchema = z
         bootstrapToken: z.string().min(24).optional(),
         /** Cookie Secure flag: auto (when publicUrl is https), true, false. */
         secureCookies: z.enum(['auto', 'true', 'false']).default('auto'),
+      })
+      .prefault({}),
+    cli: z
+      .strictObject({
+        /** UURU_ADMIN_URL: the running instance's admin listener the uuru-fed CLI talks to; defaults to http.admin. */
+        adminUrl: z.url().optional(),
+        /** UURU_ADMIN_TOKEN: API token the CLI sends; defaults to admin.bootstrapToken. */
+        adminToken: z.string().min(1).optional(),
       })
       .prefault({}),
     phonebook: z

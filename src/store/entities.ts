@@ -359,6 +359,25 @@ export const ApiTokenEntity = new EntitySchema<ApiToken>({
   },
 });
 
+/** A row the sidecar created in one of Asterisk's realtime tables (the only rows it may change). */
+export interface AsteriskRealtimeRow {
+  /** iaxfriends or extensions */
+  tableName: string;
+  /** iaxfriends: the name; extensions: context, exten and priority joined by '|' */
+  rowKey: string;
+  createdAt: number;
+}
+
+export const AsteriskRealtimeRowEntity = new EntitySchema<AsteriskRealtimeRow>({
+  name: 'AsteriskRealtimeRow',
+  tableName: 'asterisk_realtime_rows',
+  columns: {
+    tableName: { ...col.str(32), primary: true },
+    rowKey: { ...col.str(160), primary: true },
+    createdAt: col.ms(),
+  },
+});
+
 export const ALL_ENTITIES = [
   PeerEntity,
   OutgoingRequestEntity,
@@ -370,4 +389,5 @@ export const ALL_ENTITIES = [
   SettingEntity,
   AdminUserEntity,
   ApiTokenEntity,
+  AsteriskRealtimeRowEntity,
 ];

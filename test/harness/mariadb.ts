@@ -48,7 +48,10 @@ const DB_NAME = /^[A-Za-z0-9_]{1,64}$/;
 
 /** A unique database name for one test file or suite. */
 export function testDatabaseName(prefix: string): string {
-  return `uuru_test_${prefix.replace(/[^A-Za-z0-9_]/g, '_')}_${crypto.randomBytes(4).toString('hex')}`.slice(0, 64);
+  return `uuru_test_${prefix.replace(/[^A-Za-z0-9_]/g, '_')}_${crypto.randomBytes(4).toString('hex')}`.slice(
+    0,
+    64,
+  );
 }
 
 function findBinary(name: string): string | null {
@@ -158,10 +161,14 @@ export function attachMariaDb(state: {
 export async function startMariaDb(): Promise<MariaDbServer> {
   const external = externalMariaDbFromEnv();
   if (external) {
-    await waitFor('MariaDB from UURU_TEST_MARIADB_HOST', async () => (await external.query('SELECT 1'), true), {
-      timeoutMs: 10_000,
-      intervalMs: 500,
-    });
+    await waitFor(
+      'MariaDB from UURU_TEST_MARIADB_HOST',
+      async () => (await external.query('SELECT 1'), true),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 500,
+      },
+    );
     return external;
   }
   return startPrivateMariaDb();
@@ -238,7 +245,8 @@ export async function startPrivateMariaDb(): Promise<MariaDbServer> {
       await waitFor('MariaDB start', async () => (await server.query('SELECT 1'), true), {
         timeoutMs: 60_000,
         intervalMs: 200,
-        abort: () => (child.exitCode !== null ? `mariadbd exited (${child.exitCode}):\n${tailFile(errorLog)}` : null),
+        abort: () =>
+          child.exitCode !== null ? `mariadbd exited (${child.exitCode}):\n${tailFile(errorLog)}` : null,
       });
     } catch (e) {
       await server.stop();

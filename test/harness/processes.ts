@@ -32,7 +32,10 @@ async function waitGone(pid: number, child: ChildProcess | undefined, timeoutMs:
 }
 
 /** SIGTERM, then SIGKILL after graceMs; resolves once the process is gone. */
-export async function stopPid(pid: number, opts: { child?: ChildProcess; graceMs?: number } = {}): Promise<void> {
+export async function stopPid(
+  pid: number,
+  opts: { child?: ChildProcess; graceMs?: number } = {},
+): Promise<void> {
   const { child } = opts;
   if (child ? child.exitCode !== null || child.signalCode !== null : !pidAlive(pid)) return;
   try {

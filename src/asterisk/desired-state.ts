@@ -1,0 +1,206 @@
+import net from 'node:net';
+import type { Config } from '../config/schema';
+import { errorMessage } from '../core/errors';
+import type { Peer } from '../store/entities';
+import { type ValidPeer, validatePeer } from './peer-validation';
+
+/**
+ * What Asterisk should hold for the peers in the database, independent of how
+ * it gets there (generated files or realtime rows). Both backends render from
+ * this one model, so they cannot disagree on what a peer becomes.
+ */
+
+/** One IAX2 friend: option lines in the order chan_iax2 must see them (ACLs are order-sensitive). */
+export interface IaxFriend {
+  name: string;
+  options: [key: string, value: string][];
+}
+
+/** One dial plan step. Priorities are explicit (no labels) so realtime rows can carry them as they are. */
+export interface DialplanStep {
+  context: string;
+  exten: string;
+  priority: number;
+  app: string;
+  appData: string;
+  /** The peer this step belongs to (for apply states). */
+  peer: string;
+}
+
+export interface PeerObjects {
+  peer: ValidPeer;
+  friend: IaxFriend;
+  /** The inbound context reserved for this peer. */
+  inboundContext: string;
+  /** The outbound pattern in the federation context. */
+  outboundExten: string;
+  steps: DialplanStep[];
+}
+
+export interface DesiredState {
+  peers: PeerObjects[];
+  /** Steps shared by all peers (the realtime inbound context); empty in per_peer mode or without peers. */
+  sharedSteps: DialplanStep[];
+  /** Peers left out because a value failed validation; they are marked failed, nothing is written for them. */
+  refused: { name: string; id: string; error: string }[];
+  outboundContext: string;
+}
+
+export interface RenderSettings {
+  localContext: string;
+  inboundTargetContext: string;
+  testExtension: string;
+  extensionDigits: number;
+  maxCallsPerPeer: number;
+  qualifyFreqOkMs: number;
+  qualifyFreqNotOkMs: number;
+  /** Local numbers never reachable from a peer; a trailing * marks a range prefix. */
+  unfederatedNumbers: string[];
+  /**
+   * per_peer: one inbound context per peer (static files). shared: one inbound
+   * context for all peers, told apart by CHANNEL(peername), because realtime
+   * rows are only reached through a static context holding `switch => Realtime/`.
+   */
+  inboundMode: 'per_peer' | 'shared';
+}
+
+export function renderSettingsFrom(config: Config, unfederatedNumbers: string[]): RenderSettings {
+  const a = config.asterisk;
+  return {
+    inboundMode: a.stateBackend === 'realtime' ? 'shared' : 'per_peer',
+    localContext: a.localContext,
+    inboundTargetContext: a.inboundTargetContext,
+    testExtension: a.testExtension,
+    extensionDigits: config.instance.extensionDigits,
+    maxCallsPerPeer: a.maxCallsPerPeer,
+    qualifyFreqOkMs: a.qualifyFreqOkMs,
+    qualifyFreqNotOkMs: a.qualifyFreqNotOkMs,
+    unfederatedNumbers,
+  };
+}
+
+export const outboundContextName = (localContext: string): string => `${localContext}-federation`;
+export const inboundContextName = (peerName: string): string => `uuru-fed-in-${peerName}`;
+/** The one inbound context of the realtime backend (shipped in asterisk-conf/extensions-realtime.conf). */
+export const SHARED_INBOUND_CONTEXT = 'uuru-federation-in';
+const inboundContextFor = (peerName: string, s: RenderSettings): string =>
+  s.inboundMode === 'shared' ? SHARED_INBOUND_CONTEXT : inboundContextName(peerName);
+/** GROUP category for the per-peer concurrent call limit. */
+export const CALL_GROUP = 'uuru_fed';
+
+export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
+  const options: [string, string][] = [
+    ['type', 'friend'],
+    ['host', p.host],
+    ['port', String(p.port)],
+    ['username', p.name],
+    ['secret', p.secret],
+    ['context', inboundContextFor(p.name, s)],
+    ['encryption', 'yes'],
+    ['forceencryption', 'yes'],
+    ['requirecalltoken', 'yes'],
+    ['transfer', 'no'],
+    ['qualify', 'yes'],
+    ['qualifyfreqok', String(s.qualifyFreqOkMs)],
+    ['qualifyfreqnotok', String(s.qualifyFreqNotOkMs)],
+    ['disallow', 'all'],
+    ['allow', p.codec],
+    ['maxcallnumbers', String(s.maxCallsPerPeer)],
+  ];
+  const family = net.isIP(p.host);
+  if (family !== 0) {
+    // Last matching rule wins in Asterisk ACLs: deny everything, then permit the partner.
+    options.push(['deny', family === 4 ? '0.0.0.0/0.0.0.0' : '::/0']);
+    options.push(['permit', family === 4 ? `${p.host}/255.255.255.255` : `${p.host}/128`]);
+  }
+  return { name: p.name, options };
+}
+
+/**
+ * Inbound steps: unfederated numbers of the local length hang up (an exact
+ * number or a more specific pattern wins over the catch-all), every other
+ * local number goes on to the target context while the peer's concurrent
+ * calls stay under the limit; the test extension answers with Echo.
+ */
+export function inboundSteps(p: ValidPeer | null, s: RenderSettings): DialplanStep[] {
+  const context = p ? inboundContextName(p.name) : SHARED_INBOUND_CONTEXT;
+  const owner = p ? p.name : '';
+  // In the shared context the group is the calling peer's name, known only at call time.
+  const groupName = p ? p.name : '${CHANNEL(peername)}';
+  const steps: DialplanStep[] = [];
+  const add = (exten: string, priority: number, app: string, appData: string) =>
+    steps.push({ context, exten, priority, app, appData, peer: owner });
+  const digits = s.extensionDigits;
+  const blocked = new Set<string>();
+  for (const n of s.unfederatedNumbers) {
+    if (n.endsWith('*')) {
+      const stem = n.slice(0, -1);
+      if (stem.length < digits) blocked.add(`_${stem}${'X'.repeat(digits - stem.length)}`);
+      else if (stem.length === digits) blocked.add(stem);
+    } else if (n.length === digits) {
+      blocked.add(n);
+    }
+  }
+  for (const exten of [...blocked].sort()) add(exten, 1, 'Hangup', '21');
+  const all = `_${'X'.repeat(digits)}`;
+  add(all, 1, 'Set', `GROUP(${CALL_GROUP})=${groupName}`);
+  add(all, 2, 'GotoIf', `$[\${GROUP_COUNT(${groupName}@${CALL_GROUP})} > ${s.maxCallsPerPeer}]?5`);
+  add(all, 3, 'Goto', `${s.inboundTargetContext},\${EXTEN},1`);
+  add(all, 4, 'Hangup', '');
+  add(all, 5, 'Congestion', '');
+  add(s.testExtension, 1, 'Answer', '');
+  add(s.testExtension, 2, 'Echo', '');
+  add(s.testExtension, 3, 'Hangup', '');
+  return steps;
+}
+
+export function outboundStep(p: ValidPeer, s: RenderSettings): DialplanStep {
+  const L = p.extensionLength;
+  return {
+    context: outboundContextName(s.localContext),
+    exten: `_${p.prefix}${'X'.repeat(L)}`,
+    priority: 1,
+    app: 'Dial',
+    appData: `IAX2/${p.name}/\${EXTEN:-${L}}`,
+    peer: p.name,
+  };
+}
+
+export function peerObjects(p: ValidPeer, s: RenderSettings): PeerObjects {
+  const out = outboundStep(p, s);
+  return {
+    peer: p,
+    friend: friendFor(p, s),
+    inboundContext: inboundContextFor(p.name, s),
+    outboundExten: out.exten,
+    steps: s.inboundMode === 'shared' ? [out] : [out, ...inboundSteps(p, s)],
+  };
+}
+
+/**
+ * Builds the desired state from peer rows. A peer whose values fail
+ * validation is refused on its own and never rendered; the others are
+ * unaffected. Peers are sorted by name so the output is stable.
+ */
+export function buildDesiredState(peers: Peer[], s: RenderSettings): DesiredState {
+  const sorted = [...peers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const result: DesiredState = {
+    peers: [],
+    sharedSteps: [],
+    refused: [],
+    outboundContext: outboundContextName(s.localContext),
+  };
+  const seenPrefixes = new Set<string>();
+  for (const row of sorted) {
+    try {
+      const valid = validatePeer(row);
+      if (seenPrefixes.has(valid.prefix)) throw new Error(`prefix ${valid.prefix} is used by another peer`);
+      seenPrefixes.add(valid.prefix);
+      result.peers.push(peerObjects(valid, s));
+    } catch (e) {
+      result.refused.push({ name: row.name, id: row.id, error: errorMessage(e) });
+    }
+  }
+  if (s.inboundMode === 'shared' && result.peers.length > 0) result.sharedSteps = inboundSteps(null, s);
+  return result;
+}

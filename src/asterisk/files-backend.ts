@@ -1,0 +1,202 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { AppError, errorMessage } from '../core/errors';
+import type { Logger } from '../logging/logger';
+import type { AmiLink, AmiMessage } from './asterisk-links';
+import { readFileIfExists, writeFileAtomic } from './atomic-file';
+import type { DesiredState } from './desired-state';
+import {
+  EXTENSIONS_FILE,
+  IAX_FILE,
+  friendNamesIn,
+  renderExtensionsFile,
+  renderIaxFile,
+} from './files-renderer';
+import type { ModuleReloader } from './module-reloader';
+import type { ApplyReport, DriftAction, StateBackend, VerifyReport } from './state-backend';
+
+export const IAX_MODULE = 'chan_iax2.so';
+export const DIALPLAN_MODULE = 'pbx_config.so';
+const INBOUND_PREFIX = 'uuru-fed-in-';
+
+/** Splits a generated file into its [sections], keyed by section name. */
+function sections(text: string | null): Map<string, string> {
+  const out = new Map<string, string>();
+  if (text === null) return out;
+  let current: string | null = null;
+  let body: string[] = [];
+  const flush = () => {
+    if (current !== null) out.set(current, body.join('\n').trim());
+  };
+  for (const line of text.split('\n')) {
+    const m = /^\[([^\]]*)\]/.exec(line);
+    if (m) {
+      flush();
+      current = m[1];
+      body = [];
+    } else if (current !== null) {
+      body.push(line);
+    }
+  }
+  flush();
+  return out;
+}
+
+function diffSections(
+  before: string | null,
+  after: string,
+  label: string,
+): { action: DriftAction; object: string }[] {
+  const a = sections(before);
+  const b = sections(after);
+  const changes: { action: DriftAction; object: string }[] = [];
+  for (const [name, body] of b) {
+    if (!a.has(name)) changes.push({ action: 'add', object: `${label}:${name}` });
+    else if (a.get(name) !== body) changes.push({ action: 'change', object: `${label}:${name}` });
+  }
+  for (const name of a.keys()) if (!b.has(name)) changes.push({ action: 'remove', object: `${label}:${name}` });
+  return changes;
+}
+
+/**
+ * The default backend: the sidecar owns two files in Asterisk's config
+ * folder and nothing else. Whatever else is in iax.conf or extensions.conf is
+ * never read or touched, so a hand-written peer cannot be harmed.
+ */
+export class FilesBackend implements StateBackend {
+  readonly kind = 'files' as const;
+  readonly monitorable = true;
+  /** Friends we wrote at some point and have since removed: they must vanish from Asterisk. */
+  private readonly removedFriends = new Set<string>();
+
+  constructor(
+    private readonly configDir: string,
+    private readonly ami: AmiLink,
+    private readonly reloader: ModuleReloader,
+    private readonly logger: Logger,
+  ) {}
+
+  private file(name: string): string {
+    return path.join(this.configDir, name);
+  }
+
+  async apply(state: DesiredState, opts: { force: boolean }): Promise<ApplyReport> {
+    await this.assertConfigDir();
+    const iaxText = renderIaxFile(state);
+    const extText = renderExtensionsFile(state);
+    const iaxBefore = await readFileIfExists(this.file(IAX_FILE));
+    const extBefore = await readFileIfExists(this.file(EXTENSIONS_FILE));
+    const report: ApplyReport = { changes: [], reloaded: [] };
+    const wanted = new Set(state.peers.map((p) => p.friend.name));
+    for (const name of friendNamesIn(iaxBefore ?? '')) if (!wanted.has(name)) this.removedFriends.add(name);
+    for (const name of wanted) this.removedFriends.delete(name);
+
+    const iaxChanged = iaxBefore !== iaxText;
+    const extChanged = extBefore !== extText;
+    if (iaxChanged) {
+      report.changes.push(...diffSections(iaxBefore, iaxText, 'iax'));
+      await writeFileAtomic(this.file(IAX_FILE), iaxText);
+    }
+    if (extChanged) {
+      report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
+      await writeFileAtomic(this.file(EXTENSIONS_FILE), extText);
+    }
+    // Only the module whose file changed is reloaded: an iax2 reload re-probes every peer.
+    if (iaxChanged || opts.force) {
+      await this.reloader.reload(IAX_MODULE);
+      report.reloaded.push(IAX_MODULE);
+    }
+    if (extChanged || opts.force) {
+      await this.reloader.reload(DIALPLAN_MODULE);
+      report.reloaded.push(DIALPLAN_MODULE);
+    }
+    if (report.changes.length > 0) {
+      this.logger.info('generated files updated', {
+        component: 'asterisk',
+        changes: report.changes.length,
+        reloaded: report.reloaded,
+      });
+    }
+    return report;
+  }
+
+  private async assertConfigDir(): Promise<void> {
+    try {
+      await fs.access(this.configDir, fs.constants.W_OK);
+    } catch (e) {
+      throw new AppError(
+        'ASTERISK_CONFIG_DIR_UNWRITABLE',
+        503,
+        `cannot write to the Asterisk config folder ${this.configDir}: ${errorMessage(e)}`,
+        { kind: 'operational', cause: e },
+      );
+    }
+  }
+
+  async verify(state: DesiredState): Promise<VerifyReport> {
+    const report: VerifyReport = { peerErrors: new Map(), problems: [] };
+    const loaded = new Map((await this.ami.iaxPeerList()).map((e) => [e.name, e]));
+    const dialplan = await this.dialplan();
+    for (const p of state.peers) {
+      const entry = loaded.get(p.friend.name);
+      if (!entry) {
+        report.peerErrors.set(p.peer.name, 'Asterisk did not load the IAX2 peer (see the Asterisk log)');
+        continue;
+      }
+      if (entry.port && entry.port !== p.peer.port) {
+        report.peerErrors.set(p.peer.name, `Asterisk has the peer on port ${entry.port}, expected ${p.peer.port}`);
+        continue;
+      }
+      const missing = p.steps.find((s) => !dialplan.has(stepKey(s.context, s.exten, s.priority, s.app)));
+      if (missing) {
+        report.peerErrors.set(
+          p.peer.name,
+          `dial plan step ${missing.exten},${missing.priority} in ${missing.context} is not loaded`,
+        );
+      }
+    }
+    for (const name of this.removedFriends) {
+      if (loaded.has(name)) report.problems.push(`removed peer ${name} is still loaded`);
+    }
+    const wantedContexts = new Set(state.peers.map((p) => p.inboundContext));
+    const wantedOutbound = new Set(state.peers.map((p) => p.outboundExten));
+    for (const key of dialplan) {
+      const [context, exten] = key.split('\u0000');
+      if (context.startsWith(INBOUND_PREFIX) && !wantedContexts.has(context)) {
+        report.problems.push(`removed context ${context} is still loaded`);
+      } else if (context === state.outboundContext && !wantedOutbound.has(exten)) {
+        report.problems.push(`removed outbound pattern ${exten} is still loaded`);
+      }
+    }
+    report.problems = [...new Set(report.problems)];
+    return report;
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open: the files stay for Asterisk.
+  }
+
+  /** Steps of our contexts as Asterisk holds them (ShowDialPlan), keyed by context, exten, priority, app. */
+  private async dialplan(): Promise<Set<string>> {
+    let events: AmiMessage[];
+    try {
+      ({ events } = await this.ami.listAction({ Action: 'ShowDialPlan' }));
+    } catch (e) {
+      // An empty dial plan answers with an error instead of an empty list.
+      if (/did not find/i.test(errorMessage(e))) return new Set();
+      throw e;
+    }
+    const keys = new Set<string>();
+    for (const ev of events) {
+      const context = ev.context ?? '';
+      if (!ev.extension || !ev.priority || !ev.application) continue;
+      if (ev.registrar && ev.registrar !== 'pbx_config') continue;
+      keys.add(stepKey(context, ev.extension, Number(ev.priority), ev.application));
+    }
+    return keys;
+  }
+}
+
+function stepKey(context: string, exten: string, priority: number, app: string): string {
+  return [context, exten, String(priority), app.toLowerCase()].join('\u0000');
+}

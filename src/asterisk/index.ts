@@ -1,0 +1,201 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Feature, ServiceContext } from '../app';
+import type { AsteriskConnectionStatus, AsteriskPort, TestCallResult } from '../core/asterisk-port';
+import { errorMessage } from '../core/errors';
+import { AmiClient } from './ami-client';
+import { AriClient } from './ari-client';
+import type { AmiLink, AmiMessage, AriLink } from './asterisk-links';
+import { FilesBackend } from './files-backend';
+import { ModuleReloader } from './module-reloader';
+import { PeerMonitor } from './peer-monitor';
+import { RealtimeBackend } from './realtime-backend';
+import { type ReconcileReport, Reconciler } from './reconciler';
+import type { StateBackend } from './state-backend';
+import { TestCaller } from './test-caller';
+
+export { validatePeer, type PeerInput, type ValidPeer, INVALID_VALUE } from './peer-validation';
+
+/** What the Asterisk feature exposes besides the port (for the admin layer, the CLI and tests). */
+export interface AsteriskFeature extends Feature {
+  port: AsteriskPort;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Runs the reconciler now (coalesced with other requests) and returns its report. */
+  reconcile(reason: string): Promise<ReconcileReport | null>;
+  /** One monitor poll now. */
+  pollMonitor(): Promise<void>;
+  readonly reconciler: Reconciler;
+}
+
+export interface AsteriskFeatureOverrides {
+  /** Replace the clients (e.g. a fault-injecting wrapper in tests). */
+  ami?: AmiLink;
+  ari?: AriLink;
+}
+
+const ariBase = (url: string): string => {
+  const u = url.replace(/\/+$/, '');
+  return u.endsWith('/ari') ? u : `${u}/ari`;
+};
+
+/**
+ * The Asterisk layer: keeps Asterisk in line with the Peer rows (reconciler
+ * over a files or realtime backend), monitors every trunk and runs test calls.
+ * It starts and serves while Asterisk is down: the clients reconnect with
+ * backoff and every reconnect triggers a reconcile.
+ */
+export function createAsteriskFeature(ctx: ServiceContext, overrides: AsteriskFeatureOverrides = {}): AsteriskFeature {
+  const { config, db, clock, metrics } = ctx;
+  const logger = ctx.logger.child({ component: 'asterisk' });
+  const a = config.asterisk;
+  const ami: AmiLink =
+    overrides.ami ??
+    new AmiClient({
+      host: a.host,
+      port: a.ami.port,
+      username: a.ami.user,
+      secret: a.ami.password,
+      logger,
+      actionTimeoutMs: a.ami.actionTimeoutMs,
+      reconnect: { initialMs: 250, maxMs: 5000 },
+    });
+  const ari: AriLink =
+    overrides.ari ??
+    new AriClient({
+      url: ariBase(a.ari.url),
+      username: a.ari.user,
+      password: a.ari.password,
+      app: a.ari.app,
+      logger,
+      reconnect: { initialMs: 250, maxMs: 5000 },
+    });
+  const reloader = new ModuleReloader(ami, metrics, logger, clock);
+  const backend: StateBackend =
+    a.stateBackend === 'realtime'
+      ? new RealtimeBackend(a.realtimeDb, db, ami, clock, logger)
+      : new FilesBackend(a.configDir, ami, reloader, logger);
+  const reconciler = new Reconciler({ config, db, clock, logger, metrics, ami, backend });
+  const monitor = new PeerMonitor({
+    db,
+    ami,
+    clock,
+    logger,
+    metrics,
+    pollMs: config.jobs.monitorPollMs,
+    monitorable: backend.monitorable,
+  });
+  const caller = new TestCaller({
+    db,
+    ari,
+    clock,
+    logger,
+    app: a.ari.app,
+    testExtension: a.testExtension,
+    timeoutSec: 15,
+  });
+
+  let lastUptime: number | null = null;
+  let lastBootEstimate: number | null = null;
+  let cronTask: ScheduledTask | null = null;
+
+  const onAmiConnected = () => {
+    metrics.connectionUp.set({ link: 'ami' }, 1);
+    reconciler.sessionStarted();
+    void reconciler.request('ami-connected', { immediate: true });
+    void monitor.pollSoon();
+  };
+  const onAmiDisconnected = () => metrics.connectionUp.set({ link: 'ami' }, 0);
+  const onFullyBooted = (m: AmiMessage) => {
+    const uptime = Number(m.uptime);
+    if (!m.uptime || !Number.isFinite(uptime)) return;
+    // Uptime counts whole seconds, so two quick boots both say 0: the boot moment moving on counts too.
+    const bootEstimate = clock.now() - uptime * 1000;
+    const restarted =
+      lastUptime !== null &&
+      (uptime < lastUptime || (lastBootEstimate !== null && bootEstimate - lastBootEstimate > 1500));
+    lastUptime = uptime;
+    lastBootEstimate = bootEstimate;
+    if (restarted) {
+      logger.info('Asterisk restarted, re-applying', { component: 'asterisk' });
+      void reconciler.request('asterisk-restart', { immediate: true });
+    }
+  };
+  const onReload = (m: AmiMessage) => {
+    const module = m.module ?? '';
+    if (reloader.isOwn(module)) return;
+    void reconciler.request(`foreign-reload:${module || 'all'}`);
+  };
+  const onAriConnected = () => metrics.connectionUp.set({ link: 'ari' }, 1);
+  const onAriDisconnected = () => metrics.connectionUp.set({ link: 'ari' }, 0);
+  const onAriPeerStatus = () => monitor.peerEvent();
+
+  const port: AsteriskPort = {
+    async syncPeers(reason: string): Promise<void> {
+      await reconciler.request(reason);
+    },
+    testCall(peerName: string): Promise<TestCallResult> {
+      return caller.call(peerName);
+    },
+    status(): AsteriskConnectionStatus {
+      return {
+        enabled: true,
+        backend: a.stateBackend,
+        ami: ami.state,
+        ari: ari.state,
+        monitoring: backend.monitorable ? 'available' : 'unavailable_realtime',
+        lastReconcileAt: reconciler.lastRunAt,
+        lastReconcileError: reconciler.lastError,
+      };
+    },
+  };
+
+  return {
+    name: 'asterisk',
+    port,
+    reconciler,
+    reconcile: (reason) => reconciler.request(reason, { immediate: true }),
+    pollMonitor: () => monitor.pollSoon(),
+    async start() {
+      metrics.connectionUp.set({ link: 'ami' }, 0);
+      metrics.connectionUp.set({ link: 'ari' }, 0);
+      ami.on('connected', onAmiConnected);
+      ami.on('disconnected', onAmiDisconnected);
+      ami.on('FullyBooted', onFullyBooted);
+      ami.on('Reload', onReload);
+      ari.on('connected', onAriConnected);
+      ari.on('disconnected', onAriDisconnected);
+      ari.on('PeerStatusChange', onAriPeerStatus);
+      ami.start();
+      ari.start();
+      monitor.start();
+      cronTask = cron.schedule(config.jobs.reconcileCron, () => {
+        void reconciler.request('schedule');
+      });
+      logger.info('Asterisk layer started', { component: 'asterisk', backend: a.stateBackend });
+    },
+    async stop() {
+      await cronTask?.stop();
+      cronTask = null;
+      await reconciler.stop();
+      await monitor.stop();
+      ami.off('connected', onAmiConnected);
+      ami.off('disconnected', onAmiDisconnected);
+      ami.off('FullyBooted', onFullyBooted);
+      ami.off('Reload', onReload);
+      ari.off('connected', onAriConnected);
+      ari.off('disconnected', onAriDisconnected);
+      ari.off('PeerStatusChange', onAriPeerStatus);
+      for (const [what, close] of [
+        ['ami', () => ami.stop()],
+        ['ari', () => ari.stop()],
+        ['backend', () => backend.close()],
+      ] as const) {
+        try {
+          await close();
+        } catch (e) {
+          logger.warn('close failed', { component: 'asterisk', what, error: errorMessage(e) });
+        }
+      }
+    },
+  };
+}

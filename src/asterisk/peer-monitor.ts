@@ -1,0 +1,151 @@
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../core/clock';
+import { errorMessage } from '../core/errors';
+import type { Metrics } from '../core/metrics';
+import type { Logger } from '../logging/logger';
+import { type Peer, PeerEntity, type Reachability } from '../store/entities';
+import type { AmiLink, AmiMessage, IaxPeerView } from './asterisk-links';
+
+/** Refresh last_seen of a steadily reachable peer at most this often, to spare the DB. */
+const LAST_SEEN_REFRESH_MS = 60_000;
+
+const GAUGE: Record<Reachability, number> = { reachable: 1, lagged: 0.5, unreachable: 0, unknown: -1, unmonitored: -1 };
+
+/** Jitter of a millisecond or two is not worth a DB write; a real move is. */
+function latencyMoved(before: number | null, after: number | null): boolean {
+  if (before === null || after === null) return before !== after;
+  return Math.abs(after - before) >= Math.max(5, before * 0.2);
+}
+
+export interface Observation {
+  reachability: Reachability;
+  latencyMs: number | null;
+  error: string | null;
+}
+
+export function observationFromEntry(e: IaxPeerView | undefined): Observation {
+  if (!e) return { reachability: 'unknown', latencyMs: null, error: 'not loaded in Asterisk' };
+  switch (e.state) {
+    case 'ok':
+      return { reachability: 'reachable', latencyMs: e.latencyMs, error: null };
+    case 'lagged':
+      return { reachability: 'lagged', latencyMs: e.latencyMs, error: `lagged: ${e.status}` };
+    case 'unreachable':
+      return { reachability: 'unreachable', latencyMs: null, error: 'no answer to IAX2 qualify probes' };
+    case 'unmonitored':
+      return { reachability: 'unmonitored', latencyMs: null, error: null };
+    default:
+      return { reachability: 'unknown', latencyMs: null, error: null };
+  }
+}
+
+/**
+ * Keeps each peer's reachability, latency, last_seen and last_error current:
+ * polls IAXpeerlist (the only source of latency for IAX2) and reacts at once
+ * to AMI PeerStatus / ARI PeerStatusChange by polling early. Writes a Peer row
+ * only when something changed. In realtime mode peers are never qualified, so
+ * they are marked unmonitored and nothing is polled.
+ */
+export class PeerMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+
+  constructor(
+    private readonly deps: {
+      db: DataSource;
+      ami: AmiLink;
+      clock: Clock;
+      logger: Logger;
+      metrics: Metrics;
+      pollMs: number;
+      monitorable: boolean;
+    },
+  ) {}
+
+  private readonly onPeerEvent = (): void => void this.pollSoon();
+
+  start(): void {
+    this.stopped = false;
+    this.deps.ami.on('PeerStatus', this.onPeerEvent);
+    this.schedule();
+  }
+
+  /** Also called for ARI PeerStatusChange events (wired in index.ts). */
+  peerEvent(_m?: AmiMessage): void {
+    void this.pollSoon();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.pollSoon().finally(() => this.schedule());
+    }, this.deps.pollMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.deps.ami.off('PeerStatus', this.onPeerEvent);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.polling;
+  }
+
+  /** One poll now; overlapping requests fold into one extra poll. */
+  pollSoon(): Promise<void> {
+    if (this.polling) {
+      this.again = true;
+      return this.polling;
+    }
+    this.polling = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.pollOnce();
+        } catch (e) {
+          this.deps.logger.debug('monitor poll failed', { component: 'asterisk', error: errorMessage(e) });
+        }
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.polling = null;
+    });
+    return this.polling;
+  }
+
+  async pollOnce(): Promise<void> {
+    const { db, ami, monitorable } = this.deps;
+    const peers = await db.getRepository(PeerEntity).find();
+    if (!monitorable) {
+      for (const p of peers) await this.write(p, { reachability: 'unmonitored', latencyMs: null, error: null });
+      return;
+    }
+    if (ami.state !== 'connected') {
+      for (const p of peers) {
+        await this.write(p, { reachability: 'unknown', latencyMs: null, error: 'Asterisk is not connected' });
+      }
+      return;
+    }
+    const list = new Map((await ami.iaxPeerList()).map((e) => [e.name, e]));
+    for (const p of peers) await this.write(p, observationFromEntry(list.get(p.name)));
+  }
+
+  private async write(p: Peer, o: Observation): Promise<void> {
+    const { db, clock, metrics } = this.deps;
+    metrics.peerReachable.set({ peer: p.name }, GAUGE[o.reachability]);
+    if (o.latencyMs !== null) metrics.peerLatency.set({ peer: p.name }, o.latencyMs);
+    const now = clock.now();
+    const seen = o.reachability === 'reachable' || o.reachability === 'lagged';
+    const patch: Partial<Peer> = {};
+    if (p.reachability !== o.reachability) patch.reachability = o.reachability;
+    if (latencyMoved(p.latencyMs, o.latencyMs) || (patch.reachability && p.latencyMs !== o.latencyMs)) {
+      patch.latencyMs = o.latencyMs;
+    }
+    if (o.error !== null && p.lastError !== o.error) patch.lastError = o.error;
+    if (seen && (p.lastSeen === null || now - p.lastSeen >= LAST_SEEN_REFRESH_MS || patch.reachability)) {
+      patch.lastSeen = now;
+    }
+    if (Object.keys(patch).length === 0) return;
+    await db.getRepository(PeerEntity).update({ id: p.id }, { ...patch, updatedAt: now });
+  }
+}

@@ -1,0 +1,269 @@
+import mysql from 'mysql2/promise';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config/schema';
+import type { Clock } from '../core/clock';
+import { AppError, errorMessage } from '../core/errors';
+import type { Logger } from '../logging/logger';
+import { type AsteriskRealtimeRow, AsteriskRealtimeRowEntity } from '../store/entities';
+import type { AmiLink } from './asterisk-links';
+import type { DesiredState, DialplanStep } from './desired-state';
+import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
+
+const FRIENDS = 'iaxfriends';
+const EXTENSIONS = 'extensions';
+/** Columns Asterisk writes back for registrations (rtupdate): never ours to set or compare. */
+const ASTERISK_OWNED_COLUMNS = new Set(['ipaddr', 'regseconds']);
+
+/** Options not every peer has; every realtime schema we write to needs their columns. */
+const OPTIONAL_OPTIONS = ['deny', 'permit'];
+
+type Row = Record<string, string | number | null>;
+
+const extKey = (s: { context: string; exten: string; priority: number }): string =>
+  `${s.context}|${s.exten}|${s.priority}`;
+
+const norm = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+
+/**
+ * Realtime backend: rows in Asterisk's own `iaxfriends` and `extensions`
+ * tables, over a separate connection to Asterisk's database. Only rows the
+ * sidecar created (listed in our asterisk_realtime_rows table) are changed or
+ * deleted; a row with a wanted name that we did not create is reported as a
+ * conflict and left alone. Realtime peers are loaded only when a call needs
+ * them and are never qualified: this backend cannot monitor reachability.
+ */
+export class RealtimeBackend implements StateBackend {
+  readonly kind = 'realtime' as const;
+  readonly monitorable = false;
+  private pool: mysql.Pool | null = null;
+  private friendColumns: string[] | null = null;
+  private readonly conflicts = new Map<string, string>();
+  private readonly removedFriends = new Set<string>();
+
+  constructor(
+    private readonly cfg: Config['asterisk']['realtimeDb'],
+    private readonly db: DataSource,
+    private readonly ami: AmiLink,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  private getPool(): mysql.Pool {
+    if (!this.pool) {
+      this.pool = mysql.createPool({
+        host: this.cfg.host,
+        port: this.cfg.port,
+        user: this.cfg.user,
+        password: this.cfg.password,
+        database: this.cfg.database,
+        socketPath: this.cfg.socketPath,
+        connectionLimit: 4,
+        connectTimeout: 5000,
+        charset: 'utf8mb4',
+      });
+    }
+    return this.pool;
+  }
+
+  private async query<T>(sql: string, params: unknown[] = []): Promise<T> {
+    try {
+      const [rows] = await this.getPool().query(sql, params);
+      return rows as T;
+    } catch (e) {
+      throw new AppError('ASTERISK_REALTIME_DB', 503, `Asterisk realtime database: ${errorMessage(e)}`, {
+        kind: 'operational',
+        cause: e,
+      });
+    }
+  }
+
+  /** Checks once that iaxfriends has a column for every option we set, in an order that keeps ACLs right. */
+  private async columns(needed: string[]): Promise<string[]> {
+    if (!this.friendColumns) {
+      const rows = await this.query<{ name: string }[]>(
+        'SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION',
+        [this.cfg.database, FRIENDS],
+      );
+      this.friendColumns = rows.map((r) => r.name.toLowerCase());
+    }
+    const cols = this.friendColumns;
+    const missing = needed.filter((c) => !cols.includes(c));
+    if (missing.length > 0) {
+      this.friendColumns = null;
+      throw new AppError(
+        'ASTERISK_REALTIME_SCHEMA',
+        503,
+        `iaxfriends lacks the columns ${missing.join(', ')}; add them as in asterisk-conf/realtime-iaxfriends.sql`,
+        { kind: 'operational' },
+      );
+    }
+    // chan_iax2 applies options in column order and the last matching ACL rule wins.
+    if (needed.includes('permit') && cols.indexOf('deny') > cols.indexOf('permit')) {
+      throw new AppError(
+        'ASTERISK_REALTIME_SCHEMA',
+        503,
+        'iaxfriends has its permit column before deny, so the ACL would deny the partner; see asterisk-conf/realtime-iaxfriends.sql',
+        { kind: 'operational' },
+      );
+    }
+    return cols;
+  }
+
+  private async owned(table: string): Promise<Set<string>> {
+    const rows = await this.db.getRepository(AsteriskRealtimeRowEntity).find({ where: { tableName: table } });
+    return new Set(rows.map((r) => r.rowKey));
+  }
+
+  private async own(table: string, key: string): Promise<void> {
+    const repo = this.db.getRepository(AsteriskRealtimeRowEntity);
+    const row: AsteriskRealtimeRow = { tableName: table, rowKey: key, createdAt: this.clock.now() };
+    await repo.upsert(row, ['tableName', 'rowKey']);
+  }
+
+  private async disown(table: string, key: string): Promise<void> {
+    await this.db.getRepository(AsteriskRealtimeRowEntity).delete({ tableName: table, rowKey: key });
+  }
+
+  async apply(state: DesiredState, _opts: { force: boolean }): Promise<ApplyReport> {
+    const report: ApplyReport = { changes: [], reloaded: [] };
+    this.conflicts.clear();
+    const optionKeys = [...new Set(state.peers.flatMap((p) => p.friend.options.map(([k]) => k)))];
+    await this.columns(optionKeys.length > 0 ? [...new Set([...optionKeys, ...OPTIONAL_OPTIONS])] : ['name']);
+    const pruned = new Set<string>();
+
+    // IAX2 friends.
+    const ownedFriends = await this.owned(FRIENDS);
+    const wanted = new Map(state.peers.map((p) => [p.friend.name, p.friend]));
+    const names = [...new Set([...wanted.keys(), ...ownedFriends])];
+    const existing = new Map<string, Row>();
+    if (names.length > 0) {
+      const rows = await this.query<Row[]>(`SELECT * FROM ${FRIENDS} WHERE name IN (?)`, [names]);
+      for (const r of rows) existing.set(String(r.name), r);
+    }
+    for (const [name, friend] of wanted) {
+      const row = existing.get(name);
+      // Options a peer may lack (the ACL of a hostname partner) are cleared, not left stale.
+      const values: Record<string, string | null> = {
+        ...Object.fromEntries(OPTIONAL_OPTIONS.map((k) => [k, null])),
+        ...Object.fromEntries(friend.options.filter(([k]) => !ASTERISK_OWNED_COLUMNS.has(k))),
+      };
+      if (row && !ownedFriends.has(name)) {
+        this.conflicts.set(name, `an ${FRIENDS} row named ${name} exists that the sidecar did not create; it is left alone`);
+        continue;
+      }
+      if (!row) {
+        // Claim first: a crash between the two steps then leaves a claim without a row (re-inserted next run),
+        // never a row of ours that we would not recognise.
+        await this.own(FRIENDS, name);
+        await this.query(`INSERT INTO ${FRIENDS} SET ?`, [{ name, ...values }]);
+        report.changes.push({ action: 'add', object: `iax:${name}` });
+        pruned.add(name);
+        continue;
+      }
+      const differs = Object.entries(values).some(([k, v]) => norm(row[k]) !== norm(v));
+      if (differs) {
+        await this.query(`UPDATE ${FRIENDS} SET ? WHERE name = ?`, [values, name]);
+        report.changes.push({ action: 'change', object: `iax:${name}` });
+        pruned.add(name);
+      }
+    }
+    for (const name of ownedFriends) {
+      if (wanted.has(name)) continue;
+      await this.query(`DELETE FROM ${FRIENDS} WHERE name = ?`, [name]);
+      await this.disown(FRIENDS, name);
+      this.removedFriends.add(name);
+      if (existing.has(name)) report.changes.push({ action: 'remove', object: `iax:${name}` });
+      pruned.add(name);
+    }
+    for (const name of wanted.keys()) this.removedFriends.delete(name);
+
+    // Dial plan rows.
+    const ownedSteps = await this.owned(EXTENSIONS);
+    const steps = new Map<string, DialplanStep>();
+    for (const s of [...state.peers.flatMap((p) => p.steps), ...state.sharedSteps]) steps.set(extKey(s), s);
+    const contexts = new Set([...steps.values()].map((s) => s.context));
+    for (const k of ownedSteps) contexts.add(k.split('|')[0]);
+    const rowsByKey = new Map<string, Row>();
+    if (contexts.size > 0) {
+      const rows = await this.query<Row[]>(`SELECT * FROM ${EXTENSIONS} WHERE context IN (?)`, [[...contexts]]);
+      for (const r of rows) rowsByKey.set(extKey({ context: norm(r.context), exten: norm(r.exten), priority: Number(r.priority) }), r);
+    }
+    for (const [key, s] of steps) {
+      const row = rowsByKey.get(key);
+      if (row && !ownedSteps.has(key)) {
+        if (s.peer) this.conflicts.set(s.peer, `an ${EXTENSIONS} row ${s.exten},${s.priority} in ${s.context} exists that the sidecar did not create`);
+        continue;
+      }
+      if (!row) {
+        await this.own(EXTENSIONS, key);
+        await this.query(`INSERT INTO ${EXTENSIONS} SET ?`, [
+          { context: s.context, exten: s.exten, priority: s.priority, app: s.app, appdata: s.appData },
+        ]);
+        report.changes.push({ action: 'add', object: `dialplan:${key}` });
+      } else if (norm(row.app) !== s.app || norm(row.appdata) !== s.appData) {
+        await this.query(`UPDATE ${EXTENSIONS} SET app = ?, appdata = ? WHERE id = ?`, [s.app, s.appData, row.id]);
+        report.changes.push({ action: 'change', object: `dialplan:${key}` });
+      }
+    }
+    for (const key of ownedSteps) {
+      if (steps.has(key)) continue;
+      const row = rowsByKey.get(key);
+      if (row) {
+        await this.query(`DELETE FROM ${EXTENSIONS} WHERE id = ?`, [row.id]);
+        report.changes.push({ action: 'remove', object: `dialplan:${key}` });
+      }
+      await this.disown(EXTENSIONS, key);
+    }
+
+    // A cached realtime peer keeps its old settings until pruned.
+    for (const name of pruned) {
+      try {
+        await this.ami.command(`iax2 prune realtime ${name}`);
+      } catch (e) {
+        this.logger.warn('iax2 prune realtime failed', { component: 'asterisk', peer: name, error: errorMessage(e) });
+      }
+    }
+    if (report.changes.length > 0) {
+      this.logger.info('realtime rows updated', { component: 'asterisk', changes: report.changes.length });
+    }
+    return report;
+  }
+
+  async verify(state: DesiredState): Promise<VerifyReport> {
+    const report: VerifyReport = { peerErrors: new Map(this.conflicts), problems: [] };
+    const rows = new Map<string, Row>();
+    const contexts = [...new Set([...state.peers.flatMap((p) => p.steps), ...state.sharedSteps].map((s) => s.context))];
+    if (contexts.length > 0) {
+      const found = await this.query<Row[]>(`SELECT * FROM ${EXTENSIONS} WHERE context IN (?)`, [contexts]);
+      for (const r of found) rows.set(extKey({ context: norm(r.context), exten: norm(r.exten), priority: Number(r.priority) }), r);
+    }
+    for (const p of state.peers) {
+      if (report.peerErrors.has(p.peer.name)) continue;
+      // A realtime load: what chan_iax2 makes of the row right now.
+      const out = await this.ami.command(`iax2 show peer ${p.friend.name} load`);
+      const portMatch = /Port\s*:?\s*(\d+)/i.exec(out);
+      if (!new RegExp(`Name\\s*:\\s*${p.friend.name}\\s*$`, 'm').test(out)) {
+        report.peerErrors.set(p.peer.name, 'Asterisk could not load the realtime IAX2 peer');
+      } else if (portMatch && Number(portMatch[1]) !== p.peer.port) {
+        report.peerErrors.set(p.peer.name, `Asterisk loads the peer on port ${portMatch[1]}, expected ${p.peer.port}`);
+      } else {
+        const missing = p.steps.find((s) => {
+          const r = rows.get(extKey(s));
+          return !r || norm(r.app) !== s.app || norm(r.appdata) !== s.appData;
+        });
+        if (missing) report.peerErrors.set(p.peer.name, `dial plan row ${missing.exten},${missing.priority} is missing`);
+      }
+    }
+    if (this.removedFriends.size > 0) {
+      const left = await this.query<Row[]>(`SELECT name FROM ${FRIENDS} WHERE name IN (?)`, [[...this.removedFriends]]);
+      for (const r of left) report.problems.push(`removed realtime peer ${norm(r.name)} is still in ${FRIENDS}`);
+    }
+    return report;
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.end();
+  }
+}

@@ -1,0 +1,252 @@
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config/schema';
+import type { Clock } from '../core/clock';
+import { AppError, errorMessage } from '../core/errors';
+import type { Metrics } from '../core/metrics';
+import type { Logger } from '../logging/logger';
+import { type Peer, PeerEntity } from '../store/entities';
+import type { AmiLink } from './asterisk-links';
+import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsFrom } from './desired-state';
+import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
+import { readUnfederatedNumbers } from './unfederated-numbers';
+
+export interface ReconcileReport {
+  reasons: string[];
+  changes: ApplyReport['changes'];
+  reloaded: string[];
+  applied: string[];
+  failed: { name: string; error: string }[];
+  problems: string[];
+  startedAt: number;
+  finishedAt: number;
+}
+
+interface Batch {
+  reasons: Set<string>;
+  waiters: { resolve: (r: ReconcileReport | null) => void }[];
+  firstAt: number;
+  timer: NodeJS.Timeout | null;
+  immediate: boolean;
+}
+
+/** Longest a burst of requests may hold back a run, ms. */
+const MAX_COALESCE_MS = 1000;
+
+/**
+ * Desired state (Peer rows) against actual state (Asterisk). One run reads
+ * every peer, lets the backend write what differs (and reload only then),
+ * verifies what Asterisk shows, and records apply states on the peers.
+ * Requests are coalesced: a burst of changes becomes one run (a trailing
+ * debounce, capped so a steady stream cannot starve it), and runs never
+ * overlap.
+ */
+export class Reconciler {
+  private batch: Batch | null = null;
+  private running: Promise<void> | null = null;
+  private readonly appliedHash = new Map<string, string>();
+  private lastFailureSignature = '';
+  private stopped = false;
+  private bootChecked = false;
+  lastReport: ReconcileReport | null = null;
+  lastRunAt: number | null = null;
+  lastError: string | null = null;
+
+  constructor(
+    private readonly deps: {
+      config: Config;
+      db: DataSource;
+      clock: Clock;
+      logger: Logger;
+      metrics: Metrics;
+      ami: AmiLink;
+      backend: StateBackend;
+    },
+  ) {}
+
+  /**
+   * Asks for a run. Resolves with that run's report (null when it could not
+   * run, e.g. Asterisk is down: lastError says why). Never rejects.
+   */
+  request(reason: string, opts: { immediate?: boolean } = {}): Promise<ReconcileReport | null> {
+    if (this.stopped) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const now = performance.now();
+      const b = (this.batch ??= { reasons: new Set(), waiters: [], firstAt: now, timer: null, immediate: false });
+      b.reasons.add(reason);
+      b.waiters.push({ resolve });
+      b.immediate ||= opts.immediate === true;
+      if (b.timer) clearTimeout(b.timer);
+      const debounce = this.deps.config.asterisk.reloadDebounceMs;
+      const delay = b.immediate ? 0 : Math.max(0, Math.min(debounce, b.firstAt + MAX_COALESCE_MS - now));
+      b.timer = setTimeout(() => this.fire(), delay);
+    });
+  }
+
+  private fire(): void {
+    const b = this.batch;
+    if (!b) return;
+    b.timer = null;
+    // A run is in progress: this batch starts when it ends (see the finally below).
+    if (this.running) return;
+    this.batch = null;
+    this.running = this.runOnce([...b.reasons])
+      .then(
+        (report) => b.waiters.forEach((w) => w.resolve(report)),
+        () => b.waiters.forEach((w) => w.resolve(null)),
+      )
+      .finally(() => {
+        this.running = null;
+        const next = this.batch;
+        if (next && !next.timer) this.fire();
+      });
+  }
+
+  /**
+   * A new AMI session: Asterisk may still be booting, and module reloads
+   * asked for before it is fully booted are only queued, so the next run
+   * first waits for the boot to finish.
+   */
+  sessionStarted(): void {
+    this.bootChecked = false;
+  }
+
+  /** Waits for the current run and any queued one (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running || this.batch) {
+      if (this.running) await this.running;
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.batch?.timer) clearTimeout(this.batch.timer);
+    const pending = this.batch;
+    this.batch = null;
+    pending?.waiters.forEach((w) => w.resolve(null));
+    await this.running;
+  }
+
+  private async runOnce(reasons: string[]): Promise<ReconcileReport | null> {
+    const { ami, backend, clock, logger, metrics, db, config } = this.deps;
+    const startedAt = clock.now();
+    try {
+      if (ami.state !== 'connected') {
+        throw new AppError('ASTERISK_NOT_CONNECTED', 503, 'Asterisk is not connected (AMI); peers wait as they are', {
+          kind: 'operational',
+        });
+      }
+      if (!this.bootChecked) {
+        await ami.command('core waitfullybooted', { timeoutMs: 120_000 });
+        this.bootChecked = true;
+      }
+      const peers = await db.getRepository(PeerEntity).find();
+      const unfederated = await readUnfederatedNumbers(db, config, logger);
+      const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
+      const applied = await backend.apply(desired, { force: false });
+      let verify = await backend.verify(desired);
+      const signature = failureSignature(verify);
+      if (signature !== '' && signature !== this.lastFailureSignature) {
+        // Asterisk may have missed a change (a reload that raced with a restart, a module
+        // reloaded by hand): make it re-read once. A failure that persists does not reload again.
+        logger.info('verification failed, forcing a re-read', { component: 'asterisk', problems: signature });
+        const forced = await backend.apply(desired, { force: true });
+        applied.changes.push(...forced.changes);
+        applied.reloaded.push(...forced.reloaded);
+        verify = await backend.verify(desired);
+      }
+      this.lastFailureSignature = failureSignature(verify);
+      const report = await this.record(peers, desired, verify, applied, reasons, startedAt);
+      for (const c of report.changes) metrics.driftRepaired.inc({ action: c.action });
+      metrics.reconcileRuns.inc({ result: report.problems.length > 0 || report.failed.length > 0 ? 'error' : 'ok' });
+      this.lastReport = report;
+      this.lastRunAt = report.finishedAt;
+      this.lastError = report.problems.length > 0 ? report.problems.join('; ') : null;
+      if (report.changes.length > 0 || report.failed.length > 0 || report.problems.length > 0) {
+        logger.info('reconciled', {
+          component: 'asterisk',
+          reasons,
+          changes: report.changes.length,
+          reloaded: report.reloaded,
+          failed: report.failed.map((f) => f.name),
+          problems: report.problems,
+        });
+      }
+      return report;
+    } catch (e) {
+      metrics.reconcileRuns.inc({ result: 'error' });
+      this.lastRunAt = clock.now();
+      this.lastError = errorMessage(e);
+      logger.warn('reconcile failed', { component: 'asterisk', reasons, error: this.lastError });
+      await this.markWaiting(this.lastError).catch(() => undefined);
+      return null;
+    }
+  }
+
+  /** Peers not applied yet say why they wait (Asterisk down, schema missing...). */
+  private async markWaiting(error: string): Promise<void> {
+    const repo = this.deps.db.getRepository(PeerEntity);
+    for (const p of await repo.find()) {
+      if (p.applyState !== 'applied' && p.applyError !== error) {
+        await repo.update({ id: p.id }, { applyError: error, updatedAt: this.deps.clock.now() });
+      }
+    }
+  }
+
+  private async record(
+    peers: Peer[],
+    desired: DesiredState,
+    verify: VerifyReport,
+    applied: ApplyReport,
+    reasons: string[],
+    startedAt: number,
+  ): Promise<ReconcileReport> {
+    const repo = this.deps.db.getRepository(PeerEntity);
+    const now = this.deps.clock.now();
+    const byName = new Map(peers.map((p) => [p.name, p]));
+    const report: ReconcileReport = {
+      reasons,
+      changes: applied.changes,
+      reloaded: applied.reloaded,
+      applied: [],
+      failed: [],
+      problems: verify.problems,
+      startedAt,
+      finishedAt: now,
+    };
+    const save = async (row: Peer, patch: Partial<Peer>) => {
+      const changed = Object.entries(patch).some(([k, v]) => row[k as keyof Peer] !== v);
+      if (changed) await repo.update({ id: row.id }, { ...patch, updatedAt: now });
+    };
+    for (const obj of desired.peers) {
+      const row = byName.get(obj.peer.name);
+      if (!row) continue;
+      const error = verify.peerErrors.get(obj.peer.name);
+      if (error) {
+        report.failed.push({ name: row.name, error });
+        await save(row, { applyState: 'failed', applyError: error });
+        continue;
+      }
+      report.applied.push(row.name);
+      const hash = hashOf(obj);
+      const known = this.appliedHash.get(row.name);
+      const fresh = row.applyState !== 'applied' || row.appliedAt === null || (known !== undefined && known !== hash);
+      this.appliedHash.set(row.name, hash);
+      await save(row, { applyState: 'applied', applyError: null, ...(fresh ? { appliedAt: now } : {}) });
+    }
+    for (const r of desired.refused) {
+      const row = byName.get(r.name);
+      report.failed.push({ name: r.name, error: r.error });
+      if (row) await save(row, { applyState: 'failed', applyError: r.error });
+    }
+    return report;
+  }
+}
+
+function hashOf(obj: PeerObjects): string {
+  return JSON.stringify([obj.friend, obj.steps]);
+}
+
+function failureSignature(v: VerifyReport): string {
+  return [...[...v.peerErrors.entries()].map(([k, e]) => `${k}: ${e}`), ...v.problems].sort().join('; ');
+}

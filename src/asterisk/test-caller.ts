@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../core/clock';
+import type { TestCallResult } from '../core/asterisk-port';
+import { errorMessage, notFound } from '../core/errors';
+import type { Logger } from '../logging/logger';
+import { PeerEntity } from '../store/entities';
+import type { AriLink } from './asterisk-links';
+import { assertDigits, assertName } from './peer-validation';
+
+/** Channel id of an ARI event, whichever way the client hands it over (event object or (event, channel)). */
+export function channelIdOf(args: unknown[]): string | null {
+  for (const a of args) {
+    if (a && typeof a === 'object') {
+      const o = a as { id?: unknown; channel?: { id?: unknown } };
+      if (o.channel && typeof o.channel.id === 'string') return o.channel.id;
+      if (typeof o.id === 'string') return o.id;
+    }
+  }
+  return null;
+}
+
+/**
+ * A test call: ARI originates `IAX2/<peer>/<test extension>` into our Stasis
+ * app. Answered when the channel enters Stasis (the partner's Echo answered);
+ * the setup time runs from the originate to that moment. The channel is hung
+ * up at once and the result is stored with the peer.
+ */
+export class TestCaller {
+  constructor(
+    private readonly deps: {
+      db: DataSource;
+      ari: AriLink;
+      clock: Clock;
+      logger: Logger;
+      app: string;
+      testExtension: string;
+      timeoutSec: number;
+    },
+  ) {}
+
+  async call(peerName: string): Promise<TestCallResult> {
+    const { db, clock } = this.deps;
+    const name = assertName('peer', peerName);
+    const exten = assertDigits('testExtension', this.deps.testExtension);
+    const repo = db.getRepository(PeerEntity);
+    const peer = await repo.findOne({ where: { name } });
+    if (!peer) throw notFound('PEER_NOT_FOUND', `no peer named ${name}`);
+    const result = await this.originate(name, exten);
+    await repo.update({ id: peer.id }, { lastTestCall: { ...result, at: clock.now() }, updatedAt: clock.now() });
+    return result;
+  }
+
+  private async originate(peer: string, exten: string): Promise<TestCallResult> {
+    const { ari, logger, timeoutSec } = this.deps;
+    if (ari.state !== 'connected') {
+      return { answered: false, setupMs: null, error: 'Asterisk ARI is not connected' };
+    }
+    const channelId = `uuru-test-${randomUUID()}`;
+    const t0 = performance.now();
+    let settle: (r: TestCallResult) => void = () => undefined;
+    const outcome = new Promise<TestCallResult>((resolve) => (settle = resolve));
+    const onStart = (...args: unknown[]) => {
+      if (channelIdOf(args) === channelId) settle({ answered: true, setupMs: Math.round(performance.now() - t0), error: null });
+    };
+    const onGone = (...args: unknown[]) => {
+      if (channelIdOf(args) !== channelId) return;
+      const ev = args[0] as { cause_txt?: string; cause?: number } | undefined;
+      const why = ev?.cause_txt ?? (ev?.cause !== undefined ? `cause ${ev.cause}` : 'channel ended');
+      settle({ answered: false, setupMs: null, error: `not answered: ${why}` });
+    };
+    const timer = setTimeout(
+      () => settle({ answered: false, setupMs: null, error: `not answered within ${timeoutSec} s` }),
+      (timeoutSec + 2) * 1000,
+    );
+    ari.on('StasisStart', onStart);
+    ari.on('ChannelDestroyed', onGone);
+    try {
+      try {
+        await ari.originate({
+          endpoint: `IAX2/${peer}/${exten}`,
+          app: this.deps.app,
+          appArgs: 'testcall',
+          timeoutSec,
+          channelId,
+        });
+      } catch (e) {
+        settle({ answered: false, setupMs: null, error: `originate failed: ${errorMessage(e)}` });
+      }
+      const result = await outcome;
+      logger.info('test call', { component: 'asterisk', peer, answered: result.answered, setupMs: result.setupMs });
+      return result;
+    } finally {
+      clearTimeout(timer);
+      ari.off('StasisStart', onStart);
+      ari.off('ChannelDestroyed', onGone);
+      await ari.hangup(channelId).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,363 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, loadConfig } from '../config/load-config';
+import { CODECS, type Config } from '../config/schema';
+import type { IncomingRequestView, KeyView, OutgoingRequestView, PeerView, Policy, PolicyChangeReport } from '../core/federation-admin';
+import { errorMessage } from '../core/errors';
+import { type AdminApiClient, clientFor } from './admin-api-client';
+import { createAdmin, createToken, readPassword } from './database-commands';
+import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes';
+import { textTable } from './text-table';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WriteStream;
+  stdin: NodeJS.ReadStream;
+}
+
+interface GlobalOptions {
+  url?: string;
+  token?: string;
+}
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  done (test-call: the call was answered)
+  1  refused or failed (server error, unreachable instance, unanswered test call)
+  2  usage or configuration error (bad arguments, invalid config, no token)
+
+admin create and token create work on the configured database directly
+(UURU_DATABASE_* and the config file, as the sidecar reads them). Every other
+command talks to a running instance's admin API: --url or UURU_ADMIN_URL
+(default: the configured admin listener) and --token or UURU_ADMIN_TOKEN.`;
+
+const splitList = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+
+export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
+  let config: Config | null = null;
+  const getConfig = (): Config => {
+    if (config) return config;
+    try {
+      config = loadConfig();
+      return config;
+    } catch (e) {
+      if (e instanceof ConfigError) throw new CliError(`invalid configuration:\n${e.problems.join('\n')}`, EXIT_USAGE);
+      throw e;
+    }
+  };
+  const out = (s: string): void => {
+    io.stdout.write(s);
+  };
+  const json = (v: unknown): void => {
+    out(JSON.stringify(v, null, 2) + "\n");
+  };
+
+  const program = new Command('uuru-fed');
+  program
+    .description('Administer a uuru-federation sidecar: peers, requests, policy, keys.')
+    .option('--url <url>', 'admin API address of the running instance (env UURU_ADMIN_URL)')
+    .option('--token <token>', 'API token (env UURU_ADMIN_TOKEN)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP);
+
+  const api = (cmd: Command): AdminApiClient => clientFor(getConfig(), cmd.optsWithGlobals<GlobalOptions>());
+  const jsonOption = () => new Option('--json', 'print JSON for scripts');
+
+  // ---- database-direct commands
+  const admin = program.command('admin').description('admin accounts for the web panel (works on the database directly)');
+  admin
+    .command('create <username>')
+    .description('create a panel admin; the password is read from standard input (prompted without echo on a terminal)')
+    .option('--replace', 'set a new password if the admin exists')
+    .addOption(jsonOption())
+    .action(async (username: string, opts: { replace?: boolean; json?: boolean }) => {
+      const cfg = getConfig();
+      const password = await readPassword(io.stdin, io.stderr);
+      const r = await createAdmin(cfg, { username, password, replace: opts.replace ?? false });
+      if (opts.json) json(r);
+      else out(`admin '${r.username}' ${r.created ? 'created' : 'password replaced'}\n`);
+    });
+
+  const token = program.command('token').description('API tokens (works on the database directly)');
+  token
+    .command('create <name>')
+    .description('create an API token; it is printed once and only its hash is stored')
+    .addOption(jsonOption())
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const r = await createToken(getConfig(), name);
+      if (opts.json) json(r);
+      else out(`${r.token}\n`);
+      if (!opts.json) io.stderr.write(`token '${r.name}' created; store it now, it is not shown again\n`);
+    });
+
+  // ---- keys
+  const key = program.command('key').description('our signing and agreement keys');
+  const printKeys = (keys: KeyView[]) =>
+    out(textTable(['KID', 'ALG', 'STATUS', 'FINGERPRINT', 'EXPIRES'], keys.map((k) => [k.kid, k.alg, k.status, k.fingerprint, k.expires_at])));
+  key
+    .command('show')
+    .description('list our keys with their fingerprints')
+    .addOption(jsonOption())
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const r = await api(cmd).request<{ keys: KeyView[] }>('GET', '/federation/keys');
+      if (opts.json) json(r);
+      else printKeys(r.keys);
+    });
+  key
+    .command('rotate')
+    .description('start a key rotation')
+    .addOption(jsonOption())
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const r = await api(cmd).request<{ keys: KeyView[] }>('POST', '/federation/keys/rotate', {});
+      if (opts.json) json(r);
+      else printKeys(r.keys);
+    });
+
+  // ---- peers
+  const peers = program.command('peers').description('peers (live trunks)');
+  peers
+    .command('list')
+    .description('list peers with their trunk state')
+    .addOption(jsonOption())
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const r = await api(cmd).request<{ peers: PeerView[] }>('GET', '/federation/peers');
+      if (opts.json) return json(r);
+      out(
+        textTable(
+          ['ID', 'NAME', 'PREFIX', 'PARTNER', 'DIALECT', 'STATE', 'APPLY', 'REACHABILITY', 'LATENCY', 'LAST SEEN'],
+          r.peers.map((p) => [
+            p.id,
+            p.name,
+            p.prefix,
+            p.partner_url,
+            p.dialect,
+            p.state,
+            p.apply_state,
+            p.reachability,
+            p.latency_ms === null ? null : `${p.latency_ms} ms`,
+            p.last_seen,
+          ]),
+        ),
+      );
+    });
+
+  const resolvePeer = async (client: AdminApiClient, ref: string): Promise<PeerView> => {
+    const r = await client.request<{ peers: PeerView[] }>('GET', '/federation/peers');
+    const found = r.peers.find((p) => p.id === ref) ?? r.peers.find((p) => p.name === ref);
+    if (!found) throw new CliError(`PEER_NOT_FOUND: no peer with id or name '${ref}' (see "uuru-fed peers list")`, EXIT_FAILED, 'PEER_NOT_FOUND');
+    return found;
+  };
+
+  const peer = program.command('peer').description('act on one peer');
+  peer
+    .command('teardown <peer>')
+    .description('tear a peer down (by id or name) and tell the partner')
+    .option('--local-only', "remove only our side (the partner is gone); don't notify it")
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { localOnly?: boolean; json?: boolean }, cmd: Command) => {
+      const client = api(cmd);
+      const p = await resolvePeer(client, ref);
+      await client.request('DELETE', `/federation/peers/${encodeURIComponent(p.id)}${opts.localOnly ? '?local_only=true' : ''}`);
+      if (opts.json) json({ id: p.id, name: p.name, torn_down: true, local_only: opts.localOnly ?? false });
+      else out(`peer '${p.name}' torn down${opts.localOnly ? ' (local side only)' : ''}\n`);
+    });
+
+  program
+    .command('test-call <peer>')
+    .description("call the partner's test extension through a peer (by id or name); exit 0 only when answered")
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { json?: boolean }, cmd: Command) => {
+      const client = api(cmd);
+      const p = await resolvePeer(client, ref);
+      const r = await client.request<{ answered: boolean; setup_ms: number | null; error: string | null }>(
+        'POST',
+        `/federation/peers/${encodeURIComponent(p.id)}/test-call`,
+        {},
+      );
+      if (opts.json) json({ peer: p.name, ...r });
+      else out(r.answered ? `answered in ${r.setup_ms} ms\n` : `not answered: ${r.error ?? 'no answer'}\n`);
+      if (!r.answered) state.exitCode = EXIT_FAILED;
+    });
+
+  // ---- requests
+  const requests = program.command('requests').description('peering requests, outgoing and incoming');
+  requests
+    .command('list')
+    .description('list outgoing and incoming requests')
+    .addOption(jsonOption())
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const client = api(cmd);
+      const [o, i] = await Promise.all([
+        client.request<{ requests: OutgoingRequestView[] }>('GET', '/federation/outgoing-requests'),
+        client.request<{ requests: IncomingRequestView[] }>('GET', '/federation/incoming-requests'),
+      ]);
+      if (opts.json) return json({ outgoing: o.requests, incoming: i.requests });
+      out('Outgoing:\n');
+      out(
+        textTable(
+          ['ID', 'NAME', 'PARTNER', 'PREFIX', 'CODEC', 'DIALECT', 'STATE', 'WHY'],
+          o.requests.map((r) => [r.id, r.name, r.partner_url, r.prefix, r.codec, r.dialect, r.state, r.decline_reason ?? r.last_error]),
+        ),
+      );
+      out('\nIncoming:\n');
+      out(
+        textTable(
+          ['ID', 'NAME', 'PARTNER', 'CODEC', 'DIALECT', 'STATE', 'PARTNER KEY'],
+          i.requests.map((r) => [r.id, r.name, r.partner_url, r.codec, r.dialect, r.state, r.partner_key_fingerprint]),
+        ),
+      );
+    });
+  requests
+    .command('create')
+    .description('ask a partner instance to peer')
+    .requiredOption('--name <name>', 'peering name, shared by both sides ([A-Za-z0-9_]{1,32})')
+    .requiredOption('--partner-url <url>', "partner's web address, e.g. https://pbx.example.org")
+    .requiredOption('--prefix <digits>', 'our dial prefix for the partner')
+    .addOption(new Option('--codec <codec>', 'codec').choices([...CODECS]).makeOptionMandatory())
+    .addOption(new Option('--dialect <dialect>', 'protocol').choices(['auto', 'v2', 'v1']).default('auto'))
+    .addOption(jsonOption())
+    .action(
+      async (
+        opts: { name: string; partnerUrl: string; prefix: string; codec: string; dialect: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const r = await api(cmd).request<OutgoingRequestView>('POST', '/federation/outgoing-requests', {
+          name: opts.name,
+          partner_url: opts.partnerUrl,
+          prefix: opts.prefix,
+          codec: opts.codec,
+          dialect: opts.dialect,
+        });
+        if (opts.json) return json(r);
+        out(`request ${r.id} '${r.name}' ${r.state} (${r.dialect})\n`);
+        if (r.dialect === 'v1') io.stderr.write('note: legacy v1 peering; the IAX2 secret travels in clear\n');
+      },
+    );
+  requests
+    .command('accept <id>')
+    .description('accept an incoming request')
+    .requiredOption('--prefix <digits>', 'our dial prefix for the partner')
+    .addOption(jsonOption())
+    .action(async (id: string, opts: { prefix: string; json?: boolean }, cmd: Command) => {
+      const p = await api(cmd).request<PeerView>('POST', `/federation/incoming-requests/${encodeURIComponent(id)}/accept`, {
+        prefix: opts.prefix,
+      });
+      if (opts.json) return json(p);
+      out(`accepted: peer '${p.name}' (${p.id}) with prefix ${p.prefix}\n`);
+    });
+  requests
+    .command('decline <id>')
+    .description('decline an incoming request')
+    .option('--local-only', "don't tell the partner")
+    .option('--reason <text>', 'reason given to the partner')
+    .action(async (id: string, opts: { localOnly?: boolean; reason?: string }, cmd: Command) => {
+      await api(cmd).request('POST', `/federation/incoming-requests/${encodeURIComponent(id)}/decline`, {
+        ...(opts.localOnly ? { local_only: true } : {}),
+        ...(opts.reason ? { reason: opts.reason } : {}),
+      });
+      out(`declined ${id}\n`);
+    });
+  requests
+    .command('revoke <id>')
+    .description('revoke an outgoing request')
+    .option('--local-only', "don't tell the partner")
+    .action(async (id: string, opts: { localOnly?: boolean }, cmd: Command) => {
+      await api(cmd).request('DELETE', `/federation/outgoing-requests/${encodeURIComponent(id)}${opts.localOnly ? '?local_only=true' : ''}`);
+      out(`revoked ${id}\n`);
+    });
+
+  // ---- policy
+  const policy = program.command('policy').description('who may ask to peer, and which numbers never federate');
+  const printPolicy = (p: Policy) =>
+    out(
+      [
+        `mode:                ${p.mode}`,
+        `allowed peers:       ${p.allowed_peers.join(', ') || '-'}`,
+        `blocked peers:       ${p.blocked_peers.join(', ') || '-'}`,
+        `legacy v1:           ${p.allow_legacy ? 'on' : 'off'}`,
+        `unfederated numbers: ${p.unfederated_numbers.join(', ') || '-'}`,
+        '',
+      ].join('\n'),
+    );
+  policy
+    .command('show')
+    .description('print the policy')
+    .addOption(jsonOption())
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const p = await api(cmd).request<Policy>('GET', '/federation/policy');
+      if (opts.json) json(p);
+      else printPolicy(p);
+    });
+  policy
+    .command('set')
+    .description('change the policy; options not given keep their value')
+    .addOption(new Option('--mode <mode>', 'who may ask').choices(['open', 'invite_only', 'closed']))
+    .option('--allowed <list>', 'comma list of allowed instances (replaces the list; "" clears it)')
+    .option('--blocked <list>', 'comma list of blocked instances (replaces the list; "" clears it)')
+    .addOption(new Option('--legacy <on|off>', 'allow legacy v1 peerings').choices(['on', 'off']))
+    .option('--unfederated <list>', 'comma list of numbers never federated, e.g. 110,112,9*')
+    .addOption(jsonOption())
+    .action(
+      async (
+        opts: { mode?: Policy['mode']; allowed?: string; blocked?: string; legacy?: 'on' | 'off'; unfederated?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        const client = api(cmd);
+        const current = await client.request<Policy>('GET', '/federation/policy');
+        const next: Policy = {
+          mode: opts.mode ?? current.mode,
+          allowed_peers: opts.allowed === undefined ? current.allowed_peers : splitList(opts.allowed),
+          blocked_peers: opts.blocked === undefined ? current.blocked_peers : splitList(opts.blocked),
+          allow_legacy: opts.legacy === undefined ? current.allow_legacy : opts.legacy === 'on',
+          unfederated_numbers: opts.unfederated === undefined ? current.unfederated_numbers : splitList(opts.unfederated),
+        };
+        const r = await client.request<PolicyChangeReport>('PUT', '/federation/policy', next);
+        if (opts.json) return json(r);
+        printPolicy(r.policy);
+        for (const a of r.affected_peers) io.stderr.write(`warning: peer '${a.name}' would not be admitted now: ${a.reason}\n`);
+      },
+    );
+
+  program
+    .command('reconcile')
+    .description('bring Asterisk in line with the database now')
+    .addOption(jsonOption())
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const r = await api(cmd).request<{ ok: true; asterisk: { ami: string; ari: string; lastReconcileError: string | null } }>(
+        'POST',
+        '/reconcile',
+        {},
+      );
+      if (opts.json) return json(r);
+      out(`reconciled (AMI ${r.asterisk.ami}, ARI ${r.asterisk.ari})\n`);
+      if (r.asterisk.lastReconcileError) io.stderr.write(`last reconcile error: ${r.asterisk.lastReconcileError}\n`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const state = { exitCode: EXIT_OK };
+  const program = buildProgram(io, state);
+  try {
+    await program.parseAsync(argv);
+    return state.exitCode;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    if (e instanceof CliError) {
+      io.stderr.write(`uuru-fed: ${e.message}\n`);
+      return e.exitCode;
+    }
+    io.stderr.write(`uuru-fed: ${errorMessage(e)}\n`);
+    return EXIT_FAILED;
+  }
+}

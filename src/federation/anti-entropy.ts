@@ -1,0 +1,137 @@
+import { errorMessage } from '../core/errors';
+import type { Logger } from '../logging/logger';
+import type { Clock } from '../core/clock';
+import type { Outbox } from './outbox';
+import type { PartnerTransport } from './partner-transport';
+import type { PeeringRecords } from './peering-records';
+import type { SerialTransactions } from './serial-transactions';
+import { v2PeeringState as stateCall } from './v2-calls';
+import { v2PeeringStateAnswer, type V2PeeringState } from './wire-schemas';
+
+/** Outgoing requests younger than this are left alone. */
+const FRESH_REQUEST_MS = 5 * 60 * 1000;
+
+export interface AntiEntropyReport {
+  checked: number;
+  resentAccepts: number;
+  markedMissing: number;
+  recovered: number;
+  requestsClosed: number;
+  errors: number;
+}
+
+/**
+ * Repairs half-peerings after outages by asking each v2 partner how it sees
+ * each shared peering (GET /peerings/{id}): a lost accept is sent again, a
+ * peer the partner forgot is marked partner_missing (the admin decides), a
+ * pending request the partner declined or forgot is closed. v1 partners
+ * (stock µURU) have no such endpoint and are skipped.
+ */
+export class AntiEntropy {
+  readonly name = 'anti-entropy';
+  private running: Promise<AntiEntropyReport> | null = null;
+
+  constructor(
+    private readonly deps: {
+      records: PeeringRecords;
+      transport: PartnerTransport;
+      outbox: Outbox;
+      tx: SerialTransactions;
+      clock: Clock;
+      logger: Logger;
+    },
+  ) {}
+
+  run(): Promise<AntiEntropyReport> {
+    this.running ??= this.pass().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async ask(partnerUrl: string, requestId: string): Promise<V2PeeringState | null> {
+    const answer = await this.deps.transport.send(stateCall(partnerUrl, requestId));
+    if (answer.status !== 200) throw new Error(`partner answered ${answer.status}`);
+    const parsed = v2PeeringStateAnswer.safeParse(answer.json);
+    if (!parsed.success) throw new Error('partner answered with an unexpected body');
+    return parsed.data.state;
+  }
+
+  private async pass(): Promise<AntiEntropyReport> {
+    const report: AntiEntropyReport = { checked: 0, resentAccepts: 0, markedMissing: 0, recovered: 0, requestsClosed: 0, errors: 0 };
+    const { records, clock } = this.deps;
+    const pendingDeliveries = await this.deps.outbox.pendingByRequest(
+      (await records.peers().findBy({ dialect: 'v2' })).map((p) => p.requestId),
+    );
+    for (const peer of await records.peers().findBy({ dialect: 'v2' })) {
+      // While our own notification is still on its way the partner's view is expected to lag.
+      if (pendingDeliveries.has(peer.requestId)) continue;
+      report.checked++;
+      let state: V2PeeringState | null;
+      try {
+        state = await this.ask(peer.partnerUrl, peer.requestId);
+      } catch (e) {
+        report.errors++;
+        this.deps.logger.info('anti-entropy: partner not answering', { component: 'anti-entropy', peer: peer.name, error: errorMessage(e) });
+        continue;
+      }
+      const now = clock.now();
+      if (state === 'active') {
+        if (peer.state === 'partner_missing') {
+          await records.peers().update({ id: peer.id }, { state: 'active', lastError: null, updatedAt: now });
+          report.recovered++;
+        }
+      } else if (state === 'pending' && peer.role === 'acceptor') {
+        const last = await this.deps.outbox.latest(peer.requestId, 'accept');
+        if (last) {
+          await this.deps.tx.run((m) =>
+            this.deps.outbox.enqueue(m, {
+              kind: 'accept',
+              call: { dialect: 'v2', method: 'POST', url: last.url, body: last.body },
+              peerName: peer.name,
+              requestId: peer.requestId,
+            }),
+          );
+          this.deps.outbox.kick();
+          report.resentAccepts++;
+          this.deps.logger.info('anti-entropy: resending a lost accept', { component: 'anti-entropy', peer: peer.name });
+        }
+      } else if (peer.state !== 'partner_missing') {
+        await records.peers().update(
+          { id: peer.id },
+          {
+            state: 'partner_missing',
+            lastError: `the partner reports this peering as ${state} (checked ${new Date(now).toISOString()}); tear it down or ask the partner`,
+            updatedAt: now,
+          },
+        );
+        report.markedMissing++;
+        this.deps.logger.warn('anti-entropy: partner does not know a peering', { component: 'anti-entropy', peer: peer.name, state });
+      }
+    }
+    for (const req of await records.outgoing().findBy({ dialect: 'v2', state: 'pending' })) {
+      // A request being created right now may not have reached the partner yet.
+      if (clock.now() - req.createdAt < FRESH_REQUEST_MS) continue;
+      report.checked++;
+      let state: V2PeeringState | null;
+      try {
+        state = await this.ask(req.partnerUrl, req.id);
+      } catch {
+        report.errors++;
+        continue;
+      }
+      const now = clock.now();
+      if (state === 'declined') {
+        await records.outgoing().update({ id: req.id, state: 'pending' }, { state: 'declined', updatedAt: now });
+        report.requestsClosed++;
+      } else if (state === 'unknown') {
+        await records.outgoing().update(
+          { id: req.id, state: 'pending' },
+          { state: 'failed', lastError: 'the partner no longer knows this request', updatedAt: now },
+        );
+        report.requestsClosed++;
+      }
+    }
+    return report;
+  }
+}

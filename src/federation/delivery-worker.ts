@@ -1,0 +1,178 @@
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../core/clock';
+import { errorMessage } from '../core/errors';
+import type { Metrics } from '../core/metrics';
+import type { Logger } from '../logging/logger';
+import { OutboxEntity, type OutboxItem } from '../store/entities';
+import type { PartnerCall } from './partner-call';
+import { describeAnswer, type PartnerAnswer } from './partner-transport';
+import { backoffDelay, classifyStatus, type RetryPolicy } from './retry-policy';
+
+export interface DeliveryReport {
+  item: OutboxItem;
+  outcome: 'delivered' | 'retry' | 'final';
+  message: string | null;
+}
+
+/**
+ * Sends due outbox items. Items of one request go out in the order they were
+ * written (an accept before the teardown that follows it); a failure holds the
+ * later ones back. Timing reads the injected clock, so tests move time instead
+ * of waiting; the poll timer only decides how often we look.
+ */
+export class DeliveryWorker {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+
+  constructor(
+    private readonly deps: {
+      db: DataSource;
+      clock: Clock;
+      logger: Logger;
+      metrics: Metrics;
+      send: (call: PartnerCall) => Promise<PartnerAnswer>;
+      retry: RetryPolicy;
+      pollMs: number;
+      /** Called after each attempt, so the handshake can show errors on the peer or request. */
+      onReport?: (r: DeliveryReport) => Promise<void>;
+      random?: () => number;
+    },
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.kick(), this.deps.pollMs);
+    this.timer.unref();
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Runs a pass now (or right after the current one). */
+  kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.runOnce()
+      .then(() => undefined)
+      .catch((e: unknown) => {
+        this.deps.logger.error('outbox pass failed', { component: 'outbox', error: errorMessage(e) });
+      })
+      .finally(() => {
+        this.running = null;
+        if (this.again && this.timer) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** One pass over due items; returns once they were tried. Also callable from tests and admin actions. */
+  async runOnce(): Promise<DeliveryReport[]> {
+    const repo = this.deps.db.getRepository(OutboxEntity);
+    const pending = await repo.find({ where: { state: 'pending' }, order: { createdAt: 'ASC' } });
+    await this.updateMetrics(pending);
+    const now = this.deps.clock.now();
+    const headOfRequest = new Set<string>();
+    const due: OutboxItem[] = [];
+    for (const item of pending) {
+      const key = item.requestId ?? item.id;
+      if (headOfRequest.has(key)) continue;
+      headOfRequest.add(key);
+      if (item.nextAttemptAt <= now) due.push(item);
+    }
+    const reports: DeliveryReport[] = [];
+    for (const item of due) reports.push(await this.deliver(item));
+    if (reports.some((r) => r.outcome !== 'retry')) {
+      await this.updateMetrics(await repo.find({ where: { state: 'pending' } }));
+    }
+    return reports;
+  }
+
+  /** Makes every pending item due now (admin "retry now"). */
+  async makeAllDue(): Promise<number> {
+    const now = this.deps.clock.now();
+    const res = await this.deps.db
+      .getRepository(OutboxEntity)
+      .update({ state: 'pending' }, { nextAttemptAt: now });
+    return res.affected ?? 0;
+  }
+
+  private async deliver(item: OutboxItem): Promise<DeliveryReport> {
+    const call: PartnerCall = {
+      dialect: item.dialect,
+      method: item.method as PartnerCall['method'],
+      url: item.url,
+      body: item.body,
+    };
+    let outcome: DeliveryReport['outcome'];
+    let message: string | null = null;
+    try {
+      const answer = await this.deps.send(call);
+      outcome = classifyStatus(answer.status);
+      if (outcome !== 'delivered' && alreadyDone(item, answer)) outcome = 'delivered';
+      if (outcome !== 'delivered') {
+        const d = describeAnswer(answer);
+        message = `partner answered ${answer.status}${d.code ? ` ${d.code}` : ''}: ${d.message}`;
+      }
+    } catch (e) {
+      outcome = 'retry';
+      message = errorMessage(e);
+    }
+    const now = this.deps.clock.now();
+    const attempts = item.attempts + 1;
+    const repo = this.deps.db.getRepository(OutboxEntity);
+    if (outcome === 'retry' && now >= item.expiresAt) {
+      outcome = 'final';
+      message = `gave up after ${attempts} attempts: ${message ?? ''}`;
+    }
+    if (outcome === 'delivered') {
+      await repo.update({ id: item.id }, { state: 'delivered', attempts, lastError: null, updatedAt: now });
+    } else if (outcome === 'final') {
+      await repo.update({ id: item.id }, { state: 'failed', attempts, lastError: message, updatedAt: now });
+    } else {
+      const next = now + backoffDelay(attempts, this.deps.retry, this.deps.random);
+      await repo.update(
+        { id: item.id },
+        { attempts, lastError: message, nextAttemptAt: Math.min(next, Math.max(item.expiresAt, now)), updatedAt: now },
+      );
+    }
+    const log = outcome === 'delivered' ? 'debug' : 'warn';
+    this.deps.logger[log](`outbox ${item.kind} ${outcome}`, {
+      component: 'outbox',
+      kind: item.kind,
+      peer: item.peerName,
+      requestId: item.requestId,
+      attempts,
+      error: message ?? undefined,
+    });
+    const report: DeliveryReport = { item: { ...item, attempts }, outcome, message };
+    await this.deps.onReport?.(report).catch((e) =>
+      this.deps.logger.error('outbox report handler failed', { component: 'outbox', error: errorMessage(e) }),
+    );
+    return report;
+  }
+
+  private async updateMetrics(pending: OutboxItem[]): Promise<void> {
+    this.deps.metrics.outboxDepth.set(pending.length);
+    const oldest = pending.reduce((min, i) => Math.min(min, i.createdAt), Number.POSITIVE_INFINITY);
+    this.deps.metrics.outboxOldestAge.set(
+      Number.isFinite(oldest) ? Math.max(0, (this.deps.clock.now() - oldest) / 1000) : 0,
+    );
+  }
+}
+
+/** A revoke or teardown the partner no longer knows about has reached its goal. */
+function alreadyDone(item: OutboxItem, answer: PartnerAnswer): boolean {
+  if (item.dialect !== 'v2' || answer.status !== 404) return false;
+  const code = describeAnswer(answer).code;
+  return (
+    (item.kind === 'revoke' && code === 'FED_UNKNOWN_REQUEST') || (item.kind === 'teardown' && code === 'FED_UNKNOWN_PEER')
+  );
+}

@@ -1,0 +1,121 @@
+import { AppError } from '../core/errors';
+import type {
+  CreateOutgoingInput,
+  FederationAdmin,
+  IncomingRequestView,
+  KeyView,
+  OutgoingRequestView,
+  PeerView,
+  Policy,
+  PolicyChangeReport,
+} from '../core/federation-admin';
+import type { Logger } from '../logging/logger';
+import type { Handshake } from './handshake';
+import type { LocalKeys } from './local-keys';
+import type { Outbox } from './outbox';
+import type { PartnerKeyStore } from './partner-keys';
+import type { PeeringRecords } from './peering-records';
+import { admits, type PolicyStore } from './policy';
+import { incomingView, keyView, outgoingView, peerView } from './views';
+
+/** The FederationAdmin the admin API, panel and CLI call; a thin layer over the handshake and stores. */
+export class FederationAdminService implements FederationAdmin {
+  constructor(
+    private readonly deps: {
+      handshake: Handshake;
+      records: PeeringRecords;
+      outbox: Outbox;
+      policy: PolicyStore;
+      localKeys: LocalKeys;
+      partnerKeys: PartnerKeyStore;
+      logger: Logger;
+    },
+  ) {}
+
+  async createOutgoingRequest(input: CreateOutgoingInput): Promise<OutgoingRequestView> {
+    const req = await this.deps.handshake.createOutgoing(input);
+    const d = await this.deps.outbox.pendingByRequest([req.id]);
+    return outgoingView(req, d.get(req.id));
+  }
+
+  async listOutgoingRequests(): Promise<OutgoingRequestView[]> {
+    const rows = await this.deps.records.outgoing().find({ order: { createdAt: 'ASC' } });
+    const d = await this.deps.outbox.pendingByRequest(rows.map((r) => r.id));
+    return rows.map((r) => outgoingView(r, d.get(r.id)));
+  }
+
+  revokeOutgoingRequest(id: string, opts: { localOnly: boolean }): Promise<void> {
+    return this.deps.handshake.revokeOutgoing(id, opts);
+  }
+
+  async listIncomingRequests(): Promise<IncomingRequestView[]> {
+    const rows = await this.deps.records.incoming().find({ order: { createdAt: 'ASC' } });
+    const out: IncomingRequestView[] = [];
+    for (const r of rows) {
+      const fp = r.dialect === 'v2' && r.partnerServerName ? ((await this.deps.partnerKeys.fingerprints(r.partnerServerName))[0] ?? null) : null;
+      out.push(incomingView(r, fp));
+    }
+    return out;
+  }
+
+  async acceptIncomingRequest(id: string, input: { prefix: string }): Promise<PeerView> {
+    const peer = await this.deps.handshake.acceptIncoming(id, input);
+    return this.getPeer(peer.id);
+  }
+
+  declineIncomingRequest(id: string, opts: { localOnly: boolean; reason?: string }): Promise<void> {
+    return this.deps.handshake.declineIncoming(id, opts);
+  }
+
+  async listPeers(): Promise<PeerView[]> {
+    const rows = await this.deps.records.peers().find({ order: { createdAt: 'ASC' } });
+    const d = await this.deps.outbox.pendingByRequest(rows.map((p) => p.requestId));
+    return rows.map((p) => peerView(p, d.get(p.requestId)));
+  }
+
+  async getPeer(id: string): Promise<PeerView> {
+    const p = await this.deps.records.peers().findOneBy({ id });
+    if (!p) throw new AppError('FED_UNKNOWN_PEER', 404, `no peer ${id}`);
+    const d = await this.deps.outbox.pendingByRequest([p.requestId]);
+    return peerView(p, d.get(p.requestId));
+  }
+
+  teardownPeer(id: string, opts: { localOnly: boolean }): Promise<void> {
+    return this.deps.handshake.teardownPeer(id, opts);
+  }
+
+  async refreshPartner(id: string): Promise<{ server_name: string; fingerprints: string[]; confirmed: number }> {
+    const peer = await this.deps.records.peers().findOneBy({ id });
+    const serverName = (peer?.partnerServerName ?? id).toLowerCase();
+    if (peer && peer.dialect !== 'v2') throw new AppError('FED_STATE_CONFLICT', 409, `peer ${peer.name} is a legacy (v1) peer without keys`);
+    const r = await this.deps.partnerKeys.confirmHeld(serverName);
+    if (peer && r.fingerprints[0]) {
+      await this.deps.records.peers().update({ id: peer.id }, { partnerKeyFingerprint: r.fingerprints[0] });
+    }
+    return { server_name: serverName, fingerprints: r.fingerprints, confirmed: r.confirmed };
+  }
+
+  getPolicy(): Promise<Policy> {
+    return this.deps.policy.get();
+  }
+
+  async setPolicy(policy: Policy): Promise<PolicyChangeReport> {
+    const stored = await this.deps.policy.set(policy);
+    const affected: PolicyChangeReport['affected_peers'] = [];
+    for (const p of await this.deps.records.peers().find({ order: { name: 'ASC' } })) {
+      const v = admits(stored, { serverName: p.partnerServerName ?? '', dialect: p.dialect });
+      if (!v.ok) affected.push({ name: p.name, reason: v.reason });
+    }
+    this.deps.logger.info('federation policy changed', { component: 'federation', mode: stored.mode, affectedPeers: affected.length });
+    return { policy: stored, affected_peers: affected };
+  }
+
+  async listKeys(): Promise<KeyView[]> {
+    return (await this.deps.localKeys.list()).filter((k) => k.status !== 'retired').map(keyView);
+  }
+
+  async rotateKeys(): Promise<KeyView[]> {
+    await this.deps.localKeys.rotate();
+    return this.listKeys();
+  }
+}

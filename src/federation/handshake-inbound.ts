@@ -1,0 +1,331 @@
+import { AppError } from '../core/errors';
+import type { IncomingRequest } from '../store/entities';
+import { authorityOf, trimBase } from './partner-call';
+import { PeeringRecords, secretsEqual, syncInBackground, uuid, type HandshakeDeps, type Descriptor } from './peering-records';
+import { admits, normalisePeerEntry } from './policy';
+import type { V1IncomingRequestBody, V1OutgoingStatusBody, V2AcceptBody, V2PeeringRequestBody, V2PeeringState } from './wire-schemas';
+
+export interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** v1 refusals are µURU's: 403 for anything it does not like, 400 for missing accept fields. */
+export const v1Forbidden = (detail: string) => new AppError('V1_FORBIDDEN', 403, detail);
+const OK_V1: Answer = { status: 200, body: { status: 'OK' } };
+
+/**
+ * The partner-initiated transitions: what we do when a partner's call has
+ * passed authentication (v2: signature, with `sender` its verified server
+ * name; v1: the shared secret is checked here). Refusals throw AppError and
+ * store nothing.
+ */
+export class InboundHandshake {
+  readonly records: PeeringRecords;
+
+  constructor(private readonly deps: HandshakeDeps) {
+    this.records = new PeeringRecords(deps);
+  }
+
+  // ---------------------------------------------------------------- v2
+
+  /** Step 2 (B): stores an incoming request. Idempotent on request_id. */
+  async v2Request(body: V2PeeringRequestBody, sender: string, descriptor: Descriptor | null): Promise<Answer> {
+    const baseUrl = trimBase(body.base_url);
+    if (authorityOf(baseUrl) !== sender) {
+      throw new AppError('FED_MALFORMED', 400, `base_url ${body.base_url} does not belong to the signer ${sender}`);
+    }
+    const existing = await this.records.incoming().findOneBy({ requestId: body.request_id });
+    if (existing) return this.repeatedRequest(existing, body, sender);
+    const peer = await this.records.peers().findOneBy({ requestId: body.request_id });
+    if (peer) {
+      if (peer.partnerServerName !== sender) throw new AppError('FED_STATE_CONFLICT', 409, 'request_id is already in use');
+      return { status: 200, body: { request_id: body.request_id, state: 'active' } };
+    }
+    await this.admitFresh(body, sender);
+    if (descriptor) await this.deps.partnerKeys.pin(descriptor);
+    const partnerKey = await this.deps.partnerKeys.agreementPublicKey(sender, body.agreement_kid);
+    if (!partnerKey) {
+      throw new AppError('FED_MALFORMED', 400, `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`);
+    }
+    const now = this.deps.clock.now();
+    const row: IncomingRequest = {
+      id: uuid(),
+      requestId: body.request_id,
+      name: body.name,
+      partnerUrl: baseUrl,
+      partnerServerName: sender,
+      partnerIaxHost: body.iax2.host,
+      partnerIaxPort: body.iax2.port,
+      partnerExtensionLength: body.extension_length,
+      codec: body.codec,
+      dialect: 'v2',
+      secret: null,
+      partnerAgreementKid: body.agreement_kid,
+      state: 'pending',
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.deps.tx.run((m) => this.records.incoming(m).insert(row));
+    this.deps.logger.info('peering request received', { component: 'federation', name: row.name, partner: sender, dialect: 'v2' });
+    return { status: 201, body: { request_id: body.request_id, state: 'pending' } };
+  }
+
+  /** Admission of a new request: policy, free name and partner, then the unsolicited-request budget. */
+  private async admitFresh(body: { name: string }, sender: string, dialect: 'v1' | 'v2' = 'v2'): Promise<void> {
+    const policy = await this.deps.policy.get();
+    const verdict = admits(policy, { serverName: sender, dialect });
+    if (!verdict.ok) throw new AppError('FED_POLICY_DENIED', 403, verdict.reason);
+    await this.records.checkFree({ name: body.name, serverName: sender });
+    const invited = policy.allowed_peers.some((e) => normalisePeerEntry(e) === sender);
+    if (policy.mode === 'open' && !invited) {
+      const r = this.deps.unsolicited.take(sender);
+      if (!r.ok) {
+        throw new AppError('FED_RATE_LIMITED', 429, `too many peering requests from ${sender}; retry in ${r.retryAfterS} s`, {
+          headers: { 'Retry-After': String(r.retryAfterS) },
+        });
+      }
+    }
+  }
+
+  private repeatedRequest(existing: IncomingRequest, body: V2PeeringRequestBody, sender: string): Answer {
+    const same =
+      existing.partnerServerName === sender &&
+      existing.dialect === 'v2' &&
+      existing.name === body.name &&
+      existing.codec === body.codec &&
+      existing.partnerExtensionLength === body.extension_length &&
+      existing.partnerIaxHost === body.iax2.host &&
+      existing.partnerIaxPort === body.iax2.port &&
+      existing.partnerAgreementKid === body.agreement_kid;
+    if (!same) throw new AppError('FED_STATE_CONFLICT', 409, `request ${body.request_id} exists with different content`);
+    return { status: 200, body: { request_id: body.request_id, state: existing.state } };
+  }
+
+  /** A revokes its request (B side). */
+  async v2Revoke(requestId: string, sender: string): Promise<Answer> {
+    const req = await this.records.incoming().findOneBy({ requestId });
+    if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
+      const peer = await this.records.peers().findOneBy({ requestId });
+      if (peer && peer.partnerServerName === sender) {
+        throw new AppError('FED_STATE_CONFLICT', 409, `request ${requestId} was already accepted; tear the peer down instead`);
+      }
+      throw new AppError('FED_UNKNOWN_REQUEST', 404, `no request ${requestId} from ${sender}`);
+    }
+    await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id }));
+    this.deps.logger.info('peering request revoked by partner', { component: 'federation', name: req.name, partner: sender });
+    return { status: 200, body: { request_id: requestId, state: 'unknown' } };
+  }
+
+  /** Step 5 (A): the partner accepted; create our peer with the derived secret. Idempotent. */
+  async v2Accept(requestId: string, body: V2AcceptBody, sender: string): Promise<Answer> {
+    const req = await this.records.outgoing().findOneBy({ id: requestId });
+    if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
+      const peer = await this.records.peers().findOneBy({ requestId });
+      if (peer && peer.partnerServerName === sender) return { status: 200, body: { request_id: requestId, state: 'active' } };
+      throw new AppError('FED_UNKNOWN_REQUEST', 404, `no pending request ${requestId} to ${sender}`);
+    }
+    if (req.state !== 'pending') {
+      throw new AppError('FED_STATE_CONFLICT', 409, `request ${requestId} is ${req.state}, it cannot be accepted`);
+    }
+    const partnerPublic = await this.deps.partnerKeys.agreementPublicKey(sender, body.agreement_kid);
+    if (!partnerPublic) {
+      throw new AppError('FED_MALFORMED', 400, `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`);
+    }
+    const own = await this.deps.ownKeys.agreementKey(req.agreementKid ?? undefined);
+    const secret = this.deps.deriveSecret({ ownPrivateKey: own.privateKey, partnerPublicKey: partnerPublic, requestId, name: req.name });
+    const fingerprint = (await this.deps.partnerKeys.fingerprints(sender))[0] ?? null;
+    const peer = this.records.newPeer({
+      name: req.name,
+      prefix: req.prefix,
+      partnerUrl: req.partnerUrl,
+      partnerServerName: sender,
+      partnerIaxHost: body.iax2.host,
+      partnerIaxPort: body.iax2.port,
+      partnerExtensionLength: body.extension_length,
+      codec: req.codec,
+      secret,
+      dialect: 'v2',
+      requestId,
+      role: 'requester',
+      partnerKeyFingerprint: fingerprint,
+    });
+    await this.completeOutgoing(req.id, peer);
+    return { status: 200, body: { request_id: requestId, state: 'active' } };
+  }
+
+  private async completeOutgoing(outgoingId: string, peer: ReturnType<PeeringRecords['newPeer']>): Promise<void> {
+    await this.deps.tx.run(async (m) => {
+      const gone = await this.records.outgoing(m).delete({ id: outgoingId, state: 'pending' });
+      if (!gone.affected) throw new AppError('FED_STATE_CONFLICT', 409, `request ${outgoingId} changed meanwhile`);
+      const clash = await this.records.peers(m).findOne({ where: [{ name: peer.name }, { prefix: peer.prefix }] });
+      if (clash) {
+        throw new AppError('FED_NAME_CONFLICT', 409, `a peer named '${clash.name}' or with prefix ${peer.prefix} exists already`);
+      }
+      await this.records.peers(m).insert(peer);
+    });
+    syncInBackground(this.deps, `peer ${peer.name} accepted by partner`);
+    this.deps.logger.info('peering completed', { component: 'federation', name: peer.name, partner: peer.partnerServerName, dialect: peer.dialect });
+  }
+
+  /** B declined our request (A side). Idempotent. */
+  async v2Decline(requestId: string, reason: string | undefined, sender: string): Promise<Answer> {
+    const req = await this.records.outgoing().findOneBy({ id: requestId });
+    if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
+      throw new AppError('FED_UNKNOWN_REQUEST', 404, `no request ${requestId} to ${sender}`);
+    }
+    if (req.state === 'pending') {
+      await this.deps.tx.run((m) =>
+        this.records
+          .outgoing(m)
+          .update({ id: req.id }, { state: 'declined', declineReason: reason ?? null, updatedAt: this.deps.clock.now() }),
+      );
+      this.deps.logger.info('peering request declined by partner', { component: 'federation', name: req.name, partner: sender });
+    }
+    return { status: 200, body: { request_id: requestId, state: 'declined' } };
+  }
+
+  /** The partner tore the peering down. Idempotent in effect: an unknown peer answers FED_UNKNOWN_PEER. */
+  async v2Teardown(name: string, requestId: string, sender: string): Promise<Answer> {
+    const peer = await this.records.peers().findOneBy({ name });
+    if (!peer || peer.partnerServerName !== sender || peer.requestId !== requestId || peer.dialect !== 'v2') {
+      throw new AppError('FED_UNKNOWN_PEER', 404, `no peer '${name}' with ${sender} for request ${requestId}`);
+    }
+    await this.deps.tx.run(async (m) => {
+      await this.records.peers(m).delete({ id: peer.id });
+      await this.deps.outbox.cancelPending(m, requestId, 'the partner tore the peering down');
+    });
+    syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
+    this.deps.logger.info('peer torn down by partner', { component: 'federation', name: peer.name, partner: sender });
+    return { status: 200, body: { name, state: 'torn_down' } };
+  }
+
+  /** State of a peering as this side sees it, only for the partner it belongs to. */
+  async v2PeeringState(requestId: string, sender: string): Promise<V2PeeringState> {
+    const peer = await this.records.peers().findOneBy({ requestId });
+    if (peer) return peer.partnerServerName === sender ? 'active' : 'unknown';
+    const inc = await this.records.incoming().findOneBy({ requestId });
+    if (inc) return inc.partnerServerName === sender ? inc.state : 'unknown';
+    const out = await this.records.outgoing().findOneBy({ id: requestId });
+    if (out && out.partnerServerName === sender) return out.state === 'failed' ? 'unknown' : out.state;
+    return 'unknown';
+  }
+
+  // ---------------------------------------------------------------- v1
+
+  /** µURU A asks us (B) to peer. 200 only once stored. */
+  async v1Request(body: V1IncomingRequestBody): Promise<Answer> {
+    const partnerUrl = trimBase(body.partner_uuru_host);
+    const serverName = authorityOf(partnerUrl);
+    const existing = await this.records.incoming().findOneBy({ requestId: body.id });
+    if (existing) {
+      const same =
+        existing.dialect === 'v1' &&
+        existing.partnerServerName === serverName &&
+        existing.name === body.name &&
+        secretsEqual(existing.secret ?? '', body.secret);
+      if (same && existing.state === 'pending') return OK_V1;
+      throw v1Forbidden('Unknown request!');
+    }
+    try {
+      await this.admitFresh(body, serverName, 'v1');
+    } catch (e) {
+      if (e instanceof AppError && e.status === 429) throw e;
+      if (e instanceof AppError) throw v1Forbidden(e.message);
+      throw e;
+    }
+    const now = this.deps.clock.now();
+    const [host, port] = splitHostPort(body.partner_iax_host);
+    const row: IncomingRequest = {
+      id: uuid(),
+      requestId: body.id,
+      name: body.name,
+      partnerUrl,
+      partnerServerName: serverName,
+      partnerIaxHost: host,
+      partnerIaxPort: port,
+      partnerExtensionLength: body.partner_extension_length,
+      codec: body.codec,
+      dialect: 'v1',
+      secret: body.secret,
+      partnerAgreementKid: null,
+      state: 'pending',
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.deps.tx.run((m) => this.records.incoming(m).insert(row));
+    this.deps.logger.info('peering request received', { component: 'federation', name: row.name, partner: serverName, dialect: 'v1' });
+    return OK_V1;
+  }
+
+  /** µURU A revokes its request. */
+  async v1Revoke(id: string, secret: string): Promise<Answer> {
+    const req = await this.records.incoming().findOneBy({ requestId: id });
+    if (!req || req.dialect !== 'v1') throw v1Forbidden('Unknown request!');
+    if (!secretsEqual(req.secret ?? '', secret)) throw v1Forbidden('Invalid secret!');
+    await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id }));
+    this.deps.logger.info('peering request revoked by partner', { component: 'federation', name: req.name, dialect: 'v1' });
+    return OK_V1;
+  }
+
+  /** µURU B accepted or declined our request (we are A). */
+  async v1Status(id: string, body: V1OutgoingStatusBody): Promise<Answer> {
+    const req = await this.records.outgoing().findOneBy({ id });
+    if (!req || req.dialect !== 'v1' || req.state !== 'pending') throw v1Forbidden('Unknown request!');
+    if (!secretsEqual(req.secret ?? '', body.secret)) throw v1Forbidden('Invalid secret!');
+    if (!body.accept) {
+      await this.deps.tx.run((m) =>
+        this.records.outgoing(m).update({ id }, { state: 'declined', updatedAt: this.deps.clock.now() }),
+      );
+      this.deps.logger.info('peering request declined by partner', { component: 'federation', name: req.name, dialect: 'v1' });
+      return OK_V1;
+    }
+    if (body.extension_length === undefined || !body.partner_iax_host || !body.partner_uuru_host) {
+      throw new AppError('V1_BAD_REQUEST', 400, 'extension_length, partner_iax_host and partner_uuru_host are required to accept');
+    }
+    const [host, port] = splitHostPort(body.partner_iax_host);
+    const partnerUrl = trimBase(body.partner_uuru_host);
+    const peer = this.records.newPeer({
+      name: req.name,
+      prefix: req.prefix,
+      partnerUrl,
+      partnerServerName: authorityOf(partnerUrl),
+      partnerIaxHost: host,
+      partnerIaxPort: port,
+      partnerExtensionLength: body.extension_length,
+      codec: req.codec,
+      secret: req.secret ?? '',
+      dialect: 'v1',
+      requestId: req.id,
+      role: 'requester',
+      partnerKeyFingerprint: null,
+    });
+    try {
+      await this.completeOutgoing(req.id, peer);
+    } catch (e) {
+      if (e instanceof AppError) throw v1Forbidden(e.message);
+      throw e;
+    }
+    return OK_V1;
+  }
+
+  /** µURU partner tears down: the peer is found by name and secret. */
+  async v1Teardown(name: string, secret: string): Promise<Answer> {
+    const peer = await this.records.peers().findOneBy({ name });
+    if (!peer || peer.dialect !== 'v1' || !secretsEqual(peer.secret, secret)) throw v1Forbidden('Unknown peer!');
+    await this.deps.tx.run(async (m) => {
+      await this.records.peers(m).delete({ id: peer.id });
+      await this.deps.outbox.cancelPending(m, peer.requestId, 'the partner tore the peering down');
+    });
+    syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
+    this.deps.logger.info('peer torn down by partner', { component: 'federation', name: peer.name, dialect: 'v1' });
+    return OK_V1;
+  }
+}
+
+/** µURU sends a bare IAX2 host; accept "host:port" too (not for bracketless IPv6). */
+function splitHostPort(raw: string): [string, number] {
+  const m = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(raw.trim());
+  if (m) return [m[1].replace(/^\[|\]$/g, ''), Number(m[2])];
+  return [raw.trim().replace(/^\[|\]$/g, ''), 4569];
+}

@@ -1,0 +1,324 @@
+import { z } from 'zod';
+import { CODECS } from '../config/schema';
+import { AppError, errorMessage, isAppError } from '../core/errors';
+import { PROTOCOL_V2 } from './descriptor';
+import type { CreateOutgoingInput } from '../core/federation-admin';
+import type { Peer } from '../store/entities';
+import { v1AcceptOutgoingRequest, v1CreateIncomingRequest, v1DeclineOutgoingRequest, v1RevokeIncomingRequest, v1Teardown } from './legacy-calls';
+import { authorityOf, trimBase, type PartnerCall } from './partner-call';
+import { describeAnswer } from './partner-transport';
+import {
+  PeeringRecords,
+  randomV1Secret,
+  syncInBackground,
+  uuid,
+  type HandshakeDeps,
+  type OutgoingRequest,
+  type Descriptor,
+} from './peering-records';
+import { admits } from './policy';
+import { v2Accept, v2Decline, v2PeeringRequest, v2Revoke, v2Teardown } from './v2-calls';
+import { describeIssues, peeringName } from './wire-schemas';
+
+
+const createInput = z.strictObject({
+  name: peeringName,
+  partner_url: z.url({ protocol: /^https?$/ }).max(255),
+  prefix: z.string().max(16),
+  codec: z.enum(CODECS),
+  dialect: z.enum(['auto', 'v2', 'v1']).optional(),
+});
+
+/**
+ * The admin-initiated transitions of the peering state machine (spec "Roles
+ * and flow"), both dialects. Every state change and the notification that
+ * reports it are written in one transaction; the outbox delivers.
+ */
+export class Handshake {
+  readonly records: PeeringRecords;
+
+  constructor(private readonly deps: HandshakeDeps) {
+    this.records = new PeeringRecords(deps);
+  }
+
+  private get own() {
+    const i = this.deps.config.instance;
+    return { url: i.publicUrl, iaxHost: i.iax2Host, iaxPort: i.iax2Port, extensionLength: i.extensionDigits };
+  }
+
+  /** Step 1 (A): validates locally, picks the dialect, tells the partner, keeps the request if it said yes. */
+  async createOutgoing(raw: CreateOutgoingInput): Promise<OutgoingRequest> {
+    const parsed = createInput.safeParse(raw);
+    if (!parsed.success) throw new AppError('FED_MALFORMED', 400, `invalid request: ${describeIssues(parsed.error)}`);
+    const input = parsed.data;
+    const partnerUrl = trimBase(input.partner_url);
+    const serverName = authorityOf(partnerUrl);
+    if (serverName === authorityOf(this.own.url)) {
+      throw new AppError('FED_MALFORMED', 400, 'an instance cannot peer with itself');
+    }
+    const policy = await this.deps.policy.get();
+    const blocked = admits({ ...policy, mode: 'open', allow_legacy: true }, { serverName, dialect: 'v2' });
+    if (!blocked.ok) throw new AppError('FED_POLICY_DENIED', 403, blocked.reason);
+    await this.records.checkFree({ name: input.name, serverName });
+    await this.records.checkPrefix(input.prefix, null);
+
+    const wanted = input.dialect ?? 'auto';
+    let descriptor: Descriptor | null = null;
+    if (wanted !== 'v1') {
+      const found = await this.lookupDescriptor(partnerUrl);
+      if (found && found.protocol_versions.includes(PROTOCOL_V2)) descriptor = found;
+      else if (wanted === 'v2') {
+        throw new AppError('FED_DIALECT_UNAVAILABLE', 400, `${partnerUrl} does not speak ${PROTOCOL_V2} (no descriptor)`);
+      } else if (found) {
+        throw new AppError('FED_DIALECT_UNAVAILABLE', 400, `${partnerUrl} publishes a descriptor without ${PROTOCOL_V2}`);
+      } else if (!policy.allow_legacy) {
+        throw new AppError(
+          'FED_DIALECT_UNAVAILABLE',
+          400,
+          `${partnerUrl} has no ${PROTOCOL_V2} descriptor and legacy (v1) federation is disabled by policy`,
+        );
+      }
+    } else if (!policy.allow_legacy) {
+      throw new AppError('FED_POLICY_DENIED', 403, 'legacy (v1) federation is disabled by policy');
+    }
+    return descriptor ? this.createV2(input, descriptor) : this.createV1(input, partnerUrl, serverName);
+  }
+
+  private async lookupDescriptor(partnerUrl: string): Promise<Descriptor | null> {
+    try {
+      const r = await this.deps.fetchDescriptor(partnerUrl);
+      return r.kind === 'found' ? r.descriptor : null;
+    } catch (e) {
+      throw new AppError('FED_UNAVAILABLE', 503, `cannot read the federation descriptor of ${partnerUrl}: ${errorMessage(e)}`, {
+        kind: 'operational',
+      });
+    }
+  }
+
+  private async createV2(input: z.infer<typeof createInput>, d: Descriptor): Promise<OutgoingRequest> {
+    const partnerUrl = trimBase(d.base_url);
+    const serverName = d.server_name.toLowerCase();
+    if (authorityOf(partnerUrl) !== serverName || serverName !== authorityOf(input.partner_url)) {
+      throw new AppError(
+        'FED_MALFORMED',
+        400,
+        `the descriptor at ${input.partner_url} names ${d.server_name} (${d.base_url}); use that address`,
+      );
+    }
+    // The partner's extension length is known now, so the full dial-plan check applies.
+    await this.records.checkPrefix(input.prefix, d.extension_length);
+    await this.deps.partnerKeys.pin(d);
+    const agreement = await this.deps.ownKeys.agreementKey();
+    const now = this.deps.clock.now();
+    const req: OutgoingRequest = {
+      id: uuid(),
+      name: input.name,
+      partnerUrl,
+      partnerServerName: serverName,
+      prefix: input.prefix,
+      codec: input.codec,
+      dialect: 'v2',
+      secret: null,
+      agreementKid: agreement.kid,
+      state: 'pending',
+      declineReason: null,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const call = v2PeeringRequest(partnerUrl, {
+      request_id: req.id,
+      name: req.name,
+      codec: req.codec,
+      extension_length: this.own.extensionLength,
+      base_url: this.own.url,
+      iax2: { host: this.own.iaxHost, port: this.own.iaxPort },
+      agreement_kid: agreement.kid,
+    });
+    return this.storeThenSend(req, call);
+  }
+
+  private async createV1(input: z.infer<typeof createInput>, partnerUrl: string, serverName: string): Promise<OutgoingRequest> {
+    const now = this.deps.clock.now();
+    const req: OutgoingRequest = {
+      id: uuid(),
+      name: input.name,
+      partnerUrl,
+      partnerServerName: serverName,
+      prefix: input.prefix,
+      codec: input.codec,
+      dialect: 'v1',
+      secret: randomV1Secret(),
+      agreementKid: null,
+      state: 'pending',
+      declineReason: null,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const call = v1CreateIncomingRequest(partnerUrl, {
+      id: req.id,
+      name: req.name,
+      ownUrl: this.own.url,
+      ownIaxHost: this.own.iaxHost,
+      ownExtensionLength: this.own.extensionLength,
+      secret: req.secret ?? '',
+      codec: req.codec,
+    });
+    return this.storeThenSend(req, call);
+  }
+
+  /**
+   * The request is stored before it is sent, so an accept that races back
+   * finds it; if the partner refuses or cannot be reached it is removed again
+   * and the admin sees why.
+   */
+  private async storeThenSend(req: OutgoingRequest, call: PartnerCall): Promise<OutgoingRequest> {
+    await this.deps.tx.run((m) => this.records.outgoing(m).insert(req));
+    let failure: AppError | null = null;
+    try {
+      const answer = await this.deps.transport.send(call);
+      if (answer.status < 200 || answer.status >= 300) {
+        const d = describeAnswer(answer);
+        const status = answer.status >= 400 && answer.status < 500 && answer.status !== 401 ? answer.status : 502;
+        failure = new AppError(d.code ?? 'FED_PARTNER_REFUSED', status, `the partner refused the request: ${d.message}`, {
+          kind: status >= 500 ? 'operational' : 'user',
+        });
+      }
+    } catch (e) {
+      failure = isAppError(e)
+        ? e
+        : new AppError('FED_UNAVAILABLE', 503, `cannot reach the partner: ${errorMessage(e)}`, { kind: 'operational' });
+    }
+    if (failure) {
+      await this.deps.tx.run((m) => this.records.outgoing(m).delete({ id: req.id, state: 'pending' }));
+      throw failure;
+    }
+    this.deps.logger.info('peering requested', { component: 'federation', name: req.name, partner: req.partnerServerName, dialect: req.dialect });
+    return (await this.records.outgoing().findOneBy({ id: req.id })) ?? req;
+  }
+
+  /** A revokes its pending request (or forgets a declined/failed one). */
+  async revokeOutgoing(id: string, opts: { localOnly: boolean }): Promise<void> {
+    const req = await this.records.outgoing().findOneBy({ id });
+    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', 404, `no outgoing request ${id}`);
+    const notify = req.state === 'pending' && !opts.localOnly;
+    await this.deps.tx.run(async (m) => {
+      await this.records.outgoing(m).delete({ id });
+      if (notify) {
+        const call =
+          req.dialect === 'v2'
+            ? v2Revoke(req.partnerUrl, req.id)
+            : v1RevokeIncomingRequest(req.partnerUrl, req.id, req.secret ?? '');
+        await this.deps.outbox.enqueue(m, { kind: 'revoke', call, peerName: null, requestId: req.id });
+      }
+    });
+    if (notify) this.deps.outbox.kick();
+    this.deps.logger.info('peering request revoked', { component: 'federation', name: req.name, localOnly: opts.localOnly });
+  }
+
+  /** Step 4 (B): creates the peer, forgets the request and queues the accept, in one transaction. */
+  async acceptIncoming(id: string, input: { prefix: string }): Promise<Peer> {
+    const req = await this.records.incoming().findOneBy({ id });
+    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', 404, `no incoming request ${id}`);
+    if (req.state !== 'pending') throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} was declined`);
+    if (typeof input.prefix !== 'string') throw new AppError('FED_PREFIX_INVALID', 400, 'prefix is required');
+    const serverName = req.partnerServerName ?? authorityOf(req.partnerUrl);
+    await this.records.checkFree({ name: req.name, serverName }, { incomingId: req.id });
+    await this.records.checkPrefix(input.prefix, req.partnerExtensionLength);
+
+    let secret: string;
+    let call: PartnerCall;
+    if (req.dialect === 'v2') {
+      const partnerKid = req.partnerAgreementKid ?? '';
+      const partnerPublic = await this.deps.partnerKeys.agreementPublicKey(serverName, partnerKid);
+      if (!partnerPublic) {
+        throw new AppError(
+          'FED_UNKNOWN_KEY',
+          409,
+          `the partner's agreement key ${partnerKid} is no longer known; refresh the partner's keys or ask it to request again`,
+        );
+      }
+      const own = await this.deps.ownKeys.agreementKey();
+      secret = this.deps.deriveSecret({ ownPrivateKey: own.privateKey, partnerPublicKey: partnerPublic, requestId: req.requestId, name: req.name });
+      call = v2Accept(req.partnerUrl, req.requestId, {
+        extension_length: this.own.extensionLength,
+        iax2: { host: this.own.iaxHost, port: this.own.iaxPort },
+        agreement_kid: own.kid,
+      });
+    } else {
+      secret = req.secret ?? '';
+      call = v1AcceptOutgoingRequest(req.partnerUrl, req.requestId, {
+        secret,
+        ownExtensionLength: this.own.extensionLength,
+        ownIaxHost: this.own.iaxHost,
+        ownUrl: this.own.url,
+      });
+    }
+    const fingerprint = req.dialect === 'v2' ? ((await this.deps.partnerKeys.fingerprints(serverName))[0] ?? null) : null;
+    const peer = this.records.newPeer({
+      name: req.name,
+      prefix: input.prefix,
+      partnerUrl: req.partnerUrl,
+      partnerServerName: serverName,
+      partnerIaxHost: req.partnerIaxHost,
+      partnerIaxPort: req.partnerIaxPort,
+      partnerExtensionLength: req.partnerExtensionLength,
+      codec: req.codec,
+      secret,
+      dialect: req.dialect,
+      requestId: req.requestId,
+      role: 'acceptor',
+      partnerKeyFingerprint: fingerprint,
+    });
+    await this.deps.tx.run(async (m) => {
+      const gone = await this.records.incoming(m).delete({ id: req.id, state: 'pending' });
+      if (!gone.affected) throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} changed meanwhile; reload`);
+      await this.records.peers(m).insert(peer);
+      await this.deps.outbox.enqueue(m, { kind: 'accept', call, peerName: peer.name, requestId: req.requestId });
+    });
+    this.deps.outbox.kick();
+    syncInBackground(this.deps, `peer ${peer.name} accepted`);
+    this.deps.logger.info('peering accepted', { component: 'federation', name: peer.name, partner: serverName, dialect: peer.dialect });
+    return peer;
+  }
+
+  /** B declines: the request stays visible as declined; localOnly forgets it without telling A. */
+  async declineIncoming(id: string, opts: { localOnly: boolean; reason?: string }): Promise<void> {
+    const req = await this.records.incoming().findOneBy({ id });
+    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', 404, `no incoming request ${id}`);
+    if (opts.localOnly || req.state === 'declined') {
+      await this.deps.tx.run((m) => this.records.incoming(m).delete({ id }));
+      return;
+    }
+    const call =
+      req.dialect === 'v2'
+        ? v2Decline(req.partnerUrl, req.requestId, opts.reason)
+        : v1DeclineOutgoingRequest(req.partnerUrl, req.requestId, req.secret ?? '');
+    await this.deps.tx.run(async (m) => {
+      await this.records.incoming(m).update({ id }, { state: 'declined', updatedAt: this.deps.clock.now() });
+      await this.deps.outbox.enqueue(m, { kind: 'decline', call, peerName: null, requestId: req.requestId });
+    });
+    this.deps.outbox.kick();
+    this.deps.logger.info('peering declined', { component: 'federation', name: req.name });
+  }
+
+  /** Either side ends a peering; localOnly does not tell the partner (it is gone). */
+  async teardownPeer(id: string, opts: { localOnly: boolean }): Promise<void> {
+    const peer = await this.records.peers().findOneBy({ id });
+    if (!peer) throw new AppError('FED_UNKNOWN_PEER', 404, `no peer ${id}`);
+    await this.deps.tx.run(async (m) => {
+      await this.records.peers(m).delete({ id });
+      if (!opts.localOnly) {
+        const call =
+          peer.dialect === 'v2'
+            ? v2Teardown(peer.partnerUrl, peer.name, peer.requestId)
+            : v1Teardown(peer.partnerUrl, peer.name, peer.secret);
+        await this.deps.outbox.enqueue(m, { kind: 'teardown', call, peerName: peer.name, requestId: peer.requestId });
+      }
+    });
+    if (!opts.localOnly) this.deps.outbox.kick();
+    syncInBackground(this.deps, `peer ${peer.name} torn down`);
+    this.deps.logger.info('peer torn down', { component: 'federation', name: peer.name, localOnly: opts.localOnly });
+  }
+}

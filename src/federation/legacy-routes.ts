@@ -1,0 +1,107 @@
+import express, { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import type { Config } from '../config/schema';
+import { AppError, isAppError } from '../core/errors';
+import type { Metrics } from '../core/metrics';
+import type { Logger } from '../logging/logger';
+import { perIpLimit } from './client-rate-limit';
+import type { Answer, InboundHandshake } from './handshake-inbound';
+import type { Phonebook } from './phonebook';
+import type { RateLimiter } from './rate-limiter';
+import { counted } from './request-metrics';
+import { describeIssues, v1IncomingRequestBody, v1OutgoingStatusBody, v1TeardownBody } from './wire-schemas';
+
+/**
+ * The stock µURU federation API (base /api/v1), answered the way µURU
+ * answers: 200 {"status":"OK"}, refusals 403, missing accept fields 400,
+ * schema errors 422, every error as {"detail": ...}. No auth header: the
+ * shared secret in the body or query is the credential (compared in constant
+ * time). 200 is sent only after the change is committed.
+ */
+export function legacyRoutes(deps: {
+  config: Config;
+  metrics: Metrics;
+  logger: Logger;
+  inbound: InboundHandshake;
+  phonebook: Phonebook;
+  perIp: RateLimiter;
+}): Router {
+  const r = Router();
+  const { metrics } = deps;
+  r.use(perIpLimit(deps.perIp, metrics, 'v1'));
+  r.use(express.json({ limit: deps.config.http.bodyLimitBytes, type: () => true, strict: true }));
+
+  const parse = <T extends z.ZodType>(schema: T, value: unknown): z.infer<T> => {
+    const p = schema.safeParse(value ?? {});
+    if (!p.success) throw new AppError('V1_UNPROCESSABLE', 422, `invalid body: ${describeIssues(p.error)}`);
+    return p.data;
+  };
+  const send = (res: Response, a: Answer) => res.status(a.status).json(a.body);
+  const param = (req: Request, name: string) => String(req.params[name]);
+
+  r.post(
+    '/federation/incoming/request',
+    counted(metrics, 'v1-incoming-request', async (req, res) => {
+      send(res, await deps.inbound.v1Request(parse(v1IncomingRequestBody, req.body)));
+    }),
+  );
+
+  r.delete(
+    '/federation/incoming/request/:id',
+    counted(metrics, 'v1-revoke', async (req, res) => {
+      const secret = req.query.secret;
+      if (typeof secret !== 'string') throw new AppError('V1_UNPROCESSABLE', 422, 'query parameter secret is required');
+      send(res, await deps.inbound.v1Revoke(param(req, 'id'), secret));
+    }),
+  );
+
+  r.put(
+    '/federation/outgoing/request/:id',
+    counted(metrics, 'v1-outgoing-status', async (req, res) => {
+      send(res, await deps.inbound.v1Status(param(req, 'id'), parse(v1OutgoingStatusBody, req.body)));
+    }),
+  );
+
+  r.post(
+    '/federation/peer/teardown',
+    counted(metrics, 'v1-teardown', async (req, res) => {
+      const body = parse(v1TeardownBody, req.body);
+      send(res, await deps.inbound.v1Teardown(body.name, body.secret));
+    }),
+  );
+
+  r.get(
+    '/extension/phonebook',
+    counted(metrics, 'v1-phonebook', async (_req, res) => {
+      res.json(await deps.phonebook.publicEntries());
+    }),
+  );
+
+  r.use(v1Errors(deps.logger));
+  const outer = Router();
+  outer.use('/api/v1', r);
+  return outer;
+}
+
+/** Renders errors as µURU does ({"detail": ...}); body-parser errors become 422 (FastAPI's answer to bad JSON) or 413. */
+function v1Errors(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    if (isAppError(err)) {
+      for (const [k, v] of Object.entries(err.headers ?? {})) res.setHeader(k, v);
+      if (err.status >= 500) logger.warn(err.message, { component: 'v1', code: err.code, path: req.path });
+      res.status(err.status).json({ detail: err.message });
+      return;
+    }
+    const e = err as { type?: unknown; status?: unknown };
+    if (typeof e?.type === 'string' && typeof e.status === 'number') {
+      if (e.type === 'entity.too.large') res.status(413).json({ detail: 'request body is too large' });
+      else res.status(422).json({ detail: 'request body is not valid JSON' });
+      return;
+    }
+    next(err);
+  };
+}

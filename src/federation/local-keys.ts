@@ -1,0 +1,341 @@
+import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
+import { type DataSource, type EntityManager, In, LessThanOrEqual } from 'typeorm';
+import type { Config } from '../config/schema';
+import type { Clock } from '../core/clock';
+import { AppError } from '../core/errors';
+import type { Logger } from '../logging/logger';
+import { LocalKeyEntity, type LocalKey } from '../store/entities';
+import type { DescriptorAgreementKey, DescriptorSigningKey } from './descriptor';
+import { endorse } from './endorsement';
+import { decryptPrivateKey, encryptPrivateKey, isEncrypted, KeyDecryptionError } from './key-encryption';
+import { type KeyAlg, rawPublicKey } from './key-encoding';
+import type { SigningKey } from './http-signature';
+
+export { fingerprint } from './key-encoding';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** How long a replaced key stays published (and accepted by partners) as `retiring`. */
+export const RETIRING_PERIOD_MS = 30 * DAY_MS;
+/** How far ahead of its activation a new key is published as `next`. */
+export const NEXT_LEAD_MS = 7 * DAY_MS;
+export const DEFAULT_KEY_LIFETIME_DAYS = 365;
+
+type KeyStatus = LocalKey['status'];
+
+/** Authority (host[:port], lower case, default port omitted) of a URL: our and our partners' server_name. */
+export function serverNameOf(publicUrl: string): string {
+  return new URL(publicUrl).host.toLowerCase();
+}
+
+/**
+ * Our own keys: an Ed25519 signing key and an X25519 agreement key, rotated
+ * together. Private keys live only in the local_keys table (encrypted when a
+ * key-encryption secret is configured) and in this process's memory; they
+ * are never returned by list(), logged, or put in errors.
+ *
+ * Life of a key: `next` (published ahead, endorsed by the active key) ->
+ * `active` (signs) -> `retiring` (published for RETIRING_PERIOD_MS so
+ * partners still accept requests signed just before the switch) -> `retired`
+ * (unpublished; a retired signing key's private half is erased, a retired
+ * agreement key's is kept so peerings still pending on it can complete).
+ */
+export class LocalKeys {
+  private readonly cache = new Map<string, KeyObject>();
+  private readonly serverName: string;
+  private readonly lifetimeMs: number;
+
+  constructor(
+    private readonly deps: {
+      db: DataSource;
+      clock: Clock;
+      config: Config;
+      logger: Logger;
+      lifetimeDays?: number;
+    },
+  ) {
+    this.serverName = serverNameOf(deps.config.instance.publicUrl);
+    this.lifetimeMs = (deps.lifetimeDays ?? DEFAULT_KEY_LIFETIME_DAYS) * DAY_MS;
+  }
+
+  private get secret(): string | undefined {
+    return this.deps.config.federation.keyEncryptionSecret;
+  }
+
+  /** First start: generate the keys. Every start: check they decrypt, encrypt plain ones once a secret is set. */
+  async ensureKeys(): Promise<void> {
+    const created = await this.deps.db.transaction(async (m) => {
+      const made: string[] = [];
+      for (const alg of ['ed25519', 'x25519'] as const) {
+        const active = await m.getRepository<LocalKey>(LocalKeyEntity).findOneBy({ alg, status: 'active' });
+        if (active) continue;
+        const now = this.deps.clock.now();
+        const row = this.newKeyRow(alg, 'active', now, now + this.lifetimeMs + RETIRING_PERIOD_MS, null);
+        await m.getRepository<LocalKey>(LocalKeyEntity).insert(row);
+        made.push(row.kid);
+      }
+      return made;
+    });
+    for (const kid of created) this.deps.logger.info('generated local key', { component: 'keys', kid });
+    await this.encryptPlainKeys();
+    // Fail at start, not at the first signed request, when the secret is wrong or missing.
+    await this.signingKey();
+    await this.agreementKey();
+  }
+
+  private async encryptPlainKeys(): Promise<void> {
+    const secret = this.secret;
+    if (secret === undefined) return;
+    const repo = this.deps.db.getRepository<LocalKey>(LocalKeyEntity);
+    const rows = await repo.find();
+    for (const row of rows) {
+      if (row.privateKey === '' || isEncrypted(row.privateKey)) continue;
+      const der = Buffer.from(row.privateKey, 'base64');
+      await repo.update({ kid: row.kid }, { privateKey: encryptPrivateKey(der, secret, row.kid, row.alg) });
+      this.deps.logger.info('encrypted a stored private key at rest', { component: 'keys', kid: row.kid });
+    }
+  }
+
+  async signingKey(): Promise<SigningKey> {
+    const row = await this.activeRow('ed25519');
+    return { keyId: `${this.serverName}#${row.kid}`, privateKey: this.privateKeyOf(row) };
+  }
+
+  async agreementKey(kid?: string): Promise<{ kid: string; privateKey: KeyObject; publicKey: string }> {
+    let row: LocalKey | null;
+    if (kid === undefined) {
+      row = await this.activeRow('x25519');
+    } else {
+      row = await this.deps.db.getRepository<LocalKey>(LocalKeyEntity).findOneBy({ kid, alg: 'x25519' });
+      if (!row || row.privateKey === '') {
+        throw new AppError(
+          'FED_STATE_CONFLICT',
+          409,
+          `our agreement key ${kid} named in this peering no longer exists`,
+        );
+      }
+    }
+    return { kid: row.kid, privateKey: this.privateKeyOf(row), publicKey: row.publicKey };
+  }
+
+  async publishedSigningKeys(): Promise<DescriptorSigningKey[]> {
+    const rows = await this.published('ed25519');
+    return rows.map((r) => ({
+      kid: r.kid,
+      alg: 'ed25519' as const,
+      public_key: r.publicKey,
+      status: r.status as DescriptorSigningKey['status'],
+      not_before: new Date(r.notBefore).toISOString(),
+      expires_at: new Date(r.expiresAt).toISOString(),
+      ...(r.endorsement ? { endorsement: { kid: r.endorsement.kid, sig: r.endorsement.sig } } : {}),
+    }));
+  }
+
+  async publishedAgreementKeys(): Promise<DescriptorAgreementKey[]> {
+    const rows = await this.published('x25519');
+    return rows.map((r) => ({
+      kid: r.kid,
+      alg: 'x25519' as const,
+      public_key: r.publicKey,
+      expires_at: new Date(r.expiresAt).toISOString(),
+    }));
+  }
+
+  /** Every key we hold, newest first. privateKey is always '' here: private halves never leave this class. */
+  async list(): Promise<LocalKey[]> {
+    const rows = await this.deps.db
+      .getRepository<LocalKey>(LocalKeyEntity)
+      .find({ order: { notBefore: 'DESC' } });
+    return rows.map((r) => ({ ...r, privateKey: '' }));
+  }
+
+  /** Manual rotation (admin action): the `next` key if one is published, else a new one, becomes active now. */
+  async rotate(): Promise<void> {
+    const now = this.deps.clock.now();
+    const next = await this.deps.db
+      .getRepository<LocalKey>(LocalKeyEntity)
+      .findOneBy({ alg: 'ed25519', status: 'next' });
+    if (!next) await this.createNext({ notBefore: now });
+    await this.promoteNext({ force: true });
+    this.deps.logger.info('keys rotated by an admin', { component: 'keys' });
+  }
+
+  /** Current `active` and `next` signing keys (public data only), for the rotation schedule. */
+  async rotationState(): Promise<{ active: LocalKey | null; next: LocalKey | null }> {
+    const repo = this.deps.db.getRepository<LocalKey>(LocalKeyEntity);
+    const active = await repo.findOne({
+      where: { alg: 'ed25519', status: 'active' },
+      order: { notBefore: 'DESC' },
+    });
+    const next = await repo.findOne({
+      where: { alg: 'ed25519', status: 'next' },
+      order: { notBefore: 'DESC' },
+    });
+    return {
+      active: active ? { ...active, privateKey: '' } : null,
+      next: next ? { ...next, privateKey: '' } : null,
+    };
+  }
+
+  /** Publishes a new signing + agreement key pair as `next`, activating at notBefore; endorsed by the active key. */
+  async createNext(p: { notBefore: number }): Promise<{ kid: string }> {
+    const endorser = await this.activeRow('ed25519');
+    const endorserKey = this.privateKeyOf(endorser);
+    const expiresAt = p.notBefore + this.lifetimeMs + RETIRING_PERIOD_MS;
+    const signing = this.newKeyRow('ed25519', 'next', p.notBefore, expiresAt, null);
+    signing.endorsement = { kid: endorser.kid, sig: endorse(signing.kid, signing.publicKey, endorserKey) };
+    const agreement = this.newKeyRow('x25519', 'next', p.notBefore, expiresAt, null);
+    await this.deps.db.transaction(async (m) => {
+      const repo = m.getRepository<LocalKey>(LocalKeyEntity);
+      await repo.insert(signing);
+      await repo.insert(agreement);
+    });
+    this.deps.logger.info('published next keys', {
+      component: 'keys',
+      kid: signing.kid,
+      agreementKid: agreement.kid,
+      activatesAt: new Date(p.notBefore).toISOString(),
+    });
+    return { kid: signing.kid };
+  }
+
+  /**
+   * Makes the `next` keys active once their not_before has come (or at once
+   * with force); the active ones become `retiring` for RETIRING_PERIOD_MS.
+   */
+  async promoteNext(opts: { force?: boolean } = {}): Promise<boolean> {
+    const now = this.deps.clock.now();
+    const promoted = await this.deps.db.transaction(async (m) => {
+      let changed = false;
+      for (const alg of ['ed25519', 'x25519'] as const) {
+        const repo = m.getRepository<LocalKey>(LocalKeyEntity);
+        const next = await repo.findOne({ where: { alg, status: 'next' }, order: { notBefore: 'ASC' } });
+        if (!next || (!opts.force && next.notBefore > now)) continue;
+        const actives = await repo.findBy({ alg, status: 'active' });
+        for (const a of actives) {
+          await repo.update(
+            { kid: a.kid },
+            { status: 'retiring', expiresAt: Math.min(a.expiresAt, now + RETIRING_PERIOD_MS) },
+          );
+        }
+        await repo.update({ kid: next.kid }, { status: 'active', notBefore: Math.min(next.notBefore, now) });
+        changed = true;
+      }
+      return changed;
+    });
+    if (promoted) this.deps.logger.info('next keys are now active', { component: 'keys' });
+    return promoted;
+  }
+
+  /** Retires keys whose retiring period is over; returns how many. */
+  async retireExpired(): Promise<number> {
+    const now = this.deps.clock.now();
+    const repo = this.deps.db.getRepository<LocalKey>(LocalKeyEntity);
+    const rows = await repo.findBy({ status: 'retiring', expiresAt: LessThanOrEqual(now) });
+    let n = 0;
+    for (const r of rows) {
+      // Signatures by a retired key are refused everywhere, so its private half has no use left.
+      await repo.update(
+        { kid: r.kid },
+        { status: 'retired', privateKey: r.alg === 'ed25519' ? '' : r.privateKey },
+      );
+      this.cache.delete(r.kid);
+      this.deps.logger.info('retired local key', { component: 'keys', kid: r.kid });
+      n++;
+    }
+    return n;
+  }
+
+  private async published(alg: KeyAlg): Promise<LocalKey[]> {
+    return this.deps.db.getRepository<LocalKey>(LocalKeyEntity).find({
+      where: { alg, status: In(['next', 'active', 'retiring'] satisfies KeyStatus[]) },
+      order: { notBefore: 'ASC' },
+    });
+  }
+
+  private async activeRow(alg: KeyAlg, m?: EntityManager): Promise<LocalKey> {
+    const repo = (m ?? this.deps.db.manager).getRepository<LocalKey>(LocalKeyEntity);
+    const row = await repo.findOne({ where: { alg, status: 'active' }, order: { notBefore: 'DESC' } });
+    if (!row)
+      throw new AppError('FED_NO_LOCAL_KEY', 500, `no active ${alg} key: ensureKeys() was not run`, {
+        kind: 'bug',
+      });
+    return row;
+  }
+
+  private privateKeyOf(row: LocalKey): KeyObject {
+    const cached = this.cache.get(row.kid);
+    if (cached) return cached;
+    let der: Buffer;
+    if (isEncrypted(row.privateKey)) {
+      const secret = this.secret;
+      if (secret === undefined) {
+        throw new AppError(
+          'FED_KEY_DECRYPT_FAILED',
+          500,
+          `private key ${row.kid} is encrypted at rest but no key-encryption secret (UURU_KEY_ENCRYPTION_SECRET) is configured`,
+          { kind: 'bug' },
+        );
+      }
+      try {
+        der = decryptPrivateKey(row.privateKey, secret, row.kid, row.alg);
+      } catch (e) {
+        if (e instanceof KeyDecryptionError)
+          throw new AppError('FED_KEY_DECRYPT_FAILED', 500, e.message, { kind: 'bug' });
+        throw e;
+      }
+    } else {
+      der = Buffer.from(row.privateKey, 'base64');
+    }
+    let key: KeyObject;
+    try {
+      key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } catch {
+      throw new AppError('FED_KEY_DECRYPT_FAILED', 500, `stored private key ${row.kid} is damaged`, {
+        kind: 'bug',
+      });
+    }
+    if (rawPublicKey(key) !== row.publicKey) {
+      throw new AppError(
+        'FED_KEY_DECRYPT_FAILED',
+        500,
+        `stored private key ${row.kid} does not match its public key`,
+        {
+          kind: 'bug',
+        },
+      );
+    }
+    this.cache.set(row.kid, key);
+    return key;
+  }
+
+  private newKeyRow(
+    alg: KeyAlg,
+    status: KeyStatus,
+    notBefore: number,
+    expiresAt: number,
+    endorsement: LocalKey['endorsement'],
+  ): LocalKey {
+    const { privateKey } = alg === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519');
+    const kid = newKid(alg, notBefore);
+    const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+    const secret = this.secret;
+    this.cache.set(kid, privateKey);
+    return {
+      kid,
+      alg,
+      publicKey: rawPublicKey(privateKey),
+      privateKey: secret === undefined ? der.toString('base64') : encryptPrivateKey(der, secret, kid, alg),
+      status,
+      notBefore,
+      expiresAt,
+      endorsement,
+      createdAt: this.deps.clock.now(),
+    };
+  }
+}
+
+/** k20260101a3f9 (signing) / x20260101a3f9 (agreement): readable date of activation plus randomness. */
+function newKid(alg: KeyAlg, notBefore: number): string {
+  const day = new Date(notBefore).toISOString().slice(0, 10).replace(/-/g, '');
+  return `${alg === 'ed25519' ? 'k' : 'x'}${day}${randomBytes(3).toString('hex')}`;
+}

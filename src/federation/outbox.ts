@@ -1,0 +1,79 @@
+import crypto from 'node:crypto';
+import { In, type DataSource, type EntityManager } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import type { Clock } from '../core/clock';
+import { OutboxEntity, type OutboxItem, type OutboxKind } from '../store/entities';
+import type { PartnerCall } from './partner-call';
+
+/**
+ * The persistent outbox: a notification is written in the same transaction as
+ * the state change it reports, so it cannot be lost between the two; the
+ * delivery worker sends it later.
+ */
+export class Outbox {
+  constructor(
+    private readonly deps: { db: DataSource; clock: Clock; maxAgeMs: number; onEnqueued?: () => void },
+  ) {}
+
+  /** Adds a notification inside the caller's transaction. */
+  async enqueue(
+    m: EntityManager,
+    p: { kind: OutboxKind; call: PartnerCall; peerName: string | null; requestId: string | null },
+  ): Promise<OutboxItem> {
+    const now = this.deps.clock.now();
+    const item: OutboxItem = {
+      id: crypto.randomUUID(),
+      kind: p.kind,
+      dialect: p.call.dialect,
+      peerName: p.peerName,
+      requestId: p.requestId,
+      method: p.call.method,
+      url: p.call.url,
+      body: p.call.body,
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      expiresAt: now + this.deps.maxAgeMs,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    // TypeORM's deep-partial type cannot see through the JSON column's Record type.
+    await m.getRepository(OutboxEntity).insert(item as QueryDeepPartialEntity<OutboxItem>);
+    return item;
+  }
+
+  /** Wakes the delivery worker after the enqueuing transaction committed. */
+  kick(): void {
+    this.deps.onEnqueued?.();
+  }
+
+  /** Pending notifications per request_id, with the newest error among them. */
+  async pendingByRequest(requestIds: string[]): Promise<Map<string, { count: number; lastError: string | null }>> {
+    const out = new Map<string, { count: number; lastError: string | null }>();
+    if (requestIds.length === 0) return out;
+    const rows = await this.deps.db
+      .getRepository(OutboxEntity)
+      .find({ where: { state: 'pending', requestId: In(requestIds) }, order: { createdAt: 'ASC' } });
+    for (const r of rows) {
+      const key = r.requestId ?? '';
+      const prev = out.get(key) ?? { count: 0, lastError: null };
+      out.set(key, { count: prev.count + 1, lastError: r.lastError ?? prev.lastError });
+    }
+    return out;
+  }
+
+  /** The newest notification of a kind for a request (any state), e.g. to resend a lost accept. */
+  async latest(requestId: string, kind: OutboxKind): Promise<OutboxItem | null> {
+    return this.deps.db
+      .getRepository(OutboxEntity)
+      .findOne({ where: { requestId, kind }, order: { createdAt: 'DESC' } });
+  }
+
+  /** Drops pending notifications made pointless by the partner (e.g. it tore the peering down). */
+  async cancelPending(m: EntityManager, requestId: string, reason: string): Promise<void> {
+    await m
+      .getRepository(OutboxEntity)
+      .update({ requestId, state: 'pending' }, { state: 'failed', lastError: reason, updatedAt: this.deps.clock.now() });
+  }
+}

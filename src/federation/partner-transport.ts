@@ -1,0 +1,66 @@
+import { AppError, errorMessage } from '../core/errors';
+import type { PartnerCall } from './partner-call';
+
+/** What the transport needs from the signed client (v2). */
+export interface SignedSender {
+  send(p: { method: string; url: string; body?: unknown }): Promise<{ status: number; json: unknown }>;
+}
+
+export interface PartnerAnswer {
+  status: number;
+  json: unknown;
+}
+
+/**
+ * Sends a PartnerCall: v2 signed, v1 plain JSON without auth headers as µURU
+ * does (but with a timeout, which µURU lacks). Network failures and timeouts
+ * become AppError FED_UNAVAILABLE; any HTTP answer is returned as is.
+ */
+export class PartnerTransport {
+  constructor(
+    private readonly deps: { signed: SignedSender; fetch: typeof fetch; timeoutMs: number },
+  ) {}
+
+  async send(call: PartnerCall): Promise<PartnerAnswer> {
+    if (call.dialect === 'v2') {
+      return this.deps.signed.send({ method: call.method, url: call.url, body: call.body ?? undefined });
+    }
+    let res: Response;
+    try {
+      res = await this.deps.fetch(call.url, {
+        method: call.method,
+        headers: call.body ? { 'content-type': 'application/json', accept: 'application/json' } : { accept: 'application/json' },
+        body: call.body ? JSON.stringify(call.body) : undefined,
+        signal: AbortSignal.timeout(this.deps.timeoutMs),
+        redirect: 'error',
+      });
+    } catch (e) {
+      throw new AppError('FED_UNAVAILABLE', 503, `partner at ${new URL(call.url).host} is unreachable: ${errorMessage(e)}`, {
+        kind: 'operational',
+      });
+    }
+    const text = await res.text().catch(() => '');
+    let json: unknown = null;
+    try {
+      json = text ? (JSON.parse(text) as unknown) : null;
+    } catch {
+      json = { raw: text.slice(0, 200) };
+    }
+    return { status: res.status, json };
+  }
+}
+
+/** A short human description of a partner's refusal, from either dialect's error body. */
+export function describeAnswer(a: PartnerAnswer): { code: string | null; message: string } {
+  const j = a.json as Record<string, unknown> | null;
+  if (j && typeof j === 'object') {
+    if (typeof j.error === 'string') {
+      return { code: j.error, message: typeof j.message === 'string' ? j.message : j.error };
+    }
+    if ('detail' in j) {
+      const d = j.detail;
+      return { code: null, message: typeof d === 'string' ? d : JSON.stringify(d).slice(0, 300) };
+    }
+  }
+  return { code: null, message: `HTTP ${a.status}` };
+}

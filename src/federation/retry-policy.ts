@@ -1,0 +1,25 @@
+/**
+ * When to try a notification again. Exponential backoff with jitter so that
+ * many instances coming back after an outage do not retry in lockstep; 4xx
+ * answers other than 408/429 are final (the partner understood and refused).
+ */
+
+export interface RetryPolicy {
+  baseMs: number;
+  maxMs: number;
+}
+
+/** Delay before attempt number `attempts + 1`, given `attempts` failures so far; random in [d/2, d]. */
+export function backoffDelay(attempts: number, p: RetryPolicy, random: () => number = Math.random): number {
+  const exp = Math.min(p.maxMs, p.baseMs * 2 ** Math.max(0, Math.min(attempts - 1, 30)));
+  return Math.round(exp / 2 + random() * (exp / 2));
+}
+
+export type DeliveryOutcome = 'delivered' | 'retry' | 'final';
+
+export function classifyStatus(status: number): DeliveryOutcome {
+  if (status >= 200 && status < 300) return 'delivered';
+  if (status === 408 || status === 429) return 'retry';
+  if (status >= 400 && status < 500) return 'final';
+  return 'retry';
+}

@@ -1,0 +1,106 @@
+import type { Clock } from '../core/clock';
+import { AppError, errorMessage } from '../core/errors';
+import type { Logger } from '../logging/logger';
+import { signRequest } from './http-signature';
+import type { LocalKeys } from './local-keys';
+
+/** Responses larger than this are not read (a partner's answers are small JSON). */
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/**
+ * Outgoing uuru-fed/2 calls: JSON body, signed with our active key. Network
+ * failures and timeouts become FED_UNAVAILABLE (503, operational) so callers
+ * (the outbox) retry them; any HTTP answer is returned as it is. Redirects
+ * are not followed: the signature binds the exact target URI.
+ */
+export class SignedClient {
+  constructor(
+    private readonly deps: {
+      localKeys: LocalKeys;
+      clock: Clock;
+      fetch: typeof fetch;
+      timeoutMs: number;
+      logger: Logger;
+    },
+  ) {}
+
+  async send(p: {
+    method: string;
+    url: string;
+    body?: unknown;
+  }): Promise<{ status: number; json: unknown; headers: Headers }> {
+    let url: string;
+    try {
+      url = new URL(p.url).href;
+    } catch {
+      throw new AppError('FED_MALFORMED', 400, `not a valid URL: ${p.url}`);
+    }
+    const method = p.method.toUpperCase();
+    const body = p.body === undefined ? undefined : Buffer.from(JSON.stringify(p.body), 'utf8');
+    const key = await this.deps.localKeys.signingKey();
+    const headers = signRequest({ method, url, body, key, now: this.deps.clock.now() });
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.deps.fetch(url, {
+        method,
+        headers: { ...headers, accept: 'application/json' },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.deps.timeoutMs),
+      });
+      text = await readLimited(res, MAX_RESPONSE_BYTES);
+    } catch (e) {
+      const target = new URL(url);
+      this.deps.logger.warn('signed call failed', {
+        component: 'signed-client',
+        method,
+        target: target.origin,
+        error: errorMessage(e),
+      });
+      throw new AppError(
+        'FED_UNAVAILABLE',
+        503,
+        `${target.origin} could not be reached: ${describeNetworkError(e)}`,
+        {
+          kind: 'operational',
+          cause: e,
+        },
+      );
+    }
+    let json: unknown = null;
+    if (text.length > 0) {
+      try {
+        json = JSON.parse(text) as unknown;
+      } catch {
+        json = null;
+      }
+    }
+    return { status: res.status, json, headers: res.headers };
+  }
+}
+
+function describeNetworkError(e: unknown): string {
+  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return 'timed out';
+  const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined) : undefined;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  return errorMessage(e);
+}
+
+async function readLimited(res: Response, limit: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new Error(`the response is larger than ${limit} bytes`);
+    }
+    chunks.push(Buffer.from(value));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

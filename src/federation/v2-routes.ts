@@ -1,0 +1,237 @@
+import express, { Router, type Request, type Response } from 'express';
+import type { z } from 'zod';
+import type { Config } from '../config/schema';
+import { AppError } from '../core/errors';
+import type { Metrics } from '../core/metrics';
+import { perIpLimit } from './client-rate-limit';
+import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from './descriptor';
+import type { InboundHandshake } from './handshake-inbound';
+import { parseUuruSignature, SignatureParseError } from './http-signature';
+import type { LocalKeys } from './local-keys';
+import { authorityOf } from './partner-call';
+import type { PartnerKeyStore } from './partner-keys';
+import type { PeeringRecords } from './peering-records';
+import type { Phonebook } from './phonebook';
+import type { PolicyStore } from './policy';
+import type { RateLimiter } from './rate-limiter';
+import { counted } from './request-metrics';
+import type { RequestVerifier } from './request-verifier';
+import type { Clock } from '../core/clock';
+import {
+  describeIssues,
+  REQUEST_ID,
+  v2AcceptBody,
+  v2DeclineBody,
+  v2PeeringRequestBody,
+  v2TeardownBody,
+} from './wire-schemas';
+
+export interface V2RouteDeps {
+  config: Config;
+  clock: Clock;
+  metrics: Metrics;
+  inbound: InboundHandshake;
+  records: PeeringRecords;
+  verifier: RequestVerifier;
+  partnerKeys: PartnerKeyStore;
+  localKeys: LocalKeys;
+  policy: PolicyStore;
+  phonebook: Phonebook;
+  perIp: RateLimiter;
+  perOrigin: RateLimiter;
+}
+
+/**
+ * uuru-fed/2 endpoints (base /federation/v2) and the descriptor. Each signed
+ * call: per-IP limit, raw body (size limit), signature verification against
+ * the partner the addressed record belongs to, per-origin limit, strict body
+ * schema, then the handshake. Nothing is stored on any refusal.
+ */
+export function v2Routes(deps: V2RouteDeps): Router {
+  const r = Router();
+  const { metrics } = deps;
+
+  r.get(
+    DESCRIPTOR_PATH,
+    perIpLimit(deps.perIp, metrics, 'descriptor'),
+    counted(metrics, 'descriptor', async (_req, res) => {
+      const policy = await deps.policy.get();
+      const d = await buildDescriptor({
+        config: deps.config,
+        localKeys: deps.localKeys,
+        policyMode: policy.mode,
+        allowLegacy: policy.allow_legacy,
+        now: deps.clock.now(),
+      });
+      res.setHeader('Cache-Control', 'public, max-age=300');
+      res.json(d);
+    }),
+  );
+
+  const v2 = Router();
+  v2.use(perIpLimit(deps.perIp, metrics, 'v2'));
+  v2.use(express.raw({ type: () => true, limit: deps.config.http.bodyLimitBytes }));
+
+  const raw = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+
+  /** The server name in the keyid, unverified: used only to pick the key when no record names the partner. */
+  const claimedSender = (req: Request): string => {
+    try {
+      return parseUuruSignature(req.headers, raw(req).length > 0).serverName;
+    } catch (e) {
+      if (e instanceof SignatureParseError) return '';
+      throw e;
+    }
+  };
+
+  /** Verifies the signature (expected signer given) and applies the per-origin limit; returns the signer. */
+  const authenticate = async (
+    req: Request,
+    expected: string,
+    firstContactBaseUrl?: string,
+  ): Promise<{ serverName: string; descriptor: Descriptor | null }> => {
+    const result = await deps.verifier.verify(
+      {
+        method: req.method,
+        targetUri: deps.config.instance.publicUrl + req.originalUrl,
+        headers: req.headers,
+        rawBody: raw(req),
+      },
+      expected,
+      firstContactBaseUrl ? { firstContactBaseUrl } : {},
+    );
+    if (!result.ok) {
+      const foreign = result.code === 'FED_SIGNATURE_INVALID' ? foreignHost(req) : null;
+      if (foreign) {
+        // The signature covers @target-uri; a request that names another host was signed for that host.
+        throw new AppError('FED_DESTINATION_MISMATCH', 401, `this request was addressed to ${foreign}, not to this instance`);
+      }
+      throw new AppError(result.code, result.status, result.message, {
+        details: result.serverTime ? { server_time: result.serverTime } : undefined,
+        kind: result.status >= 500 ? 'operational' : 'user',
+        headers: result.status === 503 ? { 'Retry-After': '30' } : undefined,
+      });
+    }
+    const limit = deps.perOrigin.take(result.serverName);
+    if (!limit.ok) {
+      throw new AppError('FED_RATE_LIMITED', 429, `too many calls from ${result.serverName}; retry in ${limit.retryAfterS} s`, {
+        headers: { 'Retry-After': String(limit.retryAfterS) },
+      });
+    }
+    return { serverName: result.serverName, descriptor: result.descriptor ?? null };
+  };
+
+  const ourHost = new URL(deps.config.instance.publicUrl).host.toLowerCase();
+  /**
+   * The Host header when it names neither our public authority nor the
+   * listener's own address (a proxy may rewrite Host to that), else null.
+   * Only used to explain a failed signature, never to accept one.
+   */
+  const foreignHost = (req: Request): string | null => {
+    const host = req.headers.host?.toLowerCase();
+    if (!host || host === ourHost) return null;
+    const local = `${req.socket.localAddress ?? ''}:${req.socket.localPort ?? ''}`;
+    if (host === local || host === `localhost:${req.socket.localPort ?? ''}`) return null;
+    return host;
+  };
+
+  const json = (req: Request): unknown => {
+    const body = raw(req);
+    if (body.length === 0) return {};
+    try {
+      return JSON.parse(body.toString('utf8')) as unknown;
+    } catch {
+      throw new AppError('FED_MALFORMED', 400, 'the body is not valid JSON');
+    }
+  };
+
+  const parse = <T extends z.ZodType>(schema: T, value: unknown): z.infer<T> => {
+    const p = schema.safeParse(value);
+    if (!p.success) throw new AppError('FED_MALFORMED', 400, `invalid body: ${describeIssues(p.error)}`);
+    return p.data;
+  };
+
+  const requestIdParam = (req: Request): string => {
+    const id = String(req.params.requestId);
+    if (!REQUEST_ID.test(id)) throw new AppError('FED_MALFORMED', 400, 'invalid request_id in the path');
+    return id;
+  };
+
+  const send = (res: Response, a: { status: number; body: Record<string, unknown> }) => res.status(a.status).json(a.body);
+
+  const expectedFor = async (req: Request, requestId: string): Promise<string> =>
+    (await deps.records.partnerOfRequest(requestId)) ?? claimedSender(req);
+
+  v2.post(
+    '/peering-requests',
+    counted(metrics, 'peering-requests', async (req, res) => {
+      // The signer is the instance named by base_url, so the body is read (not trusted) first.
+      const body = parse(v2PeeringRequestBody, json(req));
+      const who = await authenticate(req, authorityOf(body.base_url), body.base_url);
+      const descriptor = who.descriptor ?? deps.partnerKeys.firstContactDescriptor(who.serverName);
+      send(res, await deps.inbound.v2Request(body, who.serverName, descriptor));
+    }),
+  );
+
+  v2.delete(
+    '/peering-requests/:requestId',
+    counted(metrics, 'revoke', async (req, res) => {
+      const id = requestIdParam(req);
+      const who = await authenticate(req, await expectedFor(req, id));
+      send(res, await deps.inbound.v2Revoke(id, who.serverName));
+    }),
+  );
+
+  v2.post(
+    '/peering-requests/:requestId/accept',
+    counted(metrics, 'accept', async (req, res) => {
+      const id = requestIdParam(req);
+      const who = await authenticate(req, await expectedFor(req, id));
+      send(res, await deps.inbound.v2Accept(id, parse(v2AcceptBody, json(req)), who.serverName));
+    }),
+  );
+
+  v2.post(
+    '/peering-requests/:requestId/decline',
+    counted(metrics, 'decline', async (req, res) => {
+      const id = requestIdParam(req);
+      const who = await authenticate(req, await expectedFor(req, id));
+      const body = parse(v2DeclineBody, json(req));
+      send(res, await deps.inbound.v2Decline(id, body.reason, who.serverName));
+    }),
+  );
+
+  v2.post(
+    '/peers/:name/teardown',
+    counted(metrics, 'teardown', async (req, res) => {
+      const name = String(req.params.name);
+      const peer = await deps.records.peers().findOneBy({ name });
+      const who = await authenticate(req, peer?.partnerServerName ?? claimedSender(req));
+      const body = parse(v2TeardownBody, json(req));
+      send(res, await deps.inbound.v2Teardown(name, body.request_id, who.serverName));
+    }),
+  );
+
+  v2.get(
+    '/peerings/:requestId',
+    counted(metrics, 'peerings', async (req, res) => {
+      const id = requestIdParam(req);
+      const who = await authenticate(req, await expectedFor(req, id));
+      res.json({ request_id: id, state: await deps.inbound.v2PeeringState(id, who.serverName) });
+    }),
+  );
+
+  v2.get(
+    '/phonebook',
+    counted(metrics, 'phonebook', async (req, res) => {
+      const who = await authenticate(req, claimedSender(req));
+      const peer = await deps.records.peers().findOneBy({ partnerServerName: who.serverName, dialect: 'v2' });
+      if (!peer) throw new AppError('FED_NOT_PEERED', 403, `${who.serverName} is not an active peer of this instance`);
+      const entries = await deps.phonebook.publicEntries();
+      res.json(entries.map((e) => ({ extension: e.extension, name: e.name })));
+    }),
+  );
+
+  r.use('/federation/v2', v2);
+  return r;
+}

@@ -1,0 +1,82 @@
+import type { IncomingRequestView, KeyView, OutgoingRequestView, PeerView } from '../core/federation-admin';
+import type { IncomingRequest, LocalKey, OutgoingRequest, Peer } from '../store/entities';
+import { fingerprint } from './key-encoding';
+
+/** Entity rows to the views the admin layer shows. Secrets and private keys never appear here. */
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export interface Deliveries {
+  count: number;
+  lastError: string | null;
+}
+const none: Deliveries = { count: 0, lastError: null };
+
+export function outgoingView(r: OutgoingRequest, d: Deliveries = none): OutgoingRequestView {
+  return {
+    id: r.id,
+    name: r.name,
+    partner_url: r.partnerUrl,
+    prefix: r.prefix,
+    codec: r.codec,
+    dialect: r.dialect,
+    state: r.state,
+    decline_reason: r.declineReason,
+    last_error: r.lastError ?? d.lastError,
+    pending_deliveries: d.count,
+    created_at: new Date(r.createdAt).toISOString(),
+  };
+}
+
+export function incomingView(r: IncomingRequest, partnerKeyFingerprint: string | null): IncomingRequestView {
+  return {
+    id: r.id,
+    request_id: r.requestId,
+    name: r.name,
+    partner_url: r.partnerUrl,
+    partner_iax_host: r.partnerIaxHost,
+    partner_extension_length: r.partnerExtensionLength,
+    codec: r.codec,
+    dialect: r.dialect,
+    state: r.state,
+    partner_key_fingerprint: partnerKeyFingerprint,
+    created_at: new Date(r.createdAt).toISOString(),
+  };
+}
+
+export function peerView(p: Peer, d: Deliveries = none): PeerView {
+  return {
+    id: p.id,
+    name: p.name,
+    prefix: p.prefix,
+    partner_url: p.partnerUrl,
+    dialect: p.dialect,
+    role: p.role,
+    state: p.state,
+    apply_state: p.applyState,
+    apply_error: p.applyError,
+    reachability: p.reachability,
+    latency_ms: p.latencyMs,
+    last_seen: iso(p.lastSeen),
+    last_error: p.lastError ?? d.lastError,
+    partner_key_fingerprint: p.partnerKeyFingerprint,
+    partner_iax_host: p.partnerIaxHost,
+    partner_extension_length: p.partnerExtensionLength,
+    codec: p.codec,
+    last_test_call: p.lastTestCall,
+    pending_deliveries: d.count,
+    created_at: new Date(p.createdAt).toISOString(),
+  };
+}
+
+export function keyView(k: LocalKey): KeyView {
+  return {
+    kid: k.kid,
+    alg: k.alg,
+    status: k.status,
+    fingerprint: fingerprint(k.publicKey),
+    public_key: k.publicKey,
+    not_before: new Date(k.notBefore).toISOString(),
+    expires_at: new Date(k.expiresAt).toISOString(),
+  };
+}

@@ -1,0 +1,55 @@
+import crypto from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../../core/clock';
+import { AppError, badRequest, conflict } from '../../core/errors';
+import { type AdminUser, AdminUserEntity } from '../../store/entities';
+import { burnPasswordCheck, hashPassword, verifyPassword } from './password-hash';
+
+export const USERNAME_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
+export const MIN_PASSWORD_LENGTH = 10;
+/** scrypt input is bounded so a huge password cannot be used to burn CPU. */
+export const MAX_PASSWORD_LENGTH = 1024;
+
+export function checkNewPassword(password: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw badRequest('PASSWORD_TOO_SHORT', `the password needs at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  if (password.length > MAX_PASSWORD_LENGTH) {
+    throw badRequest('PASSWORD_TOO_LONG', `the password may have at most ${MAX_PASSWORD_LENGTH} characters`);
+  }
+}
+
+/** Creates an admin account, or with `replace` sets a new password for an existing one. */
+export async function createAdminUser(
+  db: DataSource,
+  clock: Clock,
+  input: { username: string; password: string; replace?: boolean },
+): Promise<{ id: string; username: string; created: boolean }> {
+  if (!USERNAME_PATTERN.test(input.username)) {
+    throw badRequest('USERNAME_INVALID', 'a username is 1 to 64 letters, digits or . _ @ -');
+  }
+  checkNewPassword(input.password);
+  const repo = db.getRepository(AdminUserEntity);
+  const passwordHash = await hashPassword(input.password);
+  const existing = await repo.findOneBy({ username: input.username });
+  if (existing) {
+    if (!input.replace) {
+      throw conflict('ADMIN_EXISTS', `admin '${input.username}' exists already; pass --replace to set a new password`);
+    }
+    await repo.update({ id: existing.id }, { passwordHash });
+    return { id: existing.id, username: existing.username, created: false };
+  }
+  const user: AdminUser = { id: crypto.randomUUID(), username: input.username, passwordHash, createdAt: clock.now() };
+  await repo.insert(user);
+  return { id: user.id, username: user.username, created: true };
+}
+
+/** The account when the password matches; null otherwise (same work either way). */
+export async function checkAdminLogin(db: DataSource, username: string, password: string): Promise<AdminUser | null> {
+  if (password.length > MAX_PASSWORD_LENGTH) throw new AppError('AUTH_INVALID', 401, 'wrong username or password');
+  const user = USERNAME_PATTERN.test(username)
+    ? await db.getRepository(AdminUserEntity).findOneBy({ username })
+    : null;
+  if (!user) return burnPasswordCheck(password).then(() => null);
+  return (await verifyPassword(password, user.passwordHash)) ? user : null;
+}

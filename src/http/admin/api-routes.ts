@@ -1,0 +1,269 @@
+import { z } from 'zod';
+import type { DataSource } from 'typeorm';
+import type { AsteriskPort } from '../../core/asterisk-port';
+import type { Clock } from '../../core/clock';
+import type { FederationAdmin, PeerView } from '../../core/federation-admin';
+import { PeerEntity } from '../../store/entities';
+import {
+  acceptIncomingBody,
+  createOutgoingBody,
+  declineIncomingBody,
+  emptyBody,
+  idParams,
+  incomingRequestView,
+  keyView,
+  localOnlyQuery,
+  noQuery,
+  outgoingRequestView,
+  peerView,
+  policyChangeReport,
+  policySchema,
+  reconcileResponse,
+  refreshResponse,
+  statusResponse,
+  testCallResponse,
+} from './api-schemas';
+import { type ApiRoute, defineRoute } from './route-table';
+
+export interface AdminServices {
+  db: DataSource;
+  clock: Clock;
+  federation: FederationAdmin;
+  asterisk: AsteriskPort;
+  reconcile: () => Promise<unknown>;
+}
+
+export interface TestCallOutcome {
+  answered: boolean;
+  setup_ms: number | null;
+  error: string | null;
+}
+
+/** Runs a test call through a peer and keeps the result on the peer, where the panel shows it. */
+export async function runTestCall(services: AdminServices, peer: PeerView): Promise<TestCallOutcome> {
+  const result = await services.asterisk.testCall(peer.name);
+  await services.db.getRepository(PeerEntity).update(
+    { id: peer.id },
+    {
+      lastTestCall: { answered: result.answered, setupMs: result.setupMs, error: result.error, at: services.clock.now() },
+    },
+  );
+  return { answered: result.answered, setup_ms: result.setupMs, error: result.error };
+}
+
+export const API_BASE = '/api/admin';
+
+/** Every admin API route; paths are relative to API_BASE. */
+export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRoute[] {
+  const fed = s.federation;
+  const localOnly = (q: { local_only?: 'true' | 'false' }) => q.local_only === 'true';
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/openapi.json',
+      summary: 'This document',
+      tag: 'meta',
+      query: noQuery,
+      auth: false,
+      success: { status: 200, schema: z.looseObject({ openapi: z.string() }), description: 'OpenAPI 3.1 document' },
+      handle: async () => ({ body: openApi() }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/status',
+      summary: 'Who is asking and how the Asterisk link is',
+      tag: 'meta',
+      query: noQuery,
+      success: { status: 200, schema: statusResponse, description: 'status' },
+      handle: async ({ req }) => ({ body: { principal: req.principal?.name ?? '', asterisk: s.asterisk.status() } }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/federation/outgoing-requests',
+      summary: 'Ask a partner instance to peer',
+      tag: 'requests',
+      query: noQuery,
+      body: createOutgoingBody,
+      success: { status: 201, schema: outgoingRequestView, description: 'the stored request' },
+      errors: [403, 409, 422, 502, 503],
+      handle: async ({ body }) => ({ status: 201, body: await fed.createOutgoingRequest(body) }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/outgoing-requests',
+      summary: 'Requests we sent that are not accepted yet',
+      tag: 'requests',
+      query: noQuery,
+      success: {
+        status: 200,
+        schema: z.object({ requests: z.array(outgoingRequestView) }),
+        description: 'outgoing requests',
+      },
+      handle: async () => ({ body: { requests: await fed.listOutgoingRequests() } }),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/federation/outgoing-requests/{id}',
+      summary: 'Revoke an outgoing request (local_only: without telling the partner)',
+      tag: 'requests',
+      params: idParams,
+      query: localOnlyQuery,
+      success: { status: 204, description: 'revoked' },
+      errors: [404, 409],
+      handle: async ({ params, query }) => {
+        await fed.revokeOutgoingRequest(params.id, { localOnly: localOnly(query) });
+        return { status: 204 };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/incoming-requests',
+      summary: 'Requests partners sent us',
+      tag: 'requests',
+      query: noQuery,
+      success: {
+        status: 200,
+        schema: z.object({ requests: z.array(incomingRequestView) }),
+        description: 'incoming requests',
+      },
+      handle: async () => ({ body: { requests: await fed.listIncomingRequests() } }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/federation/incoming-requests/{id}/accept',
+      summary: 'Accept an incoming request with our prefix for the partner',
+      tag: 'requests',
+      params: idParams,
+      query: noQuery,
+      body: acceptIncomingBody,
+      success: { status: 200, schema: peerView, description: 'the new peer' },
+      errors: [404, 409],
+      handle: async ({ params, body }) => ({ body: await fed.acceptIncomingRequest(params.id, body) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/federation/incoming-requests/{id}/decline',
+      summary: 'Decline an incoming request',
+      tag: 'requests',
+      params: idParams,
+      query: noQuery,
+      body: declineIncomingBody,
+      success: { status: 204, description: 'declined' },
+      errors: [404, 409],
+      handle: async ({ params, body }) => {
+        await fed.declineIncomingRequest(params.id, { localOnly: body.local_only ?? false, reason: body.reason });
+        return { status: 204 };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/peers',
+      summary: 'Peers with their trunk state',
+      tag: 'peers',
+      query: noQuery,
+      success: { status: 200, schema: z.object({ peers: z.array(peerView) }), description: 'peers' },
+      handle: async () => ({ body: { peers: await fed.listPeers() } }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/peers/{id}',
+      summary: 'One peer',
+      tag: 'peers',
+      params: idParams,
+      query: noQuery,
+      success: { status: 200, schema: peerView, description: 'the peer' },
+      errors: [404],
+      handle: async ({ params }) => ({ body: await fed.getPeer(params.id) }),
+    }),
+    defineRoute({
+      method: 'delete',
+      path: '/federation/peers/{id}',
+      summary: 'Tear a peer down (local_only: without telling the partner)',
+      tag: 'peers',
+      params: idParams,
+      query: localOnlyQuery,
+      success: { status: 204, description: 'torn down' },
+      errors: [404],
+      handle: async ({ params, query }) => {
+        await fed.teardownPeer(params.id, { localOnly: localOnly(query) });
+        return { status: 204 };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/federation/peers/{id}/test-call',
+      summary: "Call the partner's test extension through the trunk",
+      tag: 'peers',
+      params: idParams,
+      query: noQuery,
+      body: emptyBody,
+      success: { status: 200, schema: testCallResponse, description: 'the outcome (answered or why not)' },
+      errors: [404],
+      handle: async ({ params }) => ({ body: await runTestCall(s, await fed.getPeer(params.id)) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/federation/foreign/{id}/refresh',
+      summary: "Refetch a partner's descriptor and confirm its held keys (id: peer id or server name)",
+      tag: 'peers',
+      params: idParams,
+      query: noQuery,
+      body: emptyBody,
+      success: { status: 200, schema: refreshResponse, description: 'the confirmed fingerprints' },
+      errors: [404, 502, 503],
+      handle: async ({ params }) => ({ body: await fed.refreshPartner(params.id) }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/policy',
+      summary: 'Who may ask us to peer, and what never crosses',
+      tag: 'policy',
+      query: noQuery,
+      success: { status: 200, schema: policySchema, description: 'policy' },
+      handle: async () => ({ body: await fed.getPolicy() }),
+    }),
+    defineRoute({
+      method: 'put',
+      path: '/federation/policy',
+      summary: 'Replace the policy',
+      tag: 'policy',
+      query: noQuery,
+      body: policySchema,
+      success: { status: 200, schema: policyChangeReport, description: 'the policy and the peers it would no longer admit' },
+      handle: async ({ body }) => ({ body: await fed.setPolicy(body) }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/keys',
+      summary: 'Our signing and agreement keys (public parts only)',
+      tag: 'keys',
+      query: noQuery,
+      success: { status: 200, schema: z.object({ keys: z.array(keyView) }), description: 'keys' },
+      handle: async () => ({ body: { keys: await fed.listKeys() } }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/federation/keys/rotate',
+      summary: 'Start a key rotation (the new key is endorsed by the current one)',
+      tag: 'keys',
+      query: noQuery,
+      body: emptyBody,
+      success: { status: 200, schema: z.object({ keys: z.array(keyView) }), description: 'keys after rotation' },
+      handle: async () => ({ body: { keys: await fed.rotateKeys() } }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/reconcile',
+      summary: 'Bring Asterisk in line with the database now',
+      tag: 'asterisk',
+      query: noQuery,
+      body: emptyBody,
+      success: { status: 200, schema: reconcileResponse, description: 'done; the Asterisk link status after it' },
+      errors: [503],
+      handle: async () => {
+        await s.reconcile();
+        return { body: { ok: true, asterisk: s.asterisk.status() } };
+      },
+    }),
+  ];
+}

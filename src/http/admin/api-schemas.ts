@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { CODECS } from '../../config/schema';
+
+/**
+ * Request and response shapes of the admin API. Requests are strict (an
+ * unknown field is refused); responses are parsed through their schema
+ * before they leave, so nothing undocumented (say, a secret) can slip out.
+ * The OpenAPI document is generated from these same schemas.
+ */
+
+export const peeringName = z
+  .string()
+  .regex(/^[A-Za-z0-9_]{1,32}$/, 'a peering name is 1 to 32 letters, digits or _');
+export const dialPrefix = z.string().regex(/^[0-9]{1,15}$/, 'a prefix is 1 to 15 digits');
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'a web address with http:// or https://' })
+  .max(255, 'at most 255 characters');
+const idParam = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:@-]{1,255}$/, 'an id is 1 to 255 letters, digits or _ . : @ -');
+const booleanFlag = z.enum(['true', 'false']).optional();
+
+export const idParams = z.strictObject({ id: idParam });
+export const noQuery = z.strictObject({});
+export const localOnlyQuery = z.strictObject({ local_only: booleanFlag });
+
+export const createOutgoingBody = z.strictObject({
+  name: peeringName,
+  partner_url: httpUrl,
+  prefix: dialPrefix,
+  codec: z.enum(CODECS),
+  dialect: z.enum(['auto', 'v2', 'v1']).optional(),
+});
+export const acceptIncomingBody = z.strictObject({ prefix: dialPrefix });
+export const declineIncomingBody = z.strictObject({
+  local_only: z.boolean().optional(),
+  reason: z.string().max(500).optional(),
+});
+export const emptyBody = z.strictObject({});
+
+const peerAddress = z.string().min(1).max(255);
+export const policySchema = z.strictObject({
+  mode: z.enum(['open', 'invite_only', 'closed']),
+  allowed_peers: z.array(peerAddress).max(1000),
+  blocked_peers: z.array(peerAddress).max(1000),
+  allow_legacy: z.boolean(),
+  unfederated_numbers: z
+    .array(z.string().regex(/^[0-9]{1,15}\*?$/, 'digits, optionally ending in * for a range'))
+    .max(1000),
+});
+
+const dialect = z.enum(['v2', 'v1']);
+const isoTime = z.string();
+
+export const outgoingRequestView = z.object({
+  id: z.string(),
+  name: z.string(),
+  partner_url: z.string(),
+  prefix: z.string(),
+  codec: z.string(),
+  dialect,
+  state: z.enum(['pending', 'declined', 'failed']),
+  decline_reason: z.string().nullable(),
+  last_error: z.string().nullable(),
+  pending_deliveries: z.number().int(),
+  created_at: isoTime,
+});
+
+export const incomingRequestView = z.object({
+  id: z.string(),
+  request_id: z.string(),
+  name: z.string(),
+  partner_url: z.string(),
+  partner_iax_host: z.string(),
+  partner_extension_length: z.number().int(),
+  codec: z.string(),
+  dialect,
+  state: z.enum(['pending', 'declined']),
+  partner_key_fingerprint: z.string().nullable(),
+  created_at: isoTime,
+});
+
+const testCallRecord = z.object({
+  answered: z.boolean(),
+  setupMs: z.number().nullable(),
+  error: z.string().nullable(),
+  at: z.number(),
+});
+
+export const peerView = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string(),
+  partner_url: z.string(),
+  dialect,
+  role: z.enum(['requester', 'acceptor']),
+  state: z.enum(['active', 'partner_missing']),
+  apply_state: z.enum(['pending', 'applied', 'failed']),
+  apply_error: z.string().nullable(),
+  reachability: z.enum(['unknown', 'reachable', 'lagged', 'unreachable', 'unmonitored']),
+  latency_ms: z.number().nullable(),
+  last_seen: isoTime.nullable(),
+  last_error: z.string().nullable(),
+  partner_key_fingerprint: z.string().nullable(),
+  partner_iax_host: z.string(),
+  partner_extension_length: z.number().int(),
+  codec: z.string(),
+  last_test_call: testCallRecord.nullable(),
+  pending_deliveries: z.number().int(),
+  created_at: isoTime,
+});
+
+export const keyView = z.object({
+  kid: z.string(),
+  alg: z.enum(['ed25519', 'x25519']),
+  status: z.string(),
+  fingerprint: z.string(),
+  public_key: z.string(),
+  not_before: isoTime,
+  expires_at: isoTime,
+});
+
+export const policyChangeReport = z.object({
+  policy: policySchema,
+  affected_peers: z.array(z.object({ name: z.string(), reason: z.string() })),
+});
+
+export const testCallResponse = z.object({
+  answered: z.boolean(),
+  setup_ms: z.number().nullable(),
+  error: z.string().nullable(),
+});
+
+export const refreshResponse = z.object({
+  server_name: z.string(),
+  fingerprints: z.array(z.string()),
+  confirmed: z.number().int(),
+});
+
+export const asteriskStatusView = z.object({
+  enabled: z.boolean(),
+  backend: z.enum(['files', 'realtime']),
+  ami: z.enum(['connected', 'connecting', 'disconnected', 'disabled']),
+  ari: z.enum(['connected', 'connecting', 'disconnected', 'disabled']),
+  monitoring: z.enum(['available', 'unavailable_realtime', 'disabled']),
+  lastReconcileAt: z.number().nullable(),
+  lastReconcileError: z.string().nullable(),
+});
+
+export const reconcileResponse = z.object({ ok: z.literal(true), asterisk: asteriskStatusView });
+export const statusResponse = z.object({ principal: z.string(), asterisk: asteriskStatusView });
+
+export const errorResponse = z.looseObject({
+  error: z.string(),
+  message: z.string(),
+  /** VALIDATION_FAILED: one entry per bad field. */
+  issues: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});

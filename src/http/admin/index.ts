@@ -1,0 +1,89 @@
+import { EventEmitter } from 'node:events';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import type { Feature, ServiceContext } from '../../app';
+import type { AsteriskPort } from '../../core/asterisk-port';
+import { AppError } from '../../core/errors';
+import type { FederationAdmin } from '../../core/federation-admin';
+import { PanelEvents } from '../panel/panel-events';
+import { panelRouter } from '../panel/panel-routes';
+import { AdminAuth } from './admin-auth';
+import { adminApiRoutes, type AdminServices, API_BASE } from './api-routes';
+import { ApiTokenVerifier } from './api-tokens';
+import { LoginThrottle } from './login-throttle';
+import { metricsRouter } from './metrics-route';
+import { buildOpenApiDocument } from './openapi';
+import { mountRoutes } from './route-table';
+import { SessionStore } from './session-store';
+
+/**
+ * The admin surfaces on the admin listener: the JSON API under /api/admin
+ * (bearer token or panel session + CSRF), the server-rendered panel under
+ * /panel, and GET /metrics for Prometheus (unauthenticated, like most
+ * exporters: keep the admin listener on loopback or a management network).
+ */
+
+export type AdminFeatureContext = ServiceContext & {
+  federation: FederationAdmin;
+  asterisk: AsteriskPort;
+  reconcile: () => Promise<unknown>;
+};
+
+export const ADMIN_API_VERSION = '1.0.0';
+
+export function createAdminFeature(ctx: AdminFeatureContext): Feature {
+  const services: AdminServices = {
+    db: ctx.db,
+    clock: ctx.clock,
+    federation: ctx.federation,
+    asterisk: ctx.asterisk,
+    reconcile: ctx.reconcile,
+  };
+  const sessions = new SessionStore(ctx.clock);
+  const auth = new AdminAuth(ctx.config, new ApiTokenVerifier(ctx.db, ctx.clock, ctx.config.admin.bootstrapToken), sessions);
+  const throttle = new LoginThrottle(ctx.clock);
+  const changes = new EventEmitter();
+  changes.setMaxListeners(0);
+  const events = new PanelEvents(services, auth, changes, ctx.logger);
+
+  let openApi: Record<string, unknown> | null = null;
+  const routes = adminApiRoutes(services, () => openApi);
+  openApi = buildOpenApiDocument(routes, API_BASE, ADMIN_API_VERSION);
+
+  const api = Router();
+  api.use(express.json({ limit: ctx.config.http.bodyLimitBytes, type: 'application/json' }));
+  api.use((req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+  mountRoutes(api, routes, auth.api, ctx.logger);
+  api.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => next(asAdminBodyError(err)));
+
+  const router = Router();
+  router.use(metricsRouter({ metrics: ctx.metrics, db: ctx.db, asterisk: ctx.asterisk, clock: ctx.clock }));
+  router.use(API_BASE, (req, res, next) => {
+    if (req.method !== 'GET') res.on('finish', () => res.statusCode < 400 && changes.emit('change'));
+    next();
+  });
+  router.use(API_BASE, api);
+  router.use(panelRouter({ config: ctx.config, logger: ctx.logger, services, auth, throttle, events, changes }));
+
+  return {
+    name: 'admin',
+    adminRouter: router,
+    async stop() {
+      events.closeAll();
+      sessions.clear();
+    },
+  };
+}
+
+/** Body parser failures become admin error codes instead of the federation ones. */
+function asAdminBodyError(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null || !('type' in err) || typeof err.type !== 'string') return err;
+  if (err.type === 'entity.too.large') return new AppError('BODY_TOO_LARGE', 413, 'the request body is too large');
+  if (err.type === 'entity.parse.failed') return new AppError('INVALID_JSON', 400, 'the request body is not valid JSON');
+  if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported') {
+    return new AppError('UNSUPPORTED_ENCODING', 415, 'send the body as UTF-8 JSON');
+  }
+  return err;
+}

@@ -1,0 +1,122 @@
+import type { Request, Response, Router } from 'express';
+import { z } from 'zod';
+import { AppError, badRequest } from '../../core/errors';
+import type { Logger } from '../../logging/logger';
+
+/**
+ * The admin API as data: each route declares its path, its input schemas and
+ * its response schema next to its handler. The router and the OpenAPI
+ * document are both built from this table, so they cannot drift apart.
+ */
+
+const emptyObject = z.strictObject({});
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'delete';
+
+export interface RouteInput<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  req: Request;
+}
+
+export interface RouteResult {
+  status?: number;
+  body?: unknown;
+}
+
+export interface ApiRoute {
+  method: HttpMethod;
+  /** OpenAPI style, relative to the API base: /federation/peers/{id} */
+  path: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** Success status and schema (none for 204). */
+  success: { status: number; schema?: z.ZodType; description: string };
+  /** Error statuses this route may answer, besides 400/401/403 common to all. */
+  errors: number[];
+  /** False for the few routes anyone may read (the OpenAPI document itself). */
+  auth?: boolean;
+  handle(input: RouteInput<unknown, unknown, unknown>): Promise<RouteResult>;
+}
+
+export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(route: {
+  method: HttpMethod;
+  path: string;
+  summary: string;
+  tag: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  success: { status: number; schema?: z.ZodType; description: string };
+  errors?: number[];
+  auth?: boolean;
+  handle(input: RouteInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<RouteResult>;
+}): ApiRoute {
+  return {
+    ...route,
+    errors: route.errors ?? [],
+    handle: (input) => route.handle(input as RouteInput<z.output<P>, z.output<Q>, z.output<B>>),
+  };
+}
+
+export function expressPath(openApiPath: string): string {
+  return openApiPath.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
+}
+
+/** Validates a part of the request; refuses with VALIDATION_FAILED naming each bad field. */
+export function parseInput<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((i) => ({
+    field: [where, ...i.path.map(String)].join('.'),
+    message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+  }));
+  const text = issues.map((i) => `${i.field}: ${i.message}`).join('; ');
+  throw badRequest('VALIDATION_FAILED', `invalid request: ${text}`, { issues });
+}
+
+/**
+ * Mounts every route on the router. `authenticate` runs first for routes that
+ * need it. Responses are parsed through their schema: a mismatch is our bug
+ * (logged, 500), never a leak of undocumented fields.
+ */
+export function mountRoutes(
+  router: Router,
+  routes: ApiRoute[],
+  authenticate: (req: Request, res: Response, next: (e?: unknown) => void) => void,
+  logger: Logger,
+): void {
+  for (const route of routes) {
+    const handlers = route.auth === false ? [] : [authenticate];
+    router[route.method](expressPath(route.path), ...handlers, async (req: Request, res: Response) => {
+      const params = parseInput(route.params ?? emptyObject, { ...req.params }, 'path');
+      const query = parseInput(route.query ?? emptyObject, { ...(req.query as object) }, 'query');
+      const hasBody = req.body !== undefined && req.body !== null;
+      let body: unknown = undefined;
+      if (route.body) body = parseInput(route.body, hasBody ? req.body : {}, 'body');
+      else if (hasBody && typeof req.body === 'object' && Object.keys(req.body as object).length > 0) {
+        throw badRequest('VALIDATION_FAILED', 'this endpoint takes no request body');
+      }
+      const result = await route.handle({ params, query, body, req });
+      const status = result.status ?? route.success.status;
+      if (route.success.schema === undefined || status === 204) {
+        res.status(status).end();
+        return;
+      }
+      const checked = route.success.schema.safeParse(result.body);
+      if (!checked.success) {
+        logger.error('admin API response does not match its schema', {
+          component: 'admin',
+          route: `${route.method.toUpperCase()} ${route.path}`,
+          issues: checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+        });
+        throw new AppError('INTERNAL', 500, 'internal error', { kind: 'bug' });
+      }
+      res.status(status).json(checked.data);
+    });
+  }
+}

@@ -1,0 +1,89 @@
+import crypto from 'node:crypto';
+import type { Clock } from '../../core/clock';
+
+/**
+ * Panel sessions live in memory: the sidecar is one process, and a restart
+ * logging admins out is acceptable (and drops any stolen cookie). The map is
+ * keyed by the sha256 of the cookie value so a heap dump holds no usable id.
+ */
+
+export interface Flash {
+  kind: 'ok' | 'error';
+  text: string;
+}
+
+export interface Session {
+  username: string;
+  csrfToken: string;
+  createdAt: number;
+  lastSeenAt: number;
+  flash: Flash | null;
+}
+
+export const SESSION_IDLE_MS = 2 * 60 * 60 * 1000;
+export const SESSION_MAX_MS = 12 * 60 * 60 * 1000;
+const MAX_SESSIONS = 1000;
+
+const keyOf = (id: string) => crypto.createHash('sha256').update(id).digest('hex');
+
+export class SessionStore {
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Returns the cookie value; only its hash is kept. */
+  create(username: string): { id: string; session: Session } {
+    this.sweep();
+    const now = this.clock.now();
+    const id = crypto.randomBytes(32).toString('base64url');
+    const session: Session = {
+      username,
+      csrfToken: crypto.randomBytes(32).toString('base64url'),
+      createdAt: now,
+      lastSeenAt: now,
+      flash: null,
+    };
+    this.sessions.set(keyOf(id), session);
+    if (this.sessions.size > MAX_SESSIONS) {
+      const oldest = this.sessions.keys().next().value;
+      if (oldest !== undefined) this.sessions.delete(oldest);
+    }
+    return { id, session };
+  }
+
+  /** The live session for a cookie value, touched; null when unknown or expired. */
+  get(id: string | undefined): Session | null {
+    if (!id) return null;
+    const key = keyOf(id);
+    const s = this.sessions.get(key);
+    if (!s) return null;
+    const now = this.clock.now();
+    if (now - s.lastSeenAt > SESSION_IDLE_MS || now - s.createdAt > SESSION_MAX_MS) {
+      this.sessions.delete(key);
+      return null;
+    }
+    s.lastSeenAt = now;
+    return s;
+  }
+
+  destroy(id: string | undefined): void {
+    if (id) this.sessions.delete(keyOf(id));
+  }
+
+  clear(): void {
+    this.sessions.clear();
+  }
+
+  private sweep(): void {
+    const now = this.clock.now();
+    for (const [k, s] of this.sessions) {
+      if (now - s.lastSeenAt > SESSION_IDLE_MS || now - s.createdAt > SESSION_MAX_MS) this.sessions.delete(k);
+    }
+  }
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ha = crypto.createHash('sha256').update(a).digest();
+  const hb = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(ha, hb);
+}

@@ -1,0 +1,231 @@
+/**
+ * AmiClient against real Asterisk instances: list collection, error
+ * responses, timeouts, events, heartbeat, and surviving Asterisk dying under
+ * a connected client.
+ */
+import { AmiClient, AmiError, type AmiMessage } from '../../src/asterisk/ami-client';
+import { ECHO_EXTEN, TEST_CONTEXT } from '../harness/asterisk';
+import { type PeeredPair, startPeeredPair } from '../harness/asterisk-pair';
+import { captureLogger } from '../harness/test-logger';
+import { eventually, nextEvent } from '../harness/wait';
+
+const logs = captureLogger();
+const FAST_RECONNECT = { initialMs: 100, maxMs: 1000 };
+
+describe('AmiClient', () => {
+  let pair: PeeredPair;
+  let ami: AmiClient;
+  const events: AmiMessage[] = [];
+  let connects = 0;
+
+  beforeAll(async () => {
+    pair = await startPeeredPair();
+    ami = new AmiClient({
+      host: '127.0.0.1',
+      port: pair.a.amiPort,
+      username: pair.a.amiUser,
+      secret: pair.a.amiSecret,
+      logger: logs.logger,
+      reconnect: FAST_RECONNECT,
+    });
+    ami.on('event', (e) => events.push(e));
+    ami.on('connected', () => connects++);
+    const booted = nextEvent<AmiMessage>(ami, 'FullyBooted');
+    ami.start();
+    await ami.whenConnected(10_000);
+    await booted;
+  });
+
+  afterAll(async () => {
+    await ami?.stop();
+    await pair?.stop();
+  });
+
+  test('an action before start() rejects with AMI_NOT_CONNECTED', async () => {
+    const idle = new AmiClient({
+      host: '127.0.0.1',
+      port: pair.a.amiPort,
+      username: 'x',
+      secret: 'y',
+      logger: logs.logger,
+    });
+    expect(idle.state).toBe('disconnected');
+    await expect(idle.action({ Action: 'Ping' })).rejects.toMatchObject({ code: 'AMI_NOT_CONNECTED' });
+  });
+
+  test('a simple action resolves with its response', async () => {
+    expect(ami.state).toBe('connected');
+    const pong = await ami.action({ Action: 'Ping' });
+    expect(pong.response).toBe('Success');
+    expect(pong.ping).toBe('Pong');
+  });
+
+  test('command() returns the CLI output', async () => {
+    expect(await ami.command('core show version')).toMatch(/^Asterisk 22\./);
+  });
+
+  test('a list action collects every item of its own ActionID until Complete', async () => {
+    const { response, events: items } = await ami.listAction({
+      Action: 'ShowDialPlan',
+      Context: TEST_CONTEXT,
+    });
+    expect(response.eventlist?.toLowerCase()).toBe('start');
+    const priorities = items.filter((e) => e.event === 'ListDialplan' && e.extension === ECHO_EXTEN);
+    expect(priorities.map((e) => e.application)).toEqual(['Answer', 'Echo', 'Hangup']);
+    expect(new Set(items.map((e) => e.actionid))).toEqual(new Set([response.actionid]));
+    // Items of a list answer are not re-emitted as unsolicited events.
+    expect(events.some((e) => e.event === 'ListDialplan')).toBe(false);
+
+    const peers = await ami.iaxPeerList();
+    expect(peers.map((p) => p.name)).toEqual([pair.aToB]);
+  });
+
+  test('Response: Error rejects with AMI_ERROR_RESPONSE and the response', async () => {
+    const err = await ami.action({ Action: 'Reload', Module: 'no_such_module.so' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AmiError);
+    expect((err as AmiError).code).toBe('AMI_ERROR_RESPONSE');
+    expect((err as AmiError).response?.message).toMatch(/no such module/i);
+    await expect(ami.command('no such command here')).rejects.toMatchObject({
+      code: 'AMI_ERROR_RESPONSE',
+      message: expect.stringMatching(/No such command/),
+    });
+    await expect(ami.reload('no_such_module.so')).rejects.toMatchObject({ code: 'AMI_ERROR_RESPONSE' });
+  });
+
+  test('an action that takes too long rejects with AMI_TIMEOUT; the late answer is ignored', async () => {
+    const started = Date.now();
+    await expect(ami.action({ Action: 'WaitEvent', Timeout: '1' }, { timeoutMs: 150 })).rejects.toMatchObject(
+      {
+        code: 'AMI_TIMEOUT',
+      },
+    );
+    expect(Date.now() - started).toBeLessThan(1000);
+    // The same session still works once Asterisk has answered the slow action.
+    expect((await ami.action({ Action: 'Ping' })).response).toBe('Success');
+  });
+
+  test('a field with a line break is refused before anything is sent', async () => {
+    await expect(
+      ami.action({ Action: 'Command', Command: 'core show version\r\nAction: Logoff' }),
+    ).rejects.toThrow(RangeError);
+    expect((await ami.action({ Action: 'Ping' })).response).toBe('Success');
+  });
+
+  test('reload() reloads a module and the Reload event arrives', async () => {
+    const reloaded = nextEvent<AmiMessage>(ami, 'Reload', (e) => (e.module ?? '').includes('chan_iax2'));
+    await ami.reload('chan_iax2.so');
+    const event = await reloaded;
+    expect(event.event).toBe('Reload');
+  });
+
+  test('PeerStatus reports the peer unreachable when B dies and reachable when it is back', async () => {
+    const peer = `IAX2/${pair.aToB}`;
+    await eventually('peer OK', async () => (await ami.iaxPeerList())[0]?.state === 'ok', 15_000, 200);
+    await pair.b.kill();
+    // Listening only from here keeps a probe result from before the kill out of the picture.
+    await nextEvent<AmiMessage>(ami, 'PeerStatus', (e) => e.peer === peer && e.peerstatus === 'Unreachable');
+    await eventually('peer unreachable', async () => (await ami.iaxPeerList())[0]?.state === 'unreachable');
+    expect((await ami.iaxPeerList())[0]).toMatchObject({ state: 'unreachable', latencyMs: null });
+    const up = nextEvent<AmiMessage>(
+      ami,
+      'PeerStatus',
+      (e) => e.peer === peer && e.peerstatus === 'Reachable',
+    );
+    await pair.b.start();
+    await up;
+    const back = await eventually('peer OK again', async () =>
+      (await ami.iaxPeerList()).find((p) => p.state === 'ok'),
+    );
+    expect(back.latencyMs).toEqual(expect.any(Number));
+  });
+
+  test('the heartbeat notices a silent Asterisk and reconnects once it answers again', async () => {
+    const hb = new AmiClient({
+      host: '127.0.0.1',
+      port: pair.a.amiPort,
+      username: pair.a.amiUser,
+      secret: pair.a.amiSecret,
+      logger: logs.logger,
+      heartbeatMs: 300,
+      actionTimeoutMs: 1000,
+      reconnect: FAST_RECONNECT,
+    });
+    hb.start();
+    try {
+      await hb.whenConnected(10_000);
+      const lost = nextEvent(hb, 'disconnected', () => true, 10_000);
+      // A stopped process keeps its sockets open but answers nothing: only a heartbeat notices.
+      process.kill(pair.a.pid, 'SIGSTOP');
+      try {
+        await lost;
+        expect(hb.state).not.toBe('connected');
+      } finally {
+        process.kill(pair.a.pid, 'SIGCONT');
+      }
+      await hb.whenConnected(15_000);
+      expect((await hb.action({ Action: 'Ping' })).response).toBe('Success');
+    } finally {
+      await hb.stop();
+    }
+    await ami.whenConnected(15_000);
+  });
+
+  test('Shutdown precedes a graceful stop; the client reconnects when Asterisk is back', async () => {
+    const shutdown = nextEvent<AmiMessage>(ami, 'Shutdown');
+    const lost = nextEvent(ami, 'disconnected');
+    await pair.a.halt();
+    await shutdown;
+    await lost;
+    const before = connects;
+    const again = nextEvent(ami, 'connected', () => true, 20_000);
+    await pair.a.start();
+    await again;
+    expect(connects).toBe(before + 1);
+    expect(await ami.command('core show version')).toMatch(/^Asterisk 22\./);
+  });
+
+  test('Asterisk killed under a connected client: pending actions fail at once, the process lives on, the client comes back', async () => {
+    await ami.whenConnected(10_000);
+    const pending = ami.action({ Action: 'WaitEvent', Timeout: '20' }, { timeoutMs: 30_000 });
+    const lost = nextEvent<string>(ami, 'disconnected');
+    const killedAt = Date.now();
+    await pair.a.kill();
+    await expect(pending).rejects.toMatchObject({ code: 'AMI_DISCONNECTED' });
+    expect(Date.now() - killedAt).toBeLessThan(2000);
+    await lost;
+    expect(ami.state).not.toBe('connected');
+    await expect(ami.action({ Action: 'Ping' })).rejects.toMatchObject({ code: 'AMI_NOT_CONNECTED' });
+
+    const back = nextEvent(ami, 'connected', () => true, 20_000);
+    const booted = nextEvent<AmiMessage>(ami, 'FullyBooted', () => true, 20_000);
+    await pair.a.start();
+    await back;
+    await booted;
+    expect(ami.state).toBe('connected');
+    expect((await ami.iaxPeerList()).map((p) => p.name)).toEqual([pair.aToB]);
+  });
+
+  test('a wrong secret never connects, and no secret reaches the logs', async () => {
+    const wrongSecret = 'wrong-secret-value-0123456789';
+    const bad = new AmiClient({
+      host: '127.0.0.1',
+      port: pair.a.amiPort,
+      username: pair.a.amiUser,
+      secret: wrongSecret,
+      logger: logs.logger,
+      reconnect: { initialMs: 50, maxMs: 200 },
+    });
+    bad.start();
+    try {
+      await eventually('login failure logged', () => logs.text().includes('AMI login failed'), 10_000);
+      expect(bad.state).not.toBe('connected');
+      await expect(bad.whenConnected(300)).rejects.toMatchObject({ code: 'AMI_TIMEOUT' });
+    } finally {
+      await bad.stop();
+    }
+    const text = logs.text();
+    expect(text).toContain('AMI connected');
+    expect(text).not.toContain(wrongSecret);
+    expect(text).not.toContain(pair.a.amiSecret);
+  });
+});

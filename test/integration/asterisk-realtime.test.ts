@@ -1,0 +1,188 @@
+/**
+ * The realtime backend against two real Asterisk instances reading their
+ * peers and dial plan from MariaDB (res_config_mysql), one database each on
+ * the run's MariaDB. The sidecars' own databases are SQLite files.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { PeerEntity } from '../../src/store/entities';
+import { type AsteriskInstance, type RealtimeDb, createRealtimeTables, startAsterisk } from '../harness/asterisk';
+import { type MariaDbServer, startMariaDb, testDatabaseName } from '../harness/mariadb';
+import {
+  TEST_EXTENSION,
+  type Sidecar,
+  dial,
+  insertPeer,
+  peerRow,
+  sharedSecret,
+  startSidecar,
+  waitUntil,
+} from './asterisk-fixtures';
+
+jest.setTimeout(120_000);
+
+const CONF = path.resolve(__dirname, '..', '..', 'asterisk-conf');
+const STATIC_DIALPLAN = fs.readFileSync(path.join(CONF, 'extensions-realtime.conf'), 'utf8');
+const SCHEMA_ADDITIONS = fs.readFileSync(path.join(CONF, 'realtime-iaxfriends.sql'), 'utf8');
+
+let server: MariaDbServer;
+let dbA: RealtimeDb;
+let dbB: RealtimeDb;
+let connA: mysql.Connection;
+let A: AsteriskInstance;
+let B: AsteriskInstance;
+let sa: Sidecar;
+let sb: Sidecar;
+const secret = sharedSecret();
+
+async function realtimeDb(prefix: string): Promise<RealtimeDb> {
+  const database = testDatabaseName(prefix);
+  await server.createDatabase(database);
+  const db = { host: server.host, port: server.port, user: server.user, password: server.password, database };
+  await createRealtimeTables(db);
+  const conn = await mysql.createConnection({ ...db, multipleStatements: true });
+  await conn.query(SCHEMA_ADDITIONS);
+  await conn.end();
+  return db;
+}
+
+const realtimeOverrides = (db: RealtimeDb) => ({
+  asterisk: { stateBackend: 'realtime', realtimeDb: db },
+});
+
+beforeAll(async () => {
+  server = await startMariaDb();
+  [dbA, dbB] = await Promise.all([realtimeDb('rt_a'), realtimeDb('rt_b')]);
+  connA = await mysql.createConnection(dbA);
+  [A, B] = await Promise.all([
+    startAsterisk({ name: 'ra', realtime: dbA, extensionsConf: STATIC_DIALPLAN }),
+    startAsterisk({ name: 'rb', realtime: dbB, extensionsConf: STATIC_DIALPLAN }),
+  ]);
+  [sa, sb] = await Promise.all([startSidecar(A, realtimeOverrides(dbA)), startSidecar(B, realtimeOverrides(dbB))]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([sa?.stop(), sb?.stop()]);
+  await Promise.allSettled([A?.stop(), B?.stop()]);
+  await connA?.end().catch(() => undefined);
+  for (const db of [dbA, dbB]) if (db) await server.dropDatabase(db.database).catch(() => undefined);
+  await server?.stop();
+});
+
+type Row = Record<string, unknown>;
+const rows = async (sql: string, params: unknown[] = []): Promise<Row[]> => (await connA.query(sql, params))[0] as Row[];
+const snapshot = async () => ({
+  friends: await rows('SELECT * FROM iaxfriends ORDER BY id'),
+  extensions: await rows('SELECT * FROM extensions ORDER BY id'),
+});
+
+const callAB = () => dial(sa.ami, `55${TEST_EXTENSION}`);
+
+describe('realtime backend', () => {
+  it('makes a peer pair live through rows, and removing the peer makes the call fail', async () => {
+    await insertPeer(sa.db, { name: 'a_b', prefix: '55', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name: 'a_b', prefix: '66', port: A.iaxPort, secret });
+    await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
+    const a = await peerRow(sa.db, 'a_b');
+    expect([a.applyState, a.applyError]).toEqual(['applied', null]);
+    expect((await peerRow(sb.db, 'a_b')).applyState).toBe('applied');
+    const [friend] = await rows('SELECT * FROM iaxfriends WHERE name = ?', ['a_b']);
+    expect(friend).toMatchObject({ type: 'friend', encryption: 'yes', forceencryption: 'yes', context: 'uuru-federation-in' });
+    expect(await callAB()).toBe(true);
+
+    await sa.db.getRepository(PeerEntity).delete({ name: 'a_b' });
+    await sa.feature.reconcile('test');
+    expect(await rows('SELECT * FROM iaxfriends WHERE name = ?', ['a_b'])).toEqual([]);
+    expect(await callAB()).toBe(false);
+
+    await insertPeer(sa.db, { name: 'a_b', prefix: '55', port: B.iaxPort, secret });
+    await sa.feature.port.syncPeers('test');
+    expect(await callAB()).toBe(true);
+  });
+
+  it('says plainly that realtime peers are not monitored', async () => {
+    expect(sa.feature.port.status().monitoring).toBe('unavailable_realtime');
+    await sa.feature.pollMonitor();
+    expect((await peerRow(sa.db, 'a_b')).reachability).toBe('unmonitored');
+  });
+
+  it('repairs a hand edit of its row and never touches rows it did not create', async () => {
+    await connA.query(
+      "INSERT INTO iaxfriends (name, type, host, port, secret, context) VALUES ('handwritten', 'friend', '127.0.0.1', 4999, 'handwrittensecret1', 'default')",
+    );
+    await connA.query("INSERT INTO extensions (context, exten, priority, app, appdata) VALUES ('uuru-local-federation', '_99XXXX', 1, 'Dial', 'IAX2/handwritten/${EXTEN:-4}')");
+    // A peer whose name an admin already uses by hand: refused, the admin's row kept.
+    await connA.query(
+      "INSERT INTO iaxfriends (name, type, host, port, secret, context) VALUES ('taken', 'friend', '127.0.0.1', 4998, 'adminsecret123456', 'default')",
+    );
+    await insertPeer(sa.db, { name: 'taken', prefix: '56', port: 4998, secret: sharedSecret() });
+    const foreignBefore = await rows("SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name");
+    await connA.query("UPDATE iaxfriends SET secret = 'tamperedtampered12', port = 1 WHERE name = 'a_b'");
+    await connA.query("UPDATE extensions SET appdata = 'IAX2/handwritten/${EXTEN:-4}' WHERE context = 'uuru-local-federation' AND exten = '_55XXXX'");
+
+    const report = await sa.feature.reconcile('test');
+    expect(report?.changes).toEqual(
+      expect.arrayContaining([
+        { action: 'change', object: 'iax:a_b' },
+        { action: 'change', object: 'dialplan:uuru-local-federation|_55XXXX|1' },
+      ]),
+    );
+    const [fixed] = await rows('SELECT secret, port FROM iaxfriends WHERE name = ?', ['a_b']);
+    expect(fixed).toEqual({ secret, port: B.iaxPort });
+    expect(await rows("SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name")).toEqual(foreignBefore);
+    expect(await rows("SELECT * FROM extensions WHERE exten = '_99XXXX'")).toHaveLength(1);
+    const taken = await peerRow(sa.db, 'taken');
+    expect(taken.applyState).toBe('failed');
+    expect(taken.applyError).toMatch(/did not create/);
+    expect(await callAB()).toBe(true);
+
+    // Removing the refused peer must not delete the admin's row of that name.
+    await sa.db.getRepository(PeerEntity).delete({ name: 'taken' });
+    await sa.feature.reconcile('test');
+    expect(await rows("SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name")).toEqual(foreignBefore);
+  });
+
+  it('refuses hostile peer rows and leaves every realtime row unchanged', async () => {
+    const before = await snapshot();
+    const hostile = [
+      { name: 'evil1', prefix: '81', host: '127.0.0.1\n[general]' },
+      { name: 'evil2', prefix: '82,1', host: '127.0.0.1' },
+      { name: "evil3'", prefix: '83', host: '127.0.0.1' },
+      { name: 'evil4', prefix: '84', host: "x'); DROP TABLE iaxfriends; --" },
+      { name: 'evil5', prefix: '85', host: '${SHELL}' },
+      { name: 'ｅvil6', prefix: '86', host: '127.0.0.1' },
+    ];
+    for (const h of hostile) await insertPeer(sa.db, { ...h, port: 4569, secret });
+    const report = await sa.feature.reconcile('test');
+    expect(report?.changes).toEqual([]);
+    expect(await snapshot()).toEqual(before);
+    const evil = (await sa.db.getRepository(PeerEntity).find()).filter((r) => r.prefix.startsWith('8'));
+    expect(evil.map((r) => r.applyState)).toEqual(hostile.map(() => 'failed'));
+    await sa.db.getRepository(PeerEntity).delete(evil.map((r) => r.id));
+  });
+
+  it('verifies every peer again within 5 s of FullyBooted after a restart', async () => {
+    let bootedAt = 0;
+    const onBoot = () => (bootedAt = Date.now());
+    sa.ami.on('FullyBooted', onBoot);
+    try {
+      const killedAt = Date.now();
+      await A.restart();
+      await waitUntil('FullyBooted', async () => bootedAt > killedAt, 20000);
+      const report = await waitUntil(
+        'a reconcile after the restart',
+        async () => {
+          const r = sa.feature.reconciler.lastReport;
+          return r && r.startedAt >= killedAt && r.applied.includes('a_b') ? r : null;
+        },
+        10000,
+        50,
+      );
+      expect(report.finishedAt - bootedAt).toBeLessThan(5000);
+      expect(await callAB()).toBe(true);
+    } finally {
+      sa.ami.off('FullyBooted', onBoot);
+    }
+  });
+});

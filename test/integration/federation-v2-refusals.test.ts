@@ -1,0 +1,346 @@
+/**
+ * Signed uuru-fed/2 calls that must be refused, each with its code, storing
+ * nothing. The test plays instance A against a real sidecar B: it signs with
+ * A's real private key (read from A's database, as a stolen-key-free stand-in
+ * for A's own client) so that only the one property under test is wrong.
+ * Run once on SQLite and once on MariaDB.
+ */
+import crypto, { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import http from 'node:http';
+import { signRequest } from '../../src/federation/http-signature';
+import { adminOk, destroyAll, startSidecar, type Sidecar } from '../harness/sidecar';
+
+/** A POST through node:http, which (unlike fetch) sends the Host header we give it. */
+function rawPost(url: string, headers: Record<string, string>, body: string): Promise<Sent> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString('utf8')));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: new Headers() }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface Signer {
+  keyId: string;
+  privateKey: KeyObject;
+}
+
+interface Sent {
+  status: number;
+  json: Record<string, unknown>;
+  headers: Headers;
+}
+
+describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (db) => {
+  let a: Sidecar;
+  let b: Sidecar;
+  let aKey: Signer;
+  let aAgreementKid: string;
+  const aServer = (): string => new URL(a.federationUrl).host;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([
+      startSidecar({ name: `refa_${db}`, db, config: { federation: { unsolicitedRequestsPerOriginPerHour: 100 } } }),
+      startSidecar({ name: `refb_${db}`, db, config: { federation: { unsolicitedRequestsPerOriginPerHour: 100 } } }),
+    ]);
+    const [sig] = await a.query<{ kid: string; privateKey: string }>(
+      "SELECT kid, privateKey FROM {db}.local_keys WHERE alg = 'ed25519' AND status = 'active'",
+    );
+    aKey = {
+      keyId: `${aServer()}#${sig.kid}`,
+      privateKey: createPrivateKey({ key: Buffer.from(sig.privateKey, 'base64'), format: 'der', type: 'pkcs8' }),
+    };
+    const [agr] = await a.query<{ kid: string }>("SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'");
+    aAgreementKid = agr.kid;
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([a, b]);
+  });
+
+  const requestBody = (name: string, extra: Record<string, unknown> = {}) => ({
+    request_id: crypto.randomUUID(),
+    name,
+    codec: 'g722',
+    extension_length: 4,
+    base_url: a.federationUrl,
+    iax2: { host: '127.0.0.1', port: 4569 },
+    agreement_kid: aAgreementKid,
+    ...extra,
+  });
+
+  /** Signs (method, signedUrl, signedBody) and sends (method, B + path, sentBody) with optional header changes. */
+  async function send(p: {
+    method: string;
+    path: string;
+    body?: unknown;
+    sentBody?: string;
+    signedUrl?: string;
+    key?: Signer;
+    now?: number;
+    expiresInSec?: number;
+    nonce?: string;
+    alter?: (h: Record<string, string>) => void;
+    unsigned?: boolean;
+    replayOf?: { headers: Record<string, string>; body?: string };
+  }): Promise<Sent & { sentHeaders: Record<string, string>; sentText?: string }> {
+    const url = `${b.federationUrl}${p.path}`;
+    const text = p.body === undefined ? undefined : JSON.stringify(p.body);
+    let headers: Record<string, string>;
+    if (p.replayOf) headers = { ...p.replayOf.headers };
+    else if (p.unsigned) headers = text ? { 'content-type': 'application/json' } : {};
+    else {
+      headers = signRequest({
+        method: p.method,
+        url: p.signedUrl ?? url,
+        body: text,
+        key: p.key ?? aKey,
+        now: p.now ?? Date.now(),
+        nonce: p.nonce,
+        expiresInSec: p.expiresInSec,
+      });
+    }
+    p.alter?.(headers);
+    const bodyOut = p.replayOf ? p.replayOf.body : (p.sentBody ?? text);
+    const res = await fetch(url, { method: p.method, headers, body: bodyOut });
+    const raw = await res.text();
+    return {
+      status: res.status,
+      json: raw ? (JSON.parse(raw) as Record<string, unknown>) : {},
+      headers: res.headers,
+      sentHeaders: headers,
+      sentText: bodyOut,
+    };
+  }
+
+  const storedOnB = async (): Promise<{ incoming: number; peers: number }> => {
+    const [i] = await b.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM {db}.incoming_requests');
+    const [p] = await b.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM {db}.peers');
+    return { incoming: Number(i.n), peers: Number(p.n) };
+  };
+
+  /** Expects the refusal and that B stored nothing because of it. */
+  async function expectRefused(call: () => Promise<Sent>, status: number, code: string): Promise<Sent> {
+    const before = await storedOnB();
+    const r = await call();
+    expect({ status: r.status, error: r.json.error }).toEqual({ status, error: code });
+    expect(typeof r.json.message).toBe('string');
+    expect(await storedOnB()).toEqual(before);
+    return r;
+  }
+
+  const forgetIncoming = async (name: string) => {
+    const list = await adminOk<{ requests: { id: string; name: string }[] }>(b, 'GET', '/federation/incoming-requests', undefined, 200);
+    for (const r of list.requests.filter((x) => x.name === name)) {
+      await adminOk(b, 'POST', `/federation/incoming-requests/${r.id}/decline`, { local_only: true }, 204);
+    }
+  };
+
+  it('a correctly signed first request is stored (control), a repeat is idempotent, a replay is refused (FED_REPLAY)', async () => {
+    const body = requestBody('ctl_one');
+    const first = await send({ method: 'POST', path: '/federation/v2/peering-requests', body });
+    expect(first.status).toBe(201);
+    expect(first.json).toEqual({ request_id: body.request_id, state: 'pending' });
+    expect((await storedOnB()).incoming).toBe(1);
+
+    const again = await send({ method: 'POST', path: '/federation/v2/peering-requests', body });
+    expect(again.status).toBe(200);
+    expect(again.json).toEqual({ request_id: body.request_id, state: 'pending' });
+
+    await expectRefused(
+      () => send({ method: 'POST', path: '/federation/v2/peering-requests', replayOf: { headers: first.sentHeaders, body: first.sentText } }),
+      401,
+      'FED_REPLAY',
+    );
+    await forgetIncoming('ctl_one');
+  });
+
+  it('missing signature: FED_SIGNATURE_MISSING', async () => {
+    await expectRefused(
+      () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('nosig'), unsigned: true }),
+      401,
+      'FED_SIGNATURE_MISSING',
+    );
+  });
+
+  it('tampered body: FED_DIGEST_MISMATCH; tampered body with a recomputed digest: FED_SIGNATURE_INVALID', async () => {
+    const body = requestBody('tamper1');
+    const evil = JSON.stringify({ ...body, name: 'tamper2' });
+    await expectRefused(
+      () => send({ method: 'POST', path: '/federation/v2/peering-requests', body, sentBody: evil }),
+      401,
+      'FED_DIGEST_MISMATCH',
+    );
+    const digest = `sha-256=:${crypto.createHash('sha256').update(evil).digest('base64')}:`;
+    await expectRefused(
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body,
+          sentBody: evil,
+          alter: (h) => (h['Content-Digest'] = digest),
+        }),
+      401,
+      'FED_SIGNATURE_INVALID',
+    );
+  });
+
+  it('tampered signature: FED_SIGNATURE_INVALID', async () => {
+    await expectRefused(
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body: requestBody('badsig'),
+          alter: (h) => {
+            const m = /^sig1=:(.*):$/.exec(h['Signature']);
+            const bytes = Buffer.from(m?.[1] ?? '', 'base64');
+            bytes[5] ^= 0x01;
+            h['Signature'] = `sig1=:${bytes.toString('base64')}:`;
+          },
+        }),
+      401,
+      'FED_SIGNATURE_INVALID',
+    );
+  });
+
+  it('signed for another instance (wrong target URI): FED_DESTINATION_MISMATCH, or FED_SIGNATURE_INVALID if re-addressed', async () => {
+    const other = 'http://127.0.0.1:1/federation/v2/peering-requests';
+    const body = JSON.stringify(requestBody('elsewhere'));
+    const headers = signRequest({ method: 'POST', url: other, body, key: aKey, now: Date.now() });
+    // Replayed verbatim, the request still names the host it was meant for.
+    await expectRefused(() => rawPost(`${b.federationUrl}/federation/v2/peering-requests`, { ...headers, host: '127.0.0.1:1' }, body), 401, 'FED_DESTINATION_MISMATCH');
+    await expectRefused(
+      () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: JSON.parse(body), signedUrl: other }),
+      401,
+      'FED_SIGNATURE_INVALID',
+    );
+  });
+
+  it('created too far in the past or future is refused with FED_CLOCK_SKEW and server_time; just inside the window passes', async () => {
+    // A is known to B (pinned by the control request), so a signed GET reaches the time checks on its own.
+    const path = `/federation/v2/peerings/${crypto.randomUUID()}`;
+    const now = Date.now();
+    const inside = [
+      { now: now - 280_000, expiresInSec: 600 },
+      { now: now + 50_000, expiresInSec: 60 },
+    ];
+    for (const t of inside) {
+      const r = await send({ method: 'GET', path, ...t });
+      expect({ status: r.status, json: r.json }).toEqual({ status: 200, json: { request_id: path.split('/').pop(), state: 'unknown' } });
+    }
+    const outside = [
+      { now: now - 320_000, expiresInSec: 600 },
+      { now: now + 75_000, expiresInSec: 60 },
+      { now: now - 130_000, expiresInSec: 60 },
+    ];
+    for (const t of outside) {
+      const r = await expectRefused(() => send({ method: 'GET', path, ...t }), 401, 'FED_CLOCK_SKEW');
+      expect(Math.abs(Date.parse(String(r.json.server_time)) - Date.now())).toBeLessThan(10_000);
+    }
+  });
+
+  it('a kid the sender does not publish: FED_UNKNOWN_KEY', async () => {
+    const stranger = generateKeyPairSync('ed25519').privateKey;
+    await expectRefused(
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body: requestBody('unknownkid'),
+          key: { keyId: `${aServer()}#k20990101zzzzzz`, privateKey: stranger },
+        }),
+      401,
+      'FED_UNKNOWN_KEY',
+    );
+  });
+
+  it('unknown fields and oversized bodies are refused (FED_MALFORMED, FED_TOO_LARGE)', async () => {
+    await expectRefused(
+      () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('extra', { secret: 'x' }) }),
+      400,
+      'FED_MALFORMED',
+    );
+    await expectRefused(
+      () =>
+        send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('huge', { pad: 'x'.repeat(70 * 1024) }) }),
+      413,
+      'FED_TOO_LARGE',
+    );
+  });
+
+  describe('policy', () => {
+    const open = { mode: 'open', allowed_peers: [], blocked_peers: [], allow_legacy: true, unfederated_numbers: [] };
+    afterAll(async () => {
+      await adminOk(b, 'PUT', '/federation/policy', open, 200);
+    });
+
+    it('a blocked peer is refused (FED_POLICY_DENIED), signed directly and through A’s admin API', async () => {
+      await adminOk(b, 'PUT', '/federation/policy', { ...open, blocked_peers: [aServer()] }, 200);
+      await expectRefused(
+        () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('blocked') }),
+        403,
+        'FED_POLICY_DENIED',
+      );
+      const before = await storedOnB();
+      const viaAdmin = await a.admin('POST', '/federation/outgoing-requests', {
+        name: 'blocked',
+        partner_url: b.federationUrl,
+        prefix: '71',
+        codec: 'g722',
+      });
+      expect(viaAdmin.status).toBe(403);
+      expect(viaAdmin.json).toMatchObject({ error: 'FED_POLICY_DENIED' });
+      expect(await storedOnB()).toEqual(before);
+      // A keeps nothing either: the request is removed when the partner refuses.
+      const outs = await adminOk<{ requests: unknown[] }>(a, 'GET', '/federation/outgoing-requests', undefined, 200);
+      expect(outs.requests).toEqual([]);
+    });
+
+    it('closed policy refuses everyone (FED_POLICY_DENIED); invite_only admits only allowed_peers', async () => {
+      await adminOk(b, 'PUT', '/federation/policy', { ...open, mode: 'closed' }, 200);
+      await expectRefused(
+        () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('closed') }),
+        403,
+        'FED_POLICY_DENIED',
+      );
+      await adminOk(b, 'PUT', '/federation/policy', { ...open, mode: 'invite_only', allowed_peers: ['pbx.example.org'] }, 200);
+      await expectRefused(
+        () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('notinvited') }),
+        403,
+        'FED_POLICY_DENIED',
+      );
+      await adminOk(b, 'PUT', '/federation/policy', { ...open, mode: 'invite_only', allowed_peers: [a.federationUrl] }, 200);
+      const ok = await send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('invited') });
+      expect(ok.status).toBe(201);
+      await forgetIncoming('invited');
+    });
+
+    it('the descriptor reports the policy mode but never the allowed or blocked lists', async () => {
+      await adminOk(b, 'PUT', '/federation/policy', { ...open, mode: 'invite_only', allowed_peers: ['secret-friend.example'], blocked_peers: ['enemy.example'] }, 200);
+      const res = await fetch(`${b.federationUrl}/.well-known/uuru-federation`);
+      const text = await res.text();
+      expect(JSON.parse(text)).toMatchObject({ policy_mode: 'invite_only', protocol_versions: ['uuru-fed/2', 'uuru/1'] });
+      expect(text).not.toContain('secret-friend');
+      expect(text).not.toContain('enemy');
+    });
+  });
+
+  it('A’s admin API refuses bad prefixes before contacting B (PREFIX_CONFLICT, non-digits)', async () => {
+    const before = await storedOnB();
+    const bad = await a.admin('POST', '/federation/outgoing-requests', { name: 'pfx', partner_url: b.federationUrl, prefix: '11', codec: 'g722' });
+    expect(bad.status).toBe(409);
+    expect(bad.json).toMatchObject({ error: 'PREFIX_CONFLICT' });
+    expect(String((bad.json as { message: string }).message)).toMatch(/emergency number 11[02]/);
+    const letters = await a.admin('POST', '/federation/outgoing-requests', { name: 'pfx', partner_url: b.federationUrl, prefix: '7a', codec: 'g722' });
+    expect(letters.status).toBeGreaterThanOrEqual(400);
+    expect(letters.status).toBeLessThan(500);
+    expect(await storedOnB()).toEqual(before);
+  });
+});

@@ -1,0 +1,195 @@
+import { createHash } from 'node:crypto';
+import { ManualClock } from '../../src/core/clock';
+import { AppError } from '../../src/core/errors';
+import { buildDescriptor, descriptorSchema } from '../../src/federation/descriptor';
+import { fingerprint, LocalKeys, serverNameOf } from '../../src/federation/local-keys';
+import { SignedClient } from '../../src/federation/signed-client';
+import { LocalKeyEntity, type LocalKey } from '../../src/store/entities';
+import { deadUrl, LogCapture, makeConfig, tempDb, type TempDb } from './federation-keys-fixtures';
+
+/**
+ * Our own keys on a real SQLite database: generated once, encrypted at rest
+ * when a secret is configured, never in logs, never returned by list().
+ */
+
+const SECRET = 'correct horse battery staple 42';
+const clock = new ManualClock(Date.parse('2026-02-01T00:00:00Z'));
+let tmp: TempDb;
+
+beforeEach(async () => {
+  tmp = await tempDb('https://pbx-a.example.org:8443', SECRET);
+});
+afterEach(async () => {
+  await tmp?.close();
+});
+
+const rows = () => tmp.db.getRepository<LocalKey>(LocalKeyEntity).find();
+
+function keysWith(secret: string | undefined, logs = new LogCapture()): LocalKeys {
+  const config = makeConfig(tmp.dir, 'https://pbx-a.example.org:8443', secret);
+  return new LocalKeys({ db: tmp.db, clock, config, logger: logs.logger });
+}
+
+/** Every form a private key could leak in: PKCS#8 DER base64, raw seed (b64url and hex). */
+async function privateForms(keys: LocalKeys): Promise<string[]> {
+  const signing = (await keys.signingKey()).privateKey;
+  const agreement = (await keys.agreementKey()).privateKey;
+  return [signing, agreement].flatMap((k) => {
+    const der = k.export({ format: 'der', type: 'pkcs8' });
+    const jwk = k.export({ format: 'jwk' });
+    const d = String(jwk.d);
+    return [
+      der.toString('base64'),
+      d,
+      Buffer.from(d, 'base64url').toString('hex'),
+      Buffer.from(d, 'base64url').toString('base64'),
+    ];
+  });
+}
+
+it('generates one signing and one agreement key on first start, and none on the next', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  await keys.ensureKeys();
+  const all = await rows();
+  expect(all.map((r) => `${r.alg}:${r.status}`).sort()).toEqual(['ed25519:active', 'x25519:active']);
+  const signing = await keys.signingKey();
+  expect(signing.keyId).toMatch(/^pbx-a\.example\.org:8443#k\d{8}[0-9a-f]{6}$/);
+  expect(signing.privateKey.asymmetricKeyType).toBe('ed25519');
+  const agreement = await keys.agreementKey();
+  expect(agreement.privateKey.asymmetricKeyType).toBe('x25519');
+  expect(agreement.publicKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  expect((await keys.agreementKey(agreement.kid)).publicKey).toBe(agreement.publicKey);
+  await expect(keys.agreementKey('xnope')).rejects.toMatchObject({ code: 'FED_STATE_CONFLICT' });
+});
+
+it('stores private keys encrypted when a secret is set; the stored text holds no form of the key', async () => {
+  const logs = new LogCapture();
+  const keys = keysWith(SECRET, logs);
+  await keys.ensureKeys();
+  await keys.rotate();
+  const stored = (await rows()).map((r) => r.privateKey).join('\n');
+  expect((await rows()).every((r) => r.privateKey.startsWith('enc1$'))).toBe(true);
+  for (const form of await privateForms(keys)) {
+    expect(stored).not.toContain(form);
+    expect(logs.text()).not.toContain(form);
+  }
+  expect(logs.text()).toContain('generated local key');
+  // A fresh process with the same secret reads them back.
+  const again = keysWith(SECRET);
+  expect((await again.signingKey()).keyId).toBe((await keys.signingKey()).keyId);
+});
+
+it('refuses to start with a wrong or missing secret, with a clear error that leaks nothing', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  const wrong = keysWith('not the right secret at all');
+  const err = await wrong.ensureKeys().then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AppError);
+  expect(err).toMatchObject({ code: 'FED_KEY_DECRYPT_FAILED' });
+  expect((err as AppError).message).toMatch(/key-encryption secret .*wrong/);
+  expect((err as AppError).message).not.toContain(SECRET);
+  expect((err as AppError).message).not.toContain('not the right secret');
+
+  const missing = keysWith(undefined);
+  await expect(missing.signingKey()).rejects.toMatchObject({
+    code: 'FED_KEY_DECRYPT_FAILED',
+    message: expect.stringMatching(/no key-encryption secret/),
+  });
+});
+
+it('encrypts keys stored in plain once a secret is configured', async () => {
+  const plain = keysWith(undefined);
+  await plain.ensureKeys();
+  expect((await rows()).every((r) => !r.privateKey.startsWith('enc1$'))).toBe(true);
+  const keyId = (await plain.signingKey()).keyId;
+  const logs = new LogCapture();
+  const secured = keysWith(SECRET, logs);
+  await secured.ensureKeys();
+  expect((await rows()).every((r) => r.privateKey.startsWith('enc1$'))).toBe(true);
+  expect((await keysWith(SECRET).signingKey()).keyId).toBe(keyId);
+  expect(logs.text()).toContain('encrypted a stored private key at rest');
+});
+
+it('a ciphertext moved to another row does not decrypt (the kid is bound)', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  await keys.rotate();
+  const repo = tmp.db.getRepository<LocalKey>(LocalKeyEntity);
+  const [signing1, signing2] = (await repo.findBy({ alg: 'ed25519' })).sort(
+    (x, y) => x.notBefore - y.notBefore,
+  );
+  await repo.update({ kid: signing2.kid }, { privateKey: signing1.privateKey });
+  await expect(keysWith(SECRET).signingKey()).rejects.toMatchObject({ code: 'FED_KEY_DECRYPT_FAILED' });
+});
+
+it('list() never returns private halves', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  const listed = await keys.list();
+  expect(listed).toHaveLength(2);
+  expect(listed.every((k) => k.privateKey === '')).toBe(true);
+});
+
+it('builds a descriptor that passes our own strict validation', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  const d = await buildDescriptor({
+    config: tmp.config,
+    localKeys: keys,
+    policyMode: 'invite_only',
+    now: clock.now(),
+  });
+  expect(descriptorSchema.safeParse(d).success).toBe(true);
+  expect(d).toMatchObject({
+    server_name: 'pbx-a.example.org:8443',
+    base_url: 'https://pbx-a.example.org:8443',
+    protocol_versions: ['uuru-fed/2', 'uuru/1'],
+    policy_mode: 'invite_only',
+  });
+  expect(Date.parse(d.valid_until) - clock.now()).toBeLessThanOrEqual(24 * 3600 * 1000);
+  expect(d.signing_keys[0]).not.toHaveProperty('endorsement');
+  const noLegacy = await buildDescriptor({
+    config: tmp.config,
+    localKeys: keys,
+    policyMode: 'open',
+    now: clock.now(),
+    allowLegacy: false,
+  });
+  expect(noLegacy.protocol_versions).toEqual(['uuru-fed/2']);
+  expect(JSON.stringify(d)).not.toMatch(/enc1\$|private/);
+});
+
+it('serverNameOf and fingerprint', () => {
+  expect(serverNameOf('https://PBX-A.example.org:8443/')).toBe('pbx-a.example.org:8443');
+  expect(serverNameOf('https://pbx-a.example.org:443/x')).toBe('pbx-a.example.org');
+  expect(serverNameOf('http://127.0.0.1:8090')).toBe('127.0.0.1:8090');
+  const raw = 'JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs';
+  const expected = createHash('sha256')
+    .update(Buffer.from(raw, 'base64url'))
+    .digest('base64')
+    .replace(/=+$/, '');
+  expect(fingerprint(raw)).toBe(`SHA256:${expected}`);
+  expect(fingerprint(raw)).not.toBe(fingerprint('AAAAj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs'));
+});
+
+describe('SignedClient failures', () => {
+  it('turns a refused connection into FED_UNAVAILABLE (503, operational) without secrets in it', async () => {
+    const logs = new LogCapture();
+    const keys = keysWith(SECRET, logs);
+    await keys.ensureKeys();
+    const client = new SignedClient({ localKeys: keys, clock, fetch, timeoutMs: 1000, logger: logs.logger });
+    const url = `${await deadUrl()}/federation/v2/peering-requests`;
+    const err = await client.send({ method: 'POST', url, body: { secret_field: 'should-not-leak' } }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: 'FED_UNAVAILABLE', status: 503, kind: 'operational' });
+    const text = `${(err as Error).message}\n${logs.text()}`;
+    expect(text).not.toContain('should-not-leak');
+    for (const form of await privateForms(keys)) expect(text).not.toContain(form);
+  });
+});
