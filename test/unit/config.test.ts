@@ -101,3 +101,23 @@ describe('loadConfig', () => {
     expect(c.federation.policyMode).toBe('invite_only');
   });
 });
+
+describe('README', () => {
+  it('documents every environment variable the sidecar reads', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { ENV_MAP } = require('../../src/config/load-config') as typeof import('../../src/config/load-config');
+    const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const documented = (name: string) => {
+      if (readme.includes('`' + name + '`')) return true;
+      // grouped rows such as `UURU_DATABASE_SERVER` / `_PORT` / `_USER`
+      for (let cut = name.lastIndexOf('_'); cut > 5; cut = name.lastIndexOf('_', cut - 1)) {
+        const row = new RegExp('`' + name.slice(0, cut) + '_[A-Z_]+`[^\\n]*`' + name.slice(cut) + '`');
+        if (row.test(readme)) return true;
+      }
+      return false;
+    };
+    expect(documented('UURU_NOT_A_REAL_SETTING')).toBe(false);
+    const missing = ENV_MAP.map(([name]) => name).filter((n) => !documented(n));
+    expect(missing).toEqual([]);
+  });
+});
