@@ -54,7 +54,8 @@ function diffSections(
     if (!a.has(name)) changes.push({ action: 'add', object: `${label}:${name}` });
     else if (a.get(name) !== body) changes.push({ action: 'change', object: `${label}:${name}` });
   }
-  for (const name of a.keys()) if (!b.has(name)) changes.push({ action: 'remove', object: `${label}:${name}` });
+  for (const name of a.keys())
+    if (!b.has(name)) changes.push({ action: 'remove', object: `${label}:${name}` });
   return changes;
 }
 
@@ -144,7 +145,10 @@ export class FilesBackend implements StateBackend {
         continue;
       }
       if (entry.port && entry.port !== p.peer.port) {
-        report.peerErrors.set(p.peer.name, `Asterisk has the peer on port ${entry.port}, expected ${p.peer.port}`);
+        report.peerErrors.set(
+          p.peer.name,
+          `Asterisk has the peer on port ${entry.port}, expected ${p.peer.port}`,
+        );
         continue;
       }
       const missing = p.steps.find((s) => !dialplan.has(stepKey(s.context, s.exten, s.priority, s.app)));

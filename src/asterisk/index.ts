@@ -44,7 +44,10 @@ const ariBase = (url: string): string => {
  * It starts and serves while Asterisk is down: the clients reconnect with
  * backoff and every reconnect triggers a reconcile.
  */
-export function createAsteriskFeature(ctx: ServiceContext, overrides: AsteriskFeatureOverrides = {}): AsteriskFeature {
+export function createAsteriskFeature(
+  ctx: ServiceContext,
+  overrides: AsteriskFeatureOverrides = {},
+): AsteriskFeature {
   const { config, db, clock, metrics } = ctx;
   const logger = ctx.logger.child({ component: 'asterisk' });
   const a = config.asterisk;

@@ -9,7 +9,13 @@ import type { AmiLink, AmiMessage, IaxPeerView } from './asterisk-links';
 /** Refresh last_seen of a steadily reachable peer at most this often, to spare the DB. */
 const LAST_SEEN_REFRESH_MS = 60_000;
 
-const GAUGE: Record<Reachability, number> = { reachable: 1, lagged: 0.5, unreachable: 0, unknown: -1, unmonitored: -1 };
+const GAUGE: Record<Reachability, number> = {
+  reachable: 1,
+  lagged: 0.5,
+  unreachable: 0,
+  unknown: -1,
+  unmonitored: -1,
+};
 
 /** Jitter of a millisecond or two is not worth a DB write; a real move is. */
 function latencyMoved(before: number | null, after: number | null): boolean {
@@ -117,7 +123,8 @@ export class PeerMonitor {
     const { db, ami, monitorable } = this.deps;
     const peers = await db.getRepository(PeerEntity).find();
     if (!monitorable) {
-      for (const p of peers) await this.write(p, { reachability: 'unmonitored', latencyMs: null, error: null });
+      for (const p of peers)
+        await this.write(p, { reachability: 'unmonitored', latencyMs: null, error: null });
       return;
     }
     if (ami.state !== 'connected') {

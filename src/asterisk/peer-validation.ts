@@ -45,7 +45,13 @@ export function assertPort(field: string, value: unknown, subject?: string): num
   return value;
 }
 
-export function assertIntInRange(field: string, value: unknown, min: number, max: number, subject?: string): number {
+export function assertIntInRange(
+  field: string,
+  value: unknown,
+  min: number,
+  max: number,
+  subject?: string,
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalidValue(field, `expected a whole number from ${min} to ${max}`, subject);
   }

@@ -148,7 +148,10 @@ export class RealtimeBackend implements StateBackend {
         ...Object.fromEntries(friend.options.filter(([k]) => !ASTERISK_OWNED_COLUMNS.has(k))),
       };
       if (row && !ownedFriends.has(name)) {
-        this.conflicts.set(name, `an ${FRIENDS} row named ${name} exists that the sidecar did not create; it is left alone`);
+        this.conflicts.set(
+          name,
+          `an ${FRIENDS} row named ${name} exists that the sidecar did not create; it is left alone`,
+        );
         continue;
       }
       if (!row) {
@@ -185,13 +188,23 @@ export class RealtimeBackend implements StateBackend {
     for (const k of ownedSteps) contexts.add(k.split('|')[0]);
     const rowsByKey = new Map<string, Row>();
     if (contexts.size > 0) {
-      const rows = await this.query<Row[]>(`SELECT * FROM ${EXTENSIONS} WHERE context IN (?)`, [[...contexts]]);
-      for (const r of rows) rowsByKey.set(extKey({ context: norm(r.context), exten: norm(r.exten), priority: Number(r.priority) }), r);
+      const rows = await this.query<Row[]>(`SELECT * FROM ${EXTENSIONS} WHERE context IN (?)`, [
+        [...contexts],
+      ]);
+      for (const r of rows)
+        rowsByKey.set(
+          extKey({ context: norm(r.context), exten: norm(r.exten), priority: Number(r.priority) }),
+          r,
+        );
     }
     for (const [key, s] of steps) {
       const row = rowsByKey.get(key);
       if (row && !ownedSteps.has(key)) {
-        if (s.peer) this.conflicts.set(s.peer, `an ${EXTENSIONS} row ${s.exten},${s.priority} in ${s.context} exists that the sidecar did not create`);
+        if (s.peer)
+          this.conflicts.set(
+            s.peer,
+            `an ${EXTENSIONS} row ${s.exten},${s.priority} in ${s.context} exists that the sidecar did not create`,
+          );
         continue;
       }
       if (!row) {
@@ -201,7 +214,11 @@ export class RealtimeBackend implements StateBackend {
         ]);
         report.changes.push({ action: 'add', object: `dialplan:${key}` });
       } else if (norm(row.app) !== s.app || norm(row.appdata) !== s.appData) {
-        await this.query(`UPDATE ${EXTENSIONS} SET app = ?, appdata = ? WHERE id = ?`, [s.app, s.appData, row.id]);
+        await this.query(`UPDATE ${EXTENSIONS} SET app = ?, appdata = ? WHERE id = ?`, [
+          s.app,
+          s.appData,
+          row.id,
+        ]);
         report.changes.push({ action: 'change', object: `dialplan:${key}` });
       }
     }
@@ -220,7 +237,11 @@ export class RealtimeBackend implements StateBackend {
       try {
         await this.ami.command(`iax2 prune realtime ${name}`);
       } catch (e) {
-        this.logger.warn('iax2 prune realtime failed', { component: 'asterisk', peer: name, error: errorMessage(e) });
+        this.logger.warn('iax2 prune realtime failed', {
+          component: 'asterisk',
+          peer: name,
+          error: errorMessage(e),
+        });
       }
     }
     if (report.changes.length > 0) {
@@ -232,10 +253,13 @@ export class RealtimeBackend implements StateBackend {
   async verify(state: DesiredState): Promise<VerifyReport> {
     const report: VerifyReport = { peerErrors: new Map(this.conflicts), problems: [] };
     const rows = new Map<string, Row>();
-    const contexts = [...new Set([...state.peers.flatMap((p) => p.steps), ...state.sharedSteps].map((s) => s.context))];
+    const contexts = [
+      ...new Set([...state.peers.flatMap((p) => p.steps), ...state.sharedSteps].map((s) => s.context)),
+    ];
     if (contexts.length > 0) {
       const found = await this.query<Row[]>(`SELECT * FROM ${EXTENSIONS} WHERE context IN (?)`, [contexts]);
-      for (const r of found) rows.set(extKey({ context: norm(r.context), exten: norm(r.exten), priority: Number(r.priority) }), r);
+      for (const r of found)
+        rows.set(extKey({ context: norm(r.context), exten: norm(r.exten), priority: Number(r.priority) }), r);
     }
     for (const p of state.peers) {
       if (report.peerErrors.has(p.peer.name)) continue;
@@ -245,18 +269,28 @@ export class RealtimeBackend implements StateBackend {
       if (!new RegExp(`Name\\s*:\\s*${p.friend.name}\\s*$`, 'm').test(out)) {
         report.peerErrors.set(p.peer.name, 'Asterisk could not load the realtime IAX2 peer');
       } else if (portMatch && Number(portMatch[1]) !== p.peer.port) {
-        report.peerErrors.set(p.peer.name, `Asterisk loads the peer on port ${portMatch[1]}, expected ${p.peer.port}`);
+        report.peerErrors.set(
+          p.peer.name,
+          `Asterisk loads the peer on port ${portMatch[1]}, expected ${p.peer.port}`,
+        );
       } else {
         const missing = p.steps.find((s) => {
           const r = rows.get(extKey(s));
           return !r || norm(r.app) !== s.app || norm(r.appdata) !== s.appData;
         });
-        if (missing) report.peerErrors.set(p.peer.name, `dial plan row ${missing.exten},${missing.priority} is missing`);
+        if (missing)
+          report.peerErrors.set(p.peer.name, `dial plan row ${missing.exten},${missing.priority} is missing`);
       }
     }
     if (this.removedFriends.size > 0) {
-      const left = await this.query<Row[]>(`SELECT name FROM ${FRIENDS} WHERE name IN (?)`, [[...this.removedFriends]]);
-      for (const r of left) report.problems.push(`removed realtime peer ${norm(r.name)} is still in ${FRIENDS}`);
+      const left = await this.query<Row[]>(`SELECT name FROM ${FRIENDS} WHERE name IN (?)`, [
+        [...this.removedFriends],
+      ]);
+      const still = new Set(left.map((r) => norm(r.name)));
+      for (const name of [...this.removedFriends]) {
+        if (still.has(name)) report.problems.push(`removed realtime peer ${name} is still in ${FRIENDS}`);
+        else this.removedFriends.delete(name);
+      }
     }
     return report;
   }

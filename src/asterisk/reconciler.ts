@@ -71,7 +71,13 @@ export class Reconciler {
     if (this.stopped) return Promise.resolve(null);
     return new Promise((resolve) => {
       const now = performance.now();
-      const b = (this.batch ??= { reasons: new Set(), waiters: [], firstAt: now, timer: null, immediate: false });
+      const b = (this.batch ??= {
+        reasons: new Set(),
+        waiters: [],
+        firstAt: now,
+        timer: null,
+        immediate: false,
+      });
       b.reasons.add(reason);
       b.waiters.push({ resolve });
       b.immediate ||= opts.immediate === true;
@@ -132,9 +138,14 @@ export class Reconciler {
     const startedAt = clock.now();
     try {
       if (ami.state !== 'connected') {
-        throw new AppError('ASTERISK_NOT_CONNECTED', 503, 'Asterisk is not connected (AMI); peers wait as they are', {
-          kind: 'operational',
-        });
+        throw new AppError(
+          'ASTERISK_NOT_CONNECTED',
+          503,
+          'Asterisk is not connected (AMI); peers wait as they are',
+          {
+            kind: 'operational',
+          },
+        );
       }
       if (!this.bootChecked) {
         await ami.command('core waitfullybooted', { timeoutMs: 120_000 });
@@ -158,7 +169,9 @@ export class Reconciler {
       this.lastFailureSignature = failureSignature(verify);
       const report = await this.record(peers, desired, verify, applied, reasons, startedAt);
       for (const c of report.changes) metrics.driftRepaired.inc({ action: c.action });
-      metrics.reconcileRuns.inc({ result: report.problems.length > 0 || report.failed.length > 0 ? 'error' : 'ok' });
+      metrics.reconcileRuns.inc({
+        result: report.problems.length > 0 || report.failed.length > 0 ? 'error' : 'ok',
+      });
       this.lastReport = report;
       this.lastRunAt = report.finishedAt;
       this.lastError = report.problems.length > 0 ? report.problems.join('; ') : null;
@@ -230,7 +243,8 @@ export class Reconciler {
       report.applied.push(row.name);
       const hash = hashOf(obj);
       const known = this.appliedHash.get(row.name);
-      const fresh = row.applyState !== 'applied' || row.appliedAt === null || (known !== undefined && known !== hash);
+      const fresh =
+        row.applyState !== 'applied' || row.appliedAt === null || (known !== undefined && known !== hash);
       this.appliedHash.set(row.name, hash);
       await save(row, { applyState: 'applied', applyError: null, ...(fresh ? { appliedAt: now } : {}) });
     }

@@ -47,7 +47,10 @@ export class TestCaller {
     const peer = await repo.findOne({ where: { name } });
     if (!peer) throw notFound('PEER_NOT_FOUND', `no peer named ${name}`);
     const result = await this.originate(name, exten);
-    await repo.update({ id: peer.id }, { lastTestCall: { ...result, at: clock.now() }, updatedAt: clock.now() });
+    await repo.update(
+      { id: peer.id },
+      { lastTestCall: { ...result, at: clock.now() }, updatedAt: clock.now() },
+    );
     return result;
   }
 
@@ -61,7 +64,8 @@ export class TestCaller {
     let settle: (r: TestCallResult) => void = () => undefined;
     const outcome = new Promise<TestCallResult>((resolve) => (settle = resolve));
     const onStart = (...args: unknown[]) => {
-      if (channelIdOf(args) === channelId) settle({ answered: true, setupMs: Math.round(performance.now() - t0), error: null });
+      if (channelIdOf(args) === channelId)
+        settle({ answered: true, setupMs: Math.round(performance.now() - t0), error: null });
     };
     const onGone = (...args: unknown[]) => {
       if (channelIdOf(args) !== channelId) return;
@@ -88,7 +92,12 @@ export class TestCaller {
         settle({ answered: false, setupMs: null, error: `originate failed: ${errorMessage(e)}` });
       }
       const result = await outcome;
-      logger.info('test call', { component: 'asterisk', peer, answered: result.answered, setupMs: result.setupMs });
+      logger.info('test call', {
+        component: 'asterisk',
+        peer,
+        answered: result.answered,
+        setupMs: result.setupMs,
+      });
       return result;
     } finally {
       clearTimeout(timer);

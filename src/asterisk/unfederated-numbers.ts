@@ -10,7 +10,11 @@ import { assertUnfederatedNumber } from './peer-validation';
  * extensions until a policy exists. Invalid entries are dropped with a
  * warning rather than written into the dial plan.
  */
-export async function readUnfederatedNumbers(db: DataSource, config: Config, logger: Logger): Promise<string[]> {
+export async function readUnfederatedNumbers(
+  db: DataSource,
+  config: Config,
+  logger: Logger,
+): Promise<string[]> {
   const row = await db.getRepository(SettingEntity).findOne({ where: { key: 'policy' } });
   const value = row?.value as { unfederated_numbers?: unknown } | null | undefined;
   const list = Array.isArray(value?.unfederated_numbers)

@@ -58,7 +58,14 @@ export class AntiEntropy {
   }
 
   private async pass(): Promise<AntiEntropyReport> {
-    const report: AntiEntropyReport = { checked: 0, resentAccepts: 0, markedMissing: 0, recovered: 0, requestsClosed: 0, errors: 0 };
+    const report: AntiEntropyReport = {
+      checked: 0,
+      resentAccepts: 0,
+      markedMissing: 0,
+      recovered: 0,
+      requestsClosed: 0,
+      errors: 0,
+    };
     const { records, clock } = this.deps;
     const pendingDeliveries = await this.deps.outbox.pendingByRequest(
       (await records.peers().findBy({ dialect: 'v2' })).map((p) => p.requestId),
@@ -72,7 +79,11 @@ export class AntiEntropy {
         state = await this.ask(peer.partnerUrl, peer.requestId);
       } catch (e) {
         report.errors++;
-        this.deps.logger.info('anti-entropy: partner not answering', { component: 'anti-entropy', peer: peer.name, error: errorMessage(e) });
+        this.deps.logger.info('anti-entropy: partner not answering', {
+          component: 'anti-entropy',
+          peer: peer.name,
+          error: errorMessage(e),
+        });
         continue;
       }
       const now = clock.now();
@@ -94,7 +105,10 @@ export class AntiEntropy {
           );
           this.deps.outbox.kick();
           report.resentAccepts++;
-          this.deps.logger.info('anti-entropy: resending a lost accept', { component: 'anti-entropy', peer: peer.name });
+          this.deps.logger.info('anti-entropy: resending a lost accept', {
+            component: 'anti-entropy',
+            peer: peer.name,
+          });
         }
       } else if (peer.state !== 'partner_missing') {
         await records.peers().update(
@@ -106,7 +120,11 @@ export class AntiEntropy {
           },
         );
         report.markedMissing++;
-        this.deps.logger.warn('anti-entropy: partner does not know a peering', { component: 'anti-entropy', peer: peer.name, state });
+        this.deps.logger.warn('anti-entropy: partner does not know a peering', {
+          component: 'anti-entropy',
+          peer: peer.name,
+          state,
+        });
       }
     }
     for (const req of await records.outgoing().findBy({ dialect: 'v2', state: 'pending' })) {
@@ -122,13 +140,17 @@ export class AntiEntropy {
       }
       const now = clock.now();
       if (state === 'declined') {
-        await records.outgoing().update({ id: req.id, state: 'pending' }, { state: 'declined', updatedAt: now });
+        await records
+          .outgoing()
+          .update({ id: req.id, state: 'pending' }, { state: 'declined', updatedAt: now });
         report.requestsClosed++;
       } else if (state === 'unknown') {
-        await records.outgoing().update(
-          { id: req.id, state: 'pending' },
-          { state: 'failed', lastError: 'the partner no longer knows this request', updatedAt: now },
-        );
+        await records
+          .outgoing()
+          .update(
+            { id: req.id, state: 'pending' },
+            { state: 'failed', lastError: 'the partner no longer knows this request', updatedAt: now },
+          );
         report.requestsClosed++;
       }
     }

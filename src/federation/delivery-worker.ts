@@ -140,7 +140,12 @@ export class DeliveryWorker {
       const next = now + backoffDelay(attempts, this.deps.retry, this.deps.random);
       await repo.update(
         { id: item.id },
-        { attempts, lastError: message, nextAttemptAt: Math.min(next, Math.max(item.expiresAt, now)), updatedAt: now },
+        {
+          attempts,
+          lastError: message,
+          nextAttemptAt: Math.min(next, Math.max(item.expiresAt, now)),
+          updatedAt: now,
+        },
       );
     }
     const log = outcome === 'delivered' ? 'debug' : 'warn';
@@ -153,9 +158,14 @@ export class DeliveryWorker {
       error: message ?? undefined,
     });
     const report: DeliveryReport = { item: { ...item, attempts }, outcome, message };
-    await this.deps.onReport?.(report).catch((e) =>
-      this.deps.logger.error('outbox report handler failed', { component: 'outbox', error: errorMessage(e) }),
-    );
+    await this.deps
+      .onReport?.(report)
+      .catch((e) =>
+        this.deps.logger.error('outbox report handler failed', {
+          component: 'outbox',
+          error: errorMessage(e),
+        }),
+      );
     return report;
   }
 
@@ -173,6 +183,7 @@ function alreadyDone(item: OutboxItem, answer: PartnerAnswer): boolean {
   if (item.dialect !== 'v2' || answer.status !== 404) return false;
   const code = describeAnswer(answer).code;
   return (
-    (item.kind === 'revoke' && code === 'FED_UNKNOWN_REQUEST') || (item.kind === 'teardown' && code === 'FED_UNKNOWN_PEER')
+    (item.kind === 'revoke' && code === 'FED_UNKNOWN_REQUEST') ||
+    (item.kind === 'teardown' && code === 'FED_UNKNOWN_PEER')
   );
 }

@@ -52,7 +52,10 @@ export class FederationAdminService implements FederationAdmin {
     const rows = await this.deps.records.incoming().find({ order: { createdAt: 'ASC' } });
     const out: IncomingRequestView[] = [];
     for (const r of rows) {
-      const fp = r.dialect === 'v2' && r.partnerServerName ? ((await this.deps.partnerKeys.fingerprints(r.partnerServerName))[0] ?? null) : null;
+      const fp =
+        r.dialect === 'v2' && r.partnerServerName
+          ? ((await this.deps.partnerKeys.fingerprints(r.partnerServerName))[0] ?? null)
+          : null;
       out.push(incomingView(r, fp));
     }
     return out;
@@ -84,10 +87,13 @@ export class FederationAdminService implements FederationAdmin {
     return this.deps.handshake.teardownPeer(id, opts);
   }
 
-  async refreshPartner(id: string): Promise<{ server_name: string; fingerprints: string[]; confirmed: number }> {
+  async refreshPartner(
+    id: string,
+  ): Promise<{ server_name: string; fingerprints: string[]; confirmed: number }> {
     const peer = await this.deps.records.peers().findOneBy({ id });
     const serverName = (peer?.partnerServerName ?? id).toLowerCase();
-    if (peer && peer.dialect !== 'v2') throw new AppError('FED_STATE_CONFLICT', 409, `peer ${peer.name} is a legacy (v1) peer without keys`);
+    if (peer && peer.dialect !== 'v2')
+      throw new AppError('FED_STATE_CONFLICT', 409, `peer ${peer.name} is a legacy (v1) peer without keys`);
     const r = await this.deps.partnerKeys.confirmHeld(serverName);
     if (peer && r.fingerprints[0]) {
       await this.deps.records.peers().update({ id: peer.id }, { partnerKeyFingerprint: r.fingerprints[0] });
@@ -106,7 +112,11 @@ export class FederationAdminService implements FederationAdmin {
       const v = admits(stored, { serverName: p.partnerServerName ?? '', dialect: p.dialect });
       if (!v.ok) affected.push({ name: p.name, reason: v.reason });
     }
-    this.deps.logger.info('federation policy changed', { component: 'federation', mode: stored.mode, affectedPeers: affected.length });
+    this.deps.logger.info('federation policy changed', {
+      component: 'federation',
+      mode: stored.mode,
+      affectedPeers: affected.length,
+    });
     return { policy: stored, affected_peers: affected };
   }
 

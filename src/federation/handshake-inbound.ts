@@ -1,9 +1,22 @@
 import { AppError } from '../core/errors';
 import type { IncomingRequest } from '../store/entities';
 import { authorityOf, trimBase } from './partner-call';
-import { PeeringRecords, secretsEqual, syncInBackground, uuid, type HandshakeDeps, type Descriptor } from './peering-records';
+import {
+  PeeringRecords,
+  secretsEqual,
+  syncInBackground,
+  uuid,
+  type HandshakeDeps,
+  type Descriptor,
+} from './peering-records';
 import { admits, normalisePeerEntry } from './policy';
-import type { V1IncomingRequestBody, V1OutgoingStatusBody, V2AcceptBody, V2PeeringRequestBody, V2PeeringState } from './wire-schemas';
+import type {
+  V1IncomingRequestBody,
+  V1OutgoingStatusBody,
+  V2AcceptBody,
+  V2PeeringRequestBody,
+  V2PeeringState,
+} from './wire-schemas';
 
 export interface Answer {
   status: number;
@@ -30,23 +43,36 @@ export class InboundHandshake {
   // ---------------------------------------------------------------- v2
 
   /** Step 2 (B): stores an incoming request. Idempotent on request_id. */
-  async v2Request(body: V2PeeringRequestBody, sender: string, descriptor: Descriptor | null): Promise<Answer> {
+  async v2Request(
+    body: V2PeeringRequestBody,
+    sender: string,
+    descriptor: Descriptor | null,
+  ): Promise<Answer> {
     const baseUrl = trimBase(body.base_url);
     if (authorityOf(baseUrl) !== sender) {
-      throw new AppError('FED_MALFORMED', 400, `base_url ${body.base_url} does not belong to the signer ${sender}`);
+      throw new AppError(
+        'FED_MALFORMED',
+        400,
+        `base_url ${body.base_url} does not belong to the signer ${sender}`,
+      );
     }
     const existing = await this.records.incoming().findOneBy({ requestId: body.request_id });
     if (existing) return this.repeatedRequest(existing, body, sender);
     const peer = await this.records.peers().findOneBy({ requestId: body.request_id });
     if (peer) {
-      if (peer.partnerServerName !== sender) throw new AppError('FED_STATE_CONFLICT', 409, 'request_id is already in use');
+      if (peer.partnerServerName !== sender)
+        throw new AppError('FED_STATE_CONFLICT', 409, 'request_id is already in use');
       return { status: 200, body: { request_id: body.request_id, state: 'active' } };
     }
     await this.admitFresh(body, sender);
     if (descriptor) await this.deps.partnerKeys.pin(descriptor);
     const partnerKey = await this.deps.partnerKeys.agreementPublicKey(sender, body.agreement_kid);
     if (!partnerKey) {
-      throw new AppError('FED_MALFORMED', 400, `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`);
+      throw new AppError(
+        'FED_MALFORMED',
+        400,
+        `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`,
+      );
     }
     const now = this.deps.clock.now();
     const row: IncomingRequest = {
@@ -67,12 +93,21 @@ export class InboundHandshake {
       updatedAt: now,
     };
     await this.deps.tx.run((m) => this.records.incoming(m).insert(row));
-    this.deps.logger.info('peering request received', { component: 'federation', name: row.name, partner: sender, dialect: 'v2' });
+    this.deps.logger.info('peering request received', {
+      component: 'federation',
+      name: row.name,
+      partner: sender,
+      dialect: 'v2',
+    });
     return { status: 201, body: { request_id: body.request_id, state: 'pending' } };
   }
 
   /** Admission of a new request: policy, free name and partner, then the unsolicited-request budget. */
-  private async admitFresh(body: { name: string }, sender: string, dialect: 'v1' | 'v2' = 'v2'): Promise<void> {
+  private async admitFresh(
+    body: { name: string },
+    sender: string,
+    dialect: 'v1' | 'v2' = 'v2',
+  ): Promise<void> {
     const policy = await this.deps.policy.get();
     const verdict = admits(policy, { serverName: sender, dialect });
     if (!verdict.ok) throw new AppError('FED_POLICY_DENIED', 403, verdict.reason);
@@ -81,9 +116,14 @@ export class InboundHandshake {
     if (policy.mode === 'open' && !invited) {
       const r = this.deps.unsolicited.take(sender);
       if (!r.ok) {
-        throw new AppError('FED_RATE_LIMITED', 429, `too many peering requests from ${sender}; retry in ${r.retryAfterS} s`, {
-          headers: { 'Retry-After': String(r.retryAfterS) },
-        });
+        throw new AppError(
+          'FED_RATE_LIMITED',
+          429,
+          `too many peering requests from ${sender}; retry in ${r.retryAfterS} s`,
+          {
+            headers: { 'Retry-After': String(r.retryAfterS) },
+          },
+        );
       }
     }
   }
@@ -98,7 +138,12 @@ export class InboundHandshake {
       existing.partnerIaxHost === body.iax2.host &&
       existing.partnerIaxPort === body.iax2.port &&
       existing.partnerAgreementKid === body.agreement_kid;
-    if (!same) throw new AppError('FED_STATE_CONFLICT', 409, `request ${body.request_id} exists with different content`);
+    if (!same)
+      throw new AppError(
+        'FED_STATE_CONFLICT',
+        409,
+        `request ${body.request_id} exists with different content`,
+      );
     return { status: 200, body: { request_id: body.request_id, state: existing.state } };
   }
 
@@ -108,12 +153,20 @@ export class InboundHandshake {
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
       const peer = await this.records.peers().findOneBy({ requestId });
       if (peer && peer.partnerServerName === sender) {
-        throw new AppError('FED_STATE_CONFLICT', 409, `request ${requestId} was already accepted; tear the peer down instead`);
+        throw new AppError(
+          'FED_STATE_CONFLICT',
+          409,
+          `request ${requestId} was already accepted; tear the peer down instead`,
+        );
       }
       throw new AppError('FED_UNKNOWN_REQUEST', 404, `no request ${requestId} from ${sender}`);
     }
     await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id }));
-    this.deps.logger.info('peering request revoked by partner', { component: 'federation', name: req.name, partner: sender });
+    this.deps.logger.info('peering request revoked by partner', {
+      component: 'federation',
+      name: req.name,
+      partner: sender,
+    });
     return { status: 200, body: { request_id: requestId, state: 'unknown' } };
   }
 
@@ -122,18 +175,32 @@ export class InboundHandshake {
     const req = await this.records.outgoing().findOneBy({ id: requestId });
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
       const peer = await this.records.peers().findOneBy({ requestId });
-      if (peer && peer.partnerServerName === sender) return { status: 200, body: { request_id: requestId, state: 'active' } };
+      if (peer && peer.partnerServerName === sender)
+        return { status: 200, body: { request_id: requestId, state: 'active' } };
       throw new AppError('FED_UNKNOWN_REQUEST', 404, `no pending request ${requestId} to ${sender}`);
     }
     if (req.state !== 'pending') {
-      throw new AppError('FED_STATE_CONFLICT', 409, `request ${requestId} is ${req.state}, it cannot be accepted`);
+      throw new AppError(
+        'FED_STATE_CONFLICT',
+        409,
+        `request ${requestId} is ${req.state}, it cannot be accepted`,
+      );
     }
     const partnerPublic = await this.deps.partnerKeys.agreementPublicKey(sender, body.agreement_kid);
     if (!partnerPublic) {
-      throw new AppError('FED_MALFORMED', 400, `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`);
+      throw new AppError(
+        'FED_MALFORMED',
+        400,
+        `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`,
+      );
     }
     const own = await this.deps.ownKeys.agreementKey(req.agreementKid ?? undefined);
-    const secret = this.deps.deriveSecret({ ownPrivateKey: own.privateKey, partnerPublicKey: partnerPublic, requestId, name: req.name });
+    const secret = this.deps.deriveSecret({
+      ownPrivateKey: own.privateKey,
+      partnerPublicKey: partnerPublic,
+      requestId,
+      name: req.name,
+    });
     const fingerprint = (await this.deps.partnerKeys.fingerprints(sender))[0] ?? null;
     const peer = this.records.newPeer({
       name: req.name,
@@ -154,18 +221,33 @@ export class InboundHandshake {
     return { status: 200, body: { request_id: requestId, state: 'active' } };
   }
 
-  private async completeOutgoing(outgoingId: string, peer: ReturnType<PeeringRecords['newPeer']>): Promise<void> {
+  private async completeOutgoing(
+    outgoingId: string,
+    peer: ReturnType<PeeringRecords['newPeer']>,
+  ): Promise<void> {
     await this.deps.tx.run(async (m) => {
       const gone = await this.records.outgoing(m).delete({ id: outgoingId, state: 'pending' });
-      if (!gone.affected) throw new AppError('FED_STATE_CONFLICT', 409, `request ${outgoingId} changed meanwhile`);
-      const clash = await this.records.peers(m).findOne({ where: [{ name: peer.name }, { prefix: peer.prefix }] });
+      if (!gone.affected)
+        throw new AppError('FED_STATE_CONFLICT', 409, `request ${outgoingId} changed meanwhile`);
+      const clash = await this.records
+        .peers(m)
+        .findOne({ where: [{ name: peer.name }, { prefix: peer.prefix }] });
       if (clash) {
-        throw new AppError('FED_NAME_CONFLICT', 409, `a peer named '${clash.name}' or with prefix ${peer.prefix} exists already`);
+        throw new AppError(
+          'FED_NAME_CONFLICT',
+          409,
+          `a peer named '${clash.name}' or with prefix ${peer.prefix} exists already`,
+        );
       }
       await this.records.peers(m).insert(peer);
     });
     syncInBackground(this.deps, `peer ${peer.name} accepted by partner`);
-    this.deps.logger.info('peering completed', { component: 'federation', name: peer.name, partner: peer.partnerServerName, dialect: peer.dialect });
+    this.deps.logger.info('peering completed', {
+      component: 'federation',
+      name: peer.name,
+      partner: peer.partnerServerName,
+      dialect: peer.dialect,
+    });
   }
 
   /** B declined our request (A side). Idempotent. */
@@ -178,9 +260,16 @@ export class InboundHandshake {
       await this.deps.tx.run((m) =>
         this.records
           .outgoing(m)
-          .update({ id: req.id }, { state: 'declined', declineReason: reason ?? null, updatedAt: this.deps.clock.now() }),
+          .update(
+            { id: req.id },
+            { state: 'declined', declineReason: reason ?? null, updatedAt: this.deps.clock.now() },
+          ),
       );
-      this.deps.logger.info('peering request declined by partner', { component: 'federation', name: req.name, partner: sender });
+      this.deps.logger.info('peering request declined by partner', {
+        component: 'federation',
+        name: req.name,
+        partner: sender,
+      });
     }
     return { status: 200, body: { request_id: requestId, state: 'declined' } };
   }
@@ -189,14 +278,22 @@ export class InboundHandshake {
   async v2Teardown(name: string, requestId: string, sender: string): Promise<Answer> {
     const peer = await this.records.peers().findOneBy({ name });
     if (!peer || peer.partnerServerName !== sender || peer.requestId !== requestId || peer.dialect !== 'v2') {
-      throw new AppError('FED_UNKNOWN_PEER', 404, `no peer '${name}' with ${sender} for request ${requestId}`);
+      throw new AppError(
+        'FED_UNKNOWN_PEER',
+        404,
+        `no peer '${name}' with ${sender} for request ${requestId}`,
+      );
     }
     await this.deps.tx.run(async (m) => {
       await this.records.peers(m).delete({ id: peer.id });
       await this.deps.outbox.cancelPending(m, requestId, 'the partner tore the peering down');
     });
     syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
-    this.deps.logger.info('peer torn down by partner', { component: 'federation', name: peer.name, partner: sender });
+    this.deps.logger.info('peer torn down by partner', {
+      component: 'federation',
+      name: peer.name,
+      partner: sender,
+    });
     return { status: 200, body: { name, state: 'torn_down' } };
   }
 
@@ -254,7 +351,12 @@ export class InboundHandshake {
       updatedAt: now,
     };
     await this.deps.tx.run((m) => this.records.incoming(m).insert(row));
-    this.deps.logger.info('peering request received', { component: 'federation', name: row.name, partner: serverName, dialect: 'v1' });
+    this.deps.logger.info('peering request received', {
+      component: 'federation',
+      name: row.name,
+      partner: serverName,
+      dialect: 'v1',
+    });
     return OK_V1;
   }
 
@@ -264,7 +366,11 @@ export class InboundHandshake {
     if (!req || req.dialect !== 'v1') throw v1Forbidden('Unknown request!');
     if (!secretsEqual(req.secret ?? '', secret)) throw v1Forbidden('Invalid secret!');
     await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id }));
-    this.deps.logger.info('peering request revoked by partner', { component: 'federation', name: req.name, dialect: 'v1' });
+    this.deps.logger.info('peering request revoked by partner', {
+      component: 'federation',
+      name: req.name,
+      dialect: 'v1',
+    });
     return OK_V1;
   }
 
@@ -277,11 +383,19 @@ export class InboundHandshake {
       await this.deps.tx.run((m) =>
         this.records.outgoing(m).update({ id }, { state: 'declined', updatedAt: this.deps.clock.now() }),
       );
-      this.deps.logger.info('peering request declined by partner', { component: 'federation', name: req.name, dialect: 'v1' });
+      this.deps.logger.info('peering request declined by partner', {
+        component: 'federation',
+        name: req.name,
+        dialect: 'v1',
+      });
       return OK_V1;
     }
     if (body.extension_length === undefined || !body.partner_iax_host || !body.partner_uuru_host) {
-      throw new AppError('V1_BAD_REQUEST', 400, 'extension_length, partner_iax_host and partner_uuru_host are required to accept');
+      throw new AppError(
+        'V1_BAD_REQUEST',
+        400,
+        'extension_length, partner_iax_host and partner_uuru_host are required to accept',
+      );
     }
     const [host, port] = splitHostPort(body.partner_iax_host);
     const partnerUrl = trimBase(body.partner_uuru_host);
@@ -312,13 +426,18 @@ export class InboundHandshake {
   /** µURU partner tears down: the peer is found by name and secret. */
   async v1Teardown(name: string, secret: string): Promise<Answer> {
     const peer = await this.records.peers().findOneBy({ name });
-    if (!peer || peer.dialect !== 'v1' || !secretsEqual(peer.secret, secret)) throw v1Forbidden('Unknown peer!');
+    if (!peer || peer.dialect !== 'v1' || !secretsEqual(peer.secret, secret))
+      throw v1Forbidden('Unknown peer!');
     await this.deps.tx.run(async (m) => {
       await this.records.peers(m).delete({ id: peer.id });
       await this.deps.outbox.cancelPending(m, peer.requestId, 'the partner tore the peering down');
     });
     syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
-    this.deps.logger.info('peer torn down by partner', { component: 'federation', name: peer.name, dialect: 'v1' });
+    this.deps.logger.info('peer torn down by partner', {
+      component: 'federation',
+      name: peer.name,
+      dialect: 'v1',
+    });
     return OK_V1;
   }
 }

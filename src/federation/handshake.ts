@@ -4,7 +4,13 @@ import { AppError, errorMessage, isAppError } from '../core/errors';
 import { PROTOCOL_V2 } from './descriptor';
 import type { CreateOutgoingInput } from '../core/federation-admin';
 import type { Peer } from '../store/entities';
-import { v1AcceptOutgoingRequest, v1CreateIncomingRequest, v1DeclineOutgoingRequest, v1RevokeIncomingRequest, v1Teardown } from './legacy-calls';
+import {
+  v1AcceptOutgoingRequest,
+  v1CreateIncomingRequest,
+  v1DeclineOutgoingRequest,
+  v1RevokeIncomingRequest,
+  v1Teardown,
+} from './legacy-calls';
 import { authorityOf, trimBase, type PartnerCall } from './partner-call';
 import { describeAnswer } from './partner-transport';
 import {
@@ -19,7 +25,6 @@ import {
 import { admits } from './policy';
 import { v2Accept, v2Decline, v2PeeringRequest, v2Revoke, v2Teardown } from './v2-calls';
 import { describeIssues, peeringName } from './wire-schemas';
-
 
 const createInput = z.strictObject({
   name: peeringName,
@@ -49,7 +54,8 @@ export class Handshake {
   /** Step 1 (A): validates locally, picks the dialect, tells the partner, keeps the request if it said yes. */
   async createOutgoing(raw: CreateOutgoingInput): Promise<OutgoingRequest> {
     const parsed = createInput.safeParse(raw);
-    if (!parsed.success) throw new AppError('FED_MALFORMED', 400, `invalid request: ${describeIssues(parsed.error)}`);
+    if (!parsed.success)
+      throw new AppError('FED_MALFORMED', 400, `invalid request: ${describeIssues(parsed.error)}`);
     const input = parsed.data;
     const partnerUrl = trimBase(input.partner_url);
     const serverName = authorityOf(partnerUrl);
@@ -68,9 +74,17 @@ export class Handshake {
       const found = await this.lookupDescriptor(partnerUrl);
       if (found && found.protocol_versions.includes(PROTOCOL_V2)) descriptor = found;
       else if (wanted === 'v2') {
-        throw new AppError('FED_DIALECT_UNAVAILABLE', 400, `${partnerUrl} does not speak ${PROTOCOL_V2} (no descriptor)`);
+        throw new AppError(
+          'FED_DIALECT_UNAVAILABLE',
+          400,
+          `${partnerUrl} does not speak ${PROTOCOL_V2} (no descriptor)`,
+        );
       } else if (found) {
-        throw new AppError('FED_DIALECT_UNAVAILABLE', 400, `${partnerUrl} publishes a descriptor without ${PROTOCOL_V2}`);
+        throw new AppError(
+          'FED_DIALECT_UNAVAILABLE',
+          400,
+          `${partnerUrl} publishes a descriptor without ${PROTOCOL_V2}`,
+        );
       } else if (!policy.allow_legacy) {
         throw new AppError(
           'FED_DIALECT_UNAVAILABLE',
@@ -89,9 +103,14 @@ export class Handshake {
       const r = await this.deps.fetchDescriptor(partnerUrl);
       return r.kind === 'found' ? r.descriptor : null;
     } catch (e) {
-      throw new AppError('FED_UNAVAILABLE', 503, `cannot read the federation descriptor of ${partnerUrl}: ${errorMessage(e)}`, {
-        kind: 'operational',
-      });
+      throw new AppError(
+        'FED_UNAVAILABLE',
+        503,
+        `cannot read the federation descriptor of ${partnerUrl}: ${errorMessage(e)}`,
+        {
+          kind: 'operational',
+        },
+      );
     }
   }
 
@@ -138,7 +157,11 @@ export class Handshake {
     return this.storeThenSend(req, call);
   }
 
-  private async createV1(input: z.infer<typeof createInput>, partnerUrl: string, serverName: string): Promise<OutgoingRequest> {
+  private async createV1(
+    input: z.infer<typeof createInput>,
+    partnerUrl: string,
+    serverName: string,
+  ): Promise<OutgoingRequest> {
     const now = this.deps.clock.now();
     const req: OutgoingRequest = {
       id: uuid(),
@@ -180,21 +203,34 @@ export class Handshake {
       const answer = await this.deps.transport.send(call);
       if (answer.status < 200 || answer.status >= 300) {
         const d = describeAnswer(answer);
-        const status = answer.status >= 400 && answer.status < 500 && answer.status !== 401 ? answer.status : 502;
-        failure = new AppError(d.code ?? 'FED_PARTNER_REFUSED', status, `the partner refused the request: ${d.message}`, {
-          kind: status >= 500 ? 'operational' : 'user',
-        });
+        const status =
+          answer.status >= 400 && answer.status < 500 && answer.status !== 401 ? answer.status : 502;
+        failure = new AppError(
+          d.code ?? 'FED_PARTNER_REFUSED',
+          status,
+          `the partner refused the request: ${d.message}`,
+          {
+            kind: status >= 500 ? 'operational' : 'user',
+          },
+        );
       }
     } catch (e) {
       failure = isAppError(e)
         ? e
-        : new AppError('FED_UNAVAILABLE', 503, `cannot reach the partner: ${errorMessage(e)}`, { kind: 'operational' });
+        : new AppError('FED_UNAVAILABLE', 503, `cannot reach the partner: ${errorMessage(e)}`, {
+            kind: 'operational',
+          });
     }
     if (failure) {
       await this.deps.tx.run((m) => this.records.outgoing(m).delete({ id: req.id, state: 'pending' }));
       throw failure;
     }
-    this.deps.logger.info('peering requested', { component: 'federation', name: req.name, partner: req.partnerServerName, dialect: req.dialect });
+    this.deps.logger.info('peering requested', {
+      component: 'federation',
+      name: req.name,
+      partner: req.partnerServerName,
+      dialect: req.dialect,
+    });
     return (await this.records.outgoing().findOneBy({ id: req.id })) ?? req;
   }
 
@@ -214,14 +250,19 @@ export class Handshake {
       }
     });
     if (notify) this.deps.outbox.kick();
-    this.deps.logger.info('peering request revoked', { component: 'federation', name: req.name, localOnly: opts.localOnly });
+    this.deps.logger.info('peering request revoked', {
+      component: 'federation',
+      name: req.name,
+      localOnly: opts.localOnly,
+    });
   }
 
   /** Step 4 (B): creates the peer, forgets the request and queues the accept, in one transaction. */
   async acceptIncoming(id: string, input: { prefix: string }): Promise<Peer> {
     const req = await this.records.incoming().findOneBy({ id });
     if (!req) throw new AppError('FED_UNKNOWN_REQUEST', 404, `no incoming request ${id}`);
-    if (req.state !== 'pending') throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} was declined`);
+    if (req.state !== 'pending')
+      throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} was declined`);
     if (typeof input.prefix !== 'string') throw new AppError('FED_PREFIX_INVALID', 400, 'prefix is required');
     const serverName = req.partnerServerName ?? authorityOf(req.partnerUrl);
     await this.records.checkFree({ name: req.name, serverName }, { incomingId: req.id });
@@ -240,7 +281,12 @@ export class Handshake {
         );
       }
       const own = await this.deps.ownKeys.agreementKey();
-      secret = this.deps.deriveSecret({ ownPrivateKey: own.privateKey, partnerPublicKey: partnerPublic, requestId: req.requestId, name: req.name });
+      secret = this.deps.deriveSecret({
+        ownPrivateKey: own.privateKey,
+        partnerPublicKey: partnerPublic,
+        requestId: req.requestId,
+        name: req.name,
+      });
       call = v2Accept(req.partnerUrl, req.requestId, {
         extension_length: this.own.extensionLength,
         iax2: { host: this.own.iaxHost, port: this.own.iaxPort },
@@ -255,7 +301,8 @@ export class Handshake {
         ownUrl: this.own.url,
       });
     }
-    const fingerprint = req.dialect === 'v2' ? ((await this.deps.partnerKeys.fingerprints(serverName))[0] ?? null) : null;
+    const fingerprint =
+      req.dialect === 'v2' ? ((await this.deps.partnerKeys.fingerprints(serverName))[0] ?? null) : null;
     const peer = this.records.newPeer({
       name: req.name,
       prefix: input.prefix,
@@ -273,13 +320,24 @@ export class Handshake {
     });
     await this.deps.tx.run(async (m) => {
       const gone = await this.records.incoming(m).delete({ id: req.id, state: 'pending' });
-      if (!gone.affected) throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} changed meanwhile; reload`);
+      if (!gone.affected)
+        throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} changed meanwhile; reload`);
       await this.records.peers(m).insert(peer);
-      await this.deps.outbox.enqueue(m, { kind: 'accept', call, peerName: peer.name, requestId: req.requestId });
+      await this.deps.outbox.enqueue(m, {
+        kind: 'accept',
+        call,
+        peerName: peer.name,
+        requestId: req.requestId,
+      });
     });
     this.deps.outbox.kick();
     syncInBackground(this.deps, `peer ${peer.name} accepted`);
-    this.deps.logger.info('peering accepted', { component: 'federation', name: peer.name, partner: serverName, dialect: peer.dialect });
+    this.deps.logger.info('peering accepted', {
+      component: 'federation',
+      name: peer.name,
+      partner: serverName,
+      dialect: peer.dialect,
+    });
     return peer;
   }
 
@@ -314,11 +372,20 @@ export class Handshake {
           peer.dialect === 'v2'
             ? v2Teardown(peer.partnerUrl, peer.name, peer.requestId)
             : v1Teardown(peer.partnerUrl, peer.name, peer.secret);
-        await this.deps.outbox.enqueue(m, { kind: 'teardown', call, peerName: peer.name, requestId: peer.requestId });
+        await this.deps.outbox.enqueue(m, {
+          kind: 'teardown',
+          call,
+          peerName: peer.name,
+          requestId: peer.requestId,
+        });
       }
     });
     if (!opts.localOnly) this.deps.outbox.kick();
     syncInBackground(this.deps, `peer ${peer.name} torn down`);
-    this.deps.logger.info('peer torn down', { component: 'federation', name: peer.name, localOnly: opts.localOnly });
+    this.deps.logger.info('peer torn down', {
+      component: 'federation',
+      name: peer.name,
+      localOnly: opts.localOnly,
+    });
   }
 }

@@ -47,15 +47,39 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
   const { config, db, clock, logger, metrics } = ctx;
   const fed = config.federation;
   const localKeys = new LocalKeys({ db, clock, config, logger });
-  const partnerKeys = new PartnerKeyStore({ db, clock, fetch: ctx.fetch, logger, timeoutMs: Math.min(5000, fed.httpTimeoutMs) });
+  const partnerKeys = new PartnerKeyStore({
+    db,
+    clock,
+    fetch: ctx.fetch,
+    logger,
+    timeoutMs: Math.min(5000, fed.httpTimeoutMs),
+  });
   const nonces = new NonceStore(db, clock);
-  const verifier = new RequestVerifier({ clock, partnerKeys, nonces, ourPublicUrl: config.instance.publicUrl, logger, metrics });
-  const signed = new SignedClient({ localKeys, clock, fetch: ctx.fetch, timeoutMs: fed.httpTimeoutMs, logger });
+  const verifier = new RequestVerifier({
+    clock,
+    partnerKeys,
+    nonces,
+    ourPublicUrl: config.instance.publicUrl,
+    logger,
+    metrics,
+  });
+  const signed = new SignedClient({
+    localKeys,
+    clock,
+    fetch: ctx.fetch,
+    timeoutMs: fed.httpTimeoutMs,
+    logger,
+  });
   const transport = new PartnerTransport({ signed, fetch: ctx.fetch, timeoutMs: fed.httpTimeoutMs });
   const tx = new SerialTransactions(db);
   const policy = new PolicyStore({ db, clock, config });
   let worker: DeliveryWorker | null = null;
-  const outbox = new Outbox({ db, clock, maxAgeMs: fed.outboxMaxAgeHours * 60 * MINUTE, onEnqueued: () => worker?.kick() });
+  const outbox = new Outbox({
+    db,
+    clock,
+    maxAgeMs: fed.outboxMaxAgeHours * 60 * MINUTE,
+    onEnqueued: () => worker?.kick(),
+  });
 
   const deps: HandshakeDeps = {
     config,
@@ -69,7 +93,8 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
     transport,
     outbox,
     asterisk: ctx.asterisk,
-    fetchDescriptor: (baseUrl) => fetchDescriptor(baseUrl, { fetch: ctx.fetch, timeoutMs: fed.httpTimeoutMs }),
+    fetchDescriptor: (baseUrl) =>
+      fetchDescriptor(baseUrl, { fetch: ctx.fetch, timeoutMs: fed.httpTimeoutMs }),
     deriveSecret: (p) =>
       deriveIax2Secret({
         ownAgreementPrivateKey: p.ownPrivateKey,
@@ -88,7 +113,10 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
     // The accept will never arrive: show it on the peer; anti-entropy and the admin take it from here.
     await records
       .peers()
-      .update({ requestId: r.item.requestId }, { lastError: `the partner was not told of the accept: ${r.message ?? ''}`, updatedAt: clock.now() });
+      .update(
+        { requestId: r.item.requestId },
+        { lastError: `the partner was not told of the accept: ${r.message ?? ''}`, updatedAt: clock.now() },
+      );
   };
   worker = new DeliveryWorker({
     db,
@@ -102,21 +130,51 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
   });
   const antiEntropy = new AntiEntropy({ records, transport, outbox, tx, clock, logger });
   const rotation = new KeyRotation({ localKeys, clock, logger });
-  const phonebook = new Phonebook({ file: config.phonebook.file, logger, unfederated: () => policy.unfederatedNumbers() });
+  const phonebook = new Phonebook({
+    file: config.phonebook.file,
+    logger,
+    unfederated: () => policy.unfederatedNumbers(),
+  });
   const perIp = new RateLimiter(clock, fed.rateLimitPerIpPerMinute, MINUTE);
   const perOrigin = new RateLimiter(clock, fed.rateLimitPerOriginPerMinute, MINUTE);
 
   const router = Router();
-  router.use(v2Routes({ config, clock, metrics, inbound, records, verifier, partnerKeys, localKeys, policy, phonebook, perIp, perOrigin }));
+  router.use(
+    v2Routes({
+      config,
+      clock,
+      metrics,
+      inbound,
+      records,
+      verifier,
+      partnerKeys,
+      localKeys,
+      policy,
+      phonebook,
+      perIp,
+      perOrigin,
+    }),
+  );
   router.use(legacyRoutes({ config, metrics, logger, inbound, phonebook, perIp }));
 
-  const admin = new FederationAdminService({ handshake, records, outbox, policy, localKeys, partnerKeys, logger });
+  const admin = new FederationAdminService({
+    handshake,
+    records,
+    outbox,
+    policy,
+    localKeys,
+    partnerKeys,
+    logger,
+  });
   const scheduler = new JobScheduler(logger);
   const ops: FederationOps = {
     async retryDeliveriesNow() {
       await worker.makeAllDue();
       const reports = await worker.runOnce();
-      return { attempted: reports.length, delivered: reports.filter((r) => r.outcome === 'delivered').length };
+      return {
+        attempted: reports.length,
+        delivered: reports.filter((r) => r.outcome === 'delivered').length,
+      };
     },
     runAntiEntropy: () => antiEntropy.run(),
     runKeyRotation: () => rotation.run(),

@@ -50,7 +50,8 @@ export function legacyRoutes(deps: {
     '/federation/incoming/request/:id',
     counted(metrics, 'v1-revoke', async (req, res) => {
       const secret = req.query.secret;
-      if (typeof secret !== 'string') throw new AppError('V1_UNPROCESSABLE', 422, 'query parameter secret is required');
+      if (typeof secret !== 'string')
+        throw new AppError('V1_UNPROCESSABLE', 422, 'query parameter secret is required');
       send(res, await deps.inbound.v1Revoke(param(req, 'id'), secret));
     }),
   );

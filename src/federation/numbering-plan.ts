@@ -31,13 +31,22 @@ export function checkPrefix(
   ctx: { holders: PrefixHolder[]; plan: LocalNumberingPlan; partnerExtensionLength: number | null },
 ): void {
   if (!PREFIX_PATTERN.test(prefix)) {
-    throw new AppError('FED_PREFIX_INVALID', 400, `prefix ${JSON.stringify(prefix)} is invalid: it must be 1-8 digits`);
+    throw new AppError(
+      'FED_PREFIX_INVALID',
+      400,
+      `prefix ${JSON.stringify(prefix)} is invalid: it must be 1-8 digits`,
+    );
   }
   for (const h of ctx.holders) {
     if (related(prefix, h.prefix)) {
-      throw new AppError('PREFIX_CONFLICT', 409, `prefix ${prefix} overlaps ${h.label} (prefix ${h.prefix})`, {
-        details: { conflicts_with: h.label },
-      });
+      throw new AppError(
+        'PREFIX_CONFLICT',
+        409,
+        `prefix ${prefix} overlaps ${h.label} (prefix ${h.prefix})`,
+        {
+          details: { conflicts_with: h.label },
+        },
+      );
     }
   }
   for (const n of EMERGENCY_NUMBERS) {

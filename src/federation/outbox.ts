@@ -49,7 +49,9 @@ export class Outbox {
   }
 
   /** Pending notifications per request_id, with the newest error among them. */
-  async pendingByRequest(requestIds: string[]): Promise<Map<string, { count: number; lastError: string | null }>> {
+  async pendingByRequest(
+    requestIds: string[],
+  ): Promise<Map<string, { count: number; lastError: string | null }>> {
     const out = new Map<string, { count: number; lastError: string | null }>();
     if (requestIds.length === 0) return out;
     const rows = await this.deps.db
@@ -74,6 +76,9 @@ export class Outbox {
   async cancelPending(m: EntityManager, requestId: string, reason: string): Promise<void> {
     await m
       .getRepository(OutboxEntity)
-      .update({ requestId, state: 'pending' }, { state: 'failed', lastError: reason, updatedAt: this.deps.clock.now() });
+      .update(
+        { requestId, state: 'pending' },
+        { state: 'failed', lastError: reason, updatedAt: this.deps.clock.now() },
+      );
   }
 }

@@ -17,9 +17,7 @@ export interface PartnerAnswer {
  * become AppError FED_UNAVAILABLE; any HTTP answer is returned as is.
  */
 export class PartnerTransport {
-  constructor(
-    private readonly deps: { signed: SignedSender; fetch: typeof fetch; timeoutMs: number },
-  ) {}
+  constructor(private readonly deps: { signed: SignedSender; fetch: typeof fetch; timeoutMs: number }) {}
 
   async send(call: PartnerCall): Promise<PartnerAnswer> {
     if (call.dialect === 'v2') {
@@ -29,18 +27,25 @@ export class PartnerTransport {
     try {
       res = await this.deps.fetch(call.url, {
         method: call.method,
-        headers: call.body ? { 'content-type': 'application/json', accept: 'application/json' } : { accept: 'application/json' },
+        headers: call.body
+          ? { 'content-type': 'application/json', accept: 'application/json' }
+          : { accept: 'application/json' },
         body: call.body ? JSON.stringify(call.body) : undefined,
         signal: AbortSignal.timeout(this.deps.timeoutMs),
         redirect: 'error',
       });
     } catch (e) {
-      throw new AppError('FED_UNAVAILABLE', 503, `partner at ${new URL(call.url).host} is unreachable: ${errorMessage(e)}`, {
-        kind: 'operational',
-      });
+      throw new AppError(
+        'FED_UNAVAILABLE',
+        503,
+        `partner at ${new URL(call.url).host} is unreachable: ${errorMessage(e)}`,
+        {
+          kind: 'operational',
+        },
+      );
     }
     const text = await res.text().catch(() => '');
-    let json: unknown = null;
+    let json: unknown;
     try {
       json = text ? (JSON.parse(text) as unknown) : null;
     } catch {

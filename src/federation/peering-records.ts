@@ -50,7 +50,12 @@ export interface HandshakeDeps {
   outbox: Outbox;
   asterisk: AsteriskPort;
   fetchDescriptor(baseUrl: string): Promise<DescriptorLookup>;
-  deriveSecret(p: { ownPrivateKey: KeyObject; partnerPublicKey: string; requestId: string; name: string }): string;
+  deriveSecret(p: {
+    ownPrivateKey: KeyObject;
+    partnerPublicKey: string;
+    requestId: string;
+    name: string;
+  }): string;
   unsolicited: RateLimiter;
 }
 
@@ -103,44 +108,76 @@ export class PeeringRecords {
     const peers = await this.peers().find();
     for (const peer of peers) {
       if ((peer.partnerServerName ?? '').toLowerCase() === server) {
-        throw new AppError('FED_ALREADY_PEERED', 409, `already peered with ${p.serverName} (as '${peer.name}')`);
+        throw new AppError(
+          'FED_ALREADY_PEERED',
+          409,
+          `already peered with ${p.serverName} (as '${peer.name}')`,
+        );
       }
       if (peer.name.toLowerCase() === p.name.toLowerCase()) {
-        throw new AppError('FED_NAME_CONFLICT', 409, `the peering name '${p.name}' is already used by another peer`);
+        throw new AppError(
+          'FED_NAME_CONFLICT',
+          409,
+          `the peering name '${p.name}' is already used by another peer`,
+        );
       }
     }
     const outs = await this.outgoing().findBy({ state: 'pending' });
     for (const o of outs) {
       if (o.id === except.outgoingId) continue;
       if (o.name.toLowerCase() === p.name.toLowerCase()) {
-        throw new AppError('FED_NAME_CONFLICT', 409, `the peering name '${p.name}' is already used by a pending outgoing request`);
+        throw new AppError(
+          'FED_NAME_CONFLICT',
+          409,
+          `the peering name '${p.name}' is already used by a pending outgoing request`,
+        );
       }
       if ((o.partnerServerName ?? '').toLowerCase() === server) {
-        throw new AppError('FED_STATE_CONFLICT', 409, `a peering request to ${p.serverName} is already pending`);
+        throw new AppError(
+          'FED_STATE_CONFLICT',
+          409,
+          `a peering request to ${p.serverName} is already pending`,
+        );
       }
     }
     const ins = await this.incoming().findBy({ state: 'pending' });
     for (const i of ins) {
       if (i.id === except.incomingId) continue;
       if (i.name.toLowerCase() === p.name.toLowerCase()) {
-        throw new AppError('FED_NAME_CONFLICT', 409, `the peering name '${p.name}' is already used by a pending incoming request`);
+        throw new AppError(
+          'FED_NAME_CONFLICT',
+          409,
+          `the peering name '${p.name}' is already used by a pending incoming request`,
+        );
       }
       if ((i.partnerServerName ?? '').toLowerCase() === server) {
-        throw new AppError('FED_STATE_CONFLICT', 409, `a peering request from ${p.serverName} is already pending`);
+        throw new AppError(
+          'FED_STATE_CONFLICT',
+          409,
+          `a peering request from ${p.serverName} is already pending`,
+        );
       }
     }
   }
 
   /** Checks a dial prefix against peers, pending outgoing requests and the local numbering plan. */
-  async checkPrefix(prefix: string, partnerExtensionLength: number | null, exceptOutgoingId?: string): Promise<void> {
+  async checkPrefix(
+    prefix: string,
+    partnerExtensionLength: number | null,
+    exceptOutgoingId?: string,
+  ): Promise<void> {
     const holders: PrefixHolder[] = [];
-    for (const peer of await this.peers().find()) holders.push({ label: `peer '${peer.name}'`, prefix: peer.prefix });
+    for (const peer of await this.peers().find())
+      holders.push({ label: `peer '${peer.name}'`, prefix: peer.prefix });
     for (const o of await this.outgoing().findBy({ state: 'pending' })) {
       if (o.id !== exceptOutgoingId) holders.push({ label: `pending request '${o.name}'`, prefix: o.prefix });
     }
     checkPrefix(prefix, {
       holders,
-      plan: { extensionDigits: this.deps.config.instance.extensionDigits, reserved: await this.deps.policy.unfederatedNumbers() },
+      plan: {
+        extensionDigits: this.deps.config.instance.extensionDigits,
+        reserved: await this.deps.policy.unfederatedNumbers(),
+      },
       partnerExtensionLength,
     });
   }
@@ -155,7 +192,23 @@ export class PeeringRecords {
     return inc ? inc.partnerServerName : null;
   }
 
-  newPeer(p: Omit<Peer, 'id' | 'state' | 'applyState' | 'applyError' | 'appliedAt' | 'reachability' | 'latencyMs' | 'lastSeen' | 'lastError' | 'lastTestCall' | 'createdAt' | 'updatedAt'>): Peer {
+  newPeer(
+    p: Omit<
+      Peer,
+      | 'id'
+      | 'state'
+      | 'applyState'
+      | 'applyError'
+      | 'appliedAt'
+      | 'reachability'
+      | 'latencyMs'
+      | 'lastSeen'
+      | 'lastError'
+      | 'lastTestCall'
+      | 'createdAt'
+      | 'updatedAt'
+    >,
+  ): Peer {
     const now = this.deps.clock.now();
     return {
       id: uuid(),
@@ -177,9 +230,11 @@ export class PeeringRecords {
 
 /** Asks the Asterisk layer to catch up without holding the caller (an HTTP answer) hostage. */
 export function syncInBackground(deps: Pick<HandshakeDeps, 'asterisk' | 'logger'>, reason: string): void {
-  deps.asterisk.syncPeers(reason).catch((e) =>
-    deps.logger.warn('asterisk sync failed', { component: 'federation', reason, error: errorMessage(e) }),
-  );
+  deps.asterisk
+    .syncPeers(reason)
+    .catch((e) =>
+      deps.logger.warn('asterisk sync failed', { component: 'federation', reason, error: errorMessage(e) }),
+    );
 }
 
 export type { IncomingRequest, OutgoingRequest, Peer };

@@ -29,7 +29,10 @@ const entrySchema = z.object({
   extension: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().regex(/^[0-9]{1,16}$/)),
   name: z.string().max(200).default(''),
   type: z.string().max(32).default('SIP'),
-  public: z.preprocess((v) => (typeof v === 'string' ? !['false', '0', 'no', ''].includes(v.trim().toLowerCase()) : v), z.boolean().default(true)),
+  public: z.preprocess(
+    (v) => (typeof v === 'string' ? !['false', '0', 'no', ''].includes(v.trim().toLowerCase()) : v),
+    z.boolean().default(true),
+  ),
   location_name: z.preprocess((v) => (v === '' ? null : v), z.string().max(200).nullable().default(null)),
   lat: coordinate.default(null),
   lon: coordinate.default(null),
@@ -56,16 +59,27 @@ export class Phonebook {
     try {
       stat = fs.statSync(file);
     } catch (e) {
-      throw new AppError('PHONEBOOK_UNAVAILABLE', 503, `the phonebook file cannot be read: ${errorMessage(e)}`, { kind: 'operational' });
+      throw new AppError(
+        'PHONEBOOK_UNAVAILABLE',
+        503,
+        `the phonebook file cannot be read: ${errorMessage(e)}`,
+        { kind: 'operational' },
+      );
     }
     if (this.cache && this.cache.mtimeMs === stat.mtimeMs) return this.cache.entries;
     const text = fs.readFileSync(file, 'utf8');
-    const rows = file.toLowerCase().endsWith('.csv') || !/^\s*\[/.test(text) ? parseCsv(text) : parseJsonArray(text);
+    const rows =
+      file.toLowerCase().endsWith('.csv') || !/^\s*\[/.test(text) ? parseCsv(text) : parseJsonArray(text);
     const entries: PhonebookEntry[] = [];
     rows.forEach((row, i) => {
       const parsed = entrySchema.safeParse(row);
       if (parsed.success) entries.push(parsed.data);
-      else this.deps.logger.warn('phonebook entry skipped', { component: 'phonebook', row: i + 1, problem: parsed.error.issues[0]?.message });
+      else
+        this.deps.logger.warn('phonebook entry skipped', {
+          component: 'phonebook',
+          row: i + 1,
+          problem: parsed.error.issues[0]?.message,
+        });
     });
     this.cache = { mtimeMs: stat.mtimeMs, entries };
     return entries;
@@ -74,7 +88,10 @@ export class Phonebook {
 
 function parseJsonArray(text: string): unknown[] {
   const v: unknown = JSON.parse(text);
-  if (!Array.isArray(v)) throw new AppError('PHONEBOOK_UNAVAILABLE', 503, 'the phonebook JSON file must hold an array', { kind: 'operational' });
+  if (!Array.isArray(v))
+    throw new AppError('PHONEBOOK_UNAVAILABLE', 503, 'the phonebook JSON file must hold an array', {
+      kind: 'operational',
+    });
   return v;
 }
 

@@ -20,7 +20,9 @@ export const policySchema = z.strictObject({
   allowed_peers: z.array(z.string().min(1).max(255)).max(1000),
   blocked_peers: z.array(z.string().min(1).max(255)).max(1000),
   allow_legacy: z.boolean(),
-  unfederated_numbers: z.array(z.string().regex(/^[0-9]{1,16}\*?$/, 'digits, optionally ending in *')).max(1000),
+  unfederated_numbers: z
+    .array(z.string().regex(/^[0-9]{1,16}\*?$/, 'digits, optionally ending in *'))
+    .max(1000),
 });
 
 /** Lower-cased authority (host[:port], default ports dropped) of a URL, or the entry itself when it is a bare name. */
@@ -52,7 +54,8 @@ export function admits(policy: Policy, c: Candidate): Admission {
   if (c.dialect === 'v1' && !policy.allow_legacy) {
     return { ok: false, reason: 'legacy (v1) federation is disabled on this instance' };
   }
-  if (policy.mode === 'closed') return { ok: false, reason: 'this instance accepts no peering requests (policy closed)' };
+  if (policy.mode === 'closed')
+    return { ok: false, reason: 'this instance accepts no peering requests (policy closed)' };
   if (policy.mode === 'invite_only' && !policy.allowed_peers.some((e) => normalisePeerEntry(e) === name)) {
     return { ok: false, reason: `${c.serverName} is not invited (policy invite_only)` };
   }
@@ -62,9 +65,7 @@ export function admits(policy: Policy, c: Candidate): Admission {
 export class PolicyStore {
   private cache: Policy | null = null;
 
-  constructor(
-    private readonly deps: { db: DataSource; clock: Clock; config: Config },
-  ) {}
+  constructor(private readonly deps: { db: DataSource; clock: Clock; config: Config }) {}
 
   private initial(): Policy {
     const f = this.deps.config.federation;
@@ -88,7 +89,8 @@ export class PolicyStore {
   /** Validates and stores; the caller reports what it affects. */
   async set(input: unknown, manager?: EntityManager): Promise<Policy> {
     const parsed = policySchema.safeParse(input);
-    if (!parsed.success) throw new AppError('POLICY_INVALID', 400, `invalid policy: ${describeIssues(parsed.error)}`);
+    if (!parsed.success)
+      throw new AppError('POLICY_INVALID', 400, `invalid policy: ${describeIssues(parsed.error)}`);
     const row: Setting = { key: POLICY_KEY, value: parsed.data, updatedAt: this.deps.clock.now() };
     await (manager ?? this.deps.db.manager).getRepository(SettingEntity).save(row);
     this.cache = parsed.data;

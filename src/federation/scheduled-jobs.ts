@@ -25,7 +25,11 @@ export class JobScheduler {
           try {
             await job.run();
           } catch (e) {
-            this.logger.error('scheduled job failed', { component: 'jobs', job: job.name, error: errorMessage(e) });
+            this.logger.error('scheduled job failed', {
+              component: 'jobs',
+              job: job.name,
+              error: errorMessage(e),
+            });
           } finally {
             this.busy.delete(job.name);
           }

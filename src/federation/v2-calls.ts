@@ -27,7 +27,12 @@ export function v2PeeringRequest(
 }
 
 export function v2Revoke(partnerUrl: string, requestId: string): PartnerCall {
-  return { dialect: 'v2', method: 'DELETE', url: `${v2Base(partnerUrl)}/peering-requests/${seg(requestId)}`, body: null };
+  return {
+    dialect: 'v2',
+    method: 'DELETE',
+    url: `${v2Base(partnerUrl)}/peering-requests/${seg(requestId)}`,
+    body: null,
+  };
 }
 
 export function v2Accept(
@@ -62,7 +67,12 @@ export function v2Teardown(partnerUrl: string, name: string, requestId: string):
 }
 
 export function v2PeeringState(partnerUrl: string, requestId: string): PartnerCall {
-  return { dialect: 'v2', method: 'GET', url: `${v2Base(partnerUrl)}/peerings/${seg(requestId)}`, body: null };
+  return {
+    dialect: 'v2',
+    method: 'GET',
+    url: `${v2Base(partnerUrl)}/peerings/${seg(requestId)}`,
+    body: null,
+  };
 }
 
 export function v2Phonebook(partnerUrl: string): PartnerCall {

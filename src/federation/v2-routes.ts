@@ -104,7 +104,11 @@ export function v2Routes(deps: V2RouteDeps): Router {
       const foreign = result.code === 'FED_SIGNATURE_INVALID' ? foreignHost(req) : null;
       if (foreign) {
         // The signature covers @target-uri; a request that names another host was signed for that host.
-        throw new AppError('FED_DESTINATION_MISMATCH', 401, `this request was addressed to ${foreign}, not to this instance`);
+        throw new AppError(
+          'FED_DESTINATION_MISMATCH',
+          401,
+          `this request was addressed to ${foreign}, not to this instance`,
+        );
       }
       throw new AppError(result.code, result.status, result.message, {
         details: result.serverTime ? { server_time: result.serverTime } : undefined,
@@ -114,9 +118,14 @@ export function v2Routes(deps: V2RouteDeps): Router {
     }
     const limit = deps.perOrigin.take(result.serverName);
     if (!limit.ok) {
-      throw new AppError('FED_RATE_LIMITED', 429, `too many calls from ${result.serverName}; retry in ${limit.retryAfterS} s`, {
-        headers: { 'Retry-After': String(limit.retryAfterS) },
-      });
+      throw new AppError(
+        'FED_RATE_LIMITED',
+        429,
+        `too many calls from ${result.serverName}; retry in ${limit.retryAfterS} s`,
+        {
+          headers: { 'Retry-After': String(limit.retryAfterS) },
+        },
+      );
     }
     return { serverName: result.serverName, descriptor: result.descriptor ?? null };
   };
@@ -157,7 +166,8 @@ export function v2Routes(deps: V2RouteDeps): Router {
     return id;
   };
 
-  const send = (res: Response, a: { status: number; body: Record<string, unknown> }) => res.status(a.status).json(a.body);
+  const send = (res: Response, a: { status: number; body: Record<string, unknown> }) =>
+    res.status(a.status).json(a.body);
 
   const expectedFor = async (req: Request, requestId: string): Promise<string> =>
     (await deps.records.partnerOfRequest(requestId)) ?? claimedSender(req);
@@ -226,7 +236,8 @@ export function v2Routes(deps: V2RouteDeps): Router {
     counted(metrics, 'phonebook', async (req, res) => {
       const who = await authenticate(req, claimedSender(req));
       const peer = await deps.records.peers().findOneBy({ partnerServerName: who.serverName, dialect: 'v2' });
-      if (!peer) throw new AppError('FED_NOT_PEERED', 403, `${who.serverName} is not an active peer of this instance`);
+      if (!peer)
+        throw new AppError('FED_NOT_PEERED', 403, `${who.serverName} is not an active peer of this instance`);
       const entries = await deps.phonebook.publicEntries();
       res.json(entries.map((e) => ({ extension: e.extension, name: e.name })));
     }),

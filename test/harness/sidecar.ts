@@ -73,7 +73,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const dbEnv: Record<string, string> = {};
   const mariadb = opts.db === 'mariadb' ? externalMariaDbFromEnv() : null;
   if (opts.db === 'mariadb') {
-    if (!mariadb) throw new Error('db: mariadb needs UURU_TEST_MARIADB_HOST (run through the integration project)');
+    if (!mariadb)
+      throw new Error('db: mariadb needs UURU_TEST_MARIADB_HOST (run through the integration project)');
     mariaDbName = testDatabaseName(opts.name);
     await mariadb.createDatabase(mariaDbName);
     Object.assign(dbEnv, {
@@ -106,11 +107,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   let child: ChildProcess | null = null;
   let output = '';
   const spawnIt = async (): Promise<void> => {
-    const c = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src', 'main.ts')], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const c = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src', 'main.ts')],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     if (!c.pid) throw new Error(`sidecar ${opts.name} did not start`);
     c.stdout?.on('data', (d: Buffer) => (output += d.toString('utf8')));
     c.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
@@ -122,7 +127,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           const res = await fetch(`${federationUrl}/readyz`, { signal: AbortSignal.timeout(2000) });
           if (res.status !== 200) return false;
           // /readyz says the DB is up; features finish starting right after.
-          const probe = await fetch(`${federationUrl}/.well-known/uuru-federation`, { signal: AbortSignal.timeout(2000) });
+          const probe = await fetch(`${federationUrl}/.well-known/uuru-federation`, {
+            signal: AbortSignal.timeout(2000),
+          });
           return probe.status === 200;
         },
         {
@@ -192,7 +199,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         signal: AbortSignal.timeout(30_000),
       });
       const text = await res.text();
-      let json: unknown = null;
+      let json: unknown;
       try {
         json = text ? (JSON.parse(text) as unknown) : null;
       } catch {
@@ -246,7 +253,10 @@ export async function peerRow(s: Sidecar, name: string): Promise<PeerRow | undef
   return rows[0];
 }
 
-export async function countRows(s: Sidecar, table: 'peers' | 'incoming_requests' | 'outgoing_requests' | 'outbox' | 'partners'): Promise<number> {
+export async function countRows(
+  s: Sidecar,
+  table: 'peers' | 'incoming_requests' | 'outgoing_requests' | 'outbox' | 'partners',
+): Promise<number> {
   const rows = await s.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM {db}.${table}`);
   return Number(rows[0]?.n ?? 0);
 }
@@ -261,7 +271,9 @@ export async function adminOk<T = Record<string, unknown>>(
 ): Promise<T> {
   const r = await s.admin(method, apiPath, body);
   if (r.status !== status) {
-    throw new Error(`${s.name} ${method} ${apiPath}: expected ${status}, got ${r.status} ${JSON.stringify(r.json)}`);
+    throw new Error(
+      `${s.name} ${method} ${apiPath}: expected ${status}, got ${r.status} ${JSON.stringify(r.json)}`,
+    );
   }
   return r.json as T;
 }
@@ -276,7 +288,13 @@ export interface IncomingView {
 }
 
 export async function incomingByName(s: Sidecar, name: string): Promise<IncomingView | undefined> {
-  const list = await adminOk<{ requests: IncomingView[] }>(s, 'GET', '/federation/incoming-requests', undefined, 200);
+  const list = await adminOk<{ requests: IncomingView[] }>(
+    s,
+    'GET',
+    '/federation/incoming-requests',
+    undefined,
+    200,
+  );
   return list.requests.find((r) => r.name === name);
 }
 
@@ -306,6 +324,12 @@ export interface OutgoingViewJson {
 }
 
 export async function outgoingByName(s: Sidecar, name: string): Promise<OutgoingViewJson | undefined> {
-  const list = await adminOk<{ requests: OutgoingViewJson[] }>(s, 'GET', '/federation/outgoing-requests', undefined, 200);
+  const list = await adminOk<{ requests: OutgoingViewJson[] }>(
+    s,
+    'GET',
+    '/federation/outgoing-requests',
+    undefined,
+    200,
+  );
   return list.requests.find((r) => r.name === name);
 }

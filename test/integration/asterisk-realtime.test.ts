@@ -7,7 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { PeerEntity } from '../../src/store/entities';
-import { type AsteriskInstance, type RealtimeDb, createRealtimeTables, startAsterisk } from '../harness/asterisk';
+import {
+  type AsteriskInstance,
+  type RealtimeDb,
+  createRealtimeTables,
+  startAsterisk,
+} from '../harness/asterisk';
 import { type MariaDbServer, startMariaDb, testDatabaseName } from '../harness/mariadb';
 import {
   TEST_EXTENSION,
@@ -59,7 +64,10 @@ beforeAll(async () => {
     startAsterisk({ name: 'ra', realtime: dbA, extensionsConf: STATIC_DIALPLAN }),
     startAsterisk({ name: 'rb', realtime: dbB, extensionsConf: STATIC_DIALPLAN }),
   ]);
-  [sa, sb] = await Promise.all([startSidecar(A, realtimeOverrides(dbA)), startSidecar(B, realtimeOverrides(dbB))]);
+  [sa, sb] = await Promise.all([
+    startSidecar(A, realtimeOverrides(dbA)),
+    startSidecar(B, realtimeOverrides(dbB)),
+  ]);
 });
 
 afterAll(async () => {
@@ -71,7 +79,8 @@ afterAll(async () => {
 });
 
 type Row = Record<string, unknown>;
-const rows = async (sql: string, params: unknown[] = []): Promise<Row[]> => (await connA.query(sql, params))[0] as Row[];
+const rows = async (sql: string, params: unknown[] = []): Promise<Row[]> =>
+  (await connA.query(sql, params))[0] as Row[];
 const snapshot = async () => ({
   friends: await rows('SELECT * FROM iaxfriends ORDER BY id'),
   extensions: await rows('SELECT * FROM extensions ORDER BY id'),
@@ -88,7 +97,12 @@ describe('realtime backend', () => {
     expect([a.applyState, a.applyError]).toEqual(['applied', null]);
     expect((await peerRow(sb.db, 'a_b')).applyState).toBe('applied');
     const [friend] = await rows('SELECT * FROM iaxfriends WHERE name = ?', ['a_b']);
-    expect(friend).toMatchObject({ type: 'friend', encryption: 'yes', forceencryption: 'yes', context: 'uuru-federation-in' });
+    expect(friend).toMatchObject({
+      type: 'friend',
+      encryption: 'yes',
+      forceencryption: 'yes',
+      context: 'uuru-federation-in',
+    });
     expect(await callAB()).toBe(true);
 
     await sa.db.getRepository(PeerEntity).delete({ name: 'a_b' });
@@ -111,15 +125,21 @@ describe('realtime backend', () => {
     await connA.query(
       "INSERT INTO iaxfriends (name, type, host, port, secret, context) VALUES ('handwritten', 'friend', '127.0.0.1', 4999, 'handwrittensecret1', 'default')",
     );
-    await connA.query("INSERT INTO extensions (context, exten, priority, app, appdata) VALUES ('uuru-local-federation', '_99XXXX', 1, 'Dial', 'IAX2/handwritten/${EXTEN:-4}')");
+    await connA.query(
+      "INSERT INTO extensions (context, exten, priority, app, appdata) VALUES ('uuru-local-federation', '_99XXXX', 1, 'Dial', 'IAX2/handwritten/${EXTEN:-4}')",
+    );
     // A peer whose name an admin already uses by hand: refused, the admin's row kept.
     await connA.query(
       "INSERT INTO iaxfriends (name, type, host, port, secret, context) VALUES ('taken', 'friend', '127.0.0.1', 4998, 'adminsecret123456', 'default')",
     );
     await insertPeer(sa.db, { name: 'taken', prefix: '56', port: 4998, secret: sharedSecret() });
-    const foreignBefore = await rows("SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name");
+    const foreignBefore = await rows(
+      "SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name",
+    );
     await connA.query("UPDATE iaxfriends SET secret = 'tamperedtampered12', port = 1 WHERE name = 'a_b'");
-    await connA.query("UPDATE extensions SET appdata = 'IAX2/handwritten/${EXTEN:-4}' WHERE context = 'uuru-local-federation' AND exten = '_55XXXX'");
+    await connA.query(
+      "UPDATE extensions SET appdata = 'IAX2/handwritten/${EXTEN:-4}' WHERE context = 'uuru-local-federation' AND exten = '_55XXXX'",
+    );
 
     const report = await sa.feature.reconcile('test');
     expect(report?.changes).toEqual(
@@ -130,7 +150,9 @@ describe('realtime backend', () => {
     );
     const [fixed] = await rows('SELECT secret, port FROM iaxfriends WHERE name = ?', ['a_b']);
     expect(fixed).toEqual({ secret, port: B.iaxPort });
-    expect(await rows("SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name")).toEqual(foreignBefore);
+    expect(
+      await rows("SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name"),
+    ).toEqual(foreignBefore);
     expect(await rows("SELECT * FROM extensions WHERE exten = '_99XXXX'")).toHaveLength(1);
     const taken = await peerRow(sa.db, 'taken');
     expect(taken.applyState).toBe('failed');
@@ -140,7 +162,9 @@ describe('realtime backend', () => {
     // Removing the refused peer must not delete the admin's row of that name.
     await sa.db.getRepository(PeerEntity).delete({ name: 'taken' });
     await sa.feature.reconcile('test');
-    expect(await rows("SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name")).toEqual(foreignBefore);
+    expect(
+      await rows("SELECT * FROM iaxfriends WHERE name IN ('handwritten', 'taken') ORDER BY name"),
+    ).toEqual(foreignBefore);
   });
 
   it('refuses hostile peer rows and leaves every realtime row unchanged', async () => {

@@ -62,14 +62,25 @@ interface Recorded {
   headers: http.IncomingHttpHeaders;
   body: unknown;
 }
-async function startRecordingUuruStandIn(): Promise<{ url: string; seen: Recorded[]; close(): Promise<void> }> {
+async function startRecordingUuruStandIn(): Promise<{
+  url: string;
+  seen: Recorded[];
+  close(): Promise<void>;
+}> {
   const seen: Recorded[] = [];
   const server = http.createServer((req, res) => {
     let text = '';
     req.on('data', (d: Buffer) => (text += d.toString('utf8')));
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: text ? (JSON.parse(text) as unknown) : null });
-      res.writeHead(req.url === '/.well-known/uuru-federation' ? 404 : 200, { 'content-type': 'application/json' });
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: text ? (JSON.parse(text) as unknown) : null,
+      });
+      res.writeHead(req.url === '/.well-known/uuru-federation' ? 404 : 200, {
+        'content-type': 'application/json',
+      });
       res.end(req.url === '/.well-known/uuru-federation' ? '{"detail":"Not Found"}' : '{"status":"OK"}');
     });
   });
@@ -196,25 +207,43 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
         secret,
         codec: 'g722',
       };
-      expect(await call('POST', `${base()}/federation/incoming/request`, body)).toEqual({ status: 200, json: { status: 'OK' } });
+      expect(await call('POST', `${base()}/federation/incoming/request`, body)).toEqual({
+        status: 200,
+        json: { status: 'OK' },
+      });
       const inc = await incomingByName(b, 'uuru_raw');
       expect(inc).toMatchObject({ dialect: 'v1', request_id: id, state: 'pending' });
-      expect(await call('POST', `${base()}/federation/incoming/request`, body)).toEqual({ status: 200, json: { status: 'OK' } });
+      expect(await call('POST', `${base()}/federation/incoming/request`, body)).toEqual({
+        status: 200,
+        json: { status: 'OK' },
+      });
 
-      const conflict = await call('POST', `${base()}/federation/incoming/request`, { ...body, id: crypto.randomUUID() });
+      const conflict = await call('POST', `${base()}/federation/incoming/request`, {
+        ...body,
+        id: crypto.randomUUID(),
+      });
       expect(conflict.status).toBe(403);
       expect(conflict.json).toEqual({ detail: expect.any(String) });
 
       const missing = await call('POST', `${base()}/federation/incoming/request`, { id, name: 'x' });
       expect(missing.status).toBe(422);
       expect(missing.json).toEqual({ detail: expect.any(String) });
-      const badJson = await fetch(`${base()}/federation/incoming/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
+      const badJson = await fetch(`${base()}/federation/incoming/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{',
+      });
       expect(badJson.status).toBe(422);
 
       // Revoke: DELETE with ?secret=, 403 for a wrong secret or unknown id.
-      const wrong = await call('DELETE', `${base()}/federation/incoming/request/${id}?secret=${uuruSecret()}`);
+      const wrong = await call(
+        'DELETE',
+        `${base()}/federation/incoming/request/${id}?secret=${uuruSecret()}`,
+      );
       expect(wrong).toEqual({ status: 403, json: { detail: 'Invalid secret!' } });
-      expect(await call('DELETE', `${base()}/federation/incoming/request/${crypto.randomUUID()}?secret=${secret}`)).toEqual({
+      expect(
+        await call('DELETE', `${base()}/federation/incoming/request/${crypto.randomUUID()}?secret=${secret}`),
+      ).toEqual({
         status: 403,
         json: { detail: 'Unknown request!' },
       });
@@ -265,7 +294,15 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
         expect(posted?.headers['content-type']).toMatch(/^application\/json/);
         const sent = posted?.body as Record<string, unknown>;
         expect(Object.keys(sent).sort()).toEqual(
-          ['codec', 'id', 'name', 'partner_extension_length', 'partner_iax_host', 'partner_uuru_host', 'secret'].sort(),
+          [
+            'codec',
+            'id',
+            'name',
+            'partner_extension_length',
+            'partner_iax_host',
+            'partner_uuru_host',
+            'secret',
+          ].sort(),
         );
         expect(sent).toEqual({
           id: created.id,
@@ -280,18 +317,49 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
 
         // µURU (as B) accepts: OutgoingRequestStatus.model_dump(exclude_unset, exclude_none).
         const url = `${base()}/federation/outgoing/request/${created.id}`;
-        expect(await call('PUT', url, { accept: true, secret })).toEqual({ status: 400, json: { detail: expect.any(String) } });
-        expect(await call('PUT', url, { accept: true, secret: uuruSecret(), extension_length: 3, partner_iax_host: '192.0.2.20', partner_uuru_host: standIn.url })).toEqual({
+        expect(await call('PUT', url, { accept: true, secret })).toEqual({
+          status: 400,
+          json: { detail: expect.any(String) },
+        });
+        expect(
+          await call('PUT', url, {
+            accept: true,
+            secret: uuruSecret(),
+            extension_length: 3,
+            partner_iax_host: '192.0.2.20',
+            partner_uuru_host: standIn.url,
+          }),
+        ).toEqual({
           status: 403,
           json: { detail: 'Invalid secret!' },
         });
         expect(
-          await call('PUT', url, { accept: true, secret, extension_length: 3, partner_iax_host: '192.0.2.20', partner_uuru_host: standIn.url }),
+          await call('PUT', url, {
+            accept: true,
+            secret,
+            extension_length: 3,
+            partner_iax_host: '192.0.2.20',
+            partner_uuru_host: standIn.url,
+          }),
         ).toEqual({ status: 200, json: { status: 'OK' } });
         const peer = await peerRow(b, 'uuru_out');
-        expect(peer).toMatchObject({ dialect: 'v1', secret, partnerIaxHost: '192.0.2.20', partnerExtensionLength: 3, prefix: '67' });
+        expect(peer).toMatchObject({
+          dialect: 'v1',
+          secret,
+          partnerIaxHost: '192.0.2.20',
+          partnerExtensionLength: 3,
+          prefix: '67',
+        });
         // The request is gone: a repeat is an unknown request, as in µURU.
-        expect(await call('PUT', url, { accept: true, secret, extension_length: 3, partner_iax_host: '192.0.2.20', partner_uuru_host: standIn.url })).toEqual({
+        expect(
+          await call('PUT', url, {
+            accept: true,
+            secret,
+            extension_length: 3,
+            partner_iax_host: '192.0.2.20',
+            partner_uuru_host: standIn.url,
+          }),
+        ).toEqual({
           status: 403,
           json: { detail: 'Unknown request!' },
         });
@@ -311,14 +379,25 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
 
     it('teardown by µURU: found by name and secret, else 403', async () => {
       // A v1 peering between the two sidecars, then B's partner (A) is impersonated with the wrong secret.
-      await adminOk(a, 'POST', '/federation/outgoing-requests', { name: 'v1_td', partner_url: b.federationUrl, prefix: '68', codec: 'ulaw', dialect: 'v1' }, 201);
+      await adminOk(
+        a,
+        'POST',
+        '/federation/outgoing-requests',
+        { name: 'v1_td', partner_url: b.federationUrl, prefix: '68', codec: 'ulaw', dialect: 'v1' },
+        201,
+      );
       const inc = await eventually('incoming on B', () => incomingByName(b, 'v1_td'));
       await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '69' }, 200);
       const pa = await eventually('peer on A', () => peerRow(a, 'v1_td'));
-      const wrong = await call('POST', `${base()}/federation/peer/teardown`, { name: 'v1_td', secret: uuruSecret() });
+      const wrong = await call('POST', `${base()}/federation/peer/teardown`, {
+        name: 'v1_td',
+        secret: uuruSecret(),
+      });
       expect(wrong).toEqual({ status: 403, json: { detail: 'Unknown peer!' } });
       expect(await peerRow(b, 'v1_td')).toBeDefined();
-      expect(await call('POST', `${base()}/federation/peer/teardown`, { name: 'v1_td', secret: pa.secret })).toEqual({
+      expect(
+        await call('POST', `${base()}/federation/peer/teardown`, { name: 'v1_td', secret: pa.secret }),
+      ).toEqual({
         status: 200,
         json: { status: 'OK' },
       });
@@ -330,8 +409,24 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
       const r = await call('GET', `${base()}/extension/phonebook`);
       expect(r.status).toBe(200);
       expect(r.json).toEqual([
-        { extension: '2001', name: 'Kitchen, ground floor', type: 'SIP', public: true, location_name: 'Hall A', lat: 525200000, lon: 134050000 },
-        { extension: '2003', name: 'Info', type: 'DECT', public: true, location_name: null, lat: null, lon: null },
+        {
+          extension: '2001',
+          name: 'Kitchen, ground floor',
+          type: 'SIP',
+          public: true,
+          location_name: 'Hall A',
+          lat: 525200000,
+          lon: 134050000,
+        },
+        {
+          extension: '2003',
+          name: 'Info',
+          type: 'DECT',
+          public: true,
+          location_name: null,
+          lat: null,
+          lon: null,
+        },
       ]);
     });
   });

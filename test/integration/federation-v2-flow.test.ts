@@ -79,14 +79,26 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     expect(created).toMatchObject({ dialect: 'v2', state: 'pending' });
 
     const inc = await eventually('incoming on B', () => incomingByName(b, 'ab_one'));
-    const aKeys = await adminOk<{ keys: { alg: string; status: string; fingerprint: string }[] }>(a, 'GET', '/federation/keys', undefined, 200);
+    const aKeys = await adminOk<{ keys: { alg: string; status: string; fingerprint: string }[] }>(
+      a,
+      'GET',
+      '/federation/keys',
+      undefined,
+      200,
+    );
     const aActive = aKeys.keys.find((k) => k.alg === 'ed25519' && k.status === 'active');
     // B shows A's pinned key so admins can compare it out of band.
     expect(inc.partner_key_fingerprint).toBe(aActive?.fingerprint);
     expect(inc.request_id).toBe(created.id);
 
     const peerOnB = await accept(b, 'ab_one', '72');
-    expect(peerOnB).toMatchObject({ name: 'ab_one', role: 'acceptor', dialect: 'v2', prefix: '72', state: 'active' });
+    expect(peerOnB).toMatchObject({
+      name: 'ab_one',
+      role: 'acceptor',
+      dialect: 'v2',
+      prefix: '72',
+      state: 'active',
+    });
     expect(JSON.stringify(peerOnB)).not.toMatch(/secret/);
 
     const secret = await expectPeered(a, b, 'ab_one');
@@ -94,7 +106,10 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     expect((await peerRow(a, 'ab_one'))?.role).toBe('requester');
     expect(await outgoingByName(a, 'ab_one')).toBeUndefined();
     expect(await incomingByName(b, 'ab_one')).toBeUndefined();
-    await eventually('B delivered the accept', async () => (await peerByName(b, 'ab_one'))?.pending_deliveries === 0);
+    await eventually(
+      'B delivered the accept',
+      async () => (await peerByName(b, 'ab_one'))?.pending_deliveries === 0,
+    );
     // The secret never crosses the wire and is never shown.
     expect(a.logs()).not.toContain(secret);
     expect(b.logs()).not.toContain(secret);
@@ -179,7 +194,10 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     await request(a, b, 'ab_loc2', '78');
     await accept(b, 'ab_loc2', '78');
     await expectPeered(a, b, 'ab_loc2');
-    await eventually('accept delivered', async () => (await peerByName(b, 'ab_loc2'))?.pending_deliveries === 0);
+    await eventually(
+      'accept delivered',
+      async () => (await peerByName(b, 'ab_loc2'))?.pending_deliveries === 0,
+    );
     const onA = await peerByName(a, 'ab_loc2');
     await adminOk(a, 'DELETE', `/federation/peers/${onA?.id}?local_only=true`, undefined, 204);
     expect(await peerRow(a, 'ab_loc2')).toBeUndefined();
@@ -211,7 +229,10 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     expect(waiting.last_error).toMatch(/unreachable|ECONNREFUSED|could not be reached/);
     await a.restart();
     await expectPeered(a, b, 'ab_down');
-    await eventually('B delivered the accept', async () => (await peerByName(b, 'ab_down'))?.pending_deliveries === 0);
+    await eventually(
+      'B delivered the accept',
+      async () => (await peerByName(b, 'ab_down'))?.pending_deliveries === 0,
+    );
     expect(await outgoingByName(a, 'ab_down')).toBeUndefined();
   });
 });

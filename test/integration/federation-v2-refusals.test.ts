@@ -6,20 +6,32 @@
  * Run once on SQLite and once on MariaDB.
  */
 import crypto, { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { signRequest } from '../../src/federation/http-signature';
-import { adminOk, destroyAll, startSidecar, type Sidecar } from '../harness/sidecar';
+import { adminOk, destroyAll, incomingByName, peerRow, startSidecar, type Sidecar } from '../harness/sidecar';
+import { eventually } from '../harness/wait';
 
 /** A POST through node:http, which (unlike fetch) sends the Host header we give it. */
 function rawPost(url: string, headers: Record<string, string>, body: string): Promise<Sent> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString('utf8')));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: new Headers() }),
-      );
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString('utf8')));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+            headers: new Headers(),
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -43,24 +55,50 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
   let aAgreementKid: string;
   const aServer = (): string => new URL(a.federationUrl).host;
 
+  let phonebookDir: string;
+
   beforeAll(async () => {
+    phonebookDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-v2-phonebook-'));
+    const phonebook = path.join(phonebookDir, 'phonebook.json');
+    fs.writeFileSync(
+      phonebook,
+      JSON.stringify([
+        { extension: '2001', name: 'Kitchen', public: true },
+        { extension: '112', name: 'Emergency' },
+        { extension: '2002', name: 'Hidden', public: false },
+        { extension: 3001, name: 'Reserved' },
+      ]),
+    );
+    const config = { federation: { unsolicitedRequestsPerOriginPerHour: 100 }, jobs: { outboxPollMs: 100 } };
     [a, b] = await Promise.all([
-      startSidecar({ name: `refa_${db}`, db, config: { federation: { unsolicitedRequestsPerOriginPerHour: 100 } } }),
-      startSidecar({ name: `refb_${db}`, db, config: { federation: { unsolicitedRequestsPerOriginPerHour: 100 } } }),
+      startSidecar({ name: `refa_${db}`, db, config }),
+      startSidecar({
+        name: `refb_${db}`,
+        db,
+        config,
+        env: { UURU_PHONEBOOK_FILE: phonebook, UURU_RESERVED_EXTENSIONS: '3001' },
+      }),
     ]);
     const [sig] = await a.query<{ kid: string; privateKey: string }>(
       "SELECT kid, privateKey FROM {db}.local_keys WHERE alg = 'ed25519' AND status = 'active'",
     );
     aKey = {
       keyId: `${aServer()}#${sig.kid}`,
-      privateKey: createPrivateKey({ key: Buffer.from(sig.privateKey, 'base64'), format: 'der', type: 'pkcs8' }),
+      privateKey: createPrivateKey({
+        key: Buffer.from(sig.privateKey, 'base64'),
+        format: 'der',
+        type: 'pkcs8',
+      }),
     };
-    const [agr] = await a.query<{ kid: string }>("SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'");
+    const [agr] = await a.query<{ kid: string }>(
+      "SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'",
+    );
     aAgreementKid = agr.kid;
   }, 120_000);
 
   afterAll(async () => {
     await destroyAll([a, b]);
+    fs.rmSync(phonebookDir, { recursive: true, force: true });
   });
 
   const requestBody = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -135,7 +173,13 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
   }
 
   const forgetIncoming = async (name: string) => {
-    const list = await adminOk<{ requests: { id: string; name: string }[] }>(b, 'GET', '/federation/incoming-requests', undefined, 200);
+    const list = await adminOk<{ requests: { id: string; name: string }[] }>(
+      b,
+      'GET',
+      '/federation/incoming-requests',
+      undefined,
+      200,
+    );
     for (const r of list.requests.filter((x) => x.name === name)) {
       await adminOk(b, 'POST', `/federation/incoming-requests/${r.id}/decline`, { local_only: true }, 204);
     }
@@ -153,7 +197,12 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
     expect(again.json).toEqual({ request_id: body.request_id, state: 'pending' });
 
     await expectRefused(
-      () => send({ method: 'POST', path: '/federation/v2/peering-requests', replayOf: { headers: first.sentHeaders, body: first.sentText } }),
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          replayOf: { headers: first.sentHeaders, body: first.sentText },
+        }),
       401,
       'FED_REPLAY',
     );
@@ -162,7 +211,13 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
 
   it('missing signature: FED_SIGNATURE_MISSING', async () => {
     await expectRefused(
-      () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('nosig'), unsigned: true }),
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body: requestBody('nosig'),
+          unsigned: true,
+        }),
       401,
       'FED_SIGNATURE_MISSING',
     );
@@ -215,9 +270,24 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
     const body = JSON.stringify(requestBody('elsewhere'));
     const headers = signRequest({ method: 'POST', url: other, body, key: aKey, now: Date.now() });
     // Replayed verbatim, the request still names the host it was meant for.
-    await expectRefused(() => rawPost(`${b.federationUrl}/federation/v2/peering-requests`, { ...headers, host: '127.0.0.1:1' }, body), 401, 'FED_DESTINATION_MISMATCH');
     await expectRefused(
-      () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: JSON.parse(body), signedUrl: other }),
+      () =>
+        rawPost(
+          `${b.federationUrl}/federation/v2/peering-requests`,
+          { ...headers, host: '127.0.0.1:1' },
+          body,
+        ),
+      401,
+      'FED_DESTINATION_MISMATCH',
+    );
+    await expectRefused(
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body: JSON.parse(body),
+          signedUrl: other,
+        }),
       401,
       'FED_SIGNATURE_INVALID',
     );
@@ -233,7 +303,10 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
     ];
     for (const t of inside) {
       const r = await send({ method: 'GET', path, ...t });
-      expect({ status: r.status, json: r.json }).toEqual({ status: 200, json: { request_id: path.split('/').pop(), state: 'unknown' } });
+      expect({ status: r.status, json: r.json }).toEqual({
+        status: 200,
+        json: { request_id: path.split('/').pop(), state: 'unknown' },
+      });
     }
     const outside = [
       { now: now - 320_000, expiresInSec: 600 },
@@ -263,20 +336,35 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
 
   it('unknown fields and oversized bodies are refused (FED_MALFORMED, FED_TOO_LARGE)', async () => {
     await expectRefused(
-      () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('extra', { secret: 'x' }) }),
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body: requestBody('extra', { secret: 'x' }),
+        }),
       400,
       'FED_MALFORMED',
     );
     await expectRefused(
       () =>
-        send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('huge', { pad: 'x'.repeat(70 * 1024) }) }),
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body: requestBody('huge', { pad: 'x'.repeat(70 * 1024) }),
+        }),
       413,
       'FED_TOO_LARGE',
     );
   });
 
   describe('policy', () => {
-    const open = { mode: 'open', allowed_peers: [], blocked_peers: [], allow_legacy: true, unfederated_numbers: [] };
+    const open = {
+      mode: 'open',
+      allowed_peers: [],
+      blocked_peers: [],
+      allow_legacy: true,
+      unfederated_numbers: [],
+    };
     afterAll(async () => {
       await adminOk(b, 'PUT', '/federation/policy', open, 200);
     });
@@ -299,7 +387,13 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
       expect(viaAdmin.json).toMatchObject({ error: 'FED_POLICY_DENIED' });
       expect(await storedOnB()).toEqual(before);
       // A keeps nothing either: the request is removed when the partner refuses.
-      const outs = await adminOk<{ requests: unknown[] }>(a, 'GET', '/federation/outgoing-requests', undefined, 200);
+      const outs = await adminOk<{ requests: unknown[] }>(
+        a,
+        'GET',
+        '/federation/outgoing-requests',
+        undefined,
+        200,
+      );
       expect(outs.requests).toEqual([]);
     });
 
@@ -310,23 +404,54 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
         403,
         'FED_POLICY_DENIED',
       );
-      await adminOk(b, 'PUT', '/federation/policy', { ...open, mode: 'invite_only', allowed_peers: ['pbx.example.org'] }, 200);
+      await adminOk(
+        b,
+        'PUT',
+        '/federation/policy',
+        { ...open, mode: 'invite_only', allowed_peers: ['pbx.example.org'] },
+        200,
+      );
       await expectRefused(
-        () => send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('notinvited') }),
+        () =>
+          send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('notinvited') }),
         403,
         'FED_POLICY_DENIED',
       );
-      await adminOk(b, 'PUT', '/federation/policy', { ...open, mode: 'invite_only', allowed_peers: [a.federationUrl] }, 200);
-      const ok = await send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody('invited') });
+      await adminOk(
+        b,
+        'PUT',
+        '/federation/policy',
+        { ...open, mode: 'invite_only', allowed_peers: [a.federationUrl] },
+        200,
+      );
+      const ok = await send({
+        method: 'POST',
+        path: '/federation/v2/peering-requests',
+        body: requestBody('invited'),
+      });
       expect(ok.status).toBe(201);
       await forgetIncoming('invited');
     });
 
     it('the descriptor reports the policy mode but never the allowed or blocked lists', async () => {
-      await adminOk(b, 'PUT', '/federation/policy', { ...open, mode: 'invite_only', allowed_peers: ['secret-friend.example'], blocked_peers: ['enemy.example'] }, 200);
+      await adminOk(
+        b,
+        'PUT',
+        '/federation/policy',
+        {
+          ...open,
+          mode: 'invite_only',
+          allowed_peers: ['secret-friend.example'],
+          blocked_peers: ['enemy.example'],
+        },
+        200,
+      );
       const res = await fetch(`${b.federationUrl}/.well-known/uuru-federation`);
       const text = await res.text();
-      expect(JSON.parse(text)).toMatchObject({ policy_mode: 'invite_only', protocol_versions: ['uuru-fed/2', 'uuru/1'] });
+      expect(JSON.parse(text)).toMatchObject({
+        policy_mode: 'invite_only',
+        protocol_versions: ['uuru-fed/2', 'uuru/1'],
+      });
       expect(text).not.toContain('secret-friend');
       expect(text).not.toContain('enemy');
     });
@@ -334,13 +459,49 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
 
   it('A’s admin API refuses bad prefixes before contacting B (PREFIX_CONFLICT, non-digits)', async () => {
     const before = await storedOnB();
-    const bad = await a.admin('POST', '/federation/outgoing-requests', { name: 'pfx', partner_url: b.federationUrl, prefix: '11', codec: 'g722' });
+    const bad = await a.admin('POST', '/federation/outgoing-requests', {
+      name: 'pfx',
+      partner_url: b.federationUrl,
+      prefix: '11',
+      codec: 'g722',
+    });
     expect(bad.status).toBe(409);
     expect(bad.json).toMatchObject({ error: 'PREFIX_CONFLICT' });
     expect(String((bad.json as { message: string }).message)).toMatch(/emergency number 11[02]/);
-    const letters = await a.admin('POST', '/federation/outgoing-requests', { name: 'pfx', partner_url: b.federationUrl, prefix: '7a', codec: 'g722' });
+    const letters = await a.admin('POST', '/federation/outgoing-requests', {
+      name: 'pfx',
+      partner_url: b.federationUrl,
+      prefix: '7a',
+      codec: 'g722',
+    });
     expect(letters.status).toBeGreaterThanOrEqual(400);
     expect(letters.status).toBeLessThan(500);
     expect(await storedOnB()).toEqual(before);
+  });
+
+  it('v2 phonebook: signed, for active peers only, never listing unfederated or hidden numbers', async () => {
+    const unsigned = await fetch(`${b.federationUrl}/federation/v2/phonebook`);
+    expect(unsigned.status).toBe(401);
+    await expectRefused(
+      () => send({ method: 'GET', path: '/federation/v2/phonebook' }),
+      403,
+      'FED_NOT_PEERED',
+    );
+
+    await adminOk(
+      a,
+      'POST',
+      '/federation/outgoing-requests',
+      { name: 'pb_peer', partner_url: b.federationUrl, prefix: '71', codec: 'g722' },
+      201,
+    );
+    const inc = await eventually('incoming on B', () => incomingByName(b, 'pb_peer'));
+    await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '72' }, 200);
+    await eventually('peer on A', () => peerRow(a, 'pb_peer'));
+    const r = await send({ method: 'GET', path: '/federation/v2/phonebook' });
+    expect({ status: r.status, json: r.json }).toEqual({
+      status: 200,
+      json: [{ extension: '2001', name: 'Kitchen' }],
+    });
   });
 });

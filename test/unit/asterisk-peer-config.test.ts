@@ -63,7 +63,10 @@ export const HOSTILE_STRINGS = [
 
 const settings = () =>
   renderSettingsFrom(
-    loadConfig({ env: {}, overrides: { instance: { extensionDigits: 4 }, asterisk: { maxCallsPerPeer: 8 } } }),
+    loadConfig({
+      env: {},
+      overrides: { instance: { extensionDigits: 4 }, asterisk: { maxCallsPerPeer: 8 } },
+    }),
     ['1000', '12*'],
   );
 
@@ -132,7 +135,9 @@ describe('what a peer becomes', () => {
     ]) {
       expect(section.split('\n')).toContain(line);
     }
-    expect(section.indexOf('deny=0.0.0.0/0.0.0.0')).toBeLessThan(section.indexOf('permit=127.0.0.1/255.255.255.255'));
+    expect(section.indexOf('deny=0.0.0.0/0.0.0.0')).toBeLessThan(
+      section.indexOf('permit=127.0.0.1/255.255.255.255'),
+    );
     expect(section.indexOf('disallow=all')).toBeLessThan(section.indexOf('allow=ulaw'));
   });
 
@@ -158,7 +163,12 @@ describe('what a peer becomes', () => {
     const clean = buildDesiredState([peerRow()], s);
     for (const bad of HOSTILE_STRINGS) {
       for (const field of ['name', 'prefix', 'partnerIaxHost', 'codec', 'secret'] as const) {
-        const hostile = peerRow({ id: 'evil', name: field === 'name' ? bad : 'evil', prefix: '77', [field]: bad });
+        const hostile = peerRow({
+          id: 'evil',
+          name: field === 'name' ? bad : 'evil',
+          prefix: '77',
+          [field]: bad,
+        });
         const state = buildDesiredState([peerRow(), hostile], s);
         expect(state.refused.map((r) => r.id)).toEqual(['evil']);
         expect(renderIaxFile(state)).toBe(renderIaxFile(clean));
@@ -168,7 +178,10 @@ describe('what a peer becomes', () => {
   });
 
   it('refuses a second peer with the same prefix', () => {
-    const state = buildDesiredState([peerRow(), peerRow({ id: 'x', name: 'other', prefix: '55' })], settings());
+    const state = buildDesiredState(
+      [peerRow(), peerRow({ id: 'x', name: 'other', prefix: '55' })],
+      settings(),
+    );
     expect(state.peers.map((p) => p.peer.name)).toEqual(['alice_bob']);
     expect(state.refused[0].error).toMatch(/prefix 55/);
   });

@@ -1,7 +1,13 @@
 import { ManualClock } from '../../src/core/clock';
 import { AppError } from '../../src/core/errors';
 import type { Policy } from '../../src/core/federation-admin';
-import { v1AcceptOutgoingRequest, v1CreateIncomingRequest, v1DeclineOutgoingRequest, v1RevokeIncomingRequest, v1Teardown } from '../../src/federation/legacy-calls';
+import {
+  v1AcceptOutgoingRequest,
+  v1CreateIncomingRequest,
+  v1DeclineOutgoingRequest,
+  v1RevokeIncomingRequest,
+  v1Teardown,
+} from '../../src/federation/legacy-calls';
 import { checkPrefix, isUnfederated } from '../../src/federation/numbering-plan';
 import { randomV1Secret, secretsEqual } from '../../src/federation/peering-records';
 import { parseCsv } from '../../src/federation/phonebook';
@@ -21,9 +27,14 @@ function refusal(fn: () => void): { code: string; status: number; message: strin
 
 describe('dial prefix rules', () => {
   const plan = { extensionDigits: 4, reserved: ['9*', '5000'] };
-  const holders = [{ label: "peer 'berlin'", prefix: '70' }, { label: "pending request 'paris'", prefix: '81' }];
-  const check = (prefix: string, partnerExtensionLength: number | null = 4) => () =>
-    checkPrefix(prefix, { holders, plan, partnerExtensionLength });
+  const holders = [
+    { label: "peer 'berlin'", prefix: '70' },
+    { label: "pending request 'paris'", prefix: '81' },
+  ];
+  const check =
+    (prefix: string, partnerExtensionLength: number | null = 4) =>
+    () =>
+      checkPrefix(prefix, { holders, plan, partnerExtensionLength });
 
   it('accepts a free prefix', () => {
     expect(check('71')).not.toThrow();
@@ -37,7 +48,11 @@ describe('dial prefix rules', () => {
   });
 
   it('refuses overlaps with peers and pending requests in both directions, naming them', () => {
-    expect(refusal(check('7'))).toEqual({ code: 'PREFIX_CONFLICT', status: 409, message: "prefix 7 overlaps peer 'berlin' (prefix 70)" });
+    expect(refusal(check('7'))).toEqual({
+      code: 'PREFIX_CONFLICT',
+      status: 409,
+      message: "prefix 7 overlaps peer 'berlin' (prefix 70)",
+    });
     expect(refusal(check('701')).message).toBe("prefix 701 overlaps peer 'berlin' (prefix 70)");
     expect(refusal(check('81')).message).toBe("prefix 81 overlaps pending request 'paris' (prefix 81)");
   });
@@ -66,15 +81,31 @@ describe('dial prefix rules', () => {
 });
 
 describe('policy admission', () => {
-  const base: Policy = { mode: 'open', allowed_peers: [], blocked_peers: [], allow_legacy: true, unfederated_numbers: [] };
+  const base: Policy = {
+    mode: 'open',
+    allowed_peers: [],
+    blocked_peers: [],
+    allow_legacy: true,
+    unfederated_numbers: [],
+  };
   const v2 = (serverName: string) => ({ serverName, dialect: 'v2' as const });
 
   it('open admits anyone not blocked; blocked_peers wins in every mode, by server name or base URL', () => {
     expect(admits(base, v2('pbx.example.org')).ok).toBe(true);
     expect(admits({ ...base, blocked_peers: ['PBX.example.org'] }, v2('pbx.example.org')).ok).toBe(false);
-    expect(admits({ ...base, blocked_peers: ['https://pbx.example.org/'] }, v2('pbx.example.org')).ok).toBe(false);
+    expect(admits({ ...base, blocked_peers: ['https://pbx.example.org/'] }, v2('pbx.example.org')).ok).toBe(
+      false,
+    );
     expect(
-      admits({ ...base, mode: 'invite_only', allowed_peers: ['pbx.example.org'], blocked_peers: ['pbx.example.org'] }, v2('pbx.example.org')).ok,
+      admits(
+        {
+          ...base,
+          mode: 'invite_only',
+          allowed_peers: ['pbx.example.org'],
+          blocked_peers: ['pbx.example.org'],
+        },
+        v2('pbx.example.org'),
+      ).ok,
     ).toBe(false);
   });
 
@@ -82,7 +113,10 @@ describe('policy admission', () => {
     const p: Policy = { ...base, mode: 'invite_only', allowed_peers: ['https://pbx.example.org:8443'] };
     expect(admits(p, v2('pbx.example.org:8443')).ok).toBe(true);
     expect(admits(p, v2('pbx.example.org')).ok).toBe(false);
-    expect(admits({ ...base, mode: 'closed' }, v2('pbx.example.org'))).toEqual({ ok: false, reason: expect.stringMatching(/closed/) });
+    expect(admits({ ...base, mode: 'closed' }, v2('pbx.example.org'))).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/closed/),
+    });
   });
 
   it('allow_legacy false refuses v1 partners only', () => {
@@ -105,7 +139,13 @@ describe('outbox retry policy', () => {
   it('is final on 4xx except 408 and 429; retries 5xx', () => {
     expect([200, 201, 204].map(classifyStatus)).toEqual(['delivered', 'delivered', 'delivered']);
     expect([400, 403, 404, 409].map(classifyStatus)).toEqual(['final', 'final', 'final', 'final']);
-    expect([408, 429, 500, 502, 503].map(classifyStatus)).toEqual(['retry', 'retry', 'retry', 'retry', 'retry']);
+    expect([408, 429, 500, 502, 503].map(classifyStatus)).toEqual([
+      'retry',
+      'retry',
+      'retry',
+      'retry',
+      'retry',
+    ]);
   });
 });
 
@@ -151,13 +191,29 @@ describe('v1 (stock µURU) call shapes', () => {
     expect(v1RevokeIncomingRequest('https://b.example', 'u-1', 'abc').url).toBe(
       'https://b.example/api/v1/federation/incoming/request/u-1?secret=abc',
     );
-    expect(v1AcceptOutgoingRequest('https://a.example', 'u-1', { secret: 'x', ownExtensionLength: 3, ownIaxHost: 'h', ownUrl: 'https://b.example' })).toMatchObject({
+    expect(
+      v1AcceptOutgoingRequest('https://a.example', 'u-1', {
+        secret: 'x',
+        ownExtensionLength: 3,
+        ownIaxHost: 'h',
+        ownUrl: 'https://b.example',
+      }),
+    ).toMatchObject({
       method: 'PUT',
       url: 'https://a.example/api/v1/federation/outgoing/request/u-1',
-      body: { accept: true, secret: 'x', extension_length: 3, partner_iax_host: 'h', partner_uuru_host: 'https://b.example' },
+      body: {
+        accept: true,
+        secret: 'x',
+        extension_length: 3,
+        partner_iax_host: 'h',
+        partner_uuru_host: 'https://b.example',
+      },
     });
     // exclude_none: a decline carries only accept and secret.
-    expect(v1DeclineOutgoingRequest('https://a.example', 'u-1', 'x').body).toEqual({ accept: false, secret: 'x' });
+    expect(v1DeclineOutgoingRequest('https://a.example', 'u-1', 'x').body).toEqual({
+      accept: false,
+      secret: 'x',
+    });
     expect(v1Teardown('https://a.example', 'peer_1', 'x')).toMatchObject({
       method: 'POST',
       url: 'https://a.example/api/v1/federation/peer/teardown',
