@@ -258,6 +258,24 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     });
   }
 
+  /**
+   * Calls each listener on its own, containing its exceptions: a throwing
+   * listener must neither starve the others nor break the socket handling
+   * (or crash the process from a socket callback).
+   */
+  private safeEmit<K extends keyof AmiClientEvents>(event: K, ...args: AmiClientEvents[K]): void {
+    for (const listener of this.rawListeners(event)) {
+      try {
+        (listener as (...a: unknown[]) => unknown).apply(this, args);
+      } catch (e) {
+        this.log.error('AMI event listener threw', {
+          event,
+          reason: e instanceof Error ? e.message : String(e),
+        });
+      }
+    }
+  }
+
   private connect(): void {
     if (!this.running) return;
     const generation = ++this.generation;
@@ -323,7 +341,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     this.attempt = 0;
     this.log.info('AMI connected', { host: this.opts.host, port: this.opts.port });
     this.startHeartbeat(generation);
-    this.emit('connected');
+    this.safeEmit('connected');
   }
 
   private dispatch(message: AmiMessage): void {
@@ -364,8 +382,8 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       return;
     }
     if (message.event !== undefined) {
-      this.emit('event', message);
-      if (NAMED.has(message.event)) this.emit(message.event as AmiNamedEvent, message);
+      this.safeEmit('event', message);
+      if (NAMED.has(message.event)) this.safeEmit(message.event as AmiNamedEvent, message);
     }
   }
 
@@ -392,7 +410,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     if (wasConnected) {
       this.log.warn('AMI disconnected', { host: this.opts.host, port: this.opts.port, reason });
     }
-    this.emit('disconnected', reason);
+    this.safeEmit('disconnected', reason);
     if (this.running) this.scheduleReconnect(reason);
   }
 

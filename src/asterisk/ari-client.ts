@@ -286,6 +286,24 @@ export class AriClient extends EventEmitter<AriClientEvents> {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /**
+   * Calls each listener on its own, containing its exceptions: a throwing
+   * listener must neither starve the others nor break the socket handling
+   * (or crash the process from a socket callback).
+   */
+  private safeEmit<K extends keyof AriClientEvents>(event: K, ...args: AriClientEvents[K]): void {
+    for (const listener of this.rawListeners(event)) {
+      try {
+        (listener as (...a: unknown[]) => unknown).apply(this, args);
+      } catch (e) {
+        this.log.error('ARI event listener threw', {
+          event,
+          reason: e instanceof Error ? e.message : String(e),
+        });
+      }
+    }
+  }
+
   private connect(): void {
     if (!this.running) return;
     const generation = ++this.generation;
@@ -319,8 +337,8 @@ export class AriClient extends EventEmitter<AriClientEvents> {
         return;
       }
       if (typeof event?.type !== 'string') return;
-      this.emit('event', event);
-      if (NAMED.has(event.type)) this.emit(event.type as AriNamedEvent, event);
+      this.safeEmit('event', event);
+      if (NAMED.has(event.type)) this.safeEmit(event.type as AriNamedEvent, event);
     });
     ws.on('unexpected-response', (_req, res) => {
       lastError = `HTTP ${res.statusCode ?? '?'}`;
@@ -382,7 +400,7 @@ export class AriClient extends EventEmitter<AriClientEvents> {
     if (!(await this.ensureSubscribed())) this.scheduleSubscribe(generation, 0);
     if (generation !== this.generation || ws.readyState !== WebSocket.OPEN) return;
     this.log.info('ARI connected', { url: this.base, app: this.opts.app, subscribedToIax: this.subscribed });
-    this.emit('connected');
+    this.safeEmit('connected');
   }
 
   private scheduleSubscribe(generation: number, attempt: number): void {
@@ -407,7 +425,7 @@ export class AriClient extends EventEmitter<AriClientEvents> {
     this.stopPing();
     this._state = 'disconnected';
     if (wasConnected) this.log.warn('ARI disconnected', { url: this.base, reason });
-    this.emit('disconnected', reason);
+    this.safeEmit('disconnected', reason);
     if (!this.running) return;
     const { initialMs, maxMs } = this.opts.reconnect;
     const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 20));

@@ -25,7 +25,11 @@ export class AdminApiClient {
         signal: AbortSignal.timeout(120_000),
       });
     } catch (e) {
-      throw new CliError(`cannot reach the admin API at ${this.baseUrl}: ${errorMessage(e)}`, EXIT_FAILED, 'UNREACHABLE');
+      throw new CliError(
+        `cannot reach the admin API at ${this.baseUrl}: ${errorMessage(e)}`,
+        EXIT_FAILED,
+        'UNREACHABLE',
+      );
     }
     const text = await res.text();
     let parsed: unknown = undefined;

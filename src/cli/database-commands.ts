@@ -14,17 +14,25 @@ import { CliError, EXIT_FAILED, EXIT_USAGE } from './exit-codes';
  * request, so no restart is needed).
  */
 
-async function withDatabase<T>(config: Config, run: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+async function withDatabase<T>(
+  config: Config,
+  run: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>,
+): Promise<T> {
   let db;
   try {
     db = await openDatabase(config);
   } catch (e) {
-    throw new CliError(`cannot open the ${config.database.type} database: ${errorMessage(e)}`, EXIT_FAILED, 'DB_UNAVAILABLE');
+    throw new CliError(
+      `cannot open the ${config.database.type} database: ${errorMessage(e)}`,
+      EXIT_FAILED,
+      'DB_UNAVAILABLE',
+    );
   }
   try {
     return await run(db);
   } catch (e) {
-    if (isAppError(e)) throw new CliError(`${e.code}: ${e.message}`, e.status === 400 ? EXIT_USAGE : EXIT_FAILED, e.code);
+    if (isAppError(e))
+      throw new CliError(`${e.code}: ${e.message}`, e.status === 400 ? EXIT_USAGE : EXIT_FAILED, e.code);
     throw e;
   } finally {
     await db.destroy();
@@ -38,7 +46,10 @@ export async function createAdmin(
   return withDatabase(config, (db) => createAdminUser(db, systemClock, input));
 }
 
-export async function createToken(config: Config, name: string): Promise<{ id: string; name: string; token: string }> {
+export async function createToken(
+  config: Config,
+  name: string,
+): Promise<{ id: string; name: string; token: string }> {
   return withDatabase(config, (db) => createApiToken(db, systemClock, name));
 }
 
@@ -60,7 +71,11 @@ export async function readPassword(stdin: NodeJS.ReadStream, stderr: NodeJS.Writ
   return line;
 }
 
-function promptHidden(question: string, stdin: NodeJS.ReadStream, stderr: NodeJS.WriteStream): Promise<string> {
+function promptHidden(
+  question: string,
+  stdin: NodeJS.ReadStream,
+  stderr: NodeJS.WriteStream,
+): Promise<string> {
   return new Promise((resolve) => {
     const rl = readline.createInterface({ input: stdin, output: stderr, terminal: true });
     const out = rl as unknown as { _writeToOutput: (s: string) => void };

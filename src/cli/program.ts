@@ -1,7 +1,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load-config';
 import { CODECS, type Config } from '../config/schema';
-import type { IncomingRequestView, KeyView, OutgoingRequestView, PeerView, Policy, PolicyChangeReport } from '../core/federation-admin';
+import type {
+  IncomingRequestView,
+  KeyView,
+  OutgoingRequestView,
+  PeerView,
+  Policy,
+  PolicyChangeReport,
+} from '../core/federation-admin';
 import { errorMessage } from '../core/errors';
 import { type AdminApiClient, clientFor } from './admin-api-client';
 import { createAdmin, createToken, readPassword } from './database-commands';
@@ -44,7 +51,8 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
       config = loadConfig();
       return config;
     } catch (e) {
-      if (e instanceof ConfigError) throw new CliError(`invalid configuration:\n${e.problems.join('\n')}`, EXIT_USAGE);
+      if (e instanceof ConfigError)
+        throw new CliError(`invalid configuration:\n${e.problems.join('\n')}`, EXIT_USAGE);
       throw e;
     }
   };
@@ -52,7 +60,7 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     io.stdout.write(s);
   };
   const json = (v: unknown): void => {
-    out(JSON.stringify(v, null, 2) + "\n");
+    out(JSON.stringify(v, null, 2) + '\n');
   };
 
   const program = new Command('uuru-fed');
@@ -69,10 +77,14 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
   const jsonOption = () => new Option('--json', 'print JSON for scripts');
 
   // ---- database-direct commands
-  const admin = program.command('admin').description('admin accounts for the web panel (works on the database directly)');
+  const admin = program
+    .command('admin')
+    .description('admin accounts for the web panel (works on the database directly)');
   admin
     .command('create <username>')
-    .description('create a panel admin; the password is read from standard input (prompted without echo on a terminal)')
+    .description(
+      'create a panel admin; the password is read from standard input (prompted without echo on a terminal)',
+    )
     .option('--replace', 'set a new password if the admin exists')
     .addOption(jsonOption())
     .action(async (username: string, opts: { replace?: boolean; json?: boolean }) => {
@@ -98,7 +110,12 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
   // ---- keys
   const key = program.command('key').description('our signing and agreement keys');
   const printKeys = (keys: KeyView[]) =>
-    out(textTable(['KID', 'ALG', 'STATUS', 'FINGERPRINT', 'EXPIRES'], keys.map((k) => [k.kid, k.alg, k.status, k.fingerprint, k.expires_at])));
+    out(
+      textTable(
+        ['KID', 'ALG', 'STATUS', 'FINGERPRINT', 'EXPIRES'],
+        keys.map((k) => [k.kid, k.alg, k.status, k.fingerprint, k.expires_at]),
+      ),
+    );
   key
     .command('show')
     .description('list our keys with their fingerprints')
@@ -129,7 +146,18 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
       if (opts.json) return json(r);
       out(
         textTable(
-          ['ID', 'NAME', 'PREFIX', 'PARTNER', 'DIALECT', 'STATE', 'APPLY', 'REACHABILITY', 'LATENCY', 'LAST SEEN'],
+          [
+            'ID',
+            'NAME',
+            'PREFIX',
+            'PARTNER',
+            'DIALECT',
+            'STATE',
+            'APPLY',
+            'REACHABILITY',
+            'LATENCY',
+            'LAST SEEN',
+          ],
           r.peers.map((p) => [
             p.id,
             p.name,
@@ -149,7 +177,12 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
   const resolvePeer = async (client: AdminApiClient, ref: string): Promise<PeerView> => {
     const r = await client.request<{ peers: PeerView[] }>('GET', '/federation/peers');
     const found = r.peers.find((p) => p.id === ref) ?? r.peers.find((p) => p.name === ref);
-    if (!found) throw new CliError(`PEER_NOT_FOUND: no peer with id or name '${ref}' (see "uuru-fed peers list")`, EXIT_FAILED, 'PEER_NOT_FOUND');
+    if (!found)
+      throw new CliError(
+        `PEER_NOT_FOUND: no peer with id or name '${ref}' (see "uuru-fed peers list")`,
+        EXIT_FAILED,
+        'PEER_NOT_FOUND',
+      );
     return found;
   };
 
@@ -162,14 +195,19 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .action(async (ref: string, opts: { localOnly?: boolean; json?: boolean }, cmd: Command) => {
       const client = api(cmd);
       const p = await resolvePeer(client, ref);
-      await client.request('DELETE', `/federation/peers/${encodeURIComponent(p.id)}${opts.localOnly ? '?local_only=true' : ''}`);
+      await client.request(
+        'DELETE',
+        `/federation/peers/${encodeURIComponent(p.id)}${opts.localOnly ? '?local_only=true' : ''}`,
+      );
       if (opts.json) json({ id: p.id, name: p.name, torn_down: true, local_only: opts.localOnly ?? false });
       else out(`peer '${p.name}' torn down${opts.localOnly ? ' (local side only)' : ''}\n`);
     });
 
   program
     .command('test-call <peer>')
-    .description("call the partner's test extension through a peer (by id or name); exit 0 only when answered")
+    .description(
+      "call the partner's test extension through a peer (by id or name); exit 0 only when answered",
+    )
     .addOption(jsonOption())
     .action(async (ref: string, opts: { json?: boolean }, cmd: Command) => {
       const client = api(cmd);
@@ -201,14 +239,31 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
       out(
         textTable(
           ['ID', 'NAME', 'PARTNER', 'PREFIX', 'CODEC', 'DIALECT', 'STATE', 'WHY'],
-          o.requests.map((r) => [r.id, r.name, r.partner_url, r.prefix, r.codec, r.dialect, r.state, r.decline_reason ?? r.last_error]),
+          o.requests.map((r) => [
+            r.id,
+            r.name,
+            r.partner_url,
+            r.prefix,
+            r.codec,
+            r.dialect,
+            r.state,
+            r.decline_reason ?? r.last_error,
+          ]),
         ),
       );
       out('\nIncoming:\n');
       out(
         textTable(
           ['ID', 'NAME', 'PARTNER', 'CODEC', 'DIALECT', 'STATE', 'PARTNER KEY'],
-          i.requests.map((r) => [r.id, r.name, r.partner_url, r.codec, r.dialect, r.state, r.partner_key_fingerprint]),
+          i.requests.map((r) => [
+            r.id,
+            r.name,
+            r.partner_url,
+            r.codec,
+            r.dialect,
+            r.state,
+            r.partner_key_fingerprint,
+          ]),
         ),
       );
     });
@@ -223,7 +278,14 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .addOption(jsonOption())
     .action(
       async (
-        opts: { name: string; partnerUrl: string; prefix: string; codec: string; dialect: string; json?: boolean },
+        opts: {
+          name: string;
+          partnerUrl: string;
+          prefix: string;
+          codec: string;
+          dialect: string;
+          json?: boolean;
+        },
         cmd: Command,
       ) => {
         const r = await api(cmd).request<OutgoingRequestView>('POST', '/federation/outgoing-requests', {
@@ -235,7 +297,8 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
         });
         if (opts.json) return json(r);
         out(`request ${r.id} '${r.name}' ${r.state} (${r.dialect})\n`);
-        if (r.dialect === 'v1') io.stderr.write('note: legacy v1 peering; the IAX2 secret travels in clear\n');
+        if (r.dialect === 'v1')
+          io.stderr.write('note: legacy v1 peering; the IAX2 secret travels in clear\n');
       },
     );
   requests
@@ -244,9 +307,13 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .requiredOption('--prefix <digits>', 'our dial prefix for the partner')
     .addOption(jsonOption())
     .action(async (id: string, opts: { prefix: string; json?: boolean }, cmd: Command) => {
-      const p = await api(cmd).request<PeerView>('POST', `/federation/incoming-requests/${encodeURIComponent(id)}/accept`, {
-        prefix: opts.prefix,
-      });
+      const p = await api(cmd).request<PeerView>(
+        'POST',
+        `/federation/incoming-requests/${encodeURIComponent(id)}/accept`,
+        {
+          prefix: opts.prefix,
+        },
+      );
       if (opts.json) return json(p);
       out(`accepted: peer '${p.name}' (${p.id}) with prefix ${p.prefix}\n`);
     });
@@ -267,12 +334,17 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .description('revoke an outgoing request')
     .option('--local-only', "don't tell the partner")
     .action(async (id: string, opts: { localOnly?: boolean }, cmd: Command) => {
-      await api(cmd).request('DELETE', `/federation/outgoing-requests/${encodeURIComponent(id)}${opts.localOnly ? '?local_only=true' : ''}`);
+      await api(cmd).request(
+        'DELETE',
+        `/federation/outgoing-requests/${encodeURIComponent(id)}${opts.localOnly ? '?local_only=true' : ''}`,
+      );
       out(`revoked ${id}\n`);
     });
 
   // ---- policy
-  const policy = program.command('policy').description('who may ask to peer, and which numbers never federate');
+  const policy = program
+    .command('policy')
+    .description('who may ask to peer, and which numbers never federate');
   const printPolicy = (p: Policy) =>
     out(
       [
@@ -304,7 +376,14 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .addOption(jsonOption())
     .action(
       async (
-        opts: { mode?: Policy['mode']; allowed?: string; blocked?: string; legacy?: 'on' | 'off'; unfederated?: string; json?: boolean },
+        opts: {
+          mode?: Policy['mode'];
+          allowed?: string;
+          blocked?: string;
+          legacy?: 'on' | 'off';
+          unfederated?: string;
+          json?: boolean;
+        },
         cmd: Command,
       ) => {
         const client = api(cmd);
@@ -314,12 +393,14 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
           allowed_peers: opts.allowed === undefined ? current.allowed_peers : splitList(opts.allowed),
           blocked_peers: opts.blocked === undefined ? current.blocked_peers : splitList(opts.blocked),
           allow_legacy: opts.legacy === undefined ? current.allow_legacy : opts.legacy === 'on',
-          unfederated_numbers: opts.unfederated === undefined ? current.unfederated_numbers : splitList(opts.unfederated),
+          unfederated_numbers:
+            opts.unfederated === undefined ? current.unfederated_numbers : splitList(opts.unfederated),
         };
         const r = await client.request<PolicyChangeReport>('PUT', '/federation/policy', next);
         if (opts.json) return json(r);
         printPolicy(r.policy);
-        for (const a of r.affected_peers) io.stderr.write(`warning: peer '${a.name}' would not be admitted now: ${a.reason}\n`);
+        for (const a of r.affected_peers)
+          io.stderr.write(`warning: peer '${a.name}' would not be admitted now: ${a.reason}\n`);
       },
     );
 
@@ -328,14 +409,14 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .description('bring Asterisk in line with the database now')
     .addOption(jsonOption())
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const r = await api(cmd).request<{ ok: true; asterisk: { ami: string; ari: string; lastReconcileError: string | null } }>(
-        'POST',
-        '/reconcile',
-        {},
-      );
+      const r = await api(cmd).request<{
+        ok: true;
+        asterisk: { ami: string; ari: string; lastReconcileError: string | null };
+      }>('POST', '/reconcile', {});
       if (opts.json) return json(r);
       out(`reconciled (AMI ${r.asterisk.ami}, ARI ${r.asterisk.ari})\n`);
-      if (r.asterisk.lastReconcileError) io.stderr.write(`last reconcile error: ${r.asterisk.lastReconcileError}\n`);
+      if (r.asterisk.lastReconcileError)
+        io.stderr.write(`last reconcile error: ${r.asterisk.lastReconcileError}\n`);
     });
 
   return program;
@@ -350,7 +431,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return state.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0) return EXIT_OK;
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0)
+        return EXIT_OK;
       return EXIT_USAGE;
     }
     if (e instanceof CliError) {

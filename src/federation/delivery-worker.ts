@@ -158,14 +158,12 @@ export class DeliveryWorker {
       error: message ?? undefined,
     });
     const report: DeliveryReport = { item: { ...item, attempts }, outcome, message };
-    await this.deps
-      .onReport?.(report)
-      .catch((e) =>
-        this.deps.logger.error('outbox report handler failed', {
-          component: 'outbox',
-          error: errorMessage(e),
-        }),
-      );
+    await this.deps.onReport?.(report).catch((e) =>
+      this.deps.logger.error('outbox report handler failed', {
+        component: 'outbox',
+        error: errorMessage(e),
+      }),
+    );
     return report;
   }
 

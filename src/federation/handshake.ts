@@ -48,7 +48,13 @@ export class Handshake {
 
   private get own() {
     const i = this.deps.config.instance;
-    return { url: i.publicUrl, iaxHost: i.iax2Host, iaxPort: i.iax2Port, extensionLength: i.extensionDigits };
+    return {
+      url: i.publicUrl,
+      iaxHost: i.iax2Host,
+      iaxPort: i.iax2Port,
+      v1IaxHost: v1IaxHost(i.iax2Host, i.iax2Port),
+      extensionLength: i.extensionDigits,
+    };
   }
 
   /** Step 1 (A): validates locally, picks the dialect, tells the partner, keeps the request if it said yes. */
@@ -106,7 +112,8 @@ export class Handshake {
       throw new AppError(
         'FED_UNAVAILABLE',
         503,
-        `cannot read the federation descriptor of ${partnerUrl}: ${errorMessage(e)}`,
+        `cannot read the federation descriptor of ${partnerUrl}: ${errorMessage(e)}` +
+          ' (if it is a stock µURU that answers this address with a web page, create the request with dialect v1)',
         {
           kind: 'operational',
         },
@@ -183,7 +190,7 @@ export class Handshake {
       id: req.id,
       name: req.name,
       ownUrl: this.own.url,
-      ownIaxHost: this.own.iaxHost,
+      ownIaxHost: this.own.v1IaxHost,
       ownExtensionLength: this.own.extensionLength,
       secret: req.secret ?? '',
       codec: req.codec,
@@ -297,7 +304,7 @@ export class Handshake {
       call = v1AcceptOutgoingRequest(req.partnerUrl, req.requestId, {
         secret,
         ownExtensionLength: this.own.extensionLength,
-        ownIaxHost: this.own.iaxHost,
+        ownIaxHost: this.own.v1IaxHost,
         ownUrl: this.own.url,
       });
     }
@@ -388,4 +395,14 @@ export class Handshake {
       localOnly: opts.localOnly,
     });
   }
+}
+
+/**
+ * v1 has no port field: stock µURU sends a bare host and its partners assume
+ * 4569. On another port we send "host:port" (which our v1 receiver parses), or
+ * the partner's trunk would point at the wrong port.
+ */
+function v1IaxHost(host: string, port: number): string {
+  if (port === 4569) return host;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -37,6 +37,7 @@ export interface FederationOps {
 export type FederationFeature = Feature & { admin: FederationAdmin; ops: FederationOps };
 
 const MINUTE = 60 * 1000;
+const ACCEPT_NOT_DELIVERED = 'the partner was not told of the accept';
 
 /**
  * The federation protocol layer: descriptor, uuru-fed/2 and legacy v1
@@ -109,14 +110,14 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
   const records = handshake.records;
 
   const onReport = async (r: DeliveryReport): Promise<void> => {
-    if (r.outcome !== 'final' || r.item.kind !== 'accept' || !r.item.requestId) return;
-    // The accept will never arrive: show it on the peer; anti-entropy and the admin take it from here.
-    await records
-      .peers()
-      .update(
-        { requestId: r.item.requestId },
-        { lastError: `the partner was not told of the accept: ${r.message ?? ''}`, updatedAt: clock.now() },
-      );
+    if (r.item.kind !== 'accept' || !r.item.requestId || r.outcome === 'retry') return;
+    // A final failure is shown on the peer (anti-entropy and the admin take it from here); a later success clears it.
+    const lastError = r.outcome === 'final' ? `${ACCEPT_NOT_DELIVERED}: ${r.message ?? ''}` : null;
+    if (lastError === null) {
+      const peer = await records.peers().findOneBy({ requestId: r.item.requestId });
+      if (!peer?.lastError?.startsWith(ACCEPT_NOT_DELIVERED)) return;
+    }
+    await records.peers().update({ requestId: r.item.requestId }, { lastError, updatedAt: clock.now() });
   };
   worker = new DeliveryWorker({
     db,

@@ -30,7 +30,9 @@ interface BodyParserError {
   status: number;
 }
 function isBodyParserError(e: unknown): e is BodyParserError {
-  return typeof e === 'object' && e !== null && typeof (e as BodyParserError).type === 'string' && 'status' in e;
+  return (
+    typeof e === 'object' && e !== null && typeof (e as BodyParserError).type === 'string' && 'status' in e
+  );
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {

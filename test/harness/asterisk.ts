@@ -469,6 +469,7 @@ export async function startAsterisk(opts: StartAsteriskOptions = {}): Promise<As
     await launch();
   } catch (e) {
     saveLog();
+    if (process.env.UURU_TEST_KEEP_ASTERISK !== '1') fs.rmSync(layout.host, { recursive: true, force: true });
     throw e;
   }
 

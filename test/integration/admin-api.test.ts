@@ -2,7 +2,14 @@ import { ApiTokenEntity, PeerEntity } from '../../src/store/entities';
 import { createApiToken } from '../../src/http/admin/api-tokens';
 import { systemClock } from '../../src/core/clock';
 import { eventually } from '../harness/wait';
-import { adminApi, call, type HttpResult, type Instance, responseSchemaErrors, startInstance } from './admin-fixtures';
+import {
+  adminApi,
+  call,
+  type HttpResult,
+  type Instance,
+  responseSchemaErrors,
+  startInstance,
+} from './admin-fixtures';
 
 /**
  * Every admin API path against two real instances (A requests, B accepts)
@@ -31,7 +38,8 @@ afterAll(async () => {
 
 /** Asserts the status and that the body matches the documented schema for it. */
 function documented(res: HttpResult, method: string, docPath: string, status: number): HttpResult {
-  if (res.status !== status) throw new Error(`${method} ${docPath}: expected ${status}, got ${res.status} ${res.text}`);
+  if (res.status !== status)
+    throw new Error(`${method} ${docPath}: expected ${status}, got ${res.status} ${res.text}`);
   expect(responseSchemaErrors(doc, method, `/api/admin${docPath}`, status, res.json)).toEqual([]);
   return res;
 }
@@ -45,7 +53,9 @@ describe('authentication', () => {
     const bad = await apiA('GET', '/federation/peers', undefined, 'uuf_not-a-real-token');
     expect(bad.status).toBe(401);
     expect(bad.json).toMatchObject({ error: 'AUTH_INVALID' });
-    const malformed = await call(a.adminUrl, 'GET', '/api/admin/federation/peers', { headers: { authorization: 'Basic eDp5' } });
+    const malformed = await call(a.adminUrl, 'GET', '/api/admin/federation/peers', {
+      headers: { authorization: 'Basic eDp5' },
+    });
     expect(malformed.status).toBe(401);
     expect(malformed.json).toMatchObject({ error: 'AUTH_INVALID' });
     // B's bootstrap token is not A's
@@ -89,7 +99,10 @@ describe('validation', () => {
   });
 
   it('refuses malformed JSON, unknown query parameters, bad flags and bodies where none belong', async () => {
-    const broken = await call(a.adminUrl, 'POST', '/api/admin/federation/outgoing-requests', { token: a.token, rawBody: '{"name":' });
+    const broken = await call(a.adminUrl, 'POST', '/api/admin/federation/outgoing-requests', {
+      token: a.token,
+      rawBody: '{"name":',
+    });
     expect(broken.status).toBe(400);
     expect(broken.json).toMatchObject({ error: 'INVALID_JSON' });
     const query = await apiA('GET', '/federation/peers?verbose=1');
@@ -133,26 +146,43 @@ describe('a peering through the admin API', () => {
 
   it('A creates an outgoing request (201 {id, state, dialect}) and lists it', async () => {
     const res = documented(
-      await apiA('POST', '/federation/outgoing-requests', { name: 'alpha', partner_url: b.federationUrl, prefix: '71', codec: 'alaw' }),
+      await apiA('POST', '/federation/outgoing-requests', {
+        name: 'alpha',
+        partner_url: b.federationUrl,
+        prefix: '71',
+        codec: 'alaw',
+      }),
       'POST',
       '/federation/outgoing-requests',
       201,
     );
     expect(res.json).toMatchObject({ state: 'pending', dialect: 'v2', name: 'alpha', prefix: '71' });
     outgoingId = (res.json as { id: string }).id;
-    const list = documented(await apiA('GET', '/federation/outgoing-requests'), 'GET', '/federation/outgoing-requests', 200);
+    const list = documented(
+      await apiA('GET', '/federation/outgoing-requests'),
+      'GET',
+      '/federation/outgoing-requests',
+      200,
+    );
     expect((list.json as { requests: { id: string }[] }).requests.map((r) => r.id)).toContain(outgoingId);
   });
 
   it('B lists the incoming request and accepts it; both sides end up with the peer', async () => {
     const incoming = await eventually('B sees the request', async () => {
-      const res = documented(await apiB('GET', '/federation/incoming-requests'), 'GET', '/federation/incoming-requests', 200);
-      return (res.json as { requests: { id: string; name: string; partner_key_fingerprint: string | null }[] }).requests.find(
-        (r) => r.name === 'alpha',
+      const res = documented(
+        await apiB('GET', '/federation/incoming-requests'),
+        'GET',
+        '/federation/incoming-requests',
+        200,
       );
+      return (
+        res.json as { requests: { id: string; name: string; partner_key_fingerprint: string | null }[] }
+      ).requests.find((r) => r.name === 'alpha');
     });
     expect(incoming.partner_key_fingerprint).toBeTruthy();
-    const badPrefix = await apiB('POST', `/federation/incoming-requests/${incoming.id}/accept`, { prefix: 'x' });
+    const badPrefix = await apiB('POST', `/federation/incoming-requests/${incoming.id}/accept`, {
+      prefix: 'x',
+    });
     expect(badPrefix.status).toBe(400);
     const accepted = documented(
       await apiB('POST', `/federation/incoming-requests/${incoming.id}/accept`, { prefix: '81' }),
@@ -191,32 +221,56 @@ describe('a peering through the admin API', () => {
     expect(rows[0].secret.length).toBeGreaterThan(10);
     expect(JSON.stringify(peers.json)).not.toContain(rows[0].secret);
     const outgoing = await apiA('GET', '/federation/outgoing-requests');
-    expect((outgoing.json as { requests: { id: string }[] }).requests.map((r) => r.id)).not.toContain(outgoingId);
+    expect((outgoing.json as { requests: { id: string }[] }).requests.map((r) => r.id)).not.toContain(
+      outgoingId,
+    );
     documented(await apiA('GET', `/federation/peers/${peerA}`), 'GET', '/federation/peers/{id}', 200);
   });
 
   it('runs a test call and keeps its result on the peer (Asterisk switched off here: not answered, with the reason)', async () => {
-    const res = documented(await apiA('POST', `/federation/peers/${peerA}/test-call`, {}), 'POST', '/federation/peers/{id}/test-call', 200);
+    const res = documented(
+      await apiA('POST', `/federation/peers/${peerA}/test-call`, {}),
+      'POST',
+      '/federation/peers/{id}/test-call',
+      200,
+    );
     expect(res.json).toEqual({ answered: false, setup_ms: null, error: expect.stringContaining('disabled') });
     const peer = await apiA('GET', `/federation/peers/${peerA}`);
-    expect(peer.json).toMatchObject({ last_test_call: { answered: false, error: expect.stringContaining('disabled') } });
+    expect(peer.json).toMatchObject({
+      last_test_call: { answered: false, error: expect.stringContaining('disabled') },
+    });
   });
 
   it("refetches the partner's keys", async () => {
-    const res = documented(await apiA('POST', `/federation/foreign/${peerA}/refresh`, {}), 'POST', '/federation/foreign/{id}/refresh', 200);
+    const res = documented(
+      await apiA('POST', `/federation/foreign/${peerA}/refresh`, {}),
+      'POST',
+      '/federation/foreign/{id}/refresh',
+      200,
+    );
     expect((res.json as { server_name: string }).server_name).toBe(new URL(b.federationUrl).host);
     expect((res.json as { fingerprints: string[] }).fingerprints.length).toBeGreaterThan(0);
   });
 
   it('refuses a second peering under the same name with a 4xx code', async () => {
-    const res = await apiA('POST', '/federation/outgoing-requests', { name: 'alpha', partner_url: b.federationUrl, prefix: '72', codec: 'alaw' });
+    const res = await apiA('POST', '/federation/outgoing-requests', {
+      name: 'alpha',
+      partner_url: b.federationUrl,
+      prefix: '72',
+      codec: 'alaw',
+    });
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
     expect((res.json as { error: string }).error).toMatch(/^[A-Z_]+$/);
   });
 
   it('refuses an overlapping prefix', async () => {
-    const res = await apiA('POST', '/federation/outgoing-requests', { name: 'beta', partner_url: b.federationUrl, prefix: '7', codec: 'alaw' });
+    const res = await apiA('POST', '/federation/outgoing-requests', {
+      name: 'beta',
+      partner_url: b.federationUrl,
+      prefix: '7',
+      codec: 'alaw',
+    });
     expect(res.status).toBe(409);
     expect((res.json as { message: string }).message).toContain('alpha');
   });
@@ -224,20 +278,32 @@ describe('a peering through the admin API', () => {
   it('tears the peer down on both sides', async () => {
     documented(await apiA('DELETE', `/federation/peers/${peerA}`), 'DELETE', '/federation/peers/{id}', 204);
     expect((await apiA('GET', `/federation/peers/${peerA}`)).status).toBe(404);
-    await eventually('B dropped the peer', async () => (await apiB('GET', `/federation/peers/${peerB}`)).status === 404);
+    await eventually(
+      'B dropped the peer',
+      async () => (await apiB('GET', `/federation/peers/${peerB}`)).status === 404,
+    );
   });
 });
 
 describe('decline and revoke', () => {
   it('B declines; A shows the request as declined; A revokes it locally', async () => {
-    const created = await apiA('POST', '/federation/outgoing-requests', { name: 'gamma', partner_url: b.federationUrl, prefix: '73', codec: 'ulaw' });
+    const created = await apiA('POST', '/federation/outgoing-requests', {
+      name: 'gamma',
+      partner_url: b.federationUrl,
+      prefix: '73',
+      codec: 'ulaw',
+    });
     expect(created.status).toBe(201);
     const id = (created.json as { id: string }).id;
     const incoming = await eventually('B sees gamma', async () => {
       const res = await apiB('GET', '/federation/incoming-requests');
-      return (res.json as { requests: { id: string; name: string }[] }).requests.find((r) => r.name === 'gamma');
+      return (res.json as { requests: { id: string; name: string }[] }).requests.find(
+        (r) => r.name === 'gamma',
+      );
     });
-    const unknownField = await apiB('POST', `/federation/incoming-requests/${incoming.id}/decline`, { why: 'x' });
+    const unknownField = await apiB('POST', `/federation/incoming-requests/${incoming.id}/decline`, {
+      why: 'x',
+    });
     expect(unknownField.status).toBe(400);
     documented(
       await apiB('POST', `/federation/incoming-requests/${incoming.id}/decline`, { reason: 'not now' }),
@@ -250,19 +316,34 @@ describe('decline and revoke', () => {
       const r = (res.json as { requests: { id: string; state: string }[] }).requests.find((x) => x.id === id);
       return r?.state === 'declined';
     });
-    documented(await apiA('DELETE', `/federation/outgoing-requests/${id}?local_only=true`), 'DELETE', '/federation/outgoing-requests/{id}', 204);
+    documented(
+      await apiA('DELETE', `/federation/outgoing-requests/${id}?local_only=true`),
+      'DELETE',
+      '/federation/outgoing-requests/{id}',
+      204,
+    );
     const after = await apiA('GET', '/federation/outgoing-requests');
     expect((after.json as { requests: { id: string }[] }).requests.map((r) => r.id)).not.toContain(id);
   });
 
   it('A revokes a pending request and B forgets it', async () => {
-    const created = await apiA('POST', '/federation/outgoing-requests', { name: 'delta', partner_url: b.federationUrl, prefix: '74', codec: 'g722' });
+    const created = await apiA('POST', '/federation/outgoing-requests', {
+      name: 'delta',
+      partner_url: b.federationUrl,
+      prefix: '74',
+      codec: 'g722',
+    });
     const id = (created.json as { id: string }).id;
     await eventually('B sees delta', async () => {
       const res = await apiB('GET', '/federation/incoming-requests');
       return (res.json as { requests: { name: string }[] }).requests.some((r) => r.name === 'delta');
     });
-    documented(await apiA('DELETE', `/federation/outgoing-requests/${id}`), 'DELETE', '/federation/outgoing-requests/{id}', 204);
+    documented(
+      await apiA('DELETE', `/federation/outgoing-requests/${id}`),
+      'DELETE',
+      '/federation/outgoing-requests/{id}',
+      204,
+    );
     await eventually('B dropped delta', async () => {
       const res = await apiB('GET', '/federation/incoming-requests');
       return !(res.json as { requests: { name: string }[] }).requests.some((r) => r.name === 'delta');
@@ -289,7 +370,17 @@ describe('policy, keys and reconcile', () => {
     expect((bad.json as { message: string }).message).toContain('unfederated_numbers');
     const mode = await apiA('PUT', '/federation/policy', { ...next, mode: 'whatever' });
     expect(mode.status).toBe(400);
-    documented(await apiA('PUT', '/federation/policy', { ...next, mode: 'open', allowed_peers: [], allow_legacy: true }), 'PUT', '/federation/policy', 200);
+    documented(
+      await apiA('PUT', '/federation/policy', {
+        ...next,
+        mode: 'open',
+        allowed_peers: [],
+        allow_legacy: true,
+      }),
+      'PUT',
+      '/federation/policy',
+      200,
+    );
   });
 
   it('lists keys with fingerprints (no private parts) and rotates', async () => {
@@ -298,7 +389,12 @@ describe('policy, keys and reconcile', () => {
     expect(list.some((k) => k.alg === 'ed25519')).toBe(true);
     expect(list.some((k) => k.alg === 'x25519')).toBe(true);
     expect(JSON.stringify(keys.json)).not.toMatch(/private/i);
-    const rotated = documented(await apiA('POST', '/federation/keys/rotate', {}), 'POST', '/federation/keys/rotate', 200);
+    const rotated = documented(
+      await apiA('POST', '/federation/keys/rotate', {}),
+      'POST',
+      '/federation/keys/rotate',
+      200,
+    );
     const after = (rotated.json as { keys: { kid: string }[] }).keys.map((k) => k.kid);
     expect(after.some((kid) => !list.map((k) => k.kid).includes(kid))).toBe(true);
   });

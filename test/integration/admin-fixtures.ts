@@ -78,6 +78,14 @@ export interface HttpResult {
   headers: Headers;
 }
 
+function parseJsonOrNull(text: string): unknown {
+  try {
+    return text ? (JSON.parse(text) as unknown) : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function call(
   baseUrl: string,
   method: string,
@@ -90,15 +98,15 @@ export async function call(
   if (opts.rawBody !== undefined) body = opts.rawBody;
   else if (opts.body !== undefined) body = JSON.stringify(opts.body);
   if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-  const res = await fetch(baseUrl + urlPath, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(baseUrl + urlPath, {
+    method,
+    headers,
+    body,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(30_000),
+  });
   const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = text ? (JSON.parse(text) as unknown) : null;
-  } catch {
-    json = null;
-  }
-  return { status: res.status, json, text, headers: res.headers };
+  return { status: res.status, json: parseJsonOrNull(text), text, headers: res.headers };
 }
 
 /** The admin API of an instance, with its bootstrap token unless told otherwise. */
@@ -128,7 +136,8 @@ export function schemaErrors(schema: Schema, value: unknown, root: Schema, at = 
     const n = (schema.oneOf as Schema[]).filter((s) => schemaErrors(s, value, root, at).length === 0).length;
     if (n !== 1) errors.push(`${at}: matches ${n} of oneOf`);
   }
-  if ('const' in schema && JSON.stringify(schema.const) !== JSON.stringify(value)) errors.push(`${at}: not the constant`);
+  if ('const' in schema && JSON.stringify(schema.const) !== JSON.stringify(value))
+    errors.push(`${at}: not the constant`);
   if (Array.isArray(schema.enum) && !schema.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
     errors.push(`${at}: ${JSON.stringify(value)} not in enum`);
   }
@@ -147,7 +156,11 @@ export function schemaErrors(schema: Schema, value: unknown, root: Schema, at = 
     const ok = types.some((t) => t === actual || (t === 'number' && actual === 'integer'));
     if (!ok) return [...errors, `${at}: expected ${types.join('|')}, got ${actual}`];
   }
-  if (typeof value === 'string' && typeof schema.pattern === 'string' && !new RegExp(schema.pattern).test(value)) {
+  if (
+    typeof value === 'string' &&
+    typeof schema.pattern === 'string' &&
+    !new RegExp(schema.pattern).test(value)
+  ) {
     errors.push(`${at}: does not match ${schema.pattern}`);
   }
   if (Array.isArray(value) && schema.items && typeof schema.items === 'object') {
@@ -156,7 +169,8 @@ export function schemaErrors(schema: Schema, value: unknown, root: Schema, at = 
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const obj = value as Record<string, unknown>;
     const props = (schema.properties ?? {}) as Record<string, Schema>;
-    for (const req of (schema.required ?? []) as string[]) if (!(req in obj)) errors.push(`${at}.${req}: required`);
+    for (const req of (schema.required ?? []) as string[])
+      if (!(req in obj)) errors.push(`${at}.${req}: required`);
     for (const [k, v] of Object.entries(obj)) {
       if (props[k]) errors.push(...schemaErrors(props[k], v, root, `${at}.${k}`));
       else if (schema.additionalProperties === false) errors.push(`${at}.${k}: not allowed`);
@@ -166,14 +180,21 @@ export function schemaErrors(schema: Schema, value: unknown, root: Schema, at = 
 }
 
 /** Checks a response against the schema the OpenAPI document gives for this operation and status. */
-export function responseSchemaErrors(doc: Schema, method: string, docPath: string, status: number, body: unknown): string[] {
+export function responseSchemaErrors(
+  doc: Schema,
+  method: string,
+  docPath: string,
+  status: number,
+  body: unknown,
+): string[] {
   const paths = doc.paths as Record<string, Record<string, Schema>>;
   const op = paths[docPath]?.[method.toLowerCase()];
   if (!op) return [`${method} ${docPath} is not documented`];
   const resp = (op.responses as Record<string, Schema>)[String(status)];
   if (!resp) return [`${method} ${docPath} does not document status ${status}`];
   const content = resp.content as Record<string, { schema: Schema }> | undefined;
-  if (!content) return body === null || body === '' ? [] : [`${method} ${docPath} ${status} documents no body`];
+  if (!content)
+    return body === null || body === '' ? [] : [`${method} ${docPath} ${status} documents no body`];
   return schemaErrors(content['application/json'].schema, body, doc);
 }
 
@@ -205,7 +226,11 @@ export interface PanelSession {
   cookie: string;
   csrf: string;
   get(urlPath: string, headers?: Record<string, string>): Promise<HttpResult>;
-  post(urlPath: string, fields: Record<string, string>, headers?: Record<string, string>): Promise<HttpResult>;
+  post(
+    urlPath: string,
+    fields: Record<string, string>,
+    headers?: Record<string, string>,
+  ): Promise<HttpResult>;
 }
 
 export async function loginForm(i: Instance): Promise<{ loginCookie: string; csrf: string }> {
@@ -219,7 +244,10 @@ export async function tryLogin(i: Instance, username: string, password: string):
   const { loginCookie, csrf } = await loginForm(i);
   return call(i.adminUrl, 'POST', '/panel/login', {
     rawBody: form({ _csrf: csrf, username, password }),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `uuru_fed_login_csrf=${loginCookie}` },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      cookie: `uuru_fed_login_csrf=${loginCookie}`,
+    },
   });
 }
 

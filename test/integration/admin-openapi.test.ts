@@ -21,7 +21,8 @@ function apiRoutesOf(router: Router): string[] {
   const walk = (stack: Layer[], prefix: string) => {
     for (const layer of stack) {
       if (layer.route) {
-        for (const [m, on] of Object.entries(layer.route.methods)) if (on && m !== '_all') out.push(`${m.toUpperCase()} ${prefix}${layer.route.path}`);
+        for (const [m, on] of Object.entries(layer.route.methods))
+          if (on && m !== '_all') out.push(`${m.toUpperCase()} ${prefix}${layer.route.path}`);
       } else if (layer.handle.stack) {
         const mount = typeof layer.rawPath === 'string' && layer.rawPath !== '/' ? layer.rawPath : '';
         walk(layer.handle.stack, prefix + mount);
@@ -35,7 +36,18 @@ function apiRoutesOf(router: Router): string[] {
 let a: Instance;
 let doc: {
   openapi: string;
-  paths: Record<string, Record<string, { parameters: { name: string; in: string }[]; requestBody?: unknown; security?: unknown[]; responses: Record<string, unknown> }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        parameters: { name: string; in: string }[];
+        requestBody?: unknown;
+        security?: unknown[];
+        responses: Record<string, unknown>;
+      }
+    >
+  >;
 };
 
 beforeAll(async () => {
@@ -52,7 +64,9 @@ afterAll(async () => {
 describe('OpenAPI document', () => {
   it('is OpenAPI 3.1 and documents the paths the issue names', () => {
     expect(doc.openapi).toBe('3.1.0');
-    const ops = Object.entries(doc.paths).flatMap(([p, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${p}`));
+    const ops = Object.entries(doc.paths).flatMap(([p, methods]) =>
+      Object.keys(methods).map((m) => `${m.toUpperCase()} ${p}`),
+    );
     for (const required of [
       'POST /api/admin/federation/outgoing-requests',
       'GET /api/admin/federation/outgoing-requests',
@@ -75,13 +89,27 @@ describe('OpenAPI document', () => {
   });
 
   it('matches the router route for route', () => {
-    const ctx = { config: a.app.config, db: a.app.db!, clock: a.app.clock, logger: a.app.logger, fetch: a.app.fetchImpl, metrics: a.app.metrics };
+    const ctx = {
+      config: a.app.config,
+      db: a.app.db!,
+      clock: a.app.clock,
+      logger: a.app.logger,
+      fetch: a.app.fetchImpl,
+      metrics: a.app.metrics,
+    };
     const asterisk = new DisabledAsteriskPort();
     const federation = createFederationFeature({ ...ctx, asterisk });
-    const admin = createAdminFeature({ ...ctx, federation: federation.admin, asterisk, reconcile: async () => undefined });
+    const admin = createAdminFeature({
+      ...ctx,
+      federation: federation.admin,
+      asterisk,
+      reconcile: async () => undefined,
+    });
     const served = apiRoutesOf(admin.adminRouter!);
     const documented = Object.entries(doc.paths)
-      .flatMap(([p, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`))
+      .flatMap(([p, methods]) =>
+        Object.keys(methods).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`),
+      )
       .sort();
     expect(served.length).toBeGreaterThanOrEqual(15);
     expect(served).toEqual(documented);
@@ -94,8 +122,12 @@ describe('OpenAPI document', () => {
         const declared = op.parameters.filter((x) => x.in === 'path').map((x) => x.name);
         expect(`${m} ${p}: ${declared.sort().join(',')}`).toBe(`${m} ${p}: ${inPath.sort().join(',')}`);
         if (m === 'post' || m === 'put') {
-          const schema = (op.requestBody as { content: Record<string, { schema: { additionalProperties?: unknown } }> }).content['application/json'].schema;
-          expect(`${m} ${p} additionalProperties=${String(schema.additionalProperties)}`).toBe(`${m} ${p} additionalProperties=false`);
+          const schema = (
+            op.requestBody as { content: Record<string, { schema: { additionalProperties?: unknown } }> }
+          ).content['application/json'].schema;
+          expect(`${m} ${p} additionalProperties=${String(schema.additionalProperties)}`).toBe(
+            `${m} ${p} additionalProperties=false`,
+          );
         }
         expect(op.responses['400']).toBeDefined();
         if (p !== '/api/admin/openapi.json') {
@@ -110,10 +142,17 @@ describe('OpenAPI document', () => {
     for (const [p, methods] of Object.entries(doc.paths)) {
       for (const m of Object.keys(methods)) {
         const url = p.replace(/\{(\w+)\}/g, 'no-such-id');
-        const withAuth = await call(a.adminUrl, m.toUpperCase(), url, { token: a.token, body: m === 'post' || m === 'put' ? {} : undefined });
-        expect(`${m} ${p} -> ${(withAuth.json as { error?: string } | null)?.error ?? withAuth.status}`).not.toMatch(/-> NOT_FOUND$/);
+        const withAuth = await call(a.adminUrl, m.toUpperCase(), url, {
+          token: a.token,
+          body: m === 'post' || m === 'put' ? {} : undefined,
+        });
+        expect(
+          `${m} ${p} -> ${(withAuth.json as { error?: string } | null)?.error ?? withAuth.status}`,
+        ).not.toMatch(/-> NOT_FOUND$/);
         if (p === '/api/admin/openapi.json') continue;
-        const without = await call(a.adminUrl, m.toUpperCase(), url, { body: m === 'post' || m === 'put' ? {} : undefined });
+        const without = await call(a.adminUrl, m.toUpperCase(), url, {
+          body: m === 'post' || m === 'put' ? {} : undefined,
+        });
         expect(`${m} ${p} -> ${without.status}`).toBe(`${m} ${p} -> 401`);
       }
     }

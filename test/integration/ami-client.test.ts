@@ -111,11 +111,21 @@ describe('AmiClient', () => {
     expect((await ami.action({ Action: 'Ping' })).response).toBe('Success');
   });
 
-  test('reload() reloads a module and the Reload event arrives', async () => {
+  test('reload() reloads a module and the Reload event arrives, even past a throwing listener', async () => {
+    const throwing = () => {
+      throw new Error('listener bug');
+    };
+    ami.on('Reload', throwing);
     const reloaded = nextEvent<AmiMessage>(ami, 'Reload', (e) => (e.module ?? '').includes('chan_iax2'));
-    await ami.reload('chan_iax2.so');
-    const event = await reloaded;
-    expect(event.event).toBe('Reload');
+    try {
+      await ami.reload('chan_iax2.so');
+      const event = await reloaded;
+      expect(event.event).toBe('Reload');
+    } finally {
+      ami.off('Reload', throwing);
+    }
+    expect(logs.text()).toContain('AMI event listener threw');
+    expect((await ami.action({ Action: 'Ping' })).response).toBe('Success');
   });
 
   test('PeerStatus reports the peer unreachable when B dies and reachable when it is back', async () => {

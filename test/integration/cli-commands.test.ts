@@ -39,11 +39,15 @@ function dbEnv(s: Sidecar): Record<string, string> {
 /** Runs uuru-fed with only the given environment (no inherited UURU_* variables). */
 function cli(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', UURU_LOG_FORMAT: 'json', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src/cli/main.ts'), ...args],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', UURU_LOG_FORMAT: 'json', ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -61,6 +65,15 @@ function cli(args: string[], env: Record<string, string> = {}, stdin?: string): 
   });
 }
 
+/** Polling between CLI steps goes over HTTP directly: quicker than a process per poll. */
+async function requestsOf(
+  s: Sidecar,
+  which: 'incoming' | 'outgoing',
+): Promise<{ id: string; name: string; state: string }[]> {
+  const res = await s.admin('GET', `/federation/${which}-requests`);
+  return (res.json as { requests: { id: string; name: string; state: string }[] }).requests;
+}
+
 const apiEnv = (s: Sidecar, token = s.token) => ({ UURU_ADMIN_URL: s.adminUrl, UURU_ADMIN_TOKEN: token });
 const json = <T>(r: Run): T => {
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
@@ -68,7 +81,10 @@ const json = <T>(r: Run): T => {
 };
 
 beforeAll(async () => {
-  [a, b] = await Promise.all([startSidecar({ name: 'cli-a', db: 'mariadb' }), startSidecar({ name: 'cli-b' })]);
+  [a, b] = await Promise.all([
+    startSidecar({ name: 'cli-a', db: 'mariadb' }),
+    startSidecar({ name: 'cli-b' }),
+  ]);
 }, 120_000);
 afterAll(async () => {
   await destroyAll([a, b]);
@@ -79,7 +95,17 @@ describe('usage', () => {
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Exit codes:');
-    for (const cmd of ['admin', 'token', 'key', 'peers', 'peer', 'requests', 'policy', 'reconcile', 'test-call']) {
+    for (const cmd of [
+      'admin',
+      'token',
+      'key',
+      'peers',
+      'peer',
+      'requests',
+      'policy',
+      'reconcile',
+      'test-call',
+    ]) {
       expect(help.stdout).toContain(cmd);
     }
     const sub = await cli(['requests', 'create', '--help']);
@@ -89,7 +115,21 @@ describe('usage', () => {
     const missing = await cli(['requests', 'create', '--name', 'x'], apiEnv(a));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('required option');
-    const codec = await cli(['requests', 'create', '--name', 'x', '--partner-url', b.federationUrl, '--prefix', '1', '--codec', 'opus'], apiEnv(a));
+    const codec = await cli(
+      [
+        'requests',
+        'create',
+        '--name',
+        'x',
+        '--partner-url',
+        b.federationUrl,
+        '--prefix',
+        '1',
+        '--codec',
+        'opus',
+      ],
+      apiEnv(a),
+    );
     expect(codec.code).toBe(2);
     expect(codec.stderr).toMatch(/Allowed choices are g722, alaw/);
   });
@@ -101,7 +141,10 @@ describe('usage', () => {
     const badConfig = await cli(['peers', 'list'], { ...apiEnv(a), UURU_DATABASE_PORT: 'many' });
     expect(badConfig.code).toBe(2);
     expect(badConfig.stderr).toContain('UURU_DATABASE_PORT');
-    const unreachable = await cli(['peers', 'list'], { UURU_ADMIN_URL: 'http://127.0.0.1:9', UURU_ADMIN_TOKEN: 'x' });
+    const unreachable = await cli(['peers', 'list'], {
+      UURU_ADMIN_URL: 'http://127.0.0.1:9',
+      UURU_ADMIN_TOKEN: 'x',
+    });
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain('cannot reach the admin API');
     const badToken = await cli(['peers', 'list'], apiEnv(a, 'uuf_wrong'));
@@ -122,13 +165,20 @@ describe('database commands', () => {
     const short = await cli(['admin', 'create', 'bob'], dbEnv(a), 'short\n');
     expect(short.code).toBe(2);
     expect(short.stderr).toContain('PASSWORD_TOO_SHORT');
-    const replaced = await cli(['admin', 'create', 'alice', '--replace', '--json'], dbEnv(a), 'the replaced password\n');
-    expect(json<{ username: string; created: boolean }>(replaced)).toMatchObject({ username: 'alice', created: false });
+    const replaced = await cli(
+      ['admin', 'create', 'alice', '--replace', '--json'],
+      dbEnv(a),
+      'the replaced password\n',
+    );
+    expect(json<{ username: string; created: boolean }>(replaced)).toMatchObject({
+      username: 'alice',
+      created: false,
+    });
     // the running sidecar accepts the account at once
     const asInstance = { adminUrl: a.adminUrl } as Instance;
     expect((await tryLogin(asInstance, 'alice', 'the replaced password')).status).toBe(303);
     expect((await tryLogin(asInstance, 'alice', 'a fine long password')).status).toBe(401);
-    const rows = await a.query<{ passwordHash: string }>('SELECT passwordHash FROM admin_users');
+    const rows = await a.query<{ passwordHash: string }>('SELECT passwordHash FROM {db}.admin_users');
     expect(rows[0].passwordHash).toMatch(/^scrypt\$/);
   });
 
@@ -138,7 +188,9 @@ describe('database commands', () => {
     const token = created.stdout.trim();
     expect(token).toMatch(/^uuf_[A-Za-z0-9_-]{43}$/);
     expect(created.stderr).toContain('not shown again');
-    const rows = await b.query<{ tokenHash: string; name: string }>('SELECT name, tokenHash FROM api_tokens');
+    const rows = await b.query<{ tokenHash: string; name: string }>(
+      'SELECT name, tokenHash FROM {db}.api_tokens',
+    );
     expect(rows).toHaveLength(1);
     expect(rows[0].tokenHash).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(rows)).not.toContain(token);
@@ -164,7 +216,19 @@ describe('API commands', () => {
 
   it('requests create / list on A, list / accept on B, then peers list on both', async () => {
     const created = await cli(
-      ['requests', 'create', '--name', 'clipeer', '--partner-url', b.federationUrl, '--prefix', '51', '--codec', 'alaw', '--json'],
+      [
+        'requests',
+        'create',
+        '--name',
+        'clipeer',
+        '--partner-url',
+        b.federationUrl,
+        '--prefix',
+        '51',
+        '--codec',
+        'alaw',
+        '--json',
+      ],
       apiEnv(a),
     );
     const req = json<{ id: string; state: string; dialect: string }>(created);
@@ -172,20 +236,32 @@ describe('API commands', () => {
     const listed = await cli(['requests', 'list'], apiEnv(a));
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/Outgoing:\nID\s+NAME[\s\S]*clipeer[\s\S]*Incoming:/);
-    incomingId = await eventually('B lists clipeer', async () => {
-      const r = json<{ incoming: { id: string; name: string }[] }>(await cli(['requests', 'list', '--json'], apiEnv(b)));
-      return r.incoming.find((x) => x.name === 'clipeer')?.id;
-    }, 30_000, 300);
+    await eventually(
+      'B has clipeer',
+      async () => requestsOf(b, 'incoming').then((r) => r.some((x) => x.name === 'clipeer')),
+      30_000,
+      200,
+    );
+    const incoming = json<{ incoming: { id: string; name: string }[] }>(
+      await cli(['requests', 'list', '--json'], apiEnv(b)),
+    );
+    incomingId = incoming.incoming.find((x) => x.name === 'clipeer')!.id;
     const refused = await cli(['requests', 'accept', 'no-such-request', '--prefix', '52'], apiEnv(b));
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/uuru-fed: [A-Z_]+: /);
     const accepted = await cli(['requests', 'accept', incomingId, '--prefix', '52'], apiEnv(b));
     expect(accepted.code).toBe(0);
     expect(accepted.stdout).toContain("accepted: peer 'clipeer'");
-    const peersA = await eventually('A has clipeer', async () => {
-      const r = json<{ peers: { name: string; prefix: string; dialect: string }[] }>(await cli(['peers', 'list', '--json'], apiEnv(a)));
-      return r.peers.find((p) => p.name === 'clipeer');
-    }, 30_000, 300);
+    await eventually(
+      'A has clipeer',
+      async () =>
+        ((await a.admin('GET', '/federation/peers')).json as { peers: unknown[] }).peers.length === 1,
+      30_000,
+      200,
+    );
+    const peersA = json<{ peers: { name: string; prefix: string; dialect: string }[] }>(
+      await cli(['peers', 'list', '--json'], apiEnv(a)),
+    ).peers.find((p) => p.name === 'clipeer');
     expect(peersA).toMatchObject({ prefix: '51', dialect: 'v2' });
     const table = await cli(['peers', 'list'], apiEnv(b));
     expect(table.stdout).toMatch(/^ID\s+NAME\s+PREFIX/);
@@ -206,7 +282,19 @@ describe('API commands', () => {
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/mode:\s+open/);
     const set = await cli(
-      ['policy', 'set', '--mode', 'invite_only', '--allowed', 'x.example, y.example:8443', '--legacy', 'off', '--unfederated', '110,112,9*', '--json'],
+      [
+        'policy',
+        'set',
+        '--mode',
+        'invite_only',
+        '--allowed',
+        'x.example, y.example:8443',
+        '--legacy',
+        'off',
+        '--unfederated',
+        '110,112,9*',
+        '--json',
+      ],
       apiEnv(a),
     );
     expect(json<{ policy: unknown }>(set).policy).toEqual({
@@ -218,7 +306,9 @@ describe('API commands', () => {
     });
     const partial = await cli(['policy', 'set', '--mode', 'open'], apiEnv(a));
     expect(partial.code).toBe(0);
-    expect(json<{ mode: string; allowed_peers: string[] }>(await cli(['policy', 'show', '--json'], apiEnv(a)))).toMatchObject({
+    expect(
+      json<{ mode: string; allowed_peers: string[] }>(await cli(['policy', 'show', '--json'], apiEnv(a))),
+    ).toMatchObject({
       mode: 'open',
       allowed_peers: ['x.example', 'y.example:8443'],
     });
@@ -241,28 +331,55 @@ describe('API commands', () => {
     const gone = await cli(['peer', 'teardown', 'clipeer'], apiEnv(a));
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('PEER_NOT_FOUND');
-    await eventually('B dropped clipeer', async () => {
-      const list = json<{ peers: unknown[] }>(await cli(['peers', 'list', '--json'], apiEnv(b)));
-      return list.peers.length === 0;
-    }, 30_000, 300);
+    await eventually(
+      'B dropped clipeer',
+      async () =>
+        ((await b.admin('GET', '/federation/peers')).json as { peers: unknown[] }).peers.length === 0,
+      30_000,
+      200,
+    );
   });
 
   it('requests decline (B) and revoke (A)', async () => {
     const created = json<{ id: string }>(
-      await cli(['requests', 'create', '--name', 'cli2', '--partner-url', b.federationUrl, '--prefix', '53', '--codec', 'ulaw', '--json'], apiEnv(a)),
+      await cli(
+        [
+          'requests',
+          'create',
+          '--name',
+          'cli2',
+          '--partner-url',
+          b.federationUrl,
+          '--prefix',
+          '53',
+          '--codec',
+          'ulaw',
+          '--json',
+        ],
+        apiEnv(a),
+      ),
     );
-    const id = await eventually('B lists cli2', async () => {
-      const r = json<{ incoming: { id: string; name: string }[] }>(await cli(['requests', 'list', '--json'], apiEnv(b)));
-      return r.incoming.find((x) => x.name === 'cli2')?.id;
-    }, 30_000, 300);
+    const id = await eventually(
+      'B lists cli2',
+      async () => (await requestsOf(b, 'incoming')).find((x) => x.name === 'cli2')?.id,
+      30_000,
+      200,
+    );
     const declined = await cli(['requests', 'decline', id, '--reason', 'not today'], apiEnv(b));
     expect(declined.code).toBe(0);
-    await eventually('A sees the decline', async () => {
-      const r = json<{ outgoing: { id: string; state: string; decline_reason: string | null }[] }>(
-        await cli(['requests', 'list', '--json'], apiEnv(a)),
-      );
-      return r.outgoing.find((x) => x.id === created.id)?.state === 'declined';
-    }, 30_000, 300);
+    await eventually(
+      'A sees the decline',
+      async () => (await requestsOf(a, 'outgoing')).find((x) => x.id === created.id)?.state === 'declined',
+      30_000,
+      200,
+    );
+    const listed = json<{ outgoing: { id: string; state: string; decline_reason: string | null }[] }>(
+      await cli(['requests', 'list', '--json'], apiEnv(a)),
+    );
+    expect(listed.outgoing.find((x) => x.id === created.id)).toMatchObject({
+      state: 'declined',
+      decline_reason: 'not today',
+    });
     const revoked = await cli(['requests', 'revoke', created.id, '--local-only'], apiEnv(a));
     expect(revoked.code).toBe(0);
     const after = json<{ outgoing: { id: string }[] }>(await cli(['requests', 'list', '--json'], apiEnv(a)));

@@ -58,36 +58,64 @@ describe('/metrics', () => {
   });
 
   it('shows per-peer reachability and latency from the database, requests by endpoint and code, signature failures', async () => {
-    const created = await adminApi(a)('POST', '/federation/outgoing-requests', { name: 'mpeer', partner_url: b!.federationUrl, prefix: '61', codec: 'alaw' });
+    const created = await adminApi(a)('POST', '/federation/outgoing-requests', {
+      name: 'mpeer',
+      partner_url: b!.federationUrl,
+      prefix: '61',
+      codec: 'alaw',
+    });
     expect(created.status).toBe(201);
     const incoming = await eventually('B has the request', async () => {
       const res = await adminApi(b!)('GET', '/federation/incoming-requests');
       return (res.json as { requests: { id: string }[] }).requests[0];
     });
-    expect((await adminApi(b!)('POST', `/federation/incoming-requests/${incoming.id}/accept`, { prefix: '62' })).status).toBe(200);
-    await eventually('A has the peer', async () => ((await adminApi(a)('GET', '/federation/peers')).json as { peers: unknown[] }).peers.length === 1);
+    expect(
+      (await adminApi(b!)('POST', `/federation/incoming-requests/${incoming.id}/accept`, { prefix: '62' }))
+        .status,
+    ).toBe(200);
+    await eventually(
+      'A has the peer',
+      async () =>
+        ((await adminApi(a)('GET', '/federation/peers')).json as { peers: unknown[] }).peers.length === 1,
+    );
 
     let text = await scrape(a);
     expect(sample(text, 'uuru_fed_peer_reachable', 'peer="mpeer"')).toBe(-1);
     // What the Asterisk monitor writes when a qualify answers:
-    await a.app.db!.getRepository(PeerEntity).update({ name: 'mpeer' }, { reachability: 'reachable', latencyMs: 23 });
+    await a.app
+      .db!.getRepository(PeerEntity)
+      .update({ name: 'mpeer' }, { reachability: 'reachable', latencyMs: 23 });
     text = await scrape(a);
     expect(sample(text, 'uuru_fed_peer_reachable', 'peer="mpeer"')).toBe(1);
     expect(sample(text, 'uuru_fed_peer_latency_ms', 'peer="mpeer"')).toBe(23);
-    await a.app.db!.getRepository(PeerEntity).update({ name: 'mpeer' }, { reachability: 'lagged', latencyMs: 2500 });
+    await a.app
+      .db!.getRepository(PeerEntity)
+      .update({ name: 'mpeer' }, { reachability: 'lagged', latencyMs: 2500 });
     text = await scrape(a);
     expect(sample(text, 'uuru_fed_peer_reachable', 'peer="mpeer"')).toBe(0.5);
 
     const bText = await scrape(b!);
     const requestLines = bText.split('\n').filter((l) => l.startsWith('uuru_fed_federation_requests_total{'));
-    expect(requestLines.some((l) => /endpoint="[^"]+".*code="OK"|code="OK".*endpoint="[^"]+"/.test(l))).toBe(true);
+    expect(requestLines.some((l) => /endpoint="[^"]+".*code="OK"|code="OK".*endpoint="[^"]+"/.test(l))).toBe(
+      true,
+    );
 
-    const unsigned = await call(b!.federationUrl, 'GET', '/federation/v2/peerings/00000000-0000-4000-8000-000000000000');
+    const unsigned = await call(
+      b!.federationUrl,
+      'GET',
+      '/federation/v2/peerings/00000000-0000-4000-8000-000000000000',
+    );
     expect(unsigned.status).toBe(401);
     const afterBad = await scrape(b!);
-    const failures = afterBad.split('\n').filter((l) => l.startsWith('uuru_fed_signature_failures_total{reason='));
+    const failures = afterBad
+      .split('\n')
+      .filter((l) => l.startsWith('uuru_fed_signature_failures_total{reason='));
     expect(failures.length).toBeGreaterThan(0);
-    expect(afterBad.split('\n').some((l) => l.startsWith('uuru_fed_federation_requests_total{') && /code="FED_[A-Z_]+"/.test(l))).toBe(true);
+    expect(
+      afterBad
+        .split('\n')
+        .some((l) => l.startsWith('uuru_fed_federation_requests_total{') && /code="FED_[A-Z_]+"/.test(l)),
+    ).toBe(true);
   });
 
   it('shows outbox depth and age while a partner is down, and drops gauges of removed peers', async () => {

@@ -63,7 +63,10 @@ describe('sign-in', () => {
     expect(noCookie.headers.get('x-error-code')).toBe('CSRF_INVALID');
     const wrongToken = await call(a.adminUrl, 'POST', '/panel/login', {
       rawBody: form({ _csrf: 'forged', username: 'alice', password: PASSWORD }),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `uuru_fed_login_csrf=${loginCookie}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: `uuru_fed_login_csrf=${loginCookie}`,
+      },
     });
     expect(wrongToken.status).toBe(403);
     expect(cookieValue(wrongToken, 'uuru_fed_session')).toBeNull();
@@ -78,7 +81,9 @@ describe('sign-in', () => {
     expect(cookie).toMatch(/; SameSite=Strict/);
     expect(cookie).toMatch(/; Path=\//);
     expect(cookie).not.toMatch(/; Secure/); // publicUrl is plain http here
-    const page = await call(a.adminUrl, 'GET', '/panel/federation', { headers: { cookie: cookie.split(';')[0] } });
+    const page = await call(a.adminUrl, 'GET', '/panel/federation', {
+      headers: { cookie: cookie.split(';')[0] },
+    });
     expect(page.status).toBe(200);
     expect(page.text).toContain('Peers');
     expect(page.text).toContain('alice');
@@ -105,7 +110,9 @@ describe('sign-in', () => {
     expect(setCookies(out).find((c) => c.startsWith('uuru_fed_session='))).toMatch(/Max-Age=0/);
     const after = await s.get('/panel/federation');
     expect(after.status).toBe(303);
-    const api = await call(a.adminUrl, 'GET', '/api/admin/federation/peers', { headers: { cookie: s.cookie } });
+    const api = await call(a.adminUrl, 'GET', '/api/admin/federation/peers', {
+      headers: { cookie: s.cookie },
+    });
     expect(api.status).toBe(401);
   });
 });
@@ -113,17 +120,32 @@ describe('sign-in', () => {
 describe('CSRF', () => {
   it('refuses panel posts without or with a wrong token (403 CSRF_INVALID) and changes nothing', async () => {
     const s = await panelLogin(a, 'alice', PASSWORD);
-    const fields = { name: 'csrftest', partner_url: 'http://127.0.0.1:9', prefix: '44', codec: 'alaw', dialect: 'auto' };
+    const fields = {
+      name: 'csrftest',
+      partner_url: 'http://127.0.0.1:9',
+      prefix: '44',
+      codec: 'alaw',
+      dialect: 'auto',
+    };
     const none = await s.post('/panel/federation/outgoing-requests', fields);
     expect(none.status).toBe(403);
     expect(none.headers.get('x-error-code')).toBe('CSRF_INVALID');
     expect(none.text).toContain('CSRF_INVALID');
-    const wrong = await s.post('/panel/federation/outgoing-requests', { ...fields, _csrf: s.csrf.slice(1) + 'x' });
+    const wrong = await s.post('/panel/federation/outgoing-requests', {
+      ...fields,
+      _csrf: s.csrf.slice(1) + 'x',
+    });
     expect(wrong.status).toBe(403);
     const other = await panelLogin(a, 'bob', PASSWORD);
     const foreign = await s.post('/panel/federation/outgoing-requests', { ...fields, _csrf: other.csrf });
     expect(foreign.status).toBe(403);
-    for (const p of ['/panel/keys/rotate', '/panel/policy', '/panel/logout', '/panel/federation/peers/x/teardown', '/panel/federation/peers/x/test-call']) {
+    for (const p of [
+      '/panel/keys/rotate',
+      '/panel/policy',
+      '/panel/logout',
+      '/panel/federation/peers/x/teardown',
+      '/panel/federation/peers/x/test-call',
+    ]) {
       expect((await s.post(p, {})).status).toBe(403);
     }
     const json = await s.post('/panel/federation/outgoing-requests', fields, { accept: 'application/json' });
@@ -138,10 +160,16 @@ describe('CSRF', () => {
     const read = await call(a.adminUrl, 'GET', '/api/admin/status', { headers: { cookie: s.cookie } });
     expect(read.status).toBe(200);
     expect(read.json).toMatchObject({ principal: 'alice' });
-    const noHeader = await call(a.adminUrl, 'POST', '/api/admin/reconcile', { headers: { cookie: s.cookie }, body: {} });
+    const noHeader = await call(a.adminUrl, 'POST', '/api/admin/reconcile', {
+      headers: { cookie: s.cookie },
+      body: {},
+    });
     expect(noHeader.status).toBe(403);
     expect(noHeader.json).toMatchObject({ error: 'CSRF_INVALID' });
-    const withHeader = await call(a.adminUrl, 'POST', '/api/admin/reconcile', { headers: { cookie: s.cookie, 'x-csrf-token': s.csrf }, body: {} });
+    const withHeader = await call(a.adminUrl, 'POST', '/api/admin/reconcile', {
+      headers: { cookie: s.cookie, 'x-csrf-token': s.csrf },
+      body: {},
+    });
     expect(withHeader.status).toBe(200);
   });
 });

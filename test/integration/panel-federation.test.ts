@@ -1,7 +1,14 @@
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { systemClock } from '../../src/core/clock';
 import { eventually } from '../harness/wait';
-import { adminApi, call, type Instance, type PanelSession, panelLogin, startInstance } from './admin-fixtures';
+import {
+  adminApi,
+  call,
+  type Instance,
+  type PanelSession,
+  panelLogin,
+  startInstance,
+} from './admin-fixtures';
 
 /**
  * The panel's pages and forms between two real instances over HTTP (no
@@ -34,7 +41,10 @@ async function nextSnapshot(
   act?: () => Promise<void>,
 ): Promise<Record<string, string>> {
   const ctrl = new AbortController();
-  const res = await fetch(`${i.adminUrl}/panel/events`, { headers: { cookie: s.cookie }, signal: ctrl.signal });
+  const res = await fetch(`${i.adminUrl}/panel/events`, {
+    headers: { cookie: s.cookie },
+    signal: ctrl.signal,
+  });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
   const reader = res.body!.getReader();
@@ -52,7 +62,12 @@ async function nextSnapshot(
         const block = buffer.slice(0, sep);
         buffer = buffer.slice(sep + 2);
         if (!block.startsWith('event: snapshot')) continue;
-        const data = JSON.parse(block.split('\n').find((l) => l.startsWith('data: '))!.slice(6)) as { fragments: Record<string, string> };
+        const data = JSON.parse(
+          block
+            .split('\n')
+            .find((l) => l.startsWith('data: '))!
+            .slice(6),
+        ) as { fragments: Record<string, string> };
         if (until(data.fragments)) return data.fragments;
         if (act && !acted) {
           acted = true;
@@ -67,7 +82,12 @@ async function nextSnapshot(
 }
 
 const unescapeHtml = (t: string) =>
-  t.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  t
+    .replace(/&#39;/g, "'")
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 
 const flashOf = async (s: PanelSession, page = '/panel/federation') => {
   const res = await s.get(page);
@@ -135,7 +155,10 @@ describe('federation page', () => {
       sa,
       (f) => f.peers.includes('data-peer="paneltest"'),
       async () => {
-        const accepted = await sb.post(`/panel/federation/incoming-requests/${incomingId}/accept`, { _csrf: sb.csrf, prefix: '85' });
+        const accepted = await sb.post(`/panel/federation/incoming-requests/${incomingId}/accept`, {
+          _csrf: sb.csrf,
+          prefix: '85',
+        });
         expect(accepted.status).toBe(303);
       },
     );
@@ -156,7 +179,9 @@ describe('federation page', () => {
     const flash = await flashOf(sa);
     expect(flash?.kind).toBe('error');
     expect(flash?.text).toContain("Test call through 'paneltest' not answered");
-    expect((await sa.get('/panel/federation')).text).toContain('not answered: Asterisk integration is disabled');
+    expect((await sa.get('/panel/federation')).text).toContain(
+      'not answered: Asterisk integration is disabled',
+    );
   });
 
   it('refuses a second peering with the same partner, saying which peer and what to do', async () => {
@@ -207,7 +232,9 @@ describe('federation page', () => {
       const p = await sb.get('/panel/federation');
       return /action="\/panel\/federation\/incoming-requests\/([^/]+)\/decline"/.exec(p.text)?.[1];
     });
-    expect((await sb.post(`/panel/federation/incoming-requests/${incomingId}/decline`, { _csrf: sb.csrf })).status).toBe(303);
+    expect(
+      (await sb.post(`/panel/federation/incoming-requests/${incomingId}/decline`, { _csrf: sb.csrf })).status,
+    ).toBe(303);
     expect((await flashOf(sb))?.text).toBe('Request declined.');
     const outId = await eventually('A shows declined', async () => {
       const p = await sa.get('/panel/federation');
@@ -215,7 +242,14 @@ describe('federation page', () => {
         ? /action="\/panel\/federation\/outgoing-requests\/([^/]+)\/revoke"/.exec(p.text)?.[1]
         : undefined;
     });
-    expect((await sa.post(`/panel/federation/outgoing-requests/${outId}/revoke`, { _csrf: sa.csrf, local_only: 'true' })).status).toBe(303);
+    expect(
+      (
+        await sa.post(`/panel/federation/outgoing-requests/${outId}/revoke`, {
+          _csrf: sa.csrf,
+          local_only: 'true',
+        })
+      ).status,
+    ).toBe(303);
     expect((await flashOf(sa))?.text).toBe('Request revoked.');
     expect((await sa.get('/panel/federation')).text).toContain('No outgoing requests');
   });
@@ -225,7 +259,9 @@ describe('keys and policy pages', () => {
   it('shows our fingerprints (never a private key) and rotates', async () => {
     const before = await sa.get('/panel/keys');
     expect(before.status).toBe(200);
-    const keys = (await adminApi(a)('GET', '/federation/keys')).json as { keys: { kid: string; fingerprint: string }[] };
+    const keys = (await adminApi(a)('GET', '/federation/keys')).json as {
+      keys: { kid: string; fingerprint: string }[];
+    };
     for (const k of keys.keys) expect(before.text).toContain(k.fingerprint);
     expect(before.text).not.toMatch(/private_?key/i);
     expect((await sa.post('/panel/keys/rotate', { _csrf: sa.csrf })).status).toBe(303);
@@ -257,7 +293,11 @@ describe('keys and policy pages', () => {
     const shown = await sa.get('/panel/policy');
     expect(shown.text).toContain('<option value="invite_only" selected>');
     expect(shown.text).toContain('evil.example');
-    const bad = await sa.post('/panel/policy', { _csrf: sa.csrf, mode: 'invite_only', unfederated_numbers: '11x' });
+    const bad = await sa.post('/panel/policy', {
+      _csrf: sa.csrf,
+      mode: 'invite_only',
+      unfederated_numbers: '11x',
+    });
     expect(bad.status).toBe(303);
     expect((await flashOf(sa, '/panel/policy'))?.text).toContain('unfederated_numbers');
     const extra = await sa.post('/panel/policy', { _csrf: sa.csrf, mode: 'open', sneaky: '1' });

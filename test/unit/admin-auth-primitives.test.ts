@@ -2,7 +2,12 @@ import { ManualClock } from '../../src/core/clock';
 import { AppError } from '../../src/core/errors';
 import { LoginThrottle } from '../../src/http/admin/login-throttle';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../src/http/admin/password-hash';
-import { constantTimeEqual, SESSION_IDLE_MS, SESSION_MAX_MS, SessionStore } from '../../src/http/admin/session-store';
+import {
+  constantTimeEqual,
+  SESSION_IDLE_MS,
+  SESSION_MAX_MS,
+  SessionStore,
+} from '../../src/http/admin/session-store';
 import { cookieHeader, parseCookies } from '../../src/http/admin/admin-auth';
 
 describe('password hashing', () => {
@@ -24,7 +29,14 @@ describe('password hashing', () => {
   });
 
   it('never matches a malformed or hostile stored hash', async () => {
-    for (const stored of ['', 'plain', 'scrypt$1$2$3', 'bcrypt$16384$8$1$c2FsdA==$aGFzaA==', 'scrypt$99999999$8$1$c2FsdA==$aGFzaA==', 'scrypt$16384$8$1$$']) {
+    for (const stored of [
+      '',
+      'plain',
+      'scrypt$1$2$3',
+      'bcrypt$16384$8$1$c2FsdA==$aGFzaA==',
+      'scrypt$99999999$8$1$c2FsdA==$aGFzaA==',
+      'scrypt$16384$8$1$$',
+    ]) {
       await expect(verifyPassword('x', stored)).resolves.toBe(false);
     }
     await expect(burnPasswordCheck('x')).resolves.toBe(false);
@@ -116,10 +128,15 @@ describe('sessions', () => {
 describe('cookies', () => {
   it('sets HttpOnly and SameSite=Strict always, Secure when asked', () => {
     expect(cookieHeader('s', 'v/1', { secure: false })).toBe('s=v%2F1; Path=/; HttpOnly; SameSite=Strict');
-    expect(cookieHeader('s', '', { secure: true, maxAgeS: 0 })).toBe('s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure');
+    expect(cookieHeader('s', '', { secure: true, maxAgeS: 0 })).toBe(
+      's=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure',
+    );
   });
   it('parses a Cookie header', () => {
-    expect(parseCookies('a=1; uuru_fed_session=x%2Fy; broken; =z')).toEqual({ a: '1', uuru_fed_session: 'x/y' });
+    expect(parseCookies('a=1; uuru_fed_session=x%2Fy; broken; =z')).toEqual({
+      a: '1',
+      uuru_fed_session: 'x/y',
+    });
     expect(parseCookies(undefined)).toEqual({});
   });
 });

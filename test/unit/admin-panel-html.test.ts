@@ -34,9 +34,9 @@ describe('panel HTML', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
     const evil = '<script>alert(1)</script>';
     expect(html`<td>${evil}</td>`.value).toBe('<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>');
-    expect(html`<td>${raw('<b>ok</b>')}${['<i>', html`<u>`]}${null}${undefined}${false}${0}</td>`.value).toBe(
-      '<td><b>ok</b>&lt;i&gt;<u>0</td>',
-    );
+    expect(
+      html`<td>${raw('<b>ok</b>')}${['<i>', html`<u></u>`]}${null}${undefined}${false}${0}</td>`.value,
+    ).toBe('<td><b>ok</b>&lt;i&gt;<u>0</td>');
   });
 
   it('renders hostile peer data inert in the peers table', () => {
@@ -52,7 +52,11 @@ describe('panel HTML', () => {
   });
 
   it('shows reachability with latency, or says realtime peers are not monitored', () => {
-    const status = { ...new DisabledAsteriskPort().status(), enabled: true, monitoring: 'available' as const };
+    const status = {
+      ...new DisabledAsteriskPort().status(),
+      enabled: true,
+      monitoring: 'available' as const,
+    };
     expect(peersFragment([peer()], 't', status).value).toContain('reachable · 12 ms');
     const rt = { ...status, backend: 'realtime' as const, monitoring: 'unavailable_realtime' as const };
     const s = peersFragment([peer()], 't', rt).value;
@@ -86,11 +90,15 @@ describe('panel HTML', () => {
 
 describe('admin messages', () => {
   it('tells what happened and what to do, from the code', () => {
-    const m = adminMessage(new AppError('PREFIX_CONFLICT', 409, "prefix 7 overlaps peer 'berlin' (prefix 70)"));
+    const m = adminMessage(
+      new AppError('PREFIX_CONFLICT', 409, "prefix 7 overlaps peer 'berlin' (prefix 70)"),
+    );
     expect(m.code).toBe('PREFIX_CONFLICT');
     expect(m.text).toMatch(/^Prefix 7 overlaps peer 'berlin' \(prefix 70\)\. Pick a prefix/);
     const v = adminMessage(
-      badRequest('VALIDATION_FAILED', 'x', { issues: [{ field: 'body.prefix', message: 'a prefix is 1 to 15 digits' }] }),
+      badRequest('VALIDATION_FAILED', 'x', {
+        issues: [{ field: 'body.prefix', message: 'a prefix is 1 to 15 digits' }],
+      }),
     );
     expect(v.text).toBe('prefix: a prefix is 1 to 15 digits. Correct the field and submit again.');
     expect(adminMessage(new Error('boom')).code).toBe('INTERNAL');

@@ -58,7 +58,12 @@ export function cookieHeader(
   value: string,
   opts: { secure: boolean; maxAgeS?: number; path?: string },
 ): string {
-  const parts = [`${name}=${encodeURIComponent(value)}`, `Path=${opts.path ?? '/'}`, 'HttpOnly', 'SameSite=Strict'];
+  const parts = [
+    `${name}=${encodeURIComponent(value)}`,
+    `Path=${opts.path ?? '/'}`,
+    'HttpOnly',
+    'SameSite=Strict',
+  ];
   if (opts.maxAgeS !== undefined) parts.push(`Max-Age=${opts.maxAgeS}`);
   if (opts.secure) parts.push('Secure');
   return parts.join('; ');
@@ -129,9 +134,14 @@ export class AdminAuth {
     }
     const session = this.sessionFrom(req);
     if (!session) {
-      throw new AppError('AUTH_REQUIRED', 401, 'sign in to the panel or send "Authorization: Bearer <token>"', {
-        headers: { 'WWW-Authenticate': 'Bearer' },
-      });
+      throw new AppError(
+        'AUTH_REQUIRED',
+        401,
+        'sign in to the panel or send "Authorization: Bearer <token>"',
+        {
+          headers: { 'WWW-Authenticate': 'Bearer' },
+        },
+      );
     }
     if (UNSAFE.has(req.method)) this.checkCsrf(req, session.session);
     req.principal = session;

@@ -34,19 +34,32 @@ export async function createAdminUser(
   const existing = await repo.findOneBy({ username: input.username });
   if (existing) {
     if (!input.replace) {
-      throw conflict('ADMIN_EXISTS', `admin '${input.username}' exists already; pass --replace to set a new password`);
+      throw conflict(
+        'ADMIN_EXISTS',
+        `admin '${input.username}' exists already; pass --replace to set a new password`,
+      );
     }
     await repo.update({ id: existing.id }, { passwordHash });
     return { id: existing.id, username: existing.username, created: false };
   }
-  const user: AdminUser = { id: crypto.randomUUID(), username: input.username, passwordHash, createdAt: clock.now() };
+  const user: AdminUser = {
+    id: crypto.randomUUID(),
+    username: input.username,
+    passwordHash,
+    createdAt: clock.now(),
+  };
   await repo.insert(user);
   return { id: user.id, username: user.username, created: true };
 }
 
 /** The account when the password matches; null otherwise (same work either way). */
-export async function checkAdminLogin(db: DataSource, username: string, password: string): Promise<AdminUser | null> {
-  if (password.length > MAX_PASSWORD_LENGTH) throw new AppError('AUTH_INVALID', 401, 'wrong username or password');
+export async function checkAdminLogin(
+  db: DataSource,
+  username: string,
+  password: string,
+): Promise<AdminUser | null> {
+  if (password.length > MAX_PASSWORD_LENGTH)
+    throw new AppError('AUTH_INVALID', 401, 'wrong username or password');
   const user = USERNAME_PATTERN.test(username)
     ? await db.getRepository(AdminUserEntity).findOneBy({ username })
     : null;

@@ -45,7 +45,12 @@ export async function runTestCall(services: AdminServices, peer: PeerView): Prom
   await services.db.getRepository(PeerEntity).update(
     { id: peer.id },
     {
-      lastTestCall: { answered: result.answered, setupMs: result.setupMs, error: result.error, at: services.clock.now() },
+      lastTestCall: {
+        answered: result.answered,
+        setupMs: result.setupMs,
+        error: result.error,
+        at: services.clock.now(),
+      },
     },
   );
   return { answered: result.answered, setup_ms: result.setupMs, error: result.error };
@@ -65,7 +70,11 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       tag: 'meta',
       query: noQuery,
       auth: false,
-      success: { status: 200, schema: z.looseObject({ openapi: z.string() }), description: 'OpenAPI 3.1 document' },
+      success: {
+        status: 200,
+        schema: z.looseObject({ openapi: z.string() }),
+        description: 'OpenAPI 3.1 document',
+      },
       handle: async () => ({ body: openApi() }),
     }),
     defineRoute({
@@ -75,7 +84,9 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       tag: 'meta',
       query: noQuery,
       success: { status: 200, schema: statusResponse, description: 'status' },
-      handle: async ({ req }) => ({ body: { principal: req.principal?.name ?? '', asterisk: s.asterisk.status() } }),
+      handle: async ({ req }) => ({
+        body: { principal: req.principal?.name ?? '', asterisk: s.asterisk.status() },
+      }),
     }),
     defineRoute({
       method: 'post',
@@ -151,7 +162,10 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       success: { status: 204, description: 'declined' },
       errors: [404, 409],
       handle: async ({ params, body }) => {
-        await fed.declineIncomingRequest(params.id, { localOnly: body.local_only ?? false, reason: body.reason });
+        await fed.declineIncomingRequest(params.id, {
+          localOnly: body.local_only ?? false,
+          reason: body.reason,
+        });
         return { status: 204 };
       },
     }),
@@ -229,7 +243,11 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       tag: 'policy',
       query: noQuery,
       body: policySchema,
-      success: { status: 200, schema: policyChangeReport, description: 'the policy and the peers it would no longer admit' },
+      success: {
+        status: 200,
+        schema: policyChangeReport,
+        description: 'the policy and the peers it would no longer admit',
+      },
       handle: async ({ body }) => ({ body: await fed.setPolicy(body) }),
     }),
     defineRoute({
@@ -248,7 +266,11 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       tag: 'keys',
       query: noQuery,
       body: emptyBody,
-      success: { status: 200, schema: z.object({ keys: z.array(keyView) }), description: 'keys after rotation' },
+      success: {
+        status: 200,
+        schema: z.object({ keys: z.array(keyView) }),
+        description: 'keys after rotation',
+      },
       handle: async () => ({ body: { keys: await fed.rotateKeys() } }),
     }),
     defineRoute({
@@ -258,7 +280,11 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       tag: 'asterisk',
       query: noQuery,
       body: emptyBody,
-      success: { status: 200, schema: reconcileResponse, description: 'done; the Asterisk link status after it' },
+      success: {
+        status: 200,
+        schema: reconcileResponse,
+        description: 'done; the Asterisk link status after it',
+      },
       errors: [503],
       handle: async () => {
         await s.reconcile();

@@ -39,7 +39,11 @@ export function createAdminFeature(ctx: AdminFeatureContext): Feature {
     reconcile: ctx.reconcile,
   };
   const sessions = new SessionStore(ctx.clock);
-  const auth = new AdminAuth(ctx.config, new ApiTokenVerifier(ctx.db, ctx.clock, ctx.config.admin.bootstrapToken), sessions);
+  const auth = new AdminAuth(
+    ctx.config,
+    new ApiTokenVerifier(ctx.db, ctx.clock, ctx.config.admin.bootstrapToken),
+    sessions,
+  );
   const throttle = new LoginThrottle(ctx.clock);
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
@@ -65,7 +69,9 @@ export function createAdminFeature(ctx: AdminFeatureContext): Feature {
     next();
   });
   router.use(API_BASE, api);
-  router.use(panelRouter({ config: ctx.config, logger: ctx.logger, services, auth, throttle, events, changes }));
+  router.use(
+    panelRouter({ config: ctx.config, logger: ctx.logger, services, auth, throttle, events, changes }),
+  );
 
   return {
     name: 'admin',
@@ -80,8 +86,10 @@ export function createAdminFeature(ctx: AdminFeatureContext): Feature {
 /** Body parser failures become admin error codes instead of the federation ones. */
 function asAdminBodyError(err: unknown): unknown {
   if (typeof err !== 'object' || err === null || !('type' in err) || typeof err.type !== 'string') return err;
-  if (err.type === 'entity.too.large') return new AppError('BODY_TOO_LARGE', 413, 'the request body is too large');
-  if (err.type === 'entity.parse.failed') return new AppError('INVALID_JSON', 400, 'the request body is not valid JSON');
+  if (err.type === 'entity.too.large')
+    return new AppError('BODY_TOO_LARGE', 413, 'the request body is too large');
+  if (err.type === 'entity.parse.failed')
+    return new AppError('INVALID_JSON', 400, 'the request body is not valid JSON');
   if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported') {
     return new AppError('UNSUPPORTED_ENCODING', 415, 'send the body as UTF-8 JSON');
   }

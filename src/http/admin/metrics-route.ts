@@ -26,7 +26,9 @@ export async function refreshStateGauges(
   asterisk: AsteriskPort,
   clock: Clock,
 ): Promise<void> {
-  const peers = await db.getRepository(PeerEntity).find({ select: { name: true, reachability: true, latencyMs: true } });
+  const peers = await db
+    .getRepository(PeerEntity)
+    .find({ select: { name: true, reachability: true, latencyMs: true } });
   metrics.peerReachable.reset();
   metrics.peerLatency.reset();
   for (const p of peers) {
@@ -49,7 +51,12 @@ export async function refreshStateGauges(
   metrics.connectionUp.set({ link: 'ari' }, status.ari === 'connected' ? 1 : 0);
 }
 
-export function metricsRouter(deps: { metrics: Metrics; db: DataSource; asterisk: AsteriskPort; clock: Clock }): Router {
+export function metricsRouter(deps: {
+  metrics: Metrics;
+  db: DataSource;
+  asterisk: AsteriskPort;
+  clock: Clock;
+}): Router {
   const r = Router();
   r.get('/metrics', async (_req: Request, res: Response) => {
     await refreshStateGauges(deps.metrics, deps.db, deps.asterisk, deps.clock);

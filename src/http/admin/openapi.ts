@@ -40,13 +40,20 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'a dependency is unavailable; retry',
 };
 
-export function buildOpenApiDocument(routes: ApiRoute[], base: string, version: string): Record<string, unknown> {
+export function buildOpenApiDocument(
+  routes: ApiRoute[],
+  base: string,
+  version: string,
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const errorRef = { $ref: '#/components/schemas/Error' };
   for (const r of routes) {
     const responses: Record<string, unknown> = {};
     responses[String(r.success.status)] = r.success.schema
-      ? { description: r.success.description, content: { 'application/json': { schema: jsonSchema(r.success.schema, 'output') } } }
+      ? {
+          description: r.success.description,
+          content: { 'application/json': { schema: jsonSchema(r.success.schema, 'output') } },
+        }
       : { description: r.success.description };
     const errorStatuses = new Set<number>([400, ...(r.auth === false ? [] : [401, 403]), ...r.errors]);
     for (const status of [...errorStatuses].sort()) {

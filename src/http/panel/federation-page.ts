@@ -19,31 +19,43 @@ export function formatTime(iso: string | null): SafeHtml {
   if (!iso) return html`<span class="muted">never</span>`;
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return html`${iso}`;
-  const text = d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const text = d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC');
   return html`<time datetime="${iso}">${text}</time>`;
 }
 
 function dialectCell(dialect: string): SafeHtml {
   if (dialect !== 'v1') return html`<span class="badge b-ok">v2</span>`;
-  return html`<span class="badge b-warn">v1</span><div class="note" data-v1-note>${V1_NOTE}</div>`;
+  return html`<span class="badge b-warn">v1</span>
+    <div class="note" data-v1-note>${V1_NOTE}</div>`;
 }
 
 function reachabilityCell(p: PeerView, status: AsteriskConnectionStatus): SafeHtml {
   if (status.monitoring === 'unavailable_realtime' || p.reachability === 'unmonitored') {
-    return html`<span class="badge b-unk" title="Asterisk does not qualify realtime peers">not monitored</span>`;
+    return html`<span class="badge b-unk" title="Asterisk does not qualify realtime peers"
+      >not monitored</span
+    >`;
   }
-  const cls = { reachable: 'b-ok', lagged: 'b-warn', unreachable: 'b-bad', unknown: 'b-unk', unmonitored: 'b-unk' }[
-    p.reachability
-  ];
+  const cls = {
+    reachable: 'b-ok',
+    lagged: 'b-warn',
+    unreachable: 'b-bad',
+    unknown: 'b-unk',
+    unmonitored: 'b-unk',
+  }[p.reachability];
   const latency = p.latency_ms === null ? '' : ` · ${p.latency_ms} ms`;
-  return html`<span class="badge ${cls}" data-reachability="${p.reachability}">${p.reachability}${latency}</span>`;
+  return html`<span class="badge ${cls}" data-reachability="${p.reachability}"
+    >${p.reachability}${latency}</span
+  >`;
 }
 
 function applyCell(p: PeerView): SafeHtml {
   const cls = { applied: 'b-ok', pending: 'b-unk', failed: 'b-bad' }[p.apply_state];
   return html`<span class="badge ${cls}">${p.apply_state}</span>${
-    p.apply_error ? html`<div class="small muted">${p.apply_error}</div>` : ''
-  }`;
+      p.apply_error ? html`<div class="small muted">${p.apply_error}</div>` : ''
+    }`;
 }
 
 function testCallResult(p: PeerView): SafeHtml {
@@ -56,25 +68,83 @@ function testCallResult(p: PeerView): SafeHtml {
 
 export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskConnectionStatus): SafeHtml {
   const rows = peers.map(
-    (p) => html`<tr data-peer="${p.name}">
-  <td><strong>${p.name}</strong><div class="small muted">${p.role}</div></td>
-  <td>${p.prefix}</td>
-  <td><a href="${p.partner_url}" rel="noreferrer noopener" target="_blank">${p.partner_url}</a><div class="small muted">IAX2 ${p.partner_iax_host} · ${p.codec}</div></td>
-  <td>${dialectCell(p.dialect)}</td>
-  <td><span class="badge ${p.state === 'active' ? 'b-ok' : 'b-bad'}">${p.state === 'active' ? 'active' : 'partner missing'}</span></td>
-  <td>${reachabilityCell(p, status)}</td>
-  <td>${formatTime(p.last_seen)}</td>
-  <td class="small">${p.last_error ?? html`<span class="muted">–</span>`}</td>
-  <td>${applyCell(p)}</td>
-  <td>${p.partner_key_fingerprint ? html`<code class="fp">${p.partner_key_fingerprint}</code>` : html`<span class="muted">–</span>`}</td>
-  <td><form method="post" action="/panel/federation/peers/${p.id}/test-call" class="inline" data-async="test-call">${csrfField(csrf)}<button type="submit" data-test-call="${p.name}">Test call</button>${testCallResult(p)}</form></td>
-  <td><a class="icon" href="/panel/federation/peers/${p.id}/teardown" data-teardown data-peer-name="${p.name}" title="Tear down ${p.name}" aria-label="Tear down ${p.name}">${TRASH_ICON}</a></td>
-</tr>`,
+    (p) =>
+      html`<tr data-peer="${p.name}">
+        <td>
+          <strong>${p.name}</strong>
+          <div class="small muted">${p.role}</div>
+        </td>
+        <td>${p.prefix}</td>
+        <td>
+          <a href="${p.partner_url}" rel="noreferrer noopener" target="_blank">${p.partner_url}</a>
+          <div class="small muted">IAX2 ${p.partner_iax_host} · ${p.codec}</div>
+        </td>
+        <td>${dialectCell(p.dialect)}</td>
+        <td>
+          <span class="badge ${p.state === 'active' ? 'b-ok' : 'b-bad'}"
+            >${p.state === 'active' ? 'active' : 'partner missing'}</span
+          >
+        </td>
+        <td>${reachabilityCell(p, status)}</td>
+        <td>${formatTime(p.last_seen)}</td>
+        <td class="small">${p.last_error ?? html`<span class="muted">–</span>`}</td>
+        <td>${applyCell(p)}</td>
+        <td>
+          ${p.partner_key_fingerprint ? html`<code class="fp">${p.partner_key_fingerprint}</code>` : html`<span class="muted">–</span>`}
+        </td>
+        <td>
+          <form
+            method="post"
+            action="/panel/federation/peers/${p.id}/test-call"
+            class="inline"
+            data-async="test-call"
+          >
+            ${csrfField(csrf)}<button type="submit" data-test-call="${p.name}">Test call</button
+            >${testCallResult(p)}
+          </form>
+        </td>
+        <td>
+          <a
+            class="icon"
+            href="/panel/federation/peers/${p.id}/teardown"
+            data-teardown
+            data-peer-name="${p.name}"
+            title="Tear down ${p.name}"
+            aria-label="Tear down ${p.name}"
+            >${TRASH_ICON}</a
+          >
+        </td>
+      </tr>`,
   );
   return html`<table>
-<thead><tr><th>Name</th><th>Prefix</th><th>Partner</th><th>Dialect</th><th>State</th><th>Reachability</th><th>Last seen</th><th>Last error</th><th>Apply state</th><th>Partner key</th><th>Test call</th><th></th></tr></thead>
-<tbody>${rows.length ? rows : html`<tr><td colspan="12" class="empty">No peers yet. Create a request below, or accept one a partner sent.</td></tr>`}</tbody>
-</table>`;
+    <thead>
+      <tr>
+        <th>Name</th>
+        <th>Prefix</th>
+        <th>Partner</th>
+        <th>Dialect</th>
+        <th>State</th>
+        <th>Reachability</th>
+        <th>Last seen</th>
+        <th>Last error</th>
+        <th>Apply state</th>
+        <th>Partner key</th>
+        <th>Test call</th>
+        <th></th>
+      </tr>
+    </thead>
+    <tbody>
+      ${
+        rows.length
+          ? rows
+          : html`<tr>
+              <td colspan="12" class="empty">
+                No peers yet. Create a request below, or accept one a partner sent.
+              </td>
+            </tr>`
+      }
+    </tbody>
+  </table>`;
 }
 
 export function outgoingFragment(requests: OutgoingRequestView[], csrf: string): SafeHtml {
@@ -82,61 +152,161 @@ export function outgoingFragment(requests: OutgoingRequestView[], csrf: string):
     const stateCls = r.state === 'pending' ? 'b-unk' : 'b-bad';
     const why = r.decline_reason ?? r.last_error;
     return html`<tr data-outgoing="${r.name}">
-  <td><strong>${r.name}</strong></td>
-  <td>${r.partner_url}</td>
-  <td>${r.prefix}</td>
-  <td>${r.codec}</td>
-  <td>${dialectCell(r.dialect)}</td>
-  <td><span class="badge ${stateCls}">${r.state}</span>${why ? html`<div class="small muted">${why}</div>` : ''}${
-    r.pending_deliveries > 0 ? html`<div class="small muted">${r.pending_deliveries} notification(s) waiting for delivery</div>` : ''
-  }</td>
-  <td>${formatTime(r.created_at)}</td>
-  <td><form method="post" action="/panel/federation/outgoing-requests/${r.id}/revoke" class="inline" data-confirm="Revoke the request '${r.name}'?">${csrfField(csrf)}<label class="small"><input type="checkbox" name="local_only" value="true"> local only</label><button type="submit">Revoke</button></form></td>
-</tr>`;
+      <td><strong>${r.name}</strong></td>
+      <td>${r.partner_url}</td>
+      <td>${r.prefix}</td>
+      <td>${r.codec}</td>
+      <td>${dialectCell(r.dialect)}</td>
+      <td>
+        <span class="badge ${stateCls}">${r.state}</span
+        >${why ? html`<div class="small muted">${why}</div>` : ''}${
+          r.pending_deliveries > 0
+            ? html`<div class="small muted">
+                ${r.pending_deliveries} notification(s) waiting for delivery
+              </div>`
+            : ''
+        }
+      </td>
+      <td>${formatTime(r.created_at)}</td>
+      <td>
+        <form
+          method="post"
+          action="/panel/federation/outgoing-requests/${r.id}/revoke"
+          class="inline"
+          data-confirm="Revoke the request '${r.name}'?"
+        >
+          ${csrfField(csrf)}<label class="small"
+            ><input type="checkbox" name="local_only" value="true" /> local only</label
+          ><button type="submit">Revoke</button>
+        </form>
+      </td>
+    </tr>`;
   });
   return html`<table>
-<thead><tr><th>Name</th><th>Partner</th><th>Our prefix</th><th>Codec</th><th>Dialect</th><th>State</th><th>Created</th><th></th></tr></thead>
-<tbody>${rows.length ? rows : html`<tr><td colspan="8" class="empty">No outgoing requests.</td></tr>`}</tbody>
-</table>`;
+    <thead>
+      <tr>
+        <th>Name</th>
+        <th>Partner</th>
+        <th>Our prefix</th>
+        <th>Codec</th>
+        <th>Dialect</th>
+        <th>State</th>
+        <th>Created</th>
+        <th></th>
+      </tr>
+    </thead>
+    <tbody>
+      ${
+        rows.length
+          ? rows
+          : html`<tr>
+              <td colspan="8" class="empty">No outgoing requests.</td>
+            </tr>`
+      }
+    </tbody>
+  </table>`;
 }
 
 export function incomingFragment(requests: IncomingRequestView[], csrf: string): SafeHtml {
   const rows = requests.map(
-    (r) => html`<tr data-incoming="${r.name}">
-  <td><strong>${r.name}</strong></td>
-  <td>${r.partner_url}<div class="small muted">IAX2 ${r.partner_iax_host} · ${r.partner_extension_length}-digit extensions</div></td>
-  <td>${r.codec}</td>
-  <td>${dialectCell(r.dialect)}</td>
-  <td>${r.partner_key_fingerprint ? html`<code class="fp">${r.partner_key_fingerprint}</code>` : html`<span class="muted">–</span>`}</td>
-  <td><span class="badge ${r.state === 'pending' ? 'b-unk' : 'b-bad'}">${r.state}</span></td>
-  <td>${formatTime(r.created_at)}</td>
-  <td>${
-    r.state === 'pending'
-      ? html`<form method="post" action="/panel/federation/incoming-requests/${r.id}/accept" class="inline">${csrfField(csrf)}<input type="text" name="prefix" class="prefix" placeholder="prefix" inputmode="numeric" pattern="[0-9]{1,15}" required aria-label="Our prefix for ${r.name}"><button type="submit" class="primary">Accept</button></form>
-  <form method="post" action="/panel/federation/incoming-requests/${r.id}/decline" class="inline" data-confirm="Decline the request '${r.name}'?">${csrfField(csrf)}<label class="small"><input type="checkbox" name="local_only" value="true"> local only</label><button type="submit">Decline</button></form>`
-      : ''
-  }</td>
-</tr>`,
+    (r) =>
+      html`<tr data-incoming="${r.name}">
+        <td><strong>${r.name}</strong></td>
+        <td>
+          ${r.partner_url}
+          <div class="small muted">
+            IAX2 ${r.partner_iax_host} · ${r.partner_extension_length}-digit extensions
+          </div>
+        </td>
+        <td>${r.codec}</td>
+        <td>${dialectCell(r.dialect)}</td>
+        <td>
+          ${r.partner_key_fingerprint ? html`<code class="fp">${r.partner_key_fingerprint}</code>` : html`<span class="muted">–</span>`}
+        </td>
+        <td><span class="badge ${r.state === 'pending' ? 'b-unk' : 'b-bad'}">${r.state}</span></td>
+        <td>${formatTime(r.created_at)}</td>
+        <td>
+          ${
+            r.state === 'pending'
+              ? html`<div class="row-actions">
+                  <form
+                    method="post"
+                    action="/panel/federation/incoming-requests/${r.id}/accept"
+                    class="inline"
+                  >
+                    ${csrfField(csrf)}<input
+                      type="text"
+                      name="prefix"
+                      class="prefix"
+                      placeholder="prefix"
+                      inputmode="numeric"
+                      pattern="[0-9]{1,15}"
+                      required
+                      aria-label="Our prefix for ${r.name}"
+                    /><button type="submit" class="primary">Accept</button>
+                  </form>
+                  <form
+                    method="post"
+                    action="/panel/federation/incoming-requests/${r.id}/decline"
+                    class="inline"
+                    data-confirm="Decline the request '${r.name}'?"
+                  >
+                    ${csrfField(csrf)}<label class="small"
+                      ><input type="checkbox" name="local_only" value="true" /> local only</label
+                    ><button type="submit">Decline</button>
+                  </form>
+                </div>`
+              : ''
+          }
+        </td>
+      </tr>`,
   );
   return html`<table>
-<thead><tr><th>Name</th><th>Partner</th><th>Codec</th><th>Dialect</th><th>Partner key</th><th>State</th><th>Received</th><th></th></tr></thead>
-<tbody>${rows.length ? rows : html`<tr><td colspan="8" class="empty">No incoming requests.</td></tr>`}</tbody>
-</table>`;
+    <thead>
+      <tr>
+        <th>Name</th>
+        <th>Partner</th>
+        <th>Codec</th>
+        <th>Dialect</th>
+        <th>Partner key</th>
+        <th>State</th>
+        <th>Received</th>
+        <th></th>
+      </tr>
+    </thead>
+    <tbody>
+      ${
+        rows.length
+          ? rows
+          : html`<tr>
+              <td colspan="8" class="empty">No incoming requests.</td>
+            </tr>`
+      }
+    </tbody>
+  </table>`;
 }
 
 export function statusFragment(status: AsteriskConnectionStatus): SafeHtml {
   if (!status.enabled) {
-    return html`<div class="banner">Asterisk integration is switched off in this instance: peers are stored but no trunk is configured, and nothing is monitored.</div>`;
+    return html`<div class="banner">
+      Asterisk integration is switched off in this instance: peers are stored but no trunk is configured, and
+      nothing is monitored.
+    </div>`;
   }
   const parts: SafeHtml[] = [];
   if (status.monitoring === 'unavailable_realtime') {
     parts.push(
-      html`<div class="banner" data-realtime-note>Realtime backend: Asterisk never qualifies realtime IAX2 peers, so reachability and latency of peers can't be monitored here. Use a test call to check a trunk.</div>`,
+      html`<div class="banner" data-realtime-note>
+        Realtime backend: Asterisk never qualifies realtime IAX2 peers, so reachability and latency of peers
+        can't be monitored here. Use a test call to check a trunk.
+      </div>`,
     );
   }
   if (status.ami !== 'connected' || status.ari !== 'connected') {
     parts.push(
-      html`<div class="banner">Asterisk link: AMI ${status.ami}, ARI ${status.ari}. Changes are applied once the connection is back.</div>`,
+      html`<div class="banner">
+        Asterisk link: AMI ${status.ami}, ARI ${status.ari}. Changes are applied once the connection is back.
+      </div>`,
     );
   }
   if (status.lastReconcileError) {
@@ -165,49 +335,91 @@ export function federationPage(s: FederationSnapshot, csrf: string, codecs: read
   const f = federationFragments(s, csrf);
   const offered = CODECS.filter((c) => codecs.includes(c));
   return html`<h1>Federation <span class="small muted" data-live-stamp></span></h1>
-<div data-live="status">${raw(f.status)}</div>
-<section class="card" id="peers">
-  <header><h2>Peers</h2></header>
-  <div data-live="peers">${raw(f.peers)}</div>
-</section>
-<section class="card" id="outgoing">
-  <header><h2>Outgoing requests</h2></header>
-  <details class="add" id="new-request-box"><summary><span class="plus" aria-hidden="true">+</span> New request</summary>
-  <form method="post" action="/panel/federation/outgoing-requests" class="grid" id="new-request">
-      ${csrfField(csrf)}
-      <label for="nr-name">Peering name</label><input id="nr-name" type="text" name="name" required pattern="[A-Za-z0-9_]{1,32}" placeholder="berlin" title="1 to 32 letters, digits or _; both sides use it">
-      <label for="nr-url">Partner web address</label><input id="nr-url" type="url" name="partner_url" required placeholder="https://pbx.example.org">
-      <label for="nr-prefix">Our prefix for the partner</label><input id="nr-prefix" type="text" name="prefix" required pattern="[0-9]{1,15}" inputmode="numeric" placeholder="70">
-      <label for="nr-codec">Codec</label><select id="nr-codec" name="codec">${offered.map((c) => html`<option value="${c}">${c}</option>`)}</select>
-      <label for="nr-dialect">Protocol</label><select id="nr-dialect" name="dialect"><option value="auto">automatic (v2 when the partner speaks it)</option><option value="v2">v2 (signed)</option><option value="v1">v1 (legacy µURU; secret in clear)</option></select>
-      <div class="actions"><button type="submit" class="primary">Send request</button></div>
-    </form>
-  </details>
-  <div data-live="outgoing">${raw(f.outgoing)}</div>
-</section>
-<section class="card" id="incoming">
-  <header><h2>Incoming requests</h2></header>
-  <div data-live="incoming">${raw(f.incoming)}</div>
-</section>
-<dialog id="teardown-dialog">
-  <form method="post" action="">
-    ${csrfField(csrf)}
-    <h2>Tear down <span data-peer-name></span>?</h2>
-    <p>The trunk is removed from Asterisk and the partner is told to remove its side.</p>
-    <label><input type="checkbox" name="local_only" value="true"> Local only (the partner is gone; don't notify it)</label>
-    <div class="actions"><button type="button" data-close-dialog>Cancel</button><button type="submit" class="danger">Tear down</button></div>
-  </form>
-</dialog>`;
+    <div data-live="status">${raw(f.status)}</div>
+    <section class="card" id="peers">
+      <header><h2>Peers</h2></header>
+      <div data-live="peers">${raw(f.peers)}</div>
+    </section>
+    <section class="card" id="outgoing">
+      <header><h2>Outgoing requests</h2></header>
+      <details class="add" id="new-request-box">
+        <summary><span class="plus" aria-hidden="true">+</span> New request</summary>
+        <form method="post" action="/panel/federation/outgoing-requests" class="grid" id="new-request">
+          ${csrfField(csrf)}
+          <label for="nr-name">Peering name</label
+          ><input
+            id="nr-name"
+            type="text"
+            name="name"
+            required
+            pattern="[A-Za-z0-9_]{1,32}"
+            placeholder="berlin"
+            title="1 to 32 letters, digits or _; both sides use it"
+          />
+          <label for="nr-url">Partner web address</label
+          ><input id="nr-url" type="url" name="partner_url" required placeholder="https://pbx.example.org" />
+          <label for="nr-prefix">Our prefix for the partner</label
+          ><input
+            id="nr-prefix"
+            type="text"
+            name="prefix"
+            required
+            pattern="[0-9]{1,15}"
+            inputmode="numeric"
+            placeholder="70"
+          />
+          <label for="nr-codec">Codec</label
+          ><select id="nr-codec" name="codec">
+            ${offered.map((c) => html`<option value="${c}">${c}</option>`)}
+          </select>
+          <label for="nr-dialect">Protocol</label
+          ><select id="nr-dialect" name="dialect">
+            <option value="auto">automatic (v2 when the partner speaks it)</option>
+            <option value="v2">v2 (signed)</option>
+            <option value="v1">v1 (legacy µURU; secret in clear)</option>
+          </select>
+          <div class="actions"><button type="submit" class="primary">Send request</button></div>
+        </form>
+      </details>
+      <div data-live="outgoing">${raw(f.outgoing)}</div>
+    </section>
+    <section class="card" id="incoming">
+      <header><h2>Incoming requests</h2></header>
+      <div data-live="incoming">${raw(f.incoming)}</div>
+    </section>
+    <dialog id="teardown-dialog">
+      <form method="post" action="">
+        ${csrfField(csrf)}
+        <h2>Tear down <span data-peer-name></span>?</h2>
+        <p>The trunk is removed from Asterisk and the partner is told to remove its side.</p>
+        <label
+          ><input type="checkbox" name="local_only" value="true" /> Local only (the partner is gone; don't
+          notify it)</label
+        >
+        <div class="actions">
+          <button type="button" data-close-dialog>Cancel</button
+          ><button type="submit" class="danger">Tear down</button>
+        </div>
+      </form>
+    </dialog>`;
 }
 
 export function teardownConfirmPage(p: PeerView, csrf: string): SafeHtml {
   return html`<h1>Tear down ${p.name}?</h1>
-<section class="card confirm">
-  <p>Peer <strong>${p.name}</strong> (prefix ${p.prefix}, partner ${p.partner_url}) will be removed from Asterisk, and the partner told to remove its side.</p>
-  <form method="post" action="/panel/federation/peers/${p.id}/teardown">
-    ${csrfField(csrf)}
-    <label><input type="checkbox" name="local_only" value="true"> Local only (the partner is gone; don't notify it)</label>
-    <div class="actions"><a href="/panel/federation">Cancel</a><button type="submit" class="danger">Tear down</button></div>
-  </form>
-</section>`;
+    <section class="card confirm">
+      <p>
+        Peer <strong>${p.name}</strong> (prefix ${p.prefix}, partner ${p.partner_url}) will be removed from
+        Asterisk, and the partner told to remove its side.
+      </p>
+      <form method="post" action="/panel/federation/peers/${p.id}/teardown">
+        ${csrfField(csrf)}
+        <label
+          ><input type="checkbox" name="local_only" value="true" /> Local only (the partner is gone; don't
+          notify it)</label
+        >
+        <div class="actions">
+          <a href="/panel/federation">Cancel</a><button type="submit" class="danger">Tear down</button>
+        </div>
+      </form>
+    </section>`;
 }

@@ -19,42 +19,54 @@ const NAV: { id: PanelSection; label: string; href: string }[] = [
 ];
 
 export function csrfField(csrf: string): SafeHtml {
-  return html`<input type="hidden" name="_csrf" value="${csrf}">`;
+  return html`<input type="hidden" name="_csrf" value="${csrf}" />`;
 }
 
 export function flashBox(flash: Flash | null | undefined): SafeHtml {
   if (!flash) return html``;
-  return html`<div class="flash ${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}">${flash.text}</div>`;
+  return html`<div class="flash ${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}">
+    ${flash.text}
+  </div>`;
 }
 
 export function renderPage(opts: PageOptions): string {
   const user = opts.user;
   const page = html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${opts.title} · uuru-federation</title>
-<link rel="stylesheet" href="/panel/assets/panel.css">
-${user ? html`<meta name="csrf-token" content="${user.csrf}"><script src="/panel/assets/panel.js" defer></script>` : ''}
-</head>
-<body>
-<header class="top">
-  <span class="brand">µURU · Federation</span>
-  ${
-    user
-      ? html`<nav>${NAV.map(
-          (n) => html`<a href="${n.href}"${n.id === opts.active ? html` aria-current="page"` : ''}>${n.label}</a>`,
-        )}</nav>
-  <form method="post" action="/panel/logout" class="logout">${csrfField(user.csrf)}<span class="who">${user.name}</span><button type="submit" class="link">Sign out</button></form>`
-      : ''
-  }
-</header>
-<main>
-${flashBox(opts.flash)}
-${opts.body}
-</main>
-</body>
-</html>`;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${opts.title} · uuru-federation</title>
+        <link rel="stylesheet" href="/panel/assets/panel.css" />
+        ${
+          user
+            ? html`<meta name="csrf-token" content="${user.csrf}" />
+                <script src="/panel/assets/panel.js" defer></script>`
+            : ''
+        }
+      </head>
+      <body>
+        <header class="top">
+          <span class="brand">µURU · Federation</span>
+          ${
+            user
+              ? html`<nav>
+                    ${NAV.map(
+                      (n) =>
+                        html`<a href="${n.href}" ${n.id === opts.active ? html` aria-current="page"` : ''}
+                          >${n.label}</a
+                        >`,
+                    )}
+                  </nav>
+                  <form method="post" action="/panel/logout" class="logout">
+                    ${csrfField(user.csrf)}<span class="who">${user.name}</span
+                    ><button type="submit" class="link">Sign out</button>
+                  </form>`
+              : ''
+          }
+        </header>
+        <main>${flashBox(opts.flash)} ${opts.body}</main>
+      </body>
+    </html>`;
   return page.value;
 }

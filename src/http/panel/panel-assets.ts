@@ -41,7 +41,7 @@ form.inline { display:inline-flex; gap:6px; align-items:center; margin:0; }
 input[type=text], input[type=url], input[type=password], select, textarea { font:inherit; padding:5px 8px; border:1px solid var(--line); border-radius:6px; background:#fff; }
 input.prefix { width:80px; }
 textarea { width:100%; min-height:80px; font-family:ui-monospace, monospace; }
-button { font:inherit; padding:5px 12px; border-radius:6px; border:1px solid var(--line); background:#f6f8fa; cursor:pointer; }
+button { white-space:nowrap; font:inherit; padding:5px 12px; border-radius:6px; border:1px solid var(--line); background:#f6f8fa; cursor:pointer; }
 button.primary { background:var(--accent); border-color:var(--accent); color:#fff; }
 button.danger { background:var(--bad); border-color:var(--bad); color:#fff; }
 button.link { background:none; border:none; padding:0; text-decoration:underline; }
@@ -55,6 +55,8 @@ details.add[open] .plus { background:#57606a; }
 form.grid { display:grid; grid-template-columns: 200px 1fr; gap:8px 12px; align-items:center; max-width:720px; margin:8px 0 14px; }
 form.grid label { color:var(--muted); }
 form.grid .actions { grid-column:2; }
+.row-actions { display:flex; flex-direction:column; gap:6px; align-items:flex-start; }
+section.card > form.inline { margin-top:12px; }
 .result { margin-left:6px; font-size:12px; }
 .result.ok { color:var(--ok); } .result.bad { color:var(--bad); }
 dialog { border:1px solid var(--line); border-radius:8px; padding:18px 20px; max-width:460px; }

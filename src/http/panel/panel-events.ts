@@ -67,7 +67,9 @@ export class PanelEvents {
             return;
           }
           const snapshot = await loadSnapshot(this.services);
-          const body = JSON.stringify({ fragments: federationFragments(snapshot, principal.session.csrfToken) });
+          const body = JSON.stringify({
+            fragments: federationFragments(snapshot, principal.session.csrfToken),
+          });
           if (body !== last && !res.writableEnded) {
             last = body;
             res.write(`event: snapshot\ndata: ${body}\n\n`);

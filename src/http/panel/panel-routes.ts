@@ -1,10 +1,22 @@
 import crypto from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import express, { type NextFunction, type Request, type RequestHandler, type Response, Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  Router,
+} from 'express';
 import type { Config } from '../../config/schema';
 import { AppError, isAppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
-import { type AdminAuth, cookieHeader, parseCookies, SESSION_COOKIE, type SessionPrincipal } from '../admin/admin-auth';
+import {
+  type AdminAuth,
+  cookieHeader,
+  parseCookies,
+  SESSION_COOKIE,
+  type SessionPrincipal,
+} from '../admin/admin-auth';
 import { checkAdminLogin } from '../admin/admin-users';
 import { type AdminServices, runTestCall } from '../admin/api-routes';
 import type { LoginThrottle } from '../admin/login-throttle';
@@ -17,7 +29,15 @@ import { renderPage, type PanelSection } from './layout';
 import { loginPage } from './login-page';
 import { PANEL_CSS, PANEL_JS } from './panel-assets';
 import { loadSnapshot, type PanelEvents } from './panel-events';
-import { acceptForm, createOutgoingForm, emptyForm, localOnlyForm, loginForm, parseForm, parsePolicyForm } from './panel-forms';
+import {
+  acceptForm,
+  createOutgoingForm,
+  emptyForm,
+  localOnlyForm,
+  loginForm,
+  parseForm,
+  parsePolicyForm,
+} from './panel-forms';
 import { policyPage } from './policy-page';
 
 /**
@@ -64,7 +84,11 @@ export function panelRouter(deps: PanelDeps): Router {
   const { auth, services, config } = deps;
   const fed = services.federation;
   const r = Router();
-  const forms = express.urlencoded({ extended: false, limit: config.http.bodyLimitBytes, parameterLimit: 50 });
+  const forms = express.urlencoded({
+    extended: false,
+    limit: config.http.bodyLimitBytes,
+    parameterLimit: 50,
+  });
 
   r.use((req, res, next) => {
     if (req.path === '/' || req.path.startsWith('/panel')) {
@@ -73,11 +97,19 @@ export function panelRouter(deps: PanelDeps): Router {
     next();
   });
 
-  const page = (req: Request, res: Response, title: string, active: PanelSection | undefined, body: ReturnType<typeof html>) => {
+  const page = (
+    req: Request,
+    res: Response,
+    title: string,
+    active: PanelSection | undefined,
+    body: ReturnType<typeof html>,
+  ) => {
     const p = principalOf(req);
     const flash = p.session.flash;
     p.session.flash = null;
-    res.type('html').send(renderPage({ title, body, active, flash, user: { name: p.name, csrf: p.session.csrfToken } }));
+    res
+      .type('html')
+      .send(renderPage({ title, body, active, flash, user: { name: p.name, csrf: p.session.csrfToken } }));
   };
 
   /** Pages need a session (else the login page); posts also need the CSRF token. */
@@ -145,8 +177,14 @@ export function panelRouter(deps: PanelDeps): Router {
   // another site cannot log a browser into an account of its choosing.
   const showLogin = (res: Response, status: number, error: string | null, username?: string) => {
     const token = crypto.randomBytes(24).toString('base64url');
-    res.setHeader('Set-Cookie', cookieHeader(LOGIN_CSRF_COOKIE, token, { secure: auth.secureCookies, path: '/panel/login' }));
-    res.status(status).type('html').send(renderPage({ title: 'Sign in', body: loginPage({ csrf: token, username, error }) }));
+    res.setHeader(
+      'Set-Cookie',
+      cookieHeader(LOGIN_CSRF_COOKIE, token, { secure: auth.secureCookies, path: '/panel/login' }),
+    );
+    res
+      .status(status)
+      .type('html')
+      .send(renderPage({ title: 'Sign in', body: loginPage({ csrf: token, username, error }) }));
   };
   r.get('/panel/login', (req, res) => {
     if (auth.sessionFrom(req)) {
@@ -207,7 +245,13 @@ export function panelRouter(deps: PanelDeps): Router {
 
   r.get('/panel/federation', requireSession, async (req, res) => {
     const snapshot = await loadSnapshot(services);
-    page(req, res, 'Federation', 'federation', federationPage(snapshot, principalOf(req).session.csrfToken, config.instance.codecs));
+    page(
+      req,
+      res,
+      'Federation',
+      'federation',
+      federationPage(snapshot, principalOf(req).session.csrfToken, config.instance.codecs),
+    );
   });
   r.post(
     '/panel/federation/outgoing-requests',
@@ -216,7 +260,10 @@ export function panelRouter(deps: PanelDeps): Router {
     action('/panel/federation', async (req) => {
       const created = await fed.createOutgoingRequest(parseForm(createOutgoingForm, req.body));
       const v1 = created.dialect === 'v1' ? ' It uses legacy v1: the IAX2 secret travels in clear.' : '';
-      return { flash: { kind: 'ok', text: `Request '${created.name}' sent to ${created.partner_url}.${v1}` }, json: created };
+      return {
+        flash: { kind: 'ok', text: `Request '${created.name}' sent to ${created.partner_url}.${v1}` },
+        json: created,
+      };
     }),
   );
   r.post(
@@ -235,7 +282,10 @@ export function panelRouter(deps: PanelDeps): Router {
     requireSession,
     action('/panel/federation', async (req) => {
       const peer = await fed.acceptIncomingRequest(String(req.params.id), parseForm(acceptForm, req.body));
-      return { flash: { kind: 'ok', text: `Accepted: peer '${peer.name}' reached with prefix ${peer.prefix}.` }, json: peer };
+      return {
+        flash: { kind: 'ok', text: `Accepted: peer '${peer.name}' reached with prefix ${peer.prefix}.` },
+        json: peer,
+      };
     }),
   );
   r.post(
@@ -250,7 +300,13 @@ export function panelRouter(deps: PanelDeps): Router {
   );
   r.get('/panel/federation/peers/:id/teardown', requireSession, async (req, res) => {
     const peer = await fed.getPeer(String(req.params.id));
-    page(req, res, `Tear down ${peer.name}`, 'federation', teardownConfirmPage(peer, principalOf(req).session.csrfToken));
+    page(
+      req,
+      res,
+      `Tear down ${peer.name}`,
+      'federation',
+      teardownConfirmPage(peer, principalOf(req).session.csrfToken),
+    );
   });
   r.post(
     '/panel/federation/peers/:id/teardown',
@@ -260,7 +316,12 @@ export function panelRouter(deps: PanelDeps): Router {
       const f = parseForm(localOnlyForm, req.body);
       const peer = await fed.getPeer(String(req.params.id));
       await fed.teardownPeer(peer.id, { localOnly: f.local_only === 'true' });
-      return { flash: { kind: 'ok', text: `Peer '${peer.name}' torn down${f.local_only ? ' (local side only)' : ''}.` } };
+      return {
+        flash: {
+          kind: 'ok',
+          text: `Peer '${peer.name}' torn down${f.local_only ? ' (local side only)' : ''}.`,
+        },
+      };
     }),
   );
   r.post(
@@ -289,7 +350,12 @@ export function panelRouter(deps: PanelDeps): Router {
     action('/panel/keys', async (req) => {
       parseForm(emptyForm, req.body);
       await fed.rotateKeys();
-      return { flash: { kind: 'ok', text: 'Key rotation started; partners will accept the new key through its endorsement.' } };
+      return {
+        flash: {
+          kind: 'ok',
+          text: 'Key rotation started; partners will accept the new key through its endorsement.',
+        },
+      };
     }),
   );
   r.post(
@@ -344,7 +410,11 @@ export function panelRouter(deps: PanelDeps): Router {
       .send(
         renderPage({
           title: 'Error',
-          body: html`<section class="card"><h1>${m.code}</h1><p>${m.text}</p><p><a href="${back}">Back</a></p></section>`,
+          body: html`<section class="card">
+            <h1>${m.code}</h1>
+            <p>${m.text}</p>
+            <p><a href="${back}">Back</a></p>
+          </section>`,
         }),
       );
   });

@@ -1,0 +1,72 @@
+import { type AsteriskInstance, startAsterisk } from '../test/harness/asterisk';
+import { startSidecar, type Sidecar } from '../test/harness/sidecar';
+
+export const LOCAL_CONTEXT = 'uuru-local';
+export const TEST_EXTENSION = '9999';
+
+/** A complete instance: a real Asterisk from the harness and a sidecar process managing it (files backend). */
+export interface Instance {
+  asterisk: AsteriskInstance;
+  sidecar: Sidecar;
+  stop(): Promise<void>;
+}
+
+export function asteriskConfig(ast: AsteriskInstance, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    instance: { extensionDigits: 4, iax2Port: ast.iaxPort },
+    asterisk: {
+      enabled: true,
+      host: '127.0.0.1',
+      ami: { port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
+      ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: `uuru-bench-${ast.id}` },
+      stateBackend: 'files',
+      configDir: ast.configDir,
+      localContext: LOCAL_CONTEXT,
+      inboundTargetContext: LOCAL_CONTEXT,
+      testExtension: TEST_EXTENSION,
+      qualifyFreqOkMs: 2000,
+      qualifyFreqNotOkMs: 1000,
+      ...extra,
+    },
+  };
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+export async function startInstance(
+  name: string,
+  opts: { config?: Record<string, unknown>; asterisk?: Record<string, unknown> } = {},
+): Promise<Instance> {
+  const asterisk = await startAsterisk({
+    name,
+    extensionsConf: [`[${LOCAL_CONTEXT}]`, `include => ${LOCAL_CONTEXT}-federation`, ''].join('\n'),
+  });
+  try {
+    const sidecar = await startSidecar({
+      name,
+      env: { UURU_ASTERISK_ENABLED: 'true' },
+      config: merge(asteriskConfig(asterisk, opts.asterisk), opts.config ?? {}),
+    });
+    return {
+      asterisk,
+      sidecar,
+      async stop() {
+        await sidecar.destroy().catch(() => undefined);
+        await asterisk.stop();
+      },
+    };
+  } catch (e) {
+    await asterisk.stop();
+    throw e;
+  }
+}

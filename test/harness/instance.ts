@@ -1,0 +1,205 @@
+/**
+ * A complete instance: a real Asterisk from the harness plus a real sidecar
+ * process wired to it (AMI, ARI, generated files in the Asterisk's etc dir,
+ * IAX2 port advertised to partners). Used by the end-to-end tests and by
+ * `npm run demo`.
+ *
+ * The Asterisk dial plan is the one an operator would write from
+ * asterisk-conf/: the phones' context `uuru-local` includes the generated
+ * `uuru-local-federation` (outbound prefixes) and has a local extension, 1234,
+ * that answers with Echo(); federated calls arriving from partners are sent to
+ * `uuru-local` too, so `<prefix>1234` dialed on a partner reaches that Echo.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { AmiClient, type IaxPeerEntry } from '../../src/asterisk/ami-client';
+import { createLogger } from '../../src/logging/logger';
+import { type AsteriskInstance, ECHO_EXTEN, startAsterisk, TEST_CONTEXT } from './asterisk';
+import { type Sidecar, startSidecar } from './sidecar';
+
+/** The phones' context; the generated outbound context is `<this>-federation`. */
+export const LOCAL_CONTEXT = 'uuru-local';
+/** A local extension of every instance that answers with Echo(): what partners dial after the prefix. */
+export const LOCAL_ECHO_EXTENSION = ECHO_EXTEN;
+
+const LOCAL_DIALPLAN = [
+  `[${LOCAL_CONTEXT}]`,
+  `include => ${LOCAL_CONTEXT}-federation`,
+  `include => ${TEST_CONTEXT}`,
+  '',
+].join('\n');
+
+export interface InstanceOptions {
+  /** Readable name: Asterisk id prefix and sidecar name (letters, digits, _). */
+  name: string;
+  db?: 'sqlite' | 'mariadb';
+  /** Settings merged over the instance defaults below (e.g. federation timings). */
+  config?: Record<string, unknown>;
+  /** Extra UURU_* variables for the sidecar. */
+  env?: Record<string, string>;
+  /** Sidecar log level (default warn: the demo and tests read state, not logs). */
+  logLevel?: 'error' | 'warn' | 'info' | 'debug';
+}
+
+export interface DialResult {
+  answered: boolean;
+  /** From Originate to answer (or to failure), ms. */
+  setupMs: number;
+  /** Asterisk's message when not answered. */
+  reason: string | null;
+}
+
+export interface ChannelRow {
+  channel: string;
+  context: string;
+  exten: string;
+  state: string;
+  application: string;
+}
+
+export interface Instance {
+  name: string;
+  asterisk: AsteriskInstance;
+  sidecar: Sidecar;
+  /** A test-side AMI session on this instance's Asterisk (the sidecar has its own). */
+  ami: AmiClient;
+  /** Calls `number` from the phones' context, as a local phone would; resolves when answered or failed. */
+  dial(number: string, opts?: { holdSec?: number; timeoutMs?: number }): Promise<DialResult>;
+  /** IAX2 peers Asterisk has loaded right now. */
+  iaxPeers(): Promise<IaxPeerEntry[]>;
+  /** Channels up right now (`core show channels concise`). */
+  channels(): Promise<ChannelRow[]>;
+  /** The sidecar's generated Asterisk files, concatenated ('' when not written yet). */
+  generatedConfig(): string;
+  /** Stops the sidecar (and deletes its data), then Asterisk. */
+  stop(): Promise<void>;
+}
+
+const GENERATED_FILES = ['iax-uuru-federation.conf', 'extensions-uuru-federation.conf'];
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = isPlainObject(v) && isPlainObject(prev) ? deepMerge(prev, v) : v;
+  }
+  return out;
+}
+
+/** Sidecar settings that bind it to its Asterisk, with short qualify and job intervals. */
+function sidecarConfig(ast: AsteriskInstance, extra: Record<string, unknown>): Record<string, unknown> {
+  const base = {
+    instance: { iax2Host: '127.0.0.1', iax2Port: ast.iaxPort, extensionDigits: LOCAL_ECHO_EXTENSION.length },
+    asterisk: {
+      host: '127.0.0.1',
+      ami: { port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
+      ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: 'uuru-federation' },
+      stateBackend: 'files',
+      configDir: ast.configDir,
+      localContext: LOCAL_CONTEXT,
+      inboundTargetContext: LOCAL_CONTEXT,
+      qualifyFreqOkMs: 1000,
+      qualifyFreqNotOkMs: 1000,
+      reloadDebounceMs: 50,
+    },
+    jobs: { monitorPollMs: 500, outboxPollMs: 100 },
+    federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000, unsolicitedRequestsPerOriginPerHour: 100 },
+  };
+  return deepMerge(base, extra);
+}
+
+export async function startInstance(opts: InstanceOptions): Promise<Instance> {
+  const asterisk = await startAsterisk({ name: opts.name, extensionsConf: LOCAL_DIALPLAN });
+  let sidecar: Sidecar | null = null;
+  const ami = new AmiClient({
+    host: '127.0.0.1',
+    port: asterisk.amiPort,
+    username: asterisk.amiUser,
+    secret: asterisk.amiSecret,
+    logger: createLogger({ level: 'error', format: 'pretty', silent: true }),
+    reconnect: { initialMs: 100, maxMs: 1000 },
+  });
+  try {
+    sidecar = await startSidecar({
+      name: opts.name,
+      db: opts.db ?? 'sqlite',
+      config: sidecarConfig(asterisk, opts.config ?? {}),
+      // The sidecar harness turns Asterisk off by default; variables beat the config file.
+      env: { UURU_ASTERISK_ENABLED: 'true', UURU_LOGLEVEL: opts.logLevel ?? 'warn', ...(opts.env ?? {}) },
+    });
+    ami.start();
+    await ami.whenConnected(15_000);
+  } catch (e) {
+    await ami.stop().catch(() => undefined);
+    await sidecar?.destroy().catch(() => undefined);
+    await asterisk.stop().catch(() => undefined);
+    throw e;
+  }
+  const sc = sidecar;
+
+  const dial = async (number: string, o: { holdSec?: number; timeoutMs?: number } = {}): Promise<DialResult> => {
+    const timeoutMs = o.timeoutMs ?? 8000;
+    const started = Date.now();
+    try {
+      const r = await ami.action(
+        {
+          Action: 'Originate',
+          Channel: `Local/${number}@${LOCAL_CONTEXT}/n`,
+          Application: 'Wait',
+          Data: String(o.holdSec ?? 1),
+          Timeout: String(timeoutMs),
+          Async: 'false',
+        },
+        { timeoutMs: timeoutMs + 5000 },
+      );
+      const answered = (r.response ?? '').toLowerCase() === 'success';
+      return { answered, setupMs: Date.now() - started, reason: answered ? null : (r.message ?? 'failed') };
+    } catch (e) {
+      return { answered: false, setupMs: Date.now() - started, reason: e instanceof Error ? e.message : String(e) };
+    }
+  };
+
+  return {
+    name: opts.name,
+    asterisk,
+    sidecar: sc,
+    ami,
+    dial,
+    iaxPeers: () => ami.iaxPeerList(),
+    async channels() {
+      const out = await ami.command('core show channels concise');
+      return out
+        .split('\n')
+        .filter((l) => l.includes('!'))
+        .map((l) => {
+          const [channel, context, exten, , state, application] = l.split('!');
+          return { channel, context, exten, state, application };
+        });
+    },
+    generatedConfig: () =>
+      GENERATED_FILES.map((f) => path.join(asterisk.configDir, f))
+        .filter((f) => fs.existsSync(f))
+        .map((f) => fs.readFileSync(f, 'utf8'))
+        .join('\n'),
+    async stop() {
+      await ami.stop().catch(() => undefined);
+      await sc.destroy().catch(() => undefined);
+      await asterisk.stop();
+    },
+  };
+}
+
+/** Starts several instances in parallel; if one fails, stops the others and rethrows. */
+export async function startInstances(list: InstanceOptions[]): Promise<Instance[]> {
+  const started = await Promise.allSettled(list.map((o) => startInstance(o)));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  return started.map((r) => (r as PromiseFulfilledResult<Instance>).value);
+}

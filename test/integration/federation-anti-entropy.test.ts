@@ -1,0 +1,72 @@
+/**
+ * Anti-entropy repairs a half-peering: B accepted while A was down and B's
+ * outbox gave up on the accept (its maximum age is shortened to 3.6 s here,
+ * standing in for 72 h). When A is back, B's anti-entropy asks A about the
+ * peering, learns it is still pending there, and sends the accept again: the
+ * peering completes on both sides. Once on SQLite and once on MariaDB.
+ */
+import {
+  adminOk,
+  destroyAll,
+  incomingByName,
+  peerByName,
+  peerRow,
+  startSidecar,
+  type Sidecar,
+} from '../harness/sidecar';
+import { eventually } from '../harness/wait';
+
+describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
+  let a: Sidecar;
+  let b: Sidecar;
+
+  beforeAll(async () => {
+    const config = {
+      jobs: { outboxPollMs: 100, antiEntropyCron: '* * * * * *' },
+      federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 500, outboxMaxAgeHours: 0.001 },
+    };
+    [a, b] = await Promise.all([
+      startSidecar({ name: `aea_${db}`, db, config }),
+      startSidecar({ name: `aeb_${db}`, db, config }),
+    ]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([a, b]);
+  });
+
+  it('resends an accept the outbox gave up on, once the partner is back', async () => {
+    await adminOk(
+      a,
+      'POST',
+      '/federation/outgoing-requests',
+      { name: 'ae_lost', partner_url: b.federationUrl, prefix: '71', codec: 'g722' },
+      201,
+    );
+    const inc = await eventually('incoming on B', () => incomingByName(b, 'ae_lost'));
+    await a.kill();
+    await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '72' }, 200);
+    const givenUp = await eventually(
+      'B gave up delivering the accept',
+      async () => {
+        const p = await peerByName(b, 'ae_lost');
+        return p &&
+          p.pending_deliveries === 0 &&
+          p.last_error?.startsWith('the partner was not told of the accept')
+          ? p
+          : undefined;
+      },
+      20_000,
+    );
+    expect(givenUp.last_error).toMatch(/gave up after \d+ attempts/);
+    expect(givenUp.state).toBe('active');
+
+    await a.restart();
+    const pa = await eventually('A completed the peering', () => peerRow(a, 'ae_lost'), 20_000);
+    expect((await peerRow(b, 'ae_lost'))?.secret).toBe(pa.secret);
+    await eventually(
+      'the error on B is cleared',
+      async () => (await peerByName(b, 'ae_lost'))?.last_error === null,
+    );
+  });
+});
