@@ -10,7 +10,7 @@
  * The two instances are started once for the file; each dialect's peering is
  * created and torn down on them in turn.
  */
-import { type Instance, LOCAL_ECHO_EXTENSION, startInstances } from '../harness/instance';
+import { type Instance, LOCAL_CONTEXT, LOCAL_ECHO_EXTENSION, startInstances } from '../harness/instance';
 import { adminOk, incomingByName, peerByName, type PeerViewJson, type Sidecar } from '../harness/sidecar';
 import { eventually } from '../harness/wait';
 
@@ -110,7 +110,13 @@ describe.each([
       expect(call).toMatchObject({ answered: true, reason: null });
       const farLegs = (await to.channels()).filter((c) => c.channel.startsWith('IAX2/'));
       expect(farLegs).toEqual([
-        expect.objectContaining({ exten: LOCAL_ECHO_EXTENSION, state: 'Up', application: 'Echo' }),
+        // Answered on the far side's local Echo extension, reached through its inbound context.
+        expect.objectContaining({
+          context: LOCAL_CONTEXT,
+          exten: LOCAL_ECHO_EXTENSION,
+          state: 'Up',
+          application: expect.stringMatching(/^(Answer|Echo)$/),
+        }),
       ]);
     }
   });

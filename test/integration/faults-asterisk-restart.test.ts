@@ -1,0 +1,170 @@
+/**
+ * Fault: Asterisk goes away in the middle of an apply. Two complete
+ * instances (real sidecar processes, each with its own real Asterisk); B
+ * accepts A's request and its Asterisk is killed the moment the sidecar has
+ * written the new peer into the generated file (before the reload and the
+ * verification), then started again; in the second case it is restarted
+ * gracefully right after the accept. Either way the peer must end applied and
+ * verified on B: in the file, in Asterisk's own peer list, apply_state
+ * applied, and a real test call through the trunk answered.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  agrees,
+  asteriskAgreement,
+  type FederatedNode,
+  GENERATED_IAX_FILE,
+  sectionNames,
+  startFederatedNode,
+} from '../harness/federated-node';
+import { adminOk, incomingByName, peerByName, peerRow } from '../harness/sidecar';
+import { eventually } from '../harness/wait';
+
+jest.setTimeout(180_000);
+
+const fastTimings = {
+  jobs: { outboxPollMs: 100, antiEntropyCron: '*/2 * * * * *' },
+  federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000, unsolicitedRequestsPerOriginPerHour: 100 },
+};
+
+let a: FederatedNode;
+let b: FederatedNode;
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([
+    startFederatedNode({ name: 'ra', config: fastTimings }),
+    startFederatedNode({ name: 'rb', config: fastTimings }),
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled([a?.destroy(), b?.destroy()]);
+});
+
+/** Resolves as soon as the generated iax file names `peer` (fs.watch, with a poll as a fallback). */
+function whenFileNames(node: FederatedNode, peer: string): { done: Promise<void>; cancel(): void } {
+  const file = path.join(node.ast.configDir, GENERATED_IAX_FILE);
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const check = (): void => {
+    try {
+      if (sectionNames(fs.readFileSync(file, 'utf8')).includes(peer)) finish();
+    } catch {
+      // not written yet
+    }
+  };
+  const watcher = fs.watch(node.ast.configDir, check);
+  const timer = setInterval(check, 5);
+  const cancel = (): void => {
+    watcher.close();
+    clearInterval(timer);
+  };
+  void done.then(cancel);
+  return { done, cancel };
+}
+
+async function handshake(name: string, prefixA: string, prefixB: string): Promise<void> {
+  await adminOk(
+    a.sidecar,
+    'POST',
+    '/federation/outgoing-requests',
+    { name, partner_url: b.sidecar.federationUrl, prefix: prefixA, codec: 'ulaw' },
+    201,
+  );
+  await eventually(`incoming ${name} on B`, () => incomingByName(b.sidecar, name));
+}
+
+async function acceptOnB(name: string, prefixB: string): Promise<void> {
+  const inc = await eventually(`incoming ${name} on B`, () => incomingByName(b.sidecar, name));
+  await adminOk(b.sidecar, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: prefixB }, 200);
+}
+
+/** Applied, verified against the file and Asterisk's peer list, and a test call through it is answered. */
+async function expectAppliedAndVerified(node: FederatedNode, name: string, since: number): Promise<void> {
+  const row = await eventually(
+    `${name} applied on ${node.name}`,
+    async () => {
+      const r = await node.sidecar.query<{ applyState: string; appliedAt: number | string | null }>(
+        'SELECT applyState, appliedAt FROM {db}.peers WHERE name = ?',
+        [name],
+      );
+      return r[0]?.applyState === 'applied' ? r[0] : undefined;
+    },
+    60_000,
+    200,
+  );
+  expect(Number(row.appliedAt)).toBeGreaterThanOrEqual(since);
+  const agreement = await asteriskAgreement(node);
+  expect(agreement).toMatchObject({ missing: [], orphans: [], notApplied: [] });
+  expect(agrees(agreement)).toBe(true);
+  expect(agreement.livePeers).toContain(name);
+}
+
+async function testCallAnswered(from: FederatedNode, name: string): Promise<void> {
+  const peer = await eventually(`${name} on ${from.name}`, () => peerByName(from.sidecar, name));
+  await eventually(
+    `test call ${from.name} → partner through ${name} answered`,
+    async () => {
+      const r = await from.sidecar.admin('POST', `/federation/peers/${peer.id}/test-call`);
+      return r.status === 200 && (r.json as { answered?: boolean }).answered === true;
+    },
+    45_000,
+    1000,
+  );
+}
+
+async function teardown(name: string): Promise<void> {
+  const peer = await peerByName(a.sidecar, name);
+  await adminOk(a.sidecar, 'DELETE', `/federation/peers/${peer?.id}`, undefined, 204);
+  await eventually(`B forgot ${name}`, async () => (await peerRow(b.sidecar, name)) === undefined);
+  for (const node of [a, b]) {
+    await eventually(
+      `${node.name}'s Asterisk dropped ${name}`,
+      async () => agrees(await asteriskAgreement(node)),
+      30_000,
+      200,
+    );
+  }
+}
+
+describe('Asterisk restarts in the middle of an apply', () => {
+  it('killed right after the peer was written, before reload and verification: the peer ends applied and verified', async () => {
+    await handshake('rs_kill', '61', '62');
+    const written = whenFileNames(b, 'rs_kill');
+    const t0 = Date.now();
+    const accepted = acceptOnB('rs_kill', '62');
+    await written.done;
+    await b.ast.kill();
+    // The apply was cut short: the sidecar has not seen Asterisk take the peer.
+    const atKill = await peerRow(b.sidecar, 'rs_kill');
+    await accepted;
+    expect(atKill?.applyState ?? 'pending').toBe('pending');
+    const ast = await eventually('B sidecar notices Asterisk is gone', async () => {
+      const s = await adminOk<{ asterisk?: { ami?: string } }>(b.sidecar, 'GET', '/status', undefined, 200);
+      return s.asterisk?.ami !== 'connected' ? s : undefined;
+    });
+    expect(ast.asterisk?.ami).not.toBe('connected');
+    expect((await peerRow(b.sidecar, 'rs_kill'))?.applyState).not.toBe('applied');
+
+    await b.ast.start();
+    await expectAppliedAndVerified(b, 'rs_kill', t0);
+    await expectAppliedAndVerified(a, 'rs_kill', t0);
+    await testCallAnswered(a, 'rs_kill');
+    await testCallAnswered(b, 'rs_kill');
+    await teardown('rs_kill');
+  });
+
+  it('restarted gracefully while applying: the peer ends applied and verified', async () => {
+    await handshake('rs_restart', '63', '64');
+    const t0 = Date.now();
+    const written = whenFileNames(b, 'rs_restart');
+    await acceptOnB('rs_restart', '64');
+    await b.ast.restart();
+    written.cancel();
+    await expectAppliedAndVerified(b, 'rs_restart', t0);
+    await expectAppliedAndVerified(a, 'rs_restart', t0);
+    await testCallAnswered(b, 'rs_restart');
+    await teardown('rs_restart');
+  });
+});
