@@ -106,7 +106,14 @@ export class App implements AppRuntime {
   private whenReady(router: Router): RequestHandler {
     return (req, res, next) => {
       if (!this.ready) {
-        next(new AppError('FED_UNAVAILABLE', 503, 'the sidecar is starting or its database is unreachable; retry shortly', { headers: { 'Retry-After': '5' } }));
+        next(
+          new AppError(
+            'FED_UNAVAILABLE',
+            503,
+            'the sidecar is starting or its database is unreachable; retry shortly',
+            { headers: { 'Retry-After': '5' } },
+          ),
+        );
         return;
       }
       router(req, res, next);
@@ -139,7 +146,8 @@ export class App implements AppRuntime {
   async start(opts: { waitForDb?: boolean } = {}): Promise<void> {
     const { federation, admin } = this.config.http;
     this.federationServer = await listen(this.federationApp, federation.host, federation.port);
-    if (this.adminApp && admin !== 'same') this.adminServer = await listen(this.adminApp, admin.host, admin.port);
+    if (this.adminApp && admin !== 'same')
+      this.adminServer = await listen(this.adminApp, admin.host, admin.port);
     this.logger.info('listening', { component: 'app', federation: this.federationUrl, admin: this.adminUrl });
     this.dbConnecting = this.connectAndStart();
     if (opts.waitForDb) await this.dbConnecting;
@@ -152,7 +160,11 @@ export class App implements AppRuntime {
         this.db = await openDatabase(this.config);
         break;
       } catch (e) {
-        this.logger.warn('database unreachable, retrying', { component: 'app', error: errorMessage(e), retryInMs: delay });
+        this.logger.warn('database unreachable, retrying', {
+          component: 'app',
+          error: errorMessage(e),
+          retryInMs: delay,
+        });
         await sleep(delay);
         delay = Math.min(delay * 2, 30000);
       }
@@ -185,7 +197,11 @@ export class App implements AppRuntime {
       try {
         await f.stop?.();
       } catch (e) {
-        this.logger.warn('feature stop failed', { component: 'app', feature: f.name, error: errorMessage(e) });
+        this.logger.warn('feature stop failed', {
+          component: 'app',
+          feature: f.name,
+          error: errorMessage(e),
+        });
       }
     }
     if (this.db?.isInitialized) await this.db.destroy();
@@ -247,7 +263,8 @@ function closeServer(server: http.Server | null): Promise<void> {
 function urlOf(server: http.Server | null): string {
   const addr = server?.address() as AddressInfo | null;
   if (!addr) return '';
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
+  const host =
+    addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
   return `http://${host}:${addr.port}`;
 }
 

@@ -14,170 +14,185 @@ const listen = z.strictObject({
 export const CODECS = ['g722', 'alaw', 'ulaw', 'g726', 'gsm', 'lpc10'] as const;
 export type Codec = (typeof CODECS)[number];
 
-export const configSchema = z
-  .strictObject({
-    /** Folder for the SQLite file, generated state and caches. */
-    dataDir: z.string().min(1).default('./data'),
-    instance: z
-      .strictObject({
-        /** UURU_FEDERATION_UURU_HOST: our public web address with protocol (and port). */
-        publicUrl: z.url().default('http://localhost:8090'),
-        /** UURU_FEDERATION_IAX2_HOST: the address partners reach our Asterisk's IAX2 at. */
-        iax2Host: z.string().min(1).default('127.0.0.1'),
-        /** UURU_FEDERATION_IAX2_PORT */
-        iax2Port: z.number().int().min(1).max(65535).default(4569),
-        /** UURU_EXTENSION_DIGITS: length of local extensions. */
-        extensionDigits: z.number().int().min(1).max(12).default(4),
-        /** UURU_RESERVED_EXTENSIONS: local numbers that are never federated (comma list; a trailing * marks a range prefix). */
-        reservedExtensions: z.array(z.string().regex(/^[0-9]+\*?$/)).default([]),
-        /** UURU_FEDERATION_CODECS: codecs we offer. */
-        codecs: z.array(z.enum(CODECS)).min(1).default(['g722', 'alaw', 'ulaw']),
-      })
-      .prefault({}),
-    http: z
-      .strictObject({
-        /** UURU_HTTP_LISTEN: public federation endpoints (host:port). */
-        federation: listen.default({ host: '0.0.0.0', port: 8090 }),
-        /** UURU_ADMIN_LISTEN: admin API, panel, metrics; "same" serves them on the federation listener. */
-        admin: z.union([listen, z.literal('same')]).default({ host: '127.0.0.1', port: 8091 }),
-        /** UURU_HTTP_TRUST_PROXY: trust X-Forwarded-* (behind a reverse proxy). */
-        trustProxy: z.boolean().default(false),
-        /** Largest request body accepted, bytes. */
-        bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
-      })
-      .prefault({}),
-    database: z
-      .strictObject({
-        /** UURU_DATABASE_TYPE: sqlite (embedded default), mysql or mariadb. */
-        type: z.enum(['sqlite', 'mysql', 'mariadb']).default('sqlite'),
-        /** UURU_DATABASE_SQLITE_PATH: defaults to <dataDir>/uuru-federation.sqlite */
-        sqlitePath: z.string().optional(),
-        host: z.string().default('127.0.0.1'),
-        port: z.number().int().min(1).max(65535).default(3306),
-        user: z.string().default('uuru'),
-        password: z.string().default(''),
-        database: z.string().default('uuru_federation'),
-        /** UURU_DATABASE_SOCKET: unix socket instead of host/port. */
-        socketPath: z.string().optional(),
-      })
-      .prefault({}),
-    asterisk: z
-      .strictObject({
-        /** Set false to run without Asterisk (protocol only); apply states stay pending. */
-        enabled: z.boolean().default(true),
-        /** UURU_ASTERISK_HOST */
-        host: z.string().default('127.0.0.1'),
-        ami: z
-          .strictObject({
-            port: z.number().int().min(1).max(65535).default(5038),
-            user: z.string().default('uuru-federation'),
-            password: z.string().default(''),
-            /** Per-action timeout, ms. */
-            actionTimeoutMs: z.number().int().min(100).default(10000),
-          })
-          .prefault({}),
-        ari: z
-          .strictObject({
-            /** UURU_ASTERISK_ARI_URL, e.g. http://127.0.0.1:8088 */
-            url: z.string().default('http://127.0.0.1:8088'),
-            user: z.string().default('uuru-federation'),
-            password: z.string().default(''),
-            app: z.string().regex(/^[A-Za-z0-9_-]+$/).default('uuru-federation'),
-          })
-          .prefault({}),
-        /** UURU_ASTERISK_STATE_BACKEND: files (static config, monitored) or realtime (DB rows, not monitorable). */
-        stateBackend: z.enum(['files', 'realtime']).default('files'),
-        /** UURU_ASTERISK_CONFIG_DIR: where the generated iax/extensions files are written. */
-        configDir: z.string().default('/etc/asterisk'),
-        /** Dial plan context local phones dial from; outbound prefix entries go into <localContext>-federation (include it). */
-        localContext: z.string().regex(/^[A-Za-z0-9_-]+$/).default('uuru-local'),
-        /** Context incoming federation calls are sent to after the per-peer filter. */
-        inboundTargetContext: z.string().regex(/^[A-Za-z0-9_-]+$/).default('uuru-local'),
-        /** Extension that answers test calls with Echo(). */
-        testExtension: z.string().regex(/^[0-9]{1,12}$/).default('9999999'),
-        /** Concurrent calls allowed per peer (maxcallnumbers). */
-        maxCallsPerPeer: z.number().int().min(1).max(10000).default(32),
-        qualifyFreqOkMs: z.number().int().min(500).default(60000),
-        qualifyFreqNotOkMs: z.number().int().min(500).default(10000),
-        /** Coalescing window for reloads, ms. */
-        reloadDebounceMs: z.number().int().min(0).max(10000).default(200),
-        /** Realtime database (UURU_ASTERISK_DATABASE_*). */
-        realtimeDb: z
-          .strictObject({
-            host: z.string().default('127.0.0.1'),
-            port: z.number().int().min(1).max(65535).default(3306),
-            user: z.string().default('asterisk'),
-            password: z.string().default(''),
-            database: z.string().default('asterisk'),
-            socketPath: z.string().optional(),
-          })
-          .prefault({}),
-      })
-      .prefault({}),
-    federation: z
-      .strictObject({
-        /** Initial policy mode; afterwards policy lives in the DB and is changed by admins. */
-        policyMode: z.enum(['open', 'invite_only', 'closed']).default('open'),
-        allowLegacy: z.boolean().default(true),
-        /** UURU_KEY_ENCRYPTION_SECRET: encrypts private keys at rest when set. */
-        keyEncryptionSecret: z.string().min(16).optional(),
-        /** Outgoing HTTP timeout to partners, ms. */
-        httpTimeoutMs: z.number().int().min(100).default(10000),
-        /** Requests per client IP per minute on every federation and legacy endpoint (checked before any crypto). */
-        rateLimitPerIpPerMinute: z.number().int().min(1).default(120),
-        /** Signed calls per partner (server name) per minute. */
-        rateLimitPerOriginPerMinute: z.number().int().min(1).default(120),
-        /** New peering requests per origin per hour in open mode. */
-        unsolicitedRequestsPerOriginPerHour: z.number().int().min(1).default(5),
-        /** Outbox retry: first delay, ms (doubled each attempt, with jitter). */
-        outboxRetryBaseMs: z.number().int().min(10).default(5000),
-        /** Outbox retry: longest delay between attempts, ms. */
-        outboxRetryMaxMs: z.number().int().min(10).default(3600000),
-        /** Outbox: give up a notification after this many hours. */
-        outboxMaxAgeHours: z.number().min(0.001).default(72),
-      })
-      .prefault({}),
-    admin: z
-      .strictObject({
-        /** UURU_ADMIN_BOOTSTRAP_TOKEN: an API token accepted in addition to the DB's (for first set-up and tests). */
-        bootstrapToken: z.string().min(24).optional(),
-        /** Cookie Secure flag: auto (when publicUrl is https), true, false. */
-        secureCookies: z.enum(['auto', 'true', 'false']).default('auto'),
-      })
-      .prefault({}),
-    cli: z
-      .strictObject({
-        /** UURU_ADMIN_URL: the running instance's admin listener the uuru-fed CLI talks to; defaults to http.admin. */
-        adminUrl: z.url().optional(),
-        /** UURU_ADMIN_TOKEN: API token the CLI sends; defaults to admin.bootstrapToken. */
-        adminToken: z.string().min(1).optional(),
-      })
-      .prefault({}),
-    phonebook: z
-      .strictObject({
-        /** UURU_PHONEBOOK_FILE: a JSON or CSV file with the public directory. */
-        file: z.string().optional(),
-      })
-      .prefault({}),
-    jobs: z
-      .strictObject({
-        reconcileCron: z.string().default('*/5 * * * *'),
-        antiEntropyCron: z.string().default('*/10 * * * *'),
-        keyRotationCron: z.string().default('17 3 * * *'),
-        monitorPollMs: z.number().int().min(200).default(5000),
-        outboxPollMs: z.number().int().min(50).default(2000),
-      })
-      .prefault({}),
-    log: z
-      .strictObject({
-        /** UURU_LOGLEVEL */
-        level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
-        /** UURU_LOG_FORMAT: json (production) or pretty. */
-        format: z.enum(['json', 'pretty']).default('pretty'),
-      })
-      .prefault({}),
-  })
-
+export const configSchema = z.strictObject({
+  /** Folder for the SQLite file, generated state and caches. */
+  dataDir: z.string().min(1).default('./data'),
+  instance: z
+    .strictObject({
+      /** UURU_FEDERATION_UURU_HOST: our public web address with protocol (and port). */
+      publicUrl: z.url().default('http://localhost:8090'),
+      /** UURU_FEDERATION_IAX2_HOST: the address partners reach our Asterisk's IAX2 at. */
+      iax2Host: z.string().min(1).default('127.0.0.1'),
+      /** UURU_FEDERATION_IAX2_PORT */
+      iax2Port: z.number().int().min(1).max(65535).default(4569),
+      /** UURU_EXTENSION_DIGITS: length of local extensions. */
+      extensionDigits: z.number().int().min(1).max(12).default(4),
+      /** UURU_RESERVED_EXTENSIONS: local numbers that are never federated (comma list; a trailing * marks a range prefix). */
+      reservedExtensions: z.array(z.string().regex(/^[0-9]+\*?$/)).default([]),
+      /** UURU_FEDERATION_CODECS: codecs we offer. */
+      codecs: z.array(z.enum(CODECS)).min(1).default(['g722', 'alaw', 'ulaw']),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      /** UURU_HTTP_LISTEN: public federation endpoints (host:port). */
+      federation: listen.default({ host: '0.0.0.0', port: 8090 }),
+      /** UURU_ADMIN_LISTEN: admin API, panel, metrics; "same" serves them on the federation listener. */
+      admin: z.union([listen, z.literal('same')]).default({ host: '127.0.0.1', port: 8091 }),
+      /** UURU_HTTP_TRUST_PROXY: trust X-Forwarded-* (behind a reverse proxy). */
+      trustProxy: z.boolean().default(false),
+      /** Largest request body accepted, bytes. */
+      bodyLimitBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(10 * 1024 * 1024)
+        .default(64 * 1024),
+    })
+    .prefault({}),
+  database: z
+    .strictObject({
+      /** UURU_DATABASE_TYPE: sqlite (embedded default), mysql or mariadb. */
+      type: z.enum(['sqlite', 'mysql', 'mariadb']).default('sqlite'),
+      /** UURU_DATABASE_SQLITE_PATH: defaults to <dataDir>/uuru-federation.sqlite */
+      sqlitePath: z.string().optional(),
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(1).max(65535).default(3306),
+      user: z.string().default('uuru'),
+      password: z.string().default(''),
+      database: z.string().default('uuru_federation'),
+      /** UURU_DATABASE_SOCKET: unix socket instead of host/port. */
+      socketPath: z.string().optional(),
+    })
+    .prefault({}),
+  asterisk: z
+    .strictObject({
+      /** Set false to run without Asterisk (protocol only); apply states stay pending. */
+      enabled: z.boolean().default(true),
+      /** UURU_ASTERISK_HOST */
+      host: z.string().default('127.0.0.1'),
+      ami: z
+        .strictObject({
+          port: z.number().int().min(1).max(65535).default(5038),
+          user: z.string().default('uuru-federation'),
+          password: z.string().default(''),
+          /** Per-action timeout, ms. */
+          actionTimeoutMs: z.number().int().min(100).default(10000),
+        })
+        .prefault({}),
+      ari: z
+        .strictObject({
+          /** UURU_ASTERISK_ARI_URL, e.g. http://127.0.0.1:8088 */
+          url: z.string().default('http://127.0.0.1:8088'),
+          user: z.string().default('uuru-federation'),
+          password: z.string().default(''),
+          app: z
+            .string()
+            .regex(/^[A-Za-z0-9_-]+$/)
+            .default('uuru-federation'),
+        })
+        .prefault({}),
+      /** UURU_ASTERISK_STATE_BACKEND: files (static config, monitored) or realtime (DB rows, not monitorable). */
+      stateBackend: z.enum(['files', 'realtime']).default('files'),
+      /** UURU_ASTERISK_CONFIG_DIR: where the generated iax/extensions files are written. */
+      configDir: z.string().default('/etc/asterisk'),
+      /** Dial plan context local phones dial from; outbound prefix entries go into <localContext>-federation (include it). */
+      localContext: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('uuru-local'),
+      /** Context incoming federation calls are sent to after the per-peer filter. */
+      inboundTargetContext: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('uuru-local'),
+      /** Extension that answers test calls with Echo(). */
+      testExtension: z
+        .string()
+        .regex(/^[0-9]{1,12}$/)
+        .default('9999999'),
+      /** Concurrent calls allowed per peer (maxcallnumbers). */
+      maxCallsPerPeer: z.number().int().min(1).max(10000).default(32),
+      qualifyFreqOkMs: z.number().int().min(500).default(60000),
+      qualifyFreqNotOkMs: z.number().int().min(500).default(10000),
+      /** Coalescing window for reloads, ms. */
+      reloadDebounceMs: z.number().int().min(0).max(10000).default(200),
+      /** Realtime database (UURU_ASTERISK_DATABASE_*). */
+      realtimeDb: z
+        .strictObject({
+          host: z.string().default('127.0.0.1'),
+          port: z.number().int().min(1).max(65535).default(3306),
+          user: z.string().default('asterisk'),
+          password: z.string().default(''),
+          database: z.string().default('asterisk'),
+          socketPath: z.string().optional(),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  federation: z
+    .strictObject({
+      /** Initial policy mode; afterwards policy lives in the DB and is changed by admins. */
+      policyMode: z.enum(['open', 'invite_only', 'closed']).default('open'),
+      allowLegacy: z.boolean().default(true),
+      /** UURU_KEY_ENCRYPTION_SECRET: encrypts private keys at rest when set. */
+      keyEncryptionSecret: z.string().min(16).optional(),
+      /** Outgoing HTTP timeout to partners, ms. */
+      httpTimeoutMs: z.number().int().min(100).default(10000),
+      /** Requests per client IP per minute on every federation and legacy endpoint (checked before any crypto). */
+      rateLimitPerIpPerMinute: z.number().int().min(1).default(120),
+      /** Signed calls per partner (server name) per minute. */
+      rateLimitPerOriginPerMinute: z.number().int().min(1).default(120),
+      /** New peering requests per origin per hour in open mode. */
+      unsolicitedRequestsPerOriginPerHour: z.number().int().min(1).default(5),
+      /** Outbox retry: first delay, ms (doubled each attempt, with jitter). */
+      outboxRetryBaseMs: z.number().int().min(10).default(5000),
+      /** Outbox retry: longest delay between attempts, ms. */
+      outboxRetryMaxMs: z.number().int().min(10).default(3600000),
+      /** Outbox: give up a notification after this many hours. */
+      outboxMaxAgeHours: z.number().min(0.001).default(72),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      /** UURU_ADMIN_BOOTSTRAP_TOKEN: an API token accepted in addition to the DB's (for first set-up and tests). */
+      bootstrapToken: z.string().min(24).optional(),
+      /** Cookie Secure flag: auto (when publicUrl is https), true, false. */
+      secureCookies: z.enum(['auto', 'true', 'false']).default('auto'),
+    })
+    .prefault({}),
+  cli: z
+    .strictObject({
+      /** UURU_ADMIN_URL: the running instance's admin listener the uuru-fed CLI talks to; defaults to http.admin. */
+      adminUrl: z.url().optional(),
+      /** UURU_ADMIN_TOKEN: API token the CLI sends; defaults to admin.bootstrapToken. */
+      adminToken: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  phonebook: z
+    .strictObject({
+      /** UURU_PHONEBOOK_FILE: a JSON or CSV file with the public directory. */
+      file: z.string().optional(),
+    })
+    .prefault({}),
+  jobs: z
+    .strictObject({
+      reconcileCron: z.string().default('*/5 * * * *'),
+      antiEntropyCron: z.string().default('*/10 * * * *'),
+      keyRotationCron: z.string().default('17 3 * * *'),
+      monitorPollMs: z.number().int().min(200).default(5000),
+      outboxPollMs: z.number().int().min(50).default(2000),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      /** UURU_LOGLEVEL */
+      level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+      /** UURU_LOG_FORMAT: json (production) or pretty. */
+      format: z.enum(['json', 'pretty']).default('pretty'),
+    })
+    .prefault({}),
+});
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -18,7 +18,12 @@ export class AppError extends Error {
     code: string,
     status: number,
     message: string,
-    opts: { kind?: ErrorKind; details?: Record<string, unknown>; headers?: Record<string, string>; cause?: unknown } = {},
+    opts: {
+      kind?: ErrorKind;
+      details?: Record<string, unknown>;
+      headers?: Record<string, string>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'AppError';

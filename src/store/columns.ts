@@ -17,10 +17,22 @@ const jsonTransformer: ValueTransformer = {
 
 export const col = {
   id: (): EntitySchemaColumnOptions => ({ type: 'varchar', length: 36, primary: true }),
-  str: (length: number, nullable = false): EntitySchemaColumnOptions => ({ type: 'varchar', length, nullable }),
+  str: (length: number, nullable = false): EntitySchemaColumnOptions => ({
+    type: 'varchar',
+    length,
+    nullable,
+  }),
   text: (nullable = true): EntitySchemaColumnOptions => ({ type: 'text', nullable }),
   int: (nullable = false): EntitySchemaColumnOptions => ({ type: 'integer', nullable }),
   bool: (): EntitySchemaColumnOptions => ({ type: 'boolean', default: false }),
-  ms: (nullable = false): EntitySchemaColumnOptions => ({ type: 'bigint', nullable, transformer: msTransformer }),
-  json: (nullable = true): EntitySchemaColumnOptions => ({ type: 'text', nullable, transformer: jsonTransformer }),
+  ms: (nullable = false): EntitySchemaColumnOptions => ({
+    type: 'bigint',
+    nullable,
+    transformer: msTransformer,
+  }),
+  json: (nullable = true): EntitySchemaColumnOptions => ({
+    type: 'text',
+    nullable,
+    transformer: jsonTransformer,
+  }),
 };

@@ -47,7 +47,13 @@ describe('loadConfig', () => {
     });
     expect(c.instance.iax2Host).toBe('10.8.0.1');
     expect(c.instance.publicUrl).toBe('https://pbx-a.example.org:8443');
-    expect(c.database).toMatchObject({ type: 'mysql', host: 'db.internal', port: 3307, password: 'pw', database: 'uuru' });
+    expect(c.database).toMatchObject({
+      type: 'mysql',
+      host: 'db.internal',
+      port: 3307,
+      password: 'pw',
+      database: 'uuru',
+    });
     expect(c.asterisk.realtimeDb.host).toBe('ast-db');
     expect(c.asterisk.ami).toMatchObject({ user: 'admin', password: 'amipw', port: 5039 });
     expect(c.instance.extensionDigits).toBe(5);
@@ -77,7 +83,10 @@ describe('loadConfig', () => {
 
   it('layers default.json, UURU_CONFIG_FILE and the environment in that order', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-cfg-'));
-    fs.writeFileSync(path.join(dir, 'default.json'), JSON.stringify({ instance: { extensionDigits: 3, iax2Host: 'a' } }));
+    fs.writeFileSync(
+      path.join(dir, 'default.json'),
+      JSON.stringify({ instance: { extensionDigits: 3, iax2Host: 'a' } }),
+    );
     const extra = path.join(dir, 'site.json');
     fs.writeFileSync(extra, JSON.stringify({ instance: { iax2Host: 'b' }, log: { level: 'warn' } }));
     const c = loadConfig({ configDir: dir, env: { UURU_CONFIG_FILE: extra, UURU_LOGLEVEL: 'error' } });
@@ -96,7 +105,10 @@ describe('loadConfig', () => {
   });
 
   it('accepts the shipped production example', () => {
-    const c = loadConfig({ configDir: noFiles, env: { UURU_CONFIG_FILE: path.join(__dirname, '../../config/production.example.json') } });
+    const c = loadConfig({
+      configDir: noFiles,
+      env: { UURU_CONFIG_FILE: path.join(__dirname, '../../config/production.example.json') },
+    });
     expect(c.database.type).toBe('mariadb');
     expect(c.federation.policyMode).toBe('invite_only');
   });
@@ -105,7 +117,8 @@ describe('loadConfig', () => {
 describe('README', () => {
   it('documents every environment variable the sidecar reads', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { ENV_MAP } = require('../../src/config/load-config') as typeof import('../../src/config/load-config');
+    const { ENV_MAP } =
+      require('../../src/config/load-config') as typeof import('../../src/config/load-config');
     const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
     const documented = (name: string) => {
       if (readme.includes('`' + name + '`')) return true;

@@ -1,4 +1,10 @@
-import { Table, TableIndex, type MigrationInterface, type QueryRunner, type TableColumnOptions } from 'typeorm';
+import {
+  Table,
+  TableIndex,
+  type MigrationInterface,
+  type QueryRunner,
+  type TableColumnOptions,
+} from 'typeorm';
 
 /**
  * Initial schema. Written with TypeORM's Table API so one migration serves
@@ -6,7 +12,12 @@ import { Table, TableIndex, type MigrationInterface, type QueryRunner, type Tabl
  */
 type ColSpec = [name: string, type: string, opts?: Partial<TableColumnOptions>];
 
-function table(name: string, cols: ColSpec[], uniques: string[][] = [], indices: [string, string[]][] = []): Table {
+function table(
+  name: string,
+  cols: ColSpec[],
+  uniques: string[][] = [],
+  indices: [string, string[]][] = [],
+): Table {
   return new Table({
     name,
     columns: cols.map(([n, type, opts]) => ({
