@@ -25,6 +25,12 @@ export interface AriClientOptions {
   pingMs?: number;
   /** Reconnect backoff; default 500 ms doubling up to 30 s, with jitter. */
   reconnect?: { initialMs: number; maxMs: number };
+  /**
+   * Retries of the endpoint:IAX2 subscription while Asterisk has no IAX2 peer;
+   * default 1 s doubling up to 30 s. The Asterisk feature also subscribes
+   * right after it applies peers, so this is only the fallback.
+   */
+  subscribeRetry?: { initialMs: number; maxMs: number };
 }
 
 export type AriErrorCode = 'ARI_HTTP_ERROR' | 'ARI_TIMEOUT' | 'ARI_UNREACHABLE';
@@ -125,6 +131,7 @@ export class AriClient extends EventEmitter<AriClientEvents> {
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       pingMs: opts.pingMs ?? 15_000,
       reconnect: opts.reconnect ?? { initialMs: 500, maxMs: 30_000 },
+      subscribeRetry: opts.subscribeRetry ?? { initialMs: 1000, maxMs: 30_000 },
     };
     this.log = opts.logger.child({ component: 'ari' });
   }
@@ -405,7 +412,8 @@ export class AriClient extends EventEmitter<AriClientEvents> {
 
   private scheduleSubscribe(generation: number, attempt: number): void {
     if (this.subscribeTimer) clearTimeout(this.subscribeTimer);
-    const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5));
+    const { initialMs, maxMs } = this.opts.subscribeRetry;
+    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
     this.subscribeTimer = setTimeout(() => {
       this.subscribeTimer = null;
       if (generation !== this.generation || this._state !== 'connected') return;

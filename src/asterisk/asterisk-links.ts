@@ -55,4 +55,8 @@ export interface AriLink extends Emitter {
     variables?: Record<string, string>;
   }): Promise<{ id: string; state: string }>;
   hangup(channelId: string): Promise<void>;
+  /** False while the app is not subscribed to endpoint:IAX2 events (absent on links that cannot say). */
+  readonly subscribedToIax?: boolean;
+  /** Subscribes to endpoint:IAX2 if not yet; false when Asterisk has no IAX2 peer (or ARI is down). */
+  ensureSubscribed?(): Promise<boolean>;
 }

@@ -24,6 +24,8 @@ export interface AsteriskFeature extends Feature {
   reconcile(reason: string): Promise<ReconcileReport | null>;
   /** One monitor poll now. */
   pollMonitor(): Promise<void>;
+  /** Peer status events the monitor has received so far, by source. */
+  monitorEvents(): { ami: number; ari: number };
   readonly reconciler: Reconciler;
 }
 
@@ -77,7 +79,30 @@ export function createAsteriskFeature(
     a.stateBackend === 'realtime'
       ? new RealtimeBackend(a.realtimeDb, db, ami, clock, logger)
       : new FilesBackend(a.configDir, ami, reloader, logger);
-  const reconciler = new Reconciler({ config, db, clock, logger, metrics, ami, backend });
+  /**
+   * Asterisk offers no endpoint:IAX2 event source before its first IAX2 peer
+   * exists, so on a fresh instance the ARI subscription (PeerStatusChange for
+   * the monitor) can only succeed once a run has applied a peer: ask then
+   * instead of waiting for the client's own backoff.
+   */
+  const subscribeAfterApply = (report: ReconcileReport): void => {
+    if (report.applied.length === 0 || ari.subscribedToIax !== false || ari.state !== 'connected') return;
+    void ari.ensureSubscribed?.().then(
+      (ok) => logger.debug('ARI endpoint:IAX2 subscription after apply', { component: 'asterisk', ok }),
+      (e: unknown) =>
+        logger.debug('ARI endpoint:IAX2 subscription failed', { component: 'asterisk', error: errorMessage(e) }),
+    );
+  };
+  const reconciler = new Reconciler({
+    config,
+    db,
+    clock,
+    logger,
+    metrics,
+    ami,
+    backend,
+    onReport: subscribeAfterApply,
+  });
   const monitor = new PeerMonitor({
     db,
     ami,
@@ -158,6 +183,7 @@ export function createAsteriskFeature(
     reconciler,
     reconcile: (reason) => reconciler.request(reason, { immediate: true }),
     pollMonitor: () => monitor.pollSoon(),
+    monitorEvents: () => ({ ...monitor.eventsSeen }),
     async start() {
       metrics.connectionUp.set({ link: 'ami' }, 0);
       metrics.connectionUp.set({ link: 'ari' }, 0);

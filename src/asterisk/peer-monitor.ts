@@ -70,7 +70,13 @@ export class PeerMonitor {
     },
   ) {}
 
-  private readonly onPeerEvent = (): void => void this.pollSoon();
+  /** Peer status events received, by source (diagnostics and tests: is the ARI subscription live?). */
+  readonly eventsSeen = { ami: 0, ari: 0 };
+
+  private readonly onPeerEvent = (): void => {
+    this.eventsSeen.ami++;
+    void this.pollSoon();
+  };
 
   start(): void {
     this.stopped = false;
@@ -80,6 +86,7 @@ export class PeerMonitor {
 
   /** Also called for ARI PeerStatusChange events (wired in index.ts). */
   peerEvent(_m?: AmiMessage): void {
+    this.eventsSeen.ari++;
     void this.pollSoon();
   }
 

@@ -60,6 +60,8 @@ export class Reconciler {
       metrics: Metrics;
       ami: AmiLink;
       backend: StateBackend;
+      /** Called after every completed run (never throws into the run). */
+      onReport?: (report: ReconcileReport) => void;
     },
   ) {}
 
@@ -175,6 +177,11 @@ export class Reconciler {
       this.lastReport = report;
       this.lastRunAt = report.finishedAt;
       this.lastError = report.problems.length > 0 ? report.problems.join('; ') : null;
+      try {
+        this.deps.onReport?.(report);
+      } catch (e) {
+        logger.warn('reconcile report listener failed', { component: 'asterisk', error: errorMessage(e) });
+      }
       if (report.changes.length > 0 || report.failed.length > 0 || report.problems.length > 0) {
         logger.info('reconciled', {
           component: 'asterisk',

@@ -65,14 +65,15 @@ export class InboundHandshake {
       return { status: 200, body: { request_id: body.request_id, state: 'active' } };
     }
     await this.admitFresh(body, sender);
-    if (descriptor) await this.deps.partnerKeys.pin(descriptor);
-    const partnerKey = await this.deps.partnerKeys.agreementPublicKey(sender, body.agreement_kid);
-    if (!partnerKey) {
-      throw new AppError(
+    const unknownAgreementKid = () =>
+      new AppError(
         'FED_MALFORMED',
         400,
         `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`,
       );
+    // Without a fresh descriptor the keys are pinned already (an unknown kid may refetch: outside the transaction).
+    if (!descriptor && !(await this.deps.partnerKeys.agreementPublicKey(sender, body.agreement_kid))) {
+      throw unknownAgreementKid();
     }
     const now = this.deps.clock.now();
     const row: IncomingRequest = {
@@ -92,7 +93,16 @@ export class InboundHandshake {
       createdAt: now,
       updatedAt: now,
     };
-    await this.deps.tx.run((m) => this.records.incoming(m).insert(row));
+    await this.deps.tx.run(async (m) => {
+      if (descriptor) {
+        // Pinned in the request's own transaction: any refusal from here on leaves no Partner row behind.
+        await this.deps.partnerKeys.pin(descriptor, m);
+        if (!(await this.deps.partnerKeys.pinnedAgreementKey(sender, body.agreement_kid, m))) {
+          throw unknownAgreementKid();
+        }
+      }
+      await this.records.incoming(m).insert(row);
+    });
     this.deps.logger.info('peering request received', {
       component: 'federation',
       name: row.name,

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { DataSource, QueryDeepPartialEntity } from 'typeorm';
+import type { DataSource, EntityManager, QueryDeepPartialEntity } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
@@ -89,18 +89,24 @@ export class PartnerKeyStore {
     return this.deps.db.getRepository<Partner>(PartnerEntity);
   }
 
-  async get(serverName: string): Promise<Partner | null> {
-    return this.repo.findOneBy({ serverName: serverName.toLowerCase() });
+  private repoOf(m?: EntityManager) {
+    return m ? m.getRepository<Partner>(PartnerEntity) : this.repo;
+  }
+
+  async get(serverName: string, m?: EntityManager): Promise<Partner | null> {
+    return this.repoOf(m).findOneBy({ serverName: serverName.toLowerCase() });
   }
 
   /**
    * At the handshake: store the partner's keys. A partner we never met is
    * trusted as it presents itself; for one we know, the usual rules apply
-   * (endorsed rotations trusted, other changes held).
+   * (endorsed rotations trusted, other changes held). With a transaction's
+   * manager the row is written in that transaction, so a refusal that rolls
+   * it back leaves no partner behind.
    */
-  async pin(descriptor: Descriptor): Promise<void> {
+  async pin(descriptor: Descriptor, m?: EntityManager): Promise<void> {
     const serverName = descriptor.server_name.toLowerCase();
-    const existing = await this.get(serverName);
+    const existing = await this.get(serverName, m);
     const now = this.deps.clock.now();
     if (!existing) {
       const partner: Partner = {
@@ -117,16 +123,22 @@ export class PartnerKeyStore {
         updatedAt: now,
       };
       // TypeORM's partial-entity type cannot express the free-form JSON column.
-      await this.repo.insert(partner as QueryDeepPartialEntity<Partner>);
+      await this.repoOf(m).insert(partner as QueryDeepPartialEntity<Partner>);
       this.deps.logger.info('pinned partner keys', {
         component: 'partner-keys',
         partner: serverName,
         fingerprints: descriptor.signing_keys.map((k) => fingerprint(k.public_key)),
       });
     } else {
-      await this.applyDescriptor(existing, descriptor, 'merge');
+      await this.applyDescriptor(existing, descriptor, 'merge', m);
     }
     this.firstContacts.delete(serverName);
+  }
+
+  /** The pinned X25519 public key for kid, without any refetch (safe inside a transaction). */
+  async pinnedAgreementKey(serverName: string, kid: string, m?: EntityManager): Promise<string | null> {
+    const partner = await this.get(serverName, m);
+    return partner?.agreementKeys.find((k) => k.kid === kid)?.publicKey ?? null;
   }
 
   /**
@@ -280,7 +292,12 @@ export class PartnerKeyStore {
    * nothing trusted. 'confirm': trust everything published (admin decision).
    * Returns how many keys became trusted.
    */
-  private async applyDescriptor(partner: Partner, d: Descriptor, mode: 'merge' | 'confirm'): Promise<number> {
+  private async applyDescriptor(
+    partner: Partner,
+    d: Descriptor,
+    mode: 'merge' | 'confirm',
+    m?: EntityManager,
+  ): Promise<number> {
     const now = this.deps.clock.now();
     const trustedBefore = new Map(partner.signingKeys.map((k) => [k.kid, k]));
     let newlyTrusted = 0;
@@ -371,7 +388,10 @@ export class PartnerKeyStore {
       nextFetchAt: now + REFETCH_MIN_INTERVAL_MS,
       updatedAt: now,
     };
-    await this.repo.update({ serverName: partner.serverName }, changes as QueryDeepPartialEntity<Partner>);
+    await this.repoOf(m).update(
+      { serverName: partner.serverName },
+      changes as QueryDeepPartialEntity<Partner>,
+    );
     return newlyTrusted;
   }
 

@@ -29,7 +29,10 @@ export interface OwnAgreementKeys {
 
 /** What the handshake needs from the partners' pinned keys. */
 export interface PinnedPartnerKeys {
-  pin(descriptor: Descriptor): Promise<void>;
+  /** Pins (or merges) the partner's keys, in the transaction of m when given. */
+  pin(descriptor: Descriptor, m?: EntityManager): Promise<void>;
+  /** Looks the kid up among pinned keys only (no network). */
+  pinnedAgreementKey(serverName: string, kid: string, m?: EntityManager): Promise<string | null>;
   agreementPublicKey(serverName: string, kid: string): Promise<string | null>;
   fingerprints(serverName: string): Promise<string[]>;
 }

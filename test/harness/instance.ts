@@ -141,7 +141,10 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
   }
   const sc = sidecar;
 
-  const dial = async (number: string, o: { holdSec?: number; timeoutMs?: number } = {}): Promise<DialResult> => {
+  const dial = async (
+    number: string,
+    o: { holdSec?: number; timeoutMs?: number } = {},
+  ): Promise<DialResult> => {
     const timeoutMs = o.timeoutMs ?? 8000;
     const started = Date.now();
     try {
@@ -159,7 +162,11 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
       const answered = (r.response ?? '').toLowerCase() === 'success';
       return { answered, setupMs: Date.now() - started, reason: answered ? null : (r.message ?? 'failed') };
     } catch (e) {
-      return { answered: false, setupMs: Date.now() - started, reason: e instanceof Error ? e.message : String(e) };
+      return {
+        answered: false,
+        setupMs: Date.now() - started,
+        reason: e instanceof Error ? e.message : String(e),
+      };
     }
   };
 

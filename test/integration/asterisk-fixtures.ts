@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import type { ServiceContext } from '../../src/app';
 import { AmiClient, type AmiMessage } from '../../src/asterisk/ami-client';
+import type { AriLink } from '../../src/asterisk/asterisk-links';
 import { createAsteriskFeature, type AsteriskFeature } from '../../src/asterisk';
 import { loadConfig } from '../../src/config/load-config';
 import type { Config } from '../../src/config/schema';
@@ -40,6 +41,7 @@ export interface Sidecar {
 export async function startSidecar(
   ast: AsteriskInstance,
   overrides: Record<string, unknown> = {},
+  links: { ari?: AriLink } = {},
 ): Promise<Sidecar> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-ast-test-'));
   const base = {
@@ -79,7 +81,7 @@ export async function startSidecar(
     reconnect: { initialMs: 100, maxMs: 500 },
   });
   const ctx: ServiceContext = { config, db, clock: systemClock, logger, fetch, metrics };
-  const feature = createAsteriskFeature(ctx, { ami });
+  const feature = createAsteriskFeature(ctx, { ami, ari: links.ari });
   await feature.start();
   await ami.whenConnected(15000);
   return {

@@ -64,110 +64,115 @@ afterAll(async () => {
 describe.each([
   { dialect: 'v2' as const, name: 'e2e_v2', prefixOnA: '71', prefixOnB: '72', codec: 'ulaw' },
   { dialect: 'v1' as const, name: 'e2e_v1', prefixOnA: '61', prefixOnB: '62', codec: 'alaw' },
-])('two complete instances, request in the $dialect dialect', ({ dialect, name, prefixOnA, prefixOnB, codec }) => {
-  // A dials B's numbers with prefixOnA; B dials A's numbers with prefixOnB.
-  const aToB = `${prefixOnA}${LOCAL_ECHO_EXTENSION}`;
-  const bToA = `${prefixOnB}${LOCAL_ECHO_EXTENSION}`;
-  let onA: PeerView;
-  let onB: PeerView;
+])(
+  'two complete instances, request in the $dialect dialect',
+  ({ dialect, name, prefixOnA, prefixOnB, codec }) => {
+    // A dials B's numbers with prefixOnA; B dials A's numbers with prefixOnB.
+    const aToB = `${prefixOnA}${LOCAL_ECHO_EXTENSION}`;
+    const bToA = `${prefixOnB}${LOCAL_ECHO_EXTENSION}`;
+    let onA: PeerView;
+    let onB: PeerView;
 
-  it('A requests, B accepts (admin API only): both trunks are applied and Asterisk has them', async () => {
-    const created = await adminOk<{ id: string; dialect: string; state: string }>(
-      A.sidecar,
-      'POST',
-      '/federation/outgoing-requests',
-      { name, partner_url: B.sidecar.federationUrl, prefix: prefixOnA, codec, dialect },
-      201,
-    );
-    expect(created).toMatchObject({ dialect, state: 'pending' });
-    const incoming = await eventually(`incoming request ${name} on B`, () => incomingByName(B.sidecar, name));
-    expect(incoming).toMatchObject({ dialect, state: 'pending' });
-    await adminOk(
-      B.sidecar,
-      'POST',
-      `/federation/incoming-requests/${incoming.id}/accept`,
-      { prefix: prefixOnB },
-      200,
-    );
-
-    [onA, onB] = await Promise.all([appliedPeer(A.sidecar, name), appliedPeer(B.sidecar, name)]);
-    expect(onA).toMatchObject({ role: 'requester', dialect, prefix: prefixOnA, state: 'active' });
-    expect(onB).toMatchObject({ role: 'acceptor', dialect, prefix: prefixOnB, state: 'active' });
-    for (const side of [A, B]) {
-      expect(side.generatedConfig()).toContain(`[${name}]`);
-      expect((await side.iaxPeers()).map((p) => p.name)).toContain(name);
-    }
-  });
-
-  it('real IAX2 calls A→B and B→A through the prefixes are answered by the other side', async () => {
-    for (const [from, to, number] of [
-      [A, B, aToB],
-      [B, A, bToA],
-    ] as const) {
-      await eventually(`no calls left on ${to.name}`, async () => (await to.channels()).length === 0);
-      // The caller holds the line for 2 s after the answer, so the far end's leg is still up to inspect.
-      const call = await from.dial(number, { holdSec: 2 });
-      expect(call).toMatchObject({ answered: true, reason: null });
-      const farLegs = (await to.channels()).filter((c) => c.channel.startsWith('IAX2/'));
-      expect(farLegs).toEqual([
-        // Answered on the far side's local Echo extension, reached through its inbound context.
-        expect.objectContaining({
-          context: LOCAL_CONTEXT,
-          exten: LOCAL_ECHO_EXTENSION,
-          state: 'Up',
-          application: expect.stringMatching(/^(Answer|Echo)$/),
-        }),
-      ]);
-    }
-  });
-
-  it('test calls through the admin API pass from both sides and are kept on the peer', async () => {
-    for (const [side, peer] of [
-      [A, onA],
-      [B, onB],
-    ] as const) {
-      const result = await adminOk<TestCallResult>(
-        side.sidecar,
+    it('A requests, B accepts (admin API only): both trunks are applied and Asterisk has them', async () => {
+      const created = await adminOk<{ id: string; dialect: string; state: string }>(
+        A.sidecar,
         'POST',
-        `/federation/peers/${peer.id}/test-call`,
-        {},
+        '/federation/outgoing-requests',
+        { name, partner_url: B.sidecar.federationUrl, prefix: prefixOnA, codec, dialect },
+        201,
+      );
+      expect(created).toMatchObject({ dialect, state: 'pending' });
+      const incoming = await eventually(`incoming request ${name} on B`, () =>
+        incomingByName(B.sidecar, name),
+      );
+      expect(incoming).toMatchObject({ dialect, state: 'pending' });
+      await adminOk(
+        B.sidecar,
+        'POST',
+        `/federation/incoming-requests/${incoming.id}/accept`,
+        { prefix: prefixOnB },
         200,
       );
-      expect(result).toEqual({ answered: true, setup_ms: expect.any(Number), error: null });
-      const stored = (await peerView(side.sidecar, name))?.last_test_call;
-      expect(stored).toMatchObject({ answered: true, setupMs: result.setup_ms, error: null });
-    }
-  });
 
-  it('both sides see the trunk reachable with a latency', async () => {
-    for (const side of [A, B]) {
-      const p = await eventually(
-        `${name} reachable on ${side.name}`,
-        async () => {
-          const v = await peerView(side.sidecar, name);
-          return v?.reachability === 'reachable' && v.latency_ms !== null ? v : undefined;
-        },
-        15_000,
-        200,
-      );
-      expect(p.latency_ms).toBeGreaterThanOrEqual(0);
-    }
-  });
+      [onA, onB] = await Promise.all([appliedPeer(A.sidecar, name), appliedPeer(B.sidecar, name)]);
+      expect(onA).toMatchObject({ role: 'requester', dialect, prefix: prefixOnA, state: 'active' });
+      expect(onB).toMatchObject({ role: 'acceptor', dialect, prefix: prefixOnB, state: 'active' });
+      for (const side of [A, B]) {
+        expect(side.generatedConfig()).toContain(`[${name}]`);
+        expect((await side.iaxPeers()).map((p) => p.name)).toContain(name);
+      }
+    });
 
-  it('teardown from B removes the trunks on both sides, and the calls fail', async () => {
-    await adminOk(B.sidecar, 'DELETE', `/federation/peers/${onB.id}`, undefined, 204);
-    await eventually(`A forgot ${name}`, async () => (await peerView(A.sidecar, name)) === undefined);
-    expect(await peerView(B.sidecar, name)).toBeUndefined();
-    for (const side of [A, B]) {
-      await eventually(
-        `${name} gone from ${side.name}'s Asterisk`,
-        async () =>
-          !side.generatedConfig().includes(`[${name}]`) &&
-          !(await side.iaxPeers()).some((p) => p.name === name),
-      );
-      expect(side.generatedConfig()).not.toContain(`IAX2/${name}/`);
-    }
-    expect((await A.dial(aToB)).answered).toBe(false);
-    expect((await B.dial(bToA)).answered).toBe(false);
-  });
-});
+    it('real IAX2 calls A→B and B→A through the prefixes are answered by the other side', async () => {
+      for (const [from, to, number] of [
+        [A, B, aToB],
+        [B, A, bToA],
+      ] as const) {
+        await eventually(`no calls left on ${to.name}`, async () => (await to.channels()).length === 0);
+        // The caller holds the line for 2 s after the answer, so the far end's leg is still up to inspect.
+        const call = await from.dial(number, { holdSec: 2 });
+        expect(call).toMatchObject({ answered: true, reason: null });
+        const farLegs = (await to.channels()).filter((c) => c.channel.startsWith('IAX2/'));
+        expect(farLegs).toEqual([
+          // Answered on the far side's local Echo extension, reached through its inbound context.
+          expect.objectContaining({
+            context: LOCAL_CONTEXT,
+            exten: LOCAL_ECHO_EXTENSION,
+            state: 'Up',
+            application: expect.stringMatching(/^(Answer|Echo)$/),
+          }),
+        ]);
+      }
+    });
+
+    it('test calls through the admin API pass from both sides and are kept on the peer', async () => {
+      for (const [side, peer] of [
+        [A, onA],
+        [B, onB],
+      ] as const) {
+        const result = await adminOk<TestCallResult>(
+          side.sidecar,
+          'POST',
+          `/federation/peers/${peer.id}/test-call`,
+          {},
+          200,
+        );
+        expect(result).toEqual({ answered: true, setup_ms: expect.any(Number), error: null });
+        const stored = (await peerView(side.sidecar, name))?.last_test_call;
+        expect(stored).toMatchObject({ answered: true, setupMs: result.setup_ms, error: null });
+      }
+    });
+
+    it('both sides see the trunk reachable with a latency', async () => {
+      for (const side of [A, B]) {
+        const p = await eventually(
+          `${name} reachable on ${side.name}`,
+          async () => {
+            const v = await peerView(side.sidecar, name);
+            return v?.reachability === 'reachable' && v.latency_ms !== null ? v : undefined;
+          },
+          15_000,
+          200,
+        );
+        expect(p.latency_ms).toBeGreaterThanOrEqual(0);
+      }
+    });
+
+    it('teardown from B removes the trunks on both sides, and the calls fail', async () => {
+      await adminOk(B.sidecar, 'DELETE', `/federation/peers/${onB.id}`, undefined, 204);
+      await eventually(`A forgot ${name}`, async () => (await peerView(A.sidecar, name)) === undefined);
+      expect(await peerView(B.sidecar, name)).toBeUndefined();
+      for (const side of [A, B]) {
+        await eventually(
+          `${name} gone from ${side.name}'s Asterisk`,
+          async () =>
+            !side.generatedConfig().includes(`[${name}]`) &&
+            !(await side.iaxPeers()).some((p) => p.name === name),
+        );
+        expect(side.generatedConfig()).not.toContain(`IAX2/${name}/`);
+      }
+      expect((await A.dial(aToB)).answered).toBe(false);
+      expect((await B.dial(bToA)).answered).toBe(false);
+    });
+  },
+);

@@ -1,5 +1,10 @@
 import { escapeHtml, html, raw } from '../../src/http/panel/html';
-import { peersFragment, incomingFragment, V1_NOTE } from '../../src/http/panel/federation-page';
+import {
+  peersFragment,
+  incomingFragment,
+  statusFragment,
+  V1_NOTE,
+} from '../../src/http/panel/federation-page';
 import { adminMessage } from '../../src/http/panel/error-hints';
 import { AppError, badRequest } from '../../src/core/errors';
 import type { PeerView } from '../../src/core/federation-admin';
@@ -36,7 +41,7 @@ describe('panel HTML', () => {
     expect(html`<td>${evil}</td>`.value).toBe('<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>');
     expect(
       html`<td>${raw('<b>ok</b>')}${['<i>', html`<u></u>`]}${null}${undefined}${false}${0}</td>`.value,
-    ).toBe('<td><b>ok</b>&lt;i&gt;<u>0</td>');
+    ).toBe('<td><b>ok</b>&lt;i&gt;<u></u>0</td>');
   });
 
   it('renders hostile peer data inert in the peers table', () => {
@@ -62,6 +67,12 @@ describe('panel HTML', () => {
     const s = peersFragment([peer()], 't', rt).value;
     expect(s).toContain('not monitored');
     expect(s).not.toContain('12 ms');
+    const banner = statusFragment({ ...rt, ami: 'connected', ari: 'connected' }).value.replace(/\s+/g, ' ');
+    expect(banner).toContain("reachability and latency of peers can't be monitored");
+    expect(statusFragment({ ...status, ami: 'connected', ari: 'connected' }).value.trim()).toBe('');
+    expect(statusFragment({ ...status, ami: 'disconnected', ari: 'connected' }).value).toContain(
+      'AMI disconnected',
+    );
   });
 
   it('says the v1 secret travels in clear', () => {

@@ -64,6 +64,8 @@ dialog::backdrop { background:rgba(0,0,0,.35); }
 dialog .actions, .confirm .actions { display:flex; gap:8px; justify-content:flex-end; margin-top:14px; }
 .login { max-width:360px; margin:60px auto; }
 .login form { display:grid; gap:10px; }
+.login label { display:grid; gap:4px; color:var(--muted); }
+.login input { width:100%; }
 `;
 
 export const PANEL_JS = `
