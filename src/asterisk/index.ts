@@ -90,7 +90,10 @@ export function createAsteriskFeature(
     void ari.ensureSubscribed?.().then(
       (ok) => logger.debug('ARI endpoint:IAX2 subscription after apply', { component: 'asterisk', ok }),
       (e: unknown) =>
-        logger.debug('ARI endpoint:IAX2 subscription failed', { component: 'asterisk', error: errorMessage(e) }),
+        logger.debug('ARI endpoint:IAX2 subscription failed', {
+          component: 'asterisk',
+          error: errorMessage(e),
+        }),
     );
   };
   const reconciler = new Reconciler({

@@ -52,6 +52,12 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_ADMIN_URL', 'cli.adminUrl', 'string'],
   ['UURU_ADMIN_TOKEN', 'cli.adminToken', 'string'],
   ['UURU_PHONEBOOK_FILE', 'phonebook.file', 'string'],
+  ['UURU_PHONEBOOK_DATABASE_SERVER', 'phonebook.uuruDatabase.host', 'string'],
+  ['UURU_PHONEBOOK_DATABASE_PORT', 'phonebook.uuruDatabase.port', 'int'],
+  ['UURU_PHONEBOOK_DATABASE_USER', 'phonebook.uuruDatabase.user', 'string'],
+  ['UURU_PHONEBOOK_DATABASE_PASSWORD', 'phonebook.uuruDatabase.password', 'string'],
+  ['UURU_PHONEBOOK_DATABASE_DB', 'phonebook.uuruDatabase.database', 'string'],
+  ['UURU_PHONEBOOK_DATABASE_SOCKET', 'phonebook.uuruDatabase.socketPath', 'string'],
   ['UURU_LOGLEVEL', 'log.level', 'string'],
   ['UURU_LOG_FORMAT', 'log.format', 'string'],
 ];

@@ -173,6 +173,22 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** UURU_PHONEBOOK_FILE: a JSON or CSV file with the public directory. */
       file: z.string().optional(),
+      /**
+       * UURU_PHONEBOOK_DATABASE_*: a µURU database (MariaDB/MySQL) whose `extension` table,
+       * rows with public set, is the public directory (merged with the file when both are set).
+       */
+      uuruDatabase: z
+        .strictObject({
+          host: z.string().default('127.0.0.1'),
+          port: z.number().int().min(1).max(65535).default(3306),
+          user: z.string().default('uuru'),
+          password: z.string().default(''),
+          database: z.string().default('uuru'),
+          socketPath: z.string().optional(),
+        })
+        .optional(),
+      /** How long a partner's fetched phonebook is kept before it is fetched again, seconds. */
+      partnerCacheSeconds: z.number().int().min(10).max(86400).default(300),
     })
     .prefault({}),
   jobs: z

@@ -86,6 +86,25 @@ export interface KeyView {
   expires_at: string;
 }
 
+export interface PartnerPhonebookEntry {
+  /** what a local phone dials: our prefix for the peer, then the partner's extension */
+  dial: string;
+  extension: string;
+  name: string;
+}
+
+export interface PartnerPhonebookView {
+  peer: { id: string; name: string; prefix: string; dialect: Dialect };
+  /** the last good fetch (kept when a later fetch fails) */
+  entries: PartnerPhonebookEntry[];
+  /** when the entries were fetched, null if never */
+  fetched_at: string | null;
+  /** why the last fetch failed or was not attempted; null when it succeeded */
+  error: string | null;
+  /** entries the partner sent that failed validation and are not shown */
+  skipped: number;
+}
+
 export interface CreateOutgoingInput {
   name: string;
   partner_url: string;
@@ -110,4 +129,12 @@ export interface FederationAdmin {
   setPolicy(policy: Policy): Promise<PolicyChangeReport>;
   listKeys(): Promise<KeyView[]>;
   rotateKeys(): Promise<KeyView[]>;
+  /**
+   * A partner's phonebook with our prefix in front (cached; refresh forces a
+   * fetch). A partner that cannot be read gives `error`, never a throw;
+   * throws FED_UNKNOWN_PEER (404) for an unknown peer id.
+   */
+  partnerPhonebook?(peerId: string, opts?: { refresh?: boolean }): Promise<PartnerPhonebookView>;
+  /** partnerPhonebook() for every peer, in peer creation order. */
+  partnerPhonebooks?(): Promise<PartnerPhonebookView[]>;
 }

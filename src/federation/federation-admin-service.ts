@@ -5,6 +5,7 @@ import type {
   IncomingRequestView,
   KeyView,
   OutgoingRequestView,
+  PartnerPhonebookView,
   PeerView,
   Policy,
   PolicyChangeReport,
@@ -14,6 +15,7 @@ import type { Handshake } from './handshake';
 import type { LocalKeys } from './local-keys';
 import type { Outbox } from './outbox';
 import type { PartnerKeyStore } from './partner-keys';
+import type { PartnerPhonebooks } from './partner-phonebooks';
 import type { PeeringRecords } from './peering-records';
 import { admits, type PolicyStore } from './policy';
 import { incomingView, keyView, outgoingView, peerView } from './views';
@@ -28,6 +30,7 @@ export class FederationAdminService implements FederationAdmin {
       policy: PolicyStore;
       localKeys: LocalKeys;
       partnerKeys: PartnerKeyStore;
+      partnerPhonebooks: PartnerPhonebooks;
       logger: Logger;
     },
   ) {}
@@ -127,5 +130,13 @@ export class FederationAdminService implements FederationAdmin {
   async rotateKeys(): Promise<KeyView[]> {
     await this.deps.localKeys.rotate();
     return this.listKeys();
+  }
+
+  partnerPhonebook(peerId: string, opts: { refresh?: boolean } = {}): Promise<PartnerPhonebookView> {
+    return this.deps.partnerPhonebooks.forPeer(peerId, opts);
+  }
+
+  partnerPhonebooks(): Promise<PartnerPhonebookView[]> {
+    return this.deps.partnerPhonebooks.all();
   }
 }

@@ -16,7 +16,9 @@ import { Outbox } from './outbox';
 import { PartnerKeyStore } from './partner-keys';
 import { PartnerTransport } from './partner-transport';
 import type { HandshakeDeps } from './peering-records';
-import { Phonebook } from './phonebook';
+import { Phonebook, type PhonebookSource } from './phonebook';
+import { PhonebookFile } from './phonebook-file';
+import { PartnerPhonebooks } from './partner-phonebooks';
 import { PolicyStore } from './policy';
 import { RateLimiter } from './rate-limiter';
 import { RequestVerifier } from './request-verifier';
@@ -24,6 +26,7 @@ import { JobScheduler } from './scheduled-jobs';
 import { deriveIax2Secret } from './secret-derivation';
 import { SerialTransactions } from './serial-transactions';
 import { SignedClient } from './signed-client';
+import { UuruExtensionTable } from './uuru-extension-table';
 import { v2Routes } from './v2-routes';
 
 /** Operations beyond FederationAdmin that tests, the CLI and the admin layer may use. */
@@ -131,10 +134,23 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
   });
   const antiEntropy = new AntiEntropy({ records, transport, outbox, tx, clock, logger });
   const rotation = new KeyRotation({ localKeys, clock, logger });
+  const sources: PhonebookSource[] = [];
+  if (config.phonebook.uuruDatabase)
+    sources.push(new UuruExtensionTable(config.phonebook.uuruDatabase, clock));
+  if (config.phonebook.file) sources.push(new PhonebookFile(config.phonebook.file));
   const phonebook = new Phonebook({
-    file: config.phonebook.file,
+    sources,
     logger,
     unfederated: () => policy.unfederatedNumbers(),
+  });
+  const partnerPhonebooks = new PartnerPhonebooks({
+    records,
+    transport,
+    fetch: ctx.fetch,
+    clock,
+    logger,
+    ttlMs: config.phonebook.partnerCacheSeconds * 1000,
+    timeoutMs: fed.httpTimeoutMs,
   });
   const perIp = new RateLimiter(clock, fed.rateLimitPerIpPerMinute, MINUTE);
   const perOrigin = new RateLimiter(clock, fed.rateLimitPerOriginPerMinute, MINUTE);
@@ -165,6 +181,7 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
     policy,
     localKeys,
     partnerKeys,
+    partnerPhonebooks,
     logger,
   });
   const scheduler = new JobScheduler(logger);
@@ -199,6 +216,7 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
     async stop() {
       await scheduler.stop();
       await worker.stop();
+      await phonebook.close();
     },
   };
 }

@@ -1,13 +1,14 @@
-import fs from 'node:fs';
 import { z } from 'zod';
-import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import { isUnfederated } from './numbering-plan';
 
+export { parseCsv } from './phonebook-file';
+
 /**
- * The public directory we show partners, read from config.phonebook.file (a
- * JSON array or a CSV file with a header row). Numbers that cannot be
- * federated are never listed, nor entries marked non-public.
+ * The public directory we show partners, merged from the configured sources
+ * (config.phonebook.file, a µURU database's extension table). Numbers that
+ * cannot be federated are never listed, nor entries marked non-public; on a
+ * duplicate extension the first source wins.
  */
 
 export interface PhonebookEntry {
@@ -19,6 +20,15 @@ export interface PhonebookEntry {
   /** degrees × 10^7, as µURU stores them */
   lat: number | null;
   lon: number | null;
+}
+
+/** Where directory rows come from; rows are validated here, not by the source. */
+export interface PhonebookSource {
+  /** For log lines ("file /etc/...", "µURU database uuru@host"). Never holds a secret. */
+  readonly label: string;
+  /** Raw rows; throws AppError PHONEBOOK_UNAVAILABLE (503) when the source cannot be read. */
+  rows(): Promise<unknown[]>;
+  close?(): Promise<void>;
 }
 
 const coordinate = z.preprocess(
@@ -39,94 +49,48 @@ const entrySchema = z.object({
 });
 
 export class Phonebook {
-  private cache: { mtimeMs: number; entries: PhonebookEntry[] } | null = null;
+  /** Rows already reported as skipped, so a bad row is logged once, not on every partner's fetch. */
+  private readonly reported = new Set<string>();
 
   constructor(
-    private readonly deps: { file: string | undefined; logger: Logger; unfederated: () => Promise<string[]> },
+    private readonly deps: {
+      sources: PhonebookSource[];
+      logger: Logger;
+      unfederated: () => Promise<string[]>;
+    },
   ) {}
 
   /** The entries partners may see. */
   async publicEntries(): Promise<PhonebookEntry[]> {
-    const all = this.load();
     const blocked = await this.deps.unfederated();
-    return all.filter((e) => e.public && !isUnfederated(e.extension, blocked));
-  }
-
-  private load(): PhonebookEntry[] {
-    const file = this.deps.file;
-    if (!file) return [];
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(file);
-    } catch (e) {
-      throw new AppError(
-        'PHONEBOOK_UNAVAILABLE',
-        503,
-        `the phonebook file cannot be read: ${errorMessage(e)}`,
-        { kind: 'operational' },
-      );
+    const seen = new Set<string>();
+    const out: PhonebookEntry[] = [];
+    for (const source of this.deps.sources) {
+      const rows = await source.rows();
+      rows.forEach((row, i) => {
+        const parsed = entrySchema.safeParse(row);
+        if (!parsed.success) {
+          this.reportSkipped(source.label, i + 1, parsed.error.issues[0]?.message);
+          return;
+        }
+        const e = parsed.data;
+        if (!e.public || isUnfederated(e.extension, blocked) || seen.has(e.extension)) return;
+        seen.add(e.extension);
+        out.push(e);
+      });
     }
-    if (this.cache && this.cache.mtimeMs === stat.mtimeMs) return this.cache.entries;
-    const text = fs.readFileSync(file, 'utf8');
-    const rows =
-      file.toLowerCase().endsWith('.csv') || !/^\s*\[/.test(text) ? parseCsv(text) : parseJsonArray(text);
-    const entries: PhonebookEntry[] = [];
-    rows.forEach((row, i) => {
-      const parsed = entrySchema.safeParse(row);
-      if (parsed.success) entries.push(parsed.data);
-      else
-        this.deps.logger.warn('phonebook entry skipped', {
-          component: 'phonebook',
-          row: i + 1,
-          problem: parsed.error.issues[0]?.message,
-        });
-    });
-    this.cache = { mtimeMs: stat.mtimeMs, entries };
-    return entries;
+    return out;
   }
-}
 
-function parseJsonArray(text: string): unknown[] {
-  const v: unknown = JSON.parse(text);
-  if (!Array.isArray(v))
-    throw new AppError('PHONEBOOK_UNAVAILABLE', 503, 'the phonebook JSON file must hold an array', {
-      kind: 'operational',
-    });
-  return v;
-}
+  async close(): Promise<void> {
+    for (const s of this.deps.sources) await s.close?.();
+  }
 
-/** RFC 4180 CSV with a header row naming the fields. */
-export function parseCsv(text: string): Record<string, string>[] {
-  const records: string[][] = [];
-  let field = '';
-  let row: string[] = [];
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      records.push(row);
-      row = [];
-      field = '';
-    } else field += c;
+  private reportSkipped(source: string, row: number, problem: string | undefined): void {
+    const key = `${source}#${row}#${problem ?? ''}`;
+    if (this.reported.has(key)) return;
+    if (this.reported.size > 10_000) this.reported.clear();
+    this.reported.add(key);
+    this.deps.logger.warn('phonebook entry skipped', { component: 'phonebook', source, row, problem });
   }
-  if (field !== '' || row.length > 0) {
-    row.push(field);
-    records.push(row);
-  }
-  const nonEmpty = records.filter((r) => r.some((f) => f.trim() !== ''));
-  if (nonEmpty.length === 0) return [];
-  const header = nonEmpty[0].map((h) => h.trim().toLowerCase());
-  return nonEmpty.slice(1).map((r) => Object.fromEntries(header.map((h, i) => [h, (r[i] ?? '').trim()])));
 }

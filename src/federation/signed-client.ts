@@ -87,7 +87,7 @@ function describeNetworkError(e: unknown): string {
   return errorMessage(e);
 }
 
-async function readLimited(res: Response, limit: number): Promise<string> {
+export async function readLimited(res: Response, limit: number): Promise<string> {
   if (!res.body) return '';
   const reader = res.body.getReader();
   const chunks: Buffer[] = [];

@@ -46,6 +46,17 @@ it('subscribes to endpoint:IAX2 once the first peer is applied, and PeerStatusCh
   expect(ari.subscribedToIax).toBe(false);
   expect(sa.feature.monitorEvents().ari).toBe(0);
 
+  const isPeer = (e: AriEvent) =>
+    (e.endpoint as { resource?: string } | undefined)?.resource === 'first_peer';
+  const status = (wanted: string) =>
+    nextEvent<AriEvent>(
+      ari,
+      'PeerStatusChange',
+      (e) => isPeer(e) && (e.peer as { peer_status?: string } | undefined)?.peer_status === wanted,
+      30_000,
+    );
+  const unreachable = status('Unreachable');
+
   // The partner's Asterisk is not running yet; its port is reserved so the peer can point at it.
   const bPort = await freeUdpPort();
   await insertPeer(sa.db, { name: 'first_peer', prefix: '55', port: bPort, secret: sharedSecret() });
@@ -54,16 +65,14 @@ it('subscribes to endpoint:IAX2 once the first peer is applied, and PeerStatusCh
 
   await eventually('ARI subscribed to endpoint:IAX2 after the apply', () => ari.subscribedToIax, 5_000, 50);
 
-  const isPeer = (e: AriEvent) => (e.endpoint as { resource?: string } | undefined)?.resource === 'first_peer';
-  const reachable = nextEvent<AriEvent>(
-    ari,
-    'PeerStatusChange',
-    (e) => isPeer(e) && (e.peer as { peer_status?: string } | undefined)?.peer_status === 'Reachable',
-    30_000,
-  );
+  // Nothing answers the qualify probes yet: Asterisk reports the peer unreachable...
+  await unreachable;
+  await eventually('the monitor counted the ARI event', () => sa.feature.monitorEvents().ari > 0, 5_000, 50);
+  // ...and reachable once the partner's Asterisk runs.
+  const reachable = status('Reachable');
   B = await startAsterisk({ name: 'arisubb', iaxPort: bPort });
   await reachable;
-  await eventually('the monitor counted the ARI event', () => sa.feature.monitorEvents().ari > 0, 5_000, 50);
+  await eventually('the monitor counted both', () => sa.feature.monitorEvents().ari > 1, 5_000, 50);
   await eventually(
     'the monitor wrote the peer reachable',
     async () => {
