@@ -11,7 +11,10 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
-export function asteriskConfig(ast: AsteriskInstance, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function asteriskConfig(
+  ast: AsteriskInstance,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     instance: { extensionDigits: 4, iax2Port: ast.iaxPort },
     asterisk: {
@@ -36,7 +39,12 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];
     out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
         ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
         : v;
   }

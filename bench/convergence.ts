@@ -1,2 +1,108 @@
-import type { Scenario } from './scenario';
-export const convergence: Scenario = { name: 'convergence', title: 'convergence', method: 'todo', run: async () => ({ status: 'not_run', reason: 'todo' }) };
+import { adminOk, peerByName } from '../test/harness/sidecar';
+import { sleep } from '../test/harness/processes';
+import { type Instance, startInstance } from './asterisk-sidecar';
+import { percentile, round2 } from './percentiles';
+import { type Scenario, target } from './scenario';
+import { requestAndAccept, teardown } from './sidecar-peering';
+
+const PEERINGS = 20;
+const PER_PEERING_TIMEOUT_MS = 30_000;
+
+const config = {
+  jobs: { outboxPollMs: 100, reconcileCron: '0 0 1 1 *' },
+  federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000, unsolicitedRequestsPerOriginPerHour: 1000 },
+  log: { level: 'warn' },
+};
+
+export const convergence: Scenario = {
+  name: 'convergence',
+  title: 'Convergence: from the accept on B to the first answered call from A',
+  method:
+    `Two complete instances (each a sidecar process on SQLite with its own real Asterisk 22, files backend, default ` +
+    `reload debounce) on loopback. ${PEERINGS} times, through the admin API only: A requests, B accepts; the clock ` +
+    'starts when the accept is sent to B and stops when a test call placed on A (`POST /federation/peers/{id}/test-call`: ' +
+    "an ARI originate to IAX2/<peer>/<B's test extension>) is answered by B; polled back to back from the accept. Then A " +
+    'tears the peer down and the next round starts.',
+
+  async run(log) {
+    let a: Instance | null = null;
+    let b: Instance | null = null;
+    try {
+      const started = await Promise.allSettled([
+        startInstance('conv_a', { config }),
+        startInstance('conv_b', { config }),
+      ]);
+      const [ra, rb] = started;
+      if (ra.status === 'fulfilled') a = ra.value;
+      if (rb.status === 'fulfilled') b = rb.value;
+      if (ra.status === 'rejected') throw ra.reason;
+      if (rb.status === 'rejected') throw rb.reason;
+      if (!a || !b) throw new Error('instances did not start');
+      const [A, B] = [a.sidecar, b.sidecar];
+      const samples: number[] = [];
+      const attempts: number[] = [];
+      const failures: string[] = [];
+      for (let i = 0; i < PEERINGS; i++) {
+        const name = `conv_${i}`;
+        const p = await requestAndAccept(A, B, name, { requester: '71', acceptor: '72' });
+        let tries = 0;
+        let done = false;
+        let lastError = '';
+        while (!done && performance.now() - p.acceptSentAt < PER_PEERING_TIMEOUT_MS) {
+          const peer = await peerByName(A, name);
+          if (!peer) {
+            await sleep(5);
+            continue;
+          }
+          tries += 1;
+          const call = await adminOk<{ answered: boolean; error: string | null }>(
+            A,
+            'POST',
+            `/federation/peers/${peer.id}/test-call`,
+            {},
+            200,
+          );
+          if (call.answered) {
+            samples.push(performance.now() - p.acceptSentAt);
+            attempts.push(tries);
+            done = true;
+          } else {
+            lastError = call.error ?? '';
+            await sleep(5);
+          }
+        }
+        if (!done) {
+          const view = (await peerByName(A, name)) as Record<string, unknown> | undefined;
+          const state = view
+            ? `apply_state ${String(view.apply_state)}, apply_error ${String(view.apply_error)}`
+            : 'no peer on A';
+          failures.push(
+            `${name}: no answered call within ${PER_PEERING_TIMEOUT_MS} ms (${lastError}; ${state})`,
+          );
+        }
+        log(
+          `${name}: ${done ? `${Math.round(samples[samples.length - 1])} ms after ${tries} call(s)` : 'FAILED'}`,
+        );
+        await teardown(A, B, name);
+      }
+      const p50 = percentile(samples, 50);
+      return {
+        status: 'ok',
+        metrics: {
+          peerings: PEERINGS,
+          answered: samples.length,
+          p50_ms: p50,
+          p95_ms: percentile(samples, 95),
+          min_ms: samples.length ? round2(Math.min(...samples)) : null,
+          max_ms: samples.length ? round2(Math.max(...samples)) : null,
+          test_calls_until_answered_p50: percentile(attempts, 50),
+          samples_ms: samples.map(round2),
+          failures,
+        },
+        targets: [target('convergence p50', p50, 'ms', '<=', 300)],
+      };
+    } finally {
+      await Promise.all([a?.stop(), b?.stop()]);
+    }
+  },
+};

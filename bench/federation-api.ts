@@ -60,13 +60,13 @@ export const federationApi: Scenario = {
   title: 'Federation API: signed requests on loopback, and a partner under a flood',
   method:
     'Two sidecar processes (SQLite, Asterisk off) peered through the admin API. The bench signs ' +
-    '`GET /federation/v2/peerings/{id}` with the requester\'s own key (read from its DB) and sends it to the ' +
+    "`GET /federation/v2/peerings/{id}` with the requester's own key (read from its DB) and sends it to the " +
     'acceptor over keep-alive HTTP on 127.0.0.1: 1,000 requests one at a time, then up to 6,000 with 16 in ' +
     `flight (rate limits raised out of the way). Then the acceptor restarts with both limits at ` +
     `${FLOOD_PHASE_LIMIT_PER_MINUTE}/min; the partner sends ${LEGIT_PER_SECOND} signed requests/s for ` +
     `${PHASE_MS / 1000} s quiet, then ${PHASE_MS / 1000} s while a separate process floods every endpoint ` +
     `from ${FLOOD_SOURCE} with ${FLOOD_CONCURRENCY} requests in flight (unsigned, forged signatures under the ` +
-    'partner\'s keyid, junk v2/v1 bodies, descriptor fetches). Latency is client-side, send to last byte.',
+    "partner's keyid, junk v2/v1 bodies, descriptor fetches). Latency is client-side, send to last byte.",
 
   async run(log) {
     let a: Sidecar | null = null;
@@ -99,7 +99,10 @@ export const federationApi: Scenario = {
       const throughput = round2((parallel.latencies.length / parallel.elapsedMs) * 1000);
 
       log('restarting the acceptor with flood-phase limits');
-      fs.writeFileSync(path.join(b.dataDir, 'config.json'), JSON.stringify(withLimits(FLOOD_PHASE_LIMIT_PER_MINUTE)));
+      fs.writeFileSync(
+        path.join(b.dataDir, 'config.json'),
+        JSON.stringify(withLimits(FLOOD_PHASE_LIMIT_PER_MINUTE)),
+      );
       await b.restart();
       const partner = new LoopbackClient(target_, { maxSockets: 16 });
       clients.push(partner);
@@ -123,7 +126,11 @@ export const federationApi: Scenario = {
       const serialSummary = summarize(serial.latencies);
       const parallelSummary = summarize(parallel.latencies);
       const legitRefused = [quiet, flooded].reduce(
-        (n, o) => n + Object.entries(o.statuses).filter(([s]) => s !== '200').reduce((m, [, c]) => m + c, 0),
+        (n, o) =>
+          n +
+          Object.entries(o.statuses)
+            .filter(([s]) => s !== '200')
+            .reduce((m, [, c]) => m + c, 0),
         0,
       );
       return {
@@ -143,9 +150,7 @@ export const federationApi: Scenario = {
             flooder,
           },
         },
-        targets: [
-          target('flooded p99 / quiet p99 of the partner', p99Ratio, 'x', '<=', 2),
-        ],
+        targets: [target('flooded p99 / quiet p99 of the partner', p99Ratio, 'x', '<=', 2)],
         notes: [
           `serial p50 ${serialSummary.p50} ms, p99 ${serialSummary.p99} ms; 16 in flight p50 ${parallelSummary.p50} ms, p99 ${parallelSummary.p99} ms`,
           `partner p99 quiet ${quietP99} ms, flooded ${floodedP99} ms; ${legitRefused} partner requests refused`,

@@ -23,7 +23,10 @@ interface FloodArgs {
 async function main(): Promise<void> {
   const args = JSON.parse(process.argv[2] ?? '{}') as FloodArgs;
   const forger = { keyId: args.partnerKeyId, privateKey: generateKeyPairSync('ed25519').privateKey };
-  const client = new LoopbackClient(args.baseUrl, { localAddress: args.localAddress, maxSockets: args.concurrency });
+  const client = new LoopbackClient(args.baseUrl, {
+    localAddress: args.localAddress,
+    maxSockets: args.concurrency,
+  });
   const peeringPath = `/federation/v2/peerings/${args.requestId}`;
   const junk = Buffer.from('{"request_id": 12, "name": "x\\n[evil]"');
   const make = (i: number): LoopbackRequest => {
@@ -34,12 +37,27 @@ async function main(): Promise<void> {
         return {
           method: 'GET',
           path: peeringPath,
-          headers: signRequest({ method: 'GET', url: args.baseUrl + peeringPath, key: forger, now: Date.now() }),
+          headers: signRequest({
+            method: 'GET',
+            url: args.baseUrl + peeringPath,
+            key: forger,
+            now: Date.now(),
+          }),
         };
       case 2:
-        return { method: 'POST', path: '/federation/v2/peering-requests', headers: { 'content-type': 'application/json' }, body: junk };
+        return {
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          headers: { 'content-type': 'application/json' },
+          body: junk,
+        };
       case 3:
-        return { method: 'POST', path: '/api/v1/federation/incoming/request', headers: { 'content-type': 'application/json' }, body: junk };
+        return {
+          method: 'POST',
+          path: '/api/v1/federation/incoming/request',
+          headers: { 'content-type': 'application/json' },
+          body: junk,
+        };
       default:
         return { method: 'GET', path: '/.well-known/uuru-federation' };
     }
@@ -51,7 +69,12 @@ async function main(): Promise<void> {
   });
   client.close();
   process.stdout.write(
-    JSON.stringify({ requests: out.latencies.length, statuses: out.statuses, errors: out.errors, elapsedMs: out.elapsedMs }) + '\n',
+    JSON.stringify({
+      requests: out.latencies.length,
+      statuses: out.statuses,
+      errors: out.errors,
+      elapsedMs: out.elapsedMs,
+    }) + '\n',
   );
 }
 

@@ -60,7 +60,9 @@ export class LoopbackClient {
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`${r.method} ${r.path}: no answer within ${timeoutMs} ms`)));
+      req.on('timeout', () =>
+        req.destroy(new Error(`${r.method} ${r.path}: no answer within ${timeoutMs} ms`)),
+      );
       req.on('error', reject);
       if (r.body) req.write(r.body);
       req.end();

@@ -19,7 +19,11 @@ export class PartnerSigner {
     );
     const row = rows[0];
     if (!row) throw new Error(`${partner.name} has no active signing key`);
-    const privateKey = createPrivateKey({ key: Buffer.from(row.privateKey, 'base64'), format: 'der', type: 'pkcs8' });
+    const privateKey = createPrivateKey({
+      key: Buffer.from(row.privateKey, 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
     return new PartnerSigner({ keyId: `${serverNameOf(partner.federationUrl)}#${row.kid}`, privateKey });
   }
 
@@ -28,8 +32,21 @@ export class PartnerSigner {
   }
 
   /** A signed request for `targetBase + path` (the receiver's public URL), body sent as JSON when given. */
-  sign(targetBase: string, method: string, path: string, body?: Buffer, contentType?: string): LoopbackRequest {
-    const headers = signRequest({ method, url: targetBase + path, body, contentType, key: this.key, now: Date.now() });
+  sign(
+    targetBase: string,
+    method: string,
+    path: string,
+    body?: Buffer,
+    contentType?: string,
+  ): LoopbackRequest {
+    const headers = signRequest({
+      method,
+      url: targetBase + path,
+      body,
+      contentType,
+      key: this.key,
+      now: Date.now(),
+    });
     return { method, path, headers: { ...headers, accept: 'application/json' }, body };
   }
 }

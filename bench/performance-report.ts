@@ -56,7 +56,12 @@ export function renderPerformanceDoc(results: ScenarioResult[]): string {
   for (const r of results) {
     const targets =
       r.status === 'ok'
-        ? r.targets.map((t) => `${t.what}: ${cell(t.value)} ${t.unit} (${t.met === null ? '?' : t.met ? 'met' : 'missed'})`).join('; ') || '–'
+        ? r.targets
+            .map(
+              (t) =>
+                `${t.what}: ${cell(t.value)} ${t.unit} (${t.met === null ? '?' : t.met ? 'met' : 'missed'})`,
+            )
+            .join('; ') || '–'
         : `not run: ${r.reason}`;
     lines.push(`| [${r.name}](#${r.name}) | ${r.date} | ${r.status} | ${cell(targets)} |`);
   }
@@ -78,12 +83,22 @@ export function renderPerformanceDoc(results: ScenarioResult[]): string {
       continue;
     }
     if (r.targets.length > 0) {
-      lines.push('| target | measured | limit | verdict |', '| --- | --- | --- | --- |', ...r.targets.map(targetRow), '');
+      lines.push(
+        '| target | measured | limit | verdict |',
+        '| --- | --- | --- | --- |',
+        ...r.targets.map(targetRow),
+        '',
+      );
     }
     const rows: string[] = [];
     metricRows('', r.metrics, rows);
     lines.push('| metric | value |', '| --- | --- |', ...rows, '');
     for (const n of r.notes ?? []) lines.push(`- ${n}`);
   }
-  return lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
+  return (
+    lines
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trimEnd() + '\n'
+  );
 }

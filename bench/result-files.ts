@@ -12,7 +12,12 @@ export function writeResult(
   meta: { name: string; title: string; method: string; durationMs: number },
   outcome: ScenarioOutcome,
 ): ScenarioResult {
-  const result: ScenarioResult = { ...meta, ...outcome, date: new Date().toISOString(), machine: machineInfo() };
+  const result: ScenarioResult = {
+    ...meta,
+    ...outcome,
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+  };
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   fs.writeFileSync(path.join(RESULTS_DIR, `${meta.name}.json`), JSON.stringify(result, null, 2) + '\n');
   return result;

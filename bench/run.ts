@@ -20,14 +20,17 @@ async function main(): Promise<void> {
   const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const unknown = asked.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length > 0) {
-    process.stderr.write(`unknown scenario(s): ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
+    process.stderr.write(
+      `unknown scenario(s): ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
+    );
     process.exit(2);
   }
   const chosen = asked.length ? SCENARIOS.filter((s) => asked.includes(s.name)) : SCENARIOS;
   let failed = 0;
   for (const s of chosen) {
     const t0 = performance.now();
-    const log = (line: string) => process.stdout.write(`[${s.name} ${((performance.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
+    const log = (line: string) =>
+      process.stdout.write(`[${s.name} ${((performance.now() - t0) / 1000).toFixed(1)}s] ${line}\n`);
     log('start');
     let outcome: ScenarioOutcome;
     try {
@@ -37,12 +40,17 @@ async function main(): Promise<void> {
       const reason = e instanceof Error ? e.message : String(e);
       outcome = { status: 'not_run', reason: `failed: ${reason.split('\n').slice(0, 6).join(' ')}` };
     }
-    const result = writeResult({ name: s.name, title: s.title, method: s.method, durationMs: performance.now() - t0 }, outcome);
+    const result = writeResult(
+      { name: s.name, title: s.title, method: s.method, durationMs: performance.now() - t0 },
+      outcome,
+    );
     log(result.status === 'ok' ? JSON.stringify(result.targets) : `not run: ${result.reason}`);
   }
   cleanupAsteriskRun();
   writePerformanceDoc();
-  process.stdout.write(`wrote bench/results and docs/performance.md${failed ? ` (${failed} scenario(s) failed)` : ''}\n`);
+  process.stdout.write(
+    `wrote bench/results and docs/performance.md${failed ? ` (${failed} scenario(s) failed)` : ''}\n`,
+  );
 }
 
 process.on('SIGINT', () => {

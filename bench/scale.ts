@@ -1,2 +1,155 @@
-import type { Scenario } from './scenario';
-export const scale: Scenario = { name: 'scale', title: 'scale', method: 'todo', run: async () => ({ status: 'not_run', reason: 'todo' }) };
+import fs from 'node:fs';
+import path from 'node:path';
+import { adminOk } from '../test/harness/sidecar';
+import { sleep } from '../test/harness/processes';
+import { IAX_FILE } from '../src/asterisk/files-renderer';
+import { type Instance, startInstance } from './asterisk-sidecar';
+import { benchAmi, openPeerTable, peerRow } from './peer-rows';
+import { percentile, ratio, round2 } from './percentiles';
+import { type Scenario, target } from './scenario';
+
+const PEERS = 1000;
+const ROUNDS = 3;
+
+interface ReconcileAnswer {
+  ok: boolean;
+  changes: unknown[];
+  reloaded: string[];
+  verified: string[];
+  error: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+function rssMb(pid: number): { rss: number | null; hwm: number | null } {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key: string) => {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+      return m ? round2(Number(m[1]) / 1024) : null;
+    };
+    return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  } catch {
+    return { rss: null, hwm: null };
+  }
+}
+
+export const scale: Scenario = {
+  name: 'scale',
+  title: `Scale: ${PEERS} peers`,
+  method:
+    `One complete instance (sidecar process on SQLite, real Asterisk 22, files backend, reload debounce 0). The sidecar ` +
+    `is stopped, ${PEERS} peer rows are written into its database, and it is started again: start-up is the time from ` +
+    'spawning the process to /readyz, and to every peer applied and verified. RSS is read from /proc after that. A full ' +
+    `reconcile: every peer's codec is changed in the DB and \`POST /api/admin/reconcile\` runs one (diff, write both files, ` +
+    `module reloads, IAXpeerlist verify); its duration is the report's finished_at - started_at (ms), ${ROUNDS} rounds, median. Against it: Asterisk's own reload of the same ` +
+    `${PEERS} peers, AMI \`Reload\` of chan_iax2.so after touching the generated iax file, ${ROUNDS} rounds, median.`,
+
+  async run(log) {
+    let inst: Instance | null = null;
+    try {
+      inst = await startInstance('scale', {
+        asterisk: { reloadDebounceMs: 0 },
+        config: { jobs: { reconcileCron: '0 0 1 1 *' }, log: { level: 'warn' } },
+      });
+      const s = inst.sidecar;
+      if (!s.sqlitePath) throw new Error('the scale scenario needs the SQLite sidecar');
+      // The harness runs the sidecar under ts-node (the TypeScript compiler is in that heap): the RSS with no
+      // peers is the baseline to read the 1,000-peer figure against.
+      await sleep(2000);
+      const idle = rssMb(s.pid);
+      await s.stop();
+      const table = openPeerTable(s.sqlitePath);
+      table.insert(Array.from({ length: PEERS }, (_, i) => peerRow(i, 100000, 'scale_')));
+      log(`inserted ${PEERS} peers; starting the sidecar`);
+      const t0 = performance.now();
+      await s.restart();
+      const readyMs = performance.now() - t0;
+      let verifiedMs: number | null = null;
+      while (performance.now() - t0 < 180_000) {
+        if (table.count("applyState = 'applied'") === PEERS) {
+          verifiedMs = performance.now() - t0;
+          break;
+        }
+        await sleep(50);
+      }
+      log(
+        `ready after ${Math.round(readyMs)} ms, all verified after ${verifiedMs === null ? 'never' : Math.round(verifiedMs)} ms`,
+      );
+      await sleep(2000);
+      const memory = rssMb(s.pid);
+
+      const reconcileMs: number[] = [];
+      const roundTripMs: number[] = [];
+      const reports: { changes: number; reloaded: string[]; verified: number }[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        table.exec('UPDATE peers SET codec = ?', [r % 2 === 0 ? 'alaw' : 'ulaw']);
+        const t = performance.now();
+        const report = await adminOk<ReconcileAnswer>(s, 'POST', '/reconcile', {}, 200);
+        roundTripMs.push(performance.now() - t);
+        if (!report.ok || !report.started_at || !report.finished_at) {
+          throw new Error(
+            `reconcile did not complete: ${JSON.stringify({ ...report, verified: report.verified.length })}`,
+          );
+        }
+        reconcileMs.push(Date.parse(report.finished_at) - Date.parse(report.started_at));
+        reports.push({
+          changes: report.changes.length,
+          reloaded: report.reloaded,
+          verified: report.verified.length,
+        });
+        await sleep(1000);
+      }
+      const notApplied = PEERS - table.count("applyState = 'applied'");
+
+      const ami = await benchAmi(inst.asterisk);
+      const iaxFile = path.join(inst.asterisk.configDir, IAX_FILE);
+      const reloadMs: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        // iax2 reload re-reads a file only when its mtime changed.
+        const when = new Date(Date.now() + (r + 1) * 2000);
+        fs.utimesSync(iaxFile, when, when);
+        const t = performance.now();
+        await ami.reload('chan_iax2.so');
+        reloadMs.push(performance.now() - t);
+        await sleep(1500);
+      }
+      const listed = (await ami.iaxPeerList()).filter((p) => p.name.startsWith('scale_')).length;
+      await ami.stop();
+      table.close();
+
+      const reconcileMedian = percentile(reconcileMs, 50);
+      const reloadMedian = percentile(reloadMs, 50);
+      const reconcileRatio = ratio(reconcileMedian, reloadMedian);
+      return {
+        status: 'ok',
+        metrics: {
+          peers: PEERS,
+          startup_ready_ms: round2(readyMs),
+          startup_all_verified_ms: verifiedMs === null ? null : round2(verifiedMs),
+          rss_mb: memory.rss,
+          rss_peak_mb: memory.hwm,
+          rss_no_peers_mb: idle.rss,
+          rss_added_by_peers_mb:
+            memory.rss !== null && idle.rss !== null ? round2(memory.rss - idle.rss) : null,
+          runtime: 'node -r ts-node/register/transpile-only src/main.ts (as the test harness starts it)',
+          full_reconcile_ms: reconcileMs.map(round2),
+          full_reconcile_median_ms: reconcileMedian,
+          full_reconcile_round_trip_ms: roundTripMs.map(round2),
+          full_reconcile_reports: reports,
+          asterisk_iax2_reload_ms: reloadMs.map(round2),
+          asterisk_iax2_reload_median_ms: reloadMedian,
+          reconcile_to_reload_ratio: reconcileRatio,
+          peers_not_applied_after_reconciles: notApplied,
+          peers_listed_by_asterisk: listed,
+        },
+        targets: [
+          target('full reconcile / Asterisk iax2 reload', reconcileRatio, 'x', '<=', 1.5),
+          target(`sidecar RSS with ${PEERS} peers`, memory.rss, 'MB', '<=', 150),
+        ],
+      };
+    } finally {
+      await inst?.stop();
+    }
+  },
+};

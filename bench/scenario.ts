@@ -32,7 +32,13 @@ export type ScenarioResult = ScenarioOutcome & {
   machine: MachineInfo;
 };
 
-export function target(what: string, value: number | null, unit: string, comparison: '<=' | '>=', limit: number): Target {
+export function target(
+  what: string,
+  value: number | null,
+  unit: string,
+  comparison: '<=' | '>=',
+  limit: number,
+): Target {
   const met = value === null ? null : comparison === '<=' ? value <= limit : value >= limit;
   return { what, value, unit, limit, comparison, met };
 }

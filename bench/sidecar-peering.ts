@@ -1,4 +1,10 @@
-import { adminOk, incomingByName, peerByName, type PeerViewJson, type Sidecar } from '../test/harness/sidecar';
+import {
+  adminOk,
+  incomingByName,
+  peerByName,
+  type PeerViewJson,
+  type Sidecar,
+} from '../test/harness/sidecar';
 import { eventually } from '../test/harness/wait';
 
 export interface Peering {
@@ -27,7 +33,12 @@ export async function requestAndAccept(
     { name, partner_url: to.federationUrl, prefix: prefixes.requester, codec },
     201,
   );
-  const incoming = await eventually(`incoming request ${name} on ${to.name}`, () => incomingByName(to, name), 30_000, 20);
+  const incoming = await eventually(
+    `incoming request ${name} on ${to.name}`,
+    () => incomingByName(to, name),
+    30_000,
+    20,
+  );
   const acceptSentAt = performance.now();
   const peer = await adminOk<{ id: string }>(
     to,
@@ -36,11 +47,22 @@ export async function requestAndAccept(
     { prefix: prefixes.acceptor },
     200,
   );
-  return { name, requestId: created.id, acceptorPeerId: peer.id, acceptMs: performance.now() - acceptSentAt, acceptSentAt };
+  return {
+    name,
+    requestId: created.id,
+    acceptorPeerId: peer.id,
+    acceptMs: performance.now() - acceptSentAt,
+    acceptSentAt,
+  };
 }
 
 /** Waits until `on` holds the peer (the accept notification arrived). */
-export function waitForPeer(on: Sidecar, name: string, timeoutMs = 30_000, intervalMs = 20): Promise<PeerViewJson> {
+export function waitForPeer(
+  on: Sidecar,
+  name: string,
+  timeoutMs = 30_000,
+  intervalMs = 20,
+): Promise<PeerViewJson> {
   return eventually(`peer ${name} on ${on.name}`, () => peerByName(on, name), timeoutMs, intervalMs);
 }
 
@@ -48,5 +70,10 @@ export function waitForPeer(on: Sidecar, name: string, timeoutMs = 30_000, inter
 export async function teardown(on: Sidecar, other: Sidecar, name: string): Promise<void> {
   const peer = await peerByName(on, name);
   if (peer) await adminOk(on, 'DELETE', `/federation/peers/${peer.id}`, undefined, 204);
-  await eventually(`${other.name} forgot ${name}`, async () => (await peerByName(other, name)) === undefined, 30_000, 50);
+  await eventually(
+    `${other.name} forgot ${name}`,
+    async () => (await peerByName(other, name)) === undefined,
+    30_000,
+    50,
+  );
 }

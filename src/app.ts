@@ -221,18 +221,8 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<Feature[]> 
   }
   const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk });
   features.push(fed);
-  features.push(
-    createAdminFeature({
-      ...ctx,
-      federation: fed.admin,
-      asterisk: app.asterisk,
-      reconcile: () => app.asterisk.syncPeers('admin'),
-    }),
-  );
-  // Wiring, in this order, as each layer lands:
-  // 2. Federation: const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk }); features.push(fed);
-  // 3. Admin: features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk,
-  //      reconcile: () => app.asterisk.syncPeers('admin') }));
+  // The admin layer runs reconciles through the port (reconcileNow), which reports what it did.
+  features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk }));
   return features;
 }
 

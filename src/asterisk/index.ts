@@ -1,6 +1,11 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Feature, ServiceContext } from '../app';
-import type { AsteriskConnectionStatus, AsteriskPort, TestCallResult } from '../core/asterisk-port';
+import type {
+  AsteriskConnectionStatus,
+  AsteriskPort,
+  ReconcileNowReport,
+  TestCallResult,
+} from '../core/asterisk-port';
 import { errorMessage } from '../core/errors';
 import { AmiClient } from './ami-client';
 import { AriClient } from './ari-client';
@@ -166,6 +171,33 @@ export function createAsteriskFeature(
     },
     testCall(peerName: string): Promise<TestCallResult> {
       return caller.call(peerName);
+    },
+    async reconcileNow(reason: string): Promise<ReconcileNowReport> {
+      const r = await reconciler.request(reason, { immediate: true });
+      if (!r) {
+        return {
+          result: 'not_run',
+          changes: [],
+          reloaded: [],
+          verified: [],
+          failed: [],
+          problems: [],
+          error: reconciler.lastError ?? 'the reconcile did not run (the Asterisk layer is stopping)',
+          startedAt: null,
+          finishedAt: reconciler.lastRunAt,
+        };
+      }
+      return {
+        result: 'done',
+        changes: r.changes,
+        reloaded: r.reloaded,
+        verified: r.applied,
+        failed: r.failed,
+        problems: r.problems,
+        error: null,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+      };
     },
     status(): AsteriskConnectionStatus {
       return {

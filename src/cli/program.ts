@@ -2,18 +2,34 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load-config';
 import { CODECS, type Config } from '../config/schema';
 import type {
+  DeliveryView,
   IncomingRequestView,
   KeyView,
   OutgoingRequestView,
+  PartnerPhonebookView,
   PeerView,
   Policy,
   PolicyChangeReport,
+  RetryDeliveriesReport,
 } from '../core/federation-admin';
 import { errorMessage } from '../core/errors';
 import { type AdminApiClient, clientFor } from './admin-api-client';
 import { createAdmin, createToken, readPassword } from './database-commands';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { textTable } from './text-table';
+
+/** POST /reconcile as the admin API answers it. */
+interface ReconcileResponse {
+  ok: boolean;
+  result: 'done' | 'not_run' | 'disabled';
+  changes: { action: string; object: string }[];
+  reloaded: string[];
+  verified: string[];
+  failed: { name: string; error: string }[];
+  problems: string[];
+  error: string | null;
+  asterisk: { ami: string; ari: string };
+}
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -29,7 +45,9 @@ interface GlobalOptions {
 const EXIT_CODES_HELP = `
 Exit codes:
   0  done (test-call: the call was answered)
-  1  refused or failed (server error, unreachable instance, unanswered test call)
+  1  refused or failed (server error, unreachable instance, unanswered test call,
+     a reconcile that could not run or left peers unverified, a partner's
+     phonebook that could not be read, deliveries still waiting after outbox retry)
   2  usage or configuration error (bad arguments, invalid config, no token)
 
 admin create and token create work on the configured database directly
@@ -406,17 +424,105 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
 
   program
     .command('reconcile')
-    .description('bring Asterisk in line with the database now')
+    .description(
+      'bring Asterisk in line with the database now and print what changed; exit 1 unless every peer verified',
+    )
     .addOption(jsonOption())
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const r = await api(cmd).request<{
-        ok: true;
-        asterisk: { ami: string; ari: string; lastReconcileError: string | null };
-      }>('POST', '/reconcile', {});
+      const r = await api(cmd).request<ReconcileResponse>('POST', '/reconcile', {});
+      if (r.result !== 'disabled' && !r.ok) state.exitCode = EXIT_FAILED;
       if (opts.json) return json(r);
-      out(`reconciled (AMI ${r.asterisk.ami}, ARI ${r.asterisk.ari})\n`);
-      if (r.asterisk.lastReconcileError)
-        io.stderr.write(`last reconcile error: ${r.asterisk.lastReconcileError}\n`);
+      if (r.result === 'disabled') {
+        out(`${r.error ?? 'Asterisk integration is disabled: there is nothing to reconcile'}\n`);
+        return;
+      }
+      if (r.result === 'not_run') {
+        io.stderr.write(`reconcile did not run: ${r.error ?? 'unknown reason'}\n`);
+        return;
+      }
+      const reloads = r.reloaded.length ? `, reloaded ${r.reloaded.join(', ')}` : ', no reload';
+      out(
+        `reconciled: ${r.changes.length} change(s)${reloads}, ${r.verified.length} peer(s) verified (AMI ${r.asterisk.ami}, ARI ${r.asterisk.ari})\n`,
+      );
+      for (const c of r.changes) out(`  ${c.action.padEnd(6)} ${c.object}\n`);
+      for (const f of r.failed) io.stderr.write(`not verified: ${f.name}: ${f.error}\n`);
+      for (const p of r.problems) io.stderr.write(`problem: ${p}\n`);
+    });
+
+  program
+    .command('phonebook')
+    .description(
+      "our partners' public numbers as a local phone dials them (our prefix + extension); exit 1 if a partner could not be read",
+    )
+    .option('--peer <peer>', 'only this peer (id or name)')
+    .option('--refresh', 'fetch now instead of using the cached copy')
+    .addOption(jsonOption())
+    .action(async (opts: { peer?: string; refresh?: boolean; json?: boolean }, cmd: Command) => {
+      const client = api(cmd);
+      const query = opts.refresh ? '?refresh=true' : '';
+      let books: PartnerPhonebookView[];
+      if (opts.peer) {
+        const p = await resolvePeer(client, opts.peer);
+        books = [
+          await client.request<PartnerPhonebookView>(
+            'GET',
+            `/federation/peers/${encodeURIComponent(p.id)}/phonebook${query}`,
+          ),
+        ];
+      } else {
+        books = (
+          await client.request<{ phonebooks: PartnerPhonebookView[] }>('GET', `/federation/phonebook${query}`)
+        ).phonebooks;
+      }
+      if (books.some((b) => b.error !== null)) state.exitCode = EXIT_FAILED;
+      if (opts.json) return json(opts.peer ? books[0] : { phonebooks: books });
+      out(
+        textTable(
+          ['DIAL', 'NAME', 'PARTNER', 'EXTENSION'],
+          books.flatMap((b) => b.entries.map((e) => [e.dial, e.name, b.peer.name, e.extension])),
+        ),
+      );
+      for (const b of books.filter((x) => x.error !== null))
+        io.stderr.write(`partner '${b.peer.name}': ${b.error}\n`);
+    });
+
+  // ---- outbox
+  const outbox = program.command('outbox').description('notifications to partners waiting for delivery');
+  outbox
+    .command('list')
+    .description('list pending deliveries and the latest ones given up (never their bodies)')
+    .addOption(new Option('--state <state>', 'only these').choices(['pending', 'failed']))
+    .addOption(jsonOption())
+    .action(async (opts: { state?: string; json?: boolean }, cmd: Command) => {
+      const r = await api(cmd).request<{ deliveries: DeliveryView[] }>(
+        'GET',
+        `/federation/outbox${opts.state ? `?state=${opts.state}` : ''}`,
+      );
+      if (opts.json) return json(r);
+      out(
+        textTable(
+          ['KIND', 'PARTNER', 'PEER', 'STATE', 'ATTEMPTS', 'NEXT ATTEMPT', 'LAST ERROR'],
+          r.deliveries.map((d) => [
+            d.kind,
+            d.partner,
+            d.peer_name,
+            d.state,
+            d.attempts,
+            d.next_attempt_at,
+            d.last_error,
+          ]),
+        ),
+      );
+    });
+  outbox
+    .command('retry')
+    .description('try every pending delivery now; exit 1 if some are still waiting afterwards')
+    .addOption(jsonOption())
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const r = await api(cmd).request<RetryDeliveriesReport>('POST', '/federation/outbox/retry', {});
+      if (r.pending > 0) state.exitCode = EXIT_FAILED;
+      if (opts.json) return json(r);
+      out(`tried ${r.attempted}, delivered ${r.delivered}, ${r.pending} still waiting\n`);
     });
 
   return program;

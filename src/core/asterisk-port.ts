@@ -21,6 +21,29 @@ export interface AsteriskConnectionStatus {
   lastReconcileError: string | null;
 }
 
+/** What one reconcile run did, for the admin asking for it. Times are epoch ms. */
+export interface ReconcileNowReport {
+  /**
+   * done: it ran (failed and problems say what did not verify);
+   * not_run: it could not run (error says why, e.g. AMI not connected);
+   * disabled: Asterisk integration is switched off in this instance.
+   */
+  result: 'done' | 'not_run' | 'disabled';
+  /** Objects written to Asterisk: peers and dial plan steps added, changed or removed. */
+  changes: { action: 'add' | 'change' | 'remove'; object: string }[];
+  /** Modules reloaded. */
+  reloaded: string[];
+  /** Peers Asterisk shows as desired after the run. */
+  verified: string[];
+  /** Peers that did not verify, with the reason. */
+  failed: { name: string; error: string }[];
+  /** Problems not tied to one peer (e.g. an orphan still loaded). */
+  problems: string[];
+  error: string | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
 export interface AsteriskPort {
   /**
    * Peers changed in the DB: bring Asterisk in line. Coalesced with other
@@ -31,13 +54,30 @@ export interface AsteriskPort {
   /** Originates a test call through the named peer to the partner's test extension. */
   testCall(peerName: string): Promise<TestCallResult>;
   status(): AsteriskConnectionStatus;
+  /** Runs a reconcile at once (joining one already queued) and reports it. Never rejects. */
+  reconcileNow(reason: string): Promise<ReconcileNowReport>;
 }
+
+export const ASTERISK_DISABLED_MESSAGE = 'Asterisk integration is disabled in this instance';
 
 /** Used when Asterisk is switched off in config: peers stay pending, nothing is applied. */
 export class DisabledAsteriskPort implements AsteriskPort {
   async syncPeers(): Promise<void> {}
   async testCall(): Promise<TestCallResult> {
-    return { answered: false, setupMs: null, error: 'Asterisk integration is disabled in this instance' };
+    return { answered: false, setupMs: null, error: ASTERISK_DISABLED_MESSAGE };
+  }
+  async reconcileNow(): Promise<ReconcileNowReport> {
+    return {
+      result: 'disabled',
+      changes: [],
+      reloaded: [],
+      verified: [],
+      failed: [],
+      problems: [],
+      error: `${ASTERISK_DISABLED_MESSAGE}: there is nothing to reconcile`,
+      startedAt: null,
+      finishedAt: null,
+    };
   }
   status(): AsteriskConnectionStatus {
     return {

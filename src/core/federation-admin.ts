@@ -1,5 +1,5 @@
 import type { Codec } from '../config/schema';
-import type { ApplyState, Dialect, Reachability, TestCallRecord } from '../store/entities';
+import type { ApplyState, Dialect, OutboxKind, Reachability, TestCallRecord } from '../store/entities';
 
 /**
  * What the admin surfaces (API, panel, CLI) ask of the federation layer.
@@ -105,6 +105,34 @@ export interface PartnerPhonebookView {
   skipped: number;
 }
 
+/** A notification to a partner waiting in (or given up by) the outbox. Its body is never shown: v1 bodies carry the secret. */
+export interface DeliveryView {
+  id: string;
+  kind: OutboxKind;
+  dialect: Dialect;
+  /** the partner's host[:port] */
+  partner: string;
+  peer_name: string | null;
+  request_id: string | null;
+  state: 'pending' | 'failed';
+  attempts: number;
+  /** when the next attempt is due; null once given up */
+  next_attempt_at: string | null;
+  /** when a pending delivery is given up */
+  expires_at: string;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RetryDeliveriesReport {
+  /** deliveries tried in this pass (one per request: later ones wait for the first) */
+  attempted: number;
+  delivered: number;
+  /** still pending after the pass */
+  pending: number;
+}
+
 export interface CreateOutgoingInput {
   name: string;
   partner_url: string;
@@ -134,7 +162,11 @@ export interface FederationAdmin {
    * fetch). A partner that cannot be read gives `error`, never a throw;
    * throws FED_UNKNOWN_PEER (404) for an unknown peer id.
    */
-  partnerPhonebook?(peerId: string, opts?: { refresh?: boolean }): Promise<PartnerPhonebookView>;
+  partnerPhonebook(peerId: string, opts?: { refresh?: boolean }): Promise<PartnerPhonebookView>;
   /** partnerPhonebook() for every peer, in peer creation order. */
-  partnerPhonebooks?(): Promise<PartnerPhonebookView[]>;
+  partnerPhonebooks(opts?: { refresh?: boolean }): Promise<PartnerPhonebookView[]>;
+  /** Pending deliveries (oldest first), then the most recent ones given up. */
+  listDeliveries(filter?: { state?: 'pending' | 'failed' }): Promise<DeliveryView[]>;
+  /** Makes every pending delivery due and runs one outbox pass now. */
+  retryDeliveriesNow(): Promise<RetryDeliveriesReport>;
 }

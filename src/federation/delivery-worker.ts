@@ -59,11 +59,20 @@ export class DeliveryWorker {
       this.again = true;
       return;
     }
-    this.running = this.runOnce()
-      .then(() => undefined)
-      .catch((e: unknown) => {
-        this.deps.logger.error('outbox pass failed', { component: 'outbox', error: errorMessage(e) });
-      })
+    const pass = this.runOnce();
+    this.track(pass);
+    pass.catch((e: unknown) => {
+      this.deps.logger.error('outbox pass failed', { component: 'outbox', error: errorMessage(e) });
+    });
+  }
+
+  /** Marks a pass as the running one; a kick that came meanwhile starts the next. */
+  private track(pass: Promise<unknown>): void {
+    this.running = pass
+      .then(
+        () => undefined,
+        () => undefined,
+      )
       .finally(() => {
         this.running = null;
         if (this.again && this.timer) {
@@ -93,6 +102,17 @@ export class DeliveryWorker {
       await this.updateMetrics(await repo.find({ where: { state: 'pending' } }));
     }
     return reports;
+  }
+
+  /**
+   * A pass of its own, after the one in progress: an admin's "retry now"
+   * must not send an item a timer pass is sending at the same moment.
+   */
+  async runExclusive(): Promise<DeliveryReport[]> {
+    while (this.running) await this.running;
+    const pass = this.runOnce();
+    this.track(pass);
+    return pass;
   }
 
   /** Makes every pending item due now (admin "retry now"). */

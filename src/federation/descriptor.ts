@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Config } from '../config/schema';
 import { AppError, errorMessage } from '../core/errors';
+import { readLimited } from './bounded-body';
 import { isRawPublicKey } from './key-encoding';
 import { type LocalKeys, serverNameOf } from './local-keys';
 
@@ -187,22 +188,4 @@ export async function fetchDescriptor(
   }
   descriptor.server_name = descriptor.server_name.toLowerCase();
   return { kind: 'found', descriptor };
-}
-
-async function readLimited(res: Response, limit: number): Promise<string> {
-  if (!res.body) return '';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error(`the response is larger than ${limit} bytes`);
-    }
-    chunks.push(Buffer.from(value));
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,6 +1,7 @@
 import { AppError } from '../core/errors';
 import type {
   CreateOutgoingInput,
+  DeliveryView,
   FederationAdmin,
   IncomingRequestView,
   KeyView,
@@ -9,6 +10,7 @@ import type {
   PeerView,
   Policy,
   PolicyChangeReport,
+  RetryDeliveriesReport,
 } from '../core/federation-admin';
 import type { Logger } from '../logging/logger';
 import type { Handshake } from './handshake';
@@ -18,7 +20,10 @@ import type { PartnerKeyStore } from './partner-keys';
 import type { PartnerPhonebooks } from './partner-phonebooks';
 import type { PeeringRecords } from './peering-records';
 import { admits, type PolicyStore } from './policy';
-import { incomingView, keyView, outgoingView, peerView } from './views';
+import { deliveryView, incomingView, keyView, outgoingView, peerView } from './views';
+
+/** Given-up deliveries listed at most (they stay in the database; the newest matter). */
+const FAILED_DELIVERIES_SHOWN = 100;
 
 /** The FederationAdmin the admin API, panel and CLI call; a thin layer over the handshake and stores. */
 export class FederationAdminService implements FederationAdmin {
@@ -31,6 +36,8 @@ export class FederationAdminService implements FederationAdmin {
       localKeys: LocalKeys;
       partnerKeys: PartnerKeyStore;
       partnerPhonebooks: PartnerPhonebooks;
+      /** One outbox pass with every pending delivery made due. */
+      retryDeliveriesNow: () => Promise<RetryDeliveriesReport>;
       logger: Logger;
     },
   ) {}
@@ -136,7 +143,16 @@ export class FederationAdminService implements FederationAdmin {
     return this.deps.partnerPhonebooks.forPeer(peerId, opts);
   }
 
-  partnerPhonebooks(): Promise<PartnerPhonebookView[]> {
-    return this.deps.partnerPhonebooks.all();
+  partnerPhonebooks(opts: { refresh?: boolean } = {}): Promise<PartnerPhonebookView[]> {
+    return this.deps.partnerPhonebooks.all(opts);
+  }
+
+  async listDeliveries(filter: { state?: 'pending' | 'failed' } = {}): Promise<DeliveryView[]> {
+    const items = await this.deps.outbox.list({ ...filter, failedLimit: FAILED_DELIVERIES_SHOWN });
+    return items.map(deliveryView);
+  }
+
+  retryDeliveriesNow(): Promise<RetryDeliveriesReport> {
+    return this.deps.retryDeliveriesNow();
   }
 }

@@ -133,25 +133,12 @@ export class Handshake {
     }
     // The partner's extension length is known now, so the full dial-plan check applies.
     await this.records.checkPrefix(input.prefix, d.extension_length);
-    await this.deps.partnerKeys.pin(d);
     const agreement = await this.deps.ownKeys.agreementKey();
-    const now = this.deps.clock.now();
-    const req: OutgoingRequest = {
-      id: uuid(),
-      name: input.name,
-      partnerUrl,
-      partnerServerName: serverName,
-      prefix: input.prefix,
-      codec: input.codec,
+    const req = this.newOutgoing(input, partnerUrl, serverName, {
       dialect: 'v2',
       secret: null,
       agreementKid: agreement.kid,
-      state: 'pending',
-      declineReason: null,
-      lastError: null,
-      createdAt: now,
-      updatedAt: now,
-    };
+    });
     const call = v2PeeringRequest(partnerUrl, {
       request_id: req.id,
       name: req.name,
@@ -161,7 +148,7 @@ export class Handshake {
       iax2: { host: this.own.iaxHost, port: this.own.iaxPort },
       agreement_kid: agreement.kid,
     });
-    return this.storeThenSend(req, call);
+    return this.storeThenSend(req, call, d);
   }
 
   private async createV1(
@@ -169,23 +156,11 @@ export class Handshake {
     partnerUrl: string,
     serverName: string,
   ): Promise<OutgoingRequest> {
-    const now = this.deps.clock.now();
-    const req: OutgoingRequest = {
-      id: uuid(),
-      name: input.name,
-      partnerUrl,
-      partnerServerName: serverName,
-      prefix: input.prefix,
-      codec: input.codec,
+    const req = this.newOutgoing(input, partnerUrl, serverName, {
       dialect: 'v1',
       secret: randomV1Secret(),
       agreementKid: null,
-      state: 'pending',
-      declineReason: null,
-      lastError: null,
-      createdAt: now,
-      updatedAt: now,
-    };
+    });
     const call = v1CreateIncomingRequest(partnerUrl, {
       id: req.id,
       name: req.name,
@@ -198,13 +173,44 @@ export class Handshake {
     return this.storeThenSend(req, call);
   }
 
+  private newOutgoing(
+    input: z.infer<typeof createInput>,
+    partnerUrl: string,
+    serverName: string,
+    dialectPart: Pick<OutgoingRequest, 'dialect' | 'secret' | 'agreementKid'>,
+  ): OutgoingRequest {
+    const now = this.deps.clock.now();
+    return {
+      id: uuid(),
+      name: input.name,
+      partnerUrl,
+      partnerServerName: serverName,
+      prefix: input.prefix,
+      codec: input.codec,
+      ...dialectPart,
+      state: 'pending',
+      declineReason: null,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
   /**
-   * The request is stored before it is sent, so an accept that races back
-   * finds it; if the partner refuses or cannot be reached it is removed again
-   * and the admin sees why.
+   * The request (and, for v2, the partner's pinned keys) is stored before it
+   * is sent, so an accept that races back finds both; if the partner refuses
+   * or cannot be reached both are removed again and the admin sees why.
    */
-  private async storeThenSend(req: OutgoingRequest, call: PartnerCall): Promise<OutgoingRequest> {
-    await this.deps.tx.run((m) => this.records.outgoing(m).insert(req));
+  private async storeThenSend(
+    req: OutgoingRequest,
+    call: PartnerCall,
+    descriptor?: Descriptor,
+  ): Promise<OutgoingRequest> {
+    let pinnedNewPartner = false;
+    await this.deps.tx.run(async (m) => {
+      if (descriptor) pinnedNewPartner = await this.deps.partnerKeys.pin(descriptor, m);
+      await this.records.outgoing(m).insert(req);
+    });
     let failure: AppError | null = null;
     try {
       const answer = await this.deps.transport.send(call);
@@ -229,7 +235,13 @@ export class Handshake {
           });
     }
     if (failure) {
-      await this.deps.tx.run((m) => this.records.outgoing(m).delete({ id: req.id, state: 'pending' }));
+      const serverName = req.partnerServerName;
+      await this.deps.tx.run(async (m) => {
+        await this.records.outgoing(m).delete({ id: req.id, state: 'pending' });
+        // A partner met only through this request is forgotten with it; one known otherwise keeps its keys.
+        if (pinnedNewPartner && serverName && !(await this.records.refersToPartner(serverName, m)))
+          await this.deps.partnerKeys.forget(serverName, m);
+      });
       throw failure;
     }
     this.deps.logger.info('peering requested', {

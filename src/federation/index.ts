@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import type { Feature, ServiceContext } from '../app';
 import type { AsteriskPort } from '../core/asterisk-port';
-import type { FederationAdmin } from '../core/federation-admin';
+import type { FederationAdmin, RetryDeliveriesReport } from '../core/federation-admin';
 import { AntiEntropy } from './anti-entropy';
 import { DeliveryWorker, type DeliveryReport } from './delivery-worker';
 import { fetchDescriptor } from './descriptor';
@@ -32,7 +32,7 @@ import { v2Routes } from './v2-routes';
 /** Operations beyond FederationAdmin that tests, the CLI and the admin layer may use. */
 export interface FederationOps {
   /** One outbox pass with every pending notification due now ("retry now"). */
-  retryDeliveriesNow(): Promise<{ attempted: number; delivered: number }>;
+  retryDeliveriesNow(): Promise<RetryDeliveriesReport>;
   runAntiEntropy(): Promise<unknown>;
   runKeyRotation(): Promise<{ changed: boolean }>;
 }
@@ -174,6 +174,15 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
   );
   router.use(legacyRoutes({ config, metrics, logger, inbound, phonebook, perIp }));
 
+  const retryDeliveriesNow = async (): Promise<RetryDeliveriesReport> => {
+    await worker.makeAllDue();
+    const reports = await worker.runExclusive();
+    return {
+      attempted: reports.length,
+      delivered: reports.filter((r) => r.outcome === 'delivered').length,
+      pending: await outbox.pendingCount(),
+    };
+  };
   const admin = new FederationAdminService({
     handshake,
     records,
@@ -182,18 +191,12 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
     localKeys,
     partnerKeys,
     partnerPhonebooks,
+    retryDeliveriesNow,
     logger,
   });
   const scheduler = new JobScheduler(logger);
   const ops: FederationOps = {
-    async retryDeliveriesNow() {
-      await worker.makeAllDue();
-      const reports = await worker.runOnce();
-      return {
-        attempted: reports.length,
-        delivered: reports.filter((r) => r.outcome === 'delivered').length,
-      };
-    },
+    retryDeliveriesNow,
     runAntiEntropy: () => antiEntropy.run(),
     runKeyRotation: () => rotation.run(),
   };

@@ -65,6 +65,28 @@ export class Outbox {
     return out;
   }
 
+  /** Pending notifications (oldest first), then up to `failedLimit` given-up ones (newest first). */
+  async list(filter: { state?: 'pending' | 'failed'; failedLimit: number }): Promise<OutboxItem[]> {
+    const repo = this.deps.db.getRepository(OutboxEntity);
+    const pending =
+      filter.state === 'failed'
+        ? []
+        : await repo.find({ where: { state: 'pending' }, order: { createdAt: 'ASC' } });
+    const failed =
+      filter.state === 'pending'
+        ? []
+        : await repo.find({
+            where: { state: 'failed' },
+            order: { updatedAt: 'DESC' },
+            take: filter.failedLimit,
+          });
+    return [...pending, ...failed];
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.deps.db.getRepository(OutboxEntity).countBy({ state: 'pending' });
+  }
+
   /** The newest notification of a kind for a request (any state), e.g. to resend a lost accept. */
   async latest(requestId: string, kind: OutboxKind): Promise<OutboxItem | null> {
     return this.deps.db

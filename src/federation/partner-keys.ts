@@ -102,9 +102,9 @@ export class PartnerKeyStore {
    * trusted as it presents itself; for one we know, the usual rules apply
    * (endorsed rotations trusted, other changes held). With a transaction's
    * manager the row is written in that transaction, so a refusal that rolls
-   * it back leaves no partner behind.
+   * it back leaves no partner behind. True when the partner was new.
    */
-  async pin(descriptor: Descriptor, m?: EntityManager): Promise<void> {
+  async pin(descriptor: Descriptor, m?: EntityManager): Promise<boolean> {
     const serverName = descriptor.server_name.toLowerCase();
     const existing = await this.get(serverName, m);
     const now = this.deps.clock.now();
@@ -133,6 +133,12 @@ export class PartnerKeyStore {
       await this.applyDescriptor(existing, descriptor, 'merge', m);
     }
     this.firstContacts.delete(serverName);
+    return !existing;
+  }
+
+  /** Drops a partner's pinned keys (a partner pinned for a request it then refused). */
+  async forget(serverName: string, m?: EntityManager): Promise<void> {
+    await this.repoOf(m).delete({ serverName: serverName.toLowerCase() });
   }
 
   /** The pinned X25519 public key for kid, without any refetch (safe inside a transaction). */

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import type { Peer } from '../store/entities';
+import { MAX_PARTNER_ANSWER_BYTES, readLimited } from './bounded-body';
 import {
   type PartnerEntry,
   PartnerPhonebookRefused,
@@ -10,12 +11,9 @@ import {
 } from './partner-phonebook-entries';
 import { describeAnswer, type PartnerAnswer, type PartnerTransport } from './partner-transport';
 import type { PeeringRecords } from './peering-records';
-import { readLimited } from './signed-client';
 import { v1Phonebook } from './legacy-calls';
 import { v2Phonebook } from './v2-calls';
 
-/** A directory larger than this is refused unread (the signed client applies the same bound). */
-const MAX_RESPONSE_BYTES = 1024 * 1024;
 /** After a failed fetch, ask again no sooner than this, however often the panel asks. */
 const RETRY_AFTER_FAILURE_MS = 30 * 1000;
 /** Fetches running at once when every partner's phonebook is asked for. */
@@ -60,7 +58,7 @@ export class PartnerPhonebooks {
     return this.view(peer, await this.current(peer, opts.refresh === true));
   }
 
-  async all(): Promise<PartnerPhonebookView[]> {
+  async all(opts: { refresh?: boolean } = {}): Promise<PartnerPhonebookView[]> {
     const peers = await this.deps.records.peers().find({ order: { createdAt: 'ASC' } });
     const live = new Set(peers.map((p) => p.id));
     for (const id of this.cache.keys()) if (!live.has(id)) this.cache.delete(id);
@@ -69,7 +67,7 @@ export class PartnerPhonebooks {
     const worker = async () => {
       while (next < peers.length) {
         const i = next++;
-        out[i] = this.view(peers[i], await this.current(peers[i], false));
+        out[i] = this.view(peers[i], await this.current(peers[i], opts.refresh === true));
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_FETCHES, peers.length) }, worker));
@@ -158,7 +156,7 @@ export class PartnerPhonebooks {
         redirect: 'error',
         signal: AbortSignal.timeout(this.deps.timeoutMs),
       });
-      text = await readLimited(res, MAX_RESPONSE_BYTES);
+      text = await readLimited(res, MAX_PARTNER_ANSWER_BYTES);
     } catch (e) {
       throw new PartnerPhonebookRefused(`the partner could not be read: ${errorMessage(e)}`);
     }

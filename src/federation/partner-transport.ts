@@ -1,4 +1,5 @@
 import { AppError, errorMessage } from '../core/errors';
+import { MAX_PARTNER_ANSWER_BYTES, ResponseTooLarge, readLimited } from './bounded-body';
 import type { PartnerCall } from './partner-call';
 
 /** What the transport needs from the signed client (v2). */
@@ -14,7 +15,9 @@ export interface PartnerAnswer {
 /**
  * Sends a PartnerCall: v2 signed, v1 plain JSON without auth headers as µURU
  * does (but with a timeout, which µURU lacks). Network failures and timeouts
- * become AppError FED_UNAVAILABLE; any HTTP answer is returned as is.
+ * become AppError FED_UNAVAILABLE, an answer larger than
+ * MAX_PARTNER_ANSWER_BYTES FED_PARTNER_ANSWER_TOO_LARGE (both retried by the
+ * outbox); any other HTTP answer is returned as is.
  */
 export class PartnerTransport {
   constructor(private readonly deps: { signed: SignedSender; fetch: typeof fetch; timeoutMs: number }) {}
@@ -44,7 +47,21 @@ export class PartnerTransport {
         },
       );
     }
-    const text = await res.text().catch(() => '');
+    let text: string;
+    try {
+      text = await readLimited(res, MAX_PARTNER_ANSWER_BYTES);
+    } catch (e) {
+      if (e instanceof ResponseTooLarge) {
+        throw new AppError(
+          'FED_PARTNER_ANSWER_TOO_LARGE',
+          502,
+          `partner at ${new URL(call.url).host} answered HTTP ${res.status} with ${e.message}`,
+          { kind: 'operational' },
+        );
+      }
+      // The answer broke off: its status still tells what the partner decided.
+      text = '';
+    }
     let json: unknown;
     try {
       json = text ? (JSON.parse(text) as unknown) : null;

@@ -29,8 +29,10 @@ export interface OwnAgreementKeys {
 
 /** What the handshake needs from the partners' pinned keys. */
 export interface PinnedPartnerKeys {
-  /** Pins (or merges) the partner's keys, in the transaction of m when given. */
-  pin(descriptor: Descriptor, m?: EntityManager): Promise<void>;
+  /** Pins (or merges) the partner's keys, in the transaction of m when given; true when the partner was new. */
+  pin(descriptor: Descriptor, m?: EntityManager): Promise<boolean>;
+  /** Drops a partner's pinned keys. */
+  forget(serverName: string, m?: EntityManager): Promise<void>;
   /** Looks the kid up among pinned keys only (no network). */
   pinnedAgreementKey(serverName: string, kid: string, m?: EntityManager): Promise<string | null>;
   agreementPublicKey(serverName: string, kid: string): Promise<string | null>;
@@ -125,40 +127,37 @@ export class PeeringRecords {
         );
       }
     }
-    const outs = await this.outgoing().findBy({ state: 'pending' });
-    for (const o of outs) {
-      if (o.id === except.outgoingId) continue;
-      if (o.name.toLowerCase() === p.name.toLowerCase()) {
-        throw new AppError(
-          'FED_NAME_CONFLICT',
-          409,
-          `the peering name '${p.name}' is already used by a pending outgoing request`,
-        );
-      }
-      if ((o.partnerServerName ?? '').toLowerCase() === server) {
-        throw new AppError(
-          'FED_STATE_CONFLICT',
-          409,
-          `a peering request to ${p.serverName} is already pending`,
-        );
-      }
-    }
-    const ins = await this.incoming().findBy({ state: 'pending' });
-    for (const i of ins) {
-      if (i.id === except.incomingId) continue;
-      if (i.name.toLowerCase() === p.name.toLowerCase()) {
-        throw new AppError(
-          'FED_NAME_CONFLICT',
-          409,
-          `the peering name '${p.name}' is already used by a pending incoming request`,
-        );
-      }
-      if ((i.partnerServerName ?? '').toLowerCase() === server) {
-        throw new AppError(
-          'FED_STATE_CONFLICT',
-          409,
-          `a peering request from ${p.serverName} is already pending`,
-        );
+    const pending = [
+      {
+        rows: await this.outgoing().findBy({ state: 'pending' }),
+        skip: except.outgoingId,
+        way: 'outgoing',
+        to: 'to',
+      },
+      {
+        rows: await this.incoming().findBy({ state: 'pending' }),
+        skip: except.incomingId,
+        way: 'incoming',
+        to: 'from',
+      },
+    ];
+    for (const { rows, skip, way, to } of pending) {
+      for (const r of rows) {
+        if (r.id === skip) continue;
+        if (r.name.toLowerCase() === p.name.toLowerCase()) {
+          throw new AppError(
+            'FED_NAME_CONFLICT',
+            409,
+            `the peering name '${p.name}' is already used by a pending ${way} request`,
+          );
+        }
+        if ((r.partnerServerName ?? '').toLowerCase() === server) {
+          throw new AppError(
+            'FED_STATE_CONFLICT',
+            409,
+            `a peering request ${to} ${p.serverName} is already pending`,
+          );
+        }
       }
     }
   }
@@ -183,6 +182,16 @@ export class PeeringRecords {
       },
       partnerExtensionLength,
     });
+  }
+
+  /** Whether a peer or a request (either direction, any state) still names this partner. */
+  async refersToPartner(serverName: string, m?: EntityManager): Promise<boolean> {
+    const where = { partnerServerName: serverName.toLowerCase() };
+    return (
+      (await this.peers(m).existsBy(where)) ||
+      (await this.outgoing(m).existsBy(where)) ||
+      (await this.incoming(m).existsBy(where))
+    );
   }
 
   /** The partner a request id belongs to, wherever it is recorded. */

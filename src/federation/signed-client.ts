@@ -1,11 +1,9 @@
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
+import { MAX_PARTNER_ANSWER_BYTES, readLimited } from './bounded-body';
 import { signRequest } from './http-signature';
 import type { LocalKeys } from './local-keys';
-
-/** Responses larger than this are not read (a partner's answers are small JSON). */
-const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /**
  * Outgoing uuru-fed/2 calls: JSON body, signed with our active key. Network
@@ -49,7 +47,7 @@ export class SignedClient {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.deps.timeoutMs),
       });
-      text = await readLimited(res, MAX_RESPONSE_BYTES);
+      text = await readLimited(res, MAX_PARTNER_ANSWER_BYTES);
     } catch (e) {
       const target = new URL(url);
       this.deps.logger.warn('signed call failed', {
@@ -85,22 +83,4 @@ function describeNetworkError(e: unknown): string {
   const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined) : undefined;
   if (cause && typeof cause.code === 'string') return cause.code;
   return errorMessage(e);
-}
-
-export async function readLimited(res: Response, limit: number): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new Error(`the response is larger than ${limit} bytes`);
-    }
-    chunks.push(Buffer.from(value));
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

@@ -236,7 +236,8 @@ export function v2Routes(deps: V2RouteDeps): Router {
     counted(metrics, 'phonebook', async (req, res) => {
       const who = await authenticate(req, claimedSender(req));
       const peer = await deps.records.peers().findOneBy({ partnerServerName: who.serverName, dialect: 'v2' });
-      if (!peer)
+      // A peer marked partner_missing is one the partner itself said it forgot: no directory for it.
+      if (peer?.state !== 'active')
         throw new AppError('FED_NOT_PEERED', 403, `${who.serverName} is not an active peer of this instance`);
       const entries = await deps.phonebook.publicEntries();
       res.json(entries.map((e) => ({ extension: e.extension, name: e.name })));

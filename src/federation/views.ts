@@ -1,5 +1,11 @@
-import type { IncomingRequestView, KeyView, OutgoingRequestView, PeerView } from '../core/federation-admin';
-import type { IncomingRequest, LocalKey, OutgoingRequest, Peer } from '../store/entities';
+import type {
+  DeliveryView,
+  IncomingRequestView,
+  KeyView,
+  OutgoingRequestView,
+  PeerView,
+} from '../core/federation-admin';
+import type { IncomingRequest, LocalKey, OutboxItem, OutgoingRequest, Peer } from '../store/entities';
 import { fingerprint } from './key-encoding';
 
 /** Entity rows to the views the admin layer shows. Secrets and private keys never appear here. */
@@ -79,4 +85,32 @@ export function keyView(k: LocalKey): KeyView {
     not_before: new Date(k.notBefore).toISOString(),
     expires_at: new Date(k.expiresAt).toISOString(),
   };
+}
+
+/** An outbox item without its body and full URL (v1 bodies and paths may carry the IAX2 secret). */
+export function deliveryView(i: OutboxItem): DeliveryView {
+  const state = i.state === 'pending' ? 'pending' : 'failed';
+  return {
+    id: i.id,
+    kind: i.kind,
+    dialect: i.dialect,
+    partner: hostOf(i.url),
+    peer_name: i.peerName,
+    request_id: i.requestId,
+    state,
+    attempts: i.attempts,
+    next_attempt_at: state === 'pending' ? iso(i.nextAttemptAt) : null,
+    expires_at: new Date(i.expiresAt).toISOString(),
+    last_error: i.lastError,
+    created_at: new Date(i.createdAt).toISOString(),
+    updated_at: new Date(i.updatedAt).toISOString(),
+  };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return '';
+  }
 }

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, isAppError } from '../core/errors';
 import type { Logger } from '../logging/logger';
+import { isDatabaseUnavailable } from '../store/database-errors';
 
 /** Maps thrown errors to `{error, message}` JSON. A 500 where a 4xx belongs is a bug. */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
@@ -13,6 +14,11 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
         err.type === 'entity.too.large'
           ? new AppError('FED_TOO_LARGE', 413, 'request body is too large')
           : new AppError('FED_MALFORMED', 400, 'request body is not valid JSON');
+    } else if (isDatabaseUnavailable(err)) {
+      e = new AppError('FED_UNAVAILABLE', 503, 'the database is unreachable; retry shortly', {
+        kind: 'operational',
+        headers: { 'Retry-After': '5' },
+      });
     } else {
       logger.error('unhandled error', { component: 'http', path: req.path, method: req.method, err });
       e = new AppError('INTERNAL', 500, 'internal error', { kind: 'bug' });

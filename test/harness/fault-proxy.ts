@@ -10,7 +10,9 @@
  *   reset      accept, then reset at once: the client sees ECONNRESET, as when
  *              the server behind is gone
  *   blackhole  accept and never answer: the client runs into its own timeout
- * cutAll() resets every open connection, whatever the mode.
+ * cutAll() resets every open connection, whatever the mode;
+ * cutWhenSent(side, pattern) does so at the moment one side sends matching
+ * bytes, for a cut at a precise point of a conversation.
  *
  * Each accepted connection is recorded with its time and what happened to it,
  * so a test can show when and how often a client retried.
@@ -37,6 +39,16 @@ export interface FaultProxy {
   setMode(mode: FaultMode): void;
   /** Resets every open connection (forwarded or held). */
   cutAll(): number;
+  /**
+   * Arms a cut: the first chunk that `from` (the client, or the server behind
+   * the proxy) sends and that matches `match` is not passed on; instead every
+   * connection is reset and the mode becomes 'reset'. For a cut at a precise
+   * point of a conversation: a database lost in the middle of a transaction
+   * (matched on the SQL text), an answer lost after the server acted on the
+   * request (matched on its status line). Resolves with the number of
+   * connections cut.
+   */
+  cutWhenSent(from: 'client' | 'server', match: RegExp): Promise<number>;
   /** Connections open right now. */
   openConnections(): number;
   /** Every connection accepted so far, oldest first. */
@@ -48,6 +60,7 @@ export async function startFaultProxy(opts: { name: string; targetPort?: number 
   let target = opts.targetPort ?? 0;
   let mode: FaultMode = 'forward';
   const open = new Set<net.Socket>();
+  let trigger: { from: 'client' | 'server'; match: RegExp; resolve: (cut: number) => void } | null = null;
   const log: ProxyConnection[] = [];
 
   const track = (s: net.Socket): void => {
@@ -67,8 +80,22 @@ export async function startFaultProxy(opts: { name: string; targetPort?: number 
     if (mode === 'blackhole') return;
     const upstream = net.connect({ host: '127.0.0.1', port: target });
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    // Bytes are relayed by hand (not piped) so an armed cut can stop a chunk before it passes.
+    const relay = (from: 'client' | 'server', src: net.Socket, dst: net.Socket): void => {
+      src.on('data', (chunk: Buffer) => {
+        if (trigger && trigger.from === from && trigger.match.test(chunk.toString('latin1'))) {
+          const fired = trigger;
+          trigger = null;
+          mode = 'reset';
+          fired.resolve(cutAll());
+          return;
+        }
+        dst.write(chunk);
+      });
+      src.once('end', () => dst.end());
+    };
+    relay('client', client, upstream);
+    relay('server', upstream, client);
     // A reset on one leg is passed on as a reset; an orderly close as an orderly close.
     client.once('error', () => upstream.resetAndDestroy());
     upstream.once('error', () => client.resetAndDestroy());
@@ -104,6 +131,11 @@ export async function startFaultProxy(opts: { name: string; targetPort?: number 
       mode = m;
     },
     cutAll,
+    cutWhenSent(from, match) {
+      return new Promise((resolve) => {
+        trigger = { from, match, resolve };
+      });
+    },
     openConnections: () => open.size,
     connections: () => [...log],
     close() {

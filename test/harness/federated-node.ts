@@ -95,6 +95,28 @@ export async function startFederatedNode(opts: FederatedNodeOptions): Promise<Fe
   }
 }
 
+/**
+ * Starts several nodes side by side; if any fails, the others are destroyed
+ * before the error is passed on, so a failed beforeAll leaves nothing running.
+ */
+export function startFederatedNodes(all: FederatedNodeOptions[]): Promise<FederatedNode[]> {
+  return allOrNone(
+    all.map((o) => startFederatedNode(o)),
+    (n) => n.destroy(),
+  );
+}
+
+/** Awaits every start; if one fails, cleans up the ones that succeeded and rethrows. */
+export async function allOrNone<T>(starts: Promise<T>[], cleanup: (t: T) => Promise<void>): Promise<T[]> {
+  const started = await Promise.allSettled(starts);
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(started.map((r) => (r.status === 'fulfilled' ? cleanup(r.value) : undefined)));
+    throw failed.reason;
+  }
+  return started.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 export interface AsteriskAgreement {
   /** Peer names in the sidecar's database. */
   dbPeers: string[];

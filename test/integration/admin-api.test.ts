@@ -399,9 +399,15 @@ describe('policy, keys and reconcile', () => {
     expect(after.some((kid) => !list.map((k) => k.kid).includes(kid))).toBe(true);
   });
 
-  it('reconciles on demand', async () => {
+  it('reconcile on demand reports that Asterisk is disabled here (a real run: admin-reconcile-asterisk.test.ts)', async () => {
     const res = documented(await apiA('POST', '/reconcile', {}), 'POST', '/reconcile', 200);
-    expect(res.json).toMatchObject({ ok: true, asterisk: { enabled: false } });
+    expect(res.json).toMatchObject({
+      ok: false,
+      result: 'disabled',
+      changes: [],
+      error: expect.stringContaining('Asterisk integration is disabled'),
+      asterisk: { enabled: false },
+    });
   });
 
   it('never logged a token', () => {

@@ -24,6 +24,10 @@ export interface Instance {
   dataDir: string;
   logs: () => string;
   stop(): Promise<void>;
+  /** Stops the app but keeps its data, as a partner that went down. */
+  halt(): Promise<void>;
+  /** Starts it again on the same federation port with the same data (the admin port changes). */
+  resume(): Promise<void>;
 }
 
 export async function startInstance(
@@ -49,14 +53,19 @@ export async function startInstance(
     },
   });
   const { logger, text } = captureLogger('debug');
-  const app = buildApp(config, { logger, clock: opts.clock });
-  try {
-    await app.start({ waitForDb: true });
-  } catch (e) {
-    await app.stop().catch(() => undefined);
-    throw e;
-  }
-  return {
+  const launch = async (): Promise<App> => {
+    const app = buildApp(config, { logger, clock: opts.clock });
+    try {
+      await app.start({ waitForDb: true });
+    } catch (e) {
+      await app.stop().catch(() => undefined);
+      throw e;
+    }
+    return app;
+  };
+  const app = await launch();
+  let halted = false;
+  const instance: Instance = {
     name,
     app,
     adminUrl: app.adminUrl,
@@ -65,10 +74,20 @@ export async function startInstance(
     dataDir,
     logs: text,
     async stop() {
-      await app.stop();
+      if (!halted) await instance.app.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
+    async halt() {
+      halted = true;
+      await instance.app.stop();
+    },
+    async resume() {
+      instance.app = await launch();
+      instance.adminUrl = instance.app.adminUrl;
+      halted = false;
+    },
   };
+  return instance;
 }
 
 export interface HttpResult {

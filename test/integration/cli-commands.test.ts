@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { destroyAll, type Sidecar, startSidecar } from '../harness/sidecar';
-import { killPid } from '../harness/processes';
 import { eventually } from '../harness/wait';
 import { tryLogin, type Instance } from './admin-fixtures';
+import { cli, type Run } from './cli-fixtures';
 
 /**
  * The real `uuru-fed` CLI as a child process against two real sidecar
@@ -12,15 +10,8 @@ import { tryLogin, type Instance } from './admin-fixtures';
  * running instance's admin API. Exit codes: 0 ok, 1 refused/failed, 2 usage.
  */
 
-const ROOT = path.resolve(__dirname, '..', '..');
 let a: Sidecar;
 let b: Sidecar;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function dbEnv(s: Sidecar): Record<string, string> {
   if (s.mariaDbName) {
@@ -34,35 +25,6 @@ function dbEnv(s: Sidecar): Record<string, string> {
     };
   }
   return { UURU_DATA_DIR: s.dataDir };
-}
-
-/** Runs uuru-fed with only the given environment (no inherited UURU_* variables). */
-function cli(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src/cli/main.ts'), ...args],
-      {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', UURU_LOG_FORMAT: 'json', ...env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      if (child.pid) void killPid(child.pid, child);
-      reject(new Error(`uuru-fed ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
 }
 
 /** Polling between CLI steps goes over HTTP directly: quicker than a process per poll. */
@@ -105,6 +67,8 @@ describe('usage', () => {
       'policy',
       'reconcile',
       'test-call',
+      'phonebook',
+      'outbox',
     ]) {
       expect(help.stdout).toContain(cmd);
     }
@@ -318,10 +282,16 @@ describe('API commands', () => {
     expect(invalid.stderr).toContain('VALIDATION_FAILED');
   });
 
-  it('reconcile', async () => {
+  it('reconcile on an instance without Asterisk says there is nothing to do (exit 0); --json gives the report', async () => {
     const r = await cli(['reconcile'], apiEnv(a));
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('reconciled');
+    expect(r.stdout).toBe(
+      'Asterisk integration is disabled in this instance: there is nothing to reconcile\n',
+    );
+    const j = json<{ ok: boolean; result: string; changes: unknown[] }>(
+      await cli(['reconcile', '--json'], apiEnv(a)),
+    );
+    expect(j).toMatchObject({ ok: false, result: 'disabled', changes: [] });
   });
 
   it('peer teardown by name; unknown peers exit 1', async () => {

@@ -15,6 +15,7 @@
  * accept is delivered and both sides hold the peer with the same secret.
  */
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy';
+import { allOrNone } from '../harness/federated-node';
 import { sleep } from '../harness/processes';
 import {
   adminOk,
@@ -60,16 +61,19 @@ let b: Sidecar;
 
 beforeAll(async () => {
   proxyA = await startFaultProxy({ name: 'partner-a-outage' });
-  [a, b] = await Promise.all([
-    startSidecar({
-      name: 'oa',
-      db: 'mariadb',
-      config: scaledTimings,
-      // Partners know A only by the proxy's address.
-      env: { UURU_FEDERATION_UURU_HOST: proxyA.url },
-    }),
-    startSidecar({ name: 'ob', config: scaledTimings }),
-  ]);
+  [a, b] = await allOrNone(
+    [
+      startSidecar({
+        name: 'oa',
+        db: 'mariadb',
+        config: scaledTimings,
+        // Partners know A only by the proxy's address.
+        env: { UURU_FEDERATION_UURU_HOST: proxyA.url },
+      }),
+      startSidecar({ name: 'ob', config: scaledTimings }),
+    ],
+    (s) => s.destroy(),
+  );
   proxyA.setTarget(Number(new URL(a.federationUrl).port));
 }, 120_000);
 
@@ -106,7 +110,9 @@ it('an accept sent while the requester is unreachable is retried with backoff an
     const p = await peerByName(b, 'out_ten');
     return p && p.pending_deliveries === 1 && p.last_error ? p : undefined;
   });
-  expect(failing.last_error).toMatch(/reset|ECONNRESET|socket|unreachable|could not be reached|fetch failed/i);
+  expect(failing.last_error).toMatch(
+    /reset|ECONNRESET|socket|unreachable|could not be reached|fetch failed/i,
+  );
 
   await sleep(Math.max(0, OUTAGE_MS - (Date.now() - outageStart)));
   const duringOutage = await b.query<OutboxRow>(

@@ -1,4 +1,7 @@
 /**
+ * The requester pins the partner's keys with its outgoing request and drops
+ * them again when the partner refuses (here: B's policy is closed).
+ *
  * A first peering request pins the sender's keys (a Partner row) in the same
  * transaction that stores the request: a request refused after admission
  * (here: an agreement key the sender does not publish) leaves no Partner row
@@ -7,7 +10,7 @@
  */
 import crypto, { createPrivateKey, type KeyObject } from 'node:crypto';
 import { signRequest } from '../../src/federation/http-signature';
-import { countRows, destroyAll, startSidecar, type Sidecar } from '../harness/sidecar';
+import { adminOk, countRows, destroyAll, startSidecar, type Sidecar } from '../harness/sidecar';
 
 jest.setTimeout(120_000);
 
@@ -56,6 +59,34 @@ describe.each(['sqlite', 'mariadb'] as const)('first contact (%s)', (db) => {
     const res = await fetch(url, { method: 'POST', headers, body });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
   }
+
+  it("the requester pins the partner's keys only with a request the partner took: a refused one leaves no Partner row", async () => {
+    await adminOk(
+      b,
+      'PUT',
+      '/federation/policy',
+      { mode: 'closed', allowed_peers: [], blocked_peers: [], allow_legacy: true, unfederated_numbers: [] },
+      200,
+    );
+    const refused = await a.admin('POST', '/federation/outgoing-requests', {
+      name: 'refused_by_b',
+      partner_url: b.federationUrl,
+      prefix: '71',
+      codec: 'g722',
+      dialect: 'v2',
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ error: 'FED_POLICY_DENIED' });
+    expect(await countRows(a, 'partners')).toBe(0);
+    expect(await countRows(a, 'outgoing_requests')).toBe(0);
+    await adminOk(
+      b,
+      'PUT',
+      '/federation/policy',
+      { mode: 'open', allowed_peers: [], blocked_peers: [], allow_legacy: true, unfederated_numbers: [] },
+      200,
+    );
+  });
 
   it('a refused first request leaves no Partner row; an accepted one pins the partner with the request', async () => {
     const refused = await request('x25519-not-published');

@@ -48,6 +48,21 @@ interface Sent {
   headers: Headers;
 }
 
+/** Writes a peer's state into a sidecar's own database (SQLite: a second, writable connection). */
+async function setPeerState(s: Sidecar, name: string, state: 'active' | 'partner_missing'): Promise<void> {
+  if (!s.sqlitePath) {
+    await s.query('UPDATE {db}.peers SET state = ? WHERE name = ?', [state, name]);
+    return;
+  }
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(s.sqlitePath, { fileMustExist: true, timeout: 5000 });
+  try {
+    expect(db.prepare('UPDATE peers SET state = ? WHERE name = ?').run(state, name).changes).toBe(1);
+  } finally {
+    db.close();
+  }
+}
+
 describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (db) => {
   let a: Sidecar;
   let b: Sidecar;
@@ -503,5 +518,16 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
       status: 200,
       json: [{ extension: '2001', name: 'Kitchen' }],
     });
+
+    // A peer B's anti-entropy marked partner_missing is no longer served. The state is written
+    // directly (anti-entropy sets it on its schedule; waiting for a tick here would be slow).
+    await setPeerState(b, 'pb_peer', 'partner_missing');
+    await expectRefused(
+      () => send({ method: 'GET', path: '/federation/v2/phonebook' }),
+      403,
+      'FED_NOT_PEERED',
+    );
+    await setPeerState(b, 'pb_peer', 'active');
+    expect((await send({ method: 'GET', path: '/federation/v2/phonebook' })).status).toBe(200);
   });
 });

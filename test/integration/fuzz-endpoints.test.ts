@@ -25,7 +25,14 @@ import { requestAndAccept, waitForPeer } from '../../bench/sidecar-peering';
 import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
 import { describeCase, type FuzzCase, fuzzCases } from '../harness/fuzz-requests';
 import { pidAlive } from '../harness/processes';
-import { countRows, destroyAll, peerByName, startSidecar, type Sidecar } from '../harness/sidecar';
+import {
+  countRows,
+  destroyAll,
+  peerByName,
+  type PeerViewJson,
+  startSidecar,
+  type Sidecar,
+} from '../harness/sidecar';
 import { eventually } from '../harness/wait';
 
 const SEED = Number(process.env.UURU_FUZZ_SEED ?? crypto.randomInt(1, 2 ** 31));
@@ -51,6 +58,14 @@ async function rowCounts(s: Sidecar): Promise<Record<string, number>> {
   return out;
 }
 
+async function agreementKid(s: Sidecar): Promise<string> {
+  const rows = await s.query<{ kid: string }>(
+    "SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'",
+  );
+  if (!rows[0]) throw new Error(`${s.name} has no agreement key`);
+  return rows[0].kid;
+}
+
 interface Finding {
   status: number | 'error';
   detail: string;
@@ -61,6 +76,7 @@ describe('fuzz: generated bad requests against every endpoint', () => {
   let ast: AsteriskInstance | null = null;
   let a: Sidecar | null = null;
   let b: Sidecar | null = null;
+  let stranger: Sidecar | null = null;
 
   beforeAll(async () => {
     ast = await startAsterisk({
@@ -79,39 +95,57 @@ describe('fuzz: generated bad requests against every endpoint', () => {
       http: { bodyLimitBytes: BODY_LIMIT },
       log: { level: 'warn' },
     };
-    [a, b] = await Promise.all([
+    [a, b, stranger] = await Promise.all([
       startSidecar({ name: 'fuzz_partner', config: limits }),
       startSidecar({
         name: 'fuzz_target',
         env: { UURU_ASTERISK_ENABLED: 'true' },
         config: { ...asteriskConfig(ast), ...limits },
       }),
+      startSidecar({ name: 'fuzz_stranger', config: limits }),
     ]);
     await requestAndAccept(a, b, 'fuzz_real', { requester: '81', acceptor: '82' });
     await waitForPeer(a, 'fuzz_real');
     const target = b;
-    await eventually('the real peer applied on the target', async () => (await peerByName(target, 'fuzz_real'))?.pending_deliveries === 0 && (await peerByName(target, 'fuzz_real'))?.apply_state === 'applied' ? true : undefined, 60_000, 200);
+    await eventually(
+      'the real peer applied on the target',
+      async () => {
+        const peer = (await peerByName(target, 'fuzz_real')) as
+          (PeerViewJson & { apply_state?: string }) | undefined;
+        return peer?.pending_deliveries === 0 && peer.apply_state === 'applied';
+      },
+      60_000,
+      200,
+    );
   }, 180_000);
 
   afterAll(async () => {
-    await destroyAll([a, b]);
+    await destroyAll([a, b, stranger]);
     await ast?.stop();
   });
 
   it(`sends ${COUNT} requests: no 5xx, no crash, no config change, no row written`, async () => {
-    if (!a || !b || !ast) throw new Error('set-up failed');
+    if (!a || !b || !stranger || !ast) throw new Error('set-up failed');
     process.stdout.write(`fuzz seed ${SEED} (reproduce with UURU_FUZZ_SEED=${SEED})\n`);
     const target = b;
     const signer = await PartnerSigner.of(a);
+    const strangerSigner = await PartnerSigner.of(stranger);
     const configBefore = hashDir(ast.configDir);
-    expect(Object.keys(configBefore)).toEqual(expect.arrayContaining(['iax-uuru-federation.conf', 'extensions-uuru-federation.conf']));
+    expect(Object.keys(configBefore)).toEqual(
+      expect.arrayContaining(['iax-uuru-federation.conf', 'extensions-uuru-federation.conf']),
+    );
     const rowsBefore = await rowCounts(b);
 
     const fed = new LoopbackClient(b.federationUrl, { maxSockets: CONCURRENCY });
     const adm = new LoopbackClient(b.adminUrl, { maxSockets: CONCURRENCY });
     const cases = fuzzCases(SEED, COUNT, {
-      sign: (method, p, body, contentType) => signer.sign(target.federationUrl, method, p, body, contentType).headers ?? {},
+      sign: (method, p, body, contentType) =>
+        signer.sign(target.federationUrl, method, p, body, contentType).headers ?? {},
       partnerUrl: a.federationUrl,
+      signAsStranger: (method, p, body, contentType) =>
+        strangerSigner.sign(target.federationUrl, method, p, body, contentType).headers ?? {},
+      strangerUrl: stranger.federationUrl,
+      strangerAgreementKid: await agreementKid(stranger),
       adminToken: b.token,
       bodyLimitBytes: BODY_LIMIT,
     });
@@ -131,15 +165,32 @@ describe('fuzz: generated bad requests against every endpoint', () => {
         const c = next.value;
         let res: LoopbackResponse;
         try {
-          res = await (c.surface === 'admin' ? adm : fed).request({ method: c.method, path: c.path, headers: c.headers, body: c.body }, 15_000);
+          res = await (c.surface === 'admin' ? adm : fed).request(
+            { method: c.method, path: c.path, headers: c.headers, body: c.body },
+            15_000,
+          );
         } catch (e) {
           tally(c, 'error');
-          transportErrors.push({ status: 'error', detail: e instanceof Error ? e.message : String(e), request: describeCase(SEED, c) });
+          transportErrors.push({
+            status: 'error',
+            detail: e instanceof Error ? e.message : String(e),
+            request: describeCase(SEED, c),
+          });
           continue;
         }
         tally(c, String(res.status));
-        if (res.status >= 500) serverErrors.push({ status: res.status, detail: res.body.slice(0, 300), request: describeCase(SEED, c) });
-        else if (c.mutating && res.status < 300) acceptedMutations.push({ status: res.status, detail: res.body.slice(0, 300), request: describeCase(SEED, c) });
+        if (res.status >= 500)
+          serverErrors.push({
+            status: res.status,
+            detail: res.body.slice(0, 300),
+            request: describeCase(SEED, c),
+          });
+        else if (c.mutating && res.status < 300)
+          acceptedMutations.push({
+            status: res.status,
+            detail: res.body.slice(0, 300),
+            request: describeCase(SEED, c),
+          });
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -153,7 +204,10 @@ describe('fuzz: generated bad requests against every endpoint', () => {
     const health = await fetch(`${b.federationUrl}/healthz`, { signal: AbortSignal.timeout(5000) });
     const configAfter = hashDir(ast.configDir);
     const rowsAfter = await rowCounts(b);
-    const total = Object.values(bySurface).reduce((n, s) => n + Object.values(s).reduce((m, v) => m + v, 0), 0);
+    const total = Object.values(bySurface).reduce(
+      (n, s) => n + Object.values(s).reduce((m, v) => m + v, 0),
+      0,
+    );
 
     writeResult(
       {
@@ -184,12 +238,22 @@ describe('fuzz: generated bad requests against every endpoint', () => {
           rows_after: rowsAfter,
         },
         targets: [],
-        notes: [...serverErrors.filter((f) => f.status !== 500), ...serverErrors.filter((f) => f.status === 500).slice(0, 10), ...acceptedMutations.slice(0, 10), ...transportErrors.slice(0, 10)].map((f) => `${f.status}: ${f.request} -> ${f.detail}`),
+        notes: [
+          ...serverErrors.filter((f) => f.status !== 500),
+          ...serverErrors.filter((f) => f.status === 500).slice(0, 10),
+          ...acceptedMutations.slice(0, 10),
+          ...transportErrors.slice(0, 10),
+        ].map((f) => `${f.status}: ${f.request} -> ${f.detail}`),
       },
     );
 
     const show = (what: string, list: Finding[]) =>
-      list.length ? `${list.length} ${what}, e.g.:\n${list.slice(0, 5).map((f) => `  ${f.status} ${f.detail}\n    ${f.request}`).join('\n')}` : '';
+      list.length
+        ? `${list.length} ${what}, e.g.:\n${list
+            .slice(0, 5)
+            .map((f) => `  ${f.status} ${f.detail}\n    ${f.request}`)
+            .join('\n')}`
+        : '';
     const problems = [
       show('5xx responses', serverErrors),
       show('state-changing requests accepted', acceptedMutations),

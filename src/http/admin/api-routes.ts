@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { DataSource } from 'typeorm';
-import type { AsteriskPort } from '../../core/asterisk-port';
+import type { AsteriskConnectionStatus, AsteriskPort, ReconcileNowReport } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
 import type { FederationAdmin, PeerView } from '../../core/federation-admin';
 import { PeerEntity } from '../../store/entities';
@@ -8,6 +8,8 @@ import {
   acceptIncomingBody,
   createOutgoingBody,
   declineIncomingBody,
+  deliveriesQuery,
+  deliveryView,
   emptyBody,
   idParams,
   incomingRequestView,
@@ -15,11 +17,14 @@ import {
   localOnlyQuery,
   noQuery,
   outgoingRequestView,
+  partnerPhonebookView,
   peerView,
   policyChangeReport,
   policySchema,
   reconcileResponse,
+  refreshQuery,
   refreshResponse,
+  retryDeliveriesResponse,
   statusResponse,
   testCallResponse,
 } from './api-schemas';
@@ -30,7 +35,6 @@ export interface AdminServices {
   clock: Clock;
   federation: FederationAdmin;
   asterisk: AsteriskPort;
-  reconcile: () => Promise<unknown>;
 }
 
 export interface TestCallOutcome {
@@ -54,6 +58,24 @@ export async function runTestCall(services: AdminServices, peer: PeerView): Prom
     },
   );
   return { answered: result.answered, setup_ms: result.setupMs, error: result.error };
+}
+
+/** The reconcile report as the API shows it, with the link status after the run. */
+export function reconcileView(r: ReconcileNowReport, asterisk: AsteriskConnectionStatus) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    ok: r.result === 'done' && r.failed.length === 0 && r.problems.length === 0,
+    result: r.result,
+    changes: r.changes,
+    reloaded: r.reloaded,
+    verified: r.verified,
+    failed: r.failed,
+    problems: r.problems,
+    error: r.error,
+    started_at: iso(r.startedAt),
+    finished_at: iso(r.finishedAt),
+    asterisk,
+  };
 }
 
 export const API_BASE = '/api/admin';
@@ -190,6 +212,66 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       handle: async ({ params }) => ({ body: await fed.getPeer(params.id) }),
     }),
     defineRoute({
+      method: 'get',
+      path: '/federation/peers/{id}/phonebook',
+      summary: "The partner's phonebook with our prefix in front (cached; refresh=true fetches it now)",
+      tag: 'phonebook',
+      params: idParams,
+      query: refreshQuery,
+      success: {
+        status: 200,
+        schema: partnerPhonebookView,
+        description: 'the entries and, when the partner could not be read, why',
+      },
+      errors: [404],
+      handle: async ({ params, query }) => ({
+        body: await fed.partnerPhonebook(params.id, { refresh: query.refresh === 'true' }),
+      }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/phonebook',
+      summary:
+        "Every partner's phonebook with our prefix in front (errors per partner; refresh=true fetches all now)",
+      tag: 'phonebook',
+      query: refreshQuery,
+      success: {
+        status: 200,
+        schema: z.object({ phonebooks: z.array(partnerPhonebookView) }),
+        description: 'one phonebook per peer, in peer creation order',
+      },
+      handle: async ({ query }) => ({
+        body: { phonebooks: await fed.partnerPhonebooks({ refresh: query.refresh === 'true' }) },
+      }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/outbox',
+      summary: 'Notifications to partners waiting for delivery, and the latest given up',
+      tag: 'outbox',
+      query: deliveriesQuery,
+      success: {
+        status: 200,
+        schema: z.object({ deliveries: z.array(deliveryView) }),
+        description: 'pending deliveries (oldest first), then given-up ones (newest first)',
+      },
+      handle: async ({ query }) => ({ body: { deliveries: await fed.listDeliveries(query) } }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/federation/outbox/retry',
+      summary: 'Try every pending delivery now instead of waiting for its backoff',
+      tag: 'outbox',
+      query: noQuery,
+      body: emptyBody,
+      success: {
+        status: 200,
+        schema: retryDeliveriesResponse,
+        description: 'how many were tried and delivered, and how many still wait',
+      },
+      handle: async () => ({ body: await fed.retryDeliveriesNow() }),
+    }),
+    defineRoute({
       method: 'delete',
       path: '/federation/peers/{id}',
       summary: 'Tear a peer down (local_only: without telling the partner)',
@@ -276,20 +358,19 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
     defineRoute({
       method: 'post',
       path: '/reconcile',
-      summary: 'Bring Asterisk in line with the database now',
+      summary: 'Bring Asterisk in line with the database now and report what changed',
       tag: 'asterisk',
       query: noQuery,
       body: emptyBody,
       success: {
         status: 200,
         schema: reconcileResponse,
-        description: 'done; the Asterisk link status after it',
+        description:
+          'the report (result not_run or disabled with the reason when it could not run) and the Asterisk link status after it',
       },
-      errors: [503],
-      handle: async () => {
-        await s.reconcile();
-        return { body: { ok: true, asterisk: s.asterisk.status() } };
-      },
+      handle: async () => ({
+        body: reconcileView(await s.asterisk.reconcileNow('admin'), s.asterisk.status()),
+      }),
     }),
   ];
 }

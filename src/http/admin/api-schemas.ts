@@ -23,6 +23,15 @@ const booleanFlag = z.enum(['true', 'false']).optional();
 export const idParams = z.strictObject({ id: idParam });
 export const noQuery = z.strictObject({});
 export const localOnlyQuery = z.strictObject({ local_only: booleanFlag });
+export const refreshQuery = z.strictObject({
+  refresh: booleanFlag.describe("true: fetch the partner's phonebook now instead of using the cached copy"),
+});
+export const deliveriesQuery = z.strictObject({
+  state: z
+    .enum(['pending', 'failed'])
+    .optional()
+    .describe('only pending deliveries, or only those given up (default: both)'),
+});
 
 export const createOutgoingBody = z.strictObject({
   name: peeringName,
@@ -147,7 +156,50 @@ export const asteriskStatusView = z.object({
   lastReconcileError: z.string().nullable(),
 });
 
-export const reconcileResponse = z.object({ ok: z.literal(true), asterisk: asteriskStatusView });
+export const reconcileResponse = z.object({
+  /** true when the run happened and every peer verified */
+  ok: z.boolean(),
+  result: z.enum(['done', 'not_run', 'disabled']),
+  changes: z.array(z.object({ action: z.enum(['add', 'change', 'remove']), object: z.string() })),
+  reloaded: z.array(z.string()),
+  verified: z.array(z.string()),
+  failed: z.array(z.object({ name: z.string(), error: z.string() })),
+  problems: z.array(z.string()),
+  error: z.string().nullable(),
+  started_at: isoTime.nullable(),
+  finished_at: isoTime.nullable(),
+  asterisk: asteriskStatusView,
+});
+
+export const partnerPhonebookView = z.object({
+  peer: z.object({ id: z.string(), name: z.string(), prefix: z.string(), dialect }),
+  entries: z.array(z.object({ dial: z.string(), extension: z.string(), name: z.string() })),
+  fetched_at: isoTime.nullable(),
+  error: z.string().nullable(),
+  skipped: z.number().int(),
+});
+
+export const deliveryView = z.object({
+  id: z.string(),
+  kind: z.enum(['request', 'accept', 'decline', 'revoke', 'teardown']),
+  dialect,
+  partner: z.string(),
+  peer_name: z.string().nullable(),
+  request_id: z.string().nullable(),
+  state: z.enum(['pending', 'failed']),
+  attempts: z.number().int(),
+  next_attempt_at: isoTime.nullable(),
+  expires_at: isoTime,
+  last_error: z.string().nullable(),
+  created_at: isoTime,
+  updated_at: isoTime,
+});
+
+export const retryDeliveriesResponse = z.object({
+  attempted: z.number().int(),
+  delivered: z.number().int(),
+  pending: z.number().int(),
+});
 export const statusResponse = z.object({ principal: z.string(), asterisk: asteriskStatusView });
 
 export const errorResponse = z.looseObject({

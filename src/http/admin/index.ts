@@ -25,7 +25,6 @@ import { SessionStore } from './session-store';
 export type AdminFeatureContext = ServiceContext & {
   federation: FederationAdmin;
   asterisk: AsteriskPort;
-  reconcile: () => Promise<unknown>;
 };
 
 export const ADMIN_API_VERSION = '1.0.0';
@@ -36,7 +35,6 @@ export function createAdminFeature(ctx: AdminFeatureContext): Feature {
     clock: ctx.clock,
     federation: ctx.federation,
     asterisk: ctx.asterisk,
-    reconcile: ctx.reconcile,
   };
   const sessions = new SessionStore(ctx.clock);
   const auth = new AdminAuth(

@@ -1,7 +1,13 @@
 import { CODECS } from '../../config/schema';
 import type { AsteriskConnectionStatus } from '../../core/asterisk-port';
-import type { IncomingRequestView, OutgoingRequestView, PeerView } from '../../core/federation-admin';
+import type {
+  DeliveryView,
+  IncomingRequestView,
+  OutgoingRequestView,
+  PeerView,
+} from '../../core/federation-admin';
 import { html, raw, type SafeHtml } from './html';
+import { dataTable } from './data-table';
 import { csrfField } from './layout';
 
 /**
@@ -116,35 +122,33 @@ export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskC
         </td>
       </tr>`,
   );
-  return html`<table>
-    <thead>
-      <tr>
-        <th>Name</th>
-        <th>Prefix</th>
-        <th>Partner</th>
-        <th>Dialect</th>
-        <th>State</th>
-        <th>Reachability</th>
-        <th>Last seen</th>
-        <th>Last error</th>
-        <th>Apply state</th>
-        <th>Partner key</th>
-        <th>Test call</th>
-        <th></th>
-      </tr>
-    </thead>
-    <tbody>
-      ${
-        rows.length
-          ? rows
-          : html`<tr>
-              <td colspan="12" class="empty">
-                No peers yet. Create a request below, or accept one a partner sent.
-              </td>
-            </tr>`
-      }
-    </tbody>
-  </table>`;
+  return dataTable(
+    [
+      'Name',
+      'Prefix',
+      'Partner',
+      'Dialect',
+      'State',
+      'Reachability',
+      'Last seen',
+      'Last error',
+      'Apply state',
+      'Partner key',
+      'Test call',
+      '',
+    ],
+    rows,
+    'No peers yet. Create a request below, or accept one a partner sent.',
+  );
+}
+
+/** A confirmed action on a request, with the option not to tell the partner. */
+function localOnlyAction(action: string, question: string, label: string, csrf: string): SafeHtml {
+  return html`<form method="post" action="${action}" class="inline" data-confirm="${question}">
+    ${csrfField(csrf)}<label class="small"
+      ><input type="checkbox" name="local_only" value="true" /> local only</label
+    ><button type="submit">${label}</button>
+  </form>`;
 }
 
 export function outgoingFragment(requests: OutgoingRequestView[], csrf: string): SafeHtml {
@@ -169,42 +173,20 @@ export function outgoingFragment(requests: OutgoingRequestView[], csrf: string):
       </td>
       <td>${formatTime(r.created_at)}</td>
       <td>
-        <form
-          method="post"
-          action="/panel/federation/outgoing-requests/${r.id}/revoke"
-          class="inline"
-          data-confirm="Revoke the request '${r.name}'?"
-        >
-          ${csrfField(csrf)}<label class="small"
-            ><input type="checkbox" name="local_only" value="true" /> local only</label
-          ><button type="submit">Revoke</button>
-        </form>
+        ${localOnlyAction(
+          `/panel/federation/outgoing-requests/${r.id}/revoke`,
+          `Revoke the request '${r.name}'?`,
+          'Revoke',
+          csrf,
+        )}
       </td>
     </tr>`;
   });
-  return html`<table>
-    <thead>
-      <tr>
-        <th>Name</th>
-        <th>Partner</th>
-        <th>Our prefix</th>
-        <th>Codec</th>
-        <th>Dialect</th>
-        <th>State</th>
-        <th>Created</th>
-        <th></th>
-      </tr>
-    </thead>
-    <tbody>
-      ${
-        rows.length
-          ? rows
-          : html`<tr>
-              <td colspan="8" class="empty">No outgoing requests.</td>
-            </tr>`
-      }
-    </tbody>
-  </table>`;
+  return dataTable(
+    ['Name', 'Partner', 'Our prefix', 'Codec', 'Dialect', 'State', 'Created', ''],
+    rows,
+    'No outgoing requests.',
+  );
 }
 
 export function incomingFragment(requests: IncomingRequestView[], csrf: string): SafeHtml {
@@ -245,45 +227,55 @@ export function incomingFragment(requests: IncomingRequestView[], csrf: string):
                       aria-label="Our prefix for ${r.name}"
                     /><button type="submit" class="primary">Accept</button>
                   </form>
-                  <form
-                    method="post"
-                    action="/panel/federation/incoming-requests/${r.id}/decline"
-                    class="inline"
-                    data-confirm="Decline the request '${r.name}'?"
-                  >
-                    ${csrfField(csrf)}<label class="small"
-                      ><input type="checkbox" name="local_only" value="true" /> local only</label
-                    ><button type="submit">Decline</button>
-                  </form>
+                  ${localOnlyAction(
+                    `/panel/federation/incoming-requests/${r.id}/decline`,
+                    `Decline the request '${r.name}'?`,
+                    'Decline',
+                    csrf,
+                  )}
                 </div>`
               : ''
           }
         </td>
       </tr>`,
   );
-  return html`<table>
-    <thead>
-      <tr>
-        <th>Name</th>
-        <th>Partner</th>
-        <th>Codec</th>
-        <th>Dialect</th>
-        <th>Partner key</th>
-        <th>State</th>
-        <th>Received</th>
-        <th></th>
-      </tr>
-    </thead>
-    <tbody>
-      ${
-        rows.length
-          ? rows
-          : html`<tr>
-              <td colspan="8" class="empty">No incoming requests.</td>
-            </tr>`
-      }
-    </tbody>
-  </table>`;
+  return dataTable(
+    ['Name', 'Partner', 'Codec', 'Dialect', 'Partner key', 'State', 'Received', ''],
+    rows,
+    'No incoming requests.',
+  );
+}
+
+export function outboxFragment(deliveries: DeliveryView[], csrf: string): SafeHtml {
+  const rows = deliveries.map(
+    (d) =>
+      html`<tr data-delivery="${d.kind}" data-delivery-state="${d.state}">
+        <td>${d.kind}</td>
+        <td>${d.partner}${d.peer_name ? html`<div class="small muted">peer ${d.peer_name}</div>` : ''}</td>
+        <td>${dialectCell(d.dialect)}</td>
+        <td>
+          <span class="badge ${d.state === 'pending' ? 'b-unk' : 'b-bad'}"
+            >${d.state === 'pending' ? 'waiting' : 'given up'}</span
+          >
+        </td>
+        <td>${d.attempts}</td>
+        <td>${d.state === 'pending' ? formatTime(d.next_attempt_at) : html`<span class="muted">–</span>`}</td>
+        <td class="small">${d.last_error ?? html`<span class="muted">–</span>`}</td>
+      </tr>`,
+  );
+  const waiting = deliveries.filter((d) => d.state === 'pending').length;
+  return html`${dataTable(
+    ['Notification', 'Partner', 'Dialect', 'State', 'Attempts', 'Next attempt', 'Last error'],
+    rows,
+    'Nothing waiting: every notification reached its partner.',
+  )}${
+    waiting > 0
+      ? html`<form method="post" action="/panel/federation/outbox/retry" class="inline">
+          ${csrfField(csrf)}<button type="submit" class="primary" data-retry-deliveries>Retry now</button>
+          <span class="small muted">${waiting} notification(s) waiting; retried with backoff otherwise</span>
+        </form>`
+      : ''
+  }`;
 }
 
 export function statusFragment(status: AsteriskConnectionStatus): SafeHtml {
@@ -319,6 +311,7 @@ export interface FederationSnapshot {
   peers: PeerView[];
   outgoing: OutgoingRequestView[];
   incoming: IncomingRequestView[];
+  deliveries: DeliveryView[];
   status: AsteriskConnectionStatus;
 }
 
@@ -328,6 +321,7 @@ export function federationFragments(s: FederationSnapshot, csrf: string): Record
     peers: peersFragment(s.peers, csrf, s.status).value,
     outgoing: outgoingFragment(s.outgoing, csrf).value,
     incoming: incomingFragment(s.incoming, csrf).value,
+    outbox: outboxFragment(s.deliveries, csrf).value,
   };
 }
 
@@ -386,6 +380,10 @@ export function federationPage(s: FederationSnapshot, csrf: string, codecs: read
     <section class="card" id="incoming">
       <header><h2>Incoming requests</h2></header>
       <div data-live="incoming">${raw(f.incoming)}</div>
+    </section>
+    <section class="card" id="outbox">
+      <header><h2>Notifications to partners</h2></header>
+      <div data-live="outbox">${raw(f.outbox)}</div>
     </section>
     <dialog id="teardown-dialog">
       <form method="post" action="">

@@ -1,6 +1,7 @@
 import type { KeyView, PeerView } from '../../core/federation-admin';
 import { formatTime } from './federation-page';
 import { html, type SafeHtml } from './html';
+import { dataTable } from './data-table';
 import { csrfField } from './layout';
 
 export function keysPage(keys: KeyView[], peers: PeerView[], csrf: string): SafeHtml {
@@ -46,27 +47,7 @@ export function keysPage(keys: KeyView[], peers: PeerView[], csrf: string): Safe
         Partners pin these at the handshake. Give them the fingerprints over another channel (phone, mail) so
         they can check them. Private keys are never shown.
       </p>
-      <table>
-        <thead>
-          <tr>
-            <th>Key id</th>
-            <th>Use</th>
-            <th>Status</th>
-            <th>Fingerprint</th>
-            <th>Valid from</th>
-            <th>Expires</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            own.length
-              ? own
-              : html`<tr>
-                  <td colspan="6" class="empty">No keys yet.</td>
-                </tr>`
-          }
-        </tbody>
-      </table>
+      ${dataTable(['Key id', 'Use', 'Status', 'Fingerprint', 'Valid from', 'Expires'], own, 'No keys yet.')}
       <form
         method="post"
         action="/panel/keys/rotate"
@@ -82,24 +63,6 @@ export function keysPage(keys: KeyView[], peers: PeerView[], csrf: string): Safe
         A partner's key that changed without an endorsement by its previous key is held until you confirm it
         here.
       </p>
-      <table>
-        <thead>
-          <tr>
-            <th>Peer</th>
-            <th>Partner</th>
-            <th>Pinned key fingerprint</th>
-            <th></th>
-          </tr>
-        </thead>
-        <tbody>
-          ${
-            partners.length
-              ? partners
-              : html`<tr>
-                  <td colspan="4" class="empty">No peers.</td>
-                </tr>`
-          }
-        </tbody>
-      </table>
+      ${dataTable(['Peer', 'Partner', 'Pinned key fingerprint', ''], partners, 'No peers.')}
     </section>`;
 }

@@ -1,7 +1,7 @@
 import type { Flash } from '../admin/session-store';
 import { html, type SafeHtml } from './html';
 
-export type PanelSection = 'federation' | 'keys' | 'policy';
+export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy';
 
 export interface PageOptions {
   title: string;
@@ -14,6 +14,7 @@ export interface PageOptions {
 
 const NAV: { id: PanelSection; label: string; href: string }[] = [
   { id: 'federation', label: 'Federation', href: '/panel/federation' },
+  { id: 'phonebook', label: 'Phonebook', href: '/panel/phonebook' },
   { id: 'keys', label: 'Keys', href: '/panel/keys' },
   { id: 'policy', label: 'Policy', href: '/panel/policy' },
 ];

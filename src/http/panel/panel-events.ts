@@ -18,12 +18,13 @@ export const SNAPSHOT_INTERVAL_MS = 2000;
 const HEARTBEAT_MS = 15000;
 
 export async function loadSnapshot(s: AdminServices): Promise<FederationSnapshot> {
-  const [peers, outgoing, incoming] = await Promise.all([
+  const [peers, outgoing, incoming, deliveries] = await Promise.all([
     s.federation.listPeers(),
     s.federation.listOutgoingRequests(),
     s.federation.listIncomingRequests(),
+    s.federation.listDeliveries(),
   ]);
-  return { peers, outgoing, incoming, status: s.asterisk.status() };
+  return { peers, outgoing, incoming, deliveries, status: s.asterisk.status() };
 }
 
 export class PanelEvents {

@@ -38,6 +38,7 @@ import {
   parseForm,
   parsePolicyForm,
 } from './panel-forms';
+import { phonebookPage } from './phonebook-page';
 import { policyPage } from './policy-page';
 
 /**
@@ -163,6 +164,10 @@ export function panelRouter(deps: PanelDeps): Router {
       }
     };
 
+  /** A panel form post: urlencoded body, session and CSRF token, then the action. */
+  const post = (path: string, back: string, run: (req: Request) => Promise<ActionResult>) =>
+    r.post(path, forms, requireSession, action(back, run));
+
   r.get('/panel/assets/panel.css', (_req, res) => {
     res.type('text/css').setHeader('Cache-Control', 'public, max-age=300');
     res.send(PANEL_CSS);
@@ -253,51 +258,31 @@ export function panelRouter(deps: PanelDeps): Router {
       federationPage(snapshot, principalOf(req).session.csrfToken, config.instance.codecs),
     );
   });
-  r.post(
-    '/panel/federation/outgoing-requests',
-    forms,
-    requireSession,
-    action('/panel/federation', async (req) => {
-      const created = await fed.createOutgoingRequest(parseForm(createOutgoingForm, req.body));
-      const v1 = created.dialect === 'v1' ? ' It uses legacy v1: the IAX2 secret travels in clear.' : '';
-      return {
-        flash: { kind: 'ok', text: `Request '${created.name}' sent to ${created.partner_url}.${v1}` },
-        json: created,
-      };
-    }),
-  );
-  r.post(
-    '/panel/federation/outgoing-requests/:id/revoke',
-    forms,
-    requireSession,
-    action('/panel/federation', async (req) => {
-      const f = parseForm(localOnlyForm, req.body);
-      await fed.revokeOutgoingRequest(String(req.params.id), { localOnly: f.local_only === 'true' });
-      return { flash: { kind: 'ok', text: 'Request revoked.' } };
-    }),
-  );
-  r.post(
-    '/panel/federation/incoming-requests/:id/accept',
-    forms,
-    requireSession,
-    action('/panel/federation', async (req) => {
-      const peer = await fed.acceptIncomingRequest(String(req.params.id), parseForm(acceptForm, req.body));
-      return {
-        flash: { kind: 'ok', text: `Accepted: peer '${peer.name}' reached with prefix ${peer.prefix}.` },
-        json: peer,
-      };
-    }),
-  );
-  r.post(
-    '/panel/federation/incoming-requests/:id/decline',
-    forms,
-    requireSession,
-    action('/panel/federation', async (req) => {
-      const f = parseForm(localOnlyForm, req.body);
-      await fed.declineIncomingRequest(String(req.params.id), { localOnly: f.local_only === 'true' });
-      return { flash: { kind: 'ok', text: 'Request declined.' } };
-    }),
-  );
+  post('/panel/federation/outgoing-requests', '/panel/federation', async (req) => {
+    const created = await fed.createOutgoingRequest(parseForm(createOutgoingForm, req.body));
+    const v1 = created.dialect === 'v1' ? ' It uses legacy v1: the IAX2 secret travels in clear.' : '';
+    return {
+      flash: { kind: 'ok', text: `Request '${created.name}' sent to ${created.partner_url}.${v1}` },
+      json: created,
+    };
+  });
+  post('/panel/federation/outgoing-requests/:id/revoke', '/panel/federation', async (req) => {
+    const f = parseForm(localOnlyForm, req.body);
+    await fed.revokeOutgoingRequest(String(req.params.id), { localOnly: f.local_only === 'true' });
+    return { flash: { kind: 'ok', text: 'Request revoked.' } };
+  });
+  post('/panel/federation/incoming-requests/:id/accept', '/panel/federation', async (req) => {
+    const peer = await fed.acceptIncomingRequest(String(req.params.id), parseForm(acceptForm, req.body));
+    return {
+      flash: { kind: 'ok', text: `Accepted: peer '${peer.name}' reached with prefix ${peer.prefix}.` },
+      json: peer,
+    };
+  });
+  post('/panel/federation/incoming-requests/:id/decline', '/panel/federation', async (req) => {
+    const f = parseForm(localOnlyForm, req.body);
+    await fed.declineIncomingRequest(String(req.params.id), { localOnly: f.local_only === 'true' });
+    return { flash: { kind: 'ok', text: 'Request declined.' } };
+  });
   r.get('/panel/federation/peers/:id/teardown', requireSession, async (req, res) => {
     const peer = await fed.getPeer(String(req.params.id));
     page(
@@ -308,91 +293,83 @@ export function panelRouter(deps: PanelDeps): Router {
       teardownConfirmPage(peer, principalOf(req).session.csrfToken),
     );
   });
-  r.post(
-    '/panel/federation/peers/:id/teardown',
-    forms,
-    requireSession,
-    action('/panel/federation', async (req) => {
-      const f = parseForm(localOnlyForm, req.body);
-      const peer = await fed.getPeer(String(req.params.id));
-      await fed.teardownPeer(peer.id, { localOnly: f.local_only === 'true' });
-      return {
-        flash: {
-          kind: 'ok',
-          text: `Peer '${peer.name}' torn down${f.local_only ? ' (local side only)' : ''}.`,
-        },
-      };
-    }),
-  );
-  r.post(
-    '/panel/federation/peers/:id/test-call',
-    forms,
-    requireSession,
-    action('/panel/federation', async (req) => {
-      parseForm(emptyForm, req.body);
-      const peer = await fed.getPeer(String(req.params.id));
-      const result = await runTestCall(services, peer);
-      const text = result.answered
-        ? `Test call through '${peer.name}' answered in ${result.setup_ms} ms.`
-        : `Test call through '${peer.name}' not answered: ${result.error ?? 'no answer'}. Check the peer's reachability and the partner's test extension.`;
-      return { flash: { kind: result.answered ? 'ok' : 'error', text }, json: result };
-    }),
-  );
+  post('/panel/federation/peers/:id/teardown', '/panel/federation', async (req) => {
+    const f = parseForm(localOnlyForm, req.body);
+    const peer = await fed.getPeer(String(req.params.id));
+    await fed.teardownPeer(peer.id, { localOnly: f.local_only === 'true' });
+    return {
+      flash: {
+        kind: 'ok',
+        text: `Peer '${peer.name}' torn down${f.local_only ? ' (local side only)' : ''}.`,
+      },
+    };
+  });
+  post('/panel/federation/peers/:id/test-call', '/panel/federation', async (req) => {
+    parseForm(emptyForm, req.body);
+    const peer = await fed.getPeer(String(req.params.id));
+    const result = await runTestCall(services, peer);
+    const text = result.answered
+      ? `Test call through '${peer.name}' answered in ${result.setup_ms} ms.`
+      : `Test call through '${peer.name}' not answered: ${result.error ?? 'no answer'}. Check the peer's reachability and the partner's test extension.`;
+    return { flash: { kind: result.answered ? 'ok' : 'error', text }, json: result };
+  });
+
+  post('/panel/federation/outbox/retry', '/panel/federation', async (req) => {
+    parseForm(emptyForm, req.body);
+    const r = await fed.retryDeliveriesNow();
+    const waiting = r.pending > 0 ? ` ${r.pending} still waiting; see their last error below.` : '';
+    return {
+      flash: {
+        kind: r.pending > 0 ? 'error' : 'ok',
+        text: `Tried ${r.attempted} notification(s): ${r.delivered} delivered.${waiting}`,
+      },
+      json: r,
+    };
+  });
+
+  r.get('/panel/phonebook', requireSession, async (req, res) => {
+    page(req, res, 'Phonebook', 'phonebook', phonebookPage(await fed.partnerPhonebooks()));
+  });
 
   r.get('/panel/keys', requireSession, async (req, res) => {
     const [keys, peers] = await Promise.all([fed.listKeys(), fed.listPeers()]);
     page(req, res, 'Keys', 'keys', keysPage(keys, peers, principalOf(req).session.csrfToken));
   });
-  r.post(
-    '/panel/keys/rotate',
-    forms,
-    requireSession,
-    action('/panel/keys', async (req) => {
-      parseForm(emptyForm, req.body);
-      await fed.rotateKeys();
-      return {
-        flash: {
-          kind: 'ok',
-          text: 'Key rotation started; partners will accept the new key through its endorsement.',
-        },
-      };
-    }),
-  );
-  r.post(
-    '/panel/keys/partners/:id/refresh',
-    forms,
-    requireSession,
-    action('/panel/keys', async (req) => {
-      parseForm(emptyForm, req.body);
-      const out = await fed.refreshPartner(String(req.params.id));
-      return {
-        flash: { kind: 'ok', text: `Refetched ${out.server_name}: ${out.confirmed} held key(s) confirmed.` },
-        json: out,
-      };
-    }),
-  );
+  post('/panel/keys/rotate', '/panel/keys', async (req) => {
+    parseForm(emptyForm, req.body);
+    await fed.rotateKeys();
+    return {
+      flash: {
+        kind: 'ok',
+        text: 'Key rotation started; partners will accept the new key through its endorsement.',
+      },
+    };
+  });
+  post('/panel/keys/partners/:id/refresh', '/panel/keys', async (req) => {
+    parseForm(emptyForm, req.body);
+    const out = await fed.refreshPartner(String(req.params.id));
+    return {
+      flash: { kind: 'ok', text: `Refetched ${out.server_name}: ${out.confirmed} held key(s) confirmed.` },
+      json: out,
+    };
+  });
 
   r.get('/panel/policy', requireSession, async (req, res) => {
     page(req, res, 'Policy', 'policy', policyPage(await fed.getPolicy(), principalOf(req).session.csrfToken));
   });
-  r.post(
-    '/panel/policy',
-    forms,
-    requireSession,
-    action('/panel/policy', async (req) => {
-      const report = await fed.setPolicy(parsePolicyForm(req.body));
-      const affected = report.affected_peers.map((p) => `${p.name} (${p.reason})`).join(', ');
-      return {
-        flash: {
-          kind: 'ok',
-          text: affected
-            ? `Policy saved. These peers would not be admitted now and are kept until you tear them down: ${affected}.`
-            : 'Policy saved.',
-        },
-        json: report,
-      };
-    }),
-  );
+  post('/panel/policy', '/panel/policy', async (req) => {
+    const report = await fed.setPolicy(parsePolicyForm(req.body));
+    const affected = report.affected_peers.map((p) => `${p.name} (${p.reason})`).join(', ');
+    return {
+      flash: {
+        kind: 'ok',
+        text: affected
+          ? `Policy saved. These peers would not be admitted now and are kept until you tear them down: ${affected}.`
+          : 'Policy saved.',
+      },
+      json: report,
+    };
+  });
 
   // Errors of panel pages render as a page; script requests get JSON.
   r.use((err: unknown, req: Request, res: Response, next: NextFunction) => {

@@ -1,0 +1,91 @@
+import crypto from 'node:crypto';
+import Database from 'better-sqlite3';
+import { AmiClient } from '../src/asterisk/ami-client';
+import { createLogger } from '../src/logging/logger';
+import type { Peer } from '../src/store/entities';
+import type { AsteriskInstance } from '../test/harness/asterisk';
+
+/**
+ * Peer rows written straight into a sidecar's SQLite database (the DB is the
+ * source of truth; the Asterisk layer picks them up on the next sync), as
+ * an accept would write them, for the burst and scale scenarios.
+ */
+export function peerRow(i: number, prefixBase: number, namePrefix: string): Peer {
+  const now = Date.now();
+  return {
+    id: crypto.randomUUID(),
+    name: `${namePrefix}${i}`,
+    prefix: String(prefixBase + i),
+    partnerUrl: `http://127.0.0.1:${10000 + (i % 50000)}`,
+    partnerServerName: `127.0.0.1:${10000 + (i % 50000)}`,
+    partnerIaxHost: '127.0.0.1',
+    // Nothing listens there: the trunks exist and are qualified, the partners just never answer.
+    partnerIaxPort: 40000 + (i % 20000),
+    partnerExtensionLength: 4,
+    codec: 'ulaw',
+    secret: crypto.randomBytes(30).toString('base64url'),
+    dialect: 'v2',
+    requestId: crypto.randomUUID(),
+    role: 'acceptor',
+    state: 'active',
+    applyState: 'pending',
+    applyError: null,
+    appliedAt: null,
+    reachability: 'unknown',
+    latencyMs: null,
+    lastSeen: null,
+    lastError: null,
+    partnerKeyFingerprint: null,
+    lastTestCall: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/** Opens the sidecar's SQLite for writing beside the running sidecar (WAL, busy timeout). */
+export function openPeerTable(sqlitePath: string): {
+  insert(rows: Peer[]): void;
+  exec(sql: string, params?: unknown[]): void;
+  count(where: string): number;
+  close(): void;
+} {
+  const db = new Database(sqlitePath, { fileMustExist: true });
+  db.pragma('busy_timeout = 10000');
+  const columns = Object.keys(peerRow(0, 1, 'x'));
+  const stmt = db.prepare(
+    `INSERT INTO peers (${columns.map((c) => `"${c}"`).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+  );
+  const insertMany = db.transaction((rows: Peer[]) => {
+    for (const r of rows) {
+      stmt.run(
+        ...columns.map((c) => {
+          const v = (r as unknown as Record<string, unknown>)[c];
+          return v !== null && typeof v === 'object' ? JSON.stringify(v) : v;
+        }),
+      );
+    }
+  });
+  return {
+    insert: (rows) => insertMany(rows),
+    exec: (sql, params = []) => void db.prepare(sql).run(...params),
+    count: (where) =>
+      Number((db.prepare(`SELECT COUNT(*) AS n FROM peers WHERE ${where}`).get() as { n: number }).n),
+    close: () => db.close(),
+  };
+}
+
+/** An AMI session of the bench's own, to watch Reload events and time reloads. */
+export async function benchAmi(ast: AsteriskInstance): Promise<AmiClient> {
+  const ami = new AmiClient({
+    host: '127.0.0.1',
+    port: ast.amiPort,
+    username: ast.amiUser,
+    secret: ast.amiSecret,
+    logger: createLogger({ level: 'error', format: 'json', silent: true }),
+    actionTimeoutMs: 60_000,
+    reconnect: { initialMs: 100, maxMs: 1000 },
+  });
+  ami.start();
+  await ami.whenConnected(15_000);
+  return ami;
+}

@@ -1,0 +1,126 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { type FederatedNode, GENERATED_IAX_FILE, startFederatedNode } from '../harness/federated-node';
+import {
+  adminOk,
+  destroyAll,
+  incomingByName,
+  peerByName,
+  startSidecar,
+  type Sidecar,
+} from '../harness/sidecar';
+import { eventually } from '../harness/wait';
+import { cli } from './cli-fixtures';
+
+/**
+ * POST /api/admin/reconcile and `uuru-fed reconcile` against a sidecar
+ * process managing a real Asterisk (files backend): the report says what
+ * was written, what was reloaded and which peers Asterisk verified; after
+ * drift (the generated file emptied behind the sidecar's back) it names the
+ * repair; with Asterisk gone it says the run could not happen.
+ */
+
+jest.setTimeout(180_000);
+
+interface Report {
+  ok: boolean;
+  result: string;
+  changes: { action: string; object: string }[];
+  reloaded: string[];
+  verified: string[];
+  failed: { name: string; error: string }[];
+  problems: string[];
+  error: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  asterisk: { enabled: boolean; ami: string };
+}
+
+let a: FederatedNode;
+let b: Sidecar;
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([startFederatedNode({ name: 'rca' }), startSidecar({ name: 'rcb' })]);
+  await adminOk(
+    a.sidecar,
+    'POST',
+    '/federation/outgoing-requests',
+    { name: 'rcpeer', partner_url: b.federationUrl, prefix: '71', codec: 'alaw' },
+    201,
+  );
+  const inc = await eventually('B sees the request', () => incomingByName(b, 'rcpeer'));
+  await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '81' }, 200);
+  await eventually(
+    'A applied the peer',
+    async () => {
+      const res = await a.sidecar.admin('GET', '/federation/peers');
+      const peers = (res.json as { peers: { name: string; apply_state: string }[] }).peers;
+      return peers.find((p) => p.name === 'rcpeer')?.apply_state === 'applied';
+    },
+    60_000,
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.allSettled([a?.destroy(), destroyAll([b])]);
+});
+
+const env = () => ({ UURU_ADMIN_URL: a.sidecar.adminUrl, UURU_ADMIN_TOKEN: a.sidecar.token });
+
+it('in sync: nothing written, no reload, the peer verified', async () => {
+  const res = await a.sidecar.admin('POST', '/reconcile', {});
+  expect(res.status).toBe(200);
+  const r = res.json as Report;
+  expect(r).toMatchObject({
+    ok: true,
+    result: 'done',
+    changes: [],
+    reloaded: [],
+    verified: ['rcpeer'],
+    failed: [],
+    problems: [],
+    error: null,
+    asterisk: { enabled: true, ami: 'connected' },
+  });
+  expect(Date.parse(r.finished_at ?? '')).toBeGreaterThanOrEqual(Date.parse(r.started_at ?? ''));
+});
+
+it('after drift: the report names the repair and the reload; the CLI prints it', async () => {
+  const file = path.join(a.ast.configDir, GENERATED_IAX_FILE);
+  expect(fs.readFileSync(file, 'utf8')).toContain('[rcpeer]');
+  fs.writeFileSync(file, '');
+  const run = await cli(['reconcile'], env());
+  expect(run.code).toBe(0);
+  expect(run.stdout).toMatch(/^reconciled: [1-9]\d* change\(s\), reloaded \S+.*, 1 peer\(s\) verified/);
+  expect(run.stdout).toMatch(/rcpeer/);
+  expect(fs.readFileSync(file, 'utf8')).toContain('[rcpeer]');
+
+  fs.writeFileSync(file, '');
+  const res = await a.sidecar.admin('POST', '/reconcile', {});
+  const r = res.json as Report;
+  expect(r.ok).toBe(true);
+  expect(r.changes.length).toBeGreaterThan(0);
+  expect(r.changes.map((c) => c.object).join(' ')).toContain('rcpeer');
+  expect(r.reloaded.length).toBeGreaterThan(0);
+  expect(r.verified).toEqual(['rcpeer']);
+});
+
+it('Asterisk gone: the report says the run did not happen, and the CLI exits 1', async () => {
+  await a.ast.halt();
+  await eventually(
+    'the sidecar noticed',
+    async () => ((await a.sidecar.admin('GET', '/status')).json as Report).asterisk.ami !== 'connected',
+    30_000,
+  );
+  const res = await a.sidecar.admin('POST', '/reconcile', {});
+  expect(res.status).toBe(200);
+  expect(res.json).toMatchObject({
+    ok: false,
+    result: 'not_run',
+    changes: [],
+    error: expect.stringMatching(/not connected/i),
+  });
+  const run = await cli(['reconcile'], env());
+  expect(run.code).toBe(1);
+  expect(run.stderr).toMatch(/reconcile did not run: .*not connected/i);
+});

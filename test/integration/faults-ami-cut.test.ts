@@ -1,0 +1,155 @@
+/**
+ * Fault: the AMI connection between A's sidecar and its Asterisk is cut.
+ * A FAULT-INJECTION proxy sits on that connection (the sidecar knows only the
+ * proxy's port); cutting resets every open connection and every reconnect
+ * attempt, as a restarting network path or a firewall would. Everything else
+ * is real: two sidecar processes, each with its own Asterisk.
+ *
+ * What must hold: the sidecar notices, keeps trying to reconnect, and after
+ * the reconnect resyncs Asterisk with its database; no change made while AMI
+ * was cut is lost (a peer added meanwhile is applied; one removed meanwhile
+ * is removed from Asterisk).
+ */
+import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy';
+import {
+  agrees,
+  asteriskAgreement,
+  type FederatedNode,
+  startFederatedNodes,
+} from '../harness/federated-node';
+import { sleep } from '../harness/processes';
+import { adminOk, incomingByName, peerByName, peerRow } from '../harness/sidecar';
+import { eventually } from '../harness/wait';
+
+jest.setTimeout(120_000);
+
+const fastTimings = {
+  jobs: { outboxPollMs: 100, antiEntropyCron: '*/2 * * * * *', reconcileCron: '0 0 1 1 *' },
+  federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000, unsolicitedRequestsPerOriginPerHour: 100 },
+};
+
+let amiProxy: FaultProxy;
+let a: FederatedNode;
+let b: FederatedNode;
+
+beforeAll(async () => {
+  amiProxy = await startFaultProxy({ name: 'ami-cut' });
+  [a, b] = await startFederatedNodes([
+    {
+      name: 'ama',
+      config: fastTimings,
+      amiPort: (ast) => {
+        amiProxy.setTarget(ast.amiPort);
+        return amiProxy.port;
+      },
+    },
+    { name: 'amb', config: fastTimings },
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled([a?.destroy(), b?.destroy()]);
+  await amiProxy?.close();
+});
+
+async function amiState(node: FederatedNode): Promise<string | undefined> {
+  const s = await adminOk<{ asterisk: { ami: string } }>(node.sidecar, 'GET', '/status', undefined, 200);
+  return s.asterisk.ami;
+}
+
+async function applyStateOf(node: FederatedNode, name: string): Promise<string | undefined> {
+  const r = await node.sidecar.query<{ applyState: string }>(
+    'SELECT applyState FROM {db}.peers WHERE name = ?',
+    [name],
+  );
+  return r[0]?.applyState;
+}
+
+async function cutAmi(): Promise<void> {
+  amiProxy.setMode('reset');
+  expect(amiProxy.cutAll()).toBeGreaterThan(0);
+  await eventually('A sidecar notices AMI is gone', async () => (await amiState(a)) !== 'connected');
+}
+
+/** Restores the path and waits for the sidecar's own reconnect. */
+async function restoreAmi(): Promise<void> {
+  amiProxy.setMode('forward');
+  await eventually('A sidecar reconnects AMI', async () => (await amiState(a)) === 'connected', 20_000);
+}
+
+it('a peer added while AMI is cut is applied after the reconnect', async () => {
+  await eventually('A has AMI up', async () => (await amiState(a)) === 'connected', 20_000);
+  await cutAmi();
+  const attemptsBefore = amiProxy.connections().length;
+
+  await adminOk(
+    a.sidecar,
+    'POST',
+    '/federation/outgoing-requests',
+    { name: 'ami_add', partner_url: b.sidecar.federationUrl, prefix: '41', codec: 'ulaw' },
+    201,
+  );
+  const inc = await eventually('incoming on B', () => incomingByName(b.sidecar, 'ami_add'));
+  await adminOk(b.sidecar, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '42' }, 200);
+  await eventually('A holds the peer in its DB', () => peerRow(a.sidecar, 'ami_add'));
+  // B, whose AMI is fine, applies at once; A cannot while AMI is cut.
+  await eventually('B applied', async () => (await applyStateOf(b, 'ami_add')) === 'applied', 20_000);
+  await sleep(1500);
+  expect(await applyStateOf(a, 'ami_add')).toBe('pending');
+  const cutView = await asteriskAgreement(a);
+  expect(cutView.dbPeers).toContain('ami_add');
+  expect(cutView.livePeers).not.toContain('ami_add');
+  expect(await amiState(a)).not.toBe('connected');
+  // The sidecar kept trying to reconnect meanwhile.
+  expect(amiProxy.connections().length).toBeGreaterThan(attemptsBefore);
+
+  await restoreAmi();
+  await eventually(
+    'A applied and verified ami_add after the reconnect',
+    async () => agrees(await asteriskAgreement(a)) && (await applyStateOf(a, 'ami_add')) === 'applied',
+    30_000,
+    200,
+  );
+  expect((await asteriskAgreement(a)).livePeers).toContain('ami_add');
+  const peer = await peerByName(a.sidecar, 'ami_add');
+  const call = await eventually(
+    'a test call from A through ami_add is answered',
+    async () => {
+      const r = await a.sidecar.admin('POST', `/federation/peers/${peer?.id}/test-call`);
+      return r.status === 200 && (r.json as { answered?: boolean }).answered === true ? r : undefined;
+    },
+    45_000,
+    1000,
+  );
+  expect(call.status).toBe(200);
+});
+
+it('a peer torn down while AMI is cut is removed from Asterisk after the reconnect', async () => {
+  expect((await asteriskAgreement(a)).livePeers).toContain('ami_add');
+  await cutAmi();
+  const onB = await peerByName(b.sidecar, 'ami_add');
+  await adminOk(b.sidecar, 'DELETE', `/federation/peers/${onB?.id}`, undefined, 204);
+  await eventually(
+    'A forgot the peer in its DB',
+    async () => (await peerRow(a.sidecar, 'ami_add')) === undefined,
+  );
+  await sleep(1500);
+  // Still loaded in A's Asterisk: the sidecar could not tell it yet.
+  const cutView = await asteriskAgreement(a);
+  expect(cutView.dbPeers).not.toContain('ami_add');
+  expect(cutView.orphans).toContain('ami_add');
+
+  await restoreAmi();
+  const healed = await eventually(
+    'A removed ami_add from Asterisk after the reconnect',
+    async () => {
+      const v = await asteriskAgreement(a);
+      return agrees(v) ? v : undefined;
+    },
+    30_000,
+    200,
+  );
+  expect(healed.livePeers).not.toContain('ami_add');
+  expect(healed.filePeers).not.toContain('ami_add');
+  expect(agrees(await asteriskAgreement(b))).toBe(true);
+});
