@@ -23,6 +23,7 @@ import {
   type Descriptor,
 } from './peering-records';
 import { admits } from './policy';
+import { classifyStatus } from './retry-policy';
 import { v2Accept, v2Decline, v2PeeringRequest, v2Revoke, v2Teardown } from './v2-calls';
 import { describeIssues, peeringName } from './wire-schemas';
 
@@ -212,8 +213,11 @@ export class Handshake {
       await this.records.outgoing(m).insert(req);
     });
     let failure: AppError | null = null;
+    // Whether the partner may have stored the request even though we count it as failed.
+    let mayHaveArrived = true;
     try {
       const answer = await this.deps.transport.send(call);
+      mayHaveArrived = classifyStatus(answer.status) !== 'final';
       if (answer.status < 200 || answer.status >= 300) {
         const d = describeAnswer(answer);
         const status =
@@ -236,12 +240,29 @@ export class Handshake {
     }
     if (failure) {
       const serverName = req.partnerServerName;
+      let revokeQueued = false;
       await this.deps.tx.run(async (m) => {
-        await this.records.outgoing(m).delete({ id: req.id, state: 'pending' });
+        const gone = await this.records.outgoing(m).delete({ id: req.id, state: 'pending' });
+        // A lost answer, a timeout or a 5xx leaves open whether the partner stored the request:
+        // tell it to drop it, or it keeps a request we no longer know (and refuses our next one).
+        if (mayHaveArrived && gone.affected) {
+          const revoke =
+            req.dialect === 'v2'
+              ? v2Revoke(req.partnerUrl, req.id)
+              : v1RevokeIncomingRequest(req.partnerUrl, req.id, req.secret ?? '');
+          await this.deps.outbox.enqueue(m, {
+            kind: 'revoke',
+            call: revoke,
+            peerName: null,
+            requestId: req.id,
+          });
+          revokeQueued = true;
+        }
         // A partner met only through this request is forgotten with it; one known otherwise keeps its keys.
         if (pinnedNewPartner && serverName && !(await this.records.refersToPartner(serverName, m)))
           await this.deps.partnerKeys.forget(serverName, m);
       });
+      if (revokeQueued) this.deps.outbox.kick();
       throw failure;
     }
     this.deps.logger.info('peering requested', {

@@ -1,14 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type FederatedNode, GENERATED_IAX_FILE, startFederatedNode } from '../harness/federated-node';
-import {
-  adminOk,
-  destroyAll,
-  incomingByName,
-  peerByName,
-  startSidecar,
-  type Sidecar,
-} from '../harness/sidecar';
+import { adminOk, destroyAll, incomingByName, startSidecar, type Sidecar } from '../harness/sidecar';
 import { eventually } from '../harness/wait';
 import { cli } from './cli-fixtures';
 

@@ -28,6 +28,13 @@ import {
   asteriskAgreement,
   startFederatedNodes,
 } from '../harness/federated-node';
+import {
+  agreement,
+  type PeeringAgreement,
+  type PeeringSide,
+  peeringSide,
+  redactSide,
+} from '../harness/peering-agreement';
 import { sleep } from '../harness/processes';
 import { faultSeed, seededRandom } from '../harness/seeded-random';
 import { eventually } from '../harness/wait';
@@ -116,68 +123,10 @@ async function step(
   return running;
 }
 
-// ------------------------------------------------------------ the two sides' records of one peering
-
-interface Side {
-  peer: { requestId: string; secret: string; state: string; dialect: string } | undefined;
-  outgoing: { id: string; state: string } | undefined;
-  incoming: { id: string; requestId: string; state: string } | undefined;
-  pendingOutbox: number;
-}
-
-async function sideOf(node: FederatedNode, name: string): Promise<Side> {
-  const q = node.sidecar.query.bind(node.sidecar);
-  const [peer] = await q<Side['peer'] & object>(
-    'SELECT requestId, secret, state, dialect FROM {db}.peers WHERE name = ?',
-    [name],
-  );
-  const [outgoing] = await q<Side['outgoing'] & object>(
-    'SELECT id, state FROM {db}.outgoing_requests WHERE name = ?',
-    [name],
-  );
-  const [incoming] = await q<Side['incoming'] & object>(
-    'SELECT id, requestId, state FROM {db}.incoming_requests WHERE name = ?',
-    [name],
-  );
-  const [pending] = await q<{ n: number | string }>(
-    "SELECT COUNT(*) AS n FROM {db}.outbox WHERE state = 'pending'",
-  );
-  return { peer, outgoing, incoming, pendingOutbox: Number(pending?.n ?? 0) };
-}
-
-type Agreement = 'peered' | 'pending' | 'declined' | 'none';
-
-/** The state both sides agree on, or a description of how they disagree. */
-function agreement(req: Side, acc: Side): { ok: true; state: Agreement } | { ok: false; why: string } {
-  if (req.peer || acc.peer) {
-    if (!req.peer || !acc.peer) return { ok: false, why: 'the peer exists on one side only' };
-    if (req.peer.requestId !== acc.peer.requestId)
-      return { ok: false, why: 'the peers name different requests' };
-    if (req.peer.secret !== acc.peer.secret) return { ok: false, why: 'the peers hold different secrets' };
-    if (req.peer.state !== 'active' || acc.peer.state !== 'active')
-      return { ok: false, why: 'a peer is flagged partner_missing' };
-    if (req.outgoing || req.incoming || acc.outgoing || acc.incoming)
-      return { ok: false, why: 'a request is left beside the peer' };
-    return { ok: true, state: 'peered' };
-  }
-  if (req.incoming || acc.outgoing) return { ok: false, why: 'a request exists in the wrong direction' };
-  const out = req.outgoing;
-  const inc = acc.incoming;
-  if (out?.state === 'pending' && inc?.state === 'pending' && inc.requestId === out.id)
-    return { ok: true, state: 'pending' };
-  if (out?.state === 'declined' && inc?.state === 'declined' && inc.requestId === out.id)
-    return { ok: true, state: 'declined' };
-  if ((!out || out.state === 'failed') && !inc) return { ok: true, state: 'none' };
-  return {
-    ok: false,
-    why: `requester has ${out ? `a ${out.state} request` : 'no request'}, acceptor has ${inc ? `a ${inc.state} request` : 'none'}`,
-  };
-}
-
 interface Settled {
-  state: Agreement;
-  req: Side;
-  acc: Side;
+  state: PeeringAgreement;
+  req: PeeringSide;
+  acc: PeeringSide;
 }
 
 const disagreements: string[] = [];
@@ -198,14 +147,14 @@ async function settle(
     return await eventually(
       `${label} to settle`,
       async () => {
-        const [rs, as] = [await sideOf(req, name), await sideOf(acc, name)];
+        const [rs, as] = [await peeringSide(req.sidecar, name), await peeringSide(acc.sidecar, name)];
         if (rs.pendingOutbox > 0 || as.pendingOutbox > 0) {
           last = `outboxes not drained (${req.name}: ${rs.pendingOutbox}, ${acc.name}: ${as.pendingOutbox})`;
           return undefined;
         }
         const agreed = agreement(rs, as);
         if (!agreed.ok) {
-          last = `${agreed.why}: ${req.name}=${JSON.stringify(redact(rs))} ${acc.name}=${JSON.stringify(redact(as))}`;
+          last = `${agreed.why}: ${req.name}=${JSON.stringify(redactSide(rs))} ${acc.name}=${JSON.stringify(redactSide(as))}`;
           return undefined;
         }
         for (const node of [req, acc]) {
@@ -226,14 +175,10 @@ async function settle(
   }
 }
 
-function redact(s: Side): Side {
-  return { ...s, peer: s.peer ? { ...s.peer, secret: `${s.peer.secret.slice(0, 4)}…` } : undefined };
-}
-
 /** After a recorded disagreement: an admin cleans up both sides without notifying, so the run can go on. */
 async function cleanUpLocally(name: string): Promise<void> {
   for (const node of [a, b]) {
-    const s = await sideOf(node, name);
+    const s = await peeringSide(node.sidecar, name);
     const peers = await admin(node, 'GET', '/federation/peers');
     const peer = (peers.json as { peers?: { id: string; name: string }[] })?.peers?.find(
       (p) => p.name === name,
