@@ -69,6 +69,20 @@ export class FilesBackend implements StateBackend {
   readonly monitorable = true;
   /** Friends we wrote at some point and have since removed: they must vanish from Asterisk. */
   private readonly removedFriends = new Set<string>();
+  /** What the last apply rendered: verify knows from it which dial plan text Asterisk should hold. */
+  private lastApplied: { state: DesiredState; extText: string } | null = null;
+  /**
+   * The dial plan text whose every step (and nothing else of ours) Asterisk
+   * was last seen holding, in this AMI session, with no pbx_config reload
+   * since; null when unknown. Asterisk's dial plan changes only on a
+   * pbx_config reload (ours clears this in apply, a foreign one through
+   * forgetVerified), on a restart (a new session: forgetVerified) or through
+   * CLI edits, which raise no event at all and are caught by the scheduled
+   * reconcile (a full verify). While the text stays the same, reading ~9 steps
+   * per peer back through ShowDialPlan again proves nothing new, and with
+   * 1,000 peers it costs more than Asterisk's own iax2 reload.
+   */
+  private dialplanVerified: string | null = null;
 
   constructor(
     private readonly configDir: string,
@@ -94,23 +108,26 @@ export class FilesBackend implements StateBackend {
 
     const iaxChanged = iaxBefore !== iaxText;
     const extChanged = extBefore !== extText;
-    if (iaxChanged) {
-      report.changes.push(...diffSections(iaxBefore, iaxText, 'iax'));
-      await writeFileAtomic(this.file(IAX_FILE), iaxText);
-    }
-    if (extChanged) {
-      report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
-      await writeFileAtomic(this.file(EXTENSIONS_FILE), extText);
-    }
+    if (iaxChanged) await writeFileAtomic(this.file(IAX_FILE), iaxText);
+    if (extChanged) await writeFileAtomic(this.file(EXTENSIONS_FILE), extText);
+    this.lastApplied = { state, extText };
+    if (extChanged || opts.force) this.dialplanVerified = null;
     // Only the module whose file changed is reloaded: an iax2 reload re-probes every peer.
-    if (iaxChanged || opts.force) {
-      await this.reloader.reload(IAX_MODULE);
-      report.reloaded.push(IAX_MODULE);
-    }
-    if (extChanged || opts.force) {
-      await this.reloader.reload(DIALPLAN_MODULE);
-      report.reloaded.push(DIALPLAN_MODULE);
-    }
+    const reloads = (async () => {
+      if (iaxChanged || opts.force) {
+        await this.reloader.reload(IAX_MODULE);
+        report.reloaded.push(IAX_MODULE);
+      }
+      if (extChanged || opts.force) {
+        await this.reloader.reload(DIALPLAN_MODULE);
+        report.reloaded.push(DIALPLAN_MODULE);
+      }
+    })();
+    // The section diff only feeds the report: it runs while Asterisk parses the files. No await
+    // comes between the two, so a failing reload cannot go unhandled meanwhile.
+    if (iaxChanged) report.changes.push(...diffSections(iaxBefore, iaxText, 'iax'));
+    if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
+    await reloads;
     if (report.changes.length > 0) {
       this.logger.info('generated files updated', {
         component: 'asterisk',
@@ -134,10 +151,13 @@ export class FilesBackend implements StateBackend {
     }
   }
 
-  async verify(state: DesiredState): Promise<VerifyReport> {
+  async verify(state: DesiredState, opts: { full?: boolean } = {}): Promise<VerifyReport> {
     const report: VerifyReport = { peerErrors: new Map(), problems: [] };
     const loaded = new Map((await this.ami.iaxPeerList()).map((e) => [e.name, e]));
-    const dialplan = await this.dialplan();
+    const extText = this.lastApplied?.state === state ? this.lastApplied.extText : null;
+    const readDialplan = opts.full === true || extText === null || this.dialplanVerified !== extText;
+    const dialplan = readDialplan ? await this.dialplan() : null;
+    let dialplanOk = true;
     for (const p of state.peers) {
       const entry = loaded.get(p.friend.name);
       if (!entry) {
@@ -151,8 +171,11 @@ export class FilesBackend implements StateBackend {
         );
         continue;
       }
-      const missing = p.steps.find((s) => !dialplan.has(stepKey(s.context, s.exten, s.priority, s.app)));
+      const missing = dialplan
+        ? p.steps.find((s) => !dialplan.has(stepKey(s.context, s.exten, s.priority, s.app)))
+        : undefined;
       if (missing) {
+        dialplanOk = false;
         report.peerErrors.set(
           p.peer.name,
           `dial plan step ${missing.exten},${missing.priority} in ${missing.context} is not loaded`,
@@ -162,18 +185,27 @@ export class FilesBackend implements StateBackend {
     for (const name of this.removedFriends) {
       if (loaded.has(name)) report.problems.push(`removed peer ${name} is still loaded`);
     }
-    const wantedContexts = new Set(state.peers.map((p) => p.inboundContext));
-    const wantedOutbound = new Set(state.peers.map((p) => p.outboundExten));
-    for (const key of dialplan) {
-      const [context, exten] = key.split('\u0000');
-      if (context.startsWith(INBOUND_PREFIX) && !wantedContexts.has(context)) {
-        report.problems.push(`removed context ${context} is still loaded`);
-      } else if (context === state.outboundContext && !wantedOutbound.has(exten)) {
-        report.problems.push(`removed outbound pattern ${exten} is still loaded`);
+    if (dialplan) {
+      const wantedContexts = new Set(state.peers.map((p) => p.inboundContext));
+      const wantedOutbound = new Set(state.peers.map((p) => p.outboundExten));
+      for (const key of dialplan) {
+        const [context, exten] = key.split('\u0000');
+        if (context.startsWith(INBOUND_PREFIX) && !wantedContexts.has(context)) {
+          dialplanOk = false;
+          report.problems.push(`removed context ${context} is still loaded`);
+        } else if (context === state.outboundContext && !wantedOutbound.has(exten)) {
+          dialplanOk = false;
+          report.problems.push(`removed outbound pattern ${exten} is still loaded`);
+        }
       }
+      this.dialplanVerified = dialplanOk ? extText : null;
     }
     report.problems = [...new Set(report.problems)];
     return report;
+  }
+
+  forgetVerified(): void {
+    this.dialplanVerified = null;
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ import { errorMessage } from '../core/errors';
 import { AmiClient } from './ami-client';
 import { AriClient } from './ari-client';
 import type { AmiLink, AmiMessage, AriLink } from './asterisk-links';
-import { FilesBackend } from './files-backend';
+import { FilesBackend, IAX_MODULE } from './files-backend';
 import { ModuleReloader } from './module-reloader';
 import { PeerMonitor } from './peer-monitor';
 import { RealtimeBackend } from './realtime-backend';
@@ -158,6 +158,8 @@ export function createAsteriskFeature(
   };
   const onReload = (m: AmiMessage) => {
     const module = m.module ?? '';
+    // Whoever reloaded the dial plan (our own echo included), what was verified of it is stale.
+    if (module !== IAX_MODULE) backend.forgetVerified?.();
     if (reloader.isOwn(module)) return;
     void reconciler.request(`foreign-reload:${module || 'all'}`);
   };

@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { CODECS, type Codec } from '../config/schema';
 import { AppError } from '../core/errors';
+import { isHostnameOrIp, isPort } from '../core/network-address';
 
 /**
  * Every value that ends up in an Asterisk config file or realtime row passes
@@ -15,7 +15,6 @@ const NAME = /^[A-Za-z0-9_]{1,32}$/;
 const DIGITS = /^[0-9]{1,16}$/;
 /** b64url (v2 derived secrets) and alphanumerics (v1); 40 fits iaxfriends.secret varchar(40). */
 const SECRET = /^[A-Za-z0-9_-]{16,40}$/;
-const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const UNFEDERATED = /^[0-9]{1,16}\*?$/;
 
 /** The refusal for one field. The value itself is never echoed: it may be a secret or hostile. */
@@ -39,7 +38,7 @@ export function assertDigits(field: string, value: unknown, subject?: string): s
 }
 
 export function assertPort(field: string, value: unknown, subject?: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+  if (!isPort(value)) {
     throw invalidValue(field, 'expected a whole number from 1 to 65535', subject);
   }
   return value;
@@ -72,13 +71,9 @@ export function assertSecret(field: string, value: unknown, subject?: string): s
   return value;
 }
 
-/** A DNS hostname (ASCII labels only) or an IPv4/IPv6 address. */
+/** A DNS hostname (ASCII labels only) or an IPv4/IPv6 address: the rule the federation layer applies on receipt. */
 export function assertHost(field: string, value: unknown, subject?: string): string {
-  if (typeof value === 'string' && value.length <= 253) {
-    if (net.isIP(value) !== 0) return value;
-    const labels = value.split('.');
-    if (labels.every((l) => HOST_LABEL.test(l)) && !/^[0-9.]+$/.test(value)) return value;
-  }
+  if (isHostnameOrIp(value)) return value;
   throw invalidValue(field, 'expected a hostname or an IP address', subject);
 }
 

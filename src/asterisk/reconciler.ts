@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import { type DataSource, In } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
@@ -31,6 +31,24 @@ interface Batch {
 
 /** Longest a burst of requests may hold back a run, ms. */
 const MAX_COALESCE_MS = 1000;
+/** Ids per UPDATE ... WHERE id IN (...): well under every driver's bound-parameter limit. */
+const UPDATE_CHUNK = 500;
+/** The reason the cron gives: that run reads back everything Asterisk holds (see StateBackend.verify). */
+const SCHEDULED_REASON = 'schedule';
+/** The columns a run needs: what is rendered, and the apply state it records. */
+const PEER_COLUMNS = {
+  id: true,
+  name: true,
+  prefix: true,
+  partnerIaxHost: true,
+  partnerIaxPort: true,
+  partnerExtensionLength: true,
+  codec: true,
+  secret: true,
+  applyState: true,
+  applyError: true,
+  appliedAt: true,
+} as const;
 
 /**
  * Desired state (Peer rows) against actual state (Asterisk). One run reads
@@ -116,6 +134,7 @@ export class Reconciler {
    */
   sessionStarted(): void {
     this.bootChecked = false;
+    this.deps.backend.forgetVerified?.();
   }
 
   /** Waits for the current run and any queued one (tests, shutdown). */
@@ -153,11 +172,12 @@ export class Reconciler {
         await ami.command('core waitfullybooted', { timeoutMs: 120_000 });
         this.bootChecked = true;
       }
-      const peers = await db.getRepository(PeerEntity).find();
+      const peers = await db.getRepository(PeerEntity).find({ select: PEER_COLUMNS });
       const unfederated = await readUnfederatedNumbers(db, config, logger);
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
       const applied = await backend.apply(desired, { force: false });
-      let verify = await backend.verify(desired);
+      // CLI edits of the dial plan raise no event: the scheduled run reads everything back.
+      let verify = await backend.verify(desired, { full: reasons.includes(SCHEDULED_REASON) });
       const signature = failureSignature(verify);
       if (signature !== '' && signature !== this.lastFailureSignature) {
         // Asterisk may have missed a change (a reload that raced with a restart, a module
@@ -206,10 +226,13 @@ export class Reconciler {
   /** Peers not applied yet say why they wait (Asterisk down, schema missing...). */
   private async markWaiting(error: string): Promise<void> {
     const repo = this.deps.db.getRepository(PeerEntity);
-    for (const p of await repo.find()) {
-      if (p.applyState !== 'applied' && p.applyError !== error) {
-        await repo.update({ id: p.id }, { applyError: error, updatedAt: this.deps.clock.now() });
-      }
+    const rows = await repo.find({ select: { id: true, applyState: true, applyError: true } });
+    const ids = rows.filter((p) => p.applyState !== 'applied' && p.applyError !== error).map((p) => p.id);
+    for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
+      await repo.update(
+        { id: In(ids.slice(i, i + UPDATE_CHUNK)) },
+        { applyError: error, updatedAt: this.deps.clock.now() },
+      );
     }
   }
 
@@ -221,7 +244,6 @@ export class Reconciler {
     reasons: string[],
     startedAt: number,
   ): Promise<ReconcileReport> {
-    const repo = this.deps.db.getRepository(PeerEntity);
     const now = this.deps.clock.now();
     const byName = new Map(peers.map((p) => [p.name, p]));
     const report: ReconcileReport = {
@@ -234,9 +256,16 @@ export class Reconciler {
       startedAt,
       finishedAt: now,
     };
-    const save = async (row: Peer, patch: Partial<Peer>) => {
-      const changed = Object.entries(patch).some(([k, v]) => row[k as keyof Peer] !== v);
-      if (changed) await repo.update({ id: row.id }, { ...patch, updatedAt: now });
+    // Rows whose apply state changes, grouped by the identical patch they get: after a run over many
+    // peers nearly all get the same one, so a few UPDATE ... IN statements replace one per peer.
+    const updates = new Map<string, { patch: Partial<Peer>; ids: string[] }>();
+    const save = (row: Peer, patch: Partial<Peer>) => {
+      const changed = (Object.keys(patch) as (keyof Peer)[]).some((k) => row[k] !== patch[k]);
+      if (!changed) return;
+      const key = JSON.stringify(patch);
+      let group = updates.get(key);
+      if (!group) updates.set(key, (group = { patch, ids: [] }));
+      group.ids.push(row.id);
     };
     for (const obj of desired.peers) {
       const row = byName.get(obj.peer.name);
@@ -244,7 +273,7 @@ export class Reconciler {
       const error = verify.peerErrors.get(obj.peer.name);
       if (error) {
         report.failed.push({ name: row.name, error });
-        await save(row, { applyState: 'failed', applyError: error });
+        save(row, { applyState: 'failed', applyError: error });
         continue;
       }
       report.applied.push(row.name);
@@ -253,19 +282,32 @@ export class Reconciler {
       const fresh =
         row.applyState !== 'applied' || row.appliedAt === null || (known !== undefined && known !== hash);
       this.appliedHash.set(row.name, hash);
-      await save(row, { applyState: 'applied', applyError: null, ...(fresh ? { appliedAt: now } : {}) });
+      save(row, { applyState: 'applied', applyError: null, ...(fresh ? { appliedAt: now } : {}) });
     }
     for (const r of desired.refused) {
       const row = byName.get(r.name);
       report.failed.push({ name: r.name, error: r.error });
-      if (row) await save(row, { applyState: 'failed', applyError: r.error });
+      if (row) save(row, { applyState: 'failed', applyError: r.error });
     }
+    // Single statements, no transaction: on SQLite the one TypeORM connection is shared with the
+    // federation layer's transactions, and each row's patch stands on its own anyway.
+    const repo = this.deps.db.getRepository(PeerEntity);
+    for (const { patch, ids } of updates.values()) {
+      for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
+        await repo.update({ id: In(ids.slice(i, i + UPDATE_CHUNK)) }, { ...patch, updatedAt: now });
+      }
+    }
+    report.finishedAt = this.deps.clock.now();
     return report;
   }
 }
 
+/** What a peer is rendered as; a change means its config was applied anew (applied_at moves). */
 function hashOf(obj: PeerObjects): string {
-  return JSON.stringify([obj.friend, obj.steps]);
+  let text = '';
+  for (const [k, v] of obj.friend.options) text += `${k}=${v}\n`;
+  for (const st of obj.steps) text += `${st.context}|${st.exten}|${st.priority}|${st.app}|${st.appData}\n`;
+  return text;
 }
 
 function failureSignature(v: VerifyReport): string {

@@ -32,7 +32,13 @@ export interface StateBackend {
    * Throws an AppError when it cannot write at all; nothing is half-written.
    */
   apply(state: DesiredState, opts: { force: boolean }): Promise<ApplyReport>;
-  /** Checks what Asterisk actually holds against the state. */
-  verify(state: DesiredState): Promise<VerifyReport>;
+  /**
+   * Checks what Asterisk actually holds against the state. With full, reads
+   * back everything; without, a backend may skip re-reading what it verified
+   * before and what nothing can have changed since (see forgetVerified).
+   */
+  verify(state: DesiredState, opts?: { full?: boolean }): Promise<VerifyReport>;
+  /** Asterisk may have changed behind our back (a new session, a foreign reload): the next verify reads all. */
+  forgetVerified?(): void;
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import type { SerialTransactions } from './serial-transactions';
 import { v2PeeringState as stateCall } from './v2-calls';
 import { v2PeeringStateAnswer, type V2PeeringState } from './wire-schemas';
 
-/** Outgoing requests younger than this are left alone. */
+/** Outgoing requests younger than this are left alone (unless they predate this process). */
 const FRESH_REQUEST_MS = 5 * 60 * 1000;
 
 export interface AntiEntropyReport {
@@ -30,6 +30,8 @@ export interface AntiEntropyReport {
 export class AntiEntropy {
   readonly name = 'anti-entropy';
   private running: Promise<AntiEntropyReport> | null = null;
+  /** Requests stored before this moment were sent by an earlier process, so none of them is still in flight. */
+  private readonly startedAt: number;
 
   constructor(
     private readonly deps: {
@@ -40,7 +42,9 @@ export class AntiEntropy {
       clock: Clock;
       logger: Logger;
     },
-  ) {}
+  ) {
+    this.startedAt = deps.clock.now();
+  }
 
   run(): Promise<AntiEntropyReport> {
     this.running ??= this.pass().finally(() => {
@@ -128,8 +132,9 @@ export class AntiEntropy {
       }
     }
     for (const req of await records.outgoing().findBy({ dialect: 'v2', state: 'pending' })) {
-      // A request being created right now may not have reached the partner yet.
-      if (clock.now() - req.createdAt < FRESH_REQUEST_MS) continue;
+      // A request being created right now may not have reached the partner yet. One stored
+      // before a crash may never have been sent: the partner's "unknown" is final for it.
+      if (req.createdAt >= this.startedAt && clock.now() - req.createdAt < FRESH_REQUEST_MS) continue;
       report.checked++;
       let state: V2PeeringState | null;
       try {

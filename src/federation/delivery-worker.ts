@@ -5,6 +5,7 @@ import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
 import { OutboxEntity, type OutboxItem } from '../store/entities';
 import type { PartnerCall } from './partner-call';
+import { withoutUrls } from './fetch-failure';
 import { describeAnswer, type PartnerAnswer } from './partner-transport';
 import { backoffDelay, classifyStatus, type RetryPolicy } from './retry-policy';
 
@@ -143,7 +144,7 @@ export class DeliveryWorker {
       }
     } catch (e) {
       outcome = 'retry';
-      message = errorMessage(e);
+      message = withoutUrls(errorMessage(e));
     }
     const now = this.deps.clock.now();
     const attempts = item.attempts + 1;

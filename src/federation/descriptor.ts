@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { Config } from '../config/schema';
-import { AppError, errorMessage } from '../core/errors';
+import { AppError } from '../core/errors';
+import { describeHost, isHostnameOrIp, isPartnerBaseUrl } from '../core/network-address';
 import { readLimited } from './bounded-body';
+import { describeFetchFailure } from './fetch-failure';
 import { isRawPublicKey } from './key-encoding';
 import { type LocalKeys, serverNameOf } from './local-keys';
 
@@ -47,14 +49,19 @@ const agreementKeySchema = z.object({
   expires_at: rfc3339,
 });
 
-const httpUrl = z.url({ protocol: /^https?$/ });
+const httpUrl = z
+  .string()
+  .refine(isPartnerBaseUrl, 'must be an http(s) URL with a valid host and no credentials, query or fragment');
 
 export const descriptorSchema = z
   .object({
     server_name: z.string().min(1).max(255),
     base_url: httpUrl,
     protocol_versions: z.array(z.string().min(1).max(32)).min(1).max(16),
-    iax2: z.object({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65535) }),
+    iax2: z.object({
+      host: z.string().refine(isHostnameOrIp, 'must be a hostname or an IP address'),
+      port: z.number().int().min(1).max(65535),
+    }),
     extension_length: z.number().int().min(1).max(12),
     codecs: z.array(z.string().min(1).max(16)).max(32),
     policy_mode: z.enum(['open', 'invite_only', 'closed']),
@@ -122,11 +129,17 @@ export async function buildDescriptor(p: {
 
 export type DescriptorFetch = { kind: 'found'; descriptor: Descriptor } | { kind: 'not_found' };
 
+/** Names the partner by host only: the address may carry a user name or password. */
 function fetchFailed(baseUrl: string, why: string, cause?: unknown): AppError {
-  return new AppError('FED_KEY_FETCH_FAILED', 503, `could not get the descriptor of ${baseUrl}: ${why}`, {
-    kind: 'operational',
-    cause,
-  });
+  return new AppError(
+    'FED_KEY_FETCH_FAILED',
+    503,
+    `could not get the descriptor of ${describeHost(baseUrl)}: ${why}`,
+    {
+      kind: 'operational',
+      cause,
+    },
+  );
 }
 
 /** Renders zod issues as "path: message" lines for error messages. */
@@ -150,7 +163,7 @@ export async function fetchDescriptor(
   try {
     base = normalizeBaseUrl(baseUrl);
   } catch {
-    throw new AppError('FED_MALFORMED', 400, `not a valid web address: ${baseUrl}`);
+    throw new AppError('FED_MALFORMED', 400, 'the partner address is not a valid web address');
   }
   let res: Response;
   let text: string;
@@ -172,7 +185,7 @@ export async function fetchDescriptor(
     text = await readLimited(res, MAX_DESCRIPTOR_BYTES);
   } catch (e) {
     if (e instanceof AppError) throw e;
-    throw fetchFailed(base, errorMessage(e), e);
+    throw fetchFailed(base, describeFetchFailure(e), e);
   }
   let json: unknown;
   try {
@@ -184,7 +197,10 @@ export async function fetchDescriptor(
   if (!parsed.success) throw fetchFailed(base, `invalid descriptor: ${describeIssues(parsed.error)}`);
   const descriptor = parsed.data;
   if (normalizeBaseUrl(descriptor.base_url) !== base) {
-    throw fetchFailed(base, `the descriptor names another base_url (${descriptor.base_url})`);
+    throw fetchFailed(
+      base,
+      `the descriptor names another base_url (host ${describeHost(descriptor.base_url)})`,
+    );
   }
   descriptor.server_name = descriptor.server_name.toLowerCase();
   return { kind: 'found', descriptor };

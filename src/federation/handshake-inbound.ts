@@ -1,4 +1,5 @@
 import { AppError } from '../core/errors';
+import { describeHost, parseHostPort } from '../core/network-address';
 import type { IncomingRequest } from '../store/entities';
 import { authorityOf, trimBase } from './partner-call';
 import {
@@ -53,7 +54,7 @@ export class InboundHandshake {
       throw new AppError(
         'FED_MALFORMED',
         400,
-        `base_url ${body.base_url} does not belong to the signer ${sender}`,
+        `base_url (host ${describeHost(body.base_url)}) does not belong to the signer ${sender}`,
       );
     }
     const existing = await this.records.incoming().findOneBy({ requestId: body.request_id });
@@ -342,7 +343,7 @@ export class InboundHandshake {
       throw e;
     }
     const now = this.deps.clock.now();
-    const [host, port] = splitHostPort(body.partner_iax_host);
+    const { host, port } = v1IaxAddress(body.partner_iax_host);
     const row: IncomingRequest = {
       id: uuid(),
       requestId: body.id,
@@ -407,7 +408,7 @@ export class InboundHandshake {
         'extension_length, partner_iax_host and partner_uuru_host are required to accept',
       );
     }
-    const [host, port] = splitHostPort(body.partner_iax_host);
+    const { host, port } = v1IaxAddress(body.partner_iax_host);
     const partnerUrl = trimBase(body.partner_uuru_host);
     const peer = this.records.newPeer({
       name: req.name,
@@ -452,9 +453,11 @@ export class InboundHandshake {
   }
 }
 
-/** µURU sends a bare IAX2 host; accept "host:port" too (not for bracketless IPv6). */
-function splitHostPort(raw: string): [string, number] {
-  const m = /^(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/.exec(raw.trim());
-  if (m) return [m[1].replace(/^\[|\]$/g, ''), Number(m[2])];
-  return [raw.trim().replace(/^\[|\]$/g, ''), 4569];
+/** µURU sends a bare IAX2 host; "host:port" and "[v6]:port" are accepted too. The wire schema checked it already. */
+function v1IaxAddress(raw: string): { host: string; port: number } {
+  const parsed = parseHostPort(raw);
+  if (!parsed) {
+    throw new AppError('V1_UNPROCESSABLE', 422, 'partner_iax_host: must be a hostname or an IP address');
+  }
+  return parsed;
 }

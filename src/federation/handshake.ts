@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { CODECS } from '../config/schema';
-import { AppError, errorMessage, isAppError } from '../core/errors';
+import { AppError, isAppError } from '../core/errors';
+import { describeHost, isPartnerBaseUrl } from '../core/network-address';
 import { PROTOCOL_V2 } from './descriptor';
+import { describeFetchFailure, withoutUrls } from './fetch-failure';
 import type { CreateOutgoingInput } from '../core/federation-admin';
 import type { Peer } from '../store/entities';
 import {
@@ -29,7 +31,12 @@ import { describeIssues, peeringName } from './wire-schemas';
 
 const createInput = z.strictObject({
   name: peeringName,
-  partner_url: z.url({ protocol: /^https?$/ }).max(255),
+  partner_url: z
+    .string()
+    .refine(
+      isPartnerBaseUrl,
+      'must be an http(s) URL with a valid host and no credentials, query or fragment',
+    ),
   prefix: z.string().max(16),
   codec: z.enum(CODECS),
   dialect: z.enum(['auto', 'v2', 'v1']).optional(),
@@ -84,19 +91,19 @@ export class Handshake {
         throw new AppError(
           'FED_DIALECT_UNAVAILABLE',
           400,
-          `${partnerUrl} does not speak ${PROTOCOL_V2} (no descriptor)`,
+          `${describeHost(partnerUrl)} does not speak ${PROTOCOL_V2} (no descriptor)`,
         );
       } else if (found) {
         throw new AppError(
           'FED_DIALECT_UNAVAILABLE',
           400,
-          `${partnerUrl} publishes a descriptor without ${PROTOCOL_V2}`,
+          `${describeHost(partnerUrl)} publishes a descriptor without ${PROTOCOL_V2}`,
         );
       } else if (!policy.allow_legacy) {
         throw new AppError(
           'FED_DIALECT_UNAVAILABLE',
           400,
-          `${partnerUrl} has no ${PROTOCOL_V2} descriptor and legacy (v1) federation is disabled by policy`,
+          `${describeHost(partnerUrl)} has no ${PROTOCOL_V2} descriptor and legacy (v1) federation is disabled by policy`,
         );
       }
     } else if (!policy.allow_legacy) {
@@ -113,7 +120,7 @@ export class Handshake {
       throw new AppError(
         'FED_UNAVAILABLE',
         503,
-        `cannot read the federation descriptor of ${partnerUrl}: ${errorMessage(e)}` +
+        `cannot read the federation descriptor of ${describeHost(partnerUrl)}: ${isAppError(e) ? withoutUrls(e.message) : describeFetchFailure(e)}` +
           ' (if it is a stock µURU that answers this address with a web page, create the request with dialect v1)',
         {
           kind: 'operational',
@@ -129,7 +136,7 @@ export class Handshake {
       throw new AppError(
         'FED_MALFORMED',
         400,
-        `the descriptor at ${input.partner_url} names ${d.server_name} (${d.base_url}); use that address`,
+        `the descriptor at ${describeHost(input.partner_url)} names ${d.server_name} (${d.base_url}); use that address`,
       );
     }
     // The partner's extension length is known now, so the full dial-plan check applies.
@@ -234,7 +241,7 @@ export class Handshake {
     } catch (e) {
       failure = isAppError(e)
         ? e
-        : new AppError('FED_UNAVAILABLE', 503, `cannot reach the partner: ${errorMessage(e)}`, {
+        : new AppError('FED_UNAVAILABLE', 503, `cannot reach the partner: ${describeFetchFailure(e)}`, {
             kind: 'operational',
           });
     }

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { Config } from '../config/schema';
 import { AppError, isAppError } from '../core/errors';
 import type { Metrics } from '../core/metrics';
+import { clientRequestError } from '../http/client-request-error';
 import type { Logger } from '../logging/logger';
 import { perIpLimit } from './client-rate-limit';
 import type { Answer, InboundHandshake } from './handshake-inbound';
@@ -84,7 +85,12 @@ export function legacyRoutes(deps: {
   return outer;
 }
 
-/** Renders errors as µURU does ({"detail": ...}); body-parser errors become 422 (FastAPI's answer to bad JSON) or 413. */
+/**
+ * Renders errors as µURU does ({"detail": ...}). A body that is not JSON or a
+ * path parameter that is not valid percent-encoding is a request validation
+ * error, 422 as FastAPI answers it; other broken requests keep their 4xx
+ * (413 too large, 415 charset or encoding, 400 cut off).
+ */
 function v1Errors(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
@@ -97,10 +103,10 @@ function v1Errors(logger: Logger): ErrorRequestHandler {
       res.status(err.status).json({ detail: err.message });
       return;
     }
-    const e = err as { type?: unknown; status?: unknown };
-    if (typeof e?.type === 'string' && typeof e.status === 'number') {
-      if (e.type === 'entity.too.large') res.status(413).json({ detail: 'request body is too large' });
-      else res.status(422).json({ detail: 'request body is not valid JSON' });
+    const fault = clientRequestError(err);
+    if (fault) {
+      const validation = fault.fault === 'not_json' || fault.fault === 'malformed_path';
+      res.status(validation ? 422 : fault.status).json({ detail: fault.message });
       return;
     }
     next(err);

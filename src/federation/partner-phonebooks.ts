@@ -4,6 +4,7 @@ import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import type { Peer } from '../store/entities';
 import { MAX_PARTNER_ANSWER_BYTES, readLimited } from './bounded-body';
+import { describeFetchFailure } from './fetch-failure';
 import {
   type PartnerEntry,
   PartnerPhonebookRefused,
@@ -158,7 +159,7 @@ export class PartnerPhonebooks {
       });
       text = await readLimited(res, MAX_PARTNER_ANSWER_BYTES);
     } catch (e) {
-      throw new PartnerPhonebookRefused(`the partner could not be read: ${errorMessage(e)}`);
+      throw new PartnerPhonebookRefused(`the partner could not be read: ${describeFetchFailure(e)}`);
     }
     let json: unknown = null;
     try {

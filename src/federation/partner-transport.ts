@@ -1,5 +1,6 @@
-import { AppError, errorMessage } from '../core/errors';
+import { AppError } from '../core/errors';
 import { MAX_PARTNER_ANSWER_BYTES, ResponseTooLarge, readLimited } from './bounded-body';
+import { describeFetchFailure } from './fetch-failure';
 import type { PartnerCall } from './partner-call';
 
 /** What the transport needs from the signed client (v2). */
@@ -41,7 +42,7 @@ export class PartnerTransport {
       throw new AppError(
         'FED_UNAVAILABLE',
         503,
-        `partner at ${new URL(call.url).host} is unreachable: ${errorMessage(e)}`,
+        `partner at ${new URL(call.url).host} is unreachable: ${describeFetchFailure(e)}`,
         {
           kind: 'operational',
         },

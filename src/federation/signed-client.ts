@@ -1,7 +1,8 @@
 import type { Clock } from '../core/clock';
-import { AppError, errorMessage } from '../core/errors';
+import { AppError } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import { MAX_PARTNER_ANSWER_BYTES, readLimited } from './bounded-body';
+import { describeFetchFailure } from './fetch-failure';
 import { signRequest } from './http-signature';
 import type { LocalKeys } from './local-keys';
 
@@ -31,7 +32,7 @@ export class SignedClient {
     try {
       url = new URL(p.url).href;
     } catch {
-      throw new AppError('FED_MALFORMED', 400, `not a valid URL: ${p.url}`);
+      throw new AppError('FED_MALFORMED', 400, 'the partner address is not a valid URL');
     }
     const method = p.method.toUpperCase();
     const body = p.body === undefined ? undefined : Buffer.from(JSON.stringify(p.body), 'utf8');
@@ -54,12 +55,12 @@ export class SignedClient {
         component: 'signed-client',
         method,
         target: target.origin,
-        error: errorMessage(e),
+        error: describeFetchFailure(e),
       });
       throw new AppError(
         'FED_UNAVAILABLE',
         503,
-        `${target.origin} could not be reached: ${describeNetworkError(e)}`,
+        `${target.origin} could not be reached: ${describeFetchFailure(e)}`,
         {
           kind: 'operational',
           cause: e,
@@ -76,11 +77,4 @@ export class SignedClient {
     }
     return { status: res.status, json, headers: res.headers };
   }
-}
-
-function describeNetworkError(e: unknown): string {
-  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return 'timed out';
-  const cause = e instanceof Error ? (e.cause as { code?: unknown } | undefined) : undefined;
-  if (cause && typeof cause.code === 'string') return cause.code;
-  return errorMessage(e);
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CODECS } from '../config/schema';
+import { isHostnameOrIp, isPartnerBaseUrl, isPort, parseHostPort } from '../core/network-address';
 
 /**
  * The bodies that cross the wire, both dialects. v2 bodies are strict (an
@@ -13,25 +14,32 @@ export const peeringName = z.string().regex(PEERING_NAME, 'name must be 1-32 cha
 
 const codec = z.enum(CODECS);
 const extensionLength = z.number().int().min(1).max(12);
+/** The rule the Asterisk layer applies before it writes a peer: checked on receipt, so a refused host is never stored. */
+export const iax2Host = z.string().refine(isHostnameOrIp, 'must be a hostname or an IP address');
 const iax2Endpoint = z.strictObject({
-  host: z.string().min(1).max(255),
-  port: z.number().int().min(1).max(65535),
+  host: iax2Host,
+  port: z.number().refine(isPort, 'must be a whole number from 1 to 65535'),
 });
-const kid = z.string().min(1).max(64);
+/** The kid syntax the descriptor uses: the same key is named in both places. */
+const kid = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z, a-z, 0-9, ., _, -');
 /** request ids are UUIDs in practice; accept any URL-safe token so other implementations fit. */
 export const REQUEST_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const requestId = z.string().regex(REQUEST_ID, 'request_id must be 8-64 URL-safe characters');
 const httpUrl = z
   .string()
-  .max(255)
-  .refine((s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.username === '' && u.password === '';
-    } catch {
-      return false;
-    }
-  }, 'must be an http(s) URL');
+  .refine(
+    isPartnerBaseUrl,
+    'must be an http(s) URL of at most 255 characters with a valid host and no credentials, query or fragment',
+  );
+/** µURU sends its IAX2 address as "host" or "host:port". */
+const v1IaxHost = z
+  .string()
+  .max(261)
+  .refine((s) => parseHostPort(s) !== null, 'must be a hostname or an IP address, optionally with :port');
+/** µURU's request ids are UUIDs; they go back into the URL of our answer, so only URL-safe characters. */
+const v1RequestId = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'id must be 1-64 characters of A-Z, a-z, 0-9, ., _, :, -');
 
 export const v2PeeringRequestBody = z.strictObject({
   request_id: requestId,
@@ -51,7 +59,15 @@ export const v2AcceptBody = z.strictObject({
 });
 export type V2AcceptBody = z.infer<typeof v2AcceptBody>;
 
-export const v2DeclineBody = z.strictObject({ reason: z.string().max(500).optional() });
+/** Free text a partner sends for an admin to read: no control characters, lone surrogates or bidi overrides. */
+const partnerText = z
+  .string()
+  .max(500)
+  .refine(
+    (s) => !/[\p{Cc}\p{Cs}\u202a-\u202e\u2066-\u2069]/u.test(s),
+    'must be text without control characters',
+  );
+export const v2DeclineBody = z.strictObject({ reason: partnerText.optional() });
 export const v2TeardownBody = z.strictObject({ request_id: requestId });
 
 export const v2PeeringState = z.enum(['pending', 'active', 'declined', 'unknown']);
@@ -62,10 +78,10 @@ export const v2PeeringStateAnswer = z.object({ request_id: z.string(), state: v2
 export const V1_SECRET = /^[A-Za-z0-9]{32}$/;
 
 export const v1IncomingRequestBody = z.strictObject({
-  id: z.string().min(1).max(64),
+  id: v1RequestId,
   name: peeringName,
   partner_uuru_host: httpUrl,
-  partner_iax_host: z.string().min(1).max(255),
+  partner_iax_host: v1IaxHost,
   partner_extension_length: extensionLength,
   secret: z.string().regex(V1_SECRET, 'secret must be 32 characters of A-Z, a-z, 0-9'),
   codec: codec.default('g722'),
@@ -76,7 +92,7 @@ export const v1OutgoingStatusBody = z.strictObject({
   accept: z.boolean(),
   secret: z.string().max(64),
   extension_length: extensionLength.optional(),
-  partner_iax_host: z.string().min(1).max(255).optional(),
+  partner_iax_host: v1IaxHost.optional(),
   partner_uuru_host: httpUrl.optional(),
 });
 export type V1OutgoingStatusBody = z.infer<typeof v1OutgoingStatusBody>;

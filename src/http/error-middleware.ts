@@ -2,18 +2,22 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, isAppError } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import { isDatabaseUnavailable } from '../store/database-errors';
+import { clientRequestError } from './client-request-error';
 
 /** Maps thrown errors to `{error, message}` JSON. A 500 where a 4xx belongs is a bug. */
 export function errorMiddleware(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     let e: AppError;
+    const fault = clientRequestError(err);
     if (isAppError(err)) {
       e = err;
-    } else if (isBodyParserError(err)) {
-      e =
-        err.type === 'entity.too.large'
-          ? new AppError('FED_TOO_LARGE', 413, 'request body is too large')
-          : new AppError('FED_MALFORMED', 400, 'request body is not valid JSON');
+    } else if (fault) {
+      // The federation protocol's codes; surfaces with their own (admin, v1) map these faults before they get here.
+      e = new AppError(
+        fault.fault === 'too_large' ? 'FED_TOO_LARGE' : 'FED_MALFORMED',
+        fault.status,
+        fault.message,
+      );
     } else if (isDatabaseUnavailable(err)) {
       e = new AppError('FED_UNAVAILABLE', 503, 'the database is unreachable; retry shortly', {
         kind: 'operational',
@@ -29,16 +33,6 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     for (const [k, v] of Object.entries(e.headers ?? {})) res.setHeader(k, v);
     res.status(e.status).json(e.toJSON());
   };
-}
-
-interface BodyParserError {
-  type: string;
-  status: number;
-}
-function isBodyParserError(e: unknown): e is BodyParserError {
-  return (
-    typeof e === 'object' && e !== null && typeof (e as BodyParserError).type === 'string' && 'status' in e
-  );
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {

@@ -12,7 +12,8 @@
  *   blackhole  accept and never answer: the client runs into its own timeout
  * cutAll() resets every open connection, whatever the mode;
  * cutWhenSent(side, pattern) does so at the moment one side sends matching
- * bytes, for a cut at a precise point of a conversation.
+ * bytes, for a cut at a precise point of a conversation; holdWhenSent
+ * swallows such bytes and keeps the connection open.
  *
  * Each accepted connection is recorded with its time and what happened to it,
  * so a test can show when and how often a client retried.
@@ -49,6 +50,13 @@ export interface FaultProxy {
    * connections cut.
    */
   cutWhenSent(from: 'client' | 'server', match: RegExp): Promise<number>;
+  /**
+   * Arms a hold: the first matching chunk and everything after it on that
+   * connection are swallowed while the connection stays open, so the sender
+   * waits for an answer that never comes (a request lost in flight).
+   * Resolves once it happened.
+   */
+  holdWhenSent(from: 'client' | 'server', match: RegExp): Promise<void>;
   /** Connections open right now. */
   openConnections(): number;
   /** Every connection accepted so far, oldest first. */
@@ -60,7 +68,12 @@ export async function startFaultProxy(opts: { name: string; targetPort?: number 
   let target = opts.targetPort ?? 0;
   let mode: FaultMode = 'forward';
   const open = new Set<net.Socket>();
-  let trigger: { from: 'client' | 'server'; match: RegExp; resolve: (cut: number) => void } | null = null;
+  let trigger: {
+    from: 'client' | 'server';
+    match: RegExp;
+    action: 'cut' | 'hold';
+    resolve: (n: number) => void;
+  } | null = null;
   const log: ProxyConnection[] = [];
 
   const track = (s: net.Socket): void => {
@@ -81,13 +94,20 @@ export async function startFaultProxy(opts: { name: string; targetPort?: number 
     const upstream = net.connect({ host: '127.0.0.1', port: target });
     track(upstream);
     // Bytes are relayed by hand (not piped) so an armed cut can stop a chunk before it passes.
+    let held = false;
     const relay = (from: 'client' | 'server', src: net.Socket, dst: net.Socket): void => {
       src.on('data', (chunk: Buffer) => {
+        if (held) return;
         if (trigger && trigger.from === from && trigger.match.test(chunk.toString('latin1'))) {
           const fired = trigger;
           trigger = null;
-          mode = 'reset';
-          fired.resolve(cutAll());
+          if (fired.action === 'hold') {
+            held = true;
+            fired.resolve(1);
+          } else {
+            mode = 'reset';
+            fired.resolve(cutAll());
+          }
           return;
         }
         dst.write(chunk);
@@ -133,7 +153,12 @@ export async function startFaultProxy(opts: { name: string; targetPort?: number 
     cutAll,
     cutWhenSent(from, match) {
       return new Promise((resolve) => {
-        trigger = { from, match, resolve };
+        trigger = { from, match, action: 'cut', resolve };
+      });
+    },
+    holdWhenSent(from, match) {
+      return new Promise((resolve) => {
+        trigger = { from, match, action: 'hold', resolve: () => resolve() };
       });
     },
     openConnections: () => open.size,

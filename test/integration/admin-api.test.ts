@@ -122,6 +122,50 @@ describe('validation', () => {
     expect(tooBig.json).toMatchObject({ error: 'BODY_TOO_LARGE' });
   });
 
+  it('refuses a partner address with credentials or a query (400 VALIDATION_FAILED) without repeating it', async () => {
+    for (const partnerUrl of [
+      'http://user:pass@127.0.0.1:9',
+      'http://user@127.0.0.1:9',
+      'http://127.0.0.1:9/?secret=abc',
+      'http://exаmple.org',
+    ]) {
+      const res = await apiA('POST', '/federation/outgoing-requests', { ...valid, partner_url: partnerUrl });
+      documented(res, 'POST', '/federation/outgoing-requests', 400);
+      expect(res.json).toMatchObject({ error: 'VALIDATION_FAILED' });
+      expect(res.text).toContain('body.partner_url');
+      expect(res.text).not.toMatch(/user:pass|user@|secret=abc|127\.0\.0\.1/);
+    }
+    const list = await apiA('GET', '/federation/outgoing-requests');
+    expect((list.json as { requests: unknown[] }).requests).toEqual([]);
+  });
+
+  it('names an unreachable partner by its host only', async () => {
+    const res = await apiA('POST', '/federation/outgoing-requests', {
+      ...valid,
+      partner_url: 'http://127.0.0.1:9/some/path',
+    });
+    expect(res.status).toBe(503);
+    expect((res.json as { message: string }).message).toContain('127.0.0.1:9');
+    expect(res.text).not.toContain('/some/path');
+  });
+
+  it('a path parameter that is not valid percent-encoding is 400 VALIDATION_FAILED, not a 500', async () => {
+    for (const [method, p] of [
+      ['GET', '/federation/peers/%'],
+      ['DELETE', '/federation/peers/%zz?local_only=true'],
+      ['DELETE', '/federation/outgoing-requests/%'],
+      ['POST', '/federation/incoming-requests/%/decline'],
+    ] as const) {
+      const res = await apiA(method, p, method === 'POST' ? { local_only: true } : undefined);
+      expect({ method, p, status: res.status, error: (res.json as { error?: string }).error }).toEqual({
+        method,
+        p,
+        status: 400,
+        error: 'VALIDATION_FAILED',
+      });
+    }
+  });
+
   it('answers unknown ids with 404 and a code', async () => {
     for (const [method, p, docPath] of [
       ['DELETE', '/federation/outgoing-requests/nope', '/federation/outgoing-requests/{id}'],

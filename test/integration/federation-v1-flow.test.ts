@@ -20,6 +20,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import {
   adminOk,
+  countRows,
   destroyAll,
   incomingByName,
   outgoingByName,
@@ -255,6 +256,97 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
       expect(await incomingByName(b, 'uuru_raw')).toBeUndefined();
     });
 
+    it('a hostile IAX2 host, partner address or id is refused with 422 {"detail"} and nothing is stored', async () => {
+      const good = () => ({
+        id: crypto.randomUUID(),
+        name: 'uuru_hostile',
+        partner_uuru_host: uuruHost,
+        partner_iax_host: '192.0.2.10',
+        partner_extension_length: 4,
+        secret: uuruSecret(),
+        codec: 'g722',
+      });
+      const before = await countRows(b, 'incoming_requests');
+      const hostile: [string, string][] = [
+        ...[
+          'peer\r\nhost=10.6.6.6',
+          '#include /etc/passwd',
+          '${SHELL(id)}',
+          '$[1+1]',
+          '127.0.0.1\n[x]',
+          '[::1',
+          ' ',
+          '',
+          'ехаmple.org',
+          'ｐｅｅｒ',
+          '10.0.0.1:99999',
+          'fe80::1%eth0',
+        ].map((v): [string, string] => ['partner_iax_host', v]),
+        ['partner_uuru_host', 'http://user:pass@uuru-partner.example:8000'],
+        ['partner_uuru_host', 'http://uuru-partner.example:8000/?secret=x'],
+        ['partner_uuru_host', 'http://uuru-pаrtner.example:8000'],
+        ['id', 'a b'],
+        ['id', '../../x'],
+      ];
+      for (const [field, value] of hostile) {
+        const r = await call('POST', `${base()}/federation/incoming/request`, { ...good(), [field]: value });
+        expect({ field, value, status: r.status }).toEqual({ field, value, status: 422 });
+        expect(r.json).toEqual({ detail: expect.stringContaining(field) });
+        expect(JSON.stringify(r.json)).not.toContain('user:pass');
+      }
+      expect(await incomingByName(b, 'uuru_hostile')).toBeUndefined();
+      expect(await countRows(b, 'incoming_requests')).toBe(before);
+
+      // The forms µURU may send are stored split into host and port (control).
+      for (const [sent, host, port] of [
+        ['192.0.2.10:4570', '192.0.2.10', 4570],
+        ['[2001:db8::1]:4571', '2001:db8::1', 4571],
+        ['2001:db8::2', '2001:db8::2', 4569],
+        ['pbx.uuru-partner.example', 'pbx.uuru-partner.example', 4569],
+      ] as const) {
+        const body = { ...good(), partner_iax_host: sent };
+        expect(await call('POST', `${base()}/federation/incoming/request`, body)).toEqual({
+          status: 200,
+          json: { status: 'OK' },
+        });
+        const [row] = await b.query<{ partnerIaxHost: string; partnerIaxPort: number | string }>(
+          'SELECT partnerIaxHost, partnerIaxPort FROM {db}.incoming_requests WHERE requestId = ?',
+          [body.id],
+        );
+        expect({ host: row.partnerIaxHost, port: Number(row.partnerIaxPort) }).toEqual({ host, port });
+        expect(
+          await call('DELETE', `${base()}/federation/incoming/request/${body.id}?secret=${body.secret}`),
+        ).toEqual({ status: 200, json: { status: 'OK' } });
+      }
+    });
+
+    it('a path parameter that is not valid percent-encoding is 422 {"detail"}, an undecodable body 415: never a 500', async () => {
+      for (const [method, p] of [
+        ['DELETE', '/federation/incoming/request/%?secret=x'],
+        ['DELETE', '/federation/incoming/request/%zz?secret=x'],
+        ['PUT', '/federation/outgoing/request/%'],
+      ] as const) {
+        const r = await call(
+          method,
+          `${base()}${p}`,
+          method === 'PUT' ? { accept: false, secret: 'x' } : undefined,
+        );
+        expect({ method, p, ...r }).toEqual({
+          method,
+          p,
+          status: 422,
+          json: { detail: 'a path parameter is not valid percent-encoding' },
+        });
+      }
+      const latin1 = await fetch(`${base()}/federation/incoming/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=latin1' },
+        body: '{}',
+      });
+      expect(latin1.status).toBe(415);
+      expect(await latin1.json()).toEqual({ detail: expect.any(String) });
+    });
+
     it('a refused request stores nothing (legacy disabled by policy: 403)', async () => {
       const policy = await adminOk<Record<string, unknown>>(b, 'GET', '/federation/policy', undefined, 200);
       await adminOk(b, 'PUT', '/federation/policy', { ...policy, allow_legacy: false }, 200);
@@ -333,6 +425,24 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
           status: 403,
           json: { detail: 'Invalid secret!' },
         });
+        // The accept carries µURU's IAX2 host and address: refused (422) when hostile, the request left pending.
+        for (const bad of [
+          { partner_iax_host: 'peer\r\nhost=10.6.6.6' },
+          { partner_iax_host: '[::1' },
+          { partner_uuru_host: 'http://user:pass@127.0.0.1:1' },
+        ]) {
+          const refused = await call('PUT', url, {
+            accept: true,
+            secret,
+            extension_length: 3,
+            partner_iax_host: '192.0.2.20',
+            partner_uuru_host: standIn.url,
+            ...bad,
+          });
+          expect(refused).toEqual({ status: 422, json: { detail: expect.any(String) } });
+          expect(await peerRow(b, 'uuru_out')).toBeUndefined();
+        }
+        expect(await outgoingByName(b, 'uuru_out')).toMatchObject({ state: 'pending' });
         expect(
           await call('PUT', url, {
             accept: true,

@@ -372,6 +372,116 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
     );
   });
 
+  it('a hostile iax2.host, base_url or agreement_kid is refused with FED_MALFORMED before anything is stored', async () => {
+    for (const host of [
+      'peer\r\nhost=10.6.6.6',
+      '#include /etc/passwd',
+      '${SHELL(id)}',
+      '$[1+1]',
+      '127.0.0.1\n[x]',
+      '[::1',
+      ' ',
+      'ехаmple.org',
+      'ｐｅｅｒ',
+      'fe80::1%eth0',
+    ]) {
+      const r = await expectRefused(
+        () =>
+          send({
+            method: 'POST',
+            path: '/federation/v2/peering-requests',
+            body: requestBody('hostile_host', { iax2: { host, port: 4569 } }),
+          }),
+        400,
+        'FED_MALFORMED',
+      );
+      expect(r.json.message).toContain('iax2.host');
+    }
+    await expectRefused(
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body: requestBody('hostile_url', { base_url: `${a.federationUrl}/?secret=x` }),
+        }),
+      400,
+      'FED_MALFORMED',
+    );
+    await expectRefused(
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests',
+          body: requestBody('hostile_kid', { agreement_kid: `${aAgreementKid}\n[x]` }),
+        }),
+      400,
+      'FED_MALFORMED',
+    );
+    // An accept carries the partner's host too: refused on its body before the request is even looked up.
+    const acceptPath = `/federation/v2/peering-requests/${crypto.randomUUID()}/accept`;
+    const acceptBody = (host: string) => ({
+      extension_length: 4,
+      iax2: { host, port: 4569 },
+      agreement_kid: aAgreementKid,
+    });
+    const unknown = await send({ method: 'POST', path: acceptPath, body: acceptBody('127.0.0.1') });
+    expect({ status: unknown.status, error: unknown.json.error }).toEqual({
+      status: 404,
+      error: 'FED_UNKNOWN_REQUEST',
+    });
+    await expectRefused(
+      () => send({ method: 'POST', path: acceptPath, body: acceptBody('peer\r\nhost=10.6.6.6') }),
+      400,
+      'FED_MALFORMED',
+    );
+    expect(await incomingByName(b, 'hostile_host')).toBeUndefined();
+  });
+
+  it('a path parameter that is not valid percent-encoding is FED_MALFORMED (400), signed or not, never a 500', async () => {
+    for (const p of [
+      '/federation/v2/peerings/%',
+      '/federation/v2/peerings/%zz',
+      '/federation/v2/peerings/%C0%AF',
+    ]) {
+      for (const unsigned of [true, false]) {
+        const r = await send({ method: 'GET', path: p, unsigned });
+        expect({ p, unsigned, status: r.status, json: r.json }).toEqual({
+          p,
+          unsigned,
+          status: 400,
+          json: { error: 'FED_MALFORMED', message: 'a path parameter is not valid percent-encoding' },
+        });
+      }
+    }
+    await expectRefused(
+      () =>
+        send({
+          method: 'POST',
+          path: '/federation/v2/peering-requests/%/accept',
+          body: {
+            extension_length: 4,
+            iax2: { host: '127.0.0.1', port: 4569 },
+            agreement_kid: aAgreementKid,
+          },
+        }),
+      400,
+      'FED_MALFORMED',
+    );
+    // A Content-Encoding the server cannot decode is the sender's mistake too (415), not ours.
+    const encoded = await send({
+      method: 'POST',
+      path: '/federation/v2/peering-requests',
+      body: requestBody('encoded'),
+      alter: (h) => {
+        h['content-encoding'] = 'x-unknown';
+      },
+    });
+    expect({ status: encoded.status, error: encoded.json.error }).toEqual({
+      status: 415,
+      error: 'FED_MALFORMED',
+    });
+  });
+
   describe('policy', () => {
     const open = {
       mode: 'open',

@@ -163,6 +163,29 @@ it('builds a descriptor that passes our own strict validation', async () => {
   expect(JSON.stringify(d)).not.toMatch(/enc1\$|private/);
 });
 
+it('refuses a received descriptor whose iax2.host or base_url fails the shared host rule', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  const d = await buildDescriptor({
+    config: tmp.config,
+    localKeys: keys,
+    policyMode: 'open',
+    now: clock.now(),
+  });
+  const issuesOf = (x: unknown) =>
+    descriptorSchema.safeParse(x).error?.issues.map((i) => i.path.join('.')) ?? [];
+  expect(issuesOf(d)).toEqual([]);
+  for (const host of ['peer\r\nhost=10.6.6.6', '#include /etc/passwd', '[::1', ' ']) {
+    expect(issuesOf({ ...d, iax2: { ...d.iax2, host } })).toContain('iax2.host');
+  }
+  for (const baseUrl of [
+    'https://user:pass@pbx-a.example.org:8443',
+    'https://pbx-a.example.org:8443/?secret=x',
+  ]) {
+    expect(issuesOf({ ...d, base_url: baseUrl })).toContain('base_url');
+  }
+});
+
 it('serverNameOf and fingerprint', () => {
   expect(serverNameOf('https://PBX-A.example.org:8443/')).toBe('pbx-a.example.org:8443');
   expect(serverNameOf('https://pbx-a.example.org:443/x')).toBe('pbx-a.example.org');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CODECS } from '../../config/schema';
+import { isPartnerBaseUrl } from '../../core/network-address';
 
 /**
  * Request and response shapes of the admin API. Requests are strict (an
@@ -12,9 +13,14 @@ export const peeringName = z
   .string()
   .regex(/^[A-Za-z0-9_]{1,32}$/, 'a peering name is 1 to 32 letters, digits or _');
 export const dialPrefix = z.string().regex(/^[0-9]{1,15}$/, 'a prefix is 1 to 15 digits');
+/** The partner's base address: the federation layer's rule, so what passes here is never refused there. */
 const httpUrl = z
   .url({ protocol: /^https?$/, error: 'a web address with http:// or https://' })
-  .max(255, 'at most 255 characters');
+  .max(255, 'at most 255 characters')
+  .refine(
+    isPartnerBaseUrl,
+    'a web address with a plain host name or IP address and no user name, password, query or fragment',
+  );
 const idParam = z
   .string()
   .regex(/^[A-Za-z0-9_.:@-]{1,255}$/, 'an id is 1 to 255 letters, digits or _ . : @ -');

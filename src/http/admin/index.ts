@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { Feature, ServiceContext } from '../../app';
 import type { AsteriskPort } from '../../core/asterisk-port';
-import { AppError } from '../../core/errors';
+import { AppError, badRequest } from '../../core/errors';
 import type { FederationAdmin } from '../../core/federation-admin';
+import { clientRequestError } from '../client-request-error';
 import { PanelEvents } from '../panel/panel-events';
 import { panelRouter } from '../panel/panel-routes';
 import { AdminAuth } from './admin-auth';
@@ -81,15 +82,22 @@ export function createAdminFeature(ctx: AdminFeatureContext): Feature {
   };
 }
 
-/** Body parser failures become admin error codes instead of the federation ones. */
+/** Broken requests (body parser failures, a path that is not valid percent-encoding) get admin error codes instead of the federation ones. */
 function asAdminBodyError(err: unknown): unknown {
-  if (typeof err !== 'object' || err === null || !('type' in err) || typeof err.type !== 'string') return err;
-  if (err.type === 'entity.too.large')
-    return new AppError('BODY_TOO_LARGE', 413, 'the request body is too large');
-  if (err.type === 'entity.parse.failed')
-    return new AppError('INVALID_JSON', 400, 'the request body is not valid JSON');
-  if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported') {
-    return new AppError('UNSUPPORTED_ENCODING', 415, 'send the body as UTF-8 JSON');
+  const fault = clientRequestError(err);
+  if (!fault) return err;
+  switch (fault.fault) {
+    case 'too_large':
+      return new AppError('BODY_TOO_LARGE', 413, 'the request body is too large');
+    case 'not_json':
+      return new AppError('INVALID_JSON', 400, 'the request body is not valid JSON');
+    case 'unsupported_encoding':
+      return new AppError('UNSUPPORTED_ENCODING', 415, 'send the body as UTF-8 JSON');
+    case 'malformed_path':
+      return badRequest('VALIDATION_FAILED', `invalid request: path: ${fault.message}`, {
+        issues: [{ field: 'path', message: fault.message }],
+      });
+    default:
+      return new AppError('BAD_REQUEST', fault.status, fault.message);
   }
-  return err;
 }

@@ -1,13 +1,15 @@
 /**
- * Fault: a partner acts on a call but its answer never arrives. The sender
- * cannot tell "refused" from "done" and must still end up agreeing with the
- * partner. This is the precise form of what the random SIGKILLs of
- * faults-sidecar-kill hit only now and then (a process dying between its
- * commit and its answer).
+ * Fault: a message between the two sidecars is lost. Either a partner acts
+ * on a call but its answer never arrives (the sender cannot tell "refused"
+ * from "done"), or the sender dies while its request is in flight and the
+ * partner never sees it. Both sides must still end up agreeing. These are the
+ * precise forms of what the random SIGKILLs of faults-sidecar-kill hit only
+ * now and then (a process dying between its commit and its answer).
  *
  * Each sidecar is reached by its partner only through a FAULT-INJECTION proxy
  * in front of its federation listener; the proxy lets the call through and
- * resets the connection the moment the partner's answer starts. Two real
+ * resets the connection the moment the partner's answer starts, or swallows
+ * the request while the sender is killed. Two real
  * sidecar processes (SQLite); Asterisk is not involved.
  *
  * After each lost answer, once both outboxes drained, the two sides must
@@ -138,4 +140,33 @@ it('B took the teardown but its answer was lost: A retries and both forget the p
   expect(await cut).toBeGreaterThan(0);
   proxyB.setMode('forward');
   expect(await settled('lost_acc')).toBe('none');
+});
+
+it('A died while its request was in flight and B never saw it: after the restart both sides agree', async () => {
+  try {
+    const held = proxyB.holdWhenSent('client', /^POST \/federation\/v2\/peering-requests /);
+    const creating = a
+      .admin('POST', '/federation/outgoing-requests', {
+        name: 'lost_inflight',
+        partner_url: proxyB.url,
+        prefix: '25',
+        codec: 'ulaw',
+      })
+      .catch((e: unknown) => e);
+    await held;
+    // A has stored its request and waits for B's answer: now it dies.
+    await eventually('A stored the request', async () => (await peeringSide(a, 'lost_inflight')).outgoing);
+    await a.kill();
+    await creating;
+    proxyB.cutAll();
+    expect(await incomingByName(b, 'lost_inflight')).toBeUndefined();
+    await a.restart();
+    expect(['none', 'pending']).toContain(await settled('lost_inflight'));
+  } finally {
+    proxyB.setMode('forward');
+    const left = await incomingByName(b, 'lost_inflight');
+    if (left) await b.admin('POST', `/federation/incoming-requests/${left.id}/decline`, { local_only: true });
+    const out = (await peeringSide(a, 'lost_inflight')).outgoing;
+    if (out) await a.admin('DELETE', `/federation/outgoing-requests/${out.id}?local_only=true`);
+  }
 });

@@ -1,0 +1,96 @@
+import net from 'node:net';
+
+/**
+ * What counts as a host, a port and a partner's web address, for every
+ * layer: the federation layer checks what a partner sends with these rules
+ * before it stores anything, and the Asterisk layer checks again before it
+ * writes a config file. One rule for both, so nothing can be stored that the
+ * Asterisk layer would later refuse.
+ *
+ * The rules are allow-lists: a newline, `;`, `[`, `]`, `#`, `$`, `,`, a space,
+ * NUL or a unicode look-alike can never satisfy them.
+ */
+
+const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** A web address is typed as printable ASCII; anything else (an IDN look-alike, a control character) is refused before URL parsing could normalise it. */
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
+export const DEFAULT_IAX2_PORT = 4569;
+
+/**
+ * A DNS hostname (ASCII labels) or an IPv4/IPv6 address. An IPv6 zone
+ * (`fe80::1%eth0`) is refused: it names an interface of the machine that
+ * wrote it, which means nothing here.
+ */
+export function isHostnameOrIp(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 253) return false;
+  if (value.includes('%')) return false;
+  if (net.isIP(value) !== 0) return true;
+  // All digits and dots but not an IP (999.1.1.1, 123): a mistyped address, not a name.
+  if (/^[0-9.]+$/.test(value)) return false;
+  return value.split('.').every((label) => HOST_LABEL.test(label));
+}
+
+export function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
+}
+
+/**
+ * Splits "host", "host:port", "[v6]" or "[v6]:port" (a bare IPv6 address has
+ * no port). Null unless both parts are valid: a half-open bracket or an
+ * out-of-range port is refused, never repaired.
+ */
+export function parseHostPort(
+  raw: string,
+  defaultPort: number = DEFAULT_IAX2_PORT,
+): { host: string; port: number } | null {
+  let host = raw;
+  let port = defaultPort;
+  const bracketed = /^\[([^\]]*)\](?::([0-9]{1,5}))?$/.exec(raw);
+  if (bracketed) {
+    host = bracketed[1];
+    if (net.isIPv6(host) === false) return null;
+    if (bracketed[2] !== undefined) port = Number(bracketed[2]);
+  } else {
+    const withPort = /^([^:]+):([0-9]{1,5})$/.exec(raw);
+    if (withPort) {
+      host = withPort[1];
+      port = Number(withPort[2]);
+    }
+  }
+  return isHostnameOrIp(host) && isPort(port) ? { host, port } : null;
+}
+
+/**
+ * An http(s) base address of a partner: no user name or password (they would
+ * end up in logs and error messages), no query or fragment (paths are
+ * appended to it), and a host that passes isHostnameOrIp.
+ */
+export function isPartnerBaseUrl(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length > 255 || !PRINTABLE_ASCII.test(value)) return false;
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return false;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
+  if (u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '') return false;
+  // URL parsing drops an empty userinfo ("http://@host", "http://:@host"): refuse it from the raw text.
+  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(value)?.[1] ?? '';
+  if (authority.includes('@')) return false;
+  return isHostnameOrIp(u.hostname.replace(/^\[|\]$/g, ''));
+}
+
+/**
+ * How a partner's address appears in a message: host[:port] only, never the
+ * user name, password, path or query (a v1 call carries the shared secret
+ * in its query string).
+ */
+export function describeHost(url: string): string {
+  try {
+    const host = new URL(url).host;
+    return host === '' ? 'an invalid address' : host;
+  } catch {
+    return 'an invalid address';
+  }
+}
