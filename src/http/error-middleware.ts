@@ -13,11 +13,11 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       e = err;
     } else if (fault) {
       // The federation protocol's codes; surfaces with their own (admin, v1) map these faults before they get here.
-      e = new AppError(
-        fault.fault === 'too_large' ? 'FED_TOO_LARGE' : 'FED_MALFORMED',
-        fault.status,
-        fault.message,
-      );
+      // The protocol pins FED_MALFORMED to 400 and FED_TOO_LARGE to 413, whatever status the parser suggested.
+      e =
+        fault.fault === 'too_large'
+          ? new AppError('FED_TOO_LARGE', 413, fault.message)
+          : new AppError('FED_MALFORMED', 400, fault.message);
     } else if (isDatabaseUnavailable(err)) {
       e = new AppError('FED_UNAVAILABLE', 503, 'the database is unreachable; retry shortly', {
         kind: 'operational',

@@ -467,7 +467,7 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
       400,
       'FED_MALFORMED',
     );
-    // A Content-Encoding the server cannot decode is the sender's mistake too (415), not ours.
+    // A Content-Encoding the server cannot decode is the sender's mistake too: 400 FED_MALFORMED (protocol table), not ours.
     const encoded = await send({
       method: 'POST',
       path: '/federation/v2/peering-requests',
@@ -477,7 +477,7 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
       },
     });
     expect({ status: encoded.status, error: encoded.json.error }).toEqual({
-      status: 415,
+      status: 400,
       error: 'FED_MALFORMED',
     });
   });

@@ -85,7 +85,7 @@ describe('errorMiddleware: broken requests are 4xx, faults stay 500', () => {
     },
   );
 
-  it('an unsupported charset or Content-Encoding: 415 FED_MALFORMED', async () => {
+  it('an unsupported charset or Content-Encoding: 400 FED_MALFORMED, as the protocol table says', async () => {
     const charset = await send(
       base,
       'POST',
@@ -94,7 +94,7 @@ describe('errorMiddleware: broken requests are 4xx, faults stay 500', () => {
       '{"a":1}',
     );
     expect(charset).toEqual({
-      status: 415,
+      status: 400,
       json: { error: 'FED_MALFORMED', message: 'the request body must be UTF-8' },
     });
     const encoding = await send(
@@ -104,7 +104,7 @@ describe('errorMiddleware: broken requests are 4xx, faults stay 500', () => {
       { 'content-type': 'application/json', 'content-encoding': 'x-hostile' },
       '{"a":1}',
     );
-    expect(encoding.status).toBe(415);
+    expect(encoding.status).toBe(400);
     expect(encoding.json.error).toBe('FED_MALFORMED');
   });
 
