@@ -53,7 +53,12 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
 
 export async function startInstance(
   name: string,
-  opts: { config?: Record<string, unknown>; asterisk?: Record<string, unknown> } = {},
+  opts: {
+    config?: Record<string, unknown>;
+    asterisk?: Record<string, unknown>;
+    /** 'build' runs dist/main.js as `npm start` does (see buildProduct). */
+    entry?: 'source' | 'build';
+  } = {},
 ): Promise<Instance> {
   const asterisk = await startAsterisk({
     name,
@@ -62,8 +67,9 @@ export async function startInstance(
   try {
     const sidecar = await startSidecar({
       name,
-      env: { UURU_ASTERISK_ENABLED: 'true' },
+      env: { UURU_ASTERISK_ENABLED: 'true', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) },
       config: merge(asteriskConfig(asterisk, opts.asterisk), opts.config ?? {}),
+      entry: opts.entry,
     });
     return {
       asterisk,

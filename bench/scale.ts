@@ -4,6 +4,7 @@ import { adminOk } from '../test/harness/sidecar';
 import { sleep } from '../test/harness/processes';
 import { IAX_FILE } from '../src/asterisk/files-renderer';
 import { type Instance, startInstance } from './asterisk-sidecar';
+import { buildProduct } from './product-build';
 import { benchAmi, openPeerTable, peerRow } from './peer-rows';
 import { percentile, ratio, round2 } from './percentiles';
 import { type Scenario, target } from './scenario';
@@ -38,24 +39,35 @@ export const scale: Scenario = {
   name: 'scale',
   title: `Scale: ${PEERS} peers`,
   method:
-    `One complete instance (sidecar process on SQLite, real Asterisk 22, files backend, reload debounce 0). The sidecar ` +
-    `is stopped, ${PEERS} peer rows are written into its database, and it is started again: start-up is the time from ` +
-    'spawning the process to /readyz, and to every peer applied and verified. RSS is read from /proc after that. A full ' +
-    `reconcile: every peer's codec is changed in the DB and \`POST /api/admin/reconcile\` runs one (diff, write both files, ` +
-    `module reloads, IAXpeerlist verify); its duration is the report's finished_at - started_at (ms), ${ROUNDS} rounds, median. Against it: Asterisk's own reload of the same ` +
-    `${PEERS} peers, AMI \`Reload\` of chan_iax2.so after touching the generated iax file, ${ROUNDS} rounds, median.`,
+    `One complete instance: the product as \`npm start\` runs it (\`npm run build\`, then \`node dist/main.js\`; ` +
+    'not ts-node, whose TypeScript compiler alone holds ~100 MB of heap), on SQLite, with a real Asterisk 22, files ' +
+    `backend, reload debounce 0. The sidecar is stopped, ${PEERS} peer rows are written into its database, and it is ` +
+    'started again: start-up is the time from spawning the process to /readyz, and to every peer applied and verified. ' +
+    "RSS is read from /proc 2 s after that (and 2 s after start with no peers). A full reconcile: every peer's codec is " +
+    `changed in the DB and \`POST /api/admin/reconcile\` runs one: read the peers, render and diff both files, write ` +
+    'the iax file, reload chan_iax2, verify all peers with one IAXpeerlist, record the apply states (one UPDATE per ' +
+    "500 peers); its duration is the report's finished_at - started_at (ms, after the DB writes), " +
+    `${ROUNDS} rounds, median. The dial plan file does not change with a codec, so pbx_config is not reloaded and its ` +
+    'steps are not read back again: they were read back in full when last loaded, and are again after any pbx_config ' +
+    'reload, AMI reconnect, Asterisk restart or failed verify, and on every scheduled reconcile. Against it, like for ' +
+    `like: Asterisk's own reload of the same ${PEERS} peers, AMI \`Reload\` of chan_iax2.so (what \`iax2 reload\` runs) ` +
+    'after touching the generated iax file so that it is parsed again, timed on a separate AMI session from send to ' +
+    `response, ${ROUNDS} rounds, median, in the same run on the same Asterisk.`,
 
   async run(log) {
     let inst: Instance | null = null;
     try {
+      const build = buildProduct();
+      if (build.typeErrors)
+        log(`npm run build reported type errors (dist/ emitted anyway): ${build.typeErrors}`);
       inst = await startInstance('scale', {
+        entry: 'build',
         asterisk: { reloadDebounceMs: 0 },
         config: { jobs: { reconcileCron: '0 0 1 1 *' }, log: { level: 'warn' } },
       });
       const s = inst.sidecar;
       if (!s.sqlitePath) throw new Error('the scale scenario needs the SQLite sidecar');
-      // The harness runs the sidecar under ts-node (the TypeScript compiler is in that heap): the RSS with no
-      // peers is the baseline to read the 1,000-peer figure against.
+      // The RSS with no peers is the baseline to read the 1,000-peer figure against.
       await sleep(2000);
       const idle = rssMb(s.pid);
       await s.stop();
@@ -132,7 +144,7 @@ export const scale: Scenario = {
           rss_no_peers_mb: idle.rss,
           rss_added_by_peers_mb:
             memory.rss !== null && idle.rss !== null ? round2(memory.rss - idle.rss) : null,
-          runtime: 'node -r ts-node/register/transpile-only src/main.ts (as the test harness starts it)',
+          runtime: 'node dist/main.js (npm start)',
           full_reconcile_ms: reconcileMs.map(round2),
           full_reconcile_median_ms: reconcileMedian,
           full_reconcile_round_trip_ms: roundTripMs.map(round2),

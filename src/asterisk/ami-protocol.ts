@@ -27,34 +27,44 @@ export class AmiParser {
       if (first.startsWith('Asterisk Call Manager')) this.buffer = this.buffer.slice(eol + 2);
       this.greeted = true;
     }
+    // One pass over the buffer and one slice at the end: a big list answer (thousands of events in
+    // a few chunks) must not copy the rest of the buffer once per message.
+    let pos = 0;
     for (;;) {
-      const end = this.buffer.indexOf('\r\n\r\n');
+      const end = this.buffer.indexOf('\r\n\r\n', pos);
       if (end < 0) break;
-      const block = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + 4);
-      const message = parseBlock(block);
+      const message = parseBlock(this.buffer, pos, end);
+      pos = end + 4;
       if (message) out.push(message);
     }
+    if (pos > 0) this.buffer = this.buffer.slice(pos);
     return out;
   }
 }
 
-function parseBlock(block: string): AmiMessage | null {
+/** Parses the message in text[from, to): header lines separated by CRLF. */
+function parseBlock(text: string, from: number, to: number): AmiMessage | null {
   const message: AmiMessage = {};
   let any = false;
-  for (const line of block.split('\r\n')) {
-    if (line === '') continue;
-    const colon = line.indexOf(':');
-    if (colon <= 0) {
-      // A line without a header name continues the previous output.
-      message.output = message.output === undefined ? line : `${message.output}\n${line}`;
+  let start = from;
+  while (start < to) {
+    let end = text.indexOf('\r\n', start);
+    if (end < 0 || end > to) end = to;
+    if (end > start) {
       any = true;
-      continue;
+      const colon = text.indexOf(':', start);
+      if (colon <= start || colon >= end) {
+        // A line without a header name continues the previous output.
+        const line = text.slice(start, end);
+        message.output = message.output === undefined ? line : `${message.output}\n${line}`;
+      } else {
+        const key = text.slice(start, colon).trim().toLowerCase();
+        const valueStart = text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1;
+        const value = text.slice(valueStart, end);
+        message[key] = message[key] === undefined ? value : `${message[key]}\n${value}`;
+      }
     }
-    const key = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).replace(/^ /, '');
-    message[key] = message[key] === undefined ? value : `${message[key]}\n${value}`;
-    any = true;
+    start = end + 2;
   }
   return any ? message : null;
 }

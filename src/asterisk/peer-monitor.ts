@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import { type DataSource, In } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
@@ -127,28 +127,35 @@ export class PeerMonitor {
   }
 
   async pollOnce(): Promise<void> {
-    const { db, ami, monitorable } = this.deps;
-    const peers = await db.getRepository(PeerEntity).find();
+    const { db, ami, clock, monitorable } = this.deps;
+    const peers = await db.getRepository(PeerEntity).find({ select: MONITOR_COLUMNS });
+    // One timestamp per poll, so that equal patches group into one statement.
+    let now = clock.now();
+    const writes = new PatchBatch();
     if (!monitorable) {
       for (const p of peers)
-        await this.write(p, { reachability: 'unmonitored', latencyMs: null, error: null });
-      return;
-    }
-    if (ami.state !== 'connected') {
+        this.observe(p, { reachability: 'unmonitored', latencyMs: null, error: null }, writes, now);
+    } else if (ami.state !== 'connected') {
       for (const p of peers) {
-        await this.write(p, { reachability: 'unknown', latencyMs: null, error: 'Asterisk is not connected' });
+        this.observe(
+          p,
+          { reachability: 'unknown', latencyMs: null, error: 'Asterisk is not connected' },
+          writes,
+          now,
+        );
       }
-      return;
+    } else {
+      const list = new Map((await ami.iaxPeerList()).map((e) => [e.name, e]));
+      now = clock.now();
+      for (const p of peers) this.observe(p, observationFromEntry(list.get(p.name)), writes, now);
     }
-    const list = new Map((await ami.iaxPeerList()).map((e) => [e.name, e]));
-    for (const p of peers) await this.write(p, observationFromEntry(list.get(p.name)));
+    await writes.flush(db);
   }
 
-  private async write(p: Peer, o: Observation): Promise<void> {
-    const { db, clock, metrics } = this.deps;
+  private observe(p: Peer, o: Observation, writes: PatchBatch, now: number): void {
+    const { metrics } = this.deps;
     metrics.peerReachable.set({ peer: p.name }, GAUGE[o.reachability]);
     if (o.latencyMs !== null) metrics.peerLatency.set({ peer: p.name }, o.latencyMs);
-    const now = clock.now();
     const seen = o.reachability === 'reachable' || o.reachability === 'lagged';
     const patch: Partial<Peer> = {};
     if (p.reachability !== o.reachability) patch.reachability = o.reachability;
@@ -160,6 +167,46 @@ export class PeerMonitor {
       patch.lastSeen = now;
     }
     if (Object.keys(patch).length === 0) return;
-    await db.getRepository(PeerEntity).update({ id: p.id }, { ...patch, updatedAt: now });
+    writes.add(p.id, { ...patch, updatedAt: now });
+  }
+}
+
+/** The columns a poll reads. */
+const MONITOR_COLUMNS = {
+  id: true,
+  name: true,
+  reachability: true,
+  latencyMs: true,
+  lastError: true,
+  lastSeen: true,
+} as const;
+
+/** Ids per UPDATE ... WHERE id IN (...). */
+const UPDATE_CHUNK = 500;
+
+/**
+ * Row patches grouped by identical content: when many trunks change state
+ * together (an iax2 reload re-probes all of them), a few UPDATE ... IN
+ * statements replace one per peer. No transaction: on SQLite the single
+ * TypeORM connection is shared with other layers' transactions.
+ */
+class PatchBatch {
+  private readonly groups = new Map<string, { patch: Partial<Peer>; ids: string[] }>();
+
+  add(id: string, patch: Partial<Peer>): void {
+    const key = JSON.stringify(patch);
+    let group = this.groups.get(key);
+    if (!group) this.groups.set(key, (group = { patch, ids: [] }));
+    group.ids.push(id);
+  }
+
+  async flush(db: DataSource): Promise<void> {
+    const repo = db.getRepository(PeerEntity);
+    for (const { patch, ids } of this.groups.values()) {
+      for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
+        await repo.update({ id: In(ids.slice(i, i + UPDATE_CHUNK)) }, patch);
+      }
+    }
+    this.groups.clear();
   }
 }

@@ -21,6 +21,9 @@ export interface ReconcileReport {
   finishedAt: number;
 }
 
+/** What a run writes on a peer row. */
+type ApplyPatch = Pick<Peer, 'applyState' | 'applyError'> & { appliedAt?: number };
+
 interface Batch {
   reasons: Set<string>;
   waiters: { resolve: (r: ReconcileReport | null) => void }[];
@@ -258,11 +261,14 @@ export class Reconciler {
     };
     // Rows whose apply state changes, grouped by the identical patch they get: after a run over many
     // peers nearly all get the same one, so a few UPDATE ... IN statements replace one per peer.
-    const updates = new Map<string, { patch: Partial<Peer>; ids: string[] }>();
-    const save = (row: Peer, patch: Partial<Peer>) => {
-      const changed = (Object.keys(patch) as (keyof Peer)[]).some((k) => row[k] !== patch[k]);
+    const updates = new Map<string, { patch: ApplyPatch; ids: string[] }>();
+    const save = (row: Peer, patch: ApplyPatch) => {
+      const changed =
+        row.applyState !== patch.applyState ||
+        row.applyError !== patch.applyError ||
+        (patch.appliedAt !== undefined && row.appliedAt !== patch.appliedAt);
       if (!changed) return;
-      const key = JSON.stringify(patch);
+      const key = `${patch.applyState}\u0000${patch.applyError ?? ''}\u0000${patch.appliedAt ?? ''}`;
       let group = updates.get(key);
       if (!group) updates.set(key, (group = { patch, ids: [] }));
       group.ids.push(row.id);

@@ -30,6 +30,12 @@ export interface SidecarOptions {
   config?: Record<string, unknown>;
   /** How long to wait for /readyz. */
   readyTimeoutMs?: number;
+  /**
+   * 'source' (default): the current sources under ts-node. 'build': `node
+   * dist/main.js` as `npm start` runs it (build first), e.g. to measure
+   * memory without the TypeScript compiler in the heap.
+   */
+  entry?: 'source' | 'build';
 }
 
 export interface Sidecar {
@@ -109,7 +115,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const spawnIt = async (): Promise<void> => {
     const c = spawn(
       process.execPath,
-      ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src', 'main.ts')],
+      opts.entry === 'build'
+        ? [path.join(ROOT, 'dist', 'main.js')]
+        : ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src', 'main.ts')],
       {
         cwd: ROOT,
         env,

@@ -312,6 +312,22 @@ it(`${HANDSHAKES} handshakes with sidecars killed at random moments end in agree
     }).toEqual({ node: node.name, missing: [], orphans: [], notApplied: [] });
   }
   expect(disagreements).toEqual([]);
+  // The peering kept from the last round is a working trunk after all those kills.
+  const lastName = `fk_${HANDSHAKES - 1}`;
+  for (const node of [a, b]) {
+    const id = await peerIdOn(node, lastName);
+    if (!id) continue;
+    const call = await eventually(
+      `test call from ${node.name} through ${lastName} answered`,
+      async () => {
+        const r = await admin(node, 'POST', `/federation/peers/${id}/test-call`);
+        return r.status === 200 && (r.json as { answered?: boolean }).answered === true ? r : undefined;
+      },
+      45_000,
+      1000,
+    );
+    expect(call.status).toBe(200);
+  }
   // The run must have exercised what it claims to.
   expect(kills.length).toBeGreaterThanOrEqual(10);
   expect(outcomes.peered ?? 0).toBeGreaterThanOrEqual(HANDSHAKES / 2);
