@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Logger } from '../logging/logger';
+import { reconnectDelay } from '../core/reconnect-backoff';
 import { type AmiMessage, AmiParser, serializeAction } from './ami-protocol';
 import { parseIaxPeerEntry, type IaxPeerEntry } from './ami-iax-peers';
 
@@ -415,10 +416,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   }
 
   private scheduleReconnect(reason: string): void {
-    const { initialMs, maxMs } = this.opts.reconnect;
-    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 20));
-    // ±25 % jitter so that many sidecars restarted together do not reconnect in step.
-    const delay = Math.round(Math.min(maxMs, base * (0.75 + Math.random() * 0.5)));
+    const delay = reconnectDelay(this.attempt, this.opts.reconnect);
     this.attempt++;
     this.log.debug('AMI reconnect scheduled', { delayMs: delay, attempt: this.attempt, reason });
     this.reconnectTimer = setTimeout(() => {

@@ -10,6 +10,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Logger } from '../logging/logger';
+import { reconnectDelay } from '../core/reconnect-backoff';
 
 export interface AriClientOptions {
   /** Base URL of ARI, e.g. http://127.0.0.1:8088/ari */
@@ -435,10 +436,7 @@ export class AriClient extends EventEmitter<AriClientEvents> {
     if (wasConnected) this.log.warn('ARI disconnected', { url: this.base, reason });
     this.safeEmit('disconnected', reason);
     if (!this.running) return;
-    const { initialMs, maxMs } = this.opts.reconnect;
-    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempt, 20));
-    // ±25 % jitter so that many sidecars restarted together do not reconnect in step.
-    const delay = Math.round(Math.min(maxMs, base * (0.75 + Math.random() * 0.5)));
+    const delay = reconnectDelay(this.attempt, this.opts.reconnect);
     this.attempt++;
     this.log.debug('ARI reconnect scheduled', { delayMs: delay, attempt: this.attempt, reason });
     this.reconnectTimer = setTimeout(() => {
