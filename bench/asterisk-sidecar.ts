@@ -67,7 +67,7 @@ export async function startInstance(
   try {
     const sidecar = await startSidecar({
       name,
-      env: { UURU_ASTERISK_ENABLED: 'true', ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}) },
+      env: { UURU_ASTERISK_ENABLED: 'true' },
       config: merge(asteriskConfig(asterisk, opts.asterisk), opts.config ?? {}),
       entry: opts.entry,
     });

@@ -77,6 +77,8 @@ export class LoopbackClient {
 /** Outcome of a load run: latencies of every answered request and counts by status. */
 export interface LoadOutcome {
   latencies: number[];
+  /** For openLoop: when each latency's request was sent, ms after the start (same order as latencies). */
+  sentAtMs: number[];
   statuses: Record<string, number>;
   errors: number;
   firstError: string | null;
@@ -94,7 +96,14 @@ export async function closedLoop(
   make: (i: number) => LoopbackRequest,
   opts: { concurrency: number; count: number; maxMs: number },
 ): Promise<LoadOutcome> {
-  const out: LoadOutcome = { latencies: [], statuses: {}, errors: 0, firstError: null, elapsedMs: 0 };
+  const out: LoadOutcome = {
+    latencies: [],
+    sentAtMs: [],
+    statuses: {},
+    errors: 0,
+    firstError: null,
+    elapsedMs: 0,
+  };
   const t0 = performance.now();
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -119,7 +128,14 @@ export async function openLoop(
   make: (i: number) => LoopbackRequest,
   opts: { perSecond: number; durationMs: number },
 ): Promise<LoadOutcome> {
-  const out: LoadOutcome = { latencies: [], statuses: {}, errors: 0, firstError: null, elapsedMs: 0 };
+  const out: LoadOutcome = {
+    latencies: [],
+    sentAtMs: [],
+    statuses: {},
+    errors: 0,
+    firstError: null,
+    elapsedMs: 0,
+  };
   const total = Math.round((opts.perSecond * opts.durationMs) / 1000);
   const gap = 1000 / opts.perSecond;
   const t0 = performance.now();
@@ -130,7 +146,10 @@ export async function openLoop(
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     pending.push(
       client.request(make(i)).then(
-        (res) => tally(out, res),
+        (res) => {
+          tally(out, res);
+          out.sentAtMs.push(i * gap);
+        },
         (e: unknown) => {
           out.errors += 1;
           out.firstError ??= e instanceof Error ? e.message : String(e);

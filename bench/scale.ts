@@ -10,7 +10,7 @@ import { percentile, ratio, round2 } from './percentiles';
 import { type Scenario, target } from './scenario';
 
 const PEERS = 1000;
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 interface ReconcileAnswer {
   ok: boolean;
@@ -20,6 +20,22 @@ interface ReconcileAnswer {
   error: string | null;
   started_at: string | null;
   finished_at: string | null;
+}
+
+/** Heap figures from the sidecar's own /metrics (prom-client default metrics), MB. */
+async function heapMb(adminUrl: string): Promise<Record<string, number | null>> {
+  const text = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })
+    .then((r) => r.text())
+    .catch(() => '');
+  const pick = (name: string): number | null => {
+    const m = new RegExp(`^uuru_fed_process_${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text);
+    return m ? round2(Number(m[1]) / 1048576) : null;
+  };
+  return {
+    heap_used_mb: pick('nodejs_heap_size_used_bytes'),
+    heap_total_mb: pick('nodejs_heap_size_total_bytes'),
+    external_mb: pick('nodejs_external_memory_bytes'),
+  };
 }
 
 function rssMb(pid: number): { rss: number | null; hwm: number | null } {
@@ -90,6 +106,7 @@ export const scale: Scenario = {
       );
       await sleep(2000);
       const memory = rssMb(s.pid);
+      const heap = await heapMb(s.adminUrl);
 
       const reconcileMs: number[] = [];
       const roundTripMs: number[] = [];
@@ -142,6 +159,7 @@ export const scale: Scenario = {
           rss_mb: memory.rss,
           rss_peak_mb: memory.hwm,
           rss_no_peers_mb: idle.rss,
+          ...heap,
           rss_added_by_peers_mb:
             memory.rss !== null && idle.rss !== null ? round2(memory.rss - idle.rss) : null,
           runtime: 'node dist/main.js (npm start)',

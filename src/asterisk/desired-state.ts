@@ -88,6 +88,41 @@ const inboundContextFor = (peerName: string, s: RenderSettings): string =>
 /** GROUP category for the per-peer concurrent call limit. */
 export const CALL_GROUP = 'uuru_fed';
 
+/** chan_iax2 keeps a call number (and its count against the address) for this long after a dialog ends. */
+const CALL_NUMBER_QUARANTINE_MS = 60_000;
+/** chan_iax2 reads maxcallnumbers as an unsigned 16-bit number; its whole pool is 32,766 numbers. */
+const MAX_CALL_NUMBERS = 16_384;
+
+/**
+ * The `maxcallnumbers` of a peer. In chan_iax2 it is not a concurrent-call
+ * limit: it sets the call-number budget of the peer's IP address, shared by
+ * every peer at that address, and every dialog with the address spends a
+ * number (calls both ways, and each outgoing qualify POKE) that comes back
+ * only 60 s after the dialog ended. Set to maxCallsPerPeer it ran out under a
+ * short qualify frequency alone (a POKE a second is 60 numbers a minute), and
+ * calls then failed with "Allocation failed" for up to a minute although the
+ * peer was loaded. Sized instead to the concurrent calls, one more call per
+ * slot ended within the quarantine, and every probe of the quarantine; the
+ * concurrent-call limit itself is the dial plan's GROUP_COUNT check.
+ */
+export function callNumberBudget(s: RenderSettings): number {
+  const probeMs = Math.min(s.qualifyFreqOkMs, s.qualifyFreqNotOkMs);
+  const probes = Math.ceil(CALL_NUMBER_QUARANTINE_MS / probeMs) + 1;
+  return Math.min(MAX_CALL_NUMBERS, 2 * s.maxCallsPerPeer + probes);
+}
+
+/** Peers at one address share its budget (the last one loaded sets it): each gets the sum over the address. */
+function shareCallNumberBudgets(peers: PeerObjects[], s: RenderSettings): void {
+  const perHost = new Map<string, number>();
+  for (const p of peers) perHost.set(p.peer.host, (perHost.get(p.peer.host) ?? 0) + 1);
+  for (const p of peers) {
+    const sharing = perHost.get(p.peer.host) ?? 1;
+    if (sharing === 1) continue;
+    const option = p.friend.options.find(([k]) => k === 'maxcallnumbers');
+    if (option) option[1] = String(Math.min(MAX_CALL_NUMBERS, sharing * callNumberBudget(s)));
+  }
+}
+
 export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
   const options: [string, string][] = [
     ['type', 'friend'],
@@ -105,7 +140,7 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
     ['qualifyfreqnotok', String(s.qualifyFreqNotOkMs)],
     ['disallow', 'all'],
     ['allow', p.codec],
-    ['maxcallnumbers', String(s.maxCallsPerPeer)],
+    ['maxcallnumbers', String(callNumberBudget(s))],
   ];
   const family = net.isIP(p.host);
   if (family !== 0) {
@@ -201,6 +236,7 @@ export function buildDesiredState(peers: Peer[], s: RenderSettings): DesiredStat
       result.refused.push({ name: row.name, id: row.id, error: errorMessage(e) });
     }
   }
+  shareCallNumberBudgets(result.peers, s);
   if (s.inboundMode === 'shared' && result.peers.length > 0) result.sharedSteps = inboundSteps(null, s);
   return result;
 }

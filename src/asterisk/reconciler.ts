@@ -175,12 +175,16 @@ export class Reconciler {
         await ami.command('core waitfullybooted', { timeoutMs: 120_000 });
         this.bootChecked = true;
       }
+      const phases = new PhaseTimer();
       const peers = await db.getRepository(PeerEntity).find({ select: PEER_COLUMNS });
       const unfederated = await readUnfederatedNumbers(db, config, logger);
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
+      phases.lap('read');
       const applied = await backend.apply(desired, { force: false });
+      phases.lap('apply');
       // CLI edits of the dial plan raise no event: the scheduled run reads everything back.
       let verify = await backend.verify(desired, { full: reasons.includes(SCHEDULED_REASON) });
+      phases.lap('verify');
       const signature = failureSignature(verify);
       if (signature !== '' && signature !== this.lastFailureSignature) {
         // Asterisk may have missed a change (a reload that raced with a restart, a module
@@ -190,9 +194,11 @@ export class Reconciler {
         applied.changes.push(...forced.changes);
         applied.reloaded.push(...forced.reloaded);
         verify = await backend.verify(desired);
+        phases.lap('forced');
       }
       this.lastFailureSignature = failureSignature(verify);
       const report = await this.record(peers, desired, verify, applied, reasons, startedAt);
+      phases.lap('record');
       for (const c of report.changes) metrics.driftRepaired.inc({ action: c.action });
       metrics.reconcileRuns.inc({
         result: report.problems.length > 0 || report.failed.length > 0 ? 'error' : 'ok',
@@ -213,6 +219,7 @@ export class Reconciler {
           reloaded: report.reloaded,
           failed: report.failed.map((f) => f.name),
           problems: report.problems,
+          phasesMs: phases.laps,
         });
       }
       return report;
@@ -309,6 +316,18 @@ export class Reconciler {
 }
 
 /** What a peer is rendered as; a change means its config was applied anew (applied_at moves). */
+/** Milliseconds per phase of a run, for the log line (where a slow run spent its time). */
+class PhaseTimer {
+  readonly laps: Record<string, number> = {};
+  private last = performance.now();
+
+  lap(name: string): void {
+    const now = performance.now();
+    this.laps[name] = Math.round((now - this.last) * 10) / 10;
+    this.last = now;
+  }
+}
+
 function hashOf(obj: PeerObjects): string {
   let text = '';
   for (const [k, v] of obj.friend.options) text += `${k}=${v}\n`;

@@ -46,7 +46,19 @@ export class TestCaller {
     const repo = db.getRepository(PeerEntity);
     const peer = await repo.findOne({ where: { name } });
     if (!peer) throw notFound('PEER_NOT_FOUND', `no peer named ${name}`);
-    const result = await this.originate(name, exten);
+    // chan_iax2 takes an IAX2/<name> it has no peer for as a host name: the call would go to DNS
+    // (leaking the peer's name, and waiting out the resolver, 5 s when a query is lost) instead of
+    // failing. Until the reconciler has seen the peer loaded, there is nothing to call.
+    const result =
+      peer.applyState === 'applied'
+        ? await this.originate(name, exten)
+        : {
+            answered: false,
+            setupMs: null,
+            error: `not placed: the peer is not loaded in Asterisk yet (apply_state ${peer.applyState}${
+              peer.applyError ? `: ${peer.applyError}` : ''
+            })`,
+          };
     await repo.update(
       { id: peer.id },
       { lastTestCall: { ...result, at: clock.now() }, updatedAt: clock.now() },

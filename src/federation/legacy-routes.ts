@@ -29,7 +29,7 @@ export function legacyRoutes(deps: {
 }): Router {
   const r = Router();
   const { metrics } = deps;
-  r.use(perIpLimit(deps.perIp, metrics, 'v1'));
+  r.use(perIpLimit(deps.perIp, metrics, 'v1', 'v1'));
   r.use(express.json({ limit: deps.config.http.bodyLimitBytes, type: () => true, strict: true }));
 
   const parse = <T extends z.ZodType>(schema: T, value: unknown): z.infer<T> => {

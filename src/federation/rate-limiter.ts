@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock';
  */
 export class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>();
+  private lastSweep = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -16,7 +17,12 @@ export class RateLimiter {
   /** Counts one hit; when over the limit returns the seconds until the window resets. */
   take(key: string): { ok: true } | { ok: false; retryAfterS: number } {
     const now = this.clock.now();
-    if (this.windows.size > 10_000) this.sweep(now);
+    // At most one sweep a second: with 10,000 keys all inside their window (many addresses
+    // flooding at once) sweeping on every hit would make each refusal cost O(keys).
+    if (this.windows.size > 10_000 && now - this.lastSweep >= 1000) {
+      this.lastSweep = now;
+      this.sweep(now);
+    }
     let w = this.windows.get(key);
     if (!w || now - w.start >= this.windowMs) {
       w = { start: now, count: 0 };
