@@ -83,6 +83,13 @@ export class FilesBackend implements StateBackend {
    * 1,000 peers it costs more than Asterisk's own iax2 reload.
    */
   private dialplanVerified: string | null = null;
+  /**
+   * False until this process has reloaded both modules once. A sidecar killed
+   * between writing a file and reloading it leaves the new file on disk and the
+   * old state in Asterisk; after a restart the file already matches what is
+   * wanted, so only a first forced reload makes Asterisk drop what we removed.
+   */
+  private reloadedOnce = false;
 
   constructor(
     private readonly configDir: string,
@@ -95,8 +102,9 @@ export class FilesBackend implements StateBackend {
     return path.join(this.configDir, name);
   }
 
-  async apply(state: DesiredState, opts: { force: boolean }): Promise<ApplyReport> {
+  async apply(state: DesiredState, applyOpts: { force: boolean }): Promise<ApplyReport> {
     await this.assertConfigDir();
+    const opts = { force: applyOpts.force || !this.reloadedOnce };
     const iaxText = renderIaxFile(state);
     const extText = renderExtensionsFile(state);
     const iaxBefore = await readFileIfExists(this.file(IAX_FILE));
@@ -128,6 +136,7 @@ export class FilesBackend implements StateBackend {
     if (iaxChanged) report.changes.push(...diffSections(iaxBefore, iaxText, 'iax'));
     if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
     await reloads;
+    if (report.reloaded.length === 2) this.reloadedOnce = true;
     if (report.changes.length > 0) {
       this.logger.info('generated files updated', {
         component: 'asterisk',
