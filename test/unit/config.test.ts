@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config/load-config';
+import { ConfigError, ENV_MAP, loadConfig } from '../../src/config/load-config';
 
 const noFiles = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-cfg-'));
 
@@ -116,9 +116,6 @@ describe('loadConfig', () => {
 
 describe('README', () => {
   it('documents every environment variable the sidecar reads', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { ENV_MAP } =
-      require('../../src/config/load-config') as typeof import('../../src/config/load-config');
     const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
     const documented = (name: string) => {
       if (readme.includes('`' + name + '`')) return true;
