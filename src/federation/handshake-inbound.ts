@@ -96,7 +96,7 @@ export class InboundHandshake {
     };
     await this.deps.tx.run(async (m) => {
       if (descriptor) {
-        // Pinned in the request's own transaction: any refusal from here on leaves no Partner row behind.
+        // Pinned in the request's own transaction, so a refusal from here on leaves no Partner row behind.
         await this.deps.partnerKeys.pin(descriptor, m);
         if (!(await this.deps.partnerKeys.pinnedAgreementKey(sender, body.agreement_kid, m))) {
           throw unknownAgreementKid();

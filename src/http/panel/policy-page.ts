@@ -3,7 +3,7 @@ import { html, type SafeHtml } from './html';
 import { csrfField } from './layout';
 
 const MODES: { value: Policy['mode']; label: string }[] = [
-  { value: 'open', label: 'Open: any instance may ask to peer' },
+  { value: 'open', label: 'Open (every instance may ask to peer)' },
   { value: 'invite_only', label: 'Invite only: only the allowed instances below' },
   { value: 'closed', label: 'Closed: nobody may ask' },
 ];
