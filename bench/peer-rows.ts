@@ -4,6 +4,7 @@ import { AmiClient } from '../src/asterisk/ami-client';
 import { createLogger } from '../src/logging/logger';
 import type { Peer } from '../src/store/entities';
 import type { AsteriskInstance } from '../test/harness/asterisk';
+import { newPeerRow } from '../test/harness/peer-row';
 
 /**
  * Peer rows written straight into a sidecar's SQLite database (the DB is the
@@ -11,9 +12,7 @@ import type { AsteriskInstance } from '../test/harness/asterisk';
  * an accept would write them, for the burst and scale scenarios.
  */
 export function peerRow(i: number, prefixBase: number, namePrefix: string): Peer {
-  const now = Date.now();
-  return {
-    id: crypto.randomUUID(),
+  return newPeerRow({
     name: `${namePrefix}${i}`,
     prefix: String(prefixBase + i),
     partnerUrl: `http://127.0.0.1:${10000 + (i % 50000)}`,
@@ -21,25 +20,11 @@ export function peerRow(i: number, prefixBase: number, namePrefix: string): Peer
     partnerIaxHost: '127.0.0.1',
     // Nothing listens there: the trunks exist and are qualified, the partners just never answer.
     partnerIaxPort: 40000 + (i % 20000),
-    partnerExtensionLength: 4,
     codec: 'ulaw',
     secret: crypto.randomBytes(30).toString('base64url'),
     dialect: 'v2',
-    requestId: crypto.randomUUID(),
     role: 'acceptor',
-    state: 'active',
-    applyState: 'pending',
-    applyError: null,
-    appliedAt: null,
-    reachability: 'unknown',
-    latencyMs: null,
-    lastSeen: null,
-    lastError: null,
-    partnerKeyFingerprint: null,
-    lastTestCall: null,
-    createdAt: now,
-    updatedAt: now,
-  };
+  });
 }
 
 /** Opens the sidecar's SQLite for writing beside the running sidecar (WAL, busy timeout). */

@@ -20,6 +20,7 @@ import { createLogger } from '../../src/logging/logger';
 import { type Peer, PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
 import type { AsteriskInstance } from '../harness/asterisk';
+import { newPeerRow } from '../harness/peer-row';
 
 export const TEST_EXTENSION = '9999';
 export const LOCAL_CONTEXT = 'uuru-local';
@@ -122,34 +123,17 @@ export async function insertPeer(
   db: DataSource,
   p: { name: string; prefix: string; port: number; secret: string; host?: string },
 ): Promise<Peer> {
-  const now = Date.now();
-  const row: Peer = {
-    id: crypto.randomUUID(),
+  const row = newPeerRow({
     name: p.name,
     prefix: p.prefix,
     partnerUrl: 'http://127.0.0.1:1',
-    partnerServerName: null,
     partnerIaxHost: p.host ?? '127.0.0.1',
     partnerIaxPort: p.port,
-    partnerExtensionLength: 4,
     codec: 'ulaw',
     secret: p.secret,
     dialect: 'v2',
-    requestId: crypto.randomUUID(),
     role: 'requester',
-    state: 'active',
-    applyState: 'pending',
-    applyError: null,
-    appliedAt: null,
-    reachability: 'unknown',
-    latencyMs: null,
-    lastSeen: null,
-    lastError: null,
-    partnerKeyFingerprint: null,
-    lastTestCall: null,
-    createdAt: now,
-    updatedAt: now,
-  };
+  });
   await db.getRepository(PeerEntity).insert(row);
   return row;
 }

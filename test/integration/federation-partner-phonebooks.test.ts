@@ -20,12 +20,13 @@ import path from 'node:path';
 import express from 'express';
 import type { DataSource } from 'typeorm';
 import { loadConfig } from '../../src/config/load-config';
+import { newPeerRow } from '../harness/peer-row';
 import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
 import type { FederationAdmin, PartnerPhonebookView } from '../../src/core/federation-admin';
 import { Metrics } from '../../src/core/metrics';
 import { createFederationFeature, type FederationFeature } from '../../src/federation';
 import { errorMiddleware } from '../../src/http/error-middleware';
-import { type Peer, PeerEntity } from '../../src/store/entities';
+import { PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
 import { externalMariaDbFromEnv, type MariaDbServer, testDatabaseName } from '../harness/mariadb';
 import { freePort } from '../harness/ports';
@@ -267,34 +268,18 @@ describe('partners’ phonebooks', () => {
     ]);
 
     // The fake partner: a v1 peer as the federation layer would store it.
-    const now = Date.now();
-    const fakePeer: Peer = {
-      id: crypto.randomUUID(),
+    const fakePeer = newPeerRow({
       name: 'to_fake',
       prefix: '73',
       partnerUrl: fake.url,
       partnerServerName: new URL(fake.url).host,
       partnerIaxHost: '127.0.0.1',
       partnerIaxPort: 4569,
-      partnerExtensionLength: 4,
       codec: 'g722',
       secret: 'fakepartnersecret0123456789abcde',
       dialect: 'v1',
-      requestId: crypto.randomUUID(),
       role: 'requester',
-      state: 'active',
-      applyState: 'pending',
-      applyError: null,
-      appliedAt: null,
-      reachability: 'unknown',
-      latencyMs: null,
-      lastSeen: null,
-      lastError: null,
-      partnerKeyFingerprint: null,
-      lastTestCall: null,
-      createdAt: now,
-      updatedAt: now,
-    };
+    });
     await a.db.getRepository(PeerEntity).insert(fakePeer);
     peerIds.fake = fakePeer.id;
   }, 120_000);
