@@ -13,6 +13,7 @@ import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';
 import { createFederationFeature } from './federation';
+import type { RequestGate } from './federation/client-rate-limit';
 import { createAdminFeature } from './http/admin';
 
 /**
@@ -45,6 +46,8 @@ export interface ServiceContext {
 export interface Feature {
   name: string;
   federationRouter?: Router;
+  /** Consulted for every request on the federation listener before Express routes it. */
+  federationGate?: RequestGate;
   adminRouter?: Router;
   start?(): Promise<void>;
   stop?(): Promise<void>;
@@ -71,6 +74,7 @@ export class App implements AppRuntime {
   private stopping = false;
   private dbConnecting: Promise<void> | null = null;
   private readonly federationRoutes = Router();
+  private federationGates: RequestGate[] = [];
   private readonly adminRoutes = Router();
   readonly hasInjectedAsterisk: boolean;
 
@@ -145,7 +149,13 @@ export class App implements AppRuntime {
   /** Listens, then connects the database (in the background unless waitForDb) and starts the features. */
   async start(opts: { waitForDb?: boolean } = {}): Promise<void> {
     const { federation, admin } = this.config.http;
-    this.federationServer = await listen(this.federationApp, federation.host, federation.port);
+    const app = this.federationApp;
+    // Gates answer floods before routing; they are added once the features are up.
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      for (const gate of this.federationGates) if (gate(req, res)) return;
+      app(req, res);
+    };
+    this.federationServer = await listen(handler, federation.host, federation.port);
     if (this.adminApp && admin !== 'same')
       this.adminServer = await listen(this.adminApp, admin.host, admin.port);
     this.logger.info('listening', { component: 'app', federation: this.federationUrl, admin: this.adminUrl });
@@ -181,6 +191,7 @@ export class App implements AppRuntime {
     this.features = await buildFeatures(ctx, this);
     for (const f of this.features) {
       if (f.federationRouter) this.federationRoutes.use(f.federationRouter);
+      if (f.federationGate) this.federationGates.push(f.federationGate);
       if (f.adminRouter) this.adminRoutes.use(f.adminRouter);
     }
     for (const f of this.features) await f.start?.();
@@ -230,7 +241,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): App {
   return new App(config, deps);
 }
 
-function listen(app: Express, host: string, port: number): Promise<http.Server> {
+function listen(app: http.RequestListener, host: string, port: number): Promise<http.Server> {
   return new Promise((resolve, reject) => {
     const server = http.createServer(app);
     server.keepAliveTimeout = 5000;

@@ -1,30 +1,38 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Metrics } from '../core/metrics';
+import { DESCRIPTOR_PATH } from './descriptor';
 import type { RateLimiter } from './rate-limiter';
 
 /** The error shape of the surface: v2 and the descriptor as the error middleware renders, v1 as µURU does. */
 export type RefusalShape = 'v2' | 'v1';
 
+/**
+ * Answers a request on the federation listener before Express sees it, or
+ * lets it through (false). The App consults it first for every request.
+ */
+export type RequestGate = (req: IncomingMessage, res: ServerResponse) => boolean;
+
 const RATE_LIMITED = 'FED_RATE_LIMITED';
+/** Set on a request the gate has counted, so the per-route limit does not count it again. */
+const COUNTED = Symbol('uuru-fed.per-ip-counted');
+
+type Marked = IncomingMessage & { [COUNTED]?: true };
 
 /**
- * Per-IP limit, mounted before any parsing or crypto. A flood is answered
- * here and nowhere else: no error object, no error middleware, no logging,
- * no body parsing (Node discards the unread body), no per-request label
- * lookup; the 429 body is built once per Retry-After value (at most one per
- * second of the window) and reused. A refusal thus costs about what the HTTP
- * parser already spent on the request, which keeps the event loop free for
- * the requests that are let through.
+ * A 429 writer for one surface. The body is built once per Retry-After value
+ * (at most one per second of the window) and reused: a refusal builds no
+ * error object, goes through no error middleware, logs nothing and reads no
+ * body (Node discards it).
  */
-export function perIpLimit(
-  limiter: RateLimiter,
+function refusalWriter(
   metrics: Metrics,
   endpoint: string,
-  shape: RefusalShape = 'v2',
-): RequestHandler {
+  shape: RefusalShape,
+): (res: ServerResponse, retryAfterS: number) => void {
   const refusals = metrics.federationRequests.labels({ endpoint, code: RATE_LIMITED });
   const bodies = new Map<number, Buffer>();
-  const bodyFor = (retryAfterS: number): Buffer => {
+  return (res, retryAfterS) => {
     let body = bodies.get(retryAfterS);
     if (!body) {
       const message = `too many requests from this address; retry in ${retryAfterS} s`;
@@ -34,21 +42,86 @@ export function perIpLimit(
       );
       bodies.set(retryAfterS, body);
     }
-    return body;
+    refusals.inc();
+    res.writeHead(429, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': body.length,
+      'Retry-After': String(retryAfterS),
+    });
+    res.end(body);
   };
+}
+
+/**
+ * Per-IP limit as route middleware. Behind the App's flood gate it only lets
+ * the gate's counted requests pass; on its own (a router mounted without the
+ * gate, or a path spelling the gate does not know) it counts and refuses.
+ */
+export function perIpLimit(
+  limiter: RateLimiter,
+  metrics: Metrics,
+  endpoint: string,
+  shape: RefusalShape = 'v2',
+): RequestHandler {
+  const refuse = refusalWriter(metrics, endpoint, shape);
   return (req, res, next) => {
+    if ((req as Marked)[COUNTED]) {
+      next();
+      return;
+    }
     const r = limiter.take(req.ip ?? 'unknown');
     if (r.ok) {
       next();
       return;
     }
-    refusals.inc();
-    const body = bodyFor(r.retryAfterS);
-    res.writeHead(429, {
-      'Content-Type': 'application/json; charset=utf-8',
-      'Content-Length': body.length,
-      'Retry-After': String(r.retryAfterS),
-    });
-    res.end(body);
+    refuse(res, r.retryAfterS);
+  };
+}
+
+/**
+ * The client address as Express's req.ip has it: the socket's peer, or with
+ * trust proxy on, the leftmost X-Forwarded-For entry.
+ */
+function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const header = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+/**
+ * The per-IP limit of the federation surfaces, in front of Express: a flood
+ * from one address is refused after Node's HTTP parser and one map lookup,
+ * without routing, so it takes as little CPU as possible from the partners
+ * whose requests are let through. Paths are compared as Express routes them
+ * (case-insensitive); anything else passes untouched (health, admin, panel).
+ */
+export function perIpGate(
+  limiter: RateLimiter,
+  metrics: Metrics,
+  opts: { trustProxy: boolean },
+): RequestGate {
+  const v1 = refusalWriter(metrics, 'v1', 'v1');
+  const v2 = refusalWriter(metrics, 'v2', 'v2');
+  const descriptor = refusalWriter(metrics, 'descriptor', 'v2');
+  const descriptorPath = DESCRIPTOR_PATH.toLowerCase();
+  const surfaceOf = (url: string): ((res: ServerResponse, retryAfterS: number) => void) | null => {
+    const end = url.indexOf('?');
+    const path = (end < 0 ? url : url.slice(0, end)).toLowerCase();
+    if (path === '/api/v1' || path.startsWith('/api/v1/')) return v1;
+    if (path === '/federation/v2' || path.startsWith('/federation/v2/')) return v2;
+    if (path === descriptorPath || path === `${descriptorPath}/`) return descriptor;
+    return null;
+  };
+  return (req, res) => {
+    const refuse = surfaceOf(req.url ?? '/');
+    if (!refuse) return false;
+    const r = limiter.take(clientIp(req, opts.trustProxy));
+    (req as Marked)[COUNTED] = true;
+    if (r.ok) return false;
+    refuse(res, r.retryAfterS);
+    return true;
   };
 }

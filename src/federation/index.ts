@@ -21,6 +21,7 @@ import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
 import { PolicyStore } from './policy';
 import { RateLimiter } from './rate-limiter';
+import { perIpGate } from './client-rate-limit';
 import { RequestVerifier } from './request-verifier';
 import { JobScheduler } from './scheduled-jobs';
 import { deriveIax2Secret } from './secret-derivation';
@@ -204,6 +205,7 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
   return {
     name: 'federation',
     federationRouter: router,
+    federationGate: perIpGate(perIp, metrics, { trustProxy: config.http.trustProxy }),
     admin,
     ops,
     async start() {

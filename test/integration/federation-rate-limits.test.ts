@@ -152,6 +152,32 @@ describe('rate limits over HTTP', () => {
     expect(v2.json.error).toBe('FED_RATE_LIMITED');
   });
 
+  it('each request counts once, whatever the spelling of its path; health and metrics stay open to a limited address', async () => {
+    const flooder = '127.0.0.7';
+    const spellings = [
+      descriptor(),
+      `${b.federationUrl}/.WELL-KNOWN/uuru-federation`,
+      `${b.federationUrl}/Api/V1/extension/phonebook`,
+    ];
+    // Exactly PER_IP answers get through: a request counted both before routing and at its route
+    // would use up the budget in half as many.
+    const passed: number[] = [];
+    for (let i = 0; i < PER_IP + 2; i++)
+      passed.push((await send(flooder, spellings[i % spellings.length])).status);
+    expect(passed.filter((s) => s !== 429)).toHaveLength(PER_IP);
+    expect(passed.slice(PER_IP)).toEqual([429, 429]);
+    const upper = await send(flooder, `${b.federationUrl}/FEDERATION/v2/peering-requests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expectLimited(upper, 60);
+    expect(upper.json.error).toBe('FED_RATE_LIMITED');
+    expect((await send(flooder, `${b.federationUrl}/healthz`)).status).toBe(200);
+    const metrics = await send(flooder, `${b.adminUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+  });
+
   describe('signed calls from A', () => {
     let key: { keyId: string; privateKey: KeyObject };
     let agreementKid: string;
