@@ -192,14 +192,15 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   /**
    * Reloads one module through the module-reload path (takes Asterisk's reload
    * lock, emits the Reload event). Retries with backoff while another reload
-   * is in progress.
+   * is in progress. Resolves with the number of attempts it took. The first
+   * attempt is written to the socket before this returns its promise.
    */
-  async reload(module: string, opts: { retries?: number } = {}): Promise<void> {
+  async reload(module: string, opts: { retries?: number } = {}): Promise<number> {
     const retries = opts.retries ?? 8;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.action({ Action: 'Reload', Module: module });
-        return;
+        return attempt + 1;
       } catch (e) {
         const busy =
           e instanceof AmiError &&

@@ -34,7 +34,8 @@ export interface AmiLink extends Emitter {
   ): Promise<{ response: AmiMessage; events: AmiMessage[] }>;
   command(cli: string, opts?: { timeoutMs?: number }): Promise<string>;
   iaxPeerList(): Promise<IaxPeerView[]>;
-  reload(module: string, opts?: { retries?: number }): Promise<void>;
+  /** Resolves with the attempts it took; the first is on the wire when the promise is returned. */
+  reload(module: string, opts?: { retries?: number }): Promise<number>;
 }
 
 export interface AriLink extends Emitter {

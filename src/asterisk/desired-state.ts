@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { Config } from '../config/schema';
 import { errorMessage } from '../core/errors';
 import type { Peer } from '../store/entities';
-import { type ValidPeer, validatePeer } from './peer-validation';
+import { type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
 
 /**
  * What Asterisk should hold for the peers in the database, independent of how
@@ -151,6 +151,27 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
   return { name: p.name, options };
 }
 
+/** The hang-up patterns of the unfederated numbers: the same for every peer of a run, so worked out once. */
+const blockedBySettings = new WeakMap<RenderSettings, string[]>();
+function blockedExtens(s: RenderSettings): string[] {
+  const known = blockedBySettings.get(s);
+  if (known) return known;
+  const digits = s.extensionDigits;
+  const blocked = new Set<string>();
+  for (const n of s.unfederatedNumbers) {
+    if (n.endsWith('*')) {
+      const stem = n.slice(0, -1);
+      if (stem.length < digits) blocked.add(`_${stem}${'X'.repeat(digits - stem.length)}`);
+      else if (stem.length === digits) blocked.add(stem);
+    } else if (n.length === digits) {
+      blocked.add(n);
+    }
+  }
+  const list = [...blocked].sort();
+  blockedBySettings.set(s, list);
+  return list;
+}
+
 /**
  * Inbound steps: unfederated numbers of the local length hang up (an exact
  * number or a more specific pattern wins over the catch-all), every other
@@ -165,19 +186,8 @@ export function inboundSteps(p: ValidPeer | null, s: RenderSettings): DialplanSt
   const steps: DialplanStep[] = [];
   const add = (exten: string, priority: number, app: string, appData: string) =>
     steps.push({ context, exten, priority, app, appData, peer: owner });
-  const digits = s.extensionDigits;
-  const blocked = new Set<string>();
-  for (const n of s.unfederatedNumbers) {
-    if (n.endsWith('*')) {
-      const stem = n.slice(0, -1);
-      if (stem.length < digits) blocked.add(`_${stem}${'X'.repeat(digits - stem.length)}`);
-      else if (stem.length === digits) blocked.add(stem);
-    } else if (n.length === digits) {
-      blocked.add(n);
-    }
-  }
-  for (const exten of [...blocked].sort()) add(exten, 1, 'Hangup', '21');
-  const all = `_${'X'.repeat(digits)}`;
+  for (const exten of blockedExtens(s)) add(exten, 1, 'Hangup', '21');
+  const all = `_${'X'.repeat(s.extensionDigits)}`;
   add(all, 1, 'Set', `GROUP(${CALL_GROUP})=${groupName}`);
   add(all, 2, 'GotoIf', `$[\${GROUP_COUNT(${groupName}@${CALL_GROUP})} > ${s.maxCallsPerPeer}]?5`);
   add(all, 3, 'Goto', `${s.inboundTargetContext},\${EXTEN},1`);
@@ -217,7 +227,7 @@ export function peerObjects(p: ValidPeer, s: RenderSettings): PeerObjects {
  * validation is refused on its own and never rendered; the others are
  * unaffected. Peers are sorted by name so the output is stable.
  */
-export function buildDesiredState(peers: Peer[], s: RenderSettings): DesiredState {
+export function buildDesiredState(peers: (PeerInput & Pick<Peer, 'id'>)[], s: RenderSettings): DesiredState {
   const sorted = [...peers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const result: DesiredState = {
     peers: [],

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
-import type { AmiLink, AmiMessage } from './asterisk-links';
+import type { AmiLink, AmiMessage, IaxPeerView } from './asterisk-links';
 import { readFileIfExists, writeFileAtomic } from './atomic-file';
 import type { DesiredState } from './desired-state';
 import {
@@ -90,6 +90,12 @@ export class FilesBackend implements StateBackend {
    * wanted, so only a first forced reload makes Asterisk drop what we removed.
    */
   private reloadedOnce = false;
+  /**
+   * The peer list asked for right behind our own chan_iax2 reload, for the
+   * verify that follows the apply of the same state: it saves a round trip
+   * and the gap between the two while Asterisk still probes the new peers.
+   */
+  private listAfterReload: { state: DesiredState; list: Promise<IaxPeerView[]> } | null = null;
 
   constructor(
     private readonly configDir: string,
@@ -102,40 +108,52 @@ export class FilesBackend implements StateBackend {
     return path.join(this.configDir, name);
   }
 
+  /**
+   * Writes what differs and reloads only the module whose file changed (an
+   * iax2 reload re-probes every peer). chan_iax2 goes first: its reload is the
+   * long one, and the dial plan file is rendered, compared and written while
+   * Asterisk parses the iax file. The two reloads never overlap (Asterisk
+   * refuses a reload while another runs).
+   */
   async apply(state: DesiredState, applyOpts: { force: boolean }): Promise<ApplyReport> {
     await this.assertConfigDir();
-    const opts = { force: applyOpts.force || !this.reloadedOnce };
-    const iaxText = renderIaxFile(state);
-    const extText = renderExtensionsFile(state);
-    const iaxBefore = await readFileIfExists(this.file(IAX_FILE));
-    const extBefore = await readFileIfExists(this.file(EXTENSIONS_FILE));
+    const force = applyOpts.force || !this.reloadedOnce;
     const report: ApplyReport = { changes: [], reloaded: [] };
+    const iaxText = renderIaxFile(state);
+    const iaxBefore = await readFileIfExists(this.file(IAX_FILE));
     const wanted = new Set(state.peers.map((p) => p.friend.name));
     for (const name of friendNamesIn(iaxBefore ?? '')) if (!wanted.has(name)) this.removedFriends.add(name);
     for (const name of wanted) this.removedFriends.delete(name);
-
     const iaxChanged = iaxBefore !== iaxText;
-    const extChanged = extBefore !== extText;
     if (iaxChanged) await writeFileAtomic(this.file(IAX_FILE), iaxText);
-    if (extChanged) await writeFileAtomic(this.file(EXTENSIONS_FILE), extText);
-    this.lastApplied = { state, extText };
-    if (extChanged || opts.force) this.dialplanVerified = null;
-    // Only the module whose file changed is reloaded: an iax2 reload re-probes every peer.
-    const reloads = (async () => {
-      if (iaxChanged || opts.force) {
-        await this.reloader.reload(IAX_MODULE);
-        report.reloaded.push(IAX_MODULE);
-      }
-      if (extChanged || opts.force) {
-        await this.reloader.reload(DIALPLAN_MODULE);
-        report.reloaded.push(DIALPLAN_MODULE);
-      }
-    })();
-    // The section diff only feeds the report: it runs while Asterisk parses the files. No await
-    // comes between the two, so a failing reload cannot go unhandled meanwhile.
-    if (iaxChanged) report.changes.push(...diffSections(iaxBefore, iaxText, 'iax'));
-    if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
-    await reloads;
+
+    this.listAfterReload = null;
+    const iaxReload = iaxChanged || force ? this.reloadIax(state) : null;
+    // Handled below; until then a failing reload must not count as an unhandled rejection.
+    iaxReload?.catch(() => undefined);
+    let extChanged: boolean;
+    try {
+      const extText = renderExtensionsFile(state);
+      const extBefore = await readFileIfExists(this.file(EXTENSIONS_FILE));
+      extChanged = extBefore !== extText;
+      if (extChanged) await writeFileAtomic(this.file(EXTENSIONS_FILE), extText);
+      this.lastApplied = { state, extText };
+      if (extChanged || force) this.dialplanVerified = null;
+      // The section diff only feeds the report.
+      if (iaxChanged) report.changes.push(...diffSections(iaxBefore, iaxText, 'iax'));
+      if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
+    } finally {
+      // Never leave our own reload running behind a failed write: the next run would collide with it.
+      await iaxReload?.catch(() => undefined);
+    }
+    if (iaxReload) {
+      await iaxReload;
+      report.reloaded.push(IAX_MODULE);
+    }
+    if (extChanged || force) {
+      await this.reloader.reload(DIALPLAN_MODULE);
+      report.reloaded.push(DIALPLAN_MODULE);
+    }
     if (report.reloaded.length === 2) this.reloadedOnce = true;
     if (report.changes.length > 0) {
       this.logger.info('generated files updated', {
@@ -145,6 +163,21 @@ export class FilesBackend implements StateBackend {
       });
     }
     return report;
+  }
+
+  /**
+   * Reloads chan_iax2 and asks for the peer list right behind it: the Reload
+   * is on the wire when reload() returns, and Asterisk runs one session's
+   * actions in order, so the list answers with what the reload left. Verify of
+   * the same state uses it, saving a round trip while Asterisk is busiest. It
+   * is kept only when the first attempt did the reload (a retried one ran after it).
+   */
+  private async reloadIax(state: DesiredState): Promise<void> {
+    const reload = this.reloader.reload(IAX_MODULE);
+    const list = this.ami.iaxPeerList();
+    list.catch(() => undefined); // verify may never come (a failed dial plan reload)
+    const attempts = await reload;
+    if (attempts === 1) this.listAfterReload = { state, list };
   }
 
   private async assertConfigDir(): Promise<void> {
@@ -162,7 +195,9 @@ export class FilesBackend implements StateBackend {
 
   async verify(state: DesiredState, opts: { full?: boolean } = {}): Promise<VerifyReport> {
     const report: VerifyReport = { peerErrors: new Map(), problems: [] };
-    const loaded = new Map((await this.ami.iaxPeerList()).map((e) => [e.name, e]));
+    const prefetched = this.listAfterReload?.state === state ? this.listAfterReload.list : null;
+    this.listAfterReload = null;
+    const loaded = new Map((await (prefetched ?? this.ami.iaxPeerList())).map((e) => [e.name, e]));
     const extText = this.lastApplied?.state === state ? this.lastApplied.extText : null;
     const readDialplan = opts.full === true || extText === null || this.dialplanVerified !== extText;
     const dialplan = readDialplan ? await this.dialplan() : null;
@@ -215,6 +250,7 @@ export class FilesBackend implements StateBackend {
 
   forgetVerified(): void {
     this.dialplanVerified = null;
+    this.listAfterReload = null;
   }
 
   async close(): Promise<void> {

@@ -48,10 +48,6 @@ export function renderExtensionsFile(state: DesiredState): string {
 
 /** Names of the friends defined in one of our generated iax files (to know what we owned before). */
 export function friendNamesIn(iaxFileText: string): string[] {
-  const names: string[] = [];
-  for (const line of iaxFileText.split('\n')) {
-    const m = /^\[([A-Za-z0-9_]{1,32})\]\s*$/.exec(line);
-    if (m) names.push(m[1]);
-  }
-  return names;
+  // One scan of the whole text: ~20,000 lines with 1,000 peers, most of them options.
+  return Array.from(iaxFileText.matchAll(/^\[([A-Za-z0-9_]{1,32})\][ \t\r]*$/gm), (m) => m[1]);
 }

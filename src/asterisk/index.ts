@@ -187,6 +187,7 @@ export function createAsteriskFeature(
           error: reconciler.lastError ?? 'the reconcile did not run (the Asterisk layer is stopping)',
           startedAt: null,
           finishedAt: reconciler.lastRunAt,
+          phasesMs: {},
         };
       }
       return {
@@ -199,6 +200,7 @@ export function createAsteriskFeature(
         error: null,
         startedAt: r.startedAt,
         finishedAt: r.finishedAt,
+        phasesMs: r.phasesMs,
       };
     },
     status(): AsteriskConnectionStatus {

@@ -20,13 +20,20 @@ export class ModuleReloader {
     private readonly clock: Clock,
   ) {}
 
-  async reload(module: string): Promise<void> {
+  /**
+   * Reloads the module; resolves with the attempts it took (more than one when
+   * Asterisk was busy with another reload). The first attempt is on the wire
+   * when this returns its promise: an action sent on the same AMI session right
+   * after it runs after the reload (Asterisk handles a session's actions in order).
+   */
+  async reload(module: string): Promise<number> {
     const started = this.clock.now();
     const t0 = process.hrtime.bigint();
     this.inFlight++;
     try {
-      await this.ami.reload(module, { retries: 20 });
+      const attempts = await this.ami.reload(module, { retries: 20 });
       this.metrics.reloads.inc({ module, result: 'ok' });
+      return attempts;
     } catch (e) {
       this.metrics.reloads.inc({ module, result: 'error' });
       this.logger.warn('module reload failed', { component: 'asterisk', module, error: errorMessage(e) });

@@ -1,4 +1,5 @@
-import mysql from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
+import { createMysqlPool } from '../store/mysql-pool';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
@@ -35,7 +36,7 @@ const norm = (v: unknown): string => (v === null || v === undefined ? '' : Strin
 export class RealtimeBackend implements StateBackend {
   readonly kind = 'realtime' as const;
   readonly monitorable = false;
-  private pool: mysql.Pool | null = null;
+  private pool: Pool | null = null;
   private friendColumns: string[] | null = null;
   private readonly conflicts = new Map<string, string>();
   private readonly removedFriends = new Set<string>();
@@ -48,9 +49,9 @@ export class RealtimeBackend implements StateBackend {
     private readonly logger: Logger,
   ) {}
 
-  private getPool(): mysql.Pool {
+  private getPool(): Pool {
     if (!this.pool) {
-      this.pool = mysql.createPool({
+      this.pool = createMysqlPool({
         host: this.cfg.host,
         port: this.cfg.port,
         user: this.cfg.user,

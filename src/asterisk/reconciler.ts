@@ -1,12 +1,12 @@
-import { type DataSource, In } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
-import { type Peer, PeerEntity } from '../store/entities';
 import type { AmiLink } from './asterisk-links';
 import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsFrom } from './desired-state';
+import { type ApplyPatch, type PeerRunRow, PeerRunRows } from './peer-run-rows';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
 import { readUnfederatedNumbers } from './unfederated-numbers';
 
@@ -19,10 +19,9 @@ export interface ReconcileReport {
   problems: string[];
   startedAt: number;
   finishedAt: number;
+  /** Milliseconds spent per phase (read, apply, verify, forced, record): where a slow run spent its time. */
+  phasesMs: Record<string, number>;
 }
-
-/** What a run writes on a peer row. */
-type ApplyPatch = Pick<Peer, 'applyState' | 'applyError'> & { appliedAt?: number };
 
 interface Batch {
   reasons: Set<string>;
@@ -34,24 +33,8 @@ interface Batch {
 
 /** Longest a burst of requests may hold back a run, ms. */
 const MAX_COALESCE_MS = 1000;
-/** Ids per UPDATE ... WHERE id IN (...): well under every driver's bound-parameter limit. */
-const UPDATE_CHUNK = 500;
 /** The reason the cron gives: that run reads back everything Asterisk holds (see StateBackend.verify). */
 const SCHEDULED_REASON = 'schedule';
-/** The columns a run needs: what is rendered, and the apply state it records. */
-const PEER_COLUMNS = {
-  id: true,
-  name: true,
-  prefix: true,
-  partnerIaxHost: true,
-  partnerIaxPort: true,
-  partnerExtensionLength: true,
-  codec: true,
-  secret: true,
-  applyState: true,
-  applyError: true,
-  appliedAt: true,
-} as const;
 
 /**
  * Desired state (Peer rows) against actual state (Asterisk). One run reads
@@ -71,6 +54,7 @@ export class Reconciler {
   lastReport: ReconcileReport | null = null;
   lastRunAt: number | null = null;
   lastError: string | null = null;
+  private readonly rows: PeerRunRows;
 
   constructor(
     private readonly deps: {
@@ -84,7 +68,9 @@ export class Reconciler {
       /** Called after every completed run (never throws into the run). */
       onReport?: (report: ReconcileReport) => void;
     },
-  ) {}
+  ) {
+    this.rows = new PeerRunRows(deps.db);
+  }
 
   /**
    * Asks for a run. Resolves with that run's report (null when it could not
@@ -176,7 +162,7 @@ export class Reconciler {
         this.bootChecked = true;
       }
       const phases = new PhaseTimer();
-      const peers = await db.getRepository(PeerEntity).find({ select: PEER_COLUMNS });
+      const peers = await this.rows.readAll();
       const unfederated = await readUnfederatedNumbers(db, config, logger);
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
       phases.lap('read');
@@ -199,6 +185,7 @@ export class Reconciler {
       this.lastFailureSignature = failureSignature(verify);
       const report = await this.record(peers, desired, verify, applied, reasons, startedAt);
       phases.lap('record');
+      report.phasesMs = phases.laps;
       for (const c of report.changes) metrics.driftRepaired.inc({ action: c.action });
       metrics.reconcileRuns.inc({
         result: report.problems.length > 0 || report.failed.length > 0 ? 'error' : 'ok',
@@ -235,19 +222,13 @@ export class Reconciler {
 
   /** Peers not applied yet say why they wait (Asterisk down, schema missing...). */
   private async markWaiting(error: string): Promise<void> {
-    const repo = this.deps.db.getRepository(PeerEntity);
-    const rows = await repo.find({ select: { id: true, applyState: true, applyError: true } });
+    const rows = await this.rows.readAll();
     const ids = rows.filter((p) => p.applyState !== 'applied' && p.applyError !== error).map((p) => p.id);
-    for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
-      await repo.update(
-        { id: In(ids.slice(i, i + UPDATE_CHUNK)) },
-        { applyError: error, updatedAt: this.deps.clock.now() },
-      );
-    }
+    if (ids.length > 0) await this.rows.patch(ids, { applyError: error }, this.deps.clock.now());
   }
 
   private async record(
-    peers: Peer[],
+    peers: PeerRunRow[],
     desired: DesiredState,
     verify: VerifyReport,
     applied: ApplyReport,
@@ -265,11 +246,12 @@ export class Reconciler {
       problems: verify.problems,
       startedAt,
       finishedAt: now,
+      phasesMs: {},
     };
     // Rows whose apply state changes, grouped by the identical patch they get: after a run over many
     // peers nearly all get the same one, so a few UPDATE ... IN statements replace one per peer.
     const updates = new Map<string, { patch: ApplyPatch; ids: string[] }>();
-    const save = (row: Peer, patch: ApplyPatch) => {
+    const save = (row: PeerRunRow, patch: ApplyPatch) => {
       const changed =
         row.applyState !== patch.applyState ||
         row.applyError !== patch.applyError ||
@@ -304,18 +286,12 @@ export class Reconciler {
     }
     // Single statements, no transaction: on SQLite the one TypeORM connection is shared with the
     // federation layer's transactions, and each row's patch stands on its own anyway.
-    const repo = this.deps.db.getRepository(PeerEntity);
-    for (const { patch, ids } of updates.values()) {
-      for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
-        await repo.update({ id: In(ids.slice(i, i + UPDATE_CHUNK)) }, { ...patch, updatedAt: now });
-      }
-    }
+    for (const { patch, ids } of updates.values()) await this.rows.patch(ids, patch, now);
     report.finishedAt = this.deps.clock.now();
     return report;
   }
 }
 
-/** What a peer is rendered as; a change means its config was applied anew (applied_at moves). */
 /** Milliseconds per phase of a run, for the log line (where a slow run spent its time). */
 class PhaseTimer {
   readonly laps: Record<string, number> = {};
@@ -328,6 +304,7 @@ class PhaseTimer {
   }
 }
 
+/** What a peer is rendered as; a change means its config was applied anew (applied_at moves). */
 function hashOf(obj: PeerObjects): string {
   let text = '';
   for (const [k, v] of obj.friend.options) text += `${k}=${v}\n`;

@@ -42,6 +42,8 @@ export interface ReconcileNowReport {
   error: string | null;
   startedAt: number | null;
   finishedAt: number | null;
+  /** Milliseconds per phase of the run (read, apply, verify, forced, record); empty when it did not run. */
+  phasesMs: Record<string, number>;
 }
 
 export interface AsteriskPort {
@@ -77,6 +79,7 @@ export class DisabledAsteriskPort implements AsteriskPort {
       error: `${ASTERISK_DISABLED_MESSAGE}: there is nothing to reconcile`,
       startedAt: null,
       finishedAt: null,
+      phasesMs: {},
     };
   }
   status(): AsteriskConnectionStatus {

@@ -1,4 +1,5 @@
-import mysql from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
+import { createMysqlPool } from '../store/mysql-pool';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
@@ -29,7 +30,7 @@ interface ExtensionRow {
  */
 export class UuruExtensionTable implements PhonebookSource {
   readonly label: string;
-  private pool: mysql.Pool | null = null;
+  private pool: Pool | null = null;
   private cache: { at: number; rows: unknown[] } | null = null;
   private loading: Promise<unknown[]> | null = null;
 
@@ -78,8 +79,8 @@ export class UuruExtensionTable implements PhonebookSource {
     return rows;
   }
 
-  private getPool(): mysql.Pool {
-    this.pool ??= mysql.createPool({
+  private getPool(): Pool {
+    this.pool ??= createMysqlPool({
       host: this.cfg.host,
       port: this.cfg.port,
       user: this.cfg.user,

@@ -26,6 +26,7 @@ interface Report {
   error: string | null;
   started_at: string | null;
   finished_at: string | null;
+  phases_ms: Record<string, number>;
   asterisk: { enabled: boolean; ami: string };
 }
 
@@ -96,6 +97,11 @@ it('after drift: the report names the repair and the reload; the CLI prints it',
   expect(r.changes.map((c) => c.object).join(' ')).toContain('rcpeer');
   expect(r.reloaded.length).toBeGreaterThan(0);
   expect(r.verified).toEqual(['rcpeer']);
+  // Where the run spent its time: every phase it went through, in milliseconds.
+  expect(Object.keys(r.phases_ms)).toEqual(expect.arrayContaining(['read', 'apply', 'verify', 'record']));
+  for (const ms of Object.values(r.phases_ms)) expect(ms).toBeGreaterThanOrEqual(0);
+  const total = Object.values(r.phases_ms).reduce((x, y) => x + y, 0);
+  expect(total).toBeLessThanOrEqual(Date.parse(r.finished_at ?? '') - Date.parse(r.started_at ?? '') + 5);
 });
 
 it('Asterisk gone: the report says the run did not happen, and the CLI exits 1', async () => {

@@ -78,6 +78,24 @@ describe('starting the sidecar', () => {
     expect(await waitExit(child, 10000)).toBe(0);
   });
 
+  it('the embedded default (SQLite, static files) does not load the MySQL driver', async () => {
+    // mysql2 costs ~15 MB of resident memory; only the MariaDB store, µURU's phone book and realtime need it.
+    const probe = spawn(
+      process.execPath,
+      [
+        '-e',
+        "require('./dist/app.js'); process.stdout.write(JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('/node_modules/')).map((k) => k.split('/node_modules/').pop().split('/')[0])))",
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    probe.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await waitExit(probe, 20000)).toBe(0);
+    const loaded = new Set(JSON.parse(out) as string[]);
+    expect(loaded.has('typeorm')).toBe(true); // the probe did load the app
+    expect(loaded.has('mysql2')).toBe(false);
+  });
+
   it('refuses bad configuration with one "path: message" line per problem and exit code 2', async () => {
     child = spawn(process.execPath, [path.join(root, 'dist/main.js')], {
       cwd: root,

@@ -74,6 +74,7 @@ export function reconcileView(r: ReconcileNowReport, asterisk: AsteriskConnectio
     error: r.error,
     started_at: iso(r.startedAt),
     finished_at: iso(r.finishedAt),
+    phases_ms: r.phasesMs,
     asterisk,
   };
 }
