@@ -1,6 +1,7 @@
 import { CODECS, type Codec } from '../config/schema';
 import { AppError } from '../core/errors';
 import { isHostnameOrIp, isPort } from '../core/network-address';
+import { isPeeringName, PEERING_NAME_PATTERN, PEERING_NAME_RULE } from '../core/peering-name';
 
 /**
  * Every value that ends up in an Asterisk config file or realtime row passes
@@ -11,7 +12,6 @@ import { isHostnameOrIp, isPort } from '../core/network-address';
 
 export const INVALID_VALUE = 'ASTERISK_INVALID_VALUE';
 
-const NAME = /^[A-Za-z0-9_]{1,32}$/;
 const DIGITS = /^[0-9]{1,16}$/;
 /** b64url (v2 derived secrets) and alphanumerics (v1); 40 fits iaxfriends.secret varchar(40). */
 const SECRET = /^[A-Za-z0-9_-]{16,40}$/;
@@ -19,14 +19,12 @@ const UNFEDERATED = /^[0-9]{1,16}\*?$/;
 
 /** The refusal for one field. The value itself is never echoed: it may be a secret or hostile. */
 export function invalidValue(field: string, reason: string, subject?: string): AppError {
-  const who = subject && NAME.test(subject) ? ` of peer ${subject}` : '';
+  const who = subject && PEERING_NAME_PATTERN.test(subject) ? ` of peer ${subject}` : '';
   return new AppError(INVALID_VALUE, 400, `${field}${who} is not valid: ${reason}`, { details: { field } });
 }
 
 export function assertName(field: string, value: unknown, subject?: string): string {
-  if (typeof value !== 'string' || !NAME.test(value)) {
-    throw invalidValue(field, 'expected 1 to 32 characters from A-Z, a-z, 0-9 and _', subject);
-  }
+  if (!isPeeringName(value)) throw invalidValue(field, `expected ${PEERING_NAME_RULE}`, subject);
   return value;
 }
 

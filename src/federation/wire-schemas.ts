@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CODECS } from '../config/schema';
 import { isHostnameOrIp, isPartnerBaseUrl, isPort, parseHostPort } from '../core/network-address';
+import { isPeeringName, PEERING_NAME_RULE } from '../core/peering-name';
 
 /**
  * The bodies that cross the wire, both dialects. v2 bodies are strict (an
@@ -9,8 +10,7 @@ import { isHostnameOrIp, isPartnerBaseUrl, isPort, parseHostPort } from '../core
  */
 
 /** One shared peering name: the IAX2 friend name and username on both sides. */
-export const PEERING_NAME = /^[A-Za-z0-9_]{1,32}$/;
-export const peeringName = z.string().regex(PEERING_NAME, 'name must be 1-32 characters of A-Z, a-z, 0-9, _');
+export const peeringName = z.string().refine(isPeeringName, `name must be ${PEERING_NAME_RULE}`);
 
 const codec = z.enum(CODECS);
 const extensionLength = z.number().int().min(1).max(12);

@@ -85,6 +85,7 @@ describe('validation', () => {
     ['an unknown field', { ...valid, secret: 'x' }, 'body: unknown field(s): secret'],
     ['a prefix with letters', { ...valid, prefix: '7a' }, 'body.prefix'],
     ['a bad peering name', { ...valid, name: 'no spaces' }, 'body.name'],
+    ['a name chan_iax2 reserves', { ...valid, name: 'General' }, 'body.name'],
     ['an unknown codec', { ...valid, codec: 'opus' }, 'body.codec'],
     ['a non-http partner address', { ...valid, partner_url: 'ftp://x.example' }, 'body.partner_url'],
     ['a bad dialect', { ...valid, dialect: 'v3' }, 'body.dialect'],

@@ -97,6 +97,15 @@ describe('peer validation', () => {
     });
   }
 
+  it('refuses a peer named like an iax.conf settings section ([general], [authdebug]): it could never load', () => {
+    for (const name of ['general', 'GENERAL', 'authdebug']) {
+      expect(() => validatePeer(goodInput({ name }))).toThrow(
+        /name is not valid: .*not general or authdebug/,
+      );
+    }
+    expect(validatePeer(goodInput({ name: 'general_store' })).name).toBe('general_store');
+  });
+
   it('refuses out-of-range numbers and never shows the secret in a message', () => {
     for (const port of [0, 65536, 1.5, -1, Number.NaN]) {
       expect(() => validatePeer(goodInput({ partnerIaxPort: port }))).toThrow(/partnerIaxPort/);

@@ -39,6 +39,17 @@ describe('partner-sent bodies are refused before storage', () => {
     );
   });
 
+  it('refuses the names chan_iax2 reads as settings, in any case, on both dialects', () => {
+    for (const name of ['general', 'GENERAL', 'General', 'authdebug', 'AuthDebug']) {
+      expect(v1IncomingRequestBody.safeParse({ ...v1, name }).success).toBe(false);
+      expect(v2PeeringRequestBody.safeParse({ ...v2, name }).success).toBe(false);
+    }
+    // Names that merely contain them are ordinary.
+    for (const name of ['generally', 'general_store', 'authdebug2']) {
+      expect(v2PeeringRequestBody.safeParse({ ...v2, name }).success).toBe(true);
+    }
+  });
+
   it('accepts (v1 and v2) carry the partner host through the same rule', () => {
     expect(
       v2AcceptBody.safeParse({

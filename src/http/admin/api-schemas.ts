@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CODECS } from '../../config/schema';
 import { isPartnerBaseUrl } from '../../core/network-address';
+import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
 
 /**
  * Request and response shapes of the admin API. Requests are strict (an
@@ -9,9 +10,7 @@ import { isPartnerBaseUrl } from '../../core/network-address';
  * The OpenAPI document is generated from these same schemas.
  */
 
-export const peeringName = z
-  .string()
-  .regex(/^[A-Za-z0-9_]{1,32}$/, 'a peering name is 1 to 32 letters, digits or _');
+export const peeringName = z.string().refine(isPeeringName, `a peering name is ${PEERING_NAME_RULE}`);
 export const dialPrefix = z.string().regex(/^[0-9]{1,15}$/, 'a prefix is 1 to 15 digits');
 /** The partner's base address: the federation layer's rule, so what passes here is never refused there. */
 const httpUrl = z
