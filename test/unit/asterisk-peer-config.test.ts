@@ -97,10 +97,10 @@ describe('peer validation', () => {
     });
   }
 
-  it('refuses a peer named like an iax.conf settings section ([general], [authdebug]): it could never load', () => {
-    for (const name of ['general', 'GENERAL', 'authdebug']) {
+  it('refuses a peer named like an iax.conf settings section ([general], [callnumberlimits]): it could never load', () => {
+    for (const name of ['general', 'GENERAL', 'callnumberlimits']) {
       expect(() => validatePeer(goodInput({ name }))).toThrow(
-        /name is not valid: .*not general or authdebug/,
+        /name is not valid: .*not general or callnumberlimits/,
       );
     }
     expect(validatePeer(goodInput({ name: 'general_store' })).name).toBe('general_store');

@@ -40,12 +40,12 @@ describe('partner-sent bodies are refused before storage', () => {
   });
 
   it('refuses the names chan_iax2 reads as settings, in any case, on both dialects', () => {
-    for (const name of ['general', 'GENERAL', 'General', 'authdebug', 'AuthDebug']) {
+    for (const name of ['general', 'GENERAL', 'General', 'callnumberlimits', 'CallNumberLimits']) {
       expect(v1IncomingRequestBody.safeParse({ ...v1, name }).success).toBe(false);
       expect(v2PeeringRequestBody.safeParse({ ...v2, name }).success).toBe(false);
     }
     // Names that merely contain them are ordinary.
-    for (const name of ['generally', 'general_store', 'authdebug2']) {
+    for (const name of ['generally', 'general_store', 'callnumberlimits2']) {
       expect(v2PeeringRequestBody.safeParse({ ...v2, name }).success).toBe(true);
     }
   });
