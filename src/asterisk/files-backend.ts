@@ -12,6 +12,7 @@ import {
   renderExtensionsFile,
   renderIaxFile,
 } from './files-renderer';
+import { handWrittenIaxSections } from './iax-conf-sections';
 import type { ModuleReloader } from './module-reloader';
 import type { ApplyReport, DriftAction, StateBackend, VerifyReport } from './state-backend';
 
@@ -72,6 +73,13 @@ export class FilesBackend implements StateBackend {
   /** What the last apply rendered: verify knows from it which dial plan text Asterisk should hold. */
   private lastApplied: { state: DesiredState; extText: string } | null = null;
   /**
+   * Peers left out of the generated file because iax.conf (or a file it
+   * includes) has a hand-written section of the same name: Asterisk would build
+   * both from the first section, so the trunk would silently dial the
+   * hand-written peer. Reported as the peer's error until one is renamed.
+   */
+  private readonly conflicts = new Map<string, string>();
+  /**
    * The dial plan text whose every step (and nothing else of ours) Asterisk
    * was last seen holding, in this AMI session, with no pbx_config reload
    * since; null when unknown. Asterisk's dial plan changes only on a
@@ -119,11 +127,13 @@ export class FilesBackend implements StateBackend {
     await this.assertConfigDir();
     const force = applyOpts.force || !this.reloadedOnce;
     const report: ApplyReport = { changes: [], reloaded: [] };
-    const iaxText = renderIaxFile(state);
+    const owned = await this.withoutConflicts(state);
+    const iaxText = renderIaxFile(owned);
     const iaxBefore = await readFileIfExists(this.file(IAX_FILE));
-    const wanted = new Set(state.peers.map((p) => p.friend.name));
+    const wanted = new Set(owned.peers.map((p) => p.friend.name));
     for (const name of friendNamesIn(iaxBefore ?? '')) if (!wanted.has(name)) this.removedFriends.add(name);
-    for (const name of wanted) this.removedFriends.delete(name);
+    // Ours or not, a wanted name stays loaded: a clashing hand-written peer is not an orphan of ours.
+    for (const p of state.peers) this.removedFriends.delete(p.friend.name);
     const iaxChanged = iaxBefore !== iaxText;
     if (iaxChanged) await writeFileAtomic(this.file(IAX_FILE), iaxText);
 
@@ -133,7 +143,7 @@ export class FilesBackend implements StateBackend {
     iaxReload?.catch(() => undefined);
     let extChanged: boolean;
     try {
-      const extText = renderExtensionsFile(state);
+      const extText = renderExtensionsFile(owned);
       const extBefore = await readFileIfExists(this.file(EXTENSIONS_FILE));
       extChanged = extBefore !== extText;
       if (extChanged) await writeFileAtomic(this.file(EXTENSIONS_FILE), extText);
@@ -180,6 +190,28 @@ export class FilesBackend implements StateBackend {
     if (attempts === 1) this.listAfterReload = { state, list };
   }
 
+  /** The state without the peers whose name a hand-written iax.conf section already uses (see conflicts). */
+  private async withoutConflicts(state: DesiredState): Promise<DesiredState> {
+    this.conflicts.clear();
+    const handWritten = await handWrittenIaxSections(this.configDir, IAX_FILE);
+    const owned = state.peers.filter((p) => {
+      if (!handWritten.has(p.friend.name.toLowerCase())) return true;
+      this.conflicts.set(
+        p.peer.name,
+        `iax.conf (or a file it includes) already has a section [${p.friend.name}] that the sidecar did not write; ` +
+          'the federation peer is left out until one of them is renamed',
+      );
+      return false;
+    });
+    if (this.conflicts.size > 0) {
+      this.logger.warn('peers clash with hand-written iax.conf sections', {
+        component: 'asterisk',
+        peers: [...this.conflicts.keys()],
+      });
+    }
+    return owned.length === state.peers.length ? state : { ...state, peers: owned };
+  }
+
   private async assertConfigDir(): Promise<void> {
     try {
       await fs.access(this.configDir, fs.constants.W_OK);
@@ -203,6 +235,11 @@ export class FilesBackend implements StateBackend {
     const dialplan = readDialplan ? await this.dialplan() : null;
     let dialplanOk = true;
     for (const p of state.peers) {
+      const conflict = this.conflicts.get(p.peer.name);
+      if (conflict) {
+        report.peerErrors.set(p.peer.name, conflict);
+        continue;
+      }
       const entry = loaded.get(p.friend.name);
       if (!entry) {
         report.peerErrors.set(p.peer.name, 'Asterisk did not load the IAX2 peer (see the Asterisk log)');
@@ -230,8 +267,9 @@ export class FilesBackend implements StateBackend {
       if (loaded.has(name)) report.problems.push(`removed peer ${name} is still loaded`);
     }
     if (dialplan) {
-      const wantedContexts = new Set(state.peers.map((p) => p.inboundContext));
-      const wantedOutbound = new Set(state.peers.map((p) => p.outboundExten));
+      const ours = state.peers.filter((p) => !this.conflicts.has(p.peer.name));
+      const wantedContexts = new Set(ours.map((p) => p.inboundContext));
+      const wantedOutbound = new Set(ours.map((p) => p.outboundExten));
       for (const key of dialplan) {
         const [context, exten] = key.split('\u0000');
         if (context.startsWith(INBOUND_PREFIX) && !wantedContexts.has(context)) {

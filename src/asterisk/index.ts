@@ -174,8 +174,11 @@ export function createAsteriskFeature(
     testCall(peerName: string): Promise<TestCallResult> {
       return caller.call(peerName);
     },
-    async reconcileNow(reason: string): Promise<ReconcileNowReport> {
-      const r = await reconciler.request(reason, { immediate: true });
+    async reconcileNow(
+      reason: string,
+      opts: { verify?: 'full' | 'changed' } = {},
+    ): Promise<ReconcileNowReport> {
+      const r = await reconciler.request(reason, { immediate: true, full: opts.verify !== 'changed' });
       if (!r) {
         return {
           result: 'not_run',
@@ -237,7 +240,7 @@ export function createAsteriskFeature(
       ari.start();
       monitor.start();
       cronTask = cron.schedule(config.jobs.reconcileCron, () => {
-        void reconciler.request('schedule');
+        void reconciler.request('schedule', { full: true });
       });
       logger.info('Asterisk layer started', { component: 'asterisk', backend: a.stateBackend });
     },

@@ -29,12 +29,11 @@ interface Batch {
   firstAt: number;
   timer: NodeJS.Timeout | null;
   immediate: boolean;
+  full: boolean;
 }
 
 /** Longest a burst of requests may hold back a run, ms. */
 const MAX_COALESCE_MS = 1000;
-/** The reason the cron gives: that run reads back everything Asterisk holds (see StateBackend.verify). */
-const SCHEDULED_REASON = 'schedule';
 
 /**
  * Desired state (Peer rows) against actual state (Asterisk). One run reads
@@ -74,9 +73,15 @@ export class Reconciler {
 
   /**
    * Asks for a run. Resolves with that run's report (null when it could not
-   * run, e.g. Asterisk is down: lastError says why). Never rejects.
+   * run, e.g. Asterisk is down: lastError says why). Never rejects. With
+   * full, the run reads back everything Asterisk holds, not only what may
+   * have changed (see StateBackend.verify): the scheduled run and an admin's
+   * "reconcile now" ask for it, because CLI edits of the dial plan raise no event.
    */
-  request(reason: string, opts: { immediate?: boolean } = {}): Promise<ReconcileReport | null> {
+  request(
+    reason: string,
+    opts: { immediate?: boolean; full?: boolean } = {},
+  ): Promise<ReconcileReport | null> {
     if (this.stopped) return Promise.resolve(null);
     return new Promise((resolve) => {
       const now = performance.now();
@@ -86,10 +91,12 @@ export class Reconciler {
         firstAt: now,
         timer: null,
         immediate: false,
+        full: false,
       });
       b.reasons.add(reason);
       b.waiters.push({ resolve });
       b.immediate ||= opts.immediate === true;
+      b.full ||= opts.full === true;
       if (b.timer) clearTimeout(b.timer);
       const debounce = this.deps.config.asterisk.reloadDebounceMs;
       const delay = b.immediate ? 0 : Math.max(0, Math.min(debounce, b.firstAt + MAX_COALESCE_MS - now));
@@ -104,7 +111,7 @@ export class Reconciler {
     // A run is in progress: this batch starts when it ends (see the finally below).
     if (this.running) return;
     this.batch = null;
-    this.running = this.runOnce([...b.reasons])
+    this.running = this.runOnce([...b.reasons], b.full)
       .then(
         (report) => b.waiters.forEach((w) => w.resolve(report)),
         () => b.waiters.forEach((w) => w.resolve(null)),
@@ -143,7 +150,7 @@ export class Reconciler {
     await this.running;
   }
 
-  private async runOnce(reasons: string[]): Promise<ReconcileReport | null> {
+  private async runOnce(reasons: string[], full: boolean): Promise<ReconcileReport | null> {
     const { ami, backend, clock, logger, metrics, db, config } = this.deps;
     const startedAt = clock.now();
     try {
@@ -168,8 +175,7 @@ export class Reconciler {
       phases.lap('read');
       const applied = await backend.apply(desired, { force: false });
       phases.lap('apply');
-      // CLI edits of the dial plan raise no event: the scheduled run reads everything back.
-      let verify = await backend.verify(desired, { full: reasons.includes(SCHEDULED_REASON) });
+      let verify = await backend.verify(desired, { full });
       phases.lap('verify');
       const signature = failureSignature(verify);
       if (signature !== '' && signature !== this.lastFailureSignature) {

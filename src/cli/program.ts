@@ -427,9 +427,17 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .description(
       'bring Asterisk in line with the database now and print what changed; exit 1 unless every peer verified',
     )
+    .option(
+      '--changed-only',
+      'read back only what may have changed (quicker; misses dial plan edits made on the Asterisk CLI)',
+    )
     .addOption(jsonOption())
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const r = await api(cmd).request<ReconcileResponse>('POST', '/reconcile', {});
+    .action(async (opts: { json?: boolean; changedOnly?: boolean }, cmd: Command) => {
+      const r = await api(cmd).request<ReconcileResponse>(
+        'POST',
+        '/reconcile',
+        opts.changedOnly ? { verify: 'changed' } : {},
+      );
       if (r.result !== 'disabled' && !r.ok) state.exitCode = EXIT_FAILED;
       if (opts.json) return json(r);
       if (r.result === 'disabled') {

@@ -56,8 +56,14 @@ export interface AsteriskPort {
   /** Originates a test call through the named peer to the partner's test extension. */
   testCall(peerName: string): Promise<TestCallResult>;
   status(): AsteriskConnectionStatus;
-  /** Runs a reconcile at once (joining one already queued) and reports it. Never rejects. */
-  reconcileNow(reason: string): Promise<ReconcileNowReport>;
+  /**
+   * Runs a reconcile at once (joining one already queued) and reports it.
+   * verify 'full' (the default) reads back everything Asterisk holds, which
+   * also catches dial plan edits made on the Asterisk CLI (they raise no
+   * event); 'changed' reads back only what may have changed since it was last
+   * seen. Never rejects.
+   */
+  reconcileNow(reason: string, opts?: { verify?: 'full' | 'changed' }): Promise<ReconcileNowReport>;
 }
 
 export const ASTERISK_DISABLED_MESSAGE = 'Asterisk integration is disabled in this instance';

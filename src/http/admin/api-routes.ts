@@ -21,6 +21,7 @@ import {
   peerView,
   policyChangeReport,
   policySchema,
+  reconcileRequest,
   reconcileResponse,
   refreshQuery,
   refreshResponse,
@@ -362,15 +363,18 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       summary: 'Bring Asterisk in line with the database now and report what changed',
       tag: 'asterisk',
       query: noQuery,
-      body: emptyBody,
+      body: reconcileRequest,
       success: {
         status: 200,
         schema: reconcileResponse,
         description:
           'the report (result not_run or disabled with the reason when it could not run) and the Asterisk link status after it',
       },
-      handle: async () => ({
-        body: reconcileView(await s.asterisk.reconcileNow('admin'), s.asterisk.status()),
+      handle: async ({ body }) => ({
+        body: reconcileView(
+          await s.asterisk.reconcileNow('admin', { verify: body.verify ?? 'full' }),
+          s.asterisk.status(),
+        ),
       }),
     }),
   ];

@@ -161,6 +161,14 @@ export const asteriskStatusView = z.object({
   lastReconcileError: z.string().nullable(),
 });
 
+export const reconcileRequest = z.strictObject({
+  /**
+   * full (default): read back everything Asterisk holds, including the whole dial plan, which also catches
+   * edits made on the Asterisk CLI; changed: read back only what may have changed since it was last seen
+   */
+  verify: z.enum(['full', 'changed']).optional(),
+});
+
 export const reconcileResponse = z.object({
   /** true when the run happened and every peer verified */
   ok: z.boolean(),
