@@ -76,10 +76,40 @@ export class LocalKeys {
       return made;
     });
     for (const kid of created) this.deps.logger.info('generated local key', { component: 'keys', kid });
+    await this.settleDuplicateActives();
     await this.encryptPlainKeys();
     // Fail at start, not at the first signed request, when the secret is wrong or missing.
     await this.signingKey();
     await this.agreementKey();
+  }
+
+  /**
+   * Replicas that start on an empty database at the same moment may each
+   * create an active key (neither saw the other's before it committed). Each
+   * start therefore keeps one active key per algorithm, the same one whichever
+   * replica looks (the smallest kid), and makes the others retiring: still
+   * published and usable for what was already signed or agreed with them.
+   */
+  private async settleDuplicateActives(): Promise<void> {
+    const repo = this.deps.db.getRepository<LocalKey>(LocalKeyEntity);
+    for (const alg of ['ed25519', 'x25519'] as const) {
+      const actives = await repo.find({ where: { alg, status: 'active' }, order: { kid: 'ASC' } });
+      if (actives.length < 2) continue;
+      const [keep, ...others] = actives;
+      const now = this.deps.clock.now();
+      for (const o of others) {
+        await repo.update(
+          { kid: o.kid, status: 'active' },
+          { status: 'retiring', expiresAt: Math.min(o.expiresAt, now + RETIRING_PERIOD_MS) },
+        );
+      }
+      this.deps.logger.warn('found more than one active key (replicas started together?): kept one', {
+        component: 'keys',
+        alg,
+        kept: keep.kid,
+        retiring: others.map((o) => o.kid),
+      });
+    }
   }
 
   private async encryptPlainKeys(): Promise<void> {

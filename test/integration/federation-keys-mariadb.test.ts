@@ -103,3 +103,27 @@ it('rotates on schedule and the partner follows through its pinned keys', async 
   expect(partner?.heldKeys).toBeNull();
   expect(partner?.fetchFailures).toBe(0);
 });
+
+it('two replicas starting together on an empty database end with one active key per algorithm, the same for both', async () => {
+  const shared = await database('keys_replicas');
+  const first = await startInstance({ clock, secret: SECRET, database: shared });
+  const second = await startInstance({ clock, secret: SECRET, database: shared });
+  try {
+    // Both start over on an empty key table at the same moment, each on its own connection pool.
+    await first.db.getRepository<LocalKey>(LocalKeyEntity).clear();
+    await Promise.all([first.localKeys.ensureKeys(), second.localKeys.ensureKeys()]);
+    const rows = await first.db.getRepository<LocalKey>(LocalKeyEntity).find();
+    for (const alg of ['ed25519', 'x25519']) {
+      expect(rows.filter((r) => r.alg === alg && r.status === 'active')).toHaveLength(1);
+    }
+    // Any extra key made in the race stays published as retiring, never lost.
+    expect(rows.every((r) => r.status === 'active' || r.status === 'retiring')).toBe(true);
+    // (Each test instance has its own server name; the key is the kid after the #.)
+    const kidOf = async (k: LocalKeys) => (await k.signingKey()).keyId.split('#')[1];
+    expect(await kidOf(first.localKeys)).toBe(await kidOf(second.localKeys));
+    expect((await first.localKeys.agreementKey()).kid).toBe((await second.localKeys.agreementKey()).kid);
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
