@@ -39,6 +39,21 @@ async function heapMb(adminUrl: string): Promise<Record<string, number | null>> 
   };
 }
 
+/** The sidecar's own chan_iax2 reloads so far (from /metrics): how many, and their summed duration in ms. */
+async function ownIaxReloads(adminUrl: string): Promise<{ count: number; sumMs: number }> {
+  const text = await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((r) =>
+    r.text(),
+  );
+  const pick = (suffix: string): number => {
+    const m = new RegExp(
+      `^uuru_fed_asterisk_reload_duration_seconds_${suffix}\\{module="chan_iax2\\.so"\\} ([0-9.e+-]+)`,
+      'm',
+    ).exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return { count: pick('count'), sumMs: pick('sum') * 1000 };
+}
+
 function rssMb(pid: number): { rss: number | null; hwm: number | null } {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -127,6 +142,7 @@ export const scale: Scenario = {
         verified: number;
         phases_ms: Record<string, number>;
       }[] = [];
+      const reloadsBefore = await ownIaxReloads(s.adminUrl);
       for (let r = 0; r < ROUNDS; r++) {
         table.exec('UPDATE peers SET codec = ?', [r % 2 === 0 ? 'alaw' : 'ulaw']);
         const t = performance.now();
@@ -153,6 +169,8 @@ export const scale: Scenario = {
         reloadMs.push(performance.now() - t2);
         await sleep(1000);
       }
+      const reloadsAfter = await ownIaxReloads(s.adminUrl);
+      const ownReloads = reloadsAfter.count - reloadsBefore.count;
       const notApplied = PEERS - table.count("applyState = 'applied'");
 
       const listed = (await ami.iaxPeerList()).filter((p) => p.name.startsWith('scale_')).length;
@@ -182,6 +200,11 @@ export const scale: Scenario = {
           asterisk_iax2_reload_ms: reloadMs.map(round2),
           asterisk_iax2_reload_median_ms: reloadMedian,
           reconcile_to_reload_ratio: reconcileRatio,
+          // The same Reload as the sidecar sends it inside its runs (send to response), for comparison with
+          // the bench's own: the rest of a run is the sidecar's work and the verifying IAXpeerlist.
+          in_run_iax2_reloads: ownReloads,
+          in_run_iax2_reload_mean_ms:
+            ownReloads > 0 ? round2((reloadsAfter.sumMs - reloadsBefore.sumMs) / ownReloads) : null,
           peers_not_applied_after_reconciles: notApplied,
           peers_listed_by_asterisk: listed,
         },
