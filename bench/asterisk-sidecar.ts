@@ -1,5 +1,6 @@
 import { type AsteriskInstance, startAsterisk } from '../test/harness/asterisk';
 import { startSidecar, type Sidecar } from '../test/harness/sidecar';
+import { deepMerge } from '../src/core/deep-merge';
 
 export const LOCAL_CONTEXT = 'uuru-local';
 export const TEST_EXTENSION = '9999';
@@ -34,23 +35,6 @@ export function asteriskConfig(
   };
 }
 
-function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] =
-      v &&
-      typeof v === 'object' &&
-      !Array.isArray(v) &&
-      prev &&
-      typeof prev === 'object' &&
-      !Array.isArray(prev)
-        ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
-  }
-  return out;
-}
-
 export async function startInstance(
   name: string,
   opts: {
@@ -68,7 +52,7 @@ export async function startInstance(
     const sidecar = await startSidecar({
       name,
       env: { UURU_ASTERISK_ENABLED: 'true' },
-      config: merge(asteriskConfig(asterisk, opts.asterisk), opts.config ?? {}),
+      config: deepMerge(asteriskConfig(asterisk, opts.asterisk), opts.config ?? {}),
       entry: opts.entry,
     });
     return {

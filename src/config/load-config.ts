@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { configSchema, type Config } from './schema';
+import { deepMerge } from '../core/deep-merge';
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'listen' | 'admin-listen';
 
@@ -79,26 +80,6 @@ function setPath(target: Json, dotted: string, value: unknown): void {
     node = node[p] as Json;
   }
   node[parts[parts.length - 1]] = value;
-}
-
-function deepMerge(a: Json, b: Json): Json {
-  const out: Json = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    if (
-      v &&
-      typeof v === 'object' &&
-      !Array.isArray(v) &&
-      prev &&
-      typeof prev === 'object' &&
-      !Array.isArray(prev)
-    ) {
-      out[k] = deepMerge(prev as Json, v as Json);
-    } else {
-      out[k] = v;
-    }
-  }
-  return out;
 }
 
 function parseEnvValue(name: string, raw: string, kind: Kind, problems: string[]): unknown {

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type AsteriskInstance, type StartAsteriskOptions, startAsterisk } from './asterisk';
 import { type Sidecar, type SidecarOptions, startSidecar } from './sidecar';
+import { deepMerge } from '../../src/core/deep-merge';
 
 /** The generated IAX2 file's name (the wiring contract between the layers). */
 export const GENERATED_IAX_FILE = 'iax-uuru-federation.conf';
@@ -42,22 +43,6 @@ const FAST_ASTERISK = {
   jobs: { monitorPollMs: 500 },
 };
 
-function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    const bothObjects =
-      v !== null &&
-      typeof v === 'object' &&
-      !Array.isArray(v) &&
-      prev !== null &&
-      typeof prev === 'object' &&
-      !Array.isArray(prev);
-    out[k] = bothObjects ? merge(prev as Record<string, unknown>, v as Record<string, unknown>) : v;
-  }
-  return out;
-}
-
 export async function startFederatedNode(opts: FederatedNodeOptions): Promise<FederatedNode> {
   const ast = await startAsterisk({ name: opts.name, ...opts.asterisk });
   try {
@@ -65,7 +50,7 @@ export async function startFederatedNode(opts: FederatedNodeOptions): Promise<Fe
     const sidecar = await startSidecar({
       name: opts.name,
       db: opts.db,
-      config: merge(FAST_ASTERISK, opts.config ?? {}),
+      config: deepMerge(FAST_ASTERISK, opts.config ?? {}),
       env: {
         UURU_ASTERISK_ENABLED: 'true',
         UURU_ASTERISK_HOST: '127.0.0.1',

@@ -16,6 +16,7 @@ import { AmiClient, type IaxPeerEntry } from '../../src/asterisk/ami-client';
 import { createLogger } from '../../src/logging/logger';
 import { type AsteriskInstance, ECHO_EXTEN, startAsterisk, TEST_CONTEXT } from './asterisk';
 import { type Sidecar, startSidecar } from './sidecar';
+import { deepMerge } from '../../src/core/deep-merge';
 
 /** The phones' context; the generated outbound context is `<this>-federation`. */
 export const LOCAL_CONTEXT = 'uuru-local';
@@ -76,19 +77,6 @@ export interface Instance {
 }
 
 const GENERATED_FILES = ['iax-uuru-federation.conf', 'extensions-uuru-federation.conf'];
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] = isPlainObject(v) && isPlainObject(prev) ? deepMerge(prev, v) : v;
-  }
-  return out;
-}
 
 /** Sidecar settings that bind it to its Asterisk, with short qualify and job intervals. */
 function sidecarConfig(ast: AsteriskInstance, extra: Record<string, unknown>): Record<string, unknown> {

@@ -21,6 +21,7 @@ import { type Peer, PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
 import type { AsteriskInstance } from '../harness/asterisk';
 import { newPeerRow } from '../harness/peer-row';
+import { deepMerge } from '../../src/core/deep-merge';
 
 export const TEST_EXTENSION = '9999';
 export const LOCAL_CONTEXT = 'uuru-local';
@@ -98,23 +99,6 @@ export async function startSidecar(
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] =
-      v &&
-      typeof v === 'object' &&
-      !Array.isArray(v) &&
-      prev &&
-      typeof prev === 'object' &&
-      !Array.isArray(prev)
-        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
-  }
-  return out;
 }
 
 export const sharedSecret = (): string => crypto.randomBytes(24).toString('base64url');
