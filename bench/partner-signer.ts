@@ -1,7 +1,5 @@
-import { createPrivateKey } from 'node:crypto';
 import { signRequest, type SigningKey } from '../src/federation/http-signature';
-import { serverNameOf } from '../src/federation/local-keys';
-import type { Sidecar } from '../test/harness/sidecar';
+import { activeKeys, type Sidecar } from '../test/harness/sidecar';
 import type { LoopbackRequest } from './loopback-client';
 
 /**
@@ -14,17 +12,7 @@ export class PartnerSigner {
   private constructor(private readonly key: SigningKey) {}
 
   static async of(partner: Sidecar): Promise<PartnerSigner> {
-    const rows = await partner.query<{ kid: string; privateKey: string }>(
-      "SELECT kid, privateKey FROM {db}.local_keys WHERE alg = 'ed25519' AND status = 'active'",
-    );
-    const row = rows[0];
-    if (!row) throw new Error(`${partner.name} has no active signing key`);
-    const privateKey = createPrivateKey({
-      key: Buffer.from(row.privateKey, 'base64'),
-      format: 'der',
-      type: 'pkcs8',
-    });
-    return new PartnerSigner({ keyId: `${serverNameOf(partner.federationUrl)}#${row.kid}`, privateKey });
+    return new PartnerSigner((await activeKeys(partner)).signing);
   }
 
   get keyId(): string {

@@ -14,6 +14,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { SigningKey } from '../../src/federation/http-signature';
+import { serverNameOf } from '../../src/federation/local-keys';
 import { externalMariaDbFromEnv, testDatabaseName } from './mariadb';
 import { freePort } from './ports';
 import { killPid, stopPid, waitFor } from './processes';
@@ -340,4 +342,29 @@ export async function outgoingByName(s: Sidecar, name: string): Promise<Outgoing
     200,
   );
   return list.requests.find((r) => r.name === name);
+}
+
+/**
+ * A sidecar's active keys, read from its own database (keys stored without a
+ * key-encryption secret, as the harness starts them): the Ed25519 signing key
+ * with the keyid it signs under, and the kid of its X25519 agreement key. For
+ * tests and benches that sign requests as that sidecar.
+ */
+export async function activeKeys(s: Sidecar): Promise<{ signing: SigningKey; agreementKid: string }> {
+  const [sig] = await s.query<{ kid: string; privateKey: string }>(
+    "SELECT kid, privateKey FROM {db}.local_keys WHERE alg = 'ed25519' AND status = 'active'",
+  );
+  const [agr] = await s.query<{ kid: string }>(
+    "SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'",
+  );
+  if (!sig || !agr) throw new Error(`${s.name} has no active keys`);
+  const privateKey = crypto.createPrivateKey({
+    key: Buffer.from(sig.privateKey, 'base64'),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  return {
+    signing: { keyId: `${serverNameOf(s.federationUrl)}#${sig.kid}`, privateKey },
+    agreementKid: agr.kid,
+  };
 }

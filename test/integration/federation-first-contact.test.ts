@@ -8,9 +8,9 @@
  * behind, and a good one stores both. The test signs as A with A's real key
  * (read from A's database) against a real sidecar B. SQLite and MariaDB.
  */
-import crypto, { createPrivateKey, type KeyObject } from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
 import { signRequest } from '../../src/federation/http-signature';
-import { adminOk, countRows, destroyAll, startSidecar, type Sidecar } from '../harness/sidecar';
+import { activeKeys, adminOk, countRows, destroyAll, startSidecar, type Sidecar } from '../harness/sidecar';
 
 jest.setTimeout(120_000);
 
@@ -25,21 +25,7 @@ describe.each(['sqlite', 'mariadb'] as const)('first contact (%s)', (db) => {
       startSidecar({ name: `fca_${db}`, db }),
       startSidecar({ name: `fcb_${db}`, db }),
     ]);
-    const [sig] = await a.query<{ kid: string; privateKey: string }>(
-      "SELECT kid, privateKey FROM {db}.local_keys WHERE alg = 'ed25519' AND status = 'active'",
-    );
-    key = {
-      keyId: `${new URL(a.federationUrl).host}#${sig.kid}`,
-      privateKey: createPrivateKey({
-        key: Buffer.from(sig.privateKey, 'base64'),
-        format: 'der',
-        type: 'pkcs8',
-      }),
-    };
-    const [agr] = await a.query<{ kid: string }>(
-      "SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'",
-    );
-    agreementKid = agr.kid;
+    ({ signing: key, agreementKid } = await activeKeys(a));
   }, 120_000);
 
   afterAll(() => destroyAll([a, b]));

@@ -7,10 +7,11 @@
  * per hour; and the per-origin limit on signed calls, whatever the address.
  * Request counts are bounded by the small limits configured here.
  */
-import crypto, { createPrivateKey, type KeyObject } from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import { signRequest } from '../../src/federation/http-signature';
 import {
+  activeKeys,
   adminOk,
   countRows,
   destroyAll,
@@ -183,21 +184,7 @@ describe('rate limits over HTTP', () => {
     let agreementKid: string;
 
     beforeAll(async () => {
-      const [sig] = await a.query<{ kid: string; privateKey: string }>(
-        "SELECT kid, privateKey FROM {db}.local_keys WHERE alg = 'ed25519' AND status = 'active'",
-      );
-      key = {
-        keyId: `${new URL(a.federationUrl).host}#${sig.kid}`,
-        privateKey: createPrivateKey({
-          key: Buffer.from(sig.privateKey, 'base64'),
-          format: 'der',
-          type: 'pkcs8',
-        }),
-      };
-      const [agr] = await a.query<{ kid: string }>(
-        "SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'",
-      );
-      agreementKid = agr.kid;
+      ({ signing: key, agreementKid } = await activeKeys(a));
     });
 
     const signed = (from: string, method: string, url: string, body?: unknown): Promise<Answer> => {

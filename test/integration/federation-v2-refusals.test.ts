@@ -5,13 +5,21 @@
  * for A's own client) so that only the one property under test is wrong.
  * Run once on SQLite and once on MariaDB.
  */
-import crypto, { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import crypto, { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { signRequest } from '../../src/federation/http-signature';
-import { adminOk, destroyAll, incomingByName, peerRow, startSidecar, type Sidecar } from '../harness/sidecar';
+import {
+  activeKeys,
+  adminOk,
+  destroyAll,
+  incomingByName,
+  peerRow,
+  startSidecar,
+  type Sidecar,
+} from '../harness/sidecar';
 import { eventually } from '../harness/wait';
 
 /** A POST through node:http, which (unlike fetch) sends the Host header we give it. */
@@ -94,21 +102,7 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
         env: { UURU_PHONEBOOK_FILE: phonebook, UURU_RESERVED_EXTENSIONS: '3001' },
       }),
     ]);
-    const [sig] = await a.query<{ kid: string; privateKey: string }>(
-      "SELECT kid, privateKey FROM {db}.local_keys WHERE alg = 'ed25519' AND status = 'active'",
-    );
-    aKey = {
-      keyId: `${aServer()}#${sig.kid}`,
-      privateKey: createPrivateKey({
-        key: Buffer.from(sig.privateKey, 'base64'),
-        format: 'der',
-        type: 'pkcs8',
-      }),
-    };
-    const [agr] = await a.query<{ kid: string }>(
-      "SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'",
-    );
-    aAgreementKid = agr.kid;
+    ({ signing: aKey, agreementKid: aAgreementKid } = await activeKeys(a));
   }, 120_000);
 
   afterAll(async () => {

@@ -26,6 +26,7 @@ import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
 import { describeCase, type FuzzCase, fuzzCases } from '../harness/fuzz-requests';
 import { pidAlive } from '../harness/processes';
 import {
+  activeKeys,
   countRows,
   destroyAll,
   peerByName,
@@ -56,14 +57,6 @@ async function rowCounts(s: Sidecar): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of TABLES) out[t] = await countRows(s, t);
   return out;
-}
-
-async function agreementKid(s: Sidecar): Promise<string> {
-  const rows = await s.query<{ kid: string }>(
-    "SELECT kid FROM {db}.local_keys WHERE alg = 'x25519' AND status = 'active'",
-  );
-  if (!rows[0]) throw new Error(`${s.name} has no agreement key`);
-  return rows[0].kid;
 }
 
 interface Finding {
@@ -145,7 +138,7 @@ describe('fuzz: generated bad requests against every endpoint', () => {
       signAsStranger: (method, p, body, contentType) =>
         strangerSigner.sign(target.federationUrl, method, p, body, contentType).headers ?? {},
       strangerUrl: stranger.federationUrl,
-      strangerAgreementKid: await agreementKid(stranger),
+      strangerAgreementKid: (await activeKeys(stranger)).agreementKid,
       adminToken: b.token,
       bodyLimitBytes: BODY_LIMIT,
     });
