@@ -10,38 +10,32 @@
 import { buildDesiredState, callNumberBudget, renderSettingsFrom } from '../../src/asterisk/desired-state';
 import { loadConfig } from '../../src/config/load-config';
 import type { Peer } from '../../src/store/entities';
+import { newPeerRow } from '../harness/peer-row';
 
 const settings = (asterisk: Record<string, unknown>) =>
   renderSettingsFrom(loadConfig({ env: {}, overrides: { instance: { extensionDigits: 4 }, asterisk } }), []);
 
 let seq = 0;
-const peer = (name: string, host: string): Peer => ({
-  id: `id-${++seq}`,
-  name,
-  prefix: String(100 + seq),
-  partnerUrl: 'http://127.0.0.1:1',
-  partnerServerName: '127.0.0.1:1',
-  partnerIaxHost: host,
-  partnerIaxPort: 4570 + seq,
-  partnerExtensionLength: 4,
-  codec: 'ulaw',
-  secret: 'Abcdefghijklmnopqrstuvwxyz012345',
-  dialect: 'v2',
-  requestId: `r-${seq}`,
-  role: 'acceptor',
-  state: 'active',
-  applyState: 'pending',
-  applyError: null,
-  appliedAt: null,
-  reachability: 'unknown',
-  latencyMs: null,
-  lastSeen: null,
-  lastError: null,
-  partnerKeyFingerprint: null,
-  lastTestCall: null,
-  createdAt: 0,
-  updatedAt: 0,
-});
+const peer = (name: string, host: string): Peer => {
+  seq++;
+  return newPeerRow(
+    {
+      id: `id-${seq}`,
+      name,
+      prefix: String(100 + seq),
+      partnerUrl: 'http://127.0.0.1:1',
+      partnerServerName: '127.0.0.1:1',
+      partnerIaxHost: host,
+      partnerIaxPort: 4570 + seq,
+      codec: 'ulaw',
+      secret: 'Abcdefghijklmnopqrstuvwxyz012345',
+      dialect: 'v2',
+      requestId: `r-${seq}`,
+      role: 'acceptor',
+    },
+    0,
+  );
+};
 
 const budgetOf = (state: ReturnType<typeof buildDesiredState>, name: string): number =>
   Number(

@@ -4,6 +4,7 @@ import { buildDesiredState, renderSettingsFrom } from '../../src/asterisk/desire
 import { renderExtensionsFile, renderIaxFile } from '../../src/asterisk/files-renderer';
 import { INVALID_VALUE, validatePeer, type PeerInput } from '../../src/asterisk/peer-validation';
 import type { Peer } from '../../src/store/entities';
+import { newPeerRow } from '../harness/peer-row';
 
 const SECRET = 'Abcdefghijklmnopqrstuvwxyz012345';
 
@@ -18,28 +19,18 @@ const goodInput = (over: Partial<PeerInput> = {}): PeerInput => ({
   ...over,
 });
 
-const peerRow = (over: Partial<Peer> = {}): Peer => ({
-  id: `id-${over.name ?? 'alice_bob'}`,
-  partnerUrl: 'http://b.example',
-  partnerServerName: null,
-  dialect: 'v2',
-  requestId: 'r1',
-  role: 'requester',
-  state: 'active',
-  applyState: 'pending',
-  applyError: null,
-  appliedAt: null,
-  reachability: 'unknown',
-  latencyMs: null,
-  lastSeen: null,
-  lastError: null,
-  partnerKeyFingerprint: null,
-  lastTestCall: null,
-  createdAt: 0,
-  updatedAt: 0,
-  ...goodInput(),
-  ...over,
-});
+const peerRow = (over: Partial<Peer> = {}): Peer =>
+  newPeerRow(
+    {
+      id: `id-${over.name ?? 'alice_bob'}`,
+      partnerUrl: 'http://b.example',
+      dialect: 'v2',
+      role: 'requester',
+      ...goodInput(),
+      ...over,
+    },
+    0,
+  );
 
 /** Values a hostile or broken partner might send; none may reach a config file. */
 export const HOSTILE_STRINGS = [
