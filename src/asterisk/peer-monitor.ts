@@ -1,10 +1,11 @@
-import { type DataSource, In } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
 import { type Peer, PeerEntity, type Reachability } from '../store/entities';
 import type { AmiLink, AmiMessage, IaxPeerView } from './asterisk-links';
+import { type PeerPatch, PeerPatchBatch, PeerRunRows } from './peer-run-rows';
 
 /** Refresh last_seen of a steadily reachable peer at most this often, to spare the DB. */
 const LAST_SEEN_REFRESH_MS = 60_000;
@@ -57,6 +58,7 @@ export class PeerMonitor {
   private polling: Promise<void> | null = null;
   private again = false;
   private stopped = true;
+  private readonly rows: PeerRunRows;
 
   constructor(
     private readonly deps: {
@@ -68,7 +70,9 @@ export class PeerMonitor {
       pollMs: number;
       monitorable: boolean;
     },
-  ) {}
+  ) {
+    this.rows = new PeerRunRows(deps.db);
+  }
 
   /** Peer status events received, by source (diagnostics and tests: is the ARI subscription live?). */
   readonly eventsSeen = { ami: 0, ari: 0 };
@@ -131,7 +135,7 @@ export class PeerMonitor {
     const peers = await db.getRepository(PeerEntity).find({ select: MONITOR_COLUMNS });
     // One timestamp per poll, so that equal patches group into one statement.
     let now = clock.now();
-    const writes = new PatchBatch();
+    const writes = new PeerPatchBatch();
     if (!monitorable) {
       for (const p of peers)
         this.observe(p, { reachability: 'unmonitored', latencyMs: null, error: null }, writes, now);
@@ -149,15 +153,15 @@ export class PeerMonitor {
       now = clock.now();
       for (const p of peers) this.observe(p, observationFromEntry(list.get(p.name)), writes, now);
     }
-    await writes.flush(db);
+    await writes.flush(this.rows);
   }
 
-  private observe(p: Peer, o: Observation, writes: PatchBatch, now: number): void {
+  private observe(p: Peer, o: Observation, writes: PeerPatchBatch, now: number): void {
     const { metrics } = this.deps;
     metrics.peerReachable.set({ peer: p.name }, GAUGE[o.reachability]);
     if (o.latencyMs !== null) metrics.peerLatency.set({ peer: p.name }, o.latencyMs);
     const seen = o.reachability === 'reachable' || o.reachability === 'lagged';
-    const patch: Partial<Peer> = {};
+    const patch: PeerPatch = {};
     if (p.reachability !== o.reachability) patch.reachability = o.reachability;
     if (latencyMoved(p.latencyMs, o.latencyMs) || (patch.reachability && p.latencyMs !== o.latencyMs)) {
       patch.latencyMs = o.latencyMs;
@@ -180,33 +184,3 @@ const MONITOR_COLUMNS = {
   lastError: true,
   lastSeen: true,
 } as const;
-
-/** Ids per UPDATE ... WHERE id IN (...). */
-const UPDATE_CHUNK = 500;
-
-/**
- * Row patches grouped by identical content: when many trunks change state
- * together (an iax2 reload re-probes all of them), a few UPDATE ... IN
- * statements replace one per peer. No transaction: on SQLite the single
- * TypeORM connection is shared with other layers' transactions.
- */
-class PatchBatch {
-  private readonly groups = new Map<string, { patch: Partial<Peer>; ids: string[] }>();
-
-  add(id: string, patch: Partial<Peer>): void {
-    const key = JSON.stringify(patch);
-    let group = this.groups.get(key);
-    if (!group) this.groups.set(key, (group = { patch, ids: [] }));
-    group.ids.push(id);
-  }
-
-  async flush(db: DataSource): Promise<void> {
-    const repo = db.getRepository(PeerEntity);
-    for (const { patch, ids } of this.groups.values()) {
-      for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
-        await repo.update({ id: In(ids.slice(i, i + UPDATE_CHUNK)) }, patch);
-      }
-    }
-    this.groups.clear();
-  }
-}

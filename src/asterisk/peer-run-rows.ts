@@ -17,8 +17,23 @@ export const PEER_RUN_COLUMNS = [
 ] as const;
 export type PeerRunRow = Pick<Peer, (typeof PEER_RUN_COLUMNS)[number]>;
 
-/** What a run writes on a peer row. */
+/** What a reconcile run writes on a peer row. */
 export type ApplyPatch = Pick<Peer, 'applyState' | 'applyError'> & { appliedAt?: number };
+
+/** The plain columns the Asterisk layer writes on peer rows: apply states (reconciler) and reachability (monitor). */
+export type PeerPatch = Partial<
+  Pick<
+    Peer,
+    | 'applyState'
+    | 'applyError'
+    | 'appliedAt'
+    | 'reachability'
+    | 'latencyMs'
+    | 'lastError'
+    | 'lastSeen'
+    | 'updatedAt'
+  >
+>;
 
 /**
  * Ids per UPDATE ... WHERE id IN (...): one statement for a full run over
@@ -27,12 +42,13 @@ export type ApplyPatch = Pick<Peer, 'applyState' | 'applyError'> & { appliedAt?:
 export const UPDATE_CHUNK = 1000;
 
 /**
- * The reconciler's two statements on the peers table, as plain SQL built once
- * from the entity metadata (table and column names quoted by the driver).
- * A run reads every peer and writes apply states in bulk; it is rare, so its
- * code never gets hot, and through the query builder and entity mapper the
- * same work cost several times the statements themselves on 1,000 rows.
- * Both drivers in use (better-sqlite3, mysql2) take `?` placeholders.
+ * The Asterisk layer's bulk statements on the peers table, as plain SQL built
+ * once from the entity metadata (table and column names quoted by the
+ * driver). A reconcile run reads every peer and writes apply states in bulk,
+ * the monitor writes reachability; both are rare, so their code never gets
+ * hot, and through the query builder and entity mapper the same work cost
+ * several times the statements themselves on 1,000 rows. Both drivers in use
+ * (better-sqlite3, mysql2) take `?` placeholders.
  */
 export class PeerRunRows {
   private readonly selectSql: string;
@@ -70,16 +86,10 @@ export class PeerRunRows {
     }));
   }
 
-  /** Writes one patch (and updatedAt) on the given peers, in statements of UPDATE_CHUNK ids. */
-  async patch(
-    ids: string[],
-    patch: Partial<Pick<Peer, 'applyState' | 'applyError' | 'appliedAt'>>,
-    updatedAt: number,
-  ): Promise<void> {
-    const sets: [string, unknown][] = [['updatedAt', updatedAt]];
-    if (patch.applyState !== undefined) sets.push(['applyState', patch.applyState]);
-    if (patch.applyError !== undefined) sets.push(['applyError', patch.applyError]);
-    if (patch.appliedAt !== undefined) sets.push(['appliedAt', patch.appliedAt]);
+  /** Writes one patch on the given peers, in statements of UPDATE_CHUNK ids. */
+  async patch(ids: string[], patch: PeerPatch): Promise<void> {
+    const sets = Object.entries(patch).filter(([, v]) => v !== undefined);
+    if (ids.length === 0 || sets.length === 0) return;
     const setSql = sets.map(([k]) => `${this.column(k)} = ?`).join(', ');
     const values = sets.map(([, v]) => v);
     for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
@@ -87,5 +97,29 @@ export class PeerRunRows {
       const sql = `UPDATE ${this.table} SET ${setSql} WHERE ${this.column('id')} IN (${chunk.map(() => '?').join(', ')})`;
       await this.db.query(sql, [...values, ...chunk]);
     }
+  }
+}
+
+/**
+ * Patches for many peers, grouped by identical content: after a reconcile run
+ * nearly all peers get the same one, and many trunks change state together
+ * (an iax2 reload re-probes all of them), so a few UPDATE ... IN statements
+ * replace one per peer. No transaction: on SQLite the single TypeORM
+ * connection is shared with other layers' transactions, and each row's patch
+ * stands on its own.
+ */
+export class PeerPatchBatch {
+  private readonly groups = new Map<string, { patch: PeerPatch; ids: string[] }>();
+
+  add(id: string, patch: PeerPatch): void {
+    const key = JSON.stringify(patch);
+    let group = this.groups.get(key);
+    if (!group) this.groups.set(key, (group = { patch, ids: [] }));
+    group.ids.push(id);
+  }
+
+  async flush(rows: PeerRunRows): Promise<void> {
+    for (const { patch, ids } of this.groups.values()) await rows.patch(ids, patch);
+    this.groups.clear();
   }
 }

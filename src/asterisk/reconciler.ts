@@ -6,7 +6,7 @@ import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
 import type { AmiLink } from './asterisk-links';
 import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsFrom } from './desired-state';
-import { type ApplyPatch, type PeerRunRow, PeerRunRows } from './peer-run-rows';
+import { type ApplyPatch, PeerPatchBatch, type PeerRunRow, PeerRunRows } from './peer-run-rows';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
 import { readUnfederatedNumbers } from './unfederated-numbers';
 
@@ -230,7 +230,7 @@ export class Reconciler {
   private async markWaiting(error: string): Promise<void> {
     const rows = await this.rows.readAll();
     const ids = rows.filter((p) => p.applyState !== 'applied' && p.applyError !== error).map((p) => p.id);
-    if (ids.length > 0) await this.rows.patch(ids, { applyError: error }, this.deps.clock.now());
+    await this.rows.patch(ids, { applyError: error, updatedAt: this.deps.clock.now() });
   }
 
   private async record(
@@ -254,19 +254,14 @@ export class Reconciler {
       finishedAt: now,
       phasesMs: {},
     };
-    // Rows whose apply state changes, grouped by the identical patch they get: after a run over many
-    // peers nearly all get the same one, so a few UPDATE ... IN statements replace one per peer.
-    const updates = new Map<string, { patch: ApplyPatch; ids: string[] }>();
+    // Only rows whose apply state changes are written.
+    const updates = new PeerPatchBatch();
     const save = (row: PeerRunRow, patch: ApplyPatch) => {
       const changed =
         row.applyState !== patch.applyState ||
         row.applyError !== patch.applyError ||
         (patch.appliedAt !== undefined && row.appliedAt !== patch.appliedAt);
-      if (!changed) return;
-      const key = `${patch.applyState}\u0000${patch.applyError ?? ''}\u0000${patch.appliedAt ?? ''}`;
-      let group = updates.get(key);
-      if (!group) updates.set(key, (group = { patch, ids: [] }));
-      group.ids.push(row.id);
+      if (changed) updates.add(row.id, { ...patch, updatedAt: now });
     };
     for (const obj of desired.peers) {
       const row = byName.get(obj.peer.name);
@@ -290,9 +285,7 @@ export class Reconciler {
       report.failed.push({ name: r.name, error: r.error });
       if (row) save(row, { applyState: 'failed', applyError: r.error });
     }
-    // Single statements, no transaction: on SQLite the one TypeORM connection is shared with the
-    // federation layer's transactions, and each row's patch stands on its own anyway.
-    for (const { patch, ids } of updates.values()) await this.rows.patch(ids, patch, now);
+    await updates.flush(this.rows);
     report.finishedAt = this.deps.clock.now();
     return report;
   }
