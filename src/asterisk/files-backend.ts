@@ -152,9 +152,10 @@ export class FilesBackend implements StateBackend {
       // The section diff only feeds the report.
       if (iaxChanged) report.changes.push(...diffSections(iaxBefore, iaxText, 'iax'));
       if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
-    } finally {
+    } catch (e) {
       // Never leave our own reload running behind a failed write: the next run would collide with it.
       await iaxReload?.catch(() => undefined);
+      throw e;
     }
     if (iaxReload) {
       await iaxReload;
