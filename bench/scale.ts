@@ -78,8 +78,10 @@ export const scale: Scenario = {
     "RSS is read from /proc 2 s after that (and 2 s after start with no peers). A full reconcile: every peer's codec is " +
     'changed in the DB and `POST /api/admin/reconcile` with `{"verify": "changed"}` runs one: read the peers, render ' +
     'and diff both files, write ' +
-    'the iax file, reload chan_iax2, verify all peers with one IAXpeerlist (sent right behind the Reload on the same ' +
-    'AMI session, which Asterisk runs after it), record the apply states (one UPDATE per 1,000 peers); its duration ' +
+    'the iax file, reload chan_iax2, verify all peers by their marks (each generated section carries a description ' +
+    'with a digest of its options; a second AMI session waits until the last changed section shows its new mark, ' +
+    'then reads every mark from `iax2 show peers` while the reload still probes the peers, and reads again after ' +
+    'it if anything was missing), record the apply states (one UPDATE per 1,000 peers); its duration ' +
     "is the report's finished_at - started_at (ms, after the DB writes), median of " +
     `${ROUNDS} rounds. The dial plan file does not change with a codec, so pbx_config is not reloaded and its ` +
     'steps are not read back again: they were read back in full when last loaded, and are again after any pbx_config ' +

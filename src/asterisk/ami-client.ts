@@ -46,6 +46,10 @@ export interface AmiClientOptions {
   heartbeatMs?: number;
   /** Reconnect backoff; default 500 ms doubling up to 30 s, with jitter. */
   reconnect?: { initialMs: number; maxMs: number };
+  /** Log in with `Events: on` (default) or `off`, for a session that only sends actions. */
+  events?: boolean;
+  /** The logger component name; default 'ami'. */
+  component?: string;
 }
 
 export type AmiConnectionState = 'connected' | 'connecting' | 'disconnected';
@@ -85,7 +89,7 @@ interface Pending {
 const NAMED = new Set<string>(AMI_NAMED_EVENTS);
 
 export class AmiClient extends EventEmitter<AmiClientEvents> {
-  private readonly opts: Required<Omit<AmiClientOptions, 'logger'>>;
+  private readonly opts: Required<Omit<AmiClientOptions, 'logger' | 'component'>>;
   private readonly log: Logger;
   private socket: net.Socket | null = null;
   private generation = 0;
@@ -109,8 +113,9 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       actionTimeoutMs: opts.actionTimeoutMs ?? 10_000,
       heartbeatMs: opts.heartbeatMs ?? 15_000,
       reconnect: opts.reconnect ?? { initialMs: 500, maxMs: 30_000 },
+      events: opts.events ?? true,
     };
-    this.log = opts.logger.child({ component: 'ami' });
+    this.log = opts.logger.child({ component: opts.component ?? 'ami' });
   }
 
   get state(): AmiConnectionState {
@@ -319,7 +324,12 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     try {
       await this.write(
         socket,
-        { Action: 'Login', Username: this.opts.username, Secret: this.opts.secret, Events: 'on' },
+        {
+          Action: 'Login',
+          Username: this.opts.username,
+          Secret: this.opts.secret,
+          Events: this.opts.events ? 'on' : 'off',
+        },
         this.opts.actionTimeoutMs,
         null,
       );

@@ -2,15 +2,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
-import type { AmiLink, AmiMessage, IaxPeerView } from './asterisk-links';
+import type { AmiLink, AmiMessage } from './asterisk-links';
 import { readFileIfExists, writeFileAtomic } from './atomic-file';
 import type { DesiredState } from './desired-state';
 import {
   EXTENSIONS_FILE,
   IAX_FILE,
-  friendNamesIn,
+  MARK_PATTERN,
   renderExtensionsFile,
-  renderIaxFile,
+  renderIax,
+  type RenderedIax,
 } from './files-renderer';
 import { handWrittenIaxSections } from './iax-conf-sections';
 import type { ModuleReloader } from './module-reloader';
@@ -19,6 +20,16 @@ import type { ApplyReport, DriftAction, StateBackend, VerifyReport } from './sta
 export const IAX_MODULE = 'chan_iax2.so';
 export const DIALPLAN_MODULE = 'pbx_config.so';
 const INBOUND_PREFIX = 'uuru-fed-in-';
+/** Pause between two looks at whether Asterisk has read the new iax file yet (see listOnceLoaded). */
+const LOADED_POLL_MS = 5;
+
+/** The marks of the IAX2 peers Asterisk holds, and when they were read. */
+interface PeerListing {
+  /** Each mark shown, with how many peers show it. */
+  marks: Map<string, number>;
+  /** Read while our reload was still running: a mark it lacks may just not be built yet. */
+  early: boolean;
+}
 
 /** Splits a generated file into its [sections], keyed by section name. */
 function sections(text: string | null): Map<string, string> {
@@ -48,8 +59,14 @@ function diffSections(
   after: string,
   label: string,
 ): { action: DriftAction; object: string }[] {
-  const a = sections(before);
-  const b = sections(after);
+  return diffBodies(sections(before), sections(after), label);
+}
+
+function diffBodies(
+  a: Map<string, string>,
+  b: Map<string, string>,
+  label: string,
+): { action: DriftAction; object: string }[] {
   const changes: { action: DriftAction; object: string }[] = [];
   for (const [name, body] of b) {
     if (!a.has(name)) changes.push({ action: 'add', object: `${label}:${name}` });
@@ -68,10 +85,15 @@ function diffSections(
 export class FilesBackend implements StateBackend {
   readonly kind = 'files' as const;
   readonly monitorable = true;
-  /** Friends we wrote at some point and have since removed: they must vanish from Asterisk. */
-  private readonly removedFriends = new Set<string>();
-  /** What the last apply rendered: verify knows from it which dial plan text Asterisk should hold. */
-  private lastApplied: { state: DesiredState; extText: string } | null = null;
+  /**
+   * What the last apply rendered: verify knows from it which dial plan text
+   * and which section marks Asterisk should hold.
+   */
+  private lastApplied: { state: DesiredState; extText: string; marks: Map<string, string> } | null = null;
+  /** The iax file as last rendered and written: the next apply diffs against its sections without parsing. */
+  private lastIax: RenderedIax | null = null;
+  /** The marks of the render before the last, to name a removed peer that is still loaded. */
+  private previousMarks = new Map<string, string>();
   /**
    * Peers left out of the generated file because iax.conf (or a file it
    * includes) has a hand-written section of the same name: Asterisk would build
@@ -99,17 +121,22 @@ export class FilesBackend implements StateBackend {
    */
   private reloadedOnce = false;
   /**
-   * The peer list asked for right behind our own chan_iax2 reload, for the
-   * verify that follows the apply of the same state: it saves a round trip
-   * and the gap between the two while Asterisk still probes the new peers.
+   * The peers' marks read during or right behind our own chan_iax2 reload,
+   * for the verify that follows the apply of the same state (see reloadIax).
    */
-  private listAfterReload: { state: DesiredState; list: Promise<IaxPeerView[]> } | null = null;
+  private listAfterReload: { state: DesiredState; list: Promise<PeerListing> } | null = null;
 
+  /**
+   * `probe` is a second AMI session, logged in without events, to look at the
+   * peers while the main session waits for a reload. Without it (or while it
+   * is down), the peer list is asked for on the main session, behind the reload.
+   */
   constructor(
     private readonly configDir: string,
     private readonly ami: AmiLink,
     private readonly reloader: ModuleReloader,
     private readonly logger: Logger,
+    private readonly probe: AmiLink | null = null,
   ) {}
 
   private file(name: string): string {
@@ -123,22 +150,37 @@ export class FilesBackend implements StateBackend {
    * Asterisk parses the iax file. The two reloads never overlap (Asterisk
    * refuses a reload while another runs).
    */
-  async apply(state: DesiredState, applyOpts: { force: boolean }): Promise<ApplyReport> {
+  async apply(
+    state: DesiredState,
+    applyOpts: { force: boolean; whileReloading?: () => void },
+  ): Promise<ApplyReport> {
     await this.assertConfigDir();
     const force = applyOpts.force || !this.reloadedOnce;
+    let waitWork = applyOpts.whileReloading;
+    const runWaitWork = () => {
+      const work = waitWork;
+      waitWork = undefined;
+      work?.();
+    };
     const report: ApplyReport = { changes: [], reloaded: [] };
     const owned = await this.withoutConflicts(state);
-    const iaxText = renderIaxFile(owned);
+    const iax = renderIax(owned);
     const iaxBefore = await readFileIfExists(this.file(IAX_FILE));
-    const wanted = new Set(owned.peers.map((p) => p.friend.name));
-    for (const name of friendNamesIn(iaxBefore ?? '')) if (!wanted.has(name)) this.removedFriends.add(name);
-    // Ours or not, a wanted name stays loaded: a clashing hand-written peer is not an orphan of ours.
-    for (const p of state.peers) this.removedFriends.delete(p.friend.name);
-    const iaxChanged = iaxBefore !== iaxText;
-    if (iaxChanged) await writeFileAtomic(this.file(IAX_FILE), iaxText);
+    // The file as we left it needs no parsing: its sections are those of our last render.
+    const unchangedSinceUs = iaxBefore !== null && this.lastIax?.text === iaxBefore;
+    const bodiesBefore = unchangedSinceUs && this.lastIax ? this.lastIax.bodies : sections(iaxBefore);
+    const iaxChanged = iaxBefore !== iax.text;
+    if (iaxChanged) await writeFileAtomic(this.file(IAX_FILE), iax.text);
+    if (this.lastIax) this.previousMarks = this.lastIax.marks;
+    this.lastIax = iax;
+    // chan_iax2 builds the peers in file order: once the last changed section shows its new mark, the
+    // sections before it have been read too (see listOnceLoaded).
+    let lastChanged: string | null = null;
+    for (const p of owned.peers)
+      if (bodiesBefore.get(p.friend.name) !== iax.bodies.get(p.friend.name)) lastChanged = p.friend.name;
 
     this.listAfterReload = null;
-    const iaxReload = iaxChanged || force ? this.reloadIax(state) : null;
+    const iaxReload = iaxChanged || force ? this.reloadIax(state, iax.marks, lastChanged) : null;
     // Handled below; until then a failing reload must not count as an unhandled rejection.
     iaxReload?.catch(() => undefined);
     let extChanged: boolean;
@@ -147,11 +189,12 @@ export class FilesBackend implements StateBackend {
       const extBefore = await readFileIfExists(this.file(EXTENSIONS_FILE));
       extChanged = extBefore !== extText;
       if (extChanged) await writeFileAtomic(this.file(EXTENSIONS_FILE), extText);
-      this.lastApplied = { state, extText };
+      this.lastApplied = { state, extText, marks: iax.marks };
       if (extChanged || force) this.dialplanVerified = null;
       // The section diff only feeds the report.
-      if (iaxChanged) report.changes.push(...diffSections(iaxBefore, iaxText, 'iax'));
+      if (iaxChanged) report.changes.push(...diffBodies(bodiesBefore, iax.bodies, 'iax'));
       if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
+      if (iaxReload) runWaitWork();
     } catch (e) {
       // Never leave our own reload running behind a failed write: the next run would collide with it.
       await iaxReload?.catch(() => undefined);
@@ -162,7 +205,13 @@ export class FilesBackend implements StateBackend {
       report.reloaded.push(IAX_MODULE);
     }
     if (extChanged || force) {
-      await this.reloader.reload(DIALPLAN_MODULE);
+      const reloading = this.reloader.reload(DIALPLAN_MODULE);
+      reloading.catch(() => undefined); // awaited below, after the caller's work
+      try {
+        runWaitWork();
+      } finally {
+        await reloading;
+      }
       report.reloaded.push(DIALPLAN_MODULE);
     }
     if (report.reloaded.length === 2) this.reloadedOnce = true;
@@ -177,18 +226,80 @@ export class FilesBackend implements StateBackend {
   }
 
   /**
-   * Reloads chan_iax2 and asks for the peer list right behind it: the Reload
-   * is on the wire when reload() returns, and Asterisk runs one session's
-   * actions in order, so the list answers with what the reload left. Verify of
-   * the same state uses it, saving a round trip while Asterisk is busiest. It
-   * is kept only when the first attempt did the reload (a retried one ran after it).
+   * Reloads chan_iax2 and reads the peers' marks for the verify of the same
+   * state: on the probe session while the reload still runs (listOnceLoaded),
+   * or, without one, on the main session right behind the Reload (on the wire
+   * when reload() returns; Asterisk runs one session's actions in order, so
+   * the list answers with what the reload left). It is kept only when the
+   * first attempt did the reload (a retried one ran after it).
    */
-  private async reloadIax(state: DesiredState): Promise<void> {
+  private async reloadIax(
+    state: DesiredState,
+    marks: Map<string, string>,
+    lastChanged: string | null,
+  ): Promise<void> {
     const reload = this.reloader.reload(IAX_MODULE);
-    const list = this.ami.iaxPeerList();
-    list.catch(() => undefined); // verify may never come (a failed dial plan reload)
+    const probe = this.probeIfUp();
+    let list: Promise<PeerListing> | null = null;
+    if (probe && lastChanged) {
+      list = this.listOnceLoaded(probe, lastChanged, marks.get(lastChanged) ?? '', reload);
+    } else if (!probe) {
+      // On the wire right behind the Reload: Asterisk runs it once the reload is over.
+      list = loadedMarks(this.ami).then((m) => ({ marks: m, early: false }));
+    }
+    list?.catch(() => undefined); // verify may never come (a failed dial plan reload)
     const attempts = await reload;
-    if (attempts === 1) this.listAfterReload = { state, list };
+    if (attempts === 1 && list) this.listAfterReload = { state, list };
+  }
+
+  private probeIfUp(): AmiLink | null {
+    return this.probe?.state === 'connected' ? this.probe : null;
+  }
+
+  /**
+   * Most of a chan_iax2 reload of many peers is spent after the file is read:
+   * it sends every peer a qualify probe before it answers. On the probe session
+   * this looks at the last changed peer until it shows its new mark, that is,
+   * until Asterisk has built every section of the new file, and then lists all
+   * peers with their marks while the main session still waits for the reload.
+   * A peer shown with its current mark has its current section loaded, however
+   * early the list was taken; what the list lacks or still shows (a removed
+   * peer not yet pruned) is listed again once the reload is over (see verify).
+   */
+  private async listOnceLoaded(
+    probe: AmiLink,
+    sentinel: string,
+    mark: string,
+    reload: Promise<number>,
+  ): Promise<PeerListing> {
+    let reloaded = false;
+    reload.then(
+      () => (reloaded = true),
+      () => (reloaded = true),
+    );
+    for (;;) {
+      const seen = await loadedDescription(probe, sentinel);
+      if (seen === mark || reloaded) break;
+      await new Promise((r) => setTimeout(r, LOADED_POLL_MS));
+    }
+    const early = !reloaded;
+    return { marks: await loadedMarks(probe), early };
+  }
+
+  /** Reads the loaded peers' marks now, on the probe session if it is up, else on the main one. */
+  private async listPeers(): Promise<PeerListing> {
+    const probe = this.probeIfUp();
+    if (probe) {
+      try {
+        return { marks: await loadedMarks(probe), early: false };
+      } catch (e) {
+        this.logger.debug('peer list on the probe session failed; using the main session', {
+          component: 'asterisk',
+          error: errorMessage(e),
+        });
+      }
+    }
+    return { marks: await loadedMarks(this.ami), early: false };
   }
 
   /** The state without the peers whose name a hand-written iax.conf section already uses (see conflicts). */
@@ -227,35 +338,25 @@ export class FilesBackend implements StateBackend {
   }
 
   async verify(state: DesiredState, opts: { full?: boolean } = {}): Promise<VerifyReport> {
-    const report: VerifyReport = { peerErrors: new Map(), problems: [] };
     const prefetched = this.listAfterReload?.state === state ? this.listAfterReload.list : null;
     this.listAfterReload = null;
-    const loaded = new Map((await (prefetched ?? this.ami.iaxPeerList())).map((e) => [e.name, e]));
+    const marks =
+      this.lastApplied?.state === state ? this.lastApplied.marks : renderIax(this.owned(state)).marks;
+    let listing = (prefetched ? await prefetched.catch(() => null) : null) ?? (await this.listPeers());
+    let report = this.checkPeers(state, listing, marks);
+    if (listing.early && (report.peerErrors.size > 0 || report.problems.length > 0)) {
+      // Taken while Asterisk was still reloading: what it lacked may have come since.
+      listing = await this.listPeers();
+      report = this.checkPeers(state, listing, marks);
+    }
     const extText = this.lastApplied?.state === state ? this.lastApplied.extText : null;
     const readDialplan = opts.full === true || extText === null || this.dialplanVerified !== extText;
     const dialplan = readDialplan ? await this.dialplan() : null;
+    if (!dialplan) return report;
     let dialplanOk = true;
     for (const p of state.peers) {
-      const conflict = this.conflicts.get(p.peer.name);
-      if (conflict) {
-        report.peerErrors.set(p.peer.name, conflict);
-        continue;
-      }
-      const entry = loaded.get(p.friend.name);
-      if (!entry) {
-        report.peerErrors.set(p.peer.name, 'Asterisk did not load the IAX2 peer (see the Asterisk log)');
-        continue;
-      }
-      if (entry.port && entry.port !== p.peer.port) {
-        report.peerErrors.set(
-          p.peer.name,
-          `Asterisk has the peer on port ${entry.port}, expected ${p.peer.port}`,
-        );
-        continue;
-      }
-      const missing = dialplan
-        ? p.steps.find((s) => !dialplan.has(stepKey(s.context, s.exten, s.priority, s.app)))
-        : undefined;
+      if (report.peerErrors.has(p.peer.name)) continue;
+      const missing = p.steps.find((s) => !dialplan.has(stepKey(s.context, s.exten, s.priority, s.app)));
       if (missing) {
         dialplanOk = false;
         report.peerErrors.set(
@@ -264,26 +365,79 @@ export class FilesBackend implements StateBackend {
         );
       }
     }
-    for (const name of this.removedFriends) {
-      if (loaded.has(name)) report.problems.push(`removed peer ${name} is still loaded`);
-    }
-    if (dialplan) {
-      const ours = state.peers.filter((p) => !this.conflicts.has(p.peer.name));
-      const wantedContexts = new Set(ours.map((p) => p.inboundContext));
-      const wantedOutbound = new Set(ours.map((p) => p.outboundExten));
-      for (const key of dialplan) {
-        const [context, exten] = key.split('\u0000');
-        if (context.startsWith(INBOUND_PREFIX) && !wantedContexts.has(context)) {
-          dialplanOk = false;
-          report.problems.push(`removed context ${context} is still loaded`);
-        } else if (context === state.outboundContext && !wantedOutbound.has(exten)) {
-          dialplanOk = false;
-          report.problems.push(`removed outbound pattern ${exten} is still loaded`);
-        }
+    const ours = this.owned(state).peers;
+    const wantedContexts = new Set(ours.map((p) => p.inboundContext));
+    const wantedOutbound = new Set(ours.map((p) => p.outboundExten));
+    for (const key of dialplan) {
+      const [context, exten] = key.split('\u0000');
+      if (context.startsWith(INBOUND_PREFIX) && !wantedContexts.has(context)) {
+        dialplanOk = false;
+        report.problems.push(`removed context ${context} is still loaded`);
+      } else if (context === state.outboundContext && !wantedOutbound.has(exten)) {
+        dialplanOk = false;
+        report.problems.push(`removed outbound pattern ${exten} is still loaded`);
       }
-      this.dialplanVerified = dialplanOk ? extText : null;
     }
+    this.dialplanVerified = dialplanOk ? extText : null;
     report.problems = [...new Set(report.problems)];
+    return report;
+  }
+
+  /** The friend a mark of the last two renders belongs to (only looked up for what verify reports). */
+  private nameOfMark(mark: string): string | undefined {
+    for (const marks of [this.lastIax?.marks, this.previousMarks]) {
+      for (const [name, m] of marks ?? []) if (m === mark) return name;
+    }
+    return undefined;
+  }
+
+  /** The state without the peers left out for a clash (see conflicts). */
+  private owned(state: DesiredState): DesiredState {
+    if (this.conflicts.size === 0) return state;
+    return { ...state, peers: state.peers.filter((p) => !this.conflicts.has(p.peer.name)) };
+  }
+
+  /**
+   * The IAX2 side of verify: every owned peer shows its current mark, and no
+   * other mark of ours is loaded. A mark covers the friend's name and every
+   * option (host, port, secret, codec ...), so it proves more than the name
+   * and port that Asterisk's peer lists show.
+   */
+  private checkPeers(state: DesiredState, listing: PeerListing, marks: Map<string, string>): VerifyReport {
+    const report: VerifyReport = { peerErrors: new Map(), problems: [] };
+    const wanted = new Set<string>();
+    for (const p of state.peers) {
+      const conflict = this.conflicts.get(p.peer.name);
+      if (conflict) {
+        report.peerErrors.set(p.peer.name, conflict);
+        continue;
+      }
+      const mark = marks.get(p.friend.name) ?? '';
+      wanted.add(mark);
+      if (!listing.marks.has(mark)) {
+        report.peerErrors.set(
+          p.peer.name,
+          'Asterisk does not hold the current version of the IAX2 peer: not loaded, or loaded from an older ' +
+            'version of its section (see the Asterisk log)',
+        );
+      }
+    }
+    const current = new Set(state.peers.map((p) => p.friend.name));
+    for (const [mark, count] of listing.marks) {
+      if (wanted.has(mark) && count === 1) continue;
+      const name = this.nameOfMark(mark);
+      if (wanted.has(mark)) {
+        report.problems.push(`${count} IAX2 peers carry the mark of ${name ?? mark}`);
+        continue;
+      }
+      // An older version of a wanted peer is that peer's error already.
+      if (name !== undefined && current.has(name)) continue;
+      report.problems.push(
+        name === undefined
+          ? `an IAX2 peer with a mark no current peer has (${mark}) is still loaded`
+          : `removed peer ${name} is still loaded`,
+      );
+    }
     return report;
   }
 
@@ -315,6 +469,23 @@ export class FilesBackend implements StateBackend {
     }
     return keys;
   }
+}
+
+/** The description chan_iax2 holds for a peer (`iax2 show peer`), or null when it has no such peer. */
+async function loadedDescription(probe: AmiLink, name: string): Promise<string | null> {
+  // name passed peer-validation: letters, digits and underscores only.
+  const out = await probe.command(`iax2 show peer ${name}`);
+  const m = /^\s*Description\s*:[ \t]?(.*?)[ \t]*$/m.exec(out);
+  return m ? m[1] : null;
+}
+
+/** The marks in `iax2 show peers` (its description column), with how many peers show each. */
+async function loadedMarks(link: AmiLink): Promise<Map<string, number>> {
+  const marks = new Map<string, number>();
+  for (const [m] of (await link.command('iax2 show peers')).matchAll(MARK_PATTERN)) {
+    marks.set(m, (marks.get(m) ?? 0) + 1);
+  }
+  return marks;
 }
 
 function stepKey(context: string, exten: string, priority: number, app: string): string {

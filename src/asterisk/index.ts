@@ -38,6 +38,8 @@ export interface AsteriskFeatureOverrides {
   /** Replace the clients (e.g. a fault-injecting wrapper in tests). */
   ami?: AmiLink;
   ari?: AriLink;
+  /** The files backend's probe session (null: none, verify then lists on the main session). */
+  probeAmi?: AmiLink | null;
 }
 
 const ariBase = (url: string): string => {
@@ -79,11 +81,32 @@ export function createAsteriskFeature(
       logger,
       reconnect: { initialMs: 250, maxMs: 5000 },
     });
+  /**
+   * The files backend's second AMI session, without events: peer lists with
+   * descriptions (IAXpeers), and a look at the peers while the main session
+   * waits for a reload (see FilesBackend).
+   */
+  const probe: AmiLink | null =
+    a.stateBackend === 'realtime'
+      ? null
+      : overrides.probeAmi !== undefined
+        ? overrides.probeAmi
+        : new AmiClient({
+            host: a.host,
+            port: a.ami.port,
+            username: a.ami.user,
+            secret: a.ami.password,
+            logger,
+            component: 'ami-probe',
+            events: false,
+            actionTimeoutMs: a.ami.actionTimeoutMs,
+            reconnect: { initialMs: 250, maxMs: 5000 },
+          });
   const reloader = new ModuleReloader(ami, metrics, logger, clock);
   const backend: StateBackend =
     a.stateBackend === 'realtime'
       ? new RealtimeBackend(a.realtimeDb, db, ami, clock, logger)
-      : new FilesBackend(a.configDir, ami, reloader, logger);
+      : new FilesBackend(a.configDir, ami, reloader, logger, probe);
   /**
    * Asterisk offers no endpoint:IAX2 event source before its first IAX2 peer
    * exists, so on a fresh instance the ARI subscription (PeerStatusChange for
@@ -237,6 +260,7 @@ export function createAsteriskFeature(
       ari.on('disconnected', onAriDisconnected);
       ari.on('PeerStatusChange', onAriPeerStatus);
       ami.start();
+      probe?.start();
       ari.start();
       monitor.start();
       cronTask = cron.schedule(config.jobs.reconcileCron, () => {
@@ -258,6 +282,7 @@ export function createAsteriskFeature(
       ari.off('PeerStatusChange', onAriPeerStatus);
       for (const [what, close] of [
         ['ami', () => ami.stop()],
+        ['ami-probe', async () => probe?.stop()],
         ['ari', () => ari.stop()],
         ['backend', () => backend.close()],
       ] as const) {

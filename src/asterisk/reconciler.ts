@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
@@ -173,7 +174,12 @@ export class Reconciler {
       const unfederated = await readUnfederatedNumbers(db, config, logger);
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
       phases.lap('read');
-      const applied = await backend.apply(desired, { force: false });
+      // The digests record() compares are worked out while Asterisk reloads, if it does.
+      let digests: Map<string, string> | null = null;
+      const applied = await backend.apply(desired, {
+        force: false,
+        whileReloading: () => (digests = digestsOf(desired)),
+      });
       phases.lap('apply');
       let verify = await backend.verify(desired, { full });
       phases.lap('verify');
@@ -189,7 +195,7 @@ export class Reconciler {
         phases.lap('forced');
       }
       this.lastFailureSignature = failureSignature(verify);
-      const report = await this.record(peers, desired, verify, applied, reasons, startedAt);
+      const report = await this.record(peers, desired, verify, applied, reasons, startedAt, digests);
       phases.lap('record');
       report.phasesMs = phases.laps;
       for (const c of report.changes) metrics.driftRepaired.inc({ action: c.action });
@@ -240,6 +246,7 @@ export class Reconciler {
     applied: ApplyReport,
     reasons: string[],
     startedAt: number,
+    digests: Map<string, string> | null,
   ): Promise<ReconcileReport> {
     const now = this.deps.clock.now();
     const byName = new Map(peers.map((p) => [p.name, p]));
@@ -273,7 +280,7 @@ export class Reconciler {
         continue;
       }
       report.applied.push(row.name);
-      const hash = hashOf(obj);
+      const hash = digests?.get(obj.peer.name) ?? hashOf(obj);
       const known = this.appliedHash.get(row.name);
       const fresh =
         row.applyState !== 'applied' || row.appliedAt === null || (known !== undefined && known !== hash);
@@ -284,6 +291,11 @@ export class Reconciler {
       const row = byName.get(r.name);
       report.failed.push({ name: r.name, error: r.error });
       if (row) save(row, { applyState: 'failed', applyError: r.error });
+    }
+    // Forget removed peers (a peer added again under the same name starts over).
+    if (this.appliedHash.size > desired.peers.length) {
+      const wanted = new Set(desired.peers.map((o) => o.peer.name));
+      for (const name of this.appliedHash.keys()) if (!wanted.has(name)) this.appliedHash.delete(name);
     }
     await updates.flush(this.rows);
     report.finishedAt = this.deps.clock.now();
@@ -304,11 +316,16 @@ class PhaseTimer {
 }
 
 /** What a peer is rendered as; a change means its config was applied anew (applied_at moves). */
+function digestsOf(state: DesiredState): Map<string, string> {
+  return new Map(state.peers.map((obj) => [obj.peer.name, hashOf(obj)]));
+}
+
+/** A digest of everything rendered for the peer: a short string to keep per peer and compare. */
 function hashOf(obj: PeerObjects): string {
   let text = '';
   for (const [k, v] of obj.friend.options) text += `${k}=${v}\n`;
   for (const st of obj.steps) text += `${st.context}|${st.exten}|${st.priority}|${st.app}|${st.appData}\n`;
-  return text;
+  return hash('sha1', text, 'base64');
 }
 
 function failureSignature(v: VerifyReport): string {

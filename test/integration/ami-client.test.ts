@@ -80,6 +80,30 @@ describe('AmiClient', () => {
     expect(peers.map((p) => p.name)).toEqual([pair.aToB]);
   });
 
+  test('a session logged in without events answers actions and gets no event', async () => {
+    const quiet = new AmiClient({
+      host: '127.0.0.1',
+      port: pair.a.amiPort,
+      username: pair.a.amiUser,
+      secret: pair.a.amiSecret,
+      logger: logs.logger,
+      events: false,
+    });
+    const heard: AmiMessage[] = [];
+    quiet.on('event', (e) => heard.push(e));
+    quiet.start();
+    try {
+      await quiet.whenConnected(10_000);
+      const reloaded = nextEvent<AmiMessage>(ami, 'Reload');
+      await quiet.reload('chan_iax2.so');
+      expect((await reloaded).module).toBe('chan_iax2.so');
+      expect(await quiet.command('core show version')).toMatch(/^Asterisk 22\./);
+      expect(heard).toEqual([]);
+    } finally {
+      await quiet.stop();
+    }
+  });
+
   test('Response: Error rejects with AMI_ERROR_RESPONSE and the response', async () => {
     const err = await ami.action({ Action: 'Reload', Module: 'no_such_module.so' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AmiError);

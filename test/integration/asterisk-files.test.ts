@@ -88,6 +88,48 @@ describe('files backend', () => {
     expect(await callAB()).toBe(true);
   });
 
+  it('tells by its mark a section Asterisk holds in an older version, and makes Asterisk re-read it', async () => {
+    const file = path.join(A.configDir, IAX_FILE);
+    const showPeer = () => A.cli('iax2 show peer a_b');
+    const oldText = fs.readFileSync(file, 'utf8');
+    expect(await showPeer()).toMatch(/Codecs\s*:\s*\(ulaw\)/);
+    const appliedBefore = Number((await peerRow(sa.db, 'a_b')).appliedAt);
+    await new Promise((r) => setTimeout(r, 5));
+    await sa.db.getRepository(PeerEntity).update({ name: 'a_b' }, { codec: 'alaw' });
+    await sa.feature.reconcile('test');
+    // A new configuration of the peer is a new apply.
+    const appliedChanged = Number((await peerRow(sa.db, 'a_b')).appliedAt);
+    expect(appliedChanged).toBeGreaterThan(appliedBefore);
+    const newText = fs.readFileSync(file, 'utf8');
+    expect(await showPeer()).toMatch(/Codecs\s*:\s*\(alaw\)/);
+
+    // Asterisk gets the old section back behind the sidecar's back (the CLI's iax2 reload raises no
+    // event), then the file is put back: it is what the sidecar wants, and Asterisk holds the old peer.
+    fs.writeFileSync(file, oldText);
+    await A.cli('iax2 reload');
+    fs.writeFileSync(file, newText);
+    expect(await showPeer()).toMatch(/Codecs\s*:\s*\(ulaw\)/);
+
+    // Name, host and port are the same in both versions; only the mark tells them apart.
+    const report = await sa.feature.reconcile('test');
+    expect(report?.changes).toEqual([]);
+    expect(report?.reloaded).toContain('chan_iax2.so');
+    expect(report?.applied).toContain('a_b');
+    const shown = await showPeer();
+    expect(shown).toMatch(/Codecs\s*:\s*\(alaw\)/);
+    const description = /Description\s*:\s*(\S.*)$/m.exec(shown)?.[1].trim();
+    expect(newText).toContain(`description=${description}`);
+    expect(oldText).not.toContain(`description=${description}`);
+    expect((await peerRow(sa.db, 'a_b')).applyState).toBe('applied');
+    // Re-read, not re-configured: the peer's configuration is the one applied before.
+    expect(Number((await peerRow(sa.db, 'a_b')).appliedAt)).toBe(appliedChanged);
+
+    // B still offers ulaw only: back to it for the calls of the tests that follow.
+    await sa.db.getRepository(PeerEntity).update({ name: 'a_b' }, { codec: 'ulaw' });
+    await sa.feature.reconcile('test');
+    expect(await callAB()).toBe(true);
+  });
+
   it('does not reload when nothing changed', async () => {
     const watch = countReloads(sa.ami);
     const report = await sa.feature.reconcile('test');

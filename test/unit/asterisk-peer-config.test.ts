@@ -1,7 +1,12 @@
 import { loadConfig } from '../../src/config/load-config';
 import { AppError } from '../../src/core/errors';
 import { buildDesiredState, renderSettingsFrom } from '../../src/asterisk/desired-state';
-import { renderExtensionsFile, renderIaxFile } from '../../src/asterisk/files-renderer';
+import {
+  MARK_PREFIX,
+  renderExtensionsFile,
+  renderIax,
+  renderIaxFile,
+} from '../../src/asterisk/files-renderer';
 import { INVALID_VALUE, validatePeer, type PeerInput } from '../../src/asterisk/peer-validation';
 import type { Peer } from '../../src/store/entities';
 import { newPeerRow } from '../harness/peer-row';
@@ -140,6 +145,29 @@ describe('what a peer becomes', () => {
       section.indexOf('permit=127.0.0.1/255.255.255.255'),
     );
     expect(section.indexOf('disallow=all')).toBeLessThan(section.indexOf('allow=ulaw'));
+  });
+
+  it('marks each section with a digest of its options, which any change of the section changes', () => {
+    const mark = (over: Parameters<typeof peerRow>[0] = {}) =>
+      renderIax(buildDesiredState([peerRow(over)], settings())).marks.get('alice_bob');
+    const rendered = renderIax(buildDesiredState([peerRow()], settings()));
+    const m = rendered.marks.get('alice_bob') ?? '';
+    expect(m).toMatch(new RegExp(`^${MARK_PREFIX}[0-9a-f]{12}$`));
+    // The last line of the section, so chan_iax2 sets it after every other option of the section.
+    expect(rendered.bodies.get('alice_bob')?.split('\n').at(-1)).toBe(`description=${m}`);
+    expect(rendered.text).toContain(`[alice_bob]\n${rendered.bodies.get('alice_bob')}\n`);
+    expect(mark()).toBe(m);
+    for (const change of [
+      { codec: 'alaw' },
+      { partnerIaxPort: 4571 },
+      { partnerIaxHost: '127.0.0.2' },
+      { secret: `${SECRET}x` },
+    ]) {
+      expect(mark(change)).not.toBe(m);
+    }
+    // A dial plan change alone leaves the iax section (and so its mark) as it was.
+    expect(mark({ prefix: '56' })).toBe(m);
+    expect(m).not.toContain(SECRET);
   });
 
   it('has no ACL for a hostname partner (its address may change)', () => {
