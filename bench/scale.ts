@@ -10,7 +10,7 @@ import { percentile, ratio, round2 } from './percentiles';
 import { type Scenario, target } from './scenario';
 
 const PEERS = 1000;
-const ROUNDS = 15;
+const ROUNDS = 25;
 
 interface ReconcileAnswer {
   ok: boolean;

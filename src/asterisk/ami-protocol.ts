@@ -14,10 +14,27 @@ const LINE_BREAK = /[\r\n]/;
  */
 export class AmiParser {
   private buffer = '';
+  /** Chunks after `buffer` that end no message yet: joined once one does (a long answer comes in many). */
+  private pending: string[] = [];
+  /** The last 3 characters received, so that a terminator split across two chunks is still found. */
+  private tail = '';
   private greeted = false;
 
   /** Feeds a chunk and returns the messages it completed. */
   push(chunk: string): AmiMessage[] {
+    if (this.greeted) {
+      const edge = this.tail + chunk;
+      this.tail = edge.slice(-3);
+      // Most chunks of a long Command answer end nothing: keep them without copying what came before.
+      if (!edge.includes('\r\n\r\n')) {
+        this.pending.push(chunk);
+        return [];
+      }
+    }
+    if (this.pending.length > 0) {
+      this.buffer += this.pending.join('');
+      this.pending = [];
+    }
     this.buffer += chunk;
     const out: AmiMessage[] = [];
     if (!this.greeted) {
@@ -26,6 +43,7 @@ export class AmiParser {
       const first = this.buffer.slice(0, eol);
       if (first.startsWith('Asterisk Call Manager')) this.buffer = this.buffer.slice(eol + 2);
       this.greeted = true;
+      this.tail = this.buffer.slice(-3);
     }
     // One pass over the buffer and one slice at the end: a big list answer (thousands of events in
     // a few chunks) must not copy the rest of the buffer once per message.

@@ -9,31 +9,78 @@ import { randomBytes } from 'node:crypto';
  */
 export async function writeFileAtomic(file: string, content: string, defaultMode = 0o640): Promise<void> {
   const dir = path.dirname(file);
-  // Keep the mode (and so the group access Asterisk may rely on) of a file that is already there.
-  const mode = await fs.stat(file).then(
-    (st) => st.mode & 0o777,
-    () => defaultMode,
-  );
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await fs.open(tmp, 'wx', mode);
-  await handle.chmod(mode);
+  // Independent steps go together: a reconcile waits for this before it can reload.
+  const [mode, dirHandle] = await Promise.all([
+    // Keep the mode (and so the group access Asterisk may rely on) of a file that is already there.
+    fs.stat(file).then(
+      (st) => st.mode & 0o777,
+      () => defaultMode,
+    ),
+    fs.open(dir, 'r'),
+  ]);
   try {
-    await handle.writeFile(content, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-  const dirHandle = await fs.open(dir, 'r');
-  try {
+    const handle = await fs.open(tmp, 'wx', mode);
+    try {
+      try {
+        // chmod too: open() applies the umask to the mode.
+        await Promise.all([handle.chmod(mode), handle.writeFile(content, 'utf8')]);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(tmp, file);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw e;
+    }
     await dirHandle.sync();
   } finally {
     await dirHandle.close();
+  }
+}
+
+/**
+ * A file this process writes and reads back often (a generated config file):
+ * its text is kept with the file's identity (inode, size, change and
+ * modification times), and read again only when those change. Any write to
+ * the file changes them, except one within the file system's timestamp tick
+ * that keeps the size: such a hand edit is noticed once the file changes again.
+ */
+export class KnownFile {
+  private known: { text: string; identity: string } | null = null;
+
+  constructor(readonly file: string) {}
+
+  /** The file's text, or null when it does not exist. */
+  async read(): Promise<string | null> {
+    const identity = await identityOf(this.file);
+    if (identity === null) {
+      this.known = null;
+      return null;
+    }
+    if (this.known?.identity === identity) return this.known.text;
+    const text = await readFileIfExists(this.file);
+    // The identity taken before the read: a change during it shows as a new identity next time.
+    this.known = text === null ? null : { text, identity };
+    return text;
+  }
+
+  async write(text: string): Promise<void> {
+    this.known = null;
+    await writeFileAtomic(this.file, text);
+    const identity = await identityOf(this.file);
+    if (identity !== null) this.known = { text, identity };
+  }
+}
+
+async function identityOf(file: string): Promise<string | null> {
+  try {
+    const st = await fs.stat(file, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
   }
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import type { AmiLink, AmiMessage } from './asterisk-links';
-import { readFileIfExists, writeFileAtomic } from './atomic-file';
+import { KnownFile } from './atomic-file';
 import type { DesiredState } from './desired-state';
 import {
   EXTENSIONS_FILE,
@@ -59,10 +59,11 @@ function diffSections(
   after: string,
   label: string,
 ): { action: DriftAction; object: string }[] {
-  return diffBodies(sections(before), sections(after), label);
+  return diffSectionMaps(sections(before), sections(after), label);
 }
 
-function diffBodies(
+/** Changes between two maps of section name → its body (or anything that changes with it: a mark). */
+function diffSectionMaps(
   a: Map<string, string>,
   b: Map<string, string>,
   label: string,
@@ -137,11 +138,13 @@ export class FilesBackend implements StateBackend {
     private readonly reloader: ModuleReloader,
     private readonly logger: Logger,
     private readonly probe: AmiLink | null = null,
-  ) {}
-
-  private file(name: string): string {
-    return path.join(this.configDir, name);
+  ) {
+    this.iaxFile = new KnownFile(path.join(configDir, IAX_FILE));
+    this.extFile = new KnownFile(path.join(configDir, EXTENSIONS_FILE));
   }
+
+  private readonly iaxFile: KnownFile;
+  private readonly extFile: KnownFile;
 
   /**
    * Writes what differs and reloads only the module whose file changed (an
@@ -165,19 +168,22 @@ export class FilesBackend implements StateBackend {
     const report: ApplyReport = { changes: [], reloaded: [] };
     const owned = await this.withoutConflicts(state);
     const iax = renderIax(owned);
-    const iaxBefore = await readFileIfExists(this.file(IAX_FILE));
-    // The file as we left it needs no parsing: its sections are those of our last render.
-    const unchangedSinceUs = iaxBefore !== null && this.lastIax?.text === iaxBefore;
-    const bodiesBefore = unchangedSinceUs && this.lastIax ? this.lastIax.bodies : sections(iaxBefore);
+    const iaxBefore = await this.iaxFile.read();
+    // The file as we left it needs no parsing: its sections are those of our last render, and their
+    // marks tell which changed (a mark is a digest of the section).
+    const ours = iaxBefore !== null && this.lastIax?.text === iaxBefore ? this.lastIax : null;
+    const sectionsBefore = ours ? ours.marks : sections(iaxBefore);
+    const sectionsNow = ours ? iax.marks : iax.bodies;
     const iaxChanged = iaxBefore !== iax.text;
-    if (iaxChanged) await writeFileAtomic(this.file(IAX_FILE), iax.text);
+    if (iaxChanged) await this.iaxFile.write(iax.text);
     if (this.lastIax) this.previousMarks = this.lastIax.marks;
     this.lastIax = iax;
     // chan_iax2 builds the peers in file order: once the last changed section shows its new mark, the
     // sections before it have been read too (see listOnceLoaded).
     let lastChanged: string | null = null;
-    for (const p of owned.peers)
-      if (bodiesBefore.get(p.friend.name) !== iax.bodies.get(p.friend.name)) lastChanged = p.friend.name;
+    for (const p of owned.peers) {
+      if (sectionsBefore.get(p.friend.name) !== sectionsNow.get(p.friend.name)) lastChanged = p.friend.name;
+    }
 
     this.listAfterReload = null;
     const iaxReload = iaxChanged || force ? this.reloadIax(state, iax.marks, lastChanged) : null;
@@ -186,13 +192,13 @@ export class FilesBackend implements StateBackend {
     let extChanged: boolean;
     try {
       const extText = renderExtensionsFile(owned);
-      const extBefore = await readFileIfExists(this.file(EXTENSIONS_FILE));
+      const extBefore = await this.extFile.read();
       extChanged = extBefore !== extText;
-      if (extChanged) await writeFileAtomic(this.file(EXTENSIONS_FILE), extText);
+      if (extChanged) await this.extFile.write(extText);
       this.lastApplied = { state, extText, marks: iax.marks };
       if (extChanged || force) this.dialplanVerified = null;
       // The section diff only feeds the report.
-      if (iaxChanged) report.changes.push(...diffBodies(bodiesBefore, iax.bodies, 'iax'));
+      if (iaxChanged) report.changes.push(...diffSectionMaps(sectionsBefore, sectionsNow, 'iax'));
       if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
       if (iaxReload) runWaitWork();
     } catch (e) {

@@ -29,6 +29,24 @@ describe('AmiParser', () => {
     expect(m.actionid).toBe('7');
   });
 
+  test('a long answer in many chunks comes out whole, however its end is split', () => {
+    const lines = Array.from(
+      { length: 2000 },
+      (_, i) => `Output: peer_${i}  127.0.0.1  uuru-federation ${i}`,
+    );
+    const answer = `Response: Success\r\nActionID: 9\r\n${lines.join('\r\n')}\r\n\r\nEvent: Reload\r\n\r\n`;
+    const wire = `Asterisk Call Manager/9.0.0\r\n${answer}`;
+    for (const size of [1, 2, 3, 5, 4096, 65536]) {
+      const parser = new AmiParser();
+      const out = [];
+      for (let i = 0; i < wire.length; i += size) out.push(...parser.push(wire.slice(i, i + size)));
+      expect(out).toHaveLength(2);
+      expect(out[0].output.split('\n')).toHaveLength(2000);
+      expect(out[0].output.split('\n')[1999]).toBe('peer_1999  127.0.0.1  uuru-federation 1999');
+      expect(out[1]).toEqual({ event: 'Reload' });
+    }
+  });
+
   test('keeps an incomplete message until the rest arrives', () => {
     const parser = new AmiParser();
     expect(parser.push('Asterisk Call Manager/9.0.0\r\nEvent: Reload\r\nModule: chan_iax2.so\r\n')).toEqual(

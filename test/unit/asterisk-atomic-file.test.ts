@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KnownFile, writeFileAtomic } from '../../src/asterisk/atomic-file';
+
+describe('generated files on disk', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-atomic-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('replaces a file whole, keeps its mode and leaves no temp file', async () => {
+    const file = path.join(dir, 'iax-x.conf');
+    fs.writeFileSync(file, 'old');
+    fs.chmodSync(file, 0o604);
+    await writeFileAtomic(file, 'new text');
+    expect(fs.readFileSync(file, 'utf8')).toBe('new text');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o604);
+    await writeFileAtomic(path.join(dir, 'fresh.conf'), 'x');
+    expect(fs.statSync(path.join(dir, 'fresh.conf')).mode & 0o777).toBe(0o640);
+    expect(fs.readdirSync(dir).sort()).toEqual(['fresh.conf', 'iax-x.conf']);
+  });
+
+  it('reads a known file again only once it changed', async () => {
+    const file = path.join(dir, 'ext.conf');
+    const known = new KnownFile(file);
+    expect(await known.read()).toBeNull();
+    await known.write('[ctx]\nexten => 1,1,Answer()\n');
+    const spy = jest.spyOn(fs.promises, 'readFile');
+    try {
+      expect(await known.read()).toBe('[ctx]\nexten => 1,1,Answer()\n');
+      expect(spy).not.toHaveBeenCalled();
+      // A hand edit of another size is seen at once.
+      fs.writeFileSync(file, '[ctx]\n');
+      expect(await known.read()).toBe('[ctx]\n');
+      // One of the same size, a while later (past the file system's timestamp tick), too.
+      await new Promise((r) => setTimeout(r, 30));
+      fs.writeFileSync(file, '[abc]\n');
+      expect(await known.read()).toBe('[abc]\n');
+      // A file replaced by rename (a new inode), as editors save, too.
+      fs.writeFileSync(`${file}.new`, '[ctx]\n');
+      fs.renameSync(`${file}.new`, file);
+      expect(await known.read()).toBe('[ctx]\n');
+      expect(spy).toHaveBeenCalledTimes(3);
+      fs.rmSync(file);
+      expect(await known.read()).toBeNull();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
