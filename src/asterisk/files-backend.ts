@@ -90,7 +90,12 @@ export class FilesBackend implements StateBackend {
    * What the last apply rendered: verify knows from it which dial plan text
    * and which section marks Asterisk should hold.
    */
-  private lastApplied: { state: DesiredState; extText: string; marks: Map<string, string> } | null = null;
+  private lastApplied: {
+    state: DesiredState;
+    owned: DesiredState;
+    extText: string;
+    marks: Map<string, string>;
+  } | null = null;
   /** The iax file as last rendered and written: the next apply diffs against its sections without parsing. */
   private lastIax: RenderedIax | null = null;
   /** The marks of the render before the last, to name a removed peer that is still loaded. */
@@ -191,11 +196,14 @@ export class FilesBackend implements StateBackend {
     iaxReload?.catch(() => undefined);
     let extChanged: boolean;
     try {
-      const extText = renderExtensionsFile(owned);
+      // A change of IAX2 options alone (codec, host, secret ...) leaves every dial plan step as it was: the
+      // text rendered last time stands, without rendering ~10,000 lines again while chan_iax2 reloads.
+      const last = this.lastApplied;
+      const extText = last && sameDialplan(last.owned, owned) ? last.extText : renderExtensionsFile(owned);
       const extBefore = await this.extFile.read();
       extChanged = extBefore !== extText;
       if (extChanged) await this.extFile.write(extText);
-      this.lastApplied = { state, extText, marks: iax.marks };
+      this.lastApplied = { state, owned, extText, marks: iax.marks };
       if (extChanged || force) this.dialplanVerified = null;
       // The section diff only feeds the report.
       if (iaxChanged) report.changes.push(...diffSectionMaps(sectionsBefore, sectionsNow, 'iax'));
@@ -475,6 +483,32 @@ export class FilesBackend implements StateBackend {
     }
     return keys;
   }
+}
+
+/** Whether two states render the same dial plan file: the same contexts, steps and order. */
+export function sameDialplan(a: DesiredState, b: DesiredState): boolean {
+  if (a.outboundContext !== b.outboundContext || a.peers.length !== b.peers.length) return false;
+  for (let i = 0; i < a.peers.length; i++) {
+    const pa = a.peers[i];
+    const pb = b.peers[i];
+    if (pa.inboundContext !== pb.inboundContext) return false;
+    if (pa.steps === pb.steps) continue; // handed on unchanged by buildDesiredState
+    if (pa.steps.length !== pb.steps.length) return false;
+    for (let j = 0; j < pa.steps.length; j++) {
+      const sa = pa.steps[j];
+      const sb = pb.steps[j];
+      if (
+        sa.context !== sb.context ||
+        sa.exten !== sb.exten ||
+        sa.priority !== sb.priority ||
+        sa.app !== sb.app ||
+        sa.appData !== sb.appData
+      ) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 /** The description chan_iax2 holds for a peer (`iax2 show peer`), or null when it has no such peer. */

@@ -110,9 +110,15 @@ export class PeerRunRows {
  */
 export class PeerPatchBatch {
   private readonly groups = new Map<string, { patch: PeerPatch; ids: string[] }>();
+  /** The key of a patch object already seen: callers hand the same object for many peers. */
+  private readonly keys = new WeakMap<PeerPatch, string>();
 
   add(id: string, patch: PeerPatch): void {
-    const key = JSON.stringify(patch);
+    let key = this.keys.get(patch);
+    if (key === undefined) {
+      key = JSON.stringify(patch);
+      this.keys.set(patch, key);
+    }
     let group = this.groups.get(key);
     if (!group) this.groups.set(key, (group = { patch, ids: [] }));
     group.ids.push(id);

@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
@@ -7,7 +6,13 @@ import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
 import type { AmiLink } from './asterisk-links';
 import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsFrom } from './desired-state';
-import { type ApplyPatch, PeerPatchBatch, type PeerRunRow, PeerRunRows } from './peer-run-rows';
+import {
+  type ApplyPatch,
+  PeerPatchBatch,
+  type PeerPatch,
+  type PeerRunRow,
+  PeerRunRows,
+} from './peer-run-rows';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
 import { readUnfederatedNumbers } from './unfederated-numbers';
 
@@ -263,12 +268,15 @@ export class Reconciler {
     };
     // Only rows whose apply state changes are written.
     const updates = new PeerPatchBatch();
-    const save = (row: PeerRunRow, patch: ApplyPatch) => {
+    // The two patches nearly every verified peer gets, made once (1,000 peers, one run: less garbage).
+    const appliedFresh = { applyState: 'applied', applyError: null, appliedAt: now, updatedAt: now } as const;
+    const appliedKept = { applyState: 'applied', applyError: null, updatedAt: now } as const;
+    const save = (row: PeerRunRow, patch: ApplyPatch, written?: PeerPatch) => {
       const changed =
         row.applyState !== patch.applyState ||
         row.applyError !== patch.applyError ||
         (patch.appliedAt !== undefined && row.appliedAt !== patch.appliedAt);
-      if (changed) updates.add(row.id, { ...patch, updatedAt: now });
+      if (changed) updates.add(row.id, written ?? { ...patch, updatedAt: now });
     };
     for (const obj of desired.peers) {
       const row = byName.get(obj.peer.name);
@@ -285,7 +293,8 @@ export class Reconciler {
       const fresh =
         row.applyState !== 'applied' || row.appliedAt === null || (known !== undefined && known !== hash);
       this.appliedHash.set(row.name, hash);
-      save(row, { applyState: 'applied', applyError: null, ...(fresh ? { appliedAt: now } : {}) });
+      const patch = fresh ? appliedFresh : appliedKept;
+      save(row, patch, patch);
     }
     for (const r of desired.refused) {
       const row = byName.get(r.name);
@@ -320,12 +329,44 @@ function digestsOf(state: DesiredState): Map<string, string> {
   return new Map(state.peers.map((obj) => [obj.peer.name, hashOf(obj)]));
 }
 
-/** A digest of everything rendered for the peer: a short string to keep per peer and compare. */
+/**
+ * A digest of everything rendered for the peer, kept per peer to compare with
+ * the next run's (it never leaves the process). Two 32-bit FNV-1a lanes fed
+ * straight from the values: no text is built, which with 1,000 peers would be
+ * some 60,000 short-lived strings per run, and this runs while chan_iax2
+ * reloads, where whatever the process does slows the reload down.
+ */
 function hashOf(obj: PeerObjects): string {
-  let text = '';
-  for (const [k, v] of obj.friend.options) text += `${k}=${v}\n`;
-  for (const st of obj.steps) text += `${st.context}|${st.exten}|${st.priority}|${st.app}|${st.appData}\n`;
-  return hash('sha1', text, 'base64');
+  const d = new FieldDigest();
+  for (const [k, v] of obj.friend.options) d.add(k).add(v);
+  for (const st of obj.steps)
+    d.add(st.context).add(st.exten).add(String(st.priority)).add(st.app).add(st.appData);
+  return d.value();
+}
+
+class FieldDigest {
+  private a = 0x811c9dc5;
+  private b = 0x01000193;
+
+  /** Adds one field; a separator keeps ("ab", "c") and ("a", "bc") apart. */
+  add(text: string): this {
+    let a = this.a;
+    let b = this.b;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995);
+      b ^= b >>> 15;
+    }
+    // The separator is outside ASCII, which no validated value leaves.
+    this.a = Math.imul(a ^ 0x100, 0x01000193);
+    this.b = Math.imul(b ^ 0x100, 0x5bd1e995);
+    return this;
+  }
+
+  value(): string {
+    return `${(this.a >>> 0).toString(36)}.${(this.b >>> 0).toString(36)}`;
+  }
 }
 
 function failureSignature(v: VerifyReport): string {

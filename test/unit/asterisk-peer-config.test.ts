@@ -1,6 +1,6 @@
 import { loadConfig } from '../../src/config/load-config';
 import { AppError } from '../../src/core/errors';
-import { buildDesiredState, renderSettingsFrom } from '../../src/asterisk/desired-state';
+import { buildDesiredState, peerObjects, renderSettingsFrom } from '../../src/asterisk/desired-state';
 import {
   MARK_PREFIX,
   renderExtensionsFile,
@@ -10,6 +10,7 @@ import {
 import { INVALID_VALUE, validatePeer, type PeerInput } from '../../src/asterisk/peer-validation';
 import type { Peer } from '../../src/store/entities';
 import { newPeerRow } from '../harness/peer-row';
+import { sameDialplan } from '../../src/asterisk/files-backend';
 
 const SECRET = 'Abcdefghijklmnopqrstuvwxyz012345';
 
@@ -168,6 +169,55 @@ describe('what a peer becomes', () => {
     // A dial plan change alone leaves the iax section (and so its mark) as it was.
     expect(mark({ prefix: '56' })).toBe(m);
     expect(m).not.toContain(SECRET);
+  });
+
+  it('hands unchanged dial plan steps on to the next build, and builds them again when they change', () => {
+    const fresh = (row: Peer, s = settings()) => peerObjects(validatePeer(row), s).steps;
+    const first = buildDesiredState([peerRow()], settings()).peers[0];
+    const codec = buildDesiredState([peerRow({ codec: 'alaw' })], settings()).peers[0];
+    expect(codec.steps).toBe(first.steps);
+    expect(codec.friend.options).toContainEqual(['allow', 'alaw']);
+    expect(codec.outboundExten).toBe('_55XXXX');
+    for (const [row, s] of [
+      [peerRow({ prefix: '56' }), settings()],
+      [peerRow({ partnerExtensionLength: 5 }), settings()],
+      [peerRow(), { ...settings(), maxCallsPerPeer: 3 }],
+      [peerRow(), { ...settings(), unfederatedNumbers: ['1000', '2*'] }],
+    ] as const) {
+      const built = buildDesiredState([row], s).peers[0];
+      expect(built.steps).not.toBe(first.steps);
+      expect(built.steps).toEqual(fresh(row, s));
+      expect(built.outboundExten).toBe(built.steps[0].exten);
+    }
+  });
+
+  it('tells when two states render the same dial plan, so that its text can stand', () => {
+    const base = [peerRow(), peerRow({ name: 'carol', prefix: '77' })];
+    const state = (rows: Peer[], over: Record<string, unknown> = {}) => {
+      const s = { ...settings(), ...over };
+      return buildDesiredState(rows, s);
+    };
+    const a = state(base);
+    const cases: [string, ReturnType<typeof state>, boolean][] = [
+      ['a codec', state([peerRow({ codec: 'alaw' }), base[1]]), true],
+      [
+        'a host, port and secret',
+        state([peerRow({ partnerIaxHost: '10.0.0.9', partnerIaxPort: 4999, secret: `${SECRET}z` }), base[1]]),
+        true,
+      ],
+      ['a prefix', state([peerRow({ prefix: '56' }), base[1]]), false],
+      ['an extension length', state([peerRow({ partnerExtensionLength: 5 }), base[1]]), false],
+      ['a peer more', state([...base, peerRow({ name: 'dave', prefix: '88' })]), false],
+      ['a peer less', state([base[0]]), false],
+      ['the calls per peer', state(base, { maxCallsPerPeer: 3 }), false],
+      ['the test extension', state(base, { testExtension: '7777777' }), false],
+    ];
+    for (const [what, b, same] of cases) {
+      expect([what, sameDialplan(a, b)]).toEqual([what, same]);
+      // The point of it: equal means the same bytes.
+      if (same) expect(renderExtensionsFile(b)).toBe(renderExtensionsFile(a));
+      else expect(renderExtensionsFile(b)).not.toBe(renderExtensionsFile(a));
+    }
   });
 
   it('has no ACL for a hostname partner (its address may change)', () => {
