@@ -83,7 +83,8 @@ export const scale: Scenario = {
     'then reads every mark from `iax2 show peers` while the reload still probes the peers, and reads again after ' +
     'it if anything was missing), record the apply states (one UPDATE per 1,000 peers); its duration ' +
     "is the report's finished_at - started_at (ms, after the DB writes), median of " +
-    `${ROUNDS} rounds. The dial plan file does not change with a codec, so pbx_config is not reloaded and its ` +
+    `${ROUNDS} rounds. The dial plan does not change with a codec (its steps are handed on from the last run and its ` +
+    'text stands without being rendered again), so pbx_config is not reloaded and its ' +
     'steps are not read back again: they were read back in full when last loaded, and are again after any pbx_config ' +
     "reload, AMI reconnect, Asterisk restart or failed verify, on every scheduled reconcile and on an admin's " +
     'reconcile without `verify` (the default is `full`, which reads the whole dial plan back too). Against it, like for ' +

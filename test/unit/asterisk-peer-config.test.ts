@@ -178,12 +178,13 @@ describe('what a peer becomes', () => {
     expect(codec.steps).toBe(first.steps);
     expect(codec.friend.options).toContainEqual(['allow', 'alaw']);
     expect(codec.outboundExten).toBe('_55XXXX');
-    for (const [row, s] of [
+    const changes: [Peer, ReturnType<typeof settings>][] = [
       [peerRow({ prefix: '56' }), settings()],
       [peerRow({ partnerExtensionLength: 5 }), settings()],
       [peerRow(), { ...settings(), maxCallsPerPeer: 3 }],
       [peerRow(), { ...settings(), unfederatedNumbers: ['1000', '2*'] }],
-    ] as const) {
+    ];
+    for (const [row, s] of changes) {
       const built = buildDesiredState([row], s).peers[0];
       expect(built.steps).not.toBe(first.steps);
       expect(built.steps).toEqual(fresh(row, s));
