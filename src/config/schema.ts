@@ -139,7 +139,10 @@ export const configSchema = z.strictObject({
       keyEncryptionSecret: z.string().min(16).optional(),
       /** Outgoing HTTP timeout to partners, ms. */
       httpTimeoutMs: z.number().int().min(100).default(10000),
-      /** Requests per client IP per minute on every federation and legacy endpoint (checked before any crypto). */
+      /**
+       * Requests per client IP per minute on every federation and legacy endpoint (checked before any
+       * crypto): a steady rate, of which two seconds' worth (at least 120, at most all) may come at once.
+       */
       rateLimitPerIpPerMinute: z.number().int().min(1).default(120),
       /** Signed calls per partner (server name) per minute. */
       rateLimitPerOriginPerMinute: z.number().int().min(1).default(120),

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Metrics } from '../core/metrics';
 import { DESCRIPTOR_PATH } from './descriptor';
-import type { RateLimiter } from './rate-limiter';
+import type { HitLimiter } from './rate-limiter';
 
 /** The error shape of the surface: v2 and the descriptor as the error middleware renders, v1 as µURU does. */
 export type RefusalShape = 'v2' | 'v1';
@@ -58,7 +58,7 @@ function refusalWriter(
  * gate, or a path spelling the gate does not know) it counts and refuses.
  */
 export function perIpLimit(
-  limiter: RateLimiter,
+  limiter: HitLimiter,
   metrics: Metrics,
   endpoint: string,
   shape: RefusalShape = 'v2',
@@ -98,11 +98,7 @@ function clientIp(req: IncomingMessage, trustProxy: boolean): string {
  * whose requests are let through. Paths are compared as Express routes them
  * (case-insensitive); anything else passes untouched (health, admin, panel).
  */
-export function perIpGate(
-  limiter: RateLimiter,
-  metrics: Metrics,
-  opts: { trustProxy: boolean },
-): RequestGate {
+export function perIpGate(limiter: HitLimiter, metrics: Metrics, opts: { trustProxy: boolean }): RequestGate {
   const v1 = refusalWriter(metrics, 'v1', 'v1');
   const v2 = refusalWriter(metrics, 'v2', 'v2');
   const descriptor = refusalWriter(metrics, 'descriptor', 'v2');

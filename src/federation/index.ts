@@ -20,7 +20,7 @@ import { Phonebook, type PhonebookSource } from './phonebook';
 import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
 import { PolicyStore } from './policy';
-import { RateLimiter } from './rate-limiter';
+import { BurstLimiter, RateLimiter, perIpBurst } from './rate-limiter';
 import { perIpGate } from './client-rate-limit';
 import { RequestVerifier } from './request-verifier';
 import { JobScheduler } from './scheduled-jobs';
@@ -153,7 +153,12 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
     ttlMs: config.phonebook.partnerCacheSeconds * 1000,
     timeoutMs: fed.httpTimeoutMs,
   });
-  const perIp = new RateLimiter(clock, fed.rateLimitPerIpPerMinute, MINUTE);
+  const perIp = new BurstLimiter(
+    clock,
+    fed.rateLimitPerIpPerMinute,
+    MINUTE,
+    perIpBurst(fed.rateLimitPerIpPerMinute),
+  );
   const perOrigin = new RateLimiter(clock, fed.rateLimitPerOriginPerMinute, MINUTE);
 
   const router = Router();

@@ -8,7 +8,7 @@ import type { Logger } from '../logging/logger';
 import { perIpLimit } from './client-rate-limit';
 import type { Answer, InboundHandshake } from './handshake-inbound';
 import type { Phonebook } from './phonebook';
-import type { RateLimiter } from './rate-limiter';
+import type { HitLimiter } from './rate-limiter';
 import { counted } from './request-metrics';
 import { describeIssues, v1IncomingRequestBody, v1OutgoingStatusBody, v1TeardownBody } from './wire-schemas';
 
@@ -25,7 +25,7 @@ export function legacyRoutes(deps: {
   logger: Logger;
   inbound: InboundHandshake;
   phonebook: Phonebook;
-  perIp: RateLimiter;
+  perIp: HitLimiter;
 }): Router {
   const r = Router();
   const { metrics } = deps;

@@ -13,7 +13,7 @@ import type { PartnerKeyStore } from './partner-keys';
 import type { PeeringRecords } from './peering-records';
 import type { Phonebook } from './phonebook';
 import type { PolicyStore } from './policy';
-import type { RateLimiter } from './rate-limiter';
+import type { HitLimiter, RateLimiter } from './rate-limiter';
 import { counted } from './request-metrics';
 import type { RequestVerifier } from './request-verifier';
 import type { Clock } from '../core/clock';
@@ -37,7 +37,7 @@ export interface V2RouteDeps {
   localKeys: LocalKeys;
   policy: PolicyStore;
   phonebook: Phonebook;
-  perIp: RateLimiter;
+  perIp: HitLimiter;
   perOrigin: RateLimiter;
 }
 

@@ -426,8 +426,10 @@ function damageFields(
   body: Json,
   isUrlField: (k: string) => boolean,
   lenient: string[] = [],
+  /** Fields an earlier defect of the same body touched: a second one must not undo the first. */
+  taken: Set<string> = new Set(),
 ): string {
-  const keys = Object.keys(body).filter((k) => !lenient.includes(k));
+  const keys = Object.keys(body).filter((k) => !lenient.includes(k) && !taken.has(k));
   const roll = g.int(keys.length === 0 ? 2 : 5);
   if (roll === 0 || keys.length === 0) {
     const extra = g.pick(['admin', '__proto__', 'constructor', 'secret', 'host', g.token(6)]);
@@ -438,14 +440,17 @@ function damageFields(
       writable: true,
       configurable: true,
     });
+    taken.add(extra);
     return `extra field ${extra}`;
   }
   if (roll === 1) {
     const k = g.pick(keys);
+    taken.add(k);
     delete body[k];
     return `missing ${k}`;
   }
   const k = g.pick(keys);
+  taken.add(k);
   const current = body[k];
   if (current && typeof current === 'object' && !Array.isArray(current)) {
     return `${k}.${damageFields(g, current as Json, isUrlField, lenient)}`;
@@ -590,8 +595,12 @@ function planBody(g: Gen, spec: EndpointSpec, limit: number): BodyPlan {
     }
     default: {
       const pristine = JSON.stringify(template);
-      const labels = [damageFields(g, template, (k) => URL_FIELDS.has(k), spec.lenient)];
-      if (g.chance(0.3)) labels.push(damageFields(g, template, (k) => URL_FIELDS.has(k), spec.lenient));
+      // A second defect on another field: "wrong type" twice on one field could land on the right type again.
+      const taken = new Set<string>();
+      const labels = [damageFields(g, template, (k) => URL_FIELDS.has(k), spec.lenient, taken)];
+      if (g.chance(0.3)) {
+        labels.push(damageFields(g, template, (k) => URL_FIELDS.has(k), spec.lenient, taken));
+      }
       // Two defects can cancel out (an extra field added, then removed): keep one.
       if (JSON.stringify(template) === pristine) {
         template.unexpected = 1;
