@@ -38,8 +38,6 @@ export interface AsteriskFeatureOverrides {
   /** Replace the clients (e.g. a fault-injecting wrapper in tests). */
   ami?: AmiLink;
   ari?: AriLink;
-  /** The files backend's probe session (null: none, verify then lists on the main session). */
-  probeAmi?: AmiLink | null;
 }
 
 const ariBase = (url: string): string => {
@@ -89,19 +87,17 @@ export function createAsteriskFeature(
   const probe: AmiLink | null =
     a.stateBackend === 'realtime'
       ? null
-      : overrides.probeAmi !== undefined
-        ? overrides.probeAmi
-        : new AmiClient({
-            host: a.host,
-            port: a.ami.port,
-            username: a.ami.user,
-            secret: a.ami.password,
-            logger,
-            component: 'ami-probe',
-            events: false,
-            actionTimeoutMs: a.ami.actionTimeoutMs,
-            reconnect: { initialMs: 250, maxMs: 5000 },
-          });
+      : new AmiClient({
+          host: a.host,
+          port: a.ami.port,
+          username: a.ami.user,
+          secret: a.ami.password,
+          logger,
+          component: 'ami-probe',
+          events: false,
+          actionTimeoutMs: a.ami.actionTimeoutMs,
+          reconnect: { initialMs: 250, maxMs: 5000 },
+        });
   const reloader = new ModuleReloader(ami, metrics, logger, clock);
   const backend: StateBackend =
     a.stateBackend === 'realtime'

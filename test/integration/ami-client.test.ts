@@ -3,7 +3,7 @@
  * responses, timeouts, events, heartbeat, and surviving Asterisk dying under
  * a connected client.
  */
-import { AmiClient, AmiError, type AmiMessage } from '../../src/asterisk/ami-client';
+import { AmiClient, type AmiClientOptions, AmiError, type AmiMessage } from '../../src/asterisk/ami-client';
 import { ECHO_EXTEN, TEST_CONTEXT } from '../harness/asterisk';
 import { type PeeredPair, startPeeredPair } from '../harness/asterisk-pair';
 import { captureLogger } from '../harness/test-logger';
@@ -18,16 +18,20 @@ describe('AmiClient', () => {
   const events: AmiMessage[] = [];
   let connects = 0;
 
-  beforeAll(async () => {
-    pair = await startPeeredPair();
-    ami = new AmiClient({
+  /** A client of Asterisk A with the test's logger, logged in as the harness's user unless told otherwise. */
+  const clientOfA = (extra: Partial<AmiClientOptions> = {}): AmiClient =>
+    new AmiClient({
       host: '127.0.0.1',
       port: pair.a.amiPort,
       username: pair.a.amiUser,
       secret: pair.a.amiSecret,
       logger: logs.logger,
-      reconnect: FAST_RECONNECT,
+      ...extra,
     });
+
+  beforeAll(async () => {
+    pair = await startPeeredPair();
+    ami = clientOfA({ reconnect: FAST_RECONNECT });
     ami.on('event', (e) => events.push(e));
     ami.on('connected', () => connects++);
     const booted = nextEvent<AmiMessage>(ami, 'FullyBooted');
@@ -42,13 +46,7 @@ describe('AmiClient', () => {
   });
 
   test('an action before start() rejects with AMI_NOT_CONNECTED', async () => {
-    const idle = new AmiClient({
-      host: '127.0.0.1',
-      port: pair.a.amiPort,
-      username: 'x',
-      secret: 'y',
-      logger: logs.logger,
-    });
+    const idle = clientOfA({ username: 'x', secret: 'y' });
     expect(idle.state).toBe('disconnected');
     await expect(idle.action({ Action: 'Ping' })).rejects.toMatchObject({ code: 'AMI_NOT_CONNECTED' });
   });
@@ -81,14 +79,7 @@ describe('AmiClient', () => {
   });
 
   test('a session logged in without events answers actions and gets no event', async () => {
-    const quiet = new AmiClient({
-      host: '127.0.0.1',
-      port: pair.a.amiPort,
-      username: pair.a.amiUser,
-      secret: pair.a.amiSecret,
-      logger: logs.logger,
-      events: false,
-    });
+    const quiet = clientOfA({ events: false });
     const heard: AmiMessage[] = [];
     quiet.on('event', (e) => heard.push(e));
     quiet.start();
@@ -174,16 +165,7 @@ describe('AmiClient', () => {
   });
 
   test('the heartbeat notices a silent Asterisk and reconnects once it answers again', async () => {
-    const hb = new AmiClient({
-      host: '127.0.0.1',
-      port: pair.a.amiPort,
-      username: pair.a.amiUser,
-      secret: pair.a.amiSecret,
-      logger: logs.logger,
-      heartbeatMs: 300,
-      actionTimeoutMs: 1000,
-      reconnect: FAST_RECONNECT,
-    });
+    const hb = clientOfA({ heartbeatMs: 300, actionTimeoutMs: 1000, reconnect: FAST_RECONNECT });
     hb.start();
     try {
       await hb.whenConnected(10_000);
@@ -249,14 +231,7 @@ describe('AmiClient', () => {
 
   test('a wrong secret never connects, and no secret reaches the logs', async () => {
     const wrongSecret = 'wrong-secret-value-0123456789';
-    const bad = new AmiClient({
-      host: '127.0.0.1',
-      port: pair.a.amiPort,
-      username: pair.a.amiUser,
-      secret: wrongSecret,
-      logger: logs.logger,
-      reconnect: { initialMs: 50, maxMs: 200 },
-    });
+    const bad = clientOfA({ secret: wrongSecret, reconnect: { initialMs: 50, maxMs: 200 } });
     bad.start();
     try {
       await eventually('login failure logged', () => logs.text().includes('AMI login failed'), 10_000);
