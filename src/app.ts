@@ -4,11 +4,12 @@ import express, { type Express, type RequestHandler, Router } from 'express';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config/schema';
 import { type Clock, systemClock } from './core/clock';
-import { AppError, errorMessage } from './core/errors';
+import { AppError, errorMessage, isAppError } from './core/errors';
 import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort } from './core/asterisk-port';
 import { createLogger, type Logger } from './logging/logger';
 import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
+import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';
@@ -170,6 +171,11 @@ export class App implements AppRuntime {
         this.db = await openDatabase(this.config);
         break;
       } catch (e) {
+        // A key that does not open the stored secrets (or an unusable key file) will not heal by retrying.
+        if (isAppError(e) && e.code === 'FED_KEY_DECRYPT_FAILED') {
+          this.logger.error('cannot start', { component: 'app', code: e.code, error: e.message });
+          throw e;
+        }
         this.logger.warn('database unreachable, retrying', {
           component: 'app',
           error: errorMessage(e),
@@ -180,6 +186,13 @@ export class App implements AppRuntime {
       }
     }
     if (this.stopping || !this.db) return;
+    const atRest = atRestKeyOf(this.db);
+    if (atRest.source === 'file') {
+      this.logger.warn(
+        `no UURU_KEY_ENCRYPTION_SECRET is set: private keys and IAX2 secrets are encrypted with the key file ${atRest.file}, which lies beside the data, so a copy of the data folder opens them; see ${KEY_DOCS} to keep the key elsewhere`,
+        { component: 'app' },
+      );
+    }
     const ctx: ServiceContext = {
       config: this.config,
       db: this.db,

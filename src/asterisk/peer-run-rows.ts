@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { type Peer, PeerEntity } from '../store/entities';
+import { openSealed } from '../store/secrets-at-rest';
 
 /** The columns a reconcile run needs: what is rendered, and the apply state it records. */
 export const PEER_RUN_COLUMNS = [
@@ -54,8 +55,11 @@ export class PeerRunRows {
   private readonly selectSql: string;
   private readonly column: (property: string) => string;
   private readonly table: string;
+  /** The IAX2 secret is sealed at rest: this plain-SQL read opens it through the store, like every ORM read. */
+  private readonly openSecret: (stored: string) => string;
 
   constructor(private readonly db: DataSource) {
+    this.openSecret = openSealed(db, PeerEntity, 'secret');
     const meta = db.getMetadata(PeerEntity);
     const esc = (name: string) => db.driver.escape(name);
     this.column = (property) => {
@@ -79,7 +83,7 @@ export class PeerRunRows {
       partnerIaxPort: Number(r.partnerIaxPort),
       partnerExtensionLength: Number(r.partnerExtensionLength),
       codec: String(r.codec),
-      secret: String(r.secret),
+      secret: this.openSecret(String(r.secret)),
       applyState: r.applyState as Peer['applyState'],
       applyError: r.applyError === null || r.applyError === undefined ? null : String(r.applyError),
       appliedAt: r.appliedAt === null || r.appliedAt === undefined ? null : Number(r.appliedAt),

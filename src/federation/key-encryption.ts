@@ -7,7 +7,8 @@ import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:
  * ciphertext copied onto another row does not decrypt.
  *
  * Stored form: enc1$<log2 N>$<r>$<p>$<salt>$<iv>$<tag>$<ciphertext> (base64).
- * Rows written without a secret hold the plain PKCS#8 DER in base64.
+ * Rows written by versions that stored keys without a secret hold the plain
+ * PKCS#8 DER in base64; opening the store encrypts them (src/store/secrets-at-rest.ts).
  */
 
 const PREFIX = 'enc1';
@@ -76,7 +77,54 @@ export function decryptPrivateKey(stored: string, secret: string, kid: string, a
     return Buffer.concat([decipher.update(ct), decipher.final()]);
   } catch {
     throw new KeyDecryptionError(
-      `cannot decrypt private key ${kid}: the key-encryption secret (UURU_KEY_ENCRYPTION_SECRET) is wrong or the stored key is damaged`,
+      `cannot decrypt private key ${kid}: the key-encryption secret (UURU_KEY_ENCRYPTION_SECRET, or the key file in the data folder) is wrong or the stored key is damaged`,
+    );
+  }
+}
+
+/**
+ * Sealed values: the IAX2 secrets and the v1 notification bodies stored
+ * beside the peers. One AES-256-GCM key per key-encryption secret, derived
+ * once with scrypt under a fixed, purpose-bound salt: a reconcile reads every
+ * peer's secret, and a per-value scrypt would cost tens of milliseconds each.
+ * (The fixed salt only lets an attacker share guessing work between
+ * installations that chose the same passphrase; the generated key file holds
+ * 256 random bits.) The column name is bound as associated data, so a value
+ * copied into another column does not open.
+ *
+ * Stored form: enc:v1:<base64url(iv | tag | ciphertext)>.
+ */
+const SEALED_PREFIX = 'enc:v1:';
+const SEALED_SALT = Buffer.from('uuru-federation sealed values v1', 'utf8');
+
+export function isSealed(stored: string): boolean {
+  return stored.startsWith(SEALED_PREFIX);
+}
+
+export function sealingKey(secret: string): Buffer {
+  return deriveKey(secret, SEALED_SALT, LOG2_N, R, P);
+}
+
+export function seal(plain: string, key: Buffer, context: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(`uuru-federation sealed ${context}`, 'utf8'));
+  const ct = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+  return `${SEALED_PREFIX}${Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64url')}`;
+}
+
+export function unseal(stored: string, key: Buffer, context: string): string {
+  if (!isSealed(stored)) throw new KeyDecryptionError(`stored ${context} is not sealed`);
+  const raw = Buffer.from(stored.slice(SEALED_PREFIX.length), 'base64url');
+  if (raw.length < 28) throw new KeyDecryptionError(`stored ${context} is damaged`);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
+    decipher.setAAD(Buffer.from(`uuru-federation sealed ${context}`, 'utf8'));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    throw new KeyDecryptionError(
+      `cannot decrypt the stored ${context}: the key-encryption secret is not the one it was stored with, or the value is damaged`,
     );
   }
 }

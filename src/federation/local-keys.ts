@@ -5,6 +5,7 @@ import type { Clock } from '../core/clock';
 import { AppError } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import { LocalKeyEntity, type LocalKey } from '../store/entities';
+import { atRestKeyOf } from '../store/secrets-at-rest';
 import type { DescriptorAgreementKey, DescriptorSigningKey } from './descriptor';
 import { endorse } from './endorsement';
 import { decryptPrivateKey, encryptPrivateKey, isEncrypted, KeyDecryptionError } from './key-encryption';
@@ -29,9 +30,10 @@ export function serverNameOf(publicUrl: string): string {
 
 /**
  * Our own keys: an Ed25519 signing key and an X25519 agreement key, rotated
- * together. Private keys live only in the local_keys table (encrypted when a
- * key-encryption secret is configured) and in this process's memory; they
- * are never returned by list(), logged, or put in errors.
+ * together. Private keys live only in the local_keys table (always encrypted,
+ * under the store's key-encryption secret: UURU_KEY_ENCRYPTION_SECRET or the
+ * key file, see src/store/secrets-at-rest.ts) and in this process's memory;
+ * they are never returned by list(), logged, or put in errors.
  *
  * Life of a key: `next` (published ahead, endorsed by the active key) ->
  * `active` (signs) -> `retiring` (published for RETIRING_PERIOD_MS so
@@ -57,11 +59,12 @@ export class LocalKeys {
     this.lifetimeMs = (deps.lifetimeDays ?? DEFAULT_KEY_LIFETIME_DAYS) * DAY_MS;
   }
 
-  private get secret(): string | undefined {
-    return this.deps.config.federation.keyEncryptionSecret;
+  /** The store's key-encryption secret: the one every other secret at rest is sealed with. */
+  private get secret(): string {
+    return atRestKeyOf(this.deps.db).secret;
   }
 
-  /** First start: generate the keys. Every start: check they decrypt, encrypt plain ones once a secret is set. */
+  /** First start: generate the keys. Every start: check they decrypt (opening the store encrypted any plain ones). */
   async ensureKeys(): Promise<void> {
     const created = await this.deps.db.transaction(async (m) => {
       const made: string[] = [];
@@ -77,7 +80,6 @@ export class LocalKeys {
     });
     for (const kid of created) this.deps.logger.info('generated local key', { component: 'keys', kid });
     await this.settleDuplicateActives();
-    await this.encryptPlainKeys();
     // Fail at start, not at the first signed request, when the secret is wrong or missing.
     await this.signingKey();
     await this.agreementKey();
@@ -109,19 +111,6 @@ export class LocalKeys {
         kept: keep.kid,
         retiring: others.map((o) => o.kid),
       });
-    }
-  }
-
-  private async encryptPlainKeys(): Promise<void> {
-    const secret = this.secret;
-    if (secret === undefined) return;
-    const repo = this.deps.db.getRepository<LocalKey>(LocalKeyEntity);
-    const rows = await repo.find();
-    for (const row of rows) {
-      if (row.privateKey === '' || isEncrypted(row.privateKey)) continue;
-      const der = Buffer.from(row.privateKey, 'base64');
-      await repo.update({ kid: row.kid }, { privateKey: encryptPrivateKey(der, secret, row.kid, row.alg) });
-      this.deps.logger.info('encrypted a stored private key at rest', { component: 'keys', kid: row.kid });
     }
   }
 
@@ -295,26 +284,19 @@ export class LocalKeys {
   private privateKeyOf(row: LocalKey): KeyObject {
     const cached = this.cache.get(row.kid);
     if (cached) return cached;
+    // Rows in clear were encrypted when the store was opened; one left in clear is not trusted.
+    if (!isEncrypted(row.privateKey)) {
+      throw new AppError('FED_KEY_DECRYPT_FAILED', 500, `stored private key ${row.kid} is not encrypted`, {
+        kind: 'bug',
+      });
+    }
     let der: Buffer;
-    if (isEncrypted(row.privateKey)) {
-      const secret = this.secret;
-      if (secret === undefined) {
-        throw new AppError(
-          'FED_KEY_DECRYPT_FAILED',
-          500,
-          `private key ${row.kid} is encrypted at rest but no key-encryption secret (UURU_KEY_ENCRYPTION_SECRET) is configured`,
-          { kind: 'bug' },
-        );
-      }
-      try {
-        der = decryptPrivateKey(row.privateKey, secret, row.kid, row.alg);
-      } catch (e) {
-        if (e instanceof KeyDecryptionError)
-          throw new AppError('FED_KEY_DECRYPT_FAILED', 500, e.message, { kind: 'bug' });
-        throw e;
-      }
-    } else {
-      der = Buffer.from(row.privateKey, 'base64');
+    try {
+      der = decryptPrivateKey(row.privateKey, this.secret, row.kid, row.alg);
+    } catch (e) {
+      if (e instanceof KeyDecryptionError)
+        throw new AppError('FED_KEY_DECRYPT_FAILED', 500, e.message, { kind: 'bug' });
+      throw e;
     }
     let key: KeyObject;
     try {
@@ -348,13 +330,12 @@ export class LocalKeys {
     const { privateKey } = alg === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('x25519');
     const kid = newKid(alg, notBefore);
     const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-    const secret = this.secret;
     this.cache.set(kid, privateKey);
     return {
       kid,
       alg,
       publicKey: rawPublicKey(privateKey),
-      privateKey: secret === undefined ? der.toString('base64') : encryptPrivateKey(der, secret, kid, alg),
+      privateKey: encryptPrivateKey(der, this.secret, kid, alg),
       status,
       notBefore,
       expiresAt,

@@ -4,12 +4,17 @@ import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { Config } from '../config/schema';
 import { ALL_ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
+import { type AtRestConfig, resolveAtRestKey, restrictSqliteFiles, secureStore } from './secrets-at-rest';
 
 export function dataSourceOptions(config: Pick<Config, 'database' | 'dataDir'>): DataSourceOptions {
   const db = config.database;
   if (db.type === 'sqlite') {
     const file = db.sqlitePath ?? path.join(config.dataDir, 'uuru-federation.sqlite');
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    if (file !== ':memory:') {
+      // Private to the sidecar's user: the folder 0700 when we create it, the database and its WAL/SHM 0600.
+      fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+      restrictSqliteFiles(file);
+    }
     return {
       type: 'better-sqlite3',
       database: file,
@@ -43,12 +48,22 @@ export function dataSourceOptions(config: Pick<Config, 'database' | 'dataDir'>):
   };
 }
 
-/** Opens the database and applies pending migrations. */
-export async function openDatabase(config: Pick<Config, 'database' | 'dataDir'>): Promise<DataSource> {
+/**
+ * Opens the database and applies pending migrations. Last, it binds the
+ * key-encryption secret (UURU_KEY_ENCRYPTION_SECRET or the key file) to the
+ * sealed columns and encrypts secrets still stored in clear
+ * (src/store/secrets-at-rest.ts); a key that does not open what is stored
+ * stops here with FED_KEY_DECRYPT_FAILED.
+ */
+export async function openDatabase(
+  config: Pick<Config, 'database' | 'dataDir'> & AtRestConfig,
+): Promise<DataSource> {
+  const key = resolveAtRestKey(config);
   const ds = new DataSource(dataSourceOptions(config));
   await ds.initialize();
   try {
     await ds.runMigrations({ transaction: 'each' });
+    await secureStore(ds, key);
   } catch (e) {
     await ds.destroy();
     throw e;

@@ -1,5 +1,5 @@
 import { EntitySchema } from 'typeorm';
-import { col } from './columns';
+import { col, sealedCol } from './columns';
 
 /**
  * The database is the source of truth: peers and requests here are what
@@ -30,7 +30,7 @@ export interface Peer {
   partnerIaxPort: number;
   partnerExtensionLength: number;
   codec: string;
-  /** IAX2 secret (v2: derived, v1: exchanged). Never rendered or returned. */
+  /** IAX2 secret (v2: derived, v1: exchanged). Never rendered or returned; sealed at rest. */
   secret: string;
   dialect: Dialect;
   /** request_id of the peering (v1: the requester's outgoing request UUID). */
@@ -56,7 +56,7 @@ export const PeerEntity = new EntitySchema<Peer>({
   tableName: 'peers',
   columns: {
     id: col.id(),
-    name: { ...col.str(32), unique: true },
+    name: { ...col.str(40), unique: true },
     prefix: { ...col.str(16), unique: true },
     partnerUrl: col.str(255),
     partnerServerName: col.str(255, true),
@@ -64,7 +64,7 @@ export const PeerEntity = new EntitySchema<Peer>({
     partnerIaxPort: col.int(),
     partnerExtensionLength: col.int(),
     codec: col.str(8),
-    secret: col.str(64),
+    secret: sealedCol.str(255),
     dialect: col.str(4),
     requestId: col.str(64),
     role: col.str(16),
@@ -92,7 +92,7 @@ export interface OutgoingRequest {
   prefix: string;
   codec: string;
   dialect: Dialect;
-  /** v1 only: the shared secret (sent to the partner in clear, as µURU does). */
+  /** v1 only: the shared secret (sent to the partner in clear, as µURU does; sealed at rest). */
   secret: string | null;
   /** v2: our agreement key id used for this peering. */
   agreementKid: string | null;
@@ -108,13 +108,13 @@ export const OutgoingRequestEntity = new EntitySchema<OutgoingRequest>({
   tableName: 'outgoing_requests',
   columns: {
     id: col.id(),
-    name: col.str(32),
+    name: col.str(40),
     partnerUrl: col.str(255),
     partnerServerName: col.str(255, true),
     prefix: col.str(16),
     codec: col.str(8),
     dialect: col.str(4),
-    secret: col.str(64, true),
+    secret: sealedCol.str(255, true),
     agreementKid: col.str(64, true),
     state: col.str(16),
     declineReason: col.text(),
@@ -151,7 +151,7 @@ export const IncomingRequestEntity = new EntitySchema<IncomingRequest>({
   columns: {
     id: col.id(),
     requestId: { ...col.str(64), unique: true },
-    name: col.str(32),
+    name: col.str(40),
     partnerUrl: col.str(255),
     partnerServerName: col.str(255, true),
     partnerIaxHost: col.str(255),
@@ -159,7 +159,7 @@ export const IncomingRequestEntity = new EntitySchema<IncomingRequest>({
     partnerExtensionLength: col.int(),
     codec: col.str(8),
     dialect: col.str(4),
-    secret: col.str(64, true),
+    secret: sealedCol.str(255, true),
     partnerAgreementKid: col.str(64, true),
     state: col.str(16),
     createdAt: col.ms(),
@@ -289,8 +289,9 @@ export const OutboxEntity = new EntitySchema<OutboxItem>({
     peerName: col.str(32, true),
     requestId: col.str(64, true),
     method: col.str(8),
-    url: col.text(false),
-    body: col.json(),
+    // v1 notifications carry the shared secret in the query or the body.
+    url: sealedCol.text(false),
+    body: sealedCol.json(),
     state: col.str(16),
     attempts: { ...col.int(), default: 0 },
     nextAttemptAt: col.ms(),

@@ -4,7 +4,7 @@
  * (same request id, same derived secret, both active), the same pending or
  * declined request, or nothing on either side.
  */
-import type { Sidecar } from './sidecar';
+import { clearSecret, type Sidecar } from './sidecar';
 
 /** One instance's records of the peering with a given name. */
 export interface PeeringSide {
@@ -31,7 +31,12 @@ export async function peeringSide(s: Sidecar, name: string): Promise<PeeringSide
   const [pending] = await s.query<{ n: number | string }>(
     "SELECT COUNT(*) AS n FROM {db}.outbox WHERE state = 'pending'",
   );
-  return { peer, outgoing, incoming, pendingOutbox: Number(pending?.n ?? 0) };
+  return {
+    peer: peer && { ...peer, secret: clearSecret(s, 'peers', peer.secret) },
+    outgoing,
+    incoming,
+    pendingOutbox: Number(pending?.n ?? 0),
+  };
 }
 
 export type PeeringAgreement = 'peered' | 'pending' | 'declined' | 'none';

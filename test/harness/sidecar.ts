@@ -15,7 +15,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SigningKey } from '../../src/federation/http-signature';
+import { decryptPrivateKey } from '../../src/federation/key-encryption';
 import { serverNameOf } from '../../src/federation/local-keys';
+import { KEY_FILE_NAME, unsealStored } from '../../src/store/secrets-at-rest';
 import { externalMariaDbFromEnv, testDatabaseName } from './mariadb';
 import { freePort } from './ports';
 import { killPid, stopPid, waitFor } from './processes';
@@ -66,6 +68,8 @@ export interface Sidecar {
   admin(method: string, apiPath: string, body?: unknown): Promise<{ status: number; json: unknown }>;
   /** Runs SQL on this sidecar's own database. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** The secret its private keys and IAX2 secrets are encrypted with: UURU_KEY_ENCRYPTION_SECRET, else its key file. */
+  keyEncryptionSecret(): string;
 }
 
 export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
@@ -230,6 +234,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
         db.close();
       }
     },
+    keyEncryptionSecret() {
+      return (
+        env.UURU_KEY_ENCRYPTION_SECRET ?? fs.readFileSync(path.join(dataDir, KEY_FILE_NAME), 'utf8').trim()
+      );
+    },
   };
   return sidecar;
 }
@@ -257,10 +266,20 @@ export interface PeerRow {
   partnerExtensionLength: number;
 }
 
-/** The peer row (secret included) straight from the sidecar's database, or undefined. */
+/** The peer row straight from the sidecar's database, or undefined; the secret (sealed at rest) opened. */
 export async function peerRow(s: Sidecar, name: string): Promise<PeerRow | undefined> {
   const rows = await s.query<PeerRow>('SELECT * FROM {db}.peers WHERE name = ?', [name]);
-  return rows[0];
+  const row = rows[0];
+  return row && { ...row, secret: clearSecret(s, 'peers', row.secret) };
+}
+
+/** A sealed IAX2 secret read from a sidecar's database, opened with its key. */
+export function clearSecret(
+  s: Sidecar,
+  table: 'peers' | 'incoming_requests' | 'outgoing_requests',
+  stored: string,
+) {
+  return unsealStored(s.keyEncryptionSecret(), table, 'secret', stored);
 }
 
 export async function countRows(
@@ -345,8 +364,8 @@ export async function outgoingByName(s: Sidecar, name: string): Promise<Outgoing
 }
 
 /**
- * A sidecar's active keys, read from its own database (keys stored without a
- * key-encryption secret, as the harness starts them): the Ed25519 signing key
+ * A sidecar's active keys, read from its own database (decrypted with its
+ * key-encryption secret): the Ed25519 signing key
  * with the keyid it signs under, and the kid of its X25519 agreement key. For
  * tests and benches that sign requests as that sidecar.
  */
@@ -359,7 +378,7 @@ export async function activeKeys(s: Sidecar): Promise<{ signing: SigningKey; agr
   );
   if (!sig || !agr) throw new Error(`${s.name} has no active keys`);
   const privateKey = crypto.createPrivateKey({
-    key: Buffer.from(sig.privateKey, 'base64'),
+    key: decryptPrivateKey(sig.privateKey, s.keyEncryptionSecret(), sig.kid, 'ed25519'),
     format: 'der',
     type: 'pkcs8',
   });

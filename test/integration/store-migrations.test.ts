@@ -54,13 +54,16 @@ const dialects: Record<'sqlite' | 'mariadb', () => DialectUnderTest> = {
   mariadb: () => {
     let server: MariaDbServer | null = null;
     let name = '';
+    let dir = '';
     return {
       async open() {
         server = await startMariaDb();
         name = testDatabaseName('store');
         await server.createDatabase(name);
+        // Its own data folder: the store keeps its key file there.
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-store-'));
         return {
-          dataDir: os.tmpdir(),
+          dataDir: dir,
           database: {
             type: 'mariadb',
             host: server.host,
@@ -74,6 +77,7 @@ const dialects: Record<'sqlite' | 'mariadb', () => DialectUnderTest> = {
       async close() {
         if (server && name) await server.dropDatabase(name);
         await server?.stop();
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
       },
     };
   },

@@ -4,12 +4,14 @@ import { AppError } from '../../src/core/errors';
 import { buildDescriptor, descriptorSchema } from '../../src/federation/descriptor';
 import { fingerprint, LocalKeys, serverNameOf } from '../../src/federation/local-keys';
 import { SignedClient } from '../../src/federation/signed-client';
+import { DataSource } from 'typeorm';
+import { openDatabase } from '../../src/store/data-source';
 import { LocalKeyEntity, type LocalKey } from '../../src/store/entities';
 import { deadUrl, LogCapture, makeConfig, tempDb, type TempDb } from './federation-keys-fixtures';
 
 /**
- * Our own keys on a real SQLite database: generated once, encrypted at rest
- * when a secret is configured, never in logs, never returned by list().
+ * Our own keys on a real SQLite database: generated once, always encrypted at
+ * rest under the store's secret, never in logs, never returned by list().
  */
 
 const SECRET = 'correct horse battery staple 42';
@@ -63,7 +65,7 @@ it('generates one signing and one agreement key on first start, and none on the 
   await expect(keys.agreementKey('xnope')).rejects.toMatchObject({ code: 'FED_STATE_CONFLICT' });
 });
 
-it('stores private keys encrypted when a secret is set; the stored text holds no form of the key', async () => {
+it('stores private keys encrypted; the stored text holds no form of the key', async () => {
   const logs = new LogCapture();
   const keys = keysWith(SECRET, logs);
   await keys.ensureKeys();
@@ -80,38 +82,49 @@ it('stores private keys encrypted when a secret is set; the stored text holds no
   expect((await again.signingKey()).keyId).toBe((await keys.signingKey()).keyId);
 });
 
-it('refuses to start with a wrong or missing secret, with a clear error that leaks nothing', async () => {
-  const keys = keysWith(SECRET);
-  await keys.ensureKeys();
-  const wrong = keysWith('not the right secret at all');
-  const err = await wrong.ensureKeys().then(
-    () => null,
+/** A second data source on the same SQLite file, opened as a restart with another configuration would. */
+async function reopen(secret: string | undefined): Promise<unknown> {
+  const db = await openDatabase(makeConfig(tmp.dir, 'https://pbx-a.example.org:8443', secret)).then(
+    (d) => d,
     (e: unknown) => e,
   );
-  expect(err).toBeInstanceOf(AppError);
-  expect(err).toMatchObject({ code: 'FED_KEY_DECRYPT_FAILED' });
-  expect((err as AppError).message).toMatch(/key-encryption secret .*wrong/);
-  expect((err as AppError).message).not.toContain(SECRET);
-  expect((err as AppError).message).not.toContain('not the right secret');
+  if (db instanceof DataSource) {
+    await db.destroy();
+    return null;
+  }
+  return db;
+}
 
-  const missing = keysWith(undefined);
-  await expect(missing.signingKey()).rejects.toMatchObject({
+it('refuses to open the store with a wrong or missing secret, with a clear error that leaks nothing', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  const wrong = await reopen('not the right secret at all');
+  expect(wrong).toBeInstanceOf(AppError);
+  expect(wrong).toMatchObject({ code: 'FED_KEY_DECRYPT_FAILED' });
+  expect((wrong as AppError).message).toMatch(/UURU_KEY_ENCRYPTION_SECRET is not the secret/);
+  expect((wrong as AppError).message).not.toContain(SECRET);
+  expect((wrong as AppError).message).not.toContain('not the right secret');
+
+  // Without the secret the store would use a key file of its own: not the key these were stored with.
+  const missing = await reopen(undefined);
+  expect(missing).toMatchObject({
     code: 'FED_KEY_DECRYPT_FAILED',
-    message: expect.stringMatching(/no key-encryption secret/),
+    message: expect.stringMatching(/no UURU_KEY_ENCRYPTION_SECRET is set and the key file .* is not the key/),
   });
+  expect(await reopen(SECRET)).toBeNull();
 });
 
-it('encrypts keys stored in plain once a secret is configured', async () => {
-  const plain = keysWith(undefined);
-  await plain.ensureKeys();
-  expect((await rows()).every((r) => !r.privateKey.startsWith('enc1$'))).toBe(true);
-  const keyId = (await plain.signingKey()).keyId;
-  const logs = new LogCapture();
-  const secured = keysWith(SECRET, logs);
-  await secured.ensureKeys();
+it('encrypts private keys stored in plain (as earlier versions did) when the store is opened', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  const keyId = (await keys.signingKey()).keyId;
+  const signing = (await keys.signingKey()).privateKey.export({ format: 'der', type: 'pkcs8' });
+  const kid = keyId.split('#')[1];
+  // What earlier versions wrote without a secret: the PKCS#8 DER in base64.
+  await tmp.db.query('UPDATE local_keys SET privateKey = ? WHERE kid = ?', [signing.toString('base64'), kid]);
+  expect(await reopen(SECRET)).toBeNull();
   expect((await rows()).every((r) => r.privateKey.startsWith('enc1$'))).toBe(true);
   expect((await keysWith(SECRET).signingKey()).keyId).toBe(keyId);
-  expect(logs.text()).toContain('encrypted a stored private key at rest');
 });
 
 it('a ciphertext moved to another row does not decrypt (the kid is bound)', async () => {
