@@ -323,18 +323,24 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
     .command('accept <id>')
     .description('accept an incoming request')
     .requiredOption('--prefix <digits>', 'our dial prefix for the partner')
+    .option('--local-only', "don't tell the partner (it is gone): only this side holds the peer")
     .addOption(jsonOption())
-    .action(async (id: string, opts: { prefix: string; json?: boolean }, cmd: Command) => {
-      const p = await api(cmd).request<PeerView>(
-        'POST',
-        `/federation/incoming-requests/${encodeURIComponent(id)}/accept`,
-        {
-          prefix: opts.prefix,
-        },
-      );
-      if (opts.json) return json(p);
-      out(`accepted: peer '${p.name}' (${p.id}) with prefix ${p.prefix}\n`);
-    });
+    .action(
+      async (id: string, opts: { prefix: string; localOnly?: boolean; json?: boolean }, cmd: Command) => {
+        const p = await api(cmd).request<PeerView>(
+          'POST',
+          `/federation/incoming-requests/${encodeURIComponent(id)}/accept`,
+          {
+            prefix: opts.prefix,
+            ...(opts.localOnly ? { local_only: true } : {}),
+          },
+        );
+        if (opts.json) return json(p);
+        out(
+          `accepted: peer '${p.name}' (${p.id}) with prefix ${p.prefix}${opts.localOnly ? ' (local side only)' : ''}\n`,
+        );
+      },
+    );
   requests
     .command('decline <id>')
     .description('decline an incoming request')

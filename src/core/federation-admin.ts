@@ -146,7 +146,13 @@ export interface FederationAdmin {
   listOutgoingRequests(): Promise<OutgoingRequestView[]>;
   revokeOutgoingRequest(id: string, opts: { localOnly: boolean }): Promise<void>;
   listIncomingRequests(): Promise<IncomingRequestView[]>;
-  acceptIncomingRequest(id: string, input: { prefix: string }): Promise<PeerView>;
+  /**
+   * Accepts with our prefix. v1: the partner is told first and nothing is
+   * stored unless it answers 2xx (FED_PARTNER_REFUSED 409 when it refuses,
+   * FED_PARTNER_UNREACHABLE 502 when it cannot be told). localOnly: creates
+   * the peer without telling the partner, for a partner that is gone.
+   */
+  acceptIncomingRequest(id: string, input: { prefix: string; local_only?: boolean }): Promise<PeerView>;
   declineIncomingRequest(id: string, opts: { localOnly: boolean; reason?: string }): Promise<void>;
   listPeers(): Promise<PeerView[]>;
   getPeer(id: string): Promise<PeerView>;

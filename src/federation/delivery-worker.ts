@@ -13,6 +13,8 @@ export interface DeliveryReport {
   item: OutboxItem;
   outcome: 'delivered' | 'retry' | 'final';
   message: string | null;
+  /** The partner's HTTP status, or null when no answer came (network failure, timeout). */
+  status: number | null;
 }
 
 /**
@@ -134,8 +136,10 @@ export class DeliveryWorker {
     };
     let outcome: DeliveryReport['outcome'];
     let message: string | null = null;
+    let status: number | null = null;
     try {
       const answer = await this.deps.send(call);
+      status = answer.status;
       outcome = classifyStatus(answer.status);
       if (outcome !== 'delivered' && alreadyDone(item, answer)) outcome = 'delivered';
       if (outcome !== 'delivered') {
@@ -178,7 +182,7 @@ export class DeliveryWorker {
       attempts,
       error: message ?? undefined,
     });
-    const report: DeliveryReport = { item: { ...item, attempts }, outcome, message };
+    const report: DeliveryReport = { item: { ...item, attempts }, outcome, message, status };
     await this.deps.onReport?.(report).catch((e) =>
       this.deps.logger.error('outbox report handler failed', {
         component: 'outbox',

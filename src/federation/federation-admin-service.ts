@@ -71,8 +71,14 @@ export class FederationAdminService implements FederationAdmin {
     return out;
   }
 
-  async acceptIncomingRequest(id: string, input: { prefix: string }): Promise<PeerView> {
-    const peer = await this.deps.handshake.acceptIncoming(id, input);
+  async acceptIncomingRequest(
+    id: string,
+    input: { prefix: string; local_only?: boolean },
+  ): Promise<PeerView> {
+    const peer = await this.deps.handshake.acceptIncoming(id, {
+      prefix: input.prefix,
+      localOnly: input.local_only === true,
+    });
     return this.getPeer(peer.id);
   }
 

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { CODECS } from '../config/schema';
-import { AppError, isAppError } from '../core/errors';
+import { AppError, errorMessage, isAppError } from '../core/errors';
 import { describeHost, isPartnerBaseUrl } from '../core/network-address';
 import { PROTOCOL_V2 } from './descriptor';
 import { describeFetchFailure, withoutUrls } from './fetch-failure';
 import type { CreateOutgoingInput } from '../core/federation-admin';
-import type { Peer } from '../store/entities';
+import type { IncomingRequest, OutboxItem, Peer } from '../store/entities';
 import {
   v1AcceptOutgoingRequest,
   v1CreateIncomingRequest,
@@ -14,7 +14,7 @@ import {
   v1Teardown,
 } from './legacy-calls';
 import { authorityOf, trimBase, type PartnerCall } from './partner-call';
-import { describeAnswer } from './partner-transport';
+import { describeAnswer, type PartnerAnswer } from './partner-transport';
 import {
   PeeringRecords,
   randomV1Secret,
@@ -49,6 +49,10 @@ const createInput = z.strictObject({
  */
 export class Handshake {
   readonly records: PeeringRecords;
+  /** Incoming requests with an accept in progress (this process). */
+  private readonly accepting = new Set<string>();
+  /** v1 incoming requests whose accept got no answer: the partner may hold the peering already. */
+  private readonly maybeReached = new Set<string>();
 
   constructor(private readonly deps: HandshakeDeps) {
     this.records = new PeeringRecords(deps);
@@ -304,8 +308,28 @@ export class Handshake {
     });
   }
 
-  /** Step 4 (B): creates the peer, forgets the request and queues the accept, in one transaction. */
-  async acceptIncoming(id: string, input: { prefix: string }): Promise<Peer> {
+  /**
+   * Step 4 (B). v2: creates the peer, forgets the request and queues the
+   * accept, in one transaction (the outbox delivers; a permanent refusal tears
+   * the peer down again, see acceptRefusedByPartner). v1: tells the partner
+   * first and stores only on its 2xx, as stock µURU does as acceptor: a v1
+   * partner has no anti-entropy, so a refused accept must leave no trunk.
+   * localOnly creates the peer without telling the partner (it is gone).
+   */
+  async acceptIncoming(id: string, input: { prefix: string; localOnly?: boolean }): Promise<Peer> {
+    // One accept per request at a time: a second click must not tell a v1 partner twice.
+    if (this.accepting.has(id))
+      throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} is being accepted already`);
+    this.accepting.add(id);
+    try {
+      return await this.acceptOnce(id, input);
+    } finally {
+      this.accepting.delete(id);
+    }
+  }
+
+  private async acceptOnce(id: string, input: { prefix: string; localOnly?: boolean }): Promise<Peer> {
+    const localOnly = input.localOnly === true;
     const req = await this.records.incoming().findOneBy({ id });
     if (!req) throw new AppError('FED_UNKNOWN_REQUEST', 404, `no incoming request ${id}`);
     if (req.state !== 'pending')
@@ -365,27 +389,138 @@ export class Handshake {
       role: 'acceptor',
       partnerKeyFingerprint: fingerprint,
     });
-    await this.deps.tx.run(async (m) => {
-      const gone = await this.records.incoming(m).delete({ id: req.id, state: 'pending' });
-      if (!gone.affected)
-        throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} changed meanwhile; reload`);
-      await this.records.peers(m).insert(peer);
-      await this.deps.outbox.enqueue(m, {
-        kind: 'accept',
-        call,
-        peerName: peer.name,
-        requestId: req.requestId,
+    const toldFirst = req.dialect === 'v1' && !localOnly;
+    if (toldFirst) await this.tellV1PartnerFirst(req, call);
+    try {
+      await this.deps.tx.run(async (m) => {
+        const gone = await this.records.incoming(m).delete({ id: req.id, state: 'pending' });
+        if (!gone.affected)
+          throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} changed meanwhile; reload`);
+        await this.records.peers(m).insert(peer);
+        if (req.dialect === 'v2' && !localOnly) {
+          await this.deps.outbox.enqueue(m, {
+            kind: 'accept',
+            call,
+            peerName: peer.name,
+            requestId: req.requestId,
+          });
+        }
       });
-    });
-    this.deps.outbox.kick();
+    } catch (e) {
+      if (!toldFirst) throw e;
+      // The partner holds the peering now; the admin must know that only our side is missing.
+      const why = isAppError(e) ? e.message : errorMessage(e);
+      throw new AppError(
+        isAppError(e) ? e.code : 'FED_UNAVAILABLE',
+        isAppError(e) ? e.status : 503,
+        `the partner took the accept but storing the peer here failed: ${why}; accept again with local_only to finish this side`,
+        { kind: isAppError(e) ? e.kind : 'operational' },
+      );
+    }
+    if (req.dialect === 'v2' && !localOnly) this.deps.outbox.kick();
     syncInBackground(this.deps, `peer ${peer.name} accepted`);
     this.deps.logger.info('peering accepted', {
       component: 'federation',
       name: peer.name,
       partner: serverName,
       dialect: peer.dialect,
+      localOnly,
     });
     return peer;
+  }
+
+  /**
+   * v1 accept, step one: PUT the accept to the partner and return only on a
+   * 2xx. A refusal (4xx other than 408/429) is FED_PARTNER_REFUSED; on 403/404
+   * (µURU's "Unknown request!" / "Invalid secret!": the partner withdrew the
+   * request) the incoming request is dropped, since nobody can complete it.
+   * No answer, a timeout, 5xx, 408 or 429 is FED_PARTNER_UNREACHABLE and keeps
+   * the request for another try (or an explicit local_only accept).
+   */
+  private async tellV1PartnerFirst(req: IncomingRequest, call: PartnerCall): Promise<void> {
+    const host = describeHost(req.partnerUrl);
+    const unreachable = (why: string) => {
+      // Without an answer the partner may have taken it: a later "Unknown request!" then proves nothing.
+      this.maybeReached.add(req.id);
+      return new AppError(
+        'FED_PARTNER_UNREACHABLE',
+        502,
+        `the partner ${host} was not told of the accept (${why}); nothing was stored and the request stays pending: ` +
+          'accept again later, or accept with local_only if the partner is gone for good',
+        { kind: 'operational' },
+      );
+    };
+    let answer: PartnerAnswer;
+    try {
+      answer = await this.deps.transport.send(call);
+    } catch (e) {
+      throw unreachable(isAppError(e) ? withoutUrls(e.message) : describeFetchFailure(e));
+    }
+    const outcome = classifyStatus(answer.status);
+    const d = describeAnswer(answer);
+    if (outcome === 'delivered') {
+      this.maybeReached.delete(req.id);
+      return;
+    }
+    if (outcome === 'retry') throw unreachable(`it answered HTTP ${answer.status}: ${d.message}`);
+    const said = `HTTP ${answer.status}${d.code ? ` ${d.code}` : ''}: ${d.message}`;
+    const forgotten = answer.status === 403 || answer.status === 404;
+    if (forgotten && this.maybeReached.has(req.id)) {
+      throw new AppError(
+        'FED_PARTNER_REFUSED',
+        409,
+        `the partner ${host} refused the accept (${said}); nothing was stored. An earlier attempt got no answer and may ` +
+          'have reached it: if the partner lists the peering, accept with local_only; otherwise decline with local_only',
+      );
+    }
+    if (forgotten) {
+      await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id, state: 'pending' }));
+      this.deps.logger.info('incoming request dropped: the partner no longer knows it', {
+        component: 'federation',
+        name: req.name,
+        partner: req.partnerServerName,
+        dialect: 'v1',
+        answer: said,
+      });
+    }
+    throw new AppError(
+      'FED_PARTNER_REFUSED',
+      409,
+      `the partner ${host} refused the accept (${said}); nothing was stored` +
+        (forgotten
+          ? ' and the request was removed: the partner no longer knows it (withdrawn); ask it to request again'
+          : '; the request stays pending'),
+    );
+  }
+
+  /**
+   * A queued accept was refused for good (4xx other than 408/429, e.g. the
+   * requester revoked meanwhile): the partner will never hold this peering,
+   * so ours would be a trunk to nowhere. The peer is removed, later
+   * notifications for it are dropped, Asterisk is synced, and the reason is
+   * written on the failed accept, which admins list with the given-up
+   * deliveries (API, panel, CLI).
+   */
+  async acceptRefusedByPartner(item: OutboxItem, answer: string): Promise<void> {
+    const requestId = item.requestId;
+    if (!requestId) return;
+    const reason = `peering torn down: the partner refused the accept: ${answer}`;
+    const peer = await this.deps.tx.run(async (m) => {
+      const found = await this.records.peers(m).findOneBy({ requestId, role: 'acceptor' });
+      if (found) await this.records.peers(m).delete({ id: found.id });
+      await this.deps.outbox.cancelPending(m, requestId, 'the partner refused the accept');
+      await this.deps.outbox.setLastError(m, item.id, reason);
+      return found;
+    });
+    if (!peer) return;
+    syncInBackground(this.deps, `peer ${peer.name} torn down: the partner refused the accept`);
+    this.deps.logger.warn('peer torn down: the partner refused the accept', {
+      component: 'federation',
+      name: peer.name,
+      partner: peer.partnerServerName,
+      dialect: peer.dialect,
+      error: answer,
+    });
   }
 
   /** B declines: the request stays visible as declined; localOnly forgets it without telling A. */

@@ -20,6 +20,7 @@ import { Phonebook, type PhonebookSource } from './phonebook';
 import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
 import { PolicyStore } from './policy';
+import { classifyStatus } from './retry-policy';
 import { BurstLimiter, RateLimiter, perIpBurst } from './rate-limiter';
 import { perIpGate } from './client-rate-limit';
 import { RequestVerifier } from './request-verifier';
@@ -115,6 +116,11 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
 
   const onReport = async (r: DeliveryReport): Promise<void> => {
     if (r.item.kind !== 'accept' || !r.item.requestId || r.outcome === 'retry') return;
+    // Refused for good (not merely given up after retries): the partner will never hold the peering.
+    if (r.outcome === 'final' && r.status !== null && classifyStatus(r.status) === 'final') {
+      await handshake.acceptRefusedByPartner(r.item, r.message ?? `HTTP ${r.status}`);
+      return;
+    }
     // A final failure is shown on the peer (anti-entropy and the admin take it from here); a later success clears it.
     const lastError = r.outcome === 'final' ? `${ACCEPT_NOT_DELIVERED}: ${r.message ?? ''}` : null;
     if (lastError === null) {

@@ -94,6 +94,11 @@ export class Outbox {
       .findOne({ where: { requestId, kind }, order: { createdAt: 'DESC' } });
   }
 
+  /** Replaces an item's error text, e.g. to say what its final failure led to. */
+  async setLastError(m: EntityManager, id: string, lastError: string): Promise<void> {
+    await m.getRepository(OutboxEntity).update({ id }, { lastError, updatedAt: this.deps.clock.now() });
+  }
+
   /** Drops pending notifications made pointless by the partner (e.g. it tore the peering down). */
   async cancelPending(m: EntityManager, requestId: string, reason: string): Promise<void> {
     await m

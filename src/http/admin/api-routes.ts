@@ -172,7 +172,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       query: noQuery,
       body: acceptIncomingBody,
       success: { status: 200, schema: peerView, description: 'the new peer' },
-      errors: [404, 409],
+      errors: [404, 409, 502],
       handle: async ({ params, body }) => ({ body: await fed.acceptIncomingRequest(params.id, body) }),
     }),
     defineRoute({

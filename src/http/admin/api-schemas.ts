@@ -45,7 +45,13 @@ export const createOutgoingBody = z.strictObject({
   codec: z.enum(CODECS),
   dialect: z.enum(['auto', 'v2', 'v1']).optional(),
 });
-export const acceptIncomingBody = z.strictObject({ prefix: dialPrefix });
+export const acceptIncomingBody = z.strictObject({
+  prefix: dialPrefix,
+  local_only: z
+    .boolean()
+    .optional()
+    .describe('true: create the peer without telling the partner (it is gone); v1 otherwise tells it first'),
+});
 export const declineIncomingBody = z.strictObject({
   local_only: z.boolean().optional(),
   reason: z.string().max(500).optional(),

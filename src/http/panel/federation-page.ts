@@ -225,7 +225,9 @@ export function incomingFragment(requests: IncomingRequestView[], csrf: string):
                       pattern="[0-9]{1,15}"
                       required
                       aria-label="Our prefix for ${r.name}"
-                    /><button type="submit" class="primary">Accept</button>
+                    /><label class="small"
+                      ><input type="checkbox" name="local_only" value="true" /> local only</label
+                    ><button type="submit" class="primary">Accept</button>
                   </form>
                   ${localOnlyAction(
                     `/panel/federation/incoming-requests/${r.id}/decline`,

@@ -16,7 +16,7 @@ export const loginForm = z.strictObject({
   password: z.string().max(1024),
 });
 export const createOutgoingForm = createOutgoingBody;
-export const acceptForm = acceptIncomingBody;
+export const acceptForm = z.strictObject({ prefix: acceptIncomingBody.shape.prefix, local_only: checkbox });
 export const localOnlyForm = z.strictObject({ local_only: checkbox });
 export const emptyForm = z.strictObject({});
 const policyForm = z.strictObject({

@@ -272,9 +272,17 @@ export function panelRouter(deps: PanelDeps): Router {
     return { flash: { kind: 'ok', text: 'Request revoked.' } };
   });
   post('/panel/federation/incoming-requests/:id/accept', '/panel/federation', async (req) => {
-    const peer = await fed.acceptIncomingRequest(String(req.params.id), parseForm(acceptForm, req.body));
+    const f = parseForm(acceptForm, req.body);
+    const peer = await fed.acceptIncomingRequest(String(req.params.id), {
+      prefix: f.prefix,
+      local_only: f.local_only === 'true',
+    });
+    const local = f.local_only ? ' (local side only: the partner was not told)' : '';
     return {
-      flash: { kind: 'ok', text: `Accepted: peer '${peer.name}' reached with prefix ${peer.prefix}.` },
+      flash: {
+        kind: 'ok',
+        text: `Accepted: peer '${peer.name}' reached with prefix ${peer.prefix}${local}.`,
+      },
       json: peer,
     };
   });
