@@ -4,6 +4,7 @@ import express, { type Express, type RequestHandler, Router } from 'express';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config/schema';
 import { type Clock, systemClock } from './core/clock';
+import { clientAddress, compileTrustProxy, TRUE_MEANS } from './core/client-address';
 import { AppError, errorMessage, isAppError } from './core/errors';
 import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort } from './core/asterisk-port';
 import { createLogger, type Logger } from './logging/logger';
@@ -88,6 +89,12 @@ export class App implements AppRuntime {
     this.fetchImpl = deps.fetch ?? fetch;
     this.asterisk = deps.asterisk ?? new DisabledAsteriskPort();
     this.hasInjectedAsterisk = deps.asterisk !== undefined;
+    if (config.http.trustProxy === true) {
+      this.logger.warn(
+        `UURU_HTTP_TRUST_PROXY=true is read as "${TRUE_MEANS}": only a proxy on this machine is believed. Name your proxies (addresses, CIDRs or a hop count) instead; trusting every hop would let any client pick the address its rate limits count on`,
+        { component: 'app' },
+      );
+    }
     const sameListener = config.http.admin === 'same';
     this.federationApp = this.baseApp();
     this.adminApp = sameListener ? null : this.baseApp();
@@ -103,7 +110,16 @@ export class App implements AppRuntime {
   private baseApp(): Express {
     const a = express();
     a.disable('x-powered-by');
-    a.set('trust proxy', this.config.http.trustProxy);
+    // X-Forwarded-Proto/-Host believed from the same proxies; req.ip is the one client address function.
+    const trust = compileTrustProxy(this.config.http.trustProxy);
+    a.set('trust proxy', trust);
+    Object.defineProperty(a.request, 'ip', {
+      configurable: true,
+      enumerable: true,
+      get(this: http.IncomingMessage) {
+        return clientAddress(this, trust);
+      },
+    });
     a.use(healthRoutes(this));
     return a;
   }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { configSchema, type Config } from './schema';
 import { deepMerge } from '../core/deep-merge';
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'listen' | 'admin-listen';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'listen' | 'admin-listen' | 'trust-proxy';
 
 /** Environment variables and where they land. µURU's own names are kept where the concept is shared. */
 export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
@@ -16,7 +16,7 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_FEDERATION_CODECS', 'instance.codecs', 'list'],
   ['UURU_HTTP_LISTEN', 'http.federation', 'listen'],
   ['UURU_ADMIN_LISTEN', 'http.admin', 'admin-listen'],
-  ['UURU_HTTP_TRUST_PROXY', 'http.trustProxy', 'bool'],
+  ['UURU_HTTP_TRUST_PROXY', 'http.trustProxy', 'trust-proxy'],
   ['UURU_DATABASE_TYPE', 'database.type', 'string'],
   ['UURU_DATABASE_SQLITE_PATH', 'database.sqlitePath', 'string'],
   ['UURU_DATABASE_SERVER', 'database.host', 'string'],
@@ -99,6 +99,15 @@ function parseEnvValue(name: string, raw: string, kind: Kind, problems: string[]
       if (['0', 'false', 'no', 'off'].includes(v)) return false;
       problems.push(`${name}: expected true or false`);
       return undefined;
+    }
+    case 'trust-proxy': {
+      // A hop count ("2"; "1" too, as Express reads it), true/false as before, or proxy
+      // addresses/CIDRs ("loopback,10.0.0.0/8"); the schema checks the addresses.
+      const v = raw.trim();
+      if (/^[0-9]+$/.test(v)) return Number(v);
+      if (['true', 'yes', 'on', 'false', 'no', 'off'].includes(v.toLowerCase()))
+        return parseEnvValue(name, v, 'bool', problems);
+      return v;
     }
     case 'list':
       return raw

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileTrustProxy } from '../core/client-address';
 
 /**
  * The sidecar's whole configuration, validated once at start. Every field is
@@ -39,8 +40,25 @@ export const configSchema = z.strictObject({
       federation: listen.default({ host: '0.0.0.0', port: 8090 }),
       /** UURU_ADMIN_LISTEN: admin API, panel, metrics; "same" serves them on the federation listener. */
       admin: z.union([listen, z.literal('same')]).default({ host: '127.0.0.1', port: 8091 }),
-      /** UURU_HTTP_TRUST_PROXY: trust X-Forwarded-* (behind a reverse proxy). */
-      trustProxy: z.boolean().default(false),
+      /**
+       * UURU_HTTP_TRUST_PROXY: the reverse proxies whose X-Forwarded-For is
+       * believed (src/core/client-address.ts): false, a hop count, or
+       * addresses / CIDRs / loopback, linklocal, uniquelocal (a list or a
+       * comma-separated string). true is read as loopback, never "everyone".
+       */
+      trustProxy: z
+        .union([z.boolean(), z.number().int().min(0).max(64), z.string(), z.array(z.string())])
+        .default(false)
+        .superRefine((value, ctx) => {
+          try {
+            compileTrustProxy(value);
+          } catch (e) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `expected false, a hop count, or proxy addresses/CIDRs (loopback, linklocal, uniquelocal): ${(e as Error).message}`,
+            });
+          }
+        }),
       /** Largest request body accepted, bytes. */
       bodyLimitBytes: z
         .number()

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
+import { clientAddress, compileTrustProxy, type TrustProxySetting } from '../core/client-address';
 import type { Metrics } from '../core/metrics';
 import { DESCRIPTOR_PATH } from './descriptor';
 import type { HitLimiter } from './rate-limiter';
@@ -69,6 +70,7 @@ export function perIpLimit(
       next();
       return;
     }
+    // req.ip is clientAddress() (App defines it), as the gate counts.
     const r = limiter.take(req.ip ?? 'unknown');
     if (r.ok) {
       next();
@@ -79,26 +81,18 @@ export function perIpLimit(
 }
 
 /**
- * The client address as Express's req.ip has it: the socket's peer, or with
- * trust proxy on, the leftmost X-Forwarded-For entry.
- */
-function clientIp(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const header = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress ?? 'unknown';
-}
-
-/**
  * The per-IP limit of the federation surfaces, in front of Express: a flood
  * from one address is refused after Node's HTTP parser and one map lookup,
  * without routing, so it takes as little CPU as possible from the partners
  * whose requests are let through. Paths are compared as Express routes them
  * (case-insensitive); anything else passes untouched (health, admin, panel).
  */
-export function perIpGate(limiter: HitLimiter, metrics: Metrics, opts: { trustProxy: boolean }): RequestGate {
+export function perIpGate(
+  limiter: HitLimiter,
+  metrics: Metrics,
+  opts: { trustProxy: TrustProxySetting },
+): RequestGate {
+  const trust = compileTrustProxy(opts.trustProxy);
   const v1 = refusalWriter(metrics, 'v1', 'v1');
   const v2 = refusalWriter(metrics, 'v2', 'v2');
   const descriptor = refusalWriter(metrics, 'descriptor', 'v2');
@@ -114,7 +108,7 @@ export function perIpGate(limiter: HitLimiter, metrics: Metrics, opts: { trustPr
   return (req, res) => {
     const refuse = surfaceOf(req.url ?? '/');
     if (!refuse) return false;
-    const r = limiter.take(clientIp(req, opts.trustProxy));
+    const r = limiter.take(clientAddress(req, trust));
     (req as Marked)[COUNTED] = true;
     if (r.ok) return false;
     refuse(res, r.retryAfterS);

@@ -213,7 +213,8 @@ export function panelRouter(deps: PanelDeps): Router {
       showLogin(res, 400, 'Enter a username and a password. (VALIDATION_FAILED)');
       return;
     }
-    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    // req.ip is clientAddress(): behind trusted proxies, the client they name.
+    const address = req.ip ?? 'unknown';
     try {
       deps.throttle.check(form.username, address);
     } catch (e) {
