@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Config } from '../config/schema';
 import { errorMessage } from '../core/errors';
+import { asteriskName } from '../core/peering-name';
 import type { Peer } from '../store/entities';
 import { type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
 
@@ -80,7 +81,8 @@ export function renderSettingsFrom(config: Config, unfederatedNumbers: string[])
 }
 
 export const outboundContextName = (localContext: string): string => `${localContext}-federation`;
-export const inboundContextName = (peerName: string): string => `uuru-fed-in-${peerName}`;
+/** By the ASCII-safe name: a v1 peering name may be Unicode (see asteriskName), a context name stays ASCII. */
+export const inboundContextName = (peerName: string): string => `uuru-fed-in-${asteriskName(peerName)}`;
 /** The one inbound context of the realtime backend (shipped in asterisk-conf/extensions-realtime.conf). */
 export const SHARED_INBOUND_CONTEXT = 'uuru-federation-in';
 const inboundContextFor = (peerName: string, s: RenderSettings): string =>
@@ -182,7 +184,7 @@ export function inboundSteps(p: ValidPeer | null, s: RenderSettings): DialplanSt
   const context = p ? inboundContextName(p.name) : SHARED_INBOUND_CONTEXT;
   const owner = p ? p.name : '';
   // In the shared context the group is the calling peer's name, known only at call time.
-  const groupName = p ? p.name : '${CHANNEL(peername)}';
+  const groupName = p ? asteriskName(p.name) : '${CHANNEL(peername)}';
   const steps: DialplanStep[] = [];
   const add = (exten: string, priority: number, app: string, appData: string) =>
     steps.push({ context, exten, priority, app, appData, peer: owner });

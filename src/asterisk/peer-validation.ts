@@ -1,7 +1,7 @@
 import { CODECS, type Codec } from '../config/schema';
 import { AppError } from '../core/errors';
 import { isHostnameOrIp, isPort } from '../core/network-address';
-import { isPeeringName, PEERING_NAME_PATTERN, PEERING_NAME_RULE } from '../core/peering-name';
+import { isAsteriskPeerName, PEERING_NAME_PATTERN, V1_PEERING_NAME_RULE } from '../core/peering-name';
 
 /**
  * Every value that ends up in an Asterisk config file or realtime row passes
@@ -24,7 +24,9 @@ export function invalidValue(field: string, reason: string, subject?: string): A
 }
 
 export function assertName(field: string, value: unknown, subject?: string): string {
-  if (!isPeeringName(value)) throw invalidValue(field, `expected ${PEERING_NAME_RULE}`, subject);
+  // A v1 partner's name may be Unicode word characters: IAX2 authenticates by the exact name, so it is
+  // written as it is; none of its characters is syntax to Asterisk, and its byte length fits a section name.
+  if (!isAsteriskPeerName(value)) throw invalidValue(field, `expected ${V1_PEERING_NAME_RULE}`, subject);
   return value;
 }
 

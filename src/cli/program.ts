@@ -178,7 +178,8 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
           ],
           r.peers.map((p) => [
             p.id,
-            p.name,
+            // A Unicode v1 name with the ASCII name Asterisk's dial plan knows it by (also accepted as <peer>).
+            p.asterisk_name === p.name ? p.name : `${p.name} (${p.asterisk_name})`,
             p.prefix,
             p.partner_url,
             p.dialect,
@@ -194,7 +195,10 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
 
   const resolvePeer = async (client: AdminApiClient, ref: string): Promise<PeerView> => {
     const r = await client.request<{ peers: PeerView[] }>('GET', '/federation/peers');
-    const found = r.peers.find((p) => p.id === ref) ?? r.peers.find((p) => p.name === ref);
+    const found =
+      r.peers.find((p) => p.id === ref) ??
+      r.peers.find((p) => p.name === ref) ??
+      r.peers.find((p) => p.asterisk_name === ref);
     if (!found)
       throw new CliError(
         `PEER_NOT_FOUND: no peer with id or name '${ref}' (see "uuru-fed peers list")`,

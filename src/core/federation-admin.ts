@@ -10,6 +10,8 @@ import type { ApplyState, Dialect, OutboxKind, Reachability, TestCallRecord } fr
 export interface OutgoingRequestView {
   id: string;
   name: string;
+  /** The ASCII-safe name of the peering in Asterisk's dial plan (see asteriskName): the name itself unless it is Unicode. */
+  asterisk_name: string;
   partner_url: string;
   prefix: string;
   codec: string;
@@ -25,6 +27,8 @@ export interface IncomingRequestView {
   id: string;
   request_id: string;
   name: string;
+  /** The ASCII-safe name of the peering in Asterisk's dial plan (see asteriskName): the name itself unless it is Unicode. */
+  asterisk_name: string;
   partner_url: string;
   partner_iax_host: string;
   partner_extension_length: number;
@@ -39,6 +43,8 @@ export interface IncomingRequestView {
 export interface PeerView {
   id: string;
   name: string;
+  /** The ASCII-safe name of the peering in Asterisk's dial plan (see asteriskName): the name itself unless it is Unicode. */
+  asterisk_name: string;
   prefix: string;
   partner_url: string;
   dialect: Dialect;

@@ -1,6 +1,7 @@
 import { AppError } from '../core/errors';
-import { describeHost, parseHostPort } from '../core/network-address';
+import { DEFAULT_IAX2_PORT, describeHost, parseHostPort } from '../core/network-address';
 import type { IncomingRequest } from '../store/entities';
+import { MoreThan, type EntityManager } from 'typeorm';
 import { authorityOf, trimBase } from './partner-call';
 import {
   PeeringRecords,
@@ -27,6 +28,24 @@ export interface Answer {
 /** v1 refusals are µURU's: 403 for anything it does not like, 400 for missing accept fields. */
 export const v1Forbidden = (detail: string) => new AppError('V1_FORBIDDEN', 403, detail);
 const OK_V1: Answer = { status: 200, body: { status: 'OK' } };
+/** The window of the unsolicited-request budget. */
+const BUDGET_WINDOW_MS = 60 * 60 * 1000;
+
+/**
+ * v1 cannot carry an IAX2 port: stock µURU writes partner_iax_host verbatim
+ * into its friend's `host`, chan_iax2 refuses a port there ("Port
+ * disallowed") and the default is 4569. So on another port there is no v1
+ * peering that could carry a call: refused before anything is sent or stored.
+ */
+export function assertV1IaxPort(port: number): void {
+  if (port === DEFAULT_IAX2_PORT) return;
+  throw new AppError(
+    'FED_V1_IAX2_PORT',
+    409,
+    `this instance's IAX2 port is ${port}, and the v1 (stock µURU) dialect cannot carry a port: ` +
+      `a µURU partner would dial ${DEFAULT_IAX2_PORT}. Peer over uuru-fed/2, or move IAX2 to ${DEFAULT_IAX2_PORT}`,
+  );
+}
 
 /**
  * The partner-initiated transitions: what we do when a partner's call has
@@ -65,7 +84,7 @@ export class InboundHandshake {
         throw new AppError('FED_STATE_CONFLICT', 409, 'request_id is already in use');
       return { status: 200, body: { request_id: body.request_id, state: 'active' } };
     }
-    await this.admitFresh(body, sender);
+    const budgeted = await this.admitFresh(body, sender);
     const unknownAgreementKid = () =>
       new AppError(
         'FED_MALFORMED',
@@ -102,6 +121,7 @@ export class InboundHandshake {
           throw unknownAgreementKid();
         }
       }
+      if (budgeted) await this.spendBudget(m, sender, 'v2');
       await this.records.incoming(m).insert(row);
     });
     this.deps.logger.info('peering request received', {
@@ -113,30 +133,69 @@ export class InboundHandshake {
     return { status: 201, body: { request_id: body.request_id, state: 'pending' } };
   }
 
-  /** Admission of a new request: policy, free name and partner, then the unsolicited-request budget. */
+  /**
+   * Admission of a new request: policy, free name and partner. Returns whether
+   * the request is unsolicited (open mode, origin not invited), i.e. spends the
+   * origin's budget; that is checked in the transaction that stores it
+   * (spendBudget). Refusals are logged at info with the origin.
+   */
   private async admitFresh(
     body: { name: string },
     sender: string,
     dialect: 'v1' | 'v2' = 'v2',
-  ): Promise<void> {
-    const policy = await this.deps.policy.get();
-    const verdict = admits(policy, { serverName: sender, dialect });
-    if (!verdict.ok) throw new AppError('FED_POLICY_DENIED', 403, verdict.reason);
-    await this.records.checkFree({ name: body.name, serverName: sender });
-    const invited = policy.allowed_peers.some((e) => normalisePeerEntry(e) === sender);
-    if (policy.mode === 'open' && !invited) {
-      const r = this.deps.unsolicited.take(sender);
-      if (!r.ok) {
-        throw new AppError(
-          'FED_RATE_LIMITED',
-          429,
-          `too many peering requests from ${sender}; retry in ${r.retryAfterS} s`,
-          {
-            headers: { 'Retry-After': String(r.retryAfterS) },
-          },
-        );
-      }
+  ): Promise<boolean> {
+    try {
+      const policy = await this.deps.policy.get();
+      const verdict = admits(policy, { serverName: sender, dialect });
+      if (!verdict.ok) throw new AppError('FED_POLICY_DENIED', 403, verdict.reason);
+      await this.records.checkFree({ name: body.name, serverName: sender });
+      const invited = policy.allowed_peers.some((e) => normalisePeerEntry(e) === sender);
+      return policy.mode === 'open' && !invited;
+    } catch (e) {
+      if (e instanceof AppError) this.logRefusal(e, sender, dialect, body.name);
+      throw e;
     }
+  }
+
+  private logRefusal(e: AppError, sender: string, dialect: 'v1' | 'v2', name: string): void {
+    this.deps.logger.info('peering request refused', {
+      component: 'federation',
+      partner: sender,
+      dialect,
+      name,
+      code: e.code,
+      reason: e.message,
+    });
+  }
+
+  /**
+   * The unsolicited-request budget of an origin: its requests still pending
+   * that arrived within the last hour. A declined or revoked request (or one
+   * accepted) no longer counts, so a partner whose request an admin turned
+   * down may ask again at once; what is bounded is what waits in the admin's
+   * inbox. Counted in the transaction that stores the request, so two
+   * requests at once cannot both take the last place.
+   */
+  private async spendBudget(m: EntityManager, sender: string, dialect: 'v1' | 'v2'): Promise<void> {
+    const limit = this.deps.config.federation.unsolicitedRequestsPerOriginPerHour;
+    const now = this.deps.clock.now();
+    const pending = await this.records.incoming(m).find({
+      where: { partnerServerName: sender, state: 'pending', createdAt: MoreThan(now - BUDGET_WINDOW_MS) },
+      order: { createdAt: 'ASC' },
+      take: limit,
+    });
+    if (pending.length < limit) return;
+    const retryAt = pending[0].createdAt + BUDGET_WINDOW_MS;
+    const retryAfterS = Math.max(1, Math.ceil((retryAt - now) / 1000));
+    const e = new AppError(
+      'FED_RATE_LIMITED',
+      429,
+      `too many pending peering requests from ${sender} (at most ${limit} an hour wait for an answer); ` +
+        `retry after ${new Date(retryAt).toISOString()} (in ${retryAfterS} s), or once this instance's admin has answered one`,
+      { headers: { 'Retry-After': String(retryAfterS) } },
+    );
+    this.logRefusal(e, sender, dialect, '');
+    throw e;
   }
 
   private repeatedRequest(existing: IncomingRequest, body: V2PeeringRequestBody, sender: string): Answer {
@@ -335,12 +394,21 @@ export class InboundHandshake {
       if (same && existing.state === 'pending') return OK_V1;
       throw v1Forbidden('Unknown request!');
     }
+    // µURU shows its admin only "Failed to request peering with ..." for any non-2xx: every
+    // refusal is a 403 whose detail says why (and, for the budget, when to retry).
+    const asV1 = (e: unknown): unknown =>
+      e instanceof AppError && e.status < 500 ? v1Forbidden(e.message) : e;
+    let budgeted: boolean;
     try {
-      await this.admitFresh(body, serverName, 'v1');
+      try {
+        assertV1IaxPort(this.deps.config.instance.iax2Port);
+      } catch (e) {
+        if (e instanceof AppError) this.logRefusal(e, serverName, 'v1', body.name);
+        throw e;
+      }
+      budgeted = await this.admitFresh(body, serverName, 'v1');
     } catch (e) {
-      if (e instanceof AppError && e.status === 429) throw e;
-      if (e instanceof AppError) throw v1Forbidden(e.message);
-      throw e;
+      throw asV1(e);
     }
     const now = this.deps.clock.now();
     const { host, port } = v1IaxAddress(body.partner_iax_host);
@@ -361,7 +429,14 @@ export class InboundHandshake {
       createdAt: now,
       updatedAt: now,
     };
-    await this.deps.tx.run((m) => this.records.incoming(m).insert(row));
+    try {
+      await this.deps.tx.run(async (m) => {
+        if (budgeted) await this.spendBudget(m, serverName, 'v1');
+        await this.records.incoming(m).insert(row);
+      });
+    } catch (e) {
+      throw asV1(e);
+    }
     this.deps.logger.info('peering request received', {
       component: 'federation',
       name: row.name,

@@ -28,6 +28,7 @@ import { admits } from './policy';
 import { classifyStatus } from './retry-policy';
 import { v2Accept, v2Decline, v2PeeringRequest, v2Revoke, v2Teardown } from './v2-calls';
 import { describeIssues, peeringName } from './wire-schemas';
+import { assertV1IaxPort } from './handshake-inbound';
 
 const createInput = z.strictObject({
   name: peeringName,
@@ -64,7 +65,6 @@ export class Handshake {
       url: i.publicUrl,
       iaxHost: i.iax2Host,
       iaxPort: i.iax2Port,
-      v1IaxHost: v1IaxHost(i.iax2Host, i.iax2Port),
       extensionLength: i.extensionDigits,
     };
   }
@@ -177,7 +177,7 @@ export class Handshake {
       id: req.id,
       name: req.name,
       ownUrl: this.own.url,
-      ownIaxHost: this.own.v1IaxHost,
+      ownIaxHost: v1OwnIaxHost(this.deps.config.instance),
       ownExtensionLength: this.own.extensionLength,
       secret: req.secret ?? '',
       codec: req.codec,
@@ -368,7 +368,7 @@ export class Handshake {
       call = v1AcceptOutgoingRequest(req.partnerUrl, req.requestId, {
         secret,
         ownExtensionLength: this.own.extensionLength,
-        ownIaxHost: this.own.v1IaxHost,
+        ownIaxHost: v1OwnIaxHost(this.deps.config.instance),
         ownUrl: this.own.url,
       });
     }
@@ -573,11 +573,11 @@ export class Handshake {
 }
 
 /**
- * v1 has no port field: stock µURU sends a bare host and its partners assume
- * 4569. On another port we send "host:port" (which our v1 receiver parses), or
- * the partner's trunk would point at the wrong port.
+ * v1 has no port field: stock µURU writes partner_iax_host verbatim into its
+ * friend's host and chan_iax2 refuses "host:port" there, so we send the bare
+ * host, and refuse v1 (FED_V1_IAX2_PORT) when our IAX2 port is not 4569.
  */
-function v1IaxHost(host: string, port: number): string {
-  if (port === 4569) return host;
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+function v1OwnIaxHost(i: { iax2Host: string; iax2Port: number }): string {
+  assertV1IaxPort(i.iax2Port);
+  return i.iax2Host;
 }

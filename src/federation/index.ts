@@ -108,7 +108,6 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
         requestId: p.requestId,
         name: p.name,
       }),
-    unsolicited: new RateLimiter(clock, fed.unsolicitedRequestsPerOriginPerHour, 60 * MINUTE),
   };
   const handshake = new Handshake(deps);
   const inbound = new InboundHandshake(deps);

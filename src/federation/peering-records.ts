@@ -19,7 +19,6 @@ import { checkPrefix, type PrefixHolder } from './numbering-plan';
 import type { Outbox } from './outbox';
 import type { PartnerTransport } from './partner-transport';
 import type { PolicyStore } from './policy';
-import type { RateLimiter } from './rate-limiter';
 import type { SerialTransactions } from './serial-transactions';
 
 /** What the handshake needs from our own keys. */
@@ -61,7 +60,6 @@ export interface HandshakeDeps {
     requestId: string;
     name: string;
   }): string;
-  unsolicited: RateLimiter;
 }
 
 export const uuid = (): string => crypto.randomUUID();

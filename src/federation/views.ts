@@ -6,6 +6,7 @@ import type {
   PeerView,
 } from '../core/federation-admin';
 import type { IncomingRequest, LocalKey, OutboxItem, OutgoingRequest, Peer } from '../store/entities';
+import { asteriskName } from '../core/peering-name';
 import { fingerprint } from './key-encoding';
 
 /** Entity rows to the views the admin layer shows. Secrets and private keys never appear here. */
@@ -22,6 +23,7 @@ export function outgoingView(r: OutgoingRequest, d: Deliveries = none): Outgoing
   return {
     id: r.id,
     name: r.name,
+    asterisk_name: asteriskName(r.name),
     partner_url: r.partnerUrl,
     prefix: r.prefix,
     codec: r.codec,
@@ -39,6 +41,7 @@ export function incomingView(r: IncomingRequest, partnerKeyFingerprint: string |
     id: r.id,
     request_id: r.requestId,
     name: r.name,
+    asterisk_name: asteriskName(r.name),
     partner_url: r.partnerUrl,
     partner_iax_host: r.partnerIaxHost,
     partner_extension_length: r.partnerExtensionLength,
@@ -54,6 +57,7 @@ export function peerView(p: Peer, d: Deliveries = none): PeerView {
   return {
     id: p.id,
     name: p.name,
+    asterisk_name: asteriskName(p.name),
     prefix: p.prefix,
     partner_url: p.partnerUrl,
     dialect: p.dialect,

@@ -1,16 +1,25 @@
 import { z } from 'zod';
 import { CODECS } from '../config/schema';
 import { isHostnameOrIp, isPartnerBaseUrl, isPort, parseHostPort } from '../core/network-address';
-import { isPeeringName, PEERING_NAME_RULE } from '../core/peering-name';
+import {
+  isPeeringName,
+  isV1PeeringName,
+  PEERING_NAME_RULE,
+  V1_PEERING_NAME_RULE,
+} from '../core/peering-name';
 
 /**
  * The bodies that cross the wire, both dialects. v2 bodies are strict (an
- * unknown field is refused with FED_MALFORMED); v1 bodies are the exact
- * shapes stock µURU sends (pydantic models serialised with exclude_unset).
+ * unknown field is refused with FED_MALFORMED); v1 bodies are the shapes
+ * stock µURU sends (pydantic models serialised with exclude_unset), read as
+ * leniently as µURU reads them: unknown fields are ignored (pydantic's
+ * default; µURU added `codec` once and may add more), names are µURU's.
  */
 
 /** One shared peering name: the IAX2 friend name and username on both sides. */
 export const peeringName = z.string().refine(isPeeringName, `name must be ${PEERING_NAME_RULE}`);
+/** A name as stock µURU accepts it (Unicode word characters); see isV1PeeringName. */
+export const v1PeeringName = z.string().refine(isV1PeeringName, `name must be ${V1_PEERING_NAME_RULE}`);
 
 const codec = z.enum(CODECS);
 const extensionLength = z.number().int().min(1).max(12);
@@ -37,9 +46,9 @@ const v1IaxHost = z
   .max(261)
   .refine((s) => parseHostPort(s) !== null, 'must be a hostname or an IP address, optionally with :port');
 /** µURU's request ids are UUIDs; they go back into the URL of our answer, so only URL-safe characters. */
-const v1RequestId = z
-  .string()
-  .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'id must be 1-64 characters of A-Z, a-z, 0-9, ., _, :, -');
+export const V1_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+export const V1_REQUEST_ID_RULE = '1-64 characters of A-Z, a-z, 0-9, ., _, :, -';
+const v1RequestId = z.string().regex(V1_REQUEST_ID, `id must be ${V1_REQUEST_ID_RULE}`);
 
 export const v2PeeringRequestBody = z.strictObject({
   request_id: requestId,
@@ -77,9 +86,9 @@ export const v2PeeringStateAnswer = z.object({ request_id: z.string(), state: v2
 /** v1 secrets: µURU's generate_peer_secret (32 of [A-Za-z0-9]). */
 export const V1_SECRET = /^[A-Za-z0-9]{32}$/;
 
-export const v1IncomingRequestBody = z.strictObject({
+export const v1IncomingRequestBody = z.object({
   id: v1RequestId,
-  name: peeringName,
+  name: v1PeeringName,
   partner_uuru_host: httpUrl,
   partner_iax_host: v1IaxHost,
   partner_extension_length: extensionLength,
@@ -88,7 +97,7 @@ export const v1IncomingRequestBody = z.strictObject({
 });
 export type V1IncomingRequestBody = z.infer<typeof v1IncomingRequestBody>;
 
-export const v1OutgoingStatusBody = z.strictObject({
+export const v1OutgoingStatusBody = z.object({
   accept: z.boolean(),
   secret: z.string().max(64),
   extension_length: extensionLength.optional(),
@@ -97,7 +106,7 @@ export const v1OutgoingStatusBody = z.strictObject({
 });
 export type V1OutgoingStatusBody = z.infer<typeof v1OutgoingStatusBody>;
 
-export const v1TeardownBody = z.strictObject({ name: z.string().max(64), secret: z.string().max(64) });
+export const v1TeardownBody = z.object({ name: v1PeeringName, secret: z.string().max(64) });
 
 /** "path: message" lines for a refusal message. */
 export function describeIssues(error: z.ZodError): string {

@@ -13,6 +13,7 @@ import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
 const peer = (over: Partial<PeerView> = {}): PeerView => ({
   id: 'p1',
   name: 'berlin',
+  asterisk_name: 'berlin',
   prefix: '70',
   partner_url: 'https://b.example',
   dialect: 'v2',
@@ -82,6 +83,7 @@ describe('panel HTML', () => {
           id: 'i1',
           request_id: 'r1',
           name: 'legacy',
+          asterisk_name: 'legacy',
           partner_url: 'http://old.example',
           partner_iax_host: '10.0.0.3',
           partner_extension_length: 3,

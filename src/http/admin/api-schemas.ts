@@ -75,6 +75,7 @@ const isoTime = z.string();
 export const outgoingRequestView = z.object({
   id: z.string(),
   name: z.string(),
+  asterisk_name: z.string(),
   partner_url: z.string(),
   prefix: z.string(),
   codec: z.string(),
@@ -90,6 +91,7 @@ export const incomingRequestView = z.object({
   id: z.string(),
   request_id: z.string(),
   name: z.string(),
+  asterisk_name: z.string(),
   partner_url: z.string(),
   partner_iax_host: z.string(),
   partner_extension_length: z.number().int(),
@@ -110,6 +112,7 @@ const testCallRecord = z.object({
 export const peerView = z.object({
   id: z.string(),
   name: z.string(),
+  asterisk_name: z.string(),
   prefix: z.string(),
   partner_url: z.string(),
   dialect,

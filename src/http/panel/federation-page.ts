@@ -77,7 +77,7 @@ export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskC
     (p) =>
       html`<tr data-peer="${p.name}">
         <td>
-          <strong>${p.name}</strong>
+          <strong>${p.name}</strong>${asteriskNameNote(p)}
           <div class="small muted">${p.role}</div>
         </td>
         <td>${p.prefix}</td>
@@ -193,7 +193,7 @@ export function incomingFragment(requests: IncomingRequestView[], csrf: string):
   const rows = requests.map(
     (r) =>
       html`<tr data-incoming="${r.name}">
-        <td><strong>${r.name}</strong></td>
+        <td><strong>${r.name}</strong>${asteriskNameNote(r)}</td>
         <td>
           ${r.partner_url}
           <div class="small muted">
@@ -422,4 +422,11 @@ export function teardownConfirmPage(p: PeerView, csrf: string): SafeHtml {
         </div>
       </form>
     </section>`;
+}
+
+/** A Unicode v1 name is called otherwise in the dial plan: say so, so the admin finds it in Asterisk. */
+function asteriskNameNote(v: { name: string; asterisk_name: string }) {
+  return v.asterisk_name === v.name
+    ? ''
+    : html`<div class="small muted" data-asterisk-name>in Asterisk's dial plan: ${v.asterisk_name}</div>`;
 }

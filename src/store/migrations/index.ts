@@ -1,10 +1,12 @@
 import { Initial1763800000001 } from './0001-initial';
 import { AsteriskRealtimeRows1763800000300 } from './0003-asterisk-realtime-rows';
 import { EncryptSecrets1763800000500 } from './0005-encrypt-secrets';
+import { PeeringName401763800000800 } from './0008-peering-name-40';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
   Initial1763800000001,
   AsteriskRealtimeRows1763800000300,
   EncryptSecrets1763800000500,
+  PeeringName401763800000800,
 ];
