@@ -2,6 +2,8 @@
 # Installs the system parts the test suite needs on a Debian machine, as root:
 # MariaDB server binaries, Chromium for the panel tests, debootstrap, and a cached
 # Debian sid chroot with Asterisk 22. Idempotent: a warm machine returns in seconds.
+# Runs at the same time (two test runs, a demo beside a test) wait for each other on a
+# lock in the cache folder; the later one then finds the finished chroot.
 set -euo pipefail
 
 CACHE_DIR="${UURU_TEST_CACHE_DIR:-$HOME/.cache/uuru-federation}"
@@ -17,6 +19,16 @@ if [ "$(id -u)" != 0 ]; then
     echo "setup-system: not root; missing: ${need[*]} (install them, or point UURU_TEST_* variables at your own servers)" >&2
   fi
   exit 0
+fi
+
+# One run at a time per cache folder: without it a second run removed the first one's
+# half-built chroot ($CHROOT.partial) and built its own over it. The lock is an open file
+# descriptor, so it is released however this script ends.
+mkdir -p "$CACHE_DIR"
+exec 9>"$CACHE_DIR/setup-system.lock"
+if ! flock -n 9; then
+  echo "setup-system: another run holds $CACHE_DIR/setup-system.lock; waiting for it"
+  flock 9
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -38,7 +50,13 @@ mirror() {
 }
 
 if [ ! -x "$CHROOT/usr/sbin/asterisk" ]; then
-  mkdir -p "$CACHE_DIR"
+  # A chroot folder without its Asterisk is a leftover (e.g. of two runs racing before the
+  # lock): mv would put the new build inside it. Not removed here, since the path is the
+  # user's to choose.
+  if [ -e "$CHROOT" ]; then
+    echo "setup-system: $CHROOT exists but has no usr/sbin/asterisk; remove it and run again" >&2
+    exit 1
+  fi
   tmp="$CHROOT.partial"
   rm -rf "$tmp"
   m=$(mirror)

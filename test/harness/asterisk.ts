@@ -100,10 +100,14 @@ interface Runtime {
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const ARTIFACT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'asterisk');
 
+/** The chroot scripts/setup-system.sh builds: the same variables, the same defaults. */
 export function defaultChrootDir(): string {
   return (
     process.env.UURU_TEST_ASTERISK_CHROOT ??
-    path.join(os.homedir(), '.cache', 'uuru-federation', 'asterisk-sid')
+    path.join(
+      process.env.UURU_TEST_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'uuru-federation'),
+      'asterisk-sid',
+    )
   );
 }
 
