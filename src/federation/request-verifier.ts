@@ -59,6 +59,7 @@ const STATUS: Record<SignatureFailure, 400 | 401 | 503> = {
   FED_CLOCK_SKEW: 401,
   FED_DIGEST_MISMATCH: 401,
   FED_DESTINATION_MISMATCH: 401,
+  FED_SIGNER_MISMATCH: 401,
   FED_UNKNOWN_KEY: 401,
   FED_SIGNATURE_INVALID: 401,
   FED_REPLAY: 401,
@@ -71,10 +72,13 @@ const STATUS: Record<SignatureFailure, 400 | 401 | 503> = {
  * signature; nonce. Never throws for a bad request: the result says why.
  * Rate limits and policy are the caller's, before and after this.
  *
- * Refusal codes: a keyid naming another server than the one the request
- * belongs to, and a target URI whose origin is not ours, are both
- * FED_DESTINATION_MISMATCH (401). A key that we knew but that expired, or a
- * key change held for an admin, is FED_UNKNOWN_KEY (401).
+ * Refusal codes: a target URI whose origin is not ours (signed for another
+ * host) is FED_DESTINATION_MISMATCH (401); a keyid naming another server
+ * than the partner the request belongs to (signed with a key that is not the
+ * claimed partner's) is FED_SIGNER_MISMATCH (401): two different attacks,
+ * told apart in answers and in uuru_fed_signature_failures_total. A key that
+ * we knew but that expired, or a key change held for an admin, is
+ * FED_UNKNOWN_KEY (401).
  */
 export class RequestVerifier {
   private readonly ourOrigin: string;
@@ -139,8 +143,8 @@ export class RequestVerifier {
     const expected = expectedServerName.toLowerCase();
     if (sig.serverName !== expected) {
       return this.refuse(
-        'FED_DESTINATION_MISMATCH',
-        `the request is signed by ${sig.serverName}, expected ${expected}`,
+        'FED_SIGNER_MISMATCH',
+        `the request is signed with a key of ${sig.serverName}, but it can only come from ${expected}`,
       );
     }
 

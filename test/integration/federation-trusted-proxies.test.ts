@@ -160,7 +160,7 @@ describe('trusted proxies over HTTP', () => {
   });
 
   describe('a hop count', () => {
-    it('trusts exactly that many hops: the client is the third address from the right', async () => {
+    it('trusts exactly that many hops: the client is the second X-Forwarded-For entry from the right', async () => {
       const client = '192.0.2.50';
       const statuses = await forged(
         hops,

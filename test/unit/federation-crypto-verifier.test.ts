@@ -194,11 +194,12 @@ describe('each failure has its code', () => {
     expect(await verify(req)).toMatchObject({ ok: false, code: 'FED_MALFORMED_SIGNATURE', status: 400 });
   });
 
-  it('FED_DESTINATION_MISMATCH for a keyid of another server than the one the request belongs to', async () => {
+  it('FED_SIGNER_MISMATCH (not FED_DESTINATION_MISMATCH) for a keyid of another server than the one the request belongs to', async () => {
     const req = await signedByA();
     expect(await verify(req, 'pbx-z.example.org')).toMatchObject({
       ok: false,
-      code: 'FED_DESTINATION_MISMATCH',
+      code: 'FED_SIGNER_MISMATCH',
+      status: 401,
     });
   });
 

@@ -176,7 +176,7 @@ describe('first contact (a partner not pinned yet)', () => {
     const req = await firstRequestFromC(a.url);
     // The caller expects the authority of base_url (A), the keyid names C.
     const result = await b.verifier.verify(req, a.serverName, { firstContactBaseUrl: a.url });
-    expect(result).toMatchObject({ ok: false, code: 'FED_DESTINATION_MISMATCH' });
+    expect(result).toMatchObject({ ok: false, code: 'FED_SIGNER_MISMATCH' });
   });
 
   it('FED_KEY_FETCH_FAILED when base_url does not answer', async () => {
