@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createAsteriskFeature, type AsteriskFeature } from '../src/asterisk';
+import { PolicyStore } from '../src/federation/policy';
 import { loadConfig } from '../src/config/load-config';
 import { systemClock } from '../src/core/clock';
 import { Metrics } from '../src/core/metrics';
@@ -45,6 +46,7 @@ export async function startInProcessAsterisk(ast: AsteriskInstance): Promise<InP
     logger,
     fetch,
     metrics: new Metrics(),
+    unfederated: new PolicyStore({ db, clock: systemClock, config }),
   });
   await feature.start();
   await waitFor('the Asterisk layer connected', async () => feature.port.status().ami === 'connected', {

@@ -15,6 +15,7 @@ import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';
 import { createFederationFeature } from './federation';
+import { PolicyStore } from './federation/policy';
 import type { RequestGate } from './federation/client-rate-limit';
 import { createAdminFeature } from './http/admin';
 
@@ -254,12 +255,14 @@ export class App implements AppRuntime {
  */
 async function buildFeatures(ctx: ServiceContext, app: App): Promise<Feature[]> {
   const features: Feature[] = [];
+  // The federation policy owns the unfederated numbers; the dial plan gets them from the same store.
+  const policy = new PolicyStore({ db: ctx.db, clock: ctx.clock, config: ctx.config });
   if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
-    const ast = createAsteriskFeature(ctx);
+    const ast = createAsteriskFeature({ ...ctx, unfederated: policy });
     app.asterisk = ast.port;
     features.push(ast);
   }
-  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk });
+  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy });
   features.push(fed);
   // The admin layer runs reconciles through the port (reconcileNow), which reports what it did.
   features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk }));

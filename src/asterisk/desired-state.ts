@@ -2,8 +2,9 @@ import net from 'node:net';
 import type { Config } from '../config/schema';
 import { errorMessage } from '../core/errors';
 import { asteriskName } from '../core/peering-name';
+import type { DigitClass, DigitPattern, UnfederatedSet } from '../core/unfederated-numbers';
 import type { Peer } from '../store/entities';
-import { type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
+import { assertBlockedExten, type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
 
 /**
  * What Asterisk should hold for the peers in the database, independent of how
@@ -55,8 +56,11 @@ export interface RenderSettings {
   maxCallsPerPeer: number;
   qualifyFreqOkMs: number;
   qualifyFreqNotOkMs: number;
-  /** Local numbers never reachable from a peer; a trailing * marks a range prefix. */
-  unfederatedNumbers: string[];
+  /**
+   * The local numbers no peer may reach, as the inbound context's hang-up
+   * extensions (exact numbers and patterns such as _2XX, _20[0-4]).
+   */
+  blockedExtens: string[];
   /**
    * per_peer: one inbound context per peer (static files). shared: one inbound
    * context for all peers, told apart by CHANNEL(peername), because realtime
@@ -65,10 +69,11 @@ export interface RenderSettings {
   inboundMode: 'per_peer' | 'shared';
 }
 
-export function renderSettingsFrom(config: Config, unfederatedNumbers: string[]): RenderSettings {
+export function renderSettingsFrom(config: Config, unfederated: UnfederatedSet): RenderSettings {
   const a = config.asterisk;
+  const inboundMode = a.stateBackend === 'realtime' ? 'shared' : 'per_peer';
   return {
-    inboundMode: a.stateBackend === 'realtime' ? 'shared' : 'per_peer',
+    inboundMode,
     localContext: a.localContext,
     inboundTargetContext: a.inboundTargetContext,
     testExtension: a.testExtension,
@@ -76,8 +81,37 @@ export function renderSettingsFrom(config: Config, unfederatedNumbers: string[])
     maxCallsPerPeer: a.maxCallsPerPeer,
     qualifyFreqOkMs: a.qualifyFreqOkMs,
     qualifyFreqNotOkMs: a.qualifyFreqNotOkMs,
-    unfederatedNumbers,
+    blockedExtens: blockedExtens(unfederated.localPatterns(), inboundMode),
   };
+}
+
+const classText = ([lo, hi]: DigitClass): string =>
+  lo === hi ? String(lo) : lo === 0 && hi === 9 ? 'X' : `[${lo}-${hi}]`;
+
+/**
+ * Asterisk extensions for blocked local numbers: a number of plain digits as
+ * itself, a pattern as `_` + one character or class per digit. Each must win
+ * over the inbound catch-all `_XXXX`. Static dial plans take the most
+ * specific pattern, whatever its text. The realtime switch does not: it
+ * takes the first matching row ordered by `exten` text, and `[` sorts after
+ * `X`, so in shared (realtime) mode a pattern never starts with a class: a
+ * leading class is written as one pattern per digit (`_[2-3]XX` as `_2XX`,
+ * `_3XX`), whose first character, a digit, sorts before `X`.
+ */
+export function blockedExtens(patterns: DigitPattern[], mode: RenderSettings['inboundMode']): string[] {
+  const out = new Set<string>();
+  for (const p of patterns) {
+    const text = p.map(classText);
+    if (text.every((c) => /^[0-9]$/.test(c))) {
+      out.add(text.join(''));
+    } else if (mode === 'shared' && !/^[0-9]$/.test(text[0])) {
+      for (let d = p[0][0]; d <= p[0][1]; d++) out.add(`_${d}${text.slice(1).join('')}`);
+    } else {
+      out.add(`_${text.join('')}`);
+    }
+  }
+  // Built from digits only; checked anyway, as everything written to Asterisk is.
+  return [...out].sort().map((e) => assertBlockedExten('blockedExtens', e));
 }
 
 export const outboundContextName = (localContext: string): string => `${localContext}-federation`;
@@ -153,27 +187,6 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
   return { name: p.name, options };
 }
 
-/** The hang-up patterns of the unfederated numbers: the same for every peer of a run, so worked out once. */
-const blockedBySettings = new WeakMap<RenderSettings, string[]>();
-function blockedExtens(s: RenderSettings): string[] {
-  const known = blockedBySettings.get(s);
-  if (known) return known;
-  const digits = s.extensionDigits;
-  const blocked = new Set<string>();
-  for (const n of s.unfederatedNumbers) {
-    if (n.endsWith('*')) {
-      const stem = n.slice(0, -1);
-      if (stem.length < digits) blocked.add(`_${stem}${'X'.repeat(digits - stem.length)}`);
-      else if (stem.length === digits) blocked.add(stem);
-    } else if (n.length === digits) {
-      blocked.add(n);
-    }
-  }
-  const list = [...blocked].sort();
-  blockedBySettings.set(s, list);
-  return list;
-}
-
 /**
  * Inbound steps: unfederated numbers of the local length hang up (an exact
  * number or a more specific pattern wins over the catch-all), every other
@@ -188,7 +201,7 @@ export function inboundSteps(p: ValidPeer | null, s: RenderSettings): DialplanSt
   const steps: DialplanStep[] = [];
   const add = (exten: string, priority: number, app: string, appData: string) =>
     steps.push({ context, exten, priority, app, appData, peer: owner });
-  for (const exten of blockedExtens(s)) add(exten, 1, 'Hangup', '21');
+  for (const exten of s.blockedExtens) add(exten, 1, 'Hangup', '21');
   const all = `_${'X'.repeat(s.extensionDigits)}`;
   add(all, 1, 'Set', `GROUP(${CALL_GROUP})=${groupName}`);
   add(all, 2, 'GotoIf', `$[\${GROUP_COUNT(${groupName}@${CALL_GROUP})} > ${s.maxCallsPerPeer}]?5`);

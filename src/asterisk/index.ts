@@ -7,6 +7,7 @@ import type {
   TestCallResult,
 } from '../core/asterisk-port';
 import { errorMessage } from '../core/errors';
+import type { UnfederatedNumbersSource } from '../core/unfederated-numbers';
 import { AmiClient } from './ami-client';
 import { AriClient } from './ari-client';
 import type { AmiLink, AmiMessage, AriLink } from './asterisk-links';
@@ -52,7 +53,10 @@ const ariBase = (url: string): string => {
  * backoff and every reconnect triggers a reconcile.
  */
 export function createAsteriskFeature(
-  ctx: ServiceContext,
+  ctx: ServiceContext & {
+    /** The numbers no partner may reach, from their owner (the federation policy, handed in by the composition). */
+    unfederated: UnfederatedNumbersSource;
+  },
   overrides: AsteriskFeatureOverrides = {},
 ): AsteriskFeature {
   const { config, db, clock, metrics } = ctx;
@@ -128,6 +132,7 @@ export function createAsteriskFeature(
     metrics,
     ami,
     backend,
+    unfederated: ctx.unfederated,
     onReport: subscribeAfterApply,
   });
   const monitor = new PeerMonitor({

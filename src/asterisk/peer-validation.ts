@@ -15,7 +15,7 @@ export const INVALID_VALUE = 'ASTERISK_INVALID_VALUE';
 const DIGITS = /^[0-9]{1,16}$/;
 /** b64url (v2 derived secrets) and alphanumerics (v1); 40 fits iaxfriends.secret varchar(40). */
 const SECRET = /^[A-Za-z0-9_-]{16,40}$/;
-const UNFEDERATED = /^[0-9]{1,16}\*?$/;
+const BLOCKED_EXTEN = /^(?:[0-9]{1,16}|_(?:[0-9X]|\[[0-9]-[0-9]\]){1,16})$/;
 
 /** The refusal for one field. The value itself is never echoed: it may be a secret or hostile. */
 export function invalidValue(field: string, reason: string, subject?: string): AppError {
@@ -77,10 +77,10 @@ export function assertHost(field: string, value: unknown, subject?: string): str
   throw invalidValue(field, 'expected a hostname or an IP address', subject);
 }
 
-/** A local number that is never federated: digits, optionally ending in * for a range. */
-export function assertUnfederatedNumber(field: string, value: unknown): string {
-  if (typeof value !== 'string' || !UNFEDERATED.test(value)) {
-    throw invalidValue(field, 'expected digits, optionally followed by * for a range');
+/** A hang-up extension of a blocked local number: digits, or `_` and digits, X and [a-b] classes. */
+export function assertBlockedExten(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !BLOCKED_EXTEN.test(value)) {
+    throw invalidValue(field, 'expected digits, or _ followed by digits, X and [a-b] classes');
   }
   return value;
 }

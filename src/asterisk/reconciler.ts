@@ -5,6 +5,7 @@ import { AppError, errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
 import type { AmiLink } from './asterisk-links';
+import type { UnfederatedNumbersSource } from '../core/unfederated-numbers';
 import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsFrom } from './desired-state';
 import {
   type ApplyPatch,
@@ -14,7 +15,6 @@ import {
   PeerRunRows,
 } from './peer-run-rows';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
-import { readUnfederatedNumbers } from './unfederated-numbers';
 
 export interface ReconcileReport {
   reasons: string[];
@@ -70,6 +70,8 @@ export class Reconciler {
       metrics: Metrics;
       ami: AmiLink;
       backend: StateBackend;
+      /** The numbers partners must never reach, from their owner (the federation policy). */
+      unfederated: UnfederatedNumbersSource;
       /** Called after every completed run (never throws into the run). */
       onReport?: (report: ReconcileReport) => void;
     },
@@ -157,7 +159,7 @@ export class Reconciler {
   }
 
   private async runOnce(reasons: string[], full: boolean): Promise<ReconcileReport | null> {
-    const { ami, backend, clock, logger, metrics, db, config } = this.deps;
+    const { ami, backend, clock, logger, metrics, config } = this.deps;
     const startedAt = clock.now();
     try {
       if (ami.state !== 'connected') {
@@ -176,7 +178,7 @@ export class Reconciler {
       }
       const phases = new PhaseTimer();
       const peers = await this.rows.readAll();
-      const unfederated = await readUnfederatedNumbers(db, config, logger);
+      const unfederated = await this.deps.unfederated.unfederatedSet();
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
       phases.lap('read');
       // The digests record() compares are worked out while Asterisk reloads, if it does.

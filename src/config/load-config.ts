@@ -3,7 +3,7 @@ import path from 'node:path';
 import { configSchema, type Config } from './schema';
 import { deepMerge } from '../core/deep-merge';
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'listen' | 'admin-listen' | 'trust-proxy';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'listen' | 'admin-listen' | 'trust-proxy' | 'numbers';
 
 /** Environment variables and where they land. µURU's own names are kept where the concept is shared. */
 export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
@@ -12,7 +12,8 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_FEDERATION_IAX2_HOST', 'instance.iax2Host', 'string'],
   ['UURU_FEDERATION_IAX2_PORT', 'instance.iax2Port', 'int'],
   ['UURU_EXTENSION_DIGITS', 'instance.extensionDigits', 'int'],
-  ['UURU_RESERVED_EXTENSIONS', 'instance.reservedExtensions', 'list'],
+  ['UURU_RESERVED_EXTENSIONS', 'instance.reservedExtensions', 'numbers'],
+  ['UURU_EMERGENCY_NUMBERS', 'instance.emergencyNumbers', 'numbers'],
   ['UURU_FEDERATION_CODECS', 'instance.codecs', 'list'],
   ['UURU_HTTP_LISTEN', 'http.federation', 'listen'],
   ['UURU_ADMIN_LISTEN', 'http.admin', 'admin-listen'],
@@ -108,6 +109,19 @@ function parseEnvValue(name: string, raw: string, kind: Kind, problems: string[]
       if (['true', 'yes', 'on', 'false', 'no', 'off'].includes(v.toLowerCase()))
         return parseEnvValue(name, v, 'bool', problems);
       return v;
+    }
+    case 'numbers': {
+      // µURU's JSON form ([110, [200, 299]]) or our comma form (110,2*); the schema checks the entries.
+      const v = raw.trim();
+      if (!v.startsWith('[')) return parseEnvValue(name, v, 'list', problems);
+      try {
+        const parsed: unknown = JSON.parse(v);
+        if (Array.isArray(parsed)) return parsed;
+      } catch {
+        // reported below
+      }
+      problems.push(`${name}: expected a JSON list such as [110, [200, 299]] or a comma list such as 110,2*`);
+      return undefined;
     }
     case 'list':
       return raw

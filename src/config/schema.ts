@@ -1,4 +1,9 @@
 import { z } from 'zod';
+import {
+  DEFAULT_EMERGENCY_NUMBERS,
+  emergencyNumberSchema,
+  numberRuleSchema,
+} from '../core/unfederated-numbers';
 import { compileTrustProxy } from '../core/client-address';
 
 /**
@@ -28,8 +33,20 @@ export const configSchema = z.strictObject({
       iax2Port: z.number().int().min(1).max(65535).default(4569),
       /** UURU_EXTENSION_DIGITS: length of local extensions. */
       extensionDigits: z.number().int().min(1).max(12).default(4),
-      /** UURU_RESERVED_EXTENSIONS: local numbers that are never federated (comma list; a trailing * marks a range prefix). */
-      reservedExtensions: z.array(z.string().regex(/^[0-9]+\*?$/)).default([]),
+      /**
+       * UURU_RESERVED_EXTENSIONS: local numbers that are never federated. Our comma
+       * form ("555", "9*" = every number starting with 9) or µURU's JSON list of
+       * numbers and [from, to] ranges (compared as numbers, as µURU does).
+       */
+      reservedExtensions: z.array(numberRuleSchema).default([]),
+      /**
+       * UURU_EMERGENCY_NUMBERS: never reachable from partners; in a longer plan
+       * every local number starting with one is blocked (docs/asterisk.md).
+       */
+      emergencyNumbers: z
+        .array(emergencyNumberSchema)
+        .max(100)
+        .default([...DEFAULT_EMERGENCY_NUMBERS]),
       /** UURU_FEDERATION_CODECS: codecs we offer. */
       codecs: z.array(z.enum(CODECS)).min(1).default(['g722', 'alaw', 'ulaw']),
     })

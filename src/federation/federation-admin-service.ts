@@ -1,3 +1,4 @@
+import type { AsteriskPort } from '../core/asterisk-port';
 import { AppError } from '../core/errors';
 import type {
   CreateOutgoingInput,
@@ -18,7 +19,7 @@ import type { LocalKeys } from './local-keys';
 import type { Outbox } from './outbox';
 import type { PartnerKeyStore } from './partner-keys';
 import type { PartnerPhonebooks } from './partner-phonebooks';
-import type { PeeringRecords } from './peering-records';
+import { type PeeringRecords, syncInBackground } from './peering-records';
 import { admits, type PolicyStore } from './policy';
 import { deliveryView, incomingView, keyView, outgoingView, peerView } from './views';
 
@@ -39,6 +40,8 @@ export class FederationAdminService implements FederationAdmin {
       /** One outbox pass with every pending delivery made due. */
       retryDeliveriesNow: () => Promise<RetryDeliveriesReport>;
       logger: Logger;
+      /** Told when the unfederated numbers change, so the dial plan's hang-up patterns follow. */
+      asterisk: AsteriskPort;
     },
   ) {}
 
@@ -122,7 +125,11 @@ export class FederationAdminService implements FederationAdmin {
   }
 
   async setPolicy(policy: Policy): Promise<PolicyChangeReport> {
+    const before = (await this.deps.policy.get()).unfederated_numbers;
     const stored = await this.deps.policy.set(policy);
+    if (before.join('\n') !== stored.unfederated_numbers.join('\n')) {
+      syncInBackground(this.deps, 'policy-unfederated-numbers');
+    }
     const affected: PolicyChangeReport['affected_peers'] = [];
     for (const p of await this.deps.records.peers().find({ order: { name: 'ASC' } })) {
       const v = admits(stored, { serverName: p.partnerServerName ?? '', dialect: p.dialect });

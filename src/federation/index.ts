@@ -49,7 +49,13 @@ const ACCEPT_NOT_DELIVERED = 'the partner was not told of the accept';
  * routes, the handshake, policy, outbox delivery and the scheduled jobs
  * (anti-entropy, key rotation, nonce purge).
  */
-export function createFederationFeature(ctx: ServiceContext & { asterisk: AsteriskPort }): FederationFeature {
+export function createFederationFeature(
+  ctx: ServiceContext & {
+    asterisk: AsteriskPort;
+    /** The policy store, when the composition shares it (with the Asterisk layer, for the unfederated numbers). */
+    policy?: PolicyStore;
+  },
+): FederationFeature {
   const { config, db, clock, logger, metrics } = ctx;
   const fed = config.federation;
   const localKeys = new LocalKeys({ db, clock, config, logger });
@@ -78,7 +84,7 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
   });
   const transport = new PartnerTransport({ signed, fetch: ctx.fetch, timeoutMs: fed.httpTimeoutMs });
   const tx = new SerialTransactions(db);
-  const policy = new PolicyStore({ db, clock, config });
+  const policy = ctx.policy ?? new PolicyStore({ db, clock, config });
   let worker: DeliveryWorker | null = null;
   const outbox = new Outbox({
     db,
@@ -147,7 +153,7 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
   const phonebook = new Phonebook({
     sources,
     logger,
-    unfederated: () => policy.unfederatedNumbers(),
+    unfederated: () => policy.unfederatedSet(),
   });
   const partnerPhonebooks = new PartnerPhonebooks({
     records,
@@ -204,6 +210,7 @@ export function createFederationFeature(ctx: ServiceContext & { asterisk: Asteri
     partnerPhonebooks,
     retryDeliveriesNow,
     logger,
+    asterisk: ctx.asterisk,
   });
   const scheduler = new JobScheduler(logger);
   const ops: FederationOps = {

@@ -1,4 +1,5 @@
 import { AppError } from '../core/errors';
+import { describeRule, type UnfederatedSet } from '../core/unfederated-numbers';
 
 /**
  * Dial prefix rules. A peer with prefix P and partner extension length L is
@@ -9,7 +10,6 @@ import { AppError } from '../core/errors';
  * extension, or local numbers and peer numbers would be indistinguishable.
  */
 
-export const EMERGENCY_NUMBERS = ['110', '112', '911'] as const;
 export const PREFIX_PATTERN = /^[0-9]{1,8}$/;
 
 export interface PrefixHolder {
@@ -20,8 +20,8 @@ export interface PrefixHolder {
 
 export interface LocalNumberingPlan {
   extensionDigits: number;
-  /** config reserved extensions and policy unfederated numbers; a trailing * marks a range */
-  reserved: string[];
+  /** Policy list ∪ reserved extensions ∪ emergency numbers (PolicyStore.unfederatedSet). */
+  unfederated: UnfederatedSet;
 }
 
 const related = (a: string, b: string): boolean => a.startsWith(b) || b.startsWith(a);
@@ -49,18 +49,15 @@ export function checkPrefix(
       );
     }
   }
-  for (const n of EMERGENCY_NUMBERS) {
-    if (related(prefix, n)) {
-      throw new AppError('PREFIX_CONFLICT', 409, `prefix ${prefix} overlaps the emergency number ${n}`);
-    }
-  }
-  for (const entry of ctx.plan.reserved) {
-    const range = entry.endsWith('*');
-    const digits = range ? entry.slice(0, -1) : entry;
-    if (digits.length > 0 && related(prefix, digits)) {
-      const what = range ? `the reserved range ${entry}` : `the reserved number ${entry}`;
-      throw new AppError('PREFIX_CONFLICT', 409, `prefix ${prefix} overlaps ${what}`);
-    }
+  const hit = ctx.plan.unfederated.overlapping(prefix);
+  if (hit) {
+    const r = hit.rule;
+    const single = r.kind === 'exact' || (r.kind === 'range' && r.from === r.to);
+    const what =
+      hit.source === 'emergency'
+        ? `the emergency number ${r.kind === 'stem' ? r.stem : describeRule(r)}`
+        : `the ${hit.source === 'policy' ? 'unfederated' : 'reserved'} ${single ? 'number' : 'range'} ${describeRule(r)}`;
+    throw new AppError('PREFIX_CONFLICT', 409, `prefix ${prefix} overlaps ${what}`);
   }
   const l = ctx.partnerExtensionLength;
   if (l !== null && prefix.length + l === ctx.plan.extensionDigits) {
@@ -71,10 +68,4 @@ export function checkPrefix(
         `the length of local extensions; choose a longer or shorter prefix`,
     );
   }
-}
-
-/** True when a local number may not be reached from peers or listed in the phonebook. */
-export function isUnfederated(number: string, reserved: string[]): boolean {
-  if ((EMERGENCY_NUMBERS as readonly string[]).includes(number)) return true;
-  return reserved.some((e) => (e.endsWith('*') ? number.startsWith(e.slice(0, -1)) : number === e));
 }

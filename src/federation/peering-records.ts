@@ -176,7 +176,7 @@ export class PeeringRecords {
       holders,
       plan: {
         extensionDigits: this.deps.config.instance.extensionDigits,
-        reserved: await this.deps.policy.unfederatedNumbers(),
+        unfederated: await this.deps.policy.unfederatedSet(),
       },
       partnerExtensionLength,
     });

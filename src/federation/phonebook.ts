@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from '../logging/logger';
-import { isUnfederated } from './numbering-plan';
+import type { UnfederatedSet } from '../core/unfederated-numbers';
 
 export { parseCsv } from './phonebook-file';
 
@@ -56,7 +56,8 @@ export class Phonebook {
     private readonly deps: {
       sources: PhonebookSource[];
       logger: Logger;
-      unfederated: () => Promise<string[]>;
+      /** The unfederated set (PolicyStore.unfederatedSet): its numbers are never served. */
+      unfederated: () => Promise<UnfederatedSet>;
     },
   ) {}
 
@@ -74,7 +75,7 @@ export class Phonebook {
           return;
         }
         const e = parsed.data;
-        if (!e.public || isUnfederated(e.extension, blocked) || seen.has(e.extension)) return;
+        if (!e.public || blocked.blocking(e.extension) !== null || seen.has(e.extension)) return;
         seen.add(e.extension);
         out.push(e);
       });

@@ -3,6 +3,11 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError } from '../core/errors';
+import {
+  type UnfederatedNumbersSource,
+  type UnfederatedSet,
+  unfederatedSet,
+} from '../core/unfederated-numbers';
 import type { Policy } from '../core/federation-admin';
 import { SettingEntity, type Setting } from '../store/entities';
 import { describeIssues } from './wire-schemas';
@@ -62,7 +67,7 @@ export function admits(policy: Policy, c: Candidate): Admission {
   return { ok: true };
 }
 
-export class PolicyStore {
+export class PolicyStore implements UnfederatedNumbersSource {
   private cache: Policy | null = null;
 
   constructor(private readonly deps: { db: DataSource; clock: Clock; config: Config }) {}
@@ -74,7 +79,8 @@ export class PolicyStore {
       allowed_peers: [],
       blocked_peers: [],
       allow_legacy: f.allowLegacy,
-      unfederated_numbers: [...this.deps.config.instance.reservedExtensions],
+      // The configured reserved extensions and emergency numbers apply besides this list, always.
+      unfederated_numbers: [],
     };
   }
 
@@ -97,9 +103,15 @@ export class PolicyStore {
     return parsed.data;
   }
 
-  /** Numbers never reachable from a peer: the policy's plus the configured reserved ones. */
-  async unfederatedNumbers(): Promise<string[]> {
+  /** The unfederated set: the policy's list ∪ the configured reserved extensions ∪ the emergency numbers. */
+  async unfederatedSet(): Promise<UnfederatedSet> {
     const p = await this.get();
-    return [...new Set([...p.unfederated_numbers, ...this.deps.config.instance.reservedExtensions])];
+    const i = this.deps.config.instance;
+    return unfederatedSet({
+      extensionDigits: i.extensionDigits,
+      policy: p.unfederated_numbers,
+      reserved: i.reservedExtensions,
+      emergency: i.emergencyNumbers,
+    });
   }
 }

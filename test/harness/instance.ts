@@ -23,12 +23,14 @@ export const LOCAL_CONTEXT = 'uuru-local';
 /** A local extension of every instance that answers with Echo(): what partners dial after the prefix. */
 export const LOCAL_ECHO_EXTENSION = ECHO_EXTEN;
 
-const LOCAL_DIALPLAN = [
-  `[${LOCAL_CONTEXT}]`,
-  `include => ${LOCAL_CONTEXT}-federation`,
-  `include => ${TEST_CONTEXT}`,
-  '',
-].join('\n');
+const localDialplan = (extra: string[] = []): string =>
+  [
+    `[${LOCAL_CONTEXT}]`,
+    `include => ${LOCAL_CONTEXT}-federation`,
+    `include => ${TEST_CONTEXT}`,
+    ...extra,
+    '',
+  ].join('\n');
 
 export interface InstanceOptions {
   /** Readable name: Asterisk id prefix and sidecar name (letters, digits, _). */
@@ -38,6 +40,8 @@ export interface InstanceOptions {
   config?: Record<string, unknown>;
   /** Extra UURU_* variables for the sidecar. */
   env?: Record<string, string>;
+  /** Extra lines of the phones' context (e.g. `exten => _XXX,1,Answer()` to answer every local number). */
+  localDialplan?: string[];
   /** Sidecar log level (default warn: the demo and tests read state, not logs). */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
 }
@@ -101,7 +105,10 @@ function sidecarConfig(ast: AsteriskInstance, extra: Record<string, unknown>): R
 }
 
 export async function startInstance(opts: InstanceOptions): Promise<Instance> {
-  const asterisk = await startAsterisk({ name: opts.name, extensionsConf: LOCAL_DIALPLAN });
+  const asterisk = await startAsterisk({
+    name: opts.name,
+    extensionsConf: localDialplan(opts.localDialplan),
+  });
   let sidecar: Sidecar | null = null;
   const ami = new AmiClient({
     host: '127.0.0.1',

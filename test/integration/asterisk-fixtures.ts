@@ -16,6 +16,7 @@ import { loadConfig } from '../../src/config/load-config';
 import type { Config } from '../../src/config/schema';
 import { systemClock } from '../../src/core/clock';
 import { Metrics } from '../../src/core/metrics';
+import { PolicyStore } from '../../src/federation/policy';
 import { createLogger } from '../../src/logging/logger';
 import { type Peer, PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
@@ -36,6 +37,8 @@ export interface Sidecar {
   /** The feature's own AMI client (real), so tests can watch the events it sees. */
   ami: AmiClient;
   metrics: Metrics;
+  /** The federation's policy store on this sidecar's database (what the app hands the Asterisk layer). */
+  policy: PolicyStore;
   dataDir: string;
   stop(): Promise<void>;
 }
@@ -83,7 +86,9 @@ export async function startSidecar(
     reconnect: { initialMs: 100, maxMs: 500 },
   });
   const ctx: ServiceContext = { config, db, clock: systemClock, logger, fetch, metrics };
-  const feature = createAsteriskFeature(ctx, { ami, ari: links.ari });
+  // The federation policy is the owner of the unfederated numbers, as in the app.
+  const policy = new PolicyStore({ db, clock: systemClock, config });
+  const feature = createAsteriskFeature({ ...ctx, unfederated: policy }, { ami, ari: links.ari });
   await feature.start();
   await ami.whenConnected(15000);
   return {
@@ -92,6 +97,7 @@ export async function startSidecar(
     feature,
     ami,
     metrics,
+    policy,
     dataDir,
     async stop() {
       await feature.stop();

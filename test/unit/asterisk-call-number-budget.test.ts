@@ -9,11 +9,15 @@
  */
 import { buildDesiredState, callNumberBudget, renderSettingsFrom } from '../../src/asterisk/desired-state';
 import { loadConfig } from '../../src/config/load-config';
+import { unfederatedSet } from '../../src/core/unfederated-numbers';
 import type { Peer } from '../../src/store/entities';
 import { newPeerRow } from '../harness/peer-row';
 
 const settings = (asterisk: Record<string, unknown>) =>
-  renderSettingsFrom(loadConfig({ env: {}, overrides: { instance: { extensionDigits: 4 }, asterisk } }), []);
+  renderSettingsFrom(
+    loadConfig({ env: {}, overrides: { instance: { extensionDigits: 4 }, asterisk } }),
+    unfederatedSet({ extensionDigits: 4, policy: [], reserved: [], emergency: [] }),
+  );
 
 let seq = 0;
 const peer = (name: string, host: string): Peer => {

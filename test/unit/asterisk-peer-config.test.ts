@@ -1,5 +1,6 @@
 import { loadConfig } from '../../src/config/load-config';
 import { AppError } from '../../src/core/errors';
+import { unfederatedSet } from '../../src/core/unfederated-numbers';
 import { buildDesiredState, peerObjects, renderSettingsFrom } from '../../src/asterisk/desired-state';
 import {
   MARK_PREFIX,
@@ -64,7 +65,7 @@ const settings = () =>
       env: {},
       overrides: { instance: { extensionDigits: 4 }, asterisk: { maxCallsPerPeer: 8 } },
     }),
-    ['1000', '12*'],
+    unfederatedSet({ extensionDigits: 4, policy: ['1000', '12*'], reserved: [], emergency: [] }),
   );
 
 describe('peer validation', () => {
@@ -182,7 +183,7 @@ describe('what a peer becomes', () => {
       [peerRow({ prefix: '56' }), settings()],
       [peerRow({ partnerExtensionLength: 5 }), settings()],
       [peerRow(), { ...settings(), maxCallsPerPeer: 3 }],
-      [peerRow(), { ...settings(), unfederatedNumbers: ['1000', '2*'] }],
+      [peerRow(), { ...settings(), blockedExtens: ['1000', '_2XXX'] }],
     ];
     for (const [row, s] of changes) {
       const built = buildDesiredState([row], s).peers[0];

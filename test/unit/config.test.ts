@@ -57,7 +57,11 @@ describe('loadConfig', () => {
     expect(c.asterisk.realtimeDb.host).toBe('ast-db');
     expect(c.asterisk.ami).toMatchObject({ user: 'admin', password: 'amipw', port: 5039 });
     expect(c.instance.extensionDigits).toBe(5);
-    expect(c.instance.reservedExtensions).toEqual(['110', '112', '9*']);
+    expect(c.instance.reservedExtensions).toEqual([
+      { kind: 'exact', digits: '110' },
+      { kind: 'exact', digits: '112' },
+      { kind: 'stem', stem: '9' },
+    ]);
     expect(c.log.level).toBe('debug');
   });
 

@@ -8,7 +8,8 @@ import {
   v1RevokeIncomingRequest,
   v1Teardown,
 } from '../../src/federation/legacy-calls';
-import { checkPrefix, isUnfederated } from '../../src/federation/numbering-plan';
+import { DEFAULT_EMERGENCY_NUMBERS, unfederatedSet } from '../../src/core/unfederated-numbers';
+import { checkPrefix } from '../../src/federation/numbering-plan';
 import { randomV1Secret, secretsEqual } from '../../src/federation/peering-records';
 import { parseCsv } from '../../src/federation/phonebook';
 import { admits } from '../../src/federation/policy';
@@ -26,7 +27,16 @@ function refusal(fn: () => void): { code: string; status: number; message: strin
 }
 
 describe('dial prefix rules', () => {
-  const plan = { extensionDigits: 4, reserved: ['9*', '5000'] };
+  const unfederated = unfederatedSet({
+    extensionDigits: 4,
+    policy: [],
+    reserved: [
+      { kind: 'stem', stem: '9' },
+      { kind: 'exact', digits: '5000' },
+    ],
+    emergency: DEFAULT_EMERGENCY_NUMBERS,
+  });
+  const plan = { extensionDigits: 4, unfederated };
   const holders = [
     { label: "peer 'berlin'", prefix: '70' },
     { label: "pending request 'paris'", prefix: '81' },
@@ -73,10 +83,12 @@ describe('dial prefix rules', () => {
   });
 
   it('knows which local numbers are unfederated', () => {
-    expect(isUnfederated('110', [])).toBe(true);
-    expect(isUnfederated('9123', ['9*'])).toBe(true);
-    expect(isUnfederated('5000', ['5000'])).toBe(true);
-    expect(isUnfederated('5001', ['5000'])).toBe(false);
+    expect(unfederated.blocking('110')?.source).toBe('emergency');
+    expect(unfederated.blocking('1105')?.source).toBe('emergency');
+    expect(unfederated.blocking('9115')?.source).toBe('emergency');
+    expect(unfederated.blocking('9123')?.source).toBe('reserved');
+    expect(unfederated.blocking('5000')?.source).toBe('reserved');
+    expect(unfederated.blocking('5001')).toBeNull();
   });
 });
 
