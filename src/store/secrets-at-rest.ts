@@ -270,7 +270,11 @@ export async function secureStore(ds: DataSource, key: AtRestKey): Promise<{ sea
   bindSealedColumns(ds, key);
   const b = boundOf(ds);
   await checkKeyOpensStore(ds, b);
-  return { sealed: await sealClearRows(ds, b) };
+  const sealed = await sealClearRows(ds, b);
+  // The clear values' old pages also sit in SQLite's WAL until a checkpoint: copy them into the file
+  // (where secure_delete zeroed the freed cells) and empty the WAL.
+  if (sealed > 0 && ds.options.type === 'better-sqlite3') await ds.query('PRAGMA wal_checkpoint(TRUNCATE)');
+  return { sealed };
 }
 
 /**
