@@ -20,8 +20,7 @@ export function asteriskConfig(
     instance: { extensionDigits: 4, iax2Port: ast.iaxPort },
     asterisk: {
       enabled: true,
-      host: '127.0.0.1',
-      ami: { port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
+      ami: { host: '127.0.0.1', port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
       ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: `uuru-bench-${ast.id}` },
       stateBackend: 'files',
       configDir: ast.configDir,

@@ -188,8 +188,9 @@ export class App implements AppRuntime {
         this.db = await openDatabase(this.config);
         break;
       } catch (e) {
-        // A key that does not open the stored secrets (or an unusable key file) will not heal by retrying.
-        if (isAppError(e) && e.code === 'FED_KEY_DECRYPT_FAILED') {
+        // A key that does not open the stored secrets (or an unusable key file) will not heal by retrying,
+        // nor will a database that is not utf8mb4 and cannot be converted (see src/store/charset.ts).
+        if (isAppError(e) && (e.code === 'FED_KEY_DECRYPT_FAILED' || e.code === 'DB_CHARSET_UNSUPPORTED')) {
           this.logger.error('cannot start', { component: 'app', code: e.code, error: e.message });
           throw e;
         }

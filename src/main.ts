@@ -1,12 +1,12 @@
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from './config/load-config';
+import { ConfigError, loadConfigWithWarnings, type LoadedConfig } from './config/load-config';
 import { buildApp } from './app';
 import { errorMessage } from './core/errors';
 
 async function main(): Promise<void> {
-  let config;
+  let loaded: LoadedConfig;
   try {
-    config = loadConfig();
+    loaded = loadConfigWithWarnings();
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`uuru-federation: invalid configuration\n${e.problems.join('\n')}\n`);
@@ -14,7 +14,9 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const app = buildApp(config);
+  const app = buildApp(loaded.config);
+  // Once, before anything else is logged: a misspelt or deprecated variable explains what follows.
+  for (const w of loaded.warnings) app.logger.warn(w.message, { component: 'config', setting: w.setting });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

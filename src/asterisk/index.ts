@@ -65,7 +65,7 @@ export function createAsteriskFeature(
   const ami: AmiLink =
     overrides.ami ??
     new AmiClient({
-      host: a.host,
+      host: a.ami.host,
       port: a.ami.port,
       username: a.ami.user,
       secret: a.ami.password,
@@ -92,7 +92,7 @@ export function createAsteriskFeature(
     a.stateBackend === 'realtime'
       ? null
       : new AmiClient({
-          host: a.host,
+          host: a.ami.host,
           port: a.ami.port,
           username: a.ami.user,
           secret: a.ami.password,

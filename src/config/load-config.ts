@@ -1,9 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { configSchema, type Config } from './schema';
+import { closest } from 'fastest-levenshtein';
+import type { z } from 'zod';
 import { deepMerge } from '../core/deep-merge';
+import { normalizeLogLevel } from '../logging/levels';
 
-type Kind = 'string' | 'int' | 'bool' | 'list' | 'listen' | 'admin-listen' | 'trust-proxy' | 'numbers';
+type Kind =
+  'string' | 'int' | 'bool' | 'list' | 'listen' | 'admin-listen' | 'trust-proxy' | 'numbers' | 'loglevel';
 
 /** Environment variables and where they land. µURU's own names are kept where the concept is shared. */
 export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
@@ -27,7 +31,7 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_DATABASE_DB', 'database.database', 'string'],
   ['UURU_DATABASE_SOCKET', 'database.socketPath', 'string'],
   ['UURU_ASTERISK_ENABLED', 'asterisk.enabled', 'bool'],
-  ['UURU_ASTERISK_HOST', 'asterisk.host', 'string'],
+  ['UURU_ASTERISK_AMI_ADDR', 'asterisk.ami.host', 'string'],
   ['UURU_ASTERISK_AMI_PORT', 'asterisk.ami.port', 'int'],
   ['UURU_ASTERISK_AMI_USER', 'asterisk.ami.user', 'string'],
   ['UURU_ASTERISK_AMI_PASS', 'asterisk.ami.password', 'string'],
@@ -60,9 +64,152 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_PHONEBOOK_DATABASE_PASSWORD', 'phonebook.uuruDatabase.password', 'string'],
   ['UURU_PHONEBOOK_DATABASE_DB', 'phonebook.uuruDatabase.database', 'string'],
   ['UURU_PHONEBOOK_DATABASE_SOCKET', 'phonebook.uuruDatabase.socketPath', 'string'],
-  ['UURU_LOGLEVEL', 'log.level', 'string'],
+  ['UURU_LOGLEVEL', 'log.level', 'loglevel'],
   ['UURU_LOG_FORMAT', 'log.format', 'string'],
 ];
+
+/**
+ * Other names a variable of ENV_MAP is read from, used only when that variable is unset.
+ * - UURU_ASTERSIK_AMI_PORT: µURU's application reads its AMI port under this spelling
+ *   (app/core/config.py), while µURU's Asterisk container binds manager.conf to
+ *   UURU_ASTERISK_AMI_PORT; a µURU .env may hold either.
+ * - UURU_ASTERISK_HOST: our AMI host's name before this release. In µURU it is the
+ *   phones' SIP address, so it is read only when UURU_ASTERISK_AMI_ADDR is unset, with a
+ *   warning, and will be dropped in the next release.
+ */
+export const ENV_ALIASES: ReadonlyArray<{
+  name: string;
+  of: string;
+  /** Warning when the alias is used. */
+  whenUsed?: string;
+  /** Warning when both are set and differ (the variable of ENV_MAP wins). */
+  whenBothDiffer?: string;
+}> = [
+  {
+    name: 'UURU_ASTERSIK_AMI_PORT',
+    of: 'UURU_ASTERISK_AMI_PORT',
+    whenBothDiffer:
+      "UURU_ASTERISK_AMI_PORT and µURU's UURU_ASTERSIK_AMI_PORT differ: using UURU_ASTERISK_AMI_PORT, the port µURU's Asterisk binds its AMI to",
+  },
+  {
+    name: 'UURU_ASTERISK_HOST',
+    of: 'UURU_ASTERISK_AMI_ADDR',
+    whenUsed:
+      "UURU_ASTERISK_HOST is read as the AMI host for this release only (in µURU it is the phones' SIP address): set UURU_ASTERISK_AMI_ADDR instead",
+  },
+];
+
+/**
+ * Settings of stock µURU (app/core/config.py) this sidecar does not read: a µURU .env
+ * holds them, so they draw no "unknown variable" warning. Names µURU shares with us
+ * are in ENV_MAP.
+ */
+const UURU_ONLY_VARIABLES: readonly string[] = [
+  'DEFAULT_ROOT_USER',
+  'DEFAULT_ROOT_PASSWORD',
+  'SECRET_KEY',
+  'ACCESS_TOKEN_EXPIRE_MINUTES',
+  'LIMIT_REGISTRATION',
+  'ALLOWED_USERNAME_CHARS',
+  'WEB_PREFIX',
+  'API_V1_STR',
+  'TELEPHONING_PREFIX',
+  'WEB_HOST',
+  'BACKEND_CORS_ORIGINS',
+  'DATABASE_DB_TEST',
+  'LDAP_SERVER',
+  'LDAP_BASE_DN',
+  'LDAP_USER',
+  'LDAP_PASSWORD',
+  'LDAP_PUBLIC_HOST',
+  'LDAP_PUBLIC_BIND_USER',
+  'LDAP_PUBLIC_BIND_PASSWORD',
+  'ENVIRONMENT',
+  'LIFESPAN_DROP_DB',
+  'MEDIA_PATH',
+  'MEDIA_MAX_SIZE_USER',
+  'MEDIA_LIMIT_SIZE_ADMIN',
+  'MEDIA_ALLOW_RAW',
+  'MEDIA_IMAGE_STORAGE_FORMAT',
+  'MEDIA_AUDIO_STORAGE_FORMAT',
+  'EXTENSION_PASSWORD_LENGTH',
+  'EXTENSION_PASSWORD_CHARS',
+  'EXTENSION_TOKEN_PREFIX',
+  'EXTENSION_TOKEN_LENGTH',
+  'ALL_EXTENSION_TYPES_PUBLIC',
+  'RESERVED_NAME_PREFIXES',
+  'ENABLED_PHONE_FLAVORS',
+  'ENABLE_WEBSIP',
+  'WEBSIP_PUBLIC',
+  'WEBSIP_WS_HOST',
+  'WEBSIP_EXTENSION_RANGE',
+  'SITE_NAME',
+  'SITE_SLOGAN',
+  'SHOW_SITE_SLOGAN',
+  'SITE_LAT',
+  'SITE_LON',
+  'ENABLE_PAGES',
+  'PAGES_TITLE',
+  'OMM_HOST',
+  'OMM_PORT',
+  'OMM_USER',
+  'OMM_PASSWORD',
+  'OMM_VERIFY_CERT',
+  'GRANDSTREAM_WIFI_SSID',
+  'GRANDSTREAM_WIFI_PASSWD',
+].map((n) => `UURU_${n}`);
+
+/** Every UURU_* name this sidecar reads, besides ENV_MAP's. */
+const OTHER_READ_VARIABLES: readonly string[] = ['UURU_CONFIG_FILE', ...ENV_ALIASES.map((a) => a.name)];
+
+/** A problem with the settings that does not stop the start; logged once at start. */
+export interface ConfigWarning {
+  /** The variable (or file key) it is about. */
+  setting: string;
+  message: string;
+}
+
+/** Variables set but empty count as unset, as in µURU (env_ignore_empty). */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** The variable a setting is read from: its own, else its alias; warns as ENV_ALIASES says. */
+function chooseVariable(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  warnings: ConfigWarning[],
+): { name: string; raw: string } | null {
+  const raw = envValue(env, name);
+  const alias = ENV_ALIASES.find((a) => a.of === name);
+  const aliasRaw = alias ? envValue(env, alias.name) : undefined;
+  if (!alias || aliasRaw === undefined) return raw === undefined ? null : { name, raw };
+  if (raw !== undefined) {
+    if (alias.whenBothDiffer && raw.trim() !== aliasRaw.trim())
+      warnings.push({ setting: alias.name, message: alias.whenBothDiffer });
+    return { name, raw };
+  }
+  if (alias.whenUsed) warnings.push({ setting: alias.name, message: alias.whenUsed });
+  return { name: alias.name, raw: aliasRaw };
+}
+
+/**
+ * UURU_* variables nobody reads, each with the closest known name by edit distance
+ * (a misspelt variable otherwise falls silently back to its default). UURU_TEST_* is
+ * the test harness's and scripts/setup-system.sh's.
+ */
+export function unknownVariableWarnings(env: NodeJS.ProcessEnv): ConfigWarning[] {
+  const known = [...ENV_MAP.map(([name]) => name), ...OTHER_READ_VARIABLES, ...UURU_ONLY_VARIABLES];
+  const knownSet = new Set(known);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('UURU_') && !name.startsWith('UURU_TEST_') && !knownSet.has(name))
+    .sort()
+    .map((name) => ({
+      setting: name,
+      message: `${name} is not a setting of uuru-federation (nor of µURU) and is ignored; the closest known one is ${closest(name, known)}`,
+    }));
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -128,6 +275,14 @@ function parseEnvValue(name: string, raw: string, kind: Kind, problems: string[]
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s.length > 0);
+    case 'loglevel': {
+      const level = normalizeLogLevel(raw);
+      if (level) return level;
+      problems.push(
+        `${name}: expected error, warn, info or debug (or µURU's CRITICAL, FATAL, ERROR, WARNING, INFO, DEBUG; any case)`,
+      );
+      return undefined;
+    }
     case 'admin-listen':
     case 'listen': {
       if (kind === 'admin-listen' && raw.trim() === 'same') return 'same';
@@ -163,37 +318,128 @@ export interface LoadOptions {
   overrides?: Json;
 }
 
+interface ConfigFile {
+  file: string;
+  json: Json;
+}
+
+/** Where a validation problem's value came from, so the message names what the user wrote. */
+interface Sources {
+  files: ConfigFile[];
+  /** Dotted setting path → the variable it was read from. */
+  env: Map<string, string>;
+  overrides?: Json;
+}
+
+function hasPath(json: Json | undefined, parts: readonly string[]): boolean {
+  let node: unknown = json;
+  for (const p of parts) {
+    if (!node || typeof node !== 'object' || !Object.prototype.hasOwnProperty.call(node, p)) return false;
+    node = (node as Json)[p];
+  }
+  return node !== undefined;
+}
+
+/**
+ * "UURU_HTTP_LISTEN: message" when the value came from a variable (with the part of it,
+ * e.g. "UURU_FEDERATION_CODECS (item 2)"), "<file>: dotted.key: message" when it came from
+ * a config file, "dotted.key: message" for defaults and overrides.
+ */
+function describeIssue(issue: z.core.$ZodIssue, sources: Sources): string {
+  const parts = issue.path.map(String);
+  const dotted = parts.length ? parts.join('.') : '(root)';
+  // an unknown key is reported on its parent object; look up the key itself
+  const lookup = issue.code === 'unrecognized_keys' && issue.keys.length ? [...parts, issue.keys[0]] : parts;
+  if (hasPath(sources.overrides, lookup)) return `${dotted}: ${issue.message}`;
+  for (let n = parts.length; n > 0; n--) {
+    const variable = sources.env.get(parts.slice(0, n).join('.'));
+    if (!variable) continue;
+    const rest = parts.slice(n);
+    const part =
+      rest.length === 0
+        ? ''
+        : /^[0-9]+$/.test(rest[0])
+          ? ` (item ${Number(rest[0]) + 1})`
+          : ` (${rest.join('.')})`;
+    return `${variable}${part}: ${issue.message}`;
+  }
+  for (const f of [...sources.files].reverse()) {
+    if (hasPath(f.json, lookup)) return `${f.file}: ${dotted}: ${issue.message}`;
+  }
+  return `${dotted}: ${issue.message}`;
+}
+
+/** asterisk.host (before this release) is asterisk.ami.host now; read for one release. */
+function moveDeprecatedKeys(f: ConfigFile, warnings: ConfigWarning[]): void {
+  const asterisk = f.json.asterisk;
+  if (!asterisk || typeof asterisk !== 'object' || Array.isArray(asterisk) || !('host' in asterisk)) return;
+  const a = asterisk as Json;
+  const ami = a.ami && typeof a.ami === 'object' && !Array.isArray(a.ami) ? (a.ami as Json) : {};
+  if (ami.host === undefined) {
+    a.ami = { ...ami, host: a.host };
+    warnings.push({
+      setting: `${f.file}: asterisk.host`,
+      message: `${f.file}: asterisk.host is read as asterisk.ami.host for this release only: rename it`,
+    });
+  } else {
+    warnings.push({
+      setting: `${f.file}: asterisk.host`,
+      message: `${f.file}: asterisk.host is ignored, asterisk.ami.host is set`,
+    });
+  }
+  delete a.host;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** For the log at start: aliases used, deprecated names, unknown UURU_* variables. */
+  warnings: ConfigWarning[];
+}
+
 /**
  * Reads config/default.json, then the file named by UURU_CONFIG_FILE, then
  * UURU_* variables, then overrides; validates strictly. Throws ConfigError
- * with one "path: message" line per problem.
+ * with one line per problem, naming the variable or file the value came from.
  */
 export function loadConfig(opts: LoadOptions = {}): Config {
+  return loadConfigWithWarnings(opts).config;
+}
+
+/** loadConfig, and the warnings to log once the logger exists. */
+export function loadConfigWithWarnings(opts: LoadOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env;
   const problems: string[] = [];
+  const warnings: ConfigWarning[] = [];
   const configDir = opts.configDir ?? path.resolve(__dirname, '..', '..', 'config');
-  let merged: Json = {};
+  const files: ConfigFile[] = [];
   const defaultFile = path.join(configDir, 'default.json');
-  if (fs.existsSync(defaultFile)) merged = deepMerge(merged, readJsonFile(defaultFile, problems));
-  if (env.UURU_CONFIG_FILE) merged = deepMerge(merged, readJsonFile(env.UURU_CONFIG_FILE, problems));
+  if (fs.existsSync(defaultFile))
+    files.push({ file: defaultFile, json: readJsonFile(defaultFile, problems) });
+  if (env.UURU_CONFIG_FILE)
+    files.push({ file: env.UURU_CONFIG_FILE, json: readJsonFile(env.UURU_CONFIG_FILE, problems) });
+  for (const f of files) moveDeprecatedKeys(f, warnings);
   const fromEnv: Json = {};
+  const envSources = new Map<string, string>();
   for (const [name, dotted, kind] of ENV_MAP) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    const v = parseEnvValue(name, raw, kind, problems);
-    if (v !== undefined) setPath(fromEnv, dotted, v);
+    const chosen = chooseVariable(env, name, warnings);
+    if (!chosen) continue;
+    const v = parseEnvValue(chosen.name, chosen.raw, kind, problems);
+    if (v === undefined) continue;
+    setPath(fromEnv, dotted, v);
+    envSources.set(dotted, chosen.name);
   }
+  warnings.push(...unknownVariableWarnings(env));
+  let merged: Json = {};
+  for (const f of files) merged = deepMerge(merged, f.json);
   merged = deepMerge(merged, fromEnv);
   if (opts.overrides) merged = deepMerge(merged, opts.overrides);
   const result = configSchema.safeParse(merged);
   if (!result.success) {
-    for (const issue of result.error.issues) {
-      const where = issue.path.length ? issue.path.join('.') : '(root)';
-      problems.push(`${where}: ${issue.message}`);
-    }
+    const sources: Sources = { files, env: envSources, overrides: opts.overrides };
+    for (const issue of result.error.issues) problems.push(describeIssue(issue, sources));
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   const config = result.data;
   config.instance.publicUrl = config.instance.publicUrl.replace(/\/+$/, '');
-  return config;
+  return { config, warnings };
 }

@@ -104,10 +104,14 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Set false to run without Asterisk (protocol only); apply states stay pending. */
       enabled: z.boolean().default(true),
-      /** UURU_ASTERISK_HOST */
-      host: z.string().default('127.0.0.1'),
       ami: z
         .strictObject({
+          /**
+           * UURU_ASTERISK_AMI_ADDR (µURU's name): the AMI host. Was asterisk.host and
+           * UURU_ASTERISK_HOST, which are still read for this release (load-config.ts).
+           */
+          host: z.string().min(1).default('127.0.0.1'),
+          /** UURU_ASTERISK_AMI_PORT, or µURU's UURU_ASTERSIK_AMI_PORT. */
           port: z.number().int().min(1).max(65535).default(5038),
           user: z.string().default('uuru-federation'),
           password: z.string().default(''),
@@ -240,7 +244,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   log: z
     .strictObject({
-      /** UURU_LOGLEVEL */
+      /** UURU_LOGLEVEL (µURU's INFO, WARNING etc. are mapped in load-config.ts). */
       level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
       /** UURU_LOG_FORMAT: json (production) or pretty. */
       format: z.enum(['json', 'pretty']).default('pretty'),

@@ -10,7 +10,15 @@ import type { Answer, InboundHandshake } from './handshake-inbound';
 import type { Phonebook } from './phonebook';
 import type { HitLimiter } from './rate-limiter';
 import { counted } from './request-metrics';
-import { describeIssues, v1IncomingRequestBody, v1OutgoingStatusBody, v1TeardownBody } from './wire-schemas';
+import {
+  describeIssues,
+  V1_REQUEST_ID,
+  V1_REQUEST_ID_RULE,
+  V1_SECRET,
+  v1IncomingRequestBody,
+  v1OutgoingStatusBody,
+  v1TeardownBody,
+} from './wire-schemas';
 
 /**
  * The stock µURU federation API (base /api/v1), answered the way µURU
@@ -38,7 +46,26 @@ export function legacyRoutes(deps: {
     return p.data;
   };
   const send = (res: Response, a: Answer) => res.status(a.status).json(a.body);
-  const param = (req: Request, name: string) => String(req.params[name]);
+  // Path and query parameters are checked before any lookup, as FastAPI validates them: 422.
+  const idParam = (req: Request): string => {
+    const id = String(req.params.id);
+    if (!V1_REQUEST_ID.test(id))
+      throw new AppError('V1_UNPROCESSABLE', 422, `invalid id in the path: ${V1_REQUEST_ID_RULE}`);
+    return id;
+  };
+  const secretQuery = (req: Request): string => {
+    const secret = req.query.secret;
+    if (typeof secret !== 'string')
+      throw new AppError('V1_UNPROCESSABLE', 422, 'query parameter secret is required');
+    // Every stored v1 secret has µURU's form (checked on receipt), so no other value can match.
+    if (!V1_SECRET.test(secret))
+      throw new AppError(
+        'V1_UNPROCESSABLE',
+        422,
+        'query parameter secret must be 32 characters of A-Z, a-z, 0-9',
+      );
+    return secret;
+  };
 
   r.post(
     '/federation/incoming/request',
@@ -50,17 +77,16 @@ export function legacyRoutes(deps: {
   r.delete(
     '/federation/incoming/request/:id',
     counted(metrics, 'v1-revoke', async (req, res) => {
-      const secret = req.query.secret;
-      if (typeof secret !== 'string')
-        throw new AppError('V1_UNPROCESSABLE', 422, 'query parameter secret is required');
-      send(res, await deps.inbound.v1Revoke(param(req, 'id'), secret));
+      const id = idParam(req);
+      send(res, await deps.inbound.v1Revoke(id, secretQuery(req)));
     }),
   );
 
   r.put(
     '/federation/outgoing/request/:id',
     counted(metrics, 'v1-outgoing-status', async (req, res) => {
-      send(res, await deps.inbound.v1Status(param(req, 'id'), parse(v1OutgoingStatusBody, req.body)));
+      const id = idParam(req);
+      send(res, await deps.inbound.v1Status(id, parse(v1OutgoingStatusBody, req.body)));
     }),
   );
 

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { Config } from '../config/schema';
 import { AppError } from '../core/errors';
 import type { Metrics } from '../core/metrics';
+import { isPeeringName, PEERING_NAME_RULE } from '../core/peering-name';
 import { perIpLimit } from './client-rate-limit';
 import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from './descriptor';
 import type { InboundHandshake } from './handshake-inbound';
@@ -166,6 +167,14 @@ export function v2Routes(deps: V2RouteDeps): Router {
     return id;
   };
 
+  // Checked before any lookup: a name no peer can have never reaches the database.
+  const peerNameParam = (req: Request): string => {
+    const name = String(req.params.name);
+    if (!isPeeringName(name))
+      throw new AppError('FED_MALFORMED', 400, `invalid peer name in the path: ${PEERING_NAME_RULE}`);
+    return name;
+  };
+
   const send = (res: Response, a: { status: number; body: Record<string, unknown> }) =>
     res.status(a.status).json(a.body);
 
@@ -214,7 +223,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.post(
     '/peers/:name/teardown',
     counted(metrics, 'teardown', async (req, res) => {
-      const name = String(req.params.name);
+      const name = peerNameParam(req);
       const peer = await deps.records.peers().findOneBy({ name });
       const who = await authenticate(req, peer?.partnerServerName ?? claimedSender(req));
       const body = parse(v2TeardownBody, json(req));

@@ -53,7 +53,7 @@ export async function startFederatedNode(opts: FederatedNodeOptions): Promise<Fe
       config: deepMerge(FAST_ASTERISK, opts.config ?? {}),
       env: {
         UURU_ASTERISK_ENABLED: 'true',
-        UURU_ASTERISK_HOST: '127.0.0.1',
+        UURU_ASTERISK_AMI_ADDR: '127.0.0.1',
         UURU_ASTERISK_AMI_PORT: String(amiPort),
         UURU_ASTERISK_AMI_USER: ast.amiUser,
         UURU_ASTERISK_AMI_PASS: ast.amiSecret,

@@ -87,8 +87,7 @@ function sidecarConfig(ast: AsteriskInstance, extra: Record<string, unknown>): R
   const base = {
     instance: { iax2Host: '127.0.0.1', iax2Port: ast.iaxPort, extensionDigits: LOCAL_ECHO_EXTENSION.length },
     asterisk: {
-      host: '127.0.0.1',
-      ami: { port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
+      ami: { host: '127.0.0.1', port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
       ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: 'uuru-federation' },
       stateBackend: 'files',
       configDir: ast.configDir,

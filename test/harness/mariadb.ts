@@ -37,6 +37,11 @@ export interface MariaDbServer {
   pid: number | null;
   /** Data dir and logs of a private server; null for an external one. */
   baseDir: string | null;
+  /**
+   * CREATE DATABASE with the server's default character set, as an
+   * administrator's plain `CREATE DATABASE uuru` would: latin1 on the private
+   * server (see startPrivateMariaDb).
+   */
   createDatabase(name: string): Promise<void>;
   dropDatabase(name: string): Promise<void>;
   query<T = unknown>(sql: string, params?: unknown[]): Promise<T>;
@@ -113,7 +118,7 @@ function makeServer(
     baseDir: priv?.baseDir ?? null,
     query,
     async createDatabase(name) {
-      await query(`CREATE DATABASE \`${checkName(name)}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+      await query(`CREATE DATABASE \`${checkName(name)}\``);
     },
     async dropDatabase(name) {
       await query(`DROP DATABASE IF EXISTS \`${checkName(name)}\``);
@@ -231,8 +236,10 @@ export async function startPrivateMariaDb(): Promise<MariaDbServer> {
         `--init-file=${initFile}`,
         '--user=root',
         '--skip-log-bin',
-        '--character-set-server=utf8mb4',
-        '--collation-server=utf8mb4_unicode_ci',
+        // MariaDB's compiled default, common in the wild (Debian's packaged config sets utf8mb4):
+        // databases created here are latin1, so the sidecar's own conversion to utf8mb4 stays tested.
+        '--character-set-server=latin1',
+        '--collation-server=latin1_swedish_ci',
         '--max-connections=300',
         ...serverTuning,
       ],

@@ -54,8 +54,13 @@ export async function startSidecar(
     database: { type: 'sqlite', sqlitePath: path.join(dataDir, 'db.sqlite') },
     instance: { extensionDigits: 4 },
     asterisk: {
-      host: '127.0.0.1',
-      ami: { port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret, actionTimeoutMs: 10000 },
+      ami: {
+        host: '127.0.0.1',
+        port: ast.amiPort,
+        user: ast.amiUser,
+        password: ast.amiSecret,
+        actionTimeoutMs: 10000,
+      },
       ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: `uuru-fed-${ast.id}` },
       configDir: ast.configDir,
       localContext: LOCAL_CONTEXT,

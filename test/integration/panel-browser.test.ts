@@ -39,7 +39,7 @@ const profiles: string[] = [];
 function sidecarEnv(ast: AsteriskInstance): Record<string, string> {
   return {
     UURU_ASTERISK_ENABLED: 'true',
-    UURU_ASTERISK_HOST: '127.0.0.1',
+    UURU_ASTERISK_AMI_ADDR: '127.0.0.1',
     UURU_ASTERISK_AMI_PORT: String(ast.amiPort),
     UURU_ASTERISK_AMI_USER: ast.amiUser,
     UURU_ASTERISK_AMI_PASS: ast.amiSecret,

@@ -3,6 +3,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { startAsterisk, type AsteriskInstance } from '../harness/asterisk';
+import { startSidecar, type Sidecar } from '../harness/sidecar';
+import { waitFor } from '../harness/processes';
 
 /**
  * The sidecar as a user starts it (`npm start` runs `node dist/main.js` after the
@@ -96,7 +99,7 @@ describe('starting the sidecar', () => {
     expect(loaded.has('mysql2')).toBe(false);
   });
 
-  it('refuses bad configuration with one "path: message" line per problem and exit code 2', async () => {
+  it('refuses bad configuration with one line per problem, naming the variable set, and exit code 2', async () => {
     child = spawn(process.execPath, [path.join(root, 'dist/main.js')], {
       cwd: root,
       env: { PATH: process.env.PATH, UURU_EXTENSION_DIGITS: 'many', UURU_DATABASE_TYPE: 'oracle' },
@@ -106,7 +109,81 @@ describe('starting the sidecar', () => {
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     expect(await waitExit(child, 10000)).toBe(2);
     expect(stderr).toContain('UURU_EXTENSION_DIGITS: expected a whole number');
-    expect(stderr).toMatch(/^database\.type: /m);
+    // the variable the user set, not the internal setting path (database.type)
+    expect(stderr).toMatch(/^UURU_DATABASE_TYPE: /m);
+    expect(stderr).not.toMatch(/^database\./m);
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("starting the built sidecar with a stock µURU .env's variables", () => {
+  let ast: AsteriskInstance | null = null;
+  let sidecar: Sidecar | null = null;
+  afterAll(async () => {
+    await sidecar?.destroy();
+    await ast?.stop();
+  });
+
+  it("accepts µURU's log level and AMI variables, ignores its other settings, and names the closest setting for a misspelt one", async () => {
+    ast = await startAsterisk({ name: 'uuru-env' });
+    sidecar = await startSidecar({
+      name: 'uuru-env',
+      entry: 'build',
+      env: {
+        UURU_ASTERISK_ENABLED: 'true',
+        // as µURU writes them (app/core/config.py)
+        UURU_LOGLEVEL: 'WARNING',
+        UURU_ASTERISK_AMI_ADDR: '127.0.0.1',
+        UURU_ASTERSIK_AMI_PORT: String(ast.amiPort), // sic, µURU's spelling
+        UURU_ASTERISK_AMI_USER: ast.amiUser,
+        UURU_ASTERISK_AMI_PASS: ast.amiSecret,
+        // µURU's SIP address for the phones: the AMI must not be looked for there (TEST-NET-1)
+        UURU_ASTERISK_HOST: '192.0.2.1',
+        // µURU settings the sidecar does not read
+        UURU_SITE_NAME: 'Camp',
+        UURU_SECRET_KEY: 'this is not secret!',
+        UURU_LDAP_PASSWORD: 'password',
+        UURU_ENABLED_PHONE_FLAVORS: '["sip", "dummy"]',
+        // a typo
+        UURU_FEDERATION_IAX_HOST: '10.8.0.1',
+        UURU_ASTERISK_ARI_URL: ast.ariUrl,
+        UURU_ASTERISK_ARI_USER: ast.ariUser,
+        UURU_ASTERISK_ARI_PASS: ast.ariPassword,
+        UURU_ASTERISK_CONFIG_DIR: ast.configDir,
+        UURU_FEDERATION_IAX2_PORT: String(ast.iaxPort),
+      },
+    });
+    const s = sidecar;
+    let ami = '';
+    await waitFor(
+      'AMI connected in /readyz',
+      async () => {
+        const ready = (await (await fetch(`${s.federationUrl}/readyz`)).json()) as {
+          asterisk?: { ami?: string };
+        };
+        ami = ready.asterisk?.ami ?? '';
+        return ami === 'connected';
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(ami).toBe('connected');
+
+    const lines = s
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: string; message: string; setting?: string });
+    // WARNING is µURU's name for our warn: nothing below it is logged
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(['warn', 'error']).toContain(l.level);
+    const configWarnings = lines.filter((l) => l.setting !== undefined);
+    expect(configWarnings).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        setting: 'UURU_FEDERATION_IAX_HOST',
+        message: expect.stringContaining('the closest known one is UURU_FEDERATION_IAX2_HOST'),
+      }),
+    ]);
+    expect(s.logs()).not.toContain('10.8.0.1');
   });
 });

@@ -8,8 +8,9 @@ import express, {
   Router,
 } from 'express';
 import type { Config } from '../../config/schema';
-import { AppError, isAppError } from '../../core/errors';
+import { AppError, badRequest, isAppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
+import { clientRequestError } from '../client-request-error';
 import {
   type AdminAuth,
   cookieHeader,
@@ -19,7 +20,9 @@ import {
 } from '../admin/admin-auth';
 import { checkAdminLogin } from '../admin/admin-users';
 import { type AdminServices, runTestCall } from '../admin/api-routes';
+import { idParams } from '../admin/api-schemas';
 import type { LoginThrottle } from '../admin/login-throttle';
+import { parseInput } from '../admin/route-table';
 import { constantTimeEqual, type Flash } from '../admin/session-store';
 import { adminMessage } from './error-hints';
 import { federationPage, teardownConfirmPage } from './federation-page';
@@ -80,6 +83,11 @@ function principalOf(req: Request): SessionPrincipal {
 }
 
 type ActionResult = { flash: Flash; json?: unknown };
+
+/** The :id of a panel route, checked by the admin API's rule before any lookup (VALIDATION_FAILED 400). */
+function pathId(req: Request): string {
+  return parseInput(idParams, { ...req.params }, 'path').id;
+}
 
 export function panelRouter(deps: PanelDeps): Router {
   const { auth, services, config } = deps;
@@ -269,12 +277,12 @@ export function panelRouter(deps: PanelDeps): Router {
   });
   post('/panel/federation/outgoing-requests/:id/revoke', '/panel/federation', async (req) => {
     const f = parseForm(localOnlyForm, req.body);
-    await fed.revokeOutgoingRequest(String(req.params.id), { localOnly: f.local_only === 'true' });
+    await fed.revokeOutgoingRequest(pathId(req), { localOnly: f.local_only === 'true' });
     return { flash: { kind: 'ok', text: 'Request revoked.' } };
   });
   post('/panel/federation/incoming-requests/:id/accept', '/panel/federation', async (req) => {
     const f = parseForm(acceptForm, req.body);
-    const peer = await fed.acceptIncomingRequest(String(req.params.id), {
+    const peer = await fed.acceptIncomingRequest(pathId(req), {
       prefix: f.prefix,
       local_only: f.local_only === 'true',
     });
@@ -289,11 +297,11 @@ export function panelRouter(deps: PanelDeps): Router {
   });
   post('/panel/federation/incoming-requests/:id/decline', '/panel/federation', async (req) => {
     const f = parseForm(localOnlyForm, req.body);
-    await fed.declineIncomingRequest(String(req.params.id), { localOnly: f.local_only === 'true' });
+    await fed.declineIncomingRequest(pathId(req), { localOnly: f.local_only === 'true' });
     return { flash: { kind: 'ok', text: 'Request declined.' } };
   });
   r.get('/panel/federation/peers/:id/teardown', requireSession, async (req, res) => {
-    const peer = await fed.getPeer(String(req.params.id));
+    const peer = await fed.getPeer(pathId(req));
     page(
       req,
       res,
@@ -304,7 +312,7 @@ export function panelRouter(deps: PanelDeps): Router {
   });
   post('/panel/federation/peers/:id/teardown', '/panel/federation', async (req) => {
     const f = parseForm(localOnlyForm, req.body);
-    const peer = await fed.getPeer(String(req.params.id));
+    const peer = await fed.getPeer(pathId(req));
     await fed.teardownPeer(peer.id, { localOnly: f.local_only === 'true' });
     return {
       flash: {
@@ -315,7 +323,7 @@ export function panelRouter(deps: PanelDeps): Router {
   });
   post('/panel/federation/peers/:id/test-call', '/panel/federation', async (req) => {
     parseForm(emptyForm, req.body);
-    const peer = await fed.getPeer(String(req.params.id));
+    const peer = await fed.getPeer(pathId(req));
     const result = await runTestCall(services, peer);
     const text = result.answered
       ? `Test call through '${peer.name}' answered in ${result.setup_ms} ms.`
@@ -356,7 +364,7 @@ export function panelRouter(deps: PanelDeps): Router {
   });
   post('/panel/keys/partners/:id/refresh', '/panel/keys', async (req) => {
     parseForm(emptyForm, req.body);
-    const out = await fed.refreshPartner(String(req.params.id));
+    const out = await fed.refreshPartner(pathId(req));
     return {
       flash: { kind: 'ok', text: `Refetched ${out.server_name}: ${out.confirmed} held key(s) confirmed.` },
       json: out,
@@ -378,6 +386,20 @@ export function panelRouter(deps: PanelDeps): Router {
       },
       json: report,
     };
+  });
+
+  // A panel path that is not valid percent-encoding is refused like any other bad id (express raises it as a URIError).
+  r.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
+    const fault = clientRequestError(err);
+    if (fault?.fault !== 'malformed_path') {
+      next(err);
+      return;
+    }
+    next(
+      badRequest('VALIDATION_FAILED', `invalid request: path: ${fault.message}`, {
+        issues: [{ field: 'path', message: fault.message }],
+      }),
+    );
   });
 
   // Errors of panel pages render as a page; script requests get JSON.

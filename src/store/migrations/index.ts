@@ -1,6 +1,7 @@
 import { Initial1763800000001 } from './0001-initial';
 import { AsteriskRealtimeRows1763800000300 } from './0003-asterisk-realtime-rows';
 import { EncryptSecrets1763800000500 } from './0005-encrypt-secrets';
+import { Utf8mb41763800000600 } from './0006-utf8mb4';
 import { PeeringName401763800000800 } from './0008-peering-name-40';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
@@ -8,5 +9,6 @@ export const MIGRATIONS = [
   Initial1763800000001,
   AsteriskRealtimeRows1763800000300,
   EncryptSecrets1763800000500,
+  Utf8mb41763800000600,
   PeeringName401763800000800,
 ];
