@@ -20,9 +20,18 @@ export class PeeringName401763800000800 implements MigrationInterface {
     }
   }
 
+  /**
+   * Narrows a table back to 32 only while every name in it fits: narrowing
+   * would otherwise cut stored peering names (MariaDB refuses it in strict mode
+   * and truncates them otherwise). A wider column is harmless to older code.
+   */
   async down(q: QueryRunner): Promise<void> {
     if (!isMysqlFamily(q)) return;
     for (const table of ['peers', 'outgoing_requests', 'incoming_requests']) {
+      const rows = (await q.query(
+        `SELECT COUNT(*) AS n FROM \`${table}\` WHERE CHAR_LENGTH(\`name\`) > 32`,
+      )) as { n: number | string }[];
+      if (Number(rows[0]?.n ?? 0) > 0) continue;
       await q.query(`ALTER TABLE \`${table}\` MODIFY \`name\` varchar(32) NOT NULL`);
     }
   }
