@@ -55,10 +55,11 @@ admin create and token create work on the configured database directly
 command talks to a running instance's admin API: --url or UURU_ADMIN_URL
 (default: the configured admin listener) and --token or UURU_ADMIN_TOKEN.`;
 
+/** Comma list; only spaces around entries go: a tab or newline stays in the entry and the API refuses it. */
 const splitList = (v: string): string[] =>
   v
     .split(',')
-    .map((s) => s.trim())
+    .map((s) => s.replace(/^ +| +$/g, ''))
     .filter((s) => s.length > 0);
 
 export function buildProgram(io: CliIo, state: { exitCode: number }): Command {

@@ -94,3 +94,58 @@ export function describeHost(url: string): string {
     return 'an invalid address';
   }
 }
+
+/**
+ * A server name as partners are known by (keyids, policy lists): host or
+ * host:port, an IPv6 address in brackets, compared lower-cased. Null for
+ * anything else: a bare IPv6 address (its colons read as a port), a URL, a
+ * space or control character, markup.
+ */
+function splitServerName(raw: string): { host: string; port: number | null } | null {
+  let host: string;
+  let port: string | undefined;
+  const bracketed = /^\[([^\]]*)\](?::([0-9]{1,5}))?$/.exec(raw);
+  if (bracketed) {
+    if (!net.isIPv6(bracketed[1])) return null;
+    [, host, port] = bracketed;
+  } else {
+    const plain = /^([^:[\]]+)(?::([0-9]{1,5}))?$/.exec(raw);
+    if (!plain || net.isIPv6(plain[1])) return null;
+    [, host, port] = plain;
+  }
+  if (!isHostnameOrIp(host)) return null;
+  if (port !== undefined && !isPort(Number(port))) return null;
+  return { host: host.toLowerCase(), port: port === undefined ? null : Number(port) };
+}
+
+export const PEER_ENTRY_RULE =
+  'a server name: host or host:port (an IPv6 address in brackets), or *.example.org for every name below example.org';
+
+/**
+ * An entry of the policy's allowed_peers / blocked_peers: a server name, or
+ * `*.` and a host name for every name below it (not the name itself). An
+ * entry without a port names the instance without one in its server name
+ * (the default port of its web address), as partners' server names are
+ * written; `pbx.example.org:8443` is another instance.
+ */
+export function parsePeerEntry(
+  value: unknown,
+): { wildcard: boolean; host: string; port: number | null } | null {
+  if (typeof value !== 'string' || value.length > 261) return null;
+  const wildcard = value.startsWith('*.');
+  const name = splitServerName(wildcard ? value.slice(2) : value);
+  if (!name || (wildcard && net.isIP(name.host) !== 0)) return null;
+  return { wildcard, ...name };
+}
+
+export function isPeerEntry(value: unknown): value is string {
+  return parsePeerEntry(value) !== null;
+}
+
+/** Whether a policy entry names this partner (its server name, as in its keyid). */
+export function peerEntryMatches(entry: string, serverName: string): boolean {
+  const e = parsePeerEntry(entry);
+  const s = splitServerName(serverName.toLowerCase());
+  if (!e || !s || e.port !== s.port) return false;
+  return e.wildcard ? s.host.endsWith(`.${e.host}`) : s.host === e.host;
+}

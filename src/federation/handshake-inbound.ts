@@ -11,7 +11,7 @@ import {
   type HandshakeDeps,
   type Descriptor,
 } from './peering-records';
-import { admits, normalisePeerEntry } from './policy';
+import { admits, listed } from './policy';
 import type {
   V1IncomingRequestBody,
   V1OutgoingStatusBody,
@@ -149,7 +149,7 @@ export class InboundHandshake {
       const verdict = admits(policy, { serverName: sender, dialect });
       if (!verdict.ok) throw new AppError('FED_POLICY_DENIED', 403, verdict.reason);
       await this.records.checkFree({ name: body.name, serverName: sender });
-      const invited = policy.allowed_peers.some((e) => normalisePeerEntry(e) === sender);
+      const invited = listed(policy.allowed_peers, sender);
       return policy.mode === 'open' && !invited;
     } catch (e) {
       if (e instanceof AppError) this.logRefusal(e, sender, dialect, body.name);

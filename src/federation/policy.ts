@@ -3,6 +3,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError } from '../core/errors';
+import { isPeerEntry, PEER_ENTRY_RULE, peerEntryMatches } from '../core/network-address';
 import {
   type UnfederatedNumbersSource,
   type UnfederatedSet,
@@ -22,16 +23,46 @@ const POLICY_KEY = 'policy';
 
 export const policySchema = z.strictObject({
   mode: z.enum(['open', 'invite_only', 'closed']),
-  allowed_peers: z.array(z.string().min(1).max(255)).max(1000),
-  blocked_peers: z.array(z.string().min(1).max(255)).max(1000),
+  allowed_peers: z.array(z.string().max(261).refine(isPeerEntry, PEER_ENTRY_RULE)).max(1000),
+  blocked_peers: z.array(z.string().max(261).refine(isPeerEntry, PEER_ENTRY_RULE)).max(1000),
   allow_legacy: z.boolean(),
   unfederated_numbers: z
     .array(z.string().regex(/^[0-9]{1,16}\*?$/, 'digits, optionally ending in *'))
     .max(1000),
 });
 
+/** Whether a policy list names this partner (exactly, or below a `*.` entry). */
+export function listed(list: readonly string[], serverName: string): boolean {
+  return list.some((e) => peerEntryMatches(e, serverName));
+}
+
+/**
+ * A list entry as older versions stored it, which also took base URLs and
+ * any text: a URL becomes its server name (lower-cased authority, default
+ * port dropped), what is no server name then is left out (it could never
+ * match a partner). Only for reading stored policies.
+ */
+function legacyPeerEntry(entry: string): string | null {
+  const name = normalisePeerEntry(entry);
+  return isPeerEntry(name) ? name : null;
+}
+
+/** A stored policy with its peer lists in today's form (see legacyPeerEntry); anything else as stored. */
+function fromStored(value: unknown): unknown {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  const v = value as Record<string, unknown>;
+  const list = (l: unknown) =>
+    Array.isArray(l)
+      ? l.flatMap((e) => {
+          const name = typeof e === 'string' ? legacyPeerEntry(e) : null;
+          return name === null ? [] : [name];
+        })
+      : l;
+  return { ...v, allowed_peers: list(v.allowed_peers), blocked_peers: list(v.blocked_peers) };
+}
+
 /** Lower-cased authority (host[:port], default ports dropped) of a URL, or the entry itself when it is a bare name. */
-export function normalisePeerEntry(entry: string): string {
+function normalisePeerEntry(entry: string): string {
   const trimmed = entry.trim().toLowerCase();
   if (/^https?:\/\//.test(trimmed)) {
     try {
@@ -53,7 +84,7 @@ export type Admission = { ok: true } | { ok: false; reason: string };
 /** Whether the policy admits a (new) peering with this instance; blocked_peers always wins. */
 export function admits(policy: Policy, c: Candidate): Admission {
   const name = c.serverName.toLowerCase();
-  if (policy.blocked_peers.some((e) => normalisePeerEntry(e) === name)) {
+  if (listed(policy.blocked_peers, name)) {
     return { ok: false, reason: `${c.serverName} is blocked by this instance's policy` };
   }
   if (c.dialect === 'v1' && !policy.allow_legacy) {
@@ -61,7 +92,7 @@ export function admits(policy: Policy, c: Candidate): Admission {
   }
   if (policy.mode === 'closed')
     return { ok: false, reason: 'this instance accepts no peering requests (policy closed)' };
-  if (policy.mode === 'invite_only' && !policy.allowed_peers.some((e) => normalisePeerEntry(e) === name)) {
+  if (policy.mode === 'invite_only' && !listed(policy.allowed_peers, name)) {
     return { ok: false, reason: `${c.serverName} is not invited (policy invite_only)` };
   }
   return { ok: true };
@@ -87,7 +118,7 @@ export class PolicyStore implements UnfederatedNumbersSource {
   async get(): Promise<Policy> {
     if (this.cache) return this.cache;
     const row = await this.deps.db.getRepository(SettingEntity).findOneBy({ key: POLICY_KEY });
-    const parsed = row ? policySchema.safeParse(row.value) : null;
+    const parsed = row ? policySchema.safeParse(fromStored(row.value)) : null;
     this.cache = parsed?.success ? parsed.data : this.initial();
     return this.cache;
   }

@@ -540,7 +540,7 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
         b,
         'PUT',
         '/federation/policy',
-        { ...open, mode: 'invite_only', allowed_peers: [a.federationUrl] },
+        { ...open, mode: 'invite_only', allowed_peers: [aServer()] },
         200,
       );
       const ok = await send({

@@ -276,7 +276,7 @@ describe('keys and policy pages', () => {
     const res = await sa.post('/panel/policy', {
       _csrf: sa.csrf,
       mode: 'invite_only',
-      allowed_peers: 'pbx-b.example:8443\nhttps://c.example',
+      allowed_peers: 'pbx-b.example:8443\r\n*.c.example',
       blocked_peers: 'evil.example',
       unfederated_numbers: '110\n112\n9*',
     });
@@ -285,7 +285,7 @@ describe('keys and policy pages', () => {
     const policy = (await adminApi(a)('GET', '/federation/policy')).json;
     expect(policy).toEqual({
       mode: 'invite_only',
-      allowed_peers: ['pbx-b.example:8443', 'https://c.example'],
+      allowed_peers: ['pbx-b.example:8443', '*.c.example'],
       blocked_peers: ['evil.example'],
       allow_legacy: false,
       unfederated_numbers: ['110', '112', '9*'],

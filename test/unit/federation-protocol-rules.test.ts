@@ -102,12 +102,11 @@ describe('policy admission', () => {
   };
   const v2 = (serverName: string) => ({ serverName, dialect: 'v2' as const });
 
-  it('open admits anyone not blocked; blocked_peers wins in every mode, by server name or base URL', () => {
+  it('open admits anyone not blocked; blocked_peers wins in every mode, by server name or *. wildcard', () => {
     expect(admits(base, v2('pbx.example.org')).ok).toBe(true);
     expect(admits({ ...base, blocked_peers: ['PBX.example.org'] }, v2('pbx.example.org')).ok).toBe(false);
-    expect(admits({ ...base, blocked_peers: ['https://pbx.example.org/'] }, v2('pbx.example.org')).ok).toBe(
-      false,
-    );
+    expect(admits({ ...base, blocked_peers: ['*.example.org'] }, v2('pbx.example.org')).ok).toBe(false);
+    expect(admits({ ...base, blocked_peers: ['*.example.org'] }, v2('example.org')).ok).toBe(true);
     expect(
       admits(
         {
@@ -122,7 +121,7 @@ describe('policy admission', () => {
   });
 
   it('invite_only admits only allowed peers (port-sensitive); closed admits nobody', () => {
-    const p: Policy = { ...base, mode: 'invite_only', allowed_peers: ['https://pbx.example.org:8443'] };
+    const p: Policy = { ...base, mode: 'invite_only', allowed_peers: ['pbx.example.org:8443'] };
     expect(admits(p, v2('pbx.example.org:8443')).ok).toBe(true);
     expect(admits(p, v2('pbx.example.org')).ok).toBe(false);
     expect(admits({ ...base, mode: 'closed' }, v2('pbx.example.org'))).toEqual({

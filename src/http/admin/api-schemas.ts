@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CODECS } from '../../config/schema';
-import { isPartnerBaseUrl } from '../../core/network-address';
+import { isPartnerBaseUrl, isPeerEntry, PEER_ENTRY_RULE } from '../../core/network-address';
 import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
 
 /**
@@ -12,10 +12,25 @@ import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
 
 export const peeringName = z.string().refine(isPeeringName, `a peering name is ${PEERING_NAME_RULE}`);
 export const dialPrefix = z.string().regex(/^[0-9]{1,15}$/, 'a prefix is 1 to 15 digits');
-/** The partner's base address: the federation layer's rule, so what passes here is never refused there. */
+/**
+ * Control characters (C0, DEL, C1), lone surrogates, line and paragraph
+ * separators, bidi overrides and isolates: refused in every admin text field,
+ * never stripped (a value is stored as typed or not at all).
+ */
+const UNSAFE_TEXT = /[\p{Cc}\p{Cs}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+const noUnsafeText = (s: string) => !UNSAFE_TEXT.test(s);
+const UNSAFE_TEXT_MESSAGE = 'control characters (newline, tab, NUL, ...) and bidi overrides are not allowed';
+/**
+ * The partner's base address: the federation layer's rule, so what passes
+ * here is never refused there. A plain string, not z.url(): URL parsing drops
+ * tabs and newlines and trims spaces, and the admin would get an address they
+ * did not type.
+ */
 const httpUrl = z
-  .url({ protocol: /^https?$/, error: 'a web address with http:// or https://' })
+  .string()
   .max(255, 'at most 255 characters')
+  .refine(noUnsafeText, UNSAFE_TEXT_MESSAGE)
+  .refine((s) => /^https?:\/\//i.test(s), 'a web address with http:// or https://')
   .refine(
     isPartnerBaseUrl,
     'a web address with a plain host name or IP address and no user name, password, query or fragment',
@@ -54,11 +69,11 @@ export const acceptIncomingBody = z.strictObject({
 });
 export const declineIncomingBody = z.strictObject({
   local_only: z.boolean().optional(),
-  reason: z.string().max(500).optional(),
+  reason: z.string().max(500).refine(noUnsafeText, UNSAFE_TEXT_MESSAGE).optional(),
 });
 export const emptyBody = z.strictObject({});
 
-const peerAddress = z.string().min(1).max(255);
+const peerAddress = z.string().max(261).refine(isPeerEntry, PEER_ENTRY_RULE);
 export const policySchema = z.strictObject({
   mode: z.enum(['open', 'invite_only', 'closed']),
   allowed_peers: z.array(peerAddress).max(1000),

@@ -38,10 +38,11 @@ export function parseForm<T extends z.ZodType>(schema: T, body: unknown): z.outp
   return parseInput(schema, formBody(body), 'body');
 }
 
+/** One entry per line (or comma); spaces around an entry go, anything else (a tab, NUL) stays and is refused. */
 const lines = (text: string | undefined) =>
   (text ?? '')
-    .split(/[\r\n,]+/)
-    .map((l) => l.trim())
+    .split(/\r?\n|,/)
+    .map((l) => l.replace(/^ +| +$/g, ''))
     .filter((l) => l.length > 0);
 
 export function parsePolicyForm(body: unknown): Policy {
