@@ -4,7 +4,9 @@
  * By default each instance runs from the cached Debian sid chroot built by
  * scripts/setup-system.sh (`chroot <dir> /usr/sbin/asterisk -C ... -f`), with
  * its own folder inside the chroot (etc, run, log, spool, db, keys) and its own
- * free 127.0.0.1 ports for AMI, HTTP/ARI and IAX2.
+ * free 127.0.0.1 ports for AMI, HTTP/ARI and IAX2. With `standardIaxPort`
+ * IAX2 binds 4569 instead, at a loopback address of its own (127.x.y.z), as
+ * an instance peering with stock µURU (v1, no port carried) must.
  *
  * Environment variables:
  *   UURU_TEST_ASTERISK_CHROOT    the chroot (default ~/.cache/uuru-federation/asterisk-sid)
@@ -23,7 +25,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, freeUdpPort } from './ports';
+import { freeLoopbackAddress, freePort, freeUdpPort, STANDARD_IAX2_PORT } from './ports';
 import { killPid, pidAlive, pidCommandLine, stopPid, tailFile, waitFor } from './processes';
 
 /** Context and extension of the Echo test line every instance has. */
@@ -51,6 +53,12 @@ export interface StartAsteriskOptions {
   realtime?: RealtimeDb;
   /** IAX2 UDP port to use (e.g. allocated with freeUdpPort() so that another instance's peer can point here first). */
   iaxPort?: number;
+  /**
+   * Bind IAX2 on the standard port 4569 at a loopback address of its own
+   * (freeLoopbackAddress), instead of a random port on 127.0.0.1: v1 carries
+   * no port, so a v1 peering with real calls needs both Asterisks on 4569.
+   */
+  standardIaxPort?: boolean;
   bootTimeoutMs?: number;
 }
 
@@ -59,6 +67,8 @@ export interface AsteriskInstance {
   pid: number;
   amiPort: number;
   httpPort: number;
+  /** The address IAX2 is bound to (and partners reach it at): 127.0.0.1, or its own with standardIaxPort. */
+  iaxHost: string;
   iaxPort: number;
   amiUser: string;
   amiSecret: string;
@@ -213,7 +223,7 @@ interface Layout {
 function writeConfigs(
   rt: Runtime,
   layout: Layout,
-  ports: { ami: number; http: number; iax: number },
+  ports: { ami: number; http: number; iax: number; iaxHost: string },
   creds: { amiUser: string; amiSecret: string; ariUser: string; ariPassword: string },
   opts: StartAsteriskOptions,
 ): void {
@@ -285,7 +295,7 @@ function writeConfigs(
         '[general]',
         // bindport first: a bindaddr without a port takes the bindport in effect at that line.
         `bindport = ${ports.iax}`,
-        'bindaddr = 127.0.0.1',
+        `bindaddr = ${ports.iaxHost}`,
         'disallow = all',
         'allow = ulaw',
         'allow = alaw',
@@ -393,7 +403,9 @@ export async function startAsterisk(opts: StartAsteriskOptions = {}): Promise<As
   const id = `${(opts.name ?? 'ast').replace(/[^A-Za-z0-9_-]/g, '')}-${crypto.randomBytes(3).toString('hex')}`;
   const inner = path.join(rt.innerBase, runId(), id);
   const layout: Layout = { id, inner, host: rt.chroot ? path.join(rt.chroot, inner) : inner };
-  const ports = { ami: await freePort(), http: await freePort(), iax: opts.iaxPort ?? (await freeUdpPort()) };
+  const iaxHost = opts.standardIaxPort ? await freeLoopbackAddress(STANDARD_IAX2_PORT, runId()) : '127.0.0.1';
+  const iax = opts.standardIaxPort ? STANDARD_IAX2_PORT : (opts.iaxPort ?? (await freeUdpPort()));
+  const ports = { ami: await freePort(), http: await freePort(), iax, iaxHost };
   const creds = {
     amiUser: 'uuru_test',
     amiSecret: crypto.randomBytes(12).toString('hex'),
@@ -484,6 +496,7 @@ export async function startAsterisk(opts: StartAsteriskOptions = {}): Promise<As
     },
     amiPort: ports.ami,
     httpPort: ports.http,
+    iaxHost: ports.iaxHost,
     iaxPort: ports.iax,
     amiUser: creds.amiUser,
     amiSecret: creds.amiSecret,

@@ -61,6 +61,7 @@ export async function startFederatedNode(opts: FederatedNodeOptions): Promise<Fe
         UURU_ASTERISK_ARI_USER: ast.ariUser,
         UURU_ASTERISK_ARI_PASS: ast.ariPassword,
         UURU_ASTERISK_CONFIG_DIR: ast.configDir,
+        UURU_FEDERATION_IAX2_HOST: ast.iaxHost,
         UURU_FEDERATION_IAX2_PORT: String(ast.iaxPort),
         ...(opts.env ?? {}),
       },

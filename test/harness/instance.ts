@@ -42,6 +42,12 @@ export interface InstanceOptions {
   env?: Record<string, string>;
   /** Extra lines of the phones' context (e.g. `exten => _XXX,1,Answer()` to answer every local number). */
   localDialplan?: string[];
+  /**
+   * IAX2 on the standard port 4569 at a loopback address of its own (see
+   * StartAsteriskOptions.standardIaxPort), advertised to partners: what a v1
+   * peering with real calls needs. Default: a random port on 127.0.0.1.
+   */
+  standardIaxPort?: boolean;
   /** Sidecar log level (default warn: the demo and tests read state, not logs). */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
 }
@@ -85,7 +91,7 @@ const GENERATED_FILES = ['iax-uuru-federation.conf', 'extensions-uuru-federation
 /** Sidecar settings that bind it to its Asterisk, with short qualify and job intervals. */
 function sidecarConfig(ast: AsteriskInstance, extra: Record<string, unknown>): Record<string, unknown> {
   const base = {
-    instance: { iax2Host: '127.0.0.1', iax2Port: ast.iaxPort, extensionDigits: LOCAL_ECHO_EXTENSION.length },
+    instance: { iax2Host: ast.iaxHost, iax2Port: ast.iaxPort, extensionDigits: LOCAL_ECHO_EXTENSION.length },
     asterisk: {
       ami: { host: '127.0.0.1', port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
       ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: 'uuru-federation' },
@@ -107,6 +113,7 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
   const asterisk = await startAsterisk({
     name: opts.name,
     extensionsConf: localDialplan(opts.localDialplan),
+    standardIaxPort: opts.standardIaxPort,
   });
   let sidecar: Sidecar | null = null;
   const ami = new AmiClient({
@@ -123,7 +130,13 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
       db: opts.db ?? 'sqlite',
       config: sidecarConfig(asterisk, opts.config ?? {}),
       // The sidecar harness turns Asterisk off by default; variables beat the config file.
-      env: { UURU_ASTERISK_ENABLED: 'true', UURU_LOGLEVEL: opts.logLevel ?? 'warn', ...(opts.env ?? {}) },
+      env: {
+        UURU_ASTERISK_ENABLED: 'true',
+        UURU_LOGLEVEL: opts.logLevel ?? 'warn',
+        // The sidecar harness advertises 127.0.0.1 by default; partners must reach this Asterisk's own address.
+        UURU_FEDERATION_IAX2_HOST: asterisk.iaxHost,
+        ...(opts.env ?? {}),
+      },
     });
     ami.start();
     await ami.whenConnected(15_000);

@@ -7,8 +7,11 @@
  * removes the trunks on both sides and the calls fail. Once in the uuru-fed/2
  * dialect and once with the request made in the v1 (stock µURU) dialect.
  *
- * The two instances are started once for the file; each dialect's peering is
- * created and torn down on them in turn.
+ * Each dialect gets its own pair of instances. The uuru-fed/2 pair runs IAX2
+ * on random ports (v2 carries the port). v1 carries no port, and v1 is refused
+ * on any IAX2 port but 4569 (FED_V1_IAX2_PORT); so the v1 pair binds IAX2 on
+ * 4569, each Asterisk at a loopback address of its own (127.x.y.z), which it
+ * advertises to its partner as a stock µURU would.
  */
 import { type Instance, LOCAL_CONTEXT, LOCAL_ECHO_EXTENSION, startInstances } from '../harness/instance';
 import { adminOk, incomingByName, peerByName, type PeerViewJson, type Sidecar } from '../harness/sidecar';
@@ -47,26 +50,33 @@ async function appliedPeer(s: Sidecar, name: string): Promise<PeerView> {
   );
 }
 
-let A: Instance;
-let B: Instance;
-
-beforeAll(async () => {
-  [A, B] = await startInstances([
-    { name: 'e2ea', db: 'mariadb' },
-    { name: 'e2eb', db: 'sqlite' },
-  ]);
-}, 180_000);
-
-afterAll(async () => {
-  await Promise.allSettled([A?.stop(), B?.stop()]);
-});
-
 describe.each([
-  { dialect: 'v2' as const, name: 'e2e_v2', prefixOnA: '71', prefixOnB: '72', codec: 'ulaw' },
-  { dialect: 'v1' as const, name: 'e2e_v1', prefixOnA: '61', prefixOnB: '62', codec: 'alaw' },
+  {
+    dialect: 'v2' as const,
+    name: 'e2e_v2',
+    prefixOnA: '71',
+    prefixOnB: '72',
+    codec: 'ulaw',
+    standard: false,
+  },
+  { dialect: 'v1' as const, name: 'e2e_v1', prefixOnA: '61', prefixOnB: '62', codec: 'alaw', standard: true },
 ])(
   'two complete instances, request in the $dialect dialect',
-  ({ dialect, name, prefixOnA, prefixOnB, codec }) => {
+  ({ dialect, name, prefixOnA, prefixOnB, codec, standard }) => {
+    let A: Instance;
+    let B: Instance;
+
+    beforeAll(async () => {
+      [A, B] = await startInstances([
+        { name: `e2ea_${dialect}`, db: 'mariadb', standardIaxPort: standard },
+        { name: `e2eb_${dialect}`, db: 'sqlite', standardIaxPort: standard },
+      ]);
+    }, 180_000);
+
+    afterAll(async () => {
+      await Promise.allSettled([A?.stop(), B?.stop()]);
+    });
+
     // A dials B's numbers with prefixOnA; B dials A's numbers with prefixOnB.
     const aToB = `${prefixOnA}${LOCAL_ECHO_EXTENSION}`;
     const bToA = `${prefixOnB}${LOCAL_ECHO_EXTENSION}`;
@@ -97,10 +107,18 @@ describe.each([
       [onA, onB] = await Promise.all([appliedPeer(A.sidecar, name), appliedPeer(B.sidecar, name)]);
       expect(onA).toMatchObject({ role: 'requester', dialect, prefix: prefixOnA, state: 'active' });
       expect(onB).toMatchObject({ role: 'acceptor', dialect, prefix: prefixOnB, state: 'active' });
-      for (const side of [A, B]) {
+      for (const [side, other] of [
+        [A, B],
+        [B, A],
+      ] as const) {
         expect(side.generatedConfig()).toContain(`[${name}]`);
-        expect((await side.iaxPeers()).map((p) => p.name)).toContain(name);
+        // Each trunk points at the other Asterisk's own IAX2 address and port: 4569 in v1, which carries none.
+        expect((await side.iaxPeers()).find((p) => p.name === name)).toMatchObject({
+          host: other.asterisk.iaxHost,
+          port: other.asterisk.iaxPort,
+        });
       }
+      expect(new Set([A.asterisk.iaxPort, B.asterisk.iaxPort]).has(4569)).toBe(standard);
     });
 
     it('real IAX2 calls A→B and B→A through the prefixes are answered by the other side', async () => {

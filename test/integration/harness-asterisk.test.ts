@@ -5,6 +5,7 @@
  * from the harness MariaDB is read by Asterisk.
  */
 import crypto from 'node:crypto';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AmiClient } from '../../src/asterisk/ami-client';
@@ -200,5 +201,44 @@ describe('Asterisk harness: realtime from the harness MariaDB', () => {
     } finally {
       await ari.stop();
     }
+  });
+});
+
+describe('Asterisk harness: IAX2 on the standard port at loopback addresses of their own', () => {
+  let a: AsteriskInstance;
+  let b: AsteriskInstance;
+
+  beforeAll(async () => {
+    // Started at once, as startInstances does: the two must still get different addresses.
+    [a, b] = await Promise.all([
+      startAsterisk({ name: 'std_a', standardIaxPort: true }),
+      startAsterisk({ name: 'std_b', standardIaxPort: true }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled([a?.stop(), b?.stop()]);
+  });
+
+  test('each binds 4569 at its own 127.x.y.z (never 127.0.x.x), so a v1 partner needs no port', () => {
+    for (const i of [a, b]) {
+      expect(i.iaxPort).toBe(4569);
+      expect(i.iaxHost).toMatch(/^127\.([1-9]\d*)\.\d+\.\d+$/);
+      expect(fs.readFileSync(i.logFile, 'utf8')).toContain(`Binding IAX2 to address ${i.iaxHost}:4569`);
+    }
+    expect(a.iaxHost).not.toBe(b.iaxHost);
+  });
+
+  test('the address is held: a second bind on it fails, so another run skips it', async () => {
+    const tryBind = (address: string) =>
+      new Promise<boolean>((resolve) => {
+        const s = dgram.createSocket('udp4');
+        s.once('error', () => {
+          s.close();
+          resolve(false);
+        });
+        s.bind(4569, address, () => s.close(() => resolve(true)));
+      });
+    expect(await tryBind(a.iaxHost)).toBe(false);
   });
 });
