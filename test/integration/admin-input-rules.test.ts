@@ -10,7 +10,14 @@
 import { systemClock } from '../../src/core/clock';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { SettingEntity } from '../../src/store/entities';
-import { adminApi, panelLogin, type PanelSession, startInstance, type Instance } from './admin-fixtures';
+import {
+  adminApi,
+  panelLogin,
+  type PanelSession,
+  startInstance,
+  tryLogin,
+  type Instance,
+} from './admin-fixtures';
 import { cli } from './cli-fixtures';
 
 jest.setTimeout(120_000);
@@ -99,6 +106,15 @@ describe('control characters are refused, never stripped', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('VALIDATION_FAILED');
     expect(run.stderr).toContain('partner_url');
+  });
+});
+
+describe('panel sign-in', () => {
+  it('refuses a username with a control character before the lookup, and does not log it', async () => {
+    const res = await tryLogin(a, 'admin\nforged log line', PASSWORD);
+    expect(res.status).toBe(400);
+    expect(res.text).toContain('VALIDATION_FAILED');
+    expect(a.logs()).not.toContain('forged log line');
   });
 });
 

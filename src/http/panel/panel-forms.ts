@@ -12,7 +12,11 @@ import type { Policy } from '../../core/federation-admin';
 const checkbox = z.literal('true').optional();
 
 export const loginForm = z.strictObject({
-  username: z.string().max(64),
+  // Refused before the lookup and the log line: a newline in a username would forge a log entry.
+  username: z
+    .string()
+    .max(64)
+    .refine((s) => !/[\p{Cc}\p{Cs}\u2028\u2029]/u.test(s)),
   password: z.string().max(1024),
 });
 export const createOutgoingForm = createOutgoingBody;
