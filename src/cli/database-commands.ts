@@ -20,7 +20,8 @@ async function withDatabase<T>(
 ): Promise<T> {
   let db;
   try {
-    db = await openDatabase(config);
+    // Only the admin tables are touched: no key-encryption secret is needed (nor a key file made where the CLI runs).
+    db = await openDatabase(config, { secrets: false });
   } catch (e) {
     throw new CliError(
       `cannot open the ${config.database.type} database: ${errorMessage(e)}`,

@@ -59,13 +59,22 @@ export function dataSourceOptions(config: Pick<Config, 'database' | 'dataDir'>):
  */
 export async function openDatabase(
   config: Pick<Config, 'database' | 'dataDir'> & AtRestConfig,
+  opts: {
+    /**
+     * false: no key is resolved (no key file made) and nothing sealed; the
+     * sealed columns stay unbound and throw if touched. For the CLI's admin
+     * commands, which only write the admin tables and may run without the
+     * sidecar's data folder.
+     */
+    secrets?: boolean;
+  } = {},
 ): Promise<DataSource> {
-  const key = resolveAtRestKey(config);
+  const key = opts.secrets === false ? null : resolveAtRestKey(config);
   const ds = new DataSource(dataSourceOptions(config));
   await ds.initialize();
   try {
     await ds.runMigrations({ transaction: 'each' });
-    await secureStore(ds, key);
+    if (key) await secureStore(ds, key);
   } catch (e) {
     await ds.destroy();
     throw e;
