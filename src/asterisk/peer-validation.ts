@@ -5,9 +5,12 @@ import { isAsteriskPeerName, PEERING_NAME_PATTERN, V1_PEERING_NAME_RULE } from '
 
 /**
  * Every value that ends up in an Asterisk config file or realtime row passes
- * through here first. The rules are allow-lists: a newline, `;`, `[`, `]`, `#`,
- * `$`, `,`, NUL or a unicode look-alike can never satisfy them, so nothing a
- * partner sends can change the structure of what we write.
+ * through here first. The rules are allow-lists: a newline, `;`, `[`, `]`, `=`,
+ * `#`, `$`, `,`, `/`, a space, NUL or another control character can never
+ * satisfy them, so nothing a partner sends can change the structure of what
+ * we write. Only a name may hold letters beyond ASCII (a v1 partner's Unicode
+ * word characters, none of which is syntax to Asterisk); every other field is
+ * ASCII.
  */
 
 export const INVALID_VALUE = 'ASTERISK_INVALID_VALUE';

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import type { Config } from '../config/schema';
+import { assertUtf8mb4 } from './charset';
 import { ALL_ENTITIES } from './entities';
 import { MIGRATIONS } from './migrations';
 import { type AtRestConfig, resolveAtRestKey, restrictSqliteFiles, secureStore } from './secrets-at-rest';
@@ -44,6 +45,7 @@ export function dataSourceOptions(config: Pick<Config, 'database' | 'dataDir'>):
     migrations: MIGRATIONS,
     migrationsRun: false,
     synchronize: false,
+    // The connection speaks utf8mb4 whatever the server's default (often latin1): every parameter arrives intact.
     charset: 'utf8mb4',
     connectTimeout: 5000,
     extra: { connectionLimit: 10 },
@@ -51,9 +53,11 @@ export function dataSourceOptions(config: Pick<Config, 'database' | 'dataDir'>):
 }
 
 /**
- * Opens the database and applies pending migrations. Last, it binds the
- * key-encryption secret (UURU_KEY_ENCRYPTION_SECRET or the key file) to the
- * sealed columns and encrypts secrets still stored in clear
+ * Opens the database and applies pending migrations. On MariaDB/MySQL it then
+ * refuses a database whose tables are not utf8mb4 (migration 0006 converts
+ * them once; this catches one converted back or restored from an old dump).
+ * Last, it binds the key-encryption secret (UURU_KEY_ENCRYPTION_SECRET or the
+ * key file) to the sealed columns and encrypts secrets still stored in clear
  * (src/store/secrets-at-rest.ts); a key that does not open what is stored
  * stops here with FED_KEY_DECRYPT_FAILED.
  */
@@ -74,6 +78,7 @@ export async function openDatabase(
   await ds.initialize();
   try {
     await ds.runMigrations({ transaction: 'each' });
+    await assertUtf8mb4(ds);
     if (key) await secureStore(ds, key);
   } catch (e) {
     await ds.destroy();

@@ -9,6 +9,7 @@ import {
   renderIaxFile,
 } from '../../src/asterisk/files-renderer';
 import { INVALID_VALUE, validatePeer, type PeerInput } from '../../src/asterisk/peer-validation';
+import { asteriskName } from '../../src/core/peering-name';
 import type { Peer } from '../../src/store/entities';
 import { newPeerRow } from '../harness/peer-row';
 import { sameDialplan } from '../../src/asterisk/files-backend';
@@ -39,7 +40,11 @@ const peerRow = (over: Partial<Peer> = {}): Peer =>
     0,
   );
 
-/** Values a hostile or broken partner might send; none may reach a config file. */
+/**
+ * Values a hostile or broken partner might send; none may reach a config file
+ * as a prefix, host, codec or secret. (As a name, the Cyrillic and full-width
+ * ones are legitimate: see UNICODE_NAMES.)
+ */
 export const HOSTILE_STRINGS = [
   'a\nb',
   'a\r\nsecret=x',
@@ -59,6 +64,66 @@ export const HOSTILE_STRINGS = [
   '55 ',
 ];
 
+/**
+ * Names stock µURU accepts (Unicode word characters, at most 40 characters
+ * and 79 UTF-8 bytes): a v1 partner may send them, and they reach iax.conf
+ * as they are, since IAX2 authenticates a call by the exact section name.
+ */
+const UNICODE_NAMES = [
+  'аlice', // Cyrillic a
+  'ｐｅｅｒ', // full-width
+  'Grüße_Ωmega',
+  '中文名',
+  'e\u0301te', // a combining mark
+  'a\u200db', // ZWJ: a word character to µURU
+  `${'ä'.repeat(39)}x`, // 40 characters, 79 bytes
+];
+
+const RESERVED_NAMES = ['general', 'GENERAL', 'CallNumberLimits'];
+
+/**
+ * Names nothing may give: config or dial plan syntax, spaces, control and
+ * invisible characters, too long for µURU or for an Asterisk section name
+ * (79 bytes), and iax.conf's settings sections.
+ */
+const HOSTILE_NAMES = [
+  'a\nb',
+  'a\r\nsecret=x',
+  'a\rb',
+  'a\tb',
+  'a\u0000b',
+  'a\u007fb', // DEL
+  'a\u0085b', // NEL
+  'a\u2028b', // line separator
+  'alice\u200b', // zero-width space
+  'a\u202eb', // right-to-left override
+  'a;comment',
+  '[general]',
+  'x]',
+  'a[b',
+  'a=b',
+  'secret=x',
+  'a/b', // Dial(IAX2/<name>/...)
+  'a,b',
+  'a-b',
+  'a.b',
+  'a@b',
+  '#include /etc/passwd',
+  '${SHELL}',
+  'a；b', // full-width semicolon
+  'a＝b', // full-width equals sign
+  'has space',
+  ' alice',
+  'alice ',
+  '',
+  ' ',
+  'x'.repeat(41),
+  'ä'.repeat(40), // 40 characters but 80 bytes
+  '中'.repeat(27), // 27 characters, 81 bytes
+  'x'.repeat(300),
+  ...RESERVED_NAMES,
+];
+
 const settings = () =>
   renderSettingsFrom(
     loadConfig({
@@ -75,10 +140,14 @@ describe('peer validation', () => {
     expect(validatePeer(goodInput({ partnerIaxHost: '::1' })).host).toBe('::1');
   });
 
+  it('accepts the Unicode names stock µURU accepts, exactly as they are', () => {
+    for (const name of UNICODE_NAMES) expect(validatePeer(goodInput({ name })).name).toBe(name);
+  });
+
   const fields: (keyof PeerInput)[] = ['name', 'prefix', 'partnerIaxHost', 'codec', 'secret'];
   for (const field of fields) {
     it(`refuses every hostile value in ${field} with a stable code and without echoing it`, () => {
-      for (const bad of HOSTILE_STRINGS) {
+      for (const bad of field === 'name' ? HOSTILE_NAMES : HOSTILE_STRINGS) {
         let caught: unknown;
         try {
           validatePeer(goodInput({ [field]: bad }));
@@ -89,8 +158,9 @@ describe('peer validation', () => {
         const err = caught as AppError;
         expect(err.code).toBe(INVALID_VALUE);
         expect(err.status).toBe(400);
-        expect(err.details).toEqual({ field: field });
-        if (bad.length > 2) expect(err.message).not.toContain(bad);
+        expect([bad, err.details]).toEqual([bad, { field: field }]);
+        // A reserved name is named by the rule itself ("not general or callnumberlimits").
+        if (bad.length > 2 && !RESERVED_NAMES.includes(bad)) expect(err.message).not.toContain(bad);
       }
     });
   }
@@ -239,11 +309,42 @@ describe('what a peer becomes', () => {
     expect(text).toContain('exten => 9999999,2,Echo()');
   });
 
+  it('renders a Unicode peer: section and username are the exact name, contexts and group its ASCII name', () => {
+    const name = 'Grüße_Ωmega';
+    const ascii = asteriskName(name);
+    expect(ascii).toMatch(/^Grue_mega-[0-9a-f]{10}$/);
+    const state = buildDesiredState([peerRow(), peerRow({ id: 'u', name, prefix: '77' })], settings());
+    expect(state.refused).toEqual([]);
+    const iax = renderIax(state);
+    const body = iax.bodies.get(name) ?? '';
+    // The exact name, as IAX2 authenticates: the section header and the user name sent on calls out.
+    expect(iax.text).toContain(`\n[${name}]\n${body}\n`);
+    expect(body.split('\n')).toEqual(
+      expect.arrayContaining(['type=friend', `username=${name}`, `context=uuru-fed-in-${ascii}`]),
+    );
+    expect(iax.marks.get(name)).toMatch(new RegExp(`^${MARK_PREFIX}[0-9a-f]{12}$`));
+    // Nothing else in the file is other than ASCII: only the header and the user name carry the name.
+    const nonAscii = iax.text.split('\n').filter((l) => /[^\x20-\x7e]/.test(l));
+    expect(nonAscii).toEqual([`[${name}]`, `username=${name}`]);
+
+    const ext = renderExtensionsFile(state);
+    // Dialled by the exact name (the friend's section), everything else by the ASCII one.
+    expect(ext).toContain(`exten => _77XXXX,1,Dial(IAX2/${name}/\${EXTEN:-4})`);
+    expect(ext).toContain(`[uuru-fed-in-${ascii}]`);
+    expect(ext).toContain(`exten => _XXXX,1,Set(GROUP(uuru_fed)=${ascii})`);
+    expect(ext).toContain(`GROUP_COUNT(${ascii}@uuru_fed)`);
+    expect(ext.split('\n').filter((l) => /[^\x20-\x7e]/.test(l))).toEqual([
+      `exten => _77XXXX,1,Dial(IAX2/${name}/\${EXTEN:-4})`,
+    ]);
+    // The strict peer beside it is rendered as before.
+    expect(ext).toContain('[uuru-fed-in-alice_bob]');
+  });
+
   it('refuses a hostile row on its own: the files are byte-for-byte what they are without it', () => {
     const s = settings();
     const clean = buildDesiredState([peerRow()], s);
-    for (const bad of HOSTILE_STRINGS) {
-      for (const field of ['name', 'prefix', 'partnerIaxHost', 'codec', 'secret'] as const) {
+    for (const field of ['name', 'prefix', 'partnerIaxHost', 'codec', 'secret'] as const) {
+      for (const bad of field === 'name' ? HOSTILE_NAMES : HOSTILE_STRINGS) {
         const hostile = peerRow({
           id: 'evil',
           name: field === 'name' ? bad : 'evil',
@@ -251,7 +352,7 @@ describe('what a peer becomes', () => {
           [field]: bad,
         });
         const state = buildDesiredState([peerRow(), hostile], s);
-        expect(state.refused.map((r) => r.id)).toEqual(['evil']);
+        expect([field, bad, state.refused.map((r) => r.id)]).toEqual([field, bad, ['evil']]);
         expect(renderIaxFile(state)).toBe(renderIaxFile(clean));
         expect(renderExtensionsFile(state)).toBe(renderExtensionsFile(clean));
       }
