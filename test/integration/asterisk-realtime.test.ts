@@ -175,7 +175,8 @@ describe('realtime backend', () => {
       { name: "evil3'", prefix: '83', host: '127.0.0.1' },
       { name: 'evil4', prefix: '84', host: "x'); DROP TABLE iaxfriends; --" },
       { name: 'evil5', prefix: '85', host: '${SHELL}' },
-      { name: 'ｅvil6', prefix: '86', host: '127.0.0.1' },
+      // Full-width letters are word characters (a v1 partner may use them); the right-to-left override is not.
+      { name: 'ｅvil6\u202e', prefix: '86', host: '127.0.0.1' },
     ];
     for (const h of hostile) await insertPeer(sa.db, { ...h, port: 4569, secret });
     const report = await sa.feature.reconcile('test');
@@ -184,6 +185,45 @@ describe('realtime backend', () => {
     const evil = (await sa.db.getRepository(PeerEntity).find()).filter((r) => r.prefix.startsWith('8'));
     expect(evil.map((r) => r.applyState)).toEqual(hostile.map(() => 'failed'));
     await sa.db.getRepository(PeerEntity).delete(evil.map((r) => r.id));
+  });
+
+  it("carries a v1 partner's Unicode name exactly: its rows, and calls both ways authenticate by it", async () => {
+    // Only stock µURU gives such names; IAX2 looks the caller up by the exact name it sends.
+    const name = 'Grüße_Ωmega';
+    // Asterisk's tables in utf8mb4, as its own migrations make them on a utf8mb4 server. (This run's
+    // server defaults to latin1, where such a name cannot be stored at all.)
+    for (const db of [dbA, dbB]) {
+      const conn = await mysql.createConnection(db);
+      try {
+        for (const t of ['iaxfriends', 'extensions'])
+          await conn.query(`ALTER TABLE ${t} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
+      } finally {
+        await conn.end();
+      }
+    }
+    await insertPeer(sa.db, { name, prefix: '57', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name, prefix: '67', port: A.iaxPort, secret });
+    try {
+      await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
+      for (const db of [sa.db, sb.db]) {
+        const p = await peerRow(db, name);
+        expect([p.applyState, p.applyError]).toEqual(['applied', null]);
+      }
+      expect(await rows('SELECT name, username FROM iaxfriends WHERE name = ?', [name])).toEqual([
+        { name, username: name },
+      ]);
+      expect(await rows("SELECT appdata FROM extensions WHERE exten = '_57XXXX'")).toEqual([
+        { appdata: `IAX2/${name}/\${EXTEN:-4}` },
+      ]);
+      expect(await dial(sa.ami, `57${TEST_EXTENSION}`)).toBe(true);
+      expect(await dial(sb.ami, `67${TEST_EXTENSION}`)).toBe(true);
+    } finally {
+      for (const s of [sa, sb]) {
+        await s.db.getRepository(PeerEntity).delete({ name });
+        await s.feature.reconcile('test');
+      }
+    }
+    expect(await rows('SELECT name FROM iaxfriends WHERE name = ?', [name])).toEqual([]);
   });
 
   it('verifies every peer again within 5 s of FullyBooted after a restart', async () => {
