@@ -187,6 +187,72 @@ describe('realtime backend', () => {
     await sa.db.getRepository(PeerEntity).delete(evil.map((r) => r.id));
   });
 
+  it('on latin1 realtime tables fails only the peer whose name they cannot hold; the others are applied', async () => {
+    // Asterisk's tables as a plain CREATE DATABASE on stock MariaDB makes them (its compiled default is
+    // latin1). Before the case below converts them to utf8mb4.
+    const [cs] = await rows(
+      "SELECT CHARACTER_SET_NAME AS cs FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'iaxfriends' AND COLUMN_NAME = 'name'",
+    );
+    expect(cs).toEqual({ cs: 'latin1' });
+    const before = await snapshot();
+    // A word-character name stock µURU accepts, with Ω outside latin1; in the same run a new ASCII peer,
+    // and a non-ASCII name latin1 does hold (so the check is the column's character set, not ASCII).
+    const unicode = 'Grüße_Ωmega';
+    const latin = 'Grüße_a';
+    await insertPeer(sa.db, { name: unicode, prefix: '58', port: B.iaxPort, secret });
+    await insertPeer(sa.db, { name: 'a_c', prefix: '59', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name: 'a_c', prefix: '69', port: A.iaxPort, secret });
+    await insertPeer(sa.db, { name: latin, prefix: '60', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name: latin, prefix: '70', port: A.iaxPort, secret });
+    try {
+      await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
+      const u = await peerRow(sa.db, unicode);
+      expect(u.applyState).toBe('failed');
+      expect(u.applyError).toMatch(/^ASTERISK_REALTIME_CHARSET: /);
+      expect(u.applyError).toContain('latin1');
+      expect(u.applyError).toContain(
+        'ALTER TABLE `iaxfriends` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci',
+      );
+      for (const [db, name] of [
+        [sa.db, 'a_c'],
+        [sa.db, 'a_b'],
+        [sb.db, 'a_c'],
+        [sa.db, latin],
+        [sb.db, latin],
+      ] as const) {
+        const p = await peerRow(db, name);
+        expect([name, p.applyState, p.applyError]).toEqual([name, 'applied', null]);
+      }
+      // Only the rows of a_c and Grüße_a were added; nothing of the Unicode peer, nothing else changed.
+      const after = await snapshot();
+      const newFriends = after.friends.filter((f) => !before.friends.some((b) => b.id === f.id));
+      expect(newFriends.map((f) => f.name).sort()).toEqual([latin, 'a_c'].sort());
+      // Peers at one address share its call-number budget (see callNumberBudget): a_b's grows with a_c.
+      const budgetless = (fs: Row[]) => fs.map(({ maxcallnumbers: _budget, ...f }) => f);
+      expect(budgetless(after.friends.filter((f) => !newFriends.includes(f)))).toEqual(
+        budgetless(before.friends),
+      );
+      const newSteps = after.extensions.filter((e) => !before.extensions.some((b) => b.id === e.id));
+      expect(newSteps.map((e) => e.exten).sort()).toEqual(['_59XXXX', '_60XXXX']);
+      expect(newSteps.find((e) => e.exten === '_60XXXX')?.appdata).toBe(`IAX2/${latin}/\${EXTEN:-4}`);
+      expect(after.extensions.filter((e) => !newSteps.includes(e))).toEqual(before.extensions);
+      // Asterisk has the new ASCII peer, and the existing one still carries calls.
+      expect(await dial(sa.ami, `59${TEST_EXTENSION}`)).toBe(true);
+      expect(await dial(sa.ami, `60${TEST_EXTENSION}`)).toBe(true);
+      expect(await callAB()).toBe(true);
+      expect(await dial(sa.ami, `58${TEST_EXTENSION}`)).toBe(false);
+    } finally {
+      for (const s of [sa, sb]) {
+        await s.db.getRepository(PeerEntity).delete({ name: unicode });
+        await s.db.getRepository(PeerEntity).delete({ name: 'a_c' });
+        await s.db.getRepository(PeerEntity).delete({ name: latin });
+        await s.feature.reconcile('test');
+      }
+    }
+    expect(await snapshot()).toEqual(before);
+    expect((await peerRow(sa.db, 'a_b')).applyState).toBe('applied');
+  });
+
   it("carries a v1 partner's Unicode name exactly: its rows, and calls both ways authenticate by it", async () => {
     // Only stock µURU gives such names; IAX2 looks the caller up by the exact name it sends.
     const name = 'Grüße_Ωmega';
