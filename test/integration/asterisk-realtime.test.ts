@@ -206,13 +206,7 @@ describe('realtime backend', () => {
     await insertPeer(sb.db, { name: latin, prefix: '70', port: A.iaxPort, secret });
     try {
       await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
-      const u = await peerRow(sa.db, unicode);
-      expect(u.applyState).toBe('failed');
-      expect(u.applyError).toMatch(/^ASTERISK_REALTIME_CHARSET: /);
-      expect(u.applyError).toContain('latin1');
-      expect(u.applyError).toContain(
-        'ALTER TABLE `iaxfriends` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci',
-      );
+      // The other peers first: before the fix the Unicode name stalled them all (pending).
       for (const [db, name] of [
         [sa.db, 'a_c'],
         [sa.db, 'a_b'],
@@ -223,6 +217,13 @@ describe('realtime backend', () => {
         const p = await peerRow(db, name);
         expect([name, p.applyState, p.applyError]).toEqual([name, 'applied', null]);
       }
+      const u = await peerRow(sa.db, unicode);
+      expect(u.applyState).toBe('failed');
+      expect(u.applyError).toMatch(/^ASTERISK_REALTIME_CHARSET: /);
+      expect(u.applyError).toContain('latin1');
+      expect(u.applyError).toContain(
+        'ALTER TABLE `iaxfriends` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci',
+      );
       // Only the rows of a_c and Grüße_a were added; nothing of the Unicode peer, nothing else changed.
       const after = await snapshot();
       const newFriends = after.friends.filter((f) => !before.friends.some((b) => b.id === f.id));
