@@ -212,7 +212,13 @@ export class RealtimeBackend implements StateBackend {
         // Claim first: a crash between the two steps then leaves a claim without a row (re-inserted next run),
         // never a row of ours that we would not recognise.
         await this.own(FRIENDS, name);
-        await this.query(`INSERT INTO ${FRIENDS} SET ?`, [{ name, ...values }]);
+        if (!(await this.insert(FRIENDS, name, { name, ...values }))) {
+          this.conflicts.set(
+            name,
+            `an ${FRIENDS} row whose name equals ${name} in the table's collation (case or accents aside) exists that the sidecar did not create; it is left alone`,
+          );
+          continue;
+        }
         report.changes.push({ action: 'add', object: `iax:${name}` });
         pruned.add(name);
         continue;
@@ -267,9 +273,21 @@ export class RealtimeBackend implements StateBackend {
       }
       if (!row) {
         await this.own(EXTENSIONS, key);
-        await this.query(`INSERT INTO ${EXTENSIONS} SET ?`, [
-          { context: s.context, exten: s.exten, priority: s.priority, app: s.app, appdata: s.appData },
-        ]);
+        const inserted = await this.insert(EXTENSIONS, key, {
+          context: s.context,
+          exten: s.exten,
+          priority: s.priority,
+          app: s.app,
+          appdata: s.appData,
+        });
+        if (!inserted) {
+          if (s.peer)
+            this.conflicts.set(
+              s.peer,
+              `an ${EXTENSIONS} row equal to ${s.exten},${s.priority} in ${s.context} in the table's collation exists that the sidecar did not create`,
+            );
+          continue;
+        }
         report.changes.push({ action: 'add', object: `dialplan:${key}` });
       } else if (norm(row.app) !== s.app || norm(row.appdata) !== s.appData) {
         await this.query(`UPDATE ${EXTENSIONS} SET app = ?, appdata = ? WHERE id = ?`, [
@@ -351,6 +369,30 @@ export class RealtimeBackend implements StateBackend {
       }
     }
     return report;
+  }
+
+  /**
+   * Inserts a row just claimed. A row the select did not match by exact text
+   * can still equal it in the table's collation (case, accents: `Collide`
+   * for `collide`), and its unique key then refuses ours: that is a conflict
+   * on the one peer (the claim is dropped, the row left alone), not an error
+   * that stops every peer. False when so refused.
+   */
+  private async insert(
+    table: string,
+    key: string,
+    row: Record<string, string | number | null>,
+  ): Promise<boolean> {
+    try {
+      await this.query(`INSERT INTO ${table} SET ?`, [row]);
+      return true;
+    } catch (e) {
+      const cause = e instanceof Error ? e.cause : undefined;
+      const code = cause && typeof cause === 'object' && 'code' in cause ? cause.code : undefined;
+      if (code !== 'ER_DUP_ENTRY') throw e;
+      await this.disown(table, key);
+      return false;
+    }
   }
 
   /**

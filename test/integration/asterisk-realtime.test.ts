@@ -254,6 +254,44 @@ describe('realtime backend', () => {
     expect((await peerRow(sa.db, 'a_b')).applyState).toBe('applied');
   });
 
+  it('fails only the peer whose name equals a foreign row in the collation (case aside); the others are applied', async () => {
+    // The select matches `Collide` for `collide` (a case-insensitive collation), the exact-text match
+    // does not, and the unique name key refuses the insert.
+    await connA.query(
+      "INSERT INTO iaxfriends (name, type, host, port, secret, context) VALUES ('Collide', 'friend', '127.0.0.1', 4997, 'adminsecret654321', 'default')",
+    );
+    const before = await snapshot();
+    await insertPeer(sa.db, { name: 'collide', prefix: '61', port: B.iaxPort, secret });
+    await insertPeer(sa.db, { name: 'a_d', prefix: '62', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name: 'a_d', prefix: '72', port: A.iaxPort, secret });
+    try {
+      await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
+      for (const name of ['a_d', 'a_b']) {
+        const p = await peerRow(sa.db, name);
+        expect([name, p.applyState, p.applyError]).toEqual([name, 'applied', null]);
+      }
+      const c = await peerRow(sa.db, 'collide');
+      expect(c.applyState).toBe('failed');
+      expect(c.applyError).toMatch(/did not create/);
+      expect((await snapshot()).friends.filter((f) => /^collide$/i.test(String(f.name)))).toEqual(
+        before.friends.filter((f) => f.name === 'Collide'),
+      );
+      expect(await dial(sa.ami, `62${TEST_EXTENSION}`)).toBe(true);
+      expect(await callAB()).toBe(true);
+    } finally {
+      for (const s of [sa, sb]) {
+        await s.db.getRepository(PeerEntity).delete({ name: 'collide' });
+        await s.db.getRepository(PeerEntity).delete({ name: 'a_d' });
+        await s.feature.reconcile('test');
+      }
+      await connA.query("DELETE FROM iaxfriends WHERE name = 'Collide'");
+    }
+    const budgetless = (fs: Row[]) => fs.map(({ maxcallnumbers: _budget, ...f }) => f);
+    expect(budgetless((await snapshot()).friends)).toEqual(
+      budgetless(before.friends.filter((f) => f.name !== 'Collide')),
+    );
+  });
+
   it("carries a v1 partner's Unicode name exactly: its rows, and calls both ways authenticate by it", async () => {
     // Only stock µURU gives such names; IAX2 looks the caller up by the exact name it sends.
     const name = 'Grüße_Ωmega';
