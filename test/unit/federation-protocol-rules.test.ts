@@ -147,11 +147,10 @@ describe('outbox retry policy', () => {
     expect(backoffDelay(10, p, () => 0)).toBe(4000);
   });
 
-  it('is final on 4xx except 401, 408 and 429; retries 5xx', () => {
+  it('is final on 4xx except 408 and 429; retries 5xx', () => {
     expect([200, 201, 204].map(classifyStatus)).toEqual(['delivered', 'delivered', 'delivered']);
     expect([400, 403, 404, 409].map(classifyStatus)).toEqual(['final', 'final', 'final', 'final']);
-    expect([401, 408, 429, 500, 502, 503].map(classifyStatus)).toEqual([
-      'retry',
+    expect([408, 429, 500, 502, 503].map(classifyStatus)).toEqual([
       'retry',
       'retry',
       'retry',
