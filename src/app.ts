@@ -18,6 +18,7 @@ import { createFederationFeature } from './federation';
 import { PolicyStore } from './federation/policy';
 import type { RequestGate } from './federation/client-rate-limit';
 import { createAdminFeature } from './http/admin';
+import { type Backoff, exponentialBackoff } from './jobs/backoff';
 
 /**
  * The composition root: main, the CLI and the tests build the sidecar here.
@@ -25,6 +26,9 @@ import { createAdminFeature } from './http/admin';
  * (health answers at once), then the database (retried with backoff), then
  * the services that need it; until they are up, other routes answer 503.
  */
+
+/** The database at start-up: 500 ms doubling up to 30 s, no jitter (one sidecar, one database). */
+const DATABASE_RETRY: Backoff = { initialMs: 500, maxMs: 30_000 };
 
 export interface AppDeps {
   clock?: Clock;
@@ -182,8 +186,8 @@ export class App implements AppRuntime {
   }
 
   private async connectAndStart(): Promise<void> {
-    let delay = 500;
-    while (!this.stopping) {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      const delay = exponentialBackoff(attempt, DATABASE_RETRY);
       try {
         this.db = await openDatabase(this.config);
         break;
@@ -200,7 +204,6 @@ export class App implements AppRuntime {
           retryInMs: delay,
         });
         await sleep(delay);
-        delay = Math.min(delay * 2, 30000);
       }
     }
     if (this.stopping || !this.db) return;
