@@ -183,3 +183,16 @@ export class JobRunner {
     }
   }
 }
+
+/**
+ * The runner a feature adds its jobs to: the app's (ServiceContext.jobs), or,
+ * for a feature built and started on its own (tests that start one feature
+ * without the app), a runner of its own, started at once. The feature takes
+ * its jobs off in stop() either way.
+ */
+export function runnerFor(ctx: { jobs?: JobRunner; logger: Logger; metrics?: Metrics }): JobRunner {
+  if (ctx.jobs) return ctx.jobs;
+  const own = new JobRunner({ logger: ctx.logger, metrics: ctx.metrics });
+  own.start();
+  return own;
+}
