@@ -54,7 +54,7 @@ export class DeliveryWorker {
     };
   }
 
-  /** Waits for a pass in flight; no pass starts after this (the job itself is taken off its runner by the owner). */
+  /** Waits for the pass in flight and drops a queued one (the owner takes the job off its runner). */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.passes.idle();

@@ -33,8 +33,8 @@ export class SingleFlight<T> {
   trigger(): Promise<T> {
     if (!this.inFlight) return this.launch();
     this.queued ??= this.inFlight.then(
-      (result) => this.next(result),
-      (e: unknown) => this.next(undefined, e),
+      (value) => this.next({ ok: true, value }),
+      (error: unknown) => this.next({ ok: false, error }),
     );
     return this.queued;
   }
@@ -48,12 +48,12 @@ export class SingleFlight<T> {
     }
   }
 
-  private next(previous: T | undefined, error?: unknown): Promise<T> {
+  private next(previous: { ok: true; value: T } | { ok: false; error: unknown }): Promise<T> {
     this.queued = null;
     // Another trigger may have started a run between the end of the last one and this callback.
     if (this.inFlight) return this.inFlight;
     if (this.opts.rerunWhen && !this.opts.rerunWhen()) {
-      return error === undefined ? Promise.resolve(previous as T) : Promise.reject(error);
+      return previous.ok ? Promise.resolve(previous.value) : Promise.reject(previous.error);
     }
     return this.launch();
   }
