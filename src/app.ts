@@ -18,6 +18,8 @@ import { createFederationFeature } from './federation';
 import { PolicyStore } from './federation/policy';
 import type { RequestGate } from './federation/client-rate-limit';
 import { createAdminFeature } from './http/admin';
+import { type Backoff, exponentialBackoff } from './jobs/backoff';
+import { JobRunner } from './jobs/job-runner';
 
 /**
  * The composition root: main, the CLI and the tests build the sidecar here.
@@ -25,6 +27,9 @@ import { createAdminFeature } from './http/admin';
  * (health answers at once), then the database (retried with backoff), then
  * the services that need it; until they are up, other routes answer 503.
  */
+
+/** The database at start-up: 500 ms doubling up to 30 s, no jitter (one sidecar, one database). */
+const DATABASE_RETRY: Backoff = { initialMs: 500, maxMs: 30_000 };
 
 export interface AppDeps {
   clock?: Clock;
@@ -43,6 +48,12 @@ export interface ServiceContext {
   logger: Logger;
   fetch: typeof fetch;
   metrics: Metrics;
+  /**
+   * Where features add their background jobs; the app starts it before the
+   * features and stops it after them. Absent when a test builds one feature
+   * on its own: the feature then runs its jobs itself (see runnerFor).
+   */
+  jobs?: JobRunner;
 }
 
 /** A started feature: routes to mount and a way to stop its background work. */
@@ -68,6 +79,8 @@ export class App implements AppRuntime {
   db: DataSource | null = null;
   asterisk: AsteriskPort;
   readonly metrics = new Metrics({ defaultMetrics: true });
+  /** Every scheduled or background job of the features (src/jobs). */
+  readonly jobs: JobRunner;
   private features: Feature[] = [];
   private federationServer: http.Server | null = null;
   private adminServer: http.Server | null = null;
@@ -90,6 +103,7 @@ export class App implements AppRuntime {
     this.fetchImpl = deps.fetch ?? fetch;
     this.asterisk = deps.asterisk ?? new DisabledAsteriskPort();
     this.hasInjectedAsterisk = deps.asterisk !== undefined;
+    this.jobs = new JobRunner({ logger: this.logger, metrics: this.metrics });
     if (config.http.trustProxy === true) {
       this.logger.warn(
         `UURU_HTTP_TRUST_PROXY=true is read as "${TRUE_MEANS}": only a proxy on this machine is believed. Name your proxies (addresses, CIDRs or a hop count) instead; trusting every hop would let any client pick the address its rate limits count on`,
@@ -182,8 +196,8 @@ export class App implements AppRuntime {
   }
 
   private async connectAndStart(): Promise<void> {
-    let delay = 500;
-    while (!this.stopping) {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      const delay = exponentialBackoff(attempt, DATABASE_RETRY);
       try {
         this.db = await openDatabase(this.config);
         break;
@@ -200,7 +214,6 @@ export class App implements AppRuntime {
           retryInMs: delay,
         });
         await sleep(delay);
-        delay = Math.min(delay * 2, 30000);
       }
     }
     if (this.stopping || !this.db) return;
@@ -218,7 +231,10 @@ export class App implements AppRuntime {
       logger: this.logger,
       fetch: this.fetchImpl,
       metrics: this.metrics,
+      jobs: this.jobs,
     };
+    // Started first, so that a job a feature adds while it starts runs from that moment on.
+    this.jobs.start();
     this.features = await buildFeatures(ctx, this);
     for (const f of this.features) {
       if (f.federationRouter) this.federationRoutes.use(f.federationRouter);
@@ -227,7 +243,11 @@ export class App implements AppRuntime {
     }
     for (const f of this.features) await f.start?.();
     this.ready = true;
-    this.logger.info('ready', { component: 'app', features: this.features.map((f) => f.name) });
+    this.logger.info('ready', {
+      component: 'app',
+      features: this.features.map((f) => f.name),
+      jobs: this.jobs.names,
+    });
   }
 
   async stop(): Promise<void> {
@@ -246,6 +266,8 @@ export class App implements AppRuntime {
         });
       }
     }
+    // The features took their own jobs off; this waits for anything left before the database goes.
+    await this.jobs.stop();
     if (this.db?.isInitialized) await this.db.destroy();
   }
 }

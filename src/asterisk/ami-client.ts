@@ -13,7 +13,8 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Logger } from '../logging/logger';
-import { reconnectDelay } from '../core/reconnect-backoff';
+import { RELOAD_RETRY, reconnectDelay } from '../core/reconnect-backoff';
+import { exponentialBackoff } from '../jobs/backoff';
 import { type AmiMessage, AmiParser, serializeAction } from './ami-protocol';
 import { parseIaxPeerEntry, type IaxPeerEntry } from './ami-iax-peers';
 
@@ -212,7 +213,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
           e.code === 'AMI_ERROR_RESPONSE' &&
           /in progress|not fully booted|queued/i.test(e.response?.message ?? '');
         if (!busy || attempt >= retries) throw e;
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        await new Promise((r) => setTimeout(r, exponentialBackoff(attempt, RELOAD_RETRY)));
       }
     }
   }

@@ -10,7 +10,8 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Logger } from '../logging/logger';
-import { reconnectDelay } from '../core/reconnect-backoff';
+import { RELOAD_RETRY, reconnectDelay } from '../core/reconnect-backoff';
+import { exponentialBackoff } from '../jobs/backoff';
 
 export interface AriClientOptions {
   /** Base URL of ARI, e.g. http://127.0.0.1:8088/ari */
@@ -241,7 +242,7 @@ export class AriClient extends EventEmitter<AriClientEvents> {
         return;
       } catch (e) {
         if (!(e instanceof AriError && e.status === 409) || attempt >= retries) throw e;
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        await new Promise((r) => setTimeout(r, exponentialBackoff(attempt, RELOAD_RETRY)));
       }
     }
   }
@@ -414,7 +415,7 @@ export class AriClient extends EventEmitter<AriClientEvents> {
   private scheduleSubscribe(generation: number, attempt: number): void {
     if (this.subscribeTimer) clearTimeout(this.subscribeTimer);
     const { initialMs, maxMs } = this.opts.subscribeRetry;
-    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
+    const delay = exponentialBackoff(attempt, { initialMs, maxMs });
     this.subscribeTimer = setTimeout(() => {
       this.subscribeTimer = null;
       if (generation !== this.generation || this._state !== 'connected') return;

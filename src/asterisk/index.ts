@@ -1,4 +1,3 @@
-import cron, { type ScheduledTask } from 'node-cron';
 import type { Feature, ServiceContext } from '../app';
 import type {
   AsteriskConnectionStatus,
@@ -18,6 +17,8 @@ import { RealtimeBackend } from './realtime-backend';
 import { type ReconcileReport, Reconciler } from './reconciler';
 import type { StateBackend } from './state-backend';
 import { TestCaller } from './test-caller';
+import type { Job, JobHandle } from '../jobs/job';
+import { runnerFor } from '../jobs/job-runner';
 
 export { validatePeer, type PeerInput, type ValidPeer, INVALID_VALUE } from './peer-validation';
 
@@ -156,7 +157,16 @@ export function createAsteriskFeature(
 
   let lastUptime: number | null = null;
   let lastBootEstimate: number | null = null;
-  let cronTask: ScheduledTask | null = null;
+  const jobs: Job[] = [
+    monitor.job,
+    {
+      name: 'asterisk-reconcile',
+      schedule: { cron: config.jobs.reconcileCron },
+      // The reconciler coalesces this with whatever else asked for a run; the scheduled one reads back everything.
+      run: () => reconciler.request('schedule', { full: true }),
+    },
+  ];
+  let handles: JobHandle[] = [];
 
   const onAmiConnected = () => {
     metrics.connectionUp.set({ link: 'ami' }, 1);
@@ -264,16 +274,17 @@ export function createAsteriskFeature(
       probe?.start();
       ari.start();
       monitor.start();
-      cronTask = cron.schedule(config.jobs.reconcileCron, () => {
-        void reconciler.request('schedule', { full: true });
-      });
+      const runner = runnerFor(ctx);
+      handles = jobs.map((j) => runner.add(j));
       logger.info('Asterisk layer started', { component: 'asterisk', backend: a.stateBackend });
     },
     async stop() {
-      await cronTask?.stop();
-      cronTask = null;
+      // Off the runner first without waiting: a scheduled reconcile in flight ends when the reconciler stops.
+      const removed = Promise.all(handles.map((h) => h.remove()));
+      handles = [];
       await reconciler.stop();
       await monitor.stop();
+      await removed;
       ami.off('connected', onAmiConnected);
       ami.off('disconnected', onAmiDisconnected);
       ami.off('FullyBooted', onFullyBooted);

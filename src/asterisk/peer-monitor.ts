@@ -6,6 +6,8 @@ import type { Logger } from '../logging/logger';
 import { type Peer, PeerEntity, type Reachability } from '../store/entities';
 import type { AmiLink, AmiMessage, IaxPeerView } from './asterisk-links';
 import { type PeerPatch, PeerPatchBatch, PeerRunRows } from './peer-run-rows';
+import type { Job } from '../jobs/job';
+import { SingleFlight } from '../jobs/single-flight';
 
 /** Refresh last_seen of a steadily reachable peer at most this often, to spare the DB. */
 const LAST_SEEN_REFRESH_MS = 60_000;
@@ -54,11 +56,12 @@ export function observationFromEntry(e: IaxPeerView | undefined): Observation {
  * they are marked unmonitored and nothing is polled.
  */
 export class PeerMonitor {
-  private timer: NodeJS.Timeout | null = null;
-  private polling: Promise<void> | null = null;
-  private again = false;
   private stopped = true;
   private readonly rows: PeerRunRows;
+  /** Polls never overlap; requests during one fold into one more poll after it (not once stopped). */
+  private readonly polls = new SingleFlight(() => this.pollLogged(), { rerunWhen: () => !this.stopped });
+  /** The periodic poll, for the app's JobRunner: jobs.monitorPollMs after the previous one ended. */
+  readonly job: Job;
 
   constructor(
     private readonly deps: {
@@ -72,6 +75,7 @@ export class PeerMonitor {
     },
   ) {
     this.rows = new PeerRunRows(deps.db);
+    this.job = { name: 'peer-monitor', schedule: { gapMs: deps.pollMs }, run: () => this.pollSoon() };
   }
 
   /** Peer status events received, by source (diagnostics and tests: is the ARI subscription live?). */
@@ -85,7 +89,6 @@ export class PeerMonitor {
   start(): void {
     this.stopped = false;
     this.deps.ami.on('PeerStatus', this.onPeerEvent);
-    this.schedule();
   }
 
   /** Also called for ARI PeerStatusChange events (wired in index.ts). */
@@ -94,40 +97,23 @@ export class PeerMonitor {
     void this.pollSoon();
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.pollSoon().finally(() => this.schedule());
-    }, this.deps.pollMs);
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     this.deps.ami.off('PeerStatus', this.onPeerEvent);
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.polling;
+    await this.polls.idle();
   }
 
-  /** One poll now; overlapping requests fold into one extra poll. */
+  /** One poll now; overlapping requests fold into one extra poll. Never rejects. */
   pollSoon(): Promise<void> {
-    if (this.polling) {
-      this.again = true;
-      return this.polling;
+    return this.polls.trigger();
+  }
+
+  private async pollLogged(): Promise<void> {
+    try {
+      await this.pollOnce();
+    } catch (e) {
+      this.deps.logger.debug('monitor poll failed', { component: 'asterisk', error: errorMessage(e) });
     }
-    this.polling = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.pollOnce();
-        } catch (e) {
-          this.deps.logger.debug('monitor poll failed', { component: 'asterisk', error: errorMessage(e) });
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.polling = null;
-    });
-    return this.polling;
   }
 
   async pollOnce(): Promise<void> {

@@ -73,6 +73,19 @@ export class Metrics {
     labelNames: ['link'],
     registers: [this.registry],
   });
+  readonly jobRuns = new Counter({
+    name: 'uuru_fed_job_runs_total',
+    help: 'Runs of background jobs (src/jobs) by job and result',
+    labelNames: ['job', 'result'],
+    registers: [this.registry],
+  });
+  readonly jobDuration = new Histogram({
+    name: 'uuru_fed_job_duration_seconds',
+    help: 'Duration of background job runs, seconds',
+    labelNames: ['job'],
+    buckets: [0.005, 0.025, 0.1, 0.5, 2.5, 10, 60],
+    registers: [this.registry],
+  });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'uuru_fed_process_' });

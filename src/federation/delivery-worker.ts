@@ -8,6 +8,8 @@ import type { PartnerCall } from './partner-call';
 import { withoutUrls } from './fetch-failure';
 import { describeAnswer, type PartnerAnswer } from './partner-transport';
 import { backoffDelay, classifyStatus, type RetryPolicy } from './retry-policy';
+import type { Job } from '../jobs/job';
+import { SingleFlight } from '../jobs/single-flight';
 
 export interface DeliveryReport {
   item: OutboxItem;
@@ -24,9 +26,11 @@ export interface DeliveryReport {
  * of waiting; the poll timer only decides how often we look.
  */
 export class DeliveryWorker {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
+  private stopped = false;
+  /** Passes never overlap; a kick during a pass asks for one more after it (not after stop()). */
+  private readonly passes = new SingleFlight(() => this.runOnce(), { rerunWhen: () => !this.stopped });
+  /** The periodic pass (from the first moment on), for the app's JobRunner; kicks (a commit, an admin) come on top. */
+  readonly job: Job;
 
   constructor(
     private readonly deps: {
@@ -41,48 +45,33 @@ export class DeliveryWorker {
       onReport?: (r: DeliveryReport) => Promise<void>;
       random?: () => number;
     },
-  ) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.kick(), this.deps.pollMs);
-    this.timer.unref();
-    this.kick();
+  ) {
+    this.job = {
+      name: 'outbox-delivery',
+      schedule: { everyMs: deps.pollMs },
+      runAtStart: true,
+      run: () => this.pass(),
+    };
   }
 
+  /** Waits for the pass in flight and drops a queued one (the owner takes the job off its runner). */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running?.catch(() => undefined);
+    this.stopped = true;
+    await this.passes.idle();
   }
 
   /** Runs a pass now (or right after the current one). */
   kick(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    const pass = this.runOnce();
-    this.track(pass);
-    pass.catch((e: unknown) => {
-      this.deps.logger.error('outbox pass failed', { component: 'outbox', error: errorMessage(e) });
-    });
+    void this.pass();
   }
 
-  /** Marks a pass as the running one; a kick that came meanwhile starts the next. */
-  private track(pass: Promise<unknown>): void {
-    this.running = pass
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => {
-        this.running = null;
-        if (this.again && this.timer) {
-          this.again = false;
-          this.kick();
-        }
-      });
+  /** A pass now or right after the current one; a failure is logged, not thrown. */
+  private async pass(): Promise<void> {
+    try {
+      await this.passes.trigger();
+    } catch (e) {
+      this.deps.logger.error('outbox pass failed', { component: 'outbox', error: errorMessage(e) });
+    }
   }
 
   /** One pass over due items; returns once they were tried. Also callable from tests and admin actions. */
@@ -112,10 +101,9 @@ export class DeliveryWorker {
    * must not send an item a timer pass is sending at the same moment.
    */
   async runExclusive(): Promise<DeliveryReport[]> {
-    while (this.running) await this.running;
-    const pass = this.runOnce();
-    this.track(pass);
-    return pass;
+    await this.passes.idle();
+    // Started now unless a kick came in between: then the queued pass, which also began after this call.
+    return this.passes.trigger();
   }
 
   /** Makes every pending item due now (admin "retry now"). */

@@ -24,12 +24,13 @@ import { refusalTearsDownAccept } from './retry-policy';
 import { BurstLimiter, RateLimiter, perIpBurst } from './rate-limiter';
 import { perIpGate } from './client-rate-limit';
 import { RequestVerifier } from './request-verifier';
-import { JobScheduler } from './scheduled-jobs';
 import { deriveIax2Secret } from './secret-derivation';
 import { SerialTransactions } from './serial-transactions';
 import { SignedClient } from './signed-client';
 import { UuruExtensionTable } from './uuru-extension-table';
 import { v2Routes } from './v2-routes';
+import type { Job, JobHandle } from '../jobs/job';
+import { runnerFor } from '../jobs/job-runner';
 
 /** Operations beyond FederationAdmin that tests, the CLI and the admin layer may use. */
 export interface FederationOps {
@@ -212,7 +213,13 @@ export function createFederationFeature(
     logger,
     asterisk: ctx.asterisk,
   });
-  const scheduler = new JobScheduler(logger);
+  const jobs: Job[] = [
+    worker.job,
+    { name: 'anti-entropy', schedule: { cron: config.jobs.antiEntropyCron }, run: () => antiEntropy.run() },
+    { name: 'key-rotation', schedule: { cron: config.jobs.keyRotationCron }, run: () => rotation.run() },
+    { name: 'nonce-purge', schedule: { cron: '*/5 * * * *' }, run: () => nonces.purgeExpired() },
+  ];
+  let handles: JobHandle[] = [];
   const ops: FederationOps = {
     retryDeliveriesNow,
     runAntiEntropy: () => antiEntropy.run(),
@@ -228,15 +235,12 @@ export function createFederationFeature(
     async start() {
       await localKeys.ensureKeys();
       await policy.get();
-      worker.start();
-      scheduler.start([
-        { name: 'anti-entropy', schedule: config.jobs.antiEntropyCron, run: () => antiEntropy.run() },
-        { name: 'key-rotation', schedule: config.jobs.keyRotationCron, run: () => rotation.run() },
-        { name: 'nonce-purge', schedule: '*/5 * * * *', run: () => nonces.purgeExpired() },
-      ]);
+      const runner = runnerFor(ctx);
+      handles = jobs.map((j) => runner.add(j));
     },
     async stop() {
-      await scheduler.stop();
+      await Promise.all(handles.map((h) => h.remove()));
+      handles = [];
       await worker.stop();
       await phonebook.close();
     },

@@ -2,18 +2,14 @@ import { type DataSource, LessThanOrEqual, QueryFailedError } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { NonceEntity, type NonceRecord } from '../store/entities';
 
-/** How often reserve() sweeps expired nonces on the side. */
-const PURGE_INTERVAL_MS = 5 * 60 * 1000;
-
 /**
  * Replay protection: a nonce is reserved once per keyid until it expires.
  * Kept in the database (primary key keyId+nonce) so that replicas sharing the
  * database refuse each other's replays too; the unique key makes the check
- * and the reservation one atomic insert.
+ * and the reservation one atomic insert. Expired nonces are deleted by the
+ * nonce-purge job (purgeExpired, every 5 minutes, src/federation/index.ts).
  */
 export class NonceStore {
-  private lastPurge = 0;
-
   constructor(
     private readonly db: DataSource,
     private readonly clock: Clock,
@@ -22,10 +18,6 @@ export class NonceStore {
   /** True when the nonce was free and is now reserved until expiresAt (epoch ms); false on reuse. */
   async reserve(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
     const now = this.clock.now();
-    if (now - this.lastPurge > PURGE_INTERVAL_MS) {
-      this.lastPurge = now;
-      await this.purgeExpired();
-    }
     const repo = this.db.getRepository<NonceRecord>(NonceEntity);
     try {
       await repo.insert({ keyId, nonce, expiresAt });

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { DataSource, EntityManager, QueryDeepPartialEntity } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
+import { exponentialBackoff } from '../jobs/backoff';
 import type { Logger } from '../logging/logger';
 import { PartnerEntity, type Partner, type PartnerKey } from '../store/entities';
 import { type Descriptor, fetchDescriptor, normalizeBaseUrl } from './descriptor';
@@ -39,8 +40,12 @@ interface FirstContact {
   lastUsed: number;
 }
 
+/** No jitter: the delay paces fetches from one origin, it does not spread many clients apart. */
 function backoffMs(failures: number): number {
-  return Math.min(REFETCH_MIN_INTERVAL_MS * 2 ** Math.max(0, failures - 1), REFETCH_MAX_BACKOFF_MS);
+  return exponentialBackoff(failures - 1, {
+    initialMs: REFETCH_MIN_INTERVAL_MS,
+    maxMs: REFETCH_MAX_BACKOFF_MS,
+  });
 }
 
 function toPartnerKey(

@@ -1,3 +1,5 @@
+import { exponentialBackoff } from '../jobs/backoff';
+
 /**
  * When to try a notification again. Exponential backoff with jitter so that
  * many instances coming back after an outage do not retry in lockstep; 4xx
@@ -9,10 +11,12 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
-/** Delay before attempt number `attempts + 1`, given `attempts` failures so far; random in [d/2, d]. */
+/**
+ * Delay before attempt number `attempts + 1`, given `attempts` failures so far; random in [d/2, d]
+ * (the one formula: src/jobs/backoff.ts).
+ */
 export function backoffDelay(attempts: number, p: RetryPolicy, random: () => number = Math.random): number {
-  const exp = Math.min(p.maxMs, p.baseMs * 2 ** Math.max(0, Math.min(attempts - 1, 30)));
-  return Math.round(exp / 2 + random() * (exp / 2));
+  return exponentialBackoff(attempts - 1, { initialMs: p.baseMs, maxMs: p.maxMs, jitter: [0.5, 1] }, random);
 }
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'final';

@@ -15,6 +15,8 @@ import { metricsRouter } from './metrics-route';
 import { buildOpenApiDocument } from './openapi';
 import { mountRoutes } from './route-table';
 import { SessionStore } from './session-store';
+import type { JobHandle } from '../../jobs/job';
+import { runnerFor } from '../../jobs/job-runner';
 
 /**
  * The admin surfaces on the admin listener: the JSON API under /api/admin
@@ -72,10 +74,17 @@ export function createAdminFeature(ctx: AdminFeatureContext): Feature {
     panelRouter({ config: ctx.config, logger: ctx.logger, services, auth, throttle, events, changes }),
   );
 
+  let handles: JobHandle[] = [];
   return {
     name: 'admin',
     adminRouter: router,
+    async start() {
+      const runner = runnerFor(ctx);
+      handles = events.jobs.map((j) => runner.add(j));
+    },
     async stop() {
+      await Promise.all(handles.map((h) => h.remove()));
+      handles = [];
       events.closeAll();
       sessions.clear();
     },

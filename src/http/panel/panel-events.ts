@@ -2,6 +2,8 @@ import type { EventEmitter } from 'node:events';
 import type { Request, Response } from 'express';
 import { errorMessage } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
+import type { Job } from '../../jobs/job';
+import { SingleFlight } from '../../jobs/single-flight';
 import type { AdminAuth } from '../admin/admin-auth';
 import type { AdminServices } from '../admin/api-routes';
 import { federationFragments, type FederationSnapshot } from './federation-page';
@@ -27,8 +29,33 @@ export async function loadSnapshot(s: AdminServices): Promise<FederationSnapshot
   return { peers, outgoing, incoming, deliveries, status: s.asterisk.status() };
 }
 
+/** One open event stream. */
+interface Stream {
+  /** Sends a snapshot if it differs from the last one sent (coalesced). */
+  push(): void;
+  heartbeat(): void;
+  close(): void;
+}
+
 export class PanelEvents {
-  private readonly open = new Set<() => void>();
+  private readonly open = new Set<Stream>();
+
+  /**
+   * The periodic look at the database and the keep-alive comment, for every
+   * open stream at once; the admin feature adds them to the app's JobRunner.
+   */
+  readonly jobs: Job[] = [
+    {
+      name: 'panel-snapshots',
+      schedule: { everyMs: SNAPSHOT_INTERVAL_MS },
+      run: async () => this.open.forEach((s) => s.push()),
+    },
+    {
+      name: 'panel-heartbeat',
+      schedule: { everyMs: HEARTBEAT_MS },
+      run: async () => this.open.forEach((s) => s.heartbeat()),
+    },
+  ];
 
   constructor(
     private readonly services: AdminServices,
@@ -52,53 +79,46 @@ export class PanelEvents {
     res.write('retry: 3000\n\n');
 
     let last = '';
-    let busy = false;
-    let again = false;
-    const push = async (): Promise<void> => {
-      if (busy) {
-        again = true;
-        return;
-      }
-      busy = true;
+    let closed = false;
+    const sendSnapshot = async (): Promise<void> => {
       try {
-        do {
-          again = false;
-          if (!this.auth.sessions.get(principal.sessionId)) {
-            close();
-            return;
-          }
-          const snapshot = await loadSnapshot(this.services);
-          const body = JSON.stringify({
-            fragments: federationFragments(snapshot, principal.session.csrfToken),
-          });
-          if (body !== last && !res.writableEnded) {
-            last = body;
-            res.write(`event: snapshot\ndata: ${body}\n\n`);
-          }
-        } while (again);
+        if (!this.auth.sessions.get(principal.sessionId)) {
+          stream.close();
+          return;
+        }
+        const snapshot = await loadSnapshot(this.services);
+        const body = JSON.stringify({
+          fragments: federationFragments(snapshot, principal.session.csrfToken),
+        });
+        if (body !== last && !res.writableEnded) {
+          last = body;
+          res.write(`event: snapshot\ndata: ${body}\n\n`);
+        }
       } catch (e) {
         this.logger.debug('panel snapshot failed', { component: 'panel', error: errorMessage(e) });
-      } finally {
-        busy = false;
       }
     };
-    const onChange = () => void push();
-    const poll = setInterval(() => void push(), SNAPSHOT_INTERVAL_MS);
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    const close = () => {
-      clearInterval(poll);
-      clearInterval(heartbeat);
-      this.changes.off('change', onChange);
-      this.open.delete(close);
-      if (!res.writableEnded) res.end();
+    // A change announced while a snapshot is being built asks for one more after it.
+    const snapshots = new SingleFlight(sendSnapshot, { rerunWhen: () => !closed });
+    const stream: Stream = {
+      push: () => void snapshots.trigger(),
+      heartbeat: () => {
+        if (!res.writableEnded) res.write(': keep-alive\n\n');
+      },
+      close: () => {
+        closed = true;
+        this.changes.off('change', stream.push);
+        this.open.delete(stream);
+        if (!res.writableEnded) res.end();
+      },
     };
-    this.changes.on('change', onChange);
-    this.open.add(close);
-    req.on('close', close);
-    void push();
+    this.changes.on('change', stream.push);
+    this.open.add(stream);
+    req.on('close', stream.close);
+    stream.push();
   };
 
   closeAll(): void {
-    for (const close of [...this.open]) close();
+    for (const s of [...this.open]) s.close();
   }
 }

@@ -1,0 +1,198 @@
+import cron from 'node-cron';
+import { errorMessage } from '../core/errors';
+import type { Metrics } from '../core/metrics';
+import type { Logger } from '../logging/logger';
+import type { Job, JobHandle } from './job';
+import { SingleFlight } from './single-flight';
+
+/** Cancels a timer; may finish asynchronously (node-cron's stop). */
+export type CancelTimer = () => void | Promise<void>;
+
+/** The runner's time source for schedules; tests substitute a manual one. */
+export interface JobTimers {
+  /** Calls fn once after ms. */
+  after(ms: number, fn: () => void): CancelTimer;
+  /** Calls fn whenever the cron expression matches. */
+  cron(expression: string, fn: () => void): CancelTimer;
+}
+
+/** Node's timers (unref'd: a pending job never keeps the process alive) and node-cron. */
+export const systemTimers: JobTimers = {
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return () => clearTimeout(t);
+  },
+  cron(expression, fn) {
+    const task = cron.schedule(expression, fn);
+    return async () => {
+      await task.stop();
+      await task.destroy();
+    };
+  },
+};
+
+interface Entry {
+  job: Job;
+  flight: SingleFlight<void>;
+  cancel: CancelTimer | null;
+  /** Bumped when the schedule is disarmed, so a tick already under way does not re-arm it. */
+  generation: number;
+  removed: boolean;
+}
+
+/**
+ * Runs every background job of the sidecar. The composition root (src/app.ts)
+ * starts it before the features and stops it with the app; features add their
+ * jobs while they start (a job added to a started runner starts at once) and
+ * take them off while they stop. Each job has one single flight, so a run never
+ * overlaps another run of the same job, and each run is logged and counted
+ * (uuru_fed_job_runs_total, uuru_fed_job_duration_seconds). A failing run is
+ * logged and does not stop the schedule.
+ */
+export class JobRunner {
+  private readonly entries = new Map<string, Entry>();
+  private started = false;
+  private stopping = false;
+
+  constructor(
+    private readonly deps: {
+      logger: Logger;
+      metrics?: Metrics;
+      timers?: JobTimers;
+    },
+  ) {}
+
+  private get timers(): JobTimers {
+    return this.deps.timers ?? systemTimers;
+  }
+
+  /** The names of the jobs added, in order. */
+  get names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  add(job: Job): JobHandle {
+    if (this.entries.has(job.name)) throw new Error(`a job named ${job.name} is already added`);
+    const entry: Entry = {
+      job,
+      flight: new SingleFlight(() => this.runOnce(job), {
+        rerunWhen: () => !entry.removed && !this.stopping,
+      }),
+      cancel: null,
+      generation: 0,
+      removed: false,
+    };
+    this.entries.set(job.name, entry);
+    if (this.started) this.arm(entry);
+    return {
+      name: job.name,
+      trigger: () => this.triggerEntry(entry),
+      remove: () => this.remove(entry),
+    };
+  }
+
+  /** Starts every schedule (and the jobs that run at start). */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
+    for (const e of this.entries.values()) this.arm(e);
+  }
+
+  /** Stops every schedule, drops queued runs and waits for the runs in flight. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.started = false;
+    await Promise.all([...this.entries.values()].map((e) => this.disarm(e)));
+    await Promise.all([...this.entries.values()].map((e) => e.flight.idle()));
+  }
+
+  /** Runs the named job now, or right after its run in flight; resolves when that run ended. */
+  trigger(name: string): Promise<void> {
+    const e = this.entries.get(name);
+    if (!e) return Promise.reject(new Error(`no job named ${name}`));
+    return this.triggerEntry(e);
+  }
+
+  private triggerEntry(e: Entry): Promise<void> {
+    if (e.removed) return Promise.resolve();
+    // runOnce never rejects; the catch only keeps a broken promise from becoming an unhandled rejection.
+    return e.flight.trigger().catch(() => undefined);
+  }
+
+  private async remove(e: Entry): Promise<void> {
+    if (e.removed) return;
+    e.removed = true;
+    await this.disarm(e);
+    await e.flight.idle();
+    if (this.entries.get(e.job.name) === e) this.entries.delete(e.job.name);
+  }
+
+  private arm(e: Entry): void {
+    const { schedule } = e.job;
+    const generation = e.generation;
+    const live = () => e.generation === generation && !e.removed;
+    if (schedule === 'on-trigger') {
+      // Nothing to arm.
+    } else if ('cron' in schedule) {
+      e.cancel = this.timers.cron(schedule.cron, () => void this.triggerEntry(e));
+    } else if ('everyMs' in schedule) {
+      const tick = () => {
+        if (!live()) return;
+        e.cancel = this.timers.after(schedule.everyMs, tick);
+        void this.triggerEntry(e);
+      };
+      e.cancel = this.timers.after(schedule.everyMs, tick);
+    } else {
+      const tick = () => {
+        e.cancel = null;
+        if (!live()) return;
+        void this.triggerEntry(e).then(() => {
+          if (live()) e.cancel = this.timers.after(schedule.gapMs, tick);
+        });
+      };
+      e.cancel = this.timers.after(schedule.gapMs, tick);
+    }
+    if (e.job.runAtStart) void this.triggerEntry(e);
+  }
+
+  private async disarm(e: Entry): Promise<void> {
+    e.generation++;
+    const cancel = e.cancel;
+    e.cancel = null;
+    await cancel?.();
+  }
+
+  private async runOnce(job: Job): Promise<void> {
+    const started = performance.now();
+    let result: 'ok' | 'error' = 'ok';
+    try {
+      await job.run();
+    } catch (e) {
+      result = 'error';
+      this.deps.logger.error('scheduled job failed', {
+        component: 'jobs',
+        job: job.name,
+        error: errorMessage(e),
+      });
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      this.deps.metrics?.jobRuns.inc({ job: job.name, result });
+      this.deps.metrics?.jobDuration.observe({ job: job.name }, seconds);
+    }
+  }
+}
+
+/**
+ * The runner a feature adds its jobs to: the app's (ServiceContext.jobs), or,
+ * for a feature built and started on its own (tests that start one feature
+ * without the app), a runner of its own, started at once. The feature takes
+ * its jobs off in stop() either way.
+ */
+export function runnerFor(ctx: { jobs?: JobRunner; logger: Logger; metrics?: Metrics }): JobRunner {
+  if (ctx.jobs) return ctx.jobs;
+  const own = new JobRunner({ logger: ctx.logger, metrics: ctx.metrics });
+  own.start();
+  return own;
+}

@@ -1,0 +1,34 @@
+/**
+ * A piece of scheduled or background work, declared once and run by the
+ * JobRunner: a name (logs, metrics), when it runs, and run(), which must be
+ * idempotent: the runner may run it again after a failure, on the next tick,
+ * or right after a run that was in flight when a trigger came.
+ */
+export interface Job {
+  name: string;
+  schedule: JobSchedule;
+  /** Run once as soon as the job is started (besides its schedule). */
+  runAtStart?: boolean;
+  run(): Promise<unknown>;
+}
+
+/**
+ * When a job runs on its own. Every run, scheduled or triggered, goes through
+ * the job's single flight: never two at once, at most one queued.
+ * - cron: a node-cron expression (config.jobs.*Cron).
+ * - everyMs: a tick every so many ms whatever the runs take (fixed rate); a tick
+ *   during a run queues one run after it.
+ * - gapMs: the next tick so many ms after the last scheduled run ended (fixed
+ *   delay): a slow run pushes the next one back instead of queuing it.
+ * - 'on-trigger': only when triggered.
+ */
+export type JobSchedule = { cron: string } | { everyMs: number } | { gapMs: number } | 'on-trigger';
+
+/** What the runner hands back for a job: trigger it, or take it off (waiting for a run in flight). */
+export interface JobHandle {
+  readonly name: string;
+  /** Runs the job now, or right after the run in flight (coalesced); resolves when that run ended. Never rejects. */
+  trigger(): Promise<void>;
+  /** Stops its schedule, drops a queued run, waits for the run in flight and forgets the job. */
+  remove(): Promise<void>;
+}
