@@ -1,6 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
-import { AppError, badRequest } from '../../core/errors';
+import { AppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
 
 /**
@@ -76,7 +76,7 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown, where
     message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
   }));
   const text = issues.map((i) => `${i.field}: ${i.message}`).join('; ');
-  throw badRequest('VALIDATION_FAILED', `invalid request: ${text}`, { issues });
+  throw new AppError('VALIDATION_FAILED', `invalid request: ${text}`, { details: { issues } });
 }
 
 /**
@@ -99,7 +99,7 @@ export function mountRoutes(
       let body: unknown = undefined;
       if (route.body) body = parseInput(route.body, hasBody ? req.body : {}, 'body');
       else if (hasBody && typeof req.body === 'object' && Object.keys(req.body as object).length > 0) {
-        throw badRequest('VALIDATION_FAILED', 'this endpoint takes no request body');
+        throw new AppError('VALIDATION_FAILED', 'this endpoint takes no request body');
       }
       const result = await route.handle({ params, query, body, req });
       const status = result.status ?? route.success.status;
@@ -114,7 +114,7 @@ export function mountRoutes(
           route: `${route.method.toUpperCase()} ${route.path}`,
           issues: checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
         });
-        throw new AppError('INTERNAL', 500, 'internal error', { kind: 'bug' });
+        throw new AppError('INTERNAL', 'internal error');
       }
       res.status(status).json(checked.data);
     });
