@@ -7,7 +7,7 @@ import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import { type AsteriskRealtimeRow, AsteriskRealtimeRowEntity } from '../store/entities';
 import type { AmiLink } from './asterisk-links';
-import type { DesiredState, DialplanStep } from './desired-state';
+import type { DesiredState, DialplanStep, PeerObjects } from './desired-state';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
 
 const FRIENDS = 'iaxfriends';
@@ -19,6 +19,42 @@ const ASTERISK_OWNED_COLUMNS = new Set(['ipaddr', 'regseconds']);
 const OPTIONAL_OPTIONS = ['deny', 'permit'];
 
 type Row = Record<string, string | number | null>;
+
+/** What Asterisk's tables should be in to hold any name: what we ask the admin to convert them to. */
+const WIDE_CHARSET = 'utf8mb4';
+const WIDE_COLLATION = 'utf8mb4_unicode_ci';
+/** Every character set MariaDB offers for text columns holds ASCII; only other text needs a check. */
+const NON_ASCII = /[^\p{ASCII}]/u;
+/** A character set name as information_schema gives it; anything else is never put into SQL. */
+const CHARSET_NAME = /^[A-Za-z0-9_]{1,32}$/;
+
+/** One value we would write: its table, its column (lower case) and the text. */
+interface Cell {
+  table: string;
+  column: string;
+  value: string;
+}
+
+/** Every text value a peer's rows hold (columns Asterisk owns are never written). */
+function cellsOf(p: PeerObjects): Cell[] {
+  const cells: Cell[] = [{ table: FRIENDS, column: 'name', value: p.friend.name }];
+  for (const [k, v] of p.friend.options)
+    if (!ASTERISK_OWNED_COLUMNS.has(k)) cells.push({ table: FRIENDS, column: k, value: v });
+  for (const s of p.steps) {
+    cells.push(
+      { table: EXTENSIONS, column: 'context', value: s.context },
+      { table: EXTENSIONS, column: 'exten', value: s.exten },
+      { table: EXTENSIONS, column: 'app', value: s.app },
+      { table: EXTENSIONS, column: 'appdata', value: s.appData },
+    );
+  }
+  return cells;
+}
+
+/** A value under a character set, as one key (validated values hold no NUL). */
+const fitKey = (charset: string, value: string): string => `${charset}\u0000${value}`;
+
+const quoteName = (name: string): string => `\`${name.replace(/`/g, '``')}\``;
 
 const extKey = (s: { context: string; exten: string; priority: number }): string =>
   `${s.context}|${s.exten}|${s.priority}`;
@@ -40,6 +76,8 @@ export class RealtimeBackend implements StateBackend {
   private friendColumns: string[] | null = null;
   private readonly conflicts = new Map<string, string>();
   private readonly removedFriends = new Set<string>();
+  /** The character-set refusals last logged, so a refusal is logged when it starts or changes, not every run. */
+  private charsetRefusals = new Map<string, string>();
 
   constructor(
     private readonly cfg: Config['asterisk']['realtimeDb'],
@@ -130,10 +168,22 @@ export class RealtimeBackend implements StateBackend {
     await this.columns(optionKeys.length > 0 ? [...new Set([...optionKeys, ...OPTIONAL_OPTIONS])] : ['name']);
     const pruned = new Set<string>();
 
-    // IAX2 friends.
+    // A peer with a value the tables cannot hold is left out on its own, before any query names it:
+    // MariaDB refuses a whole statement ("Illegal mix of collations") that compares a latin1 column
+    // with one such value, so it would stall every peer. What a left-out peer had written is removed,
+    // as for any peer no longer wanted.
     const ownedFriends = await this.owned(FRIENDS);
-    const wanted = new Map(state.peers.map((p) => [p.friend.name, p.friend]));
-    const names = [...new Set([...wanted.keys(), ...ownedFriends])];
+    const unstorable = await this.unstorable(state.peers, ownedFriends);
+    const peers = state.peers.filter((p) => !unstorable.peers.has(p.peer.name));
+    for (const [name, error] of unstorable.peers) this.conflicts.set(name, error);
+    const sharedSteps = peers.length > 0 ? state.sharedSteps : [];
+
+    // IAX2 friends.
+    const wanted = new Map(peers.map((p) => [p.friend.name, p.friend]));
+    // An owned name the name column cannot hold has no row to find (it could not have been stored).
+    const names = [...new Set([...wanted.keys(), ...ownedFriends])].filter(
+      (n) => !unstorable.friendNames.has(n),
+    );
     const existing = new Map<string, Row>();
     if (names.length > 0) {
       const rows = await this.query<Row[]>(`SELECT * FROM ${FRIENDS} WHERE name IN (?)`, [names]);
@@ -157,7 +207,13 @@ export class RealtimeBackend implements StateBackend {
         // Claim first: a crash between the two steps then leaves a claim without a row (re-inserted next run),
         // never a row of ours that we would not recognise.
         await this.own(FRIENDS, name);
-        await this.query(`INSERT INTO ${FRIENDS} SET ?`, [{ name, ...values }]);
+        if (!(await this.insert(FRIENDS, name, { name, ...values }))) {
+          this.conflicts.set(
+            name,
+            `an ${FRIENDS} row whose name equals ${name} in the table's collation (case or accents aside) exists that the sidecar did not create; it is left alone`,
+          );
+          continue;
+        }
         report.changes.push({ action: 'add', object: `iax:${name}` });
         pruned.add(name);
         continue;
@@ -171,6 +227,10 @@ export class RealtimeBackend implements StateBackend {
     }
     for (const name of ownedFriends) {
       if (wanted.has(name)) continue;
+      if (unstorable.friendNames.has(name)) {
+        await this.disown(FRIENDS, name);
+        continue;
+      }
       await this.query(`DELETE FROM ${FRIENDS} WHERE name = ?`, [name]);
       await this.disown(FRIENDS, name);
       this.removedFriends.add(name);
@@ -182,7 +242,7 @@ export class RealtimeBackend implements StateBackend {
     // Dial plan rows.
     const ownedSteps = await this.owned(EXTENSIONS);
     const steps = new Map<string, DialplanStep>();
-    for (const s of [...state.peers.flatMap((p) => p.steps), ...state.sharedSteps]) steps.set(extKey(s), s);
+    for (const s of [...peers.flatMap((p) => p.steps), ...sharedSteps]) steps.set(extKey(s), s);
     const contexts = new Set([...steps.values()].map((s) => s.context));
     for (const k of ownedSteps) contexts.add(k.split('|')[0]);
     const rowsByKey = new Map<string, Row>();
@@ -208,9 +268,21 @@ export class RealtimeBackend implements StateBackend {
       }
       if (!row) {
         await this.own(EXTENSIONS, key);
-        await this.query(`INSERT INTO ${EXTENSIONS} SET ?`, [
-          { context: s.context, exten: s.exten, priority: s.priority, app: s.app, appdata: s.appData },
-        ]);
+        const inserted = await this.insert(EXTENSIONS, key, {
+          context: s.context,
+          exten: s.exten,
+          priority: s.priority,
+          app: s.app,
+          appdata: s.appData,
+        });
+        if (!inserted) {
+          if (s.peer)
+            this.conflicts.set(
+              s.peer,
+              `an ${EXTENSIONS} row equal to ${s.exten},${s.priority} in ${s.context} in the table's collation exists that the sidecar did not create`,
+            );
+          continue;
+        }
         report.changes.push({ action: 'add', object: `dialplan:${key}` });
       } else if (norm(row.app) !== s.app || norm(row.appdata) !== s.appData) {
         await this.query(`UPDATE ${EXTENSIONS} SET app = ?, appdata = ? WHERE id = ?`, [
@@ -292,6 +364,136 @@ export class RealtimeBackend implements StateBackend {
       }
     }
     return report;
+  }
+
+  /**
+   * Inserts a row just claimed. A row the select did not match by exact text
+   * can still equal it in the table's collation (case, accents: `Collide`
+   * for `collide`), and its unique key then refuses ours: that is a conflict
+   * on the one peer (the claim is dropped, the row left alone), not an error
+   * that stops every peer. False when so refused.
+   */
+  private async insert(
+    table: string,
+    key: string,
+    row: Record<string, string | number | null>,
+  ): Promise<boolean> {
+    try {
+      await this.query(`INSERT INTO ${table} SET ?`, [row]);
+      return true;
+    } catch (e) {
+      const cause = e instanceof Error ? e.cause : undefined;
+      const code = cause && typeof cause === 'object' && 'code' in cause ? cause.code : undefined;
+      if (code !== 'ER_DUP_ENTRY') throw e;
+      await this.disown(table, key);
+      return false;
+    }
+  }
+
+  /**
+   * The peers with a value that Asterisk's tables cannot hold in their
+   * character set, with the error they fail with, and the friend names
+   * (wanted or owned) that the name column cannot hold. The character sets
+   * are read again whenever a value is not ASCII, so a conversion by the
+   * admin counts from the next run on. Whether a value fits is asked of the
+   * server itself (a round trip through the column's character set), which
+   * knows its character sets exactly (its latin1 is cp1252, for one).
+   */
+  private async unstorable(
+    peers: PeerObjects[],
+    ownedFriends: Set<string>,
+  ): Promise<{ peers: Map<string, string>; friendNames: Set<string> }> {
+    const result = { peers: new Map<string, string>(), friendNames: new Set<string>() };
+    const perPeer = peers.map((p) => ({ p, cells: cellsOf(p).filter((c) => NON_ASCII.test(c.value)) }));
+    const ownedNames = [...ownedFriends].filter((n) => NON_ASCII.test(n));
+    if (ownedNames.length === 0 && perPeer.every((x) => x.cells.length === 0)) {
+      this.charsetRefusals = result.peers;
+      return result;
+    }
+
+    const charsets = await this.textCharsets();
+    const charsetOf = (c: Pick<Cell, 'table' | 'column'>): string | undefined =>
+      charsets.get(`${c.table}.${c.column}`);
+    const toCheck = new Map<string, { charset: string; value: string }>();
+    const allCells = [
+      ...perPeer.flatMap((x) => x.cells),
+      ...ownedNames.map((value) => ({ table: FRIENDS, column: 'name', value })),
+    ];
+    for (const c of allCells) {
+      const charset = charsetOf(c);
+      if (charset && charset !== WIDE_CHARSET)
+        toCheck.set(fitKey(charset, c.value), { charset, value: c.value });
+    }
+    const fits = await this.roundTrips([...toCheck.values()]);
+    const holds = (c: Cell): boolean => {
+      const charset = charsetOf(c);
+      return !charset || charset === WIDE_CHARSET || fits.get(fitKey(charset, c.value)) === true;
+    };
+
+    for (const value of ownedNames)
+      if (!holds({ table: FRIENDS, column: 'name', value })) result.friendNames.add(value);
+    const narrowTables = [
+      ...new Set([...charsets].filter(([, cs]) => cs !== WIDE_CHARSET).map(([k]) => k.split('.')[0])),
+    ]
+      .sort()
+      .map(
+        (t) =>
+          `ALTER TABLE ${quoteName(t)} CONVERT TO CHARACTER SET ${WIDE_CHARSET} COLLATE ${WIDE_COLLATION}`,
+      );
+    for (const { p, cells } of perPeer) {
+      const bad = cells.filter((c) => !holds(c));
+      if (bad.length === 0) continue;
+      if (bad.some((c) => c.table === FRIENDS && c.column === 'name')) result.friendNames.add(p.friend.name);
+      const where = [
+        ...new Set(bad.map((c) => `${c.table}.${c.column} (${charsetOf(c) ?? 'unknown'})`)),
+      ].join(', ');
+      const error =
+        `ASTERISK_REALTIME_CHARSET: Asterisk's realtime columns ${where} cannot hold this peer's values ` +
+        `(its name ${JSON.stringify(p.peer.name)}); nothing is written for it, every other peer is. ` +
+        `Convert Asterisk's tables (and set dbcharset = ${WIDE_CHARSET} in res_config_mysql.conf): ` +
+        `${narrowTables.join('; ')};`;
+      result.peers.set(p.peer.name, error);
+      if (this.charsetRefusals.get(p.peer.name) === error) continue;
+      this.logger.warn('realtime peer not written: character set', {
+        component: 'asterisk',
+        peer: p.peer.name,
+        columns: where,
+        code: 'ASTERISK_REALTIME_CHARSET',
+      });
+    }
+    this.charsetRefusals = result.peers;
+    return result;
+  }
+
+  /** The character set of every text column of the tables we write, as `table.column` (lower case). */
+  private async textCharsets(): Promise<Map<string, string>> {
+    const rows = await this.query<{ t: string; c: string; cs: string }[]>(
+      `SELECT TABLE_NAME AS t, COLUMN_NAME AS c, CHARACTER_SET_NAME AS cs FROM information_schema.COLUMNS
+        WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN (?) AND CHARACTER_SET_NAME IS NOT NULL`,
+      [this.cfg.database, [FRIENDS, EXTENSIONS]],
+    );
+    return new Map(rows.map((r) => [`${r.t.toLowerCase()}.${r.c.toLowerCase()}`, r.cs.toLowerCase()]));
+  }
+
+  /**
+   * Whether each value survives a conversion to its character set and back:
+   * MariaDB puts `?` for every character the set lacks. Keyed as in unstorable.
+   */
+  private async roundTrips(checks: { charset: string; value: string }[]): Promise<Map<string, boolean>> {
+    const out = new Map<string, boolean>();
+    const valid = checks.filter((c) => CHARSET_NAME.test(c.charset));
+    // A name that is not a plain identifier never reaches SQL; its values count as not fitting.
+    for (const c of checks) if (!valid.includes(c)) out.set(fitKey(c.charset, c.value), false);
+    if (valid.length === 0) return out;
+    const select = valid
+      .map((c, i) => `CONVERT(CONVERT(? USING ${c.charset}) USING ${WIDE_CHARSET}) AS v${i}`)
+      .join(', ');
+    const [row] = await this.query<Record<string, string | null>[]>(
+      `SELECT ${select}`,
+      valid.map((c) => c.value),
+    );
+    valid.forEach((c, i) => out.set(fitKey(c.charset, c.value), row?.[`v${i}`] === c.value));
+    return out;
   }
 
   async close(): Promise<void> {

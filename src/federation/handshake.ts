@@ -406,10 +406,10 @@ export class Handshake {
 
   /**
    * v1 accept, step one: PUT the accept to the partner and return only on a
-   * 2xx. A refusal (4xx other than 401/408/429) is FED_PARTNER_REFUSED; on 403/404
+   * 2xx. A refusal (4xx other than 408/429) is FED_PARTNER_REFUSED; on 403/404
    * (µURU's "Unknown request!" / "Invalid secret!": the partner withdrew the
    * request) the incoming request is dropped, since nobody can complete it.
-   * No answer, a timeout, 5xx, 401, 408 or 429 is FED_PARTNER_UNREACHABLE and keeps
+   * No answer, a timeout, 5xx, 408 or 429 is FED_PARTNER_UNREACHABLE and keeps
    * the request for another try (or an explicit local_only accept).
    */
   private async tellV1PartnerFirst(req: IncomingRequest, call: PartnerCall): Promise<void> {
@@ -465,7 +465,7 @@ export class Handshake {
   }
 
   /**
-   * A queued accept was refused for good (4xx other than 401/408/429, e.g. the
+   * A queued accept was refused for good (4xx other than 408/429, e.g. the
    * requester revoked meanwhile): the partner will never hold this peering,
    * so ours would be a trunk to nowhere. The peer is removed, later
    * notifications for it are dropped, Asterisk is synced, and the reason is

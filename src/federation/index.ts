@@ -20,7 +20,7 @@ import { Phonebook, type PhonebookSource } from './phonebook';
 import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
 import { PolicyStore } from './policy';
-import { classifyStatus } from './retry-policy';
+import { refusalTearsDownAccept } from './retry-policy';
 import { BurstLimiter, RateLimiter, perIpBurst } from './rate-limiter';
 import { perIpGate } from './client-rate-limit';
 import { RequestVerifier } from './request-verifier';
@@ -122,7 +122,7 @@ export function createFederationFeature(
   const onReport = async (r: DeliveryReport): Promise<void> => {
     if (r.item.kind !== 'accept' || !r.item.requestId || r.outcome === 'retry') return;
     // Refused for good (not merely given up after retries): the partner will never hold the peering.
-    if (r.outcome === 'final' && r.status !== null && classifyStatus(r.status) === 'final') {
+    if (r.outcome === 'final' && r.status !== null && refusalTearsDownAccept(r.status)) {
       await handshake.acceptRefusedByPartner(r.item, r.message ?? `HTTP ${r.status}`);
       return;
     }

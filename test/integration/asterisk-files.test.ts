@@ -216,7 +216,8 @@ describe('files backend', () => {
       { name: 'evil3', prefix: '83', host: 'host${SHELL}' },
       { name: 'evil4]', prefix: '84', host: '127.0.0.1' },
       { name: 'evil5', prefix: '85', host: '#include /etc/passwd' },
-      { name: 'еvil6', prefix: '86', host: '127.0.0.1' },
+      // A zero-width space: invisible, and no word character (Cyrillic letters are: a v1 partner may use them).
+      { name: 'evil6\u200b', prefix: '86', host: '127.0.0.1' },
       { name: 'evil7', prefix: '87', host: '127.0.0.1,10.0.0.1' },
       { name: 'evil8', prefix: '88', host: 'a\u0000b' },
       { name: 'evil9', prefix: '8'.repeat(40), host: '127.0.0.1' },

@@ -175,7 +175,8 @@ describe('realtime backend', () => {
       { name: "evil3'", prefix: '83', host: '127.0.0.1' },
       { name: 'evil4', prefix: '84', host: "x'); DROP TABLE iaxfriends; --" },
       { name: 'evil5', prefix: '85', host: '${SHELL}' },
-      { name: 'ｅvil6', prefix: '86', host: '127.0.0.1' },
+      // Full-width letters are word characters (a v1 partner may use them); the right-to-left override is not.
+      { name: 'ｅvil6\u202e', prefix: '86', host: '127.0.0.1' },
     ];
     for (const h of hostile) await insertPeer(sa.db, { ...h, port: 4569, secret });
     const report = await sa.feature.reconcile('test');
@@ -184,6 +185,150 @@ describe('realtime backend', () => {
     const evil = (await sa.db.getRepository(PeerEntity).find()).filter((r) => r.prefix.startsWith('8'));
     expect(evil.map((r) => r.applyState)).toEqual(hostile.map(() => 'failed'));
     await sa.db.getRepository(PeerEntity).delete(evil.map((r) => r.id));
+  });
+
+  it('on latin1 realtime tables fails only the peer whose name they cannot hold; the others are applied', async () => {
+    // Asterisk's tables as a plain CREATE DATABASE on stock MariaDB makes them (its compiled default is
+    // latin1). Before the case below converts them to utf8mb4.
+    const [cs] = await rows(
+      "SELECT CHARACTER_SET_NAME AS cs FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'iaxfriends' AND COLUMN_NAME = 'name'",
+    );
+    expect(cs).toEqual({ cs: 'latin1' });
+    const before = await snapshot();
+    // A word-character name stock µURU accepts, with Ω outside latin1; in the same run a new ASCII peer,
+    // and a non-ASCII name latin1 does hold (so the check is the column's character set, not ASCII).
+    const unicode = 'Grüße_Ωmega';
+    const latin = 'Grüße_a';
+    await insertPeer(sa.db, { name: unicode, prefix: '58', port: B.iaxPort, secret });
+    await insertPeer(sa.db, { name: 'a_c', prefix: '59', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name: 'a_c', prefix: '69', port: A.iaxPort, secret });
+    await insertPeer(sa.db, { name: latin, prefix: '60', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name: latin, prefix: '70', port: A.iaxPort, secret });
+    try {
+      await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
+      // The other peers first: before the fix the Unicode name stalled them all (pending).
+      for (const [db, name] of [
+        [sa.db, 'a_c'],
+        [sa.db, 'a_b'],
+        [sb.db, 'a_c'],
+        [sa.db, latin],
+        [sb.db, latin],
+      ] as const) {
+        const p = await peerRow(db, name);
+        expect([name, p.applyState, p.applyError]).toEqual([name, 'applied', null]);
+      }
+      const u = await peerRow(sa.db, unicode);
+      expect(u.applyState).toBe('failed');
+      expect(u.applyError).toMatch(/^ASTERISK_REALTIME_CHARSET: /);
+      expect(u.applyError).toContain('latin1');
+      expect(u.applyError).toContain(
+        'ALTER TABLE `iaxfriends` CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci',
+      );
+      // Only the rows of a_c and Grüße_a were added; nothing of the Unicode peer, nothing else changed.
+      const after = await snapshot();
+      const newFriends = after.friends.filter((f) => !before.friends.some((b) => b.id === f.id));
+      expect(newFriends.map((f) => f.name).sort()).toEqual([latin, 'a_c'].sort());
+      // Peers at one address share its call-number budget (see callNumberBudget): a_b's grows with a_c.
+      const budgetless = (fs: Row[]) => fs.map(({ maxcallnumbers: _budget, ...f }) => f);
+      expect(budgetless(after.friends.filter((f) => !newFriends.includes(f)))).toEqual(
+        budgetless(before.friends),
+      );
+      const newSteps = after.extensions.filter((e) => !before.extensions.some((b) => b.id === e.id));
+      expect(newSteps.map((e) => e.exten).sort()).toEqual(['_59XXXX', '_60XXXX']);
+      expect(newSteps.find((e) => e.exten === '_60XXXX')?.appdata).toBe(`IAX2/${latin}/\${EXTEN:-4}`);
+      expect(after.extensions.filter((e) => !newSteps.includes(e))).toEqual(before.extensions);
+      // Asterisk has the new ASCII peer, and the existing one still carries calls.
+      expect(await dial(sa.ami, `59${TEST_EXTENSION}`)).toBe(true);
+      expect(await dial(sa.ami, `60${TEST_EXTENSION}`)).toBe(true);
+      expect(await callAB()).toBe(true);
+      expect(await dial(sa.ami, `58${TEST_EXTENSION}`)).toBe(false);
+    } finally {
+      for (const s of [sa, sb]) {
+        await s.db.getRepository(PeerEntity).delete({ name: unicode });
+        await s.db.getRepository(PeerEntity).delete({ name: 'a_c' });
+        await s.db.getRepository(PeerEntity).delete({ name: latin });
+        await s.feature.reconcile('test');
+      }
+    }
+    expect(await snapshot()).toEqual(before);
+    expect((await peerRow(sa.db, 'a_b')).applyState).toBe('applied');
+  });
+
+  it('fails only the peer whose name equals a foreign row in the collation (case aside); the others are applied', async () => {
+    // The select matches `Collide` for `collide` (a case-insensitive collation), the exact-text match
+    // does not, and the unique name key refuses the insert.
+    await connA.query(
+      "INSERT INTO iaxfriends (name, type, host, port, secret, context) VALUES ('Collide', 'friend', '127.0.0.1', 4997, 'adminsecret654321', 'default')",
+    );
+    const before = await snapshot();
+    await insertPeer(sa.db, { name: 'collide', prefix: '61', port: B.iaxPort, secret });
+    await insertPeer(sa.db, { name: 'a_d', prefix: '62', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name: 'a_d', prefix: '72', port: A.iaxPort, secret });
+    try {
+      await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
+      for (const name of ['a_d', 'a_b']) {
+        const p = await peerRow(sa.db, name);
+        expect([name, p.applyState, p.applyError]).toEqual([name, 'applied', null]);
+      }
+      const c = await peerRow(sa.db, 'collide');
+      expect(c.applyState).toBe('failed');
+      expect(c.applyError).toMatch(/did not create/);
+      expect((await snapshot()).friends.filter((f) => /^collide$/i.test(String(f.name)))).toEqual(
+        before.friends.filter((f) => f.name === 'Collide'),
+      );
+      expect(await dial(sa.ami, `62${TEST_EXTENSION}`)).toBe(true);
+      expect(await callAB()).toBe(true);
+    } finally {
+      for (const s of [sa, sb]) {
+        await s.db.getRepository(PeerEntity).delete({ name: 'collide' });
+        await s.db.getRepository(PeerEntity).delete({ name: 'a_d' });
+        await s.feature.reconcile('test');
+      }
+      await connA.query("DELETE FROM iaxfriends WHERE name = 'Collide'");
+    }
+    const budgetless = (fs: Row[]) => fs.map(({ maxcallnumbers: _budget, ...f }) => f);
+    expect(budgetless((await snapshot()).friends)).toEqual(
+      budgetless(before.friends.filter((f) => f.name !== 'Collide')),
+    );
+  });
+
+  it("carries a v1 partner's Unicode name exactly: its rows, and calls both ways authenticate by it", async () => {
+    // Only stock µURU gives such names; IAX2 looks the caller up by the exact name it sends.
+    const name = 'Grüße_Ωmega';
+    // Asterisk's tables in utf8mb4, as its own migrations make them on a utf8mb4 server. (This run's
+    // server defaults to latin1, where such a name cannot be stored at all.)
+    for (const db of [dbA, dbB]) {
+      const conn = await mysql.createConnection(db);
+      try {
+        for (const t of ['iaxfriends', 'extensions'])
+          await conn.query(`ALTER TABLE ${t} CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
+      } finally {
+        await conn.end();
+      }
+    }
+    await insertPeer(sa.db, { name, prefix: '57', port: B.iaxPort, secret });
+    await insertPeer(sb.db, { name, prefix: '67', port: A.iaxPort, secret });
+    try {
+      await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
+      for (const db of [sa.db, sb.db]) {
+        const p = await peerRow(db, name);
+        expect([p.applyState, p.applyError]).toEqual(['applied', null]);
+      }
+      expect(await rows('SELECT name, username FROM iaxfriends WHERE name = ?', [name])).toEqual([
+        { name, username: name },
+      ]);
+      expect(await rows("SELECT appdata FROM extensions WHERE exten = '_57XXXX'")).toEqual([
+        { appdata: `IAX2/${name}/\${EXTEN:-4}` },
+      ]);
+      expect(await dial(sa.ami, `57${TEST_EXTENSION}`)).toBe(true);
+      expect(await dial(sb.ami, `67${TEST_EXTENSION}`)).toBe(true);
+    } finally {
+      for (const s of [sa, sb]) {
+        await s.db.getRepository(PeerEntity).delete({ name });
+        await s.feature.reconcile('test');
+      }
+    }
+    expect(await rows('SELECT name FROM iaxfriends WHERE name = ?', [name])).toEqual([]);
   });
 
   it('verifies every peer again within 5 s of FullyBooted after a restart', async () => {

@@ -65,8 +65,8 @@ beforeAll(async () => {
       startFederatedNode({
         name: 'nhp_b',
         config: timings,
-        // v1 cannot carry a port: B announces the standard one (no call crosses these trunks here).
-        env: { UURU_FEDERATION_IAX2_PORT: '4569' },
+        // v1 cannot carry a port: B's Asterisk binds the standard one, at a loopback address of its own.
+        asterisk: { standardIaxPort: true },
       }),
     ],
     (x) => x.destroy(),

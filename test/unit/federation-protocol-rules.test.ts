@@ -14,7 +14,7 @@ import { randomV1Secret, secretsEqual } from '../../src/federation/peering-recor
 import { parseCsv } from '../../src/federation/phonebook';
 import { admits } from '../../src/federation/policy';
 import { RateLimiter } from '../../src/federation/rate-limiter';
-import { backoffDelay, classifyStatus } from '../../src/federation/retry-policy';
+import { backoffDelay, classifyStatus, refusalTearsDownAccept } from '../../src/federation/retry-policy';
 
 function refusal(fn: () => void): { code: string; status: number; message: string } {
   try {
@@ -147,16 +147,36 @@ describe('outbox retry policy', () => {
     expect(backoffDelay(10, p, () => 0)).toBe(4000);
   });
 
-  it('is final on 4xx except 401, 408 and 429; retries 5xx', () => {
+  it('is final on 4xx except 408 and 429; retries 5xx', () => {
     expect([200, 201, 204].map(classifyStatus)).toEqual(['delivered', 'delivered', 'delivered']);
     expect([400, 403, 404, 409].map(classifyStatus)).toEqual(['final', 'final', 'final', 'final']);
-    expect([401, 408, 429, 500, 502, 503].map(classifyStatus)).toEqual([
+    expect([408, 429, 500, 502, 503].map(classifyStatus)).toEqual([
       'retry',
       'retry',
       'retry',
       'retry',
       'retry',
-      'retry',
+    ]);
+  });
+});
+
+describe('a refused queued accept', () => {
+  it('tears the peering down on a final refusal, but not on 401 (we were not authenticated) or a retryable answer', () => {
+    expect([400, 403, 404, 409, 410, 422].map(refusalTearsDownAccept)).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect([401, 408, 429, 500, 503, 200].map(refusalTearsDownAccept)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
     ]);
   });
 });
