@@ -354,6 +354,13 @@ export const ERROR_CATALOGUE = {
     meaning: "Asterisk's realtime database is unreachable",
     surfaces: ['admin', 'internal'],
   },
+  ASTERISK_REALTIME_CHARSET: {
+    status: 503,
+    kind: 'operational',
+    meaning:
+      "Asterisk's realtime columns cannot hold a peer's values (character set): that peer fails (apply_error), the others apply",
+    surfaces: ['admin', 'internal'],
+  },
   ASTERISK_REALTIME_SCHEMA: {
     status: 503,
     kind: 'operational',
