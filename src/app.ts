@@ -145,7 +145,6 @@ export class App implements AppRuntime {
         next(
           new AppError(
             'FED_UNAVAILABLE',
-            503,
             'the sidecar is starting or its database is unreachable; retry shortly',
             { headers: { 'Retry-After': '5' } },
           ),

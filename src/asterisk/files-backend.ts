@@ -344,9 +344,8 @@ export class FilesBackend implements StateBackend {
     } catch (e) {
       throw new AppError(
         'ASTERISK_CONFIG_DIR_UNWRITABLE',
-        503,
         `cannot write to the Asterisk config folder ${this.configDir}: ${errorMessage(e)}`,
-        { kind: 'operational', cause: e },
+        { cause: e },
       );
     }
   }

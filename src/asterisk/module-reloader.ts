@@ -53,8 +53,7 @@ export class ModuleReloader {
       if (i >= 0) echoes.splice(i, 1);
       this.metrics.reloads.inc({ module, result: 'error' });
       this.logger.warn('module reload failed', { component: 'asterisk', module, error: errorMessage(e) });
-      throw new AppError('ASTERISK_RELOAD_FAILED', 503, `reload of ${module} failed: ${errorMessage(e)}`, {
-        kind: 'operational',
+      throw new AppError('ASTERISK_RELOAD_FAILED', `reload of ${module} failed: ${errorMessage(e)}`, {
         cause: e,
       });
     } finally {

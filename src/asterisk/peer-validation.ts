@@ -23,7 +23,7 @@ const BLOCKED_EXTEN = /^(?:[0-9]{1,16}|_(?:[0-9X]|\[[0-9]-[0-9]\]){1,16})$/;
 /** The refusal for one field. The value itself is never echoed: it may be a secret or hostile. */
 export function invalidValue(field: string, reason: string, subject?: string): AppError {
   const who = subject && PEERING_NAME_PATTERN.test(subject) ? ` of peer ${subject}` : '';
-  return new AppError(INVALID_VALUE, 400, `${field}${who} is not valid: ${reason}`, { details: { field } });
+  return new AppError(INVALID_VALUE, `${field}${who} is not valid: ${reason}`, { details: { field } });
 }
 
 export function assertName(field: string, value: unknown, subject?: string): string {

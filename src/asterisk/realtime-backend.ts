@@ -109,8 +109,7 @@ export class RealtimeBackend implements StateBackend {
       const [rows] = await this.getPool().query(sql, params);
       return rows as T;
     } catch (e) {
-      throw new AppError('ASTERISK_REALTIME_DB', 503, `Asterisk realtime database: ${errorMessage(e)}`, {
-        kind: 'operational',
+      throw new AppError('ASTERISK_REALTIME_DB', `Asterisk realtime database: ${errorMessage(e)}`, {
         cause: e,
       });
     }
@@ -131,18 +130,14 @@ export class RealtimeBackend implements StateBackend {
       this.friendColumns = null;
       throw new AppError(
         'ASTERISK_REALTIME_SCHEMA',
-        503,
         `iaxfriends lacks the columns ${missing.join(', ')}; add them as in asterisk-conf/realtime-iaxfriends.sql`,
-        { kind: 'operational' },
       );
     }
     // chan_iax2 applies options in column order and the last matching ACL rule wins.
     if (needed.includes('permit') && cols.indexOf('deny') > cols.indexOf('permit')) {
       throw new AppError(
         'ASTERISK_REALTIME_SCHEMA',
-        503,
         'iaxfriends has its permit column before deny, so the ACL would deny the partner; see asterisk-conf/realtime-iaxfriends.sql',
-        { kind: 'operational' },
       );
     }
     return cols;

@@ -165,11 +165,7 @@ export class Reconciler {
       if (ami.state !== 'connected') {
         throw new AppError(
           'ASTERISK_NOT_CONNECTED',
-          503,
           'Asterisk is not connected (AMI); peers wait as they are',
-          {
-            kind: 'operational',
-          },
         );
       }
       if (!this.bootChecked) {

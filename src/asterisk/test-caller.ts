@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock';
 import type { TestCallResult } from '../core/asterisk-port';
-import { errorMessage, notFound } from '../core/errors';
+import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import { PeerEntity } from '../store/entities';
 import type { AriLink } from './asterisk-links';
@@ -45,7 +45,7 @@ export class TestCaller {
     const exten = assertDigits('testExtension', this.deps.testExtension);
     const repo = db.getRepository(PeerEntity);
     const peer = await repo.findOne({ where: { name } });
-    if (!peer) throw notFound('PEER_NOT_FOUND', `no peer named ${name}`);
+    if (!peer) throw new AppError('FED_UNKNOWN_PEER', `no peer named ${name}`);
     // chan_iax2 takes an IAX2/<name> it has no peer for as a host name: the call would go to DNS
     // (leaking the peer's name, and waiting out the resolver, 5 s when a query is lost) instead of
     // failing. Until the reconciler has seen the peer loaded, there is nothing to call.

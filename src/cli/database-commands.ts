@@ -26,7 +26,7 @@ async function withDatabase<T>(
     throw new CliError(
       `cannot open the ${config.database.type} database: ${errorMessage(e)}`,
       EXIT_FAILED,
-      'DB_UNAVAILABLE',
+      'FED_UNAVAILABLE',
     );
   }
   try {

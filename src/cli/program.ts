@@ -202,9 +202,9 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
       r.peers.find((p) => p.asterisk_name === ref);
     if (!found)
       throw new CliError(
-        `PEER_NOT_FOUND: no peer with id or name '${ref}' (see "uuru-fed peers list")`,
+        `FED_UNKNOWN_PEER: no peer with id or name '${ref}' (see "uuru-fed peers list")`,
         EXIT_FAILED,
-        'PEER_NOT_FOUND',
+        'FED_UNKNOWN_PEER',
       );
     return found;
   };

@@ -1,25 +1,24 @@
-/**
- * Errors with a stable code and an HTTP status. One middleware maps them to
- * responses; anything that is not an AppError is a bug and becomes a 500.
- *
- * kind: 'user' (the caller's mistake, 4xx, logged at info), 'operational'
- * (transient: a dependency is down, 503, logged at warn), 'bug' (500, error).
- */
-export type ErrorKind = 'user' | 'operational' | 'bug';
+import { ERROR_CATALOGUE, type ErrorCode, type ErrorKind } from './error-catalogue';
 
+export type { ErrorCode, ErrorKind } from './error-catalogue';
+
+/**
+ * Errors with a stable code from the catalogue (src/core/error-catalogue.ts),
+ * which gives the HTTP status and the kind: a throw site names the refusal
+ * and cannot choose another status. One middleware per surface maps them to
+ * responses; anything that is not an AppError is a bug and becomes a 500.
+ */
 export class AppError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
   readonly kind: ErrorKind;
   readonly details?: Record<string, unknown>;
   readonly headers?: Record<string, string>;
 
   constructor(
-    code: string,
-    status: number,
+    code: ErrorCode,
     message: string,
     opts: {
-      kind?: ErrorKind;
       details?: Record<string, unknown>;
       headers?: Record<string, string>;
       cause?: unknown;
@@ -28,8 +27,8 @@ export class AppError extends Error {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'AppError';
     this.code = code;
-    this.status = status;
-    this.kind = opts.kind ?? (status >= 500 ? 'operational' : 'user');
+    this.status = ERROR_CATALOGUE[code].status;
+    this.kind = ERROR_CATALOGUE[code].kind;
     this.details = opts.details;
     this.headers = opts.headers;
   }
@@ -38,15 +37,6 @@ export class AppError extends Error {
     return { error: this.code, message: this.message, ...(this.details ?? {}) };
   }
 }
-
-export const badRequest = (code: string, message: string, details?: Record<string, unknown>) =>
-  new AppError(code, 400, message, { details });
-export const notFound = (code: string, message: string) => new AppError(code, 404, message);
-export const conflict = (code: string, message: string, details?: Record<string, unknown>) =>
-  new AppError(code, 409, message, { details });
-export const forbidden = (code: string, message: string) => new AppError(code, 403, message);
-export const unavailable = (code: string, message: string, cause?: unknown) =>
-  new AppError(code, 503, message, { kind: 'operational', cause });
 
 export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;

@@ -133,12 +133,8 @@ export type DescriptorFetch = { kind: 'found'; descriptor: Descriptor } | { kind
 function fetchFailed(baseUrl: string, why: string, cause?: unknown): AppError {
   return new AppError(
     'FED_KEY_FETCH_FAILED',
-    503,
     `could not get the descriptor of ${describeHost(baseUrl)}: ${why}`,
-    {
-      kind: 'operational',
-      cause,
-    },
+    { cause },
   );
 }
 
@@ -163,7 +159,7 @@ export async function fetchDescriptor(
   try {
     base = normalizeBaseUrl(baseUrl);
   } catch {
-    throw new AppError('FED_MALFORMED', 400, 'the partner address is not a valid web address');
+    throw new AppError('FED_MALFORMED', 'the partner address is not a valid web address');
   }
   let res: Response;
   let text: string;

@@ -97,7 +97,7 @@ export class FederationAdminService implements FederationAdmin {
 
   async getPeer(id: string): Promise<PeerView> {
     const p = await this.deps.records.peers().findOneBy({ id });
-    if (!p) throw new AppError('FED_UNKNOWN_PEER', 404, `no peer ${id}`);
+    if (!p) throw new AppError('FED_UNKNOWN_PEER', `no peer ${id}`);
     const d = await this.deps.outbox.pendingByRequest([p.requestId]);
     return peerView(p, d.get(p.requestId));
   }
@@ -112,7 +112,7 @@ export class FederationAdminService implements FederationAdmin {
     const peer = await this.deps.records.peers().findOneBy({ id });
     const serverName = (peer?.partnerServerName ?? id).toLowerCase();
     if (peer && peer.dialect !== 'v2')
-      throw new AppError('FED_STATE_CONFLICT', 409, `peer ${peer.name} is a legacy (v1) peer without keys`);
+      throw new AppError('FED_STATE_CONFLICT', `peer ${peer.name} is a legacy (v1) peer without keys`);
     const r = await this.deps.partnerKeys.confirmHeld(serverName);
     if (peer && r.fingerprints[0]) {
       await this.deps.records.peers().update({ id: peer.id }, { partnerKeyFingerprint: r.fingerprints[0] });

@@ -26,7 +26,7 @@ export interface Answer {
 }
 
 /** v1 refusals are µURU's: 403 for anything it does not like, 400 for missing accept fields. */
-export const v1Forbidden = (detail: string) => new AppError('V1_FORBIDDEN', 403, detail);
+export const v1Forbidden = (detail: string) => new AppError('V1_FORBIDDEN', detail);
 const OK_V1: Answer = { status: 200, body: { status: 'OK' } };
 /** The window of the unsolicited-request budget. */
 const BUDGET_WINDOW_MS = 60 * 60 * 1000;
@@ -41,7 +41,6 @@ export function assertV1IaxPort(port: number): void {
   if (port === DEFAULT_IAX2_PORT) return;
   throw new AppError(
     'FED_V1_IAX2_PORT',
-    409,
     `this instance's IAX2 port is ${port}, and the v1 (stock µURU) dialect cannot carry a port: ` +
       `a µURU partner would dial ${DEFAULT_IAX2_PORT}. Peer over uuru-fed/2, or move IAX2 to ${DEFAULT_IAX2_PORT}`,
   );
@@ -72,7 +71,6 @@ export class InboundHandshake {
     if (authorityOf(baseUrl) !== sender) {
       throw new AppError(
         'FED_MALFORMED',
-        400,
         `base_url (host ${describeHost(body.base_url)}) does not belong to the signer ${sender}`,
       );
     }
@@ -81,14 +79,13 @@ export class InboundHandshake {
     const peer = await this.records.peers().findOneBy({ requestId: body.request_id });
     if (peer) {
       if (peer.partnerServerName !== sender)
-        throw new AppError('FED_STATE_CONFLICT', 409, 'request_id is already in use');
+        throw new AppError('FED_STATE_CONFLICT', 'request_id is already in use');
       return { status: 200, body: { request_id: body.request_id, state: 'active' } };
     }
     const budgeted = await this.admitFresh(body, sender);
     const unknownAgreementKid = () =>
       new AppError(
         'FED_MALFORMED',
-        400,
         `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`,
       );
     // Without a fresh descriptor the keys are pinned already (an unknown kid may refetch: outside the transaction).
@@ -147,7 +144,7 @@ export class InboundHandshake {
     try {
       const policy = await this.deps.policy.get();
       const verdict = admits(policy, { serverName: sender, dialect });
-      if (!verdict.ok) throw new AppError('FED_POLICY_DENIED', 403, verdict.reason);
+      if (!verdict.ok) throw new AppError('FED_POLICY_DENIED', verdict.reason);
       await this.records.checkFree({ name: body.name, serverName: sender });
       const invited = listed(policy.allowed_peers, sender);
       return policy.mode === 'open' && !invited;
@@ -189,7 +186,6 @@ export class InboundHandshake {
     const retryAfterS = Math.max(1, Math.ceil((retryAt - now) / 1000));
     const e = new AppError(
       'FED_RATE_LIMITED',
-      429,
       `too many pending peering requests from ${sender} (at most ${limit} an hour wait for an answer); ` +
         `retry after ${new Date(retryAt).toISOString()} (in ${retryAfterS} s), or once this instance's admin has answered one`,
       { headers: { 'Retry-After': String(retryAfterS) } },
@@ -209,11 +205,7 @@ export class InboundHandshake {
       existing.partnerIaxPort === body.iax2.port &&
       existing.partnerAgreementKid === body.agreement_kid;
     if (!same)
-      throw new AppError(
-        'FED_STATE_CONFLICT',
-        409,
-        `request ${body.request_id} exists with different content`,
-      );
+      throw new AppError('FED_STATE_CONFLICT', `request ${body.request_id} exists with different content`);
     return { status: 200, body: { request_id: body.request_id, state: existing.state } };
   }
 
@@ -225,11 +217,10 @@ export class InboundHandshake {
       if (peer && peer.partnerServerName === sender) {
         throw new AppError(
           'FED_STATE_CONFLICT',
-          409,
           `request ${requestId} was already accepted; tear the peer down instead`,
         );
       }
-      throw new AppError('FED_UNKNOWN_REQUEST', 404, `no request ${requestId} from ${sender}`);
+      throw new AppError('FED_UNKNOWN_REQUEST', `no request ${requestId} from ${sender}`);
     }
     await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id }));
     this.deps.logger.info('peering request revoked by partner', {
@@ -247,20 +238,15 @@ export class InboundHandshake {
       const peer = await this.records.peers().findOneBy({ requestId });
       if (peer && peer.partnerServerName === sender)
         return { status: 200, body: { request_id: requestId, state: 'active' } };
-      throw new AppError('FED_UNKNOWN_REQUEST', 404, `no pending request ${requestId} to ${sender}`);
+      throw new AppError('FED_UNKNOWN_REQUEST', `no pending request ${requestId} to ${sender}`);
     }
     if (req.state !== 'pending') {
-      throw new AppError(
-        'FED_STATE_CONFLICT',
-        409,
-        `request ${requestId} is ${req.state}, it cannot be accepted`,
-      );
+      throw new AppError('FED_STATE_CONFLICT', `request ${requestId} is ${req.state}, it cannot be accepted`);
     }
     const partnerPublic = await this.deps.partnerKeys.agreementPublicKey(sender, body.agreement_kid);
     if (!partnerPublic) {
       throw new AppError(
         'FED_MALFORMED',
-        400,
         `agreement_kid ${body.agreement_kid} is not among the agreement keys you publish`,
       );
     }
@@ -297,15 +283,13 @@ export class InboundHandshake {
   ): Promise<void> {
     await this.deps.tx.run(async (m) => {
       const gone = await this.records.outgoing(m).delete({ id: outgoingId, state: 'pending' });
-      if (!gone.affected)
-        throw new AppError('FED_STATE_CONFLICT', 409, `request ${outgoingId} changed meanwhile`);
+      if (!gone.affected) throw new AppError('FED_STATE_CONFLICT', `request ${outgoingId} changed meanwhile`);
       const clash = await this.records
         .peers(m)
         .findOne({ where: [{ name: peer.name }, { prefix: peer.prefix }] });
       if (clash) {
         throw new AppError(
           'FED_NAME_CONFLICT',
-          409,
           `a peer named '${clash.name}' or with prefix ${peer.prefix} exists already`,
         );
       }
@@ -324,7 +308,7 @@ export class InboundHandshake {
   async v2Decline(requestId: string, reason: string | undefined, sender: string): Promise<Answer> {
     const req = await this.records.outgoing().findOneBy({ id: requestId });
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
-      throw new AppError('FED_UNKNOWN_REQUEST', 404, `no request ${requestId} to ${sender}`);
+      throw new AppError('FED_UNKNOWN_REQUEST', `no request ${requestId} to ${sender}`);
     }
     if (req.state === 'pending') {
       await this.deps.tx.run((m) =>
@@ -348,11 +332,7 @@ export class InboundHandshake {
   async v2Teardown(name: string, requestId: string, sender: string): Promise<Answer> {
     const peer = await this.records.peers().findOneBy({ name });
     if (!peer || peer.partnerServerName !== sender || peer.requestId !== requestId || peer.dialect !== 'v2') {
-      throw new AppError(
-        'FED_UNKNOWN_PEER',
-        404,
-        `no peer '${name}' with ${sender} for request ${requestId}`,
-      );
+      throw new AppError('FED_UNKNOWN_PEER', `no peer '${name}' with ${sender} for request ${requestId}`);
     }
     await this.deps.tx.run(async (m) => {
       await this.records.peers(m).delete({ id: peer.id });
@@ -479,7 +459,6 @@ export class InboundHandshake {
     if (body.extension_length === undefined || !body.partner_iax_host || !body.partner_uuru_host) {
       throw new AppError(
         'V1_BAD_REQUEST',
-        400,
         'extension_length, partner_iax_host and partner_uuru_host are required to accept',
       );
     }
@@ -532,7 +511,7 @@ export class InboundHandshake {
 function v1IaxAddress(raw: string): { host: string; port: number } {
   const parsed = parseHostPort(raw);
   if (!parsed) {
-    throw new AppError('V1_UNPROCESSABLE', 422, 'partner_iax_host: must be a hostname or an IP address');
+    throw new AppError('V1_UNPROCESSABLE', 'partner_iax_host: must be a hostname or an IP address');
   }
   return parsed;
 }

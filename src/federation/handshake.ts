@@ -14,7 +14,7 @@ import {
   v1Teardown,
 } from './legacy-calls';
 import { authorityOf, trimBase, type PartnerCall } from './partner-call';
-import { describeAnswer, type PartnerAnswer } from './partner-transport';
+import { describeAnswer, partnerRefusal, type PartnerAnswer } from './partner-transport';
 import {
   PeeringRecords,
   randomV1Secret,
@@ -73,16 +73,16 @@ export class Handshake {
   async createOutgoing(raw: CreateOutgoingInput): Promise<OutgoingRequest> {
     const parsed = createInput.safeParse(raw);
     if (!parsed.success)
-      throw new AppError('FED_MALFORMED', 400, `invalid request: ${describeIssues(parsed.error)}`);
+      throw new AppError('FED_MALFORMED', `invalid request: ${describeIssues(parsed.error)}`);
     const input = parsed.data;
     const partnerUrl = trimBase(input.partner_url);
     const serverName = authorityOf(partnerUrl);
     if (serverName === authorityOf(this.own.url)) {
-      throw new AppError('FED_MALFORMED', 400, 'an instance cannot peer with itself');
+      throw new AppError('FED_MALFORMED', 'an instance cannot peer with itself');
     }
     const policy = await this.deps.policy.get();
     const blocked = admits({ ...policy, mode: 'open', allow_legacy: true }, { serverName, dialect: 'v2' });
-    if (!blocked.ok) throw new AppError('FED_POLICY_DENIED', 403, blocked.reason);
+    if (!blocked.ok) throw new AppError('FED_POLICY_DENIED', blocked.reason);
     await this.records.checkFree({ name: input.name, serverName });
     await this.records.checkPrefix(input.prefix, null);
 
@@ -94,24 +94,21 @@ export class Handshake {
       else if (wanted === 'v2') {
         throw new AppError(
           'FED_DIALECT_UNAVAILABLE',
-          400,
           `${describeHost(partnerUrl)} does not speak ${PROTOCOL_V2} (no descriptor)`,
         );
       } else if (found) {
         throw new AppError(
           'FED_DIALECT_UNAVAILABLE',
-          400,
           `${describeHost(partnerUrl)} publishes a descriptor without ${PROTOCOL_V2}`,
         );
       } else if (!policy.allow_legacy) {
         throw new AppError(
           'FED_DIALECT_UNAVAILABLE',
-          400,
           `${describeHost(partnerUrl)} has no ${PROTOCOL_V2} descriptor and legacy (v1) federation is disabled by policy`,
         );
       }
     } else if (!policy.allow_legacy) {
-      throw new AppError('FED_POLICY_DENIED', 403, 'legacy (v1) federation is disabled by policy');
+      throw new AppError('FED_POLICY_DENIED', 'legacy (v1) federation is disabled by policy');
     }
     return descriptor ? this.createV2(input, descriptor) : this.createV1(input, partnerUrl, serverName);
   }
@@ -123,12 +120,8 @@ export class Handshake {
     } catch (e) {
       throw new AppError(
         'FED_UNAVAILABLE',
-        503,
         `cannot read the federation descriptor of ${describeHost(partnerUrl)}: ${isAppError(e) ? withoutUrls(e.message) : describeFetchFailure(e)}` +
           ' (if it is a stock µURU that answers this address with a web page, create the request with dialect v1)',
-        {
-          kind: 'operational',
-        },
       );
     }
   }
@@ -139,7 +132,6 @@ export class Handshake {
     if (authorityOf(partnerUrl) !== serverName || serverName !== authorityOf(input.partner_url)) {
       throw new AppError(
         'FED_MALFORMED',
-        400,
         `the descriptor at ${describeHost(input.partner_url)} names ${d.server_name} (${d.base_url}); use that address`,
       );
     }
@@ -229,25 +221,11 @@ export class Handshake {
     try {
       const answer = await this.deps.transport.send(call);
       mayHaveArrived = classifyStatus(answer.status) !== 'final';
-      if (answer.status < 200 || answer.status >= 300) {
-        const d = describeAnswer(answer);
-        const status =
-          answer.status >= 400 && answer.status < 500 && answer.status !== 401 ? answer.status : 502;
-        failure = new AppError(
-          d.code ?? 'FED_PARTNER_REFUSED',
-          status,
-          `the partner refused the request: ${d.message}`,
-          {
-            kind: status >= 500 ? 'operational' : 'user',
-          },
-        );
-      }
+      if (answer.status < 200 || answer.status >= 300) failure = partnerRefusal(answer);
     } catch (e) {
       failure = isAppError(e)
         ? e
-        : new AppError('FED_UNAVAILABLE', 503, `cannot reach the partner: ${describeFetchFailure(e)}`, {
-            kind: 'operational',
-          });
+        : new AppError('FED_UNAVAILABLE', `cannot reach the partner: ${describeFetchFailure(e)}`);
     }
     if (failure) {
       const serverName = req.partnerServerName;
@@ -288,7 +266,7 @@ export class Handshake {
   /** A revokes its pending request (or forgets a declined/failed one). */
   async revokeOutgoing(id: string, opts: { localOnly: boolean }): Promise<void> {
     const req = await this.records.outgoing().findOneBy({ id });
-    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', 404, `no outgoing request ${id}`);
+    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', `no outgoing request ${id}`);
     const notify = req.state === 'pending' && !opts.localOnly;
     await this.deps.tx.run(async (m) => {
       await this.records.outgoing(m).delete({ id });
@@ -319,7 +297,7 @@ export class Handshake {
   async acceptIncoming(id: string, input: { prefix: string; localOnly?: boolean }): Promise<Peer> {
     // One accept per request at a time: a second click must not tell a v1 partner twice.
     if (this.accepting.has(id))
-      throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} is being accepted already`);
+      throw new AppError('FED_STATE_CONFLICT', `incoming request ${id} is being accepted already`);
     this.accepting.add(id);
     try {
       return await this.acceptOnce(id, input);
@@ -331,10 +309,10 @@ export class Handshake {
   private async acceptOnce(id: string, input: { prefix: string; localOnly?: boolean }): Promise<Peer> {
     const localOnly = input.localOnly === true;
     const req = await this.records.incoming().findOneBy({ id });
-    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', 404, `no incoming request ${id}`);
+    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', `no incoming request ${id}`);
     if (req.state !== 'pending')
-      throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} was declined`);
-    if (typeof input.prefix !== 'string') throw new AppError('FED_PREFIX_INVALID', 400, 'prefix is required');
+      throw new AppError('FED_STATE_CONFLICT', `incoming request ${id} was declined`);
+    if (typeof input.prefix !== 'string') throw new AppError('FED_PREFIX_INVALID', 'prefix is required');
     const serverName = req.partnerServerName ?? authorityOf(req.partnerUrl);
     await this.records.checkFree({ name: req.name, serverName }, { incomingId: req.id });
     await this.records.checkPrefix(input.prefix, req.partnerExtensionLength);
@@ -346,8 +324,7 @@ export class Handshake {
       const partnerPublic = await this.deps.partnerKeys.agreementPublicKey(serverName, partnerKid);
       if (!partnerPublic) {
         throw new AppError(
-          'FED_UNKNOWN_KEY',
-          409,
+          'FED_AGREEMENT_KEY_UNKNOWN',
           `the partner's agreement key ${partnerKid} is no longer known; refresh the partner's keys or ask it to request again`,
         );
       }
@@ -395,7 +372,7 @@ export class Handshake {
       await this.deps.tx.run(async (m) => {
         const gone = await this.records.incoming(m).delete({ id: req.id, state: 'pending' });
         if (!gone.affected)
-          throw new AppError('FED_STATE_CONFLICT', 409, `incoming request ${id} changed meanwhile; reload`);
+          throw new AppError('FED_STATE_CONFLICT', `incoming request ${id} changed meanwhile; reload`);
         await this.records.peers(m).insert(peer);
         if (req.dialect === 'v2' && !localOnly) {
           await this.deps.outbox.enqueue(m, {
@@ -412,9 +389,7 @@ export class Handshake {
       const why = isAppError(e) ? e.message : errorMessage(e);
       throw new AppError(
         isAppError(e) ? e.code : 'FED_UNAVAILABLE',
-        isAppError(e) ? e.status : 503,
         `the partner took the accept but storing the peer here failed: ${why}; accept again with local_only to finish this side`,
-        { kind: isAppError(e) ? e.kind : 'operational' },
       );
     }
     if (req.dialect === 'v2' && !localOnly) this.deps.outbox.kick();
@@ -444,10 +419,8 @@ export class Handshake {
       this.maybeReached.add(req.id);
       return new AppError(
         'FED_PARTNER_UNREACHABLE',
-        502,
         `the partner ${host} was not told of the accept (${why}); nothing was stored and the request stays pending: ` +
           'accept again later, or accept with local_only if the partner is gone for good',
-        { kind: 'operational' },
       );
     };
     let answer: PartnerAnswer;
@@ -468,7 +441,6 @@ export class Handshake {
     if (forgotten && this.maybeReached.has(req.id)) {
       throw new AppError(
         'FED_PARTNER_REFUSED',
-        409,
         `the partner ${host} refused the accept (${said}); nothing was stored. An earlier attempt got no answer and may ` +
           'have reached it: if the partner lists the peering, accept with local_only; otherwise decline with local_only',
       );
@@ -485,7 +457,6 @@ export class Handshake {
     }
     throw new AppError(
       'FED_PARTNER_REFUSED',
-      409,
       `the partner ${host} refused the accept (${said}); nothing was stored` +
         (forgotten
           ? ' and the request was removed: the partner no longer knows it (withdrawn); ask it to request again'
@@ -526,7 +497,7 @@ export class Handshake {
   /** B declines: the request stays visible as declined; localOnly forgets it without telling A. */
   async declineIncoming(id: string, opts: { localOnly: boolean; reason?: string }): Promise<void> {
     const req = await this.records.incoming().findOneBy({ id });
-    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', 404, `no incoming request ${id}`);
+    if (!req) throw new AppError('FED_UNKNOWN_REQUEST', `no incoming request ${id}`);
     if (opts.localOnly || req.state === 'declined') {
       await this.deps.tx.run((m) => this.records.incoming(m).delete({ id }));
       return;
@@ -546,7 +517,7 @@ export class Handshake {
   /** Either side ends a peering; localOnly does not tell the partner (it is gone). */
   async teardownPeer(id: string, opts: { localOnly: boolean }): Promise<void> {
     const peer = await this.records.peers().findOneBy({ id });
-    if (!peer) throw new AppError('FED_UNKNOWN_PEER', 404, `no peer ${id}`);
+    if (!peer) throw new AppError('FED_UNKNOWN_PEER', `no peer ${id}`);
     await this.deps.tx.run(async (m) => {
       await this.records.peers(m).delete({ id });
       if (!opts.localOnly) {

@@ -42,7 +42,7 @@ export function legacyRoutes(deps: {
 
   const parse = <T extends z.ZodType>(schema: T, value: unknown): z.infer<T> => {
     const p = schema.safeParse(value ?? {});
-    if (!p.success) throw new AppError('V1_UNPROCESSABLE', 422, `invalid body: ${describeIssues(p.error)}`);
+    if (!p.success) throw new AppError('V1_UNPROCESSABLE', `invalid body: ${describeIssues(p.error)}`);
     return p.data;
   };
   const send = (res: Response, a: Answer) => res.status(a.status).json(a.body);
@@ -50,20 +50,16 @@ export function legacyRoutes(deps: {
   const idParam = (req: Request): string => {
     const id = String(req.params.id);
     if (!V1_REQUEST_ID.test(id))
-      throw new AppError('V1_UNPROCESSABLE', 422, `invalid id in the path: ${V1_REQUEST_ID_RULE}`);
+      throw new AppError('V1_UNPROCESSABLE', `invalid id in the path: ${V1_REQUEST_ID_RULE}`);
     return id;
   };
   const secretQuery = (req: Request): string => {
     const secret = req.query.secret;
     if (typeof secret !== 'string')
-      throw new AppError('V1_UNPROCESSABLE', 422, 'query parameter secret is required');
+      throw new AppError('V1_UNPROCESSABLE', 'query parameter secret is required');
     // Every stored v1 secret has µURU's form (checked on receipt), so no other value can match.
     if (!V1_SECRET.test(secret))
-      throw new AppError(
-        'V1_UNPROCESSABLE',
-        422,
-        'query parameter secret must be 32 characters of A-Z, a-z, 0-9',
-      );
+      throw new AppError('V1_UNPROCESSABLE', 'query parameter secret must be 32 characters of A-Z, a-z, 0-9');
     return secret;
   };
 

@@ -128,7 +128,6 @@ export class LocalKeys {
       if (!row || row.privateKey === '') {
         throw new AppError(
           'FED_STATE_CONFLICT',
-          409,
           `our agreement key ${kid} named in this peering no longer exists`,
         );
       }
@@ -274,10 +273,7 @@ export class LocalKeys {
   private async activeRow(alg: KeyAlg, m?: EntityManager): Promise<LocalKey> {
     const repo = (m ?? this.deps.db.manager).getRepository<LocalKey>(LocalKeyEntity);
     const row = await repo.findOne({ where: { alg, status: 'active' }, order: { notBefore: 'DESC' } });
-    if (!row)
-      throw new AppError('FED_NO_LOCAL_KEY', 500, `no active ${alg} key: ensureKeys() was not run`, {
-        kind: 'bug',
-      });
+    if (!row) throw new AppError('FED_NO_LOCAL_KEY', `no active ${alg} key: ensureKeys() was not run`);
     return row;
   }
 
@@ -286,34 +282,25 @@ export class LocalKeys {
     if (cached) return cached;
     // Rows in clear were encrypted when the store was opened; one left in clear is not trusted.
     if (!isEncrypted(row.privateKey)) {
-      throw new AppError('FED_KEY_DECRYPT_FAILED', 500, `stored private key ${row.kid} is not encrypted`, {
-        kind: 'bug',
-      });
+      throw new AppError('FED_KEY_DECRYPT_FAILED', `stored private key ${row.kid} is not encrypted`);
     }
     let der: Buffer;
     try {
       der = decryptPrivateKey(row.privateKey, this.secret, row.kid, row.alg);
     } catch (e) {
-      if (e instanceof KeyDecryptionError)
-        throw new AppError('FED_KEY_DECRYPT_FAILED', 500, e.message, { kind: 'bug' });
+      if (e instanceof KeyDecryptionError) throw new AppError('FED_KEY_DECRYPT_FAILED', e.message);
       throw e;
     }
     let key: KeyObject;
     try {
       key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     } catch {
-      throw new AppError('FED_KEY_DECRYPT_FAILED', 500, `stored private key ${row.kid} is damaged`, {
-        kind: 'bug',
-      });
+      throw new AppError('FED_KEY_DECRYPT_FAILED', `stored private key ${row.kid} is damaged`);
     }
     if (rawPublicKey(key) !== row.publicKey) {
       throw new AppError(
         'FED_KEY_DECRYPT_FAILED',
-        500,
         `stored private key ${row.kid} does not match its public key`,
-        {
-          kind: 'bug',
-        },
       );
     }
     this.cache.set(row.kid, key);

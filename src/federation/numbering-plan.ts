@@ -33,20 +33,14 @@ export function checkPrefix(
   if (!PREFIX_PATTERN.test(prefix)) {
     throw new AppError(
       'FED_PREFIX_INVALID',
-      400,
       `prefix ${JSON.stringify(prefix)} is invalid: it must be 1-8 digits`,
     );
   }
   for (const h of ctx.holders) {
     if (related(prefix, h.prefix)) {
-      throw new AppError(
-        'PREFIX_CONFLICT',
-        409,
-        `prefix ${prefix} overlaps ${h.label} (prefix ${h.prefix})`,
-        {
-          details: { conflicts_with: h.label },
-        },
-      );
+      throw new AppError('PREFIX_CONFLICT', `prefix ${prefix} overlaps ${h.label} (prefix ${h.prefix})`, {
+        details: { conflicts_with: h.label },
+      });
     }
   }
   const hit = ctx.plan.unfederated.overlapping(prefix);
@@ -57,13 +51,12 @@ export function checkPrefix(
       hit.source === 'emergency'
         ? `the emergency number ${r.kind === 'stem' ? r.stem : describeRule(r)}`
         : `the ${hit.source === 'policy' ? 'unfederated' : 'reserved'} ${single ? 'number' : 'range'} ${describeRule(r)}`;
-    throw new AppError('PREFIX_CONFLICT', 409, `prefix ${prefix} overlaps ${what}`);
+    throw new AppError('PREFIX_CONFLICT', `prefix ${prefix} overlaps ${what}`);
   }
   const l = ctx.partnerExtensionLength;
   if (l !== null && prefix.length + l === ctx.plan.extensionDigits) {
     throw new AppError(
       'PREFIX_CONFLICT',
-      409,
       `prefix ${prefix} followed by the partner's ${l}-digit extensions makes ${ctx.plan.extensionDigits}-digit numbers, ` +
         `the length of local extensions; choose a longer or shorter prefix`,
     );

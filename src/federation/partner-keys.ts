@@ -201,25 +201,16 @@ export class PartnerKeyStore {
   async confirmHeld(serverName: string): Promise<{ fingerprints: string[]; confirmed: number }> {
     const name = serverName.toLowerCase();
     const partner = await this.get(name);
-    if (!partner) throw new AppError('FED_UNKNOWN_PEER', 404, `no partner ${name} is known here`);
+    if (!partner) throw new AppError('FED_UNKNOWN_PEER', `no partner ${name} is known here`);
     const result = await fetchDescriptor(partner.baseUrl, {
       fetch: this.deps.fetch,
       timeoutMs: this.timeoutMs,
     });
     if (result.kind === 'not_found') {
-      throw new AppError('FED_KEY_FETCH_FAILED', 503, `${partner.baseUrl} no longer publishes a descriptor`, {
-        kind: 'operational',
-      });
+      throw new AppError('FED_KEY_FETCH_FAILED', `${partner.baseUrl} no longer publishes a descriptor`);
     }
     if (result.descriptor.server_name !== name) {
-      throw new AppError(
-        'FED_KEY_FETCH_FAILED',
-        503,
-        `the descriptor at ${partner.baseUrl} names another server`,
-        {
-          kind: 'operational',
-        },
-      );
+      throw new AppError('FED_KEY_FETCH_FAILED', `the descriptor at ${partner.baseUrl} names another server`);
     }
     const confirmed = await this.applyDescriptor(partner, result.descriptor, 'confirm');
     return { fingerprints: await this.fingerprints(name), confirmed };

@@ -55,7 +55,7 @@ export class PartnerPhonebooks {
 
   async forPeer(peerId: string, opts: { refresh?: boolean } = {}): Promise<PartnerPhonebookView> {
     const peer = await this.deps.records.peers().findOneBy({ id: peerId });
-    if (!peer) throw new AppError('FED_UNKNOWN_PEER', 404, `no peer ${peerId}`);
+    if (!peer) throw new AppError('FED_UNKNOWN_PEER', `no peer ${peerId}`);
     return this.view(peer, await this.current(peer, opts.refresh === true));
   }
 

@@ -1,3 +1,4 @@
+import { ERROR_CATALOGUE, type ErrorCode } from '../core/error-catalogue';
 import { AppError } from '../core/errors';
 import { MAX_PARTNER_ANSWER_BYTES, ResponseTooLarge, readLimited } from './bounded-body';
 import { describeFetchFailure } from './fetch-failure';
@@ -41,11 +42,7 @@ export class PartnerTransport {
     } catch (e) {
       throw new AppError(
         'FED_UNAVAILABLE',
-        503,
         `partner at ${new URL(call.url).host} is unreachable: ${describeFetchFailure(e)}`,
-        {
-          kind: 'operational',
-        },
       );
     }
     let text: string;
@@ -55,9 +52,7 @@ export class PartnerTransport {
       if (e instanceof ResponseTooLarge) {
         throw new AppError(
           'FED_PARTNER_ANSWER_TOO_LARGE',
-          502,
           `partner at ${new URL(call.url).host} answered HTTP ${res.status} with ${e.message}`,
-          { kind: 'operational' },
         );
       }
       // The answer broke off: its status still tells what the partner decided.
@@ -86,4 +81,41 @@ export function describeAnswer(a: PartnerAnswer): { code: string | null; message
     }
   }
   return { code: null, message: `HTTP ${a.status}` };
+}
+
+/** The partner's refusals of a peering request that reach our admin as they are (protocol.md, POST /peering-requests). */
+export const PARTNER_REFUSALS_PASSED_ON = [
+  'FED_MALFORMED',
+  'FED_POLICY_DENIED',
+  'FED_NAME_CONFLICT',
+  'FED_ALREADY_PEERED',
+  'FED_STATE_CONFLICT',
+  'FED_RATE_LIMITED',
+] as const satisfies readonly ErrorCode[];
+
+/**
+ * The error the admin gets when a partner refuses a request we sent it. A
+ * refusal (4xx other than 401) with one of PARTNER_REFUSALS_PASSED_ON and its
+ * status is passed on as it is; any other
+ * refusal (a v1 partner's detail, a code or status we do not know) is
+ * FED_PARTNER_REFUSED, and no answer that refuses for good (401: the partner
+ * could not authenticate us, 5xx) is FED_PARTNER_UNREACHABLE. The admin's
+ * status always comes from our catalogue, never from the partner.
+ */
+export function partnerRefusal(a: PartnerAnswer): AppError {
+  const d = describeAnswer(a);
+  if (a.status < 400 || a.status >= 500 || a.status === 401) {
+    return new AppError(
+      'FED_PARTNER_UNREACHABLE',
+      `the partner could not take the request (HTTP ${a.status}${d.code ? ` ${d.code}` : ''}): ${d.message}`,
+    );
+  }
+  const passedOn = PARTNER_REFUSALS_PASSED_ON.find((c) => c === d.code);
+  if (passedOn && ERROR_CATALOGUE[passedOn].status === a.status) {
+    return new AppError(passedOn, `the partner refused the request: ${d.message}`);
+  }
+  return new AppError(
+    'FED_PARTNER_REFUSED',
+    `the partner refused the request (HTTP ${a.status}${d.code ? ` ${d.code}` : ''}): ${d.message}`,
+  );
 }

@@ -111,16 +111,11 @@ export class PeeringRecords {
     const peers = await this.peers().find();
     for (const peer of peers) {
       if ((peer.partnerServerName ?? '').toLowerCase() === server) {
-        throw new AppError(
-          'FED_ALREADY_PEERED',
-          409,
-          `already peered with ${p.serverName} (as '${peer.name}')`,
-        );
+        throw new AppError('FED_ALREADY_PEERED', `already peered with ${p.serverName} (as '${peer.name}')`);
       }
       if (peer.name.toLowerCase() === p.name.toLowerCase()) {
         throw new AppError(
           'FED_NAME_CONFLICT',
-          409,
           `the peering name '${p.name}' is already used by another peer`,
         );
       }
@@ -145,14 +140,12 @@ export class PeeringRecords {
         if (r.name.toLowerCase() === p.name.toLowerCase()) {
           throw new AppError(
             'FED_NAME_CONFLICT',
-            409,
             `the peering name '${p.name}' is already used by a pending ${way} request`,
           );
         }
         if ((r.partnerServerName ?? '').toLowerCase() === server) {
           throw new AppError(
             'FED_STATE_CONFLICT',
-            409,
             `a peering request ${to} ${p.serverName} is already pending`,
           );
         }

@@ -19,14 +19,7 @@ export class PhonebookFile implements PhonebookSource {
     try {
       stat = await fs.promises.stat(this.file);
     } catch (e) {
-      throw new AppError(
-        'PHONEBOOK_UNAVAILABLE',
-        503,
-        `the phonebook file cannot be read: ${errorMessage(e)}`,
-        {
-          kind: 'operational',
-        },
-      );
+      throw new AppError('PHONEBOOK_UNAVAILABLE', `the phonebook file cannot be read: ${errorMessage(e)}`);
     }
     if (this.cache && this.cache.mtimeMs === stat.mtimeMs) return this.cache.rows;
     const text = await fs.promises.readFile(this.file, 'utf8');
@@ -44,19 +37,10 @@ function parseJsonArray(text: string): unknown[] {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new AppError(
-      'PHONEBOOK_UNAVAILABLE',
-      503,
-      `the phonebook JSON file is not valid: ${errorMessage(e)}`,
-      {
-        kind: 'operational',
-      },
-    );
+    throw new AppError('PHONEBOOK_UNAVAILABLE', `the phonebook JSON file is not valid: ${errorMessage(e)}`);
   }
   if (!Array.isArray(v))
-    throw new AppError('PHONEBOOK_UNAVAILABLE', 503, 'the phonebook JSON file must hold an array', {
-      kind: 'operational',
-    });
+    throw new AppError('PHONEBOOK_UNAVAILABLE', 'the phonebook JSON file must hold an array');
   return v;
 }
 

@@ -127,7 +127,7 @@ export class PolicyStore implements UnfederatedNumbersSource {
   async set(input: unknown, manager?: EntityManager): Promise<Policy> {
     const parsed = policySchema.safeParse(input);
     if (!parsed.success)
-      throw new AppError('POLICY_INVALID', 400, `invalid policy: ${describeIssues(parsed.error)}`);
+      throw new AppError('POLICY_INVALID', `invalid policy: ${describeIssues(parsed.error)}`);
     const row: Setting = { key: POLICY_KEY, value: parsed.data, updatedAt: this.deps.clock.now() };
     await (manager ?? this.deps.db.manager).getRepository(SettingEntity).save(row);
     this.cache = parsed.data;

@@ -1,3 +1,4 @@
+import { ERROR_CATALOGUE, type StatusOf } from '../core/error-catalogue';
 import type { Clock } from '../core/clock';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
@@ -42,7 +43,13 @@ export type VerifyResult =
       /** Set on a first contact: the sender's descriptor the key came from, to pin() once the request is accepted. */
       descriptor?: Descriptor;
     }
-  | { ok: false; code: SignatureFailure; status: 400 | 401 | 503; message: string; serverTime?: string };
+  | {
+      ok: false;
+      code: SignatureFailure;
+      status: StatusOf<SignatureFailure>;
+      message: string;
+      serverTime?: string;
+    };
 
 /**
  * The target URI of an incoming request as its sender addressed it: our
@@ -52,19 +59,6 @@ export type VerifyResult =
 export function targetUriOf(ourPublicUrl: string, originalUrl: string): string {
   return `${normalizeBaseUrl(ourPublicUrl)}${originalUrl.startsWith('/') ? '' : '/'}${originalUrl}`;
 }
-
-const STATUS: Record<SignatureFailure, 400 | 401 | 503> = {
-  FED_SIGNATURE_MISSING: 401,
-  FED_MALFORMED_SIGNATURE: 400,
-  FED_CLOCK_SKEW: 401,
-  FED_DIGEST_MISMATCH: 401,
-  FED_DESTINATION_MISMATCH: 401,
-  FED_SIGNER_MISMATCH: 401,
-  FED_UNKNOWN_KEY: 401,
-  FED_SIGNATURE_INVALID: 401,
-  FED_REPLAY: 401,
-  FED_KEY_FETCH_FAILED: 503,
-};
 
 /**
  * Checks a signed uuru-fed/2 request in the order protocol.md gives: parse;
@@ -211,7 +205,7 @@ export class RequestVerifier {
     return {
       ok: false,
       code,
-      status: STATUS[code],
+      status: ERROR_CATALOGUE[code].status,
       message,
       ...(now !== undefined ? { serverTime: new Date(now).toISOString() } : {}),
     };

@@ -20,27 +20,27 @@ export function deriveIax2Secret(p: {
     p.ownAgreementPrivateKey.asymmetricKeyType !== 'x25519' ||
     p.ownAgreementPrivateKey.type !== 'private'
   ) {
-    throw new AppError('INTERNAL', 500, 'deriveIax2Secret needs our X25519 private key', { kind: 'bug' });
+    throw new AppError('INTERNAL', 'deriveIax2Secret needs our X25519 private key');
   }
   let partnerKey: KeyObject;
   try {
     partnerKey = publicKeyFromRaw('x25519', p.partnerAgreementPublicKey);
   } catch (e) {
     if (e instanceof KeyEncodingError)
-      throw new AppError('FED_MALFORMED', 400, `partner agreement key: ${e.message}`);
+      throw new AppError('FED_MALFORMED', `partner agreement key: ${e.message}`);
     throw e;
   }
-  if (p.requestId.length === 0) throw new AppError('FED_MALFORMED', 400, 'request_id must not be empty');
+  if (p.requestId.length === 0) throw new AppError('FED_MALFORMED', 'request_id must not be empty');
   // A low-order partner point yields an all-zero shared secret anyone could compute (RFC 7748 §6.1);
   // OpenSSL refuses to derive it, and we check the result in case another build does not.
   let shared: Buffer;
   try {
     shared = diffieHellman({ privateKey: p.ownAgreementPrivateKey, publicKey: partnerKey });
   } catch {
-    throw new AppError('FED_MALFORMED', 400, 'partner agreement key is a low-order point');
+    throw new AppError('FED_MALFORMED', 'partner agreement key is a low-order point');
   }
   if (shared.every((b) => b === 0)) {
-    throw new AppError('FED_MALFORMED', 400, 'partner agreement key is a low-order point');
+    throw new AppError('FED_MALFORMED', 'partner agreement key is a low-order point');
   }
   const okm = hkdfSync(
     'sha256',

@@ -32,7 +32,7 @@ export class SignedClient {
     try {
       url = new URL(p.url).href;
     } catch {
-      throw new AppError('FED_MALFORMED', 400, 'the partner address is not a valid URL');
+      throw new AppError('FED_MALFORMED', 'the partner address is not a valid URL');
     }
     const method = p.method.toUpperCase();
     const body = p.body === undefined ? undefined : Buffer.from(JSON.stringify(p.body), 'utf8');
@@ -59,12 +59,8 @@ export class SignedClient {
       });
       throw new AppError(
         'FED_UNAVAILABLE',
-        503,
         `${target.origin} could not be reached: ${describeFetchFailure(e)}`,
-        {
-          kind: 'operational',
-          cause: e,
-        },
+        { cause: e },
       );
     }
     let json: unknown = null;

@@ -64,14 +64,7 @@ export class UuruExtensionTable implements PhonebookSource {
       );
       found = rows as ExtensionRow[];
     } catch (e) {
-      throw new AppError(
-        'PHONEBOOK_UNAVAILABLE',
-        503,
-        `the µURU database cannot be read: ${errorMessage(e)}`,
-        {
-          kind: 'operational',
-        },
-      );
+      throw new AppError('PHONEBOOK_UNAVAILABLE', `the µURU database cannot be read: ${errorMessage(e)}`);
     }
     // The driver hands back tinyint(1) as a number; the directory's schema wants a boolean.
     const rows = found.map((r) => ({ ...r, public: r.public === true || Number(r.public) === 1 }));

@@ -107,13 +107,11 @@ export function v2Routes(deps: V2RouteDeps): Router {
         // The signature covers @target-uri; a request that names another host was signed for that host.
         throw new AppError(
           'FED_DESTINATION_MISMATCH',
-          401,
           `this request was addressed to ${foreign}, not to this instance`,
         );
       }
-      throw new AppError(result.code, result.status, result.message, {
+      throw new AppError(result.code, result.message, {
         details: result.serverTime ? { server_time: result.serverTime } : undefined,
-        kind: result.status >= 500 ? 'operational' : 'user',
         headers: result.status === 503 ? { 'Retry-After': '30' } : undefined,
       });
     }
@@ -121,7 +119,6 @@ export function v2Routes(deps: V2RouteDeps): Router {
     if (!limit.ok) {
       throw new AppError(
         'FED_RATE_LIMITED',
-        429,
         `too many calls from ${result.serverName}; retry in ${limit.retryAfterS} s`,
         {
           headers: { 'Retry-After': String(limit.retryAfterS) },
@@ -151,19 +148,19 @@ export function v2Routes(deps: V2RouteDeps): Router {
     try {
       return JSON.parse(body.toString('utf8')) as unknown;
     } catch {
-      throw new AppError('FED_MALFORMED', 400, 'the body is not valid JSON');
+      throw new AppError('FED_MALFORMED', 'the body is not valid JSON');
     }
   };
 
   const parse = <T extends z.ZodType>(schema: T, value: unknown): z.infer<T> => {
     const p = schema.safeParse(value);
-    if (!p.success) throw new AppError('FED_MALFORMED', 400, `invalid body: ${describeIssues(p.error)}`);
+    if (!p.success) throw new AppError('FED_MALFORMED', `invalid body: ${describeIssues(p.error)}`);
     return p.data;
   };
 
   const requestIdParam = (req: Request): string => {
     const id = String(req.params.requestId);
-    if (!REQUEST_ID.test(id)) throw new AppError('FED_MALFORMED', 400, 'invalid request_id in the path');
+    if (!REQUEST_ID.test(id)) throw new AppError('FED_MALFORMED', 'invalid request_id in the path');
     return id;
   };
 
@@ -171,7 +168,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   const peerNameParam = (req: Request): string => {
     const name = String(req.params.name);
     if (!isPeeringName(name))
-      throw new AppError('FED_MALFORMED', 400, `invalid peer name in the path: ${PEERING_NAME_RULE}`);
+      throw new AppError('FED_MALFORMED', `invalid peer name in the path: ${PEERING_NAME_RULE}`);
     return name;
   };
 
@@ -247,7 +244,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
       const peer = await deps.records.peers().findOneBy({ partnerServerName: who.serverName, dialect: 'v2' });
       // A peer marked partner_missing is one the partner itself said it forgot: no directory for it.
       if (peer?.state !== 'active')
-        throw new AppError('FED_NOT_PEERED', 403, `${who.serverName} is not an active peer of this instance`);
+        throw new AppError('FED_NOT_PEERED', `${who.serverName} is not an active peer of this instance`);
       const entries = await deps.phonebook.publicEntries();
       res.json(entries.map((e) => ({ extension: e.extension, name: e.name })));
     }),

@@ -16,16 +16,15 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       // The protocol pins FED_MALFORMED to 400 and FED_TOO_LARGE to 413, whatever status the parser suggested.
       e =
         fault.fault === 'too_large'
-          ? new AppError('FED_TOO_LARGE', 413, fault.message)
-          : new AppError('FED_MALFORMED', 400, fault.message);
+          ? new AppError('FED_TOO_LARGE', fault.message)
+          : new AppError('FED_MALFORMED', fault.message);
     } else if (isDatabaseUnavailable(err)) {
-      e = new AppError('FED_UNAVAILABLE', 503, 'the database is unreachable; retry shortly', {
-        kind: 'operational',
+      e = new AppError('FED_UNAVAILABLE', 'the database is unreachable; retry shortly', {
         headers: { 'Retry-After': '5' },
       });
     } else {
       logger.error('unhandled error', { component: 'http', path: req.path, method: req.method, err });
-      e = new AppError('INTERNAL', 500, 'internal error', { kind: 'bug' });
+      e = new AppError('INTERNAL', 'internal error');
     }
     if (e.kind === 'operational') logger.warn(e.message, { component: 'http', code: e.code, path: req.path });
     else if (e.kind === 'user') logger.debug(e.message, { component: 'http', code: e.code, path: req.path });
@@ -36,5 +35,6 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {
-  res.status(404).json({ error: 'NOT_FOUND', message: `no route for ${req.method} ${req.path}` });
+  const e = new AppError('NOT_FOUND', `no route for ${req.method} ${req.path}`);
+  res.status(e.status).json(e.toJSON());
 };

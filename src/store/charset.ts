@@ -103,9 +103,7 @@ export async function assertUtf8mb4(ds: DataSource): Promise<void> {
   ].filter(Boolean);
   throw new AppError(
     'DB_CHARSET_UNSUPPORTED',
-    503,
     `database ${report.database} must use the utf8mb4 character set (${found.join('; ')}). ` +
       `Convert it with: ${statements.join('; ')};`,
-    { kind: 'operational' },
   );
 }

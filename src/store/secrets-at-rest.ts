@@ -48,7 +48,7 @@ export interface AtRestKey {
 
 /** Stops the start: the stored secrets cannot be opened with this key, or the key file is unusable. */
 export function keyError(message: string): AppError {
-  return new AppError('FED_KEY_DECRYPT_FAILED', 500, message, { kind: 'bug' });
+  return new AppError('FED_KEY_DECRYPT_FAILED', message);
 }
 
 /** The data folder, created 0700 when missing (an existing one is left as the admin set it). */

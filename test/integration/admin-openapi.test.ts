@@ -1,5 +1,6 @@
 import type { Router } from 'express';
 import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
+import { ERROR_CATALOGUE, isErrorCode } from '../../src/core/error-catalogue';
 import { createFederationFeature } from '../../src/federation';
 import { createAdminFeature } from '../../src/http/admin';
 import { call, type Instance, startInstance } from './admin-fixtures';
@@ -31,6 +32,29 @@ function apiRoutesOf(router: Router): string[] {
   };
   walk((router as unknown as { stack: Layer[] }).stack, '');
   return out.filter((r) => r.split(' ')[1].startsWith('/api/admin')).sort();
+}
+
+type Operation = {
+  parameters: { name: string; in: string }[];
+  requestBody?: unknown;
+  security?: unknown[];
+  responses: Record<string, unknown>;
+};
+
+/** [status, code] for every error code an operation declares (the enum narrowing its error schema). */
+function declaredCodes(op: Operation): [number, string][] {
+  const out: [number, string][] = [];
+  for (const [status, response] of Object.entries(op.responses)) {
+    if (Number(status) < 400) continue;
+    const r = response as {
+      content: {
+        'application/json': { schema: { allOf: { properties?: { error?: { enum: string[] } } }[] } };
+      };
+    };
+    for (const part of r.content['application/json'].schema.allOf)
+      for (const code of part.properties?.error?.enum ?? []) out.push([Number(status), code]);
+  }
+  return out;
 }
 
 let a: Instance;
@@ -141,6 +165,30 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it('lists per operation the error codes it can answer, each from the catalogue under its status', () => {
+    for (const [p, methods] of Object.entries(doc.paths)) {
+      for (const [m, op] of Object.entries(methods)) {
+        const codes = declaredCodes(op);
+        expect(codes.length).toBeGreaterThan(0);
+        for (const [status, code] of codes) {
+          expect(`${m} ${p} ${code}: ${isErrorCode(code)}`).toBe(`${m} ${p} ${code}: true`);
+          if (isErrorCode(code))
+            expect(`${m} ${p} ${code} ${status}`).toBe(`${m} ${p} ${code} ${ERROR_CATALOGUE[code].status}`);
+        }
+        const names = codes.map(([, c]) => c);
+        expect(names).toEqual(expect.arrayContaining(['VALIDATION_FAILED', 'FED_TOO_LARGE', 'INTERNAL']));
+        if (p !== '/api/admin/openapi.json')
+          expect(names).toEqual(expect.arrayContaining(['AUTH_REQUIRED', 'CSRF_INVALID']));
+      }
+    }
+    const accept = declaredCodes(doc.paths['/api/admin/federation/incoming-requests/{id}/accept'].post).map(
+      ([, c]) => c,
+    );
+    expect(accept).toEqual(
+      expect.arrayContaining(['FED_UNKNOWN_REQUEST', 'PREFIX_CONFLICT', 'FED_PARTNER_UNREACHABLE']),
+    );
+  });
+
   it('every documented operation is answered by a route (never the router-miss 404) and needs auth where documented', async () => {
     for (const [p, methods] of Object.entries(doc.paths)) {
       for (const m of Object.keys(methods)) {
@@ -149,9 +197,15 @@ describe('OpenAPI document', () => {
           token: a.token,
           body: m === 'post' || m === 'put' ? {} : undefined,
         });
-        expect(
-          `${m} ${p} -> ${(withAuth.json as { error?: string } | null)?.error ?? withAuth.status}`,
-        ).not.toMatch(/-> NOT_FOUND$/);
+        const answered = (withAuth.json as { error?: string } | null)?.error;
+        expect(`${m} ${p} -> ${answered ?? withAuth.status}`).not.toMatch(/-> NOT_FOUND$/);
+        // A refusal is one the operation declares, with the status the catalogue gives it.
+        if (withAuth.status >= 400 && answered !== undefined) {
+          const declared = declaredCodes(methods[m]).map(([status, c]) => `${c} ${status}`);
+          expect(`${m} ${p} -> ${answered} ${withAuth.status}`).toBe(
+            `${m} ${p} -> ${declared.find((d) => d.startsWith(`${answered} `)) ?? `${answered} (not declared)`}`,
+          );
+        }
         if (p === '/api/admin/openapi.json') continue;
         const without = await call(a.adminUrl, m.toUpperCase(), url, {
           body: m === 'post' || m === 'put' ? {} : undefined,

@@ -162,7 +162,7 @@ describe('partner phonebooks', () => {
     expect(JSON.parse(one.stdout)).toMatchObject({ peer: { name: 'tob' }, error: null });
     const unknown = await cli(['phonebook', '--peer', 'nobody'], cliEnv());
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('PEER_NOT_FOUND');
+    expect(unknown.stderr).toContain('FED_UNKNOWN_PEER');
   });
 
   it('panel: the Phonebook page lists number to dial, name and partner, escaped', async () => {

@@ -172,7 +172,9 @@ describe('files backend', () => {
     expect(failed.answered).toBe(false);
     expect(failed.error).toBeTruthy();
     expect((await peerRow(sa.db, 'a_c')).lastTestCall?.answered).toBe(false);
-    await expect(sa.feature.port.testCall('no_such_peer')).rejects.toMatchObject({ code: 'PEER_NOT_FOUND' });
+    await expect(sa.feature.port.testCall('no_such_peer')).rejects.toMatchObject({
+      code: 'FED_UNKNOWN_PEER',
+    });
   });
 
   it('repairs a hand edit of the generated files and leaves a hand-written peer alone', async () => {

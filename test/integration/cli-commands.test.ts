@@ -300,7 +300,7 @@ describe('API commands', () => {
     expect(r.stdout).toBe("peer 'clipeer' torn down\n");
     const gone = await cli(['peer', 'teardown', 'clipeer'], apiEnv(a));
     expect(gone.code).toBe(1);
-    expect(gone.stderr).toContain('PEER_NOT_FOUND');
+    expect(gone.stderr).toContain('FED_UNKNOWN_PEER');
     await eventually(
       'B dropped clipeer',
       async () =>

@@ -71,6 +71,21 @@ async function setPeerState(s: Sidecar, name: string, state: 'active' | 'partner
   }
 }
 
+/** Runs one write on a sidecar's own database (SQLite: a second, writable connection). */
+async function writeOnB(s: Sidecar, sql: string, params: unknown[]): Promise<void> {
+  if (!s.sqlitePath) {
+    await s.query(sql, params);
+    return;
+  }
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(s.sqlitePath, { fileMustExist: true, timeout: 5000 });
+  try {
+    expect(db.prepare(sql.replace('{db}.', '')).run(...params).changes).toBe(1);
+  } finally {
+    db.close();
+  }
+}
+
 describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (db) => {
   let a: Sidecar;
   let b: Sidecar;
@@ -216,6 +231,24 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
       'FED_REPLAY',
     );
     await forgetIncoming('ctl_one');
+  });
+
+  it("an accept naming a partner agreement key B no longer knows is 409 FED_AGREEMENT_KEY_UNKNOWN (the wire's FED_UNKNOWN_KEY is 401)", async () => {
+    const body = requestBody('gone_kid');
+    expect((await send({ method: 'POST', path: '/federation/v2/peering-requests', body })).status).toBe(201);
+    // The kid A named is gone from A's descriptor (as after A's rotation finished): B refetches and still lacks it.
+    await writeOnB(b, 'UPDATE {db}.incoming_requests SET partnerAgreementKid = ? WHERE name = ?', [
+      'kid-gone',
+      'gone_kid',
+    ]);
+    const inc = await incomingByName(b, 'gone_kid');
+    const r = await b.admin('POST', `/federation/incoming-requests/${inc!.id}/accept`, { prefix: '83' });
+    expect({ status: r.status, error: (r.json as { error?: string }).error }).toEqual({
+      status: 409,
+      error: 'FED_AGREEMENT_KEY_UNKNOWN',
+    });
+    expect(await peerRow(b, 'gone_kid')).toBeUndefined();
+    await forgetIncoming('gone_kid');
   });
 
   it('missing signature: FED_SIGNATURE_MISSING', async () => {

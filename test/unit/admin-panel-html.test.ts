@@ -6,7 +6,7 @@ import {
   V1_NOTE,
 } from '../../src/http/panel/federation-page';
 import { adminMessage } from '../../src/http/panel/error-hints';
-import { AppError, badRequest } from '../../src/core/errors';
+import { AppError } from '../../src/core/errors';
 import type { PeerView } from '../../src/core/federation-admin';
 import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
 
@@ -103,14 +103,14 @@ describe('panel HTML', () => {
 
 describe('admin messages', () => {
   it('tells what happened and what to do, from the code', () => {
-    const m = adminMessage(
-      new AppError('PREFIX_CONFLICT', 409, "prefix 7 overlaps peer 'berlin' (prefix 70)"),
-    );
+    const m = adminMessage(new AppError('PREFIX_CONFLICT', "prefix 7 overlaps peer 'berlin' (prefix 70)"));
     expect(m.code).toBe('PREFIX_CONFLICT');
     expect(m.text).toMatch(/^Prefix 7 overlaps peer 'berlin' \(prefix 70\)\. Pick a prefix/);
     const v = adminMessage(
-      badRequest('VALIDATION_FAILED', 'x', {
-        issues: [{ field: 'body.prefix', message: 'a prefix is 1 to 15 digits' }],
+      new AppError('VALIDATION_FAILED', 'x', {
+        details: {
+          issues: [{ field: 'body.prefix', message: 'a prefix is 1 to 15 digits' }],
+        },
       }),
     );
     expect(v.text).toBe('prefix: a prefix is 1 to 15 digits. Correct the field and submit again.');

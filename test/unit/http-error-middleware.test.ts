@@ -135,7 +135,7 @@ describe('clientRequestError', () => {
       type: 'stream.not.readable',
     });
     expect(clientRequestError(streamError)).toBeNull();
-    expect(clientRequestError(new AppError('FED_MALFORMED', 400, 'x'))).toBeNull();
+    expect(clientRequestError(new AppError('FED_MALFORMED', 'x'))).toBeNull();
     expect(clientRequestError(new Error('boom'))).toBeNull();
     expect(clientRequestError(Object.assign(new Error('x'), { status: 400, type: 'constructor' }))).toEqual({
       fault: 'bad_request',

@@ -97,7 +97,6 @@ export class AdminAuth {
     if (!presented || !constantTimeEqual(presented, session.csrfToken)) {
       throw new AppError(
         'CSRF_INVALID',
-        403,
         'the form was stale or did not come from this panel; reload the page and try again',
       );
     }
@@ -116,7 +115,7 @@ export class AdminAuth {
     if (header !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!m) {
-        throw new AppError('AUTH_INVALID', 401, 'the Authorization header must be "Bearer <token>"', {
+        throw new AppError('AUTH_INVALID', 'the Authorization header must be "Bearer <token>"', {
           headers: { 'WWW-Authenticate': 'Bearer' },
         });
       }
@@ -124,7 +123,6 @@ export class AdminAuth {
       if (!principal) {
         throw new AppError(
           'AUTH_INVALID',
-          401,
           'the API token is not valid; create one with "uuru-fed token create <name>"',
           { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } },
         );
@@ -134,14 +132,9 @@ export class AdminAuth {
     }
     const session = this.sessionFrom(req);
     if (!session) {
-      throw new AppError(
-        'AUTH_REQUIRED',
-        401,
-        'sign in to the panel or send "Authorization: Bearer <token>"',
-        {
-          headers: { 'WWW-Authenticate': 'Bearer' },
-        },
-      );
+      throw new AppError('AUTH_REQUIRED', 'sign in to the panel or send "Authorization: Bearer <token>"', {
+        headers: { 'WWW-Authenticate': 'Bearer' },
+      });
     }
     if (UNSAFE.has(req.method)) this.checkCsrf(req, session.session);
     req.principal = session;

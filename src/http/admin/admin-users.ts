@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
-import { AppError, badRequest, conflict } from '../../core/errors';
+import { AppError } from '../../core/errors';
 import { type AdminUser, AdminUserEntity } from '../../store/entities';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password-hash';
 
@@ -12,10 +12,13 @@ export const MAX_PASSWORD_LENGTH = 1024;
 
 export function checkNewPassword(password: string): void {
   if (password.length < MIN_PASSWORD_LENGTH) {
-    throw badRequest('PASSWORD_TOO_SHORT', `the password needs at least ${MIN_PASSWORD_LENGTH} characters`);
+    throw new AppError('PASSWORD_TOO_SHORT', `the password needs at least ${MIN_PASSWORD_LENGTH} characters`);
   }
   if (password.length > MAX_PASSWORD_LENGTH) {
-    throw badRequest('PASSWORD_TOO_LONG', `the password may have at most ${MAX_PASSWORD_LENGTH} characters`);
+    throw new AppError(
+      'PASSWORD_TOO_LONG',
+      `the password may have at most ${MAX_PASSWORD_LENGTH} characters`,
+    );
   }
 }
 
@@ -26,7 +29,7 @@ export async function createAdminUser(
   input: { username: string; password: string; replace?: boolean },
 ): Promise<{ id: string; username: string; created: boolean }> {
   if (!USERNAME_PATTERN.test(input.username)) {
-    throw badRequest('USERNAME_INVALID', 'a username is 1 to 64 letters, digits or . _ @ -');
+    throw new AppError('USERNAME_INVALID', 'a username is 1 to 64 letters, digits or . _ @ -');
   }
   checkNewPassword(input.password);
   const repo = db.getRepository(AdminUserEntity);
@@ -34,7 +37,7 @@ export async function createAdminUser(
   const existing = await repo.findOneBy({ username: input.username });
   if (existing) {
     if (!input.replace) {
-      throw conflict(
+      throw new AppError(
         'ADMIN_EXISTS',
         `admin '${input.username}' exists already; pass --replace to set a new password`,
       );
@@ -58,8 +61,7 @@ export async function checkAdminLogin(
   username: string,
   password: string,
 ): Promise<AdminUser | null> {
-  if (password.length > MAX_PASSWORD_LENGTH)
-    throw new AppError('AUTH_INVALID', 401, 'wrong username or password');
+  if (password.length > MAX_PASSWORD_LENGTH) throw new AppError('AUTH_INVALID', 'wrong username or password');
   const user = USERNAME_PATTERN.test(username)
     ? await db.getRepository(AdminUserEntity).findOneBy({ username })
     : null;

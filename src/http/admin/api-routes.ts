@@ -29,6 +29,7 @@ import {
   statusResponse,
   testCallResponse,
 } from './api-schemas';
+import { PARTNER_REFUSALS_PASSED_ON } from '../../federation/partner-transport';
 import { type ApiRoute, defineRoute } from './route-table';
 
 export interface AdminServices {
@@ -120,7 +121,17 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       query: noQuery,
       body: createOutgoingBody,
       success: { status: 201, schema: outgoingRequestView, description: 'the stored request' },
-      errors: [403, 409, 422, 502, 503],
+      errors: [
+        ...PARTNER_REFUSALS_PASSED_ON,
+        'FED_PREFIX_INVALID',
+        'PREFIX_CONFLICT',
+        'FED_DIALECT_UNAVAILABLE',
+        'FED_V1_IAX2_PORT',
+        'FED_PARTNER_REFUSED',
+        'FED_PARTNER_UNREACHABLE',
+        'FED_PARTNER_ANSWER_TOO_LARGE',
+        'FED_KEY_FETCH_FAILED',
+      ],
       handle: async ({ body }) => ({ status: 201, body: await fed.createOutgoingRequest(body) }),
     }),
     defineRoute({
@@ -144,7 +155,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       params: idParams,
       query: localOnlyQuery,
       success: { status: 204, description: 'revoked' },
-      errors: [404, 409],
+      errors: ['FED_UNKNOWN_REQUEST'],
       handle: async ({ params, query }) => {
         await fed.revokeOutgoingRequest(params.id, { localOnly: localOnly(query) });
         return { status: 204 };
@@ -172,7 +183,20 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       query: noQuery,
       body: acceptIncomingBody,
       success: { status: 200, schema: peerView, description: 'the new peer' },
-      errors: [404, 409, 502],
+      errors: [
+        'FED_UNKNOWN_REQUEST',
+        'FED_STATE_CONFLICT',
+        'FED_PREFIX_INVALID',
+        'PREFIX_CONFLICT',
+        'FED_NAME_CONFLICT',
+        'FED_ALREADY_PEERED',
+        'FED_AGREEMENT_KEY_UNKNOWN',
+        'FED_MALFORMED',
+        'FED_V1_IAX2_PORT',
+        'FED_PARTNER_REFUSED',
+        'FED_PARTNER_UNREACHABLE',
+        'FED_PARTNER_ANSWER_TOO_LARGE',
+      ],
       handle: async ({ params, body }) => ({ body: await fed.acceptIncomingRequest(params.id, body) }),
     }),
     defineRoute({
@@ -184,7 +208,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       query: noQuery,
       body: declineIncomingBody,
       success: { status: 204, description: 'declined' },
-      errors: [404, 409],
+      errors: ['FED_UNKNOWN_REQUEST', 'FED_STATE_CONFLICT'],
       handle: async ({ params, body }) => {
         await fed.declineIncomingRequest(params.id, {
           localOnly: body.local_only ?? false,
@@ -210,7 +234,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       params: idParams,
       query: noQuery,
       success: { status: 200, schema: peerView, description: 'the peer' },
-      errors: [404],
+      errors: ['FED_UNKNOWN_PEER'],
       handle: async ({ params }) => ({ body: await fed.getPeer(params.id) }),
     }),
     defineRoute({
@@ -225,7 +249,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
         schema: partnerPhonebookView,
         description: 'the entries and, when the partner could not be read, why',
       },
-      errors: [404],
+      errors: ['FED_UNKNOWN_PEER'],
       handle: async ({ params, query }) => ({
         body: await fed.partnerPhonebook(params.id, { refresh: query.refresh === 'true' }),
       }),
@@ -281,7 +305,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       params: idParams,
       query: localOnlyQuery,
       success: { status: 204, description: 'torn down' },
-      errors: [404],
+      errors: ['FED_UNKNOWN_PEER'],
       handle: async ({ params, query }) => {
         await fed.teardownPeer(params.id, { localOnly: localOnly(query) });
         return { status: 204 };
@@ -296,7 +320,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       query: noQuery,
       body: emptyBody,
       success: { status: 200, schema: testCallResponse, description: 'the outcome (answered or why not)' },
-      errors: [404],
+      errors: ['FED_UNKNOWN_PEER', 'ASTERISK_INVALID_VALUE'],
       handle: async ({ params }) => ({ body: await runTestCall(s, await fed.getPeer(params.id)) }),
     }),
     defineRoute({
@@ -308,7 +332,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       query: noQuery,
       body: emptyBody,
       success: { status: 200, schema: refreshResponse, description: 'the confirmed fingerprints' },
-      errors: [404, 502, 503],
+      errors: ['FED_UNKNOWN_PEER', 'FED_STATE_CONFLICT', 'FED_KEY_FETCH_FAILED', 'FED_MALFORMED'],
       handle: async ({ params }) => ({ body: await fed.refreshPartner(params.id) }),
     }),
     defineRoute({
@@ -327,6 +351,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       tag: 'policy',
       query: noQuery,
       body: policySchema,
+      errors: ['POLICY_INVALID'],
       success: {
         status: 200,
         schema: policyChangeReport,

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
-import { badRequest } from '../../core/errors';
+import { AppError } from '../../core/errors';
 import { type ApiToken, ApiTokenEntity } from '../../store/entities';
 
 /**
@@ -23,7 +23,7 @@ export async function createApiToken(
   name: string,
 ): Promise<{ id: string; name: string; token: string }> {
   if (!TOKEN_NAME_PATTERN.test(name)) {
-    throw badRequest('TOKEN_NAME_INVALID', 'a token name is 1 to 64 letters, digits, spaces or . _ -');
+    throw new AppError('TOKEN_NAME_INVALID', 'a token name is 1 to 64 letters, digits, spaces or . _ -');
   }
   const token = TOKEN_PREFIX + crypto.randomBytes(32).toString('base64url');
   const row: ApiToken = {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { Feature, ServiceContext } from '../../app';
 import type { AsteriskPort } from '../../core/asterisk-port';
-import { AppError, badRequest } from '../../core/errors';
+import { AppError } from '../../core/errors';
 import type { FederationAdmin } from '../../core/federation-admin';
 import { clientRequestError } from '../client-request-error';
 import { PanelEvents } from '../panel/panel-events';
@@ -97,16 +97,19 @@ function asAdminBodyError(err: unknown): unknown {
   if (!fault) return err;
   switch (fault.fault) {
     case 'too_large':
-      return new AppError('BODY_TOO_LARGE', 413, 'the request body is too large');
+      // The same refusal as the federation's: one code for it (issue 12).
+      return new AppError('FED_TOO_LARGE', 'the request body is too large');
     case 'not_json':
-      return new AppError('INVALID_JSON', 400, 'the request body is not valid JSON');
+      return new AppError('INVALID_JSON', 'the request body is not valid JSON');
     case 'unsupported_encoding':
-      return new AppError('UNSUPPORTED_ENCODING', 415, 'send the body as UTF-8 JSON');
+      return new AppError('UNSUPPORTED_ENCODING', 'send the body as UTF-8 JSON');
     case 'malformed_path':
-      return badRequest('VALIDATION_FAILED', `invalid request: path: ${fault.message}`, {
-        issues: [{ field: 'path', message: fault.message }],
+      return new AppError('VALIDATION_FAILED', `invalid request: path: ${fault.message}`, {
+        details: {
+          issues: [{ field: 'path', message: fault.message }],
+        },
       });
     default:
-      return new AppError('BAD_REQUEST', fault.status, fault.message);
+      return new AppError('BAD_REQUEST', fault.message);
   }
 }

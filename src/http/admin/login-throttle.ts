@@ -41,7 +41,6 @@ export class LoginThrottle {
       const seconds = Math.ceil(wait / 1000);
       throw new AppError(
         'LOGIN_THROTTLED',
-        429,
         `too many failed logins; wait ${seconds} s before trying again (or ask another admin to reset the password with "uuru-fed admin create --replace")`,
         { headers: { 'Retry-After': String(seconds) }, details: { retry_after_s: seconds } },
       );

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { errorResponse } from './api-schemas';
-import type { ApiRoute } from './route-table';
+import { ERROR_CATALOGUE, type ErrorCode } from '../../core/error-catalogue';
+import { type ApiRoute, errorCodesOf } from './route-table';
 
 /** Builds the OpenAPI 3.1 document from the same route table the router is built from. */
 
@@ -28,18 +29,6 @@ function parametersOf(schema: z.ZodType | undefined, where: 'path' | 'query'): R
   }));
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'invalid input (VALIDATION_FAILED and others)',
-  401: 'no or invalid credentials (AUTH_REQUIRED, AUTH_INVALID)',
-  403: 'refused (CSRF_INVALID for panel sessions, or a policy refusal)',
-  404: 'unknown id',
-  409: 'conflicts with the current state (name, prefix, already peered)',
-  422: 'the partner refused or could not be understood',
-  429: 'too many attempts',
-  502: 'the partner answered badly',
-  503: 'a dependency is unavailable; retry',
-};
-
 export function buildOpenApiDocument(
   routes: ApiRoute[],
   base: string,
@@ -55,11 +44,21 @@ export function buildOpenApiDocument(
           content: { 'application/json': { schema: jsonSchema(r.success.schema, 'output') } },
         }
       : { description: r.success.description };
-    const errorStatuses = new Set<number>([400, ...(r.auth === false ? [] : [401, 403]), ...r.errors]);
-    for (const status of [...errorStatuses].sort()) {
+    // One response per status; its description names each code with its meaning, and the error
+    // schema narrows `error` to those codes, so a client can switch on them.
+    const byStatus = new Map<number, ErrorCode[]>();
+    for (const code of errorCodesOf(r)) {
+      const status = ERROR_CATALOGUE[code].status;
+      byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+    }
+    for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
       responses[String(status)] = {
-        description: STATUS_TEXT[status] ?? 'error',
-        content: { 'application/json': { schema: errorRef } },
+        description: codes.map((c) => `${c}: ${ERROR_CATALOGUE[c].meaning}`).join('; '),
+        content: {
+          'application/json': {
+            schema: { allOf: [errorRef, { type: 'object', properties: { error: { enum: codes } } }] },
+          },
+        },
       };
     }
     const operation: Record<string, unknown> = {

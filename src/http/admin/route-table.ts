@@ -1,6 +1,7 @@
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
-import { AppError, badRequest } from '../../core/errors';
+import type { ErrorCode } from '../../core/error-catalogue';
+import { AppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
 
 /**
@@ -36,8 +37,12 @@ export interface ApiRoute {
   body?: z.ZodType;
   /** Success status and schema (none for 204). */
   success: { status: number; schema?: z.ZodType; description: string };
-  /** Error statuses this route may answer, besides 400/401/403 common to all. */
-  errors: number[];
+  /**
+   * Error codes this route may answer besides the ones every route can
+   * (COMMON_ERRORS, and AUTH_ERRORS unless auth is false); the OpenAPI
+   * document lists them per operation under the catalogue's status.
+   */
+  errors: ErrorCode[];
   /** False for the few routes anyone may read (the OpenAPI document itself). */
   auth?: boolean;
   handle(input: RouteInput<unknown, unknown, unknown>): Promise<RouteResult>;
@@ -52,7 +57,7 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
   query?: Q;
   body?: B;
   success: { status: number; schema?: z.ZodType; description: string };
-  errors?: number[];
+  errors?: ErrorCode[];
   auth?: boolean;
   handle(input: RouteInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<RouteResult>;
 }): ApiRoute {
@@ -61,6 +66,24 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     errors: route.errors ?? [],
     handle: (input) => route.handle(input as RouteInput<z.output<P>, z.output<Q>, z.output<B>>),
   };
+}
+
+/** Codes any admin route can answer: a broken or invalid request, the database down, our bug. */
+export const COMMON_ERRORS: readonly ErrorCode[] = [
+  'VALIDATION_FAILED',
+  'INVALID_JSON',
+  'BAD_REQUEST',
+  'FED_TOO_LARGE',
+  'UNSUPPORTED_ENCODING',
+  'FED_UNAVAILABLE',
+  'INTERNAL',
+];
+/** Codes every route that needs credentials can answer. */
+export const AUTH_ERRORS: readonly ErrorCode[] = ['AUTH_REQUIRED', 'AUTH_INVALID', 'CSRF_INVALID'];
+
+/** Every code a route can answer, in catalogue order. */
+export function errorCodesOf(route: ApiRoute): ErrorCode[] {
+  return [...new Set([...COMMON_ERRORS, ...(route.auth === false ? [] : AUTH_ERRORS), ...route.errors])];
 }
 
 export function expressPath(openApiPath: string): string {
@@ -76,7 +99,7 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown, where
     message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
   }));
   const text = issues.map((i) => `${i.field}: ${i.message}`).join('; ');
-  throw badRequest('VALIDATION_FAILED', `invalid request: ${text}`, { issues });
+  throw new AppError('VALIDATION_FAILED', `invalid request: ${text}`, { details: { issues } });
 }
 
 /**
@@ -99,7 +122,7 @@ export function mountRoutes(
       let body: unknown = undefined;
       if (route.body) body = parseInput(route.body, hasBody ? req.body : {}, 'body');
       else if (hasBody && typeof req.body === 'object' && Object.keys(req.body as object).length > 0) {
-        throw badRequest('VALIDATION_FAILED', 'this endpoint takes no request body');
+        throw new AppError('VALIDATION_FAILED', 'this endpoint takes no request body');
       }
       const result = await route.handle({ params, query, body, req });
       const status = result.status ?? route.success.status;
@@ -114,7 +137,7 @@ export function mountRoutes(
           route: `${route.method.toUpperCase()} ${route.path}`,
           issues: checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
         });
-        throw new AppError('INTERNAL', 500, 'internal error', { kind: 'bug' });
+        throw new AppError('INTERNAL', 'internal error');
       }
       res.status(status).json(checked.data);
     });

@@ -33,7 +33,7 @@ const HINTS: [RegExp, string][] = [
     'The partner could not be reached: check its web address and that it is online, then try again.',
   ],
   [
-    /UNKNOWN_KEY|SIGNATURE|HELD_KEY|KEY_CHANGED/,
+    /UNKNOWN_KEY|AGREEMENT_KEY_UNKNOWN|SIGNATURE|HELD_KEY|KEY_CHANGED/,
     "The partner's key changed: compare its fingerprint with its admin, then confirm it on the Keys page.",
   ],
   [

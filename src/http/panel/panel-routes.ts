@@ -8,7 +8,7 @@ import express, {
   Router,
 } from 'express';
 import type { Config } from '../../config/schema';
-import { AppError, badRequest, isAppError } from '../../core/errors';
+import { AppError, isAppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
 import { clientRequestError } from '../client-request-error';
 import {
@@ -78,7 +78,7 @@ function wantsJson(req: Request): boolean {
 
 function principalOf(req: Request): SessionPrincipal {
   const p = req.principal;
-  if (!p || p.kind !== 'session') throw new AppError('AUTH_REQUIRED', 401, 'sign in to the panel first');
+  if (!p || p.kind !== 'session') throw new AppError('AUTH_REQUIRED', 'sign in to the panel first');
   return p;
 }
 
@@ -129,7 +129,7 @@ export function panelRouter(deps: PanelDeps): Router {
         res.redirect(303, '/panel/login');
         return;
       }
-      next(new AppError('AUTH_REQUIRED', 401, 'your session ended; sign in again'));
+      next(new AppError('AUTH_REQUIRED', 'your session ended; sign in again'));
       return;
     }
     try {
@@ -396,8 +396,10 @@ export function panelRouter(deps: PanelDeps): Router {
       return;
     }
     next(
-      badRequest('VALIDATION_FAILED', `invalid request: path: ${fault.message}`, {
-        issues: [{ field: 'path', message: fault.message }],
+      new AppError('VALIDATION_FAILED', `invalid request: path: ${fault.message}`, {
+        details: {
+          issues: [{ field: 'path', message: fault.message }],
+        },
       }),
     );
   });

@@ -28,10 +28,9 @@ export class Utf8mb41763800000600 implements MigrationInterface {
       } catch (e) {
         throw new AppError(
           'DB_CHARSET_UNSUPPORTED',
-          503,
           `cannot convert database ${report.database} to utf8mb4 (${errorMessage(e)}); ` +
             `grant ALTER on it to the sidecar's database user, or run as an administrator: ${statements.join('; ')};`,
-          { kind: 'operational', cause: e },
+          { cause: e },
         );
       }
     }
