@@ -31,15 +31,7 @@ import { SignedClient } from './signed-client';
 import { UuruExtensionTable } from './uuru-extension-table';
 import { v2Routes } from './v2-routes';
 
-/** Operations beyond FederationAdmin that tests, the CLI and the admin layer may use. */
-export interface FederationOps {
-  /** One outbox pass with every pending notification due now ("retry now"). */
-  retryDeliveriesNow(): Promise<RetryDeliveriesReport>;
-  runAntiEntropy(): Promise<unknown>;
-  runKeyRotation(): Promise<{ changed: boolean }>;
-}
-
-export type FederationFeature = Feature & { admin: FederationAdmin; ops: FederationOps };
+export type FederationFeature = Feature & { admin: FederationAdmin };
 
 const MINUTE = 60 * 1000;
 const ACCEPT_NOT_DELIVERED = 'the partner was not told of the accept';
@@ -213,18 +205,12 @@ export function createFederationFeature(
     asterisk: ctx.asterisk,
   });
   const scheduler = new JobScheduler(logger);
-  const ops: FederationOps = {
-    retryDeliveriesNow,
-    runAntiEntropy: () => antiEntropy.run(),
-    runKeyRotation: () => rotation.run(),
-  };
 
   return {
     name: 'federation',
     federationRouter: router,
     federationGate: perIpGate(perIp, metrics, { trustProxy: config.http.trustProxy }),
     admin,
-    ops,
     async start() {
       await localKeys.ensureKeys();
       await policy.get();
