@@ -1,4 +1,4 @@
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { AdminUserEntity } from '../../src/store/entities';
 import {

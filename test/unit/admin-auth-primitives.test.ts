@@ -1,4 +1,4 @@
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { AppError } from '../../src/core/errors';
 import { LoginThrottle } from '../../src/http/admin/login-throttle';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../src/http/admin/password-hash';

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { signRequest, type SigningKey } from '../../src/federation/http-signature';
 import { rawPublicKey } from '../../src/federation/key-encoding';
 import { type IncomingSignedRequest, targetUriOf } from '../../src/federation/request-verifier';
