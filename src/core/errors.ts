@@ -44,9 +44,6 @@ export const badRequest = (code: string, message: string, details?: Record<strin
 export const notFound = (code: string, message: string) => new AppError(code, 404, message);
 export const conflict = (code: string, message: string, details?: Record<string, unknown>) =>
   new AppError(code, 409, message, { details });
-export const forbidden = (code: string, message: string) => new AppError(code, 403, message);
-export const unavailable = (code: string, message: string, cause?: unknown) =>
-  new AppError(code, 503, message, { kind: 'operational', cause });
 
 export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError;
