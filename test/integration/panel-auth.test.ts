@@ -96,7 +96,7 @@ describe('sign-in', () => {
     try {
       await createAdminUser(secure.app.db!, clock, { username: 'alice', password: PASSWORD });
       const ok = await tryLogin(secure, 'alice', PASSWORD);
-      expect(setCookies(ok).find((c) => c.startsWith('uuru_fed_session='))).toMatch(/; Secure$/);
+      expect(setCookies(ok).find((c) => c.startsWith('uuru_fed_session='))).toMatch(/; Secure(;|$)/);
     } finally {
       await secure.stop();
     }
