@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import type { Logger } from '../logging/logger';
-import { RELOAD_RETRY, reconnectDelay } from '../core/reconnect-backoff';
+import { reconnectDelay } from '../core/reconnect-backoff';
 import { exponentialBackoff } from '../jobs/backoff';
 
 export interface AriClientOptions {
@@ -98,13 +98,6 @@ interface AriChannelJson {
   id: string;
   state: string;
 }
-interface AriEndpointJson {
-  resource: string;
-  state?: string;
-}
-interface AriInfoJson {
-  status?: { startup_time?: string; last_reload_time?: string };
-}
 
 export class AriClient extends EventEmitter<AriClientEvents> {
   private readonly base: string;
@@ -181,31 +174,6 @@ export class AriClient extends EventEmitter<AriClientEvents> {
     });
   }
 
-  async asteriskInfo(): Promise<{ startupTime: string | null; lastReloadTime: string | null }> {
-    const info = await this.request<AriInfoJson>('GET', '/asterisk/info');
-    return {
-      startupTime: info.status?.startup_time ?? null,
-      lastReloadTime: info.status?.last_reload_time ?? null,
-    };
-  }
-
-  /**
-   * IAX2 peers Asterisk has in memory, with state unknown/online/offline. A
-   * peer that answered its first qualify stays "unknown" until its status
-   * changes once (Asterisk announces Reachable only on recovery).
-   */
-  async iaxEndpoints(): Promise<{ resource: string; state: string }[]> {
-    let list: AriEndpointJson[];
-    try {
-      list = await this.request<AriEndpointJson[]>('GET', '/endpoints/IAX2');
-    } catch (e) {
-      // Asterisk knows no IAX2 technology endpoint until the first peer exists.
-      if (e instanceof AriError && e.status === 404) return [];
-      throw e;
-    }
-    return list.map((e) => ({ resource: e.resource, state: e.state ?? 'unknown' }));
-  }
-
   async originate(p: OriginateParams): Promise<{ id: string; state: string }> {
     const query: Record<string, string | undefined> = {
       endpoint: p.endpoint,
@@ -230,20 +198,6 @@ export class AriClient extends EventEmitter<AriClientEvents> {
     } catch (e) {
       if (e instanceof AriError && e.status === 404) return;
       throw e;
-    }
-  }
-
-  /** Reloads a module (e.g. chan_iax2.so); retries while another reload runs (409). */
-  async reloadModule(name: string, opts: { retries?: number } = {}): Promise<void> {
-    const retries = opts.retries ?? 8;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.request('PUT', `/asterisk/modules/${encodeURIComponent(name)}`);
-        return;
-      } catch (e) {
-        if (!(e instanceof AriError && e.status === 409) || attempt >= retries) throw e;
-        await new Promise((r) => setTimeout(r, exponentialBackoff(attempt, RELOAD_RETRY)));
-      }
     }
   }
 

@@ -63,10 +63,6 @@ export function renderIax(state: DesiredState): RenderedIax {
   return { text: parts.join('\n'), bodies, marks };
 }
 
-export function renderIaxFile(state: DesiredState): string {
-  return renderIax(state).text;
-}
-
 function stepLine(s: DialplanStep): string {
   return `exten => ${s.exten},${s.priority},${s.app}(${s.appData})`;
 }

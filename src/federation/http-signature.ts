@@ -2,14 +2,12 @@ import { randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { contentDigest } from './content-digest';
 import {
   type BareItem,
-  headerValue,
+  type Dictionary,
   type InnerList,
   type Item,
-  type Parameters,
   parseDictionary,
   serializeInnerList,
-  StructuredFieldError,
-} from './structured-fields';
+} from 'structured-headers';
 
 /**
  * RFC 9421 HTTP Message Signatures, as far as uuru-fed/2 needs them: Ed25519
@@ -18,6 +16,17 @@ import {
  * parsing) follow the RFC so its test vectors reproduce; the uuru-fed/2
  * profile (label sig1, tag, required parameters and components) is applied
  * in signRequest and parseUuruSignature.
+ *
+ * Structured fields (RFC 8941 / RFC 9651: the Signature-Input, Signature and
+ * Content-Digest dictionaries, the @signature-params line) go through the
+ * `structured-headers` package, which runs the HTTP working group's test
+ * suite; a parser of our own at this boundary was one more thing to get
+ * wrong. One limit of that package matters here: it keeps numbers as plain
+ * JavaScript numbers, so a decimal without a fraction (`2.0`) reads as the
+ * integer 2 and serializes as `2`. uuru-fed/2 signs only integers and
+ * strings, so this costs nothing: `created=1234.0` is read as the 1234 the
+ * base was signed with (the hand-written parser refused it), and a real
+ * fraction is still refused as not an integer.
  */
 
 export const SIGNATURE_LABEL = 'sig1';
@@ -57,6 +66,17 @@ export class SignatureBaseError extends Error {
     super(message);
     this.name = 'SignatureBaseError';
   }
+}
+
+/** Joins repeated header lines the way HTTP combines them. */
+export function headerValue(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** A dictionary member is an inner list when its value is itself a list of items. */
+export function isInnerList(member: Item | InnerList): member is InnerList {
+  return Array.isArray(member[0]);
 }
 
 function lowerCaseHeaders(h: SignableMessage['headers']): Map<string, string | string[]> {
@@ -109,10 +129,10 @@ export function createSignatureBase(signatureParams: InnerList, msg: SignableMes
   const headers = lowerCaseHeaders(msg.headers);
   const lines: string[] = [];
   const seen = new Set<string>();
-  for (const item of signatureParams.items) {
-    if (item.value.type !== 'string') throw new SignatureBaseError('component identifiers must be strings');
-    if (item.params.length > 0) throw new SignatureBaseError('component parameters are not supported');
-    const name = item.value.value;
+  const [items] = signatureParams;
+  for (const [name, params] of items) {
+    if (typeof name !== 'string') throw new SignatureBaseError('component identifiers must be strings');
+    if (params.size > 0) throw new SignatureBaseError('component parameters are not supported');
     if (name !== name.toLowerCase()) throw new SignatureBaseError(`component ${name} must be lower case`);
     if (seen.has(name)) throw new SignatureBaseError(`component ${name} is covered twice`);
     seen.add(name);
@@ -120,7 +140,14 @@ export function createSignatureBase(signatureParams: InnerList, msg: SignableMes
     if (/[\r\n]/.test(value)) throw new SignatureBaseError(`component ${name} contains a line break`);
     lines.push(`"${name}": ${value}`);
   }
-  lines.push(`"@signature-params": ${serializeInnerList(signatureParams)}`);
+  let signatureParamsLine: string;
+  try {
+    signatureParamsLine = serializeInnerList(signatureParams);
+  } catch (e) {
+    // Only reachable with values built in code (parsed ones always serialize).
+    throw new SignatureBaseError(`the signature parameters cannot be serialized: ${(e as Error).message}`);
+  }
+  lines.push(`"@signature-params": ${signatureParamsLine}`);
   return lines.join('\n');
 }
 
@@ -129,15 +156,9 @@ export function signatureParamsList(
   components: string[],
   params: Array<[string, string | number]>,
 ): InnerList {
-  const items: Item[] = components.map((c) => ({
-    kind: 'item',
-    value: { type: 'string', value: c },
-    params: [],
-  }));
-  const p: Parameters = params.map(([k, v]): [string, BareItem] =>
-    typeof v === 'number' ? [k, { type: 'integer', value: v }] : [k, { type: 'string', value: v }],
-  );
-  return { kind: 'inner-list', items, params: p };
+  // A JavaScript number with no fraction serializes as an integer, a string as a string.
+  const items: Item[] = components.map((c) => [c, new Map()]);
+  return [items, new Map<string, BareItem>(params)];
 }
 
 export function signBase(base: string, privateKey: KeyObject): Buffer {
@@ -228,7 +249,11 @@ const NONCE = /^[A-Za-z0-9_-]{16,64}$/;
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
 
 function param(list: InnerList, name: string): BareItem | undefined {
-  return list.params.find(([k]) => k === name)?.[1];
+  return list[1].get(name);
+}
+
+function isInteger(v: BareItem | undefined): v is number {
+  return typeof v === 'number' && Number.isInteger(v);
 }
 
 function malformed(message: string): never {
@@ -249,32 +274,30 @@ export function parseUuruSignature(headers: SignableMessage['headers'], hasBody:
       'this call must be signed (Signature-Input and Signature headers, RFC 9421)',
     );
   }
-  let inputs;
-  let sigs;
+  let inputs: Dictionary;
+  let sigs: Dictionary;
   try {
     inputs = parseDictionary(inputHeader);
     sigs = parseDictionary(sigHeader);
   } catch (e) {
-    if (e instanceof StructuredFieldError)
-      malformed(`Signature-Input or Signature is not a valid dictionary: ${e.message}`);
-    throw e;
+    // Whatever the parser throws on a sender's header means we cannot read it: refuse, never a 500.
+    malformed(`Signature-Input or Signature is not a valid dictionary: ${(e as Error).message}`);
   }
   const input = inputs.get(SIGNATURE_LABEL);
   const sigMember = sigs.get(SIGNATURE_LABEL);
   if (input === undefined || sigMember === undefined) {
     malformed(`no signature labelled ${SIGNATURE_LABEL} in both Signature-Input and Signature`);
   }
-  if (input.kind !== 'inner-list') malformed('Signature-Input sig1 must be an inner list');
-  if (sigMember.kind !== 'item' || sigMember.value.type !== 'bytes')
-    malformed('Signature sig1 must be a byte sequence');
-  const signature = sigMember.value.value;
+  if (!isInnerList(input)) malformed('Signature-Input sig1 must be an inner list');
+  const sigValue = sigMember[0];
+  if (!(sigValue instanceof ArrayBuffer)) malformed('Signature sig1 must be a byte sequence');
+  const signature = Buffer.from(sigValue);
   if (signature.length !== 64) malformed('an ed25519 signature is 64 bytes');
 
   const components: string[] = [];
-  for (const it of input.items) {
-    if (it.value.type !== 'string' || it.params.length > 0)
-      malformed('covered components must be plain strings');
-    components.push(it.value.value);
+  for (const [name, params] of input[0]) {
+    if (typeof name !== 'string' || params.size > 0) malformed('covered components must be plain strings');
+    components.push(name);
   }
   for (const c of requiredComponents(hasBody)) {
     if (!components.includes(c)) malformed(`the signature must cover "${c}"`);
@@ -286,25 +309,26 @@ export function parseUuruSignature(headers: SignableMessage['headers'], hasBody:
   const keyid = param(input, 'keyid');
   const alg = param(input, 'alg');
   const tag = param(input, 'tag');
-  if (created?.type !== 'integer') malformed('created must be an integer');
-  if (expires?.type !== 'integer') malformed('expires must be an integer');
-  if (expires.value <= created.value) malformed('expires must be after created');
-  if (nonce?.type !== 'string' || !NONCE.test(nonce.value)) malformed('nonce must be a base64url string');
-  if (keyid?.type !== 'string') malformed('keyid must be a string');
-  if (alg?.type !== 'string' || alg.value !== SIGNATURE_ALG) malformed(`alg must be "${SIGNATURE_ALG}"`);
-  if (tag?.type !== 'string' || tag.value !== SIGNATURE_TAG) malformed(`tag must be "${SIGNATURE_TAG}"`);
-  const hash = keyid.value.lastIndexOf('#');
-  const serverName = keyid.value.slice(0, hash).toLowerCase();
-  const kid = keyid.value.slice(hash + 1);
+  // Strings are JavaScript strings; tokens are Token objects, so typeof tells them apart.
+  if (!isInteger(created)) malformed('created must be an integer');
+  if (!isInteger(expires)) malformed('expires must be an integer');
+  if (expires <= created) malformed('expires must be after created');
+  if (typeof nonce !== 'string' || !NONCE.test(nonce)) malformed('nonce must be a base64url string');
+  if (typeof keyid !== 'string') malformed('keyid must be a string');
+  if (alg !== SIGNATURE_ALG) malformed(`alg must be "${SIGNATURE_ALG}"`);
+  if (tag !== SIGNATURE_TAG) malformed(`tag must be "${SIGNATURE_TAG}"`);
+  const hash = keyid.lastIndexOf('#');
+  const serverName = keyid.slice(0, hash).toLowerCase();
+  const kid = keyid.slice(hash + 1);
   if (hash <= 0 || !KID.test(kid)) malformed('keyid must be "<server_name>#<kid>"');
 
   return {
     params: input,
     components,
-    created: created.value,
-    expires: expires.value,
-    nonce: nonce.value,
-    keyId: keyid.value,
+    created,
+    expires,
+    nonce,
+    keyId: keyid,
     serverName,
     kid,
     signature,

@@ -32,15 +32,7 @@ import { v2Routes } from './v2-routes';
 import type { Job, JobHandle } from '../jobs/job';
 import { runnerFor } from '../jobs/job-runner';
 
-/** Operations beyond FederationAdmin that tests, the CLI and the admin layer may use. */
-export interface FederationOps {
-  /** One outbox pass with every pending notification due now ("retry now"). */
-  retryDeliveriesNow(): Promise<RetryDeliveriesReport>;
-  runAntiEntropy(): Promise<unknown>;
-  runKeyRotation(): Promise<{ changed: boolean }>;
-}
-
-export type FederationFeature = Feature & { admin: FederationAdmin; ops: FederationOps };
+export type FederationFeature = Feature & { admin: FederationAdmin };
 
 const MINUTE = 60 * 1000;
 const ACCEPT_NOT_DELIVERED = 'the partner was not told of the accept';
@@ -220,18 +212,12 @@ export function createFederationFeature(
     { name: 'nonce-purge', schedule: { cron: '*/5 * * * *' }, run: () => nonces.purgeExpired() },
   ];
   let handles: JobHandle[] = [];
-  const ops: FederationOps = {
-    retryDeliveriesNow,
-    runAntiEntropy: () => antiEntropy.run(),
-    runKeyRotation: () => rotation.run(),
-  };
 
   return {
     name: 'federation',
     federationRouter: router,
     federationGate: perIpGate(perIp, metrics, { trustProxy: config.http.trustProxy }),
     admin,
-    ops,
     async start() {
       await localKeys.ensureKeys();
       await policy.get();

@@ -40,14 +40,6 @@ export class RateLimiter implements HitLimiter {
     return { ok: true };
   }
 
-  /** Whether a hit would be refused, without counting it. */
-  wouldRefuse(key: string): { refused: false } | { refused: true; retryAfterS: number } {
-    const now = this.clock.now();
-    const w = this.windows.get(key);
-    if (!w || now - w.start >= this.windowMs || w.count < this.limit) return { refused: false };
-    return { refused: true, retryAfterS: Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000)) };
-  }
-
   private sweep(now: number): void {
     for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
   }

@@ -6,6 +6,7 @@ import { verifyContentDigest } from './content-digest';
 import { type Descriptor, normalizeBaseUrl } from './descriptor';
 import {
   createSignatureBase,
+  headerValue,
   parseUuruSignature,
   type ParsedSignature,
   SignatureBaseError,
@@ -15,7 +16,6 @@ import {
 } from './http-signature';
 import type { NonceStore } from './nonce-store';
 import type { PartnerKeyStore } from './partner-keys';
-import { headerValue } from './structured-fields';
 
 /** `created` may be this far in the future (the sender's clock runs ahead). */
 export const MAX_CREATED_AHEAD_MS = 60 * 1000;

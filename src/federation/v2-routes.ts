@@ -16,7 +16,7 @@ import type { Phonebook } from './phonebook';
 import type { PolicyStore } from './policy';
 import type { HitLimiter, RateLimiter } from './rate-limiter';
 import { counted } from './request-metrics';
-import type { RequestVerifier } from './request-verifier';
+import { type RequestVerifier, targetUriOf } from './request-verifier';
 import type { Clock } from '../core/clock';
 import {
   describeIssues,
@@ -94,7 +94,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
     const result = await deps.verifier.verify(
       {
         method: req.method,
-        targetUri: deps.config.instance.publicUrl + req.originalUrl,
+        targetUri: targetUriOf(deps.config.instance.publicUrl, req.originalUrl),
         headers: req.headers,
         rawBody: raw(req),
       },

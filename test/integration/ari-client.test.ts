@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import { AriClient, AriError, type AriEvent } from '../../src/asterisk/ari-client';
 import { ECHO_EXTEN, startAsterisk } from '../harness/asterisk';
 import { type PeeredPair, startPeeredPair } from '../harness/asterisk-pair';
+import { asteriskInfo, iaxEndpoints, reloadModule } from '../harness/ari-rest';
 import { captureLogger } from '../harness/test-logger';
 import { eventually, nextEvent } from '../harness/wait';
 
@@ -41,17 +42,17 @@ describe('AriClient', () => {
     await pair?.stop();
   });
 
-  test('asteriskInfo() reports startup and reload times', async () => {
-    const info = await ari.asteriskInfo();
+  test('request(): GET asterisk/info reports startup and reload times', async () => {
+    const info = await asteriskInfo(ari);
     expect(Number.isNaN(Date.parse(info.startupTime ?? ''))).toBe(false);
     expect(Number.isNaN(Date.parse(info.lastReloadTime ?? ''))).toBe(false);
   });
 
-  test('iaxEndpoints() lists the IAX2 peer and its state', async () => {
-    const endpoints = await ari.iaxEndpoints();
+  test('request(): GET endpoints/IAX2 lists the IAX2 peer and its state', async () => {
+    const endpoints = await iaxEndpoints(ari);
     expect(endpoints).toHaveLength(1);
     expect(endpoints[0].resource).toBe(pair.aToB);
-    // Qualified at once, so no status change yet: Asterisk still says unknown (see iaxEndpoints()).
+    // Qualified at once, so no status change yet: Asterisk still says unknown (see harness/ari-rest.ts).
     expect(['unknown', 'online']).toContain(endpoints[0].state);
     expect(ari.subscribedToIax).toBe(true);
   });
@@ -101,13 +102,13 @@ describe('AriClient', () => {
     expect((err as AriError).status).toBeGreaterThanOrEqual(400);
   });
 
-  test('reloadModule() reloads, and an unknown module is a 404', async () => {
-    const before = await ari.asteriskInfo();
+  test('request(): PUT asterisk/modules reloads, and an unknown module is a 404', async () => {
+    const before = await asteriskInfo(ari);
     await new Promise((r) => setTimeout(r, 1100)); // last_reload_time has one-second resolution
-    await ari.reloadModule('chan_iax2.so');
-    const after = await ari.asteriskInfo();
+    await reloadModule(ari, 'chan_iax2.so');
+    const after = await asteriskInfo(ari);
     expect(Date.parse(after.lastReloadTime ?? '')).toBeGreaterThan(Date.parse(before.lastReloadTime ?? ''));
-    await expect(ari.reloadModule('no_such_module.so')).rejects.toMatchObject({
+    await expect(reloadModule(ari, 'no_such_module.so')).rejects.toMatchObject({
       code: 'ARI_HTTP_ERROR',
       status: 404,
     });
@@ -127,7 +128,7 @@ describe('AriClient', () => {
     );
     await pair.b.kill();
     await Promise.all([unreachable, offline]);
-    expect((await ari.iaxEndpoints())[0]).toEqual({ resource: pair.aToB, state: 'offline' });
+    expect((await iaxEndpoints(ari))[0]).toEqual({ resource: pair.aToB, state: 'offline' });
     const reachable = nextEvent<AriEvent>(
       ari,
       'PeerStatusChange',
@@ -139,14 +140,14 @@ describe('AriClient', () => {
   });
 
   test('reconnects after an Asterisk restart and works again', async () => {
-    const before = await ari.asteriskInfo();
+    const before = await asteriskInfo(ari);
     const lost = nextEvent(ari, 'disconnected');
     const again = nextEvent(ari, 'connected', () => true, 20_000);
     await pair.a.restart();
     await lost;
     await again;
     expect(ari.state).toBe('connected');
-    const after = await ari.asteriskInfo();
+    const after = await asteriskInfo(ari);
     expect(after.startupTime).not.toBe(before.startupTime);
     // The app is registered again: a call into it arrives.
     await eventually('subscribed again', () => ari.subscribedToIax, 10_000);
@@ -173,7 +174,7 @@ describe('AriClient', () => {
       logger: logs.logger,
       reconnect: { initialMs: 50, maxMs: 200 },
     });
-    await expect(bad.asteriskInfo()).rejects.toMatchObject({ code: 'ARI_HTTP_ERROR', status: 401 });
+    await expect(asteriskInfo(bad)).rejects.toMatchObject({ code: 'ARI_HTTP_ERROR', status: 401 });
     bad.start();
     try {
       await expect(bad.whenConnected(800)).rejects.toMatchObject({ code: 'ARI_TIMEOUT' });
@@ -200,7 +201,7 @@ describe('AriClient on an instance without IAX2 peers', () => {
       ari.start();
       await ari.whenConnected(10_000);
       expect(ari.subscribedToIax).toBe(false);
-      expect(await ari.iaxEndpoints()).toEqual([]);
+      expect(await iaxEndpoints(ari)).toEqual([]);
       // Files-backend style: the sidecar writes its include and reloads.
       const fs = await import('node:fs');
       const path = await import('node:path');
@@ -208,7 +209,7 @@ describe('AriClient on an instance without IAX2 peers', () => {
         path.join(ast.configDir, 'iax-uuru-federation.conf'),
         '[late_peer]\ntype=friend\nhost=127.0.0.1\nport=4599\nsecret=latepeersecret1\nqualify=no\n',
       );
-      await ari.reloadModule('chan_iax2.so');
+      await reloadModule(ari, 'chan_iax2.so');
       expect(await ari.ensureSubscribed()).toBe(true);
       expect(ari.subscribedToIax).toBe(true);
     } finally {

@@ -1,4 +1,4 @@
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { signRequest } from '../../src/federation/http-signature';
 import { KeyRotation } from '../../src/federation/key-rotation';
 import { LocalKeys } from '../../src/federation/local-keys';

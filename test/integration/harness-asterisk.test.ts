@@ -17,6 +17,7 @@ import {
   startAsterisk,
   TEST_CONTEXT,
 } from '../harness/asterisk';
+import { asteriskInfo } from '../harness/ari-rest';
 import { type PeeredPair, startPeeredPair } from '../harness/asterisk-pair';
 import { type MariaDbServer, startMariaDb, testDatabaseName } from '../harness/mariadb';
 import { captureLogger } from '../harness/test-logger';
@@ -86,7 +87,7 @@ describe('Asterisk harness: a peered pair', () => {
   });
 
   test('ARI answers asterisk/info', async () => {
-    const info = await ariA.asteriskInfo();
+    const info = await asteriskInfo(ariA);
     expect(info.startupTime).not.toBeNull();
     const started = Date.parse(info.startupTime ?? '');
     expect(Math.abs(Date.now() - started)).toBeLessThan(5 * 60_000);

@@ -13,7 +13,7 @@
  * no row of any table changed.
  */
 import crypto from 'node:crypto';
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { ownTableNames } from '../../src/store/charset';
 import { externalMariaDbFromEnv, type MariaDbServer, testDatabaseName } from '../harness/mariadb';

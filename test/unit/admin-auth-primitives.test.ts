@@ -1,4 +1,4 @@
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { AppError } from '../../src/core/errors';
 import { LoginThrottle } from '../../src/http/admin/login-throttle';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../../src/http/admin/password-hash';
@@ -129,14 +129,23 @@ describe('cookies', () => {
   it('sets HttpOnly and SameSite=Strict always, Secure when asked', () => {
     expect(cookieHeader('s', 'v/1', { secure: false })).toBe('s=v%2F1; Path=/; HttpOnly; SameSite=Strict');
     expect(cookieHeader('s', '', { secure: true, maxAgeS: 0 })).toBe(
-      's=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure',
+      's=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict',
+    );
+    expect(cookieHeader('c', 't', { secure: false, path: '/panel/login' })).toBe(
+      'c=t; Path=/panel/login; HttpOnly; SameSite=Strict',
     );
   });
   it('parses a Cookie header', () => {
-    expect(parseCookies('a=1; uuru_fed_session=x%2Fy; broken; =z')).toEqual({
-      a: '1',
-      uuru_fed_session: 'x/y',
-    });
+    const cookies = parseCookies('a=1; uuru_fed_session=x%2Fy; broken; =z; bad=%E0%A4%A');
+    expect(cookies.a).toBe('1');
+    expect(cookies.uuru_fed_session).toBe('x/y');
+    expect(cookies.broken).toBeUndefined();
+    expect(cookies.bad).toBe('%E0%A4%A');
     expect(parseCookies(undefined)).toEqual({});
+  });
+  it('keeps the first of two cookies of one name (the longest path, RFC 6265 section 5.4)', () => {
+    expect(parseCookies('uuru_fed_session=specific; uuru_fed_session=general').uuru_fed_session).toBe(
+      'specific',
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { NonceStore } from '../../src/federation/nonce-store';
 import { NonceEntity } from '../../src/store/entities';
 import { tempDb, type TempDb } from './federation-keys-fixtures';

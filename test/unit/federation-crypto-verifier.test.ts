@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { signRequest, type SigningKey } from '../../src/federation/http-signature';
 import { rawPublicKey } from '../../src/federation/key-encoding';
 import { type IncomingSignedRequest, targetUriOf } from '../../src/federation/request-verifier';
@@ -188,10 +188,27 @@ describe('each failure has its code', () => {
     ['no nonce', (v: string) => v.replace(/;nonce="[^"]*"/, '')],
     ['keyid without kid', (v: string) => v.replace(/keyid="[^"]*"/, 'keyid="pbx-a.example.org"')],
     ['content-digest not covered', (v: string) => v.replace(' "content-digest"', '')],
+    ['created as a string', (v: string) => v.replace(/created=(\d+)/, 'created="$1"')],
+    ['created with a fraction', (v: string) => v.replace(/created=(\d+)/, 'created=$1.5')],
+    ['alg as a token', (v: string) => v.replace('alg="ed25519"', 'alg=ed25519')],
   ])('FED_MALFORMED_SIGNATURE: %s', async (_what, mutate) => {
     const req = await signedByA();
     req.headers['signature-input'] = mutate(String(req.headers['signature-input']));
     expect(await verify(req)).toMatchObject({ ok: false, code: 'FED_MALFORMED_SIGNATURE', status: 400 });
+  });
+
+  it('reads created written as a decimal without fraction (1234.0) as the integer that was signed', async () => {
+    // structured-headers keeps no integer/decimal type: 1234.0 is the number 1234 and
+    // re-serializes as "created=1234", the very base the sender signed, so the
+    // signature verifies. The hand-written parser refused it as malformed; nothing
+    // is gained by rewriting it (the value and the signed bytes are the same), and a
+    // real fraction is still refused (see "created with a fraction" above).
+    const req = await signedByA();
+    req.headers['signature-input'] = String(req.headers['signature-input']).replace(
+      /created=(\d+)/,
+      'created=$1.0',
+    );
+    expect(await verify(req)).toMatchObject({ ok: true });
   });
 
   it('FED_SIGNER_MISMATCH (not FED_DESTINATION_MISMATCH) for a keyid of another server than the one the request belongs to', async () => {

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { type Descriptor, DESCRIPTOR_PATH, fetchDescriptor } from '../../src/federation/descriptor';
 import { deadUrl, startInstance, type TestInstance } from './federation-keys-fixtures';
 

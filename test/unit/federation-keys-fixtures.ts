@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import express from 'express';
 import type { DataSource } from 'typeorm';
 import { type Config, type ConfigInput, configSchema } from '../../src/config/schema';
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { Metrics } from '../../src/core/metrics';
 import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from '../../src/federation/descriptor';
 import { LocalKeys } from '../../src/federation/local-keys';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { AppError } from '../../src/core/errors';
 import { buildDescriptor, descriptorSchema } from '../../src/federation/descriptor';
 import { fingerprint, LocalKeys, serverNameOf } from '../../src/federation/local-keys';

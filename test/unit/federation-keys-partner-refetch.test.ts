@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { signRequest } from '../../src/federation/http-signature';
 import { fingerprint } from '../../src/federation/local-keys';
 import { REFETCH_MAX_BACKOFF_MS, REFETCH_MIN_INTERVAL_MS } from '../../src/federation/partner-keys';

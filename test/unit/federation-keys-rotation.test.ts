@@ -1,4 +1,4 @@
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { verifyEndorsement } from '../../src/federation/endorsement';
 import { signRequest, type SigningKey } from '../../src/federation/http-signature';
 import { KeyRotation } from '../../src/federation/key-rotation';

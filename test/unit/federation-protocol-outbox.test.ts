@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { configSchema } from '../../src/config/schema';
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { AppError } from '../../src/core/errors';
 import { Metrics } from '../../src/core/metrics';
 import { DeliveryWorker } from '../../src/federation/delivery-worker';

@@ -1,4 +1,4 @@
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { AppError } from '../../src/core/errors';
 import type { Policy } from '../../src/core/federation-admin';
 import {

@@ -1,4 +1,4 @@
-import { ManualClock } from '../../src/core/clock';
+import { ManualClock } from '../harness/manual-clock';
 import { Metrics } from '../../src/core/metrics';
 import { exponentialBackoff } from '../../src/jobs/backoff';
 import type { Job } from '../../src/jobs/job';

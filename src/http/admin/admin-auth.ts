@@ -1,3 +1,4 @@
+import { parseCookie, stringifySetCookie } from 'cookie';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config/schema';
 import { AppError } from '../../core/errors';
@@ -30,21 +31,13 @@ declare module 'express-serve-static-core' {
   }
 }
 
-export function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!header) return out;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    const name = part.slice(0, Math.max(eq, 0)).trim();
-    if (eq < 0 || name === '') continue;
-    const raw = part.slice(eq + 1).trim();
-    try {
-      out[name] = decodeURIComponent(raw);
-    } catch {
-      out[name] = raw;
-    }
-  }
-  return out;
+/**
+ * The cookies of a request (`cookie` package: values URI-decoded, left as sent
+ * when that fails). A name sent twice keeps its first value: browsers list the
+ * cookie with the longest path first (RFC 6265 section 5.4).
+ */
+export function parseCookies(header: string | undefined): Record<string, string | undefined> {
+  return header ? parseCookie(header) : {};
 }
 
 export function useSecureCookies(config: Config): boolean {
@@ -58,15 +51,14 @@ export function cookieHeader(
   value: string,
   opts: { secure: boolean; maxAgeS?: number; path?: string },
 ): string {
-  const parts = [
-    `${name}=${encodeURIComponent(value)}`,
-    `Path=${opts.path ?? '/'}`,
-    'HttpOnly',
-    'SameSite=Strict',
-  ];
-  if (opts.maxAgeS !== undefined) parts.push(`Max-Age=${opts.maxAgeS}`);
-  if (opts.secure) parts.push('Secure');
-  return parts.join('; ');
+  // Our cookies are never readable by scripts and never sent cross-site.
+  return stringifySetCookie(name, value, {
+    path: opts.path ?? '/',
+    httpOnly: true,
+    sameSite: 'strict',
+    maxAge: opts.maxAgeS,
+    secure: opts.secure,
+  });
 }
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
