@@ -1,5 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Feature, ServiceContext } from '../app';
+import type { Feature, ServiceContext } from '../core/feature';
 import type {
   AsteriskConnectionStatus,
   AsteriskPort,

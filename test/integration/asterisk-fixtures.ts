@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import type { ServiceContext } from '../../src/app';
+import type { ServiceContext } from '../../src/core/feature';
 import { AmiClient, type AmiMessage } from '../../src/asterisk/ami-client';
 import type { AriLink } from '../../src/asterisk/asterisk-links';
 import { createAsteriskFeature, type AsteriskFeature } from '../../src/asterisk';

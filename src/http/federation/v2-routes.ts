@@ -1,23 +1,16 @@
 import express, { Router, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import type { Config } from '../config/schema';
-import { AppError } from '../core/errors';
-import type { Metrics } from '../core/metrics';
-import { isPeeringName, PEERING_NAME_RULE } from '../core/peering-name';
+import type { Config } from '../../config/schema';
+import { AppError } from '../../core/errors';
+import type { Metrics } from '../../core/metrics';
+import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
 import { perIpLimit } from './client-rate-limit';
-import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from './descriptor';
-import type { InboundHandshake } from './handshake-inbound';
-import { parseUuruSignature, SignatureParseError } from './http-signature';
-import type { LocalKeys } from './local-keys';
-import { authorityOf } from './partner-call';
-import type { PartnerKeyStore } from './partner-keys';
-import type { PeeringRecords } from './peering-records';
-import type { Phonebook } from './phonebook';
-import type { PolicyStore } from './policy';
-import type { HitLimiter, RateLimiter } from './rate-limiter';
+import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from '../../federation/descriptor';
+import type { FederationSurface } from '../../federation';
+import { parseUuruSignature, SignatureParseError } from '../../federation/http-signature';
+import { authorityOf } from '../../federation/partner-call';
 import { counted } from './request-metrics';
-import type { RequestVerifier } from './request-verifier';
-import type { Clock } from '../core/clock';
+import type { Clock } from '../../core/clock';
 import {
   describeIssues,
   REQUEST_ID,
@@ -25,21 +18,12 @@ import {
   v2DeclineBody,
   v2PeeringRequestBody,
   v2TeardownBody,
-} from './wire-schemas';
+} from '../../federation/wire-schemas';
 
-export interface V2RouteDeps {
+export interface V2RouteDeps extends FederationSurface {
   config: Config;
   clock: Clock;
   metrics: Metrics;
-  inbound: InboundHandshake;
-  records: PeeringRecords;
-  verifier: RequestVerifier;
-  partnerKeys: PartnerKeyStore;
-  localKeys: LocalKeys;
-  policy: PolicyStore;
-  phonebook: Phonebook;
-  perIp: HitLimiter;
-  perOrigin: RateLimiter;
 }
 
 /**

@@ -1,14 +1,14 @@
 import express, { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { z } from 'zod';
-import type { Config } from '../config/schema';
-import { AppError, isAppError } from '../core/errors';
-import type { Metrics } from '../core/metrics';
-import { clientRequestError } from '../http/client-request-error';
-import type { Logger } from '../logging/logger';
+import type { Config } from '../../config/schema';
+import { AppError, isAppError } from '../../core/errors';
+import type { Metrics } from '../../core/metrics';
+import { clientRequestError } from '../client-request-error';
+import type { Logger } from '../../logging/logger';
 import { perIpLimit } from './client-rate-limit';
-import type { Answer, InboundHandshake } from './handshake-inbound';
-import type { Phonebook } from './phonebook';
-import type { HitLimiter } from './rate-limiter';
+import type { Answer, InboundHandshake } from '../../federation/handshake-inbound';
+import type { Phonebook } from '../../federation/phonebook';
+import type { HitLimiter } from '../../federation/rate-limiter';
 import { counted } from './request-metrics';
 import {
   describeIssues,
@@ -18,7 +18,7 @@ import {
   v1IncomingRequestBody,
   v1OutgoingStatusBody,
   v1TeardownBody,
-} from './wire-schemas';
+} from '../../federation/wire-schemas';
 
 /**
  * The stock µURU federation API (base /api/v1), answered the way µURU
