@@ -22,7 +22,7 @@ import { type Peer, PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
 import type { AsteriskInstance } from '../harness/asterisk';
 import { newPeerRow } from '../harness/peer-row';
-import { deepMerge } from '../../src/core/deep-merge';
+import { deepMerge } from '../../src/config/deep-merge';
 
 export const TEST_EXTENSION = '9999';
 export const LOCAL_CONTEXT = 'uuru-local';

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
-import { clientAddress, compileTrustProxy, type TrustProxySetting } from '../../core/client-address';
+import { compileTrustProxy, type TrustProxySetting } from '../../config/trust-proxy';
+import { clientAddress } from '../../core/client-address';
 import type { Metrics } from '../../core/metrics';
 import { DESCRIPTOR_PATH } from '../../federation/descriptor';
 import type { HitLimiter } from '../../federation/rate-limiter';
