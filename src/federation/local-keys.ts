@@ -8,7 +8,7 @@ import { LocalKeyEntity, type LocalKey } from '../store/entities';
 import { atRestKeyOf } from '../store/secrets-at-rest';
 import type { DescriptorAgreementKey, DescriptorSigningKey } from './descriptor';
 import { endorse } from './endorsement';
-import { decryptPrivateKey, encryptPrivateKey, isEncrypted, KeyDecryptionError } from './key-encryption';
+import { decryptPrivateKey, encryptPrivateKey, isEncrypted, KeyDecryptionError } from '../store/key-encryption';
 import { type KeyAlg, rawPublicKey } from './key-encoding';
 import type { SigningKey } from './http-signature';
 
