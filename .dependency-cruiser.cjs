@@ -63,6 +63,14 @@ module.exports = {
       to: { path: TYPEORM },
     },
     {
+      name: 'federation-routes-query-no-tables',
+      severity: 'error',
+      comment:
+        'The federation routes map requests and outcomes; what they look up they ask of the protocol core (PeeringRecords, ...).',
+      from: { path: '^src/http/federation/' },
+      to: { path: ['^src/store/', TYPEORM] },
+    },
+    {
       name: 'asterisk-knows-no-protocol-nor-http',
       severity: 'error',
       comment: 'The Asterisk layer gets what it needs through its port (src/core), not from the protocol or HTTP.',

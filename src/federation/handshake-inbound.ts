@@ -20,14 +20,20 @@ import type {
   V2PeeringState,
 } from './wire-schemas';
 
+/**
+ * What an inbound call did, for the route to answer: `created` when it stored
+ * a new request, `ok` otherwise (done, or already done: every call is
+ * idempotent). The body is the wire answer; the HTTP status is the route's
+ * (src/http/federation/answer.ts).
+ */
 export interface Answer {
-  status: number;
+  outcome: 'created' | 'ok';
   body: Record<string, unknown>;
 }
 
 /** v1 refusals are µURU's: 403 for anything it does not like, 400 for missing accept fields. */
 export const v1Forbidden = (detail: string) => new AppError('V1_FORBIDDEN', 403, detail);
-const OK_V1: Answer = { status: 200, body: { status: 'OK' } };
+const OK_V1: Answer = { outcome: 'ok', body: { status: 'OK' } };
 /** The window of the unsolicited-request budget. */
 const BUDGET_WINDOW_MS = 60 * 60 * 1000;
 
@@ -82,7 +88,7 @@ export class InboundHandshake {
     if (peer) {
       if (peer.partnerServerName !== sender)
         throw new AppError('FED_STATE_CONFLICT', 409, 'request_id is already in use');
-      return { status: 200, body: { request_id: body.request_id, state: 'active' } };
+      return { outcome: 'ok', body: { request_id: body.request_id, state: 'active' } };
     }
     const budgeted = await this.admitFresh(body, sender);
     const unknownAgreementKid = () =>
@@ -130,7 +136,7 @@ export class InboundHandshake {
       partner: sender,
       dialect: 'v2',
     });
-    return { status: 201, body: { request_id: body.request_id, state: 'pending' } };
+    return { outcome: 'created', body: { request_id: body.request_id, state: 'pending' } };
   }
 
   /**
@@ -214,7 +220,7 @@ export class InboundHandshake {
         409,
         `request ${body.request_id} exists with different content`,
       );
-    return { status: 200, body: { request_id: body.request_id, state: existing.state } };
+    return { outcome: 'ok', body: { request_id: body.request_id, state: existing.state } };
   }
 
   /** A revokes its request (B side). */
@@ -237,7 +243,7 @@ export class InboundHandshake {
       name: req.name,
       partner: sender,
     });
-    return { status: 200, body: { request_id: requestId, state: 'unknown' } };
+    return { outcome: 'ok', body: { request_id: requestId, state: 'unknown' } };
   }
 
   /** Step 5 (A): the partner accepted; create our peer with the derived secret. Idempotent. */
@@ -246,7 +252,7 @@ export class InboundHandshake {
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
       const peer = await this.records.peers().findOneBy({ requestId });
       if (peer && peer.partnerServerName === sender)
-        return { status: 200, body: { request_id: requestId, state: 'active' } };
+        return { outcome: 'ok', body: { request_id: requestId, state: 'active' } };
       throw new AppError('FED_UNKNOWN_REQUEST', 404, `no pending request ${requestId} to ${sender}`);
     }
     if (req.state !== 'pending') {
@@ -288,7 +294,7 @@ export class InboundHandshake {
       partnerKeyFingerprint: fingerprint,
     });
     await this.completeOutgoing(req.id, peer);
-    return { status: 200, body: { request_id: requestId, state: 'active' } };
+    return { outcome: 'ok', body: { request_id: requestId, state: 'active' } };
   }
 
   private async completeOutgoing(
@@ -341,7 +347,7 @@ export class InboundHandshake {
         partner: sender,
       });
     }
-    return { status: 200, body: { request_id: requestId, state: 'declined' } };
+    return { outcome: 'ok', body: { request_id: requestId, state: 'declined' } };
   }
 
   /** The partner tore the peering down. Idempotent in effect: an unknown peer answers FED_UNKNOWN_PEER. */
@@ -364,7 +370,7 @@ export class InboundHandshake {
       name: peer.name,
       partner: sender,
     });
-    return { status: 200, body: { name, state: 'torn_down' } };
+    return { outcome: 'ok', body: { name, state: 'torn_down' } };
   }
 
   /** State of a peering as this side sees it, only for the partner it belongs to. */

@@ -71,6 +71,11 @@ const FORBIDDEN: [string, string, string][] = [
     "import type { DataSource } from 'typeorm';\nexport type D = DataSource;\n",
   ],
   [
+    'src/http/federation/uses-typeorm.ts',
+    'federation-routes-query-no-tables',
+    "import type { DataSource } from 'typeorm';\nexport type D = DataSource;\n",
+  ],
+  [
     'src/asterisk/uses-federation.ts',
     'asterisk-knows-no-protocol-nor-http',
     "import { handshake } from '../federation/handshake';\nexport const h = handshake;\n",

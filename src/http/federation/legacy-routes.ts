@@ -1,4 +1,4 @@
-import express, { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
+import express, { Router, type ErrorRequestHandler, type Request } from 'express';
 import type { z } from 'zod';
 import type { Config } from '../../config/schema';
 import { AppError, isAppError } from '../../core/errors';
@@ -6,9 +6,10 @@ import type { Metrics } from '../../core/metrics';
 import { clientRequestError } from '../client-request-error';
 import type { Logger } from '../../logging/logger';
 import { perIpLimit } from './client-rate-limit';
-import type { Answer, InboundHandshake } from '../../federation/handshake-inbound';
+import type { InboundHandshake } from '../../federation/handshake-inbound';
 import type { Phonebook } from '../../federation/phonebook';
 import type { HitLimiter } from '../../federation/rate-limiter';
+import { sendAnswer } from './answer';
 import { counted } from './request-metrics';
 import {
   describeIssues,
@@ -45,7 +46,6 @@ export function legacyRoutes(deps: {
     if (!p.success) throw new AppError('V1_UNPROCESSABLE', 422, `invalid body: ${describeIssues(p.error)}`);
     return p.data;
   };
-  const send = (res: Response, a: Answer) => res.status(a.status).json(a.body);
   // Path and query parameters are checked before any lookup, as FastAPI validates them: 422.
   const idParam = (req: Request): string => {
     const id = String(req.params.id);
@@ -70,7 +70,7 @@ export function legacyRoutes(deps: {
   r.post(
     '/federation/incoming/request',
     counted(metrics, 'v1-incoming-request', async (req, res) => {
-      send(res, await deps.inbound.v1Request(parse(v1IncomingRequestBody, req.body)));
+      sendAnswer(res, await deps.inbound.v1Request(parse(v1IncomingRequestBody, req.body)));
     }),
   );
 
@@ -78,7 +78,7 @@ export function legacyRoutes(deps: {
     '/federation/incoming/request/:id',
     counted(metrics, 'v1-revoke', async (req, res) => {
       const id = idParam(req);
-      send(res, await deps.inbound.v1Revoke(id, secretQuery(req)));
+      sendAnswer(res, await deps.inbound.v1Revoke(id, secretQuery(req)));
     }),
   );
 
@@ -86,7 +86,7 @@ export function legacyRoutes(deps: {
     '/federation/outgoing/request/:id',
     counted(metrics, 'v1-outgoing-status', async (req, res) => {
       const id = idParam(req);
-      send(res, await deps.inbound.v1Status(id, parse(v1OutgoingStatusBody, req.body)));
+      sendAnswer(res, await deps.inbound.v1Status(id, parse(v1OutgoingStatusBody, req.body)));
     }),
   );
 
@@ -94,7 +94,7 @@ export function legacyRoutes(deps: {
     '/federation/peer/teardown',
     counted(metrics, 'v1-teardown', async (req, res) => {
       const body = parse(v1TeardownBody, req.body);
-      send(res, await deps.inbound.v1Teardown(body.name, body.secret));
+      sendAnswer(res, await deps.inbound.v1Teardown(body.name, body.secret));
     }),
   );
 
