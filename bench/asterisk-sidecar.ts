@@ -1,6 +1,6 @@
 import { type AsteriskInstance, startAsterisk } from '../test/harness/asterisk';
 import { startSidecar, type Sidecar } from '../test/harness/sidecar';
-import { deepMerge } from '../src/core/deep-merge';
+import { deepMerge } from '../src/config/deep-merge';
 
 export const LOCAL_CONTEXT = 'uuru-local';
 export const TEST_EXTENSION = '9999';

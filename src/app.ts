@@ -4,7 +4,8 @@ import express, { type Express, type RequestHandler, Router } from 'express';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config/schema';
 import { type Clock, systemClock } from './core/clock';
-import { clientAddress, compileTrustProxy, TRUE_MEANS } from './core/client-address';
+import { compileTrustProxy, TRUE_MEANS } from './config/trust-proxy';
+import { clientAddress } from './core/client-address';
 import { AppError, errorMessage, isAppError } from './core/errors';
 import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort } from './core/asterisk-port';
 import { createLogger, type Logger } from './logging/logger';
@@ -12,11 +13,14 @@ import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
-import { healthRoutes } from './http/health-routes';
+import { type AppRuntime, healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';
 import { createFederationFeature } from './federation';
 import { PolicyStore } from './federation/policy';
-import type { RequestGate } from './federation/client-rate-limit';
+import type { RequestGate } from './http/federation/client-rate-limit';
+import { createFederationHttpFeature } from './http/federation';
+import type { HttpFeature } from './http/http-feature';
+import type { ServiceContext } from './core/feature';
 import { createAdminFeature } from './http/admin';
 import { type Backoff, exponentialBackoff } from './jobs/backoff';
 import { JobRunner } from './jobs/job-runner';
@@ -40,38 +44,6 @@ export interface AppDeps {
   asterisk?: AsteriskPort;
 }
 
-/** What the service layers get once the database is open. */
-export interface ServiceContext {
-  config: Config;
-  db: DataSource;
-  clock: Clock;
-  logger: Logger;
-  fetch: typeof fetch;
-  metrics: Metrics;
-  /**
-   * Where features add their background jobs; the app starts it before the
-   * features and stops it after them. Absent when a test builds one feature
-   * on its own: the feature then runs its jobs itself (see runnerFor).
-   */
-  jobs?: JobRunner;
-}
-
-/** A started feature: routes to mount and a way to stop its background work. */
-export interface Feature {
-  name: string;
-  federationRouter?: Router;
-  /** Consulted for every request on the federation listener before Express routes it. */
-  federationGate?: RequestGate;
-  adminRouter?: Router;
-  start?(): Promise<void>;
-  stop?(): Promise<void>;
-}
-
-export interface AppRuntime {
-  databaseStatus(): Promise<'up' | 'down' | 'connecting'>;
-  asteriskStatus(): AsteriskConnectionStatus;
-}
-
 export class App implements AppRuntime {
   readonly logger: Logger;
   readonly clock: Clock;
@@ -81,7 +53,7 @@ export class App implements AppRuntime {
   readonly metrics = new Metrics({ defaultMetrics: true });
   /** Every scheduled or background job of the features (src/jobs). */
   readonly jobs: JobRunner;
-  private features: Feature[] = [];
+  private features: HttpFeature[] = [];
   private federationServer: http.Server | null = null;
   private adminServer: http.Server | null = null;
   private federationApp: Express;
@@ -275,8 +247,8 @@ export class App implements AppRuntime {
  * Builds each feature in order. Features are added here as they land
  * (Asterisk layer, federation protocol, admin surfaces, jobs).
  */
-async function buildFeatures(ctx: ServiceContext, app: App): Promise<Feature[]> {
-  const features: Feature[] = [];
+async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature[]> {
+  const features: HttpFeature[] = [];
   // The federation policy owns the unfederated numbers; the dial plan gets them from the same store.
   const policy = new PolicyStore({ db: ctx.db, clock: ctx.clock, config: ctx.config });
   if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
@@ -286,6 +258,7 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<Feature[]> 
   }
   const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy });
   features.push(fed);
+  features.push(createFederationHttpFeature(fed.surface, ctx));
   // The admin layer runs reconciles through the port (reconcileNow), which reports what it did.
   features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk }));
   return features;

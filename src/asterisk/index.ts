@@ -1,4 +1,4 @@
-import type { Feature, ServiceContext } from '../app';
+import type { Feature, ServiceContext } from '../core/feature';
 import type {
   AsteriskConnectionStatus,
   AsteriskPort,

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { configSchema, type Config } from './schema';
 import { closest } from 'fastest-levenshtein';
 import type { z } from 'zod';
-import { deepMerge } from '../core/deep-merge';
-import { normalizeLogLevel } from '../logging/levels';
+import { deepMerge } from './deep-merge';
+import { normalizeLogLevel } from './log-levels';
 
 type Kind =
   'string' | 'int' | 'bool' | 'list' | 'listen' | 'admin-listen' | 'trust-proxy' | 'numbers' | 'loglevel';

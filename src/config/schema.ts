@@ -1,10 +1,6 @@
 import { z } from 'zod';
-import {
-  DEFAULT_EMERGENCY_NUMBERS,
-  emergencyNumberSchema,
-  numberRuleSchema,
-} from '../core/unfederated-numbers';
-import { compileTrustProxy } from '../core/client-address';
+import { DEFAULT_EMERGENCY_NUMBERS, emergencyNumberSchema, numberRuleSchema } from './number-rules';
+import { compileTrustProxy } from './trust-proxy';
 
 /**
  * The sidecar's whole configuration, validated once at start. Every field is

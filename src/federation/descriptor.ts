@@ -5,7 +5,7 @@ import { describeHost, isHostnameOrIp, isPartnerBaseUrl } from '../core/network-
 import { readLimited } from './bounded-body';
 import { describeFetchFailure } from './fetch-failure';
 import { isRawPublicKey } from './key-encoding';
-import { type LocalKeys, serverNameOf } from './local-keys';
+import { authorityOf } from './partner-call';
 
 /**
  * The descriptor at /.well-known/uuru-federation (protocol.md, "Descriptor"):
@@ -72,7 +72,7 @@ export const descriptorSchema = z
   .superRefine((d, ctx) => {
     let authority: string | null = null;
     try {
-      authority = serverNameOf(d.base_url);
+      authority = authorityOf(d.base_url);
     } catch {
       // base_url itself is reported by its own check
     }
@@ -98,6 +98,12 @@ export type Descriptor = z.infer<typeof descriptorSchema>;
 export type DescriptorSigningKey = z.infer<typeof signingKeySchema>;
 export type DescriptorAgreementKey = z.infer<typeof agreementKeySchema>;
 
+/** Our keys as the descriptor publishes them (LocalKeys provides them; typed here so neither file imports the other). */
+export interface PublishedKeys {
+  publishedSigningKeys(): Promise<DescriptorSigningKey[]>;
+  publishedAgreementKeys(): Promise<DescriptorAgreementKey[]>;
+}
+
 /** base_url as we publish and compare it: normalized, without a trailing slash. */
 export function normalizeBaseUrl(url: string): string {
   return new URL(url).href.replace(/\/+$/, '');
@@ -105,7 +111,7 @@ export function normalizeBaseUrl(url: string): string {
 
 export async function buildDescriptor(p: {
   config: Config;
-  localKeys: LocalKeys;
+  localKeys: PublishedKeys;
   policyMode: Descriptor['policy_mode'];
   now: number;
   /** Whether we still speak v1 (policy allow_legacy); defaults to the configured initial value. */
@@ -114,7 +120,7 @@ export async function buildDescriptor(p: {
   const { instance } = p.config;
   const allowLegacy = p.allowLegacy ?? p.config.federation.allowLegacy;
   return {
-    server_name: serverNameOf(instance.publicUrl),
+    server_name: authorityOf(instance.publicUrl),
     base_url: normalizeBaseUrl(instance.publicUrl),
     protocol_versions: allowLegacy ? [PROTOCOL_V2, PROTOCOL_V1] : [PROTOCOL_V2],
     iax2: { host: instance.iax2Host, port: instance.iax2Port },

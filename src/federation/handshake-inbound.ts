@@ -20,14 +20,20 @@ import type {
   V2PeeringState,
 } from './wire-schemas';
 
+/**
+ * What an inbound call did, for the route to answer: `created` when it stored
+ * a new request, `ok` otherwise (done, or already done: every call is
+ * idempotent). The body is the wire answer; the HTTP status is the route's
+ * (src/http/federation/answer.ts).
+ */
 export interface Answer {
-  status: number;
+  outcome: 'created' | 'ok';
   body: Record<string, unknown>;
 }
 
 /** v1 refusals are µURU's: 403 for anything it does not like, 400 for missing accept fields. */
 export const v1Forbidden = (detail: string) => new AppError('V1_FORBIDDEN', detail);
-const OK_V1: Answer = { status: 200, body: { status: 'OK' } };
+const OK_V1: Answer = { outcome: 'ok', body: { status: 'OK' } };
 /** The window of the unsolicited-request budget. */
 const BUDGET_WINDOW_MS = 60 * 60 * 1000;
 
@@ -80,7 +86,7 @@ export class InboundHandshake {
     if (peer) {
       if (peer.partnerServerName !== sender)
         throw new AppError('FED_STATE_CONFLICT', 'request_id is already in use');
-      return { status: 200, body: { request_id: body.request_id, state: 'active' } };
+      return { outcome: 'ok', body: { request_id: body.request_id, state: 'active' } };
     }
     const budgeted = await this.admitFresh(body, sender);
     const unknownAgreementKid = () =>
@@ -127,7 +133,7 @@ export class InboundHandshake {
       partner: sender,
       dialect: 'v2',
     });
-    return { status: 201, body: { request_id: body.request_id, state: 'pending' } };
+    return { outcome: 'created', body: { request_id: body.request_id, state: 'pending' } };
   }
 
   /**
@@ -206,7 +212,7 @@ export class InboundHandshake {
       existing.partnerAgreementKid === body.agreement_kid;
     if (!same)
       throw new AppError('FED_STATE_CONFLICT', `request ${body.request_id} exists with different content`);
-    return { status: 200, body: { request_id: body.request_id, state: existing.state } };
+    return { outcome: 'ok', body: { request_id: body.request_id, state: existing.state } };
   }
 
   /** A revokes its request (B side). */
@@ -228,7 +234,7 @@ export class InboundHandshake {
       name: req.name,
       partner: sender,
     });
-    return { status: 200, body: { request_id: requestId, state: 'unknown' } };
+    return { outcome: 'ok', body: { request_id: requestId, state: 'unknown' } };
   }
 
   /** Step 5 (A): the partner accepted; create our peer with the derived secret. Idempotent. */
@@ -237,7 +243,7 @@ export class InboundHandshake {
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
       const peer = await this.records.peers().findOneBy({ requestId });
       if (peer && peer.partnerServerName === sender)
-        return { status: 200, body: { request_id: requestId, state: 'active' } };
+        return { outcome: 'ok', body: { request_id: requestId, state: 'active' } };
       throw new AppError('FED_UNKNOWN_REQUEST', `no pending request ${requestId} to ${sender}`);
     }
     if (req.state !== 'pending') {
@@ -274,7 +280,7 @@ export class InboundHandshake {
       partnerKeyFingerprint: fingerprint,
     });
     await this.completeOutgoing(req.id, peer);
-    return { status: 200, body: { request_id: requestId, state: 'active' } };
+    return { outcome: 'ok', body: { request_id: requestId, state: 'active' } };
   }
 
   private async completeOutgoing(
@@ -325,7 +331,7 @@ export class InboundHandshake {
         partner: sender,
       });
     }
-    return { status: 200, body: { request_id: requestId, state: 'declined' } };
+    return { outcome: 'ok', body: { request_id: requestId, state: 'declined' } };
   }
 
   /** The partner tore the peering down. Idempotent in effect: an unknown peer answers FED_UNKNOWN_PEER. */
@@ -344,7 +350,7 @@ export class InboundHandshake {
       name: peer.name,
       partner: sender,
     });
-    return { status: 200, body: { name, state: 'torn_down' } };
+    return { outcome: 'ok', body: { name, state: 'torn_down' } };
   }
 
   /** State of a peering as this side sees it, only for the partner it belongs to. */

@@ -1,5 +1,4 @@
-import { Router } from 'express';
-import type { Feature, ServiceContext } from '../app';
+import type { Feature, ServiceContext } from '../core/feature';
 import type { AsteriskPort } from '../core/asterisk-port';
 import type { FederationAdmin, RetryDeliveriesReport } from '../core/federation-admin';
 import { AntiEntropy } from './anti-entropy';
@@ -9,37 +8,53 @@ import { FederationAdminService } from './federation-admin-service';
 import { Handshake } from './handshake';
 import { InboundHandshake } from './handshake-inbound';
 import { KeyRotation } from './key-rotation';
-import { legacyRoutes } from './legacy-routes';
 import { LocalKeys } from './local-keys';
 import { NonceStore } from './nonce-store';
 import { Outbox } from './outbox';
 import { PartnerKeyStore } from './partner-keys';
 import { PartnerTransport } from './partner-transport';
-import type { HandshakeDeps } from './peering-records';
+import type { HandshakeDeps, PeeringRecords } from './peering-records';
 import { Phonebook, type PhonebookSource } from './phonebook';
 import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
 import { PolicyStore } from './policy';
 import { refusalTearsDownAccept } from './retry-policy';
-import { BurstLimiter, RateLimiter, perIpBurst } from './rate-limiter';
-import { perIpGate } from './client-rate-limit';
+import { BurstLimiter, type HitLimiter, RateLimiter, perIpBurst } from './rate-limiter';
 import { RequestVerifier } from './request-verifier';
 import { deriveIax2Secret } from './secret-derivation';
 import { SerialTransactions } from './serial-transactions';
 import { SignedClient } from './signed-client';
 import { UuruExtensionTable } from './uuru-extension-table';
-import { v2Routes } from './v2-routes';
 import type { Job, JobHandle } from '../jobs/job';
 import { runnerFor } from '../jobs/job-runner';
 
-export type FederationFeature = Feature & { admin: FederationAdmin };
+/**
+ * What the federation's HTTP routes (src/http/federation) call: the protocol
+ * core's services and the rate limiters the routes and the per-IP gate share.
+ */
+export interface FederationSurface {
+  inbound: InboundHandshake;
+  records: PeeringRecords;
+  verifier: RequestVerifier;
+  partnerKeys: PartnerKeyStore;
+  localKeys: LocalKeys;
+  policy: PolicyStore;
+  phonebook: Phonebook;
+  perIp: HitLimiter;
+  perOrigin: RateLimiter;
+}
+
+export type FederationFeature = Feature & {
+  admin: FederationAdmin;
+  surface: FederationSurface;
+};
 
 const MINUTE = 60 * 1000;
 const ACCEPT_NOT_DELIVERED = 'the partner was not told of the accept';
 
 /**
- * The federation protocol layer: descriptor, uuru-fed/2 and legacy v1
- * routes, the handshake, policy, outbox delivery and the scheduled jobs
+ * The federation protocol layer (its HTTP routes are src/http/federation,
+ * built on `surface`): the handshake, policy, outbox delivery and the scheduled jobs
  * (anti-entropy, key rotation, nonce purge).
  */
 export function createFederationFeature(
@@ -165,25 +180,6 @@ export function createFederationFeature(
   );
   const perOrigin = new RateLimiter(clock, fed.rateLimitPerOriginPerMinute, MINUTE);
 
-  const router = Router();
-  router.use(
-    v2Routes({
-      config,
-      clock,
-      metrics,
-      inbound,
-      records,
-      verifier,
-      partnerKeys,
-      localKeys,
-      policy,
-      phonebook,
-      perIp,
-      perOrigin,
-    }),
-  );
-  router.use(legacyRoutes({ config, metrics, logger, inbound, phonebook, perIp }));
-
   const retryDeliveriesNow = async (): Promise<RetryDeliveriesReport> => {
     await worker.makeAllDue();
     const reports = await worker.runExclusive();
@@ -215,9 +211,8 @@ export function createFederationFeature(
 
   return {
     name: 'federation',
-    federationRouter: router,
-    federationGate: perIpGate(perIp, metrics, { trustProxy: config.http.trustProxy }),
     admin,
+    surface: { inbound, records, verifier, partnerKeys, localKeys, policy, phonebook, perIp, perOrigin },
     async start() {
       await localKeys.ensureKeys();
       await policy.get();

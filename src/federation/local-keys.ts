@@ -8,7 +8,13 @@ import { LocalKeyEntity, type LocalKey } from '../store/entities';
 import { atRestKeyOf } from '../store/secrets-at-rest';
 import type { DescriptorAgreementKey, DescriptorSigningKey } from './descriptor';
 import { endorse } from './endorsement';
-import { decryptPrivateKey, encryptPrivateKey, isEncrypted, KeyDecryptionError } from './key-encryption';
+import { authorityOf } from './partner-call';
+import {
+  decryptPrivateKey,
+  encryptPrivateKey,
+  isEncrypted,
+  KeyDecryptionError,
+} from '../store/key-encryption';
 import { type KeyAlg, rawPublicKey } from './key-encoding';
 import type { SigningKey } from './http-signature';
 
@@ -24,9 +30,7 @@ export const DEFAULT_KEY_LIFETIME_DAYS = 365;
 type KeyStatus = LocalKey['status'];
 
 /** Authority (host[:port], lower case, default port omitted) of a URL: our and our partners' server_name. */
-export function serverNameOf(publicUrl: string): string {
-  return new URL(publicUrl).host.toLowerCase();
-}
+export const serverNameOf: (publicUrl: string) => string = authorityOf;
 
 /**
  * Our own keys: an Ed25519 signing key and an X25519 agreement key, rotated

@@ -195,6 +195,20 @@ export class PeeringRecords {
     return inc ? inc.partnerServerName : null;
   }
 
+  /** The partner a peer (by name) belongs to: the expected signer of its teardown. */
+  async partnerOfPeer(name: string): Promise<string | null> {
+    return (await this.peers().findOneBy({ name }))?.partnerServerName ?? null;
+  }
+
+  /**
+   * Whether the partner's v2 peer is active (it may read our phonebook). A
+   * peer marked partner_missing is one the partner itself said it forgot.
+   */
+  async isActiveV2Partner(serverName: string): Promise<boolean> {
+    const peer = await this.peers().findOneBy({ partnerServerName: serverName, dialect: 'v2' });
+    return peer?.state === 'active';
+  }
+
   newPeer(
     p: Omit<
       Peer,

@@ -2,8 +2,6 @@ import { z } from 'zod';
 import type { Logger } from '../logging/logger';
 import type { UnfederatedSet } from '../core/unfederated-numbers';
 
-export { parseCsv } from './phonebook-file';
-
 /**
  * The public directory we show partners, merged from the configured sources
  * (config.phonebook.file, a µURU database's extension table). Numbers that

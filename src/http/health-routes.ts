@@ -1,5 +1,11 @@
 import { Router } from 'express';
-import type { AppRuntime } from '../app';
+import type { AsteriskConnectionStatus } from '../core/asterisk-port';
+
+/** What the health routes ask of the running sidecar (the App implements it). */
+export interface AppRuntime {
+  databaseStatus(): Promise<'up' | 'down' | 'connecting'>;
+  asteriskStatus(): AsteriskConnectionStatus;
+}
 
 /** /healthz: the process is alive. /readyz: the DB answers; Asterisk connections are reported. */
 export function healthRoutes(rt: AppRuntime): Router {

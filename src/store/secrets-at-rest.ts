@@ -14,7 +14,7 @@ import {
   seal,
   sealingKey,
   unseal,
-} from '../federation/key-encryption';
+} from './key-encryption';
 import { SEALED } from './columns';
 import { LocalKeyEntity } from './entities';
 

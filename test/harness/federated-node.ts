@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type AsteriskInstance, type StartAsteriskOptions, startAsterisk } from './asterisk';
 import { type Sidecar, type SidecarOptions, startSidecar } from './sidecar';
-import { deepMerge } from '../../src/core/deep-merge';
+import { deepMerge } from '../../src/config/deep-merge';
 
 /** The generated IAX2 file's name (the wiring contract between the layers). */
 export const GENERATED_IAX_FILE = 'iax-uuru-federation.conf';

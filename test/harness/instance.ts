@@ -16,7 +16,7 @@ import { AmiClient, type IaxPeerEntry } from '../../src/asterisk/ami-client';
 import { createLogger } from '../../src/logging/logger';
 import { type AsteriskInstance, ECHO_EXTEN, startAsterisk, TEST_CONTEXT } from './asterisk';
 import { type Sidecar, startSidecar } from './sidecar';
-import { deepMerge } from '../../src/core/deep-merge';
+import { deepMerge } from '../../src/config/deep-merge';
 
 /** The phones' context; the generated outbound context is `<this>-federation`. */
 export const LOCAL_CONTEXT = 'uuru-local';

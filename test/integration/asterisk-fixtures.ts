@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import type { ServiceContext } from '../../src/app';
+import type { ServiceContext } from '../../src/core/feature';
 import { AmiClient, type AmiMessage } from '../../src/asterisk/ami-client';
 import type { AriLink } from '../../src/asterisk/asterisk-links';
 import { createAsteriskFeature, type AsteriskFeature } from '../../src/asterisk';
@@ -22,7 +22,7 @@ import { type Peer, PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
 import type { AsteriskInstance } from '../harness/asterisk';
 import { newPeerRow } from '../harness/peer-row';
-import { deepMerge } from '../../src/core/deep-merge';
+import { deepMerge } from '../../src/config/deep-merge';
 
 export const TEST_EXTENSION = '9999';
 export const LOCAL_CONTEXT = 'uuru-local';

@@ -26,6 +26,7 @@ import type { FederationAdmin, PartnerPhonebookView } from '../../src/core/feder
 import { Metrics } from '../../src/core/metrics';
 import { createFederationFeature, type FederationFeature } from '../../src/federation';
 import { errorMiddleware } from '../../src/http/error-middleware';
+import { createFederationHttpFeature } from '../../src/http/federation';
 import { PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
 import { externalMariaDbFromEnv, type MariaDbServer, testDatabaseName } from '../harness/mariadb';
@@ -64,18 +65,20 @@ async function startInProcess(dataDir: string): Promise<InProcessInstance> {
   });
   const db = await openDatabase(config);
   const logger = captureLogger('warn').logger;
+  const metrics = new Metrics();
   const fed = createFederationFeature({
     config,
     db,
     clock,
     logger,
     fetch,
-    metrics: new Metrics(),
+    metrics,
     asterisk: new DisabledAsteriskPort(),
   });
   await fed.start?.();
+  const routes = createFederationHttpFeature(fed.surface, { config, clock, metrics, logger });
   const app = express();
-  if (fed.federationRouter) app.use(fed.federationRouter);
+  if (routes.federationRouter) app.use(routes.federationRouter);
   app.use(errorMiddleware(logger));
   const server = await new Promise<http.Server>((resolve) => {
     const s = app.listen(port, '127.0.0.1', () => resolve(s));

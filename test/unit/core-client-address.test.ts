@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/load-config';
-import { compileTrustProxy } from '../../src/core/client-address';
+import { compileTrustProxy } from '../../src/config/trust-proxy';
 
 const noFiles = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-cfg-'));
 const trustOf = (value: string) =>

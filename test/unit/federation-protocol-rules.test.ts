@@ -11,7 +11,7 @@ import {
 import { DEFAULT_EMERGENCY_NUMBERS, unfederatedSet } from '../../src/core/unfederated-numbers';
 import { checkPrefix } from '../../src/federation/numbering-plan';
 import { randomV1Secret, secretsEqual } from '../../src/federation/peering-records';
-import { parseCsv } from '../../src/federation/phonebook';
+import { parseCsv } from '../../src/federation/phonebook-file';
 import { admits } from '../../src/federation/policy';
 import { RateLimiter } from '../../src/federation/rate-limiter';
 import { backoffDelay, classifyStatus, refusalTearsDownAccept } from '../../src/federation/retry-policy';

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import type { Feature, ServiceContext } from '../../app';
+import type { ServiceContext } from '../../core/feature';
+import type { HttpFeature } from '../http-feature';
 import type { AsteriskPort } from '../../core/asterisk-port';
 import { AppError } from '../../core/errors';
 import type { FederationAdmin } from '../../core/federation-admin';
@@ -32,7 +33,7 @@ export type AdminFeatureContext = ServiceContext & {
 
 export const ADMIN_API_VERSION = '1.0.0';
 
-export function createAdminFeature(ctx: AdminFeatureContext): Feature {
+export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
   const services: AdminServices = {
     db: ctx.db,
     clock: ctx.clock,

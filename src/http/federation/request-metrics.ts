@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { isAppError } from '../core/errors';
-import type { Metrics } from '../core/metrics';
+import { isAppError } from '../../core/errors';
+import type { Metrics } from '../../core/metrics';
 
 /**
  * Wraps a federation route: counts the request by endpoint and result code

@@ -1,14 +1,15 @@
-import express, { Router, type ErrorRequestHandler, type Request, type Response } from 'express';
+import express, { Router, type ErrorRequestHandler, type Request } from 'express';
 import type { z } from 'zod';
-import type { Config } from '../config/schema';
-import { AppError, isAppError } from '../core/errors';
-import type { Metrics } from '../core/metrics';
-import { clientRequestError } from '../http/client-request-error';
-import type { Logger } from '../logging/logger';
+import type { Config } from '../../config/schema';
+import { AppError, isAppError } from '../../core/errors';
+import type { Metrics } from '../../core/metrics';
+import { clientRequestError } from '../client-request-error';
+import type { Logger } from '../../logging/logger';
 import { perIpLimit } from './client-rate-limit';
-import type { Answer, InboundHandshake } from './handshake-inbound';
-import type { Phonebook } from './phonebook';
-import type { HitLimiter } from './rate-limiter';
+import type { InboundHandshake } from '../../federation/handshake-inbound';
+import type { Phonebook } from '../../federation/phonebook';
+import type { HitLimiter } from '../../federation/rate-limiter';
+import { sendAnswer } from './answer';
 import { counted } from './request-metrics';
 import {
   describeIssues,
@@ -18,7 +19,7 @@ import {
   v1IncomingRequestBody,
   v1OutgoingStatusBody,
   v1TeardownBody,
-} from './wire-schemas';
+} from '../../federation/wire-schemas';
 
 /**
  * The stock µURU federation API (base /api/v1), answered the way µURU
@@ -45,7 +46,6 @@ export function legacyRoutes(deps: {
     if (!p.success) throw new AppError('V1_UNPROCESSABLE', `invalid body: ${describeIssues(p.error)}`);
     return p.data;
   };
-  const send = (res: Response, a: Answer) => res.status(a.status).json(a.body);
   // Path and query parameters are checked before any lookup, as FastAPI validates them: 422.
   const idParam = (req: Request): string => {
     const id = String(req.params.id);
@@ -66,7 +66,7 @@ export function legacyRoutes(deps: {
   r.post(
     '/federation/incoming/request',
     counted(metrics, 'v1-incoming-request', async (req, res) => {
-      send(res, await deps.inbound.v1Request(parse(v1IncomingRequestBody, req.body)));
+      sendAnswer(res, await deps.inbound.v1Request(parse(v1IncomingRequestBody, req.body)));
     }),
   );
 
@@ -74,7 +74,7 @@ export function legacyRoutes(deps: {
     '/federation/incoming/request/:id',
     counted(metrics, 'v1-revoke', async (req, res) => {
       const id = idParam(req);
-      send(res, await deps.inbound.v1Revoke(id, secretQuery(req)));
+      sendAnswer(res, await deps.inbound.v1Revoke(id, secretQuery(req)));
     }),
   );
 
@@ -82,7 +82,7 @@ export function legacyRoutes(deps: {
     '/federation/outgoing/request/:id',
     counted(metrics, 'v1-outgoing-status', async (req, res) => {
       const id = idParam(req);
-      send(res, await deps.inbound.v1Status(id, parse(v1OutgoingStatusBody, req.body)));
+      sendAnswer(res, await deps.inbound.v1Status(id, parse(v1OutgoingStatusBody, req.body)));
     }),
   );
 
@@ -90,7 +90,7 @@ export function legacyRoutes(deps: {
     '/federation/peer/teardown',
     counted(metrics, 'v1-teardown', async (req, res) => {
       const body = parse(v1TeardownBody, req.body);
-      send(res, await deps.inbound.v1Teardown(body.name, body.secret));
+      sendAnswer(res, await deps.inbound.v1Teardown(body.name, body.secret));
     }),
   );
 

@@ -1,23 +1,18 @@
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type Request } from 'express';
 import type { z } from 'zod';
-import type { Config } from '../config/schema';
-import { AppError } from '../core/errors';
-import type { Metrics } from '../core/metrics';
-import { isPeeringName, PEERING_NAME_RULE } from '../core/peering-name';
+import type { Config } from '../../config/schema';
+import { AppError } from '../../core/errors';
+import type { Metrics } from '../../core/metrics';
+import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
 import { perIpLimit } from './client-rate-limit';
-import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from './descriptor';
-import type { InboundHandshake } from './handshake-inbound';
-import { parseUuruSignature, SignatureParseError } from './http-signature';
-import type { LocalKeys } from './local-keys';
-import { authorityOf } from './partner-call';
-import type { PartnerKeyStore } from './partner-keys';
-import type { PeeringRecords } from './peering-records';
-import type { Phonebook } from './phonebook';
-import type { PolicyStore } from './policy';
-import type { HitLimiter, RateLimiter } from './rate-limiter';
+import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from '../../federation/descriptor';
+import type { FederationSurface } from '../../federation';
+import { parseUuruSignature, SignatureParseError } from '../../federation/http-signature';
+import { authorityOf } from '../../federation/partner-call';
+import { sendAnswer } from './answer';
 import { counted } from './request-metrics';
-import { type RequestVerifier, targetUriOf } from './request-verifier';
-import type { Clock } from '../core/clock';
+import type { Clock } from '../../core/clock';
+import { targetUriOf } from '../../federation/request-verifier';
 import {
   describeIssues,
   REQUEST_ID,
@@ -25,21 +20,12 @@ import {
   v2DeclineBody,
   v2PeeringRequestBody,
   v2TeardownBody,
-} from './wire-schemas';
+} from '../../federation/wire-schemas';
 
-export interface V2RouteDeps {
+export interface V2RouteDeps extends FederationSurface {
   config: Config;
   clock: Clock;
   metrics: Metrics;
-  inbound: InboundHandshake;
-  records: PeeringRecords;
-  verifier: RequestVerifier;
-  partnerKeys: PartnerKeyStore;
-  localKeys: LocalKeys;
-  policy: PolicyStore;
-  phonebook: Phonebook;
-  perIp: HitLimiter;
-  perOrigin: RateLimiter;
 }
 
 /**
@@ -172,9 +158,6 @@ export function v2Routes(deps: V2RouteDeps): Router {
     return name;
   };
 
-  const send = (res: Response, a: { status: number; body: Record<string, unknown> }) =>
-    res.status(a.status).json(a.body);
-
   const expectedFor = async (req: Request, requestId: string): Promise<string> =>
     (await deps.records.partnerOfRequest(requestId)) ?? claimedSender(req);
 
@@ -185,7 +168,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
       const body = parse(v2PeeringRequestBody, json(req));
       const who = await authenticate(req, authorityOf(body.base_url), body.base_url);
       const descriptor = who.descriptor ?? deps.partnerKeys.firstContactDescriptor(who.serverName);
-      send(res, await deps.inbound.v2Request(body, who.serverName, descriptor));
+      sendAnswer(res, await deps.inbound.v2Request(body, who.serverName, descriptor));
     }),
   );
 
@@ -194,7 +177,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
     counted(metrics, 'revoke', async (req, res) => {
       const id = requestIdParam(req);
       const who = await authenticate(req, await expectedFor(req, id));
-      send(res, await deps.inbound.v2Revoke(id, who.serverName));
+      sendAnswer(res, await deps.inbound.v2Revoke(id, who.serverName));
     }),
   );
 
@@ -203,7 +186,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
     counted(metrics, 'accept', async (req, res) => {
       const id = requestIdParam(req);
       const who = await authenticate(req, await expectedFor(req, id));
-      send(res, await deps.inbound.v2Accept(id, parse(v2AcceptBody, json(req)), who.serverName));
+      sendAnswer(res, await deps.inbound.v2Accept(id, parse(v2AcceptBody, json(req)), who.serverName));
     }),
   );
 
@@ -213,7 +196,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
       const id = requestIdParam(req);
       const who = await authenticate(req, await expectedFor(req, id));
       const body = parse(v2DeclineBody, json(req));
-      send(res, await deps.inbound.v2Decline(id, body.reason, who.serverName));
+      sendAnswer(res, await deps.inbound.v2Decline(id, body.reason, who.serverName));
     }),
   );
 
@@ -221,10 +204,9 @@ export function v2Routes(deps: V2RouteDeps): Router {
     '/peers/:name/teardown',
     counted(metrics, 'teardown', async (req, res) => {
       const name = peerNameParam(req);
-      const peer = await deps.records.peers().findOneBy({ name });
-      const who = await authenticate(req, peer?.partnerServerName ?? claimedSender(req));
+      const who = await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req));
       const body = parse(v2TeardownBody, json(req));
-      send(res, await deps.inbound.v2Teardown(name, body.request_id, who.serverName));
+      sendAnswer(res, await deps.inbound.v2Teardown(name, body.request_id, who.serverName));
     }),
   );
 
@@ -241,9 +223,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
     '/phonebook',
     counted(metrics, 'phonebook', async (req, res) => {
       const who = await authenticate(req, claimedSender(req));
-      const peer = await deps.records.peers().findOneBy({ partnerServerName: who.serverName, dialect: 'v2' });
-      // A peer marked partner_missing is one the partner itself said it forgot: no directory for it.
-      if (peer?.state !== 'active')
+      if (!(await deps.records.isActiveV2Partner(who.serverName)))
         throw new AppError('FED_NOT_PEERED', `${who.serverName} is not an active peer of this instance`);
       const entries = await deps.phonebook.publicEntries();
       res.json(entries.map((e) => ({ extension: e.extension, name: e.name })));

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
-import { clientAddress, compileTrustProxy, type TrustProxySetting } from '../core/client-address';
-import type { Metrics } from '../core/metrics';
-import { DESCRIPTOR_PATH } from './descriptor';
-import type { HitLimiter } from './rate-limiter';
+import { compileTrustProxy, type TrustProxySetting } from '../../config/trust-proxy';
+import { clientAddress } from '../../core/client-address';
+import type { Metrics } from '../../core/metrics';
+import { DESCRIPTOR_PATH } from '../../federation/descriptor';
+import type { HitLimiter } from '../../federation/rate-limiter';
 
 /** The error shape of the surface: v2 and the descriptor as the error middleware renders, v1 as µURU does. */
 export type RefusalShape = 'v2' | 'v1';

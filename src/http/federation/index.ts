@@ -1,0 +1,41 @@
+import { Router } from 'express';
+import type { Config } from '../../config/schema';
+import type { Clock } from '../../core/clock';
+import type { Metrics } from '../../core/metrics';
+import type { FederationSurface } from '../../federation';
+import type { Logger } from '../../logging/logger';
+import type { HttpFeature } from '../http-feature';
+import { perIpGate } from './client-rate-limit';
+import { legacyRoutes } from './legacy-routes';
+import { v2Routes } from './v2-routes';
+
+/**
+ * The federation listener's HTTP side: the descriptor, uuru-fed/2 and the
+ * stock µURU v1 API, and the per-IP gate in front of them. The routes parse
+ * and authenticate requests, call the protocol core (src/federation) through
+ * its surface and turn its answers and errors into statuses; the core itself
+ * knows nothing about HTTP servers.
+ */
+export function createFederationHttpFeature(
+  surface: FederationSurface,
+  ctx: { config: Config; clock: Clock; metrics: Metrics; logger: Logger },
+): HttpFeature {
+  const { config, clock, metrics, logger } = ctx;
+  const router = Router();
+  router.use(v2Routes({ ...surface, config, clock, metrics }));
+  router.use(
+    legacyRoutes({
+      config,
+      metrics,
+      logger,
+      inbound: surface.inbound,
+      phonebook: surface.phonebook,
+      perIp: surface.perIp,
+    }),
+  );
+  return {
+    name: 'federation-http',
+    federationRouter: router,
+    federationGate: perIpGate(surface.perIp, metrics, { trustProxy: config.http.trustProxy }),
+  };
+}

@@ -1,0 +1,11 @@
+import type { Router } from 'express';
+import type { Feature } from '../core/feature';
+import type { RequestGate } from './federation/client-rate-limit';
+
+/** A feature that adds routes to the listeners (src/http owns everything express). */
+export interface HttpFeature extends Feature {
+  federationRouter?: Router;
+  /** Consulted for every request on the federation listener before Express routes it. */
+  federationGate?: RequestGate;
+  adminRouter?: Router;
+}
