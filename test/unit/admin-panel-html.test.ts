@@ -24,6 +24,10 @@ const peer = (over: Partial<PeerView> = {}): PeerView => ({
   reachability: 'reachable',
   latency_ms: 12,
   last_seen: '2026-01-01T00:00:00.000Z',
+  link_error: null,
+  link_error_at: null,
+  partner_error: null,
+  partner_error_at: null,
   last_error: null,
   partner_key_fingerprint: 'SHA256:abc',
   partner_iax_host: '10.0.0.2',
@@ -47,7 +51,7 @@ describe('panel HTML', () => {
 
   it('renders hostile peer data inert in the peers table', () => {
     const s = peersFragment(
-      [peer({ last_error: '<img src=x onerror=alert(1)>', partner_url: 'https://x/"><script>' })],
+      [peer({ link_error: '<img src=x onerror=alert(1)>', partner_url: 'https://x/"><script>' })],
       'tok"en',
       new DisabledAsteriskPort().status(),
     ).value;
