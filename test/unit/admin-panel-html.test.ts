@@ -61,6 +61,31 @@ describe('panel HTML', () => {
     expect(s).toContain('value="tok&quot;en"');
   });
 
+  it("shows the link's error and the partner's, each with its time", () => {
+    const status = new DisabledAsteriskPort().status();
+    const both = peersFragment(
+      [
+        peer({
+          link_error: 'no answer to IAX2 qualify probes',
+          link_error_at: '2026-01-02T03:04:05.000Z',
+          partner_error: 'the partner reports this peering as unknown',
+          partner_error_at: '2026-01-03T00:00:00.000Z',
+        }),
+      ],
+      't',
+      status,
+    ).value.replace(/\s+/g, ' ');
+    expect(both).toMatch(
+      /data-partner-error> ?partner: the partner reports this peering as unknown .*2026-01-03 00:00:00 UTC/,
+    );
+    expect(both).toMatch(
+      /data-link-error> ?link: no answer to IAX2 qualify probes .*2026-01-02 03:04:05 UTC/,
+    );
+    const none = peersFragment([peer()], 't', status).value;
+    expect(none).not.toContain('data-link-error');
+    expect(none).not.toContain('data-partner-error');
+  });
+
   it('shows reachability with latency, or says realtime peers are not monitored', () => {
     const status = {
       ...new DisabledAsteriskPort().status(),
