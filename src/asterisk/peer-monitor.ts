@@ -49,7 +49,7 @@ export function observationFromEntry(e: IaxPeerView | undefined): Observation {
 }
 
 /**
- * Keeps each peer's reachability, latency, last_seen and last_error current:
+ * Keeps each peer's reachability, latency, last_seen and link_error current:
  * polls IAXpeerlist (the only source of latency for IAX2) and reacts at once
  * to AMI PeerStatus / ARI PeerStatusChange by polling early. Writes a Peer row
  * only when something changed. In realtime mode peers are never qualified, so
@@ -152,12 +152,17 @@ export class PeerMonitor {
     if (latencyMoved(p.latencyMs, o.latencyMs) || (patch.reachability && p.latencyMs !== o.latencyMs)) {
       patch.latencyMs = o.latencyMs;
     }
-    if (o.error !== null && p.lastError !== o.error) patch.lastError = o.error;
+    // Sticky: a recovered trunk keeps its last problem for the admin. Its time is when the link went
+    // into it, so a repeat of the same problem after a recovery moves the time too.
+    if (o.error !== null && (p.linkError !== o.error || patch.reachability)) {
+      if (p.linkError !== o.error) patch.linkError = o.error;
+      patch.linkErrorAt = now;
+    }
     if (seen && (p.lastSeen === null || now - p.lastSeen >= LAST_SEEN_REFRESH_MS || patch.reachability)) {
       patch.lastSeen = now;
     }
     if (Object.keys(patch).length === 0) return;
-    writes.add(p.id, { ...patch, updatedAt: now });
+    writes.add(p.id, patch);
   }
 }
 
@@ -167,6 +172,6 @@ const MONITOR_COLUMNS = {
   name: true,
   reachability: true,
   latencyMs: true,
-  lastError: true,
+  linkError: true,
   lastSeen: true,
 } as const;

@@ -21,7 +21,13 @@ export type PeerRunRow = Pick<Peer, (typeof PEER_RUN_COLUMNS)[number]>;
 /** What a reconcile run writes on a peer row. */
 export type ApplyPatch = Pick<Peer, 'applyState' | 'applyError'> & { appliedAt?: number };
 
-/** The plain columns the Asterisk layer writes on peer rows: apply states (reconciler) and reachability (monitor). */
+/**
+ * The plain columns the Asterisk layer writes on peer rows: apply states
+ * (reconciler) and the link's state (monitor). Not updatedAt: that is the
+ * protocol's time of its last change to the peering; each column here has
+ * its own time (appliedAt, lastSeen, linkErrorAt). docs/architecture.md lists
+ * who writes which column.
+ */
 export type PeerPatch = Partial<
   Pick<
     Peer,
@@ -30,9 +36,9 @@ export type PeerPatch = Partial<
     | 'appliedAt'
     | 'reachability'
     | 'latencyMs'
-    | 'lastError'
+    | 'linkError'
+    | 'linkErrorAt'
     | 'lastSeen'
-    | 'updatedAt'
   >
 >;
 

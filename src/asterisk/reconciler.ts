@@ -239,7 +239,7 @@ export class Reconciler {
   private async markWaiting(error: string): Promise<void> {
     const rows = await this.rows.readAll();
     const ids = rows.filter((p) => p.applyState !== 'applied' && p.applyError !== error).map((p) => p.id);
-    await this.rows.patch(ids, { applyError: error, updatedAt: this.deps.clock.now() });
+    await this.rows.patch(ids, { applyError: error });
   }
 
   private async record(
@@ -267,14 +267,14 @@ export class Reconciler {
     // Only rows whose apply state changes are written.
     const updates = new PeerPatchBatch();
     // The two patches nearly every verified peer gets, made once (1,000 peers, one run: less garbage).
-    const appliedFresh = { applyState: 'applied', applyError: null, appliedAt: now, updatedAt: now } as const;
-    const appliedKept = { applyState: 'applied', applyError: null, updatedAt: now } as const;
+    const appliedFresh = { applyState: 'applied', applyError: null, appliedAt: now } as const;
+    const appliedKept = { applyState: 'applied', applyError: null } as const;
     const save = (row: PeerRunRow, patch: ApplyPatch, written?: PeerPatch) => {
       const changed =
         row.applyState !== patch.applyState ||
         row.applyError !== patch.applyError ||
         (patch.appliedAt !== undefined && row.appliedAt !== patch.appliedAt);
-      if (changed) updates.add(row.id, written ?? { ...patch, updatedAt: now });
+      if (changed) updates.add(row.id, written ?? patch);
     };
     for (const obj of desired.peers) {
       const row = byName.get(obj.peer.name);

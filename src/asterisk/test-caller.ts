@@ -59,10 +59,8 @@ export class TestCaller {
               peer.applyError ? `: ${peer.applyError}` : ''
             })`,
           };
-    await repo.update(
-      { id: peer.id },
-      { lastTestCall: { ...result, at: clock.now() }, updatedAt: clock.now() },
-    );
+    // The one writer of lastTestCall (docs/architecture.md, who writes which column).
+    await repo.update({ id: peer.id }, { lastTestCall: { ...result, at: clock.now() } });
     return result;
   }
 

@@ -176,6 +176,9 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
             'REACHABILITY',
             'LATENCY',
             'LAST SEEN',
+            // The trunk's last problem (Asterisk) and the partner's (protocol): each has its own writer.
+            'LINK ERROR',
+            'PARTNER ERROR',
           ],
           r.peers.map((p) => [
             p.id,
@@ -189,6 +192,8 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
             p.reachability,
             p.latency_ms === null ? null : `${p.latency_ms} ms`,
             p.last_seen,
+            p.link_error,
+            p.partner_error,
           ]),
         ),
       );

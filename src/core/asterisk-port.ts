@@ -53,7 +53,11 @@ export interface AsteriskPort {
    * recorded as failed on the peers). Never rejects for an Asterisk failure.
    */
   syncPeers(reason: string): Promise<void>;
-  /** Originates a test call through the named peer to the partner's test extension. */
+  /**
+   * Originates a test call through the named peer to the partner's test
+   * extension and keeps the result on the peer (the one writer of
+   * last_test_call).
+   */
   testCall(peerName: string): Promise<TestCallResult>;
   status(): AsteriskConnectionStatus;
   /**

@@ -55,6 +55,13 @@ export interface PeerView {
   reachability: Reachability;
   latency_ms: number | null;
   last_seen: string | null;
+  /** The last problem the Asterisk layer saw on the trunk; kept after it recovers. */
+  link_error: string | null;
+  link_error_at: string | null;
+  /** What is wrong on the partner's side of the peering (protocol); cleared when fixed. */
+  partner_error: string | null;
+  partner_error_at: string | null;
+  /** Derived, for older clients: partner_error, else link_error. */
   last_error: string | null;
   partner_key_fingerprint: string | null;
   partner_iax_host: string;

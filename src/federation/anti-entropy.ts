@@ -93,7 +93,12 @@ export class AntiEntropy {
       const now = clock.now();
       if (state === 'active') {
         if (peer.state === 'partner_missing') {
-          await records.peers().update({ id: peer.id }, { state: 'active', lastError: null, updatedAt: now });
+          await records
+            .peers()
+            .update(
+              { id: peer.id },
+              { state: 'active', partnerError: null, partnerErrorAt: null, updatedAt: now },
+            );
           report.recovered++;
         }
       } else if (state === 'pending' && peer.role === 'acceptor') {
@@ -119,7 +124,8 @@ export class AntiEntropy {
           { id: peer.id },
           {
             state: 'partner_missing',
-            lastError: `the partner reports this peering as ${state} (checked ${new Date(now).toISOString()}); tear it down or ask the partner`,
+            partnerError: `the partner reports this peering as ${state} (checked ${new Date(now).toISOString()}); tear it down or ask the partner`,
+            partnerErrorAt: now,
             updatedAt: now,
           },
         );

@@ -135,12 +135,19 @@ export function createFederationFeature(
       return;
     }
     // A final failure is shown on the peer (anti-entropy and the admin take it from here); a later success clears it.
-    const lastError = r.outcome === 'final' ? `${ACCEPT_NOT_DELIVERED}: ${r.message ?? ''}` : null;
-    if (lastError === null) {
+    const now = clock.now();
+    const partnerError = r.outcome === 'final' ? `${ACCEPT_NOT_DELIVERED}: ${r.message ?? ''}` : null;
+    if (partnerError === null) {
+      // Only this failure is cleared here: anti-entropy's finding stands until anti-entropy sees it fixed.
       const peer = await records.peers().findOneBy({ requestId: r.item.requestId });
-      if (!peer?.lastError?.startsWith(ACCEPT_NOT_DELIVERED)) return;
+      if (!peer?.partnerError?.startsWith(ACCEPT_NOT_DELIVERED)) return;
     }
-    await records.peers().update({ requestId: r.item.requestId }, { lastError, updatedAt: clock.now() });
+    await records
+      .peers()
+      .update(
+        { requestId: r.item.requestId },
+        { partnerError, partnerErrorAt: partnerError === null ? null : now, updatedAt: now },
+      );
   };
   worker = new DeliveryWorker({
     db,

@@ -220,7 +220,10 @@ export class PeeringRecords {
       | 'reachability'
       | 'latencyMs'
       | 'lastSeen'
-      | 'lastError'
+      | 'linkError'
+      | 'linkErrorAt'
+      | 'partnerError'
+      | 'partnerErrorAt'
       | 'lastTestCall'
       | 'createdAt'
       | 'updatedAt'
@@ -237,7 +240,10 @@ export class PeeringRecords {
       reachability: 'unknown',
       latencyMs: null,
       lastSeen: null,
-      lastError: null,
+      linkError: null,
+      linkErrorAt: null,
+      partnerError: null,
+      partnerErrorAt: null,
       lastTestCall: null,
       createdAt: now,
       updatedAt: now,

@@ -33,7 +33,7 @@ export function classifyStatus(status: number): DeliveryOutcome {
  * the peering, so our side is torn down. A 401 does not: the partner could not
  * authenticate us (clock skew, our rotated key not fetched yet), which says
  * nothing about the peering; the accept is given up like any other and the peer
- * stays with its last_error for anti-entropy and the admin.
+ * stays with its partner_error for anti-entropy and the admin.
  */
 export function refusalTearsDownAccept(status: number): boolean {
   return classifyStatus(status) === 'final' && status !== 401;

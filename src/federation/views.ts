@@ -68,7 +68,7 @@ export function peerView(p: Peer, d: Deliveries = none): PeerView {
     reachability: p.reachability,
     latency_ms: p.latencyMs,
     last_seen: iso(p.lastSeen),
-    last_error: p.lastError ?? d.lastError,
+    ...peerErrors(p, d),
     partner_key_fingerprint: p.partnerKeyFingerprint,
     partner_iax_host: p.partnerIaxHost,
     partner_extension_length: p.partnerExtensionLength,
@@ -76,6 +76,27 @@ export function peerView(p: Peer, d: Deliveries = none): PeerView {
     last_test_call: p.lastTestCall,
     pending_deliveries: d.count,
     created_at: new Date(p.createdAt).toISOString(),
+  };
+}
+
+/**
+ * The two sides of a peer's trouble, each from its one writer, and the
+ * combined last_error older clients read (derived, never stored: the
+ * partner's error first, as a broken peering makes the trunk's state moot).
+ * A failing delivery still pending is the partner's error until the row
+ * records one (it carries no time of its own).
+ */
+function peerErrors(
+  p: Peer,
+  d: Deliveries,
+): Pick<PeerView, 'link_error' | 'link_error_at' | 'partner_error' | 'partner_error_at' | 'last_error'> {
+  const partnerError = p.partnerError ?? d.lastError;
+  return {
+    link_error: p.linkError,
+    link_error_at: iso(p.linkErrorAt),
+    partner_error: partnerError,
+    partner_error_at: p.partnerError === null ? null : iso(p.partnerErrorAt),
+    last_error: partnerError ?? p.linkError,
   };
 }
 

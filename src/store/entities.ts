@@ -44,7 +44,21 @@ export interface Peer {
   reachability: Reachability;
   latencyMs: number | null;
   lastSeen: number | null;
-  lastError: string | null;
+  /**
+   * The last problem the Asterisk layer saw on the trunk (the monitor: not
+   * loaded, lagged, no answer, Asterisk down). Sticky: kept after the trunk
+   * recovers, so the admin sees what happened. Written only by src/asterisk.
+   */
+  linkError: string | null;
+  /** When the link last went into linkError. */
+  linkErrorAt: number | null;
+  /**
+   * The partner's side of the peering as the protocol sees it (anti-entropy:
+   * the partner forgot us; the outbox: our accept never reached it). Cleared
+   * when fixed. Written only by src/federation.
+   */
+  partnerError: string | null;
+  partnerErrorAt: number | null;
   partnerKeyFingerprint: string | null;
   lastTestCall: TestCallRecord | null;
   createdAt: number;
@@ -75,7 +89,10 @@ export const PeerEntity = new EntitySchema<Peer>({
     reachability: col.str(16),
     latencyMs: col.int(true),
     lastSeen: col.ms(true),
-    lastError: col.text(),
+    linkError: col.text(),
+    linkErrorAt: col.ms(true),
+    partnerError: col.text(),
+    partnerErrorAt: col.ms(true),
     partnerKeyFingerprint: col.str(128, true),
     lastTestCall: col.json(),
     createdAt: col.ms(),

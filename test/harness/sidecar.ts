@@ -259,7 +259,8 @@ export interface PeerRow {
   requestId: string;
   role: string;
   state: string;
-  lastError: string | null;
+  linkError: string | null;
+  partnerError: string | null;
   partnerServerName: string | null;
   partnerIaxHost: string;
   partnerIaxPort: number;
@@ -334,6 +335,10 @@ export interface PeerViewJson {
   role: string;
   dialect: string;
   pending_deliveries: number;
+  link_error: string | null;
+  partner_error: string | null;
+  partner_error_at: string | null;
+  /** Derived: partner_error, else link_error. */
   last_error: string | null;
   partner_key_fingerprint: string | null;
 }

@@ -162,7 +162,8 @@ it('a partner answering its probes later than chan_iax2 allows (2 s) is lagged, 
       200,
     );
     expect(lagged.latencyMs).toBeGreaterThan(2000);
-    expect(lagged.lastError).toMatch(/lagged/i);
+    expect(lagged.linkError).toMatch(/lagged/i);
+    expect(lagged.linkErrorAt).not.toBeNull();
     expect(lagged.lastSeen).not.toBeNull();
     const gauge = await sc.metrics.peerReachable.get();
     expect(gauge.values.find((v) => v.labels.peer === 'drift_slow')?.value).toBe(0.5);
@@ -177,8 +178,9 @@ it('a partner answering its probes later than chan_iax2 allows (2 s) is lagged, 
       30_000,
       200,
     );
-    // last_error is the last problem seen, kept for the admin after the trunk recovered.
-    expect(fast.lastError).toMatch(/lagged/i);
+    // link_error is the last problem seen, kept for the admin after the trunk recovered.
+    expect(fast.linkError).toMatch(/lagged/i);
+    expect(fast.linkErrorAt).toBe(lagged.linkErrorAt);
     expect(fast.lastSeen).toBeGreaterThanOrEqual(lagged.lastSeen ?? 0);
   } finally {
     await relay.close();

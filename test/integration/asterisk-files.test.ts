@@ -292,7 +292,8 @@ describe('files backend', () => {
       200,
     );
     expect(down.latencyMs).toBeNull();
-    expect(down.lastError).toMatch(/qualify/);
+    expect(down.linkError).toMatch(/qualify/);
+    expect(down.partnerError).toBeNull();
     await B.start();
     const up = await waitUntil(
       'a_b reachable again',

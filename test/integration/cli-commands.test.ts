@@ -229,6 +229,7 @@ describe('API commands', () => {
     expect(peersA).toMatchObject({ prefix: '51', dialect: 'v2' });
     const table = await cli(['peers', 'list'], apiEnv(b));
     expect(table.stdout).toMatch(/^ID\s+NAME\s+PREFIX/);
+    expect(table.stdout).toMatch(/LAST SEEN\s+LINK ERROR\s+PARTNER ERROR\n/);
     expect(table.stdout).toMatch(/clipeer\s+52\s+/);
   });
 

@@ -108,9 +108,9 @@ it('an accept sent while the requester is unreachable is retried with backoff an
   expect(peerOnB.state).toBe('active');
   const failing = await eventually('B shows the failed delivery on the peer', async () => {
     const p = await peerByName(b, 'out_ten');
-    return p && p.pending_deliveries === 1 && p.last_error ? p : undefined;
+    return p && p.pending_deliveries === 1 && p.partner_error ? p : undefined;
   });
-  expect(failing.last_error).toMatch(
+  expect(failing.partner_error).toMatch(
     /reset|ECONNRESET|socket|unreachable|could not be reached|fetch failed/i,
   );
 
@@ -155,7 +155,7 @@ it('an accept sent while the requester is unreachable is retried with backoff an
   expect(await outgoingByName(a, 'out_ten')).toBeUndefined();
   await eventually('B sees the delivery done', async () => {
     const p = await peerByName(b, 'out_ten');
-    return p?.pending_deliveries === 0 && p.last_error === null ? p : undefined;
+    return p?.pending_deliveries === 0 && p.partner_error === null ? p : undefined;
   });
   const after = await b.query<OutboxRow>(
     "SELECT kind, state, attempts, lastError FROM {db}.outbox WHERE kind = 'accept'",

@@ -52,13 +52,16 @@ describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
         const p = await peerByName(b, 'ae_lost');
         return p &&
           p.pending_deliveries === 0 &&
-          p.last_error?.startsWith('the partner was not told of the accept')
+          p.partner_error?.startsWith('the partner was not told of the accept')
           ? p
           : undefined;
       },
       20_000,
     );
-    expect(givenUp.last_error).toMatch(/gave up after \d+ attempts/);
+    expect(givenUp.partner_error).toMatch(/gave up after \d+ attempts/);
+    expect(givenUp.partner_error_at).not.toBeNull();
+    // The derived field older clients read carries it too.
+    expect(givenUp.last_error).toBe(givenUp.partner_error);
     expect(givenUp.state).toBe('active');
 
     await a.restart();
@@ -66,7 +69,7 @@ describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
     expect((await peerRow(b, 'ae_lost'))?.secret).toBe(pa.secret);
     await eventually(
       'the error on B is cleared',
-      async () => (await peerByName(b, 'ae_lost'))?.last_error === null,
+      async () => (await peerByName(b, 'ae_lost'))?.partner_error === null,
     );
   });
 });

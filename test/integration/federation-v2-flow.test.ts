@@ -210,7 +210,7 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
       },
       15_000,
     );
-    expect(flagged.last_error).toMatch(/unknown/);
+    expect(flagged.partner_error).toMatch(/unknown/);
     await adminOk(b, 'DELETE', `/federation/peers/${flagged.id}?local_only=true`, undefined, 204);
     expect(await peerRow(b, 'ab_loc2')).toBeUndefined();
   });
@@ -224,9 +224,9 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     // The accept waits in B's outbox, with the failure visible on the peer.
     const waiting = await eventually('B shows the failed delivery', async () => {
       const p = await peerByName(b, 'ab_down');
-      return p && p.pending_deliveries === 1 && p.last_error ? p : undefined;
+      return p && p.pending_deliveries === 1 && p.partner_error ? p : undefined;
     });
-    expect(waiting.last_error).toMatch(/unreachable|ECONNREFUSED|could not be reached/);
+    expect(waiting.partner_error).toMatch(/unreachable|ECONNREFUSED|could not be reached/);
     await a.restart();
     await expectPeered(a, b, 'ab_down');
     await eventually(

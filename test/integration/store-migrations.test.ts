@@ -18,6 +18,7 @@ import { col } from '../../src/store/columns';
 import { type Peer, PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
 import { MIGRATIONS } from '../../src/store/migrations';
+import { PeerErrorOwners1763800000900 } from '../../src/store/migrations/0009-peer-error-owners';
 import { type MariaDbServer, startMariaDb, testDatabaseName } from '../harness/mariadb';
 
 type StoreConfig = Pick<Config, 'database' | 'dataDir'>;
@@ -141,7 +142,10 @@ function peerRow(overrides: Partial<Peer> = {}): Peer {
     reachability: 'unknown',
     latencyMs: null,
     lastSeen: SOME_MS,
-    lastError: null,
+    linkError: null,
+    linkErrorAt: null,
+    partnerError: null,
+    partnerErrorAt: null,
     partnerKeyFingerprint: null,
     lastTestCall: { answered: true, setupMs: 120, error: null, at: SOME_MS },
     createdAt: SOME_MS,
@@ -262,5 +266,106 @@ describe.each(Object.keys(dialects) as (keyof typeof dialects)[])('store on %s',
     ds = await openDatabase(config);
     expect(await appliedMigrations(ds)).toEqual(all);
     expect(await ds.getRepository(PeerEntity).findOneByOrFail({ id: kept.id })).toEqual(kept);
+  });
+
+  test('0009 gives each stored last_error to the layer that wrote it, and folds them back when undone', async () => {
+    const q = (name: string) => ds.driver.escape(name);
+    const owners = PeerErrorOwners1763800000900.name;
+    while ((await appliedMigrations(ds)).includes(owners))
+      await ds.undoLastMigration({ transaction: 'each' });
+    const stored = {
+      monitor: 'no answer to IAX2 qualify probes',
+      antiEntropy:
+        'the partner reports this peering as unknown (checked 2026-01-01T00:00:00.000Z); tear it down or ask the partner',
+      outbox: 'the partner was not told of the accept: gave up after 9 attempts',
+      none: null,
+    };
+    const ids = Object.fromEntries(Object.keys(stored).map((k) => [k, crypto.randomUUID()]));
+    const columns = [
+      'id',
+      'name',
+      'prefix',
+      'partnerUrl',
+      'partnerIaxHost',
+      'partnerIaxPort',
+      'partnerExtensionLength',
+      'codec',
+      'secret',
+      'dialect',
+      'requestId',
+      'role',
+      'state',
+      'applyState',
+      'reachability',
+      'lastError',
+      'createdAt',
+      'updatedAt',
+    ];
+    for (const [k, lastError] of Object.entries(stored)) {
+      const id = ids[k];
+      await ds.query(
+        `INSERT INTO ${q('peers')} (${columns.map(q).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+        [
+          id,
+          `m9_${k}`,
+          `9${crypto.randomInt(100000, 999999)}`,
+          'https://p.example',
+          '192.0.2.9',
+          4569,
+          4,
+          'ulaw',
+          'x'.repeat(40),
+          'v2',
+          id,
+          'acceptor',
+          'active',
+          'applied',
+          'reachable',
+          lastError,
+          SOME_MS,
+          SOME_MS,
+        ],
+      );
+    }
+    const read = async (cols: string[]) =>
+      Object.fromEntries(
+        await Promise.all(
+          Object.entries(ids).map(async ([k, id]) => {
+            const rows = (await ds.query(
+              `SELECT ${cols.map(q).join(', ')} FROM ${q('peers')} WHERE ${q('id')} = ?`,
+              [id],
+            )) as Record<string, unknown>[];
+            return [k, rows[0]];
+          }),
+        ),
+      );
+
+    await ds.runMigrations({ transaction: 'each' });
+    const split = await read(['linkError', 'partnerError', 'linkErrorAt', 'partnerErrorAt']);
+    const none = { linkErrorAt: null, partnerErrorAt: null };
+    expect(split).toEqual({
+      monitor: { linkError: stored.monitor, partnerError: null, ...none },
+      antiEntropy: { linkError: null, partnerError: stored.antiEntropy, ...none },
+      outbox: { linkError: null, partnerError: stored.outbox, ...none },
+      none: { linkError: null, partnerError: null, ...none },
+    });
+
+    // Both set (only possible from now on): undoing keeps the partner's, as a broken peering makes the trunk's state moot.
+    await ds.query(`UPDATE ${q('peers')} SET ${q('linkError')} = ? WHERE ${q('id')} = ?`, [
+      'lagged: x',
+      ids.outbox,
+    ]);
+    while ((await appliedMigrations(ds)).includes(owners))
+      await ds.undoLastMigration({ transaction: 'each' });
+    expect(await read(['lastError'])).toEqual({
+      monitor: { lastError: stored.monitor },
+      antiEntropy: { lastError: stored.antiEntropy },
+      outbox: { lastError: stored.outbox },
+      none: { lastError: null },
+    });
+    await ds.runMigrations({ transaction: 'each' });
+    const all = Object.values(ids);
+    await ds.query(`DELETE FROM ${q('peers')} WHERE ${q('id')} IN (${all.map(() => '?').join(', ')})`, all);
+    expect(await appliedMigrations(ds)).toEqual(MIGRATIONS.map((m) => m.name));
   });
 });

@@ -24,6 +24,10 @@ const peer = (over: Partial<PeerView> = {}): PeerView => ({
   reachability: 'reachable',
   latency_ms: 12,
   last_seen: '2026-01-01T00:00:00.000Z',
+  link_error: null,
+  link_error_at: null,
+  partner_error: null,
+  partner_error_at: null,
   last_error: null,
   partner_key_fingerprint: 'SHA256:abc',
   partner_iax_host: '10.0.0.2',
@@ -47,7 +51,7 @@ describe('panel HTML', () => {
 
   it('renders hostile peer data inert in the peers table', () => {
     const s = peersFragment(
-      [peer({ last_error: '<img src=x onerror=alert(1)>', partner_url: 'https://x/"><script>' })],
+      [peer({ link_error: '<img src=x onerror=alert(1)>', partner_url: 'https://x/"><script>' })],
       'tok"en',
       new DisabledAsteriskPort().status(),
     ).value;
@@ -55,6 +59,31 @@ describe('panel HTML', () => {
     expect(s).not.toContain('<script>');
     expect(s).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(s).toContain('value="tok&quot;en"');
+  });
+
+  it("shows the link's error and the partner's, each with its time", () => {
+    const status = new DisabledAsteriskPort().status();
+    const both = peersFragment(
+      [
+        peer({
+          link_error: 'no answer to IAX2 qualify probes',
+          link_error_at: '2026-01-02T03:04:05.000Z',
+          partner_error: 'the partner reports this peering as unknown',
+          partner_error_at: '2026-01-03T00:00:00.000Z',
+        }),
+      ],
+      't',
+      status,
+    ).value.replace(/\s+/g, ' ');
+    expect(both).toMatch(
+      /data-partner-error> ?partner: the partner reports this peering as unknown .*2026-01-03 00:00:00 UTC/,
+    );
+    expect(both).toMatch(
+      /data-link-error> ?link: no answer to IAX2 qualify probes .*2026-01-02 03:04:05 UTC/,
+    );
+    const none = peersFragment([peer()], 't', status).value;
+    expect(none).not.toContain('data-link-error');
+    expect(none).not.toContain('data-partner-error');
   });
 
   it('shows reachability with latency, or says realtime peers are not monitored', () => {

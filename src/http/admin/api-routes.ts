@@ -3,7 +3,6 @@ import type { DataSource } from 'typeorm';
 import type { AsteriskConnectionStatus, AsteriskPort, ReconcileNowReport } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
 import type { FederationAdmin, PeerView } from '../../core/federation-admin';
-import { PeerEntity } from '../../store/entities';
 import {
   acceptIncomingBody,
   createOutgoingBody,
@@ -45,20 +44,13 @@ export interface TestCallOutcome {
   error: string | null;
 }
 
-/** Runs a test call through a peer and keeps the result on the peer, where the panel shows it. */
+/**
+ * Runs a test call through a peer. The Asterisk layer keeps the result on the
+ * peer (last_test_call has that one writer); with Asterisk switched off no
+ * call is placed and nothing is kept.
+ */
 export async function runTestCall(services: AdminServices, peer: PeerView): Promise<TestCallOutcome> {
   const result = await services.asterisk.testCall(peer.name);
-  await services.db.getRepository(PeerEntity).update(
-    { id: peer.id },
-    {
-      lastTestCall: {
-        answered: result.answered,
-        setupMs: result.setupMs,
-        error: result.error,
-        at: services.clock.now(),
-      },
-    },
-  );
   return { answered: result.answered, setup_ms: result.setupMs, error: result.error };
 }
 

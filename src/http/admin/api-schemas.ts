@@ -138,7 +138,17 @@ export const peerView = z.object({
   reachability: z.enum(['unknown', 'reachable', 'lagged', 'unreachable', 'unmonitored']),
   latency_ms: z.number().nullable(),
   last_seen: isoTime.nullable(),
-  last_error: z.string().nullable(),
+  link_error: z
+    .string()
+    .nullable()
+    .describe('the last problem the Asterisk layer saw on the trunk (kept after it recovers)'),
+  link_error_at: isoTime.nullable(),
+  partner_error: z
+    .string()
+    .nullable()
+    .describe("what is wrong on the partner's side of the peering (cleared when fixed)"),
+  partner_error_at: isoTime.nullable(),
+  last_error: z.string().nullable().describe('derived, for older clients: partner_error, else link_error'),
   partner_key_fingerprint: z.string().nullable(),
   partner_iax_host: z.string(),
   partner_extension_length: z.number().int(),

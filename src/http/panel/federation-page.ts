@@ -64,6 +64,23 @@ function applyCell(p: PeerView): SafeHtml {
     }`;
 }
 
+/** The trunk's problem (Asterisk) and the partner's (protocol), each from its one writer, each with its time. */
+function errorsCell(p: PeerView): SafeHtml {
+  const line = (side: string, what: string, error: string | null, at: string | null) =>
+    error === null
+      ? ''
+      : html`<div data-${what}>
+          ${side}: ${error}${at ? html` <span class="muted">(${formatTime(at)})</span>` : ''}
+        </div>`;
+  if (p.link_error === null && p.partner_error === null) return html`<span class="muted">–</span>`;
+  return html`${line('partner', 'partner-error', p.partner_error, p.partner_error_at)}${line(
+    'link',
+    'link-error',
+    p.link_error,
+    p.link_error_at,
+  )}`;
+}
+
 function testCallResult(p: PeerView): SafeHtml {
   const t = p.last_test_call;
   if (!t) return html`<span class="result" data-result></span>`;
@@ -93,7 +110,7 @@ export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskC
         </td>
         <td>${reachabilityCell(p, status)}</td>
         <td>${formatTime(p.last_seen)}</td>
-        <td class="small">${p.last_error ?? html`<span class="muted">–</span>`}</td>
+        <td class="small">${errorsCell(p)}</td>
         <td>${applyCell(p)}</td>
         <td>
           ${p.partner_key_fingerprint ? html`<code class="fp">${p.partner_key_fingerprint}</code>` : html`<span class="muted">–</span>`}
@@ -131,7 +148,7 @@ export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskC
       'State',
       'Reachability',
       'Last seen',
-      'Last error',
+      'Errors',
       'Apply state',
       'Partner key',
       'Test call',

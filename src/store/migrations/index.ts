@@ -3,6 +3,7 @@ import { AsteriskRealtimeRows1763800000300 } from './0003-asterisk-realtime-rows
 import { EncryptSecrets1763800000500 } from './0005-encrypt-secrets';
 import { Utf8mb41763800000600 } from './0006-utf8mb4';
 import { PeeringName401763800000800 } from './0008-peering-name-40';
+import { PeerErrorOwners1763800000900 } from './0009-peer-error-owners';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   EncryptSecrets1763800000500,
   Utf8mb41763800000600,
   PeeringName401763800000800,
+  PeerErrorOwners1763800000900,
 ];
