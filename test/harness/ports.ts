@@ -2,12 +2,8 @@ import crypto from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 
-/**
- * A TCP port that was free on 127.0.0.1 a moment ago. The kernel picks it, so
- * concurrent test runs do not collide; the short window between close and
- * reuse is accepted.
- */
-export function freePort(): Promise<number> {
+/** The kernel's pick of a free TCP port on 127.0.0.1. */
+function kernelTcpPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
@@ -20,8 +16,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Same as freePort, for UDP (IAX2 binds UDP). */
-export function freeUdpPort(): Promise<number> {
+/** The kernel's pick of a free UDP port on 127.0.0.1. */
+function kernelUdpPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = dgram.createSocket('udp4');
     socket.unref();
@@ -31,6 +27,39 @@ export function freeUdpPort(): Promise<number> {
       socket.close(() => (port > 0 ? resolve(port) : reject(new Error('no UDP port assigned'))));
     });
   });
+}
+
+/**
+ * Ports handed out by this process. The kernel may give a port that was just
+ * closed to the very next bind to port 0, so two picks in a row (a test that
+ * starts several sidecars at once) could get the same port and one of them
+ * would fail with EADDRINUSE; a port is never handed out twice per process.
+ */
+const handedOut = { tcp: new Set<number>(), udp: new Set<number>() };
+
+async function unique(kind: 'tcp' | 'udp', pick: () => Promise<number>): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const port = await pick();
+    if (!handedOut[kind].has(port)) {
+      handedOut[kind].add(port);
+      return port;
+    }
+  }
+  throw new Error(`no ${kind} port that this process has not handed out already after 50 tries`);
+}
+
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago and that this process has
+ * not handed out before. The kernel picks it, so concurrent test runs do not
+ * collide; the short window between close and reuse is accepted.
+ */
+export function freePort(): Promise<number> {
+  return unique('tcp', kernelTcpPort);
+}
+
+/** Same as freePort, for UDP (IAX2 binds UDP). */
+export function freeUdpPort(): Promise<number> {
+  return unique('udp', kernelUdpPort);
 }
 
 /** IAX2's standard port: the only one a v1 (stock µURU) partner can reach, since v1 carries no port. */
