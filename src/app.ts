@@ -7,6 +7,7 @@ import { type Clock, systemClock } from './core/clock';
 import { compileTrustProxy, TRUE_MEANS } from './config/trust-proxy';
 import { clientAddress } from './core/client-address';
 import { AppError, errorMessage, isAppError } from './core/errors';
+import { errorSpec } from './core/error-catalogue';
 import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort } from './core/asterisk-port';
 import { createLogger, type Logger } from './logging/logger';
 import { Metrics } from './core/metrics';
@@ -173,9 +174,9 @@ export class App implements AppRuntime {
         this.db = await openDatabase(this.config);
         break;
       } catch (e) {
-        // A key that does not open the stored secrets (or an unusable key file) will not heal by retrying,
-        // nor will a database that is not utf8mb4 and cannot be converted (see src/store/charset.ts).
-        if (isAppError(e) && (e.code === 'FED_KEY_DECRYPT_FAILED' || e.code === 'DB_CHARSET_UNSUPPORTED')) {
+        // Some refusals will not heal by retrying (a key that does not open the stored secrets, a database that
+        // cannot hold utf8mb4): the catalogue marks them, and start-up stops on them.
+        if (isAppError(e) && errorSpec(e.code).stopsStartup) {
           this.logger.error('cannot start', { component: 'app', code: e.code, error: e.message });
           throw e;
         }

@@ -25,6 +25,8 @@ export interface ErrorSpec {
   kind: ErrorKind;
   meaning: string;
   surfaces: readonly ErrorSurface[];
+  /** Raised while opening the database at start-up, retrying cannot heal it: the app stops instead of retrying. */
+  stopsStartup?: true;
 }
 
 const FA = ['federation', 'admin'] as const;
@@ -380,12 +382,14 @@ export const ERROR_CATALOGUE = {
     kind: 'bug',
     meaning: 'a stored private key or secret cannot be decrypted (wrong or missing key-encryption secret)',
     surfaces: ['internal', 'cli'],
+    stopsStartup: true,
   },
   DB_CHARSET_UNSUPPORTED: {
     status: 503,
     kind: 'operational',
     meaning: 'the MariaDB/MySQL database cannot store full Unicode (utf8mb4)',
     surfaces: ['internal', 'cli'],
+    stopsStartup: true,
   },
 
   // v1 (stock µURU): the answer is {"detail": text} with this status

@@ -21,6 +21,12 @@ describe('error catalogue', () => {
     expect(isErrorCode('toString')).toBe(false);
   });
 
+  it('marks as start-up stoppers only internal refusals that retrying cannot heal', () => {
+    const stoppers = ERROR_CODES.filter((c) => 'stopsStartup' in ERROR_CATALOGUE[c]);
+    expect(stoppers.sort()).toEqual(['DB_CHARSET_UNSUPPORTED', 'FED_KEY_DECRYPT_FAILED']);
+    for (const c of stoppers) expect(ERROR_CATALOGUE[c].surfaces).toContain('internal');
+  });
+
   it('gives AppError its status and kind', () => {
     const e = new AppError('FED_UNKNOWN_PEER', 'no peer x');
     expect(e).toMatchObject({ code: 'FED_UNKNOWN_PEER', status: 404, kind: 'user' });
