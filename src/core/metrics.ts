@@ -202,16 +202,20 @@ export class Metrics {
       [this.testCalls, TEST_CALL_RESULTS],
       [this.partnerChecks, PARTNER_CHECK_RESULTS],
     ] as const) {
+      const present = new Set<string>();
       for (const v of (await metric.get()).values) {
         const peer = String(v.labels.peer);
-        if (!names.has(peer)) metric.remove({ peer, result: String(v.labels.result) });
+        if (names.has(peer)) present.add(`${peer}\n${String(v.labels.result)}`);
+        else metric.remove({ peer, result: String(v.labels.result) });
       }
-      for (const peer of names) for (const result of results) metric.inc({ peer, result }, 0);
+      for (const peer of names) {
+        for (const result of results) if (!present.has(`${peer}\n${result}`)) metric.inc({ peer, result }, 0);
+      }
     }
+    // The setup-time histogram (ten series a peer) starts with the peer's first answered test call:
+    // at a thousand peers, empty histograms for all would be most of the scrape.
     const withSetup = new Set((await this.testCallSetup.get()).values.map((v) => String(v.labels.peer)));
     for (const peer of withSetup) if (!names.has(peer)) this.testCallSetup.remove({ peer });
-    // zero() would also clear a peer's observations: only for peers without series yet.
-    for (const peer of names) if (!withSetup.has(peer)) this.testCallSetup.zero({ peer });
     // Gauges describe the rows as they are now.
     this.peerState.reset();
     this.peerLatency.reset();
