@@ -29,7 +29,7 @@ async function heapMb(adminUrl: string): Promise<Record<string, number | null>> 
     .then((r) => r.text())
     .catch(() => '');
   const pick = (name: string): number | null => {
-    const m = new RegExp(`^uuru_fed_process_${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text);
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text);
     return m ? round2(Number(m[1]) / 1048576) : null;
   };
   return {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system parts the test suite needs on a Debian machine, as root:
-# MariaDB server binaries, Chromium for the panel tests, debootstrap, and a cached
-# Debian sid chroot with Asterisk 22. Idempotent: a warm machine returns in seconds.
+# MariaDB server binaries, Chromium for the panel tests, promtool (from Debian's prometheus
+# package, for the shipped alert rules' unit tests), debootstrap, and a cached Debian sid
+# chroot with Asterisk 22. Idempotent: a warm machine returns in seconds.
 # Runs at the same time (two test runs, a demo beside a test) wait for each other on a
 # lock in the cache folder; the later one then finds the finished chroot.
 set -euo pipefail
@@ -13,6 +14,7 @@ need=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ "$(id -u)" != 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then

@@ -150,6 +150,7 @@ export function createAsteriskFeature(
     ari,
     clock,
     logger,
+    metrics,
     app: a.ari.app,
     testExtension: a.testExtension,
     timeoutSec: 15,

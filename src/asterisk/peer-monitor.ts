@@ -12,14 +12,6 @@ import { SingleFlight } from '../jobs/single-flight';
 /** Refresh last_seen of a steadily reachable peer at most this often, to spare the DB. */
 const LAST_SEEN_REFRESH_MS = 60_000;
 
-const GAUGE: Record<Reachability, number> = {
-  reachable: 1,
-  lagged: 0.5,
-  unreachable: 0,
-  unknown: -1,
-  unmonitored: -1,
-};
-
 /** Jitter of a millisecond or two is not worth a DB write; a real move is. */
 function latencyMoved(before: number | null, after: number | null): boolean {
   if (before === null || after === null) return before !== after;
@@ -144,8 +136,7 @@ export class PeerMonitor {
 
   private observe(p: Peer, o: Observation, writes: PeerPatchBatch, now: number): void {
     const { metrics } = this.deps;
-    metrics.peerReachable.set({ peer: p.name }, GAUGE[o.reachability]);
-    if (o.latencyMs !== null) metrics.peerLatency.set({ peer: p.name }, o.latencyMs);
+    metrics.setPeerReachability(p.name, o.reachability, o.latencyMs);
     const seen = o.reachability === 'reachable' || o.reachability === 'lagged';
     const patch: PeerPatch = {};
     if (p.reachability !== o.reachability) patch.reachability = o.reachability;

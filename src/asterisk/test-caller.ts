@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock';
+import type { Metrics } from '../core/metrics';
 import type { TestCallResult } from '../core/asterisk-port';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
@@ -33,6 +34,7 @@ export class TestCaller {
       ari: AriLink;
       clock: Clock;
       logger: Logger;
+      metrics: Metrics;
       app: string;
       testExtension: string;
       timeoutSec: number;
@@ -49,25 +51,37 @@ export class TestCaller {
     // chan_iax2 takes an IAX2/<name> it has no peer for as a host name: the call would go to DNS
     // (leaking the peer's name, and waiting out the resolver, 5 s when a query is lost) instead of
     // failing. Until the reconciler has seen the peer loaded, there is nothing to call.
-    const result =
+    const { result, placed } =
       peer.applyState === 'applied'
         ? await this.originate(name, exten)
         : {
-            answered: false,
-            setupMs: null,
-            error: `not placed: the peer is not loaded in Asterisk yet (apply_state ${peer.applyState}${
-              peer.applyError ? `: ${peer.applyError}` : ''
-            })`,
+            placed: false,
+            result: {
+              answered: false,
+              setupMs: null,
+              error: `not placed: the peer is not loaded in Asterisk yet (apply_state ${peer.applyState}${
+                peer.applyError ? `: ${peer.applyError}` : ''
+              })`,
+            },
           };
     // The one writer of lastTestCall (docs/architecture.md, who writes which column).
     await repo.update({ id: peer.id }, { lastTestCall: { ...result, at: clock.now() } });
+    this.deps.metrics.countTestCall(name, result, placed);
     return result;
   }
 
-  private async originate(peer: string, exten: string): Promise<TestCallResult> {
+  /**
+   * The call's outcome, and whether it was handed to Asterisk (placed). An
+   * originate Asterisk refuses (chan_iax2 allocates no channel to a peer its
+   * qualify marks unreachable) was placed and failed: the trunk is the cause.
+   */
+  private async originate(peer: string, exten: string): Promise<{ result: TestCallResult; placed: boolean }> {
     const { ari, logger, timeoutSec } = this.deps;
     if (ari.state !== 'connected') {
-      return { answered: false, setupMs: null, error: 'Asterisk ARI is not connected' };
+      return {
+        placed: false,
+        result: { answered: false, setupMs: null, error: 'Asterisk ARI is not connected' },
+      };
     }
     const channelId = `uuru-test-${randomUUID()}`;
     const t0 = performance.now();
@@ -108,7 +122,7 @@ export class TestCaller {
         answered: result.answered,
         setupMs: result.setupMs,
       });
-      return result;
+      return { result, placed: true };
     } finally {
       clearTimeout(timer);
       ari.off('StasisStart', onStart);

@@ -1,23 +1,96 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { buildVersion } from './build-info';
 
 /**
  * Prometheus instruments, one registry per App (so tests can run several
  * instances in one process). Layers receive the Metrics object and update it;
- * GET /metrics renders the registry.
+ * GET /metrics renders the registry. Names follow Prometheus conventions
+ * (docs/metrics.md): base units (seconds, Unix timestamps in seconds),
+ * counters end in _total, a state is one 0/1 series per possible value.
  */
+
+/** A trunk's reachability as the monitor records it (peers.reachability). */
+export const PEER_STATES = ['reachable', 'lagged', 'unreachable', 'unknown', 'unmonitored'] as const;
+/** Whether Asterisk holds the peer as stored (peers.apply_state). */
+export const APPLY_STATES = ['pending', 'applied', 'failed'] as const;
+/**
+ * A test call: answered; failed (handed to Asterisk, not answered: refused,
+ * no answer, timed out); not placed (the peer is not loaded, ARI is down).
+ */
+export const TEST_CALL_RESULTS = ['answered', 'failed', 'not_placed'] as const;
+/** The anti-entropy check of a peering with its partner: the partner answered, or not. */
+export const PARTNER_CHECK_RESULTS = ['ok', 'error'] as const;
+
+export type TestCallOutcome = (typeof TEST_CALL_RESULTS)[number];
+
+/** One 0/1 series per state, exactly one of them 1 (an unexpected value counts as `fallback`). */
+function setStateSet<S extends string>(
+  gauge: Gauge<'peer' | 'state'>,
+  peer: string,
+  states: readonly S[],
+  current: string,
+  fallback: S,
+): void {
+  const on = (states as readonly string[]).includes(current) ? current : fallback;
+  for (const state of states) gauge.set({ peer, state }, state === on ? 1 : 0);
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly peerReachable = new Gauge({
-    name: 'uuru_fed_peer_reachable',
-    help: 'Peer reachability: 1 reachable, 0.5 lagged, 0 unreachable, -1 unknown or unmonitored',
-    labelNames: ['peer'],
+  readonly buildInfo = new Gauge({
+    name: 'uuru_fed_build_info',
+    help: 'Always 1; the version label is the running sidecar version',
+    labelNames: ['version'],
+    registers: [this.registry],
+  });
+  readonly peerState = new Gauge({
+    name: 'uuru_fed_peer_state',
+    help: 'Trunk state per peer, one series per state: 1 for the current state, 0 for the others',
+    labelNames: ['peer', 'state'],
     registers: [this.registry],
   });
   readonly peerLatency = new Gauge({
-    name: 'uuru_fed_peer_latency_ms',
-    help: 'Last measured IAX2 qualify latency per peer, ms',
+    name: 'uuru_fed_peer_latency_seconds',
+    help: 'Last measured IAX2 qualify latency per peer, seconds (absent while none is measured)',
     labelNames: ['peer'],
+    registers: [this.registry],
+  });
+  readonly peerLastSeen = new Gauge({
+    name: 'uuru_fed_peer_last_seen_timestamp_seconds',
+    help: 'When the trunk last answered a qualify probe, Unix time in seconds (absent if never)',
+    labelNames: ['peer'],
+    registers: [this.registry],
+  });
+  readonly peerApplyState = new Gauge({
+    name: 'uuru_fed_peer_apply_state',
+    help: 'Whether Asterisk holds the peer as stored, one series per state: 1 for the current state, 0 for the others',
+    labelNames: ['peer', 'state'],
+    registers: [this.registry],
+  });
+  readonly testCalls = new Counter({
+    name: 'uuru_fed_test_calls_total',
+    help: 'Test calls per peer by result (answered, failed, not_placed)',
+    labelNames: ['peer', 'result'],
+    registers: [this.registry],
+  });
+  readonly testCallSetup = new Histogram({
+    name: 'uuru_fed_test_call_setup_seconds',
+    help: 'Setup time of answered test calls (originate to answer), seconds',
+    labelNames: ['peer'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly partnerChecks = new Counter({
+    name: 'uuru_fed_partner_checks_total',
+    help: "Anti-entropy checks of a peering with its partner (GET of the peering's state) by result",
+    labelNames: ['peer', 'result'],
+    registers: [this.registry],
+  });
+  readonly keyExpiry = new Gauge({
+    name: 'uuru_fed_key_expiry_timestamp_seconds',
+    help: 'When each of our own keys (not yet retired) expires, Unix time in seconds',
+    labelNames: ['kid', 'alg', 'status'],
     registers: [this.registry],
   });
   readonly federationRequests = new Counter({
@@ -88,6 +161,70 @@ export class Metrics {
   });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'uuru_fed_process_' });
+    // Node's standard process metrics under their usual names (process_*, nodejs_*).
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: buildVersion() }, 1);
+  }
+
+  /** A trunk's reachability and latency as last observed (latency null: not measured, no series). */
+  setPeerReachability(peer: string, reachability: string, latencyMs: number | null): void {
+    setStateSet(this.peerState, peer, PEER_STATES, reachability, 'unknown');
+    if (latencyMs === null) this.peerLatency.remove({ peer });
+    else this.peerLatency.set({ peer }, latencyMs / 1000);
+  }
+
+  /** A test call's outcome; the setup time is observed for answered calls. */
+  countTestCall(peer: string, result: { answered: boolean; setupMs: number | null }, placed: boolean): void {
+    const outcome: TestCallOutcome = result.answered ? 'answered' : placed ? 'failed' : 'not_placed';
+    this.testCalls.inc({ peer, result: outcome });
+    if (result.answered && result.setupMs !== null)
+      this.testCallSetup.observe({ peer }, result.setupMs / 1000);
+  }
+
+  /**
+   * Brings the per-peer series in line with the configured peers: every peer
+   * has all its series (counters at 0, a state for each value) from the
+   * moment it exists, and a removed peer loses them. Called on every scrape
+   * with the Peer rows.
+   */
+  async syncPeers(
+    peers: readonly {
+      name: string;
+      reachability: string;
+      latencyMs: number | null;
+      lastSeen: number | null;
+      applyState: string;
+    }[],
+  ): Promise<void> {
+    const names = new Set(peers.map((p) => p.name));
+    // Counters and histograms keep their counts; only removed peers' series go.
+    for (const [metric, results] of [
+      [this.testCalls, TEST_CALL_RESULTS],
+      [this.partnerChecks, PARTNER_CHECK_RESULTS],
+    ] as const) {
+      const present = new Set<string>();
+      for (const v of (await metric.get()).values) {
+        const peer = String(v.labels.peer);
+        if (names.has(peer)) present.add(`${peer}\n${String(v.labels.result)}`);
+        else metric.remove({ peer, result: String(v.labels.result) });
+      }
+      for (const peer of names) {
+        for (const result of results) if (!present.has(`${peer}\n${result}`)) metric.inc({ peer, result }, 0);
+      }
+    }
+    // The setup-time histogram (ten series a peer) starts with the peer's first answered test call:
+    // at a thousand peers, empty histograms for all would be most of the scrape.
+    const withSetup = new Set((await this.testCallSetup.get()).values.map((v) => String(v.labels.peer)));
+    for (const peer of withSetup) if (!names.has(peer)) this.testCallSetup.remove({ peer });
+    // Gauges describe the rows as they are now.
+    this.peerState.reset();
+    this.peerLatency.reset();
+    this.peerLastSeen.reset();
+    this.peerApplyState.reset();
+    for (const p of peers) {
+      this.setPeerReachability(p.name, p.reachability, p.latencyMs);
+      if (p.lastSeen !== null) this.peerLastSeen.set({ peer: p.name }, p.lastSeen / 1000);
+      setStateSet(this.peerApplyState, p.name, APPLY_STATES, p.applyState, 'pending');
+    }
   }
 }

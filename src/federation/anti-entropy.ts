@@ -1,6 +1,7 @@
 import { errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
 import type { Clock } from '../core/clock';
+import type { Metrics } from '../core/metrics';
 import type { Outbox } from './outbox';
 import type { PartnerTransport } from './partner-transport';
 import type { PeeringRecords } from './peering-records';
@@ -41,6 +42,7 @@ export class AntiEntropy {
       tx: SerialTransactions;
       clock: Clock;
       logger: Logger;
+      metrics: Metrics;
     },
   ) {
     this.startedAt = deps.clock.now();
@@ -83,6 +85,7 @@ export class AntiEntropy {
         state = await this.ask(peer.partnerUrl, peer.requestId);
       } catch (e) {
         report.errors++;
+        this.deps.metrics.partnerChecks.inc({ peer: peer.name, result: 'error' });
         this.deps.logger.info('anti-entropy: partner not answering', {
           component: 'anti-entropy',
           peer: peer.name,
@@ -90,6 +93,7 @@ export class AntiEntropy {
         });
         continue;
       }
+      this.deps.metrics.partnerChecks.inc({ peer: peer.name, result: 'ok' });
       const now = clock.now();
       if (state === 'active') {
         if (peer.state === 'partner_missing') {

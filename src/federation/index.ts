@@ -159,7 +159,7 @@ export function createFederationFeature(
     pollMs: config.jobs.outboxPollMs,
     onReport,
   });
-  const antiEntropy = new AntiEntropy({ records, transport, outbox, tx, clock, logger });
+  const antiEntropy = new AntiEntropy({ records, transport, outbox, tx, clock, logger, metrics });
   const rotation = new KeyRotation({ localKeys, clock, logger });
   const sources: PhonebookSource[] = [];
   if (config.phonebook.uuruDatabase)

@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config/load-config';
 import type { Clock } from '../../src/core/clock';
 import { captureLogger } from '../harness/test-logger';
 import { freePort } from '../harness/ports';
+import { eventually } from '../harness/wait';
 
 export interface Instance {
   name: string;
@@ -288,4 +289,37 @@ export async function panelLogin(i: Instance, username: string, password: string
         headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', ...headers },
       }),
   };
+}
+
+/**
+ * A real peering between two running instances through their admin APIs: A
+ * requests (prefix aPrefix for B), B accepts (prefix bPrefix for A); resolves
+ * once both have the Peer row. Returns the peer ids on A and on B.
+ */
+export async function peerInstances(
+  a: Instance,
+  b: Instance,
+  p: { name: string; aPrefix: string; bPrefix: string },
+): Promise<{ onA: string; onB: string }> {
+  const created = await adminApi(a)('POST', '/federation/outgoing-requests', {
+    name: p.name,
+    partner_url: b.federationUrl,
+    prefix: p.aPrefix,
+    codec: 'alaw',
+  });
+  if (created.status !== 201) throw new Error(`request refused: ${created.status} ${created.text}`);
+  const incoming = await eventually(`${b.name} has the request ${p.name}`, async () => {
+    const res = await adminApi(b)('GET', '/federation/incoming-requests');
+    return (res.json as { requests: { id: string; name: string }[] }).requests.find((r) => r.name === p.name);
+  });
+  const accepted = await adminApi(b)('POST', `/federation/incoming-requests/${incoming.id}/accept`, {
+    prefix: p.bPrefix,
+  });
+  if (accepted.status !== 200) throw new Error(`accept refused: ${accepted.status} ${accepted.text}`);
+  const peerId = (i: Instance) =>
+    eventually(`${i.name} has the peer ${p.name}`, async () => {
+      const res = await adminApi(i)('GET', '/federation/peers');
+      return (res.json as { peers: { id: string; name: string }[] }).peers.find((x) => x.name === p.name)?.id;
+    });
+  return { onA: await peerId(a), onB: await peerId(b) };
 }

@@ -20,7 +20,9 @@ import {
   type Sidecar,
   dial,
   insertPeer,
+  peerLatencySeconds,
   peerRow,
+  peerStatesOn,
   sharedSecret,
   startSidecar,
   waitUntil,
@@ -165,8 +167,8 @@ it('a partner answering its probes later than chan_iax2 allows (2 s) is lagged, 
     expect(lagged.linkError).toMatch(/lagged/i);
     expect(lagged.linkErrorAt).not.toBeNull();
     expect(lagged.lastSeen).not.toBeNull();
-    const gauge = await sc.metrics.peerReachable.get();
-    expect(gauge.values.find((v) => v.labels.peer === 'drift_slow')?.value).toBe(0.5);
+    expect(await peerStatesOn(sc.metrics, 'drift_slow')).toEqual(['lagged']);
+    expect(await peerLatencySeconds(sc.metrics, 'drift_slow')).toBeGreaterThan(2);
 
     relay.delayMs = 0;
     const fast = await waitUntil(

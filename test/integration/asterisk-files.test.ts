@@ -16,7 +16,9 @@ import {
   dial,
   iaxChannels,
   insertPeer,
+  peerLatencySeconds,
   peerRow,
+  peerStatesOn,
   sharedSecret,
   startLongCall,
   startSidecar,
@@ -175,6 +177,26 @@ describe('files backend', () => {
     await expect(sa.feature.port.testCall('no_such_peer')).rejects.toMatchObject({
       code: 'FED_UNKNOWN_PEER',
     });
+    // Counted by result, the setup time of the answered one observed in seconds.
+    const counts = (await sa.metrics.testCalls.get()).values.map((v) => [
+      v.labels.peer,
+      v.labels.result,
+      v.value,
+    ]);
+    expect(counts).toEqual(
+      expect.arrayContaining([
+        ['a_b', 'answered', 1],
+        ['a_c', 'failed', 1],
+      ]),
+    );
+    expect(counts.filter(([peer]) => peer === 'no_such_peer')).toEqual([]);
+    const setup = (await sa.metrics.testCallSetup.get()).values.filter((v) => v.labels.peer === 'a_b');
+    expect(setup.find((v) => v.metricName === 'uuru_fed_test_call_setup_seconds_count')?.value).toBe(1);
+    expect(setup.find((v) => v.metricName === 'uuru_fed_test_call_setup_seconds_sum')?.value).toBeCloseTo(
+      ok.setupMs! / 1000,
+      3,
+    );
+    expect((await sa.metrics.testCallSetup.get()).values.some((v) => v.labels.peer === 'a_c')).toBe(false);
   });
 
   it('repairs a hand edit of the generated files and leaves a hand-written peer alone', async () => {
@@ -306,8 +328,8 @@ describe('files backend', () => {
     );
     expect(up.latencyMs).toBeGreaterThanOrEqual(0);
     expect(up.lastSeen).not.toBeNull();
-    const gauge = await sa.metrics.peerReachable.get();
-    expect(gauge.values.find((v) => v.labels.peer === 'a_b')?.value).toBe(1);
+    expect(await peerStatesOn(sa.metrics, 'a_b')).toEqual(['reachable']);
+    expect(await peerLatencySeconds(sa.metrics, 'a_b')).toBeCloseTo(up.latencyMs! / 1000, 1);
   });
 
   it('coalesces 50 peers added within a second into at most 2 reloads per module', async () => {

@@ -211,3 +211,15 @@ export function countReloads(ami: AmiClient): { counts: Map<string, number>; sto
   ami.on('Reload', onReload);
   return { counts, stop: () => ami.off('Reload', onReload) };
 }
+
+/** The states whose uuru_fed_peer_state series is 1 for a peer (the monitor's view in the sidecar's metrics). */
+export async function peerStatesOn(metrics: Metrics, peer: string): Promise<string[]> {
+  return (await metrics.peerState.get()).values
+    .filter((v) => v.labels.peer === peer && v.value === 1)
+    .map((v) => String(v.labels.state));
+}
+
+/** uuru_fed_peer_latency_seconds of a peer, or undefined without a series. */
+export async function peerLatencySeconds(metrics: Metrics, peer: string): Promise<number | undefined> {
+  return (await metrics.peerLatency.get()).values.find((v) => v.labels.peer === peer)?.value;
+}

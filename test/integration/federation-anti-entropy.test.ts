@@ -14,7 +14,14 @@ import {
   startSidecar,
   type Sidecar,
 } from '../harness/sidecar';
+import { parseExposition, samplesOf } from '../harness/prometheus-text';
 import { eventually } from '../harness/wait';
+
+/** uuru_fed_partner_checks_total of a peer on a sidecar's /metrics. */
+async function partnerChecks(s: Sidecar, peer: string, result: 'ok' | 'error'): Promise<number> {
+  const text = await (await fetch(`${s.adminUrl}/metrics`)).text();
+  return samplesOf(parseExposition(text), 'uuru_fed_partner_checks_total', { peer, result })[0]?.value ?? NaN;
+}
 
 describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
   let a: Sidecar;
@@ -63,6 +70,12 @@ describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
     // The derived field older clients read carries it too.
     expect(givenUp.last_error).toBe(givenUp.partner_error);
     expect(givenUp.state).toBe('active');
+    // Anti-entropy's questions to the stopped A fail, and are counted as such.
+    expect(await partnerChecks(b, 'ae_lost', 'ok')).toBe(0);
+    await eventually(
+      'B counts failed checks of A',
+      async () => (await partnerChecks(b, 'ae_lost', 'error')) > 0,
+    );
 
     await a.restart();
     const pa = await eventually('A completed the peering', () => peerRow(a, 'ae_lost'), 20_000);
@@ -71,5 +84,6 @@ describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
       'the error on B is cleared',
       async () => (await peerByName(b, 'ae_lost'))?.partner_error === null,
     );
+    expect(await partnerChecks(b, 'ae_lost', 'ok')).toBeGreaterThan(0);
   });
 });

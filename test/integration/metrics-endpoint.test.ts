@@ -1,6 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { PeerEntity } from '../../src/store/entities';
 import { eventually } from '../harness/wait';
-import { adminApi, call, type Instance, startInstance } from './admin-fixtures';
+import { adminApi, call, type Instance, peerInstances, startInstance } from './admin-fixtures';
 
 /**
  * GET /metrics on the admin listener after a real peering between two
@@ -35,8 +37,15 @@ describe('/metrics', () => {
   it('lists every instrument the operators need, and only on the admin listener', async () => {
     const text = await scrape(a);
     for (const name of [
-      'uuru_fed_peer_reachable',
-      'uuru_fed_peer_latency_ms',
+      'uuru_fed_build_info',
+      'uuru_fed_peer_state',
+      'uuru_fed_peer_latency_seconds',
+      'uuru_fed_peer_last_seen_timestamp_seconds',
+      'uuru_fed_peer_apply_state',
+      'uuru_fed_test_calls_total',
+      'uuru_fed_test_call_setup_seconds',
+      'uuru_fed_partner_checks_total',
+      'uuru_fed_key_expiry_timestamp_seconds',
       'uuru_fed_federation_requests_total',
       'uuru_fed_signature_failures_total',
       'uuru_fed_outbox_depth',
@@ -52,47 +61,50 @@ describe('/metrics', () => {
     expect(sample(text, 'uuru_fed_asterisk_connection_up', 'link="ami"')).toBe(0);
     expect(sample(text, 'uuru_fed_asterisk_connection_up', 'link="ari"')).toBe(0);
     expect(sample(text, 'uuru_fed_outbox_depth')).toBe(0);
-    expect(text).toContain('uuru_fed_process_');
+    const { version } = JSON.parse(
+      fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8'),
+    ) as { version: string };
+    expect(sample(text, 'uuru_fed_build_info', `version="${version}"`)).toBe(1);
+    expect(text).toContain('\nprocess_cpu_seconds_total ');
+    expect(text).not.toContain('uuru_fed_process_');
     const onFederationListener = await call(a.federationUrl, 'GET', '/metrics');
     expect(onFederationListener.status).toBe(404);
   });
 
   it('shows per-peer reachability and latency from the database, requests by endpoint and code, signature failures', async () => {
-    const created = await adminApi(a)('POST', '/federation/outgoing-requests', {
-      name: 'mpeer',
-      partner_url: b!.federationUrl,
-      prefix: '61',
-      codec: 'alaw',
-    });
-    expect(created.status).toBe(201);
-    const incoming = await eventually('B has the request', async () => {
-      const res = await adminApi(b!)('GET', '/federation/incoming-requests');
-      return (res.json as { requests: { id: string }[] }).requests[0];
-    });
-    expect(
-      (await adminApi(b!)('POST', `/federation/incoming-requests/${incoming.id}/accept`, { prefix: '62' }))
-        .status,
-    ).toBe(200);
-    await eventually(
-      'A has the peer',
-      async () =>
-        ((await adminApi(a)('GET', '/federation/peers')).json as { peers: unknown[] }).peers.length === 1,
-    );
+    await peerInstances(a, b!, { name: 'mpeer', aPrefix: '61', bPrefix: '62' });
 
     let text = await scrape(a);
-    expect(sample(text, 'uuru_fed_peer_reachable', 'peer="mpeer"')).toBe(-1);
+    expect(sample(text, 'uuru_fed_peer_state', 'peer="mpeer",state="unknown"')).toBe(1);
+    expect(sample(text, 'uuru_fed_peer_state', 'peer="mpeer",state="reachable"')).toBe(0);
+    expect(sample(text, 'uuru_fed_peer_latency_seconds', 'peer="mpeer"')).toBeNull();
+    expect(sample(text, 'uuru_fed_peer_last_seen_timestamp_seconds', 'peer="mpeer"')).toBeNull();
+    // Asterisk is off in these instances: the peer is never applied.
+    expect(sample(text, 'uuru_fed_peer_apply_state', 'peer="mpeer",state="pending"')).toBe(1);
     // What the Asterisk monitor writes when a qualify answers:
+    const seenAt = Date.now() - 5000;
     await a.app
       .db!.getRepository(PeerEntity)
-      .update({ name: 'mpeer' }, { reachability: 'reachable', latencyMs: 23 });
+      .update({ name: 'mpeer' }, { reachability: 'reachable', latencyMs: 23, lastSeen: seenAt });
     text = await scrape(a);
-    expect(sample(text, 'uuru_fed_peer_reachable', 'peer="mpeer"')).toBe(1);
-    expect(sample(text, 'uuru_fed_peer_latency_ms', 'peer="mpeer"')).toBe(23);
+    expect(sample(text, 'uuru_fed_peer_state', 'peer="mpeer",state="reachable"')).toBe(1);
+    expect(sample(text, 'uuru_fed_peer_state', 'peer="mpeer",state="unknown"')).toBe(0);
+    expect(sample(text, 'uuru_fed_peer_latency_seconds', 'peer="mpeer"')).toBe(0.023);
+    expect(sample(text, 'uuru_fed_peer_last_seen_timestamp_seconds', 'peer="mpeer"')).toBe(seenAt / 1000);
     await a.app
       .db!.getRepository(PeerEntity)
       .update({ name: 'mpeer' }, { reachability: 'lagged', latencyMs: 2500 });
     text = await scrape(a);
-    expect(sample(text, 'uuru_fed_peer_reachable', 'peer="mpeer"')).toBe(0.5);
+    expect(sample(text, 'uuru_fed_peer_state', 'peer="mpeer",state="lagged"')).toBe(1);
+    expect(sample(text, 'uuru_fed_peer_state', 'peer="mpeer",state="reachable"')).toBe(0);
+    expect(sample(text, 'uuru_fed_peer_latency_seconds', 'peer="mpeer"')).toBe(2.5);
+
+    // Our own keys: the active signing and agreement keys, with their expiry in seconds.
+    const keys = text.split('\n').filter((l) => l.startsWith('uuru_fed_key_expiry_timestamp_seconds{'));
+    expect(keys.filter((l) => l.includes('status="active"')).map((l) => /alg="(\w+)"/.exec(l)?.[1])).toEqual(
+      expect.arrayContaining(['ed25519', 'x25519']),
+    );
+    for (const l of keys) expect(Number(l.split(' ').pop()) * 1000).toBeGreaterThan(Date.now());
 
     const bText = await scrape(b!);
     const requestLines = bText.split('\n').filter((l) => l.startsWith('uuru_fed_federation_requests_total{'));
@@ -128,6 +140,6 @@ describe('/metrics', () => {
       return (sample(t, 'uuru_fed_outbox_depth') ?? 0) >= 1 ? t : undefined;
     });
     expect(sample(text, 'uuru_fed_outbox_oldest_age_seconds')).toBeGreaterThanOrEqual(0);
-    expect(sample(text, 'uuru_fed_peer_reachable', 'peer="mpeer"')).toBeNull();
+    expect(text).not.toMatch(/peer="mpeer"/);
   });
 });

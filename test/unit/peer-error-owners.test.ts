@@ -133,6 +133,7 @@ describe('errors on a peer, one writer each', () => {
       tx: new SerialTransactions(db),
       clock,
       logger,
+      metrics: new Metrics(),
     });
     clock.advance(1000);
     expect(await antiEntropy.run()).toMatchObject({ recovered: 1 });

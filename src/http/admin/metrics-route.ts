@@ -1,24 +1,17 @@
 import { type Request, type Response, Router } from 'express';
-import type { DataSource } from 'typeorm';
+import { type DataSource, Not } from 'typeorm';
 import type { AsteriskPort } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
 import type { Metrics } from '../../core/metrics';
-import { OutboxEntity, PeerEntity, type Reachability } from '../../store/entities';
+import { LocalKeyEntity, OutboxEntity, PeerEntity } from '../../store/entities';
 
 /**
  * GET /metrics. Counters are fed by the layers as things happen; the gauges
- * that describe state (peers, outbox, Asterisk links) are refreshed from the
- * database and the Asterisk port on every scrape, so they are right even in
- * a process that has not seen the change itself.
+ * that describe state (peers, keys, outbox, Asterisk links) are refreshed
+ * from the database and the Asterisk port on every scrape, so they are right
+ * even in a process that has not seen the change itself, and the per-peer
+ * series follow the Peer rows (there from the peer's creation, gone with it).
  */
-
-const REACHABILITY_VALUE: Record<Reachability, number> = {
-  reachable: 1,
-  lagged: 0.5,
-  unreachable: 0,
-  unknown: -1,
-  unmonitored: -1,
-};
 
 export async function refreshStateGauges(
   metrics: Metrics,
@@ -26,15 +19,17 @@ export async function refreshStateGauges(
   asterisk: AsteriskPort,
   clock: Clock,
 ): Promise<void> {
-  const peers = await db
-    .getRepository(PeerEntity)
-    .find({ select: { name: true, reachability: true, latencyMs: true } });
-  metrics.peerReachable.reset();
-  metrics.peerLatency.reset();
-  for (const p of peers) {
-    metrics.peerReachable.set({ peer: p.name }, REACHABILITY_VALUE[p.reachability] ?? -1);
-    if (p.latencyMs !== null) metrics.peerLatency.set({ peer: p.name }, p.latencyMs);
-  }
+  const peers = await db.getRepository(PeerEntity).find({
+    select: { name: true, reachability: true, latencyMs: true, lastSeen: true, applyState: true },
+  });
+  await metrics.syncPeers(peers);
+  const keys = await db.getRepository(LocalKeyEntity).find({
+    select: { kid: true, alg: true, status: true, expiresAt: true },
+    where: { status: Not('retired') },
+  });
+  metrics.keyExpiry.reset();
+  for (const k of keys)
+    metrics.keyExpiry.set({ kid: k.kid, alg: k.alg, status: k.status }, k.expiresAt / 1000);
   const outbox = await db
     .getRepository(OutboxEntity)
     .createQueryBuilder('o')
