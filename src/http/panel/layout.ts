@@ -1,7 +1,7 @@
 import type { Flash } from '../admin/session-store';
 import { html, type SafeHtml } from './html';
 
-export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy';
+export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy' | 'audit';
 
 export interface PageOptions {
   title: string;
@@ -17,6 +17,7 @@ const NAV: { id: PanelSection; label: string; href: string }[] = [
   { id: 'phonebook', label: 'Phonebook', href: '/panel/phonebook' },
   { id: 'keys', label: 'Keys', href: '/panel/keys' },
   { id: 'policy', label: 'Policy', href: '/panel/policy' },
+  { id: 'audit', label: 'Audit', href: '/panel/audit' },
 ];
 
 export function csrfField(csrf: string): SafeHtml {
@@ -51,7 +52,7 @@ export function renderPage(opts: PageOptions): string {
           <span class="brand">µURU · Federation</span>
           ${
             user
-              ? html`<nav>
+              ? html`<nav aria-label="Panel sections">
                     ${NAV.map(
                       (n) =>
                         html`<a href="${n.href}" ${n.id === opts.active ? html` aria-current="page"` : ''}
