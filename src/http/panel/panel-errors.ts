@@ -4,10 +4,10 @@ import { clientRequestError } from '../client-request-error';
 import { adminMessage } from './error-hints';
 import { html } from './html';
 import { renderPage } from './layout';
-import { wantsJson } from './panel-kit';
+import { type PanelKit, wantsJson } from './panel-kit';
 
 /** The panel's error handlers, mounted after its routes. */
-export function panelErrorHandlers(r: Router): void {
+export function panelErrorHandlers(r: Router, kit: PanelKit): void {
   // A panel path that is not valid percent-encoding is refused like any other bad id (express raises it as a URIError).
   r.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => {
     const fault = clientRequestError(err);
@@ -34,12 +34,16 @@ export function panelErrorHandlers(r: Router): void {
     for (const [k, v] of Object.entries(err.headers ?? {})) res.setHeader(k, v);
     res.setHeader('X-Error-Code', err.code);
     const back = err.status === 401 ? '/panel/login' : '/panel/federation';
+    // Signed in: the page keeps the navigation, so the admin is never stuck on it.
+    const session = err.status === 401 ? null : kit.deps.auth.sessionFrom(req);
+    const user = session ? { name: session.name, csrf: session.session.csrfToken } : undefined;
     res
       .status(err.status)
       .type('html')
       .send(
         renderPage({
           title: 'Error',
+          user,
           body: html`<section class="card">
             <h1>${m.code}</h1>
             <p>${m.text}</p>

@@ -54,6 +54,6 @@ export function panelRouter(deps: PanelDeps): Router {
   keysRoutes(r, kit);
   policyRoutes(r, kit);
   auditRoutes(r, kit);
-  panelErrorHandlers(r);
+  panelErrorHandlers(r, kit);
   return r;
 }
