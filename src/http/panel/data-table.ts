@@ -6,9 +6,8 @@ import { html, type SafeHtml } from './html';
  * the table (a phone), never the page; the scrolling box can take the
  * keyboard focus and is named, so it can be scrolled without a pointer.
  */
-export function dataTable(headers: string[], rows: SafeHtml[], empty: string, label?: string): SafeHtml {
-  const name = label ?? headers.filter((h) => h !== '').join(', ');
-  return html`<div class="table-wrap" role="region" tabindex="0" aria-label="${name}">
+export function dataTable(headers: string[], rows: SafeHtml[], empty: string, label: string): SafeHtml {
+  return html`<div class="table-wrap" role="region" tabindex="0" aria-label="${label}">
     <table>
       <thead>
         <tr>
