@@ -1,6 +1,7 @@
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { createApiToken } from '../../src/http/admin/api-tokens';
 import { systemClock } from '../../src/core/clock';
+import type { AuditEventView } from '../../src/http/admin/audit-trail';
 import { AuditEventEntity } from '../../src/store/entities';
 import { type MariaDbServer, startMariaDb, testDatabaseName } from '../harness/mariadb';
 import {
@@ -26,17 +27,7 @@ const PASSWORD = 'audit test password';
 /** Typed into the username field by mistake: must never be stored. */
 const MISTYPED_SECRET = 'my-Secret-passw0rd!';
 
-interface EventRow {
-  id: number;
-  at: string;
-  actor: string;
-  actor_kind: string;
-  via: string;
-  action: string;
-  target: string | null;
-  outcome: string;
-  error_code: string | null;
-}
+type EventRow = AuditEventView;
 
 type Dialect = 'sqlite' | 'mariadb';
 

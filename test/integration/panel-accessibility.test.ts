@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AxeResults, Result } from 'axe-core';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../harness/chromium';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { systemClock } from '../../src/core/clock';
 import { adminApi, type Instance, startInstance } from './admin-fixtures';
@@ -23,15 +24,6 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
 const PASSWORD = 'accessibility test password';
 const WIDTHS = [1440, 390] as const;
 const NAV = ['Federation', 'Phonebook', 'Keys', 'Policy', 'Audit'];
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let a: Instance;
 let b: Instance;
@@ -75,7 +67,7 @@ beforeAll(async () => {
   expect((await apiA('DELETE', '/federation/peers/no-such-peer')).status).toBe(404);
 
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     headless: true,
     args: CHROMIUM_ARGS,
   });
