@@ -5,6 +5,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../harness/chromium';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { systemClock } from '../../src/core/clock';
+import { eventually } from '../harness/wait';
 import { adminApi, type Instance, startInstance } from './admin-fixtures';
 
 /**
@@ -82,15 +83,12 @@ afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop(), c?.stop(), d?.stop()]);
 });
 
-async function waitForPeer(i: Instance): Promise<{ id: string; name: string }[]> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
+function waitForPeer(i: Instance): Promise<{ id: string; name: string }[]> {
+  return eventually('the peer on A', async () => {
     const res = await adminApi(i)('GET', '/federation/peers');
     const peers = (res.json as { peers: { id: string; name: string }[] }).peers;
-    if (peers.length > 0) return peers;
-    if (Date.now() > deadline) throw new Error('the peer never appeared on A');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return peers.length > 0 ? peers : undefined;
+  });
 }
 
 /** axe-core's serious and critical violations on the page as it is now, as readable lines. */
@@ -233,6 +231,47 @@ describe.each(WIDTHS)('at %i px', (width) => {
     },
     60_000,
   );
+
+  it('works from the keyboard: skip link, every nav item and Sign out in order, visible focus, tables scroll with the arrows', async () => {
+    await page.goto(`${a.adminUrl}/panel/federation`);
+    await page.locator('tr[data-peer="berlin"]').waitFor();
+    const focused = () =>
+      page.evaluate(() => {
+        const e = document.activeElement as HTMLElement;
+        const style = getComputedStyle(e);
+        return {
+          name: (e.getAttribute('aria-label') ?? e.textContent ?? '').trim(),
+          outlined: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0,
+        };
+      });
+    const order: { name: string; outlined: boolean }[] = [];
+    for (let i = 0; i < 30; i++) {
+      await page.keyboard.press('Tab');
+      order.push(await focused());
+    }
+    expect(order.slice(0, 7).map((f) => f.name)).toEqual(['Skip to content', ...NAV, 'Sign out']);
+    expect(order.slice(1, 7).filter((f) => !f.outlined)).toEqual([]);
+    expect(order.map((f) => f.name)).toContain('Peers');
+
+    // The skip link takes the focus past the header.
+    await page.keyboard.press('Home');
+    await page.locator('.skip-link').focus();
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+
+    // The peers table's region scrolls sideways from the keyboard where it is wider than its card.
+    const region = page.getByRole('region', { name: 'Peers' });
+    await region.focus();
+    const overflows = await region.evaluate((e) => e.scrollWidth > e.clientWidth);
+    expect(overflows).toBe(width < 800);
+    if (overflows) {
+      for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
+      await eventually(
+        'the peers region scrolled sideways',
+        async () => (await region.evaluate((e) => e.scrollLeft)) > 0,
+      );
+    }
+  }, 60_000);
 
   it('the peers table scrolls inside its card to its last column, and the teardown dialog passes axe', async () => {
     await page.goto(`${a.adminUrl}/panel/federation`);

@@ -48,6 +48,7 @@ export function renderPage(opts: PageOptions): string {
         }
       </head>
       <body>
+        <a class="skip-link" href="#main">Skip to content</a>
         <header class="top">
           <span class="brand">µURU · Federation</span>
           ${
@@ -67,7 +68,7 @@ export function renderPage(opts: PageOptions): string {
               : ''
           }
         </header>
-        <main>${flashBox(opts.flash)} ${opts.body}</main>
+        <main id="main" tabindex="-1">${flashBox(opts.flash)} ${opts.body}</main>
       </body>
     </html>`;
   return page.value;

@@ -69,6 +69,9 @@ dialog .actions, .confirm .actions { display:flex; gap:8px; justify-content:flex
 .login form { display:grid; gap:10px; }
 .login label { display:grid; gap:4px; color:var(--muted); }
 .login input { width:100%; }
+.skip-link { position:absolute; left:8px; top:-48px; z-index:10; padding:8px 12px; border-radius:6px; background:#fff; color:var(--accent); }
+.skip-link:focus { top:8px; }
+main:focus { outline:none; }
 .visually-hidden { position:absolute; width:1px; height:1px; padding:0; margin:-1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; border:0; }
 nav.pager { display:flex; gap:16px; margin-top:12px; }
 a:focus-visible, button:focus-visible, summary:focus-visible { outline:2px solid var(--accent); outline-offset:2px; }
