@@ -4,7 +4,8 @@ import { formatTime } from './federation-page';
 import { html, type SafeHtml } from './html';
 
 /** The audit trail, newest first, one page at a time ("Older" follows the API's cursor). */
-export function auditPage(page: AuditPage, opts: { first: boolean }): SafeHtml {
+export function auditPage(page: AuditPage, opts: { first: boolean; limit?: number }): SafeHtml {
+  const limit = opts.limit === undefined ? '' : html`&amp;limit=${opts.limit}`;
   const rows = page.events.map(
     (e) =>
       html`<tr data-audit="${e.id}">
@@ -27,7 +28,9 @@ export function auditPage(page: AuditPage, opts: { first: boolean }): SafeHtml {
   );
   const nav = [
     opts.first ? '' : html`<a href="/panel/audit">Newest</a>`,
-    page.next_cursor ? html`<a href="/panel/audit?cursor=${page.next_cursor}" rel="next">Older</a>` : '',
+    page.next_cursor
+      ? html`<a href="/panel/audit?cursor=${page.next_cursor}${limit}" rel="next">Older</a>`
+      : '',
   ];
   return html`<h1>Audit trail</h1>
     <section class="card">
