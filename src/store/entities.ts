@@ -396,6 +396,47 @@ export const AsteriskRealtimeRowEntity = new EntitySchema<AsteriskRealtimeRow>({
   },
 });
 
+/**
+ * One admin action (panel, admin API, and so the CLI): who, what, when and
+ * how it ended. Written only by the admin HTTP layer's audit trail
+ * (src/http/admin/audit-trail.ts); never a request body, so no secret.
+ */
+export interface AuditEvent {
+  /** Increasing: the newest-first order and the page cursor. */
+  seq: number;
+  at: number;
+  /** 'admin' (a panel or API session) or 'token' (an API token; the CLI). */
+  actorKind: string;
+  /** The admin's username or the token's name. */
+  actor: string;
+  /** 'api' or 'panel'. */
+  via: string;
+  /** e.g. peer.teardown, request.create, policy.set */
+  action: string;
+  /** What it acted on: an id or name as given, or null. */
+  target: string | null;
+  /** 'ok' or 'error' */
+  outcome: string;
+  /** The error code when the outcome is 'error'. */
+  errorCode: string | null;
+}
+
+export const AuditEventEntity = new EntitySchema<AuditEvent>({
+  name: 'AuditEvent',
+  tableName: 'audit_events',
+  columns: {
+    seq: { type: 'integer', primary: true, generated: 'increment' },
+    at: col.ms(),
+    actorKind: col.str(8),
+    actor: col.str(64),
+    via: col.str(8),
+    action: col.str(64),
+    target: col.str(255, true),
+    outcome: col.str(8),
+    errorCode: col.str(64, true),
+  },
+});
+
 export const ALL_ENTITIES = [
   PeerEntity,
   OutgoingRequestEntity,
@@ -408,4 +449,5 @@ export const ALL_ENTITIES = [
   AdminUserEntity,
   ApiTokenEntity,
   AsteriskRealtimeRowEntity,
+  AuditEventEntity,
 ];

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../harness/chromium';
 import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
 import { killPid } from '../harness/processes';
 import { destroyAll, type Sidecar, startSidecar } from '../harness/sidecar';
@@ -19,15 +20,6 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const SHOTS = path.join(ROOT, 'test-artifacts', 'panel');
 const PASSWORD = 'browser test password';
 const TEST_EXTENSION = '9999';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let astA: AsteriskInstance | null = null;
 let astB: AsteriskInstance | null = null;
@@ -91,7 +83,7 @@ async function openPanel(s: Sidecar): Promise<Page> {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-chromium-'));
   profiles.push(profile);
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     headless: true,
     args: CHROMIUM_ARGS,
     viewport: { width: 1440, height: 900 },

@@ -11,6 +11,8 @@ import { panelRouter } from '../panel/panel-routes';
 import { AdminAuth } from './admin-auth';
 import { adminApiRoutes, type AdminServices, API_BASE } from './api-routes';
 import { ApiTokenVerifier } from './api-tokens';
+import { auditApiHook, auditRoutes } from './audit-routes';
+import { AuditTrail } from './audit-trail';
 import { LoginThrottle } from './login-throttle';
 import { metricsRouter } from './metrics-route';
 import { buildOpenApiDocument } from './openapi';
@@ -52,7 +54,8 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
   const events = new PanelEvents(services, auth, changes, ctx.logger);
 
   let openApi: Record<string, unknown> | null = null;
-  const routes = adminApiRoutes(services, () => openApi);
+  const audit = new AuditTrail(ctx.db, ctx.clock, ctx.logger);
+  const routes = [...adminApiRoutes(services, () => openApi), ...auditRoutes(audit)];
   openApi = buildOpenApiDocument(routes, API_BASE, ADMIN_API_VERSION);
 
   const api = Router();
@@ -61,7 +64,7 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  mountRoutes(api, routes, auth.api, ctx.logger);
+  mountRoutes(api, routes, auth.api, ctx.logger, auditApiHook(audit));
   api.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => next(asAdminBodyError(err)));
 
   const router = Router();
@@ -72,7 +75,16 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
   });
   router.use(API_BASE, api);
   router.use(
-    panelRouter({ config: ctx.config, logger: ctx.logger, services, auth, throttle, events, changes }),
+    panelRouter({
+      config: ctx.config,
+      logger: ctx.logger,
+      services,
+      auth,
+      throttle,
+      events,
+      changes,
+      audit,
+    }),
   );
 
   let handles: JobHandle[] = [];

@@ -112,34 +112,57 @@ export function mountRoutes(
   routes: ApiRoute[],
   authenticate: (req: Request, res: Response, next: (e?: unknown) => void) => void,
   logger: Logger,
+  /** Called once per request that passed authentication, after the route ran (error null) or failed, before the answer leaves. */
+  afterRoute?: AfterRoute,
 ): void {
   for (const route of routes) {
     const handlers = route.auth === false ? [] : [authenticate];
     router[route.method](expressPath(route.path), ...handlers, async (req: Request, res: Response) => {
-      const params = parseInput(route.params ?? emptyObject, { ...req.params }, 'path');
-      const query = parseInput(route.query ?? emptyObject, { ...(req.query as object) }, 'query');
-      const hasBody = req.body !== undefined && req.body !== null;
-      let body: unknown = undefined;
-      if (route.body) body = parseInput(route.body, hasBody ? req.body : {}, 'body');
-      else if (hasBody && typeof req.body === 'object' && Object.keys(req.body as object).length > 0) {
-        throw new AppError('VALIDATION_FAILED', 'this endpoint takes no request body');
+      let result: RouteResult;
+      let status: number;
+      try {
+        ({ result, status } = await runRoute(route, req, logger));
+      } catch (e) {
+        await afterRoute?.(route, req, e);
+        throw e;
       }
-      const result = await route.handle({ params, query, body, req });
-      const status = result.status ?? route.success.status;
+      await afterRoute?.(route, req, null);
       if (route.success.schema === undefined || status === 204) {
         res.status(status).end();
         return;
       }
-      const checked = route.success.schema.safeParse(result.body);
-      if (!checked.success) {
-        logger.error('admin API response does not match its schema', {
-          component: 'admin',
-          route: `${route.method.toUpperCase()} ${route.path}`,
-          issues: checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-        });
-        throw new AppError('INTERNAL', 'internal error');
-      }
-      res.status(status).json(checked.data);
+      res.status(status).json(result.body);
     });
   }
+}
+
+export type AfterRoute = (route: ApiRoute, req: Request, error: unknown) => Promise<void>;
+
+/** Parses the input, runs the handler and checks its answer against the route's schema. */
+async function runRoute(
+  route: ApiRoute,
+  req: Request,
+  logger: Logger,
+): Promise<{ result: RouteResult; status: number }> {
+  const params = parseInput(route.params ?? emptyObject, { ...req.params }, 'path');
+  const query = parseInput(route.query ?? emptyObject, { ...(req.query as object) }, 'query');
+  const hasBody = req.body !== undefined && req.body !== null;
+  let body: unknown = undefined;
+  if (route.body) body = parseInput(route.body, hasBody ? req.body : {}, 'body');
+  else if (hasBody && typeof req.body === 'object' && Object.keys(req.body as object).length > 0) {
+    throw new AppError('VALIDATION_FAILED', 'this endpoint takes no request body');
+  }
+  const result = await route.handle({ params, query, body, req });
+  const status = result.status ?? route.success.status;
+  if (route.success.schema === undefined || status === 204) return { result, status };
+  const checked = route.success.schema.safeParse(result.body);
+  if (!checked.success) {
+    logger.error('admin API response does not match its schema', {
+      component: 'admin',
+      route: `${route.method.toUpperCase()} ${route.path}`,
+      issues: checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    });
+    throw new AppError('INTERNAL', 'internal error');
+  }
+  return { result: { ...result, body: checked.data }, status };
 }

@@ -156,6 +156,7 @@ export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskC
     ],
     rows,
     'No peers yet. Create a request below, or accept one a partner sent.',
+    'Peers',
   );
 }
 
@@ -203,6 +204,7 @@ export function outgoingFragment(requests: OutgoingRequestView[], csrf: string):
     ['Name', 'Partner', 'Our prefix', 'Codec', 'Dialect', 'State', 'Created', ''],
     rows,
     'No outgoing requests.',
+    'Outgoing requests',
   );
 }
 
@@ -262,6 +264,7 @@ export function incomingFragment(requests: IncomingRequestView[], csrf: string):
     ['Name', 'Partner', 'Codec', 'Dialect', 'Partner key', 'State', 'Received', ''],
     rows,
     'No incoming requests.',
+    'Incoming requests',
   );
 }
 
@@ -287,6 +290,7 @@ export function outboxFragment(deliveries: DeliveryView[], csrf: string): SafeHt
     ['Notification', 'Partner', 'Dialect', 'State', 'Attempts', 'Next attempt', 'Last error'],
     rows,
     'Nothing waiting: every notification reached its partner.',
+    'Notifications to partners',
   )}${
     waiting > 0
       ? html`<form method="post" action="/panel/federation/outbox/retry" class="inline">

@@ -47,7 +47,7 @@ export function keysPage(keys: KeyView[], peers: PeerView[], csrf: string): Safe
         Partners pin these at the handshake. Give them the fingerprints over another channel (phone, mail) so
         they can check them. Private keys are never shown.
       </p>
-      ${dataTable(['Key id', 'Use', 'Status', 'Fingerprint', 'Valid from', 'Expires'], own, 'No keys yet.')}
+      ${dataTable(['Key id', 'Use', 'Status', 'Fingerprint', 'Valid from', 'Expires'], own, 'No keys yet.', 'Our keys')}
       <form
         method="post"
         action="/panel/keys/rotate"
@@ -63,6 +63,6 @@ export function keysPage(keys: KeyView[], peers: PeerView[], csrf: string): Safe
         A partner's key that changed without an endorsement by its previous key is held until you confirm it
         here.
       </p>
-      ${dataTable(['Peer', 'Partner', 'Pinned key fingerprint', ''], partners, 'No peers.')}
+      ${dataTable(['Peer', 'Partner', 'Pinned key fingerprint', ''], partners, 'No peers.', 'Partner keys')}
     </section>`;
 }

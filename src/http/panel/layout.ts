@@ -1,7 +1,7 @@
 import type { Flash } from '../admin/session-store';
 import { html, type SafeHtml } from './html';
 
-export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy';
+export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy' | 'audit';
 
 export interface PageOptions {
   title: string;
@@ -17,6 +17,7 @@ const NAV: { id: PanelSection; label: string; href: string }[] = [
   { id: 'phonebook', label: 'Phonebook', href: '/panel/phonebook' },
   { id: 'keys', label: 'Keys', href: '/panel/keys' },
   { id: 'policy', label: 'Policy', href: '/panel/policy' },
+  { id: 'audit', label: 'Audit', href: '/panel/audit' },
 ];
 
 export function csrfField(csrf: string): SafeHtml {
@@ -47,11 +48,12 @@ export function renderPage(opts: PageOptions): string {
         }
       </head>
       <body>
+        <a class="skip-link" href="#main">Skip to content</a>
         <header class="top">
           <span class="brand">µURU · Federation</span>
           ${
             user
-              ? html`<nav>
+              ? html`<nav aria-label="Panel sections">
                     ${NAV.map(
                       (n) =>
                         html`<a href="${n.href}" ${n.id === opts.active ? html` aria-current="page"` : ''}
@@ -66,7 +68,7 @@ export function renderPage(opts: PageOptions): string {
               : ''
           }
         </header>
-        <main>${flashBox(opts.flash)} ${opts.body}</main>
+        <main id="main" tabindex="-1">${flashBox(opts.flash)} ${opts.body}</main>
       </body>
     </html>`;
   return page.value;

@@ -10,20 +10,23 @@ export const PANEL_CSS = `
   --ok:#1a7f37; --warn:#9a6700; --bad:#cf222e; --unk:#6e7781; }
 * { box-sizing: border-box; }
 body { margin:0; font:14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg); background:var(--bg); }
-header.top { display:flex; align-items:center; gap:24px; padding:10px 24px; background:#24292f; color:#fff; }
+header.top { display:flex; flex-wrap:wrap; align-items:center; gap:8px 24px; padding:10px 24px; background:#24292f; color:#fff; }
 header.top .brand { font-weight:600; }
-header.top nav { display:flex; gap:4px; flex:1; }
+header.top nav { display:flex; flex-wrap:wrap; gap:4px; flex:1; }
 header.top nav a { color:#d0d7de; text-decoration:none; padding:6px 10px; border-radius:6px; }
 header.top nav a[aria-current=page] { background:#3d444d; color:#fff; }
 header.top .logout { display:flex; gap:8px; align-items:center; margin:0; }
 header.top .who { color:#d0d7de; }
 header.top button.link { color:#fff; }
-main { max-width:1400px; margin:0 auto; padding:20px 24px 60px; }
+main { max-width:1400px; margin:0 auto; padding:20px 24px 60px; overflow-wrap:anywhere; }
 h1 { font-size:20px; margin:8px 0 16px; }
 section.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; margin-bottom:18px; }
 section.card > header { display:flex; align-items:center; gap:10px; margin-bottom:8px; }
 section.card h2 { font-size:16px; margin:0; }
-table { width:100%; border-collapse:collapse; }
+section.card { min-width:0; }
+.table-wrap { overflow-x:auto; max-width:100%; position:relative; }
+.table-wrap:focus-visible { outline:2px solid var(--accent); outline-offset:2px; }
+table { width:100%; border-collapse:collapse; overflow-wrap:normal; }
 th, td { text-align:left; padding:6px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 th { font-weight:600; color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.03em; }
 tr:last-child td { border-bottom:none; }
@@ -66,6 +69,27 @@ dialog .actions, .confirm .actions { display:flex; gap:8px; justify-content:flex
 .login form { display:grid; gap:10px; }
 .login label { display:grid; gap:4px; color:var(--muted); }
 .login input { width:100%; }
+.skip-link { position:absolute; left:8px; top:-48px; z-index:10; padding:8px 12px; border-radius:6px; background:#fff; color:var(--accent); }
+.skip-link:focus { top:8px; }
+main:focus { outline:none; }
+.visually-hidden { position:absolute; width:1px; height:1px; padding:0; margin:-1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; border:0; }
+nav.pager { display:flex; gap:16px; margin-top:12px; }
+a:focus-visible, button:focus-visible, summary:focus-visible { outline:2px solid var(--accent); outline-offset:2px; }
+header.top a:focus-visible, header.top button:focus-visible { outline-color:#fff; }
+/* Phones: the nav wraps under the brand and sign-out, forms take one column, tables scroll in their card. */
+@media (max-width: 700px) {
+  header.top { padding:8px 12px; gap:6px 12px; }
+  header.top .brand { flex:1; }
+  header.top nav { order:3; flex-basis:100%; }
+  header.top nav a { padding:8px 10px; }
+  main { padding:12px 12px 40px; }
+  section.card { padding:12px; }
+  form.grid { grid-template-columns:1fr; }
+  form.grid .actions { grid-column:1; }
+  form.inline { flex-wrap:wrap; }
+  .login { margin:24px auto; }
+  dialog { max-width:calc(100vw - 24px); }
+}
 `;
 
 export const PANEL_JS = `

@@ -48,6 +48,7 @@ export function phonebookPage(books: PartnerPhonebookView[]): SafeHtml {
         books.length
           ? 'Our partners list no public numbers.'
           : "No peers yet: partners' phonebooks appear here once a peering is active.",
+        'Phonebook',
       )}
       ${
         skipped > 0

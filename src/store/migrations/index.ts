@@ -4,6 +4,7 @@ import { EncryptSecrets1763800000500 } from './0005-encrypt-secrets';
 import { Utf8mb41763800000600 } from './0006-utf8mb4';
 import { PeeringName401763800000800 } from './0008-peering-name-40';
 import { PeerErrorOwners1763800000900 } from './0009-peer-error-owners';
+import { AuditTrail1763800001000 } from './0010-audit-trail';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   Utf8mb41763800000600,
   PeeringName401763800000800,
   PeerErrorOwners1763800000900,
+  AuditTrail1763800001000,
 ];

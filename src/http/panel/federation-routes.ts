@@ -1,0 +1,130 @@
+import type { Request, Router } from 'express';
+import { runTestCall } from '../admin/api-routes';
+import { federationPage, teardownConfirmPage } from './federation-page';
+import { loadSnapshot } from './panel-events';
+import { acceptForm, createOutgoingForm, emptyForm, localOnlyForm, parseForm } from './panel-forms';
+import { type PanelKit, pathId, principalOf } from './panel-kit';
+
+/** The federation page (requests, peers, outbox) and its forms. */
+
+const BACK = '/panel/federation';
+
+/** The peering name of a new request, as typed (the audit trail's target). */
+const formName = (req: Request): string | null => {
+  const name = (req.body as Record<string, unknown> | undefined)?.name;
+  return typeof name === 'string' && name !== '' ? name : null;
+};
+
+export function federationRoutes(r: Router, kit: PanelKit): void {
+  const { services, config } = kit.deps;
+  const fed = services.federation;
+
+  r.get('/panel/federation', kit.requireSession, async (req, res) => {
+    const snapshot = await loadSnapshot(services);
+    kit.page(
+      req,
+      res,
+      'Federation',
+      'federation',
+      federationPage(snapshot, principalOf(req).session.csrfToken, config.instance.codecs),
+    );
+  });
+
+  kit.post(
+    '/panel/federation/outgoing-requests',
+    BACK,
+    { action: 'request.create', target: formName },
+    async (req) => {
+      const created = await fed.createOutgoingRequest(parseForm(createOutgoingForm, req.body));
+      const v1 = created.dialect === 'v1' ? ' It uses legacy v1: the IAX2 secret travels in clear.' : '';
+      return {
+        flash: { kind: 'ok', text: `Request '${created.name}' sent to ${created.partner_url}.${v1}` },
+        json: created,
+      };
+    },
+  );
+  kit.post(
+    '/panel/federation/outgoing-requests/:id/revoke',
+    BACK,
+    { action: 'request.revoke' },
+    async (req) => {
+      const f = parseForm(localOnlyForm, req.body);
+      await fed.revokeOutgoingRequest(pathId(req), { localOnly: f.local_only === 'true' });
+      return { flash: { kind: 'ok', text: 'Request revoked.' } };
+    },
+  );
+  kit.post(
+    '/panel/federation/incoming-requests/:id/accept',
+    BACK,
+    { action: 'request.accept' },
+    async (req) => {
+      const f = parseForm(acceptForm, req.body);
+      const peer = await fed.acceptIncomingRequest(pathId(req), {
+        prefix: f.prefix,
+        local_only: f.local_only === 'true',
+      });
+      const local = f.local_only ? ' (local side only: the partner was not told)' : '';
+      return {
+        flash: {
+          kind: 'ok',
+          text: `Accepted: peer '${peer.name}' reached with prefix ${peer.prefix}${local}.`,
+        },
+        json: peer,
+      };
+    },
+  );
+  kit.post(
+    '/panel/federation/incoming-requests/:id/decline',
+    BACK,
+    { action: 'request.decline' },
+    async (req) => {
+      const f = parseForm(localOnlyForm, req.body);
+      await fed.declineIncomingRequest(pathId(req), { localOnly: f.local_only === 'true' });
+      return { flash: { kind: 'ok', text: 'Request declined.' } };
+    },
+  );
+
+  r.get('/panel/federation/peers/:id/teardown', kit.requireSession, async (req, res) => {
+    const peer = await fed.getPeer(pathId(req));
+    kit.page(
+      req,
+      res,
+      `Tear down ${peer.name}`,
+      'federation',
+      teardownConfirmPage(peer, principalOf(req).session.csrfToken),
+    );
+  });
+  kit.post('/panel/federation/peers/:id/teardown', BACK, { action: 'peer.teardown' }, async (req) => {
+    const f = parseForm(localOnlyForm, req.body);
+    const peer = await fed.getPeer(pathId(req));
+    await fed.teardownPeer(peer.id, { localOnly: f.local_only === 'true' });
+    return {
+      flash: {
+        kind: 'ok',
+        text: `Peer '${peer.name}' torn down${f.local_only ? ' (local side only)' : ''}.`,
+      },
+    };
+  });
+  kit.post('/panel/federation/peers/:id/test-call', BACK, { action: 'peer.test_call' }, async (req) => {
+    parseForm(emptyForm, req.body);
+    const peer = await fed.getPeer(pathId(req));
+    const result = await runTestCall(services, peer);
+    const text = result.answered
+      ? `Test call through '${peer.name}' answered in ${result.setup_ms} ms.`
+      : `Test call through '${peer.name}' not answered: ${result.error ?? 'no answer'}. Check the peer's reachability and the partner's test extension.`;
+    return { flash: { kind: result.answered ? 'ok' : 'error', text }, json: result };
+  });
+
+  kit.post('/panel/federation/outbox/retry', BACK, { action: 'outbox.retry' }, async (req) => {
+    parseForm(emptyForm, req.body);
+    const out = await fed.retryDeliveriesNow();
+    const waiting = out.pending > 0 ? ` ${out.pending} still waiting; see their last error below.` : '';
+    return {
+      flash: {
+        kind: out.pending > 0 ? 'error' : 'ok',
+        text: `Tried ${out.attempted} notification(s): ${out.delivered} delivered.${waiting}`,
+      },
+      json: out,
+    };
+  });
+}
