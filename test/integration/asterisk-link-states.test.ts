@@ -1,0 +1,280 @@
+/**
+ * Honest link states on real parts: the AMI and ARI clients against a real
+ * Asterisk with a wrong password (login refused), against a port nothing
+ * listens on (unreachable) and against a plain TCP server that answers
+ * garbage (wrong port). Each failure is logged once over a window of several
+ * retries, and its end once, after the password is fixed in Asterisk.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { AmiClient } from '../../src/asterisk/ami-client';
+import { AriClient } from '../../src/asterisk/ari-client';
+import type { LinkStatus } from '../../src/asterisk/reconnecting-link';
+import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
+import { freePort } from '../harness/ports';
+import { sleep } from '../harness/processes';
+import { captureLogger } from '../harness/test-logger';
+import { nextEvent } from '../harness/wait';
+
+interface Line {
+  level: string;
+  message: string;
+  component?: string;
+  state?: string;
+  detail?: string;
+  recoveredFrom?: string;
+}
+
+const linesOf = (text: string, component: string): Line[] =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Line)
+    .filter((l) => l.component === component);
+
+/** Retries quickly, so that a window of two seconds holds several. */
+const FAST = { initialMs: 50, maxMs: 200 };
+/** The explicit window over which a failure must be logged once and only once. */
+const WINDOW_MS = 2500;
+
+/** Replaces `key = value` in the [section] of an Asterisk config file. */
+function setInSection(file: string, section: string, key: string, value: string): void {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  let inSection = false;
+  let done = false;
+  const out = lines.map((l) => {
+    const header = /^\[([^\]]+)\]/.exec(l);
+    if (header) inSection = header[1] === section;
+    if (inSection && new RegExp(`^${key}\\s*=`).test(l)) {
+      done = true;
+      return `${key} = ${value}`;
+    }
+    return l;
+  });
+  if (!done) throw new Error(`${key} not found in [${section}] of ${file}`);
+  fs.writeFileSync(file, out.join('\n'));
+}
+
+/** Failure and recovery lines of one client over a window, and how many retries it made in it. */
+async function watchWindow(
+  text: () => string,
+  component: string,
+  retryMessage: string,
+): Promise<{ failures: Line[]; retries: number }> {
+  await sleep(WINDOW_MS);
+  const lines = linesOf(text(), component);
+  return {
+    failures: lines.filter((l) => l.level === 'warn' || l.level === 'error'),
+    retries: lines.filter((l) => l.level === 'debug' && l.message === retryMessage).length,
+  };
+}
+
+describe('link states against a real Asterisk with wrong passwords', () => {
+  let ast: AsteriskInstance;
+  const logs = captureLogger('debug');
+  const wrongAmi = 'wrong-ami-secret-5f3a9c';
+  const wrongAri = 'wrong-ari-password-8e1d2b';
+
+  beforeAll(async () => {
+    ast = await startAsterisk({ name: 'linkstates' });
+  });
+  afterAll(async () => {
+    await ast?.stop();
+  });
+
+  test('AMI: login refused, logged once over several retries; one recovery line once the password is fixed', async () => {
+    const ami = new AmiClient({
+      host: '127.0.0.1',
+      port: ast.amiPort,
+      username: ast.amiUser,
+      secret: wrongAmi,
+      logger: logs.logger,
+      reconnect: FAST,
+    });
+    const refused = nextEvent<LinkStatus>(ami, 'state', (s) => s.state === 'login_refused', 10_000);
+    ami.start();
+    try {
+      await refused;
+      expect(ami.status.detail).toContain(`user '${ast.amiUser}'`);
+      const { failures, retries } = await watchWindow(logs.text, 'ami', 'AMI reconnect scheduled');
+      expect(retries).toBeGreaterThanOrEqual(3);
+      expect(failures).toEqual([
+        expect.objectContaining({ level: 'error', message: 'AMI: login refused', state: 'login_refused' }),
+      ]);
+      expect(ami.state).toBe('login_refused');
+
+      // The admin fixes the password in Asterisk (to what the sidecar has) and reloads the manager.
+      setInSection(path.join(ast.configDir, 'manager.conf'), ast.amiUser, 'secret', wrongAmi);
+      const back = nextEvent(ami, 'connected', () => true, 15_000);
+      await ast.cli('manager reload');
+      await back;
+      expect(ami.state).toBe('connected');
+      expect(ami.status.detail).toBeNull();
+      const lines = linesOf(logs.text(), 'ami');
+      expect(lines.filter((l) => l.level === 'warn' || l.level === 'error')).toHaveLength(1);
+      expect(lines.filter((l) => l.level === 'info')).toEqual([
+        expect.objectContaining({ message: 'AMI connected', recoveredFrom: 'login_refused' }),
+      ]);
+    } finally {
+      await ami.stop();
+    }
+    expect(ami.state).toBe('disconnected');
+    expect(logs.text()).not.toContain(ast.amiSecret);
+  });
+
+  test('ARI: login refused (401), logged once over several retries; one recovery line once the password is fixed', async () => {
+    const ari = new AriClient({
+      url: ast.ariUrl,
+      username: ast.ariUser,
+      password: wrongAri,
+      app: 'link-states',
+      logger: logs.logger,
+      reconnect: FAST,
+    });
+    const refused = nextEvent<LinkStatus>(ari, 'state', (s) => s.state === 'login_refused', 10_000);
+    ari.start();
+    try {
+      await refused;
+      expect(ari.status.detail).toMatch(new RegExp(`user '${ast.ariUser}' \\(HTTP 401\\)`));
+      const { failures, retries } = await watchWindow(logs.text, 'ari', 'ARI reconnect scheduled');
+      expect(retries).toBeGreaterThanOrEqual(3);
+      expect(failures).toEqual([
+        expect.objectContaining({ level: 'error', message: 'ARI: login refused', state: 'login_refused' }),
+      ]);
+
+      setInSection(path.join(ast.configDir, 'ari.conf'), ast.ariUser, 'password', wrongAri);
+      const back = nextEvent(ari, 'connected', () => true, 15_000);
+      await ast.cli('module reload res_ari.so');
+      await back;
+      expect(ari.state).toBe('connected');
+      const lines = linesOf(logs.text(), 'ari');
+      expect(lines.filter((l) => l.level === 'warn' || l.level === 'error')).toHaveLength(1);
+      expect(lines.filter((l) => l.level === 'info')).toEqual([
+        expect.objectContaining({ message: 'ARI connected', recoveredFrom: 'login_refused' }),
+      ]);
+    } finally {
+      await ari.stop();
+    }
+    const text = logs.text();
+    expect(text).not.toContain(wrongAri);
+    expect(text).not.toContain(wrongAmi);
+    expect(text).not.toContain(ast.ariPassword);
+  });
+});
+
+describe('link states with no Asterisk, and with something else on the port', () => {
+  let garbage: net.Server;
+  let garbagePort: number;
+
+  beforeAll(async () => {
+    // A plain TCP service that is neither AMI nor HTTP: it greets with a line of its own and answers anything with junk.
+    garbage = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write('SSH-2.0-NotAsterisk\r\n');
+      socket.on('data', () => socket.write('\x00\x01garbage\r\n'));
+    });
+    await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
+    garbagePort = (garbage.address() as net.AddressInfo).port;
+  });
+  afterAll(async () => {
+    await new Promise((r) => garbage.close(r));
+  });
+
+  test('nothing listens: both links say unreachable, each logged once at warn over several retries', async () => {
+    const logs = captureLogger('debug');
+    const port = await freePort();
+    const ami = new AmiClient({
+      host: '127.0.0.1',
+      port,
+      username: 'u',
+      secret: 's',
+      logger: logs.logger,
+      reconnect: FAST,
+    });
+    const ari = new AriClient({
+      url: `http://127.0.0.1:${port}/ari`,
+      username: 'u',
+      password: 'p',
+      app: 'x',
+      logger: logs.logger,
+      reconnect: FAST,
+    });
+    ami.start();
+    ari.start();
+    try {
+      await Promise.all([
+        nextEvent<LinkStatus>(ami, 'state', (s) => s.state === 'unreachable', 5000),
+        nextEvent<LinkStatus>(ari, 'state', (s) => s.state === 'unreachable', 5000),
+      ]);
+      expect(ami.status.detail).toBe(`127.0.0.1:${port}: connection refused`);
+      expect(ari.status.detail).toBe(`http://127.0.0.1:${port}/ari: connection refused`);
+      await sleep(WINDOW_MS);
+      for (const [component, name] of [
+        ['ami', 'AMI'],
+        ['ari', 'ARI'],
+      ] as const) {
+        const lines = linesOf(logs.text(), component);
+        expect(
+          lines.filter((l) => l.level === 'debug' && l.message === `${name} reconnect scheduled`).length,
+        ).toBeGreaterThanOrEqual(3);
+        expect(lines.filter((l) => l.level !== 'debug')).toEqual([
+          expect.objectContaining({
+            level: 'warn',
+            message: `${name}: Asterisk unreachable`,
+            state: 'unreachable',
+          }),
+        ]);
+      }
+      expect(ami.state).toBe('unreachable');
+      expect(ari.state).toBe('unreachable');
+    } finally {
+      await Promise.all([ami.stop(), ari.stop()]);
+    }
+  });
+
+  test('a plain TCP server answering garbage: both links say wrong port', async () => {
+    const logs = captureLogger('debug');
+    const ami = new AmiClient({
+      host: '127.0.0.1',
+      port: garbagePort,
+      username: 'u',
+      secret: 's',
+      logger: logs.logger,
+      reconnect: FAST,
+    });
+    const ari = new AriClient({
+      url: `http://127.0.0.1:${garbagePort}`,
+      username: 'u',
+      password: 'p',
+      app: 'x',
+      logger: logs.logger,
+      reconnect: FAST,
+    });
+    ami.start();
+    ari.start();
+    try {
+      await Promise.all([
+        nextEvent<LinkStatus>(ami, 'state', (s) => s.state === 'wrong_port', 5000),
+        nextEvent<LinkStatus>(ari, 'state', (s) => s.state === 'wrong_port', 5000),
+      ]);
+      expect(ami.status.detail).toContain('"SSH-2.0-NotAsterisk", not the AMI greeting');
+      expect(ari.status.detail).toMatch(/answers, but not in HTTP \(HPE_/);
+      await sleep(WINDOW_MS);
+      for (const [component, name] of [
+        ['ami', 'AMI'],
+        ['ari', 'ARI'],
+      ] as const) {
+        expect(linesOf(logs.text(), component).filter((l) => l.level !== 'debug')).toEqual([
+          expect.objectContaining({
+            level: 'warn',
+            message: expect.stringMatching(new RegExp(`^${name}: wrong port`)),
+          }),
+        ]);
+      }
+      expect([ami.state, ari.state]).toEqual(['wrong_port', 'wrong_port']);
+    } finally {
+      await Promise.all([ami.stop(), ari.stop()]);
+    }
+  });
+});
