@@ -13,9 +13,10 @@ import { AriClient } from '../../src/asterisk/ari-client';
 import type { LinkStatus } from '../../src/asterisk/reconnecting-link';
 import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
 import { freePort } from '../harness/ports';
+import { type Sidecar, startSidecar } from '../harness/sidecar';
 import { sleep } from '../harness/processes';
 import { captureLogger } from '../harness/test-logger';
-import { nextEvent } from '../harness/wait';
+import { eventually, nextEvent } from '../harness/wait';
 
 interface Line {
   level: string;
@@ -275,6 +276,143 @@ describe('link states with no Asterisk, and with something else on the port', ()
       expect([ami.state, ari.state]).toEqual(['wrong_port', 'wrong_port']);
     } finally {
       await Promise.all([ami.stop(), ari.stop()]);
+    }
+  });
+});
+
+describe('a running sidecar with wrong AMI and ARI passwords', () => {
+  let ast: AsteriskInstance;
+  let sidecar: Sidecar;
+  const wrongAmi = 'sidecar-wrong-ami-7c2e';
+  const wrongAri = 'sidecar-wrong-ari-4b9f';
+
+  interface Status {
+    ami: string;
+    ari: string;
+    amiDetail: string | null;
+    ariDetail: string | null;
+    monitoring: string;
+  }
+  const readyz = async (): Promise<{ status: string; asterisk: Status }> =>
+    (await fetch(`${sidecar.federationUrl}/readyz`)).json() as Promise<{ status: string; asterisk: Status }>;
+  const metrics = async (): Promise<string> => (await fetch(`${sidecar.adminUrl}/metrics`)).text();
+  const gauge = (text: string, link: string, state: string): number | null => {
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`uuru_fed_asterisk_link_state{link="${link}",state="${state}"} `));
+    return line ? Number(line.split(' ').pop()) : null;
+  };
+
+  beforeAll(async () => {
+    ast = await startAsterisk({ name: 'linkside' });
+    sidecar = await startSidecar({
+      name: 'linkside',
+      config: {
+        asterisk: {
+          ami: { host: '127.0.0.1', port: ast.amiPort, user: ast.amiUser, password: wrongAmi },
+          ari: { url: ast.ariUrl, user: ast.ariUser, password: wrongAri, app: 'uuru-federation' },
+          stateBackend: 'files',
+          configDir: ast.configDir,
+        },
+      },
+      env: { UURU_ASTERISK_ENABLED: 'true', UURU_LOGLEVEL: 'info' },
+    });
+  });
+  afterAll(async () => {
+    await sidecar?.destroy();
+    await ast?.stop();
+  });
+
+  test('readyz, the admin API and the metrics say login refused; the log says it once per link over several retries', async () => {
+    const ready = await eventually(
+      'both links refused in /readyz',
+      async () => {
+        const r = await readyz();
+        return r.asterisk.ami === 'login_refused' && r.asterisk.ari === 'login_refused' && r;
+      },
+      15_000,
+    );
+    expect(ready.asterisk).toMatchObject({
+      monitoring: 'unavailable_ami',
+      amiDetail: expect.stringContaining(`user '${ast.amiUser}'`),
+      ariDetail: expect.stringContaining('HTTP 401'),
+    });
+    const api = await sidecar.admin('GET', '/status');
+    expect(api.status).toBe(200);
+    expect((api.json as { asterisk: Status }).asterisk).toMatchObject({
+      ami: 'login_refused',
+      ari: 'login_refused',
+      monitoring: 'unavailable_ami',
+    });
+    const text = await metrics();
+    for (const link of ['ami', 'ari']) {
+      expect(gauge(text, link, 'login_refused')).toBe(1);
+      for (const other of ['connected', 'connecting', 'unreachable', 'wrong_port', 'disconnected']) {
+        expect(gauge(text, link, other)).toBe(0);
+      }
+    }
+
+    // An explicit window: the sidecar retries a refused login every few seconds (4 s, then 5 s at most);
+    // Asterisk's own log counts the attempts.
+    const refusedLogins = () =>
+      fs
+        .readFileSync(ast.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(`failed to authenticate as '${ast.amiUser}'`)).length;
+    const before = refusedLogins();
+    await sleep(11_000);
+    // Two AMI sessions (events and the files backend's probe) retry alike.
+    expect(refusedLogins() - before).toBeGreaterThanOrEqual(3);
+    const lines = sidecar
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Line);
+    for (const [component, name] of [
+      ['ami', 'AMI'],
+      ['ari', 'ARI'],
+    ] as const) {
+      expect(lines.filter((l) => l.component === component && l.level !== 'info')).toEqual([
+        expect.objectContaining({ level: 'error', message: `${name}: login refused` }),
+      ]);
+    }
+    // The second AMI session of the files backend fails alike and says nothing above debug.
+    expect(lines.filter((l) => l.component === 'ami-probe')).toEqual([]);
+    expect(sidecar.logs()).not.toContain(wrongAmi);
+    expect(sidecar.logs()).not.toContain(wrongAri);
+  });
+
+  test('fixing the passwords in Asterisk brings both links back: status connected, monitoring available, one recovery line each', async () => {
+    setInSection(path.join(ast.configDir, 'manager.conf'), ast.amiUser, 'secret', wrongAmi);
+    setInSection(path.join(ast.configDir, 'ari.conf'), ast.ariUser, 'password', wrongAri);
+    await ast.cli('manager reload');
+    await ast.cli('module reload res_ari.so');
+    const ready = await eventually(
+      'both links connected in /readyz',
+      async () => {
+        const r = await readyz();
+        return r.asterisk.ami === 'connected' && r.asterisk.ari === 'connected' && r;
+      },
+      20_000,
+    );
+    expect(ready.asterisk).toMatchObject({ monitoring: 'available', amiDetail: null, ariDetail: null });
+    const text = await metrics();
+    expect(gauge(text, 'ami', 'connected')).toBe(1);
+    expect(gauge(text, 'ami', 'login_refused')).toBe(0);
+    const lines = sidecar
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Line);
+    for (const [component, name] of [
+      ['ami', 'AMI'],
+      ['ari', 'ARI'],
+    ] as const) {
+      const own = lines.filter((l) => l.component === component);
+      expect(own.filter((l) => l.level !== 'info')).toHaveLength(1);
+      expect(own.filter((l) => l.level === 'info')).toEqual([
+        expect.objectContaining({ message: `${name} connected`, recoveredFrom: 'login_refused' }),
+      ]);
     }
   });
 });
