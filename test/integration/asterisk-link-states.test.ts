@@ -6,6 +6,7 @@
  * retries, and its end once, after the password is fixed in Asterisk.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { AmiClient } from '../../src/asterisk/ami-client';
@@ -276,6 +277,58 @@ describe('link states with no Asterisk, and with something else on the port', ()
       expect([ami.state, ari.state]).toEqual(['wrong_port', 'wrong_port']);
     } finally {
       await Promise.all([ami.stop(), ari.stop()]);
+    }
+  });
+});
+
+describe('wrong port: a service that accepts but never greets, an HTTP server that is not ARI', () => {
+  test('AMI on a silent TCP port says wrong port once the greeting is overdue; ARI on a plain web server says wrong port (HTTP 404)', async () => {
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+    });
+    const web = http.createServer((_req, res) => res.writeHead(404).end('not found'));
+    await Promise.all([
+      new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve)),
+      new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve)),
+    ]);
+    const logs = captureLogger('debug');
+    const silentPort = (silent.address() as net.AddressInfo).port;
+    const webPort = (web.address() as net.AddressInfo).port;
+    const ami = new AmiClient({
+      host: '127.0.0.1',
+      port: silentPort,
+      username: 'u',
+      secret: 's',
+      logger: logs.logger,
+      actionTimeoutMs: 300,
+      reconnect: FAST,
+    });
+    const ari = new AriClient({
+      url: `http://127.0.0.1:${webPort}/ari`,
+      username: 'u',
+      password: 'p',
+      app: 'x',
+      logger: logs.logger,
+      reconnect: FAST,
+    });
+    ami.start();
+    ari.start();
+    try {
+      await Promise.all([
+        nextEvent<LinkStatus>(ami, 'state', (s) => s.state === 'wrong_port', 5000),
+        nextEvent<LinkStatus>(ari, 'state', (s) => s.state === 'wrong_port', 5000),
+      ]);
+      expect(ami.status.detail).toBe(
+        `127.0.0.1:${silentPort} accepts connections but sends no AMI greeting within 300 ms (another service's port, or a hung Asterisk)`,
+      );
+      expect(ari.status.detail).toContain(`http://127.0.0.1:${webPort}/ari answers HTTP 404`);
+    } finally {
+      await Promise.all([ami.stop(), ari.stop()]);
+      for (const s of sockets) s.destroy();
+      web.closeAllConnections();
+      await Promise.all([new Promise((r) => silent.close(r)), new Promise((r) => web.close(r))]);
     }
   });
 });
