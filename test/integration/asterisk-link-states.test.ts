@@ -72,6 +72,33 @@ async function watchWindow(
   };
 }
 
+/**
+ * An AMI client at amiPort and an ARI client at ariUrl, both started, with
+ * throw-away credentials: for addresses where no Asterisk answers.
+ */
+function startBoth(
+  amiPort: number,
+  ariUrl: string,
+  logger: ReturnType<typeof captureLogger>['logger'],
+  actionTimeoutMs?: number,
+): { ami: AmiClient; ari: AriClient; both: (state: string) => Promise<unknown> } {
+  const ami = new AmiClient({
+    host: '127.0.0.1',
+    port: amiPort,
+    username: 'u',
+    secret: 's',
+    logger,
+    actionTimeoutMs,
+    reconnect: FAST,
+  });
+  const ari = new AriClient({ url: ariUrl, username: 'u', password: 'p', app: 'x', logger, reconnect: FAST });
+  ami.start();
+  ari.start();
+  const both = (state: string) =>
+    Promise.all([ami, ari].map((c) => nextEvent<LinkStatus>(c, 'state', (st) => st.state === state, 5000)));
+  return { ami, ari, both };
+}
+
 describe('link states against a real Asterisk with wrong passwords', () => {
   let ast: AsteriskInstance;
   const logs = captureLogger('debug');
@@ -237,29 +264,9 @@ describe('link states with no Asterisk, and with something else on the port', ()
 
   test('a plain TCP server answering garbage: both links say wrong port', async () => {
     const logs = captureLogger('debug');
-    const ami = new AmiClient({
-      host: '127.0.0.1',
-      port: garbagePort,
-      username: 'u',
-      secret: 's',
-      logger: logs.logger,
-      reconnect: FAST,
-    });
-    const ari = new AriClient({
-      url: `http://127.0.0.1:${garbagePort}`,
-      username: 'u',
-      password: 'p',
-      app: 'x',
-      logger: logs.logger,
-      reconnect: FAST,
-    });
-    ami.start();
-    ari.start();
+    const { ami, ari, both } = startBoth(garbagePort, `http://127.0.0.1:${garbagePort}`, logs.logger);
     try {
-      await Promise.all([
-        nextEvent<LinkStatus>(ami, 'state', (s) => s.state === 'wrong_port', 5000),
-        nextEvent<LinkStatus>(ari, 'state', (s) => s.state === 'wrong_port', 5000),
-      ]);
+      await both('wrong_port');
       expect(ami.status.detail).toContain('"SSH-2.0-NotAsterisk", not the AMI greeting');
       expect(ari.status.detail).toMatch(/answers, but not in HTTP \(HPE_/);
       await sleep(WINDOW_MS);
@@ -296,30 +303,9 @@ describe('wrong port: a service that accepts but never greets, an HTTP server th
     const logs = captureLogger('debug');
     const silentPort = (silent.address() as net.AddressInfo).port;
     const webPort = (web.address() as net.AddressInfo).port;
-    const ami = new AmiClient({
-      host: '127.0.0.1',
-      port: silentPort,
-      username: 'u',
-      secret: 's',
-      logger: logs.logger,
-      actionTimeoutMs: 300,
-      reconnect: FAST,
-    });
-    const ari = new AriClient({
-      url: `http://127.0.0.1:${webPort}/ari`,
-      username: 'u',
-      password: 'p',
-      app: 'x',
-      logger: logs.logger,
-      reconnect: FAST,
-    });
-    ami.start();
-    ari.start();
+    const { ami, ari, both } = startBoth(silentPort, `http://127.0.0.1:${webPort}/ari`, logs.logger, 300);
     try {
-      await Promise.all([
-        nextEvent<LinkStatus>(ami, 'state', (s) => s.state === 'wrong_port', 5000),
-        nextEvent<LinkStatus>(ari, 'state', (s) => s.state === 'wrong_port', 5000),
-      ]);
+      await both('wrong_port');
       expect(ami.status.detail).toBe(
         `127.0.0.1:${silentPort} accepts connections but sends no AMI greeting within 300 ms (another service's port, or a hung Asterisk)`,
       );
@@ -416,21 +402,16 @@ describe('a running sidecar with wrong AMI and ARI passwords', () => {
     await sleep(11_000);
     // Two AMI sessions (events and the files backend's probe) retry alike.
     expect(refusedLogins() - before).toBeGreaterThanOrEqual(3);
-    const lines = sidecar
-      .logs()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Line);
     for (const [component, name] of [
       ['ami', 'AMI'],
       ['ari', 'ARI'],
     ] as const) {
-      expect(lines.filter((l) => l.component === component && l.level !== 'info')).toEqual([
+      expect(linesOf(sidecar.logs(), component).filter((l) => l.level !== 'info')).toEqual([
         expect.objectContaining({ level: 'error', message: `${name}: login refused` }),
       ]);
     }
     // The second AMI session of the files backend fails alike and says nothing above debug.
-    expect(lines.filter((l) => l.component === 'ami-probe')).toEqual([]);
+    expect(linesOf(sidecar.logs(), 'ami-probe')).toEqual([]);
     expect(sidecar.logs()).not.toContain(wrongAmi);
     expect(sidecar.logs()).not.toContain(wrongAri);
   });
@@ -452,16 +433,11 @@ describe('a running sidecar with wrong AMI and ARI passwords', () => {
     const text = await metrics();
     expect(gauge(text, 'ami', 'connected')).toBe(1);
     expect(gauge(text, 'ami', 'login_refused')).toBe(0);
-    const lines = sidecar
-      .logs()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Line);
     for (const [component, name] of [
       ['ami', 'AMI'],
       ['ari', 'ARI'],
     ] as const) {
-      const own = lines.filter((l) => l.component === component);
+      const own = linesOf(sidecar.logs(), component);
       expect(own.filter((l) => l.level !== 'info')).toHaveLength(1);
       expect(own.filter((l) => l.level === 'info')).toEqual([
         expect.objectContaining({ message: `${name} connected`, recoveredFrom: 'login_refused' }),
