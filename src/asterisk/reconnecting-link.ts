@@ -13,15 +13,10 @@
  * is a new failure and is logged once too.
  */
 import { EventEmitter } from 'node:events';
-import {
-  type AsteriskLinkFailure,
-  type AsteriskLinkState,
-  ASTERISK_LINK_STATES,
-} from '../core/asterisk-port';
+import type { AsteriskLinkFailure, AsteriskLinkState } from '../core/asterisk-port';
 import { exponentialBackoff } from '../jobs/backoff';
 import type { Logger } from '../logging/logger';
 
-export { ASTERISK_LINK_STATES };
 export type LinkState = AsteriskLinkState;
 export type LinkFailureKind = AsteriskLinkFailure;
 
