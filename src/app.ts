@@ -25,6 +25,7 @@ import type { ServiceContext } from './core/feature';
 import { createAdminFeature } from './http/admin';
 import { type Backoff, exponentialBackoff } from './jobs/backoff';
 import { JobRunner } from './jobs/job-runner';
+import { logStartup } from './startup-log';
 
 /**
  * The composition root: main, the CLI and the tests build the sidecar here.
@@ -162,7 +163,7 @@ export class App implements AppRuntime {
     this.federationServer = await listen(handler, federation.host, federation.port);
     if (this.adminApp && admin !== 'same')
       this.adminServer = await listen(this.adminApp, admin.host, admin.port);
-    this.logger.info('listening', { component: 'app', federation: this.federationUrl, admin: this.adminUrl });
+    logStartup(this.logger, this.config, { federation: this.federationServer, admin: this.adminServer });
     this.dbConnecting = this.connectAndStart();
     if (opts.waitForDb) await this.dbConnecting;
   }

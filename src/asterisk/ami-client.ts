@@ -1,6 +1,8 @@
 /**
  * Asterisk Manager Interface client: one TCP connection, promise per action,
- * list actions collected by ActionID, heartbeat, reconnect forever.
+ * list actions collected by ActionID, heartbeat. Connecting, reconnecting and
+ * the link state are the shared lifecycle of reconnecting-link.ts; this file
+ * says how one AMI session opens (greeting, Login) and why one failed.
  *
  * Written over net.Socket rather than wrapping the `asterisk-manager`
  * package: that package hands an action's callback only the first reply (no
@@ -10,11 +12,19 @@
  * arrays. A wrapper would have had to bypass nearly all of it; the wire format
  * itself is small (see ami-protocol.ts).
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import type { Logger } from '../logging/logger';
-import { RELOAD_RETRY, reconnectDelay } from '../core/reconnect-backoff';
-import { exponentialBackoff } from '../jobs/backoff';
+import { type Backoff, exponentialBackoff } from '../jobs/backoff';
+import {
+  type LinkSession,
+  type LinkState,
+  LinkError,
+  LinkFailure,
+  type OpenContext,
+  ReconnectingLink,
+  transportFailure,
+  transportSession,
+} from './reconnecting-link';
 import { type AmiMessage, AmiParser, serializeAction } from './ami-protocol';
 import { parseIaxPeerEntry, type IaxPeerEntry } from './ami-iax-peers';
 
@@ -23,14 +33,11 @@ export type { IaxPeerEntry } from './ami-iax-peers';
 
 export type AmiErrorCode = 'AMI_TIMEOUT' | 'AMI_DISCONNECTED' | 'AMI_ERROR_RESPONSE' | 'AMI_NOT_CONNECTED';
 
-export class AmiError extends Error {
-  readonly code: AmiErrorCode;
+export class AmiError extends LinkError<AmiErrorCode> {
   readonly response?: AmiMessage;
 
   constructor(code: AmiErrorCode, message: string, response?: AmiMessage) {
-    super(message);
-    this.name = 'AmiError';
-    this.code = code;
+    super('AmiError', code, message);
     this.response = response;
   }
 }
@@ -51,9 +58,17 @@ export interface AmiClientOptions {
   events?: boolean;
   /** The logger component name; default 'ami'. */
   component?: string;
+  /** false: log failures and recoveries at debug (a second session whose failures the first reports). */
+  reportFailures?: boolean;
 }
 
-export type AmiConnectionState = 'connected' | 'connecting' | 'disconnected';
+export type AmiConnectionState = LinkState;
+
+/** A module reload refused because another one runs: 100 ms doubling up to 2 s, no jitter. */
+export const RELOAD_RETRY: Backoff = { initialMs: 100, maxMs: 2000 };
+
+/** The line Asterisk greets every AMI connection with. */
+const GREETING = 'Asterisk Call Manager/';
 
 /** Events with their own emit besides 'event'. */
 export const AMI_NAMED_EVENTS = [
@@ -65,11 +80,8 @@ export const AMI_NAMED_EVENTS = [
 ] as const;
 export type AmiNamedEvent = (typeof AMI_NAMED_EVENTS)[number];
 
+/** Besides the link's own (connected, disconnected, state: see reconnecting-link.ts). */
 export type AmiClientEvents = {
-  /** After every successful login. */
-  connected: [];
-  /** When an established or half-established connection is lost. */
-  disconnected: [reason: string];
   /** Every event that is not part of a list action's answer. */
   event: [AmiMessage];
 } & { [K in AmiNamedEvent]: [AmiMessage] };
@@ -89,23 +101,23 @@ interface Pending {
 
 const NAMED = new Set<string>(AMI_NAMED_EVENTS);
 
-export class AmiClient extends EventEmitter<AmiClientEvents> {
-  private readonly opts: Required<Omit<AmiClientOptions, 'logger' | 'component'>>;
-  private readonly log: Logger;
+export class AmiClient extends ReconnectingLink<AmiClientEvents> {
+  private readonly opts: Required<Omit<AmiClientOptions, 'logger' | 'component' | 'reportFailures'>>;
   private socket: net.Socket | null = null;
-  private generation = 0;
-  private running = false;
-  private _state: AmiConnectionState = 'disconnected';
   private readonly pending = new Map<string, Pending>();
   private nextId = 1;
   private readonly idPrefix = `uuru-${process.pid}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private closed: Promise<void> = Promise.resolve();
 
   constructor(opts: AmiClientOptions) {
-    super();
+    const reconnect = opts.reconnect ?? { initialMs: 500, maxMs: 30_000 };
+    super({
+      name: 'AMI',
+      where: `${opts.host}:${opts.port}`,
+      logger: opts.logger.child({ component: opts.component ?? 'ami' }),
+      reconnect,
+      reportFailures: opts.reportFailures,
+    });
     this.opts = {
       host: opts.host,
       port: opts.port,
@@ -113,59 +125,13 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       secret: opts.secret,
       actionTimeoutMs: opts.actionTimeoutMs ?? 10_000,
       heartbeatMs: opts.heartbeatMs ?? 15_000,
-      reconnect: opts.reconnect ?? { initialMs: 500, maxMs: 30_000 },
+      reconnect,
       events: opts.events ?? true,
     };
-    this.log = opts.logger.child({ component: opts.component ?? 'ami' });
   }
 
-  get state(): AmiConnectionState {
-    return this._state;
-  }
-
-  /** Connects and logs in; on any loss reconnects with backoff until stop(). */
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.connect();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    this.clearTimers();
-    const socket = this.socket;
-    if (socket && this._state === 'connected') {
-      // Best effort: a clean Logoff keeps Asterisk's log free of "lost connection" noise.
-      try {
-        socket.write(serializeAction({ Action: 'Logoff', ActionID: this.newId() }));
-      } catch {
-        // socket already failing; destroy below
-      }
-    }
-    if (socket) {
-      socket.end();
-      const timer = setTimeout(() => socket.destroy(), 500);
-      await this.closed;
-      clearTimeout(timer);
-    }
-    this.failPending('AMI_DISCONNECTED', 'AMI client stopped');
-    this._state = 'disconnected';
-  }
-
-  /** Resolves once logged in (at once if already); rejects with AMI_TIMEOUT after timeoutMs. */
-  whenConnected(timeoutMs = 30_000): Promise<void> {
-    if (this._state === 'connected') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onConnected = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.off('connected', onConnected);
-        reject(new AmiError('AMI_TIMEOUT', `AMI not connected within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.once('connected', onConnected);
-    });
+  protected notConnectedError(message: string): Error {
+    return new AmiError('AMI_TIMEOUT', message);
   }
 
   /** Sends one action; resolves with its response, rejects with AmiError. */
@@ -229,7 +195,7 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   ): Promise<AmiMessage> {
     const socket = this.socket;
     const action = fields.Action ?? fields.action ?? '?';
-    if (!socket || this._state !== 'connected') {
+    if (!socket || this.state !== 'connected') {
       return Promise.reject(new AmiError('AMI_NOT_CONNECTED', `AMI not connected (action ${action})`));
     }
     return this.write(socket, fields, timeoutMs ?? this.opts.actionTimeoutMs, listDone);
@@ -264,97 +230,6 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
       });
       socket.write(payload);
     });
-  }
-
-  /**
-   * Calls each listener on its own, containing its exceptions: a throwing
-   * listener must neither starve the others nor break the socket handling
-   * (or crash the process from a socket callback).
-   */
-  private safeEmit<K extends keyof AmiClientEvents>(event: K, ...args: AmiClientEvents[K]): void {
-    for (const listener of this.rawListeners(event)) {
-      try {
-        (listener as (...a: unknown[]) => unknown).apply(this, args);
-      } catch (e) {
-        this.log.error('AMI event listener threw', {
-          event,
-          reason: e instanceof Error ? e.message : String(e),
-        });
-      }
-    }
-  }
-
-  private connect(): void {
-    if (!this.running) return;
-    const generation = ++this.generation;
-    this._state = 'connecting';
-    const socket = net.connect({ host: this.opts.host, port: this.opts.port });
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 10_000);
-    socket.setEncoding('utf8');
-    const parser = new AmiParser();
-    let resolveClosed: () => void = () => undefined;
-    this.closed = new Promise((r) => (resolveClosed = r));
-    let lastError = '';
-    const connectTimer = setTimeout(() => {
-      lastError = 'connect timeout';
-      socket.destroy();
-    }, this.opts.actionTimeoutMs);
-
-    socket.on('connect', () => {
-      clearTimeout(connectTimer);
-      void this.login(socket, generation);
-    });
-    socket.on('data', (chunk: string) => {
-      if (generation !== this.generation) return;
-      for (const message of parser.push(chunk)) this.dispatch(message);
-    });
-    socket.on('error', (e: NodeJS.ErrnoException) => {
-      lastError = e.code ?? e.message;
-    });
-    socket.on('close', () => {
-      clearTimeout(connectTimer);
-      resolveClosed();
-      if (generation !== this.generation) return;
-      this.onClosed(lastError || 'connection closed');
-    });
-  }
-
-  private async login(socket: net.Socket, generation: number): Promise<void> {
-    try {
-      await this.write(
-        socket,
-        {
-          Action: 'Login',
-          Username: this.opts.username,
-          Secret: this.opts.secret,
-          Events: this.opts.events ? 'on' : 'off',
-        },
-        this.opts.actionTimeoutMs,
-        null,
-      );
-    } catch (e) {
-      // A disconnect during login is handled (and logged) by onClosed.
-      if (generation !== this.generation || (e instanceof AmiError && e.code === 'AMI_DISCONNECTED')) return;
-      const authFailed = e instanceof AmiError && e.code === 'AMI_ERROR_RESPONSE';
-      // Never the secret: only the user name and Asterisk's message.
-      this.log.error('AMI login failed', {
-        host: this.opts.host,
-        port: this.opts.port,
-        user: this.opts.username,
-        reason: e instanceof Error ? e.message : String(e),
-      });
-      if (authFailed) this.attempt = Math.max(this.attempt, 4); // a wrong secret will not fix itself quickly
-      socket.destroy();
-      return;
-    }
-    if (generation !== this.generation) return;
-    this._state = 'connected';
-    this.attempt = 0;
-    this.log.info('AMI connected', { host: this.opts.host, port: this.opts.port });
-    this.startHeartbeat(generation);
-    this.safeEmit('connected');
   }
 
   private dispatch(message: AmiMessage): void {
@@ -414,40 +289,157 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
     }
   }
 
-  private onClosed(reason: string): void {
-    const wasConnected = this._state === 'connected';
-    this.socket = null;
-    this.stopHeartbeat();
-    this._state = 'disconnected';
-    this.failPending('AMI_DISCONNECTED', reason);
-    if (wasConnected) {
-      this.log.warn('AMI disconnected', { host: this.opts.host, port: this.opts.port, reason });
+  /**
+   * Opens one AMI session: TCP connect, Asterisk's greeting, Login. Why it
+   * failed: nothing answered (unreachable); a connection opened but the
+   * greeting did not come, or something else came (wrong port); Asterisk
+   * answered the Login with an error (login refused).
+   */
+  protected openSession(ctx: OpenContext): Promise<LinkSession> {
+    const where = `${this.opts.host}:${this.opts.port}`;
+    const socket = net.connect({ host: this.opts.host, port: this.opts.port });
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 10_000);
+    socket.setEncoding('utf8');
+    const parser = new AmiParser();
+    let connected = false;
+    let head = '';
+    let greeted = false;
+    let loggedIn = false;
+    let failure: LinkFailure | null = null;
+    let lastError = '';
+    const fail = (f: LinkFailure) => {
+      failure ??= f;
+      socket.destroy();
+    };
+    const timeoutMs = this.opts.actionTimeoutMs;
+    const openTimer = setTimeout(() => {
+      fail(
+        connected
+          ? new LinkFailure(
+              'wrong_port',
+              `${where} accepts connections but sends no AMI greeting within ${timeoutMs} ms (another service's port, or a hung Asterisk)`,
+            )
+          : new LinkFailure('unreachable', `${where}: no answer within ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    const onAbort = () => fail(new LinkFailure('unreachable', 'stopped'));
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const session = transportSession(
+      () => {
+        // Best effort: a clean Logoff keeps Asterisk's log free of "lost connection" noise.
+        if (loggedIn && !socket.destroyed) {
+          socket.write(serializeAction({ Action: 'Logoff', ActionID: this.newId() }));
+        }
+        socket.end();
+      },
+      () => socket.destroy(),
+    );
+
+    return new Promise<LinkSession>((resolve, reject) => {
+      socket.on('connect', () => {
+        connected = true;
+      });
+      socket.on('data', (chunk: string) => {
+        if (failure) return;
+        if (!greeted) {
+          head += chunk;
+          const eol = head.search(/\r?\n/);
+          const fits = head.length < GREETING.length ? GREETING.startsWith(head) : head.startsWith(GREETING);
+          if (!fits) {
+            const said = JSON.stringify(head.slice(0, Math.min(eol < 0 ? 40 : eol, 40)));
+            fail(new LinkFailure('wrong_port', `${where} answers ${said}, not the AMI greeting`));
+            return;
+          }
+          if (eol < 0) return;
+          greeted = true;
+          // The login has its own timeout from here.
+          clearTimeout(openTimer);
+          void this.login(socket, where).then((outcome) => {
+            ctx.signal.removeEventListener('abort', onAbort);
+            if (outcome instanceof LinkFailure) fail(outcome);
+            if (outcome !== 'ok' || failure || socket.destroyed) return;
+            loggedIn = true;
+            this.startHeartbeat(socket);
+            resolve(session);
+          });
+          chunk = head;
+        }
+        for (const message of parser.push(chunk)) this.dispatch(message);
+      });
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        lastError = e.code ?? e.message;
+      });
+      socket.on('close', () => {
+        clearTimeout(openTimer);
+        ctx.signal.removeEventListener('abort', onAbort);
+        const reason = lastError || 'connection closed';
+        if (this.socket === socket) {
+          this.socket = null;
+          this.stopHeartbeat();
+          this.failPending('AMI_DISCONNECTED', reason);
+        }
+        session.closed();
+        if (loggedIn) {
+          ctx.lost(reason);
+          return;
+        }
+        reject(
+          failure ??
+            (lastError
+              ? transportFailure(lastError, where)
+              : new LinkFailure(
+                  'unreachable',
+                  greeted
+                    ? `${where} closed the connection during the login`
+                    : `${where} closed the connection without a greeting`,
+                )),
+        );
+      });
+    });
+  }
+
+  /** Logs in on a greeted socket: 'ok', 'closed' (the socket closed meanwhile) or the failure to report. */
+  private async login(socket: net.Socket, where: string): Promise<'ok' | 'closed' | LinkFailure> {
+    try {
+      await this.write(
+        socket,
+        {
+          Action: 'Login',
+          Username: this.opts.username,
+          Secret: this.opts.secret,
+          Events: this.opts.events ? 'on' : 'off',
+        },
+        this.opts.actionTimeoutMs,
+        null,
+      );
+      return 'ok';
+    } catch (e) {
+      if (e instanceof AmiError && e.code === 'AMI_DISCONNECTED') return 'closed';
+      // Never the secret: only the user name and Asterisk's message.
+      if (e instanceof AmiError && e.code === 'AMI_ERROR_RESPONSE') {
+        return new LinkFailure(
+          'login_refused',
+          `Asterisk at ${where} refused the login of user '${this.opts.username}': ${e.response?.message ?? 'error'}`,
+        );
+      }
+      return new LinkFailure(
+        'unreachable',
+        `${where} greeted but did not answer the login: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
-    this.safeEmit('disconnected', reason);
-    if (this.running) this.scheduleReconnect(reason);
   }
 
-  private scheduleReconnect(reason: string): void {
-    const delay = reconnectDelay(this.attempt, this.opts.reconnect);
-    this.attempt++;
-    this.log.debug('AMI reconnect scheduled', { delayMs: delay, attempt: this.attempt, reason });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connect();
-    }, delay);
-    this.reconnectTimer.unref();
-  }
-
-  private startHeartbeat(generation: number): void {
+  private startHeartbeat(socket: net.Socket): void {
     this.stopHeartbeat();
     this.heartbeatTimer = setInterval(() => {
-      const socket = this.socket;
-      if (!socket || generation !== this.generation) return;
+      if (socket !== this.socket) return;
       this.action(
         { Action: 'Ping' },
         { timeoutMs: Math.min(this.opts.actionTimeoutMs, this.opts.heartbeatMs) },
       ).catch((e: unknown) => {
-        if (e instanceof AmiError && e.code === 'AMI_TIMEOUT' && generation === this.generation) {
+        if (e instanceof AmiError && e.code === 'AMI_TIMEOUT' && socket === this.socket) {
           this.log.warn('AMI heartbeat timed out; dropping the connection');
           socket.destroy();
         }
@@ -459,11 +451,5 @@ export class AmiClient extends EventEmitter<AmiClientEvents> {
   private stopHeartbeat(): void {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
-  }
-
-  private clearTimers(): void {
-    this.stopHeartbeat();
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
   }
 }

@@ -1,17 +1,30 @@
 /**
  * Asterisk REST Interface client: REST calls through fetch with basic auth,
- * events through the app's WebSocket with our own ping and reconnect.
+ * events through the app's WebSocket with our own ping. Connecting,
+ * reconnecting and the link state are the shared lifecycle of
+ * reconnecting-link.ts; this file says how the event WebSocket opens and why
+ * it did not (401: login refused; another HTTP answer or none in HTTP: wrong
+ * port).
  *
  * Uses `ws` directly rather than the `ari-client` package: ari-client loads
  * the whole Swagger description at connect, gives up reconnecting after about
  * ten tries and never pings, so a half-open socket goes unnoticed. The few
  * REST calls we need are plain fetches.
  */
-import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import type { OriginateParams } from './asterisk-links';
 import type { Logger } from '../logging/logger';
-import { reconnectDelay } from '../core/reconnect-backoff';
 import { exponentialBackoff } from '../jobs/backoff';
+import {
+  type LinkSession,
+  type LinkState,
+  LinkError,
+  LinkFailure,
+  type OpenContext,
+  ReconnectingLink,
+  transportFailure,
+  transportSession,
+} from './reconnecting-link';
 
 export interface AriClientOptions {
   /** Base URL of ARI, e.g. http://127.0.0.1:8088/ari */
@@ -37,15 +50,12 @@ export interface AriClientOptions {
 
 export type AriErrorCode = 'ARI_HTTP_ERROR' | 'ARI_TIMEOUT' | 'ARI_UNREACHABLE';
 
-export class AriError extends Error {
-  readonly code: AriErrorCode;
+export class AriError extends LinkError<AriErrorCode> {
   /** HTTP status for ARI_HTTP_ERROR. */
   readonly status?: number;
 
   constructor(code: AriErrorCode, message: string, status?: number) {
-    super(message);
-    this.name = 'AriError';
-    this.code = code;
+    super('AriError', code, message);
     this.status = status;
   }
 }
@@ -58,7 +68,7 @@ export interface AriEvent {
   [key: string]: unknown;
 }
 
-export type AriConnectionState = 'connected' | 'connecting' | 'disconnected';
+export type AriConnectionState = LinkState;
 
 export const ARI_NAMED_EVENTS = [
   'PeerStatusChange',
@@ -70,27 +80,15 @@ export const ARI_NAMED_EVENTS = [
 ] as const;
 export type AriNamedEvent = (typeof ARI_NAMED_EVENTS)[number];
 
+/**
+ * Besides the link's own (connected after every (re)connect of the WebSocket,
+ * see subscribedToIax for the endpoint:IAX2 subscription; disconnected; state).
+ */
 export type AriClientEvents = {
-  /** After every (re)connect of the WebSocket (see subscribedToIax for the endpoint:IAX2 subscription). */
-  connected: [];
-  disconnected: [reason: string];
   event: [AriEvent];
 } & { [K in AriNamedEvent]: [AriEvent] };
 
-export interface OriginateParams {
-  /** e.g. IAX2/peer/1234 */
-  endpoint: string;
-  extension?: string;
-  context?: string;
-  priority?: number;
-  /** Stasis app to put the channel into instead of the dial plan. */
-  app?: string;
-  appArgs?: string;
-  timeoutSec?: number;
-  channelId?: string;
-  callerId?: string;
-  variables?: Record<string, string>;
-}
+export type { OriginateParams } from './asterisk-links';
 
 const NAMED = new Set<string>(ARI_NAMED_EVENTS);
 
@@ -99,25 +97,20 @@ interface AriChannelJson {
   state: string;
 }
 
-export class AriClient extends EventEmitter<AriClientEvents> {
+export class AriClient extends ReconnectingLink<AriClientEvents> {
   private readonly base: string;
   private readonly authHeader: string;
   private readonly opts: Required<Omit<AriClientOptions, 'logger' | 'password'>>;
-  private readonly log: Logger;
   private ws: WebSocket | null = null;
-  private generation = 0;
-  private running = false;
-  private _state: AriConnectionState = 'disconnected';
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private subscribeTimer: NodeJS.Timeout | null = null;
   private subscribed = false;
-  private closed: Promise<void> = Promise.resolve();
 
   constructor(opts: AriClientOptions) {
-    super();
-    this.base = opts.url.replace(/\/+$/, '');
+    const base = opts.url.replace(/\/+$/, '');
+    const reconnect = opts.reconnect ?? { initialMs: 500, maxMs: 30_000 };
+    super({ name: 'ARI', where: base, logger: opts.logger.child({ component: 'ari' }), reconnect });
+    this.base = base;
     this.authHeader = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
     this.opts = {
       url: this.base,
@@ -125,53 +118,13 @@ export class AriClient extends EventEmitter<AriClientEvents> {
       app: opts.app,
       requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
       pingMs: opts.pingMs ?? 15_000,
-      reconnect: opts.reconnect ?? { initialMs: 500, maxMs: 30_000 },
+      reconnect,
       subscribeRetry: opts.subscribeRetry ?? { initialMs: 1000, maxMs: 30_000 },
     };
-    this.log = opts.logger.child({ component: 'ari' });
   }
 
-  get state(): AriConnectionState {
-    return this._state;
-  }
-
-  /** Opens the event WebSocket; on any loss reconnects with backoff until stop(). */
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.connect();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
-    if (this.subscribeTimer) clearTimeout(this.subscribeTimer);
-    this.subscribeTimer = null;
-    this.stopPing();
-    const ws = this.ws;
-    if (ws) {
-      ws.close();
-      const timer = setTimeout(() => ws.terminate(), 500);
-      await this.closed;
-      clearTimeout(timer);
-    }
-    this._state = 'disconnected';
-  }
-
-  whenConnected(timeoutMs = 30_000): Promise<void> {
-    if (this._state === 'connected') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const onConnected = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.off('connected', onConnected);
-        reject(new AriError('ARI_TIMEOUT', `ARI not connected within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.once('connected', onConnected);
-    });
+  protected notConnectedError(message: string): Error {
+    return new AriError('ARI_TIMEOUT', message);
   }
 
   async originate(p: OriginateParams): Promise<{ id: string; state: string }> {
@@ -250,27 +203,13 @@ export class AriClient extends EventEmitter<AriClientEvents> {
   }
 
   /**
-   * Calls each listener on its own, containing its exceptions: a throwing
-   * listener must neither starve the others nor break the socket handling
-   * (or crash the process from a socket callback).
+   * Opens the app's event WebSocket (the login: basic auth on the upgrade
+   * request) and tries the endpoint:IAX2 subscription before handing the
+   * session over. Why it failed: nothing answered (unreachable); 401 or 403
+   * (login refused); any other HTTP answer, or an answer that is not HTTP
+   * (wrong port: another service, or ARI not enabled there).
    */
-  private safeEmit<K extends keyof AriClientEvents>(event: K, ...args: AriClientEvents[K]): void {
-    for (const listener of this.rawListeners(event)) {
-      try {
-        (listener as (...a: unknown[]) => unknown).apply(this, args);
-      } catch (e) {
-        this.log.error('ARI event listener threw', {
-          event,
-          reason: e instanceof Error ? e.message : String(e),
-        });
-      }
-    }
-  }
-
-  private connect(): void {
-    if (!this.running) return;
-    const generation = ++this.generation;
-    this._state = 'connecting';
+  protected openSession(ctx: OpenContext): Promise<LinkSession> {
     const params = new URLSearchParams({ app: this.opts.app, subscribeAll: 'false' });
     const wsUrl = `${this.base.replace(/^http/, 'ws')}/events?${params.toString()}`;
     const ws = new WebSocket(wsUrl, {
@@ -278,48 +217,106 @@ export class AriClient extends EventEmitter<AriClientEvents> {
       handshakeTimeout: this.opts.requestTimeoutMs,
     });
     this.ws = ws;
-    let resolveClosed: () => void = () => undefined;
-    this.closed = new Promise((r) => (resolveClosed = r));
+    const generation = this.sessionGeneration;
+    let failure: LinkFailure | null = null;
     let lastError = '';
+    let handedOver = false;
     let alive = true;
-
-    ws.on('open', () => {
-      if (generation !== this.generation) return;
-      void this.onOpen(ws, generation, () => (alive = true));
-    });
-    ws.on('pong', () => {
-      alive = true;
-    });
-    ws.on('message', (data: WebSocket.RawData) => {
-      if (generation !== this.generation) return;
-      let event: AriEvent;
-      try {
-        event = JSON.parse(data.toString()) as AriEvent;
-      } catch {
-        this.log.warn('ARI sent a message that is not JSON; ignored');
-        return;
-      }
-      if (typeof event?.type !== 'string') return;
-      this.safeEmit('event', event);
-      if (NAMED.has(event.type)) this.safeEmit(event.type as AriNamedEvent, event);
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      lastError = `HTTP ${res.statusCode ?? '?'}`;
+    const fail = (f: LinkFailure) => {
+      failure ??= f;
       ws.terminate();
+    };
+    const onAbort = () => fail(new LinkFailure('unreachable', 'stopped'));
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    const session = transportSession(
+      () => ws.close(),
+      () => ws.terminate(),
+    );
+
+    return new Promise<LinkSession>((resolve, reject) => {
+      ws.on('open', () => {
+        this.subscribed = false;
+        this.startPing(ws, () => {
+          if (!alive) return false;
+          alive = false;
+          return true;
+        });
+        void this.ensureSubscribed().then((subscribed) => {
+          ctx.signal.removeEventListener('abort', onAbort);
+          if (failure || ws.readyState !== WebSocket.OPEN) return;
+          if (!subscribed) this.scheduleSubscribe(generation, 0);
+          handedOver = true;
+          this.log.debug('ARI events open', { app: this.opts.app, subscribedToIax: this.subscribed });
+          resolve(session);
+        });
+      });
+      ws.on('pong', () => {
+        alive = true;
+      });
+      ws.on('message', (data: WebSocket.RawData) => {
+        if (ws !== this.ws) return;
+        let event: AriEvent;
+        try {
+          event = JSON.parse(data.toString()) as AriEvent;
+        } catch {
+          this.log.warn('ARI sent a message that is not JSON; ignored');
+          return;
+        }
+        if (typeof event?.type !== 'string') return;
+        this.safeEmit('event', event);
+        if (NAMED.has(event.type)) this.safeEmit(event.type as AriNamedEvent, event);
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        fail(
+          status === 401 || status === 403
+            ? new LinkFailure(
+                'login_refused',
+                `ARI at ${this.base} refused the login of user '${this.opts.username}' (HTTP ${status})`,
+              )
+            : new LinkFailure(
+                'wrong_port',
+                `${this.base} answers HTTP ${status} to the ARI events request (another service's port, or ARI not enabled there)`,
+              ),
+        );
+      });
+      ws.on('error', (e: Error & { code?: string }) => {
+        lastError = e.code ?? e.message;
+      });
+      ws.on('close', (code: number) => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        if (ws === this.ws) {
+          this.ws = null;
+          this.subscribed = false;
+          if (this.subscribeTimer) clearTimeout(this.subscribeTimer);
+          this.subscribeTimer = null;
+          this.stopPing();
+        }
+        session.closed();
+        if (handedOver) {
+          ctx.lost(lastError || `closed (${code})`);
+          return;
+        }
+        reject(failure ?? this.transportError(lastError, code));
+      });
     });
-    ws.on('error', (e: Error & { code?: string }) => {
-      lastError = e.code ?? e.message;
-    });
-    ws.on('close', (code: number) => {
-      resolveClosed();
-      if (generation !== this.generation) return;
-      this.onClosed(lastError || `closed (${code})`);
-    });
-    this.startPing(ws, generation, () => {
-      if (!alive) return false;
-      alive = false;
-      return true;
-    });
+  }
+
+  private transportError(lastError: string, code: number): LinkFailure {
+    if (/^[A-Z][A-Z0-9_]+$/.test(lastError)) return transportFailure(lastError, this.base);
+    if (/handshake has timed out/i.test(lastError)) {
+      return new LinkFailure(
+        'unreachable',
+        `${this.base}: no answer within ${this.opts.requestTimeoutMs} ms`,
+      );
+    }
+    if (lastError) {
+      return new LinkFailure(
+        'wrong_port',
+        `${this.base} answers, but not as ARI: ${lastError.slice(0, 120)}`,
+      );
+    }
+    return new LinkFailure('unreachable', `${this.base} closed the connection (${code})`);
   }
 
   /** True once the app is subscribed to endpoint:IAX2 on the current connection. */
@@ -335,35 +332,24 @@ export class AriClient extends EventEmitter<AriClientEvents> {
    */
   async ensureSubscribed(): Promise<boolean> {
     if (this.subscribed) return true;
-    const generation = this.generation;
+    const generation = this.sessionGeneration;
     try {
       await this.request('POST', `/applications/${encodeURIComponent(this.opts.app)}/subscription`, {
         query: { eventSource: 'endpoint:IAX2' },
       });
     } catch (e) {
-      if (generation === this.generation && this._state === 'connected') {
+      if (generation === this.sessionGeneration && this.ws?.readyState === WebSocket.OPEN) {
         this.log.debug('ARI subscription to endpoint:IAX2 not possible yet', {
           reason: e instanceof Error ? e.message : String(e),
         });
       }
       return false;
     }
-    if (generation !== this.generation) return false;
+    if (generation !== this.sessionGeneration) return false;
     this.subscribed = true;
     if (this.subscribeTimer) clearTimeout(this.subscribeTimer);
     this.subscribeTimer = null;
     return true;
-  }
-
-  private async onOpen(ws: WebSocket, generation: number, markAlive: () => void): Promise<void> {
-    this.subscribed = false;
-    markAlive();
-    this._state = 'connected';
-    this.attempt = 0;
-    if (!(await this.ensureSubscribed())) this.scheduleSubscribe(generation, 0);
-    if (generation !== this.generation || ws.readyState !== WebSocket.OPEN) return;
-    this.log.info('ARI connected', { url: this.base, app: this.opts.app, subscribedToIax: this.subscribed });
-    this.safeEmit('connected');
   }
 
   private scheduleSubscribe(generation: number, attempt: number): void {
@@ -372,39 +358,18 @@ export class AriClient extends EventEmitter<AriClientEvents> {
     const delay = exponentialBackoff(attempt, { initialMs, maxMs });
     this.subscribeTimer = setTimeout(() => {
       this.subscribeTimer = null;
-      if (generation !== this.generation || this._state !== 'connected') return;
+      if (generation !== this.sessionGeneration || this.ws?.readyState !== WebSocket.OPEN) return;
       void this.ensureSubscribed().then((ok) => {
-        if (!ok && generation === this.generation) this.scheduleSubscribe(generation, attempt + 1);
+        if (!ok && generation === this.sessionGeneration) this.scheduleSubscribe(generation, attempt + 1);
       });
     }, delay);
     this.subscribeTimer.unref();
   }
 
-  private onClosed(reason: string): void {
-    const wasConnected = this._state === 'connected';
-    this.ws = null;
-    this.subscribed = false;
-    if (this.subscribeTimer) clearTimeout(this.subscribeTimer);
-    this.subscribeTimer = null;
-    this.stopPing();
-    this._state = 'disconnected';
-    if (wasConnected) this.log.warn('ARI disconnected', { url: this.base, reason });
-    this.safeEmit('disconnected', reason);
-    if (!this.running) return;
-    const delay = reconnectDelay(this.attempt, this.opts.reconnect);
-    this.attempt++;
-    this.log.debug('ARI reconnect scheduled', { delayMs: delay, attempt: this.attempt, reason });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connect();
-    }, delay);
-    this.reconnectTimer.unref();
-  }
-
-  private startPing(ws: WebSocket, generation: number, answeredSinceLast: () => boolean): void {
+  private startPing(ws: WebSocket, answeredSinceLast: () => boolean): void {
     this.stopPing();
     this.pingTimer = setInterval(() => {
-      if (generation !== this.generation || ws.readyState !== WebSocket.OPEN) return;
+      if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
       if (!answeredSinceLast()) {
         this.log.warn('ARI WebSocket missed a pong; dropping the connection');
         ws.terminate();

@@ -6,7 +6,8 @@
  */
 
 export type AmiMessage = Record<string, string>;
-export type LinkState = 'connected' | 'connecting' | 'disconnected';
+export type { LinkState, LinkStatus } from './reconnecting-link';
+import type { LinkState, LinkStatus } from './reconnecting-link';
 
 export interface IaxPeerView {
   name: string;
@@ -22,11 +23,17 @@ interface Emitter {
   off(event: string, listener: (...args: never[]) => void): unknown;
 }
 
-export interface AmiLink extends Emitter {
+/** The lifecycle both links share (reconnecting-link.ts). */
+interface Link extends Emitter {
   readonly state: LinkState;
+  /** The state with why and since when (absent on links that cannot say). */
+  readonly status?: LinkStatus;
   start(): void;
   stop(): Promise<void>;
   whenConnected(timeoutMs?: number): Promise<void>;
+}
+
+export interface AmiLink extends Link {
   action(fields: Record<string, string>, opts?: { timeoutMs?: number }): Promise<AmiMessage>;
   listAction(
     fields: Record<string, string>,
@@ -38,23 +45,23 @@ export interface AmiLink extends Emitter {
   reload(module: string, opts?: { retries?: number }): Promise<number>;
 }
 
-export interface AriLink extends Emitter {
-  readonly state: LinkState;
-  start(): void;
-  stop(): Promise<void>;
-  whenConnected(timeoutMs?: number): Promise<void>;
-  originate(p: {
-    endpoint: string;
-    extension?: string;
-    context?: string;
-    priority?: number;
-    app?: string;
-    appArgs?: string;
-    timeoutSec?: number;
-    channelId?: string;
-    callerId?: string;
-    variables?: Record<string, string>;
-  }): Promise<{ id: string; state: string }>;
+export interface OriginateParams {
+  /** e.g. IAX2/peer/1234 */
+  endpoint: string;
+  extension?: string;
+  context?: string;
+  priority?: number;
+  /** Stasis app to put the channel into instead of the dial plan. */
+  app?: string;
+  appArgs?: string;
+  timeoutSec?: number;
+  channelId?: string;
+  callerId?: string;
+  variables?: Record<string, string>;
+}
+
+export interface AriLink extends Link {
+  originate(p: OriginateParams): Promise<{ id: string; state: string }>;
   hangup(channelId: string): Promise<void>;
   /** False while the app is not subscribed to endpoint:IAX2 events (absent on links that cannot say). */
   readonly subscribedToIax?: boolean;

@@ -100,6 +100,8 @@ export function createAsteriskFeature(
           logger,
           component: 'ami-probe',
           events: false,
+          // The main session logs what goes wrong with this same address and login.
+          reportFailures: false,
           actionTimeoutMs: a.ami.actionTimeoutMs,
           reconnect: { initialMs: 250, maxMs: 5000 },
         });
@@ -170,12 +172,11 @@ export function createAsteriskFeature(
   let handles: JobHandle[] = [];
 
   const onAmiConnected = () => {
-    metrics.connectionUp.set({ link: 'ami' }, 1);
     reconciler.sessionStarted();
     void reconciler.request('ami-connected', { immediate: true });
     void monitor.pollSoon();
   };
-  const onAmiDisconnected = () => metrics.connectionUp.set({ link: 'ami' }, 0);
+  const onAmiState = () => metrics.setLinkState('ami', ami.state);
   const onFullyBooted = (m: AmiMessage) => {
     const uptime = Number(m.uptime);
     if (!m.uptime || !Number.isFinite(uptime)) return;
@@ -198,9 +199,17 @@ export function createAsteriskFeature(
     if (reloader.isOwn(module)) return;
     void reconciler.request(`foreign-reload:${module || 'all'}`);
   };
-  const onAriConnected = () => metrics.connectionUp.set({ link: 'ari' }, 1);
-  const onAriDisconnected = () => metrics.connectionUp.set({ link: 'ari' }, 0);
+  const onAriState = () => metrics.setLinkState('ari', ari.state);
   const onAriPeerStatus = () => monitor.peerEvent();
+
+  const listeners: [AmiLink | AriLink, string, (...args: never[]) => void][] = [
+    [ami, 'connected', onAmiConnected],
+    [ami, 'state', onAmiState],
+    [ami, 'FullyBooted', onFullyBooted],
+    [ami, 'Reload', onReload],
+    [ari, 'state', onAriState],
+    [ari, 'PeerStatusChange', onAriPeerStatus],
+  ];
 
   const port: AsteriskPort = {
     async syncPeers(reason: string): Promise<void> {
@@ -247,7 +256,14 @@ export function createAsteriskFeature(
         backend: a.stateBackend,
         ami: ami.state,
         ari: ari.state,
-        monitoring: backend.monitorable ? 'available' : 'unavailable_realtime',
+        amiDetail: ami.status?.detail ?? null,
+        ariDetail: ari.status?.detail ?? null,
+        // The monitor reads the trunks through AMI: without it the reachability shown is stale.
+        monitoring: !backend.monitorable
+          ? 'unavailable_realtime'
+          : ami.state === 'connected'
+            ? 'available'
+            : 'unavailable_ami',
         lastReconcileAt: reconciler.lastRunAt,
         lastReconcileError: reconciler.lastError,
       };
@@ -262,18 +278,12 @@ export function createAsteriskFeature(
     pollMonitor: () => monitor.pollSoon(),
     monitorEvents: () => ({ ...monitor.eventsSeen }),
     async start() {
-      metrics.connectionUp.set({ link: 'ami' }, 0);
-      metrics.connectionUp.set({ link: 'ari' }, 0);
-      ami.on('connected', onAmiConnected);
-      ami.on('disconnected', onAmiDisconnected);
-      ami.on('FullyBooted', onFullyBooted);
-      ami.on('Reload', onReload);
-      ari.on('connected', onAriConnected);
-      ari.on('disconnected', onAriDisconnected);
-      ari.on('PeerStatusChange', onAriPeerStatus);
+      for (const [link, event, listener] of listeners) link.on(event, listener);
       ami.start();
       probe?.start();
       ari.start();
+      onAmiState();
+      onAriState();
       monitor.start();
       const runner = runnerFor(ctx);
       handles = jobs.map((j) => runner.add(j));
@@ -286,13 +296,7 @@ export function createAsteriskFeature(
       await reconciler.stop();
       await monitor.stop();
       await removed;
-      ami.off('connected', onAmiConnected);
-      ami.off('disconnected', onAmiDisconnected);
-      ami.off('FullyBooted', onFullyBooted);
-      ami.off('Reload', onReload);
-      ari.off('connected', onAriConnected);
-      ari.off('disconnected', onAriDisconnected);
-      ari.off('PeerStatusChange', onAriPeerStatus);
+      for (const [link, event, listener] of listeners) link.off(event, listener);
       for (const [what, close] of [
         ['ami', () => ami.stop()],
         ['ami-probe', async () => probe?.stop()],

@@ -10,13 +10,58 @@ export interface TestCallResult {
   error: string | null;
 }
 
+/**
+ * The state of one Asterisk link (AMI, ARI): not started or stopped,
+ * trying its first connection (or again right after losing one), connected,
+ * or failing for one of three reasons that need different fixes: nothing
+ * answers at that address, something answers that is not AMI/ARI (a wrong
+ * port), or Asterisk refused the user name or password.
+ */
+export const ASTERISK_LINK_STATES = [
+  'disconnected',
+  'connecting',
+  'connected',
+  'unreachable',
+  'wrong_port',
+  'login_refused',
+] as const;
+export type AsteriskLinkState = (typeof ASTERISK_LINK_STATES)[number];
+export type AsteriskLinkFailure = Extract<AsteriskLinkState, 'unreachable' | 'wrong_port' | 'login_refused'>;
+
+/** How a link state reads in the panel, the CLI and the start-up log. */
+export const LINK_STATE_TEXT: Record<AsteriskLinkState | 'disabled', string> = {
+  disconnected: 'disconnected',
+  connecting: 'connecting',
+  connected: 'connected',
+  unreachable: 'unreachable (nothing answers at the configured address)',
+  wrong_port: 'wrong port (something answers there, but not Asterisk)',
+  login_refused: 'login refused (check the user name and password)',
+  disabled: 'disabled',
+};
+
+/** Whether trunks are monitored: only with the files backend, and only while AMI is connected. */
+export const MONITORING_STATES = [
+  'available',
+  'unavailable_ami',
+  'unavailable_realtime',
+  'disabled',
+] as const;
+
 export interface AsteriskConnectionStatus {
   enabled: boolean;
   backend: 'files' | 'realtime';
-  ami: 'connected' | 'connecting' | 'disconnected' | 'disabled';
-  ari: 'connected' | 'connecting' | 'disconnected' | 'disabled';
-  /** Realtime peers are never qualified: say so wherever status is shown. */
-  monitoring: 'available' | 'unavailable_realtime' | 'disabled';
+  ami: AsteriskLinkState | 'disabled';
+  ari: AsteriskLinkState | 'disabled';
+  /** Why the AMI link is not connected (no secret), or null. */
+  amiDetail?: string | null;
+  /** Why the ARI link is not connected (no secret), or null. */
+  ariDetail?: string | null;
+  /**
+   * available: trunks are monitored. unavailable_ami: the AMI link is down,
+   * so the reachability shown is stale. unavailable_realtime: realtime peers
+   * are never qualified. Say so wherever status is shown.
+   */
+  monitoring: (typeof MONITORING_STATES)[number];
   lastReconcileAt: number | null;
   lastReconcileError: string | null;
 }
@@ -98,6 +143,8 @@ export class DisabledAsteriskPort implements AsteriskPort {
       backend: 'files',
       ami: 'disabled',
       ari: 'disabled',
+      amiDetail: null,
+      ariDetail: null,
       monitoring: 'disabled',
       lastReconcileAt: null,
       lastReconcileError: null,

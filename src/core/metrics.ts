@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildVersion } from './build-info';
+import { ASTERISK_LINK_STATES, type AsteriskLinkState } from './asterisk-port';
 
 /**
  * Prometheus instruments, one registry per App (so tests can run several
@@ -146,6 +147,12 @@ export class Metrics {
     labelNames: ['link'],
     registers: [this.registry],
   });
+  readonly linkState = new Gauge({
+    name: 'uuru_fed_asterisk_link_state',
+    help: 'AMI / ARI link state: 1 for the state the link is in, 0 for the others (unreachable, wrong_port and login_refused say why it is not connected)',
+    labelNames: ['link', 'state'],
+    registers: [this.registry],
+  });
   readonly jobRuns = new Counter({
     name: 'uuru_fed_job_runs_total',
     help: 'Runs of background jobs (src/jobs) by job and result',
@@ -226,5 +233,13 @@ export class Metrics {
       if (p.lastSeen !== null) this.peerLastSeen.set({ peer: p.name }, p.lastSeen / 1000);
       setStateSet(this.peerApplyState, p.name, APPLY_STATES, p.applyState, 'pending');
     }
+  }
+
+  /** One link's state: 1 on its state's series, 0 on every other, so each state is one series to alert on. */
+  setLinkState(link: 'ami' | 'ari', state: AsteriskLinkState | 'disabled'): void {
+    for (const s of [...ASTERISK_LINK_STATES, 'disabled'] as const) {
+      this.linkState.set({ link, state: s }, s === state ? 1 : 0);
+    }
+    this.connectionUp.set({ link }, state === 'connected' ? 1 : 0);
   }
 }

@@ -149,3 +149,30 @@ export function peerEntryMatches(entry: string, serverName: string): boolean {
   if (!e || !s || e.port !== s.port) return false;
   return e.wildcard ? s.host.endsWith(`.${e.host}`) : s.host === e.host;
 }
+
+/** Addresses no partner on another machine can reach: loopback, "any address", link-local. */
+const UNROUTABLE = (() => {
+  const list = new net.BlockList();
+  list.addSubnet('127.0.0.0', 8, 'ipv4');
+  list.addAddress('0.0.0.0', 'ipv4');
+  list.addSubnet('169.254.0.0', 16, 'ipv4');
+  list.addAddress('::1', 'ipv6');
+  list.addAddress('::', 'ipv6');
+  list.addSubnet('fe80::', 10, 'ipv6');
+  return list;
+})();
+
+/**
+ * Why a host we advertise to partners cannot be reached from another
+ * machine ('loopback', 'any address', 'link-local'), or null when it may be
+ * (a name other than localhost, or a routable address).
+ */
+export function unroutableReason(host: string): string | null {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return 'loopback';
+  const family = net.isIP(h);
+  if (family === 0 || !UNROUTABLE.check(h, family === 6 ? 'ipv6' : 'ipv4')) return null;
+  if (h === '0.0.0.0' || h === '::') return 'any address';
+  if (h.startsWith('127.') || h === '::1' || h.startsWith('::ffff:127.')) return 'loopback';
+  return 'link-local';
+}

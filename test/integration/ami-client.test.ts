@@ -234,8 +234,8 @@ describe('AmiClient', () => {
     const bad = clientOfA({ secret: wrongSecret, reconnect: { initialMs: 50, maxMs: 200 } });
     bad.start();
     try {
-      await eventually('login failure logged', () => logs.text().includes('AMI login failed'), 10_000);
-      expect(bad.state).not.toBe('connected');
+      await eventually('login failure logged', () => logs.text().includes('AMI: login refused'), 10_000);
+      expect(bad.state).toBe('login_refused');
       await expect(bad.whenConnected(300)).rejects.toMatchObject({ code: 'AMI_TIMEOUT' });
     } finally {
       await bad.stop();

@@ -27,8 +27,6 @@ const RULES = path.join(ROOT, 'examples', 'prometheus', 'alerts.yml');
 /** Names queried that a sidecar of this branch does not expose, and why. */
 const NOT_FROM_THIS_SIDECAR: Record<string, string> = {
   up: "Prometheus' own series for each scrape target",
-  uuru_fed_asterisk_link_state:
-    'added by the AMI/ARI links work (branch s11-links); the queries also read connection_up',
 };
 
 interface Panel {

@@ -55,11 +55,19 @@ describe('/metrics', () => {
       'uuru_fed_asterisk_reloads_total',
       'uuru_fed_asterisk_reload_duration_seconds',
       'uuru_fed_asterisk_connection_up',
+      'uuru_fed_asterisk_link_state',
     ]) {
       expect(text).toContain(`# HELP ${name} `);
     }
     expect(sample(text, 'uuru_fed_asterisk_connection_up', 'link="ami"')).toBe(0);
     expect(sample(text, 'uuru_fed_asterisk_connection_up', 'link="ari"')).toBe(0);
+    // Asterisk is switched off in these instances: each link is in state disabled, and in no other.
+    for (const link of ['ami', 'ari']) {
+      expect(sample(text, 'uuru_fed_asterisk_link_state', `link="${link}",state="disabled"`)).toBe(1);
+      for (const state of ['connected', 'connecting', 'unreachable', 'wrong_port', 'login_refused']) {
+        expect(sample(text, 'uuru_fed_asterisk_link_state', `link="${link}",state="${state}"`)).toBe(0);
+      }
+    }
     expect(sample(text, 'uuru_fed_outbox_depth')).toBe(0);
     const { version } = JSON.parse(
       fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8'),

@@ -81,6 +81,65 @@ describe('starting the sidecar', () => {
     expect(await waitExit(child, 10000)).toBe(0);
   });
 
+  it('with no Asterisk: says unreachable in /readyz and once in the log, monitoring unavailable; the start log names bound and advertised addresses', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-start-'));
+    const [fedPort, adminPort, amiPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    child = spawn(process.execPath, [path.join(root, 'dist/main.js')], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH,
+        UURU_DATA_DIR: dataDir,
+        UURU_HTTP_LISTEN: `0.0.0.0:${fedPort}`,
+        UURU_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
+        UURU_LOG_FORMAT: 'json',
+        // nothing listens here
+        UURU_ASTERISK_AMI_PORT: String(amiPort),
+        UURU_ASTERISK_ARI_URL: `http://127.0.0.1:${amiPort}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    type Ready = { asterisk?: { ami?: string; ari?: string; monitoring?: string } };
+    let ready: Ready = {};
+    const t0 = Date.now();
+    while (
+      Date.now() - t0 < 15_000 &&
+      !(ready.asterisk?.ami === 'unreachable' && ready.asterisk.ari === 'unreachable')
+    ) {
+      try {
+        ready = (await (await fetch(`http://127.0.0.1:${fedPort}/readyz`)).json()) as Ready;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ready.asterisk).toEqual(
+      expect.objectContaining({ ami: 'unreachable', ari: 'unreachable', monitoring: 'unavailable_ami' }),
+    );
+    // An explicit window of several reconnects (250 ms doubling to 5 s): still one line per link.
+    await new Promise((r) => setTimeout(r, 4000));
+    const lines = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, string>);
+    expect(lines.filter((l) => l.message === 'AMI: Asterisk unreachable')).toHaveLength(1);
+    expect(lines.filter((l) => l.message === 'ARI: Asterisk unreachable')).toHaveLength(1);
+    expect(lines.find((l) => l.message === 'listening')).toMatchObject({
+      federation: `0.0.0.0:${fedPort} (every IPv4 address)`,
+      admin: `127.0.0.1:${adminPort}`,
+    });
+    expect(lines.find((l) => l.message === 'advertised to partners')).toMatchObject({
+      webAddress: 'http://localhost:8090',
+      iax2: '127.0.0.1:4569',
+    });
+    const warnings = lines.filter((l) => l.level === 'warn' && l.advertised !== undefined);
+    expect(warnings.map((l) => l.advertised)).toEqual(['webAddress', 'iax2Host']);
+    child.kill('SIGTERM');
+    expect(await waitExit(child, 10000)).toBe(0);
+  });
+
   it('the embedded default (SQLite, static files) does not load the MySQL driver', async () => {
     // mysql2 costs ~15 MB of resident memory; only the MariaDB store, µURU's phone book and realtime need it.
     const probe = spawn(

@@ -103,6 +103,22 @@ describe('panel HTML', () => {
     expect(statusFragment({ ...status, ami: 'disconnected', ari: 'connected' }).value).toContain(
       'AMI disconnected',
     );
+    // Each failure reads differently, with its reason; monitoring paused while AMI is down is said too.
+    const refused = statusFragment({
+      ...status,
+      ami: 'login_refused',
+      amiDetail: "Asterisk at 127.0.0.1:5038 refused the login of user 'uuru': Authentication failed",
+      ari: 'wrong_port',
+      ariDetail: 'http://127.0.0.1:5038/ari answers HTTP 404',
+      monitoring: 'unavailable_ami',
+    }).value.replace(/\s+/g, ' ');
+    expect(refused).toContain('AMI login refused (check the user name and password)');
+    expect(refused).toContain('refused the login of user &#39;uuru&#39;: Authentication failed');
+    expect(refused).toContain('ARI wrong port (something answers there, but not Asterisk)');
+    expect(refused).toContain('data-state="login_refused"');
+    expect(refused).toContain('Trunk monitoring is paused while AMI is not connected');
+    const unreachable = statusFragment({ ...status, ami: 'unreachable', ari: 'unreachable' }).value;
+    expect(unreachable).toContain('AMI unreachable (nothing answers at the configured address)');
   });
 
   it('says the v1 secret travels in clear', () => {

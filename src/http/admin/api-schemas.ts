@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CODECS } from '../../config/schema';
 import { isPartnerBaseUrl, isPeerEntry, PEER_ENTRY_RULE } from '../../core/network-address';
 import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
+import { ASTERISK_LINK_STATES, MONITORING_STATES } from '../../core/asterisk-port';
 
 /**
  * Request and response shapes of the admin API. Requests are strict (an
@@ -188,9 +189,13 @@ export const refreshResponse = z.object({
 export const asteriskStatusView = z.object({
   enabled: z.boolean(),
   backend: z.enum(['files', 'realtime']),
-  ami: z.enum(['connected', 'connecting', 'disconnected', 'disabled']),
-  ari: z.enum(['connected', 'connecting', 'disconnected', 'disabled']),
-  monitoring: z.enum(['available', 'unavailable_realtime', 'disabled']),
+  /** See ASTERISK_LINK_STATES: unreachable, wrong_port and login_refused say why a link is down. */
+  ami: z.enum([...ASTERISK_LINK_STATES, 'disabled']),
+  ari: z.enum([...ASTERISK_LINK_STATES, 'disabled']),
+  /** Why the link is not connected (never a secret); null while connected. */
+  amiDetail: z.string().nullable().optional(),
+  ariDetail: z.string().nullable().optional(),
+  monitoring: z.enum(MONITORING_STATES),
   lastReconcileAt: z.number().nullable(),
   lastReconcileError: z.string().nullable(),
 });

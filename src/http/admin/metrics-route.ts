@@ -42,8 +42,8 @@ export async function refreshStateGauges(
   const oldest = outbox?.oldest === null || outbox?.oldest === undefined ? null : Number(outbox.oldest);
   metrics.outboxOldestAge.set(oldest === null ? 0 : Math.max(0, (clock.now() - oldest) / 1000));
   const status = asterisk.status();
-  metrics.connectionUp.set({ link: 'ami' }, status.ami === 'connected' ? 1 : 0);
-  metrics.connectionUp.set({ link: 'ari' }, status.ari === 'connected' ? 1 : 0);
+  metrics.setLinkState('ami', status.ami);
+  metrics.setLinkState('ari', status.ari);
 }
 
 export function metricsRouter(deps: {

@@ -1,5 +1,5 @@
 import { CODECS } from '../../config/schema';
-import type { AsteriskConnectionStatus } from '../../core/asterisk-port';
+import { type AsteriskConnectionStatus, LINK_STATE_TEXT } from '../../core/asterisk-port';
 import type {
   DeliveryView,
   IncomingRequestView,
@@ -318,9 +318,21 @@ export function statusFragment(status: AsteriskConnectionStatus): SafeHtml {
     );
   }
   if (status.ami !== 'connected' || status.ari !== 'connected') {
+    const link = (name: string, state: AsteriskConnectionStatus['ami'], detail?: string | null) =>
+      html`<span data-link="${name.toLowerCase()}" data-state="${state}"
+        >${name} ${LINK_STATE_TEXT[state]}${state !== 'connected' && detail ? html` (${detail})` : ''}</span
+      >`;
     parts.push(
-      html`<div class="banner">
-        Asterisk link: AMI ${status.ami}, ARI ${status.ari}. Changes are applied once the connection is back.
+      html`<div class="banner" data-asterisk-link>
+        Asterisk link: ${link('AMI', status.ami, status.amiDetail)},
+        ${link('ARI', status.ari, status.ariDetail)}. Changes are applied once the connection is back.
+      </div>`,
+    );
+  }
+  if (status.monitoring === 'unavailable_ami') {
+    parts.push(
+      html`<div class="banner" data-monitoring-paused>
+        Trunk monitoring is paused while AMI is not connected: the reachability shown is from before.
       </div>`,
     );
   }

@@ -1,4 +1,4 @@
-import { reconnectDelay } from '../../src/core/reconnect-backoff';
+import { reconnectDelay } from '../../src/asterisk/reconnecting-link';
 
 describe('reconnectDelay', () => {
   const b = { initialMs: 500, maxMs: 30_000 };
