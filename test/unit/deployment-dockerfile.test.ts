@@ -129,6 +129,17 @@ describe('Dockerfile', () => {
   });
 });
 
+describe('.dockerignore', () => {
+  it("keeps a checkout's data folder (database, key file), .env files and node_modules out of the build context", () => {
+    const ignored = fs
+      .readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
+    expect(ignored).toEqual(expect.arrayContaining(['data', '**/.env', 'node_modules', '.git']));
+  });
+});
+
 describe('parseDockerfile', () => {
   it('joins continuation lines and skips comments inside them', () => {
     expect(parseDockerfile('# c\nRUN a \\\n  # inside\n  && b\nUSER node\n')).toEqual([
