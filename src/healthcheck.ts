@@ -34,8 +34,9 @@ export async function probe(
     await res.body?.cancel();
     return { ok: res.status === 200, line: `${url}: HTTP ${res.status}` };
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code;
-    return { ok: false, line: `${url}: ${cause ?? (e as Error).message}` };
+    // fetch says only "fetch failed"; the reason (ECONNREFUSED, "bad port", a timeout) is its cause
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    return { ok: false, line: `${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}` };
   }
 }
 
