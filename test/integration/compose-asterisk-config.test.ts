@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import ts from 'typescript';
 import { defaultChrootDir } from '../harness/asterisk';
 
 /**
@@ -52,18 +53,35 @@ function runAs(uid: number, gid: number, groups: number[], argv: string[]) {
       groups.length ? `--groups=${groups.join(',')}` : '--clear-groups',
       ...argv,
     ],
-    { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmp } },
+    { cwd: tmp, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmp } },
   );
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/**
+ * The sidecar's writer, src/asterisk/atomic-file.ts (it imports only Node's own
+ * modules), transpiled into the test's folder: the unprivileged user may not be
+ * able to read the checkout (a clone under /root), and must not need to.
+ */
+function writerModule(): string {
+  const source = fs.readFileSync(path.join(ROOT, 'src', 'asterisk', 'atomic-file.ts'), 'utf8');
+  const js = ts.transpileModule(source, {
+    compilerOptions: {
+      module: ts.ModuleKind.CommonJS,
+      target: ts.ScriptTarget.ES2022,
+      esModuleInterop: true,
+    },
+  }).outputText;
+  const file = path.join(tmp, 'atomic-file.js');
+  fs.writeFileSync(file, js, { mode: 0o644 });
+  return file;
 }
 
 const writeAsSidecar = (groups: number[], file: string) =>
   runAs(SIDECAR_UID, SIDECAR_UID, groups, [
     process.execPath,
-    '-r',
-    'ts-node/register/transpile-only',
     '-e',
-    `require('./src/asterisk/atomic-file').writeFileAtomic(${JSON.stringify(file)}, '[peer]\\n').catch((e) => { console.error(e.code); process.exit(1); })`,
+    `require(${JSON.stringify(writerModule())}).writeFileAtomic(${JSON.stringify(file)}, '[peer]\\n').catch((e) => { console.error(e.code); process.exit(1); })`,
   ]);
 
 const passwords = {
