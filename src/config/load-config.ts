@@ -162,6 +162,13 @@ const UURU_ONLY_VARIABLES: readonly string[] = [
 /** Every UURU_* name this sidecar reads, besides ENV_MAP's. */
 const OTHER_READ_VARIABLES: readonly string[] = ['UURU_CONFIG_FILE', ...ENV_ALIASES.map((a) => a.name)];
 
+/**
+ * Every variable the sidecar and the CLI read: ENV_MAP's, UURU_CONFIG_FILE and the
+ * aliases of ENV_ALIASES. What a deployment file (the Dockerfile, examples/compose)
+ * may set for the sidecar; their tests check it against this list.
+ */
+export const READ_VARIABLES: readonly string[] = [...ENV_MAP.map(([name]) => name), ...OTHER_READ_VARIABLES];
+
 /** A problem with the settings that does not stop the start; logged once at start. */
 export interface ConfigWarning {
   /** The variable (or file key) it is about. */
