@@ -140,6 +140,16 @@ async function judge(p: {
   lookup: Lookup;
 }): Promise<CheckResult> {
   const setIt = `Set ${p.variable} to the address partners reach this PBX at (e.g. ${p.example}).`;
+  const addrs = await addressesOf(p.host, p.lookup);
+  if (addrs && p.allLoopback && worst(addrs.map(classifyAddress)) === 'loopback') {
+    return check(
+      p.id,
+      p.title,
+      'ok',
+      `${p.host} is loopback, as are all ${p.peers} partner(s): they all run on this host`,
+    );
+  }
+  // The built-in defaults are loopback addresses: left as they are, every partner elsewhere stores a dead trunk.
   if (p.isDefault) {
     return check(
       p.id,
@@ -149,7 +159,6 @@ async function judge(p: {
       setIt,
     );
   }
-  const addrs = await addressesOf(p.host, p.lookup);
   if (!addrs) {
     return check(
       p.id,

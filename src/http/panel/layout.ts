@@ -1,7 +1,7 @@
 import type { Flash } from '../admin/session-store';
 import { html, type SafeHtml } from './html';
 
-export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy';
+export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy' | 'doctor';
 
 export interface PageOptions {
   title: string;
@@ -17,6 +17,7 @@ const NAV: { id: PanelSection; label: string; href: string }[] = [
   { id: 'phonebook', label: 'Phonebook', href: '/panel/phonebook' },
   { id: 'keys', label: 'Keys', href: '/panel/keys' },
   { id: 'policy', label: 'Policy', href: '/panel/policy' },
+  { id: 'doctor', label: 'Doctor', href: '/panel/doctor' },
 ];
 
 export function csrfField(csrf: string): SafeHtml {

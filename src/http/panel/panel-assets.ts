@@ -66,6 +66,9 @@ dialog .actions, .confirm .actions { display:flex; gap:8px; justify-content:flex
 .login form { display:grid; gap:10px; }
 .login label { display:grid; gap:4px; color:var(--muted); }
 .login input { width:100%; }
+.doctor ul.checks { list-style:none; padding:0; margin:0; }
+.doctor ul.checks li { padding:8px 0; border-top:1px solid var(--line); overflow-wrap:anywhere; }
+.doctor pre { white-space:pre-wrap; overflow-wrap:anywhere; margin:4px 0 0; font-size:12px; }
 `;
 
 export const PANEL_JS = `

@@ -43,6 +43,7 @@ import {
 } from './panel-forms';
 import { phonebookPage } from './phonebook-page';
 import { policyPage } from './policy-page';
+import { mountDoctorPage } from './doctor-page';
 
 /**
  * The server-rendered panel. Every page works with plain forms (POST, then a
@@ -386,6 +387,14 @@ export function panelRouter(deps: PanelDeps): Router {
       },
       json: report,
     };
+  });
+
+  mountDoctorPage(r, {
+    doctor: services.doctor,
+    requireSession,
+    forms,
+    csrfOf: (req) => principalOf(req).session.csrfToken,
+    page: (req, res, body) => page(req, res, 'Doctor', 'doctor', body),
   });
 
   // A panel path that is not valid percent-encoding is refused like any other bad id (express raises it as a URIError).
