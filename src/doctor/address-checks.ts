@@ -155,7 +155,7 @@ async function judge(p: {
       p.id,
       p.title,
       'fail',
-      `${p.variable} is not set: partners are told the built-in default ${p.value}`,
+      `${p.variable} is unset or left at the built-in default ${p.value}, which partners on other hosts cannot reach`,
       setIt,
     );
   }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
@@ -38,7 +39,11 @@ interface Report {
 }
 
 /** The sidecar's Asterisk settings for an instance (AMI overridable, to point it somewhere wrong). */
-function asteriskConfig(a: AsteriskInstance, ami: { port?: number; password?: string } = {}) {
+function asteriskConfig(
+  a: AsteriskInstance,
+  ami: { port?: number; password?: string } = {},
+  ari: { url?: string; password?: string } = {},
+) {
   return {
     asterisk: {
       enabled: true,
@@ -48,7 +53,12 @@ function asteriskConfig(a: AsteriskInstance, ami: { port?: number; password?: st
         user: a.amiUser,
         password: ami.password ?? a.amiSecret,
       },
-      ari: { url: a.ariUrl, user: a.ariUser, password: a.ariPassword, app: 'uuru-federation' },
+      ari: {
+        url: ari.url ?? a.ariUrl,
+        user: a.ariUser,
+        password: ari.password ?? a.ariPassword,
+        app: 'uuru-federation',
+      },
       stateBackend: 'files',
       configDir: a.configDir,
       localContext: 'uuru-local',
@@ -103,6 +113,7 @@ describe('uuru-fed doctor', () => {
   let forgetful: AsteriskInstance;
   const sidecars: Sidecar[] = [];
   let garbage: net.Server;
+  let notAri: http.Server;
   const sockets = new Set<net.Socket>();
 
   beforeAll(async () => {
@@ -123,12 +134,20 @@ describe('uuru-fed doctor', () => {
       s.write('SSH-2.0-OpenSSH_9.6 not what you expected\r\n');
     });
     await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', () => r()));
+    // A web server that is not ARI.
+    notAri = http.createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html', server: 'nginx' });
+      res.end('<h1>Not Found</h1>');
+    });
+    await new Promise<void>((r) => notAri.listen(0, '127.0.0.1', () => r()));
   }, 120_000);
 
   afterAll(async () => {
     await destroyAll(sidecars);
     for (const s of sockets) s.destroy();
     await new Promise<void>((r) => garbage?.close(() => r()));
+    notAri?.closeAllConnections();
+    await new Promise<void>((r) => notAri?.close(() => r()));
     await Promise.all([ast?.stop(), forgetful?.stop()]);
   });
 
@@ -192,17 +211,24 @@ describe('uuru-fed doctor', () => {
     expect(plain.stdout).toContain('all good');
   });
 
-  it('a wrong AMI password: "login refused", advertised loopback warns, CLI exit 1', async () => {
+  it('wrong AMI and ARI passwords: "login refused" for each, advertised loopback warns, CLI exit 1', async () => {
     // The harness advertises http://127.0.0.1:<port> and 127.0.0.1 unless told otherwise.
-    const s = await start('doc-badpass', asteriskConfig(ast, { password: 'not-the-ami-secret' }));
+    const s = await start(
+      'doc-badpass',
+      asteriskConfig(ast, { password: 'not-the-ami-secret' }, { password: 'not-the-ari-password' }),
+    );
     const r = await doctor(s);
     const ami = byId(r, 'ami');
     expect(ami.status).toBe('fail');
     expect(ami.detail).toMatch(/^login refused: /);
     expect(ami.fix).toContain('UURU_ASTERISK_AMI_PASS');
     expect(ami.detail).not.toContain('not-the-ami-secret');
-    // ARI has its own, correct credentials; the checks that need an AMI login say so.
-    expect(byId(r, 'ari').status).toBe('ok');
+    const ari = byId(r, 'ari');
+    expect(ari.status).toBe('fail');
+    expect(ari.detail).toMatch(/^login refused: ARI at 127\.0\.0\.1:\d+ refused the login .*\(HTTP 401\)$/);
+    expect(ari.fix).toContain('UURU_ASTERISK_ARI_PASS');
+    expect(JSON.stringify(r)).not.toContain('not-the-ari-password');
+    // The checks that need an AMI login say so.
     expect(byId(r, 'asterisk.include.iax').status).toBe('skip');
     expect(byId(r, 'address.web')).toMatchObject({ status: 'warn' });
     expect(byId(r, 'address.web').detail).toContain('loopback');
@@ -220,25 +246,48 @@ describe('uuru-fed doctor', () => {
     expect(plain.stdout).toContain('UURU_ASTERISK_AMI_PASS');
   });
 
-  it('AMI port pointed at something that is not AMI: "wrong port"', async () => {
+  it('AMI and ARI pointed at a server that is not AMI, nor even HTTP: "wrong port"', async () => {
     const port = (garbage.address() as net.AddressInfo).port;
-    const s = await start('doc-wrongport', asteriskConfig(ast, { port }), ROUTABLE);
-    const ami = byId(await doctor(s), 'ami');
+    const s = await start(
+      'doc-wrongport',
+      asteriskConfig(ast, { port }, { url: `http://127.0.0.1:${port}` }),
+      ROUTABLE,
+    );
+    const r = await doctor(s);
+    const ami = byId(r, 'ami');
     expect(ami.status).toBe('fail');
     expect(ami.detail).toMatch(/^wrong port: /);
     expect(ami.detail).toContain('SSH-2.0-OpenSSH_9.6');
+    const ari = byId(r, 'ari');
+    expect(ari.status).toBe('fail');
+    expect(ari.detail).toMatch(/^wrong port or ARI off: .*not with HTTP/);
   });
 
-  it('nothing listening on the AMI port: "unreachable"', async () => {
+  it('nothing listening on the AMI port: "unreachable"; ARI at a web server that is not ARI', async () => {
     const port = await freePort();
-    const s = await start('doc-noami', asteriskConfig(ast, { port }), ROUTABLE);
-    const ami = byId(await doctor(s), 'ami');
+    const web = (notAri.address() as net.AddressInfo).port;
+    const s = await start(
+      'doc-noami',
+      asteriskConfig(ast, { port }, { url: `http://127.0.0.1:${web}` }),
+      ROUTABLE,
+    );
+    const r = await doctor(s);
+    const ami = byId(r, 'ami');
     expect(ami.status).toBe('fail');
     expect(ami.detail).toMatch(/^unreachable: nothing listens at 127\.0\.0\.1:\d+ \(connection refused\)/);
+    const ari = byId(r, 'ari');
+    expect(ari.status).toBe('fail');
+    expect(ari.detail).toMatch(
+      /^wrong port or ARI off: 127\.0\.0\.1:\d+ answers HTTP 404 \(server "nginx"\)/,
+    );
   });
 
-  it('an Asterisk without the #tryinclude lines: both fail with the line to add', async () => {
-    const s = await start('doc-noinc', asteriskConfig(forgetful), ROUTABLE);
+  it('an Asterisk without the #tryinclude lines: both fail with the line to add; ARI port closed: unreachable', async () => {
+    const s = await start(
+      'doc-noinc',
+      asteriskConfig(forgetful, {}, { url: `http://127.0.0.1:${await freePort()}` }),
+      ROUTABLE,
+    );
     await eventually('generated files', () =>
       fs.existsSync(path.join(forgetful.configDir, 'iax-uuru-federation.conf')),
     );
@@ -251,6 +300,9 @@ describe('uuru-fed doctor', () => {
     const ext = byId(r, 'asterisk.include.extensions');
     expect(ext.status).toBe('fail');
     expect(ext.fix).toContain('#tryinclude extensions-uuru-federation.conf');
+    expect(byId(r, 'ari').detail).toMatch(
+      /^unreachable: nothing listens at 127\.0\.0\.1:\d+ \(connection refused\)$/,
+    );
     expect(r.status).toBe('fail');
   });
 });
