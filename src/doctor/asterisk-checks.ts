@@ -122,7 +122,6 @@ export async function asteriskChecks(config: Config): Promise<CheckResult[]> {
       );
       break;
   }
-  const ariWhere = ariBase(a.ari.url);
   switch (ari.kind) {
     case 'ok':
       out.push(check('ari', T.ari, 'ok', `logged in as "${a.ari.user}"; Asterisk ${ari.version}`));
@@ -161,7 +160,6 @@ export async function asteriskChecks(config: Config): Promise<CheckResult[]> {
       );
       break;
   }
-  void ariWhere;
   if (ami.kind !== 'ok') {
     const why = 'needs an AMI login (see the AMI check)';
     out.push(...amiChecks.map((id) => skipped(id, titles[id], why)));
@@ -403,7 +401,7 @@ async function phonesContextCheck(s: AmiSession, config: Config): Promise<CheckR
       `Set UURU_ASTERISK_LOCAL_CONTEXT to the context your phones dial from (their context= in pjsip.conf/sip.conf), and add "include => <that context>-federation" to it in extensions.conf; then "dialplan reload".`,
     );
   }
-  const includes = new RegExp(`Include =>\\s+'${fed.replace(/[-]/g, '\\-')}'`);
+  const includes = new RegExp(`Include =>\\s+'${fed.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&')}'`);
   if (includes.test(r.output)) {
     return check(
       'asterisk.phones-context',
