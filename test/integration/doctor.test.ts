@@ -246,6 +246,28 @@ describe('uuru-fed doctor', () => {
     expect(plain.stdout).toContain('UURU_ASTERISK_AMI_PASS');
   });
 
+  it('a data folder others may enter warns, a key file others may read fails, each with the chmod', async () => {
+    const s = sidecars.find((x) => x.name === 'doc-badpass');
+    if (!s) throw new Error('needs the sidecar of the previous test');
+    const keyFile = path.join(s.dataDir, 'key-encryption.key');
+    expect(byId(await doctor(s), 'files.modes').status).toBe('ok');
+    fs.chmodSync(s.dataDir, 0o755);
+    fs.chmodSync(keyFile, 0o644);
+    try {
+      const r = await doctor(s);
+      expect(byId(r, 'files.modes')).toMatchObject({ status: 'warn', fix: `chmod 700 ${s.dataDir}` });
+      expect(byId(r, 'files.modes').detail).toContain('is 0755');
+      const key = byId(r, 'key-encryption');
+      expect(key.status).toBe('fail');
+      expect(key.detail).toContain(`${keyFile} is 0644`);
+      expect(key.fix).toContain(`chmod 600 ${keyFile}`);
+      expect(JSON.stringify(r)).not.toContain(fs.readFileSync(keyFile, 'utf8').trim());
+    } finally {
+      fs.chmodSync(keyFile, 0o600);
+      fs.chmodSync(s.dataDir, 0o700);
+    }
+  });
+
   it('AMI and ARI pointed at a server that is not AMI, nor even HTTP: "wrong port"', async () => {
     const port = (garbage.address() as net.AddressInfo).port;
     const s = await start(
