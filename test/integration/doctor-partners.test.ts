@@ -130,7 +130,41 @@ it('a live v2 partner: descriptor and signed round trip ok; with call=1 a real t
   const call = byId(withCalls, `call.${NAME}`);
   expect(call.status).toBe('ok');
   expect(call.detail).toMatch(/^answered by the partner's test extension in \d+ ms/);
+
+  // The built CLI's --call does the same.
+  const cli = await runBuiltCli([
+    'doctor',
+    '--call',
+    '--json',
+    '--url',
+    A.sidecar.adminUrl,
+    '--token',
+    A.sidecar.token,
+  ]);
+  expect(cli.code).toBe(0);
+  const report = JSON.parse(cli.stdout) as Report;
+  expect(report.calls).toBe(true);
+  expect(byId(report, `call.${NAME}`).status).toBe('ok');
 });
+
+/** The built CLI (dist/, `npm run build` first) as a child process. */
+function runBuiltCli(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'cli', 'main.js'), ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const timer = setTimeout(() => child.pid && void killPid(child.pid, child), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout });
+    });
+  });
+}
 
 async function openDoctorPage(s: Sidecar): Promise<Page> {
   profile = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-chromium-'));
