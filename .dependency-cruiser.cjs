@@ -11,7 +11,7 @@
  *   npx depcruise src --config .dependency-cruiser.cjs --output-type baseline \
  *     > .dependency-cruiser-known-violations.json
  */
-const FEATURES = '^src/(federation|asterisk|http|cli)/';
+const FEATURES = '^src/(federation|asterisk|http|cli|doctor)/';
 const EXPRESS = '^node_modules/(@types/)?express/';
 const TYPEORM = '^node_modules/typeorm/';
 
@@ -52,7 +52,7 @@ module.exports = {
       comment:
         'The protocol core returns outcomes; its HTTP routes are src/http/federation. It reaches Asterisk only through AsteriskPort (src/core).',
       from: { path: '^src/federation/' },
-      to: { path: ['^src/(http|asterisk)/', EXPRESS] },
+      to: { path: ['^src/(http|asterisk|doctor)/', EXPRESS] },
     },
     {
       name: 'federation-knows-no-typeorm',
@@ -75,7 +75,15 @@ module.exports = {
       severity: 'error',
       comment: 'The Asterisk layer gets what it needs through its port (src/core), not from the protocol or HTTP.',
       from: { path: '^src/asterisk/' },
-      to: { path: ['^src/(federation|http)/', EXPRESS] },
+      to: { path: ['^src/(federation|http|doctor)/', EXPRESS] },
+    },
+    {
+      name: 'doctor-knows-no-http',
+      severity: 'error',
+      comment:
+        'src/doctor runs the checks and returns results; the admin API, the panel and the CLI (through the API) show them.',
+      from: { path: '^src/doctor/' },
+      to: { path: ['^src/(http|cli)/', EXPRESS] },
     },
     {
       name: 'only-roots-import-app',

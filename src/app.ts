@@ -23,6 +23,7 @@ import { createFederationHttpFeature } from './http/federation';
 import type { HttpFeature } from './http/http-feature';
 import type { ServiceContext } from './core/feature';
 import { createAdminFeature } from './http/admin';
+import { createDoctor } from './doctor';
 import { type Backoff, exponentialBackoff } from './jobs/backoff';
 import { JobRunner } from './jobs/job-runner';
 import { logStartup } from './startup-log';
@@ -262,7 +263,13 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
   features.push(fed);
   features.push(createFederationHttpFeature(fed.surface, ctx));
   // The admin layer runs reconciles through the port (reconcileNow), which reports what it did.
-  features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk }));
+  const doctor = createDoctor({
+    ...ctx,
+    federation: fed.admin,
+    asterisk: app.asterisk,
+    partners: fed.partnerProbe,
+  });
+  features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk, doctor }));
   return features;
 }
 

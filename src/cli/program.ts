@@ -15,6 +15,7 @@ import type {
 import { errorMessage } from '../core/errors';
 import { type AdminApiClient, clientFor } from './admin-api-client';
 import { createAdmin, createToken, readPassword } from './database-commands';
+import { registerDoctorCommand } from './doctor-command';
 import { CliError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes';
 import { textTable } from './text-table';
 
@@ -437,6 +438,8 @@ export function buildProgram(io: CliIo, state: { exitCode: number }): Command {
           io.stderr.write(`warning: peer '${a.name}' would not be admitted now: ${a.reason}\n`);
       },
     );
+
+  registerDoctorCommand(program, { api, out, json, state });
 
   program
     .command('reconcile')

@@ -1,3 +1,4 @@
+import type { PartnerProbe } from '../core/diagnostics';
 import type { Feature, ServiceContext } from '../core/feature';
 import type { AsteriskPort } from '../core/asterisk-port';
 import type { FederationAdmin, RetryDeliveriesReport } from '../core/federation-admin';
@@ -17,6 +18,7 @@ import type { HandshakeDeps, PeeringRecords } from './peering-records';
 import { Phonebook, type PhonebookSource } from './phonebook';
 import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
+import { PartnerProbeService } from './partner-probe';
 import { PolicyStore } from './policy';
 import { refusalTearsDownAccept } from './retry-policy';
 import { BurstLimiter, type HitLimiter, RateLimiter, perIpBurst } from './rate-limiter';
@@ -47,6 +49,8 @@ export interface FederationSurface {
 export type FederationFeature = Feature & {
   admin: FederationAdmin;
   surface: FederationSurface;
+  /** Each partner's descriptor and a round trip it answers (for the doctor). */
+  partnerProbe: PartnerProbe;
 };
 
 const MINUTE = 60 * 1000;
@@ -220,6 +224,12 @@ export function createFederationFeature(
     name: 'federation',
     admin,
     surface: { inbound, records, verifier, partnerKeys, localKeys, policy, phonebook, perIp, perOrigin },
+    partnerProbe: new PartnerProbeService({
+      records,
+      transport,
+      fetch: ctx.fetch,
+      timeoutMs: Math.min(5000, fed.httpTimeoutMs),
+    }),
     async start() {
       await localKeys.ensureKeys();
       await policy.get();

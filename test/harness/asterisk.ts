@@ -60,6 +60,8 @@ export interface StartAsteriskOptions {
    */
   standardIaxPort?: boolean;
   bootTimeoutMs?: number;
+  /** Leave out the sidecar's #tryinclude line from iax.conf and/or extensions.conf (an admin who forgot it). */
+  omitTryinclude?: ('iax' | 'extensions')[];
 }
 
 export interface AsteriskInstance {
@@ -306,7 +308,7 @@ function writeConfigs(
       lines(opts.iaxGeneral) +
       '\n' +
       lines(opts.iaxConf) +
-      '\n#tryinclude iax-uuru-federation.conf\n',
+      (opts.omitTryinclude?.includes('iax') ? '' : '\n#tryinclude iax-uuru-federation.conf\n'),
     'extensions.conf':
       [
         '[general]',
@@ -320,7 +322,7 @@ function writeConfigs(
         '',
       ].join('\n') +
       lines(opts.extensionsConf) +
-      '\n#tryinclude extensions-uuru-federation.conf\n',
+      (opts.omitTryinclude?.includes('extensions') ? '' : '\n#tryinclude extensions-uuru-federation.conf\n'),
     'cdr.conf': '[general]\nenable = no\n',
     // Present but empty: their defaults are right, and a missing file is logged as an error.
     'features.conf': '',

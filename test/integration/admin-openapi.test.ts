@@ -3,6 +3,7 @@ import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
 import { ERROR_CATALOGUE, isErrorCode } from '../../src/core/error-catalogue';
 import { createFederationFeature } from '../../src/federation';
 import { createAdminFeature } from '../../src/http/admin';
+import { createDoctor } from '../../src/doctor';
 import { call, type Instance, startInstance } from './admin-fixtures';
 
 /**
@@ -127,10 +128,17 @@ describe('OpenAPI document', () => {
     };
     const asterisk = new DisabledAsteriskPort();
     const federation = createFederationFeature({ ...ctx, asterisk });
+    const doctor = createDoctor({
+      ...ctx,
+      federation: federation.admin,
+      asterisk,
+      partners: federation.partnerProbe,
+    });
     const admin = createAdminFeature({
       ...ctx,
       federation: federation.admin,
       asterisk,
+      doctor,
     });
     const served = apiRoutesOf(admin.adminRouter!);
     const documented = Object.entries(doc.paths)

@@ -24,7 +24,7 @@ const SHOTS = path.join(ROOT, 'test-artifacts', 'panel-a11y');
 const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'accessibility test password';
 const WIDTHS = [1440, 390] as const;
-const NAV = ['Federation', 'Phonebook', 'Keys', 'Policy', 'Audit'];
+const NAV = ['Federation', 'Phonebook', 'Keys', 'Policy', 'Audit', 'Doctor'];
 
 let a: Instance;
 let b: Instance;
@@ -169,6 +169,12 @@ const PAGES: PanelPage[] = [
     ready: (p) => p.locator('tr[data-audit]').first().waitFor(),
   },
   {
+    name: 'doctor',
+    path: () => '/panel/doctor',
+    signedIn: true,
+    ready: (p) => p.locator('li[data-check]').first().waitFor(),
+  },
+  {
     name: 'teardown-confirm',
     path: () => `/panel/federation/peers/${peerId}/teardown`,
     signedIn: true,
@@ -249,8 +255,12 @@ describe.each(WIDTHS)('at %i px', (width) => {
       await page.keyboard.press('Tab');
       order.push(await focused());
     }
-    expect(order.slice(0, 7).map((f) => f.name)).toEqual(['Skip to content', ...NAV, 'Sign out']);
-    expect(order.slice(1, 7).filter((f) => !f.outlined)).toEqual([]);
+    expect(order.slice(0, NAV.length + 2).map((f) => f.name)).toEqual([
+      'Skip to content',
+      ...NAV,
+      'Sign out',
+    ]);
+    expect(order.slice(1, NAV.length + 2).filter((f) => !f.outlined)).toEqual([]);
     expect(order.map((f) => f.name)).toContain('Peers');
 
     // The skip link takes the focus past the header.

@@ -30,12 +30,15 @@ import {
 } from './api-schemas';
 import { PARTNER_REFUSALS_PASSED_ON } from '../../federation/partner-transport';
 import { type ApiRoute, defineRoute } from './route-table';
+import { doctorRoute } from './doctor-route';
+import type { DoctorService } from '../../core/diagnostics';
 
 export interface AdminServices {
   db: DataSource;
   clock: Clock;
   federation: FederationAdmin;
   asterisk: AsteriskPort;
+  doctor: DoctorService;
 }
 
 export interface TestCallOutcome {
@@ -105,6 +108,7 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
         body: { principal: req.principal?.name ?? '', asterisk: s.asterisk.status() },
       }),
     }),
+    doctorRoute(s.doctor),
     defineRoute({
       method: 'post',
       path: '/federation/outgoing-requests',

@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import type { ServiceContext } from '../../core/feature';
 import type { HttpFeature } from '../http-feature';
 import type { AsteriskPort } from '../../core/asterisk-port';
+import type { DoctorService } from '../../core/diagnostics';
 import { AppError } from '../../core/errors';
 import type { FederationAdmin } from '../../core/federation-admin';
 import { clientRequestError } from '../client-request-error';
@@ -31,6 +32,7 @@ import { runnerFor } from '../../jobs/job-runner';
 export type AdminFeatureContext = ServiceContext & {
   federation: FederationAdmin;
   asterisk: AsteriskPort;
+  doctor: DoctorService;
 };
 
 export const ADMIN_API_VERSION = '1.0.0';
@@ -41,6 +43,7 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     clock: ctx.clock,
     federation: ctx.federation,
     asterisk: ctx.asterisk,
+    doctor: ctx.doctor,
   };
   const sessions = new SessionStore(ctx.clock);
   const auth = new AdminAuth(

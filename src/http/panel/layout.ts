@@ -1,7 +1,7 @@
 import type { Flash } from '../admin/session-store';
 import { html, type SafeHtml } from './html';
 
-export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy' | 'audit';
+export type PanelSection = 'federation' | 'phonebook' | 'keys' | 'policy' | 'audit' | 'doctor';
 
 export interface PageOptions {
   title: string;
@@ -18,6 +18,7 @@ const NAV: { id: PanelSection; label: string; href: string }[] = [
   { id: 'keys', label: 'Keys', href: '/panel/keys' },
   { id: 'policy', label: 'Policy', href: '/panel/policy' },
   { id: 'audit', label: 'Audit', href: '/panel/audit' },
+  { id: 'doctor', label: 'Doctor', href: '/panel/doctor' },
 ];
 
 export function csrfField(csrf: string): SafeHtml {

@@ -90,6 +90,9 @@ header.top a:focus-visible, header.top button:focus-visible { outline-color:#fff
   .login { margin:24px auto; }
   dialog { max-width:calc(100vw - 24px); }
 }
+.doctor ul.checks { list-style:none; padding:0; margin:0; }
+.doctor ul.checks li { padding:8px 0; border-top:1px solid var(--line); overflow-wrap:anywhere; }
+.doctor pre { white-space:pre-wrap; overflow-wrap:anywhere; margin:4px 0 0; font-size:12px; }
 `;
 
 export const PANEL_JS = `

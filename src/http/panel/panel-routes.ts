@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { auditRoutes } from './audit-routes';
+import { doctorRoutes } from './doctor-page';
 import { federationRoutes } from './federation-routes';
 import { keysRoutes } from './keys-routes';
 import { loginRoutes } from './login-routes';
@@ -54,6 +55,7 @@ export function panelRouter(deps: PanelDeps): Router {
   keysRoutes(r, kit);
   policyRoutes(r, kit);
   auditRoutes(r, kit);
+  doctorRoutes(r, kit);
   panelErrorHandlers(r, kit);
   return r;
 }

@@ -1,0 +1,17 @@
+import type { CheckResult, CheckStatus } from '../core/diagnostics';
+
+/** Builds one check result; `fix` is null when there is nothing to do. */
+export function check(
+  id: string,
+  title: string,
+  status: CheckStatus,
+  detail: string,
+  fix: string | null = null,
+): CheckResult {
+  return { id, title, status, detail, fix };
+}
+
+/** A check that could not run because another one failed or a feature is off. */
+export function skipped(id: string, title: string, why: string): CheckResult {
+  return check(id, title, 'skip', why);
+}
