@@ -8,6 +8,7 @@ import type { FederationAdmin } from '../../core/federation-admin';
 import { clientRequestError } from '../client-request-error';
 import { PanelEvents } from '../panel/panel-events';
 import { panelRouter } from '../panel/panel-routes';
+import { type AccountServices, accountApiRoutes } from './account-routes';
 import { AdminAuth } from './admin-auth';
 import { adminApiRoutes, type AdminServices, API_BASE } from './api-routes';
 import { ApiTokenVerifier } from './api-tokens';
@@ -29,6 +30,10 @@ import { runnerFor } from '../../jobs/job-runner';
 export type AdminFeatureContext = ServiceContext & {
   federation: FederationAdmin;
   asterisk: AsteriskPort;
+  /** host:port each listener is bound to. */
+  listeners(): { federation: string; admin: string };
+  /** The Asterisk configuration generated from the peers, secrets replaced (GET /asterisk/config). */
+  generatedAsteriskConfig: AccountServices['generatedAsteriskConfig'];
 };
 
 export const ADMIN_API_VERSION = '1.0.0';
@@ -39,6 +44,8 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     clock: ctx.clock,
     federation: ctx.federation,
     asterisk: ctx.asterisk,
+    config: ctx.config,
+    listeners: ctx.listeners,
   };
   const sessions = new SessionStore(ctx.clock);
   const auth = new AdminAuth(
@@ -52,7 +59,14 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
   const events = new PanelEvents(services, auth, changes, ctx.logger);
 
   let openApi: Record<string, unknown> | null = null;
-  const routes = adminApiRoutes(services, () => openApi);
+  const routes = [
+    ...adminApiRoutes(services, () => openApi),
+    ...accountApiRoutes({
+      db: ctx.db,
+      sessions,
+      generatedAsteriskConfig: ctx.generatedAsteriskConfig,
+    }),
+  ];
   openApi = buildOpenApiDocument(routes, API_BASE, ADMIN_API_VERSION);
 
   const api = Router();
