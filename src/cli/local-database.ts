@@ -2,9 +2,6 @@ import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import { systemClock } from '../core/clock';
 import { errorMessage, isAppError } from '../core/errors';
-import { createAdminUser } from '../http/admin/admin-users';
-import { createApiToken } from '../http/admin/api-tokens';
-import { describeDatabase } from '../store/database-presence';
 import { CliError, EXIT_FAILED, EXIT_USAGE } from './exit-codes';
 
 /**
@@ -28,8 +25,9 @@ async function withDatabase<T>(
   opts: LocalDatabaseOptions,
   run: (db: DataSource) => Promise<T>,
 ): Promise<T> {
+  // Loaded here, not at the top: the API commands need neither the ORM nor the sidecar in memory.
+  const { describeDatabase } = await import('../store/database-presence');
   opts.say(`database: ${describeDatabase(config)}`);
-  // Loaded here, not at the top: the API commands do not need the whole sidecar in memory.
   const { openAppDatabase } = await import('../app');
   let db: DataSource;
   try {
@@ -60,6 +58,7 @@ export async function createAdmin(
   opts: LocalDatabaseOptions,
   input: { username: string; password: string; replace: boolean },
 ): Promise<{ id: string; username: string; created: boolean }> {
+  const { createAdminUser } = await import('../http/admin/admin-users');
   return withDatabase(config, opts, (db) => createAdminUser(db, systemClock, input));
 }
 
@@ -68,5 +67,6 @@ export async function createToken(
   opts: LocalDatabaseOptions,
   name: string,
 ): Promise<{ id: string; name: string; token: string }> {
+  const { createApiToken } = await import('../http/admin/api-tokens');
   return withDatabase(config, opts, (db) => createApiToken(db, systemClock, name));
 }
