@@ -17,6 +17,8 @@ import { cli, ROOT, type Run } from './cli-fixtures';
 
 let a: Sidecar;
 let b: Sidecar;
+/** This file's temporary folders, removed at the end. */
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-cli-test-'));
 
 function dbEnv(s: Sidecar): Record<string, string> {
   if (s.mariaDbName) {
@@ -55,6 +57,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await destroyAll([a, b]);
+  fs.rmSync(scratch, { recursive: true, force: true });
 });
 
 describe('usage', () => {
@@ -145,7 +148,7 @@ describe('usage', () => {
   it('prints a bash completion script that completes commands, subcommands and options', async () => {
     const script = await cli(['completion', 'bash']);
     expect(script.code).toBe(0);
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-cli-completion-')), 'uuru-fed.bash');
+    const file = path.join(fs.mkdtempSync(path.join(scratch, 'completion-')), 'uuru-fed.bash');
     fs.writeFileSync(file, script.stdout);
     const complete = (...words: string[]) =>
       execFileSync(
@@ -228,7 +231,7 @@ describe('database commands', () => {
 
 describe('the database the CLI works on', () => {
   it('refuses to create a new SQLite database unless --init, naming it and UURU_DATA_DIR; creates nothing', async () => {
-    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-cli-elsewhere-'));
+    const elsewhere = fs.mkdtempSync(path.join(scratch, 'elsewhere-'));
     // As an admin would run it from another folder: no UURU_DATA_DIR, so ./data there.
     const r = await cli(['admin', 'create', 'carol'], {}, 'a fine long password\n', { cwd: elsewhere });
     expect(r.code).toBe(1);

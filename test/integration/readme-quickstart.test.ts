@@ -102,6 +102,8 @@ function copyCheckout(to: string): void {
 describe('README quick start, run as written', () => {
   const readme = fs.readFileSync(README, 'utf8');
   const blocks = markedBlocks(readme);
+  /** The temporary folder (a copy of the checkout, a home folder, Asterisk's config folder) and the checkout in it. */
+  let tmpRoot = '';
   let work = '';
   let env: Record<string, string> = {};
   let fedPort = 0;
@@ -110,9 +112,9 @@ describe('README quick start, run as written', () => {
   let serverOutput = '';
 
   beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-readme-'));
-    const checkout = path.join(work, 'uuru-federation');
-    const home = path.join(work, 'home');
+    tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-readme-'));
+    const checkout = path.join(tmpRoot, 'uuru-federation');
+    const home = path.join(tmpRoot, 'home');
     fs.mkdirSync(home);
     copyCheckout(checkout);
     [fedPort, adminPort] = [await freePort(), await freePort()];
@@ -127,7 +129,7 @@ describe('README quick start, run as written', () => {
       UURU_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
       UURU_ASTERISK_AMI_PORT: String(amiPort),
       UURU_ASTERISK_ARI_URL: `http://127.0.0.1:${ariPort}`,
-      UURU_ASTERISK_CONFIG_DIR: path.join(work, 'asterisk'),
+      UURU_ASTERISK_CONFIG_DIR: path.join(tmpRoot, 'asterisk'),
     };
     work = checkout;
   });
@@ -135,22 +137,22 @@ describe('README quick start, run as written', () => {
   afterAll(async () => {
     // npm start runs npm, sh and node: the whole process group goes.
     const pid = server?.pid;
-    if (!pid) return;
-    const alive = () => {
-      try {
-        process.kill(-pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    try {
-      process.kill(-pid, 'SIGTERM');
-    } catch {
-      return;
+    if (pid) {
+      const alive = () => {
+        try {
+          process.kill(-pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      if (alive()) process.kill(-pid, 'SIGTERM');
+      for (let i = 0; i < 100 && alive(); i++) await sleep(100);
+      if (alive()) process.kill(-pid, 'SIGKILL');
+      for (let i = 0; i < 100 && alive(); i++) await sleep(100);
     }
-    for (let i = 0; i < 100 && alive(); i++) await sleep(100);
-    if (alive()) process.kill(-pid, 'SIGKILL');
+    // The copy of the checkout, its build and the sidecar's data.
+    if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
   });
 
   it('has the two marked blocks', () => {
