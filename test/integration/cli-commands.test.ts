@@ -601,4 +601,36 @@ describe('API commands', () => {
     const after = json<{ outgoing: { id: string }[] }>(await cli(['requests', 'list', '--json'], apiEnv(a)));
     expect(after.outgoing.map((x) => x.id)).not.toContain(created.id);
   });
+  it('peer teardown on a terminal goes ahead when the admin answers y', async () => {
+    const created = await cli(
+      [
+        'requests',
+        'create',
+        '--name',
+        'cli3',
+        '--partner-url',
+        b.federationUrl,
+        '--prefix',
+        '54',
+        '--codec',
+        'alaw',
+      ],
+      apiEnv(a),
+    );
+    expect(created.code).toBe(0);
+    await eventually(
+      'B lists cli3',
+      async () => (await requestsOf(b, 'incoming')).some((x) => x.name === 'cli3'),
+      30_000,
+      200,
+    );
+    expect((await cli(['requests', 'accept', 'cli3', '--prefix', '55'], apiEnv(b))).code).toBe(0);
+    const yes = await cli(['peer', 'teardown', 'cli3', '--local-only'], apiEnv(b), 'y\n', { tty: true });
+    expect(yes.stdout).toContain("Tear down peer 'cli3' (prefix 55, ");
+    expect(yes.stdout).toContain('Only our side goes; the partner is not told.');
+    expect(yes.stdout).toContain("peer 'cli3' torn down (local side only)");
+    expect(yes.code).toBe(0);
+    const left = ((await b.admin('GET', '/federation/peers')).json as { peers: { name: string }[] }).peers;
+    expect(left.map((p) => p.name)).not.toContain('cli3');
+  });
 });
