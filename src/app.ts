@@ -12,6 +12,8 @@ import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort 
 import { createLogger, type Logger } from './logging/logger';
 import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
+import { assertDatabaseExists } from './store/database-presence';
+import { renderGeneratedConfig } from './asterisk/generated-config';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
@@ -138,6 +140,14 @@ export class App implements AppRuntime {
     return urlOf(this.adminServer ?? this.federationServer);
   }
 
+  /** host:port each listener is bound to, as the socket says (0.0.0.0 stays 0.0.0.0). */
+  listeners(): { federation: string; admin: string } {
+    return {
+      federation: boundOf(this.federationServer),
+      admin: boundOf(this.adminServer ?? this.federationServer),
+    };
+  }
+
   async databaseStatus(): Promise<'up' | 'down' | 'connecting'> {
     if (!this.db) return this.dbConnecting ? 'connecting' : 'down';
     try {
@@ -173,7 +183,7 @@ export class App implements AppRuntime {
     for (let attempt = 0; !this.stopping; attempt++) {
       const delay = exponentialBackoff(attempt, DATABASE_RETRY);
       try {
-        this.db = await openDatabase(this.config);
+        this.db = await openAppDatabase(this.config);
         break;
       } catch (e) {
         // Some refusals will not heal by retrying (a key that does not open the stored secrets, a database that
@@ -269,12 +279,37 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
     asterisk: app.asterisk,
     partners: fed.partnerProbe,
   });
-  features.push(createAdminFeature({ ...ctx, federation: fed.admin, asterisk: app.asterisk, doctor }));
+  features.push(
+    createAdminFeature({
+      ...ctx,
+      federation: fed.admin,
+      asterisk: app.asterisk,
+      doctor,
+      listeners: () => app.listeners(),
+      // The renderer the reconciler uses, on the same policy: what `uuru-fed asterisk config` shows.
+      generatedAsteriskConfig: () =>
+        renderGeneratedConfig({ config: ctx.config, db: ctx.db, unfederated: policy }),
+    }),
+  );
   return features;
 }
 
 export function buildApp(config: Config, deps: AppDeps = {}): App {
   return new App(config, deps);
+}
+
+/**
+ * The database as every root opens it: the App at start, and the CLI's
+ * database commands (which pass `secrets: false`, as they only touch the
+ * admin tables, and `create: false` unless --init: the sidecar creates its
+ * database on its first start, the CLI refuses to make a new empty one).
+ */
+export async function openAppDatabase(
+  config: Config,
+  opts: { secrets?: boolean; create?: boolean } = {},
+): Promise<DataSource> {
+  if (opts.create === false) await assertDatabaseExists(config);
+  return openDatabase(config, { secrets: opts.secrets });
 }
 
 function listen(app: http.RequestListener, host: string, port: number): Promise<http.Server> {
@@ -295,6 +330,12 @@ function closeServer(server: http.Server | null): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+function boundOf(server: http.Server | null): string {
+  const addr = server?.address() as AddressInfo | null;
+  if (!addr) return '';
+  return addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
 }
 
 function urlOf(server: http.Server | null): string {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema';
 import { errorMessage } from '../core/errors';
+import { DESCRIPTOR_PATH } from '../federation/descriptor';
 import { CliError, EXIT_FAILED, EXIT_USAGE } from './exit-codes';
 
 /** The CLI's view of a running instance: its admin API over HTTP with a bearer token. */
@@ -44,9 +45,32 @@ export class AdminApiClient {
       const err = (parsed ?? {}) as { error?: unknown; message?: unknown };
       const code = typeof err.error === 'string' ? err.error : `HTTP_${res.status}`;
       const message = typeof err.message === 'string' ? err.message : res.statusText;
-      throw new CliError(`${code}: ${message}`, EXIT_FAILED, code);
+      const hint = res.status === 404 && code === 'NOT_FOUND' ? await this.federationListenerHint() : '';
+      throw new CliError(`${code}: ${message}${hint}`, EXIT_FAILED, code);
     }
     return parsed as T;
+  }
+
+  /**
+   * The admin API is on its own listener (UURU_ADMIN_LISTEN); the federation
+   * listener answers NOT_FOUND under /api/admin. When it serves our
+   * descriptor, --url names the federation listener: say so.
+   */
+  private async federationListenerHint(): Promise<string> {
+    try {
+      const res = await this.fetchImpl(`${this.baseUrl}${DESCRIPTOR_PATH}`, {
+        headers: { Accept: 'application/json' },
+        signal: AbortSignal.timeout(5000),
+      });
+      const body = (await res.json()) as unknown;
+      if (!res.ok || typeof body !== 'object' || body === null || !('signing_keys' in body)) return '';
+    } catch {
+      return '';
+    }
+    return (
+      `\nhint: ${this.baseUrl} is a federation listener (it serves ${DESCRIPTOR_PATH}), not the admin API.` +
+      ' Point --url or UURU_ADMIN_URL at the admin listener (UURU_ADMIN_LISTEN, default http://127.0.0.1:8091).'
+    );
   }
 }
 
@@ -65,7 +89,7 @@ export function clientFor(config: Config, opts: { url?: string; token?: string }
   const token = opts.token ?? config.cli.adminToken ?? config.admin.bootstrapToken;
   if (!token) {
     throw new CliError(
-      'no API token: pass --token, or set UURU_ADMIN_TOKEN (create one with "uuru-fed token create <name>")',
+      'no API token: pass --token, or set UURU_ADMIN_TOKEN (create one with "npx uuru-fed token create <name>")',
       EXIT_USAGE,
     );
   }

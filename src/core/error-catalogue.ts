@@ -324,6 +324,38 @@ export const ERROR_CATALOGUE = {
     meaning: 'an admin with that name exists (replace it explicitly)',
     surfaces: ['cli'],
   },
+  ADMIN_NOT_FOUND: {
+    status: 404,
+    kind: 'user',
+    meaning: 'no admin account with that id (or, in the CLI, that name)',
+    surfaces: ['admin', 'cli'],
+  },
+  TOKEN_NOT_FOUND: {
+    status: 404,
+    kind: 'user',
+    meaning: 'no API token with that id (or, in the CLI, that name)',
+    surfaces: ['admin', 'cli'],
+  },
+  CLI_DATABASE_MISSING: {
+    status: 404,
+    kind: 'user',
+    meaning:
+      'the CLI found no sidecar database where the configuration points (UURU_DATA_DIR, UURU_DATABASE_*); --init creates one',
+    surfaces: ['cli'],
+  },
+  CLI_AMBIGUOUS_NAME: {
+    status: 409,
+    kind: 'user',
+    meaning: 'the CLI was given a name that several requests or tokens share; give the id instead',
+    surfaces: ['cli'],
+  },
+  CLI_CONFIRMATION_REQUIRED: {
+    status: 400,
+    kind: 'user',
+    meaning:
+      'a destructive CLI command was not confirmed: answer the prompt on a terminal, or pass --yes in scripts',
+    surfaces: ['cli'],
+  },
 
   // Asterisk
   ASTERISK_INVALID_VALUE: {

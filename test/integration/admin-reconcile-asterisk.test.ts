@@ -104,6 +104,25 @@ it('after drift: the report names the repair and the reload; the CLI prints it',
   expect(total).toBeLessThanOrEqual(Date.parse(r.finished_at ?? '') - Date.parse(r.started_at ?? '') + 5);
 });
 
+it('uuru-fed asterisk config prints the files Asterisk reads, byte for byte but for the secrets', async () => {
+  const extensionsFile = GENERATED_IAX_FILE.replace(/^iax-/, 'extensions-');
+  for (const [which, name] of [
+    ['iax', GENERATED_IAX_FILE],
+    ['extensions', extensionsFile],
+  ] as const) {
+    const onDisk = fs.readFileSync(path.join(a.ast.configDir, name), 'utf8');
+    const run = await cli(['asterisk', 'config', '--file', which], env());
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    const expected = onDisk.replace(/^secret=.*$/gm, 'secret=<redacted>');
+    expect(run.stdout).toBe(expected.endsWith('\n') ? expected : `${expected}\n`);
+    if (which === 'iax') {
+      expect(onDisk).toMatch(/^secret=(?!<redacted>)\S{20,}$/m);
+      expect(run.stdout).not.toContain(/^secret=(.*)$/m.exec(onDisk)![1]);
+    }
+  }
+});
+
 it('Asterisk gone: the report says the run did not happen, and the CLI exits 1', async () => {
   await a.ast.halt();
   await eventually(

@@ -1,6 +1,7 @@
 import { adminApiRoutes } from '../../src/http/admin/api-routes';
 import { AUDIT_ACTIONS, auditActionOf, isAudited } from '../../src/http/admin/audit-actions';
 import { auditRoutes } from '../../src/http/admin/audit-routes';
+import { accountApiRoutes } from '../../src/http/admin/account-routes';
 import type { AdminServices } from '../../src/http/admin/api-routes';
 import type { AuditTrail } from '../../src/http/admin/audit-trail';
 
@@ -12,7 +13,11 @@ import type { AuditTrail } from '../../src/http/admin/audit-trail';
  * path. The routes are only listed here, never called.
  */
 
-const routes = [...adminApiRoutes({} as AdminServices, () => ({})), ...auditRoutes({} as AuditTrail)];
+const routes = [
+  ...adminApiRoutes({} as AdminServices, () => ({})),
+  ...accountApiRoutes({} as Parameters<typeof accountApiRoutes>[0]),
+  ...auditRoutes({} as AuditTrail),
+];
 
 it('names only routes that exist and change something', () => {
   const changing = new Set(routes.filter(isAudited).map((r) => `${r.method} ${r.path}`));

@@ -68,3 +68,20 @@ export async function checkAdminLogin(
   if (!user) return burnPasswordCheck(password).then(() => null);
   return (await verifyPassword(password, user.passwordHash)) ? user : null;
 }
+
+/** Every admin account, oldest first (never the password hashes). */
+export async function listAdminUsers(
+  db: DataSource,
+): Promise<Pick<AdminUser, 'id' | 'username' | 'createdAt'>[]> {
+  const rows = await db.getRepository(AdminUserEntity).find({ order: { createdAt: 'ASC', username: 'ASC' } });
+  return rows.map(({ id, username, createdAt }) => ({ id, username, createdAt }));
+}
+
+/** Deletes an admin account; its panel sessions end with it (the caller ends them). */
+export async function deleteAdminUser(db: DataSource, id: string): Promise<{ id: string; username: string }> {
+  const repo = db.getRepository(AdminUserEntity);
+  const user = await repo.findOneBy({ id });
+  if (!user) throw new AppError('ADMIN_NOT_FOUND', `no admin account with id '${id}'`);
+  await repo.delete({ id });
+  return { id: user.id, username: user.username };
+}

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import type { DataSource } from 'typeorm';
 import type { AsteriskConnectionStatus, AsteriskPort, ReconcileNowReport } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
+import type { Config } from '../../config/schema';
+import { PACKAGE_VERSION } from '../../core/version';
 import type { FederationAdmin, PeerView } from '../../core/federation-admin';
 import {
   acceptIncomingBody,
@@ -39,6 +41,45 @@ export interface AdminServices {
   federation: FederationAdmin;
   asterisk: AsteriskPort;
   doctor: DoctorService;
+  config: Config;
+  /** host:port each listener is bound to (the App knows). */
+  listeners(): { federation: string; admin: string };
+}
+
+const countBy = <T>(items: T[], key: (t: T) => string): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const i of items) out[key(i)] = (out[key(i)] ?? 0) + 1;
+  return out;
+};
+
+/** GET /status: who asks, where this instance listens and what it advertises, the Asterisk link, a peers summary. */
+export async function statusView(s: AdminServices, principal: string) {
+  const [peers, incoming, outgoing] = await Promise.all([
+    s.federation.listPeers(),
+    s.federation.listIncomingRequests(),
+    s.federation.listOutgoingRequests(),
+  ]);
+  const { instance } = s.config;
+  return {
+    principal,
+    instance: {
+      public_url: instance.publicUrl,
+      iax2: `${instance.iax2Host}:${instance.iax2Port}`,
+      version: PACKAGE_VERSION,
+    },
+    listeners: s.listeners(),
+    asterisk: s.asterisk.status(),
+    peers: {
+      total: peers.length,
+      by_state: countBy(peers, (p) => p.state),
+      by_apply_state: countBy(peers, (p) => p.apply_state),
+      by_reachability: countBy(peers, (p) => p.reachability),
+    },
+    requests: {
+      incoming_pending: incoming.filter((r) => r.state === 'pending').length,
+      outgoing_pending: outgoing.filter((r) => r.state === 'pending').length,
+    },
+  };
 }
 
 export interface TestCallOutcome {
@@ -100,13 +141,11 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
     defineRoute({
       method: 'get',
       path: '/status',
-      summary: 'Who is asking and how the Asterisk link is',
+      summary: 'Who is asking, this instance and its listeners, the Asterisk link and a peers summary',
       tag: 'meta',
       query: noQuery,
       success: { status: 200, schema: statusResponse, description: 'status' },
-      handle: async ({ req }) => ({
-        body: { principal: req.principal?.name ?? '', asterisk: s.asterisk.status() },
-      }),
+      handle: async ({ req }) => ({ body: await statusView(s, req.principal?.name ?? '') }),
     }),
     doctorRoute(s.doctor),
     defineRoute({

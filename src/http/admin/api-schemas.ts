@@ -254,11 +254,50 @@ export const retryDeliveriesResponse = z.object({
   delivered: z.number().int(),
   pending: z.number().int(),
 });
-export const statusResponse = z.object({ principal: z.string(), asterisk: asteriskStatusView });
+const counts = z.record(z.string(), z.number().int());
+export const statusResponse = z.object({
+  principal: z.string(),
+  instance: z.object({
+    public_url: z.string().describe('the web address partners are told (UURU_FEDERATION_UURU_HOST)'),
+    iax2: z.string().describe('host:port partners reach our IAX2 at'),
+    version: z.string(),
+  }),
+  listeners: z
+    .object({ federation: z.string(), admin: z.string() })
+    .describe('host:port each listener is bound to ("same": the admin API shares the federation listener)'),
+  asterisk: asteriskStatusView,
+  peers: z.object({
+    total: z.number().int(),
+    by_state: counts,
+    by_apply_state: counts,
+    by_reachability: counts,
+  }),
+  requests: z.object({ incoming_pending: z.number().int(), outgoing_pending: z.number().int() }),
+});
 
 export const errorResponse = z.looseObject({
   error: z.string(),
   message: z.string(),
   /** VALIDATION_FAILED: one entry per bad field. */
   issues: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+});
+
+export const apiTokenView = z.object({
+  id: z.string(),
+  name: z.string(),
+  created_at: isoTime,
+  last_used_at: isoTime.nullable(),
+});
+export const adminUserView = z.object({ id: z.string(), username: z.string(), created_at: isoTime });
+
+export const asteriskConfigView = z.object({
+  enabled: z
+    .boolean()
+    .describe('false: Asterisk integration is off, nothing is written; this is what would be'),
+  backend: z.enum(['files', 'realtime']),
+  /** files: the two generated files; realtime: the rows, shown in the same notation. */
+  files: z.array(z.object({ name: z.string(), content: z.string() })),
+  refused: z
+    .array(z.object({ name: z.string(), error: z.string() }))
+    .describe('peers left out because a value would not be safe in Asterisk'),
 });

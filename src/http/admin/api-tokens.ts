@@ -37,6 +37,21 @@ export async function createApiToken(
   return { id: row.id, name, token };
 }
 
+/** Every stored API token, oldest first: names and times only, never the hashes. */
+export async function listApiTokens(db: DataSource): Promise<Omit<ApiToken, 'tokenHash'>[]> {
+  const rows = await db.getRepository(ApiTokenEntity).find({ order: { createdAt: 'ASC', name: 'ASC' } });
+  return rows.map(({ id, name, createdAt, lastUsedAt }) => ({ id, name, createdAt, lastUsedAt }));
+}
+
+/** Revokes a stored token: the next request that presents it is refused. */
+export async function deleteApiToken(db: DataSource, id: string): Promise<{ id: string; name: string }> {
+  const repo = db.getRepository(ApiTokenEntity);
+  const row = await repo.findOneBy({ id });
+  if (!row) throw new AppError('TOKEN_NOT_FOUND', `no API token with id '${id}'`);
+  await repo.delete({ id });
+  return { id: row.id, name: row.name };
+}
+
 export interface TokenPrincipal {
   kind: 'token';
   name: string;

@@ -19,6 +19,8 @@ export const AUDIT_ACTIONS = {
   'put /federation/policy': 'policy.set',
   'post /federation/keys/rotate': 'keys.rotate',
   'post /reconcile': 'asterisk.reconcile',
+  'delete /tokens/{id}': 'token.revoke',
+  'delete /admins/{id}': 'admin.revoke',
 } as const satisfies Record<string, string>;
 
 export type AuditAction =

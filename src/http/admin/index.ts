@@ -9,6 +9,7 @@ import type { FederationAdmin } from '../../core/federation-admin';
 import { clientRequestError } from '../client-request-error';
 import { PanelEvents } from '../panel/panel-events';
 import { panelRouter } from '../panel/panel-routes';
+import { type AccountServices, accountApiRoutes } from './account-routes';
 import { AdminAuth } from './admin-auth';
 import { adminApiRoutes, type AdminServices, API_BASE } from './api-routes';
 import { ApiTokenVerifier } from './api-tokens';
@@ -33,6 +34,10 @@ export type AdminFeatureContext = ServiceContext & {
   federation: FederationAdmin;
   asterisk: AsteriskPort;
   doctor: DoctorService;
+  /** host:port each listener is bound to. */
+  listeners(): { federation: string; admin: string };
+  /** The Asterisk configuration generated from the peers, secrets replaced (GET /asterisk/config). */
+  generatedAsteriskConfig: AccountServices['generatedAsteriskConfig'];
 };
 
 export const ADMIN_API_VERSION = '1.0.0';
@@ -44,6 +49,8 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     federation: ctx.federation,
     asterisk: ctx.asterisk,
     doctor: ctx.doctor,
+    config: ctx.config,
+    listeners: ctx.listeners,
   };
   const sessions = new SessionStore(ctx.clock);
   const auth = new AdminAuth(
@@ -58,7 +65,15 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
 
   let openApi: Record<string, unknown> | null = null;
   const audit = new AuditTrail(ctx.db, ctx.clock, ctx.logger);
-  const routes = [...adminApiRoutes(services, () => openApi), ...auditRoutes(audit)];
+  const routes = [
+    ...adminApiRoutes(services, () => openApi),
+    ...accountApiRoutes({
+      db: ctx.db,
+      sessions,
+      generatedAsteriskConfig: ctx.generatedAsteriskConfig,
+    }),
+    ...auditRoutes(audit),
+  ];
   openApi = buildOpenApiDocument(routes, API_BASE, ADMIN_API_VERSION);
 
   const api = Router();

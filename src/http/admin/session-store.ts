@@ -70,6 +70,11 @@ export class SessionStore {
     if (id) this.sessions.delete(keyOf(id));
   }
 
+  /** Ends every session of one admin (the account was deleted). */
+  destroyUser(username: string): void {
+    for (const [k, s] of this.sessions) if (s.username === username) this.sessions.delete(k);
+  }
+
   clear(): void {
     this.sessions.clear();
   }

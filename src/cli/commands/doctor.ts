@@ -1,6 +1,7 @@
-import { type Command, Option } from 'commander';
-import type { AdminApiClient } from './admin-api-client';
-import { CliError, EXIT_FAILED } from './exit-codes';
+import type { Command } from 'commander';
+import type { DoctorReportView } from '../api-types';
+import { type CliContext, jsonOption } from '../context';
+import { CliError, EXIT_FAILED } from '../exit-codes';
 
 /**
  * `uuru-fed doctor [--json] [--call]`: asks the running instance's admin API
@@ -9,28 +10,7 @@ import { CliError, EXIT_FAILED } from './exit-codes';
  * instance could not answer.
  */
 
-interface CheckView {
-  id: string;
-  title: string;
-  status: 'ok' | 'warn' | 'fail' | 'skip';
-  detail: string;
-  fix: string | null;
-}
-
-export interface DoctorReportView {
-  status: 'ok' | 'warn' | 'fail';
-  calls: boolean;
-  started_at: string;
-  duration_ms: number;
-  checks: CheckView[];
-}
-
-export interface DoctorCommandHelpers {
-  api: (cmd: Command) => AdminApiClient;
-  out: (s: string) => void;
-  json: (v: unknown) => void;
-  state: { exitCode: number };
-}
+type CheckView = DoctorReportView['checks'][number];
 
 const MARK: Record<CheckView['status'], string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
 
@@ -52,18 +32,18 @@ export function renderDoctorText(r: DoctorReportView): string {
   return lines.join('\n') + '\n';
 }
 
-export function registerDoctorCommand(program: Command, h: DoctorCommandHelpers): void {
+export function registerDoctor(program: Command, ctx: CliContext): void {
   program
     .command('doctor')
     .description(
       'check the set-up (database, files, addresses, AMI/ARI, Asterisk config, partners) and say what to fix; exit 1 when a check fails',
     )
     .option('--call', "also place a test call through every peer (rings the partners' test extensions)")
-    .addOption(new Option('--json', 'print JSON for scripts'))
+    .addOption(jsonOption())
     .action(async (opts: { json?: boolean; call?: boolean }, cmd: Command) => {
       let r: DoctorReportView;
       try {
-        r = await h.api(cmd).request<DoctorReportView>('GET', `/doctor${opts.call ? '?call=1' : ''}`);
+        r = await ctx.api(cmd).request<DoctorReportView>('GET', `/doctor${opts.call ? '?call=1' : ''}`);
       } catch (e) {
         // Until its database is up the instance answers every admin call with FED_UNAVAILABLE: that is a finding too.
         if (e instanceof CliError && e.code === 'FED_UNAVAILABLE') {
@@ -75,8 +55,8 @@ export function registerDoctorCommand(program: Command, h: DoctorCommandHelpers)
         }
         throw e;
       }
-      if (r.status === 'fail') h.state.exitCode = EXIT_FAILED;
-      if (opts.json) h.json(r);
-      else h.out(renderDoctorText(r));
+      if (r.status === 'fail') ctx.exitCode = EXIT_FAILED;
+      if (opts.json) ctx.json(r);
+      else ctx.out(renderDoctorText(r));
     });
 }

@@ -1,0 +1,72 @@
+import type { DataSource } from 'typeorm';
+import type { Config } from '../config/schema';
+import { systemClock } from '../core/clock';
+import { errorMessage, isAppError } from '../core/errors';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from './exit-codes';
+
+/**
+ * `admin create` and `token create` work on the configured database
+ * directly: they are what an operator needs before any token exists, and
+ * they only touch the admin tables (the running sidecar reads them per
+ * request, so no restart is needed). The database is opened the way the
+ * sidecar opens it, through the composition root (openAppDatabase in
+ * src/app.ts), but never created unless asked (`--init`).
+ */
+
+export interface LocalDatabaseOptions {
+  /** Create the database (and run its migrations) when there is none yet. */
+  init: boolean;
+  /** Where "using database ..." goes. */
+  say(line: string): void;
+}
+
+async function withDatabase<T>(
+  config: Config,
+  opts: LocalDatabaseOptions,
+  run: (db: DataSource) => Promise<T>,
+): Promise<T> {
+  // Loaded here, not at the top: the API commands need neither the ORM nor the sidecar in memory.
+  const { describeDatabase } = await import('../store/database-presence');
+  opts.say(`database: ${describeDatabase(config)}`);
+  const { openAppDatabase } = await import('../app');
+  let db: DataSource;
+  try {
+    // Only the admin tables are touched: no key-encryption secret is needed (nor a key file made where the CLI runs).
+    db = await openAppDatabase(config, { secrets: false, create: opts.init });
+  } catch (e) {
+    if (isAppError(e) && e.code === 'CLI_DATABASE_MISSING')
+      throw new CliError(`${e.code}: ${e.message}`, EXIT_FAILED, e.code);
+    throw new CliError(
+      `FED_UNAVAILABLE: cannot open the database (${describeDatabase(config)}): ${errorMessage(e)}`,
+      EXIT_FAILED,
+      'FED_UNAVAILABLE',
+    );
+  }
+  try {
+    return await run(db);
+  } catch (e) {
+    if (isAppError(e))
+      throw new CliError(`${e.code}: ${e.message}`, e.status === 400 ? EXIT_USAGE : EXIT_FAILED, e.code);
+    throw e;
+  } finally {
+    await db.destroy();
+  }
+}
+
+export async function createAdmin(
+  config: Config,
+  opts: LocalDatabaseOptions,
+  input: { username: string; password: string; replace: boolean },
+): Promise<{ id: string; username: string; created: boolean }> {
+  const { createAdminUser } = await import('../http/admin/admin-users');
+  return withDatabase(config, opts, (db) => createAdminUser(db, systemClock, input));
+}
+
+export async function createToken(
+  config: Config,
+  opts: LocalDatabaseOptions,
+  name: string,
+): Promise<{ id: string; name: string; token: string }> {
+  const { createApiToken } = await import('../http/admin/api-tokens');
+  return withDatabase(config, opts, (db) => createApiToken(db, systemClock, name));
+}
