@@ -12,11 +12,13 @@ import { createLogger, type Logger } from './logging/logger';
 import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
+import { typeormFederationStores } from './store/typeorm';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';
 import { createFederationFeature } from './federation';
 import { PolicyStore } from './federation/policy';
+import type { FederationStores } from './federation/ports';
 import type { RequestGate } from './http/federation/client-rate-limit';
 import { createFederationHttpFeature } from './http/federation';
 import type { HttpFeature } from './http/http-feature';
@@ -250,13 +252,15 @@ export class App implements AppRuntime {
 async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature[]> {
   const features: HttpFeature[] = [];
   // The federation policy owns the unfederated numbers; the dial plan gets them from the same store.
-  const policy = new PolicyStore({ db: ctx.db, clock: ctx.clock, config: ctx.config });
+  // The protocol core's stores on this database; the type annotation checks they fit its ports.
+  const stores: FederationStores = typeormFederationStores(ctx.db, ctx.clock);
+  const policy = new PolicyStore({ settings: stores.settings, clock: ctx.clock, config: ctx.config });
   if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
     const ast = createAsteriskFeature({ ...ctx, unfederated: policy });
     app.asterisk = ast.port;
     features.push(ast);
   }
-  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy });
+  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy, stores });
   features.push(fed);
   features.push(createFederationHttpFeature(fed.surface, ctx));
   // The admin layer runs reconciles through the port (reconcileNow), which reports what it did.

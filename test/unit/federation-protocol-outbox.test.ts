@@ -4,6 +4,7 @@
  * test sets), because a real partner cannot be made to answer 503, 408 or
  * 429 on demand.
  */
+import { TypeormOutboxStore, TypeormTransactions } from '../../src/store/typeorm';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,11 +43,11 @@ describe('outbox delivery', () => {
     );
     clock = new ManualClock();
     metrics = new Metrics();
-    outbox = new Outbox({ db, clock, maxAgeMs: 72 * HOUR });
+    outbox = new Outbox({ store: new TypeormOutboxStore(db), clock, maxAgeMs: 72 * HOUR });
     sent.length = 0;
     answer = async () => ({ status: 200, json: {} });
     worker = new DeliveryWorker({
-      db,
+      store: new TypeormOutboxStore(db),
       clock,
       logger: createLogger({ level: 'error', format: 'json', silent: true }),
       metrics,
@@ -67,7 +68,7 @@ describe('outbox delivery', () => {
   });
 
   const enqueue = (call: PartnerCall, kind: 'accept' | 'teardown' = 'accept', requestId = 'req-1') =>
-    db.transaction((m) => outbox.enqueue(m, { kind, call, peerName: 'p', requestId }));
+    new TypeormTransactions(db).run((tx) => outbox.enqueue(tx, { kind, call, peerName: 'p', requestId }));
   const rows = () => db.getRepository(OutboxEntity).find({ order: { createdAt: 'ASC' } });
   const accept = v2Accept('https://b.example', 'req-1', {
     extension_length: 4,

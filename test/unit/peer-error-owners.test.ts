@@ -17,9 +17,7 @@ import { Metrics } from '../../src/core/metrics';
 import { AntiEntropy } from '../../src/federation/anti-entropy';
 import { Outbox } from '../../src/federation/outbox';
 import { PartnerTransport } from '../../src/federation/partner-transport';
-import { PeeringRecords } from '../../src/federation/peering-records';
-import { PolicyStore } from '../../src/federation/policy';
-import { SerialTransactions } from '../../src/federation/serial-transactions';
+import { TypeormOutboxStore, TypeormPeeringStore, TypeormTransactions } from '../../src/store/typeorm';
 import { createLogger } from '../../src/logging/logger';
 import { openDatabase } from '../../src/store/data-source';
 import { PeerEntity } from '../../src/store/entities';
@@ -78,7 +76,6 @@ describe('errors on a peer, one writer each', () => {
   });
 
   it("the partner's recovery clears the partner's error and leaves the link's; the monitor never touches the partner's", async () => {
-    const config = configSchema.parse({ dataDir: dir });
     const forgotten = clock.now() - 60_000;
     const peer = newPeerRow(
       {
@@ -121,7 +118,7 @@ describe('errors on a peer, one writer each', () => {
 
     const partnerAnswers = { state: 'active' };
     const antiEntropy = new AntiEntropy({
-      records: new PeeringRecords({ db, config, clock, policy: new PolicyStore({ db, clock, config }) }),
+      peerings: new TypeormPeeringStore(db),
       transport: new PartnerTransport({
         signed: {
           send: async () => ({ status: 200, json: { request_id: peer.requestId, ...partnerAnswers } }),
@@ -129,8 +126,8 @@ describe('errors on a peer, one writer each', () => {
         fetch,
         timeoutMs: 1000,
       }),
-      outbox: new Outbox({ db, clock, maxAgeMs: 3600_000 }),
-      tx: new SerialTransactions(db),
+      outbox: new Outbox({ store: new TypeormOutboxStore(db), clock, maxAgeMs: 3600_000 }),
+      tx: new TypeormTransactions(db),
       clock,
       logger,
     });
