@@ -73,9 +73,18 @@ module.exports = {
     {
       name: 'asterisk-knows-no-protocol-nor-http',
       severity: 'error',
-      comment: 'The Asterisk layer gets what it needs through its port (src/core), not from the protocol or HTTP.',
+      comment:
+        'The Asterisk layer gets what it needs through its port (src/core), not from the protocol or HTTP.',
       from: { path: '^src/asterisk/' },
       to: { path: ['^src/(federation|http)/', EXPRESS] },
+    },
+    {
+      name: 'asterisk-gets-peers-from-its-port',
+      severity: 'error',
+      comment:
+        "The Asterisk layer reads and writes peer rows through AsteriskPeerRows (src/core/asterisk-peers.ts), handed in by the composition; it does not build the store that opens the protocol's tables.",
+      from: { path: '^src/asterisk/' },
+      to: { path: '^src/store/(peer-rows|typeorm/)' },
     },
     {
       name: 'only-roots-import-app',

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { PeerRunRows } from '../src/store/peer-rows';
 import { TypeormSettingStore } from '../src/store/typeorm';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,6 +48,7 @@ export async function startInProcessAsterisk(ast: AsteriskInstance): Promise<InP
     logger,
     fetch,
     metrics: new Metrics(),
+    peers: new PeerRunRows(db),
     unfederated: new PolicyStore({ settings: new TypeormSettingStore(db), clock: systemClock, config }),
   });
   await feature.start();

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { PeerRunRows } from './store/peer-rows';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type RequestHandler, Router } from 'express';
 import type { DataSource } from 'typeorm';
@@ -256,7 +257,7 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
   const stores: FederationStores = typeormFederationStores(ctx.db, ctx.clock);
   const policy = new PolicyStore({ settings: stores.settings, clock: ctx.clock, config: ctx.config });
   if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
-    const ast = createAsteriskFeature({ ...ctx, unfederated: policy });
+    const ast = createAsteriskFeature({ ...ctx, unfederated: policy, peers: new PeerRunRows(ctx.db) });
     app.asterisk = ast.port;
     features.push(ast);
   }

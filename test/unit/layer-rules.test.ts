@@ -36,6 +36,7 @@ const CLEAN: Tree = {
   'src/config/schema.ts': 'export const config = 1;\n',
   'src/core/port.ts': "import { config } from '../config/schema';\nexport const port = config;\n",
   'src/store/entities.ts': "import { port } from '../core/port';\nexport const entity = port;\n",
+  'src/store/peer-rows.ts': "import { entity } from './entities';\nexport const PeerRunRows = entity;\n",
   'src/federation/handshake.ts':
     "import { entity } from '../store/entities';\nexport const handshake = entity;\n",
   // The store's TypeORM implementations of the core's ports, chosen by the composition root.
@@ -91,6 +92,11 @@ const FORBIDDEN: [string, string, string][] = [
     'src/asterisk/uses-express.ts',
     'asterisk-knows-no-protocol-nor-http',
     "import express from 'express';\nexport const e = express;\n",
+  ],
+  [
+    'src/asterisk/reads-peers.ts',
+    'asterisk-gets-peers-from-its-port',
+    "import { PeerRunRows } from '../store/peer-rows';\nexport const p = PeerRunRows;\n",
   ],
   [
     'src/config/not-a-leaf.ts',

@@ -5,6 +5,7 @@
  * shared last_error, and whichever wrote last won). Real SQLite, the real
  * monitor and anti-entropy; only the AMI link and the partner are stand-ins.
  */
+import { PeerRunRows } from '../../src/store/peer-rows';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,7 +99,7 @@ describe('errors on a peer, one writer each', () => {
     const row = () => db.getRepository(PeerEntity).findOneByOrFail({ id: peer.id });
 
     const monitor = new PeerMonitor({
-      db,
+      rows: new PeerRunRows(db),
       ami: new DownAmiLink(),
       clock,
       logger,
