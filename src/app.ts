@@ -1,5 +1,4 @@
 import http from 'node:http';
-import { PeerRunRows } from './store/peer-rows';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type RequestHandler, Router } from 'express';
 import type { DataSource } from 'typeorm';
@@ -13,6 +12,7 @@ import { createLogger, type Logger } from './logging/logger';
 import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
+import { PeerRunRows } from './store/peer-rows';
 import { typeormFederationStores } from './store/typeorm';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
