@@ -407,5 +407,8 @@ export function memoryFederationStores(clock: Clock, secret = 'memory-store-key-
     settings: new MemorySettingStore(db),
     keyEncryptionSecret: () => secret,
   };
-  return stores;
+  return Object.assign(stores, {
+    /** Every outbox item, oldest first, any state (what a test inspects after a delivery). */
+    allOutboxItems: (): OutboxItem[] => [...db.t.outbox.values()].sort(byCreated((r) => r.id)).map(copy),
+  });
 }
