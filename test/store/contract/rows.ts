@@ -1,3 +1,4 @@
+import { newPeerRow } from '../../harness/peer-row';
 import type {
   IncomingRequest,
   LocalKey,
@@ -13,39 +14,27 @@ export const WIDE_TEXT = '日本語 😀 Müller e\u0301';
 let n = 0;
 const next = () => (++n).toString(36).padStart(4, '0');
 
+/** A peer as the protocol writes it on accept (test/harness/peer-row.ts), with unique keys. */
 export function peerRow(p: Partial<Peer> = {}): Peer {
   const k = next();
-  return {
-    id: `peer-${k}`,
-    name: `peer${k}`,
-    prefix: `9${n}`,
-    partnerUrl: `https://p${k}.example.org`,
-    partnerServerName: `p${k}.example.org`,
-    partnerIaxHost: '192.0.2.1',
-    partnerIaxPort: 4569,
-    partnerExtensionLength: 4,
-    codec: 'ulaw',
-    secret: `secret-${k}`,
-    dialect: 'v2',
-    requestId: `req-${k}`,
-    role: 'requester',
-    state: 'active',
-    applyState: 'pending',
-    applyError: null,
-    appliedAt: null,
-    reachability: 'unknown',
-    latencyMs: null,
-    lastSeen: null,
-    linkError: null,
-    linkErrorAt: null,
-    partnerError: null,
-    partnerErrorAt: null,
-    partnerKeyFingerprint: null,
-    lastTestCall: null,
-    createdAt: 1_000_000 + n,
-    updatedAt: 1_000_000 + n,
-    ...p,
-  };
+  return newPeerRow(
+    {
+      id: `peer-${k}`,
+      name: `peer${k}`,
+      prefix: `9${n}`,
+      partnerUrl: `https://p${k}.example.org`,
+      partnerServerName: `p${k}.example.org`,
+      partnerIaxHost: '192.0.2.1',
+      partnerIaxPort: 4569,
+      codec: 'ulaw',
+      secret: `secret-${k}`,
+      dialect: 'v2',
+      requestId: `req-${k}`,
+      role: 'requester',
+      ...p,
+    },
+    p.createdAt ?? 1_000_000 + n,
+  );
 }
 
 export function outgoingRow(p: Partial<OutgoingRequest> = {}): OutgoingRequest {
