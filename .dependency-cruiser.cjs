@@ -58,9 +58,9 @@ module.exports = {
       name: 'federation-knows-no-typeorm',
       severity: 'error',
       comment:
-        'Target: the protocol core works on small store interfaces (issue 12). Today\'s uses are known violations; new ones fail.',
+        'The protocol core works on its store interfaces (src/federation/ports); their TypeORM implementations are src/store/typeorm, chosen by the composition.',
       from: { path: '^src/federation/' },
-      to: { path: TYPEORM },
+      to: { path: [TYPEORM, '^src/store/(typeorm|data-source|secrets-at-rest)'] },
     },
     {
       name: 'federation-routes-query-no-tables',
@@ -73,7 +73,8 @@ module.exports = {
     {
       name: 'asterisk-knows-no-protocol-nor-http',
       severity: 'error',
-      comment: 'The Asterisk layer gets what it needs through its port (src/core), not from the protocol or HTTP.',
+      comment:
+        'The Asterisk layer gets what it needs through its port (src/core), not from the protocol or HTTP.',
       from: { path: '^src/asterisk/' },
       to: { path: ['^src/(federation|http|doctor)/', EXPRESS] },
     },
@@ -84,6 +85,14 @@ module.exports = {
         'src/doctor runs the checks and returns results; the admin API, the panel and the CLI (through the API) show them.',
       from: { path: '^src/doctor/' },
       to: { path: ['^src/(http|cli)/', EXPRESS] },
+    },
+    {
+      name: 'asterisk-gets-peers-from-its-port',
+      severity: 'error',
+      comment:
+        "The Asterisk layer reads and writes peer rows through AsteriskPeerRows (src/core/asterisk-peers.ts), handed in by the composition; it does not build the store that opens the protocol's tables.",
+      from: { path: '^src/asterisk/' },
+      to: { path: '^src/store/(peer-rows|typeorm/)' },
     },
     {
       name: 'only-roots-import-app',

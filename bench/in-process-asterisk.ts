@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import { PeerRunRows } from '../src/store/peer-rows';
+import { TypeormSettingStore } from '../src/store/typeorm';
 import os from 'node:os';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
@@ -46,7 +48,8 @@ export async function startInProcessAsterisk(ast: AsteriskInstance): Promise<InP
     logger,
     fetch,
     metrics: new Metrics(),
-    unfederated: new PolicyStore({ db, clock: systemClock, config }),
+    peers: new PeerRunRows(db),
+    unfederated: new PolicyStore({ settings: new TypeormSettingStore(db), clock: systemClock, config }),
   });
   await feature.start();
   await waitFor('the Asterisk layer connected', async () => feature.port.status().ami === 'connected', {

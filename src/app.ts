@@ -15,11 +15,14 @@ import { openDatabase } from './store/data-source';
 import { assertDatabaseExists } from './store/database-presence';
 import { renderGeneratedConfig } from './asterisk/generated-config';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
+import { PeerRunRows } from './store/peer-rows';
+import { typeormFederationStores } from './store/typeorm';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';
 import { createFederationFeature } from './federation';
 import { PolicyStore } from './federation/policy';
+import type { FederationStores } from './federation/ports';
 import type { RequestGate } from './http/federation/client-rate-limit';
 import { createFederationHttpFeature } from './http/federation';
 import type { HttpFeature } from './http/http-feature';
@@ -263,13 +266,15 @@ export class App implements AppRuntime {
 async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature[]> {
   const features: HttpFeature[] = [];
   // The federation policy owns the unfederated numbers; the dial plan gets them from the same store.
-  const policy = new PolicyStore({ db: ctx.db, clock: ctx.clock, config: ctx.config });
+  // The protocol core's stores on this database; the type annotation checks they fit its ports.
+  const stores: FederationStores = typeormFederationStores(ctx.db, ctx.clock);
+  const policy = new PolicyStore({ settings: stores.settings, clock: ctx.clock, config: ctx.config });
   if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
-    const ast = createAsteriskFeature({ ...ctx, unfederated: policy });
+    const ast = createAsteriskFeature({ ...ctx, unfederated: policy, peers: new PeerRunRows(ctx.db) });
     app.asterisk = ast.port;
     features.push(ast);
   }
-  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy });
+  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy, stores });
   features.push(fed);
   features.push(createFederationHttpFeature(fed.surface, ctx));
   // The admin layer runs reconciles through the port (reconcileNow), which reports what it did.
@@ -288,7 +293,7 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
       listeners: () => app.listeners(),
       // The renderer the reconciler uses, on the same policy: what `uuru-fed asterisk config` shows.
       generatedAsteriskConfig: () =>
-        renderGeneratedConfig({ config: ctx.config, db: ctx.db, unfederated: policy }),
+        renderGeneratedConfig({ config: ctx.config, peers: new PeerRunRows(ctx.db), unfederated: policy }),
     }),
   );
   return features;

@@ -1,9 +1,8 @@
-import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { UnfederatedNumbersSource } from '../core/unfederated-numbers';
+import type { AsteriskPeerRows } from '../core/asterisk-peers';
 import { buildDesiredState, type DialplanStep, renderSettingsFrom } from './desired-state';
 import { EXTENSIONS_FILE, IAX_FILE, renderExtensionsFile, renderIax } from './files-renderer';
-import { PeerRunRows } from './peer-run-rows';
 
 /**
  * What the sidecar writes into Asterisk for the peers in the database, for an
@@ -30,11 +29,11 @@ const rowLine = (s: DialplanStep): string =>
 
 export async function renderGeneratedConfig(deps: {
   config: Config;
-  db: DataSource;
+  peers: AsteriskPeerRows;
   unfederated: UnfederatedNumbersSource;
 }): Promise<GeneratedConfig> {
   const { config } = deps;
-  const peers = await new PeerRunRows(deps.db).readAll();
+  const peers = await deps.peers.readAll();
   const settings = renderSettingsFrom(config, await deps.unfederated.unfederatedSet());
   const desired = buildDesiredState(peers, settings);
   const backend = config.asterisk.stateBackend;

@@ -1,4 +1,5 @@
 import type { Feature, ServiceContext } from '../core/feature';
+import type { AsteriskPeerRows } from '../core/asterisk-peers';
 import type {
   AsteriskConnectionStatus,
   AsteriskPort,
@@ -57,6 +58,8 @@ export function createAsteriskFeature(
   ctx: ServiceContext & {
     /** The numbers no partner may reach, from their owner (the federation policy, handed in by the composition). */
     unfederated: UnfederatedNumbersSource;
+    /** The peers (what to render, and the columns this layer writes), handed in by the composition. */
+    peers: AsteriskPeerRows;
   },
   overrides: AsteriskFeatureOverrides = {},
 ): AsteriskFeature {
@@ -129,7 +132,7 @@ export function createAsteriskFeature(
   };
   const reconciler = new Reconciler({
     config,
-    db,
+    rows: ctx.peers,
     clock,
     logger,
     metrics,
@@ -139,7 +142,7 @@ export function createAsteriskFeature(
     onReport: subscribeAfterApply,
   });
   const monitor = new PeerMonitor({
-    db,
+    rows: ctx.peers,
     ami,
     clock,
     logger,
@@ -148,7 +151,7 @@ export function createAsteriskFeature(
     monitorable: backend.monitorable,
   });
   const caller = new TestCaller({
-    db,
+    rows: ctx.peers,
     ari,
     clock,
     logger,

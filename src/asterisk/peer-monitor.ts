@@ -1,11 +1,11 @@
-import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
-import { type Peer, PeerEntity, type Reachability } from '../store/entities';
+import type { AsteriskPeerRows, LinkRow, PeerPatch } from '../core/asterisk-peers';
+import type { Reachability } from '../store/entities';
 import type { AmiLink, AmiMessage, IaxPeerView } from './asterisk-links';
-import { type PeerPatch, PeerPatchBatch, PeerRunRows } from './peer-run-rows';
+import { PeerPatchBatch } from './peer-patch-batch';
 import type { Job } from '../jobs/job';
 import { SingleFlight } from '../jobs/single-flight';
 
@@ -49,7 +49,6 @@ export function observationFromEntry(e: IaxPeerView | undefined): Observation {
  */
 export class PeerMonitor {
   private stopped = true;
-  private readonly rows: PeerRunRows;
   /** Polls never overlap; requests during one fold into one more poll after it (not once stopped). */
   private readonly polls = new SingleFlight(() => this.pollLogged(), { rerunWhen: () => !this.stopped });
   /** The periodic poll, for the app's JobRunner: jobs.monitorPollMs after the previous one ended. */
@@ -57,7 +56,8 @@ export class PeerMonitor {
 
   constructor(
     private readonly deps: {
-      db: DataSource;
+      /** The peers, from the composition (src/store/peer-rows.ts). */
+      rows: AsteriskPeerRows;
       ami: AmiLink;
       clock: Clock;
       logger: Logger;
@@ -66,7 +66,6 @@ export class PeerMonitor {
       monitorable: boolean;
     },
   ) {
-    this.rows = new PeerRunRows(deps.db);
     this.job = { name: 'peer-monitor', schedule: { gapMs: deps.pollMs }, run: () => this.pollSoon() };
   }
 
@@ -109,8 +108,8 @@ export class PeerMonitor {
   }
 
   async pollOnce(): Promise<void> {
-    const { db, ami, clock, monitorable } = this.deps;
-    const peers = await db.getRepository(PeerEntity).find({ select: MONITOR_COLUMNS });
+    const { rows, ami, clock, monitorable } = this.deps;
+    const peers = await rows.readLinks();
     // One timestamp per poll, so that equal patches group into one statement.
     let now = clock.now();
     const writes = new PeerPatchBatch();
@@ -131,10 +130,10 @@ export class PeerMonitor {
       now = clock.now();
       for (const p of peers) this.observe(p, observationFromEntry(list.get(p.name)), writes, now);
     }
-    await writes.flush(this.rows);
+    await writes.flush(rows);
   }
 
-  private observe(p: Peer, o: Observation, writes: PeerPatchBatch, now: number): void {
+  private observe(p: LinkRow, o: Observation, writes: PeerPatchBatch, now: number): void {
     const { metrics } = this.deps;
     metrics.setPeerReachability(p.name, o.reachability, o.latencyMs);
     const seen = o.reachability === 'reachable' || o.reachability === 'lagged';
@@ -156,13 +155,3 @@ export class PeerMonitor {
     writes.add(p.id, patch);
   }
 }
-
-/** The columns a poll reads. */
-const MONITOR_COLUMNS = {
-  id: true,
-  name: true,
-  reachability: true,
-  latencyMs: true,
-  linkError: true,
-  lastSeen: true,
-} as const;

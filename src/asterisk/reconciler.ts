@@ -1,4 +1,3 @@
-import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
@@ -7,13 +6,8 @@ import type { Logger } from '../logging/logger';
 import type { AmiLink } from './asterisk-links';
 import type { UnfederatedNumbersSource } from '../core/unfederated-numbers';
 import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsFrom } from './desired-state';
-import {
-  type ApplyPatch,
-  PeerPatchBatch,
-  type PeerPatch,
-  type PeerRunRow,
-  PeerRunRows,
-} from './peer-run-rows';
+import type { ApplyPatch, AsteriskPeerRows, PeerPatch, PeerRunRow } from '../core/asterisk-peers';
+import { PeerPatchBatch } from './peer-patch-batch';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
 
 export interface ReconcileReport {
@@ -59,12 +53,12 @@ export class Reconciler {
   lastReport: ReconcileReport | null = null;
   lastRunAt: number | null = null;
   lastError: string | null = null;
-  private readonly rows: PeerRunRows;
 
   constructor(
     private readonly deps: {
       config: Config;
-      db: DataSource;
+      /** The peers, from the composition (src/store/peer-rows.ts). */
+      rows: AsteriskPeerRows;
       clock: Clock;
       logger: Logger;
       metrics: Metrics;
@@ -75,9 +69,7 @@ export class Reconciler {
       /** Called after every completed run (never throws into the run). */
       onReport?: (report: ReconcileReport) => void;
     },
-  ) {
-    this.rows = new PeerRunRows(deps.db);
-  }
+  ) {}
 
   /**
    * Asks for a run. Resolves with that run's report (null when it could not
@@ -173,7 +165,7 @@ export class Reconciler {
         this.bootChecked = true;
       }
       const phases = new PhaseTimer();
-      const peers = await this.rows.readAll();
+      const peers = await this.deps.rows.readAll();
       const unfederated = await this.deps.unfederated.unfederatedSet();
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
       phases.lap('read');
@@ -237,9 +229,9 @@ export class Reconciler {
 
   /** Peers not applied yet say why they wait (Asterisk down, schema missing...). */
   private async markWaiting(error: string): Promise<void> {
-    const rows = await this.rows.readAll();
+    const rows = await this.deps.rows.readAll();
     const ids = rows.filter((p) => p.applyState !== 'applied' && p.applyError !== error).map((p) => p.id);
-    await this.rows.patch(ids, { applyError: error });
+    await this.deps.rows.patch(ids, { applyError: error });
   }
 
   private async record(
@@ -304,7 +296,7 @@ export class Reconciler {
       const wanted = new Set(desired.peers.map((o) => o.peer.name));
       for (const name of this.appliedHash.keys()) if (!wanted.has(name)) this.appliedHash.delete(name);
     }
-    await updates.flush(this.rows);
+    await updates.flush(this.deps.rows);
     report.finishedAt = this.deps.clock.now();
     return report;
   }

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock';
 import type { Metrics } from '../core/metrics';
 import type { TestCallResult } from '../core/asterisk-port';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
-import { PeerEntity } from '../store/entities';
+import type { AsteriskPeerRows } from '../core/asterisk-peers';
 import type { AriLink } from './asterisk-links';
 import { assertDigits, assertName } from './peer-validation';
 
@@ -30,7 +29,8 @@ export function channelIdOf(args: unknown[]): string | null {
 export class TestCaller {
   constructor(
     private readonly deps: {
-      db: DataSource;
+      /** The peers, from the composition (src/store/peer-rows.ts). */
+      rows: AsteriskPeerRows;
       ari: AriLink;
       clock: Clock;
       logger: Logger;
@@ -42,11 +42,10 @@ export class TestCaller {
   ) {}
 
   async call(peerName: string): Promise<TestCallResult> {
-    const { db, clock } = this.deps;
+    const { rows, clock } = this.deps;
     const name = assertName('peer', peerName);
     const exten = assertDigits('testExtension', this.deps.testExtension);
-    const repo = db.getRepository(PeerEntity);
-    const peer = await repo.findOne({ where: { name } });
+    const peer = await rows.findForTestCall(name);
     if (!peer) throw new AppError('FED_UNKNOWN_PEER', `no peer named ${name}`);
     // chan_iax2 takes an IAX2/<name> it has no peer for as a host name: the call would go to DNS
     // (leaking the peer's name, and waiting out the resolver, 5 s when a query is lost) instead of
@@ -65,7 +64,7 @@ export class TestCaller {
             },
           };
     // The one writer of lastTestCall (docs/architecture.md, who writes which column).
-    await repo.update({ id: peer.id }, { lastTestCall: { ...result, at: clock.now() } });
+    await rows.recordTestCall(peer.id, { ...result, at: clock.now() });
     this.deps.metrics.countTestCall(name, result, placed);
     return result;
   }

@@ -4,8 +4,8 @@ import type { Clock } from '../core/clock';
 import type { Metrics } from '../core/metrics';
 import type { Outbox } from './outbox';
 import type { PartnerTransport } from './partner-transport';
-import type { PeeringRecords } from './peering-records';
-import type { SerialTransactions } from './serial-transactions';
+import type { PeeringStore } from './ports/peering-store';
+import type { Transactions } from './ports/transactions';
 import { v2PeeringState as stateCall } from './v2-calls';
 import { v2PeeringStateAnswer, type V2PeeringState } from './wire-schemas';
 
@@ -36,10 +36,10 @@ export class AntiEntropy {
 
   constructor(
     private readonly deps: {
-      records: PeeringRecords;
+      peerings: PeeringStore;
       transport: PartnerTransport;
       outbox: Outbox;
-      tx: SerialTransactions;
+      tx: Transactions;
       clock: Clock;
       logger: Logger;
       metrics: Metrics;
@@ -72,11 +72,11 @@ export class AntiEntropy {
       requestsClosed: 0,
       errors: 0,
     };
-    const { records, clock } = this.deps;
+    const { peerings, clock } = this.deps;
     const pendingDeliveries = await this.deps.outbox.pendingByRequest(
-      (await records.peers().findBy({ dialect: 'v2' })).map((p) => p.requestId),
+      (await peerings.listPeers({ dialect: 'v2' })).map((p) => p.requestId),
     );
-    for (const peer of await records.peers().findBy({ dialect: 'v2' })) {
+    for (const peer of await peerings.listPeers({ dialect: 'v2' })) {
       // While our own notification is still on its way the partner's view is expected to lag.
       if (pendingDeliveries.has(peer.requestId)) continue;
       report.checked++;
@@ -97,19 +97,19 @@ export class AntiEntropy {
       const now = clock.now();
       if (state === 'active') {
         if (peer.state === 'partner_missing') {
-          await records
-            .peers()
-            .update(
-              { id: peer.id },
-              { state: 'active', partnerError: null, partnerErrorAt: null, updatedAt: now },
-            );
+          await peerings.updatePeer(peer.id, {
+            state: 'active',
+            partnerError: null,
+            partnerErrorAt: null,
+            updatedAt: now,
+          });
           report.recovered++;
         }
       } else if (state === 'pending' && peer.role === 'acceptor') {
         const last = await this.deps.outbox.latest(peer.requestId, 'accept');
         if (last) {
-          await this.deps.tx.run((m) =>
-            this.deps.outbox.enqueue(m, {
+          await this.deps.tx.run((tx) =>
+            this.deps.outbox.enqueue(tx, {
               kind: 'accept',
               call: { dialect: 'v2', method: 'POST', url: last.url, body: last.body },
               peerName: peer.name,
@@ -124,15 +124,12 @@ export class AntiEntropy {
           });
         }
       } else if (peer.state !== 'partner_missing') {
-        await records.peers().update(
-          { id: peer.id },
-          {
-            state: 'partner_missing',
-            partnerError: `the partner reports this peering as ${state} (checked ${new Date(now).toISOString()}); tear it down or ask the partner`,
-            partnerErrorAt: now,
-            updatedAt: now,
-          },
-        );
+        await peerings.updatePeer(peer.id, {
+          state: 'partner_missing',
+          partnerError: `the partner reports this peering as ${state} (checked ${new Date(now).toISOString()}); tear it down or ask the partner`,
+          partnerErrorAt: now,
+          updatedAt: now,
+        });
         report.markedMissing++;
         this.deps.logger.warn('anti-entropy: partner does not know a peering', {
           component: 'anti-entropy',
@@ -141,7 +138,7 @@ export class AntiEntropy {
         });
       }
     }
-    for (const req of await records.outgoing().findBy({ dialect: 'v2', state: 'pending' })) {
+    for (const req of await peerings.listOutgoing({ dialect: 'v2', state: 'pending' })) {
       // A request being created right now may not have reached the partner yet. One stored
       // before a crash may never have been sent: the partner's "unknown" is final for it.
       if (req.createdAt >= this.startedAt && clock.now() - req.createdAt < FRESH_REQUEST_MS) continue;
@@ -155,17 +152,14 @@ export class AntiEntropy {
       }
       const now = clock.now();
       if (state === 'declined') {
-        await records
-          .outgoing()
-          .update({ id: req.id, state: 'pending' }, { state: 'declined', updatedAt: now });
+        await peerings.updateOutgoing(req.id, { state: 'declined', updatedAt: now }, { onlyIfPending: true });
         report.requestsClosed++;
       } else if (state === 'unknown') {
-        await records
-          .outgoing()
-          .update(
-            { id: req.id, state: 'pending' },
-            { state: 'failed', lastError: 'the partner no longer knows this request', updatedAt: now },
-          );
+        await peerings.updateOutgoing(
+          req.id,
+          { state: 'failed', lastError: 'the partner no longer knows this request', updatedAt: now },
+          { onlyIfPending: true },
+        );
         report.requestsClosed++;
       }
     }

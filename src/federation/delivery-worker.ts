@@ -1,9 +1,8 @@
-import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
-import { OutboxEntity, type OutboxItem } from '../store/entities';
+import type { OutboxItem, OutboxStore } from './ports/outbox-store';
 import type { PartnerCall } from './partner-call';
 import { withoutUrls } from './fetch-failure';
 import { describeAnswer, type PartnerAnswer } from './partner-transport';
@@ -34,7 +33,7 @@ export class DeliveryWorker {
 
   constructor(
     private readonly deps: {
-      db: DataSource;
+      store: OutboxStore;
       clock: Clock;
       logger: Logger;
       metrics: Metrics;
@@ -76,8 +75,8 @@ export class DeliveryWorker {
 
   /** One pass over due items; returns once they were tried. Also callable from tests and admin actions. */
   async runOnce(): Promise<DeliveryReport[]> {
-    const repo = this.deps.db.getRepository(OutboxEntity);
-    const pending = await repo.find({ where: { state: 'pending' }, order: { createdAt: 'ASC' } });
+    const { store } = this.deps;
+    const pending = await store.listPending();
     await this.updateMetrics(pending);
     const now = this.deps.clock.now();
     const headOfRequest = new Set<string>();
@@ -91,7 +90,7 @@ export class DeliveryWorker {
     const reports: DeliveryReport[] = [];
     for (const item of due) reports.push(await this.deliver(item));
     if (reports.some((r) => r.outcome !== 'retry')) {
-      await this.updateMetrics(await repo.find({ where: { state: 'pending' } }));
+      await this.updateMetrics(await store.listPending());
     }
     return reports;
   }
@@ -109,10 +108,7 @@ export class DeliveryWorker {
   /** Makes every pending item due now (admin "retry now"). */
   async makeAllDue(): Promise<number> {
     const now = this.deps.clock.now();
-    const res = await this.deps.db
-      .getRepository(OutboxEntity)
-      .update({ state: 'pending' }, { nextAttemptAt: now });
-    return res.affected ?? 0;
+    return this.deps.store.updatePending({ nextAttemptAt: now });
   }
 
   private async deliver(item: OutboxItem): Promise<DeliveryReport> {
@@ -140,26 +136,23 @@ export class DeliveryWorker {
     }
     const now = this.deps.clock.now();
     const attempts = item.attempts + 1;
-    const repo = this.deps.db.getRepository(OutboxEntity);
+    const { store } = this.deps;
     if (outcome === 'retry' && now >= item.expiresAt) {
       outcome = 'final';
       message = `gave up after ${attempts} attempts: ${message ?? ''}`;
     }
     if (outcome === 'delivered') {
-      await repo.update({ id: item.id }, { state: 'delivered', attempts, lastError: null, updatedAt: now });
+      await store.update(item.id, { state: 'delivered', attempts, lastError: null, updatedAt: now });
     } else if (outcome === 'final') {
-      await repo.update({ id: item.id }, { state: 'failed', attempts, lastError: message, updatedAt: now });
+      await store.update(item.id, { state: 'failed', attempts, lastError: message, updatedAt: now });
     } else {
       const next = now + backoffDelay(attempts, this.deps.retry, this.deps.random);
-      await repo.update(
-        { id: item.id },
-        {
-          attempts,
-          lastError: message,
-          nextAttemptAt: Math.min(next, Math.max(item.expiresAt, now)),
-          updatedAt: now,
-        },
-      );
+      await store.update(item.id, {
+        attempts,
+        lastError: message,
+        nextAttemptAt: Math.min(next, Math.max(item.expiresAt, now)),
+        updatedAt: now,
+      });
     }
     const log = outcome === 'delivered' ? 'debug' : 'warn';
     this.deps.logger[log](`outbox ${item.kind} ${outcome}`, {

@@ -19,7 +19,8 @@ import type { LocalKeys } from './local-keys';
 import type { Outbox } from './outbox';
 import type { PartnerKeyStore } from './partner-keys';
 import type { PartnerPhonebooks } from './partner-phonebooks';
-import { type PeeringRecords, syncInBackground } from './peering-records';
+import { syncInBackground } from './handshake-deps';
+import type { PeeringStore } from './ports/peering-store';
 import { admits, type PolicyStore } from './policy';
 import { deliveryView, incomingView, keyView, outgoingView, peerView } from './views';
 
@@ -31,7 +32,7 @@ export class FederationAdminService implements FederationAdmin {
   constructor(
     private readonly deps: {
       handshake: Handshake;
-      records: PeeringRecords;
+      peerings: PeeringStore;
       outbox: Outbox;
       policy: PolicyStore;
       localKeys: LocalKeys;
@@ -52,7 +53,7 @@ export class FederationAdminService implements FederationAdmin {
   }
 
   async listOutgoingRequests(): Promise<OutgoingRequestView[]> {
-    const rows = await this.deps.records.outgoing().find({ order: { createdAt: 'ASC' } });
+    const rows = await this.deps.peerings.listOutgoing();
     const d = await this.deps.outbox.pendingByRequest(rows.map((r) => r.id));
     return rows.map((r) => outgoingView(r, d.get(r.id)));
   }
@@ -62,7 +63,7 @@ export class FederationAdminService implements FederationAdmin {
   }
 
   async listIncomingRequests(): Promise<IncomingRequestView[]> {
-    const rows = await this.deps.records.incoming().find({ order: { createdAt: 'ASC' } });
+    const rows = await this.deps.peerings.listIncoming();
     const out: IncomingRequestView[] = [];
     for (const r of rows) {
       const fp =
@@ -90,13 +91,13 @@ export class FederationAdminService implements FederationAdmin {
   }
 
   async listPeers(): Promise<PeerView[]> {
-    const rows = await this.deps.records.peers().find({ order: { createdAt: 'ASC' } });
+    const rows = await this.deps.peerings.listPeers();
     const d = await this.deps.outbox.pendingByRequest(rows.map((p) => p.requestId));
     return rows.map((p) => peerView(p, d.get(p.requestId)));
   }
 
   async getPeer(id: string): Promise<PeerView> {
-    const p = await this.deps.records.peers().findOneBy({ id });
+    const p = await this.deps.peerings.findPeer({ id });
     if (!p) throw new AppError('FED_UNKNOWN_PEER', `no peer ${id}`);
     const d = await this.deps.outbox.pendingByRequest([p.requestId]);
     return peerView(p, d.get(p.requestId));
@@ -109,13 +110,13 @@ export class FederationAdminService implements FederationAdmin {
   async refreshPartner(
     id: string,
   ): Promise<{ server_name: string; fingerprints: string[]; confirmed: number }> {
-    const peer = await this.deps.records.peers().findOneBy({ id });
+    const peer = await this.deps.peerings.findPeer({ id });
     const serverName = (peer?.partnerServerName ?? id).toLowerCase();
     if (peer && peer.dialect !== 'v2')
       throw new AppError('FED_STATE_CONFLICT', `peer ${peer.name} is a legacy (v1) peer without keys`);
     const r = await this.deps.partnerKeys.confirmHeld(serverName);
     if (peer && r.fingerprints[0]) {
-      await this.deps.records.peers().update({ id: peer.id }, { partnerKeyFingerprint: r.fingerprints[0] });
+      await this.deps.peerings.updatePeer(peer.id, { partnerKeyFingerprint: r.fingerprints[0] });
     }
     return { server_name: serverName, fingerprints: r.fingerprints, confirmed: r.confirmed };
   }
@@ -131,7 +132,10 @@ export class FederationAdminService implements FederationAdmin {
       syncInBackground(this.deps, 'policy-unfederated-numbers');
     }
     const affected: PolicyChangeReport['affected_peers'] = [];
-    for (const p of await this.deps.records.peers().find({ order: { name: 'ASC' } })) {
+    const byName = (await this.deps.peerings.listPeers()).sort((x, y) =>
+      x.name < y.name ? -1 : x.name > y.name ? 1 : 0,
+    );
+    for (const p of byName) {
       const v = admits(stored, { serverName: p.partnerServerName ?? '', dialect: p.dialect });
       if (!v.ok) affected.push({ name: p.name, reason: v.reason });
     }

@@ -1,16 +1,11 @@
 import { AppError } from '../core/errors';
 import { DEFAULT_IAX2_PORT, describeHost, parseHostPort } from '../core/network-address';
-import type { IncomingRequest } from '../store/entities';
-import { MoreThan, type EntityManager } from 'typeorm';
+import type { IncomingRequest } from './ports/peering-store';
+import type { StoreTx } from './ports/transactions';
 import { authorityOf, trimBase } from './partner-call';
-import {
-  PeeringRecords,
-  secretsEqual,
-  syncInBackground,
-  uuid,
-  type HandshakeDeps,
-  type Descriptor,
-} from './peering-records';
+import { syncInBackground, uuid, type Descriptor, type HandshakeDeps } from './handshake-deps';
+import { PeeringRecords } from './peering-records';
+import { secretsEqual } from './v1-secret';
 import { admits, listed } from './policy';
 import type {
   V1IncomingRequestBody,
@@ -80,9 +75,9 @@ export class InboundHandshake {
         `base_url (host ${describeHost(body.base_url)}) does not belong to the signer ${sender}`,
       );
     }
-    const existing = await this.records.incoming().findOneBy({ requestId: body.request_id });
+    const existing = await this.deps.peerings.findIncoming({ requestId: body.request_id });
     if (existing) return this.repeatedRequest(existing, body, sender);
-    const peer = await this.records.peers().findOneBy({ requestId: body.request_id });
+    const peer = await this.deps.peerings.findPeer({ requestId: body.request_id });
     if (peer) {
       if (peer.partnerServerName !== sender)
         throw new AppError('FED_STATE_CONFLICT', 'request_id is already in use');
@@ -116,16 +111,16 @@ export class InboundHandshake {
       createdAt: now,
       updatedAt: now,
     };
-    await this.deps.tx.run(async (m) => {
+    await this.deps.tx.run(async (tx) => {
       if (descriptor) {
         // Pinned in the request's own transaction, so a refusal from here on leaves no Partner row behind.
-        await this.deps.partnerKeys.pin(descriptor, m);
-        if (!(await this.deps.partnerKeys.pinnedAgreementKey(sender, body.agreement_kid, m))) {
+        await this.deps.partnerKeys.pin(descriptor, tx);
+        if (!(await this.deps.partnerKeys.pinnedAgreementKey(sender, body.agreement_kid, tx))) {
           throw unknownAgreementKid();
         }
       }
-      if (budgeted) await this.spendBudget(m, sender, 'v2');
-      await this.records.incoming(m).insert(row);
+      if (budgeted) await this.spendBudget(tx, sender, 'v2');
+      await this.deps.peerings.insertIncoming(row, tx);
     });
     this.deps.logger.info('peering request received', {
       component: 'federation',
@@ -179,14 +174,13 @@ export class InboundHandshake {
    * inbox. Counted in the transaction that stores the request, so two
    * requests at once cannot both take the last place.
    */
-  private async spendBudget(m: EntityManager, sender: string, dialect: 'v1' | 'v2'): Promise<void> {
+  private async spendBudget(tx: StoreTx, sender: string, dialect: 'v1' | 'v2'): Promise<void> {
     const limit = this.deps.config.federation.unsolicitedRequestsPerOriginPerHour;
     const now = this.deps.clock.now();
-    const pending = await this.records.incoming(m).find({
-      where: { partnerServerName: sender, state: 'pending', createdAt: MoreThan(now - BUDGET_WINDOW_MS) },
-      order: { createdAt: 'ASC' },
-      take: limit,
-    });
+    const pending = await this.deps.peerings.listIncoming(
+      { partnerServerName: sender, state: 'pending', createdAfter: now - BUDGET_WINDOW_MS, limit },
+      tx,
+    );
     if (pending.length < limit) return;
     const retryAt = pending[0].createdAt + BUDGET_WINDOW_MS;
     const retryAfterS = Math.max(1, Math.ceil((retryAt - now) / 1000));
@@ -217,9 +211,9 @@ export class InboundHandshake {
 
   /** A revokes its request (B side). */
   async v2Revoke(requestId: string, sender: string): Promise<Answer> {
-    const req = await this.records.incoming().findOneBy({ requestId });
+    const req = await this.deps.peerings.findIncoming({ requestId });
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
-      const peer = await this.records.peers().findOneBy({ requestId });
+      const peer = await this.deps.peerings.findPeer({ requestId });
       if (peer && peer.partnerServerName === sender) {
         throw new AppError(
           'FED_STATE_CONFLICT',
@@ -228,7 +222,7 @@ export class InboundHandshake {
       }
       throw new AppError('FED_UNKNOWN_REQUEST', `no request ${requestId} from ${sender}`);
     }
-    await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id }));
+    await this.deps.tx.run((tx) => this.deps.peerings.deleteIncoming(req.id, {}, tx));
     this.deps.logger.info('peering request revoked by partner', {
       component: 'federation',
       name: req.name,
@@ -239,9 +233,9 @@ export class InboundHandshake {
 
   /** Step 5 (A): the partner accepted; create our peer with the derived secret. Idempotent. */
   async v2Accept(requestId: string, body: V2AcceptBody, sender: string): Promise<Answer> {
-    const req = await this.records.outgoing().findOneBy({ id: requestId });
+    const req = await this.deps.peerings.findOutgoing(requestId);
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
-      const peer = await this.records.peers().findOneBy({ requestId });
+      const peer = await this.deps.peerings.findPeer({ requestId });
       if (peer && peer.partnerServerName === sender)
         return { outcome: 'ok', body: { request_id: requestId, state: 'active' } };
       throw new AppError('FED_UNKNOWN_REQUEST', `no pending request ${requestId} to ${sender}`);
@@ -287,19 +281,17 @@ export class InboundHandshake {
     outgoingId: string,
     peer: ReturnType<PeeringRecords['newPeer']>,
   ): Promise<void> {
-    await this.deps.tx.run(async (m) => {
-      const gone = await this.records.outgoing(m).delete({ id: outgoingId, state: 'pending' });
-      if (!gone.affected) throw new AppError('FED_STATE_CONFLICT', `request ${outgoingId} changed meanwhile`);
-      const clash = await this.records
-        .peers(m)
-        .findOne({ where: [{ name: peer.name }, { prefix: peer.prefix }] });
+    await this.deps.tx.run(async (tx) => {
+      const gone = await this.deps.peerings.deleteOutgoing(outgoingId, { onlyIfPending: true }, tx);
+      if (!gone) throw new AppError('FED_STATE_CONFLICT', `request ${outgoingId} changed meanwhile`);
+      const clash = await this.deps.peerings.findPeerHolding(peer, tx);
       if (clash) {
         throw new AppError(
           'FED_NAME_CONFLICT',
           `a peer named '${clash.name}' or with prefix ${peer.prefix} exists already`,
         );
       }
-      await this.records.peers(m).insert(peer);
+      await this.deps.peerings.insertPeer(peer, tx);
     });
     syncInBackground(this.deps, `peer ${peer.name} accepted by partner`);
     this.deps.logger.info('peering completed', {
@@ -312,18 +304,18 @@ export class InboundHandshake {
 
   /** B declined our request (A side). Idempotent. */
   async v2Decline(requestId: string, reason: string | undefined, sender: string): Promise<Answer> {
-    const req = await this.records.outgoing().findOneBy({ id: requestId });
+    const req = await this.deps.peerings.findOutgoing(requestId);
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
       throw new AppError('FED_UNKNOWN_REQUEST', `no request ${requestId} to ${sender}`);
     }
     if (req.state === 'pending') {
-      await this.deps.tx.run((m) =>
-        this.records
-          .outgoing(m)
-          .update(
-            { id: req.id },
-            { state: 'declined', declineReason: reason ?? null, updatedAt: this.deps.clock.now() },
-          ),
+      await this.deps.tx.run((tx) =>
+        this.deps.peerings.updateOutgoing(
+          req.id,
+          { state: 'declined', declineReason: reason ?? null, updatedAt: this.deps.clock.now() },
+          {},
+          tx,
+        ),
       );
       this.deps.logger.info('peering request declined by partner', {
         component: 'federation',
@@ -336,13 +328,13 @@ export class InboundHandshake {
 
   /** The partner tore the peering down. Idempotent in effect: an unknown peer answers FED_UNKNOWN_PEER. */
   async v2Teardown(name: string, requestId: string, sender: string): Promise<Answer> {
-    const peer = await this.records.peers().findOneBy({ name });
+    const peer = await this.deps.peerings.findPeer({ name });
     if (!peer || peer.partnerServerName !== sender || peer.requestId !== requestId || peer.dialect !== 'v2') {
       throw new AppError('FED_UNKNOWN_PEER', `no peer '${name}' with ${sender} for request ${requestId}`);
     }
-    await this.deps.tx.run(async (m) => {
-      await this.records.peers(m).delete({ id: peer.id });
-      await this.deps.outbox.cancelPending(m, requestId, 'the partner tore the peering down');
+    await this.deps.tx.run(async (tx) => {
+      await this.deps.peerings.deletePeer(peer.id, tx);
+      await this.deps.outbox.cancelPending(tx, requestId, 'the partner tore the peering down');
     });
     syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
     this.deps.logger.info('peer torn down by partner', {
@@ -355,11 +347,11 @@ export class InboundHandshake {
 
   /** State of a peering as this side sees it, only for the partner it belongs to. */
   async v2PeeringState(requestId: string, sender: string): Promise<V2PeeringState> {
-    const peer = await this.records.peers().findOneBy({ requestId });
+    const peer = await this.deps.peerings.findPeer({ requestId });
     if (peer) return peer.partnerServerName === sender ? 'active' : 'unknown';
-    const inc = await this.records.incoming().findOneBy({ requestId });
+    const inc = await this.deps.peerings.findIncoming({ requestId });
     if (inc) return inc.partnerServerName === sender ? inc.state : 'unknown';
-    const out = await this.records.outgoing().findOneBy({ id: requestId });
+    const out = await this.deps.peerings.findOutgoing(requestId);
     if (out && out.partnerServerName === sender) return out.state === 'failed' ? 'unknown' : out.state;
     return 'unknown';
   }
@@ -370,7 +362,7 @@ export class InboundHandshake {
   async v1Request(body: V1IncomingRequestBody): Promise<Answer> {
     const partnerUrl = trimBase(body.partner_uuru_host);
     const serverName = authorityOf(partnerUrl);
-    const existing = await this.records.incoming().findOneBy({ requestId: body.id });
+    const existing = await this.deps.peerings.findIncoming({ requestId: body.id });
     if (existing) {
       const same =
         existing.dialect === 'v1' &&
@@ -416,9 +408,9 @@ export class InboundHandshake {
       updatedAt: now,
     };
     try {
-      await this.deps.tx.run(async (m) => {
-        if (budgeted) await this.spendBudget(m, serverName, 'v1');
-        await this.records.incoming(m).insert(row);
+      await this.deps.tx.run(async (tx) => {
+        if (budgeted) await this.spendBudget(tx, serverName, 'v1');
+        await this.deps.peerings.insertIncoming(row, tx);
       });
     } catch (e) {
       throw asV1(e);
@@ -434,10 +426,10 @@ export class InboundHandshake {
 
   /** µURU A revokes its request. */
   async v1Revoke(id: string, secret: string): Promise<Answer> {
-    const req = await this.records.incoming().findOneBy({ requestId: id });
+    const req = await this.deps.peerings.findIncoming({ requestId: id });
     if (!req || req.dialect !== 'v1') throw v1Forbidden('Unknown request!');
     if (!secretsEqual(req.secret ?? '', secret)) throw v1Forbidden('Invalid secret!');
-    await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id }));
+    await this.deps.tx.run((tx) => this.deps.peerings.deleteIncoming(req.id, {}, tx));
     this.deps.logger.info('peering request revoked by partner', {
       component: 'federation',
       name: req.name,
@@ -448,12 +440,17 @@ export class InboundHandshake {
 
   /** µURU B accepted or declined our request (we are A). */
   async v1Status(id: string, body: V1OutgoingStatusBody): Promise<Answer> {
-    const req = await this.records.outgoing().findOneBy({ id });
+    const req = await this.deps.peerings.findOutgoing(id);
     if (!req || req.dialect !== 'v1' || req.state !== 'pending') throw v1Forbidden('Unknown request!');
     if (!secretsEqual(req.secret ?? '', body.secret)) throw v1Forbidden('Invalid secret!');
     if (!body.accept) {
-      await this.deps.tx.run((m) =>
-        this.records.outgoing(m).update({ id }, { state: 'declined', updatedAt: this.deps.clock.now() }),
+      await this.deps.tx.run((tx) =>
+        this.deps.peerings.updateOutgoing(
+          id,
+          { state: 'declined', updatedAt: this.deps.clock.now() },
+          {},
+          tx,
+        ),
       );
       this.deps.logger.info('peering request declined by partner', {
         component: 'federation',
@@ -496,12 +493,12 @@ export class InboundHandshake {
 
   /** µURU partner tears down: the peer is found by name and secret. */
   async v1Teardown(name: string, secret: string): Promise<Answer> {
-    const peer = await this.records.peers().findOneBy({ name });
+    const peer = await this.deps.peerings.findPeer({ name });
     if (!peer || peer.dialect !== 'v1' || !secretsEqual(peer.secret, secret))
       throw v1Forbidden('Unknown peer!');
-    await this.deps.tx.run(async (m) => {
-      await this.records.peers(m).delete({ id: peer.id });
-      await this.deps.outbox.cancelPending(m, peer.requestId, 'the partner tore the peering down');
+    await this.deps.tx.run(async (tx) => {
+      await this.deps.peerings.deletePeer(peer.id, tx);
+      await this.deps.outbox.cancelPending(tx, peer.requestId, 'the partner tore the peering down');
     });
     syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
     this.deps.logger.info('peer torn down by partner', {

@@ -5,7 +5,8 @@ import { describeHost, isPartnerBaseUrl } from '../core/network-address';
 import { PROTOCOL_V2 } from './descriptor';
 import { describeFetchFailure, withoutUrls } from './fetch-failure';
 import type { CreateOutgoingInput } from '../core/federation-admin';
-import type { IncomingRequest, OutboxItem, Peer } from '../store/entities';
+import type { OutboxItem } from './ports/outbox-store';
+import type { IncomingRequest, Peer } from './ports/peering-store';
 import {
   v1AcceptOutgoingRequest,
   v1CreateIncomingRequest,
@@ -15,15 +16,9 @@ import {
 } from './legacy-calls';
 import { authorityOf, trimBase, type PartnerCall } from './partner-call';
 import { describeAnswer, partnerRefusal, type PartnerAnswer } from './partner-transport';
-import {
-  PeeringRecords,
-  randomV1Secret,
-  syncInBackground,
-  uuid,
-  type HandshakeDeps,
-  type OutgoingRequest,
-  type Descriptor,
-} from './peering-records';
+import { syncInBackground, uuid, type Descriptor, type HandshakeDeps } from './handshake-deps';
+import { PeeringRecords, type OutgoingRequest } from './peering-records';
+import { randomV1Secret } from './v1-secret';
 import { admits } from './policy';
 import { classifyStatus } from './retry-policy';
 import { v2Accept, v2Decline, v2PeeringRequest, v2Revoke, v2Teardown } from './v2-calls';
@@ -211,9 +206,9 @@ export class Handshake {
     descriptor?: Descriptor,
   ): Promise<OutgoingRequest> {
     let pinnedNewPartner = false;
-    await this.deps.tx.run(async (m) => {
-      if (descriptor) pinnedNewPartner = await this.deps.partnerKeys.pin(descriptor, m);
-      await this.records.outgoing(m).insert(req);
+    await this.deps.tx.run(async (tx) => {
+      if (descriptor) pinnedNewPartner = await this.deps.partnerKeys.pin(descriptor, tx);
+      await this.deps.peerings.insertOutgoing(req, tx);
     });
     let failure: AppError | null = null;
     // Whether the partner may have stored the request even though we count it as failed.
@@ -230,16 +225,16 @@ export class Handshake {
     if (failure) {
       const serverName = req.partnerServerName;
       let revokeQueued = false;
-      await this.deps.tx.run(async (m) => {
-        const gone = await this.records.outgoing(m).delete({ id: req.id, state: 'pending' });
+      await this.deps.tx.run(async (tx) => {
+        const gone = await this.deps.peerings.deleteOutgoing(req.id, { onlyIfPending: true }, tx);
         // A lost answer, a timeout or a 5xx leaves open whether the partner stored the request:
         // tell it to drop it, or it keeps a request we no longer know (and refuses our next one).
-        if (mayHaveArrived && gone.affected) {
+        if (mayHaveArrived && gone) {
           const revoke =
             req.dialect === 'v2'
               ? v2Revoke(req.partnerUrl, req.id)
               : v1RevokeIncomingRequest(req.partnerUrl, req.id, req.secret ?? '');
-          await this.deps.outbox.enqueue(m, {
+          await this.deps.outbox.enqueue(tx, {
             kind: 'revoke',
             call: revoke,
             peerName: null,
@@ -248,8 +243,8 @@ export class Handshake {
           revokeQueued = true;
         }
         // A partner met only through this request is forgotten with it; one known otherwise keeps its keys.
-        if (pinnedNewPartner && serverName && !(await this.records.refersToPartner(serverName, m)))
-          await this.deps.partnerKeys.forget(serverName, m);
+        if (pinnedNewPartner && serverName && !(await this.records.refersToPartner(serverName, tx)))
+          await this.deps.partnerKeys.forget(serverName, tx);
       });
       if (revokeQueued) this.deps.outbox.kick();
       throw failure;
@@ -260,22 +255,22 @@ export class Handshake {
       partner: req.partnerServerName,
       dialect: req.dialect,
     });
-    return (await this.records.outgoing().findOneBy({ id: req.id })) ?? req;
+    return (await this.deps.peerings.findOutgoing(req.id)) ?? req;
   }
 
   /** A revokes its pending request (or forgets a declined/failed one). */
   async revokeOutgoing(id: string, opts: { localOnly: boolean }): Promise<void> {
-    const req = await this.records.outgoing().findOneBy({ id });
+    const req = await this.deps.peerings.findOutgoing(id);
     if (!req) throw new AppError('FED_UNKNOWN_REQUEST', `no outgoing request ${id}`);
     const notify = req.state === 'pending' && !opts.localOnly;
-    await this.deps.tx.run(async (m) => {
-      await this.records.outgoing(m).delete({ id });
+    await this.deps.tx.run(async (tx) => {
+      await this.deps.peerings.deleteOutgoing(id, {}, tx);
       if (notify) {
         const call =
           req.dialect === 'v2'
             ? v2Revoke(req.partnerUrl, req.id)
             : v1RevokeIncomingRequest(req.partnerUrl, req.id, req.secret ?? '');
-        await this.deps.outbox.enqueue(m, { kind: 'revoke', call, peerName: null, requestId: req.id });
+        await this.deps.outbox.enqueue(tx, { kind: 'revoke', call, peerName: null, requestId: req.id });
       }
     });
     if (notify) this.deps.outbox.kick();
@@ -308,7 +303,7 @@ export class Handshake {
 
   private async acceptOnce(id: string, input: { prefix: string; localOnly?: boolean }): Promise<Peer> {
     const localOnly = input.localOnly === true;
-    const req = await this.records.incoming().findOneBy({ id });
+    const req = await this.deps.peerings.findIncoming({ id });
     if (!req) throw new AppError('FED_UNKNOWN_REQUEST', `no incoming request ${id}`);
     if (req.state !== 'pending')
       throw new AppError('FED_STATE_CONFLICT', `incoming request ${id} was declined`);
@@ -369,13 +364,13 @@ export class Handshake {
     const toldFirst = req.dialect === 'v1' && !localOnly;
     if (toldFirst) await this.tellV1PartnerFirst(req, call);
     try {
-      await this.deps.tx.run(async (m) => {
-        const gone = await this.records.incoming(m).delete({ id: req.id, state: 'pending' });
-        if (!gone.affected)
+      await this.deps.tx.run(async (tx) => {
+        const gone = await this.deps.peerings.deleteIncoming(req.id, { onlyIfPending: true }, tx);
+        if (!gone)
           throw new AppError('FED_STATE_CONFLICT', `incoming request ${id} changed meanwhile; reload`);
-        await this.records.peers(m).insert(peer);
+        await this.deps.peerings.insertPeer(peer, tx);
         if (req.dialect === 'v2' && !localOnly) {
-          await this.deps.outbox.enqueue(m, {
+          await this.deps.outbox.enqueue(tx, {
             kind: 'accept',
             call,
             peerName: peer.name,
@@ -446,7 +441,7 @@ export class Handshake {
       );
     }
     if (forgotten) {
-      await this.deps.tx.run((m) => this.records.incoming(m).delete({ id: req.id, state: 'pending' }));
+      await this.deps.tx.run((tx) => this.deps.peerings.deleteIncoming(req.id, { onlyIfPending: true }, tx));
       this.deps.logger.info('incoming request dropped: the partner no longer knows it', {
         component: 'federation',
         name: req.name,
@@ -476,11 +471,11 @@ export class Handshake {
     const requestId = item.requestId;
     if (!requestId) return;
     const reason = `peering torn down: the partner refused the accept: ${answer}`;
-    const peer = await this.deps.tx.run(async (m) => {
-      const found = await this.records.peers(m).findOneBy({ requestId, role: 'acceptor' });
-      if (found) await this.records.peers(m).delete({ id: found.id });
-      await this.deps.outbox.cancelPending(m, requestId, 'the partner refused the accept');
-      await this.deps.outbox.setLastError(m, item.id, reason);
+    const peer = await this.deps.tx.run(async (tx) => {
+      const found = await this.deps.peerings.findPeer({ requestId, role: 'acceptor' }, tx);
+      if (found) await this.deps.peerings.deletePeer(found.id, tx);
+      await this.deps.outbox.cancelPending(tx, requestId, 'the partner refused the accept');
+      await this.deps.outbox.setLastError(tx, item.id, reason);
       return found;
     });
     if (!peer) return;
@@ -496,19 +491,23 @@ export class Handshake {
 
   /** B declines: the request stays visible as declined; localOnly forgets it without telling A. */
   async declineIncoming(id: string, opts: { localOnly: boolean; reason?: string }): Promise<void> {
-    const req = await this.records.incoming().findOneBy({ id });
+    const req = await this.deps.peerings.findIncoming({ id });
     if (!req) throw new AppError('FED_UNKNOWN_REQUEST', `no incoming request ${id}`);
     if (opts.localOnly || req.state === 'declined') {
-      await this.deps.tx.run((m) => this.records.incoming(m).delete({ id }));
+      await this.deps.tx.run((tx) => this.deps.peerings.deleteIncoming(id, {}, tx));
       return;
     }
     const call =
       req.dialect === 'v2'
         ? v2Decline(req.partnerUrl, req.requestId, opts.reason)
         : v1DeclineOutgoingRequest(req.partnerUrl, req.requestId, req.secret ?? '');
-    await this.deps.tx.run(async (m) => {
-      await this.records.incoming(m).update({ id }, { state: 'declined', updatedAt: this.deps.clock.now() });
-      await this.deps.outbox.enqueue(m, { kind: 'decline', call, peerName: null, requestId: req.requestId });
+    await this.deps.tx.run(async (tx) => {
+      await this.deps.peerings.updateIncoming(
+        id,
+        { state: 'declined', updatedAt: this.deps.clock.now() },
+        tx,
+      );
+      await this.deps.outbox.enqueue(tx, { kind: 'decline', call, peerName: null, requestId: req.requestId });
     });
     this.deps.outbox.kick();
     this.deps.logger.info('peering declined', { component: 'federation', name: req.name });
@@ -516,16 +515,16 @@ export class Handshake {
 
   /** Either side ends a peering; localOnly does not tell the partner (it is gone). */
   async teardownPeer(id: string, opts: { localOnly: boolean }): Promise<void> {
-    const peer = await this.records.peers().findOneBy({ id });
+    const peer = await this.deps.peerings.findPeer({ id });
     if (!peer) throw new AppError('FED_UNKNOWN_PEER', `no peer ${id}`);
-    await this.deps.tx.run(async (m) => {
-      await this.records.peers(m).delete({ id });
+    await this.deps.tx.run(async (tx) => {
+      await this.deps.peerings.deletePeer(id, tx);
       if (!opts.localOnly) {
         const call =
           peer.dialect === 'v2'
             ? v2Teardown(peer.partnerUrl, peer.name, peer.requestId)
             : v1Teardown(peer.partnerUrl, peer.name, peer.secret);
-        await this.deps.outbox.enqueue(m, {
+        await this.deps.outbox.enqueue(tx, {
           kind: 'teardown',
           call,
           peerName: peer.name,

@@ -10,11 +10,12 @@ import { Handshake } from './handshake';
 import { InboundHandshake } from './handshake-inbound';
 import { KeyRotation } from './key-rotation';
 import { LocalKeys } from './local-keys';
-import { NonceStore } from './nonce-store';
 import { Outbox } from './outbox';
 import { PartnerKeyStore } from './partner-keys';
 import { PartnerTransport } from './partner-transport';
-import type { HandshakeDeps, PeeringRecords } from './peering-records';
+import type { HandshakeDeps } from './handshake-deps';
+import type { PeeringRecords } from './peering-records';
+import type { FederationStores } from './ports';
 import { Phonebook, type PhonebookSource } from './phonebook';
 import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
@@ -24,7 +25,6 @@ import { refusalTearsDownAccept } from './retry-policy';
 import { BurstLimiter, type HitLimiter, RateLimiter, perIpBurst } from './rate-limiter';
 import { RequestVerifier } from './request-verifier';
 import { deriveIax2Secret } from './secret-derivation';
-import { SerialTransactions } from './serial-transactions';
 import { SignedClient } from './signed-client';
 import { UuruExtensionTable } from './uuru-extension-table';
 import type { Job, JobHandle } from '../jobs/job';
@@ -66,19 +66,29 @@ export function createFederationFeature(
     asterisk: AsteriskPort;
     /** The policy store, when the composition shares it (with the Asterisk layer, for the unfederated numbers). */
     policy?: PolicyStore;
+    /** The protocol's stores (src/federation/ports), built by the composition on its database. */
+    stores: FederationStores;
   },
 ): FederationFeature {
-  const { config, db, clock, logger, metrics } = ctx;
+  const { config, clock, logger, metrics, stores } = ctx;
   const fed = config.federation;
-  const localKeys = new LocalKeys({ db, clock, config, logger });
+  const tx = stores.transactions;
+  const localKeys = new LocalKeys({
+    store: stores.localKeys,
+    transactions: tx,
+    keyEncryptionSecret: stores.keyEncryptionSecret,
+    clock,
+    config,
+    logger,
+  });
   const partnerKeys = new PartnerKeyStore({
-    db,
+    store: stores.partners,
     clock,
     fetch: ctx.fetch,
     logger,
     timeoutMs: Math.min(5000, fed.httpTimeoutMs),
   });
-  const nonces = new NonceStore(db, clock);
+  const nonces = stores.nonces;
   const verifier = new RequestVerifier({
     clock,
     partnerKeys,
@@ -95,11 +105,10 @@ export function createFederationFeature(
     logger,
   });
   const transport = new PartnerTransport({ signed, fetch: ctx.fetch, timeoutMs: fed.httpTimeoutMs });
-  const tx = new SerialTransactions(db);
-  const policy = ctx.policy ?? new PolicyStore({ db, clock, config });
+  const policy = ctx.policy ?? new PolicyStore({ settings: stores.settings, clock, config });
   let worker: DeliveryWorker | null = null;
   const outbox = new Outbox({
-    db,
+    store: stores.outbox,
     clock,
     maxAgeMs: fed.outboxMaxAgeHours * 60 * MINUTE,
     onEnqueued: () => worker?.kick(),
@@ -107,7 +116,7 @@ export function createFederationFeature(
 
   const deps: HandshakeDeps = {
     config,
-    db,
+    peerings: stores.peerings,
     clock,
     logger,
     tx,
@@ -141,20 +150,18 @@ export function createFederationFeature(
     // A final failure is shown on the peer (anti-entropy and the admin take it from here); a later success clears it.
     const now = clock.now();
     const partnerError = r.outcome === 'final' ? `${ACCEPT_NOT_DELIVERED}: ${r.message ?? ''}` : null;
-    if (partnerError === null) {
-      // Only this failure is cleared here: anti-entropy's finding stands until anti-entropy sees it fixed.
-      const peer = await records.peers().findOneBy({ requestId: r.item.requestId });
-      if (!peer?.partnerError?.startsWith(ACCEPT_NOT_DELIVERED)) return;
-    }
-    await records
-      .peers()
-      .update(
-        { requestId: r.item.requestId },
-        { partnerError, partnerErrorAt: partnerError === null ? null : now, updatedAt: now },
-      );
+    const peer = await stores.peerings.findPeer({ requestId: r.item.requestId });
+    if (!peer) return;
+    // Only this failure is cleared here: anti-entropy's finding stands until anti-entropy sees it fixed.
+    if (partnerError === null && !peer.partnerError?.startsWith(ACCEPT_NOT_DELIVERED)) return;
+    await stores.peerings.updatePeer(peer.id, {
+      partnerError,
+      partnerErrorAt: partnerError === null ? null : now,
+      updatedAt: now,
+    });
   };
   worker = new DeliveryWorker({
-    db,
+    store: stores.outbox,
     clock,
     logger,
     metrics,
@@ -163,7 +170,15 @@ export function createFederationFeature(
     pollMs: config.jobs.outboxPollMs,
     onReport,
   });
-  const antiEntropy = new AntiEntropy({ records, transport, outbox, tx, clock, logger, metrics });
+  const antiEntropy = new AntiEntropy({
+    peerings: stores.peerings,
+    transport,
+    outbox,
+    tx,
+    clock,
+    logger,
+    metrics,
+  });
   const rotation = new KeyRotation({ localKeys, clock, logger });
   const sources: PhonebookSource[] = [];
   if (config.phonebook.uuruDatabase)
@@ -175,7 +190,7 @@ export function createFederationFeature(
     unfederated: () => policy.unfederatedSet(),
   });
   const partnerPhonebooks = new PartnerPhonebooks({
-    records,
+    peerings: stores.peerings,
     transport,
     fetch: ctx.fetch,
     clock,
@@ -202,7 +217,7 @@ export function createFederationFeature(
   };
   const admin = new FederationAdminService({
     handshake,
-    records,
+    peerings: stores.peerings,
     outbox,
     policy,
     localKeys,
@@ -225,7 +240,7 @@ export function createFederationFeature(
     admin,
     surface: { inbound, records, verifier, partnerKeys, localKeys, policy, phonebook, perIp, perOrigin },
     partnerProbe: new PartnerProbeService({
-      records,
+      peerings: stores.peerings,
       transport,
       fetch: ctx.fetch,
       timeoutMs: Math.min(5000, fed.httpTimeoutMs),

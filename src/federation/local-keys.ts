@@ -1,11 +1,10 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
-import { type DataSource, type EntityManager, In, LessThanOrEqual } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError } from '../core/errors';
 import type { Logger } from '../logging/logger';
-import { LocalKeyEntity, type LocalKey } from '../store/entities';
-import { atRestKeyOf } from '../store/secrets-at-rest';
+import type { LocalKey, LocalKeyStore } from './ports/local-key-store';
+import type { StoreTx } from './ports/transactions';
 import type { DescriptorAgreementKey, DescriptorSigningKey } from './descriptor';
 import { endorse } from './endorsement';
 import { authorityOf } from './partner-call';
@@ -52,7 +51,10 @@ export class LocalKeys {
 
   constructor(
     private readonly deps: {
-      db: DataSource;
+      store: LocalKeyStore;
+      transactions: { run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> };
+      /** The store's key-encryption secret (UURU_KEY_ENCRYPTION_SECRET or the key file). */
+      keyEncryptionSecret: () => string;
       clock: Clock;
       config: Config;
       logger: Logger;
@@ -65,19 +67,20 @@ export class LocalKeys {
 
   /** The store's key-encryption secret: the one every other secret at rest is sealed with. */
   private get secret(): string {
-    return atRestKeyOf(this.deps.db).secret;
+    return this.deps.keyEncryptionSecret();
   }
 
   /** First start: generate the keys. Every start: check they decrypt (opening the store encrypted any plain ones). */
   async ensureKeys(): Promise<void> {
-    const created = await this.deps.db.transaction(async (m) => {
+    const { store } = this.deps;
+    const created = await this.deps.transactions.run(async (tx) => {
       const made: string[] = [];
       for (const alg of ['ed25519', 'x25519'] as const) {
-        const active = await m.getRepository<LocalKey>(LocalKeyEntity).findOneBy({ alg, status: 'active' });
-        if (active) continue;
+        const active = await store.list({ alg, status: ['active'] }, 'desc', tx);
+        if (active.length > 0) continue;
         const now = this.deps.clock.now();
         const row = this.newKeyRow(alg, 'active', now, now + this.lifetimeMs + RETIRING_PERIOD_MS, null);
-        await m.getRepository<LocalKey>(LocalKeyEntity).insert(row);
+        await store.insert(row, tx);
         made.push(row.kid);
       }
       return made;
@@ -97,16 +100,19 @@ export class LocalKeys {
    * published and usable for what was already signed or agreed with them.
    */
   private async settleDuplicateActives(): Promise<void> {
-    const repo = this.deps.db.getRepository<LocalKey>(LocalKeyEntity);
+    const { store } = this.deps;
     for (const alg of ['ed25519', 'x25519'] as const) {
-      const actives = await repo.find({ where: { alg, status: 'active' }, order: { kid: 'ASC' } });
+      const actives = (await store.list({ alg, status: ['active'] }, 'asc')).sort((x, y) =>
+        x.kid < y.kid ? -1 : x.kid > y.kid ? 1 : 0,
+      );
       if (actives.length < 2) continue;
       const [keep, ...others] = actives;
       const now = this.deps.clock.now();
       for (const o of others) {
-        await repo.update(
-          { kid: o.kid, status: 'active' },
+        await store.update(
+          o.kid,
           { status: 'retiring', expiresAt: Math.min(o.expiresAt, now + RETIRING_PERIOD_MS) },
+          { onlyIfStatus: 'active' },
         );
       }
       this.deps.logger.warn('found more than one active key (replicas started together?): kept one', {
@@ -128,8 +134,8 @@ export class LocalKeys {
     if (kid === undefined) {
       row = await this.activeRow('x25519');
     } else {
-      row = await this.deps.db.getRepository<LocalKey>(LocalKeyEntity).findOneBy({ kid, alg: 'x25519' });
-      if (!row || row.privateKey === '') {
+      row = await this.deps.store.get(kid);
+      if (!row || row.alg !== 'x25519' || row.privateKey === '') {
         throw new AppError(
           'FED_STATE_CONFLICT',
           `our agreement key ${kid} named in this peering no longer exists`,
@@ -164,18 +170,14 @@ export class LocalKeys {
 
   /** Every key we hold, newest first. privateKey is always '' here: private halves never leave this class. */
   async list(): Promise<LocalKey[]> {
-    const rows = await this.deps.db
-      .getRepository<LocalKey>(LocalKeyEntity)
-      .find({ order: { notBefore: 'DESC' } });
+    const rows = await this.deps.store.list({}, 'desc');
     return rows.map((r) => ({ ...r, privateKey: '' }));
   }
 
   /** Manual rotation (admin action): the `next` key if one is published, else a new one, becomes active now. */
   async rotate(): Promise<void> {
     const now = this.deps.clock.now();
-    const next = await this.deps.db
-      .getRepository<LocalKey>(LocalKeyEntity)
-      .findOneBy({ alg: 'ed25519', status: 'next' });
+    const [next] = await this.deps.store.list({ alg: 'ed25519', status: ['next'] }, 'asc');
     if (!next) await this.createNext({ notBefore: now });
     await this.promoteNext({ force: true });
     this.deps.logger.info('keys rotated by an admin', { component: 'keys' });
@@ -183,15 +185,8 @@ export class LocalKeys {
 
   /** Current `active` and `next` signing keys (public data only), for the rotation schedule. */
   async rotationState(): Promise<{ active: LocalKey | null; next: LocalKey | null }> {
-    const repo = this.deps.db.getRepository<LocalKey>(LocalKeyEntity);
-    const active = await repo.findOne({
-      where: { alg: 'ed25519', status: 'active' },
-      order: { notBefore: 'DESC' },
-    });
-    const next = await repo.findOne({
-      where: { alg: 'ed25519', status: 'next' },
-      order: { notBefore: 'DESC' },
-    });
+    const [active] = await this.deps.store.list({ alg: 'ed25519', status: ['active'] }, 'desc');
+    const [next] = await this.deps.store.list({ alg: 'ed25519', status: ['next'] }, 'desc');
     return {
       active: active ? { ...active, privateKey: '' } : null,
       next: next ? { ...next, privateKey: '' } : null,
@@ -206,10 +201,9 @@ export class LocalKeys {
     const signing = this.newKeyRow('ed25519', 'next', p.notBefore, expiresAt, null);
     signing.endorsement = { kid: endorser.kid, sig: endorse(signing.kid, signing.publicKey, endorserKey) };
     const agreement = this.newKeyRow('x25519', 'next', p.notBefore, expiresAt, null);
-    await this.deps.db.transaction(async (m) => {
-      const repo = m.getRepository<LocalKey>(LocalKeyEntity);
-      await repo.insert(signing);
-      await repo.insert(agreement);
+    await this.deps.transactions.run(async (tx) => {
+      await this.deps.store.insert(signing, tx);
+      await this.deps.store.insert(agreement, tx);
     });
     this.deps.logger.info('published next keys', {
       component: 'keys',
@@ -226,20 +220,22 @@ export class LocalKeys {
    */
   async promoteNext(opts: { force?: boolean } = {}): Promise<boolean> {
     const now = this.deps.clock.now();
-    const promoted = await this.deps.db.transaction(async (m) => {
+    const { store } = this.deps;
+    const promoted = await this.deps.transactions.run(async (tx) => {
       let changed = false;
       for (const alg of ['ed25519', 'x25519'] as const) {
-        const repo = m.getRepository<LocalKey>(LocalKeyEntity);
-        const next = await repo.findOne({ where: { alg, status: 'next' }, order: { notBefore: 'ASC' } });
+        const [next] = await store.list({ alg, status: ['next'] }, 'asc', tx);
         if (!next || (!opts.force && next.notBefore > now)) continue;
-        const actives = await repo.findBy({ alg, status: 'active' });
+        const actives = await store.list({ alg, status: ['active'] }, 'asc', tx);
         for (const a of actives) {
-          await repo.update(
-            { kid: a.kid },
+          await store.update(
+            a.kid,
             { status: 'retiring', expiresAt: Math.min(a.expiresAt, now + RETIRING_PERIOD_MS) },
+            {},
+            tx,
           );
         }
-        await repo.update({ kid: next.kid }, { status: 'active', notBefore: Math.min(next.notBefore, now) });
+        await store.update(next.kid, { status: 'active', notBefore: Math.min(next.notBefore, now) }, {}, tx);
         changed = true;
       }
       return changed;
@@ -251,15 +247,14 @@ export class LocalKeys {
   /** Retires keys whose retiring period is over; returns how many. */
   async retireExpired(): Promise<number> {
     const now = this.deps.clock.now();
-    const repo = this.deps.db.getRepository<LocalKey>(LocalKeyEntity);
-    const rows = await repo.findBy({ status: 'retiring', expiresAt: LessThanOrEqual(now) });
+    const rows = await this.deps.store.list({ status: ['retiring'], expiresAtOrBefore: now }, 'asc');
     let n = 0;
     for (const r of rows) {
       // Signatures by a retired key are refused everywhere, so its private half has no use left.
-      await repo.update(
-        { kid: r.kid },
-        { status: 'retired', privateKey: r.alg === 'ed25519' ? '' : r.privateKey },
-      );
+      await this.deps.store.update(r.kid, {
+        status: 'retired',
+        privateKey: r.alg === 'ed25519' ? '' : r.privateKey,
+      });
       this.cache.delete(r.kid);
       this.deps.logger.info('retired local key', { component: 'keys', kid: r.kid });
       n++;
@@ -268,15 +263,11 @@ export class LocalKeys {
   }
 
   private async published(alg: KeyAlg): Promise<LocalKey[]> {
-    return this.deps.db.getRepository<LocalKey>(LocalKeyEntity).find({
-      where: { alg, status: In(['next', 'active', 'retiring'] satisfies KeyStatus[]) },
-      order: { notBefore: 'ASC' },
-    });
+    return this.deps.store.list({ alg, status: ['next', 'active', 'retiring'] }, 'asc');
   }
 
-  private async activeRow(alg: KeyAlg, m?: EntityManager): Promise<LocalKey> {
-    const repo = (m ?? this.deps.db.manager).getRepository<LocalKey>(LocalKeyEntity);
-    const row = await repo.findOne({ where: { alg, status: 'active' }, order: { notBefore: 'DESC' } });
+  private async activeRow(alg: KeyAlg): Promise<LocalKey> {
+    const [row] = await this.deps.store.list({ alg, status: ['active'] }, 'desc');
     if (!row) throw new AppError('FED_NO_LOCAL_KEY', `no active ${alg} key: ensureKeys() was not run`);
     return row;
   }

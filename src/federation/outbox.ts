@@ -1,9 +1,8 @@
 import crypto from 'node:crypto';
-import { In, type DataSource, type EntityManager } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import type { Clock } from '../core/clock';
-import { OutboxEntity, type OutboxItem, type OutboxKind } from '../store/entities';
 import type { PartnerCall } from './partner-call';
+import type { OutboxItem, OutboxKind, OutboxStore } from './ports/outbox-store';
+import type { StoreTx } from './ports/transactions';
 
 /**
  * The persistent outbox: a notification is written in the same transaction as
@@ -12,12 +11,12 @@ import type { PartnerCall } from './partner-call';
  */
 export class Outbox {
   constructor(
-    private readonly deps: { db: DataSource; clock: Clock; maxAgeMs: number; onEnqueued?: () => void },
+    private readonly deps: { store: OutboxStore; clock: Clock; maxAgeMs: number; onEnqueued?: () => void },
   ) {}
 
   /** Adds a notification inside the caller's transaction. */
   async enqueue(
-    m: EntityManager,
+    tx: StoreTx,
     p: { kind: OutboxKind; call: PartnerCall; peerName: string | null; requestId: string | null },
   ): Promise<OutboxItem> {
     const now = this.deps.clock.now();
@@ -38,8 +37,7 @@ export class Outbox {
       createdAt: now,
       updatedAt: now,
     };
-    // TypeORM's deep-partial type cannot see through the JSON column's Record type.
-    await m.getRepository(OutboxEntity).insert(item as QueryDeepPartialEntity<OutboxItem>);
+    await this.deps.store.insert(item, tx);
     return item;
   }
 
@@ -54,9 +52,7 @@ export class Outbox {
   ): Promise<Map<string, { count: number; lastError: string | null }>> {
     const out = new Map<string, { count: number; lastError: string | null }>();
     if (requestIds.length === 0) return out;
-    const rows = await this.deps.db
-      .getRepository(OutboxEntity)
-      .find({ where: { state: 'pending', requestId: In(requestIds) }, order: { createdAt: 'ASC' } });
+    const rows = await this.deps.store.listPending({ requestIds });
     for (const r of rows) {
       const key = r.requestId ?? '';
       const prev = out.get(key) ?? { count: 0, lastError: null };
@@ -67,45 +63,32 @@ export class Outbox {
 
   /** Pending notifications (oldest first), then up to `failedLimit` given-up ones (newest first). */
   async list(filter: { state?: 'pending' | 'failed'; failedLimit: number }): Promise<OutboxItem[]> {
-    const repo = this.deps.db.getRepository(OutboxEntity);
-    const pending =
-      filter.state === 'failed'
-        ? []
-        : await repo.find({ where: { state: 'pending' }, order: { createdAt: 'ASC' } });
-    const failed =
-      filter.state === 'pending'
-        ? []
-        : await repo.find({
-            where: { state: 'failed' },
-            order: { updatedAt: 'DESC' },
-            take: filter.failedLimit,
-          });
+    const { store } = this.deps;
+    const pending = filter.state === 'failed' ? [] : await store.listPending();
+    const failed = filter.state === 'pending' ? [] : await store.listFailed(filter.failedLimit);
     return [...pending, ...failed];
   }
 
   async pendingCount(): Promise<number> {
-    return this.deps.db.getRepository(OutboxEntity).countBy({ state: 'pending' });
+    return this.deps.store.countPending();
   }
 
   /** The newest notification of a kind for a request (any state), e.g. to resend a lost accept. */
   async latest(requestId: string, kind: OutboxKind): Promise<OutboxItem | null> {
-    return this.deps.db
-      .getRepository(OutboxEntity)
-      .findOne({ where: { requestId, kind }, order: { createdAt: 'DESC' } });
+    return this.deps.store.latest(requestId, kind);
   }
 
   /** Replaces an item's error text, e.g. to say what its final failure led to. */
-  async setLastError(m: EntityManager, id: string, lastError: string): Promise<void> {
-    await m.getRepository(OutboxEntity).update({ id }, { lastError, updatedAt: this.deps.clock.now() });
+  async setLastError(tx: StoreTx, id: string, lastError: string): Promise<void> {
+    await this.deps.store.update(id, { lastError, updatedAt: this.deps.clock.now() }, tx);
   }
 
   /** Drops pending notifications made pointless by the partner (e.g. it tore the peering down). */
-  async cancelPending(m: EntityManager, requestId: string, reason: string): Promise<void> {
-    await m
-      .getRepository(OutboxEntity)
-      .update(
-        { requestId, state: 'pending' },
-        { state: 'failed', lastError: reason, updatedAt: this.deps.clock.now() },
-      );
+  async cancelPending(tx: StoreTx, requestId: string, reason: string): Promise<void> {
+    await this.deps.store.updatePending(
+      { state: 'failed', lastError: reason, updatedAt: this.deps.clock.now() },
+      { requestId },
+      tx,
+    );
   }
 }

@@ -1,25 +1,18 @@
 import type { KeyObject } from 'node:crypto';
-import type { DataSource, EntityManager, QueryDeepPartialEntity } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
-import { exponentialBackoff } from '../jobs/backoff';
 import type { Logger } from '../logging/logger';
-import { PartnerEntity, type Partner, type PartnerKey } from '../store/entities';
 import { type Descriptor, fetchDescriptor, normalizeBaseUrl } from './descriptor';
-import { verifyEndorsement } from './endorsement';
 import { fingerprint, publicKeyFromRaw } from './key-encoding';
-import { serverNameOf } from './local-keys';
+import { FirstContacts } from './partner-first-contacts';
+import { isExpired, toPartnerKey, trustDescriptor } from './partner-key-trust';
+import { REFETCH_MIN_INTERVAL_MS, refetchBackoffMs } from './partner-key-refetch';
+import type { Partner, PartnerKey, PartnerStore } from './ports/partner-store';
+import type { StoreTx } from './ports/transactions';
 
-/** At most one descriptor fetch per origin in this window, however many requests ask. */
-export const REFETCH_MIN_INTERVAL_MS = 30 * 1000;
-/** Failed fetches back off exponentially from REFETCH_MIN_INTERVAL_MS up to this. */
-export const REFETCH_MAX_BACKOFF_MS = 60 * 60 * 1000;
+export { REFETCH_MAX_BACKOFF_MS, REFETCH_MIN_INTERVAL_MS } from './partner-key-refetch';
+
 const DEFAULT_TIMEOUT_MS = 5000;
-/** A partner key counts as expired only this long after its expires_at (clock skew between instances). */
-const EXPIRY_SKEW_MS = 60 * 1000;
-/** Bound on remembered first-contact descriptors (strangers are rate limited per IP before they get here). */
-const FIRST_CONTACT_MAX = 1000;
-const FIRST_CONTACT_TTL_MS = 10 * 60 * 1000;
 
 /**
  * What getSigningKey found: the key, or why not.
@@ -32,37 +25,6 @@ export type SigningKeyLookup = KeyObject | 'unknown' | 'held' | 'expired' | 'fet
 
 type RefreshOutcome = 'fetched' | 'failed' | 'not_due';
 
-interface FirstContact {
-  baseUrl: string;
-  descriptor: Descriptor | null;
-  failures: number;
-  nextFetchAt: number;
-  lastUsed: number;
-}
-
-/** No jitter: the delay paces fetches from one origin, it does not spread many clients apart. */
-function backoffMs(failures: number): number {
-  return exponentialBackoff(failures - 1, {
-    initialMs: REFETCH_MIN_INTERVAL_MS,
-    maxMs: REFETCH_MAX_BACKOFF_MS,
-  });
-}
-
-function toPartnerKey(
-  k: Descriptor['signing_keys'][number] | Descriptor['agreement_keys'][number],
-): PartnerKey {
-  return 'status' in k
-    ? {
-        kid: k.kid,
-        alg: k.alg,
-        publicKey: k.public_key,
-        status: k.status,
-        notBefore: k.not_before,
-        expiresAt: k.expires_at,
-      }
-    : { kid: k.kid, alg: k.alg, publicKey: k.public_key, expiresAt: k.expires_at };
-}
-
 /**
  * Our partners' public keys, pinned at the handshake (trust on first use) and
  * kept current the way protocol.md says: an unknown kid triggers one shared,
@@ -73,14 +35,13 @@ function toPartnerKey(
  */
 export class PartnerKeyStore {
   private readonly inflight = new Map<string, Promise<RefreshOutcome>>();
-  private readonly firstContacts = new Map<string, FirstContact>();
-  private readonly firstContactInflight = new Map<string, Promise<void>>();
+  private readonly firstContacts: FirstContacts;
   private readonly keyObjects = new Map<string, KeyObject>();
   private readonly timeoutMs: number;
 
   constructor(
     private readonly deps: {
-      db: DataSource;
+      store: PartnerStore;
       clock: Clock;
       fetch: typeof fetch;
       logger: Logger;
@@ -88,30 +49,23 @@ export class PartnerKeyStore {
     },
   ) {
     this.timeoutMs = deps.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.firstContacts = new FirstContacts({ ...deps, timeoutMs: this.timeoutMs });
   }
 
-  private get repo() {
-    return this.deps.db.getRepository<Partner>(PartnerEntity);
-  }
-
-  private repoOf(m?: EntityManager) {
-    return m ? m.getRepository<Partner>(PartnerEntity) : this.repo;
-  }
-
-  async get(serverName: string, m?: EntityManager): Promise<Partner | null> {
-    return this.repoOf(m).findOneBy({ serverName: serverName.toLowerCase() });
+  async get(serverName: string, tx?: StoreTx): Promise<Partner | null> {
+    return this.deps.store.get(serverName, tx);
   }
 
   /**
    * At the handshake: store the partner's keys. A partner we never met is
    * trusted as it presents itself; for one we know, the usual rules apply
    * (endorsed rotations trusted, other changes held). With a transaction's
-   * manager the row is written in that transaction, so a refusal that rolls
+   * transaction the row is written in that transaction, so a refusal that rolls
    * it back leaves no partner behind. True when the partner was new.
    */
-  async pin(descriptor: Descriptor, m?: EntityManager): Promise<boolean> {
+  async pin(descriptor: Descriptor, tx?: StoreTx): Promise<boolean> {
     const serverName = descriptor.server_name.toLowerCase();
-    const existing = await this.get(serverName, m);
+    const existing = await this.get(serverName, tx);
     const now = this.deps.clock.now();
     if (!existing) {
       const partner: Partner = {
@@ -127,28 +81,27 @@ export class PartnerKeyStore {
         createdAt: now,
         updatedAt: now,
       };
-      // TypeORM's partial-entity type cannot express the free-form JSON column.
-      await this.repoOf(m).insert(partner as QueryDeepPartialEntity<Partner>);
+      await this.deps.store.insert(partner, tx);
       this.deps.logger.info('pinned partner keys', {
         component: 'partner-keys',
         partner: serverName,
         fingerprints: descriptor.signing_keys.map((k) => fingerprint(k.public_key)),
       });
     } else {
-      await this.applyDescriptor(existing, descriptor, 'merge', m);
+      await this.applyDescriptor(existing, descriptor, 'merge', tx);
     }
     this.firstContacts.delete(serverName);
     return !existing;
   }
 
   /** Drops a partner's pinned keys (a partner pinned for a request it then refused). */
-  async forget(serverName: string, m?: EntityManager): Promise<void> {
-    await this.repoOf(m).delete({ serverName: serverName.toLowerCase() });
+  async forget(serverName: string, tx?: StoreTx): Promise<void> {
+    await this.deps.store.delete(serverName, tx);
   }
 
   /** The pinned X25519 public key for kid, without any refetch (safe inside a transaction). */
-  async pinnedAgreementKey(serverName: string, kid: string, m?: EntityManager): Promise<string | null> {
-    const partner = await this.get(serverName, m);
+  async pinnedAgreementKey(serverName: string, kid: string, tx?: StoreTx): Promise<string | null> {
+    const partner = await this.get(serverName, tx);
     return partner?.agreementKeys.find((k) => k.kid === kid)?.publicKey ?? null;
   }
 
@@ -165,7 +118,7 @@ export class PartnerKeyStore {
   ): Promise<SigningKeyLookup> {
     const name = serverName.toLowerCase();
     let partner = await this.get(name);
-    if (!partner) return this.firstContactKey(name, kid, opts.baseUrl);
+    if (!partner) return this.firstContacts.signingKey(name, kid, opts.baseUrl, (k) => this.usable(k));
 
     const known = this.lookupPinned(partner, kid);
     if (known !== 'unknown') return known;
@@ -180,7 +133,7 @@ export class PartnerKeyStore {
 
   /** The descriptor fetched for a partner we have not pinned yet (first peering request), if any. */
   firstContactDescriptor(serverName: string): Descriptor | null {
-    return this.firstContacts.get(serverName.toLowerCase())?.descriptor ?? null;
+    return this.firstContacts.descriptor(serverName);
   }
 
   /** The partner's X25519 public key (b64url) for kid; an unknown kid triggers the same shared refetch. */
@@ -232,8 +185,7 @@ export class PartnerKeyStore {
   }
 
   private usable(k: PartnerKey): KeyObject | 'expired' {
-    if (k.expiresAt !== undefined && Date.parse(k.expiresAt) + EXPIRY_SKEW_MS < this.deps.clock.now())
-      return 'expired';
+    if (isExpired(k, this.deps.clock.now())) return 'expired';
     let obj = this.keyObjects.get(k.publicKey);
     if (!obj) {
       obj = publicKeyFromRaw('ed25519', k.publicKey);
@@ -268,11 +220,12 @@ export class PartnerKeyStore {
       descriptor = result.descriptor;
     } catch (e) {
       const failures = partner.fetchFailures + 1;
-      const delay = backoffMs(failures);
-      await this.repo.update(
-        { serverName },
-        { fetchFailures: failures, nextFetchAt: now + delay, updatedAt: this.deps.clock.now() },
-      );
+      const delay = refetchBackoffMs(failures);
+      await this.deps.store.update(serverName, {
+        fetchFailures: failures,
+        nextFetchAt: now + delay,
+        updatedAt: this.deps.clock.now(),
+      });
       this.deps.logger.warn('partner descriptor fetch failed', {
         component: 'partner-keys',
         partner: serverName,
@@ -286,196 +239,27 @@ export class PartnerKeyStore {
     return 'fetched';
   }
 
-  /**
-   * Folds a freshly fetched descriptor into what we trust. 'merge': keys we
-   * trust stay (metadata updated), new keys endorsed by a trusted key (also
-   * through a chain of published keys) are trusted, anything else is held;
-   * keys the partner stopped publishing are dropped, unless that would leave
-   * nothing trusted. 'confirm': trust everything published (admin decision).
-   * Returns how many keys became trusted.
-   */
+  /** Trusts what the descriptor allows (partner-key-trust.ts) and stores it; returns how many keys became trusted. */
   private async applyDescriptor(
     partner: Partner,
     d: Descriptor,
     mode: 'merge' | 'confirm',
-    m?: EntityManager,
+    tx?: StoreTx,
   ): Promise<number> {
     const now = this.deps.clock.now();
-    const trustedBefore = new Map(partner.signingKeys.map((k) => [k.kid, k]));
-    let newlyTrusted = 0;
-    let signingKeys: PartnerKey[];
-    let agreementKeys: PartnerKey[];
-    const held: PartnerKey[] = [];
-
-    if (mode === 'confirm') {
-      signingKeys = d.signing_keys.map(toPartnerKey);
-      newlyTrusted += signingKeys.filter((k) => trustedBefore.get(k.kid)?.publicKey !== k.publicKey).length;
-      const published = d.agreement_keys.map(toPartnerKey);
-      const kept = partner.agreementKeys.filter((k) => !published.some((p) => p.kid === k.kid));
-      newlyTrusted += published.filter(
-        (p) => !partner.agreementKeys.some((k) => k.kid === p.kid && k.publicKey === p.publicKey),
-      ).length;
-      agreementKeys = [...kept, ...published];
-    } else {
-      const trusted = new Map<string, PartnerKey>();
-      const pending = [];
-      for (const k of d.signing_keys) {
-        const before = trustedBefore.get(k.kid);
-        if (before && before.publicKey === k.public_key) trusted.set(k.kid, toPartnerKey(k));
-        else if (before)
-          held.push(toPartnerKey(k)); // same kid, different key: a change nobody vouched for
-        else pending.push(k);
-      }
-      // Keys we trust but the partner no longer lists still count as endorsers until they expire.
-      const endorsers = new Map<string, PartnerKey>(trustedBefore);
-      for (const [kid, k] of trusted) endorsers.set(kid, k);
-      let progress = true;
-      while (progress && pending.length > 0) {
-        progress = false;
-        for (let i = pending.length - 1; i >= 0; i--) {
-          const k = pending[i];
-          const endorser = k.endorsement ? endorsers.get(k.endorsement.kid) : undefined;
-          if (!k.endorsement || !endorser || this.usable(endorser) === 'expired') continue;
-          const ok = verifyEndorsement({
-            kid: k.kid,
-            publicKey: k.public_key,
-            sig: k.endorsement.sig,
-            endorserPublicKey: endorser.publicKey,
-          });
-          if (!ok) continue;
-          trusted.set(k.kid, toPartnerKey(k));
-          endorsers.set(k.kid, toPartnerKey(k));
-          pending.splice(i, 1);
-          newlyTrusted++;
-          progress = true;
-          this.deps.logger.info('trusted a rotated partner key (endorsed)', {
-            component: 'partner-keys',
-            partner: partner.serverName,
-            kid: k.kid,
-            endorsedBy: k.endorsement.kid,
-            fingerprint: fingerprint(k.public_key),
-          });
-        }
-      }
-      held.push(...pending.map(toPartnerKey));
-      signingKeys = trusted.size > 0 ? [...trusted.values()] : partner.signingKeys;
-
-      // Agreement keys carry no endorsement: take new ones only from a descriptor whose signing keys we fully trust.
-      agreementKeys = [...partner.agreementKeys];
-      for (const a of d.agreement_keys) {
-        const mine = agreementKeys.find((k) => k.kid === a.kid);
-        if (mine && mine.publicKey === a.public_key) continue;
-        if (mine || held.length > 0) held.push(toPartnerKey(a));
-        else agreementKeys.push(toPartnerKey(a));
-      }
-      if (held.length > 0) {
-        this.deps.logger.warn(
-          'partner published an unendorsed key change; held until an admin confirms it (refresh)',
-          {
-            component: 'partner-keys',
-            partner: partner.serverName,
-            held: held.map((k) => ({ kid: k.kid, fingerprint: fingerprint(k.publicKey) })),
-          },
-        );
-      }
-    }
-
-    const changes: Partial<Partner> = {
-      signingKeys,
-      agreementKeys,
-      heldKeys: held.length > 0 ? held : null,
-      descriptor: d as unknown as Record<string, unknown>,
-      fetchedAt: now,
-      fetchFailures: 0,
-      nextFetchAt: now + REFETCH_MIN_INTERVAL_MS,
-      updatedAt: now,
-    };
-    await this.repoOf(m).update(
-      { serverName: partner.serverName },
-      changes as QueryDeepPartialEntity<Partner>,
+    const { newlyTrusted, ...keys } = trustDescriptor(partner, d, mode, now, this.deps.logger);
+    await this.deps.store.update(
+      partner.serverName,
+      {
+        ...keys,
+        descriptor: d as unknown as Record<string, unknown>,
+        fetchedAt: now,
+        fetchFailures: 0,
+        nextFetchAt: now + REFETCH_MIN_INTERVAL_MS,
+        updatedAt: now,
+      },
+      tx,
     );
     return newlyTrusted;
-  }
-
-  private async firstContactKey(
-    serverName: string,
-    kid: string,
-    baseUrl: string | undefined,
-  ): Promise<SigningKeyLookup> {
-    if (baseUrl === undefined) return 'unknown';
-    let base: string;
-    try {
-      base = normalizeBaseUrl(baseUrl);
-      if (serverNameOf(base) !== serverName) return 'unknown';
-    } catch {
-      return 'unknown';
-    }
-    const find = (): SigningKeyLookup | null => {
-      const fc = this.firstContacts.get(serverName);
-      const k = fc?.baseUrl === base ? fc.descriptor?.signing_keys.find((s) => s.kid === kid) : undefined;
-      return k ? this.usable(toPartnerKey(k)) : null;
-    };
-    const cached = find();
-    if (cached) return cached;
-    await this.fetchFirstContact(serverName, base);
-    const found = find();
-    if (found) return found;
-    const fc = this.firstContacts.get(serverName);
-    return fc && fc.failures > 0 ? 'fetch_failed' : 'unknown';
-  }
-
-  private fetchFirstContact(serverName: string, base: string): Promise<void> {
-    const running = this.firstContactInflight.get(serverName);
-    if (running) return running;
-    const p = this.doFetchFirstContact(serverName, base).finally(() =>
-      this.firstContactInflight.delete(serverName),
-    );
-    this.firstContactInflight.set(serverName, p);
-    return p;
-  }
-
-  private async doFetchFirstContact(serverName: string, base: string): Promise<void> {
-    const now = this.deps.clock.now();
-    this.pruneFirstContacts(now);
-    const prev = this.firstContacts.get(serverName);
-    if (prev && prev.baseUrl === base && now < prev.nextFetchAt) return;
-    const failuresBefore = prev?.baseUrl === base ? prev.failures : 0;
-    try {
-      const result = await fetchDescriptor(base, { fetch: this.deps.fetch, timeoutMs: this.timeoutMs });
-      const descriptor =
-        result.kind === 'found' && result.descriptor.server_name === serverName ? result.descriptor : null;
-      this.firstContacts.set(serverName, {
-        baseUrl: base,
-        descriptor,
-        failures: 0,
-        nextFetchAt: now + REFETCH_MIN_INTERVAL_MS,
-        lastUsed: now,
-      });
-    } catch (e) {
-      const failures = failuresBefore + 1;
-      this.firstContacts.set(serverName, {
-        baseUrl: base,
-        descriptor: prev?.baseUrl === base ? prev.descriptor : null,
-        failures,
-        nextFetchAt: now + backoffMs(failures),
-        lastUsed: now,
-      });
-      this.deps.logger.info('descriptor of a first-contact partner could not be fetched', {
-        component: 'partner-keys',
-        partner: serverName,
-        error: errorMessage(e),
-      });
-    }
-  }
-
-  private pruneFirstContacts(now: number): void {
-    for (const [name, fc] of this.firstContacts) {
-      if (now - fc.lastUsed > FIRST_CONTACT_TTL_MS && now >= fc.nextFetchAt) this.firstContacts.delete(name);
-    }
-    while (this.firstContacts.size >= FIRST_CONTACT_MAX) {
-      const oldest = this.firstContacts.keys().next().value;
-      if (oldest === undefined) break;
-      this.firstContacts.delete(oldest);
-    }
   }
 }

@@ -2,7 +2,7 @@ import type { PartnerPhonebookView } from '../core/federation-admin';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
-import type { Peer } from '../store/entities';
+import type { Peer } from './ports/peering-store';
 import { MAX_PARTNER_ANSWER_BYTES, readLimited } from './bounded-body';
 import { describeFetchFailure } from './fetch-failure';
 import {
@@ -11,7 +11,7 @@ import {
   parsePartnerPhonebook,
 } from './partner-phonebook-entries';
 import { describeAnswer, type PartnerAnswer, type PartnerTransport } from './partner-transport';
-import type { PeeringRecords } from './peering-records';
+import type { PeeringStore } from './ports/peering-store';
 import { v1Phonebook } from './legacy-calls';
 import { v2Phonebook } from './v2-calls';
 
@@ -43,7 +43,7 @@ export class PartnerPhonebooks {
 
   constructor(
     private readonly deps: {
-      records: PeeringRecords;
+      peerings: PeeringStore;
       transport: PartnerTransport;
       fetch: typeof fetch;
       clock: Clock;
@@ -54,13 +54,13 @@ export class PartnerPhonebooks {
   ) {}
 
   async forPeer(peerId: string, opts: { refresh?: boolean } = {}): Promise<PartnerPhonebookView> {
-    const peer = await this.deps.records.peers().findOneBy({ id: peerId });
+    const peer = await this.deps.peerings.findPeer({ id: peerId });
     if (!peer) throw new AppError('FED_UNKNOWN_PEER', `no peer ${peerId}`);
     return this.view(peer, await this.current(peer, opts.refresh === true));
   }
 
   async all(opts: { refresh?: boolean } = {}): Promise<PartnerPhonebookView[]> {
-    const peers = await this.deps.records.peers().find({ order: { createdAt: 'ASC' } });
+    const peers = await this.deps.peerings.listPeers();
     const live = new Set(peers.map((p) => p.id));
     for (const id of this.cache.keys()) if (!live.has(id)) this.cache.delete(id);
     const out: PartnerPhonebookView[] = new Array<PartnerPhonebookView>(peers.length);

@@ -4,7 +4,7 @@ import { describeHost } from '../core/network-address';
 import { fetchDescriptor } from './descriptor';
 import { v1Phonebook } from './legacy-calls';
 import { describeAnswer, type PartnerTransport } from './partner-transport';
-import type { PeeringRecords } from './peering-records';
+import type { PeeringStore } from './ports';
 import { v2PeeringState } from './v2-calls';
 import { v2PeeringStateAnswer } from './wire-schemas';
 
@@ -18,7 +18,7 @@ import { v2PeeringStateAnswer } from './wire-schemas';
 export class PartnerProbeService implements PartnerProbe {
   constructor(
     private readonly deps: {
-      records: PeeringRecords;
+      peerings: PeeringStore;
       transport: PartnerTransport;
       fetch: typeof fetch;
       timeoutMs: number;
@@ -26,7 +26,7 @@ export class PartnerProbeService implements PartnerProbe {
   ) {}
 
   async checkPartners(): Promise<CheckResult[]> {
-    const peers = await this.deps.records.peers().find({ order: { createdAt: 'ASC' } });
+    const peers = await this.deps.peerings.listPeers();
     return Promise.all(
       peers.map((p) =>
         p.dialect === 'v2'

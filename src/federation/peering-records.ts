@@ -1,103 +1,17 @@
-import crypto from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
-import type { Config } from '../config/schema';
-import type { AsteriskPort } from '../core/asterisk-port';
-import type { Clock } from '../core/clock';
-import { AppError, errorMessage } from '../core/errors';
-import type { Logger } from '../logging/logger';
-import type { Descriptor } from './descriptor';
-import {
-  IncomingRequestEntity,
-  OutgoingRequestEntity,
-  PeerEntity,
-  type IncomingRequest,
-  type OutgoingRequest,
-  type Peer,
-} from '../store/entities';
+import { AppError } from '../core/errors';
+import type { HandshakeDeps } from './handshake-deps';
+import { uuid } from './handshake-deps';
 import { checkPrefix, type PrefixHolder } from './numbering-plan';
-import type { Outbox } from './outbox';
-import type { PartnerTransport } from './partner-transport';
-import type { PolicyStore } from './policy';
-import type { SerialTransactions } from './serial-transactions';
+import type { IncomingRequest, OutgoingRequest, Peer } from './ports/peering-store';
+import type { StoreTx } from './ports/transactions';
 
-/** What the handshake needs from our own keys. */
-export interface OwnAgreementKeys {
-  agreementKey(kid?: string): Promise<{ kid: string; privateKey: KeyObject; publicKey: string }>;
-}
-
-/** What the handshake needs from the partners' pinned keys. */
-export interface PinnedPartnerKeys {
-  /** Pins (or merges) the partner's keys, in the transaction of m when given; true when the partner was new. */
-  pin(descriptor: Descriptor, m?: EntityManager): Promise<boolean>;
-  /** Drops a partner's pinned keys. */
-  forget(serverName: string, m?: EntityManager): Promise<void>;
-  /** Looks the kid up among pinned keys only (no network). */
-  pinnedAgreementKey(serverName: string, kid: string, m?: EntityManager): Promise<string | null>;
-  agreementPublicKey(serverName: string, kid: string): Promise<string | null>;
-  fingerprints(serverName: string): Promise<string[]>;
-}
-
-export type DescriptorLookup = { kind: 'found'; descriptor: Descriptor } | { kind: 'not_found' };
-export type { Descriptor };
-
-export interface HandshakeDeps {
-  config: Config;
-  db: DataSource;
-  clock: Clock;
-  logger: Logger;
-  tx: SerialTransactions;
-  policy: PolicyStore;
-  ownKeys: OwnAgreementKeys;
-  partnerKeys: PinnedPartnerKeys;
-  transport: PartnerTransport;
-  outbox: Outbox;
-  asterisk: AsteriskPort;
-  fetchDescriptor(baseUrl: string): Promise<DescriptorLookup>;
-  deriveSecret(p: {
-    ownPrivateKey: KeyObject;
-    partnerPublicKey: string;
-    requestId: string;
-    name: string;
-  }): string;
-}
-
-export const uuid = (): string => crypto.randomUUID();
-
-const V1_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-
-/** A µURU-style shared secret: 32 characters of [A-Za-z0-9], uniformly drawn. */
-export function randomV1Secret(): string {
-  let out = '';
-  while (out.length < 32) {
-    for (const b of crypto.randomBytes(48)) {
-      // 248 = 4 * 62: rejecting larger bytes keeps every character equally likely.
-      if (b < 248 && out.length < 32) out += V1_ALPHABET[b % 62];
-    }
-  }
-  return out;
-}
-
-/** Constant-time comparison of secrets of possibly different length. */
-export function secretsEqual(a: string, b: string): boolean {
-  const ha = crypto.createHash('sha256').update(a, 'utf8').digest();
-  const hb = crypto.createHash('sha256').update(b, 'utf8').digest();
-  return crypto.timingSafeEqual(ha, hb) && a.length === b.length;
-}
-
-/** Reads and checks the peering tables; shared by both directions of the handshake. */
+/**
+ * The rules on peerings both directions of the handshake check (a name or
+ * partner in use, a clashing dial prefix, who a request belongs to) and the
+ * shape of a new peer, over the PeeringStore. Storage itself is the store's.
+ */
 export class PeeringRecords {
-  constructor(private readonly deps: Pick<HandshakeDeps, 'db' | 'config' | 'policy' | 'clock'>) {}
-
-  peers(m?: EntityManager) {
-    return (m ?? this.deps.db.manager).getRepository(PeerEntity);
-  }
-  outgoing(m?: EntityManager) {
-    return (m ?? this.deps.db.manager).getRepository(OutgoingRequestEntity);
-  }
-  incoming(m?: EntityManager) {
-    return (m ?? this.deps.db.manager).getRepository(IncomingRequestEntity);
-  }
+  constructor(private readonly deps: Pick<HandshakeDeps, 'peerings' | 'config' | 'policy' | 'clock'>) {}
 
   /**
    * Refuses a name or partner already in use: by a peer, a pending request in
@@ -108,7 +22,7 @@ export class PeeringRecords {
     except: { incomingId?: string; outgoingId?: string } = {},
   ): Promise<void> {
     const server = p.serverName.toLowerCase();
-    const peers = await this.peers().find();
+    const peers = await this.deps.peerings.listPeers();
     for (const peer of peers) {
       if ((peer.partnerServerName ?? '').toLowerCase() === server) {
         throw new AppError('FED_ALREADY_PEERED', `already peered with ${p.serverName} (as '${peer.name}')`);
@@ -122,13 +36,13 @@ export class PeeringRecords {
     }
     const pending = [
       {
-        rows: await this.outgoing().findBy({ state: 'pending' }),
+        rows: await this.deps.peerings.listOutgoing({ state: 'pending' }),
         skip: except.outgoingId,
         way: 'outgoing',
         to: 'to',
       },
       {
-        rows: await this.incoming().findBy({ state: 'pending' }),
+        rows: await this.deps.peerings.listIncoming({ state: 'pending' }),
         skip: except.incomingId,
         way: 'incoming',
         to: 'from',
@@ -160,9 +74,9 @@ export class PeeringRecords {
     exceptOutgoingId?: string,
   ): Promise<void> {
     const holders: PrefixHolder[] = [];
-    for (const peer of await this.peers().find())
+    for (const peer of await this.deps.peerings.listPeers())
       holders.push({ label: `peer '${peer.name}'`, prefix: peer.prefix });
-    for (const o of await this.outgoing().findBy({ state: 'pending' })) {
+    for (const o of await this.deps.peerings.listOutgoing({ state: 'pending' })) {
       if (o.id !== exceptOutgoingId) holders.push({ label: `pending request '${o.name}'`, prefix: o.prefix });
     }
     checkPrefix(prefix, {
@@ -176,28 +90,24 @@ export class PeeringRecords {
   }
 
   /** Whether a peer or a request (either direction, any state) still names this partner. */
-  async refersToPartner(serverName: string, m?: EntityManager): Promise<boolean> {
-    const where = { partnerServerName: serverName.toLowerCase() };
-    return (
-      (await this.peers(m).existsBy(where)) ||
-      (await this.outgoing(m).existsBy(where)) ||
-      (await this.incoming(m).existsBy(where))
-    );
+  refersToPartner(serverName: string, tx?: StoreTx): Promise<boolean> {
+    return this.deps.peerings.refersToPartner(serverName, tx);
   }
 
   /** The partner a request id belongs to, wherever it is recorded. */
   async partnerOfRequest(requestId: string): Promise<string | null> {
-    const peer = await this.peers().findOneBy({ requestId });
+    const { peerings } = this.deps;
+    const peer = await peerings.findPeer({ requestId });
     if (peer) return peer.partnerServerName;
-    const out = await this.outgoing().findOneBy({ id: requestId });
+    const out = await peerings.findOutgoing(requestId);
     if (out) return out.partnerServerName;
-    const inc = await this.incoming().findOneBy({ requestId });
+    const inc = await peerings.findIncoming({ requestId });
     return inc ? inc.partnerServerName : null;
   }
 
   /** The partner a peer (by name) belongs to: the expected signer of its teardown. */
   async partnerOfPeer(name: string): Promise<string | null> {
-    return (await this.peers().findOneBy({ name }))?.partnerServerName ?? null;
+    return (await this.deps.peerings.findPeer({ name }))?.partnerServerName ?? null;
   }
 
   /**
@@ -205,7 +115,7 @@ export class PeeringRecords {
    * peer marked partner_missing is one the partner itself said it forgot.
    */
   async isActiveV2Partner(serverName: string): Promise<boolean> {
-    const peer = await this.peers().findOneBy({ partnerServerName: serverName, dialect: 'v2' });
+    const peer = await this.deps.peerings.findPeer({ partnerServerName: serverName, dialect: 'v2' });
     return peer?.state === 'active';
   }
 
@@ -249,15 +159,6 @@ export class PeeringRecords {
       updatedAt: now,
     };
   }
-}
-
-/** Asks the Asterisk layer to catch up without holding the caller (an HTTP answer) hostage. */
-export function syncInBackground(deps: Pick<HandshakeDeps, 'asterisk' | 'logger'>, reason: string): void {
-  deps.asterisk
-    .syncPeers(reason)
-    .catch((e) =>
-      deps.logger.warn('asterisk sync failed', { component: 'federation', reason, error: errorMessage(e) }),
-    );
 }
 
 export type { IncomingRequest, OutgoingRequest, Peer };

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { DataSource, EntityManager } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError } from '../core/errors';
@@ -10,7 +9,8 @@ import {
   unfederatedSet,
 } from '../core/unfederated-numbers';
 import type { Policy } from '../core/federation-admin';
-import { SettingEntity, type Setting } from '../store/entities';
+import type { SettingStore } from './ports/setting-store';
+import type { StoreTx } from './ports/transactions';
 import { describeIssues } from './wire-schemas';
 
 /**
@@ -101,7 +101,7 @@ export function admits(policy: Policy, c: Candidate): Admission {
 export class PolicyStore implements UnfederatedNumbersSource {
   private cache: Policy | null = null;
 
-  constructor(private readonly deps: { db: DataSource; clock: Clock; config: Config }) {}
+  constructor(private readonly deps: { settings: SettingStore; clock: Clock; config: Config }) {}
 
   private initial(): Policy {
     const f = this.deps.config.federation;
@@ -117,19 +117,18 @@ export class PolicyStore implements UnfederatedNumbersSource {
 
   async get(): Promise<Policy> {
     if (this.cache) return this.cache;
-    const row = await this.deps.db.getRepository(SettingEntity).findOneBy({ key: POLICY_KEY });
-    const parsed = row ? policySchema.safeParse(fromStored(row.value)) : null;
+    const value = await this.deps.settings.get(POLICY_KEY);
+    const parsed = value === null || value === undefined ? null : policySchema.safeParse(fromStored(value));
     this.cache = parsed?.success ? parsed.data : this.initial();
     return this.cache;
   }
 
   /** Validates and stores; the caller reports what it affects. */
-  async set(input: unknown, manager?: EntityManager): Promise<Policy> {
+  async set(input: unknown, tx?: StoreTx): Promise<Policy> {
     const parsed = policySchema.safeParse(input);
     if (!parsed.success)
       throw new AppError('POLICY_INVALID', `invalid policy: ${describeIssues(parsed.error)}`);
-    const row: Setting = { key: POLICY_KEY, value: parsed.data, updatedAt: this.deps.clock.now() };
-    await (manager ?? this.deps.db.manager).getRepository(SettingEntity).save(row);
+    await this.deps.settings.put(POLICY_KEY, parsed.data, this.deps.clock.now(), tx);
     this.cache = parsed.data;
     return parsed.data;
   }

@@ -1,4 +1,5 @@
 import type { Router } from 'express';
+import { typeormFederationStores } from '../../src/store/typeorm';
 import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
 import { ERROR_CATALOGUE, isErrorCode } from '../../src/core/error-catalogue';
 import { createFederationFeature } from '../../src/federation';
@@ -127,7 +128,11 @@ describe('OpenAPI document', () => {
       metrics: a.app.metrics,
     };
     const asterisk = new DisabledAsteriskPort();
-    const federation = createFederationFeature({ ...ctx, asterisk });
+    const federation = createFederationFeature({
+      ...ctx,
+      asterisk,
+      stores: typeormFederationStores(ctx.db, ctx.clock),
+    });
     const doctor = createDoctor({
       ...ctx,
       federation: federation.admin,

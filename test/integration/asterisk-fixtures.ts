@@ -3,6 +3,8 @@
  * Asterisk feature built the way the app builds it (Config from loadConfig,
  * DataSource from openDatabase) against a real Asterisk from the harness.
  */
+import { PeerRunRows } from '../../src/store/peer-rows';
+import { TypeormSettingStore } from '../../src/store/typeorm';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -92,8 +94,11 @@ export async function startSidecar(
   });
   const ctx: ServiceContext = { config, db, clock: systemClock, logger, fetch, metrics };
   // The federation policy is the owner of the unfederated numbers, as in the app.
-  const policy = new PolicyStore({ db, clock: systemClock, config });
-  const feature = createAsteriskFeature({ ...ctx, unfederated: policy }, { ami, ari: links.ari });
+  const policy = new PolicyStore({ settings: new TypeormSettingStore(db), clock: systemClock, config });
+  const feature = createAsteriskFeature(
+    { ...ctx, unfederated: policy, peers: new PeerRunRows(db) },
+    { ami, ari: links.ari },
+  );
   await feature.start();
   await ami.whenConnected(15000);
   return {

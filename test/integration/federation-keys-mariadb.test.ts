@@ -1,8 +1,8 @@
 import { ManualClock } from '../harness/manual-clock';
+import { TypeormNonceStore, typeormFederationStores } from '../../src/store/typeorm';
 import { signRequest } from '../../src/federation/http-signature';
 import { KeyRotation } from '../../src/federation/key-rotation';
 import { LocalKeys } from '../../src/federation/local-keys';
-import { NonceStore } from '../../src/federation/nonce-store';
 import { LocalKeyEntity, type LocalKey } from '../../src/store/entities';
 import { type MariaDbServer, startMariaDb, testDatabaseName } from '../harness/mariadb';
 import { startInstance, type TestInstance } from '../unit/federation-keys-fixtures';
@@ -71,7 +71,15 @@ it('stores keys encrypted and reads them back in a fresh LocalKeys', async () =>
   const rows = await a.db.getRepository<LocalKey>(LocalKeyEntity).find();
   expect(rows.length).toBe(2);
   expect(rows.every((r) => r.privateKey.startsWith('enc1$'))).toBe(true);
-  const again = new LocalKeys({ db: a.db, clock, config: a.config, logger: a.logs.logger });
+  const s = typeormFederationStores(a.db, clock);
+  const again = new LocalKeys({
+    store: s.localKeys,
+    transactions: s.transactions,
+    keyEncryptionSecret: s.keyEncryptionSecret,
+    clock,
+    config: a.config,
+    logger: a.logs.logger,
+  });
   expect((await again.signingKey()).keyId).toBe((await a.localKeys.signingKey()).keyId);
 });
 
@@ -79,7 +87,7 @@ it('verifies, refuses a replay (duplicate key on MariaDB), and frees expired non
   const nonce = 'bWFyaWFkYi1ub25jZS0wMDAx';
   expect((await requestFromA(nonce)).ok).toBe(true);
   expect(await requestFromA(nonce)).toMatchObject({ ok: false, code: 'FED_REPLAY' });
-  const stores = Array.from({ length: 6 }, () => new NonceStore(b.db, clock));
+  const stores = Array.from({ length: 6 }, () => new TypeormNonceStore(b.db, clock));
   const until = clock.now() + 1000;
   const wins = await Promise.all(stores.map((s) => s.reserve('x#k', 'bWFyaWFkYi1ub25jZS0wMDAy', until)));
   expect(wins.filter(Boolean)).toHaveLength(1);

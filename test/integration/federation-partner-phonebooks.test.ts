@@ -11,6 +11,7 @@
  * process, peered by a row written into A's database): it serves hostile,
  * oversized, malformed and stalled phonebooks that no real partner would.
  */
+import { typeormFederationStores } from '../../src/store/typeorm';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -74,6 +75,7 @@ async function startInProcess(dataDir: string): Promise<InProcessInstance> {
     fetch,
     metrics,
     asterisk: new DisabledAsteriskPort(),
+    stores: typeormFederationStores(db, clock),
   });
   await fed.start?.();
   const routes = createFederationHttpFeature(fed.surface, { config, clock, metrics, logger });

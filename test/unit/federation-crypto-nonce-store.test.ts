@@ -1,5 +1,5 @@
 import { ManualClock } from '../harness/manual-clock';
-import { NonceStore } from '../../src/federation/nonce-store';
+import { TypeormNonceStore as NonceStore } from '../../src/store/typeorm';
 import { NonceEntity } from '../../src/store/entities';
 import { tempDb, type TempDb } from './federation-keys-fixtures';
 

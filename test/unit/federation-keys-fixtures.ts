@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { typeormFederationStores } from '../../src/store/typeorm';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -11,7 +12,7 @@ import { ManualClock } from '../harness/manual-clock';
 import { Metrics } from '../../src/core/metrics';
 import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from '../../src/federation/descriptor';
 import { LocalKeys } from '../../src/federation/local-keys';
-import { NonceStore } from '../../src/federation/nonce-store';
+import type { NonceStore } from '../../src/federation/nonce-store';
 import { PartnerKeyStore } from '../../src/federation/partner-keys';
 import { RequestVerifier } from '../../src/federation/request-verifier';
 import { createLogger, type Logger } from '../../src/logging/logger';
@@ -134,8 +135,11 @@ export async function startInstance(opts: {
   }
   const logs = new LogCapture();
   const metrics = new Metrics();
+  const stores = typeormFederationStores(tmp.db, opts.clock);
   const localKeys = new LocalKeys({
-    db: tmp.db,
+    store: stores.localKeys,
+    transactions: stores.transactions,
+    keyEncryptionSecret: stores.keyEncryptionSecret,
     clock: opts.clock,
     config: tmp.config,
     logger: logs.logger,
@@ -143,13 +147,13 @@ export async function startInstance(opts: {
   });
   await localKeys.ensureKeys();
   const partnerKeys = new PartnerKeyStore({
-    db: tmp.db,
+    store: stores.partners,
     clock: opts.clock,
     fetch,
     logger: logs.logger,
     timeoutMs: opts.partnerTimeoutMs ?? 2000,
   });
-  const nonces = new NonceStore(tmp.db, opts.clock);
+  const nonces = stores.nonces;
   const verifier = new RequestVerifier({
     clock: opts.clock,
     partnerKeys,

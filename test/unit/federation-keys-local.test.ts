@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { typeormFederationStores } from '../../src/store/typeorm';
 import { ManualClock } from '../harness/manual-clock';
 import { AppError } from '../../src/core/errors';
 import { buildDescriptor, descriptorSchema } from '../../src/federation/descriptor';
@@ -29,7 +30,15 @@ const rows = () => tmp.db.getRepository<LocalKey>(LocalKeyEntity).find();
 
 function keysWith(secret: string | undefined, logs = new LogCapture()): LocalKeys {
   const config = makeConfig(tmp.dir, 'https://pbx-a.example.org:8443', secret);
-  return new LocalKeys({ db: tmp.db, clock, config, logger: logs.logger });
+  const s = typeormFederationStores(tmp.db, clock);
+  return new LocalKeys({
+    store: s.localKeys,
+    transactions: s.transactions,
+    keyEncryptionSecret: s.keyEncryptionSecret,
+    clock,
+    config,
+    logger: logs.logger,
+  });
 }
 
 /** Every form a private key could leak in: PKCS#8 DER base64, raw seed (b64url and hex). */

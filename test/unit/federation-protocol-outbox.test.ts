@@ -1,14 +1,10 @@
 /**
- * The outbox delivery worker on a real SQLite database with a pinned clock.
+ * The outbox delivery worker on the in-memory stores (test/store/memory,
+ * held to the same contract as SQLite and MariaDB) with a pinned clock.
  * The partner is a fault-injecting stand-in (it answers whatever status the
  * test sets), because a real partner cannot be made to answer 503, 408 or
  * 429 on demand.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { DataSource } from 'typeorm';
-import { configSchema } from '../../src/config/schema';
 import { ManualClock } from '../harness/manual-clock';
 import { AppError } from '../../src/core/errors';
 import { Metrics } from '../../src/core/metrics';
@@ -17,14 +13,12 @@ import { Outbox } from '../../src/federation/outbox';
 import type { PartnerCall } from '../../src/federation/partner-call';
 import { v2Accept, v2Teardown } from '../../src/federation/v2-calls';
 import { createLogger } from '../../src/logging/logger';
-import { OutboxEntity } from '../../src/store/entities';
-import { openDatabase } from '../../src/store/data-source';
+import { memoryFederationStores } from '../store/memory';
 
 const HOUR = 3600_000;
 
 describe('outbox delivery', () => {
-  let dir: string;
-  let db: DataSource;
+  let stores: ReturnType<typeof memoryFederationStores>;
   let clock: ManualClock;
   let outbox: Outbox;
   let worker: DeliveryWorker;
@@ -33,20 +27,14 @@ describe('outbox delivery', () => {
   let answer: () => Promise<{ status: number; json: unknown }>;
 
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-outbox-'));
-    db = await openDatabase(
-      configSchema.parse({
-        dataDir: dir,
-        database: { type: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite') },
-      }),
-    );
     clock = new ManualClock();
+    stores = memoryFederationStores(clock);
     metrics = new Metrics();
-    outbox = new Outbox({ db, clock, maxAgeMs: 72 * HOUR });
+    outbox = new Outbox({ store: stores.outbox, clock, maxAgeMs: 72 * HOUR });
     sent.length = 0;
     answer = async () => ({ status: 200, json: {} });
     worker = new DeliveryWorker({
-      db,
+      store: stores.outbox,
       clock,
       logger: createLogger({ level: 'error', format: 'json', silent: true }),
       metrics,
@@ -62,13 +50,11 @@ describe('outbox delivery', () => {
 
   afterEach(async () => {
     await worker.stop();
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   const enqueue = (call: PartnerCall, kind: 'accept' | 'teardown' = 'accept', requestId = 'req-1') =>
-    db.transaction((m) => outbox.enqueue(m, { kind, call, peerName: 'p', requestId }));
-  const rows = () => db.getRepository(OutboxEntity).find({ order: { createdAt: 'ASC' } });
+    stores.transactions.run((tx) => outbox.enqueue(tx, { kind, call, peerName: 'p', requestId }));
+  const rows = async () => stores.allOutboxItems();
   const accept = v2Accept('https://b.example', 'req-1', {
     extension_length: 4,
     iax2: { host: 'h', port: 4569 },

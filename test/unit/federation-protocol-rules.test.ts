@@ -10,7 +10,7 @@ import {
 } from '../../src/federation/legacy-calls';
 import { DEFAULT_EMERGENCY_NUMBERS, unfederatedSet } from '../../src/core/unfederated-numbers';
 import { checkPrefix } from '../../src/federation/numbering-plan';
-import { randomV1Secret, secretsEqual } from '../../src/federation/peering-records';
+import { randomV1Secret, secretsEqual } from '../../src/federation/v1-secret';
 import { parseCsv } from '../../src/federation/phonebook-file';
 import { admits } from '../../src/federation/policy';
 import { RateLimiter } from '../../src/federation/rate-limiter';

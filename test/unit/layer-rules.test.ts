@@ -2,8 +2,8 @@
  * The layer rules (.dependency-cruiser.cjs, docs/architecture.md) as `npm run
  * lint` checks them: the lint's own `lint:layers` command runs on a small
  * tree of probe files in a temporary folder, with the project's rules and its
- * known-violations baseline. Each forbidden import must fail the command under
- * its rule; a tree of allowed imports, and a known violation, must pass.
+ * known-violations baseline (empty since issue 12). Each forbidden import must
+ * fail the command under its rule; a tree of allowed imports must pass.
  *
  * The probe tree carries stub packages for express and typeorm in its own
  * node_modules, so imports resolve inside it (as node_modules/...) the way
@@ -36,18 +36,20 @@ const CLEAN: Tree = {
   'src/config/schema.ts': 'export const config = 1;\n',
   'src/core/port.ts': "import { config } from '../config/schema';\nexport const port = config;\n",
   'src/store/entities.ts': "import { port } from '../core/port';\nexport const entity = port;\n",
+  'src/store/peer-rows.ts': "import { entity } from './entities';\nexport const PeerRunRows = entity;\n",
   'src/federation/handshake.ts':
     "import { entity } from '../store/entities';\nexport const handshake = entity;\n",
+  // The store's TypeORM implementations of the core's ports, chosen by the composition root.
+  'src/store/typeorm/outbox-store.ts':
+    "import type { DataSource } from 'typeorm';\nexport type Db = DataSource;\nexport const outboxStore = 1;\n",
   'src/asterisk/applier.ts': "import { port } from '../core/port';\nexport const applier = port;\n",
   'src/http/federation/routes.ts':
     "import express from 'express';\nimport { handshake } from '../../federation/handshake';\nexport const routes = [express, handshake];\n",
   'src/app.ts':
-    "import { routes } from './http/federation/routes';\nimport { applier } from './asterisk/applier';\nexport const app = [routes, applier];\n",
+    "import { routes } from './http/federation/routes';\nimport { applier } from './asterisk/applier';\nimport { outboxStore } from './store/typeorm/outbox-store';\nexport const app = [routes, applier, outboxStore];\n",
   'src/main.ts': "import { app } from './app';\nexport const main = app;\n",
   'src/doctor/checks.ts':
     "import { applier } from '../asterisk/applier';\nimport { handshake } from '../federation/handshake';\nexport const checks = [applier, handshake];\n",
-  // Listed in the baseline: a known violation passes until it is removed.
-  'src/federation/outbox.ts': "import type { DataSource } from 'typeorm';\nexport type Db = DataSource;\n",
 };
 
 /** One forbidden import per rule, each in its own file: [file, rule it breaks, source]. */
@@ -68,9 +70,15 @@ const FORBIDDEN: [string, string, string][] = [
     "import { applier } from '../asterisk/applier';\nexport const a = applier;\n",
   ],
   [
-    'src/federation/new-store.ts',
+    // Listed as a known violation until issue 12; forbidden outright since.
+    'src/federation/outbox.ts',
     'federation-knows-no-typeorm',
     "import type { DataSource } from 'typeorm';\nexport type D = DataSource;\n",
+  ],
+  [
+    'src/federation/picks-its-store.ts',
+    'federation-knows-no-typeorm',
+    "import { outboxStore } from '../store/typeorm/outbox-store';\nexport const o = outboxStore;\n",
   ],
   [
     'src/http/federation/uses-typeorm.ts',
@@ -86,6 +94,11 @@ const FORBIDDEN: [string, string, string][] = [
     'src/asterisk/uses-express.ts',
     'asterisk-knows-no-protocol-nor-http',
     "import express from 'express';\nexport const e = express;\n",
+  ],
+  [
+    'src/asterisk/reads-peers.ts',
+    'asterisk-gets-peers-from-its-port',
+    "import { PeerRunRows } from '../store/peer-rows';\nexport const p = PeerRunRows;\n",
   ],
   [
     'src/config/not-a-leaf.ts',
@@ -163,7 +176,7 @@ describe('layer rules (npm run lint)', () => {
     expect(scripts.lint).toContain('npm run lint:layers');
   });
 
-  it('passes a tree of allowed imports and a known violation', () => {
+  it('passes a tree of allowed imports', () => {
     const r = lintLayers(CLEAN);
     expect(r.output).toContain('no dependency violations found');
     expect(r.status).toBe(0);
@@ -175,7 +188,7 @@ describe('layer rules (npm run lint)', () => {
     const r = lintLayers(tree);
     expect(r.status).not.toBe(0);
     for (const [file, rule] of FORBIDDEN) expect(r.output).toContain(`error ${rule}: ${file}`);
-    // Nothing else: the allowed imports and the known violation stay quiet.
+    // Nothing else: the allowed imports stay quiet.
     const errors = r.output.split('\n').filter((l) => /^\s*error /.test(l));
     expect(r.output).toMatch(/error no-circular: src\/federation\/cycle-[ab]\.ts/);
     expect(errors).toHaveLength(FORBIDDEN.length + 1);

@@ -5,6 +5,7 @@
  * shared last_error, and whichever wrote last won). Real SQLite, the real
  * monitor and anti-entropy; only the AMI link and the partner are stand-ins.
  */
+import { PeerRunRows } from '../../src/store/peer-rows';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,9 +18,7 @@ import { Metrics } from '../../src/core/metrics';
 import { AntiEntropy } from '../../src/federation/anti-entropy';
 import { Outbox } from '../../src/federation/outbox';
 import { PartnerTransport } from '../../src/federation/partner-transport';
-import { PeeringRecords } from '../../src/federation/peering-records';
-import { PolicyStore } from '../../src/federation/policy';
-import { SerialTransactions } from '../../src/federation/serial-transactions';
+import { TypeormOutboxStore, TypeormPeeringStore, TypeormTransactions } from '../../src/store/typeorm';
 import { createLogger } from '../../src/logging/logger';
 import { openDatabase } from '../../src/store/data-source';
 import { PeerEntity } from '../../src/store/entities';
@@ -78,7 +77,6 @@ describe('errors on a peer, one writer each', () => {
   });
 
   it("the partner's recovery clears the partner's error and leaves the link's; the monitor never touches the partner's", async () => {
-    const config = configSchema.parse({ dataDir: dir });
     const forgotten = clock.now() - 60_000;
     const peer = newPeerRow(
       {
@@ -101,7 +99,7 @@ describe('errors on a peer, one writer each', () => {
     const row = () => db.getRepository(PeerEntity).findOneByOrFail({ id: peer.id });
 
     const monitor = new PeerMonitor({
-      db,
+      rows: new PeerRunRows(db),
       ami: new DownAmiLink(),
       clock,
       logger,
@@ -121,7 +119,7 @@ describe('errors on a peer, one writer each', () => {
 
     const partnerAnswers = { state: 'active' };
     const antiEntropy = new AntiEntropy({
-      records: new PeeringRecords({ db, config, clock, policy: new PolicyStore({ db, clock, config }) }),
+      peerings: new TypeormPeeringStore(db),
       transport: new PartnerTransport({
         signed: {
           send: async () => ({ status: 200, json: { request_id: peer.requestId, ...partnerAnswers } }),
@@ -129,8 +127,8 @@ describe('errors on a peer, one writer each', () => {
         fetch,
         timeoutMs: 1000,
       }),
-      outbox: new Outbox({ db, clock, maxAgeMs: 3600_000 }),
-      tx: new SerialTransactions(db),
+      outbox: new Outbox({ store: new TypeormOutboxStore(db), clock, maxAgeMs: 3600_000 }),
+      tx: new TypeormTransactions(db),
       clock,
       logger,
       metrics: new Metrics(),

@@ -16,6 +16,7 @@ import { Metrics } from '../../src/core/metrics';
 import { createLogger } from '../../src/logging/logger';
 import { openDatabase } from '../../src/store/data-source';
 import { PeerEntity } from '../../src/store/entities';
+import { PeerRunRows } from '../../src/store/peer-rows';
 import { ManualClock } from '../harness/manual-clock';
 import { newPeerRow } from '../harness/peer-row';
 
@@ -79,7 +80,7 @@ describe('test call metrics', () => {
       .insert([row('tc_pending', '81', 'pending'), row('tc_applied', '82', 'applied')]);
     const metrics = new Metrics();
     const caller = new TestCaller({
-      db,
+      rows: new PeerRunRows(db),
       ari: new DownAriLink(),
       clock: new ManualClock(),
       logger: createLogger({ level: 'error', format: 'json', silent: true }),

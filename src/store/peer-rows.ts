@@ -1,9 +1,10 @@
 import type { DataSource } from 'typeorm';
-import { type Peer, PeerEntity } from '../store/entities';
-import { openSealed } from '../store/secrets-at-rest';
+import type { AsteriskPeerRows, LinkRow, PeerPatch, PeerRunRow, TestCallPeer } from '../core/asterisk-peers';
+import { type Peer, PeerEntity, type TestCallRecord } from './entities';
+import { openSealed } from './secrets-at-rest';
 
 /** The columns a reconcile run needs: what is rendered, and the apply state it records. */
-export const PEER_RUN_COLUMNS = [
+const PEER_RUN_COLUMNS = [
   'id',
   'name',
   'prefix',
@@ -15,32 +16,17 @@ export const PEER_RUN_COLUMNS = [
   'applyState',
   'applyError',
   'appliedAt',
-] as const;
-export type PeerRunRow = Pick<Peer, (typeof PEER_RUN_COLUMNS)[number]>;
+] as const satisfies readonly (keyof PeerRunRow)[];
 
-/** What a reconcile run writes on a peer row. */
-export type ApplyPatch = Pick<Peer, 'applyState' | 'applyError'> & { appliedAt?: number };
-
-/**
- * The plain columns the Asterisk layer writes on peer rows: apply states
- * (reconciler) and the link's state (monitor). Not updatedAt: that is the
- * protocol's time of its last change to the peering; each column here has
- * its own time (appliedAt, lastSeen, linkErrorAt). docs/architecture.md lists
- * who writes which column.
- */
-export type PeerPatch = Partial<
-  Pick<
-    Peer,
-    | 'applyState'
-    | 'applyError'
-    | 'appliedAt'
-    | 'reachability'
-    | 'latencyMs'
-    | 'linkError'
-    | 'linkErrorAt'
-    | 'lastSeen'
-  >
->;
+/** The columns a monitor poll reads. */
+const LINK_COLUMNS = {
+  id: true,
+  name: true,
+  reachability: true,
+  latencyMs: true,
+  linkError: true,
+  lastSeen: true,
+} as const;
 
 /**
  * Ids per UPDATE ... WHERE id IN (...): one statement for a full run over
@@ -49,15 +35,16 @@ export type PeerPatch = Partial<
 export const UPDATE_CHUNK = 1000;
 
 /**
- * The Asterisk layer's bulk statements on the peers table, as plain SQL built
- * once from the entity metadata (table and column names quoted by the
+ * The peers as the Asterisk layer sees them (AsteriskPeerRows, src/core),
+ * handed to it by the composition: it never opens the peers table itself.
+ * The bulk statements are plain SQL built once from the entity metadata (table and column names quoted by the
  * driver). A reconcile run reads every peer and writes apply states in bulk,
  * the monitor writes reachability; both are rare, so their code never gets
  * hot, and through the query builder and entity mapper the same work cost
  * several times the statements themselves on 1,000 rows. Both drivers in use
  * (better-sqlite3, mysql2) take `?` placeholders.
  */
-export class PeerRunRows {
+export class PeerRunRows implements AsteriskPeerRows {
   private readonly selectSql: string;
   private readonly column: (property: string) => string;
   private readonly table: string;
@@ -108,34 +95,21 @@ export class PeerRunRows {
       await this.db.query(sql, [...values, ...chunk]);
     }
   }
-}
 
-/**
- * Patches for many peers, grouped by identical content: after a reconcile run
- * nearly all peers get the same one, and many trunks change state together
- * (an iax2 reload re-probes all of them), so a few UPDATE ... IN statements
- * replace one per peer. No transaction: on SQLite the single TypeORM
- * connection is shared with other layers' transactions, and each row's patch
- * stands on its own.
- */
-export class PeerPatchBatch {
-  private readonly groups = new Map<string, { patch: PeerPatch; ids: string[] }>();
-  /** The key of a patch object already seen: callers hand the same object for many peers. */
-  private readonly keys = new WeakMap<PeerPatch, string>();
-
-  add(id: string, patch: PeerPatch): void {
-    let key = this.keys.get(patch);
-    if (key === undefined) {
-      key = JSON.stringify(patch);
-      this.keys.set(patch, key);
-    }
-    let group = this.groups.get(key);
-    if (!group) this.groups.set(key, (group = { patch, ids: [] }));
-    group.ids.push(id);
+  /** Every peer's link columns, for a monitor poll. */
+  readLinks(): Promise<LinkRow[]> {
+    return this.db.getRepository<Peer>(PeerEntity).find({ select: LINK_COLUMNS });
   }
 
-  async flush(rows: PeerRunRows): Promise<void> {
-    for (const { patch, ids } of this.groups.values()) await rows.patch(ids, patch);
-    this.groups.clear();
+  /** The peer a test call goes through, by name. */
+  findForTestCall(name: string): Promise<TestCallPeer | null> {
+    return this.db
+      .getRepository<Peer>(PeerEntity)
+      .findOne({ where: { name }, select: { id: true, name: true, applyState: true, applyError: true } });
+  }
+
+  /** Keeps a test call's result on the peer (last_test_call: the test caller is its one writer). */
+  async recordTestCall(id: string, record: TestCallRecord): Promise<void> {
+    await this.db.getRepository<Peer>(PeerEntity).update({ id }, { lastTestCall: record });
   }
 }

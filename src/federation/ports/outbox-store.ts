@@ -1,0 +1,26 @@
+import type { OutboxItem, OutboxKind } from '../../store/entities';
+import type { StoreTx } from './transactions';
+
+export type { OutboxItem, OutboxKind };
+
+export type OutboxPatch = Partial<
+  Pick<OutboxItem, 'state' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'updatedAt'>
+>;
+
+/**
+ * The outbox table: notifications to partners, written in the transaction of
+ * the change they report and sent later by the delivery worker.
+ */
+export interface OutboxStore {
+  insert(item: OutboxItem, tx?: StoreTx): Promise<void>;
+  /** Pending items, oldest first (created_at, then id); only those of the given requests when asked. */
+  listPending(filter?: { requestIds?: string[] }): Promise<OutboxItem[]>;
+  /** Given-up items, most recently updated first, at most limit. */
+  listFailed(limit: number): Promise<OutboxItem[]>;
+  countPending(): Promise<number>;
+  /** The newest item of a kind for a request, any state. */
+  latest(requestId: string, kind: OutboxKind): Promise<OutboxItem | null>;
+  update(id: string, patch: OutboxPatch, tx?: StoreTx): Promise<void>;
+  /** Patches every pending item of a request (all pending items without one); returns how many. */
+  updatePending(patch: OutboxPatch, filter?: { requestId?: string }, tx?: StoreTx): Promise<number>;
+}

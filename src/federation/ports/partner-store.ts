@@ -1,0 +1,15 @@
+import type { Partner, PartnerKey } from '../../store/entities';
+import type { StoreTx } from './transactions';
+
+export type { Partner, PartnerKey };
+
+export type PartnerPatch = Partial<Omit<Partner, 'serverName' | 'createdAt'>>;
+
+/** The partners table: pinned keys and descriptor cache, one row per server name (stored lower case). */
+export interface PartnerStore {
+  get(serverName: string, tx?: StoreTx): Promise<Partner | null>;
+  /** Rejects, writing nothing, when the partner exists already. */
+  insert(partner: Partner, tx?: StoreTx): Promise<void>;
+  update(serverName: string, patch: PartnerPatch, tx?: StoreTx): Promise<void>;
+  delete(serverName: string, tx?: StoreTx): Promise<void>;
+}

@@ -1,0 +1,76 @@
+import type { IncomingRequest, OutgoingRequest, Peer } from '../../store/entities';
+import type { StoreTx } from './transactions';
+
+export type { IncomingRequest, OutgoingRequest, Peer };
+
+/** What the protocol writes on a peer row (docs/architecture.md: who writes which column). */
+export type PeerProtocolPatch = Partial<
+  Pick<Peer, 'state' | 'partnerError' | 'partnerErrorAt' | 'partnerKeyFingerprint' | 'updatedAt'>
+>;
+export type OutgoingPatch = Partial<
+  Pick<OutgoingRequest, 'state' | 'declineReason' | 'lastError' | 'updatedAt'>
+>;
+export type IncomingPatch = Partial<Pick<IncomingRequest, 'state' | 'updatedAt'>>;
+
+/** Which peer: by one of its unique keys, or the partner's v2 peer. */
+export type PeerKey =
+  | { id: string }
+  | { name: string }
+  | { requestId: string; role?: Peer['role'] }
+  | { partnerServerName: string; dialect: Peer['dialect'] };
+
+/**
+ * The peerings the protocol keeps: peers, and peering requests in both
+ * directions (tables peers, outgoing_requests, incoming_requests). Lists come
+ * oldest first (created_at, then id) unless said otherwise. Every method takes
+ * an optional transaction from Transactions.run.
+ *
+ * Unique: a peer's id, name and prefix; an outgoing request's id; an incoming
+ * request's id and requestId. An insert that breaks one rejects and writes
+ * nothing. `onlyIfPending` makes an update or delete a compare-and-set: it
+ * reports false when the row was gone or no longer pending.
+ */
+export interface PeeringStore {
+  listPeers(filter?: { dialect?: Peer['dialect'] }, tx?: StoreTx): Promise<Peer[]>;
+  findPeer(key: PeerKey, tx?: StoreTx): Promise<Peer | null>;
+  /** A peer holding this name or this prefix, if any. */
+  findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTx): Promise<Peer | null>;
+  insertPeer(peer: Peer, tx?: StoreTx): Promise<void>;
+  updatePeer(id: string, patch: PeerProtocolPatch, tx?: StoreTx): Promise<boolean>;
+  deletePeer(id: string, tx?: StoreTx): Promise<boolean>;
+
+  listOutgoing(
+    filter?: { state?: OutgoingRequest['state']; dialect?: OutgoingRequest['dialect'] },
+    tx?: StoreTx,
+  ): Promise<OutgoingRequest[]>;
+  findOutgoing(id: string, tx?: StoreTx): Promise<OutgoingRequest | null>;
+  insertOutgoing(row: OutgoingRequest, tx?: StoreTx): Promise<void>;
+  updateOutgoing(
+    id: string,
+    patch: OutgoingPatch,
+    opts?: { onlyIfPending?: boolean },
+    tx?: StoreTx,
+  ): Promise<boolean>;
+  deleteOutgoing(id: string, opts?: { onlyIfPending?: boolean }, tx?: StoreTx): Promise<boolean>;
+
+  /**
+   * Incoming requests; with `partnerServerName` and `createdAfter` (exclusive)
+   * the ones from that partner since then, at most `limit`.
+   */
+  listIncoming(
+    filter?: {
+      state?: IncomingRequest['state'];
+      partnerServerName?: string;
+      createdAfter?: number;
+      limit?: number;
+    },
+    tx?: StoreTx,
+  ): Promise<IncomingRequest[]>;
+  findIncoming(key: { id: string } | { requestId: string }, tx?: StoreTx): Promise<IncomingRequest | null>;
+  insertIncoming(row: IncomingRequest, tx?: StoreTx): Promise<void>;
+  updateIncoming(id: string, patch: IncomingPatch, tx?: StoreTx): Promise<boolean>;
+  deleteIncoming(id: string, opts?: { onlyIfPending?: boolean }, tx?: StoreTx): Promise<boolean>;
+
+  /** Whether a peer or a request (either direction, any state) names this partner (stored lower case). */
+  refersToPartner(serverName: string, tx?: StoreTx): Promise<boolean>;
+}

@@ -1,0 +1,48 @@
+import { type DataSource, LessThanOrEqual } from 'typeorm';
+import type { Clock } from '../../core/clock';
+import { NonceEntity, type NonceRecord } from '../entities';
+import { isDuplicateKey } from './transactions';
+
+/**
+ * Nonces in the database (primary key keyId+nonce), so that replicas sharing
+ * it refuse each other's replays too; the unique key makes the check and the
+ * reservation one atomic insert.
+ */
+export class TypeormNonceStore {
+  constructor(
+    private readonly db: DataSource,
+    private readonly clock: Clock,
+  ) {}
+
+  async reserve(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
+    const now = this.clock.now();
+    const repo = this.db.getRepository<NonceRecord>(NonceEntity);
+    try {
+      await repo.insert({ keyId, nonce, expiresAt });
+      return true;
+    } catch (e) {
+      if (!isDuplicateKey(e)) throw e;
+    }
+    // A leftover that already expired (not yet purged) does not count as a replay.
+    const existing = await repo.findOneBy({ keyId, nonce });
+    if (existing && existing.expiresAt <= now) {
+      const res = await repo.delete({ keyId, nonce, expiresAt: LessThanOrEqual(now) });
+      if ((res.affected ?? 0) > 0) {
+        try {
+          await repo.insert({ keyId, nonce, expiresAt });
+          return true;
+        } catch (e) {
+          if (!isDuplicateKey(e)) throw e;
+        }
+      }
+    }
+    return false;
+  }
+
+  async purgeExpired(): Promise<number> {
+    const res = await this.db
+      .getRepository<NonceRecord>(NonceEntity)
+      .delete({ expiresAt: LessThanOrEqual(this.clock.now()) });
+    return res.affected ?? 0;
+  }
+}

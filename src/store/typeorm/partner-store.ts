@@ -1,0 +1,35 @@
+import type { DataSource, QueryDeepPartialEntity } from 'typeorm';
+import { PartnerEntity, type Partner } from '../entities';
+import { managerOf, type StoreTxToken } from './transactions';
+
+/** The partners table through TypeORM; server names are looked up and stored lower case. */
+export class TypeormPartnerStore {
+  constructor(private readonly db: DataSource) {}
+
+  private repo(tx?: StoreTxToken) {
+    return managerOf(this.db, tx).getRepository<Partner>(PartnerEntity);
+  }
+
+  get(serverName: string, tx?: StoreTxToken): Promise<Partner | null> {
+    return this.repo(tx).findOneBy({ serverName: serverName.toLowerCase() });
+  }
+
+  async insert(partner: Partner, tx?: StoreTxToken): Promise<void> {
+    // TypeORM's partial-entity type cannot express the free-form JSON column.
+    await this.repo(tx).insert({
+      ...partner,
+      serverName: partner.serverName.toLowerCase(),
+    } as QueryDeepPartialEntity<Partner>);
+  }
+
+  async update(serverName: string, patch: Partial<Partner>, tx?: StoreTxToken): Promise<void> {
+    await this.repo(tx).update(
+      { serverName: serverName.toLowerCase() },
+      patch as QueryDeepPartialEntity<Partner>,
+    );
+  }
+
+  async delete(serverName: string, tx?: StoreTxToken): Promise<void> {
+    await this.repo(tx).delete({ serverName: serverName.toLowerCase() });
+  }
+}

@@ -1,0 +1,145 @@
+import { type DataSource, type FindOptionsWhere, MoreThan } from 'typeorm';
+import {
+  IncomingRequestEntity,
+  OutgoingRequestEntity,
+  PeerEntity,
+  type IncomingRequest,
+  type OutgoingRequest,
+  type Peer,
+} from '../entities';
+import { managerOf, type StoreTxToken } from './transactions';
+
+type PeerKey =
+  | { id: string }
+  | { name: string }
+  | { requestId: string; role?: Peer['role'] }
+  | { partnerServerName: string; dialect: Peer['dialect'] };
+
+const OLDEST_FIRST = { createdAt: 'ASC', id: 'ASC' } as const;
+
+/** Peers and peering requests (tables peers, outgoing_requests, incoming_requests) through TypeORM. */
+export class TypeormPeeringStore {
+  constructor(private readonly db: DataSource) {}
+
+  private peers(tx?: StoreTxToken) {
+    return managerOf(this.db, tx).getRepository<Peer>(PeerEntity);
+  }
+  private outgoing(tx?: StoreTxToken) {
+    return managerOf(this.db, tx).getRepository<OutgoingRequest>(OutgoingRequestEntity);
+  }
+  private incoming(tx?: StoreTxToken) {
+    return managerOf(this.db, tx).getRepository<IncomingRequest>(IncomingRequestEntity);
+  }
+
+  listPeers(filter: { dialect?: Peer['dialect'] } = {}, tx?: StoreTxToken): Promise<Peer[]> {
+    const where: FindOptionsWhere<Peer> = {};
+    if (filter.dialect) where.dialect = filter.dialect;
+    return this.peers(tx).find({ where, order: OLDEST_FIRST });
+  }
+
+  findPeer(key: PeerKey, tx?: StoreTxToken): Promise<Peer | null> {
+    return this.peers(tx).findOneBy(key);
+  }
+
+  findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTxToken): Promise<Peer | null> {
+    return this.peers(tx).findOne({ where: [{ name: p.name }, { prefix: p.prefix }] });
+  }
+
+  async insertPeer(peer: Peer, tx?: StoreTxToken): Promise<void> {
+    await this.peers(tx).insert(peer);
+  }
+
+  async updatePeer(id: string, patch: Partial<Peer>, tx?: StoreTxToken): Promise<boolean> {
+    return ((await this.peers(tx).update({ id }, patch)).affected ?? 0) > 0;
+  }
+
+  async deletePeer(id: string, tx?: StoreTxToken): Promise<boolean> {
+    return ((await this.peers(tx).delete({ id })).affected ?? 0) > 0;
+  }
+
+  listOutgoing(
+    filter: { state?: OutgoingRequest['state']; dialect?: OutgoingRequest['dialect'] } = {},
+    tx?: StoreTxToken,
+  ): Promise<OutgoingRequest[]> {
+    const where: FindOptionsWhere<OutgoingRequest> = {};
+    if (filter.state) where.state = filter.state;
+    if (filter.dialect) where.dialect = filter.dialect;
+    return this.outgoing(tx).find({ where, order: OLDEST_FIRST });
+  }
+
+  findOutgoing(id: string, tx?: StoreTxToken): Promise<OutgoingRequest | null> {
+    return this.outgoing(tx).findOneBy({ id });
+  }
+
+  async insertOutgoing(row: OutgoingRequest, tx?: StoreTxToken): Promise<void> {
+    await this.outgoing(tx).insert(row);
+  }
+
+  async updateOutgoing(
+    id: string,
+    patch: Partial<OutgoingRequest>,
+    opts: { onlyIfPending?: boolean } = {},
+    tx?: StoreTxToken,
+  ): Promise<boolean> {
+    const where = opts.onlyIfPending ? { id, state: 'pending' as const } : { id };
+    return ((await this.outgoing(tx).update(where, patch)).affected ?? 0) > 0;
+  }
+
+  async deleteOutgoing(
+    id: string,
+    opts: { onlyIfPending?: boolean } = {},
+    tx?: StoreTxToken,
+  ): Promise<boolean> {
+    const where = opts.onlyIfPending ? { id, state: 'pending' as const } : { id };
+    return ((await this.outgoing(tx).delete(where)).affected ?? 0) > 0;
+  }
+
+  listIncoming(
+    filter: {
+      state?: IncomingRequest['state'];
+      partnerServerName?: string;
+      createdAfter?: number;
+      limit?: number;
+    } = {},
+    tx?: StoreTxToken,
+  ): Promise<IncomingRequest[]> {
+    const where: FindOptionsWhere<IncomingRequest> = {};
+    if (filter.state) where.state = filter.state;
+    if (filter.partnerServerName !== undefined) where.partnerServerName = filter.partnerServerName;
+    if (filter.createdAfter !== undefined) where.createdAt = MoreThan(filter.createdAfter);
+    return this.incoming(tx).find({ where, order: OLDEST_FIRST, take: filter.limit });
+  }
+
+  findIncoming(
+    key: { id: string } | { requestId: string },
+    tx?: StoreTxToken,
+  ): Promise<IncomingRequest | null> {
+    return this.incoming(tx).findOneBy(key);
+  }
+
+  async insertIncoming(row: IncomingRequest, tx?: StoreTxToken): Promise<void> {
+    await this.incoming(tx).insert(row);
+  }
+
+  async updateIncoming(id: string, patch: Partial<IncomingRequest>, tx?: StoreTxToken): Promise<boolean> {
+    return ((await this.incoming(tx).update({ id }, patch)).affected ?? 0) > 0;
+  }
+
+  async deleteIncoming(
+    id: string,
+    opts: { onlyIfPending?: boolean } = {},
+    tx?: StoreTxToken,
+  ): Promise<boolean> {
+    const where = opts.onlyIfPending ? { id, state: 'pending' as const } : { id };
+    return ((await this.incoming(tx).delete(where)).affected ?? 0) > 0;
+  }
+
+  async refersToPartner(serverName: string, tx?: StoreTxToken): Promise<boolean> {
+    const where = { partnerServerName: serverName.toLowerCase() };
+    return (
+      (await this.peers(tx).existsBy(where)) ||
+      (await this.outgoing(tx).existsBy(where)) ||
+      (await this.incoming(tx).existsBy(where))
+    );
+  }
+}
