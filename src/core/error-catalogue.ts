@@ -176,7 +176,7 @@ export const ERROR_CATALOGUE = {
   FED_UNAVAILABLE: {
     status: 503,
     kind: 'operational',
-    meaning: 'a dependency (our database, or the partner) is unreachable; retry shortly',
+    meaning: 'this sidecar cannot serve now: it is starting or its database is unreachable; retry shortly',
     surfaces: ['federation', 'admin', 'cli'],
   },
   PHONEBOOK_UNAVAILABLE: {
@@ -227,8 +227,8 @@ export const ERROR_CATALOGUE = {
     status: 502,
     kind: 'operational',
     meaning:
-      'the partner did not take the request: no answer, 401 or 5xx (for a v1 accept also 408 and 429); nothing was stored',
-    surfaces: ['admin'],
+      'the partner could not be reached or did not take the request: no answer, a timeout, an unreadable descriptor, 401 or 5xx (for a v1 accept also 408 and 429); nothing was stored',
+    surfaces: ['admin', 'cli'],
   },
   FED_PARTNER_ANSWER_TOO_LARGE: {
     status: 502,

@@ -114,7 +114,7 @@ export class Handshake {
       return r.kind === 'found' ? r.descriptor : null;
     } catch (e) {
       throw new AppError(
-        'FED_UNAVAILABLE',
+        'FED_PARTNER_UNREACHABLE',
         `cannot read the federation descriptor of ${describeHost(partnerUrl)}: ${isAppError(e) ? withoutUrls(e.message) : describeFetchFailure(e)}` +
           ' (if it is a stock µURU that answers this address with a web page, create the request with dialect v1)',
       );
@@ -220,7 +220,7 @@ export class Handshake {
     } catch (e) {
       failure = isAppError(e)
         ? e
-        : new AppError('FED_UNAVAILABLE', `cannot reach the partner: ${describeFetchFailure(e)}`);
+        : new AppError('FED_PARTNER_UNREACHABLE', `cannot reach the partner: ${describeFetchFailure(e)}`);
     }
     if (failure) {
       const serverName = req.partnerServerName;

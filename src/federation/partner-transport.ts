@@ -17,7 +17,7 @@ export interface PartnerAnswer {
 /**
  * Sends a PartnerCall: v2 signed, v1 plain JSON without auth headers as µURU
  * does (but with a timeout, which µURU lacks). Network failures and timeouts
- * become AppError FED_UNAVAILABLE, an answer larger than
+ * become AppError FED_PARTNER_UNREACHABLE, an answer larger than
  * MAX_PARTNER_ANSWER_BYTES FED_PARTNER_ANSWER_TOO_LARGE (both retried by the
  * outbox); any other HTTP answer is returned as is.
  */
@@ -41,7 +41,7 @@ export class PartnerTransport {
       });
     } catch (e) {
       throw new AppError(
-        'FED_UNAVAILABLE',
+        'FED_PARTNER_UNREACHABLE',
         `partner at ${new URL(call.url).host} is unreachable: ${describeFetchFailure(e)}`,
       );
     }

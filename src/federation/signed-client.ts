@@ -8,7 +8,7 @@ import type { LocalKeys } from './local-keys';
 
 /**
  * Outgoing uuru-fed/2 calls: JSON body, signed with our active key. Network
- * failures and timeouts become FED_UNAVAILABLE (503, operational) so callers
+ * failures and timeouts become FED_PARTNER_UNREACHABLE (502, operational) so callers
  * (the outbox) retry them; any HTTP answer is returned as it is. Redirects
  * are not followed: the signature binds the exact target URI.
  */
@@ -58,7 +58,7 @@ export class SignedClient {
         error: describeFetchFailure(e),
       });
       throw new AppError(
-        'FED_UNAVAILABLE',
+        'FED_PARTNER_UNREACHABLE',
         `${target.origin} could not be reached: ${describeFetchFailure(e)}`,
         { cause: e },
       );

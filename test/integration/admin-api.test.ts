@@ -146,7 +146,9 @@ describe('validation', () => {
       ...valid,
       partner_url: 'http://127.0.0.1:9/some/path',
     });
-    expect(res.status).toBe(503);
+    // The partner is unreachable, not this sidecar: 502 FED_PARTNER_UNREACHABLE (503 FED_UNAVAILABLE is our own outage).
+    expect(res.status).toBe(502);
+    expect(res.json).toMatchObject({ error: 'FED_PARTNER_UNREACHABLE' });
     expect((res.json as { message: string }).message).toContain('127.0.0.1:9');
     expect(res.text).not.toContain('/some/path');
   });

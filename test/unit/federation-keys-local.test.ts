@@ -222,7 +222,7 @@ it('serverNameOf and fingerprint', () => {
 });
 
 describe('SignedClient failures', () => {
-  it('turns a refused connection into FED_UNAVAILABLE (503, operational) without secrets in it', async () => {
+  it('turns a refused connection into FED_PARTNER_UNREACHABLE (502, operational) without secrets in it', async () => {
     const logs = new LogCapture();
     const keys = keysWith(SECRET, logs);
     await keys.ensureKeys();
@@ -232,7 +232,7 @@ describe('SignedClient failures', () => {
       () => null,
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ code: 'FED_UNAVAILABLE', status: 503, kind: 'operational' });
+    expect(err).toMatchObject({ code: 'FED_PARTNER_UNREACHABLE', status: 502, kind: 'operational' });
     const text = `${(err as Error).message}\n${logs.text()}`;
     expect(text).not.toContain('should-not-leak');
     for (const form of await privateForms(keys)) expect(text).not.toContain(form);

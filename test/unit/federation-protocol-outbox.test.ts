@@ -73,7 +73,7 @@ describe('outbox delivery', () => {
   it('retries network failures and 5xx/408/429 with growing delays, only when the clock says so', async () => {
     await enqueue(accept);
     answer = async () => {
-      throw new AppError('FED_UNAVAILABLE', 'b.example could not be reached: ECONNREFUSED');
+      throw new AppError('FED_PARTNER_UNREACHABLE', 'b.example could not be reached: ECONNREFUSED');
     };
     await worker.runOnce();
     let [item] = await rows();
