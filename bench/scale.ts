@@ -111,7 +111,7 @@ export const scale: Scenario = {
       await sleep(2000);
       const idle = rssMb(s.pid);
       await s.stop();
-      const table = openPeerTable(s.sqlitePath);
+      const table = openPeerTable(s.sqlitePath, { keyEncryptionSecret: s.keyEncryptionSecret() });
       table.insert(Array.from({ length: PEERS }, (_, i) => peerRow(i, 100000, 'scale_')));
       log(`inserted ${PEERS} peers; starting the sidecar`);
       const t0 = performance.now();
