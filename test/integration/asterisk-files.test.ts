@@ -310,6 +310,29 @@ describe('files backend', () => {
     expect(gauge.values.find((v) => v.labels.peer === 'a_b')?.value).toBe(1);
   });
 
+  it('applies a lone change at once: it does not wait for the reload debounce', async () => {
+    const debounce = sa.config.asterisk.reloadDebounceMs;
+    // Far longer than a run takes; the reconciler reads it at each request.
+    sa.config.asterisk.reloadDebounceMs = 2500;
+    try {
+      await sa.feature.reconciler.idle();
+      // Quiet for a whole debounce: the next request is a lone one, not part of a burst.
+      await new Promise((r) => setTimeout(r, 2600));
+      await insertPeer(sa.db, { name: 'lone_1', prefix: '6900', port: 5999, secret: sharedSecret() });
+      const asked = Date.now();
+      await sa.feature.port.syncPeers('lone accept');
+      const report = sa.feature.reconciler.lastReport;
+      expect(report?.reasons).toEqual(['lone accept']);
+      // A debounced run would start 1,000 ms (the old coalescing cap) or 2,500 ms after the request.
+      expect((report?.startedAt ?? Infinity) - asked).toBeLessThan(500);
+      expect((await peerRow(sa.db, 'lone_1')).applyState).toBe('applied');
+    } finally {
+      sa.config.asterisk.reloadDebounceMs = debounce;
+      await sa.db.getRepository(PeerEntity).delete({ name: 'lone_1' });
+      await sa.feature.reconcile('test');
+    }
+  });
+
   it('coalesces 50 peers added within a second into at most 2 reloads per module', async () => {
     const watch = countReloads(sa.ami);
     const started = Date.now();
