@@ -43,5 +43,10 @@ export interface StateBackend {
   verify(state: DesiredState, opts?: { full?: boolean }): Promise<VerifyReport>;
   /** Asterisk may have changed behind our back (a new session, a foreign reload): the next verify reads all. */
   forgetVerified?(): void;
+  /**
+   * Calls onDrift when what the backend wrote is changed by someone else (the
+   * files backend watches its generated files); returns the function that stops it.
+   */
+  watchDrift?(onDrift: (what: string) => void): () => void;
   close(): Promise<void>;
 }
