@@ -165,18 +165,9 @@ export class FilesBackend implements StateBackend {
    * Asterisk parses the iax file. The two reloads never overlap (Asterisk
    * refuses a reload while another runs).
    */
-  async apply(
-    state: DesiredState,
-    applyOpts: { force: boolean; whileReloading?: () => void },
-  ): Promise<ApplyReport> {
+  async apply(state: DesiredState, applyOpts: { force: boolean }): Promise<ApplyReport> {
     await this.assertConfigDir();
     const force = applyOpts.force || !this.reloadedOnce;
-    let waitWork = applyOpts.whileReloading;
-    const runWaitWork = () => {
-      const work = waitWork;
-      waitWork = undefined;
-      work?.();
-    };
     const report: ApplyReport = { changes: [], reloaded: [] };
     const owned = await this.withoutConflicts(state);
     const iax = renderIax(owned);
@@ -217,7 +208,6 @@ export class FilesBackend implements StateBackend {
       // The section diff only feeds the report.
       if (iaxChanged) report.changes.push(...diffSectionMaps(sectionsBefore, sectionsNow, 'iax'));
       if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
-      if (iaxReload) runWaitWork();
     } catch (e) {
       // Never leave our own reload running behind a failed write: the next run would collide with it.
       await iaxReload?.catch(() => undefined);
@@ -228,13 +218,7 @@ export class FilesBackend implements StateBackend {
       report.reloaded.push(IAX_MODULE);
     }
     if (extChanged || force) {
-      const reloading = this.reloader.reload(DIALPLAN_MODULE);
-      reloading.catch(() => undefined); // awaited below, after the caller's work
-      try {
-        runWaitWork();
-      } finally {
-        await reloading;
-      }
+      await this.reloader.reload(DIALPLAN_MODULE);
       report.reloaded.push(DIALPLAN_MODULE);
     }
     if (report.reloaded.length === 2) this.reloadedOnce = true;
