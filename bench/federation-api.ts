@@ -6,7 +6,7 @@ import { closedLoop, LoopbackClient, openLoop, type LoadOutcome } from './loopba
 import { PartnerSigner } from './partner-signer';
 import { percentile, ratio, round2, summarize } from './percentiles';
 import { type Scenario, target } from './scenario';
-import { requestAndAccept, waitForPeer } from './sidecar-peering';
+import { requestAndAccept, teardown, waitForPeer } from './sidecar-peering';
 
 const FLOOD_SOURCE = '127.0.0.2';
 /** Limits of the flood phase: room for the partner's steady rate, far below what a flooder sends. */
@@ -110,9 +110,9 @@ export const federationApi: Scenario = {
     `runs at nice ${FLOOD_NICE}: on this 2-core machine it would otherwise take CPU from the sidecar and the ` +
     "partner's client that a flooder on its own machine could not; it still gets the cycles they leave (about a " +
     'core), and the sidecar still handles every flood request. The flooded phase starts once the flooder has ' +
-    'compiled and is sending. Latency is client-side, send to last byte. Last, v2 create: the requester creates ' +
-    `${CREATES} outgoing requests to the same partner (already known: its descriptor and keys are cached) through ` +
-    'its admin API, one at a time, each timed from send to the 201.',
+    'compiled and is sending. Latency is client-side, send to last byte. Last, v2 create: the requester tears the ' +
+    `peering down, then creates ${CREATES} outgoing requests to the same partner (known: its descriptor and keys ` +
+    'stay pinned) through its admin API, one at a time, each timed from send to the 201 and revoked before the next.',
 
   async run(log) {
     let a: Sidecar | null = null;
@@ -170,10 +170,12 @@ export const federationApi: Scenario = {
       const flooder = await flood.done;
 
       log('v2 create');
+      // A partner known but not peered: the peering goes, its descriptor and keys stay pinned.
+      await teardown(a, b, 'bench_api');
       const createMs: number[] = [];
       for (let i = 0; i < CREATES; i++) {
         const t0 = performance.now();
-        await adminOk(
+        const created = await adminOk<{ id: string }>(
           a,
           'POST',
           '/federation/outgoing-requests',
@@ -181,6 +183,7 @@ export const federationApi: Scenario = {
           201,
         );
         createMs.push(performance.now() - t0);
+        await adminOk(a, 'DELETE', `/federation/outgoing-requests/${created.id}`, undefined, 204);
       }
       const createP50 = percentile(createMs, 50);
       const quietP99 = summarize(quiet.latencies).p99;
