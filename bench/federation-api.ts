@@ -179,7 +179,7 @@ export const federationApi: Scenario = {
           a,
           'POST',
           '/federation/outgoing-requests',
-          { name: `bench_create_${i}`, partner_url: target_, prefix: String(80 + i), codec: 'ulaw' },
+          { name: `bench_create_${i}`, partner_url: target_, prefix: String(600 + i), codec: 'ulaw' },
           201,
         );
         createMs.push(performance.now() - t0);
