@@ -1,4 +1,4 @@
-import { adminOk, peerByName } from '../test/harness/sidecar';
+import { adminOk, peerByName, type Sidecar } from '../test/harness/sidecar';
 import { sleep } from '../test/harness/processes';
 import { type Instance, startInstance } from './asterisk-sidecar';
 import { percentile, round2 } from './percentiles';
@@ -14,6 +14,28 @@ const config = {
   log: { level: 'warn' },
 };
 
+/**
+ * Milliseconds from the accept until every side lists the peer as applied (written and verified in its
+ * Asterisk), polled back to back; null when that did not happen within the timeout.
+ */
+async function trunkReady(
+  sides: Sidecar[],
+  name: string,
+  acceptSentAt: number,
+  timeoutMs: number,
+): Promise<number | null> {
+  const pending = new Set(sides);
+  while (pending.size > 0) {
+    if (performance.now() - acceptSentAt > timeoutMs) return null;
+    for (const s of [...pending]) {
+      const view = (await peerByName(s, name)) as { apply_state?: string } | undefined;
+      if (view?.apply_state === 'applied') pending.delete(s);
+    }
+    if (pending.size > 0) await sleep(2);
+  }
+  return performance.now() - acceptSentAt;
+}
+
 export const convergence: Scenario = {
   name: 'convergence',
   title: 'Convergence: from the accept on B to the first answered call from A',
@@ -22,7 +44,9 @@ export const convergence: Scenario = {
     `reload debounce) on loopback. ${PEERINGS} times, through the admin API only: A requests, B accepts; the clock ` +
     'starts when the accept is sent to B and stops when a test call placed on A (`POST /federation/peers/{id}/test-call`: ' +
     "an ARI originate to IAX2/<peer>/<B's test extension>) is answered by B; polled back to back from the accept. Then A " +
-    'tears the peer down and the next round starts.',
+    'tears the peer down and the next round starts. Trunk ready, in the same rounds: from the same accept until both ' +
+    "sides' admin APIs list the peer with apply_state `applied` (written in their Asterisk and verified there by its " +
+    'mark), polled on both sides alongside the test calls.',
 
   async run(log) {
     let a: Instance | null = null;
@@ -40,11 +64,13 @@ export const convergence: Scenario = {
       if (!a || !b) throw new Error('instances did not start');
       const [A, B] = [a.sidecar, b.sidecar];
       const samples: number[] = [];
+      const readySamples: number[] = [];
       const attempts: number[] = [];
       const failures: string[] = [];
       for (let i = 0; i < PEERINGS; i++) {
         const name = `conv_${i}`;
         const p = await requestAndAccept(A, B, name, { requester: '71', acceptor: '72' });
+        const ready = trunkReady([A, B], name, p.acceptSentAt, PER_PEERING_TIMEOUT_MS);
         let tries = 0;
         let done = false;
         let lastError = '';
@@ -80,12 +106,19 @@ export const convergence: Scenario = {
             `${name}: no answered call within ${PER_PEERING_TIMEOUT_MS} ms (${lastError}; ${state})`,
           );
         }
+        const readyMs = await ready;
+        if (readyMs === null)
+          failures.push(`${name}: not applied on both sides within ${PER_PEERING_TIMEOUT_MS} ms`);
+        else readySamples.push(readyMs);
         log(
-          `${name}: ${done ? `${Math.round(samples[samples.length - 1])} ms after ${tries} call(s)` : 'FAILED'}`,
+          `${name}: ${done ? `${Math.round(samples[samples.length - 1])} ms after ${tries} call(s)` : 'FAILED'}` +
+            `, trunk ready after ${readyMs === null ? 'never' : Math.round(readyMs)} ms`,
         );
         await teardown(A, B, name);
       }
       const p50 = percentile(samples, 50);
+      const readyP50 = percentile(readySamples, 50);
+      const readyP95 = percentile(readySamples, 95);
       return {
         status: 'ok',
         metrics: {
@@ -97,9 +130,16 @@ export const convergence: Scenario = {
           max_ms: samples.length ? round2(Math.max(...samples)) : null,
           test_calls_until_answered_p50: percentile(attempts, 50),
           samples_ms: samples.map(round2),
+          trunk_ready_p50_ms: readyP50,
+          trunk_ready_p95_ms: readyP95,
+          trunk_ready_samples_ms: readySamples.map(round2),
           failures,
         },
-        targets: [target('convergence p50', p50, 'ms', '<=', 300)],
+        targets: [
+          target('trunk ready p50', readyP50, 'ms', '<=', 30),
+          target('trunk ready p95', readyP95, 'ms', '<=', 60),
+          target('first answered call p50', p50, 'ms', '<=', 100),
+        ],
       };
     } finally {
       await Promise.all([a?.stop(), b?.stop()]);

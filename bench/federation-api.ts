@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { destroyAll, startSidecar, type Sidecar } from '../test/harness/sidecar';
+import { adminOk, destroyAll, startSidecar, type Sidecar } from '../test/harness/sidecar';
 import { closedLoop, LoopbackClient, openLoop, type LoadOutcome } from './loopback-client';
 import { PartnerSigner } from './partner-signer';
-import { ratio, round2, summarize } from './percentiles';
+import { percentile, ratio, round2, summarize } from './percentiles';
 import { type Scenario, target } from './scenario';
-import { requestAndAccept, waitForPeer } from './sidecar-peering';
+import { requestAndAccept, teardown, waitForPeer } from './sidecar-peering';
 
 const FLOOD_SOURCE = '127.0.0.2';
 /** Limits of the flood phase: room for the partner's steady rate, far below what a flooder sends. */
@@ -92,6 +92,9 @@ function runFlood(args: Record<string, unknown>): {
   return { ready, done, pid: child.pid ?? 0 };
 }
 
+/** Outgoing requests the requester creates to its known partner for the v2 create figure. */
+const CREATES = 20;
+
 export const federationApi: Scenario = {
   name: 'federation-api',
   title: 'Federation API: signed requests on loopback, and a partner under a flood',
@@ -107,7 +110,9 @@ export const federationApi: Scenario = {
     `runs at nice ${FLOOD_NICE}: on this 2-core machine it would otherwise take CPU from the sidecar and the ` +
     "partner's client that a flooder on its own machine could not; it still gets the cycles they leave (about a " +
     'core), and the sidecar still handles every flood request. The flooded phase starts once the flooder has ' +
-    'compiled and is sending. Latency is client-side, send to last byte.',
+    'compiled and is sending. Latency is client-side, send to last byte. Last, v2 create: the requester tears the ' +
+    `peering down, then creates ${CREATES} outgoing requests to the same partner (known: its descriptor and keys ` +
+    'stay pinned) through its admin API, one at a time, each timed from send to the 201 and revoked before the next.',
 
   async run(log) {
     let a: Sidecar | null = null;
@@ -163,6 +168,24 @@ export const federationApi: Scenario = {
       await Promise.race([flood.ready, flood.done]);
       const flooded = await openLoop(partner, make, { perSecond: LEGIT_PER_SECOND, durationMs: PHASE_MS });
       const flooder = await flood.done;
+
+      log('v2 create');
+      // A partner known but not peered: the peering goes, its descriptor and keys stay pinned.
+      await teardown(a, b, 'bench_api');
+      const createMs: number[] = [];
+      for (let i = 0; i < CREATES; i++) {
+        const t0 = performance.now();
+        const created = await adminOk<{ id: string }>(
+          a,
+          'POST',
+          '/federation/outgoing-requests',
+          { name: `bench_create_${i}`, partner_url: target_, prefix: String(600 + i), codec: 'ulaw' },
+          201,
+        );
+        createMs.push(performance.now() - t0);
+        await adminOk(a, 'DELETE', `/federation/outgoing-requests/${created.id}`, undefined, 204);
+      }
+      const createP50 = percentile(createMs, 50);
       const quietP99 = summarize(quiet.latencies).p99;
       const floodedP99 = summarize(flooded.latencies).p99;
       const p99Ratio = ratio(floodedP99, quietP99);
@@ -194,8 +217,18 @@ export const federationApi: Scenario = {
             legit_refused: legitRefused,
             flooder,
           },
+          v2_create: {
+            p50_ms: createP50,
+            p95_ms: percentile(createMs, 95),
+            samples_ms: createMs.map(round2),
+          },
         },
-        targets: [target('flooded p99 / quiet p99 of the partner', p99Ratio, 'x', '<=', 2)],
+        targets: [
+          target('v2 create p50', createP50, 'ms', '<=', 15),
+          target('signed requests per second', throughput, 'requests/s', '>=', 2000),
+          target('signed p99 at 16 in flight', parallelSummary.p99, 'ms', '<=', 20),
+          target('flooded p99 / quiet p99 of the partner', p99Ratio, 'x', '<=', 2),
+        ],
         notes: [
           `serial p50 ${serialSummary.p50} ms, p99 ${serialSummary.p99} ms; 16 in flight p50 ${parallelSummary.p50} ms, p99 ${parallelSummary.p99} ms`,
           `partner p99 quiet ${quietP99} ms, flooded ${floodedP99} ms; ${legitRefused} partner requests refused`,

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { AmiClient } from '../src/asterisk/ami-client';
 import { createLogger } from '../src/logging/logger';
 import type { Peer } from '../src/store/entities';
+import { seal, sealingKey } from '../src/store/key-encryption';
 import type { AsteriskInstance } from '../test/harness/asterisk';
 import { newPeerRow } from '../test/harness/peer-row';
 
@@ -27,8 +28,16 @@ export function peerRow(i: number, prefixBase: number, namePrefix: string): Peer
   });
 }
 
-/** Opens the sidecar's SQLite for writing beside the running sidecar (WAL, busy timeout). */
-export function openPeerTable(sqlitePath: string): {
+/**
+ * Opens the sidecar's SQLite for writing beside the running sidecar (WAL, busy timeout).
+ * With the sidecar's key-encryption secret, inserted secrets are sealed as the sidecar
+ * stores them (an accept writes them sealed); without it they go in clear, like rows of a
+ * version before secrets at rest, which the sidecar seals at its next start.
+ */
+export function openPeerTable(
+  sqlitePath: string,
+  opts: { keyEncryptionSecret?: string } = {},
+): {
   insert(rows: Peer[]): void;
   exec(sql: string, params?: unknown[]): void;
   count(where: string): number;
@@ -40,10 +49,12 @@ export function openPeerTable(sqlitePath: string): {
   const stmt = db.prepare(
     `INSERT INTO peers (${columns.map((c) => `"${c}"`).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
   );
+  const sealing = opts.keyEncryptionSecret === undefined ? null : sealingKey(opts.keyEncryptionSecret);
   const insertMany = db.transaction((rows: Peer[]) => {
     for (const r of rows) {
       stmt.run(
         ...columns.map((c) => {
+          if (c === 'secret' && sealing) return seal(r.secret, sealing, 'peers.secret');
           const v = (r as unknown as Record<string, unknown>)[c];
           return v !== null && typeof v === 'object' ? JSON.stringify(v) : v;
         }),

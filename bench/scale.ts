@@ -11,6 +11,8 @@ import { type Scenario, target } from './scenario';
 
 const PEERS = 1000;
 const ROUNDS = 25;
+/** Runs of the reconcile/reload rounds in one scenario run; the ratio must hold in each. */
+const RUNS = 5;
 
 interface ReconcileAnswer {
   ok: boolean;
@@ -92,7 +94,9 @@ export const scale: Scenario = {
     'after touching the generated iax file so that it is parsed again, timed on a separate AMI session from send to ' +
     'response, median, in the same run on the same Asterisk. The rounds alternate (a reconcile, then a reload, ' +
     `${ROUNDS} of each, 1 s apart) so that a drift in the machine's load hits both sides alike. Each report's ` +
-    '`phases_ms` says where its run spent the time (read, apply = render + write + reload, verify, record).',
+    '`phases_ms` says where its run spent the time (read, apply = render + write + reload, verify, record). The ' +
+    `rounds are done in ${RUNS} runs of ${ROUNDS} each, one after the other on the same instance; the target is ` +
+    "the worst run's ratio (the ratio must hold in every run), the summary figures are over all rounds.",
 
   async run(log) {
     let inst: Instance | null = null;
@@ -111,7 +115,7 @@ export const scale: Scenario = {
       await sleep(2000);
       const idle = rssMb(s.pid);
       await s.stop();
-      const table = openPeerTable(s.sqlitePath);
+      const table = openPeerTable(s.sqlitePath, { keyEncryptionSecret: s.keyEncryptionSecret() });
       table.insert(Array.from({ length: PEERS }, (_, i) => peerRow(i, 100000, 'scale_')));
       log(`inserted ${PEERS} peers; starting the sidecar`);
       const t0 = performance.now();
@@ -146,31 +150,48 @@ export const scale: Scenario = {
         phases_ms: Record<string, number>;
       }[] = [];
       const reloadsBefore = await ownIaxReloads(s.adminUrl);
-      for (let r = 0; r < ROUNDS; r++) {
-        table.exec('UPDATE peers SET codec = ?', [r % 2 === 0 ? 'alaw' : 'ulaw']);
-        const t = performance.now();
-        const report = await adminOk<ReconcileAnswer>(s, 'POST', '/reconcile', { verify: 'changed' }, 200);
-        roundTripMs.push(performance.now() - t);
-        if (!report.ok || !report.started_at || !report.finished_at) {
-          throw new Error(
-            `reconcile did not complete: ${JSON.stringify({ ...report, verified: report.verified.length })}`,
-          );
+      const runs: {
+        reconcile_median_ms: number | null;
+        reload_median_ms: number | null;
+        ratio: number | null;
+      }[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        const first = reconcileMs.length;
+        for (let round = 0; round < ROUNDS; round++) {
+          const r = run * ROUNDS + round;
+          table.exec('UPDATE peers SET codec = ?', [r % 2 === 0 ? 'alaw' : 'ulaw']);
+          const t = performance.now();
+          const report = await adminOk<ReconcileAnswer>(s, 'POST', '/reconcile', { verify: 'changed' }, 200);
+          roundTripMs.push(performance.now() - t);
+          if (!report.ok || !report.started_at || !report.finished_at) {
+            throw new Error(
+              `reconcile did not complete: ${JSON.stringify({ ...report, verified: report.verified.length })}`,
+            );
+          }
+          reconcileMs.push(Date.parse(report.finished_at) - Date.parse(report.started_at));
+          reports.push({
+            changes: report.changes.length,
+            reloaded: report.reloaded,
+            verified: report.verified.length,
+            phases_ms: report.phases_ms,
+          });
+          await sleep(1000);
+          // iax2 reload re-reads a file only when its mtime changed.
+          const when = new Date(Date.now() + (r + 1) * 2000);
+          fs.utimesSync(iaxFile, when, when);
+          const t2 = performance.now();
+          await ami.reload('chan_iax2.so');
+          reloadMs.push(performance.now() - t2);
+          await sleep(1000);
         }
-        reconcileMs.push(Date.parse(report.finished_at) - Date.parse(report.started_at));
-        reports.push({
-          changes: report.changes.length,
-          reloaded: report.reloaded,
-          verified: report.verified.length,
-          phases_ms: report.phases_ms,
+        const runReconcile = percentile(reconcileMs.slice(first), 50);
+        const runReload = percentile(reloadMs.slice(first), 50);
+        runs.push({
+          reconcile_median_ms: runReconcile,
+          reload_median_ms: runReload,
+          ratio: ratio(runReconcile, runReload),
         });
-        await sleep(1000);
-        // iax2 reload re-reads a file only when its mtime changed.
-        const when = new Date(Date.now() + (r + 1) * 2000);
-        fs.utimesSync(iaxFile, when, when);
-        const t2 = performance.now();
-        await ami.reload('chan_iax2.so');
-        reloadMs.push(performance.now() - t2);
-        await sleep(1000);
+        log(`run ${run + 1}/${RUNS}: ${JSON.stringify(runs[runs.length - 1])}`);
       }
       const reloadsAfter = await ownIaxReloads(s.adminUrl);
       const ownReloads = reloadsAfter.count - reloadsBefore.count;
@@ -183,6 +204,11 @@ export const scale: Scenario = {
       const reconcileMedian = percentile(reconcileMs, 50);
       const reloadMedian = percentile(reloadMs, 50);
       const reconcileRatio = ratio(reconcileMedian, reloadMedian);
+      // The target holds only if it holds in every run: the worst run's ratio.
+      const runRatios = runs.map((r) => r.ratio);
+      const worstRatio = runRatios.some((x) => x === null)
+        ? null
+        : Math.max(...runRatios.map((x) => x ?? Number.POSITIVE_INFINITY));
       return {
         status: 'ok',
         metrics: {
@@ -203,6 +229,8 @@ export const scale: Scenario = {
           asterisk_iax2_reload_ms: reloadMs.map(round2),
           asterisk_iax2_reload_median_ms: reloadMedian,
           reconcile_to_reload_ratio: reconcileRatio,
+          runs,
+          worst_run_ratio: worstRatio,
           // The same Reload as the sidecar sends it inside its runs (send to response), for comparison with
           // the bench's own: the rest of a run is the sidecar's work and the verifying IAXpeerlist.
           in_run_iax2_reloads: ownReloads,
@@ -212,8 +240,8 @@ export const scale: Scenario = {
           peers_listed_by_asterisk: listed,
         },
         targets: [
-          target('full reconcile / Asterisk iax2 reload', reconcileRatio, 'x', '<=', 1.5),
-          target(`sidecar RSS with ${PEERS} peers`, memory.rss, 'MB', '<=', 150),
+          target('full reconcile / Asterisk iax2 reload', worstRatio, 'x', '<=', 1.2),
+          target(`sidecar RSS with ${PEERS} peers`, memory.rss, 'MB', '<=', 120),
         ],
       };
     } finally {

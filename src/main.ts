@@ -1,3 +1,5 @@
+// First: V8 settings that must be in place before the heap grows.
+import './runtime-memory';
 import 'reflect-metadata';
 import { ConfigError, loadConfigWithWarnings, type LoadedConfig } from './config/load-config';
 import { buildApp } from './app';

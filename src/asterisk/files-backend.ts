@@ -1,3 +1,4 @@
+import { type FSWatcher, watch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, errorMessage } from '../core/errors';
@@ -150,6 +151,12 @@ export class FilesBackend implements StateBackend {
 
   private readonly iaxFile: KnownFile;
   private readonly extFile: KnownFile;
+  /**
+   * What each generated file should hold: set before the apply writes it (or
+   * finds it already so), so that the watcher never takes our own write for a
+   * hand edit, even when it looks while the write is still going on.
+   */
+  private readonly expectedText = new Map<string, string>();
 
   /**
    * Writes what differs and reloads only the module whose file changed (an
@@ -158,18 +165,9 @@ export class FilesBackend implements StateBackend {
    * Asterisk parses the iax file. The two reloads never overlap (Asterisk
    * refuses a reload while another runs).
    */
-  async apply(
-    state: DesiredState,
-    applyOpts: { force: boolean; whileReloading?: () => void },
-  ): Promise<ApplyReport> {
+  async apply(state: DesiredState, applyOpts: { force: boolean }): Promise<ApplyReport> {
     await this.assertConfigDir();
     const force = applyOpts.force || !this.reloadedOnce;
-    let waitWork = applyOpts.whileReloading;
-    const runWaitWork = () => {
-      const work = waitWork;
-      waitWork = undefined;
-      work?.();
-    };
     const report: ApplyReport = { changes: [], reloaded: [] };
     const owned = await this.withoutConflicts(state);
     const iax = renderIax(owned);
@@ -180,6 +178,7 @@ export class FilesBackend implements StateBackend {
     const sectionsBefore = ours ? ours.marks : sections(iaxBefore);
     const sectionsNow = ours ? iax.marks : iax.bodies;
     const iaxChanged = iaxBefore !== iax.text;
+    this.expectedText.set(IAX_FILE, iax.text);
     if (iaxChanged) await this.iaxFile.write(iax.text);
     if (this.lastIax) this.previousMarks = this.lastIax.marks;
     this.lastIax = iax;
@@ -202,13 +201,13 @@ export class FilesBackend implements StateBackend {
       const extText = last && sameDialplan(last.owned, owned) ? last.extText : renderExtensionsFile(owned);
       const extBefore = await this.extFile.read();
       extChanged = extBefore !== extText;
+      this.expectedText.set(EXTENSIONS_FILE, extText);
       if (extChanged) await this.extFile.write(extText);
       this.lastApplied = { state, owned, extText, marks: iax.marks };
       if (extChanged || force) this.dialplanVerified = null;
       // The section diff only feeds the report.
       if (iaxChanged) report.changes.push(...diffSectionMaps(sectionsBefore, sectionsNow, 'iax'));
       if (extChanged) report.changes.push(...diffSections(extBefore, extText, 'dialplan'));
-      if (iaxReload) runWaitWork();
     } catch (e) {
       // Never leave our own reload running behind a failed write: the next run would collide with it.
       await iaxReload?.catch(() => undefined);
@@ -219,13 +218,7 @@ export class FilesBackend implements StateBackend {
       report.reloaded.push(IAX_MODULE);
     }
     if (extChanged || force) {
-      const reloading = this.reloader.reload(DIALPLAN_MODULE);
-      reloading.catch(() => undefined); // awaited below, after the caller's work
-      try {
-        runWaitWork();
-      } finally {
-        await reloading;
-      }
+      await this.reloader.reload(DIALPLAN_MODULE);
       report.reloaded.push(DIALPLAN_MODULE);
     }
     if (report.reloaded.length === 2) this.reloadedOnce = true;
@@ -237,6 +230,68 @@ export class FilesBackend implements StateBackend {
       });
     }
     return report;
+  }
+
+  /**
+   * Watches the two generated files and calls onDrift (with the file's name)
+   * when one no longer holds what the last apply wrote: a hand edit is then
+   * repaired at once instead of at the next scheduled reconcile. inotify
+   * through fs.watch, on the config folder rather than on the files: both are
+   * replaced by a rename on every write (see writeFileAtomic), which a watch
+   * on the file itself would not survive. Our own writes leave the text we
+   * expect and call nothing. Returns the function that stops watching.
+   */
+  watchDrift(onDrift: (file: string) => void): () => void {
+    const files = new Map([
+      [IAX_FILE, this.iaxFile],
+      [EXTENSIONS_FILE, this.extFile],
+    ]);
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(this.configDir, { persistent: false });
+    } catch (e) {
+      this.logger.warn(
+        'cannot watch the Asterisk config folder; hand edits wait for the scheduled reconcile',
+        {
+          component: 'asterisk',
+          error: errorMessage(e),
+        },
+      );
+      return () => undefined;
+    }
+    // One look at a file at a time; events during it ask for one more.
+    const looking = new Map<string, boolean>();
+    const look = async (name: string, file: KnownFile): Promise<void> => {
+      do {
+        looking.set(name, false);
+        const expected = this.expectedText.get(name);
+        if (expected === undefined) continue; // nothing applied yet: the first run writes it anyway
+        const text = await file.read().catch(() => null);
+        if (text !== expected && this.expectedText.get(name) === expected) onDrift(name);
+      } while (looking.get(name) === true);
+      looking.delete(name);
+    };
+    watcher.on('change', (_event, filename) => {
+      const name = typeof filename === 'string' ? filename : filename?.toString('utf8');
+      const file = name === undefined ? undefined : files.get(name);
+      if (name === undefined || !file) return;
+      if (looking.has(name)) {
+        looking.set(name, true);
+        return;
+      }
+      void look(name, file);
+    });
+    watcher.on('error', (e) => {
+      this.logger.warn(
+        'watching the Asterisk config folder failed; hand edits wait for the scheduled reconcile',
+        {
+          component: 'asterisk',
+          error: errorMessage(e),
+        },
+      );
+      watcher.close();
+    });
+    return () => watcher.close();
   }
 
   /**

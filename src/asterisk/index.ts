@@ -173,6 +173,7 @@ export function createAsteriskFeature(
     },
   ];
   let handles: JobHandle[] = [];
+  let stopWatchingDrift: (() => void) | null = null;
 
   const onAmiConnected = () => {
     reconciler.sessionStarted();
@@ -290,12 +291,20 @@ export function createAsteriskFeature(
       monitor.start();
       const runner = runnerFor(ctx);
       handles = jobs.map((j) => runner.add(j));
+      // A hand edit of a generated file is repaired at once, not at the next scheduled reconcile.
+      stopWatchingDrift =
+        backend.watchDrift?.((file) => {
+          if (config.asterisk.watchGeneratedFiles)
+            void reconciler.request(`drift:${file}`, { immediate: true });
+        }) ?? null;
       logger.info('Asterisk layer started', { component: 'asterisk', backend: a.stateBackend });
     },
     async stop() {
       // Off the runner first without waiting: a scheduled reconcile in flight ends when the reconciler stops.
       const removed = Promise.all(handles.map((h) => h.remove()));
       handles = [];
+      stopWatchingDrift?.();
+      stopWatchingDrift = null;
       await reconciler.stop();
       await monitor.stop();
       await removed;

@@ -158,10 +158,7 @@ export class RealtimeBackend implements StateBackend {
     await this.db.getRepository(AsteriskRealtimeRowEntity).delete({ tableName: table, rowKey: key });
   }
 
-  async apply(
-    state: DesiredState,
-    _opts: { force: boolean; whileReloading?: () => void },
-  ): Promise<ApplyReport> {
+  async apply(state: DesiredState, _opts: { force: boolean }): Promise<ApplyReport> {
     const report: ApplyReport = { changes: [], reloaded: [] };
     this.conflicts.clear();
     const optionKeys = [...new Set(state.peers.flatMap((p) => p.friend.options.map(([k]) => k)))];

@@ -9,6 +9,7 @@ import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsF
 import type { ApplyPatch, AsteriskPeerRows, PeerPatch, PeerRunRow } from '../core/asterisk-peers';
 import { PeerPatchBatch } from './peer-patch-batch';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
+import { SingleFlight } from '../jobs/single-flight';
 
 export interface ReconcileReport {
   reasons: string[];
@@ -23,30 +24,46 @@ export interface ReconcileReport {
   phasesMs: Record<string, number>;
 }
 
+/** Requests not yet taken by a run: they share the next one. */
 interface Batch {
   reasons: Set<string>;
-  waiters: { resolve: (r: ReconcileReport | null) => void }[];
+  waiters: ((r: ReconcileReport | null) => void)[];
+  /** When the first of them came (a burst is held back at most MAX_COALESCE_MS from it). */
   firstAt: number;
+  /** The debounce timer; null once the batch is handed to the single flight (or none was set). */
   timer: NodeJS.Timeout | null;
-  immediate: boolean;
+  /** Handed to the single flight: it runs as soon as no run is in flight. */
+  due: boolean;
   full: boolean;
 }
 
-/** Longest a burst of requests may hold back a run, ms. */
-const MAX_COALESCE_MS = 1000;
+/**
+ * Longest a burst of requests may hold back a run, ms, counted from the first
+ * request after the burst's leading one (which ran at once): a steady stream
+ * cannot starve the runs, and a burst of a second and a half costs two.
+ */
+const MAX_COALESCE_MS = 1500;
 
 /**
  * Desired state (Peer rows) against actual state (Asterisk). One run reads
  * every peer, lets the backend write what differs (and reload only then),
  * verifies what Asterisk shows, and records apply states on the peers.
- * Requests are coalesced: a burst of changes becomes one run (a trailing
- * debounce, capped so a steady stream cannot starve it), and runs never
- * overlap.
+ * Runs go through a single flight (src/jobs): never two at once. A request
+ * after a quiet spell (none within asterisk.reloadDebounceMs) runs at once,
+ * or right after the run in flight: a lone accept pays no debounce. A request
+ * that follows another within the debounce is part of a burst: it waits for
+ * the burst to pause (the debounce, capped by MAX_COALESCE_MS), so that a
+ * burst costs its leading run and one more, not a run per request.
  */
 export class Reconciler {
   private batch: Batch | null = null;
-  private running: Promise<void> | null = null;
-  private readonly appliedHash = new Map<string, string>();
+  /** When the last request came, to tell a lone request from one of a burst. */
+  private lastRequestAt = Number.NEGATIVE_INFINITY;
+  private readonly runs = new SingleFlight(() => this.runBatch(), {
+    rerunWhen: () => !this.stopped && this.batch?.due === true,
+  });
+  /** What each verified peer was rendered as in the last run (see sameRendering). */
+  private readonly appliedObjects = new Map<string, PeerObjects>();
   private lastFailureSignature = '';
   private stopped = false;
   private bootChecked = false;
@@ -77,6 +94,7 @@ export class Reconciler {
    * full, the run reads back everything Asterisk holds, not only what may
    * have changed (see StateBackend.verify): the scheduled run and an admin's
    * "reconcile now" ask for it, because CLI edits of the dial plan raise no event.
+   * With immediate, the request never waits for a debounce.
    */
   request(
     reason: string,
@@ -85,42 +103,52 @@ export class Reconciler {
     if (this.stopped) return Promise.resolve(null);
     return new Promise((resolve) => {
       const now = performance.now();
+      const debounce = this.deps.config.asterisk.reloadDebounceMs;
+      const inBurst = now - this.lastRequestAt < debounce;
+      this.lastRequestAt = now;
       const b = (this.batch ??= {
         reasons: new Set(),
         waiters: [],
         firstAt: now,
         timer: null,
-        immediate: false,
+        due: false,
         full: false,
       });
       b.reasons.add(reason);
-      b.waiters.push({ resolve });
-      b.immediate ||= opts.immediate === true;
+      b.waiters.push(resolve);
       b.full ||= opts.full === true;
+      if (b.due) return; // already handed over: it runs once the run in flight ends
       if (b.timer) clearTimeout(b.timer);
-      const debounce = this.deps.config.asterisk.reloadDebounceMs;
-      const delay = b.immediate ? 0 : Math.max(0, Math.min(debounce, b.firstAt + MAX_COALESCE_MS - now));
-      b.timer = setTimeout(() => this.fire(), delay);
+      b.timer = null;
+      const delay =
+        opts.immediate === true || !inBurst
+          ? 0
+          : Math.max(0, Math.min(debounce, b.firstAt + MAX_COALESCE_MS - now));
+      if (delay === 0) this.handOver(b);
+      else b.timer = setTimeout(() => this.handOver(b), delay);
     });
   }
 
-  private fire(): void {
-    const b = this.batch;
-    if (!b) return;
+  /** The batch is due: it runs now, or right after the run in flight. */
+  private handOver(b: Batch): void {
     b.timer = null;
-    // A run is in progress: this batch starts when it ends (see the finally below).
-    if (this.running) return;
+    if (this.batch !== b || b.due) return;
+    b.due = true;
+    // Resolves the batch's waiters itself; the single flight's promise only says when it ended.
+    this.runs.trigger().catch(() => undefined);
+  }
+
+  /** One run for the batch that is due (taken now: requests from here on share the next run). */
+  private async runBatch(): Promise<void> {
+    const b = this.batch;
+    if (!b?.due) return;
     this.batch = null;
-    this.running = this.runOnce([...b.reasons], b.full)
-      .then(
-        (report) => b.waiters.forEach((w) => w.resolve(report)),
-        () => b.waiters.forEach((w) => w.resolve(null)),
-      )
-      .finally(() => {
-        this.running = null;
-        const next = this.batch;
-        if (next && !next.timer) this.fire();
-      });
+    let report: ReconcileReport | null = null;
+    try {
+      report = await this.runOnce([...b.reasons], b.full);
+    } finally {
+      for (const w of b.waiters) w(report);
+    }
   }
 
   /**
@@ -135,19 +163,20 @@ export class Reconciler {
 
   /** Waits for the current run and any queued one (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.running || this.batch) {
-      if (this.running) await this.running;
-      else await new Promise((r) => setTimeout(r, 10));
+    for (;;) {
+      await this.runs.idle();
+      if (!this.batch) return;
+      await new Promise((r) => setTimeout(r, 10));
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.batch?.timer) clearTimeout(this.batch.timer);
     const pending = this.batch;
     this.batch = null;
-    pending?.waiters.forEach((w) => w.resolve(null));
-    await this.running;
+    if (pending?.timer) clearTimeout(pending.timer);
+    pending?.waiters.forEach((w) => w(null));
+    await this.runs.idle();
   }
 
   private async runOnce(reasons: string[], full: boolean): Promise<ReconcileReport | null> {
@@ -169,12 +198,7 @@ export class Reconciler {
       const unfederated = await this.deps.unfederated.unfederatedSet();
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
       phases.lap('read');
-      // The digests record() compares are worked out while Asterisk reloads, if it does.
-      let digests: Map<string, string> | null = null;
-      const applied = await backend.apply(desired, {
-        force: false,
-        whileReloading: () => (digests = digestsOf(desired)),
-      });
+      const applied = await backend.apply(desired, { force: false });
       phases.lap('apply');
       let verify = await backend.verify(desired, { full });
       phases.lap('verify');
@@ -190,7 +214,7 @@ export class Reconciler {
         phases.lap('forced');
       }
       this.lastFailureSignature = failureSignature(verify);
-      const report = await this.record(peers, desired, verify, applied, reasons, startedAt, digests);
+      const report = await this.record(peers, desired, verify, applied, reasons, startedAt);
       phases.lap('record');
       report.phasesMs = phases.laps;
       for (const c of report.changes) metrics.driftRepaired.inc({ action: c.action });
@@ -241,7 +265,6 @@ export class Reconciler {
     applied: ApplyReport,
     reasons: string[],
     startedAt: number,
-    digests: Map<string, string> | null,
   ): Promise<ReconcileReport> {
     const now = this.deps.clock.now();
     const byName = new Map(peers.map((p) => [p.name, p]));
@@ -278,11 +301,12 @@ export class Reconciler {
         continue;
       }
       report.applied.push(row.name);
-      const hash = digests?.get(obj.peer.name) ?? hashOf(obj);
-      const known = this.appliedHash.get(row.name);
+      const known = this.appliedObjects.get(row.name);
       const fresh =
-        row.applyState !== 'applied' || row.appliedAt === null || (known !== undefined && known !== hash);
-      this.appliedHash.set(row.name, hash);
+        row.applyState !== 'applied' ||
+        row.appliedAt === null ||
+        (known !== undefined && !sameRendering(known, obj));
+      this.appliedObjects.set(row.name, obj);
       const patch = fresh ? appliedFresh : appliedKept;
       save(row, patch, patch);
     }
@@ -292,9 +316,9 @@ export class Reconciler {
       if (row) save(row, { applyState: 'failed', applyError: r.error });
     }
     // Forget removed peers (a peer added again under the same name starts over).
-    if (this.appliedHash.size > desired.peers.length) {
+    if (this.appliedObjects.size > desired.peers.length) {
       const wanted = new Set(desired.peers.map((o) => o.peer.name));
-      for (const name of this.appliedHash.keys()) if (!wanted.has(name)) this.appliedHash.delete(name);
+      for (const name of this.appliedObjects.keys()) if (!wanted.has(name)) this.appliedObjects.delete(name);
     }
     await updates.flush(this.deps.rows);
     report.finishedAt = this.deps.clock.now();
@@ -314,49 +338,30 @@ class PhaseTimer {
   }
 }
 
-/** What a peer is rendered as; a change means its config was applied anew (applied_at moves). */
-function digestsOf(state: DesiredState): Map<string, string> {
-  return new Map(state.peers.map((obj) => [obj.peer.name, hashOf(obj)]));
-}
-
 /**
- * A digest of everything rendered for the peer, kept per peer to compare with
- * the next run's (it never leaves the process). Two 32-bit FNV-1a lanes fed
- * straight from the values: no text is built, which with 1,000 peers would be
- * some 60,000 short-lived strings per run, and this runs while chan_iax2
- * reloads, where whatever the process does slows the reload down.
+ * Whether a peer renders as it did in the last run (else its config was
+ * applied anew and applied_at moves): the same option lines and the same dial
+ * plan steps. Compared value by value against the last run's objects, which
+ * the backend holds anyway: no digest to work out for every peer while
+ * chan_iax2 reloads, and a build hands unchanged steps on as the same array.
  */
-function hashOf(obj: PeerObjects): string {
-  const d = new FieldDigest();
-  for (const [k, v] of obj.friend.options) d.add(k).add(v);
-  for (const st of obj.steps)
-    d.add(st.context).add(st.exten).add(String(st.priority)).add(st.app).add(st.appData);
-  return d.value();
-}
-
-class FieldDigest {
-  private a = 0x811c9dc5;
-  private b = 0x01000193;
-
-  /** Adds one field; a separator keeps ("ab", "c") and ("a", "bc") apart. */
-  add(text: string): this {
-    let a = this.a;
-    let b = this.b;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x5bd1e995);
-      b ^= b >>> 15;
-    }
-    // The separator is outside ASCII, which no validated value leaves.
-    this.a = Math.imul(a ^ 0x100, 0x01000193);
-    this.b = Math.imul(b ^ 0x100, 0x5bd1e995);
-    return this;
-  }
-
-  value(): string {
-    return `${(this.a >>> 0).toString(36)}.${(this.b >>> 0).toString(36)}`;
-  }
+function sameRendering(a: PeerObjects, b: PeerObjects): boolean {
+  const ao = a.friend.options;
+  const bo = b.friend.options;
+  if (a.friend.name !== b.friend.name || ao.length !== bo.length) return false;
+  for (let i = 0; i < ao.length; i++) if (ao[i][0] !== bo[i][0] || ao[i][1] !== bo[i][1]) return false;
+  if (a.steps === b.steps) return true;
+  if (a.steps.length !== b.steps.length) return false;
+  return a.steps.every((st, i) => {
+    const o = b.steps[i];
+    return (
+      st.context === o.context &&
+      st.exten === o.exten &&
+      st.priority === o.priority &&
+      st.app === o.app &&
+      st.appData === o.appData
+    );
+  });
 }
 
 function failureSignature(v: VerifyReport): string {

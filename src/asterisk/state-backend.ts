@@ -30,11 +30,8 @@ export interface StateBackend {
    * Makes Asterisk's configuration match the state. With force, makes
    * Asterisk re-read it even when nothing changed (after a failed verify).
    * Throws an AppError when it cannot write at all; nothing is half-written.
-   * `whileReloading` is work of the caller's that the backend runs while it
-   * waits for Asterisk (a module reload); it runs at most once, and not at
-   * all when there is no such wait.
    */
-  apply(state: DesiredState, opts: { force: boolean; whileReloading?: () => void }): Promise<ApplyReport>;
+  apply(state: DesiredState, opts: { force: boolean }): Promise<ApplyReport>;
   /**
    * Checks what Asterisk actually holds against the state. With full, reads
    * back everything; without, a backend may skip re-reading what it verified
@@ -43,5 +40,10 @@ export interface StateBackend {
   verify(state: DesiredState, opts?: { full?: boolean }): Promise<VerifyReport>;
   /** Asterisk may have changed behind our back (a new session, a foreign reload): the next verify reads all. */
   forgetVerified?(): void;
+  /**
+   * Calls onDrift when what the backend wrote is changed by someone else (the
+   * files backend watches its generated files); returns the function that stops it.
+   */
+  watchDrift?(onDrift: (what: string) => void): () => void;
   close(): Promise<void>;
 }

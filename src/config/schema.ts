@@ -152,6 +152,12 @@ export const configSchema = z.strictObject({
       qualifyFreqNotOkMs: z.number().int().min(500).default(10000),
       /** Coalescing window for reloads, ms. */
       reloadDebounceMs: z.number().int().min(0).max(10000).default(200),
+      /**
+       * Files backend: watch the generated files (inotify) and repair a hand
+       * edit at once; off (e.g. a config folder on a file system without
+       * inotify), hand edits wait for the scheduled reconcile. Read at each change.
+       */
+      watchGeneratedFiles: z.boolean().default(true),
       /** Realtime database (UURU_ASTERISK_DATABASE_*). */
       realtimeDb: z
         .strictObject({

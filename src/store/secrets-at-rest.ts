@@ -172,16 +172,29 @@ export function openSealed(
   if (!c || !boundColumns.has(c)) throw new Error(`${property} is not a sealed column`);
   const b = boundOf(ds);
   const context = contextOf(c);
+  // Every sealed value has its own random IV, so a stored text opens to one clear value for good:
+  // a reader that sees the same rows again (a reconcile reads every peer's secret on every run)
+  // opens each once. Bounded: past OPENED_CACHE_MAX it starts over.
+  const opened = new Map<string, string>();
   return (stored: string): string => {
     if (!isSealed(stored)) return stored;
+    const known = opened.get(stored);
+    if (known !== undefined) return known;
+    let clear: string;
     try {
-      return unseal(stored, b.sealing, context);
+      clear = unseal(stored, b.sealing, context);
     } catch (e) {
       if (e instanceof KeyDecryptionError) throw keyError(e.message);
       throw e;
     }
+    if (opened.size >= OPENED_CACHE_MAX) opened.clear();
+    opened.set(stored, clear);
+    return clear;
   };
 }
+
+/** Values one openSealed() reader keeps opened (a few hundred bytes each). */
+const OPENED_CACHE_MAX = 20_000;
 
 type Row = Record<string, unknown>;
 

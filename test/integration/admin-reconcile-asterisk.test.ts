@@ -34,7 +34,14 @@ let a: FederatedNode;
 let b: Sidecar;
 
 beforeAll(async () => {
-  [a, b] = await Promise.all([startFederatedNode({ name: 'rca' }), startSidecar({ name: 'rcb' })]);
+  [a, b] = await Promise.all([
+    startFederatedNode({
+      name: 'rca',
+      // The drift below is for the admin's reconcile to find: the watch on the files would repair it first.
+      config: { asterisk: { watchGeneratedFiles: false } },
+    }),
+    startSidecar({ name: 'rcb' }),
+  ]);
   await adminOk(
     a.sidecar,
     'POST',

@@ -62,6 +62,12 @@ async function pair(): Promise<void> {
   await Promise.all([sa.feature.port.syncPeers('test'), sb.feature.port.syncPeers('test')]);
 }
 
+/** The reconciler's repairs so far, by action (uuru_fed_drift_repaired_total on A's sidecar). */
+async function driftRepairs(): Promise<Record<string, number>> {
+  const counter = await sa.metrics.driftRepaired.get();
+  return Object.fromEntries(counter.values.map((v) => [String(v.labels.action), v.value]));
+}
+
 const callAB = () => dial(sa.ami, `55${TEST_EXTENSION}`);
 
 describe('files backend', () => {
@@ -107,9 +113,17 @@ describe('files backend', () => {
 
     // Asterisk gets the old section back behind the sidecar's back (the CLI's iax2 reload raises no
     // event), then the file is put back: it is what the sidecar wants, and Asterisk holds the old peer.
-    fs.writeFileSync(file, oldText);
-    await A.cli('iax2 reload');
-    fs.writeFileSync(file, newText);
+    // The watch on the files would repair the edit at once: it looks away while the scene is set.
+    sa.config.asterisk.watchGeneratedFiles = false;
+    try {
+      fs.writeFileSync(file, oldText);
+      await A.cli('iax2 reload');
+      fs.writeFileSync(file, newText);
+      // Long enough for the watch to have seen the writes (and, looking away, to have done nothing).
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      sa.config.asterisk.watchGeneratedFiles = true;
+    }
     expect(await showPeer()).toMatch(/Codecs\s*:\s*\(ulaw\)/);
 
     // Name, host and port are the same in both versions; only the mark tells them apart.
@@ -199,11 +213,14 @@ describe('files backend', () => {
     expect((await sa.metrics.testCallSetup.get()).values.some((v) => v.labels.peer === 'a_c')).toBe(false);
   });
 
-  it('repairs a hand edit of the generated files and leaves a hand-written peer alone', async () => {
+  it('repairs a hand edit of the generated files on its own within a second, and leaves a hand-written peer alone', async () => {
     const iaxFile = path.join(A.configDir, IAX_FILE);
     const extFile = path.join(A.configDir, EXTENSIONS_FILE);
     const good = { iax: fs.readFileSync(iaxFile, 'utf8'), ext: fs.readFileSync(extFile, 'utf8') };
     const iaxConfBefore = fs.readFileSync(path.join(A.configDir, 'iax.conf'), 'utf8');
+    await sa.feature.reconciler.idle();
+    const repairsBefore = await driftRepairs();
+    const edited = Date.now();
     fs.writeFileSync(
       iaxFile,
       good.iax.replace(`secret=${secret}`, 'secret=tamperedtampered1234') +
@@ -211,14 +228,21 @@ describe('files backend', () => {
     );
     fs.writeFileSync(extFile, good.ext.replace('Dial(IAX2/a_b/', 'Dial(IAX2/intruder/'));
 
-    const report = await sa.feature.reconcile('test');
-    expect(report?.changes).toEqual(
-      expect.arrayContaining([
-        { action: 'change', object: 'iax:a_b' },
-        { action: 'remove', object: 'iax:intruder' },
-        { action: 'change', object: 'dialplan:uuru-local-federation' },
-      ]),
+    // Nothing asks for a run (the scheduled reconcile is far away): the watch on the files notices.
+    await waitUntil(
+      'both generated files to be restored',
+      async () =>
+        fs.readFileSync(iaxFile, 'utf8') === good.iax && fs.readFileSync(extFile, 'utf8') === good.ext,
+      5000,
+      10,
     );
+    expect(Date.now() - edited).toBeLessThan(1000);
+    await sa.feature.reconciler.idle();
+    const repairs = await driftRepairs();
+    // The friend's changed secret and the dial plan step were changed back, the intruder removed.
+    expect((repairs.change ?? 0) - (repairsBefore.change ?? 0)).toBeGreaterThanOrEqual(2);
+    expect((repairs.remove ?? 0) - (repairsBefore.remove ?? 0)).toBeGreaterThanOrEqual(1);
+    expect(sa.feature.reconciler.lastReport?.reasons.some((r) => r.startsWith('drift:'))).toBe(true);
     expect(fs.readFileSync(iaxFile, 'utf8')).toBe(good.iax);
     expect(fs.readFileSync(extFile, 'utf8')).toBe(good.ext);
     expect(fs.readFileSync(path.join(A.configDir, 'iax.conf'), 'utf8')).toBe(iaxConfBefore);
@@ -330,6 +354,29 @@ describe('files backend', () => {
     expect(up.lastSeen).not.toBeNull();
     expect(await peerStatesOn(sa.metrics, 'a_b')).toEqual(['reachable']);
     expect(await peerLatencySeconds(sa.metrics, 'a_b')).toBeCloseTo(up.latencyMs! / 1000, 1);
+  });
+
+  it('applies a lone change at once: it does not wait for the reload debounce', async () => {
+    const debounce = sa.config.asterisk.reloadDebounceMs;
+    // Far longer than a run takes; the reconciler reads it at each request.
+    sa.config.asterisk.reloadDebounceMs = 2500;
+    try {
+      await sa.feature.reconciler.idle();
+      // Quiet for a whole debounce: the next request is a lone one, not part of a burst.
+      await new Promise((r) => setTimeout(r, 2600));
+      await insertPeer(sa.db, { name: 'lone_1', prefix: '6900', port: 5999, secret: sharedSecret() });
+      const asked = Date.now();
+      await sa.feature.port.syncPeers('lone accept');
+      const report = sa.feature.reconciler.lastReport;
+      expect(report?.reasons).toEqual(['lone accept']);
+      // A debounced run would start 1,000 ms (the old coalescing cap) or 2,500 ms after the request.
+      expect((report?.startedAt ?? Infinity) - asked).toBeLessThan(500);
+      expect((await peerRow(sa.db, 'lone_1')).applyState).toBe('applied');
+    } finally {
+      sa.config.asterisk.reloadDebounceMs = debounce;
+      await sa.db.getRepository(PeerEntity).delete({ name: 'lone_1' });
+      await sa.feature.reconcile('test');
+    }
   });
 
   it('coalesces 50 peers added within a second into at most 2 reloads per module', async () => {
