@@ -69,6 +69,12 @@ const norm = (v: unknown): string => (v === null || v === undefined ? '' : Strin
  * conflict and left alone. Realtime peers are loaded only when a call needs
  * them and are never qualified: this backend cannot monitor reachability.
  */
+/** Peers left out because the tables cannot hold one of their values (with why), and owned names no row can hold. */
+interface Unstorable {
+  peers: Map<string, string>;
+  friendNames: Set<string>;
+}
+
 export class RealtimeBackend implements StateBackend {
   readonly kind = 'realtime' as const;
   readonly monitorable = false;
@@ -175,7 +181,23 @@ export class RealtimeBackend implements StateBackend {
     for (const [name, error] of unstorable.peers) this.conflicts.set(name, error);
     const sharedSteps = peers.length > 0 ? state.sharedSteps : [];
 
-    // IAX2 friends.
+    await this.applyFriends(peers, ownedFriends, unstorable, report, pruned);
+    await this.applyDialplan(peers, sharedSteps, report);
+    await this.pruneCached(pruned);
+    if (report.changes.length > 0) {
+      this.logger.info('realtime rows updated', { component: 'asterisk', changes: report.changes.length });
+    }
+    return report;
+  }
+
+  /** The IAX2 friend rows: ours inserted, changed or deleted to match; a row we did not create is a conflict. */
+  private async applyFriends(
+    peers: PeerObjects[],
+    ownedFriends: Set<string>,
+    unstorable: Unstorable,
+    report: ApplyReport,
+    pruned: Set<string>,
+  ): Promise<void> {
     const wanted = new Map(peers.map((p) => [p.friend.name, p.friend]));
     // An owned name the name column cannot hold has no row to find (it could not have been stored).
     const names = [...new Set([...wanted.keys(), ...ownedFriends])].filter(
@@ -235,8 +257,14 @@ export class RealtimeBackend implements StateBackend {
       pruned.add(name);
     }
     for (const name of wanted.keys()) this.removedFriends.delete(name);
+  }
 
-    // Dial plan rows.
+  /** The dial plan rows of the peers and the shared steps, the same way. */
+  private async applyDialplan(
+    peers: PeerObjects[],
+    sharedSteps: DialplanStep[],
+    report: ApplyReport,
+  ): Promise<void> {
     const ownedSteps = await this.owned(EXTENSIONS);
     const steps = new Map<string, DialplanStep>();
     for (const s of [...peers.flatMap((p) => p.steps), ...sharedSteps]) steps.set(extKey(s), s);
@@ -299,8 +327,10 @@ export class RealtimeBackend implements StateBackend {
       }
       await this.disown(EXTENSIONS, key);
     }
+  }
 
-    // A cached realtime peer keeps its old settings until pruned.
+  /** A cached realtime peer keeps its old settings until pruned. */
+  private async pruneCached(pruned: Set<string>): Promise<void> {
     for (const name of pruned) {
       try {
         await this.ami.command(`iax2 prune realtime ${name}`);
@@ -312,10 +342,6 @@ export class RealtimeBackend implements StateBackend {
         });
       }
     }
-    if (report.changes.length > 0) {
-      this.logger.info('realtime rows updated', { component: 'asterisk', changes: report.changes.length });
-    }
-    return report;
   }
 
   async verify(state: DesiredState): Promise<VerifyReport> {
@@ -396,11 +422,8 @@ export class RealtimeBackend implements StateBackend {
    * server itself (a round trip through the column's character set), which
    * knows its character sets exactly (its latin1 is cp1252, for one).
    */
-  private async unstorable(
-    peers: PeerObjects[],
-    ownedFriends: Set<string>,
-  ): Promise<{ peers: Map<string, string>; friendNames: Set<string> }> {
-    const result = { peers: new Map<string, string>(), friendNames: new Set<string>() };
+  private async unstorable(peers: PeerObjects[], ownedFriends: Set<string>): Promise<Unstorable> {
+    const result: Unstorable = { peers: new Map<string, string>(), friendNames: new Set<string>() };
     const perPeer = peers.map((p) => ({ p, cells: cellsOf(p).filter((c) => NON_ASCII.test(c.value)) }));
     const ownedNames = [...ownedFriends].filter((n) => NON_ASCII.test(n));
     if (ownedNames.length === 0 && perPeer.every((x) => x.cells.length === 0)) {
