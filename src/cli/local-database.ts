@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import { systemClock } from '../core/clock';
@@ -53,13 +54,47 @@ async function withDatabase<T>(
   }
 }
 
+/**
+ * Runs one database-direct action and records it in the audit trail (src/http/admin/audit-trail.ts, the table's
+ * one writer) with the host user who ran the CLI as its actor, whether it succeeded or not.
+ */
+async function audited<T>(
+  db: DataSource,
+  action: 'admin.create' | 'token.create',
+  target: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  const { AuditTrail } = await import('../http/admin/audit-trail');
+  const { createLogger } = await import('../logging/logger');
+  const trail = new AuditTrail(db, systemClock, createLogger({ level: 'error', format: 'json' }));
+  const who = { actorKind: 'local' as const, actor: hostUser(), via: 'cli' as const, action, target };
+  try {
+    const out = await run();
+    await trail.record({ ...who, error: null });
+    return out;
+  } catch (e) {
+    await trail.record({ ...who, error: e });
+    throw e;
+  }
+}
+
+function hostUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
 export async function createAdmin(
   config: Config,
   opts: LocalDatabaseOptions,
   input: { username: string; password: string; replace: boolean },
 ): Promise<{ id: string; username: string; created: boolean }> {
   const { createAdminUser } = await import('../http/admin/admin-users');
-  return withDatabase(config, opts, (db) => createAdminUser(db, systemClock, input));
+  return withDatabase(config, opts, (db) =>
+    audited(db, 'admin.create', input.username, () => createAdminUser(db, systemClock, input)),
+  );
 }
 
 export async function createToken(
@@ -68,5 +103,7 @@ export async function createToken(
   name: string,
 ): Promise<{ id: string; name: string; token: string }> {
   const { createApiToken } = await import('../http/admin/api-tokens');
-  return withDatabase(config, opts, (db) => createApiToken(db, systemClock, name));
+  return withDatabase(config, opts, (db) =>
+    audited(db, 'token.create', name, () => createApiToken(db, systemClock, name)),
+  );
 }

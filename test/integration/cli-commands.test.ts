@@ -206,6 +206,17 @@ describe('database commands', () => {
     expect((await tryLogin(asInstance, 'alice', 'a fine long password')).status).toBe(401);
     const rows = await a.query<{ passwordHash: string }>('SELECT passwordHash FROM {db}.admin_users');
     expect(rows[0].passwordHash).toMatch(/^scrypt\$/);
+    // Each run is in the audit trail under the host user who ran it, refusals with their code; no password.
+    const audit = await a.query<Record<string, string | null>>(
+      "SELECT actorKind, actor, action, target, outcome, errorCode FROM {db}.audit_events WHERE via = 'cli' ORDER BY seq",
+    );
+    expect(audit.map((r) => [r.actorKind, r.actor, r.action, r.target, r.errorCode ?? r.outcome])).toEqual([
+      ['local', os.userInfo().username, 'admin.create', 'alice', 'ok'],
+      ['local', os.userInfo().username, 'admin.create', 'alice', 'ADMIN_EXISTS'],
+      ['local', os.userInfo().username, 'admin.create', 'bob', 'PASSWORD_TOO_SHORT'],
+      ['local', os.userInfo().username, 'admin.create', 'alice', 'ok'],
+    ]);
+    expect(JSON.stringify(audit)).not.toMatch(/password/);
   });
 
   it('token create prints a token once, stores its hash, and the running instance accepts it', async () => {

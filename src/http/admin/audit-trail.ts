@@ -18,10 +18,11 @@ import type { Principal } from './admin-auth';
  * error code. Bodies, tokens, passwords and secrets are never recorded.
  */
 
-export type AuditVia = 'api' | 'panel';
+export type AuditVia = 'api' | 'panel' | 'cli';
 
 export interface AuditRecord {
-  actorKind: 'admin' | 'token';
+  /** local: the operating-system user who ran a CLI command on the database directly. */
+  actorKind: 'admin' | 'token' | 'local';
   actor: string;
   via: AuditVia;
   action: string;

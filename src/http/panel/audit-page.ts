@@ -12,7 +12,9 @@ export function auditPage(page: AuditPage, opts: { first: boolean; limit?: numbe
         <td>${formatTime(e.at)}</td>
         <td>
           ${e.actor}
-          <div class="small muted">${e.actor_kind === 'token' ? 'API token' : 'admin'}</div>
+          <div class="small muted">
+            ${e.actor_kind === 'token' ? 'API token' : e.actor_kind === 'local' ? 'host user (CLI)' : 'admin'}
+          </div>
         </td>
         <td>${e.via}</td>
         <td><code>${e.action}</code></td>
