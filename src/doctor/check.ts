@@ -1,4 +1,4 @@
-import type { CheckResult, CheckStatus } from '../core/diagnostics';
+import { checkOf, type CheckResult, type CheckStatus } from '../core/diagnostics';
 
 /** Builds one check result; `fix` is null when there is nothing to do. */
 export function check(
@@ -8,7 +8,7 @@ export function check(
   detail: string,
   fix: string | null = null,
 ): CheckResult {
-  return { id, title, status, detail, fix };
+  return checkOf(id, title)[status](detail, fix);
 }
 
 /** A check that could not run because another one failed or a feature is off. */

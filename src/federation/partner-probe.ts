@@ -1,4 +1,4 @@
-import type { CheckResult, PartnerProbe } from '../core/diagnostics';
+import { checkOf, type CheckResult, type PartnerProbe } from '../core/diagnostics';
 import { errorMessage } from '../core/errors';
 import { describeHost } from '../core/network-address';
 import { fetchDescriptor } from './descriptor';
@@ -108,12 +108,7 @@ export class PartnerProbeService implements PartnerProbe {
   }
 }
 
-/** The verdicts of one partner's check, its id and title said once. */
+/** The results of one partner's check. */
 function partnerCheck(name: string, dialect: 'v1' | 'v2') {
-  const id = `partner.${name}`;
-  const title = `Partner ${name} (${dialect})`;
-  const verdict =
-    (status: CheckResult['status']) =>
-    (detail: string, fix: string | null = null): CheckResult => ({ id, title, status, detail, fix });
-  return { ok: verdict('ok'), warn: verdict('warn'), fail: verdict('fail') };
+  return checkOf(`partner.${name}`, `Partner ${name} (${dialect})`);
 }
