@@ -18,11 +18,11 @@ export interface CheckResult {
   fix: string | null;
 }
 
+/** The results one check can give, by status. */
+export type CheckResults = Record<CheckStatus, (detail: string, fix?: string | null) => CheckResult>;
+
 /** The results one check can give, its id and title said once: `fix` is null when there is nothing to do. */
-export function checkOf(
-  id: string,
-  title: string,
-): Record<CheckStatus, (detail: string, fix?: string | null) => CheckResult> {
+export function checkOf(id: string, title: string): CheckResults {
   const result =
     (status: CheckStatus) =>
     (detail: string, fix: string | null = null): CheckResult => ({ id, title, status, detail, fix });

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema';
-import { checkOf, type CheckResult } from '../core/diagnostics';
+import { checkOf, type CheckResult, type CheckResults } from '../core/diagnostics';
 import { outboundContextName, SHARED_INBOUND_CONTEXT } from '../asterisk/desired-state';
 import { EXTENSIONS_FILE, IAX_FILE } from '../asterisk/files-renderer';
 import { type AmiSession, openAmi } from './ami-session';
 import { probeAri } from './ari-probe';
-import { check, skipped } from './check';
+import { check, type LoginFailure, skipped } from './check';
 
 /**
  * Checks of the Asterisk side, all read from the running Asterisk over a
@@ -84,82 +84,44 @@ export async function asteriskChecks(config: Config): Promise<CheckResult[]> {
     }),
   ]);
   const out: CheckResult[] = [];
-  switch (ami.kind) {
-    case 'ok':
-      out.push(check('ami', T.ami, 'ok', `logged in at ${amiWhere} as "${a.ami.user}" (${ami.greeting})`));
-      break;
-    case 'unreachable':
-      out.push(
-        check(
-          'ami',
-          T.ami,
-          'fail',
-          `unreachable: ${ami.detail}`,
-          `Start Asterisk, or set UURU_ASTERISK_AMI_ADDR and UURU_ASTERISK_AMI_PORT to where manager.conf's [general] binds (enabled = yes, bindaddr, port; see asterisk-conf/manager.conf).`,
-        ),
-      );
-      break;
-    case 'wrong_port':
-      out.push(
-        check(
-          'ami',
-          T.ami,
-          'fail',
-          `wrong port: ${ami.detail}`,
-          `Set UURU_ASTERISK_AMI_PORT to the port in manager.conf's [general] section (5038 by default), not the HTTP/ARI or IAX2 port.`,
-        ),
-      );
-      break;
-    case 'login_refused':
-      out.push(
-        check(
-          'ami',
-          T.ami,
-          'fail',
-          `login refused: ${ami.detail}`,
-          `Make UURU_ASTERISK_AMI_USER and UURU_ASTERISK_AMI_PASS match a [user] section of manager.conf (its secret), check that its permit line admits this host, then run "manager reload" on the Asterisk CLI.`,
-        ),
-      );
-      break;
-  }
-  switch (ari.kind) {
-    case 'ok':
-      out.push(check('ari', T.ari, 'ok', `logged in as "${a.ari.user}"; Asterisk ${ari.version}`));
-      break;
-    case 'unreachable':
-      out.push(
-        check(
-          'ari',
-          T.ari,
-          'fail',
-          `unreachable: ${ari.detail}`,
-          `Enable Asterisk's HTTP server (http.conf: enabled = yes, bindaddr, bindport) and set UURU_ASTERISK_ARI_URL to it (e.g. http://127.0.0.1:8088).`,
-        ),
-      );
-      break;
-    case 'wrong_port':
-      out.push(
-        check(
-          'ari',
-          T.ari,
-          'fail',
-          `wrong port or ARI off: ${ari.detail}`,
-          `Point UURU_ASTERISK_ARI_URL at Asterisk's HTTP server (http.conf bindport, 8088 by default) and enable ARI (ari.conf [general] enabled = yes); see asterisk-conf/ari.conf.`,
-        ),
-      );
-      break;
-    case 'login_refused':
-      out.push(
-        check(
-          'ari',
-          T.ari,
-          'fail',
-          `login refused: ${ari.detail}`,
-          `Make UURU_ASTERISK_ARI_USER and UURU_ASTERISK_ARI_PASS match a "type = user" section of ari.conf, then run "module reload res_ari.so".`,
-        ),
-      );
-      break;
-  }
+  const amiCheck = checkOf('ami', T.ami);
+  out.push(
+    ami.kind === 'ok'
+      ? amiCheck.ok(`logged in at ${amiWhere} as "${a.ami.user}" (${ami.greeting})`)
+      : failedLogin(amiCheck, ami, {
+          unreachable: [
+            'unreachable',
+            `Start Asterisk, or set UURU_ASTERISK_AMI_ADDR and UURU_ASTERISK_AMI_PORT to where manager.conf's [general] binds (enabled = yes, bindaddr, port; see asterisk-conf/manager.conf).`,
+          ],
+          wrong_port: [
+            'wrong port',
+            `Set UURU_ASTERISK_AMI_PORT to the port in manager.conf's [general] section (5038 by default), not the HTTP/ARI or IAX2 port.`,
+          ],
+          login_refused: [
+            'login refused',
+            `Make UURU_ASTERISK_AMI_USER and UURU_ASTERISK_AMI_PASS match a [user] section of manager.conf (its secret), check that its permit line admits this host, then run "manager reload" on the Asterisk CLI.`,
+          ],
+        }),
+  );
+  const ariCheck = checkOf('ari', T.ari);
+  out.push(
+    ari.kind === 'ok'
+      ? ariCheck.ok(`logged in as "${a.ari.user}"; Asterisk ${ari.version}`)
+      : failedLogin(ariCheck, ari, {
+          unreachable: [
+            'unreachable',
+            `Enable Asterisk's HTTP server (http.conf: enabled = yes, bindaddr, bindport) and set UURU_ASTERISK_ARI_URL to it (e.g. http://127.0.0.1:8088).`,
+          ],
+          wrong_port: [
+            'wrong port or ARI off',
+            `Point UURU_ASTERISK_ARI_URL at Asterisk's HTTP server (http.conf bindport, 8088 by default) and enable ARI (ari.conf [general] enabled = yes); see asterisk-conf/ari.conf.`,
+          ],
+          login_refused: [
+            'login refused',
+            `Make UURU_ASTERISK_ARI_USER and UURU_ASTERISK_ARI_PASS match a "type = user" section of ari.conf, then run "module reload res_ari.so".`,
+          ],
+        }),
+  );
   if (ami.kind !== 'ok') {
     const why = 'needs an AMI login (see the AMI check)';
     out.push(...amiChecks.map((id) => skipped(id, titles[id], why)));
@@ -225,6 +187,16 @@ async function asteriskConfigDir(s: AmiSession, file: string): Promise<string | 
   return null;
 }
 
+/** A link that could not log in, said as what went wrong and what to do about it. */
+function failedLogin(
+  result: CheckResults,
+  outcome: LoginFailure,
+  says: Record<LoginFailure['kind'], [what: string, fix: string]>,
+): CheckResult {
+  const [what, fix] = says[outcome.kind];
+  return result.fail(`${what}: ${outcome.detail}`, fix);
+}
+
 /** A config file as Asterisk reads it (AMI GetConfig): its categories with their lines. */
 type AsteriskConfig = Exclude<Awaited<ReturnType<AmiSession['getConfig']>>, { error: string }>;
 
@@ -238,7 +210,7 @@ async function includeChecks(s: AmiSession, config: Config): Promise<CheckResult
   const readIncluding = async (
     file: string,
     generatedFile: string,
-    result: ReturnType<typeof checkOf>,
+    result: CheckResults,
     fix: string,
   ): Promise<{ failed: CheckResult } | { main: AsteriskConfig; generated: AsteriskConfig }> => {
     const main = await s.getConfig(file);

@@ -1,4 +1,11 @@
+import type { AsteriskLinkFailure } from '../core/asterisk-port';
 import { checkOf, type CheckResult, type CheckStatus } from '../core/diagnostics';
+
+/** Why a fresh AMI or ARI login did not succeed, as the doctor's probes tell it. */
+export interface LoginFailure {
+  kind: AsteriskLinkFailure;
+  detail: string;
+}
 
 /** Builds one check result; `fix` is null when there is nothing to do. */
 export function check(
