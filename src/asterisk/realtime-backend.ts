@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import { createMysqlPool } from '../store/mysql-pool';
+import { createSideDatabasePool } from '../store/mysql-pool';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
@@ -95,17 +95,7 @@ export class RealtimeBackend implements StateBackend {
 
   private getPool(): Pool {
     if (!this.pool) {
-      this.pool = createMysqlPool({
-        host: this.cfg.host,
-        port: this.cfg.port,
-        user: this.cfg.user,
-        password: this.cfg.password,
-        database: this.cfg.database,
-        socketPath: this.cfg.socketPath,
-        connectionLimit: 4,
-        connectTimeout: 5000,
-        charset: 'utf8mb4',
-      });
+      this.pool = createSideDatabasePool(this.cfg, 4);
     }
     return this.pool;
   }

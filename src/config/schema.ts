@@ -13,6 +13,21 @@ const listen = z.strictObject({
   port: z.number().int().min(0).max(65535),
 });
 
+/**
+ * Where a MySQL/MariaDB database is (ours, Asterisk's realtime one, µURU's):
+ * host and port, or socketPath (a unix socket) instead of them.
+ */
+function mysqlConnection(defaults: { user: string; database: string }) {
+  return {
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).default(3306),
+    user: z.string().default(defaults.user),
+    password: z.string().default(''),
+    database: z.string().default(defaults.database),
+    socketPath: z.string().optional(),
+  };
+}
+
 export const CODECS = ['g722', 'alaw', 'ulaw', 'g726', 'gsm', 'lpc10'] as const;
 export type Codec = (typeof CODECS)[number];
 
@@ -87,13 +102,8 @@ export const configSchema = z.strictObject({
       type: z.enum(['sqlite', 'mysql', 'mariadb']).default('sqlite'),
       /** UURU_DATABASE_SQLITE_PATH: defaults to <dataDir>/uuru-federation.sqlite */
       sqlitePath: z.string().optional(),
-      host: z.string().default('127.0.0.1'),
-      port: z.number().int().min(1).max(65535).default(3306),
-      user: z.string().default('uuru'),
-      password: z.string().default(''),
-      database: z.string().default('uuru_federation'),
-      /** UURU_DATABASE_SOCKET: unix socket instead of host/port. */
-      socketPath: z.string().optional(),
+      /** UURU_DATABASE_SERVER, _PORT, _USER, _PASSWORD, _DB; UURU_DATABASE_SOCKET: unix socket instead of host/port. */
+      ...mysqlConnection({ user: 'uuru', database: 'uuru_federation' }),
     })
     .prefault({}),
   asterisk: z
@@ -159,16 +169,7 @@ export const configSchema = z.strictObject({
        */
       watchGeneratedFiles: z.boolean().default(true),
       /** Realtime database (UURU_ASTERISK_DATABASE_*). */
-      realtimeDb: z
-        .strictObject({
-          host: z.string().default('127.0.0.1'),
-          port: z.number().int().min(1).max(65535).default(3306),
-          user: z.string().default('asterisk'),
-          password: z.string().default(''),
-          database: z.string().default('asterisk'),
-          socketPath: z.string().optional(),
-        })
-        .prefault({}),
+      realtimeDb: z.strictObject(mysqlConnection({ user: 'asterisk', database: 'asterisk' })).prefault({}),
     })
     .prefault({}),
   federation: z
@@ -221,16 +222,7 @@ export const configSchema = z.strictObject({
        * UURU_PHONEBOOK_DATABASE_*: a µURU database (MariaDB/MySQL) whose `extension` table,
        * rows with public set, is the public directory (merged with the file when both are set).
        */
-      uuruDatabase: z
-        .strictObject({
-          host: z.string().default('127.0.0.1'),
-          port: z.number().int().min(1).max(65535).default(3306),
-          user: z.string().default('uuru'),
-          password: z.string().default(''),
-          database: z.string().default('uuru'),
-          socketPath: z.string().optional(),
-        })
-        .optional(),
+      uuruDatabase: z.strictObject(mysqlConnection({ user: 'uuru', database: 'uuru' })).optional(),
       /** How long a partner's fetched phonebook is kept before it is fetched again, seconds. */
       partnerCacheSeconds: z.number().int().min(10).max(86400).default(300),
     })

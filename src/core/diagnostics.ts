@@ -18,6 +18,17 @@ export interface CheckResult {
   fix: string | null;
 }
 
+/** The results one check can give, by status. */
+export type CheckResults = Record<CheckStatus, (detail: string, fix?: string | null) => CheckResult>;
+
+/** The results one check can give, its id and title said once: `fix` is null when there is nothing to do. */
+export function checkOf(id: string, title: string): CheckResults {
+  const result =
+    (status: CheckStatus) =>
+    (detail: string, fix: string | null = null): CheckResult => ({ id, title, status, detail, fix });
+  return { ok: result('ok'), warn: result('warn'), fail: result('fail'), skip: result('skip') };
+}
+
 export interface DoctorReport {
   /** fail when any check failed, else warn when any warned, else ok. */
   status: 'ok' | 'warn' | 'fail';

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { type AmiMessage, AmiParser, serializeAction } from '../asterisk/ami-protocol';
+import type { LoginFailure } from './check';
 
 /**
  * A fresh, one-shot AMI connection for the doctor: it tells apart what the
@@ -11,11 +12,7 @@ import { type AmiMessage, AmiParser, serializeAction } from '../asterisk/ami-pro
 
 const GREETING = 'Asterisk Call Manager';
 
-export type AmiOpenOutcome =
-  | { kind: 'ok'; session: AmiSession; greeting: string }
-  | { kind: 'unreachable'; detail: string }
-  | { kind: 'wrong_port'; detail: string }
-  | { kind: 'login_refused'; detail: string };
+export type AmiOpenOutcome = { kind: 'ok'; session: AmiSession; greeting: string } | LoginFailure;
 
 export interface AmiTarget {
   host: string;

@@ -4,11 +4,9 @@
  * something on that port that is not ARI, or ARI answering.
  */
 
-export type AriProbeOutcome =
-  | { kind: 'ok'; version: string }
-  | { kind: 'unreachable'; detail: string }
-  | { kind: 'wrong_port'; detail: string }
-  | { kind: 'login_refused'; detail: string };
+import type { LoginFailure } from './check';
+
+export type AriProbeOutcome = { kind: 'ok'; version: string } | LoginFailure;
 
 export interface AriTarget {
   /** The ARI base, ending in /ari. */

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema';
-import type { CheckResult } from '../core/diagnostics';
+import { checkOf, type CheckResult, type CheckResults } from '../core/diagnostics';
 import { outboundContextName, SHARED_INBOUND_CONTEXT } from '../asterisk/desired-state';
 import { EXTENSIONS_FILE, IAX_FILE } from '../asterisk/files-renderer';
 import { type AmiSession, openAmi } from './ami-session';
 import { probeAri } from './ari-probe';
-import { check, skipped } from './check';
+import { check, type LoginFailure, skipped } from './check';
 
 /**
  * Checks of the Asterisk side, all read from the running Asterisk over a
@@ -84,82 +84,44 @@ export async function asteriskChecks(config: Config): Promise<CheckResult[]> {
     }),
   ]);
   const out: CheckResult[] = [];
-  switch (ami.kind) {
-    case 'ok':
-      out.push(check('ami', T.ami, 'ok', `logged in at ${amiWhere} as "${a.ami.user}" (${ami.greeting})`));
-      break;
-    case 'unreachable':
-      out.push(
-        check(
-          'ami',
-          T.ami,
-          'fail',
-          `unreachable: ${ami.detail}`,
-          `Start Asterisk, or set UURU_ASTERISK_AMI_ADDR and UURU_ASTERISK_AMI_PORT to where manager.conf's [general] binds (enabled = yes, bindaddr, port; see asterisk-conf/manager.conf).`,
-        ),
-      );
-      break;
-    case 'wrong_port':
-      out.push(
-        check(
-          'ami',
-          T.ami,
-          'fail',
-          `wrong port: ${ami.detail}`,
-          `Set UURU_ASTERISK_AMI_PORT to the port in manager.conf's [general] section (5038 by default), not the HTTP/ARI or IAX2 port.`,
-        ),
-      );
-      break;
-    case 'login_refused':
-      out.push(
-        check(
-          'ami',
-          T.ami,
-          'fail',
-          `login refused: ${ami.detail}`,
-          `Make UURU_ASTERISK_AMI_USER and UURU_ASTERISK_AMI_PASS match a [user] section of manager.conf (its secret), check that its permit line admits this host, then run "manager reload" on the Asterisk CLI.`,
-        ),
-      );
-      break;
-  }
-  switch (ari.kind) {
-    case 'ok':
-      out.push(check('ari', T.ari, 'ok', `logged in as "${a.ari.user}"; Asterisk ${ari.version}`));
-      break;
-    case 'unreachable':
-      out.push(
-        check(
-          'ari',
-          T.ari,
-          'fail',
-          `unreachable: ${ari.detail}`,
-          `Enable Asterisk's HTTP server (http.conf: enabled = yes, bindaddr, bindport) and set UURU_ASTERISK_ARI_URL to it (e.g. http://127.0.0.1:8088).`,
-        ),
-      );
-      break;
-    case 'wrong_port':
-      out.push(
-        check(
-          'ari',
-          T.ari,
-          'fail',
-          `wrong port or ARI off: ${ari.detail}`,
-          `Point UURU_ASTERISK_ARI_URL at Asterisk's HTTP server (http.conf bindport, 8088 by default) and enable ARI (ari.conf [general] enabled = yes); see asterisk-conf/ari.conf.`,
-        ),
-      );
-      break;
-    case 'login_refused':
-      out.push(
-        check(
-          'ari',
-          T.ari,
-          'fail',
-          `login refused: ${ari.detail}`,
-          `Make UURU_ASTERISK_ARI_USER and UURU_ASTERISK_ARI_PASS match a "type = user" section of ari.conf, then run "module reload res_ari.so".`,
-        ),
-      );
-      break;
-  }
+  const amiCheck = checkOf('ami', T.ami);
+  out.push(
+    ami.kind === 'ok'
+      ? amiCheck.ok(`logged in at ${amiWhere} as "${a.ami.user}" (${ami.greeting})`)
+      : failedLogin(amiCheck, ami, {
+          unreachable: [
+            'unreachable',
+            `Start Asterisk, or set UURU_ASTERISK_AMI_ADDR and UURU_ASTERISK_AMI_PORT to where manager.conf's [general] binds (enabled = yes, bindaddr, port; see asterisk-conf/manager.conf).`,
+          ],
+          wrong_port: [
+            'wrong port',
+            `Set UURU_ASTERISK_AMI_PORT to the port in manager.conf's [general] section (5038 by default), not the HTTP/ARI or IAX2 port.`,
+          ],
+          login_refused: [
+            'login refused',
+            `Make UURU_ASTERISK_AMI_USER and UURU_ASTERISK_AMI_PASS match a [user] section of manager.conf (its secret), check that its permit line admits this host, then run "manager reload" on the Asterisk CLI.`,
+          ],
+        }),
+  );
+  const ariCheck = checkOf('ari', T.ari);
+  out.push(
+    ari.kind === 'ok'
+      ? ariCheck.ok(`logged in as "${a.ari.user}"; Asterisk ${ari.version}`)
+      : failedLogin(ariCheck, ari, {
+          unreachable: [
+            'unreachable',
+            `Enable Asterisk's HTTP server (http.conf: enabled = yes, bindaddr, bindport) and set UURU_ASTERISK_ARI_URL to it (e.g. http://127.0.0.1:8088).`,
+          ],
+          wrong_port: [
+            'wrong port or ARI off',
+            `Point UURU_ASTERISK_ARI_URL at Asterisk's HTTP server (http.conf bindport, 8088 by default) and enable ARI (ari.conf [general] enabled = yes); see asterisk-conf/ari.conf.`,
+          ],
+          login_refused: [
+            'login refused',
+            `Make UURU_ASTERISK_ARI_USER and UURU_ASTERISK_ARI_PASS match a "type = user" section of ari.conf, then run "module reload res_ari.so".`,
+          ],
+        }),
+  );
   if (ami.kind !== 'ok') {
     const why = 'needs an AMI login (see the AMI check)';
     out.push(...amiChecks.map((id) => skipped(id, titles[id], why)));
@@ -225,47 +187,56 @@ async function asteriskConfigDir(s: AmiSession, file: string): Promise<string | 
   return null;
 }
 
+/** A link that could not log in, said as what went wrong and what to do about it. */
+function failedLogin(
+  result: CheckResults,
+  outcome: LoginFailure,
+  says: Record<LoginFailure['kind'], [what: string, fix: string]>,
+): CheckResult {
+  const [what, fix] = says[outcome.kind];
+  return result.fail(`${what}: ${outcome.detail}`, fix);
+}
+
+/** A config file as Asterisk reads it (AMI GetConfig): its categories with their lines. */
+type AsteriskConfig = Exclude<Awaited<ReturnType<AmiSession['getConfig']>>, { error: string }>;
+
 async function includeChecks(s: AmiSession, config: Config): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const dir = (await asteriskConfigDir(s, 'iax.conf')) ?? '/etc/asterisk';
   const notFound = (file: string) =>
     `Asterisk finds no ${file} in its config folder ${dir}: the sidecar writes it into ${config.asterisk.configDir} (UURU_ASTERISK_CONFIG_DIR) on its first reconcile`;
   const sameDirFix = `Set UURU_ASTERISK_CONFIG_DIR to the folder Asterisk reads (${dir}), or mount that folder there, and give the sidecar write access to it; then run "uuru-fed reconcile".`;
+  /** A config file and the generated one it should include, as Asterisk reads them; the failed check when either is unreadable. */
+  const readIncluding = async (
+    file: string,
+    generatedFile: string,
+    result: CheckResults,
+    fix: string,
+  ): Promise<{ failed: CheckResult } | { main: AsteriskConfig; generated: AsteriskConfig }> => {
+    const main = await s.getConfig(file);
+    const generated = await s.getConfig(generatedFile);
+    if ('error' in main) return { failed: result.fail(`Asterisk cannot read ${file}: ${main.error}`, fix) };
+    if ('error' in generated) return { failed: result.fail(notFound(generatedFile), sameDirFix) };
+    return { main, generated };
+  };
 
   // iax.conf: GetConfig reads the file afresh with its includes resolved, so the generated peers show up in it
   // exactly when the #tryinclude line is there. With no peers yet, the files Asterisk loaded tell it.
+  const iaxCheck = checkOf('asterisk.include.iax', T.includeIax);
   const iaxLine = `#tryinclude ${IAX_FILE}`;
   const iaxFix = `Add this line at the end of ${dir}/iax.conf, then run "module reload chan_iax2.so" on the Asterisk CLI:\n${iaxLine}`;
-  const main = await s.getConfig('iax.conf');
-  const generated = await s.getConfig(IAX_FILE);
-  if ('error' in main) {
-    out.push(
-      check(
-        'asterisk.include.iax',
-        T.includeIax,
-        'fail',
-        `Asterisk cannot read iax.conf: ${main.error}`,
-        iaxFix,
-      ),
-    );
-  } else if ('error' in generated) {
-    out.push(check('asterisk.include.iax', T.includeIax, 'fail', notFound(IAX_FILE), sameDirFix));
+  const iax = await readIncluding('iax.conf', IAX_FILE, iaxCheck, iaxFix);
+  if ('failed' in iax) {
+    out.push(iax.failed);
   } else {
+    const { main, generated } = iax;
     const peers = [...generated.categories.keys()];
     if (peers.length > 0) {
       const missing = peers.filter((p) => !main.categories.has(p));
       out.push(
         missing.length === 0
-          ? check(
-              'asterisk.include.iax',
-              T.includeIax,
-              'ok',
-              `iax.conf includes ${IAX_FILE} (${peers.length} peer(s))`,
-            )
-          : check(
-              'asterisk.include.iax',
-              T.includeIax,
-              'fail',
+          ? iaxCheck.ok(`iax.conf includes ${IAX_FILE} (${peers.length} peer(s))`)
+          : iaxCheck.fail(
               `iax.conf does not include ${IAX_FILE}: its peers (${missing.slice(0, 5).join(', ')}) are not part of iax.conf as Asterisk reads it`,
               iaxFix,
             ),
@@ -277,16 +248,10 @@ async function includeChecks(s: AmiSession, config: Config): Promise<CheckResult
         .some((l) => /^\s*chan_iax2\s/.test(l) && l.trim().endsWith(`/${IAX_FILE}`));
       out.push(
         loaded
-          ? check(
-              'asterisk.include.iax',
-              T.includeIax,
-              'ok',
+          ? iaxCheck.ok(
               `chan_iax2 loaded ${IAX_FILE} (no peers yet, so this is judged from the files Asterisk loaded at its last reload)`,
             )
-          : check(
-              'asterisk.include.iax',
-              T.includeIax,
-              'fail',
+          : iaxCheck.fail(
               `chan_iax2 did not load ${IAX_FILE}: iax.conf has no #tryinclude line for it`,
               iaxFix,
             ),
@@ -296,39 +261,17 @@ async function includeChecks(s: AmiSession, config: Config): Promise<CheckResult
 
   // extensions.conf: the generated file always holds the outbound context, so GetConfig shows whether it is included.
   const context = outboundContextName(config.asterisk.localContext);
+  const extCheck = checkOf('asterisk.include.extensions', T.includeExt);
   const extLine = `#tryinclude ${EXTENSIONS_FILE}`;
   const extFix = `Add this line to ${dir}/extensions.conf (see asterisk-conf/extensions.conf), then run "dialplan reload" on the Asterisk CLI:\n${extLine}`;
-  const ext = await s.getConfig('extensions.conf');
-  const extGenerated = await s.getConfig(EXTENSIONS_FILE);
-  if ('error' in ext) {
-    out.push(
-      check(
-        'asterisk.include.extensions',
-        T.includeExt,
-        'fail',
-        `Asterisk cannot read extensions.conf: ${ext.error}`,
-        extFix,
-      ),
-    );
-  } else if ('error' in extGenerated) {
-    out.push(
-      check('asterisk.include.extensions', T.includeExt, 'fail', notFound(EXTENSIONS_FILE), sameDirFix),
-    );
-  } else if (ext.categories.has(context)) {
-    out.push(
-      check(
-        'asterisk.include.extensions',
-        T.includeExt,
-        'ok',
-        `extensions.conf includes ${EXTENSIONS_FILE} (context ${context})`,
-      ),
-    );
+  const ext = await readIncluding('extensions.conf', EXTENSIONS_FILE, extCheck, extFix);
+  if ('failed' in ext) {
+    out.push(ext.failed);
+  } else if (ext.main.categories.has(context)) {
+    out.push(extCheck.ok(`extensions.conf includes ${EXTENSIONS_FILE} (context ${context})`));
   } else {
     out.push(
-      check(
-        'asterisk.include.extensions',
-        T.includeExt,
-        'fail',
+      extCheck.fail(
         `extensions.conf does not include ${EXTENSIONS_FILE}: the context ${context} is not part of it as Asterisk reads it`,
         extFix,
       ),

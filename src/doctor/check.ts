@@ -1,4 +1,11 @@
-import type { CheckResult, CheckStatus } from '../core/diagnostics';
+import type { AsteriskLinkFailure } from '../core/asterisk-port';
+import { checkOf, type CheckResult, type CheckStatus } from '../core/diagnostics';
+
+/** Why a fresh AMI or ARI login did not succeed, as the doctor's probes tell it. */
+export interface LoginFailure {
+  kind: AsteriskLinkFailure;
+  detail: string;
+}
 
 /** Builds one check result; `fix` is null when there is nothing to do. */
 export function check(
@@ -8,7 +15,7 @@ export function check(
   detail: string,
   fix: string | null = null,
 ): CheckResult {
-  return { id, title, status, detail, fix };
+  return checkOf(id, title)[status](detail, fix);
 }
 
 /** A check that could not run because another one failed or a feature is off. */

@@ -122,12 +122,7 @@ export class InboundHandshake {
       if (budgeted) await this.spendBudget(tx, sender, 'v2');
       await this.deps.peerings.insertIncoming(row, tx);
     });
-    this.deps.logger.info('peering request received', {
-      component: 'federation',
-      name: row.name,
-      partner: sender,
-      dialect: 'v2',
-    });
+    this.logEvent('peering request received', { name: row.name, partner: sender, dialect: 'v2' });
     return { outcome: 'created', body: { request_id: body.request_id, state: 'pending' } };
   }
 
@@ -156,8 +151,7 @@ export class InboundHandshake {
   }
 
   private logRefusal(e: AppError, sender: string, dialect: 'v1' | 'v2', name: string): void {
-    this.deps.logger.info('peering request refused', {
-      component: 'federation',
+    this.logEvent('peering request refused', {
       partner: sender,
       dialect,
       name,
@@ -223,11 +217,7 @@ export class InboundHandshake {
       throw new AppError('FED_UNKNOWN_REQUEST', `no request ${requestId} from ${sender}`);
     }
     await this.deps.tx.run((tx) => this.deps.peerings.deleteIncoming(req.id, {}, tx));
-    this.deps.logger.info('peering request revoked by partner', {
-      component: 'federation',
-      name: req.name,
-      partner: sender,
-    });
+    this.logEvent('peering request revoked by partner', { name: req.name, partner: sender });
     return { outcome: 'ok', body: { request_id: requestId, state: 'unknown' } };
   }
 
@@ -294,8 +284,7 @@ export class InboundHandshake {
       await this.deps.peerings.insertPeer(peer, tx);
     });
     syncInBackground(this.deps, `peer ${peer.name} accepted by partner`);
-    this.deps.logger.info('peering completed', {
-      component: 'federation',
+    this.logEvent('peering completed', {
       name: peer.name,
       partner: peer.partnerServerName,
       dialect: peer.dialect,
@@ -317,11 +306,7 @@ export class InboundHandshake {
           tx,
         ),
       );
-      this.deps.logger.info('peering request declined by partner', {
-        component: 'federation',
-        name: req.name,
-        partner: sender,
-      });
+      this.logEvent('peering request declined by partner', { name: req.name, partner: sender });
     }
     return { outcome: 'ok', body: { request_id: requestId, state: 'declined' } };
   }
@@ -337,11 +322,7 @@ export class InboundHandshake {
       await this.deps.outbox.cancelPending(tx, requestId, 'the partner tore the peering down');
     });
     syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
-    this.deps.logger.info('peer torn down by partner', {
-      component: 'federation',
-      name: peer.name,
-      partner: sender,
-    });
+    this.logEvent('peer torn down by partner', { name: peer.name, partner: sender });
     return { outcome: 'ok', body: { name, state: 'torn_down' } };
   }
 
@@ -415,12 +396,7 @@ export class InboundHandshake {
     } catch (e) {
       throw asV1(e);
     }
-    this.deps.logger.info('peering request received', {
-      component: 'federation',
-      name: row.name,
-      partner: serverName,
-      dialect: 'v1',
-    });
+    this.logEvent('peering request received', { name: row.name, partner: serverName, dialect: 'v1' });
     return OK_V1;
   }
 
@@ -430,11 +406,7 @@ export class InboundHandshake {
     if (!req || req.dialect !== 'v1') throw v1Forbidden('Unknown request!');
     if (!secretsEqual(req.secret ?? '', secret)) throw v1Forbidden('Invalid secret!');
     await this.deps.tx.run((tx) => this.deps.peerings.deleteIncoming(req.id, {}, tx));
-    this.deps.logger.info('peering request revoked by partner', {
-      component: 'federation',
-      name: req.name,
-      dialect: 'v1',
-    });
+    this.logEvent('peering request revoked by partner', { name: req.name, dialect: 'v1' });
     return OK_V1;
   }
 
@@ -452,11 +424,7 @@ export class InboundHandshake {
           tx,
         ),
       );
-      this.deps.logger.info('peering request declined by partner', {
-        component: 'federation',
-        name: req.name,
-        dialect: 'v1',
-      });
+      this.logEvent('peering request declined by partner', { name: req.name, dialect: 'v1' });
       return OK_V1;
     }
     if (body.extension_length === undefined || !body.partner_iax_host || !body.partner_uuru_host) {
@@ -501,12 +469,13 @@ export class InboundHandshake {
       await this.deps.outbox.cancelPending(tx, peer.requestId, 'the partner tore the peering down');
     });
     syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
-    this.deps.logger.info('peer torn down by partner', {
-      component: 'federation',
-      name: peer.name,
-      dialect: 'v1',
-    });
+    this.logEvent('peer torn down by partner', { name: peer.name, dialect: 'v1' });
     return OK_V1;
+  }
+
+  /** A handshake event in the log, marked as the protocol core's. */
+  private logEvent(message: string, fields: Record<string, unknown>): void {
+    this.deps.logger.info(message, { component: 'federation', ...fields });
   }
 }
 

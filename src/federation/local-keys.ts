@@ -148,9 +148,7 @@ export class LocalKeys {
   async publishedSigningKeys(): Promise<DescriptorSigningKey[]> {
     const rows = await this.published('ed25519');
     return rows.map((r) => ({
-      kid: r.kid,
-      alg: 'ed25519' as const,
-      public_key: r.publicKey,
+      ...publicHalf(r, 'ed25519'),
       status: r.status as DescriptorSigningKey['status'],
       not_before: new Date(r.notBefore).toISOString(),
       expires_at: new Date(r.expiresAt).toISOString(),
@@ -161,9 +159,7 @@ export class LocalKeys {
   async publishedAgreementKeys(): Promise<DescriptorAgreementKey[]> {
     const rows = await this.published('x25519');
     return rows.map((r) => ({
-      kid: r.kid,
-      alg: 'x25519' as const,
-      public_key: r.publicKey,
+      ...publicHalf(r, 'x25519'),
       expires_at: new Date(r.expiresAt).toISOString(),
     }));
   }
@@ -331,4 +327,9 @@ export class LocalKeys {
 function newKid(alg: KeyAlg, notBefore: number): string {
   const day = new Date(notBefore).toISOString().slice(0, 10).replace(/-/g, '');
   return `${alg === 'ed25519' ? 'k' : 'x'}${day}${randomBytes(3).toString('hex')}`;
+}
+
+/** How a descriptor names any key of ours: its id, its algorithm and its public half. */
+function publicHalf<A extends KeyAlg>(r: LocalKey, alg: A): { kid: string; alg: A; public_key: string } {
+  return { kid: r.kid, alg, public_key: r.publicKey };
 }

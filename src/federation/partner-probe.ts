@@ -1,4 +1,4 @@
-import type { CheckResult, PartnerProbe } from '../core/diagnostics';
+import { checkOf, type CheckResult, type PartnerProbe } from '../core/diagnostics';
 import { errorMessage } from '../core/errors';
 import { describeHost } from '../core/network-address';
 import { fetchDescriptor } from './descriptor';
@@ -37,25 +37,18 @@ export class PartnerProbeService implements PartnerProbe {
   }
 
   private async checkV2(name: string, url: string, requestId: string): Promise<CheckResult> {
-    const id = `partner.${name}`;
-    const title = `Partner ${name} (v2)`;
+    const check = partnerCheck(name, 'v2');
     const host = describeHost(url);
     try {
       const d = await fetchDescriptor(url, { fetch: this.deps.fetch, timeoutMs: this.deps.timeoutMs });
       if (d.kind === 'not_found') {
-        return result(
-          id,
-          title,
-          'fail',
+        return check.fail(
           `${host} answers 404 for its descriptor: it no longer speaks uuru-fed/2`,
           "Ask the partner's admin what changed (a reinstall, another address).",
         );
       }
     } catch (e) {
-      return result(
-        id,
-        title,
-        'fail',
+      return check.fail(
         `descriptor unreachable: ${errorMessage(e)}`,
         `Check that ${host} is up and reachable from here (firewall, DNS, TLS).`,
       );
@@ -65,52 +58,28 @@ export class PartnerProbeService implements PartnerProbe {
       if (answer.status === 200) {
         const parsed = v2PeeringStateAnswer.safeParse(answer.json);
         if (!parsed.success)
-          return result(
-            id,
-            title,
-            'fail',
-            `descriptor ok; the signed round trip got an answer that is not a peering state`,
-            null,
-          );
+          return check.fail(`descriptor ok; the signed round trip got an answer that is not a peering state`);
         const state = parsed.data.state;
         return state === 'active'
-          ? result(
-              id,
-              title,
-              'ok',
-              `descriptor ok; signed round trip ok (the partner sees the peering as active)`,
-              null,
-            )
-          : result(
-              id,
-              title,
-              'warn',
+          ? check.ok(`descriptor ok; signed round trip ok (the partner sees the peering as active)`)
+          : check.warn(
               `descriptor ok; the partner sees the peering as ${state}`,
               `Ask the partner's admin; tear the peer down if the partner has left (uuru-fed peer teardown ${name}).`,
             );
       }
       const why = describeAnswer(answer);
       if (answer.status === 401) {
-        return result(
-          id,
-          title,
-          'fail',
+        return check.fail(
           `descriptor ok; the partner refused our signature (HTTP 401${why.code ? ` ${why.code}` : ''}: ${why.message})`,
           'The partner may hold an older key of ours: ask its admin to refetch our keys, and compare fingerprints (uuru-fed key show).',
         );
       }
-      return result(
-        id,
-        title,
-        'fail',
+      return check.fail(
         `descriptor ok; the signed round trip was refused (HTTP ${answer.status}${why.code ? ` ${why.code}` : ''}: ${why.message})`,
         "Ask the partner's admin.",
       );
     } catch (e) {
-      return result(
-        id,
-        title,
-        'fail',
+      return check.fail(
         `descriptor ok; the signed round trip failed: ${errorMessage(e)}`,
         `Check that ${host} is reachable from here.`,
       );
@@ -118,33 +87,20 @@ export class PartnerProbeService implements PartnerProbe {
   }
 
   private async checkV1(name: string, url: string): Promise<CheckResult> {
-    const id = `partner.${name}`;
-    const title = `Partner ${name} (v1)`;
+    const check = partnerCheck(name, 'v1');
     const host = describeHost(url);
     try {
       const answer = await this.deps.transport.send(v1Phonebook(url));
       if (answer.status >= 200 && answer.status < 300)
-        return result(id, title, 'ok', `its API at ${host} answers (v1 has no signed requests to try)`, null);
+        return check.ok(`its API at ${host} answers (v1 has no signed requests to try)`);
       if (answer.status < 500)
-        return result(
-          id,
-          title,
-          'warn',
+        return check.warn(
           `its API at ${host} answers HTTP ${answer.status} to the phonebook`,
           "The partner's API is up; ask its admin whether its phonebook is published.",
         );
-      return result(
-        id,
-        title,
-        'fail',
-        `its API at ${host} answers HTTP ${answer.status}`,
-        "Ask the partner's admin.",
-      );
+      return check.fail(`its API at ${host} answers HTTP ${answer.status}`, "Ask the partner's admin.");
     } catch (e) {
-      return result(
-        id,
-        title,
-        'fail',
+      return check.fail(
         `its API is unreachable: ${errorMessage(e)}`,
         `Check that ${host} is up and reachable from here.`,
       );
@@ -152,12 +108,7 @@ export class PartnerProbeService implements PartnerProbe {
   }
 }
 
-function result(
-  id: string,
-  title: string,
-  status: CheckResult['status'],
-  detail: string,
-  fix: string | null,
-): CheckResult {
-  return { id, title, status, detail, fix };
+/** The results of one partner's check. */
+function partnerCheck(name: string, dialect: 'v1' | 'v2') {
+  return checkOf(`partner.${name}`, `Partner ${name} (${dialect})`);
 }

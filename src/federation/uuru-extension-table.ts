@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import { createMysqlPool } from '../store/mysql-pool';
+import { createSideDatabasePool } from '../store/mysql-pool';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
@@ -73,17 +73,7 @@ export class UuruExtensionTable implements PhonebookSource {
   }
 
   private getPool(): Pool {
-    this.pool ??= createMysqlPool({
-      host: this.cfg.host,
-      port: this.cfg.port,
-      user: this.cfg.user,
-      password: this.cfg.password,
-      database: this.cfg.database,
-      socketPath: this.cfg.socketPath,
-      connectionLimit: 2,
-      connectTimeout: 5000,
-      charset: 'utf8mb4',
-    });
+    this.pool ??= createSideDatabasePool(this.cfg, 2);
     return this.pool;
   }
 }

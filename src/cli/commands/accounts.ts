@@ -37,35 +37,17 @@ export function registerAccounts(program: Command, ctx: CliContext): void {
       if (opts.json) ctx.json(r);
       else ctx.out(`admin '${r.username}' ${r.created ? 'created' : 'password replaced'}\n`);
     });
-  admin
-    .command('list')
-    .description('list the panel admins')
-    .addOption(jsonOption())
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const r = await ctx.api(cmd).request<{ admins: AdminUserView[] }>('GET', '/admins');
-      if (opts.json) return ctx.json(r);
-      ctx.out(
-        textTable(
-          ['ID', 'USERNAME', 'CREATED'],
-          r.admins.map((a) => [a.id, a.username, a.created_at]),
-        ),
-      );
-    });
-  admin
-    .command('revoke <admin>')
-    .alias('delete')
-    .description('delete a panel admin (by id or username); their panel sessions end at once')
-    .action(async (ref: string, _opts: unknown, cmd: Command) => {
-      const client = ctx.api(cmd);
-      const { admins } = await client.request<{ admins: AdminUserView[] }>('GET', '/admins');
-      const a = pick(admins, ref, (x) => [x.username], {
-        code: 'ADMIN_NOT_FOUND',
-        what: 'admin',
-        list: 'admin list',
-      });
-      await client.request('DELETE', `/admins/${encodeURIComponent(a.id)}`);
-      ctx.out(`admin '${a.username}' deleted\n`);
-    });
+  listAndRevoke<AdminUserView>(admin, ctx, {
+    collection: 'admins',
+    listDescription: 'list the panel admins',
+    columns: ['ID', 'USERNAME', 'CREATED'],
+    row: (a) => [a.id, a.username, a.created_at],
+    revokeDescription: 'delete a panel admin (by id or username); their panel sessions end at once',
+    revokeAliases: ['delete'],
+    nameOf: (a) => a.username,
+    notFound: { code: 'ADMIN_NOT_FOUND', what: 'admin', list: 'admin list' },
+    done: 'deleted',
+  });
 
   const token = program.command('token').alias('tokens').description('API tokens for scripts and the CLI');
   token
@@ -79,32 +61,60 @@ export function registerAccounts(program: Command, ctx: CliContext): void {
       ctx.out(`${r.token}\n`);
       ctx.note(`token '${r.name}' created; store it now, it is not shown again`);
     });
-  token
+  listAndRevoke<ApiTokenView>(token, ctx, {
+    collection: 'tokens',
+    listDescription: 'list the stored API tokens (names and times; a token cannot be shown again)',
+    columns: ['ID', 'NAME', 'CREATED', 'LAST USED'],
+    row: (t) => [t.id, t.name, t.created_at, t.last_used_at],
+    revokeDescription: 'revoke an API token (by id or name); requests with it are refused from then on',
+    revokeAliases: [],
+    nameOf: (t) => t.name,
+    notFound: { code: 'TOKEN_NOT_FOUND', what: 'token', list: 'token list' },
+    done: 'revoked',
+  });
+}
+
+/**
+ * `list` and `revoke` of one kind of account (admins, tokens) on the admin
+ * API: the collection at /<collection>, an item deleted at /<collection>/<id>
+ * and named by id or by its name.
+ */
+function listAndRevoke<T extends { id: string }>(
+  group: Command,
+  ctx: CliContext,
+  kind: {
+    collection: 'admins' | 'tokens';
+    listDescription: string;
+    columns: string[];
+    row: (item: T) => (string | null)[];
+    revokeDescription: string;
+    revokeAliases: string[];
+    nameOf: (item: T) => string;
+    notFound: Parameters<typeof pick>[3];
+    done: string;
+  },
+): void {
+  const path = `/${kind.collection}`;
+  const read = (client: ReturnType<CliContext['api']>) =>
+    client.request<Record<typeof kind.collection, T[]>>('GET', path);
+  group
     .command('list')
-    .description('list the stored API tokens (names and times; a token cannot be shown again)')
+    .description(kind.listDescription)
     .addOption(jsonOption())
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const r = await ctx.api(cmd).request<{ tokens: ApiTokenView[] }>('GET', '/tokens');
+      const r = await read(ctx.api(cmd));
       if (opts.json) return ctx.json(r);
-      ctx.out(
-        textTable(
-          ['ID', 'NAME', 'CREATED', 'LAST USED'],
-          r.tokens.map((t) => [t.id, t.name, t.created_at, t.last_used_at]),
-        ),
-      );
+      ctx.out(textTable(kind.columns, r[kind.collection].map(kind.row)));
     });
-  token
-    .command('revoke <token>')
-    .description('revoke an API token (by id or name); requests with it are refused from then on')
+  group
+    .command(`revoke <${kind.notFound.what}>`)
+    .aliases(kind.revokeAliases)
+    .description(kind.revokeDescription)
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const client = ctx.api(cmd);
-      const { tokens } = await client.request<{ tokens: ApiTokenView[] }>('GET', '/tokens');
-      const t = pick(tokens, ref, (x) => [x.name], {
-        code: 'TOKEN_NOT_FOUND',
-        what: 'token',
-        list: 'token list',
-      });
-      await client.request('DELETE', `/tokens/${encodeURIComponent(t.id)}`);
-      ctx.out(`token '${t.name}' revoked\n`);
+      const items = (await read(client))[kind.collection];
+      const item = pick(items, ref, (x) => [kind.nameOf(x)], kind.notFound);
+      await client.request('DELETE', `${path}/${encodeURIComponent(item.id)}`);
+      ctx.out(`${kind.notFound.what} '${kind.nameOf(item)}' ${kind.done}\n`);
     });
 }

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import { AppError } from '../../core/errors';
 import { type AdminUser, AdminUserEntity } from '../../store/entities';
+import { deleteById } from './delete-by-id';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password-hash';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
@@ -79,9 +80,7 @@ export async function listAdminUsers(
 
 /** Deletes an admin account; its panel sessions end with it (the caller ends them). */
 export async function deleteAdminUser(db: DataSource, id: string): Promise<{ id: string; username: string }> {
-  const repo = db.getRepository(AdminUserEntity);
-  const user = await repo.findOneBy({ id });
+  const user = await deleteById(db, AdminUserEntity, id);
   if (!user) throw new AppError('ADMIN_NOT_FOUND', `no admin account with id '${id}'`);
-  await repo.delete({ id });
   return { id: user.id, username: user.username };
 }

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import { AppError } from '../../core/errors';
 import { type ApiToken, ApiTokenEntity } from '../../store/entities';
+import { deleteById } from './delete-by-id';
 
 /**
  * API tokens: 256 random bits, shown once at creation. Only their sha256 is
@@ -45,10 +46,8 @@ export async function listApiTokens(db: DataSource): Promise<Omit<ApiToken, 'tok
 
 /** Revokes a stored token: the next request that presents it is refused. */
 export async function deleteApiToken(db: DataSource, id: string): Promise<{ id: string; name: string }> {
-  const repo = db.getRepository(ApiTokenEntity);
-  const row = await repo.findOneBy({ id });
+  const row = await deleteById(db, ApiTokenEntity, id);
   if (!row) throw new AppError('TOKEN_NOT_FOUND', `no API token with id '${id}'`);
-  await repo.delete({ id });
   return { id: row.id, name: row.name };
 }
 

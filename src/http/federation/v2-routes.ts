@@ -158,8 +158,12 @@ export function v2Routes(deps: V2RouteDeps): Router {
     return name;
   };
 
-  const expectedFor = async (req: Request, requestId: string): Promise<string> =>
-    (await deps.records.partnerOfRequest(requestId)) ?? claimedSender(req);
+  /** The request id of the path, and its signer checked against the partner of that request. */
+  const requestCaller = async (req: Request) => {
+    const id = requestIdParam(req);
+    const expected = (await deps.records.partnerOfRequest(id)) ?? claimedSender(req);
+    return { id, who: await authenticate(req, expected) };
+  };
 
   v2.post(
     '/peering-requests',
@@ -175,8 +179,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.delete(
     '/peering-requests/:requestId',
     counted(metrics, 'revoke', async (req, res) => {
-      const id = requestIdParam(req);
-      const who = await authenticate(req, await expectedFor(req, id));
+      const { id, who } = await requestCaller(req);
       sendAnswer(res, await deps.inbound.v2Revoke(id, who.serverName));
     }),
   );
@@ -184,8 +187,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.post(
     '/peering-requests/:requestId/accept',
     counted(metrics, 'accept', async (req, res) => {
-      const id = requestIdParam(req);
-      const who = await authenticate(req, await expectedFor(req, id));
+      const { id, who } = await requestCaller(req);
       sendAnswer(res, await deps.inbound.v2Accept(id, parse(v2AcceptBody, json(req)), who.serverName));
     }),
   );
@@ -193,8 +195,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.post(
     '/peering-requests/:requestId/decline',
     counted(metrics, 'decline', async (req, res) => {
-      const id = requestIdParam(req);
-      const who = await authenticate(req, await expectedFor(req, id));
+      const { id, who } = await requestCaller(req);
       const body = parse(v2DeclineBody, json(req));
       sendAnswer(res, await deps.inbound.v2Decline(id, body.reason, who.serverName));
     }),
@@ -213,8 +214,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.get(
     '/peerings/:requestId',
     counted(metrics, 'peerings', async (req, res) => {
-      const id = requestIdParam(req);
-      const who = await authenticate(req, await expectedFor(req, id));
+      const { id, who } = await requestCaller(req);
       res.json({ request_id: id, state: await deps.inbound.v2PeeringState(id, who.serverName) });
     }),
   );

@@ -1,5 +1,6 @@
 import { type DataSource, type FindOptionsWhere, In, LessThanOrEqual } from 'typeorm';
 import { LocalKeyEntity, type LocalKey } from '../entities';
+import { changedAny } from './changed';
 import { managerOf, type StoreTxToken } from './transactions';
 
 type LocalKeyPatch = Partial<Pick<LocalKey, 'status' | 'notBefore' | 'expiresAt' | 'privateKey'>>;
@@ -40,6 +41,6 @@ export class TypeormLocalKeyStore {
     tx?: StoreTxToken,
   ): Promise<boolean> {
     const where = opts.onlyIfStatus ? { kid, status: opts.onlyIfStatus } : { kid };
-    return ((await this.repo(tx).update(where, patch)).affected ?? 0) > 0;
+    return changedAny(await this.repo(tx).update(where, patch));
   }
 }

@@ -7,6 +7,7 @@ import {
   type OutgoingRequest,
   type Peer,
 } from '../entities';
+import { changedAny } from './changed';
 import { managerOf, type StoreTxToken } from './transactions';
 
 type PeerKey =
@@ -50,11 +51,11 @@ export class TypeormPeeringStore {
   }
 
   async updatePeer(id: string, patch: Partial<Peer>, tx?: StoreTxToken): Promise<boolean> {
-    return ((await this.peers(tx).update({ id }, patch)).affected ?? 0) > 0;
+    return changedAny(await this.peers(tx).update({ id }, patch));
   }
 
   async deletePeer(id: string, tx?: StoreTxToken): Promise<boolean> {
-    return ((await this.peers(tx).delete({ id })).affected ?? 0) > 0;
+    return changedAny(await this.peers(tx).delete({ id }));
   }
 
   listOutgoing(
@@ -81,8 +82,7 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    const where = opts.onlyIfPending ? { id, state: 'pending' as const } : { id };
-    return ((await this.outgoing(tx).update(where, patch)).affected ?? 0) > 0;
+    return changedAny(await this.outgoing(tx).update(pendingOnly(id, opts), patch));
   }
 
   async deleteOutgoing(
@@ -90,8 +90,7 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    const where = opts.onlyIfPending ? { id, state: 'pending' as const } : { id };
-    return ((await this.outgoing(tx).delete(where)).affected ?? 0) > 0;
+    return changedAny(await this.outgoing(tx).delete(pendingOnly(id, opts)));
   }
 
   listIncoming(
@@ -122,7 +121,7 @@ export class TypeormPeeringStore {
   }
 
   async updateIncoming(id: string, patch: Partial<IncomingRequest>, tx?: StoreTxToken): Promise<boolean> {
-    return ((await this.incoming(tx).update({ id }, patch)).affected ?? 0) > 0;
+    return changedAny(await this.incoming(tx).update({ id }, patch));
   }
 
   async deleteIncoming(
@@ -130,8 +129,7 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    const where = opts.onlyIfPending ? { id, state: 'pending' as const } : { id };
-    return ((await this.incoming(tx).delete(where)).affected ?? 0) > 0;
+    return changedAny(await this.incoming(tx).delete(pendingOnly(id, opts)));
   }
 
   async refersToPartner(serverName: string, tx?: StoreTxToken): Promise<boolean> {
@@ -142,4 +140,9 @@ export class TypeormPeeringStore {
       (await this.incoming(tx).existsBy(where))
     );
   }
+}
+
+/** The row by id; with onlyIfPending, only while it is still pending. */
+function pendingOnly(id: string, opts: { onlyIfPending?: boolean }) {
+  return opts.onlyIfPending ? { id, state: 'pending' as const } : { id };
 }
