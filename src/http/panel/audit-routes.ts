@@ -6,9 +6,9 @@ import type { PanelKit } from './panel-kit';
 
 /** The audit page: the same trail and cursor as GET /api/admin/audit. */
 export function auditRoutes(r: Router, kit: PanelKit): void {
-  r.get('/panel/audit', kit.requireSession, async (req, res) => {
+  kit.view('/panel/audit', 'audit', async (req) => {
     const q = parseInput(auditQuery, { ...(req.query as object) }, 'query');
     const page = await kit.deps.audit.list({ limit: q.limit ?? AUDIT_PAGE_DEFAULT, cursor: q.cursor });
-    kit.page(req, res, 'Audit', 'audit', auditPage(page, { first: q.cursor === undefined, limit: q.limit }));
+    return { title: 'Audit', body: auditPage(page, { first: q.cursor === undefined, limit: q.limit }) };
   });
 }

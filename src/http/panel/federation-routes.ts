@@ -3,7 +3,7 @@ import { runTestCall } from '../admin/api-routes';
 import { federationPage, teardownConfirmPage } from './federation-page';
 import { loadSnapshot } from './panel-events';
 import { acceptForm, createOutgoingForm, emptyForm, localOnlyForm, parseForm } from './panel-forms';
-import { type PanelKit, pathId, principalOf } from './panel-kit';
+import { type PanelKit, pathId } from './panel-kit';
 
 /** The federation page (requests, peers, outbox) and its forms. */
 
@@ -19,16 +19,10 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
   const { services, config } = kit.deps;
   const fed = services.federation;
 
-  r.get('/panel/federation', kit.requireSession, async (req, res) => {
-    const snapshot = await loadSnapshot(services);
-    kit.page(
-      req,
-      res,
-      'Federation',
-      'federation',
-      federationPage(snapshot, principalOf(req).session.csrfToken, config.instance.codecs),
-    );
-  });
+  kit.view('/panel/federation', 'federation', async (_req, csrf) => ({
+    title: 'Federation',
+    body: federationPage(await loadSnapshot(services), csrf, config.instance.codecs),
+  }));
 
   kit.post(
     '/panel/federation/outgoing-requests',
@@ -43,15 +37,23 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
       };
     },
   );
-  kit.post(
-    '/panel/federation/outgoing-requests/:id/revoke',
-    BACK,
-    { action: 'request.revoke' },
-    async (req) => {
+  /** Revoke and decline: a request id in the path, the local_only choice in the form, a fixed confirmation. */
+  const requestAction = (
+    path: string,
+    action: 'request.revoke' | 'request.decline',
+    run: (id: string, opts: { localOnly: boolean }) => Promise<unknown>,
+    done: string,
+  ) =>
+    kit.post(path, BACK, { action }, async (req) => {
       const f = parseForm(localOnlyForm, req.body);
-      await fed.revokeOutgoingRequest(pathId(req), { localOnly: f.local_only === 'true' });
-      return { flash: { kind: 'ok', text: 'Request revoked.' } };
-    },
+      await run(pathId(req), { localOnly: f.local_only === 'true' });
+      return { flash: { kind: 'ok', text: done } };
+    });
+  requestAction(
+    '/panel/federation/outgoing-requests/:id/revoke',
+    'request.revoke',
+    (id, o) => fed.revokeOutgoingRequest(id, o),
+    'Request revoked.',
   );
   kit.post(
     '/panel/federation/incoming-requests/:id/accept',
@@ -73,26 +75,16 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
       };
     },
   );
-  kit.post(
+  requestAction(
     '/panel/federation/incoming-requests/:id/decline',
-    BACK,
-    { action: 'request.decline' },
-    async (req) => {
-      const f = parseForm(localOnlyForm, req.body);
-      await fed.declineIncomingRequest(pathId(req), { localOnly: f.local_only === 'true' });
-      return { flash: { kind: 'ok', text: 'Request declined.' } };
-    },
+    'request.decline',
+    (id, o) => fed.declineIncomingRequest(id, o),
+    'Request declined.',
   );
 
-  r.get('/panel/federation/peers/:id/teardown', kit.requireSession, async (req, res) => {
+  kit.view('/panel/federation/peers/:id/teardown', 'federation', async (req, csrf) => {
     const peer = await fed.getPeer(pathId(req));
-    kit.page(
-      req,
-      res,
-      `Tear down ${peer.name}`,
-      'federation',
-      teardownConfirmPage(peer, principalOf(req).session.csrfToken),
-    );
+    return { title: `Tear down ${peer.name}`, body: teardownConfirmPage(peer, csrf) };
   });
   kit.post('/panel/federation/peers/:id/teardown', BACK, { action: 'peer.teardown' }, async (req) => {
     const f = parseForm(localOnlyForm, req.body);

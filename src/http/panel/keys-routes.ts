@@ -1,15 +1,15 @@
 import type { Router } from 'express';
 import { keysPage } from './keys-page';
 import { emptyForm, parseForm } from './panel-forms';
-import { type PanelKit, pathId, principalOf } from './panel-kit';
+import { type PanelKit, pathId } from './panel-kit';
 
 /** The keys page: our keys, rotation, and refetching a partner's keys. */
 export function keysRoutes(r: Router, kit: PanelKit): void {
   const fed = kit.deps.services.federation;
 
-  r.get('/panel/keys', kit.requireSession, async (req, res) => {
+  kit.view('/panel/keys', 'keys', async (_req, csrf) => {
     const [keys, peers] = await Promise.all([fed.listKeys(), fed.listPeers()]);
-    kit.page(req, res, 'Keys', 'keys', keysPage(keys, peers, principalOf(req).session.csrfToken));
+    return { title: 'Keys', body: keysPage(keys, peers, csrf) };
   });
   kit.post(
     '/panel/keys/rotate',

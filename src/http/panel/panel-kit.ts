@@ -58,6 +58,14 @@ export interface PanelKit {
   forms: RequestHandler;
   /** A panel form post: urlencoded body, session and CSRF token, then the action, recorded in the audit trail. */
   post(path: string, back: string, audit: PanelAudit, run: (req: Request) => Promise<ActionResult>): void;
+  /** A page (GET, session needed): render gets the request and the session's CSRF token for the page's forms. */
+  view(path: string, active: PanelSection, render: (req: Request, csrf: string) => Promise<PanelView>): void;
+}
+
+/** What a page handler renders: the page title and its body. */
+export interface PanelView {
+  title: string;
+  body: ReturnType<typeof html>;
 }
 
 export function wantsJson(req: Request): boolean {
@@ -165,6 +173,12 @@ export function panelKit(deps: PanelDeps, r: Router): PanelKit {
     forms,
     post: (path, back, audit, run) => {
       r.post(path, forms, requireSession, action(back, audit, run));
+    },
+    view: (path, active, render) => {
+      r.get(path, requireSession, async (req, res) => {
+        const v = await render(req, principalOf(req).session.csrfToken);
+        page(req, res, v.title, active, v.body);
+      });
     },
   };
 }

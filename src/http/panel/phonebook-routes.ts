@@ -4,13 +4,8 @@ import { phonebookPage } from './phonebook-page';
 
 /** The phonebook page: every partner's numbers with our prefix in front (read only). */
 export function phonebookRoutes(r: Router, kit: PanelKit): void {
-  r.get('/panel/phonebook', kit.requireSession, async (req, res) => {
-    kit.page(
-      req,
-      res,
-      'Phonebook',
-      'phonebook',
-      phonebookPage(await kit.deps.services.federation.partnerPhonebooks()),
-    );
-  });
+  kit.view('/panel/phonebook', 'phonebook', async () => ({
+    title: 'Phonebook',
+    body: phonebookPage(await kit.deps.services.federation.partnerPhonebooks()),
+  }));
 }

@@ -1,21 +1,16 @@
 import type { Router } from 'express';
 import { parsePolicyForm } from './panel-forms';
-import { type PanelKit, principalOf } from './panel-kit';
+import type { PanelKit } from './panel-kit';
 import { policyPage } from './policy-page';
 
 /** The policy page: who may ask us to peer, and what never crosses. */
 export function policyRoutes(r: Router, kit: PanelKit): void {
   const fed = kit.deps.services.federation;
 
-  r.get('/panel/policy', kit.requireSession, async (req, res) => {
-    kit.page(
-      req,
-      res,
-      'Policy',
-      'policy',
-      policyPage(await fed.getPolicy(), principalOf(req).session.csrfToken),
-    );
-  });
+  kit.view('/panel/policy', 'policy', async (_req, csrf) => ({
+    title: 'Policy',
+    body: policyPage(await fed.getPolicy(), csrf),
+  }));
   kit.post('/panel/policy', '/panel/policy', { action: 'policy.set', target: () => null }, async (req) => {
     const report = await fed.setPolicy(parsePolicyForm(req.body));
     const affected = report.affected_peers.map((p) => `${p.name} (${p.reason})`).join(', ');
