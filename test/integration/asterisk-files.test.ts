@@ -22,8 +22,8 @@ import {
   sharedSecret,
   startLongCall,
   startSidecar,
-  waitUntil,
 } from './asterisk-fixtures';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -145,12 +145,15 @@ describe('files backend', () => {
 
   it('keeps a call in progress through the reload caused by adding another peer', async () => {
     // Earlier short calls must be gone, so the channel we watch is this call's.
-    await waitUntil('no calls left on B', async () => (await iaxChannels(B)).length === 0);
+    await waitUntil(async () => (await iaxChannels(B)).length === 0, { what: 'no calls left on B' });
     await startLongCall(sa.ami, `55${TEST_EXTENSION}`, 10);
-    const before = await waitUntil('the call to be up on B', async () => {
-      const ch = await iaxChannels(B);
-      return ch.length === 1 ? ch : null;
-    });
+    const before = await waitUntil(
+      async () => {
+        const ch = await iaxChannels(B);
+        return ch.length === 1 ? ch : null;
+      },
+      { what: 'the call to be up on B' },
+    );
     const onA = await iaxChannels(A);
     await insertPeer(sa.db, { name: 'a_c', prefix: '77', port: 4998, secret: sharedSecret() });
     const watch = countReloads(sa.ami);
@@ -274,15 +277,16 @@ describe('files backend', () => {
       fs.rmSync(path.join(A.configDir, EXTENSIONS_FILE));
       const killedAt = Date.now();
       await A.start();
-      await waitUntil('FullyBooted on the new AMI session', async () => bootedAt > killedAt, 20000);
+      await waitUntil(async () => bootedAt > killedAt, {
+        what: 'FullyBooted on the new AMI session',
+        timeoutMs: 20000,
+      });
       const report = await waitUntil(
-        'a reconcile after the restart',
         async () => {
           const r = sa.feature.reconciler.lastReport;
           return r && r.startedAt >= killedAt && r.applied.includes('a_b') ? r : null;
         },
-        10000,
-        50,
+        { what: 'a reconcile after the restart', timeoutMs: 10000, intervalMs: 50 },
       );
       // The run may start at the AMI login, a moment before the FullyBooted event arrives.
       expect(report.finishedAt - bootedAt).toBeLessThan(5000);
@@ -297,34 +301,29 @@ describe('files backend', () => {
   });
 
   it("turns A's view of the peer unreachable while B is down, reachable with a latency when it returns", async () => {
-    await waitUntil(
-      'a_b reachable',
-      async () => (await peerRow(sa.db, 'a_b')).reachability === 'reachable',
-      15000,
-      200,
-    );
+    await waitUntil(async () => (await peerRow(sa.db, 'a_b')).reachability === 'reachable', {
+      what: 'a_b reachable',
+      timeoutMs: 15000,
+      intervalMs: 200,
+    });
     await B.kill();
     const down = await waitUntil(
-      'a_b unreachable',
       async () => {
         const r = await peerRow(sa.db, 'a_b');
         return r.reachability === 'unreachable' ? r : null;
       },
-      15000,
-      200,
+      { what: 'a_b unreachable', timeoutMs: 15000, intervalMs: 200 },
     );
     expect(down.latencyMs).toBeNull();
     expect(down.linkError).toMatch(/qualify/);
     expect(down.partnerError).toBeNull();
     await B.start();
     const up = await waitUntil(
-      'a_b reachable again',
       async () => {
         const r = await peerRow(sa.db, 'a_b');
         return r.reachability === 'reachable' && r.latencyMs !== null ? r : null;
       },
-      20000,
-      200,
+      { what: 'a_b reachable again', timeoutMs: 20000, intervalMs: 200 },
     );
     expect(up.latencyMs).toBeGreaterThanOrEqual(0);
     expect(up.lastSeen).not.toBeNull();

@@ -17,7 +17,8 @@ import { freePort } from '../harness/ports';
 import { type Sidecar, startSidecar } from '../harness/sidecar';
 import { sleep } from '../harness/processes';
 import { captureLogger } from '../harness/test-logger';
-import { eventually, nextEvent } from '../harness/wait';
+import { nextEvent } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 interface Line {
   level: string;
@@ -363,13 +364,12 @@ describe('a running sidecar with wrong AMI and ARI passwords', () => {
   });
 
   test('readyz, the admin API and the metrics say login refused; the log says it once per link over several retries', async () => {
-    const ready = await eventually(
-      'both links refused in /readyz',
+    const ready = await waitUntil(
       async () => {
         const r = await readyz();
         return r.asterisk.ami === 'login_refused' && r.asterisk.ari === 'login_refused' && r;
       },
-      15_000,
+      { what: 'both links refused in /readyz', timeoutMs: 15_000 },
     );
     expect(ready.asterisk).toMatchObject({
       monitoring: 'unavailable_ami',
@@ -421,13 +421,12 @@ describe('a running sidecar with wrong AMI and ARI passwords', () => {
     setInSection(path.join(ast.configDir, 'ari.conf'), ast.ariUser, 'password', wrongAri);
     await ast.cli('manager reload');
     await ast.cli('module reload res_ari.so');
-    const ready = await eventually(
-      'both links connected in /readyz',
+    const ready = await waitUntil(
       async () => {
         const r = await readyz();
         return r.asterisk.ami === 'connected' && r.asterisk.ari === 'connected' && r;
       },
-      20_000,
+      { what: 'both links connected in /readyz', timeoutMs: 20_000 },
     );
     expect(ready.asterisk).toMatchObject({ monitoring: 'available', amiDetail: null, ariDetail: null });
     const text = await metrics();

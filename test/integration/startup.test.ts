@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAsterisk, type AsteriskInstance } from '../harness/asterisk';
 import { startSidecar, type Sidecar } from '../harness/sidecar';
-import { waitFor } from '../harness/processes';
+import { waitUntil } from '../harness/wait';
 
 /**
  * The sidecar as a user starts it (`npm start` runs `node dist/main.js` after the
@@ -214,8 +214,7 @@ describe("starting the built sidecar with a stock µURU .env's variables", () =>
     });
     const s = sidecar;
     let ami = '';
-    await waitFor(
-      'AMI connected in /readyz',
+    await waitUntil(
       async () => {
         const ready = (await (await fetch(`${s.federationUrl}/readyz`)).json()) as {
           asterisk?: { ami?: string };
@@ -223,7 +222,7 @@ describe("starting the built sidecar with a stock µURU .env's variables", () =>
         ami = ready.asterisk?.ami ?? '';
         return ami === 'connected';
       },
-      { timeoutMs: 30_000, intervalMs: 200 },
+      { what: 'AMI connected in /readyz', timeoutMs: 30_000, intervalMs: 200 },
     );
     expect(ami).toBe('connected');
 
