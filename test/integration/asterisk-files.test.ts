@@ -23,7 +23,7 @@ import {
   startLongCall,
   startSidecar,
 } from './asterisk-fixtures';
-import { waitUntil } from '../harness/wait';
+import { assertNever, waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -135,7 +135,10 @@ describe('files backend', () => {
   it('does not reload when nothing changed', async () => {
     const watch = countReloads(sa.ami);
     const report = await sa.feature.reconcile('test');
-    await new Promise((r) => setTimeout(r, 300));
+    await assertNever(() => [...watch.counts.values()].some((n) => n > 0), {
+      what: 'an AMI Reload event',
+      windowMs: 300,
+    });
     watch.stop();
     expect(report?.changes).toEqual([]);
     expect(report?.reloaded).toEqual([]);
@@ -161,7 +164,12 @@ describe('files backend', () => {
     watch.stop();
     expect(watch.counts.get('chan_iax2.so') ?? 0).toBeGreaterThanOrEqual(1);
     expect((await peerRow(sa.db, 'a_c')).applyState).toBe('applied');
-    await new Promise((r) => setTimeout(r, 1500));
+    await assertNever(
+      async () =>
+        JSON.stringify(await iaxChannels(B)) !== JSON.stringify(before) ||
+        JSON.stringify(await iaxChannels(A)) !== JSON.stringify(onA),
+      { what: 'the call in progress changing on A or B', windowMs: 1500, intervalMs: 250 },
+    );
     expect(await iaxChannels(B)).toEqual(before);
     expect(await iaxChannels(A)).toEqual(onA);
     await sa.ami.action({ Action: 'Hangup', Channel: '/^Local\\//' }).catch(() => undefined);
@@ -347,7 +355,10 @@ describe('files backend', () => {
     }
     expect(Date.now() - started).toBeLessThan(1500);
     await Promise.all(syncs);
-    await new Promise((r) => setTimeout(r, 500));
+    await assertNever(
+      () => (watch.counts.get('chan_iax2.so') ?? 0) > 2 || (watch.counts.get('pbx_config.so') ?? 0) > 2,
+      { what: 'a third reload of chan_iax2 or pbx_config', windowMs: 500 },
+    );
     watch.stop();
     expect(watch.counts.get('chan_iax2.so') ?? 0).toBeGreaterThanOrEqual(1);
     expect(watch.counts.get('chan_iax2.so') ?? 0).toBeLessThanOrEqual(2);

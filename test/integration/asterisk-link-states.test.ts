@@ -17,8 +17,7 @@ import { freePort } from '../harness/ports';
 import { type Sidecar, startSidecar } from '../harness/sidecar';
 import { sleep } from '../harness/processes';
 import { captureLogger } from '../harness/test-logger';
-import { nextEvent } from '../harness/wait';
-import { waitUntil } from '../harness/wait';
+import { assertNever, nextEvent, waitUntil } from '../harness/wait';
 
 interface Line {
   level: string;
@@ -57,6 +56,13 @@ function setInSection(file: string, section: string, key: string, value: string)
   });
   if (!done) throw new Error(`${key} not found in [${section}] of ${file}`);
   fs.writeFileSync(file, out.join('\n'));
+}
+
+/** Whether the AMI or the ARI client logged more than one line above debug. */
+function moreThanOneLoudLine(text: string): boolean {
+  return (['ami', 'ari'] as const).some(
+    (c) => linesOf(text, c).filter((l) => l.level !== 'debug').length > 1,
+  );
 }
 
 /** Failure and recovery lines of one client over a window, and how many retries it made in it. */
@@ -239,7 +245,10 @@ describe('link states with no Asterisk, and with something else on the port', ()
       ]);
       expect(ami.status.detail).toBe(`127.0.0.1:${port}: connection refused`);
       expect(ari.status.detail).toBe(`http://127.0.0.1:${port}/ari: connection refused`);
-      await sleep(WINDOW_MS);
+      await assertNever(() => moreThanOneLoudLine(logs.text()), {
+        what: 'a second line above debug for a link',
+        windowMs: WINDOW_MS,
+      });
       for (const [component, name] of [
         ['ami', 'AMI'],
         ['ari', 'ARI'],
@@ -270,7 +279,10 @@ describe('link states with no Asterisk, and with something else on the port', ()
       await both('wrong_port');
       expect(ami.status.detail).toContain('"SSH-2.0-NotAsterisk", not the AMI greeting');
       expect(ari.status.detail).toMatch(/answers, but not in HTTP \(HPE_/);
-      await sleep(WINDOW_MS);
+      await assertNever(() => moreThanOneLoudLine(logs.text()), {
+        what: 'a second line above debug for a link',
+        windowMs: WINDOW_MS,
+      });
       for (const [component, name] of [
         ['ami', 'AMI'],
         ['ari', 'ARI'],
@@ -399,7 +411,13 @@ describe('a running sidecar with wrong AMI and ARI passwords', () => {
         .split('\n')
         .filter((l) => l.includes(`failed to authenticate as '${ast.amiUser}'`)).length;
     const before = refusedLogins();
-    await sleep(11_000);
+    await assertNever(
+      () =>
+        (['ami', 'ari'] as const).some(
+          (c) => linesOf(sidecar.logs(), c).filter((l) => l.level !== 'info').length > 1,
+        ),
+      { what: 'a second line above info for a link', windowMs: 11_000, intervalMs: 250 },
+    );
     // Two AMI sessions (events and the files backend's probe) retry alike.
     expect(refusedLogins() - before).toBeGreaterThanOrEqual(3);
     for (const [component, name] of [

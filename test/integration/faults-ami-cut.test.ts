@@ -17,9 +17,8 @@ import {
   type FederatedNode,
   startFederatedNodes,
 } from '../harness/federated-node';
-import { sleep } from '../harness/processes';
 import { adminOk, incomingByName, peerByName, peerRow } from '../harness/sidecar';
-import { waitUntil } from '../harness/wait';
+import { assertNever, waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -103,7 +102,11 @@ it('a peer added while AMI is cut is applied after the reconnect', async () => {
     what: 'B applied',
     timeoutMs: 20_000,
   });
-  await sleep(1500);
+  await assertNever(async () => (await applyStateOf(a, 'ami_add')) !== 'pending', {
+    what: 'A applying ami_add while its AMI is cut',
+    windowMs: 1500,
+    intervalMs: 250,
+  });
   expect(await applyStateOf(a, 'ami_add')).toBe('pending');
   const cutView = await asteriskAgreement(a);
   expect(cutView.dbPeers).toContain('ami_add');
@@ -137,8 +140,12 @@ it('a peer torn down while AMI is cut is removed from Asterisk after the reconne
   await waitUntil(async () => (await peerRow(a.sidecar, 'ami_add')) === undefined, {
     what: 'A forgot the peer in its DB',
   });
-  await sleep(1500);
-  // Still loaded in A's Asterisk: the sidecar could not tell it yet.
+  // Still loaded in A's Asterisk over an explicit window: the sidecar could not tell it yet.
+  await assertNever(async () => !(await asteriskAgreement(a)).orphans.includes('ami_add'), {
+    what: "ami_add leaving A's Asterisk while AMI is cut",
+    windowMs: 1500,
+    intervalMs: 250,
+  });
   const cutView = await asteriskAgreement(a);
   expect(cutView.dbPeers).not.toContain('ami_add');
   expect(cutView.orphans).toContain('ami_add');

@@ -626,8 +626,11 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
       prefix: '7a',
       codec: 'g722',
     });
-    expect(letters.status).toBeGreaterThanOrEqual(400);
-    expect(letters.status).toBeLessThan(500);
+    expect(letters.status).toBe(400);
+    expect(letters.json).toMatchObject({
+      error: 'VALIDATION_FAILED',
+      issues: [expect.objectContaining({ field: 'body.prefix' })],
+    });
     expect(await storedOnB()).toEqual(before);
   });
 

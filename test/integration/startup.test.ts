@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAsterisk, type AsteriskInstance } from '../harness/asterisk';
 import { startSidecar, type Sidecar } from '../harness/sidecar';
-import { waitUntil } from '../harness/wait';
+import { assertNever, waitUntil } from '../harness/wait';
 
 /**
  * The sidecar as a user starts it (`npm start` runs `node dist/main.js` after the
@@ -119,7 +119,18 @@ describe('starting the sidecar', () => {
       expect.objectContaining({ ami: 'unreachable', ari: 'unreachable', monitoring: 'unavailable_ami' }),
     );
     // An explicit window of several reconnects (250 ms doubling to 5 s): still one line per link.
-    await new Promise((r) => setTimeout(r, 4000));
+    await assertNever(
+      () => {
+        const messages = out
+          .split('\n')
+          .filter((l) => l.startsWith('{') && l.endsWith('}'))
+          .map((l) => (JSON.parse(l) as { message?: string }).message);
+        return ['AMI', 'ARI'].some(
+          (link) => messages.filter((m) => m === `${link}: Asterisk unreachable`).length > 1,
+        );
+      },
+      { what: 'a second "Asterisk unreachable" line for a link', windowMs: 4000 },
+    );
     const lines = out
       .split('\n')
       .filter((l) => l.startsWith('{'))
