@@ -12,8 +12,9 @@ import { Metrics } from '../src/core/metrics';
 import { createLogger } from '../src/logging/logger';
 import { openDatabase } from '../src/store/data-source';
 import type { AsteriskInstance } from '../test/harness/asterisk';
-import { waitFor } from '../test/harness/processes';
+
 import { asteriskConfig } from './asterisk-sidecar';
+import { waitUntil } from '../test/harness/wait';
 
 /**
  * The sidecar's Asterisk layer built in the bench process the way the app
@@ -52,7 +53,8 @@ export async function startInProcessAsterisk(ast: AsteriskInstance): Promise<InP
     unfederated: new PolicyStore({ settings: new TypeormSettingStore(db), clock: systemClock, config }),
   });
   await feature.start();
-  await waitFor('the Asterisk layer connected', async () => feature.port.status().ami === 'connected', {
+  await waitUntil(async () => feature.port.status().ami === 'connected', {
+    what: 'the Asterisk layer connected',
     timeoutMs: 30_000,
     intervalMs: 50,
   });

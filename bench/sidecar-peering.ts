@@ -5,7 +5,7 @@ import {
   type PeerViewJson,
   type Sidecar,
 } from '../test/harness/sidecar';
-import { eventually } from '../test/harness/wait';
+import { waitUntil } from '../test/harness/wait';
 
 export interface Peering {
   name: string;
@@ -33,12 +33,11 @@ export async function requestAndAccept(
     { name, partner_url: to.federationUrl, prefix: prefixes.requester, codec },
     201,
   );
-  const incoming = await eventually(
-    `incoming request ${name} on ${to.name}`,
-    () => incomingByName(to, name),
-    30_000,
-    20,
-  );
+  const incoming = await waitUntil(() => incomingByName(to, name), {
+    what: `incoming request ${name} on ${to.name}`,
+    timeoutMs: 30_000,
+    intervalMs: 20,
+  });
   const acceptSentAt = performance.now();
   const peer = await adminOk<{ id: string }>(
     to,
@@ -63,17 +62,20 @@ export function waitForPeer(
   timeoutMs = 30_000,
   intervalMs = 20,
 ): Promise<PeerViewJson> {
-  return eventually(`peer ${name} on ${on.name}`, () => peerByName(on, name), timeoutMs, intervalMs);
+  return waitUntil(() => peerByName(on, name), {
+    what: `peer ${name} on ${on.name}`,
+    timeoutMs: timeoutMs,
+    intervalMs: intervalMs,
+  });
 }
 
 /** Tears the peer down from `on` and waits until both sides forgot it. */
 export async function teardown(on: Sidecar, other: Sidecar, name: string): Promise<void> {
   const peer = await peerByName(on, name);
   if (peer) await adminOk(on, 'DELETE', `/federation/peers/${peer.id}`, undefined, 204);
-  await eventually(
-    `${other.name} forgot ${name}`,
-    async () => (await peerByName(other, name)) === undefined,
-    30_000,
-    50,
-  );
+  await waitUntil(async () => (await peerByName(other, name)) === undefined, {
+    what: `${other.name} forgot ${name}`,
+    timeoutMs: 30_000,
+    intervalMs: 50,
+  });
 }

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { defaultChrootDir } from '../test/harness/asterisk';
 import { type Instance, LOCAL_ECHO_EXTENSION, startInstances } from '../test/harness/instance';
 import { adminOk, incomingByName, peerByName, type Sidecar } from '../test/harness/sidecar';
-import { eventually } from '../test/harness/wait';
+import { waitUntil } from '../test/harness/wait';
 
 const ROOT = path.resolve(__dirname, '..');
 const PEERING = 'alpha_bravo';
@@ -108,14 +108,13 @@ interface PeerState {
 }
 
 async function appliedPeer(s: Sidecar): Promise<PeerState> {
-  return eventually(
-    `the trunk on ${s.name} to be applied`,
+  return waitUntil(
     async () => {
       const p = (await peerByName(s, PEERING)) as PeerState | undefined;
       if (p?.apply_state === 'failed') throw new Error(`applying the trunk failed: ${p.apply_error}`);
       return p?.apply_state === 'applied' ? p : undefined;
     },
-    30_000,
+    { what: `the trunk on ${s.name} to be applied`, timeoutMs: 30_000 },
   );
 }
 
@@ -128,9 +127,9 @@ async function federate(alpha: Instance, bravo: Instance): Promise<{ setupMs: nu
     { name: PEERING, partner_url: bravo.sidecar.federationUrl, prefix: PREFIX_ON_ALPHA, codec: 'ulaw' },
     201,
   );
-  const incoming = await eventually('the request to arrive at bravo', () =>
-    incomingByName(bravo.sidecar, PEERING),
-  );
+  const incoming = await waitUntil(() => incomingByName(bravo.sidecar, PEERING), {
+    what: 'the request to arrive at bravo',
+  });
   await adminOk(
     bravo.sidecar,
     'POST',

@@ -26,7 +26,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freeLoopbackAddress, freePort, freeUdpPort, STANDARD_IAX2_PORT } from './ports';
-import { killPid, pidAlive, pidCommandLine, stopPid, tailFile, waitFor } from './processes';
+import { killPid, pidAlive, pidCommandLine, stopPid, tailFile } from './processes';
+import { waitUntil } from './wait';
 
 /** Context and extension of the Echo test line every instance has. */
 export const TEST_CONTEXT = 'uuru-test';
@@ -448,16 +449,14 @@ export async function startAsterisk(opts: StartAsteriskOptions = {}): Promise<As
         ? `asterisk exited (${c.exitCode ?? c.signalCode}):\n${tailFile(stdoutFile)}\n${tailFile(logFile)}`
         : null;
     try {
-      await waitFor(
-        `Asterisk ${id} boot`,
-        // Asterisk registers its core CLI commands (core show version, ...) just after
-        // FullyBooted, so wait for one of them too: callers may use them at once.
+      await waitUntil(
         async () =>
           (await cli('core waitfullybooted')).includes('fully booted') &&
           (await cli('core show version')).startsWith('Asterisk '),
-        { timeoutMs: bootTimeoutMs, intervalMs: 150, abort: exited },
+        { what: `Asterisk ${id} boot`, timeoutMs: bootTimeoutMs, intervalMs: 150, abort: exited },
       );
-      await waitFor(`Asterisk ${id} AMI port`, () => tcpOpen(ports.ami), {
+      await waitUntil(() => tcpOpen(ports.ami), {
+        what: `Asterisk ${id} AMI port`,
         timeoutMs: 10_000,
         abort: exited,
       });

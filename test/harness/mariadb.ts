@@ -24,7 +24,8 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort } from './ports';
-import { stopPid, tailFile, waitFor } from './processes';
+import { stopPid, tailFile } from './processes';
+import { waitUntil } from './wait';
 
 export interface MariaDbServer {
   host: string;
@@ -166,14 +167,11 @@ export function attachMariaDb(state: {
 export async function startMariaDb(): Promise<MariaDbServer> {
   const external = externalMariaDbFromEnv();
   if (external) {
-    await waitFor(
-      'MariaDB from UURU_TEST_MARIADB_HOST',
-      async () => (await external.query('SELECT 1'), true),
-      {
-        timeoutMs: 10_000,
-        intervalMs: 500,
-      },
-    );
+    await waitUntil(async () => (await external.query('SELECT 1'), true), {
+      what: 'MariaDB from UURU_TEST_MARIADB_HOST',
+      timeoutMs: 10_000,
+      intervalMs: 500,
+    });
     return external;
   }
   return startPrivateMariaDb();
@@ -249,7 +247,8 @@ export async function startPrivateMariaDb(): Promise<MariaDbServer> {
     if (!child.pid) throw new Error('mariadbd did not start');
     const server = makeServer({ host, port, user, password }, { socketPath, pid: child.pid, baseDir, child });
     try {
-      await waitFor('MariaDB start', async () => (await server.query('SELECT 1'), true), {
+      await waitUntil(async () => (await server.query('SELECT 1'), true), {
+        what: 'MariaDB start',
         timeoutMs: 60_000,
         intervalMs: 200,
         abort: () =>

@@ -57,30 +57,6 @@ export async function killPid(pid: number, child?: ChildProcess): Promise<void> 
   if (!(await waitGone(pid, child, 10_000))) throw new Error(`process ${pid} survived SIGKILL`);
 }
 
-/** Polls `probe` until it resolves true, or throws with the last error after timeoutMs. */
-export async function waitFor(
-  what: string,
-  probe: () => Promise<boolean>,
-  opts: { timeoutMs: number; intervalMs?: number; abort?: () => string | null },
-): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let last: unknown = null;
-  for (;;) {
-    const aborted = opts.abort?.();
-    if (aborted) throw new Error(`${what}: ${aborted}`);
-    try {
-      if (await probe()) return;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      const reason = last instanceof Error ? last.message : last === null ? 'not ready' : String(last);
-      throw new Error(`${what}: timed out after ${opts.timeoutMs} ms (${reason})`);
-    }
-    await sleep(opts.intervalMs ?? 100);
-  }
-}
-
 /** Last lines of a log file, for error messages when a server fails to start. */
 export function tailFile(file: string, lines = 30): string {
   try {

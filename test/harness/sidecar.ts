@@ -20,7 +20,8 @@ import { serverNameOf } from '../../src/federation/local-keys';
 import { KEY_FILE_NAME, unsealStored } from '../../src/store/secrets-at-rest';
 import { externalMariaDbFromEnv, testDatabaseName } from './mariadb';
 import { freePort } from './ports';
-import { killPid, stopPid, waitFor } from './processes';
+import { killPid, stopPid } from './processes';
+import { waitUntil } from './wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -135,8 +136,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     c.stderr?.on('data', (d: Buffer) => (output += d.toString('utf8')));
     child = c;
     try {
-      await waitFor(
-        `sidecar ${opts.name} ready`,
+      await waitUntil(
         async () => {
           const res = await fetch(`${federationUrl}/readyz`, { signal: AbortSignal.timeout(2000) });
           if (res.status !== 200) return false;
@@ -147,6 +147,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
           return probe.status === 200;
         },
         {
+          what: `sidecar ${opts.name} ready`,
           timeoutMs: opts.readyTimeoutMs ?? 60_000,
           intervalMs: 200,
           abort: () => (c.exitCode !== null ? `exited with ${c.exitCode}:\n${output.slice(-3000)}` : null),

@@ -1,27 +1,85 @@
 import type { EventEmitter } from 'node:events';
 import { sleep } from './processes';
 
-/** Polls fn until it returns a value that is not undefined/false, or throws after timeoutMs. */
-export async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 15_000,
-  intervalMs = 100,
-): Promise<T> {
+export interface WaitOptions<T> {
+  /** What is awaited, for the timeout error ("the peer to turn active"). */
+  what: string;
+  /** Default 15 s. */
+  timeoutMs?: number;
+  /** Pause between probes; default 100 ms. */
+  intervalMs?: number;
+  /**
+   * What counts as success. Default: a truthy value (so undefined, null, false, 0 and '' mean "not yet").
+   * Pass a predicate when a falsy value is the awaited one.
+   */
+  until?: (value: T) => boolean;
+  /** Checked before each probe; a string return aborts the wait with that reason (a process that died). */
+  abort?: () => string | null;
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Error) return `threw ${value.message}`;
+  let text: string;
+  try {
+    text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return `last value ${text.length > 300 ? `${text.slice(0, 300)}…` : text}`;
+}
+
+/**
+ * The one polling helper of the tests: calls probe until it returns a truthy value (or one `until` accepts)
+ * and resolves with it. A throwing probe counts as "not yet". After timeoutMs it throws an error naming
+ * `what` and the last value or error seen.
+ */
+export function waitUntil<T>(
+  probe: () => Promise<T> | T,
+  opts: WaitOptions<T> & { until: (value: T) => boolean },
+): Promise<T>;
+export function waitUntil<T>(
+  probe: () => Promise<T> | T,
+  opts: Omit<WaitOptions<T>, 'until'>,
+): Promise<Exclude<T, null | undefined | false | 0 | ''>>;
+export async function waitUntil<T>(probe: () => Promise<T> | T, opts: WaitOptions<T>): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const accept = opts.until ?? ((v: T) => Boolean(v));
   const deadline = Date.now() + timeoutMs;
-  let lastError: unknown = null;
+  let last: unknown;
   for (;;) {
+    const aborted = opts.abort?.();
+    if (aborted) throw new Error(`${opts.what}: ${aborted}`);
     try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
+      const v = await probe();
+      if (accept(v)) return v;
+      last = v;
     } catch (e) {
-      lastError = e;
+      last = e;
     }
     if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${opts.what} (${describe(last)})`);
     }
-    await sleep(intervalMs);
+    await sleep(opts.intervalMs ?? 100);
+  }
+}
+
+/**
+ * The negative check: probes `happened` over an explicit window of windowMs (every intervalMs, default 100 ms,
+ * and once more at its end) and fails as soon as it returns true, naming `what`. A throwing probe fails too.
+ */
+export async function assertNever(
+  happened: () => Promise<boolean> | boolean,
+  opts: { what: string; windowMs: number; intervalMs?: number },
+): Promise<void> {
+  const started = Date.now();
+  const end = started + opts.windowMs;
+  for (;;) {
+    if (await happened()) {
+      throw new Error(`${opts.what} happened ${Date.now() - started} ms into a ${opts.windowMs} ms window`);
+    }
+    const left = end - Date.now();
+    if (left <= 0) return;
+    await sleep(Math.min(opts.intervalMs ?? 100, left));
   }
 }
 

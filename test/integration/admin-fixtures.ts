@@ -14,7 +14,7 @@ import { loadConfig } from '../../src/config/load-config';
 import type { Clock } from '../../src/core/clock';
 import { captureLogger } from '../harness/test-logger';
 import { freePort } from '../harness/ports';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 export interface Instance {
   name: string;
@@ -308,18 +308,27 @@ export async function peerInstances(
     codec: 'alaw',
   });
   if (created.status !== 201) throw new Error(`request refused: ${created.status} ${created.text}`);
-  const incoming = await eventually(`${b.name} has the request ${p.name}`, async () => {
-    const res = await adminApi(b)('GET', '/federation/incoming-requests');
-    return (res.json as { requests: { id: string; name: string }[] }).requests.find((r) => r.name === p.name);
-  });
+  const incoming = await waitUntil(
+    async () => {
+      const res = await adminApi(b)('GET', '/federation/incoming-requests');
+      return (res.json as { requests: { id: string; name: string }[] }).requests.find(
+        (r) => r.name === p.name,
+      );
+    },
+    { what: `${b.name} has the request ${p.name}` },
+  );
   const accepted = await adminApi(b)('POST', `/federation/incoming-requests/${incoming.id}/accept`, {
     prefix: p.bPrefix,
   });
   if (accepted.status !== 200) throw new Error(`accept refused: ${accepted.status} ${accepted.text}`);
   const peerId = (i: Instance) =>
-    eventually(`${i.name} has the peer ${p.name}`, async () => {
-      const res = await adminApi(i)('GET', '/federation/peers');
-      return (res.json as { peers: { id: string; name: string }[] }).peers.find((x) => x.name === p.name)?.id;
-    });
+    waitUntil(
+      async () => {
+        const res = await adminApi(i)('GET', '/federation/peers');
+        return (res.json as { peers: { id: string; name: string }[] }).peers.find((x) => x.name === p.name)
+          ?.id;
+      },
+      { what: `${i.name} has the peer ${p.name}` },
+    );
   return { onA: await peerId(a), onB: await peerId(b) };
 }

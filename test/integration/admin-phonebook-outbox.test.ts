@@ -4,7 +4,7 @@ import path from 'node:path';
 import { systemClock } from '../../src/core/clock';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { OutboxEntity, PeerEntity } from '../../src/store/entities';
-import { eventually } from '../harness/wait';
+
 import {
   adminApi,
   call,
@@ -16,6 +16,7 @@ import {
   startInstance,
 } from './admin-fixtures';
 import { cli } from './cli-fixtures';
+import { waitUntil } from '../harness/wait';
 
 /**
  * Partners' phonebooks and the outbox through every admin surface (API,
@@ -53,18 +54,24 @@ async function peerWith(partner: Instance, name: string, prefix: string, dialect
     dialect,
   });
   expect(created.status).toBe(201);
-  const incoming = await eventually(`${partner.name} sees ${name}`, async () => {
-    const res = await adminApi(partner)('GET', '/federation/incoming-requests');
-    return (res.json as { requests: { id: string; name: string }[] }).requests.find((r) => r.name === name);
-  });
+  const incoming = await waitUntil(
+    async () => {
+      const res = await adminApi(partner)('GET', '/federation/incoming-requests');
+      return (res.json as { requests: { id: string; name: string }[] }).requests.find((r) => r.name === name);
+    },
+    { what: `${partner.name} sees ${name}` },
+  );
   const accepted = await adminApi(partner)('POST', `/federation/incoming-requests/${incoming.id}/accept`, {
     prefix: '90',
   });
   expect(accepted.status).toBe(200);
-  return eventually(`A has peer ${name}`, async () => {
-    const res = await apiA('GET', '/federation/peers');
-    return (res.json as { peers: { id: string; name: string }[] }).peers.find((p) => p.name === name)?.id;
-  });
+  return waitUntil(
+    async () => {
+      const res = await apiA('GET', '/federation/peers');
+      return (res.json as { peers: { id: string; name: string }[] }).peers.find((p) => p.name === name)?.id;
+    },
+    { what: `A has peer ${name}` },
+  );
 }
 
 const cliEnv = () => ({ UURU_ADMIN_URL: a.adminUrl, UURU_ADMIN_TOKEN: a.token });
@@ -204,12 +211,15 @@ describe('outbox', () => {
     const secret = (await a.app.db!.getRepository(PeerEntity).findOneByOrFail({ name: 'toc' })).secret;
     const res = await apiA('DELETE', `/federation/peers/${peerIds.c}`);
     expect(res.status).toBe(204);
-    const listed = await eventually('the teardown was tried at least once', async () => {
-      const r = documented(await apiA('GET', '/federation/outbox'), 'GET', '/federation/outbox', 200);
-      const d = (r.json as { deliveries: { kind: string; attempts: number; last_error: string | null }[] })
-        .deliveries;
-      return d.length === 1 && d[0].attempts > 0 && d[0].last_error ? r : undefined;
-    });
+    const listed = await waitUntil(
+      async () => {
+        const r = documented(await apiA('GET', '/federation/outbox'), 'GET', '/federation/outbox', 200);
+        const d = (r.json as { deliveries: { kind: string; attempts: number; last_error: string | null }[] })
+          .deliveries;
+        return d.length === 1 && d[0].attempts > 0 && d[0].last_error ? r : undefined;
+      },
+      { what: 'the teardown was tried at least once' },
+    );
     const [d] = (listed.json as { deliveries: Record<string, unknown>[] }).deliveries;
     expect(d).toMatchObject({
       kind: 'teardown',
@@ -276,10 +286,10 @@ describe('outbox', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ pending: 0 });
     expect((await apiA('GET', '/federation/outbox')).json).toEqual({ deliveries: [] });
-    await eventually(
-      'C dropped the peer',
+    await waitUntil(
       async () =>
         ((await adminApi(c)('GET', '/federation/peers')).json as { peers: unknown[] }).peers.length === 0,
+      { what: 'C dropped the peer' },
     );
     const page = await sa.get('/panel/federation');
     expect(page.text).toContain('Nothing waiting: every notification reached its partner.');

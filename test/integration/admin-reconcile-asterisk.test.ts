@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type FederatedNode, GENERATED_IAX_FILE, startFederatedNode } from '../harness/federated-node';
 import { adminOk, destroyAll, incomingByName, startSidecar, type Sidecar } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+
 import { cli } from './cli-fixtures';
+import { waitUntil } from '../harness/wait';
 
 /**
  * POST /api/admin/reconcile and `uuru-fed reconcile` against a sidecar
@@ -49,16 +50,15 @@ beforeAll(async () => {
     { name: 'rcpeer', partner_url: b.federationUrl, prefix: '71', codec: 'alaw' },
     201,
   );
-  const inc = await eventually('B sees the request', () => incomingByName(b, 'rcpeer'));
+  const inc = await waitUntil(() => incomingByName(b, 'rcpeer'), { what: 'B sees the request' });
   await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '81' }, 200);
-  await eventually(
-    'A applied the peer',
+  await waitUntil(
     async () => {
       const res = await a.sidecar.admin('GET', '/federation/peers');
       const peers = (res.json as { peers: { name: string; apply_state: string }[] }).peers;
       return peers.find((p) => p.name === 'rcpeer')?.apply_state === 'applied';
     },
-    60_000,
+    { what: 'A applied the peer', timeoutMs: 60_000 },
   );
 }, 180_000);
 
@@ -132,10 +132,9 @@ it('uuru-fed asterisk config prints the files Asterisk reads, byte for byte but 
 
 it('Asterisk gone: the report says the run did not happen, and the CLI exits 1', async () => {
   await a.ast.halt();
-  await eventually(
-    'the sidecar noticed',
+  await waitUntil(
     async () => ((await a.sidecar.admin('GET', '/status')).json as Report).asterisk.ami !== 'connected',
-    30_000,
+    { what: 'the sidecar noticed', timeoutMs: 30_000 },
   );
   const res = await a.sidecar.admin('POST', '/reconcile', {});
   expect(res.status).toBe(200);

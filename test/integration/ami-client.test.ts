@@ -7,7 +7,8 @@ import { AmiClient, type AmiClientOptions, AmiError, type AmiMessage } from '../
 import { ECHO_EXTEN, TEST_CONTEXT } from '../harness/asterisk';
 import { type PeeredPair, startPeeredPair } from '../harness/asterisk-pair';
 import { captureLogger } from '../harness/test-logger';
-import { eventually, nextEvent } from '../harness/wait';
+import { nextEvent } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 const logs = captureLogger();
 const FAST_RECONNECT = { initialMs: 100, maxMs: 1000 };
@@ -145,11 +146,17 @@ describe('AmiClient', () => {
 
   test('PeerStatus reports the peer unreachable when B dies and reachable when it is back', async () => {
     const peer = `IAX2/${pair.aToB}`;
-    await eventually('peer OK', async () => (await ami.iaxPeerList())[0]?.state === 'ok', 15_000, 200);
+    await waitUntil(async () => (await ami.iaxPeerList())[0]?.state === 'ok', {
+      what: 'peer OK',
+      timeoutMs: 15_000,
+      intervalMs: 200,
+    });
     await pair.b.kill();
     // Listening only from here keeps a probe result from before the kill out of the picture.
     await nextEvent<AmiMessage>(ami, 'PeerStatus', (e) => e.peer === peer && e.peerstatus === 'Unreachable');
-    await eventually('peer unreachable', async () => (await ami.iaxPeerList())[0]?.state === 'unreachable');
+    await waitUntil(async () => (await ami.iaxPeerList())[0]?.state === 'unreachable', {
+      what: 'peer unreachable',
+    });
     expect((await ami.iaxPeerList())[0]).toMatchObject({ state: 'unreachable', latencyMs: null });
     const up = nextEvent<AmiMessage>(
       ami,
@@ -158,9 +165,9 @@ describe('AmiClient', () => {
     );
     await pair.b.start();
     await up;
-    const back = await eventually('peer OK again', async () =>
-      (await ami.iaxPeerList()).find((p) => p.state === 'ok'),
-    );
+    const back = await waitUntil(async () => (await ami.iaxPeerList()).find((p) => p.state === 'ok'), {
+      what: 'peer OK again',
+    });
     expect(back.latencyMs).toEqual(expect.any(Number));
   });
 
@@ -234,7 +241,10 @@ describe('AmiClient', () => {
     const bad = clientOfA({ secret: wrongSecret, reconnect: { initialMs: 50, maxMs: 200 } });
     bad.start();
     try {
-      await eventually('login failure logged', () => logs.text().includes('AMI: login refused'), 10_000);
+      await waitUntil(() => logs.text().includes('AMI: login refused'), {
+        what: 'login failure logged',
+        timeoutMs: 10_000,
+      });
       expect(bad.state).toBe('login_refused');
       await expect(bad.whenConnected(300)).rejects.toMatchObject({ code: 'AMI_TIMEOUT' });
     } finally {

@@ -9,7 +9,8 @@ import { ECHO_EXTEN, startAsterisk } from '../harness/asterisk';
 import { type PeeredPair, startPeeredPair } from '../harness/asterisk-pair';
 import { asteriskInfo, iaxEndpoints, reloadModule } from '../harness/ari-rest';
 import { captureLogger } from '../harness/test-logger';
-import { eventually, nextEvent } from '../harness/wait';
+import { nextEvent } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 const logs = captureLogger();
 const APP = 'ari-client-test';
@@ -91,9 +92,9 @@ describe('AriClient', () => {
       channelId,
       timeoutSec: 10,
     });
-    await eventually('dial plan call up', async () =>
-      (await pair.a.cli('core show channels concise')).includes('!Echo!'),
-    );
+    await waitUntil(async () => (await pair.a.cli('core show channels concise')).includes('!Echo!'), {
+      what: 'dial plan call up',
+    });
     await ari.hangup(channelId);
 
     const err = await ari.originate({ endpoint: 'Bogus/whatever', app: APP }).catch((e: unknown) => e);
@@ -150,15 +151,14 @@ describe('AriClient', () => {
     const after = await asteriskInfo(ari);
     expect(after.startupTime).not.toBe(before.startupTime);
     // The app is registered again: a call into it arrives.
-    await eventually('subscribed again', () => ari.subscribedToIax, 10_000);
+    await waitUntil(() => ari.subscribedToIax, { what: 'subscribed again', timeoutMs: 10_000 });
     const channelId = newChannelId();
     const started = nextEvent<AriEvent>(ari, 'StasisStart', (e) => channelOf(e).id === channelId);
-    await eventually(
-      'trunk up after restart',
-      async () => /OK \(\d+ ms\)/.test(await pair.a.cli('iax2 show peers')),
-      15_000,
-      200,
-    );
+    await waitUntil(async () => /OK \(\d+ ms\)/.test(await pair.a.cli('iax2 show peers')), {
+      what: 'trunk up after restart',
+      timeoutMs: 15_000,
+      intervalMs: 200,
+    });
     await ari.originate({ endpoint: `IAX2/${pair.aToB}/${ECHO_EXTEN}`, app: APP, channelId, timeoutSec: 10 });
     await started;
     await ari.hangup(channelId);

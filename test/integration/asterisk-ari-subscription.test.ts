@@ -9,8 +9,9 @@ import { AriClient, type AriEvent } from '../../src/asterisk/ari-client';
 import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
 import { freeUdpPort } from '../harness/ports';
 import { captureLogger } from '../harness/test-logger';
-import { eventually, nextEvent } from '../harness/wait';
+import { nextEvent } from '../harness/wait';
 import { insertPeer, sharedSecret, type Sidecar, startSidecar } from './asterisk-fixtures';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -63,24 +64,35 @@ it('subscribes to endpoint:IAX2 once the first peer is applied, and PeerStatusCh
   const report = await sa.feature.reconcile('test: first peer');
   expect(report?.applied).toEqual(['first_peer']);
 
-  await eventually('ARI subscribed to endpoint:IAX2 after the apply', () => ari.subscribedToIax, 5_000, 50);
+  await waitUntil(() => ari.subscribedToIax, {
+    what: 'ARI subscribed to endpoint:IAX2 after the apply',
+    timeoutMs: 5_000,
+    intervalMs: 50,
+  });
 
   // Nothing answers the qualify probes yet: Asterisk reports the peer unreachable...
   await unreachable;
-  await eventually('the monitor counted the ARI event', () => sa.feature.monitorEvents().ari > 0, 5_000, 50);
+  await waitUntil(() => sa.feature.monitorEvents().ari > 0, {
+    what: 'the monitor counted the ARI event',
+    timeoutMs: 5_000,
+    intervalMs: 50,
+  });
   // ...and reachable once the partner's Asterisk runs.
   const reachable = status('Reachable');
   B = await startAsterisk({ name: 'arisubb', iaxPort: bPort });
   await reachable;
-  await eventually('the monitor counted both', () => sa.feature.monitorEvents().ari > 1, 5_000, 50);
-  await eventually(
-    'the monitor wrote the peer reachable',
+  await waitUntil(() => sa.feature.monitorEvents().ari > 1, {
+    what: 'the monitor counted both',
+    timeoutMs: 5_000,
+    intervalMs: 50,
+  });
+  await waitUntil(
     async () => {
       const rows = await sa.db.query<{ reachability: string }[]>(
         "SELECT reachability FROM peers WHERE name = 'first_peer'",
       );
       return rows[0]?.reachability === 'reachable';
     },
-    10_000,
+    { what: 'the monitor wrote the peer reachable', timeoutMs: 10_000 },
   );
 });

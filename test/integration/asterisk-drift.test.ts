@@ -25,8 +25,8 @@ import {
   peerStatesOn,
   sharedSecret,
   startSidecar,
-  waitUntil,
 } from './asterisk-fixtures';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -75,11 +75,14 @@ it('a dial plan reload by someone else (module reload) is noticed and a hand edi
   fs.writeFileSync(extFile, good.replace(/^exten => _55X+,.*$/m, ''));
   await A.cli('module reload pbx_config.so');
   // Nothing here asks for a run: the sidecar sees a Reload it did not cause, re-reads and repairs.
-  await waitUntil(
-    'the generated dial plan file to be restored',
-    async () => fs.readFileSync(extFile, 'utf8') === good,
-  );
-  await waitUntil('the call through the prefix to work again', callAB, 20_000, 500);
+  await waitUntil(async () => fs.readFileSync(extFile, 'utf8') === good, {
+    what: 'the generated dial plan file to be restored',
+  });
+  await waitUntil(callAB, {
+    what: 'the call through the prefix to work again',
+    timeoutMs: 20_000,
+    intervalMs: 500,
+  });
 });
 
 it("a dial plan edit made only on the Asterisk CLI is caught by the admin's reconcile now", async () => {
@@ -161,13 +164,11 @@ it('a partner answering its probes later than chan_iax2 allows (2 s) is lagged, 
     await sc.feature.port.syncPeers('test');
     expect((await peerRow(sc.db, 'drift_slow')).applyState).toBe('applied');
     const lagged = await waitUntil(
-      'drift_slow lagged',
       async () => {
         const r = await peerRow(sc.db, 'drift_slow');
         return r.reachability === 'lagged' ? r : null;
       },
-      30_000,
-      200,
+      { what: 'drift_slow lagged', timeoutMs: 30_000, intervalMs: 200 },
     );
     expect(lagged.latencyMs).toBeGreaterThan(2000);
     expect(lagged.linkError).toMatch(/lagged/i);
@@ -178,13 +179,11 @@ it('a partner answering its probes later than chan_iax2 allows (2 s) is lagged, 
 
     relay.delayMs = 0;
     const fast = await waitUntil(
-      'drift_slow reachable',
       async () => {
         const r = await peerRow(sc.db, 'drift_slow');
         return r.reachability === 'reachable' && r.latencyMs !== null && r.latencyMs < 1000 ? r : null;
       },
-      30_000,
-      200,
+      { what: 'drift_slow reachable', timeoutMs: 30_000, intervalMs: 200 },
     );
     // link_error is the last problem seen, kept for the admin after the trunk recovered.
     expect(fast.linkError).toMatch(/lagged/i);

@@ -22,8 +22,8 @@ import {
   sharedSecret,
   startLongCall,
   startSidecar,
-  waitUntil,
 } from './asterisk-fixtures';
+import { assertNever, waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -149,7 +149,10 @@ describe('files backend', () => {
   it('does not reload when nothing changed', async () => {
     const watch = countReloads(sa.ami);
     const report = await sa.feature.reconcile('test');
-    await new Promise((r) => setTimeout(r, 300));
+    await assertNever(() => [...watch.counts.values()].some((n) => n > 0), {
+      what: 'an AMI Reload event',
+      windowMs: 300,
+    });
     watch.stop();
     expect(report?.changes).toEqual([]);
     expect(report?.reloaded).toEqual([]);
@@ -159,12 +162,15 @@ describe('files backend', () => {
 
   it('keeps a call in progress through the reload caused by adding another peer', async () => {
     // Earlier short calls must be gone, so the channel we watch is this call's.
-    await waitUntil('no calls left on B', async () => (await iaxChannels(B)).length === 0);
+    await waitUntil(async () => (await iaxChannels(B)).length === 0, { what: 'no calls left on B' });
     await startLongCall(sa.ami, `55${TEST_EXTENSION}`, 10);
-    const before = await waitUntil('the call to be up on B', async () => {
-      const ch = await iaxChannels(B);
-      return ch.length === 1 ? ch : null;
-    });
+    const before = await waitUntil(
+      async () => {
+        const ch = await iaxChannels(B);
+        return ch.length === 1 ? ch : null;
+      },
+      { what: 'the call to be up on B' },
+    );
     const onA = await iaxChannels(A);
     await insertPeer(sa.db, { name: 'a_c', prefix: '77', port: 4998, secret: sharedSecret() });
     const watch = countReloads(sa.ami);
@@ -172,7 +178,12 @@ describe('files backend', () => {
     watch.stop();
     expect(watch.counts.get('chan_iax2.so') ?? 0).toBeGreaterThanOrEqual(1);
     expect((await peerRow(sa.db, 'a_c')).applyState).toBe('applied');
-    await new Promise((r) => setTimeout(r, 1500));
+    await assertNever(
+      async () =>
+        JSON.stringify(await iaxChannels(B)) !== JSON.stringify(before) ||
+        JSON.stringify(await iaxChannels(A)) !== JSON.stringify(onA),
+      { what: 'the call in progress changing on A or B', windowMs: 1500, intervalMs: 250 },
+    );
     expect(await iaxChannels(B)).toEqual(before);
     expect(await iaxChannels(A)).toEqual(onA);
     await sa.ami.action({ Action: 'Hangup', Channel: '/^Local\\//' }).catch(() => undefined);
@@ -298,15 +309,16 @@ describe('files backend', () => {
       fs.rmSync(path.join(A.configDir, EXTENSIONS_FILE));
       const killedAt = Date.now();
       await A.start();
-      await waitUntil('FullyBooted on the new AMI session', async () => bootedAt > killedAt, 20000);
+      await waitUntil(async () => bootedAt > killedAt, {
+        what: 'FullyBooted on the new AMI session',
+        timeoutMs: 20000,
+      });
       const report = await waitUntil(
-        'a reconcile after the restart',
         async () => {
           const r = sa.feature.reconciler.lastReport;
           return r && r.startedAt >= killedAt && r.applied.includes('a_b') ? r : null;
         },
-        10000,
-        50,
+        { what: 'a reconcile after the restart', timeoutMs: 10000, intervalMs: 50 },
       );
       // The run may start at the AMI login, a moment before the FullyBooted event arrives.
       expect(report.finishedAt - bootedAt).toBeLessThan(5000);
@@ -321,34 +333,29 @@ describe('files backend', () => {
   });
 
   it("turns A's view of the peer unreachable while B is down, reachable with a latency when it returns", async () => {
-    await waitUntil(
-      'a_b reachable',
-      async () => (await peerRow(sa.db, 'a_b')).reachability === 'reachable',
-      15000,
-      200,
-    );
+    await waitUntil(async () => (await peerRow(sa.db, 'a_b')).reachability === 'reachable', {
+      what: 'a_b reachable',
+      timeoutMs: 15000,
+      intervalMs: 200,
+    });
     await B.kill();
     const down = await waitUntil(
-      'a_b unreachable',
       async () => {
         const r = await peerRow(sa.db, 'a_b');
         return r.reachability === 'unreachable' ? r : null;
       },
-      15000,
-      200,
+      { what: 'a_b unreachable', timeoutMs: 15000, intervalMs: 200 },
     );
     expect(down.latencyMs).toBeNull();
     expect(down.linkError).toMatch(/qualify/);
     expect(down.partnerError).toBeNull();
     await B.start();
     const up = await waitUntil(
-      'a_b reachable again',
       async () => {
         const r = await peerRow(sa.db, 'a_b');
         return r.reachability === 'reachable' && r.latencyMs !== null ? r : null;
       },
-      20000,
-      200,
+      { what: 'a_b reachable again', timeoutMs: 20000, intervalMs: 200 },
     );
     expect(up.latencyMs).toBeGreaterThanOrEqual(0);
     expect(up.lastSeen).not.toBeNull();
@@ -395,7 +402,10 @@ describe('files backend', () => {
     }
     expect(Date.now() - started).toBeLessThan(1500);
     await Promise.all(syncs);
-    await new Promise((r) => setTimeout(r, 500));
+    await assertNever(
+      () => (watch.counts.get('chan_iax2.so') ?? 0) > 2 || (watch.counts.get('pbx_config.so') ?? 0) > 2,
+      { what: 'a third reload of chan_iax2 or pbx_config', windowMs: 500 },
+    );
     watch.stop();
     expect(watch.counts.get('chan_iax2.so') ?? 0).toBeGreaterThanOrEqual(1);
     expect(watch.counts.get('chan_iax2.so') ?? 0).toBeLessThanOrEqual(2);

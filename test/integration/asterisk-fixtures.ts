@@ -185,27 +185,6 @@ export async function iaxChannels(ast: AsteriskInstance): Promise<string[]> {
     .filter((c) => c.startsWith('IAX2/'));
 }
 
-export async function waitUntil<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false>,
-  timeoutMs = 15000,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown = null;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
 /** Counts AMI Reload events per module from now on. */
 export function countReloads(ami: AmiClient): { counts: Map<string, number>; stop(): void } {
   const counts = new Map<string, number>();

@@ -17,7 +17,7 @@ import { freePort } from '../harness/ports';
 import { type Sidecar, startSidecar } from '../harness/sidecar';
 import { sleep } from '../harness/processes';
 import { captureLogger } from '../harness/test-logger';
-import { eventually, nextEvent } from '../harness/wait';
+import { assertNever, nextEvent, waitUntil } from '../harness/wait';
 
 interface Line {
   level: string;
@@ -56,6 +56,13 @@ function setInSection(file: string, section: string, key: string, value: string)
   });
   if (!done) throw new Error(`${key} not found in [${section}] of ${file}`);
   fs.writeFileSync(file, out.join('\n'));
+}
+
+/** Whether the AMI or the ARI client logged more than one line above debug. */
+function moreThanOneLoudLine(text: string): boolean {
+  return (['ami', 'ari'] as const).some(
+    (c) => linesOf(text, c).filter((l) => l.level !== 'debug').length > 1,
+  );
 }
 
 /** Failure and recovery lines of one client over a window, and how many retries it made in it. */
@@ -238,7 +245,10 @@ describe('link states with no Asterisk, and with something else on the port', ()
       ]);
       expect(ami.status.detail).toBe(`127.0.0.1:${port}: connection refused`);
       expect(ari.status.detail).toBe(`http://127.0.0.1:${port}/ari: connection refused`);
-      await sleep(WINDOW_MS);
+      await assertNever(() => moreThanOneLoudLine(logs.text()), {
+        what: 'a second line above debug for a link',
+        windowMs: WINDOW_MS,
+      });
       for (const [component, name] of [
         ['ami', 'AMI'],
         ['ari', 'ARI'],
@@ -269,7 +279,10 @@ describe('link states with no Asterisk, and with something else on the port', ()
       await both('wrong_port');
       expect(ami.status.detail).toContain('"SSH-2.0-NotAsterisk", not the AMI greeting');
       expect(ari.status.detail).toMatch(/answers, but not in HTTP \(HPE_/);
-      await sleep(WINDOW_MS);
+      await assertNever(() => moreThanOneLoudLine(logs.text()), {
+        what: 'a second line above debug for a link',
+        windowMs: WINDOW_MS,
+      });
       for (const [component, name] of [
         ['ami', 'AMI'],
         ['ari', 'ARI'],
@@ -363,13 +376,12 @@ describe('a running sidecar with wrong AMI and ARI passwords', () => {
   });
 
   test('readyz, the admin API and the metrics say login refused; the log says it once per link over several retries', async () => {
-    const ready = await eventually(
-      'both links refused in /readyz',
+    const ready = await waitUntil(
       async () => {
         const r = await readyz();
         return r.asterisk.ami === 'login_refused' && r.asterisk.ari === 'login_refused' && r;
       },
-      15_000,
+      { what: 'both links refused in /readyz', timeoutMs: 15_000 },
     );
     expect(ready.asterisk).toMatchObject({
       monitoring: 'unavailable_ami',
@@ -399,7 +411,13 @@ describe('a running sidecar with wrong AMI and ARI passwords', () => {
         .split('\n')
         .filter((l) => l.includes(`failed to authenticate as '${ast.amiUser}'`)).length;
     const before = refusedLogins();
-    await sleep(11_000);
+    await assertNever(
+      () =>
+        (['ami', 'ari'] as const).some(
+          (c) => linesOf(sidecar.logs(), c).filter((l) => l.level !== 'info').length > 1,
+        ),
+      { what: 'a second line above info for a link', windowMs: 11_000, intervalMs: 250 },
+    );
     // Two AMI sessions (events and the files backend's probe) retry alike.
     expect(refusedLogins() - before).toBeGreaterThanOrEqual(3);
     for (const [component, name] of [
@@ -421,13 +439,12 @@ describe('a running sidecar with wrong AMI and ARI passwords', () => {
     setInSection(path.join(ast.configDir, 'ari.conf'), ast.ariUser, 'password', wrongAri);
     await ast.cli('manager reload');
     await ast.cli('module reload res_ari.so');
-    const ready = await eventually(
-      'both links connected in /readyz',
+    const ready = await waitUntil(
       async () => {
         const r = await readyz();
         return r.asterisk.ami === 'connected' && r.asterisk.ari === 'connected' && r;
       },
-      20_000,
+      { what: 'both links connected in /readyz', timeoutMs: 20_000 },
     );
     expect(ready.asterisk).toMatchObject({ monitoring: 'available', amiDetail: null, ariDetail: null });
     const text = await metrics();

@@ -22,8 +22,8 @@ import {
   peerRow,
   sharedSecret,
   startSidecar,
-  waitUntil,
 } from './asterisk-fixtures';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -338,15 +338,13 @@ describe('realtime backend', () => {
     try {
       const killedAt = Date.now();
       await A.restart();
-      await waitUntil('FullyBooted', async () => bootedAt > killedAt, 20000);
+      await waitUntil(async () => bootedAt > killedAt, { what: 'FullyBooted', timeoutMs: 20000 });
       const report = await waitUntil(
-        'a reconcile after the restart',
         async () => {
           const r = sa.feature.reconciler.lastReport;
           return r && r.startedAt >= killedAt && r.applied.includes('a_b') ? r : null;
         },
-        10000,
-        50,
+        { what: 'a reconcile after the restart', timeoutMs: 10000, intervalMs: 50 },
       );
       expect(report.finishedAt - bootedAt).toBeLessThan(5000);
       expect(await callAB()).toBe(true);

@@ -16,7 +16,7 @@
  */
 import { type Instance, startInstances } from '../harness/instance';
 import { adminOk, incomingByName, peerByName, type Sidecar } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(180_000);
 
@@ -44,14 +44,13 @@ interface Policy {
 }
 
 async function appliedPeer(s: Sidecar): Promise<void> {
-  await eventually(
-    `peer ${NAME} applied on ${s.name}`,
+  await waitUntil(
     async () => {
       const p = (await peerByName(s, NAME)) as { apply_state?: string; apply_error?: string } | undefined;
       if (p?.apply_state === 'failed') throw new Error(`apply failed: ${p.apply_error}`);
       return p?.apply_state === 'applied';
     },
-    30_000,
+    { what: `peer ${NAME} applied on ${s.name}`, timeoutMs: 30_000 },
   );
 }
 
@@ -100,7 +99,7 @@ beforeAll(async () => {
     { name: NAME, partner_url: B.sidecar.federationUrl, prefix: PREFIX_ON_A, codec: 'ulaw', dialect: 'v2' },
     201,
   );
-  const incoming = await eventually(`incoming request on B`, () => incomingByName(B.sidecar, NAME));
+  const incoming = await waitUntil(() => incomingByName(B.sidecar, NAME), { what: `incoming request on B` });
   await adminOk(
     B.sidecar,
     'POST',
@@ -145,21 +144,23 @@ describe('with a saved policy listing one number', () => {
   beforeAll(async () => {
     await Promise.all([savePolicy(A, ['555']), savePolicy(B, ['5555'])]);
     // No reconcile asked for: saving the policy re-syncs the dial plan by itself.
-    await eventually(
-      'the saved policies in both dial plans',
+    await waitUntil(
       async () =>
         A.generatedConfig().includes('exten => 555,1,Hangup(21)') &&
         B.generatedConfig().includes('exten => 5555,1,Hangup(21)'),
-      20_000,
+      { what: 'the saved policies in both dial plans', timeoutMs: 20_000 },
     );
     // The file is written before Asterisk reloads it: wait until the dial plan itself has it.
-    await eventually('the policy number loaded in both Asterisks', async () => {
-      const [a, b] = await Promise.all([
-        A.ami.command(`dialplan show 555@uuru-fed-in-${NAME}`),
-        B.ami.command(`dialplan show 5555@uuru-fed-in-${NAME}`),
-      ]);
-      return a.includes('Hangup(21)') && b.includes('Hangup(21)');
-    });
+    await waitUntil(
+      async () => {
+        const [a, b] = await Promise.all([
+          A.ami.command(`dialplan show 555@uuru-fed-in-${NAME}`),
+          B.ami.command(`dialplan show 5555@uuru-fed-in-${NAME}`),
+        ]);
+        return a.includes('Hangup(21)') && b.includes('Hangup(21)');
+      },
+      { what: 'the policy number loaded in both Asterisks' },
+    );
   });
 
   it('3-digit plan: the policy number is hung up besides, not instead of, the reserved and emergency numbers', async () => {

@@ -27,7 +27,7 @@ import { createLogger } from '../../src/logging/logger';
 import { type AsteriskInstance, ECHO_EXTEN, startAsterisk, TEST_CONTEXT } from '../harness/asterisk';
 import { type Instance, LOCAL_CONTEXT, LOCAL_ECHO_EXTENSION, startInstance } from '../harness/instance';
 import { adminOk, incomingByName, peerByName, type PeerViewJson } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -196,7 +196,7 @@ it('a µURU request with a Unicode name is accepted: µURU is told first, then t
     codec: 'alaw',
   });
   expect(sent).toEqual({ status: 200, json: { status: 'OK' } });
-  const inc = await eventually('the incoming request on B', () => incomingByName(B.sidecar, NAME));
+  const inc = await waitUntil(() => incomingByName(B.sidecar, NAME), { what: 'the incoming request on B' });
   await adminOk(
     B.sidecar,
     'POST',
@@ -220,14 +220,13 @@ it('a µURU request with a Unicode name is accepted: µURU is told first, then t
     },
   ]);
 
-  onB = await eventually(
-    `${NAME} applied on B`,
+  onB = await waitUntil(
     async () => {
       const p = (await peerByName(B.sidecar, NAME)) as PeerView | undefined;
       if (p?.apply_state === 'failed') throw new Error(`apply failed: ${p.apply_error}`);
       return p?.apply_state === 'applied' ? p : undefined;
     },
-    20_000,
+    { what: `${NAME} applied on B`, timeoutMs: 20_000 },
   );
   expect(onB).toMatchObject({
     name: NAME,
@@ -251,10 +250,9 @@ it('a µURU request with a Unicode name is accepted: µURU is told first, then t
 it('a call from the µURU side authenticates by the exact Unicode name and is answered on B', async () => {
   const answered = dialFromUuru(`${PREFIX_ON_UURU}${LOCAL_ECHO_EXTENSION}`);
   // While the caller holds the line: B's leg is the friend's, answered by B's local Echo.
-  const leg = await eventually(
-    'the µURU call up on B',
+  const leg = await waitUntil(
     async () => (await B.channels()).find((c) => c.channel.startsWith(`IAX2/${NAME}-`) && c.state === 'Up'),
-    10_000,
+    { what: 'the µURU call up on B', timeoutMs: 10_000 },
   );
   expect(leg).toMatchObject({ context: LOCAL_CONTEXT, exten: LOCAL_ECHO_EXTENSION });
   expect(await answered).toBe(true);
@@ -262,12 +260,13 @@ it('a call from the µURU side authenticates by the exact Unicode name and is an
 });
 
 it("a call from B reaches the µURU side's Echo through the prefix, under the exact name", async () => {
-  await eventually('no calls left on the µURU side', async () => (await uuruChannels()).length === 0);
+  await waitUntil(async () => (await uuruChannels()).length === 0, {
+    what: 'no calls left on the µURU side',
+  });
   const dialled = B.dial(`${PREFIX_ON_B}${ECHO_EXTEN}`, { holdSec: 2 });
-  const leg = await eventually(
-    'the call from B up on the µURU side',
+  const leg = await waitUntil(
     async () => (await uuruChannels()).find((l) => l.startsWith(`IAX2/${NAME}-`) && l.includes('!Up!')),
-    10_000,
+    { what: 'the call from B up on the µURU side', timeoutMs: 10_000 },
   );
   expect(leg.split('!').slice(1, 3)).toEqual([UURU_CONTEXT, ECHO_EXTEN]);
   expect(await dialled).toMatchObject({ answered: true, reason: null });
@@ -283,28 +282,27 @@ it('a test call through the admin API (ARI to the Unicode name) passes, and the 
     200,
   );
   expect(result).toMatchObject({ answered: true, error: null });
-  await eventually(
-    `${NAME} reachable on B`,
+  await waitUntil(
     async () => ((await peerByName(B.sidecar, NAME)) as PeerView | undefined)?.reachability === 'reachable',
-    15_000,
-    200,
+    { what: `${NAME} reachable on B`, timeoutMs: 15_000, intervalMs: 200 },
   );
 });
 
 it('teardown from B tells µURU the exact name and secret, removes the trunk, and calls fail', async () => {
   await adminOk(B.sidecar, 'DELETE', `/federation/peers/${onB.id}`, undefined, 204);
-  const told = await eventually('the teardown at µURU', () =>
-    uuruHttp.seen.find((r) => r.url === '/api/v1/federation/peer/teardown'),
+  const told = await waitUntil(
+    () => uuruHttp.seen.find((r) => r.url === '/api/v1/federation/peer/teardown'),
+    { what: 'the teardown at µURU' },
   );
   expect(told).toEqual({
     method: 'POST',
     url: '/api/v1/federation/peer/teardown',
     body: { name: NAME, secret: SECRET },
   });
-  await eventually(
-    `${NAME} gone from B's Asterisk`,
+  await waitUntil(
     async () =>
       !B.generatedConfig().includes(`[${NAME}]`) && !(await B.iaxPeers()).some((p) => p.name === NAME),
+    { what: `${NAME} gone from B's Asterisk` },
   );
   expect((await B.dial(`${PREFIX_ON_B}${ECHO_EXTEN}`)).answered).toBe(false);
   expect(await dialFromUuru(`${PREFIX_ON_UURU}${LOCAL_ECHO_EXTENSION}`)).toBe(false);

@@ -4,9 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { externalMariaDbFromEnv, testDatabaseName } from '../harness/mariadb';
 import { destroyAll, type Sidecar, startSidecar } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+
 import { cookieValue, tryLogin, type Instance } from './admin-fixtures';
 import { cli, ROOT, type Run } from './cli-fixtures';
+import { waitUntil } from '../harness/wait';
 
 /**
  * The real, built `uuru-fed` CLI as a child process against two real sidecar
@@ -384,12 +385,11 @@ describe('API commands', () => {
     const listed = await cli(['requests', 'list'], apiEnv(a));
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/Outgoing:\nID\s+NAME[\s\S]*clipeer[\s\S]*Incoming:/);
-    await eventually(
-      'B has clipeer',
-      async () => requestsOf(b, 'incoming').then((r) => r.some((x) => x.name === 'clipeer')),
-      30_000,
-      200,
-    );
+    await waitUntil(async () => requestsOf(b, 'incoming').then((r) => r.some((x) => x.name === 'clipeer')), {
+      what: 'B has clipeer',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     const incoming = json<{ incoming: { id: string; name: string }[] }>(
       await cli(['requests', 'list', '--json'], apiEnv(b)),
     );
@@ -404,12 +404,10 @@ describe('API commands', () => {
     expect(accepted.code).toBe(0);
     expect(accepted.stdout).toContain("accepted: peer 'clipeer'");
     expect((await requestsOf(b, 'incoming')).map((r) => r.id)).not.toContain(incomingId);
-    await eventually(
-      'A has clipeer',
+    await waitUntil(
       async () =>
         ((await a.admin('GET', '/federation/peers')).json as { peers: unknown[] }).peers.length === 1,
-      30_000,
-      200,
+      { what: 'A has clipeer', timeoutMs: 30_000, intervalMs: 200 },
     );
     const peersA = json<{ peers: { name: string; prefix: string; dialect: string }[] }>(
       await cli(['peers', 'list', '--json'], apiEnv(a)),
@@ -556,12 +554,10 @@ describe('API commands', () => {
     const gone = await cli(['peer', 'teardown', 'clipeer', '--yes'], apiEnv(a));
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('FED_UNKNOWN_PEER');
-    await eventually(
-      'B dropped clipeer',
+    await waitUntil(
       async () =>
         ((await b.admin('GET', '/federation/peers')).json as { peers: unknown[] }).peers.length === 0,
-      30_000,
-      200,
+      { what: 'B dropped clipeer', timeoutMs: 30_000, intervalMs: 200 },
     );
   });
 
@@ -584,20 +580,16 @@ describe('API commands', () => {
         apiEnv(a),
       ),
     );
-    const id = await eventually(
-      'B lists cli2',
+    const id = await waitUntil(
       async () => (await requestsOf(b, 'incoming')).find((x) => x.name === 'cli2')?.id,
-      30_000,
-      200,
+      { what: 'B lists cli2', timeoutMs: 30_000, intervalMs: 200 },
     );
     const declined = await cli(['requests', 'decline', 'cli2', '--reason', 'not today'], apiEnv(b));
     expect(declined.code).toBe(0);
     expect(declined.stdout).toBe(`declined 'cli2' (${id})\n`);
-    await eventually(
-      'A sees the decline',
+    await waitUntil(
       async () => (await requestsOf(a, 'outgoing')).find((x) => x.id === created.id)?.state === 'declined',
-      30_000,
-      200,
+      { what: 'A sees the decline', timeoutMs: 30_000, intervalMs: 200 },
     );
     const listed = json<{ outgoing: { id: string; state: string; decline_reason: string | null }[] }>(
       await cli(['requests', 'list', '--json'], apiEnv(a)),
@@ -629,12 +621,11 @@ describe('API commands', () => {
       apiEnv(a),
     );
     expect(created.code).toBe(0);
-    await eventually(
-      'B lists cli3',
-      async () => (await requestsOf(b, 'incoming')).some((x) => x.name === 'cli3'),
-      30_000,
-      200,
-    );
+    await waitUntil(async () => (await requestsOf(b, 'incoming')).some((x) => x.name === 'cli3'), {
+      what: 'B lists cli3',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
     expect((await cli(['requests', 'accept', 'cli3', '--prefix', '55'], apiEnv(b))).code).toBe(0);
     const yes = await cli(['peer', 'teardown', 'cli3', '--local-only'], apiEnv(b), 'y\n', { tty: true });
     expect(yes.stdout).toContain("Tear down peer 'cli3' (prefix 55, ");

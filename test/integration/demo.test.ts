@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(240_000);
 
@@ -102,14 +102,12 @@ describe('npm run demo', () => {
       demo?.once('close', (code, signal) => resolve({ code, signal })),
     );
 
-    await eventually(
-      'the demo to be up',
+    await waitUntil(
       () => {
         if (demo?.exitCode !== null) throw new Error(`the demo exited early:\n${out}`);
         return out.includes('Press Ctrl-C to stop everything.');
       },
-      180_000,
-      200,
+      { what: 'the demo to be up', timeoutMs: 180_000, intervalMs: 200 },
     );
 
     expect(out).toMatch(/alpha dials 82\d+: answered by bravo over IAX2, setup \d+ ms/);

@@ -6,7 +6,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { type Instance, startInstances } from '../harness/instance';
 import { killPid } from '../harness/processes';
 import { adminOk, incomingByName, peerByName, type Sidecar } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 /**
  * The doctor's partner checks and test calls on two real instances (sidecar
@@ -92,7 +92,7 @@ beforeAll(async () => {
     { name: NAME, partner_url: B.sidecar.federationUrl, prefix: '71', codec: 'ulaw', dialect: 'v2' },
     201,
   );
-  const incoming = await eventually('the request on B', () => incomingByName(B.sidecar, NAME));
+  const incoming = await waitUntil(() => incomingByName(B.sidecar, NAME), { what: 'the request on B' });
   await adminOk(
     B.sidecar,
     'POST',
@@ -101,11 +101,10 @@ beforeAll(async () => {
     200,
   );
   for (const s of [A.sidecar, B.sidecar]) {
-    await eventually(
-      `${NAME} applied on ${s.name}`,
+    await waitUntil(
       async () =>
         ((await peerByName(s, NAME)) as { apply_state?: string } | undefined)?.apply_state === 'applied',
-      30_000,
+      { what: `${NAME} applied on ${s.name}`, timeoutMs: 30_000 },
     );
   }
 }, 240_000);

@@ -7,7 +7,7 @@ import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
 import { freePort } from '../harness/ports';
 import { killPid } from '../harness/processes';
 import { destroyAll, type Sidecar, startSidecar } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 /**
  * uuru-fed doctor on real parts: real sidecars (the current sources) talking
@@ -167,11 +167,11 @@ describe('uuru-fed doctor', () => {
       UURU_KEY_ENCRYPTION_SECRET: 'a-long-key-encryption-secret-for-the-doctor',
     });
     // The generated files are written on the first reconcile after the AMI login.
-    await eventually(
-      'generated files',
+    await waitUntil(
       () =>
         fs.existsSync(path.join(ast.configDir, 'iax-uuru-federation.conf')) &&
         fs.existsSync(path.join(ast.configDir, 'extensions-uuru-federation.conf')),
+      { what: 'generated files' },
     );
     const r = await doctor(s);
     const notOk = r.checks.filter((c) => c.status !== 'ok');
@@ -310,9 +310,9 @@ describe('uuru-fed doctor', () => {
       asteriskConfig(forgetful, {}, { url: `http://127.0.0.1:${await freePort()}` }),
       ROUTABLE,
     );
-    await eventually('generated files', () =>
-      fs.existsSync(path.join(forgetful.configDir, 'iax-uuru-federation.conf')),
-    );
+    await waitUntil(() => fs.existsSync(path.join(forgetful.configDir, 'iax-uuru-federation.conf')), {
+      what: 'generated files',
+    });
     const r = await doctor(s);
     keep('no-tryinclude', JSON.stringify(r, null, 2));
     expect(byId(r, 'ami').status).toBe('ok');

@@ -15,7 +15,7 @@
  */
 import { type Instance, LOCAL_CONTEXT, LOCAL_ECHO_EXTENSION, startInstances } from '../harness/instance';
 import { adminOk, incomingByName, peerByName, type PeerViewJson, type Sidecar } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(90_000);
 
@@ -39,14 +39,13 @@ const peerView = async (s: Sidecar, name: string): Promise<PeerView | undefined>
 
 /** Waits until the peer exists on the sidecar with its trunk applied and verified in Asterisk. */
 async function appliedPeer(s: Sidecar, name: string): Promise<PeerView> {
-  return eventually(
-    `peer ${name} applied on ${s.name}`,
+  return waitUntil(
     async () => {
       const p = await peerView(s, name);
       if (p?.apply_state === 'failed') throw new Error(`apply failed: ${p.apply_error}`);
       return p?.apply_state === 'applied' ? p : undefined;
     },
-    20_000,
+    { what: `peer ${name} applied on ${s.name}`, timeoutMs: 20_000 },
   );
 }
 
@@ -92,9 +91,9 @@ describe.each([
         201,
       );
       expect(created).toMatchObject({ dialect, state: 'pending' });
-      const incoming = await eventually(`incoming request ${name} on B`, () =>
-        incomingByName(B.sidecar, name),
-      );
+      const incoming = await waitUntil(() => incomingByName(B.sidecar, name), {
+        what: `incoming request ${name} on B`,
+      });
       expect(incoming).toMatchObject({ dialect, state: 'pending' });
       await adminOk(
         B.sidecar,
@@ -126,7 +125,9 @@ describe.each([
         [A, B, aToB],
         [B, A, bToA],
       ] as const) {
-        await eventually(`no calls left on ${to.name}`, async () => (await to.channels()).length === 0);
+        await waitUntil(async () => (await to.channels()).length === 0, {
+          what: `no calls left on ${to.name}`,
+        });
         // The caller holds the line for 2 s after the answer, so the far end's leg is still up to inspect.
         const call = await from.dial(number, { holdSec: 2 });
         expect(call).toMatchObject({ answered: true, reason: null });
@@ -163,14 +164,12 @@ describe.each([
 
     it('both sides see the trunk reachable with a latency', async () => {
       for (const side of [A, B]) {
-        const p = await eventually(
-          `${name} reachable on ${side.name}`,
+        const p = await waitUntil(
           async () => {
             const v = await peerView(side.sidecar, name);
             return v?.reachability === 'reachable' && v.latency_ms !== null ? v : undefined;
           },
-          15_000,
-          200,
+          { what: `${name} reachable on ${side.name}`, timeoutMs: 15_000, intervalMs: 200 },
         );
         expect(p.latency_ms).toBeGreaterThanOrEqual(0);
       }
@@ -178,14 +177,16 @@ describe.each([
 
     it('teardown from B removes the trunks on both sides, and the calls fail', async () => {
       await adminOk(B.sidecar, 'DELETE', `/federation/peers/${onB.id}`, undefined, 204);
-      await eventually(`A forgot ${name}`, async () => (await peerView(A.sidecar, name)) === undefined);
+      await waitUntil(async () => (await peerView(A.sidecar, name)) === undefined, {
+        what: `A forgot ${name}`,
+      });
       expect(await peerView(B.sidecar, name)).toBeUndefined();
       for (const side of [A, B]) {
-        await eventually(
-          `${name} gone from ${side.name}'s Asterisk`,
+        await waitUntil(
           async () =>
             !side.generatedConfig().includes(`[${name}]`) &&
             !(await side.iaxPeers()).some((p) => p.name === name),
+          { what: `${name} gone from ${side.name}'s Asterisk` },
         );
         expect(side.generatedConfig()).not.toContain(`IAX2/${name}/`);
       }

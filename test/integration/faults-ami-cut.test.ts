@@ -17,9 +17,8 @@ import {
   type FederatedNode,
   startFederatedNodes,
 } from '../harness/federated-node';
-import { sleep } from '../harness/processes';
 import { adminOk, incomingByName, peerByName, peerRow } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { assertNever, waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -68,17 +67,23 @@ async function applyStateOf(node: FederatedNode, name: string): Promise<string |
 async function cutAmi(): Promise<void> {
   amiProxy.setMode('reset');
   expect(amiProxy.cutAll()).toBeGreaterThan(0);
-  await eventually('A sidecar notices AMI is gone', async () => (await amiState(a)) !== 'connected');
+  await waitUntil(async () => (await amiState(a)) !== 'connected', { what: 'A sidecar notices AMI is gone' });
 }
 
 /** Restores the path and waits for the sidecar's own reconnect. */
 async function restoreAmi(): Promise<void> {
   amiProxy.setMode('forward');
-  await eventually('A sidecar reconnects AMI', async () => (await amiState(a)) === 'connected', 20_000);
+  await waitUntil(async () => (await amiState(a)) === 'connected', {
+    what: 'A sidecar reconnects AMI',
+    timeoutMs: 20_000,
+  });
 }
 
 it('a peer added while AMI is cut is applied after the reconnect', async () => {
-  await eventually('A has AMI up', async () => (await amiState(a)) === 'connected', 20_000);
+  await waitUntil(async () => (await amiState(a)) === 'connected', {
+    what: 'A has AMI up',
+    timeoutMs: 20_000,
+  });
   await cutAmi();
   const attemptsBefore = amiProxy.connections().length;
 
@@ -89,12 +94,19 @@ it('a peer added while AMI is cut is applied after the reconnect', async () => {
     { name: 'ami_add', partner_url: b.sidecar.federationUrl, prefix: '41', codec: 'ulaw' },
     201,
   );
-  const inc = await eventually('incoming on B', () => incomingByName(b.sidecar, 'ami_add'));
+  const inc = await waitUntil(() => incomingByName(b.sidecar, 'ami_add'), { what: 'incoming on B' });
   await adminOk(b.sidecar, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '42' }, 200);
-  await eventually('A holds the peer in its DB', () => peerRow(a.sidecar, 'ami_add'));
+  await waitUntil(() => peerRow(a.sidecar, 'ami_add'), { what: 'A holds the peer in its DB' });
   // B, whose AMI is fine, applies at once; A cannot while AMI is cut.
-  await eventually('B applied', async () => (await applyStateOf(b, 'ami_add')) === 'applied', 20_000);
-  await sleep(1500);
+  await waitUntil(async () => (await applyStateOf(b, 'ami_add')) === 'applied', {
+    what: 'B applied',
+    timeoutMs: 20_000,
+  });
+  await assertNever(async () => (await applyStateOf(a, 'ami_add')) !== 'pending', {
+    what: 'A applying ami_add while its AMI is cut',
+    windowMs: 1500,
+    intervalMs: 250,
+  });
   expect(await applyStateOf(a, 'ami_add')).toBe('pending');
   const cutView = await asteriskAgreement(a);
   expect(cutView.dbPeers).toContain('ami_add');
@@ -104,22 +116,18 @@ it('a peer added while AMI is cut is applied after the reconnect', async () => {
   expect(amiProxy.connections().length).toBeGreaterThan(attemptsBefore);
 
   await restoreAmi();
-  await eventually(
-    'A applied and verified ami_add after the reconnect',
+  await waitUntil(
     async () => agrees(await asteriskAgreement(a)) && (await applyStateOf(a, 'ami_add')) === 'applied',
-    30_000,
-    200,
+    { what: 'A applied and verified ami_add after the reconnect', timeoutMs: 30_000, intervalMs: 200 },
   );
   expect((await asteriskAgreement(a)).livePeers).toContain('ami_add');
   const peer = await peerByName(a.sidecar, 'ami_add');
-  const call = await eventually(
-    'a test call from A through ami_add is answered',
+  const call = await waitUntil(
     async () => {
       const r = await a.sidecar.admin('POST', `/federation/peers/${peer?.id}/test-call`);
       return r.status === 200 && (r.json as { answered?: boolean }).answered === true ? r : undefined;
     },
-    45_000,
-    1000,
+    { what: 'a test call from A through ami_add is answered', timeoutMs: 45_000, intervalMs: 1000 },
   );
   expect(call.status).toBe(200);
 });
@@ -129,25 +137,26 @@ it('a peer torn down while AMI is cut is removed from Asterisk after the reconne
   await cutAmi();
   const onB = await peerByName(b.sidecar, 'ami_add');
   await adminOk(b.sidecar, 'DELETE', `/federation/peers/${onB?.id}`, undefined, 204);
-  await eventually(
-    'A forgot the peer in its DB',
-    async () => (await peerRow(a.sidecar, 'ami_add')) === undefined,
-  );
-  await sleep(1500);
-  // Still loaded in A's Asterisk: the sidecar could not tell it yet.
+  await waitUntil(async () => (await peerRow(a.sidecar, 'ami_add')) === undefined, {
+    what: 'A forgot the peer in its DB',
+  });
+  // Still loaded in A's Asterisk over an explicit window: the sidecar could not tell it yet.
+  await assertNever(async () => !(await asteriskAgreement(a)).orphans.includes('ami_add'), {
+    what: "ami_add leaving A's Asterisk while AMI is cut",
+    windowMs: 1500,
+    intervalMs: 250,
+  });
   const cutView = await asteriskAgreement(a);
   expect(cutView.dbPeers).not.toContain('ami_add');
   expect(cutView.orphans).toContain('ami_add');
 
   await restoreAmi();
-  const healed = await eventually(
-    'A removed ami_add from Asterisk after the reconnect',
+  const healed = await waitUntil(
     async () => {
       const v = await asteriskAgreement(a);
       return agrees(v) ? v : undefined;
     },
-    30_000,
-    200,
+    { what: 'A removed ami_add from Asterisk after the reconnect', timeoutMs: 30_000, intervalMs: 200 },
   );
   expect(healed.livePeers).not.toContain('ami_add');
   expect(healed.filePeers).not.toContain('ami_add');

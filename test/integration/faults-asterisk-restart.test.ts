@@ -19,7 +19,7 @@ import {
   startFederatedNodes,
 } from '../harness/federated-node';
 import { adminOk, incomingByName, peerByName, peerRow } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(180_000);
 
@@ -73,11 +73,11 @@ async function request(name: string, prefixA: string): Promise<void> {
     { name, partner_url: b.sidecar.federationUrl, prefix: prefixA, codec: 'ulaw' },
     201,
   );
-  await eventually(`incoming ${name} on B`, () => incomingByName(b.sidecar, name));
+  await waitUntil(() => incomingByName(b.sidecar, name), { what: `incoming ${name} on B` });
 }
 
 async function acceptOnB(name: string, prefixB: string): Promise<void> {
-  const inc = await eventually(`incoming ${name} on B`, () => incomingByName(b.sidecar, name));
+  const inc = await waitUntil(() => incomingByName(b.sidecar, name), { what: `incoming ${name} on B` });
   await adminOk(
     b.sidecar,
     'POST',
@@ -97,8 +97,7 @@ async function applyStateOf(node: FederatedNode, name: string): Promise<string |
 
 /** Applied, verified against the file and Asterisk's peer list, and a test call through it is answered. */
 async function expectAppliedAndVerified(node: FederatedNode, name: string, since: number): Promise<void> {
-  const row = await eventually(
-    `${name} applied on ${node.name}`,
+  const row = await waitUntil(
     async () => {
       const r = await node.sidecar.query<{ applyState: string; appliedAt: number | string | null }>(
         'SELECT applyState, appliedAt FROM {db}.peers WHERE name = ?',
@@ -106,8 +105,7 @@ async function expectAppliedAndVerified(node: FederatedNode, name: string, since
       );
       return r[0]?.applyState === 'applied' ? r[0] : undefined;
     },
-    60_000,
-    200,
+    { what: `${name} applied on ${node.name}`, timeoutMs: 60_000, intervalMs: 200 },
   );
   expect(Number(row.appliedAt)).toBeGreaterThanOrEqual(since);
   const agreement = await asteriskAgreement(node);
@@ -117,29 +115,30 @@ async function expectAppliedAndVerified(node: FederatedNode, name: string, since
 }
 
 async function testCallAnswered(from: FederatedNode, name: string): Promise<void> {
-  const peer = await eventually(`${name} on ${from.name}`, () => peerByName(from.sidecar, name));
-  await eventually(
-    `test call ${from.name} → partner through ${name} answered`,
+  const peer = await waitUntil(() => peerByName(from.sidecar, name), { what: `${name} on ${from.name}` });
+  await waitUntil(
     async () => {
       const r = await from.sidecar.admin('POST', `/federation/peers/${peer.id}/test-call`);
       return r.status === 200 && (r.json as { answered?: boolean }).answered === true;
     },
-    45_000,
-    1000,
+    {
+      what: `test call ${from.name} → partner through ${name} answered`,
+      timeoutMs: 45_000,
+      intervalMs: 1000,
+    },
   );
 }
 
 async function teardown(name: string): Promise<void> {
   const peer = await peerByName(a.sidecar, name);
   await adminOk(a.sidecar, 'DELETE', `/federation/peers/${peer?.id}`, undefined, 204);
-  await eventually(`B forgot ${name}`, async () => (await peerRow(b.sidecar, name)) === undefined);
+  await waitUntil(async () => (await peerRow(b.sidecar, name)) === undefined, { what: `B forgot ${name}` });
   for (const node of [a, b]) {
-    await eventually(
-      `${node.name}'s Asterisk dropped ${name}`,
-      async () => agrees(await asteriskAgreement(node)),
-      30_000,
-      200,
-    );
+    await waitUntil(async () => agrees(await asteriskAgreement(node)), {
+      what: `${node.name}'s Asterisk dropped ${name}`,
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
   }
 }
 
@@ -155,10 +154,13 @@ describe('Asterisk restarts in the middle of an apply', () => {
     const atKill = await applyStateOf(b, 'rs_kill');
     await accepted;
     expect(atKill).toBe('pending');
-    const ast = await eventually('B sidecar notices Asterisk is gone', async () => {
-      const s = await adminOk<{ asterisk?: { ami?: string } }>(b.sidecar, 'GET', '/status', undefined, 200);
-      return s.asterisk?.ami !== 'connected' ? s : undefined;
-    });
+    const ast = await waitUntil(
+      async () => {
+        const s = await adminOk<{ asterisk?: { ami?: string } }>(b.sidecar, 'GET', '/status', undefined, 200);
+        return s.asterisk?.ami !== 'connected' ? s : undefined;
+      },
+      { what: 'B sidecar notices Asterisk is gone' },
+    );
     expect(ast.asterisk?.ami).not.toBe('connected');
     expect(await applyStateOf(b, 'rs_kill')).not.toBe('applied');
 

@@ -26,7 +26,7 @@ import {
   type Sidecar,
   startSidecar,
 } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -89,10 +89,13 @@ function expect503WithCode(r: Answer, what: string): string {
 async function databaseDown(): Promise<void> {
   dbProxy.setMode('reset');
   dbProxy.cutAll();
-  await eventually('A reports its database down', async () => {
-    const r = await fetch(`${a.federationUrl}/readyz`);
-    return r.status === 503;
-  });
+  await waitUntil(
+    async () => {
+      const r = await fetch(`${a.federationUrl}/readyz`);
+      return r.status === 503;
+    },
+    { what: 'A reports its database down' },
+  );
 }
 
 async function databaseBack(): Promise<void> {
@@ -109,12 +112,11 @@ async function rowCountsOfA(): Promise<Record<string, number>> {
 }
 
 async function expectServingAgain(): Promise<void> {
-  await eventually(
-    'A serves again without a restart',
-    async () => (await a.admin('GET', '/federation/peers')).status === 200,
-    30_000,
-    200,
-  );
+  await waitUntil(async () => (await a.admin('GET', '/federation/peers')).status === 200, {
+    what: 'A serves again without a restart',
+    timeoutMs: 30_000,
+    intervalMs: 200,
+  });
   expect((await fetch(`${a.federationUrl}/readyz`)).status).toBe(200);
 }
 
@@ -179,7 +181,7 @@ it('an accept cut off by the outage leaves nothing half-written, and succeeds on
     { name: 'db_one', partner_url: a.federationUrl, prefix: '31', codec: 'g722' },
     201,
   );
-  const inc = await eventually('incoming on A', () => incomingByName(a, 'db_one'));
+  const inc = await waitUntil(() => incomingByName(a, 'db_one'), { what: 'incoming on A' });
   const before = await rowCountsOfA();
   expect(before).toMatchObject({ peers: 0, incoming_requests: 1, outbox: 0 });
 
@@ -200,10 +202,10 @@ it('an accept cut off by the outage leaves nothing half-written, and succeeds on
 
   await databaseBack();
   await expectServingAgain();
-  const again = await eventually('incoming still listed on A', () => incomingByName(a, 'db_one'));
+  const again = await waitUntil(() => incomingByName(a, 'db_one'), { what: 'incoming still listed on A' });
   expect(again.id).toBe(inc.id);
   await adminOk(a, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '32' }, 200);
-  const onB = await eventually('B holds the peer', () => peerRow(b, 'db_one'));
+  const onB = await waitUntil(() => peerRow(b, 'db_one'), { what: 'B holds the peer' });
   const onA = await peerRow(a, 'db_one');
   expect(onA?.secret).toBe(onB.secret);
   expect(await rowCountsOfA()).toMatchObject({ peers: 1, incoming_requests: 0 });
@@ -212,24 +214,30 @@ it('an accept cut off by the outage leaves nothing half-written, and succeeds on
 
 it('a database lost in the middle of the accept transaction keeps nothing of it, and the accept succeeds afterwards', async () => {
   // Free the pair for a new peering.
-  const oldView = await eventually('peer listed on A', async () => {
-    const list = await adminOk<{ peers: { id: string; name: string }[] }>(
-      a,
-      'GET',
-      '/federation/peers',
-      undefined,
-      200,
-    );
-    return list.peers.find((p) => p.name === 'db_one');
-  });
+  const oldView = await waitUntil(
+    async () => {
+      const list = await adminOk<{ peers: { id: string; name: string }[] }>(
+        a,
+        'GET',
+        '/federation/peers',
+        undefined,
+        200,
+      );
+      return list.peers.find((p) => p.name === 'db_one');
+    },
+    { what: 'peer listed on A' },
+  );
   await adminOk(a, 'DELETE', `/federation/peers/${oldView.id}`, undefined, 204);
-  await eventually('B forgot db_one', async () => (await peerRow(b, 'db_one')) === undefined);
-  await eventually('A delivered the teardown', async () => {
-    const rows = await a.query<{ n: number | string }>(
-      "SELECT COUNT(*) AS n FROM {db}.outbox WHERE state = 'pending'",
-    );
-    return Number(rows[0]?.n) === 0;
-  });
+  await waitUntil(async () => (await peerRow(b, 'db_one')) === undefined, { what: 'B forgot db_one' });
+  await waitUntil(
+    async () => {
+      const rows = await a.query<{ n: number | string }>(
+        "SELECT COUNT(*) AS n FROM {db}.outbox WHERE state = 'pending'",
+      );
+      return Number(rows[0]?.n) === 0;
+    },
+    { what: 'A delivered the teardown' },
+  );
 
   await adminOk(
     b,
@@ -238,7 +246,7 @@ it('a database lost in the middle of the accept transaction keeps nothing of it,
     { name: 'db_mid', partner_url: a.federationUrl, prefix: '35', codec: 'g722' },
     201,
   );
-  const inc = await eventually('incoming on A', () => incomingByName(a, 'db_mid'));
+  const inc = await waitUntil(() => incomingByName(a, 'db_mid'), { what: 'incoming on A' });
   const before = await rowCountsOfA();
 
   // The cut comes when A sends the outbox insert: the request is already deleted
@@ -258,7 +266,7 @@ it('a database lost in the middle of the accept transaction keeps nothing of it,
   await databaseBack();
   await expectServingAgain();
   await adminOk(a, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '36' }, 200);
-  const onB = await eventually('B holds the peer', () => peerRow(b, 'db_mid'));
+  const onB = await waitUntil(() => peerRow(b, 'db_mid'), { what: 'B holds the peer' });
   expect((await peerRow(a, 'db_mid'))?.secret).toBe(onB.secret);
   expect(a.logs()).not.toMatch(/"error":"INTERNAL"|unhandled error/);
 });

@@ -26,7 +26,7 @@ import {
   type Sidecar,
   startSidecar,
 } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -70,8 +70,7 @@ function loseNextAnswer(proxy: FaultProxy, status: number, body: string): Promis
 async function settled(name: string): Promise<PeeringAgreement> {
   let last = '';
   try {
-    return await eventually(
-      `${name}: both sides agree`,
+    return await waitUntil(
       async () => {
         const [ra, sb] = [await peeringSide(a, name), await peeringSide(b, name)];
         if (ra.pendingOutbox > 0 || sb.pendingOutbox > 0) {
@@ -84,8 +83,7 @@ async function settled(name: string): Promise<PeeringAgreement> {
           : `${r.why}: A=${JSON.stringify(redactSide(ra))} B=${JSON.stringify(redactSide(sb))}`;
         return r.ok ? r.state : undefined;
       },
-      20_000,
-      150,
+      { what: `${name}: both sides agree`, timeoutMs: 20_000, intervalMs: 150 },
     );
   } catch (e) {
     throw new Error(`${(e as Error).message}; last seen: ${last}`, { cause: e });
@@ -125,7 +123,7 @@ it('A took the accept but its answer was lost: B retries and both hold the peer'
     { name: 'lost_acc', partner_url: proxyB.url, prefix: '23', codec: 'ulaw' },
     201,
   );
-  const inc = await eventually('incoming on B', () => incomingByName(b, 'lost_acc'));
+  const inc = await waitUntil(() => incomingByName(b, 'lost_acc'), { what: 'incoming on B' });
   const cut = loseNextAnswer(proxyA, 200, '"state":"active"');
   await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '24' }, 200);
   expect(await cut).toBeGreaterThan(0);
@@ -155,7 +153,9 @@ it('A died while its request was in flight and B never saw it: after the restart
       .catch((e: unknown) => e);
     await held;
     // A has stored its request and waits for B's answer: now it dies.
-    await eventually('A stored the request', async () => (await peeringSide(a, 'lost_inflight')).outgoing);
+    await waitUntil(async () => (await peeringSide(a, 'lost_inflight')).outgoing, {
+      what: 'A stored the request',
+    });
     await a.kill();
     await creating;
     proxyB.cutAll();

@@ -27,7 +27,7 @@ import {
   type Sidecar,
   startSidecar,
 } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -90,7 +90,7 @@ it('an accept sent while the requester is unreachable is retried with backoff an
     { name: 'out_ten', partner_url: b.federationUrl, prefix: '51', codec: 'alaw' },
     201,
   );
-  const inc = await eventually('incoming on B', () => incomingByName(b, 'out_ten'));
+  const inc = await waitUntil(() => incomingByName(b, 'out_ten'), { what: 'incoming on B' });
 
   // A drops off the network.
   proxyA.setMode('reset');
@@ -106,10 +106,13 @@ it('an accept sent while the requester is unreachable is retried with backoff an
     200,
   );
   expect(peerOnB.state).toBe('active');
-  const failing = await eventually('B shows the failed delivery on the peer', async () => {
-    const p = await peerByName(b, 'out_ten');
-    return p && p.pending_deliveries === 1 && p.partner_error ? p : undefined;
-  });
+  const failing = await waitUntil(
+    async () => {
+      const p = await peerByName(b, 'out_ten');
+      return p && p.pending_deliveries === 1 && p.partner_error ? p : undefined;
+    },
+    { what: 'B shows the failed delivery on the peer' },
+  );
   expect(failing.partner_error).toMatch(
     /reset|ECONNRESET|socket|unreachable|could not be reached|fetch failed/i,
   );
@@ -146,17 +149,23 @@ it('an accept sent while the requester is unreachable is retried with backoff an
   );
 
   // A is back: the waiting accept goes through without anyone pressing "retry".
-  const onA = await eventually('A holds the peer', () => peerRow(a, 'out_ten'), 2 * OUTAGE_MS + 10_000);
+  const onA = await waitUntil(() => peerRow(a, 'out_ten'), {
+    what: 'A holds the peer',
+    timeoutMs: 2 * OUTAGE_MS + 10_000,
+  });
   const onB = await peerRow(b, 'out_ten');
   expect(onA.secret).toMatch(/^[A-Za-z0-9_-]{40}$/);
   expect(onA.secret).toBe(onB?.secret);
   expect(onA.requestId).toBe(onB?.requestId);
   expect(onA.role).toBe('requester');
   expect(await outgoingByName(a, 'out_ten')).toBeUndefined();
-  await eventually('B sees the delivery done', async () => {
-    const p = await peerByName(b, 'out_ten');
-    return p?.pending_deliveries === 0 && p.partner_error === null ? p : undefined;
-  });
+  await waitUntil(
+    async () => {
+      const p = await peerByName(b, 'out_ten');
+      return p?.pending_deliveries === 0 && p.partner_error === null ? p : undefined;
+    },
+    { what: 'B sees the delivery done' },
+  );
   const after = await b.query<OutboxRow>(
     "SELECT kind, state, attempts, lastError FROM {db}.outbox WHERE kind = 'accept'",
   );

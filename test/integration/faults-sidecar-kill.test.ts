@@ -40,7 +40,7 @@ import {
 } from '../harness/peering-agreement';
 import { sleep } from '../harness/processes';
 import { faultSeed, seededRandom } from '../harness/seeded-random';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 const HANDSHAKES = 50;
 /** Share of handshakes during which a sidecar is killed. */
@@ -147,8 +147,7 @@ async function settle(
 ): Promise<Settled | null> {
   let last = '';
   try {
-    return await eventually(
-      `${label} to settle`,
+    return await waitUntil(
       async () => {
         const [rs, as] = [await peeringSide(req.sidecar, name), await peeringSide(acc.sidecar, name)];
         if (rs.pendingOutbox > 0 || as.pendingOutbox > 0) {
@@ -169,8 +168,7 @@ async function settle(
         }
         return { state: agreed.state, req: rs, acc: as };
       },
-      SETTLE_TIMEOUT_MS,
-      150,
+      { what: `${label} to settle`, timeoutMs: SETTLE_TIMEOUT_MS, intervalMs: 150 },
     );
   } catch {
     disagreements.push(`${label}: ${last} (seed ${seed}, kills so far: ${kills.join(', ')})`);
@@ -317,14 +315,16 @@ it(`${HANDSHAKES} handshakes with sidecars killed at random moments end in agree
   for (const node of [a, b]) {
     const id = await peerIdOn(node, lastName);
     if (!id) continue;
-    const call = await eventually(
-      `test call from ${node.name} through ${lastName} answered`,
+    const call = await waitUntil(
       async () => {
         const r = await admin(node, 'POST', `/federation/peers/${id}/test-call`);
         return r.status === 200 && (r.json as { answered?: boolean }).answered === true ? r : undefined;
       },
-      45_000,
-      1000,
+      {
+        what: `test call from ${node.name} through ${lastName} answered`,
+        timeoutMs: 45_000,
+        intervalMs: 1000,
+      },
     );
     expect(call.status).toBe(200);
   }

@@ -15,7 +15,7 @@ import {
   type Sidecar,
 } from '../harness/sidecar';
 import { parseExposition, samplesOf } from '../harness/prometheus-text';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 /** uuru_fed_partner_checks_total of a peer on a sidecar's /metrics. */
 async function partnerChecks(s: Sidecar, peer: string, result: 'ok' | 'error'): Promise<number> {
@@ -50,11 +50,10 @@ describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
       { name: 'ae_lost', partner_url: b.federationUrl, prefix: '71', codec: 'g722' },
       201,
     );
-    const inc = await eventually('incoming on B', () => incomingByName(b, 'ae_lost'));
+    const inc = await waitUntil(() => incomingByName(b, 'ae_lost'), { what: 'incoming on B' });
     await a.kill();
     await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '72' }, 200);
-    const givenUp = await eventually(
-      'B gave up delivering the accept',
+    const givenUp = await waitUntil(
       async () => {
         const p = await peerByName(b, 'ae_lost');
         return p &&
@@ -63,7 +62,7 @@ describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
           ? p
           : undefined;
       },
-      20_000,
+      { what: 'B gave up delivering the accept', timeoutMs: 20_000 },
     );
     expect(givenUp.partner_error).toMatch(/gave up after \d+ attempts/);
     expect(givenUp.partner_error_at).not.toBeNull();
@@ -72,18 +71,19 @@ describe.each(['sqlite', 'mariadb'] as const)('anti-entropy (%s)', (db) => {
     expect(givenUp.state).toBe('active');
     // Anti-entropy's questions to the stopped A fail, and are counted as such.
     expect(await partnerChecks(b, 'ae_lost', 'ok')).toBe(0);
-    await eventually(
-      'B counts failed checks of A',
-      async () => (await partnerChecks(b, 'ae_lost', 'error')) > 0,
-    );
+    await waitUntil(async () => (await partnerChecks(b, 'ae_lost', 'error')) > 0, {
+      what: 'B counts failed checks of A',
+    });
 
     await a.restart();
-    const pa = await eventually('A completed the peering', () => peerRow(a, 'ae_lost'), 20_000);
+    const pa = await waitUntil(() => peerRow(a, 'ae_lost'), {
+      what: 'A completed the peering',
+      timeoutMs: 20_000,
+    });
     expect((await peerRow(b, 'ae_lost'))?.secret).toBe(pa.secret);
-    await eventually(
-      'the error on B is cleared',
-      async () => (await peerByName(b, 'ae_lost'))?.partner_error === null,
-    );
+    await waitUntil(async () => (await peerByName(b, 'ae_lost'))?.partner_error === null, {
+      what: 'the error on B is cleared',
+    });
     expect(await partnerChecks(b, 'ae_lost', 'ok')).toBeGreaterThan(0);
   });
 });

@@ -37,7 +37,7 @@ import {
   startSidecar,
   type Sidecar,
 } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(180_000);
 
@@ -142,7 +142,7 @@ async function requestFromA(name: string, prefix: string, dialect: 'v1' | 'v2') 
     201,
   );
   expect(created.dialect).toBe(dialect);
-  const inc = await eventually(`incoming ${name} on B`, () => incomingByName(b, name));
+  const inc = await waitUntil(() => incomingByName(b, name), { what: `incoming ${name} on B` });
   return { created, inc };
 }
 
@@ -170,10 +170,13 @@ describe('v1: B tells the partner first and stores only on its 2xx', () => {
     await adminOk(b, 'POST', `/federation/incoming-requests/${ok.inc.id}/accept`, { prefix: '64' }, 200);
     // Told first: A holds its peer by the time B answered.
     expect(await peerRow(a, 'nh_v1_ok')).toMatchObject({ dialect: 'v1', role: 'requester' });
-    await eventually('B applied the control trunk', async () => {
-      const t = await trunkOnB('nh_v1_ok');
-      return t.inFile && t.live;
-    });
+    await waitUntil(
+      async () => {
+        const t = await trunkOnB('nh_v1_ok');
+        return t.inFile && t.live;
+      },
+      { what: 'B applied the control trunk' },
+    );
     expect(await trunkOnB('nh_v1_gone')).toEqual({ inFile: false, live: false });
     expect(await outboxOnB(ok.created.id)).toEqual([]);
   });
@@ -207,7 +210,7 @@ describe('v1: B tells the partner first and stores only on its 2xx', () => {
     await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '66' }, 200);
     const pa = await peerRow(a, 'nh_v1_down');
     expect(pa?.secret).toBe((await peerRow(b, 'nh_v1_down'))?.secret);
-    await eventually('B applied the trunk', async () => (await trunkOnB('nh_v1_down')).live);
+    await waitUntil(async () => (await trunkOnB('nh_v1_down')).live, { what: 'B applied the trunk' });
   });
 
   it('accept with local_only, for a partner that is gone: the peer is created and nobody is told', async () => {
@@ -231,7 +234,7 @@ describe('v1: B tells the partner first and stores only on its 2xx', () => {
     expect(await incomingByName(b, 'nh_v1_local')).toBeUndefined();
     expect(await outboxOnB(created.id)).toEqual([]);
     expect(await peerRow(a, 'nh_v1_local')).toBeUndefined();
-    await eventually('B applied the trunk', async () => (await trunkOnB('nh_v1_local')).live);
+    await waitUntil(async () => (await trunkOnB('nh_v1_local')).live, { what: 'B applied the trunk' });
   });
 });
 
@@ -247,33 +250,40 @@ describe('v2: a queued accept the partner refuses for good tears the peering dow
     await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '72' }, 200);
 
     // Transient: retried, the peer and its trunk stay.
-    const retrying = await eventually('B retried the accept three times', async () => {
-      const [row] = await outboxOnB(created.id);
-      return row && Number(row.attempts) >= 3 ? row : undefined;
-    });
+    const retrying = await waitUntil(
+      async () => {
+        const [row] = await outboxOnB(created.id);
+        return row && Number(row.attempts) >= 3 ? row : undefined;
+      },
+      { what: 'B retried the accept three times' },
+    );
     expect(retrying).toMatchObject({
       kind: 'accept',
       state: 'pending',
       lastError: expect.stringMatching(/503/),
     });
-    await eventually('B applied the trunk', async () => {
-      const t = await trunkOnB('nh_v2_ref');
-      return t.inFile && t.live;
-    });
+    await waitUntil(
+      async () => {
+        const t = await trunkOnB('nh_v2_ref');
+        return t.inFile && t.live;
+      },
+      { what: 'B applied the trunk' },
+    );
     expect(await peerByName(b, 'nh_v2_ref')).toMatchObject({ state: 'active', pending_deliveries: 1 });
 
     // A's admin withdraws without telling B; the next retry reaches A, which no longer knows the request.
     await adminOk(a, 'DELETE', `/federation/outgoing-requests/${created.id}?local_only=true`, undefined, 204);
     proxyA.setFault(null);
 
-    await eventually('B tore its peer down', async () => (await peerRow(b, 'nh_v2_ref')) === undefined);
-    await eventually(
-      'the trunk is gone from B’s Asterisk',
+    await waitUntil(async () => (await peerRow(b, 'nh_v2_ref')) === undefined, {
+      what: 'B tore its peer down',
+    });
+    await waitUntil(
       async () => {
         const t = await trunkOnB('nh_v2_ref');
         return !t.inFile && !t.live;
       },
-      20_000,
+      { what: 'the trunk is gone from B’s Asterisk', timeoutMs: 20_000 },
     );
     // Why, for the admin: the given-up accept says what happened and what the partner answered.
     const [row] = await outboxOnB(created.id);

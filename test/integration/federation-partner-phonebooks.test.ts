@@ -34,7 +34,7 @@ import { externalMariaDbFromEnv, type MariaDbServer, testDatabaseName } from '..
 import { freePort } from '../harness/ports';
 import { adminOk, destroyAll, incomingByName, startSidecar, type Sidecar } from '../harness/sidecar';
 import { captureLogger } from '../harness/test-logger';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -258,13 +258,18 @@ describe('partners’ phonebooks', () => {
       [b, 'to_b'],
       [c, 'to_c'],
     ] as const) {
-      const inc = await eventually(`request ${name} on ${partner.name}`, () => incomingByName(partner, name));
+      const inc = await waitUntil(() => incomingByName(partner, name), {
+        what: `request ${name} on ${partner.name}`,
+      });
       await adminOk(partner, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '81' }, 200);
     }
-    const peers = await eventually('both peers on A', async () => {
-      const list = await admin.listPeers();
-      return list.length === 2 ? list : undefined;
-    });
+    const peers = await waitUntil(
+      async () => {
+        const list = await admin.listPeers();
+        return list.length === 2 ? list : undefined;
+      },
+      { what: 'both peers on A' },
+    );
     peerIds.b = peers.find((p) => p.name === 'to_b')?.id ?? '';
     peerIds.c = peers.find((p) => p.name === 'to_c')?.id ?? '';
     expect(peers.map((p) => [p.name, p.dialect]).sort()).toEqual([

@@ -29,7 +29,7 @@ import {
   startSidecar,
   type Sidecar,
 } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 const timings = {
   jobs: { outboxPollMs: 100 },
@@ -146,11 +146,11 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
     it('A requests (v1), B accepts: both hold the peer with the same 32-character secret; teardown from A', async () => {
       const created = await requestV1(a, b, 'v1_ab', '61');
       expect(created.dialect).toBe('v1');
-      const inc = await eventually('incoming on B', () => incomingByName(b, 'v1_ab'));
+      const inc = await waitUntil(() => incomingByName(b, 'v1_ab'), { what: 'incoming on B' });
       expect(inc).toMatchObject({ dialect: 'v1', request_id: created.id, partner_key_fingerprint: null });
       await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '62' }, 200);
-      const pa = await eventually('peer on A', () => peerRow(a, 'v1_ab'));
-      const pb = await eventually('peer on B', () => peerRow(b, 'v1_ab'));
+      const pa = await waitUntil(() => peerRow(a, 'v1_ab'), { what: 'peer on A' });
+      const pb = await waitUntil(() => peerRow(b, 'v1_ab'), { what: 'peer on B' });
       expect(pa.secret).toMatch(/^[A-Za-z0-9]{32}$/);
       expect(pb.secret).toBe(pa.secret);
       expect([pa.dialect, pb.dialect, pa.prefix, pb.prefix]).toEqual(['v1', 'v1', '61', '62']);
@@ -159,35 +159,38 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
 
       const peer = await peerByName(a, 'v1_ab');
       await adminOk(a, 'DELETE', `/federation/peers/${peer?.id}`, undefined, 204);
-      await eventually('B tore down', async () => (await peerRow(b, 'v1_ab')) === undefined);
+      await waitUntil(async () => (await peerRow(b, 'v1_ab')) === undefined, { what: 'B tore down' });
     });
 
     it('B requests (v1), A accepts; teardown from B', async () => {
       await requestV1(b, a, 'v1_ba', '63');
-      const inc = await eventually('incoming on A', () => incomingByName(a, 'v1_ba'));
+      const inc = await waitUntil(() => incomingByName(a, 'v1_ba'), { what: 'incoming on A' });
       await adminOk(a, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '64' }, 200);
-      const pb = await eventually('peer on B', () => peerRow(b, 'v1_ba'));
+      const pb = await waitUntil(() => peerRow(b, 'v1_ba'), { what: 'peer on B' });
       expect((await peerRow(a, 'v1_ba'))?.secret).toBe(pb.secret);
       const peer = await peerByName(b, 'v1_ba');
       await adminOk(b, 'DELETE', `/federation/peers/${peer?.id}`, undefined, 204);
-      await eventually('A tore down', async () => (await peerRow(a, 'v1_ba')) === undefined);
+      await waitUntil(async () => (await peerRow(a, 'v1_ba')) === undefined, { what: 'A tore down' });
     });
 
     it('decline and revoke travel over v1 too', async () => {
       await requestV1(a, b, 'v1_dec', '65');
-      const inc = await eventually('incoming on B', () => incomingByName(b, 'v1_dec'));
+      const inc = await waitUntil(() => incomingByName(b, 'v1_dec'), { what: 'incoming on B' });
       await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/decline`, {}, 204);
-      const out = await eventually('A sees the decline', async () => {
-        const o = await outgoingByName(a, 'v1_dec');
-        return o?.state === 'declined' ? o : undefined;
-      });
+      const out = await waitUntil(
+        async () => {
+          const o = await outgoingByName(a, 'v1_dec');
+          return o?.state === 'declined' ? o : undefined;
+        },
+        { what: 'A sees the decline' },
+      );
       await adminOk(a, 'DELETE', `/federation/outgoing-requests/${out.id}`, undefined, 204);
       await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/decline`, { local_only: true }, 204);
 
       const rev = await requestV1(a, b, 'v1_rev', '66');
-      await eventually('incoming on B', () => incomingByName(b, 'v1_rev'));
+      await waitUntil(() => incomingByName(b, 'v1_rev'), { what: 'incoming on B' });
       await adminOk(a, 'DELETE', `/federation/outgoing-requests/${rev.id}`, undefined, 204);
-      await eventually('B forgot it', async () => (await incomingByName(b, 'v1_rev')) === undefined);
+      await waitUntil(async () => (await incomingByName(b, 'v1_rev')) === undefined, { what: 'B forgot it' });
     });
   });
 
@@ -477,8 +480,9 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
         // Teardown from our side: {name, secret} to the partner.
         const view = await peerByName(b, 'uuru_out');
         await adminOk(b, 'DELETE', `/federation/peers/${view?.id}`, undefined, 204);
-        const teardown = await eventually('teardown reached the stand-in', async () =>
-          standIn.seen.find((r) => r.url === '/api/v1/federation/peer/teardown'),
+        const teardown = await waitUntil(
+          async () => standIn.seen.find((r) => r.url === '/api/v1/federation/peer/teardown'),
+          { what: 'teardown reached the stand-in' },
         );
         expect(teardown.method).toBe('POST');
         expect(teardown.body).toEqual({ name: 'uuru_out', secret });
@@ -496,9 +500,9 @@ describe.each(['sqlite', 'mariadb'] as const)('legacy v1 (stock µURU) dialect (
         { name: 'v1_td', partner_url: b.federationUrl, prefix: '68', codec: 'ulaw', dialect: 'v1' },
         201,
       );
-      const inc = await eventually('incoming on B', () => incomingByName(b, 'v1_td'));
+      const inc = await waitUntil(() => incomingByName(b, 'v1_td'), { what: 'incoming on B' });
       await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '69' }, 200);
-      const pa = await eventually('peer on A', () => peerRow(a, 'v1_td'));
+      const pa = await waitUntil(() => peerRow(a, 'v1_td'), { what: 'peer on A' });
       const wrong = await call('POST', `${base()}/federation/peer/teardown`, {
         name: 'v1_td',
         secret: uuruSecret(),

@@ -18,7 +18,7 @@ import {
   startSidecar,
   type Sidecar,
 } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 const fastTimings = {
   jobs: { outboxPollMs: 100, antiEntropyCron: '*/2 * * * * *' },
@@ -43,14 +43,16 @@ async function request(from: Sidecar, to: Sidecar, name: string, prefix: string)
 }
 
 async function accept(on: Sidecar, name: string, prefix: string): Promise<Record<string, unknown>> {
-  const inc = await eventually(`incoming request ${name} on ${on.name}`, () => incomingByName(on, name));
+  const inc = await waitUntil(() => incomingByName(on, name), {
+    what: `incoming request ${name} on ${on.name}`,
+  });
   return adminOk(on, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix }, 200);
 }
 
 /** Both sides hold the peer with the same 40-character derived secret. */
 async function expectPeered(x: Sidecar, y: Sidecar, name: string): Promise<string> {
-  const px = await eventually(`peer ${name} on ${x.name}`, () => peerRow(x, name));
-  const py = await eventually(`peer ${name} on ${y.name}`, () => peerRow(y, name));
+  const px = await waitUntil(() => peerRow(x, name), { what: `peer ${name} on ${x.name}` });
+  const py = await waitUntil(() => peerRow(y, name), { what: `peer ${name} on ${y.name}` });
   expect(px.secret).toMatch(/^[A-Za-z0-9_-]{40}$/);
   expect(py.secret).toBe(px.secret);
   expect(px.requestId).toBe(py.requestId);
@@ -78,7 +80,7 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     const created = await request(a, b, 'ab_one', '71');
     expect(created).toMatchObject({ dialect: 'v2', state: 'pending' });
 
-    const inc = await eventually('incoming on B', () => incomingByName(b, 'ab_one'));
+    const inc = await waitUntil(() => incomingByName(b, 'ab_one'), { what: 'incoming on B' });
     const aKeys = await adminOk<{ keys: { alg: string; status: string; fingerprint: string }[] }>(
       a,
       'GET',
@@ -106,10 +108,9 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     expect((await peerRow(a, 'ab_one'))?.role).toBe('requester');
     expect(await outgoingByName(a, 'ab_one')).toBeUndefined();
     expect(await incomingByName(b, 'ab_one')).toBeUndefined();
-    await eventually(
-      'B delivered the accept',
-      async () => (await peerByName(b, 'ab_one'))?.pending_deliveries === 0,
-    );
+    await waitUntil(async () => (await peerByName(b, 'ab_one'))?.pending_deliveries === 0, {
+      what: 'B delivered the accept',
+    });
     // The secret never crosses the wire and is never shown.
     expect(a.logs()).not.toContain(secret);
     expect(b.logs()).not.toContain(secret);
@@ -132,7 +133,7 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     const peer = await peerByName(a, 'ab_one');
     await adminOk(a, 'DELETE', `/federation/peers/${peer?.id}`, undefined, 204);
     expect(await peerRow(a, 'ab_one')).toBeUndefined();
-    await eventually('B forgot ab_one', async () => (await peerRow(b, 'ab_one')) === undefined);
+    await waitUntil(async () => (await peerRow(b, 'ab_one')) === undefined, { what: 'B forgot ab_one' });
   });
 
   it('B requests, A accepts: the other direction works the same way', async () => {
@@ -147,18 +148,21 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     const peer = await peerByName(b, 'ba_one');
     await adminOk(b, 'DELETE', `/federation/peers/${peer?.id}`, undefined, 204);
     expect(await peerRow(b, 'ba_one')).toBeUndefined();
-    await eventually('A forgot ba_one', async () => (await peerRow(a, 'ba_one')) === undefined);
+    await waitUntil(async () => (await peerRow(a, 'ba_one')) === undefined, { what: 'A forgot ba_one' });
   });
 
   it('B declines: A sees the request declined with the reason, no peer anywhere', async () => {
     await request(a, b, 'ab_dec', '75');
-    const inc = await eventually('incoming on B', () => incomingByName(b, 'ab_dec'));
+    const inc = await waitUntil(() => incomingByName(b, 'ab_dec'), { what: 'incoming on B' });
     await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/decline`, { reason: 'not today' }, 204);
     expect((await incomingByName(b, 'ab_dec'))?.state).toBe('declined');
-    const out = await eventually('A sees the decline', async () => {
-      const o = await outgoingByName(a, 'ab_dec');
-      return o?.state === 'declined' ? o : undefined;
-    });
+    const out = await waitUntil(
+      async () => {
+        const o = await outgoingByName(a, 'ab_dec');
+        return o?.state === 'declined' ? o : undefined;
+      },
+      { what: 'A sees the decline' },
+    );
     expect(out.decline_reason).toBe('not today');
     expect(await peerRow(a, 'ab_dec')).toBeUndefined();
     expect(await peerRow(b, 'ab_dec')).toBeUndefined();
@@ -170,15 +174,17 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
 
   it('A revokes a pending request: it disappears on B', async () => {
     const created = await request(a, b, 'ab_rev', '76');
-    await eventually('incoming on B', () => incomingByName(b, 'ab_rev'));
+    await waitUntil(() => incomingByName(b, 'ab_rev'), { what: 'incoming on B' });
     await adminOk(a, 'DELETE', `/federation/outgoing-requests/${created.id}`, undefined, 204);
     expect(await outgoingByName(a, 'ab_rev')).toBeUndefined();
-    await eventually('B forgot the request', async () => (await incomingByName(b, 'ab_rev')) === undefined);
+    await waitUntil(async () => (await incomingByName(b, 'ab_rev')) === undefined, {
+      what: 'B forgot the request',
+    });
   });
 
   it('local_only revoke and teardown change only the local side; anti-entropy then flags the half-peering', async () => {
     const created = await request(a, b, 'ab_loc', '77');
-    await eventually('incoming on B', () => incomingByName(b, 'ab_loc'));
+    await waitUntil(() => incomingByName(b, 'ab_loc'), { what: 'incoming on B' });
     await adminOk(a, 'DELETE', `/federation/outgoing-requests/${created.id}?local_only=true`, undefined, 204);
     expect(await outgoingByName(a, 'ab_loc')).toBeUndefined();
     const revokes = await a.query<{ n: number | string }>(
@@ -194,21 +200,19 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
     await request(a, b, 'ab_loc2', '78');
     await accept(b, 'ab_loc2', '78');
     await expectPeered(a, b, 'ab_loc2');
-    await eventually(
-      'accept delivered',
-      async () => (await peerByName(b, 'ab_loc2'))?.pending_deliveries === 0,
-    );
+    await waitUntil(async () => (await peerByName(b, 'ab_loc2'))?.pending_deliveries === 0, {
+      what: 'accept delivered',
+    });
     const onA = await peerByName(a, 'ab_loc2');
     await adminOk(a, 'DELETE', `/federation/peers/${onA?.id}?local_only=true`, undefined, 204);
     expect(await peerRow(a, 'ab_loc2')).toBeUndefined();
     // B keeps its side; anti-entropy asks A, which no longer knows the peering.
-    const flagged = await eventually(
-      'B marks the peer partner_missing',
+    const flagged = await waitUntil(
       async () => {
         const p = await peerByName(b, 'ab_loc2');
         return p?.state === 'partner_missing' ? p : undefined;
       },
-      15_000,
+      { what: 'B marks the peer partner_missing', timeoutMs: 15_000 },
     );
     expect(flagged.partner_error).toMatch(/unknown/);
     await adminOk(b, 'DELETE', `/federation/peers/${flagged.id}?local_only=true`, undefined, 204);
@@ -217,22 +221,24 @@ describe.each(['sqlite', 'mariadb'] as const)('uuru-fed/2 handshake between two 
 
   it('an accept sent while the requester is down is delivered once it is back: peered on both sides', async () => {
     await request(a, b, 'ab_down', '81');
-    await eventually('incoming on B', () => incomingByName(b, 'ab_down'));
+    await waitUntil(() => incomingByName(b, 'ab_down'), { what: 'incoming on B' });
     await a.kill();
     const peerOnB = await accept(b, 'ab_down', '82');
     expect(peerOnB).toMatchObject({ name: 'ab_down', state: 'active' });
     // The accept waits in B's outbox, with the failure visible on the peer.
-    const waiting = await eventually('B shows the failed delivery', async () => {
-      const p = await peerByName(b, 'ab_down');
-      return p && p.pending_deliveries === 1 && p.partner_error ? p : undefined;
-    });
+    const waiting = await waitUntil(
+      async () => {
+        const p = await peerByName(b, 'ab_down');
+        return p && p.pending_deliveries === 1 && p.partner_error ? p : undefined;
+      },
+      { what: 'B shows the failed delivery' },
+    );
     expect(waiting.partner_error).toMatch(/unreachable|ECONNREFUSED|could not be reached/);
     await a.restart();
     await expectPeered(a, b, 'ab_down');
-    await eventually(
-      'B delivered the accept',
-      async () => (await peerByName(b, 'ab_down'))?.pending_deliveries === 0,
-    );
+    await waitUntil(async () => (await peerByName(b, 'ab_down'))?.pending_deliveries === 0, {
+      what: 'B delivered the accept',
+    });
     expect(await outgoingByName(a, 'ab_down')).toBeUndefined();
   });
 });

@@ -20,7 +20,7 @@ import {
   startSidecar,
   type Sidecar,
 } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 /** A POST through node:http, which (unlike fetch) sends the Host header we give it. */
 function rawPost(url: string, headers: Record<string, string>, body: string): Promise<Sent> {
@@ -626,8 +626,11 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
       prefix: '7a',
       codec: 'g722',
     });
-    expect(letters.status).toBeGreaterThanOrEqual(400);
-    expect(letters.status).toBeLessThan(500);
+    expect(letters.status).toBe(400);
+    expect(letters.json).toMatchObject({
+      error: 'VALIDATION_FAILED',
+      issues: [expect.objectContaining({ field: 'body.prefix' })],
+    });
     expect(await storedOnB()).toEqual(before);
   });
 
@@ -647,9 +650,9 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
       { name: 'pb_peer', partner_url: b.federationUrl, prefix: '71', codec: 'g722' },
       201,
     );
-    const inc = await eventually('incoming on B', () => incomingByName(b, 'pb_peer'));
+    const inc = await waitUntil(() => incomingByName(b, 'pb_peer'), { what: 'incoming on B' });
     await adminOk(b, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '72' }, 200);
-    await eventually('peer on A', () => peerRow(a, 'pb_peer'));
+    await waitUntil(() => peerRow(a, 'pb_peer'), { what: 'peer on A' });
     const r = await send({ method: 'GET', path: '/federation/v2/phonebook' });
     expect({ status: r.status, json: r.json }).toEqual({
       status: 200,

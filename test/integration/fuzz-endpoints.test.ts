@@ -34,7 +34,7 @@ import {
   startSidecar,
   type Sidecar,
 } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 const SEED = Number(process.env.UURU_FUZZ_SEED ?? crypto.randomInt(1, 2 ** 31));
 const COUNT = Number(process.env.UURU_FUZZ_COUNT ?? 10_000);
@@ -100,15 +100,13 @@ describe('fuzz: generated bad requests against every endpoint', () => {
     await requestAndAccept(a, b, 'fuzz_real', { requester: '81', acceptor: '82' });
     await waitForPeer(a, 'fuzz_real');
     const target = b;
-    await eventually(
-      'the real peer applied on the target',
+    await waitUntil(
       async () => {
         const peer = (await peerByName(target, 'fuzz_real')) as
           (PeerViewJson & { apply_state?: string }) | undefined;
         return peer?.pending_deliveries === 0 && peer.apply_state === 'applied';
       },
-      60_000,
-      200,
+      { what: 'the real peer applied on the target', timeoutMs: 60_000, intervalMs: 200 },
     );
   }, 180_000);
 

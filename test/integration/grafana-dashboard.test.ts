@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import { type Instance, startInstances } from '../harness/instance';
 import { parseExposition, promqlMetricNames, samplesOf } from '../harness/prometheus-text';
 import { adminOk, incomingByName, peerByName } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 /**
  * examples/grafana/dashboard.json and examples/prometheus/alerts.yml query
@@ -131,7 +131,7 @@ describe('shipped dashboard and alert rules', () => {
         { name: 'dash', partner_url: B.sidecar.federationUrl, prefix: '81', codec: 'alaw' },
         201,
       );
-      const incoming = await eventually('the request on B', () => incomingByName(B.sidecar, 'dash'));
+      const incoming = await waitUntil(() => incomingByName(B.sidecar, 'dash'), { what: 'the request on B' });
       await adminOk(
         B.sidecar,
         'POST',
@@ -140,14 +140,13 @@ describe('shipped dashboard and alert rules', () => {
         200,
       );
       // A live trunk: applied, qualified (latency, last seen) on A.
-      const peer = await eventually(
-        'the trunk reachable on A',
+      const peer = await waitUntil(
         async () => {
           const p = (await peerByName(A.sidecar, 'dash')) as
             { id: string; reachability: string; latency_ms: number | null } | undefined;
           return p?.reachability === 'reachable' && p.latency_ms !== null ? p : undefined;
         },
-        40_000,
+        { what: 'the trunk reachable on A', timeoutMs: 40_000 },
       );
       const call = await adminOk<{ answered: boolean }>(
         A.sidecar,

@@ -21,7 +21,8 @@ import { asteriskInfo } from '../harness/ari-rest';
 import { type PeeredPair, startPeeredPair } from '../harness/asterisk-pair';
 import { type MariaDbServer, startMariaDb, testDatabaseName } from '../harness/mariadb';
 import { captureLogger } from '../harness/test-logger';
-import { eventually, nextEvent } from '../harness/wait';
+import { nextEvent } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 const { logger } = captureLogger();
 
@@ -99,12 +100,11 @@ describe('Asterisk harness: a peered pair', () => {
     try {
       await amiB.whenConnected(10_000);
       for (const ami of [amiA, amiB]) {
-        const peer = await eventually(
-          'peer OK',
-          async () => (await ami.iaxPeerList()).find((p) => p.state === 'ok'),
-          15_000,
-          200,
-        );
+        const peer = await waitUntil(async () => (await ami.iaxPeerList()).find((p) => p.state === 'ok'), {
+          what: 'peer OK',
+          timeoutMs: 15_000,
+          intervalMs: 200,
+        });
         expect(peer.status).toMatch(/^OK \(\d+ ms\)$/);
         expect(peer.latencyMs).toEqual(expect.any(Number));
         expect(peer.latencyMs).toBeGreaterThanOrEqual(0);
@@ -131,12 +131,15 @@ describe('Asterisk harness: a peered pair', () => {
     const event = await started;
     expect((event.channel as { state?: string }).state).toBe('Up');
     // B's side of the call is in Echo() in the test context.
-    const onB = await eventually('Echo on B', async () => {
-      const out = await pair.b.cli('core show channels concise');
-      return out
-        .split('\n')
-        .find((l) => l.includes(`!${TEST_CONTEXT}!${ECHO_EXTEN}!`) && l.includes('!Echo!'));
-    });
+    const onB = await waitUntil(
+      async () => {
+        const out = await pair.b.cli('core show channels concise');
+        return out
+          .split('\n')
+          .find((l) => l.includes(`!${TEST_CONTEXT}!${ECHO_EXTEN}!`) && l.includes('!Echo!'));
+      },
+      { what: 'Echo on B' },
+    );
     expect(onB).toContain('IAX2/');
     const ended = nextEvent<AriEvent>(
       ariA,
@@ -195,8 +198,9 @@ describe('Asterisk harness: realtime from the harness MariaDB', () => {
       );
       await ari.originate({ endpoint: 'IAX2/rt_peer/5555', app: 'harness-rt', channelId, timeoutSec: 10 });
       expect(((await started).channel as { state?: string }).state).toBe('Up');
-      await eventually('Echo from the realtime row', async () =>
-        /!uuru-rt!5555!2!Up!Echo!/.test(await ast.cli('core show channels concise')),
+      await waitUntil(
+        async () => /!uuru-rt!5555!2!Up!Echo!/.test(await ast.cli('core show channels concise')),
+        { what: 'Echo from the realtime row' },
       );
       await ari.hangup(channelId);
     } finally {

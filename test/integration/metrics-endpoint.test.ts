@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PeerEntity } from '../../src/store/entities';
-import { eventually } from '../harness/wait';
+
 import { adminApi, call, type Instance, peerInstances, startInstance } from './admin-fixtures';
+import { waitUntil } from '../harness/wait';
 
 /**
  * GET /metrics on the admin listener after a real peering between two
@@ -143,10 +144,13 @@ describe('/metrics', () => {
     b = null;
     const peers = (await adminApi(a)('GET', '/federation/peers')).json as { peers: { id: string }[] };
     expect((await adminApi(a)('DELETE', `/federation/peers/${peers.peers[0].id}`)).status).toBe(204);
-    const text = await eventually('outbox has the teardown', async () => {
-      const t = await scrape(a);
-      return (sample(t, 'uuru_fed_outbox_depth') ?? 0) >= 1 ? t : undefined;
-    });
+    const text = await waitUntil(
+      async () => {
+        const t = await scrape(a);
+        return (sample(t, 'uuru_fed_outbox_depth') ?? 0) >= 1 ? t : undefined;
+      },
+      { what: 'outbox has the teardown' },
+    );
     expect(sample(text, 'uuru_fed_outbox_oldest_age_seconds')).toBeGreaterThanOrEqual(0);
     expect(text).not.toMatch(/peer="mpeer"/);
   });

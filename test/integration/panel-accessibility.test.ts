@@ -5,8 +5,9 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../harness/chromium';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { systemClock } from '../../src/core/clock';
-import { eventually } from '../harness/wait';
+
 import { adminApi, type Instance, startInstance } from './admin-fixtures';
+import { waitUntil } from '../harness/wait';
 
 /**
  * Every page of the panel in a real browser (Debian's chromium through
@@ -84,11 +85,14 @@ afterAll(async () => {
 });
 
 function waitForPeer(i: Instance): Promise<{ id: string; name: string }[]> {
-  return eventually('the peer on A', async () => {
-    const res = await adminApi(i)('GET', '/federation/peers');
-    const peers = (res.json as { peers: { id: string; name: string }[] }).peers;
-    return peers.length > 0 ? peers : undefined;
-  });
+  return waitUntil(
+    async () => {
+      const res = await adminApi(i)('GET', '/federation/peers');
+      const peers = (res.json as { peers: { id: string; name: string }[] }).peers;
+      return peers.length > 0 ? peers : undefined;
+    },
+    { what: 'the peer on A' },
+  );
 }
 
 /** axe-core's serious and critical violations on the page as it is now, as readable lines. */
@@ -276,10 +280,9 @@ describe.each(WIDTHS)('at %i px', (width) => {
     expect(overflows).toBe(width < 800);
     if (overflows) {
       for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
-      await eventually(
-        'the peers region scrolled sideways',
-        async () => (await region.evaluate((e) => e.scrollLeft)) > 0,
-      );
+      await waitUntil(async () => (await region.evaluate((e) => e.scrollLeft)) > 0, {
+        what: 'the peers region scrolled sideways',
+      });
     }
   }, 60_000);
 

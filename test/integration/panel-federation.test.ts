@@ -1,6 +1,6 @@
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { systemClock } from '../../src/core/clock';
-import { eventually } from '../harness/wait';
+
 import {
   adminApi,
   call,
@@ -9,6 +9,7 @@ import {
   panelLogin,
   startInstance,
 } from './admin-fixtures';
+import { waitUntil } from '../harness/wait';
 
 /**
  * The panel's pages and forms between two real instances over HTTP (no
@@ -142,10 +143,13 @@ describe('federation page', () => {
     expect((await flashOf(sa))?.text).toContain(`Request 'paneltest' sent to ${b.federationUrl}`);
     expect((await sa.get('/panel/federation')).text).toMatch(/data-outgoing="paneltest"[\s\S]*pending/);
 
-    const incomingId = await eventually('B lists the request', async () => {
-      const page = await sb.get('/panel/federation');
-      return /action="\/panel\/federation\/incoming-requests\/([^/]+)\/accept"/.exec(page.text)?.[1];
-    });
+    const incomingId = await waitUntil(
+      async () => {
+        const page = await sb.get('/panel/federation');
+        return /action="\/panel\/federation\/incoming-requests\/([^/]+)\/accept"/.exec(page.text)?.[1];
+      },
+      { what: 'B lists the request' },
+    );
     const bPage = await sb.get('/panel/federation');
     expect(bPage.text).toMatch(/data-incoming="paneltest"/);
 
@@ -231,20 +235,26 @@ describe('federation page', () => {
       codec: 'ulaw',
       dialect: 'v2',
     });
-    const incomingId = await eventually('B lists todecline', async () => {
-      const p = await sb.get('/panel/federation');
-      return /action="\/panel\/federation\/incoming-requests\/([^/]+)\/decline"/.exec(p.text)?.[1];
-    });
+    const incomingId = await waitUntil(
+      async () => {
+        const p = await sb.get('/panel/federation');
+        return /action="\/panel\/federation\/incoming-requests\/([^/]+)\/decline"/.exec(p.text)?.[1];
+      },
+      { what: 'B lists todecline' },
+    );
     expect(
       (await sb.post(`/panel/federation/incoming-requests/${incomingId}/decline`, { _csrf: sb.csrf })).status,
     ).toBe(303);
     expect((await flashOf(sb))?.text).toBe('Request declined.');
-    const outId = await eventually('A shows declined', async () => {
-      const p = await sa.get('/panel/federation');
-      return /data-outgoing="todecline"[\s\S]*?declined/.test(p.text)
-        ? /action="\/panel\/federation\/outgoing-requests\/([^/]+)\/revoke"/.exec(p.text)?.[1]
-        : undefined;
-    });
+    const outId = await waitUntil(
+      async () => {
+        const p = await sa.get('/panel/federation');
+        return /data-outgoing="todecline"[\s\S]*?declined/.test(p.text)
+          ? /action="\/panel\/federation\/outgoing-requests\/([^/]+)\/revoke"/.exec(p.text)?.[1]
+          : undefined;
+      },
+      { what: 'A shows declined' },
+    );
     expect(
       (
         await sa.post(`/panel/federation/outgoing-requests/${outId}/revoke`, {

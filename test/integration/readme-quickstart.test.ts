@@ -6,9 +6,10 @@ import type { Command, Option } from 'commander';
 import { CliContext } from '../../src/cli/context';
 import { buildProgram } from '../../src/cli/program';
 import { freePort } from '../harness/ports';
-import { sleep, waitFor } from '../harness/processes';
+import { sleep } from '../harness/processes';
 import { type Instance, tryLogin } from './admin-fixtures';
 import { ROOT } from './cli-fixtures';
+import { waitUntil } from '../harness/wait';
 
 /**
  * The README's quick start, run as written: its marked shell blocks
@@ -185,16 +186,13 @@ describe('README quick start, run as written', () => {
     server = child;
     child.stdout!.on('data', (d: Buffer) => (serverOutput += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    await waitFor(
-      'the sidecar started by the README',
-      async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200,
-      {
-        timeoutMs: 300_000,
-        intervalMs: 500,
-        abort: () =>
-          child.exitCode !== null ? `exited ${child.exitCode}: ${serverOutput.slice(-2000)}` : null,
-      },
-    );
+    await waitUntil(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200, {
+      what: 'the sidecar started by the README',
+      timeoutMs: 300_000,
+      intervalMs: 500,
+      abort: () =>
+        child.exitCode !== null ? `exited ${child.exitCode}: ${serverOutput.slice(-2000)}` : null,
+    });
     expect(fs.statSync(path.join(work, 'dist', 'cli', 'main.js')).mode & 0o111).not.toBe(0);
   }, 330_000);
 

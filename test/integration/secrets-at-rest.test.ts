@@ -24,7 +24,7 @@ import { decryptPrivateKey } from '../../src/store/key-encryption';
 import { openDatabase } from '../../src/store/data-source';
 import { type Instance, LOCAL_ECHO_EXTENSION, startInstances } from '../harness/instance';
 import { activeKeys, adminOk, incomingByName, peerByName, type Sidecar } from '../harness/sidecar';
-import { eventually } from '../harness/wait';
+import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(120_000);
 
@@ -61,14 +61,13 @@ function trunkSecret(side: Instance, name: string): string | undefined {
 }
 
 async function appliedPeer(s: Sidecar, name: string): Promise<{ id: string }> {
-  return eventually(
-    `peer ${name} applied on ${s.name}`,
+  return waitUntil(
     async () => {
       const p = (await peerByName(s, name)) as { id: string; apply_state?: string; apply_error?: string };
       if (p?.apply_state === 'failed') throw new Error(`apply failed: ${p.apply_error}`);
       return p?.apply_state === 'applied' ? p : undefined;
     },
-    30_000,
+    { what: `peer ${name} applied on ${s.name}`, timeoutMs: 30_000 },
   );
 }
 
@@ -191,7 +190,9 @@ describe('two instances peered', () => {
         },
         201,
       );
-      const incoming = await eventually(`incoming ${p.name} on B`, () => incomingByName(B.sidecar, p.name));
+      const incoming = await waitUntil(() => incomingByName(B.sidecar, p.name), {
+        what: `incoming ${p.name} on B`,
+      });
       await adminOk(
         B.sidecar,
         'POST',
@@ -304,8 +305,9 @@ describe('two instances peered', () => {
     for (const p of PEERINGS) {
       for (const side of [A, B]) {
         await appliedPeer(side.sidecar, p.name);
-        await eventually(`${p.name} secret in ${side.name}'s Asterisk file`, async () =>
-          trunkSecret(side, p.name) === clearSecrets.get(p.name) ? true : undefined,
+        await waitUntil(
+          async () => (trunkSecret(side, p.name) === clearSecrets.get(p.name) ? true : undefined),
+          { what: `${p.name} secret in ${side.name}'s Asterisk file` },
         );
       }
       const call = await A.dial(`${p.prefixOnA}${LOCAL_ECHO_EXTENSION}`);
@@ -318,9 +320,9 @@ describe('two instances peered', () => {
     // Signed v2 calls still work with the re-encrypted keys: B tears the v2 peering down, A follows.
     const onB = await appliedPeer(B.sidecar, 'sar_v2');
     await adminOk(B.sidecar, 'DELETE', `/federation/peers/${onB.id}`, undefined, 204);
-    await eventually('A forgot sar_v2', async () =>
-      (await peerByName(A.sidecar, 'sar_v2')) ? undefined : true,
-    );
+    await waitUntil(async () => ((await peerByName(A.sidecar, 'sar_v2')) ? undefined : true), {
+      what: 'A forgot sar_v2',
+    });
   });
 });
 

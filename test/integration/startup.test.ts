@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startAsterisk, type AsteriskInstance } from '../harness/asterisk';
 import { startSidecar, type Sidecar } from '../harness/sidecar';
-import { waitFor } from '../harness/processes';
+import { assertNever, waitUntil } from '../harness/wait';
 
 /**
  * The sidecar as a user starts it (`npm start` runs `node dist/main.js` after the
@@ -58,24 +58,21 @@ describe('starting the sidecar', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let healthy = false;
-    while (Date.now() - t0 < 5000 && !healthy) {
-      try {
+    await waitUntil(
+      async () => {
         const r = await fetch(`http://127.0.0.1:${fedPort}/healthz`);
-        healthy = r.status === 200 && ((await r.json()) as { status: string }).status === 'ok';
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    expect(healthy).toBe(true);
+        return r.status === 200 && ((await r.json()) as { status: string }).status === 'ok';
+      },
+      { what: 'healthz to answer ok', timeoutMs: 5000, intervalMs: 50 },
+    );
     expect(Date.now() - t0).toBeLessThan(5000);
     // the embedded SQLite database was created in the data dir
-    let ready: { database?: string } = {};
-    for (let i = 0; i < 50 && ready.database !== 'up'; i++) {
-      ready = (await (await fetch(`http://127.0.0.1:${fedPort}/readyz`)).json()) as { database?: string };
-      if (ready.database !== 'up') await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(ready.database).toBe('up');
+    await waitUntil(
+      async () =>
+        ((await (await fetch(`http://127.0.0.1:${fedPort}/readyz`)).json()) as { database?: string })
+          .database === 'up',
+      { what: 'readyz to report the database up', timeoutMs: 5000 },
+    );
     expect(fs.existsSync(path.join(dataDir, 'uuru-federation.sqlite'))).toBe(true);
     child.kill('SIGTERM');
     expect(await waitExit(child, 10000)).toBe(0);
@@ -102,24 +99,29 @@ describe('starting the sidecar', () => {
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
     type Ready = { asterisk?: { ami?: string; ari?: string; monitoring?: string } };
-    let ready: Ready = {};
-    const t0 = Date.now();
-    while (
-      Date.now() - t0 < 15_000 &&
-      !(ready.asterisk?.ami === 'unreachable' && ready.asterisk.ari === 'unreachable')
-    ) {
-      try {
-        ready = (await (await fetch(`http://127.0.0.1:${fedPort}/readyz`)).json()) as Ready;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const ready = await waitUntil(
+      async () => {
+        const r = (await (await fetch(`http://127.0.0.1:${fedPort}/readyz`)).json()) as Ready;
+        return r.asterisk?.ami === 'unreachable' && r.asterisk.ari === 'unreachable' ? r : undefined;
+      },
+      { what: 'readyz to report AMI and ARI unreachable', timeoutMs: 15_000 },
+    );
     expect(ready.asterisk).toEqual(
       expect.objectContaining({ ami: 'unreachable', ari: 'unreachable', monitoring: 'unavailable_ami' }),
     );
     // An explicit window of several reconnects (250 ms doubling to 5 s): still one line per link.
-    await new Promise((r) => setTimeout(r, 4000));
+    await assertNever(
+      () => {
+        const messages = out
+          .split('\n')
+          .filter((l) => l.startsWith('{') && l.endsWith('}'))
+          .map((l) => (JSON.parse(l) as { message?: string }).message);
+        return ['AMI', 'ARI'].some(
+          (link) => messages.filter((m) => m === `${link}: Asterisk unreachable`).length > 1,
+        );
+      },
+      { what: 'a second "Asterisk unreachable" line for a link', windowMs: 4000 },
+    );
     const lines = out
       .split('\n')
       .filter((l) => l.startsWith('{'))
@@ -214,8 +216,7 @@ describe("starting the built sidecar with a stock µURU .env's variables", () =>
     });
     const s = sidecar;
     let ami = '';
-    await waitFor(
-      'AMI connected in /readyz',
+    await waitUntil(
       async () => {
         const ready = (await (await fetch(`${s.federationUrl}/readyz`)).json()) as {
           asterisk?: { ami?: string };
@@ -223,7 +224,7 @@ describe("starting the built sidecar with a stock µURU .env's variables", () =>
         ami = ready.asterisk?.ami ?? '';
         return ami === 'connected';
       },
-      { timeoutMs: 30_000, intervalMs: 200 },
+      { what: 'AMI connected in /readyz', timeoutMs: 30_000, intervalMs: 200 },
     );
     expect(ami).toBe('connected');
 
