@@ -91,8 +91,8 @@ it("a dial plan edit made only on the Asterisk CLI is caught by the admin's reco
   // The repair of the test before may still have a run in flight (the file watch and the foreign Reload event
   // both ask for one): start from a settled sidecar, so what the quick run below reloads is its own doing.
   await waitUntil(
-    'a quick reconcile with nothing to do',
     async () => (await sa.feature.port.reconcileNow('admin', { verify: 'changed' })).reloaded.length === 0,
+    { what: 'a quick reconcile with nothing to do' },
   );
   expect(await A.cli(`dialplan show ${context}`)).toContain(pattern);
   // In memory only: the file stays as it was and Asterisk raises no event.

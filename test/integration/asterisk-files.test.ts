@@ -241,11 +241,9 @@ describe('files backend', () => {
 
     // Nothing asks for a run (the scheduled reconcile is far away): the watch on the files notices.
     await waitUntil(
-      'both generated files to be restored',
       async () =>
         fs.readFileSync(iaxFile, 'utf8') === good.iax && fs.readFileSync(extFile, 'utf8') === good.ext,
-      5000,
-      10,
+      { what: 'both generated files to be restored', timeoutMs: 5000, intervalMs: 10 },
     );
     expect(Date.now() - edited).toBeLessThan(1000);
     await sa.feature.reconciler.idle();
