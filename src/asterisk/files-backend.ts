@@ -21,16 +21,8 @@ import type { ApplyReport, DriftAction, StateBackend, VerifyReport } from './sta
 export const IAX_MODULE = 'chan_iax2.so';
 export const DIALPLAN_MODULE = 'pbx_config.so';
 const INBOUND_PREFIX = 'uuru-fed-in-';
-/** Pause between two looks at whether Asterisk has read the new iax file yet (see listOnceLoaded). */
-const LOADED_POLL_MS = 5;
-
-/** The marks of the IAX2 peers Asterisk holds, and when they were read. */
-interface PeerListing {
-  /** Each mark shown, with how many peers show it. */
-  marks: Map<string, number>;
-  /** Read while our reload was still running: a mark it lacks may just not be built yet. */
-  early: boolean;
-}
+/** The marks of the IAX2 peers Asterisk holds: each mark shown, with how many peers show it. */
+type PeerListing = Map<string, number>;
 
 /** Splits a generated file into its [sections], keyed by section name. */
 function sections(text: string | null): Map<string, string> {
@@ -128,15 +120,15 @@ export class FilesBackend implements StateBackend {
    */
   private reloadedOnce = false;
   /**
-   * The peers' marks read during or right behind our own chan_iax2 reload,
+   * The peers' marks read right behind our own chan_iax2 reload,
    * for the verify that follows the apply of the same state (see reloadIax).
    */
   private listAfterReload: { state: DesiredState; list: Promise<PeerListing> } | null = null;
 
   /**
-   * `probe` is a second AMI session, logged in without events, to look at the
-   * peers while the main session waits for a reload. Without it (or while it
-   * is down), the peer list is asked for on the main session, behind the reload.
+   * `probe` is a second AMI session, logged in without events, to list the
+   * peers for a verify that has no list taken behind its reload (see
+   * listPeers). Without it (or while it is down), the main session lists them.
    */
   constructor(
     private readonly configDir: string,
@@ -182,15 +174,9 @@ export class FilesBackend implements StateBackend {
     if (iaxChanged) await this.iaxFile.write(iax.text);
     if (this.lastIax) this.previousMarks = this.lastIax.marks;
     this.lastIax = iax;
-    // chan_iax2 builds the peers in file order: once the last changed section shows its new mark, the
-    // sections before it have been read too (see listOnceLoaded).
-    let lastChanged: string | null = null;
-    for (const p of owned.peers) {
-      if (sectionsBefore.get(p.friend.name) !== sectionsNow.get(p.friend.name)) lastChanged = p.friend.name;
-    }
 
     this.listAfterReload = null;
-    const iaxReload = iaxChanged || force ? this.reloadIax(state, iax.marks, lastChanged) : null;
+    const iaxReload = iaxChanged || force ? this.reloadIax(state) : null;
     // Handled below; until then a failing reload must not count as an unhandled rejection.
     iaxReload?.catch(() => undefined);
     let extChanged: boolean;
@@ -296,63 +282,24 @@ export class FilesBackend implements StateBackend {
 
   /**
    * Reloads chan_iax2 and reads the peers' marks for the verify of the same
-   * state: on the probe session while the reload still runs (listOnceLoaded),
-   * or, without one, on the main session right behind the Reload (on the wire
-   * when reload() returns; Asterisk runs one session's actions in order, so
-   * the list answers with what the reload left). It is kept only when the
-   * first attempt did the reload (a retried one ran after it).
+   * state, with one `iax2 show peers` sent on the main session right behind
+   * the Reload: the Reload is on the wire when reload() returns, and Asterisk
+   * runs one session's actions in order, so the list is taken once the reload
+   * is over and shows what it left. Nothing asks Asterisk anything while it
+   * reloads: a second session looking at the peers during the reload (as an
+   * earlier version did, every 5 ms) slows the reload itself. The list is kept
+   * only when the first attempt did the reload (a retried one ran after it).
    */
-  private async reloadIax(
-    state: DesiredState,
-    marks: Map<string, string>,
-    lastChanged: string | null,
-  ): Promise<void> {
+  private async reloadIax(state: DesiredState): Promise<void> {
     const reload = this.reloader.reload(IAX_MODULE);
-    const probe = this.probeIfUp();
-    let list: Promise<PeerListing> | null = null;
-    if (probe && lastChanged) {
-      list = this.listOnceLoaded(probe, lastChanged, marks.get(lastChanged) ?? '', reload);
-    } else if (!probe) {
-      // On the wire right behind the Reload: Asterisk runs it once the reload is over.
-      list = loadedMarks(this.ami).then((m) => ({ marks: m, early: false }));
-    }
-    list?.catch(() => undefined); // verify may never come (a failed dial plan reload)
+    const list = loadedMarks(this.ami);
+    list.catch(() => undefined); // verify may never come (a failed dial plan reload)
     const attempts = await reload;
-    if (attempts === 1 && list) this.listAfterReload = { state, list };
+    if (attempts === 1) this.listAfterReload = { state, list };
   }
 
   private probeIfUp(): AmiLink | null {
     return this.probe?.state === 'connected' ? this.probe : null;
-  }
-
-  /**
-   * Most of a chan_iax2 reload of many peers is spent after the file is read:
-   * it sends every peer a qualify probe before it answers. On the probe session
-   * this looks at the last changed peer until it shows its new mark, that is,
-   * until Asterisk has built every section of the new file, and then lists all
-   * peers with their marks while the main session still waits for the reload.
-   * A peer shown with its current mark has its current section loaded, however
-   * early the list was taken; what the list lacks or still shows (a removed
-   * peer not yet pruned) is listed again once the reload is over (see verify).
-   */
-  private async listOnceLoaded(
-    probe: AmiLink,
-    sentinel: string,
-    mark: string,
-    reload: Promise<number>,
-  ): Promise<PeerListing> {
-    let reloaded = false;
-    reload.then(
-      () => (reloaded = true),
-      () => (reloaded = true),
-    );
-    for (;;) {
-      const seen = await loadedDescription(probe, sentinel);
-      if (seen === mark || reloaded) break;
-      await new Promise((r) => setTimeout(r, LOADED_POLL_MS));
-    }
-    const early = !reloaded;
-    return { marks: await loadedMarks(probe), early };
   }
 
   /** Reads the loaded peers' marks now, on the probe session if it is up, else on the main one. */
@@ -360,7 +307,7 @@ export class FilesBackend implements StateBackend {
     const probe = this.probeIfUp();
     if (probe) {
       try {
-        return { marks: await loadedMarks(probe), early: false };
+        return await loadedMarks(probe);
       } catch (e) {
         this.logger.debug('peer list on the probe session failed; using the main session', {
           component: 'asterisk',
@@ -368,7 +315,7 @@ export class FilesBackend implements StateBackend {
         });
       }
     }
-    return { marks: await loadedMarks(this.ami), early: false };
+    return await loadedMarks(this.ami);
   }
 
   /** The state without the peers whose name a hand-written iax.conf section already uses (see conflicts). */
@@ -410,13 +357,8 @@ export class FilesBackend implements StateBackend {
     this.listAfterReload = null;
     const marks =
       this.lastApplied?.state === state ? this.lastApplied.marks : renderIax(this.owned(state)).marks;
-    let listing = (prefetched ? await prefetched.catch(() => null) : null) ?? (await this.listPeers());
-    let report = this.checkPeers(state, listing, marks);
-    if (listing.early && (report.peerErrors.size > 0 || report.problems.length > 0)) {
-      // Taken while Asterisk was still reloading: what it lacked may have come since.
-      listing = await this.listPeers();
-      report = this.checkPeers(state, listing, marks);
-    }
+    const listing = (prefetched ? await prefetched.catch(() => null) : null) ?? (await this.listPeers());
+    const report = this.checkPeers(state, listing, marks);
     const extText = this.lastApplied?.state === state ? this.lastApplied.extText : null;
     const readDialplan = opts.full === true || extText === null || this.dialplanVerified !== extText;
     const dialplan = readDialplan ? await this.dialplan() : null;
@@ -482,7 +424,7 @@ export class FilesBackend implements StateBackend {
       }
       const mark = marks.get(p.friend.name) ?? '';
       wanted.add(mark);
-      if (!listing.marks.has(mark)) {
+      if (!listing.has(mark)) {
         report.peerErrors.set(
           p.peer.name,
           'Asterisk does not hold the current version of the IAX2 peer: not loaded, or loaded from an older ' +
@@ -491,7 +433,7 @@ export class FilesBackend implements StateBackend {
       }
     }
     const current = new Set(state.peers.map((p) => p.friend.name));
-    for (const [mark, count] of listing.marks) {
+    for (const [mark, count] of listing) {
       if (wanted.has(mark) && count === 1) continue;
       const name = this.nameOfMark(mark);
       if (wanted.has(mark)) {
@@ -563,14 +505,6 @@ export function sameDialplan(a: DesiredState, b: DesiredState): boolean {
     }
   }
   return true;
-}
-
-/** The description chan_iax2 holds for a peer (`iax2 show peer`), or null when it has no such peer. */
-async function loadedDescription(probe: AmiLink, name: string): Promise<string | null> {
-  // name passed peer-validation: letters, digits and underscores only.
-  const out = await probe.command(`iax2 show peer ${name}`);
-  const m = /^\s*Description\s*:[ \t]?(.*?)[ \t]*$/m.exec(out);
-  return m ? m[1] : null;
 }
 
 /** The marks in `iax2 show peers` (its description column), with how many peers show each. */

@@ -89,8 +89,8 @@ export function createAsteriskFeature(
     });
   /**
    * The files backend's second AMI session, without events: peer lists with
-   * descriptions (IAXpeers), and a look at the peers while the main session
-   * waits for a reload (see FilesBackend).
+   * descriptions for a verify that has no list taken behind its own reload
+   * (see FilesBackend.listPeers); nothing is asked on it while a reload runs.
    */
   const probe: AmiLink | null =
     a.stateBackend === 'realtime'

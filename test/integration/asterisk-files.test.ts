@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PeerEntity } from '../../src/store/entities';
+import { AmiClient } from '../../src/asterisk/ami-client';
 import { EXTENSIONS_FILE, IAX_FILE } from '../../src/asterisk/files-renderer';
 import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
 import {
@@ -158,6 +159,54 @@ describe('files backend', () => {
     expect(report?.reloaded).toEqual([]);
     expect(report?.applied).toContain('a_b');
     expect([...watch.counts.values()].reduce((x, y) => x + y, 0)).toBe(0);
+  });
+
+  it('asks Asterisk nothing about the peers while chan_iax2 reloads, and lists them once right behind the reload', async () => {
+    // Every AMI action of every session (the sidecar's main and probe sessions are AmiClients too), in the
+    // order sent and answered: a spy that passes each on to the real client.
+    const log: { what: string; at: 'sent' | 'answered' }[] = [];
+    const real = AmiClient.prototype.action;
+    const spy = jest.spyOn(AmiClient.prototype, 'action').mockImplementation(function (
+      this: AmiClient,
+      fields,
+      opts,
+    ) {
+      const what =
+        fields.Action === 'Command' ? `Command ${fields.Command}` : `${fields.Action} ${fields.Module ?? ''}`;
+      log.push({ what, at: 'sent' });
+      const answer = real.call(this, fields, opts);
+      void answer.then(
+        () => log.push({ what, at: 'answered' }),
+        () => log.push({ what, at: 'answered' }),
+      );
+      return answer;
+    });
+    let report: Awaited<ReturnType<typeof sa.feature.reconcile>>;
+    try {
+      await sa.db.getRepository(PeerEntity).update({ name: 'a_b' }, { codec: 'alaw' });
+      report = await sa.feature.reconcile('test');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(report?.reloaded).toContain('chan_iax2.so');
+    expect(report?.applied).toContain('a_b');
+    expect(await A.cli('iax2 show peer a_b')).toMatch(/Codecs\s*:\s*\(alaw\)/);
+    const peerLooks = (entries: typeof log) =>
+      entries.filter((e) => e.at === 'sent' && /^Command iax2 show peers?\b/.test(e.what)).map((e) => e.what);
+    const sent = log.findIndex((e) => e.at === 'sent' && e.what === 'Reload chan_iax2.so');
+    const answered = log.findIndex((e) => e.at === 'answered' && e.what === 'Reload chan_iax2.so');
+    expect(sent).toBeGreaterThanOrEqual(0);
+    expect(answered).toBeGreaterThan(sent);
+    // The one list is sent right behind the Reload, before Asterisk has answered it (it runs once the reload
+    // is over: one session's actions run in order), and nothing else looks at the peers, then or after.
+    expect(log[sent + 1]).toEqual({ what: 'Command iax2 show peers', at: 'sent' });
+    expect(peerLooks(log.slice(sent + 2, answered))).toEqual([]);
+    expect(peerLooks(log)).toEqual(['Command iax2 show peers']);
+
+    // B still offers ulaw only: back to it for the calls of the tests that follow.
+    await sa.db.getRepository(PeerEntity).update({ name: 'a_b' }, { codec: 'ulaw' });
+    await sa.feature.reconcile('test');
+    expect(await callAB()).toBe(true);
   });
 
   it('keeps a call in progress through the reload caused by adding another peer', async () => {
