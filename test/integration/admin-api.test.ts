@@ -327,13 +327,16 @@ describe('a peering through the admin API', () => {
   });
 
   it('refuses an overlapping prefix', async () => {
+    // To another partner (one that is not even up): the prefix is checked here before anyone is asked, and
+    // the same partner would be refused first as already peered.
     const res = await apiA('POST', '/federation/outgoing-requests', {
       name: 'beta',
-      partner_url: b.federationUrl,
+      partner_url: 'http://127.0.0.1:9',
       prefix: '7',
       codec: 'alaw',
     });
     expect(res.status).toBe(409);
+    expect(res.json).toMatchObject({ error: 'PREFIX_CONFLICT' });
     expect((res.json as { message: string }).message).toContain('alpha');
   });
 
