@@ -1,4 +1,3 @@
-import { type FSWatcher, watch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AppError, errorMessage } from '../core/errors';
@@ -15,61 +14,16 @@ import {
   type RenderedIax,
 } from './files-renderer';
 import { handWrittenIaxSections } from './iax-conf-sections';
+import { watchGeneratedFiles } from './generated-files-watch';
+import { diffSectionMaps, diffSections, sections } from './generated-sections';
 import type { ModuleReloader } from './module-reloader';
-import type { ApplyReport, DriftAction, StateBackend, VerifyReport } from './state-backend';
+import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
 
 export const IAX_MODULE = 'chan_iax2.so';
 export const DIALPLAN_MODULE = 'pbx_config.so';
 const INBOUND_PREFIX = 'uuru-fed-in-';
 /** The marks of the IAX2 peers Asterisk holds: each mark shown, with how many peers show it. */
 type PeerListing = Map<string, number>;
-
-/** Splits a generated file into its [sections], keyed by section name. */
-function sections(text: string | null): Map<string, string> {
-  const out = new Map<string, string>();
-  if (text === null) return out;
-  let current: string | null = null;
-  let body: string[] = [];
-  const flush = () => {
-    if (current !== null) out.set(current, body.join('\n').trim());
-  };
-  for (const line of text.split('\n')) {
-    const m = /^\[([^\]]*)\]/.exec(line);
-    if (m) {
-      flush();
-      current = m[1];
-      body = [];
-    } else if (current !== null) {
-      body.push(line);
-    }
-  }
-  flush();
-  return out;
-}
-
-function diffSections(
-  before: string | null,
-  after: string,
-  label: string,
-): { action: DriftAction; object: string }[] {
-  return diffSectionMaps(sections(before), sections(after), label);
-}
-
-/** Changes between two maps of section name → its body (or anything that changes with it: a mark). */
-function diffSectionMaps(
-  a: Map<string, string>,
-  b: Map<string, string>,
-  label: string,
-): { action: DriftAction; object: string }[] {
-  const changes: { action: DriftAction; object: string }[] = [];
-  for (const [name, body] of b) {
-    if (!a.has(name)) changes.push({ action: 'add', object: `${label}:${name}` });
-    else if (a.get(name) !== body) changes.push({ action: 'change', object: `${label}:${name}` });
-  }
-  for (const name of a.keys())
-    if (!b.has(name)) changes.push({ action: 'remove', object: `${label}:${name}` });
-  return changes;
-}
 
 /**
  * The default backend: the sidecar owns two files in Asterisk's config
@@ -218,66 +172,18 @@ export class FilesBackend implements StateBackend {
     return report;
   }
 
-  /**
-   * Watches the two generated files and calls onDrift (with the file's name)
-   * when one no longer holds what the last apply wrote: a hand edit is then
-   * repaired at once instead of at the next scheduled reconcile. inotify
-   * through fs.watch, on the config folder rather than on the files: both are
-   * replaced by a rename on every write (see writeFileAtomic), which a watch
-   * on the file itself would not survive. Our own writes leave the text we
-   * expect and call nothing. Returns the function that stops watching.
-   */
+  /** Repairs a hand edit of a generated file at once (see generated-files-watch.ts). */
   watchDrift(onDrift: (file: string) => void): () => void {
-    const files = new Map([
-      [IAX_FILE, this.iaxFile],
-      [EXTENSIONS_FILE, this.extFile],
-    ]);
-    let watcher: FSWatcher;
-    try {
-      watcher = watch(this.configDir, { persistent: false });
-    } catch (e) {
-      this.logger.warn(
-        'cannot watch the Asterisk config folder; hand edits wait for the scheduled reconcile',
-        {
-          component: 'asterisk',
-          error: errorMessage(e),
-        },
-      );
-      return () => undefined;
-    }
-    // One look at a file at a time; events during it ask for one more.
-    const looking = new Map<string, boolean>();
-    const look = async (name: string, file: KnownFile): Promise<void> => {
-      do {
-        looking.set(name, false);
-        const expected = this.expectedText.get(name);
-        if (expected === undefined) continue; // nothing applied yet: the first run writes it anyway
-        const text = await file.read().catch(() => null);
-        if (text !== expected && this.expectedText.get(name) === expected) onDrift(name);
-      } while (looking.get(name) === true);
-      looking.delete(name);
-    };
-    watcher.on('change', (_event, filename) => {
-      const name = typeof filename === 'string' ? filename : filename?.toString('utf8');
-      const file = name === undefined ? undefined : files.get(name);
-      if (name === undefined || !file) return;
-      if (looking.has(name)) {
-        looking.set(name, true);
-        return;
-      }
-      void look(name, file);
+    return watchGeneratedFiles({
+      configDir: this.configDir,
+      files: new Map([
+        [IAX_FILE, this.iaxFile],
+        [EXTENSIONS_FILE, this.extFile],
+      ]),
+      expected: (name) => this.expectedText.get(name),
+      onDrift,
+      logger: this.logger,
     });
-    watcher.on('error', (e) => {
-      this.logger.warn(
-        'watching the Asterisk config folder failed; hand edits wait for the scheduled reconcile',
-        {
-          component: 'asterisk',
-          error: errorMessage(e),
-        },
-      );
-      watcher.close();
-    });
-    return () => watcher.close();
   }
 
   /**
