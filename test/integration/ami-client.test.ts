@@ -109,14 +109,32 @@ describe('AmiClient', () => {
   });
 
   test('an action that takes too long rejects with AMI_TIMEOUT; the late answer is ignored', async () => {
+    // A synchronous Originate answers only once its channel is answered: the dial plan waits 1 s before Answer.
+    // (WaitEvent is no slow action to rely on: Asterisk ends it at once on any queued event or any input.)
+    await ami.command(`dialplan add extension slow-answer,1,Wait,1 into ${TEST_CONTEXT} replace`);
+    await ami.command(`dialplan add extension slow-answer,2,Answer into ${TEST_CONTEXT} replace`);
+    await ami.command(`dialplan add extension slow-answer,3,Hangup into ${TEST_CONTEXT} replace`);
     const started = Date.now();
-    await expect(ami.action({ Action: 'WaitEvent', Timeout: '1' }, { timeoutMs: 150 })).rejects.toMatchObject(
-      {
-        code: 'AMI_TIMEOUT',
-      },
-    );
-    expect(Date.now() - started).toBeLessThan(1000);
-    // The same session still works once Asterisk has answered the slow action.
+    await expect(
+      ami.action(
+        {
+          Action: 'Originate',
+          Channel: `Local/slow-answer@${TEST_CONTEXT}`,
+          Application: 'Wait',
+          Data: '0.1',
+          Timeout: '5000',
+          Async: 'false',
+        },
+        { timeoutMs: 150 },
+      ),
+    ).rejects.toMatchObject({ code: 'AMI_TIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(900);
+    // Asterisk answers the slow action later; the answer is dropped and the session keeps working.
+    await waitUntil(async () => !(await ami.command('core show channels concise')).includes('slow-answer'), {
+      what: 'the slow originate to be answered and hung up',
+      timeoutMs: 5000,
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect((await ami.action({ Action: 'Ping' })).response).toBe('Success');
   });
 
