@@ -60,7 +60,15 @@ module.exports = {
       comment:
         'The protocol core works on its store interfaces (src/federation/ports); their TypeORM implementations are src/store/typeorm, chosen by the composition.',
       from: { path: '^src/federation/' },
-      to: { path: [TYPEORM, '^src/store/(typeorm|data-source|secrets-at-rest)'] },
+      to: { path: TYPEORM },
+    },
+    {
+      name: 'core-and-protocol-know-no-store',
+      severity: 'error',
+      comment:
+        'src/core and the protocol core speak plain records (src/core/records.ts) through ports; src/store implements them, the composition hands them in. Neither imports src/store (entities, pools, stores).',
+      from: { path: '^src/(core|federation)/' },
+      to: { path: '^src/store/' },
     },
     {
       name: 'federation-routes-query-no-tables',

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { AmiClient } from '../src/asterisk/ami-client';
 import { createLogger } from '../src/logging/logger';
 import type { Peer } from '../src/store/entities';
-import { seal, sealingKey } from '../src/store/key-encryption';
+import { seal, sealingKey } from '../src/core/key-encryption';
 import type { AsteriskInstance } from '../test/harness/asterisk';
 import { newPeerRow } from '../test/harness/peer-row';
 

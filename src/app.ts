@@ -17,6 +17,7 @@ import { renderGeneratedConfig } from './asterisk/generated-config';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
 import { PeerRunRows } from './store/peer-rows';
 import { typeormFederationStores } from './store/typeorm';
+import { openSideDatabase } from './store/mysql-pool';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';
@@ -274,7 +275,7 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
     app.asterisk = ast.port;
     features.push(ast);
   }
-  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy, stores });
+  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy, stores, openSideDatabase });
   features.push(fed);
   features.push(createFederationHttpFeature(fed.surface, ctx));
   // The admin layer runs reconciles through the port (reconcileNow), which reports what it did.

@@ -114,9 +114,12 @@ export function blockedExtens(patterns: DigitPattern[], mode: RenderSettings['in
   return [...out].sort().map((e) => assertBlockedExten('blockedExtens', e));
 }
 
+/** What every per-peer inbound context's name starts with: a loaded context so named is ours. */
+export const INBOUND_CONTEXT_PREFIX = 'uuru-fed-in-';
 export const outboundContextName = (localContext: string): string => `${localContext}-federation`;
 /** By the ASCII-safe name: a v1 peering name may be Unicode (see asteriskName), a context name stays ASCII. */
-export const inboundContextName = (peerName: string): string => `uuru-fed-in-${asteriskName(peerName)}`;
+export const inboundContextName = (peerName: string): string =>
+  `${INBOUND_CONTEXT_PREFIX}${asteriskName(peerName)}`;
 /** The one inbound context of the realtime backend (shipped in asterisk-conf/extensions-realtime.conf). */
 export const SHARED_INBOUND_CONTEXT = 'uuru-federation-in';
 const inboundContextFor = (peerName: string, s: RenderSettings): string =>

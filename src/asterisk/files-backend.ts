@@ -1,34 +1,35 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { AppError, errorMessage } from '../core/errors';
 import type { Logger } from '../logging/logger';
-import type { AmiLink, AmiMessage } from './asterisk-links';
-import { KnownFile } from './atomic-file';
+import type { AmiLink } from './asterisk-links';
+import { loadedDialplanSteps, loadedMarks, type PeerListing } from './asterisk-readback';
 import type { DesiredState } from './desired-state';
+import { HandWrittenClashes, sameDialplan } from './files-plan';
 import {
   EXTENSIONS_FILE,
   IAX_FILE,
-  MARK_PATTERN,
   renderExtensionsFile,
   renderIax,
   type RenderedIax,
 } from './files-renderer';
-import { handWrittenIaxSections } from './iax-conf-sections';
-import { watchGeneratedFiles } from './generated-files-watch';
+import { checkDialplan, checkPeers } from './files-verify';
+import { GeneratedFiles } from './generated-files';
 import { diffSectionMaps, diffSections, sections } from './generated-sections';
 import type { ModuleReloader } from './module-reloader';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
 
 export const IAX_MODULE = 'chan_iax2.so';
 export const DIALPLAN_MODULE = 'pbx_config.so';
-const INBOUND_PREFIX = 'uuru-fed-in-';
-/** The marks of the IAX2 peers Asterisk holds: each mark shown, with how many peers show it. */
-type PeerListing = Map<string, number>;
 
 /**
  * The default backend: the sidecar owns two files in Asterisk's config
  * folder and nothing else. Whatever else is in iax.conf or extensions.conf is
  * never read or touched, so a hand-written peer cannot be harmed.
+ *
+ * This file runs the steps and keeps what one run leaves for the next: which
+ * peers it may write (files-plan.ts), rendering (files-renderer.ts), writing
+ * (generated-files.ts), the reloads (module-reloader.ts), reading back what
+ * Asterisk holds (asterisk-readback.ts) and comparing (files-verify.ts).
  */
 export class FilesBackend implements StateBackend {
   readonly kind = 'files' as const;
@@ -47,13 +48,10 @@ export class FilesBackend implements StateBackend {
   private lastIax: RenderedIax | null = null;
   /** The marks of the render before the last, to name a removed peer that is still loaded. */
   private previousMarks = new Map<string, string>();
-  /**
-   * Peers left out of the generated file because iax.conf (or a file it
-   * includes) has a hand-written section of the same name: Asterisk would build
-   * both from the first section, so the trunk would silently dial the
-   * hand-written peer. Reported as the peer's error until one is renamed.
-   */
-  private readonly conflicts = new Map<string, string>();
+  /** The two generated files, written only when their text changes. */
+  private readonly files: GeneratedFiles;
+  /** Peers left out because a hand-written iax.conf section has their name (see HandWrittenClashes). */
+  private readonly clashes: HandWrittenClashes;
   /**
    * The dial plan text whose every step (and nothing else of ours) Asterisk
    * was last seen holding, in this AMI session, with no pbx_config reload
@@ -91,18 +89,9 @@ export class FilesBackend implements StateBackend {
     private readonly logger: Logger,
     private readonly probe: AmiLink | null = null,
   ) {
-    this.iaxFile = new KnownFile(path.join(configDir, IAX_FILE));
-    this.extFile = new KnownFile(path.join(configDir, EXTENSIONS_FILE));
+    this.files = new GeneratedFiles(configDir);
+    this.clashes = new HandWrittenClashes(configDir, logger);
   }
-
-  private readonly iaxFile: KnownFile;
-  private readonly extFile: KnownFile;
-  /**
-   * What each generated file should hold: set before the apply writes it (or
-   * finds it already so), so that the watcher never takes our own write for a
-   * hand edit, even when it looks while the write is still going on.
-   */
-  private readonly expectedText = new Map<string, string>();
 
   /**
    * Writes what differs and reloads only the module whose file changed (an
@@ -115,17 +104,14 @@ export class FilesBackend implements StateBackend {
     await this.assertConfigDir();
     const force = applyOpts.force || !this.reloadedOnce;
     const report: ApplyReport = { changes: [], reloaded: [] };
-    const owned = await this.withoutConflicts(state);
+    const owned = await this.clashes.exclude(state);
     const iax = renderIax(owned);
-    const iaxBefore = await this.iaxFile.read();
+    const { before: iaxBefore, changed: iaxChanged } = await this.files.replace(IAX_FILE, iax.text);
     // The file as we left it needs no parsing: its sections are those of our last render, and their
     // marks tell which changed (a mark is a digest of the section).
     const ours = iaxBefore !== null && this.lastIax?.text === iaxBefore ? this.lastIax : null;
     const sectionsBefore = ours ? ours.marks : sections(iaxBefore);
     const sectionsNow = ours ? iax.marks : iax.bodies;
-    const iaxChanged = iaxBefore !== iax.text;
-    this.expectedText.set(IAX_FILE, iax.text);
-    if (iaxChanged) await this.iaxFile.write(iax.text);
     if (this.lastIax) this.previousMarks = this.lastIax.marks;
     this.lastIax = iax;
 
@@ -139,10 +125,9 @@ export class FilesBackend implements StateBackend {
       // text rendered last time stands, without rendering ~10,000 lines again while chan_iax2 reloads.
       const last = this.lastApplied;
       const extText = last && sameDialplan(last.owned, owned) ? last.extText : renderExtensionsFile(owned);
-      const extBefore = await this.extFile.read();
-      extChanged = extBefore !== extText;
-      this.expectedText.set(EXTENSIONS_FILE, extText);
-      if (extChanged) await this.extFile.write(extText);
+      const ext = await this.files.replace(EXTENSIONS_FILE, extText);
+      const extBefore = ext.before;
+      extChanged = ext.changed;
       this.lastApplied = { state, owned, extText, marks: iax.marks };
       if (extChanged || force) this.dialplanVerified = null;
       // The section diff only feeds the report.
@@ -174,16 +159,7 @@ export class FilesBackend implements StateBackend {
 
   /** Repairs a hand edit of a generated file at once (see generated-files-watch.ts). */
   watchDrift(onDrift: (file: string) => void): () => void {
-    return watchGeneratedFiles({
-      configDir: this.configDir,
-      files: new Map([
-        [IAX_FILE, this.iaxFile],
-        [EXTENSIONS_FILE, this.extFile],
-      ]),
-      expected: (name) => this.expectedText.get(name),
-      onDrift,
-      logger: this.logger,
-    });
+    return this.files.watch(onDrift, this.logger);
   }
 
   /**
@@ -224,28 +200,6 @@ export class FilesBackend implements StateBackend {
     return await loadedMarks(this.ami);
   }
 
-  /** The state without the peers whose name a hand-written iax.conf section already uses (see conflicts). */
-  private async withoutConflicts(state: DesiredState): Promise<DesiredState> {
-    this.conflicts.clear();
-    const handWritten = await handWrittenIaxSections(this.configDir, IAX_FILE);
-    const owned = state.peers.filter((p) => {
-      if (!handWritten.has(p.friend.name.toLowerCase())) return true;
-      this.conflicts.set(
-        p.peer.name,
-        `iax.conf (or a file it includes) already has a section [${p.friend.name}] that the sidecar did not write; ` +
-          'the federation peer is left out until one of them is renamed',
-      );
-      return false;
-    });
-    if (this.conflicts.size > 0) {
-      this.logger.warn('peers clash with hand-written iax.conf sections', {
-        component: 'asterisk',
-        peers: [...this.conflicts.keys()],
-      });
-    }
-    return owned.length === state.peers.length ? state : { ...state, peers: owned };
-  }
-
   private async assertConfigDir(): Promise<void> {
     try {
       await fs.access(this.configDir, fs.constants.W_OK);
@@ -262,38 +216,20 @@ export class FilesBackend implements StateBackend {
     const prefetched = this.listAfterReload?.state === state ? this.listAfterReload.list : null;
     this.listAfterReload = null;
     const marks =
-      this.lastApplied?.state === state ? this.lastApplied.marks : renderIax(this.owned(state)).marks;
+      this.lastApplied?.state === state ? this.lastApplied.marks : renderIax(this.clashes.owned(state)).marks;
     const listing = (prefetched ? await prefetched.catch(() => null) : null) ?? (await this.listPeers());
-    const report = this.checkPeers(state, listing, marks);
+    const report = checkPeers(
+      state,
+      listing,
+      marks,
+      (name) => this.clashes.reasonFor(name),
+      (mark) => this.nameOfMark(mark),
+    );
     const extText = this.lastApplied?.state === state ? this.lastApplied.extText : null;
     const readDialplan = opts.full === true || extText === null || this.dialplanVerified !== extText;
-    const dialplan = readDialplan ? await this.dialplan() : null;
+    const dialplan = readDialplan ? await loadedDialplanSteps(this.ami) : null;
     if (!dialplan) return report;
-    let dialplanOk = true;
-    for (const p of state.peers) {
-      if (report.peerErrors.has(p.peer.name)) continue;
-      const missing = p.steps.find((s) => !dialplan.has(stepKey(s.context, s.exten, s.priority, s.app)));
-      if (missing) {
-        dialplanOk = false;
-        report.peerErrors.set(
-          p.peer.name,
-          `dial plan step ${missing.exten},${missing.priority} in ${missing.context} is not loaded`,
-        );
-      }
-    }
-    const ours = this.owned(state).peers;
-    const wantedContexts = new Set(ours.map((p) => p.inboundContext));
-    const wantedOutbound = new Set(ours.map((p) => p.outboundExten));
-    for (const key of dialplan) {
-      const [context, exten] = key.split('\u0000');
-      if (context.startsWith(INBOUND_PREFIX) && !wantedContexts.has(context)) {
-        dialplanOk = false;
-        report.problems.push(`removed context ${context} is still loaded`);
-      } else if (context === state.outboundContext && !wantedOutbound.has(exten)) {
-        dialplanOk = false;
-        report.problems.push(`removed outbound pattern ${exten} is still loaded`);
-      }
-    }
+    const dialplanOk = checkDialplan(state, this.clashes.owned(state), dialplan, report);
     this.dialplanVerified = dialplanOk ? extText : null;
     report.problems = [...new Set(report.problems)];
     return report;
@@ -307,56 +243,6 @@ export class FilesBackend implements StateBackend {
     return undefined;
   }
 
-  /** The state without the peers left out for a clash (see conflicts). */
-  private owned(state: DesiredState): DesiredState {
-    if (this.conflicts.size === 0) return state;
-    return { ...state, peers: state.peers.filter((p) => !this.conflicts.has(p.peer.name)) };
-  }
-
-  /**
-   * The IAX2 side of verify: every owned peer shows its current mark, and no
-   * other mark of ours is loaded. A mark covers the friend's name and every
-   * option (host, port, secret, codec ...), so it proves more than the name
-   * and port that Asterisk's peer lists show.
-   */
-  private checkPeers(state: DesiredState, listing: PeerListing, marks: Map<string, string>): VerifyReport {
-    const report: VerifyReport = { peerErrors: new Map(), problems: [] };
-    const wanted = new Set<string>();
-    for (const p of state.peers) {
-      const conflict = this.conflicts.get(p.peer.name);
-      if (conflict) {
-        report.peerErrors.set(p.peer.name, conflict);
-        continue;
-      }
-      const mark = marks.get(p.friend.name) ?? '';
-      wanted.add(mark);
-      if (!listing.has(mark)) {
-        report.peerErrors.set(
-          p.peer.name,
-          'Asterisk does not hold the current version of the IAX2 peer: not loaded, or loaded from an older ' +
-            'version of its section (see the Asterisk log)',
-        );
-      }
-    }
-    const current = new Set(state.peers.map((p) => p.friend.name));
-    for (const [mark, count] of listing) {
-      if (wanted.has(mark) && count === 1) continue;
-      const name = this.nameOfMark(mark);
-      if (wanted.has(mark)) {
-        report.problems.push(`${count} IAX2 peers carry the mark of ${name ?? mark}`);
-        continue;
-      }
-      // An older version of a wanted peer is that peer's error already.
-      if (name !== undefined && current.has(name)) continue;
-      report.problems.push(
-        name === undefined
-          ? `an IAX2 peer with a mark no current peer has (${mark}) is still loaded`
-          : `removed peer ${name} is still loaded`,
-      );
-    }
-    return report;
-  }
-
   forgetVerified(): void {
     this.dialplanVerified = null;
     this.listAfterReload = null;
@@ -365,63 +251,4 @@ export class FilesBackend implements StateBackend {
   async close(): Promise<void> {
     // Nothing held open: the files stay for Asterisk.
   }
-
-  /** Steps of our contexts as Asterisk holds them (ShowDialPlan), keyed by context, exten, priority, app. */
-  private async dialplan(): Promise<Set<string>> {
-    let events: AmiMessage[];
-    try {
-      ({ events } = await this.ami.listAction({ Action: 'ShowDialPlan' }));
-    } catch (e) {
-      // An empty dial plan answers with an error instead of an empty list.
-      if (/did not find/i.test(errorMessage(e))) return new Set();
-      throw e;
-    }
-    const keys = new Set<string>();
-    for (const ev of events) {
-      const context = ev.context ?? '';
-      if (!ev.extension || !ev.priority || !ev.application) continue;
-      if (ev.registrar && ev.registrar !== 'pbx_config') continue;
-      keys.add(stepKey(context, ev.extension, Number(ev.priority), ev.application));
-    }
-    return keys;
-  }
-}
-
-/** Whether two states render the same dial plan file: the same contexts, steps and order. */
-export function sameDialplan(a: DesiredState, b: DesiredState): boolean {
-  if (a.outboundContext !== b.outboundContext || a.peers.length !== b.peers.length) return false;
-  for (let i = 0; i < a.peers.length; i++) {
-    const pa = a.peers[i];
-    const pb = b.peers[i];
-    if (pa.inboundContext !== pb.inboundContext) return false;
-    if (pa.steps === pb.steps) continue; // handed on unchanged by buildDesiredState
-    if (pa.steps.length !== pb.steps.length) return false;
-    for (let j = 0; j < pa.steps.length; j++) {
-      const sa = pa.steps[j];
-      const sb = pb.steps[j];
-      if (
-        sa.context !== sb.context ||
-        sa.exten !== sb.exten ||
-        sa.priority !== sb.priority ||
-        sa.app !== sb.app ||
-        sa.appData !== sb.appData
-      ) {
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-/** The marks in `iax2 show peers` (its description column), with how many peers show each. */
-async function loadedMarks(link: AmiLink): Promise<Map<string, number>> {
-  const marks = new Map<string, number>();
-  for (const [m] of (await link.command('iax2 show peers')).matchAll(MARK_PATTERN)) {
-    marks.set(m, (marks.get(m) ?? 0) + 1);
-  }
-  return marks;
-}
-
-function stepKey(context: string, exten: string, priority: number, app: string): string {
-  return [context, exten, String(priority), app.toLowerCase()].join('\u0000');
 }

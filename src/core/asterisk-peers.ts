@@ -1,4 +1,4 @@
-import type { Peer, TestCallRecord } from '../store/entities';
+import type { Peer, TestCallRecord } from './records';
 
 /**
  * The peers as the Asterisk layer gets them: the composition (src/app.ts)

@@ -1,5 +1,5 @@
 import type { Codec } from '../config/schema';
-import type { ApplyState, Dialect, OutboxKind, Reachability, TestCallRecord } from '../store/entities';
+import type { ApplyState, Dialect, OutboxKind, Reachability, TestCallRecord } from './records';
 
 /**
  * What the admin surfaces (API, panel, CLI) ask of the federation layer.

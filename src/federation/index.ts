@@ -15,7 +15,7 @@ import { PartnerKeyStore } from './partner-keys';
 import { PartnerTransport } from './partner-transport';
 import type { HandshakeDeps } from './handshake-deps';
 import type { PeeringRecords } from './peering-records';
-import type { FederationStores } from './ports';
+import type { FederationStores, OpenSideDatabase } from './ports';
 import { Phonebook, type PhonebookSource } from './phonebook';
 import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
@@ -68,6 +68,8 @@ export function createFederationFeature(
     policy?: PolicyStore;
     /** The protocol's stores (src/federation/ports), built by the composition on its database. */
     stores: FederationStores;
+    /** Opens the µURU database of phonebook.uuruDatabase (src/store/mysql-pool.ts). */
+    openSideDatabase: OpenSideDatabase;
   },
 ): FederationFeature {
   const { config, clock, logger, metrics, stores } = ctx;
@@ -182,7 +184,7 @@ export function createFederationFeature(
   const rotation = new KeyRotation({ localKeys, clock, logger });
   const sources: PhonebookSource[] = [];
   if (config.phonebook.uuruDatabase)
-    sources.push(new UuruExtensionTable(config.phonebook.uuruDatabase, clock));
+    sources.push(new UuruExtensionTable(config.phonebook.uuruDatabase, clock, ctx.openSideDatabase));
   if (config.phonebook.file) sources.push(new PhonebookFile(config.phonebook.file));
   const phonebook = new Phonebook({
     sources,

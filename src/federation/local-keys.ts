@@ -13,7 +13,7 @@ import {
   encryptPrivateKey,
   isEncrypted,
   KeyDecryptionError,
-} from '../store/key-encryption';
+} from '../core/key-encryption';
 import { type KeyAlg, rawPublicKey } from './key-encoding';
 import type { SigningKey } from './http-signature';
 

@@ -1,4 +1,4 @@
-import type { Dialect } from '../store/entities';
+import type { Dialect } from '../core/records';
 
 /** One HTTP call to a partner, as stored in the outbox and sent by the transport. */
 export interface PartnerCall {

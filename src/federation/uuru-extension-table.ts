@@ -1,11 +1,7 @@
-import type { Pool } from 'mysql2/promise';
-import { createSideDatabasePool } from '../store/mysql-pool';
-import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
 import type { PhonebookSource } from './phonebook';
-
-type UuruDatabase = NonNullable<Config['phonebook']['uuruDatabase']>;
+import type { OpenSideDatabase, SideDatabase, SideDatabaseConnection } from './ports/side-database';
 
 /** Partners may poll the directory; the µURU database is asked at most this often. */
 const CACHE_MS = 30 * 1000;
@@ -30,13 +26,14 @@ interface ExtensionRow {
  */
 export class UuruExtensionTable implements PhonebookSource {
   readonly label: string;
-  private pool: Pool | null = null;
+  private db: SideDatabase | null = null;
   private cache: { at: number; rows: unknown[] } | null = null;
   private loading: Promise<unknown[]> | null = null;
 
   constructor(
-    private readonly cfg: UuruDatabase,
+    private readonly cfg: SideDatabaseConnection,
     private readonly clock: Clock,
+    private readonly open: OpenSideDatabase,
   ) {
     this.label = `µURU database ${cfg.database}@${cfg.socketPath ?? `${cfg.host}:${cfg.port}`}`;
   }
@@ -49,15 +46,15 @@ export class UuruExtensionTable implements PhonebookSource {
   }
 
   async close(): Promise<void> {
-    const pool = this.pool;
-    this.pool = null;
-    await pool?.end().catch(() => undefined);
+    const db = this.db;
+    this.db = null;
+    await db?.close();
   }
 
   private async load(): Promise<unknown[]> {
     let found: ExtensionRow[];
     try {
-      const [rows] = await this.getPool().query(
+      const rows = await this.sideDatabase().query(
         'SELECT extension, name, type, public, location_name, lat, lon FROM extension' +
           ' WHERE public = TRUE ORDER BY extension LIMIT ?',
         [MAX_ROWS],
@@ -72,8 +69,8 @@ export class UuruExtensionTable implements PhonebookSource {
     return rows;
   }
 
-  private getPool(): Pool {
-    this.pool ??= createSideDatabasePool(this.cfg, 2);
-    return this.pool;
+  private sideDatabase(): SideDatabase {
+    this.db ??= this.open(this.cfg, 2);
+    return this.db;
   }
 }

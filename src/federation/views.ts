@@ -5,7 +5,7 @@ import type {
   OutgoingRequestView,
   PeerView,
 } from '../core/federation-admin';
-import type { IncomingRequest, LocalKey, OutboxItem, OutgoingRequest, Peer } from '../store/entities';
+import type { IncomingRequest, LocalKey, OutboxItem, OutgoingRequest, Peer } from '../core/records';
 import { asteriskName } from '../core/peering-name';
 import { fingerprint } from './key-encoding';
 

@@ -14,7 +14,7 @@ import {
   seal,
   sealingKey,
   unseal,
-} from './key-encryption';
+} from '../core/key-encryption';
 import { SEALED } from './columns';
 import { LocalKeyEntity } from './entities';
 

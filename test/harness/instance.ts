@@ -1,8 +1,10 @@
 /**
- * A complete instance: a real Asterisk from the harness plus a real sidecar
- * process wired to it (AMI, ARI, generated files in the Asterisk's etc dir,
- * IAX2 port advertised to partners). Used by the end-to-end tests and by
- * `npm run demo`.
+ * The one complete instance of the tests: a real Asterisk from the harness
+ * plus a real sidecar process wired to it (AMI, ARI, generated files in the
+ * Asterisk's etc dir, IAX2 port advertised to partners). Used by the
+ * end-to-end and fault tests and by `npm run demo`; the fault tests end with
+ * asteriskAgreement below: does this instance's Asterisk hold exactly the
+ * peers its database holds?
  *
  * The Asterisk dial plan is the one an operator would write from
  * asterisk-conf/: the phones' context `uuru-local` includes the generated
@@ -14,7 +16,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AmiClient, type IaxPeerEntry } from '../../src/asterisk/ami-client';
 import { createLogger } from '../../src/logging/logger';
-import { type AsteriskInstance, ECHO_EXTEN, startAsterisk, TEST_CONTEXT } from './asterisk';
+import {
+  type AsteriskInstance,
+  ECHO_EXTEN,
+  startAsterisk,
+  type StartAsteriskOptions,
+  TEST_CONTEXT,
+} from './asterisk';
 import { type Sidecar, startSidecar } from './sidecar';
 import { deepMerge } from '../../src/config/deep-merge';
 
@@ -48,6 +56,14 @@ export interface InstanceOptions {
    * peering with real calls needs. Default: a random port on 127.0.0.1.
    */
   standardIaxPort?: boolean;
+  /** More Asterisk options (hand-written iax.conf text, realtime, a boot timeout, ...). */
+  asterisk?: Omit<StartAsteriskOptions, 'name' | 'extensionsConf' | 'standardIaxPort'>;
+  /**
+   * AMI port the sidecar connects to, when not Asterisk's own (a fault proxy
+   * in front of it); called with the started Asterisk. The test-side AMI
+   * session always goes to Asterisk directly.
+   */
+  amiPort?: (ast: AsteriskInstance) => Promise<number> | number;
   /** Sidecar log level (default warn: the demo and tests read state, not logs). */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
 }
@@ -86,14 +102,20 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
-const GENERATED_FILES = ['iax-uuru-federation.conf', 'extensions-uuru-federation.conf'];
+/** The generated IAX2 file's name (the wiring contract between the layers). */
+export const GENERATED_IAX_FILE = 'iax-uuru-federation.conf';
+const GENERATED_FILES = [GENERATED_IAX_FILE, 'extensions-uuru-federation.conf'];
 
 /** Sidecar settings that bind it to its Asterisk, with short qualify and job intervals. */
-function sidecarConfig(ast: AsteriskInstance, extra: Record<string, unknown>): Record<string, unknown> {
+function sidecarConfig(
+  ast: AsteriskInstance,
+  amiPort: number,
+  extra: Record<string, unknown>,
+): Record<string, unknown> {
   const base = {
     instance: { iax2Host: ast.iaxHost, iax2Port: ast.iaxPort, extensionDigits: LOCAL_ECHO_EXTENSION.length },
     asterisk: {
-      ami: { host: '127.0.0.1', port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
+      ami: { host: '127.0.0.1', port: amiPort, user: ast.amiUser, password: ast.amiSecret },
       ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: 'uuru-federation' },
       stateBackend: 'files',
       configDir: ast.configDir,
@@ -111,6 +133,7 @@ function sidecarConfig(ast: AsteriskInstance, extra: Record<string, unknown>): R
 
 export async function startInstance(opts: InstanceOptions): Promise<Instance> {
   const asterisk = await startAsterisk({
+    ...opts.asterisk,
     name: opts.name,
     extensionsConf: localDialplan(opts.localDialplan),
     standardIaxPort: opts.standardIaxPort,
@@ -125,10 +148,11 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
     reconnect: { initialMs: 100, maxMs: 1000 },
   });
   try {
+    const amiPort = opts.amiPort ? await opts.amiPort(asterisk) : asterisk.amiPort;
     sidecar = await startSidecar({
       name: opts.name,
       db: opts.db ?? 'sqlite',
-      config: sidecarConfig(asterisk, opts.config ?? {}),
+      config: sidecarConfig(asterisk, amiPort, opts.config ?? {}),
       // The sidecar harness turns Asterisk off by default; variables beat the config file.
       env: {
         UURU_ASTERISK_ENABLED: 'true',
@@ -207,13 +231,91 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
   };
 }
 
-/** Starts several instances in parallel; if one fails, stops the others and rethrows. */
-export async function startInstances(list: InstanceOptions[]): Promise<Instance[]> {
-  const started = await Promise.allSettled(list.map((o) => startInstance(o)));
+/**
+ * Starts several instances side by side; if any fails, the others are stopped
+ * before the error is passed on, so a failed beforeAll leaves nothing running.
+ */
+export function startInstances(list: InstanceOptions[]): Promise<Instance[]> {
+  return allOrNone(
+    list.map((o) => startInstance(o)),
+    (i) => i.stop(),
+  );
+}
+
+/** Awaits every start; if one fails, cleans up the ones that succeeded and rethrows. */
+export async function allOrNone<T>(starts: Promise<T>[], cleanup: (t: T) => Promise<void>): Promise<T[]> {
+  const started = await Promise.allSettled(starts);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
-    await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    await Promise.allSettled(started.map((r) => (r.status === 'fulfilled' ? cleanup(r.value) : undefined)));
     throw failed.reason;
   }
-  return started.map((r) => (r as PromiseFulfilledResult<Instance>).value);
+  return started.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+export interface AsteriskAgreement {
+  /** Peer names in the sidecar's database. */
+  dbPeers: string[];
+  /** Peers whose apply_state is not 'applied'. */
+  notApplied: string[];
+  /** Friend sections in the generated iax-uuru-federation.conf. */
+  filePeers: string[];
+  /** Peers Asterisk itself lists (`iax2 show peers`, the CLI face of IAXpeerlist). */
+  livePeers: string[];
+  /** In the database but absent from the file or from Asterisk. */
+  missing: string[];
+  /** In the file or in Asterisk but not in the database. */
+  orphans: string[];
+}
+
+/** Section names of an iax.conf-style file. */
+export function sectionNames(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => /^\[([^\]]+)\]\s*$/.exec(l.trim())?.[1])
+    .filter((n): n is string => n !== undefined);
+}
+
+/** Peer names from `iax2 show peers` output (rows are "name/username host ..."). */
+export function parseIaxShowPeers(out: string): string[] {
+  return out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('Name/Username') && !/^\d+ iax2 peers/.test(l))
+    .map((l) => l.split(/\s+/)[0].split('/')[0]);
+}
+
+/**
+ * Compares one instance's Peer rows with its generated file and with what
+ * Asterisk has loaded. `extraLivePeers` are hand-written peers Asterisk has
+ * that are not the sidecar's business.
+ */
+export async function asteriskAgreement(
+  instance: Instance,
+  extraLivePeers: string[] = [],
+): Promise<AsteriskAgreement> {
+  const rows = await instance.sidecar.query<{ name: string; applyState: string }>(
+    'SELECT name, applyState FROM {db}.peers',
+  );
+  const dbPeers = rows.map((r) => r.name).sort();
+  const file = path.join(instance.asterisk.configDir, GENERATED_IAX_FILE);
+  const filePeers = fs.existsSync(file) ? sectionNames(fs.readFileSync(file, 'utf8')).sort() : [];
+  const livePeers = parseIaxShowPeers(await instance.asterisk.cli('iax2 show peers'))
+    .filter((n) => !extraLivePeers.includes(n))
+    .sort();
+  const missing = dbPeers.filter((n) => !filePeers.includes(n) || !livePeers.includes(n));
+  const orphans = [...new Set([...filePeers, ...livePeers])].filter((n) => !dbPeers.includes(n)).sort();
+  return {
+    dbPeers,
+    notApplied: rows.filter((r) => r.applyState !== 'applied').map((r) => r.name),
+    filePeers,
+    livePeers,
+    missing,
+    orphans,
+  };
+}
+
+/** True when nothing is missing, nothing is orphaned and every peer is applied. */
+export function agrees(a: AsteriskAgreement): boolean {
+  return a.missing.length === 0 && a.orphans.length === 0 && a.notApplied.length === 0;
 }

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SigningKey } from '../../src/federation/http-signature';
-import { decryptPrivateKey } from '../../src/store/key-encryption';
+import { decryptPrivateKey } from '../../src/core/key-encryption';
 import { serverNameOf } from '../../src/federation/local-keys';
 import { KEY_FILE_NAME, unsealStored } from '../../src/store/secrets-at-rest';
 import { externalMariaDbFromEnv, testDatabaseName } from './mariadb';

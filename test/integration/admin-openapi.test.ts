@@ -1,5 +1,6 @@
 import type { Router } from 'express';
 import { typeormFederationStores } from '../../src/store/typeorm';
+import { openSideDatabase } from '../../src/store/mysql-pool';
 import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
 import { ERROR_CATALOGUE, isErrorCode } from '../../src/core/error-catalogue';
 import { createFederationFeature } from '../../src/federation';
@@ -132,6 +133,7 @@ describe('OpenAPI document', () => {
       ...ctx,
       asterisk,
       stores: typeormFederationStores(ctx.db, ctx.clock),
+      openSideDatabase,
     });
     const doctor = createDoctor({
       ...ctx,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type FederatedNode, GENERATED_IAX_FILE, startFederatedNode } from '../harness/federated-node';
+import { type Instance, GENERATED_IAX_FILE, startInstance } from '../harness/instance';
 import { adminOk, destroyAll, incomingByName, startSidecar, type Sidecar } from '../harness/sidecar';
 
 import { cli } from './cli-fixtures';
@@ -31,12 +31,12 @@ interface Report {
   asterisk: { enabled: boolean; ami: string };
 }
 
-let a: FederatedNode;
+let a: Instance;
 let b: Sidecar;
 
 beforeAll(async () => {
   [a, b] = await Promise.all([
-    startFederatedNode({
+    startInstance({
       name: 'rca',
       // The drift below is for the admin's reconcile to find: the watch on the files would repair it first.
       config: { asterisk: { watchGeneratedFiles: false } },
@@ -63,7 +63,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.allSettled([a?.destroy(), destroyAll([b])]);
+  await Promise.allSettled([a?.stop(), destroyAll([b])]);
 });
 
 const env = () => ({ UURU_ADMIN_URL: a.sidecar.adminUrl, UURU_ADMIN_TOKEN: a.sidecar.token });
@@ -87,7 +87,7 @@ it('in sync: nothing written, no reload, the peer verified', async () => {
 });
 
 it('after drift: the report names the repair and the reload; the CLI prints it', async () => {
-  const file = path.join(a.ast.configDir, GENERATED_IAX_FILE);
+  const file = path.join(a.asterisk.configDir, GENERATED_IAX_FILE);
   expect(fs.readFileSync(file, 'utf8')).toContain('[rcpeer]');
   fs.writeFileSync(file, '');
   const run = await cli(['reconcile'], env());
@@ -117,7 +117,7 @@ it('uuru-fed asterisk config prints the files Asterisk reads, byte for byte but 
     ['iax', GENERATED_IAX_FILE],
     ['extensions', extensionsFile],
   ] as const) {
-    const onDisk = fs.readFileSync(path.join(a.ast.configDir, name), 'utf8');
+    const onDisk = fs.readFileSync(path.join(a.asterisk.configDir, name), 'utf8');
     const run = await cli(['asterisk', 'config', '--file', which], env());
     expect(run.code).toBe(0);
     expect(run.stderr).toBe('');
@@ -131,7 +131,7 @@ it('uuru-fed asterisk config prints the files Asterisk reads, byte for byte but 
 });
 
 it('Asterisk gone: the report says the run did not happen, and the CLI exits 1', async () => {
-  await a.ast.halt();
+  await a.asterisk.halt();
   await waitUntil(
     async () => ((await a.sidecar.admin('GET', '/status')).json as Report).asterisk.ami !== 'connected',
     { what: 'the sidecar noticed', timeoutMs: 30_000 },

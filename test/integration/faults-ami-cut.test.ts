@@ -11,12 +11,7 @@
  * is removed from Asterisk).
  */
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy';
-import {
-  agrees,
-  asteriskAgreement,
-  type FederatedNode,
-  startFederatedNodes,
-} from '../harness/federated-node';
+import { agrees, asteriskAgreement, type Instance, startInstances } from '../harness/instance';
 import { adminOk, incomingByName, peerByName, peerRow } from '../harness/sidecar';
 import { assertNever, waitUntil } from '../harness/wait';
 
@@ -28,12 +23,12 @@ const fastTimings = {
 };
 
 let amiProxy: FaultProxy;
-let a: FederatedNode;
-let b: FederatedNode;
+let a: Instance;
+let b: Instance;
 
 beforeAll(async () => {
   amiProxy = await startFaultProxy({ name: 'ami-cut' });
-  [a, b] = await startFederatedNodes([
+  [a, b] = await startInstances([
     {
       name: 'ama',
       config: fastTimings,
@@ -47,16 +42,16 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.allSettled([a?.destroy(), b?.destroy()]);
+  await Promise.allSettled([a?.stop(), b?.stop()]);
   await amiProxy?.close();
 });
 
-async function amiState(node: FederatedNode): Promise<string | undefined> {
+async function amiState(node: Instance): Promise<string | undefined> {
   const s = await adminOk<{ asterisk: { ami: string } }>(node.sidecar, 'GET', '/status', undefined, 200);
   return s.asterisk.ami;
 }
 
-async function applyStateOf(node: FederatedNode, name: string): Promise<string | undefined> {
+async function applyStateOf(node: Instance, name: string): Promise<string | undefined> {
   const r = await node.sidecar.query<{ applyState: string }>(
     'SELECT applyState FROM {db}.peers WHERE name = ?',
     [name],

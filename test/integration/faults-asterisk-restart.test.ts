@@ -13,11 +13,11 @@ import path from 'node:path';
 import {
   agrees,
   asteriskAgreement,
-  type FederatedNode,
+  type Instance,
   GENERATED_IAX_FILE,
   sectionNames,
-  startFederatedNodes,
-} from '../harness/federated-node';
+  startInstances,
+} from '../harness/instance';
 import { adminOk, incomingByName, peerByName, peerRow } from '../harness/sidecar';
 import { waitUntil } from '../harness/wait';
 
@@ -28,23 +28,23 @@ const fastTimings = {
   federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000, unsolicitedRequestsPerOriginPerHour: 100 },
 };
 
-let a: FederatedNode;
-let b: FederatedNode;
+let a: Instance;
+let b: Instance;
 
 beforeAll(async () => {
-  [a, b] = await startFederatedNodes([
+  [a, b] = await startInstances([
     { name: 'ra', config: fastTimings },
     { name: 'rb', config: fastTimings },
   ]);
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.allSettled([a?.destroy(), b?.destroy()]);
+  await Promise.allSettled([a?.stop(), b?.stop()]);
 });
 
 /** Resolves as soon as the generated iax file names `peer` (fs.watch, with a poll as a fallback). */
-function whenFileNames(node: FederatedNode, peer: string): { done: Promise<void>; cancel(): void } {
-  const file = path.join(node.ast.configDir, GENERATED_IAX_FILE);
+function whenFileNames(node: Instance, peer: string): { done: Promise<void>; cancel(): void } {
+  const file = path.join(node.asterisk.configDir, GENERATED_IAX_FILE);
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (finish = resolve));
   const check = (): void => {
@@ -54,7 +54,7 @@ function whenFileNames(node: FederatedNode, peer: string): { done: Promise<void>
       // not written yet
     }
   };
-  const watcher = fs.watch(node.ast.configDir, check);
+  const watcher = fs.watch(node.asterisk.configDir, check);
   const timer = setInterval(check, 5);
   const cancel = (): void => {
     watcher.close();
@@ -87,7 +87,7 @@ async function acceptOnB(name: string, prefixB: string): Promise<void> {
   );
 }
 
-async function applyStateOf(node: FederatedNode, name: string): Promise<string | undefined> {
+async function applyStateOf(node: Instance, name: string): Promise<string | undefined> {
   const r = await node.sidecar.query<{ applyState: string }>(
     'SELECT applyState FROM {db}.peers WHERE name = ?',
     [name],
@@ -96,7 +96,7 @@ async function applyStateOf(node: FederatedNode, name: string): Promise<string |
 }
 
 /** Applied, verified against the file and Asterisk's peer list, and a test call through it is answered. */
-async function expectAppliedAndVerified(node: FederatedNode, name: string, since: number): Promise<void> {
+async function expectAppliedAndVerified(node: Instance, name: string, since: number): Promise<void> {
   const row = await waitUntil(
     async () => {
       const r = await node.sidecar.query<{ applyState: string; appliedAt: number | string | null }>(
@@ -114,7 +114,7 @@ async function expectAppliedAndVerified(node: FederatedNode, name: string, since
   expect(agreement.livePeers).toContain(name);
 }
 
-async function testCallAnswered(from: FederatedNode, name: string): Promise<void> {
+async function testCallAnswered(from: Instance, name: string): Promise<void> {
   const peer = await waitUntil(() => peerByName(from.sidecar, name), { what: `${name} on ${from.name}` });
   await waitUntil(
     async () => {
@@ -149,7 +149,7 @@ describe('Asterisk restarts in the middle of an apply', () => {
     const t0 = Date.now();
     const accepted = acceptOnB('rs_kill', '62');
     await written.done;
-    await b.ast.kill();
+    await b.asterisk.kill();
     // The apply was cut short: the sidecar has not seen Asterisk take the peer.
     const atKill = await applyStateOf(b, 'rs_kill');
     await accepted;
@@ -164,7 +164,7 @@ describe('Asterisk restarts in the middle of an apply', () => {
     expect(ast.asterisk?.ami).not.toBe('connected');
     expect(await applyStateOf(b, 'rs_kill')).not.toBe('applied');
 
-    await b.ast.start();
+    await b.asterisk.start();
     await expectAppliedAndVerified(b, 'rs_kill', t0);
     await expectAppliedAndVerified(a, 'rs_kill', t0);
     await testCallAnswered(a, 'rs_kill');
@@ -177,7 +177,7 @@ describe('Asterisk restarts in the middle of an apply', () => {
     const t0 = Date.now();
     const written = whenFileNames(b, 'rs_restart');
     await acceptOnB('rs_restart', '64');
-    await b.ast.restart();
+    await b.asterisk.restart();
     written.cancel();
     await expectAppliedAndVerified(b, 'rs_restart', t0);
     await expectAppliedAndVerified(a, 'rs_restart', t0);

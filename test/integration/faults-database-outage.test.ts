@@ -15,7 +15,7 @@
  * again by itself, without a restart.
  */
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy';
-import { allOrNone } from '../harness/federated-node';
+import { allOrNone } from '../harness/instance';
 import {
   adminOk,
   countRows,

@@ -16,7 +16,7 @@
  * agree (same peer, same pending request, or nothing on either side).
  */
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy';
-import { allOrNone } from '../harness/federated-node';
+import { allOrNone } from '../harness/instance';
 import { agreement, type PeeringAgreement, peeringSide, redactSide } from '../harness/peering-agreement';
 import {
   adminOk,

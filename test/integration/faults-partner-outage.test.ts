@@ -15,7 +15,7 @@
  * accept is delivered and both sides hold the peer with the same secret.
  */
 import { type FaultProxy, startFaultProxy } from '../harness/fault-proxy';
-import { allOrNone } from '../harness/federated-node';
+import { allOrNone } from '../harness/instance';
 import { sleep } from '../harness/processes';
 import {
   adminOk,

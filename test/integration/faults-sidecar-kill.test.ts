@@ -25,12 +25,7 @@
  * Time is shortened through config, not waited for: outbox retries after
  * 200 ms-1 s, anti-entropy every 2 s, qualify every second.
  */
-import {
-  type FederatedNode,
-  agrees,
-  asteriskAgreement,
-  startFederatedNodes,
-} from '../harness/federated-node';
+import { type Instance, agrees, asteriskAgreement, startInstances } from '../harness/instance';
 import {
   agreement,
   type PeeringAgreement,
@@ -71,7 +66,7 @@ const PHASES: readonly Phase[] = ['create', 'answer', 'delivery', 'teardown'];
 
 interface Fault {
   phase: Phase;
-  victim: FederatedNode;
+  victim: Instance;
   delayMs: number;
 }
 
@@ -80,24 +75,24 @@ interface Answer {
   json: unknown;
 }
 
-let a: FederatedNode;
-let b: FederatedNode;
+let a: Instance;
+let b: Instance;
 const kills: string[] = [];
 
 beforeAll(async () => {
   process.stdout.write(`sidecar kill test: seed ${seed} (repeat with UURU_TEST_FAULT_SEED=${seed})\n`);
-  [a, b] = await startFederatedNodes([
+  [a, b] = await startInstances([
     { name: 'ka', db: 'sqlite', config: timings },
     { name: 'kb', db: 'mariadb', config: timings },
   ]);
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.allSettled([a?.destroy(), b?.destroy()]);
+  await Promise.allSettled([a?.stop(), b?.stop()]);
 });
 
 /** An admin call that may hit a sidecar being killed: a dropped connection is status 0. */
-async function admin(node: FederatedNode, method: string, path: string, body?: unknown): Promise<Answer> {
+async function admin(node: Instance, method: string, path: string, body?: unknown): Promise<Answer> {
   try {
     return await node.sidecar.admin(method, path, body);
   } catch (e) {
@@ -105,7 +100,7 @@ async function admin(node: FederatedNode, method: string, path: string, body?: u
   }
 }
 
-async function killAndRestart(node: FederatedNode, what: string): Promise<void> {
+async function killAndRestart(node: Instance, what: string): Promise<void> {
   await node.sidecar.kill();
   kills.push(`${node.name}@${what}`);
   await node.sidecar.restart();
@@ -139,12 +134,7 @@ const disagreements: string[] = [];
  * matches its database; records a disagreement (and returns null) if that
  * does not happen within SETTLE_TIMEOUT_MS.
  */
-async function settle(
-  label: string,
-  name: string,
-  req: FederatedNode,
-  acc: FederatedNode,
-): Promise<Settled | null> {
+async function settle(label: string, name: string, req: Instance, acc: Instance): Promise<Settled | null> {
   let last = '';
   try {
     return await waitUntil(
@@ -194,7 +184,7 @@ async function cleanUpLocally(name: string): Promise<void> {
   }
 }
 
-async function peerIdOn(node: FederatedNode, name: string): Promise<string | undefined> {
+async function peerIdOn(node: Instance, name: string): Promise<string | undefined> {
   const r = await admin(node, 'GET', '/federation/peers');
   return (r.json as { peers?: { id: string; name: string }[] })?.peers?.find((p) => p.name === name)?.id;
 }

@@ -20,13 +20,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  type FederatedNode,
+  type Instance,
   GENERATED_IAX_FILE,
   allOrNone,
   parseIaxShowPeers,
   sectionNames,
-  startFederatedNode,
-} from '../harness/federated-node';
+  startInstance,
+} from '../harness/instance';
 import { type HttpFaultInjector, startHttpFaultInjector } from '../harness/http-fault-injector';
 import {
   adminOk,
@@ -48,12 +48,12 @@ const timings = {
 
 let proxyA: HttpFaultInjector;
 let a: Sidecar;
-let nodeB: FederatedNode;
+let nodeB: Instance;
 let b: Sidecar;
 
 beforeAll(async () => {
   proxyA = await startHttpFaultInjector();
-  [a, nodeB] = (await allOrNone<Sidecar | FederatedNode>(
+  [a, nodeB] = (await allOrNone<Sidecar | Instance>(
     [
       startSidecar({
         name: 'nhp_a',
@@ -62,21 +62,21 @@ beforeAll(async () => {
         // Partners know A only by the proxy's address.
         env: { UURU_FEDERATION_UURU_HOST: proxyA.url },
       }),
-      startFederatedNode({
+      startInstance({
         name: 'nhp_b',
         config: timings,
         // v1 cannot carry a port: B's Asterisk binds the standard one, at a loopback address of its own.
-        asterisk: { standardIaxPort: true },
+        standardIaxPort: true,
       }),
     ],
-    (x) => x.destroy(),
-  )) as [Sidecar, FederatedNode];
+    (x) => ('asterisk' in x ? x.stop() : x.destroy()),
+  )) as [Sidecar, Instance];
   b = nodeB.sidecar;
   proxyA.setTarget(a.federationUrl);
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.allSettled([a?.destroy(), nodeB?.destroy()]);
+  await Promise.allSettled([a?.destroy(), nodeB?.stop()]);
   await proxyA?.close();
 });
 
@@ -118,11 +118,11 @@ afterEach(async () => {
 
 /** Where B's Asterisk stands on a peer: in the generated file, and loaded by chan_iax2. */
 async function trunkOnB(name: string): Promise<{ inFile: boolean; live: boolean }> {
-  const file = path.join(nodeB.ast.configDir, GENERATED_IAX_FILE);
+  const file = path.join(nodeB.asterisk.configDir, GENERATED_IAX_FILE);
   const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
   return {
     inFile: sectionNames(text).includes(name),
-    live: parseIaxShowPeers(await nodeB.ast.cli('iax2 show peers')).includes(name),
+    live: parseIaxShowPeers(await nodeB.asterisk.cli('iax2 show peers')).includes(name),
   };
 }
 

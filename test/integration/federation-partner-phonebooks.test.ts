@@ -12,6 +12,7 @@
  * oversized, malformed and stalled phonebooks that no real partner would.
  */
 import { typeormFederationStores } from '../../src/store/typeorm';
+import { openSideDatabase } from '../../src/store/mysql-pool';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -76,6 +77,7 @@ async function startInProcess(dataDir: string): Promise<InProcessInstance> {
     metrics,
     asterisk: new DisabledAsteriskPort(),
     stores: typeormFederationStores(db, clock),
+    openSideDatabase,
   });
   await fed.start?.();
   const routes = createFederationHttpFeature(fed.surface, { config, clock, metrics, logger });

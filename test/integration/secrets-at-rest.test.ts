@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { decryptPrivateKey } from '../../src/store/key-encryption';
+import { decryptPrivateKey } from '../../src/core/key-encryption';
 import { openDatabase } from '../../src/store/data-source';
 import { type Instance, LOCAL_ECHO_EXTENSION, startInstances } from '../harness/instance';
 import { activeKeys, adminOk, incomingByName, peerByName, type Sidecar } from '../harness/sidecar';

@@ -7,7 +7,7 @@ import { INVALID_VALUE, validatePeer, type PeerInput } from '../../src/asterisk/
 import { asteriskName } from '../../src/core/peering-name';
 import type { Peer } from '../../src/store/entities';
 import { newPeerRow } from '../harness/peer-row';
-import { sameDialplan } from '../../src/asterisk/files-backend';
+import { sameDialplan } from '../../src/asterisk/files-plan';
 
 const SECRET = 'Abcdefghijklmnopqrstuvwxyz012345';
 

@@ -37,8 +37,7 @@ const CLEAN: Tree = {
   'src/core/port.ts': "import { config } from '../config/schema';\nexport const port = config;\n",
   'src/store/entities.ts': "import { port } from '../core/port';\nexport const entity = port;\n",
   'src/store/peer-rows.ts': "import { entity } from './entities';\nexport const PeerRunRows = entity;\n",
-  'src/federation/handshake.ts':
-    "import { entity } from '../store/entities';\nexport const handshake = entity;\n",
+  'src/federation/handshake.ts': "import { port } from '../core/port';\nexport const handshake = port;\n",
   // The store's TypeORM implementations of the core's ports, chosen by the composition root.
   'src/store/typeorm/outbox-store.ts':
     "import type { DataSource } from 'typeorm';\nexport type Db = DataSource;\nexport const outboxStore = 1;\n",
@@ -77,8 +76,18 @@ const FORBIDDEN: [string, string, string][] = [
   ],
   [
     'src/federation/picks-its-store.ts',
-    'federation-knows-no-typeorm',
+    'core-and-protocol-know-no-store',
     "import { outboxStore } from '../store/typeorm/outbox-store';\nexport const o = outboxStore;\n",
+  ],
+  [
+    'src/federation/uses-entities.ts',
+    'core-and-protocol-know-no-store',
+    "import { entity } from '../store/entities';\nexport const e = entity;\n",
+  ],
+  [
+    'src/core/uses-store.ts',
+    'core-and-protocol-know-no-store',
+    "import { entity } from '../store/entities';\nexport const e = entity;\n",
   ],
   [
     'src/http/federation/uses-typeorm.ts',

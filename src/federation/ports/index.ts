@@ -22,6 +22,7 @@ export type {
   Transactions,
 };
 export type { StoreTx } from './transactions';
+export type { OpenSideDatabase, SideDatabase, SideDatabaseConnection } from './side-database';
 
 /** Every store the protocol core works on, built by the composition. */
 export interface FederationStores {

@@ -1,4 +1,4 @@
-import type { LocalKey } from '../../store/entities';
+import type { LocalKey } from '../../core/records';
 import type { StoreTx } from './transactions';
 
 export type { LocalKey };

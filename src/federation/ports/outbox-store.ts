@@ -1,4 +1,4 @@
-import type { OutboxItem, OutboxKind } from '../../store/entities';
+import type { OutboxItem, OutboxKind } from '../../core/records';
 import type { StoreTx } from './transactions';
 
 export type { OutboxItem, OutboxKind };

@@ -1,4 +1,4 @@
-import type { Partner, PartnerKey } from '../../store/entities';
+import type { Partner, PartnerKey } from '../../core/records';
 import type { StoreTx } from './transactions';
 
 export type { Partner, PartnerKey };

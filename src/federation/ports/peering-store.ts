@@ -1,4 +1,4 @@
-import type { IncomingRequest, OutgoingRequest, Peer } from '../../store/entities';
+import type { IncomingRequest, OutgoingRequest, Peer } from '../../core/records';
 import type { StoreTx } from './transactions';
 
 export type { IncomingRequest, OutgoingRequest, Peer };

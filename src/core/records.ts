@@ -1,0 +1,165 @@
+/**
+ * The records the layers exchange about peerings, partners, our keys and the
+ * outbox: plain types, no database in sight. The protocol core's ports
+ * (src/federation/ports) and the Asterisk layer's port
+ * (src/core/asterisk-peers.ts) speak them; src/store maps them onto its
+ * tables (src/store/entities.ts) and is the only layer that knows those.
+ * Times are epoch ms.
+ */
+
+export type Dialect = 'v2' | 'v1';
+export type ApplyState = 'pending' | 'applied' | 'failed';
+export type Reachability = 'unknown' | 'reachable' | 'lagged' | 'unreachable' | 'unmonitored';
+
+export interface TestCallRecord {
+  answered: boolean;
+  setupMs: number | null;
+  error: string | null;
+  at: number;
+}
+
+/** The partner's end of a trunk: the same on a peer and on the incoming request it came from. */
+export interface PartnerTrunk {
+  partnerUrl: string;
+  partnerServerName: string | null;
+  partnerIaxHost: string;
+  partnerIaxPort: number;
+  partnerExtensionLength: number;
+  codec: string;
+}
+
+export interface Peer extends PartnerTrunk {
+  id: string;
+  /** Peering name: IAX2 friend name and username on both sides. */
+  name: string;
+  /** Our dial prefix for this partner. */
+  prefix: string;
+  /** IAX2 secret (v2: derived, v1: exchanged). Never rendered or returned; sealed at rest. */
+  secret: string;
+  dialect: Dialect;
+  /** request_id of the peering (v1: the requester's outgoing request UUID). */
+  requestId: string;
+  role: 'requester' | 'acceptor';
+  /** active, or partner_missing when anti-entropy found the partner forgot us. */
+  state: 'active' | 'partner_missing';
+  applyState: ApplyState;
+  applyError: string | null;
+  appliedAt: number | null;
+  reachability: Reachability;
+  latencyMs: number | null;
+  lastSeen: number | null;
+  /**
+   * The last problem the Asterisk layer saw on the trunk (the monitor: not
+   * loaded, lagged, no answer, Asterisk down). Sticky: kept after the trunk
+   * recovers, so the admin sees what happened. Written only by src/asterisk.
+   */
+  linkError: string | null;
+  /** When the link last went into linkError. */
+  linkErrorAt: number | null;
+  /**
+   * The partner's side of the peering as the protocol sees it (anti-entropy:
+   * the partner forgot us; the outbox: our accept never reached it). Cleared
+   * when fixed. Written only by src/federation.
+   */
+  partnerError: string | null;
+  partnerErrorAt: number | null;
+  partnerKeyFingerprint: string | null;
+  lastTestCall: TestCallRecord | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface OutgoingRequest {
+  /** request_id: a UUID we chose, sent to the partner. */
+  id: string;
+  name: string;
+  partnerUrl: string;
+  partnerServerName: string | null;
+  prefix: string;
+  codec: string;
+  dialect: Dialect;
+  /** v1 only: the shared secret (sent to the partner in clear, as µURU does; sealed at rest). */
+  secret: string | null;
+  /** v2: our agreement key id used for this peering. */
+  agreementKid: string | null;
+  state: 'pending' | 'declined' | 'failed';
+  declineReason: string | null;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface IncomingRequest extends PartnerTrunk {
+  /** Local id shown to admins. */
+  id: string;
+  /** The partner's request_id (v1: its outgoing request UUID). Unique. */
+  requestId: string;
+  name: string;
+  dialect: Dialect;
+  secret: string | null;
+  /** v2: the partner's agreement key id named in the request. */
+  partnerAgreementKid: string | null;
+  state: 'pending' | 'declined';
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface PartnerKey {
+  kid: string;
+  alg: string;
+  publicKey: string;
+  status?: string;
+  notBefore?: string;
+  expiresAt?: string;
+}
+
+/** A foreign instance we have talked to: its pinned keys and descriptor cache. */
+export interface Partner {
+  serverName: string;
+  baseUrl: string;
+  /** Trusted signing keys (pinned at the handshake, extended by endorsed rotations). */
+  signingKeys: PartnerKey[];
+  /** Unendorsed key changes waiting for an admin's confirmation. */
+  heldKeys: PartnerKey[] | null;
+  agreementKeys: PartnerKey[];
+  descriptor: Record<string, unknown> | null;
+  fetchedAt: number | null;
+  fetchFailures: number;
+  nextFetchAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Our own keys. privateKey is PKCS#8 DER, base64, encrypted when a key-encryption secret is set. */
+export interface LocalKey {
+  kid: string;
+  alg: 'ed25519' | 'x25519';
+  publicKey: string;
+  privateKey: string;
+  status: 'next' | 'active' | 'retiring' | 'retired';
+  notBefore: number;
+  expiresAt: number;
+  endorsement: { kid: string; sig: string } | null;
+  createdAt: number;
+}
+
+export type OutboxKind = 'request' | 'accept' | 'decline' | 'revoke' | 'teardown';
+
+/** A notification to a partner, stored in the same transaction as the state change. */
+export interface OutboxItem {
+  id: string;
+  kind: OutboxKind;
+  dialect: Dialect;
+  peerName: string | null;
+  requestId: string | null;
+  method: string;
+  url: string;
+  body: Record<string, unknown> | null;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  nextAttemptAt: number;
+  expiresAt: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
