@@ -39,7 +39,11 @@ function metricRows(prefix: string, value: unknown, out: string[]): void {
   out.push(`| ${prefix} | ${cell(shown)} |`);
 }
 
-export function renderPerformanceDoc(results: ScenarioResult[]): string {
+/**
+ * `decisions`: the hand-written part (docs/performance-decisions.md), measured
+ * choices that outlive one run; appended as it is after the generated results.
+ */
+export function renderPerformanceDoc(results: ScenarioResult[], decisions = ''): string {
   const lines: string[] = [
     '# Performance',
     '',
@@ -95,6 +99,7 @@ export function renderPerformanceDoc(results: ScenarioResult[]): string {
     lines.push('| metric | value |', '| --- | --- |', ...rows, '');
     for (const n of r.notes ?? []) lines.push(`- ${n}`);
   }
+  if (decisions.trim()) lines.push('', decisions.trim());
   return (
     lines
       .join('\n')

@@ -6,6 +6,8 @@ import type { ScenarioOutcome, ScenarioResult } from './scenario';
 
 export const RESULTS_DIR = path.join(__dirname, 'results');
 export const PERFORMANCE_DOC = path.resolve(__dirname, '..', 'docs', 'performance.md');
+/** Hand-written decisions (with their measurements), appended to the generated page. */
+export const PERFORMANCE_DECISIONS = path.resolve(__dirname, '..', 'docs', 'performance-decisions.md');
 
 /** Writes bench/results/<name>.json with the machine and date. */
 export function writeResult(
@@ -25,5 +27,8 @@ export function writeResult(
 
 /** Regenerates docs/performance.md from every stored result. */
 export function writePerformanceDoc(): void {
-  fs.writeFileSync(PERFORMANCE_DOC, renderPerformanceDoc(readResults(RESULTS_DIR)));
+  const decisions = fs.existsSync(PERFORMANCE_DECISIONS)
+    ? fs.readFileSync(PERFORMANCE_DECISIONS, 'utf8')
+    : '';
+  fs.writeFileSync(PERFORMANCE_DOC, renderPerformanceDoc(readResults(RESULTS_DIR), decisions));
 }

@@ -17,5 +17,9 @@ import { setFlagsFromString } from 'node:v8';
  * noise (1.51 in one run). --optimize-for-size as well took the RSS to
  * 106-123 MB but a full reconcile to 2.1-2.3 times the reload (more
  * mark-compacts during each run): not used.
+ *
+ * It costs the signed federation path more scavenges per request (twice as
+ * many at 16 in flight); kept after measuring again (docs/performance.md,
+ * Decisions): without it the 1,000-peer RSS is 145-154 MB.
  */
 setFlagsFromString('--semi-space-growth-factor=1');

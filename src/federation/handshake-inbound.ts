@@ -4,7 +4,7 @@ import type { IncomingRequest } from './ports/peering-store';
 import type { StoreTx } from './ports/transactions';
 import { authorityOf, trimBase } from './partner-call';
 import { syncInBackground, uuid, type Descriptor, type HandshakeDeps } from './handshake-deps';
-import { PeeringRecords } from './peering-records';
+import { PeeringRecords, type RequestOwner } from './peering-records';
 import { secretsEqual } from './v1-secret';
 import { admits, listed } from './policy';
 import type {
@@ -326,10 +326,18 @@ export class InboundHandshake {
     return { outcome: 'ok', body: { name, state: 'torn_down' } };
   }
 
-  /** State of a peering as this side sees it, only for the partner it belongs to. */
-  async v2PeeringState(requestId: string, sender: string): Promise<V2PeeringState> {
-    const peer = await this.deps.peerings.findPeer({ requestId });
-    if (peer) return peer.partnerServerName === sender ? 'active' : 'unknown';
+  /**
+   * State of a peering as this side sees it, only for the partner it belongs
+   * to. `owner`: what records.ownerOfRequest found for the id while
+   * authenticating the call, so the peer is not looked up twice.
+   */
+  async v2PeeringState(requestId: string, sender: string, owner?: RequestOwner): Promise<V2PeeringState> {
+    const peerPartner = owner
+      ? owner.heldByPeer
+        ? owner.partner
+        : undefined
+      : await this.deps.peerings.peerPartnerOfRequest(requestId);
+    if (peerPartner !== undefined) return peerPartner === sender ? 'active' : 'unknown';
     const inc = await this.deps.peerings.findIncoming({ requestId });
     if (inc) return inc.partnerServerName === sender ? inc.state : 'unknown';
     const out = await this.deps.peerings.findOutgoing(requestId);

@@ -7,7 +7,7 @@ import { fingerprint, publicKeyFromRaw } from './key-encoding';
 import { FirstContacts } from './partner-first-contacts';
 import { isExpired, toPartnerKey, trustDescriptor } from './partner-key-trust';
 import { REFETCH_MIN_INTERVAL_MS, refetchBackoffMs } from './partner-key-refetch';
-import type { Partner, PartnerKey, PartnerStore } from './ports/partner-store';
+import type { Partner, PartnerKey, PartnerSigningKeys, PartnerStore } from './ports/partner-store';
 import type { StoreTx } from './ports/transactions';
 
 export { REFETCH_MAX_BACKOFF_MS, REFETCH_MIN_INTERVAL_MS } from './partner-key-refetch';
@@ -117,13 +117,14 @@ export class PartnerKeyStore {
     opts: { baseUrl?: string } = {},
   ): Promise<SigningKeyLookup> {
     const name = serverName.toLowerCase();
-    let partner = await this.get(name);
+    // Only the keys: the descriptor and the rest of the row are not needed to check a signature.
+    let partner = await this.deps.store.signingKeysOf(name);
     if (!partner) return this.firstContacts.signingKey(name, kid, opts.baseUrl, (k) => this.usable(k));
 
     const known = this.lookupPinned(partner, kid);
     if (known !== 'unknown') return known;
     const outcome = await this.refresh(name);
-    partner = await this.get(name);
+    partner = await this.deps.store.signingKeysOf(name);
     if (!partner) return 'unknown';
     const after = this.lookupPinned(partner, kid);
     if (after !== 'unknown') return after;
@@ -177,7 +178,7 @@ export class PartnerKeyStore {
     return [...partner.signingKeys].sort((x, y) => rank(x) - rank(y)).map((k) => fingerprint(k.publicKey));
   }
 
-  private lookupPinned(partner: Partner, kid: string): SigningKeyLookup {
+  private lookupPinned(partner: PartnerSigningKeys, kid: string): SigningKeyLookup {
     const trusted = partner.signingKeys.find((k) => k.kid === kid);
     if (trusted) return this.usable(trusted);
     if (partner.heldKeys?.some((k) => k.kid === kid && k.alg === 'ed25519')) return 'held';

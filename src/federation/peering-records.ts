@@ -10,6 +10,14 @@ import type { StoreTx } from './ports/transactions';
  * partner in use, a clashing dial prefix, who a request belongs to) and the
  * shape of a new peer, over the PeeringStore. Storage itself is the store's.
  */
+/** Who a request id belongs to (PeeringRecords.ownerOfRequest). */
+export interface RequestOwner {
+  /** The partner's server name, null when no record names one. */
+  partner: string | null;
+  /** A peer holds the request id (partner is that peer's). */
+  heldByPeer: boolean;
+}
+
 export class PeeringRecords {
   constructor(private readonly deps: Pick<HandshakeDeps, 'peerings' | 'config' | 'policy' | 'clock'>) {}
 
@@ -96,13 +104,23 @@ export class PeeringRecords {
 
   /** The partner a request id belongs to, wherever it is recorded. */
   async partnerOfRequest(requestId: string): Promise<string | null> {
+    return (await this.ownerOfRequest(requestId)).partner;
+  }
+
+  /**
+   * The partner a request id belongs to (peer first, then our outgoing
+   * request, then an incoming one), and whether a peer holds it: the caller
+   * of a signed request about a peering hands this on, so the answer does not
+   * look the peer up a second time.
+   */
+  async ownerOfRequest(requestId: string): Promise<RequestOwner> {
     const { peerings } = this.deps;
-    const peer = await peerings.findPeer({ requestId });
-    if (peer) return peer.partnerServerName;
+    const peerPartner = await peerings.peerPartnerOfRequest(requestId);
+    if (peerPartner !== undefined) return { partner: peerPartner, heldByPeer: true };
     const out = await peerings.findOutgoing(requestId);
-    if (out) return out.partnerServerName;
+    if (out) return { partner: out.partnerServerName, heldByPeer: false };
     const inc = await peerings.findIncoming({ requestId });
-    return inc ? inc.partnerServerName : null;
+    return { partner: inc ? inc.partnerServerName : null, heldByPeer: false };
   }
 
   /** The partner a peer (by name) belongs to: the expected signer of its teardown. */

@@ -45,6 +45,14 @@ it('shares one refetch between concurrent callers asking for the same unknown ki
   expect(results.every(isKey)).toBe(true);
 });
 
+it("finds a pinned key from the partner's keys alone, without reading its whole row", async () => {
+  const wholeRow = jest.spyOn(b.partnerKeys, 'get');
+  const hits = a.descriptorHits;
+  expect(isKey(await b.partnerKeys.getSigningKey(a.serverName, await kidOf(a)))).toBe(true);
+  expect(wholeRow).not.toHaveBeenCalled();
+  expect(a.descriptorHits).toBe(hits);
+});
+
 it('refetches at most once per 30 s per origin', async () => {
   const hits = a.descriptorHits;
   expect(await b.partnerKeys.getSigningKey(a.serverName, 'kmissing1')).toBe('unknown');

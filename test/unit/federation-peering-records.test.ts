@@ -81,3 +81,21 @@ it('finds the partner of a request id in peers, outgoing and incoming requests',
   await stores.peerings.updatePeer(peer.id, { state: 'partner_missing' });
   expect(await records.isActiveV2Partner('p.example.org')).toBe(false);
 });
+
+it('answers who a request id belongs to without reading a whole peer row (every signed call asks)', async () => {
+  const { stores, records } = setup();
+  const peer = peerRow({ partnerServerName: 'p.example.org' });
+  const out = outgoingRow({ partnerServerName: 'o.example.org' });
+  await stores.peerings.insertPeer(peer);
+  await stores.peerings.insertOutgoing(out);
+  // A whole peer row decrypts its sealed IAX2 secret on the way out of the database.
+  const wholeRows = jest.spyOn(stores.peerings, 'findPeer');
+  expect(await records.ownerOfRequest(peer.requestId)).toEqual({
+    partner: 'p.example.org',
+    heldByPeer: true,
+  });
+  expect(await records.ownerOfRequest(out.id)).toEqual({ partner: 'o.example.org', heldByPeer: false });
+  expect(await records.ownerOfRequest('nobody')).toEqual({ partner: null, heldByPeer: false });
+  expect(await records.partnerOfRequest(peer.requestId)).toBe('p.example.org');
+  expect(wholeRows).not.toHaveBeenCalled();
+});

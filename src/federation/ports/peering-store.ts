@@ -33,6 +33,13 @@ export type PeerKey =
 export interface PeeringStore {
   listPeers(filter?: { dialect?: Peer['dialect'] }, tx?: StoreTx): Promise<Peer[]>;
   findPeer(key: PeerKey, tx?: StoreTx): Promise<Peer | null>;
+  /**
+   * The partner of the peer holding this request id (null: the peer has no
+   * server name), or undefined when no peer holds it. Reads no other column:
+   * every signed call about a peering asks this, and a whole row costs the
+   * decryption of its sealed secret.
+   */
+  peerPartnerOfRequest(requestId: string, tx?: StoreTx): Promise<string | null | undefined>;
   /** A peer holding this name or this prefix, if any. */
   findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTx): Promise<Peer | null>;
   insertPeer(peer: Peer, tx?: StoreTx): Promise<void>;

@@ -161,8 +161,8 @@ export function v2Routes(deps: V2RouteDeps): Router {
   /** The request id of the path, and its signer checked against the partner of that request. */
   const requestCaller = async (req: Request) => {
     const id = requestIdParam(req);
-    const expected = (await deps.records.partnerOfRequest(id)) ?? claimedSender(req);
-    return { id, who: await authenticate(req, expected) };
+    const owner = await deps.records.ownerOfRequest(id);
+    return { id, owner, who: await authenticate(req, owner.partner ?? claimedSender(req)) };
   };
 
   v2.post(
@@ -214,8 +214,8 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.get(
     '/peerings/:requestId',
     counted(metrics, 'peerings', async (req, res) => {
-      const { id, who } = await requestCaller(req);
-      res.json({ request_id: id, state: await deps.inbound.v2PeeringState(id, who.serverName) });
+      const { id, owner, who } = await requestCaller(req);
+      res.json({ request_id: id, state: await deps.inbound.v2PeeringState(id, who.serverName, owner) });
     }),
   );
 

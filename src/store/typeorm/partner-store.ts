@@ -14,6 +14,20 @@ export class TypeormPartnerStore {
     return this.repo(tx).findOneBy({ serverName: serverName.toLowerCase() });
   }
 
+  /** The columns a signature check reads, without the descriptor (parsed on every read otherwise). */
+  async signingKeysOf(
+    serverName: string,
+    tx?: StoreTxToken,
+  ): Promise<Pick<Partner, 'signingKeys' | 'heldKeys' | 'fetchFailures'> | null> {
+    const row = await this.repo(tx).findOne({
+      select: { serverName: true, signingKeys: true, heldKeys: true, fetchFailures: true },
+      where: { serverName: serverName.toLowerCase() },
+    });
+    return row
+      ? { signingKeys: row.signingKeys, heldKeys: row.heldKeys, fetchFailures: row.fetchFailures }
+      : null;
+  }
+
   async insert(partner: Partner, tx?: StoreTxToken): Promise<void> {
     // TypeORM's partial-entity type cannot express the free-form JSON column.
     await this.repo(tx).insert({

@@ -42,6 +42,14 @@ export class TypeormPeeringStore {
     return this.peers(tx).findOneBy(key);
   }
 
+  async peerPartnerOfRequest(requestId: string, tx?: StoreTxToken): Promise<string | null | undefined> {
+    const peer = await this.peers(tx).findOne({
+      select: { id: true, partnerServerName: true },
+      where: { requestId },
+    });
+    return peer ? peer.partnerServerName : undefined;
+  }
+
   findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTxToken): Promise<Peer | null> {
     return this.peers(tx).findOne({ where: [{ name: p.name }, { prefix: p.prefix }] });
   }

@@ -75,6 +75,16 @@ export function describeStoreContract(
         expect(await s.peerings.findPeerHolding({ name: 'other', prefix: '0000' })).toBeNull();
       });
 
+      it("answers a request id's peer partner alone: the name, null for a peer without one, undefined for no peer", async () => {
+        const named = peerRow({ partnerServerName: 'named.example.org' });
+        const unnamed = peerRow({ partnerServerName: null });
+        await s.peerings.insertPeer(named);
+        await s.peerings.insertPeer(unnamed);
+        expect(await s.peerings.peerPartnerOfRequest(named.requestId)).toBe('named.example.org');
+        expect(await s.peerings.peerPartnerOfRequest(unnamed.requestId)).toBeNull();
+        expect(await s.peerings.peerPartnerOfRequest('no-such-request')).toBeUndefined();
+      });
+
       it('refuses a second peer with a taken name or prefix and writes nothing', async () => {
         const p = peerRow();
         await s.peerings.insertPeer(p);
@@ -286,8 +296,14 @@ export function describeStoreContract(
           fetchFailures: 2,
           heldKeys: [{ kid: 'k2' }],
         });
+        expect(await s.partners.signingKeysOf('MIXED.example.org')).toEqual({
+          signingKeys: p.signingKeys,
+          heldKeys: [{ kid: 'k2', alg: 'ed25519', publicKey: 'CC' }],
+          fetchFailures: 2,
+        });
         await s.partners.delete('MIXED.example.org');
         expect(await s.partners.get('mixed.example.org')).toBeNull();
+        expect(await s.partners.signingKeysOf('mixed.example.org')).toBeNull();
       });
     });
 

@@ -117,6 +117,11 @@ class MemoryPeeringStore implements PeeringStore {
     const found = [...this.t.peers.values()].find((p) => matches(p, key));
     return found ? copy(found) : null;
   }
+  async peerPartnerOfRequest(requestId: string, tx?: StoreTx) {
+    this.db.check(tx);
+    const found = [...this.t.peers.values()].find((p) => p.requestId === requestId);
+    return found ? found.partnerServerName : undefined;
+  }
   async findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTx) {
     this.db.check(tx);
     const found = [...this.t.peers.values()].find((r) => r.name === p.name || r.prefix === p.prefix);
@@ -297,6 +302,10 @@ class MemoryPartnerStore implements PartnerStore {
     this.db.check(tx);
     const p = this.db.t.partners.get(serverName.toLowerCase());
     return p ? copy(p) : null;
+  }
+  async signingKeysOf(serverName: string, tx?: StoreTx) {
+    const p = await this.get(serverName, tx);
+    return p ? { signingKeys: p.signingKeys, heldKeys: p.heldKeys, fetchFailures: p.fetchFailures } : null;
   }
   async insert(partner: Partner, tx?: StoreTx) {
     this.db.check(tx);
