@@ -17,7 +17,7 @@
  */
 import crypto from 'node:crypto';
 import { type FederatedNode, startFederatedNodes } from '../harness/federated-node';
-import { adminOk, incomingByName, peerRow } from '../harness/sidecar';
+import { adminOk, incomingByName } from '../harness/sidecar';
 import { assertNever, waitUntil } from '../harness/wait';
 import { createWebhookReceiver, type WebhookReceiver } from '../harness/webhook-receiver';
 
@@ -67,8 +67,16 @@ afterAll(async () => {
   await Promise.allSettled([a?.destroy(), b?.destroy(), receiver?.close()]);
 });
 
+async function reachability(): Promise<string | undefined> {
+  const rows = await a.sidecar.query<{ reachability: string }>(
+    'SELECT reachability FROM {db}.peers WHERE name = ?',
+    [PEER],
+  );
+  return rows[0]?.reachability;
+}
+
 async function reachabilityOnA(state: string, timeoutMs = 60_000): Promise<void> {
-  await waitUntil(async () => (await peerRow(a.sidecar, PEER))?.reachability === state, {
+  await waitUntil(async () => (await reachability()) === state, {
     what: `A's monitor to record ${PEER} ${state}`,
     timeoutMs,
     intervalMs: 100,

@@ -252,12 +252,12 @@ describe('partner key nearing expiry', () => {
           codec: 'ulaw',
           secret: 's',
           dialect: 'v2',
-          role: 'initiator',
+          role: 'requester',
         },
         clock.now(),
       ),
     );
-    receiver = await createWebhookReceiver({
+    const receiver = await createWebhookReceiver({
       secret: SECRET,
       nowSeconds: () => Math.floor(clock.now() / 1000),
     });
@@ -336,6 +336,7 @@ describe('partner key nearing expiry', () => {
       expect(receiver.refused).toEqual([]);
     } finally {
       await service.stop();
+      await receiver.close();
     }
   });
 });
