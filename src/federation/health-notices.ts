@@ -39,6 +39,8 @@ export class HealthNotices {
   private readonly partnerErrors = new Map<string, PartnerErrorState>();
   private readonly keyStates = new Map<string, KeyExpiryState>();
   private readonly outboxStates = new Map<string, OutboxState>();
+  /** Whether the outbox was checked before in this process (a group stuck now was fine then). */
+  private outboxChecked = false;
   readonly job: Job;
 
   constructor(
@@ -142,6 +144,8 @@ export class HealthNotices {
       stuck.set(key, s);
     }
     for (const [key, s] of stuck) {
+      // Not stuck at the last check (there was one): it was fine then.
+      if (this.outboxChecked && !this.outboxStates.has(key)) this.outboxStates.set(key, 'ok');
       this.change(this.outboxStates, key, 'stuck', (from) => ({
         kind: 'outbox_stuck',
         severity: 'warning',
@@ -174,6 +178,7 @@ export class HealthNotices {
         details: {},
       });
     }
+    this.outboxChecked = true;
   }
 
   /**
