@@ -41,6 +41,8 @@ export class HealthNotices {
   private readonly outboxStates = new Map<string, OutboxState>();
   /** Whether the outbox was checked before in this process (a group stuck now was fine then). */
   private outboxChecked = false;
+  /** Who each stuck group is about, for the notice when it clears. */
+  private readonly outboxWho = new Map<string, { peer: string | null; partner: string | null }>();
   readonly job: Job;
 
   constructor(
@@ -146,6 +148,7 @@ export class HealthNotices {
     for (const [key, s] of stuck) {
       // Not stuck at the last check (there was one): it was fine then.
       if (this.outboxChecked && !this.outboxStates.has(key)) this.outboxStates.set(key, 'ok');
+      this.outboxWho.set(key, { peer: s.peer, partner: s.partner });
       this.change(this.outboxStates, key, 'stuck', (from) => ({
         kind: 'outbox_stuck',
         severity: 'warning',
@@ -165,12 +168,14 @@ export class HealthNotices {
     for (const [key, state] of [...this.outboxStates]) {
       if (stuck.has(key) || state !== 'stuck') continue;
       this.outboxStates.delete(key);
-      const [what, name] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+      const who = this.outboxWho.get(key) ?? { peer: null, partner: null };
+      this.outboxWho.delete(key);
+      const name = who.peer ?? who.partner ?? 'a partner';
       this.deps.notifier.notify({
         kind: 'outbox_stuck',
         severity: 'info',
-        peer: what === 'peer' ? name : null,
-        partner: what === 'partner' ? name : null,
+        peer: who.peer,
+        partner: who.partner,
         oldState: 'stuck',
         newState: 'ok',
         at: now,

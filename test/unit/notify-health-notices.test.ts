@@ -134,5 +134,10 @@ it('an outbox item undelivered past the threshold is told once as stuck, once wh
   await n.run();
   await n.run();
   expect(told.map((e) => `${e.oldState}->${e.newState}`)).toEqual(['ok->stuck', 'stuck->ok']);
-  expect(told[1]).toMatchObject({ kind: 'outbox_stuck', severity: 'info', peer: 'to_c' });
+  expect(told[1]).toMatchObject({
+    kind: 'outbox_stuck',
+    severity: 'info',
+    peer: 'to_c',
+    partner: 'fed-c.example.org',
+  });
 });
