@@ -33,6 +33,7 @@ import { createDoctor } from './doctor';
 import { type Backoff, exponentialBackoff } from './jobs/backoff';
 import { JobRunner } from './jobs/job-runner';
 import { logStartup } from './startup-log';
+import { createNotifier, type NotificationService } from './notify';
 
 /**
  * The composition root: main, the CLI and the tests build the sidecar here.
@@ -63,6 +64,7 @@ export class App implements AppRuntime {
   /** Every scheduled or background job of the features (src/jobs). */
   readonly jobs: JobRunner;
   private features: HttpFeature[] = [];
+  private notifier: NotificationService | null = null;
   private federationServer: http.Server | null = null;
   private adminServer: http.Server | null = null;
   private federationApp: Express;
@@ -212,6 +214,13 @@ export class App implements AppRuntime {
         { component: 'app' },
       );
     }
+    this.notifier = createNotifier({
+      config: this.config,
+      clock: this.clock,
+      logger: this.logger,
+      metrics: this.metrics,
+      fetch: this.fetchImpl,
+    });
     const ctx: ServiceContext = {
       config: this.config,
       db: this.db,
@@ -220,6 +229,7 @@ export class App implements AppRuntime {
       fetch: this.fetchImpl,
       metrics: this.metrics,
       jobs: this.jobs,
+      notifier: this.notifier,
     };
     // Started first, so that a job a feature adds while it starts runs from that moment on.
     this.jobs.start();
@@ -256,6 +266,7 @@ export class App implements AppRuntime {
     }
     // The features took their own jobs off; this waits for anything left before the database goes.
     await this.jobs.stop();
+    await this.notifier?.stop();
     if (this.db?.isInitialized) await this.db.destroy();
   }
 }

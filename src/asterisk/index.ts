@@ -149,6 +149,8 @@ export function createAsteriskFeature(
     metrics,
     pollMs: config.jobs.monitorPollMs,
     monitorable: backend.monitorable,
+    notifier: ctx.notifier,
+    hysteresis: { downAfter: config.notify.trunkDownAfterPolls, upAfter: config.notify.trunkUpAfterPolls },
   });
   const caller = new TestCaller({
     rows: ctx.peers,

@@ -7,6 +7,8 @@ import type { Reachability } from '../store/entities';
 import type { AmiLink, AmiMessage, IaxPeerView } from './asterisk-links';
 import { PeerPatchBatch } from './peer-patch-batch';
 import type { Job } from '../jobs/job';
+import { type Notifier, silentNotifier } from '../core/notifications';
+import { TrunkHysteresis } from './trunk-hysteresis';
 import { SingleFlight } from '../jobs/single-flight';
 
 /** Refresh last_seen of a steadily reachable peer at most this often, to spare the DB. */
@@ -64,10 +66,18 @@ export class PeerMonitor {
       metrics: Metrics;
       pollMs: number;
       monitorable: boolean;
+      /** Told once per trunk change (down, up again), after the hysteresis. */
+      notifier?: Notifier;
+      /** Consecutive polls before a trunk counts as down / up again (config.notify; default 3 / 2). */
+      hysteresis?: { downAfter: number; upAfter: number };
     },
   ) {
     this.job = { name: 'peer-monitor', schedule: { gapMs: deps.pollMs }, run: () => this.pollSoon() };
+    this.trunks = new TrunkHysteresis(deps.hysteresis ?? { downAfter: 3, upAfter: 2 });
   }
+
+  /** Each trunk's told state (up / down / unknown) behind the hysteresis. */
+  readonly trunks: TrunkHysteresis;
 
   /** Peer status events received, by source (diagnostics and tests: is the ARI subscription live?). */
   readonly eventsSeen = { ami: 0, ari: 0 };
@@ -130,12 +140,38 @@ export class PeerMonitor {
       now = clock.now();
       for (const p of peers) this.observe(p, observationFromEntry(list.get(p.name)), writes, now);
     }
+    this.trunks.retain(new Set(peers.map((p) => p.name)));
     await writes.flush(rows);
+  }
+
+  /** Tells a trunk's change once: down (also from unknown, e.g. still down after a restart) and up again. */
+  private tell(p: LinkRow, o: Observation, now: number): void {
+    const change = this.trunks.observe(p.name, o.reachability);
+    if (!change || (change.from === 'unknown' && change.to === 'up')) return;
+    const down = change.to === 'down';
+    (this.deps.notifier ?? silentNotifier).notify({
+      kind: 'trunk',
+      severity: down ? 'warning' : 'info',
+      peer: p.name,
+      partner: null,
+      oldState: change.from,
+      newState: change.to,
+      at: now,
+      message: down ? `trunk ${p.name} is down: ${o.error ?? o.reachability}` : `trunk ${p.name} is up again`,
+      details: {
+        polls: change.polls,
+        reachability: o.reachability,
+        reason: down ? (o.error ?? null) : null,
+        latency_seconds: o.latencyMs === null ? null : o.latencyMs / 1000,
+        last_seen: down && p.lastSeen !== null ? new Date(p.lastSeen).toISOString() : null,
+      },
+    });
   }
 
   private observe(p: LinkRow, o: Observation, writes: PeerPatchBatch, now: number): void {
     const { metrics } = this.deps;
     metrics.setPeerReachability(p.name, o.reachability, o.latencyMs);
+    this.tell(p, o, now);
     const seen = o.reachability === 'reachable' || o.reachability === 'lagged';
     const patch: PeerPatch = {};
     if (p.reachability !== o.reachability) patch.reachability = o.reachability;

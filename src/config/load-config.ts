@@ -64,6 +64,8 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_PHONEBOOK_DATABASE_PASSWORD', 'phonebook.uuruDatabase.password', 'string'],
   ['UURU_PHONEBOOK_DATABASE_DB', 'phonebook.uuruDatabase.database', 'string'],
   ['UURU_PHONEBOOK_DATABASE_SOCKET', 'phonebook.uuruDatabase.socketPath', 'string'],
+  ['UURU_NOTIFY_WEBHOOK_URL', 'notify.webhookUrl', 'string'],
+  ['UURU_NOTIFY_WEBHOOK_SECRET', 'notify.webhookSecret', 'string'],
   ['UURU_LOGLEVEL', 'log.level', 'loglevel'],
   ['UURU_LOG_FORMAT', 'log.format', 'string'],
 ];

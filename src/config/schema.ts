@@ -236,6 +236,42 @@ export const configSchema = z.strictObject({
       outboxPollMs: z.number().int().min(50).default(2000),
     })
     .prefault({}),
+  notify: z
+    .strictObject({
+      /**
+       * UURU_NOTIFY_WEBHOOK_URL: where changes (trunk down/up, partner errors, a partner key nearing
+       * expiry, an outbox item stuck) are POSTed as JSON (docs/operations.md, Notifications); unset:
+       * they are only logged.
+       */
+      webhookUrl: z.url().optional(),
+      /** UURU_NOTIFY_WEBHOOK_SECRET: the HMAC-SHA256 key the posts are signed with (16+ characters; required with the URL). */
+      webhookSecret: z.string().min(16).optional(),
+      /** One post's time-out, ms. */
+      webhookTimeoutMs: z.number().int().min(100).default(5000),
+      /** Retries: first delay, ms (doubled each attempt, drawn in [d/2, d]). */
+      retryBaseMs: z.number().int().min(10).default(1000),
+      /** Retries: longest delay between attempts, ms. */
+      retryMaxMs: z.number().int().min(10).default(300000),
+      /** Attempts per notification before it counts as failed (with the defaults about an hour). */
+      maxAttempts: z.number().int().min(1).max(1000).default(20),
+      /** Notifications waiting at most; when full the oldest is dropped (counted). */
+      queueSize: z.number().int().min(1).max(100000).default(1000),
+      /** Consecutive monitor polls that find a trunk unreachable before it counts as down. */
+      trunkDownAfterPolls: z.number().int().min(1).max(1000).default(3),
+      /** Consecutive polls that find a down trunk reachable before it counts as up again. */
+      trunkUpAfterPolls: z.number().int().min(1).max(1000).default(2),
+      /** A partner key counts as nearing expiry this many days before its last trusted signing key expires. */
+      partnerKeyExpiryWarnDays: z.number().min(0).max(3650).default(14),
+      /** An outbox notification undelivered for this many minutes counts as stuck. */
+      outboxStuckMinutes: z.number().min(0.001).default(60),
+      /** How often partner errors, partner keys and the outbox are checked, ms. */
+      checkIntervalMs: z.number().int().min(100).default(60000),
+    })
+    .refine((n) => n.webhookUrl === undefined || n.webhookSecret !== undefined, {
+      message: 'a webhook URL needs a signing secret (UURU_NOTIFY_WEBHOOK_SECRET, 16+ characters)',
+      path: ['webhookSecret'],
+    })
+    .prefault({}),
   log: z
     .strictObject({
       /** UURU_LOGLEVEL (µURU's INFO, WARNING etc. are mapped in load-config.ts). */

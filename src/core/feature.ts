@@ -4,6 +4,7 @@ import type { JobRunner } from '../jobs/job-runner';
 import type { Logger } from '../logging/logger';
 import type { Clock } from './clock';
 import type { Metrics } from './metrics';
+import type { Notifier } from './notifications';
 
 /**
  * The shapes every feature and the composition root (src/app.ts) share. They
@@ -20,6 +21,8 @@ export interface ServiceContext {
   logger: Logger;
   fetch: typeof fetch;
   metrics: Metrics;
+  /** Where layers tell a change once (src/notify); absent when a test builds a feature alone: nothing is told. */
+  notifier?: Notifier;
   /**
    * Where features add their background jobs; the app starts it before the
    * features and stops it after them. Absent when a test builds one feature

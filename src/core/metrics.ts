@@ -94,6 +94,23 @@ export class Metrics {
     labelNames: ['kid', 'alg', 'status'],
     registers: [this.registry],
   });
+  readonly peerKeyExpiry = new Gauge({
+    name: 'uuru_fed_peer_key_expiry_timestamp_seconds',
+    help: "When the partner's last trusted signing key expires, per peer, Unix time in seconds (absent when the partner's keys carry no expiry, e.g. v1 peers)",
+    labelNames: ['peer'],
+    registers: [this.registry],
+  });
+  readonly notifications = new Counter({
+    name: 'uuru_fed_notifications_total',
+    help: 'Notifications to the webhook by result: sent (answered 2xx), failed (given up after the last attempt), dropped (pushed out of a full queue)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly notificationQueueDepth = new Gauge({
+    name: 'uuru_fed_notification_queue_depth',
+    help: 'Notifications waiting for the webhook, the one being sent included',
+    registers: [this.registry],
+  });
   readonly federationRequests = new Counter({
     name: 'uuru_fed_federation_requests_total',
     help: 'Federation and legacy API requests by endpoint and result code',

@@ -7,6 +7,8 @@ import { DeliveryWorker, type DeliveryReport } from './delivery-worker';
 import { fetchDescriptor } from './descriptor';
 import { FederationAdminService } from './federation-admin-service';
 import { Handshake } from './handshake';
+import { HealthNotices } from './health-notices';
+import { silentNotifier } from '../core/notifications';
 import { InboundHandshake } from './handshake-inbound';
 import { KeyRotation } from './key-rotation';
 import { LocalKeys } from './local-keys';
@@ -229,8 +231,19 @@ export function createFederationFeature(
     logger,
     asterisk: ctx.asterisk,
   });
+  const notices = new HealthNotices({
+    peerings: stores.peerings,
+    partners: stores.partners,
+    outbox: stores.outbox,
+    clock,
+    notifier: ctx.notifier ?? silentNotifier,
+    keyExpiryWarnMs: config.notify.partnerKeyExpiryWarnDays * 24 * 60 * MINUTE,
+    outboxStuckMs: config.notify.outboxStuckMinutes * MINUTE,
+    checkIntervalMs: config.notify.checkIntervalMs,
+  });
   const jobs: Job[] = [
     worker.job,
+    notices.job,
     { name: 'anti-entropy', schedule: { cron: config.jobs.antiEntropyCron }, run: () => antiEntropy.run() },
     { name: 'key-rotation', schedule: { cron: config.jobs.keyRotationCron }, run: () => rotation.run() },
     { name: 'nonce-purge', schedule: { cron: '*/5 * * * *' }, run: () => nonces.purgeExpired() },

@@ -3,7 +3,8 @@ import { type DataSource, Not } from 'typeorm';
 import type { AsteriskPort } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
 import type { Metrics } from '../../core/metrics';
-import { LocalKeyEntity, OutboxEntity, PeerEntity } from '../../store/entities';
+import { partnerKeyExpiry } from '../../core/partner-key-expiry';
+import { LocalKeyEntity, OutboxEntity, PartnerEntity, PeerEntity } from '../../store/entities';
 
 /**
  * GET /metrics. Counters are fed by the layers as things happen; the gauges
@@ -20,9 +21,25 @@ export async function refreshStateGauges(
   clock: Clock,
 ): Promise<void> {
   const peers = await db.getRepository(PeerEntity).find({
-    select: { name: true, reachability: true, latencyMs: true, lastSeen: true, applyState: true },
+    select: {
+      name: true,
+      reachability: true,
+      latencyMs: true,
+      lastSeen: true,
+      applyState: true,
+      partnerServerName: true,
+    },
   });
   await metrics.syncPeers(peers);
+  const partners = await db
+    .getRepository(PartnerEntity)
+    .find({ select: { serverName: true, signingKeys: true } });
+  const expiryOf = new Map(partners.map((p) => [p.serverName, partnerKeyExpiry(p.signingKeys)]));
+  metrics.peerKeyExpiry.reset();
+  for (const p of peers) {
+    const expiry = p.partnerServerName ? expiryOf.get(p.partnerServerName.toLowerCase()) : null;
+    if (expiry !== null && expiry !== undefined) metrics.peerKeyExpiry.set({ peer: p.name }, expiry / 1000);
+  }
   const keys = await db.getRepository(LocalKeyEntity).find({
     select: { kid: true, alg: true, status: true, expiresAt: true },
     where: { status: Not('retired') },
