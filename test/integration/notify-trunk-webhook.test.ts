@@ -16,7 +16,7 @@
  * UURU_NOTIFY_WEBHOOK_SECRET, and neither appears in A's log.
  */
 import crypto from 'node:crypto';
-import { type FederatedNode, startFederatedNodes } from '../harness/federated-node';
+import { type Instance, startInstances } from '../harness/instance';
 import { adminOk, incomingByName } from '../harness/sidecar';
 import { assertNever, waitUntil } from '../harness/wait';
 import { createWebhookReceiver, type WebhookReceiver } from '../harness/webhook-receiver';
@@ -33,13 +33,13 @@ const fastTimings = {
   federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000, unsolicitedRequestsPerOriginPerHour: 100 },
 };
 
-let a: FederatedNode;
-let b: FederatedNode;
+let a: Instance;
+let b: Instance;
 let receiver: WebhookReceiver;
 
 beforeAll(async () => {
   receiver = await createWebhookReceiver({ secret: SECRET });
-  [a, b] = await startFederatedNodes([
+  [a, b] = await startInstances([
     {
       name: 'na',
       config: {
@@ -48,6 +48,7 @@ beforeAll(async () => {
         notify: { trunkDownAfterPolls: DOWN_AFTER, trunkUpAfterPolls: 2, retryBaseMs: 200, retryMaxMs: 1000 },
       },
       env: { UURU_NOTIFY_WEBHOOK_URL: receiver.url, UURU_NOTIFY_WEBHOOK_SECRET: SECRET },
+      logLevel: 'info',
     },
     { name: 'nb', config: fastTimings },
   ]);
@@ -64,7 +65,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await Promise.allSettled([a?.destroy(), b?.destroy(), receiver?.close()]);
+  await Promise.allSettled([a?.stop(), b?.stop(), receiver?.close()]);
 });
 
 async function reachability(): Promise<string | undefined> {
@@ -88,13 +89,13 @@ const logLines = (text: string) =>
   a.sidecar
     .logs()
     .split('\n')
-    .filter((l) => l.includes(text));
+    .filter((l: string) => l.includes(text));
 
 it('a flap inside the hysteresis (B down for fewer polls than the threshold) is told to nobody', async () => {
-  await b.ast.kill();
+  await b.asterisk.kill();
   // A's monitor has seen the trunk unreachable: without hysteresis this would be a notification.
   await reachabilityOnA('unreachable');
-  await b.ast.start();
+  await b.asterisk.start();
   await reachabilityOnA('reachable');
   await assertNever(() => trunkNotices().length > 0 || logLines(`trunk ${PEER} is`).length > 0, {
     what: 'a trunk notification for a flap',
@@ -105,7 +106,7 @@ it('a flap inside the hysteresis (B down for fewer polls than the threshold) is 
 
 it('B down for long: one notification down and one up, the first retried until the receiver listens', async () => {
   await receiver.close();
-  await b.ast.kill();
+  await b.asterisk.kill();
   await reachabilityOnA('unreachable');
   // The down notification is made (and logged) while nobody listens: A retries it.
   await waitUntil(() => logLines('will retry').length > 0, {
@@ -131,7 +132,7 @@ it('B down for long: one notification down and one up, the first retried until t
   });
   expect(typeof down.at).toBe('string');
 
-  await b.ast.start();
+  await b.asterisk.start();
   await reachabilityOnA('reachable');
   await waitUntil(() => trunkNotices().length === 2, { what: 'the up notification', timeoutMs: 30_000 });
   await assertNever(() => trunkNotices().length > 2, { what: 'a third trunk notification', windowMs: 5000 });
