@@ -210,7 +210,7 @@ export class PartnerHealthService {
     send: (call: PartnerCall) => Promise<PartnerAnswer>,
   ): (call: PartnerCall) => Promise<PartnerAnswer> {
     return async (call) => {
-      let server: string | null = null;
+      let server: string | null;
       try {
         server = authorityOf(call.url);
       } catch {
