@@ -91,26 +91,33 @@ export function createFederationFeature(
   });
   const nonces = stores.nonces;
   const retry = { baseMs: fed.outboxRetryBaseMs, maxMs: fed.outboxRetryMaxMs };
+  let worker: DeliveryWorker | null = null;
   const health = new PartnerHealthService({
     store: stores.partnerHealth,
     clock,
     logger,
     retry,
     suspendAfterDays: fed.partnerSuspendAfterDays,
-  });
-  let worker: DeliveryWorker | null = null;
-  /** A verified request from a partner: its inbound health, and its queue woken when it was waiting. */
-  const onVerified = (serverName: string): void => {
-    void health
-      .recordInbound(serverName)
-      .then((woke) => (woke && worker ? worker.wakePartner(serverName) : 0))
-      .catch((e: unknown) =>
-        logger.error('could not record a partner contact', {
+    // A partner heard from again (a verified request, an answer after failures): its queue is due now.
+    onWake: (serverName) => {
+      void worker?.wakePartner(serverName).catch((e: unknown) =>
+        logger.error('could not wake a partner queue', {
           component: 'partner-health',
           partner: serverName,
           error: e instanceof Error ? e.message : String(e),
         }),
       );
+    },
+  });
+  /** A verified request from a partner: its inbound health (and a wake-up when it was waiting). */
+  const onVerified = (serverName: string): void => {
+    void health.recordInbound(serverName).catch((e: unknown) =>
+      logger.error('could not record a partner contact', {
+        component: 'partner-health',
+        partner: serverName,
+        error: e instanceof Error ? e.message : String(e),
+      }),
+    );
   };
   const verifier = new RequestVerifier({
     clock,

@@ -63,6 +63,11 @@ export class PartnerHealthService {
       retry: RetryPolicy;
       suspendAfterDays: number;
       random?: () => number;
+      /**
+       * Told when a partner that was failing (or waiting for its next attempt) is heard from again:
+       * a verified request from it, or an answer to any of our calls. The outbox wakes its queue.
+       */
+      onWake?: (serverName: string) => void;
     },
   ) {}
 
@@ -102,7 +107,9 @@ export class PartnerHealthService {
       const now = this.deps.clock.now();
       const row = (await this.load(serverName)) ?? freshRow(serverName, now);
       if ('transient' in result) return this.save(this.failed(row, result.transient, now));
-      return this.save(this.answered(row, result.answered, now));
+      const saved = await this.save(this.answered(row, result.answered, now));
+      if (row.consecutiveFailures > 0) this.deps.onWake?.(saved.serverName);
+      return saved;
     });
   }
 
@@ -173,6 +180,7 @@ export class PartnerHealthService {
         nextAttemptAt: wake ? now : row.nextAttemptAt,
         updatedAt: now,
       });
+      if (wake) this.deps.onWake?.(row.serverName);
       return wake;
     });
   }
