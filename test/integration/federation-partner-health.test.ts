@@ -53,7 +53,8 @@ interface PartnerHealth {
   queue: { paused: boolean; pending: number };
 }
 
-const clock = new ManualClock(Date.now());
+// 01:00 UTC today: every simulated day's attempts fall on one UTC day (the suspension counts distinct days).
+const clock = new ManualClock(Math.floor(Date.now() / DAY) * DAY + HOUR);
 let a: Instance;
 let b: Instance;
 let proxy: HttpFaultInjector;
