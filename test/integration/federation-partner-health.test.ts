@@ -87,7 +87,7 @@ async function queueRevoke(
     prefix: String(nextPrefix++),
     codec: 'alaw',
   });
-  expect(created.status).toBe(201);
+  if (created.status !== 201) throw new Error(`request ${name} refused: ${created.status} ${created.text}`);
   const id = (created.json as { id: string }).id;
   proxy.setFault(fault);
   expect((await apiA('DELETE', `/federation/outgoing-requests/${id}`)).status).toBe(204);
