@@ -166,7 +166,7 @@ describe('outbox delivery', () => {
       // Retry at every due attempt up to t (a real worker would; the suspension counts days, not attempts).
       for (;;) {
         const [item] = await rows();
-        if (item.nextAttemptAt > t) break;
+        if (item.state !== 'pending' || item.nextAttemptAt > t) break;
         clock.set(Math.max(clock.now(), item.nextAttemptAt));
         await worker.runOnce();
       }
