@@ -7,6 +7,7 @@ import { registerCompletion } from './commands/completion';
 import { registerDoctor } from './commands/doctor';
 import { registerKeys } from './commands/keys';
 import { registerOutbox } from './commands/outbox';
+import { registerPartners } from './commands/partners';
 import { registerPeers } from './commands/peers';
 import { registerPhonebook } from './commands/phonebook';
 import { registerPolicy } from './commands/policy';
@@ -61,6 +62,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerAsterisk(program, ctx);
   registerPhonebook(program, ctx);
   registerOutbox(program, ctx);
+  registerPartners(program, ctx);
   registerAccounts(program, ctx);
   registerCompletion(program, ctx);
   return program;

@@ -192,10 +192,16 @@ export const configSchema = z.strictObject({
       unsolicitedRequestsPerOriginPerHour: z.number().int().min(1).default(5),
       /** Outbox retry: first delay, ms (doubled each attempt, with jitter). */
       outboxRetryBaseMs: z.number().int().min(10).default(5000),
-      /** Outbox retry: longest delay between attempts, ms. */
+      /**
+       * Outbox retry: longest delay between attempts to a partner, ms (the cap; 1 h). A partner that is
+       * merely unreachable is retried at this interval for as long as it takes: there is no give-up age.
+       */
       outboxRetryMaxMs: z.number().int().min(10).default(3600000),
-      /** Outbox: give up a notification after this many hours. */
-      outboxMaxAgeHours: z.number().min(0.001).default(72),
+      /**
+       * A partner whose calls failed (no answer, 408, 429, 5xx) on this many distinct UTC days without
+       * answering in between is marked suspended (its trunks stay; it resumes by itself when it answers).
+       */
+      partnerSuspendAfterDays: z.number().int().min(1).max(365).default(7),
     })
     .prefault({}),
   admin: z

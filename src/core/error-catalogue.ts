@@ -173,6 +173,12 @@ export const ERROR_CATALOGUE = {
     meaning: 'no such peer (for this partner); also the CLI for a peer name or id it cannot find',
     surfaces: ['federation', 'admin', 'cli'],
   },
+  FED_UNKNOWN_PARTNER: {
+    status: 404,
+    kind: 'user',
+    meaning: 'no partner of that server name (host[:port]) or peer id: none is peered, asked or called',
+    surfaces: ['admin', 'cli'],
+  },
   FED_UNAVAILABLE: {
     status: 503,
     kind: 'operational',

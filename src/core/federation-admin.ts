@@ -129,13 +129,50 @@ export interface DeliveryView {
   request_id: string | null;
   state: 'pending' | 'failed';
   attempts: number;
-  /** when the next attempt is due; null once given up */
+  /** when the next attempt is due; null once stopped (a pending delivery is never given up for want of an answer) */
   next_attempt_at: string | null;
-  /** when a pending delivery is given up */
-  expires_at: string;
   last_error: string | null;
   created_at: string;
   updated_at: string;
+}
+
+/** A partner's health: our calls to it (outbound) and its calls to us (inbound), and its queue. */
+export interface PartnerHealthView {
+  /** the partner's host[:port] */
+  server_name: string;
+  /** peers we hold with this partner */
+  peers: string[];
+  outbound: {
+    /** ok: it answers; failing: our last calls got no answer (retried); suspended: failing on N distinct days; unknown: never called */
+    state: 'ok' | 'failing' | 'suspended' | 'unknown';
+    consecutive_failures: number;
+    failing_since: string | null;
+    /** distinct UTC days with a failure since it last answered */
+    failure_days: number;
+    /** its queue is not tried before this */
+    next_attempt_at: string | null;
+    last_success_at: string | null;
+    last_failure_at: string | null;
+    last_error: string | null;
+    suspended_at: string | null;
+    suspended_reason: string | null;
+  };
+  inbound: {
+    /** the last request from it whose signature verified (written at most once a minute) */
+    last_verified_at: string | null;
+  };
+  queue: {
+    paused: boolean;
+    paused_at: string | null;
+    /** notifications waiting for it */
+    pending: number;
+  };
+}
+
+export interface PurgeQueueReport {
+  /** pending notifications given up */
+  purged: number;
+  partner: PartnerHealthView;
 }
 
 export interface RetryDeliveriesReport {
@@ -188,4 +225,14 @@ export interface FederationAdmin {
   listDeliveries(filter?: { state?: 'pending' | 'failed' }): Promise<DeliveryView[]>;
   /** Makes every pending delivery due and runs one outbox pass now. */
   retryDeliveriesNow(): Promise<RetryDeliveriesReport>;
+  /** Every partner we know (peered, asked, or called) with its outbound and inbound health. */
+  listPartnerHealth(): Promise<PartnerHealthView[]>;
+  /** One partner's health; id: server name (host[:port]) or a peer id. FED_UNKNOWN_PARTNER when unknown. */
+  getPartnerHealth(id: string): Promise<PartnerHealthView>;
+  /** Holds the partner's notifications until resumed (they stay pending). */
+  pausePartnerQueue(id: string): Promise<PartnerHealthView>;
+  /** Lifts a pause and tries the partner's notifications now. */
+  resumePartnerQueue(id: string): Promise<PartnerHealthView>;
+  /** Gives up every pending notification to the partner (marked failed, "purged by an admin"). */
+  purgePartnerQueue(id: string): Promise<PurgeQueueReport>;
 }

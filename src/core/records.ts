@@ -163,3 +163,32 @@ export interface OutboxItem {
   createdAt: number;
   updatedAt: number;
 }
+
+/**
+ * A partner's health as our calls to it and its calls to us show it, one row
+ * per server name (host[:port], lower case). Written by the protocol core
+ * only (src/federation/partner-health.ts); table partner_health, migration 0011.
+ */
+export interface PartnerHealth {
+  serverName: string;
+  /** Outbound calls in a row that failed transiently (no answer, 408, 429, 5xx); 0 after any other answer. */
+  consecutiveFailures: number;
+  /** First failure of the current run of failures; null while the partner answers. */
+  failingSince: number | null;
+  /** Not before this time is the partner's queue tried again (null: whenever due). */
+  nextAttemptAt: number | null;
+  lastSuccessAt: number | null;
+  lastFailureAt: number | null;
+  lastError: string | null;
+  /** Distinct UTC days with a failure since the last answer. */
+  failureDays: number;
+  /** The UTC day (days since the epoch) of the last failure, to count failureDays. */
+  lastFailureDay: number | null;
+  suspendedAt: number | null;
+  suspendedReason: string | null;
+  /** The last request from the partner whose signature verified (inbound health). */
+  lastInboundAt: number | null;
+  /** Set while an admin has paused the partner's queue. */
+  queuePausedAt: number | null;
+  updatedAt: number;
+}

@@ -4,6 +4,8 @@ import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
 import type { OutboxItem, OutboxStore } from './ports/outbox-store';
 import type { PartnerCall } from './partner-call';
+import { authorityOf } from './partner-call';
+import type { PartnerHealthService } from './partner-health';
 import { withoutUrls } from './fetch-failure';
 import { describeAnswer, type PartnerAnswer } from './partner-transport';
 import { backoffDelay, classifyStatus, type RetryPolicy } from './retry-policy';
@@ -18,11 +20,29 @@ export interface DeliveryReport {
   status: number | null;
 }
 
+/** The error an item purged by an admin keeps. */
+export const PURGED_BY_ADMIN = 'purged by an admin';
+
+/** The partner (server name) an item goes to; null when its address cannot be read. */
+export function partnerOf(item: Pick<OutboxItem, 'url'>): string | null {
+  try {
+    return authorityOf(item.url);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Sends due outbox items. Items of one request go out in the order they were
  * written (an accept before the teardown that follows it); a failure holds the
  * later ones back. Timing reads the injected clock, so tests move time instead
  * of waiting; the poll timer only decides how often we look.
+ *
+ * Answers are classified (retry-policy.ts): a transient failure is retried
+ * when the partner's next attempt comes (partner-health.ts: the capped
+ * backoff, no give-up deadline); 401/403/404/410 and other refusals stop the
+ * item at once, marked failed with the partner's reason. A partner whose next
+ * attempt is still ahead, or whose queue an admin paused, is skipped.
  */
 export class DeliveryWorker {
   private stopped = false;
@@ -37,7 +57,9 @@ export class DeliveryWorker {
       clock: Clock;
       logger: Logger;
       metrics: Metrics;
+      /** Sends a call; it must record the outcome in `health` (PartnerTransport with observe does). */
       send: (call: PartnerCall) => Promise<PartnerAnswer>;
+      health: PartnerHealthService;
       retry: RetryPolicy;
       pollMs: number;
       /** Called after each attempt, so the handshake can show errors on the peer or request. */
@@ -88,7 +110,11 @@ export class DeliveryWorker {
       if (item.nextAttemptAt <= now) due.push(item);
     }
     const reports: DeliveryReport[] = [];
-    for (const item of due) reports.push(await this.deliver(item));
+    for (const item of due) {
+      // Re-read for each item: a failure of an earlier item of this partner moves its next attempt.
+      if (!(await this.partnerReady(item, now))) continue;
+      reports.push(await this.deliver(item));
+    }
     if (reports.some((r) => r.outcome !== 'retry')) {
       await this.updateMetrics(await store.listPending());
     }
@@ -105,9 +131,63 @@ export class DeliveryWorker {
     return this.passes.trigger();
   }
 
+  /** Whether the item's partner may be tried now: not paused, its next attempt reached. */
+  private async partnerReady(item: OutboxItem, now: number): Promise<boolean> {
+    const server = partnerOf(item);
+    if (!server) return true;
+    const h = await this.deps.health.get(server);
+    if (!h) return true;
+    return h.queuePausedAt === null && (h.nextAttemptAt === null || h.nextAttemptAt <= now);
+  }
+
+  /** Pending items of one partner (server name), oldest first. */
+  async pendingOf(server: string): Promise<OutboxItem[]> {
+    const key = server.toLowerCase();
+    return (await this.deps.store.listPending()).filter((i) => partnerOf(i) === key);
+  }
+
+  /** Makes the partner's pending items due now and runs a pass (a verified request from it, an admin's resume). */
+  async wakePartner(server: string): Promise<number> {
+    const now = this.deps.clock.now();
+    let n = 0;
+    for (const item of await this.pendingOf(server)) {
+      if (item.nextAttemptAt <= now) continue;
+      await this.deps.store.update(item.id, { nextAttemptAt: now, updatedAt: now });
+      n++;
+    }
+    this.kick();
+    return n;
+  }
+
+  /**
+   * Gives up every pending item of a partner (admin "purge"): each is marked
+   * failed with PURGED_BY_ADMIN and reported like a final failure. Runs after
+   * the pass in flight, so it never races a delivery of the same item.
+   */
+  async purgePartner(server: string): Promise<number> {
+    await this.passes.idle();
+    const now = this.deps.clock.now();
+    const items = await this.pendingOf(server);
+    for (const item of items) {
+      await this.deps.store.update(item.id, { state: 'failed', lastError: PURGED_BY_ADMIN, updatedAt: now });
+      this.deps.logger.warn(`outbox ${item.kind} purged`, {
+        component: 'outbox',
+        kind: item.kind,
+        peer: item.peerName,
+        partner: server,
+        requestId: item.requestId,
+      });
+      await this.report({ item, outcome: 'final', message: PURGED_BY_ADMIN, status: null });
+    }
+    await this.updateMetrics(await this.deps.store.listPending());
+    return items.length;
+  }
+
   /** Makes every pending item due now (admin "retry now"). */
   async makeAllDue(): Promise<number> {
     const now = this.deps.clock.now();
+    const partners = new Set((await this.deps.store.listPending()).map(partnerOf));
+    for (const p of partners) if (p) await this.deps.health.makeDue(p);
     return this.deps.store.updatePending({ nextAttemptAt: now });
   }
 
@@ -137,22 +217,19 @@ export class DeliveryWorker {
     const now = this.deps.clock.now();
     const attempts = item.attempts + 1;
     const { store } = this.deps;
-    if (outcome === 'retry' && now >= item.expiresAt) {
-      outcome = 'final';
-      message = `gave up after ${attempts} attempts: ${message ?? ''}`;
-    }
     if (outcome === 'delivered') {
       await store.update(item.id, { state: 'delivered', attempts, lastError: null, updatedAt: now });
     } else if (outcome === 'final') {
       await store.update(item.id, { state: 'failed', attempts, lastError: message, updatedAt: now });
     } else {
-      const next = now + backoffDelay(attempts, this.deps.retry, this.deps.random);
-      await store.update(item.id, {
-        attempts,
-        lastError: message,
-        nextAttemptAt: Math.min(next, Math.max(item.expiresAt, now)),
-        updatedAt: now,
-      });
+      // No deadline: a partner that is merely unreachable is tried again at its next attempt, capped at retry.maxMs.
+      const server = partnerOf(item);
+      const health = server ? await this.deps.health.get(server) : null;
+      const next =
+        health?.nextAttemptAt != null && health.nextAttemptAt > now
+          ? health.nextAttemptAt
+          : now + backoffDelay(attempts, this.deps.retry, this.deps.random);
+      await store.update(item.id, { attempts, lastError: message, nextAttemptAt: next, updatedAt: now });
     }
     const log = outcome === 'delivered' ? 'debug' : 'warn';
     this.deps.logger[log](`outbox ${item.kind} ${outcome}`, {
@@ -164,13 +241,17 @@ export class DeliveryWorker {
       error: message ?? undefined,
     });
     const report: DeliveryReport = { item: { ...item, attempts }, outcome, message, status };
+    await this.report(report);
+    return report;
+  }
+
+  private async report(report: DeliveryReport): Promise<void> {
     await this.deps.onReport?.(report).catch((e) =>
       this.deps.logger.error('outbox report handler failed', {
         component: 'outbox',
         error: errorMessage(e),
       }),
     );
-    return report;
   }
 
   private async updateMetrics(pending: OutboxItem[]): Promise<void> {

@@ -7,12 +7,18 @@ import type {
   IncomingRequestView,
   KeyView,
   OutgoingRequestView,
+  PartnerHealthView,
   PartnerPhonebookView,
   PeerView,
   Policy,
   PolicyChangeReport,
+  PurgeQueueReport,
   RetryDeliveriesReport,
 } from '../core/federation-admin';
+import type { OutboxItem } from '../core/records';
+import { partnerOf } from './delivery-worker';
+import { authorityOf } from './partner-call';
+import type { PartnerHealthService } from './partner-health';
 import type { Logger } from '../logging/logger';
 import type { Handshake } from './handshake';
 import type { LocalKeys } from './local-keys';
@@ -22,7 +28,7 @@ import type { PartnerPhonebooks } from './partner-phonebooks';
 import { syncInBackground } from './handshake-deps';
 import type { PeeringStore } from './ports/peering-store';
 import { admits, type PolicyStore } from './policy';
-import { deliveryView, incomingView, keyView, outgoingView, peerView } from './views';
+import { deliveryView, incomingView, keyView, outgoingView, partnerHealthView, peerView } from './views';
 
 /** Given-up deliveries listed at most (they stay in the database; the newest matter). */
 const FAILED_DELIVERIES_SHOWN = 100;
@@ -40,6 +46,13 @@ export class FederationAdminService implements FederationAdmin {
       partnerPhonebooks: PartnerPhonebooks;
       /** One outbox pass with every pending delivery made due. */
       retryDeliveriesNow: () => Promise<RetryDeliveriesReport>;
+      /** Partner health (partner-health.ts) and the outbox queue per partner (the delivery worker). */
+      health: PartnerHealthService;
+      queue: {
+        pendingOf(server: string): Promise<OutboxItem[]>;
+        wakePartner(server: string): Promise<number>;
+        purgePartner(server: string): Promise<number>;
+      };
       logger: Logger;
       /** Told when the unfederated numbers change, so the dial plan's hang-up patterns follow. */
       asterisk: AsteriskPort;
@@ -171,5 +184,78 @@ export class FederationAdminService implements FederationAdmin {
 
   retryDeliveriesNow(): Promise<RetryDeliveriesReport> {
     return this.deps.retryDeliveriesNow();
+  }
+
+  async listPartnerHealth(): Promise<PartnerHealthView[]> {
+    const [rows, peers, pending] = await Promise.all([
+      this.deps.health.list(),
+      this.deps.peerings.listPeers(),
+      this.deps.outbox.list({ state: 'pending', failedLimit: 0 }),
+    ]);
+    const names = new Set<string>(rows.map((r) => r.serverName));
+    for (const p of peers) names.add(serverOfUrl(p.partnerUrl));
+    for (const i of pending) names.add(partnerOf(i) ?? '');
+    names.delete('');
+    const byName = new Map(rows.map((r) => [r.serverName, r]));
+    return [...names].sort().map((n) =>
+      partnerHealthView(n, byName.get(n) ?? null, {
+        peers: peers.filter((p) => serverOfUrl(p.partnerUrl) === n).map((p) => p.name),
+        pending: pending.filter((i) => partnerOf(i) === n).length,
+      }),
+    );
+  }
+
+  async getPartnerHealth(id: string): Promise<PartnerHealthView> {
+    const server = await this.resolvePartner(id);
+    const [row, peers, pending] = await Promise.all([
+      this.deps.health.get(server),
+      this.deps.peerings.listPeers(),
+      this.deps.queue.pendingOf(server),
+    ]);
+    return partnerHealthView(server, row, {
+      peers: peers.filter((p) => serverOfUrl(p.partnerUrl) === server).map((p) => p.name),
+      pending: pending.length,
+    });
+  }
+
+  async pausePartnerQueue(id: string): Promise<PartnerHealthView> {
+    const server = await this.resolvePartner(id);
+    await this.deps.health.setPaused(server, true);
+    this.deps.logger.info('partner queue paused', { component: 'partner-health', partner: server });
+    return this.getPartnerHealth(server);
+  }
+
+  async resumePartnerQueue(id: string): Promise<PartnerHealthView> {
+    const server = await this.resolvePartner(id);
+    await this.deps.health.setPaused(server, false);
+    await this.deps.queue.wakePartner(server);
+    this.deps.logger.info('partner queue resumed', { component: 'partner-health', partner: server });
+    return this.getPartnerHealth(server);
+  }
+
+  async purgePartnerQueue(id: string): Promise<PurgeQueueReport> {
+    const server = await this.resolvePartner(id);
+    const purged = await this.deps.queue.purgePartner(server);
+    return { purged, partner: await this.getPartnerHealth(server) };
+  }
+
+  /** A server name (host[:port], any case) or a peer id to the partner's server name; FED_UNKNOWN_PARTNER otherwise. */
+  private async resolvePartner(id: string): Promise<string> {
+    const peer = await this.deps.peerings.findPeer({ id });
+    if (peer) return serverOfUrl(peer.partnerUrl);
+    const server = id.toLowerCase();
+    if (await this.deps.health.get(server)) return server;
+    const peers = await this.deps.peerings.listPeers();
+    if (peers.some((p) => serverOfUrl(p.partnerUrl) === server)) return server;
+    if ((await this.deps.queue.pendingOf(server)).length > 0) return server;
+    throw new AppError('FED_UNKNOWN_PARTNER', `no partner ${id}`);
+  }
+}
+
+function serverOfUrl(url: string): string {
+  try {
+    return authorityOf(url);
+  } catch {
+    return '';
   }
 }

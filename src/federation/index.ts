@@ -13,6 +13,7 @@ import { InboundHandshake } from './handshake-inbound';
 import { KeyRotation } from './key-rotation';
 import { LocalKeys } from './local-keys';
 import { Outbox } from './outbox';
+import { PartnerHealthService } from './partner-health';
 import { PartnerKeyStore } from './partner-keys';
 import { PartnerTransport } from './partner-transport';
 import type { HandshakeDeps } from './handshake-deps';
@@ -93,6 +94,35 @@ export function createFederationFeature(
     timeoutMs: Math.min(5000, fed.httpTimeoutMs),
   });
   const nonces = stores.nonces;
+  const retry = { baseMs: fed.outboxRetryBaseMs, maxMs: fed.outboxRetryMaxMs };
+  let worker: DeliveryWorker | null = null;
+  const health = new PartnerHealthService({
+    store: stores.partnerHealth,
+    clock,
+    logger,
+    retry,
+    suspendAfterDays: fed.partnerSuspendAfterDays,
+    // A partner heard from again (a verified request, an answer after failures): its queue is due now.
+    onWake: (serverName) => {
+      void worker?.wakePartner(serverName).catch((e: unknown) =>
+        logger.error('could not wake a partner queue', {
+          component: 'partner-health',
+          partner: serverName,
+          error: e instanceof Error ? e.message : String(e),
+        }),
+      );
+    },
+  });
+  /** A verified request from a partner: its inbound health (and a wake-up when it was waiting). */
+  const onVerified = (serverName: string): void => {
+    void health.recordInbound(serverName).catch((e: unknown) =>
+      logger.error('could not record a partner contact', {
+        component: 'partner-health',
+        partner: serverName,
+        error: e instanceof Error ? e.message : String(e),
+      }),
+    );
+  };
   const verifier = new RequestVerifier({
     clock,
     partnerKeys,
@@ -100,6 +130,7 @@ export function createFederationFeature(
     ourPublicUrl: config.instance.publicUrl,
     logger,
     metrics,
+    onVerified,
   });
   const signed = new SignedClient({
     localKeys,
@@ -108,13 +139,17 @@ export function createFederationFeature(
     timeoutMs: fed.httpTimeoutMs,
     logger,
   });
-  const transport = new PartnerTransport({ signed, fetch: ctx.fetch, timeoutMs: fed.httpTimeoutMs });
+  // Every call to a partner goes through the transport, which records its outcome in the partner's health.
+  const transport = new PartnerTransport({
+    signed,
+    fetch: ctx.fetch,
+    timeoutMs: fed.httpTimeoutMs,
+    observe: (send) => health.observe(send),
+  });
   const policy = ctx.policy ?? new PolicyStore({ settings: stores.settings, clock, config });
-  let worker: DeliveryWorker | null = null;
   const outbox = new Outbox({
     store: stores.outbox,
     clock,
-    maxAgeMs: fed.outboxMaxAgeHours * 60 * MINUTE,
     onEnqueued: () => worker?.kick(),
   });
 
@@ -170,7 +205,8 @@ export function createFederationFeature(
     logger,
     metrics,
     send: (call) => transport.send(call),
-    retry: { baseMs: fed.outboxRetryBaseMs, maxMs: fed.outboxRetryMaxMs },
+    health,
+    retry,
     pollMs: config.jobs.outboxPollMs,
     onReport,
   });
@@ -228,6 +264,8 @@ export function createFederationFeature(
     partnerKeys,
     partnerPhonebooks,
     retryDeliveriesNow,
+    health,
+    queue: worker,
     logger,
     asterisk: ctx.asterisk,
   });

@@ -5,14 +5,19 @@ import type { OutboxItem, OutboxKind, OutboxStore } from './ports/outbox-store';
 import type { StoreTx } from './ports/transactions';
 
 /**
+ * What an item's expires_at holds since items are no longer given up (issue
+ * 14): the largest time a Date can hold, so an older version reading the
+ * table after a downgrade does not give them up either. Nothing reads it.
+ */
+export const NO_DEADLINE = 8.64e15;
+
+/**
  * The persistent outbox: a notification is written in the same transaction as
  * the state change it reports, so it cannot be lost between the two; the
  * delivery worker sends it later.
  */
 export class Outbox {
-  constructor(
-    private readonly deps: { store: OutboxStore; clock: Clock; maxAgeMs: number; onEnqueued?: () => void },
-  ) {}
+  constructor(private readonly deps: { store: OutboxStore; clock: Clock; onEnqueued?: () => void }) {}
 
   /** Adds a notification inside the caller's transaction. */
   async enqueue(
@@ -32,7 +37,7 @@ export class Outbox {
       state: 'pending',
       attempts: 0,
       nextAttemptAt: now,
-      expiresAt: now + this.deps.maxAgeMs,
+      expiresAt: NO_DEADLINE,
       lastError: null,
       createdAt: now,
       updatedAt: now,

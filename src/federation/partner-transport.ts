@@ -22,9 +22,29 @@ export interface PartnerAnswer {
  * outbox); any other HTTP answer is returned as is.
  */
 export class PartnerTransport {
-  constructor(private readonly deps: { signed: SignedSender; fetch: typeof fetch; timeoutMs: number }) {}
+  private readonly observed: (call: PartnerCall) => Promise<PartnerAnswer>;
 
-  async send(call: PartnerCall): Promise<PartnerAnswer> {
+  constructor(
+    private readonly deps: {
+      signed: SignedSender;
+      fetch: typeof fetch;
+      timeoutMs: number;
+      /** Wraps every call, e.g. to record the partner's health (partner-health.ts's observe). */
+      observe?: (
+        send: (call: PartnerCall) => Promise<PartnerAnswer>,
+      ) => (call: PartnerCall) => Promise<PartnerAnswer>;
+    },
+  ) {
+    const raw = (call: PartnerCall) => this.sendOnce(call);
+    this.observed = deps.observe ? deps.observe(raw) : raw;
+  }
+
+  /** Sends the call; every outcome is seen by `observe` (partner health). */
+  send(call: PartnerCall): Promise<PartnerAnswer> {
+    return this.observed(call);
+  }
+
+  private async sendOnce(call: PartnerCall): Promise<PartnerAnswer> {
     if (call.dialect === 'v2') {
       return this.deps.signed.send({ method: call.method, url: call.url, body: call.body ?? undefined });
     }

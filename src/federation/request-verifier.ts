@@ -85,6 +85,8 @@ export class RequestVerifier {
       ourPublicUrl: string;
       logger: Logger;
       metrics?: Metrics;
+      /** Told of every request that verified (the partner's inbound health); must not throw nor wait. */
+      onVerified?: (serverName: string) => void;
     },
   ) {
     this.ourOrigin = new URL(deps.ourPublicUrl).origin;
@@ -188,6 +190,7 @@ export class RequestVerifier {
       opts.firstContactBaseUrl !== undefined
         ? this.deps.partnerKeys.firstContactDescriptor(sig.serverName)
         : null;
+    this.deps.onVerified?.(sig.serverName);
     return {
       ok: true,
       serverName: sig.serverName,

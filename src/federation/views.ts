@@ -3,9 +3,17 @@ import type {
   IncomingRequestView,
   KeyView,
   OutgoingRequestView,
+  PartnerHealthView,
   PeerView,
 } from '../core/federation-admin';
-import type { IncomingRequest, LocalKey, OutboxItem, OutgoingRequest, Peer } from '../core/records';
+import type {
+  IncomingRequest,
+  LocalKey,
+  OutboxItem,
+  OutgoingRequest,
+  PartnerHealth,
+  Peer,
+} from '../core/records';
 import { asteriskName } from '../core/peering-name';
 import { fingerprint } from './key-encoding';
 
@@ -125,10 +133,49 @@ export function deliveryView(i: OutboxItem): DeliveryView {
     state,
     attempts: i.attempts,
     next_attempt_at: state === 'pending' ? iso(i.nextAttemptAt) : null,
-    expires_at: new Date(i.expiresAt).toISOString(),
     last_error: i.lastError,
     created_at: new Date(i.createdAt).toISOString(),
     updated_at: new Date(i.updatedAt).toISOString(),
+  };
+}
+
+/** A partner's health row (null: never called nor heard from) as the admin surfaces show it. */
+export function partnerHealthView(
+  serverName: string,
+  h: PartnerHealth | null,
+  extra: { peers: string[]; pending: number },
+): PartnerHealthView {
+  const state: PartnerHealthView['outbound']['state'] = !h
+    ? 'unknown'
+    : h.suspendedAt !== null
+      ? 'suspended'
+      : h.consecutiveFailures > 0
+        ? 'failing'
+        : h.lastSuccessAt !== null || h.lastError !== null
+          ? 'ok'
+          : 'unknown';
+  const at = (ms: number | null | undefined) => iso(ms ?? null);
+  return {
+    server_name: serverName,
+    peers: extra.peers,
+    outbound: {
+      state,
+      consecutive_failures: h?.consecutiveFailures ?? 0,
+      failing_since: at(h?.failingSince),
+      failure_days: h?.failureDays ?? 0,
+      next_attempt_at: at(h?.nextAttemptAt),
+      last_success_at: at(h?.lastSuccessAt),
+      last_failure_at: at(h?.lastFailureAt),
+      last_error: h?.lastError ?? null,
+      suspended_at: at(h?.suspendedAt),
+      suspended_reason: h?.suspendedReason ?? null,
+    },
+    inbound: { last_verified_at: at(h?.lastInboundAt) },
+    queue: {
+      paused: (h?.queuePausedAt ?? null) !== null,
+      paused_at: at(h?.queuePausedAt),
+      pending: extra.pending,
+    },
   };
 }
 

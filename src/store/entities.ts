@@ -5,7 +5,15 @@
  */
 
 import { EntitySchema } from 'typeorm';
-import type { IncomingRequest, LocalKey, OutboxItem, OutgoingRequest, Partner, Peer } from '../core/records';
+import type {
+  IncomingRequest,
+  LocalKey,
+  OutboxItem,
+  OutgoingRequest,
+  Partner,
+  PartnerHealth,
+  Peer,
+} from '../core/records';
 import { col, sealedCol } from './columns';
 
 // The records the layers exchange are plain types of src/core (records.ts); the schemas below map them
@@ -20,6 +28,7 @@ export type {
   OutgoingRequest,
   Partner,
   PartnerKey,
+  PartnerHealth,
   Peer,
   Reachability,
   TestCallRecord,
@@ -179,6 +188,27 @@ export const OutboxEntity = new EntitySchema<OutboxItem>({
   indices: [{ name: 'idx_outbox_due', columns: ['state', 'nextAttemptAt'] }],
 });
 
+export const PartnerHealthEntity = new EntitySchema<PartnerHealth>({
+  name: 'PartnerHealth',
+  tableName: 'partner_health',
+  columns: {
+    serverName: { ...col.str(255), primary: true },
+    consecutiveFailures: { ...col.int(), default: 0 },
+    failingSince: col.ms(true),
+    nextAttemptAt: col.ms(true),
+    lastSuccessAt: col.ms(true),
+    lastFailureAt: col.ms(true),
+    lastError: col.text(),
+    failureDays: { ...col.int(), default: 0 },
+    lastFailureDay: col.int(true),
+    suspendedAt: col.ms(true),
+    suspendedReason: col.text(),
+    lastInboundAt: col.ms(true),
+    queuePausedAt: col.ms(true),
+    updatedAt: col.ms(),
+  },
+});
+
 /** Small key/value settings (policy lives under the key "policy"). */
 export interface Setting {
   key: string;
@@ -309,4 +339,5 @@ export const ALL_ENTITIES = [
   ApiTokenEntity,
   AsteriskRealtimeRowEntity,
   AuditEventEntity,
+  PartnerHealthEntity,
 ];

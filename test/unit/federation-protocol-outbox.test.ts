@@ -10,12 +10,14 @@ import { AppError } from '../../src/core/errors';
 import { Metrics } from '../../src/core/metrics';
 import { DeliveryWorker } from '../../src/federation/delivery-worker';
 import { Outbox } from '../../src/federation/outbox';
+import { PartnerHealthService } from '../../src/federation/partner-health';
 import type { PartnerCall } from '../../src/federation/partner-call';
 import { v2Accept, v2Teardown } from '../../src/federation/v2-calls';
 import { createLogger } from '../../src/logging/logger';
 import { memoryFederationStores } from '../store/memory';
 
 const HOUR = 3600_000;
+const DAY = 24 * HOUR;
 
 describe('outbox delivery', () => {
   let stores: ReturnType<typeof memoryFederationStores>;
@@ -23,6 +25,7 @@ describe('outbox delivery', () => {
   let outbox: Outbox;
   let worker: DeliveryWorker;
   let metrics: Metrics;
+  let health: PartnerHealthService;
   const sent: PartnerCall[] = [];
   let answer: () => Promise<{ status: number; json: unknown }>;
 
@@ -30,19 +33,31 @@ describe('outbox delivery', () => {
     clock = new ManualClock();
     stores = memoryFederationStores(clock);
     metrics = new Metrics();
-    outbox = new Outbox({ store: stores.outbox, clock, maxAgeMs: 72 * HOUR });
+    outbox = new Outbox({ store: stores.outbox, clock });
     sent.length = 0;
     answer = async () => ({ status: 200, json: {} });
+    const logger = createLogger({ level: 'error', format: 'json', silent: true });
+    const retry = { baseMs: 1000, maxMs: HOUR };
+    health = new PartnerHealthService({
+      store: stores.partnerHealth,
+      clock,
+      logger,
+      retry,
+      suspendAfterDays: 7,
+      random: () => 1,
+    });
     worker = new DeliveryWorker({
       store: stores.outbox,
       clock,
-      logger: createLogger({ level: 'error', format: 'json', silent: true }),
+      logger,
       metrics,
-      send: async (call) => {
+      // What PartnerTransport does in the app: every call's outcome recorded in the partner's health.
+      send: health.observe(async (call) => {
         sent.push(call);
         return answer();
-      },
-      retry: { baseMs: 1000, maxMs: HOUR },
+      }),
+      health,
+      retry,
       pollMs: 1000,
       random: () => 1,
     });
@@ -117,21 +132,122 @@ describe('outbox delivery', () => {
     });
   });
 
-  it('gives up after the maximum age (72 h)', async () => {
+  it('never gives up on an unreachable partner: weeks of failures are retried at the capped interval (1 h)', async () => {
     await enqueue(accept);
-    answer = async () => ({ status: 503, json: null });
-    let attempts = 0;
-    while ((await rows())[0].state === 'pending' && attempts < 200) {
+    answer = async () => {
+      throw new AppError('FED_PARTNER_UNREACHABLE', 'b.example could not be reached: ECONNREFUSED');
+    };
+    const attemptTimes: number[] = [];
+    // Three simulated weeks (the old rule gave up after 72 h).
+    while (clock.now() - (await rows())[0].createdAt < 21 * DAY) {
       const [item] = await rows();
+      expect(item.state).toBe('pending');
       clock.advance(Math.max(0, item.nextAttemptAt - clock.now()));
-      await worker.runOnce();
-      attempts++;
+      const reports = await worker.runOnce();
+      expect(reports.map((r) => r.outcome)).toEqual(['retry']);
+      attemptTimes.push(clock.now());
     }
     const [item] = await rows();
-    expect(item.state).toBe('failed');
-    expect(item.lastError).toMatch(/^gave up after \d+ attempts/);
-    expect(clock.now() - item.createdAt).toBeGreaterThanOrEqual(72 * HOUR);
-    expect(clock.now() - item.createdAt).toBeLessThan(73 * HOUR);
+    expect(item.state).toBe('pending');
+    expect(item.attempts).toBe(attemptTimes.length);
+    const gaps = attemptTimes.slice(1).map((t, i) => t - attemptTimes[i]);
+    // Doubling from 1 s reaches the cap after 12 attempts; from then on every gap is the cap, never more.
+    expect(Math.max(...gaps)).toBe(HOUR);
+    expect(gaps.slice(13).every((g) => g === HOUR)).toBe(true);
+    const h = await health.get('b.example');
+    expect(h).toMatchObject({ consecutiveFailures: attemptTimes.length, failingSince: item.createdAt });
+    expect(h?.nextAttemptAt).toBe(item.nextAttemptAt);
+  });
+
+  it('suspends a partner after failures on 7 distinct days and lifts it by itself when it answers', async () => {
+    await enqueue(accept);
+    answer = async () => ({ status: 503, json: null });
+    const stepTo = async (t: number) => {
+      // Retry at every due attempt up to t (a real worker would; the suspension counts days, not attempts).
+      for (;;) {
+        const [item] = await rows();
+        if (item.state !== 'pending' || item.nextAttemptAt > t) break;
+        clock.set(Math.max(clock.now(), item.nextAttemptAt));
+        await worker.runOnce();
+      }
+      clock.set(t);
+    };
+    const start = clock.now();
+    await stepTo(start + 5 * DAY + HOUR); // failures on days 1..6
+    expect(await health.get('b.example')).toMatchObject({ failureDays: 6, suspendedAt: null });
+    await stepTo(start + 6 * DAY + 2 * HOUR); // day 7
+    const suspended = await health.get('b.example');
+    expect(suspended?.failureDays).toBe(7);
+    expect(suspended?.suspendedAt).not.toBeNull();
+    expect(suspended?.suspendedReason).toMatch(
+      /^no answer on 7 distinct days since 2026-01-01T00:00:00.000Z: HTTP 503/,
+    );
+    // Still retried while suspended, and resumed by the first answer.
+    answer = async () => ({ status: 200, json: {} });
+    await stepTo(start + 7 * DAY);
+    expect((await rows())[0].state).toBe('delivered');
+    expect(await health.get('b.example')).toMatchObject({
+      suspendedAt: null,
+      suspendedReason: null,
+      failureDays: 0,
+      consecutiveFailures: 0,
+      failingSince: null,
+      lastSuccessAt: expect.any(Number),
+    });
+  });
+
+  it.each([410, 401, 403, 404])(
+    'a %i answer stops the item at once, marked with the reason, and is never retried',
+    async (status) => {
+      await enqueue(accept);
+      answer = async () => ({ status, json: { error: 'X_GONE', message: 'not here' } });
+      const [r] = await worker.runOnce();
+      expect(r.outcome).toBe('final');
+      expect((await rows())[0]).toMatchObject({
+        state: 'failed',
+        attempts: 1,
+        lastError: `partner answered ${status} X_GONE: not here`,
+      });
+      clock.advance(30 * DAY);
+      await worker.makeAllDue();
+      expect(await worker.runOnce()).toEqual([]);
+      expect(sent).toHaveLength(1);
+      // The partner answered: it is not failing, whatever it said.
+      expect(await health.get('b.example')).toMatchObject({
+        consecutiveFailures: 0,
+        lastError: `answered HTTP ${status}`,
+      });
+    },
+  );
+
+  it('a verified request from the partner wakes its queue; pause holds it, resume and purge act on it', async () => {
+    await enqueue(accept);
+    answer = async () => ({ status: 503, json: null });
+    for (let i = 0; i < 12; i++) {
+      clock.advance(Math.max(0, (await rows())[0].nextAttemptAt - clock.now()));
+      await worker.runOnce();
+    }
+    const waiting = (await rows())[0].nextAttemptAt - clock.now();
+    expect(waiting).toBeGreaterThan(HOUR / 4);
+    answer = async () => ({ status: 200, json: {} });
+    expect(await worker.runOnce()).toEqual([]);
+    expect(await health.recordInbound('B.example')).toBe(true);
+    expect((await health.get('b.example'))?.nextAttemptAt).toBe(clock.now());
+    // The wake makes the item due and runs a pass at once (the clock stands still).
+    expect(await worker.wakePartner('b.example')).toBe(1);
+    await worker.stop();
+    expect((await rows())[0]).toMatchObject({ state: 'delivered', attempts: 13 });
+    expect((await health.get('b.example'))?.lastInboundAt).toBe(clock.now());
+
+    await enqueue(v2Teardown('https://b.example', 'p', 'req-2'), 'teardown', 'req-2');
+    await health.setPaused('b.example', true);
+    expect(await worker.runOnce()).toEqual([]);
+    await health.setPaused('b.example', false);
+    await health.setPaused('b.example', true);
+    expect(await worker.purgePartner('b.example')).toBe(1);
+    expect((await rows())[1]).toMatchObject({ state: 'failed', lastError: 'purged by an admin' });
+    await health.setPaused('b.example', false);
+    expect(await worker.runOnce()).toEqual([]);
   });
 
   it('keeps the order within a request: a teardown waits for the accept before it', async () => {

@@ -127,7 +127,7 @@ describe('errors on a peer, one writer each', () => {
         fetch,
         timeoutMs: 1000,
       }),
-      outbox: new Outbox({ store: new TypeormOutboxStore(db), clock, maxAgeMs: 3600_000 }),
+      outbox: new Outbox({ store: new TypeormOutboxStore(db), clock }),
       tx: new TypeormTransactions(db),
       clock,
       logger,

@@ -7,6 +7,7 @@
 import type { LocalKeyStore } from './local-key-store';
 import type { NonceStore } from '../nonce-store';
 import type { OutboxStore } from './outbox-store';
+import type { PartnerHealthStore } from './partner-health-store';
 import type { PartnerStore } from './partner-store';
 import type { PeeringStore } from './peering-store';
 import type { SettingStore } from './setting-store';
@@ -16,6 +17,7 @@ export type {
   LocalKeyStore,
   NonceStore,
   OutboxStore,
+  PartnerHealthStore,
   PartnerStore,
   PeeringStore,
   SettingStore,
@@ -31,6 +33,7 @@ export interface FederationStores {
   outbox: OutboxStore;
   nonces: NonceStore;
   partners: PartnerStore;
+  partnerHealth: PartnerHealthStore;
   localKeys: LocalKeyStore;
   settings: SettingStore;
   /** The store's key-encryption secret (sealing our private keys at rest). */

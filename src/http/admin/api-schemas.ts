@@ -243,10 +243,49 @@ export const deliveryView = z.object({
   state: z.enum(['pending', 'failed']),
   attempts: z.number().int(),
   next_attempt_at: isoTime.nullable(),
-  expires_at: isoTime,
   last_error: z.string().nullable(),
   created_at: isoTime,
   updated_at: isoTime,
+});
+
+export const partnerHealthView = z.object({
+  server_name: z.string().describe("the partner's host[:port]"),
+  peers: z.array(z.string()).describe('peers we hold with this partner'),
+  outbound: z
+    .object({
+      state: z
+        .enum(['ok', 'failing', 'suspended', 'unknown'])
+        .describe(
+          'ok: it answers; failing: our last calls got no answer (retried, never given up); suspended: failing on N distinct days; unknown: never called',
+        ),
+      consecutive_failures: z.number().int(),
+      failing_since: isoTime.nullable(),
+      failure_days: z.number().int().describe('distinct UTC days with a failure since it last answered'),
+      next_attempt_at: isoTime.nullable().describe('its queue is not tried before this'),
+      last_success_at: isoTime.nullable(),
+      last_failure_at: isoTime.nullable(),
+      last_error: z.string().nullable(),
+      suspended_at: isoTime.nullable(),
+      suspended_reason: z.string().nullable(),
+    })
+    .describe('our calls to the partner'),
+  inbound: z
+    .object({
+      last_verified_at: isoTime
+        .nullable()
+        .describe('the last request from it whose signature verified (written at most once a minute)'),
+    })
+    .describe("the partner's calls to us"),
+  queue: z.object({
+    paused: z.boolean(),
+    paused_at: isoTime.nullable(),
+    pending: z.number().int().describe('notifications waiting for it'),
+  }),
+});
+
+export const purgeQueueResponse = z.object({
+  purged: z.number().int().describe('pending notifications given up (marked failed, "purged by an admin")'),
+  partner: partnerHealthView,
 });
 
 export const retryDeliveriesResponse = z.object({

@@ -4,6 +4,7 @@ import type {
   DeliveryView,
   IncomingRequestView,
   OutgoingRequestView,
+  PartnerHealthView,
   PeerView,
 } from '../../core/federation-admin';
 import { html, raw, type SafeHtml } from './html';
@@ -301,6 +302,82 @@ export function outboxFragment(deliveries: DeliveryView[], csrf: string): SafeHt
   }`;
 }
 
+const OUTBOUND_BADGE: Record<PartnerHealthView['outbound']['state'], [string, string]> = {
+  ok: ['b-ok', 'answers'],
+  failing: ['b-unk', 'not answering'],
+  suspended: ['b-bad', 'suspended'],
+  unknown: ['b-unk', 'not called yet'],
+};
+
+/** Each partner's outbound health (our calls to it) and inbound health (its calls to us) apart, with its queue's controls. */
+export function partnersFragment(partners: PartnerHealthView[], csrf: string): SafeHtml {
+  const rows = partners.map((p) => {
+    const o = p.outbound;
+    const [cls, label] = OUTBOUND_BADGE[o.state];
+    const id = encodeURIComponent(p.server_name);
+    const queueAction = (action: 'pause' | 'resume' | 'purge', text: string, extra: SafeHtml | string = '') =>
+      html`<form
+        method="post"
+        action="/panel/federation/partners/${id}/queue/${action}"
+        class="inline"
+        ${extra}
+      >
+        ${csrfField(csrf)}<button
+          type="submit"
+          data-queue-action="${action}"
+          aria-label="${text} the queue of ${p.server_name}"
+        >
+          ${text}
+        </button>
+      </form>`;
+    return html`<tr data-partner="${p.server_name}" data-outbound="${o.state}">
+      <td>
+        <strong>${p.server_name}</strong>
+        <div class="small muted">${p.peers.length > 0 ? `peers ${p.peers.join(', ')}` : 'no peer'}</div>
+      </td>
+      <td>
+        <span class="badge ${cls}">${label}</span>
+        ${
+          o.consecutive_failures > 0
+            ? html`<div class="small">
+                ${o.consecutive_failures} failure(s) on ${o.failure_days} day(s), since
+                ${formatTime(o.failing_since)}; next try ${formatTime(o.next_attempt_at)}
+              </div>`
+            : ''
+        }
+        ${o.suspended_reason ? html`<div class="small" data-suspended>${o.suspended_reason}</div>` : ''}
+        ${o.last_error && o.state !== 'suspended' ? html`<div class="small muted">${o.last_error}</div>` : ''}
+        <div class="small muted">last answer ${formatTime(o.last_success_at)}</div>
+      </td>
+      <td data-inbound>${formatTime(p.inbound.last_verified_at)}</td>
+      <td>
+        ${p.queue.pending}
+        waiting${p.queue.paused ? html` <span class="badge b-unk" data-paused>paused</span>` : ''}
+      </td>
+      <td>
+        ${p.queue.paused ? queueAction('resume', 'Resume') : queueAction('pause', 'Pause')}
+        ${
+          p.queue.pending > 0
+            ? queueAction(
+                'purge',
+                'Purge',
+                raw(
+                  `data-confirm="Give up the ${p.queue.pending} notification(s) waiting for this partner?"`,
+                ),
+              )
+            : ''
+        }
+      </td>
+    </tr>`;
+  });
+  return dataTable(
+    ['Partner', 'Outbound (our calls)', 'Inbound (last verified request)', 'Queue', ''],
+    rows,
+    'No partner yet.',
+    'Partners',
+  );
+}
+
 export function statusFragment(status: AsteriskConnectionStatus): SafeHtml {
   if (!status.enabled) {
     return html`<div class="banner">
@@ -347,6 +424,7 @@ export interface FederationSnapshot {
   outgoing: OutgoingRequestView[];
   incoming: IncomingRequestView[];
   deliveries: DeliveryView[];
+  partners: PartnerHealthView[];
   status: AsteriskConnectionStatus;
 }
 
@@ -357,6 +435,7 @@ export function federationFragments(s: FederationSnapshot, csrf: string): Record
     outgoing: outgoingFragment(s.outgoing, csrf).value,
     incoming: incomingFragment(s.incoming, csrf).value,
     outbox: outboxFragment(s.deliveries, csrf).value,
+    partners: partnersFragment(s.partners, csrf).value,
   };
 }
 
@@ -415,6 +494,10 @@ export function federationPage(s: FederationSnapshot, csrf: string, codecs: read
     <section class="card" id="incoming">
       <header><h2>Incoming requests</h2></header>
       <div data-live="incoming">${raw(f.incoming)}</div>
+    </section>
+    <section class="card" id="partners">
+      <header><h2>Partners</h2></header>
+      <div data-live="partners">${raw(f.partners)}</div>
     </section>
     <section class="card" id="outbox">
       <header><h2>Notifications to partners</h2></header>

@@ -107,6 +107,34 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
     return { flash: { kind: result.answered ? 'ok' : 'error', text }, json: result };
   });
 
+  /** Pause, resume, purge: a partner's server name (or a peer id) in the path, nothing in the form. */
+  const queueAction = (
+    action: 'pause' | 'resume' | 'purge',
+    run: (id: string) => Promise<{ text: string; json: unknown }>,
+  ) =>
+    kit.post(
+      `/panel/federation/partners/:id/queue/${action}`,
+      BACK,
+      { action: `partner.queue_${action}` },
+      async (req) => {
+        parseForm(emptyForm, req.body);
+        const out = await run(pathId(req));
+        return { flash: { kind: 'ok', text: out.text }, json: out.json };
+      },
+    );
+  queueAction('pause', async (id) => {
+    const p = await fed.pausePartnerQueue(id);
+    return { text: `Queue of ${p.server_name} paused: ${p.queue.pending} notification(s) held.`, json: p };
+  });
+  queueAction('resume', async (id) => {
+    const p = await fed.resumePartnerQueue(id);
+    return { text: `Queue of ${p.server_name} resumed.`, json: p };
+  });
+  queueAction('purge', async (id) => {
+    const r = await fed.purgePartnerQueue(id);
+    return { text: `${r.purged} notification(s) to ${r.partner.server_name} given up.`, json: r };
+  });
+
   kit.post('/panel/federation/outbox/retry', BACK, { action: 'outbox.retry' }, async (req) => {
     parseForm(emptyForm, req.body);
     const out = await fed.retryDeliveriesNow();

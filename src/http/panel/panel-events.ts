@@ -20,13 +20,14 @@ export const SNAPSHOT_INTERVAL_MS = 2000;
 const HEARTBEAT_MS = 15000;
 
 export async function loadSnapshot(s: AdminServices): Promise<FederationSnapshot> {
-  const [peers, outgoing, incoming, deliveries] = await Promise.all([
+  const [peers, outgoing, incoming, deliveries, partners] = await Promise.all([
     s.federation.listPeers(),
     s.federation.listOutgoingRequests(),
     s.federation.listIncomingRequests(),
     s.federation.listDeliveries(),
+    s.federation.listPartnerHealth(),
   ]);
-  return { peers, outgoing, incoming, deliveries, status: s.asterisk.status() };
+  return { peers, outgoing, incoming, deliveries, partners, status: s.asterisk.status() };
 }
 
 /** One open event stream. */

@@ -4,6 +4,7 @@ import { atRestKeyOf } from '../secrets-at-rest';
 import { TypeormLocalKeyStore } from './local-key-store';
 import { TypeormNonceStore } from './nonce-store';
 import { TypeormOutboxStore } from './outbox-store';
+import { TypeormPartnerHealthStore } from './partner-health-store';
 import { TypeormPartnerStore } from './partner-store';
 import { TypeormPeeringStore } from './peering-store';
 import { TypeormSettingStore } from './setting-store';
@@ -13,6 +14,7 @@ export {
   TypeormLocalKeyStore,
   TypeormNonceStore,
   TypeormOutboxStore,
+  TypeormPartnerHealthStore,
   TypeormPartnerStore,
   TypeormPeeringStore,
   TypeormSettingStore,
@@ -31,6 +33,7 @@ export function typeormFederationStores(db: DataSource, clock: Clock) {
     outbox: new TypeormOutboxStore(db),
     nonces: new TypeormNonceStore(db, clock),
     partners: new TypeormPartnerStore(db),
+    partnerHealth: new TypeormPartnerHealthStore(db),
     localKeys: new TypeormLocalKeyStore(db),
     settings: new TypeormSettingStore(db),
     keyEncryptionSecret: (): string => atRestKeyOf(db).secret,

@@ -307,6 +307,48 @@ export function describeStoreContract(
       });
     });
 
+    describe('partner health', () => {
+      it('keys rows by lower-case server name, replaces a row on put, reads every column back, lists by name', async () => {
+        const row = {
+          serverName: 'Beta.example.org:8443',
+          consecutiveFailures: 3,
+          failingSince: 1_767_225_600_000,
+          nextAttemptAt: 1_767_229_200_000,
+          lastSuccessAt: null,
+          lastFailureAt: 1_767_225_700_000,
+          lastError: 'ECONNREFUSED',
+          failureDays: 2,
+          lastFailureDay: 20_454,
+          suspendedAt: null,
+          suspendedReason: null,
+          lastInboundAt: 1_767_225_000_000,
+          queuePausedAt: null,
+          updatedAt: 1_767_225_700_000,
+        };
+        await s.partnerHealth.put(row);
+        expect(await s.partnerHealth.get('beta.EXAMPLE.org:8443')).toEqual({
+          ...row,
+          serverName: 'beta.example.org:8443',
+        });
+        await s.partnerHealth.put({
+          ...row,
+          serverName: 'beta.example.org:8443',
+          consecutiveFailures: 0,
+          suspendedAt: 5,
+          suspendedReason: 'no answer on 7 distinct days since … ünïcode',
+        });
+        await s.partnerHealth.put({ ...row, serverName: 'alpha.example.org' });
+        const all = await s.partnerHealth.list();
+        expect(all.map((r) => r.serverName)).toEqual(['alpha.example.org', 'beta.example.org:8443']);
+        expect(all[1]).toMatchObject({
+          consecutiveFailures: 0,
+          suspendedAt: 5,
+          suspendedReason: 'no answer on 7 distinct days since … ünïcode',
+        });
+        expect(await s.partnerHealth.get('gamma.example.org')).toBeNull();
+      });
+    });
+
     describe('local keys', () => {
       it('lists by not_before (then kid) either way, filtered by algorithm, status and expiry', async () => {
         const rows = [

@@ -15,6 +15,7 @@ import type {
   LocalKeyStore,
   NonceStore,
   OutboxStore,
+  PartnerHealthStore,
   PartnerStore,
   PeeringStore,
   SettingStore,
@@ -27,6 +28,7 @@ import type {
   OutboxItem,
   OutgoingRequest,
   Partner,
+  PartnerHealth,
   Peer,
 } from '../../../src/store/entities';
 
@@ -39,6 +41,7 @@ interface Tables {
   incoming: Map<string, IncomingRequest>;
   outbox: Map<string, OutboxItem>;
   partners: Map<string, Partner>;
+  partnerHealth: Map<string, PartnerHealth>;
   localKeys: Map<string, LocalKey>;
   nonces: Map<string, number>;
   settings: Map<string, unknown>;
@@ -64,6 +67,7 @@ export class MemoryDb {
     incoming: new Map(),
     outbox: new Map(),
     partners: new Map(),
+    partnerHealth: new Map(),
     localKeys: new Map(),
     nonces: new Map(),
     settings: new Map(),
@@ -391,6 +395,21 @@ class MemoryNonceStore implements NonceStore {
   }
 }
 
+class MemoryPartnerHealthStore implements PartnerHealthStore {
+  constructor(private readonly db: MemoryDb) {}
+  async get(serverName: string) {
+    const r = this.db.t.partnerHealth.get(serverName.toLowerCase());
+    return r ? copy(r) : null;
+  }
+  async list() {
+    return [...this.db.t.partnerHealth.values()].sort((x, y) => cmp(x.serverName, y.serverName)).map(copy);
+  }
+  async put(row: PartnerHealth) {
+    const key = row.serverName.toLowerCase();
+    this.db.t.partnerHealth.set(key, { ...copy(row), serverName: key });
+  }
+}
+
 class MemorySettingStore implements SettingStore {
   constructor(private readonly db: MemoryDb) {}
   async get(key: string) {
@@ -412,6 +431,7 @@ export function memoryFederationStores(clock: Clock, secret = 'memory-store-key-
     outbox: new MemoryOutboxStore(db),
     nonces: new MemoryNonceStore(db, clock),
     partners: new MemoryPartnerStore(db),
+    partnerHealth: new MemoryPartnerHealthStore(db),
     localKeys: new MemoryLocalKeyStore(db),
     settings: new MemorySettingStore(db),
     keyEncryptionSecret: () => secret,
