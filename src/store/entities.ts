@@ -437,6 +437,43 @@ export const AuditEventEntity = new EntitySchema<AuditEvent>({
   },
 });
 
+/** A call-quality sample of one trunk (issue 14); written by the Asterisk layer only, kept 24 h. */
+export interface TrunkQualityRow {
+  seq: number;
+  peer: string;
+  at: number;
+  source: string;
+  calls: number;
+  rttMs: number | null;
+  inJitterMs: number | null;
+  inLoss: number | null;
+  outJitterMs: number | null;
+  outLoss: number | null;
+}
+
+const realCol = () => ({ type: 'double precision' as const, nullable: true, transformer: numTransformer });
+const numTransformer = {
+  to: (v: number | null | undefined) => v,
+  from: (v: string | number | null) => (v === null || v === undefined ? null : Number(v)),
+};
+
+export const TrunkQualitySampleEntity = new EntitySchema<TrunkQualityRow>({
+  name: 'TrunkQualitySample',
+  tableName: 'trunk_quality_samples',
+  columns: {
+    seq: { type: 'integer', primary: true, generated: 'increment' },
+    peer: col.str(40),
+    at: col.ms(),
+    source: col.str(8),
+    calls: col.int(),
+    rttMs: realCol(),
+    inJitterMs: realCol(),
+    inLoss: realCol(),
+    outJitterMs: realCol(),
+    outLoss: realCol(),
+  },
+});
+
 export const ALL_ENTITIES = [
   PeerEntity,
   OutgoingRequestEntity,
@@ -450,4 +487,5 @@ export const ALL_ENTITIES = [
   ApiTokenEntity,
   AsteriskRealtimeRowEntity,
   AuditEventEntity,
+  TrunkQualitySampleEntity,
 ];
