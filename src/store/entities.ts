@@ -444,18 +444,14 @@ export interface TrunkQualityRow {
   at: number;
   source: string;
   calls: number;
+  /** Whole ms, as chan_iax2 prints them. */
   rttMs: number | null;
   inJitterMs: number | null;
-  inLoss: number | null;
+  /** Lost frames per mille (chan_iax2 gives whole percent). */
+  inLossPermille: number | null;
   outJitterMs: number | null;
-  outLoss: number | null;
+  outLossPermille: number | null;
 }
-
-const realCol = () => ({ type: 'double precision' as const, nullable: true, transformer: numTransformer });
-const numTransformer = {
-  to: (v: number | null | undefined) => v,
-  from: (v: string | number | null) => (v === null || v === undefined ? null : Number(v)),
-};
 
 export const TrunkQualitySampleEntity = new EntitySchema<TrunkQualityRow>({
   name: 'TrunkQualitySample',
@@ -466,11 +462,11 @@ export const TrunkQualitySampleEntity = new EntitySchema<TrunkQualityRow>({
     at: col.ms(),
     source: col.str(8),
     calls: col.int(),
-    rttMs: realCol(),
-    inJitterMs: realCol(),
-    inLoss: realCol(),
-    outJitterMs: realCol(),
-    outLoss: realCol(),
+    rttMs: col.int(true),
+    inJitterMs: col.int(true),
+    inLossPermille: col.int(true),
+    outJitterMs: col.int(true),
+    outLossPermille: col.int(true),
   },
 });
 

@@ -2,16 +2,20 @@ import { type DataSource, LessThan, MoreThanOrEqual } from 'typeorm';
 import type { QualitySource, TrunkQualitySample, TrunkQualityStore } from '../core/trunk-quality';
 import { TrunkQualitySampleEntity, type TrunkQualityRow } from './entities';
 
+const whole = (v: number | null): number | null => (v === null ? null : Math.round(v));
+const permille = (ratio: number | null): number | null => (ratio === null ? null : Math.round(ratio * 1000));
+const ratio = (permille: number | null): number | null => (permille === null ? null : permille / 1000);
+
 const toRow = (s: TrunkQualitySample): Omit<TrunkQualityRow, 'seq'> => ({
   peer: s.peer,
   at: s.at,
   source: s.source,
   calls: s.calls,
-  rttMs: s.rttMs,
-  inJitterMs: s.inbound.jitterMs,
-  inLoss: s.inbound.lossRatio,
-  outJitterMs: s.outbound.jitterMs,
-  outLoss: s.outbound.lossRatio,
+  rttMs: whole(s.rttMs),
+  inJitterMs: whole(s.inbound.jitterMs),
+  inLossPermille: permille(s.inbound.lossRatio),
+  outJitterMs: whole(s.outbound.jitterMs),
+  outLossPermille: permille(s.outbound.lossRatio),
 });
 
 const fromRow = (r: TrunkQualityRow): TrunkQualitySample => ({
@@ -20,8 +24,8 @@ const fromRow = (r: TrunkQualityRow): TrunkQualitySample => ({
   source: r.source === 'probe' ? 'probe' : ('call' satisfies QualitySource),
   calls: r.calls,
   rttMs: r.rttMs,
-  inbound: { jitterMs: r.inJitterMs, lossRatio: r.inLoss },
-  outbound: { jitterMs: r.outJitterMs, lossRatio: r.outLoss },
+  inbound: { jitterMs: r.inJitterMs, lossRatio: ratio(r.inLossPermille) },
+  outbound: { jitterMs: r.outJitterMs, lossRatio: ratio(r.outLossPermille) },
 });
 
 /**

@@ -3,14 +3,16 @@ import { Table, TableIndex, type MigrationInterface, type QueryRunner } from 'ty
 /**
  * Call-quality samples per trunk (issue 14), written by the Asterisk layer's
  * call-quality monitor and pruned to 24 h. Table API only, so one migration
- * serves SQLite and MariaDB/MySQL. Figures are nullable: null is "not
- * reported" (no jitter buffer on that side, no PONG yet), never a made-up 0.
+ * serves SQLite and MariaDB/MySQL. Figures are whole numbers as chan_iax2
+ * prints them (ms; loss in per mille, chan_iax2 gives whole percent) and
+ * nullable: null is "not reported" (no jitter buffer on that side, no PONG
+ * yet), never a made-up 0.
  */
 export class TrunkQualitySamples1763800001100 implements MigrationInterface {
   name = 'TrunkQualitySamples1763800001100';
 
   async up(q: QueryRunner): Promise<void> {
-    const num = (name: string) => ({ name, type: 'double precision', isNullable: true });
+    const num = (name: string) => ({ name, type: 'integer', isNullable: true });
     await q.createTable(
       new Table({
         name: 'trunk_quality_samples',
@@ -28,9 +30,9 @@ export class TrunkQualitySamples1763800001100 implements MigrationInterface {
           { name: 'calls', type: 'integer', isNullable: false },
           num('rttMs'),
           num('inJitterMs'),
-          num('inLoss'),
+          num('inLossPermille'),
           num('outJitterMs'),
-          num('outLoss'),
+          num('outLossPermille'),
         ],
       }),
     );
