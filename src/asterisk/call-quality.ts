@@ -86,8 +86,21 @@ export class CallQualityMonitor {
       : null;
   }
 
+  /** Starts, and sets the gauges from the newest stored sample of each configured peer (a restart keeps them). */
   start(): void {
     this.stopped = false;
+    void this.seedGauges().catch((e: unknown) =>
+      this.deps.logger.debug('call quality: stored samples not read', {
+        component: 'asterisk',
+        error: errorMessage(e),
+      }),
+    );
+  }
+
+  private async seedGauges(): Promise<void> {
+    const { rows, store, metrics } = this.deps;
+    const peers = new Set((await rows.readLinks()).map((p) => p.name));
+    for (const s of await store.latest()) if (peers.has(s.peer)) metrics.setTrunkQuality(s);
   }
 
   /** Ends a probe being held (it is hung up at once). */

@@ -14,7 +14,11 @@ import { freeUdpPort } from '../harness/ports';
 import { faultSeed } from '../harness/seeded-random';
 import { startUdpDelayRelay, type UdpDelayRelay } from '../harness/udp-delay-relay';
 import { waitUntil } from '../harness/wait';
-import type { Metrics } from '../../src/core/metrics';
+import { CallQualityMonitor } from '../../src/asterisk/call-quality';
+import { systemClock } from '../../src/core/clock';
+import { Metrics } from '../../src/core/metrics';
+import { createLogger } from '../../src/logging/logger';
+import { PeerRunRows } from '../../src/store/peer-rows';
 import { TypeormTrunkQualityStore } from '../../src/store/trunk-quality-samples';
 import {
   LOCAL_CONTEXT,
@@ -192,4 +196,34 @@ it('a quality probe is a short call of its own: samples marked probe with the ro
   await waitUntil(async () => (await iaxChannelsOf(A)).length === 0, { what: 'the probe hung up' });
   await waitUntil(async () => (await activeCalls(sa.metrics)) === 0, { what: 'no active call on A' });
   relay.delayMs = 0;
+});
+
+it("a restarted monitor's gauges start from the newest stored sample of each peer, before any call", async () => {
+  const store = new TypeormTrunkQualityStore(sa.db);
+  const newest = (await store.latest()).find((x) => x.peer === PEER)!;
+  expect(newest.rttMs).not.toBeNull();
+  const metrics = new Metrics();
+  const monitor = new CallQualityMonitor({
+    rows: new PeerRunRows(sa.db),
+    ami: sa.ami,
+    store,
+    clock: systemClock,
+    logger: createLogger({ level: 'error', format: 'json', silent: true }),
+    metrics,
+    pollMs: 1000,
+    probe: { enabled: false, intervalMs: 60_000, durationMs: 5000, extension: TEST_EXTENSION },
+  });
+  monitor.start();
+  try {
+    const rtt = await waitUntil(async () => gauge(metrics, 'trunkRtt', { peer: PEER }), {
+      what: 'the round trip gauge from the store',
+    });
+    expect(rtt).toBeCloseTo(newest.rttMs! / 1000, 3);
+    expect(await gauge(metrics, 'trunkLoss', { peer: PEER, direction: 'outbound' })).toBeCloseTo(
+      newest.outbound.lossRatio!,
+      3,
+    );
+  } finally {
+    monitor.stop();
+  }
 });
