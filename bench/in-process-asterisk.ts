@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { PeerRunRows } from '../src/store/peer-rows';
+import { TypeormTrunkQualityStore } from '../src/store/trunk-quality-samples';
 import { TypeormSettingStore } from '../src/store/typeorm';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,6 +51,7 @@ export async function startInProcessAsterisk(ast: AsteriskInstance): Promise<InP
     fetch,
     metrics: new Metrics(),
     peers: new PeerRunRows(db),
+    quality: new TypeormTrunkQualityStore(db),
     unfederated: new PolicyStore({ settings: new TypeormSettingStore(db), clock: systemClock, config }),
   });
   await feature.start();

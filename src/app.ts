@@ -16,6 +16,7 @@ import { assertDatabaseExists } from './store/database-presence';
 import { renderGeneratedConfig } from './asterisk/generated-config';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
 import { PeerRunRows } from './store/peer-rows';
+import { TypeormTrunkQualityStore } from './store/trunk-quality-samples';
 import { typeormFederationStores } from './store/typeorm';
 import { openSideDatabase } from './store/mysql-pool';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
@@ -282,7 +283,12 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
   const stores: FederationStores = typeormFederationStores(ctx.db, ctx.clock);
   const policy = new PolicyStore({ settings: stores.settings, clock: ctx.clock, config: ctx.config });
   if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
-    const ast = createAsteriskFeature({ ...ctx, unfederated: policy, peers: new PeerRunRows(ctx.db) });
+    const ast = createAsteriskFeature({
+      ...ctx,
+      unfederated: policy,
+      peers: new PeerRunRows(ctx.db),
+      quality: new TypeormTrunkQualityStore(ctx.db),
+    });
     app.asterisk = ast.port;
     features.push(ast);
   }

@@ -174,6 +174,9 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
     ['forceencryption', 'yes'],
     ['requirecalltoken', 'yes'],
     ['transfer', 'no'],
+    // The jitter buffer makes chan_iax2 measure inbound jitter and loss (else -1) and report them to the
+    // partner: the call-quality figures of both directions need it on both ends (docs/asterisk.md).
+    ['jitterbuffer', 'yes'],
     ['qualify', 'yes'],
     ['qualifyfreqok', String(s.qualifyFreqOkMs)],
     ['qualifyfreqnotok', String(s.qualifyFreqNotOkMs)],

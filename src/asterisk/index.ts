@@ -8,7 +8,9 @@ import type {
 } from '../core/asterisk-port';
 import { errorMessage } from '../core/errors';
 import type { UnfederatedNumbersSource } from '../core/unfederated-numbers';
+import type { TrunkQualityStore } from '../core/trunk-quality';
 import { AmiClient } from './ami-client';
+import { CallQualityMonitor } from './call-quality';
 import { AriClient } from './ari-client';
 import type { AmiLink, AmiMessage, AriLink } from './asterisk-links';
 import { FilesBackend, IAX_MODULE } from './files-backend';
@@ -34,6 +36,8 @@ export interface AsteriskFeature extends Feature {
   pollMonitor(): Promise<void>;
   /** Peer status events the monitor has received so far, by source. */
   monitorEvents(): { ami: number; ari: number };
+  /** Call quality and active calls per trunk (poll now, probe a peer now). */
+  readonly quality: CallQualityMonitor;
   readonly reconciler: Reconciler;
 }
 
@@ -60,6 +64,8 @@ export function createAsteriskFeature(
     unfederated: UnfederatedNumbersSource;
     /** The peers (what to render, and the columns this layer writes), handed in by the composition. */
     peers: AsteriskPeerRows;
+    /** Call-quality samples (this layer writes them), handed in by the composition. */
+    quality: TrunkQualityStore;
   },
   overrides: AsteriskFeatureOverrides = {},
 ): AsteriskFeature {
@@ -163,10 +169,24 @@ export function createAsteriskFeature(
     timeoutSec: 15,
   });
 
+  const quality = new CallQualityMonitor({
+    rows: ctx.peers,
+    ami,
+    store: ctx.quality,
+    clock,
+    logger,
+    metrics,
+    pollMs: config.jobs.trunkQualityPollMs,
+    // Realtime peers are never qualified (reachability unknown), so no probe would be placed.
+    probe: { ...a.qualityProbe, extension: a.testExtension },
+  });
+
   let lastUptime: number | null = null;
   let lastBootEstimate: number | null = null;
   const jobs: Job[] = [
     monitor.job,
+    quality.pollJob,
+    ...(quality.probeJob ? [quality.probeJob] : []),
     {
       name: 'asterisk-reconcile',
       schedule: { cron: config.jobs.reconcileCron },
@@ -283,6 +303,7 @@ export function createAsteriskFeature(
     reconcile: (reason) => reconciler.request(reason, { immediate: true }),
     pollMonitor: () => monitor.pollSoon(),
     monitorEvents: () => ({ ...monitor.eventsSeen }),
+    quality,
     async start() {
       for (const [link, event, listener] of listeners) link.on(event, listener);
       ami.start();
@@ -291,6 +312,7 @@ export function createAsteriskFeature(
       onAmiState();
       onAriState();
       monitor.start();
+      quality.start();
       const runner = runnerFor(ctx);
       handles = jobs.map((j) => runner.add(j));
       // A hand edit of a generated file is repaired at once, not at the next scheduled reconcile.
@@ -303,6 +325,7 @@ export function createAsteriskFeature(
     },
     async stop() {
       // Off the runner first without waiting: a scheduled reconcile in flight ends when the reconciler stops.
+      quality.stop();
       const removed = Promise.all(handles.map((h) => h.remove()));
       handles = [];
       stopWatchingDrift?.();

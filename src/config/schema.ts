@@ -168,6 +168,20 @@ export const configSchema = z.strictObject({
        * inotify), hand edits wait for the scheduled reconcile. Read at each change.
        */
       watchGeneratedFiles: z.boolean().default(true),
+      /**
+       * Quality probes (docs/asterisk.md, "Call quality"): a short call to each
+       * reachable trunk without a call up (Milliwatt here, the partner's echo
+       * at testExtension there), one trunk after the other, every intervalMs;
+       * durationMs should be longer than iax.conf's pingtime (21 s by default),
+       * or the round trip and the partner's report come too late.
+       */
+      qualityProbe: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          intervalMs: z.number().int().min(10_000).default(3_600_000),
+          durationMs: z.number().int().min(1000).max(300_000).default(30_000),
+        })
+        .prefault({}),
       /** Realtime database (UURU_ASTERISK_DATABASE_*). */
       realtimeDb: z.strictObject(mysqlConnection({ user: 'asterisk', database: 'asterisk' })).prefault({}),
     })
@@ -239,6 +253,8 @@ export const configSchema = z.strictObject({
       antiEntropyCron: z.string().default('*/10 * * * *'),
       keyRotationCron: z.string().default('17 3 * * *'),
       monitorPollMs: z.number().int().min(200).default(5000),
+      /** Call quality and active calls per trunk: one channel list and `iax2 show netstats` every so often. */
+      trunkQualityPollMs: z.number().int().min(200).default(10_000),
       outboxPollMs: z.number().int().min(50).default(2000),
     })
     .prefault({}),

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { buildVersion } from './build-info';
 import { ASTERISK_LINK_STATES, type AsteriskLinkState } from './asterisk-port';
+import { QUALITY_DIRECTIONS, type TrunkQualitySample } from './trunk-quality';
 
 /**
  * Prometheus instruments, one registry per App (so tests can run several
@@ -170,6 +171,36 @@ export class Metrics {
     labelNames: ['link', 'state'],
     registers: [this.registry],
   });
+  readonly trunkRtt = new Gauge({
+    name: 'uuru_fed_trunk_rtt_seconds',
+    help: 'Round trip of the IAX2 trunk during its last call or quality probe, seconds (IAX2 PING/PONG; absent until measured)',
+    labelNames: ['peer'],
+    registers: [this.registry],
+  });
+  readonly trunkJitter = new Gauge({
+    name: 'uuru_fed_trunk_jitter_seconds',
+    help: 'Jitter on the IAX2 trunk during its last call or quality probe, seconds; direction inbound (partner to us) or outbound (us to partner, as the partner reports it); absent until measured',
+    labelNames: ['peer', 'direction'],
+    registers: [this.registry],
+  });
+  readonly trunkLoss = new Gauge({
+    name: 'uuru_fed_trunk_loss_ratio',
+    help: 'Fraction of media frames lost on the IAX2 trunk during its last call or quality probe (0..1), by direction; absent until measured',
+    labelNames: ['peer', 'direction'],
+    registers: [this.registry],
+  });
+  readonly trunkQualityTime = new Gauge({
+    name: 'uuru_fed_trunk_quality_timestamp_seconds',
+    help: 'When the trunk quality figures were last measured, Unix time in seconds (absent if never)',
+    labelNames: ['peer'],
+    registers: [this.registry],
+  });
+  readonly trunkActiveCalls = new Gauge({
+    name: 'uuru_fed_trunk_active_calls',
+    help: 'IAX2 channels up on the trunk now (calls and quality probes), from Asterisk',
+    labelNames: ['peer'],
+    registers: [this.registry],
+  });
   readonly jobRuns = new Counter({
     name: 'uuru_fed_job_runs_total',
     help: 'Runs of background jobs (src/jobs) by job and result',
@@ -240,6 +271,21 @@ export class Metrics {
     // at a thousand peers, empty histograms for all would be most of the scrape.
     const withSetup = new Set((await this.testCallSetup.get()).values.map((v) => String(v.labels.peer)));
     for (const peer of withSetup) if (!names.has(peer)) this.testCallSetup.remove({ peer });
+    // Trunk figures come from the Asterisk layer as measured: every peer has its active calls (0 until
+    // a poll says otherwise), the quality gauges appear with the first measurement; a removed peer's go.
+    for (const gauge of [
+      this.trunkRtt,
+      this.trunkJitter,
+      this.trunkLoss,
+      this.trunkQualityTime,
+      this.trunkActiveCalls,
+    ]) {
+      for (const v of (await gauge.get()).values) {
+        if (!names.has(String(v.labels.peer))) gauge.remove(v.labels);
+      }
+    }
+    const withCalls = new Set((await this.trunkActiveCalls.get()).values.map((v) => String(v.labels.peer)));
+    for (const peer of names) if (!withCalls.has(peer)) this.trunkActiveCalls.set({ peer }, 0);
     // Gauges describe the rows as they are now.
     this.peerState.reset();
     this.peerLatency.reset();
@@ -250,6 +296,21 @@ export class Metrics {
       if (p.lastSeen !== null) this.peerLastSeen.set({ peer: p.name }, p.lastSeen / 1000);
       setStateSet(this.peerApplyState, p.name, APPLY_STATES, p.applyState, 'pending');
     }
+  }
+
+  /** A trunk's call-quality figures as last measured: a figure Asterisk did not report keeps its earlier value. */
+  setTrunkQuality(s: TrunkQualitySample): void {
+    if (s.rttMs !== null) this.trunkRtt.set({ peer: s.peer }, s.rttMs / 1000);
+    for (const direction of QUALITY_DIRECTIONS) {
+      const f = s[direction];
+      if (f.jitterMs !== null) this.trunkJitter.set({ peer: s.peer, direction }, f.jitterMs / 1000);
+      if (f.lossRatio !== null) this.trunkLoss.set({ peer: s.peer, direction }, f.lossRatio);
+    }
+    this.trunkQualityTime.set({ peer: s.peer }, s.at / 1000);
+  }
+
+  setTrunkActiveCalls(peer: string, calls: number): void {
+    this.trunkActiveCalls.set({ peer }, calls);
   }
 
   /** One link's state: 1 on its state's series, 0 on every other, so each state is one series to alert on. */

@@ -326,6 +326,39 @@ export const AuditEventEntity = new EntitySchema<AuditEvent>({
   },
 });
 
+/** A call-quality sample of one trunk (issue 14); written by the Asterisk layer only, kept 24 h. */
+export interface TrunkQualityRow {
+  seq: number;
+  peer: string;
+  at: number;
+  source: string;
+  calls: number;
+  /** Whole ms, as chan_iax2 prints them. */
+  rttMs: number | null;
+  inJitterMs: number | null;
+  /** Lost frames per mille (chan_iax2 gives whole percent). */
+  inLossPermille: number | null;
+  outJitterMs: number | null;
+  outLossPermille: number | null;
+}
+
+export const TrunkQualitySampleEntity = new EntitySchema<TrunkQualityRow>({
+  name: 'TrunkQualitySample',
+  tableName: 'trunk_quality_samples',
+  columns: {
+    seq: { type: 'integer', primary: true, generated: 'increment' },
+    peer: col.str(40),
+    at: col.ms(),
+    source: col.str(8),
+    calls: col.int(),
+    rttMs: col.int(true),
+    inJitterMs: col.int(true),
+    inLossPermille: col.int(true),
+    outJitterMs: col.int(true),
+    outLossPermille: col.int(true),
+  },
+});
+
 export const ALL_ENTITIES = [
   PeerEntity,
   OutgoingRequestEntity,
@@ -340,4 +373,5 @@ export const ALL_ENTITIES = [
   AsteriskRealtimeRowEntity,
   AuditEventEntity,
   PartnerHealthEntity,
+  TrunkQualitySampleEntity,
 ];

@@ -4,6 +4,7 @@
  * DataSource from openDatabase) against a real Asterisk from the harness.
  */
 import { PeerRunRows } from '../../src/store/peer-rows';
+import { TypeormTrunkQualityStore } from '../../src/store/trunk-quality-samples';
 import { TypeormSettingStore } from '../../src/store/typeorm';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -96,7 +97,7 @@ export async function startSidecar(
   // The federation policy is the owner of the unfederated numbers, as in the app.
   const policy = new PolicyStore({ settings: new TypeormSettingStore(db), clock: systemClock, config });
   const feature = createAsteriskFeature(
-    { ...ctx, unfederated: policy, peers: new PeerRunRows(db) },
+    { ...ctx, unfederated: policy, peers: new PeerRunRows(db), quality: new TypeormTrunkQualityStore(db) },
     { ami, ari: links.ari },
   );
   await feature.start();

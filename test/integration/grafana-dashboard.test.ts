@@ -90,6 +90,10 @@ describe('shipped dashboard and alert rules', () => {
       'uuru_fed_outbox_depth',
       'uuru_fed_asterisk_connection_up',
       'uuru_fed_key_expiry_timestamp_seconds',
+      'uuru_fed_trunk_rtt_seconds',
+      'uuru_fed_trunk_jitter_seconds',
+      'uuru_fed_trunk_loss_ratio',
+      'uuru_fed_trunk_active_calls',
     ]) {
       expect(queried).toContain(name);
     }
@@ -120,8 +124,17 @@ describe('shipped dashboard and alert rules', () => {
     let B: Instance;
 
     beforeAll(async () => {
+      // Quality figures exist only during calls: A's scheduled quality probe (on by default) comes soon here,
+      // and lasts past chan_iax2's first PING (21 s), so the round trip and B's report are in.
       [A, B] = await startInstances([
-        { name: 'dash_a', db: 'sqlite' },
+        {
+          name: 'dash_a',
+          db: 'sqlite',
+          env: {
+            UURU_ASTERISK_QUALITY_PROBE_INTERVAL_MS: '10000',
+            UURU_ASTERISK_QUALITY_PROBE_DURATION_MS: '28000',
+          },
+        },
         { name: 'dash_b', db: 'sqlite' },
       ]);
       await adminOk(
@@ -168,9 +181,15 @@ describe('shipped dashboard and alert rules', () => {
     });
 
     it('every metric the dashboard and the alert rules query has samples in /metrics', async () => {
-      const res = await fetch(`${A.sidecar.adminUrl}/metrics`);
-      expect(res.status).toBe(200);
-      const exposed = parseExposition(await res.text());
+      const exposed = await waitUntil(
+        async () => {
+          const res = await fetch(`${A.sidecar.adminUrl}/metrics`);
+          expect(res.status).toBe(200);
+          const e = parseExposition(await res.text());
+          return samplesOf(e, 'uuru_fed_trunk_rtt_seconds', { peer: 'dash' }).length > 0 ? e : null;
+        },
+        { what: "a quality probe's figures in /metrics", timeoutMs: 90_000, intervalMs: 1000 },
+      );
       const names = new Set(exposed.samples.map((s) => s.name));
 
       const queried = new Set([...dashboardExprs(), ...ruleExprs()].flatMap(promqlMetricNames));
@@ -200,6 +219,13 @@ describe('shipped dashboard and alert rules', () => {
       expect(samplesOf(exposed, 'uuru_fed_test_call_setup_seconds_count', { peer: 'dash' })[0]?.value).toBe(
         1,
       );
-    });
+      for (const direction of ['inbound', 'outbound']) {
+        expect(samplesOf(exposed, 'uuru_fed_trunk_loss_ratio', { peer: 'dash', direction })).toHaveLength(1);
+        expect(samplesOf(exposed, 'uuru_fed_trunk_jitter_seconds', { peer: 'dash', direction })).toHaveLength(
+          1,
+        );
+      }
+      expect(samplesOf(exposed, 'uuru_fed_trunk_active_calls', { peer: 'dash' })).toHaveLength(1);
+    }, 120_000);
   });
 });

@@ -44,6 +44,10 @@ function expectOneHot(e: Exposition, name: string, peer: string, states: readonl
 
 function expectPeerSeries(e: Exposition, peer: string): void {
   expectOneHot(e, 'uuru_fed_peer_state', peer, PEER_STATES);
+  // Active calls from start-up (these instances have no Asterisk: none); quality figures only once measured.
+  expect(samplesOf(e, 'uuru_fed_trunk_active_calls', { peer })).toEqual([
+    expect.objectContaining({ value: 0 }),
+  ]);
   expectOneHot(e, 'uuru_fed_peer_apply_state', peer, APPLY_STATES);
   expect(
     samplesOf(e, 'uuru_fed_test_calls_total', { peer })

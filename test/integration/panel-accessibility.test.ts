@@ -5,6 +5,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../harness/chromium';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { systemClock } from '../../src/core/clock';
+import { TypeormTrunkQualityStore } from '../../src/store/trunk-quality-samples';
 
 import { adminApi, type Instance, startInstance } from './admin-fixtures';
 import { waitUntil } from '../harness/wait';
@@ -65,6 +66,23 @@ beforeAll(async () => {
   expect(lisbon.status).toBe(201);
   const peers = await waitForPeer(a);
   peerId = peers[0].id;
+  // A day of call-quality samples for the chart (these instances have no Asterisk to measure one): calls
+  // in the morning, hourly probes, one sample without the partner's report yet.
+  const now = Date.now();
+  const hour = 3_600_000;
+  await new TypeormTrunkQualityStore(a.app.db!).add(
+    [...Array.from({ length: 23 }, (_, i) => now - (23 - i) * hour), now - 9.5 * hour, now - 9.4 * hour].map(
+      (at, i) => ({
+        peer: peers[0].name,
+        at,
+        source: i < 23 ? ('probe' as const) : ('call' as const),
+        calls: 1,
+        rttMs: i === 5 ? null : 40 + (i % 5) * 7,
+        inbound: { jitterMs: 3 + (i % 3), lossRatio: (i % 4) / 100 },
+        outbound: { jitterMs: i === 5 ? null : 5, lossRatio: i === 5 ? null : (i % 6) / 100 },
+      }),
+    ),
+  );
   // An action that failed, so the audit page shows both outcomes.
   expect((await apiA('DELETE', '/federation/peers/no-such-peer')).status).toBe(404);
 
@@ -177,6 +195,12 @@ const PAGES: PanelPage[] = [
     path: () => '/panel/doctor',
     signedIn: true,
     ready: (p) => p.locator('li[data-check]').first().waitFor(),
+  },
+  {
+    name: 'trunk-quality',
+    path: () => `/panel/federation/peers/${peerId}/quality`,
+    signedIn: true,
+    ready: (p) => p.locator('svg[data-chart="q-loss"] polyline').first().waitFor({ state: 'attached' }),
   },
   {
     name: 'teardown-confirm',

@@ -200,6 +200,8 @@ describe('what a peer becomes', () => {
       'forceencryption=yes',
       'requirecalltoken=yes',
       'transfer=no',
+      // Call-quality figures of both directions need a jitter buffer on both ends (docs/asterisk.md).
+      'jitterbuffer=yes',
       'qualify=yes',
       'disallow=all',
       'allow=ulaw',

@@ -31,7 +31,10 @@ import {
   retryDeliveriesResponse,
   statusResponse,
   testCallResponse,
+  trunkQualityResponse,
 } from './api-schemas';
+import { TRUNK_QUALITY_RETENTION_MS, type TrunkQualitySample } from '../../core/trunk-quality';
+import { TypeormTrunkQualityStore } from '../../store/trunk-quality-samples';
 import { PARTNER_REFUSALS_PASSED_ON } from '../../federation/partner-transport';
 import { type ApiRoute, defineRoute } from './route-table';
 import { doctorRoute } from './doctor-route';
@@ -53,6 +56,15 @@ const countBy = <T>(items: T[], key: (t: T) => string): Record<string, number> =
   for (const i of items) out[key(i)] = (out[key(i)] ?? 0) + 1;
   return out;
 };
+
+const qualitySampleView = (q: TrunkQualitySample) => ({
+  at: new Date(q.at).toISOString(),
+  source: q.source,
+  calls: q.calls,
+  rtt_ms: q.rttMs,
+  inbound: { jitter_ms: q.inbound.jitterMs, loss_ratio: q.inbound.lossRatio },
+  outbound: { jitter_ms: q.outbound.jitterMs, loss_ratio: q.outbound.lossRatio },
+});
 
 /** GET /status: who asks, where this instance listens and what it advertises, the Asterisk link, a peers summary. */
 export async function statusView(s: AdminServices, principal: string) {
@@ -423,6 +435,28 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
       success: { status: 200, schema: testCallResponse, description: 'the outcome (answered or why not)' },
       errors: ['FED_UNKNOWN_PEER', 'ASTERISK_INVALID_VALUE'],
       handle: async ({ params }) => ({ body: await runTestCall(s, await fed.getPeer(params.id)) }),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/peers/{id}/quality',
+      summary: 'Call quality of the trunk over the last 24 h (samples taken during calls and quality probes)',
+      tag: 'peers',
+      params: idParams,
+      query: noQuery,
+      success: { status: 200, schema: trunkQualityResponse, description: 'the samples, oldest first' },
+      errors: ['FED_UNKNOWN_PEER'],
+      handle: async ({ params }) => {
+        const peer = await fed.getPeer(params.id);
+        const since = s.clock.now() - TRUNK_QUALITY_RETENTION_MS;
+        const samples = await new TypeormTrunkQualityStore(s.db).since(since, peer.name);
+        return {
+          body: {
+            peer: peer.name,
+            since: new Date(since).toISOString(),
+            samples: samples.map(qualitySampleView),
+          },
+        };
+      },
     }),
     defineRoute({
       method: 'post',

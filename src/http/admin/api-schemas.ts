@@ -180,6 +180,28 @@ export const testCallResponse = z.object({
   error: z.string().nullable(),
 });
 
+const qualityDirection = z
+  .object({
+    jitter_ms: z.number().nullable(),
+    loss_ratio: z.number().min(0).max(1).nullable().describe('fraction of media frames lost, 0..1'),
+  })
+  .describe('null where Asterisk reported nothing real (no jitter buffer on that side, no report yet)');
+
+export const trunkQualitySampleView = z.object({
+  at: isoTime,
+  source: z.enum(['call', 'probe']).describe('a real call, or a quality probe the sidecar placed'),
+  calls: z.number().int().describe('IAX2 channels up on the trunk then'),
+  rtt_ms: z.number().nullable().describe('IAX2 PING/PONG round trip; null before the first PONG'),
+  inbound: qualityDirection.describe('partner to us, measured by our jitter buffer'),
+  outbound: qualityDirection.describe("us to partner, as the partner's reports say"),
+});
+
+export const trunkQualityResponse = z.object({
+  peer: z.string(),
+  since: isoTime,
+  samples: z.array(trunkQualitySampleView).describe('the last 24 h, oldest first'),
+});
+
 export const refreshResponse = z.object({
   server_name: z.string(),
   fingerprints: z.array(z.string()),

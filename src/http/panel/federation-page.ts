@@ -109,7 +109,12 @@ export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskC
             >${p.state === 'active' ? 'active' : 'partner missing'}</span
           >
         </td>
-        <td>${reachabilityCell(p, status)}</td>
+        <td>
+          ${reachabilityCell(p, status)}
+          <div class="small">
+            <a href="/panel/federation/peers/${p.id}/quality" data-quality>call quality</a>
+          </div>
+        </td>
         <td>${formatTime(p.last_seen)}</td>
         <td class="small">${errorsCell(p)}</td>
         <td>${applyCell(p)}</td>

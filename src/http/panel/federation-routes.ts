@@ -2,6 +2,9 @@ import type { Request, Router } from 'express';
 import { runTestCall } from '../admin/api-routes';
 import { federationPage, teardownConfirmPage } from './federation-page';
 import { loadSnapshot } from './panel-events';
+import { qualityPage } from './quality-page';
+import { TRUNK_QUALITY_RETENTION_MS } from '../../core/trunk-quality';
+import { TypeormTrunkQualityStore } from '../../store/trunk-quality-samples';
 import { acceptForm, createOutgoingForm, emptyForm, localOnlyForm, parseForm } from './panel-forms';
 import { type PanelKit, pathId } from './panel-kit';
 
@@ -23,6 +26,14 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
     title: 'Federation',
     body: federationPage(await loadSnapshot(services), csrf, config.instance.codecs),
   }));
+
+  kit.view('/panel/federation/peers/:id/quality', 'federation', async (req) => {
+    const peer = await fed.getPeer(pathId(req));
+    const to = services.clock.now();
+    const from = to - TRUNK_QUALITY_RETENTION_MS;
+    const samples = await new TypeormTrunkQualityStore(services.db).since(from, peer.name);
+    return { title: `Call quality: ${peer.name}`, body: qualityPage({ peer, samples, from, to }) };
+  });
 
   kit.post(
     '/panel/federation/outgoing-requests',

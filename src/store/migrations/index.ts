@@ -5,7 +5,8 @@ import { Utf8mb41763800000600 } from './0006-utf8mb4';
 import { PeeringName401763800000800 } from './0008-peering-name-40';
 import { PeerErrorOwners1763800000900 } from './0009-peer-error-owners';
 import { AuditTrail1763800001000 } from './0010-audit-trail';
-import { PartnerHealth1763800001100 } from './0011-s12-health-partner-health';
+import { PartnerHealth1763800001100 } from './0011-partner-health';
+import { TrunkQualitySamples1763800001200 } from './0012-trunk-quality-samples';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   PeerErrorOwners1763800000900,
   AuditTrail1763800001000,
   PartnerHealth1763800001100,
+  TrunkQualitySamples1763800001200,
 ];
