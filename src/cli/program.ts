@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../core/errors';
 import { PACKAGE_VERSION } from '../core/version';
 import { registerAccounts } from './commands/accounts';
+import { registerAdopt } from './commands/adopt';
 import { registerAsterisk } from './commands/asterisk';
 import { registerCompletion } from './commands/completion';
 import { registerDoctor } from './commands/doctor';
@@ -62,6 +63,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerPhonebook(program, ctx);
   registerOutbox(program, ctx);
   registerAccounts(program, ctx);
+  registerAdopt(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

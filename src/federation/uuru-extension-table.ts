@@ -1,5 +1,4 @@
-import type { Pool } from 'mysql2/promise';
-import { createSideDatabasePool } from '../store/mysql-pool';
+import { openSideSql, type SideSql } from '../store/side-sql';
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
 import { AppError, errorMessage } from '../core/errors';
@@ -23,14 +22,16 @@ interface ExtensionRow {
 }
 
 /**
- * The public directory of a stock µURU: its `extension` table (SQLModel
+ * The public directory of a stock µURU: its `extension` table, in its
+ * application database on either engine (PostgreSQL, µURU's default, or
+ * MySQL/MariaDB) (SQLModel
  * model Extension: extension, name, type, public, location_name, lat, lon,
  * plus token, password, info, user_id and extra_fields, which are never read).
  * Only rows with `public` true are selected, as µURU's own phonebook does.
  */
 export class UuruExtensionTable implements PhonebookSource {
   readonly label: string;
-  private pool: Pool | null = null;
+  private pool: SideSql | null = null;
   private cache: { at: number; rows: unknown[] } | null = null;
   private loading: Promise<unknown[]> | null = null;
 
@@ -51,29 +52,28 @@ export class UuruExtensionTable implements PhonebookSource {
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = null;
-    await pool?.end().catch(() => undefined);
+    await pool?.close();
   }
 
   private async load(): Promise<unknown[]> {
     let found: ExtensionRow[];
     try {
-      const [rows] = await this.getPool().query(
+      found = await this.getPool().query<ExtensionRow>(
         'SELECT extension, name, type, public, location_name, lat, lon FROM extension' +
           ' WHERE public = TRUE ORDER BY extension LIMIT ?',
         [MAX_ROWS],
       );
-      found = rows as ExtensionRow[];
     } catch (e) {
       throw new AppError('PHONEBOOK_UNAVAILABLE', `the µURU database cannot be read: ${errorMessage(e)}`);
     }
-    // The driver hands back tinyint(1) as a number; the directory's schema wants a boolean.
+    // MySQL hands back tinyint(1) as a number (PostgreSQL a boolean); the directory's schema wants a boolean.
     const rows = found.map((r) => ({ ...r, public: r.public === true || Number(r.public) === 1 }));
     this.cache = { at: this.clock.now(), rows };
     return rows;
   }
 
-  private getPool(): Pool {
-    this.pool ??= createSideDatabasePool(this.cfg, 2);
+  private getPool(): SideSql {
+    this.pool ??= openSideSql({ ...this.cfg, engine: this.cfg.type }, 2);
     return this.pool;
   }
 }
