@@ -6,6 +6,7 @@
  * The sidecar is a real process; the CLI is the built one, run on the
  * sidecar's own data folder as an operator would.
  */
+import crypto from 'node:crypto';
 import { cli } from './cli-fixtures';
 import { externalMariaDbFromEnv, type MariaDbServer } from '../harness/mariadb';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
@@ -376,5 +377,64 @@ describe.each([
     expect(await claims(b)).toEqual([]);
     const again = await adopt('--undo');
     expect(again.stdout).toContain('nothing to undo');
+  });
+});
+
+describe("the µURU phonebook source on µURU's default engine", () => {
+  let s: Sidecar;
+  const db = `uuru_pb_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`;
+
+  beforeAll(async () => {
+    await pg.createDatabase(db);
+    // µURU's `extension` table as SQLModel creates it on PostgreSQL (the user foreign key left out).
+    await pg.query(
+      `CREATE TABLE extension (extension VARCHAR NOT NULL, name VARCHAR NOT NULL, location_name VARCHAR,
+         lat INTEGER, lon INTEGER, type VARCHAR NOT NULL, token VARCHAR NOT NULL, password VARCHAR NOT NULL,
+         info VARCHAR NOT NULL, public BOOLEAN NOT NULL, user_id UUID, extra_fields JSON, PRIMARY KEY (extension))`,
+      [],
+      db,
+    );
+    for (const [ext, name, pub, loc, lat] of [
+      ['4001', 'Info desk', true, 'Hangar', 524_000_000],
+      ['4002', 'Private line', false, null, null],
+      ['4003', 'Bar', true, null, null],
+    ] as const)
+      await pg.query(
+        `INSERT INTO extension (extension, name, location_name, lat, lon, type, token, password, info, public, extra_fields)
+           VALUES ($1, $2, $3, $4, NULL, 'SIP', 'tok', 'sip-password', 'private info', $5, '{}')`,
+        [ext, name, loc, lat, pub],
+        db,
+      );
+    s = await startSidecar({
+      name: 'adopt_pb_pg',
+      db: 'sqlite',
+      env: {
+        UURU_PHONEBOOK_DATABASE_TYPE: 'postgres',
+        UURU_PHONEBOOK_DATABASE_SERVER: pg.host,
+        UURU_PHONEBOOK_DATABASE_PORT: String(pg.port),
+        UURU_PHONEBOOK_DATABASE_USER: pg.user,
+        UURU_PHONEBOOK_DATABASE_PASSWORD: pg.password,
+        UURU_PHONEBOOK_DATABASE_DB: db,
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([s]);
+    await pg.dropDatabase(db).catch(() => undefined);
+  });
+
+  it("serves the public rows of µURU's extension table on PostgreSQL, never the private ones", async () => {
+    const res = await fetch(`${s.federationUrl}/api/v1/extension/phonebook`);
+    expect(res.status).toBe(200);
+    const book = (await res.json()) as {
+      extension: string;
+      name: string;
+      public: boolean;
+      lat: number | null;
+    }[];
+    expect(book.map((e) => e.extension)).toEqual(['4001', '4003']);
+    expect(book[0]).toMatchObject({ name: 'Info desk', public: true, lat: 524_000_000 });
+    expect(JSON.stringify(book)).not.toContain('sip-password');
   });
 });
