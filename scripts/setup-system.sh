@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system parts the test suite needs on a Debian machine, as root:
-# MariaDB server binaries, Chromium for the panel tests, promtool (from Debian's prometheus
+# MariaDB server binaries, PostgreSQL (a stock µURU's default application database, for the
+# adopt tests), Chromium for the panel tests, promtool (from Debian's prometheus
 # package, for the shipped alert rules' unit tests), debootstrap, and a cached Debian sid
 # chroot with Asterisk 22. Idempotent: a warm machine returns in seconds.
 # Runs at the same time (two test runs, a demo beside a test) wait for each other on a
@@ -12,6 +13,7 @@ CHROOT="${UURU_TEST_ASTERISK_CHROOT:-$CACHE_DIR/asterisk-sid}"
 
 need=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)

@@ -18,7 +18,7 @@ import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
 import { PeerRunRows } from './store/peer-rows';
 import { TypeormTrunkQualityStore } from './store/trunk-quality-samples';
 import { typeormFederationStores } from './store/typeorm';
-import { openSideDatabase } from './store/mysql-pool';
+import { openSideDatabase } from './store/side-sql';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../core/errors';
 import { PACKAGE_VERSION } from '../core/version';
 import { registerAccounts } from './commands/accounts';
+import { registerAdopt } from './commands/adopt';
 import { registerAsterisk } from './commands/asterisk';
 import { registerCompletion } from './commands/completion';
 import { registerDoctor } from './commands/doctor';
@@ -64,6 +65,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerOutbox(program, ctx);
   registerPartners(program, ctx);
   registerAccounts(program, ctx);
+  registerAdopt(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

@@ -61,6 +61,7 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_ADMIN_URL', 'cli.adminUrl', 'string'],
   ['UURU_ADMIN_TOKEN', 'cli.adminToken', 'string'],
   ['UURU_PHONEBOOK_FILE', 'phonebook.file', 'string'],
+  ['UURU_PHONEBOOK_DATABASE_TYPE', 'phonebook.uuruDatabase.type', 'string'],
   ['UURU_PHONEBOOK_DATABASE_SERVER', 'phonebook.uuruDatabase.host', 'string'],
   ['UURU_PHONEBOOK_DATABASE_PORT', 'phonebook.uuruDatabase.port', 'int'],
   ['UURU_PHONEBOOK_DATABASE_USER', 'phonebook.uuruDatabase.user', 'string'],

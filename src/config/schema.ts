@@ -239,10 +239,19 @@ export const configSchema = z.strictObject({
       /** UURU_PHONEBOOK_FILE: a JSON or CSV file with the public directory. */
       file: z.string().optional(),
       /**
-       * UURU_PHONEBOOK_DATABASE_*: a µURU database (MariaDB/MySQL) whose `extension` table,
+       * UURU_PHONEBOOK_DATABASE_*: a µURU application database (MariaDB/MySQL or PostgreSQL) whose `extension` table,
        * rows with public set, is the public directory (merged with the file when both are set).
        */
-      uuruDatabase: z.strictObject(mysqlConnection({ user: 'uuru', database: 'uuru' })).optional(),
+      uuruDatabase: z
+        .strictObject({
+          /**
+           * UURU_PHONEBOOK_DATABASE_TYPE: the engine of µURU's application database, mysql (MariaDB/MySQL)
+           * or postgres (µURU's default; then set the port too, usually 5432).
+           */
+          type: z.enum(['mysql', 'postgres']).default('mysql'),
+          ...mysqlConnection({ user: 'uuru', database: 'uuru' }),
+        })
+        .optional(),
       /** How long a partner's fetched phonebook is kept before it is fetched again, seconds. */
       partnerCacheSeconds: z.number().int().min(10).max(86400).default(300),
     })

@@ -349,6 +349,52 @@ export const ERROR_CATALOGUE = {
       'the CLI found no sidecar database where the configuration points (UURU_DATA_DIR, UURU_DATABASE_*); --init creates one',
     surfaces: ['cli'],
   },
+  // uuru-fed adopt (taking over a stock µURU deployment); nothing is changed when one is raised
+  ADOPT_SCHEMA_UNKNOWN: {
+    status: 409,
+    kind: 'user',
+    meaning:
+      "µURU's application database is at a schema version (alembic_version) this sidecar does not know",
+    surfaces: ['cli'],
+  },
+  ADOPT_NAME_CONFLICT: {
+    status: 409,
+    kind: 'user',
+    meaning:
+      'a µURU peering or request has the name (or request id) of a different peer or request of the sidecar',
+    surfaces: ['cli'],
+  },
+  ADOPT_PREFIX_CONFLICT: {
+    status: 409,
+    kind: 'user',
+    meaning: "a µURU peering's dial prefix overlaps a prefix the sidecar (or another µURU peering) uses",
+    surfaces: ['cli'],
+  },
+  ADOPT_EMPTY_PREFIX: {
+    status: 409,
+    kind: 'user',
+    meaning: 'a µURU peering or request has an empty dial prefix (its pattern would take local numbers)',
+    surfaces: ['cli'],
+  },
+  ADOPT_HALF_DONE: {
+    status: 409,
+    kind: 'user',
+    meaning:
+      "µURU's two databases disagree: a peer without its iaxfriends or dial plan row, or such a row without its peer",
+    surfaces: ['cli'],
+  },
+  ADOPT_UNSUPPORTED_VALUE: {
+    status: 409,
+    kind: 'user',
+    meaning: 'a µURU record holds a value the sidecar cannot carry (name, prefix, address, codec)',
+    surfaces: ['cli'],
+  },
+  ADOPT_SOURCE_UNAVAILABLE: {
+    status: 503,
+    kind: 'operational',
+    meaning: "one of µURU's databases cannot be reached or read",
+    surfaces: ['cli'],
+  },
   CLI_AMBIGUOUS_NAME: {
     status: 409,
     kind: 'user',

@@ -36,26 +36,3 @@ export function createSideDatabasePool(cfg: MysqlConnection, connectionLimit: nu
     charset: 'utf8mb4',
   });
 }
-
-/**
- * A side database to read (the protocol's SideDatabase port,
- * src/federation/ports/side-database.ts): the pool opens on the first query.
- */
-export function openSideDatabase(
-  cfg: MysqlConnection,
-  connectionLimit: number,
-): { query(sql: string, params: unknown[]): Promise<unknown[]>; close(): Promise<void> } {
-  let pool: Pool | null = null;
-  return {
-    async query(sql, params) {
-      pool ??= createSideDatabasePool(cfg, connectionLimit);
-      const [rows] = await pool.query(sql, params);
-      return rows as unknown[];
-    },
-    async close() {
-      const p = pool;
-      pool = null;
-      await p?.end().catch(() => undefined);
-    },
-  };
-}

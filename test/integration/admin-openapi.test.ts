@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import { typeormFederationStores } from '../../src/store/typeorm';
-import { openSideDatabase } from '../../src/store/mysql-pool';
+import { openSideDatabase } from '../../src/store/side-sql';
 import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
 import { ERROR_CATALOGUE, isErrorCode } from '../../src/core/error-catalogue';
 import { createFederationFeature } from '../../src/federation';

@@ -12,7 +12,7 @@
  * oversized, malformed and stalled phonebooks that no real partner would.
  */
 import { typeormFederationStores } from '../../src/store/typeorm';
-import { openSideDatabase } from '../../src/store/mysql-pool';
+import { openSideDatabase } from '../../src/store/side-sql';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';

@@ -1,0 +1,127 @@
+import type { Command } from 'commander';
+import type { DataSource } from 'typeorm';
+import { Adopter } from '../adopt/adopt';
+import { planText } from '../adopt/plan';
+import { UuruDeployment, uuruDatabases } from '../adopt/uuru-source';
+import { RealtimeRowClaimStore } from '../asterisk/realtime-claims';
+import { systemClock } from '../core/clock';
+import { errorMessage, isAppError } from '../core/errors';
+import { describeDatabase } from '../store/database-presence';
+import { TypeormPeeringStore, TypeormTransactions } from '../store/typeorm';
+import type { CliContext } from './context';
+import { CliError, EXIT_FAILED, EXIT_USAGE } from './exit-codes';
+
+/**
+ * The composition of `uuru-fed adopt`: the sidecar's database opened as the
+ * sidecar opens it (with its key for secrets at rest, so imported secrets
+ * are sealed like every other), its peering store and the realtime
+ * backend's row claims handed to the adopt module as ports.
+ */
+export async function runAdopt(
+  ctx: CliContext,
+  cmd: Command,
+  opts: {
+    appDb?: string;
+    asteriskDb?: string;
+    uuruEnv?: string;
+    dryRun?: boolean;
+    undo?: boolean;
+    waitMs: number;
+    json?: boolean;
+  },
+): Promise<void> {
+  const config = ctx.config();
+  const fail = (e: unknown): never => {
+    if (e instanceof CliError) throw e;
+    if (isAppError(e))
+      throw new CliError(`${e.code}: ${e.message}`, e.status === 400 ? EXIT_USAGE : EXIT_FAILED, e.code);
+    throw e;
+  };
+  let where;
+  try {
+    where = uuruDatabases({ appUrl: opts.appDb, asteriskUrl: opts.asteriskDb, envFile: opts.uuruEnv });
+  } catch (e) {
+    return fail(e);
+  }
+  ctx.note(`database: ${describeDatabase(config)}`);
+  const { openAppDatabase } = await import('../app');
+  let db: DataSource;
+  try {
+    db = await openAppDatabase(config, { create: false });
+  } catch (e) {
+    if (isAppError(e) && e.code === 'CLI_DATABASE_MISSING')
+      throw new CliError(`${e.code}: ${e.message}`, EXIT_FAILED, e.code);
+    throw new CliError(
+      `FED_UNAVAILABLE: cannot open the database (${describeDatabase(config)}): ${errorMessage(e)}`,
+      EXIT_FAILED,
+      'FED_UNAVAILABLE',
+    );
+  }
+  const uuru = new UuruDeployment(where);
+  const peerings = new TypeormPeeringStore(db);
+  const backend = config.asterisk.stateBackend;
+  const adopter = new Adopter(uuru, {
+    peerings,
+    transactions: new TypeormTransactions(db),
+    claims: new RealtimeRowClaimStore(db, systemClock),
+    backend,
+    now: () => systemClock.now(),
+  });
+  try {
+    if (opts.dryRun) {
+      const { plan } = await adopter.plan();
+      if (opts.json) ctx.json(plan);
+      else ctx.out(planText(plan, backend));
+      if (plan.conflicts.length > 0) ctx.exitCode = EXIT_FAILED;
+      return;
+    }
+    if (opts.undo) {
+      const r = await adopter.undo();
+      if (opts.json) return ctx.json(r);
+      for (const row of r.restored) ctx.out(`given back to µURU: ${row.table} ${row.key}\n`);
+      for (const name of r.peers) ctx.out(`peer ${name}: removed from the sidecar\n`);
+      for (const name of r.requests) ctx.out(`request ${name}: removed from the sidecar\n`);
+      if (r.peers.length === 0 && r.requests.length === 0)
+        ctx.out('nothing to undo: no adopted µURU records\n');
+      return;
+    }
+    const r = await adopter.run({
+      awaitLive: async (names) => {
+        // Ask the running sidecar to apply at once when its admin API is at hand; its schedule does otherwise.
+        try {
+          await ctx.api(cmd).request('POST', '/reconcile', {});
+        } catch (e) {
+          ctx.note(`could not ask the running sidecar to reconcile now (${errorMessage(e)}); waiting for it`);
+        }
+        const deadline = Date.now() + opts.waitMs;
+        for (;;) {
+          const live: string[] = [];
+          for (const name of names) {
+            const p = await peerings.findPeer({ name });
+            if (p?.applyState === 'applied') live.push(name);
+          }
+          if (live.length === names.length || Date.now() >= deadline) return live;
+          await new Promise((res) => setTimeout(res, 500));
+        }
+      },
+    });
+    if (opts.json) return ctx.json(r);
+    ctx.out(planText(r.plan, backend));
+    for (const name of r.imported.peers) ctx.out(`imported peer ${name}\n`);
+    for (const name of r.imported.outgoing) ctx.out(`imported outgoing request ${name}\n`);
+    for (const name of r.imported.incoming) ctx.out(`imported incoming request ${name}\n`);
+    for (const row of r.claimed) ctx.out(`taken over: ${row.table} ${row.key}\n`);
+    for (const row of r.removed) ctx.out(`removed from µURU's Asterisk database: ${row.table} ${row.key}\n`);
+    if (r.notLive.length > 0) {
+      ctx.note(
+        `not live in time, µURU's rows kept for: ${r.notLive.join(', ')}; start the sidecar (or check \`uuru-fed peers list\`) and run adopt again`,
+      );
+      ctx.exitCode = EXIT_FAILED;
+    }
+  } catch (e) {
+    fail(e);
+  } finally {
+    await uuru.close();
+    await db.destroy();
+  }
+}

@@ -1,0 +1,453 @@
+/**
+ * `uuru-fed adopt` against a stock µURU deployment's real databases (issue
+ * 17): µURU's application database on a real PostgreSQL (its default) and on
+ * MariaDB, its Asterisk database on MariaDB, with schema and rows as µURU's
+ * migrations and its create_iax_peer leave them (test/harness/uuru-deployment.ts).
+ * The sidecar is a real process; the CLI is the built one, run on the
+ * sidecar's own data folder as an operator would.
+ */
+import crypto from 'node:crypto';
+import { cli } from './cli-fixtures';
+import { externalMariaDbFromEnv, type MariaDbServer } from '../harness/mariadb';
+import { startPostgres, type PostgresServer } from '../harness/postgres';
+import { createUuruDeployment, type UuruDeploymentFixture, uuruSecret } from '../harness/uuru-deployment';
+import {
+  adminOk,
+  clearSecret,
+  countRows,
+  destroyAll,
+  peerRow,
+  startSidecar,
+  type Sidecar,
+} from '../harness/sidecar';
+
+let pg: PostgresServer;
+let maria: MariaDbServer;
+
+beforeAll(async () => {
+  const m = externalMariaDbFromEnv();
+  if (!m) throw new Error('needs the integration project MariaDB (UURU_TEST_MARIADB_*)');
+  maria = m;
+  pg = await startPostgres();
+}, 120_000);
+
+afterAll(async () => {
+  await pg?.stop();
+  await maria?.stop();
+});
+
+const sidecarEnv = (s: Sidecar): Record<string, string> => ({
+  UURU_DATA_DIR: s.dataDir,
+  UURU_CONFIG_FILE: `${s.dataDir}/config.json`,
+});
+
+async function claims(s: Sidecar): Promise<string[]> {
+  const rows = await s.query<{ tableName: string; rowKey: string }>(
+    'SELECT tableName, rowKey FROM {db}.asterisk_realtime_rows ORDER BY tableName, rowKey',
+  );
+  return rows.map((r) => `${r.tableName} ${r.rowKey}`);
+}
+
+/** Everything adopt may write in the sidecar, to show a refused or repeated run wrote nothing. */
+async function sidecarDump(s: Sidecar): Promise<unknown> {
+  return {
+    peers: await s.query('SELECT * FROM {db}.peers ORDER BY name'),
+    outgoing: await s.query('SELECT * FROM {db}.outgoing_requests ORDER BY id'),
+    incoming: await s.query('SELECT * FROM {db}.incoming_requests ORDER BY id'),
+    claims: await s.query('SELECT * FROM {db}.asterisk_realtime_rows ORDER BY tableName, rowKey'),
+  };
+}
+
+describe.each([
+  ['PostgreSQL', 'postgres' as const],
+  ['MariaDB', 'mysql' as const],
+])('adopt, µURU application database on %s', (_label, engine) => {
+  let uuru: UuruDeploymentFixture;
+  let b: Sidecar;
+  const secret = uuruSecret();
+  const outSecret = uuruSecret();
+  const inSecret = uuruSecret();
+  let peerId: string;
+  let outId: string;
+  let inId: string;
+  let before: Awaited<ReturnType<UuruDeploymentFixture['federationRows']>>;
+
+  const adopt = (...args: string[]) => {
+    const where =
+      engine === 'postgres'
+        ? ['--uuru-env', uuru.envFile]
+        : ['--app-db', uuru.appUrl, '--asterisk-db', uuru.asteriskUrl];
+    return cli(['adopt', ...where, ...args], sidecarEnv(b));
+  };
+
+  beforeAll(async () => {
+    uuru = await createUuruDeployment(engine, { maria, pg });
+    peerId = await uuru.addPeer({
+      name: 'partner_one',
+      prefix: '5',
+      partnerExtensionLength: 4,
+      partnerIaxHost: '127.0.0.2',
+      partnerUuruHost: 'http://127.0.0.2:8000',
+      secret,
+      codec: 'alaw',
+    });
+    outId = await uuru.addOutgoing({
+      name: 'asked_them',
+      partnerUuruHost: 'http://127.0.0.3:8000/',
+      prefix: '7',
+      secret: outSecret,
+    });
+    inId = await uuru.addIncoming({
+      name: 'asked_us',
+      partnerUuruHost: 'http://127.0.0.4:8000',
+      partnerIaxHost: '127.0.0.4',
+      partnerExtensionLength: 3,
+      secret: inSecret,
+      codec: 'ulaw',
+    });
+    before = await uuru.federationRows();
+    b = await startSidecar({
+      name: `adopt_${engine}`,
+      db: 'sqlite',
+      config: { asterisk: { stateBackend: 'realtime', realtimeDb: uuru.asteriskDb } },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([b]);
+    await uuru?.drop();
+  });
+
+  it('--dry-run prints each peering and request, the Asterisk rows to take over, and changes nothing', async () => {
+    const r = await adopt('--dry-run');
+    expect(r.stderr).not.toMatch(/ADOPT_/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`schema version 69a30a0afb72`);
+    expect(r.stdout).toContain(
+      'peer partner_one: prefix 5, partner http://127.0.0.2:8000, codec alaw: import as a v1 peer',
+    );
+    expect(r.stdout).toContain(
+      "Asterisk rows taken over as the sidecar's own: iaxfriends partner_one, extensions pjsip_internal|_5XXXX|1",
+    );
+    expect(r.stdout).toContain(
+      `outgoing request asked_them (${outId}): prefix 7, partner http://127.0.0.3:8000`,
+    );
+    expect(r.stdout).toContain(
+      `incoming request asked_us (${inId}): partner http://127.0.0.4:8000, codec ulaw`,
+    );
+    expect(r.stdout).toContain('3 record(s) to import');
+    expect(r.stdout).not.toContain(secret);
+    expect(await countRows(b, 'peers')).toBe(0);
+    expect(await claims(b)).toEqual([]);
+    expect(await uuru.federationRows()).toEqual(before);
+  });
+
+  describe('refuses, changing nothing, and says what to fix', () => {
+    const refused = async (code: string, fix: RegExp) => {
+      const dump = await sidecarDump(b);
+      const rows = await uuru.federationRows();
+      const dry = await adopt('--dry-run');
+      expect(dry.code).toBe(1);
+      expect(dry.stdout).toContain(`conflict ${code}: `);
+      const r = await adopt();
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`uuru-fed: ${code}: nothing was changed`);
+      expect(r.stderr).toMatch(fix);
+      expect(await sidecarDump(b)).toEqual(dump);
+      expect(await uuru.federationRows()).toEqual(rows);
+    };
+
+    it('an unknown µURU schema version', async () => {
+      await uuru.app("UPDATE alembic_version SET version_num = 'a1b2c3d4e5f6'");
+      try {
+        await refused('ADOPT_SCHEMA_UNKNOWN', /schema version \(alembic_version\) is a1b2c3d4e5f6/);
+      } finally {
+        await uuru.app(`UPDATE alembic_version SET version_num = '69a30a0afb72'`);
+      }
+    });
+
+    it('an empty prefix', async () => {
+      const id = await uuru.addOutgoing({
+        name: 'no_prefix',
+        partnerUuruHost: 'http://127.0.0.5:8000',
+        prefix: '',
+        secret: uuruSecret(),
+      });
+      try {
+        await refused('ADOPT_EMPTY_PREFIX', /outgoing request no_prefix has an empty prefix/);
+      } finally {
+        await uuru.app('DELETE FROM outgoingpeeringrequest WHERE name = ?', ['no_prefix']);
+      }
+      expect(id).toBeTruthy();
+    });
+
+    it('a peer whose Asterisk rows are missing (a half-done change between the two databases)', async () => {
+      // µURU committed the peer row, then failed before its Asterisk rows.
+      await uuru.app(
+        'INSERT INTO peer (id, name, prefix, partner_extension_length, partner_iax_host, partner_uuru_host, secret, codec) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+          engine === 'postgres' ? '7d0f5f2e-62a4-4c55-9d8b-3b1d1a0d6a11' : '7d0f5f2e62a44c559d8b3b1d1a0d6a11',
+          'half_done',
+          '8',
+          4,
+          '127.0.0.6',
+          'http://127.0.0.6:8000',
+          uuruSecret(),
+          'g722',
+        ],
+      );
+      try {
+        await refused('ADOPT_HALF_DONE', /peer half_done has no iaxfriends row/);
+      } finally {
+        await uuru.app('DELETE FROM peer WHERE name = ?', ['half_done']);
+      }
+    });
+
+    it('a dial plan row left by a half-done teardown', async () => {
+      await uuru.asterisk(
+        "INSERT INTO extensions (context, exten, priority, app, appdata) VALUES ('pjsip_internal', '_9XXXX', 1, 'Dial', 'IAX2/gone_peer/${EXTEN:-4}')",
+      );
+      try {
+        await refused('ADOPT_HALF_DONE', /for IAX2 friend 'gone_peer', but no peer of that name/);
+      } finally {
+        await uuru.asterisk("DELETE FROM extensions WHERE exten = '_9XXXX'");
+      }
+    });
+
+    /** Leaves the sidecar as the other tests expect it: no peers, no pending incoming requests. */
+    const clearSidecar = async () => {
+      for (const p of await b.query<{ id: string }>('SELECT id FROM {db}.peers'))
+        await b.admin('DELETE', `/federation/peers/${p.id}?local_only=true`);
+      for (const r of await b.query<{ id: string }>(
+        "SELECT id FROM {db}.incoming_requests WHERE state = 'pending'",
+      ))
+        await b.admin('POST', `/federation/incoming-requests/${r.id}/decline`, { local_only: true });
+      expect(await countRows(b, 'peers')).toBe(0);
+    };
+    afterAll(clearSidecar);
+
+    it('a name or a prefix the sidecar already uses', async () => {
+      // A partner asks the sidecar to peer under the name µURU's peer has; the admin accepts it with prefix 55.
+      const post = await fetch(`${b.federationUrl}/api/v1/federation/incoming/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: crypto.randomUUID(),
+          name: 'partner_one',
+          partner_uuru_host: 'http://127.0.0.9:8000',
+          partner_iax_host: '127.0.0.9',
+          partner_extension_length: 4,
+          secret: uuruSecret(),
+          codec: 'g722',
+        }),
+      });
+      expect(post.status).toBe(200);
+      await refused('ADOPT_NAME_CONFLICT', /a pending request of the sidecar is named 'partner_one'/);
+      const list = await adminOk<{ requests: { id: string; name: string }[] }>(
+        b,
+        'GET',
+        '/federation/incoming-requests',
+        undefined,
+        200,
+      );
+      const req = list.requests.find((x) => x.name === 'partner_one');
+      await adminOk(
+        b,
+        'POST',
+        `/federation/incoming-requests/${req?.id}/accept`,
+        { prefix: '55', local_only: true },
+        200,
+      );
+      try {
+        await refused('ADOPT_NAME_CONFLICT', /the sidecar has a peer named 'partner_one' already/);
+      } finally {
+        const peer = await peerRow(b, 'partner_one');
+        await adminOk(b, 'DELETE', `/federation/peers/${peer?.id}?local_only=true`, undefined, 204);
+      }
+      // Same prefix region under another name: 5 and 55 overlap.
+      const post2 = await fetch(`${b.federationUrl}/api/v1/federation/incoming/request`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          id: crypto.randomUUID(),
+          name: 'someone_else',
+          partner_uuru_host: 'http://127.0.0.10:8000',
+          partner_iax_host: '127.0.0.10',
+          partner_extension_length: 4,
+          secret: uuruSecret(),
+          codec: 'g722',
+        }),
+      });
+      expect(post2.status).toBe(200);
+      const list2 = await adminOk<{ requests: { id: string; name: string }[] }>(
+        b,
+        'GET',
+        '/federation/incoming-requests',
+        undefined,
+        200,
+      );
+      const req2 = list2.requests.find((x) => x.name === 'someone_else');
+      await adminOk(
+        b,
+        'POST',
+        `/federation/incoming-requests/${req2?.id}/accept`,
+        { prefix: '55', local_only: true },
+        200,
+      );
+      try {
+        await refused(
+          'ADOPT_PREFIX_CONFLICT',
+          /prefix 5 overlaps the prefix 55 of the sidecar's peer 'someone_else'/,
+        );
+      } finally {
+        const peer = await peerRow(b, 'someone_else');
+        await adminOk(b, 'DELETE', `/federation/peers/${peer?.id}?local_only=true`, undefined, 204);
+      }
+    });
+  });
+
+  it('imports the peering and both requests under the same names, prefixes, secrets (sealed) and codecs, and takes the rows over', async () => {
+    const r = await adopt();
+    expect(r.stderr).not.toMatch(/ADOPT_|Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('imported peer partner_one');
+    expect(r.stdout).toContain('taken over: iaxfriends partner_one');
+    const peer = await peerRow(b, 'partner_one');
+    expect(peer).toMatchObject({
+      id: peerId,
+      prefix: '5',
+      dialect: 'v1',
+      partnerIaxHost: '127.0.0.2',
+      partnerIaxPort: 4569,
+      partnerExtensionLength: 4,
+      partnerServerName: '127.0.0.2:8000',
+      secret,
+    });
+    const [raw] = await b.query<{ secret: string; codec: string }>(
+      'SELECT secret, codec FROM {db}.peers WHERE name = ?',
+      ['partner_one'],
+    );
+    expect(raw.codec).toBe('alaw');
+    expect(raw.secret).not.toContain(secret);
+    const [out] = await b.query<{
+      id: string;
+      prefix: string;
+      secret: string;
+      state: string;
+      partnerUrl: string;
+      dialect: string;
+    }>('SELECT * FROM {db}.outgoing_requests');
+    expect(out).toMatchObject({
+      id: outId,
+      prefix: '7',
+      state: 'pending',
+      partnerUrl: 'http://127.0.0.3:8000',
+      dialect: 'v1',
+    });
+    expect(out.secret).not.toContain(outSecret);
+    expect(clearSecret(b, 'outgoing_requests', out.secret)).toBe(outSecret);
+    const [inc] = await b.query<{
+      requestId: string;
+      secret: string;
+      codec: string;
+      partnerExtensionLength: number;
+    }>('SELECT * FROM {db}.incoming_requests');
+    expect(inc).toMatchObject({ requestId: inId, codec: 'ulaw', partnerExtensionLength: 3 });
+    expect(clearSecret(b, 'incoming_requests', inc.secret)).toBe(inSecret);
+    expect(await claims(b)).toEqual(['extensions pjsip_internal|_5XXXX|1', 'iaxfriends partner_one']);
+    // Nothing in µURU's databases was touched by the import itself.
+    expect(await uuru.federationRows()).toEqual(before);
+  });
+
+  it('a second adopt changes nothing', async () => {
+    const dump = await sidecarDump(b);
+    const r = await adopt();
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      'partner_one: prefix 5, partner http://127.0.0.2:8000, codec alaw: already adopted, unchanged',
+    );
+    expect(r.stdout).toContain('nothing to change');
+    expect(r.stdout).not.toContain('imported');
+    expect(await sidecarDump(b)).toEqual(dump);
+  });
+
+  it('--undo gives the rows back as µURU wrote them and forgets the adopted records', async () => {
+    // What the realtime backend makes of a taken-over peer: its friend options, and its own dial plan row in place of µURU's.
+    await uuru.asterisk(
+      "UPDATE iaxfriends SET context = 'uuru-federation-in', port = 4569, qualify = 'yes', requirecalltoken = 'yes', transfer = 'no' WHERE name = 'partner_one'",
+    );
+    await uuru.asterisk("DELETE FROM extensions WHERE context = 'pjsip_internal' AND exten = '_5XXXX'");
+    await b.query('SELECT 1');
+    const r = await adopt('--undo');
+    expect(r.stderr).not.toMatch(/ADOPT_|Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('given back to µURU: iaxfriends partner_one');
+    expect(r.stdout).toContain('peer partner_one: removed from the sidecar');
+    expect(await uuru.federationRows()).toEqual(before);
+    expect(await countRows(b, 'peers')).toBe(0);
+    expect(await countRows(b, 'outgoing_requests')).toBe(0);
+    expect(await countRows(b, 'incoming_requests')).toBe(0);
+    expect(await claims(b)).toEqual([]);
+    const again = await adopt('--undo');
+    expect(again.stdout).toContain('nothing to undo');
+  });
+});
+
+describe("the µURU phonebook source on µURU's default engine", () => {
+  let s: Sidecar;
+  const db = `uuru_pb_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`;
+
+  beforeAll(async () => {
+    await pg.createDatabase(db);
+    // µURU's `extension` table as SQLModel creates it on PostgreSQL (the user foreign key left out).
+    await pg.query(
+      `CREATE TABLE extension (extension VARCHAR NOT NULL, name VARCHAR NOT NULL, location_name VARCHAR,
+         lat INTEGER, lon INTEGER, type VARCHAR NOT NULL, token VARCHAR NOT NULL, password VARCHAR NOT NULL,
+         info VARCHAR NOT NULL, public BOOLEAN NOT NULL, user_id UUID, extra_fields JSON, PRIMARY KEY (extension))`,
+      [],
+      db,
+    );
+    for (const [ext, name, pub, loc, lat] of [
+      ['4001', 'Info desk', true, 'Hangar', 524_000_000],
+      ['4002', 'Private line', false, null, null],
+      ['4003', 'Bar', true, null, null],
+    ] as const)
+      await pg.query(
+        `INSERT INTO extension (extension, name, location_name, lat, lon, type, token, password, info, public, extra_fields)
+           VALUES ($1, $2, $3, $4, NULL, 'SIP', 'tok', 'sip-password', 'private info', $5, '{}')`,
+        [ext, name, loc, lat, pub],
+        db,
+      );
+    s = await startSidecar({
+      name: 'adopt_pb_pg',
+      db: 'sqlite',
+      env: {
+        UURU_PHONEBOOK_DATABASE_TYPE: 'postgres',
+        UURU_PHONEBOOK_DATABASE_SERVER: pg.host,
+        UURU_PHONEBOOK_DATABASE_PORT: String(pg.port),
+        UURU_PHONEBOOK_DATABASE_USER: pg.user,
+        UURU_PHONEBOOK_DATABASE_PASSWORD: pg.password,
+        UURU_PHONEBOOK_DATABASE_DB: db,
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([s]);
+    await pg.dropDatabase(db).catch(() => undefined);
+  });
+
+  it("serves the public rows of µURU's extension table on PostgreSQL, never the private ones", async () => {
+    const res = await fetch(`${s.federationUrl}/api/v1/extension/phonebook`);
+    expect(res.status).toBe(200);
+    const book = (await res.json()) as {
+      extension: string;
+      name: string;
+      public: boolean;
+      lat: number | null;
+    }[];
+    expect(book.map((e) => e.extension)).toEqual(['4001', '4003']);
+    expect(book[0]).toMatchObject({ name: 'Info desk', public: true, lat: 524_000_000 });
+    expect(JSON.stringify(book)).not.toContain('sip-password');
+  });
+});
