@@ -4,6 +4,7 @@ import { errorMessage } from '../core/errors';
 import { asteriskName } from '../core/peering-name';
 import type { DigitClass, DigitPattern, UnfederatedSet } from '../core/unfederated-numbers';
 import type { Peer } from '../store/entities';
+import { trunkSecretsAt } from '../core/trunk-secret-epochs';
 import { assertBlockedExten, type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
 
 /**
@@ -165,6 +166,8 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
     ['host', p.host],
     ['port', String(p.port)],
     ['username', p.name],
+    // During an epoch overlap two lines: chan_iax2 accepts both inbound and sends the last one.
+    ...(p.alsoAcceptSecret ? [['secret', p.alsoAcceptSecret] as [string, string]] : []),
     ['secret', p.secret],
     ['context', inboundContextFor(p.name, s)],
     ['encryption', 'yes'],
@@ -269,7 +272,24 @@ let lastSteps: { settings: string; byPeer: StepsMemo } | null = null;
  * validation is refused on its own and never rendered; the others are
  * unaffected. Peers are sorted by name so the output is stable.
  */
-export function buildDesiredState(peers: (PeerInput & Pick<Peer, 'id'>)[], s: RenderSettings): DesiredState {
+/** A peer's secrets at a moment: its epoch's secret to send, and during an overlap the other one accepted. */
+export function withEpochSecrets(p: ValidPeer, at: SecretClock): ValidPeer {
+  if (p.secretEpochSeconds === null) return p;
+  const t = trunkSecretsAt(p, at.now, at.overlapMs);
+  return { ...p, secret: t.send, alsoAcceptSecret: t.alsoAccept };
+}
+
+/** The moment a desired state is built for, and the overlap around epoch boundaries (trunk secret epochs). */
+export interface SecretClock {
+  now: number;
+  overlapMs: number;
+}
+
+export function buildDesiredState(
+  peers: (PeerInput & Pick<Peer, 'id'>)[],
+  s: RenderSettings,
+  at: SecretClock = { now: Date.now(), overlapMs: 86_400_000 },
+): DesiredState {
   const sorted = [...peers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const result: DesiredState = {
     peers: [],
@@ -285,7 +305,7 @@ export function buildDesiredState(peers: (PeerInput & Pick<Peer, 'id'>)[], s: Re
   };
   for (const row of sorted) {
     try {
-      const valid = validatePeer(row);
+      const valid = withEpochSecrets(validatePeer(row), at);
       if (seenPrefixes.has(valid.prefix)) throw new Error(`prefix ${valid.prefix} is used by another peer`);
       seenPrefixes.add(valid.prefix);
       result.peers.push(peerObjects(valid, s, memo));

@@ -32,6 +32,12 @@ export interface Peer {
   codec: string;
   /** IAX2 secret (v2: derived, v1: exchanged). Never rendered or returned; sealed at rest. */
   secret: string;
+  /**
+   * v2: the trunk secret's epoch length agreed in the handshake (seconds); the
+   * secret sent is then derived from `secret` per epoch (src/core/trunk-secret-epochs.ts).
+   * null: `secret` itself, for ever (v1, and v2 peerings made before epochs).
+   */
+  secretEpochSeconds: number | null;
   dialect: Dialect;
   /** request_id of the peering (v1: the requester's outgoing request UUID). */
   requestId: string;
@@ -79,6 +85,7 @@ export const PeerEntity = new EntitySchema<Peer>({
     partnerExtensionLength: col.int(),
     codec: col.str(8),
     secret: sealedCol.str(255),
+    secretEpochSeconds: col.int(true),
     dialect: col.str(4),
     requestId: col.str(64),
     role: col.str(16),
@@ -157,6 +164,8 @@ export interface IncomingRequest {
   secret: string | null;
   /** v2: the partner's agreement key id named in the request. */
   partnerAgreementKid: string | null;
+  /** v2: the trunk secret epoch length the requester proposed (seconds), or null (none: a fixed secret). */
+  secretEpochSeconds: number | null;
   state: 'pending' | 'declined';
   createdAt: number;
   updatedAt: number;
@@ -178,6 +187,7 @@ export const IncomingRequestEntity = new EntitySchema<IncomingRequest>({
     dialect: col.str(4),
     secret: sealedCol.str(255, true),
     partnerAgreementKid: col.str(64, true),
+    secretEpochSeconds: col.int(true),
     state: col.str(16),
     createdAt: col.ms(),
     updatedAt: col.ms(),

@@ -5,6 +5,7 @@ import { Utf8mb41763800000600 } from './0006-utf8mb4';
 import { PeeringName401763800000800 } from './0008-peering-name-40';
 import { PeerErrorOwners1763800000900 } from './0009-peer-error-owners';
 import { AuditTrail1763800001000 } from './0010-audit-trail';
+import { SecretEpochs1763800001100 } from './0011-s12-rotation-secret-epochs';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   PeeringName401763800000800,
   PeerErrorOwners1763800000900,
   AuditTrail1763800001000,
+  SecretEpochs1763800001100,
 ];
