@@ -226,6 +226,8 @@ export function createFederationFeature(
     retryDeliveriesNow,
     logger,
     asterisk: ctx.asterisk,
+    clock,
+    secretOverlapMs: fed.secretOverlapSeconds * 1000,
   });
   const jobs: Job[] = [
     worker.job,
