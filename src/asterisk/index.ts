@@ -173,7 +173,7 @@ export function createAsteriskFeature(
     },
     {
       // Trunk secret epochs: re-apply when an overlap starts, at a rotation and when an overlap ends.
-      name: 'asterisk-secret-epochs',
+      name: 'secret-epochs',
       schedule: { gapMs: config.jobs.secretEpochPollMs },
       run: () => reconciler.followEpochs(),
     },
