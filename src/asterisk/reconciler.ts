@@ -107,7 +107,8 @@ export class Reconciler {
       this.deps.clock.now(),
       overlapMs,
     );
-    if (key === this.appliedEpochPhases) return false;
+    // No peer on epochs: nothing changes with time (the other triggers cover everything else).
+    if (key === '' || key === this.appliedEpochPhases) return false;
     await this.request('secret-epoch', { immediate: true });
     return true;
   }
