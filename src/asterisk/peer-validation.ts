@@ -112,8 +112,10 @@ export interface ValidPeer {
   codec: Codec;
   /** The secret sent on outgoing calls (and accepted). */
   secret: string;
-  /** During an epoch overlap: the other secret accepted inbound (src/core/trunk-secret-epochs.ts). */
-  alsoAcceptSecret?: string | null;
+  /** On epochs: the epoch whose secret is sent (src/core/trunk-secret-epochs.ts). */
+  sendEpoch?: number | null;
+  /** On epochs: the epochs whose secrets are accepted inbound now, with their secrets. */
+  acceptEpochs?: { epoch: number; secret: string }[];
   secretEpochSeconds: number | null;
 }
 

@@ -166,15 +166,25 @@ interface PeerJson {
 const peerOn = async (n: Node): Promise<PeerJson | undefined> =>
   (await api<{ peers: PeerJson[] }>(n, 'GET', '/federation/peers')).peers.find((p) => p.name === NAME);
 
-/** The secret lines of the peering's friend in the generated file, in file order. */
+/**
+ * What a side's generated file holds for the peering: the secrets its epoch
+ * users accept (in file order, by epoch), and the secret the friend sends last.
+ * Secret lines overall: one per accepted epoch.
+ */
 function secretLines(n: Node): string[] {
   const file = path.join(n.ast.configDir, 'iax-uuru-federation.conf');
   const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const section = text.split(/^\[/m).find((s) => s.startsWith(`${NAME}]`)) ?? '';
-  return section
-    .split('\n')
-    .filter((l) => l.startsWith('secret='))
-    .map((l) => l.slice('secret='.length));
+  const sections = text.split(/^\[/m);
+  const secretOf = (section: string) =>
+    section
+      .split('\n')
+      .filter((l) => l.startsWith('secret='))
+      .map((l) => l.slice('secret='.length));
+  const friend = sections.find((s) => s.startsWith(`${NAME}]`)) ?? '';
+  const users = sections.filter((s) => s.startsWith(`${NAME}-e`)).flatMap(secretOf);
+  const sent = secretOf(friend)[0];
+  // The accepted secrets with the sent one last, as the old two-line form read.
+  return sent === undefined ? users : [...users.filter((u) => u !== sent), sent];
 }
 
 /** Originates a call from the phones' context, as a phone would; resolves on answer (or failure). */

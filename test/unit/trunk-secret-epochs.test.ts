@@ -69,7 +69,7 @@ describe('trunk secret epochs', () => {
     expect(epochPhasesKey([null], B, W)).toBe('');
   });
 
-  it('renders two secret lines during an overlap, the one sent last, and one line outside it', () => {
+  it('renders one user per accepted epoch, and a friend that sends its epoch secret under that epoch user name', () => {
     const settings: RenderSettings = {
       localContext: 'l',
       inboundTargetContext: 'l',
@@ -92,13 +92,33 @@ describe('trunk secret epochs', () => {
       secret: ROOT,
       secretEpochSeconds: EPOCH_S,
     };
-    const secretsAt = (now: number) =>
-      buildDesiredState([row], settings, { now, overlapMs: W })
-        .peers[0].friend.options.filter(([k]) => k === 'secret')
-        .map(([, v]) => v);
-    expect(secretsAt(B - 2 * W)).toEqual([epochSecret(ROOT, 699)]);
-    expect(secretsAt(B - W / 2)).toEqual([epochSecret(ROOT, 700), epochSecret(ROOT, 699)]);
-    expect(secretsAt(B + W / 2)).toEqual([epochSecret(ROOT, 699), epochSecret(ROOT, 700)]);
-    expect(secretsAt(B + 2 * W)).toEqual([epochSecret(ROOT, 700)]);
+    const at = (now: number) => {
+      const p = buildDesiredState([row], settings, { now, overlapMs: W }).peers[0];
+      const opt = (o: [string, string][], k: string) => o.find(([key]) => key === k)?.[1];
+      return {
+        username: opt(p.friend.options, 'username'),
+        sends: p.friend.options.filter(([k]) => k === 'secret').map(([, v]) => v),
+        users: p.epochUsers.map((u) => [u.name, opt(u.options, 'type'), opt(u.options, 'secret')]),
+      };
+    };
+    const [s699, s700] = [epochSecret(ROOT, 699), epochSecret(ROOT, 700)];
+    expect(at(B - 2 * W)).toEqual({ username: 'p1-e1', sends: [s699], users: [['p1-e1', 'user', s699]] });
+    expect(at(B - W / 2)).toEqual({
+      username: 'p1-e1',
+      sends: [s699],
+      users: [
+        ['p1-e1', 'user', s699],
+        ['p1-e0', 'user', s700],
+      ],
+    });
+    expect(at(B + W / 2)).toEqual({
+      username: 'p1-e0',
+      sends: [s700],
+      users: [
+        ['p1-e1', 'user', s699],
+        ['p1-e0', 'user', s700],
+      ],
+    });
+    expect(at(B + 2 * W)).toEqual({ username: 'p1-e0', sends: [s700], users: [['p1-e0', 'user', s700]] });
   });
 });
