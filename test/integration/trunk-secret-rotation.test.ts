@@ -455,7 +455,8 @@ describe('trunk secret epochs on two real Asterisks (files backend)', () => {
     expect(secretLines(A)).toEqual([next]);
     await callsWork('A past the overlap, B not yet');
     // The old secret still authenticates on B (its overlap), from a hand-written peer on A that carries it.
-    await writeProbe(A, B, old);
+    // It calls as the old epoch's user, as A did before the boundary.
+    await writeProbe(A, B, `${NAME}-e${(boundary / EPOCH_MS - 1) % 2}`, old);
     expect(await originate(A, `IAX2/old_secret_probe/${TEST_EXTENSION}`, 1)).toEqual({
       answered: true,
       reason: null,
@@ -496,8 +497,8 @@ describe('trunk secret epochs on two real Asterisks (files backend)', () => {
     expect(secretLines(A)).not.toEqual([old]);
   });
 
-  /** A hand-written IAX2 peer on `from` that calls `to` as the peering with a given secret (encryption forced). */
-  async function writeProbe(from: Node, to: Node, secret: string): Promise<void> {
+  /** A hand-written IAX2 peer on `from` that calls `to` as a given user of the peering with a given secret (encryption forced). */
+  async function writeProbe(from: Node, to: Node, username: string, secret: string): Promise<void> {
     fs.writeFileSync(
       path.join(from.ast.configDir, PROBE_FILE),
       [
@@ -505,7 +506,7 @@ describe('trunk secret epochs on two real Asterisks (files backend)', () => {
         'type=peer',
         `host=${to.ast.iaxHost}`,
         `port=${to.ast.iaxPort}`,
-        `username=${NAME}`,
+        `username=${username}`,
         `secret=${secret}`,
         'encryption=yes',
         'forceencryption=yes',
