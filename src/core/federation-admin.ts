@@ -76,7 +76,7 @@ export interface PeerView {
    * and which neighbouring epoch's secret is accepted too right now
    * ('previous' after a boundary, 'next' before one). null: a fixed secret.
    */
-  secret_epochs: {
+  trunk_rotation: {
     length_seconds: number;
     epoch: number;
     next_rotation_at: string;

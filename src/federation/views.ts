@@ -60,7 +60,7 @@ export interface EpochClock {
   overlapMs: number;
 }
 
-function secretEpochs(p: Peer, at: EpochClock | null): PeerView['secret_epochs'] {
+function secretEpochs(p: Peer, at: EpochClock | null): PeerView['trunk_rotation'] {
   if (p.secretEpochSeconds === null || at === null) return null;
   const e = epochPhaseAt(p.secretEpochSeconds, at.now, at.overlapMs);
   return {
@@ -94,7 +94,7 @@ export function peerView(p: Peer, d: Deliveries = none, at: EpochClock | null = 
     last_test_call: p.lastTestCall,
     pending_deliveries: d.count,
     created_at: new Date(p.createdAt).toISOString(),
-    secret_epochs: secretEpochs(p, at),
+    trunk_rotation: secretEpochs(p, at),
   };
 }
 

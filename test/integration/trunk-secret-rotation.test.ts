@@ -155,7 +155,7 @@ interface PeerJson {
   name: string;
   apply_state: string;
   apply_error: string | null;
-  secret_epochs: {
+  trunk_rotation: {
     length_seconds: number;
     epoch: number;
     next_rotation_at: string;
@@ -360,7 +360,7 @@ describe('trunk secret epochs on two real Asterisks (files backend)', () => {
         },
         { what: `peer applied on ${n.name}`, timeoutMs: 20_000 },
       );
-      expect(p.secret_epochs).toEqual({
+      expect(p.trunk_rotation).toEqual({
         length_seconds: EPOCH_MS / 1000,
         epoch: Math.floor(t / EPOCH_MS),
         next_rotation_at: new Date(firstBoundary()).toISOString(),
@@ -413,7 +413,7 @@ describe('trunk secret epochs on two real Asterisks (files backend)', () => {
       [B, 2],
     ]);
     expect(secretLines(B)).toEqual([next, old]);
-    expect((await peerOn(A))?.secret_epochs?.also_accepted).toBe('next');
+    expect((await peerOn(A))?.trunk_rotation?.also_accepted).toBe('next');
     await callsWork('both in the overlap before the boundary');
 
     // A past the boundary sends the new secret (last line), B still sends the old one.
@@ -439,7 +439,7 @@ describe('trunk secret epochs on two real Asterisks (files backend)', () => {
       [B, 2],
     ]);
     const onA = await peerOn(A);
-    expect(onA?.secret_epochs).toMatchObject({
+    expect(onA?.trunk_rotation).toMatchObject({
       epoch: boundary / EPOCH_MS,
       also_accepted: 'previous',
       next_rotation_at: new Date(boundary + EPOCH_MS).toISOString(),

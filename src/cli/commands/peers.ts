@@ -11,7 +11,7 @@ const displayName = (p: PeerView) => (p.asterisk_name === p.name ? p.name : `${p
 
 /** The trunk secret's epoch, its length, the next rotation and an overlap under way; or that it is fixed. */
 function secretEpochText(p: PeerView): string {
-  const e = p.secret_epochs;
+  const e = p.trunk_rotation;
   if (!e) return 'fixed (no epochs agreed)';
   const overlap = e.also_accepted ? `; the ${e.also_accepted} epoch's secret is accepted too` : '';
   return `${e.epoch} (every ${e.length_seconds} s), next rotation ${e.next_rotation_at}${overlap}`;
@@ -58,8 +58,8 @@ export function registerPeers(program: Command, ctx: CliContext): void {
             p.last_seen,
             p.link_error,
             p.partner_error,
-            p.secret_epochs ? String(p.secret_epochs.epoch) : 'fixed',
-            p.secret_epochs?.next_rotation_at ?? null,
+            p.trunk_rotation ? String(p.trunk_rotation.epoch) : 'fixed',
+            p.trunk_rotation?.next_rotation_at ?? null,
           ]),
         ),
       );

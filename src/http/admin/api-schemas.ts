@@ -157,7 +157,7 @@ export const peerView = z.object({
   last_test_call: testCallRecord.nullable(),
   pending_deliveries: z.number().int(),
   created_at: isoTime,
-  secret_epochs: z
+  trunk_rotation: z
     .object({
       length_seconds: z.number().int(),
       epoch: z.number().int(),

@@ -23,7 +23,7 @@ export const V1_NOTE = 'legacy v1: the IAX2 secret travels in clear between the 
 
 /** The trunk secret's epoch and next rotation (v2 peerings that agreed epochs). */
 function secretEpochNote(p: PeerView): SafeHtml {
-  const e = p.secret_epochs;
+  const e = p.trunk_rotation;
   if (!e) return html``;
   const overlap = e.also_accepted ? ` · ${e.also_accepted} secret accepted too` : '';
   return html`<div class="small muted" data-secret-epoch="${String(e.epoch)}">
