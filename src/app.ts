@@ -311,7 +311,12 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
       listeners: () => app.listeners(),
       // The renderer the reconciler uses, on the same policy: what `uuru-fed asterisk config` shows.
       generatedAsteriskConfig: () =>
-        renderGeneratedConfig({ config: ctx.config, peers: new PeerRunRows(ctx.db), unfederated: policy }),
+        renderGeneratedConfig({
+          config: ctx.config,
+          peers: new PeerRunRows(ctx.db),
+          unfederated: policy,
+          now: ctx.clock.now(),
+        }),
     }),
   );
   return features;

@@ -4,6 +4,7 @@ import { errorMessage } from '../core/errors';
 import { asteriskName } from '../core/peering-name';
 import type { DigitClass, DigitPattern, UnfederatedSet } from '../core/unfederated-numbers';
 import type { Peer } from '../store/entities';
+import { epochPhaseAt, epochSecret } from '../core/trunk-secret-epochs';
 import { assertBlockedExten, type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
 
 /**
@@ -32,6 +33,13 @@ export interface DialplanStep {
 export interface PeerObjects {
   peer: ValidPeer;
   friend: IaxFriend;
+  /**
+   * Trunk secret epochs: one `type=user` per epoch whose secret is accepted
+   * now (the current one, and the neighbour during an overlap), named
+   * `<peer>-e<epoch parity>`, each with one secret; the friend sends that
+   * name as its username. Empty for a peer on a fixed secret.
+   */
+  epochUsers: IaxFriend[];
   /** The inbound context reserved for this peer. */
   inboundContext: string;
   /** The outbound pattern in the federation context. */
@@ -167,7 +175,11 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
     ['type', 'friend'],
     ['host', p.host],
     ['port', String(p.port)],
-    ['username', p.name],
+    // On epochs the username names the epoch user the partner checks our secret against.
+    [
+      'username',
+      p.sendEpoch === undefined || p.sendEpoch === null ? p.name : epochUserName(p.name, p.sendEpoch),
+    ],
     ['secret', p.secret],
     ['context', inboundContextFor(p.name, s)],
     ['encryption', 'yes'],
@@ -250,9 +262,11 @@ export function peerObjects(
         ? [outboundStep(p, s)]
         : [outboundStep(p, s), ...inboundSteps(p, s)];
   memo?.next.set(p.name, { key, steps });
+  const friend = friendFor(p, s);
   return {
     peer: p,
-    friend: friendFor(p, s),
+    friend,
+    epochUsers: epochUsersFor(p, friend),
     inboundContext: inboundContextFor(p.name, s),
     // The first step is the outbound one.
     outboundExten: steps[0].exten,
@@ -275,7 +289,53 @@ let lastSteps: { settings: string; byPeer: StepsMemo } | null = null;
  * validation is refused on its own and never rendered; the others are
  * unaffected. Peers are sorted by name so the output is stable.
  */
-export function buildDesiredState(peers: (PeerInput & Pick<Peer, 'id'>)[], s: RenderSettings): DesiredState {
+/** A peer's secrets at a moment: its epoch's secret to send, and the epochs whose secrets it accepts. */
+export function withEpochSecrets(p: ValidPeer, at: SecretClock): ValidPeer {
+  if (p.secretEpochSeconds === null) return p;
+  const e = epochPhaseAt(p.secretEpochSeconds, at.now, at.overlapMs);
+  const accepted = e.neighbour === 0 ? [e.epoch] : [e.epoch, e.epoch + e.neighbour].sort((a, b) => a - b);
+  return {
+    ...p,
+    secret: epochSecret(p.secret, e.epoch),
+    sendEpoch: e.epoch,
+    acceptEpochs: accepted.map((n) => ({ epoch: n, secret: epochSecret(p.secret, n) })),
+  };
+}
+
+/** The IAX2 user that checks the secret of an epoch: two names alternate, so neighbouring epochs never share one. */
+export const epochUserName = (peerName: string, epoch: number): string => `${peerName}-e${epoch % 2}`;
+
+/** The inbound half of a friend, for one epoch's secret (see PeerObjects.epochUsers). */
+export function epochUsersFor(p: ValidPeer, friend: IaxFriend): IaxFriend[] {
+  const keep = new Set([
+    'context',
+    'encryption',
+    'forceencryption',
+    'requirecalltoken',
+    'transfer',
+    'disallow',
+    'allow',
+    'deny',
+    'permit',
+  ]);
+  const inherited = friend.options.filter(([k]) => keep.has(k));
+  return (p.acceptEpochs ?? []).map(({ epoch, secret }) => ({
+    name: epochUserName(p.name, epoch),
+    options: [['type', 'user'], ['secret', secret], ...inherited] as [string, string][],
+  }));
+}
+
+/** The moment a desired state is built for, and the overlap around epoch boundaries (trunk secret epochs). */
+export interface SecretClock {
+  now: number;
+  overlapMs: number;
+}
+
+export function buildDesiredState(
+  peers: (PeerInput & Pick<Peer, 'id'>)[],
+  s: RenderSettings,
+  at: SecretClock = { now: Date.now(), overlapMs: 86_400_000 },
+): DesiredState {
   const sorted = [...peers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const result: DesiredState = {
     peers: [],
@@ -291,7 +351,7 @@ export function buildDesiredState(peers: (PeerInput & Pick<Peer, 'id'>)[], s: Re
   };
   for (const row of sorted) {
     try {
-      const valid = validatePeer(row);
+      const valid = withEpochSecrets(validatePeer(row), at);
       if (seenPrefixes.has(valid.prefix)) throw new Error(`prefix ${valid.prefix} is used by another peer`);
       seenPrefixes.add(valid.prefix);
       result.peers.push(peerObjects(valid, s, memo));

@@ -60,6 +60,12 @@ export function renderIax(state: DesiredState): RenderedIax {
     marks.set(friend.name, mark);
     parts.push(`[${friend.name}]`, body, '');
   }
+  // Epoch users (type=user): not in `iax2 show peers`, so they carry no mark; rewritten with their friend.
+  for (const { epochUsers } of state.peers) {
+    for (const user of epochUsers) {
+      parts.push(`[${user.name}]`, user.options.map(([k, v]) => `${k}=${v}`).join('\n'), '');
+    }
+  }
   return { text: parts.join('\n'), bodies, marks };
 }
 

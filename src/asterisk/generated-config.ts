@@ -31,11 +31,16 @@ export async function renderGeneratedConfig(deps: {
   config: Config;
   peers: AsteriskPeerRows;
   unfederated: UnfederatedNumbersSource;
+  /** The injected clock's time (which epoch secrets the files hold). */
+  now: number;
 }): Promise<GeneratedConfig> {
   const { config } = deps;
   const peers = await deps.peers.readAll();
   const settings = renderSettingsFrom(config, await deps.unfederated.unfederatedSet());
-  const desired = buildDesiredState(peers, settings);
+  const desired = buildDesiredState(peers, settings, {
+    now: deps.now,
+    overlapMs: config.federation.secretOverlapSeconds * 1000,
+  });
   const backend = config.asterisk.stateBackend;
   const iax = redactSecrets(renderIax(desired).text);
   const files =

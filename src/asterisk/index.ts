@@ -193,6 +193,12 @@ export function createAsteriskFeature(
       // The reconciler coalesces this with whatever else asked for a run; the scheduled one reads back everything.
       run: () => reconciler.request('schedule', { full: true }),
     },
+    {
+      // Trunk secret epochs: re-apply when an overlap starts, at a rotation and when an overlap ends.
+      name: 'secret-epochs',
+      schedule: { gapMs: config.jobs.secretEpochPollMs },
+      run: () => reconciler.followEpochs(),
+    },
   ];
   let handles: JobHandle[] = [];
   let stopWatchingDrift: (() => void) | null = null;

@@ -1,3 +1,4 @@
+import { MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS } from '../core/trunk-secret-epochs';
 import { CODECS, type Codec } from '../config/schema';
 import { AppError } from '../core/errors';
 import { isHostnameOrIp, isPort } from '../core/network-address';
@@ -96,7 +97,10 @@ export interface PeerInput {
   partnerIaxPort: number;
   partnerExtensionLength: number;
   codec: string;
+  /** The root secret (v2 with epochs: what the epoch secrets are derived from). */
   secret: string;
+  /** The agreed trunk secret epoch length (seconds), or null/absent: `secret` as it is. */
+  secretEpochSeconds?: number | null;
 }
 
 export interface ValidPeer {
@@ -106,7 +110,13 @@ export interface ValidPeer {
   port: number;
   extensionLength: number;
   codec: Codec;
+  /** The secret sent on outgoing calls (and accepted). */
   secret: string;
+  /** On epochs: the epoch whose secret is sent (src/core/trunk-secret-epochs.ts). */
+  sendEpoch?: number | null;
+  /** On epochs: the epochs whose secrets are accepted inbound now, with their secrets. */
+  acceptEpochs?: { epoch: number; secret: string }[];
+  secretEpochSeconds: number | null;
 }
 
 /**
@@ -124,5 +134,15 @@ export function validatePeer(p: PeerInput): ValidPeer {
     extensionLength: assertIntInRange('partnerExtensionLength', p.partnerExtensionLength, 1, 12, name),
     codec: assertCodec('codec', p.codec, name),
     secret: assertSecret('secret', p.secret, name),
+    secretEpochSeconds:
+      p.secretEpochSeconds === null || p.secretEpochSeconds === undefined
+        ? null
+        : assertIntInRange(
+            'secretEpochSeconds',
+            p.secretEpochSeconds,
+            MIN_EPOCH_SECONDS,
+            MAX_EPOCH_SECONDS,
+            name,
+          ),
   };
 }

@@ -188,7 +188,8 @@ export class RealtimeBackend implements StateBackend {
     report: ApplyReport,
     pruned: Set<string>,
   ): Promise<void> {
-    const wanted = new Map(peers.map((p) => [p.friend.name, p.friend]));
+    // Trunk secret epoch users are rows of their own (type=user, one secret each), owned like the friends.
+    const wanted = new Map(peers.flatMap((p) => [p.friend, ...p.epochUsers]).map((f) => [f.name, f]));
     // An owned name the name column cannot hold has no row to find (it could not have been stored).
     const names = [...new Set([...wanted.keys(), ...ownedFriends])].filter(
       (n) => !unstorable.friendNames.has(n),

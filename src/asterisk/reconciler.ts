@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
+import { epochPhasesKey } from '../core/trunk-secret-epochs';
 import { AppError, errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
@@ -69,6 +70,11 @@ export class Reconciler {
   private bootChecked = false;
   lastReport: ReconcileReport | null = null;
   lastRunAt: number | null = null;
+  /**
+   * The trunk secret epoch phases (epochPhasesKey) the last completed run
+   * applied; the epoch job runs again when the clock has moved past them.
+   */
+  appliedEpochPhases: string | null = null;
   lastError: string | null = null;
 
   constructor(
@@ -87,6 +93,25 @@ export class Reconciler {
       onReport?: (report: ReconcileReport) => void;
     },
   ) {}
+
+  /**
+   * Runs when the injected clock has crossed a trunk secret epoch step since
+   * the last completed run (an overlap starts, a rotation, an overlap ends):
+   * what the epoch job calls. Resolves with whether it asked for a run.
+   */
+  async followEpochs(): Promise<boolean> {
+    const overlapMs = this.deps.config.federation.secretOverlapSeconds * 1000;
+    const rows = await this.deps.rows.readAll();
+    const key = epochPhasesKey(
+      rows.map((p) => p.secretEpochSeconds),
+      this.deps.clock.now(),
+      overlapMs,
+    );
+    // No peer on epochs: nothing changes with time (the other triggers cover everything else).
+    if (key === '' || key === this.appliedEpochPhases) return false;
+    await this.request('secret-epoch', { immediate: true });
+    return true;
+  }
 
   /**
    * Asks for a run. Resolves with that run's report (null when it could not
@@ -196,7 +221,13 @@ export class Reconciler {
       const phases = new PhaseTimer();
       const peers = await this.deps.rows.readAll();
       const unfederated = await this.deps.unfederated.unfederatedSet();
-      const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated));
+      const at = { now: clock.now(), overlapMs: config.federation.secretOverlapSeconds * 1000 };
+      const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated), at);
+      const epochPhases = epochPhasesKey(
+        peers.map((p) => p.secretEpochSeconds),
+        at.now,
+        at.overlapMs,
+      );
       phases.lap('read');
       const applied = await backend.apply(desired, { force: false });
       phases.lap('apply');
@@ -223,6 +254,7 @@ export class Reconciler {
       });
       this.lastReport = report;
       this.lastRunAt = report.finishedAt;
+      this.appliedEpochPhases = epochPhases;
       this.lastError = report.problems.length > 0 ? report.problems.join('; ') : null;
       try {
         this.deps.onReport?.(report);

@@ -216,6 +216,17 @@ export const configSchema = z.strictObject({
        * answering in between is marked suspended (its trunks stay; it resumes by itself when it answers).
        */
       partnerSuspendAfterDays: z.number().int().min(1).max(365).default(7),
+      /**
+       * Trunk secret epochs (v2): the epoch length we propose to partners in a peering request and publish
+       * in the descriptor, seconds (default 30 days). The requester's proposal is what both sides keep.
+       */
+      secretEpochSeconds: z.number().int().min(60).max(316_224_000).default(2_592_000),
+      /**
+       * Trunk secret epochs: how long before and after an epoch boundary both the old and the new secret
+       * are accepted, seconds (default 24 h; at most a third of the epoch is used). The two sides' clocks
+       * may differ by up to this, less a margin for applying the change to Asterisk.
+       */
+      secretOverlapSeconds: z.number().int().min(1).default(86_400),
     })
     .prefault({}),
   admin: z
@@ -265,6 +276,8 @@ export const configSchema = z.strictObject({
       /** Call quality and active calls per trunk: one channel list and `iax2 show netstats` every so often. */
       trunkQualityPollMs: z.number().int().min(200).default(10_000),
       outboxPollMs: z.number().int().min(50).default(2000),
+      /** How often the trunk secret epoch job looks whether a peer's secrets change (overlap start/end, rotation). */
+      secretEpochPollMs: z.number().int().min(50).default(60_000),
     })
     .prefault({}),
   notify: z

@@ -19,6 +19,7 @@ export type PeerRunRow = Pick<
   | 'partnerExtensionLength'
   | 'codec'
   | 'secret'
+  | 'secretEpochSeconds'
   | 'applyState'
   | 'applyError'
   | 'appliedAt'

@@ -70,6 +70,18 @@ export interface PeerView {
   last_test_call: TestCallRecord | null;
   pending_deliveries: number;
   created_at: string;
+  /**
+   * The trunk secret's epochs (v2, agreed in the handshake): the epoch length,
+   * the current epoch number, when the next rotation of the sent secret is due,
+   * and which neighbouring epoch's secret is accepted too right now
+   * ('previous' after a boundary, 'next' before one). null: a fixed secret.
+   */
+  trunk_rotation: {
+    length_seconds: number;
+    epoch: number;
+    next_rotation_at: string;
+    also_accepted: 'previous' | 'next' | null;
+  } | null;
 }
 
 export interface Policy {

@@ -36,6 +36,12 @@ export interface Peer extends PartnerTrunk {
   prefix: string;
   /** IAX2 secret (v2: derived, v1: exchanged). Never rendered or returned; sealed at rest. */
   secret: string;
+  /**
+   * v2: the trunk secret's epoch length agreed in the handshake (seconds); the
+   * secret sent is then derived from `secret` per epoch (src/core/trunk-secret-epochs.ts).
+   * null: `secret` itself, for ever (v1, and v2 peerings made before epochs).
+   */
+  secretEpochSeconds: number | null;
   dialect: Dialect;
   /** request_id of the peering (v1: the requester's outgoing request UUID). */
   requestId: string;
@@ -99,6 +105,8 @@ export interface IncomingRequest extends PartnerTrunk {
   secret: string | null;
   /** v2: the partner's agreement key id named in the request. */
   partnerAgreementKid: string | null;
+  /** v2: the trunk secret epoch length the requester proposed (seconds), or null (none: a fixed secret). */
+  secretEpochSeconds: number | null;
   state: 'pending' | 'declined';
   createdAt: number;
   updatedAt: number;

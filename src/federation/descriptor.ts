@@ -1,3 +1,4 @@
+import { MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS } from '../core/trunk-secret-epochs';
 import { z } from 'zod';
 import type { Config } from '../config/schema';
 import { AppError } from '../core/errors';
@@ -65,6 +66,8 @@ export const descriptorSchema = z
     extension_length: z.number().int().min(1).max(12),
     codecs: z.array(z.string().min(1).max(16)).max(32),
     policy_mode: z.enum(['open', 'invite_only', 'closed']),
+    /** Trunk secret epochs we offer (seconds); absent: a sidecar without epochs (fixed secrets). */
+    secret_epoch_seconds: z.number().int().min(MIN_EPOCH_SECONDS).max(MAX_EPOCH_SECONDS).optional(),
     signing_keys: z.array(signingKeySchema).min(1).max(16),
     agreement_keys: z.array(agreementKeySchema).min(1).max(16),
     valid_until: rfc3339,
@@ -127,6 +130,7 @@ export async function buildDescriptor(p: {
     extension_length: instance.extensionDigits,
     codecs: [...instance.codecs],
     policy_mode: p.policyMode,
+    secret_epoch_seconds: p.config.federation.secretEpochSeconds,
     signing_keys: await p.localKeys.publishedSigningKeys(),
     agreement_keys: await p.localKeys.publishedAgreementKeys(),
     valid_until: new Date(p.now + DESCRIPTOR_TTL_MS).toISOString(),

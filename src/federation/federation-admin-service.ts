@@ -1,4 +1,5 @@
 import type { AsteriskPort } from '../core/asterisk-port';
+import type { Clock } from '../core/clock';
 import { AppError } from '../core/errors';
 import type {
   CreateOutgoingInput,
@@ -28,7 +29,15 @@ import type { PartnerPhonebooks } from './partner-phonebooks';
 import { syncInBackground } from './handshake-deps';
 import type { PeeringStore } from './ports/peering-store';
 import { admits, type PolicyStore } from './policy';
-import { deliveryView, incomingView, keyView, outgoingView, partnerHealthView, peerView } from './views';
+import {
+  deliveryView,
+  type EpochClock,
+  incomingView,
+  keyView,
+  outgoingView,
+  partnerHealthView,
+  peerView,
+} from './views';
 
 /** Given-up deliveries listed at most (they stay in the database; the newest matter). */
 const FAILED_DELIVERIES_SHOWN = 100;
@@ -56,8 +65,15 @@ export class FederationAdminService implements FederationAdmin {
       logger: Logger;
       /** Told when the unfederated numbers change, so the dial plan's hang-up patterns follow. */
       asterisk: AsteriskPort;
+      /** The injected clock and the epoch overlap: where each peer's trunk secret epochs stand. */
+      clock: Clock;
+      secretOverlapMs: number;
     },
   ) {}
+
+  private get epochClock(): EpochClock {
+    return { now: this.deps.clock.now(), overlapMs: this.deps.secretOverlapMs };
+  }
 
   async createOutgoingRequest(input: CreateOutgoingInput): Promise<OutgoingRequestView> {
     const req = await this.deps.handshake.createOutgoing(input);
@@ -106,14 +122,15 @@ export class FederationAdminService implements FederationAdmin {
   async listPeers(): Promise<PeerView[]> {
     const rows = await this.deps.peerings.listPeers();
     const d = await this.deps.outbox.pendingByRequest(rows.map((p) => p.requestId));
-    return rows.map((p) => peerView(p, d.get(p.requestId)));
+    const at = this.epochClock;
+    return rows.map((p) => peerView(p, d.get(p.requestId), at));
   }
 
   async getPeer(id: string): Promise<PeerView> {
     const p = await this.deps.peerings.findPeer({ id });
     if (!p) throw new AppError('FED_UNKNOWN_PEER', `no peer ${id}`);
     const d = await this.deps.outbox.pendingByRequest([p.requestId]);
-    return peerView(p, d.get(p.requestId));
+    return peerView(p, d.get(p.requestId), this.epochClock);
   }
 
   teardownPeer(id: string, opts: { localOnly: boolean }): Promise<void> {

@@ -107,6 +107,7 @@ export class InboundHandshake {
       dialect: 'v2',
       secret: null,
       partnerAgreementKid: body.agreement_kid,
+      secretEpochSeconds: body.secret_epoch_seconds ?? null,
       state: 'pending',
       createdAt: now,
       updatedAt: now,
@@ -197,7 +198,8 @@ export class InboundHandshake {
       existing.partnerExtensionLength === body.extension_length &&
       existing.partnerIaxHost === body.iax2.host &&
       existing.partnerIaxPort === body.iax2.port &&
-      existing.partnerAgreementKid === body.agreement_kid;
+      existing.partnerAgreementKid === body.agreement_kid &&
+      existing.secretEpochSeconds === (body.secret_epoch_seconds ?? null);
     if (!same)
       throw new AppError('FED_STATE_CONFLICT', `request ${body.request_id} exists with different content`);
     return { outcome: 'ok', body: { request_id: body.request_id, state: existing.state } };
@@ -258,6 +260,7 @@ export class InboundHandshake {
       partnerExtensionLength: body.extension_length,
       codec: req.codec,
       secret,
+      secretEpochSeconds: body.secret_epoch_seconds ?? null,
       dialect: 'v2',
       requestId,
       role: 'requester',
@@ -392,6 +395,7 @@ export class InboundHandshake {
       dialect: 'v1',
       secret: body.secret,
       partnerAgreementKid: null,
+      secretEpochSeconds: null,
       state: 'pending',
       createdAt: now,
       updatedAt: now,
@@ -453,6 +457,7 @@ export class InboundHandshake {
       partnerExtensionLength: body.extension_length,
       codec: req.codec,
       secret: req.secret ?? '',
+      secretEpochSeconds: null,
       dialect: 'v1',
       requestId: req.id,
       role: 'requester',

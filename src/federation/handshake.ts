@@ -146,6 +146,10 @@ export class Handshake {
       base_url: this.own.url,
       iax2: { host: this.own.iaxHost, port: this.own.iaxPort },
       agreement_kid: agreement.kid,
+      // Epochs only with a partner that offers them: an older sidecar refuses a field it does not know.
+      ...(d.secret_epoch_seconds !== undefined
+        ? { secret_epoch_seconds: this.deps.config.federation.secretEpochSeconds }
+        : {}),
     });
     return this.storeThenSend(req, call, d);
   }
@@ -334,6 +338,7 @@ export class Handshake {
         extension_length: this.own.extensionLength,
         iax2: { host: this.own.iaxHost, port: this.own.iaxPort },
         agreement_kid: own.kid,
+        ...(req.secretEpochSeconds !== null ? { secret_epoch_seconds: req.secretEpochSeconds } : {}),
       });
     } else {
       secret = req.secret ?? '';
@@ -356,6 +361,7 @@ export class Handshake {
       partnerExtensionLength: req.partnerExtensionLength,
       codec: req.codec,
       secret,
+      secretEpochSeconds: req.dialect === 'v2' ? req.secretEpochSeconds : null,
       dialect: req.dialect,
       requestId: req.requestId,
       role: 'acceptor',

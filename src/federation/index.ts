@@ -268,6 +268,8 @@ export function createFederationFeature(
     queue: worker,
     logger,
     asterisk: ctx.asterisk,
+    clock,
+    secretOverlapMs: fed.secretOverlapSeconds * 1000,
   });
   const notices = new HealthNotices({
     peerings: stores.peerings,

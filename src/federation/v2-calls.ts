@@ -21,6 +21,7 @@ export function v2PeeringRequest(
     base_url: string;
     iax2: Iax2Endpoint;
     agreement_kid: string;
+    secret_epoch_seconds?: number;
   },
 ): PartnerCall {
   return { dialect: 'v2', method: 'POST', url: `${v2Base(partnerUrl)}/peering-requests`, body: { ...body } };
@@ -38,7 +39,12 @@ export function v2Revoke(partnerUrl: string, requestId: string): PartnerCall {
 export function v2Accept(
   partnerUrl: string,
   requestId: string,
-  body: { extension_length: number; iax2: Iax2Endpoint; agreement_kid: string },
+  body: {
+    extension_length: number;
+    iax2: Iax2Endpoint;
+    agreement_kid: string;
+    secret_epoch_seconds?: number;
+  },
 ): PartnerCall {
   return {
     dialect: 'v2',

@@ -1,3 +1,4 @@
+import { epochPhaseAt } from '../core/trunk-secret-epochs';
 import type {
   DeliveryView,
   IncomingRequestView,
@@ -61,7 +62,24 @@ export function incomingView(r: IncomingRequest, partnerKeyFingerprint: string |
   };
 }
 
-export function peerView(p: Peer, d: Deliveries = none): PeerView {
+/** The moment a view is made at, and the overlap around epoch boundaries (config). */
+export interface EpochClock {
+  now: number;
+  overlapMs: number;
+}
+
+function secretEpochs(p: Peer, at: EpochClock | null): PeerView['trunk_rotation'] {
+  if (p.secretEpochSeconds === null || at === null) return null;
+  const e = epochPhaseAt(p.secretEpochSeconds, at.now, at.overlapMs);
+  return {
+    length_seconds: p.secretEpochSeconds,
+    epoch: e.epoch,
+    next_rotation_at: new Date(e.nextRotationAt).toISOString(),
+    also_accepted: e.neighbour === -1 ? 'previous' : e.neighbour === 1 ? 'next' : null,
+  };
+}
+
+export function peerView(p: Peer, d: Deliveries = none, at: EpochClock | null = null): PeerView {
   return {
     id: p.id,
     name: p.name,
@@ -84,6 +102,7 @@ export function peerView(p: Peer, d: Deliveries = none): PeerView {
     last_test_call: p.lastTestCall,
     pending_deliveries: d.count,
     created_at: new Date(p.createdAt).toISOString(),
+    trunk_rotation: secretEpochs(p, at),
   };
 }
 

@@ -1,3 +1,4 @@
+import { MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS } from '../core/trunk-secret-epochs';
 import { z } from 'zod';
 import { CODECS } from '../config/schema';
 import { isHostnameOrIp, isPartnerBaseUrl, isPort, parseHostPort } from '../core/network-address';
@@ -50,6 +51,8 @@ export const V1_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 export const V1_REQUEST_ID_RULE = '1-64 characters of A-Z, a-z, 0-9, ., _, :, -';
 const v1RequestId = z.string().regex(V1_REQUEST_ID, `id must be ${V1_REQUEST_ID_RULE}`);
 
+const secretEpochSeconds = z.number().int().min(MIN_EPOCH_SECONDS).max(MAX_EPOCH_SECONDS);
+
 export const v2PeeringRequestBody = z.strictObject({
   request_id: requestId,
   name: peeringName,
@@ -58,6 +61,8 @@ export const v2PeeringRequestBody = z.strictObject({
   base_url: httpUrl,
   iax2: iax2Endpoint,
   agreement_kid: kid,
+  /** The trunk secret epoch length the requester proposes (seconds); sent only to a partner that offers epochs. */
+  secret_epoch_seconds: secretEpochSeconds.optional(),
 });
 export type V2PeeringRequestBody = z.infer<typeof v2PeeringRequestBody>;
 
@@ -65,6 +70,8 @@ export const v2AcceptBody = z.strictObject({
   extension_length: extensionLength,
   iax2: iax2Endpoint,
   agreement_kid: kid,
+  /** The epoch length both keep: the request's, echoed; absent when the request had none. */
+  secret_epoch_seconds: secretEpochSeconds.optional(),
 });
 export type V2AcceptBody = z.infer<typeof v2AcceptBody>;
 

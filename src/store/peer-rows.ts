@@ -13,6 +13,7 @@ const PEER_RUN_COLUMNS = [
   'partnerExtensionLength',
   'codec',
   'secret',
+  'secretEpochSeconds',
   'applyState',
   'applyError',
   'appliedAt',
@@ -77,6 +78,10 @@ export class PeerRunRows implements AsteriskPeerRows {
       partnerExtensionLength: Number(r.partnerExtensionLength),
       codec: String(r.codec),
       secret: this.openSecret(String(r.secret)),
+      secretEpochSeconds:
+        r.secretEpochSeconds === null || r.secretEpochSeconds === undefined
+          ? null
+          : Number(r.secretEpochSeconds),
       applyState: r.applyState as Peer['applyState'],
       applyError: r.applyError === null || r.applyError === undefined ? null : String(r.applyError),
       appliedAt: r.appliedAt === null || r.appliedAt === undefined ? null : Number(r.appliedAt),

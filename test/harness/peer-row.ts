@@ -22,6 +22,7 @@ export function newPeerRow(input: PeerRowInput, now: number = Date.now()): Peer 
     id: crypto.randomUUID(),
     partnerServerName: null,
     partnerExtensionLength: 4,
+    secretEpochSeconds: null,
     requestId: crypto.randomUUID(),
     state: 'active',
     applyState: 'pending',

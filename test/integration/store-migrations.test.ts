@@ -132,6 +132,7 @@ function peerRow(overrides: Partial<Peer> = {}): Peer {
     partnerExtensionLength: 4,
     codec: 'ulaw',
     secret: 'x'.repeat(40),
+    secretEpochSeconds: null,
     dialect: 'v2',
     requestId: crypto.randomUUID(),
     role: 'requester',

@@ -36,6 +36,7 @@ const peer = (over: Partial<PeerView> = {}): PeerView => ({
   last_test_call: null,
   pending_deliveries: 0,
   created_at: '2026-01-01T00:00:00.000Z',
+  trunk_rotation: null,
   ...over,
 });
 

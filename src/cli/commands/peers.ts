@@ -9,6 +9,14 @@ import { textTable } from '../text-table';
 /** A Unicode v1 name with the ASCII name Asterisk's dial plan knows it by (also accepted as <peer>). */
 const displayName = (p: PeerView) => (p.asterisk_name === p.name ? p.name : `${p.name} (${p.asterisk_name})`);
 
+/** The trunk secret's epoch, its length, the next rotation and an overlap under way; or that it is fixed. */
+function secretEpochText(p: PeerView): string {
+  const e = p.trunk_rotation;
+  if (!e) return 'fixed (no epochs agreed)';
+  const overlap = e.also_accepted ? `; the ${e.also_accepted} epoch's secret is accepted too` : '';
+  return `${e.epoch} (every ${e.length_seconds} s), next rotation ${e.next_rotation_at}${overlap}`;
+}
+
 export function registerPeers(program: Command, ctx: CliContext): void {
   const peers = program.command('peers').description('peers (live trunks)');
   peers
@@ -34,6 +42,8 @@ export function registerPeers(program: Command, ctx: CliContext): void {
             // The trunk's last problem (Asterisk) and the partner's (protocol): each has its own writer.
             'LINK ERROR',
             'PARTNER ERROR',
+            'SECRET EPOCH',
+            'NEXT ROTATION',
           ],
           r.peers.map((p) => [
             p.id,
@@ -48,6 +58,8 @@ export function registerPeers(program: Command, ctx: CliContext): void {
             p.last_seen,
             p.link_error,
             p.partner_error,
+            p.trunk_rotation ? String(p.trunk_rotation.epoch) : 'fixed',
+            p.trunk_rotation?.next_rotation_at ?? null,
           ]),
         ),
       );
@@ -78,6 +90,7 @@ export function registerPeers(program: Command, ctx: CliContext): void {
         ['apply', p.apply_error ? `${p.apply_state}: ${p.apply_error}` : p.apply_state],
         ['reachability', p.latency_ms === null ? p.reachability : `${p.reachability} (${p.latency_ms} ms)`],
         ['last seen', p.last_seen],
+        ['secret epoch', secretEpochText(p)],
         ['link error', p.link_error ? `${p.link_error} (${p.link_error_at})` : null],
         ['partner error', p.partner_error ? `${p.partner_error} (${p.partner_error_at})` : null],
         [

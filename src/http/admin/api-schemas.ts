@@ -157,6 +157,17 @@ export const peerView = z.object({
   last_test_call: testCallRecord.nullable(),
   pending_deliveries: z.number().int(),
   created_at: isoTime,
+  trunk_rotation: z
+    .object({
+      length_seconds: z.number().int(),
+      epoch: z.number().int(),
+      next_rotation_at: isoTime,
+      also_accepted: z.enum(['previous', 'next']).nullable(),
+    })
+    .nullable()
+    .describe(
+      "the trunk secret's epochs agreed in the handshake: length, current epoch, next rotation, and which neighbouring epoch's secret is accepted too during an overlap; null for a fixed secret",
+    ),
 });
 
 export const keyView = z.object({

@@ -22,6 +22,16 @@ const TRASH_ICON = raw(
 
 export const V1_NOTE = 'legacy v1: the IAX2 secret travels in clear between the instances';
 
+/** The trunk secret's epoch and next rotation (v2 peerings that agreed epochs). */
+function secretEpochNote(p: PeerView): SafeHtml {
+  const e = p.trunk_rotation;
+  if (!e) return html``;
+  const overlap = e.also_accepted ? ` · ${e.also_accepted} secret accepted too` : '';
+  return html`<div class="small muted" data-secret-epoch="${String(e.epoch)}">
+    secret epoch ${String(e.epoch)} · next rotation ${e.next_rotation_at}${overlap}
+  </div>`;
+}
+
 export function formatTime(iso: string | null): SafeHtml {
   if (!iso) return html`<span class="muted">never</span>`;
   const d = new Date(iso);
@@ -102,6 +112,7 @@ export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskC
         <td>
           <a href="${p.partner_url}" rel="noreferrer noopener" target="_blank">${p.partner_url}</a>
           <div class="small muted">IAX2 ${p.partner_iax_host} · ${p.codec}</div>
+          ${secretEpochNote(p)}
         </td>
         <td>${dialectCell(p.dialect)}</td>
         <td>

@@ -7,6 +7,7 @@ import { PeerErrorOwners1763800000900 } from './0009-peer-error-owners';
 import { AuditTrail1763800001000 } from './0010-audit-trail';
 import { PartnerHealth1763800001100 } from './0011-partner-health';
 import { TrunkQualitySamples1763800001200 } from './0012-trunk-quality-samples';
+import { SecretEpochs1763800001300 } from './0013-secret-epochs';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   AuditTrail1763800001000,
   PartnerHealth1763800001100,
   TrunkQualitySamples1763800001200,
+  SecretEpochs1763800001300,
 ];

@@ -73,6 +73,7 @@ export function incomingRow(p: Partial<IncomingRequest> = {}): IncomingRequest {
     dialect: 'v2',
     secret: null,
     partnerAgreementKid: 'x1',
+    secretEpochSeconds: null,
     state: 'pending',
     createdAt: 1_000_000 + n,
     updatedAt: 1_000_000 + n,

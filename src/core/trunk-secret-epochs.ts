@@ -1,0 +1,135 @@
+import { hkdfSync } from 'node:crypto';
+
+/**
+ * Epoch secrets of a v2 trunk (docs/protocol.md, "Trunk secret epochs").
+ *
+ * The peering's root secret is the one both sides derived once from their
+ * agreement keys at the handshake (src/federation/secret-derivation.ts). A
+ * peering that agreed an epoch length in the handshake does not use the root
+ * on the wire: time is cut into epochs of that length, counted from
+ * 1970-01-01T00:00Z, and the secret of epoch n is HKDF-SHA256 over the root
+ * with the epoch number. Both sides compute the same secrets from their own
+ * clocks, so no message is exchanged for a rotation.
+ *
+ * Around the boundary B between epochs n-1 and n, each side:
+ * - from B - overlap: accepts both secrets, still sends the old one;
+ * - from B: accepts both, sends the new one;
+ * - from B + overlap: accepts and sends the new one only.
+ * A call is set up with the caller's secret, which the callee accepts as long
+ * as the two clocks differ by less than the overlap (less a margin for the
+ * reload that applies each step).
+ *
+ * A peering without an agreed epoch length (made before epochs existed, or
+ * with a partner that does not offer them) keeps the root secret for ever.
+ */
+
+/** Same length as the root: 30 bytes are 40 base64url characters, Asterisk's iaxfriends.secret is varchar(40). */
+const SECRET_BYTES = 30;
+
+/** The smallest epoch length the protocol accepts (seconds); the overlap must fit twice into an epoch. */
+export const MIN_EPOCH_SECONDS = 60;
+/** The largest epoch length (seconds): about ten years. */
+export const MAX_EPOCH_SECONDS = 10 * 366 * 24 * 3600;
+
+/** The secret of one epoch: HKDF-SHA256(root, salt, info = the epoch number). */
+export function epochSecret(root: string, epoch: number): string {
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new Error(`epoch must be a non-negative integer`);
+  const okm = hkdfSync(
+    'sha256',
+    Buffer.from(root, 'utf8'),
+    Buffer.from('uuru-fed/2 trunk-secret-epoch', 'utf8'),
+    Buffer.from(`epoch ${epoch}`, 'utf8'),
+    SECRET_BYTES,
+  );
+  return Buffer.from(okm).toString('base64url');
+}
+
+/** What a trunk holds at one moment. */
+export interface TrunkSecrets {
+  /** Sent on outgoing calls (and accepted). */
+  send: string;
+  /** Accepted inbound besides `send` during an overlap (the previous or the next epoch's), else null. */
+  alsoAccept: string | null;
+  /** The current epoch number, or null for a peering on a fixed secret. */
+  epoch: number | null;
+  /** When the next epoch starts (the next rotation of the sent secret), or null. */
+  nextRotationAt: number | null;
+  /** When what the trunk holds changes next (an overlap starts or ends, or a rotation), or null. */
+  nextChangeAt: number | null;
+  /** Which step of the boundary cycle the trunk is in; changes exactly when Asterisk must be re-applied. */
+  phase: string;
+}
+
+export interface EpochPeering {
+  /** The root secret (the handshake's derivation, or v1's exchanged secret). */
+  secret: string;
+  /** The agreed epoch length in seconds, or null: a fixed secret. */
+  secretEpochSeconds: number | null;
+}
+
+/** The overlap actually used for an epoch length: at most a third of the epoch, so overlaps never meet. */
+export function effectiveOverlapMs(epochMs: number, overlapMs: number): number {
+  return Math.max(0, Math.min(overlapMs, Math.floor(epochMs / 3)));
+}
+
+/** Where a moment falls in the epoch cycle of one epoch length (no secrets involved). */
+export interface EpochPhase {
+  epoch: number;
+  /** -1: in the overlap after a boundary (the previous epoch's secret is still accepted); 1: before one (the next one is); 0: neither. */
+  neighbour: -1 | 0 | 1;
+  nextRotationAt: number;
+  nextChangeAt: number;
+  /** Changes exactly when what the trunk holds changes. */
+  phase: string;
+}
+
+export function epochPhaseAt(epochSeconds: number, now: number, overlapMs: number): EpochPhase {
+  const len = epochSeconds * 1000;
+  const w = effectiveOverlapMs(len, overlapMs);
+  const n = Math.floor(now / len);
+  const start = n * len;
+  const next = start + len;
+  if (n > 0 && now < start + w)
+    return { epoch: n, neighbour: -1, nextRotationAt: next, nextChangeAt: start + w, phase: `${n}:after` };
+  if (now >= next - w)
+    return { epoch: n, neighbour: 1, nextRotationAt: next, nextChangeAt: next, phase: `${n}:before` };
+  return { epoch: n, neighbour: 0, nextRotationAt: next, nextChangeAt: next - w, phase: `${n}` };
+}
+
+/** The secrets a trunk holds at `now` (ms since the epoch). */
+export function trunkSecretsAt(p: EpochPeering, now: number, overlapMs: number): TrunkSecrets {
+  if (p.secretEpochSeconds === null) {
+    return {
+      send: p.secret,
+      alsoAccept: null,
+      epoch: null,
+      nextRotationAt: null,
+      nextChangeAt: null,
+      phase: 'fixed',
+    };
+  }
+  const e = epochPhaseAt(p.secretEpochSeconds, now, overlapMs);
+  return {
+    send: epochSecret(p.secret, e.epoch),
+    alsoAccept: e.neighbour === 0 ? null : epochSecret(p.secret, e.epoch + e.neighbour),
+    epoch: e.epoch,
+    nextRotationAt: e.nextRotationAt,
+    nextChangeAt: e.nextChangeAt,
+    phase: e.phase,
+  };
+}
+
+/**
+ * One key for the epoch phases of a set of peerings: it changes exactly when
+ * some trunk's secrets change, so a job can compare it with what was applied.
+ */
+export function epochPhasesKey(
+  epochLengths: Iterable<number | null>,
+  now: number,
+  overlapMs: number,
+): string {
+  const lengths = [...new Set([...epochLengths].filter((l): l is number => l !== null))].sort(
+    (a, b) => a - b,
+  );
+  return lengths.map((l) => `${l}=${epochPhaseAt(l, now, overlapMs).phase}`).join(',');
+}

@@ -1,0 +1,124 @@
+import { buildDesiredState, type RenderSettings } from '../../src/asterisk/desired-state';
+import { epochPhasesKey, epochSecret, trunkSecretsAt } from '../../src/core/trunk-secret-epochs';
+
+const ROOT = 'A'.repeat(40);
+const DAY = 86_400_000;
+const EPOCH_S = 30 * 86_400;
+const LEN = EPOCH_S * 1000;
+const W = DAY;
+/** A boundary: the start of epoch 700. */
+const B = 700 * LEN;
+const peering = { secret: ROOT, secretEpochSeconds: EPOCH_S };
+
+describe('trunk secret epochs', () => {
+  it('derives a distinct 40-character secret per epoch and per root, stable across calls', () => {
+    const a = epochSecret(ROOT, 700);
+    expect(a).toMatch(/^[A-Za-z0-9_-]{40}$/);
+    expect(epochSecret(ROOT, 700)).toBe(a);
+    expect(epochSecret(ROOT, 701)).not.toBe(a);
+    expect(epochSecret('B'.repeat(40), 700)).not.toBe(a);
+    expect(a).not.toBe(ROOT);
+  });
+
+  it('keeps a peering without an agreed epoch length on its root secret for ever', () => {
+    const t = trunkSecretsAt({ secret: ROOT, secretEpochSeconds: null }, B, W);
+    expect(t).toMatchObject({ send: ROOT, alsoAccept: null, epoch: null, nextRotationAt: null });
+  });
+
+  it('accepts the next secret from overlap before a boundary, sends it from the boundary, drops the old after overlap', () => {
+    const old = epochSecret(ROOT, 699);
+    const neu = epochSecret(ROOT, 700);
+    expect(trunkSecretsAt(peering, B - W - 1, W)).toMatchObject({ send: old, alsoAccept: null, epoch: 699 });
+    expect(trunkSecretsAt(peering, B - W, W)).toMatchObject({ send: old, alsoAccept: neu, nextChangeAt: B });
+    expect(trunkSecretsAt(peering, B - 1, W)).toMatchObject({ send: old, alsoAccept: neu });
+    expect(trunkSecretsAt(peering, B, W)).toMatchObject({ send: neu, alsoAccept: old, epoch: 700 });
+    expect(trunkSecretsAt(peering, B + W - 1, W)).toMatchObject({
+      send: neu,
+      alsoAccept: old,
+      nextChangeAt: B + W,
+    });
+    expect(trunkSecretsAt(peering, B + W, W)).toMatchObject({
+      send: neu,
+      alsoAccept: null,
+      nextRotationAt: B + LEN,
+      nextChangeAt: B + LEN - W,
+    });
+  });
+
+  it('two clocks that differ by less than the overlap always share a secret one sends and the other accepts', () => {
+    const skew = W - 60_000;
+    for (let t = B - 2 * W; t <= B + 2 * W; t += 15 * 60_000) {
+      for (const [a, b] of [
+        [t, t + skew],
+        [t + skew, t],
+      ]) {
+        const caller = trunkSecretsAt(peering, a, W);
+        const callee = trunkSecretsAt(peering, b, W);
+        expect([callee.send, callee.alsoAccept]).toContain(caller.send);
+      }
+    }
+  });
+
+  it('the phases key changes exactly at the three steps of a boundary', () => {
+    const key = (t: number) => epochPhasesKey([EPOCH_S, null, EPOCH_S], t, W);
+    expect(key(B - W - 1)).toBe(key(B - 2 * W));
+    expect(key(B - W)).not.toBe(key(B - W - 1));
+    expect(key(B)).not.toBe(key(B - 1));
+    expect(key(B + W)).not.toBe(key(B + W - 1));
+    expect(key(B + W)).toBe(key(B + 2 * W));
+    expect(epochPhasesKey([null], B, W)).toBe('');
+  });
+
+  it('renders one user per accepted epoch, and a friend that sends its epoch secret under that epoch user name', () => {
+    const settings: RenderSettings = {
+      localContext: 'l',
+      inboundTargetContext: 'l',
+      testExtension: '9999',
+      extensionDigits: 4,
+      maxCallsPerPeer: 4,
+      qualifyFreqOkMs: 1000,
+      qualifyFreqNotOkMs: 1000,
+      blockedExtens: [],
+      inboundMode: 'per_peer',
+    };
+    const row = {
+      id: '1',
+      name: 'p1',
+      prefix: '55',
+      partnerIaxHost: '192.0.2.1',
+      partnerIaxPort: 4569,
+      partnerExtensionLength: 4,
+      codec: 'ulaw',
+      secret: ROOT,
+      secretEpochSeconds: EPOCH_S,
+    };
+    const at = (now: number) => {
+      const p = buildDesiredState([row], settings, { now, overlapMs: W }).peers[0];
+      const opt = (o: [string, string][], k: string) => o.find(([key]) => key === k)?.[1];
+      return {
+        username: opt(p.friend.options, 'username'),
+        sends: p.friend.options.filter(([k]) => k === 'secret').map(([, v]) => v),
+        users: p.epochUsers.map((u) => [u.name, opt(u.options, 'type'), opt(u.options, 'secret')]),
+      };
+    };
+    const [s699, s700] = [epochSecret(ROOT, 699), epochSecret(ROOT, 700)];
+    expect(at(B - 2 * W)).toEqual({ username: 'p1-e1', sends: [s699], users: [['p1-e1', 'user', s699]] });
+    expect(at(B - W / 2)).toEqual({
+      username: 'p1-e1',
+      sends: [s699],
+      users: [
+        ['p1-e1', 'user', s699],
+        ['p1-e0', 'user', s700],
+      ],
+    });
+    expect(at(B + W / 2)).toEqual({
+      username: 'p1-e0',
+      sends: [s700],
+      users: [
+        ['p1-e1', 'user', s699],
+        ['p1-e0', 'user', s700],
+      ],
+    });
+    expect(at(B + 2 * W)).toEqual({ username: 'p1-e0', sends: [s700], users: [['p1-e0', 'user', s700]] });
+  });
+});
