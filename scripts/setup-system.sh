@@ -2,14 +2,19 @@
 # Installs the system parts the test suite needs on a Debian machine, as root:
 # MariaDB server binaries, PostgreSQL (a stock µURU's default application database, for the
 # adopt tests), Chromium for the panel tests, promtool (from Debian's prometheus
-# package, for the shipped alert rules' unit tests), debootstrap, and a cached Debian sid
-# chroot with Asterisk 22. Idempotent: a warm machine returns in seconds.
+# package, for the shipped alert rules' unit tests), debootstrap, a cached Debian sid
+# chroot with Asterisk 22, and for the container image test Podman (with runc) and a
+# cached Node.js base image made from Debian trixie and this machine's own Node.js (no
+# container registry needed). Idempotent: a warm machine returns in seconds.
 # Runs at the same time (two test runs, a demo beside a test) wait for each other on a
 # lock in the cache folder; the later one then finds the finished chroot.
 set -euo pipefail
 
 CACHE_DIR="${UURU_TEST_CACHE_DIR:-$HOME/.cache/uuru-federation}"
 CHROOT="${UURU_TEST_ASTERISK_CHROOT:-$CACHE_DIR/asterisk-sid}"
+# The root file system of the stand-in for the image's public Node.js base
+# (test/integration/container-image.test.ts imports it into Podman); "none": not built.
+NODE_BASE="${UURU_TEST_NODE_BASE:-$CACHE_DIR/node-base-trixie}"
 
 need=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
@@ -17,6 +22,9 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+# crun 1.8 (bookworm) refuses a hybrid cgroup v1/v2 hierarchy; runc runs there.
+command -v runc >/dev/null 2>&1 || need+=(runc)
 
 if [ "$(id -u)" != 0 ]; then
   if [ ${#need[@]} -gt 0 ]; then
@@ -70,4 +78,40 @@ if [ ! -x "$CHROOT/usr/sbin/asterisk" ]; then
     || { tail -n 30 "$CACHE_DIR/debootstrap.log" >&2; exit 1; }
   mv "$tmp" "$CHROOT"
 fi
-echo "setup-system: ok (chroot $CHROOT)"
+
+# The Node.js base for building the image without a registry: Debian trixie (the
+# public base's Debian) from the apt mirror, plus this machine's node, npm and node
+# headers (better-sqlite3 compiles against them; nothing downloads them), the user
+# "node" (uid 1000) the public image has, and this machine's CA bundle (a TLS-inspecting
+# proxy between the machine and the npm registry is trusted inside the build as well).
+if [ "$NODE_BASE" != none ] && [ ! -x "$NODE_BASE/usr/local/bin/node" ] && command -v node >/dev/null 2>&1; then
+  if [ -e "$NODE_BASE" ]; then
+    echo "setup-system: $NODE_BASE exists but has no usr/local/bin/node; remove it and run again" >&2
+    exit 1
+  fi
+  node_bin=$(readlink -f "$(command -v node)")
+  node_prefix=$(dirname "$(dirname "$node_bin")")
+  if [ ! -d "$node_prefix/lib/node_modules/npm" ] || [ ! -f "$node_prefix/include/node/node.h" ]; then
+    echo "setup-system: no npm or node headers beside $node_bin; skipping the Node.js base image" >&2
+  else
+    tmp="$NODE_BASE.partial"
+    rm -rf "$tmp"
+    m=$(mirror)
+    [ -n "$m" ] || { echo "setup-system: no Debian mirror found in apt sources" >&2; exit 1; }
+    echo "setup-system: building the Node.js base root in $NODE_BASE (a few minutes)"
+    debootstrap --variant=minbase --include=ca-certificates trixie "$tmp" "$m" >"$CACHE_DIR/debootstrap-node-base.log" 2>&1 \
+      || { tail -n 30 "$CACHE_DIR/debootstrap-node-base.log" >&2; exit 1; }
+    mkdir -p "$tmp/usr/local/bin" "$tmp/usr/local/lib/node_modules" "$tmp/usr/local/include" "$tmp/usr/local/share/ca-certificates"
+    cp "$node_bin" "$tmp/usr/local/bin/node"
+    cp -a "$node_prefix/lib/node_modules/npm" "$tmp/usr/local/lib/node_modules/"
+    cp -a "$node_prefix/include/node" "$tmp/usr/local/include/"
+    ln -s ../lib/node_modules/npm/bin/npm-cli.js "$tmp/usr/local/bin/npm"
+    ln -s ../lib/node_modules/npm/bin/npx-cli.js "$tmp/usr/local/bin/npx"
+    cp /etc/ssl/certs/ca-certificates.crt "$tmp/usr/local/share/host-ca-bundle.crt"
+    chroot "$tmp" sh -c 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
+    rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
+    chroot "$tmp" /usr/local/bin/node --version >/dev/null
+    mv "$tmp" "$NODE_BASE"
+  fi
+fi
+echo "setup-system: ok (chroot $CHROOT, Node.js base $NODE_BASE)"

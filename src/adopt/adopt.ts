@@ -144,6 +144,7 @@ export class Adopter {
           const { host, port } = v1IaxAddress(i.partnerIaxHost);
           const row: IncomingRequest = {
             id: i.id,
+            secretEpochSeconds: null,
             requestId: i.id,
             name: i.name,
             partnerUrl: trimBase(i.partnerUuruHost),
@@ -317,6 +318,7 @@ function peerRecord(p: UuruPeer, now: number): Peer {
   const partnerUrl = trimBase(p.partnerUuruHost);
   return {
     id: p.id,
+    secretEpochSeconds: null,
     name: p.name,
     prefix: p.prefix,
     partnerUrl,

@@ -4,8 +4,8 @@ import YAML from 'yaml';
 import { ENV_ALIASES, READ_VARIABLES } from '../../src/config/load-config';
 
 /**
- * examples/compose/compose.yaml, read with the yaml package (no Docker engine
- * runs here to start it): the sidecar is given only variables it reads, its
+ * examples/compose/compose.yaml, read with the yaml package (it is not started
+ * here: its MariaDB and Debian images cannot be pulled without a registry): the sidecar is given only variables it reads, its
  * admin listener is published on the host's loopback address only, and the
  * Asterisk side (the asterisk-conf snippets the entry point installs) agrees
  * with what the sidecar is told.

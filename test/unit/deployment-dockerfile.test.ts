@@ -3,9 +3,9 @@ import path from 'node:path';
 import { ENV_ALIASES, READ_VARIABLES } from '../../src/config/load-config';
 
 /**
- * The Dockerfile, read statically: no Docker engine runs on the machines this
- * project is built and tested on, so the image itself is never built here.
- * What can be checked without building it is checked: a pinned Node LTS base,
+ * The Dockerfile, read statically, for what a build on the stand-in base
+ * cannot show (test/integration/container-image.test.ts builds and runs the
+ * image, but on a local Node.js base, since no registry is reachable): a pinned Node LTS base,
  * a non-root user, the health check following the configured port, the admin
  * listener on loopback, uuru-fed on the PATH, only variables the sidecar reads.
  */
