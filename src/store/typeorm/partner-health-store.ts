@@ -17,7 +17,13 @@ export class TypeormPartnerHealthStore {
     return this.repo().find({ order: { serverName: 'ASC' } });
   }
 
+  /**
+   * One statement (INSERT ... ON CONFLICT / ON DUPLICATE KEY UPDATE), never a transaction of its own:
+   * `save()` wraps itself in one, and on SQLite's single connection that would interleave with the
+   * protocol's serial transactions (a verified inbound request records its time while the handshake's
+   * transaction is open) and commit or roll back the other's work.
+   */
   async put(row: PartnerHealth): Promise<void> {
-    await this.repo().save({ ...row, serverName: row.serverName.toLowerCase() });
+    await this.repo().upsert({ ...row, serverName: row.serverName.toLowerCase() }, ['serverName']);
   }
 }
