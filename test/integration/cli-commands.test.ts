@@ -415,7 +415,7 @@ describe('API commands', () => {
     expect(peersA).toMatchObject({ prefix: '51', dialect: 'v2' });
     const table = await cli(['peers', 'list'], apiEnv(b));
     expect(table.stdout).toMatch(/^ID\s+NAME\s+PREFIX/);
-    expect(table.stdout).toMatch(/LAST SEEN\s+LINK ERROR\s+PARTNER ERROR\n/);
+    expect(table.stdout).toMatch(/LAST SEEN\s+LINK ERROR\s+PARTNER ERROR\s+SECRET EPOCH\s+NEXT ROTATION\n/);
     expect(table.stdout).toMatch(/clipeer\s+52\s+/);
   });
 
@@ -456,7 +456,11 @@ describe('API commands', () => {
     expect(r.stdout).toContain('\nsecret=<redacted>\n');
     expect(r.stdout).toMatch(/\ndescription=uuru-federation [0-9a-f]{12}\n/);
     expect(r.stdout).toContain('exten => _52XXXX,1,Dial(IAX2/clipeer/${EXTEN:-4})');
-    expect(r.stdout.match(/^secret=.*$/gm)).toEqual(['secret=<redacted>']);
+    // One secret line per section that carries one: the friend, and a user per accepted epoch (two around a
+    // rotation); every one redacted.
+    const secrets = r.stdout.match(/^secret=.*$/gm) ?? [];
+    expect(secrets.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(secrets)).toEqual(new Set(['secret=<redacted>']));
     const only = await cli(['asterisk', 'config', '--file', 'extensions'], apiEnv(b));
     expect(only.stdout).not.toContain('[clipeer]');
     expect(only.stdout).toContain('[uuru-fed-in-clipeer]');
