@@ -94,6 +94,32 @@ async function queueRevoke(
   return id;
 }
 
+/**
+ * Only one pending request per partner pair is allowed (either way), so each case starts from a clean pair: each side
+ * drops, without telling the other, the pending requests a case left (a revoke a fault stopped leaves A's request
+ * pending on B; B's own request to A stays on both sides).
+ */
+async function clearPair(): Promise<void> {
+  for (const inst of [a, b]) {
+    const api = adminApi(inst);
+    const incoming = await api('GET', '/federation/incoming-requests');
+    expect(incoming.status).toBe(200);
+    for (const r of (incoming.json as { requests: { id: string; state: string }[] }).requests) {
+      if (r.state !== 'pending') continue;
+      const declined = await api('POST', `/federation/incoming-requests/${r.id}/decline`, {
+        local_only: true,
+      });
+      expect(declined.status).toBe(204);
+    }
+    const outgoing = await api('GET', '/federation/outgoing-requests');
+    expect(outgoing.status).toBe(200);
+    for (const r of (outgoing.json as { requests: { id: string; state: string }[] }).requests) {
+      if (r.state !== 'pending') continue;
+      expect((await api('DELETE', `/federation/outgoing-requests/${r.id}?local_only=true`)).status).toBe(204);
+    }
+  }
+}
+
 /** Moves the shared clock to the item's next attempt and waits for A's worker to make that attempt. */
 async function nextAttempt(requestId: string): Promise<Delivery> {
   const before = await deliveryOf(requestId);
@@ -126,6 +152,11 @@ beforeAll(async () => {
   });
   proxy.setTarget(b.federationUrl);
 }, 120_000);
+
+afterEach(async () => {
+  proxy.setFault(null);
+  await clearPair();
+});
 
 afterAll(async () => {
   await a?.stop();
@@ -179,9 +210,16 @@ it('an unreachable partner is never given up: retried at the capped interval, su
   expect(h.queue.pending).toBe(1);
   expect((await deliveryOf(id))?.state).toBe('pending');
 
-  // B answers again: the next attempt delivers and the suspension is lifted by itself.
+  // B answers again: the next attempt (the 58th) delivers and the suspension is lifted by itself. A delivered item
+  // leaves the outbox listing, so the attempt shows as the item gone (not as its attempt count going up).
   proxy.setFault(null);
-  await nextAttempt(id);
+  const due = (await deliveryOf(id))!;
+  expect(due).toMatchObject({ state: 'pending', attempts: 57 });
+  await assertNever(async () => (await deliveryOf(id)) === undefined, {
+    what: 'a delivery before the next attempt time',
+    windowMs: 300,
+  });
+  clock.set(Math.max(clock.now(), Date.parse(due.next_attempt_at!)));
   await waitUntil(async () => (await deliveryOf(id)) === undefined, { what: 'the revoke delivered' });
   const back = await healthOfB();
   expect(back.outbound).toMatchObject({
@@ -206,7 +244,22 @@ it('a verified request from the partner wakes its queue at once', async () => {
     what: 'an attempt before the next attempt time',
     windowMs: 500,
   });
-  // B sends A a peering request of its own (a signed request A verifies); the clock stands still.
+  // B sends A a peering request of its own (a signed request A verifies); the clock stands still. One pending request
+  // per pair: B first drops A's request locally (nothing is sent to A, so this wakes nothing); A's revoke, when it
+  // comes, is then answered 404 FED_UNKNOWN_REQUEST, which is its goal reached (delivered).
+  const mine = await adminApi(b)('GET', '/federation/incoming-requests');
+  const fromA = (mine.json as { requests: { id: string; name: string; state: string }[] }).requests.filter(
+    (r) => r.state === 'pending',
+  );
+  expect(fromA.map((r) => r.name)).toEqual(['ph_wake']);
+  expect(
+    (await adminApi(b)('POST', `/federation/incoming-requests/${fromA[0]!.id}/decline`, { local_only: true }))
+      .status,
+  ).toBe(204);
+  await assertNever(async () => (await deliveryOf(id))?.attempts !== waiting.attempts, {
+    what: 'an attempt after B dropped the request locally',
+    windowMs: 300,
+  });
   const hello = await adminApi(b)('POST', '/federation/outgoing-requests', {
     name: 'ph_hello',
     partner_url: a.federationUrl,
