@@ -1,5 +1,6 @@
 import { AppError } from '../core/errors';
 import { parseHostPort } from '../core/network-address';
+import { freshPeerState } from '../core/records';
 import type { IncomingRequest, OutgoingRequest, Peer } from '../federation/ports/peering-store';
 import {
   type AdoptPlan,
@@ -332,20 +333,7 @@ function peerRecord(p: UuruPeer, now: number): Peer {
     requestId: p.id,
     // µURU keeps no record of which side asked; v1 teardown matches on name and secret either way.
     role: 'acceptor',
-    state: 'active',
-    applyState: 'pending',
-    applyError: null,
-    appliedAt: null,
-    reachability: 'unknown',
-    latencyMs: null,
-    lastSeen: null,
-    linkError: null,
-    linkErrorAt: null,
-    partnerError: null,
-    partnerErrorAt: null,
     partnerKeyFingerprint: null,
-    lastTestCall: null,
-    createdAt: now,
-    updatedAt: now,
+    ...freshPeerState(now),
   };
 }

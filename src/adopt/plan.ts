@@ -74,6 +74,22 @@ export const extensionKey = (r: { context: string; exten: string; priority: numb
 
 const trimBase = (url: string): string => url.replace(/\/+$/, '');
 
+/** What the plan says of any µURU record (a peer or a request), before its action. */
+function planned<K extends PeerPlan['kind'] | RequestPlan['kind'], P extends string | null>(
+  kind: K,
+  r: { id: string; name: string; partnerUuruHost: string; codec: string },
+  prefix: P,
+) {
+  return {
+    kind,
+    uuruId: r.id,
+    name: r.name,
+    prefix,
+    partnerUrl: trimBase(r.partnerUuruHost),
+    codec: r.codec,
+  };
+}
+
 /** Whether a sidecar peer is this µURU peer, adopted before: same name, v1, same secret and prefix. */
 export function isAdoptedPeer(mine: Peer, p: { name: string; secret: string; prefix: string }): boolean {
   return (
@@ -162,18 +178,10 @@ export function buildPlan(uuru: UuruSnapshot, sidecar: SidecarState): AdoptPlan 
       { table: 'iaxfriends', key: p.name },
       { table: 'extensions', key: extensionKey(dial) },
     ];
+    const base = planned('peer', p, p.prefix);
     if (mine && isAdoptedPeer(mine, p)) {
       adoptedPeerNames.add(mine.name);
-      plan.peers.push({
-        kind: 'peer',
-        uuruId: p.id,
-        name: p.name,
-        prefix: p.prefix,
-        partnerUrl: trimBase(p.partnerUuruHost),
-        codec: p.codec,
-        action: 'adopted',
-        rows,
-      });
+      plan.peers.push({ ...base, action: 'adopted', rows });
       continue;
     }
     checkValues(about, { ...p, iaxHost: p.partnerIaxHost });
@@ -228,16 +236,7 @@ export function buildPlan(uuru: UuruSnapshot, sidecar: SidecarState): AdoptPlan 
         about,
         `${about} has no dial plan row ${dial.exten} in ${dial.context} dialing it (a half-done change); re-create the peering in µURU or delete it there`,
       );
-    plan.peers.push({
-      kind: 'peer',
-      uuruId: p.id,
-      name: p.name,
-      prefix: p.prefix,
-      partnerUrl: trimBase(p.partnerUuruHost),
-      codec: p.codec,
-      action: 'import',
-      rows,
-    });
+    plan.peers.push({ ...base, action: 'import', rows });
   }
 
   // Dial plan rows for a friend no peer names: left by a teardown that stopped between the two databases.
@@ -255,14 +254,7 @@ export function buildPlan(uuru: UuruSnapshot, sidecar: SidecarState): AdoptPlan 
   for (const o of uuru.outgoing) {
     const about = `outgoing request ${o.name}`;
     const mine = sidecar.outgoing.find((s) => s.id === o.id);
-    const base = {
-      kind: 'outgoing' as const,
-      uuruId: o.id,
-      name: o.name,
-      prefix: o.prefix,
-      partnerUrl: trimBase(o.partnerUuruHost),
-      codec: o.codec,
-    };
+    const base = planned('outgoing', o, o.prefix);
     if (mine && mine.dialect === 'v1' && mine.secret === o.secret) {
       adoptedRequestIds.add(o.id);
       plan.requests.push({ ...base, action: 'adopted' });
@@ -286,14 +278,7 @@ export function buildPlan(uuru: UuruSnapshot, sidecar: SidecarState): AdoptPlan 
   for (const i of uuru.incoming) {
     const about = `incoming request ${i.name}`;
     const mine = sidecar.incoming.find((s) => s.requestId === i.id);
-    const base = {
-      kind: 'incoming' as const,
-      uuruId: i.id,
-      name: i.name,
-      prefix: null,
-      partnerUrl: trimBase(i.partnerUuruHost),
-      codec: i.codec,
-    };
+    const base = planned('incoming', i, null);
     if (mine && mine.dialect === 'v1' && mine.secret === i.secret) {
       adoptedRequestIds.add(i.id);
       plan.requests.push({ ...base, action: 'adopted' });

@@ -9,7 +9,7 @@ import { PeerPatchBatch } from './peer-patch-batch';
 import type { Job } from '../jobs/job';
 import { type Notifier, silentNotifier } from '../core/notifications';
 import { TrunkHysteresis } from './trunk-hysteresis';
-import { SingleFlight } from '../jobs/single-flight';
+import { StoppableFlight } from '../jobs/single-flight';
 
 /** Refresh last_seen of a steadily reachable peer at most this often, to spare the DB. */
 const LAST_SEEN_REFRESH_MS = 60_000;
@@ -50,9 +50,8 @@ export function observationFromEntry(e: IaxPeerView | undefined): Observation {
  * they are marked unmonitored and nothing is polled.
  */
 export class PeerMonitor {
-  private stopped = true;
   /** Polls never overlap; requests during one fold into one more poll after it (not once stopped). */
-  private readonly polls = new SingleFlight(() => this.pollLogged(), { rerunWhen: () => !this.stopped });
+  private readonly polls = new StoppableFlight(() => this.pollLogged(), { stopped: true });
   /** The periodic poll, for the app's JobRunner: jobs.monitorPollMs after the previous one ended. */
   readonly job: Job;
 
@@ -88,7 +87,7 @@ export class PeerMonitor {
   };
 
   start(): void {
-    this.stopped = false;
+    this.polls.start();
     this.deps.ami.on('PeerStatus', this.onPeerEvent);
   }
 
@@ -99,9 +98,8 @@ export class PeerMonitor {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.deps.ami.off('PeerStatus', this.onPeerEvent);
-    await this.polls.idle();
+    await this.polls.stop();
   }
 
   /** One poll now; overlapping requests fold into one extra poll. Never rejects. */

@@ -1,15 +1,14 @@
 import type { Command } from 'commander';
-import type { DataSource } from 'typeorm';
 import { Adopter } from '../adopt/adopt';
 import { planText } from '../adopt/plan';
 import { UuruDeployment, uuruDatabases } from '../adopt/uuru-source';
 import { RealtimeRowClaimStore } from '../asterisk/realtime-claims';
 import { systemClock } from '../core/clock';
-import { errorMessage, isAppError } from '../core/errors';
-import { describeDatabase } from '../store/database-presence';
+import { errorMessage } from '../core/errors';
 import { TypeormPeeringStore, TypeormTransactions } from '../store/typeorm';
 import type { CliContext } from './context';
-import { CliError, EXIT_FAILED, EXIT_USAGE } from './exit-codes';
+import { EXIT_FAILED } from './exit-codes';
+import { openLocalDatabase, rethrowForCli } from './local-database';
 
 /**
  * The composition of `uuru-fed adopt`: the sidecar's database opened as the
@@ -31,32 +30,13 @@ export async function runAdopt(
   },
 ): Promise<void> {
   const config = ctx.config();
-  const fail = (e: unknown): never => {
-    if (e instanceof CliError) throw e;
-    if (isAppError(e))
-      throw new CliError(`${e.code}: ${e.message}`, e.status === 400 ? EXIT_USAGE : EXIT_FAILED, e.code);
-    throw e;
-  };
   let where;
   try {
     where = uuruDatabases({ appUrl: opts.appDb, asteriskUrl: opts.asteriskDb, envFile: opts.uuruEnv });
   } catch (e) {
-    return fail(e);
+    return rethrowForCli(e);
   }
-  ctx.note(`database: ${describeDatabase(config)}`);
-  const { openAppDatabase } = await import('../app');
-  let db: DataSource;
-  try {
-    db = await openAppDatabase(config, { create: false });
-  } catch (e) {
-    if (isAppError(e) && e.code === 'CLI_DATABASE_MISSING')
-      throw new CliError(`${e.code}: ${e.message}`, EXIT_FAILED, e.code);
-    throw new CliError(
-      `FED_UNAVAILABLE: cannot open the database (${describeDatabase(config)}): ${errorMessage(e)}`,
-      EXIT_FAILED,
-      'FED_UNAVAILABLE',
-    );
-  }
+  const db = await openLocalDatabase(config, { create: false }, (line) => ctx.note(line));
   const uuru = new UuruDeployment(where);
   const peerings = new TypeormPeeringStore(db);
   const backend = config.asterisk.stateBackend;
@@ -119,7 +99,7 @@ export async function runAdopt(
       ctx.exitCode = EXIT_FAILED;
     }
   } catch (e) {
-    fail(e);
+    rethrowForCli(e);
   } finally {
     await uuru.close();
     await db.destroy();

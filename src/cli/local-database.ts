@@ -21,19 +21,29 @@ export interface LocalDatabaseOptions {
   say(line: string): void;
 }
 
-async function withDatabase<T>(
+/** Throws an AppError as the CLI's error (its code first; exit 2 when the input was wrong); anything else as it is. */
+export function rethrowForCli(e: unknown): never {
+  if (isAppError(e))
+    throw new CliError(`${e.code}: ${e.message}`, e.status === 400 ? EXIT_USAGE : EXIT_FAILED, e.code);
+  throw e;
+}
+
+/**
+ * Opens the configured database the way the sidecar does (openAppDatabase),
+ * saying which one first; created only when `open.create`. A missing database
+ * fails with CLI_DATABASE_MISSING, any other failure with FED_UNAVAILABLE.
+ */
+export async function openLocalDatabase(
   config: Config,
-  opts: LocalDatabaseOptions,
-  run: (db: DataSource) => Promise<T>,
-): Promise<T> {
+  open: { secrets?: boolean; create: boolean },
+  say: (line: string) => void,
+): Promise<DataSource> {
   // Loaded here, not at the top: the API commands need neither the ORM nor the sidecar in memory.
   const { describeDatabase } = await import('../store/database-presence');
-  opts.say(`database: ${describeDatabase(config)}`);
+  say(`database: ${describeDatabase(config)}`);
   const { openAppDatabase } = await import('../app');
-  let db: DataSource;
   try {
-    // Only the admin tables are touched: no key-encryption secret is needed (nor a key file made where the CLI runs).
-    db = await openAppDatabase(config, { secrets: false, create: opts.init });
+    return await openAppDatabase(config, open);
   } catch (e) {
     if (isAppError(e) && e.code === 'CLI_DATABASE_MISSING')
       throw new CliError(`${e.code}: ${e.message}`, EXIT_FAILED, e.code);
@@ -43,12 +53,19 @@ async function withDatabase<T>(
       'FED_UNAVAILABLE',
     );
   }
+}
+
+async function withDatabase<T>(
+  config: Config,
+  opts: LocalDatabaseOptions,
+  run: (db: DataSource) => Promise<T>,
+): Promise<T> {
+  // Only the admin tables are touched: no key-encryption secret is needed (nor a key file made where the CLI runs).
+  const db = await openLocalDatabase(config, { secrets: false, create: opts.init }, (line) => opts.say(line));
   try {
     return await run(db);
   } catch (e) {
-    if (isAppError(e))
-      throw new CliError(`${e.code}: ${e.message}`, e.status === 400 ? EXIT_USAGE : EXIT_FAILED, e.code);
-    throw e;
+    return rethrowForCli(e);
   } finally {
     await db.destroy();
   }

@@ -75,6 +75,43 @@ export interface Peer extends PartnerTrunk {
   updatedAt: number;
 }
 
+/** The fields a new peer starts with, whoever makes it (the handshake, adopt). */
+export type FreshPeerField =
+  | 'state'
+  | 'applyState'
+  | 'applyError'
+  | 'appliedAt'
+  | 'reachability'
+  | 'latencyMs'
+  | 'lastSeen'
+  | 'linkError'
+  | 'linkErrorAt'
+  | 'partnerError'
+  | 'partnerErrorAt'
+  | 'lastTestCall'
+  | 'createdAt'
+  | 'updatedAt';
+
+/** A new peer's state at `now`: active, not applied to Asterisk yet, nothing seen or failed yet. */
+export function freshPeerState(now: number): Pick<Peer, FreshPeerField> {
+  return {
+    state: 'active',
+    applyState: 'pending',
+    applyError: null,
+    appliedAt: null,
+    reachability: 'unknown',
+    latencyMs: null,
+    lastSeen: null,
+    linkError: null,
+    linkErrorAt: null,
+    partnerError: null,
+    partnerErrorAt: null,
+    lastTestCall: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 export interface OutgoingRequest {
   /** request_id: a UUID we chose, sent to the partner. */
   id: string;

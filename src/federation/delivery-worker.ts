@@ -9,8 +9,8 @@ import type { PartnerHealthService } from './partner-health';
 import { withoutUrls } from './fetch-failure';
 import { describeAnswer, type PartnerAnswer } from './partner-transport';
 import { backoffDelay, classifyStatus, type RetryPolicy } from './retry-policy';
-import type { Job } from '../jobs/job';
-import { SingleFlight } from '../jobs/single-flight';
+import { everyJob, type Job } from '../jobs/job';
+import { StoppableFlight } from '../jobs/single-flight';
 
 export interface DeliveryReport {
   item: OutboxItem;
@@ -45,9 +45,8 @@ export function partnerOf(item: Pick<OutboxItem, 'url'>): string | null {
  * attempt is still ahead, or whose queue an admin paused, is skipped.
  */
 export class DeliveryWorker {
-  private stopped = false;
   /** Passes never overlap; a kick during a pass asks for one more after it (not after stop()). */
-  private readonly passes = new SingleFlight(() => this.runOnce(), { rerunWhen: () => !this.stopped });
+  private readonly passes = new StoppableFlight(() => this.runOnce());
   /** The periodic pass (from the first moment on), for the app's JobRunner; kicks (a commit, an admin) come on top. */
   readonly job: Job;
 
@@ -67,18 +66,12 @@ export class DeliveryWorker {
       random?: () => number;
     },
   ) {
-    this.job = {
-      name: 'outbox-delivery',
-      schedule: { everyMs: deps.pollMs },
-      runAtStart: true,
-      run: () => this.pass(),
-    };
+    this.job = everyJob('outbox-delivery', deps.pollMs, () => this.pass());
   }
 
   /** Waits for the pass in flight and drops a queued one (the owner takes the job off its runner). */
   async stop(): Promise<void> {
-    this.stopped = true;
-    await this.passes.idle();
+    await this.passes.stop();
   }
 
   /** Runs a pass now (or right after the current one). */

@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock';
 import type { NotificationEvent, Notifier } from '../core/notifications';
 import { partnerKeyExpiry } from '../core/partner-key-expiry';
-import type { Job } from '../jobs/job';
+import { everyJob, type Job } from '../jobs/job';
 import type { OutboxStore } from './ports/outbox-store';
 import type { PartnerStore } from './ports/partner-store';
 import type { PeeringStore } from './ports/peering-store';
@@ -57,12 +57,7 @@ export class HealthNotices {
       checkIntervalMs: number;
     },
   ) {
-    this.job = {
-      name: 'health-notices',
-      schedule: { everyMs: deps.checkIntervalMs },
-      runAtStart: true,
-      run: () => this.run(),
-    };
+    this.job = everyJob('health-notices', deps.checkIntervalMs, () => this.run());
   }
 
   async run(): Promise<void> {
@@ -72,14 +67,10 @@ export class HealthNotices {
     const partnerCache = new Map<string, number | null>();
     for (const p of peers) {
       const errorState: PartnerErrorState = p.partnerError ? 'error' : 'ok';
-      this.change(this.partnerErrors, p.id, errorState, (from) => ({
-        kind: 'partner_error',
-        severity: errorState === 'error' ? 'warning' : 'info',
-        peer: p.name,
-        partner: p.partnerServerName,
-        oldState: from,
-        newState: errorState,
-        at: now,
+      const about = { peer: p.name, partner: p.partnerServerName, at: now };
+      const severity = errorState === 'error' ? 'warning' : 'info';
+      const errorAbout = { ...about, kind: 'partner_error', severity } as const;
+      this.change(this.partnerErrors, p.id, errorState, errorAbout, () => ({
         message:
           errorState === 'error'
             ? `partner of ${p.name} reports a problem: ${p.partnerError ?? ''}`
@@ -98,14 +89,12 @@ export class HealthNotices {
       }
       const expiresAt = partnerCache.get(server) ?? null;
       const keyState = keyExpiryState(expiresAt, now, this.deps.keyExpiryWarnMs);
-      this.change(this.keyStates, p.id, keyState, (from) => ({
+      const keyAbout = {
+        ...about,
         kind: 'partner_key_expiry',
         severity: keyState === 'ok' ? 'info' : 'warning',
-        peer: p.name,
-        partner: p.partnerServerName,
-        oldState: from,
-        newState: keyState,
-        at: now,
+      } as const;
+      this.change(this.keyStates, p.id, keyState, keyAbout, () => ({
         message:
           keyState === 'ok'
             ? `partner key of ${p.name} is no longer near expiry`
@@ -149,14 +138,14 @@ export class HealthNotices {
       // Not stuck at the last check (there was one): it was fine then.
       if (this.outboxChecked && !this.outboxStates.has(key)) this.outboxStates.set(key, 'ok');
       this.outboxWho.set(key, { peer: s.peer, partner: s.partner });
-      this.change(this.outboxStates, key, 'stuck', (from) => ({
+      const about = {
         kind: 'outbox_stuck',
         severity: 'warning',
         peer: s.peer,
         partner: s.partner,
-        oldState: from,
-        newState: 'stuck',
         at: now,
+      } as const;
+      this.change(this.outboxStates, key, 'stuck', about, () => ({
         message: `${s.items} notification(s) to ${s.peer ?? s.partner ?? 'a partner'} undelivered for ${Math.round((now - s.oldest) / 60_000)} min`,
         details: {
           items: s.items,
@@ -171,17 +160,13 @@ export class HealthNotices {
       const who = this.outboxWho.get(key) ?? { peer: null, partner: null };
       this.outboxWho.delete(key);
       const name = who.peer ?? who.partner ?? 'a partner';
-      this.deps.notifier.notify({
-        kind: 'outbox_stuck',
-        severity: 'info',
-        peer: who.peer,
-        partner: who.partner,
-        oldState: 'stuck',
-        newState: 'ok',
-        at: now,
-        message: `no notification to ${name} is stuck any more`,
-        details: {},
-      });
+      const about = { kind: 'outbox_stuck', severity: 'info', ...who, at: now } as const;
+      this.deps.notifier.notify(
+        notice(about, 'stuck', 'ok', {
+          message: `no notification to ${name} is stuck any more`,
+          details: {},
+        }),
+      );
     }
     this.outboxChecked = true;
   }
@@ -194,14 +179,39 @@ export class HealthNotices {
     states: Map<string, S>,
     key: string,
     next: S,
-    event: (from: S | 'unknown') => NotificationEvent,
+    about: NoticeSubject,
+    text: () => NoticeText,
   ): void {
     const before = states.get(key);
     states.set(key, next);
     if (before === next) return;
     if (before === undefined && next === 'ok') return;
-    this.deps.notifier.notify(event(before ?? 'unknown'));
+    this.deps.notifier.notify(notice(about, before ?? 'unknown', next, text()));
   }
+}
+
+/** Who and what a notice is about, and when; the states and the words come with the change. */
+type NoticeSubject = Pick<NotificationEvent, 'kind' | 'severity' | 'peer' | 'partner' | 'at'>;
+type NoticeText = Pick<NotificationEvent, 'message' | 'details'>;
+
+/** One notice, its fields in the order every notice has them (the webhook's payload keeps it). */
+function notice(
+  about: NoticeSubject,
+  oldState: string,
+  newState: string,
+  text: NoticeText,
+): NotificationEvent {
+  return {
+    kind: about.kind,
+    severity: about.severity,
+    peer: about.peer,
+    partner: about.partner,
+    oldState,
+    newState,
+    at: about.at,
+    message: text.message,
+    details: text.details,
+  };
 }
 
 function hostOf(url: string): string | null {

@@ -1,4 +1,5 @@
 import { AppError } from '../core/errors';
+import { freshPeerState, type FreshPeerField } from '../core/records';
 import type { HandshakeDeps } from './handshake-deps';
 import { uuid } from './handshake-deps';
 import { checkPrefix, type PrefixHolder } from './numbering-plan';
@@ -137,45 +138,8 @@ export class PeeringRecords {
     return peer?.state === 'active';
   }
 
-  newPeer(
-    p: Omit<
-      Peer,
-      | 'id'
-      | 'state'
-      | 'applyState'
-      | 'applyError'
-      | 'appliedAt'
-      | 'reachability'
-      | 'latencyMs'
-      | 'lastSeen'
-      | 'linkError'
-      | 'linkErrorAt'
-      | 'partnerError'
-      | 'partnerErrorAt'
-      | 'lastTestCall'
-      | 'createdAt'
-      | 'updatedAt'
-    >,
-  ): Peer {
-    const now = this.deps.clock.now();
-    return {
-      id: uuid(),
-      ...p,
-      state: 'active',
-      applyState: 'pending',
-      applyError: null,
-      appliedAt: null,
-      reachability: 'unknown',
-      latencyMs: null,
-      lastSeen: null,
-      linkError: null,
-      linkErrorAt: null,
-      partnerError: null,
-      partnerErrorAt: null,
-      lastTestCall: null,
-      createdAt: now,
-      updatedAt: now,
-    };
+  newPeer(p: Omit<Peer, 'id' | FreshPeerField>): Peer {
+    return { id: uuid(), ...p, ...freshPeerState(this.deps.clock.now()) };
   }
 }
 

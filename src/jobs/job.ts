@@ -32,3 +32,8 @@ export interface JobHandle {
   /** Stops its schedule, drops a queued run, waits for the run in flight and forgets the job. */
   remove(): Promise<void>;
 }
+
+/** A job that runs at start and then every `everyMs` (a pass over the whole state each time). */
+export function everyJob(name: string, everyMs: number, run: () => Promise<unknown>): Job {
+  return { name, schedule: { everyMs }, runAtStart: true, run };
+}

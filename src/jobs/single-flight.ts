@@ -72,3 +72,39 @@ export class SingleFlight<T> {
     return tracked;
   }
 }
+
+/**
+ * A SingleFlight for an owner that stops (a monitor, a worker): once stopped, a
+ * queued run is dropped and stop() waits for the run in flight; start() lets
+ * queued runs happen again. A trigger while stopped still runs (the owner
+ * decides whether to trigger).
+ */
+export class StoppableFlight<T> {
+  private stopped: boolean;
+  private readonly flight: SingleFlight<T>;
+
+  constructor(run: () => Promise<T>, opts: { stopped?: boolean } = {}) {
+    this.stopped = opts.stopped ?? false;
+    this.flight = new SingleFlight(run, { rerunWhen: () => !this.stopped });
+  }
+
+  start(): void {
+    this.stopped = false;
+  }
+
+  /** Drops a queued run and resolves once the run in flight ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.flight.idle();
+  }
+
+  /** See SingleFlight.trigger. */
+  trigger(): Promise<T> {
+    return this.flight.trigger();
+  }
+
+  /** Resolves once nothing is in flight or queued. */
+  idle(): Promise<void> {
+    return this.flight.idle();
+  }
+}

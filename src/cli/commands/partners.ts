@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { PartnerHealthView, PurgeQueueResponse } from '../api-types';
 import { type CliContext, jsonOption } from '../context';
-import { textTable } from '../text-table';
+import { addListCommand } from '../list-command';
 
 const seg = encodeURIComponent;
 
@@ -27,38 +27,31 @@ export function registerPartners(program: Command, ctx: CliContext): void {
   const partners = program
     .command('partners')
     .description("partners' health (our calls to them, theirs to us) and their delivery queues");
-  partners
-    .command('list')
-    .description('every partner with its outbound and inbound health')
-    .addOption(jsonOption())
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const r = await ctx.api(cmd).request<{ partners: PartnerHealthView[] }>('GET', '/federation/partners');
-      if (opts.json) return ctx.json(r);
-      ctx.out(
-        textTable(
-          [
-            'PARTNER',
-            'OUTBOUND',
-            'FAILURES',
-            'FAILING SINCE',
-            'NEXT ATTEMPT',
-            'LAST SUCCESS',
-            'INBOUND (LAST VERIFIED)',
-            'QUEUE',
-          ],
-          r.partners.map((p) => [
-            p.server_name,
-            p.outbound.state,
-            p.outbound.consecutive_failures,
-            p.outbound.failing_since,
-            p.outbound.next_attempt_at,
-            p.outbound.last_success_at,
-            p.inbound.last_verified_at,
-            `${p.queue.pending} pending${p.queue.paused ? ', paused' : ''}`,
-          ]),
-        ),
-      );
-    });
+  addListCommand<'partners', PartnerHealthView>(partners, ctx, {
+    description: 'every partner with its outbound and inbound health',
+    path: '/federation/partners',
+    key: 'partners',
+    headers: [
+      'PARTNER',
+      'OUTBOUND',
+      'FAILURES',
+      'FAILING SINCE',
+      'NEXT ATTEMPT',
+      'LAST SUCCESS',
+      'INBOUND (LAST VERIFIED)',
+      'QUEUE',
+    ],
+    row: (p) => [
+      p.server_name,
+      p.outbound.state,
+      p.outbound.consecutive_failures,
+      p.outbound.failing_since,
+      p.outbound.next_attempt_at,
+      p.outbound.last_success_at,
+      p.inbound.last_verified_at,
+      `${p.queue.pending} pending${p.queue.paused ? ', paused' : ''}`,
+    ],
+  });
   partners
     .command('show <partner>')
     .description('one partner (server name host[:port] or a peer id)')

@@ -4,7 +4,7 @@ import { type CliContext, jsonOption } from '../context';
 import { EXIT_FAILED } from '../exit-codes';
 import { confirm } from '../prompt';
 import { resolvePeer } from '../resolve';
-import { textTable } from '../text-table';
+import { addListCommand } from '../list-command';
 
 /** A Unicode v1 name with the ASCII name Asterisk's dial plan knows it by (also accepted as <peer>). */
 const displayName = (p: PeerView) => (p.asterisk_name === p.name ? p.name : `${p.name} (${p.asterisk_name})`);
@@ -19,51 +19,44 @@ function secretEpochText(p: PeerView): string {
 
 export function registerPeers(program: Command, ctx: CliContext): void {
   const peers = program.command('peers').description('peers (live trunks)');
-  peers
-    .command('list')
-    .description('list peers with their trunk state')
-    .addOption(jsonOption())
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const r = await ctx.api(cmd).request<{ peers: PeerView[] }>('GET', '/federation/peers');
-      if (opts.json) return ctx.json(r);
-      ctx.out(
-        textTable(
-          [
-            'ID',
-            'NAME',
-            'PREFIX',
-            'PARTNER',
-            'DIALECT',
-            'STATE',
-            'APPLY',
-            'REACHABILITY',
-            'LATENCY',
-            'LAST SEEN',
-            // The trunk's last problem (Asterisk) and the partner's (protocol): each has its own writer.
-            'LINK ERROR',
-            'PARTNER ERROR',
-            'SECRET EPOCH',
-            'NEXT ROTATION',
-          ],
-          r.peers.map((p) => [
-            p.id,
-            displayName(p),
-            p.prefix,
-            p.partner_url,
-            p.dialect,
-            p.state,
-            p.apply_state,
-            p.reachability,
-            p.latency_ms === null ? null : `${p.latency_ms} ms`,
-            p.last_seen,
-            p.link_error,
-            p.partner_error,
-            p.trunk_rotation ? String(p.trunk_rotation.epoch) : 'fixed',
-            p.trunk_rotation?.next_rotation_at ?? null,
-          ]),
-        ),
-      );
-    });
+  addListCommand<'peers', PeerView>(peers, ctx, {
+    description: 'list peers with their trunk state',
+    path: '/federation/peers',
+    key: 'peers',
+    headers: [
+      'ID',
+      'NAME',
+      'PREFIX',
+      'PARTNER',
+      'DIALECT',
+      'STATE',
+      'APPLY',
+      'REACHABILITY',
+      'LATENCY',
+      'LAST SEEN',
+      // The trunk's last problem (Asterisk) and the partner's (protocol): each has its own writer.
+      'LINK ERROR',
+      'PARTNER ERROR',
+      'SECRET EPOCH',
+      'NEXT ROTATION',
+    ],
+    row: (p) => [
+      p.id,
+      displayName(p),
+      p.prefix,
+      p.partner_url,
+      p.dialect,
+      p.state,
+      p.apply_state,
+      p.reachability,
+      p.latency_ms === null ? null : `${p.latency_ms} ms`,
+      p.last_seen,
+      p.link_error,
+      p.partner_error,
+      p.trunk_rotation ? String(p.trunk_rotation.epoch) : 'fixed',
+      p.trunk_rotation?.next_rotation_at ?? null,
+    ],
+  });
 
   const peer = program.command('peer').description('one peer');
   peer

@@ -1,4 +1,5 @@
-import { Table, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner } from 'typeorm';
+import { createTable, intColumn, msColumn } from './columns';
 
 /**
  * Partner health (issue 14): one row per partner server name with what our
@@ -11,28 +12,22 @@ export class PartnerHealth1763800001100 implements MigrationInterface {
   name = 'PartnerHealth1763800001100';
 
   async up(q: QueryRunner): Promise<void> {
-    const ms = (name: string) => ({ name, type: 'bigint', isNullable: true });
-    await q.createTable(
-      new Table({
-        name: 'partner_health',
-        columns: [
-          { name: 'serverName', type: 'varchar', length: '255', isPrimary: true },
-          { name: 'consecutiveFailures', type: 'integer', isNullable: false, default: 0 },
-          ms('failingSince'),
-          ms('nextAttemptAt'),
-          ms('lastSuccessAt'),
-          ms('lastFailureAt'),
-          { name: 'lastError', type: 'text', isNullable: true },
-          { name: 'failureDays', type: 'integer', isNullable: false, default: 0 },
-          { name: 'lastFailureDay', type: 'integer', isNullable: true },
-          ms('suspendedAt'),
-          { name: 'suspendedReason', type: 'text', isNullable: true },
-          ms('lastInboundAt'),
-          ms('queuePausedAt'),
-          { name: 'updatedAt', type: 'bigint', isNullable: false },
-        ],
-      }),
-    );
+    await createTable(q, 'partner_health', [
+      { name: 'serverName', type: 'varchar', length: '255', isPrimary: true },
+      intColumn('consecutiveFailures', true, 0),
+      msColumn('failingSince'),
+      msColumn('nextAttemptAt'),
+      msColumn('lastSuccessAt'),
+      msColumn('lastFailureAt'),
+      { name: 'lastError', type: 'text', isNullable: true },
+      intColumn('failureDays', true, 0),
+      intColumn('lastFailureDay'),
+      msColumn('suspendedAt'),
+      { name: 'suspendedReason', type: 'text', isNullable: true },
+      msColumn('lastInboundAt'),
+      msColumn('queuePausedAt'),
+      msColumn('updatedAt', true),
+    ]);
   }
 
   async down(q: QueryRunner): Promise<void> {

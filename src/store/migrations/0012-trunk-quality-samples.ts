@@ -1,4 +1,5 @@
-import { Table, TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { createTable, intColumn, msColumn, seqColumn } from './columns';
 
 /**
  * Call-quality samples per trunk (issue 14), written by the Asterisk layer's
@@ -12,30 +13,18 @@ export class TrunkQualitySamples1763800001200 implements MigrationInterface {
   name = 'TrunkQualitySamples1763800001200';
 
   async up(q: QueryRunner): Promise<void> {
-    const num = (name: string) => ({ name, type: 'integer', isNullable: true });
-    await q.createTable(
-      new Table({
-        name: 'trunk_quality_samples',
-        columns: [
-          {
-            name: 'seq',
-            type: 'integer',
-            isPrimary: true,
-            isGenerated: true,
-            generationStrategy: 'increment',
-          },
-          { name: 'peer', type: 'varchar', length: '40', isNullable: false },
-          { name: 'at', type: 'bigint', isNullable: false },
-          { name: 'source', type: 'varchar', length: '8', isNullable: false },
-          { name: 'calls', type: 'integer', isNullable: false },
-          num('rttMs'),
-          num('inJitterMs'),
-          num('inLossPermille'),
-          num('outJitterMs'),
-          num('outLossPermille'),
-        ],
-      }),
-    );
+    await createTable(q, 'trunk_quality_samples', [
+      seqColumn(),
+      { name: 'peer', type: 'varchar', length: '40', isNullable: false },
+      msColumn('at', true),
+      { name: 'source', type: 'varchar', length: '8', isNullable: false },
+      intColumn('calls', true),
+      intColumn('rttMs'),
+      intColumn('inJitterMs'),
+      intColumn('inLossPermille'),
+      intColumn('outJitterMs'),
+      intColumn('outLossPermille'),
+    ]);
     await q.createIndex(
       'trunk_quality_samples',
       new TableIndex({ name: 'idx_trunk_quality_peer_at', columnNames: ['peer', 'at'] }),

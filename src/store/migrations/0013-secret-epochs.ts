@@ -1,4 +1,5 @@
 import { TableColumn, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { intColumn } from './columns';
 
 /**
  * Trunk secret epochs (issue 15): the epoch length a v2 peering agreed in its
@@ -7,8 +8,7 @@ import { TableColumn, type MigrationInterface, type QueryRunner } from 'typeorm'
  * before this migration keeps. Both written by src/federation. Table API only
  * (SQLite and MariaDB/MySQL).
  */
-const column = (): TableColumn =>
-  new TableColumn({ name: 'secretEpochSeconds', type: 'integer', isNullable: true });
+const column = (): TableColumn => new TableColumn(intColumn('secretEpochSeconds'));
 
 export class SecretEpochs1763800001300 implements MigrationInterface {
   name = 'SecretEpochs1763800001300';
