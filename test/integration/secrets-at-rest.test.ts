@@ -265,8 +265,9 @@ describe('two instances peered', () => {
     for (const side of [A, B]) {
       const s = side.sidecar;
       await writeRaw(s, [
+        // Earlier versions knew no secret epochs: the secret in the row is the one Asterisk gets.
         ...[...clearSecrets].map(([name, secret]): [string, unknown[]] => [
-          'UPDATE {db}.peers SET secret = ? WHERE name = ?',
+          'UPDATE {db}.peers SET secret = ?, secretEpochSeconds = NULL WHERE name = ?',
           [secret, name],
         ]),
         ...(clearKeys.get(s) ?? []).map((k): [string, unknown[]] => [
