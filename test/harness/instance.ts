@@ -258,7 +258,7 @@ export interface AsteriskAgreement {
   dbPeers: string[];
   /** Peers whose apply_state is not 'applied'. */
   notApplied: string[];
-  /** Friend sections in the generated iax-uuru-federation.conf. */
+  /** Friend sections in the generated iax-uuru-federation.conf (not the per-epoch `type=user` sections). */
   filePeers: string[];
   /** Peers Asterisk itself lists (`iax2 show peers`, the CLI face of IAXpeerlist). */
   livePeers: string[];
@@ -274,6 +274,22 @@ export function sectionNames(text: string): string[] {
     .split('\n')
     .map((l) => /^\[([^\]]+)\]\s*$/.exec(l.trim())?.[1])
     .filter((n): n is string => n !== undefined);
+}
+
+/**
+ * Sections of an iax.conf-style file with their `type=`: the friends, and the
+ * per-epoch `type=user` sections (`<peer>-e0`, `<peer>-e1`) that carry a v2
+ * trunk's accepted secrets around a rotation (docs/asterisk.md).
+ */
+export function iaxSections(text: string): { name: string; type: string | undefined }[] {
+  const out: { name: string; type: string | undefined }[] = [];
+  for (const raw of text.split('\n')) {
+    const l = raw.trim();
+    const head = /^\[([^\]]+)\]$/.exec(l);
+    if (head) out.push({ name: head[1], type: undefined });
+    else if (out.length > 0 && /^type\s*=/.test(l)) out[out.length - 1].type = l.split('=')[1].trim();
+  }
+  return out;
 }
 
 /** Peer names from `iax2 show peers` output (rows are "name/username host ..."). */
@@ -299,12 +315,22 @@ export async function asteriskAgreement(
   );
   const dbPeers = rows.map((r) => r.name).sort();
   const file = path.join(instance.asterisk.configDir, GENERATED_IAX_FILE);
-  const filePeers = fs.existsSync(file) ? sectionNames(fs.readFileSync(file, 'utf8')).sort() : [];
+  const sections = fs.existsSync(file) ? iaxSections(fs.readFileSync(file, 'utf8')) : [];
+  const filePeers = sections
+    .filter((x) => x.type !== 'user')
+    .map((x) => x.name)
+    .sort();
+  // An epoch user belongs to its peer; one whose peer is gone is an orphan.
+  const strayUsers = sections
+    .filter((x) => x.type === 'user' && !dbPeers.includes(x.name.replace(/-e[01]$/, '')))
+    .map((x) => x.name);
   const livePeers = parseIaxShowPeers(await instance.asterisk.cli('iax2 show peers'))
     .filter((n) => !extraLivePeers.includes(n))
     .sort();
   const missing = dbPeers.filter((n) => !filePeers.includes(n) || !livePeers.includes(n));
-  const orphans = [...new Set([...filePeers, ...livePeers])].filter((n) => !dbPeers.includes(n)).sort();
+  const orphans = [...new Set([...filePeers, ...livePeers, ...strayUsers])]
+    .filter((n) => !dbPeers.includes(n))
+    .sort();
   return {
     dbPeers,
     notApplied: rows.filter((r) => r.applyState !== 'applied').map((r) => r.name),
