@@ -63,13 +63,13 @@ export class AmiParser {
 /** Parses the message in text[from, to): header lines separated by CRLF. */
 function parseBlock(text: string, from: number, to: number): AmiMessage | null {
   const message: AmiMessage = {};
-  let any = false;
+  let sawLine = false;
   let start = from;
   while (start < to) {
     let end = text.indexOf('\r\n', start);
     if (end < 0 || end > to) end = to;
     if (end > start) {
-      any = true;
+      sawLine = true;
       const colon = text.indexOf(':', start);
       if (colon <= start || colon >= end) {
         // A line without a header name continues the previous output.
@@ -84,7 +84,7 @@ function parseBlock(text: string, from: number, to: number): AmiMessage | null {
     }
     start = end + 2;
   }
-  return any ? message : null;
+  return sawLine ? message : null;
 }
 
 /** Serialises an action. Throws on a header or value with a line break: it would inject headers. */
