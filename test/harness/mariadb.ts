@@ -24,8 +24,8 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort } from './ports';
-import { stopPid, tailFile } from './processes';
-import { waitUntil } from './wait';
+import { stopPid } from './processes';
+import { waitUntil, whenAnswering } from './wait';
 
 export interface MariaDbServer {
   host: string;
@@ -246,19 +246,12 @@ export async function startPrivateMariaDb(): Promise<MariaDbServer> {
     child.unref();
     if (!child.pid) throw new Error('mariadbd did not start');
     const server = makeServer({ host, port, user, password }, { socketPath, pid: child.pid, baseDir, child });
-    try {
-      await waitUntil(async () => (await server.query('SELECT 1'), true), {
-        what: 'MariaDB start',
-        timeoutMs: 60_000,
-        intervalMs: 200,
-        abort: () =>
-          child.exitCode !== null ? `mariadbd exited (${child.exitCode}):\n${tailFile(errorLog)}` : null,
-      });
-    } catch (e) {
-      await server.stop();
-      throw e;
-    }
-    return server;
+    return await whenAnswering(server, {
+      what: 'MariaDB',
+      query: () => server.query('SELECT 1'),
+      child,
+      logFile: errorLog,
+    });
   } catch (e) {
     fs.rmSync(baseDir, { recursive: true, force: true });
     throw e;

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { freshPeerState } from '../../src/core/records';
 import type { Peer } from '../../src/store/entities';
 
 /** What a test or benchmark must say about a peer; everything else gets the values an accept starts with. */
@@ -24,21 +25,8 @@ export function newPeerRow(input: PeerRowInput, now: number = Date.now()): Peer 
     partnerExtensionLength: 4,
     secretEpochSeconds: null,
     requestId: crypto.randomUUID(),
-    state: 'active',
-    applyState: 'pending',
-    applyError: null,
-    appliedAt: null,
-    reachability: 'unknown',
-    latencyMs: null,
-    lastSeen: null,
-    linkError: null,
-    linkErrorAt: null,
-    partnerError: null,
-    partnerErrorAt: null,
     partnerKeyFingerprint: null,
-    lastTestCall: null,
-    createdAt: now,
-    updatedAt: now,
+    ...freshPeerState(now),
     ...input,
   };
 }

@@ -16,8 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { freePort } from './ports';
-import { stopPid, tailFile } from './processes';
-import { waitUntil } from './wait';
+import { stopPid } from './processes';
+import { whenAnswering } from './wait';
 
 export interface PostgresServer {
   host: string;
@@ -182,19 +182,12 @@ export async function startPostgres(): Promise<PostgresServer> {
         fs.rmSync(baseDir, { recursive: true, force: true });
       },
     };
-    try {
-      await waitUntil(async () => (await query('SELECT 1'), true), {
-        what: 'PostgreSQL start',
-        timeoutMs: 60_000,
-        intervalMs: 200,
-        abort: () =>
-          child.exitCode !== null ? `postgres exited (${child.exitCode}):\n${tailFile(logFile)}` : null,
-      });
-    } catch (e) {
-      await server.stop();
-      throw e;
-    }
-    return server;
+    return await whenAnswering(server, {
+      what: 'PostgreSQL',
+      query: () => query('SELECT 1'),
+      child,
+      logFile: logFile,
+    });
   } catch (e) {
     fs.rmSync(baseDir, { recursive: true, force: true });
     throw e;

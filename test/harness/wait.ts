@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
-import { sleep } from './processes';
+import type { ChildProcess } from 'node:child_process';
+import { sleep, tailFile } from './processes';
 
 export interface WaitOptions<T> {
   /** What is awaited, for the timeout error ("the peer to turn active"). */
@@ -103,4 +104,30 @@ export function nextEvent<T>(
     }, timeoutMs);
     emitter.on(event, listener);
   });
+}
+
+/**
+ * Waits until a database server this harness spawned answers `SELECT 1`
+ * (stopping early with its log when the process exited), and stops it when
+ * it never does. Resolves with the server.
+ */
+export async function whenAnswering<T extends { stop(): Promise<void> }>(
+  server: T,
+  opts: { what: string; query: () => Promise<unknown>; child: ChildProcess; logFile: string },
+): Promise<T> {
+  try {
+    await waitUntil(async () => (await opts.query(), true), {
+      what: `${opts.what} start`,
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      abort: () =>
+        opts.child.exitCode !== null
+          ? `${opts.what} exited (${opts.child.exitCode}):\n${tailFile(opts.logFile)}`
+          : null,
+    });
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return server;
 }
