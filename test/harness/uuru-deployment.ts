@@ -12,21 +12,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
+import type { UuruIncoming, UuruOutgoing, UuruPeer } from '../../src/adopt/uuru-source';
 import { createRealtimeTables, type RealtimeDb } from './asterisk';
 import { type MariaDbServer, testDatabaseName } from './mariadb';
 import type { PostgresServer } from './postgres';
 
 export const UURU_HEAD = '69a30a0afb72';
 
-export interface UuruPeerFixture {
-  name: string;
-  prefix: string;
-  partnerExtensionLength: number;
-  partnerIaxHost: string;
-  partnerUuruHost: string;
-  secret: string;
-  codec?: string;
-}
+/** A µURU record as the fixture writes it: the reader's shape (src/adopt), µURU's id made here, its codec default. */
+type Written<T extends { id: string; codec: string }> = Omit<T, 'id' | 'codec'> & { codec?: string };
+
+export type UuruPeerFixture = Written<UuruPeer>;
 
 /** 32 characters of [A-Za-z0-9], as µURU generates a federation secret. */
 export const uuruSecret = (): string => {
@@ -73,21 +69,8 @@ export interface UuruDeploymentFixture {
   asterisk<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** What µURU does when a peering completes: the peer row, then the iaxfriends and dial plan rows. */
   addPeer(p: UuruPeerFixture): Promise<string>;
-  addOutgoing(o: {
-    name: string;
-    partnerUuruHost: string;
-    prefix: string;
-    secret: string;
-    codec?: string;
-  }): Promise<string>;
-  addIncoming(i: {
-    name: string;
-    partnerUuruHost: string;
-    partnerIaxHost: string;
-    partnerExtensionLength: number;
-    secret: string;
-    codec?: string;
-  }): Promise<string>;
+  addOutgoing(o: Written<UuruOutgoing>): Promise<string>;
+  addIncoming(i: Written<UuruIncoming>): Promise<string>;
   /** The rows of µURU's Asterisk database that belong to its federation, without their ids, sorted. */
   federationRows(): Promise<{ friends: Record<string, unknown>[]; dialplan: Record<string, unknown>[] }>;
   drop(): Promise<void>;
