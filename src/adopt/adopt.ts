@@ -1,7 +1,6 @@
 import { AppError } from '../core/errors';
 import { parseHostPort } from '../core/network-address';
-import { freshPeerState } from '../core/records';
-import type { IncomingRequest, OutgoingRequest, Peer } from '../federation/ports/peering-store';
+import type { Peer } from '../federation/ports/peering-store';
 import {
   type AdoptPlan,
   type AsteriskRowRef,
@@ -10,7 +9,7 @@ import {
   isAdoptedPeer,
   type SidecarState,
 } from './plan';
-import type { AdoptSidecar } from './ports';
+import type { AdoptSidecar, V1Records } from './ports';
 import {
   dialedFriend,
   type UuruDeployment,
@@ -62,9 +61,6 @@ const v1IaxAddress = (raw: string): { host: string; port: number } => {
   return parsed;
 };
 
-const trimBase = (url: string): string => url.replace(/\/+$/, '');
-const authorityOf = (url: string): string => new URL(url).host.toLowerCase();
-
 export class Adopter {
   constructor(
     private readonly uuru: UuruDeployment,
@@ -103,69 +99,60 @@ export class Adopter {
       removed: [],
       notLive: [],
     };
-    const now = this.sidecar.now();
     const byId = <T extends { id: string }>(rows: T[]) => new Map(rows.map((r) => [r.id, r]));
     const peers = byId(snapshot.peers);
     const outgoing = byId(snapshot.outgoing);
     const incoming = byId(snapshot.incoming);
-
+    const records: V1Records = { peers: [], outgoing: [], incoming: [] };
+    for (const p of plan.peers) {
+      const u = peers.get(p.uuruId);
+      if (p.action !== 'import' || !u) continue;
+      const { host, port } = v1IaxAddress(u.partnerIaxHost);
+      records.peers.push({
+        id: u.id,
+        name: u.name,
+        prefix: u.prefix,
+        partnerUrl: u.partnerUuruHost,
+        partnerIaxHost: host,
+        partnerIaxPort: port,
+        partnerExtensionLength: u.partnerExtensionLength,
+        codec: u.codec,
+        secret: u.secret,
+      });
+      report.imported.peers.push(u.name);
+    }
+    for (const r of plan.requests) {
+      if (r.action !== 'import') continue;
+      const o = r.kind === 'outgoing' ? outgoing.get(r.uuruId) : undefined;
+      const i = r.kind === 'incoming' ? incoming.get(r.uuruId) : undefined;
+      if (o) {
+        records.outgoing.push({
+          id: o.id,
+          name: o.name,
+          partnerUrl: o.partnerUuruHost,
+          prefix: o.prefix,
+          codec: o.codec,
+          secret: o.secret,
+        });
+        report.imported.outgoing.push(o.name);
+      }
+      if (i) {
+        const { host, port } = v1IaxAddress(i.partnerIaxHost);
+        records.incoming.push({
+          requestId: i.id,
+          name: i.name,
+          partnerUrl: i.partnerUuruHost,
+          partnerIaxHost: host,
+          partnerIaxPort: port,
+          partnerExtensionLength: i.partnerExtensionLength,
+          codec: i.codec,
+          secret: i.secret,
+        });
+        report.imported.incoming.push(i.name);
+      }
+    }
     // Peers first, claims after: a running sidecar deletes a claimed row that no peer of its wants.
-    await this.sidecar.transactions.run(async (tx) => {
-      for (const p of plan.peers) {
-        if (p.action !== 'import') continue;
-        await this.sidecar.peerings.insertPeer(peerRecord(peers.get(p.uuruId) as UuruPeer, now), tx);
-        report.imported.peers.push(p.name);
-      }
-      for (const r of plan.requests) {
-        if (r.action !== 'import') continue;
-        if (r.kind === 'outgoing') {
-          const o = outgoing.get(r.uuruId);
-          if (!o) continue;
-          const row: OutgoingRequest = {
-            id: o.id,
-            name: o.name,
-            partnerUrl: trimBase(o.partnerUuruHost),
-            partnerServerName: authorityOf(trimBase(o.partnerUuruHost)),
-            prefix: o.prefix,
-            codec: o.codec,
-            dialect: 'v1',
-            secret: o.secret,
-            agreementKid: null,
-            state: 'pending',
-            declineReason: null,
-            lastError: null,
-            createdAt: now,
-            updatedAt: now,
-          };
-          await this.sidecar.peerings.insertOutgoing(row, tx);
-          report.imported.outgoing.push(o.name);
-        } else {
-          const i = incoming.get(r.uuruId);
-          if (!i) continue;
-          const { host, port } = v1IaxAddress(i.partnerIaxHost);
-          const row: IncomingRequest = {
-            id: i.id,
-            secretEpochSeconds: null,
-            requestId: i.id,
-            name: i.name,
-            partnerUrl: trimBase(i.partnerUuruHost),
-            partnerServerName: authorityOf(trimBase(i.partnerUuruHost)),
-            partnerIaxHost: host,
-            partnerIaxPort: port,
-            partnerExtensionLength: i.partnerExtensionLength,
-            codec: i.codec,
-            dialect: 'v1',
-            secret: i.secret,
-            partnerAgreementKid: null,
-            state: 'pending',
-            createdAt: now,
-            updatedAt: now,
-          };
-          await this.sidecar.peerings.insertIncoming(row, tx);
-          report.imported.incoming.push(i.name);
-        }
-      }
-    });
+    await this.sidecar.imports.importAll(records);
 
     if (this.sidecar.backend === 'realtime') {
       // Every µURU row of an adopted peer that still exists and is not claimed yet (a second run finds none).
@@ -265,24 +252,21 @@ export class Adopter {
       }
     });
     for (const { uuru: p } of adopted) report.restored.push(...rowsOf(p));
-    await this.sidecar.transactions.run(async (tx) => {
-      for (const { mine } of adopted) {
-        await this.sidecar.peerings.deletePeer(mine.id, tx);
-        report.peers.push(mine.name);
-      }
-      for (const o of snapshot.outgoing) {
-        const mine = state.outgoing.find((s) => s.id === o.id && s.dialect === 'v1' && s.secret === o.secret);
-        if (mine && (await this.sidecar.peerings.deleteOutgoing(mine.id, {}, tx)))
-          report.requests.push(o.name);
-      }
-      for (const i of snapshot.incoming) {
-        const mine = state.incoming.find(
-          (s) => s.requestId === i.id && s.dialect === 'v1' && s.secret === i.secret,
-        );
-        if (mine && (await this.sidecar.peerings.deleteIncoming(mine.id, {}, tx)))
-          report.requests.push(i.name);
-      }
+    const outgoingIds = snapshot.outgoing
+      .filter((o) => state.outgoing.some((s) => s.id === o.id && s.dialect === 'v1' && s.secret === o.secret))
+      .map((o) => o.id);
+    const incomingRequestIds = snapshot.incoming
+      .filter((i) =>
+        state.incoming.some((s) => s.requestId === i.id && s.dialect === 'v1' && s.secret === i.secret),
+      )
+      .map((i) => i.id);
+    const forgotten = await this.sidecar.imports.forget({
+      peerIds: adopted.map(({ mine }) => mine.id),
+      outgoingIds,
+      incomingRequestIds,
     });
+    report.peers.push(...forgotten.peers);
+    report.requests.push(...forgotten.requests);
     return report;
   }
 }
@@ -311,29 +295,4 @@ function peerOfRow(r: AsteriskRowRef, snapshot: UuruSnapshot): string | null {
   const [, exten] = r.key.split('|');
   const p = snapshot.peers.find((x) => uuruDialRow(x).exten === exten);
   return p ? p.name : null;
-}
-
-/** A µURU peer as a sidecar v1 peer (ids kept: µURU's peer id is the record's id and request id). */
-function peerRecord(p: UuruPeer, now: number): Peer {
-  const { host, port } = v1IaxAddress(p.partnerIaxHost);
-  const partnerUrl = trimBase(p.partnerUuruHost);
-  return {
-    id: p.id,
-    secretEpochSeconds: null,
-    name: p.name,
-    prefix: p.prefix,
-    partnerUrl,
-    partnerServerName: authorityOf(partnerUrl),
-    partnerIaxHost: host,
-    partnerIaxPort: port,
-    partnerExtensionLength: p.partnerExtensionLength,
-    codec: p.codec,
-    secret: p.secret,
-    dialect: 'v1',
-    requestId: p.id,
-    // µURU keeps no record of which side asked; v1 teardown matches on name and secret either way.
-    role: 'acceptor',
-    partnerKeyFingerprint: null,
-    ...freshPeerState(now),
-  };
 }

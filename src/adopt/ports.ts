@@ -1,7 +1,8 @@
-import type { PeeringStore, Transactions } from '../federation/ports';
+import type { PeeringStore } from '../federation/ports';
+import type { V1Forget, V1Records } from '../federation/v1-import';
 import type { AsteriskRowRef } from './plan';
 
-export type { AsteriskRowRef };
+export type { AsteriskRowRef, V1Forget, V1Records };
 
 /**
  * The realtime backend's claim on rows in Asterisk's realtime tables: the
@@ -15,11 +16,20 @@ export interface RealtimeRowClaims {
   claimed(rows: AsteriskRowRef[]): Promise<AsteriskRowRef[]>;
 }
 
-/** What adopt works on in the sidecar: its peerings, and the Asterisk side's claims. */
+/**
+ * The protocol core's import of v1 records another implementation made
+ * (src/federation/v1-import.ts), the one writer of the peering tables:
+ * adopt decides what, the protocol writes it.
+ */
+export interface V1RecordImport {
+  importAll(records: V1Records): Promise<void>;
+  forget(which: V1Forget): Promise<{ peers: string[]; requests: string[] }>;
+}
+
+/** What adopt works on in the sidecar: its peerings (read), their import, and the Asterisk side's claims. */
 export interface AdoptSidecar {
-  peerings: PeeringStore;
-  transactions: Transactions;
+  peerings: Pick<PeeringStore, 'listPeers' | 'listOutgoing' | 'listIncoming'>;
+  imports: V1RecordImport;
   claims: RealtimeRowClaims;
   backend: 'files' | 'realtime';
-  now(): number;
 }

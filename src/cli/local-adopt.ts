@@ -5,6 +5,7 @@ import { UuruDeployment, uuruDatabases } from '../adopt/uuru-source';
 import { RealtimeRowClaimStore } from '../asterisk/realtime-claims';
 import { systemClock } from '../core/clock';
 import { errorMessage } from '../core/errors';
+import { V1PeeringImport } from '../federation/v1-import';
 import { TypeormPeeringStore, TypeormTransactions } from '../store/typeorm';
 import type { CliContext } from './context';
 import { EXIT_FAILED } from './exit-codes';
@@ -42,11 +43,21 @@ export async function runAdopt(
   const backend = config.asterisk.stateBackend;
   const adopter = new Adopter(uuru, {
     peerings,
-    transactions: new TypeormTransactions(db),
+    // The protocol core writes the peering tables; adopt only says what to import or forget.
+    imports: new V1PeeringImport({ peerings, transactions: new TypeormTransactions(db) }, systemClock),
     claims: new RealtimeRowClaimStore(db, systemClock),
     backend,
-    now: () => systemClock.now(),
   });
+  // Ask the running sidecar to apply at once when its admin API is at hand; its schedule does otherwise.
+  const askReconcile = async (): Promise<void> => {
+    try {
+      await ctx.api(cmd).request('POST', '/reconcile', {});
+    } catch (e) {
+      ctx.note(
+        `could not ask the running sidecar to reconcile now (${errorMessage(e)}); it applies the change at its next scheduled reconcile`,
+      );
+    }
+  };
   try {
     if (opts.dryRun) {
       const { plan } = await adopter.plan();
@@ -57,6 +68,8 @@ export async function runAdopt(
     }
     if (opts.undo) {
       const r = await adopter.undo();
+      // The sidecar then deletes its own rows of the peers it no longer has.
+      if (r.peers.length > 0) await askReconcile();
       if (opts.json) return ctx.json(r);
       for (const row of r.restored) ctx.out(`given back to µURU: ${row.table} ${row.key}\n`);
       for (const name of r.peers) ctx.out(`peer ${name}: removed from the sidecar\n`);
@@ -67,12 +80,7 @@ export async function runAdopt(
     }
     const r = await adopter.run({
       awaitLive: async (names) => {
-        // Ask the running sidecar to apply at once when its admin API is at hand; its schedule does otherwise.
-        try {
-          await ctx.api(cmd).request('POST', '/reconcile', {});
-        } catch (e) {
-          ctx.note(`could not ask the running sidecar to reconcile now (${errorMessage(e)}); waiting for it`);
-        }
+        await askReconcile();
         const deadline = Date.now() + opts.waitMs;
         for (;;) {
           const live: string[] = [];
@@ -85,6 +93,7 @@ export async function runAdopt(
         }
       },
     });
+    if (backend === 'realtime' && (r.claimed.length > 0 || r.imported.peers.length > 0)) await askReconcile();
     if (opts.json) return ctx.json(r);
     ctx.out(planText(r.plan, backend));
     for (const name of r.imported.peers) ctx.out(`imported peer ${name}\n`);

@@ -56,6 +56,8 @@ export interface InstanceOptions {
    * peering with real calls needs. Default: a random port on 127.0.0.1.
    */
   standardIaxPort?: boolean;
+  /** More extensions.conf text after the phones' context (other contexts, e.g. a µURU's `[pjsip_internal]`). */
+  extensionsConf?: string;
   /** More Asterisk options (hand-written iax.conf text, realtime, a boot timeout, ...). */
   asterisk?: Omit<StartAsteriskOptions, 'name' | 'extensionsConf' | 'standardIaxPort'>;
   /**
@@ -135,7 +137,7 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
   const asterisk = await startAsterisk({
     ...opts.asterisk,
     name: opts.name,
-    extensionsConf: localDialplan(opts.localDialplan),
+    extensionsConf: localDialplan(opts.localDialplan) + (opts.extensionsConf ?? ''),
     standardIaxPort: opts.standardIaxPort,
   });
   let sidecar: Sidecar | null = null;

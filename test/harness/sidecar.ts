@@ -266,6 +266,8 @@ export interface PeerRow {
   partnerIaxHost: string;
   partnerIaxPort: number;
   partnerExtensionLength: number;
+  /** Whether its trunk is live in Asterisk: pending, applied, failed. */
+  applyState: string;
 }
 
 /** The peer row straight from the sidecar's database, or undefined; the secret (sealed at rest) opened. */

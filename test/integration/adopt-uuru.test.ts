@@ -7,7 +7,11 @@
  * sidecar's own data folder as an operator would.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { cli } from './cli-fixtures';
+import { type Instance, LOCAL_CONTEXT, LOCAL_ECHO_EXTENSION, startInstances } from '../harness/instance';
+import { waitUntil } from '../harness/wait';
 import { externalMariaDbFromEnv, type MariaDbServer } from '../harness/mariadb';
 import { startPostgres, type PostgresServer } from '../harness/postgres';
 import { createUuruDeployment, type UuruDeploymentFixture, uuruSecret } from '../harness/uuru-deployment';
@@ -20,6 +24,13 @@ import {
   startSidecar,
   type Sidecar,
 } from '../harness/sidecar';
+
+/** The iaxfriends columns the realtime backend needs (asterisk-conf/realtime-iaxfriends.sql, recipe step 1). */
+const REALTIME_COLUMNS = fs
+  .readFileSync(path.resolve(__dirname, '..', '..', 'asterisk-conf', 'realtime-iaxfriends.sql'), 'utf8')
+  .replace(/--.*$/gm, '')
+  .trim()
+  .replace(/;$/, '');
 
 let pg: PostgresServer;
 let maria: MariaDbServer;
@@ -36,9 +47,12 @@ afterAll(async () => {
   await maria?.stop();
 });
 
+/** The CLI on the sidecar's host: its data folder and config, and its admin API (adopt asks it to reconcile). */
 const sidecarEnv = (s: Sidecar): Record<string, string> => ({
   UURU_DATA_DIR: s.dataDir,
   UURU_CONFIG_FILE: `${s.dataDir}/config.json`,
+  UURU_ADMIN_URL: s.adminUrl,
+  UURU_ADMIN_TOKEN: s.token,
 });
 
 async function claims(s: Sidecar): Promise<string[]> {
@@ -450,4 +464,273 @@ describe("the µURU phonebook source on µURU's default engine", () => {
     expect(book[0]).toMatchObject({ name: 'Info desk', public: true, lat: 524_000_000 });
     expect(JSON.stringify(book)).not.toContain('sip-password');
   });
+});
+
+const UURU_CONTEXT = 'pjsip_internal';
+/** µURU's Asterisk dial plan plus what the recipe adds (docs/operations.md, step 2). */
+const uuruDialplan = (realtimeBackend: boolean): string =>
+  [
+    '',
+    `[${UURU_CONTEXT}]`,
+    `exten => ${LOCAL_ECHO_EXTENSION},1,Answer()`,
+    ' same => n,Echo()',
+    ' same => n,Hangup()',
+    'switch => Realtime/',
+    `include => ${UURU_CONTEXT}-federation`,
+    '',
+    // The realtime backend's two contexts (the files backend's are in its generated file).
+    ...(realtimeBackend
+      ? [
+          `[${UURU_CONTEXT}-federation]`,
+          'switch => Realtime/',
+          '',
+          '[uuru-federation-in]',
+          'switch => Realtime/',
+          '',
+        ]
+      : []),
+  ].join('\n');
+
+/** A phone of `inst` in `context` calls `number`; resolves when answered (held `holdSec`) or failed. */
+const call = async (inst: Instance, context: string, number: string, holdSec = 1): Promise<boolean> => {
+  try {
+    const r = await inst.ami.action(
+      {
+        Action: 'Originate',
+        Channel: `Local/${number}@${context}/n`,
+        Application: 'Wait',
+        Data: String(holdSec),
+        Timeout: '10000',
+        Async: 'false',
+      },
+      { timeoutMs: 20_000 },
+    );
+    return (r.response ?? '').toLowerCase() === 'success';
+  } catch (e) {
+    // Asterisk answers a call that was not answered with an error response.
+    if (e instanceof Error && /Originate failed/.test(e.message)) return false;
+    throw e;
+  }
+};
+
+const iaxChannels = async (inst: Instance): Promise<string[]> =>
+  (await inst.channels())
+    .filter((c) => c.channel.startsWith('IAX2/') && c.state === 'Up')
+    .map((c) => c.channel)
+    .sort();
+
+/** µURU's side of a peering the partner accepted: the partner posts the request µURU's admin made, accepts it locally. */
+const peerWithPartner = async (
+  uuru: UuruDeploymentFixture,
+  u: Instance,
+  partner: Sidecar,
+  o: { name: string; uuruPrefix: string; partnerPrefix: string; secret: string; partnerIax: string },
+) => {
+  const id = crypto.randomUUID();
+  const post = await fetch(`${partner.federationUrl}/api/v1/federation/incoming/request`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      id,
+      name: o.name,
+      partner_uuru_host: u.sidecar.federationUrl,
+      partner_iax_host: u.asterisk.iaxHost,
+      partner_extension_length: LOCAL_ECHO_EXTENSION.length,
+      secret: o.secret,
+      codec: 'alaw',
+    }),
+  });
+  expect(post.status).toBe(200);
+  const list = await adminOk<{ requests: { id: string; name: string }[] }>(
+    partner,
+    'GET',
+    '/federation/incoming-requests',
+    undefined,
+    200,
+  );
+  const req = list.requests.find((x) => x.name === o.name);
+  await adminOk(
+    partner,
+    'POST',
+    `/federation/incoming-requests/${req?.id}/accept`,
+    { prefix: o.partnerPrefix, local_only: true },
+    200,
+  );
+  // What µURU wrote when the partner's status update came in: the peer row, then its Asterisk rows.
+  await uuru.addPeer({
+    name: o.name,
+    prefix: o.uuruPrefix,
+    partnerExtensionLength: LOCAL_ECHO_EXTENSION.length,
+    partnerIaxHost: o.partnerIax,
+    partnerUuruHost: partner.federationUrl,
+    secret: o.secret,
+    codec: 'alaw',
+  });
+};
+
+/**
+ * The Asterisk end of adopt: µURU's Asterisk (realtime, its `[pjsip_internal]`
+ * with `switch => Realtime/`, the recipe's additions) with a call up through
+ * a µURU trunk to a partner that speaks v1 like stock µURU (a sidecar with its
+ * own Asterisk, which never hears of the move: it keeps talking v1 to µURU's
+ * web address, the sidecar's v1 API from the start here). A second partner
+ * (no Asterisk) holds the peering the sidecar tears down from its side.
+ */
+describe('adopt with a call up: a realtime Asterisk and partners speaking v1', () => {
+  let uuru: UuruDeploymentFixture;
+  let u: Instance;
+  let p: Instance;
+  let p2: Sidecar;
+  const secret = uuruSecret();
+  const secret2 = uuruSecret();
+
+  beforeAll(async () => {
+    uuru = await createUuruDeployment('postgres', { maria, pg });
+    // Recipe step 1: the columns for the options the sidecar sets.
+    await uuru.asterisk(REALTIME_COLUMNS);
+    [u, p] = await startInstances([
+      {
+        name: 'adopt_u',
+        standardIaxPort: true,
+        extensionsConf: uuruDialplan(true),
+        asterisk: { realtime: uuru.asteriskDb },
+        config: {
+          asterisk: {
+            stateBackend: 'realtime',
+            realtimeDb: uuru.asteriskDb,
+            localContext: UURU_CONTEXT,
+            inboundTargetContext: UURU_CONTEXT,
+          },
+        },
+      },
+      { name: 'adopt_p', standardIaxPort: true },
+    ]);
+    p2 = await startSidecar({ name: 'adopt_p2', db: 'sqlite' });
+    await peerWithPartner(uuru, u, p.sidecar, {
+      name: 'partner_one',
+      uuruPrefix: '5',
+      partnerPrefix: '6',
+      secret,
+      partnerIax: p.asterisk.iaxHost,
+    });
+    await peerWithPartner(uuru, u, p2, {
+      name: 'partner_two',
+      uuruPrefix: '7',
+      partnerPrefix: '8',
+      secret: secret2,
+      partnerIax: '127.0.0.1',
+    });
+    await waitUntil(async () => (await peerRow(p.sidecar, 'partner_one'))?.applyState === 'applied', {
+      what: "the partner's trunk applied",
+      timeoutMs: 30_000,
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([u?.stop(), p?.stop(), p2?.destroy()]);
+    await uuru?.drop();
+  });
+
+  let held: { u: string[]; p: string[] };
+
+  it("before adopt: µURU's trunk carries calls both ways, and one stays up", async () => {
+    expect(await call(u, UURU_CONTEXT, `5${LOCAL_ECHO_EXTENSION}`)).toBe(true);
+    expect(await call(p, LOCAL_CONTEXT, `6${LOCAL_ECHO_EXTENSION}`)).toBe(true);
+    const started = await u.ami.action({
+      Action: 'Originate',
+      Channel: `Local/5${LOCAL_ECHO_EXTENSION}@${UURU_CONTEXT}/n`,
+      Application: 'Wait',
+      Data: '600',
+      Timeout: '10000',
+      Async: 'true',
+    });
+    expect(started.response).toBe('Success');
+    await waitUntil(async () => (await iaxChannels(u)).length === 1 && (await iaxChannels(p)).length === 1, {
+      what: 'the held call up on both sides',
+      timeoutMs: 15_000,
+    });
+    held = { u: await iaxChannels(u), p: await iaxChannels(p) };
+    expect(held.u[0]).toMatch(/^IAX2\/partner_one-/);
+  }, 60_000);
+
+  it('adopt keeps the call up, rewrites the rows in place, and new calls go both ways through the sidecar', async () => {
+    const r = await cli(['adopt', '--uuru-env', uuru.envFile], sidecarEnv(u.sidecar));
+    expect(r.stderr).not.toMatch(/ADOPT_|Error|could not ask/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('taken over: iaxfriends partner_one');
+    // The running sidecar was asked to reconcile: it rewrites the friend in place and moves the dial plan row.
+    await waitUntil(
+      async () => {
+        const [f] = await uuru.asterisk<{ context: string }>(
+          "SELECT context FROM iaxfriends WHERE name = 'partner_one'",
+        );
+        const old = await uuru.asterisk(
+          "SELECT id FROM extensions WHERE context = 'pjsip_internal' AND exten = '_5XXXX'",
+        );
+        return f?.context === 'uuru-federation-in' && old.length === 0;
+      },
+      { what: "the sidecar's rows in place of µURU's", timeoutMs: 30_000 },
+    );
+    const [mine] = await uuru.asterisk<{ appdata: string }>(
+      `SELECT appdata FROM extensions WHERE context = '${UURU_CONTEXT}-federation' AND exten = '_5XXXX'`,
+    );
+    expect(mine?.appdata).toContain('IAX2/partner_one/');
+    expect((await peerRow(u.sidecar, 'partner_one'))?.applyState).toBe('applied');
+    // The call is still up on both sides, the same channels, a while after the rewrite (and its prune).
+    await new Promise((res) => setTimeout(res, 3000));
+    expect({ u: await iaxChannels(u), p: await iaxChannels(p) }).toEqual(held);
+    // The realtime backend prunes a friend it rewrote (a cached peer keeps its old settings); with a call
+    // up on that friend, the prune drops nothing (docs/asterisk.md).
+    // µURU's iax.conf has no rtcachefriends: the friend is read from the table on each call, never cached,
+    // so there is nothing to prune.
+    expect(await u.asterisk.cli('iax2 prune realtime partner_one')).toContain('not found in the cache');
+    await new Promise((res) => setTimeout(res, 1000));
+    expect({ u: await iaxChannels(u), p: await iaxChannels(p) }).toEqual(held);
+    // New calls both ways, through the sidecar's trunk (µURU's dial plan row is gone).
+    expect(await call(u, UURU_CONTEXT, `5${LOCAL_ECHO_EXTENSION}`)).toBe(true);
+    expect(await call(p, LOCAL_CONTEXT, `6${LOCAL_ECHO_EXTENSION}`)).toBe(true);
+    // Those two hang up; the held call goes on.
+    await waitUntil(
+      async () =>
+        JSON.stringify({ u: await iaxChannels(u), p: await iaxChannels(p) }) === JSON.stringify(held),
+      { what: 'only the held call left up', timeoutMs: 15_000 },
+    );
+  }, 120_000);
+
+  it('teardown from our side (admin API) tells the partner over v1 and removes the Asterisk rows', async () => {
+    const two = await peerRow(u.sidecar, 'partner_two');
+    await adminOk(u.sidecar, 'DELETE', `/federation/peers/${two?.id}`, undefined, 204);
+    await waitUntil(async () => (await peerRow(p2, 'partner_two')) === undefined, {
+      what: "the partner's peer gone after our v1 teardown",
+      timeoutMs: 30_000,
+    });
+    await waitUntil(
+      async () =>
+        (await uuru.asterisk("SELECT id FROM iaxfriends WHERE name = 'partner_two'")).length === 0 &&
+        (await uuru.asterisk("SELECT id FROM extensions WHERE appdata LIKE 'IAX2/partner_two/%'")).length ===
+          0,
+      { what: "partner_two's Asterisk rows gone", timeoutMs: 30_000 },
+    );
+  }, 60_000);
+
+  it("teardown from their side (v1, to µURU's web address) removes the peer and its Asterisk rows", async () => {
+    const one = await peerRow(p.sidecar, 'partner_one');
+    await adminOk(p.sidecar, 'DELETE', `/federation/peers/${one?.id}`, undefined, 204);
+    await waitUntil(async () => (await peerRow(u.sidecar, 'partner_one')) === undefined, {
+      what: 'our peer gone after their v1 teardown',
+      timeoutMs: 30_000,
+    });
+    await waitUntil(
+      async () =>
+        (await uuru.asterisk("SELECT id FROM iaxfriends WHERE name = 'partner_one'")).length === 0 &&
+        (await uuru.asterisk("SELECT id FROM extensions WHERE appdata LIKE 'IAX2/partner_one/%'")).length ===
+          0,
+      { what: "partner_one's Asterisk rows gone", timeoutMs: 30_000 },
+    );
+    expect(await call(u, UURU_CONTEXT, `5${LOCAL_ECHO_EXTENSION}`)).toBe(false);
+    expect(await uuru.federationRows()).toEqual({
+      friends: [],
+      dialplan: [expect.objectContaining({ exten: '_XXXX' })],
+    });
+  }, 90_000);
 });
