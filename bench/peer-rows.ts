@@ -45,7 +45,11 @@ export function openPeerTable(
 } {
   const db = new Database(sqlitePath, { fileMustExist: true });
   db.pragma('busy_timeout = 10000');
-  const columns = Object.keys(peerRow(0, 1, 'x'));
+  // Only the columns the table has: an older build's schema (bench/compare.ts) lacks the newer ones.
+  const present = new Set(
+    (db.prepare('PRAGMA table_info(peers)').all() as { name: string }[]).map((c) => c.name),
+  );
+  const columns = Object.keys(peerRow(0, 1, 'x')).filter((c) => present.has(c));
   const stmt = db.prepare(
     `INSERT INTO peers (${columns.map((c) => `"${c}"`).join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
   );

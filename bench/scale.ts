@@ -10,9 +10,9 @@ import { percentile, ratio, round2 } from './percentiles';
 import { type Scenario, target } from './scenario';
 
 const PEERS = 1000;
-const ROUNDS = 25;
-/** Runs of the reconcile/reload rounds in one scenario run; the ratio must hold in each. */
-const RUNS = 5;
+/** Rounds per run and runs (the ratio must hold in each); smaller only for profiling or an A/B (bench/compare.ts). */
+const ROUNDS = Number(process.env.UURU_BENCH_SCALE_ROUNDS ?? 25);
+const RUNS = Number(process.env.UURU_BENCH_SCALE_RUNS ?? 5);
 
 interface ReconcileAnswer {
   ok: boolean;

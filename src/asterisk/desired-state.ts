@@ -162,17 +162,65 @@ export function callNumberBudget(s: RenderSettings): number {
 function shareCallNumberBudgets(peers: PeerObjects[], s: RenderSettings): void {
   const perHost = new Map<string, number>();
   for (const p of peers) perHost.set(p.peer.host, (perHost.get(p.peer.host) ?? 0) + 1);
+  // One text per count of peers sharing an address (1,000 peers at one address: one string, not 1,000).
+  const budgets = new Map<number, string>();
   for (const p of peers) {
     const sharing = perHost.get(p.peer.host) ?? 1;
     if (sharing === 1) continue;
-    const option = p.friend.options.find(([k]) => k === 'maxcallnumbers');
-    if (option) option[1] = String(Math.min(MAX_CALL_NUMBERS, sharing * callNumberBudget(s)));
+    let budget = budgets.get(sharing);
+    if (budget === undefined) {
+      budget = String(Math.min(MAX_CALL_NUMBERS, sharing * callNumberBudget(s)));
+      budgets.set(sharing, budget);
+    }
+    const option = p.friend.options.find((o) => o[0] === 'maxcallnumbers');
+    if (option) option[1] = budget;
   }
 }
 
+/**
+ * Option lines every friend has alike, made once and shared by all friends
+ * (1,000 peers: some 10,000 arrays a run does not make). Nothing changes a
+ * shared line: the one option changed after building, maxcallnumbers, is each
+ * friend's own. (Not frozen: V8 takes slow paths on frozen arrays, e.g. for
+ * every `[k, v]` destructuring of them.)
+ */
+const shared = (key: string, value: string): [string, string] => [key, value];
+const FIXED = {
+  type: shared('type', 'friend'),
+  encryption: shared('encryption', 'yes'),
+  forceencryption: shared('forceencryption', 'yes'),
+  requirecalltoken: shared('requirecalltoken', 'yes'),
+  transfer: shared('transfer', 'no'),
+  jitterbuffer: shared('jitterbuffer', 'yes'),
+  qualify: shared('qualify', 'yes'),
+  disallow: shared('disallow', 'all'),
+  deny4: shared('deny', '0.0.0.0/0.0.0.0'),
+  deny6: shared('deny', '::/0'),
+};
+
+/** The option lines that depend on the settings alone, once per settings object. */
+const settingsLines = new WeakMap<
+  RenderSettings,
+  { ok: [string, string]; notOk: [string, string]; budget: string }
+>();
+
+function linesOf(s: RenderSettings): { ok: [string, string]; notOk: [string, string]; budget: string } {
+  let l = settingsLines.get(s);
+  if (!l) {
+    l = {
+      ok: shared('qualifyfreqok', String(s.qualifyFreqOkMs)),
+      notOk: shared('qualifyfreqnotok', String(s.qualifyFreqNotOkMs)),
+      budget: String(callNumberBudget(s)),
+    };
+    settingsLines.set(s, l);
+  }
+  return l;
+}
+
 export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
+  const l = linesOf(s);
   const options: [string, string][] = [
-    ['type', 'friend'],
+    FIXED.type,
     ['host', p.host],
     ['port', String(p.port)],
     // On epochs the username names the epoch user the partner checks our secret against.
@@ -182,25 +230,28 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
     ],
     ['secret', p.secret],
     ['context', inboundContextFor(p.name, s)],
-    ['encryption', 'yes'],
-    ['forceencryption', 'yes'],
-    ['requirecalltoken', 'yes'],
-    ['transfer', 'no'],
+    FIXED.encryption,
+    FIXED.forceencryption,
+    FIXED.requirecalltoken,
+    FIXED.transfer,
     // The jitter buffer makes chan_iax2 measure inbound jitter and loss (else -1) and report them to the
     // partner: the call-quality figures of both directions need it on both ends (docs/asterisk.md).
-    ['jitterbuffer', 'yes'],
-    ['qualify', 'yes'],
-    ['qualifyfreqok', String(s.qualifyFreqOkMs)],
-    ['qualifyfreqnotok', String(s.qualifyFreqNotOkMs)],
-    ['disallow', 'all'],
+    FIXED.jitterbuffer,
+    FIXED.qualify,
+    l.ok,
+    l.notOk,
+    FIXED.disallow,
     ['allow', p.codec],
-    ['maxcallnumbers', String(callNumberBudget(s))],
+    // Each friend's own: shareCallNumberBudgets may change it.
+    ['maxcallnumbers', l.budget],
   ];
   const family = net.isIP(p.host);
+  // Last matching rule wins in Asterisk ACLs: deny everything, then permit the partner.
   if (family !== 0) {
-    // Last matching rule wins in Asterisk ACLs: deny everything, then permit the partner.
-    options.push(['deny', family === 4 ? '0.0.0.0/0.0.0.0' : '::/0']);
-    options.push(['permit', family === 4 ? `${p.host}/255.255.255.255` : `${p.host}/128`]);
+    options.push(family === 4 ? FIXED.deny4 : FIXED.deny6, [
+      'permit',
+      family === 4 ? `${p.host}/255.255.255.255` : `${p.host}/128`,
+    ]);
   }
   return { name: p.name, options };
 }
@@ -305,21 +356,25 @@ export function withEpochSecrets(p: ValidPeer, at: SecretClock): ValidPeer {
 /** The IAX2 user that checks the secret of an epoch: two names alternate, so neighbouring epochs never share one. */
 export const epochUserName = (peerName: string, epoch: number): string => `${peerName}-e${epoch % 2}`;
 
+/** The friend's options an epoch user inherits (the inbound half). */
+const EPOCH_USER_OPTIONS = new Set([
+  'context',
+  'encryption',
+  'forceencryption',
+  'requirecalltoken',
+  'transfer',
+  'disallow',
+  'allow',
+  'deny',
+  'permit',
+]);
+
 /** The inbound half of a friend, for one epoch's secret (see PeerObjects.epochUsers). */
 export function epochUsersFor(p: ValidPeer, friend: IaxFriend): IaxFriend[] {
-  const keep = new Set([
-    'context',
-    'encryption',
-    'forceencryption',
-    'requirecalltoken',
-    'transfer',
-    'disallow',
-    'allow',
-    'deny',
-    'permit',
-  ]);
-  const inherited = friend.options.filter(([k]) => keep.has(k));
-  return (p.acceptEpochs ?? []).map(({ epoch, secret }) => ({
+  // A peer on a fixed secret has none: no set, no filtered copy of its options (1,000 peers, every run).
+  if (p.acceptEpochs === undefined || p.acceptEpochs.length === 0) return [];
+  const inherited = friend.options.filter(([k]) => EPOCH_USER_OPTIONS.has(k));
+  return p.acceptEpochs.map(({ epoch, secret }) => ({
     name: epochUserName(p.name, epoch),
     options: [['type', 'user'], ['secret', secret], ...inherited] as [string, string][],
   }));

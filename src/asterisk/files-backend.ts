@@ -111,7 +111,7 @@ export class FilesBackend implements StateBackend {
     // marks tell which changed (a mark is a digest of the section).
     const ours = iaxBefore !== null && this.lastIax?.text === iaxBefore ? this.lastIax : null;
     const sectionsBefore = ours ? ours.marks : sections(iaxBefore);
-    const sectionsNow = ours ? iax.marks : iax.bodies;
+    const sectionsNow = ours ? iax.marks : iax.bodies();
     if (this.lastIax) this.previousMarks = this.lastIax.marks;
     this.lastIax = iax;
 

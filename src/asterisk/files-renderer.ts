@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { DesiredState, DialplanStep } from './desired-state';
+import type { DesiredState, DialplanStep, IaxFriend } from './desired-state';
 
 /**
  * Renders the desired state as the two files the sidecar owns. Every value in
@@ -27,14 +27,32 @@ export const MARK_PREFIX = 'uuru-federation ';
  */
 export const MARK_PATTERN = /uuru-federation [0-9a-f]{12}(?![0-9a-f])/g;
 
-/** The generated iax file with, per friend, the section body (as `sections()` reads it back) and its mark. */
+/** The generated iax file and, per friend, its mark. */
 export interface RenderedIax {
   text: string;
-  /** Friend name → the lines under its [header], description included, joined by "\n". */
-  bodies: Map<string, string>;
   /** Friend name → the description Asterisk reports for the peer once it has loaded this section. */
   marks: Map<string, string>;
+  /**
+   * Friend name → the lines under its [header], description included, joined
+   * by "\n" (as `sections()` reads them back). Made on demand: only a run that
+   * finds a file on disk it did not write itself compares section bodies (else
+   * the marks tell what changed), so a run does not keep a second copy of
+   * every section for the next.
+   */
+  bodies(): Map<string, string>;
 }
+
+/** A friend's option lines, each ending in a newline (one join: fewer intermediate strings than `+=`). */
+function optionLines(friend: IaxFriend): string {
+  const o = friend.options;
+  const lines = new Array<string>(o.length + 1);
+  for (let i = 0; i < o.length; i++) lines[i] = `${o[i][0]}=${o[i][1]}`;
+  lines[o.length] = '';
+  return lines.join('\n');
+}
+
+const markOf = (name: string, lines: string): string =>
+  `${MARK_PREFIX}${hash('sha256', `${name}\n${lines}`).slice(0, 12)}`;
 
 /**
  * Each friend gets `description=uuru-federation <digest of its name and other
@@ -49,16 +67,13 @@ export interface RenderedIax {
  */
 export function renderIax(state: DesiredState): RenderedIax {
   const parts = [header('IAX2 federation trunks')];
-  const bodies = new Map<string, string>();
   const marks = new Map<string, string>();
   for (const { friend } of state.peers) {
-    let body = '';
-    for (const [k, v] of friend.options) body += `${k}=${v}\n`;
-    const mark = `${MARK_PREFIX}${hash('sha256', `${friend.name}\n${body}`).slice(0, 12)}`;
-    body += `description=${mark}`;
-    bodies.set(friend.name, body);
+    const lines = optionLines(friend);
+    const mark = markOf(friend.name, lines);
     marks.set(friend.name, mark);
-    parts.push(`[${friend.name}]`, body, '');
+    // One part per section (the join adds the blank line after it).
+    parts.push(`[${friend.name}]\n${lines}description=${mark}\n`);
   }
   // Epoch users (type=user): not in `iax2 show peers`, so they carry no mark; rewritten with their friend.
   for (const { epochUsers } of state.peers) {
@@ -66,7 +81,13 @@ export function renderIax(state: DesiredState): RenderedIax {
       parts.push(`[${user.name}]`, user.options.map(([k, v]) => `${k}=${v}`).join('\n'), '');
     }
   }
-  return { text: parts.join('\n'), bodies, marks };
+  const friends = state.peers.map((p) => p.friend);
+  return {
+    text: parts.join('\n'),
+    marks,
+    bodies: () =>
+      new Map(friends.map((f) => [f.name, `${optionLines(f)}description=${marks.get(f.name) ?? ''}`])),
+  };
 }
 
 function stepLine(s: DialplanStep): string {

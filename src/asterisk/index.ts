@@ -22,6 +22,7 @@ import type { StateBackend } from './state-backend';
 import { TestCaller } from './test-caller';
 import type { Job, JobHandle } from '../jobs/job';
 import { runnerFor } from '../jobs/job-runner';
+import { HeapCompaction } from '../jobs/heap-compaction';
 
 export { validatePeer, type PeerInput, type ValidPeer, INVALID_VALUE } from './peer-validation';
 
@@ -136,6 +137,8 @@ export function createAsteriskFeature(
         }),
     );
   };
+  // A large run's garbage back to the system at once (src/jobs/heap-compaction.ts).
+  const compaction = new HeapCompaction();
   const reconciler = new Reconciler({
     config,
     rows: ctx.peers,
@@ -145,7 +148,10 @@ export function createAsteriskFeature(
     ami,
     backend,
     unfederated: ctx.unfederated,
-    onReport: subscribeAfterApply,
+    onReport: (report) => {
+      subscribeAfterApply(report);
+      compaction.afterRun(report.changes.length, report.applied.length + report.failed.length);
+    },
   });
   const monitor = new PeerMonitor({
     rows: ctx.peers,
@@ -337,6 +343,7 @@ export function createAsteriskFeature(
       stopWatchingDrift?.();
       stopWatchingDrift = null;
       await reconciler.stop();
+      compaction.stop();
       await monitor.stop();
       await removed;
       for (const [link, event, listener] of listeners) link.off(event, listener);

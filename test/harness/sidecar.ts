@@ -25,6 +25,20 @@ import { waitUntil } from './wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
+/**
+ * The tree a sidecar runs from: this one, unless a bench compares two builds in one run
+ * (bench/compare.ts sets UURU_BENCH_SIDECAR_ROOT to another commit's worktree, built).
+ */
+function sidecarRoot(): string {
+  const other = process.env.UURU_BENCH_SIDECAR_ROOT;
+  return other ? path.resolve(other) : ROOT;
+}
+
+/** Extra node flags for the sidecar process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p` to profile a bench. */
+function sidecarNodeArgs(): string[] {
+  return (process.env.UURU_BENCH_SIDECAR_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
+}
+
 export interface SidecarOptions {
   /** Shown in logs and error messages. */
   name: string;
@@ -120,13 +134,17 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   let child: ChildProcess | null = null;
   let output = '';
   const spawnIt = async (): Promise<void> => {
+    const root = sidecarRoot();
     const c = spawn(
       process.execPath,
-      opts.entry === 'build'
-        ? [path.join(ROOT, 'dist', 'main.js')]
-        : ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src', 'main.ts')],
+      [
+        ...sidecarNodeArgs(),
+        ...(opts.entry === 'build'
+          ? [path.join(root, 'dist', 'main.js')]
+          : ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', 'main.ts')]),
+      ],
       {
-        cwd: ROOT,
+        cwd: root,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       },
