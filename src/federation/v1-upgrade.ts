@@ -142,7 +142,18 @@ export class V1Upgrade {
 
   /** The requester's side: proposes, checks the answer, and turns its peer into v2. */
   private async propose(peer: Peer): Promise<'not-offered' | 'upgraded' | 'refused'> {
-    const lookup = await this.deps.fetchDescriptor(peer.partnerUrl);
+    let lookup: Awaited<ReturnType<HandshakeDeps['fetchDescriptor']>>;
+    try {
+      lookup = await this.deps.fetchDescriptor(peer.partnerUrl);
+    } catch (e) {
+      // A stock µURU may answer the address with a web page, or be down: nothing to upgrade to now.
+      this.deps.logger.debug('no descriptor from a v1 partner', {
+        component: 'federation',
+        name: peer.name,
+        error: errorMessage(e),
+      });
+      return 'not-offered';
+    }
     if (lookup.kind !== 'found' || !lookup.descriptor.protocol_versions.includes(PROTOCOL_V2))
       return 'not-offered';
     const d = lookup.descriptor;
