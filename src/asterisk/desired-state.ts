@@ -4,7 +4,7 @@ import { errorMessage } from '../core/errors';
 import { asteriskName } from '../core/peering-name';
 import type { DigitClass, DigitPattern, UnfederatedSet } from '../core/unfederated-numbers';
 import type { Peer } from '../store/entities';
-import { epochPhaseAt, epochSecret } from '../core/trunk-secret-epochs';
+import { epochPhaseAt, epochSecret, secretSwitchPhaseAt } from '../core/trunk-secret-epochs';
 import { assertBlockedExten, type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
 
 /**
@@ -228,6 +228,9 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
       'username',
       p.sendEpoch === undefined || p.sendEpoch === null ? p.name : epochUserName(p.name, p.sendEpoch),
     ],
+    // After a v1 → v2 upgrade's switch, during the overlap: the v1 secret first (accepted inbound under the
+    // peering name, which a partner that has not switched yet still sends), the sent one last.
+    ...(p.alsoAcceptFirst === undefined ? [] : [['secret', p.alsoAcceptFirst] as [string, string]]),
     ['secret', p.secret],
     ['context', inboundContextFor(p.name, s)],
     FIXED.encryption,
@@ -345,12 +348,24 @@ export function withEpochSecrets(p: ValidPeer, at: SecretClock): ValidPeer {
   if (p.secretEpochSeconds === null) return p;
   const e = epochPhaseAt(p.secretEpochSeconds, at.now, at.overlapMs);
   const accepted = e.neighbour === 0 ? [e.epoch] : [e.epoch, e.epoch + e.neighbour].sort((a, b) => a - b);
-  return {
+  const onEpochs: ValidPeer = {
     ...p,
     secret: epochSecret(p.secret, e.epoch),
     sendEpoch: e.epoch,
     acceptEpochs: accepted.map((n) => ({ epoch: n, secret: epochSecret(p.secret, n) })),
   };
+  // A v1 → v2 upgrade switching (docs/protocol.md, "Upgrading a v1 peering"): before the agreed moment the
+  // friend still sends the v1 secret under the peering name (the epoch users accept the v2 secret already);
+  // after it, the v1 secret stays accepted under the peering name for the overlap.
+  const previous = p.previousSecret;
+  switch (secretSwitchPhaseAt(p, at.now, at.overlapMs)) {
+    case 'before':
+      return previous === null ? onEpochs : { ...onEpochs, secret: previous, sendEpoch: null };
+    case 'after':
+      return previous === null ? onEpochs : { ...onEpochs, alsoAcceptFirst: previous };
+    default:
+      return onEpochs;
+  }
 }
 
 /** The IAX2 user that checks the secret of an epoch: two names alternate, so neighbouring epochs never share one. */

@@ -101,6 +101,9 @@ export interface PeerInput {
   secret: string;
   /** The agreed trunk secret epoch length (seconds), or null/absent: `secret` as it is. */
   secretEpochSeconds?: number | null;
+  /** A v1 → v2 upgrade going on: the v1 secret, sent until secretSwitchAt and accepted for the overlap after it. */
+  previousSecret?: string | null;
+  secretSwitchAt?: number | null;
 }
 
 export interface ValidPeer {
@@ -116,7 +119,15 @@ export interface ValidPeer {
   sendEpoch?: number | null;
   /** On epochs: the epochs whose secrets are accepted inbound now, with their secrets. */
   acceptEpochs?: { epoch: number; secret: string }[];
+  /**
+   * After a v1 → v2 upgrade's switch, during the overlap: the v1 secret, still
+   * accepted inbound under the peering name (the friend's first secret line;
+   * the sent one is the last). See withEpochSecrets.
+   */
+  alsoAcceptFirst?: string;
   secretEpochSeconds: number | null;
+  previousSecret: string | null;
+  secretSwitchAt: number | null;
 }
 
 /**
@@ -144,5 +155,13 @@ export function validatePeer(p: PeerInput): ValidPeer {
             MAX_EPOCH_SECONDS,
             name,
           ),
+    previousSecret:
+      p.previousSecret === null || p.previousSecret === undefined
+        ? null
+        : assertSecret('previousSecret', p.previousSecret, name),
+    secretSwitchAt:
+      p.secretSwitchAt === null || p.secretSwitchAt === undefined
+        ? null
+        : assertIntInRange('secretSwitchAt', p.secretSwitchAt, 0, Number.MAX_SAFE_INTEGER, name),
   };
 }

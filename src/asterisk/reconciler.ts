@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema';
 import type { Clock } from '../core/clock';
-import { epochPhasesKey } from '../core/trunk-secret-epochs';
+import { epochPhasesKey, secretSwitchPhasesKey } from '../core/trunk-secret-epochs';
 import { AppError, errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
@@ -56,6 +56,28 @@ const MAX_COALESCE_MS = 1500;
  * the burst to pause (the debounce, capped by MAX_COALESCE_MS), so that a
  * burst costs its leading run and one more, not a run per request.
  */
+/**
+ * What changes a trunk with time alone: trunk secret epoch phases and the
+ * switch of an upgraded v1 peering (src/core/trunk-secret-epochs.ts). '' when
+ * nothing does.
+ */
+function timePhasesKey(
+  rows: Pick<PeerRunRow, 'name' | 'secretEpochSeconds' | 'previousSecret' | 'secretSwitchAt'>[],
+  now: number,
+  overlapMs: number,
+): string {
+  return [
+    epochPhasesKey(
+      rows.map((p) => p.secretEpochSeconds),
+      now,
+      overlapMs,
+    ),
+    secretSwitchPhasesKey(rows, now, overlapMs),
+  ]
+    .filter((k) => k !== '')
+    .join('|');
+}
+
 export class Reconciler {
   private batch: Batch | null = null;
   /** When the last request came, to tell a lone request from one of a burst. */
@@ -102,12 +124,8 @@ export class Reconciler {
   async followEpochs(): Promise<boolean> {
     const overlapMs = this.deps.config.federation.secretOverlapSeconds * 1000;
     const rows = await this.deps.rows.readAll();
-    const key = epochPhasesKey(
-      rows.map((p) => p.secretEpochSeconds),
-      this.deps.clock.now(),
-      overlapMs,
-    );
-    // No peer on epochs: nothing changes with time (the other triggers cover everything else).
+    const key = timePhasesKey(rows, this.deps.clock.now(), overlapMs);
+    // No peer on epochs or switching from a v1 secret: nothing changes with time (the other triggers cover everything else).
     if (key === '' || key === this.appliedEpochPhases) return false;
     await this.request('secret-epoch', { immediate: true });
     return true;
@@ -223,11 +241,7 @@ export class Reconciler {
       const unfederated = await this.deps.unfederated.unfederatedSet();
       const at = { now: clock.now(), overlapMs: config.federation.secretOverlapSeconds * 1000 };
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated), at);
-      const epochPhases = epochPhasesKey(
-        peers.map((p) => p.secretEpochSeconds),
-        at.now,
-        at.overlapMs,
-      );
+      const epochPhases = timePhasesKey(peers, at.now, at.overlapMs);
       phases.lap('read');
       const applied = await backend.apply(desired, { force: false });
       phases.lap('apply');

@@ -56,6 +56,7 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_ASTERISK_DATABASE_SOCKET', 'asterisk.realtimeDb.socketPath', 'string'],
   ['UURU_FEDERATION_POLICY_MODE', 'federation.policyMode', 'string'],
   ['UURU_FEDERATION_ALLOW_LEGACY', 'federation.allowLegacy', 'bool'],
+  ['UURU_FEDERATION_V2', 'federation.v2Enabled', 'bool'],
   ['UURU_KEY_ENCRYPTION_SECRET', 'federation.keyEncryptionSecret', 'string'],
   ['UURU_ADMIN_BOOTSTRAP_TOKEN', 'admin.bootstrapToken', 'string'],
   ['UURU_ADMIN_URL', 'cli.adminUrl', 'string'],

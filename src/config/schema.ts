@@ -227,6 +227,18 @@ export const configSchema = z.strictObject({
        * may differ by up to this, less a margin for applying the change to Asterisk.
        */
       secretOverlapSeconds: z.number().int().min(1).default(86_400),
+      /**
+       * UURU_FEDERATION_V2: whether this sidecar speaks uuru-fed/2 (publishes its descriptor, answers the
+       * signed calls, upgrades v1 peerings). Off, it is a v1-only instance as stock µURU is; turning it on
+       * later upgrades its v1 peerings with sidecar partners (docs/protocol.md, "Upgrading a v1 peering").
+       */
+      v2Enabled: z.boolean().default(true),
+      /**
+       * v1 → v2 upgrade: how far after the agreement the sent trunk secret switches from the v1 one to the
+       * v2 one, seconds (both sides accept both from the agreement on; the v1 one until the switch plus
+       * secretOverlapSeconds).
+       */
+      upgradeSwitchDelaySeconds: z.number().int().min(1).max(86_400).default(300),
     })
     .prefault({}),
   admin: z
@@ -278,6 +290,8 @@ export const configSchema = z.strictObject({
       outboxPollMs: z.number().int().min(50).default(2000),
       /** How often the trunk secret epoch job looks whether a peer's secrets change (overlap start/end, rotation). */
       secretEpochPollMs: z.number().int().min(50).default(60_000),
+      /** How often v1 peers' partners are checked for a uuru-fed/2 descriptor (the v1 → v2 upgrade), ms. */
+      v1UpgradePollMs: z.number().int().min(50).default(600_000),
     })
     .prefault({}),
   notify: z

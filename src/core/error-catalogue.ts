@@ -143,6 +143,13 @@ export const ERROR_CATALOGUE = {
     meaning: 'the signer is not an active v2 peer of this instance',
     surfaces: ['federation'],
   },
+  FED_UPGRADE_BINDING_INVALID: {
+    status: 403,
+    kind: 'user',
+    meaning:
+      "a v1 → v2 upgrade's binding does not match the v1 peering's secret (the other side is not the v1 partner); nothing changed",
+    surfaces: ['federation'],
+  },
   FED_NAME_CONFLICT: {
     status: 409,
     kind: 'user',

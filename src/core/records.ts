@@ -42,6 +42,15 @@ export interface Peer extends PartnerTrunk {
    * null: `secret` itself, for ever (v1, and v2 peerings made before epochs).
    */
   secretEpochSeconds: number | null;
+  /**
+   * A v1 → v2 upgrade (docs/protocol.md, "Upgrading a v1 peering"): the v1
+   * secret the trunk used before, still sent until `secretSwitchAt` and
+   * accepted until `secretSwitchAt` + the overlap, then dropped (set to null
+   * by the protocol core). Never rendered after that; sealed at rest.
+   */
+  previousSecret: string | null;
+  /** The upgrade's agreed switch moment (epoch ms): from then on the v2 secret is sent. null: no switch going on. */
+  secretSwitchAt: number | null;
   dialect: Dialect;
   /** request_id of the peering (v1: the requester's outgoing request UUID). */
   requestId: string;
@@ -89,6 +98,8 @@ export type FreshPeerField =
   | 'partnerError'
   | 'partnerErrorAt'
   | 'lastTestCall'
+  | 'previousSecret'
+  | 'secretSwitchAt'
   | 'createdAt'
   | 'updatedAt';
 
@@ -107,6 +118,8 @@ export function freshPeerState(now: number): Pick<Peer, FreshPeerField> {
     partnerError: null,
     partnerErrorAt: null,
     lastTestCall: null,
+    previousSecret: null,
+    secretSwitchAt: null,
     createdAt: now,
     updatedAt: now,
   };

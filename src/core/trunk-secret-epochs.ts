@@ -133,3 +133,36 @@ export function epochPhasesKey(
   );
   return lengths.map((l) => `${l}=${epochPhaseAt(l, now, overlapMs).phase}`).join(',');
 }
+
+/**
+ * Where an upgraded (v1 → v2) peering is in its switch from the v1 secret
+ * (docs/protocol.md, "Upgrading a v1 peering"): `before` the agreed switch
+ * moment the v1 secret is still sent (the v2 epoch secret is accepted too),
+ * `after` it the v2 secret is sent and the v1 one still accepted for the
+ * overlap, then `done`. null: no switch going on.
+ */
+export type SecretSwitchPhase = 'before' | 'after' | 'done';
+
+export function secretSwitchPhaseAt(
+  p: { previousSecret: string | null; secretSwitchAt: number | null },
+  now: number,
+  overlapMs: number,
+): SecretSwitchPhase | null {
+  if (p.previousSecret === null || p.secretSwitchAt === null) return null;
+  if (now < p.secretSwitchAt) return 'before';
+  return now < p.secretSwitchAt + overlapMs ? 'after' : 'done';
+}
+
+/** One key for the switch phases of a set of peerings (see epochPhasesKey): it changes when a trunk must be re-applied. */
+export function secretSwitchPhasesKey(
+  peers: Iterable<{ name: string; previousSecret: string | null; secretSwitchAt: number | null }>,
+  now: number,
+  overlapMs: number,
+): string {
+  const parts: string[] = [];
+  for (const p of peers) {
+    const phase = secretSwitchPhaseAt(p, now, overlapMs);
+    if (phase !== null) parts.push(`${p.name}:${phase}`);
+  }
+  return parts.sort().join(',');
+}

@@ -81,7 +81,16 @@ export class Handshake {
     await this.records.checkFree({ name: input.name, serverName });
     await this.records.checkPrefix(input.prefix, null);
 
-    const wanted = input.dialect ?? 'auto';
+    const asked = input.dialect ?? 'auto';
+    const v2Here = this.deps.config.federation.v2Enabled;
+    if (asked === 'v2' && !v2Here) {
+      throw new AppError(
+        'FED_DIALECT_UNAVAILABLE',
+        `${PROTOCOL_V2} is switched off here (federation.v2Enabled)`,
+      );
+    }
+    // With uuru-fed/2 switched off here, every new peering is v1.
+    const wanted = v2Here ? asked : 'v1';
     let descriptor: Descriptor | null = null;
     if (wanted !== 'v1') {
       const found = await this.lookupDescriptor(partnerUrl);

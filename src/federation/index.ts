@@ -2,6 +2,7 @@ import type { PartnerProbe } from '../core/diagnostics';
 import type { Feature, ServiceContext } from '../core/feature';
 import type { AsteriskPort } from '../core/asterisk-port';
 import type { FederationAdmin, RetryDeliveriesReport } from '../core/federation-admin';
+import { V1Upgrade } from './v1-upgrade';
 import { AntiEntropy } from './anti-entropy';
 import { DeliveryWorker, type DeliveryReport } from './delivery-worker';
 import { fetchDescriptor } from './descriptor';
@@ -39,6 +40,8 @@ import { runnerFor } from '../jobs/job-runner';
  */
 export interface FederationSurface {
   inbound: InboundHandshake;
+  /** v1 → v2 upgrade (the acceptor's side is a route). */
+  upgrade: V1Upgrade;
   records: PeeringRecords;
   verifier: RequestVerifier;
   partnerKeys: PartnerKeyStore;
@@ -176,6 +179,7 @@ export function createFederationFeature(
       }),
   };
   const handshake = new Handshake(deps);
+  const upgrade = new V1Upgrade(deps);
   const inbound = new InboundHandshake(deps);
   const records = handshake.records;
 
@@ -285,6 +289,12 @@ export function createFederationFeature(
     worker.job,
     notices.job,
     { name: 'anti-entropy', schedule: { cron: config.jobs.antiEntropyCron }, run: () => antiEntropy.run() },
+    {
+      name: 'v1-upgrade',
+      schedule: { gapMs: config.jobs.v1UpgradePollMs },
+      runAtStart: true,
+      run: () => upgrade.run(),
+    },
     { name: 'key-rotation', schedule: { cron: config.jobs.keyRotationCron }, run: () => rotation.run() },
     { name: 'nonce-purge', schedule: { cron: '*/5 * * * *' }, run: () => nonces.purgeExpired() },
   ];
@@ -293,7 +303,18 @@ export function createFederationFeature(
   return {
     name: 'federation',
     admin,
-    surface: { inbound, records, verifier, partnerKeys, localKeys, policy, phonebook, perIp, perOrigin },
+    surface: {
+      inbound,
+      upgrade,
+      records,
+      verifier,
+      partnerKeys,
+      localKeys,
+      policy,
+      phonebook,
+      perIp,
+      perOrigin,
+    },
     partnerProbe: new PartnerProbeService({
       peerings: stores.peerings,
       transport,

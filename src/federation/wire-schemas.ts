@@ -86,6 +86,38 @@ const partnerText = z
 export const v2DeclineBody = z.strictObject({ reason: partnerText.optional() });
 export const v2TeardownBody = z.strictObject({ request_id: requestId });
 
+/** A MAC on the wire: HMAC-SHA256, base64url without padding (43 characters). */
+const mac = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be an HMAC-SHA256 in base64url (43 characters)');
+const rfc3339 = z.iso.datetime({ offset: true });
+
+/** v1 → v2 upgrade proposal (docs/protocol.md, "Upgrading a v1 peering"): the v1 requester → the v1 acceptor. */
+export const v2UpgradeBody = z.strictObject({
+  /** The v1 peering's request id (its requester's outgoing request UUID). */
+  request_id: v1RequestId,
+  base_url: httpUrl,
+  iax2: iax2Endpoint,
+  extension_length: extensionLength,
+  agreement_kid: kid,
+  secret_epoch_seconds: secretEpochSeconds,
+  /** When both sides start sending the v2 secret. */
+  switch_at: rfc3339,
+  /** HMAC-SHA256 keyed by the v1 secret over the proposal (upgradeBindingText). */
+  binding: mac,
+});
+export type V2UpgradeBody = z.infer<typeof v2UpgradeBody>;
+
+/** The acceptor's answer: its agreement key, the values both keep, and its own binding. */
+export const v2UpgradeAnswer = z.object({
+  name: peeringName,
+  request_id: v1RequestId,
+  state: z.literal('upgraded'),
+  agreement_kid: kid,
+  secret_epoch_seconds: secretEpochSeconds,
+  switch_at: rfc3339,
+  binding: mac,
+});
+export type V2UpgradeAnswer = z.infer<typeof v2UpgradeAnswer>;
+
 export const v2PeeringState = z.enum(['pending', 'active', 'declined', 'unknown']);
 export type V2PeeringState = z.infer<typeof v2PeeringState>;
 export const v2PeeringStateAnswer = z.object({ request_id: z.string(), state: v2PeeringState });

@@ -14,6 +14,8 @@ const PEER_RUN_COLUMNS = [
   'codec',
   'secret',
   'secretEpochSeconds',
+  'previousSecret',
+  'secretSwitchAt',
   'applyState',
   'applyError',
   'appliedAt',
@@ -51,9 +53,12 @@ export class PeerRunRows implements AsteriskPeerRows {
   private readonly table: string;
   /** The IAX2 secret is sealed at rest: this plain-SQL read opens it through the store, like every ORM read. */
   private readonly openSecret: (stored: string) => string;
+  /** A v1 → v2 upgrade's previous (v1) secret, sealed the same way. */
+  private readonly openPreviousSecret: (stored: string) => string;
 
   constructor(private readonly db: DataSource) {
     this.openSecret = openSealed(db, PeerEntity, 'secret');
+    this.openPreviousSecret = openSealed(db, PeerEntity, 'previousSecret');
     const meta = db.getMetadata(PeerEntity);
     const esc = (name: string) => db.driver.escape(name);
     this.column = (property) => {
@@ -82,6 +87,12 @@ export class PeerRunRows implements AsteriskPeerRows {
         r.secretEpochSeconds === null || r.secretEpochSeconds === undefined
           ? null
           : Number(r.secretEpochSeconds),
+      previousSecret:
+        r.previousSecret === null || r.previousSecret === undefined
+          ? null
+          : this.openPreviousSecret(String(r.previousSecret)),
+      secretSwitchAt:
+        r.secretSwitchAt === null || r.secretSwitchAt === undefined ? null : Number(r.secretSwitchAt),
       applyState: r.applyState as Peer['applyState'],
       applyError: r.applyError === null || r.applyError === undefined ? null : String(r.applyError),
       appliedAt: r.appliedAt === null || r.appliedAt === undefined ? null : Number(r.appliedAt),

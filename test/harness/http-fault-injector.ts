@@ -6,6 +6,10 @@
  * It stands in for what a real partner cannot be made to do on demand: answer
  * 503 to one call for a while (an overloaded partner behind a load balancer),
  * or drop it unanswered, while everything else keeps working.
+ *
+ * It is also an INSPECTION proxy: every exchange that passes (or is answered
+ * by a fault) is recorded with both bodies, so a test can check what crossed
+ * the wire (for example that no secret did).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,8 +23,20 @@ export interface HttpFault {
   body?: unknown;
 }
 
+/** One exchange as the proxy saw it. */
+export interface RecordedExchange {
+  at: number;
+  method: string;
+  url: string;
+  status: number;
+  requestBody: string;
+  answerBody: string;
+}
+
 export interface HttpFaultInjector {
   readonly url: string;
+  /** Every exchange so far, oldest first (an answer still streaming is recorded once it ended). */
+  exchanges(): RecordedExchange[];
   setTarget(url: string): void;
   /** Answers matching requests with the fault from now on; null forwards everything again. */
   setFault(fault: HttpFault | null): void;
@@ -33,19 +49,27 @@ export async function startHttpFaultInjector(): Promise<HttpFaultInjector> {
   let target = '';
   let fault: HttpFault | null = null;
   let injected = 0;
+  const recorded: RecordedExchange[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
       const f = fault;
+      const at = Date.now();
+      const requestBody = Buffer.concat(chunks).toString('utf8');
+      const record = (status: number, answerBody: string) =>
+        recorded.push({ at, method: req.method ?? '', url: req.url ?? '', status, requestBody, answerBody });
       if (f && req.method === f.method && f.path.test(req.url ?? '')) {
         injected++;
         if (f.status === 0) {
+          record(0, '');
           req.socket.destroy();
           return;
         }
+        const text = JSON.stringify(f.body);
+        record(f.status, text);
         res.writeHead(f.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(f.body));
+        res.end(text);
         return;
       }
       const up = http.request(
@@ -53,6 +77,9 @@ export async function startHttpFaultInjector(): Promise<HttpFaultInjector> {
         { method: req.method, headers: req.headers },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
+          const parts: Buffer[] = [];
+          answer.on('data', (d: Buffer) => parts.push(d));
+          answer.on('end', () => record(answer.statusCode ?? 502, Buffer.concat(parts).toString('utf8')));
           answer.pipe(res);
         },
       );
@@ -74,6 +101,7 @@ export async function startHttpFaultInjector(): Promise<HttpFaultInjector> {
       fault = f;
     },
     injected: () => injected,
+    exchanges: () => [...recorded],
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());

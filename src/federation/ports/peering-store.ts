@@ -5,7 +5,21 @@ export type { IncomingRequest, OutgoingRequest, Peer };
 
 /** What the protocol writes on a peer row (docs/architecture.md: who writes which column). */
 export type PeerProtocolPatch = Partial<
-  Pick<Peer, 'state' | 'partnerError' | 'partnerErrorAt' | 'partnerKeyFingerprint' | 'updatedAt'>
+  Pick<
+    Peer,
+    | 'state'
+    | 'partnerError'
+    | 'partnerErrorAt'
+    | 'partnerKeyFingerprint'
+    | 'updatedAt'
+    // A v1 → v2 upgrade (src/federation/v1-upgrade.ts) turns the peering into v2 in place.
+    | 'dialect'
+    | 'partnerServerName'
+    | 'secret'
+    | 'secretEpochSeconds'
+    | 'previousSecret'
+    | 'secretSwitchAt'
+  >
 >;
 export type OutgoingPatch = Partial<
   Pick<OutgoingRequest, 'state' | 'declineReason' | 'lastError' | 'updatedAt'>

@@ -20,6 +20,7 @@ import {
   v2DeclineBody,
   v2PeeringRequestBody,
   v2TeardownBody,
+  v2UpgradeBody,
 } from '../../federation/wire-schemas';
 
 export interface V2RouteDeps extends FederationSurface {
@@ -37,6 +38,8 @@ export interface V2RouteDeps extends FederationSurface {
 export function v2Routes(deps: V2RouteDeps): Router {
   const r = Router();
   const { metrics } = deps;
+  // uuru-fed/2 switched off (federation.v2Enabled): no descriptor, no signed calls, as stock µURU (404).
+  if (!deps.config.federation.v2Enabled) return r;
 
   r.get(
     DESCRIPTOR_PATH,
@@ -208,6 +211,21 @@ export function v2Routes(deps: V2RouteDeps): Router {
       const who = await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req));
       const body = parse(v2TeardownBody, json(req));
       sendAnswer(res, await deps.inbound.v2Teardown(name, body.request_id, who.serverName));
+    }),
+  );
+
+  v2.post(
+    '/peers/:name/upgrade',
+    counted(metrics, 'upgrade', async (req, res) => {
+      const name = peerNameParam(req);
+      // The signer must be the v1 peer's partner; its keys come from the address the peer was made with.
+      const expected = await deps.upgrade.expectedSigner(name);
+      const who = expected
+        ? await authenticate(req, expected.serverName, expected.baseUrl)
+        : await authenticate(req, claimedSender(req));
+      const body = parse(v2UpgradeBody, json(req));
+      const descriptor = who.descriptor ?? deps.partnerKeys.firstContactDescriptor(who.serverName);
+      sendAnswer(res, await deps.upgrade.inbound(name, body, who.serverName, descriptor));
     }),
   );
 

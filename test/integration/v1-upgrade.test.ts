@@ -1,0 +1,638 @@
+/**
+ * v1 → v2 upgrade of a peering (issue 15), end to end on real parts: two
+ * sidecars (in-process, each on its own injected ManualClock) with a real
+ * Asterisk each (files backend, both on IAX2 port 4569 at loopback addresses
+ * of their own, since v1 carries no port). Each sidecar's federation address
+ * is a recording INSPECTION/FAULT proxy (test/harness/http-fault-injector.ts)
+ * in front of its listener, so every call between them crosses a proxy that
+ * keeps both bodies, and can be made to fail.
+ *
+ * B starts with uuru-fed/2 switched off (`federation.v2Enabled: false`, a
+ * v1-only instance as stock µURU is); A asks it to peer, which therefore
+ * goes v1 (the secret travels in clear, as v1 does). A call is set up and
+ * held. Then B is restarted with v2 on, the way an operator would flip the
+ * setting, and:
+ * - forged upgrade proposals (someone who knows A's server name and can
+ *   even serve a descriptor under it, but does not hold the v1 secret; and a
+ *   key A never published) are refused by B with their codes and change
+ *   nothing;
+ * - A's v1-upgrade job notices B's descriptor by itself and the upgrade
+ *   completes: the same peer (name, prefix, request id) is v2 on both sides;
+ * - at every step of the switch (both before it, A after it while B is still
+ *   before it, both after it, the v1 secret dropped after the overlap), the
+ *   call set up before stays up and new calls both ways are answered, all
+ *   encrypted (CHANNEL(secure_media)=1);
+ * - no body that crossed the wire from the upgrade on holds the v1 secret or
+ *   any secret Asterisk holds after it (while the v1 request before did hold
+ *   the v1 secret: the recorder sees the bodies).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildApp, type App } from '../../src/app';
+import { AmiClient } from '../../src/asterisk/ami-client';
+import { loadConfig } from '../../src/config/load-config';
+import { signRequest } from '../../src/federation/http-signature';
+import { rawPublicKey } from '../../src/federation/key-encoding';
+import { upgradeBinding, upgradeBindingText } from '../../src/federation/v1-upgrade';
+import { createLogger } from '../../src/logging/logger';
+import { type AsteriskInstance, ECHO_EXTEN, startAsterisk, TEST_CONTEXT } from '../harness/asterisk';
+import { type HttpFaultInjector, startHttpFaultInjector } from '../harness/http-fault-injector';
+import { ManualClock } from '../harness/manual-clock';
+import { freePort } from '../harness/ports';
+import { waitUntil } from '../harness/wait';
+
+jest.setTimeout(600_000);
+
+const LOCAL = 'uuru-local';
+const TEST_EXTENSION = '9999999';
+const DAY = 86_400_000;
+const EPOCH_MS = 30 * DAY;
+const OVERLAP_MS = DAY;
+const SWITCH_DELAY_S = 300;
+const NAME = 'upg_ab';
+const PREFIX_ON_A = '71';
+const PREFIX_ON_B = '72';
+/** Mid-epoch, so no epoch boundary's overlap meets the switch. */
+const T0 = Math.ceil(Date.parse('2026-01-01T00:00:00Z') / EPOCH_MS) * EPOCH_MS + 10 * DAY;
+
+interface Node {
+  name: string;
+  ast: AsteriskInstance;
+  app: App;
+  clock: ManualClock;
+  ami: AmiClient;
+  token: string;
+  proxy: HttpFaultInjector;
+  /** The listener itself (the proxy forwards here). */
+  listenerUrl: string;
+  /** The public address: the proxy. */
+  federationUrl: string;
+  adminUrl: string;
+  restart(v2Enabled: boolean): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startNode(name: string, clock: ManualClock, v2Enabled: boolean): Promise<Node> {
+  const ast = await startAsterisk({
+    name,
+    standardIaxPort: true,
+    extensionsConf: [`[${LOCAL}]`, `include => ${LOCAL}-federation`, `include => ${TEST_CONTEXT}`, ''].join(
+      '\n',
+    ),
+  });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `uuru-upg-${name}-`));
+  const proxy = await startHttpFaultInjector();
+  const ami = new AmiClient({
+    host: '127.0.0.1',
+    port: ast.amiPort,
+    username: ast.amiUser,
+    secret: ast.amiSecret,
+    logger: createLogger({ level: 'error', format: 'pretty', silent: true }),
+    reconnect: { initialMs: 100, maxMs: 1000 },
+  });
+  const fedPort = await freePort();
+  const adminPort = await freePort();
+  const token = crypto.randomBytes(24).toString('base64url');
+  const listenerUrl = `http://127.0.0.1:${fedPort}`;
+  proxy.setTarget(listenerUrl);
+  const build = (v2: boolean): App =>
+    buildApp(
+      loadConfig({
+        env: {},
+        overrides: {
+          dataDir,
+          instance: {
+            publicUrl: proxy.url,
+            iax2Host: ast.iaxHost,
+            iax2Port: ast.iaxPort,
+            extensionDigits: ECHO_EXTEN.length,
+          },
+          http: {
+            federation: { host: '127.0.0.1', port: fedPort },
+            admin: { host: '127.0.0.1', port: adminPort },
+          },
+          admin: { bootstrapToken: token },
+          asterisk: {
+            enabled: true,
+            ami: { host: '127.0.0.1', port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
+            ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: 'uuru-federation' },
+            stateBackend: 'files',
+            configDir: ast.configDir,
+            localContext: LOCAL,
+            inboundTargetContext: LOCAL,
+            testExtension: TEST_EXTENSION,
+            qualifyFreqOkMs: 1000,
+            qualifyFreqNotOkMs: 1000,
+            reloadDebounceMs: 50,
+          },
+          jobs: { monitorPollMs: 500, outboxPollMs: 100, secretEpochPollMs: 200, v1UpgradePollMs: 1000 },
+          federation: {
+            v2Enabled: v2,
+            upgradeSwitchDelaySeconds: SWITCH_DELAY_S,
+            outboxRetryBaseMs: 200,
+            outboxRetryMaxMs: 1000,
+            // The clocks stand still between steps, so rate limits would never refill: out of the way.
+            rateLimitPerIpPerMinute: 1_000_000,
+            rateLimitPerOriginPerMinute: 1_000_000,
+          },
+          log: { level: 'warn', format: 'json' },
+        },
+      }),
+      { clock },
+    );
+  let app = build(v2Enabled);
+  try {
+    await app.start({ waitForDb: true });
+    ami.start();
+    await ami.whenConnected(15_000);
+  } catch (e) {
+    await ami.stop().catch(() => undefined);
+    await app.stop().catch(() => undefined);
+    await proxy.close();
+    await ast.stop().catch(() => undefined);
+    throw e;
+  }
+  const node: Node = {
+    name,
+    ast,
+    app,
+    clock,
+    ami,
+    token,
+    proxy,
+    listenerUrl,
+    federationUrl: proxy.url,
+    adminUrl: app.adminUrl,
+    async restart(v2: boolean) {
+      await app.stop();
+      app = build(v2);
+      await app.start({ waitForDb: true });
+      node.app = app;
+      node.adminUrl = app.adminUrl;
+    },
+    async stop() {
+      await ami.stop().catch(() => undefined);
+      await app.stop().catch(() => undefined);
+      await proxy.close().catch(() => undefined);
+      await ast.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return node;
+}
+
+async function api<T>(n: Node, method: string, apiPath: string, body?: unknown, status = 200): Promise<T> {
+  const res = await fetch(`${n.adminUrl}/api/admin${apiPath}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${n.token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status !== status) throw new Error(`${n.name} ${method} ${apiPath}: ${res.status} ${text}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+interface PeerJson {
+  id: string;
+  name: string;
+  prefix: string;
+  dialect: string;
+  request_id?: string;
+  apply_state: string;
+  apply_error: string | null;
+  trunk_rotation: { length_seconds: number; epoch: number } | null;
+}
+
+const peerOn = async (n: Node): Promise<PeerJson | undefined> =>
+  (await api<{ peers: PeerJson[] }>(n, 'GET', '/federation/peers')).peers.find((p) => p.name === NAME);
+
+/** The generated file's sections for the peering: the friend's username and secret lines, and each user's secret. */
+function trunkFile(n: Node): { username: string | undefined; friend: string[]; users: string[] } {
+  const file = path.join(n.ast.configDir, 'iax-uuru-federation.conf');
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const sections = text.split(/^\[/m);
+  const lines = (section: string, key: string) =>
+    section
+      .split('\n')
+      .filter((l) => l.startsWith(`${key}=`))
+      .map((l) => l.slice(key.length + 1));
+  const friend = sections.find((s) => s.startsWith(`${NAME}]`)) ?? '';
+  return {
+    username: lines(friend, 'username')[0],
+    friend: lines(friend, 'secret'),
+    users: sections.filter((s) => s.startsWith(`${NAME}-e`)).flatMap((s) => lines(s, 'secret')),
+  };
+}
+
+async function originate(
+  n: Node,
+  channel: string,
+  holdSec: number,
+): Promise<{ answered: boolean; reason: string | null }> {
+  try {
+    const r = await n.ami.action(
+      {
+        Action: 'Originate',
+        Channel: channel,
+        Application: 'Wait',
+        Data: String(holdSec),
+        Timeout: '8000',
+        Async: 'false',
+      },
+      { timeoutMs: 15_000 },
+    );
+    const answered = (r.response ?? '').toLowerCase() === 'success';
+    return { answered, reason: answered ? null : (r.message ?? 'failed') };
+  } catch (e) {
+    return { answered: false, reason: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+const dial = (n: Node, number: string, holdSec: number) =>
+  originate(n, `Local/${number}@${LOCAL}/n`, holdSec);
+
+async function iaxChannels(n: Node): Promise<string[]> {
+  const out = await n.ami.command('core show channels concise');
+  return out
+    .split('\n')
+    .map((l) => l.split('!')[0])
+    .filter((c) => c.startsWith('IAX2/'));
+}
+
+async function secureMedia(n: Node, channel: string): Promise<string> {
+  const r = await n.ami.action({ Action: 'Getvar', Channel: channel, Variable: 'CHANNEL(secure_media)' });
+  return String(r.value ?? '');
+}
+
+describe('a v1 peering between two sidecars upgrades to uuru-fed/2 when one turns v2 on', () => {
+  let A: Node;
+  let B: Node;
+  let longOnA: string;
+  let longOnB: string;
+  let v1Secret: string;
+  /** The v1 peering's request id (A's outgoing request). */
+  let requestId: string;
+  /** Exchanges recorded by each proxy before the upgrade could start. */
+  let markA = 0;
+  let markB = 0;
+  let switchAt = 0;
+  /** Every secret Asterisk held for the trunk after the upgrade (epoch secrets). */
+  const newSecrets = new Set<string>();
+
+  beforeAll(async () => {
+    const [a, b] = await Promise.allSettled([
+      startNode('upga', new ManualClock(T0), true),
+      startNode('upgb', new ManualClock(T0), false),
+    ]);
+    if (a.status === 'rejected' || b.status === 'rejected') {
+      await Promise.allSettled([a, b].map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+      throw a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason;
+    }
+    A = a.value;
+    B = b.value;
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([A?.stop(), B?.stop()]);
+  });
+
+  async function applied(n: Node, check: (f: ReturnType<typeof trunkFile>) => boolean, what: string) {
+    await waitUntil(() => check(trunkFile(n)) || undefined, {
+      what: `${what} on ${n.name}`,
+      timeoutMs: 15_000,
+    });
+    // The run that wrote the file is done; a reconcile now returns once Asterisk has re-read it.
+    await api(n, 'POST', '/reconcile', {});
+  }
+
+  /** New calls each way answered and encrypted on both ends; the long call still up and encrypted. */
+  async function callsWork(moment: string): Promise<void> {
+    for (const [from, to, number] of [
+      [A, B, `${PREFIX_ON_A}${ECHO_EXTEN}`],
+      [B, A, `${PREFIX_ON_B}${ECHO_EXTEN}`],
+    ] as const) {
+      const r = await dial(from, number, 4);
+      expect({ moment, from: from.name, ...r }).toEqual({
+        moment,
+        from: from.name,
+        answered: true,
+        reason: null,
+      });
+      const fresh = async (n: Node) =>
+        (await iaxChannels(n)).filter((c) => c !== (n === A ? longOnA : longOnB));
+      const [onFrom, onTo] = await waitUntil(
+        async () => {
+          const [f, t] = [await fresh(from), await fresh(to)];
+          return f.length > 0 && t.length > 0 ? [f[0], t[0]] : undefined;
+        },
+        { what: `the new call's IAX2 channels (${moment})`, timeoutMs: 3000 },
+      );
+      expect([moment, await secureMedia(from, onFrom), await secureMedia(to, onTo)]).toEqual([
+        moment,
+        '1',
+        '1',
+      ]);
+      await waitUntil(async () => ((await fresh(from)).length === 0 ? true : undefined), {
+        what: `the new call from ${from.name} ended`,
+        timeoutMs: 10_000,
+      });
+    }
+    expect({ moment, onA: await iaxChannels(A), onB: await iaxChannels(B) }).toEqual({
+      moment,
+      onA: expect.arrayContaining([longOnA]) as unknown,
+      onB: expect.arrayContaining([longOnB]) as unknown,
+    });
+    expect([moment, await secureMedia(A, longOnA), await secureMedia(B, longOnB)]).toEqual([
+      moment,
+      '1',
+      '1',
+    ]);
+  }
+
+  it('peers in v1 with B on v1 only (no descriptor), and a call is set up and held', async () => {
+    expect((await fetch(`${B.federationUrl}/.well-known/uuru-federation`)).status).toBe(404);
+    await api(
+      A,
+      'POST',
+      '/federation/outgoing-requests',
+      { name: NAME, partner_url: B.federationUrl, prefix: PREFIX_ON_A, codec: 'ulaw' },
+      201,
+    );
+    const incoming = await waitUntil(
+      async () =>
+        (
+          await api<{ requests: { id: string; request_id: string; name: string; dialect: string }[] }>(
+            B,
+            'GET',
+            '/federation/incoming-requests',
+          )
+        ).requests.find((r) => r.name === NAME),
+      { what: 'the request on B' },
+    );
+    expect(incoming.dialect).toBe('v1');
+    requestId = incoming.request_id;
+    await api(B, 'POST', `/federation/incoming-requests/${incoming.id}/accept`, { prefix: PREFIX_ON_B });
+    for (const n of [A, B]) {
+      const p = await waitUntil(
+        async () => {
+          const v = await peerOn(n);
+          if (v?.apply_state === 'failed') throw new Error(`apply failed on ${n.name}: ${v.apply_error}`);
+          return v?.apply_state === 'applied' ? v : undefined;
+        },
+        { what: `peer applied on ${n.name}`, timeoutMs: 20_000 },
+      );
+      expect(p).toMatchObject({ dialect: 'v1', trunk_rotation: null });
+    }
+    const fa = trunkFile(A);
+    expect(fa.friend).toHaveLength(1);
+    v1Secret = fa.friend[0];
+    expect(v1Secret).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(trunkFile(B)).toEqual({ username: NAME, friend: [v1Secret], users: [] });
+    // v1 sends the secret in clear: the recorder sees it in the request's body.
+    expect(
+      A.proxy
+        .exchanges()
+        .concat(B.proxy.exchanges())
+        .some((e) => e.requestBody.includes(v1Secret)),
+    ).toBe(true);
+
+    await waitUntil(
+      async () => ((await dial(A, `${PREFIX_ON_A}${ECHO_EXTEN}`, 1)).answered ? true : undefined),
+      {
+        what: 'a first call A→B',
+        timeoutMs: 30_000,
+      },
+    );
+    expect(await dial(A, `${PREFIX_ON_A}${ECHO_EXTEN}`, 3600)).toEqual({ answered: true, reason: null });
+    [longOnA, longOnB] = await waitUntil(
+      async () => {
+        const [a, b] = [await iaxChannels(A), await iaxChannels(B)];
+        return a.length === 1 && b.length === 1 ? [a[0], b[0]] : undefined;
+      },
+      { what: 'the long call on both sides' },
+    );
+    await callsWork('v1, before the upgrade');
+  });
+
+  it('B turns v2 on (restart); forged proposals are refused and change nothing', async () => {
+    markA = A.proxy.exchanges().length;
+    markB = B.proxy.exchanges().length;
+    // Hold A's own proposals back for this test (its job runs every second): they get 503 at B's door.
+    B.proxy.setFault({
+      method: 'POST',
+      path: /\/federation\/v2\/peers\/[^/]+\/upgrade$/,
+      status: 503,
+      body: {},
+    });
+    await B.restart(true);
+    expect((await fetch(`${B.federationUrl}/.well-known/uuru-federation`)).status).toBe(200);
+    await waitUntil(() => (B.proxy.injected() > 0 ? true : undefined), {
+      what: "A's first proposal (held back)",
+    });
+    await callsWork('B restarted with v2 on, not upgraded yet');
+
+    /** What the upgrade would change on B's peer. */
+    const essentials = async () => {
+      const p = await peerOn(B);
+      return (
+        p && {
+          id: p.id,
+          name: p.name,
+          prefix: p.prefix,
+          dialect: p.dialect,
+          trunk_rotation: p.trunk_rotation,
+        }
+      );
+    };
+    const peerB = await essentials();
+    expect(peerB).toMatchObject({ dialect: 'v1' });
+    const aServer = new URL(A.federationUrl).host;
+    const bServer = new URL(B.federationUrl).host;
+    const signing = crypto.generateKeyPairSync('ed25519');
+    const agreement = crypto.generateKeyPairSync('x25519');
+    const aDescriptor = (await (
+      await fetch(`${A.federationUrl}/.well-known/uuru-federation`)
+    ).json()) as Record<string, unknown>;
+    const switchIso = new Date(B.clock.now() + SWITCH_DELAY_S * 1000).toISOString();
+    const forge = async (kid: string, secretGuess: string) => {
+      const agreementPublic = rawPublicKey(agreement.publicKey);
+      const body = JSON.stringify({
+        request_id: requestId,
+        base_url: A.federationUrl,
+        iax2: { host: A.ast.iaxHost, port: A.ast.iaxPort },
+        extension_length: ECHO_EXTEN.length,
+        agreement_kid: 'evil-x',
+        secret_epoch_seconds: EPOCH_MS / 1000,
+        switch_at: switchIso,
+        binding: upgradeBinding(
+          secretGuess,
+          upgradeBindingText({
+            step: 'propose',
+            name: NAME,
+            requestId,
+            proposer: aServer,
+            acceptor: bServer,
+            agreementKid: 'evil-x',
+            agreementPublicKey: agreementPublic,
+            secretEpochSeconds: EPOCH_MS / 1000,
+            switchAt: switchIso,
+          }),
+        ),
+      });
+      // Signed for B's public address, sent straight to B's listener (the proxy holds upgrade calls back).
+      const url = `${B.federationUrl}/federation/v2/peers/${NAME}/upgrade`;
+      const headers = signRequest({
+        method: 'POST',
+        url,
+        body,
+        key: { keyId: `${aServer}#${kid}`, privateKey: signing.privateKey },
+        now: B.clock.now(),
+      });
+      const res = await fetch(`${B.listenerUrl}/federation/v2/peers/${NAME}/upgrade`, {
+        method: 'POST',
+        headers,
+        body,
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+
+    // B fetches a stranger's descriptor at most every 30 s (its clock): step both clocks past that between tries.
+    const after30s = () => {
+      for (const n of [A, B]) n.clock.advance(31_000);
+    };
+    // 1. A key A never published, under A's name: refused at the signature.
+    after30s();
+    const unknownKey = await forge('evil-k', 'x'.repeat(32));
+    expect(unknownKey.status).toBe(401);
+    expect(unknownKey.json.error).toBe('FED_UNKNOWN_KEY');
+
+    // 2. Someone who controls what answers under A's name (serves a descriptor with its own keys there)
+    //    but does not hold the v1 secret: the signature verifies, the binding does not.
+    A.proxy.setFault({
+      method: 'GET',
+      path: /^\/\.well-known\/uuru-federation$/,
+      status: 200,
+      body: {
+        ...aDescriptor,
+        signing_keys: [
+          {
+            kid: 'evil-k2',
+            alg: 'ed25519',
+            public_key: rawPublicKey(signing.publicKey),
+            status: 'active',
+            not_before: new Date(B.clock.now() - DAY).toISOString(),
+            expires_at: new Date(B.clock.now() + 30 * DAY).toISOString(),
+          },
+        ],
+        agreement_keys: [
+          {
+            kid: 'evil-x',
+            alg: 'x25519',
+            public_key: rawPublicKey(agreement.publicKey),
+            expires_at: new Date(B.clock.now() + 30 * DAY).toISOString(),
+          },
+        ],
+      },
+    });
+    after30s();
+    const wrongBinding = await forge('evil-k2', 'x'.repeat(32));
+    A.proxy.setFault(null);
+    // So that B fetches A's real descriptor again when A's own proposal names a kid the forged one lacked.
+    after30s();
+    expect(wrongBinding.status).toBe(403);
+    expect(wrongBinding.json.error).toBe('FED_UPGRADE_BINDING_INVALID');
+
+    // Nothing changed: still the same v1 peer, the same trunk file, calls as before.
+    expect(await essentials()).toEqual(peerB);
+    expect(trunkFile(B)).toEqual({ username: NAME, friend: [v1Secret], users: [] });
+    await callsWork('after the forged proposals');
+  });
+
+  it('A notices B’s descriptor by itself and the upgrade completes: same peer, now v2 on both sides', async () => {
+    B.proxy.setFault(null);
+    for (const n of [A, B]) {
+      const p = await waitUntil(
+        async () => {
+          const v = await peerOn(n);
+          return v?.dialect === 'v2' && v.apply_state === 'applied' ? v : undefined;
+        },
+        { what: `the peer upgraded on ${n.name}`, timeoutMs: 30_000 },
+      );
+      expect(p).toMatchObject({
+        name: NAME,
+        prefix: n === A ? PREFIX_ON_A : PREFIX_ON_B,
+        trunk_rotation: { length_seconds: EPOCH_MS / 1000, epoch: Math.floor(T0 / EPOCH_MS) },
+      });
+    }
+    const proposals = B.proxy.exchanges().filter((e) => e.method === 'POST' && e.url.endsWith('/upgrade'));
+    const answered = proposals.filter((e) => e.status === 200);
+    expect(answered).toHaveLength(1);
+    const answer = JSON.parse(answered[0].answerBody) as { switch_at: string; state: string };
+    expect(answer.state).toBe('upgraded');
+    switchAt = Date.parse(answer.switch_at);
+    expect(switchAt).toBeGreaterThan(T0);
+
+    // Before the switch: both still send the v1 secret under the peering name; each accepts the v2 one too.
+    for (const n of [A, B]) await applied(n, (f) => f.users.length === 1, 'the v2 epoch user');
+    const fa = trunkFile(A);
+    expect(fa).toEqual({ username: NAME, friend: [v1Secret], users: [expect.any(String) as unknown] });
+    expect(trunkFile(B)).toEqual(fa);
+    expect(fa.users[0]).not.toBe(v1Secret);
+    newSecrets.add(fa.users[0]);
+    await callsWork('upgraded, both before the switch');
+  });
+
+  it('calls keep working across the switch, A switching first, and after the v1 secret is dropped', async () => {
+    // A past the switch (sends the v2 secret), B not yet (sends the v1 one).
+    A.clock.set(switchAt + 1000);
+    B.clock.set(switchAt - 30_000);
+    await applied(A, (f) => f.friend.length === 2, 'the switch');
+    const fa = trunkFile(A);
+    expect(fa.friend[0]).toBe(v1Secret);
+    expect(fa.username).toMatch(new RegExp(`^${NAME}-e[01]$`));
+    expect(trunkFile(B)).toMatchObject({ username: NAME, friend: [v1Secret] });
+    newSecrets.add(fa.friend[1]);
+    await callsWork('A after the switch, B before it');
+
+    // Both past the switch.
+    B.clock.set(switchAt + 2000);
+    await applied(B, (f) => f.friend.length === 2, 'the switch');
+    expect(trunkFile(B)).toEqual(trunkFile(A));
+    await callsWork('both after the switch');
+
+    // Past the overlap: the v1 secret is gone from the files, and from the rows (the job forgets it).
+    for (const n of [A, B]) n.clock.set(switchAt + OVERLAP_MS + 5000);
+    for (const n of [A, B])
+      await applied(n, (f) => f.friend.length === 1 && f.friend[0] !== v1Secret, 'v1 dropped');
+    expect(trunkFile(A)).toEqual(trunkFile(B));
+    expect(JSON.stringify(trunkFile(A))).not.toContain(v1Secret);
+    for (const s of [...trunkFile(A).friend, ...trunkFile(A).users]) newSecrets.add(s);
+    await callsWork('the v1 secret dropped');
+  });
+
+  it('no secret crossed the wire from the upgrade on', () => {
+    const after = [...A.proxy.exchanges().slice(markA), ...B.proxy.exchanges().slice(markB)];
+    // The upgrade's calls are among them (the recorder saw the bodies that matter).
+    expect(
+      after.some((e) => e.url.endsWith('/upgrade') && e.status === 200 && e.requestBody.includes('binding')),
+    ).toBe(true);
+    expect(newSecrets.size).toBeGreaterThanOrEqual(1);
+    for (const secret of [v1Secret, ...newSecrets]) {
+      const seen = after.filter(
+        (e) => e.requestBody.includes(secret) || e.answerBody.includes(secret) || e.url.includes(secret),
+      );
+      expect({
+        secret: secret === v1Secret ? 'v1' : 'v2',
+        seen: seen.map((e) => `${e.method} ${e.url}`),
+      }).toEqual({
+        secret: secret === v1Secret ? 'v1' : 'v2',
+        seen: [],
+      });
+    }
+  });
+});

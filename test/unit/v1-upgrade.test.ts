@@ -1,0 +1,102 @@
+import { buildDesiredState, type RenderSettings } from '../../src/asterisk/desired-state';
+import { epochSecret, secretSwitchPhaseAt, secretSwitchPhasesKey } from '../../src/core/trunk-secret-epochs';
+import { upgradeBinding, upgradeBindingText } from '../../src/federation/v1-upgrade';
+
+const ROOT = 'A'.repeat(40);
+const V1 = 'V1secretV1secretV1secretV1secret';
+const EPOCH_S = 30 * 86_400;
+const LEN = EPOCH_S * 1000;
+const W = 60_000;
+/** The switch moment: the middle of epoch 700, far from its boundaries. */
+const S = 700 * LEN + LEN / 2;
+
+const settings: RenderSettings = {
+  localContext: 'l',
+  inboundTargetContext: 'l',
+  testExtension: '9999',
+  extensionDigits: 4,
+  maxCallsPerPeer: 4,
+  qualifyFreqOkMs: 1000,
+  qualifyFreqNotOkMs: 1000,
+  blockedExtens: [],
+  inboundMode: 'per_peer',
+};
+
+const row = {
+  id: '1',
+  name: 'p1',
+  prefix: '55',
+  partnerIaxHost: '192.0.2.1',
+  partnerIaxPort: 4569,
+  partnerExtensionLength: 4,
+  codec: 'ulaw',
+  secret: ROOT,
+  secretEpochSeconds: EPOCH_S,
+  previousSecret: V1,
+  secretSwitchAt: S,
+};
+
+describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
+  it('has a phase only while a previous secret is kept: before the switch, for the overlap after it, then done', () => {
+    expect(secretSwitchPhaseAt(row, S - 1, W)).toBe('before');
+    expect(secretSwitchPhaseAt(row, S, W)).toBe('after');
+    expect(secretSwitchPhaseAt(row, S + W - 1, W)).toBe('after');
+    expect(secretSwitchPhaseAt(row, S + W, W)).toBe('done');
+    expect(secretSwitchPhaseAt({ previousSecret: null, secretSwitchAt: S }, S, W)).toBeNull();
+    const key = (t: number) =>
+      secretSwitchPhasesKey([row, { ...row, name: 'p2', previousSecret: null }], t, W);
+    expect(key(S - 1)).toBe('p1:before');
+    expect(key(S)).not.toBe(key(S - 1));
+    expect(key(S + W)).not.toBe(key(S));
+  });
+
+  it('sends the v1 secret under the peering name before the switch, then the epoch secret with the v1 one still accepted first', () => {
+    const at = (now: number) => {
+      const p = buildDesiredState([row], settings, { now, overlapMs: W }).peers[0];
+      const opt = (o: [string, string][], k: string) => o.find(([key]) => key === k)?.[1];
+      return {
+        username: opt(p.friend.options, 'username'),
+        secrets: p.friend.options.filter(([k]) => k === 'secret').map(([, v]) => v),
+        users: p.epochUsers.map((u) => [u.name, opt(u.options, 'secret')]),
+      };
+    };
+    const e700 = epochSecret(ROOT, 700);
+    // Before: the friend is the v1 trunk as it was; the partner's v2 secret is accepted by the epoch user.
+    expect(at(S - 1)).toEqual({ username: 'p1', secrets: [V1], users: [['p1-e0', e700]] });
+    // After: the epoch secret is sent (last line) under the epoch user name; v1 still accepted (first line).
+    expect(at(S + 1)).toEqual({ username: 'p1-e0', secrets: [V1, e700], users: [['p1-e0', e700]] });
+    // Done: a plain v2 trunk on epochs; the v1 secret is nowhere.
+    expect(at(S + W)).toEqual({ username: 'p1-e0', secrets: [e700], users: [['p1-e0', e700]] });
+  });
+
+  it('binds a proposal to every field and to the v1 secret', () => {
+    const base = {
+      step: 'propose' as const,
+      name: 'p1',
+      requestId: 'req-1',
+      proposer: 'a.example',
+      acceptor: 'b.example',
+      agreementKid: 'x1',
+      agreementPublicKey: 'pub',
+      secretEpochSeconds: EPOCH_S,
+      switchAt: '2026-01-01T00:00:00.000Z',
+    };
+    const mac = upgradeBinding(V1, upgradeBindingText(base));
+    expect(mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(upgradeBinding(V1, upgradeBindingText(base))).toBe(mac);
+    expect(upgradeBinding('x'.repeat(32), upgradeBindingText(base))).not.toBe(mac);
+    for (const change of [
+      { step: 'accept' as const },
+      { name: 'p2' },
+      { requestId: 'req-2' },
+      { proposer: 'evil.example' },
+      { acceptor: 'c.example' },
+      { agreementKid: 'x2' },
+      { agreementPublicKey: 'other' },
+      { secretEpochSeconds: 60 },
+      { switchAt: '2026-01-01T00:00:01.000Z' },
+    ]) {
+      expect(upgradeBinding(V1, upgradeBindingText({ ...base, ...change }))).not.toBe(mac);
+    }
+  });
+});
