@@ -275,6 +275,7 @@ export function createFederationFeature(
     peerings: stores.peerings,
     partners: stores.partners,
     outbox: stores.outbox,
+    partnerHealth: stores.partnerHealth,
     clock,
     notifier: ctx.notifier ?? silentNotifier,
     keyExpiryWarnMs: config.notify.partnerKeyExpiryWarnDays * 24 * 60 * MINUTE,
