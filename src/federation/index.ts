@@ -32,6 +32,7 @@ import { SignedClient } from './signed-client';
 import { UuruExtensionTable } from './uuru-extension-table';
 import type { Job, JobHandle } from '../jobs/job';
 import { runnerFor } from '../jobs/job-runner';
+import { publishedPeerMap, type PeerMapField } from './peer-map';
 
 /**
  * What the federation's HTTP routes (src/http/federation) call: the protocol
@@ -47,6 +48,8 @@ export interface FederationSurface {
   phonebook: Phonebook;
   perIp: HitLimiter;
   perOrigin: RateLimiter;
+  /** Our peers as the descriptor's peer_map publishes them (used only when federation.publishPeerMap is on). */
+  publishedPeerMap(): Promise<PeerMapField>;
 }
 
 export type FederationFeature = Feature & {
@@ -294,7 +297,18 @@ export function createFederationFeature(
   return {
     name: 'federation',
     admin,
-    surface: { inbound, records, verifier, partnerKeys, localKeys, policy, phonebook, perIp, perOrigin },
+    surface: {
+      inbound,
+      records,
+      verifier,
+      partnerKeys,
+      localKeys,
+      policy,
+      phonebook,
+      perIp,
+      perOrigin,
+      publishedPeerMap: async () => publishedPeerMap(await stores.peerings.listPeers()),
+    },
     partnerProbe: new PartnerProbeService({
       peerings: stores.peerings,
       transport,

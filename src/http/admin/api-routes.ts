@@ -34,6 +34,7 @@ import {
   trunkQualityResponse,
 } from './api-schemas';
 import { TRUNK_QUALITY_RETENTION_MS, type TrunkQualitySample } from '../../core/trunk-quality';
+import { buildFederationMap, type FederationMap } from '../../core/federation-map';
 import { TypeormTrunkQualityStore } from '../../store/trunk-quality-samples';
 import { PARTNER_REFUSALS_PASSED_ON } from '../../federation/partner-transport';
 import { type ApiRoute, defineRoute } from './route-table';
@@ -65,6 +66,24 @@ const qualitySampleView = (q: TrunkQualitySample) => ({
   inbound: { jitter_ms: q.inbound.jitterMs, loss_ratio: q.inbound.lossRatio },
   outbound: { jitter_ms: q.outbound.jitterMs, loss_ratio: q.outbound.lossRatio },
 });
+
+/** How long the map waits for partners' descriptors due for a refetch before drawing what it has. */
+const MAP_REFRESH_WAIT_MS = 2000;
+
+/** The federation map model (src/core/federation-map.ts) from the ports: peers, latest quality, partners' peer maps. */
+export async function federationMapOf(s: AdminServices): Promise<FederationMap> {
+  const [peers, latestQuality, partnerMaps] = await Promise.all([
+    s.federation.listPeers(),
+    new TypeormTrunkQualityStore(s.db).latest(),
+    s.federation.partnerPeerMaps({ waitMs: MAP_REFRESH_WAIT_MS }),
+  ]);
+  return buildFederationMap({
+    selfServerName: new URL(s.config.instance.publicUrl).host.toLowerCase(),
+    peers,
+    latestQuality,
+    partnerMaps,
+  });
+}
 
 /** GET /status: who asks, where this instance listens and what it advertises, the Asterisk link, a peers summary. */
 export async function statusView(s: AdminServices, principal: string) {
