@@ -9,6 +9,7 @@ import { TypeormTrunkQualityStore } from '../../src/store/trunk-quality-samples'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../harness/chromium';
 import { type HttpFaultInjector, startHttpFaultInjector } from '../harness/http-fault-injector';
 import {
+  adminApi,
   call,
   type Instance,
   type PanelSession,
@@ -130,6 +131,31 @@ it("A's map shows B, D and E on the first ring and C behind B on the second; not
   expect(t).toMatch(/data-edge="berlin"[\s\S]*?RTT 61 ms · loss 7\.0 % in \/ 17 % out/);
   expect(t).toContain('not monitored');
   expect(t).toContain('<ul class="map-legend"');
+
+  // The admin API serves the same model as JSON.
+  const api = await adminApi(a)('GET', '/federation/map');
+  expect(api.status).toBe(200);
+  const model = api.json as {
+    self: { server_name: string };
+    peers: {
+      name: string;
+      prefix: string;
+      dialect: string;
+      state: string;
+      quality: unknown;
+      ring: unknown;
+    }[];
+  };
+  expect(model.self.server_name).toBe(host(a.federationUrl));
+  const berlin = model.peers.find((p) => p.name === 'berlin');
+  expect(berlin).toMatchObject({
+    prefix: '71',
+    dialect: 'v2',
+    state: 'unknown',
+    quality: { rtt_ms: 61, inbound: { loss_ratio: 0.07 }, outbound: { loss_ratio: 0.17 } },
+    ring: { kind: 'published', peers: expect.arrayContaining([{ server_name: cHost, state: 'unknown' }]) },
+  });
+  expect(model.peers.find((p) => p.name === 'dresden')?.ring).toEqual({ kind: 'absent' });
 });
 
 it('with B opted out the second ring is gone; opted in again, it is back', async () => {

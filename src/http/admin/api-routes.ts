@@ -32,6 +32,7 @@ import {
   statusResponse,
   testCallResponse,
   trunkQualityResponse,
+  federationMapResponse,
 } from './api-schemas';
 import { TRUNK_QUALITY_RETENTION_MS, type TrunkQualitySample } from '../../core/trunk-quality';
 import { buildFederationMap, type FederationMap } from '../../core/federation-map';
@@ -83,6 +84,40 @@ export async function federationMapOf(s: AdminServices): Promise<FederationMap> 
     latestQuality,
     partnerMaps,
   });
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The map model as the admin API shows it (snake case, ISO times). */
+export function federationMapView(m: FederationMap) {
+  return {
+    self: { server_name: m.self.serverName },
+    peers: m.peers.map((p) => ({
+      id: p.id,
+      name: p.name,
+      prefix: p.prefix,
+      dialect: p.dialect,
+      server_name: p.serverName,
+      state: p.state,
+      latency_ms: p.latencyMs,
+      quality: p.quality
+        ? {
+            at: iso(p.quality.at),
+            rtt_ms: p.quality.rttMs,
+            inbound: { jitter_ms: p.quality.inbound.jitterMs, loss_ratio: p.quality.inbound.lossRatio },
+            outbound: { jitter_ms: p.quality.outbound.jitterMs, loss_ratio: p.quality.outbound.lossRatio },
+          }
+        : null,
+      ring:
+        p.ring.kind === 'published'
+          ? {
+              kind: 'published' as const,
+              fetched_at: p.ring.fetchedAt === null ? null : iso(p.ring.fetchedAt),
+              peers: p.ring.peers,
+            }
+          : p.ring,
+    })),
+  };
 }
 
 /** GET /status: who asks, where this instance listens and what it advertises, the Asterisk link, a peers summary. */
@@ -476,6 +511,17 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
           },
         };
       },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/map',
+      summary:
+        "The federation map: our peers with state, latency and call quality, and partners' published peers",
+      tag: 'peers',
+      query: noQuery,
+      success: { status: 200, schema: federationMapResponse, description: 'the map model the panel draws' },
+      errors: [],
+      handle: async () => ({ body: federationMapView(await federationMapOf(s)) }),
     }),
     defineRoute({
       method: 'post',
