@@ -19,10 +19,10 @@ import { html, type SafeHtml } from './html';
  * src/federation/peer-map.ts validated it.
  */
 
-const SIZE = 720;
+const SIZE = 560;
 const C = SIZE / 2;
-const R1 = 190;
-const R2 = 310;
+const R1 = 150;
+const R2 = 232;
 /** Second-ring nodes drawn per partner; the table lists all. */
 const RING_DRAWN = 10;
 
@@ -109,12 +109,12 @@ function mapSvg(map: FederationMap): SafeHtml {
           data-state="${r.state}"
         >
           <circle cx="${n1(rx)}" cy="${n1(ry)}" r="9" fill="${COLOURS[r.state]}" stroke="#1d2430" />
-          ${label(rx, ry + 22, [{ text: cut(r.server_name, 22) }, { text: MAP_STATE_LABELS[r.state] }], 11)}
+          ${label(rx, ry + 22, [{ text: cut(r.server_name, 18) }, { text: MAP_STATE_LABELS[r.state] }], 13)}
         </g>`,
       );
     });
     if (ring.length > drawn.length) {
-      const [mx, my] = xy(R2 + 30, a);
+      const [mx, my] = xy(R2 + 26, a);
       nodes.push(label(mx, my, [{ text: `+${ring.length - drawn.length} more` }], 11));
     }
     const [ex, ey] = xy(R1 / 2, a);
@@ -133,7 +133,7 @@ function mapSvg(map: FederationMap): SafeHtml {
           ex,
           ey - 8,
           edgeText(p).map((text) => ({ text })),
-          11,
+          12,
         )}
       </g>`,
     );
@@ -155,7 +155,7 @@ function mapSvg(map: FederationMap): SafeHtml {
             { text: `prefix ${p.prefix} · ${p.dialect}` },
             { text: MAP_STATE_LABELS[p.state] },
           ],
-          13,
+          15,
         )}
       </g>`,
     );
@@ -178,7 +178,7 @@ function mapSvg(map: FederationMap): SafeHtml {
     ${parts} ${nodes}
     <g data-self>
       <circle cx="${C}" cy="${C}" r="24" fill="#1f6feb" stroke="#1d2430" stroke-width="2" />
-      ${label(C, C + 42, [{ text: 'us', bold: true }, { text: cut(self, 28) }], 13)}
+      ${label(C, C + 42, [{ text: 'us', bold: true }, { text: cut(self, 28) }], 15)}
     </g>
   </svg>`;
 }
