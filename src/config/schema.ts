@@ -217,6 +217,11 @@ export const configSchema = z.strictObject({
        */
       partnerSuspendAfterDays: z.number().int().min(1).max(365).default(7),
       /**
+       * Publish our peers' server names and states in our uuru-fed/2 descriptor (`peer_map`), so partners'
+       * federation maps can draw them as a second ring. Off by default: who we peer with is ours to tell.
+       */
+      publishPeerMap: z.boolean().default(false),
+      /**
        * Trunk secret epochs (v2): the epoch length we propose to partners in a peering request and publish
        * in the descriptor, seconds (default 30 days). The requester's proposal is what both sides keep.
        */

@@ -180,6 +180,13 @@ export const ERROR_CATALOGUE = {
     meaning: 'no such peer (for this partner); also the CLI for a peer name or id it cannot find',
     surfaces: ['federation', 'admin', 'cli'],
   },
+  FED_PEER_MAP_INVALID: {
+    status: 502,
+    kind: 'operational',
+    meaning:
+      "a partner's published peer map (descriptor peer_map) breaks its rules (size, server names, states): none of it is shown",
+    surfaces: ['admin'],
+  },
   FED_UNKNOWN_PARTNER: {
     status: 404,
     kind: 'user',

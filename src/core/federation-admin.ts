@@ -1,4 +1,5 @@
 import type { Codec } from '../config/schema';
+import type { PartnerPeerMap } from './federation-map';
 import type { ApplyState, Dialect, OutboxKind, Reachability, TestCallRecord } from './records';
 
 /**
@@ -204,6 +205,11 @@ export interface CreateOutgoingInput {
 }
 
 export interface FederationAdmin {
+  /**
+   * Each v2 partner's published peer map (descriptor peer_map), validated, by server name. Descriptors
+   * due for a refetch are refetched first, waiting at most waitMs (then the stored ones are read).
+   */
+  partnerPeerMaps(opts: { waitMs: number }): Promise<Map<string, PartnerPeerMap>>;
   createOutgoingRequest(input: CreateOutgoingInput): Promise<OutgoingRequestView>;
   listOutgoingRequests(): Promise<OutgoingRequestView[]>;
   revokeOutgoingRequest(id: string, opts: { localOnly: boolean }): Promise<void>;

@@ -9,7 +9,13 @@
  */
 
 /** What changed. */
-export const NOTIFICATION_KINDS = ['trunk', 'partner_error', 'partner_key_expiry', 'outbox_stuck'] as const;
+export const NOTIFICATION_KINDS = [
+  'trunk',
+  'partner_error',
+  'partner_key_expiry',
+  'outbox_stuck',
+  'partner_suspended',
+] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 /** `warning` for a change for the worse, `info` for a recovery. */

@@ -88,8 +88,23 @@ export class DeliveryWorker {
     }
   }
 
+  /**
+   * Passes and purges take turns: a purge waits for the pass in flight and a pass that starts while a
+   * purge runs waits for it, so an item purged is never sent afterwards (the pass reads the queue after).
+   */
+  private turn: Promise<unknown> = Promise.resolve();
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(fn);
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
   /** One pass over due items; returns once they were tried. Also callable from tests and admin actions. */
-  async runOnce(): Promise<DeliveryReport[]> {
+  runOnce(): Promise<DeliveryReport[]> {
+    return this.inTurn(() => this.passOnce());
+  }
+
+  private async passOnce(): Promise<DeliveryReport[]> {
     const { store } = this.deps;
     const pending = await store.listPending();
     await this.updateMetrics(pending);
@@ -154,11 +169,14 @@ export class DeliveryWorker {
 
   /**
    * Gives up every pending item of a partner (admin "purge"): each is marked
-   * failed with PURGED_BY_ADMIN and reported like a final failure. Runs after
-   * the pass in flight, so it never races a delivery of the same item.
+   * failed with PURGED_BY_ADMIN and reported like a final failure. Takes its
+   * turn with the passes (inTurn), so it never races a delivery of the same item.
    */
-  async purgePartner(server: string): Promise<number> {
-    await this.passes.idle();
+  purgePartner(server: string): Promise<number> {
+    return this.inTurn(() => this.purgeNow(server));
+  }
+
+  private async purgeNow(server: string): Promise<number> {
     const now = this.deps.clock.now();
     const items = await this.pendingOf(server);
     for (const item of items) {

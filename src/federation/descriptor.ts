@@ -7,6 +7,7 @@ import { readLimited } from './bounded-body';
 import { describeFetchFailure } from './fetch-failure';
 import { isRawPublicKey } from './key-encoding';
 import { authorityOf } from './partner-call';
+import type { PeerMapField } from './peer-map';
 
 /**
  * The descriptor at /.well-known/uuru-federation (protocol.md, "Descriptor"):
@@ -68,6 +69,11 @@ export const descriptorSchema = z
     policy_mode: z.enum(['open', 'invite_only', 'closed']),
     /** Trunk secret epochs we offer (seconds); absent: a sidecar without epochs (fixed secrets). */
     secret_epoch_seconds: z.number().int().min(MIN_EPOCH_SECONDS).max(MAX_EPOCH_SECONDS).optional(),
+    /**
+     * A partner's own peers, when it opts in (federation.publishPeerMap). Kept as received here and read
+     * only through peer-map.ts's strict readPeerMap: a bad map never makes the descriptor invalid.
+     */
+    peer_map: z.unknown().optional(),
     signing_keys: z.array(signingKeySchema).min(1).max(16),
     agreement_keys: z.array(agreementKeySchema).min(1).max(16),
     valid_until: rfc3339,
@@ -119,6 +125,8 @@ export async function buildDescriptor(p: {
   now: number;
   /** Whether we still speak v1 (policy allow_legacy); defaults to the configured initial value. */
   allowLegacy?: boolean;
+  /** Our peers, published only when federation.publishPeerMap is on. */
+  peerMap?: PeerMapField;
 }): Promise<Descriptor> {
   const { instance } = p.config;
   const allowLegacy = p.allowLegacy ?? p.config.federation.allowLegacy;
@@ -131,6 +139,7 @@ export async function buildDescriptor(p: {
     codecs: [...instance.codecs],
     policy_mode: p.policyMode,
     secret_epoch_seconds: p.config.federation.secretEpochSeconds,
+    ...(p.config.federation.publishPeerMap && p.peerMap ? { peer_map: p.peerMap } : {}),
     signing_keys: await p.localKeys.publishedSigningKeys(),
     agreement_keys: await p.localKeys.publishedAgreementKeys(),
     valid_until: new Date(p.now + DESCRIPTOR_TTL_MS).toISOString(),

@@ -16,7 +16,9 @@ import type {
   PurgeQueueReport,
   RetryDeliveriesReport,
 } from '../core/federation-admin';
+import type { PartnerPeerMap } from '../core/federation-map';
 import type { OutboxItem } from '../core/records';
+import { readPeerMap } from './peer-map';
 import { partnerOf } from './delivery-worker';
 import { authorityOf } from './partner-call';
 import type { PartnerHealthService } from './partner-health';
@@ -117,6 +119,31 @@ export class FederationAdminService implements FederationAdmin {
 
   declineIncomingRequest(id: string, opts: { localOnly: boolean; reason?: string }): Promise<void> {
     return this.deps.handshake.declineIncoming(id, opts);
+  }
+
+  async partnerPeerMaps(opts: { waitMs: number }): Promise<Map<string, PartnerPeerMap>> {
+    const names = new Set<string>();
+    for (const p of await this.deps.peerings.listPeers({ dialect: 'v2' })) {
+      try {
+        names.add((p.partnerServerName ?? authorityOf(p.partnerUrl)).toLowerCase());
+      } catch {
+        // a peer without a valid address has no partner to ask
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...names].map((n) => this.deps.partnerKeys.refreshDescriptor(n))),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, opts.waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    const maps = new Map<string, PartnerPeerMap>();
+    for (const name of names) {
+      const partner = await this.deps.partnerKeys.get(name);
+      maps.set(name, readPeerMap(partner?.descriptor?.peer_map, partner?.fetchedAt ?? null));
+    }
+    return maps;
   }
 
   async listPeers(): Promise<PeerView[]> {

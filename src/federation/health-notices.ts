@@ -3,6 +3,7 @@ import type { NotificationEvent, Notifier } from '../core/notifications';
 import { partnerKeyExpiry } from '../core/partner-key-expiry';
 import { everyJob, type Job } from '../jobs/job';
 import type { OutboxStore } from './ports/outbox-store';
+import type { PartnerHealthStore } from './ports/partner-health-store';
 import type { PartnerStore } from './ports/partner-store';
 import type { PeeringStore } from './ports/peering-store';
 
@@ -11,6 +12,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export type PartnerErrorState = 'ok' | 'error';
 export type KeyExpiryState = 'ok' | 'expiring' | 'expired';
 export type OutboxState = 'ok' | 'stuck';
+export type SuspensionState = 'ok' | 'suspended';
 
 /** A partner key's state against the warning window: expired, expiring (within it) or ok. */
 export function keyExpiryState(expiresAt: number | null, now: number, warnMs: number): KeyExpiryState {
@@ -31,6 +33,8 @@ export function keyExpiryState(expiresAt: number | null, now: number, warnMs: nu
  * - the outbox: a peer's (or, for items without a peer, a partner host's)
  *   notifications stuck, i.e. still pending `outboxStuckMs` after they were
  *   queued (ok → stuck), and none stuck any more (stuck → ok).
+ * - a partner's suspension (partner-health.ts: failures on N distinct days):
+ *   ok → suspended with the reason, and suspended → ok when it answers again.
  * It reads the state and writes nothing. What it last told is kept in memory:
  * a restart tells every bad state that still holds once more (from
  * `unknown`), and nothing about states that are fine.
@@ -39,6 +43,7 @@ export class HealthNotices {
   private readonly partnerErrors = new Map<string, PartnerErrorState>();
   private readonly keyStates = new Map<string, KeyExpiryState>();
   private readonly outboxStates = new Map<string, OutboxState>();
+  private readonly suspensions = new Map<string, SuspensionState>();
   /** Whether the outbox was checked before in this process (a group stuck now was fine then). */
   private outboxChecked = false;
   /** Who each stuck group is about, for the notice when it clears. */
@@ -50,6 +55,7 @@ export class HealthNotices {
       peerings: PeeringStore;
       partners: PartnerStore;
       outbox: OutboxStore;
+      partnerHealth: PartnerHealthStore;
       clock: Clock;
       notifier: Notifier;
       keyExpiryWarnMs: number;
@@ -111,6 +117,34 @@ export class HealthNotices {
     for (const m of [this.partnerErrors, this.keyStates])
       for (const id of m.keys()) if (!ids.has(id)) m.delete(id);
     await this.checkOutbox(now);
+    await this.checkSuspensions(now);
+  }
+
+  private async checkSuspensions(now: number): Promise<void> {
+    const rows = await this.deps.partnerHealth.list();
+    for (const h of rows) {
+      const state: SuspensionState = h.suspendedAt === null ? 'ok' : 'suspended';
+      const about = {
+        kind: 'partner_suspended',
+        severity: state === 'suspended' ? 'warning' : 'info',
+        peer: null,
+        partner: h.serverName,
+        at: now,
+      } as const;
+      this.change(this.suspensions, h.serverName, state, about, () => ({
+        message:
+          state === 'suspended'
+            ? `partner ${h.serverName} suspended: ${h.suspendedReason ?? 'failing on too many days'} (its trunks stay; it resumes when it answers)`
+            : `partner ${h.serverName} answers again: no longer suspended`,
+        details: {
+          reason: h.suspendedReason,
+          since: h.suspendedAt === null ? null : new Date(h.suspendedAt).toISOString(),
+          failure_days: h.failureDays,
+        },
+      }));
+    }
+    const names = new Set(rows.map((r) => r.serverName));
+    for (const name of this.suspensions.keys()) if (!names.has(name)) this.suspensions.delete(name);
   }
 
   private async checkOutbox(now: number): Promise<void> {

@@ -33,6 +33,7 @@ import { SignedClient } from './signed-client';
 import { UuruExtensionTable } from './uuru-extension-table';
 import type { Job, JobHandle } from '../jobs/job';
 import { runnerFor } from '../jobs/job-runner';
+import { publishedPeerMap, type PeerMapField } from './peer-map';
 
 /**
  * What the federation's HTTP routes (src/http/federation) call: the protocol
@@ -50,6 +51,8 @@ export interface FederationSurface {
   phonebook: Phonebook;
   perIp: HitLimiter;
   perOrigin: RateLimiter;
+  /** Our peers as the descriptor's peer_map publishes them (used only when federation.publishPeerMap is on). */
+  publishedPeerMap(): Promise<PeerMapField>;
 }
 
 export type FederationFeature = Feature & {
@@ -279,6 +282,7 @@ export function createFederationFeature(
     peerings: stores.peerings,
     partners: stores.partners,
     outbox: stores.outbox,
+    partnerHealth: stores.partnerHealth,
     clock,
     notifier: ctx.notifier ?? silentNotifier,
     keyExpiryWarnMs: config.notify.partnerKeyExpiryWarnDays * 24 * 60 * MINUTE,
@@ -314,6 +318,7 @@ export function createFederationFeature(
       phonebook,
       perIp,
       perOrigin,
+      publishedPeerMap: async () => publishedPeerMap(await stores.peerings.listPeers()),
     },
     partnerProbe: new PartnerProbeService({
       peerings: stores.peerings,

@@ -23,7 +23,7 @@ const DEFAULT_TIMEOUT_MS = 5000;
  */
 export type SigningKeyLookup = KeyObject | 'unknown' | 'held' | 'expired' | 'fetch_failed';
 
-type RefreshOutcome = 'fetched' | 'failed' | 'not_due';
+export type RefreshOutcome = 'fetched' | 'failed' | 'not_due';
 
 /**
  * Our partners' public keys, pinned at the handshake (trust on first use) and
@@ -193,6 +193,11 @@ export class PartnerKeyStore {
       this.keyObjects.set(k.publicKey, obj);
     }
     return obj;
+  }
+
+  /** Refetches the partner's descriptor when due (at most every REFETCH_MIN_INTERVAL_MS), shared with key lookups. */
+  refreshDescriptor(serverName: string): Promise<RefreshOutcome> {
+    return this.refresh(serverName.toLowerCase());
   }
 
   /** One refetch per partner at a time, shared by everyone asking; skipped when not due yet. */

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildApp, type App } from '../../src/app';
+import { deepMerge } from '../../src/config/deep-merge';
 import { loadConfig } from '../../src/config/load-config';
 import type { Clock } from '../../src/core/clock';
 import { captureLogger } from '../harness/test-logger';
@@ -27,8 +28,11 @@ export interface Instance {
   stop(): Promise<void>;
   /** Stops the app but keeps its data, as a partner that went down. */
   halt(): Promise<void>;
-  /** Starts it again on the same federation port with the same data (the admin port changes). */
-  resume(): Promise<void>;
+  /**
+   * Starts it again on the same federation port with the same data (the admin port changes); settings
+   * given are merged over the ones it was started with (e.g. an opt-in switched off).
+   */
+  resume(overrides?: Record<string, unknown>): Promise<void>;
 }
 
 export async function startInstance(
@@ -39,20 +43,20 @@ export async function startInstance(
   const fedPort = await freePort();
   const token = crypto.randomBytes(24).toString('base64url');
   const federationUrl = `http://127.0.0.1:${fedPort}`;
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      dataDir,
-      instance: { publicUrl: federationUrl, iax2Host: '127.0.0.1' },
-      http: { federation: { host: '127.0.0.1', port: fedPort }, admin: { host: '127.0.0.1', port: 0 } },
-      asterisk: { enabled: false },
-      admin: { bootstrapToken: token },
-      jobs: { outboxPollMs: 100 },
-      federation: { outboxRetryBaseMs: 100, outboxRetryMaxMs: 500 },
-      log: { level: 'debug', format: 'json' },
-      ...(opts.overrides ?? {}),
-    },
-  });
+  const configOf = (more: Record<string, unknown>) =>
+    loadConfig({ env: {}, overrides: deepMerge(baseOverrides, more) });
+  const baseOverrides: Record<string, unknown> = {
+    dataDir,
+    instance: { publicUrl: federationUrl, iax2Host: '127.0.0.1' },
+    http: { federation: { host: '127.0.0.1', port: fedPort }, admin: { host: '127.0.0.1', port: 0 } },
+    asterisk: { enabled: false },
+    admin: { bootstrapToken: token },
+    jobs: { outboxPollMs: 100 },
+    federation: { outboxRetryBaseMs: 100, outboxRetryMaxMs: 500 },
+    log: { level: 'debug', format: 'json' },
+    ...(opts.overrides ?? {}),
+  };
+  let config = configOf({});
   const { logger, text } = captureLogger('debug');
   const launch = async (): Promise<App> => {
     const app = buildApp(config, { logger, clock: opts.clock });
@@ -82,7 +86,8 @@ export async function startInstance(
       halted = true;
       await instance.app.stop();
     },
-    async resume() {
+    async resume(overrides) {
+      if (overrides) config = configOf(overrides);
       instance.app = await launch();
       instance.adminUrl = instance.app.adminUrl;
       halted = false;

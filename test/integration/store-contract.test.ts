@@ -18,6 +18,7 @@ import {
   OutboxEntity,
   OutgoingRequestEntity,
   PartnerEntity,
+  PartnerHealthEntity,
   PeerEntity,
   SettingEntity,
 } from '../../src/store/entities';
@@ -34,6 +35,7 @@ const TABLES = [
   IncomingRequestEntity,
   OutboxEntity,
   PartnerEntity,
+  PartnerHealthEntity,
   LocalKeyEntity,
   NonceEntity,
   SettingEntity,

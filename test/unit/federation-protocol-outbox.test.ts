@@ -250,6 +250,29 @@ describe('outbox delivery', () => {
     expect(await worker.runOnce()).toEqual([]);
   });
 
+  it('a purged item is never sent: a pass that starts while the purge runs waits for it', async () => {
+    // Two items of the partner, both due; the purge starts with no pass in flight and a pass is kicked
+    // at every step while it works (a timer tick or a commit's kick can come at any moment).
+    await enqueue(accept);
+    await enqueue(v2Teardown('https://b.example', 'p', 'req-2'), 'teardown', 'req-2');
+    let purged = false;
+    const purge = worker.purgePartner('b.example').then((n) => {
+      purged = true;
+      return n;
+    });
+    for (let i = 0; i < 50 && !purged; i++) {
+      worker.kick();
+      await Promise.resolve();
+    }
+    expect(await purge).toBe(2);
+    await worker.runExclusive();
+    expect(sent).toEqual([]);
+    expect((await rows()).map((r) => [r.state, r.lastError])).toEqual([
+      ['failed', 'purged by an admin'],
+      ['failed', 'purged by an admin'],
+    ]);
+  });
+
   it('keeps the order within a request: a teardown waits for the accept before it', async () => {
     await enqueue(accept);
     clock.advance(1);

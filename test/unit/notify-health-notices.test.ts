@@ -9,11 +9,14 @@
  */
 import type { NotificationEvent, Notifier } from '../../src/core/notifications';
 import { HealthNotices } from '../../src/federation/health-notices';
+import { PartnerHealthService } from '../../src/federation/partner-health';
+import { createLogger } from '../../src/logging/logger';
 import { ManualClock } from '../harness/manual-clock';
 import { newPeerRow } from '../harness/peer-row';
 import { memoryFederationStores } from '../store/memory';
 
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 
 async function setUp() {
   const clock = new ManualClock(Date.parse('2026-05-01T00:00:00Z'));
@@ -40,6 +43,7 @@ async function setUp() {
       peerings: stores.peerings,
       partners: stores.partners,
       outbox: stores.outbox,
+      partnerHealth: stores.partnerHealth,
       clock,
       notifier,
       keyExpiryWarnMs: 14 * 24 * 60 * MINUTE,
@@ -140,4 +144,65 @@ it('an outbox item undelivered past the threshold is told once as stuck, once wh
     peer: 'to_c',
     partner: 'fed-c.example.org',
   });
+});
+
+it('a partner suspended after failures on N distinct days is told once, and once when it answers again', async () => {
+  const { clock, stores, told, notices } = await setUp();
+  const health = new PartnerHealthService({
+    store: stores.partnerHealth,
+    clock,
+    logger: createLogger({ level: 'error', format: 'json', silent: true }),
+    retry: { baseMs: 1000, maxMs: 60 * MINUTE },
+    suspendAfterDays: 3,
+    random: () => 1,
+  });
+  const n = notices();
+  const fail = () => health.recordOutbound('Fed-C.example.org', { transient: 'connect ECONNREFUSED' });
+  await fail();
+  await n.run();
+  clock.advance(DAY);
+  await fail();
+  await n.run();
+  expect(told).toEqual([]); // failing on 2 days: not suspended yet
+  clock.advance(DAY);
+  await fail();
+  expect((await health.get('fed-c.example.org'))?.suspendedAt).not.toBeNull();
+  await n.run();
+  clock.advance(DAY);
+  await fail();
+  await n.run();
+  await n.run();
+  expect(told).toHaveLength(1);
+  expect(told[0]).toMatchObject({
+    kind: 'partner_suspended',
+    severity: 'warning',
+    peer: null,
+    partner: 'fed-c.example.org',
+    oldState: 'ok',
+    newState: 'suspended',
+    details: { failure_days: 3, since: new Date(clock.now() - DAY).toISOString() },
+  });
+  expect(told[0].message).toContain('suspended');
+
+  // A restart tells a suspension that still holds once more; nothing about partners that are fine.
+  const restarted = notices();
+  await restarted.run();
+  expect(told.map((e) => `${e.kind}:${e.newState}`)).toEqual([
+    'partner_suspended:suspended',
+    'partner_suspended:suspended',
+  ]);
+
+  await health.recordOutbound('fed-c.example.org', { answered: 200 });
+  expect((await health.get('fed-c.example.org'))?.suspendedAt).toBeNull();
+  await n.run();
+  await n.run();
+  expect(told.slice(2)).toEqual([
+    expect.objectContaining({
+      kind: 'partner_suspended',
+      severity: 'info',
+      partner: 'fed-c.example.org',
+      oldState: 'suspended',
+      newState: 'ok',
+    }),
+  ]);
 });

@@ -281,6 +281,7 @@ describe('partner key nearing expiry', () => {
       peerings: stores.peerings,
       partners: stores.partners,
       outbox: stores.outbox,
+      partnerHealth: stores.partnerHealth,
       clock,
       notifier: service,
       keyExpiryWarnMs: 14 * DAY,

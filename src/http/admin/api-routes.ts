@@ -32,8 +32,10 @@ import {
   statusResponse,
   testCallResponse,
   trunkQualityResponse,
+  federationMapResponse,
 } from './api-schemas';
 import { TRUNK_QUALITY_RETENTION_MS, type TrunkQualitySample } from '../../core/trunk-quality';
+import { buildFederationMap, type FederationMap } from '../../core/federation-map';
 import { TypeormTrunkQualityStore } from '../../store/trunk-quality-samples';
 import { PARTNER_REFUSALS_PASSED_ON } from '../../federation/partner-transport';
 import { type ApiRoute, defineRoute } from './route-table';
@@ -65,6 +67,58 @@ const qualitySampleView = (q: TrunkQualitySample) => ({
   inbound: { jitter_ms: q.inbound.jitterMs, loss_ratio: q.inbound.lossRatio },
   outbound: { jitter_ms: q.outbound.jitterMs, loss_ratio: q.outbound.lossRatio },
 });
+
+/** How long the map waits for partners' descriptors due for a refetch before drawing what it has. */
+const MAP_REFRESH_WAIT_MS = 2000;
+
+/** The federation map model (src/core/federation-map.ts) from the ports: peers, latest quality, partners' peer maps. */
+export async function federationMapOf(s: AdminServices): Promise<FederationMap> {
+  const [peers, latestQuality, partnerMaps] = await Promise.all([
+    s.federation.listPeers(),
+    new TypeormTrunkQualityStore(s.db).latest(),
+    s.federation.partnerPeerMaps({ waitMs: MAP_REFRESH_WAIT_MS }),
+  ]);
+  return buildFederationMap({
+    selfServerName: new URL(s.config.instance.publicUrl).host.toLowerCase(),
+    peers,
+    latestQuality,
+    partnerMaps,
+  });
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The map model as the admin API shows it (snake case, ISO times). */
+export function federationMapView(m: FederationMap) {
+  return {
+    self: { server_name: m.self.serverName },
+    peers: m.peers.map((p) => ({
+      id: p.id,
+      name: p.name,
+      prefix: p.prefix,
+      dialect: p.dialect,
+      server_name: p.serverName,
+      state: p.state,
+      latency_ms: p.latencyMs,
+      quality: p.quality
+        ? {
+            at: iso(p.quality.at),
+            rtt_ms: p.quality.rttMs,
+            inbound: { jitter_ms: p.quality.inbound.jitterMs, loss_ratio: p.quality.inbound.lossRatio },
+            outbound: { jitter_ms: p.quality.outbound.jitterMs, loss_ratio: p.quality.outbound.lossRatio },
+          }
+        : null,
+      ring:
+        p.ring.kind === 'published'
+          ? {
+              kind: 'published' as const,
+              fetched_at: p.ring.fetchedAt === null ? null : iso(p.ring.fetchedAt),
+              peers: p.ring.peers,
+            }
+          : p.ring,
+    })),
+  };
+}
 
 /** GET /status: who asks, where this instance listens and what it advertises, the Asterisk link, a peers summary. */
 export async function statusView(s: AdminServices, principal: string) {
@@ -457,6 +511,17 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
           },
         };
       },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/federation/map',
+      summary:
+        "The federation map: our peers with state, latency and call quality, and partners' published peers",
+      tag: 'peers',
+      query: noQuery,
+      success: { status: 200, schema: federationMapResponse, description: 'the map model the panel draws' },
+      errors: [],
+      handle: async () => ({ body: federationMapView(await federationMapOf(s)) }),
     }),
     defineRoute({
       method: 'post',

@@ -3,6 +3,7 @@ import { CODECS } from '../../config/schema';
 import { isPartnerBaseUrl, isPeerEntry, PEER_ENTRY_RULE } from '../../core/network-address';
 import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
 import { ASTERISK_LINK_STATES, MONITORING_STATES } from '../../core/asterisk-port';
+import { MAP_STATES } from '../../core/federation-map';
 
 /**
  * Request and response shapes of the admin API. Requests are strict (an
@@ -211,6 +212,50 @@ export const trunkQualityResponse = z.object({
   peer: z.string(),
   since: isoTime,
   samples: z.array(trunkQualitySampleView).describe('the last 24 h, oldest first'),
+});
+
+const mapState = z.enum(MAP_STATES);
+const directionFigures = z.object({ jitter_ms: z.number().nullable(), loss_ratio: z.number().nullable() });
+
+export const federationMapResponse = z.object({
+  self: z.object({ server_name: z.string() }),
+  peers: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      prefix: z.string(),
+      dialect: z.enum(['v1', 'v2']),
+      server_name: z.string(),
+      state: mapState,
+      latency_ms: z.number().nullable(),
+      quality: z
+        .object({
+          at: isoTime,
+          rtt_ms: z.number().nullable(),
+          inbound: directionFigures,
+          outbound: directionFigures,
+        })
+        .nullable()
+        .describe('the newest call-quality sample of the last 24 h'),
+      ring: z
+        .discriminatedUnion('kind', [
+          z.object({ kind: z.literal('absent') }),
+          z.object({
+            kind: z.literal('published'),
+            fetched_at: isoTime.nullable(),
+            peers: z.array(z.object({ server_name: z.string(), state: mapState })),
+          }),
+          z.object({
+            kind: z.literal('refused'),
+            code: z.literal('FED_PEER_MAP_INVALID'),
+            reason: z.string(),
+          }),
+        ])
+        .describe(
+          "the partner's own peers as its descriptor publishes them (validated; refused whole when not)",
+        ),
+    }),
+  ),
 });
 
 export const refreshResponse = z.object({

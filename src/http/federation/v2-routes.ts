@@ -52,6 +52,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
         policyMode: policy.mode,
         allowLegacy: policy.allow_legacy,
         now: deps.clock.now(),
+        peerMap: deps.config.federation.publishPeerMap ? await deps.publishedPeerMap() : undefined,
       });
       res.setHeader('Cache-Control', 'public, max-age=300');
       res.json(d);

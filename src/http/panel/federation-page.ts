@@ -461,7 +461,10 @@ export function federationPage(s: FederationSnapshot, csrf: string, codecs: read
   return html`<h1>Federation <span class="small muted" data-live-stamp></span></h1>
     <div data-live="status">${raw(f.status)}</div>
     <section class="card" id="peers">
-      <header><h2>Peers</h2></header>
+      <header>
+        <h2>Peers</h2>
+        <a href="/panel/federation/map" class="small">Federation map</a>
+      </header>
       <div data-live="peers">${raw(f.peers)}</div>
     </section>
     <section class="card" id="outgoing">

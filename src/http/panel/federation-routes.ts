@@ -3,6 +3,8 @@ import { runTestCall } from '../admin/api-routes';
 import { federationPage, teardownConfirmPage } from './federation-page';
 import { loadSnapshot } from './panel-events';
 import { qualityPage } from './quality-page';
+import { mapPage } from './map-page';
+import { federationMapOf } from '../admin/api-routes';
 import { TRUNK_QUALITY_RETENTION_MS } from '../../core/trunk-quality';
 import { TypeormTrunkQualityStore } from '../../store/trunk-quality-samples';
 import { acceptForm, createOutgoingForm, emptyForm, localOnlyForm, parseForm } from './panel-forms';
@@ -25,6 +27,11 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
   kit.view('/panel/federation', 'federation', async (_req, csrf) => ({
     title: 'Federation',
     body: federationPage(await loadSnapshot(services), csrf, config.instance.codecs),
+  }));
+
+  kit.view('/panel/federation/map', 'federation', async () => ({
+    title: 'Federation map',
+    body: mapPage(await federationMapOf(services)),
   }));
 
   kit.view('/panel/federation/peers/:id/quality', 'federation', async (req) => {

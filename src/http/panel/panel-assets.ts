@@ -34,6 +34,10 @@ td.empty { color:var(--muted); font-style:italic; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; font-size:12px; border:1px solid currentColor; white-space:nowrap; }
 .b-ok { color:var(--ok); } .b-warn { color:var(--warn); } .b-bad { color:var(--bad); } .b-unk { color:var(--unk); }
 .muted { color:var(--muted); } .small { font-size:12px; }
+figure.federation-map { margin:0 auto; max-width:640px; }
+ul.map-legend { display:flex; flex-wrap:wrap; gap:4px 14px; list-style:none; padding:0; margin:8px 0; }
+ul.map-legend li { display:inline-flex; align-items:center; gap:4px; }
+ul.plain { list-style:none; padding:0; margin:0; }
 code.fp { font-size:11px; word-break:break-all; }
 .note { font-size:12px; color:var(--warn); }
 .flash { padding:10px 14px; border-radius:6px; margin-bottom:16px; border:1px solid; }

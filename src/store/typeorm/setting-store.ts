@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { SettingEntity, type Setting } from '../entities';
 import { managerOf, type StoreTxToken } from './transactions';
 
@@ -11,7 +12,14 @@ export class TypeormSettingStore {
     return row ? row.value : null;
   }
 
+  /**
+   * One statement (an upsert), never a transaction of its own: `save()` opens one when none is active,
+   * and on SQLite's single connection that nested with the protocol's serial transactions (a rollback
+   * took this write along, or the two commits crossed). See the store contract's interleaving case.
+   */
   async put(key: string, value: unknown, updatedAt: number, tx?: StoreTxToken): Promise<void> {
-    await managerOf(this.db, tx).getRepository<Setting>(SettingEntity).save({ key, value, updatedAt });
+    await managerOf(this.db, tx)
+      .getRepository<Setting>(SettingEntity)
+      .upsert({ key, value, updatedAt } as QueryDeepPartialEntity<Setting>, ['key']);
   }
 }

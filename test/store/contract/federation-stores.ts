@@ -12,6 +12,23 @@ import { ManualClock } from '../../harness/manual-clock';
 import { memoryFederationStores } from '../memory';
 import { incomingRow, localKeyRow, outboxRow, outgoingRow, partnerRow, peerRow, WIDE_TEXT } from './rows';
 
+const HEALTH_ROW = {
+  serverName: 'beta.example.org',
+  consecutiveFailures: 0,
+  failingSince: null,
+  nextAttemptAt: null,
+  lastSuccessAt: 1,
+  lastFailureAt: null,
+  lastError: null,
+  failureDays: 0,
+  lastFailureDay: null,
+  suspendedAt: null,
+  suspendedReason: null,
+  lastInboundAt: 1,
+  queuePausedAt: null,
+  updatedAt: 1,
+};
+
 export interface OpenedStores {
   stores: FederationStores;
   clock: ManualClock;
@@ -208,6 +225,35 @@ export function describeStoreContract(
         await first;
         expect(await second).not.toBeNull();
         expect(order).toEqual(['first:start', 'first:end', 'second:start']);
+      });
+
+      it('a write outside a transaction, made as one opens, is kept and leaves that transaction whole', async () => {
+        // A store write outside Transactions.run must not open a transaction of its own: on SQLite's one
+        // connection it nested with the protocol's transaction, so the protocol's rollback took the write
+        // with it, or the two commits crossed ("Transaction is not started yet"). Each round starts the
+        // transaction a few more microtasks after the write, so the rounds cover every interleaving.
+        for (let round = 0; round < 24; round++) {
+          for (const refused of [true, false]) {
+            const key = `setting-${round}-${refused}`;
+            const server = `p${round}-${refused}.example.org`;
+            const id = `out-${round}-${refused}`;
+            const setting = s.settings.put(key, { round }, round);
+            const health = s.partnerHealth.put({ ...HEALTH_ROW, serverName: server });
+            for (let i = 0; i < round; i++) await Promise.resolve();
+            const tx = s.transactions.run(async (t) => {
+              await s.peerings.insertOutgoing(outgoingRow({ id }), t);
+              await new Promise((r) => setTimeout(r, 2));
+              if (refused) throw new Error('refused on purpose');
+            });
+            const [put, healthPut, run] = await Promise.allSettled([setting, health, tx]);
+            expect([round, put.status, healthPut.status]).toEqual([round, 'fulfilled', 'fulfilled']);
+            if (refused) await expect(tx).rejects.toThrow('refused on purpose');
+            else expect([round, run.status]).toEqual([round, 'fulfilled']);
+            expect([round, await s.settings.get(key)]).toEqual([round, { round }]);
+            expect([round, (await s.partnerHealth.get(server))?.serverName]).toEqual([round, server]);
+            expect([round, (await s.peerings.findOutgoing(id)) !== null]).toEqual([round, !refused]);
+          }
+        }
       });
 
       it('refuses a transaction opened by another store', async () => {
