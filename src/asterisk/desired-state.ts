@@ -134,6 +134,8 @@ const inboundContextFor = (peerName: string, s: RenderSettings): string =>
   s.inboundMode === 'shared' ? SHARED_INBOUND_CONTEXT : inboundContextName(peerName);
 /** GROUP category for the per-peer concurrent call limit. */
 export const CALL_GROUP = 'uuru_fed';
+/** Between a peering's name and its epoch user's suffix: a character no peering name holds (src/core/peering-name.ts). */
+const EPOCH_USER_SEPARATOR = '-';
 
 /** chan_iax2 keeps a call number (and its count against the address) for this long after a dialog ends. */
 const CALL_NUMBER_QUARANTINE_MS = 60_000;
@@ -214,8 +216,11 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
 export function inboundSteps(p: ValidPeer | null, s: RenderSettings): DialplanStep[] {
   const context = p ? inboundContextName(p.name) : SHARED_INBOUND_CONTEXT;
   const owner = p ? p.name : '';
-  // In the shared context the group is the calling peer's name, known only at call time.
-  const groupName = p ? asteriskName(p.name) : '${CHANNEL(peername)}';
+  // In the shared context the group is the calling peer's name, known only at call time. CHANNEL(peername)
+  // is the IAX2 user the call authenticated as, so a call on a trunk secret epoch reads `<peer>-e<parity>`
+  // (measured on a realtime Asterisk 22): the part before the first `-` is the peering name (no peering
+  // name holds a `-`), so both epoch users of an overlap count under one limit.
+  const groupName = p ? asteriskName(p.name) : `\${CUT(CHANNEL(peername),${EPOCH_USER_SEPARATOR},1)}`;
   const steps: DialplanStep[] = [];
   const add = (exten: string, priority: number, app: string, appData: string) =>
     steps.push({ context, exten, priority, app, appData, peer: owner });
@@ -303,7 +308,8 @@ export function withEpochSecrets(p: ValidPeer, at: SecretClock): ValidPeer {
 }
 
 /** The IAX2 user that checks the secret of an epoch: two names alternate, so neighbouring epochs never share one. */
-export const epochUserName = (peerName: string, epoch: number): string => `${peerName}-e${epoch % 2}`;
+export const epochUserName = (peerName: string, epoch: number): string =>
+  `${peerName}${EPOCH_USER_SEPARATOR}e${epoch % 2}`;
 
 /** The inbound half of a friend, for one epoch's secret (see PeerObjects.epochUsers). */
 export function epochUsersFor(p: ValidPeer, friend: IaxFriend): IaxFriend[] {
