@@ -4,7 +4,7 @@ import { errorMessage } from '../core/errors';
 import { asteriskName } from '../core/peering-name';
 import type { DigitClass, DigitPattern, UnfederatedSet } from '../core/unfederated-numbers';
 import type { Peer } from '../store/entities';
-import { epochPhaseAt, epochSecret } from '../core/trunk-secret-epochs';
+import { type EpochSchedule, epochSecret, schedulePhaseAt } from '../core/trunk-secret-epochs';
 import { assertBlockedExten, type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
 
 /**
@@ -295,9 +295,13 @@ let lastSteps: { settings: string; byPeer: StepsMemo } | null = null;
  * unaffected. Peers are sorted by name so the output is stable.
  */
 /** A peer's secrets at a moment: its epoch's secret to send, and the epochs whose secrets it accepts. */
-export function withEpochSecrets(p: ValidPeer, at: SecretClock): ValidPeer {
+export function withEpochSecrets(
+  p: ValidPeer,
+  at: SecretClock,
+  forced: EpochSchedule = { secretEpochSeconds: null },
+): ValidPeer {
   if (p.secretEpochSeconds === null) return p;
-  const e = epochPhaseAt(p.secretEpochSeconds, at.now, at.overlapMs);
+  const e = schedulePhaseAt({ ...forced, secretEpochSeconds: p.secretEpochSeconds }, at.now, at.overlapMs);
   const accepted = e.neighbour === 0 ? [e.epoch] : [e.epoch, e.epoch + e.neighbour].sort((a, b) => a - b);
   return {
     ...p,
@@ -357,7 +361,11 @@ export function buildDesiredState(
   };
   for (const row of sorted) {
     try {
-      const valid = withEpochSecrets(validatePeer(row), at);
+      const valid = withEpochSecrets(validatePeer(row), at, {
+        secretEpochSeconds: null,
+        secretEpochOffset: row.secretEpochOffset ?? 0,
+        secretShiftAt: row.secretShiftAt ?? null,
+      });
       if (seenPrefixes.has(valid.prefix)) throw new Error(`prefix ${valid.prefix} is used by another peer`);
       seenPrefixes.add(valid.prefix);
       result.peers.push(peerObjects(valid, s, memo));

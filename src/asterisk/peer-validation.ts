@@ -101,6 +101,9 @@ export interface PeerInput {
   secret: string;
   /** The agreed trunk secret epoch length (seconds), or null/absent: `secret` as it is. */
   secretEpochSeconds?: number | null;
+  /** Forced rotations (src/core/trunk-secret-epochs.ts, EpochSchedule); absent: none. */
+  secretEpochOffset?: number;
+  secretShiftAt?: number | null;
 }
 
 export interface ValidPeer {

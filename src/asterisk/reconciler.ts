@@ -102,11 +102,7 @@ export class Reconciler {
   async followEpochs(): Promise<boolean> {
     const overlapMs = this.deps.config.federation.secretOverlapSeconds * 1000;
     const rows = await this.deps.rows.readAll();
-    const key = epochPhasesKey(
-      rows.map((p) => p.secretEpochSeconds),
-      this.deps.clock.now(),
-      overlapMs,
-    );
+    const key = epochPhasesKey(rows, this.deps.clock.now(), overlapMs);
     // No peer on epochs: nothing changes with time (the other triggers cover everything else).
     if (key === '' || key === this.appliedEpochPhases) return false;
     await this.request('secret-epoch', { immediate: true });
@@ -223,11 +219,7 @@ export class Reconciler {
       const unfederated = await this.deps.unfederated.unfederatedSet();
       const at = { now: clock.now(), overlapMs: config.federation.secretOverlapSeconds * 1000 };
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated), at);
-      const epochPhases = epochPhasesKey(
-        peers.map((p) => p.secretEpochSeconds),
-        at.now,
-        at.overlapMs,
-      );
+      const epochPhases = epochPhasesKey(peers, at.now, at.overlapMs);
       phases.lap('read');
       const applied = await backend.apply(desired, { force: false });
       phases.lap('apply');

@@ -20,6 +20,8 @@ export type PeerRunRow = Pick<
   | 'codec'
   | 'secret'
   | 'secretEpochSeconds'
+  | 'secretEpochOffset'
+  | 'secretShiftAt'
   | 'applyState'
   | 'applyError'
   | 'appliedAt'

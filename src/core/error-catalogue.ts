@@ -173,6 +173,20 @@ export const ERROR_CATALOGUE = {
     meaning: 'no such peer (for this partner); also the CLI for a peer name or id it cannot find',
     surfaces: ['federation', 'admin', 'cli'],
   },
+  FED_ROTATION_UNAVAILABLE: {
+    status: 409,
+    kind: 'user',
+    meaning:
+      'a forced trunk secret rotation is not possible for this peering: it is v1 or on a fixed secret, its epochs are too short for the overlap, or the moment asked for does not fit',
+    surfaces: ['federation', 'admin', 'cli'],
+  },
+  FED_ROTATION_PENDING: {
+    status: 409,
+    kind: 'user',
+    meaning:
+      'a forced trunk secret rotation agreed before is not over yet (its overlap has not ended), or the partner counts a different one',
+    surfaces: ['federation', 'admin', 'cli'],
+  },
   FED_UNKNOWN_PARTNER: {
     status: 404,
     kind: 'user',

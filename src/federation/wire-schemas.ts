@@ -86,6 +86,23 @@ const partnerText = z
 export const v2DeclineBody = z.strictObject({ reason: partnerText.optional() });
 export const v2TeardownBody = z.strictObject({ request_id: requestId });
 
+/**
+ * A forced trunk secret rotation: from `at` on, the epoch offset is
+ * `epoch_offset` (one more than the peering's settled one), with the usual
+ * overlap around `at`. The answer carries the same fields as agreed (the
+ * moment already agreed, when a retry finds one).
+ */
+export const v2SecretRotationBody = z.strictObject({
+  request_id: requestId,
+  epoch_offset: z.number().int().min(1).max(1_000_000),
+  at: z.iso.datetime({ offset: false }),
+});
+export const v2SecretRotationAnswer = z.object({
+  name: z.string(),
+  epoch_offset: z.number().int(),
+  at: z.iso.datetime({ offset: false }),
+});
+
 export const v2PeeringState = z.enum(['pending', 'active', 'declined', 'unknown']);
 export type V2PeeringState = z.infer<typeof v2PeeringState>;
 export const v2PeeringStateAnswer = z.object({ request_id: z.string(), state: v2PeeringState });

@@ -49,6 +49,8 @@ export const PeerEntity = new EntitySchema<Peer>({
     codec: col.str(8),
     secret: sealedCol.str(255),
     secretEpochSeconds: col.int(true),
+    secretEpochOffset: { ...col.int(), default: 0 },
+    secretShiftAt: col.ms(true),
     dialect: col.str(4),
     requestId: col.str(64),
     role: col.str(16),

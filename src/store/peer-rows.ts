@@ -14,6 +14,8 @@ const PEER_RUN_COLUMNS = [
   'codec',
   'secret',
   'secretEpochSeconds',
+  'secretEpochOffset',
+  'secretShiftAt',
   'applyState',
   'applyError',
   'appliedAt',
@@ -82,6 +84,9 @@ export class PeerRunRows implements AsteriskPeerRows {
         r.secretEpochSeconds === null || r.secretEpochSeconds === undefined
           ? null
           : Number(r.secretEpochSeconds),
+      secretEpochOffset: Number(r.secretEpochOffset ?? 0),
+      secretShiftAt:
+        r.secretShiftAt === null || r.secretShiftAt === undefined ? null : Number(r.secretShiftAt),
       applyState: r.applyState as Peer['applyState'],
       applyError: r.applyError === null || r.applyError === undefined ? null : String(r.applyError),
       appliedAt: r.appliedAt === null || r.appliedAt === undefined ? null : Number(r.appliedAt),

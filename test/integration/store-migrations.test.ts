@@ -133,6 +133,8 @@ function peerRow(overrides: Partial<Peer> = {}): Peer {
     codec: 'ulaw',
     secret: 'x'.repeat(40),
     secretEpochSeconds: null,
+    secretEpochOffset: 0,
+    secretShiftAt: null,
     dialect: 'v2',
     requestId: crypto.randomUUID(),
     role: 'requester',

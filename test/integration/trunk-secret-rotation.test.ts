@@ -205,6 +205,7 @@ async function api<T>(n: Node, method: string, apiPath: string, body?: unknown, 
 }
 
 interface PeerJson {
+  id: string;
   name: string;
   apply_state: string;
   apply_error: string | null;
@@ -213,6 +214,7 @@ interface PeerJson {
     epoch: number;
     next_rotation_at: string;
     also_accepted: 'previous' | 'next' | null;
+    forced_rotation_at?: string | null;
   } | null;
 }
 
@@ -589,6 +591,79 @@ describe.each<Backend>(['files', 'realtime'])(
       }
       expect(await secretLines(A)).toEqual(await secretLines(B));
       expect(await secretLines(A)).not.toEqual([old]);
+    });
+
+    it('an admin forces a rotation on A: agreed with B over a signed call, the usual overlap, no call dropped', async () => {
+      const before = await peerOn(A);
+      const epoch = before?.trunk_rotation?.epoch ?? -1;
+      expect(before?.trunk_rotation?.forced_rotation_at).toBeNull();
+      const [old] = await secretLines(A);
+      const forced = await api<PeerJson>(
+        A,
+        'POST',
+        `/federation/peers/${before?.id ?? ''}/secret-rotation`,
+        {},
+      );
+      const at = forced.trunk_rotation?.forced_rotation_at ?? '';
+      const T = Date.parse(at);
+      // One overlap from A's clock; B agreed to the same moment.
+      expect(T).toBe(A.clock.now() + OVERLAP_MS);
+      expect(forced.trunk_rotation).toMatchObject({ epoch, next_rotation_at: at, also_accepted: 'next' });
+      expect((await peerOn(B))?.trunk_rotation).toMatchObject({ epoch, forced_rotation_at: at });
+      // A second one while this one is under way is refused, on either side, and changes nothing.
+      const again = await fetch(
+        `${B.adminUrl}/api/admin/federation/peers/${(await peerOn(B))?.id ?? ''}/secret-rotation`,
+        {
+          method: 'POST',
+          headers: { authorization: `Bearer ${B.token}`, 'content-type': 'application/json' },
+          body: '{}',
+        },
+      );
+      expect([again.status, ((await again.json()) as { code?: string }).code]).toEqual([
+        409,
+        'FED_ROTATION_PENDING',
+      ]);
+
+      // Agreed: both accept the next secret at once and still send the old one.
+      await applied([
+        [A, 2],
+        [B, 2],
+      ]);
+      const [next] = await secretLines(A);
+      expect(await secretLines(A)).toEqual([next, old]);
+      expect(await secretLines(B)).toEqual([next, old]);
+      await callsWork('forced rotation agreed');
+
+      const steps: [string, number, [number, number]][] = [
+        ['A past the forced moment, B not yet', T - SKEW_MS / 2, [2, 2]],
+        ['both past the forced moment', T + OVERLAP_MS / 2, [2, 2]],
+        ['A past the overlap, B not yet', T + OVERLAP_MS - SKEW_MS / 2, [1, 2]],
+      ];
+      for (const [moment, t, [onA, onB]] of steps) {
+        setClocks(A, B, t);
+        await applied([
+          [A, onA],
+          [B, onB],
+        ]);
+        await callsWork(moment);
+      }
+      expect(await secretLines(A)).toEqual([next]);
+      expect((await peerOn(A))?.trunk_rotation?.epoch).toBe(epoch + 1);
+      await writeProbe(A, B, `${NAME}-e${epoch % 2}`, old);
+      expect(await originate(A, `IAX2/old_secret_probe/${TEST_EXTENSION}`, 1)).toEqual({
+        answered: true,
+        reason: null,
+      });
+
+      setClocks(A, B, T + OVERLAP_MS + SKEW_MS);
+      await applied([
+        [A, 1],
+        [B, 1],
+      ]);
+      expect(await secretLines(B)).toEqual([next]);
+      expect((await originate(A, `IAX2/old_secret_probe/${TEST_EXTENSION}`, 1)).answered).toBe(false);
+      await callsWork('both past the forced overlap');
+      expect((await peerOn(B))?.trunk_rotation).toMatchObject({ epoch: epoch + 1, forced_rotation_at: null });
     });
 
     /** A hand-written IAX2 peer on `from` that calls `to` as a given user of the peering with a given secret (encryption forced). */

@@ -5,7 +5,16 @@ export type { IncomingRequest, OutgoingRequest, Peer };
 
 /** What the protocol writes on a peer row (docs/architecture.md: who writes which column). */
 export type PeerProtocolPatch = Partial<
-  Pick<Peer, 'state' | 'partnerError' | 'partnerErrorAt' | 'partnerKeyFingerprint' | 'updatedAt'>
+  Pick<
+    Peer,
+    | 'state'
+    | 'partnerError'
+    | 'partnerErrorAt'
+    | 'partnerKeyFingerprint'
+    | 'secretEpochOffset'
+    | 'secretShiftAt'
+    | 'updatedAt'
+  >
 >;
 export type OutgoingPatch = Partial<
   Pick<OutgoingRequest, 'state' | 'declineReason' | 'lastError' | 'updatedAt'>

@@ -19,6 +19,7 @@ import {
   v2AcceptBody,
   v2DeclineBody,
   v2PeeringRequestBody,
+  v2SecretRotationBody,
   v2TeardownBody,
 } from '../../federation/wire-schemas';
 
@@ -208,6 +209,16 @@ export function v2Routes(deps: V2RouteDeps): Router {
       const who = await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req));
       const body = parse(v2TeardownBody, json(req));
       sendAnswer(res, await deps.inbound.v2Teardown(name, body.request_id, who.serverName));
+    }),
+  );
+
+  v2.post(
+    '/peers/:name/secret-rotation',
+    counted(metrics, 'secret-rotation', async (req, res) => {
+      const name = peerNameParam(req);
+      const who = await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req));
+      const body = parse(v2SecretRotationBody, json(req));
+      sendAnswer(res, await deps.inbound.v2SecretRotation(name, body, who.serverName));
     }),
   );
 
