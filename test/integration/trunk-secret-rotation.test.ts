@@ -619,7 +619,7 @@ describe.each<Backend>(['files', 'realtime'])(
           body: '{}',
         },
       );
-      expect([again.status, ((await again.json()) as { code?: string }).code]).toEqual([
+      expect([again.status, ((await again.json()) as { error?: string }).error]).toEqual([
         409,
         'FED_ROTATION_PENDING',
       ]);
