@@ -461,6 +461,7 @@ describe.each<Backend>(['files', 'realtime'])(
           epoch: Math.floor(t / EPOCH_MS),
           next_rotation_at: new Date(firstBoundary()).toISOString(),
           also_accepted: null,
+          forced_rotation_at: null,
         });
       }
       // One secret, the same on both sides, and not the root the handshake derived (which never reaches a file).
@@ -598,6 +599,9 @@ describe.each<Backend>(['files', 'realtime'])(
       const epoch = before?.trunk_rotation?.epoch ?? -1;
       expect(before?.trunk_rotation?.forced_rotation_at).toBeNull();
       const [old] = await secretLines(A);
+      // A signed call is refused beyond the signature's clock tolerance (FED_CLOCK_SKEW), less than the
+      // minutes the two clocks are apart here: they agree while the admin asks, and part again after.
+      A.clock.set(B.clock.now());
       const forced = await api<PeerJson>(
         A,
         'POST',
