@@ -14,6 +14,12 @@
  * hand-written IAX2 peer carrying it is answered while the partner is still
  * in its overlap, and refused after).
  *
+ * Then an admin forces a rotation on A (admin API): B agrees over a signed
+ * v2 call to a moment one overlap ahead, a second one is refused while it
+ * lasts, and the sides cross that moment minutes apart with the same checks
+ * (the long call, new calls both ways, encryption, the old secret accepted in
+ * B's overlap and refused after).
+ *
  * The whole sequence runs once per state backend: files (generated
  * iax-uuru-federation.conf, module reloads) and realtime (rows in each
  * Asterisk's iaxfriends/extensions tables on MariaDB, read by
