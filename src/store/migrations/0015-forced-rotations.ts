@@ -7,8 +7,8 @@ import { intColumn, msColumn } from './columns';
  * the moment of the last one agreed with the partner (NULL: none). Both
  * written by src/federation. Table API only (SQLite and MariaDB/MySQL).
  */
-export class ForcedRotations1763800001400 implements MigrationInterface {
-  name = 'ForcedRotations1763800001400';
+export class ForcedRotations1763800001500 implements MigrationInterface {
+  name = 'ForcedRotations1763800001500';
 
   async up(q: QueryRunner): Promise<void> {
     await q.addColumn('peers', new TableColumn(intColumn('secretEpochOffset', true, 0)));
