@@ -4,7 +4,12 @@ import { errorMessage } from '../core/errors';
 import { asteriskName } from '../core/peering-name';
 import type { DigitClass, DigitPattern, UnfederatedSet } from '../core/unfederated-numbers';
 import type { Peer } from '../store/entities';
-import { epochPhaseAt, epochSecret, secretSwitchPhaseAt } from '../core/trunk-secret-epochs';
+import {
+  type EpochSchedule,
+  epochSecret,
+  schedulePhaseAt,
+  secretSwitchPhaseAt,
+} from '../core/trunk-secret-epochs';
 import { assertBlockedExten, type PeerInput, type ValidPeer, validatePeer } from './peer-validation';
 
 /**
@@ -134,6 +139,8 @@ const inboundContextFor = (peerName: string, s: RenderSettings): string =>
   s.inboundMode === 'shared' ? SHARED_INBOUND_CONTEXT : inboundContextName(peerName);
 /** GROUP category for the per-peer concurrent call limit. */
 export const CALL_GROUP = 'uuru_fed';
+/** Between a peering's name and its epoch user's suffix: a character no peering name holds (src/core/peering-name.ts). */
+const EPOCH_USER_SEPARATOR = '-';
 
 /** chan_iax2 keeps a call number (and its count against the address) for this long after a dialog ends. */
 const CALL_NUMBER_QUARANTINE_MS = 60_000;
@@ -268,8 +275,11 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
 export function inboundSteps(p: ValidPeer | null, s: RenderSettings): DialplanStep[] {
   const context = p ? inboundContextName(p.name) : SHARED_INBOUND_CONTEXT;
   const owner = p ? p.name : '';
-  // In the shared context the group is the calling peer's name, known only at call time.
-  const groupName = p ? asteriskName(p.name) : '${CHANNEL(peername)}';
+  // In the shared context the group is the calling peer's name, known only at call time. CHANNEL(peername)
+  // is the IAX2 user the call authenticated as, so a call on a trunk secret epoch reads `<peer>-e<parity>`
+  // (measured on a realtime Asterisk 22): the part before the first `-` is the peering name (no peering
+  // name holds a `-`), so both epoch users of an overlap count under one limit.
+  const groupName = p ? asteriskName(p.name) : `\${CUT(CHANNEL(peername),${EPOCH_USER_SEPARATOR},1)}`;
   const steps: DialplanStep[] = [];
   const add = (exten: string, priority: number, app: string, appData: string) =>
     steps.push({ context, exten, priority, app, appData, peer: owner });
@@ -344,9 +354,13 @@ let lastSteps: { settings: string; byPeer: StepsMemo } | null = null;
  * unaffected. Peers are sorted by name so the output is stable.
  */
 /** A peer's secrets at a moment: its epoch's secret to send, and the epochs whose secrets it accepts. */
-export function withEpochSecrets(p: ValidPeer, at: SecretClock): ValidPeer {
+export function withEpochSecrets(
+  p: ValidPeer,
+  at: SecretClock,
+  forced: EpochSchedule = { secretEpochSeconds: null },
+): ValidPeer {
   if (p.secretEpochSeconds === null) return p;
-  const e = epochPhaseAt(p.secretEpochSeconds, at.now, at.overlapMs);
+  const e = schedulePhaseAt({ ...forced, secretEpochSeconds: p.secretEpochSeconds }, at.now, at.overlapMs);
   const accepted = e.neighbour === 0 ? [e.epoch] : [e.epoch, e.epoch + e.neighbour].sort((a, b) => a - b);
   const onEpochs: ValidPeer = {
     ...p,
@@ -369,7 +383,8 @@ export function withEpochSecrets(p: ValidPeer, at: SecretClock): ValidPeer {
 }
 
 /** The IAX2 user that checks the secret of an epoch: two names alternate, so neighbouring epochs never share one. */
-export const epochUserName = (peerName: string, epoch: number): string => `${peerName}-e${epoch % 2}`;
+export const epochUserName = (peerName: string, epoch: number): string =>
+  `${peerName}${EPOCH_USER_SEPARATOR}e${epoch % 2}`;
 
 /** The friend's options an epoch user inherits (the inbound half). */
 const EPOCH_USER_OPTIONS = new Set([
@@ -421,7 +436,11 @@ export function buildDesiredState(
   };
   for (const row of sorted) {
     try {
-      const valid = withEpochSecrets(validatePeer(row), at);
+      const valid = withEpochSecrets(validatePeer(row), at, {
+        secretEpochSeconds: null,
+        secretEpochOffset: row.secretEpochOffset ?? 0,
+        secretShiftAt: row.secretShiftAt ?? null,
+      });
       if (seenPrefixes.has(valid.prefix)) throw new Error(`prefix ${valid.prefix} is used by another peer`);
       seenPrefixes.add(valid.prefix);
       result.peers.push(peerObjects(valid, s, memo));

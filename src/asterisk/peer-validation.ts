@@ -104,6 +104,9 @@ export interface PeerInput {
   /** A v1 → v2 upgrade going on: the v1 secret, sent until secretSwitchAt and accepted for the overlap after it. */
   previousSecret?: string | null;
   secretSwitchAt?: number | null;
+  /** Forced rotations (src/core/trunk-secret-epochs.ts, EpochSchedule); absent: none. */
+  secretEpochOffset?: number;
+  secretShiftAt?: number | null;
 }
 
 export interface ValidPeer {

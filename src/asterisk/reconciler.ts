@@ -62,18 +62,19 @@ const MAX_COALESCE_MS = 1500;
  * nothing does.
  */
 function timePhasesKey(
-  rows: Pick<PeerRunRow, 'name' | 'secretEpochSeconds' | 'previousSecret' | 'secretSwitchAt'>[],
+  rows: Pick<
+    PeerRunRow,
+    | 'name'
+    | 'secretEpochSeconds'
+    | 'secretEpochOffset'
+    | 'secretShiftAt'
+    | 'previousSecret'
+    | 'secretSwitchAt'
+  >[],
   now: number,
   overlapMs: number,
 ): string {
-  return [
-    epochPhasesKey(
-      rows.map((p) => p.secretEpochSeconds),
-      now,
-      overlapMs,
-    ),
-    secretSwitchPhasesKey(rows, now, overlapMs),
-  ]
+  return [epochPhasesKey(rows, now, overlapMs), secretSwitchPhasesKey(rows, now, overlapMs)]
     .filter((k) => k !== '')
     .join('|');
 }

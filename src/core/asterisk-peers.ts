@@ -22,6 +22,8 @@ export type PeerRunRow = Pick<
   | 'secretEpochSeconds'
   | 'previousSecret'
   | 'secretSwitchAt'
+  | 'secretEpochOffset'
+  | 'secretShiftAt'
   | 'applyState'
   | 'applyError'
   | 'appliedAt'

@@ -187,6 +187,20 @@ export const ERROR_CATALOGUE = {
       "a partner's published peer map (descriptor peer_map) breaks its rules (size, server names, states): none of it is shown",
     surfaces: ['admin'],
   },
+  FED_ROTATION_UNAVAILABLE: {
+    status: 409,
+    kind: 'user',
+    meaning:
+      'a forced trunk secret rotation is not possible for this peering: it is v1 or on a fixed secret, its epochs are too short for the overlap, or the moment asked for does not fit',
+    surfaces: ['federation', 'admin', 'cli'],
+  },
+  FED_ROTATION_PENDING: {
+    status: 409,
+    kind: 'user',
+    meaning:
+      'a forced trunk secret rotation agreed before is not over yet (its overlap has not ended), or the partner counts a different one',
+    surfaces: ['federation', 'admin', 'cli'],
+  },
   FED_UNKNOWN_PARTNER: {
     status: 404,
     kind: 'user',

@@ -82,6 +82,8 @@ export interface PeerView {
     epoch: number;
     next_rotation_at: string;
     also_accepted: 'previous' | 'next' | null;
+    /** A forced rotation agreed with the partner: when it takes effect (shown until its overlap is over). */
+    forced_rotation_at: string | null;
   } | null;
 }
 
@@ -225,6 +227,8 @@ export interface FederationAdmin {
   listPeers(): Promise<PeerView[]>;
   getPeer(id: string): Promise<PeerView>;
   teardownPeer(id: string, opts: { localOnly: boolean }): Promise<void>;
+  /** Forces a trunk secret rotation agreed with the partner; the peer as it is then. */
+  forceSecretRotation(id: string): Promise<PeerView>;
   /** Refetches a partner's descriptor and confirms held (unendorsed) keys. id: peer id or partner server name. */
   refreshPartner(id: string): Promise<{ server_name: string; fingerprints: string[]; confirmed: number }>;
   getPolicy(): Promise<Policy>;

@@ -51,6 +51,10 @@ export interface Peer extends PartnerTrunk {
   previousSecret: string | null;
   /** The upgrade's agreed switch moment (epoch ms): from then on the v2 secret is sent. null: no switch going on. */
   secretSwitchAt: number | null;
+  /** Epochs added by forced rotations whose moment is settled (see src/core/trunk-secret-epochs.ts). */
+  secretEpochOffset: number;
+  /** The moment of the last forced rotation agreed with the partner (ms), or null. */
+  secretShiftAt: number | null;
   dialect: Dialect;
   /** request_id of the peering (v1: the requester's outgoing request UUID). */
   requestId: string;
@@ -86,6 +90,8 @@ export interface Peer extends PartnerTrunk {
 
 /** The fields a new peer starts with, whoever makes it (the handshake, adopt). */
 export type FreshPeerField =
+  | 'secretEpochOffset'
+  | 'secretShiftAt'
   | 'state'
   | 'applyState'
   | 'applyError'
@@ -106,6 +112,8 @@ export type FreshPeerField =
 /** A new peer's state at `now`: active, not applied to Asterisk yet, nothing seen or failed yet. */
 export function freshPeerState(now: number): Pick<Peer, FreshPeerField> {
   return {
+    secretEpochOffset: 0,
+    secretShiftAt: null,
     state: 'active',
     applyState: 'pending',
     applyError: null,

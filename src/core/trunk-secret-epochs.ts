@@ -50,7 +50,7 @@ export interface TrunkSecrets {
   send: string;
   /** Accepted inbound besides `send` during an overlap (the previous or the next epoch's), else null. */
   alsoAccept: string | null;
-  /** The current epoch number, or null for a peering on a fixed secret. */
+  /** The current epoch number (forced rotations included), or null for a peering on a fixed secret. */
   epoch: number | null;
   /** When the next epoch starts (the next rotation of the sent secret), or null. */
   nextRotationAt: number | null;
@@ -60,11 +60,25 @@ export interface TrunkSecrets {
   phase: string;
 }
 
-export interface EpochPeering {
-  /** The root secret (the handshake's derivation, or v1's exchanged secret). */
-  secret: string;
+/**
+ * When a peering's epochs turn, besides time itself: forced rotations. An
+ * admin's forced rotation (agreed with the partner over a signed v2 call) is
+ * one more epoch from an agreed moment on, with the usual overlap around that
+ * moment, exactly as at a boundary; rotations forced before count in the
+ * offset.
+ */
+export interface EpochSchedule {
   /** The agreed epoch length in seconds, or null: a fixed secret. */
   secretEpochSeconds: number | null;
+  /** Epochs added by forced rotations whose moment is settled (0 for a peering never forced). */
+  secretEpochOffset?: number;
+  /** The moment of the last forced rotation agreed (from it on, the offset is one more), or null. */
+  secretShiftAt?: number | null;
+}
+
+export interface EpochPeering extends EpochSchedule {
+  /** The root secret (the handshake's derivation, or v1's exchanged secret). */
+  secret: string;
 }
 
 /** The overlap actually used for an epoch length: at most a third of the epoch, so overlaps never meet. */
@@ -96,9 +110,87 @@ export function epochPhaseAt(epochSeconds: number, now: number, overlapMs: numbe
   return { epoch: n, neighbour: 0, nextRotationAt: next, nextChangeAt: next - w, phase: `${n}` };
 }
 
+/**
+ * The epoch cycle of a peering's schedule at a moment: time's boundaries and
+ * a forced rotation's moment, each with its overlap. A forced rotation's
+ * moment never lies where its overlap would meet a boundary's
+ * (forcedRotationFits), so at most one neighbour is accepted at a time.
+ */
+export function schedulePhaseAt(
+  s: EpochSchedule & { secretEpochSeconds: number },
+  now: number,
+  overlapMs: number,
+): EpochPhase {
+  const base = epochPhaseAt(s.secretEpochSeconds, now, overlapMs);
+  const shiftAt = s.secretShiftAt ?? null;
+  const offset = (s.secretEpochOffset ?? 0) + (shiftAt !== null && now >= shiftAt ? 1 : 0);
+  const out: EpochPhase = { ...base, epoch: base.epoch + offset, phase: `${base.phase}+${offset}` };
+  if (shiftAt === null) return out;
+  const w = effectiveOverlapMs(s.secretEpochSeconds * 1000, overlapMs);
+  if (now < shiftAt - w) {
+    out.nextChangeAt = Math.min(out.nextChangeAt, shiftAt - w);
+    out.nextRotationAt = Math.min(out.nextRotationAt, shiftAt);
+  } else if (now < shiftAt) {
+    out.neighbour = 1;
+    out.nextChangeAt = Math.min(out.nextChangeAt, shiftAt);
+    out.nextRotationAt = Math.min(out.nextRotationAt, shiftAt);
+    out.phase += ':forced-before';
+  } else if (now < shiftAt + w) {
+    out.neighbour = -1;
+    out.nextChangeAt = Math.min(out.nextChangeAt, shiftAt + w);
+    out.phase += ':forced-after';
+  }
+  return out;
+}
+
+/**
+ * Whether a forced rotation at `at` keeps its overlap (both sides of `at`)
+ * clear of every boundary's overlap, for an epoch length and an overlap.
+ */
+export function forcedRotationFits(epochSeconds: number, at: number, overlapMs: number): boolean {
+  const len = epochSeconds * 1000;
+  const w = effectiveOverlapMs(len, overlapMs);
+  const start = Math.floor(at / len) * len;
+  return at - w >= start + w && at + w <= start + len - w;
+}
+
+/**
+ * The moment a forced rotation asked for at `now` takes effect: one overlap
+ * from now (the new secret is accepted at once, sent from then on), moved
+ * past a boundary's overlap when it would meet one. Null when the epoch is too
+ * short to hold a boundary's overlaps and a forced one (less than four
+ * overlaps).
+ */
+export function forcedRotationAt(epochSeconds: number, now: number, overlapMs: number): number | null {
+  const len = epochSeconds * 1000;
+  const w = effectiveOverlapMs(len, overlapMs);
+  if (len < 4 * w) return null;
+  let at = now + w;
+  const start = Math.floor(at / len) * len;
+  if (at - w < start + w) at = start + 2 * w;
+  if (at + w > start + len - w) at = start + len + 2 * w;
+  return at;
+}
+
+/**
+ * The schedule with a settled forced rotation folded into the offset: once
+ * its overlap is over, only the offset it added matters. Null when the last
+ * forced rotation is not settled yet (a new one must wait).
+ */
+export function settledSchedule(
+  s: Required<EpochSchedule>,
+  now: number,
+  overlapMs: number,
+): { secretEpochOffset: number } | null {
+  if (s.secretShiftAt === null) return { secretEpochOffset: s.secretEpochOffset };
+  const w = s.secretEpochSeconds === null ? 0 : effectiveOverlapMs(s.secretEpochSeconds * 1000, overlapMs);
+  return now >= s.secretShiftAt + w ? { secretEpochOffset: s.secretEpochOffset + 1 } : null;
+}
+
 /** The secrets a trunk holds at `now` (ms since the epoch). */
 export function trunkSecretsAt(p: EpochPeering, now: number, overlapMs: number): TrunkSecrets {
-  if (p.secretEpochSeconds === null) {
+  const length = p.secretEpochSeconds;
+  if (length === null) {
     return {
       send: p.secret,
       alsoAccept: null,
@@ -108,7 +200,7 @@ export function trunkSecretsAt(p: EpochPeering, now: number, overlapMs: number):
       phase: 'fixed',
     };
   }
-  const e = epochPhaseAt(p.secretEpochSeconds, now, overlapMs);
+  const e = schedulePhaseAt({ ...p, secretEpochSeconds: length }, now, overlapMs);
   return {
     send: epochSecret(p.secret, e.epoch),
     alsoAccept: e.neighbour === 0 ? null : epochSecret(p.secret, e.epoch + e.neighbour),
@@ -123,15 +215,15 @@ export function trunkSecretsAt(p: EpochPeering, now: number, overlapMs: number):
  * One key for the epoch phases of a set of peerings: it changes exactly when
  * some trunk's secrets change, so a job can compare it with what was applied.
  */
-export function epochPhasesKey(
-  epochLengths: Iterable<number | null>,
-  now: number,
-  overlapMs: number,
-): string {
-  const lengths = [...new Set([...epochLengths].filter((l): l is number => l !== null))].sort(
-    (a, b) => a - b,
-  );
-  return lengths.map((l) => `${l}=${epochPhaseAt(l, now, overlapMs).phase}`).join(',');
+export function epochPhasesKey(schedules: Iterable<EpochSchedule>, now: number, overlapMs: number): string {
+  const keys = new Set<string>();
+  for (const s of schedules) {
+    const length = s.secretEpochSeconds;
+    if (length === null) continue;
+    const phase = schedulePhaseAt({ ...s, secretEpochSeconds: length }, now, overlapMs).phase;
+    keys.add(`${length}/${s.secretShiftAt ?? ''}=${phase}`);
+  }
+  return [...keys].sort().join(',');
 }
 
 /**

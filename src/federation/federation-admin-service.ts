@@ -160,6 +160,11 @@ export class FederationAdminService implements FederationAdmin {
     return peerView(p, d.get(p.requestId), this.epochClock);
   }
 
+  async forceSecretRotation(id: string): Promise<PeerView> {
+    await this.deps.handshake.forceSecretRotation(id);
+    return this.getPeer(id);
+  }
+
   teardownPeer(id: string, opts: { localOnly: boolean }): Promise<void> {
     return this.deps.handshake.teardownPeer(id, opts);
   }

@@ -1,4 +1,5 @@
 import { AppError } from '../core/errors';
+import { answerRotation } from './secret-rotation';
 import { DEFAULT_IAX2_PORT, describeHost, parseHostPort } from '../core/network-address';
 import type { IncomingRequest } from './ports/peering-store';
 import type { StoreTx } from './ports/transactions';
@@ -327,6 +328,52 @@ export class InboundHandshake {
     syncInBackground(this.deps, `peer ${peer.name} torn down by partner`);
     this.logEvent('peer torn down by partner', { name: peer.name, partner: sender });
     return { outcome: 'ok', body: { name, state: 'torn_down' } };
+  }
+
+  /** The partner asks for a forced trunk secret rotation (src/federation/secret-rotation.ts). */
+  async v2SecretRotation(
+    name: string,
+    body: { request_id: string; epoch_offset: number; at: string },
+    sender: string,
+  ): Promise<Answer> {
+    const peer = await this.deps.peerings.findPeer({ name });
+    if (
+      !peer ||
+      peer.partnerServerName !== sender ||
+      peer.requestId !== body.request_id ||
+      peer.dialect !== 'v2'
+    ) {
+      throw new AppError(
+        'FED_UNKNOWN_PEER',
+        `no peer '${name}' with ${sender} for request ${body.request_id}`,
+      );
+    }
+    const now = this.deps.clock.now();
+    const { store, agreed } = answerRotation(
+      peer,
+      { epochOffset: body.epoch_offset, at: Date.parse(body.at) },
+      now,
+      this.deps.config.federation.secretOverlapSeconds * 1000,
+    );
+    if (store) {
+      await this.deps.tx.run((tx) =>
+        this.deps.peerings.updatePeer(peer.id, { ...store, updatedAt: now }, tx),
+      );
+      syncInBackground(this.deps, `forced secret rotation of peer ${peer.name} agreed`);
+      this.logEvent('forced trunk secret rotation agreed with partner', {
+        name: peer.name,
+        partner: sender,
+        at: new Date(store.secretShiftAt).toISOString(),
+      });
+    }
+    return {
+      outcome: 'ok',
+      body: {
+        name,
+        epoch_offset: agreed.secretEpochOffset + 1,
+        at: new Date(agreed.secretShiftAt).toISOString(),
+      },
+    };
   }
 
   /**

@@ -21,7 +21,10 @@ import { PeeringRecords, type OutgoingRequest } from './peering-records';
 import { randomV1Secret } from './v1-secret';
 import { admits } from './policy';
 import { classifyStatus } from './retry-policy';
-import { v2Accept, v2Decline, v2PeeringRequest, v2Revoke, v2Teardown } from './v2-calls';
+import { v2Accept, v2Decline, v2PeeringRequest, v2Revoke, v2SecretRotation, v2Teardown } from './v2-calls';
+import { proposeRotation } from './secret-rotation';
+import { v2SecretRotationAnswer } from './wire-schemas';
+import { forcedRotationFits } from '../core/trunk-secret-epochs';
 import { describeIssues, peeringName } from './wire-schemas';
 import { assertV1IaxPort } from './handshake-inbound';
 
@@ -526,6 +529,53 @@ export class Handshake {
     });
     this.deps.outbox.kick();
     this.deps.logger.info('peering declined', { component: 'federation', name: req.name });
+  }
+
+  /**
+   * An admin forces a trunk secret rotation: proposed to the partner over a
+   * signed v2 call and stored only once it agreed; both sides then turn one
+   * more epoch at the agreed moment, with the usual overlap.
+   */
+  async forceSecretRotation(id: string): Promise<{ at: number; epochOffset: number }> {
+    const peer = await this.deps.peerings.findPeer({ id });
+    if (!peer) throw new AppError('FED_UNKNOWN_PEER', `no peer ${id}`);
+    const overlapMs = this.deps.config.federation.secretOverlapSeconds * 1000;
+    const proposal = proposeRotation(peer, this.deps.clock.now(), overlapMs);
+    const call = v2SecretRotation(peer.partnerUrl, peer.name, {
+      request_id: peer.requestId,
+      epoch_offset: proposal.epochOffset,
+      at: new Date(proposal.at).toISOString(),
+    });
+    const answer = await this.deps.transport.send(call);
+    if (answer.status < 200 || answer.status >= 300) throw partnerRefusal(answer);
+    const agreed = v2SecretRotationAnswer.safeParse(answer.json);
+    // The partner may answer a moment it agreed before (a retry after a lost answer): that one holds.
+    const at = agreed.success ? Date.parse(agreed.data.at) : NaN;
+    if (
+      !agreed.success ||
+      agreed.data.epoch_offset !== proposal.epochOffset ||
+      peer.secretEpochSeconds === null ||
+      !forcedRotationFits(peer.secretEpochSeconds, at, overlapMs)
+    ) {
+      throw new AppError(
+        'FED_ROTATION_PENDING',
+        `the partner answered a forced rotation this side cannot take (${describeAnswer(answer).message})`,
+      );
+    }
+    await this.deps.tx.run((tx) =>
+      this.deps.peerings.updatePeer(
+        peer.id,
+        { secretEpochOffset: proposal.settled, secretShiftAt: at, updatedAt: this.deps.clock.now() },
+        tx,
+      ),
+    );
+    syncInBackground(this.deps, `forced secret rotation of peer ${peer.name}`);
+    this.deps.logger.info('forced trunk secret rotation agreed', {
+      component: 'federation',
+      name: peer.name,
+      at: new Date(at).toISOString(),
+    });
+    return { at, epochOffset: proposal.epochOffset };
   }
 
   /** Either side ends a peering; localOnly does not tell the partner (it is gone). */

@@ -111,6 +111,8 @@ export const PARTNER_REFUSALS_PASSED_ON = [
   'FED_ALREADY_PEERED',
   'FED_STATE_CONFLICT',
   'FED_RATE_LIMITED',
+  'FED_ROTATION_UNAVAILABLE',
+  'FED_ROTATION_PENDING',
 ] as const satisfies readonly ErrorCode[];
 
 /**

@@ -72,6 +72,19 @@ export function v2Teardown(partnerUrl: string, name: string, requestId: string):
   };
 }
 
+export function v2SecretRotation(
+  partnerUrl: string,
+  name: string,
+  body: { request_id: string; epoch_offset: number; at: string },
+): PartnerCall {
+  return {
+    dialect: 'v2',
+    method: 'POST',
+    url: `${v2Base(partnerUrl)}/peers/${seg(name)}/secret-rotation`,
+    body: { ...body },
+  };
+}
+
 export function v2PeeringState(partnerUrl: string, requestId: string): PartnerCall {
   return {
     dialect: 'v2',

@@ -1,4 +1,4 @@
-import { epochPhaseAt } from '../core/trunk-secret-epochs';
+import { effectiveOverlapMs, schedulePhaseAt } from '../core/trunk-secret-epochs';
 import type {
   DeliveryView,
   IncomingRequestView,
@@ -70,12 +70,17 @@ export interface EpochClock {
 
 function secretEpochs(p: Peer, at: EpochClock | null): PeerView['trunk_rotation'] {
   if (p.secretEpochSeconds === null || at === null) return null;
-  const e = epochPhaseAt(p.secretEpochSeconds, at.now, at.overlapMs);
+  const e = schedulePhaseAt({ ...p, secretEpochSeconds: p.secretEpochSeconds }, at.now, at.overlapMs);
   return {
     length_seconds: p.secretEpochSeconds,
     epoch: e.epoch,
     next_rotation_at: new Date(e.nextRotationAt).toISOString(),
     also_accepted: e.neighbour === -1 ? 'previous' : e.neighbour === 1 ? 'next' : null,
+    forced_rotation_at:
+      p.secretShiftAt !== null &&
+      at.now < p.secretShiftAt + effectiveOverlapMs(p.secretEpochSeconds * 1000, at.overlapMs)
+        ? new Date(p.secretShiftAt).toISOString()
+        : null,
   };
 }
 

@@ -117,6 +117,22 @@ export const v2UpgradeAnswer = z.object({
   binding: mac,
 });
 export type V2UpgradeAnswer = z.infer<typeof v2UpgradeAnswer>;
+/**
+ * A forced trunk secret rotation: from `at` on, the epoch offset is
+ * `epoch_offset` (one more than the peering's settled one), with the usual
+ * overlap around `at`. The answer carries the same fields as agreed (the
+ * moment already agreed, when a retry finds one).
+ */
+export const v2SecretRotationBody = z.strictObject({
+  request_id: requestId,
+  epoch_offset: z.number().int().min(1).max(1_000_000),
+  at: z.iso.datetime({ offset: false }),
+});
+export const v2SecretRotationAnswer = z.object({
+  name: z.string(),
+  epoch_offset: z.number().int(),
+  at: z.iso.datetime({ offset: false }),
+});
 
 export const v2PeeringState = z.enum(['pending', 'active', 'declined', 'unknown']);
 export type V2PeeringState = z.infer<typeof v2PeeringState>;

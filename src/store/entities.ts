@@ -51,6 +51,8 @@ export const PeerEntity = new EntitySchema<Peer>({
     secretEpochSeconds: col.int(true),
     previousSecret: sealedCol.str(255, true),
     secretSwitchAt: col.ms(true),
+    secretEpochOffset: { ...col.int(), default: 0 },
+    secretShiftAt: col.ms(true),
     dialect: col.str(4),
     requestId: col.str(64),
     role: col.str(16),

@@ -16,6 +16,8 @@ const PEER_RUN_COLUMNS = [
   'secretEpochSeconds',
   'previousSecret',
   'secretSwitchAt',
+  'secretEpochOffset',
+  'secretShiftAt',
   'applyState',
   'applyError',
   'appliedAt',
@@ -93,6 +95,9 @@ export class PeerRunRows implements AsteriskPeerRows {
           : this.openPreviousSecret(String(r.previousSecret)),
       secretSwitchAt:
         r.secretSwitchAt === null || r.secretSwitchAt === undefined ? null : Number(r.secretSwitchAt),
+      secretEpochOffset: Number(r.secretEpochOffset ?? 0),
+      secretShiftAt:
+        r.secretShiftAt === null || r.secretShiftAt === undefined ? null : Number(r.secretShiftAt),
       applyState: r.applyState as Peer['applyState'],
       applyError: r.applyError === null || r.applyError === undefined ? null : String(r.applyError),
       appliedAt: r.appliedAt === null || r.appliedAt === undefined ? null : Number(r.appliedAt),

@@ -135,6 +135,8 @@ function peerRow(overrides: Partial<Peer> = {}): Peer {
     secretEpochSeconds: null,
     previousSecret: null,
     secretSwitchAt: null,
+    secretEpochOffset: 0,
+    secretShiftAt: null,
     dialect: 'v2',
     requestId: crypto.randomUUID(),
     role: 'requester',

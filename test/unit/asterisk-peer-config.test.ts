@@ -398,6 +398,8 @@ describe('what a peer becomes', () => {
     const s = { ...settings(), inboundMode: 'shared' as const };
     const state = buildDesiredState([peerRow()], s);
     expect(state.peers[0].friend.options).toContainEqual(['context', 'uuru-federation-in']);
-    expect(state.sharedSteps.map((x) => x.appData)).toContain('GROUP(uuru_fed)=${CHANNEL(peername)}');
+    expect(state.sharedSteps.map((x) => x.appData)).toContain(
+      'GROUP(uuru_fed)=${CUT(CHANNEL(peername),-,1)}',
+    );
   });
 });

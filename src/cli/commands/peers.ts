@@ -14,7 +14,8 @@ function secretEpochText(p: PeerView): string {
   const e = p.trunk_rotation;
   if (!e) return 'fixed (no epochs agreed)';
   const overlap = e.also_accepted ? `; the ${e.also_accepted} epoch's secret is accepted too` : '';
-  return `${e.epoch} (every ${e.length_seconds} s), next rotation ${e.next_rotation_at}${overlap}`;
+  const forced = e.forced_rotation_at ? `; forced rotation at ${e.forced_rotation_at}` : '';
+  return `${e.epoch} (every ${e.length_seconds} s), next rotation ${e.next_rotation_at}${overlap}${forced}`;
 }
 
 export function registerPeers(program: Command, ctx: CliContext): void {
@@ -97,6 +98,23 @@ export function registerPeers(program: Command, ctx: CliContext): void {
       ];
       const width = Math.max(...rows.map(([k]) => k.length)) + 1;
       for (const [k, v] of rows) ctx.out(`${`${k}:`.padEnd(width)} ${v === null || v === '' ? '-' : v}\n`);
+    });
+  peer
+    .command('rotate-secret <peer>')
+    .description(
+      'force a trunk secret rotation (by id or name): agreed with the partner, then both sides move to a new secret with the usual overlap; calls that are up stay up',
+    )
+    .addOption(jsonOption())
+    .action(async (ref: string, opts: { json?: boolean }, cmd: Command) => {
+      const client = ctx.api(cmd);
+      const found = await resolvePeer(client, ref);
+      const p = await client.request<PeerView>(
+        'POST',
+        `/federation/peers/${encodeURIComponent(found.id)}/secret-rotation`,
+        {},
+      );
+      if (opts.json) return ctx.json(p);
+      ctx.out(`peer '${p.name}': ${secretEpochText(p)}\n`);
     });
   peer
     .command('teardown <peer>')

@@ -19,6 +19,9 @@ export type PeerProtocolPatch = Partial<
     | 'secretEpochSeconds'
     | 'previousSecret'
     | 'secretSwitchAt'
+    | 'secretEpochOffset'
+    | 'secretShiftAt'
+    | 'updatedAt'
   >
 >;
 export type OutgoingPatch = Partial<

@@ -480,6 +480,25 @@ export function adminApiRoutes(s: AdminServices, openApi: () => unknown): ApiRou
     }),
     defineRoute({
       method: 'post',
+      path: '/federation/peers/{id}/secret-rotation',
+      summary:
+        'Force a trunk secret rotation: agreed with the partner over a signed v2 call, then both sides move to a new secret with the usual overlap',
+      tag: 'peers',
+      params: idParams,
+      query: noQuery,
+      body: emptyBody,
+      success: { status: 200, schema: peerView, description: 'the peer, with the forced rotation agreed' },
+      errors: [
+        'FED_UNKNOWN_PEER',
+        'FED_ROTATION_UNAVAILABLE',
+        'FED_ROTATION_PENDING',
+        'FED_PARTNER_UNREACHABLE',
+        'FED_PARTNER_REFUSED',
+      ],
+      handle: async ({ params }) => ({ body: await fed.forceSecretRotation(params.id) }),
+    }),
+    defineRoute({
+      method: 'post',
       path: '/federation/peers/{id}/test-call',
       summary: "Call the partner's test extension through the trunk",
       tag: 'peers',

@@ -164,10 +164,11 @@ export const peerView = z.object({
       epoch: z.number().int(),
       next_rotation_at: isoTime,
       also_accepted: z.enum(['previous', 'next']).nullable(),
+      forced_rotation_at: isoTime.nullable(),
     })
     .nullable()
     .describe(
-      "the trunk secret's epochs agreed in the handshake: length, current epoch, next rotation, and which neighbouring epoch's secret is accepted too during an overlap; null for a fixed secret",
+      "the trunk secret's epochs agreed in the handshake: length, current epoch, next rotation, which neighbouring epoch's secret is accepted too during an overlap, and the moment of a forced rotation agreed with the partner until its overlap is over; null for a fixed secret",
     ),
 });
 

@@ -15,6 +15,7 @@ export const AUDIT_ACTIONS = {
   'post /federation/outbox/retry': 'outbox.retry',
   'delete /federation/peers/{id}': 'peer.teardown',
   'post /federation/peers/{id}/test-call': 'peer.test_call',
+  'post /federation/peers/{id}/secret-rotation': 'peer.secret_rotation',
   'post /federation/foreign/{id}/refresh': 'partner.refresh',
   'post /federation/partners/{id}/queue/pause': 'partner.queue_pause',
   'post /federation/partners/{id}/queue/resume': 'partner.queue_resume',

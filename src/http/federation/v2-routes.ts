@@ -19,6 +19,7 @@ import {
   v2AcceptBody,
   v2DeclineBody,
   v2PeeringRequestBody,
+  v2SecretRotationBody,
   v2TeardownBody,
   v2UpgradeBody,
 } from '../../federation/wire-schemas';
@@ -227,6 +228,16 @@ export function v2Routes(deps: V2RouteDeps): Router {
       const body = parse(v2UpgradeBody, json(req));
       const descriptor = who.descriptor ?? deps.partnerKeys.firstContactDescriptor(who.serverName);
       sendAnswer(res, await deps.upgrade.inbound(name, body, who.serverName, descriptor));
+    }),
+  );
+
+  v2.post(
+    '/peers/:name/secret-rotation',
+    counted(metrics, 'secret-rotation', async (req, res) => {
+      const name = peerNameParam(req);
+      const who = await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req));
+      const body = parse(v2SecretRotationBody, json(req));
+      sendAnswer(res, await deps.inbound.v2SecretRotation(name, body, who.serverName));
     }),
   );
 

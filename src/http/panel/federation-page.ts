@@ -23,12 +23,21 @@ const TRASH_ICON = raw(
 export const V1_NOTE = 'legacy v1: the IAX2 secret travels in clear between the instances';
 
 /** The trunk secret's epoch and next rotation (v2 peerings that agreed epochs). */
-function secretEpochNote(p: PeerView): SafeHtml {
+function secretEpochNote(p: PeerView, csrf: string): SafeHtml {
   const e = p.trunk_rotation;
   if (!e) return html``;
   const overlap = e.also_accepted ? ` · ${e.also_accepted} secret accepted too` : '';
+  const forced = e.forced_rotation_at ? ` · forced rotation at ${e.forced_rotation_at}` : '';
   return html`<div class="small muted" data-secret-epoch="${String(e.epoch)}">
-    secret epoch ${String(e.epoch)} · next rotation ${e.next_rotation_at}${overlap}
+    secret epoch ${String(e.epoch)} · next rotation ${e.next_rotation_at}${overlap}${forced}
+    <form
+      method="post"
+      action="/panel/federation/peers/${p.id}/secret-rotation"
+      class="inline"
+      data-confirm="Rotate the trunk secret of ${p.name} now? The partner agrees first; both sides keep the old secret for the overlap, so no call drops."
+    >
+      ${csrfField(csrf)}<button type="submit" data-rotate-secret="${p.name}">Rotate secret</button>
+    </form>
   </div>`;
 }
 
@@ -112,7 +121,7 @@ export function peersFragment(peers: PeerView[], csrf: string, status: AsteriskC
         <td>
           <a href="${p.partner_url}" rel="noreferrer noopener" target="_blank">${p.partner_url}</a>
           <div class="small muted">IAX2 ${p.partner_iax_host} · ${p.codec}</div>
-          ${secretEpochNote(p)}
+          ${secretEpochNote(p, csrf)}
         </td>
         <td>${dialectCell(p.dialect)}</td>
         <td>

@@ -115,6 +115,21 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
       },
     };
   });
+  kit.post(
+    '/panel/federation/peers/:id/secret-rotation',
+    BACK,
+    { action: 'peer.secret_rotation' },
+    async (req) => {
+      parseForm(emptyForm, req.body);
+      const peer = await fed.forceSecretRotation(pathId(req));
+      return {
+        flash: {
+          kind: 'ok',
+          text: `Secret rotation of '${peer.name}' agreed with the partner: the new secret is sent from ${peer.trunk_rotation?.forced_rotation_at ?? 'the agreed moment'}.`,
+        },
+      };
+    },
+  );
   kit.post('/panel/federation/peers/:id/test-call', BACK, { action: 'peer.test_call' }, async (req) => {
     parseForm(emptyForm, req.body);
     const peer = await fed.getPeer(pathId(req));

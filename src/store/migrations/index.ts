@@ -9,6 +9,7 @@ import { PartnerHealth1763800001100 } from './0011-partner-health';
 import { TrunkQualitySamples1763800001200 } from './0012-trunk-quality-samples';
 import { SecretEpochs1763800001300 } from './0013-secret-epochs';
 import { V1Upgrade1763800001400 } from './0014-v1-upgrade';
+import { ForcedRotations1763800001500 } from './0015-forced-rotations';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   TrunkQualitySamples1763800001200,
   SecretEpochs1763800001300,
   V1Upgrade1763800001400,
+  ForcedRotations1763800001500,
 ];

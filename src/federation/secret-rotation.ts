@@ -1,0 +1,105 @@
+import { AppError } from '../core/errors';
+import type { Peer } from '../core/records';
+import { forcedRotationFits, forcedRotationAt, settledSchedule } from '../core/trunk-secret-epochs';
+
+/**
+ * Forced trunk secret rotations (issue 15): an admin asks, the partner agrees
+ * over a signed v2 call, and both sides then turn one more epoch at the agreed
+ * moment with the usual overlap (src/core/trunk-secret-epochs.ts). Until the
+ * partner has agreed nothing changes on the asking side.
+ */
+
+/** What a peer row holds for a forced rotation agreed. */
+export interface AgreedRotation {
+  /** The settled offset (the rotation adds one from `at` on). */
+  secretEpochOffset: number;
+  secretShiftAt: number;
+}
+
+const onEpochs = (peer: Peer): number => {
+  if (peer.dialect !== 'v2' || peer.secretEpochSeconds === null)
+    throw new AppError(
+      'FED_ROTATION_UNAVAILABLE',
+      `peer ${peer.name} is on a fixed secret (no epochs agreed), so there is nothing to rotate`,
+    );
+  return peer.secretEpochSeconds;
+};
+
+/** The settled offset of a peer, or FED_ROTATION_PENDING while its last forced rotation's overlap lasts. */
+function settledOffset(peer: Peer, length: number, now: number, overlapMs: number): number {
+  const settled = settledSchedule(
+    {
+      secretEpochSeconds: length,
+      secretEpochOffset: peer.secretEpochOffset,
+      secretShiftAt: peer.secretShiftAt,
+    },
+    now,
+    overlapMs,
+  );
+  if (!settled)
+    throw new AppError(
+      'FED_ROTATION_PENDING',
+      `a forced rotation of peer ${peer.name} at ${new Date(peer.secretShiftAt ?? 0).toISOString()} is not over yet`,
+    );
+  return settled.secretEpochOffset;
+}
+
+/** The asking side: the rotation to propose now (offset after it, and its moment). */
+export function proposeRotation(
+  peer: Peer,
+  now: number,
+  overlapMs: number,
+): { epochOffset: number; at: number; settled: number } {
+  const length = onEpochs(peer);
+  const settled = settledOffset(peer, length, now, overlapMs);
+  const at = forcedRotationAt(length, now, overlapMs);
+  if (at === null)
+    throw new AppError(
+      'FED_ROTATION_UNAVAILABLE',
+      `the epochs of peer ${peer.name} (${length} s) are too short for a forced rotation with this overlap`,
+    );
+  return { epochOffset: settled + 1, at, settled };
+}
+
+/**
+ * The answering side: what to store for a proposed rotation, or the
+ * rotation already agreed when the proposal repeats it (a retry after a lost
+ * answer: the asking side takes the moment we answer).
+ */
+export function answerRotation(
+  peer: Peer,
+  proposal: { epochOffset: number; at: number },
+  now: number,
+  overlapMs: number,
+): { store: AgreedRotation | null; agreed: AgreedRotation } {
+  const length = onEpochs(peer);
+  const pending = peer.secretShiftAt;
+  if (pending !== null && proposal.epochOffset === peer.secretEpochOffset + 1) {
+    const held = settledSchedule(
+      { secretEpochSeconds: length, secretEpochOffset: peer.secretEpochOffset, secretShiftAt: pending },
+      now,
+      overlapMs,
+    );
+    // The same rotation again (before its overlap is over): answered with the moment agreed the first time.
+    if (!held || pending === proposal.at)
+      return { store: null, agreed: { secretEpochOffset: peer.secretEpochOffset, secretShiftAt: pending } };
+  }
+  const settled = settledOffset(peer, length, now, overlapMs);
+  if (proposal.epochOffset !== settled + 1)
+    throw new AppError(
+      'FED_ROTATION_PENDING',
+      `peer ${peer.name} counts ${settled} forced rotation(s); the proposal would make ${proposal.epochOffset}`,
+    );
+  const w = overlapMs;
+  if (
+    proposal.at <= now ||
+    proposal.at > now + length * 1000 + 3 * w ||
+    !forcedRotationFits(length, proposal.at, overlapMs)
+  )
+    throw new AppError(
+      'FED_ROTATION_UNAVAILABLE',
+      `a forced rotation of peer ${peer.name} at ${new Date(proposal.at).toISOString()} does not fit its epochs here`,
+    );
+  const agreed = { secretEpochOffset: settled, secretShiftAt: proposal.at };
+  return { store: agreed, agreed };
+}
