@@ -8,6 +8,25 @@ import { randomBytes } from 'node:crypto';
  * folder, fsync it, rename it over the target, fsync the folder.
  */
 export async function writeFileAtomic(file: string, content: string, defaultMode = 0o640): Promise<void> {
+  const { durable } = await replaceFileAtomic(file, content, defaultMode);
+  await durable;
+}
+
+/**
+ * writeFileAtomic in two steps: resolves once the new content is in place
+ * (the temp file fsynced and renamed over the target: a reader, and after a
+ * power loss the disk, holds the old or the new content whole), with
+ * `durable`, which resolves once the folder is fsynced too (the rename itself
+ * survives a power loss). Until then a power loss may bring the old content
+ * back, whole, which is what a crash just before the write leaves as well: a
+ * caller can let a reader load the new content first (a reconcile reloads
+ * Asterisk) and wait for `durable` after.
+ */
+export async function replaceFileAtomic(
+  file: string,
+  content: string,
+  defaultMode = 0o640,
+): Promise<{ durable: Promise<void> }> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   // Independent steps go together: a reconcile waits for this before it can reload.
@@ -34,10 +53,14 @@ export async function writeFileAtomic(file: string, content: string, defaultMode
       await fs.rm(tmp, { force: true });
       throw e;
     }
-    await dirHandle.sync();
-  } finally {
+  } catch (e) {
     await dirHandle.close();
+    throw e;
   }
+  const durable = dirHandle.sync().finally(() => dirHandle.close());
+  // The caller may not wait for it before it fails elsewhere: never an unhandled rejection.
+  durable.catch(() => undefined);
+  return { durable };
 }
 
 /**
@@ -66,11 +89,13 @@ export class KnownFile {
     return text;
   }
 
-  async write(text: string): Promise<void> {
+  /** Replaces the file's text (see replaceFileAtomic); resolves once it is in place, with `durable`. */
+  async write(text: string): Promise<{ durable: Promise<void> }> {
     this.known = null;
-    await writeFileAtomic(this.file, text);
+    const { durable } = await replaceFileAtomic(this.file, text);
     const identity = await identityOf(this.file);
     if (identity !== null) this.known = { text, identity };
+    return { durable };
   }
 }
 

@@ -106,7 +106,13 @@ export class FilesBackend implements StateBackend {
     const report: ApplyReport = { changes: [], reloaded: [] };
     const owned = await this.clashes.exclude(state);
     const iax = renderIax(owned);
-    const { before: iaxBefore, changed: iaxChanged } = await this.files.replace(IAX_FILE, iax.text);
+    const {
+      before: iaxBefore,
+      changed: iaxChanged,
+      durable: iaxDurable,
+    } = await this.files.replace(IAX_FILE, iax.text);
+    // The folder's fsync (the rename made durable) runs behind the reloads and is waited for at the end.
+    const durable: Promise<void>[] = [iaxDurable];
     // The file as we left it needs no parsing: its sections are those of our last render, and their
     // marks tell which changed (a mark is a digest of the section).
     const ours = iaxBefore !== null && this.lastIax?.text === iaxBefore ? this.lastIax : null;
@@ -126,6 +132,7 @@ export class FilesBackend implements StateBackend {
       const last = this.lastApplied;
       const extText = last && sameDialplan(last.owned, owned) ? last.extText : renderExtensionsFile(owned);
       const ext = await this.files.replace(EXTENSIONS_FILE, extText);
+      durable.push(ext.durable);
       const extBefore = ext.before;
       extChanged = ext.changed;
       this.lastApplied = { state, owned, extText, marks: iax.marks };
@@ -136,6 +143,7 @@ export class FilesBackend implements StateBackend {
     } catch (e) {
       // Never leave our own reload running behind a failed write: the next run would collide with it.
       await iaxReload?.catch(() => undefined);
+      await Promise.allSettled(durable);
       throw e;
     }
     if (iaxReload) {
@@ -146,6 +154,8 @@ export class FilesBackend implements StateBackend {
       await this.reloader.reload(DIALPLAN_MODULE);
       report.reloaded.push(DIALPLAN_MODULE);
     }
+    // A run is over only once what it wrote is on disk for good (the next run and a restart build on it).
+    await Promise.all(durable);
     if (report.reloaded.length === 2) this.reloadedOnce = true;
     if (report.changes.length > 0) {
       this.logger.info('generated files updated', {

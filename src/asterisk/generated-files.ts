@@ -24,14 +24,21 @@ export class GeneratedFiles {
     };
   }
 
-  /** Makes the file hold `text`; returns what it held before (null: absent) and whether it was written. */
-  async replace(name: GeneratedFileName, text: string): Promise<{ before: string | null; changed: boolean }> {
+  /**
+   * Makes the file hold `text`; returns what it held before (null: absent),
+   * whether it was written, and `durable`, which resolves once the write is
+   * on disk for good (see replaceFileAtomic: the text is in place already).
+   */
+  async replace(
+    name: GeneratedFileName,
+    text: string,
+  ): Promise<{ before: string | null; changed: boolean; durable: Promise<void> }> {
     const file = this.files[name];
     const before = await file.read();
     const changed = before !== text;
     this.expectedText.set(name, text);
-    if (changed) await file.write(text);
-    return { before, changed };
+    const { durable } = changed ? await file.write(text) : { durable: Promise.resolve() };
+    return { before, changed, durable };
   }
 
   /** Repairs a hand edit of a generated file at once (see generated-files-watch.ts). */

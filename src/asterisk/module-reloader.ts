@@ -47,6 +47,12 @@ export class ModuleReloader {
     try {
       const attempts = await this.ami.reload(module, { retries: 20 });
       this.metrics.reloads.inc({ module, result: 'ok' });
+      this.logger.debug('module reloaded', {
+        component: 'asterisk',
+        module,
+        attempts,
+        ms: Math.round(Number(process.hrtime.bigint() - t0) / 1e5) / 10,
+      });
       return attempts;
     } catch (e) {
       const i = echoes.indexOf(echo);

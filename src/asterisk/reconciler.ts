@@ -46,15 +46,28 @@ interface Batch {
 const MAX_COALESCE_MS = 1500;
 
 /**
+ * Requests closer together than this are a burst even when the run of the
+ * first has already ended: what a program sends back to back (a bulk accept,
+ * an adoption, a script) comes a few ms apart, while the next change an admin
+ * or a partner makes costs an HTTP round trip and a commit at least.
+ */
+const BURST_GAP_MS = 25;
+
+/**
  * Desired state (Peer rows) against actual state (Asterisk). One run reads
  * every peer, lets the backend write what differs (and reload only then),
  * verifies what Asterisk shows, and records apply states on the peers.
- * Runs go through a single flight (src/jobs): never two at once. A request
- * after a quiet spell (none within asterisk.reloadDebounceMs) runs at once,
- * or right after the run in flight: a lone accept pays no debounce. A request
- * that follows another within the debounce is part of a burst: it waits for
- * the burst to pause (the debounce, capped by MAX_COALESCE_MS), so that a
- * burst costs its leading run and one more, not a run per request.
+ * Runs go through a single flight (src/jobs): never two at once.
+ *
+ * Leading edge: a request that finds no run in flight and none waiting runs
+ * at once, however recently the last one came (a teardown followed by the
+ * next accept pays no debounce). Only what arrives while a run is in flight
+ * or a batch waits (or back to back, within BURST_GAP_MS) is coalesced: a
+ * request within asterisk.reloadDebounceMs of the previous one is then part
+ * of a burst and waits for the burst to pause (the debounce, capped by
+ * MAX_COALESCE_MS), so that a burst costs its leading run and one more, not
+ * a run per request. A request that comes more than a debounce after the
+ * previous one, while a run is in flight, runs right after it.
  */
 /**
  * What changes a trunk with time alone: trunk secret epoch phases and the
@@ -148,7 +161,10 @@ export class Reconciler {
     return new Promise((resolve) => {
       const now = performance.now();
       const debounce = this.deps.config.asterisk.reloadDebounceMs;
-      const inBurst = now - this.lastRequestAt < debounce;
+      const sincePrevious = now - this.lastRequestAt;
+      // Coalesce only what comes while a run is in flight or a batch waits (or back to back).
+      const busy = this.runs.busy || this.batch !== null || sincePrevious < BURST_GAP_MS;
+      const inBurst = busy && sincePrevious < debounce;
       this.lastRequestAt = now;
       const b = (this.batch ??= {
         reasons: new Set(),
@@ -168,6 +184,7 @@ export class Reconciler {
         opts.immediate === true || !inBurst
           ? 0
           : Math.max(0, Math.min(debounce, b.firstAt + MAX_COALESCE_MS - now));
+      this.deps.logger.debug('reconcile requested', { component: 'asterisk', reason, delayMs: delay });
       if (delay === 0) this.handOver(b);
       else b.timer = setTimeout(() => this.handOver(b), delay);
     });
@@ -226,6 +243,7 @@ export class Reconciler {
   private async runOnce(reasons: string[], full: boolean): Promise<ReconcileReport | null> {
     const { ami, backend, clock, logger, metrics, config } = this.deps;
     const startedAt = clock.now();
+    logger.debug('reconcile run starts', { component: 'asterisk', reasons });
     try {
       if (ami.state !== 'connected') {
         throw new AppError(
@@ -276,6 +294,7 @@ export class Reconciler {
       } catch (e) {
         logger.warn('reconcile report listener failed', { component: 'asterisk', error: errorMessage(e) });
       }
+      logger.debug('reconcile run done', { component: 'asterisk', reasons, phasesMs: phases.laps });
       if (report.changes.length > 0 || report.failed.length > 0 || report.problems.length > 0) {
         logger.info('reconciled', {
           component: 'asterisk',

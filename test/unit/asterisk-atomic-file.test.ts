@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KnownFile, writeFileAtomic } from '../../src/asterisk/atomic-file';
+import { KnownFile, replaceFileAtomic, writeFileAtomic } from '../../src/asterisk/atomic-file';
 
 describe('generated files on disk', () => {
   let dir: string;
@@ -47,6 +47,23 @@ describe('generated files on disk', () => {
       expect(await known.read()).toBeNull();
     } finally {
       spy.mockRestore();
+    }
+  });
+
+  it('has the new text in place before the folder is fsynced, and says when that is done', async () => {
+    const file = path.join(dir, 'iax-y.conf');
+    fs.writeFileSync(file, 'old');
+    const opens = jest.spyOn(fs.promises, 'open');
+    try {
+      const { durable } = await replaceFileAtomic(file, 'new text');
+      // A reader (Asterisk's reload) sees the new text now, whole; no temp file is left.
+      expect(fs.readFileSync(file, 'utf8')).toBe('new text');
+      expect(fs.readdirSync(dir)).toEqual(['iax-y.conf']);
+      await expect(durable).resolves.toBeUndefined();
+      // The folder and the temp file were opened (and fsynced), nothing else.
+      expect(opens).toHaveBeenCalledTimes(2);
+    } finally {
+      opens.mockRestore();
     }
   });
 });

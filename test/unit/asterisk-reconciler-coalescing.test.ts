@@ -1,0 +1,151 @@
+/**
+ * The reconciler's coalescing of run requests (src/asterisk/reconciler.ts):
+ * leading edge (a request that finds nothing running or waiting runs at once,
+ * however recently the previous one came) and coalescing of only what comes
+ * while a run is in flight or back to back. The backend is a recording fake:
+ * these tests are about when runs start and how many there are, which no
+ * Asterisk behaviour can change; what a run does against a real Asterisk is
+ * covered by test/integration/asterisk-files.test.ts (including the 50-peer
+ * burst's reload count).
+ */
+import type { AmiLink } from '../../src/asterisk/asterisk-links';
+import { Reconciler } from '../../src/asterisk/reconciler';
+import type { ApplyReport, StateBackend, VerifyReport } from '../../src/asterisk/state-backend';
+import { loadConfig } from '../../src/config/load-config';
+import type { AsteriskPeerRows } from '../../src/core/asterisk-peers';
+import { systemClock } from '../../src/core/clock';
+import { Metrics } from '../../src/core/metrics';
+import { unfederatedSet } from '../../src/core/unfederated-numbers';
+import { createLogger } from '../../src/logging/logger';
+
+const DEBOUNCE_MS = 400;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A backend that records when each apply started and can hold an apply until released. */
+class RecordingBackend implements StateBackend {
+  readonly kind = 'files' as const;
+  readonly monitorable = true;
+  readonly applyStarts: number[] = [];
+  /** When set, the next applies wait for this promise. */
+  hold: Promise<void> | null = null;
+
+  async apply(): Promise<ApplyReport> {
+    this.applyStarts.push(performance.now());
+    if (this.hold) await this.hold;
+    return { changes: [], reloaded: ['chan_iax2.so'] };
+  }
+
+  async verify(): Promise<VerifyReport> {
+    return { peerErrors: new Map(), problems: [] };
+  }
+
+  async close(): Promise<void> {}
+}
+
+function reconcilerWith(backend: RecordingBackend): Reconciler {
+  const config = loadConfig({
+    env: {},
+    overrides: { instance: { extensionDigits: 4 }, asterisk: { reloadDebounceMs: DEBOUNCE_MS } },
+  });
+  const rows: AsteriskPeerRows = {
+    readAll: async () => [],
+    patch: async () => undefined,
+    readLinks: async () => [],
+    findForTestCall: async () => null,
+    recordTestCall: async () => undefined,
+  };
+  // The reconciler only asks the AMI link whether it is connected and, once, whether Asterisk booted.
+  const ami = { state: 'connected', command: async () => '' } as unknown as AmiLink;
+  return new Reconciler({
+    config,
+    rows,
+    clock: systemClock,
+    logger: createLogger({ level: 'error', format: 'json', silent: true }),
+    metrics: new Metrics(),
+    ami,
+    backend,
+    unfederated: {
+      unfederatedSet: async () =>
+        unfederatedSet({ extensionDigits: 4, policy: [], reserved: [], emergency: [] }),
+    },
+  });
+}
+
+describe('reconciler coalescing', () => {
+  let reconciler: Reconciler;
+  afterEach(async () => {
+    await reconciler?.stop();
+  });
+
+  it('runs a request at once when the previous run has ended, even within the debounce of its request', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    expect(await reconciler.request('peer x torn down')).not.toBeNull();
+    // Well past the back-to-back gap, well within the debounce: the next accept after a teardown.
+    await sleep(60);
+    const asked = performance.now();
+    const report = await reconciler.request('peer y accepted');
+    expect(report?.reasons).toEqual(['peer y accepted']);
+    expect(backend.applyStarts).toHaveLength(2);
+    // The old rule (any request within the debounce of the previous one waits for the burst to
+    // pause) started this run DEBOUNCE_MS after the request.
+    expect(backend.applyStarts[1] - asked).toBeLessThan(DEBOUNCE_MS / 2);
+  });
+
+  it('coalesces every request that arrives while a run is in flight into one more run', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    let release = () => undefined as void;
+    backend.hold = new Promise<void>((r) => (release = r));
+    const first = reconciler.request('accept 0');
+    const rest: ReturnType<Reconciler['request']>[] = [];
+    for (let i = 1; i <= 20; i++) {
+      rest.push(reconciler.request(`accept ${i}`));
+      await sleep(5);
+    }
+    expect(backend.applyStarts).toHaveLength(1); // the leading run, still in flight
+    backend.hold = null;
+    release();
+    const reports = await Promise.all([first, ...rest]);
+    expect(backend.applyStarts).toHaveLength(2);
+    expect(reports[0]?.reasons).toEqual(['accept 0']);
+    // Everything that came during the leading run shares the second one.
+    const second = reports[1];
+    expect(second?.reasons).toHaveLength(20);
+    for (const r of reports.slice(1)) expect(r).toBe(second);
+  });
+
+  it('treats requests that come back to back as a burst even when each run ends before the next request', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    await reconciler.request('accept 0');
+    // The leading run has ended; the next requests follow at once (a script accepting in a loop).
+    const burst: Promise<unknown>[] = [];
+    for (let i = 1; i <= 10; i++) {
+      // Each request after the run before it has ended (an immediate run ends within one turn).
+      await new Promise((r) => setImmediate(r));
+      burst.push(reconciler.request(`accept ${i}`));
+    }
+    await Promise.all(burst);
+    expect(backend.applyStarts).toHaveLength(2);
+  });
+
+  it('holds a burst back until it pauses, then runs it once', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    let release = () => undefined as void;
+    backend.hold = new Promise<void>((r) => (release = r));
+    const first = reconciler.request('accept 0');
+    const second = reconciler.request('accept 1'); // during the leading run: part of a burst
+    backend.hold = null;
+    release();
+    await first;
+    const leadingEnded = performance.now();
+    await sleep(DEBOUNCE_MS / 4);
+    expect(backend.applyStarts).toHaveLength(1); // still waiting for the burst to pause
+    await second;
+    expect(backend.applyStarts).toHaveLength(2);
+    expect(backend.applyStarts[1] - leadingEnded).toBeGreaterThan(DEBOUNCE_MS / 2);
+  });
+});
