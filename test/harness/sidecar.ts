@@ -41,6 +41,8 @@ export interface SidecarOptions {
    * memory without the TypeScript compiler in the heap.
    */
   entry?: 'source' | 'build';
+  /** Options for node itself, before the entry (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }
 
 export interface Sidecar {
@@ -122,9 +124,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   const spawnIt = async (): Promise<void> => {
     const c = spawn(
       process.execPath,
-      opts.entry === 'build'
-        ? [path.join(ROOT, 'dist', 'main.js')]
-        : ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src', 'main.ts')],
+      [
+        ...(opts.nodeArgs ?? []),
+        ...(opts.entry === 'build'
+          ? [path.join(ROOT, 'dist', 'main.js')]
+          : ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'src', 'main.ts')]),
+      ],
       {
         cwd: ROOT,
         env,
