@@ -109,6 +109,9 @@ export class App implements AppRuntime {
   private baseApp(): Express {
     const a = express();
     a.disable('x-powered-by');
+    // No ETag: Express would hash every answer for it, and no client here revalidates (the API answers
+    // change with every call, the descriptor carries Cache-Control, the panel's pages are per session).
+    a.disable('etag');
     // X-Forwarded-Proto/-Host believed from the same proxies; req.ip is the one client address function.
     const trust = compileTrustProxy(this.config.http.trustProxy);
     a.set('trust proxy', trust);

@@ -19,6 +19,8 @@ import type { PeerMapField } from './peer-map';
 
 export const DESCRIPTOR_PATH = '/.well-known/uuru-federation';
 export const PROTOCOL_V2 = 'uuru-fed/2';
+/** How long anyone may cache our descriptor (its Cache-Control), and how long we reuse a partner's for a new request. */
+export const DESCRIPTOR_MAX_AGE_S = 300;
 export const PROTOCOL_V1 = 'uuru/1';
 /** How long a descriptor we serve may be cached (protocol: at most 24 h). */
 const DESCRIPTOR_TTL_MS = 60 * 60 * 1000;

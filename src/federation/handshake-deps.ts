@@ -10,6 +10,7 @@ import type { Outbox } from './outbox';
 import type { PartnerTransport } from './partner-transport';
 import type { PolicyStore } from './policy';
 import type { PeeringStore } from './ports/peering-store';
+import type { Partner } from './ports/partner-store';
 import type { StoreTx, Transactions } from './ports/transactions';
 
 /** The services both directions of the handshake work with (built in index.ts). */
@@ -20,6 +21,8 @@ export interface OwnAgreementKeys {
 
 /** What the handshake needs from the partners' pinned keys. */
 export interface PinnedPartnerKeys {
+  /** The pinned partner (keys and the descriptor they came from), without any fetch. */
+  get(serverName: string, tx?: StoreTx): Promise<Partner | null>;
   /** Pins (or merges) the partner's keys, in the transaction tx when given; true when the partner was new. */
   pin(descriptor: Descriptor, tx?: StoreTx): Promise<boolean>;
   /** Drops a partner's pinned keys. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CODECS } from '../config/schema';
 import { AppError, errorMessage, isAppError } from '../core/errors';
 import { describeHost, isPartnerBaseUrl } from '../core/network-address';
-import { PROTOCOL_V2 } from './descriptor';
+import { DESCRIPTOR_MAX_AGE_S, descriptorSchema, normalizeBaseUrl, PROTOCOL_V2 } from './descriptor';
 import { describeFetchFailure, withoutUrls } from './fetch-failure';
 import type { CreateOutgoingInput } from '../core/federation-admin';
 import type { OutboxItem } from './ports/outbox-store';
@@ -96,6 +96,8 @@ export class Handshake {
     const wanted = v2Here ? asked : 'v1';
     let descriptor: Descriptor | null = null;
     if (wanted !== 'v1') {
+      const pinned = await this.pinnedDescriptor(partnerUrl, serverName);
+      if (pinned) return this.createV2(input, pinned, { pinned: true });
       const found = await this.lookupDescriptor(partnerUrl);
       if (found && found.protocol_versions.includes(PROTOCOL_V2)) descriptor = found;
       else if (wanted === 'v2') {
@@ -120,6 +122,24 @@ export class Handshake {
     return descriptor ? this.createV2(input, descriptor) : this.createV1(input, partnerUrl, serverName);
   }
 
+  /**
+   * The descriptor of a partner we pinned at this address and fetched less
+   * than DESCRIPTOR_MAX_AGE_S ago (how long a descriptor may be cached),
+   * when it still offers uuru-fed/2: a request to a partner we know needs no
+   * second round trip before it is sent. Its keys are already pinned, so it is
+   * not pinned again (which would also make it look freshly fetched).
+   */
+  private async pinnedDescriptor(partnerUrl: string, serverName: string): Promise<Descriptor | null> {
+    const partner = await this.deps.partnerKeys.get(serverName);
+    if (!partner || partner.fetchedAt === null) return null;
+    const age = this.deps.clock.now() - partner.fetchedAt;
+    if (age < 0 || age >= DESCRIPTOR_MAX_AGE_S * 1000) return null;
+    if (partner.baseUrl !== normalizeBaseUrl(partnerUrl)) return null;
+    const parsed = descriptorSchema.safeParse(partner.descriptor);
+    if (!parsed.success || !parsed.data.protocol_versions.includes(PROTOCOL_V2)) return null;
+    return parsed.data;
+  }
+
   private async lookupDescriptor(partnerUrl: string): Promise<Descriptor | null> {
     try {
       const r = await this.deps.fetchDescriptor(partnerUrl);
@@ -133,7 +153,11 @@ export class Handshake {
     }
   }
 
-  private async createV2(input: z.infer<typeof createInput>, d: Descriptor): Promise<OutgoingRequest> {
+  private async createV2(
+    input: z.infer<typeof createInput>,
+    d: Descriptor,
+    opts: { pinned?: boolean } = {},
+  ): Promise<OutgoingRequest> {
     const partnerUrl = trimBase(d.base_url);
     const serverName = d.server_name.toLowerCase();
     if (authorityOf(partnerUrl) !== serverName || serverName !== authorityOf(input.partner_url)) {
@@ -163,7 +187,7 @@ export class Handshake {
         ? { secret_epoch_seconds: this.deps.config.federation.secretEpochSeconds }
         : {}),
     });
-    return this.storeThenSend(req, call, d);
+    return this.storeThenSend(req, call, opts.pinned ? undefined : d);
   }
 
   private async createV1(

@@ -13,6 +13,13 @@ import type { StoreTx } from './ports/transactions';
 export { REFETCH_MAX_BACKOFF_MS, REFETCH_MIN_INTERVAL_MS } from './partner-key-refetch';
 
 const DEFAULT_TIMEOUT_MS = 5000;
+/**
+ * How long a partner's signing keys read from the store are reused for
+ * signature checks. Every write this store makes drops the entry at once; the
+ * age only bounds how late a change written by another replica sharing the
+ * database is seen (a key it trusted or stopped trusting).
+ */
+export const SIGNING_KEYS_CACHE_MS = 1000;
 
 /**
  * What getSigningKey found: the key, or why not.
@@ -37,6 +44,10 @@ export class PartnerKeyStore {
   private readonly inflight = new Map<string, Promise<RefreshOutcome>>();
   private readonly firstContacts: FirstContacts;
   private readonly keyObjects = new Map<string, KeyObject>();
+  /** Signing keys as last read, per partner, with when they were read (see SIGNING_KEYS_CACHE_MS). */
+  private readonly signingKeys = new Map<string, { keys: PartnerSigningKeys; readAt: number }>();
+  /** Counts this store's writes to partners: a read that saw one start or end is not remembered. */
+  private writes = 0;
   private readonly timeoutMs: number;
 
   constructor(
@@ -81,7 +92,7 @@ export class PartnerKeyStore {
         createdAt: now,
         updatedAt: now,
       };
-      await this.deps.store.insert(partner, tx);
+      await this.changing(serverName, () => this.deps.store.insert(partner, tx));
       this.deps.logger.info('pinned partner keys', {
         component: 'partner-keys',
         partner: serverName,
@@ -96,7 +107,7 @@ export class PartnerKeyStore {
 
   /** Drops a partner's pinned keys (a partner pinned for a request it then refused). */
   async forget(serverName: string, tx?: StoreTx): Promise<void> {
-    await this.deps.store.delete(serverName, tx);
+    await this.changing(serverName, () => this.deps.store.delete(serverName, tx));
   }
 
   /** The pinned X25519 public key for kid, without any refetch (safe inside a transaction). */
@@ -117,14 +128,14 @@ export class PartnerKeyStore {
     opts: { baseUrl?: string } = {},
   ): Promise<SigningKeyLookup> {
     const name = serverName.toLowerCase();
-    // Only the keys: the descriptor and the rest of the row are not needed to check a signature.
-    let partner = await this.deps.store.signingKeysOf(name);
+    let partner = await this.cachedSigningKeys(name);
     if (!partner) return this.firstContacts.signingKey(name, kid, opts.baseUrl, (k) => this.usable(k));
 
     const known = this.lookupPinned(partner, kid);
     if (known !== 'unknown') return known;
     const outcome = await this.refresh(name);
-    partner = await this.deps.store.signingKeysOf(name);
+    this.signingKeys.delete(name);
+    partner = await this.cachedSigningKeys(name);
     if (!partner) return 'unknown';
     const after = this.lookupPinned(partner, kid);
     if (after !== 'unknown') return after;
@@ -178,6 +189,36 @@ export class PartnerKeyStore {
     return [...partner.signingKeys].sort((x, y) => rank(x) - rank(y)).map((k) => fingerprint(k.publicKey));
   }
 
+  /**
+   * The partner's signing keys (only those: the descriptor and the rest of the
+   * row are not needed to check a signature), from the store at most
+   * SIGNING_KEYS_CACHE_MS ago. A partner not found is not remembered.
+   */
+  private async cachedSigningKeys(name: string): Promise<PartnerSigningKeys | null> {
+    // The process's own monotonic time: an injected clock that stands still or jumps must not keep or drop entries.
+    const now = performance.now();
+    const hit = this.signingKeys.get(name);
+    if (hit && now - hit.readAt < SIGNING_KEYS_CACHE_MS) return hit.keys;
+    const writesBefore = this.writes;
+    const keys = await this.deps.store.signingKeysOf(name);
+    if (keys && this.writes === writesBefore) this.signingKeys.set(name, { keys, readAt: now });
+    else this.signingKeys.delete(name);
+    return keys;
+  }
+
+  /** A write to the partner's row: its cached signing keys go before and after it. */
+  private async changing<T>(serverName: string, write: () => Promise<T>): Promise<T> {
+    const name = serverName.toLowerCase();
+    this.writes++;
+    this.signingKeys.delete(name);
+    try {
+      return await write();
+    } finally {
+      this.writes++;
+      this.signingKeys.delete(name);
+    }
+  }
+
   private lookupPinned(partner: PartnerSigningKeys, kid: string): SigningKeyLookup {
     const trusted = partner.signingKeys.find((k) => k.kid === kid);
     if (trusted) return this.usable(trusted);
@@ -227,11 +268,13 @@ export class PartnerKeyStore {
     } catch (e) {
       const failures = partner.fetchFailures + 1;
       const delay = refetchBackoffMs(failures);
-      await this.deps.store.update(serverName, {
-        fetchFailures: failures,
-        nextFetchAt: now + delay,
-        updatedAt: this.deps.clock.now(),
-      });
+      await this.changing(serverName, () =>
+        this.deps.store.update(serverName, {
+          fetchFailures: failures,
+          nextFetchAt: now + delay,
+          updatedAt: this.deps.clock.now(),
+        }),
+      );
       this.deps.logger.warn('partner descriptor fetch failed', {
         component: 'partner-keys',
         partner: serverName,
@@ -254,17 +297,19 @@ export class PartnerKeyStore {
   ): Promise<number> {
     const now = this.deps.clock.now();
     const { newlyTrusted, ...keys } = trustDescriptor(partner, d, mode, now, this.deps.logger);
-    await this.deps.store.update(
-      partner.serverName,
-      {
-        ...keys,
-        descriptor: d as unknown as Record<string, unknown>,
-        fetchedAt: now,
-        fetchFailures: 0,
-        nextFetchAt: now + REFETCH_MIN_INTERVAL_MS,
-        updatedAt: now,
-      },
-      tx,
+    await this.changing(partner.serverName, () =>
+      this.deps.store.update(
+        partner.serverName,
+        {
+          ...keys,
+          descriptor: d as unknown as Record<string, unknown>,
+          fetchedAt: now,
+          fetchFailures: 0,
+          nextFetchAt: now + REFETCH_MIN_INTERVAL_MS,
+          updatedAt: now,
+        },
+        tx,
+      ),
     );
     return newlyTrusted;
   }

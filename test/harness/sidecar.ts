@@ -55,6 +55,8 @@ export interface SidecarOptions {
    * memory without the TypeScript compiler in the heap.
    */
   entry?: 'source' | 'build';
+  /** Options for node itself, before the entry (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }
 
 export interface Sidecar {
@@ -139,6 +141,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       process.execPath,
       [
         ...sidecarNodeArgs(),
+        ...(opts.nodeArgs ?? []),
         ...(opts.entry === 'build'
           ? [path.join(root, 'dist', 'main.js')]
           : ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', 'main.ts')]),

@@ -11,9 +11,11 @@ export function counted(
   endpoint: string,
   fn: (req: Request, res: Response) => Promise<void>,
 ): RequestHandler {
+  // The success counter is bound once: a label lookup per answer otherwise.
+  const ok = metrics.federationRequests.labels({ endpoint, code: 'OK' });
   return (req: Request, res: Response, next: NextFunction) => {
     fn(req, res).then(
-      () => metrics.federationRequests.inc({ endpoint, code: 'OK' }),
+      () => ok.inc(),
       (e: unknown) => {
         metrics.federationRequests.inc({ endpoint, code: isAppError(e) ? e.code : 'INTERNAL' });
         next(e);

@@ -5,7 +5,12 @@ import { AppError } from '../../core/errors';
 import type { Metrics } from '../../core/metrics';
 import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
 import { perIpLimit } from './client-rate-limit';
-import { buildDescriptor, DESCRIPTOR_PATH, type Descriptor } from '../../federation/descriptor';
+import {
+  buildDescriptor,
+  DESCRIPTOR_MAX_AGE_S,
+  DESCRIPTOR_PATH,
+  type Descriptor,
+} from '../../federation/descriptor';
 import type { FederationSurface } from '../../federation';
 import { parseUuruSignature, SignatureParseError } from '../../federation/http-signature';
 import { authorityOf } from '../../federation/partner-call';
@@ -55,7 +60,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
         now: deps.clock.now(),
         peerMap: deps.config.federation.publishPeerMap ? await deps.publishedPeerMap() : undefined,
       });
-      res.setHeader('Cache-Control', 'public, max-age=300');
+      res.setHeader('Cache-Control', `public, max-age=${DESCRIPTOR_MAX_AGE_S}`);
       res.json(d);
     }),
   );

@@ -1,6 +1,7 @@
 import { type DataSource, LessThanOrEqual } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import { NonceEntity, type NonceRecord } from '../entities';
+import { preparedSql } from './prepared-sql';
 import { isDuplicateKey } from './transactions';
 
 /**
@@ -9,6 +10,9 @@ import { isDuplicateKey } from './transactions';
  * reservation one atomic insert.
  */
 export class TypeormNonceStore {
+  /** The reservation, once per signed request (see preparedSql). */
+  private insertSql: string | null = null;
+
   constructor(
     private readonly db: DataSource,
     private readonly clock: Clock,
@@ -17,8 +21,14 @@ export class TypeormNonceStore {
   async reserve(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
     const now = this.clock.now();
     const repo = this.db.getRepository<NonceRecord>(NonceEntity);
+    this.insertSql ??= preparedSql(
+      this.db,
+      NonceEntity,
+      ({ table, col }) =>
+        `INSERT INTO ${table} (${col('keyId')}, ${col('nonce')}, ${col('expiresAt')}) VALUES (?, ?, ?)`,
+    );
     try {
-      await repo.insert({ keyId, nonce, expiresAt });
+      await this.db.query(this.insertSql, [keyId, nonce, expiresAt]);
       return true;
     } catch (e) {
       if (!isDuplicateKey(e)) throw e;

@@ -8,6 +8,7 @@ import {
   type Peer,
 } from '../entities';
 import { changedAny } from './changed';
+import { preparedSql, selectRows } from './prepared-sql';
 import { managerOf, type StoreTxToken } from './transactions';
 
 type PeerKey =
@@ -20,6 +21,9 @@ const OLDEST_FIRST = { createdAt: 'ASC', id: 'ASC' } as const;
 
 /** Peers and peering requests (tables peers, outgoing_requests, incoming_requests) through TypeORM. */
 export class TypeormPeeringStore {
+  /** Read on every signed request about a peering (see preparedSql). */
+  private partnerOfRequestSql: string | null = null;
+
   constructor(private readonly db: DataSource) {}
 
   private peers(tx?: StoreTxToken) {
@@ -43,11 +47,19 @@ export class TypeormPeeringStore {
   }
 
   async peerPartnerOfRequest(requestId: string, tx?: StoreTxToken): Promise<string | null | undefined> {
-    const peer = await this.peers(tx).findOne({
-      select: { id: true, partnerServerName: true },
-      where: { requestId },
-    });
-    return peer ? peer.partnerServerName : undefined;
+    this.partnerOfRequestSql ??= preparedSql(
+      this.db,
+      PeerEntity,
+      ({ table, col }) =>
+        `SELECT ${col('partnerServerName')} AS partner FROM ${table} WHERE ${col('requestId')} = ? LIMIT 1`,
+    );
+    const rows = await selectRows<{ partner: string | null }>(
+      managerOf(this.db, tx),
+      this.partnerOfRequestSql,
+      [requestId],
+    );
+    const row = rows[0];
+    return row ? row.partner : undefined;
   }
 
   findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTxToken): Promise<Peer | null> {
