@@ -21,7 +21,7 @@ import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../../src/http/admin/session-st
 import type { OutboxItem } from '../../src/core/records';
 
 /**
- * The shared state of replicas (src/store/ha, migration 0014) on a real
+ * The shared state of replicas (src/store/ha, migration 0016) on a real
  * SQLite database: two "replicas" are two sets of stores on one database.
  * The same run on MariaDB with two sidecar processes is
  * test/integration/ha-galera.test.ts.

@@ -5,7 +5,7 @@ import { execute } from './sql';
 
 /**
  * Claims of outbox items by one replica's delivery worker (columns
- * `claimedBy`, `claimToken`, `claimExpiresAt` of `outbox`, migration 0014):
+ * `claimedBy`, `claimToken`, `claimExpiresAt` of `outbox`, migration 0016):
  * an UPDATE that only a pending, unclaimed (or expired) item lets through, so
  * of two replicas that read the same pending item one sends it. Never SELECT
  * ... FOR UPDATE SKIP LOCKED: on Galera it skips only rows locked on the same

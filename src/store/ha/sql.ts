@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 
 /**
- * Plain statements on the shared-state tables of replicas (migration 0014).
+ * Plain statements on the shared-state tables of replicas (migration 0016).
  * `?` placeholders and back-quoted names read the same on MariaDB/MySQL and
  * SQLite. Each runs on its own (autocommit): on Galera a lone statement that
  * loses certification is retried by the node itself (wsrep_retry_autocommit).

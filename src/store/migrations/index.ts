@@ -8,7 +8,7 @@ import { AuditTrail1763800001000 } from './0010-audit-trail';
 import { PartnerHealth1763800001100 } from './0011-partner-health';
 import { TrunkQualitySamples1763800001200 } from './0012-trunk-quality-samples';
 import { SecretEpochs1763800001300 } from './0013-secret-epochs';
-import { HaSharedState1763800001400 } from './0014-ha-shared-state';
+import { HaSharedState1763800001600 } from './0016-ha-shared-state';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -22,5 +22,5 @@ export const MIGRATIONS = [
   PartnerHealth1763800001100,
   TrunkQualitySamples1763800001200,
   SecretEpochs1763800001300,
-  HaSharedState1763800001400,
+  HaSharedState1763800001600,
 ];

@@ -18,8 +18,8 @@ const str = (name: string, length: number, primary = false, nullable = false) =>
  * a single sidecar keeps these in memory. Table API only (SQLite and
  * MariaDB/MySQL).
  */
-export class HaSharedState1763800001400 implements MigrationInterface {
-  name = 'HaSharedState1763800001400';
+export class HaSharedState1763800001600 implements MigrationInterface {
+  name = 'HaSharedState1763800001600';
 
   async up(q: QueryRunner): Promise<void> {
     await createTable(q, 'job_leases', [
