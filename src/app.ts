@@ -19,6 +19,17 @@ import { PeerRunRows } from './store/peer-rows';
 import { TypeormTrunkQualityStore } from './store/trunk-quality-samples';
 import { typeormFederationStores } from './store/typeorm';
 import { openSideDatabase } from './store/side-sql';
+import {
+  DbJobLeases,
+  DbLoginFailures,
+  DbOutboxClaims,
+  DbRateLimiter,
+  DbSessionStore,
+  purgeSharedState,
+  replicaName,
+} from './store/ha';
+import { SESSION_IDLE_MS, SESSION_MAX_MS } from './http/admin/session-store';
+import { DEFAULT_LOGIN_LIMITS } from './http/admin/login-throttle';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
 import { createAsteriskFeature } from './asterisk';
@@ -77,6 +88,8 @@ export class App implements AppRuntime {
   private federationGates: RequestGate[] = [];
   private readonly adminRoutes = Router();
   readonly hasInjectedAsterisk: boolean;
+  /** This replica's name in job leases and outbox claims (config.ha). */
+  readonly replica: string;
 
   constructor(
     readonly config: Config,
@@ -87,7 +100,8 @@ export class App implements AppRuntime {
     this.fetchImpl = deps.fetch ?? fetch;
     this.asterisk = deps.asterisk ?? new DisabledAsteriskPort();
     this.hasInjectedAsterisk = deps.asterisk !== undefined;
-    this.jobs = new JobRunner({ logger: this.logger, metrics: this.metrics });
+    this.replica = replicaName(config.ha.replicaId);
+    this.jobs = new JobRunner({ logger: this.logger, metrics: this.metrics, now: () => this.clock.now() });
     if (config.http.trustProxy === true) {
       this.logger.warn(
         `UURU_HTTP_TRUST_PROXY=true is read as "${TRUE_MEANS}": only a proxy on this machine is believed. Name your proxies (addresses, CIDRs or a hop count) instead; trusting every hop would let any client pick the address its rate limits count on`,
@@ -235,6 +249,10 @@ export class App implements AppRuntime {
       jobs: this.jobs,
       notifier: this.notifier,
     };
+    if (this.config.ha.enabled) {
+      this.jobs.useLeases(new DbJobLeases(this.db, this.clock, this.replica));
+      this.logger.info('replica of a shared database', { component: 'app', replica: this.replica });
+    }
     // Started first, so that a job a feature adds while it starts runs from that moment on.
     this.jobs.start();
     this.features = await buildFeatures(ctx, this);
@@ -295,7 +313,37 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
     app.asterisk = ast.port;
     features.push(ast);
   }
-  const fed = createFederationFeature({ ...ctx, asterisk: app.asterisk, policy, stores, openSideDatabase });
+  // Replicas (config.ha): the state they must share lives in the database; one sidecar keeps it in memory.
+  const ha = ctx.config.ha.enabled
+    ? {
+        outboxClaims: new DbOutboxClaims(ctx.db, ctx.clock, app.replica, ctx.config.ha.claimMs),
+        perOrigin: (limit: number) => new DbRateLimiter(ctx.db, ctx.clock, 'origin', limit, 60_000),
+        sessions: new DbSessionStore(ctx.db, ctx.clock, { idleMs: SESSION_IDLE_MS, maxMs: SESSION_MAX_MS }),
+        loginFailures: new DbLoginFailures(ctx.db, ctx.clock),
+      }
+    : undefined;
+  if (ha && !ctx.jobs?.names.includes('shared-state-purge')) {
+    const db = ctx.db;
+    ctx.jobs?.add({
+      name: 'shared-state-purge',
+      schedule: { everyMs: 5 * 60_000 },
+      scope: 'cluster',
+      run: () =>
+        purgeSharedState(db, ctx.clock, {
+          rateWindowMs: 60_000,
+          loginWindowMs: DEFAULT_LOGIN_LIMITS.windowMs,
+          sessionMaxMs: SESSION_MAX_MS,
+        }),
+    });
+  }
+  const fed = createFederationFeature({
+    ...ctx,
+    asterisk: app.asterisk,
+    policy,
+    stores,
+    openSideDatabase,
+    replicas: ha,
+  });
   features.push(fed);
   features.push(createFederationHttpFeature(fed.surface, ctx));
   // The admin layer runs reconciles through the port (reconcileNow), which reports what it did.
@@ -308,6 +356,7 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
   features.push(
     createAdminFeature({
       ...ctx,
+      replicas: ha,
       federation: fed.admin,
       asterisk: app.asterisk,
       doctor,

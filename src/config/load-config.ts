@@ -73,6 +73,8 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_NOTIFY_WEBHOOK_SECRET', 'notify.webhookSecret', 'string'],
   ['UURU_LOGLEVEL', 'log.level', 'loglevel'],
   ['UURU_LOG_FORMAT', 'log.format', 'string'],
+  ['UURU_HA_ENABLED', 'ha.enabled', 'bool'],
+  ['UURU_HA_REPLICA_ID', 'ha.replicaId', 'string'],
 ];
 
 /**

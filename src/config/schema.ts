@@ -299,6 +299,21 @@ export const configSchema = z.strictObject({
       v1UpgradePollMs: z.number().int().min(50).default(600_000),
     })
     .prefault({}),
+  /**
+   * Replicas (docs/operations.md, "Running more than one replica"). UURU_HA_ENABLED: more than one sidecar
+   * shares this database (MariaDB or a Galera cluster): sessions, login throttles and rate limits live in
+   * the database instead of this process's memory, each scheduled job takes a lease per period and the
+   * delivery worker claims outbox items. Off (the default): one process, all of that in memory.
+   */
+  ha: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** UURU_HA_REPLICA_ID: this replica's name in leases and claims; default: host name and process id. */
+      replicaId: z.string().min(1).max(100).optional(),
+      /** How long an outbox claim holds before another replica may take the item over, ms. */
+      claimMs: z.number().int().min(1000).default(60_000),
+    })
+    .prefault({}),
   notify: z
     .strictObject({
       /**

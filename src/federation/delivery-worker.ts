@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
-import type { OutboxItem, OutboxStore } from './ports/outbox-store';
+import type { OutboxClaims, OutboxItem, OutboxStore } from './ports/outbox-store';
 import type { PartnerCall } from './partner-call';
 import { authorityOf } from './partner-call';
 import type { PartnerHealthService } from './partner-health';
@@ -64,6 +64,8 @@ export class DeliveryWorker {
       /** Called after each attempt, so the handshake can show errors on the peer or request. */
       onReport?: (r: DeliveryReport) => Promise<void>;
       random?: () => number;
+      /** Replicas: an item is sent only by the worker that claimed it (unset: this process is the only sender). */
+      claims?: OutboxClaims;
     },
   ) {
     this.job = everyJob('outbox-delivery', deps.pollMs, () => this.pass());
@@ -121,7 +123,18 @@ export class DeliveryWorker {
     for (const item of due) {
       // Re-read for each item: a failure of an earlier item of this partner moves its next attempt.
       if (!(await this.partnerReady(item, now))) continue;
-      reports.push(await this.deliver(item));
+      const claims = this.deps.claims;
+      if (!claims) {
+        reports.push(await this.deliver(item));
+        continue;
+      }
+      const token = await claims.claim(item.id);
+      if (token === null) continue;
+      try {
+        reports.push(await this.deliver(item));
+      } finally {
+        await claims.release(item.id, token);
+      }
     }
     if (reports.some((r) => r.outcome !== 'retry')) {
       await this.updateMetrics(await store.listPending());

@@ -19,14 +19,20 @@ import { PartnerKeyStore } from './partner-keys';
 import { PartnerTransport } from './partner-transport';
 import type { HandshakeDeps } from './handshake-deps';
 import type { PeeringRecords } from './peering-records';
-import type { FederationStores, OpenSideDatabase } from './ports';
+import type { FederationStores, OpenSideDatabase, OutboxClaims } from './ports';
 import { Phonebook, type PhonebookSource } from './phonebook';
 import { PhonebookFile } from './phonebook-file';
 import { PartnerPhonebooks } from './partner-phonebooks';
 import { PartnerProbeService } from './partner-probe';
 import { PolicyStore } from './policy';
 import { refusalTearsDownAccept } from './retry-policy';
-import { BurstLimiter, type HitLimiter, RateLimiter, perIpBurst } from './rate-limiter';
+import {
+  BurstLimiter,
+  type HitLimiter,
+  RateLimiter,
+  type SharedHitLimiter,
+  perIpBurst,
+} from './rate-limiter';
 import { RequestVerifier } from './request-verifier';
 import { deriveIax2Secret } from './secret-derivation';
 import { SignedClient } from './signed-client';
@@ -50,7 +56,8 @@ export interface FederationSurface {
   policy: PolicyStore;
   phonebook: Phonebook;
   perIp: HitLimiter;
-  perOrigin: RateLimiter;
+  /** Per partner (server name): in memory, or shared by the replicas. */
+  perOrigin: HitLimiter | SharedHitLimiter;
   /** Our peers as the descriptor's peer_map publishes them (used only when federation.publishPeerMap is on). */
   publishedPeerMap(): Promise<PeerMapField>;
 }
@@ -79,6 +86,11 @@ export function createFederationFeature(
     stores: FederationStores;
     /** Opens the µURU database of phonebook.uuruDatabase (src/store/mysql-pool.ts). */
     openSideDatabase: OpenSideDatabase;
+    /**
+     * Replicas sharing the database (config.ha): outbox items claimed per delivery, the per-origin
+     * limit counted in the database. Unset: one process, both in memory.
+     */
+    replicas?: { outboxClaims: OutboxClaims; perOrigin: (limitPerMinute: number) => SharedHitLimiter };
   },
 ): FederationFeature {
   const { config, clock, logger, metrics, stores } = ctx;
@@ -216,6 +228,7 @@ export function createFederationFeature(
     retry,
     pollMs: config.jobs.outboxPollMs,
     onReport,
+    claims: ctx.replicas?.outboxClaims,
   });
   const antiEntropy = new AntiEntropy({
     peerings: stores.peerings,
@@ -251,7 +264,9 @@ export function createFederationFeature(
     MINUTE,
     perIpBurst(fed.rateLimitPerIpPerMinute),
   );
-  const perOrigin = new RateLimiter(clock, fed.rateLimitPerOriginPerMinute, MINUTE);
+  const perOrigin = ctx.replicas
+    ? ctx.replicas.perOrigin(fed.rateLimitPerOriginPerMinute)
+    : new RateLimiter(clock, fed.rateLimitPerOriginPerMinute, MINUTE);
 
   const retryDeliveriesNow = async (): Promise<RetryDeliveriesReport> => {
     await worker.makeAllDue();
@@ -291,16 +306,33 @@ export function createFederationFeature(
   });
   const jobs: Job[] = [
     worker.job,
-    notices.job,
-    { name: 'anti-entropy', schedule: { cron: config.jobs.antiEntropyCron }, run: () => antiEntropy.run() },
+    // With replicas, these run on one replica per period (a lease, src/jobs); the rest on each.
+    { ...notices.job, scope: 'cluster' },
+    {
+      name: 'anti-entropy',
+      schedule: { cron: config.jobs.antiEntropyCron },
+      scope: 'cluster',
+      run: () => antiEntropy.run(),
+    },
     {
       name: 'v1-upgrade',
       schedule: { gapMs: config.jobs.v1UpgradePollMs },
       runAtStart: true,
+      scope: 'cluster',
       run: () => upgrade.run(),
     },
-    { name: 'key-rotation', schedule: { cron: config.jobs.keyRotationCron }, run: () => rotation.run() },
-    { name: 'nonce-purge', schedule: { cron: '*/5 * * * *' }, run: () => nonces.purgeExpired() },
+    {
+      name: 'key-rotation',
+      schedule: { cron: config.jobs.keyRotationCron },
+      scope: 'cluster',
+      run: () => rotation.run(),
+    },
+    {
+      name: 'nonce-purge',
+      schedule: { cron: '*/5 * * * *' },
+      scope: 'cluster',
+      run: () => nonces.purgeExpired(),
+    },
   ];
   let handles: JobHandle[] = [];
 

@@ -1,8 +1,16 @@
 import type { Clock } from '../core/clock';
 
+/** What counting a hit answers: let through, or the seconds to wait. */
+export type HitResult = { ok: true } | { ok: false; retryAfterS: number };
+
 /** Counts a hit of a key; when over its limit, the seconds to wait. */
 export interface HitLimiter {
-  take(key: string): { ok: true } | { ok: false; retryAfterS: number };
+  take(key: string): HitResult;
+}
+
+/** The same counted in a store replicas share (src/store/ha/rate-limits.ts): one round trip per hit. */
+export interface SharedHitLimiter {
+  take(key: string): Promise<HitResult>;
 }
 
 /**

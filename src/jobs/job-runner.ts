@@ -2,7 +2,7 @@ import cron from 'node-cron';
 import { errorMessage } from '../core/errors';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
-import type { Job, JobHandle } from './job';
+import type { Job, JobHandle, JobLeases } from './job';
 import { SingleFlight } from './single-flight';
 
 /** Cancels a timer; may finish asynchronously (node-cron's stop). */
@@ -39,6 +39,8 @@ interface Entry {
   /** Bumped when the schedule is disarmed, so a tick already under way does not re-arm it. */
   generation: number;
   removed: boolean;
+  /** Runs that failed so far (a leased run that failed leaves its period to be taken over). */
+  failures: number;
 }
 
 /**
@@ -52,19 +54,30 @@ interface Entry {
  */
 export class JobRunner {
   private readonly entries = new Map<string, Entry>();
+  /** Scheduled runs still taking or giving back their lease (stop() waits for them). */
+  private readonly leasing = new Set<Promise<void>>();
   private started = false;
   private stopping = false;
 
   constructor(
     private readonly deps: {
-      logger: Logger;
+      readonly logger: Logger;
       metrics?: Metrics;
       timers?: JobTimers;
+      /** Replicas: cluster jobs take a lease per period (src/store/job-leases.ts); unset: every job runs here. */
+      leases?: JobLeases;
+      /** The time periods are counted in (default Date.now). */
+      now?: () => number;
     },
   ) {}
 
   private get timers(): JobTimers {
     return this.deps.timers ?? systemTimers;
+  }
+
+  /** From now on cluster jobs take a lease per period (the composition sets it once the database is open). */
+  useLeases(leases: JobLeases): void {
+    this.deps.leases = leases;
   }
 
   /** The names of the jobs added, in order. */
@@ -76,12 +89,13 @@ export class JobRunner {
     if (this.entries.has(job.name)) throw new Error(`a job named ${job.name} is already added`);
     const entry: Entry = {
       job,
-      flight: new SingleFlight(() => this.runOnce(job), {
+      flight: new SingleFlight(() => this.runOnce(entry), {
         rerunWhen: () => !entry.removed && !this.stopping,
       }),
       cancel: null,
       generation: 0,
       removed: false,
+      failures: 0,
     };
     this.entries.set(job.name, entry);
     if (this.started) this.arm(entry);
@@ -105,6 +119,7 @@ export class JobRunner {
     this.stopping = true;
     this.started = false;
     await Promise.all([...this.entries.values()].map((e) => this.disarm(e)));
+    await Promise.all([...this.leasing]);
     await Promise.all([...this.entries.values()].map((e) => e.flight.idle()));
   }
 
@@ -136,25 +151,68 @@ export class JobRunner {
     if (schedule === 'on-trigger') {
       // Nothing to arm.
     } else if ('cron' in schedule) {
-      e.cancel = this.timers.cron(schedule.cron, () => void this.triggerEntry(e));
+      e.cancel = this.timers.cron(schedule.cron, () => void this.scheduled(e));
     } else if ('everyMs' in schedule) {
       const tick = () => {
         if (!live()) return;
         e.cancel = this.timers.after(schedule.everyMs, tick);
-        void this.triggerEntry(e);
+        void this.scheduled(e);
       };
       e.cancel = this.timers.after(schedule.everyMs, tick);
     } else {
       const tick = () => {
         e.cancel = null;
         if (!live()) return;
-        void this.triggerEntry(e).then(() => {
+        void this.scheduled(e).then(() => {
           if (live()) e.cancel = this.timers.after(schedule.gapMs, tick);
         });
       };
       e.cancel = this.timers.after(schedule.gapMs, tick);
     }
-    if (e.job.runAtStart) void this.triggerEntry(e);
+    if (e.job.runAtStart) void this.scheduled(e);
+  }
+
+  /**
+   * A scheduled run. A cluster job on a runner with leases first wins its lease for the current
+   * period (or skips the run: another replica has it, counted as result "skipped"); the lease is
+   * released after the run, marked done when it did not fail.
+   */
+  private scheduled(e: Entry): Promise<void> {
+    const leases = this.deps.leases;
+    if (!leases || e.job.scope !== 'cluster' || e.removed) return this.triggerEntry(e);
+    const p = this.leased(e, leases).finally(() => this.leasing.delete(p));
+    this.leasing.add(p);
+    return p;
+  }
+
+  private async leased(e: Entry, leases: JobLeases): Promise<void> {
+    const periodMs = periodOf(e.job);
+    const now = (this.deps.now ?? Date.now)();
+    let lease;
+    try {
+      lease = await leases.acquire(e.job.name, Math.floor(now / periodMs), Math.max(periodMs, 30_000));
+    } catch (err) {
+      this.deps.logger.warn('job lease not taken', {
+        component: 'jobs',
+        job: e.job.name,
+        error: errorMessage(err),
+      });
+      return;
+    }
+    if (!lease || this.stopping || e.removed) {
+      if (lease) await lease.release(false).catch(() => undefined);
+      else this.deps.metrics?.jobRuns.inc({ job: e.job.name, result: 'skipped' });
+      return;
+    }
+    const failed = e.failures;
+    await this.triggerEntry(e);
+    await lease.release(e.failures === failed).catch((err: unknown) =>
+      this.deps.logger.warn('job lease not released', {
+        component: 'jobs',
+        job: e.job.name,
+        error: errorMessage(err),
+      }),
+    );
   }
 
   private async disarm(e: Entry): Promise<void> {
@@ -164,13 +222,15 @@ export class JobRunner {
     await cancel?.();
   }
 
-  private async runOnce(job: Job): Promise<void> {
+  private async runOnce(entry: Entry): Promise<void> {
+    const job = entry.job;
     const started = performance.now();
     let result: 'ok' | 'error' = 'ok';
     try {
       await job.run();
     } catch (e) {
       result = 'error';
+      entry.failures++;
       this.deps.logger.error('scheduled job failed', {
         component: 'jobs',
         job: job.name,
@@ -182,6 +242,15 @@ export class JobRunner {
       this.deps.metrics?.jobDuration.observe({ job: job.name }, seconds);
     }
   }
+}
+
+/** The period a cluster job runs once in: its own, else its interval, else a minute (cron's resolution). */
+function periodOf(job: Job): number {
+  if (job.periodMs) return job.periodMs;
+  const s = job.schedule;
+  if (s !== 'on-trigger' && 'everyMs' in s) return s.everyMs;
+  if (s !== 'on-trigger' && 'gapMs' in s) return s.gapMs;
+  return 60_000;
 }
 
 /**

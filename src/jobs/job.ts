@@ -9,7 +9,30 @@ export interface Job {
   schedule: JobSchedule;
   /** Run once as soon as the job is started (besides its schedule). */
   runAtStart?: boolean;
+  /**
+   * 'cluster': with replicas (JobRunner given leases) a scheduled run happens on one replica per
+   * period, the one that wins the job's lease; 'replica' (default): every replica runs it (work on
+   * its own Asterisk, its own panel, or safe in parallel like the outbox's claimed deliveries).
+   * Triggered runs are never leased: they answer something that happened on this replica.
+   */
+  scope?: 'cluster' | 'replica';
+  /** The period a cluster job runs once in, ms; default: its everyMs/gapMs, a minute for cron. */
+  periodMs?: number;
   run(): Promise<unknown>;
+}
+
+/** A job's lease for one period, won by one replica (src/store/job-leases.ts on the shared database). */
+export interface JobLease {
+  /** The fencing token: grows with every lease of the job, so a late holder's writes can be told apart. */
+  readonly token: number;
+  /** Marks the period's run ended (ok: not taken over again after the lease expires). */
+  release(ok: boolean): Promise<void>;
+}
+
+/** Cluster-wide leases of the jobs: rows won by an UPDATE, never a database lock (locks are node-local on Galera). */
+export interface JobLeases {
+  /** The lease of `job` for the period `period` (a number that grows with time), or null when another replica won it. */
+  acquire(job: string, period: number, ttlMs: number): Promise<JobLease | null>;
 }
 
 /**

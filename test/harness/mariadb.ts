@@ -68,7 +68,7 @@ function findBinary(name: string): string | null {
   return null;
 }
 
-function ensureInstalled(): { mariadbd: string; installDb: string } {
+export function ensureInstalled(): { mariadbd: string; installDb: string } {
   let mariadbd = findBinary('mariadbd');
   if (!mariadbd && process.getuid?.() === 0) {
     execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'mariadb-server'], {
@@ -88,7 +88,7 @@ function ensureInstalled(): { mariadbd: string; installDb: string } {
   return { mariadbd, installDb };
 }
 
-function makeServer(
+export function makeServer(
   coords: { host: string; port: number; user: string; password: string },
   priv: { socketPath: string; pid: number; baseDir: string; child?: ChildProcess } | null,
 ): MariaDbServer {

@@ -18,7 +18,7 @@ import type { SigningKey } from '../../src/federation/http-signature';
 import { decryptPrivateKey } from '../../src/core/key-encryption';
 import { serverNameOf } from '../../src/federation/local-keys';
 import { KEY_FILE_NAME, unsealStored } from '../../src/store/secrets-at-rest';
-import { externalMariaDbFromEnv, testDatabaseName } from './mariadb';
+import { externalMariaDbFromEnv, makeServer, testDatabaseName } from './mariadb';
 import { freePort } from './ports';
 import { killPid, stopPid } from './processes';
 import { waitUntil } from './wait';
@@ -43,6 +43,13 @@ export interface SidecarOptions {
   /** Shown in logs and error messages. */
   name: string;
   db?: 'sqlite' | 'mariadb';
+  /**
+   * With db 'mariadb': join this existing database (another sidecar's) instead of creating one,
+   * as a second replica of one instance does; destroy() leaves it to its owner.
+   */
+  sharedMariaDb?: string;
+  /** With db 'mariadb': this server (e.g. one node of a Galera cluster) instead of the integration MariaDB. */
+  mariaDbAt?: { host: string; port: number; user: string; password: string };
   /** Extra UURU_* variables (override the defaults below). */
   env?: Record<string, string>;
   /** Settings merged into the config file (e.g. jobs, federation timings). */
@@ -100,12 +107,17 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 
   let mariaDbName: string | null = null;
   const dbEnv: Record<string, string> = {};
-  const mariadb = opts.db === 'mariadb' ? externalMariaDbFromEnv() : null;
+  const mariadb =
+    opts.db !== 'mariadb'
+      ? null
+      : opts.mariaDbAt
+        ? makeServer(opts.mariaDbAt, null)
+        : externalMariaDbFromEnv();
   if (opts.db === 'mariadb') {
     if (!mariadb)
       throw new Error('db: mariadb needs UURU_TEST_MARIADB_HOST (run through the integration project)');
-    mariaDbName = testDatabaseName(opts.name);
-    await mariadb.createDatabase(mariaDbName);
+    mariaDbName = opts.sharedMariaDb ?? testDatabaseName(opts.name);
+    if (!opts.sharedMariaDb) await mariadb.createDatabase(mariaDbName);
     Object.assign(dbEnv, {
       UURU_DATABASE_TYPE: 'mariadb',
       UURU_DATABASE_SERVER: mariadb.host,
@@ -218,7 +230,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
     async destroy() {
       await stop();
       if (mariadb && mariaDbName) {
-        await mariadb.dropDatabase(mariaDbName).catch(() => undefined);
+        if (!opts.sharedMariaDb) await mariadb.dropDatabase(mariaDbName).catch(() => undefined);
         await mariadb.stop();
       }
       fs.rmSync(dataDir, { recursive: true, force: true });

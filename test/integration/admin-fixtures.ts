@@ -258,14 +258,20 @@ export interface PanelSession {
   ): Promise<HttpResult>;
 }
 
-export async function loginForm(i: Instance): Promise<{ loginCookie: string; csrf: string }> {
+export async function loginForm(
+  i: Pick<Instance, 'adminUrl'>,
+): Promise<{ loginCookie: string; csrf: string }> {
   const page = await call(i.adminUrl, 'GET', '/panel/login');
   const loginCookie = cookieValue(page, 'uuru_fed_login_csrf');
   if (!loginCookie) throw new Error('no login CSRF cookie');
   return { loginCookie, csrf: hiddenCsrf(page.text) };
 }
 
-export async function tryLogin(i: Instance, username: string, password: string): Promise<HttpResult> {
+export async function tryLogin(
+  i: Pick<Instance, 'adminUrl'>,
+  username: string,
+  password: string,
+): Promise<HttpResult> {
   const { loginCookie, csrf } = await loginForm(i);
   return call(i.adminUrl, 'POST', '/panel/login', {
     rawBody: form({ _csrf: csrf, username, password }),
@@ -276,7 +282,11 @@ export async function tryLogin(i: Instance, username: string, password: string):
   });
 }
 
-export async function panelLogin(i: Instance, username: string, password: string): Promise<PanelSession> {
+export async function panelLogin(
+  i: Pick<Instance, 'adminUrl'>,
+  username: string,
+  password: string,
+): Promise<PanelSession> {
   const res = await tryLogin(i, username, password);
   if (res.status !== 303) throw new Error(`login failed: ${res.status} ${res.text.slice(0, 300)}`);
   const id = cookieValue(res, 'uuru_fed_session');

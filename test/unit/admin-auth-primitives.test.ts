@@ -45,9 +45,9 @@ describe('password hashing', () => {
 
 describe('login throttle', () => {
   const limits = { windowMs: 60_000, perUsername: 3, perAddress: 5 };
-  const expectThrottled = (fn: () => void): AppError => {
+  const expectThrottled = async (fn: () => Promise<void>): Promise<AppError> => {
     try {
-      fn();
+      await fn();
     } catch (e) {
       expect(e).toBeInstanceOf(AppError);
       return e as AppError;
@@ -55,41 +55,41 @@ describe('login throttle', () => {
     throw new Error('expected LOGIN_THROTTLED');
   };
 
-  it('locks an account after its failures, with 429 and Retry-After, until the window passes', () => {
+  it('locks an account after its failures, with 429 and Retry-After, until the window passes', async () => {
     const clock = new ManualClock();
     const t = new LoginThrottle(clock, limits);
     for (let i = 0; i < 3; i++) {
-      t.check('alice', '10.0.0.1');
-      t.recordFailure('alice', `10.0.0.${i + 1}`);
+      await t.check('alice', '10.0.0.1');
+      await t.recordFailure('alice', `10.0.0.${i + 1}`);
       clock.advance(1000);
     }
-    const e = expectThrottled(() => t.check('ALICE', '10.9.9.9'));
+    const e = await expectThrottled(() => t.check('ALICE', '10.9.9.9'));
     expect(e.code).toBe('LOGIN_THROTTLED');
     expect(e.status).toBe(429);
     // oldest failure at t0, window 60 s, now t0+3 s: 57 s to wait
     expect(e.headers?.['Retry-After']).toBe('57');
-    t.check('bob', '10.9.9.9');
+    await t.check('bob', '10.9.9.9');
     clock.advance(57_000);
-    t.check('alice', '10.9.9.9');
+    await t.check('alice', '10.9.9.9');
   });
 
-  it('limits one address spraying many accounts', () => {
+  it('limits one address spraying many accounts', async () => {
     const clock = new ManualClock();
     const t = new LoginThrottle(clock, limits);
-    for (let i = 0; i < 5; i++) t.recordFailure(`user${i}`, '192.0.2.7');
-    expect(expectThrottled(() => t.check('fresh-user', '192.0.2.7')).code).toBe('LOGIN_THROTTLED');
-    t.check('fresh-user', '192.0.2.8');
+    for (let i = 0; i < 5; i++) await t.recordFailure(`user${i}`, '192.0.2.7');
+    expect((await expectThrottled(() => t.check('fresh-user', '192.0.2.7'))).code).toBe('LOGIN_THROTTLED');
+    await t.check('fresh-user', '192.0.2.8');
   });
 
-  it('a correct password clears the account count', () => {
+  it('a correct password clears the account count', async () => {
     const clock = new ManualClock();
     const t = new LoginThrottle(clock, limits);
-    t.recordFailure('carol', 'a');
-    t.recordFailure('carol', 'b');
-    t.recordSuccess('carol');
-    t.recordFailure('carol', 'c');
-    t.recordFailure('carol', 'd');
-    t.check('carol', 'e');
+    await t.recordFailure('carol', 'a');
+    await t.recordFailure('carol', 'b');
+    await t.recordSuccess('carol');
+    await t.recordFailure('carol', 'c');
+    await t.recordFailure('carol', 'd');
+    await t.check('carol', 'e');
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import type { LocalKeyStore } from './local-key-store';
 import type { NonceStore } from '../nonce-store';
-import type { OutboxStore } from './outbox-store';
+import type { OutboxClaims, OutboxStore } from './outbox-store';
 import type { PartnerHealthStore } from './partner-health-store';
 import type { PartnerStore } from './partner-store';
 import type { PeeringStore } from './peering-store';
@@ -16,6 +16,7 @@ import type { Transactions } from './transactions';
 export type {
   LocalKeyStore,
   NonceStore,
+  OutboxClaims,
   OutboxStore,
   PartnerHealthStore,
   PartnerStore,

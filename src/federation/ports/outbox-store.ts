@@ -24,3 +24,14 @@ export interface OutboxStore {
   /** Patches every pending item of a request (all pending items without one); returns how many. */
   updatePending(patch: OutboxPatch, filter?: { requestId?: string }, tx?: StoreTx): Promise<number>;
 }
+
+/**
+ * Replicas: which delivery worker sends an item. A claim is won by a row
+ * update (src/store/ha/outbox-claims.ts); a single sidecar has none.
+ */
+export interface OutboxClaims {
+  /** The claim's token when this replica may send the pending item now; null when another holds it or it is no longer pending. */
+  claim(id: string): Promise<string | null>;
+  /** Gives the item up after its attempt was recorded. */
+  release(id: string, token: string): Promise<void>;
+}

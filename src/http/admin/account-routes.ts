@@ -4,7 +4,7 @@ import { deleteAdminUser, listAdminUsers } from './admin-users';
 import { adminUserView, apiTokenView, asteriskConfigView, idParams, noQuery } from './api-schemas';
 import { deleteApiToken, listApiTokens } from './api-tokens';
 import { type ApiRoute, defineRoute } from './route-table';
-import type { SessionStore } from './session-store';
+import type { AdminSessions } from './session-store';
 
 /**
  * The admin API's routes for the operator's own tools: API tokens and admin
@@ -15,7 +15,7 @@ import type { SessionStore } from './session-store';
 
 export interface AccountServices {
   db: DataSource;
-  sessions: SessionStore;
+  sessions: AdminSessions;
   /** The generated Asterisk configuration, secrets replaced (composed in src/app.ts). */
   generatedAsteriskConfig(): Promise<z.infer<typeof asteriskConfigView>>;
 }
@@ -84,7 +84,7 @@ export function accountApiRoutes(s: AccountServices): ApiRoute[] {
       errors: ['ADMIN_NOT_FOUND'],
       handle: async ({ params }) => {
         const gone = await deleteAdminUser(s.db, params.id);
-        s.sessions.destroyUser(gone.username);
+        await s.sessions.destroyUser(gone.username);
         return { status: 204 };
       },
     }),

@@ -3,7 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Config } from '../../config/schema';
 import { AppError } from '../../core/errors';
 import type { ApiTokenVerifier, TokenPrincipal } from './api-tokens';
-import { constantTimeEqual, type Session, type SessionStore } from './session-store';
+import { type AdminSessions, constantTimeEqual, type Session } from './session-store';
 
 /**
  * Who may act: a bearer token (scripts, the CLI) or a panel session. A
@@ -69,14 +69,14 @@ export class AdminAuth {
   constructor(
     config: Config,
     private readonly tokens: ApiTokenVerifier,
-    readonly sessions: SessionStore,
+    readonly sessions: AdminSessions,
   ) {
     this.secureCookies = useSecureCookies(config);
   }
 
-  sessionFrom(req: Request): SessionPrincipal | null {
+  async sessionFrom(req: Request): Promise<SessionPrincipal | null> {
     const id = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    const session = this.sessions.get(id);
+    const session = await this.sessions.get(id);
     if (!id || !session) return null;
     return { kind: 'session', name: session.username, sessionId: id, session };
   }
@@ -122,7 +122,7 @@ export class AdminAuth {
       req.principal = principal;
       return;
     }
-    const session = this.sessionFrom(req);
+    const session = await this.sessionFrom(req);
     if (!session) {
       throw new AppError('AUTH_REQUIRED', 'sign in to the panel or send "Authorization: Bearer <token>"', {
         headers: { 'WWW-Authenticate': 'Bearer' },

@@ -15,11 +15,11 @@ import { adminApiRoutes, type AdminServices, API_BASE } from './api-routes';
 import { ApiTokenVerifier } from './api-tokens';
 import { auditApiHook, auditRoutes } from './audit-routes';
 import { AuditTrail } from './audit-trail';
-import { LoginThrottle } from './login-throttle';
+import { DEFAULT_LOGIN_LIMITS, type FailureLog, LoginThrottle } from './login-throttle';
 import { metricsRouter } from './metrics-route';
 import { buildOpenApiDocument } from './openapi';
 import { mountRoutes } from './route-table';
-import { SessionStore } from './session-store';
+import { type AdminSessions, MemorySessions, SessionStore } from './session-store';
 import type { JobHandle } from '../../jobs/job';
 import { runnerFor } from '../../jobs/job-runner';
 
@@ -38,6 +38,8 @@ export type AdminFeatureContext = ServiceContext & {
   listeners(): { federation: string; admin: string };
   /** The Asterisk configuration generated from the peers, secrets replaced (GET /asterisk/config). */
   generatedAsteriskConfig: AccountServices['generatedAsteriskConfig'];
+  /** Replicas sharing the database (config.ha): sessions and failed logins there. Unset: in memory. */
+  replicas?: { sessions: AdminSessions; loginFailures: FailureLog };
 };
 
 export const ADMIN_API_VERSION = '1.0.0';
@@ -52,13 +54,13 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     config: ctx.config,
     listeners: ctx.listeners,
   };
-  const sessions = new SessionStore(ctx.clock);
+  const sessions = ctx.replicas?.sessions ?? new MemorySessions(new SessionStore(ctx.clock));
   const auth = new AdminAuth(
     ctx.config,
     new ApiTokenVerifier(ctx.db, ctx.clock, ctx.config.admin.bootstrapToken),
     sessions,
   );
-  const throttle = new LoginThrottle(ctx.clock);
+  const throttle = new LoginThrottle(ctx.clock, DEFAULT_LOGIN_LIMITS, ctx.replicas?.loginFailures);
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
   const events = new PanelEvents(services, auth, changes, ctx.logger);
@@ -117,7 +119,7 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
       await Promise.all(handles.map((h) => h.remove()));
       handles = [];
       events.closeAll();
-      sessions.clear();
+      await sessions.clear();
     },
   };
 }

@@ -22,19 +22,59 @@ export const DEFAULT_LOGIN_LIMITS: LoginThrottleLimits = {
 
 const MAX_TRACKED_KEYS = 10000;
 
-export class LoginThrottle {
+/**
+ * Where failures are kept: this process's memory (MemoryFailureLog), or the
+ * database replicas share (src/store/ha/login-failures.ts).
+ */
+export interface FailureLog {
+  /** The key's failure times after `since`, oldest first. */
+  recent(key: string, since: number): Promise<number[]>;
+  /** Records one failure now for each key; forgets what left the window. */
+  add(keys: string[], windowMs: number): Promise<void>;
+  clear(key: string): Promise<void>;
+}
+
+export class MemoryFailureLog implements FailureLog {
   private readonly failures = new Map<string, number[]>();
 
+  constructor(private readonly clock: Clock) {}
+
+  async recent(key: string, since: number): Promise<number[]> {
+    return (this.failures.get(key) ?? []).filter((t) => t > since);
+  }
+
+  async add(keys: string[], windowMs: number): Promise<void> {
+    const now = this.clock.now();
+    for (const key of keys) {
+      const list = await this.recent(key, now - windowMs);
+      list.push(now);
+      this.failures.delete(key);
+      this.failures.set(key, list);
+    }
+    while (this.failures.size > MAX_TRACKED_KEYS) {
+      const oldest = this.failures.keys().next().value;
+      if (oldest === undefined) break;
+      this.failures.delete(oldest);
+    }
+  }
+
+  async clear(key: string): Promise<void> {
+    this.failures.delete(key);
+  }
+}
+
+export class LoginThrottle {
   constructor(
     private readonly clock: Clock,
     private readonly limits: LoginThrottleLimits = DEFAULT_LOGIN_LIMITS,
+    private readonly log: FailureLog = new MemoryFailureLog(clock),
   ) {}
 
   /** Throws LOGIN_THROTTLED (429, Retry-After) when either limit is reached. */
-  check(username: string, address: string): void {
+  async check(username: string, address: string): Promise<void> {
     const waits = [
-      this.waitMs(`u:${username.toLowerCase()}`, this.limits.perUsername),
-      this.waitMs(`a:${address}`, this.limits.perAddress),
+      await this.waitMs(`u:${username.toLowerCase()}`, this.limits.perUsername),
+      await this.waitMs(`a:${address}`, this.limits.perAddress),
     ];
     const wait = Math.max(...waits);
     if (wait > 0) {
@@ -47,33 +87,17 @@ export class LoginThrottle {
     }
   }
 
-  recordFailure(username: string, address: string): void {
-    const now = this.clock.now();
-    for (const key of [`u:${username.toLowerCase()}`, `a:${address}`]) {
-      const list = this.recent(key);
-      list.push(now);
-      this.failures.delete(key);
-      this.failures.set(key, list);
-    }
-    while (this.failures.size > MAX_TRACKED_KEYS) {
-      const oldest = this.failures.keys().next().value;
-      if (oldest === undefined) break;
-      this.failures.delete(oldest);
-    }
+  async recordFailure(username: string, address: string): Promise<void> {
+    await this.log.add([`u:${username.toLowerCase()}`, `a:${address}`], this.limits.windowMs);
   }
 
   /** A correct password clears the account's count (the address keeps its own). */
-  recordSuccess(username: string): void {
-    this.failures.delete(`u:${username.toLowerCase()}`);
+  async recordSuccess(username: string): Promise<void> {
+    await this.log.clear(`u:${username.toLowerCase()}`);
   }
 
-  private recent(key: string): number[] {
-    const since = this.clock.now() - this.limits.windowMs;
-    return (this.failures.get(key) ?? []).filter((t) => t > since);
-  }
-
-  private waitMs(key: string, limit: number): number {
-    const list = this.recent(key);
+  private async waitMs(key: string, limit: number): Promise<number> {
+    const list = await this.log.recent(key, this.clock.now() - this.limits.windowMs);
     if (list.length < limit) return 0;
     return list[list.length - limit] + this.limits.windowMs - this.clock.now();
   }

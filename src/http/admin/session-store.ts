@@ -2,8 +2,9 @@ import crypto from 'node:crypto';
 import type { Clock } from '../../core/clock';
 
 /**
- * Panel sessions live in memory: the sidecar is one process, and a restart
- * logging admins out is acceptable (and drops any stolen cookie). The map is
+ * Panel sessions live in memory for one sidecar process (with replicas, in
+ * the database: AdminSessions below), and a restart logging admins out is
+ * acceptable (and drops any stolen cookie). The map is
  * keyed by the sha256 of the cookie value so a heap dump holds no usable id.
  */
 
@@ -84,6 +85,55 @@ export class SessionStore {
     for (const [k, s] of this.sessions) {
       if (now - s.lastSeenAt > SESSION_IDLE_MS || now - s.createdAt > SESSION_MAX_MS) this.sessions.delete(k);
     }
+  }
+}
+
+/**
+ * The sessions as the panel and the admin API use them: this process's
+ * memory (MemorySessions, one sidecar), or the database replicas share
+ * (src/store/ha/sessions.ts), so a session made on one replica is valid on all.
+ */
+export interface AdminSessions {
+  /** Returns the cookie value; only its hash is kept. */
+  create(username: string): Promise<{ id: string; session: Session }>;
+  /** The live session for a cookie value, touched; null when unknown or expired. */
+  get(id: string | undefined): Promise<Session | null>;
+  /** Keeps (or clears, null) the message the next page shows. */
+  setFlash(id: string, flash: Flash | null): Promise<void>;
+  destroy(id: string | undefined): Promise<void>;
+  /** Ends every session of one admin (the account was deleted). */
+  destroyUser(username: string): Promise<void>;
+  /** Forgets what this process holds (the admin feature stops). */
+  clear(): Promise<void>;
+}
+
+/** AdminSessions on a SessionStore in memory: the session objects are the stored ones, so a flash is kept in place. */
+export class MemorySessions implements AdminSessions {
+  constructor(readonly store: SessionStore) {}
+
+  async create(username: string): Promise<{ id: string; session: Session }> {
+    return this.store.create(username);
+  }
+
+  async get(id: string | undefined): Promise<Session | null> {
+    return this.store.get(id);
+  }
+
+  async setFlash(id: string, flash: Flash | null): Promise<void> {
+    const s = this.store.get(id);
+    if (s) s.flash = flash;
+  }
+
+  async destroy(id: string | undefined): Promise<void> {
+    this.store.destroy(id);
+  }
+
+  async destroyUser(username: string): Promise<void> {
+    this.store.destroyUser(username);
+  }
+
+  async clear(): Promise<void> {
+    this.store.clear();
   }
 }
 

@@ -111,7 +111,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
         headers: result.status === 503 ? { 'Retry-After': '30' } : undefined,
       });
     }
-    const limit = deps.perOrigin.take(result.serverName);
+    const limit = await deps.perOrigin.take(result.serverName);
     if (!limit.ok) {
       throw new AppError(
         'FED_RATE_LIMITED',

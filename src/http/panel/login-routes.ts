@@ -53,8 +53,8 @@ export function loginRoutes(r: Router, kit: PanelKit): void {
     });
   };
 
-  r.get('/panel/login', (req, res) => {
-    if (auth.sessionFrom(req)) {
+  r.get('/panel/login', async (req, res) => {
+    if (await auth.sessionFrom(req)) {
       res.redirect(303, '/panel/federation');
       return;
     }
@@ -79,7 +79,7 @@ export function loginRoutes(r: Router, kit: PanelKit): void {
     // req.ip is clientAddress(): behind trusted proxies, the client they name.
     const address = req.ip ?? 'unknown';
     try {
-      throttle.check(form.username, address);
+      await throttle.check(form.username, address);
     } catch (e) {
       if (!isAppError(e)) throw e;
       await recordFailure(form.username, e);
@@ -90,15 +90,15 @@ export function loginRoutes(r: Router, kit: PanelKit): void {
     }
     const user = await checkAdminLogin(services.db, form.username, form.password);
     if (!user) {
-      throttle.recordFailure(form.username, address);
+      await throttle.recordFailure(form.username, address);
       logger.info('panel login failed', { component: 'panel', username: form.username, address });
       await recordFailure(form.username, new AppError('AUTH_INVALID', 'wrong username or password'));
       res.setHeader('X-Error-Code', 'AUTH_INVALID');
       showLogin(res, 401, 'Wrong username or password. (AUTH_INVALID)', form.username);
       return;
     }
-    throttle.recordSuccess(form.username);
-    const { id } = auth.sessions.create(user.username);
+    await throttle.recordSuccess(form.username);
+    const { id } = await auth.sessions.create(user.username);
     logger.info('panel login', { component: 'panel', username: user.username, address });
     await audit.record({
       actorKind: 'admin',
@@ -117,7 +117,7 @@ export function loginRoutes(r: Router, kit: PanelKit): void {
 
   r.post('/panel/logout', kit.forms, kit.requireSession, async (req, res) => {
     const p = principalOf(req);
-    auth.sessions.destroy(p.sessionId);
+    await auth.sessions.destroy(p.sessionId);
     await audit.record({
       actorKind: 'admin',
       actor: p.name,

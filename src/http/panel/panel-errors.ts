@@ -35,21 +35,24 @@ export function panelErrorHandlers(r: Router, kit: PanelKit): void {
     res.setHeader('X-Error-Code', err.code);
     const back = err.status === 401 ? '/panel/login' : '/panel/federation';
     // Signed in: the page keeps the navigation, so the admin is never stuck on it.
-    const session = err.status === 401 ? null : kit.deps.auth.sessionFrom(req);
-    const user = session ? { name: session.name, csrf: session.session.csrfToken } : undefined;
-    res
-      .status(err.status)
-      .type('html')
-      .send(
-        renderPage({
-          title: 'Error',
-          user,
-          body: html`<section class="card">
-            <h1>${m.code}</h1>
-            <p>${m.text}</p>
-            <p><a href="${back}">Back</a></p>
-          </section>`,
-        }),
-      );
+    const session =
+      err.status === 401 ? Promise.resolve(null) : kit.deps.auth.sessionFrom(req).catch(() => null);
+    void session.then((s) => {
+      const user = s ? { name: s.name, csrf: s.session.csrfToken } : undefined;
+      res
+        .status(err.status)
+        .type('html')
+        .send(
+          renderPage({
+            title: 'Error',
+            user,
+            body: html`<section class="card">
+              <h1>${m.code}</h1>
+              <p>${m.text}</p>
+              <p><a href="${back}">Back</a></p>
+            </section>`,
+          }),
+        );
+    });
   });
 }

@@ -4,7 +4,7 @@ import { errorMessage } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
 import type { Job } from '../../jobs/job';
 import { SingleFlight } from '../../jobs/single-flight';
-import type { AdminAuth } from '../admin/admin-auth';
+import type { AdminAuth, SessionPrincipal } from '../admin/admin-auth';
 import type { AdminServices } from '../admin/api-routes';
 import { federationFragments, type FederationSnapshot } from './federation-page';
 
@@ -66,7 +66,16 @@ export class PanelEvents {
   ) {}
 
   readonly handler = (req: Request, res: Response): void => {
-    const principal = this.auth.sessionFrom(req);
+    this.auth.sessionFrom(req).then(
+      (principal) => this.openStream(principal, req, res),
+      () => {
+        if (!res.headersSent)
+          res.status(503).json({ error: 'FED_UNAVAILABLE', message: 'sessions unreachable' });
+      },
+    );
+  };
+
+  private openStream(principal: SessionPrincipal | null, req: Request, res: Response): void {
     if (!principal) {
       res.status(401).json({ error: 'AUTH_REQUIRED', message: 'sign in to the panel first' });
       return;
@@ -83,7 +92,7 @@ export class PanelEvents {
     let closed = false;
     const sendSnapshot = async (): Promise<void> => {
       try {
-        if (!this.auth.sessions.get(principal.sessionId)) {
+        if (!(await this.auth.sessions.get(principal.sessionId))) {
           stream.close();
           return;
         }
@@ -117,7 +126,7 @@ export class PanelEvents {
     this.open.add(stream);
     req.on('close', stream.close);
     stream.push();
-  };
+  }
 
   closeAll(): void {
     for (const s of [...this.open]) s.close();

@@ -1,5 +1,11 @@
 import type { EventEmitter } from 'node:events';
-import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
 import type { Config } from '../../config/schema';
 import { AppError, isAppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
@@ -99,13 +105,17 @@ export function panelKit(deps: PanelDeps, r: Router): PanelKit {
     const p = principalOf(req);
     const flash = p.session.flash;
     p.session.flash = null;
+    // Shown once: cleared where it is kept (in the database with replicas; a failure only shows it again).
+    if (flash) void auth.sessions.setFlash(p.sessionId, null).catch(() => undefined);
     res
       .type('html')
       .send(renderPage({ title, body, active, flash, user: { name: p.name, csrf: p.session.csrfToken } }));
   };
 
   const requireSession: RequestHandler = (req, res, next) => {
-    const p = auth.sessionFrom(req);
+    auth.sessionFrom(req).then((p) => withSession(p, req, res, next), next);
+  };
+  const withSession = (p: SessionPrincipal | null, req: Request, res: Response, next: NextFunction): void => {
     if (!p) {
       if (req.method === 'GET' && !wantsJson(req)) {
         res.redirect(303, '/panel/login');
@@ -152,7 +162,7 @@ export function panelKit(deps: PanelDeps, r: Router): PanelKit {
           res.status(e.status).json({ error: m.code, message: m.text });
           return;
         }
-        p.session.flash = { kind: 'error', text: m.text };
+        await auth.sessions.setFlash(p.sessionId, { kind: 'error', text: m.text });
         res.redirect(303, back);
         return;
       }
@@ -162,7 +172,7 @@ export function panelKit(deps: PanelDeps, r: Router): PanelKit {
         res.json(result.json ?? { ok: true, message: result.flash.text });
         return;
       }
-      p.session.flash = result.flash;
+      await auth.sessions.setFlash(p.sessionId, result.flash);
       res.redirect(303, back);
     };
 

@@ -10,6 +10,7 @@ import { TrunkQualitySamples1763800001200 } from './0012-trunk-quality-samples';
 import { SecretEpochs1763800001300 } from './0013-secret-epochs';
 import { V1Upgrade1763800001400 } from './0014-v1-upgrade';
 import { ForcedRotations1763800001500 } from './0015-forced-rotations';
+import { HaSharedState1763800001600 } from './0016-ha-shared-state';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   SecretEpochs1763800001300,
   V1Upgrade1763800001400,
   ForcedRotations1763800001500,
+  HaSharedState1763800001600,
 ];

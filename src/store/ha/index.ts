@@ -1,0 +1,32 @@
+import os from 'node:os';
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../../core/clock';
+import { DbJobLeases } from './job-leases';
+import { DbLoginFailures } from './login-failures';
+import { DbOutboxClaims } from './outbox-claims';
+import { DbRateLimiter } from './rate-limits';
+import { DbSessionStore } from './sessions';
+import { execute } from './sql';
+
+export { DbJobLeases, DbLoginFailures, DbOutboxClaims, DbRateLimiter, DbSessionStore };
+
+/** This replica's name in leases and claims: the configured one, else host name and process id. */
+export function replicaName(configured: string | undefined): string {
+  return (configured ?? `${os.hostname()}-${process.pid}`).slice(0, 100);
+}
+
+/**
+ * Deletes what expired in the shared-state tables (ended rate-limit windows,
+ * failed logins and sessions older than their longest window). A cluster job.
+ */
+export async function purgeSharedState(
+  db: DataSource,
+  clock: Clock,
+  keepMs: { rateWindowMs: number; loginWindowMs: number; sessionMaxMs: number },
+): Promise<number> {
+  const now = clock.now();
+  let n = await DbRateLimiter.purge(db, now - keepMs.rateWindowMs);
+  n += await execute(db, 'DELETE FROM `login_failures` WHERE `at` <= ?', [now - keepMs.loginWindowMs]);
+  n += await execute(db, 'DELETE FROM `admin_sessions` WHERE `createdAt` < ?', [now - keepMs.sessionMaxMs]);
+  return n;
+}

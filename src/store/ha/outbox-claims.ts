@@ -1,0 +1,44 @@
+import crypto from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../../core/clock';
+import { execute } from './sql';
+
+/**
+ * Claims of outbox items by one replica's delivery worker (columns
+ * `claimedBy`, `claimToken`, `claimExpiresAt` of `outbox`, migration 0016):
+ * an UPDATE that only a pending, unclaimed (or expired) item lets through, so
+ * of two replicas that read the same pending item one sends it. Never SELECT
+ * ... FOR UPDATE SKIP LOCKED: on Galera it skips only rows locked on the same
+ * node. A claim expires after `claimMs` (a replica that died mid-delivery), so
+ * a partner may in that case get an item twice; the protocol's answers are
+ * idempotent for that (an accept already applied answers as delivered).
+ * Shaped like src/federation/ports' OutboxClaims.
+ */
+export class DbOutboxClaims {
+  constructor(
+    private readonly db: DataSource,
+    private readonly clock: Clock,
+    private readonly holder: string,
+    private readonly claimMs: number,
+  ) {}
+
+  async claim(id: string): Promise<string | null> {
+    const now = this.clock.now();
+    const token = crypto.randomUUID();
+    const won = await execute(
+      this.db,
+      "UPDATE `outbox` SET `claimedBy` = ?, `claimToken` = ?, `claimExpiresAt` = ? WHERE `id` = ? AND `state` = 'pending'" +
+        ' AND (`claimExpiresAt` IS NULL OR `claimExpiresAt` <= ?)',
+      [this.holder, token, now + this.claimMs, id, now],
+    );
+    return won === 1 ? token : null;
+  }
+
+  async release(id: string, token: string): Promise<void> {
+    await execute(
+      this.db,
+      'UPDATE `outbox` SET `claimedBy` = NULL, `claimToken` = NULL, `claimExpiresAt` = NULL WHERE `id` = ? AND `claimToken` = ?',
+      [id, token],
+    );
+  }
+}

@@ -1,0 +1,66 @@
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../../core/clock';
+import { isDuplicateKey } from '../typeorm/transactions';
+import { execute, num, select } from './sql';
+
+type HitResult = { ok: true } | { ok: false; retryAfterS: number };
+
+/**
+ * A fixed-window limit counted in the shared database (`rate_limit_windows`,
+ * one row per limiter and key), so replicas behind one address count
+ * together. A hit is one UPDATE that only a window with room (or a window
+ * that has ended, which it restarts) lets through; a key's first hit inserts
+ * its row. Refused hits are not counted, as in the in-memory RateLimiter.
+ * Hand-written: rate-limiter-flexible would do this on MySQL but is not a
+ * dependency of this project. Shaped like src/federation's SharedHitLimiter.
+ */
+export class DbRateLimiter {
+  constructor(
+    private readonly db: DataSource,
+    private readonly clock: Clock,
+    /** Prefix that keeps limiters apart in the one table ("origin", "login"...). */
+    private readonly name: string,
+    private readonly limit: number,
+    private readonly windowMs: number,
+  ) {}
+
+  async take(key: string): Promise<HitResult> {
+    const k = `${this.name}:${key}`.slice(0, 300);
+    const now = this.clock.now();
+    const ended = now - this.windowMs;
+    // SET runs left to right on MariaDB/MySQL: `hits` is set from the old `windowStart`, then `windowStart`.
+    const hit = () =>
+      execute(
+        this.db,
+        'UPDATE `rate_limit_windows` SET `hits` = CASE WHEN `windowStart` <= ? THEN 1 ELSE `hits` + 1 END,' +
+          ' `windowStart` = CASE WHEN `windowStart` <= ? THEN ? ELSE `windowStart` END' +
+          ' WHERE `limiterKey` = ? AND (`windowStart` <= ? OR `hits` < ?)',
+        [ended, ended, now, k, ended, this.limit],
+      );
+    if ((await hit()) === 1) return { ok: true };
+    try {
+      await execute(
+        this.db,
+        'INSERT INTO `rate_limit_windows` (`limiterKey`, `windowStart`, `hits`) VALUES (?, ?, 1)',
+        [k, now],
+      );
+      return { ok: true };
+    } catch (e) {
+      if (!isDuplicateKey(e)) throw e;
+    }
+    // The row exists: full, or another replica inserted it just now.
+    if ((await hit()) === 1) return { ok: true };
+    const rows = await select<{ windowStart: unknown }>(
+      this.db,
+      'SELECT `windowStart` FROM `rate_limit_windows` WHERE `limiterKey` = ?',
+      [k],
+    );
+    const start = rows.length > 0 ? num(rows[0].windowStart) : now;
+    return { ok: false, retryAfterS: Math.max(1, Math.ceil((start + this.windowMs - now) / 1000)) };
+  }
+
+  /** Deletes windows that ended (the shared-state purge job). */
+  static async purge(db: DataSource, olderThan: number): Promise<number> {
+    return execute(db, 'DELETE FROM `rate_limit_windows` WHERE `windowStart` < ?', [olderThan]);
+  }
+}

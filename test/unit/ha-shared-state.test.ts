@@ -1,0 +1,236 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { DataSource } from 'typeorm';
+import { ManualClock } from '../harness/manual-clock';
+import { captureLogger } from '../harness/test-logger';
+import { configSchema } from '../../src/config/schema';
+import { openDatabase } from '../../src/store/data-source';
+import {
+  DbJobLeases,
+  DbLoginFailures,
+  DbOutboxClaims,
+  DbRateLimiter,
+  DbSessionStore,
+} from '../../src/store/ha';
+import { isWriteConflict, retryOnConflict } from '../../src/store/typeorm/transactions';
+import { TypeormOutboxStore } from '../../src/store/typeorm';
+import { JobRunner, type JobTimers } from '../../src/jobs/job-runner';
+import { LoginThrottle } from '../../src/http/admin/login-throttle';
+import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../../src/http/admin/session-store';
+import type { OutboxItem } from '../../src/core/records';
+
+/**
+ * The shared state of replicas (src/store/ha, migration 0016) on a real
+ * SQLite database: two "replicas" are two sets of stores on one database.
+ * The same run on MariaDB with two sidecar processes is
+ * test/integration/ha-galera.test.ts.
+ */
+
+describe('state replicas share through the database', () => {
+  let dir: string;
+  let db: DataSource;
+  const clock = new ManualClock();
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-ha-'));
+    db = await openDatabase(
+      configSchema.parse({
+        dataDir: dir,
+        database: { type: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite') },
+      }),
+    );
+  });
+
+  afterEach(async () => {
+    await db.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a job lease goes to one replica per period, with a growing fencing token; a failed or expired run is taken over', async () => {
+    const a = new DbJobLeases(db, clock, 'replica-a');
+    const b = new DbJobLeases(db, clock, 'replica-b');
+    const la = await a.acquire('anti-entropy', 100, 60_000);
+    expect(la).not.toBeNull();
+    expect(await b.acquire('anti-entropy', 100, 60_000)).toBeNull();
+    await la!.release(true);
+    // Done for the period: nobody runs it again in it, even after the lease time.
+    clock.advance(120_000);
+    expect(await b.acquire('anti-entropy', 100, 60_000)).toBeNull();
+    const lb = await b.acquire('anti-entropy', 101, 60_000);
+    expect(lb!.token).toBe(la!.token + 1);
+    expect(await a.acquire('anti-entropy', 101, 60_000)).toBeNull();
+    // A failed run leaves its period to the next taker at once.
+    await lb!.release(false);
+    const la2 = await a.acquire('anti-entropy', 101, 60_000);
+    expect(la2!.token).toBe(lb!.token + 1);
+    // A holder that died: its period is taken over only after the lease expired.
+    const lb2 = await b.acquire('key-rotation', 7, 60_000);
+    expect(lb2).not.toBeNull();
+    expect(await a.acquire('key-rotation', 7, 60_000)).toBeNull();
+    clock.advance(60_000);
+    expect(await a.acquire('key-rotation', 7, 60_000)).not.toBeNull();
+    // The stale holder's release does not touch the new holder's lease (fenced by the token).
+    await lb2!.release(true);
+    const rows = await a.list();
+    expect(rows.find((r) => r.job === 'key-rotation')).toMatchObject({ holder: 'replica-a', done: false });
+  });
+
+  it('two job runners on one database run a cluster job once per period, a replica job on both', async () => {
+    const timers: JobTimers = { after: () => () => undefined, cron: () => () => undefined };
+    const logger = captureLogger();
+    const runs: string[] = [];
+    const runner = (name: string) => {
+      const r = new JobRunner({ logger: logger.logger, timers, now: () => clock.now() });
+      r.useLeases(new DbJobLeases(db, clock, name));
+      r.add({
+        name: 'shared',
+        schedule: { everyMs: 60_000 },
+        runAtStart: true,
+        scope: 'cluster',
+        run: async () => runs.push(`shared@${name}`),
+      });
+      r.add({
+        name: 'own',
+        schedule: { everyMs: 60_000 },
+        runAtStart: true,
+        run: async () => runs.push(`own@${name}`),
+      });
+      return r;
+    };
+    const ra = runner('a');
+    const rb = runner('b');
+    ra.start();
+    rb.start();
+    for (let i = 0; i < 100 && runs.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    // Time for a second run of the shared job, were the lease not to stop it.
+    await new Promise((r) => setTimeout(r, 200));
+    await ra.stop();
+    await rb.stop();
+    expect(runs.filter((r) => r.startsWith('shared@'))).toHaveLength(1);
+    expect(runs.filter((r) => r.startsWith('own@')).sort()).toEqual(['own@a', 'own@b']);
+    // A trigger is not leased: it answers something that happened on that replica.
+    await rb.trigger('shared');
+    expect(runs.filter((r) => r.startsWith('shared@'))).toHaveLength(2);
+  });
+
+  it('an outbox item is claimed by one replica; a delivered one by none; an expired claim is taken over', async () => {
+    const store = new TypeormOutboxStore(db);
+    const now = clock.now();
+    const item: OutboxItem = {
+      id: '00000000-0000-4000-8000-000000000001',
+      kind: 'accept',
+      dialect: 'v2',
+      peerName: 'p',
+      requestId: 'r1',
+      method: 'POST',
+      url: 'https://partner.example/federation/v2/x',
+      body: {},
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      expiresAt: now + 86_400_000,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await store.insert(item);
+    const a = new DbOutboxClaims(db, clock, 'a', 60_000);
+    const b = new DbOutboxClaims(db, clock, 'b', 60_000);
+    const ta = await a.claim(item.id);
+    expect(ta).not.toBeNull();
+    expect(await b.claim(item.id)).toBeNull();
+    clock.advance(60_000);
+    const tb = await b.claim(item.id);
+    expect(tb).not.toBeNull();
+    // A's late release does not free B's claim.
+    await a.release(item.id, ta!);
+    expect(await a.claim(item.id)).toBeNull();
+    await store.update(item.id, { state: 'delivered', updatedAt: clock.now() });
+    await b.release(item.id, tb!);
+    expect(await a.claim(item.id)).toBeNull();
+  });
+
+  it('a rate limit counts the hits of both replicas in one window', async () => {
+    const a = new DbRateLimiter(db, clock, 'origin', 3, 60_000);
+    const b = new DbRateLimiter(db, clock, 'origin', 3, 60_000);
+    expect(await a.take('partner.example')).toEqual({ ok: true });
+    expect(await b.take('partner.example')).toEqual({ ok: true });
+    clock.advance(10_000);
+    expect(await a.take('partner.example')).toEqual({ ok: true });
+    expect(await b.take('partner.example')).toEqual({ ok: false, retryAfterS: 50 });
+    expect(await b.take('other.example')).toEqual({ ok: true });
+    clock.advance(50_000);
+    expect(await b.take('partner.example')).toEqual({ ok: true });
+  });
+
+  it('a session made on one replica is valid on the other until it ends, with its flash', async () => {
+    const limits = { idleMs: SESSION_IDLE_MS, maxMs: SESSION_MAX_MS };
+    const a = new DbSessionStore(db, clock, limits);
+    const b = new DbSessionStore(db, clock, limits);
+    const { id, session } = await a.create('alice');
+    expect((await b.get(id))?.csrfToken).toBe(session.csrfToken);
+    await b.setFlash(id, { kind: 'ok', text: 'saved' });
+    expect((await a.get(id))?.flash).toEqual({ kind: 'ok', text: 'saved' });
+    expect(await b.get(id + 'x')).toBeNull();
+    await a.destroy(id);
+    expect(await b.get(id)).toBeNull();
+    const s2 = await a.create('bob');
+    clock.advance(SESSION_IDLE_MS + 1);
+    expect(await b.get(s2.id)).toBeNull();
+    const s3 = await a.create('carol');
+    await b.destroyUser('carol');
+    expect(await a.get(s3.id)).toBeNull();
+    // Stored as a hash: the cookie value is nowhere in the table.
+    const rows: unknown = await db.query('SELECT * FROM admin_sessions');
+    expect(JSON.stringify(rows)).not.toContain(s3.id);
+  });
+
+  it('failed logins on one replica throttle the account on the other', async () => {
+    const limits = { windowMs: 60_000, perUsername: 2, perAddress: 10 };
+    const a = new LoginThrottle(clock, limits, new DbLoginFailures(db, clock));
+    const b = new LoginThrottle(clock, limits, new DbLoginFailures(db, clock));
+    await a.recordFailure('dave', '10.0.0.1');
+    await b.recordFailure('dave', '10.0.0.2');
+    await expect(a.check('dave', '10.0.0.3')).rejects.toMatchObject({ code: 'LOGIN_THROTTLED' });
+    await a.recordSuccess('dave');
+    await expect(b.check('dave', '10.0.0.3')).resolves.toBeUndefined();
+  });
+});
+
+describe('a transaction that loses a write conflict (1213)', () => {
+  /** A fake of the driver's error: a single database cannot be made to lose certification on demand. */
+  const fakeConflict = () =>
+    Object.assign(new Error('Deadlock found when trying to get lock'), {
+      errno: 1213,
+      code: 'ER_LOCK_DEADLOCK',
+    });
+
+  it('is run again as a whole, up to its attempts; other errors are not retried', async () => {
+    let calls = 0;
+    const result = await retryOnConflict(async () => {
+      calls++;
+      if (calls < 3) throw fakeConflict();
+      return 'done';
+    });
+    expect(result).toBe('done');
+    expect(calls).toBe(3);
+    calls = 0;
+    await expect(
+      retryOnConflict(async () => {
+        calls++;
+        throw fakeConflict();
+      }),
+    ).rejects.toMatchObject({ errno: 1213 });
+    expect(calls).toBe(5);
+    calls = 0;
+    await expect(
+      retryOnConflict(async () => {
+        calls++;
+        throw Object.assign(new Error('duplicate'), { errno: 1062 });
+      }),
+    ).rejects.toThrow('duplicate');
+    expect(calls).toBe(1);
+    expect(isWriteConflict(fakeConflict())).toBe(true);
+  });
+});
