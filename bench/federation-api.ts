@@ -18,6 +18,13 @@ const FLOOD_CONCURRENCY = 32;
 /** Scheduling priority of the flood worker (see runFlood). */
 const FLOOD_NICE = 19;
 
+/**
+ * The harness sets UURU_LOGLEVEL=info, and the environment outranks the config
+ * file, so the file's `warn` alone was not what the sidecars ran at: every
+ * refused request of the flood wrote a log line. The bench measures at warn.
+ */
+const QUIET_LOG = { UURU_LOGLEVEL: 'warn' };
+
 const baseConfig = {
   jobs: { outboxPollMs: 100 },
   federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000 },
@@ -127,8 +134,8 @@ export const federationApi: Scenario = {
       if (build.typeErrors)
         log(`npm run build reported type errors (dist/ emitted anyway): ${build.typeErrors}`);
       [a, b] = await Promise.all([
-        startSidecar({ name: 'bench_api_a', config: baseConfig, entry: 'build' }),
-        startSidecar({ name: 'bench_api_b', config: withLimits(10_000_000), entry: 'build' }),
+        startSidecar({ name: 'bench_api_a', config: baseConfig, entry: 'build', env: QUIET_LOG }),
+        startSidecar({ name: 'bench_api_b', config: withLimits(10_000_000), entry: 'build', env: QUIET_LOG }),
       ]);
       const peering = await requestAndAccept(a, b, 'bench_api', { requester: '71', acceptor: '72' });
       await waitForPeer(a, 'bench_api');
