@@ -167,7 +167,7 @@ describe('usage', () => {
         .filter(Boolean)
         .sort();
     expect(complete('uuru-fed', 'pe')).toEqual(['peer', 'peers']);
-    expect(complete('uuru-fed', 'peer', '')).toEqual(['--help', 'show', 'teardown']);
+    expect(complete('uuru-fed', 'peer', '')).toEqual(['--help', 'rotate-secret', 'show', 'teardown']);
     expect(complete('uuru-fed', '--url', 'http://x', 'peer', 'teardown', '--')).toEqual([
       '--help',
       '--json',
