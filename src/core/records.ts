@@ -88,6 +88,19 @@ export interface Peer extends PartnerTrunk {
   updatedAt: number;
 }
 
+/**
+ * The columns that together give a peer's trunk secret over time: the secret,
+ * its epochs (v2), forced rotations and a v1 → v2 upgrade's switch. The
+ * Asterisk layer renders them; the protocol writes them.
+ */
+export type PeerSecretField =
+  | 'secret'
+  | 'secretEpochSeconds'
+  | 'previousSecret'
+  | 'secretSwitchAt'
+  | 'secretEpochOffset'
+  | 'secretShiftAt';
+
 /** The fields a new peer starts with, whoever makes it (the handshake, adopt). */
 export type FreshPeerField =
   | 'secretEpochOffset'

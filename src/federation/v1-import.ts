@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock';
-import { freshPeerState } from '../core/records';
+import { freshPeerState, type PartnerTrunk } from '../core/records';
 import type { IncomingRequest, OutgoingRequest, Peer, PeeringStore } from './ports/peering-store';
 import type { Transactions } from './ports/transactions';
 
@@ -111,21 +111,37 @@ export class V1PeeringImport {
   }
 }
 
-function v1Peer(p: V1PeeringFacts, now: number): Peer {
-  const partnerUrl = trimBase(p.partnerUrl);
+/** What every imported v1 record keeps: the peering's name, the partner's address, the codec and the v1 secret. */
+function v1Partner(f: V1PeeringFacts | V1OutgoingFacts | V1IncomingFacts) {
+  const partnerUrl = trimBase(f.partnerUrl);
   return {
-    id: p.id,
-    secretEpochSeconds: null,
-    name: p.name,
-    prefix: p.prefix,
+    name: f.name,
     partnerUrl,
     partnerServerName: serverNameOf(partnerUrl),
-    partnerIaxHost: p.partnerIaxHost,
-    partnerIaxPort: p.partnerIaxPort,
-    partnerExtensionLength: p.partnerExtensionLength,
-    codec: p.codec,
-    secret: p.secret,
-    dialect: 'v1',
+    codec: f.codec,
+    dialect: 'v1' as const,
+    secret: f.secret,
+  };
+}
+
+/** On an imported peer and incoming request alike: also the partner's end of the trunk; the v1 secret is sent as it is (no epochs). */
+function v1Trunk(
+  f: V1PeeringFacts | V1IncomingFacts,
+): PartnerTrunk & Pick<Peer, 'name' | 'secret' | 'secretEpochSeconds'> & { dialect: 'v1' } {
+  return {
+    ...v1Partner(f),
+    partnerIaxHost: f.partnerIaxHost,
+    partnerIaxPort: f.partnerIaxPort,
+    partnerExtensionLength: f.partnerExtensionLength,
+    secretEpochSeconds: null,
+  };
+}
+
+function v1Peer(p: V1PeeringFacts, now: number): Peer {
+  return {
+    id: p.id,
+    prefix: p.prefix,
+    ...v1Trunk(p),
     requestId: p.id,
     // v1 keeps no record of which side asked; its teardown matches on name and secret either way.
     role: 'acceptor',
@@ -135,16 +151,10 @@ function v1Peer(p: V1PeeringFacts, now: number): Peer {
 }
 
 function v1Outgoing(o: V1OutgoingFacts, now: number): OutgoingRequest {
-  const partnerUrl = trimBase(o.partnerUrl);
   return {
     id: o.id,
-    name: o.name,
-    partnerUrl,
-    partnerServerName: serverNameOf(partnerUrl),
+    ...v1Partner(o),
     prefix: o.prefix,
-    codec: o.codec,
-    dialect: 'v1',
-    secret: o.secret,
     agreementKid: null,
     state: 'pending',
     declineReason: null,
@@ -155,20 +165,10 @@ function v1Outgoing(o: V1OutgoingFacts, now: number): OutgoingRequest {
 }
 
 function v1Incoming(i: V1IncomingFacts, now: number): IncomingRequest {
-  const partnerUrl = trimBase(i.partnerUrl);
   return {
     id: i.requestId,
-    secretEpochSeconds: null,
     requestId: i.requestId,
-    name: i.name,
-    partnerUrl,
-    partnerServerName: serverNameOf(partnerUrl),
-    partnerIaxHost: i.partnerIaxHost,
-    partnerIaxPort: i.partnerIaxPort,
-    partnerExtensionLength: i.partnerExtensionLength,
-    codec: i.codec,
-    dialect: 'v1',
-    secret: i.secret,
+    ...v1Trunk(i),
     partnerAgreementKid: null,
     state: 'pending',
     createdAt: now,
