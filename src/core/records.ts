@@ -146,6 +146,18 @@ export function freshPeerState(now: number): Pick<Peer, FreshPeerField> {
   };
 }
 
+/** A new outgoing request's state at `now`, whoever makes it (the handshake, adopt): pending, no answer or error yet. */
+export function freshOutgoingState(
+  now: number,
+): Pick<OutgoingRequest, 'state' | 'declineReason' | 'lastError' | 'createdAt' | 'updatedAt'> {
+  return { state: 'pending', declineReason: null, lastError: null, createdAt: now, updatedAt: now };
+}
+
+/** A new incoming request's state at `now`, whoever records it (the handshake, adopt): pending, undecided. */
+export function freshIncomingState(now: number): Pick<IncomingRequest, 'state' | 'createdAt' | 'updatedAt'> {
+  return { state: 'pending', createdAt: now, updatedAt: now };
+}
+
 export interface OutgoingRequest {
   /** request_id: a UUID we chose, sent to the partner. */
   id: string;

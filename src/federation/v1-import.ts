@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock';
-import { freshPeerState, type PartnerTrunk } from '../core/records';
+import { freshIncomingState, freshOutgoingState, freshPeerState, type PartnerTrunk } from '../core/records';
 import type { IncomingRequest, OutgoingRequest, Peer, PeeringStore } from './ports/peering-store';
 import type { Transactions } from './ports/transactions';
 
@@ -12,42 +12,39 @@ import type { Transactions } from './ports/transactions';
  * the v1 handshake would have left them and writes them in one transaction.
  */
 
-/** A v1 peering as both sides know it (µURU's peer row). */
-export interface V1PeeringFacts {
-  /** Kept as the peer's id and request id (v1 has no shared peer id; a second import finds it). */
-  id: string;
+/** What every imported v1 record states: the peering's name, the partner's address, the codec and the v1 secret. */
+export interface V1PartnerFacts {
   name: string;
-  prefix: string;
   partnerUrl: string;
+  codec: string;
+  secret: string;
+}
+
+/** On a v1 peering and on a request the partner sent, also the partner's end of the trunk. */
+export interface V1TrunkFacts extends V1PartnerFacts {
   partnerIaxHost: string;
   partnerIaxPort: number;
   partnerExtensionLength: number;
-  codec: string;
-  secret: string;
+}
+
+/** A v1 peering as both sides know it (µURU's peer row). */
+export interface V1PeeringFacts extends V1TrunkFacts {
+  /** Kept as the peer's id and request id (v1 has no shared peer id; a second import finds it). */
+  id: string;
+  prefix: string;
 }
 
 /** A v1 request we sent and the partner has not answered. */
-export interface V1OutgoingFacts {
+export interface V1OutgoingFacts extends V1PartnerFacts {
   /** The request id the partner holds too. */
   id: string;
-  name: string;
-  partnerUrl: string;
   prefix: string;
-  codec: string;
-  secret: string;
 }
 
 /** A v1 request the partner sent that our admin has not decided. */
-export interface V1IncomingFacts {
+export interface V1IncomingFacts extends V1TrunkFacts {
   /** The partner's request id. */
   requestId: string;
-  name: string;
-  partnerUrl: string;
-  partnerIaxHost: string;
-  partnerIaxPort: number;
-  partnerExtensionLength: number;
-  codec: string;
-  secret: string;
 }
 
 export interface V1Records {
@@ -112,7 +109,7 @@ export class V1PeeringImport {
 }
 
 /** What every imported v1 record keeps: the peering's name, the partner's address, the codec and the v1 secret. */
-function v1Partner(f: V1PeeringFacts | V1OutgoingFacts | V1IncomingFacts) {
+function v1Partner(f: V1PartnerFacts) {
   const partnerUrl = trimBase(f.partnerUrl);
   return {
     name: f.name,
@@ -124,9 +121,12 @@ function v1Partner(f: V1PeeringFacts | V1OutgoingFacts | V1IncomingFacts) {
   };
 }
 
-/** On an imported peer and incoming request alike: also the partner's end of the trunk; the v1 secret is sent as it is (no epochs). */
+/**
+ * On an imported peer and incoming request alike: also the partner's end of
+ * the trunk; the v1 secret is sent as it is (no epochs).
+ */
 function v1Trunk(
-  f: V1PeeringFacts | V1IncomingFacts,
+  f: V1TrunkFacts,
 ): PartnerTrunk & Pick<Peer, 'name' | 'secret' | 'secretEpochSeconds'> & { dialect: 'v1' } {
   return {
     ...v1Partner(f),
@@ -156,11 +156,7 @@ function v1Outgoing(o: V1OutgoingFacts, now: number): OutgoingRequest {
     ...v1Partner(o),
     prefix: o.prefix,
     agreementKid: null,
-    state: 'pending',
-    declineReason: null,
-    lastError: null,
-    createdAt: now,
-    updatedAt: now,
+    ...freshOutgoingState(now),
   };
 }
 
@@ -170,8 +166,6 @@ function v1Incoming(i: V1IncomingFacts, now: number): IncomingRequest {
     requestId: i.requestId,
     ...v1Trunk(i),
     partnerAgreementKid: null,
-    state: 'pending',
-    createdAt: now,
-    updatedAt: now,
+    ...freshIncomingState(now),
   };
 }
