@@ -28,7 +28,7 @@ import {
   purgeSharedState,
   replicaName,
 } from './store/ha';
-import { SESSION_IDLE_MS, SESSION_MAX_MS } from './http/admin/session-store';
+import { SESSION_LIMITS, SESSION_MAX_MS } from './http/admin/session-store';
 import { DEFAULT_LOGIN_LIMITS } from './http/admin/login-throttle';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
@@ -318,7 +318,7 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
     ? {
         outboxClaims: new DbOutboxClaims(ctx.db, ctx.clock, app.replica, ctx.config.ha.claimMs),
         perOrigin: (limit: number) => new DbRateLimiter(ctx.db, ctx.clock, 'origin', limit, 60_000),
-        sessions: new DbSessionStore(ctx.db, ctx.clock, { idleMs: SESSION_IDLE_MS, maxMs: SESSION_MAX_MS }),
+        sessions: new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),
         loginFailures: new DbLoginFailures(ctx.db, ctx.clock),
       }
     : undefined;

@@ -1,4 +1,4 @@
-import type { Peer, TestCallRecord } from './records';
+import type { Peer, PeerSecretField, TestCallRecord } from './records';
 
 /**
  * The peers as the Asterisk layer gets them: the composition (src/app.ts)
@@ -18,12 +18,7 @@ export type PeerRunRow = Pick<
   | 'partnerIaxPort'
   | 'partnerExtensionLength'
   | 'codec'
-  | 'secret'
-  | 'secretEpochSeconds'
-  | 'previousSecret'
-  | 'secretSwitchAt'
-  | 'secretEpochOffset'
-  | 'secretShiftAt'
+  | PeerSecretField
   | 'applyState'
   | 'applyError'
   | 'appliedAt'

@@ -88,6 +88,19 @@ export interface Peer extends PartnerTrunk {
   updatedAt: number;
 }
 
+/**
+ * The columns that together give a peer's trunk secret over time: the secret,
+ * its epochs (v2), forced rotations and a v1 → v2 upgrade's switch. The
+ * Asterisk layer renders them; the protocol writes them.
+ */
+export type PeerSecretField =
+  | 'secret'
+  | 'secretEpochSeconds'
+  | 'previousSecret'
+  | 'secretSwitchAt'
+  | 'secretEpochOffset'
+  | 'secretShiftAt';
+
 /** The fields a new peer starts with, whoever makes it (the handshake, adopt). */
 export type FreshPeerField =
   | 'secretEpochOffset'
@@ -131,6 +144,18 @@ export function freshPeerState(now: number): Pick<Peer, FreshPeerField> {
     createdAt: now,
     updatedAt: now,
   };
+}
+
+/** A new outgoing request's state at `now`, whoever makes it (the handshake, adopt): pending, no answer or error yet. */
+export function freshOutgoingState(
+  now: number,
+): Pick<OutgoingRequest, 'state' | 'declineReason' | 'lastError' | 'createdAt' | 'updatedAt'> {
+  return { state: 'pending', declineReason: null, lastError: null, createdAt: now, updatedAt: now };
+}
+
+/** A new incoming request's state at `now`, whoever records it (the handshake, adopt): pending, undecided. */
+export function freshIncomingState(now: number): Pick<IncomingRequest, 'state' | 'createdAt' | 'updatedAt'> {
+  return { state: 'pending', createdAt: now, updatedAt: now };
 }
 
 export interface OutgoingRequest {

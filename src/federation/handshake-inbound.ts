@@ -1,6 +1,7 @@
 import { AppError } from '../core/errors';
 import { answerRotation } from './secret-rotation';
 import { DEFAULT_IAX2_PORT, describeHost, parseHostPort } from '../core/network-address';
+import { freshIncomingState } from '../core/records';
 import type { IncomingRequest } from './ports/peering-store';
 import type { StoreTx } from './ports/transactions';
 import { authorityOf, trimBase } from './partner-call';
@@ -109,9 +110,7 @@ export class InboundHandshake {
       secret: null,
       partnerAgreementKid: body.agreement_kid,
       secretEpochSeconds: body.secret_epoch_seconds ?? null,
-      state: 'pending',
-      createdAt: now,
-      updatedAt: now,
+      ...freshIncomingState(now),
     };
     await this.deps.tx.run(async (tx) => {
       if (descriptor) {
@@ -443,9 +442,7 @@ export class InboundHandshake {
       secret: body.secret,
       partnerAgreementKid: null,
       secretEpochSeconds: null,
-      state: 'pending',
-      createdAt: now,
-      updatedAt: now,
+      ...freshIncomingState(now),
     };
     try {
       await this.deps.tx.run(async (tx) => {

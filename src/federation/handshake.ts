@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CODECS } from '../config/schema';
 import { AppError, errorMessage, isAppError } from '../core/errors';
 import { describeHost, isPartnerBaseUrl } from '../core/network-address';
+import { freshOutgoingState } from '../core/records';
 import { DESCRIPTOR_MAX_AGE_S, descriptorSchema, normalizeBaseUrl, PROTOCOL_V2 } from './descriptor';
 import { describeFetchFailure, withoutUrls } from './fetch-failure';
 import type { CreateOutgoingInput } from '../core/federation-admin';
@@ -227,11 +228,7 @@ export class Handshake {
       prefix: input.prefix,
       codec: input.codec,
       ...dialectPart,
-      state: 'pending',
-      declineReason: null,
-      lastError: null,
-      createdAt: now,
-      updatedAt: now,
+      ...freshOutgoingState(now),
     };
   }
 

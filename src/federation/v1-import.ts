@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock';
-import { freshPeerState } from '../core/records';
+import { freshIncomingState, freshOutgoingState, freshPeerState, type PartnerTrunk } from '../core/records';
 import type { IncomingRequest, OutgoingRequest, Peer, PeeringStore } from './ports/peering-store';
 import type { Transactions } from './ports/transactions';
 
@@ -12,42 +12,39 @@ import type { Transactions } from './ports/transactions';
  * the v1 handshake would have left them and writes them in one transaction.
  */
 
-/** A v1 peering as both sides know it (µURU's peer row). */
-export interface V1PeeringFacts {
-  /** Kept as the peer's id and request id (v1 has no shared peer id; a second import finds it). */
-  id: string;
+/** What every imported v1 record states: the peering's name, the partner's address, the codec and the v1 secret. */
+export interface V1PartnerFacts {
   name: string;
-  prefix: string;
   partnerUrl: string;
+  codec: string;
+  secret: string;
+}
+
+/** On a v1 peering and on a request the partner sent, also the partner's end of the trunk. */
+export interface V1TrunkFacts extends V1PartnerFacts {
   partnerIaxHost: string;
   partnerIaxPort: number;
   partnerExtensionLength: number;
-  codec: string;
-  secret: string;
+}
+
+/** A v1 peering as both sides know it (µURU's peer row). */
+export interface V1PeeringFacts extends V1TrunkFacts {
+  /** Kept as the peer's id and request id (v1 has no shared peer id; a second import finds it). */
+  id: string;
+  prefix: string;
 }
 
 /** A v1 request we sent and the partner has not answered. */
-export interface V1OutgoingFacts {
+export interface V1OutgoingFacts extends V1PartnerFacts {
   /** The request id the partner holds too. */
   id: string;
-  name: string;
-  partnerUrl: string;
   prefix: string;
-  codec: string;
-  secret: string;
 }
 
 /** A v1 request the partner sent that our admin has not decided. */
-export interface V1IncomingFacts {
+export interface V1IncomingFacts extends V1TrunkFacts {
   /** The partner's request id. */
   requestId: string;
-  name: string;
-  partnerUrl: string;
-  partnerIaxHost: string;
-  partnerIaxPort: number;
-  partnerExtensionLength: number;
-  codec: string;
-  secret: string;
 }
 
 export interface V1Records {
@@ -111,21 +108,40 @@ export class V1PeeringImport {
   }
 }
 
-function v1Peer(p: V1PeeringFacts, now: number): Peer {
-  const partnerUrl = trimBase(p.partnerUrl);
+/** What every imported v1 record keeps: the peering's name, the partner's address, the codec and the v1 secret. */
+function v1Partner(f: V1PartnerFacts) {
+  const partnerUrl = trimBase(f.partnerUrl);
   return {
-    id: p.id,
-    secretEpochSeconds: null,
-    name: p.name,
-    prefix: p.prefix,
+    name: f.name,
     partnerUrl,
     partnerServerName: serverNameOf(partnerUrl),
-    partnerIaxHost: p.partnerIaxHost,
-    partnerIaxPort: p.partnerIaxPort,
-    partnerExtensionLength: p.partnerExtensionLength,
-    codec: p.codec,
-    secret: p.secret,
-    dialect: 'v1',
+    codec: f.codec,
+    dialect: 'v1' as const,
+    secret: f.secret,
+  };
+}
+
+/**
+ * On an imported peer and incoming request alike: also the partner's end of
+ * the trunk; the v1 secret is sent as it is (no epochs).
+ */
+function v1Trunk(
+  f: V1TrunkFacts,
+): PartnerTrunk & Pick<Peer, 'name' | 'secret' | 'secretEpochSeconds'> & { dialect: 'v1' } {
+  return {
+    ...v1Partner(f),
+    partnerIaxHost: f.partnerIaxHost,
+    partnerIaxPort: f.partnerIaxPort,
+    partnerExtensionLength: f.partnerExtensionLength,
+    secretEpochSeconds: null,
+  };
+}
+
+function v1Peer(p: V1PeeringFacts, now: number): Peer {
+  return {
+    id: p.id,
+    prefix: p.prefix,
+    ...v1Trunk(p),
     requestId: p.id,
     // v1 keeps no record of which side asked; its teardown matches on name and secret either way.
     role: 'acceptor',
@@ -135,43 +151,21 @@ function v1Peer(p: V1PeeringFacts, now: number): Peer {
 }
 
 function v1Outgoing(o: V1OutgoingFacts, now: number): OutgoingRequest {
-  const partnerUrl = trimBase(o.partnerUrl);
   return {
     id: o.id,
-    name: o.name,
-    partnerUrl,
-    partnerServerName: serverNameOf(partnerUrl),
+    ...v1Partner(o),
     prefix: o.prefix,
-    codec: o.codec,
-    dialect: 'v1',
-    secret: o.secret,
     agreementKid: null,
-    state: 'pending',
-    declineReason: null,
-    lastError: null,
-    createdAt: now,
-    updatedAt: now,
+    ...freshOutgoingState(now),
   };
 }
 
 function v1Incoming(i: V1IncomingFacts, now: number): IncomingRequest {
-  const partnerUrl = trimBase(i.partnerUrl);
   return {
     id: i.requestId,
-    secretEpochSeconds: null,
     requestId: i.requestId,
-    name: i.name,
-    partnerUrl,
-    partnerServerName: serverNameOf(partnerUrl),
-    partnerIaxHost: i.partnerIaxHost,
-    partnerIaxPort: i.partnerIaxPort,
-    partnerExtensionLength: i.partnerExtensionLength,
-    codec: i.codec,
-    dialect: 'v1',
-    secret: i.secret,
+    ...v1Trunk(i),
     partnerAgreementKid: null,
-    state: 'pending',
-    createdAt: now,
-    updatedAt: now,
+    ...freshIncomingState(now),
   };
 }

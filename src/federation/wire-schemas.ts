@@ -90,6 +90,16 @@ export const v2TeardownBody = z.strictObject({ request_id: requestId });
 const mac = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be an HMAC-SHA256 in base64url (43 characters)');
 const rfc3339 = z.iso.datetime({ offset: true });
 
+/** What each side of an upgrade states, in the proposal and in the answer alike: its agreement key, the values both keep, its binding. */
+const upgradeTerms = {
+  agreement_kid: kid,
+  secret_epoch_seconds: secretEpochSeconds,
+  /** When both sides start sending the v2 secret. */
+  switch_at: rfc3339,
+  /** HMAC-SHA256 keyed by the v1 secret over the side's terms (upgradeBindingText). */
+  binding: mac,
+};
+
 /** v1 → v2 upgrade proposal (docs/protocol.md, "Upgrading a v1 peering"): the v1 requester → the v1 acceptor. */
 export const v2UpgradeBody = z.strictObject({
   /** The v1 peering's request id (its requester's outgoing request UUID). */
@@ -97,12 +107,7 @@ export const v2UpgradeBody = z.strictObject({
   base_url: httpUrl,
   iax2: iax2Endpoint,
   extension_length: extensionLength,
-  agreement_kid: kid,
-  secret_epoch_seconds: secretEpochSeconds,
-  /** When both sides start sending the v2 secret. */
-  switch_at: rfc3339,
-  /** HMAC-SHA256 keyed by the v1 secret over the proposal (upgradeBindingText). */
-  binding: mac,
+  ...upgradeTerms,
 });
 export type V2UpgradeBody = z.infer<typeof v2UpgradeBody>;
 
@@ -111,10 +116,7 @@ export const v2UpgradeAnswer = z.object({
   name: peeringName,
   request_id: v1RequestId,
   state: z.literal('upgraded'),
-  agreement_kid: kid,
-  secret_epoch_seconds: secretEpochSeconds,
-  switch_at: rfc3339,
-  binding: mac,
+  ...upgradeTerms,
 });
 export type V2UpgradeAnswer = z.infer<typeof v2UpgradeAnswer>;
 /**

@@ -1,4 +1,4 @@
-import type { IncomingRequest, OutgoingRequest, Peer } from '../../core/records';
+import type { IncomingRequest, OutgoingRequest, Peer, PeerSecretField } from '../../core/records';
 import type { StoreTx } from './transactions';
 
 export type { IncomingRequest, OutgoingRequest, Peer };
@@ -15,13 +15,7 @@ export type PeerProtocolPatch = Partial<
     // A v1 → v2 upgrade (src/federation/v1-upgrade.ts) turns the peering into v2 in place.
     | 'dialect'
     | 'partnerServerName'
-    | 'secret'
-    | 'secretEpochSeconds'
-    | 'previousSecret'
-    | 'secretSwitchAt'
-    | 'secretEpochOffset'
-    | 'secretShiftAt'
-    | 'updatedAt'
+    | PeerSecretField
   >
 >;
 export type OutgoingPatch = Partial<

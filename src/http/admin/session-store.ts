@@ -1,5 +1,9 @@
 import crypto from 'node:crypto';
+import type { Flash, Session, SessionLimits } from '../../core/admin-session';
+import { newSession, sessionExpired, sessionKeyOf as keyOf } from '../../core/admin-session';
 import type { Clock } from '../../core/clock';
+
+export type { Flash, Session };
 
 /**
  * Panel sessions live in memory for one sidecar process (with replicas, in
@@ -8,24 +12,11 @@ import type { Clock } from '../../core/clock';
  * keyed by the sha256 of the cookie value so a heap dump holds no usable id.
  */
 
-export interface Flash {
-  kind: 'ok' | 'error';
-  text: string;
-}
-
-export interface Session {
-  username: string;
-  csrfToken: string;
-  createdAt: number;
-  lastSeenAt: number;
-  flash: Flash | null;
-}
-
 export const SESSION_IDLE_MS = 2 * 60 * 60 * 1000;
 export const SESSION_MAX_MS = 12 * 60 * 60 * 1000;
+/** The panel's limits, wherever its sessions are kept. */
+export const SESSION_LIMITS: SessionLimits = { idleMs: SESSION_IDLE_MS, maxMs: SESSION_MAX_MS };
 const MAX_SESSIONS = 1000;
-
-const keyOf = (id: string) => crypto.createHash('sha256').update(id).digest('hex');
 
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
@@ -35,15 +26,7 @@ export class SessionStore {
   /** Returns the cookie value; only its hash is kept. */
   create(username: string): { id: string; session: Session } {
     this.sweep();
-    const now = this.clock.now();
-    const id = crypto.randomBytes(32).toString('base64url');
-    const session: Session = {
-      username,
-      csrfToken: crypto.randomBytes(32).toString('base64url'),
-      createdAt: now,
-      lastSeenAt: now,
-      flash: null,
-    };
+    const { id, session } = newSession(username, this.clock.now());
     this.sessions.set(keyOf(id), session);
     if (this.sessions.size > MAX_SESSIONS) {
       const oldest = this.sessions.keys().next().value;
@@ -59,7 +42,7 @@ export class SessionStore {
     const s = this.sessions.get(key);
     if (!s) return null;
     const now = this.clock.now();
-    if (now - s.lastSeenAt > SESSION_IDLE_MS || now - s.createdAt > SESSION_MAX_MS) {
+    if (sessionExpired(s, now, SESSION_LIMITS)) {
       this.sessions.delete(key);
       return null;
     }
@@ -83,7 +66,7 @@ export class SessionStore {
   private sweep(): void {
     const now = this.clock.now();
     for (const [k, s] of this.sessions) {
-      if (now - s.lastSeenAt > SESSION_IDLE_MS || now - s.createdAt > SESSION_MAX_MS) this.sessions.delete(k);
+      if (sessionExpired(s, now, SESSION_LIMITS)) this.sessions.delete(k);
     }
   }
 }

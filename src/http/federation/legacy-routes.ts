@@ -9,7 +9,7 @@ import { perIpLimit } from './client-rate-limit';
 import type { InboundHandshake } from '../../federation/handshake-inbound';
 import type { Phonebook } from '../../federation/phonebook';
 import type { HitLimiter } from '../../federation/rate-limiter';
-import { sendAnswer } from './answer';
+import { answered } from './answer';
 import { counted } from './request-metrics';
 import {
   describeIssues,
@@ -65,32 +65,32 @@ export function legacyRoutes(deps: {
 
   r.post(
     '/federation/incoming/request',
-    counted(metrics, 'v1-incoming-request', async (req, res) => {
-      sendAnswer(res, await deps.inbound.v1Request(parse(v1IncomingRequestBody, req.body)));
+    answered(metrics, 'v1-incoming-request', async (req) => {
+      return deps.inbound.v1Request(parse(v1IncomingRequestBody, req.body));
     }),
   );
 
   r.delete(
     '/federation/incoming/request/:id',
-    counted(metrics, 'v1-revoke', async (req, res) => {
+    answered(metrics, 'v1-revoke', async (req) => {
       const id = idParam(req);
-      sendAnswer(res, await deps.inbound.v1Revoke(id, secretQuery(req)));
+      return deps.inbound.v1Revoke(id, secretQuery(req));
     }),
   );
 
   r.put(
     '/federation/outgoing/request/:id',
-    counted(metrics, 'v1-outgoing-status', async (req, res) => {
+    answered(metrics, 'v1-outgoing-status', async (req) => {
       const id = idParam(req);
-      sendAnswer(res, await deps.inbound.v1Status(id, parse(v1OutgoingStatusBody, req.body)));
+      return deps.inbound.v1Status(id, parse(v1OutgoingStatusBody, req.body));
     }),
   );
 
   r.post(
     '/federation/peer/teardown',
-    counted(metrics, 'v1-teardown', async (req, res) => {
+    answered(metrics, 'v1-teardown', async (req) => {
       const body = parse(v1TeardownBody, req.body);
-      sendAnswer(res, await deps.inbound.v1Teardown(body.name, body.secret));
+      return deps.inbound.v1Teardown(body.name, body.secret);
     }),
   );
 

@@ -14,7 +14,7 @@ import {
 import type { FederationSurface } from '../../federation';
 import { parseUuruSignature, SignatureParseError } from '../../federation/http-signature';
 import { authorityOf } from '../../federation/partner-call';
-import { sendAnswer } from './answer';
+import { answered } from './answer';
 import { counted } from './request-metrics';
 import type { Clock } from '../../core/clock';
 import { targetUriOf } from '../../federation/request-verifier';
@@ -175,55 +175,63 @@ export function v2Routes(deps: V2RouteDeps): Router {
     return { id, owner, who: await authenticate(req, owner.partner ?? claimedSender(req)) };
   };
 
+  /** The peer name of the path, and its signer checked against that peer's partner (the claimed sender when no peer has the name). */
+  const peerCaller = async (req: Request) => {
+    const name = peerNameParam(req);
+    return {
+      name,
+      who: await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req)),
+    };
+  };
+
   v2.post(
     '/peering-requests',
-    counted(metrics, 'peering-requests', async (req, res) => {
+    answered(metrics, 'peering-requests', async (req) => {
       // The signer is the instance named by base_url, so the body is read (not trusted) first.
       const body = parse(v2PeeringRequestBody, json(req));
       const who = await authenticate(req, authorityOf(body.base_url), body.base_url);
       const descriptor = who.descriptor ?? deps.partnerKeys.firstContactDescriptor(who.serverName);
-      sendAnswer(res, await deps.inbound.v2Request(body, who.serverName, descriptor));
+      return deps.inbound.v2Request(body, who.serverName, descriptor);
     }),
   );
 
   v2.delete(
     '/peering-requests/:requestId',
-    counted(metrics, 'revoke', async (req, res) => {
+    answered(metrics, 'revoke', async (req) => {
       const { id, who } = await requestCaller(req);
-      sendAnswer(res, await deps.inbound.v2Revoke(id, who.serverName));
+      return deps.inbound.v2Revoke(id, who.serverName);
     }),
   );
 
   v2.post(
     '/peering-requests/:requestId/accept',
-    counted(metrics, 'accept', async (req, res) => {
+    answered(metrics, 'accept', async (req) => {
       const { id, who } = await requestCaller(req);
-      sendAnswer(res, await deps.inbound.v2Accept(id, parse(v2AcceptBody, json(req)), who.serverName));
+      return deps.inbound.v2Accept(id, parse(v2AcceptBody, json(req)), who.serverName);
     }),
   );
 
   v2.post(
     '/peering-requests/:requestId/decline',
-    counted(metrics, 'decline', async (req, res) => {
+    answered(metrics, 'decline', async (req) => {
       const { id, who } = await requestCaller(req);
       const body = parse(v2DeclineBody, json(req));
-      sendAnswer(res, await deps.inbound.v2Decline(id, body.reason, who.serverName));
+      return deps.inbound.v2Decline(id, body.reason, who.serverName);
     }),
   );
 
   v2.post(
     '/peers/:name/teardown',
-    counted(metrics, 'teardown', async (req, res) => {
-      const name = peerNameParam(req);
-      const who = await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req));
+    answered(metrics, 'teardown', async (req) => {
+      const { name, who } = await peerCaller(req);
       const body = parse(v2TeardownBody, json(req));
-      sendAnswer(res, await deps.inbound.v2Teardown(name, body.request_id, who.serverName));
+      return deps.inbound.v2Teardown(name, body.request_id, who.serverName);
     }),
   );
 
   v2.post(
     '/peers/:name/upgrade',
-    counted(metrics, 'upgrade', async (req, res) => {
+    answered(metrics, 'upgrade', async (req) => {
       const name = peerNameParam(req);
       // The signer must be the v1 peer's partner; its keys come from the address the peer was made with.
       const expected = await deps.upgrade.expectedSigner(name);
@@ -232,17 +240,16 @@ export function v2Routes(deps: V2RouteDeps): Router {
         : await authenticate(req, claimedSender(req));
       const body = parse(v2UpgradeBody, json(req));
       const descriptor = who.descriptor ?? deps.partnerKeys.firstContactDescriptor(who.serverName);
-      sendAnswer(res, await deps.upgrade.inbound(name, body, who.serverName, descriptor));
+      return deps.upgrade.inbound(name, body, who.serverName, descriptor);
     }),
   );
 
   v2.post(
     '/peers/:name/secret-rotation',
-    counted(metrics, 'secret-rotation', async (req, res) => {
-      const name = peerNameParam(req);
-      const who = await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req));
+    answered(metrics, 'secret-rotation', async (req) => {
+      const { name, who } = await peerCaller(req);
       const body = parse(v2SecretRotationBody, json(req));
-      sendAnswer(res, await deps.inbound.v2SecretRotation(name, body, who.serverName));
+      return deps.inbound.v2SecretRotation(name, body, who.serverName);
     }),
   );
 

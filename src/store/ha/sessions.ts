@@ -1,25 +1,11 @@
-import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import type { Flash, Session, SessionLimits } from '../../core/admin-session';
+import { newSession, sessionExpired, sessionKeyOf as keyOf } from '../../core/admin-session';
 import type { Clock } from '../../core/clock';
 import { execute, num, select } from './sql';
 
-interface Flash {
-  kind: 'ok' | 'error';
-  text: string;
-}
-
-interface Session {
-  username: string;
-  csrfToken: string;
-  createdAt: number;
-  lastSeenAt: number;
-  flash: Flash | null;
-}
-
 /** A session's last use is written at most this often (a page load would otherwise write a row each time). */
 const TOUCH_EVERY_MS = 60_000;
-
-const keyOf = (id: string) => crypto.createHash('sha256').update(id).digest('hex');
 
 /**
  * Panel sessions in the shared database (`admin_sessions`), so a session
@@ -31,20 +17,13 @@ export class DbSessionStore {
   constructor(
     private readonly db: DataSource,
     private readonly clock: Clock,
-    private readonly limits: { idleMs: number; maxMs: number },
+    private readonly limits: SessionLimits,
   ) {}
 
   async create(username: string): Promise<{ id: string; session: Session }> {
     const now = this.clock.now();
     await this.purge(now);
-    const id = crypto.randomBytes(32).toString('base64url');
-    const session: Session = {
-      username,
-      csrfToken: crypto.randomBytes(32).toString('base64url'),
-      createdAt: now,
-      lastSeenAt: now,
-      flash: null,
-    };
+    const { id, session } = newSession(username, now);
     await execute(
       this.db,
       'INSERT INTO `admin_sessions` (`idHash`, `username`, `csrfToken`, `createdAt`, `lastSeenAt`, `flash`) VALUES (?, ?, ?, ?, ?, NULL)',
@@ -71,7 +50,7 @@ export class DbSessionStore {
       lastSeenAt: num(r.lastSeenAt),
       flash: parseFlash(r.flash),
     };
-    if (now - s.lastSeenAt > this.limits.idleMs || now - s.createdAt > this.limits.maxMs) {
+    if (sessionExpired(s, now, this.limits)) {
       await execute(this.db, 'DELETE FROM `admin_sessions` WHERE `idHash` = ?', [key]);
       return null;
     }

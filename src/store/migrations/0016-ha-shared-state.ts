@@ -1,5 +1,5 @@
-import { TableColumn, TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { createTable, intColumn, msColumn } from './columns';
+import { TableColumn, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { createIndex, createTable, intColumn, msColumn, seqColumn } from './columns';
 
 const str = (name: string, length: number, primary = false, nullable = false) => ({
   name,
@@ -39,23 +39,10 @@ export class HaSharedState1763800001600 implements MigrationInterface {
       msColumn('lastSeenAt', true),
       { name: 'flash', type: 'text', isNullable: true },
     ]);
-    await q.createIndex(
-      'admin_sessions',
-      new TableIndex({ name: 'idx_admin_sessions_user', columnNames: ['username'] }),
-    );
-    await createTable(q, 'login_failures', [
-      { name: 'seq', type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' },
-      str('throttleKey', 300),
-      msColumn('at', true),
-    ]);
-    await q.createIndex(
-      'login_failures',
-      new TableIndex({ name: 'idx_login_failures_key_at', columnNames: ['throttleKey', 'at'] }),
-    );
-    await q.createIndex(
-      'login_failures',
-      new TableIndex({ name: 'idx_login_failures_at', columnNames: ['at'] }),
-    );
+    await createIndex(q, 'admin_sessions', 'idx_admin_sessions_user', ['username']);
+    await createTable(q, 'login_failures', [seqColumn(), str('throttleKey', 300), msColumn('at', true)]);
+    await createIndex(q, 'login_failures', 'idx_login_failures_key_at', ['throttleKey', 'at']);
+    await createIndex(q, 'login_failures', 'idx_login_failures_at', ['at']);
     await createTable(q, 'rate_limit_windows', [
       str('limiterKey', 300, true),
       msColumn('windowStart', true),

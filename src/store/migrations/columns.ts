@@ -1,4 +1,4 @@
-import { Table, type QueryRunner, type TableColumnOptions } from 'typeorm';
+import { Table, TableIndex, type QueryRunner, type TableColumnOptions } from 'typeorm';
 
 /**
  * Table and column definitions the migrations from 0011 on share (Table API, so they
@@ -34,3 +34,11 @@ export const seqColumn = (): TableColumnOptions => ({
 /** Creates a table from its columns. */
 export const createTable = (q: QueryRunner, name: string, columns: TableColumnOptions[]): Promise<void> =>
   q.createTable(new Table({ name, columns }));
+
+/** Creates a (non-unique) index on a table's columns. */
+export const createIndex = (
+  q: QueryRunner,
+  table: string,
+  name: string,
+  columnNames: string[],
+): Promise<void> => q.createIndex(table, new TableIndex({ name, columnNames }));
