@@ -1,5 +1,8 @@
 import { buildDesiredState, type RenderSettings } from '../../src/asterisk/desired-state';
 import { epochSecret, secretSwitchPhaseAt, secretSwitchPhasesKey } from '../../src/core/trunk-secret-epochs';
+import { peerView } from '../../src/federation/views';
+import { peerView as peerViewSchema } from '../../src/http/admin/api-schemas';
+import { newPeerRow } from '../harness/peer-row';
 import { checkUpgradeAnswer, upgradeBinding, upgradeBindingText } from '../../src/federation/v1-upgrade';
 
 const ROOT = 'A'.repeat(40);
@@ -121,5 +124,34 @@ describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
     expect(() => checkUpgradeAnswer(proposed, answer(now + 600_000, 20 * 366 * 86_400), bounds)).toThrow(
       /epoch length/,
     );
+  });
+
+  it('the peer view says which secret is sent around the switch, as Asterisk is given it, and the API schema takes it', () => {
+    const peer = newPeerRow(
+      { ...row, partnerUrl: 'https://partner.example', dialect: 'v2', role: 'requester' },
+      S - LEN,
+    );
+    const view = (now: number) => peerView(peer, undefined, { now, overlapMs: W }).trunk_rotation;
+    const sent = (now: number) => {
+      const p = buildDesiredState([row], settings, { now, overlapMs: W }).peers[0];
+      return p.friend.options
+        .filter(([k]) => k === 'secret')
+        .map(([, v]) => v)
+        .at(-1);
+    };
+    const switchAt = new Date(S).toISOString();
+    // Before the switch: the v1 secret is what Asterisk sends, and what the view says.
+    expect(sent(S - 1)).toBe(V1);
+    expect(view(S - 1)).toMatchObject({ sends: 'v1', switch_at: switchAt, epoch: 700 });
+    expect(sent(S + 1)).toBe(epochSecret(ROOT, 700));
+    expect(view(S + 1)).toMatchObject({ sends: 'epoch', switch_at: switchAt });
+    expect(view(S + W)).toMatchObject({ sends: 'epoch', switch_at: null });
+    expect(
+      peerView({ ...peer, previousSecret: null, secretSwitchAt: null }, undefined, {
+        now: S - 1,
+        overlapMs: W,
+      }).trunk_rotation,
+    ).toMatchObject({ sends: 'epoch', switch_at: null });
+    expect(peerViewSchema.shape.trunk_rotation.parse(view(S - 1))).toEqual(view(S - 1));
   });
 });
