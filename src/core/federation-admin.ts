@@ -84,6 +84,13 @@ export interface PeerView {
     also_accepted: 'previous' | 'next' | null;
     /** A forced rotation agreed with the partner: when it takes effect (shown until its overlap is over). */
     forced_rotation_at: string | null;
+    /**
+     * Which secret the trunk sends now: the epoch's, or the v1 secret before
+     * a v1 → v2 upgrade's switch (the epoch secret is then accepted only).
+     */
+    sends: 'epoch' | 'v1';
+    /** A v1 → v2 upgrade's switch moment, shown while the v1 secret is still kept (sent before it, accepted for the overlap after). */
+    switch_at: string | null;
   } | null;
 }
 

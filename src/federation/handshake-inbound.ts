@@ -1,8 +1,8 @@
 import { AppError } from '../core/errors';
-import { answerRotation } from './secret-rotation';
+import { answerRotation, type AgreedRotation } from './secret-rotation';
 import { DEFAULT_IAX2_PORT, describeHost, parseHostPort } from '../core/network-address';
 import { freshIncomingState } from '../core/records';
-import type { IncomingRequest } from './ports/peering-store';
+import type { IncomingRequest, Peer } from './ports/peering-store';
 import type { StoreTx } from './ports/transactions';
 import { authorityOf, trimBase } from './partner-call';
 import { syncInBackground, uuid, type Descriptor, type HandshakeDeps } from './handshake-deps';
@@ -348,23 +348,41 @@ export class InboundHandshake {
       );
     }
     const now = this.deps.clock.now();
-    const { store, agreed } = answerRotation(
-      peer,
-      { epochOffset: body.epoch_offset, at: Date.parse(body.at) },
-      now,
-      this.deps.config.federation.secretOverlapSeconds * 1000,
-    );
-    if (store) {
-      await this.deps.tx.run((tx) =>
-        this.deps.peerings.updatePeer(peer.id, { ...store, updatedAt: now }, tx),
-      );
-      syncInBackground(this.deps, `forced secret rotation of peer ${peer.name} agreed`);
-      this.logEvent('forced trunk secret rotation agreed with partner', {
-        name: peer.name,
-        partner: sender,
-        at: new Date(store.secretShiftAt).toISOString(),
+    const overlapMs = this.deps.config.federation.secretOverlapSeconds * 1000;
+    const proposal = { epochOffset: body.epoch_offset, at: Date.parse(body.at) };
+    // Compare-and-set on the rotation read: our own admin may force one at the same moment (read again then).
+    let read: Peer = peer;
+    let agreed: AgreedRotation | null = null;
+    for (let attempt = 0; attempt < 3 && agreed === null; attempt++) {
+      const answer = answerRotation(read, proposal, now, overlapMs);
+      const store = answer.store;
+      if (!store) {
+        agreed = answer.agreed;
+        break;
+      }
+      const expected = read.secretShiftAt;
+      const fresh = await this.deps.tx.run(async (tx) => {
+        const done = await this.deps.peerings.updatePeerIfShiftAt(
+          peer.id,
+          expected,
+          { ...store, updatedAt: now },
+          tx,
+        );
+        return done ? 'stored' : await this.deps.peerings.findPeer({ id: peer.id }, tx);
       });
+      if (fresh === null) throw new AppError('FED_UNKNOWN_PEER', `peer '${name}' was removed meanwhile`);
+      if (fresh === 'stored') {
+        agreed = store;
+        syncInBackground(this.deps, `forced secret rotation of peer ${peer.name} agreed`);
+        this.logEvent('forced trunk secret rotation agreed with partner', {
+          name: peer.name,
+          partner: sender,
+          at: new Date(store.secretShiftAt).toISOString(),
+        });
+      } else read = fresh;
     }
+    if (agreed === null)
+      throw new AppError('FED_ROTATION_PENDING', `peer ${name} changed during the rotation; retry it`);
     return {
       outcome: 'ok',
       body: {

@@ -23,7 +23,7 @@ import { randomV1Secret } from './v1-secret';
 import { admits } from './policy';
 import { classifyStatus } from './retry-policy';
 import { v2Accept, v2Decline, v2PeeringRequest, v2Revoke, v2SecretRotation, v2Teardown } from './v2-calls';
-import { proposeRotation } from './secret-rotation';
+import { proposeRotation, takeAgreedRotation } from './secret-rotation';
 import { v2SecretRotationAnswer } from './wire-schemas';
 import { forcedRotationFits } from '../core/trunk-secret-epochs';
 import { describeIssues, peeringName } from './wire-schemas';
@@ -571,7 +571,7 @@ export class Handshake {
     if (answer.status < 200 || answer.status >= 300) throw partnerRefusal(answer);
     const agreed = v2SecretRotationAnswer.safeParse(answer.json);
     // The partner may answer a moment it agreed before (a retry after a lost answer): that one holds.
-    const at = agreed.success ? Date.parse(agreed.data.at) : NaN;
+    let at = agreed.success ? Date.parse(agreed.data.at) : NaN;
     if (
       !agreed.success ||
       agreed.data.epoch_offset !== proposal.epochOffset ||
@@ -583,13 +583,25 @@ export class Handshake {
         `the partner answered a forced rotation this side cannot take (${describeAnswer(answer).message})`,
       );
     }
-    await this.deps.tx.run((tx) =>
-      this.deps.peerings.updatePeer(
+    // Compare-and-set on the rotation read: our side may have answered the partner's own proposal meanwhile.
+    const stored = await this.deps.tx.run(async (tx) => {
+      const current = await this.deps.peerings.findPeer({ id: peer.id }, tx);
+      const write = takeAgreedRotation(peer, current, proposal, at);
+      if (!write || !current) return current?.secretShiftAt ?? at;
+      const done = await this.deps.peerings.updatePeerIfShiftAt(
         peer.id,
-        { secretEpochOffset: proposal.settled, secretShiftAt: at, updatedAt: this.deps.clock.now() },
+        current.secretShiftAt,
+        { ...write, updatedAt: this.deps.clock.now() },
         tx,
-      ),
-    );
+      );
+      if (!done)
+        throw new AppError(
+          'FED_ROTATION_PENDING',
+          `peer ${peer.name} changed during its forced rotation; nothing was stored, retry the rotation`,
+        );
+      return write.secretShiftAt;
+    });
+    at = stored;
     syncInBackground(this.deps, `forced secret rotation of peer ${peer.name}`);
     this.deps.logger.info('forced trunk secret rotation agreed', {
       component: 'federation',

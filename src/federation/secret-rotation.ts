@@ -64,7 +64,11 @@ export function proposeRotation(
 /**
  * The answering side: what to store for a proposed rotation, or the
  * rotation already agreed when the proposal repeats it (a retry after a lost
- * answer: the asking side takes the moment we answer).
+ * answer: the asking side takes the moment we answer). A proposal repeats the
+ * last rotation stored when it asks for the count that rotation makes
+ * (`secretEpochOffset` + 1), whether or not its overlap is over: the asker
+ * never stored it, so it still counts one less, and answering anything else
+ * would leave the two sides on different epochs for good.
  */
 export function answerRotation(
   peer: Peer,
@@ -74,21 +78,16 @@ export function answerRotation(
 ): { store: AgreedRotation | null; agreed: AgreedRotation } {
   const length = onEpochs(peer);
   const pending = peer.secretShiftAt;
-  if (pending !== null && proposal.epochOffset === peer.secretEpochOffset + 1) {
-    const held = settledSchedule(
-      { secretEpochSeconds: length, secretEpochOffset: peer.secretEpochOffset, secretShiftAt: pending },
-      now,
-      overlapMs,
-    );
-    // The same rotation again (before its overlap is over): answered with the moment agreed the first time.
-    if (!held || pending === proposal.at)
-      return { store: null, agreed: { secretEpochOffset: peer.secretEpochOffset, secretShiftAt: pending } };
-  }
+  if (pending !== null && proposal.epochOffset === peer.secretEpochOffset + 1)
+    return { store: null, agreed: { secretEpochOffset: peer.secretEpochOffset, secretShiftAt: pending } };
   const settled = settledOffset(peer, length, now, overlapMs);
   if (proposal.epochOffset !== settled + 1)
     throw new AppError(
       'FED_ROTATION_PENDING',
-      `peer ${peer.name} counts ${settled} forced rotation(s); the proposal would make ${proposal.epochOffset}`,
+      `peer ${peer.name} counts ${settled} forced rotation(s); the proposal would make ${proposal.epochOffset}` +
+        (proposal.epochOffset > settled + 1
+          ? ': this side missed an agreement; force a rotation from this side to catch up, then retry'
+          : ''),
     );
   const w = overlapMs;
   if (
@@ -102,4 +101,32 @@ export function answerRotation(
     );
   const agreed = { secretEpochOffset: settled, secretShiftAt: proposal.at };
   return { store: agreed, agreed };
+}
+
+/**
+ * The asking side, once the partner agreed: what to write over the row as it
+ * is now (read again in the write's transaction), given the row the proposal
+ * was made from. Null: nothing to write (the row already holds it).
+ *
+ * When the row changed meanwhile, it was this side answering the partner's
+ * own proposal of the same rotation (both admins forced at once): both sides
+ * then hold both moments and keep the earlier one, so they end up agreed.
+ * Any other change (another count, the peering replaced) is refused.
+ */
+export function takeAgreedRotation(
+  read: Peer,
+  current: Peer | null,
+  proposal: { settled: number },
+  agreedAt: number,
+): AgreedRotation | null {
+  const changed = (msg: string) =>
+    new AppError('FED_ROTATION_PENDING', `peer ${read.name} ${msg}; nothing was stored, retry the rotation`);
+  if (!current || current.requestId !== read.requestId) throw changed('was replaced meanwhile');
+  if (current.secretShiftAt === read.secretShiftAt && current.secretEpochOffset === read.secretEpochOffset)
+    return { secretEpochOffset: proposal.settled, secretShiftAt: agreedAt };
+  if (current.secretShiftAt !== null && current.secretEpochOffset === proposal.settled) {
+    const at = Math.min(current.secretShiftAt, agreedAt);
+    return at === current.secretShiftAt ? null : { secretEpochOffset: proposal.settled, secretShiftAt: at };
+  }
+  throw changed('changed its forced rotations meanwhile');
 }

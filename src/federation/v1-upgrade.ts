@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { AppError, errorMessage } from '../core/errors';
 import { isPeeringName } from '../core/peering-name';
 import type { Peer } from '../core/records';
+import { MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS } from '../core/trunk-secret-epochs';
 import { PROTOCOL_V2 } from './descriptor';
 import { syncInBackground, type Descriptor, type HandshakeDeps } from './handshake-deps';
 import { authorityOf, trimBase } from './partner-call';
@@ -66,6 +67,32 @@ function bindingMatches(v1Secret: string, text: string, given: string): boolean 
 /** How far from now a proposed switch moment may be. */
 const SWITCH_PAST_MS = 5 * 60_000;
 const SWITCH_AHEAD_MS = 2 * 86_400_000;
+
+/**
+ * The proposer's check of an upgrade answer's terms: the ones it proposed,
+ * or, when the acceptor answers a repeat (it took an earlier proposal of ours
+ * whose answer was lost), terms that could have been agreed for this peering:
+ * a switch moment between the peering's creation and as far ahead as an
+ * acceptor takes one, an epoch length the protocol allows. Throws otherwise
+ * (nothing is stored).
+ */
+export function checkUpgradeAnswer(
+  proposed: { switchAt: string; secretEpochSeconds: number },
+  answer: { switch_at: string; secret_epoch_seconds: number },
+  bounds: { createdAt: number; now: number },
+): void {
+  const at = Date.parse(answer.switch_at);
+  const length = answer.secret_epoch_seconds;
+  if (at === Date.parse(proposed.switchAt) && length === proposed.secretEpochSeconds) return;
+  if (!Number.isFinite(at) || at < bounds.createdAt - SWITCH_PAST_MS || at > bounds.now + SWITCH_AHEAD_MS)
+    throw new Error(
+      `the partner answered the upgrade with switch_at ${answer.switch_at}, neither ours nor an earlier agreement's`,
+    );
+  if (!Number.isSafeInteger(length) || length < MIN_EPOCH_SECONDS || length > MAX_EPOCH_SECONDS)
+    throw new Error(
+      `the partner answered the upgrade with an epoch length of ${length} s, outside ${MIN_EPOCH_SECONDS}..${MAX_EPOCH_SECONDS} s`,
+    );
+}
 
 export interface V1UpgradeReport {
   checked: number;
@@ -208,6 +235,10 @@ export class V1Upgrade {
     const parsed = v2UpgradeAnswer.safeParse(answer.json);
     if (!parsed.success || parsed.data.name !== peer.name || parsed.data.request_id !== peer.requestId)
       throw new Error('the partner answered the upgrade with an unexpected body');
+    checkUpgradeAnswer({ switchAt, secretEpochSeconds }, parsed.data, {
+      createdAt: peer.createdAt,
+      now: clock.now(),
+    });
     await this.completeProposal(peer, d, parsed.data, own);
     return 'upgraded';
   }

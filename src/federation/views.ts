@@ -1,4 +1,4 @@
-import { effectiveOverlapMs, schedulePhaseAt } from '../core/trunk-secret-epochs';
+import { effectiveOverlapMs, schedulePhaseAt, secretSwitchPhaseAt } from '../core/trunk-secret-epochs';
 import type {
   DeliveryView,
   IncomingRequestView,
@@ -80,6 +80,19 @@ function secretEpochs(p: Peer, at: EpochClock | null): PeerView['trunk_rotation'
       p.secretShiftAt !== null &&
       at.now < p.secretShiftAt + effectiveOverlapMs(p.secretEpochSeconds * 1000, at.overlapMs)
         ? new Date(p.secretShiftAt).toISOString()
+        : null,
+    ...upgradeSwitch(p, at),
+  };
+}
+
+/** A v1 → v2 upgrade's switch from the v1 secret (what desired-state sends, src/asterisk/desired-state.ts). */
+function upgradeSwitch(p: Peer, at: EpochClock): { sends: 'epoch' | 'v1'; switch_at: string | null } {
+  const phase = secretSwitchPhaseAt(p, at.now, at.overlapMs);
+  return {
+    sends: phase === 'before' ? 'v1' : 'epoch',
+    switch_at:
+      (phase === 'before' || phase === 'after') && p.secretSwitchAt !== null
+        ? new Date(p.secretSwitchAt).toISOString()
         : null,
   };
 }

@@ -468,6 +468,8 @@ describe.each<Backend>(['files', 'realtime'])(
           next_rotation_at: new Date(firstBoundary()).toISOString(),
           also_accepted: null,
           forced_rotation_at: null,
+          sends: 'epoch',
+          switch_at: null,
         });
       }
       // One secret, the same on both sides, and not the root the handshake derived (which never reaches a file).

@@ -205,7 +205,7 @@ interface PeerJson {
   request_id?: string;
   apply_state: string;
   apply_error: string | null;
-  trunk_rotation: { length_seconds: number; epoch: number } | null;
+  trunk_rotation: { length_seconds: number; epoch: number; sends: string; switch_at: string | null } | null;
 }
 
 const peerOn = async (n: Node): Promise<PeerJson | undefined> =>
@@ -582,6 +582,12 @@ describe('a v1 peering between two sidecars upgrades to uuru-fed/2 when one turn
     const fa = trunkFile(A);
     expect(fa).toEqual({ username: NAME, friend: [v1Secret], users: [expect.any(String) as unknown] });
     expect(trunkFile(B)).toEqual(fa);
+    // The view says so too: the v1 secret is sent until the switch.
+    for (const n of [A, B])
+      expect((await peerOn(n))?.trunk_rotation).toMatchObject({
+        sends: 'v1',
+        switch_at: new Date(switchAt).toISOString(),
+      });
     expect(fa.users[0]).not.toBe(v1Secret);
     newSecrets.add(fa.users[0]);
     await callsWork('upgraded, both before the switch');

@@ -1,6 +1,9 @@
 import { buildDesiredState, type RenderSettings } from '../../src/asterisk/desired-state';
 import { epochSecret, secretSwitchPhaseAt, secretSwitchPhasesKey } from '../../src/core/trunk-secret-epochs';
-import { upgradeBinding, upgradeBindingText } from '../../src/federation/v1-upgrade';
+import { peerView } from '../../src/federation/views';
+import { peerView as peerViewSchema } from '../../src/http/admin/api-schemas';
+import { newPeerRow } from '../harness/peer-row';
+import { checkUpgradeAnswer, upgradeBinding, upgradeBindingText } from '../../src/federation/v1-upgrade';
 
 const ROOT = 'A'.repeat(40);
 const V1 = 'V1secretV1secretV1secretV1secret';
@@ -98,5 +101,57 @@ describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
     ]) {
       expect(upgradeBinding(V1, upgradeBindingText({ ...base, ...change }))).not.toBe(mac);
     }
+  });
+
+  it("the proposer takes the answer's terms only when they are its own, or an earlier agreement's within bounds", () => {
+    const now = Date.parse('2026-06-01T12:00:00.000Z');
+    const proposed = { switchAt: new Date(now + 600_000).toISOString(), secretEpochSeconds: EPOCH_S };
+    const bounds = { createdAt: now - 90 * 86_400_000, now };
+    const answer = (switchAt: number, length = EPOCH_S) => ({
+      switch_at: new Date(switchAt).toISOString(),
+      secret_epoch_seconds: length,
+    });
+    expect(() => checkUpgradeAnswer(proposed, answer(now + 600_000), bounds)).not.toThrow();
+    // A repeat: the moment (and length) agreed for an earlier proposal whose answer was lost.
+    expect(() => checkUpgradeAnswer(proposed, answer(now - 86_400_000, 7 * 86_400), bounds)).not.toThrow();
+    // Before the peering existed, or further ahead than any acceptor agrees to: refused.
+    expect(() => checkUpgradeAnswer(proposed, answer(bounds.createdAt - 3_600_000), bounds)).toThrow(
+      /switch_at/,
+    );
+    expect(() => checkUpgradeAnswer(proposed, answer(now + 3 * 86_400_000), bounds)).toThrow(/switch_at/);
+    // An epoch length the protocol does not allow: refused.
+    expect(() => checkUpgradeAnswer(proposed, answer(now + 600_000, 30), bounds)).toThrow(/epoch length/);
+    expect(() => checkUpgradeAnswer(proposed, answer(now + 600_000, 20 * 366 * 86_400), bounds)).toThrow(
+      /epoch length/,
+    );
+  });
+
+  it('the peer view says which secret is sent around the switch, as Asterisk is given it, and the API schema takes it', () => {
+    const peer = newPeerRow(
+      { ...row, partnerUrl: 'https://partner.example', dialect: 'v2', role: 'requester' },
+      S - LEN,
+    );
+    const view = (now: number) => peerView(peer, undefined, { now, overlapMs: W }).trunk_rotation;
+    const sent = (now: number) => {
+      const p = buildDesiredState([row], settings, { now, overlapMs: W }).peers[0];
+      return p.friend.options
+        .filter(([k]) => k === 'secret')
+        .map(([, v]) => v)
+        .at(-1);
+    };
+    const switchAt = new Date(S).toISOString();
+    // Before the switch: the v1 secret is what Asterisk sends, and what the view says.
+    expect(sent(S - 1)).toBe(V1);
+    expect(view(S - 1)).toMatchObject({ sends: 'v1', switch_at: switchAt, epoch: 700 });
+    expect(sent(S + 1)).toBe(epochSecret(ROOT, 700));
+    expect(view(S + 1)).toMatchObject({ sends: 'epoch', switch_at: switchAt });
+    expect(view(S + W)).toMatchObject({ sends: 'epoch', switch_at: null });
+    expect(
+      peerView({ ...peer, previousSecret: null, secretSwitchAt: null }, undefined, {
+        now: S - 1,
+        overlapMs: W,
+      }).trunk_rotation,
+    ).toMatchObject({ sends: 'epoch', switch_at: null });
+    expect(peerViewSchema.shape.trunk_rotation.parse(view(S - 1))).toEqual(view(S - 1));
   });
 });

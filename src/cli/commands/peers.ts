@@ -15,7 +15,12 @@ function secretEpochText(p: PeerView): string {
   if (!e) return 'fixed (no epochs agreed)';
   const overlap = e.also_accepted ? `; the ${e.also_accepted} epoch's secret is accepted too` : '';
   const forced = e.forced_rotation_at ? `; forced rotation at ${e.forced_rotation_at}` : '';
-  return `${e.epoch} (every ${e.length_seconds} s), next rotation ${e.next_rotation_at}${overlap}${forced}`;
+  const upgrade = !e.switch_at
+    ? ''
+    : e.sends === 'v1'
+      ? `; sends the v1 secret until ${e.switch_at}`
+      : `; switched from the v1 secret at ${e.switch_at}`;
+  return `${e.epoch} (every ${e.length_seconds} s), next rotation ${e.next_rotation_at}${overlap}${forced}${upgrade}`;
 }
 
 export function registerPeers(program: Command, ctx: CliContext): void {

@@ -55,6 +55,17 @@ export interface PeeringStore {
   findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTx): Promise<Peer | null>;
   insertPeer(peer: Peer, tx?: StoreTx): Promise<void>;
   updatePeer(id: string, patch: PeerProtocolPatch, tx?: StoreTx): Promise<boolean>;
+  /**
+   * updatePeer as a compare-and-set on the forced rotation the writer read
+   * (secretShiftAt, null for none): false when the row is gone or holds
+   * another one by now (a concurrent write), and then nothing is written.
+   */
+  updatePeerIfShiftAt(
+    id: string,
+    shiftAt: number | null,
+    patch: PeerProtocolPatch,
+    tx?: StoreTx,
+  ): Promise<boolean>;
   deletePeer(id: string, tx?: StoreTx): Promise<boolean>;
 
   listOutgoing(

@@ -28,8 +28,13 @@ function secretEpochNote(p: PeerView, csrf: string): SafeHtml {
   if (!e) return html``;
   const overlap = e.also_accepted ? ` · ${e.also_accepted} secret accepted too` : '';
   const forced = e.forced_rotation_at ? ` · forced rotation at ${e.forced_rotation_at}` : '';
-  return html`<div class="small muted" data-secret-epoch="${String(e.epoch)}">
-    secret epoch ${String(e.epoch)} · next rotation ${e.next_rotation_at}${overlap}${forced}
+  const upgrade = !e.switch_at
+    ? ''
+    : e.sends === 'v1'
+      ? ` · sends the v1 secret until ${e.switch_at}, the epoch secret from then`
+      : ` · switched from the v1 secret at ${e.switch_at} (still accepted for the overlap)`;
+  return html`<div class="small muted" data-secret-epoch="${String(e.epoch)}" data-secret-sends="${e.sends}">
+    secret epoch ${String(e.epoch)} · next rotation ${e.next_rotation_at}${overlap}${forced}${upgrade}
     <form
       method="post"
       action="/panel/federation/peers/${p.id}/secret-rotation"

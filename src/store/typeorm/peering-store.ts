@@ -1,4 +1,4 @@
-import { type DataSource, type FindOptionsWhere, MoreThan } from 'typeorm';
+import { type DataSource, type FindOptionsWhere, IsNull, MoreThan } from 'typeorm';
 import {
   IncomingRequestEntity,
   OutgoingRequestEntity,
@@ -72,6 +72,16 @@ export class TypeormPeeringStore {
 
   async updatePeer(id: string, patch: Partial<Peer>, tx?: StoreTxToken): Promise<boolean> {
     return changedAny(await this.peers(tx).update({ id }, patch));
+  }
+
+  async updatePeerIfShiftAt(
+    id: string,
+    shiftAt: number | null,
+    patch: Partial<Peer>,
+    tx?: StoreTxToken,
+  ): Promise<boolean> {
+    const where: FindOptionsWhere<Peer> = { id, secretShiftAt: shiftAt === null ? IsNull() : shiftAt };
+    return changedAny(await this.peers(tx).update(where, patch));
   }
 
   async deletePeer(id: string, tx?: StoreTxToken): Promise<boolean> {

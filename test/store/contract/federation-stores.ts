@@ -141,6 +141,23 @@ export function describeStoreContract(
         expect(await s.peerings.findIncoming({ requestId: i.requestId })).toBeNull();
       });
 
+      it('writes a forced rotation only over the one read (compare-and-set on secretShiftAt)', async () => {
+        const p = peerRow();
+        await s.peerings.insertPeer(p);
+        const T = 1_767_225_600_000;
+        expect(await s.peerings.updatePeerIfShiftAt(p.id, T, { secretShiftAt: T + 1 })).toBe(false);
+        expect(
+          await s.peerings.updatePeerIfShiftAt(p.id, null, { secretEpochOffset: 2, secretShiftAt: T }),
+        ).toBe(true);
+        expect(await s.peerings.updatePeerIfShiftAt(p.id, null, { secretShiftAt: T + 1 })).toBe(false);
+        expect(await s.peerings.updatePeerIfShiftAt(p.id, T, { secretShiftAt: T - 1 })).toBe(true);
+        expect(await s.peerings.updatePeerIfShiftAt('missing', null, { secretShiftAt: T })).toBe(false);
+        expect(await s.peerings.findPeer({ id: p.id })).toMatchObject({
+          secretEpochOffset: 2,
+          secretShiftAt: T - 1,
+        });
+      });
+
       it("lists a partner's recent pending incoming requests (created after, exclusive), at most limit", async () => {
         const from = 'budget.example.org';
         const rows = [10, 20, 30, 40].map((t) => incomingRow({ partnerServerName: from, createdAt: t }));

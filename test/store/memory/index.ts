@@ -146,6 +146,13 @@ class MemoryPeeringStore implements PeeringStore {
     Object.assign(row, copy(patch));
     return true;
   }
+  async updatePeerIfShiftAt(id: string, shiftAt: number | null, patch: Partial<Peer>, tx?: StoreTx) {
+    this.db.check(tx);
+    const row = this.t.peers.get(id);
+    if (!row || row.secretShiftAt !== shiftAt) return false;
+    Object.assign(row, copy(patch));
+    return true;
+  }
   async deletePeer(id: string, tx?: StoreTx) {
     this.db.check(tx);
     return this.t.peers.delete(id);
