@@ -9,7 +9,7 @@ import {
 } from '../entities';
 import { changedAny } from './changed';
 import { preparedSql, selectRows } from './prepared-sql';
-import { managerOf, type StoreTxToken } from './transactions';
+import { exclusive, managerOf, type StoreTxToken } from './transactions';
 
 type PeerKey =
   | { id: string }
@@ -67,15 +67,15 @@ export class TypeormPeeringStore {
   }
 
   async insertPeer(peer: Peer, tx?: StoreTxToken): Promise<void> {
-    await this.peers(tx).insert(peer);
+    await exclusive(this.db, tx, () => this.peers(tx).insert(peer));
   }
 
   async updatePeer(id: string, patch: Partial<Peer>, tx?: StoreTxToken): Promise<boolean> {
-    return changedAny(await this.peers(tx).update({ id }, patch));
+    return changedAny(await exclusive(this.db, tx, () => this.peers(tx).update({ id }, patch)));
   }
 
   async deletePeer(id: string, tx?: StoreTxToken): Promise<boolean> {
-    return changedAny(await this.peers(tx).delete({ id }));
+    return changedAny(await exclusive(this.db, tx, () => this.peers(tx).delete({ id })));
   }
 
   listOutgoing(
@@ -93,7 +93,7 @@ export class TypeormPeeringStore {
   }
 
   async insertOutgoing(row: OutgoingRequest, tx?: StoreTxToken): Promise<void> {
-    await this.outgoing(tx).insert(row);
+    await exclusive(this.db, tx, () => this.outgoing(tx).insert(row));
   }
 
   async updateOutgoing(
@@ -102,7 +102,9 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    return changedAny(await this.outgoing(tx).update(pendingOnly(id, opts), patch));
+    return changedAny(
+      await exclusive(this.db, tx, () => this.outgoing(tx).update(pendingOnly(id, opts), patch)),
+    );
   }
 
   async deleteOutgoing(
@@ -110,7 +112,7 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    return changedAny(await this.outgoing(tx).delete(pendingOnly(id, opts)));
+    return changedAny(await exclusive(this.db, tx, () => this.outgoing(tx).delete(pendingOnly(id, opts))));
   }
 
   listIncoming(
@@ -137,11 +139,11 @@ export class TypeormPeeringStore {
   }
 
   async insertIncoming(row: IncomingRequest, tx?: StoreTxToken): Promise<void> {
-    await this.incoming(tx).insert(row);
+    await exclusive(this.db, tx, () => this.incoming(tx).insert(row));
   }
 
   async updateIncoming(id: string, patch: Partial<IncomingRequest>, tx?: StoreTxToken): Promise<boolean> {
-    return changedAny(await this.incoming(tx).update({ id }, patch));
+    return changedAny(await exclusive(this.db, tx, () => this.incoming(tx).update({ id }, patch)));
   }
 
   async deleteIncoming(
@@ -149,7 +151,7 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    return changedAny(await this.incoming(tx).delete(pendingOnly(id, opts)));
+    return changedAny(await exclusive(this.db, tx, () => this.incoming(tx).delete(pendingOnly(id, opts))));
   }
 
   async refersToPartner(serverName: string, tx?: StoreTxToken): Promise<boolean> {

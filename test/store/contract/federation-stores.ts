@@ -256,6 +256,38 @@ export function describeStoreContract(
         }
       });
 
+      it('a write outside a transaction, made while one sits at an await, outlives its rollback', async () => {
+        // On SQLite's one connection such a write used to run inside the open transaction and vanish
+        // with its rollback: a reserved nonce disappeared, so its signed request could be replayed.
+        const until = clock.now() + 1000;
+        let opened!: () => void;
+        const atAwait = new Promise<void>((r) => (opened = r));
+        const tx = s.transactions.run(async (t) => {
+          await s.peerings.insertOutgoing(outgoingRow({ id: 'out-rolled-back' }), t);
+          opened();
+          await new Promise((r) => setTimeout(r, 30));
+          throw new Error('refused on purpose');
+        });
+        await atAwait;
+        const reserved = s.nonces.reserve('a#k1', 'n-during', until);
+        const put = s.settings.put('during', { kept: true }, 1);
+        await expect(tx).rejects.toThrow('refused on purpose');
+        expect(await reserved).toBe(true);
+        await put;
+        expect(await s.peerings.findOutgoing('out-rolled-back')).toBeNull();
+        expect(await s.nonces.reserve('a#k1', 'n-during', until)).toBe(false);
+        expect(await s.settings.get('during')).toEqual({ kept: true });
+      });
+
+      it('a store called without its tx inside a transaction body does not wait for itself', async () => {
+        await s.transactions.run(async (t) => {
+          await s.peerings.insertOutgoing(outgoingRow({ id: 'out-reentry' }), t);
+          await s.settings.put('inside', 1, 1);
+          expect(await s.nonces.reserve('a#k1', 'n-inside', clock.now() + 1000)).toBe(true);
+        });
+        expect(await s.settings.get('inside')).toBe(1);
+      });
+
       it('refuses a transaction opened by another store', async () => {
         const other = memoryFederationStores(new ManualClock());
         await expect(other.transactions.run((tx) => s.peerings.insertPeer(peerRow(), tx))).rejects.toThrow(
