@@ -43,17 +43,22 @@ export class TypeormOutboxStore {
     return this.repo().findOne({ where: { requestId, kind }, order: { createdAt: 'DESC', id: 'DESC' } });
   }
 
+  get(id: string): Promise<OutboxItem | null> {
+    return this.repo().findOneBy({ id });
+  }
+
   async update(id: string, patch: OutboxPatch, tx?: StoreTxToken): Promise<void> {
     await exclusive(this.db, tx, () => this.repo(tx).update({ id }, patch));
   }
 
   async updatePending(
     patch: OutboxPatch,
-    filter: { requestId?: string } = {},
+    filter: { requestId?: string; id?: string } = {},
     tx?: StoreTxToken,
   ): Promise<number> {
     const where: FindOptionsWhere<OutboxItem> = { state: 'pending' };
     if (filter.requestId !== undefined) where.requestId = filter.requestId;
+    if (filter.id !== undefined) where.id = filter.id;
     return (await exclusive(this.db, tx, () => this.repo(tx).update(where, patch))).affected ?? 0;
   }
 }

@@ -303,16 +303,28 @@ class MemoryOutboxStore implements OutboxStore {
       .sort((x, y) => y.createdAt - x.createdAt || cmp(y.id, x.id))[0];
     return found ? copy(found) : null;
   }
+  async get(id: string) {
+    const r = this.db.t.outbox.get(id);
+    return r ? copy(r) : null;
+  }
   async update(id: string, patch: Partial<OutboxItem>, tx?: StoreTx) {
     this.db.check(tx);
     const row = this.db.t.outbox.get(id);
     if (row) Object.assign(row, copy(patch));
   }
-  async updatePending(patch: Partial<OutboxItem>, filter: { requestId?: string } = {}, tx?: StoreTx) {
+  async updatePending(
+    patch: Partial<OutboxItem>,
+    filter: { requestId?: string; id?: string } = {},
+    tx?: StoreTx,
+  ) {
     this.db.check(tx);
     let n = 0;
     for (const r of this.db.t.outbox.values()) {
-      if (r.state !== 'pending' || (filter.requestId !== undefined && r.requestId !== filter.requestId))
+      if (
+        r.state !== 'pending' ||
+        (filter.requestId !== undefined && r.requestId !== filter.requestId) ||
+        (filter.id !== undefined && r.id !== filter.id)
+      )
         continue;
       Object.assign(r, copy(patch));
       n++;
