@@ -317,6 +317,8 @@ export function describeStoreContract(
         expect(await s.outbox.countPending()).toBe(3);
         expect((await s.outbox.latest(r, 'accept'))?.id).toBe('ob-d');
         expect(await s.outbox.latest(r, 'decline')).toBeNull();
+        expect(await s.outbox.get('ob-f1')).toEqual(items[3]);
+        expect(await s.outbox.get('ob-missing')).toBeNull();
       });
 
       it("patches pending items of one request only, or all pending, and keeps a body's text intact", async () => {
@@ -337,6 +339,10 @@ export function describeStoreContract(
         expect(await s.outbox.listFailed(10)).toMatchObject([{ id: 'ob-a', body, lastError: WIDE_TEXT }]);
         expect(await s.outbox.updatePending({ nextAttemptAt: 7 })).toBe(1);
         expect(await s.outbox.listPending()).toMatchObject([{ id: 'ob-c', nextAttemptAt: 7 }]);
+        // One item by id, only while pending (a delivery's outcome never overwrites a purge).
+        expect(await s.outbox.updatePending({ attempts: 2 }, { id: 'ob-b' })).toBe(0);
+        expect(await s.outbox.updatePending({ attempts: 2 }, { id: 'ob-c' })).toBe(1);
+        expect(await s.outbox.get('ob-c')).toMatchObject({ attempts: 2, state: 'pending' });
         await s.outbox.update('ob-c', { attempts: 3, state: 'delivered' });
         expect(await s.outbox.countPending()).toBe(0);
       });
