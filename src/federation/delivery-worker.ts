@@ -131,7 +131,9 @@ export class DeliveryWorker {
       const token = await claims.claim(item.id);
       if (token === null) continue;
       try {
-        reports.push(await this.deliver(item));
+        // The list may be stale: another replica may have tried the item since (attempts, next attempt).
+        const fresh = await store.get(item.id);
+        if (fresh?.state === 'pending' && fresh.nextAttemptAt <= now) reports.push(await this.deliver(fresh));
       } finally {
         await claims.release(item.id, token);
       }
@@ -191,9 +193,23 @@ export class DeliveryWorker {
 
   private async purgeNow(server: string): Promise<number> {
     const now = this.deps.clock.now();
-    const items = await this.pendingOf(server);
-    for (const item of items) {
-      await this.deps.store.update(item.id, { state: 'failed', lastError: PURGED_BY_ADMIN, updatedAt: now });
+    const { claims } = this.deps;
+    let purged = 0;
+    for (const item of await this.pendingOf(server)) {
+      // Replicas: an item another replica is sending right now (a live claim) is left to that attempt.
+      const token = claims ? await claims.claim(item.id, { evenIfNotDue: true }) : null;
+      if (claims && token === null) continue;
+      let changed: number;
+      try {
+        changed = await this.deps.store.updatePending(
+          { state: 'failed', lastError: PURGED_BY_ADMIN, updatedAt: now },
+          { id: item.id },
+        );
+      } finally {
+        if (claims && token !== null) await claims.release(item.id, token);
+      }
+      if (changed === 0) continue;
+      purged++;
       this.deps.logger.warn(`outbox ${item.kind} purged`, {
         component: 'outbox',
         kind: item.kind,
@@ -204,7 +220,7 @@ export class DeliveryWorker {
       await this.report({ item, outcome: 'final', message: PURGED_BY_ADMIN, status: null });
     }
     await this.updateMetrics(await this.deps.store.listPending());
-    return items.length;
+    return purged;
   }
 
   /** Makes every pending item due now (admin "retry now"). */
@@ -241,10 +257,12 @@ export class DeliveryWorker {
     const now = this.deps.clock.now();
     const attempts = item.attempts + 1;
     const { store } = this.deps;
+    // Only while still pending: an item purged meanwhile (by an admin, on another replica) stays purged.
+    const only = { id: item.id };
     if (outcome === 'delivered') {
-      await store.update(item.id, { state: 'delivered', attempts, lastError: null, updatedAt: now });
+      await store.updatePending({ state: 'delivered', attempts, lastError: null, updatedAt: now }, only);
     } else if (outcome === 'final') {
-      await store.update(item.id, { state: 'failed', attempts, lastError: message, updatedAt: now });
+      await store.updatePending({ state: 'failed', attempts, lastError: message, updatedAt: now }, only);
     } else {
       // No deadline: a partner that is merely unreachable is tried again at its next attempt, capped at retry.maxMs.
       const server = partnerOf(item);
@@ -253,7 +271,7 @@ export class DeliveryWorker {
         health?.nextAttemptAt != null && health.nextAttemptAt > now
           ? health.nextAttemptAt
           : now + backoffDelay(attempts, this.deps.retry, this.deps.random);
-      await store.update(item.id, { attempts, lastError: message, nextAttemptAt: next, updatedAt: now });
+      await store.updatePending({ attempts, lastError: message, nextAttemptAt: next, updatedAt: now }, only);
     }
     const log = outcome === 'delivered' ? 'debug' : 'warn';
     this.deps.logger[log](`outbox ${item.kind} ${outcome}`, {

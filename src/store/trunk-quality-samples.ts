@@ -1,6 +1,7 @@
 import { type DataSource, LessThan, MoreThanOrEqual } from 'typeorm';
 import type { QualitySource, TrunkQualitySample, TrunkQualityStore } from '../core/trunk-quality';
 import { TrunkQualitySampleEntity, type TrunkQualityRow } from './entities';
+import { exclusive } from './typeorm/transactions';
 
 const whole = (v: number | null): number | null => (v === null ? null : Math.round(v));
 const permille = (ratio: number | null): number | null => (ratio === null ? null : Math.round(ratio * 1000));
@@ -41,7 +42,7 @@ export class TypeormTrunkQualityStore implements TrunkQualityStore {
   }
 
   async add(samples: readonly TrunkQualitySample[]): Promise<void> {
-    if (samples.length > 0) await this.repo.insert(samples.map(toRow));
+    if (samples.length > 0) await exclusive(this.db, undefined, () => this.repo.insert(samples.map(toRow)));
   }
 
   async since(since: number, peer?: string): Promise<TrunkQualitySample[]> {
@@ -53,7 +54,7 @@ export class TypeormTrunkQualityStore implements TrunkQualityStore {
   }
 
   async prune(before: number): Promise<number> {
-    const r = await this.repo.delete({ at: LessThan(before) });
+    const r = await exclusive(this.db, undefined, () => this.repo.delete({ at: LessThan(before) }));
     return r.affected ?? 0;
   }
 

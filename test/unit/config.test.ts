@@ -161,6 +161,15 @@ describe('a µURU .env as it is', () => {
     expect(load({ UURU_LOGLEVEL: raw }).config.log.level).toBe(level);
   });
 
+  it('refuses HA on SQLite, naming both variables; accepts it on MariaDB', () => {
+    expect(problemsOf(() => load({ UURU_HA_ENABLED: 'true' }))).toEqual([
+      expect.stringMatching(/^UURU_HA_ENABLED: HA needs a shared MariaDB.*UURU_DATABASE_TYPE=mariadb/),
+    ]);
+    expect(problemsOf(() => load({ UURU_HA_ENABLED: 'true', UURU_DATABASE_TYPE: 'sqlite' }))).toHaveLength(1);
+    const c = load({ UURU_HA_ENABLED: 'true', UURU_DATABASE_TYPE: 'mariadb' }).config;
+    expect([c.ha.enabled, c.database.type]).toEqual([true, 'mariadb']);
+  });
+
   it("refuses a log level that is neither ours nor µURU's, naming the variable", () => {
     expect(problemsOf(() => load({ UURU_LOGLEVEL: 'verbose' }))).toEqual([
       expect.stringMatching(/^UURU_LOGLEVEL: expected error, warn, info or debug .*WARNING/),

@@ -19,6 +19,14 @@ import { JobRunner, type JobTimers } from '../../src/jobs/job-runner';
 import { LoginThrottle } from '../../src/http/admin/login-throttle';
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../../src/http/admin/session-store';
 import type { OutboxItem } from '../../src/core/records';
+import { Metrics } from '../../src/core/metrics';
+import { DeliveryWorker } from '../../src/federation/delivery-worker';
+import { PartnerHealthService } from '../../src/federation/partner-health';
+import type { PartnerCall } from '../../src/federation/partner-call';
+import type { PartnerAnswer } from '../../src/federation/partner-transport';
+import type { OutboxStore } from '../../src/federation/ports';
+import { TypeormPartnerHealthStore } from '../../src/store/typeorm';
+import { createLogger } from '../../src/logging/logger';
 
 /**
  * The shared state of replicas (src/store/ha, migration 0016) on a real
@@ -149,6 +157,125 @@ describe('state replicas share through the database', () => {
     await store.update(item.id, { state: 'delivered', updatedAt: clock.now() });
     await b.release(item.id, tb!);
     expect(await a.claim(item.id)).toBeNull();
+  });
+
+  const outboxItem = (now: number): OutboxItem => ({
+    id: '00000000-0000-4000-8000-000000000002',
+    kind: 'accept',
+    dialect: 'v2',
+    peerName: 'p',
+    requestId: 'r2',
+    method: 'POST',
+    url: 'https://partner.example/federation/v2/x',
+    body: {},
+    state: 'pending',
+    attempts: 0,
+    nextAttemptAt: now,
+    expiresAt: now + 86_400_000,
+    lastError: null,
+    createdAt: now,
+    updatedAt: now,
+  });
+
+  /** A replica's delivery worker on the shared database; `holder` null: one without claims (a single sidecar). */
+  function worker(
+    holder: string | null,
+    send: (call: PartnerCall) => Promise<PartnerAnswer>,
+    store: OutboxStore = new TypeormOutboxStore(db),
+  ): DeliveryWorker {
+    const logger = createLogger({ level: 'error', format: 'json', silent: true });
+    const retry = { baseMs: 1000, maxMs: 3_600_000 };
+    const health = new PartnerHealthService({
+      store: new TypeormPartnerHealthStore(db),
+      clock,
+      logger,
+      retry,
+      suspendAfterDays: 7,
+      random: () => 1,
+    });
+    return new DeliveryWorker({
+      store,
+      clock,
+      logger,
+      metrics: new Metrics(),
+      send,
+      health,
+      retry,
+      pollMs: 1000,
+      random: () => 1,
+      claims: holder === null ? undefined : new DbOutboxClaims(db, clock, holder, 60_000),
+    });
+  }
+
+  it('a claim is refused for an item whose next attempt is ahead (a purge may still take it)', async () => {
+    const store = new TypeormOutboxStore(db);
+    const item = { ...outboxItem(clock.now()), nextAttemptAt: clock.now() + 1000 };
+    await store.insert(item);
+    const a = new DbOutboxClaims(db, clock, 'a', 60_000);
+    expect(await a.claim(item.id)).toBeNull();
+    const t = await a.claim(item.id, { evenIfNotDue: true });
+    expect(t).not.toBeNull();
+    await a.release(item.id, t!);
+    clock.advance(1000);
+    expect(await a.claim(item.id)).not.toBeNull();
+  });
+
+  it('a replica with a stale list neither re-sends an item another just tried nor writes back a lower attempt count', async () => {
+    const store = new TypeormOutboxStore(db);
+    await store.insert(outboxItem(clock.now()));
+    const sent: string[] = [];
+    const b = worker('b', async () => {
+      sent.push('b');
+      return { status: 503, json: null };
+    });
+    // Fault injection (named so): replica A's list is read, then replica B runs a whole pass before A goes on.
+    const staleListStore: OutboxStore = Object.assign(Object.create(store) as OutboxStore, {
+      listPending: async (filter?: { requestIds?: string[] }) => {
+        const listed = await store.listPending(filter);
+        await b.runOnce();
+        return listed;
+      },
+    });
+    const a = worker(
+      'a',
+      async () => {
+        sent.push('a');
+        return { status: 503, json: null };
+      },
+      staleListStore,
+    );
+    expect(await a.runOnce()).toEqual([]);
+    expect(sent).toEqual(['b']);
+    expect(await store.get(outboxItem(0).id)).toMatchObject({ state: 'pending', attempts: 1 });
+    await a.stop();
+    await b.stop();
+  });
+
+  it('a purge leaves an item another replica is sending to it, and a purged item never turns delivered', async () => {
+    const store = new TypeormOutboxStore(db);
+    const item = outboxItem(clock.now());
+    await store.insert(item);
+    let answer!: (a: PartnerAnswer) => void;
+    let sending!: () => void;
+    const inFlight = new Promise<void>((r) => (sending = r));
+    const a = worker('a', () => {
+      sending();
+      return new Promise<PartnerAnswer>((r) => (answer = r));
+    });
+    const b = worker('b', async () => ({ status: 200, json: {} }));
+    const single = worker(null, async () => ({ status: 200, json: {} }));
+    const pass = a.runOnce();
+    await inFlight;
+    // B sees A's live claim and leaves the item to A's attempt.
+    expect(await b.purgePartner('partner.example')).toBe(0);
+    expect(await store.get(item.id)).toMatchObject({ state: 'pending' });
+    // A purge that does not look at claims (the single-process path) marks it failed while A's send is out...
+    expect(await single.purgePartner('partner.example')).toBe(1);
+    answer({ status: 200, json: {} });
+    await pass;
+    // ...and A's late success does not turn the purged item into a delivered one.
+    expect(await store.get(item.id)).toMatchObject({ state: 'failed', lastError: 'purged by an admin' });
+    for (const w of [a, b, single]) await w.stop();
   });
 
   it('a rate limit counts the hits of both replicas in one window', async () => {

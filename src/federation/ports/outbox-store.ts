@@ -20,9 +20,15 @@ export interface OutboxStore {
   countPending(): Promise<number>;
   /** The newest item of a kind for a request, any state. */
   latest(requestId: string, kind: OutboxKind): Promise<OutboxItem | null>;
+  /** One item by id, any state. */
+  get(id: string): Promise<OutboxItem | null>;
   update(id: string, patch: OutboxPatch, tx?: StoreTx): Promise<void>;
-  /** Patches every pending item of a request (all pending items without one); returns how many. */
-  updatePending(patch: OutboxPatch, filter?: { requestId?: string }, tx?: StoreTx): Promise<number>;
+  /** Patches every pending item of a request, or the one item of an id (all pending items without either); returns how many. */
+  updatePending(
+    patch: OutboxPatch,
+    filter?: { requestId?: string; id?: string },
+    tx?: StoreTx,
+  ): Promise<number>;
 }
 
 /**
@@ -30,8 +36,11 @@ export interface OutboxStore {
  * update (src/store/ha/outbox-claims.ts); a single sidecar has none.
  */
 export interface OutboxClaims {
-  /** The claim's token when this replica may send the pending item now; null when another holds it or it is no longer pending. */
-  claim(id: string): Promise<string | null>;
+  /**
+   * The claim's token when this replica may send the pending item now; null when another holds it, it is
+   * no longer pending or (unless evenIfNotDue, for an admin's purge) its next attempt is still ahead.
+   */
+  claim(id: string, opts?: { evenIfNotDue?: boolean }): Promise<string | null>;
   /** Gives the item up after its attempt was recorded. */
   release(id: string, token: string): Promise<void>;
 }

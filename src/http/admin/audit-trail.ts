@@ -5,6 +5,7 @@ import { isAppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
 import { isDatabaseUnavailable } from '../../store/database-errors';
 import { type AuditEvent, AuditEventEntity } from '../../store/entities';
+import { exclusive } from '../../store/typeorm/transactions';
 import type { Principal } from './admin-auth';
 
 /**
@@ -86,7 +87,7 @@ export class AuditTrail {
       errorCode: r.error === null ? null : auditErrorCode(r.error),
     };
     try {
-      await this.db.getRepository(AuditEventEntity).insert(row);
+      await exclusive(this.db, undefined, () => this.db.getRepository(AuditEventEntity).insert(row));
     } catch (e) {
       this.logger.error('audit trail: could not store an admin action', {
         component: 'audit',

@@ -22,14 +22,15 @@ export class DbOutboxClaims {
     private readonly claimMs: number,
   ) {}
 
-  async claim(id: string): Promise<string | null> {
+  async claim(id: string, opts: { evenIfNotDue?: boolean } = {}): Promise<string | null> {
     const now = this.clock.now();
     const token = crypto.randomUUID();
     const won = await execute(
       this.db,
       "UPDATE `outbox` SET `claimedBy` = ?, `claimToken` = ?, `claimExpiresAt` = ? WHERE `id` = ? AND `state` = 'pending'" +
-        ' AND (`claimExpiresAt` IS NULL OR `claimExpiresAt` <= ?)',
-      [this.holder, token, now + this.claimMs, id, now],
+        ' AND (`claimExpiresAt` IS NULL OR `claimExpiresAt` <= ?)' +
+        (opts.evenIfNotDue ? '' : ' AND `nextAttemptAt` <= ?'),
+      [this.holder, token, now + this.claimMs, id, now, ...(opts.evenIfNotDue ? [] : [now])],
     );
     return won === 1 ? token : null;
   }

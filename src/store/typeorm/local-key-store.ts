@@ -1,7 +1,7 @@
 import { type DataSource, type FindOptionsWhere, In, LessThanOrEqual } from 'typeorm';
 import { LocalKeyEntity, type LocalKey } from '../entities';
 import { changedAny } from './changed';
-import { managerOf, type StoreTxToken } from './transactions';
+import { exclusive, managerOf, type StoreTxToken } from './transactions';
 
 type LocalKeyPatch = Partial<Pick<LocalKey, 'status' | 'notBefore' | 'expiresAt' | 'privateKey'>>;
 
@@ -31,7 +31,7 @@ export class TypeormLocalKeyStore {
   }
 
   async insert(row: LocalKey, tx?: StoreTxToken): Promise<void> {
-    await this.repo(tx).insert(row);
+    await exclusive(this.db, tx, () => this.repo(tx).insert(row));
   }
 
   async update(
@@ -41,6 +41,6 @@ export class TypeormLocalKeyStore {
     tx?: StoreTxToken,
   ): Promise<boolean> {
     const where = opts.onlyIfStatus ? { kid, status: opts.onlyIfStatus } : { kid };
-    return changedAny(await this.repo(tx).update(where, patch));
+    return changedAny(await exclusive(this.db, tx, () => this.repo(tx).update(where, patch)));
   }
 }

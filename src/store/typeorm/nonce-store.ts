@@ -2,7 +2,7 @@ import { type DataSource, LessThanOrEqual } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import { NonceEntity, type NonceRecord } from '../entities';
 import { preparedSql } from './prepared-sql';
-import { isDuplicateKey } from './transactions';
+import { exclusive, isDuplicateKey } from './transactions';
 
 /**
  * Nonces in the database (primary key keyId+nonce), so that replicas sharing
@@ -18,7 +18,12 @@ export class TypeormNonceStore {
     private readonly clock: Clock,
   ) {}
 
-  async reserve(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
+  /** Never inside another transaction: on SQLite a reservation made while one is open waits for it (see exclusive). */
+  reserve(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
+    return exclusive(this.db, undefined, () => this.reserveNow(keyId, nonce, expiresAt));
+  }
+
+  private async reserveNow(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
     const now = this.clock.now();
     const repo = this.db.getRepository<NonceRecord>(NonceEntity);
     this.insertSql ??= preparedSql(
@@ -50,9 +55,11 @@ export class TypeormNonceStore {
   }
 
   async purgeExpired(): Promise<number> {
-    const res = await this.db
-      .getRepository<NonceRecord>(NonceEntity)
-      .delete({ expiresAt: LessThanOrEqual(this.clock.now()) });
+    const res = await exclusive(this.db, undefined, () =>
+      this.db
+        .getRepository<NonceRecord>(NonceEntity)
+        .delete({ expiresAt: LessThanOrEqual(this.clock.now()) }),
+    );
     return res.affected ?? 0;
   }
 }

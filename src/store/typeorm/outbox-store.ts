@@ -1,7 +1,7 @@
 import { type DataSource, type FindOptionsWhere, In } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { OutboxEntity, type OutboxItem, type OutboxKind } from '../entities';
-import { managerOf, type StoreTxToken } from './transactions';
+import { exclusive, managerOf, type StoreTxToken } from './transactions';
 
 type OutboxPatch = Partial<
   Pick<OutboxItem, 'state' | 'attempts' | 'nextAttemptAt' | 'lastError' | 'updatedAt'>
@@ -17,7 +17,7 @@ export class TypeormOutboxStore {
 
   async insert(item: OutboxItem, tx?: StoreTxToken): Promise<void> {
     // TypeORM's deep-partial type cannot see through the JSON column's Record type.
-    await this.repo(tx).insert(item as QueryDeepPartialEntity<OutboxItem>);
+    await exclusive(this.db, tx, () => this.repo(tx).insert(item as QueryDeepPartialEntity<OutboxItem>));
   }
 
   listPending(filter: { requestIds?: string[] } = {}): Promise<OutboxItem[]> {
@@ -43,17 +43,22 @@ export class TypeormOutboxStore {
     return this.repo().findOne({ where: { requestId, kind }, order: { createdAt: 'DESC', id: 'DESC' } });
   }
 
+  get(id: string): Promise<OutboxItem | null> {
+    return this.repo().findOneBy({ id });
+  }
+
   async update(id: string, patch: OutboxPatch, tx?: StoreTxToken): Promise<void> {
-    await this.repo(tx).update({ id }, patch);
+    await exclusive(this.db, tx, () => this.repo(tx).update({ id }, patch));
   }
 
   async updatePending(
     patch: OutboxPatch,
-    filter: { requestId?: string } = {},
+    filter: { requestId?: string; id?: string } = {},
     tx?: StoreTxToken,
   ): Promise<number> {
     const where: FindOptionsWhere<OutboxItem> = { state: 'pending' };
     if (filter.requestId !== undefined) where.requestId = filter.requestId;
-    return (await this.repo(tx).update(where, patch)).affected ?? 0;
+    if (filter.id !== undefined) where.id = filter.id;
+    return (await exclusive(this.db, tx, () => this.repo(tx).update(where, patch))).affected ?? 0;
   }
 }

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { PartnerHealthEntity, type PartnerHealth } from '../entities';
+import { exclusive } from './transactions';
 
 /** The partner_health table through TypeORM; server names are stored lower case. */
 export class TypeormPartnerHealthStore {
@@ -24,6 +25,7 @@ export class TypeormPartnerHealthStore {
    * transaction is open) and commit or roll back the other's work.
    */
   async put(row: PartnerHealth): Promise<void> {
-    await this.repo().upsert({ ...row, serverName: row.serverName.toLowerCase() }, ['serverName']);
+    const lower = { ...row, serverName: row.serverName.toLowerCase() };
+    await exclusive(this.db, undefined, () => this.repo().upsert(lower, ['serverName']));
   }
 }

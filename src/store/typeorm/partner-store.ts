@@ -1,6 +1,6 @@
 import type { DataSource, QueryDeepPartialEntity } from 'typeorm';
 import { PartnerEntity, type Partner } from '../entities';
-import { managerOf, type StoreTxToken } from './transactions';
+import { exclusive, managerOf, type StoreTxToken } from './transactions';
 
 /** The partners table through TypeORM; server names are looked up and stored lower case. */
 export class TypeormPartnerStore {
@@ -30,20 +30,19 @@ export class TypeormPartnerStore {
 
   async insert(partner: Partner, tx?: StoreTxToken): Promise<void> {
     // TypeORM's partial-entity type cannot express the free-form JSON column.
-    await this.repo(tx).insert({
+    const row = {
       ...partner,
       serverName: partner.serverName.toLowerCase(),
-    } as QueryDeepPartialEntity<Partner>);
+    } as QueryDeepPartialEntity<Partner>;
+    await exclusive(this.db, tx, () => this.repo(tx).insert(row));
   }
 
   async update(serverName: string, patch: Partial<Partner>, tx?: StoreTxToken): Promise<void> {
-    await this.repo(tx).update(
-      { serverName: serverName.toLowerCase() },
-      patch as QueryDeepPartialEntity<Partner>,
-    );
+    const where = { serverName: serverName.toLowerCase() };
+    await exclusive(this.db, tx, () => this.repo(tx).update(where, patch as QueryDeepPartialEntity<Partner>));
   }
 
   async delete(serverName: string, tx?: StoreTxToken): Promise<void> {
-    await this.repo(tx).delete({ serverName: serverName.toLowerCase() });
+    await exclusive(this.db, tx, () => this.repo(tx).delete({ serverName: serverName.toLowerCase() }));
   }
 }

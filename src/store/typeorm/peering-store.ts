@@ -9,7 +9,7 @@ import {
 } from '../entities';
 import { changedAny } from './changed';
 import { preparedSql, selectRows } from './prepared-sql';
-import { managerOf, type StoreTxToken } from './transactions';
+import { exclusive, managerOf, type StoreTxToken } from './transactions';
 
 type PeerKey =
   | { id: string }
@@ -67,11 +67,11 @@ export class TypeormPeeringStore {
   }
 
   async insertPeer(peer: Peer, tx?: StoreTxToken): Promise<void> {
-    await this.peers(tx).insert(peer);
+    await exclusive(this.db, tx, () => this.peers(tx).insert(peer));
   }
 
   async updatePeer(id: string, patch: Partial<Peer>, tx?: StoreTxToken): Promise<boolean> {
-    return changedAny(await this.peers(tx).update({ id }, patch));
+    return changedAny(await exclusive(this.db, tx, () => this.peers(tx).update({ id }, patch)));
   }
 
   async updatePeerIfShiftAt(
@@ -85,7 +85,7 @@ export class TypeormPeeringStore {
   }
 
   async deletePeer(id: string, tx?: StoreTxToken): Promise<boolean> {
-    return changedAny(await this.peers(tx).delete({ id }));
+    return changedAny(await exclusive(this.db, tx, () => this.peers(tx).delete({ id })));
   }
 
   listOutgoing(
@@ -103,7 +103,7 @@ export class TypeormPeeringStore {
   }
 
   async insertOutgoing(row: OutgoingRequest, tx?: StoreTxToken): Promise<void> {
-    await this.outgoing(tx).insert(row);
+    await exclusive(this.db, tx, () => this.outgoing(tx).insert(row));
   }
 
   async updateOutgoing(
@@ -112,7 +112,9 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    return changedAny(await this.outgoing(tx).update(pendingOnly(id, opts), patch));
+    return changedAny(
+      await exclusive(this.db, tx, () => this.outgoing(tx).update(pendingOnly(id, opts), patch)),
+    );
   }
 
   async deleteOutgoing(
@@ -120,7 +122,7 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    return changedAny(await this.outgoing(tx).delete(pendingOnly(id, opts)));
+    return changedAny(await exclusive(this.db, tx, () => this.outgoing(tx).delete(pendingOnly(id, opts))));
   }
 
   listIncoming(
@@ -147,11 +149,11 @@ export class TypeormPeeringStore {
   }
 
   async insertIncoming(row: IncomingRequest, tx?: StoreTxToken): Promise<void> {
-    await this.incoming(tx).insert(row);
+    await exclusive(this.db, tx, () => this.incoming(tx).insert(row));
   }
 
   async updateIncoming(id: string, patch: Partial<IncomingRequest>, tx?: StoreTxToken): Promise<boolean> {
-    return changedAny(await this.incoming(tx).update({ id }, patch));
+    return changedAny(await exclusive(this.db, tx, () => this.incoming(tx).update({ id }, patch)));
   }
 
   async deleteIncoming(
@@ -159,7 +161,7 @@ export class TypeormPeeringStore {
     opts: { onlyIfPending?: boolean } = {},
     tx?: StoreTxToken,
   ): Promise<boolean> {
-    return changedAny(await this.incoming(tx).delete(pendingOnly(id, opts)));
+    return changedAny(await exclusive(this.db, tx, () => this.incoming(tx).delete(pendingOnly(id, opts))));
   }
 
   async refersToPartner(serverName: string, tx?: StoreTxToken): Promise<boolean> {

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { SettingEntity, type Setting } from '../entities';
-import { managerOf, type StoreTxToken } from './transactions';
+import { exclusive, managerOf, type StoreTxToken } from './transactions';
 
 /** The settings table through TypeORM. */
 export class TypeormSettingStore {
@@ -18,8 +18,9 @@ export class TypeormSettingStore {
    * took this write along, or the two commits crossed). See the store contract's interleaving case.
    */
   async put(key: string, value: unknown, updatedAt: number, tx?: StoreTxToken): Promise<void> {
-    await managerOf(this.db, tx)
-      .getRepository<Setting>(SettingEntity)
-      .upsert({ key, value, updatedAt } as QueryDeepPartialEntity<Setting>, ['key']);
+    const row = { key, value, updatedAt } as QueryDeepPartialEntity<Setting>;
+    await exclusive(this.db, tx, () =>
+      managerOf(this.db, tx).getRepository<Setting>(SettingEntity).upsert(row, ['key']),
+    );
   }
 }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager } from 'typeorm';
 import { QueryFailedError } from 'typeorm';
 
@@ -26,22 +27,81 @@ export function managerOf(db: DataSource, tx?: StoreTxToken): EntityManager {
 }
 
 /**
- * Runs transactions one after another. SQLite has a single connection in
- * TypeORM, so two interleaved transactions would silently nest as savepoints
- * and could roll each other back; queueing them is cheap because no
- * transaction of the protocol waits on the network.
+ * One queue per data source for its transactions and, on SQLite, for its
+ * writes made without a transaction. SQLite has a single connection in
+ * TypeORM: a statement issued while a transaction sits at an await runs
+ * inside that transaction and is rolled back with it (a nonce reserved then
+ * vanished, and the signed request could be replayed). So on SQLite a plain
+ * write waits its turn behind open transactions; on MariaDB (a pool) it runs
+ * at once. Code already running in a queued unit (a transaction body, or a
+ * plain write) that calls a store without its tx runs directly, as before,
+ * instead of waiting for itself.
+ */
+class WriteQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly inside = new AsyncLocalStorage<{ open: boolean }>();
+
+  /** True while the caller runs inside a unit this queue let through. */
+  holds(): boolean {
+    return this.inside.getStore()?.open === true;
+  }
+
+  enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(async () => {
+      const unit = { open: true };
+      try {
+        return await this.inside.run(unit, fn);
+      } finally {
+        unit.open = false;
+      }
+    });
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+const queues = new WeakMap<DataSource, WriteQueue>();
+
+function queueOf(db: DataSource): WriteQueue {
+  let q = queues.get(db);
+  if (!q) {
+    q = new WriteQueue();
+    queues.set(db, q);
+  }
+  return q;
+}
+
+/** True for a data source on a single shared connection (SQLite through better-sqlite3). */
+function sharesOneConnection(db: DataSource): boolean {
+  return db.options.type === 'better-sqlite3';
+}
+
+/**
+ * Runs a write (one or more statements) made with `tx` when given; without
+ * it, on SQLite, after every transaction queued before it has ended and
+ * before any queued after it opens, so it never lands inside someone else's
+ * transaction. Every store write without a tx goes through here.
+ */
+export function exclusive<T>(db: DataSource, tx: StoreTxToken | undefined, fn: () => Promise<T>): Promise<T> {
+  if (tx || !sharesOneConnection(db)) return fn();
+  const q = queueOf(db);
+  return q.holds() ? fn() : q.enqueue(fn);
+}
+
+/**
+ * Runs transactions one after another (one queue per data source, shared
+ * with exclusive()). SQLite has a single connection in TypeORM, so two
+ * interleaved transactions would silently nest as savepoints and could roll
+ * each other back; queueing them is cheap because no transaction of the
+ * protocol waits on the network.
  */
 export class TypeormTransactions {
-  private tail: Promise<unknown> = Promise.resolve();
-
   constructor(private readonly db: DataSource) {}
 
   run<T>(fn: (tx: StoreTxToken) => Promise<T>): Promise<T> {
-    const next = this.tail.then(() =>
+    return queueOf(this.db).enqueue(() =>
       retryOnConflict(() => this.db.transaction((m) => fn(new TypeormTx(this.db, m)))),
     );
-    this.tail = next.catch(() => undefined);
-    return next;
   }
 }
 

@@ -273,6 +273,38 @@ export function describeStoreContract(
         }
       });
 
+      it('a write outside a transaction, made while one sits at an await, outlives its rollback', async () => {
+        // On SQLite's one connection such a write used to run inside the open transaction and vanish
+        // with its rollback: a reserved nonce disappeared, so its signed request could be replayed.
+        const until = clock.now() + 1000;
+        let opened!: () => void;
+        const atAwait = new Promise<void>((r) => (opened = r));
+        const tx = s.transactions.run(async (t) => {
+          await s.peerings.insertOutgoing(outgoingRow({ id: 'out-rolled-back' }), t);
+          opened();
+          await new Promise((r) => setTimeout(r, 30));
+          throw new Error('refused on purpose');
+        });
+        await atAwait;
+        const reserved = s.nonces.reserve('a#k1', 'n-during', until);
+        const put = s.settings.put('during', { kept: true }, 1);
+        await expect(tx).rejects.toThrow('refused on purpose');
+        expect(await reserved).toBe(true);
+        await put;
+        expect(await s.peerings.findOutgoing('out-rolled-back')).toBeNull();
+        expect(await s.nonces.reserve('a#k1', 'n-during', until)).toBe(false);
+        expect(await s.settings.get('during')).toEqual({ kept: true });
+      });
+
+      it('a store called without its tx inside a transaction body does not wait for itself', async () => {
+        await s.transactions.run(async (t) => {
+          await s.peerings.insertOutgoing(outgoingRow({ id: 'out-reentry' }), t);
+          await s.settings.put('inside', 1, 1);
+          expect(await s.nonces.reserve('a#k1', 'n-inside', clock.now() + 1000)).toBe(true);
+        });
+        expect(await s.settings.get('inside')).toBe(1);
+      });
+
       it('refuses a transaction opened by another store', async () => {
         const other = memoryFederationStores(new ManualClock());
         await expect(other.transactions.run((tx) => s.peerings.insertPeer(peerRow(), tx))).rejects.toThrow(
@@ -302,6 +334,8 @@ export function describeStoreContract(
         expect(await s.outbox.countPending()).toBe(3);
         expect((await s.outbox.latest(r, 'accept'))?.id).toBe('ob-d');
         expect(await s.outbox.latest(r, 'decline')).toBeNull();
+        expect(await s.outbox.get('ob-f1')).toEqual(items[3]);
+        expect(await s.outbox.get('ob-missing')).toBeNull();
       });
 
       it("patches pending items of one request only, or all pending, and keeps a body's text intact", async () => {
@@ -322,6 +356,10 @@ export function describeStoreContract(
         expect(await s.outbox.listFailed(10)).toMatchObject([{ id: 'ob-a', body, lastError: WIDE_TEXT }]);
         expect(await s.outbox.updatePending({ nextAttemptAt: 7 })).toBe(1);
         expect(await s.outbox.listPending()).toMatchObject([{ id: 'ob-c', nextAttemptAt: 7 }]);
+        // One item by id, only while pending (a delivery's outcome never overwrites a purge).
+        expect(await s.outbox.updatePending({ attempts: 2 }, { id: 'ob-b' })).toBe(0);
+        expect(await s.outbox.updatePending({ attempts: 2 }, { id: 'ob-c' })).toBe(1);
+        expect(await s.outbox.get('ob-c')).toMatchObject({ attempts: 2, state: 'pending' });
         await s.outbox.update('ob-c', { attempts: 3, state: 'delivered' });
         expect(await s.outbox.countPending()).toBe(0);
       });

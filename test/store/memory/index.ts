@@ -9,6 +9,7 @@
  * transaction that throws restores every table to its state at the start.
  * Rows are copied in and out, so a caller's object is never the stored one.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Clock } from '../../../src/core/clock';
 import type {
   FederationStores,
@@ -73,6 +74,29 @@ export class MemoryDb {
     settings: new Map(),
   };
 
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly inside = new AsyncLocalStorage<{ open: boolean }>();
+
+  /** Transactions and, like TypeORM's on SQLite, writes without a tx: one after another (a rollback restores a snapshot). */
+  enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(async () => {
+      const unit = { open: true };
+      try {
+        return await this.inside.run(unit, fn);
+      } finally {
+        unit.open = false;
+      }
+    });
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  /** A write: with its tx at once, else after the open transaction (never inside it), as the TypeORM stores do. */
+  exclusive<T>(tx: StoreTx | undefined, fn: () => Promise<T>): Promise<T> {
+    this.check(tx);
+    return tx || this.inside.getStore()?.open === true ? fn() : this.enqueue(fn);
+  }
+
   /** Refuses a transaction another store opened, as the TypeORM stores do. */
   check(tx?: StoreTx): void {
     if (tx && !(tx instanceof MemoryTx && tx.db === this))
@@ -81,11 +105,10 @@ export class MemoryDb {
 }
 
 class MemoryTransactions implements Transactions {
-  private tail: Promise<unknown> = Promise.resolve();
   constructor(private readonly db: MemoryDb) {}
 
   run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const next = this.tail.then(async () => {
+    return this.db.enqueue(async () => {
       const before = copy(this.db.t);
       try {
         return await fn(new MemoryTx(this.db));
@@ -94,8 +117,6 @@ class MemoryTransactions implements Transactions {
         throw e;
       }
     });
-    this.tail = next.catch(() => undefined);
-    return next;
   }
 }
 
@@ -289,16 +310,28 @@ class MemoryOutboxStore implements OutboxStore {
       .sort((x, y) => y.createdAt - x.createdAt || cmp(y.id, x.id))[0];
     return found ? copy(found) : null;
   }
+  async get(id: string) {
+    const r = this.db.t.outbox.get(id);
+    return r ? copy(r) : null;
+  }
   async update(id: string, patch: Partial<OutboxItem>, tx?: StoreTx) {
     this.db.check(tx);
     const row = this.db.t.outbox.get(id);
     if (row) Object.assign(row, copy(patch));
   }
-  async updatePending(patch: Partial<OutboxItem>, filter: { requestId?: string } = {}, tx?: StoreTx) {
+  async updatePending(
+    patch: Partial<OutboxItem>,
+    filter: { requestId?: string; id?: string } = {},
+    tx?: StoreTx,
+  ) {
     this.db.check(tx);
     let n = 0;
     for (const r of this.db.t.outbox.values()) {
-      if (r.state !== 'pending' || (filter.requestId !== undefined && r.requestId !== filter.requestId))
+      if (
+        r.state !== 'pending' ||
+        (filter.requestId !== undefined && r.requestId !== filter.requestId) ||
+        (filter.id !== undefined && r.id !== filter.id)
+      )
         continue;
       Object.assign(r, copy(patch));
       n++;
@@ -383,14 +416,20 @@ class MemoryNonceStore implements NonceStore {
     private readonly db: MemoryDb,
     private readonly clock: Clock,
   ) {}
-  async reserve(keyId: string, nonce: string, expiresAt: number) {
+  reserve(keyId: string, nonce: string, expiresAt: number) {
+    return this.db.exclusive(undefined, async () => this.reserveNow(keyId, nonce, expiresAt));
+  }
+  private reserveNow(keyId: string, nonce: string, expiresAt: number) {
     const key = JSON.stringify([keyId, nonce]);
     const held = this.db.t.nonces.get(key);
     if (held !== undefined && held > this.clock.now()) return false;
     this.db.t.nonces.set(key, expiresAt);
     return true;
   }
-  async purgeExpired() {
+  purgeExpired() {
+    return this.db.exclusive(undefined, async () => this.purgeNow());
+  }
+  private purgeNow() {
     let n = 0;
     for (const [k, exp] of this.db.t.nonces) {
       if (exp <= this.clock.now()) {
@@ -413,7 +452,9 @@ class MemoryPartnerHealthStore implements PartnerHealthStore {
   }
   async put(row: PartnerHealth) {
     const key = row.serverName.toLowerCase();
-    this.db.t.partnerHealth.set(key, { ...copy(row), serverName: key });
+    await this.db.exclusive(undefined, async () => {
+      this.db.t.partnerHealth.set(key, { ...copy(row), serverName: key });
+    });
   }
 }
 
@@ -424,8 +465,9 @@ class MemorySettingStore implements SettingStore {
     return v === undefined ? null : copy(v);
   }
   async put(key: string, value: unknown, _updatedAt: number, tx?: StoreTx) {
-    this.db.check(tx);
-    this.db.t.settings.set(key, copy(value));
+    await this.db.exclusive(tx, async () => {
+      this.db.t.settings.set(key, copy(value));
+    });
   }
 }
 
