@@ -81,7 +81,7 @@ export class TypeormPeeringStore {
     tx?: StoreTxToken,
   ): Promise<boolean> {
     const where: FindOptionsWhere<Peer> = { id, secretShiftAt: shiftAt === null ? IsNull() : shiftAt };
-    return changedAny(await this.peers(tx).update(where, patch));
+    return changedAny(await exclusive(this.db, tx, () => this.peers(tx).update(where, patch)));
   }
 
   async deletePeer(id: string, tx?: StoreTxToken): Promise<boolean> {
