@@ -30,7 +30,7 @@ export type DeliveryOutcome = 'delivered' | 'retry' | 'final';
  * - permanent: 401, 403, 404, 410: the partner says this will not work (it
  *   cannot authenticate us, forbids it, does not know it, or is gone); the
  *   item is stopped and marked, never retried;
- * - refused: any other 4xx: the partner understood and refused (final too).
+ * - refused: every other 4xx: the partner understood and refused (final too).
  */
 export type AnswerClass = 'success' | 'transient' | 'permanent' | 'refused';
 

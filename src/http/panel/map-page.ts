@@ -194,7 +194,7 @@ function legend(): SafeHtml {
           ${MAP_STATE_LABELS[s]}
         </li>`,
     )}
-    <li class="small muted">solid line: up; dashed: any other state; dotted grey: a partner's own peer</li>
+    <li class="small muted">solid line: up; dashed: every other state; dotted grey: a partner's own peer</li>
   </ul>`;
 }
 
