@@ -113,7 +113,9 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     adminRouter: router,
     async start() {
       const runner = runnerFor(ctx);
-      handles = events.jobs.map((j) => runner.add(j));
+      handles = [...events.jobs, audit.retentionJob(ctx.config.admin.auditRetentionDays)].map((j) =>
+        runner.add(j),
+      );
     },
     async stop() {
       await Promise.all(handles.map((h) => h.remove()));
