@@ -70,6 +70,11 @@ export async function checkAdminLogin(
   return (await verifyPassword(password, user.passwordHash)) ? user : null;
 }
 
+/** True when an account of that name exists (for the audit trail's failed sign-ins). */
+export async function adminUserExists(db: DataSource, username: string): Promise<boolean> {
+  return db.getRepository(AdminUserEntity).existsBy({ username });
+}
+
 /** Every admin account, oldest first (never the password hashes). */
 export async function listAdminUsers(
   db: DataSource,
