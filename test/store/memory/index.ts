@@ -150,6 +150,17 @@ class MemoryPeeringStore implements PeeringStore {
       .sort(byCreated((p) => p.id))
       .map(copy);
   }
+  async listPeerMapRows() {
+    return [...this.t.peers.values()].map(
+      ({ partnerServerName, partnerUrl, state, applyState, reachability }) => ({
+        partnerServerName,
+        partnerUrl,
+        state,
+        applyState,
+        reachability,
+      }),
+    );
+  }
   async findPeer(key: Partial<Peer>, tx?: StoreTx) {
     this.db.check(tx);
     const found = [...this.t.peers.values()].find((p) => matches(p, key));
