@@ -5,9 +5,9 @@ import { isAppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
 import { isDatabaseUnavailable } from '../../store/database-errors';
 import { type AuditEvent, AuditEventEntity } from '../../store/entities';
-import { exclusive } from '../../store/typeorm/transactions';
 import type { Job } from '../../jobs/job';
 import type { Principal } from './admin-auth';
+import { queuedWrite } from '../../store/write-queue';
 
 /** Rows one retention statement deletes: small enough that other writes (one write queue on SQLite) wait little. */
 export const AUDIT_PRUNE_BATCH = 500;
@@ -93,7 +93,7 @@ export class AuditTrail {
       errorCode: r.error === null ? null : auditErrorCode(r.error),
     };
     try {
-      await exclusive(this.db, undefined, () => this.db.getRepository(AuditEventEntity).insert(row));
+      await queuedWrite(this.db, () => this.db.getRepository(AuditEventEntity).insert(row));
     } catch (e) {
       this.logger.error('audit trail: could not store an admin action', {
         component: 'audit',
@@ -123,7 +123,7 @@ export class AuditTrail {
       });
       if (rows.length === 0) return deleted;
       const seqs = rows.map((r) => r.seq);
-      await exclusive(this.db, undefined, () => repo.delete({ seq: In(seqs) }));
+      await queuedWrite(this.db, () => repo.delete({ seq: In(seqs) }));
       deleted += seqs.length;
       if (rows.length < batch) return deleted;
     }
