@@ -79,6 +79,14 @@ module.exports = {
       to: { path: ['^src/store/', TYPEORM] },
     },
     {
+      name: 'http-reads-only-its-own-tables',
+      severity: 'error',
+      comment:
+        "The HTTP layer reads other layers' facts through their ports (FederationAdmin, AsteriskPort, StateGaugeSource, ...). It owns three tables, each with one module: admin_users (admin-users.ts), api_tokens (api-tokens.ts), audit_events (audit-trail.ts); nothing else in src/http imports the entities.",
+      from: { path: '^src/http/', pathNot: '^src/http/admin/(admin-users|api-tokens|audit-trail)\\.ts$' },
+      to: { path: '^src/store/entities\\.ts$' },
+    },
+    {
       name: 'asterisk-knows-no-protocol-nor-http',
       severity: 'error',
       comment:

@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     );
   }
   cleanupAsteriskRun();
-  writePerformanceDoc();
+  await writePerformanceDoc();
 }
 
 process.on('SIGINT', () => {

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     log(result.status === 'ok' ? JSON.stringify(result.targets) : `not run: ${result.reason}`);
   }
   cleanupAsteriskRun();
-  writePerformanceDoc();
+  await writePerformanceDoc();
   process.stdout.write(
     `wrote bench/results and docs/performance.md${failed ? ` (${failed} scenario(s) failed)` : ''}\n`,
   );

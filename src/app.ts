@@ -17,6 +17,7 @@ import { renderGeneratedConfig } from './asterisk/generated-config';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
 import { PeerRunRows } from './store/peer-rows';
 import { TypeormTrunkQualityStore } from './store/trunk-quality-samples';
+import { TypeormStateGauges } from './store/state-gauges';
 import { typeormFederationStores } from './store/typeorm';
 import { openSideDatabase } from './store/side-sql';
 import {
@@ -360,6 +361,7 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
       federation: fed.admin,
       asterisk: app.asterisk,
       doctor,
+      stateGauges: new TypeormStateGauges(ctx.db),
       listeners: () => app.listeners(),
       // The renderer the reconciler uses, on the same policy: what `uuru-fed asterisk config` shows.
       generatedAsteriskConfig: () =>

@@ -9,6 +9,7 @@ import { type AsteriskRealtimeRow, AsteriskRealtimeRowEntity } from '../store/en
 import type { AmiLink } from './asterisk-links';
 import type { DesiredState, DialplanStep, PeerObjects } from './desired-state';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
+import { queuedWrite } from '../store/write-queue';
 
 const FRIENDS = 'iaxfriends';
 const EXTENSIONS = 'extensions';
@@ -147,11 +148,13 @@ export class RealtimeBackend implements StateBackend {
   private async own(table: string, key: string): Promise<void> {
     const repo = this.db.getRepository(AsteriskRealtimeRowEntity);
     const row: AsteriskRealtimeRow = { tableName: table, rowKey: key, createdAt: this.clock.now() };
-    await repo.upsert(row, ['tableName', 'rowKey']);
+    await queuedWrite(this.db, () => repo.upsert(row, ['tableName', 'rowKey']));
   }
 
   private async disown(table: string, key: string): Promise<void> {
-    await this.db.getRepository(AsteriskRealtimeRowEntity).delete({ tableName: table, rowKey: key });
+    await queuedWrite(this.db, () =>
+      this.db.getRepository(AsteriskRealtimeRowEntity).delete({ tableName: table, rowKey: key }),
+    );
   }
 
   async apply(state: DesiredState, _opts: { force: boolean }): Promise<ApplyReport> {

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../core/clock';
 import { AsteriskRealtimeRowEntity } from '../store/entities';
+import { queuedWrite } from '../store/write-queue';
 
 /** A row in Asterisk's realtime tables as the realtime backend keys it (see realtime-backend.ts). */
 export interface RealtimeRowKey {
@@ -21,16 +22,20 @@ export class RealtimeRowClaimStore {
 
   async claim(rows: RealtimeRowKey[]): Promise<void> {
     const repo = this.db.getRepository(AsteriskRealtimeRowEntity);
-    for (const r of rows)
-      await repo.upsert({ tableName: r.table, rowKey: r.key, createdAt: this.clock.now() }, [
-        'tableName',
-        'rowKey',
-      ]);
+    await queuedWrite(this.db, async () => {
+      for (const r of rows)
+        await repo.upsert({ tableName: r.table, rowKey: r.key, createdAt: this.clock.now() }, [
+          'tableName',
+          'rowKey',
+        ]);
+    });
   }
 
   async release(rows: RealtimeRowKey[]): Promise<void> {
     const repo = this.db.getRepository(AsteriskRealtimeRowEntity);
-    for (const r of rows) await repo.delete({ tableName: r.table, rowKey: r.key });
+    await queuedWrite(this.db, async () => {
+      for (const r of rows) await repo.delete({ tableName: r.table, rowKey: r.key });
+    });
   }
 
   async claimed(rows: RealtimeRowKey[]): Promise<RealtimeRowKey[]> {

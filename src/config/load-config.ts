@@ -59,6 +59,7 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_FEDERATION_V2', 'federation.v2Enabled', 'bool'],
   ['UURU_KEY_ENCRYPTION_SECRET', 'federation.keyEncryptionSecret', 'string'],
   ['UURU_ADMIN_BOOTSTRAP_TOKEN', 'admin.bootstrapToken', 'string'],
+  ['UURU_ADMIN_AUDIT_RETENTION_DAYS', 'admin.auditRetentionDays', 'int'],
   ['UURU_ADMIN_URL', 'cli.adminUrl', 'string'],
   ['UURU_ADMIN_TOKEN', 'cli.adminToken', 'string'],
   ['UURU_PHONEBOOK_FILE', 'phonebook.file', 'string'],

@@ -253,6 +253,8 @@ export const configSchema = z
         bootstrapToken: z.string().min(24).optional(),
         /** Cookie Secure flag: auto (when publicUrl is https), true, false. */
         secureCookies: z.enum(['auto', 'true', 'false']).default('auto'),
+        /** UURU_ADMIN_AUDIT_RETENTION_DAYS: audit trail events older than this are deleted (daily job). */
+        auditRetentionDays: z.number().int().min(1).max(36_500).default(365),
       })
       .prefault({}),
     cli: z

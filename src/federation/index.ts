@@ -350,7 +350,8 @@ export function createFederationFeature(
       phonebook,
       perIp,
       perOrigin,
-      publishedPeerMap: async () => publishedPeerMap(await stores.peerings.listPeers()),
+      // Only the columns the map shows: no peer's sealed secret is opened for a descriptor request.
+      publishedPeerMap: async () => publishedPeerMap(await stores.peerings.listPeerMapRows()),
     },
     partnerProbe: new PartnerProbeService({
       peerings: stores.peerings,

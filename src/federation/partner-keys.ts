@@ -15,9 +15,10 @@ export { REFETCH_MAX_BACKOFF_MS, REFETCH_MIN_INTERVAL_MS } from './partner-key-r
 const DEFAULT_TIMEOUT_MS = 5000;
 /**
  * How long a partner's signing keys read from the store are reused for
- * signature checks. Every write this store makes drops the entry at once; the
- * age only bounds how late a change written by another replica sharing the
- * database is seen (a key it trusted or stopped trusting).
+ * signature checks. Every write this store makes drops the entry at once (a
+ * write in a transaction again when the transaction ends); the age only
+ * bounds how late a change written by another replica sharing the database
+ * is seen (a key it trusted or stopped trusting).
  */
 export const SIGNING_KEYS_CACHE_MS = 1000;
 
@@ -48,6 +49,8 @@ export class PartnerKeyStore {
   private readonly signingKeys = new Map<string, { keys: PartnerSigningKeys; readAt: number }>();
   /** Counts this store's writes to partners: a read that saw one start or end is not remembered. */
   private writes = 0;
+  /** Partners with a write in a transaction not ended yet: their keys are read, not remembered. */
+  private readonly uncommitted = new Map<string, number>();
   private readonly timeoutMs: number;
 
   constructor(
@@ -92,7 +95,7 @@ export class PartnerKeyStore {
         createdAt: now,
         updatedAt: now,
       };
-      await this.changing(serverName, () => this.deps.store.insert(partner, tx));
+      await this.changing(serverName, () => this.deps.store.insert(partner, tx), tx);
       this.deps.logger.info('pinned partner keys', {
         component: 'partner-keys',
         partner: serverName,
@@ -107,7 +110,7 @@ export class PartnerKeyStore {
 
   /** Drops a partner's pinned keys (a partner pinned for a request it then refused). */
   async forget(serverName: string, tx?: StoreTx): Promise<void> {
-    await this.changing(serverName, () => this.deps.store.delete(serverName, tx));
+    await this.changing(serverName, () => this.deps.store.delete(serverName, tx), tx);
   }
 
   /** The pinned X25519 public key for kid, without any refetch (safe inside a transaction). */
@@ -201,21 +204,39 @@ export class PartnerKeyStore {
     if (hit && now - hit.readAt < SIGNING_KEYS_CACHE_MS) return hit.keys;
     const writesBefore = this.writes;
     const keys = await this.deps.store.signingKeysOf(name);
-    if (keys && this.writes === writesBefore) this.signingKeys.set(name, { keys, readAt: now });
+    if (keys && this.writes === writesBefore && !this.uncommitted.has(name))
+      this.signingKeys.set(name, { keys, readAt: now });
     else this.signingKeys.delete(name);
     return keys;
   }
 
-  /** A write to the partner's row: its cached signing keys go before and after it. */
-  private async changing<T>(serverName: string, write: () => Promise<T>): Promise<T> {
+  /**
+   * A write to the partner's row: its cached signing keys go before and after
+   * it. In a transaction the row is final only at its end: until then the keys
+   * are not remembered (a reader would see the old row on MariaDB, the
+   * uncommitted one on SQLite's single connection), and they go again right
+   * after the commit or the rollback.
+   */
+  private async changing<T>(serverName: string, write: () => Promise<T>, tx?: StoreTx): Promise<T> {
     const name = serverName.toLowerCase();
-    this.writes++;
-    this.signingKeys.delete(name);
+    const drop = () => {
+      this.writes++;
+      this.signingKeys.delete(name);
+    };
+    if (tx) {
+      this.uncommitted.set(name, (this.uncommitted.get(name) ?? 0) + 1);
+      tx.afterEnd(() => {
+        const left = (this.uncommitted.get(name) ?? 1) - 1;
+        if (left > 0) this.uncommitted.set(name, left);
+        else this.uncommitted.delete(name);
+        drop();
+      });
+    }
+    drop();
     try {
       return await write();
     } finally {
-      this.writes++;
-      this.signingKeys.delete(name);
+      drop();
     }
   }
 
@@ -297,19 +318,22 @@ export class PartnerKeyStore {
   ): Promise<number> {
     const now = this.deps.clock.now();
     const { newlyTrusted, ...keys } = trustDescriptor(partner, d, mode, now, this.deps.logger);
-    await this.changing(partner.serverName, () =>
-      this.deps.store.update(
-        partner.serverName,
-        {
-          ...keys,
-          descriptor: d as unknown as Record<string, unknown>,
-          fetchedAt: now,
-          fetchFailures: 0,
-          nextFetchAt: now + REFETCH_MIN_INTERVAL_MS,
-          updatedAt: now,
-        },
-        tx,
-      ),
+    await this.changing(
+      partner.serverName,
+      () =>
+        this.deps.store.update(
+          partner.serverName,
+          {
+            ...keys,
+            descriptor: d as unknown as Record<string, unknown>,
+            fetchedAt: now,
+            fetchFailures: 0,
+            nextFetchAt: now + REFETCH_MIN_INTERVAL_MS,
+            updatedAt: now,
+          },
+          tx,
+        ),
+      tx,
     );
     return newlyTrusted;
   }

@@ -7,8 +7,8 @@ import {
   type PublishedPeer,
 } from '../core/federation-map';
 import { isHostnameOrIp } from '../core/network-address';
-import type { Peer } from '../core/records';
 import { authorityOf } from './partner-call';
+import type { PeerMapRow } from './ports/peering-store';
 
 /**
  * The optional `peer_map` field of a uuru-fed/2 descriptor (protocol.md,
@@ -74,7 +74,7 @@ export function readPeerMap(raw: unknown, fetchedAt: number | null): PartnerPeer
 }
 
 /** What we publish: each partner once (its best trunk's state), by server name. */
-export function publishedPeerMap(peers: readonly Peer[]): PeerMapField {
+export function publishedPeerMap(peers: readonly PeerMapRow[]): PeerMapField {
   const rank = (s: PublishedPeer['state']) => MAP_STATES.indexOf(s);
   const byName = new Map<string, PublishedPeer>();
   for (const p of peers) {

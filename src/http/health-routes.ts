@@ -7,7 +7,29 @@ export interface AppRuntime {
   asteriskStatus(): AsteriskConnectionStatus;
 }
 
-/** /healthz: the process is alive. /readyz: the DB answers; Asterisk connections are reported. */
+/** What /readyz can name as not ready. */
+export type ReadinessPart = 'database' | 'ami';
+
+/**
+ * What keeps the sidecar from doing its work: the database not answering, or
+ * (with Asterisk enabled) the AMI link not connected, through which every
+ * trunk is applied and verified. ARI (test calls) is reported, not required.
+ */
+export function notReady(
+  db: 'up' | 'down' | 'connecting',
+  asterisk: AsteriskConnectionStatus,
+): ReadinessPart[] {
+  const parts: ReadinessPart[] = [];
+  if (db !== 'up') parts.push('database');
+  if (asterisk.enabled && asterisk.ami !== 'connected') parts.push('ami');
+  return parts;
+}
+
+/**
+ * /healthz (liveness): the process answers, whatever its dependencies do.
+ * /readyz (readiness): 200 when the database answers and, with Asterisk
+ * enabled, AMI is connected; otherwise 503 with `not_ready` naming the parts.
+ */
 export function healthRoutes(rt: AppRuntime): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
@@ -16,8 +38,14 @@ export function healthRoutes(rt: AppRuntime): Router {
   r.get('/readyz', async (_req, res) => {
     const db = await rt.databaseStatus();
     const asterisk = rt.asteriskStatus();
-    const ready = db === 'up';
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', database: db, asterisk });
+    const missing = notReady(db, asterisk);
+    const ready = missing.length === 0;
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : 'not_ready',
+      ...(ready ? {} : { not_ready: missing }),
+      database: db,
+      asterisk,
+    });
   });
   return r;
 }

@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { AsteriskPeerRows, LinkRow, PeerPatch, PeerRunRow, TestCallPeer } from '../core/asterisk-peers';
 import { type Peer, PeerEntity, type TestCallRecord } from './entities';
 import { openSealed } from './secrets-at-rest';
+import { queuedWrite } from './write-queue';
 
 /** The columns a reconcile run needs: what is rendered, and the apply state it records. */
 const PEER_RUN_COLUMNS = [
@@ -113,7 +114,7 @@ export class PeerRunRows implements AsteriskPeerRows {
     for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
       const chunk = ids.slice(i, i + UPDATE_CHUNK);
       const sql = `UPDATE ${this.table} SET ${setSql} WHERE ${this.column('id')} IN (${chunk.map(() => '?').join(', ')})`;
-      await this.db.query(sql, [...values, ...chunk]);
+      await queuedWrite(this.db, () => this.db.query(sql, [...values, ...chunk]));
     }
   }
 
@@ -131,6 +132,8 @@ export class PeerRunRows implements AsteriskPeerRows {
 
   /** Keeps a test call's result on the peer (last_test_call: the test caller is its one writer). */
   async recordTestCall(id: string, record: TestCallRecord): Promise<void> {
-    await this.db.getRepository<Peer>(PeerEntity).update({ id }, { lastTestCall: record });
+    await queuedWrite(this.db, () =>
+      this.db.getRepository<Peer>(PeerEntity).update({ id }, { lastTestCall: record }),
+    );
   }
 }

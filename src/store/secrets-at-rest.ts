@@ -17,6 +17,7 @@ import {
 } from '../core/key-encryption';
 import { SEALED } from './columns';
 import { LocalKeyEntity } from './entities';
+import { queuedWrite } from './write-queue';
 
 /**
  * Secrets at rest: private keys (local_keys.privateKey, their own enc1 form
@@ -252,11 +253,14 @@ async function sealClearRows(ds: DataSource, b: Bound): Promise<number> {
     const where = pks.map((p) => `${esc(p)} = ?`).join(' AND ');
     for (const r of rows) {
       // The guard on the old value keeps a concurrent writer's newer value (replicas starting together).
-      await ds.query(`UPDATE ${table} SET ${col} = ? WHERE ${where} AND ${col} = ?`, [
-        seal(String(r.v), b.sealing, contextOf(c)),
-        ...pks.map((p) => r[p]),
-        r.v,
-      ]);
+      const sealedValue = seal(String(r.v), b.sealing, contextOf(c));
+      await queuedWrite(ds, () =>
+        ds.query(`UPDATE ${table} SET ${col} = ? WHERE ${where} AND ${col} = ?`, [
+          sealedValue,
+          ...pks.map((p) => r[p]),
+          r.v,
+        ]),
+      );
       n++;
     }
   }
@@ -269,9 +273,11 @@ async function sealClearRows(ds: DataSource, b: Bound): Promise<number> {
     const pk = String(r.pk);
     if (isEncrypted(pk)) continue;
     const sealed = encryptPrivateKey(Buffer.from(pk, 'base64'), b.key.secret, String(r.kid), String(r.alg));
-    await ds.query(
-      `UPDATE ${esc(keys.tableName)} SET ${kcol('privateKey')} = ? WHERE ${kcol('kid')} = ? AND ${kcol('privateKey')} = ?`,
-      [sealed, r.kid, pk],
+    await queuedWrite(ds, () =>
+      ds.query(
+        `UPDATE ${esc(keys.tableName)} SET ${kcol('privateKey')} = ? WHERE ${kcol('kid')} = ? AND ${kcol('privateKey')} = ?`,
+        [sealed, r.kid, pk],
+      ),
     );
     n++;
   }

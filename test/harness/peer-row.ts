@@ -30,3 +30,27 @@ export function newPeerRow(input: PeerRowInput, now: number = Date.now()): Peer 
     ...input,
   };
 }
+
+/** A v2 requester's peer row with example partner and trunk values, for a test that cares about its name and prefix (and `extra`). */
+export function examplePeerRow(
+  name: string,
+  prefix: string,
+  extra: Partial<Peer> = {},
+  now: number = Date.now(),
+): Peer {
+  return newPeerRow(
+    {
+      name,
+      prefix,
+      partnerUrl: 'http://fed-b.example.org',
+      partnerIaxHost: '192.0.2.7',
+      partnerIaxPort: 4569,
+      codec: 'ulaw',
+      secret: 'a trunk secret',
+      dialect: 'v2',
+      role: 'requester',
+      ...extra,
+    },
+    now,
+  );
+}

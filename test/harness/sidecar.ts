@@ -54,7 +54,7 @@ export interface SidecarOptions {
   env?: Record<string, string>;
   /** Settings merged into the config file (e.g. jobs, federation timings). */
   config?: Record<string, unknown>;
-  /** How long to wait for /readyz. */
+  /** How long to wait for /readyz to report the database up. */
   readyTimeoutMs?: number;
   /**
    * 'source' (default): the current sources under ts-node. 'build': `node
@@ -172,8 +172,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
       await waitUntil(
         async () => {
           const res = await fetch(`${federationUrl}/readyz`, { signal: AbortSignal.timeout(2000) });
-          if (res.status !== 200) return false;
-          // /readyz says the DB is up; features finish starting right after.
+          // The database is up (a test may start it with Asterisk down on purpose, which /readyz
+          // answers with 503); features finish starting right after.
+          if (((await res.json()) as { database?: string }).database !== 'up') return false;
           const probe = await fetch(`${federationUrl}/.well-known/uuru-federation`, {
             signal: AbortSignal.timeout(2000),
           });

@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { typeormFederationStores } from '../../src/store/typeorm';
 import { openSideDatabase } from '../../src/store/side-sql';
+import { TypeormStateGauges } from '../../src/store/state-gauges';
 import { DisabledAsteriskPort } from '../../src/core/asterisk-port';
 import { ERROR_CATALOGUE, isErrorCode } from '../../src/core/error-catalogue';
 import { createFederationFeature } from '../../src/federation';
@@ -146,6 +147,7 @@ describe('OpenAPI document', () => {
       federation: federation.admin,
       asterisk,
       doctor,
+      stateGauges: new TypeormStateGauges(ctx.db),
       listeners: () => a.app.listeners(),
       // Only the routes are compared here; the config route itself is covered by cli-commands.test.ts.
       generatedAsteriskConfig: async () => ({

@@ -6,7 +6,8 @@
  * verification), then started again; in the second case it is restarted
  * gracefully right after the accept. Either way the peer must end applied and
  * verified on B: in the file, in Asterisk's own peer list, apply_state
- * applied, and a real test call through the trunk answered.
+ * applied, and a real test call through the trunk answered. While B's
+ * Asterisk is down, B's /readyz answers 503 naming AMI (/healthz stays 200).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -163,9 +164,23 @@ describe('Asterisk restarts in the middle of an apply', () => {
     );
     expect(ast.asterisk?.ami).not.toBe('connected');
     expect(await applyStateOf(b, 'rs_kill')).not.toBe('applied');
+    // Readiness says AMI is missing; liveness stays 200.
+    const notReady = await fetch(`${b.sidecar.federationUrl}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(await notReady.json()).toMatchObject({ status: 'not_ready', not_ready: ['ami'], database: 'up' });
+    expect((await fetch(`${b.sidecar.federationUrl}/healthz`)).status).toBe(200);
 
     await b.asterisk.start();
     await expectAppliedAndVerified(b, 'rs_kill', t0);
+    const ready = await waitUntil(
+      async () => {
+        const r = await fetch(`${b.sidecar.federationUrl}/readyz`);
+        return r.status === 200 ? ((await r.json()) as { status?: string; not_ready?: unknown }) : undefined;
+      },
+      { what: 'B ready again once AMI is back' },
+    );
+    expect(ready).toEqual(expect.objectContaining({ status: 'ready' }));
+    expect(ready.not_ready).toBeUndefined();
     await expectAppliedAndVerified(a, 'rs_kill', t0);
     await testCallAnswered(a, 'rs_kill');
     await testCallAnswered(b, 'rs_kill');

@@ -186,13 +186,24 @@ describe('README quick start, run as written', () => {
     server = child;
     child.stdout!.on('data', (d: Buffer) => (serverOutput += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (serverOutput += d.toString()));
-    await waitUntil(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status === 200, {
-      what: 'the sidecar started by the README',
-      timeoutMs: 300_000,
-      intervalMs: 500,
-      abort: () =>
-        child.exitCode !== null ? `exited ${child.exitCode}: ${serverOutput.slice(-2000)}` : null,
-    });
+    type Ready = { status: number; body: { database?: string; not_ready?: string[] } };
+    const ready = await waitUntil(
+      async (): Promise<Ready | undefined> => {
+        const res = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
+        const body = (await res.json()) as Ready['body'];
+        return body.database === 'up' ? { status: res.status, body } : undefined;
+      },
+      {
+        what: 'the sidecar started by the README',
+        timeoutMs: 300_000,
+        intervalMs: 500,
+        abort: () =>
+          child.exitCode !== null ? `exited ${child.exitCode}: ${serverOutput.slice(-2000)}` : null,
+      },
+    );
+    // As the README says: it serves, and readiness says AMI is what is missing.
+    expect(ready).toMatchObject({ status: 503, body: { not_ready: ['ami'] } });
+    expect((await fetch(`http://127.0.0.1:${adminPort}/healthz`)).status).toBe(200);
     expect(fs.statSync(path.join(work, 'dist', 'cli', 'main.js')).mode & 0o111).not.toBe(0);
   }, 330_000);
 

@@ -4,6 +4,7 @@ import { signRequest } from '../../src/federation/http-signature';
 import { fingerprint } from '../../src/federation/local-keys';
 import { REFETCH_MAX_BACKOFF_MS, REFETCH_MIN_INTERVAL_MS } from '../../src/federation/partner-keys';
 import { PartnerEntity } from '../../src/store/entities';
+import { typeormFederationStores } from '../../src/store/typeorm';
 import { deadUrl, startInstance, type TestInstance } from './federation-keys-fixtures';
 
 /**
@@ -224,4 +225,23 @@ describe('first contact (a partner not pinned yet)', () => {
     expect(third.ok).toBe(true);
     expect(c.descriptorHits).toBe(hits + 2);
   });
+});
+
+it('keys read while a transaction writing the partner is open are not kept after it rolls back (nor before its end)', async () => {
+  const kid = await kidOf(a);
+  await b.partnerKeys.forget(a.serverName);
+  const transactions = typeormFederationStores(b.db, clock).transactions;
+  let during: unknown;
+  await expect(
+    transactions.run(async (tx) => {
+      await b.partnerKeys.pin(await a.descriptor(), tx);
+      // Another request checks a signature meanwhile: on SQLite's one connection it sees the open transaction's row.
+      during = await b.partnerKeys.getSigningKey(a.serverName, kid);
+      throw new Error('refused after pinning');
+    }),
+  ).rejects.toThrow('refused after pinning');
+  expect(isKey(during)).toBe(true);
+  // Rolled back: the partner is unknown again at once, not only after the cache's second.
+  expect(await b.partnerKeys.get(a.serverName)).toBeNull();
+  expect(await b.partnerKeys.getSigningKey(a.serverName, kid)).toBe('unknown');
 });

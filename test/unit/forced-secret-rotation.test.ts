@@ -3,19 +3,14 @@
  * a lost answer retried after the rotation's overlap, two admins forcing at
  * once, and the store's compare-and-set the writes rely on (real SQLite).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { DataSource } from 'typeorm';
-import { configSchema } from '../../src/config/schema';
 import { isAppError } from '../../src/core/errors';
 import type { Peer } from '../../src/core/records';
 import { settledSchedule, trunkSecretsAt } from '../../src/core/trunk-secret-epochs';
 import { answerRotation, proposeRotation, takeAgreedRotation } from '../../src/federation/secret-rotation';
-import { openDatabase } from '../../src/store/data-source';
 import { PeerEntity } from '../../src/store/entities';
 import { TypeormPeeringStore } from '../../src/store/typeorm';
 import { newPeerRow } from '../harness/peer-row';
+import { useTempSqlite } from './fixtures/temp-sqlite';
 
 const EPOCH_S = 30 * 86_400;
 const LEN = EPOCH_S * 1000;
@@ -152,23 +147,10 @@ describe('forced secret rotation: two admins at once', () => {
 });
 
 describe('forced secret rotation: the compare-and-set write (SQLite)', () => {
-  let dir: string;
-  let db: DataSource;
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-rotation-'));
-    db = await openDatabase(
-      configSchema.parse({
-        dataDir: dir,
-        database: { type: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite') },
-      }),
-    );
-  });
-  afterEach(async () => {
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempSqlite('rotation');
 
   it('writes only over the rotation it read', async () => {
+    const { db } = tmp;
     const store = new TypeormPeeringStore(db);
     const row = peer();
     await db.getRepository(PeerEntity).insert(row);

@@ -1,11 +1,5 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { DataSource } from 'typeorm';
 import { ManualClock } from '../harness/manual-clock';
 import { captureLogger } from '../harness/test-logger';
-import { configSchema } from '../../src/config/schema';
-import { openDatabase } from '../../src/store/data-source';
 import {
   DbJobLeases,
   DbLoginFailures,
@@ -27,6 +21,7 @@ import type { PartnerAnswer } from '../../src/federation/partner-transport';
 import type { OutboxStore } from '../../src/federation/ports';
 import { TypeormPartnerHealthStore } from '../../src/store/typeorm';
 import { createLogger } from '../../src/logging/logger';
+import { useTempSqlite } from './fixtures/temp-sqlite';
 
 /**
  * The shared state of replicas (src/store/ha, migration 0016) on a real
@@ -36,26 +31,11 @@ import { createLogger } from '../../src/logging/logger';
  */
 
 describe('state replicas share through the database', () => {
-  let dir: string;
-  let db: DataSource;
   const clock = new ManualClock();
-
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-ha-'));
-    db = await openDatabase(
-      configSchema.parse({
-        dataDir: dir,
-        database: { type: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite') },
-      }),
-    );
-  });
-
-  afterEach(async () => {
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempSqlite('ha');
 
   it('a job lease goes to one replica per period, with a growing fencing token; a failed or expired run is taken over', async () => {
+    const { db } = tmp;
     const a = new DbJobLeases(db, clock, 'replica-a');
     const b = new DbJobLeases(db, clock, 'replica-b');
     const la = await a.acquire('anti-entropy', 100, 60_000);
@@ -85,6 +65,7 @@ describe('state replicas share through the database', () => {
   });
 
   it('two job runners on one database run a cluster job once per period, a replica job on both', async () => {
+    const { db } = tmp;
     const timers: JobTimers = { after: () => () => undefined, cron: () => () => undefined };
     const logger = captureLogger();
     const runs: string[] = [];
@@ -123,6 +104,7 @@ describe('state replicas share through the database', () => {
   });
 
   it('an outbox item is claimed by one replica; a delivered one by none; an expired claim is taken over', async () => {
+    const { db } = tmp;
     const store = new TypeormOutboxStore(db);
     const now = clock.now();
     const item: OutboxItem = {
@@ -181,8 +163,9 @@ describe('state replicas share through the database', () => {
   function worker(
     holder: string | null,
     send: (call: PartnerCall) => Promise<PartnerAnswer>,
-    store: OutboxStore = new TypeormOutboxStore(db),
+    store: OutboxStore = new TypeormOutboxStore(tmp.db),
   ): DeliveryWorker {
+    const { db } = tmp;
     const logger = createLogger({ level: 'error', format: 'json', silent: true });
     const retry = { baseMs: 1000, maxMs: 3_600_000 };
     const health = new PartnerHealthService({
@@ -208,6 +191,7 @@ describe('state replicas share through the database', () => {
   }
 
   it('a claim is refused for an item whose next attempt is ahead (a purge may still take it)', async () => {
+    const { db } = tmp;
     const store = new TypeormOutboxStore(db);
     const item = { ...outboxItem(clock.now()), nextAttemptAt: clock.now() + 1000 };
     await store.insert(item);
@@ -221,6 +205,7 @@ describe('state replicas share through the database', () => {
   });
 
   it('a replica with a stale list neither re-sends an item another just tried nor writes back a lower attempt count', async () => {
+    const { db } = tmp;
     const store = new TypeormOutboxStore(db);
     await store.insert(outboxItem(clock.now()));
     const sent: string[] = [];
@@ -252,6 +237,7 @@ describe('state replicas share through the database', () => {
   });
 
   it('a purge leaves an item another replica is sending to it, and a purged item never turns delivered', async () => {
+    const { db } = tmp;
     const store = new TypeormOutboxStore(db);
     const item = outboxItem(clock.now());
     await store.insert(item);
@@ -279,6 +265,7 @@ describe('state replicas share through the database', () => {
   });
 
   it('a rate limit counts the hits of both replicas in one window', async () => {
+    const { db } = tmp;
     const a = new DbRateLimiter(db, clock, 'origin', 3, 60_000);
     const b = new DbRateLimiter(db, clock, 'origin', 3, 60_000);
     expect(await a.take('partner.example')).toEqual({ ok: true });
@@ -292,6 +279,7 @@ describe('state replicas share through the database', () => {
   });
 
   it('a session made on one replica is valid on the other until it ends, with its flash', async () => {
+    const { db } = tmp;
     const limits = { idleMs: SESSION_IDLE_MS, maxMs: SESSION_MAX_MS };
     const a = new DbSessionStore(db, clock, limits);
     const b = new DbSessionStore(db, clock, limits);
@@ -314,6 +302,7 @@ describe('state replicas share through the database', () => {
   });
 
   it('failed logins on one replica throttle the account on the other', async () => {
+    const { db } = tmp;
     const limits = { windowMs: 60_000, perUsername: 2, perAddress: 10 };
     const a = new LoginThrottle(clock, limits, new DbLoginFailures(db, clock));
     const b = new LoginThrottle(clock, limits, new DbLoginFailures(db, clock));

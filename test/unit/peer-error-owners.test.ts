@@ -6,13 +6,7 @@
  * monitor and anti-entropy; only the AMI link and the partner are stand-ins.
  */
 import { PeerRunRows } from '../../src/store/peer-rows';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { DataSource } from 'typeorm';
-import type { AmiLink, IaxPeerView, LinkState } from '../../src/asterisk/asterisk-links';
 import { PeerMonitor } from '../../src/asterisk/peer-monitor';
-import { configSchema } from '../../src/config/schema';
 import { ManualClock } from '../harness/manual-clock';
 import { Metrics } from '../../src/core/metrics';
 import { AntiEntropy } from '../../src/federation/anti-entropy';
@@ -20,63 +14,18 @@ import { Outbox } from '../../src/federation/outbox';
 import { PartnerTransport } from '../../src/federation/partner-transport';
 import { TypeormOutboxStore, TypeormPeeringStore, TypeormTransactions } from '../../src/store/typeorm';
 import { createLogger } from '../../src/logging/logger';
-import { openDatabase } from '../../src/store/data-source';
 import { PeerEntity } from '../../src/store/entities';
 import { newPeerRow } from '../harness/peer-row';
-
-/** An AMI link that is down: the monitor records "Asterisk is not connected" without asking it anything. */
-class DownAmiLink implements AmiLink {
-  readonly state: LinkState = 'disconnected';
-  on(): this {
-    return this;
-  }
-  off(): this {
-    return this;
-  }
-  start(): void {}
-  async stop(): Promise<void> {}
-  whenConnected(): Promise<void> {
-    return Promise.reject(new Error('down'));
-  }
-  action(): never {
-    throw new Error('down');
-  }
-  listAction(): never {
-    throw new Error('down');
-  }
-  command(): never {
-    throw new Error('down');
-  }
-  iaxPeerList(): Promise<IaxPeerView[]> {
-    return Promise.reject(new Error('down'));
-  }
-  reload(): never {
-    throw new Error('down');
-  }
-}
+import { DownAmiLink } from './fixtures/down-links';
+import { useTempSqlite } from './fixtures/temp-sqlite';
 
 describe('errors on a peer, one writer each', () => {
-  let dir: string;
-  let db: DataSource;
   const clock = new ManualClock();
   const logger = createLogger({ level: 'error', format: 'json', silent: true });
-
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-owners-'));
-    db = await openDatabase(
-      configSchema.parse({
-        dataDir: dir,
-        database: { type: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite') },
-      }),
-    );
-  });
-
-  afterEach(async () => {
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempSqlite('owners');
 
   it("the partner's recovery clears the partner's error and leaves the link's; the monitor never touches the partner's", async () => {
+    const { db } = tmp;
     const forgotten = clock.now() - 60_000;
     const peer = newPeerRow(
       {

@@ -5,63 +5,21 @@
  * stand-in that is down (answered and failed calls need a real Asterisk:
  * test/integration/asterisk-files.test.ts).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { DataSource } from 'typeorm';
-import type { AriLink, LinkState } from '../../src/asterisk/asterisk-links';
 import { TestCaller } from '../../src/asterisk/test-caller';
-import { configSchema } from '../../src/config/schema';
 import { Metrics } from '../../src/core/metrics';
 import { createLogger } from '../../src/logging/logger';
-import { openDatabase } from '../../src/store/data-source';
 import { PeerEntity } from '../../src/store/entities';
 import { PeerRunRows } from '../../src/store/peer-rows';
 import { ManualClock } from '../harness/manual-clock';
 import { newPeerRow } from '../harness/peer-row';
-
-/** An ARI link that is down: a test call must not reach it. */
-class DownAriLink implements AriLink {
-  readonly state: LinkState = 'disconnected';
-  on(): this {
-    return this;
-  }
-  off(): this {
-    return this;
-  }
-  start(): void {}
-  async stop(): Promise<void> {}
-  whenConnected(): Promise<void> {
-    return Promise.reject(new Error('down'));
-  }
-  originate(): never {
-    throw new Error('a call was handed to a link that is down');
-  }
-  hangup(): never {
-    throw new Error('a call was handed to a link that is down');
-  }
-}
+import { DownAriLink } from './fixtures/down-links';
+import { useTempSqlite } from './fixtures/temp-sqlite';
 
 describe('test call metrics', () => {
-  let dir: string;
-  let db: DataSource;
-
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-testcall-'));
-    db = await openDatabase(
-      configSchema.parse({
-        dataDir: dir,
-        database: { type: 'sqlite', sqlitePath: path.join(dir, 'db.sqlite') },
-      }),
-    );
-  });
-
-  afterEach(async () => {
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const tmp = useTempSqlite('testcall');
 
   it('counts calls to a peer not yet applied, and calls while ARI is down, as not_placed', async () => {
+    const { db } = tmp;
     const row = (name: string, prefix: string, applyState: 'pending' | 'applied') =>
       newPeerRow({
         name,

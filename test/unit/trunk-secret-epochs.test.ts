@@ -1,4 +1,4 @@
-import { buildDesiredState, type RenderSettings } from '../../src/asterisk/desired-state';
+import { buildDesiredState } from '../../src/asterisk/desired-state';
 import {
   epochPhasesKey,
   epochSecret,
@@ -7,11 +7,10 @@ import {
   settledSchedule,
   trunkSecretsAt,
 } from '../../src/core/trunk-secret-epochs';
+import { EPOCH_MS, EPOCH_PEER, EPOCH_S, RENDER_SETTINGS, ROOT } from './fixtures/epochs';
 
-const ROOT = 'A'.repeat(40);
 const DAY = 86_400_000;
-const EPOCH_S = 30 * 86_400;
-const LEN = EPOCH_S * 1000;
+const LEN = EPOCH_MS;
 const W = DAY;
 /** A boundary: the start of epoch 700. */
 const B = 700 * LEN;
@@ -82,30 +81,8 @@ describe('trunk secret epochs', () => {
   });
 
   it('renders one user per accepted epoch, and a friend that sends its epoch secret under that epoch user name', () => {
-    const settings: RenderSettings = {
-      localContext: 'l',
-      inboundTargetContext: 'l',
-      testExtension: '9999',
-      extensionDigits: 4,
-      maxCallsPerPeer: 4,
-      qualifyFreqOkMs: 1000,
-      qualifyFreqNotOkMs: 1000,
-      blockedExtens: [],
-      inboundMode: 'per_peer',
-    };
-    const row = {
-      id: '1',
-      name: 'p1',
-      prefix: '55',
-      partnerIaxHost: '192.0.2.1',
-      partnerIaxPort: 4569,
-      partnerExtensionLength: 4,
-      codec: 'ulaw',
-      secret: ROOT,
-      secretEpochSeconds: EPOCH_S,
-    };
     const at = (now: number) => {
-      const p = buildDesiredState([row], settings, { now, overlapMs: W }).peers[0];
+      const p = buildDesiredState([EPOCH_PEER], RENDER_SETTINGS, { now, overlapMs: W }).peers[0];
       const opt = (o: [string, string][], k: string) => o.find(([key]) => key === k)?.[1];
       return {
         username: opt(p.friend.options, 'username'),

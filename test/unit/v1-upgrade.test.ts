@@ -1,43 +1,19 @@
-import { buildDesiredState, type RenderSettings } from '../../src/asterisk/desired-state';
+import { buildDesiredState } from '../../src/asterisk/desired-state';
 import { epochSecret, secretSwitchPhaseAt, secretSwitchPhasesKey } from '../../src/core/trunk-secret-epochs';
 import { peerView } from '../../src/federation/views';
 import { peerView as peerViewSchema } from '../../src/http/admin/api-schemas';
 import { newPeerRow } from '../harness/peer-row';
 import { checkUpgradeAnswer, upgradeBinding, upgradeBindingText } from '../../src/federation/v1-upgrade';
+import { EPOCH_MS, EPOCH_PEER, EPOCH_S, RENDER_SETTINGS, ROOT } from './fixtures/epochs';
 
-const ROOT = 'A'.repeat(40);
 const V1 = 'V1secretV1secretV1secretV1secret';
-const EPOCH_S = 30 * 86_400;
-const LEN = EPOCH_S * 1000;
+const LEN = EPOCH_MS;
 const W = 60_000;
 /** The switch moment: the middle of epoch 700, far from its boundaries. */
 const S = 700 * LEN + LEN / 2;
 
-const settings: RenderSettings = {
-  localContext: 'l',
-  inboundTargetContext: 'l',
-  testExtension: '9999',
-  extensionDigits: 4,
-  maxCallsPerPeer: 4,
-  qualifyFreqOkMs: 1000,
-  qualifyFreqNotOkMs: 1000,
-  blockedExtens: [],
-  inboundMode: 'per_peer',
-};
-
-const row = {
-  id: '1',
-  name: 'p1',
-  prefix: '55',
-  partnerIaxHost: '192.0.2.1',
-  partnerIaxPort: 4569,
-  partnerExtensionLength: 4,
-  codec: 'ulaw',
-  secret: ROOT,
-  secretEpochSeconds: EPOCH_S,
-  previousSecret: V1,
-  secretSwitchAt: S,
-};
+/** The example peer on epochs after a v1 upgrade: the v1 secret is sent until the switch. */
+const row = { ...EPOCH_PEER, previousSecret: V1, secretSwitchAt: S };
 
 describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
   it('has a phase only while a previous secret is kept: before the switch, for the overlap after it, then done', () => {
@@ -55,7 +31,7 @@ describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
 
   it('sends the v1 secret under the peering name before the switch, then the epoch secret with the v1 one still accepted first', () => {
     const at = (now: number) => {
-      const p = buildDesiredState([row], settings, { now, overlapMs: W }).peers[0];
+      const p = buildDesiredState([row], RENDER_SETTINGS, { now, overlapMs: W }).peers[0];
       const opt = (o: [string, string][], k: string) => o.find(([key]) => key === k)?.[1];
       return {
         username: opt(p.friend.options, 'username'),
@@ -133,7 +109,7 @@ describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
     );
     const view = (now: number) => peerView(peer, undefined, { now, overlapMs: W }).trunk_rotation;
     const sent = (now: number) => {
-      const p = buildDesiredState([row], settings, { now, overlapMs: W }).peers[0];
+      const p = buildDesiredState([row], RENDER_SETTINGS, { now, overlapMs: W }).peers[0];
       return p.friend.options
         .filter(([k]) => k === 'secret')
         .map(([, v]) => v)

@@ -23,6 +23,12 @@ export type OutgoingPatch = Partial<
 >;
 export type IncomingPatch = Partial<Pick<IncomingRequest, 'state' | 'updatedAt'>>;
 
+/** What the descriptor's peer_map needs of a peer: no secret, nothing sealed. */
+export type PeerMapRow = Pick<
+  Peer,
+  'partnerServerName' | 'partnerUrl' | 'state' | 'applyState' | 'reachability'
+>;
+
 /** Which peer: by one of its unique keys, or the partner's v2 peer. */
 export type PeerKey =
   | { id: string }
@@ -43,6 +49,12 @@ export type PeerKey =
  */
 export interface PeeringStore {
   listPeers(filter?: { dialect?: Peer['dialect'] }, tx?: StoreTx): Promise<Peer[]>;
+  /**
+   * Every peer's partner and state, only those columns (in no set order): the
+   * descriptor's peer_map is built on each descriptor request, and whole rows
+   * would cost the decryption of every sealed secret.
+   */
+  listPeerMapRows(): Promise<PeerMapRow[]>;
   findPeer(key: PeerKey, tx?: StoreTx): Promise<Peer | null>;
   /**
    * The partner of the peer holding this request id (null: the peer has no

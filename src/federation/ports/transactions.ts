@@ -5,6 +5,13 @@
  */
 export interface StoreTx {
   readonly storeTx: true;
+  /**
+   * Runs `fn` once the transaction has ended, right after its commit or its
+   * rollback (`committed` says which), before run() returns. For what a
+   * writer must do only when its rows are final, e.g. drop a cache a reader
+   * could have filled between the statement and the commit.
+   */
+  afterEnd(fn: (committed: boolean) => void): void;
 }
 
 /**

@@ -5,6 +5,7 @@ import { AppError } from '../../core/errors';
 import { type AdminUser, AdminUserEntity } from '../../store/entities';
 import { deleteById } from './delete-by-id';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password-hash';
+import { queuedWrite } from '../../store/write-queue';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
 export const MIN_PASSWORD_LENGTH = 10;
@@ -43,7 +44,7 @@ export async function createAdminUser(
         `admin '${input.username}' exists already; pass --replace to set a new password`,
       );
     }
-    await repo.update({ id: existing.id }, { passwordHash });
+    await queuedWrite(db, () => repo.update({ id: existing.id }, { passwordHash }));
     return { id: existing.id, username: existing.username, created: false };
   }
   const user: AdminUser = {
@@ -52,7 +53,7 @@ export async function createAdminUser(
     passwordHash,
     createdAt: clock.now(),
   };
-  await repo.insert(user);
+  await queuedWrite(db, () => repo.insert(user));
   return { id: user.id, username: user.username, created: true };
 }
 
@@ -68,6 +69,11 @@ export async function checkAdminLogin(
     : null;
   if (!user) return burnPasswordCheck(password).then(() => null);
   return (await verifyPassword(password, user.passwordHash)) ? user : null;
+}
+
+/** True when an account of that name exists (for the audit trail's failed sign-ins). */
+export async function adminUserExists(db: DataSource, username: string): Promise<boolean> {
+  return db.getRepository(AdminUserEntity).existsBy({ username });
 }
 
 /** Every admin account, oldest first (never the password hashes). */

@@ -4,6 +4,7 @@ import type { Clock } from '../../core/clock';
 import { AppError } from '../../core/errors';
 import { type ApiToken, ApiTokenEntity } from '../../store/entities';
 import { deleteById } from './delete-by-id';
+import { queuedWrite } from '../../store/write-queue';
 
 /**
  * API tokens: 256 random bits, shown once at creation. Only their sha256 is
@@ -34,7 +35,7 @@ export async function createApiToken(
     createdAt: clock.now(),
     lastUsedAt: null,
   };
-  await db.getRepository(ApiTokenEntity).insert(row);
+  await queuedWrite(db, () => db.getRepository(ApiTokenEntity).insert(row));
   return { id: row.id, name, token };
 }
 
@@ -77,7 +78,8 @@ export class ApiTokenVerifier {
     const repo = this.db.getRepository(ApiTokenEntity);
     const row = await repo.findOneBy({ tokenHash: hash });
     if (!row) return null;
-    await repo.update({ id: row.id }, { lastUsedAt: this.clock.now() });
+    const at = this.clock.now();
+    await queuedWrite(this.db, () => repo.update({ id: row.id }, { lastUsedAt: at }));
     return { kind: 'token', name: row.name };
   }
 }

@@ -1,18 +1,24 @@
 import type { DataSource } from 'typeorm';
-import { LessThan } from 'typeorm';
+import { In, LessThan } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import { isAppError } from '../../core/errors';
 import type { Logger } from '../../logging/logger';
 import { isDatabaseUnavailable } from '../../store/database-errors';
 import { type AuditEvent, AuditEventEntity } from '../../store/entities';
-import { exclusive } from '../../store/typeorm/transactions';
+import type { Job } from '../../jobs/job';
 import type { Principal } from './admin-auth';
+import { queuedWrite } from '../../store/write-queue';
+
+/** Rows one retention statement deletes: small enough that other writes (one write queue on SQLite) wait little. */
+export const AUDIT_PRUNE_BATCH = 500;
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The audit trail: who did which admin action, when, and how it ended. The
  * admin API's route table and the panel's actions call record() once per
  * action, after it ran and before the answer leaves, so a client that got
- * its answer finds the row. This is the only writer of `audit_events`.
+ * its answer finds the row. This is the only writer of `audit_events`
+ * (inserts, and the retention job's deletes: config admin.auditRetentionDays).
  *
  * What is stored is chosen here, never copied from a request: the actor's
  * name, an action name, a target (an id or a peering name as given) and an
@@ -87,7 +93,7 @@ export class AuditTrail {
       errorCode: r.error === null ? null : auditErrorCode(r.error),
     };
     try {
-      await exclusive(this.db, undefined, () => this.db.getRepository(AuditEventEntity).insert(row));
+      await queuedWrite(this.db, () => this.db.getRepository(AuditEventEntity).insert(row));
     } catch (e) {
       this.logger.error('audit trail: could not store an admin action', {
         component: 'audit',
@@ -97,6 +103,46 @@ export class AuditTrail {
         err: e,
       });
     }
+  }
+
+  /**
+   * Deletes the events older than `before` (epoch ms), oldest first, at most
+   * `batch` rows per statement, each in its own turn of the write queue.
+   * Returns how many went.
+   */
+  async prune(before: number, batch = AUDIT_PRUNE_BATCH): Promise<number> {
+    const repo = this.db.getRepository(AuditEventEntity);
+    let deleted = 0;
+    for (;;) {
+      // Oldest first along the primary key: `seq` grows with `at`, so the scan stops at the first young row.
+      const rows = await repo.find({
+        select: { seq: true },
+        where: { at: LessThan(before) },
+        order: { seq: 'ASC' },
+        take: batch,
+      });
+      if (rows.length === 0) return deleted;
+      const seqs = rows.map((r) => r.seq);
+      await queuedWrite(this.db, () => repo.delete({ seq: In(seqs) }));
+      deleted += seqs.length;
+      if (rows.length < batch) return deleted;
+    }
+  }
+
+  /** The retention job: once a day (and at start), the events older than `days` go. */
+  retentionJob(days: number): Job {
+    return {
+      name: 'audit-retention',
+      schedule: { cron: '41 4 * * *' },
+      runAtStart: true,
+      scope: 'cluster',
+      run: async () => {
+        const deleted = await this.prune(this.clock.now() - days * DAY_MS);
+        if (deleted > 0)
+          this.logger.info('audit trail: old events deleted', { component: 'audit', deleted, days });
+        return deleted;
+      },
+    };
   }
 
   /** Newest first; `cursor` continues after the last event of the previous page. */

@@ -6,6 +6,7 @@ import type { AsteriskPort } from '../../core/asterisk-port';
 import type { DoctorService } from '../../core/diagnostics';
 import { AppError } from '../../core/errors';
 import type { FederationAdmin } from '../../core/federation-admin';
+import type { StateGaugeSource } from '../../core/state-gauges';
 import { clientRequestError } from '../client-request-error';
 import { PanelEvents } from '../panel/panel-events';
 import { panelRouter } from '../panel/panel-routes';
@@ -34,6 +35,8 @@ export type AdminFeatureContext = ServiceContext & {
   federation: FederationAdmin;
   asterisk: AsteriskPort;
   doctor: DoctorService;
+  /** The state the metrics' gauges show (peers, keys, outbox), read through the store. */
+  stateGauges: StateGaugeSource;
   /** host:port each listener is bound to. */
   listeners(): { federation: string; admin: string };
   /** The Asterisk configuration generated from the peers, secrets replaced (GET /asterisk/config). */
@@ -88,7 +91,9 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
   api.use((err: unknown, _req: Request, _res: Response, next: NextFunction) => next(asAdminBodyError(err)));
 
   const router = Router();
-  router.use(metricsRouter({ metrics: ctx.metrics, db: ctx.db, asterisk: ctx.asterisk, clock: ctx.clock }));
+  router.use(
+    metricsRouter({ metrics: ctx.metrics, state: ctx.stateGauges, asterisk: ctx.asterisk, clock: ctx.clock }),
+  );
   router.use(API_BASE, (req, res, next) => {
     if (req.method !== 'GET') res.on('finish', () => res.statusCode < 400 && changes.emit('change'));
     next();
@@ -113,7 +118,9 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     adminRouter: router,
     async start() {
       const runner = runnerFor(ctx);
-      handles = events.jobs.map((j) => runner.add(j));
+      handles = [...events.jobs, audit.retentionJob(ctx.config.admin.auditRetentionDays)].map((j) =>
+        runner.add(j),
+      );
     },
     async stop() {
       await Promise.all(handles.map((h) => h.remove()));

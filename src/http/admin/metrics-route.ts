@@ -1,62 +1,35 @@
 import { type Request, type Response, Router } from 'express';
-import { type DataSource, Not } from 'typeorm';
 import type { AsteriskPort } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
 import type { Metrics } from '../../core/metrics';
-import { partnerKeyExpiry } from '../../core/partner-key-expiry';
-import { LocalKeyEntity, OutboxEntity, PartnerEntity, PeerEntity } from '../../store/entities';
+import type { StateGaugeSource } from '../../core/state-gauges';
 
 /**
  * GET /metrics. Counters are fed by the layers as things happen; the gauges
- * that describe state (peers, keys, outbox, Asterisk links) are refreshed
- * from the database and the Asterisk port on every scrape, so they are right
- * even in a process that has not seen the change itself, and the per-peer
- * series follow the Peer rows (there from the peer's creation, gone with it).
+ * that describe state (peers, keys, outbox, Asterisk links) are refreshed on
+ * every scrape from the state-gauge port (the store reads the tables their
+ * layers own) and the Asterisk port, so they are right even in a process that
+ * has not seen the change itself, and the per-peer series follow the Peer rows
+ * (there from the peer's creation, gone with it). This route reads no table.
  */
 
 export async function refreshStateGauges(
   metrics: Metrics,
-  db: DataSource,
+  state: StateGaugeSource,
   asterisk: AsteriskPort,
   clock: Clock,
 ): Promise<void> {
-  const peers = await db.getRepository(PeerEntity).find({
-    select: {
-      name: true,
-      reachability: true,
-      latencyMs: true,
-      lastSeen: true,
-      applyState: true,
-      partnerServerName: true,
-    },
-  });
-  await metrics.syncPeers(peers);
-  const partners = await db
-    .getRepository(PartnerEntity)
-    .find({ select: { serverName: true, signingKeys: true } });
-  const expiryOf = new Map(partners.map((p) => [p.serverName, partnerKeyExpiry(p.signingKeys)]));
+  const snap = await state.snapshot();
+  await metrics.syncPeers(snap.peers);
   metrics.peerKeyExpiry.reset();
-  for (const p of peers) {
-    const expiry = p.partnerServerName ? expiryOf.get(p.partnerServerName.toLowerCase()) : null;
-    if (expiry !== null && expiry !== undefined) metrics.peerKeyExpiry.set({ peer: p.name }, expiry / 1000);
-  }
-  const keys = await db.getRepository(LocalKeyEntity).find({
-    select: { kid: true, alg: true, status: true, expiresAt: true },
-    where: { status: Not('retired') },
-  });
+  for (const p of snap.peers)
+    if (p.partnerKeyExpiresAt !== null)
+      metrics.peerKeyExpiry.set({ peer: p.name }, p.partnerKeyExpiresAt / 1000);
   metrics.keyExpiry.reset();
-  for (const k of keys)
+  for (const k of snap.localKeys)
     metrics.keyExpiry.set({ kid: k.kid, alg: k.alg, status: k.status }, k.expiresAt / 1000);
-  const outbox = await db
-    .getRepository(OutboxEntity)
-    .createQueryBuilder('o')
-    .select('COUNT(*)', 'depth')
-    .addSelect('MIN(o.createdAt)', 'oldest')
-    .where('o.state = :state', { state: 'pending' })
-    .getRawOne<{ depth: string | number; oldest: string | number | null }>();
-  const depth = Number(outbox?.depth ?? 0);
-  metrics.outboxDepth.set(depth);
-  const oldest = outbox?.oldest === null || outbox?.oldest === undefined ? null : Number(outbox.oldest);
+  metrics.outboxDepth.set(snap.outbox.depth);
+  const oldest = snap.outbox.oldestCreatedAt;
   metrics.outboxOldestAge.set(oldest === null ? 0 : Math.max(0, (clock.now() - oldest) / 1000));
   const status = asterisk.status();
   metrics.setLinkState('ami', status.ami);
@@ -65,13 +38,13 @@ export async function refreshStateGauges(
 
 export function metricsRouter(deps: {
   metrics: Metrics;
-  db: DataSource;
+  state: StateGaugeSource;
   asterisk: AsteriskPort;
   clock: Clock;
 }): Router {
   const r = Router();
   r.get('/metrics', async (_req: Request, res: Response) => {
-    await refreshStateGauges(deps.metrics, deps.db, deps.asterisk, deps.clock);
+    await refreshStateGauges(deps.metrics, deps.state, deps.asterisk, deps.clock);
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
     res.send(await deps.metrics.registry.metrics());

@@ -1,9 +1,8 @@
 import crypto from 'node:crypto';
 import type { Response, Router } from 'express';
 import { AppError, isAppError } from '../../core/errors';
-import { AdminUserEntity } from '../../store/entities';
 import { cookieHeader, parseCookies, SESSION_COOKIE } from '../admin/admin-auth';
-import { checkAdminLogin } from '../admin/admin-users';
+import { adminUserExists, checkAdminLogin } from '../admin/admin-users';
 import { constantTimeEqual } from '../admin/session-store';
 import { adminMessage } from './error-hints';
 import { renderPage } from './layout';
@@ -39,10 +38,7 @@ export function loginRoutes(r: Router, kit: PanelKit): void {
 
   /** A failed sign-in in the audit trail, under the account's name only when there is such an account. */
   const recordFailure = async (username: string, error: AppError) => {
-    const known = await services.db
-      .getRepository(AdminUserEntity)
-      .existsBy({ username })
-      .catch(() => false);
+    const known = await adminUserExists(services.db, username).catch(() => false);
     await audit.record({
       actorKind: 'admin',
       actor: known ? username : UNKNOWN_ACCOUNT,

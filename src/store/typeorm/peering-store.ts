@@ -19,6 +19,9 @@ type PeerKey =
 
 const OLDEST_FIRST = { createdAt: 'ASC', id: 'ASC' } as const;
 
+/** The peer_map's columns of a peer (the protocol's PeerMapRow). */
+type PeerMapRow = Pick<Peer, 'partnerServerName' | 'partnerUrl' | 'state' | 'applyState' | 'reachability'>;
+
 /** Peers and peering requests (tables peers, outgoing_requests, incoming_requests) through TypeORM. */
 export class TypeormPeeringStore {
   /** Read on every signed request about a peering (see preparedSql). */
@@ -40,6 +43,18 @@ export class TypeormPeeringStore {
     const where: FindOptionsWhere<Peer> = {};
     if (filter.dialect) where.dialect = filter.dialect;
     return this.peers(tx).find({ where, order: OLDEST_FIRST });
+  }
+
+  listPeerMapRows(): Promise<PeerMapRow[]> {
+    return this.peers().find({
+      select: {
+        partnerServerName: true,
+        partnerUrl: true,
+        state: true,
+        applyState: true,
+        reachability: true,
+      },
+    });
   }
 
   findPeer(key: PeerKey, tx?: StoreTxToken): Promise<Peer | null> {

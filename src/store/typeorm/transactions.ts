@@ -9,14 +9,33 @@ import { QueryFailedError } from 'typeorm';
  */
 export interface StoreTxToken {
   readonly storeTx: true;
+  afterEnd(fn: (committed: boolean) => void): void;
 }
 
 class TypeormTx implements StoreTxToken {
   readonly storeTx = true as const;
+  private ends: ((committed: boolean) => void)[] = [];
   constructor(
     readonly db: DataSource,
     readonly manager: EntityManager,
   ) {}
+
+  afterEnd(fn: (committed: boolean) => void): void {
+    this.ends.push(fn);
+  }
+
+  /** Called once the transaction committed or rolled back: runs the hooks (a throwing one does not stop the rest). */
+  ended(committed: boolean): void {
+    const ends = this.ends;
+    this.ends = [];
+    for (const fn of ends) {
+      try {
+        fn(committed);
+      } catch {
+        // A hook only drops caches; the transaction's outcome stands.
+      }
+    }
+  }
 }
 
 /** The manager to run a statement with: the transaction's when given, else the data source's. */
@@ -100,7 +119,17 @@ export class TypeormTransactions {
 
   run<T>(fn: (tx: StoreTxToken) => Promise<T>): Promise<T> {
     return queueOf(this.db).enqueue(() =>
-      retryOnConflict(() => this.db.transaction((m) => fn(new TypeormTx(this.db, m)))),
+      retryOnConflict(async () => {
+        let tx: TypeormTx | undefined;
+        let committed = false;
+        try {
+          const result = await this.db.transaction((m) => fn((tx = new TypeormTx(this.db, m))));
+          committed = true;
+          return result;
+        } finally {
+          tx?.ended(committed);
+        }
+      }),
     );
   }
 }

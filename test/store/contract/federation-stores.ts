@@ -58,6 +58,28 @@ export function describeStoreContract(
     });
 
     describe('peerings', () => {
+      it("lists every peer's map columns (partner, states), no secret", async () => {
+        const up = peerRow({
+          partnerServerName: 'up.example.org',
+          reachability: 'reachable',
+          applyState: 'applied',
+        });
+        const gone = peerRow({ partnerServerName: null, state: 'partner_missing' });
+        for (const p of [up, gone]) await s.peerings.insertPeer(p);
+        const rows = await s.peerings.listPeerMapRows();
+        const pick = (p: typeof up) => ({
+          partnerServerName: p.partnerServerName,
+          partnerUrl: p.partnerUrl,
+          state: p.state,
+          applyState: p.applyState,
+          reachability: p.reachability,
+        });
+        const byUrl = (a: { partnerUrl: string }, b: { partnerUrl: string }) =>
+          a.partnerUrl.localeCompare(b.partnerUrl);
+        expect(rows.map((r) => pick(r as typeof up)).sort(byUrl)).toEqual([pick(up), pick(gone)].sort(byUrl));
+        for (const r of rows) expect((r as Partial<typeof up>).secret).toBeUndefined();
+      });
+
       it('lists oldest first (created_at, then id) whatever the insert order, and filters by dialect', async () => {
         const b = peerRow({ id: 'peer-b', createdAt: 500 });
         const a = peerRow({ id: 'peer-a', createdAt: 500 });

@@ -58,7 +58,16 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 class MemoryTx implements StoreTx {
   readonly storeTx = true as const;
+  private ends: ((committed: boolean) => void)[] = [];
   constructor(readonly db: MemoryDb) {}
+  afterEnd(fn: (committed: boolean) => void): void {
+    this.ends.push(fn);
+  }
+  ended(committed: boolean): void {
+    const ends = this.ends;
+    this.ends = [];
+    for (const fn of ends) fn(committed);
+  }
 }
 
 export class MemoryDb {
@@ -110,10 +119,14 @@ class MemoryTransactions implements Transactions {
   run<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.db.enqueue(async () => {
       const before = copy(this.db.t);
+      const tx = new MemoryTx(this.db);
       try {
-        return await fn(new MemoryTx(this.db));
+        const result = await fn(tx);
+        tx.ended(true);
+        return result;
       } catch (e) {
         this.db.t = before;
+        tx.ended(false);
         throw e;
       }
     });
@@ -136,6 +149,17 @@ class MemoryPeeringStore implements PeeringStore {
       .filter((p) => matches(p, filter))
       .sort(byCreated((p) => p.id))
       .map(copy);
+  }
+  async listPeerMapRows() {
+    return [...this.t.peers.values()].map(
+      ({ partnerServerName, partnerUrl, state, applyState, reachability }) => ({
+        partnerServerName,
+        partnerUrl,
+        state,
+        applyState,
+        reachability,
+      }),
+    );
   }
   async findPeer(key: Partial<Peer>, tx?: StoreTx) {
     this.db.check(tx);
