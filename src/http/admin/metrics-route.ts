@@ -2,6 +2,7 @@ import { type Request, type Response, Router } from 'express';
 import { type DataSource, Not } from 'typeorm';
 import type { AsteriskPort } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
+import type { PeerApplyStates } from '../../core/replicas';
 import type { Metrics } from '../../core/metrics';
 import { partnerKeyExpiry } from '../../core/partner-key-expiry';
 import { LocalKeyEntity, OutboxEntity, PartnerEntity, PeerEntity } from '../../store/entities';
@@ -19,9 +20,11 @@ export async function refreshStateGauges(
   db: DataSource,
   asterisk: AsteriskPort,
   clock: Clock,
+  applyStates?: PeerApplyStates,
 ): Promise<void> {
-  const peers = await db.getRepository(PeerEntity).find({
+  const rows = await db.getRepository(PeerEntity).find({
     select: {
+      id: true,
       name: true,
       reachability: true,
       latencyMs: true,
@@ -30,6 +33,9 @@ export async function refreshStateGauges(
       partnerServerName: true,
     },
   });
+  // Replicas: a peer's apply state over the live replicas' Asterisk nodes (applied only when applied on every one).
+  const nodes = applyStates ? await applyStates.summarize(rows.map((p) => p.id)) : null;
+  const peers = rows.map((p) => ({ ...p, applyState: nodes?.get(p.id)?.applyState ?? p.applyState }));
   await metrics.syncPeers(peers);
   const partners = await db
     .getRepository(PartnerEntity)
@@ -68,10 +74,11 @@ export function metricsRouter(deps: {
   db: DataSource;
   asterisk: AsteriskPort;
   clock: Clock;
+  applyStates?: PeerApplyStates;
 }): Router {
   const r = Router();
   r.get('/metrics', async (_req: Request, res: Response) => {
-    await refreshStateGauges(deps.metrics, deps.db, deps.asterisk, deps.clock);
+    await refreshStateGauges(deps.metrics, deps.db, deps.asterisk, deps.clock, deps.applyStates);
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
     res.send(await deps.metrics.registry.metrics());
