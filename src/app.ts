@@ -21,15 +21,21 @@ import { TypeormStateGauges } from './store/state-gauges';
 import { typeormFederationStores } from './store/typeorm';
 import { openSideDatabase } from './store/side-sql';
 import {
+  asteriskNodeName,
   DbJobLeases,
+  DbPeerApplyStates,
+  DbReplicas,
   DbLoginFailures,
   DbOutboxClaims,
   DbRateLimiter,
   DbSessionStore,
   purgeSharedState,
+  NodePeerRunRows,
+  peersMark,
   replicaName,
 } from './store/ha';
 import { SESSION_LIMITS, SESSION_MAX_MS } from './http/admin/session-store';
+import { PACKAGE_VERSION } from './core/version';
 import { DEFAULT_LOGIN_LIMITS } from './http/admin/login-throttle';
 import { errorMiddleware, notFoundHandler } from './http/error-middleware';
 import { type AppRuntime, healthRoutes } from './http/health-routes';
@@ -91,6 +97,8 @@ export class App implements AppRuntime {
   readonly hasInjectedAsterisk: boolean;
   /** This replica's name in job leases and outbox claims (config.ha). */
   readonly replica: string;
+  /** With replicas (config.ha): this replica's row in `replicas`, and the list the status views show. */
+  replicaDirectory: DbReplicas | null = null;
 
   constructor(
     readonly config: Config,
@@ -289,6 +297,8 @@ export class App implements AppRuntime {
     }
     // The features took their own jobs off; this waits for anything left before the database goes.
     await this.jobs.stop();
+    // A clean stop takes this replica off the list (a killed one stays, shown as not live).
+    await this.replicaDirectory?.leave().catch(() => undefined);
     await this.notifier?.stop();
     if (this.db?.isInitialized) await this.db.destroy();
   }
@@ -304,25 +314,60 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
   // The protocol core's stores on this database; the type annotation checks they fit its ports.
   const stores: FederationStores = typeormFederationStores(ctx.db, ctx.clock);
   const policy = new PolicyStore({ settings: stores.settings, clock: ctx.clock, config: ctx.config });
+  // Replicas (config.ha): the state they must share lives in the database; one sidecar keeps it in memory.
+  const directory = ctx.config.ha.enabled
+    ? new DbReplicas(
+        ctx.db,
+        ctx.clock,
+        app.replica,
+        asteriskNodeName(ctx.config),
+        PACKAGE_VERSION,
+        ctx.config.ha.heartbeatMs,
+      )
+    : null;
+  if (directory) app.replicaDirectory = directory;
   if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
+    const node = directory?.self.asteriskNode;
     const ast = createAsteriskFeature({
       ...ctx,
       unfederated: policy,
-      peers: new PeerRunRows(ctx.db),
+      // With replicas, this replica's Asterisk node has apply states of its own (peer_node_states).
+      peers: node ? new NodePeerRunRows(ctx.db, node, ctx.clock) : new PeerRunRows(ctx.db),
       quality: new TypeormTrunkQualityStore(ctx.db),
     });
     app.asterisk = ast.port;
     features.push(ast);
   }
-  // Replicas (config.ha): the state they must share lives in the database; one sidecar keeps it in memory.
-  const ha = ctx.config.ha.enabled
+  const ha = directory
     ? {
+        directory,
+        applyStates: new DbPeerApplyStates(ctx.db, directory),
         outboxClaims: new DbOutboxClaims(ctx.db, ctx.clock, app.replica, ctx.config.ha.claimMs),
         perOrigin: (limit: number) => new DbRateLimiter(ctx.db, ctx.clock, 'origin', limit, 60_000),
         sessions: new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),
         loginFailures: new DbLoginFailures(ctx.db, ctx.clock),
       }
     : undefined;
+  if (directory && !ctx.jobs?.names.includes('replica-heartbeat'))
+    ctx.jobs?.add({
+      name: 'replica-heartbeat',
+      schedule: { everyMs: ctx.config.ha.heartbeatMs },
+      runAtStart: true,
+      run: () => directory.beat(),
+    });
+  // A peer another replica changed reaches this replica's Asterisk within a watch period, not at the next cron.
+  if (directory?.self.asteriskNode && !ctx.jobs?.names.includes('peer-watch')) {
+    let seen: string | null = null;
+    ctx.jobs?.add({
+      name: 'peer-watch',
+      schedule: { gapMs: ctx.config.ha.peerWatchMs },
+      run: async () => {
+        const mark = await peersMark(ctx.db);
+        if (seen !== null && mark !== seen) await app.asterisk.syncPeers('a replica changed the peers');
+        seen = mark;
+      },
+    });
+  }
   if (ha && !ctx.jobs?.names.includes('shared-state-purge')) {
     const db = ctx.db;
     ctx.jobs?.add({

@@ -76,6 +76,7 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_LOG_FORMAT', 'log.format', 'string'],
   ['UURU_HA_ENABLED', 'ha.enabled', 'bool'],
   ['UURU_HA_REPLICA_ID', 'ha.replicaId', 'string'],
+  ['UURU_HA_ASTERISK_NODE', 'ha.asteriskNode', 'string'],
 ];
 
 /**

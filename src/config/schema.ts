@@ -315,6 +315,19 @@ export const configSchema = z
         replicaId: z.string().min(1).max(100).optional(),
         /** How long an outbox claim holds before another replica may take the item over, ms. */
         claimMs: z.number().int().min(1000).default(60_000),
+        /**
+         * UURU_HA_ASTERISK_NODE: the name of the Asterisk this replica is bound to (it applies peers to that
+         * Asterisk only and records their apply state under this name); default: the AMI address host:port.
+         * Replicas sharing one Asterisk give the same name.
+         */
+        asteriskNode: z.string().min(1).max(100).optional(),
+        /** How often a replica writes its row in `replicas` (the status views), ms; a replica is live for 3 beats. */
+        heartbeatMs: z.number().int().min(100).default(5000),
+        /**
+         * How often a replica looks whether another replica changed the peers (their count and latest change),
+         * and then reconciles its own Asterisk at once instead of at the next scheduled reconcile, ms.
+         */
+        peerWatchMs: z.number().int().min(100).default(2000),
       })
       .prefault({}),
     notify: z

@@ -53,6 +53,16 @@ export interface PeerView {
   state: 'active' | 'partner_missing';
   apply_state: ApplyState;
   apply_error: string | null;
+  /**
+   * Replicas only (config.ha): the peer's apply state on each Asterisk node of the live replicas;
+   * apply_state above is then applied only when applied on every one.
+   */
+  apply_nodes?: Array<{
+    node: string;
+    apply_state: ApplyState;
+    apply_error: string | null;
+    applied_at: string | null;
+  }>;
   reachability: Reachability;
   latency_ms: number | null;
   last_seen: string | null;

@@ -6,6 +6,7 @@
  */
 export interface StateGaugeSnapshot {
   peers: {
+    id: string;
     name: string;
     reachability: string;
     latencyMs: number | null;

@@ -17,7 +17,8 @@ import type {
   RetryDeliveriesReport,
 } from '../core/federation-admin';
 import type { PartnerPeerMap } from '../core/federation-map';
-import type { OutboxItem } from '../core/records';
+import type { OutboxItem, Peer } from '../core/records';
+import type { PeerApplyStates } from '../core/replicas';
 import { readPeerMap } from './peer-map';
 import { partnerOf } from './delivery-worker';
 import { authorityOf } from './partner-call';
@@ -70,8 +71,39 @@ export class FederationAdminService implements FederationAdmin {
       /** The injected clock and the epoch overlap: where each peer's trunk secret epochs stand. */
       clock: Clock;
       secretOverlapMs: number;
+      /**
+       * Replicas (config.ha): each peer's apply state per Asterisk node; a peer's view then shows
+       * the state over the live replicas' nodes (applied only when applied on every one) and each node's.
+       */
+      applyStates?: PeerApplyStates;
     },
   ) {}
+
+  /** The peers' views, with their apply state over the replicas' Asterisk nodes when there are replicas. */
+  private async peerViews(rows: Peer[]): Promise<PeerView[]> {
+    const d = await this.deps.outbox.pendingByRequest(rows.map((p) => p.requestId));
+    const at = this.epochClock;
+    const nodes = this.deps.applyStates ? await this.deps.applyStates.summarize(rows.map((p) => p.id)) : null;
+    return rows.map((p) => {
+      const s = nodes?.get(p.id);
+      const view = peerView(
+        s ? { ...p, applyState: s.applyState, applyError: s.applyError, appliedAt: s.appliedAt } : p,
+        d.get(p.requestId),
+        at,
+      );
+      return s
+        ? {
+            ...view,
+            apply_nodes: s.nodes.map((n) => ({
+              node: n.node,
+              apply_state: n.applyState,
+              apply_error: n.applyError,
+              applied_at: n.appliedAt === null ? null : new Date(n.appliedAt).toISOString(),
+            })),
+          }
+        : view;
+    });
+  }
 
   private get epochClock(): EpochClock {
     return { now: this.deps.clock.now(), overlapMs: this.deps.secretOverlapMs };
@@ -147,17 +179,14 @@ export class FederationAdminService implements FederationAdmin {
   }
 
   async listPeers(): Promise<PeerView[]> {
-    const rows = await this.deps.peerings.listPeers();
-    const d = await this.deps.outbox.pendingByRequest(rows.map((p) => p.requestId));
-    const at = this.epochClock;
-    return rows.map((p) => peerView(p, d.get(p.requestId), at));
+    return this.peerViews(await this.deps.peerings.listPeers());
   }
 
   async getPeer(id: string): Promise<PeerView> {
     const p = await this.deps.peerings.findPeer({ id });
     if (!p) throw new AppError('FED_UNKNOWN_PEER', `no peer ${id}`);
-    const d = await this.deps.outbox.pendingByRequest([p.requestId]);
-    return peerView(p, d.get(p.requestId), this.epochClock);
+    const [view] = await this.peerViews([p]);
+    return view;
   }
 
   async forceSecretRotation(id: string): Promise<PeerView> {

@@ -1,4 +1,5 @@
 import type { PartnerProbe } from '../core/diagnostics';
+import type { PeerApplyStates } from '../core/replicas';
 import type { Feature, ServiceContext } from '../core/feature';
 import type { AsteriskPort } from '../core/asterisk-port';
 import type { FederationAdmin, RetryDeliveriesReport } from '../core/federation-admin';
@@ -90,7 +91,12 @@ export function createFederationFeature(
      * Replicas sharing the database (config.ha): outbox items claimed per delivery, the per-origin
      * limit counted in the database. Unset: one process, both in memory.
      */
-    replicas?: { outboxClaims: OutboxClaims; perOrigin: (limitPerMinute: number) => SharedHitLimiter };
+    replicas?: {
+      outboxClaims: OutboxClaims;
+      perOrigin: (limitPerMinute: number) => SharedHitLimiter;
+      /** Each peer's apply state per Asterisk node, for the admin views. */
+      applyStates: PeerApplyStates;
+    };
   },
 ): FederationFeature {
   const { config, clock, logger, metrics, stores } = ctx;
@@ -292,6 +298,7 @@ export function createFederationFeature(
     asterisk: ctx.asterisk,
     clock,
     secretOverlapMs: fed.secretOverlapSeconds * 1000,
+    applyStates: ctx.replicas?.applyStates,
   });
   const notices = new HealthNotices({
     peerings: stores.peerings,

@@ -10,6 +10,7 @@ export class TypeormStateGauges implements StateGaugeSource {
   async snapshot(): Promise<StateGaugeSnapshot> {
     const peers = await this.db.getRepository(PeerEntity).find({
       select: {
+        id: true,
         name: true,
         reachability: true,
         latencyMs: true,
@@ -36,6 +37,7 @@ export class TypeormStateGauges implements StateGaugeSource {
     const oldest = outbox?.oldest === null || outbox?.oldest === undefined ? null : Number(outbox.oldest);
     return {
       peers: peers.map((p) => ({
+        id: p.id,
         name: p.name,
         reachability: p.reachability,
         latencyMs: p.latencyMs,

@@ -44,6 +44,8 @@ export interface InstanceOptions {
   /** Readable name: Asterisk id prefix and sidecar name (letters, digits, _). */
   name: string;
   db?: 'sqlite' | 'mariadb';
+  /** With db 'mariadb': join this existing database (another replica's of one instance, SidecarOptions.sharedMariaDb). */
+  sharedMariaDb?: string;
   /** Settings merged over the instance defaults below (e.g. federation timings). */
   config?: Record<string, unknown>;
   /** Extra UURU_* variables for the sidecar. */
@@ -154,6 +156,7 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
     sidecar = await startSidecar({
       name: opts.name,
       db: opts.db ?? 'sqlite',
+      sharedMariaDb: opts.sharedMariaDb,
       config: sidecarConfig(asterisk, amiPort, opts.config ?? {}),
       // The sidecar harness turns Asterisk off by default; variables beat the config file.
       env: {

@@ -9,8 +9,12 @@
  *
  * The same on a real 3-node Galera cluster (test/harness/galera.ts) with the
  * replicas on two nodes, plus a real 1213 and a node killed and rejoined.
- * Not here yet: Asterisk per replica, and killing a replica and a node at
- * seeded moments during 50 handshakes.
+ * Two more replicas, each bound to its own real Asterisk (ha.asteriskNode):
+ * a peer is applied on both Asterisks with a state per node, the status lists
+ * replicas, nodes and lease holders, and a replica killed and brought back
+ * converges its Asterisk to the database.
+ * Not here yet: killing a replica and a node at seeded moments during 50
+ * handshakes.
  */
 import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
@@ -33,6 +37,7 @@ import {
   type Sidecar,
 } from '../harness/sidecar';
 import { waitUntil } from '../harness/wait';
+import { type Instance, startInstance } from '../harness/instance';
 import { call, panelLogin, tryLogin } from './admin-fixtures';
 
 const SECRET = crypto.randomBytes(24).toString('base64url');
@@ -279,6 +284,138 @@ it('each outbox item is delivered once, whichever replica accepted and whichever
       claimedBy: null,
     });
 }, 90_000);
+
+describe('replicas each bound to its own real Asterisk', () => {
+  let ra: Instance;
+  let rb: Instance;
+  const haAst = (id: string, node: string): Record<string, string> => ({
+    ...replicaEnv(id),
+    UURU_HA_ASTERISK_NODE: node,
+  });
+  const astConfig = {
+    ha: { heartbeatMs: 1000, peerWatchMs: 500 },
+    notify: { checkIntervalMs: 1000 },
+    federation: config.federation,
+  };
+  type Status = {
+    replicas?: {
+      self: { replica_id: string; asterisk_node: string | null };
+      replicas: { replica_id: string; asterisk_node: string | null; live: boolean }[];
+      leases: { job: string; holder: string | null; token: number }[];
+    };
+  };
+  type NodeView = { apply_state: string; apply_nodes?: { node: string; apply_state: string }[] };
+  const nodesOf = async (s: Sidecar, name: string): Promise<string[]> => {
+    const p = (await peerByName(s, name)) as NodeView | undefined;
+    return (p?.apply_nodes ?? []).map((n) => `${n.node}:${n.apply_state}`);
+  };
+  const loaded = async (i: Instance, name: string): Promise<boolean> =>
+    (await i.iaxPeers()).some((p) => p.name === name);
+  /** The partner asks, `on` accepts; resolves once the partner holds the peer. */
+  const handshake = async (on: Sidecar, name: string, prefix: string): Promise<void> => {
+    await adminOk(
+      partner,
+      'POST',
+      '/federation/outgoing-requests',
+      { name, partner_url: ra.sidecar.federationUrl, prefix: `9${prefix}`, codec: 'g722' },
+      201,
+    );
+    const inc = await waitUntil(() => incomingByName(on, name), { what: `incoming ${name}` });
+    await adminOk(on, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix }, 200);
+    await waitUntil(() => peerRow(partner, name), { what: `peer ${name} on the partner`, timeoutMs: 30_000 });
+  };
+  const forget = async (name: string, sides: Sidecar[]): Promise<void> => {
+    for (const s of sides) {
+      const peer = await peerByName(s, name);
+      await adminOk(s, 'DELETE', `/federation/peers/${peer?.id}?local_only=true`, undefined, 204);
+    }
+  };
+
+  beforeAll(async () => {
+    ra = await startInstance({
+      name: 'ha_ra',
+      db: 'mariadb',
+      env: haAst('replica-ra', 'ast-a'),
+      config: astConfig,
+    });
+    rb = await startInstance({
+      name: 'ha_rb',
+      db: 'mariadb',
+      sharedMariaDb: ra.sidecar.mariaDbName ?? '',
+      env: { ...haAst('replica-rb', 'ast-b'), UURU_FEDERATION_UURU_HOST: ra.sidecar.federationUrl },
+      config: astConfig,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await rb?.stop();
+    await ra?.stop();
+  });
+
+  it('a peer accepted on one replica is applied on both Asterisks, each node recording its own state; the status lists replicas, nodes and leases', async () => {
+    await handshake(rb.sidecar, 'ha_ast1', '61');
+    await waitUntil(async () => (await loaded(ra, 'ha_ast1')) && (await loaded(rb, 'ha_ast1')), {
+      what: 'ha_ast1 loaded in both Asterisks',
+      timeoutMs: 20_000,
+    });
+    const applyState = async (name: string) =>
+      ((await peerByName(ra.sidecar, name)) as NodeView | undefined)?.apply_state;
+    await waitUntil(async () => (await applyState('ha_ast1')) === 'applied', {
+      what: 'ha_ast1 applied on every node',
+    });
+    expect(await nodesOf(ra.sidecar, 'ha_ast1')).toEqual(['ast-a:applied', 'ast-b:applied']);
+    const states = await ra.sidecar.query<{ node: string; applyState: string }>(
+      'SELECT s.node, s.applyState FROM {db}.peer_node_states s JOIN {db}.peers p ON p.id = s.peerId WHERE p.name = ? ORDER BY s.node',
+      ['ha_ast1'],
+    );
+    expect(states.map((r) => `${r.node}:${r.applyState}`)).toEqual(['ast-a:applied', 'ast-b:applied']);
+
+    const status = await adminOk<Status>(rb.sidecar, 'GET', '/status', undefined, 200);
+    expect(status.replicas?.self).toEqual({ replica_id: 'replica-rb', asterisk_node: 'ast-b' });
+    const mine = status.replicas?.replicas.filter((r) => r.replica_id.startsWith('replica-r'));
+    expect(mine?.map((r) => [r.replica_id, r.asterisk_node, r.live])).toEqual([
+      ['replica-ra', 'ast-a', true],
+      ['replica-rb', 'ast-b', true],
+    ]);
+    const lease = status.replicas?.leases.find((l) => l.job === 'health-notices');
+    expect(lease?.holder).toMatch(/^replica-r[ab]$/);
+    expect(lease?.token).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('a replica killed misses changes; brought back, its Asterisk converges to the database', async () => {
+    await rb.sidecar.kill();
+    await waitUntil(
+      async () => {
+        const s = await adminOk<Status>(ra.sidecar, 'GET', '/status', undefined, 200);
+        return s.replicas?.replicas.find((r) => r.replica_id === 'replica-rb')?.live === false;
+      },
+      { what: 'replica-rb shown as not live', timeoutMs: 10_000 },
+    );
+    // Changed while rb is dead: ha_ast1 goes, ha_ast2 comes (applied on ast-a only, the one live node).
+    await forget('ha_ast1', [partner, ra.sidecar]);
+    await handshake(ra.sidecar, 'ha_ast2', '62');
+    await waitUntil(async () => (await loaded(ra, 'ha_ast2')) && !(await loaded(ra, 'ha_ast1')), {
+      what: 'ast-a follows the database',
+      timeoutMs: 20_000,
+    });
+    await waitUntil(async () => (await nodesOf(ra.sidecar, 'ha_ast2')).join() === 'ast-a:applied', {
+      what: 'ha_ast2 applied on the live node',
+    });
+    // rb's Asterisk still holds what rb last applied.
+    expect([await loaded(rb, 'ha_ast1'), await loaded(rb, 'ha_ast2')]).toEqual([true, false]);
+
+    await rb.sidecar.restart();
+    await waitUntil(async () => (await loaded(rb, 'ha_ast2')) && !(await loaded(rb, 'ha_ast1')), {
+      what: 'ast-b converged to the database after the restart',
+      timeoutMs: 20_000,
+    });
+    await waitUntil(
+      async () => (await nodesOf(ra.sidecar, 'ha_ast2')).join() === 'ast-a:applied,ast-b:applied',
+      { what: 'ha_ast2 applied on both nodes' },
+    );
+    await forget('ha_ast2', [partner, ra.sidecar]);
+  }, 90_000);
+});
 
 describe('two replicas on two nodes of a 3-node Galera cluster', () => {
   let cluster: GaleraCluster;

@@ -6,7 +6,12 @@ import {
   DbOutboxClaims,
   DbRateLimiter,
   DbSessionStore,
+  DbPeerApplyStates,
+  DbReplicas,
+  NodePeerRunRows,
 } from '../../src/store/ha';
+import { PeerEntity } from '../../src/store/entities';
+import { newPeerRow } from '../harness/peer-row';
 import { isWriteConflict, retryOnConflict } from '../../src/store/typeorm/transactions';
 import { TypeormOutboxStore } from '../../src/store/typeorm';
 import { JobRunner, type JobTimers } from '../../src/jobs/job-runner';
@@ -311,6 +316,73 @@ describe('state replicas share through the database', () => {
     await expect(a.check('dave', '10.0.0.3')).rejects.toMatchObject({ code: 'LOGIN_THROTTLED' });
     await a.recordSuccess('dave');
     await expect(b.check('dave', '10.0.0.3')).resolves.toBeUndefined();
+  });
+
+  it('each replica records the apply state of its own Asterisk node; a peer is applied when applied on every live node', async () => {
+    const { db } = tmp;
+    const ra = new DbReplicas(db, clock, 'replica-a', 'ast-a', '1.0.0', 1000);
+    const rb = new DbReplicas(db, clock, 'replica-b', 'ast-b', '1.0.0', 1000);
+    await Promise.all([ra.beat(), rb.beat()]);
+    const peer = newPeerRow({
+      name: 'berlin',
+      prefix: '70',
+      partnerUrl: 'https://berlin.example',
+      partnerIaxHost: '192.0.2.7',
+      partnerIaxPort: 4569,
+      codec: 'g722',
+      secret: 's'.repeat(32),
+      dialect: 'v2',
+      role: 'acceptor',
+    });
+    await db.getRepository(PeerEntity).insert(peer);
+    const onA = new NodePeerRunRows(db, 'ast-a', clock);
+    const onB = new NodePeerRunRows(db, 'ast-b', clock);
+    const states = new DbPeerApplyStates(db, ra);
+    const stateOn = async (rows: NodePeerRunRows) => (await rows.readAll())[0].applyState;
+    expect([await stateOn(onA), await stateOn(onB)]).toEqual(['pending', 'pending']);
+
+    await onA.patch([peer.id], { applyState: 'applied', applyError: null, appliedAt: clock.now() });
+    expect([await stateOn(onA), await stateOn(onB)]).toEqual(['applied', 'pending']);
+    // Not the peer row's shared column: the other replica's Asterisk has not got it.
+    expect((await db.getRepository(PeerEntity).findOneByOrFail({ id: peer.id })).applyState).toBe('pending');
+    let s = (await states.summarize([peer.id])).get(peer.id);
+    expect(s?.applyState).toBe('pending');
+    expect(s?.nodes.map((n) => [n.node, n.applyState])).toEqual([
+      ['ast-a', 'applied'],
+      ['ast-b', 'pending'],
+    ]);
+
+    await onB.patch([peer.id], { applyState: 'applied', applyError: null, appliedAt: clock.now() });
+    expect((await states.summarize([peer.id])).get(peer.id)?.applyState).toBe('applied');
+    await onB.patch([peer.id], { applyState: 'failed', applyError: 'reload refused' });
+    s = (await states.summarize([peer.id])).get(peer.id);
+    expect([s?.applyState, s?.applyError]).toEqual(['failed', 'ast-b: reload refused']);
+    expect((await onB.findForTestCall('berlin'))?.applyState).toBe('failed');
+    expect((await onA.findForTestCall('berlin'))?.applyState).toBe('applied');
+
+    // The link's columns stay on the peer row (the monitor), not in a node's state.
+    await onA.patch([peer.id], { reachability: 'reachable', latencyMs: 12 });
+    expect((await db.getRepository(PeerEntity).findOneByOrFail({ id: peer.id })).reachability).toBe(
+      'reachable',
+    );
+
+    // B stops beating: after three beats only A's node counts.
+    clock.advance(3001);
+    await ra.beat();
+    expect((await states.summarize([peer.id])).get(peer.id)?.applyState).toBe('applied');
+    const listed = await ra.list();
+    expect(listed.replicas.map((r) => [r.replicaId, r.asteriskNode, r.live])).toEqual([
+      ['replica-a', 'ast-a', true],
+      ['replica-b', 'ast-b', false],
+    ]);
+    await rb.leave();
+    expect((await ra.list()).replicas.map((r) => r.replicaId)).toEqual(['replica-a']);
+
+    // The peer goes: each node's own read deletes its row.
+    await db.getRepository(PeerEntity).delete({ id: peer.id });
+    await onA.readAll();
+    const left = await db.query('SELECT node FROM peer_node_states');
+    expect(left).toEqual([{ node: 'ast-b' }]);
   });
 });
 

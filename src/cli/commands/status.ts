@@ -43,6 +43,21 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         ],
         ['signed in as', s.principal],
       ];
+      // Replicas (UURU_HA_ENABLED): each with its Asterisk node, and who holds which job lease.
+      if (s.replicas) {
+        const r = s.replicas;
+        lines.push(['this replica', `${r.self.replica_id}, Asterisk node ${r.self.asterisk_node ?? 'none'}`]);
+        for (const x of r.replicas)
+          lines.push([
+            'replica',
+            `${x.replica_id}: Asterisk node ${x.asterisk_node ?? 'none'}, ${x.live ? 'live' : 'not seen'} (last seen ${x.last_seen_at}), version ${x.version}`,
+          ]);
+        for (const l of r.leases)
+          lines.push([
+            'lease',
+            `${l.job}: ${l.holder ?? 'nobody'}, token ${l.token}, ${l.done ? 'done' : 'running'}, until ${l.expires_at}`,
+          ]);
+      }
       const width = Math.max(...lines.map(([k]) => k.length)) + 1;
       for (const [k, v] of lines) ctx.out(`${`${k}:`.padEnd(width)} ${v}\n`);
     });

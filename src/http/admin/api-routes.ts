@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { DataSource } from 'typeorm';
 import type { AsteriskConnectionStatus, AsteriskPort, ReconcileNowReport } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
+import type { PeerApplyStates, ReplicaDirectory } from '../../core/replicas';
 import type { Config } from '../../config/schema';
 import { PACKAGE_VERSION } from '../../core/version';
 import type { FederationAdmin, PeerView } from '../../core/federation-admin';
@@ -51,6 +52,34 @@ export interface AdminServices {
   config: Config;
   /** host:port each listener is bound to (the App knows). */
   listeners(): { federation: string; admin: string };
+  /** Replicas (config.ha): the replicas, their Asterisk nodes and the job leases. */
+  replicas?: ReplicaDirectory;
+  /** Replicas (config.ha): each peer's apply state per Asterisk node (the metrics' apply state). */
+  applyStates?: PeerApplyStates;
+}
+
+/** The replicas, their Asterisk nodes and who holds which lease, as the status shows them. */
+export async function replicasView(d: ReplicaDirectory) {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const { replicas, leases } = await d.list();
+  return {
+    self: { replica_id: d.self.replicaId, asterisk_node: d.self.asteriskNode },
+    replicas: replicas.map((r) => ({
+      replica_id: r.replicaId,
+      asterisk_node: r.asteriskNode,
+      version: r.version,
+      started_at: iso(r.startedAt),
+      last_seen_at: iso(r.lastSeenAt),
+      live: r.live,
+    })),
+    leases: leases.map((l) => ({
+      job: l.job,
+      holder: l.holder,
+      token: l.token,
+      expires_at: iso(l.expiresAt),
+      done: l.done,
+    })),
+  };
 }
 
 const countBy = <T>(items: T[], key: (t: T) => string): Record<string, number> => {
@@ -147,6 +176,7 @@ export async function statusView(s: AdminServices, principal: string) {
       incoming_pending: incoming.filter((r) => r.state === 'pending').length,
       outgoing_pending: outgoing.filter((r) => r.state === 'pending').length,
     },
+    ...(s.replicas ? { replicas: await replicasView(s.replicas) } : {}),
   };
 }
 

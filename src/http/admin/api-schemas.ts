@@ -137,6 +137,19 @@ export const peerView = z.object({
   state: z.enum(['active', 'partner_missing']),
   apply_state: z.enum(['pending', 'applied', 'failed']),
   apply_error: z.string().nullable(),
+  apply_nodes: z
+    .array(
+      z.object({
+        node: z.string(),
+        apply_state: z.enum(['pending', 'applied', 'failed']),
+        apply_error: z.string().nullable(),
+        applied_at: isoTime.nullable(),
+      }),
+    )
+    .optional()
+    .describe(
+      'replicas only: the apply state on each Asterisk node of the live replicas (apply_state is applied only when applied on every one)',
+    ),
   reachability: z.enum(['unknown', 'reachable', 'lagged', 'unreachable', 'unmonitored']),
   latency_ms: z.number().nullable(),
   last_seen: isoTime.nullable(),
@@ -393,6 +406,33 @@ export const statusResponse = z.object({
     by_reachability: counts,
   }),
   requests: z.object({ incoming_pending: z.number().int(), outgoing_pending: z.number().int() }),
+  replicas: z
+    .object({
+      self: z.object({ replica_id: z.string(), asterisk_node: z.string().nullable() }),
+      replicas: z.array(
+        z.object({
+          replica_id: z.string(),
+          asterisk_node: z.string().nullable(),
+          version: z.string(),
+          started_at: isoTime,
+          last_seen_at: isoTime,
+          live: z.boolean().describe('seen within three heartbeats (ha.heartbeatMs)'),
+        }),
+      ),
+      leases: z.array(
+        z.object({
+          job: z.string(),
+          holder: z.string().nullable(),
+          token: z.number().int().describe('the fencing token: grows with every lease of the job'),
+          expires_at: isoTime,
+          done: z.boolean(),
+        }),
+      ),
+    })
+    .optional()
+    .describe(
+      'replicas only (UURU_HA_ENABLED): the replicas, their Asterisk nodes and who holds which job lease',
+    ),
 });
 
 export const errorResponse = z.looseObject({

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { PeerApplyStates, ReplicaDirectory } from '../../core/replicas';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { ServiceContext } from '../../core/feature';
 import type { HttpFeature } from '../http-feature';
@@ -42,7 +43,12 @@ export type AdminFeatureContext = ServiceContext & {
   /** The Asterisk configuration generated from the peers, secrets replaced (GET /asterisk/config). */
   generatedAsteriskConfig: AccountServices['generatedAsteriskConfig'];
   /** Replicas sharing the database (config.ha): sessions and failed logins there. Unset: in memory. */
-  replicas?: { sessions: AdminSessions; loginFailures: FailureLog };
+  replicas?: {
+    sessions: AdminSessions;
+    loginFailures: FailureLog;
+    directory: ReplicaDirectory;
+    applyStates: PeerApplyStates;
+  };
 };
 
 export const ADMIN_API_VERSION = '1.0.0';
@@ -56,6 +62,8 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     doctor: ctx.doctor,
     config: ctx.config,
     listeners: ctx.listeners,
+    replicas: ctx.replicas?.directory,
+    applyStates: ctx.replicas?.applyStates,
   };
   const sessions = ctx.replicas?.sessions ?? new MemorySessions(new SessionStore(ctx.clock));
   const auth = new AdminAuth(
@@ -92,7 +100,13 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
 
   const router = Router();
   router.use(
-    metricsRouter({ metrics: ctx.metrics, state: ctx.stateGauges, asterisk: ctx.asterisk, clock: ctx.clock }),
+    metricsRouter({
+      metrics: ctx.metrics,
+      state: ctx.stateGauges,
+      asterisk: ctx.asterisk,
+      clock: ctx.clock,
+      applyStates: ctx.replicas?.applyStates,
+    }),
   );
   router.use(API_BASE, (req, res, next) => {
     if (req.method !== 'GET') res.on('finish', () => res.statusCode < 400 && changes.emit('change'));

@@ -1,6 +1,7 @@
 import { type Request, type Response, Router } from 'express';
 import type { AsteriskPort } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
+import type { PeerApplyStates } from '../../core/replicas';
 import type { Metrics } from '../../core/metrics';
 import type { StateGaugeSource } from '../../core/state-gauges';
 
@@ -18,9 +19,14 @@ export async function refreshStateGauges(
   state: StateGaugeSource,
   asterisk: AsteriskPort,
   clock: Clock,
+  applyStates?: PeerApplyStates,
 ): Promise<void> {
   const snap = await state.snapshot();
-  await metrics.syncPeers(snap.peers);
+  // Replicas: a peer's apply state over the live replicas' Asterisk nodes (applied only when applied on every one).
+  const nodes = applyStates ? await applyStates.summarize(snap.peers.map((p) => p.id)) : null;
+  await metrics.syncPeers(
+    snap.peers.map((p) => ({ ...p, applyState: nodes?.get(p.id)?.applyState ?? p.applyState })),
+  );
   metrics.peerKeyExpiry.reset();
   for (const p of snap.peers)
     if (p.partnerKeyExpiresAt !== null)
@@ -41,10 +47,11 @@ export function metricsRouter(deps: {
   state: StateGaugeSource;
   asterisk: AsteriskPort;
   clock: Clock;
+  applyStates?: PeerApplyStates;
 }): Router {
   const r = Router();
   r.get('/metrics', async (_req: Request, res: Response) => {
-    await refreshStateGauges(deps.metrics, deps.state, deps.asterisk, deps.clock);
+    await refreshStateGauges(deps.metrics, deps.state, deps.asterisk, deps.clock, deps.applyStates);
     res.setHeader('Content-Type', deps.metrics.registry.contentType);
     res.setHeader('Cache-Control', 'no-store');
     res.send(await deps.metrics.registry.metrics());

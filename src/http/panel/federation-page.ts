@@ -84,9 +84,62 @@ function reachabilityCell(p: PeerView, status: AsteriskConnectionStatus): SafeHt
 
 function applyCell(p: PeerView): SafeHtml {
   const cls = { applied: 'b-ok', pending: 'b-unk', failed: 'b-bad' }[p.apply_state];
+  // Replicas: the state on each Asterisk node (the badge is applied only when applied on every one).
+  const nodes = (p.apply_nodes ?? []).map(
+    (n) =>
+      html`<div class="small muted" data-apply-node="${n.node}" data-apply-node-state="${n.apply_state}">
+        ${n.node}: ${n.apply_state}
+      </div>`,
+  );
   return html`<span class="badge ${cls}">${p.apply_state}</span>${
       p.apply_error ? html`<div class="small muted">${p.apply_error}</div>` : ''
-    }`;
+    }${nodes}`;
+}
+
+/** The replicas as the status views list them (GET /api/admin/status's `replicas`). */
+export interface ReplicasPanelView {
+  self: { replica_id: string; asterisk_node: string | null };
+  replicas: Array<{ replica_id: string; asterisk_node: string | null; last_seen_at: string; live: boolean }>;
+  leases: Array<{ job: string; holder: string | null; token: number; done: boolean }>;
+}
+
+/** Replicas (UURU_HA_ENABLED): each with its Asterisk node, and who holds which job lease. */
+function replicasSection(r: ReplicasPanelView): SafeHtml {
+  return html`<section class="card" id="replicas">
+    <header><h2>Replicas</h2></header>
+    <p class="small muted">This page is served by ${r.self.replica_id}.</p>
+    ${dataTable(
+      ['Replica', 'Asterisk node', 'Last seen'],
+      r.replicas.map(
+        (x) =>
+          html`<tr data-replica="${x.replica_id}" data-replica-live="${String(x.live)}">
+            <td>${x.replica_id}</td>
+            <td>${x.asterisk_node ?? html`<span class="muted">none</span>`}</td>
+            <td>
+              <span class="badge ${x.live ? 'b-ok' : 'b-bad'}">${x.live ? 'live' : 'not seen'}</span>
+              ${formatTime(x.last_seen_at)}
+            </td>
+          </tr>`,
+      ),
+      'no replica has written its row yet',
+      'Replicas',
+    )}
+    ${dataTable(
+      ['Job', 'Held by', 'Fencing token'],
+      r.leases.map(
+        (l) =>
+          html`<tr data-lease="${l.job}">
+            <td>${l.job}</td>
+            <td>
+              ${l.holder ?? html`<span class="muted">nobody</span>`}${l.done ? '' : html` <span class="muted">(running)</span>`}
+            </td>
+            <td>${String(l.token)}</td>
+          </tr>`,
+      ),
+      'no cluster job has run yet',
+      'Job leases',
+    )}
+  </section>`;
 }
 
 /** The trunk's problem (Asterisk) and the partner's (protocol), each from its one writer, each with its time. */
@@ -469,7 +522,12 @@ export function federationFragments(s: FederationSnapshot, csrf: string): Record
   };
 }
 
-export function federationPage(s: FederationSnapshot, csrf: string, codecs: readonly string[]): SafeHtml {
+export function federationPage(
+  s: FederationSnapshot,
+  csrf: string,
+  codecs: readonly string[],
+  replicas?: ReplicasPanelView,
+): SafeHtml {
   const f = federationFragments(s, csrf);
   const offered = CODECS.filter((c) => codecs.includes(c));
   return html`<h1>Federation <span class="small muted" data-live-stamp></span></h1>
@@ -536,6 +594,7 @@ export function federationPage(s: FederationSnapshot, csrf: string, codecs: read
       <header><h2>Notifications to partners</h2></header>
       <div data-live="outbox">${raw(f.outbox)}</div>
     </section>
+    ${replicas ? replicasSection(replicas) : ''}
     <dialog id="teardown-dialog">
       <form method="post" action="">
         ${csrfField(csrf)}

@@ -4,7 +4,7 @@ import { federationPage, teardownConfirmPage } from './federation-page';
 import { loadSnapshot } from './panel-events';
 import { qualityPage } from './quality-page';
 import { mapPage } from './map-page';
-import { federationMapOf } from '../admin/api-routes';
+import { federationMapOf, replicasView } from '../admin/api-routes';
 import { TRUNK_QUALITY_RETENTION_MS } from '../../core/trunk-quality';
 import { TypeormTrunkQualityStore } from '../../store/trunk-quality-samples';
 import { acceptForm, createOutgoingForm, emptyForm, localOnlyForm, parseForm } from './panel-forms';
@@ -26,7 +26,12 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
 
   kit.view('/panel/federation', 'federation', async (_req, csrf) => ({
     title: 'Federation',
-    body: federationPage(await loadSnapshot(services), csrf, config.instance.codecs),
+    body: federationPage(
+      await loadSnapshot(services),
+      csrf,
+      config.instance.codecs,
+      services.replicas ? await replicasView(services.replicas) : undefined,
+    ),
   }));
 
   kit.view('/panel/federation/map', 'federation', async () => ({

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
+import type { Config } from '../../config/schema';
 import { DbJobLeases } from './job-leases';
 import { DbLoginFailures } from './login-failures';
 import { DbOutboxClaims } from './outbox-claims';
@@ -9,6 +10,16 @@ import { DbSessionStore } from './sessions';
 import { execute } from './sql';
 
 export { DbJobLeases, DbLoginFailures, DbOutboxClaims, DbRateLimiter, DbSessionStore };
+
+/**
+ * The Asterisk node this replica is bound to (config.ha.asteriskNode), else its AMI address host:port;
+ * null with Asterisk off (the replica applies nothing).
+ */
+export function asteriskNodeName(config: Pick<Config, 'ha' | 'asterisk'>): string | null {
+  if (!config.asterisk.enabled) return null;
+  const { host, port } = config.asterisk.ami;
+  return (config.ha.asteriskNode ?? `${host}:${port}`).slice(0, 100);
+}
 
 /** This replica's name in leases and claims: the configured one, else host name and process id. */
 export function replicaName(configured: string | undefined): string {
@@ -30,3 +41,6 @@ export async function purgeSharedState(
   n += await execute(db, 'DELETE FROM `admin_sessions` WHERE `createdAt` < ?', [now - keepMs.sessionMaxMs]);
   return n;
 }
+
+export { DbReplicas, LIVE_BEATS } from './replicas';
+export { DbPeerApplyStates, NodePeerRunRows, peersMark } from './node-states';

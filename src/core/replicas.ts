@@ -1,0 +1,98 @@
+import type { ApplyState } from './records';
+
+/**
+ * Replicas of one instance (issue 16, `ha.enabled`): which replicas run, the
+ * Asterisk node each is bound to, who holds which job lease, and a peer's
+ * apply state on each Asterisk node. Each replica's Asterisk layer writes the
+ * apply state of its own node only (`peer_node_states`); what the admin
+ * surfaces show as the peer's apply state is summed up here over the nodes of
+ * the live replicas.
+ */
+
+/** A peer's apply state on one Asterisk node. */
+export interface PeerNodeApply {
+  node: string;
+  applyState: ApplyState;
+  applyError: string | null;
+  appliedAt: number | null;
+}
+
+/** A peer's apply state over every live Asterisk node, with each node's. */
+export interface PeerApplySummary {
+  applyState: ApplyState;
+  applyError: string | null;
+  appliedAt: number | null;
+  nodes: PeerNodeApply[];
+}
+
+/** The per-node apply states as the admin surfaces read them (src/store/ha/node-states.ts). */
+export interface PeerApplyStates {
+  /**
+   * Each listed peer's summary over the Asterisk nodes of the live replicas;
+   * empty when no live replica names a node (the peer row's own columns hold).
+   */
+  summarize(peerIds: readonly string[]): Promise<Map<string, PeerApplySummary>>;
+}
+
+/** One replica as the status views list it. */
+export interface ReplicaRecord {
+  replicaId: string;
+  asteriskNode: string | null;
+  version: string;
+  startedAt: number;
+  lastSeenAt: number;
+  /** Seen within three heartbeats. */
+  live: boolean;
+}
+
+/** One cluster job's lease. */
+export interface LeaseRecord {
+  job: string;
+  holder: string | null;
+  token: number;
+  period: number;
+  expiresAt: number;
+  done: boolean;
+}
+
+/** The replicas and the leases (GET /api/admin/status, the panel, `uuru-fed status`). */
+export interface ReplicaDirectory {
+  /** This replica's name and Asterisk node. */
+  readonly self: { replicaId: string; asteriskNode: string | null };
+  list(): Promise<{ replicas: ReplicaRecord[]; leases: LeaseRecord[] }>;
+}
+
+/**
+ * A peer's apply state over `nodes` (the live replicas' Asterisk nodes):
+ * failed when it failed on one (its error names the node), applied when
+ * applied on every one (at the latest of their times), else pending (a node
+ * that has not recorded it yet counts as pending).
+ */
+export function summarizeNodes(nodes: readonly string[], rows: readonly PeerNodeApply[]): PeerApplySummary {
+  const byNode = new Map(rows.map((r) => [r.node, r]));
+  const list: PeerNodeApply[] = [...nodes]
+    .sort()
+    .map((node) => byNode.get(node) ?? { node, applyState: 'pending', applyError: null, appliedAt: null });
+  const failed = list.filter((n) => n.applyState === 'failed');
+  if (failed.length > 0)
+    return {
+      applyState: 'failed',
+      applyError: failed.map((n) => `${n.node}: ${n.applyError ?? 'failed'}`).join('; '),
+      appliedAt: null,
+      nodes: list,
+    };
+  if (list.length > 0 && list.every((n) => n.applyState === 'applied'))
+    return {
+      applyState: 'applied',
+      applyError: null,
+      appliedAt: Math.max(...list.map((n) => n.appliedAt ?? 0)) || null,
+      nodes: list,
+    };
+  const errors = list.filter((n) => n.applyError !== null).map((n) => `${n.node}: ${n.applyError}`);
+  return {
+    applyState: 'pending',
+    applyError: errors.length > 0 ? errors.join('; ') : null,
+    appliedAt: null,
+    nodes: list,
+  };
+}

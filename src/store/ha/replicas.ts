@@ -1,0 +1,98 @@
+import type { DataSource } from 'typeorm';
+import type { Clock } from '../../core/clock';
+import { isDuplicateKey } from '../typeorm/transactions';
+import { DbJobLeases } from './job-leases';
+import { execute, num, select } from './sql';
+
+/** A replica is live while its last heartbeat is younger than this many beats. */
+export const LIVE_BEATS = 3;
+
+/**
+ * The `replicas` table (migration 0017): each replica writes its own row (its
+ * Asterisk node, version, start time) on every heartbeat and deletes it when
+ * it stops; a killed replica's row stays and shows as not live once three
+ * beats went by. Read by the status views with the job leases. Shaped like
+ * src/core's ReplicaDirectory.
+ */
+export class DbReplicas {
+  readonly self: { replicaId: string; asteriskNode: string | null };
+  private readonly startedAt: number;
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly clock: Clock,
+    replicaId: string,
+    asteriskNode: string | null,
+    private readonly version: string,
+    private readonly heartbeatMs: number,
+  ) {
+    this.self = { replicaId, asteriskNode };
+    this.startedAt = clock.now();
+  }
+
+  /** Writes this replica's row (a heartbeat). */
+  async beat(): Promise<void> {
+    const now = this.clock.now();
+    const { replicaId, asteriskNode } = this.self;
+    const changed = await execute(
+      this.db,
+      'UPDATE `replicas` SET `asteriskNode` = ?, `version` = ?, `startedAt` = ?, `lastSeenAt` = ? WHERE `replicaId` = ?',
+      [asteriskNode, this.version, this.startedAt, now, replicaId],
+    );
+    if (changed > 0) return;
+    try {
+      await execute(
+        this.db,
+        'INSERT INTO `replicas` (`replicaId`, `asteriskNode`, `version`, `startedAt`, `lastSeenAt`) VALUES (?, ?, ?, ?, ?)',
+        [replicaId, asteriskNode, this.version, this.startedAt, now],
+      );
+    } catch (e) {
+      // A row written between the two statements (the same name started twice): the next beat updates it.
+      if (!isDuplicateKey(e)) throw e;
+    }
+  }
+
+  /** Takes this replica's row off (a clean stop). */
+  async leave(): Promise<void> {
+    await execute(this.db, 'DELETE FROM `replicas` WHERE `replicaId` = ?', [this.self.replicaId]);
+  }
+
+  async list(): Promise<{
+    replicas: Array<{
+      replicaId: string;
+      asteriskNode: string | null;
+      version: string;
+      startedAt: number;
+      lastSeenAt: number;
+      live: boolean;
+    }>;
+    leases: Awaited<ReturnType<DbJobLeases['list']>>;
+  }> {
+    const rows = await select<Record<string, unknown>>(
+      this.db,
+      'SELECT `replicaId`, `asteriskNode`, `version`, `startedAt`, `lastSeenAt` FROM `replicas` ORDER BY `replicaId`',
+      [],
+    );
+    const liveSince = this.clock.now() - LIVE_BEATS * this.heartbeatMs;
+    const replicas = rows.map((r) => ({
+      replicaId: String(r.replicaId),
+      asteriskNode: r.asteriskNode === null || r.asteriskNode === undefined ? null : String(r.asteriskNode),
+      version: String(r.version),
+      startedAt: num(r.startedAt),
+      lastSeenAt: num(r.lastSeenAt),
+      live: num(r.lastSeenAt) >= liveSince,
+    }));
+    const leases = await new DbJobLeases(this.db, this.clock, this.self.replicaId).list();
+    return { replicas, leases };
+  }
+
+  /** The Asterisk nodes of the live replicas. */
+  async liveNodes(): Promise<string[]> {
+    const rows = await select<{ asteriskNode: unknown }>(
+      this.db,
+      'SELECT DISTINCT `asteriskNode` FROM `replicas` WHERE `lastSeenAt` >= ? AND `asteriskNode` IS NOT NULL',
+      [this.clock.now() - LIVE_BEATS * this.heartbeatMs],
+    );
+    return rows.map((r) => String(r.asteriskNode));
+  }
+}
