@@ -11,6 +11,7 @@ import { SecretEpochs1763800001300 } from './0013-secret-epochs';
 import { V1Upgrade1763800001400 } from './0014-v1-upgrade';
 import { ForcedRotations1763800001500 } from './0015-forced-rotations';
 import { HaSharedState1763800001600 } from './0016-ha-shared-state';
+import { AgreementKeyEpochs1763800001700 } from './0017-agreement-key-epochs';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   V1Upgrade1763800001400,
   ForcedRotations1763800001500,
   HaSharedState1763800001600,
+  AgreementKeyEpochs1763800001700,
 ];
