@@ -7,6 +7,7 @@ import type { Peer } from '../store/entities';
 import {
   type EpochSchedule,
   epochSecret,
+  rootForPeriod,
   schedulePhaseAt,
   secretSwitchPhaseAt,
 } from '../core/trunk-secret-epochs';
@@ -361,12 +362,22 @@ export function withEpochSecrets(
 ): ValidPeer {
   if (p.secretEpochSeconds === null) return p;
   const e = schedulePhaseAt({ ...forced, secretEpochSeconds: p.secretEpochSeconds }, at.now, at.overlapMs);
-  const accepted = e.neighbour === 0 ? [e.epoch] : [e.epoch, e.epoch + e.neighbour].sort((a, b) => a - b);
+  // Each epoch's secret derives from the root of its period (an agreement key rotation changes it at a boundary).
+  const len = p.secretEpochSeconds * 1000;
+  const sent = { epoch: e.epoch, secret: epochSecret(rootForPeriod(p, e.period, len), e.epoch) };
+  const neighbour =
+    e.neighbour === 0
+      ? null
+      : {
+          epoch: e.epoch + e.neighbour,
+          secret: epochSecret(rootForPeriod(p, e.neighbourPeriod, len), e.epoch + e.neighbour),
+        };
+  const accepted = neighbour === null ? [sent] : [sent, neighbour].sort((a, b) => a.epoch - b.epoch);
   const onEpochs: ValidPeer = {
     ...p,
-    secret: epochSecret(p.secret, e.epoch),
+    secret: sent.secret,
     sendEpoch: e.epoch,
-    acceptEpochs: accepted.map((n) => ({ epoch: n, secret: epochSecret(p.secret, n) })),
+    acceptEpochs: accepted,
   };
   // A v1 → v2 upgrade switching (docs/protocol.md, "Upgrading a v1 peering"): before the agreed moment the
   // friend still sends the v1 secret under the peering name (the epoch users accept the v2 secret already);

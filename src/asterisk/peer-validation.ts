@@ -107,6 +107,9 @@ export interface PeerInput {
   /** Forced rotations (src/core/trunk-secret-epochs.ts, EpochSchedule); absent: none. */
   secretEpochOffset?: number;
   secretShiftAt?: number | null;
+  /** An agreement key rotation: the root of the periods from nextSecretFrom on (NextRoot); absent: none. */
+  nextSecret?: string | null;
+  nextSecretFrom?: number | null;
 }
 
 export interface ValidPeer {
@@ -131,6 +134,8 @@ export interface ValidPeer {
   secretEpochSeconds: number | null;
   previousSecret: string | null;
   secretSwitchAt: number | null;
+  nextSecret: string | null;
+  nextSecretFrom: number | null;
 }
 
 /**
@@ -166,5 +171,13 @@ export function validatePeer(p: PeerInput): ValidPeer {
       p.secretSwitchAt === null || p.secretSwitchAt === undefined
         ? null
         : assertIntInRange('secretSwitchAt', p.secretSwitchAt, 0, Number.MAX_SAFE_INTEGER, name),
+    nextSecret:
+      p.nextSecret === null || p.nextSecret === undefined
+        ? null
+        : assertSecret('nextSecret', p.nextSecret, name),
+    nextSecretFrom:
+      p.nextSecretFrom === null || p.nextSecretFrom === undefined
+        ? null
+        : assertIntInRange('nextSecretFrom', p.nextSecretFrom, 0, Number.MAX_SAFE_INTEGER, name),
   };
 }

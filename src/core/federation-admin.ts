@@ -101,6 +101,11 @@ export interface PeerView {
     sends: 'epoch' | 'v1';
     /** A v1 → v2 upgrade's switch moment, shown while the v1 secret is still kept (sent before it, accepted for the overlap after). */
     switch_at: string | null;
+    /**
+     * Present only while an agreement key rotation is scheduled into the epochs: the boundary from
+     * which the secret derives from the rotated keys, until that boundary's overlap is over.
+     */
+    agreement_key_switch_at?: string;
   } | null;
 }
 

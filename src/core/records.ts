@@ -55,6 +55,24 @@ export interface Peer extends PartnerTrunk {
   secretEpochOffset: number;
   /** The moment of the last forced rotation agreed with the partner (ms), or null. */
   secretShiftAt: number | null;
+  /**
+   * v2: our agreement key and the partner's that `secret` (the root) derives
+   * from; null when not known (peerings made before they were kept): the
+   * agreement key rotation then does not reach the trunk
+   * (src/core/agreement-key-epochs.ts).
+   */
+  agreementKid: string | null;
+  partnerAgreementKid: string | null;
+  /**
+   * An agreement key rotation on either side: the root derived from the new
+   * pair of keys, used for the epochs of the periods from `nextSecretFrom`
+   * (a period boundary, ms) on, and the pair. Folded into `secret` and the
+   * kids once that boundary's overlap is over. Sealed at rest, never rendered.
+   */
+  nextSecret: string | null;
+  nextSecretFrom: number | null;
+  nextAgreementKid: string | null;
+  nextPartnerAgreementKid: string | null;
   dialect: Dialect;
   /** request_id of the peering (v1: the requester's outgoing request UUID). */
   requestId: string;
@@ -99,7 +117,9 @@ export type PeerSecretField =
   | 'previousSecret'
   | 'secretSwitchAt'
   | 'secretEpochOffset'
-  | 'secretShiftAt';
+  | 'secretShiftAt'
+  | 'nextSecret'
+  | 'nextSecretFrom';
 
 /** The fields a new peer starts with, whoever makes it (the handshake, adopt). */
 export type FreshPeerField =
@@ -119,6 +139,12 @@ export type FreshPeerField =
   | 'lastTestCall'
   | 'previousSecret'
   | 'secretSwitchAt'
+  | 'agreementKid'
+  | 'partnerAgreementKid'
+  | 'nextSecret'
+  | 'nextSecretFrom'
+  | 'nextAgreementKid'
+  | 'nextPartnerAgreementKid'
   | 'createdAt'
   | 'updatedAt';
 
@@ -141,6 +167,12 @@ export function freshPeerState(now: number): Pick<Peer, FreshPeerField> {
     lastTestCall: null,
     previousSecret: null,
     secretSwitchAt: null,
+    agreementKid: null,
+    partnerAgreementKid: null,
+    nextSecret: null,
+    nextSecretFrom: null,
+    nextAgreementKid: null,
+    nextPartnerAgreementKid: null,
     createdAt: now,
     updatedAt: now,
   };

@@ -76,9 +76,31 @@ export interface EpochSchedule {
   secretShiftAt?: number | null;
 }
 
-export interface EpochPeering extends EpochSchedule {
+export interface EpochPeering extends EpochSchedule, NextRoot {
   /** The root secret (the handshake's derivation, or v1's exchanged secret). */
   secret: string;
+}
+
+/**
+ * A root that takes over from a period boundary on (agreement key rotation,
+ * src/federation/key-epochs.ts): the epochs of the periods starting at or
+ * after `nextSecretFrom` derive from `nextSecret`, earlier ones from the
+ * peering's root. Absent or null: the root for every period.
+ */
+export interface NextRoot {
+  nextSecret?: string | null;
+  nextSecretFrom?: number | null;
+}
+
+/**
+ * The root an epoch secret derives from, by the period (floor(time / length))
+ * the epoch belongs to: a forced rotation's epochs stay in their period, a
+ * boundary's neighbour is in the period before or after.
+ */
+export function rootForPeriod(p: { secret: string } & NextRoot, period: number, epochMs: number): string {
+  const from = p.nextSecretFrom ?? null;
+  const next = p.nextSecret ?? null;
+  return next !== null && from !== null && period * epochMs >= from ? next : p.secret;
 }
 
 /** The overlap actually used for an epoch length: at most a third of the epoch, so overlaps never meet. */
@@ -95,6 +117,9 @@ export interface EpochPhase {
   nextChangeAt: number;
   /** Changes exactly when what the trunk holds changes. */
   phase: string;
+  /** The period (floor(now / length), forced rotations not counted) of the sent epoch, and of the neighbour. */
+  period: number;
+  neighbourPeriod: number;
 }
 
 export function epochPhaseAt(epochSeconds: number, now: number, overlapMs: number): EpochPhase {
@@ -103,11 +128,12 @@ export function epochPhaseAt(epochSeconds: number, now: number, overlapMs: numbe
   const n = Math.floor(now / len);
   const start = n * len;
   const next = start + len;
+  const at = { epoch: n, period: n, nextRotationAt: next };
   if (n > 0 && now < start + w)
-    return { epoch: n, neighbour: -1, nextRotationAt: next, nextChangeAt: start + w, phase: `${n}:after` };
+    return { ...at, neighbour: -1, neighbourPeriod: n - 1, nextChangeAt: start + w, phase: `${n}:after` };
   if (now >= next - w)
-    return { epoch: n, neighbour: 1, nextRotationAt: next, nextChangeAt: next, phase: `${n}:before` };
-  return { epoch: n, neighbour: 0, nextRotationAt: next, nextChangeAt: next - w, phase: `${n}` };
+    return { ...at, neighbour: 1, neighbourPeriod: n + 1, nextChangeAt: next, phase: `${n}:before` };
+  return { ...at, neighbour: 0, neighbourPeriod: n, nextChangeAt: next - w, phase: `${n}` };
 }
 
 /**
@@ -132,11 +158,13 @@ export function schedulePhaseAt(
     out.nextRotationAt = Math.min(out.nextRotationAt, shiftAt);
   } else if (now < shiftAt) {
     out.neighbour = 1;
+    out.neighbourPeriod = out.period;
     out.nextChangeAt = Math.min(out.nextChangeAt, shiftAt);
     out.nextRotationAt = Math.min(out.nextRotationAt, shiftAt);
     out.phase += ':forced-before';
   } else if (now < shiftAt + w) {
     out.neighbour = -1;
+    out.neighbourPeriod = out.period;
     out.nextChangeAt = Math.min(out.nextChangeAt, shiftAt + w);
     out.phase += ':forced-after';
   }
@@ -201,9 +229,11 @@ export function trunkSecretsAt(p: EpochPeering, now: number, overlapMs: number):
     };
   }
   const e = schedulePhaseAt({ ...p, secretEpochSeconds: length }, now, overlapMs);
+  const len = length * 1000;
   return {
-    send: epochSecret(p.secret, e.epoch),
-    alsoAccept: e.neighbour === 0 ? null : epochSecret(p.secret, e.epoch + e.neighbour),
+    send: epochSecret(rootForPeriod(p, e.period, len), e.epoch),
+    alsoAccept:
+      e.neighbour === 0 ? null : epochSecret(rootForPeriod(p, e.neighbourPeriod, len), e.epoch + e.neighbour),
     epoch: e.epoch,
     nextRotationAt: e.nextRotationAt,
     nextChangeAt: e.nextChangeAt,

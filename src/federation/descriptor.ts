@@ -50,6 +50,8 @@ const agreementKeySchema = z.object({
   kid,
   alg: z.literal('x25519'),
   public_key: rawKey,
+  /** When the key came (or comes) into force; absent from older sidecars (the key then never reaches a trunk's epochs). */
+  not_before: rfc3339.optional(),
   expires_at: rfc3339,
 });
 

@@ -4,6 +4,7 @@ import type { Feature, ServiceContext } from '../core/feature';
 import type { AsteriskPort } from '../core/asterisk-port';
 import type { FederationAdmin, RetryDeliveriesReport } from '../core/federation-admin';
 import { V1Upgrade } from './v1-upgrade';
+import { KeyEpochs } from './key-epochs';
 import { AntiEntropy } from './anti-entropy';
 import { DeliveryWorker, type DeliveryReport } from './delivery-worker';
 import { fetchDescriptor } from './descriptor';
@@ -246,6 +247,17 @@ export function createFederationFeature(
     metrics,
   });
   const rotation = new KeyRotation({ localKeys, clock, logger });
+  const keyEpochs = new KeyEpochs({
+    peerings: stores.peerings,
+    tx,
+    clock,
+    logger,
+    asterisk: ctx.asterisk,
+    ownKeys: localKeys,
+    partnerKeys,
+    deriveSecret: deps.deriveSecret,
+    overlapMs: fed.secretOverlapSeconds * 1000,
+  });
   const sources: PhonebookSource[] = [];
   if (config.phonebook.uuruDatabase)
     sources.push(new UuruExtensionTable(config.phonebook.uuruDatabase, clock, ctx.openSideDatabase));
@@ -327,6 +339,14 @@ export function createFederationFeature(
       runAtStart: true,
       scope: 'cluster',
       run: () => upgrade.run(),
+    },
+    {
+      // Agreement key rotation into trunk secret epochs: as often as the Asterisk layer's epoch job looks.
+      name: 'key-epochs',
+      schedule: { gapMs: config.jobs.secretEpochPollMs },
+      runAtStart: true,
+      scope: 'cluster',
+      run: () => keyEpochs.run(),
     },
     {
       name: 'key-rotation',

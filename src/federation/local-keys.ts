@@ -160,6 +160,7 @@ export class LocalKeys {
     const rows = await this.published('x25519');
     return rows.map((r) => ({
       ...publicHalf(r, 'x25519'),
+      not_before: new Date(r.notBefore).toISOString(),
       expires_at: new Date(r.expiresAt).toISOString(),
     }));
   }

@@ -24,7 +24,13 @@ export function toPartnerKey(
         notBefore: k.not_before,
         expiresAt: k.expires_at,
       }
-    : { kid: k.kid, alg: k.alg, publicKey: k.public_key, expiresAt: k.expires_at };
+    : {
+        kid: k.kid,
+        alg: k.alg,
+        publicKey: k.public_key,
+        ...(k.not_before === undefined ? {} : { notBefore: k.not_before }),
+        expiresAt: k.expires_at,
+      };
 }
 
 /** What trusting a descriptor changes on the partner's row. */
@@ -114,8 +120,13 @@ export function trustDescriptor(
     // Agreement keys carry no endorsement: take new ones only from a descriptor whose signing keys we fully trust.
     agreementKeys = [...partner.agreementKeys];
     for (const a of d.agreement_keys) {
-      const mine = agreementKeys.find((k) => k.kid === a.kid);
-      if (mine && mine.publicKey === a.public_key) continue;
+      const at = agreementKeys.findIndex((k) => k.kid === a.kid);
+      const mine = at === -1 ? undefined : agreementKeys[at];
+      if (mine && mine.publicKey === a.public_key) {
+        // The same key: its dates as now published (a `next` key promoted early moves its not_before).
+        agreementKeys[at] = toPartnerKey(a);
+        continue;
+      }
       if (mine || held.length > 0) held.push(toPartnerKey(a));
       else agreementKeys.push(toPartnerKey(a));
     }

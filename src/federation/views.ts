@@ -82,6 +82,10 @@ function secretEpochs(p: Peer, at: EpochClock | null): PeerView['trunk_rotation'
         ? new Date(p.secretShiftAt).toISOString()
         : null,
     ...upgradeSwitch(p, at),
+    // Only while an agreement key rotation is scheduled (older clients and tests compare the object whole).
+    ...(p.nextSecretFrom !== null
+      ? { agreement_key_switch_at: new Date(p.nextSecretFrom).toISOString() }
+      : {}),
   };
 }
 

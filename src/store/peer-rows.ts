@@ -19,6 +19,8 @@ const PEER_RUN_COLUMNS = [
   'secretSwitchAt',
   'secretEpochOffset',
   'secretShiftAt',
+  'nextSecret',
+  'nextSecretFrom',
   'applyState',
   'applyError',
   'appliedAt',
@@ -58,10 +60,13 @@ export class PeerRunRows implements AsteriskPeerRows {
   private readonly openSecret: (stored: string) => string;
   /** A v1 → v2 upgrade's previous (v1) secret, sealed the same way. */
   private readonly openPreviousSecret: (stored: string) => string;
+  /** The root for a coming boundary after an agreement key rotation, sealed the same way. */
+  private readonly openNextSecret: (stored: string) => string;
 
   constructor(private readonly db: DataSource) {
     this.openSecret = openSealed(db, PeerEntity, 'secret');
     this.openPreviousSecret = openSealed(db, PeerEntity, 'previousSecret');
+    this.openNextSecret = openSealed(db, PeerEntity, 'nextSecret');
     const meta = db.getMetadata(PeerEntity);
     const esc = (name: string) => db.driver.escape(name);
     this.column = (property) => {
@@ -99,6 +104,12 @@ export class PeerRunRows implements AsteriskPeerRows {
       secretEpochOffset: Number(r.secretEpochOffset ?? 0),
       secretShiftAt:
         r.secretShiftAt === null || r.secretShiftAt === undefined ? null : Number(r.secretShiftAt),
+      nextSecret:
+        r.nextSecret === null || r.nextSecret === undefined
+          ? null
+          : this.openNextSecret(String(r.nextSecret)),
+      nextSecretFrom:
+        r.nextSecretFrom === null || r.nextSecretFrom === undefined ? null : Number(r.nextSecretFrom),
       applyState: r.applyState as Peer['applyState'],
       applyError: r.applyError === null || r.applyError === undefined ? null : String(r.applyError),
       appliedAt: r.appliedAt === null || r.appliedAt === undefined ? null : Number(r.appliedAt),

@@ -447,6 +447,30 @@ describe('API commands', () => {
     expect(sj.listeners).toEqual({ federation: fedHostPort, admin: adminHostPort });
   });
 
+  it('peer rotate-secret forces a rotation agreed with the partner; a second one is refused while it lasts', async () => {
+    const rotated = await cli(['peer', 'rotate-secret', 'clipeer'], apiEnv(a));
+    expect(rotated.code).toBe(0);
+    const at = /; forced rotation at (\S+Z)/.exec(rotated.stdout)?.[1] ?? '';
+    expect(rotated.stdout).toMatch(
+      /^peer 'clipeer': \d+ \(every 2592000 s\), next rotation \S+Z(; the (next|previous) epoch's secret is accepted too)?; forced rotation at \S+Z\n$/,
+    );
+    // One overlap (24 h) ahead, or moved out of a boundary's overlap: never in the past, never more than an epoch away.
+    expect(Date.parse(at) - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    expect(Date.parse(at) - Date.now()).toBeLessThan(31 * 86_400_000);
+    // B agreed to the same moment (over a signed v2 call).
+    const onB = json<{ trunk_rotation: { forced_rotation_at: string | null } }>(
+      await cli(['peer', 'show', 'clipeer', '--json'], apiEnv(b)),
+    );
+    expect(onB.trunk_rotation.forced_rotation_at).toBe(at);
+    const again = await cli(['peer', 'rotate-secret', 'clipeer'], apiEnv(b));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^uuru-fed: FED_ROTATION_PENDING: /);
+    const json2 = json<{ trunk_rotation: { forced_rotation_at: string | null } }>(
+      await cli(['peer', 'show', 'clipeer', '--json'], apiEnv(a)),
+    );
+    expect(json2.trunk_rotation.forced_rotation_at).toBe(at);
+  });
+
   it('asterisk config prints the generated files with the IAX2 secret replaced', async () => {
     const r = await cli(['asterisk', 'config'], apiEnv(b));
     expect(r.code).toBe(0);

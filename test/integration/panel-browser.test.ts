@@ -183,18 +183,39 @@ it('peers two instances from their panels, test-calls the trunk and tears it dow
   await shot(pageA, '09-a-policy');
   await pageA.getByRole('link', { name: 'Federation' }).click();
 
+  // A: the rotate button asks first (dismissed: nothing happens), then forces a rotation agreed with B,
+  // whose page shows the agreed moment live.
+  const rotate = peerA.getByRole('button', { name: 'Rotate secret' });
+  pageA.once('dialog', (d) => {
+    expect(d.message()).toContain('Rotate the trunk secret of berlin now?');
+    void d.dismiss();
+  });
+  await rotate.click();
+  expect(await peerA.innerText()).not.toContain('forced rotation at');
+  pageA.once('dialog', (d) => void d.accept());
+  await rotate.click();
+  const agreed = pageA.locator('.flash.ok', {
+    hasText: "Secret rotation of 'berlin' agreed with the partner",
+  });
+  await agreed.waitFor();
+  const at = /sent from (\S+Z)\./.exec(await agreed.innerText())?.[1] ?? '';
+  expect(Date.parse(at)).toBeGreaterThan(Date.now());
+  await pageA.locator('tr[data-peer="berlin"]', { hasText: `forced rotation at ${at}` }).waitFor();
+  await pageB.locator('tr[data-peer="berlin"]', { hasText: `forced rotation at ${at}` }).waitFor();
+  await shot(pageA, '10-a-secret-rotated');
+
   // A: trash icon, confirm dialog, tear down; B's page drops the peer live.
   await pageA.locator('tr[data-peer="berlin"] a[data-teardown]').click();
   const dialog = pageA.locator('#teardown-dialog');
   await dialog.waitFor({ state: 'visible' });
   expect(await dialog.locator('[data-peer-name]').innerText()).toBe('berlin');
-  await shot(pageA, '10-a-teardown-dialog');
+  await shot(pageA, '11-a-teardown-dialog');
   await dialog.getByRole('button', { name: 'Tear down' }).click();
   await expectText(pageA, '.flash.ok', "Peer 'berlin' torn down");
   await pageA.getByText('No peers yet').waitFor();
   await pageB.getByText('No peers yet').waitFor();
-  await shot(pageA, '11-a-after-teardown');
-  await shot(pageB, '12-b-after-teardown');
+  await shot(pageA, '12-a-after-teardown');
+  await shot(pageB, '13-b-after-teardown');
 }, 240_000);
 
 async function expectText(page: Page, selector: string, text: string): Promise<void> {

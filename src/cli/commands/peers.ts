@@ -20,7 +20,10 @@ function secretEpochText(p: PeerView): string {
     : e.sends === 'v1'
       ? `; sends the v1 secret until ${e.switch_at}`
       : `; switched from the v1 secret at ${e.switch_at}`;
-  return `${e.epoch} (every ${e.length_seconds} s), next rotation ${e.next_rotation_at}${overlap}${forced}${upgrade}`;
+  const keys = e.agreement_key_switch_at
+    ? `; secret from the rotated agreement keys from ${e.agreement_key_switch_at}`
+    : '';
+  return `${e.epoch} (every ${e.length_seconds} s), next rotation ${e.next_rotation_at}${overlap}${forced}${upgrade}${keys}`;
 }
 
 export function registerPeers(program: Command, ctx: CliContext): void {

@@ -16,6 +16,11 @@ export type PeerProtocolPatch = Partial<
     | 'dialect'
     | 'partnerServerName'
     | PeerSecretField
+    // Agreement key rotation into epochs (src/federation/key-epochs.ts): the keys of the root and of the next one.
+    | 'agreementKid'
+    | 'partnerAgreementKid'
+    | 'nextAgreementKid'
+    | 'nextPartnerAgreementKid'
   >
 >;
 export type OutgoingPatch = Partial<

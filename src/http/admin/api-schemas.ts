@@ -180,10 +180,11 @@ export const peerView = z.object({
       forced_rotation_at: isoTime.nullable(),
       sends: z.enum(['epoch', 'v1']),
       switch_at: isoTime.nullable(),
+      agreement_key_switch_at: isoTime.optional(),
     })
     .nullable()
     .describe(
-      "the trunk secret's epochs agreed in the handshake: length, current epoch, next rotation, which neighbouring epoch's secret is accepted too during an overlap, and the moment of a forced rotation agreed with the partner until its overlap is over; for a peering upgraded from v1, which secret is sent (`v1` before the switch, the epoch secret then accepted only) and the switch moment while the v1 secret is kept; null for a fixed secret",
+      "the trunk secret's epochs agreed in the handshake: length, current epoch, next rotation, which neighbouring epoch's secret is accepted too during an overlap, and the moment of a forced rotation agreed with the partner until its overlap is over; for a peering upgraded from v1, which secret is sent (`v1` before the switch, the epoch secret then accepted only) and the switch moment while the v1 secret is kept; `agreement_key_switch_at` (present only then): the boundary from which the secret derives from rotated agreement keys, until that boundary's overlap is over; null for a fixed secret",
     ),
 });
 

@@ -33,8 +33,11 @@ function secretEpochNote(p: PeerView, csrf: string): SafeHtml {
     : e.sends === 'v1'
       ? ` · sends the v1 secret until ${e.switch_at}, the epoch secret from then`
       : ` · switched from the v1 secret at ${e.switch_at} (still accepted for the overlap)`;
+  const keys = e.agreement_key_switch_at
+    ? ` · secret from the rotated agreement keys from ${e.agreement_key_switch_at}`
+    : '';
   return html`<div class="small muted" data-secret-epoch="${String(e.epoch)}" data-secret-sends="${e.sends}">
-    secret epoch ${String(e.epoch)} · next rotation ${e.next_rotation_at}${overlap}${forced}${upgrade}
+    secret epoch ${String(e.epoch)} · next rotation ${e.next_rotation_at}${overlap}${forced}${upgrade}${keys}
     <form
       method="post"
       action="/panel/federation/peers/${p.id}/secret-rotation"

@@ -12,6 +12,7 @@ import { V1Upgrade1763800001400 } from './0014-v1-upgrade';
 import { ForcedRotations1763800001500 } from './0015-forced-rotations';
 import { HaSharedState1763800001600 } from './0016-ha-shared-state';
 import { ReplicasAndNodeStates1763800001700 } from './0017-replicas-and-node-states';
+import { AgreementKeyEpochs1763800001800 } from './0018-agreement-key-epochs';
 
 /** Every migration, in order. Add new ones at the end; never edit a landed one. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   ForcedRotations1763800001500,
   HaSharedState1763800001600,
   ReplicasAndNodeStates1763800001700,
+  AgreementKeyEpochs1763800001800,
 ];
