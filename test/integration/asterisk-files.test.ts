@@ -237,7 +237,7 @@ describe('files backend', () => {
     }
     try {
       expect(report?.reloaded).toEqual(['chan_iax2.so', 'pbx_config.so']);
-      expect(report?.applied).toEqual(expect.arrayContaining(['a_b', 'a_once']));
+      expect(report?.applied).toContain('a_once');
       // The peer monitor's and call quality's own polls may come in between: only the reloads and read-backs.
       expect(log.filter((w) => /^(Reload |Command iax2 show peers?\b|ShowDialPlan$)/.test(w))).toEqual([
         'Reload chan_iax2.so',
