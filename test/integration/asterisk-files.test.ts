@@ -213,6 +213,9 @@ describe('files backend', () => {
     // Both files change, so both modules reload. Each read-back is sent behind its Reload on the main
     // session and used by the verify; our own pbx_config Reload event (the echo) must not throw the
     // peers' list away (it did: every new peer then cost a second look at the peers after the reloads).
+    // Whatever runs are due (the first of a session reloads both modules) are over before the log starts.
+    await sa.feature.reconcile('settle');
+    await sa.feature.reconciler.idle();
     const log: string[] = [];
     const name = (f: Record<string, string>) =>
       f.Action === 'Command' ? `Command ${f.Command}` : `${f.Action} ${f.Module ?? ''}`.trim();
