@@ -1,6 +1,7 @@
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 
 /**
  * Replaces a file so that a reader (Asterisk during a reload) sees either the
@@ -12,6 +13,8 @@ export async function writeFileAtomic(file: string, content: string, defaultMode
   await durable;
 }
 
+const fsyncFd = promisify(fs.fsync);
+
 /**
  * writeFileAtomic in two steps: resolves once the new content is in place
  * (the temp file fsynced and renamed over the target: a reader, and after a
@@ -21,6 +24,12 @@ export async function writeFileAtomic(file: string, content: string, defaultMode
  * back, whole, which is what a crash just before the write leaves as well: a
  * caller can let a reader load the new content first (a reconcile reloads
  * Asterisk) and wait for `durable` after.
+ *
+ * The small steps (stat, open, write, chmod, close, rename) are synchronous:
+ * each takes microseconds, while each asynchronous one is a round trip
+ * through libuv's thread pool that costs 1-20 ms on a loaded machine, and a
+ * reconcile cannot reload Asterisk before they are done. Only the fsyncs,
+ * which wait for the disk, go to the pool.
  */
 export async function replaceFileAtomic(
   file: string,
@@ -29,38 +38,42 @@ export async function replaceFileAtomic(
 ): Promise<{ durable: Promise<void> }> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  // Independent steps go together: a reconcile waits for this before it can reload.
-  const [mode, dirHandle] = await Promise.all([
-    // Keep the mode (and so the group access Asterisk may rely on) of a file that is already there.
-    fs.stat(file).then(
-      (st) => st.mode & 0o777,
-      () => defaultMode,
-    ),
-    fs.open(dir, 'r'),
-  ]);
+  // Keep the mode (and so the group access Asterisk may rely on) of a file that is already there.
+  let mode = defaultMode;
   try {
-    const handle = await fs.open(tmp, 'wx', mode);
+    mode = fs.statSync(file).mode & 0o777;
+  } catch {
+    // absent (or unreadable): a new file gets the default mode
+  }
+  const fd = fs.openSync(tmp, 'wx', mode);
+  try {
     try {
-      try {
-        // chmod too: open() applies the umask to the mode.
-        await Promise.all([handle.chmod(mode), handle.writeFile(content, 'utf8')]);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(tmp, file);
-    } catch (e) {
-      await fs.rm(tmp, { force: true });
-      throw e;
+      // chmod too: open() applies the umask to the mode.
+      fs.fchmodSync(fd, mode);
+      fs.writeFileSync(fd, content, 'utf8');
+      await fsyncFd(fd);
+    } finally {
+      fs.closeSync(fd);
     }
+    fs.renameSync(tmp, file);
   } catch (e) {
-    await dirHandle.close();
+    fs.rmSync(tmp, { force: true });
     throw e;
   }
-  const durable = dirHandle.sync().finally(() => dirHandle.close());
+  const durable = syncFolder(dir);
   // The caller may not wait for it before it fails elsewhere: never an unhandled rejection.
   durable.catch(() => undefined);
   return { durable };
+}
+
+/** fsyncs a folder (a rename in it survives a power loss once this resolves). */
+async function syncFolder(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    await fsyncFd(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
@@ -77,13 +90,13 @@ export class KnownFile {
 
   /** The file's text, or null when it does not exist. */
   async read(): Promise<string | null> {
-    const identity = await identityOf(this.file);
+    const identity = identityOf(this.file);
     if (identity === null) {
       this.known = null;
       return null;
     }
     if (this.known?.identity === identity) return this.known.text;
-    const text = await readFileIfExists(this.file);
+    const text = readFileSyncIfExists(this.file);
     // The identity taken before the read: a change during it shows as a new identity next time.
     this.known = text === null ? null : { text, identity };
     return text;
@@ -93,15 +106,15 @@ export class KnownFile {
   async write(text: string): Promise<{ durable: Promise<void> }> {
     this.known = null;
     const { durable } = await replaceFileAtomic(this.file, text);
-    const identity = await identityOf(this.file);
+    const identity = identityOf(this.file);
     if (identity !== null) this.known = { text, identity };
     return { durable };
   }
 }
 
-async function identityOf(file: string): Promise<string | null> {
+function identityOf(file: string): string | null {
   try {
-    const st = await fs.stat(file, { bigint: true });
+    const st = fs.statSync(file, { bigint: true });
     return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -109,10 +122,13 @@ async function identityOf(file: string): Promise<string | null> {
   }
 }
 
-/** The file's text, or null when it does not exist. */
-export async function readFileIfExists(file: string): Promise<string | null> {
+/**
+ * The file's text, or null when it does not exist. Synchronous, like the
+ * writes (see replaceFileAtomic): read only when the file's identity changed.
+ */
+function readFileSyncIfExists(file: string): string | null {
   try {
-    return await fs.readFile(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;

@@ -1,4 +1,4 @@
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 
 /** How deep #include chains are followed (Asterisk itself stops loops; we just stop). */
@@ -18,25 +18,29 @@ const SETTINGS_SECTIONS = new Set(['general', 'callnumberlimits']);
  * write by hand: `;` comments (`\;` is a literal), `;-- --;` block comments,
  * `#include` and `#tryinclude` with a relative or absolute path, quoted or
  * not, and `*` / `?` wildcards in the last path part. `#exec` is not run.
+ *
+ * Read with synchronous calls: every reconcile reads these few small files
+ * before it can write and reload, and each asynchronous read is several round
+ * trips through libuv's thread pool (1-20 ms each on a loaded machine).
  */
-export async function handWrittenIaxSections(configDir: string, ownFile: string): Promise<Set<string>> {
+export function handWrittenIaxSections(configDir: string, ownFile: string): Promise<Set<string>> {
   const names = new Set<string>();
   const seen = new Set<string>();
 
-  const visit = async (file: string, depth: number): Promise<void> => {
+  const visit = (file: string, depth: number): void => {
     const resolved = path.resolve(configDir, file);
     if (depth > MAX_DEPTH || seen.has(resolved) || path.basename(resolved) === ownFile) return;
     seen.add(resolved);
     let text: string;
     try {
-      text = await fs.readFile(resolved, 'utf8');
+      text = fs.readFileSync(resolved, 'utf8');
     } catch {
       return; // #tryinclude of a missing file, or a file Asterisk sees at another path
     }
     for (const line of withoutComments(text).split('\n')) {
       const include = /^\s*#\s*(?:try)?include\s+["<]?([^">]+?)[">]?\s*$/i.exec(line);
       if (include) {
-        for (const f of await expand(configDir, include[1])) await visit(f, depth + 1);
+        for (const f of expand(configDir, include[1])) visit(f, depth + 1);
         continue;
       }
       const section = /^\s*\[([^\]]+)\]\s*(?:\(([^)]*)\))?/.exec(line);
@@ -47,8 +51,8 @@ export async function handWrittenIaxSections(configDir: string, ownFile: string)
     }
   };
 
-  await visit('iax.conf', 0);
-  return names;
+  visit('iax.conf', 0);
+  return Promise.resolve(names);
 }
 
 /** Drops `;` comments and `;-- ... --;` blocks, keeping `\;` as a literal semicolon. */
@@ -66,7 +70,7 @@ function withoutComments(text: string): string {
 }
 
 /** The files an include names: itself, or the matches of a wildcard in its last part. */
-async function expand(configDir: string, spec: string): Promise<string[]> {
+function expand(configDir: string, spec: string): string[] {
   const full = path.resolve(configDir, spec.trim());
   const base = path.basename(full);
   if (!/[*?]/.test(base)) return [full];
@@ -78,7 +82,8 @@ async function expand(configDir: string, spec: string): Promise<string[]> {
       .replace(/\?/g, '.')}$`,
   );
   try {
-    return (await fs.readdir(dir))
+    return fs
+      .readdirSync(dir)
       .filter((f) => pattern.test(f))
       .sort()
       .map((f) => path.join(dir, f));

@@ -232,8 +232,10 @@ export function createAsteriskFeature(
   };
   const onReload = (m: AmiMessage) => {
     const module = m.module ?? '';
-    // Whoever reloaded the dial plan (our own echo included), what was verified of it is stale.
-    if (module !== IAX_MODULE) backend.forgetVerified?.();
+    // Whoever reloaded the dial plan (our own echo included), what was verified of it is stale. Only that:
+    // the peers' list read right behind our own chan_iax2 reload still stands (dropping it on our own
+    // pbx_config echo cost every new peer's verify a second look at the peers).
+    if (module !== IAX_MODULE) backend.forgetDialplan?.();
     if (reloader.isOwn(module)) return;
     void reconciler.request(`foreign-reload:${module || 'all'}`);
   };

@@ -40,6 +40,8 @@ export interface StateBackend {
   verify(state: DesiredState, opts?: { full?: boolean }): Promise<VerifyReport>;
   /** Asterisk may have changed behind our back (a new session, a foreign reload): the next verify reads all. */
   forgetVerified?(): void;
+  /** The dial plan was reloaded (by anyone): the next verify reads it again. */
+  forgetDialplan?(): void;
   /**
    * Calls onDrift when what the backend wrote is changed by someone else (the
    * files backend watches its generated files); returns the function that stops it.

@@ -74,6 +74,8 @@ export class DeliveryWorker {
   /** Waits for the pass in flight and drops a queued one (the owner takes the job off its runner). */
   async stop(): Promise<void> {
     await this.passes.stop();
+    // A send of one item (sendNow) in its own turn, too.
+    await this.turn;
   }
 
   /** Runs a pass now (or right after the current one). */
@@ -95,10 +97,63 @@ export class DeliveryWorker {
    * purge runs waits for it, so an item purged is never sent afterwards (the pass reads the queue after).
    */
   private turn: Promise<unknown> = Promise.resolve();
+  /** Turns (passes, purges, sends of one item) asked for and not ended yet. */
+  private turnsOpen = 0;
   private inTurn<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.turn.then(fn);
+    this.turnsOpen += 1;
+    const run = this.turn.then(fn).finally(() => {
+      this.turnsOpen -= 1;
+    });
     this.turn = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Sends an item its transaction just committed (an accept) at once, in a
+   * turn of its own instead of a pass: no read of the whole queue first, and
+   * it does not wait behind other partners' items. The partner stores the
+   * peer and applies it as soon as it hears. Only when no pass or purge runs
+   * (it takes its turn with them, so the item is never sent twice): else, and
+   * when its partner must wait or an earlier item of its request is still
+   * pending, a pass sends it as before.
+   */
+  sendNow(item: OutboxItem): void {
+    if (this.turnsOpen > 0) {
+      this.kick();
+      return;
+    }
+    this.inTurn(() => this.sendOne(item)).then(
+      (passWanted) => {
+        if (passWanted) this.kick();
+      },
+      (e: unknown) => {
+        this.deps.logger.error('outbox send failed', { component: 'outbox', error: errorMessage(e) });
+        this.kick();
+      },
+    );
+  }
+
+  /** sendNow's turn; true when a pass is wanted after it (the item was left to one, or others are due). */
+  private async sendOne(item: OutboxItem): Promise<boolean> {
+    const { store, claims } = this.deps;
+    const now = this.deps.clock.now();
+    if (item.requestId !== null) {
+      // Items of one request go out in order: only the oldest pending one may go now.
+      const [first] = await store.listPending({ requestIds: [item.requestId] });
+      if (first?.id !== item.id) return true;
+    }
+    if (!(await this.partnerReady(item, now))) return true;
+    const token = claims ? await claims.claim(item.id) : null;
+    // Replicas: another one holds the item (it sends it).
+    if (claims && token === null) return false;
+    try {
+      await this.deliver(item);
+    } finally {
+      if (claims && token !== null) await claims.release(item.id, token);
+    }
+    const pending = await store.listPending();
+    await this.updateMetrics(pending);
+    return pending.some((i) => i.nextAttemptAt <= this.deps.clock.now());
   }
 
   /** One pass over due items; returns once they were tried. Also callable from tests and admin actions. */

@@ -402,20 +402,20 @@ export class Handshake {
     });
     const toldFirst = req.dialect === 'v1' && !localOnly;
     if (toldFirst) await this.tellV1PartnerFirst(req, call);
+    let acceptItem: OutboxItem | null;
     try {
-      await this.deps.tx.run(async (tx) => {
+      acceptItem = await this.deps.tx.run(async (tx) => {
         const gone = await this.deps.peerings.deleteIncoming(req.id, { onlyIfPending: true }, tx);
         if (!gone)
           throw new AppError('FED_STATE_CONFLICT', `incoming request ${id} changed meanwhile; reload`);
         await this.deps.peerings.insertPeer(peer, tx);
-        if (req.dialect === 'v2' && !localOnly) {
-          await this.deps.outbox.enqueue(tx, {
-            kind: 'accept',
-            call,
-            peerName: peer.name,
-            requestId: req.requestId,
-          });
-        }
+        if (req.dialect !== 'v2' || localOnly) return null;
+        return this.deps.outbox.enqueue(tx, {
+          kind: 'accept',
+          call,
+          peerName: peer.name,
+          requestId: req.requestId,
+        });
       });
     } catch (e) {
       if (!toldFirst) throw e;
@@ -426,7 +426,8 @@ export class Handshake {
         `the partner took the accept but storing the peer here failed: ${why}; accept again with local_only to finish this side`,
       );
     }
-    if (req.dialect === 'v2' && !localOnly) this.deps.outbox.kick();
+    // Told right after the commit, outside a delivery pass: the partner applies the trunk as soon as it hears.
+    if (acceptItem) this.deps.outbox.sendNow(acceptItem);
     syncInBackground(this.deps, `peer ${peer.name} accepted`);
     this.deps.logger.info('peering accepted', {
       component: 'federation',

@@ -176,6 +176,7 @@ export function createFederationFeature(
     store: stores.outbox,
     clock,
     onEnqueued: () => worker?.kick(),
+    onSendNow: (item) => (worker ? worker.sendNow(item) : undefined),
   });
 
   const deps: HandshakeDeps = {

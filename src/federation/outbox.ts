@@ -17,7 +17,15 @@ export const NO_DEADLINE = 8.64e15;
  * delivery worker sends it later.
  */
 export class Outbox {
-  constructor(private readonly deps: { store: OutboxStore; clock: Clock; onEnqueued?: () => void }) {}
+  constructor(
+    private readonly deps: {
+      store: OutboxStore;
+      clock: Clock;
+      onEnqueued?: () => void;
+      /** Sends one committed item at once (the delivery worker's sendNow); without it, sendNow kicks. */
+      onSendNow?: (item: OutboxItem) => void;
+    },
+  ) {}
 
   /** Adds a notification inside the caller's transaction. */
   async enqueue(
@@ -49,6 +57,16 @@ export class Outbox {
   /** Wakes the delivery worker after the enqueuing transaction committed. */
   kick(): void {
     this.deps.onEnqueued?.();
+  }
+
+  /**
+   * After the enqueuing transaction committed: sends this item right away
+   * (see DeliveryWorker.sendNow), for a notification the partner acts on at
+   * once (an accept: it applies the trunk as soon as it stores the peer).
+   */
+  sendNow(item: OutboxItem): void {
+    if (this.deps.onSendNow) this.deps.onSendNow(item);
+    else this.kick();
   }
 
   /** Pending notifications per request_id, with the newest error among them. */

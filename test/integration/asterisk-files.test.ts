@@ -209,6 +209,52 @@ describe('files backend', () => {
     expect(await callAB()).toBe(true);
   });
 
+  it('a new peer: the peers and the dial plan are each read once, right behind their own Reload', async () => {
+    // Both files change, so both modules reload. Each read-back is sent behind its Reload on the main
+    // session and used by the verify; our own pbx_config Reload event (the echo) must not throw the
+    // peers' list away (it did: every new peer then cost a second look at the peers after the reloads).
+    // Whatever runs are due (the first of a session reloads both modules) are over before the log starts.
+    await sa.feature.reconcile('settle');
+    await sa.feature.reconciler.idle();
+    const log: string[] = [];
+    const name = (f: Record<string, string>) =>
+      f.Action === 'Command' ? `Command ${f.Command}` : `${f.Action} ${f.Module ?? ''}`.trim();
+    const realAction = AmiClient.prototype.action;
+    const realList = AmiClient.prototype.listAction;
+    const spies = [
+      jest.spyOn(AmiClient.prototype, 'action').mockImplementation(function (this: AmiClient, f, o) {
+        log.push(name(f));
+        return realAction.call(this, f, o);
+      }),
+      jest.spyOn(AmiClient.prototype, 'listAction').mockImplementation(function (this: AmiClient, f, o) {
+        log.push(name(f));
+        return realList.call(this, f, o);
+      }),
+    ];
+    let report: Awaited<ReturnType<typeof sa.feature.reconcile>>;
+    try {
+      await insertPeer(sa.db, { name: 'a_once', prefix: '44', port: 4997, secret: sharedSecret() });
+      report = await sa.feature.reconcile('test');
+    } finally {
+      spies.forEach((s) => s.mockRestore());
+    }
+    try {
+      expect(report?.reloaded).toEqual(['chan_iax2.so', 'pbx_config.so']);
+      expect(report?.applied).toContain('a_once');
+      // The peer monitor's and call quality's own polls may come in between: only the reloads and read-backs.
+      expect(log.filter((w) => /^(Reload |Command iax2 show peers?\b|ShowDialPlan$)/.test(w))).toEqual([
+        'Reload chan_iax2.so',
+        'Command iax2 show peers',
+        'Reload pbx_config.so',
+        'ShowDialPlan',
+      ]);
+      expect((await peerRow(sa.db, 'a_once')).applyState).toBe('applied');
+    } finally {
+      await sa.db.getRepository(PeerEntity).delete({ name: 'a_once' });
+      await sa.feature.reconcile('test');
+    }
+  });
+
   it('keeps a call in progress through the reload caused by adding another peer', async () => {
     // Earlier short calls must be gone, so the channel we watch is this call's.
     await waitUntil(async () => (await iaxChannels(B)).length === 0, { what: 'no calls left on B' });

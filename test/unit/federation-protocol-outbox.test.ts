@@ -288,6 +288,61 @@ describe('outbox delivery', () => {
     expect(sent).toEqual([accept, accept, teardown]);
   });
 
+  describe('sendNow (an accept told right after its commit)', () => {
+    const teardownC = (n: number) => v2Teardown('https://c.example', `p${n}`, `req-c${n}`);
+    const enqueueC = async (n: number) => {
+      await enqueue(teardownC(n), 'teardown', `req-c${n}`);
+      clock.advance(1);
+    };
+    const settled = async () => {
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      await worker.runExclusive();
+    };
+
+    it('sends the item at once, ahead of other partners’ due items, which a pass then sends', async () => {
+      await enqueueC(1);
+      await enqueueC(2);
+      const item = await enqueue(accept);
+      worker.sendNow(item);
+      await settled();
+      // A pass (what a kick runs) sends oldest first: the accept would wait behind c.example's items.
+      expect(sent.map((c) => c.url)).toEqual([accept.url, teardownC(1).url, teardownC(2).url]);
+      expect((await rows()).map((r) => r.state)).toEqual(['delivered', 'delivered', 'delivered']);
+    });
+
+    it('leaves the item to the passes while one runs, and it is sent once', async () => {
+      await enqueueC(1);
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      answer = async () => {
+        await held;
+        return { status: 200, json: {} };
+      };
+      const pass = worker.runOnce();
+      await new Promise((r) => setImmediate(r));
+      expect(sent.map((c) => c.url)).toEqual([teardownC(1).url]);
+      const item = await enqueue(accept);
+      worker.sendNow(item);
+      await new Promise((r) => setImmediate(r));
+      expect(sent).toHaveLength(1);
+      release();
+      await pass;
+      await settled();
+      expect(sent.map((c) => c.url)).toEqual([teardownC(1).url, accept.url]);
+      expect((await rows()).map((r) => r.state)).toEqual(['delivered', 'delivered']);
+    });
+
+    it('keeps the order within a request: an earlier pending item of it goes first', async () => {
+      const earlier = v2Teardown('https://b.example', 'p', 'req-1');
+      await enqueue(earlier, 'teardown');
+      clock.advance(1);
+      const item = await enqueue(accept);
+      worker.sendNow(item);
+      await settled();
+      expect(sent).toEqual([earlier, accept]);
+    });
+  });
+
   it('a revoke or teardown the partner no longer knows (404 FED_UNKNOWN_*) counts as delivered', async () => {
     await enqueue(v2Teardown('https://b.example', 'p', 'req-1'), 'teardown');
     answer = async () => ({ status: 404, json: { error: 'FED_UNKNOWN_PEER', message: 'no peer' } });
