@@ -52,7 +52,8 @@ export async function startInstance(
       name,
       env: { UURU_ASTERISK_ENABLED: 'true' },
       config: deepMerge(asteriskConfig(asterisk, opts.asterisk), opts.config ?? {}),
-      entry: opts.entry,
+      // The sources unless asked (the test harness's own default follows the build's age).
+      entry: opts.entry ?? 'source',
     });
     return {
       asterisk,

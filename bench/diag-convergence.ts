@@ -28,6 +28,7 @@ async function startInstance(name: string, opts: { config: Record<string, unknow
     name,
     env: { UURU_ASTERISK_ENABLED: 'true', UURU_LOGLEVEL: process.env.DIAG_LEVEL ?? 'debug' },
     config: deepMerge(asteriskConfig(asterisk), opts.config),
+    entry: 'source',
   });
   return {
     asterisk,

@@ -1,7 +1,9 @@
 /**
- * A real sidecar process for integration tests: `node -r
- * ts-node/register/transpile-only src/main.ts` (the current sources, no build
- * step), configured through UURU_* variables and a JSON config file, on free
+ * A real sidecar process for integration tests: `node dist/main.js` when the
+ * build is at least as new as every file under src/ (npm test builds first),
+ * else `node -r ts-node/register/transpile-only src/main.ts` (the current
+ * sources, no build step); either way the code under test. Configured through
+ * UURU_* variables and a JSON config file, on free
  * loopback ports, with a temp data dir. The federation listener's public URL
  * is its own loopback address, so two sidecars can peer with each other.
  *
@@ -34,6 +36,32 @@ function sidecarRoot(): string {
   return other ? path.resolve(other) : ROOT;
 }
 
+/** Newest modification time of any file under dir. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The entry when a test names none: the build when it is current (dist/main.js
+ * no older than every file under src/), else the sources. The build starts
+ * seconds faster (ts-node transpiles every module at each start, and the
+ * fault tests restart sidecars dozens of times); it is what `npm start` runs,
+ * and `npm test` builds before it runs the tests. UURU_TEST_SIDECAR_ENTRY=
+ * source or build forces one.
+ */
+function defaultEntry(root: string): 'source' | 'build' {
+  const forced = process.env.UURU_TEST_SIDECAR_ENTRY;
+  if (forced === 'source' || forced === 'build') return forced;
+  const main = path.join(root, 'dist', 'main.js');
+  if (!fs.existsSync(main)) return 'source';
+  return fs.statSync(main).mtimeMs >= newestMtime(path.join(root, 'src')) ? 'build' : 'source';
+}
+
 /** Extra node flags for the sidecar process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p` to profile a bench. */
 function sidecarNodeArgs(): string[] {
   return (process.env.UURU_BENCH_SIDECAR_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
@@ -57,9 +85,10 @@ export interface SidecarOptions {
   /** How long to wait for /readyz to report the database up. */
   readyTimeoutMs?: number;
   /**
-   * 'source' (default): the current sources under ts-node. 'build': `node
-   * dist/main.js` as `npm start` runs it (build first), e.g. to measure
-   * memory without the TypeScript compiler in the heap.
+   * 'source': the current sources under ts-node. 'build': `node dist/main.js`
+   * as `npm start` runs it (build first), e.g. to measure memory without the
+   * TypeScript compiler in the heap. Default: the build when it is current,
+   * else the sources (see defaultEntry).
    */
   entry?: 'source' | 'build';
   /** Options for node itself, before the entry (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
@@ -149,12 +178,13 @@ export async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
   let output = '';
   const spawnIt = async (): Promise<void> => {
     const root = sidecarRoot();
+    const entry = opts.entry ?? defaultEntry(root);
     const c = spawn(
       process.execPath,
       [
         ...sidecarNodeArgs(),
         ...(opts.nodeArgs ?? []),
-        ...(opts.entry === 'build'
+        ...(entry === 'build'
           ? [path.join(root, 'dist', 'main.js')]
           : ['-r', 'ts-node/register/transpile-only', path.join(root, 'src', 'main.ts')]),
       ],

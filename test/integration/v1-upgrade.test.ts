@@ -28,25 +28,26 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { buildApp, type App } from '../../src/app';
-import { AmiClient } from '../../src/asterisk/ami-client';
-import { loadConfig } from '../../src/config/load-config';
 import { signRequest } from '../../src/federation/http-signature';
 import { rawPublicKey } from '../../src/federation/key-encoding';
 import { upgradeBinding, upgradeBindingText } from '../../src/federation/v1-upgrade';
-import { createLogger } from '../../src/logging/logger';
-import { type AsteriskInstance, ECHO_EXTEN, startAsterisk, TEST_CONTEXT } from '../harness/asterisk';
+import { ECHO_EXTEN } from '../harness/asterisk';
+import {
+  adminApi as api,
+  callsWork as callsWorkBetween,
+  type ClockedNode,
+  holdLongCall,
+  peerNamed,
+  startClockedNode,
+} from '../harness/clocked-sidecars';
 import { type HttpFaultInjector, startHttpFaultInjector } from '../harness/http-fault-injector';
+import { allOrNone } from '../harness/instance';
 import { ManualClock } from '../harness/manual-clock';
-import { freePort } from '../harness/ports';
 import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(600_000);
 
-const LOCAL = 'uuru-local';
-const TEST_EXTENSION = '9999999';
 const DAY = 86_400_000;
 const EPOCH_MS = 30 * DAY;
 const OVERLAP_MS = DAY;
@@ -57,144 +58,52 @@ const PREFIX_ON_B = '72';
 /** Mid-epoch, so no epoch boundary's overlap meets the switch. */
 const T0 = Math.ceil(Date.parse('2026-01-01T00:00:00Z') / EPOCH_MS) * EPOCH_MS + 10 * DAY;
 
-interface Node {
-  name: string;
-  ast: AsteriskInstance;
-  app: App;
-  clock: ManualClock;
-  ami: AmiClient;
-  token: string;
+interface Node extends ClockedNode {
+  /** The recording proxy in front of the listener: the node's public federation address. */
   proxy: HttpFaultInjector;
-  /** The listener itself (the proxy forwards here). */
-  listenerUrl: string;
-  /** The public address: the proxy. */
-  federationUrl: string;
-  adminUrl: string;
-  restart(v2Enabled: boolean): Promise<void>;
-  stop(): Promise<void>;
+  /** Restarts the sidecar with uuru-fed/2 on or off (same ports, same data). */
+  restartWith(v2Enabled: boolean): Promise<void>;
 }
+
+/** Sidecar settings that switch v2 on or off. */
+const v2Setting = (v2Enabled: boolean) => ({ federation: { v2Enabled } });
 
 async function startNode(name: string, clock: ManualClock, v2Enabled: boolean): Promise<Node> {
-  const ast = await startAsterisk({
-    name,
-    standardIaxPort: true,
-    extensionsConf: [`[${LOCAL}]`, `include => ${LOCAL}-federation`, `include => ${TEST_CONTEXT}`, ''].join(
-      '\n',
-    ),
-  });
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `uuru-upg-${name}-`));
   const proxy = await startHttpFaultInjector();
-  const ami = new AmiClient({
-    host: '127.0.0.1',
-    port: ast.amiPort,
-    username: ast.amiUser,
-    secret: ast.amiSecret,
-    logger: createLogger({ level: 'error', format: 'pretty', silent: true }),
-    reconnect: { initialMs: 100, maxMs: 1000 },
-  });
-  const fedPort = await freePort();
-  const adminPort = await freePort();
-  const token = crypto.randomBytes(24).toString('base64url');
-  const listenerUrl = `http://127.0.0.1:${fedPort}`;
-  proxy.setTarget(listenerUrl);
-  const build = (v2: boolean): App =>
-    buildApp(
-      loadConfig({
-        env: {},
-        overrides: {
-          dataDir,
-          instance: {
-            publicUrl: proxy.url,
-            iax2Host: ast.iaxHost,
-            iax2Port: ast.iaxPort,
-            extensionDigits: ECHO_EXTEN.length,
-          },
-          http: {
-            federation: { host: '127.0.0.1', port: fedPort },
-            admin: { host: '127.0.0.1', port: adminPort },
-          },
-          admin: { bootstrapToken: token },
-          asterisk: {
-            enabled: true,
-            ami: { host: '127.0.0.1', port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
-            ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: 'uuru-federation' },
-            stateBackend: 'files',
-            configDir: ast.configDir,
-            localContext: LOCAL,
-            inboundTargetContext: LOCAL,
-            testExtension: TEST_EXTENSION,
-            qualifyFreqOkMs: 1000,
-            qualifyFreqNotOkMs: 1000,
-            reloadDebounceMs: 50,
-          },
-          jobs: { monitorPollMs: 500, outboxPollMs: 100, secretEpochPollMs: 200, v1UpgradePollMs: 1000 },
-          federation: {
-            v2Enabled: v2,
-            upgradeSwitchDelaySeconds: SWITCH_DELAY_S,
-            outboxRetryBaseMs: 200,
-            outboxRetryMaxMs: 1000,
-            // The clocks stand still between steps, so rate limits would never refill: out of the way.
-            rateLimitPerIpPerMinute: 1_000_000,
-            rateLimitPerOriginPerMinute: 1_000_000,
-          },
-          log: { level: 'warn', format: 'json' },
-        },
-      }),
-      { clock },
-    );
-  let app = build(v2Enabled);
+  let node: ClockedNode;
   try {
-    await app.start({ waitForDb: true });
-    ami.start();
-    await ami.whenConnected(15_000);
+    node = await startClockedNode({
+      name,
+      clock,
+      asterisk: { standardIaxPort: true },
+      publicUrl: (listenerUrl) => {
+        proxy.setTarget(listenerUrl);
+        return proxy.url;
+      },
+      config: {
+        jobs: { v1UpgradePollMs: 1000 },
+        federation: {
+          v2Enabled,
+          upgradeSwitchDelaySeconds: SWITCH_DELAY_S,
+          // The clocks stand still between steps, so rate limits would never refill: out of the way.
+          rateLimitPerIpPerMinute: 1_000_000,
+          rateLimitPerOriginPerMinute: 1_000_000,
+        },
+      },
+    });
   } catch (e) {
-    await ami.stop().catch(() => undefined);
-    await app.stop().catch(() => undefined);
-    await proxy.close();
-    await ast.stop().catch(() => undefined);
+    await proxy.close().catch(() => undefined);
     throw e;
   }
-  const node: Node = {
-    name,
-    ast,
-    app,
-    clock,
-    ami,
-    token,
+  const stopNode = node.stop;
+  return Object.assign(node, {
     proxy,
-    listenerUrl,
-    federationUrl: proxy.url,
-    adminUrl: app.adminUrl,
-    async restart(v2: boolean) {
-      await app.stop();
-      app = build(v2);
-      await app.start({ waitForDb: true });
-      node.app = app;
-      node.adminUrl = app.adminUrl;
-    },
+    restartWith: (v2: boolean) => node.restart(v2Setting(v2)),
     async stop() {
-      await ami.stop().catch(() => undefined);
-      await app.stop().catch(() => undefined);
       await proxy.close().catch(() => undefined);
-      await ast.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await stopNode();
     },
-  };
-  return node;
-}
-
-async function api<T>(n: Node, method: string, apiPath: string, body?: unknown, status = 200): Promise<T> {
-  const res = await fetch(`${n.adminUrl}/api/admin${apiPath}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${n.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const text = await res.text();
-  if (res.status !== status) throw new Error(`${n.name} ${method} ${apiPath}: ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : null) as T;
 }
 
 interface PeerJson {
@@ -208,8 +117,7 @@ interface PeerJson {
   trunk_rotation: { length_seconds: number; epoch: number; sends: string; switch_at: string | null } | null;
 }
 
-const peerOn = async (n: Node): Promise<PeerJson | undefined> =>
-  (await api<{ peers: PeerJson[] }>(n, 'GET', '/federation/peers')).peers.find((p) => p.name === NAME);
+const peerOn = (n: Node): Promise<PeerJson | undefined> => peerNamed<PeerJson>(n, NAME);
 
 /** The generated file's sections for the peering: the friend's username and secret lines, and each user's secret. */
 function trunkFile(n: Node): { username: string | undefined; friend: string[]; users: string[] } {
@@ -229,46 +137,6 @@ function trunkFile(n: Node): { username: string | undefined; friend: string[]; u
   };
 }
 
-async function originate(
-  n: Node,
-  channel: string,
-  holdSec: number,
-): Promise<{ answered: boolean; reason: string | null }> {
-  try {
-    const r = await n.ami.action(
-      {
-        Action: 'Originate',
-        Channel: channel,
-        Application: 'Wait',
-        Data: String(holdSec),
-        Timeout: '8000',
-        Async: 'false',
-      },
-      { timeoutMs: 15_000 },
-    );
-    const answered = (r.response ?? '').toLowerCase() === 'success';
-    return { answered, reason: answered ? null : (r.message ?? 'failed') };
-  } catch (e) {
-    return { answered: false, reason: e instanceof Error ? e.message : String(e) };
-  }
-}
-
-const dial = (n: Node, number: string, holdSec: number) =>
-  originate(n, `Local/${number}@${LOCAL}/n`, holdSec);
-
-async function iaxChannels(n: Node): Promise<string[]> {
-  const out = await n.ami.command('core show channels concise');
-  return out
-    .split('\n')
-    .map((l) => l.split('!')[0])
-    .filter((c) => c.startsWith('IAX2/'));
-}
-
-async function secureMedia(n: Node, channel: string): Promise<string> {
-  const r = await n.ami.action({ Action: 'Getvar', Channel: channel, Variable: 'CHANNEL(secure_media)' });
-  return String(r.value ?? '');
-}
-
 describe('a v1 peering between two sidecars upgrades to uuru-fed/2 when one turns v2 on', () => {
   let A: Node;
   let B: Node;
@@ -285,16 +153,10 @@ describe('a v1 peering between two sidecars upgrades to uuru-fed/2 when one turn
   const newSecrets = new Set<string>();
 
   beforeAll(async () => {
-    const [a, b] = await Promise.allSettled([
-      startNode('upga', new ManualClock(T0), true),
-      startNode('upgb', new ManualClock(T0), false),
-    ]);
-    if (a.status === 'rejected' || b.status === 'rejected') {
-      await Promise.allSettled([a, b].map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
-      throw a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason;
-    }
-    A = a.value;
-    B = b.value;
+    [A, B] = await allOrNone(
+      [startNode('upga', new ManualClock(T0), true), startNode('upgb', new ManualClock(T0), false)],
+      (n) => n.stop(),
+    );
   }, 240_000);
 
   afterAll(async () => {
@@ -312,46 +174,17 @@ describe('a v1 peering between two sidecars upgrades to uuru-fed/2 when one turn
 
   /** New calls each way answered and encrypted on both ends; the long call still up and encrypted. */
   async function callsWork(moment: string): Promise<void> {
-    for (const [from, to, number] of [
-      [A, B, `${PREFIX_ON_A}${ECHO_EXTEN}`],
-      [B, A, `${PREFIX_ON_B}${ECHO_EXTEN}`],
-    ] as const) {
-      const r = await dial(from, number, 4);
-      expect({ moment, from: from.name, ...r }).toEqual({
-        moment,
-        from: from.name,
-        answered: true,
-        reason: null,
-      });
-      const fresh = async (n: Node) =>
-        (await iaxChannels(n)).filter((c) => c !== (n === A ? longOnA : longOnB));
-      const [onFrom, onTo] = await waitUntil(
-        async () => {
-          const [f, t] = [await fresh(from), await fresh(to)];
-          return f.length > 0 && t.length > 0 ? [f[0], t[0]] : undefined;
-        },
-        { what: `the new call's IAX2 channels (${moment})`, timeoutMs: 3000 },
-      );
-      expect([moment, await secureMedia(from, onFrom), await secureMedia(to, onTo)]).toEqual([
-        moment,
-        '1',
-        '1',
-      ]);
-      await waitUntil(async () => ((await fresh(from)).length === 0 ? true : undefined), {
-        what: `the new call from ${from.name} ended`,
-        timeoutMs: 10_000,
-      });
-    }
-    expect({ moment, onA: await iaxChannels(A), onB: await iaxChannels(B) }).toEqual({
+    await callsWorkBetween(
+      {
+        a: A,
+        b: B,
+        numberFromA: `${PREFIX_ON_A}${ECHO_EXTEN}`,
+        numberFromB: `${PREFIX_ON_B}${ECHO_EXTEN}`,
+        longOnA,
+        longOnB,
+      },
       moment,
-      onA: expect.arrayContaining([longOnA]) as unknown,
-      onB: expect.arrayContaining([longOnB]) as unknown,
-    });
-    expect([moment, await secureMedia(A, longOnA), await secureMedia(B, longOnB)]).toEqual([
-      moment,
-      '1',
-      '1',
-    ]);
+    );
   }
 
   it('peers in v1 with B on v1 only (no descriptor), and a call is set up and held', async () => {
@@ -401,21 +234,7 @@ describe('a v1 peering between two sidecars upgrades to uuru-fed/2 when one turn
         .some((e) => e.requestBody.includes(v1Secret)),
     ).toBe(true);
 
-    await waitUntil(
-      async () => ((await dial(A, `${PREFIX_ON_A}${ECHO_EXTEN}`, 1)).answered ? true : undefined),
-      {
-        what: 'a first call A→B',
-        timeoutMs: 30_000,
-      },
-    );
-    expect(await dial(A, `${PREFIX_ON_A}${ECHO_EXTEN}`, 3600)).toEqual({ answered: true, reason: null });
-    [longOnA, longOnB] = await waitUntil(
-      async () => {
-        const [a, b] = [await iaxChannels(A), await iaxChannels(B)];
-        return a.length === 1 && b.length === 1 ? [a[0], b[0]] : undefined;
-      },
-      { what: 'the long call on both sides' },
-    );
+    ({ longOnA, longOnB } = await holdLongCall(A, B, `${PREFIX_ON_A}${ECHO_EXTEN}`, 30_000));
     await callsWork('v1, before the upgrade');
   });
 
@@ -429,7 +248,7 @@ describe('a v1 peering between two sidecars upgrades to uuru-fed/2 when one turn
       status: 503,
       body: {},
     });
-    await B.restart(true);
+    await B.restartWith(true);
     expect((await fetch(`${B.federationUrl}/.well-known/uuru-federation`)).status).toBe(200);
     await waitUntil(() => (B.proxy.injected() > 0 ? true : undefined), {
       what: "A's first proposal (held back)",
