@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import type { LocalKey, Partner, Peer } from '../core/records';
 import type { Logger } from '../logging/logger';
-import { syncInBackground } from './handshake-deps';
+import { syncInBackground, type HandshakeDeps } from './handshake-deps';
 import type { PeeringStore } from './ports/peering-store';
 import type { Transactions } from './ports/transactions';
 
@@ -41,12 +41,7 @@ export interface KeyEpochsDeps {
     get(serverName: string): Promise<Partner | null>;
     refreshDescriptor(serverName: string): Promise<unknown>;
   };
-  deriveSecret(p: {
-    ownPrivateKey: KeyObject;
-    partnerPublicKey: string;
-    requestId: string;
-    name: string;
-  }): string;
+  deriveSecret: HandshakeDeps['deriveSecret'];
   overlapMs: number;
 }
 

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
+import type { LeaseRecord } from '../../core/replicas';
 import { isDuplicateKey } from '../typeorm/transactions';
 import { execute, num, select } from './sql';
 
@@ -62,16 +63,7 @@ export class DbJobLeases {
   }
 
   /** Who holds which lease (the status views). */
-  async list(): Promise<
-    Array<{
-      job: string;
-      holder: string | null;
-      token: number;
-      period: number;
-      expiresAt: number;
-      done: boolean;
-    }>
-  > {
+  async list(): Promise<LeaseRecord[]> {
     const rows = await select<Record<string, unknown>>(
       this.db,
       'SELECT `name`, `holder`, `token`, `period`, `expiresAt`, `done` FROM `job_leases` ORDER BY `name`',

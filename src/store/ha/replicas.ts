@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
+import type { ReplicaRecord } from '../../core/replicas';
 import { isDuplicateKey } from '../typeorm/transactions';
 import { DbJobLeases } from './job-leases';
 import { execute, num, select } from './sql';
@@ -58,14 +59,7 @@ export class DbReplicas {
   }
 
   async list(): Promise<{
-    replicas: Array<{
-      replicaId: string;
-      asteriskNode: string | null;
-      version: string;
-      startedAt: number;
-      lastSeenAt: number;
-      live: boolean;
-    }>;
+    replicas: ReplicaRecord[];
     leases: Awaited<ReturnType<DbJobLeases['list']>>;
   }> {
     const rows = await select<Record<string, unknown>>(

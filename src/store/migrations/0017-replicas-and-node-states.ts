@@ -1,13 +1,5 @@
 import { type MigrationInterface, type QueryRunner } from 'typeorm';
-import { createIndex, createTable, msColumn } from './columns';
-
-const str = (name: string, length: number, primary = false, nullable = false) => ({
-  name,
-  type: 'varchar',
-  length: String(length),
-  isPrimary: primary,
-  isNullable: nullable,
-});
+import { createIndex, createTable, msColumn, varcharColumn as str } from './columns';
 
 /**
  * Replicas bound to Asterisk nodes (issue 16): `replicas` holds one row per

@@ -14,6 +14,20 @@ export const msColumn = (name: string, required = false): TableColumnOptions => 
   isNullable: !required,
 });
 
+/** A varchar of the given length; not null unless `nullable`. */
+export const varcharColumn = (
+  name: string,
+  length: number,
+  primary = false,
+  nullable = false,
+): TableColumnOptions => ({
+  name,
+  type: 'varchar',
+  length: String(length),
+  isPrimary: primary,
+  isNullable: nullable,
+});
+
 /** A whole number; nullable (null: not known) unless `required`, with a default when one is given. */
 export const intColumn = (name: string, required = false, defaultValue?: number): TableColumnOptions => ({
   name,
