@@ -12,29 +12,24 @@ import { msColumn } from './columns';
 const kid = (name: string): TableColumn =>
   new TableColumn({ name, type: 'varchar', length: '64', isNullable: true });
 
+/** The columns this migration adds to `peers`, in the order it adds them. */
+const added = (): TableColumn[] => [
+  kid('agreementKid'),
+  kid('partnerAgreementKid'),
+  new TableColumn({ name: 'nextSecret', type: 'varchar', length: '255', isNullable: true }),
+  new TableColumn(msColumn('nextSecretFrom')),
+  kid('nextAgreementKid'),
+  kid('nextPartnerAgreementKid'),
+];
+
 export class AgreementKeyEpochs1763800001800 implements MigrationInterface {
   name = 'AgreementKeyEpochs1763800001800';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.addColumns('peers', [
-      kid('agreementKid'),
-      kid('partnerAgreementKid'),
-      new TableColumn({ name: 'nextSecret', type: 'varchar', length: '255', isNullable: true }),
-      new TableColumn(msColumn('nextSecretFrom')),
-      kid('nextAgreementKid'),
-      kid('nextPartnerAgreementKid'),
-    ]);
+    await q.addColumns('peers', added());
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const c of [
-      'nextPartnerAgreementKid',
-      'nextAgreementKid',
-      'nextSecretFrom',
-      'nextSecret',
-      'partnerAgreementKid',
-      'agreementKid',
-    ])
-      await q.dropColumn('peers', c);
+    for (const c of added().reverse()) await q.dropColumn('peers', c.name);
   }
 }
