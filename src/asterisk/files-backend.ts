@@ -180,12 +180,14 @@ export class FilesBackend implements StateBackend {
    * earlier version did, every 5 ms) slows the reload itself. The list is kept
    * only when the first attempt did the reload (a retried one ran after it).
    */
-  private async reloadIax(state: DesiredState): Promise<void> {
-    const reload = this.reloader.reload(IAX_MODULE);
-    const list = loadedMarks(this.ami);
-    list.catch(() => undefined); // verify may never come (a failed dial plan reload)
-    const attempts = await reload;
-    if (attempts === 1) this.listAfterReload = { state, list };
+  private reloadIax(state: DesiredState): Promise<void> {
+    return this.reloadThenRead(
+      IAX_MODULE,
+      () => loadedMarks(this.ami),
+      (list) => {
+        this.listAfterReload = { state, list };
+      },
+    );
   }
 
   /**
@@ -193,12 +195,30 @@ export class FilesBackend implements StateBackend {
    * same state with one ShowDialPlan right behind the Reload, as reloadIax
    * does for the peers: the verify then waits for no further round trip.
    */
-  private async reloadDialplan(state: DesiredState): Promise<void> {
-    const reload = this.reloader.reload(DIALPLAN_MODULE);
-    const steps = loadedDialplanSteps(this.ami);
-    steps.catch(() => undefined); // verify may never come (a failed write or reload)
+  private reloadDialplan(state: DesiredState): Promise<void> {
+    return this.reloadThenRead(
+      DIALPLAN_MODULE,
+      () => loadedDialplanSteps(this.ami),
+      (steps) => {
+        this.dialplanAfterReload = { state, steps };
+      },
+    );
+  }
+
+  /**
+   * Reloads a module with the read the verify wants sent right behind the
+   * Reload; hands the read to `keep` only when the first attempt did the reload.
+   */
+  private async reloadThenRead<T>(
+    module: string,
+    read: () => Promise<T>,
+    keep: (read: Promise<T>) => void,
+  ): Promise<void> {
+    const reload = this.reloader.reload(module);
+    const result = read();
+    result.catch(() => undefined); // verify may never come (a failed write, dial plan reload or reload)
     const attempts = await reload;
-    if (attempts === 1) this.dialplanAfterReload = { state, steps };
+    if (attempts === 1) keep(result);
   }
 
   private probeIfUp(): AmiLink | null {

@@ -4,6 +4,10 @@ import { type Peer, PeerEntity, type TestCallRecord } from './entities';
 import { openSealed } from './secrets-at-rest';
 import { queuedWrite } from './write-queue';
 
+/** null for a NULL column (null or undefined from the driver), else the value converted. */
+const orNull = <T>(v: unknown, convert: (v: unknown) => T): T | null =>
+  v === null || v === undefined ? null : convert(v);
+
 /** The columns a reconcile run needs: what is rendered, and the apply state it records. */
 const PEER_RUN_COLUMNS = [
   'id',
@@ -91,28 +95,16 @@ export class PeerRunRows implements AsteriskPeerRows {
       partnerExtensionLength: Number(r.partnerExtensionLength),
       codec: String(r.codec),
       secret: this.openSecret(String(r.secret)),
-      secretEpochSeconds:
-        r.secretEpochSeconds === null || r.secretEpochSeconds === undefined
-          ? null
-          : Number(r.secretEpochSeconds),
-      previousSecret:
-        r.previousSecret === null || r.previousSecret === undefined
-          ? null
-          : this.openPreviousSecret(String(r.previousSecret)),
-      secretSwitchAt:
-        r.secretSwitchAt === null || r.secretSwitchAt === undefined ? null : Number(r.secretSwitchAt),
+      secretEpochSeconds: orNull(r.secretEpochSeconds, Number),
+      previousSecret: orNull(r.previousSecret, (v) => this.openPreviousSecret(String(v))),
+      secretSwitchAt: orNull(r.secretSwitchAt, Number),
       secretEpochOffset: Number(r.secretEpochOffset ?? 0),
-      secretShiftAt:
-        r.secretShiftAt === null || r.secretShiftAt === undefined ? null : Number(r.secretShiftAt),
-      nextSecret:
-        r.nextSecret === null || r.nextSecret === undefined
-          ? null
-          : this.openNextSecret(String(r.nextSecret)),
-      nextSecretFrom:
-        r.nextSecretFrom === null || r.nextSecretFrom === undefined ? null : Number(r.nextSecretFrom),
+      secretShiftAt: orNull(r.secretShiftAt, Number),
+      nextSecret: orNull(r.nextSecret, (v) => this.openNextSecret(String(v))),
+      nextSecretFrom: orNull(r.nextSecretFrom, Number),
       applyState: r.applyState as Peer['applyState'],
-      applyError: r.applyError === null || r.applyError === undefined ? null : String(r.applyError),
-      appliedAt: r.appliedAt === null || r.appliedAt === undefined ? null : Number(r.appliedAt),
+      applyError: orNull(r.applyError, String),
+      appliedAt: orNull(r.appliedAt, Number),
     }));
   }
 
