@@ -181,13 +181,9 @@ export class FilesBackend implements StateBackend {
    * only when the first attempt did the reload (a retried one ran after it).
    */
   private reloadIax(state: DesiredState): Promise<void> {
-    return this.reloadThenRead(
-      IAX_MODULE,
-      () => loadedMarks(this.ami),
-      (list) => {
-        this.listAfterReload = { state, list };
-      },
-    );
+    return this.reloadThenRead(IAX_MODULE, loadedMarks, (list) => {
+      this.listAfterReload = { state, list };
+    });
   }
 
   /**
@@ -196,13 +192,9 @@ export class FilesBackend implements StateBackend {
    * does for the peers: the verify then waits for no further round trip.
    */
   private reloadDialplan(state: DesiredState): Promise<void> {
-    return this.reloadThenRead(
-      DIALPLAN_MODULE,
-      () => loadedDialplanSteps(this.ami),
-      (steps) => {
-        this.dialplanAfterReload = { state, steps };
-      },
-    );
+    return this.reloadThenRead(DIALPLAN_MODULE, loadedDialplanSteps, (steps) => {
+      this.dialplanAfterReload = { state, steps };
+    });
   }
 
   /**
@@ -211,12 +203,12 @@ export class FilesBackend implements StateBackend {
    */
   private async reloadThenRead<T>(
     module: string,
-    read: () => Promise<T>,
+    read: (ami: AmiLink) => Promise<T>,
     keep: (read: Promise<T>) => void,
   ): Promise<void> {
     const reload = this.reloader.reload(module);
-    const result = read();
-    result.catch(() => undefined); // verify may never come (a failed write, dial plan reload or reload)
+    const result = read(this.ami);
+    result.catch(() => undefined); // verify may never come (a failed write or reload after it)
     const attempts = await reload;
     if (attempts === 1) keep(result);
   }
