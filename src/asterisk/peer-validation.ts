@@ -138,6 +138,10 @@ export interface ValidPeer {
   nextSecretFrom: number | null;
 }
 
+/** null for an absent value (null or undefined), else the value checked. */
+const unlessAbsent = <V, T>(v: V | null | undefined, check: (v: V) => T): T | null =>
+  v === null || v === undefined ? null : check(v);
+
 /**
  * Validates a peer before anything is written. The federation layer can call
  * this before it stores a peer; the Asterisk layer calls it again before it
@@ -153,31 +157,16 @@ export function validatePeer(p: PeerInput): ValidPeer {
     extensionLength: assertIntInRange('partnerExtensionLength', p.partnerExtensionLength, 1, 12, name),
     codec: assertCodec('codec', p.codec, name),
     secret: assertSecret('secret', p.secret, name),
-    secretEpochSeconds:
-      p.secretEpochSeconds === null || p.secretEpochSeconds === undefined
-        ? null
-        : assertIntInRange(
-            'secretEpochSeconds',
-            p.secretEpochSeconds,
-            MIN_EPOCH_SECONDS,
-            MAX_EPOCH_SECONDS,
-            name,
-          ),
-    previousSecret:
-      p.previousSecret === null || p.previousSecret === undefined
-        ? null
-        : assertSecret('previousSecret', p.previousSecret, name),
-    secretSwitchAt:
-      p.secretSwitchAt === null || p.secretSwitchAt === undefined
-        ? null
-        : assertIntInRange('secretSwitchAt', p.secretSwitchAt, 0, Number.MAX_SAFE_INTEGER, name),
-    nextSecret:
-      p.nextSecret === null || p.nextSecret === undefined
-        ? null
-        : assertSecret('nextSecret', p.nextSecret, name),
-    nextSecretFrom:
-      p.nextSecretFrom === null || p.nextSecretFrom === undefined
-        ? null
-        : assertIntInRange('nextSecretFrom', p.nextSecretFrom, 0, Number.MAX_SAFE_INTEGER, name),
+    secretEpochSeconds: unlessAbsent(p.secretEpochSeconds, (v) =>
+      assertIntInRange('secretEpochSeconds', v, MIN_EPOCH_SECONDS, MAX_EPOCH_SECONDS, name),
+    ),
+    previousSecret: unlessAbsent(p.previousSecret, (v) => assertSecret('previousSecret', v, name)),
+    secretSwitchAt: unlessAbsent(p.secretSwitchAt, (v) =>
+      assertIntInRange('secretSwitchAt', v, 0, Number.MAX_SAFE_INTEGER, name),
+    ),
+    nextSecret: unlessAbsent(p.nextSecret, (v) => assertSecret('nextSecret', v, name)),
+    nextSecretFrom: unlessAbsent(p.nextSecretFrom, (v) =>
+      assertIntInRange('nextSecretFrom', v, 0, Number.MAX_SAFE_INTEGER, name),
+    ),
   };
 }
