@@ -1,5 +1,24 @@
-import { type MigrationInterface, type QueryRunner } from 'typeorm';
+import { type MigrationInterface, type QueryRunner, type TableColumnOptions } from 'typeorm';
 import { createIndex, createTable, msColumn, varcharColumn as str } from './columns';
+
+/** `replicas`: one row per replica. */
+const replicaColumns = (): TableColumnOptions[] => [
+  str('replicaId', 100, true),
+  str('asteriskNode', 100, false, true),
+  str('version', 40),
+  msColumn('startedAt', true),
+  msColumn('lastSeenAt', true),
+];
+
+/** `peer_node_states`: a peer's apply state on one Asterisk node. */
+const peerNodeStateColumns = (): TableColumnOptions[] => [
+  str('peerId', 36, true),
+  str('node', 100, true),
+  str('applyState', 16),
+  { name: 'applyError', type: 'text', isNullable: true },
+  msColumn('appliedAt'),
+  msColumn('updatedAt', true),
+];
 
 /**
  * Replicas bound to Asterisk nodes (issue 16): `replicas` holds one row per
@@ -14,21 +33,8 @@ export class ReplicasAndNodeStates1763800001700 implements MigrationInterface {
   name = 'ReplicasAndNodeStates1763800001700';
 
   async up(q: QueryRunner): Promise<void> {
-    await createTable(q, 'replicas', [
-      str('replicaId', 100, true),
-      str('asteriskNode', 100, false, true),
-      str('version', 40),
-      msColumn('startedAt', true),
-      msColumn('lastSeenAt', true),
-    ]);
-    await createTable(q, 'peer_node_states', [
-      str('peerId', 36, true),
-      str('node', 100, true),
-      str('applyState', 16),
-      { name: 'applyError', type: 'text', isNullable: true },
-      msColumn('appliedAt'),
-      msColumn('updatedAt', true),
-    ]);
+    await createTable(q, 'replicas', replicaColumns());
+    await createTable(q, 'peer_node_states', peerNodeStateColumns());
     await createIndex(q, 'peer_node_states', 'idx_peer_node_states_node', ['node']);
   }
 
