@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { format, resolveConfig } from 'prettier';
 import { machineInfo } from './machine-info';
 import { readResults, renderPerformanceDoc } from './performance-report';
 import type { ScenarioOutcome, ScenarioResult } from './scenario';
@@ -32,6 +31,9 @@ export async function performanceDocText(): Promise<string> {
     ? fs.readFileSync(PERFORMANCE_DECISIONS, 'utf8')
     : '';
   const text = renderPerformanceDoc(readResults(RESULTS_DIR), decisions);
+  // Loaded here, not at the top: prettier's module does a dynamic import as it loads, which a jest test
+  // importing writeResult (fuzz-endpoints) cannot run without --experimental-vm-modules.
+  const { format, resolveConfig } = await import('prettier');
   const options = (await resolveConfig(PERFORMANCE_DOC)) ?? {};
   return format(text, { ...options, filepath: PERFORMANCE_DOC });
 }

@@ -123,13 +123,24 @@ export async function call(
   if (opts.rawBody !== undefined) body = opts.rawBody;
   else if (opts.body !== undefined) body = JSON.stringify(opts.body);
   if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-  const res = await fetch(baseUrl + urlPath, {
-    method,
-    headers,
-    body,
-    redirect: 'manual',
-    signal: AbortSignal.timeout(30_000),
-  });
+  const send = () =>
+    fetch(baseUrl + urlPath, {
+      method,
+      headers,
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(30_000),
+    });
+  let res: Response;
+  try {
+    res = await send();
+  } catch (e) {
+    // A test that stops and restarts an instance on the same port can meet a pooled keep-alive socket the
+    // old server closed ("other side closed", seen under load): a GET is sent once more, on a new socket.
+    const cause = e instanceof TypeError ? (e.cause as { code?: string } | undefined) : undefined;
+    if (method !== 'GET' || cause?.code !== 'UND_ERR_SOCKET') throw e;
+    res = await send();
+  }
   const text = await res.text();
   return { status: res.status, json: parseJsonOrNull(text), text, headers: res.headers };
 }
