@@ -148,6 +148,10 @@ describe('Asterisk restarts in the middle of an apply', () => {
     await request('rs_kill', '61');
     const written = whenFileNames(b, 'rs_kill');
     const t0 = Date.now();
+    // Fault injection: B's Asterisk is frozen (SIGSTOP) before the accept, so the Reload the sidecar sends
+    // right behind writing its file cannot be answered; the sidecar now writes, reloads and verifies within
+    // a few milliseconds, faster than this process could kill Asterisk between the write and the reload.
+    process.kill(b.asterisk.pid, 'SIGSTOP');
     const accepted = acceptOnB('rs_kill', '62');
     await written.done;
     await b.asterisk.kill();
