@@ -7,7 +7,8 @@ import {
   type RootKeys,
 } from '../../src/core/agreement-key-epochs';
 import { epochSecret, trunkSecretsAt } from '../../src/core/trunk-secret-epochs';
-import { buildDesiredState, type RenderSettings } from '../../src/asterisk/desired-state';
+import { buildDesiredState } from '../../src/asterisk/desired-state';
+import { RENDER_SETTINGS } from './fixtures/epochs';
 import { rawPublicKey } from '../../src/federation/key-encoding';
 import { deriveIax2Secret } from '../../src/federation/secret-derivation';
 
@@ -172,17 +173,7 @@ describe('agreement key rotation into epochs: the trunk around the boundary', ()
   });
 
   it('renders the epoch users of the new root for the boundary (what Asterisk holds)', () => {
-    const settings: RenderSettings = {
-      localContext: 'l',
-      inboundTargetContext: 'l',
-      testExtension: '9999',
-      extensionDigits: 4,
-      maxCallsPerPeer: 4,
-      qualifyFreqOkMs: 1000,
-      qualifyFreqNotOkMs: 1000,
-      blockedExtens: [],
-      inboundMode: 'per_peer',
-    };
+    const settings = RENDER_SETTINGS;
     const oldRoot = root(a1, b1);
     const newRoot = root(a2, b1);
     const row = {
