@@ -21,7 +21,10 @@ export interface ReconcileReport {
   problems: string[];
   startedAt: number;
   finishedAt: number;
-  /** Milliseconds spent per phase (read, apply, verify, forced, record): where a slow run spent its time. */
+  /**
+   * Milliseconds spent per phase (read, build, the backend's own steps such as render, write and reload,
+   * the rest of apply, verify, forced, record): where a slow run spent its time. They add up to the run.
+   */
   phasesMs: Record<string, number>;
 }
 
@@ -258,12 +261,13 @@ export class Reconciler {
       const phases = new PhaseTimer();
       const peers = await this.deps.rows.readAll();
       const unfederated = await this.deps.unfederated.unfederatedSet();
+      phases.lap('read');
       const at = { now: clock.now(), overlapMs: config.federation.secretOverlapSeconds * 1000 };
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated), at);
       const epochPhases = timePhasesKey(peers, at.now, at.overlapMs);
-      phases.lap('read');
+      phases.lap('build');
       const applied = await backend.apply(desired, { force: false });
-      phases.lap('apply');
+      phases.lap('apply', applied.phasesMs);
       let verify = await backend.verify(desired, { full });
       phases.lap('verify');
       const signature = failureSignature(verify);
@@ -392,14 +396,24 @@ export class Reconciler {
   }
 }
 
-/** Milliseconds per phase of a run, for the log line (where a slow run spent its time). */
+/**
+ * Milliseconds per phase of a run, for the log line and the report (where a
+ * slow run spent its time). The phases add up to the run: a lap given the
+ * steps its callee timed (the files backend's render, write, reload) reports
+ * them under their own names and only the rest under its own.
+ */
 class PhaseTimer {
   readonly laps: Record<string, number> = {};
   private last = performance.now();
 
-  lap(name: string): void {
+  lap(name: string, steps?: Record<string, number>): void {
     const now = performance.now();
-    this.laps[name] = Math.round((now - this.last) * 10) / 10;
+    let rest = now - this.last;
+    for (const [step, ms] of Object.entries(steps ?? {})) {
+      this.laps[step] = ms;
+      rest -= ms;
+    }
+    this.laps[name] = Math.max(0, Math.round(rest * 10) / 10);
     this.last = now;
   }
 }

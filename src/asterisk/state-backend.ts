@@ -13,6 +13,12 @@ export interface ApplyReport {
   changes: { action: DriftAction; object: string }[];
   /** Modules reloaded by this apply. */
   reloaded: string[];
+  /**
+   * Where the apply spent its time, ms, for the steps a backend times (the
+   * files backend: render, write, reload); the reconciler reports them beside
+   * its own phases and what is left of the apply as `apply`.
+   */
+  phasesMs?: Record<string, number>;
 }
 
 export interface VerifyReport {
