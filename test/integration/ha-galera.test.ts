@@ -15,7 +15,7 @@
  * converges its Asterisk to the database.
  * Last, the chaos run on the Galera cluster: two replicas each with its own
  * real Asterisk behind one TCP balancer address, 50 handshakes with the
- * partner accepted through both while a replica and Galera node 3 are
+ * partner accepted through both while a replica and a Galera node are
  * SIGKILLed at seeded moments (UURU_TEST_FAULT_SEED repeats a run) and
  * brought back.
  */
