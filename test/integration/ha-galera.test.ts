@@ -13,8 +13,11 @@
  * a peer is applied on both Asterisks with a state per node, the status lists
  * replicas, nodes and lease holders, and a replica killed and brought back
  * converges its Asterisk to the database.
- * Not here yet: killing a replica and a node at seeded moments during 50
- * handshakes.
+ * Last, the chaos run on the Galera cluster: two replicas each with its own
+ * real Asterisk behind one TCP balancer address, 50 handshakes with the
+ * partner accepted through both while a replica and a Galera node are
+ * SIGKILLed at seeded moments (UURU_TEST_FAULT_SEED repeats a run) and
+ * brought back.
  */
 import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
@@ -23,6 +26,9 @@ import { configSchema } from '../../src/config/schema';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { openDatabase } from '../../src/store/data-source';
 import { type GaleraCluster, startGaleraCluster } from '../harness/galera';
+import { sleep } from '../harness/processes';
+import { faultSeed, seededRandom } from '../harness/seeded-random';
+import { startTcpBalancer, type TcpBalancer } from '../harness/tcp-balancer';
 import { externalMariaDbFromEnv, testDatabaseName } from '../harness/mariadb';
 import { isWriteConflict, retryOnConflict } from '../../src/store/typeorm/transactions';
 import { parseExposition, samplesOf } from '../harness/prometheus-text';
@@ -32,6 +38,7 @@ import {
   peerByName,
   destroyAll,
   incomingByName,
+  type IncomingView,
   peerRow,
   startSidecar,
   type Sidecar,
@@ -62,7 +69,11 @@ beforeAll(async () => {
   [partner, a] = await Promise.all([
     startSidecar({
       name: 'ha_partner',
-      config: { jobs: { outboxPollMs: 100 }, federation: config.federation },
+      // 50 accepts from the chaos describe's instance in about a minute: above the replicas' limit.
+      config: {
+        jobs: { outboxPollMs: 100 },
+        federation: { ...config.federation, rateLimitPerOriginPerMinute: 1000 },
+      },
     }),
     startSidecar({ name: 'ha_a', db: 'mariadb', env: replicaEnv('replica-a'), config }),
   ]);
@@ -417,6 +428,14 @@ describe('replicas each bound to its own real Asterisk', () => {
   }, 90_000);
 });
 
+// One cluster for the Galera describes below (started by the first that needs it, stopped after the file).
+let galera: Promise<GaleraCluster> | null = null;
+const sharedGalera = (): Promise<GaleraCluster> => (galera ??= startGaleraCluster());
+afterAll(async () => {
+  const c = await galera?.catch(() => null);
+  await c?.stop();
+}, 120_000);
+
 describe('two replicas on two nodes of a 3-node Galera cluster', () => {
   let cluster: GaleraCluster;
   let ga: Sidecar;
@@ -430,7 +449,7 @@ describe('two replicas on two nodes of a 3-node Galera cluster', () => {
   });
 
   beforeAll(async () => {
-    cluster = await startGaleraCluster();
+    cluster = await sharedGalera();
     await cluster.nodes[0].server.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4`);
     ga = await startSidecar({
       name: 'ha_ga',
@@ -452,8 +471,7 @@ describe('two replicas on two nodes of a 3-node Galera cluster', () => {
 
   afterAll(async () => {
     await destroyAll([ga, gb]);
-    await cluster?.stop();
-  }, 120_000);
+  }, 60_000);
 
   const signedRequest = async (name: string) => {
     const { signing, agreementKid } = await activeKeys(partner);
@@ -557,4 +575,274 @@ describe('two replicas on two nodes of a 3-node Galera cluster', () => {
     );
     expect(rows).toHaveLength(1);
   }, 120_000);
+});
+
+describe('50 handshakes through both replicas while a replica and a Galera node are killed at seeded moments', () => {
+  const ROUNDS = 50;
+  const seed = faultSeed();
+  const rnd = seededRandom(seed);
+  // Where the faults land: a replica (which one, seeded) in one round, a Galera node (seeded) in a later one,
+  // each a seeded number of ms into its round; both are brought back at once (in the background).
+  const replicaRound = rnd.int(3, 18);
+  const victimIndex = rnd.int(0, 1);
+  const replicaDelayMs = rnd.int(0, 800);
+  const nodeRound = rnd.int(22, 38);
+  const nodeDelayMs = rnd.int(0, 800);
+  // Any of the three: node 1 and 2 each serve a replica, node 3 none.
+  const nodeIndex = rnd.int(0, 2);
+  const dbName = testDatabaseName('ha_chaos');
+  let cluster: GaleraCluster;
+  let lb: TcpBalancer;
+  let replicas: Instance[] = [];
+  const down = new Set<Instance>();
+  const at = (i: number) => ({
+    host: '127.0.0.1',
+    port: cluster.nodes[i].port,
+    user: cluster.user,
+    password: cluster.password,
+  });
+  const chaosConfig = {
+    ha: { heartbeatMs: 1000, peerWatchMs: 300 },
+    notify: { checkIntervalMs: 1000 },
+    federation: { unsolicitedRequestsPerOriginPerHour: 1000, rateLimitPerOriginPerMinute: 1000 },
+  };
+  const chaosEnv = (id: string, node: string): Record<string, string> => ({
+    ...replicaEnv(id),
+    UURU_HA_ASTERISK_NODE: node,
+    // One public address for both: the balancer's.
+    UURU_FEDERATION_UURU_HOST: lb.url,
+  });
+  const name = (i: number) => `chaos${String(i).padStart(2, '0')}`;
+  const loaded = async (r: Instance, peer: string): Promise<boolean> =>
+    (await r.iaxPeers()).some((p) => p.name === peer);
+
+  /** A state not reached yet (not a fault). */
+  class NotYet extends Error {}
+  /** What went wrong on the way (printed at the end: where the faults hit). */
+  const trouble: string[] = [];
+  /** Runs fn on `prefer`, else on the other replica, until it succeeds (a replica may die under it). */
+  const onReplica = async <T>(prefer: number, what: string, fn: (r: Instance) => Promise<T>): Promise<T> => {
+    const order = [replicas[prefer], replicas[1 - prefer]];
+    return waitUntil(
+      async () => {
+        let last: unknown = new Error('both replicas down');
+        for (const r of order) {
+          if (down.has(r)) continue;
+          try {
+            return { value: await fn(r) };
+          } catch (e) {
+            last = e;
+            if (!(e instanceof NotYet))
+              trouble.push(
+                `${what} on ${r.name}: ${e instanceof Error ? e.message.slice(0, 120) : String(e)}`,
+              );
+          }
+        }
+        throw last;
+      },
+      { what, timeoutMs: 40_000, intervalMs: 200 },
+    ).then((x) => x.value);
+  };
+
+  beforeAll(async () => {
+    cluster = await sharedGalera();
+    await cluster.nodes[0].server.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4`);
+    lb = await startTcpBalancer();
+    const first = await startInstance({
+      name: 'ha_ca',
+      db: 'mariadb',
+      mariaDbAt: at(0),
+      sharedMariaDb: dbName,
+      env: chaosEnv('chaos-a', 'ast-a'),
+      config: chaosConfig,
+      logLevel: 'debug',
+    });
+    replicas = [first];
+    lb.add(Number(new URL(first.sidecar.federationUrl).port));
+    const second = await startInstance({
+      name: 'ha_cb',
+      db: 'mariadb',
+      mariaDbAt: at(1),
+      sharedMariaDb: dbName,
+      env: chaosEnv('chaos-b', 'ast-b'),
+      config: chaosConfig,
+      logLevel: 'debug',
+    });
+    replicas = [first, second];
+    lb.add(Number(new URL(second.sidecar.federationUrl).port));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.stop().catch(() => undefined)));
+    await lb?.close();
+  }, 60_000);
+
+  it(`no request is lost or duplicated, every peer is applied on both Asterisks, jobs run once per period, accepts are delivered once, a replay to the other replica is refused (fault seed ${seed})`, async () => {
+    const started = Date.now();
+    const acceptsBefore = await metric(partner, 'uuru_fed_federation_requests_total', { endpoint: 'accept' });
+    const faults: Promise<void>[] = [];
+    const requestIds: string[] = [];
+    let slowest = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      const peer = name(i);
+      if (i === replicaRound) {
+        const victim = replicas[victimIndex];
+        faults.push(
+          sleep(replicaDelayMs).then(async () => {
+            down.add(victim);
+            await victim.sidecar.kill();
+            await victim.sidecar.restart();
+            down.delete(victim);
+          }),
+        );
+      }
+      if (i === nodeRound) {
+        faults.push(
+          sleep(nodeDelayMs).then(async () => {
+            await cluster.kill(nodeIndex);
+            await cluster.restart(nodeIndex);
+          }),
+        );
+      }
+      // The partner asks through the balancer; a request cut by a dying replica fails and is asked again.
+      const roundStarted = Date.now();
+      await waitUntil(
+        async () => {
+          const r = await partner.admin('POST', '/federation/outgoing-requests', {
+            name: peer,
+            partner_url: lb.url,
+            prefix: `4${String(i).padStart(2, '0')}`,
+            codec: 'g722',
+          });
+          if (r.status !== 201)
+            trouble.push(`${peer} asked: ${r.status} ${JSON.stringify(r.json).slice(0, 160)}`);
+          return r.status === 201;
+        },
+        { what: `the partner's request ${peer} taken`, timeoutMs: 40_000, intervalMs: 300 },
+      );
+      // Accepted on replica A in even rounds, B in odd ones (the other while one is down).
+      await onReplica(i % 2, `${peer} accepted`, async (r) => {
+        const list = await adminOk<{ requests: IncomingView[] }>(
+          r.sidecar,
+          'GET',
+          '/federation/incoming-requests',
+          undefined,
+          200,
+        );
+        const mine = list.requests.filter((x) => x.name === peer);
+        if (mine.some((x) => x.state === 'accepted')) return;
+        const pending = mine.find((x) => x.state === 'pending');
+        if (!pending) throw new NotYet(`no pending request ${peer} on ${r.name}`);
+        await adminOk(
+          r.sidecar,
+          'POST',
+          `/federation/incoming-requests/${pending.id}/accept`,
+          { prefix: `3${String(i).padStart(2, '0')}` },
+          200,
+        );
+      });
+      const there = await waitUntil(() => peerRow(partner, peer), {
+        what: `peer ${peer} on the partner (the accept arrived)`,
+        timeoutMs: 40_000,
+      });
+      requestIds.push(there.requestId);
+      const here = await onReplica(i % 2, `${peer} in the replicas' database`, async (r) => {
+        const rows = await r.sidecar.query<{ requestId: string }>(
+          'SELECT requestId FROM {db}.peers WHERE name = ?',
+          [peer],
+        );
+        if (rows.length !== 1) throw new NotYet(`${rows.length} peers ${peer}`);
+        return rows[0].requestId;
+      });
+      expect(here).toBe(there.requestId);
+      await waitUntil(async () => (await loaded(replicas[0], peer)) && (await loaded(replicas[1], peer)), {
+        what: `${peer} loaded in both Asterisks`,
+        timeoutMs: 40_000,
+      });
+      await onReplica(i % 2, `${peer} applied on both nodes`, async (r) => {
+        const view = (await peerByName(r.sidecar, peer)) as
+          { apply_nodes?: { node: string; apply_state: string }[] } | undefined;
+        const nodes = (view?.apply_nodes ?? []).map((n) => `${n.node}:${n.apply_state}`).join();
+        if (nodes !== 'ast-a:applied,ast-b:applied') throw new NotYet(`${peer}: ${nodes}`);
+      });
+      slowest = Math.max(slowest, Date.now() - roundStarted);
+      // One peering per partner pair: both sides forget it before the next round (all but the last).
+      if (i < ROUNDS - 1) {
+        await adminOk(partner, 'DELETE', `/federation/peers/${there.id}?local_only=true`, undefined, 204);
+        await onReplica(1 - (i % 2), `${peer} forgotten`, async (r) => {
+          const p = await peerByName(r.sidecar, peer);
+          if (p)
+            await adminOk(r.sidecar, 'DELETE', `/federation/peers/${p.id}?local_only=true`, undefined, 204);
+        });
+      }
+    }
+    await Promise.all(faults);
+    expect(await cluster.clusterSize(0)).toBe(3);
+    const handshakesMs = Date.now() - started;
+
+    // Nothing lost, nothing twice: an accept turns the request into the peer (the request row goes); no
+    // request of the rounds is left over on either side, and each round's peering was the partner's request.
+    const [ra, rb] = replicas;
+    expect(new Set(requestIds).size).toBe(ROUNDS);
+    expect(
+      await ra.sidecar.query("SELECT name, state FROM {db}.incoming_requests WHERE name LIKE 'chaos%'"),
+    ).toEqual([]);
+    expect(
+      await partner.query("SELECT name, state FROM {db}.outgoing_requests WHERE name LIKE 'chaos%'"),
+    ).toEqual([]);
+    const standing = await ra.sidecar.query<{ name: string; requestId: string }>(
+      "SELECT name, requestId FROM {db}.peers WHERE name LIKE 'chaos%'",
+    );
+    expect(standing).toEqual([{ name: name(ROUNDS - 1), requestId: requestIds[ROUNDS - 1] }]);
+    // Each accept sent once: one delivered outbox item per request, and the partner took 50 accepts.
+    const items = await ra.sidecar.query<{ requestId: string; state: string }>(
+      "SELECT requestId, state FROM {db}.outbox WHERE kind = 'accept' ORDER BY requestId",
+    );
+    expect(items.map((x) => `${x.requestId}:${x.state}`)).toEqual(
+      [...requestIds].sort().map((id) => `${id}:delivered`),
+    );
+    const accepts =
+      (await metric(partner, 'uuru_fed_federation_requests_total', { endpoint: 'accept' })) - acceptsBefore;
+    expect(accepts).toBe(ROUNDS);
+    // Both Asterisks hold the last peer and none of the forgotten ones.
+    const last = name(ROUNDS - 1);
+    for (const r of replicas) {
+      const chaos = (await r.iaxPeers()).map((p) => p.name).filter((n) => n.startsWith('chaos'));
+      expect(chaos).toEqual([last]);
+    }
+
+    // Each cluster job ran once per period: the periods won (logged with the fencing token, `fence`) never repeat.
+    const won = [ra, rb].flatMap((r) =>
+      r.sidecar
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('cluster job period won'))
+        .map((l) => JSON.parse(l) as { job: string; period: number; fence: number }),
+    );
+    const perPeriod = new Map<string, number>();
+    for (const w of won)
+      perPeriod.set(`${w.job}@${w.period}`, (perPeriod.get(`${w.job}@${w.period}`) ?? 0) + 1);
+    expect([...perPeriod].filter(([, n]) => n > 1)).toEqual([]);
+    const notices = won.filter((w) => w.job === 'health-notices');
+    expect(new Set(notices.map((w) => w.fence)).size).toBe(notices.length);
+    // health-notices has a one-second period: it kept running through the faults.
+    expect(notices.length).toBeGreaterThan((Date.now() - started) / 1000 / 3);
+
+    // A signed request taken by one replica and replayed to the other is refused.
+    const { signing } = await activeKeys(partner);
+    const path = '/federation/v2/phonebook';
+    const headers = signRequest({ method: 'GET', url: `${lb.url}${path}`, key: signing, now: Date.now() });
+    const firstTry = await fetch(`${rb.sidecar.federationUrl}${path}`, { headers });
+    expect(firstTry.status).toBe(200);
+    await firstTry.arrayBuffer();
+    const replay = await fetch(`${ra.sidecar.federationUrl}${path}`, { headers });
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { error: string }).error).toBe('FED_REPLAY');
+    process.stdout.write(
+      `ha chaos: seed ${seed}, replica ${victimIndex === 0 ? 'A' : 'B'} killed in round ${replicaRound} (+${replicaDelayMs} ms), ` +
+        `node ${nodeIndex + 1} in round ${nodeRound} (+${nodeDelayMs} ms); ${ROUNDS} handshakes in ${handshakesMs} ms, ` +
+        `slowest round ${slowest} ms, balancer connections ${JSON.stringify([...lb.connections()])}, ` +
+        `cluster job periods won ${won.length}; on the way:\n${[...new Set(trouble)].map((t) => `${trouble.filter((x) => x === t).length} × ${t}`).join('\n')}\n`,
+    );
+  }, 240_000);
 });
