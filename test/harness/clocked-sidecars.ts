@@ -1,7 +1,7 @@
 /**
  * Sidecars on injected clocks, each with a real Asterisk of its own: the set-up
  * shared by the tests that move time across trunk secret epochs
- * (trunk-secret-rotation, v1-upgrade). The sidecar runs in-process (buildApp
+ * (trunk-secret-rotation, trunk-secret-key-rotation, v1-upgrade). The sidecar runs in-process (buildApp
  * with a ManualClock, so a test can set each side's time on its own), with
  * its real HTTP listeners, its real AMI/ARI sessions and the files or
  * realtime backend; the test keeps an AMI session of its own on the same
@@ -11,7 +11,13 @@
  * way answered and encrypted on both ends, a long call still up and
  * encrypted). A new call is held only as long as its checks take and then
  * hung up (AMI Hangup on the caller's IAX2 channel), so a step costs about a
- * second instead of the seconds a fixed hold would wait out.
+ * second instead of the seconds a fixed hold would wait out. A call's two
+ * ends are paired by their IAX2 call numbers, never guessed: an earlier
+ * version took "any IAX2 channel but the long call's" for the new call, and
+ * right after an answered old-secret probe (then held by Wait(1), still up
+ * when the next step dialled 0.2 s later) it hung up the probe's channel and
+ * left the new call up on both sides. The probe (writeProbePeer, probeCall)
+ * now ends its own call before it returns.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -259,10 +265,65 @@ export async function iaxChannels(n: ClockedNode): Promise<string[]> {
     .filter((c) => c.startsWith('IAX2/'));
 }
 
+/** One end of an IAX2 call: its channel, its call number and the partner's one for the call. */
+export interface IaxLeg {
+  channel: string;
+  callNo: number;
+  /** The call number the other side gave the call (-1 when `iax2 show channels` did not list it). */
+  remoteCallNo: number;
+}
+
+/**
+ * The IAX2 channels up on a node with their call numbers. chan_iax2 names a
+ * channel `IAX2/<peer or user>-<its call number>`, and `iax2 show channels`
+ * lists each call's "local/remote" call numbers (the channel column there is
+ * cut to 20 characters, so the numbers are what is matched).
+ */
+export async function iaxLegs(n: ClockedNode): Promise<IaxLeg[]> {
+  const channels = await iaxChannels(n);
+  const remote = new Map<number, number>();
+  for (const m of (await n.ami.command('iax2 show channels')).matchAll(/\s(\d{5})\/(\d{5})\s/g)) {
+    remote.set(Number(m[1]), Number(m[2]));
+  }
+  return channels.map((channel) => {
+    const callNo = Number(channel.slice(channel.lastIndexOf('-') + 1));
+    return { channel, callNo, remoteCallNo: remote.get(callNo) ?? -1 };
+  });
+}
+
+/** The other end, among `legs` (the other side's), of a call whose end on this side is `leg`. */
+export function otherEnd(leg: IaxLeg, legs: IaxLeg[]): IaxLeg | undefined {
+  return legs.find((l) => l.callNo === leg.remoteCallNo && l.remoteCallNo === leg.callNo);
+}
+
 /** CHANNEL(secure_media) of a channel: '1' when its media is encrypted. */
 export async function secureMedia(n: ClockedNode, channel: string): Promise<string> {
   const r = await n.ami.action({ Action: 'Getvar', Channel: channel, Variable: 'CHANNEL(secure_media)' });
   return String(r.value ?? '');
+}
+
+/**
+ * Hangs up a call at `from` (AMI Hangup on its IAX2 channel there) and waits
+ * until both of its ends are gone.
+ */
+export async function hangUpCall(
+  from: ClockedNode,
+  to: ClockedNode,
+  call: { onFrom: string; onTo: string },
+  what: string,
+): Promise<void> {
+  await from.ami.action({ Action: 'Hangup', Channel: call.onFrom });
+  await waitUntil(
+    async () => ({
+      [from.name]: (await iaxChannels(from)).filter((c) => c === call.onFrom),
+      [to.name]: (await iaxChannels(to)).filter((c) => c === call.onTo),
+    }),
+    {
+      what: `${what} ended on both sides`,
+      until: (left) => Object.values(left).every((l) => l.length === 0),
+      timeoutMs: 10_000,
+    },
+  );
 }
 
 /** Two nodes with a trunk between them, and the channels of a long call held across the steps. */
@@ -283,6 +344,11 @@ const NEW_CALL_HOLD_SEC = 60;
  * A new call each way is answered, and encrypted on both ends (whileUp runs
  * further checks while it is up); then it is hung up and gone on both sides.
  * Finally the long call is still up, and encrypted, on both sides.
+ *
+ * Before each new call nothing but the long call may be up on either side (a
+ * call the test placed before, e.g. a probe, must have ended), so the new
+ * call's ends are the one new IAX2 channel on the calling side and the one on
+ * the called side whose call numbers pair with it.
  */
 export async function callsWork(
   ends: CallEnds,
@@ -291,11 +357,22 @@ export async function callsWork(
 ): Promise<void> {
   const { a, b } = ends;
   const longOn = (n: ClockedNode) => (n === a ? ends.longOnA : ends.longOnB);
-  const fresh = async (n: ClockedNode) => (await iaxChannels(n)).filter((c) => c !== longOn(n));
+  const others = async (n: ClockedNode) => (await iaxLegs(n)).filter((l) => l.channel !== longOn(n));
   for (const [from, to, number] of [
     [a, b, ends.numberFromA],
     [b, a, ends.numberFromB],
   ] as const) {
+    await waitUntil(
+      async () => ({
+        [a.name]: (await others(a)).map((l) => l.channel),
+        [b.name]: (await others(b)).map((l) => l.channel),
+      }),
+      {
+        what: `only the long call up on both sides before a new call from ${from.name} (${moment})`,
+        until: (left) => Object.values(left).every((l) => l.length === 0),
+        timeoutMs: 5000,
+      },
+    );
     const r = await dial(from, number, NEW_CALL_HOLD_SEC);
     expect({ moment, from: from.name, ...r }).toEqual({
       moment,
@@ -303,23 +380,24 @@ export async function callsWork(
       answered: true,
       reason: null,
     });
-    const [onFrom, onTo] = await waitUntil(
+    const { onFrom, onTo } = await waitUntil(
       async () => {
-        const [f, t] = [await fresh(from), await fresh(to)];
-        return f.length > 0 && t.length > 0 ? [f[0], t[0]] : undefined;
+        const [f, t] = [await others(from), await others(to)];
+        const end = f.length === 1 ? otherEnd(f[0], t) : undefined;
+        return { onFrom: f.map((l) => l.channel), onTo: end ? [end.channel] : [] };
       },
-      { what: `the new call's IAX2 channels (${moment})`, timeoutMs: 3000 },
-    );
+      {
+        what: `the new call's IAX2 channel on ${from.name} and its other end on ${to.name} (${moment})`,
+        until: (c) => c.onFrom.length === 1 && c.onTo.length === 1,
+        timeoutMs: 3000,
+      },
+    ).then((c) => ({ onFrom: c.onFrom[0], onTo: c.onTo[0] }));
     expect({ moment, secureMedia: [await secureMedia(from, onFrom), await secureMedia(to, onTo)] }).toEqual({
       moment,
       secureMedia: ['1', '1'],
     });
     if (whileUp) await whileUp({ from, to, onFrom, onTo });
-    await from.ami.action({ Action: 'Hangup', Channel: onFrom });
-    await waitUntil(
-      async () => ((await fresh(from)).length === 0 && (await fresh(to)).length === 0 ? true : undefined),
-      { what: `the new call from ${from.name} ended on both sides (${moment})`, timeoutMs: 10_000 },
-    );
+    await hangUpCall(from, to, { onFrom, onTo }, `the new call from ${from.name} (${moment})`);
   }
   expect({ moment, onA: await iaxChannels(a), onB: await iaxChannels(b) }).toEqual({
     moment,
@@ -330,6 +408,81 @@ export async function callsWork(
     moment,
     long: [await secureMedia(a, ends.longOnA), await secureMedia(b, ends.longOnB)],
   }).toEqual({ moment, long: ['1', '1'] });
+}
+
+/** The file a node's iax.conf includes for the probe peer (see PROBE_IAX_CONF). */
+const PROBE_FILE = 'old-secret-probe.conf';
+/** The hand-written IAX2 peer writeProbePeer puts on a node. */
+const PROBE_PEER = 'old_secret_probe';
+/** iax.conf text (startClockedNode's asterisk.iaxConf) that lets writeProbePeer add its peer. */
+export const PROBE_IAX_CONF = `#tryinclude ${PROBE_FILE}\n`;
+
+/**
+ * A hand-written IAX2 peer on `from` that calls `to` as a given user with a
+ * given secret (encryption forced), as an Asterisk still holding an old
+ * secret would; `from` must have been started with PROBE_IAX_CONF.
+ */
+export async function writeProbePeer(
+  from: ClockedNode,
+  to: ClockedNode,
+  username: string,
+  secret: string,
+): Promise<void> {
+  fs.writeFileSync(
+    path.join(from.ast.configDir, PROBE_FILE),
+    [
+      `[${PROBE_PEER}]`,
+      'type=peer',
+      `host=${to.ast.iaxHost}`,
+      `port=${to.ast.iaxPort}`,
+      `username=${username}`,
+      `secret=${secret}`,
+      'encryption=yes',
+      'forceencryption=yes',
+      'disallow=all',
+      'allow=ulaw',
+      '',
+    ].join('\n'),
+  );
+  await from.ami.command('module reload chan_iax2.so');
+  await waitUntil(
+    async () =>
+      (await from.ami.command(`iax2 show peer ${PROBE_PEER}`)).includes(String(to.ast.iaxPort))
+        ? true
+        : undefined,
+    { what: 'the probe peer loaded' },
+  );
+}
+
+/**
+ * Calls `to`'s test extension through the probe peer of `from`
+ * (writeProbePeer). When `to` answers (the probe's secret authenticated), the
+ * call is hung up at once and awaited gone on both sides, so the next step
+ * starts with nothing but its own calls up; when refused, its channel is
+ * awaited gone on `from`.
+ */
+export async function probeCall(from: ClockedNode, to: ClockedNode): Promise<CallResult> {
+  const r = await originate(from, `IAX2/${PROBE_PEER}/${TEST_EXTENSION}`, NEW_CALL_HOLD_SEC);
+  const probeLegs = async () =>
+    (await iaxLegs(from)).filter((l) => l.channel.startsWith(`IAX2/${PROBE_PEER}-`));
+  if (r.answered) {
+    const { onFrom, onTo } = await waitUntil(
+      async () => {
+        const [leg] = await probeLegs();
+        const end = leg ? otherEnd(leg, await iaxLegs(to)) : undefined;
+        return leg && end ? { onFrom: leg.channel, onTo: end.channel } : undefined;
+      },
+      { what: `the probe call's IAX2 channels on ${from.name} and ${to.name}`, timeoutMs: 3000 },
+    );
+    await hangUpCall(from, to, { onFrom, onTo }, 'the probe call');
+  } else {
+    await waitUntil(async () => (await probeLegs()).map((l) => l.channel), {
+      what: `the refused probe's channel gone on ${from.name}`,
+      until: (left) => left.length === 0,
+      timeoutMs: 10_000,
+    });
+  }
+  return r;
 }
 
 /** Sets up a long call from A to B (after a first call has shown the trunk qualified) and returns its IAX2 channels. */
