@@ -11,13 +11,16 @@
  * way answered and encrypted on both ends, a long call still up and
  * encrypted). A new call is held only as long as its checks take and then
  * hung up (AMI Hangup on the caller's IAX2 channel), so a step costs about a
- * second instead of the seconds a fixed hold would wait out. A call's two
- * ends are paired by their IAX2 call numbers, never guessed: an earlier
- * version took "any IAX2 channel but the long call's" for the new call, and
- * right after an answered old-secret probe (then held by Wait(1), still up
- * when the next step dialled 0.2 s later) it hung up the probe's channel and
- * left the new call up on both sides. The probe (writeProbePeer, probeCall)
- * now ends its own call before it returns.
+ * second instead of the seconds a fixed hold would wait out. Before each new
+ * call only the long call may be up on either side, and after it exactly one
+ * more IAX2 channel on each side: an earlier version took "any IAX2 channel
+ * but the long call's" for the new call, and right after an answered
+ * old-secret probe (then held by Wait(1), still up when the next step dialled
+ * a fraction of a second later) it hung up the probe's channel and left the
+ * new call up on both sides. The probe (writeProbePeer, probeCall) now ends
+ * its own call before it returns. (Pairing a call's two ends by IAX2 call
+ * numbers, a channel name's suffix against `iax2 show channels`, found no
+ * other end for a new call on the realtime backend, so it is not done.)
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -265,37 +268,6 @@ export async function iaxChannels(n: ClockedNode): Promise<string[]> {
     .filter((c) => c.startsWith('IAX2/'));
 }
 
-/** One end of an IAX2 call: its channel, its call number and the partner's one for the call. */
-export interface IaxLeg {
-  channel: string;
-  callNo: number;
-  /** The call number the other side gave the call (-1 when `iax2 show channels` did not list it). */
-  remoteCallNo: number;
-}
-
-/**
- * The IAX2 channels up on a node with their call numbers. chan_iax2 names a
- * channel `IAX2/<peer or user>-<its call number>`, and `iax2 show channels`
- * lists each call's "local/remote" call numbers (the channel column there is
- * cut to 20 characters, so the numbers are what is matched).
- */
-export async function iaxLegs(n: ClockedNode): Promise<IaxLeg[]> {
-  const channels = await iaxChannels(n);
-  const remote = new Map<number, number>();
-  for (const m of (await n.ami.command('iax2 show channels')).matchAll(/\s(\d{5})\/(\d{5})\s/g)) {
-    remote.set(Number(m[1]), Number(m[2]));
-  }
-  return channels.map((channel) => {
-    const callNo = Number(channel.slice(channel.lastIndexOf('-') + 1));
-    return { channel, callNo, remoteCallNo: remote.get(callNo) ?? -1 };
-  });
-}
-
-/** The other end, among `legs` (the other side's), of a call whose end on this side is `leg`. */
-export function otherEnd(leg: IaxLeg, legs: IaxLeg[]): IaxLeg | undefined {
-  return legs.find((l) => l.callNo === leg.remoteCallNo && l.remoteCallNo === leg.callNo);
-}
-
 /** CHANNEL(secure_media) of a channel: '1' when its media is encrypted. */
 export async function secureMedia(n: ClockedNode, channel: string): Promise<string> {
   const r = await n.ami.action({ Action: 'Getvar', Channel: channel, Variable: 'CHANNEL(secure_media)' });
@@ -347,8 +319,7 @@ const NEW_CALL_HOLD_SEC = 60;
  *
  * Before each new call nothing but the long call may be up on either side (a
  * call the test placed before, e.g. a probe, must have ended), so the new
- * call's ends are the one new IAX2 channel on the calling side and the one on
- * the called side whose call numbers pair with it.
+ * call's ends are the one new IAX2 channel on each side.
  */
 export async function callsWork(
   ends: CallEnds,
@@ -357,22 +328,16 @@ export async function callsWork(
 ): Promise<void> {
   const { a, b } = ends;
   const longOn = (n: ClockedNode) => (n === a ? ends.longOnA : ends.longOnB);
-  const others = async (n: ClockedNode) => (await iaxLegs(n)).filter((l) => l.channel !== longOn(n));
+  const others = async (n: ClockedNode) => (await iaxChannels(n)).filter((c) => c !== longOn(n));
   for (const [from, to, number] of [
     [a, b, ends.numberFromA],
     [b, a, ends.numberFromB],
   ] as const) {
-    await waitUntil(
-      async () => ({
-        [a.name]: (await others(a)).map((l) => l.channel),
-        [b.name]: (await others(b)).map((l) => l.channel),
-      }),
-      {
-        what: `only the long call up on both sides before a new call from ${from.name} (${moment})`,
-        until: (left) => Object.values(left).every((l) => l.length === 0),
-        timeoutMs: 5000,
-      },
-    );
+    await waitUntil(async () => ({ [a.name]: await others(a), [b.name]: await others(b) }), {
+      what: `only the long call up on both sides before a new call from ${from.name} (${moment})`,
+      until: (left) => Object.values(left).every((l) => l.length === 0),
+      timeoutMs: 5000,
+    });
     const r = await dial(from, number, NEW_CALL_HOLD_SEC);
     expect({ moment, from: from.name, ...r }).toEqual({
       moment,
@@ -380,18 +345,11 @@ export async function callsWork(
       answered: true,
       reason: null,
     });
-    const { onFrom, onTo } = await waitUntil(
-      async () => {
-        const [f, t] = [await others(from), await others(to)];
-        const end = f.length === 1 ? otherEnd(f[0], t) : undefined;
-        return { onFrom: f.map((l) => l.channel), onTo: end ? [end.channel] : [] };
-      },
-      {
-        what: `the new call's IAX2 channel on ${from.name} and its other end on ${to.name} (${moment})`,
-        until: (c) => c.onFrom.length === 1 && c.onTo.length === 1,
-        timeoutMs: 3000,
-      },
-    ).then((c) => ({ onFrom: c.onFrom[0], onTo: c.onTo[0] }));
+    const [[onFrom], [onTo]] = await waitUntil(async () => [await others(from), await others(to)], {
+      what: `the new call's one IAX2 channel on ${from.name} and on ${to.name} (${moment})`,
+      until: ([f, t]) => f.length === 1 && t.length === 1,
+      timeoutMs: 3000,
+    });
     expect({ moment, secureMedia: [await secureMedia(from, onFrom), await secureMedia(to, onTo)] }).toEqual({
       moment,
       secureMedia: ['1', '1'],
@@ -462,21 +420,22 @@ export async function writeProbePeer(
  * awaited gone on `from`.
  */
 export async function probeCall(from: ClockedNode, to: ClockedNode): Promise<CallResult> {
+  const before = new Set(await iaxChannels(to));
   const r = await originate(from, `IAX2/${PROBE_PEER}/${TEST_EXTENSION}`, NEW_CALL_HOLD_SEC);
-  const probeLegs = async () =>
-    (await iaxLegs(from)).filter((l) => l.channel.startsWith(`IAX2/${PROBE_PEER}-`));
+  const probeOnFrom = async () =>
+    (await iaxChannels(from)).filter((c) => c.startsWith(`IAX2/${PROBE_PEER}-`));
   if (r.answered) {
-    const { onFrom, onTo } = await waitUntil(
-      async () => {
-        const [leg] = await probeLegs();
-        const end = leg ? otherEnd(leg, await iaxLegs(to)) : undefined;
-        return leg && end ? { onFrom: leg.channel, onTo: end.channel } : undefined;
+    const [[onFrom], [onTo]] = await waitUntil(
+      async () => [await probeOnFrom(), (await iaxChannels(to)).filter((c) => !before.has(c))],
+      {
+        what: `the probe call's one IAX2 channel on ${from.name} and on ${to.name}`,
+        until: ([f, t]) => f.length === 1 && t.length === 1,
+        timeoutMs: 3000,
       },
-      { what: `the probe call's IAX2 channels on ${from.name} and ${to.name}`, timeoutMs: 3000 },
     );
     await hangUpCall(from, to, { onFrom, onTo }, 'the probe call');
   } else {
-    await waitUntil(async () => (await probeLegs()).map((l) => l.channel), {
+    await waitUntil(probeOnFrom, {
       what: `the refused probe's channel gone on ${from.name}`,
       until: (left) => left.length === 0,
       timeoutMs: 10_000,
