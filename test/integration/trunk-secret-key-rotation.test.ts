@@ -12,7 +12,8 @@
  * then cross that boundary with A leading by minutes, and at every step the
  * long call stays up, new calls both ways are answered and encrypted
  * (CHANNEL(secure_media)), and the old secret is answered inside B's overlap
- * and refused after it (a hand-written IAX2 peer carrying it).
+ * and refused after it (a hand-written IAX2 peer carrying it). Set-up, call
+ * checks and the probe peer: test/harness/clocked-sidecars.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
