@@ -138,7 +138,22 @@ export const v2SecretRotationAnswer = z.object({
 
 export const v2PeeringState = z.enum(['pending', 'active', 'declined', 'unknown']);
 export type V2PeeringState = z.infer<typeof v2PeeringState>;
-export const v2PeeringStateAnswer = z.object({ request_id: z.string(), state: v2PeeringState });
+/**
+ * A peering's trunk secret epochs as one side holds them (anti-entropy compares them): the agreed length,
+ * the forced rotations agreed so far (settled ones and the last one), and the last one's moment.
+ */
+export const v2TrunkEpochs = z.object({
+  length_seconds: z.number().int().positive(),
+  forced_rotations: z.number().int().min(0),
+  forced_rotation_at: z.iso.datetime({ offset: false }).nullable(),
+});
+export type V2TrunkEpochs = z.infer<typeof v2TrunkEpochs>;
+/** `trunk_epochs`: only for an active peering on epochs, and only from sidecars that send it (optional). */
+export const v2PeeringStateAnswer = z.object({
+  request_id: z.string(),
+  state: v2PeeringState,
+  trunk_epochs: v2TrunkEpochs.optional(),
+});
 
 /** v1 secrets: µURU's generate_peer_secret (32 of [A-Za-z0-9]). */
 export const V1_SECRET = /^[A-Za-z0-9]{32}$/;

@@ -161,7 +161,14 @@ interface PeerJson {
   request_id?: string;
   apply_state: string;
   apply_error: string | null;
-  trunk_rotation: { length_seconds: number; epoch: number; sends: string; switch_at: string | null } | null;
+  partner_error: string | null;
+  trunk_rotation: {
+    length_seconds: number;
+    epoch: number;
+    sends: string;
+    switch_at: string | null;
+    forced_rotation_at: string | null;
+  } | null;
 }
 
 const peerOn = (n: Node): Promise<PeerJson | undefined> => peerNamed<PeerJson>(n, NAME);
@@ -603,6 +610,42 @@ describe.each<Backend>(['files', 'realtime'])(
       for (const n of [A, B]) expect(await trunkOf(n)).toEqual(done);
       for (const v of Object.values((await trunkOf(A)).accepts).flat()) newSecrets.add(v);
       await callsWork('the v1 secret dropped');
+    });
+
+    it('anti-entropy: a forced rotation whose answer was lost is reported by the partner and caught up', async () => {
+      const idOnA = (await peerOn(A))?.id ?? '';
+      // A forces a rotation; B agrees and stores it, but its answer is lost on the way back.
+      B.proxy.setFault({ method: 'POST', path: /\/secret-rotation$/, status: 503, body: {}, forward: true });
+      const res = await fetch(`${A.adminUrl}/api/admin/federation/peers/${idOnA}/secret-rotation`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${A.token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      B.proxy.setFault(null);
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      const agreedAt = (await peerOn(B))?.trunk_rotation?.forced_rotation_at ?? null;
+      expect(agreedAt).toEqual(expect.any(String));
+      expect((await peerOn(A))?.trunk_rotation?.forced_rotation_at).toBeNull();
+
+      // B's anti-entropy sees A one rotation behind: reported on B's peer (A catches up by itself).
+      await B.app.jobs.trigger('anti-entropy');
+      expect((await peerOn(B))?.partner_error).toMatch(
+        /^the trunk secret epochs differ from the partner’s: /,
+      );
+      // A's anti-entropy sees B one ahead: it proposes again and takes the moment B stored.
+      await A.app.jobs.trigger('anti-entropy');
+      expect((await peerOn(A))?.trunk_rotation?.forced_rotation_at).toBe(agreedAt);
+      expect((await peerOn(A))?.partner_error).toBeNull();
+      await B.app.jobs.trigger('anti-entropy');
+      expect((await peerOn(B))?.partner_error).toBeNull();
+
+      // Both past the rotation and its overlap: on the same new epoch, calls work.
+      for (const n of [A, B]) n.clock.set(Date.parse(agreedAt ?? '') + OVERLAP_MS + 5000);
+      for (const n of [A, B])
+        await applied(n, (t) => t.sends !== epochSecret && Object.keys(t.accepts).length === 2, 'rotated');
+      expect(await trunkOf(A)).toEqual(await trunkOf(B));
+      for (const v of Object.values((await trunkOf(A)).accepts).flat()) newSecrets.add(v);
+      await callsWork('after the forced rotation caught up by anti-entropy');
     });
 
     it('no secret crossed the wire from the upgrade on', () => {

@@ -257,7 +257,10 @@ export function v2Routes(deps: V2RouteDeps): Router {
     '/peerings/:requestId',
     counted(metrics, 'peerings', async (req, res) => {
       const { id, owner, who } = await requestCaller(req);
-      res.json({ request_id: id, state: await deps.inbound.v2PeeringState(id, who.serverName, owner) });
+      const state = await deps.inbound.v2PeeringState(id, who.serverName, owner);
+      // Anti-entropy compares the trunk secret epochs too (docs/protocol.md, "Anti-entropy").
+      const epochs = state === 'active' ? await deps.inbound.v2PeeringEpochs(id, who.serverName) : null;
+      res.json({ request_id: id, state, ...(epochs === null ? {} : { trunk_epochs: epochs }) });
     }),
   );
 
