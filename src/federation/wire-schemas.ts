@@ -120,6 +120,24 @@ export const v2UpgradeAnswer = z.object({
 });
 export type V2UpgradeAnswer = z.infer<typeof v2UpgradeAnswer>;
 /**
+ * A v2 peering made before epochs moves onto them (docs/protocol.md, "Trunk
+ * secret epochs"): its requester proposes an epoch length and a switch moment;
+ * the acceptor answers the terms it stored (the first ones, for a repeat).
+ */
+export const v2SecretEpochsBody = z.strictObject({
+  request_id: requestId,
+  secret_epoch_seconds: z.number().int().min(MIN_EPOCH_SECONDS).max(MAX_EPOCH_SECONDS),
+  switch_at: z.iso.datetime({ offset: false }),
+});
+export type V2SecretEpochsBody = z.infer<typeof v2SecretEpochsBody>;
+export const v2SecretEpochsAnswer = z.object({
+  name: z.string(),
+  request_id: z.string(),
+  secret_epoch_seconds: z.number().int(),
+  switch_at: z.iso.datetime({ offset: false }),
+});
+
+/**
  * A forced trunk secret rotation: from `at` on, the epoch offset is
  * `epoch_offset` (one more than the peering's settled one), with the usual
  * overlap around `at`. The answer carries the same fields as agreed (the

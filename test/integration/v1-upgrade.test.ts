@@ -45,6 +45,7 @@ import {
   callsWork as callsWorkBetween,
   type ClockedNode,
   holdLongCall,
+  iaxChannels,
   LOCAL,
   peerNamed,
   startClockedNode,
@@ -171,7 +172,7 @@ interface PeerJson {
   } | null;
 }
 
-const peerOn = (n: Node): Promise<PeerJson | undefined> => peerNamed<PeerJson>(n, NAME);
+const peerOn = (n: Node, name = NAME): Promise<PeerJson | undefined> => peerNamed<PeerJson>(n, name);
 
 /**
  * What a side holds for the peering, from the generated file or the realtime
@@ -189,11 +190,11 @@ interface Trunk {
   form: Record<string, string[]>;
 }
 
-async function trunkOf(n: Node): Promise<Trunk> {
+async function trunkOf(n: Node, name = NAME): Promise<Trunk> {
   if (n.rt) {
     const [rows] = await n.rt.query(
       'SELECT name, type, host, username, secret FROM iaxfriends WHERE name = ? OR name LIKE ?',
-      [NAME, `${NAME}-e%`],
+      [name, `${name}-e%`],
     );
     const objects = rows as {
       name: string;
@@ -204,7 +205,7 @@ async function trunkOf(n: Node): Promise<Trunk> {
     }[];
     const [steps] = await n.rt.query('SELECT appdata FROM extensions WHERE context = ? AND appdata LIKE ?', [
       `${LOCAL}-federation`,
-      `IAX2/${NAME}%`,
+      `IAX2/${name}%`,
     ]);
     const dialStep = (steps as { appdata: string }[])[0]?.appdata ?? '';
     const dials = dialStep.slice('IAX2/'.length, dialStep.indexOf('/', 'IAX2/'.length));
@@ -226,12 +227,12 @@ async function trunkOf(n: Node): Promise<Trunk> {
       .filter((l) => l.startsWith(`${key}=`))
       .map((l) => l.slice(key.length + 1));
   const ours = sections
-    .filter((sec) => sec.startsWith(`${NAME}]`) || sec.startsWith(`${NAME}-e`))
+    .filter((sec) => sec.startsWith(`${name}]`) || sec.startsWith(`${name}-e`))
     .map((sec) => ({ name: sec.slice(0, sec.indexOf(']')), secrets: lines(sec, 'secret'), sec }));
-  const friend = ours.find((o) => o.name === NAME);
+  const friend = ours.find((o) => o.name === name);
   return {
     // The files backend always dials the friend (its outbound step is `IAX2/<name>/...`).
-    dials: NAME,
+    dials: name,
     username: friend && lines(friend.sec, 'username')[0],
     sends: friend?.secrets.at(-1),
     accepts: Object.fromEntries(ours.map((o) => [o.name, o.secrets])),
@@ -646,6 +647,135 @@ describe.each<Backend>(['files', 'realtime'])(
       expect(await trunkOf(A)).toEqual(await trunkOf(B));
       for (const v of Object.values((await trunkOf(A)).accepts).flat()) newSecrets.add(v);
       await callsWork('after the forced rotation caught up by anti-entropy');
+    });
+
+    it('a v2 peering made before epochs (a fixed secret) moves onto them by an agreed switch, calls working throughout', async () => {
+      const FIXED = 'fix_ab';
+      const numbers = { numberFromA: `73${ECHO_EXTEN}`, numberFromB: `74${ECHO_EXTEN}` };
+      let fixedLong = { longOnA: '', longOnB: '' };
+      const fixedCallsWork = (moment: string) =>
+        callsWorkBetween({ a: A, b: B, ...numbers, ...fixedLong }, `${FIXED}: ${moment}`);
+      // One peering per pair of instances: the upgraded one ends first (its long call hung up).
+      await A.ami.action({ Action: 'Hangup', Channel: longOnA });
+      await api(A, 'DELETE', `/federation/peers/${(await peerOn(A))?.id ?? ''}`, undefined, 204);
+      for (const n of [A, B])
+        await waitUntil(async () => ((await peerOn(n)) === undefined ? true : undefined), {
+          what: `the upgraded peering gone on ${n.name}`,
+          timeoutMs: 15_000,
+        });
+      // B's descriptor without the epoch offer (as a sidecar before epochs published it): the peering A
+      // requests gets a fixed secret.
+      const offer = (await (await fetch(`${B.listenerUrl}/.well-known/uuru-federation`)).json()) as Record<
+        string,
+        unknown
+      >;
+      const { secret_epoch_seconds: offered, ...withoutEpochs } = offer;
+      expect(offered).toBe(EPOCH_MS / 1000);
+      B.proxy.setFault({
+        method: 'GET',
+        path: /^\/\.well-known\/uuru-federation$/,
+        status: 200,
+        body: withoutEpochs,
+      });
+      for (const n of [A, B]) n.clock.advance(301_000);
+      await api(
+        A,
+        'POST',
+        '/federation/outgoing-requests',
+        {
+          name: FIXED,
+          partner_url: B.federationUrl,
+          prefix: '73',
+          codec: 'ulaw',
+        },
+        201,
+      );
+      const incoming = await waitUntil(
+        async () =>
+          (
+            await api<{ requests: { id: string; name: string }[] }>(B, 'GET', '/federation/incoming-requests')
+          ).requests.find((r) => r.name === FIXED),
+        { what: 'the fixed-secret request on B' },
+      );
+      await api(B, 'POST', `/federation/incoming-requests/${incoming.id}/accept`, { prefix: '74' });
+      for (const n of [A, B])
+        await waitUntil(
+          async () => {
+            const v = await peerOn(n, FIXED);
+            return v?.apply_state === 'applied' && v.dialect === 'v2' && v.trunk_rotation === null
+              ? v
+              : undefined;
+          },
+          { what: `the fixed-secret peer applied on ${n.name}`, timeoutMs: 20_000 },
+        );
+      const fixedSecret = (await trunkOf(A, FIXED)).sends ?? '';
+      expect(fixedSecret).toHaveLength(40);
+      expect(Object.keys((await trunkOf(A, FIXED)).accepts)).toEqual([FIXED]);
+      await waitUntil(
+        async () => ((await iaxChannels(A)).length === 0 && (await iaxChannels(B)).length === 0) || undefined,
+        { what: 'no call up on either side' },
+      );
+      fixedLong = await holdLongCall(A, B, numbers.numberFromA, 30_000);
+      await fixedCallsWork('fixed secret');
+
+      // B offers epochs again; A's job (v1-upgrade, every second) proposes a switch onto them, B agrees.
+      B.proxy.setFault(null);
+      for (const n of [A, B]) n.clock.advance(301_000);
+      const views = await Promise.all(
+        [A, B].map((n) =>
+          waitUntil(
+            async () => {
+              const v = await peerOn(n, FIXED);
+              return v?.trunk_rotation?.switch_at ? v : undefined;
+            },
+            { what: `the switch onto epochs agreed on ${n.name}`, timeoutMs: 20_000 },
+          ),
+        ),
+      );
+      const fixedSwitchAt = Date.parse(views[0].trunk_rotation?.switch_at ?? '');
+      expect(views[1].trunk_rotation).toMatchObject({ length_seconds: EPOCH_MS / 1000, sends: 'v1' });
+      expect(views[1].trunk_rotation?.switch_at).toBe(views[0].trunk_rotation?.switch_at);
+      for (const n of [A, B]) {
+        await waitUntil(
+          async () => {
+            const t = await trunkOf(n, FIXED);
+            return Object.keys(t.accepts).length === 2 && t.sends === fixedSecret ? true : undefined;
+          },
+          { what: `the epoch user on ${n.name}`, timeoutMs: 15_000 },
+        );
+        await api(n, 'POST', '/reconcile', {});
+      }
+      await fixedCallsWork('agreed, both before the switch');
+
+      A.clock.set(fixedSwitchAt + 1000);
+      B.clock.set(fixedSwitchAt - 30_000);
+      const onEpochs = async (n: Node) => {
+        const t = await trunkOf(n, FIXED);
+        return t.sends !== undefined && t.sends !== fixedSecret;
+      };
+      await waitUntil(async () => (await onEpochs(A)) || undefined, {
+        what: 'A switched',
+        timeoutMs: 15_000,
+      });
+      await api(A, 'POST', '/reconcile', {});
+      await fixedCallsWork('A after the switch, B before it');
+      B.clock.set(fixedSwitchAt + 2000);
+      await waitUntil(async () => (await onEpochs(B)) || undefined, {
+        what: 'B switched',
+        timeoutMs: 15_000,
+      });
+      await api(B, 'POST', '/reconcile', {});
+      await fixedCallsWork('both after the switch');
+
+      // After the overlap the fixed secret is gone from Asterisk on both sides.
+      for (const n of [A, B]) n.clock.set(fixedSwitchAt + OVERLAP_MS + 5000);
+      for (const n of [A, B])
+        await waitUntil(
+          async () => (!JSON.stringify(await trunkOf(n, FIXED)).includes(fixedSecret) ? true : undefined),
+          { what: `the fixed secret dropped on ${n.name}`, timeoutMs: 15_000 },
+        );
+      expect(await trunkOf(A, FIXED)).toEqual(await trunkOf(B, FIXED));
+      await fixedCallsWork('the fixed secret dropped');
     });
 
     it('no secret crossed the wire from the upgrade on', () => {

@@ -24,6 +24,7 @@ import {
   v2AcceptBody,
   v2DeclineBody,
   v2PeeringRequestBody,
+  v2SecretEpochsBody,
   v2SecretRotationBody,
   v2TeardownBody,
   v2UpgradeBody,
@@ -241,6 +242,14 @@ export function v2Routes(deps: V2RouteDeps): Router {
       const body = parse(v2UpgradeBody, json(req));
       const descriptor = who.descriptor ?? deps.partnerKeys.firstContactDescriptor(who.serverName);
       return deps.upgrade.inbound(name, body, who.serverName, descriptor);
+    }),
+  );
+
+  v2.post(
+    '/peers/:name/secret-epochs',
+    answered(metrics, 'secret-epochs', async (req) => {
+      const { name, who } = await peerCaller(req);
+      return deps.upgrade.inboundEpochs(name, parse(v2SecretEpochsBody, json(req)), who.serverName);
     }),
   );
 
