@@ -27,6 +27,12 @@
  * - no body that crossed the wire from the upgrade on holds the v1 secret or
  *   any secret Asterisk holds after it (while the v1 request before did hold
  *   the v1 secret: the recorder sees the bodies).
+ * Then, on the same two nodes: anti-entropy compares the trunk secret epochs
+ * (a forced rotation whose answer the fault proxy loses is reported by B and
+ * caught up by A's next run, both ending on the same epoch with calls
+ * working); and, the upgraded peering torn down, a v2 peering made while B
+ * did not offer epochs (a fixed secret) moves onto them by the switch A's job
+ * agrees with B, a long call and new calls working at every step.
  * During the switch overlap the files backend's friend holds two secret lines
  * (the v1 one accepted, the epoch one sent); a realtime row holds one secret,
  * so there the v1 secret stays on the `<name>` row and the sent epoch's
