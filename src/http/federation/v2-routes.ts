@@ -24,6 +24,7 @@ import {
   v2AcceptBody,
   v2DeclineBody,
   v2PeeringRequestBody,
+  v2SecretEpochsBody,
   v2SecretRotationBody,
   v2TeardownBody,
   v2UpgradeBody,
@@ -245,6 +246,14 @@ export function v2Routes(deps: V2RouteDeps): Router {
   );
 
   v2.post(
+    '/peers/:name/secret-epochs',
+    answered(metrics, 'secret-epochs', async (req) => {
+      const { name, who } = await peerCaller(req);
+      return deps.upgrade.inboundEpochs(name, parse(v2SecretEpochsBody, json(req)), who.serverName);
+    }),
+  );
+
+  v2.post(
     '/peers/:name/secret-rotation',
     answered(metrics, 'secret-rotation', async (req) => {
       const { name, who } = await peerCaller(req);
@@ -257,7 +266,10 @@ export function v2Routes(deps: V2RouteDeps): Router {
     '/peerings/:requestId',
     counted(metrics, 'peerings', async (req, res) => {
       const { id, owner, who } = await requestCaller(req);
-      res.json({ request_id: id, state: await deps.inbound.v2PeeringState(id, who.serverName, owner) });
+      const state = await deps.inbound.v2PeeringState(id, who.serverName, owner);
+      // Anti-entropy compares the trunk secret epochs too (docs/protocol.md, "Anti-entropy").
+      const epochs = state === 'active' ? await deps.inbound.v2PeeringEpochs(id, who.serverName) : null;
+      res.json({ request_id: id, state, ...(epochs === null ? {} : { trunk_epochs: epochs }) });
     }),
   );
 
