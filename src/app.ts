@@ -265,6 +265,17 @@ export class App implements AppRuntime {
     if (this.config.ha.enabled) {
       this.jobs.useLeases(new DbJobLeases(this.db, this.clock, this.replica));
       this.logger.info('replica of a shared database', { component: 'app', replica: this.replica });
+      const ami = this.config.asterisk.ami.host;
+      if (
+        this.config.asterisk.enabled &&
+        this.config.ha.asteriskNode === undefined &&
+        /^(localhost|127\.|::1$|\[::1\])/.test(ami)
+      ) {
+        this.logger.warn(
+          `UURU_HA_ASTERISK_NODE is not set: this replica's Asterisk node is named after its AMI address ${asteriskNodeName(this.config)}, a loopback address every machine has; replicas with an Asterisk each on their own machine must each set a name of their own, or only one of them applies (one lease per node name)`,
+          { component: 'app' },
+        );
+      }
     }
     // Started first, so that a job a feature adds while it starts runs from that moment on.
     this.jobs.start();
@@ -339,10 +350,10 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
     const nodeLease = node
       ? new DbNodeLease(ctx.db, ctx.clock, app.replica, node, LIVE_BEATS * heartbeatMs, heartbeatMs)
       : null;
-    if (nodeLease && !ctx.jobs?.names.includes('asterisk-node-lease')) {
+    if (nodeLease && !ctx.jobs?.names.includes('node-lease')) {
       app.nodeLease = nodeLease;
       ctx.jobs?.add({
-        name: 'asterisk-node-lease',
+        name: 'node-lease',
         schedule: { everyMs: heartbeatMs },
         runAtStart: true,
         run: () => nodeLease.tick(),

@@ -722,7 +722,14 @@ describe('two replicas bound to the same Asterisk node', () => {
       async () => (await replicasOf(n2)).replicas.find((r) => r.replica_id === 'replica-n1')?.live === true,
       { what: 'replica-n1 live again' },
     );
-    await new Promise((r) => setTimeout(r, 2500));
+    // Two of its lease ticks after its first (each found the lease held by n2).
+    await waitUntil(
+      () => metric(n1.sidecar, 'uuru_fed_job_runs_total', { job: 'node-lease', result: 'ok' }),
+      {
+        what: "replica-n1's lease ticks",
+        until: (n) => n >= 3,
+      },
+    );
     expect((await leaseOf(n1.sidecar))?.holder).toBe('replica-n2');
     expect(await runs(n1.sidecar)).toBe(0);
   }, 90_000);
