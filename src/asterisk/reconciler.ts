@@ -10,6 +10,7 @@ import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsF
 import type { ApplyPatch, AsteriskPeerRows, PeerPatch, PeerRunRow } from '../core/asterisk-peers';
 import { PeerPatchBatch } from './peer-patch-batch';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
+import type { AsteriskNodeLease } from '../core/replicas';
 import { SingleFlight } from '../jobs/single-flight';
 
 export interface ReconcileReport {
@@ -115,6 +116,11 @@ export class Reconciler {
    */
   appliedEpochPhases: string | null = null;
   lastError: string | null = null;
+  /**
+   * Why the last request did not run on this replica: another replica bound
+   * to the same Asterisk node holds its lease (null while this one applies).
+   */
+  standby: string | null = null;
 
   constructor(
     private readonly deps: {
@@ -130,6 +136,11 @@ export class Reconciler {
       unfederated: UnfederatedNumbersSource;
       /** Called after every completed run (never throws into the run). */
       onReport?: (report: ReconcileReport) => void;
+      /**
+       * Replicas sharing one Asterisk node: runs happen only while this replica holds the node's
+       * lease; on another replica's node they are skipped (no apply, no apply state written).
+       */
+      nodeLease?: AsteriskNodeLease;
     },
   ) {}
 
@@ -244,7 +255,14 @@ export class Reconciler {
   }
 
   private async runOnce(reasons: string[], full: boolean): Promise<ReconcileReport | null> {
-    const { ami, backend, clock, logger, metrics, config } = this.deps;
+    const { ami, backend, clock, logger, metrics, config, nodeLease } = this.deps;
+    if (nodeLease && !nodeLease.held()) {
+      // The holder applies to this node; its apply state is the holder's to write.
+      this.standby = `this replica stands by for Asterisk node ${nodeLease.node}: ${nodeLease.holder() ?? 'another replica'} holds its lease and applies to it`;
+      logger.debug('reconcile skipped: not the node lease holder', { component: 'asterisk', reasons });
+      return null;
+    }
+    this.standby = null;
     const startedAt = clock.now();
     logger.debug('reconcile run starts', { component: 'asterisk', reasons });
     try {

@@ -113,7 +113,7 @@ export const GENERATED_IAX_FILE = 'iax-uuru-federation.conf';
 const GENERATED_FILES = [GENERATED_IAX_FILE, 'extensions-uuru-federation.conf'];
 
 /** Sidecar settings that bind it to its Asterisk, with short qualify and job intervals. */
-function sidecarConfig(
+export function sidecarConfig(
   ast: AsteriskInstance,
   amiPort: number,
   extra: Record<string, unknown>,

@@ -44,8 +44,11 @@ import {
   type Sidecar,
 } from '../harness/sidecar';
 import { waitUntil } from '../harness/wait';
-import { type Instance, startInstance } from '../harness/instance';
+import { type Instance, sidecarConfig, startInstance } from '../harness/instance';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../harness/chromium';
+import { chromium } from 'playwright-core';
 import { call, panelLogin, tryLogin } from './admin-fixtures';
+import { cli } from './cli-fixtures';
 
 const SECRET = crypto.randomBytes(24).toString('base64url');
 const PASSWORD = 'a long enough password for ha';
@@ -845,4 +848,177 @@ describe('50 handshakes through both replicas while a replica and a Galera node 
         `cluster job periods won ${won.length}; on the way:\n${[...new Set(trouble)].map((t) => `${trouble.filter((x) => x === t).length} × ${t}`).join('\n')}\n`,
     );
   }, 240_000);
+});
+
+describe('two replicas bound to the same Asterisk node', () => {
+  // One real Asterisk, two replicas bound to it under one node name: only the holder of the node's
+  // lease applies to it (the other stands by), and the other takes over when the holder dies.
+  const NODE = 'ast-shared';
+  const LEASE = `node:${NODE}`;
+  const nodeEnv = (id: string): Record<string, string> => ({
+    ...replicaEnv(id),
+    UURU_HA_ASTERISK_NODE: NODE,
+  });
+  // A replica not seen for 6 s (the least: six heartbeats) is purged.
+  const nodeConfig = {
+    ha: { heartbeatMs: 1000, peerWatchMs: 500, replicaPurgeMs: 1000 },
+    notify: { checkIntervalMs: 1000 },
+    federation: config.federation,
+  };
+  let n1: Instance;
+  let n2: Sidecar;
+  type Lease = { job: string; holder: string | null; token: number };
+  type Replicas = { replicas: { replica_id: string; live: boolean }[]; leases: Lease[] };
+  const replicasOf = async (s: Sidecar): Promise<Replicas> =>
+    (await adminOk<{ replicas: Replicas }>(s, 'GET', '/status', undefined, 200)).replicas;
+  const leaseOf = async (s: Sidecar): Promise<Lease | undefined> =>
+    (await replicasOf(s)).leases.find((l) => l.job === LEASE);
+  const runs = (s: Sidecar) => metric(s, 'uuru_fed_reconcile_runs_total', {});
+  const loaded = async (name: string): Promise<boolean> => (await n1.iaxPeers()).some((p) => p.name === name);
+
+  beforeAll(async () => {
+    n1 = await startInstance({
+      name: 'ha_n1',
+      db: 'mariadb',
+      env: nodeEnv('replica-n1'),
+      config: nodeConfig,
+    });
+    // The second replica on the same Asterisk (its AMI, ARI and config folder), started once n1 holds the node.
+    await waitUntil(async () => (await leaseOf(n1.sidecar))?.holder === 'replica-n1', {
+      what: 'replica-n1 holds the node lease',
+    });
+    n2 = await startSidecar({
+      name: 'ha_n2',
+      db: 'mariadb',
+      sharedMariaDb: n1.sidecar.mariaDbName ?? '',
+      config: sidecarConfig(n1.asterisk, n1.asterisk.amiPort, nodeConfig),
+      env: {
+        UURU_ASTERISK_ENABLED: 'true',
+        UURU_LOGLEVEL: 'warn',
+        UURU_FEDERATION_IAX2_HOST: n1.asterisk.iaxHost,
+        UURU_FEDERATION_UURU_HOST: n1.sidecar.federationUrl,
+        ...nodeEnv('replica-n2'),
+      },
+    });
+    const m = externalMariaDbFromEnv();
+    if (!m) throw new Error('needs the integration MariaDB');
+    const db = await openDatabase(
+      configSchema.parse({
+        database: {
+          type: 'mariadb',
+          host: m.host,
+          port: m.port,
+          user: m.user,
+          password: m.password,
+          database: n1.sidecar.mariaDbName,
+        },
+      }),
+      { secrets: false },
+    );
+    try {
+      await createAdminUser(db, { now: () => Date.now() }, { username: 'nora', password: PASSWORD });
+    } finally {
+      await db.destroy();
+      await m.stop();
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([n2]);
+    await n1?.stop();
+  });
+
+  it('only the lease holder reconciles the node; a peer accepted on the other replica is applied by the holder; status, CLI and panel name the holder', async () => {
+    await adminOk(
+      partner,
+      'POST',
+      '/federation/outgoing-requests',
+      { name: 'ha_same1', partner_url: n1.sidecar.federationUrl, prefix: '951', codec: 'g722' },
+      201,
+    );
+    const inc = await waitUntil(() => incomingByName(n2, 'ha_same1'), { what: 'incoming ha_same1' });
+    await adminOk(n2, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '51' }, 200);
+    await waitUntil(() => loaded('ha_same1'), { what: 'ha_same1 loaded in the Asterisk', timeoutMs: 20_000 });
+    await waitUntil(
+      async () => ((await peerByName(n2, 'ha_same1')) as { apply_state?: string } | undefined)?.apply_state,
+      { what: 'ha_same1 applied on the node', until: (s) => s === 'applied' },
+    );
+    // n2 stood by the whole time: not one run of its own, an admin's reconcile says why.
+    expect(await runs(n2)).toBe(0);
+    expect(await runs(n1.sidecar)).toBeGreaterThan(0);
+    const now = await adminOk<{ result: string; error: string }>(n2, 'POST', '/reconcile', {}, 200);
+    expect(now.result).toBe('not_run');
+    expect(now.error).toContain(`stands by for Asterisk node ${NODE}: replica-n1 holds its lease`);
+    expect(await runs(n2)).toBe(0);
+
+    // `uuru-fed status` on the standby lists both replicas on the node and the node's lease holder.
+    const out = await cli(['status'], { UURU_ADMIN_URL: n2.adminUrl, UURU_ADMIN_TOKEN: n2.token });
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^this replica: +replica-n2, Asterisk node ast-shared$/m);
+    expect(out.stdout).toMatch(/^replica: +replica-n1: Asterisk node ast-shared, live /m);
+    expect(out.stdout).toMatch(/^replica: +replica-n2: Asterisk node ast-shared, live /m);
+    expect(out.stdout).toMatch(/^lease: +node:ast-shared: replica-n1, token \d+/m);
+    expect(out.stdout).toMatch(/^lease: +health-notices: replica-n[12], token \d+/m);
+
+    // The panel (real Chromium) on the standby: the same replicas and the node's lease holder.
+    const session = await panelLogin({ adminUrl: n2.adminUrl }, 'nora', PASSWORD);
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+    try {
+      const ctx = await browser.newContext();
+      const [name, value] = session.cookie.split('=');
+      await ctx.addCookies([{ name, value, url: n2.adminUrl }]);
+      const page = await ctx.newPage();
+      await page.goto(`${n2.adminUrl}/panel/federation`);
+      const section = page.locator('section#replicas');
+      await expect(section.locator('p').first().textContent()).resolves.toContain('served by replica-n2');
+      for (const id of ['replica-n1', 'replica-n2'])
+        expect(await section.locator(`tr[data-replica="${id}"]`).getAttribute('data-replica-live')).toBe(
+          'true',
+        );
+      const held = section.locator(`tr[data-lease="${LEASE}"] td`);
+      expect((await held.nth(1).textContent())?.trim()).toMatch(/^replica-n1/);
+    } finally {
+      await browser.close();
+    }
+  }, 90_000);
+
+  it('the holder killed, the other replica takes the node over and applies; the dead row is purged with its lease; back, it stands by', async () => {
+    const before = await leaseOf(n2);
+    await n1.sidecar.kill();
+    // Changed while the holder is dead: the peer goes (on n2 and on the partner).
+    for (const s of [n2, partner]) {
+      const peer = await peerByName(s, 'ha_same1');
+      await adminOk(s, 'DELETE', `/federation/peers/${peer?.id}?local_only=true`, undefined, 204);
+    }
+    await waitUntil(async () => !(await loaded('ha_same1')), {
+      what: 'ha_same1 removed from the Asterisk by n2 after the takeover',
+      timeoutMs: 20_000,
+    });
+    const taken = await leaseOf(n2);
+    expect(taken?.holder).toBe('replica-n2');
+    expect(taken?.token).toBeGreaterThan(before?.token ?? Number.MAX_SAFE_INTEGER);
+    expect(await runs(n2)).toBeGreaterThan(0);
+    // Not seen for six heartbeats: its row goes (the status stops listing it).
+    await waitUntil(async () => !(await replicasOf(n2)).replicas.some((r) => r.replica_id === 'replica-n1'), {
+      what: "replica-n1's row purged",
+      timeoutMs: 20_000,
+    });
+
+    // Back under the same name: listed again, and on standby (n2 keeps renewing the lease).
+    await n1.sidecar.restart();
+    await waitUntil(
+      async () => (await replicasOf(n2)).replicas.find((r) => r.replica_id === 'replica-n1')?.live === true,
+      { what: 'replica-n1 live again' },
+    );
+    // Two of its lease ticks after its first (each found the lease held by n2).
+    await waitUntil(
+      () => metric(n1.sidecar, 'uuru_fed_job_runs_total', { job: 'node-lease', result: 'ok' }),
+      {
+        what: "replica-n1's lease ticks",
+        until: (n) => n >= 3,
+      },
+    );
+    expect((await leaseOf(n1.sidecar))?.holder).toBe('replica-n2');
+    expect(await runs(n1.sidecar)).toBe(0);
+  }, 90_000);
 });

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import type { LeaseRecord } from '../../core/replicas';
 import { isDuplicateKey } from '../typeorm/transactions';
+import { holderName } from './node-lease';
 import { execute, num, select } from './sql';
 
 /**
@@ -71,7 +72,7 @@ export class DbJobLeases {
     );
     return rows.map((r) => ({
       job: String(r.name),
-      holder: r.holder === null ? null : String(r.holder).replace(/#[0-9a-f]{16}$/, ''),
+      holder: holderName(r.holder),
       token: num(r.token),
       period: num(r.period),
       expiresAt: num(r.expiresAt),
