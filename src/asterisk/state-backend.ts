@@ -13,6 +13,13 @@ export interface ApplyReport {
   changes: { action: DriftAction; object: string }[];
   /** Modules reloaded by this apply. */
   reloaded: string[];
+  /**
+   * Resolves once what the apply wrote survives a power loss too (the files
+   * backend's folder fsync after its renames); Asterisk holds the new state
+   * already. The reconciler records the apply states first and waits for it
+   * before the run ends. Absent when there is nothing to wait for.
+   */
+  durable?: Promise<void>;
 }
 
 export interface VerifyReport {
