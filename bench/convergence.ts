@@ -81,6 +81,7 @@ export const convergence: Scenario = {
         const aAt = await onA;
         let tries = 0;
         let done = false;
+        let answeredCall: { sentAfterA: number; setup: number | null; post: number } | null = null;
         let lastError = aAt === null ? 'A never listed the peer as applied' : '';
         const peer = aAt === null ? undefined : await peerByName(A, name);
         while (peer && !done && performance.now() - p.acceptSentAt < PER_PEERING_TIMEOUT_MS) {
@@ -97,9 +98,14 @@ export const convergence: Scenario = {
             const now = performance.now();
             samples.push(now - p.acceptSentAt);
             attempts.push(tries);
-            sentAfterReadyA.push(sentAt - p.acceptSentAt - (aAt ?? 0));
+            answeredCall = {
+              sentAfterA: sentAt - p.acceptSentAt - (aAt ?? 0),
+              setup: call.setup_ms,
+              post: now - sentAt,
+            };
+            sentAfterReadyA.push(answeredCall.sentAfterA);
             if (call.setup_ms !== null) setupMs.push(call.setup_ms);
-            answeredPostMs.push(now - sentAt);
+            answeredPostMs.push(answeredCall.post);
             done = true;
           } else {
             lastError = call.error ?? '';
@@ -127,7 +133,11 @@ export const convergence: Scenario = {
         log(
           `${name}: ${done ? `${Math.round(samples[samples.length - 1])} ms after ${tries} call(s)` : 'FAILED'}` +
             `, trunk ready after ${readyMs === null ? 'never' : Math.round(readyMs)} ms` +
-            ` (A ${aAt === null ? '-' : Math.round(aAt)}, B ${bAt === null ? '-' : Math.round(bAt)})`,
+            ` (A ${aAt === null ? '-' : Math.round(aAt)}, B ${bAt === null ? '-' : Math.round(bAt)})` +
+            (answeredCall
+              ? `; the answered call sent ${Math.round(answeredCall.sentAfterA)} ms after A applied, setup ` +
+                `${answeredCall.setup ?? '-'} ms, POST ${Math.round(answeredCall.post)} ms`
+              : ''),
         );
         await teardown(A, B, name);
       }
