@@ -16,19 +16,19 @@ const config = {
 
 /**
  * Milliseconds from the accept until `side`'s admin API lists the peer as applied (written and verified in
- * its Asterisk), polled back to back; null when that did not happen within the timeout. Both sides are
- * polled at once, each by a loop of its own.
+ * its Asterisk), with the peer's id there, polled back to back; null when that did not happen within the
+ * timeout. Both sides are polled at once, each by a loop of its own.
  */
 async function appliedOn(
   side: Sidecar,
   name: string,
   acceptSentAt: number,
   timeoutMs: number,
-): Promise<number | null> {
+): Promise<{ at: number; id: string } | null> {
   for (;;) {
     if (performance.now() - acceptSentAt > timeoutMs) return null;
-    const view = (await peerByName(side, name)) as { apply_state?: string } | undefined;
-    if (view?.apply_state === 'applied') return performance.now() - acceptSentAt;
+    const view = (await peerByName(side, name)) as { id: string; apply_state?: string } | undefined;
+    if (view?.apply_state === 'applied') return { at: performance.now() - acceptSentAt, id: view.id };
     await sleep(2);
   }
 }
@@ -78,12 +78,14 @@ export const convergence: Scenario = {
         const onB = appliedOn(B, name, p.acceptSentAt, PER_PEERING_TIMEOUT_MS);
         // A test call is placed only through a peer A lists as applied (before that A answers "not placed":
         // the peer is not loaded in its Asterisk), so the calls start once A's own poll sees it applied.
-        const aAt = await onA;
+        const onAView = await onA;
+        const aAt = onAView?.at ?? null;
         let tries = 0;
         let done = false;
         let answeredCall: { sentAfterA: number; setup: number | null; post: number } | null = null;
         let lastError = aAt === null ? 'A never listed the peer as applied' : '';
-        const peer = aAt === null ? undefined : await peerByName(A, name);
+        // The peer's id as A's own poll listed it: no further round trip before the first call.
+        const peer = onAView ?? undefined;
         while (peer && !done && performance.now() - p.acceptSentAt < PER_PEERING_TIMEOUT_MS) {
           tries += 1;
           const sentAt = performance.now();
@@ -121,7 +123,7 @@ export const convergence: Scenario = {
             `${name}: no answered call within ${PER_PEERING_TIMEOUT_MS} ms (${lastError}; ${state})`,
           );
         }
-        const bAt = await onB;
+        const bAt = (await onB)?.at ?? null;
         const readyMs = aAt === null || bAt === null ? null : Math.max(aAt, bAt);
         if (readyMs === null)
           failures.push(`${name}: not applied on both sides within ${PER_PEERING_TIMEOUT_MS} ms`);
