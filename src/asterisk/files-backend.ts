@@ -109,6 +109,7 @@ export class FilesBackend implements StateBackend {
     const force = applyOpts.force || !this.reloadedOnce;
     const phases = new Laps();
     const report: ApplyReport = { changes: [], reloaded: [], phasesMs: phases.ms };
+    const t0 = performance.now();
     const owned = await this.clashes.exclude(state);
     const iax = renderIax(owned);
     // A change of IAX2 options alone (codec, host, secret ...) leaves every dial plan step as it was: the
@@ -124,7 +125,8 @@ export class FilesBackend implements StateBackend {
     phases.lap('write');
     const iaxChanged = iaxWrite.changed;
     const extChanged = extWrite.changed;
-    // The folder's fsync (the rename made durable) runs behind the reloads and is waited for at the end.
+    const t1 = performance.now();
+    // The folder's fsync (the rename made durable) runs behind the reloads, the verify and the record.
     const durable: Promise<void>[] = [iaxWrite.durable, extWrite.durable];
     // The file as we left it needs no parsing: its sections are those of our last render, and their
     // marks tell which changed (a mark is a digest of the section).
@@ -157,14 +159,18 @@ export class FilesBackend implements StateBackend {
     }
     // From the writes to the last reload's answer (the report's section diff runs meanwhile).
     phases.lap('reload');
-    // A run is over only once what it wrote is on disk for good (the next run and a restart build on it).
-    await Promise.all(durable);
+    // A run is over only once what it wrote is on disk for good (the next run and a restart build on it);
+    // the reconciler waits for it after recording the apply states (see ApplyReport.durable).
+    report.durable = Promise.all(durable).then(() => undefined);
+    report.durable.catch(() => undefined); // awaited by the reconciler; never an unhandled rejection meanwhile
     if (report.reloaded.length === 2) this.reloadedOnce = true;
     if (report.changes.length > 0) {
       this.logger.info('generated files updated', {
         component: 'asterisk',
         changes: report.changes.length,
         reloaded: report.reloaded,
+        // Render and write (the temp files' fsyncs included), then the reloads with their read-backs.
+        phasesMs: { write: round1(t1 - t0), reload: round1(performance.now() - t1) },
       });
     }
     return report;
@@ -327,4 +333,8 @@ async function settledBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> 
   if (ra.status === 'rejected') throw ra.reason;
   if (rb.status === 'rejected') throw rb.reason;
   return [ra.value, rb.value];
+}
+
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }

@@ -296,12 +296,18 @@ export class Reconciler {
         const forced = await backend.apply(desired, { force: true });
         applied.changes.push(...forced.changes);
         applied.reloaded.push(...forced.reloaded);
+        if (forced.durable) applied.durable = bothDurable(applied.durable, forced.durable);
         verify = await backend.verify(desired);
         phases.lap('forced');
       }
       this.lastFailureSignature = failureSignature(verify);
       const report = await this.record(peers, desired, verify, applied, reasons, startedAt);
       phases.lap('record');
+      // The apply states are recorded as soon as Asterisk holds the state (an admin sees the trunk live);
+      // the run ends once the written files survive a power loss too. Until then a power loss may bring
+      // the old files back, whole, which a restart's first run repairs like a crash before the write.
+      await applied.durable;
+      phases.lap('durable');
       report.phasesMs = phases.laps;
       for (const c of report.changes) metrics.driftRepaired.inc({ action: c.action });
       metrics.reconcileRuns.inc({
@@ -464,4 +470,11 @@ function sameRendering(a: PeerObjects, b: PeerObjects): boolean {
 
 function failureSignature(v: VerifyReport): string {
   return [...[...v.peerErrors.entries()].map(([k, e]) => `${k}: ${e}`), ...v.problems].sort().join('; ');
+}
+
+/** Both applies' durable waits as one (awaited at the end of the run; never an unhandled rejection before). */
+function bothDurable(a: Promise<void> | undefined, b: Promise<void>): Promise<void> {
+  const both = Promise.all([a, b]).then(() => undefined);
+  both.catch(() => undefined);
+  return both;
 }

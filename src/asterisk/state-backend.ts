@@ -19,6 +19,13 @@ export interface ApplyReport {
    * its own phases and what is left of the apply as `apply`.
    */
   phasesMs?: Record<string, number>;
+  /**
+   * Resolves once what the apply wrote survives a power loss too (the files
+   * backend's folder fsync after its renames); Asterisk holds the new state
+   * already. The reconciler records the apply states first and waits for it
+   * before the run ends. Absent when there is nothing to wait for.
+   */
+  durable?: Promise<void>;
 }
 
 export interface VerifyReport {
