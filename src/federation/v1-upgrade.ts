@@ -124,6 +124,32 @@ export class V1Upgrade {
     return this.deps.config.federation.secretOverlapSeconds * 1000;
   }
 
+  /** The partner's answer to a proposal for this peering, checked against the terms proposed. */
+  private agreedTerms<
+    T extends { name: string; request_id: string; switch_at: string; secret_epoch_seconds: number },
+  >(
+    schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+    json: unknown,
+    peer: Peer,
+    proposed: { switchAt: string; secretEpochSeconds: number },
+  ): T {
+    const parsed = schema.safeParse(json);
+    if (!parsed.success || parsed.data.name !== peer.name || parsed.data.request_id !== peer.requestId)
+      throw new Error('the partner answered the proposal with an unexpected body');
+    checkUpgradeAnswer(proposed, parsed.data, { createdAt: peer.createdAt, now: this.deps.clock.now() });
+    return parsed.data;
+  }
+
+  /** One peering's upgrade step failed: logged, and the job goes on with the next peering. */
+  private warnFailed(what: string, peer: Peer, e: unknown): void {
+    this.deps.logger.warn(what, {
+      component: 'federation',
+      name: peer.name,
+      partner: authorityOf(peer.partnerUrl),
+      error: errorMessage(e),
+    });
+  }
+
   /**
    * One pass (the `v1-upgrade` job): forgets v1 secrets whose switch is over,
    * then, for each v1 peering this side requested whose partner now publishes
@@ -146,12 +172,7 @@ export class V1Upgrade {
       try {
         if (await this.proposeEpochs(peer)) report.onEpochs++;
       } catch (e) {
-        this.deps.logger.warn('moving a peering onto trunk secret epochs failed', {
-          component: 'federation',
-          name: peer.name,
-          partner: authorityOf(peer.partnerUrl),
-          error: errorMessage(e),
-        });
+        this.warnFailed('moving a peering onto trunk secret epochs failed', peer, e);
       }
     }
     for (const peer of await this.deps.peerings.listPeers({ dialect: 'v1' })) {
@@ -168,12 +189,7 @@ export class V1Upgrade {
           report.refused++;
         }
       } catch (e) {
-        this.deps.logger.warn('v1 → v2 upgrade failed', {
-          component: 'federation',
-          name: peer.name,
-          partner: authorityOf(peer.partnerUrl),
-          error: errorMessage(e),
-        });
+        this.warnFailed('v1 → v2 upgrade failed', peer, e);
       }
     }
     return report;
@@ -261,14 +277,8 @@ export class V1Upgrade {
       });
       return 'refused';
     }
-    const parsed = v2UpgradeAnswer.safeParse(answer.json);
-    if (!parsed.success || parsed.data.name !== peer.name || parsed.data.request_id !== peer.requestId)
-      throw new Error('the partner answered the upgrade with an unexpected body');
-    checkUpgradeAnswer({ switchAt, secretEpochSeconds }, parsed.data, {
-      createdAt: peer.createdAt,
-      now: clock.now(),
-    });
-    await this.completeProposal(peer, d, parsed.data, own);
+    const agreed = this.agreedTerms(v2UpgradeAnswer, answer.json, peer, { switchAt, secretEpochSeconds });
+    await this.completeProposal(peer, d, agreed, own);
     return 'upgraded';
   }
 
@@ -361,12 +371,9 @@ export class V1Upgrade {
       throw new Error(
         `the partner refused (${answer.status} ${String((answer.json as { error?: unknown } | null)?.error ?? '')})`,
       );
-    const parsed = v2SecretEpochsAnswer.safeParse(answer.json);
-    if (!parsed.success || parsed.data.name !== peer.name || parsed.data.request_id !== peer.requestId)
-      throw new Error('the partner answered with an unexpected body');
-    checkUpgradeAnswer({ switchAt, secretEpochSeconds }, parsed.data, {
-      createdAt: peer.createdAt,
-      now: clock.now(),
+    const agreed = this.agreedTerms(v2SecretEpochsAnswer, answer.json, peer, {
+      switchAt,
+      secretEpochSeconds,
     });
     const now = clock.now();
     await this.deps.tx.run(async (tx) => {
@@ -376,9 +383,9 @@ export class V1Upgrade {
       await this.deps.peerings.updatePeer(
         peer.id,
         {
-          secretEpochSeconds: parsed.data.secret_epoch_seconds,
+          secretEpochSeconds: agreed.secret_epoch_seconds,
           previousSecret: peer.secret,
-          secretSwitchAt: Date.parse(parsed.data.switch_at),
+          secretSwitchAt: Date.parse(agreed.switch_at),
           updatedAt: now,
         },
         tx,
@@ -388,7 +395,7 @@ export class V1Upgrade {
     this.deps.logger.info('peering moved onto trunk secret epochs', {
       component: 'federation',
       name: peer.name,
-      switch_at: parsed.data.switch_at,
+      switch_at: agreed.switch_at,
     });
     return true;
   }
