@@ -174,29 +174,27 @@ it("the per-origin limit counts one partner's calls to both replicas together", 
   await a.query('DELETE FROM {db}.rate_limit_windows WHERE limiterKey = ?', [`origin:${server}`]);
 });
 
+/** An admin account in a replica set's database (on the integration MariaDB), made as `uuru-fed` would. */
+async function createAdminIn(database: string | null, username: string): Promise<void> {
+  const m = externalMariaDbFromEnv();
+  if (!m) throw new Error('needs the integration MariaDB');
+  const db = await openDatabase(
+    configSchema.parse({
+      database: { type: 'mariadb', host: m.host, port: m.port, user: m.user, password: m.password, database },
+    }),
+    { secrets: false },
+  );
+  try {
+    await createAdminUser(db, { now: () => Date.now() }, { username, password: PASSWORD });
+  } finally {
+    await db.destroy();
+    await m.stop();
+  }
+}
+
 describe('panel sessions and failed logins', () => {
   beforeAll(async () => {
-    const m = externalMariaDbFromEnv();
-    if (!m) throw new Error('needs the integration MariaDB');
-    const db = await openDatabase(
-      configSchema.parse({
-        database: {
-          type: 'mariadb',
-          host: m.host,
-          port: m.port,
-          user: m.user,
-          password: m.password,
-          database: a.mariaDbName,
-        },
-      }),
-      { secrets: false },
-    );
-    try {
-      await createAdminUser(db, { now: () => Date.now() }, { username: 'alice', password: PASSWORD });
-    } finally {
-      await db.destroy();
-      await m.stop();
-    }
+    await createAdminIn(a.mariaDbName, 'alice');
   });
 
   it('a session made on one replica is valid on the other, and a logout on either ends it on both', async () => {
@@ -900,27 +898,7 @@ describe('two replicas bound to the same Asterisk node', () => {
         ...nodeEnv('replica-n2'),
       },
     });
-    const m = externalMariaDbFromEnv();
-    if (!m) throw new Error('needs the integration MariaDB');
-    const db = await openDatabase(
-      configSchema.parse({
-        database: {
-          type: 'mariadb',
-          host: m.host,
-          port: m.port,
-          user: m.user,
-          password: m.password,
-          database: n1.sidecar.mariaDbName,
-        },
-      }),
-      { secrets: false },
-    );
-    try {
-      await createAdminUser(db, { now: () => Date.now() }, { username: 'nora', password: PASSWORD });
-    } finally {
-      await db.destroy();
-      await m.stop();
-    }
+    await createAdminIn(n1.sidecar.mariaDbName, 'nora');
   }, 120_000);
 
   afterAll(async () => {

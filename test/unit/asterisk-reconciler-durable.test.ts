@@ -7,15 +7,11 @@
  * as durable is covered by test/unit/asterisk-atomic-file.test.ts, the rest of
  * a run against a real Asterisk by test/integration/asterisk-files.test.ts.
  */
-import type { AmiLink } from '../../src/asterisk/asterisk-links';
-import { Reconciler } from '../../src/asterisk/reconciler';
+import type { Reconciler } from '../../src/asterisk/reconciler';
 import type { ApplyReport, StateBackend, VerifyReport } from '../../src/asterisk/state-backend';
 import { loadConfig } from '../../src/config/load-config';
-import type { AsteriskPeerRows, PeerPatch, PeerRunRow } from '../../src/core/asterisk-peers';
-import { systemClock } from '../../src/core/clock';
-import { Metrics } from '../../src/core/metrics';
-import { unfederatedSet } from '../../src/core/unfederated-numbers';
-import { createLogger } from '../../src/logging/logger';
+import { emptyPeerRows, reconcilerOn } from './fixtures/reconciler';
+import type { PeerPatch, PeerRunRow } from '../../src/core/asterisk-peers';
 
 const PEER: PeerRunRow = {
   id: '1',
@@ -62,29 +58,14 @@ class HeldDurableBackend implements StateBackend {
 
 function setUp(backend: StateBackend) {
   const patches: { ids: string[]; patch: PeerPatch }[] = [];
-  const rows: AsteriskPeerRows = {
+  const rows = emptyPeerRows({
     readAll: async () => [{ ...PEER }],
     patch: async (ids, patch) => {
       patches.push({ ids: [...ids], patch });
     },
-    readLinks: async () => [],
-    findForTestCall: async () => null,
-    recordTestCall: async () => undefined,
-  };
-  const ami = { state: 'connected', command: async () => '' } as unknown as AmiLink;
-  const reconciler = new Reconciler({
-    config: loadConfig({ env: {}, overrides: { instance: { extensionDigits: 4 } } }),
-    rows,
-    clock: systemClock,
-    logger: createLogger({ level: 'error', format: 'json', silent: true }),
-    metrics: new Metrics(),
-    ami,
-    backend,
-    unfederated: {
-      unfederatedSet: async () =>
-        unfederatedSet({ extensionDigits: 4, policy: [], reserved: [], emergency: [] }),
-    },
   });
+  const config = loadConfig({ env: {}, overrides: { instance: { extensionDigits: 4 } } });
+  const reconciler = reconcilerOn(backend, config, rows);
   return { reconciler, patches };
 }
 
