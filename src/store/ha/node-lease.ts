@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import type { AsteriskNodeLease } from '../../core/replicas';
-import { isDuplicateKey } from '../typeorm/transactions';
+import { ensureLeaseRow, holderMark, holderName } from './job-leases';
 import { execute, num, select } from './sql';
 
 /** The `job_leases` row of an Asterisk node's lease: `node:` and the node's name (a long name shortened by a digest). */
@@ -48,7 +48,7 @@ export class DbNodeLease implements AsteriskNodeLease {
     private readonly marginMs: number,
   ) {
     this.name = nodeLeaseName(node);
-    this.mark = `${replica.slice(0, 63)}#${crypto.randomBytes(8).toString('hex')}`;
+    this.mark = holderMark(replica);
   }
 
   held(): boolean {
@@ -128,20 +128,7 @@ export class DbNodeLease implements AsteriskNodeLease {
 
   private async ensureRow(): Promise<void> {
     if (this.rowMade) return;
-    try {
-      await execute(
-        this.db,
-        'INSERT INTO `job_leases` (`name`, `holder`, `token`, `period`, `expiresAt`, `done`, `updatedAt`) VALUES (?, NULL, 0, -1, 0, 0, ?)',
-        [this.name, this.clock.now()],
-      );
-    } catch (e) {
-      if (!isDuplicateKey(e)) throw e;
-    }
+    await ensureLeaseRow(this.db, this.clock, this.name);
     this.rowMade = true;
   }
-}
-
-/** A holder mark's replica name (without the per-process suffix). */
-export function holderName(holder: unknown): string | null {
-  return holder === null || holder === undefined ? null : String(holder).replace(/#[0-9a-f]{16}$/, '');
 }

@@ -110,7 +110,7 @@ export class DbReplicas {
         [id, before],
       );
       if (gone !== 1) continue;
-      // Holders are marks: the replica's name (cut to 63 characters), '#' and 16 hex digits.
+      // Holders are marks (holderMark in job-leases.ts): the replica's name cut to 63 characters, '#', 16 hex digits.
       await execute(
         this.db,
         'UPDATE `job_leases` SET `holder` = NULL, `expiresAt` = 0, `updatedAt` = ?' +
