@@ -9,6 +9,7 @@ import { AntiEntropy } from './anti-entropy';
 import { DeliveryWorker, type DeliveryReport } from './delivery-worker';
 import { fetchDescriptor } from './descriptor';
 import { FederationAdminService } from './federation-admin-service';
+import { rehearseAccept } from './accept-rehearsal';
 import { Handshake } from './handshake';
 import { HealthNotices } from './health-notices';
 import { silentNotifier } from '../core/notifications';
@@ -393,6 +394,10 @@ export function createFederationFeature(
       await policy.get();
       const runner = runnerFor(ctx);
       handles = jobs.map((j) => runner.add(j));
+      // The first accept after start should not pay the first run of its store and crypto work.
+      void rehearseAccept(deps, records).then((r) =>
+        logger.debug('accept rehearsed', { component: 'federation', ...r }),
+      );
     },
     async stop() {
       await Promise.all(handles.map((h) => h.remove()));
