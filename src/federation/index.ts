@@ -392,12 +392,12 @@ export function createFederationFeature(
     async start() {
       await localKeys.ensureKeys();
       await policy.get();
+      // The first accept after start should not pay the first run of its store and crypto work; before the
+      // jobs' first runs, so that it takes no turn from them.
+      const rehearsal = await rehearseAccept(deps, records);
+      logger.debug('accept rehearsed', { component: 'federation', ...rehearsal });
       const runner = runnerFor(ctx);
       handles = jobs.map((j) => runner.add(j));
-      // The first accept after start should not pay the first run of its store and crypto work.
-      void rehearseAccept(deps, records).then((r) =>
-        logger.debug('accept rehearsed', { component: 'federation', ...r }),
-      );
     },
     async stop() {
       await Promise.all(handles.map((h) => h.remove()));

@@ -132,13 +132,12 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     name: 'admin',
     adminRouter: router,
     async start() {
+      // The first call of each route should not pay the first run of its schemas; before the jobs' first runs.
+      const warmed = await warmUpAdminSchemas(routes);
+      ctx.logger.debug('admin schemas warmed up', { component: 'admin', routes: warmed });
       const runner = runnerFor(ctx);
       handles = [...events.jobs, audit.retentionJob(ctx.config.admin.auditRetentionDays)].map((j) =>
         runner.add(j),
-      );
-      // The first call of each route should not pay the first run of its schemas.
-      void warmUpAdminSchemas(routes).then((n) =>
-        ctx.logger.debug('admin schemas warmed up', { component: 'admin', routes: n }),
       );
     },
     async stop() {
