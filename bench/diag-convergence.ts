@@ -4,7 +4,9 @@
  * each side listed the peer as applied, and each side's log lines on the way: the reconcile requests (with
  * the delay each got), runs (with their phases) and module reloads, the outbox deliveries and the
  * handshake steps. Where the time from the accept to a live trunk goes, before and after a change.
- *   npx ts-node --transpile-only bench/diag-convergence.ts   (DIAG_ROUNDS=8, DIAG_LEVEL=debug)
+ *   npx ts-node --transpile-only bench/diag-convergence.ts   (DIAG_ROUNDS=8, DIAG_LEVEL=debug, DIAG_ENTRY=source)
+ * DIAG_ENTRY=build runs dist/main.js as the bench does (its first round then shows the cold paths of a
+ * built sidecar rather than ts-node's compiling of modules loaded late).
  * Through /work/helpers/heavy on a shared machine: it starts two Asterisks and two sidecars.
  */
 import { deepMerge } from '../src/config/deep-merge';
@@ -28,7 +30,7 @@ async function startInstance(name: string, opts: { config: Record<string, unknow
     name,
     env: { UURU_ASTERISK_ENABLED: 'true', UURU_LOGLEVEL: process.env.DIAG_LEVEL ?? 'debug' },
     config: deepMerge(asteriskConfig(asterisk), opts.config),
-    entry: 'source',
+    entry: process.env.DIAG_ENTRY === 'build' ? 'build' : 'source',
   });
   return {
     asterisk,
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
       }
       const t = new Date(wall).toISOString().slice(11, 23);
       console.log(
-        `=== ${name}: accept sent ${t} (took ${p.acceptMs.toFixed(0)} ms), ready ${JSON.stringify(readyAt)}`,
+        `=== ${name}: accept sent ${t} ${(performance.timeOrigin + p.acceptSentAt).toFixed(1)} (took ${p.acceptMs.toFixed(0)} ms), ready ${JSON.stringify(readyAt)}`,
       );
       for (const [s, mark] of [
         [A, aMark],

@@ -40,6 +40,12 @@ interface Batch {
   /** Handed to the single flight: it runs as soon as no run is in flight. */
   due: boolean;
   full: boolean;
+  /**
+   * A lone request that came while a leading run was in flight: it runs
+   * FOLLOW_UP_SETTLE_MS after that run ends, unless another request joins
+   * it first (then it is a burst and waits for the burst to pause).
+   */
+  followUp: boolean;
 }
 
 /**
@@ -58,6 +64,14 @@ const MAX_COALESCE_MS = 1500;
 const BURST_GAP_MS = 25;
 
 /**
+ * How long a lone request that came during a run waits after that run ends
+ * before it runs (a follow-up): long enough for the next request of a burst
+ * paced at BURST_GAP_MS or faster to join it and turn it into a burst, far
+ * shorter than a debounce.
+ */
+const FOLLOW_UP_SETTLE_MS = BURST_GAP_MS;
+
+/**
  * Desired state (Peer rows) against actual state (Asterisk). One run reads
  * every peer, lets the backend write what differs (and reload only then),
  * verifies what Asterisk shows, and records apply states on the peers.
@@ -72,6 +86,14 @@ const BURST_GAP_MS = 25;
  * MAX_COALESCE_MS), so that a burst costs its leading run and one more, not
  * a run per request. A request that comes more than a debounce after the
  * previous one, while a run is in flight, runs right after it.
+ *
+ * Follow-up: a lone request (not back to back) that finds a leading run in
+ * flight and nothing waiting is not held for a whole debounce: it runs
+ * FOLLOW_UP_SETTLE_MS after that run ends (an accept right after the
+ * teardown of the previous peer on the same node, whose run has not ended
+ * yet). A second request before then makes the two a burst (the debounce as
+ * above); so does a request during the follow-up run itself, so a burst costs
+ * the leading run, at most one follow-up and one more run.
  */
 /**
  * What changes a trunk with time alone: trunk secret epoch phases and the
@@ -100,6 +122,8 @@ export class Reconciler {
   private batch: Batch | null = null;
   /** When the last request came, to tell a lone request from one of a burst. */
   private lastRequestAt = Number.NEGATIVE_INFINITY;
+  /** Whether the run in flight is a follow-up (see FOLLOW_UP_SETTLE_MS). */
+  private followUpInFlight = false;
   private readonly runs = new SingleFlight(() => this.runBatch(), {
     rerunWhen: () => !this.stopped && this.batch?.due === true,
   });
@@ -177,8 +201,17 @@ export class Reconciler {
       const debounce = this.deps.config.asterisk.reloadDebounceMs;
       const sincePrevious = now - this.lastRequestAt;
       // Coalesce only what comes while a run is in flight or a batch waits (or back to back).
-      const busy = this.runs.busy || this.batch !== null || sincePrevious < BURST_GAP_MS;
+      const backToBack = sincePrevious < BURST_GAP_MS;
+      const busy = this.runs.busy || this.batch !== null || backToBack;
       const inBurst = busy && sincePrevious < debounce;
+      // Alone behind a leading run: a follow-up, not a burst (yet).
+      const followUp =
+        inBurst &&
+        opts.immediate !== true &&
+        this.batch === null &&
+        !backToBack &&
+        this.runs.busy &&
+        !this.followUpInFlight;
       this.lastRequestAt = now;
       const b = (this.batch ??= {
         reasons: new Set(),
@@ -187,7 +220,10 @@ export class Reconciler {
         timer: null,
         due: false,
         full: false,
+        followUp,
       });
+      // A second request before a follow-up ran: the two are a burst.
+      if (!followUp) b.followUp = false;
       b.reasons.add(reason);
       b.waiters.push(resolve);
       b.full ||= opts.full === true;
@@ -198,7 +234,13 @@ export class Reconciler {
         opts.immediate === true || !inBurst
           ? 0
           : Math.max(0, Math.min(debounce, b.firstAt + MAX_COALESCE_MS - now));
-      this.deps.logger.debug('reconcile requested', { component: 'asterisk', reason, delayMs: delay });
+      this.deps.logger.debug('reconcile requested', {
+        component: 'asterisk',
+        reason,
+        delayMs: b.followUp ? `${FOLLOW_UP_SETTLE_MS} after the run in flight` : delay,
+      });
+      // A follow-up is timed when the run in flight ends (see runBatch).
+      if (b.followUp) return;
       if (delay === 0) this.handOver(b);
       else b.timer = setTimeout(() => this.handOver(b), delay);
     });
@@ -218,12 +260,22 @@ export class Reconciler {
     const b = this.batch;
     if (!b?.due) return;
     this.batch = null;
+    this.followUpInFlight = b.followUp;
     let report: ReconcileReport | null = null;
     try {
       report = await this.runOnce([...b.reasons], b.full);
     } finally {
+      this.followUpInFlight = false;
       for (const w of b.waiters) w(report);
+      this.settleFollowUp();
     }
+  }
+
+  /** A follow-up that came during the run that just ended runs once it settled (see FOLLOW_UP_SETTLE_MS). */
+  private settleFollowUp(): void {
+    const next = this.batch;
+    if (this.stopped || !next?.followUp || next.due || next.timer) return;
+    next.timer = setTimeout(() => this.handOver(next), FOLLOW_UP_SETTLE_MS);
   }
 
   /**

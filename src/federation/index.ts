@@ -9,6 +9,7 @@ import { AntiEntropy } from './anti-entropy';
 import { DeliveryWorker, type DeliveryReport } from './delivery-worker';
 import { fetchDescriptor } from './descriptor';
 import { FederationAdminService } from './federation-admin-service';
+import { rehearseAccept } from './accept-rehearsal';
 import { Handshake } from './handshake';
 import { HealthNotices } from './health-notices';
 import { silentNotifier } from '../core/notifications';
@@ -391,6 +392,10 @@ export function createFederationFeature(
     async start() {
       await localKeys.ensureKeys();
       await policy.get();
+      // The first accept after start should not pay the first run of its store and crypto work; before the
+      // jobs' first runs, so that it takes no turn from them.
+      const rehearsal = await rehearseAccept(deps, records);
+      logger.debug('accept rehearsed', { component: 'federation', ...rehearsal });
       const runner = runnerFor(ctx);
       handles = jobs.map((j) => runner.add(j));
     },

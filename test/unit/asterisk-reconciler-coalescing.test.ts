@@ -1,8 +1,9 @@
 /**
  * The reconciler's coalescing of run requests (src/asterisk/reconciler.ts):
  * leading edge (a request that finds nothing running or waiting runs at once,
- * however recently the previous one came) and coalescing of only what comes
- * while a run is in flight or back to back. The backend is a recording fake:
+ * however recently the previous one came), a lone request during a run runs
+ * right after it (a follow-up), and coalescing of what comes while a run is in
+ * flight and a request waits, or back to back. The backend is a recording fake:
  * these tests are about when runs start and how many there are, which no
  * Asterisk behaviour can change; what a run does against a real Asterisk is
  * covered by test/integration/asterisk-files.test.ts (including the 50-peer
@@ -103,6 +104,74 @@ describe('reconciler coalescing', () => {
     }
     await Promise.all(burst);
     expect(backend.applyStarts).toHaveLength(2);
+  });
+
+  it('runs a lone request that came during a leading run right after that run, not a debounce later', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    let release = () => undefined as void;
+    backend.hold = new Promise<void>((r) => (release = r));
+    const teardown = reconciler.request('peer x torn down');
+    // Well past the back-to-back gap: the next accept, while the teardown's run is still in flight.
+    await sleep(60);
+    const accept = reconciler.request('peer y accepted');
+    await sleep(40);
+    backend.hold = null;
+    release();
+    await teardown;
+    const leadingEnded = performance.now();
+    const report = await accept;
+    expect(report?.reasons).toEqual(['peer y accepted']);
+    expect(backend.applyStarts).toHaveLength(2);
+    // The old rule held it for the whole debounce (DEBOUNCE_MS after its request, 360 ms after the run ended).
+    expect(backend.applyStarts[1] - leadingEnded).toBeLessThan(DEBOUNCE_MS / 4);
+  });
+
+  it('makes a follow-up a burst when a second request joins it before it runs', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    let release = () => undefined as void;
+    backend.hold = new Promise<void>((r) => (release = r));
+    const first = reconciler.request('accept 0');
+    await sleep(40);
+    const second = reconciler.request('accept 1'); // a follow-up, alone so far
+    await sleep(40);
+    const thirdAsked = performance.now();
+    const third = reconciler.request('accept 2'); // joins it: a burst, paced slower than back to back
+    backend.hold = null;
+    release();
+    const reports = await Promise.all([first, second, third]);
+    expect(backend.applyStarts).toHaveLength(2);
+    expect(reports[1]).toBe(reports[2]);
+    expect(reports[1]?.reasons).toEqual(['accept 1', 'accept 2']);
+    expect(backend.applyStarts[1] - thirdAsked).toBeGreaterThan(DEBOUNCE_MS / 2);
+  });
+
+  it('holds a request that comes during a follow-up run for the burst to pause', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    let release = () => undefined as void;
+    backend.hold = new Promise<void>((r) => (release = r));
+    const first = reconciler.request('accept 0');
+    await sleep(40);
+    const second = reconciler.request('accept 1'); // the follow-up
+    // The follow-up run is held too; the next request comes while it is in flight.
+    let releaseFollowUp = () => undefined as void;
+    const followUpHeld = new Promise<void>((r) => (releaseFollowUp = r));
+    backend.hold = null;
+    release();
+    await first;
+    backend.hold = followUpHeld;
+    while (backend.applyStarts.length < 2) await sleep(5);
+    await sleep(40);
+    const thirdAsked = performance.now();
+    const third = reconciler.request('accept 2');
+    backend.hold = null;
+    releaseFollowUp();
+    await Promise.all([second, third]);
+    expect(backend.applyStarts).toHaveLength(3);
+    // Leading run, one follow-up, then the rest of the burst once it paused: never a run per request.
+    expect(backend.applyStarts[2] - thirdAsked).toBeGreaterThan(DEBOUNCE_MS / 2);
   });
 
   it('holds a burst back until it pauses, then runs it once', async () => {

@@ -17,6 +17,7 @@ import { adminApiRoutes, type AdminServices, API_BASE } from './api-routes';
 import { ApiTokenVerifier } from './api-tokens';
 import { auditApiHook, auditRoutes } from './audit-routes';
 import { AuditTrail } from './audit-trail';
+import { warmUpAdminSchemas } from './warm-up';
 import { DEFAULT_LOGIN_LIMITS, type FailureLog, LoginThrottle } from './login-throttle';
 import { metricsRouter } from './metrics-route';
 import { buildOpenApiDocument } from './openapi';
@@ -131,6 +132,9 @@ export function createAdminFeature(ctx: AdminFeatureContext): HttpFeature {
     name: 'admin',
     adminRouter: router,
     async start() {
+      // The first call of each route should not pay the first run of its schemas; before the jobs' first runs.
+      const warmed = await warmUpAdminSchemas(routes);
+      ctx.logger.debug('admin schemas warmed up', { component: 'admin', routes: warmed });
       const runner = runnerFor(ctx);
       handles = [...events.jobs, audit.retentionJob(ctx.config.admin.auditRetentionDays)].map((j) =>
         runner.add(j),
