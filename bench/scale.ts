@@ -215,6 +215,7 @@ export const scale: Scenario = {
         ]),
       );
       const ownWork = reports.map((r, i) => reconcileMs[i] - (r.phases_ms.reload ?? 0));
+      log(`phases (median ms): ${JSON.stringify(phasesMedian)}, own work ${percentile(ownWork, 50)} ms`);
 
       const reconcileMedian = percentile(reconcileMs, 50);
       const reloadMedian = percentile(reloadMs, 50);

@@ -61,6 +61,14 @@ export interface PeerObjects {
 
 export interface DesiredState {
   peers: PeerObjects[];
+  /**
+   * The option lines every friend has alike (the same tuple objects as in
+   * each friend's options, in their order there): the files backend writes
+   * them once, as a template section its friends inherit. None is an ACL line
+   * or an `allow`, so with them first (where Asterisk puts inherited lines)
+   * deny still precedes permit and `disallow=all` every allow.
+   */
+  friendTemplate: IaxFriend['options'];
   /** Steps shared by all peers (the realtime inbound context); empty in per_peer mode or without peers. */
   sharedSteps: DialplanStep[];
   /** Peers left out because a value failed validation; they are marked failed, nothing is written for them. */
@@ -232,6 +240,26 @@ function linesOf(s: RenderSettings): { ok: [string, string]; notOk: [string, str
     settingsLines.set(s, l);
   }
   return l;
+}
+
+/**
+ * The lines of friendTemplate: those of friendFor that depend on the settings
+ * alone, in friendFor's order, as the very tuples friendFor puts in each friend.
+ */
+function templateLines(s: RenderSettings): IaxFriend['options'] {
+  const l = linesOf(s);
+  return [
+    FIXED.type,
+    FIXED.encryption,
+    FIXED.forceencryption,
+    FIXED.requirecalltoken,
+    FIXED.transfer,
+    FIXED.jitterbuffer,
+    FIXED.qualify,
+    l.ok,
+    l.notOk,
+    FIXED.disallow,
+  ];
 }
 
 export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
@@ -475,6 +503,7 @@ export function buildDesiredState(
     sharedSteps: [],
     refused: [],
     outboundContext: outboundContextName(s.localContext),
+    friendTemplate: templateLines(s),
   };
   const seenPrefixes = new Set<string>();
   const settingsKey = JSON.stringify(s);

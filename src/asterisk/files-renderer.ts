@@ -42,38 +42,68 @@ export interface RenderedIax {
   bodies(): Map<string, string>;
 }
 
-/** A friend's option lines, each ending in a newline (one join: fewer intermediate strings than `+=`). */
-function optionLines(friend: IaxFriend): string {
-  const o = friend.options;
+/** Lines `key=value`, each ending in a newline (one join: fewer intermediate strings than `+=`). */
+function optionLines(o: IaxFriend['options']): string {
   const lines = new Array<string>(o.length + 1);
   for (let i = 0; i < o.length; i++) lines[i] = `${o[i][0]}=${o[i][1]}`;
   lines[o.length] = '';
   return lines.join('\n');
 }
 
-const markOf = (name: string, lines: string): string =>
-  `${MARK_PREFIX}${hash('sha256', `${name}\n${lines}`).slice(0, 12)}`;
+/**
+ * The template section every generated friend inherits the lines all friends
+ * share from (DesiredState.friendTemplate): about half of each section's
+ * lines, written, hashed and fsynced once instead of 1,000 times. Its name
+ * holds a `-`, which no peering name does.
+ */
+export const FRIEND_TEMPLATE = 'uuru-federation-friend';
+
+const markOf = (name: string, template: string, lines: string): string =>
+  `${MARK_PREFIX}${hash('sha256', `${name}\n${template}\n${lines}`).slice(0, 12)}`;
 
 /**
- * Each friend gets `description=uuru-federation <digest of its name and other
- * options>`, its mark. chan_iax2 shows the description in `iax2 show peers`,
- * so one peer list tells which version of every section Asterisk holds: a
- * peer loaded from an older version of its section (a reload that never
- * happened or never re-read the file) does not pass verification, and a list
- * taken while Asterisk is still reloading proves each mark it shows, however
- * early it was taken. The digest covers the secret too (a change of secret
- * must change the mark); 48 bits of SHA-256 tell nothing about a 240-bit
- * random secret.
+ * A friend's own lines: its options without the template's (by identity:
+ * friendFor puts the template's very tuples in), or null when it does not
+ * have every template line (then it is written whole, inheriting nothing).
  */
-export function renderIax(state: DesiredState): RenderedIax {
+function ownOptions(friend: IaxFriend, template: Set<[string, string]>): IaxFriend['options'] | null {
+  const own: IaxFriend['options'] = [];
+  for (const o of friend.options) if (!template.has(o)) own.push(o);
+  return friend.options.length - own.length === template.size ? own : null;
+}
+
+/**
+ * Each friend gets `description=uuru-federation <digest of its name, the
+ * template's text and its other options>`, its mark. chan_iax2 shows the
+ * description in `iax2 show peers`, so one peer list tells which version of
+ * every section Asterisk holds: a peer loaded from an older version of its
+ * section (a reload that never happened or never re-read the file) does not
+ * pass verification, and a list taken while Asterisk is still reloading
+ * proves each mark it shows, however early it was taken. The digest covers
+ * the secret too (a change of secret must change the mark); 48 bits of
+ * SHA-256 tell nothing about a 240-bit random secret.
+ *
+ * A friend section inherits the template's lines (`[name](template)`):
+ * Asterisk puts inherited lines before the section's own, so the order
+ * chan_iax2 sees is the template's, then the friend's (friendTemplate holds
+ * no line whose place among the friend's matters; the ACL and `allow` lines
+ * stay in the friend). `template: false` writes every friend whole (the
+ * realtime backend's preview: its rows have no templates).
+ */
+export function renderIax(state: DesiredState, opts: { template?: boolean } = {}): RenderedIax {
   const parts = [header('IAX2 federation trunks')];
   const marks = new Map<string, string>();
+  const useTemplate = opts.template !== false && state.friendTemplate.length > 0 && state.peers.length > 0;
+  const template = new Set(useTemplate ? state.friendTemplate : []);
+  const templateText = useTemplate ? optionLines(state.friendTemplate) : '';
+  if (useTemplate) parts.push(`[${FRIEND_TEMPLATE}](!)\n${templateText}`);
   for (const { friend } of state.peers) {
-    const lines = optionLines(friend);
-    const mark = markOf(friend.name, lines);
+    const inherits = useTemplate ? ownOptions(friend, template) : null;
+    const lines = optionLines(inherits ?? friend.options);
+    const mark = markOf(friend.name, inherits ? templateText : '', lines);
     marks.set(friend.name, mark);
     // One part per section (the join adds the blank line after it).
-    parts.push(`[${friend.name}]\n${lines}description=${mark}\n`);
+    parts.push(`[${friend.name}]${inherits ? `(${FRIEND_TEMPLATE})` : ''}\n${lines}description=${mark}\n`);
   }
   // Epoch users (type=user): not in `iax2 show peers`, so they carry no mark; rewritten with their friend.
   for (const { epochUsers } of state.peers) {
@@ -85,8 +115,15 @@ export function renderIax(state: DesiredState): RenderedIax {
   return {
     text: parts.join('\n'),
     marks,
-    bodies: () =>
-      new Map(friends.map((f) => [f.name, `${optionLines(f)}description=${marks.get(f.name) ?? ''}`])),
+    bodies: () => {
+      const out = new Map<string, string>();
+      if (useTemplate) out.set(FRIEND_TEMPLATE, templateText.trim());
+      for (const f of friends) {
+        const lines = optionLines((useTemplate ? ownOptions(f, template) : null) ?? f.options);
+        out.set(f.name, `${lines}description=${marks.get(f.name) ?? ''}`);
+      }
+      return out;
+    },
   };
 }
 

@@ -43,7 +43,7 @@ export async function renderGeneratedConfig(deps: {
     overlapMs: config.federation.secretOverlapSeconds * 1000,
   });
   const backend = config.asterisk.stateBackend;
-  const iax = redactSecrets(renderIax(desired).text);
+  const iax = redactSecrets(renderIax(desired, { template: backend === 'files' }).text);
   const files =
     backend === 'files'
       ? [

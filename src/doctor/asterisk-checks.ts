@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/schema';
 import { checkOf, type CheckResult, type CheckResults } from '../core/diagnostics';
 import { outboundContextName, SHARED_INBOUND_CONTEXT } from '../asterisk/desired-state';
-import { EXTENSIONS_FILE, IAX_FILE } from '../asterisk/files-renderer';
+import { EXTENSIONS_FILE, FRIEND_TEMPLATE, IAX_FILE } from '../asterisk/files-renderer';
 import { type AmiSession, openAmi } from './ami-session';
 import { probeAri } from './ari-probe';
 import { check, type LoginFailure, skipped } from './check';
@@ -230,7 +230,8 @@ async function includeChecks(s: AmiSession, config: Config): Promise<CheckResult
     out.push(iax.failed);
   } else {
     const { main, generated } = iax;
-    const peers = [...generated.categories.keys()];
+    // The friends' template is a section too, not a peer.
+    const peers = [...generated.categories.keys()].filter((c) => c !== FRIEND_TEMPLATE);
     if (peers.length > 0) {
       const missing = peers.filter((p) => !main.categories.has(p));
       out.push(

@@ -102,22 +102,25 @@ export class PeerRunRows implements AsteriskPeerRows, AsteriskRenderRows {
   /** Every peer's run columns. Numbers are normalised: mysql2 returns bigint columns as strings. */
   async readAll(): Promise<PeerRunRow[]> {
     const raw = (await this.db.query(this.selectSql)) as Record<string, unknown>[];
-    return raw.map((r) => ({
-      ...this.rendered(r),
-      applyState: r.applyState as Peer['applyState'],
-      applyError: orNull(r.applyError, String),
-      appliedAt: orNull(r.appliedAt, Number),
-    }));
+    return raw.map((r) => this.rendered(r, true));
   }
 
   /** Every peer's rendered columns, no apply state. */
   async readRendered(): Promise<PeerRenderRow[]> {
     const raw = (await this.db.query(this.renderSql)) as Record<string, unknown>[];
-    return raw.map((r) => this.rendered(r));
+    return raw.map((r) => this.rendered(r, false));
   }
 
-  private rendered(r: Record<string, unknown>): PeerRenderRow {
-    return {
+  /**
+   * One row's rendered columns, with its apply state when `run`. One object
+   * literal per row: a spread of the rendered columns into a second object
+   * cost a reconcile over 1,000 peers about a fifth of its read (the copy and
+   * its garbage).
+   */
+  private rendered(r: Record<string, unknown>, run: true): PeerRunRow;
+  private rendered(r: Record<string, unknown>, run: false): PeerRenderRow;
+  private rendered(r: Record<string, unknown>, run: boolean): PeerRenderRow | PeerRunRow {
+    const row: PeerRenderRow = {
       id: String(r.id),
       name: String(r.name),
       prefix: String(r.prefix),
@@ -134,6 +137,12 @@ export class PeerRunRows implements AsteriskPeerRows, AsteriskRenderRows {
       nextSecret: orNull(r.nextSecret, (v) => this.openNextSecret(String(v))),
       nextSecretFrom: orNull(r.nextSecretFrom, Number),
     };
+    if (!run) return row;
+    return Object.assign(row, {
+      applyState: r.applyState as Peer['applyState'],
+      applyError: orNull(r.applyError, String),
+      appliedAt: orNull(r.appliedAt, Number),
+    });
   }
 
   /** Writes one patch on the given peers, in statements of UPDATE_CHUNK ids. */

@@ -276,11 +276,24 @@ export interface AsteriskAgreement {
   orphans: string[];
 }
 
-/** Section names of an iax.conf-style file. */
+/**
+ * A section header `[name]`, or `[name](templates)` (a section inheriting the
+ * lines of templates); `(!)` makes the section a template itself.
+ */
+const SECTION_HEADER = /^\[([^\]]+)\](?:\(([^)]*)\))?\s*$/;
+
+/** Name of a section header line, or undefined for any other line and for a template (`[name](!)`). */
+function sectionName(line: string): string | undefined {
+  const m = SECTION_HEADER.exec(line.trim());
+  if (!m) return undefined;
+  return (m[2] ?? '').split(',').some((t) => t.trim() === '!') ? undefined : m[1];
+}
+
+/** Section names of an iax.conf-style file (templates left out). */
 export function sectionNames(text: string): string[] {
   return text
     .split('\n')
-    .map((l) => /^\[([^\]]+)\]\s*$/.exec(l.trim())?.[1])
+    .map(sectionName)
     .filter((n): n is string => n !== undefined);
 }
 
@@ -291,11 +304,15 @@ export function sectionNames(text: string): string[] {
  */
 export function iaxSections(text: string): { name: string; type: string | undefined }[] {
   const out: { name: string; type: string | undefined }[] = [];
+  /** The section being read, or null inside a template (its `type=` is its heirs' unless they set one). */
+  let current: { name: string; type: string | undefined } | null = null;
   for (const raw of text.split('\n')) {
     const l = raw.trim();
-    const head = /^\[([^\]]+)\]$/.exec(l);
-    if (head) out.push({ name: head[1], type: undefined });
-    else if (out.length > 0 && /^type\s*=/.test(l)) out[out.length - 1].type = l.split('=')[1].trim();
+    if (SECTION_HEADER.test(l)) {
+      const name = sectionName(l);
+      current = name === undefined ? null : { name, type: undefined };
+      if (current) out.push(current);
+    } else if (current && /^type\s*=/.test(l)) current.type = l.split('=')[1].trim();
   }
   return out;
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PeerEntity } from '../../src/store/entities';
 import { AmiClient } from '../../src/asterisk/ami-client';
-import { EXTENSIONS_FILE, IAX_FILE } from '../../src/asterisk/files-renderer';
+import { EXTENSIONS_FILE, FRIEND_TEMPLATE, IAX_FILE } from '../../src/asterisk/files-renderer';
 import { type AsteriskInstance, startAsterisk } from '../harness/asterisk';
 import {
   LOCAL_DIALPLAN,
@@ -159,6 +159,31 @@ describe('files backend', () => {
     expect(report?.reloaded).toEqual([]);
     expect(report?.applied).toContain('a_b');
     expect([...watch.counts.values()].reduce((x, y) => x + y, 0)).toBe(0);
+  });
+
+  it('writes the lines all friends share once, as a template: the codec and the ACL hold as written whole', async () => {
+    const text = fs.readFileSync(path.join(A.configDir, IAX_FILE), 'utf8');
+    expect(text).toContain(`\n[${FRIEND_TEMPLATE}](!)\n`);
+    expect(text).toContain(`\n[a_b](${FRIEND_TEMPLATE})\n`);
+    const own = text.slice(text.indexOf('[a_b]'));
+    expect(own).not.toContain('disallow=all');
+    expect(own).toContain('deny=0.0.0.0/0.0.0.0');
+    // Inherited lines come first: disallow=all (the template's) before the friend's allow=ulaw leaves ulaw,
+    // where the other order would leave no codec.
+    expect(await A.cli('iax2 show peer a_b')).toMatch(/Codecs\s*:\s*\(ulaw\)/);
+    // B's calls come from 127.0.0.1, the friend's host: let in (the permit is read after the deny-all).
+    const callBA = () => dial(sb.ami, `66${TEST_EXTENSION}`);
+    expect(await callBA()).toBe(true);
+    // The friend moved to another address: the same call from B's address is refused by its ACL.
+    await sa.db.getRepository(PeerEntity).update({ name: 'a_b' }, { partnerIaxHost: '127.0.0.2' });
+    expect((await sa.feature.reconcile('test'))?.applied).toContain('a_b');
+    try {
+      expect(await callBA()).toBe(false);
+    } finally {
+      await sa.db.getRepository(PeerEntity).update({ name: 'a_b' }, { partnerIaxHost: '127.0.0.1' });
+      await sa.feature.reconcile('test');
+    }
+    expect(await callBA()).toBe(true);
   });
 
   it('asks Asterisk nothing about the peers while chan_iax2 reloads, and lists them once right behind the reload', async () => {

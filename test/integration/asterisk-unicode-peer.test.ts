@@ -242,7 +242,7 @@ it('a µURU request with a Unicode name is accepted: µURU is told first, then t
     port: 4569,
   });
   const generated = B.generatedConfig();
-  expect(generated).toContain(`[${NAME}]\n`);
+  expect(generated).toContain(`[${NAME}](uuru-federation-friend)\n`);
   expect(generated).toContain(`username=${NAME}\n`);
   expect(generated).toContain(`[uuru-fed-in-${ASCII}]`);
 });

@@ -476,7 +476,9 @@ describe('API commands', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('uuru-fed: Asterisk integration is disabled in this instance');
     expect(r.stdout).toContain(';; ==> iax-uuru-federation.conf <==\n');
-    expect(r.stdout).toMatch(/\n\[clipeer\]\ntype=friend\nhost=127\.0\.0\.1\n/);
+    // The lines every friend shares are written once, in the template each friend section inherits.
+    expect(r.stdout).toMatch(/\n\[uuru-federation-friend\]\(!\)\ntype=friend\n/);
+    expect(r.stdout).toMatch(/\n\[clipeer\]\(uuru-federation-friend\)\nhost=127\.0\.0\.1\n/);
     expect(r.stdout).toContain('\nsecret=<redacted>\n');
     expect(r.stdout).toMatch(/\ndescription=uuru-federation [0-9a-f]{12}\n/);
     expect(r.stdout).toContain('exten => _52XXXX,1,Dial(IAX2/clipeer/${EXTEN:-4})');

@@ -170,4 +170,22 @@ describe('readers of the apply state', () => {
     expect(row).toMatchObject({ name: 'rendered', prefix: '72', secret: 's'.repeat(32) });
     expect(Object.keys(row).filter((k) => /apply/i.test(k))).toEqual([]);
   });
+
+  it('a reconcile run reads the rendered columns and the apply state, the secret opened', async () => {
+    const { db } = tmp;
+    await db.getRepository(PeerEntity).insert([peer('waits', '73'), peer('runs', '74')]);
+    const rows = new PeerRunRows(db);
+    const [rendered] = await rows.readRendered();
+    const runsId = (await rows.readAll()).find((r) => r.name === 'runs')?.id ?? '';
+    await rows.patch([runsId], { applyState: 'failed', applyError: 'not loaded' });
+    const byName = new Map((await rows.readAll()).map((r) => [r.name, r]));
+    const runs = byName.get('runs');
+    expect(byName.get('waits')).toMatchObject({ applyState: 'pending', applyError: null, appliedAt: null });
+    expect(runs).toMatchObject({ applyState: 'failed', applyError: 'not loaded', secret: 's'.repeat(32) });
+    // The same rendered columns as readRendered's, numbers as numbers, and the three apply columns besides.
+    expect(Object.keys(runs ?? {}).sort()).toEqual(
+      [...Object.keys(rendered), 'applyState', 'applyError', 'appliedAt'].sort(),
+    );
+    expect(typeof runs?.partnerIaxPort).toBe('number');
+  });
 });
