@@ -93,6 +93,7 @@ export class App implements AppRuntime {
   private dbConnecting: Promise<void> | null = null;
   private readonly federationRoutes = Router();
   private federationGates: RequestGate[] = [];
+  private federationFastRoutes: RequestGate[] = [];
   private readonly adminRoutes = Router();
   readonly hasInjectedAsterisk: boolean;
   /** This replica's name in job leases and outbox claims (config.ha). */
@@ -202,6 +203,7 @@ export class App implements AppRuntime {
     // Gates answer floods before routing; they are added once the features are up.
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       for (const gate of this.federationGates) if (gate(req, res)) return;
+      if (this.ready) for (const route of this.federationFastRoutes) if (route(req, res)) return;
       app(req, res);
     };
     this.federationServer = await listen(handler, federation.host, federation.port);
@@ -268,6 +270,7 @@ export class App implements AppRuntime {
     for (const f of this.features) {
       if (f.federationRouter) this.federationRoutes.use(f.federationRouter);
       if (f.federationGate) this.federationGates.push(f.federationGate);
+      if (f.federationFastRoute) this.federationFastRoutes.push(f.federationFastRoute);
       if (f.adminRouter) this.adminRoutes.use(f.adminRouter);
     }
     for (const f of this.features) await f.start?.();

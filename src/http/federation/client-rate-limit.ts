@@ -54,6 +54,11 @@ function refusalWriter(
   };
 }
 
+/** Whether the flood gate in front of Express has counted this request against its address. */
+export function wasCounted(req: IncomingMessage): boolean {
+  return (req as Marked)[COUNTED] === true;
+}
+
 /**
  * Per-IP limit as route middleware. Behind the App's flood gate it only lets
  * the gate's counted requests pass; on its own (a router mounted without the

@@ -1,7 +1,7 @@
 import { type DataSource, LessThanOrEqual } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import { NonceEntity, type NonceRecord } from '../entities';
-import { preparedSql } from './prepared-sql';
+import { HotStatement, preparedSql } from './prepared-sql';
 import { exclusive, isDuplicateKey } from './transactions';
 
 /**
@@ -10,8 +10,8 @@ import { exclusive, isDuplicateKey } from './transactions';
  * reservation one atomic insert.
  */
 export class TypeormNonceStore {
-  /** The reservation, once per signed request (see preparedSql). */
-  private insertSql: string | null = null;
+  /** The reservation, once per signed request (see preparedSql, HotStatement). */
+  private insert: HotStatement | null = null;
 
   constructor(
     private readonly db: DataSource,
@@ -26,14 +26,17 @@ export class TypeormNonceStore {
   private async reserveNow(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
     const now = this.clock.now();
     const repo = this.db.getRepository<NonceRecord>(NonceEntity);
-    this.insertSql ??= preparedSql(
+    this.insert ??= new HotStatement(
       this.db,
-      NonceEntity,
-      ({ table, col }) =>
-        `INSERT INTO ${table} (${col('keyId')}, ${col('nonce')}, ${col('expiresAt')}) VALUES (?, ?, ?)`,
+      preparedSql(
+        this.db,
+        NonceEntity,
+        ({ table, col }) =>
+          `INSERT INTO ${table} (${col('keyId')}, ${col('nonce')}, ${col('expiresAt')}) VALUES (?, ?, ?)`,
+      ),
     );
     try {
-      await this.db.query(this.insertSql, [keyId, nonce, expiresAt]);
+      await this.insert.run([keyId, nonce, expiresAt]);
       return true;
     } catch (e) {
       if (!isDuplicateKey(e)) throw e;

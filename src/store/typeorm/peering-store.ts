@@ -8,7 +8,7 @@ import {
   type Peer,
 } from '../entities';
 import { changedAny } from './changed';
-import { preparedSql, selectRows } from './prepared-sql';
+import { HotStatement, preparedSql, selectRows } from './prepared-sql';
 import { exclusive, managerOf, type StoreTxToken } from './transactions';
 
 type PeerKey =
@@ -24,8 +24,8 @@ type PeerMapRow = Pick<Peer, 'partnerServerName' | 'partnerUrl' | 'state' | 'app
 
 /** Peers and peering requests (tables peers, outgoing_requests, incoming_requests) through TypeORM. */
 export class TypeormPeeringStore {
-  /** Read on every signed request about a peering (see preparedSql). */
-  private partnerOfRequestSql: string | null = null;
+  /** Read on every signed request about a peering (see preparedSql, HotStatement). */
+  private partnerOfRequest: HotStatement | null = null;
 
   constructor(private readonly db: DataSource) {}
 
@@ -62,17 +62,18 @@ export class TypeormPeeringStore {
   }
 
   async peerPartnerOfRequest(requestId: string, tx?: StoreTxToken): Promise<string | null | undefined> {
-    this.partnerOfRequestSql ??= preparedSql(
+    const stmt = (this.partnerOfRequest ??= new HotStatement(
       this.db,
-      PeerEntity,
-      ({ table, col }) =>
-        `SELECT ${col('partnerServerName')} AS partner FROM ${table} WHERE ${col('requestId')} = ? LIMIT 1`,
-    );
-    const rows = await selectRows<{ partner: string | null }>(
-      managerOf(this.db, tx),
-      this.partnerOfRequestSql,
-      [requestId],
-    );
+      preparedSql(
+        this.db,
+        PeerEntity,
+        ({ table, col }) =>
+          `SELECT ${col('partnerServerName')} AS partner FROM ${table} WHERE ${col('requestId')} = ? LIMIT 1`,
+      ),
+    ));
+    const rows = tx
+      ? await selectRows<{ partner: string | null }>(managerOf(this.db, tx), stmt.sql, [requestId])
+      : await stmt.rows<{ partner: string | null }>([requestId]);
     const row = rows[0];
     return row ? row.partner : undefined;
   }
