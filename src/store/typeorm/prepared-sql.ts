@@ -78,12 +78,19 @@ export class HotStatement {
     }
   }
 
-  private sqliteStatement(): BetterSqlite3.Statement | null {
-    if (this.db.options.type !== 'better-sqlite3') return null;
-    const connection = (this.db.driver as { databaseConnection?: BetterSqlite3.Database }).databaseConnection;
+  /** The statement prepared on the SQLite connection, or null (another database, or not connected). */
+  sqliteStatement(): BetterSqlite3.Statement | null {
+    const connection = sqliteConnection(this.db);
     // Not connected (yet, or any more): TypeORM's query says so as it always did.
-    if (!connection?.open) return null;
+    if (!connection) return null;
     if (this.sqlite?.database !== connection) this.sqlite = connection.prepare(this.sql);
     return this.sqlite;
   }
+}
+
+/** TypeORM's own better-sqlite3 connection when the data source is SQLite and connected, else null. */
+export function sqliteConnection(db: DataSource): BetterSqlite3.Database | null {
+  if (db.options.type !== 'better-sqlite3') return null;
+  const connection = (db.driver as { databaseConnection?: BetterSqlite3.Database }).databaseConnection;
+  return connection?.open ? connection : null;
 }
