@@ -12,6 +12,7 @@ import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort 
 import { createLogger, type Logger } from './logging/logger';
 import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
+import { SqliteCheckpointer } from './store/sqlite-checkpointer';
 import { assertDatabaseExists } from './store/database-presence';
 import { renderGeneratedConfig } from './asterisk/generated-config';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
@@ -92,6 +93,8 @@ export class App implements AppRuntime {
   private stopping = false;
   private dbConnecting: Promise<void> | null = null;
   private readonly federationRoutes = Router();
+  /** SQLite: WAL checkpoints on a worker thread instead of inside a commit on the event loop. */
+  private checkpointer: SqliteCheckpointer | null = null;
   private federationGates: RequestGate[] = [];
   private federationFastRoutes: RequestGate[] = [];
   private readonly adminRoutes = Router();
@@ -219,6 +222,9 @@ export class App implements AppRuntime {
       const delay = exponentialBackoff(attempt, DATABASE_RETRY);
       try {
         this.db = await openAppDatabase(this.config);
+        this.checkpointer = SqliteCheckpointer.start(this.db, (error) =>
+          this.logger.warn('background WAL checkpoint failed', { component: 'app', error }),
+        );
         break;
       } catch (e) {
         // Some refusals will not heal by retrying (a key that does not open the stored secrets, a database that
@@ -303,6 +309,7 @@ export class App implements AppRuntime {
     // A clean stop takes this replica off the list (a killed one stays, shown as not live).
     await this.replicaDirectory?.leave().catch(() => undefined);
     await this.notifier?.stop();
+    await this.checkpointer?.stop();
     if (this.db?.isInitialized) await this.db.destroy();
   }
 }
