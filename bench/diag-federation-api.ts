@@ -40,6 +40,7 @@ interface TraceEvent {
   kind: string;
   ms: number;
   sql?: string;
+  thread?: number;
 }
 
 function traceOf(file: string, from: number, to: number): TraceEvent[] {
@@ -64,7 +65,9 @@ function report(name: string, o: LoadOutcome, startedAt: number, trace: string):
   );
   if (o.sentAtMs.length > 0)
     console.log(`  slowest (sent at ms: ms): ${slow.map((x) => `${x.at}: ${x.ms}`).join(', ')}`);
-  const events = traceOf(trace, startedAt, startedAt + o.elapsedMs + 200);
+  const events = traceOf(trace, startedAt, startedAt + o.elapsedMs + 200).map((e) =>
+    e.thread === undefined ? e : { ...e, kind: `worker ${e.kind}` },
+  );
   const byKind = new Map<string, { n: number; ms: number; max: number }>();
   for (const e of events) {
     const k = byKind.get(e.kind) ?? { n: 0, ms: 0, max: 0 };

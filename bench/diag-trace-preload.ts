@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
+import { isMainThread, threadId } from 'node:worker_threads';
 import type BetterSqlite3 from 'better-sqlite3';
 
 interface TraceEvent {
@@ -14,6 +15,8 @@ interface TraceEvent {
   kind: string;
   ms: number;
   sql?: string;
+  /** Set for what a worker thread did (its own loop and heap are not the acceptor's). */
+  thread?: number;
 }
 
 const out = process.env.DIAG_OUT ?? '/dev/null';
@@ -21,6 +24,7 @@ let buf: TraceEvent[] = [];
 const abs = (t: number): number => performance.timeOrigin + t;
 const flush = (): void => {
   if (buf.length === 0) return;
+  if (!isMainThread) for (const e of buf) e.thread = threadId;
   fs.appendFileSync(out, buf.map((e) => JSON.stringify(e)).join('\n') + '\n');
   buf = [];
 };
