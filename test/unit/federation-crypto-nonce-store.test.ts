@@ -2,6 +2,7 @@ import { ManualClock } from '../harness/manual-clock';
 import { TypeormNonceStore as NonceStore } from '../../src/store/typeorm';
 import { NonceEntity } from '../../src/store/entities';
 import { sqliteConnection } from '../../src/store/typeorm/prepared-sql';
+import { exclusive } from '../../src/store/typeorm/transactions';
 import { tempDb, type TempDb } from './federation-keys-fixtures';
 
 /** Nonces in the real database: reserved once per keyid, shared by replicas, purged after expiry. */
@@ -95,4 +96,21 @@ it('SQLite: a reservation whose batch fails is refused for all of it, nothing st
   expect(await tmp.db.getRepository(NonceEntity).count()).toBe(0);
   // The store is usable after it.
   expect(await store.reserve('a.example#k1', 'nonce-fails-00000001', until)).toBe(true);
+});
+
+it('SQLite: a reservation made inside a queued write unit runs in it, never in a batch queued behind it', async () => {
+  const store = new NonceStore(tmp.db, clock);
+  const until = clock.now() + 300_000;
+  // A batch is opened from outside any unit; then a queued unit reserves in the same turn. Had it joined that
+  // batch, the batch would wait in the queue for the unit, which waits for the batch.
+  const outside = store.reserve('a.example#k1', 'nonce-outside-000001', until);
+  const inside = exclusive(tmp.db, undefined, async () => [
+    await store.reserve('a.example#k1', 'nonce-inside-0000001', until),
+    await store.reserve('a.example#k1', 'nonce-inside-0000001', until),
+  ]);
+  const settled = await Promise.race([
+    Promise.all([outside, inside]),
+    new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 2000)),
+  ]);
+  expect(settled).toEqual([true, [true, false]]);
 });

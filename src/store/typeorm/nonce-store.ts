@@ -2,7 +2,7 @@ import { type DataSource, LessThanOrEqual, QueryFailedError } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import { NonceEntity, type NonceRecord } from '../entities';
 import { HotStatement, preparedSql, sqliteConnection } from './prepared-sql';
-import { exclusive, isDuplicateKey } from './transactions';
+import { exclusive, insideQueuedUnit, isDuplicateKey } from './transactions';
 
 /** A reservation waiting for the next batch (SQLite). */
 interface PendingReservation {
@@ -38,7 +38,8 @@ export class TypeormNonceStore {
 
   /** Never inside another transaction: on SQLite a reservation made while one is open waits for it (see exclusive). */
   reserve(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
-    if (!sqliteConnection(this.db)) {
+    // Inside a queued unit (its own turn of the queue) a batch would wait for the unit that waits for it.
+    if (!sqliteConnection(this.db) || insideQueuedUnit(this.db)) {
       return exclusive(this.db, undefined, async () => {
         if (await this.insertOne(keyId, nonce, expiresAt)) return true;
         return this.reclaimExpired(keyId, nonce, expiresAt);
