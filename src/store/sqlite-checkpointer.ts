@@ -57,10 +57,9 @@ export class SqliteCheckpointer {
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
     });
     worker.on('message', (m: unknown) => onError(String(m)));
-    worker.on('error', (e: Error) => {
-      restore();
-      onError(e.message);
-    });
+    worker.on('error', (e: Error) => onError(e.message));
+    // However the worker ends (a failure, a stop), the connection checkpoints by itself again.
+    worker.on('exit', restore);
     worker.unref();
     connection.pragma('wal_autocheckpoint = 0');
     return new SqliteCheckpointer(worker, restore);
