@@ -18,17 +18,19 @@ interface PendingReservation {
  * it refuse each other's replays too; the unique key makes the check and the
  * reservation one atomic insert.
  *
- * On SQLite the reservations asked for in one turn of the event loop are
- * inserted in one transaction, in the check phase after the turn's I/O (one
- * commit, one set of WAL pages, for all the signed requests read in that turn
- * instead of one each); each caller still learns only after the commit, and a
- * nonce asked for twice in one batch is reserved once (the second insert hits
- * the key, which rolls back that statement only).
+ * On SQLite the first reservation of a turn of the event loop is inserted at
+ * once, and the ones asked for after it in the same turn are inserted
+ * together in one transaction in the check phase after the turn's I/O (one
+ * commit, one set of WAL pages, for all the other signed requests read in
+ * that turn instead of one each; a lone request, such as a partner's poll
+ * among a flood of refused calls, waits for no batch). Each caller learns
+ * only after its commit, and a nonce asked for twice is reserved once (the
+ * second insert hits the key, which rolls back that statement only).
  */
 export class TypeormNonceStore {
   /** The reservation, once per signed request (see preparedSql, HotStatement). */
   private insert: HotStatement | null = null;
-  /** SQLite: reservations asked for in this turn of the event loop, inserted together at its end. */
+  /** SQLite: the reservations after the first of this turn of the event loop, inserted together at its end. */
   private batch: PendingReservation[] | null = null;
 
   constructor(
@@ -39,24 +41,31 @@ export class TypeormNonceStore {
   /** Never inside another transaction: on SQLite a reservation made while one is open waits for it (see exclusive). */
   reserve(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
     // Inside a queued unit (its own turn of the queue) a batch would wait for the unit that waits for it.
-    if (!sqliteConnection(this.db) || insideQueuedUnit(this.db)) {
-      return exclusive(this.db, undefined, async () => {
-        if (await this.insertOne(keyId, nonce, expiresAt)) return true;
-        return this.reclaimExpired(keyId, nonce, expiresAt);
-      });
+    if (!sqliteConnection(this.db) || insideQueuedUnit(this.db))
+      return this.reserveAlone(keyId, nonce, expiresAt);
+    if (this.batch === null) {
+      // The first of a turn goes at once, as a lone request always did; the turn's later ones wait for its end.
+      this.batch = [];
+      setImmediate(() => this.flush());
+      return this.reserveAlone(keyId, nonce, expiresAt);
     }
+    const batch = this.batch;
     return new Promise<boolean>((resolve, reject) => {
-      if (this.batch === null) {
-        this.batch = [];
-        setImmediate(() => this.flush());
-      }
-      this.batch.push({ keyId, nonce, expiresAt, resolve, reject });
+      batch.push({ keyId, nonce, expiresAt, resolve, reject });
+    });
+  }
+
+  private reserveAlone(keyId: string, nonce: string, expiresAt: number): Promise<boolean> {
+    return exclusive(this.db, undefined, async () => {
+      if (await this.insertOne(keyId, nonce, expiresAt)) return true;
+      return this.reclaimExpired(keyId, nonce, expiresAt);
     });
   }
 
   private flush(): void {
     const batch = this.batch ?? [];
     this.batch = null;
+    if (batch.length === 0) return;
     void exclusive(this.db, undefined, async () => {
       let inserted: boolean[];
       try {
