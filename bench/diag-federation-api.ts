@@ -5,7 +5,7 @@
  * more, event-loop gaps over 20 ms and SQLite calls of 3 ms or more  (bench/diag-trace-preload.js, which
  * appends them to a file; see the issue 13 section of docs/performance-decisions.md).
  *   npm run build && npx ts-node --transpile-only bench/diag-federation-api.ts
- *   DIAG_PHASES=parallel,quiet,flood  DIAG_NODE_ARGS='--cpu-prof ...'  (DIAG_PRELOAD: another trace preload)
+ *   DIAG_PHASES=parallel,quiet,flood[,flood2]  DIAG_NODE_ARGS='--cpu-prof ...'  (DIAG_PRELOAD: another trace preload)
  * Through /work/helpers/heavy on a shared machine.
  */
 import { spawn } from 'node:child_process';
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
       const o = await closedLoop(client, make, { concurrency: 16, count: 6000, maxMs: 30_000 });
       report('16 in flight', o, t0, trace);
     }
-    if (!phases.includes('quiet') && !phases.includes('flood')) return;
+    if (!['quiet', 'flood', 'flood2'].some((p) => phases.includes(p))) return;
     fs.writeFileSync(path.join(b.dataDir, 'config.json'), JSON.stringify(limits(3000)));
     await b.restart();
     const partner = new LoopbackClient(target, { maxSockets: 16 });
@@ -164,7 +164,9 @@ async function main(): Promise<void> {
       const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
       report('quiet', o, t0, trace);
     }
-    if (phases.includes('flood')) {
+    // flood2: a second flood after the first (3 s apart, the per-IP burst full again): warm code, same burst.
+    for (const phase of ['flood', 'flood2'].filter((p) => phases.includes(p))) {
+      if (phase === 'flood2') await new Promise((r) => setTimeout(r, 3000));
       const f = flood({
         baseUrl: target,
         localAddress: '127.0.0.2',
@@ -176,7 +178,7 @@ async function main(): Promise<void> {
       await f.ready;
       const t0 = Date.now();
       const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
-      report('flooded', o, t0, trace);
+      report(phase === 'flood' ? 'flooded' : 'flooded again', o, t0, trace);
       console.log(`  flooder: ${await f.done}`);
     }
   } finally {
