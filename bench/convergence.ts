@@ -15,25 +15,22 @@ const config = {
 };
 
 /**
- * Milliseconds from the accept until every side lists the peer as applied (written and verified in its
- * Asterisk), polled back to back; null when that did not happen within the timeout.
+ * Milliseconds from the accept until `side`'s admin API lists the peer as applied (written and verified in
+ * its Asterisk), with the peer's id there, polled back to back; null when that did not happen within the
+ * timeout. Both sides are polled at once, each by a loop of its own.
  */
-async function trunkReady(
-  sides: Sidecar[],
+async function appliedOn(
+  side: Sidecar,
   name: string,
   acceptSentAt: number,
   timeoutMs: number,
-): Promise<number | null> {
-  const pending = new Set(sides);
-  while (pending.size > 0) {
+): Promise<{ at: number; id: string } | null> {
+  for (;;) {
     if (performance.now() - acceptSentAt > timeoutMs) return null;
-    for (const s of [...pending]) {
-      const view = (await peerByName(s, name)) as { apply_state?: string } | undefined;
-      if (view?.apply_state === 'applied') pending.delete(s);
-    }
-    if (pending.size > 0) await sleep(2);
+    const view = (await peerByName(side, name)) as { id: string; apply_state?: string } | undefined;
+    if (view?.apply_state === 'applied') return { at: performance.now() - acceptSentAt, id: view.id };
+    await sleep(2);
   }
-  return performance.now() - acceptSentAt;
 }
 
 export const convergence: Scenario = {
@@ -43,10 +40,11 @@ export const convergence: Scenario = {
     `Two complete instances (each a sidecar process on SQLite with its own real Asterisk 22, files backend, default ` +
     `reload debounce) on loopback. ${PEERINGS} times, through the admin API only: A requests, B accepts; the clock ` +
     'starts when the accept is sent to B and stops when a test call placed on A (`POST /federation/peers/{id}/test-call`: ' +
-    "an ARI originate to IAX2/<peer>/<B's test extension>) is answered by B; polled back to back from the accept. Then A " +
-    'tears the peer down and the next round starts. Trunk ready, in the same rounds: from the same accept until both ' +
-    "sides' admin APIs list the peer with apply_state `applied` (written in their Asterisk and verified there by its " +
-    'mark), polled on both sides alongside the test calls.',
+    "an ARI originate to IAX2/<peer>/<B's test extension>) is answered by B (the POST's answer). Then A tears the peer " +
+    "down and the next round starts. Trunk ready, in the same rounds: from the same accept until both sides' admin " +
+    'APIs list the peer with apply_state `applied` (written in their Asterisk and verified there by its mark), each ' +
+    'side polled back to back by a loop of its own. The test calls start once A lists the peer as applied (before ' +
+    'that A places none: its Asterisk does not hold the peer) and follow each other 5 ms apart until one is answered.',
 
   async run(log) {
     let a: Instance | null = null;
@@ -65,23 +63,33 @@ export const convergence: Scenario = {
       const [A, B] = [a.sidecar, b.sidecar];
       const samples: number[] = [];
       const readySamples: number[] = [];
+      const readyA: number[] = [];
+      const readyB: number[] = [];
       const attempts: number[] = [];
+      /** The answered call: sent how long after the bench saw A applied, its setup (as A reports it), its POST. */
+      const sentAfterReadyA: number[] = [];
+      const setupMs: number[] = [];
+      const answeredPostMs: number[] = [];
       const failures: string[] = [];
       for (let i = 0; i < PEERINGS; i++) {
         const name = `conv_${i}`;
         const p = await requestAndAccept(A, B, name, { requester: '71', acceptor: '72' });
-        const ready = trunkReady([A, B], name, p.acceptSentAt, PER_PEERING_TIMEOUT_MS);
+        const onA = appliedOn(A, name, p.acceptSentAt, PER_PEERING_TIMEOUT_MS);
+        const onB = appliedOn(B, name, p.acceptSentAt, PER_PEERING_TIMEOUT_MS);
+        // A test call is placed only through a peer A lists as applied (before that A answers "not placed":
+        // the peer is not loaded in its Asterisk), so the calls start once A's own poll sees it applied.
+        const onAView = await onA;
+        const aAt = onAView?.at ?? null;
         let tries = 0;
         let done = false;
-        let lastError = '';
-        while (!done && performance.now() - p.acceptSentAt < PER_PEERING_TIMEOUT_MS) {
-          const peer = await peerByName(A, name);
-          if (!peer) {
-            await sleep(5);
-            continue;
-          }
+        let answeredCall: { sentAfterA: number; setup: number | null; post: number } | null = null;
+        let lastError = aAt === null ? 'A never listed the peer as applied' : '';
+        // The peer's id as A's own poll listed it: no further round trip before the first call.
+        const peer = onAView ?? undefined;
+        while (peer && !done && performance.now() - p.acceptSentAt < PER_PEERING_TIMEOUT_MS) {
           tries += 1;
-          const call = await adminOk<{ answered: boolean; error: string | null }>(
+          const sentAt = performance.now();
+          const call = await adminOk<{ answered: boolean; setup_ms: number | null; error: string | null }>(
             A,
             'POST',
             `/federation/peers/${peer.id}/test-call`,
@@ -89,8 +97,17 @@ export const convergence: Scenario = {
             200,
           );
           if (call.answered) {
-            samples.push(performance.now() - p.acceptSentAt);
+            const now = performance.now();
+            samples.push(now - p.acceptSentAt);
             attempts.push(tries);
+            answeredCall = {
+              sentAfterA: sentAt - p.acceptSentAt - (aAt ?? 0),
+              setup: call.setup_ms,
+              post: now - sentAt,
+            };
+            sentAfterReadyA.push(answeredCall.sentAfterA);
+            if (call.setup_ms !== null) setupMs.push(call.setup_ms);
+            answeredPostMs.push(answeredCall.post);
             done = true;
           } else {
             lastError = call.error ?? '';
@@ -106,13 +123,23 @@ export const convergence: Scenario = {
             `${name}: no answered call within ${PER_PEERING_TIMEOUT_MS} ms (${lastError}; ${state})`,
           );
         }
-        const readyMs = await ready;
+        const bAt = (await onB)?.at ?? null;
+        const readyMs = aAt === null || bAt === null ? null : Math.max(aAt, bAt);
         if (readyMs === null)
           failures.push(`${name}: not applied on both sides within ${PER_PEERING_TIMEOUT_MS} ms`);
-        else readySamples.push(readyMs);
+        else {
+          readySamples.push(readyMs);
+          readyA.push(aAt ?? 0);
+          readyB.push(bAt ?? 0);
+        }
         log(
           `${name}: ${done ? `${Math.round(samples[samples.length - 1])} ms after ${tries} call(s)` : 'FAILED'}` +
-            `, trunk ready after ${readyMs === null ? 'never' : Math.round(readyMs)} ms`,
+            `, trunk ready after ${readyMs === null ? 'never' : Math.round(readyMs)} ms` +
+            ` (A ${aAt === null ? '-' : Math.round(aAt)}, B ${bAt === null ? '-' : Math.round(bAt)})` +
+            (answeredCall
+              ? `; the answered call sent ${Math.round(answeredCall.sentAfterA)} ms after A applied, setup ` +
+                `${answeredCall.setup ?? '-'} ms, POST ${Math.round(answeredCall.post)} ms`
+              : ''),
         );
         await teardown(A, B, name);
       }
@@ -133,6 +160,12 @@ export const convergence: Scenario = {
           trunk_ready_p50_ms: readyP50,
           trunk_ready_p95_ms: readyP95,
           trunk_ready_samples_ms: readySamples.map(round2),
+          // Where the time goes (not targets): each side's own readiness, and the answered call.
+          a_applied_p50_ms: percentile(readyA, 50),
+          b_applied_p50_ms: percentile(readyB, 50),
+          answered_call_sent_after_a_applied_p50_ms: percentile(sentAfterReadyA, 50),
+          answered_call_setup_p50_ms: percentile(setupMs, 50),
+          answered_call_post_p50_ms: percentile(answeredPostMs, 50),
           failures,
         },
         targets: [

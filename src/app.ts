@@ -24,12 +24,14 @@ import { openSideDatabase } from './store/side-sql';
 import {
   asteriskNodeName,
   DbJobLeases,
+  DbNodeLease,
   DbPeerApplyStates,
   DbReplicas,
   DbLoginFailures,
   DbOutboxClaims,
   DbRateLimiter,
   DbSessionStore,
+  LIVE_BEATS,
   purgeSharedState,
   NodePeerRunRows,
   peersMark,
@@ -103,6 +105,8 @@ export class App implements AppRuntime {
   readonly replica: string;
   /** With replicas (config.ha): this replica's row in `replicas`, and the list the status views show. */
   replicaDirectory: DbReplicas | null = null;
+  /** With replicas bound to an Asterisk node: the node's lease (only its holder applies to the node). */
+  nodeLease: DbNodeLease | null = null;
 
   constructor(
     readonly config: Config,
@@ -269,6 +273,17 @@ export class App implements AppRuntime {
     if (this.config.ha.enabled) {
       this.jobs.useLeases(new DbJobLeases(this.db, this.clock, this.replica));
       this.logger.info('replica of a shared database', { component: 'app', replica: this.replica });
+      const ami = this.config.asterisk.ami.host;
+      if (
+        this.config.asterisk.enabled &&
+        this.config.ha.asteriskNode === undefined &&
+        /^(localhost|127\.|::1$|\[::1\])/.test(ami)
+      ) {
+        this.logger.warn(
+          `UURU_HA_ASTERISK_NODE is not set: this replica's Asterisk node is named after its AMI address ${asteriskNodeName(this.config)}, a loopback address every machine has; replicas with an Asterisk each on their own machine must each set a name of their own, or only one of them applies (one lease per node name)`,
+          { component: 'app' },
+        );
+      }
     }
     // Started first, so that a job a feature adds while it starts runs from that moment on.
     this.jobs.start();
@@ -306,6 +321,8 @@ export class App implements AppRuntime {
     }
     // The features took their own jobs off; this waits for anything left before the database goes.
     await this.jobs.stop();
+    // Its Asterisk node to another replica of the node at once, not after the lease expired.
+    await this.nodeLease?.release().catch(() => undefined);
     // A clean stop takes this replica off the list (a killed one stays, shown as not live).
     await this.replicaDirectory?.leave().catch(() => undefined);
     await this.notifier?.stop();
@@ -338,12 +355,27 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
   if (directory) app.replicaDirectory = directory;
   if (ctx.config.asterisk.enabled && !app.hasInjectedAsterisk) {
     const node = directory?.self.asteriskNode;
+    // Replicas bound to the same node: one applies to it, the holder of the node's lease, renewed every beat.
+    const heartbeatMs = ctx.config.ha.heartbeatMs;
+    const nodeLease = node
+      ? new DbNodeLease(ctx.db, ctx.clock, app.replica, node, LIVE_BEATS * heartbeatMs, heartbeatMs)
+      : null;
+    if (nodeLease && !ctx.jobs?.names.includes('node-lease')) {
+      app.nodeLease = nodeLease;
+      ctx.jobs?.add({
+        name: 'node-lease',
+        schedule: { everyMs: heartbeatMs },
+        runAtStart: true,
+        run: () => nodeLease.tick(),
+      });
+    }
     const ast = createAsteriskFeature({
       ...ctx,
       unfederated: policy,
       // With replicas, this replica's Asterisk node has apply states of its own (peer_node_states).
       peers: node ? new NodePeerRunRows(ctx.db, node, ctx.clock) : new PeerRunRows(ctx.db),
       quality: new TypeormTrunkQualityStore(ctx.db),
+      nodeLease: nodeLease ?? undefined,
     });
     app.asterisk = ast.port;
     features.push(ast);
@@ -375,6 +407,25 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
         const mark = await peersMark(ctx.db);
         if (seen !== null && mark !== seen) await app.asterisk.syncPeers('a replica changed the peers');
         seen = mark;
+      },
+    });
+  }
+  // Rows of replicas gone for good (and the leases they held) do not stay listed for ever.
+  if (directory && !ctx.jobs?.names.includes('replica-purge')) {
+    const { heartbeatMs, replicaPurgeMs } = ctx.config.ha;
+    // Never sooner than two live windows: a replica that only stalls keeps its row.
+    const notSeenForMs = Math.max(replicaPurgeMs, 2 * LIVE_BEATS * heartbeatMs);
+    ctx.jobs?.add({
+      name: 'replica-purge',
+      schedule: { everyMs: Math.min(Math.max(Math.floor(notSeenForMs / 2), heartbeatMs), 3_600_000) },
+      scope: 'cluster',
+      run: async () => {
+        const purged = await directory.purgeGone(notSeenForMs);
+        if (purged.length > 0)
+          ctx.logger.info('replicas not seen for long purged, their leases given back', {
+            component: 'app',
+            replicas: purged,
+          });
       },
     });
   }

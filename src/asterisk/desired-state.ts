@@ -46,6 +46,12 @@ export interface PeerObjects {
    * name as its username. Empty for a peer on a fixed secret.
    */
   epochUsers: IaxFriend[];
+  /**
+   * The IAX2 peer the outbound step dials: the friend, except with realtime
+   * rows during a v1 → v2 upgrade's switch overlap, when it is the sent
+   * epoch's `<peer>-e<parity>` row made a whole friend (see realtimeSwitchObjects).
+   */
+  dialName: string;
   /** The inbound context reserved for this peer. */
   inboundContext: string;
   /** The outbound pattern in the federation context. */
@@ -180,8 +186,11 @@ function shareCallNumberBudgets(peers: PeerObjects[], s: RenderSettings): void {
       budget = String(Math.min(MAX_CALL_NUMBERS, sharing * callNumberBudget(s)));
       budgets.set(sharing, budget);
     }
-    const option = p.friend.options.find((o) => o[0] === 'maxcallnumbers');
-    if (option) option[1] = budget;
+    // The friend, and the epoch row dialled during a realtime upgrade switch (a friend too, at that address).
+    for (const f of [p.friend, ...p.epochUsers]) {
+      const option = f.options.find((o) => o[0] === 'maxcallnumbers');
+      if (option) option[1] = budget;
+    }
   }
 }
 
@@ -297,14 +306,14 @@ export function inboundSteps(p: ValidPeer | null, s: RenderSettings): DialplanSt
   return steps;
 }
 
-export function outboundStep(p: ValidPeer, s: RenderSettings): DialplanStep {
+export function outboundStep(p: ValidPeer, s: RenderSettings, dialName: string = p.name): DialplanStep {
   const L = p.extensionLength;
   return {
     context: outboundContextName(s.localContext),
     exten: `_${p.prefix}${'X'.repeat(L)}`,
     priority: 1,
     app: 'Dial',
-    appData: `IAX2/${p.name}/\${EXTEN:-${L}}`,
+    appData: `IAX2/${dialName}/\${EXTEN:-${L}}`,
     peer: p.name,
   };
 }
@@ -317,21 +326,24 @@ export function peerObjects(
   s: RenderSettings,
   memo: { last: StepsMemo | null; next: StepsMemo } | null = null,
 ): PeerObjects {
-  // The steps depend on the settings and on these three values only (see inboundSteps, outboundStep).
-  const key = `${p.name}\n${p.prefix}\n${p.extensionLength}`;
+  const trunk = s.inboundMode === 'shared' ? realtimeSwitchObjects(p, s) : null;
+  const friend = trunk?.friend ?? friendFor(p, s);
+  const dialName = trunk?.dialName ?? p.name;
+  // The steps depend on the settings and on these four values only (see inboundSteps, outboundStep).
+  const key = `${p.name}\n${p.prefix}\n${p.extensionLength}\n${dialName}`;
   const known = memo?.last?.get(p.name);
   const steps =
     known?.key === key
       ? known.steps
       : s.inboundMode === 'shared'
-        ? [outboundStep(p, s)]
+        ? [outboundStep(p, s, dialName)]
         : [outboundStep(p, s), ...inboundSteps(p, s)];
   memo?.next.set(p.name, { key, steps });
-  const friend = friendFor(p, s);
   return {
     peer: p,
     friend,
-    epochUsers: epochUsersFor(p, friend),
+    epochUsers: trunk?.epochUsers ?? epochUsersFor(p, friend),
+    dialName,
     inboundContext: inboundContextFor(p.name, s),
     // The first step is the outbound one.
     outboundExten: steps[0].exten,
@@ -391,6 +403,31 @@ export function withEpochSecrets(
     default:
       return onEpochs;
   }
+}
+
+/**
+ * Realtime rows of a v1 → v2 upgrade in its switch overlap (docs/asterisk.md,
+ * "A v1 peering upgraded to v2"), or null outside it. A realtime row holds one
+ * `secret` (a `;` list is sent literally outbound) and `iaxfriends.name` is
+ * unique, so the files backend's friend with two secret lines has no row form.
+ * Instead the `<peer>` friend keeps the v1 secret (a partner that has not
+ * switched yet still calls as `<peer>` with it), and the sent epoch's
+ * `<peer>-e<parity>` row becomes a whole friend (host, port, the sent secret
+ * under that username) that the outbound step dials; a neighbour epoch's row
+ * stays a user.
+ */
+function realtimeSwitchObjects(
+  p: ValidPeer,
+  s: RenderSettings,
+): { friend: IaxFriend; epochUsers: IaxFriend[]; dialName: string } | null {
+  const v1 = p.alsoAcceptFirst;
+  if (v1 === undefined || p.sendEpoch === undefined || p.sendEpoch === null) return null;
+  const sent: ValidPeer = { ...p, alsoAcceptFirst: undefined };
+  const dialName = epochUserName(p.name, p.sendEpoch);
+  const friend = friendFor({ ...sent, secret: v1, sendEpoch: null }, s);
+  const dialled = { ...friendFor(sent, s), name: dialName };
+  const epochUsers = epochUsersFor(sent, friend).map((u) => (u.name === dialName ? dialled : u));
+  return { friend, epochUsers, dialName };
 }
 
 /** The IAX2 user that checks the secret of an epoch: two names alternate, so neighbouring epochs never share one. */

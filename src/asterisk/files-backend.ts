@@ -107,21 +107,26 @@ export class FilesBackend implements StateBackend {
   async apply(state: DesiredState, applyOpts: { force: boolean }): Promise<ApplyReport> {
     this.assertConfigDir();
     const force = applyOpts.force || !this.reloadedOnce;
-    const report: ApplyReport = { changes: [], reloaded: [] };
+    const phases = new Laps();
+    const report: ApplyReport = { changes: [], reloaded: [], phasesMs: phases.ms };
+    const t0 = performance.now();
     const owned = await this.clashes.exclude(state);
     const iax = renderIax(owned);
     // A change of IAX2 options alone (codec, host, secret ...) leaves every dial plan step as it was: the
     // text rendered last time stands, without rendering ~10,000 lines again.
     const last = this.lastApplied;
     const extText = last && sameDialplan(last.owned, owned) ? last.extText : renderExtensionsFile(owned);
+    phases.lap('render');
     // Both settled before a failure is thrown: the next run must not meet a write of this one still going on.
     const [iaxWrite, extWrite] = await settledBoth(
       this.files.replace(IAX_FILE, iax.text),
       this.files.replace(EXTENSIONS_FILE, extText),
     );
+    phases.lap('write');
     const iaxChanged = iaxWrite.changed;
     const extChanged = extWrite.changed;
-    // The folder's fsync (the rename made durable) runs behind the reloads and is waited for at the end.
+    const t1 = performance.now();
+    // The folder's fsync (the rename made durable) runs behind the reloads, the verify and the record.
     const durable: Promise<void>[] = [iaxWrite.durable, extWrite.durable];
     // The file as we left it needs no parsing: its sections are those of our last render, and their
     // marks tell which changed (a mark is a digest of the section).
@@ -152,14 +157,20 @@ export class FilesBackend implements StateBackend {
       await this.reloadDialplan(state);
       report.reloaded.push(DIALPLAN_MODULE);
     }
-    // A run is over only once what it wrote is on disk for good (the next run and a restart build on it).
-    await Promise.all(durable);
+    // From the writes to the last reload's answer (the report's section diff runs meanwhile).
+    phases.lap('reload');
+    // A run is over only once what it wrote is on disk for good (the next run and a restart build on it);
+    // the reconciler waits for it after recording the apply states (see ApplyReport.durable).
+    report.durable = Promise.all(durable).then(() => undefined);
+    report.durable.catch(() => undefined); // awaited by the reconciler; never an unhandled rejection meanwhile
     if (report.reloaded.length === 2) this.reloadedOnce = true;
     if (report.changes.length > 0) {
       this.logger.info('generated files updated', {
         component: 'asterisk',
         changes: report.changes.length,
         reloaded: report.reloaded,
+        // Render and write (the temp files' fsyncs included), then the reloads with their read-backs.
+        phasesMs: { write: round1(t1 - t0), reload: round1(performance.now() - t1) },
       });
     }
     return report;
@@ -304,10 +315,26 @@ export class FilesBackend implements StateBackend {
   }
 }
 
+/** Milliseconds per step of one apply, to 0.1 ms (see ApplyReport.phasesMs). */
+class Laps {
+  readonly ms: Record<string, number> = {};
+  private last = performance.now();
+
+  lap(name: string): void {
+    const now = performance.now();
+    this.ms[name] = Math.round((now - this.last) * 10) / 10;
+    this.last = now;
+  }
+}
+
 /** Both values once both promises settled; the first failure (in argument order) when one failed. */
 async function settledBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
   const [ra, rb] = await Promise.allSettled([a, b]);
   if (ra.status === 'rejected') throw ra.reason;
   if (rb.status === 'rejected') throw rb.reason;
   return [ra.value, rb.value];
+}
+
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }

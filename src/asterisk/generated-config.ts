@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema';
 import type { UnfederatedNumbersSource } from '../core/unfederated-numbers';
-import type { AsteriskPeerRows } from '../core/asterisk-peers';
+import type { AsteriskRenderRows } from '../core/asterisk-peers';
 import { buildDesiredState, type DialplanStep, renderSettingsFrom } from './desired-state';
 import { EXTENSIONS_FILE, IAX_FILE, renderExtensionsFile, renderIax } from './files-renderer';
 
@@ -29,13 +29,14 @@ const rowLine = (s: DialplanStep): string =>
 
 export async function renderGeneratedConfig(deps: {
   config: Config;
-  peers: AsteriskPeerRows;
+  /** The rendered columns only: no apply state is read (with replicas it is per Asterisk node). */
+  peers: AsteriskRenderRows;
   unfederated: UnfederatedNumbersSource;
   /** The injected clock's time (which epoch secrets the files hold). */
   now: number;
 }): Promise<GeneratedConfig> {
   const { config } = deps;
-  const peers = await deps.peers.readAll();
+  const peers = await deps.peers.readRendered();
   const settings = renderSettingsFrom(config, await deps.unfederated.unfederatedSet());
   const desired = buildDesiredState(peers, settings, {
     now: deps.now,

@@ -9,6 +9,7 @@ import type {
 import { errorMessage } from '../core/errors';
 import type { UnfederatedNumbersSource } from '../core/unfederated-numbers';
 import type { TrunkQualityStore } from '../core/trunk-quality';
+import type { AsteriskNodeLease } from '../core/replicas';
 import { AmiClient } from './ami-client';
 import { CallQualityMonitor } from './call-quality';
 import { AriClient } from './ari-client';
@@ -67,6 +68,11 @@ export function createAsteriskFeature(
     peers: AsteriskPeerRows;
     /** Call-quality samples (this layer writes them), handed in by the composition. */
     quality: TrunkQualityStore;
+    /**
+     * Replicas: the lease of this replica's Asterisk node. Only its holder reconciles the node and
+     * takes call-quality samples; the other replicas bound to the node stand by.
+     */
+    nodeLease?: AsteriskNodeLease;
   },
   overrides: AsteriskFeatureOverrides = {},
 ): AsteriskFeature {
@@ -148,6 +154,7 @@ export function createAsteriskFeature(
     ami,
     backend,
     unfederated: ctx.unfederated,
+    nodeLease: ctx.nodeLease,
     onReport: (report) => {
       subscribeAfterApply(report);
       compaction.afterRun(report.changes.length, report.applied.length + report.failed.length);
@@ -187,12 +194,17 @@ export function createAsteriskFeature(
     probe: { ...a.qualityProbe, extension: a.testExtension },
   });
 
+  /** Replicas sharing this node: a job that works on the node runs on the lease holder only. */
+  const nodeLease = ctx.nodeLease;
+  const onNode = (job: Job): Job =>
+    nodeLease ? { ...job, run: () => (nodeLease.held() ? job.run() : Promise.resolve()) } : job;
+
   let lastUptime: number | null = null;
   let lastBootEstimate: number | null = null;
   const jobs: Job[] = [
     monitor.job,
-    quality.pollJob,
-    ...(quality.probeJob ? [quality.probeJob] : []),
+    onNode(quality.pollJob),
+    ...(quality.probeJob ? [onNode(quality.probeJob)] : []),
     {
       name: 'asterisk-reconcile',
       schedule: { cron: config.jobs.reconcileCron },
@@ -208,6 +220,7 @@ export function createAsteriskFeature(
   ];
   let handles: JobHandle[] = [];
   let stopWatchingDrift: (() => void) | null = null;
+  let stopFollowingLease: (() => void) | null = null;
 
   const onAmiConnected = () => {
     reconciler.sessionStarted();
@@ -271,7 +284,10 @@ export function createAsteriskFeature(
           verified: [],
           failed: [],
           problems: [],
-          error: reconciler.lastError ?? 'the reconcile did not run (the Asterisk layer is stopping)',
+          error:
+            reconciler.standby ??
+            reconciler.lastError ??
+            'the reconcile did not run (the Asterisk layer is stopping)',
           startedAt: null,
           finishedAt: reconciler.lastRunAt,
           phasesMs: {},
@@ -329,6 +345,16 @@ export function createAsteriskFeature(
       quality.start();
       const runner = runnerFor(ctx);
       handles = jobs.map((j) => runner.add(j));
+      // Taken at start or over from a replica that died: the node may hold anything, so a full run at once.
+      stopFollowingLease =
+        nodeLease?.onGained(() => {
+          logger.info('Asterisk node lease taken: this replica applies to the node', {
+            component: 'asterisk',
+            node: nodeLease.node,
+          });
+          reconciler.sessionStarted();
+          void reconciler.request('node-lease-taken', { immediate: true, full: true });
+        }) ?? null;
       // A hand edit of a generated file is repaired at once, not at the next scheduled reconcile.
       stopWatchingDrift =
         backend.watchDrift?.((file) => {
@@ -344,6 +370,8 @@ export function createAsteriskFeature(
       handles = [];
       stopWatchingDrift?.();
       stopWatchingDrift = null;
+      stopFollowingLease?.();
+      stopFollowingLease = null;
       await reconciler.stop();
       compaction.stop();
       await monitor.stop();

@@ -193,6 +193,13 @@ export class RealtimeBackend implements StateBackend {
   ): Promise<void> {
     // Trunk secret epoch users are rows of their own (type=user, one secret each), owned like the friends.
     const wanted = new Map(peers.flatMap((p) => [p.friend, ...p.epochUsers]).map((f) => [f.name, f]));
+    // A row's columns that it does not set are cleared: an epoch row is a whole friend during a v1 → v2
+    // upgrade's switch and a user again after it, and must not keep the friend's host, port or username.
+    const cleared = Object.fromEntries(
+      [...new Set([...OPTIONAL_OPTIONS, ...[...wanted.values()].flatMap((f) => f.options.map(([k]) => k))])]
+        .filter((k) => !ASTERISK_OWNED_COLUMNS.has(k))
+        .map((k) => [k, null]),
+    );
     // An owned name the name column cannot hold has no row to find (it could not have been stored).
     const names = [...new Set([...wanted.keys(), ...ownedFriends])].filter(
       (n) => !unstorable.friendNames.has(n),
@@ -206,7 +213,7 @@ export class RealtimeBackend implements StateBackend {
       const row = existing.get(name);
       // Options a peer may lack (the ACL of a hostname partner) are cleared, not left stale.
       const values: Record<string, string | null> = {
-        ...Object.fromEntries(OPTIONAL_OPTIONS.map((k) => [k, null])),
+        ...cleared,
         ...Object.fromEntries(friend.options.filter(([k]) => !ASTERISK_OWNED_COLUMNS.has(k))),
       };
       if (row && !ownedFriends.has(name)) {
@@ -351,16 +358,12 @@ export class RealtimeBackend implements StateBackend {
     }
     for (const p of state.peers) {
       if (report.peerErrors.has(p.peer.name)) continue;
-      // A realtime load: what chan_iax2 makes of the row right now.
-      const out = await this.ami.command(`iax2 show peer ${p.friend.name} load`);
-      const portMatch = /Port\s*:?\s*(\d+)/i.exec(out);
-      if (!new RegExp(`Name\\s*:\\s*${p.friend.name}\\s*$`, 'm').test(out)) {
-        report.peerErrors.set(p.peer.name, 'Asterisk could not load the realtime IAX2 peer');
-      } else if (portMatch && Number(portMatch[1]) !== p.peer.port) {
-        report.peerErrors.set(
-          p.peer.name,
-          `Asterisk loads the peer on port ${portMatch[1]}, expected ${p.peer.port}`,
-        );
+      // A realtime load: what chan_iax2 makes of the row right now (and of the row dialled, when another).
+      const loadError = await this.loadError(p.friend.name, p.peer.port);
+      const dialError =
+        loadError ?? (p.dialName === p.friend.name ? null : await this.loadError(p.dialName, p.peer.port));
+      if (dialError !== null) {
+        report.peerErrors.set(p.peer.name, dialError);
       } else {
         const missing = p.steps.find((s) => {
           const r = rows.get(extKey(s));
@@ -381,6 +384,17 @@ export class RealtimeBackend implements StateBackend {
       }
     }
     return report;
+  }
+
+  /** Why chan_iax2 cannot load a realtime friend as wanted, or null when it can. */
+  private async loadError(name: string, port: number): Promise<string | null> {
+    const out = await this.ami.command(`iax2 show peer ${name} load`);
+    const portMatch = /Port\s*:?\s*(\d+)/i.exec(out);
+    if (!new RegExp(`Name\\s*:\\s*${name}\\s*$`, 'm').test(out))
+      return `Asterisk could not load the realtime IAX2 peer ${name}`;
+    if (portMatch && Number(portMatch[1]) !== port)
+      return `Asterisk loads the peer on port ${portMatch[1]}, expected ${port}`;
+    return null;
   }
 
   /**

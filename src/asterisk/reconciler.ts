@@ -10,6 +10,7 @@ import { type DesiredState, type PeerObjects, buildDesiredState, renderSettingsF
 import type { ApplyPatch, AsteriskPeerRows, PeerPatch, PeerRunRow } from '../core/asterisk-peers';
 import { PeerPatchBatch } from './peer-patch-batch';
 import type { ApplyReport, StateBackend, VerifyReport } from './state-backend';
+import type { AsteriskNodeLease } from '../core/replicas';
 import { SingleFlight } from '../jobs/single-flight';
 
 export interface ReconcileReport {
@@ -21,7 +22,10 @@ export interface ReconcileReport {
   problems: string[];
   startedAt: number;
   finishedAt: number;
-  /** Milliseconds spent per phase (read, apply, verify, forced, record): where a slow run spent its time. */
+  /**
+   * Milliseconds spent per phase (read, build, the backend's own steps such as render, write and reload,
+   * the rest of apply, verify, forced, record): where a slow run spent its time. They add up to the run.
+   */
   phasesMs: Record<string, number>;
 }
 
@@ -112,6 +116,11 @@ export class Reconciler {
    */
   appliedEpochPhases: string | null = null;
   lastError: string | null = null;
+  /**
+   * Why the last request did not run on this replica: another replica bound
+   * to the same Asterisk node holds its lease (null while this one applies).
+   */
+  standby: string | null = null;
 
   constructor(
     private readonly deps: {
@@ -127,6 +136,11 @@ export class Reconciler {
       unfederated: UnfederatedNumbersSource;
       /** Called after every completed run (never throws into the run). */
       onReport?: (report: ReconcileReport) => void;
+      /**
+       * Replicas sharing one Asterisk node: runs happen only while this replica holds the node's
+       * lease; on another replica's node they are skipped (no apply, no apply state written).
+       */
+      nodeLease?: AsteriskNodeLease;
     },
   ) {}
 
@@ -241,7 +255,14 @@ export class Reconciler {
   }
 
   private async runOnce(reasons: string[], full: boolean): Promise<ReconcileReport | null> {
-    const { ami, backend, clock, logger, metrics, config } = this.deps;
+    const { ami, backend, clock, logger, metrics, config, nodeLease } = this.deps;
+    if (nodeLease && !nodeLease.held()) {
+      // The holder applies to this node; its apply state is the holder's to write.
+      this.standby = `this replica stands by for Asterisk node ${nodeLease.node}: ${nodeLease.holder() ?? 'another replica'} holds its lease and applies to it`;
+      logger.debug('reconcile skipped: not the node lease holder', { component: 'asterisk', reasons });
+      return null;
+    }
+    this.standby = null;
     const startedAt = clock.now();
     logger.debug('reconcile run starts', { component: 'asterisk', reasons });
     try {
@@ -258,12 +279,13 @@ export class Reconciler {
       const phases = new PhaseTimer();
       const peers = await this.deps.rows.readAll();
       const unfederated = await this.deps.unfederated.unfederatedSet();
+      phases.lap('read');
       const at = { now: clock.now(), overlapMs: config.federation.secretOverlapSeconds * 1000 };
       const desired = buildDesiredState(peers, renderSettingsFrom(config, unfederated), at);
       const epochPhases = timePhasesKey(peers, at.now, at.overlapMs);
-      phases.lap('read');
+      phases.lap('build');
       const applied = await backend.apply(desired, { force: false });
-      phases.lap('apply');
+      phases.lap('apply', applied.phasesMs);
       let verify = await backend.verify(desired, { full });
       phases.lap('verify');
       const signature = failureSignature(verify);
@@ -274,12 +296,18 @@ export class Reconciler {
         const forced = await backend.apply(desired, { force: true });
         applied.changes.push(...forced.changes);
         applied.reloaded.push(...forced.reloaded);
+        if (forced.durable) applied.durable = bothDurable(applied.durable, forced.durable);
         verify = await backend.verify(desired);
         phases.lap('forced');
       }
       this.lastFailureSignature = failureSignature(verify);
       const report = await this.record(peers, desired, verify, applied, reasons, startedAt);
       phases.lap('record');
+      // The apply states are recorded as soon as Asterisk holds the state (an admin sees the trunk live);
+      // the run ends once the written files survive a power loss too. Until then a power loss may bring
+      // the old files back, whole, which a restart's first run repairs like a crash before the write.
+      await applied.durable;
+      phases.lap('durable');
       report.phasesMs = phases.laps;
       for (const c of report.changes) metrics.driftRepaired.inc({ action: c.action });
       metrics.reconcileRuns.inc({
@@ -392,14 +420,24 @@ export class Reconciler {
   }
 }
 
-/** Milliseconds per phase of a run, for the log line (where a slow run spent its time). */
+/**
+ * Milliseconds per phase of a run, for the log line and the report (where a
+ * slow run spent its time). The phases add up to the run: a lap given the
+ * steps its callee timed (the files backend's render, write, reload) reports
+ * them under their own names and only the rest under its own.
+ */
 class PhaseTimer {
   readonly laps: Record<string, number> = {};
   private last = performance.now();
 
-  lap(name: string): void {
+  lap(name: string, steps?: Record<string, number>): void {
     const now = performance.now();
-    this.laps[name] = Math.round((now - this.last) * 10) / 10;
+    let rest = now - this.last;
+    for (const [step, ms] of Object.entries(steps ?? {})) {
+      this.laps[step] = ms;
+      rest -= ms;
+    }
+    this.laps[name] = Math.max(0, Math.round(rest * 10) / 10);
     this.last = now;
   }
 }
@@ -432,4 +470,11 @@ function sameRendering(a: PeerObjects, b: PeerObjects): boolean {
 
 function failureSignature(v: VerifyReport): string {
   return [...[...v.peerErrors.entries()].map(([k, e]) => `${k}: ${e}`), ...v.problems].sort().join('; ');
+}
+
+/** Both applies' durable waits as one (awaited at the end of the run; never an unhandled rejection before). */
+function bothDurable(a: Promise<void> | undefined, b: Promise<void>): Promise<void> {
+  const both = Promise.all([a, b]).then(() => undefined);
+  both.catch(() => undefined);
+  return both;
 }

@@ -13,6 +13,19 @@ export interface ApplyReport {
   changes: { action: DriftAction; object: string }[];
   /** Modules reloaded by this apply. */
   reloaded: string[];
+  /**
+   * Where the apply spent its time, ms, for the steps a backend times (the
+   * files backend: render, write, reload); the reconciler reports them beside
+   * its own phases and what is left of the apply as `apply`.
+   */
+  phasesMs?: Record<string, number>;
+  /**
+   * Resolves once what the apply wrote survives a power loss too (the files
+   * backend's folder fsync after its renames); Asterisk holds the new state
+   * already. The reconciler records the apply states first and waits for it
+   * before the run ends. Absent when there is nothing to wait for.
+   */
+  durable?: Promise<void>;
 }
 
 export interface VerifyReport {

@@ -7,6 +7,10 @@ import { systemClock } from '../core/clock';
 import { errorMessage } from '../core/errors';
 import { V1PeeringImport } from '../federation/v1-import';
 import { TypeormPeeringStore, TypeormTransactions } from '../store/typeorm';
+import { DbPeerApplyStates, liveNodes } from '../store/ha';
+import type { PeerApplyStates } from '../core/replicas';
+import type { Config } from '../config/schema';
+import type { DataSource } from 'typeorm';
 import type { CliContext } from './context';
 import { EXIT_FAILED } from './exit-codes';
 import { openLocalDatabase, rethrowForCli } from './local-database';
@@ -41,6 +45,7 @@ export async function runAdopt(
   const uuru = new UuruDeployment(where);
   const peerings = new TypeormPeeringStore(db);
   const backend = config.asterisk.stateBackend;
+  const applyStates = peerApplyStatesOf(db, config);
   const adopter = new Adopter(uuru, {
     peerings,
     // The protocol core writes the peering tables; adopt only says what to import or forget.
@@ -83,11 +88,7 @@ export async function runAdopt(
         await askReconcile();
         const deadline = Date.now() + opts.waitMs;
         for (;;) {
-          const live: string[] = [];
-          for (const name of names) {
-            const p = await peerings.findPeer({ name });
-            if (p?.applyState === 'applied') live.push(name);
-          }
+          const live = await appliedPeers(names, peerings, applyStates);
           if (live.length === names.length || Date.now() >= deadline) return live;
           await new Promise((res) => setTimeout(res, 500));
         }
@@ -113,4 +114,36 @@ export async function runAdopt(
     await uuru.close();
     await db.destroy();
   }
+}
+
+/**
+ * With replicas (ha.enabled) a peer's apply state is per Asterisk node
+ * (peer_node_states, written by the replica bound to each node) and the
+ * peer row's own column keeps its insert value: the states over the nodes
+ * of the live replicas, as the admin views read them. Null for one sidecar.
+ */
+export function peerApplyStatesOf(db: DataSource, config: Pick<Config, 'ha'>): PeerApplyStates | null {
+  if (!config.ha.enabled) return null;
+  const { heartbeatMs } = config.ha;
+  return new DbPeerApplyStates(db, { liveNodes: () => liveNodes(db, systemClock, heartbeatMs) });
+}
+
+/**
+ * Which of `names` are applied: on every live replica's Asterisk node with
+ * replicas (`applyStates`), else by the peer row's apply state.
+ */
+export async function appliedPeers(
+  names: readonly string[],
+  peerings: Pick<TypeormPeeringStore, 'findPeer'>,
+  applyStates: PeerApplyStates | null,
+): Promise<string[]> {
+  const found: { name: string; id: string; applyState: string }[] = [];
+  for (const name of names) {
+    const p = await peerings.findPeer({ name });
+    if (p) found.push({ name, id: p.id, applyState: p.applyState });
+  }
+  const perNode = applyStates ? await applyStates.summarize(found.map((p) => p.id)) : null;
+  return found
+    .filter((p) => (perNode ? perNode.get(p.id)?.applyState : p.applyState) === 'applied')
+    .map((p) => p.name);
 }

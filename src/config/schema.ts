@@ -328,6 +328,11 @@ export const configSchema = z
          * and then reconciles its own Asterisk at once instead of at the next scheduled reconcile, ms.
          */
         peerWatchMs: z.number().int().min(100).default(2000),
+        /**
+         * A replica not seen for this long (killed, or gone for good) loses its row in `replicas` and the
+         * leases it held (the `replica-purge` job, on one replica), ms; at least six heartbeats. Default a day.
+         */
+        replicaPurgeMs: z.number().int().min(1000).default(86_400_000),
       })
       .prefault({}),
     notify: z

@@ -24,6 +24,18 @@ export type PeerRunRow = Pick<
   | 'appliedAt'
 >;
 
+/** What is rendered of a peer, without any apply state (`uuru-fed asterisk config`). */
+export type PeerRenderRow = Omit<PeerRunRow, 'applyState' | 'applyError' | 'appliedAt'>;
+
+/**
+ * The peers as rendered, for a view of the generated configuration: no apply
+ * state is read, as it is no fact of the rendering (and with replicas it is
+ * per Asterisk node, not the peer row's).
+ */
+export interface AsteriskRenderRows {
+  readRendered(): Promise<PeerRenderRow[]>;
+}
+
 /** What a reconcile run writes on a peer row. */
 export type ApplyPatch = Pick<Peer, 'applyState' | 'applyError'> & { appliedAt?: number };
 

@@ -87,7 +87,10 @@ export interface ReconcileNowReport {
   error: string | null;
   startedAt: number | null;
   finishedAt: number | null;
-  /** Milliseconds per phase of the run (read, apply, verify, forced, record); empty when it did not run. */
+  /**
+   * Milliseconds per phase of the run (read, build, render, write, reload, apply, verify, forced, record; they
+   * add up to the run); empty when it did not run.
+   */
   phasesMs: Record<string, number>;
 }
 

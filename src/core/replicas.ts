@@ -96,3 +96,20 @@ export function summarizeNodes(nodes: readonly string[], rows: readonly PeerNode
     nodes: list,
   };
 }
+
+/**
+ * The lease of this replica's Asterisk node (replicas only, src/store/ha/node-lease.ts): of the
+ * replicas bound to one Asterisk node, only the one holding the node's lease reconciles and
+ * applies to it; the others stand by and one of them takes the lease over when the holder stops
+ * renewing it (it died). A row won by an UPDATE, like the job leases.
+ */
+export interface AsteriskNodeLease {
+  /** The Asterisk node this replica is bound to. */
+  readonly node: string;
+  /** True while this replica holds the lease (checked before every reconcile run). */
+  held(): boolean;
+  /** The replica that held the lease when this replica last looked (null: nobody, or not looked yet). */
+  holder(): string | null;
+  /** Calls `listener` each time this replica takes the lease (at start, or over from a dead holder). */
+  onGained(listener: () => void): () => void;
+}

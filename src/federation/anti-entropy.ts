@@ -6,8 +6,13 @@ import type { Outbox } from './outbox';
 import type { PartnerTransport } from './partner-transport';
 import type { PeeringStore } from './ports/peering-store';
 import type { Transactions } from './ports/transactions';
+import type { Peer } from './ports/peering-store';
+import { compareTrunkEpochs, trunkEpochsOf } from './secret-rotation';
 import { v2PeeringState as stateCall } from './v2-calls';
-import { v2PeeringStateAnswer, type V2PeeringState } from './wire-schemas';
+import { v2PeeringStateAnswer, type V2PeeringState, type V2TrunkEpochs } from './wire-schemas';
+
+/** How a peer's `partner_error` about differing trunk secret epochs starts (anti-entropy clears only its own). */
+export const EPOCHS_DIFFER = 'the trunk secret epochs differ from the partner’s';
 
 /** Outgoing requests younger than this are left alone (unless they predate this process). */
 const FRESH_REQUEST_MS = 5 * 60 * 1000;
@@ -19,6 +24,9 @@ export interface AntiEntropyReport {
   recovered: number;
   requestsClosed: number;
   errors: number;
+  /** Peerings whose trunk secret epochs differ from the partner's (reported on the peer), and those caught up. */
+  epochMismatches: number;
+  epochsCaughtUp: number;
 }
 
 /**
@@ -26,7 +34,12 @@ export interface AntiEntropyReport {
  * each shared peering (GET /peerings/{id}): a lost accept is sent again, a
  * peer the partner forgot is marked partner_missing (the admin decides), a
  * pending request the partner declined or forgot is closed. v1 partners
- * (stock µURU) have no such endpoint and are skipped.
+ * (stock µURU) have no such endpoint and are skipped. For an active peering
+ * on trunk secret epochs the partner also answers its epochs (length, forced
+ * rotations agreed, the last one's moment): when it agreed one forced
+ * rotation more (the answer to our proposal was lost) we propose it again and
+ * take the moment it answers; any other difference is reported on the peer
+ * (`partner_error`) until the two agree again.
  */
 export class AntiEntropy {
   readonly name = 'anti-entropy';
@@ -43,6 +56,8 @@ export class AntiEntropy {
       clock: Clock;
       logger: Logger;
       metrics: Metrics;
+      /** Proposes a forced rotation again (Handshake.forceSecretRotation): how a side behind catches up. */
+      catchUpRotation?: (peerId: string) => Promise<unknown>;
     },
   ) {
     this.startedAt = deps.clock.now();
@@ -55,12 +70,60 @@ export class AntiEntropy {
     return this.running;
   }
 
-  private async ask(partnerUrl: string, requestId: string): Promise<V2PeeringState | null> {
+  private async ask(
+    partnerUrl: string,
+    requestId: string,
+  ): Promise<{ state: V2PeeringState; epochs: V2TrunkEpochs | null }> {
     const answer = await this.deps.transport.send(stateCall(partnerUrl, requestId));
     if (answer.status !== 200) throw new Error(`partner answered ${answer.status}`);
     const parsed = v2PeeringStateAnswer.safeParse(answer.json);
     if (!parsed.success) throw new Error('partner answered with an unexpected body');
-    return parsed.data.state;
+    return { state: parsed.data.state, epochs: parsed.data.trunk_epochs ?? null };
+  }
+
+  /** Compares an active peering's trunk secret epochs with the partner's: catches up, reports, or clears a report. */
+  private async compareEpochs(peer: Peer, theirs: V2TrunkEpochs, report: AntiEntropyReport): Promise<void> {
+    const { peerings, clock, logger } = this.deps;
+    const ours = trunkEpochsOf(peer);
+    const verdict = compareTrunkEpochs(ours, theirs);
+    let failure: string | null = null;
+    if (verdict === 'behind' && this.deps.catchUpRotation) {
+      try {
+        await this.deps.catchUpRotation(peer.id);
+        report.epochsCaughtUp++;
+        logger.info('anti-entropy: caught up with a forced rotation the partner agreed', {
+          component: 'anti-entropy',
+          peer: peer.name,
+        });
+      } catch (e) {
+        failure = errorMessage(e);
+      }
+    }
+    const reported = peer.partnerError?.startsWith(EPOCHS_DIFFER) ?? false;
+    if (verdict === 'same' || (verdict === 'behind' && failure === null)) {
+      if (reported)
+        await peerings.updatePeer(peer.id, {
+          partnerError: null,
+          partnerErrorAt: null,
+          updatedAt: clock.now(),
+        });
+      return;
+    }
+    report.epochMismatches++;
+    const show = (e: V2TrunkEpochs | null) =>
+      e === null
+        ? 'a fixed secret'
+        : `${e.length_seconds} s epochs, ${e.forced_rotations} forced rotation(s)${e.forced_rotation_at ? ` (last at ${e.forced_rotation_at})` : ''}`;
+    const now = clock.now();
+    const partnerError = `${EPOCHS_DIFFER}: here ${show(ours)}, the partner ${show(theirs)} (checked ${new Date(now).toISOString()})${failure ? `; catching up failed: ${failure}` : ''}`;
+    logger.warn('anti-entropy: trunk secret epochs differ from the partner', {
+      component: 'anti-entropy',
+      peer: peer.name,
+      verdict,
+    });
+    // Another finding on the peer (a lost accept, the partner missing) stands.
+    if (peer.partnerError === null || reported)
+      await peerings.updatePeer(peer.id, { partnerError, partnerErrorAt: now, updatedAt: now });
   }
 
   private async pass(): Promise<AntiEntropyReport> {
@@ -71,6 +134,8 @@ export class AntiEntropy {
       recovered: 0,
       requestsClosed: 0,
       errors: 0,
+      epochMismatches: 0,
+      epochsCaughtUp: 0,
     };
     const { peerings, clock } = this.deps;
     const pendingDeliveries = await this.deps.outbox.pendingByRequest(
@@ -80,9 +145,10 @@ export class AntiEntropy {
       // While our own notification is still on its way the partner's view is expected to lag.
       if (pendingDeliveries.has(peer.requestId)) continue;
       report.checked++;
-      let state: V2PeeringState | null;
+      let state: V2PeeringState;
+      let epochs: V2TrunkEpochs | null;
       try {
-        state = await this.ask(peer.partnerUrl, peer.requestId);
+        ({ state, epochs } = await this.ask(peer.partnerUrl, peer.requestId));
       } catch (e) {
         report.errors++;
         this.deps.metrics.partnerChecks.inc({ peer: peer.name, result: 'error' });
@@ -104,6 +170,8 @@ export class AntiEntropy {
             updatedAt: now,
           });
           report.recovered++;
+        } else if (epochs !== null) {
+          await this.compareEpochs(peer, epochs, report);
         }
       } else if (state === 'pending' && peer.role === 'acceptor') {
         const last = await this.deps.outbox.latest(peer.requestId, 'accept');
@@ -143,9 +211,9 @@ export class AntiEntropy {
       // before a crash may never have been sent: the partner's "unknown" is final for it.
       if (req.createdAt >= this.startedAt && clock.now() - req.createdAt < FRESH_REQUEST_MS) continue;
       report.checked++;
-      let state: V2PeeringState | null;
+      let state: V2PeeringState;
       try {
-        state = await this.ask(req.partnerUrl, req.id);
+        ({ state } = await this.ask(req.partnerUrl, req.id));
       } catch {
         report.errors++;
         continue;

@@ -1,5 +1,5 @@
 import { AppError } from '../core/errors';
-import { answerRotation, type AgreedRotation } from './secret-rotation';
+import { answerRotation, type AgreedRotation, trunkEpochsOf } from './secret-rotation';
 import { DEFAULT_IAX2_PORT, describeHost, parseHostPort } from '../core/network-address';
 import { freshIncomingState } from '../core/records';
 import type { IncomingRequest, Peer } from './ports/peering-store';
@@ -15,6 +15,7 @@ import type {
   V2AcceptBody,
   V2PeeringRequestBody,
   V2PeeringState,
+  V2TrunkEpochs,
 } from './wire-schemas';
 
 /**
@@ -410,6 +411,16 @@ export class InboundHandshake {
     const out = await this.deps.peerings.findOutgoing(requestId);
     if (out && out.partnerServerName === sender) return out.state === 'failed' ? 'unknown' : out.state;
     return 'unknown';
+  }
+
+  /**
+   * The trunk secret epochs of an active peering on epochs, for the partner it
+   * belongs to (anti-entropy compares them with its own), else null.
+   */
+  async v2PeeringEpochs(requestId: string, sender: string): Promise<V2TrunkEpochs | null> {
+    const peer = await this.deps.peerings.findPeer({ requestId });
+    if (!peer || peer.partnerServerName !== sender || peer.dialect !== 'v2') return null;
+    return trunkEpochsOf(peer);
   }
 
   // ---------------------------------------------------------------- v1

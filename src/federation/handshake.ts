@@ -18,7 +18,7 @@ import {
 import { authorityOf, trimBase, type PartnerCall } from './partner-call';
 import { describeAnswer, partnerRefusal, type PartnerAnswer } from './partner-transport';
 import { syncInBackground, uuid, type Descriptor, type HandshakeDeps } from './handshake-deps';
-import { PeeringRecords, type OutgoingRequest } from './peering-records';
+import { type AdmissionRows, PeeringRecords, type OutgoingRequest } from './peering-records';
 import { randomV1Secret } from './v1-secret';
 import { admits } from './policy';
 import { classifyStatus } from './retry-policy';
@@ -82,8 +82,9 @@ export class Handshake {
     const policy = await this.deps.policy.get();
     const blocked = admits({ ...policy, mode: 'open', allow_legacy: true }, { serverName, dialect: 'v2' });
     if (!blocked.ok) throw new AppError('FED_POLICY_DENIED', blocked.reason);
-    await this.records.checkFree({ name: input.name, serverName });
-    await this.records.checkPrefix(input.prefix, null);
+    const seen = await this.records.admissionRows();
+    await this.records.checkFree({ name: input.name, serverName }, {}, seen);
+    await this.records.checkPrefix(input.prefix, null, undefined, seen);
 
     const asked = input.dialect ?? 'auto';
     const v2Here = this.deps.config.federation.v2Enabled;
@@ -98,7 +99,8 @@ export class Handshake {
     let descriptor: Descriptor | null = null;
     if (wanted !== 'v1') {
       const pinned = await this.pinnedDescriptor(partnerUrl, serverName);
-      if (pinned) return this.createV2(input, pinned, { pinned: true });
+      // No round trip since the rows were read: the dial-plan check with the partner's length reuses them.
+      if (pinned) return this.createV2(input, pinned, { pinned: true, seen });
       const found = await this.lookupDescriptor(partnerUrl);
       if (found && found.protocol_versions.includes(PROTOCOL_V2)) descriptor = found;
       else if (wanted === 'v2') {
@@ -157,7 +159,7 @@ export class Handshake {
   private async createV2(
     input: z.infer<typeof createInput>,
     d: Descriptor,
-    opts: { pinned?: boolean } = {},
+    opts: { pinned?: boolean; seen?: AdmissionRows } = {},
   ): Promise<OutgoingRequest> {
     const partnerUrl = trimBase(d.base_url);
     const serverName = d.server_name.toLowerCase();
@@ -168,7 +170,7 @@ export class Handshake {
       );
     }
     // The partner's extension length is known now, so the full dial-plan check applies.
-    await this.records.checkPrefix(input.prefix, d.extension_length);
+    await this.records.checkPrefix(input.prefix, d.extension_length, undefined, opts.seen);
     const agreement = await this.deps.ownKeys.agreementKey();
     const req = this.newOutgoing(input, partnerUrl, serverName, {
       dialect: 'v2',

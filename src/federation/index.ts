@@ -246,6 +246,7 @@ export function createFederationFeature(
     clock,
     logger,
     metrics,
+    catchUpRotation: (peerId) => handshake.forceSecretRotation(peerId),
   });
   const rotation = new KeyRotation({ localKeys, clock, logger });
   const keyEpochs = new KeyEpochs({

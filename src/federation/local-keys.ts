@@ -25,6 +25,14 @@ export const RETIRING_PERIOD_MS = 30 * DAY_MS;
 /** How far ahead of its activation a new key is published as `next`. */
 export const NEXT_LEAD_MS = 7 * DAY_MS;
 export const DEFAULT_KEY_LIFETIME_DAYS = 365;
+/**
+ * How long the active key rows read from the store are reused (signing every
+ * outgoing call, the agreement key of every peering). Every write this class
+ * makes drops them at once; the age only bounds how late a rotation made by
+ * another replica sharing the database is seen, and a key replaced there stays
+ * published and accepted as `retiring` for RETIRING_PERIOD_MS.
+ */
+export const ACTIVE_KEY_CACHE_MS = 1000;
 
 type KeyStatus = LocalKey['status'];
 
@@ -46,6 +54,12 @@ export const serverNameOf: (publicUrl: string) => string = authorityOf;
  */
 export class LocalKeys {
   private readonly cache = new Map<string, KeyObject>();
+  /** The active row per algorithm as last read, and when (performance.now(); see ACTIVE_KEY_CACHE_MS). */
+  private readonly activeRows = new Map<KeyAlg, { row: LocalKey; readAt: number }>();
+  /** Counts the starts and ends of this class's writes: a read that saw one is not remembered. */
+  private writes = 0;
+  /** Writes of this class under way. */
+  private writing = 0;
   private readonly serverName: string;
   private readonly lifetimeMs: number;
 
@@ -73,18 +87,20 @@ export class LocalKeys {
   /** First start: generate the keys. Every start: check they decrypt (opening the store encrypted any plain ones). */
   async ensureKeys(): Promise<void> {
     const { store } = this.deps;
-    const created = await this.deps.transactions.run(async (tx) => {
-      const made: string[] = [];
-      for (const alg of ['ed25519', 'x25519'] as const) {
-        const active = await store.list({ alg, status: ['active'] }, 'desc', tx);
-        if (active.length > 0) continue;
-        const now = this.deps.clock.now();
-        const row = this.newKeyRow(alg, 'active', now, now + this.lifetimeMs + RETIRING_PERIOD_MS, null);
-        await store.insert(row, tx);
-        made.push(row.kid);
-      }
-      return made;
-    });
+    const created = await this.changing(() =>
+      this.deps.transactions.run(async (tx) => {
+        const made: string[] = [];
+        for (const alg of ['ed25519', 'x25519'] as const) {
+          const active = await store.list({ alg, status: ['active'] }, 'desc', tx);
+          if (active.length > 0) continue;
+          const now = this.deps.clock.now();
+          const row = this.newKeyRow(alg, 'active', now, now + this.lifetimeMs + RETIRING_PERIOD_MS, null);
+          await store.insert(row, tx);
+          made.push(row.kid);
+        }
+        return made;
+      }),
+    );
     for (const kid of created) this.deps.logger.info('generated local key', { component: 'keys', kid });
     await this.settleDuplicateActives();
     // Fail at start, not at the first signed request, when the secret is wrong or missing.
@@ -109,10 +125,12 @@ export class LocalKeys {
       const [keep, ...others] = actives;
       const now = this.deps.clock.now();
       for (const o of others) {
-        await store.update(
-          o.kid,
-          { status: 'retiring', expiresAt: Math.min(o.expiresAt, now + RETIRING_PERIOD_MS) },
-          { onlyIfStatus: 'active' },
+        await this.changing(() =>
+          store.update(
+            o.kid,
+            { status: 'retiring', expiresAt: Math.min(o.expiresAt, now + RETIRING_PERIOD_MS) },
+            { onlyIfStatus: 'active' },
+          ),
         );
       }
       this.deps.logger.warn('found more than one active key (replicas started together?): kept one', {
@@ -198,10 +216,12 @@ export class LocalKeys {
     const signing = this.newKeyRow('ed25519', 'next', p.notBefore, expiresAt, null);
     signing.endorsement = { kid: endorser.kid, sig: endorse(signing.kid, signing.publicKey, endorserKey) };
     const agreement = this.newKeyRow('x25519', 'next', p.notBefore, expiresAt, null);
-    await this.deps.transactions.run(async (tx) => {
-      await this.deps.store.insert(signing, tx);
-      await this.deps.store.insert(agreement, tx);
-    });
+    await this.changing(() =>
+      this.deps.transactions.run(async (tx) => {
+        await this.deps.store.insert(signing, tx);
+        await this.deps.store.insert(agreement, tx);
+      }),
+    );
     this.deps.logger.info('published next keys', {
       component: 'keys',
       kid: signing.kid,
@@ -218,25 +238,32 @@ export class LocalKeys {
   async promoteNext(opts: { force?: boolean } = {}): Promise<boolean> {
     const now = this.deps.clock.now();
     const { store } = this.deps;
-    const promoted = await this.deps.transactions.run(async (tx) => {
-      let changed = false;
-      for (const alg of ['ed25519', 'x25519'] as const) {
-        const [next] = await store.list({ alg, status: ['next'] }, 'asc', tx);
-        if (!next || (!opts.force && next.notBefore > now)) continue;
-        const actives = await store.list({ alg, status: ['active'] }, 'asc', tx);
-        for (const a of actives) {
+    const promoted = await this.changing(() =>
+      this.deps.transactions.run(async (tx) => {
+        let changed = false;
+        for (const alg of ['ed25519', 'x25519'] as const) {
+          const [next] = await store.list({ alg, status: ['next'] }, 'asc', tx);
+          if (!next || (!opts.force && next.notBefore > now)) continue;
+          const actives = await store.list({ alg, status: ['active'] }, 'asc', tx);
+          for (const a of actives) {
+            await store.update(
+              a.kid,
+              { status: 'retiring', expiresAt: Math.min(a.expiresAt, now + RETIRING_PERIOD_MS) },
+              {},
+              tx,
+            );
+          }
           await store.update(
-            a.kid,
-            { status: 'retiring', expiresAt: Math.min(a.expiresAt, now + RETIRING_PERIOD_MS) },
+            next.kid,
+            { status: 'active', notBefore: Math.min(next.notBefore, now) },
             {},
             tx,
           );
+          changed = true;
         }
-        await store.update(next.kid, { status: 'active', notBefore: Math.min(next.notBefore, now) }, {}, tx);
-        changed = true;
-      }
-      return changed;
-    });
+        return changed;
+      }),
+    );
     if (promoted) this.deps.logger.info('next keys are now active', { component: 'keys' });
     return promoted;
   }
@@ -248,10 +275,12 @@ export class LocalKeys {
     let n = 0;
     for (const r of rows) {
       // Signatures by a retired key are refused everywhere, so its private half has no use left.
-      await this.deps.store.update(r.kid, {
-        status: 'retired',
-        privateKey: r.alg === 'ed25519' ? '' : r.privateKey,
-      });
+      await this.changing(() =>
+        this.deps.store.update(r.kid, {
+          status: 'retired',
+          privateKey: r.alg === 'ed25519' ? '' : r.privateKey,
+        }),
+      );
       this.cache.delete(r.kid);
       this.deps.logger.info('retired local key', { component: 'keys', kid: r.kid });
       n++;
@@ -263,10 +292,31 @@ export class LocalKeys {
     return this.deps.store.list({ alg, status: ['next', 'active', 'retiring'] }, 'asc');
   }
 
+  /** The active row of alg, from the store at most ACTIVE_KEY_CACHE_MS ago. */
   private async activeRow(alg: KeyAlg): Promise<LocalKey> {
+    // The process's own monotonic time: an injected clock that stands still or jumps must not keep or drop entries.
+    const now = performance.now();
+    const hit = this.activeRows.get(alg);
+    if (hit && now - hit.readAt < ACTIVE_KEY_CACHE_MS) return hit.row;
+    const writesBefore = this.writes;
     const [row] = await this.deps.store.list({ alg, status: ['active'] }, 'desc');
     if (!row) throw new AppError('FED_NO_LOCAL_KEY', `no active ${alg} key: ensureKeys() was not run`);
+    if (this.writes === writesBefore && this.writing === 0) this.activeRows.set(alg, { row, readAt: now });
     return row;
+  }
+
+  /** A write to local_keys: the remembered active rows go when it starts and when it ends. */
+  private async changing<T>(write: () => Promise<T>): Promise<T> {
+    this.writes++;
+    this.writing++;
+    this.activeRows.clear();
+    try {
+      return await write();
+    } finally {
+      this.writing--;
+      this.writes++;
+      this.activeRows.clear();
+    }
   }
 
   private privateKeyOf(row: LocalKey): KeyObject {

@@ -7,8 +7,26 @@ import type { PartnerHealth, PartnerHealthStore } from './ports/partner-health-s
 import { type AnswerClass, backoffDelay, classifyAnswer, type RetryPolicy } from './retry-policy';
 
 const DAY_MS = 24 * 3600 * 1000;
-/** A verified inbound request is written at most this often per partner (the signed path stays cheap). */
+/**
+ * A verified inbound request, and a successful answer of a partner already
+ * healthy, are written at most this often per partner (the signed path and
+ * calls to a partner stay cheap).
+ */
 const INBOUND_WRITE_EVERY_MS = 60_000;
+
+/**
+ * True when `next` (the row after a successful answer) differs from `row`
+ * only in its last success and update time, and the stored last success is
+ * less than INBOUND_WRITE_EVERY_MS old: nothing an admin or the outbox acts on
+ * changed, so it need not be written.
+ */
+function unchangedBut(row: PartnerHealth, next: PartnerHealth, now: number): boolean {
+  if (row.lastSuccessAt === null || now - row.lastSuccessAt >= INBOUND_WRITE_EVERY_MS) return false;
+  if (row.lastSuccessAt > now) return false;
+  const { lastSuccessAt: _a, updatedAt: _b, ...rest } = row;
+  const { lastSuccessAt: _c, updatedAt: _d, ...restNext } = next;
+  return (Object.keys(rest) as (keyof typeof rest)[]).every((k) => rest[k] === restNext[k]);
+}
 
 /** A partner's HTTP answer (partner-transport.ts's PartnerAnswer, by shape). */
 interface PartnerAnswer {
@@ -107,7 +125,11 @@ export class PartnerHealthService {
       const now = this.deps.clock.now();
       const row = (await this.load(serverName)) ?? freshRow(serverName, now);
       if ('transient' in result) return this.save(this.failed(row, result.transient, now));
-      const saved = await this.save(this.answered(row, result.answered, now));
+      const next = this.answered(row, result.answered, now);
+      // A healthy partner answering again changes only its last success: written at most every
+      // INBOUND_WRITE_EVERY_MS, as inbound contact is, so a call to a partner costs no write.
+      if (unchangedBut(row, next, now)) return row;
+      const saved = await this.save(next);
       if (row.consecutiveFailures > 0) this.deps.onWake?.(saved.serverName);
       return saved;
     });

@@ -19,8 +19,30 @@ export interface RequestOwner {
   heldByPeer: boolean;
 }
 
+/**
+ * The rows checkFree and checkPrefix read, read once: an admin's create checks
+ * both against the same rows instead of reading the peers and the pending
+ * requests again for each check (neither check runs in the transaction that
+ * stores the request, so one read is as current as three).
+ */
+export interface AdmissionRows {
+  peers: Peer[];
+  pendingOutgoing: OutgoingRequest[];
+  pendingIncoming: IncomingRequest[];
+}
+
 export class PeeringRecords {
   constructor(private readonly deps: Pick<HandshakeDeps, 'peerings' | 'config' | 'policy' | 'clock'>) {}
+
+  /** The peers and the pending requests both ways, for checkFree and checkPrefix. */
+  async admissionRows(): Promise<AdmissionRows> {
+    const { peerings } = this.deps;
+    return {
+      peers: await peerings.listPeers(),
+      pendingOutgoing: await peerings.listOutgoing({ state: 'pending' }),
+      pendingIncoming: await peerings.listIncoming({ state: 'pending' }),
+    };
+  }
 
   /**
    * Refuses a name or partner already in use: by a peer, a pending request in
@@ -29,9 +51,10 @@ export class PeeringRecords {
   async checkFree(
     p: { name: string; serverName: string },
     except: { incomingId?: string; outgoingId?: string } = {},
+    seen?: AdmissionRows,
   ): Promise<void> {
     const server = p.serverName.toLowerCase();
-    const peers = await this.deps.peerings.listPeers();
+    const peers = seen?.peers ?? (await this.deps.peerings.listPeers());
     for (const peer of peers) {
       if ((peer.partnerServerName ?? '').toLowerCase() === server) {
         throw new AppError('FED_ALREADY_PEERED', `already peered with ${p.serverName} (as '${peer.name}')`);
@@ -45,13 +68,13 @@ export class PeeringRecords {
     }
     const pending = [
       {
-        rows: await this.deps.peerings.listOutgoing({ state: 'pending' }),
+        rows: seen?.pendingOutgoing ?? (await this.deps.peerings.listOutgoing({ state: 'pending' })),
         skip: except.outgoingId,
         way: 'outgoing',
         to: 'to',
       },
       {
-        rows: await this.deps.peerings.listIncoming({ state: 'pending' }),
+        rows: seen?.pendingIncoming ?? (await this.deps.peerings.listIncoming({ state: 'pending' })),
         skip: except.incomingId,
         way: 'incoming',
         to: 'from',
@@ -81,11 +104,12 @@ export class PeeringRecords {
     prefix: string,
     partnerExtensionLength: number | null,
     exceptOutgoingId?: string,
+    seen?: AdmissionRows,
   ): Promise<void> {
     const holders: PrefixHolder[] = [];
-    for (const peer of await this.deps.peerings.listPeers())
+    for (const peer of seen?.peers ?? (await this.deps.peerings.listPeers()))
       holders.push({ label: `peer '${peer.name}'`, prefix: peer.prefix });
-    for (const o of await this.deps.peerings.listOutgoing({ state: 'pending' })) {
+    for (const o of seen?.pendingOutgoing ?? (await this.deps.peerings.listOutgoing({ state: 'pending' }))) {
       if (o.id !== exceptOutgoingId) holders.push({ label: `pending request '${o.name}'`, prefix: o.prefix });
     }
     checkPrefix(prefix, {

@@ -1,6 +1,7 @@
 import { AppError } from '../core/errors';
 import type { Peer } from '../core/records';
 import { forcedRotationFits, forcedRotationAt, settledSchedule } from '../core/trunk-secret-epochs';
+import type { V2TrunkEpochs } from './wire-schemas';
 
 /**
  * Forced trunk secret rotations (issue 15): an admin asks, the partner agrees
@@ -42,6 +43,40 @@ function settledOffset(peer: Peer, length: number, now: number, overlapMs: numbe
       `a forced rotation of peer ${peer.name} at ${new Date(peer.secretShiftAt ?? 0).toISOString()} is not over yet`,
     );
   return settled.secretEpochOffset;
+}
+
+/**
+ * A peer's trunk secret epochs as anti-entropy compares them (docs/protocol.md,
+ * "Anti-entropy"), or null for a peering on a fixed secret. The count of
+ * forced rotations agreed does not depend on the clock: the settled offset,
+ * plus one while a last agreed moment is kept.
+ */
+export function trunkEpochsOf(peer: Peer): V2TrunkEpochs | null {
+  if (peer.secretEpochSeconds === null) return null;
+  return {
+    length_seconds: peer.secretEpochSeconds,
+    forced_rotations: peer.secretEpochOffset + (peer.secretShiftAt === null ? 0 : 1),
+    forced_rotation_at: peer.secretShiftAt === null ? null : new Date(peer.secretShiftAt).toISOString(),
+  };
+}
+
+/**
+ * How our epochs compare with the partner's: `same`; `behind` when the partner
+ * agreed exactly one forced rotation more (the answer to our proposal was
+ * lost: proposing again catches up, the partner answers the moment it
+ * stored); `differs` otherwise (the partner is behind and catches up itself,
+ * or the two disagree on the length or the moment).
+ */
+export function compareTrunkEpochs(
+  ours: V2TrunkEpochs | null,
+  theirs: V2TrunkEpochs,
+): 'same' | 'behind' | 'differs' {
+  if (ours === null || ours.length_seconds !== theirs.length_seconds) return 'differs';
+  if (theirs.forced_rotations === ours.forced_rotations + 1) return 'behind';
+  return ours.forced_rotations === theirs.forced_rotations &&
+    ours.forced_rotation_at === theirs.forced_rotation_at
+    ? 'same'
+    : 'differs';
 }
 
 /** The asking side: the rotation to propose now (offset after it, and its moment). */

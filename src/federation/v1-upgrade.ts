@@ -8,7 +8,13 @@ import { syncInBackground, type Descriptor, type HandshakeDeps } from './handsha
 import { authorityOf, trimBase } from './partner-call';
 import type { Answer } from './handshake-inbound';
 import { fingerprint } from './key-encoding';
-import { v2UpgradeAnswer, type V2UpgradeAnswer, type V2UpgradeBody } from './wire-schemas';
+import {
+  v2SecretEpochsAnswer,
+  type V2SecretEpochsBody,
+  v2UpgradeAnswer,
+  type V2UpgradeAnswer,
+  type V2UpgradeBody,
+} from './wire-schemas';
 
 /**
  * v1 → v2 upgrade of a peering (docs/protocol.md, "Upgrading a v1 peering").
@@ -101,6 +107,8 @@ export interface V1UpgradeReport {
   refused: number;
   /** Upgraded peers whose switch is over: the v1 secret forgotten. */
   finished: number;
+  /** v2 peerings made before epochs that agreed a switch onto them now. */
+  onEpochs: number;
 }
 
 export class V1Upgrade {
@@ -116,15 +124,57 @@ export class V1Upgrade {
     return this.deps.config.federation.secretOverlapSeconds * 1000;
   }
 
+  /** The partner's answer to a proposal for this peering, checked against the terms proposed. */
+  private agreedTerms<
+    T extends { name: string; request_id: string; switch_at: string; secret_epoch_seconds: number },
+  >(
+    schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+    json: unknown,
+    peer: Peer,
+    proposed: { switchAt: string; secretEpochSeconds: number },
+  ): T {
+    const parsed = schema.safeParse(json);
+    if (!parsed.success || parsed.data.name !== peer.name || parsed.data.request_id !== peer.requestId)
+      throw new Error('the partner answered the proposal with an unexpected body');
+    checkUpgradeAnswer(proposed, parsed.data, { createdAt: peer.createdAt, now: this.deps.clock.now() });
+    return parsed.data;
+  }
+
+  /** One peering's upgrade step failed: logged, and the job goes on with the next peering. */
+  private warnFailed(what: string, peer: Peer, e: unknown): void {
+    this.deps.logger.warn(what, {
+      component: 'federation',
+      name: peer.name,
+      partner: authorityOf(peer.partnerUrl),
+      error: errorMessage(e),
+    });
+  }
+
   /**
    * One pass (the `v1-upgrade` job): forgets v1 secrets whose switch is over,
    * then, for each v1 peering this side requested whose partner now publishes
    * a uuru-fed/2 descriptor, proposes the upgrade. Never throws for one peer.
    */
   async run(): Promise<V1UpgradeReport> {
-    const report: V1UpgradeReport = { checked: 0, proposed: 0, upgraded: 0, refused: 0, finished: 0 };
+    const report: V1UpgradeReport = {
+      checked: 0,
+      proposed: 0,
+      upgraded: 0,
+      refused: 0,
+      finished: 0,
+      onEpochs: 0,
+    };
     report.finished = await this.forgetFinishedSwitches();
     if (!this.deps.config.federation.v2Enabled) return report;
+    // v2 peerings made before epochs (a fixed secret): their requester proposes a switch onto epochs.
+    for (const peer of await this.deps.peerings.listPeers({ dialect: 'v2' })) {
+      if (peer.role !== 'requester' || peer.secretEpochSeconds !== null) continue;
+      try {
+        if (await this.proposeEpochs(peer)) report.onEpochs++;
+      } catch (e) {
+        this.warnFailed('moving a peering onto trunk secret epochs failed', peer, e);
+      }
+    }
     for (const peer of await this.deps.peerings.listPeers({ dialect: 'v1' })) {
       // The acceptor answers; a name v2 cannot carry stays v1.
       if (peer.role !== 'requester' || !isPeeringName(peer.name)) continue;
@@ -139,12 +189,7 @@ export class V1Upgrade {
           report.refused++;
         }
       } catch (e) {
-        this.deps.logger.warn('v1 → v2 upgrade failed', {
-          component: 'federation',
-          name: peer.name,
-          partner: authorityOf(peer.partnerUrl),
-          error: errorMessage(e),
-        });
+        this.warnFailed('v1 → v2 upgrade failed', peer, e);
       }
     }
     return report;
@@ -232,14 +277,8 @@ export class V1Upgrade {
       });
       return 'refused';
     }
-    const parsed = v2UpgradeAnswer.safeParse(answer.json);
-    if (!parsed.success || parsed.data.name !== peer.name || parsed.data.request_id !== peer.requestId)
-      throw new Error('the partner answered the upgrade with an unexpected body');
-    checkUpgradeAnswer({ switchAt, secretEpochSeconds }, parsed.data, {
-      createdAt: peer.createdAt,
-      now: clock.now(),
-    });
-    await this.completeProposal(peer, d, parsed.data, own);
+    const agreed = this.agreedTerms(v2UpgradeAnswer, answer.json, peer, { switchAt, secretEpochSeconds });
+    await this.completeProposal(peer, d, agreed, own);
     return 'upgraded';
   }
 
@@ -300,6 +339,131 @@ export class V1Upgrade {
       partner: d.server_name,
       switch_at: a.switch_at,
     });
+  }
+
+  /**
+   * The requester of a v2 peering on a fixed secret, whose partner now offers
+   * epochs: proposes our epoch length and a switch moment; the fixed secret
+   * becomes the root the epoch secrets derive from, and is kept as the
+   * previous secret for the switch (sent until `switch_at`, accepted for the
+   * overlap after it), as in a v1 upgrade. False: not offered.
+   */
+  private async proposeEpochs(peer: Peer): Promise<boolean> {
+    const lookup = await this.deps.fetchDescriptor(peer.partnerUrl);
+    if (lookup.kind !== 'found' || lookup.descriptor.secret_epoch_seconds === undefined) return false;
+    const d = lookup.descriptor;
+    if (d.server_name !== peer.partnerServerName) return false;
+    const { config, clock } = this.deps;
+    const secretEpochSeconds = config.federation.secretEpochSeconds;
+    const switchAt = new Date(clock.now() + config.federation.upgradeSwitchDelaySeconds * 1000).toISOString();
+    const body: V2SecretEpochsBody = {
+      request_id: peer.requestId,
+      secret_epoch_seconds: secretEpochSeconds,
+      switch_at: switchAt,
+    };
+    const answer = await this.deps.transport.send({
+      dialect: 'v2',
+      method: 'POST',
+      url: `${trimBase(d.base_url)}/federation/v2/peers/${encodeURIComponent(peer.name)}/secret-epochs`,
+      body: { ...body },
+    });
+    if (answer.status !== 200)
+      throw new Error(
+        `the partner refused (${answer.status} ${String((answer.json as { error?: unknown } | null)?.error ?? '')})`,
+      );
+    const agreed = this.agreedTerms(v2SecretEpochsAnswer, answer.json, peer, {
+      switchAt,
+      secretEpochSeconds,
+    });
+    const now = clock.now();
+    await this.deps.tx.run(async (tx) => {
+      const current = await this.deps.peerings.findPeer({ id: peer.id }, tx);
+      if (!current || current.secretEpochSeconds !== null || current.secret !== peer.secret)
+        throw new AppError('FED_STATE_CONFLICT', `peer ${peer.name} changed meanwhile`);
+      await this.deps.peerings.updatePeer(
+        peer.id,
+        {
+          secretEpochSeconds: agreed.secret_epoch_seconds,
+          previousSecret: peer.secret,
+          secretSwitchAt: Date.parse(agreed.switch_at),
+          updatedAt: now,
+        },
+        tx,
+      );
+    });
+    syncInBackground(this.deps, `peer ${peer.name} moved onto trunk secret epochs`);
+    this.deps.logger.info('peering moved onto trunk secret epochs', {
+      component: 'federation',
+      name: peer.name,
+      switch_at: agreed.switch_at,
+    });
+    return true;
+  }
+
+  /**
+   * The acceptor's side of a move onto epochs (the route verified the
+   * signature of the peer's partner): stores the terms and answers them; a
+   * repeat while the fixed secret is still kept is answered with the stored
+   * terms.
+   */
+  async inboundEpochs(name: string, body: V2SecretEpochsBody, sender: string): Promise<Answer> {
+    const peer = await this.deps.peerings.findPeer({ name });
+    if (
+      !peer ||
+      peer.dialect !== 'v2' ||
+      peer.partnerServerName !== sender ||
+      peer.requestId !== body.request_id
+    )
+      throw new AppError(
+        'FED_UNKNOWN_PEER',
+        `no peer '${name}' with ${sender} for request ${body.request_id}`,
+      );
+    if (peer.role !== 'acceptor')
+      throw new AppError(
+        'FED_STATE_CONFLICT',
+        `peer '${name}': its requester proposes epochs, not its acceptor`,
+      );
+    const answer = (length: number, at: number): Answer => ({
+      outcome: 'ok',
+      body: {
+        name,
+        request_id: peer.requestId,
+        secret_epoch_seconds: length,
+        switch_at: new Date(at).toISOString(),
+      },
+    });
+    if (peer.secretEpochSeconds !== null) {
+      // A repeat (the requester missed our answer) while the switch is kept; otherwise it is on epochs already.
+      if (peer.previousSecret === peer.secret && peer.secretSwitchAt !== null)
+        return answer(peer.secretEpochSeconds, peer.secretSwitchAt);
+      throw new AppError('FED_STATE_CONFLICT', `peer '${name}' is on trunk secret epochs already`);
+    }
+    const now = this.deps.clock.now();
+    const switchAt = Date.parse(body.switch_at);
+    if (switchAt < now - SWITCH_PAST_MS || switchAt > now + SWITCH_AHEAD_MS)
+      throw new AppError('FED_MALFORMED', 'switch_at must lie between 5 minutes ago and 2 days ahead');
+    await this.deps.tx.run(async (tx) => {
+      const current = await this.deps.peerings.findPeer({ id: peer.id }, tx);
+      if (!current || current.secretEpochSeconds !== null || current.secret !== peer.secret)
+        throw new AppError('FED_STATE_CONFLICT', `peer '${name}' changed meanwhile`);
+      await this.deps.peerings.updatePeer(
+        peer.id,
+        {
+          secretEpochSeconds: body.secret_epoch_seconds,
+          previousSecret: peer.secret,
+          secretSwitchAt: switchAt,
+          updatedAt: now,
+        },
+        tx,
+      );
+    });
+    syncInBackground(this.deps, `peer ${name} moved onto trunk secret epochs`);
+    this.deps.logger.info('peering moved onto trunk secret epochs', {
+      component: 'federation',
+      name,
+      partner: sender,
+    });
+    return answer(body.secret_epoch_seconds, switchAt);
   }
 
   /**

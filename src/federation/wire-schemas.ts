@@ -120,6 +120,24 @@ export const v2UpgradeAnswer = z.object({
 });
 export type V2UpgradeAnswer = z.infer<typeof v2UpgradeAnswer>;
 /**
+ * A v2 peering made before epochs moves onto them (docs/protocol.md, "Trunk
+ * secret epochs"): its requester proposes an epoch length and a switch moment;
+ * the acceptor answers the terms it stored (the first ones, for a repeat).
+ */
+export const v2SecretEpochsBody = z.strictObject({
+  request_id: requestId,
+  secret_epoch_seconds: z.number().int().min(MIN_EPOCH_SECONDS).max(MAX_EPOCH_SECONDS),
+  switch_at: z.iso.datetime({ offset: false }),
+});
+export type V2SecretEpochsBody = z.infer<typeof v2SecretEpochsBody>;
+export const v2SecretEpochsAnswer = z.object({
+  name: z.string(),
+  request_id: z.string(),
+  secret_epoch_seconds: z.number().int(),
+  switch_at: z.iso.datetime({ offset: false }),
+});
+
+/**
  * A forced trunk secret rotation: from `at` on, the epoch offset is
  * `epoch_offset` (one more than the peering's settled one), with the usual
  * overlap around `at`. The answer carries the same fields as agreed (the
@@ -138,7 +156,22 @@ export const v2SecretRotationAnswer = z.object({
 
 export const v2PeeringState = z.enum(['pending', 'active', 'declined', 'unknown']);
 export type V2PeeringState = z.infer<typeof v2PeeringState>;
-export const v2PeeringStateAnswer = z.object({ request_id: z.string(), state: v2PeeringState });
+/**
+ * A peering's trunk secret epochs as one side holds them (anti-entropy compares them): the agreed length,
+ * the forced rotations agreed so far (settled ones and the last one), and the last one's moment.
+ */
+export const v2TrunkEpochs = z.object({
+  length_seconds: z.number().int().positive(),
+  forced_rotations: z.number().int().min(0),
+  forced_rotation_at: z.iso.datetime({ offset: false }).nullable(),
+});
+export type V2TrunkEpochs = z.infer<typeof v2TrunkEpochs>;
+/** `trunk_epochs`: only for an active peering on epochs, and only from sidecars that send it (optional). */
+export const v2PeeringStateAnswer = z.object({
+  request_id: z.string(),
+  state: v2PeeringState,
+  trunk_epochs: v2TrunkEpochs.optional(),
+});
 
 /** v1 secrets: µURU's generate_peer_secret (32 of [A-Za-z0-9]). */
 export const V1_SECRET = /^[A-Za-z0-9]{32}$/;

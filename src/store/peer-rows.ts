@@ -1,5 +1,13 @@
 import type { DataSource } from 'typeorm';
-import type { AsteriskPeerRows, LinkRow, PeerPatch, PeerRunRow, TestCallPeer } from '../core/asterisk-peers';
+import type {
+  AsteriskPeerRows,
+  AsteriskRenderRows,
+  LinkRow,
+  PeerPatch,
+  PeerRenderRow,
+  PeerRunRow,
+  TestCallPeer,
+} from '../core/asterisk-peers';
 import { type Peer, PeerEntity, type TestCallRecord } from './entities';
 import { openSealed } from './secrets-at-rest';
 import { queuedWrite } from './write-queue';
@@ -8,8 +16,8 @@ import { queuedWrite } from './write-queue';
 const orNull = <T>(v: unknown, convert: (v: unknown) => T): T | null =>
   v === null || v === undefined ? null : convert(v);
 
-/** The columns a reconcile run needs: what is rendered, and the apply state it records. */
-const PEER_RUN_COLUMNS = [
+/** The columns that are rendered. */
+const PEER_RENDER_COLUMNS = [
   'id',
   'name',
   'prefix',
@@ -25,6 +33,11 @@ const PEER_RUN_COLUMNS = [
   'secretShiftAt',
   'nextSecret',
   'nextSecretFrom',
+] as const satisfies readonly (keyof PeerRenderRow)[];
+
+/** The columns a reconcile run needs: what is rendered, and the apply state it records. */
+const PEER_RUN_COLUMNS = [
+  ...PEER_RENDER_COLUMNS,
   'applyState',
   'applyError',
   'appliedAt',
@@ -56,8 +69,9 @@ export const UPDATE_CHUNK = 1000;
  * several times the statements themselves on 1,000 rows. Both drivers in use
  * (better-sqlite3, mysql2) take `?` placeholders.
  */
-export class PeerRunRows implements AsteriskPeerRows {
+export class PeerRunRows implements AsteriskPeerRows, AsteriskRenderRows {
   private readonly selectSql: string;
+  private readonly renderSql: string;
   private readonly column: (property: string) => string;
   private readonly table: string;
   /** The IAX2 secret is sealed at rest: this plain-SQL read opens it through the store, like every ORM read. */
@@ -79,14 +93,31 @@ export class PeerRunRows implements AsteriskPeerRows {
       return esc(c.databaseName);
     };
     this.table = esc(meta.tableName);
-    const list = PEER_RUN_COLUMNS.map((p) => `${this.column(p)} AS ${esc(p)}`).join(', ');
-    this.selectSql = `SELECT ${list} FROM ${this.table}`;
+    const list = (columns: readonly string[]) =>
+      columns.map((p) => `${this.column(p)} AS ${esc(p)}`).join(', ');
+    this.selectSql = `SELECT ${list(PEER_RUN_COLUMNS)} FROM ${this.table}`;
+    this.renderSql = `SELECT ${list(PEER_RENDER_COLUMNS)} FROM ${this.table}`;
   }
 
   /** Every peer's run columns. Numbers are normalised: mysql2 returns bigint columns as strings. */
   async readAll(): Promise<PeerRunRow[]> {
     const raw = (await this.db.query(this.selectSql)) as Record<string, unknown>[];
     return raw.map((r) => ({
+      ...this.rendered(r),
+      applyState: r.applyState as Peer['applyState'],
+      applyError: orNull(r.applyError, String),
+      appliedAt: orNull(r.appliedAt, Number),
+    }));
+  }
+
+  /** Every peer's rendered columns, no apply state. */
+  async readRendered(): Promise<PeerRenderRow[]> {
+    const raw = (await this.db.query(this.renderSql)) as Record<string, unknown>[];
+    return raw.map((r) => this.rendered(r));
+  }
+
+  private rendered(r: Record<string, unknown>): PeerRenderRow {
+    return {
       id: String(r.id),
       name: String(r.name),
       prefix: String(r.prefix),
@@ -102,10 +133,7 @@ export class PeerRunRows implements AsteriskPeerRows {
       secretShiftAt: orNull(r.secretShiftAt, Number),
       nextSecret: orNull(r.nextSecret, (v) => this.openNextSecret(String(v))),
       nextSecretFrom: orNull(r.nextSecretFrom, Number),
-      applyState: r.applyState as Peer['applyState'],
-      applyError: orNull(r.applyError, String),
-      appliedAt: orNull(r.appliedAt, Number),
-    }));
+    };
   }
 
   /** Writes one patch on the given peers, in statements of UPDATE_CHUNK ids. */

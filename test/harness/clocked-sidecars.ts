@@ -1,7 +1,7 @@
 /**
  * Sidecars on injected clocks, each with a real Asterisk of its own: the set-up
  * shared by the tests that move time across trunk secret epochs
- * (trunk-secret-rotation, v1-upgrade). The sidecar runs in-process (buildApp
+ * (trunk-secret-rotation, trunk-secret-key-rotation, v1-upgrade). The sidecar runs in-process (buildApp
  * with a ManualClock, so a test can set each side's time on its own), with
  * its real HTTP listeners, its real AMI/ARI sessions and the files or
  * realtime backend; the test keeps an AMI session of its own on the same
@@ -11,7 +11,16 @@
  * way answered and encrypted on both ends, a long call still up and
  * encrypted). A new call is held only as long as its checks take and then
  * hung up (AMI Hangup on the caller's IAX2 channel), so a step costs about a
- * second instead of the seconds a fixed hold would wait out.
+ * second instead of the seconds a fixed hold would wait out. Before each new
+ * call only the long call may be up on either side, and after it exactly one
+ * more IAX2 channel on each side: an earlier version took "any IAX2 channel
+ * but the long call's" for the new call, and right after an answered
+ * old-secret probe (then held by Wait(1), still up when the next step dialled
+ * a fraction of a second later) it hung up the probe's channel and left the
+ * new call up on both sides. The probe (writeProbePeer, probeCall) now ends
+ * its own call before it returns. (Pairing a call's two ends by IAX2 call
+ * numbers, a channel name's suffix against `iax2 show channels`, found no
+ * other end for a new call on the realtime backend, so it is not done.)
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -265,6 +274,30 @@ export async function secureMedia(n: ClockedNode, channel: string): Promise<stri
   return String(r.value ?? '');
 }
 
+/**
+ * Hangs up a call at `from` (AMI Hangup on its IAX2 channel there) and waits
+ * until both of its ends are gone.
+ */
+export async function hangUpCall(
+  from: ClockedNode,
+  to: ClockedNode,
+  call: { onFrom: string; onTo: string },
+  what: string,
+): Promise<void> {
+  await from.ami.action({ Action: 'Hangup', Channel: call.onFrom });
+  await waitUntil(
+    async () => ({
+      [from.name]: (await iaxChannels(from)).filter((c) => c === call.onFrom),
+      [to.name]: (await iaxChannels(to)).filter((c) => c === call.onTo),
+    }),
+    {
+      what: `${what} ended on both sides`,
+      until: (left) => Object.values(left).every((l) => l.length === 0),
+      timeoutMs: 10_000,
+    },
+  );
+}
+
 /** Two nodes with a trunk between them, and the channels of a long call held across the steps. */
 export interface CallEnds {
   a: ClockedNode;
@@ -283,6 +316,10 @@ const NEW_CALL_HOLD_SEC = 60;
  * A new call each way is answered, and encrypted on both ends (whileUp runs
  * further checks while it is up); then it is hung up and gone on both sides.
  * Finally the long call is still up, and encrypted, on both sides.
+ *
+ * Before each new call nothing but the long call may be up on either side (a
+ * call the test placed before, e.g. a probe, must have ended), so the new
+ * call's ends are the one new IAX2 channel on each side.
  */
 export async function callsWork(
   ends: CallEnds,
@@ -291,11 +328,16 @@ export async function callsWork(
 ): Promise<void> {
   const { a, b } = ends;
   const longOn = (n: ClockedNode) => (n === a ? ends.longOnA : ends.longOnB);
-  const fresh = async (n: ClockedNode) => (await iaxChannels(n)).filter((c) => c !== longOn(n));
+  const others = async (n: ClockedNode) => (await iaxChannels(n)).filter((c) => c !== longOn(n));
   for (const [from, to, number] of [
     [a, b, ends.numberFromA],
     [b, a, ends.numberFromB],
   ] as const) {
+    await waitUntil(async () => ({ [a.name]: await others(a), [b.name]: await others(b) }), {
+      what: `only the long call up on both sides before a new call from ${from.name} (${moment})`,
+      until: (left) => Object.values(left).every((l) => l.length === 0),
+      timeoutMs: 5000,
+    });
     const r = await dial(from, number, NEW_CALL_HOLD_SEC);
     expect({ moment, from: from.name, ...r }).toEqual({
       moment,
@@ -303,23 +345,17 @@ export async function callsWork(
       answered: true,
       reason: null,
     });
-    const [onFrom, onTo] = await waitUntil(
-      async () => {
-        const [f, t] = [await fresh(from), await fresh(to)];
-        return f.length > 0 && t.length > 0 ? [f[0], t[0]] : undefined;
-      },
-      { what: `the new call's IAX2 channels (${moment})`, timeoutMs: 3000 },
-    );
+    const [[onFrom], [onTo]] = await waitUntil(async () => [await others(from), await others(to)], {
+      what: `the new call's one IAX2 channel on ${from.name} and on ${to.name} (${moment})`,
+      until: ([f, t]) => f.length === 1 && t.length === 1,
+      timeoutMs: 3000,
+    });
     expect({ moment, secureMedia: [await secureMedia(from, onFrom), await secureMedia(to, onTo)] }).toEqual({
       moment,
       secureMedia: ['1', '1'],
     });
     if (whileUp) await whileUp({ from, to, onFrom, onTo });
-    await from.ami.action({ Action: 'Hangup', Channel: onFrom });
-    await waitUntil(
-      async () => ((await fresh(from)).length === 0 && (await fresh(to)).length === 0 ? true : undefined),
-      { what: `the new call from ${from.name} ended on both sides (${moment})`, timeoutMs: 10_000 },
-    );
+    await hangUpCall(from, to, { onFrom, onTo }, `the new call from ${from.name} (${moment})`);
   }
   expect({ moment, onA: await iaxChannels(a), onB: await iaxChannels(b) }).toEqual({
     moment,
@@ -330,6 +366,82 @@ export async function callsWork(
     moment,
     long: [await secureMedia(a, ends.longOnA), await secureMedia(b, ends.longOnB)],
   }).toEqual({ moment, long: ['1', '1'] });
+}
+
+/** The file a node's iax.conf includes for the probe peer (see PROBE_IAX_CONF). */
+const PROBE_FILE = 'old-secret-probe.conf';
+/** The hand-written IAX2 peer writeProbePeer puts on a node. */
+const PROBE_PEER = 'old_secret_probe';
+/** iax.conf text (startClockedNode's asterisk.iaxConf) that lets writeProbePeer add its peer. */
+export const PROBE_IAX_CONF = `#tryinclude ${PROBE_FILE}\n`;
+
+/**
+ * A hand-written IAX2 peer on `from` that calls `to` as a given user with a
+ * given secret (encryption forced), as an Asterisk still holding an old
+ * secret would; `from` must have been started with PROBE_IAX_CONF.
+ */
+export async function writeProbePeer(
+  from: ClockedNode,
+  to: ClockedNode,
+  username: string,
+  secret: string,
+): Promise<void> {
+  fs.writeFileSync(
+    path.join(from.ast.configDir, PROBE_FILE),
+    [
+      `[${PROBE_PEER}]`,
+      'type=peer',
+      `host=${to.ast.iaxHost}`,
+      `port=${to.ast.iaxPort}`,
+      `username=${username}`,
+      `secret=${secret}`,
+      'encryption=yes',
+      'forceencryption=yes',
+      'disallow=all',
+      'allow=ulaw',
+      '',
+    ].join('\n'),
+  );
+  await from.ami.command('module reload chan_iax2.so');
+  await waitUntil(
+    async () =>
+      (await from.ami.command(`iax2 show peer ${PROBE_PEER}`)).includes(String(to.ast.iaxPort))
+        ? true
+        : undefined,
+    { what: 'the probe peer loaded' },
+  );
+}
+
+/**
+ * Calls `to`'s test extension through the probe peer of `from`
+ * (writeProbePeer). When `to` answers (the probe's secret authenticated), the
+ * call is hung up at once and awaited gone on both sides, so the next step
+ * starts with nothing but its own calls up; when refused, its channel is
+ * awaited gone on `from`.
+ */
+export async function probeCall(from: ClockedNode, to: ClockedNode): Promise<CallResult> {
+  const before = new Set(await iaxChannels(to));
+  const r = await originate(from, `IAX2/${PROBE_PEER}/${TEST_EXTENSION}`, NEW_CALL_HOLD_SEC);
+  const probeOnFrom = async () =>
+    (await iaxChannels(from)).filter((c) => c.startsWith(`IAX2/${PROBE_PEER}-`));
+  if (r.answered) {
+    const [[onFrom], [onTo]] = await waitUntil(
+      async () => [await probeOnFrom(), (await iaxChannels(to)).filter((c) => !before.has(c))],
+      {
+        what: `the probe call's one IAX2 channel on ${from.name} and on ${to.name}`,
+        until: ([f, t]) => f.length === 1 && t.length === 1,
+        timeoutMs: 3000,
+      },
+    );
+    await hangUpCall(from, to, { onFrom, onTo }, 'the probe call');
+  } else {
+    await waitUntil(probeOnFrom, {
+      what: `the refused probe's channel gone on ${from.name}`,
+      until: (left) => left.length === 0,
+      timeoutMs: 10_000,
+    });
+  }
+  return r;
 }
 
 /** Sets up a long call from A to B (after a first call has shown the trunk qualified) and returns its IAX2 channels. */

@@ -21,6 +21,12 @@ export interface HttpFault {
   status: number;
   /** JSON body of the injected answer. */
   body?: unknown;
+  /**
+   * Forward the request to the server first and replace its answer with the
+   * fault's (a lost answer: the server did the work, the client never hears
+   * of it). Default: the server never sees the request.
+   */
+  forward?: boolean;
 }
 
 /** One exchange as the proxy saw it. */
@@ -59,7 +65,32 @@ export async function startHttpFaultInjector(): Promise<HttpFaultInjector> {
       const requestBody = Buffer.concat(chunks).toString('utf8');
       const record = (status: number, answerBody: string) =>
         recorded.push({ at, method: req.method ?? '', url: req.url ?? '', status, requestBody, answerBody });
-      if (f && req.method === f.method && f.path.test(req.url ?? '')) {
+      const matches = f !== null && req.method === f.method && f.path.test(req.url ?? '');
+      if (f && matches && f.forward === true) {
+        injected++;
+        const up = http.request(
+          `${target}${req.url ?? '/'}`,
+          { method: req.method, headers: req.headers },
+          (answer) => {
+            const parts: Buffer[] = [];
+            answer.on('data', (d: Buffer) => parts.push(d));
+            answer.on('end', () => {
+              // The server's answer is recorded; the client gets the fault's.
+              record(answer.statusCode ?? 502, Buffer.concat(parts).toString('utf8'));
+              if (f.status === 0) {
+                req.socket.destroy();
+                return;
+              }
+              res.writeHead(f.status, { 'content-type': 'application/json' });
+              res.end(JSON.stringify(f.body));
+            });
+          },
+        );
+        up.on('error', () => req.socket.destroy());
+        up.end(Buffer.concat(chunks));
+        return;
+      }
+      if (f && matches) {
         injected++;
         if (f.status === 0) {
           record(0, '');

@@ -46,6 +46,8 @@ export interface InstanceOptions {
   db?: 'sqlite' | 'mariadb';
   /** With db 'mariadb': join this existing database (another replica's of one instance, SidecarOptions.sharedMariaDb). */
   sharedMariaDb?: string;
+  /** With db 'mariadb': this server (a Galera node) instead of the integration MariaDB (SidecarOptions.mariaDbAt). */
+  mariaDbAt?: { host: string; port: number; user: string; password: string };
   /** Settings merged over the instance defaults below (e.g. federation timings). */
   config?: Record<string, unknown>;
   /** Extra UURU_* variables for the sidecar. */
@@ -111,7 +113,7 @@ export const GENERATED_IAX_FILE = 'iax-uuru-federation.conf';
 const GENERATED_FILES = [GENERATED_IAX_FILE, 'extensions-uuru-federation.conf'];
 
 /** Sidecar settings that bind it to its Asterisk, with short qualify and job intervals. */
-function sidecarConfig(
+export function sidecarConfig(
   ast: AsteriskInstance,
   amiPort: number,
   extra: Record<string, unknown>,
@@ -157,6 +159,7 @@ export async function startInstance(opts: InstanceOptions): Promise<Instance> {
       name: opts.name,
       db: opts.db ?? 'sqlite',
       sharedMariaDb: opts.sharedMariaDb,
+      mariaDbAt: opts.mariaDbAt,
       config: sidecarConfig(asterisk, amiPort, opts.config ?? {}),
       // The sidecar harness turns Asterisk off by default; variables beat the config file.
       env: {

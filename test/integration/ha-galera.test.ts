@@ -13,8 +13,11 @@
  * a peer is applied on both Asterisks with a state per node, the status lists
  * replicas, nodes and lease holders, and a replica killed and brought back
  * converges its Asterisk to the database.
- * Not here yet: killing a replica and a node at seeded moments during 50
- * handshakes.
+ * Last, the chaos run on the Galera cluster: two replicas each with its own
+ * real Asterisk behind one TCP balancer address, 50 handshakes with the
+ * partner accepted through both while a replica and a Galera node are
+ * SIGKILLed at seeded moments (UURU_TEST_FAULT_SEED repeats a run) and
+ * brought back.
  */
 import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
@@ -23,6 +26,9 @@ import { configSchema } from '../../src/config/schema';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { openDatabase } from '../../src/store/data-source';
 import { type GaleraCluster, startGaleraCluster } from '../harness/galera';
+import { sleep } from '../harness/processes';
+import { faultSeed, seededRandom } from '../harness/seeded-random';
+import { startTcpBalancer, type TcpBalancer } from '../harness/tcp-balancer';
 import { externalMariaDbFromEnv, testDatabaseName } from '../harness/mariadb';
 import { isWriteConflict, retryOnConflict } from '../../src/store/typeorm/transactions';
 import { parseExposition, samplesOf } from '../harness/prometheus-text';
@@ -32,13 +38,17 @@ import {
   peerByName,
   destroyAll,
   incomingByName,
+  type IncomingView,
   peerRow,
   startSidecar,
   type Sidecar,
 } from '../harness/sidecar';
 import { waitUntil } from '../harness/wait';
-import { type Instance, startInstance } from '../harness/instance';
+import { type Instance, sidecarConfig, startInstance } from '../harness/instance';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../harness/chromium';
+import { chromium } from 'playwright-core';
 import { call, panelLogin, tryLogin } from './admin-fixtures';
+import { cli } from './cli-fixtures';
 
 const SECRET = crypto.randomBytes(24).toString('base64url');
 const PASSWORD = 'a long enough password for ha';
@@ -62,7 +72,11 @@ beforeAll(async () => {
   [partner, a] = await Promise.all([
     startSidecar({
       name: 'ha_partner',
-      config: { jobs: { outboxPollMs: 100 }, federation: config.federation },
+      // 50 accepts from the chaos describe's instance in about a minute: above the replicas' limit.
+      config: {
+        jobs: { outboxPollMs: 100 },
+        federation: { ...config.federation, rateLimitPerOriginPerMinute: 1000 },
+      },
     }),
     startSidecar({ name: 'ha_a', db: 'mariadb', env: replicaEnv('replica-a'), config }),
   ]);
@@ -160,29 +174,27 @@ it("the per-origin limit counts one partner's calls to both replicas together", 
   await a.query('DELETE FROM {db}.rate_limit_windows WHERE limiterKey = ?', [`origin:${server}`]);
 });
 
+/** An admin account in a replica set's database (on the integration MariaDB), made as `uuru-fed` would. */
+async function createAdminIn(database: string | null, username: string): Promise<void> {
+  const m = externalMariaDbFromEnv();
+  if (!m) throw new Error('needs the integration MariaDB');
+  const db = await openDatabase(
+    configSchema.parse({
+      database: { type: 'mariadb', host: m.host, port: m.port, user: m.user, password: m.password, database },
+    }),
+    { secrets: false },
+  );
+  try {
+    await createAdminUser(db, { now: () => Date.now() }, { username, password: PASSWORD });
+  } finally {
+    await db.destroy();
+    await m.stop();
+  }
+}
+
 describe('panel sessions and failed logins', () => {
   beforeAll(async () => {
-    const m = externalMariaDbFromEnv();
-    if (!m) throw new Error('needs the integration MariaDB');
-    const db = await openDatabase(
-      configSchema.parse({
-        database: {
-          type: 'mariadb',
-          host: m.host,
-          port: m.port,
-          user: m.user,
-          password: m.password,
-          database: a.mariaDbName,
-        },
-      }),
-      { secrets: false },
-    );
-    try {
-      await createAdminUser(db, { now: () => Date.now() }, { username: 'alice', password: PASSWORD });
-    } finally {
-      await db.destroy();
-      await m.stop();
-    }
+    await createAdminIn(a.mariaDbName, 'alice');
   });
 
   it('a session made on one replica is valid on the other, and a logout on either ends it on both', async () => {
@@ -417,6 +429,14 @@ describe('replicas each bound to its own real Asterisk', () => {
   }, 90_000);
 });
 
+// One cluster for the Galera describes below (started by the first that needs it, stopped after the file).
+let galera: Promise<GaleraCluster> | null = null;
+const sharedGalera = (): Promise<GaleraCluster> => (galera ??= startGaleraCluster());
+afterAll(async () => {
+  const c = await galera?.catch(() => null);
+  await c?.stop();
+}, 120_000);
+
 describe('two replicas on two nodes of a 3-node Galera cluster', () => {
   let cluster: GaleraCluster;
   let ga: Sidecar;
@@ -430,7 +450,7 @@ describe('two replicas on two nodes of a 3-node Galera cluster', () => {
   });
 
   beforeAll(async () => {
-    cluster = await startGaleraCluster();
+    cluster = await sharedGalera();
     await cluster.nodes[0].server.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4`);
     ga = await startSidecar({
       name: 'ha_ga',
@@ -452,8 +472,7 @@ describe('two replicas on two nodes of a 3-node Galera cluster', () => {
 
   afterAll(async () => {
     await destroyAll([ga, gb]);
-    await cluster?.stop();
-  }, 120_000);
+  }, 60_000);
 
   const signedRequest = async (name: string) => {
     const { signing, agreementKid } = await activeKeys(partner);
@@ -557,4 +576,427 @@ describe('two replicas on two nodes of a 3-node Galera cluster', () => {
     );
     expect(rows).toHaveLength(1);
   }, 120_000);
+});
+
+describe('50 handshakes through both replicas while a replica and a Galera node are killed at seeded moments', () => {
+  const ROUNDS = 50;
+  const seed = faultSeed();
+  const rnd = seededRandom(seed);
+  // Where the faults land: a replica (which one, seeded) in one round, a Galera node (seeded) in a later one,
+  // each a seeded number of ms into its round; both are brought back at once (in the background).
+  const replicaRound = rnd.int(3, 18);
+  const victimIndex = rnd.int(0, 1);
+  const replicaDelayMs = rnd.int(0, 800);
+  const nodeRound = rnd.int(22, 38);
+  const nodeDelayMs = rnd.int(0, 800);
+  // Any of the three: node 1 and 2 each serve a replica, node 3 none.
+  const nodeIndex = rnd.int(0, 2);
+  const dbName = testDatabaseName('ha_chaos');
+  let cluster: GaleraCluster;
+  let lb: TcpBalancer;
+  let replicas: Instance[] = [];
+  const down = new Set<Instance>();
+  const at = (i: number) => ({
+    host: '127.0.0.1',
+    port: cluster.nodes[i].port,
+    user: cluster.user,
+    password: cluster.password,
+  });
+  const chaosConfig = {
+    ha: { heartbeatMs: 1000, peerWatchMs: 300 },
+    notify: { checkIntervalMs: 1000 },
+    federation: { unsolicitedRequestsPerOriginPerHour: 1000, rateLimitPerOriginPerMinute: 1000 },
+  };
+  const chaosEnv = (id: string, node: string): Record<string, string> => ({
+    ...replicaEnv(id),
+    UURU_HA_ASTERISK_NODE: node,
+    // One public address for both: the balancer's.
+    UURU_FEDERATION_UURU_HOST: lb.url,
+  });
+  const name = (i: number) => `chaos${String(i).padStart(2, '0')}`;
+  const loaded = async (r: Instance, peer: string): Promise<boolean> =>
+    (await r.iaxPeers()).some((p) => p.name === peer);
+
+  /** A state not reached yet (not a fault). */
+  class NotYet extends Error {}
+  /** What went wrong on the way (printed at the end: where the faults hit). */
+  const trouble: string[] = [];
+  /** Runs fn on `prefer`, else on the other replica, until it succeeds (a replica may die under it). */
+  const onReplica = async <T>(prefer: number, what: string, fn: (r: Instance) => Promise<T>): Promise<T> => {
+    const order = [replicas[prefer], replicas[1 - prefer]];
+    return waitUntil(
+      async () => {
+        let last: unknown = new Error('both replicas down');
+        for (const r of order) {
+          if (down.has(r)) continue;
+          try {
+            return { value: await fn(r) };
+          } catch (e) {
+            last = e;
+            if (!(e instanceof NotYet))
+              trouble.push(
+                `${what} on ${r.name}: ${e instanceof Error ? e.message.slice(0, 120) : String(e)}`,
+              );
+          }
+        }
+        throw last;
+      },
+      { what, timeoutMs: 40_000, intervalMs: 200 },
+    ).then((x) => x.value);
+  };
+
+  beforeAll(async () => {
+    cluster = await sharedGalera();
+    await cluster.nodes[0].server.query(`CREATE DATABASE \`${dbName}\` CHARACTER SET utf8mb4`);
+    lb = await startTcpBalancer();
+    const first = await startInstance({
+      name: 'ha_ca',
+      db: 'mariadb',
+      mariaDbAt: at(0),
+      sharedMariaDb: dbName,
+      env: chaosEnv('chaos-a', 'ast-a'),
+      config: chaosConfig,
+      logLevel: 'debug',
+    });
+    replicas = [first];
+    lb.add(Number(new URL(first.sidecar.federationUrl).port));
+    const second = await startInstance({
+      name: 'ha_cb',
+      db: 'mariadb',
+      mariaDbAt: at(1),
+      sharedMariaDb: dbName,
+      env: chaosEnv('chaos-b', 'ast-b'),
+      config: chaosConfig,
+      logLevel: 'debug',
+    });
+    replicas = [first, second];
+    lb.add(Number(new URL(second.sidecar.federationUrl).port));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.stop().catch(() => undefined)));
+    await lb?.close();
+  }, 60_000);
+
+  it(`no request is lost or duplicated, every peer is applied on both Asterisks, jobs run once per period, accepts are delivered once, a replay to the other replica is refused (fault seed ${seed})`, async () => {
+    const started = Date.now();
+    const acceptsBefore = await metric(partner, 'uuru_fed_federation_requests_total', { endpoint: 'accept' });
+    const faults: Promise<void>[] = [];
+    const requestIds: string[] = [];
+    let slowest = 0;
+    for (let i = 0; i < ROUNDS; i++) {
+      const peer = name(i);
+      if (i === replicaRound) {
+        const victim = replicas[victimIndex];
+        faults.push(
+          sleep(replicaDelayMs).then(async () => {
+            down.add(victim);
+            await victim.sidecar.kill();
+            await victim.sidecar.restart();
+            down.delete(victim);
+          }),
+        );
+      }
+      if (i === nodeRound) {
+        faults.push(
+          sleep(nodeDelayMs).then(async () => {
+            await cluster.kill(nodeIndex);
+            await cluster.restart(nodeIndex);
+          }),
+        );
+      }
+      // The partner asks through the balancer; a request cut by a dying replica fails and is asked again.
+      const roundStarted = Date.now();
+      await waitUntil(
+        async () => {
+          const r = await partner.admin('POST', '/federation/outgoing-requests', {
+            name: peer,
+            partner_url: lb.url,
+            prefix: `4${String(i).padStart(2, '0')}`,
+            codec: 'g722',
+          });
+          if (r.status !== 201)
+            trouble.push(`${peer} asked: ${r.status} ${JSON.stringify(r.json).slice(0, 160)}`);
+          return r.status === 201;
+        },
+        { what: `the partner's request ${peer} taken`, timeoutMs: 40_000, intervalMs: 300 },
+      );
+      // Accepted on replica A in even rounds, B in odd ones (the other while one is down).
+      await onReplica(i % 2, `${peer} accepted`, async (r) => {
+        const list = await adminOk<{ requests: IncomingView[] }>(
+          r.sidecar,
+          'GET',
+          '/federation/incoming-requests',
+          undefined,
+          200,
+        );
+        const mine = list.requests.filter((x) => x.name === peer);
+        if (mine.some((x) => x.state === 'accepted')) return;
+        const pending = mine.find((x) => x.state === 'pending');
+        if (!pending) throw new NotYet(`no pending request ${peer} on ${r.name}`);
+        await adminOk(
+          r.sidecar,
+          'POST',
+          `/federation/incoming-requests/${pending.id}/accept`,
+          { prefix: `3${String(i).padStart(2, '0')}` },
+          200,
+        );
+      });
+      const there = await waitUntil(() => peerRow(partner, peer), {
+        what: `peer ${peer} on the partner (the accept arrived)`,
+        timeoutMs: 40_000,
+      });
+      requestIds.push(there.requestId);
+      const here = await onReplica(i % 2, `${peer} in the replicas' database`, async (r) => {
+        const rows = await r.sidecar.query<{ requestId: string }>(
+          'SELECT requestId FROM {db}.peers WHERE name = ?',
+          [peer],
+        );
+        if (rows.length !== 1) throw new NotYet(`${rows.length} peers ${peer}`);
+        return rows[0].requestId;
+      });
+      expect(here).toBe(there.requestId);
+      await waitUntil(async () => (await loaded(replicas[0], peer)) && (await loaded(replicas[1], peer)), {
+        what: `${peer} loaded in both Asterisks`,
+        timeoutMs: 40_000,
+      });
+      await onReplica(i % 2, `${peer} applied on both nodes`, async (r) => {
+        const view = (await peerByName(r.sidecar, peer)) as
+          { apply_nodes?: { node: string; apply_state: string }[] } | undefined;
+        const nodes = (view?.apply_nodes ?? []).map((n) => `${n.node}:${n.apply_state}`).join();
+        if (nodes !== 'ast-a:applied,ast-b:applied') throw new NotYet(`${peer}: ${nodes}`);
+      });
+      slowest = Math.max(slowest, Date.now() - roundStarted);
+      // One peering per partner pair: both sides forget it before the next round (all but the last).
+      if (i < ROUNDS - 1) {
+        await adminOk(partner, 'DELETE', `/federation/peers/${there.id}?local_only=true`, undefined, 204);
+        await onReplica(1 - (i % 2), `${peer} forgotten`, async (r) => {
+          const p = await peerByName(r.sidecar, peer);
+          if (p)
+            await adminOk(r.sidecar, 'DELETE', `/federation/peers/${p.id}?local_only=true`, undefined, 204);
+        });
+      }
+    }
+    await Promise.all(faults);
+    expect(await cluster.clusterSize(0)).toBe(3);
+    const handshakesMs = Date.now() - started;
+
+    // Nothing lost, nothing twice: an accept turns the request into the peer (the request row goes); no
+    // request of the rounds is left over on either side, and each round's peering was the partner's request.
+    const [ra, rb] = replicas;
+    expect(new Set(requestIds).size).toBe(ROUNDS);
+    expect(
+      await ra.sidecar.query("SELECT name, state FROM {db}.incoming_requests WHERE name LIKE 'chaos%'"),
+    ).toEqual([]);
+    expect(
+      await partner.query("SELECT name, state FROM {db}.outgoing_requests WHERE name LIKE 'chaos%'"),
+    ).toEqual([]);
+    const standing = await ra.sidecar.query<{ name: string; requestId: string }>(
+      "SELECT name, requestId FROM {db}.peers WHERE name LIKE 'chaos%'",
+    );
+    expect(standing).toEqual([{ name: name(ROUNDS - 1), requestId: requestIds[ROUNDS - 1] }]);
+    // Each accept sent once: one delivered outbox item per request, and the partner took 50 accepts.
+    const items = await ra.sidecar.query<{ requestId: string; state: string }>(
+      "SELECT requestId, state FROM {db}.outbox WHERE kind = 'accept' ORDER BY requestId",
+    );
+    expect(items.map((x) => `${x.requestId}:${x.state}`)).toEqual(
+      [...requestIds].sort().map((id) => `${id}:delivered`),
+    );
+    const accepts =
+      (await metric(partner, 'uuru_fed_federation_requests_total', { endpoint: 'accept' })) - acceptsBefore;
+    expect(accepts).toBe(ROUNDS);
+    // Both Asterisks hold the last peer and none of the forgotten ones.
+    const last = name(ROUNDS - 1);
+    for (const r of replicas) {
+      const chaos = (await r.iaxPeers()).map((p) => p.name).filter((n) => n.startsWith('chaos'));
+      expect(chaos).toEqual([last]);
+    }
+
+    // Each cluster job ran once per period: the periods won (logged with the fencing token, `fence`) never repeat.
+    const won = [ra, rb].flatMap((r) =>
+      r.sidecar
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('cluster job period won'))
+        .map((l) => JSON.parse(l) as { job: string; period: number; fence: number }),
+    );
+    const perPeriod = new Map<string, number>();
+    for (const w of won)
+      perPeriod.set(`${w.job}@${w.period}`, (perPeriod.get(`${w.job}@${w.period}`) ?? 0) + 1);
+    expect([...perPeriod].filter(([, n]) => n > 1)).toEqual([]);
+    const notices = won.filter((w) => w.job === 'health-notices');
+    expect(new Set(notices.map((w) => w.fence)).size).toBe(notices.length);
+    // health-notices has a one-second period: it kept running through the faults.
+    expect(notices.length).toBeGreaterThan((Date.now() - started) / 1000 / 3);
+
+    // A signed request taken by one replica and replayed to the other is refused.
+    const { signing } = await activeKeys(partner);
+    const path = '/federation/v2/phonebook';
+    const headers = signRequest({ method: 'GET', url: `${lb.url}${path}`, key: signing, now: Date.now() });
+    const firstTry = await fetch(`${rb.sidecar.federationUrl}${path}`, { headers });
+    expect(firstTry.status).toBe(200);
+    await firstTry.arrayBuffer();
+    const replay = await fetch(`${ra.sidecar.federationUrl}${path}`, { headers });
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { error: string }).error).toBe('FED_REPLAY');
+    process.stdout.write(
+      `ha chaos: seed ${seed}, replica ${victimIndex === 0 ? 'A' : 'B'} killed in round ${replicaRound} (+${replicaDelayMs} ms), ` +
+        `node ${nodeIndex + 1} in round ${nodeRound} (+${nodeDelayMs} ms); ${ROUNDS} handshakes in ${handshakesMs} ms, ` +
+        `slowest round ${slowest} ms, balancer connections ${JSON.stringify([...lb.connections()])}, ` +
+        `cluster job periods won ${won.length}; on the way:\n${[...new Set(trouble)].map((t) => `${trouble.filter((x) => x === t).length} × ${t}`).join('\n')}\n`,
+    );
+  }, 240_000);
+});
+
+describe('two replicas bound to the same Asterisk node', () => {
+  // One real Asterisk, two replicas bound to it under one node name: only the holder of the node's
+  // lease applies to it (the other stands by), and the other takes over when the holder dies.
+  const NODE = 'ast-shared';
+  const LEASE = `node:${NODE}`;
+  const nodeEnv = (id: string): Record<string, string> => ({
+    ...replicaEnv(id),
+    UURU_HA_ASTERISK_NODE: NODE,
+  });
+  // A replica not seen for 6 s (the least: six heartbeats) is purged.
+  const nodeConfig = {
+    ha: { heartbeatMs: 1000, peerWatchMs: 500, replicaPurgeMs: 1000 },
+    notify: { checkIntervalMs: 1000 },
+    federation: config.federation,
+  };
+  let n1: Instance;
+  let n2: Sidecar;
+  type Lease = { job: string; holder: string | null; token: number };
+  type Replicas = { replicas: { replica_id: string; live: boolean }[]; leases: Lease[] };
+  const replicasOf = async (s: Sidecar): Promise<Replicas> =>
+    (await adminOk<{ replicas: Replicas }>(s, 'GET', '/status', undefined, 200)).replicas;
+  const leaseOf = async (s: Sidecar): Promise<Lease | undefined> =>
+    (await replicasOf(s)).leases.find((l) => l.job === LEASE);
+  const runs = (s: Sidecar) => metric(s, 'uuru_fed_reconcile_runs_total', {});
+  const loaded = async (name: string): Promise<boolean> => (await n1.iaxPeers()).some((p) => p.name === name);
+
+  beforeAll(async () => {
+    n1 = await startInstance({
+      name: 'ha_n1',
+      db: 'mariadb',
+      env: nodeEnv('replica-n1'),
+      config: nodeConfig,
+    });
+    // The second replica on the same Asterisk (its AMI, ARI and config folder), started once n1 holds the node.
+    await waitUntil(async () => (await leaseOf(n1.sidecar))?.holder === 'replica-n1', {
+      what: 'replica-n1 holds the node lease',
+    });
+    n2 = await startSidecar({
+      name: 'ha_n2',
+      db: 'mariadb',
+      sharedMariaDb: n1.sidecar.mariaDbName ?? '',
+      config: sidecarConfig(n1.asterisk, n1.asterisk.amiPort, nodeConfig),
+      env: {
+        UURU_ASTERISK_ENABLED: 'true',
+        UURU_LOGLEVEL: 'warn',
+        UURU_FEDERATION_IAX2_HOST: n1.asterisk.iaxHost,
+        UURU_FEDERATION_UURU_HOST: n1.sidecar.federationUrl,
+        ...nodeEnv('replica-n2'),
+      },
+    });
+    await createAdminIn(n1.sidecar.mariaDbName, 'nora');
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([n2]);
+    await n1?.stop();
+  });
+
+  it('only the lease holder reconciles the node; a peer accepted on the other replica is applied by the holder; status, CLI and panel name the holder', async () => {
+    await adminOk(
+      partner,
+      'POST',
+      '/federation/outgoing-requests',
+      { name: 'ha_same1', partner_url: n1.sidecar.federationUrl, prefix: '951', codec: 'g722' },
+      201,
+    );
+    const inc = await waitUntil(() => incomingByName(n2, 'ha_same1'), { what: 'incoming ha_same1' });
+    await adminOk(n2, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '51' }, 200);
+    await waitUntil(() => loaded('ha_same1'), { what: 'ha_same1 loaded in the Asterisk', timeoutMs: 20_000 });
+    await waitUntil(
+      async () => ((await peerByName(n2, 'ha_same1')) as { apply_state?: string } | undefined)?.apply_state,
+      { what: 'ha_same1 applied on the node', until: (s) => s === 'applied' },
+    );
+    // n2 stood by the whole time: not one run of its own, an admin's reconcile says why.
+    expect(await runs(n2)).toBe(0);
+    expect(await runs(n1.sidecar)).toBeGreaterThan(0);
+    const now = await adminOk<{ result: string; error: string }>(n2, 'POST', '/reconcile', {}, 200);
+    expect(now.result).toBe('not_run');
+    expect(now.error).toContain(`stands by for Asterisk node ${NODE}: replica-n1 holds its lease`);
+    expect(await runs(n2)).toBe(0);
+
+    // `uuru-fed status` on the standby lists both replicas on the node and the node's lease holder.
+    const out = await cli(['status'], { UURU_ADMIN_URL: n2.adminUrl, UURU_ADMIN_TOKEN: n2.token });
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^this replica: +replica-n2, Asterisk node ast-shared$/m);
+    expect(out.stdout).toMatch(/^replica: +replica-n1: Asterisk node ast-shared, live /m);
+    expect(out.stdout).toMatch(/^replica: +replica-n2: Asterisk node ast-shared, live /m);
+    expect(out.stdout).toMatch(/^lease: +node:ast-shared: replica-n1, token \d+/m);
+    expect(out.stdout).toMatch(/^lease: +health-notices: replica-n[12], token \d+/m);
+
+    // The panel (real Chromium) on the standby: the same replicas and the node's lease holder.
+    const session = await panelLogin({ adminUrl: n2.adminUrl }, 'nora', PASSWORD);
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+    try {
+      const ctx = await browser.newContext();
+      const [name, value] = session.cookie.split('=');
+      await ctx.addCookies([{ name, value, url: n2.adminUrl }]);
+      const page = await ctx.newPage();
+      await page.goto(`${n2.adminUrl}/panel/federation`);
+      const section = page.locator('section#replicas');
+      await expect(section.locator('p').first().textContent()).resolves.toContain('served by replica-n2');
+      for (const id of ['replica-n1', 'replica-n2'])
+        expect(await section.locator(`tr[data-replica="${id}"]`).getAttribute('data-replica-live')).toBe(
+          'true',
+        );
+      const held = section.locator(`tr[data-lease="${LEASE}"] td`);
+      expect((await held.nth(1).textContent())?.trim()).toMatch(/^replica-n1/);
+    } finally {
+      await browser.close();
+    }
+  }, 90_000);
+
+  it('the holder killed, the other replica takes the node over and applies; the dead row is purged with its lease; back, it stands by', async () => {
+    const before = await leaseOf(n2);
+    await n1.sidecar.kill();
+    // Changed while the holder is dead: the peer goes (on n2 and on the partner).
+    for (const s of [n2, partner]) {
+      const peer = await peerByName(s, 'ha_same1');
+      await adminOk(s, 'DELETE', `/federation/peers/${peer?.id}?local_only=true`, undefined, 204);
+    }
+    await waitUntil(async () => !(await loaded('ha_same1')), {
+      what: 'ha_same1 removed from the Asterisk by n2 after the takeover',
+      timeoutMs: 20_000,
+    });
+    const taken = await leaseOf(n2);
+    expect(taken?.holder).toBe('replica-n2');
+    expect(taken?.token).toBeGreaterThan(before?.token ?? Number.MAX_SAFE_INTEGER);
+    expect(await runs(n2)).toBeGreaterThan(0);
+    // Not seen for six heartbeats: its row goes (the status stops listing it).
+    await waitUntil(async () => !(await replicasOf(n2)).replicas.some((r) => r.replica_id === 'replica-n1'), {
+      what: "replica-n1's row purged",
+      timeoutMs: 20_000,
+    });
+
+    // Back under the same name: listed again, and on standby (n2 keeps renewing the lease).
+    await n1.sidecar.restart();
+    await waitUntil(
+      async () => (await replicasOf(n2)).replicas.find((r) => r.replica_id === 'replica-n1')?.live === true,
+      { what: 'replica-n1 live again' },
+    );
+    // Two of its lease ticks after its first (each found the lease held by n2).
+    await waitUntil(
+      () => metric(n1.sidecar, 'uuru_fed_job_runs_total', { job: 'node-lease', result: 'ok' }),
+      {
+        what: "replica-n1's lease ticks",
+        until: (n) => n >= 3,
+      },
+    );
+    expect((await leaseOf(n1.sidecar))?.holder).toBe('replica-n2');
+    expect(await runs(n1.sidecar)).toBe(0);
+  }, 90_000);
 });

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DataSource, EntityMetadata, ObjectLiteral } from 'typeorm';
 import type { Config } from '../../src/config/schema';
+import { freshPeerState } from '../../src/core/records';
 import { col } from '../../src/store/columns';
 import { type Peer, PeerEntity } from '../../src/store/entities';
 import { openDatabase } from '../../src/store/data-source';
@@ -122,6 +123,8 @@ function primaryWhere(meta: EntityMetadata, row: ObjectLiteral): ObjectLiteral {
 
 function peerRow(overrides: Partial<Peer> = {}): Peer {
   return {
+    // Every state column at its fresh default (records.ts owns that list), then non-default values below.
+    ...freshPeerState(SOME_MS),
     id: crypto.randomUUID(),
     name: `p_${crypto.randomBytes(4).toString('hex')}`,
     prefix: String(100 + Math.floor(Math.random() * 800)) + crypto.randomInt(1000, 9999),
@@ -133,33 +136,12 @@ function peerRow(overrides: Partial<Peer> = {}): Peer {
     codec: 'ulaw',
     secret: 'x'.repeat(40),
     secretEpochSeconds: null,
-    previousSecret: null,
-    secretSwitchAt: null,
-    secretEpochOffset: 0,
-    secretShiftAt: null,
-    agreementKid: null,
-    partnerAgreementKid: null,
-    nextSecret: null,
-    nextSecretFrom: null,
-    nextAgreementKid: null,
-    nextPartnerAgreementKid: null,
     dialect: 'v2',
     requestId: crypto.randomUUID(),
     role: 'requester',
-    state: 'active',
-    applyState: 'pending',
-    applyError: null,
-    appliedAt: null,
-    reachability: 'unknown',
-    latencyMs: null,
     lastSeen: SOME_MS,
-    linkError: null,
-    linkErrorAt: null,
-    partnerError: null,
-    partnerErrorAt: null,
     partnerKeyFingerprint: null,
     lastTestCall: { answered: true, setupMs: 120, error: null, at: SOME_MS },
-    createdAt: SOME_MS,
     updatedAt: SOME_MS + 1,
     ...overrides,
   };

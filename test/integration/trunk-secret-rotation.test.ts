@@ -29,35 +29,30 @@
  * name whichever epoch user they came in as, so an overlap never splits the
  * per-peer call limit.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { buildApp, type App } from '../../src/app';
-import { AmiClient } from '../../src/asterisk/ami-client';
-import { loadConfig } from '../../src/config/load-config';
-import { createLogger } from '../../src/logging/logger';
+import { createRealtimeTables, ECHO_EXTEN, type RealtimeDb, TEST_CONTEXT } from '../harness/asterisk';
 import {
-  type AsteriskInstance,
-  createRealtimeTables,
-  ECHO_EXTEN,
-  type RealtimeDb,
-  startAsterisk,
-  TEST_CONTEXT,
-} from '../harness/asterisk';
+  adminApi as api,
+  callsWork as callsWorkBetween,
+  type ClockedNode,
+  holdLongCall,
+  peerNamed,
+  PROBE_IAX_CONF,
+  probeCall,
+  startClockedNode,
+  writeProbePeer,
+} from '../harness/clocked-sidecars';
+import { allOrNone } from '../harness/instance';
 import { type MariaDbServer, startMariaDb, testDatabaseName } from '../harness/mariadb';
 import { ManualClock } from '../harness/manual-clock';
-import { freePort } from '../harness/ports';
 import { waitUntil } from '../harness/wait';
 
 jest.setTimeout(600_000);
 
 const CONF = path.resolve(__dirname, '..', '..', 'asterisk-conf');
 
-const LOCAL = 'uuru-local';
-const PROBE_FILE = 'old-secret-probe.conf';
-const TEST_EXTENSION = '9999999';
 const DAY = 86_400_000;
 const EPOCH_MS = 30 * DAY;
 const OVERLAP_MS = DAY;
@@ -69,20 +64,9 @@ const PREFIX_ON_B = '72';
 
 type Backend = 'files' | 'realtime';
 
-interface Node {
-  name: string;
-  backend: Backend;
+interface Node extends ClockedNode {
   /** Realtime: a connection to this Asterisk's realtime database. */
   rt: mysql.Connection | null;
-  ast: AsteriskInstance;
-  app: App;
-  clock: ManualClock;
-  ami: AmiClient;
-  token: string;
-  adminUrl: string;
-  federationUrl: string;
-  dataDir: string;
-  stop(): Promise<void>;
 }
 
 /** A realtime database for one Asterisk: its stock tables and the columns the sidecar needs added. */
@@ -98,116 +82,36 @@ async function realtimeDb(server: MariaDbServer, prefix: string): Promise<Realti
 }
 
 async function startNode(name: string, clock: ManualClock, realtime: RealtimeDb | null): Promise<Node> {
-  const localDialplan = [
-    `[${LOCAL}]`,
-    `include => ${LOCAL}-federation`,
-    `include => ${TEST_CONTEXT}`,
-    '',
-  ].join('\n');
-  const ast = await startAsterisk({
+  const node = await startClockedNode({
     name,
-    // Realtime: the file an admin adds (static contexts switching to the rows; it ends in the phones'
-    // context, which here reaches the test context too).
-    extensionsConf: realtime
-      ? `${fs.readFileSync(path.join(CONF, 'extensions-realtime.conf'), 'utf8').trimEnd()}\ninclude => ${TEST_CONTEXT}\n`
-      : localDialplan,
-    iaxConf: `#tryinclude ${PROBE_FILE}\n`,
-    ...(realtime ? { realtime } : {}),
+    clock,
+    realtime,
+    asterisk: {
+      // Realtime: the file an admin adds (static contexts switching to the rows; it ends in the phones'
+      // context, which here reaches the test context too). Files: the default phones' context.
+      ...(realtime
+        ? {
+            extensionsConf: `${fs.readFileSync(path.join(CONF, 'extensions-realtime.conf'), 'utf8').trimEnd()}\ninclude => ${TEST_CONTEXT}\n`,
+          }
+        : {}),
+      iaxConf: PROBE_IAX_CONF,
+    },
   });
-  const rt = realtime ? await mysql.createConnection(realtime) : null;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `uuru-rot-${name}-`));
-  const ami = new AmiClient({
-    host: '127.0.0.1',
-    port: ast.amiPort,
-    username: ast.amiUser,
-    secret: ast.amiSecret,
-    logger: createLogger({ level: 'error', format: 'pretty', silent: true }),
-    reconnect: { initialMs: 100, maxMs: 1000 },
-  });
-  let app: App | null = null;
+  let rt: mysql.Connection | null = null;
   try {
-    const fedPort = await freePort();
-    const token = crypto.randomBytes(24).toString('base64url');
-    const federationUrl = `http://127.0.0.1:${fedPort}`;
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        dataDir,
-        instance: {
-          publicUrl: federationUrl,
-          iax2Host: ast.iaxHost,
-          iax2Port: ast.iaxPort,
-          extensionDigits: ECHO_EXTEN.length,
-        },
-        http: { federation: { host: '127.0.0.1', port: fedPort }, admin: { host: '127.0.0.1', port: 0 } },
-        admin: { bootstrapToken: token },
-        asterisk: {
-          enabled: true,
-          ami: { host: '127.0.0.1', port: ast.amiPort, user: ast.amiUser, password: ast.amiSecret },
-          ari: { url: ast.ariUrl, user: ast.ariUser, password: ast.ariPassword, app: 'uuru-federation' },
-          ...(realtime
-            ? { stateBackend: 'realtime' as const, realtimeDb: realtime }
-            : { stateBackend: 'files' as const }),
-          configDir: ast.configDir,
-          localContext: LOCAL,
-          inboundTargetContext: LOCAL,
-          testExtension: TEST_EXTENSION,
-          qualifyFreqOkMs: 1000,
-          qualifyFreqNotOkMs: 1000,
-          reloadDebounceMs: 50,
-        },
-        // The epoch job looks often, so a moved clock is followed within a fraction of a second.
-        jobs: { monitorPollMs: 500, outboxPollMs: 100, secretEpochPollMs: 200 },
-        federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000 },
-        log: { level: 'warn', format: 'json' },
-      },
-    });
-    app = buildApp(config, { clock });
-    await app.start({ waitForDb: true });
-    ami.start();
-    await ami.whenConnected(15_000);
-    const started = app;
-    return {
-      name,
-      backend: realtime ? 'realtime' : 'files',
-      rt,
-      ast,
-      app: started,
-      clock,
-      ami,
-      token,
-      adminUrl: started.adminUrl,
-      federationUrl,
-      dataDir,
-      async stop() {
-        await ami.stop().catch(() => undefined);
-        await started.stop().catch(() => undefined);
-        await rt?.end().catch(() => undefined);
-        await ast.stop();
-        fs.rmSync(dataDir, { recursive: true, force: true });
-      },
-    };
+    rt = realtime ? await mysql.createConnection(realtime) : null;
   } catch (e) {
-    await ami.stop().catch(() => undefined);
-    await app?.stop().catch(() => undefined);
-    await rt?.end().catch(() => undefined);
-    await ast.stop().catch(() => undefined);
+    await node.stop().catch(() => undefined);
     throw e;
   }
-}
-
-async function api<T>(n: Node, method: string, apiPath: string, body?: unknown, status = 200): Promise<T> {
-  const res = await fetch(`${n.adminUrl}/api/admin${apiPath}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${n.token}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+  const stopNode = node.stop;
+  return Object.assign(node, {
+    rt,
+    async stop() {
+      await rt?.end().catch(() => undefined);
+      await stopNode();
     },
-    body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const text = await res.text();
-  if (res.status !== status) throw new Error(`${n.name} ${method} ${apiPath}: ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : null) as T;
 }
 
 interface PeerJson {
@@ -224,8 +128,7 @@ interface PeerJson {
   } | null;
 }
 
-const peerOn = async (n: Node): Promise<PeerJson | undefined> =>
-  (await api<{ peers: PeerJson[] }>(n, 'GET', '/federation/peers')).peers.find((p) => p.name === NAME);
+const peerOn = (n: Node): Promise<PeerJson | undefined> => peerNamed<PeerJson>(n, NAME);
 
 /** The peering's IAX2 objects on a side: the friend and its epoch users, with their secrets. */
 async function trunkObjects(n: Node): Promise<{ name: string; secret: string }[]> {
@@ -262,55 +165,8 @@ async function secretLines(n: Node): Promise<string[]> {
   return sent === undefined ? users : [...users.filter((u) => u !== sent), sent];
 }
 
-/** Originates a call from the phones' context, as a phone would; resolves on answer (or failure). */
-async function dial(
-  n: Node,
-  number: string,
-  holdSec: number,
-): Promise<{ answered: boolean; reason: string | null }> {
-  return originate(n, `Local/${number}@${LOCAL}/n`, holdSec);
-}
-
-async function originate(
-  n: Node,
-  channel: string,
-  holdSec: number,
-): Promise<{ answered: boolean; reason: string | null }> {
-  try {
-    const r = await n.ami.action(
-      {
-        Action: 'Originate',
-        Channel: channel,
-        Application: 'Wait',
-        Data: String(holdSec),
-        Timeout: '8000',
-        Async: 'false',
-      },
-      { timeoutMs: 15_000 },
-    );
-    const answered = (r.response ?? '').toLowerCase() === 'success';
-    return { answered, reason: answered ? null : (r.message ?? 'failed') };
-  } catch (e) {
-    return { answered: false, reason: e instanceof Error ? e.message : String(e) };
-  }
-}
-
-/** IAX2 channels up on a node's Asterisk. */
-async function iaxChannels(n: Node): Promise<string[]> {
-  const out = await n.ami.command('core show channels concise');
-  return out
-    .split('\n')
-    .map((l) => l.split('!')[0])
-    .filter((c) => c.startsWith('IAX2/'));
-}
-
-async function secureMedia(n: Node, channel: string): Promise<string> {
-  const r = await n.ami.action({ Action: 'Getvar', Channel: channel, Variable: 'CHANNEL(secure_media)' });
-  return String(r.value ?? '');
-}
-
 /** The call-limit group of each inbound federation channel up on a node (GROUP(uuru_fed), set by the inbound context). */
-async function callGroups(n: Node): Promise<string[]> {
+async function callGroups(n: ClockedNode): Promise<string[]> {
   const out = await n.ami.command('group show channels');
   return out
     .split('\n')
@@ -334,18 +190,16 @@ describe.each<Backend>(['files', 'realtime'])(
       const t0 = Date.parse('2026-01-01T00:00:00Z');
       if (backend === 'realtime') {
         server = await startMariaDb();
-        databases.push(await realtimeDb(server, 'rot_a'), await realtimeDb(server, 'rot_b'));
+        const mariadb = server;
+        databases.push(...(await Promise.all([realtimeDb(mariadb, 'rot_a'), realtimeDb(mariadb, 'rot_b')])));
       }
-      const [a, b] = await Promise.allSettled([
-        startNode(`rot${backend[0]}a`, new ManualClock(t0), databases[0] ?? null),
-        startNode(`rot${backend[0]}b`, new ManualClock(t0), databases[1] ?? null),
-      ]);
-      if (a.status === 'rejected' || b.status === 'rejected') {
-        await Promise.allSettled([a, b].map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
-        throw a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason;
-      }
-      A = a.value;
-      B = b.value;
+      [A, B] = await allOrNone(
+        [
+          startNode(`rot${backend[0]}a`, new ManualClock(t0), databases[0] ?? null),
+          startNode(`rot${backend[0]}b`, new ManualClock(t0), databases[1] ?? null),
+        ],
+        (n) => n.stop(),
+      );
     }, 180_000);
 
     afterAll(async () => {
@@ -375,50 +229,30 @@ describe.each<Backend>(['files', 'realtime'])(
       for (const [n] of expected) await api(n, 'POST', '/reconcile', {});
     }
 
-    /** A new call each way is answered, and encrypted on both ends; the long call is still up and encrypted. */
+    /**
+     * A new call each way is answered, and encrypted on both ends; the long call is still up and encrypted.
+     * While a new call is up: every inbound call of the peering counts under its name, whichever epoch's
+     * user it came in as (the long call A→B is inbound on B): an overlap never splits the per-peer call limit.
+     */
     async function callsWork(moment: string): Promise<void> {
-      for (const [from, to, number] of [
-        [A, B, `${PREFIX_ON_A}${ECHO_EXTEN}`],
-        [B, A, `${PREFIX_ON_B}${ECHO_EXTEN}`],
-      ] as const) {
-        const r = await dial(from, number, 4);
-        expect({ moment, from: from.name, ...r }).toEqual({
-          moment,
-          from: from.name,
-          answered: true,
-          reason: null,
-        });
-        const fresh = async (n: Node, long: string) => (await iaxChannels(n)).filter((c) => c !== long);
-        const [onFrom, onTo] = await waitUntil(
-          async () => {
-            const f = await fresh(from, from === A ? longOnA : longOnB);
-            const t = await fresh(to, to === A ? longOnA : longOnB);
-            return f.length > 0 && t.length > 0 ? [f[0], t[0]] : undefined;
-          },
-          { what: `the new call's IAX2 channels (${moment})`, timeoutMs: 3000 },
-        );
-        expect([await secureMedia(from, onFrom), await secureMedia(to, onTo)]).toEqual(['1', '1']);
-        // Every inbound call of the peering counts under its name, whichever epoch's user it came in as
-        // (the long call A→B is inbound on B): an overlap never splits the per-peer call limit.
-        expect({ moment, on: to.name, groups: await callGroups(to) }).toEqual({
-          moment,
-          on: to.name,
-          groups: to === B ? [NAME, NAME] : [NAME],
-        });
-        await waitUntil(
-          async () => ((await fresh(from, from === A ? longOnA : longOnB)).length === 0 ? true : undefined),
-          {
-            what: `the new call from ${from.name} ended`,
-            timeoutMs: 10_000,
-          },
-        );
-      }
-      expect({ moment, onA: await iaxChannels(A), onB: await iaxChannels(B) }).toEqual({
+      await callsWorkBetween(
+        {
+          a: A,
+          b: B,
+          numberFromA: `${PREFIX_ON_A}${ECHO_EXTEN}`,
+          numberFromB: `${PREFIX_ON_B}${ECHO_EXTEN}`,
+          longOnA,
+          longOnB,
+        },
         moment,
-        onA: expect.arrayContaining([longOnA]) as unknown,
-        onB: expect.arrayContaining([longOnB]) as unknown,
-      });
-      expect([await secureMedia(A, longOnA), await secureMedia(B, longOnB)]).toEqual(['1', '1']);
+        async ({ to }) => {
+          expect({ moment, on: to.name, groups: await callGroups(to) }).toEqual({
+            moment,
+            on: to.name,
+            groups: to === B ? [NAME, NAME] : [NAME],
+          });
+        },
+      );
     }
 
     it('peers in uuru-fed/2 with the default epoch length agreed in the handshake and shown in the descriptor', async () => {
@@ -479,22 +313,7 @@ describe.each<Backend>(['files', 'realtime'])(
 
     it('a call up before the rotation stays up, and new calls work at every step, A leading by minutes', async () => {
       // The trunk is qualified both ways before the long call.
-      await waitUntil(
-        async () => ((await dial(A, `${PREFIX_ON_A}${ECHO_EXTEN}`, 1)).answered ? true : undefined),
-        {
-          what: 'a first call A→B',
-          timeoutMs: 20_000,
-        },
-      );
-      const long = await dial(A, `${PREFIX_ON_A}${ECHO_EXTEN}`, 3600);
-      expect(long).toEqual({ answered: true, reason: null });
-      [longOnA, longOnB] = await waitUntil(
-        async () => {
-          const [a, b] = [await iaxChannels(A), await iaxChannels(B)];
-          return a.length === 1 && b.length === 1 ? [a[0], b[0]] : undefined;
-        },
-        { what: 'the long call on both sides' },
-      );
+      ({ longOnA, longOnB } = await holdLongCall(A, B, `${PREFIX_ON_A}${ECHO_EXTEN}`, 20_000));
       const [old] = await secretLines(A);
       const boundary = firstBoundary();
       await callsWork('before any overlap');
@@ -561,8 +380,8 @@ describe.each<Backend>(['files', 'realtime'])(
       await callsWork('A past the overlap, B not yet');
       // The old secret still authenticates on B (its overlap), from a hand-written peer on A that carries it.
       // It calls as the old epoch's user, as A did before the boundary.
-      await writeProbe(A, B, `${NAME}-e${(boundary / EPOCH_MS - 1) % 2}`, old);
-      expect(await originate(A, `IAX2/old_secret_probe/${TEST_EXTENSION}`, 1)).toEqual({
+      await writeProbePeer(A, B, `${NAME}-e${(boundary / EPOCH_MS - 1) % 2}`, old);
+      expect(await probeCall(A, B)).toEqual({
         answered: true,
         reason: null,
       });
@@ -574,7 +393,7 @@ describe.each<Backend>(['files', 'realtime'])(
         [B, 1],
       ]);
       expect(await secretLines(B)).toEqual([next]);
-      const refused = await originate(A, `IAX2/old_secret_probe/${TEST_EXTENSION}`, 1);
+      const refused = await probeCall(A, B);
       expect(refused.answered).toBe(false);
       await callsWork('both past the overlap');
     });
@@ -661,8 +480,8 @@ describe.each<Backend>(['files', 'realtime'])(
       }
       expect(await secretLines(A)).toEqual([next]);
       expect((await peerOn(A))?.trunk_rotation?.epoch).toBe(epoch + 1);
-      await writeProbe(A, B, `${NAME}-e${epoch % 2}`, old);
-      expect(await originate(A, `IAX2/old_secret_probe/${TEST_EXTENSION}`, 1)).toEqual({
+      await writeProbePeer(A, B, `${NAME}-e${epoch % 2}`, old);
+      expect(await probeCall(A, B)).toEqual({
         answered: true,
         reason: null,
       });
@@ -673,37 +492,9 @@ describe.each<Backend>(['files', 'realtime'])(
         [B, 1],
       ]);
       expect(await secretLines(B)).toEqual([next]);
-      expect((await originate(A, `IAX2/old_secret_probe/${TEST_EXTENSION}`, 1)).answered).toBe(false);
+      expect((await probeCall(A, B)).answered).toBe(false);
       await callsWork('both past the forced overlap');
       expect((await peerOn(B))?.trunk_rotation).toMatchObject({ epoch: epoch + 1, forced_rotation_at: null });
     });
-
-    /** A hand-written IAX2 peer on `from` that calls `to` as a given user of the peering with a given secret (encryption forced). */
-    async function writeProbe(from: Node, to: Node, username: string, secret: string): Promise<void> {
-      fs.writeFileSync(
-        path.join(from.ast.configDir, PROBE_FILE),
-        [
-          '[old_secret_probe]',
-          'type=peer',
-          `host=${to.ast.iaxHost}`,
-          `port=${to.ast.iaxPort}`,
-          `username=${username}`,
-          `secret=${secret}`,
-          'encryption=yes',
-          'forceencryption=yes',
-          'disallow=all',
-          'allow=ulaw',
-          '',
-        ].join('\n'),
-      );
-      await from.ami.command('module reload chan_iax2.so');
-      await waitUntil(
-        async () =>
-          (await from.ami.command('iax2 show peer old_secret_probe')).includes(String(to.ast.iaxPort))
-            ? true
-            : undefined,
-        { what: 'the probe peer loaded' },
-      );
-    }
   },
 );

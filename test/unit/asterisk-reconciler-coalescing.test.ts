@@ -8,15 +8,10 @@
  * covered by test/integration/asterisk-files.test.ts (including the 50-peer
  * burst's reload count).
  */
-import type { AmiLink } from '../../src/asterisk/asterisk-links';
-import { Reconciler } from '../../src/asterisk/reconciler';
+import type { Reconciler } from '../../src/asterisk/reconciler';
 import type { ApplyReport, StateBackend, VerifyReport } from '../../src/asterisk/state-backend';
 import { loadConfig } from '../../src/config/load-config';
-import type { AsteriskPeerRows } from '../../src/core/asterisk-peers';
-import { systemClock } from '../../src/core/clock';
-import { Metrics } from '../../src/core/metrics';
-import { unfederatedSet } from '../../src/core/unfederated-numbers';
-import { createLogger } from '../../src/logging/logger';
+import { emptyPeerRows, reconcilerOn } from './fixtures/reconciler';
 
 const DEBOUNCE_MS = 400;
 
@@ -48,28 +43,7 @@ function reconcilerWith(backend: RecordingBackend): Reconciler {
     env: {},
     overrides: { instance: { extensionDigits: 4 }, asterisk: { reloadDebounceMs: DEBOUNCE_MS } },
   });
-  const rows: AsteriskPeerRows = {
-    readAll: async () => [],
-    patch: async () => undefined,
-    readLinks: async () => [],
-    findForTestCall: async () => null,
-    recordTestCall: async () => undefined,
-  };
-  // The reconciler only asks the AMI link whether it is connected and, once, whether Asterisk booted.
-  const ami = { state: 'connected', command: async () => '' } as unknown as AmiLink;
-  return new Reconciler({
-    config,
-    rows,
-    clock: systemClock,
-    logger: createLogger({ level: 'error', format: 'json', silent: true }),
-    metrics: new Metrics(),
-    ami,
-    backend,
-    unfederated: {
-      unfederatedSet: async () =>
-        unfederatedSet({ extensionDigits: 4, policy: [], reserved: [], emergency: [] }),
-    },
-  });
+  return reconcilerOn(backend, config, emptyPeerRows());
 }
 
 describe('reconciler coalescing', () => {

@@ -3,7 +3,7 @@ import { typeormFederationStores } from '../../src/store/typeorm';
 import { ManualClock } from '../harness/manual-clock';
 import { AppError } from '../../src/core/errors';
 import { buildDescriptor, descriptorSchema } from '../../src/federation/descriptor';
-import { fingerprint, LocalKeys, serverNameOf } from '../../src/federation/local-keys';
+import { ACTIVE_KEY_CACHE_MS, fingerprint, LocalKeys, serverNameOf } from '../../src/federation/local-keys';
 import { SignedClient } from '../../src/federation/signed-client';
 import { DataSource } from 'typeorm';
 import { openDatabase } from '../../src/store/data-source';
@@ -205,6 +205,48 @@ it('refuses a received descriptor whose iax2.host or base_url fails the shared h
     'https://pbx-a.example.org:8443/?secret=x',
   ]) {
     expect(issuesOf({ ...d, base_url: baseUrl })).toContain('base_url');
+  }
+});
+
+it('reuses the active key rows for a moment, sees its own rotation at once and another writer within ACTIVE_KEY_CACHE_MS', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  const first = (await keys.signingKey()).keyId;
+  const s = typeormFederationStores(tmp.db, clock);
+  const listed = jest.spyOn(s.localKeys, 'list');
+  const reader = new LocalKeys({
+    store: s.localKeys,
+    transactions: s.transactions,
+    keyEncryptionSecret: s.keyEncryptionSecret,
+    clock,
+    config: makeConfig(tmp.dir, 'https://pbx-a.example.org:8443', SECRET),
+    logger: new LogCapture().logger,
+  });
+  expect((await reader.signingKey()).keyId).toBe(first);
+  await reader.agreementKey();
+  await reader.signingKey();
+  await reader.agreementKey();
+  // One read per algorithm: the second call of each came from memory.
+  expect(listed).toHaveBeenCalledTimes(2);
+
+  // This instance's own rotation is seen at once.
+  await reader.rotate();
+  const rotated = (await reader.signingKey()).keyId;
+  expect(rotated).not.toBe(first);
+  expect((await reader.agreementKey()).kid).toBe(
+    (await s.localKeys.list({ alg: 'x25519', status: ['active'] }, 'desc'))[0].kid,
+  );
+
+  // A rotation written by another instance (another replica) is seen once the remembered row is older than the bound.
+  await keys.rotate();
+  const byOther = (await keys.signingKey()).keyId;
+  expect(byOther).not.toBe(rotated);
+  const now = performance.now();
+  const later = jest.spyOn(performance, 'now').mockReturnValue(now + ACTIVE_KEY_CACHE_MS);
+  try {
+    expect((await reader.signingKey()).keyId).toBe(byOther);
+  } finally {
+    later.mockRestore();
   }
 });
 

@@ -6,7 +6,13 @@
 import { isAppError } from '../../src/core/errors';
 import type { Peer } from '../../src/core/records';
 import { settledSchedule, trunkSecretsAt } from '../../src/core/trunk-secret-epochs';
-import { answerRotation, proposeRotation, takeAgreedRotation } from '../../src/federation/secret-rotation';
+import {
+  answerRotation,
+  compareTrunkEpochs,
+  proposeRotation,
+  takeAgreedRotation,
+  trunkEpochsOf,
+} from '../../src/federation/secret-rotation';
 import { PeerEntity } from '../../src/store/entities';
 import { TypeormPeeringStore } from '../../src/store/typeorm';
 import { newPeerRow } from '../harness/peer-row';
@@ -111,6 +117,34 @@ describe('forced secret rotation: a lost answer', () => {
     // Catching up: the side behind forces one, the side ahead answers the rotation it holds.
     const catchUp = proposeRotation(behind, later, W);
     expect(answerRotation(ahead, catchUp, later, W).agreed.secretShiftAt).toBe(T0 + W);
+  });
+});
+
+describe('forced secret rotation: what anti-entropy compares', () => {
+  it('counts the rotations agreed whatever the clock, and tells a side one behind from other differences', () => {
+    const at = T0 + 2 * W;
+    const none = trunkEpochsOf(peer());
+    const oneKept = trunkEpochsOf(peer({ secretEpochOffset: 0, secretShiftAt: at }));
+    expect(none).toEqual({ length_seconds: EPOCH_S, forced_rotations: 0, forced_rotation_at: null });
+    expect(oneKept).toEqual({
+      length_seconds: EPOCH_S,
+      forced_rotations: 1,
+      forced_rotation_at: new Date(at).toISOString(),
+    });
+    // Settled rotations count the same as the last one kept.
+    expect(trunkEpochsOf(peer({ secretEpochOffset: 2, secretShiftAt: at }))?.forced_rotations).toBe(3);
+    expect(trunkEpochsOf(peer({ secretEpochSeconds: null }))).toBeNull();
+    if (!none || !oneKept) throw new Error('on epochs');
+    expect(compareTrunkEpochs(oneKept, oneKept)).toBe('same');
+    // The partner agreed one more: the answer to our proposal was lost; proposing again catches up.
+    expect(compareTrunkEpochs(none, oneKept)).toBe('behind');
+    // The partner is behind (it catches up itself), or the moment or the length differ: reported.
+    expect(compareTrunkEpochs(oneKept, none)).toBe('differs');
+    expect(
+      compareTrunkEpochs(oneKept, { ...oneKept, forced_rotation_at: new Date(at + W).toISOString() }),
+    ).toBe('differs');
+    expect(compareTrunkEpochs(none, { ...none, length_seconds: EPOCH_S / 2 })).toBe('differs');
+    expect(compareTrunkEpochs(null, none)).toBe('differs');
   });
 });
 

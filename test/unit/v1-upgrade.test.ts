@@ -48,6 +48,38 @@ describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
     expect(at(S + W)).toEqual({ username: 'p1-e0', secrets: [e700], users: [['p1-e0', e700]] });
   });
 
+  it('with realtime rows (one secret each), the switch overlap dials the sent epoch row made a whole friend and keeps the v1 secret on the peering name', () => {
+    const realtime = { ...RENDER_SETTINGS, inboundMode: 'shared' as const };
+    const at = (now: number) => {
+      const p = buildDesiredState([row], realtime, { now, overlapMs: W }).peers[0];
+      const opt = (o: [string, string][], k: string) => o.filter(([key]) => key === k).map(([, v]) => v);
+      const obj = (f: { name: string; options: [string, string][] }) => ({
+        name: f.name,
+        type: opt(f.options, 'type'),
+        host: opt(f.options, 'host'),
+        username: opt(f.options, 'username'),
+        secret: opt(f.options, 'secret'),
+      });
+      return { dial: p.steps[0].appData, rows: [p.friend, ...p.epochUsers].map(obj) };
+    };
+    const e700 = epochSecret(ROOT, 700);
+    const host = [EPOCH_PEER.partnerIaxHost];
+    const v1Friend = { name: 'p1', type: ['friend'], host, username: ['p1'], secret: [V1] };
+    const epochUser = { name: 'p1-e0', type: ['user'], host: [], username: [], secret: [e700] };
+    expect(at(S - 1)).toEqual({ dial: 'IAX2/p1/${EXTEN:-4}', rows: [v1Friend, epochUser] });
+    // After: every row one secret; the v1 one stays on p1 (a partner not yet switched calls as p1 with it),
+    // the sent one is on p1-e0, a friend now, and dialled.
+    expect(at(S + 1)).toEqual({
+      dial: 'IAX2/p1-e0/${EXTEN:-4}',
+      rows: [v1Friend, { name: 'p1-e0', type: ['friend'], host, username: ['p1-e0'], secret: [e700] }],
+    });
+    // Done: p1 is the plain v2 friend again, dialled; p1-e0 a user.
+    expect(at(S + W)).toEqual({
+      dial: 'IAX2/p1/${EXTEN:-4}',
+      rows: [{ ...v1Friend, username: ['p1-e0'], secret: [e700] }, epochUser],
+    });
+  });
+
   it('binds a proposal to every field and to the v1 secret', () => {
     const base = {
       step: 'propose' as const,

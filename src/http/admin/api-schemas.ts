@@ -315,7 +315,10 @@ export const reconcileResponse = z.object({
   error: z.string().nullable(),
   started_at: isoTime.nullable(),
   finished_at: isoTime.nullable(),
-  /** milliseconds per phase of the run: read, apply, verify, forced (a second apply after a failed verify), record */
+  /**
+   * milliseconds per phase of the run, adding up to it: read, build, the files backend's render, write and reload,
+   * apply (the rest of it), verify, forced (a second apply after a failed verify), record
+   */
   phases_ms: z.record(z.string(), z.number()),
   asterisk: asteriskStatusView,
 });

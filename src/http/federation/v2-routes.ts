@@ -27,6 +27,7 @@ import {
   v2AcceptBody,
   v2DeclineBody,
   v2PeeringRequestBody,
+  v2SecretEpochsBody,
   v2SecretRotationBody,
   v2TeardownBody,
   v2UpgradeBody,
@@ -204,7 +205,10 @@ export function v2Routes(deps: V2RouteDeps): V2Surface {
   /** The state of a peering as the partner it belongs to asks for it (GET /peerings/{id}). */
   const peeringState = async (req: SignedCall, rawId: string) => {
     const { id, owner, who } = await requestCaller(req, checkedRequestId(rawId));
-    return { request_id: id, state: await deps.inbound.v2PeeringState(id, who.serverName, owner) };
+    const state = await deps.inbound.v2PeeringState(id, who.serverName, owner);
+    // Anti-entropy compares the trunk secret epochs too (docs/protocol.md, "Anti-entropy").
+    const epochs = state === 'active' ? await deps.inbound.v2PeeringEpochs(id, who.serverName) : null;
+    return { request_id: id, state, ...(epochs === null ? {} : { trunk_epochs: epochs }) };
   };
 
   v2.post(
@@ -264,6 +268,14 @@ export function v2Routes(deps: V2RouteDeps): V2Surface {
       const body = parse(v2UpgradeBody, json(req));
       const descriptor = who.descriptor ?? deps.partnerKeys.firstContactDescriptor(who.serverName);
       return deps.upgrade.inbound(name, body, who.serverName, descriptor);
+    }),
+  );
+
+  v2.post(
+    '/peers/:name/secret-epochs',
+    answered(metrics, 'secret-epochs', async (req) => {
+      const { name, who } = await peerCaller(req);
+      return deps.upgrade.inboundEpochs(name, parse(v2SecretEpochsBody, json(req)), who.serverName);
     }),
   );
 

@@ -42,5 +42,6 @@ export async function purgeSharedState(
   return n;
 }
 
-export { DbReplicas, LIVE_BEATS } from './replicas';
+export { DbReplicas, LIVE_BEATS, liveNodes } from './replicas';
+export { DbNodeLease, nodeLeaseName } from './node-lease';
 export { DbPeerApplyStates, NodePeerRunRows, peersMark } from './node-states';

@@ -34,7 +34,7 @@ export class DbJobLeases {
     await this.ensureRow(job);
     const now = this.clock.now();
     // A unique mark per attempt, so the read below finds this win and not an earlier one of the same holder.
-    const mark = `${this.holder.slice(0, 63)}#${crypto.randomBytes(8).toString('hex')}`;
+    const mark = holderMark(this.holder);
     const won = await execute(
       this.db,
       'UPDATE `job_leases` SET `holder` = ?, `token` = `token` + 1, `period` = ?, `expiresAt` = ?, `done` = 0, `updatedAt` = ?' +
@@ -71,7 +71,7 @@ export class DbJobLeases {
     );
     return rows.map((r) => ({
       job: String(r.name),
-      holder: r.holder === null ? null : String(r.holder).replace(/#[0-9a-f]{16}$/, ''),
+      holder: holderName(r.holder),
       token: num(r.token),
       period: num(r.period),
       expiresAt: num(r.expiresAt),
@@ -81,15 +81,30 @@ export class DbJobLeases {
 
   private async ensureRow(job: string): Promise<void> {
     if (this.known.has(job)) return;
-    try {
-      await execute(
-        this.db,
-        'INSERT INTO `job_leases` (`name`, `holder`, `token`, `period`, `expiresAt`, `done`, `updatedAt`) VALUES (?, NULL, 0, -1, 0, 0, ?)',
-        [job, this.clock.now()],
-      );
-    } catch (e) {
-      if (!isDuplicateKey(e)) throw e;
-    }
+    await ensureLeaseRow(this.db, this.clock, job);
     this.known.add(job);
   }
+}
+
+/** A lease row (`job_leases`), free, made once: a row already there (made by another replica) is left as it is. */
+export async function ensureLeaseRow(db: DataSource, clock: Clock, name: string): Promise<void> {
+  try {
+    await execute(
+      db,
+      'INSERT INTO `job_leases` (`name`, `holder`, `token`, `period`, `expiresAt`, `done`, `updatedAt`) VALUES (?, NULL, 0, -1, 0, 0, ?)',
+      [name, clock.now()],
+    );
+  } catch (e) {
+    if (!isDuplicateKey(e)) throw e;
+  }
+}
+
+/** A holder mark: the replica's name and a random suffix, unique per attempt or per process. */
+export function holderMark(replica: string): string {
+  return `${replica.slice(0, 63)}#${crypto.randomBytes(8).toString('hex')}`;
+}
+
+/** A holder mark's replica name (without the suffix holderMark added). */
+export function holderName(holder: unknown): string | null {
+  return holder === null || holder === undefined ? null : String(holder).replace(/#[0-9a-f]{16}$/, '');
 }

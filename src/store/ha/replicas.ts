@@ -81,12 +81,54 @@ export class DbReplicas {
   }
 
   /** The Asterisk nodes of the live replicas. */
-  async liveNodes(): Promise<string[]> {
-    const rows = await select<{ asteriskNode: unknown }>(
-      this.db,
-      'SELECT DISTINCT `asteriskNode` FROM `replicas` WHERE `lastSeenAt` >= ? AND `asteriskNode` IS NOT NULL',
-      [this.clock.now() - LIVE_BEATS * this.heartbeatMs],
-    );
-    return rows.map((r) => String(r.asteriskNode));
+  liveNodes(): Promise<string[]> {
+    return liveNodes(this.db, this.clock, this.heartbeatMs);
   }
+
+  /**
+   * Deletes the rows of replicas not seen for `notSeenForMs` (killed, or
+   * gone for good) and gives back the leases they held: a node lease is free
+   * at once, a job lease's period that was not done is taken over at the next
+   * tick (one that was done stays done). Resolves with the replicas purged.
+   * A cluster job (`replica-purge`).
+   */
+  async purgeGone(notSeenForMs: number): Promise<string[]> {
+    const now = this.clock.now();
+    const before = now - notSeenForMs;
+    const rows = await select<{ replicaId: unknown }>(
+      this.db,
+      'SELECT `replicaId` FROM `replicas` WHERE `lastSeenAt` < ?',
+      [before],
+    );
+    const purged: string[] = [];
+    for (const r of rows) {
+      const id = String(r.replicaId);
+      // A heartbeat that came meanwhile keeps the row (and the leases).
+      const gone = await execute(
+        this.db,
+        'DELETE FROM `replicas` WHERE `replicaId` = ? AND `lastSeenAt` < ?',
+        [id, before],
+      );
+      if (gone !== 1) continue;
+      // Holders are marks (holderMark in job-leases.ts): the replica's name cut to 63 characters, '#', 16 hex digits.
+      await execute(
+        this.db,
+        'UPDATE `job_leases` SET `holder` = NULL, `expiresAt` = 0, `updatedAt` = ?' +
+          ' WHERE `holder` IS NOT NULL AND LENGTH(`holder`) > 17 AND SUBSTR(`holder`, 1, LENGTH(`holder`) - 17) = ?',
+        [now, id.slice(0, 63)],
+      );
+      purged.push(id);
+    }
+    return purged;
+  }
+}
+
+/** The Asterisk nodes of the replicas seen within LIVE_BEATS heartbeats. */
+export async function liveNodes(db: DataSource, clock: Clock, heartbeatMs: number): Promise<string[]> {
+  const rows = await select<{ asteriskNode: unknown }>(
+    db,
+    'SELECT DISTINCT `asteriskNode` FROM `replicas` WHERE `lastSeenAt` >= ? AND `asteriskNode` IS NOT NULL',
+    [clock.now() - LIVE_BEATS * heartbeatMs],
+  );
+  return rows.map((r) => String(r.asteriskNode));
 }

@@ -1,0 +1,173 @@
+import { ManualClock } from '../harness/manual-clock';
+import { newPeerRow } from '../harness/peer-row';
+import { DbJobLeases, DbNodeLease, DbReplicas, NodePeerRunRows, nodeLeaseName } from '../../src/store/ha';
+import { PeerEntity } from '../../src/store/entities';
+import { PeerRunRows } from '../../src/store/peer-rows';
+import { TypeormPeeringStore } from '../../src/store/typeorm';
+import { appliedPeers, peerApplyStatesOf } from '../../src/cli/local-adopt';
+import { useTempSqlite } from './fixtures/temp-sqlite';
+
+/**
+ * Replicas' upkeep on a real SQLite database (two "replicas" are two sets of
+ * stores on one database): the lease of an Asterisk node shared by replicas,
+ * the purge of replicas gone for good, and the readers that must take a
+ * peer's apply state per node (adopt) or not at all (the generated config).
+ * The same with real processes, MariaDB and Asterisk:
+ * test/integration/ha-galera.test.ts ("two replicas bound to the same Asterisk node").
+ */
+
+const clock = new ManualClock();
+const tmp = useTempSqlite('ha-upkeep');
+const TTL = 3000;
+const BEAT = 1000;
+
+const peer = (name: string, prefix: string) =>
+  newPeerRow({
+    name,
+    prefix,
+    partnerUrl: `https://${name}.example`,
+    partnerIaxHost: '192.0.2.9',
+    partnerIaxPort: 4569,
+    codec: 'g722',
+    secret: 's'.repeat(32),
+    dialect: 'v2',
+    role: 'acceptor',
+  });
+
+describe("an Asterisk node's lease", () => {
+  it('goes to one replica of the node; the holder renews it; the other takes it over only once it expired, with a higher token', async () => {
+    const { db } = tmp;
+    const a = new DbNodeLease(db, clock, 'replica-a', 'ast-1', TTL, BEAT);
+    const b = new DbNodeLease(db, clock, 'replica-b', 'ast-1', TTL, BEAT);
+    const gained: string[] = [];
+    a.onGained(() => gained.push('a'));
+    b.onGained(() => gained.push('b'));
+    expect(await a.tick()).toBe(true);
+    expect(await b.tick()).toBe(false);
+    expect([a.held(), b.held(), b.holder()]).toEqual([true, false, 'replica-a']);
+    // Renewals keep it with A, long past one lease time.
+    for (let i = 0; i < 5; i++) {
+      clock.advance(BEAT);
+      expect(await a.tick()).toBe(true);
+      expect(await b.tick()).toBe(false);
+    }
+    const tokenA = await tokenOf('ast-1');
+    // A stops renewing (killed): it stops counting the lease as its own a beat before the row expires...
+    clock.advance(TTL - BEAT);
+    expect(a.held()).toBe(false);
+    expect(await b.tick()).toBe(false);
+    // ...and B takes it once the row expired.
+    clock.advance(BEAT);
+    expect(await b.tick()).toBe(true);
+    expect(await tokenOf('ast-1')).toBe(tokenA + 1);
+    // A comes back: its renewal fails (the token moved on), it stands by.
+    expect(await a.tick()).toBe(false);
+    expect([a.held(), a.holder(), b.held()]).toEqual([false, 'replica-b', true]);
+    expect(gained).toEqual(['a', 'b']);
+  });
+
+  it('given back on a clean stop, it is taken at the next tick; another node has a lease of its own', async () => {
+    const { db } = tmp;
+    const a = new DbNodeLease(db, clock, 'replica-a', 'ast-1', TTL, BEAT);
+    const b = new DbNodeLease(db, clock, 'replica-b', 'ast-1', TTL, BEAT);
+    const c = new DbNodeLease(db, clock, 'replica-c', 'ast-2', TTL, BEAT);
+    expect(await a.tick()).toBe(true);
+    expect(await c.tick()).toBe(true);
+    await a.release();
+    expect(a.held()).toBe(false);
+    expect(await b.tick()).toBe(true);
+    expect(await c.tick()).toBe(true);
+    // A replica restarted under the same name is another holder: it waits like any other.
+    const a2 = new DbNodeLease(db, clock, 'replica-b', 'ast-1', TTL, BEAT);
+    expect(await a2.tick()).toBe(false);
+    // The leases are listed with the job leases, holders by replica name.
+    const leases = await new DbJobLeases(db, clock, 'replica-a').list();
+    expect(leases.filter((l) => l.job.startsWith('node:')).map((l) => [l.job, l.holder])).toEqual([
+      ['node:ast-1', 'replica-b'],
+      ['node:ast-2', 'replica-c'],
+    ]);
+    expect(nodeLeaseName('n'.repeat(120))).toHaveLength(100);
+    expect(nodeLeaseName('n'.repeat(120))).not.toBe(nodeLeaseName(`${'n'.repeat(119)}m`));
+  });
+});
+
+async function tokenOf(node: string): Promise<number> {
+  const rows: { token: number | string }[] = await tmp.db.query(
+    'SELECT token FROM job_leases WHERE name = ?',
+    [nodeLeaseName(node)],
+  );
+  return Number(rows[0].token);
+}
+
+describe('replicas gone for good', () => {
+  it('lose their row and the leases they held after ha.replicaPurgeMs; live ones keep theirs', async () => {
+    const { db } = tmp;
+    const live = new DbReplicas(db, clock, 'replica-live', 'ast-1', '1.0.0', BEAT);
+    const dead = new DbReplicas(db, clock, 'replica-dead', 'ast-2', '1.0.0', BEAT);
+    await Promise.all([live.beat(), dead.beat()]);
+    // The dead one held a node lease, a job's period it had not finished and one it had.
+    const node = new DbNodeLease(db, clock, 'replica-dead', 'ast-2', TTL, BEAT);
+    expect(await node.tick()).toBe(true);
+    const jobs = new DbJobLeases(db, clock, 'replica-dead');
+    const unfinished = await jobs.acquire('key-rotation', 5, 86_400_000);
+    const finished = await jobs.acquire('audit-retention', 5, 86_400_000);
+    await finished?.release(true);
+    const liveJobs = new DbJobLeases(db, clock, 'replica-live');
+    expect(unfinished).not.toBeNull();
+
+    clock.advance(50_000);
+    await live.beat();
+    expect(await live.purgeGone(60_000)).toEqual([]);
+    clock.advance(20_000);
+    await live.beat();
+    expect(await live.purgeGone(60_000)).toEqual(['replica-dead']);
+    expect((await live.list()).replicas.map((r) => r.replicaId)).toEqual(['replica-live']);
+    const holders = (await liveJobs.list()).map((l) => [l.job, l.holder]);
+    expect(holders).toEqual([
+      ['audit-retention', null],
+      ['key-rotation', null],
+      ['node:ast-2', null],
+    ]);
+    // The unfinished period is taken over at once (its lease had a day to run), the finished one not again.
+    expect(await liveJobs.acquire('key-rotation', 5, 60_000)).not.toBeNull();
+    expect(await liveJobs.acquire('audit-retention', 5, 60_000)).toBeNull();
+    expect(await new DbNodeLease(db, clock, 'replica-live', 'ast-2', TTL, BEAT).tick()).toBe(true);
+  });
+});
+
+describe('readers of the apply state', () => {
+  it("adopt's wait for live peers takes the per-node states with replicas, the peer row's without", async () => {
+    const { db } = tmp;
+    const replica = new DbReplicas(db, clock, 'replica-a', 'ast-1', '1.0.0', BEAT);
+    await replica.beat();
+    const p = peer('adopted', '71');
+    await db.getRepository(PeerEntity).insert(p);
+    const peerings = new TypeormPeeringStore(db);
+    await new NodePeerRunRows(db, 'ast-1', clock).patch([p.id], {
+      applyState: 'applied',
+      applyError: null,
+      appliedAt: clock.now(),
+    });
+    const ha = { ha: { ...tmp.config.ha, enabled: true, heartbeatMs: BEAT } };
+    // The sidecar's clock is the system's: the replica's beat must be recent on it.
+    await db.query('UPDATE replicas SET lastSeenAt = ?', [Date.now()]);
+    expect(await appliedPeers(['adopted', 'unknown'], peerings, peerApplyStatesOf(db, ha))).toEqual([
+      'adopted',
+    ]);
+    // The peer row's own column kept its insert value: one sidecar reads it.
+    expect(await appliedPeers(['adopted'], peerings, peerApplyStatesOf(db, tmp.config))).toEqual([]);
+    await db.getRepository(PeerEntity).update({ id: p.id }, { applyState: 'applied' });
+    expect(await appliedPeers(['adopted'], peerings, peerApplyStatesOf(db, tmp.config))).toEqual(['adopted']);
+    // With replicas, a node not live any more applies nothing.
+    await db.query('UPDATE replicas SET lastSeenAt = ?', [Date.now() - 10 * BEAT]);
+    expect(await appliedPeers(['adopted'], peerings, peerApplyStatesOf(db, ha))).toEqual([]);
+  });
+
+  it('the generated config reads the rendered columns only, no apply state', async () => {
+    const { db } = tmp;
+    await db.getRepository(PeerEntity).insert(peer('rendered', '72'));
+    const [row] = await new PeerRunRows(db).readRendered();
+    expect(row).toMatchObject({ name: 'rendered', prefix: '72', secret: 's'.repeat(32) });
+    expect(Object.keys(row).filter((k) => /apply/i.test(k))).toEqual([]);
+  });
+});
