@@ -43,6 +43,11 @@ interface TraceEvent {
   thread?: number;
 }
 
+/** The phase's start on the monotonic clock every process shares (a --cpu-prof profile's timestamps, in µs). */
+function mark(phase: string): void {
+  console.log(`${phase} starts at monotonic ${process.hrtime.bigint() / 1000n} µs`);
+}
+
 function traceOf(file: string, from: number, to: number): TraceEvent[] {
   if (!fs.existsSync(file)) return [];
   return fs
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
     await closedLoop(client, make, { concurrency: 8, count: 500, maxMs: 20_000 });
     if (phases.includes('parallel')) {
       const t0 = Date.now();
+      mark('16 in flight');
       const o = await closedLoop(client, make, { concurrency: 16, count: 6000, maxMs: 30_000 });
       report('16 in flight', o, t0, trace);
     }
@@ -161,6 +167,7 @@ async function main(): Promise<void> {
     await closedLoop(partner, make, { concurrency: 1, count: 20, maxMs: 10_000 });
     if (phases.includes('quiet')) {
       const t0 = Date.now();
+      mark('quiet');
       const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
       report('quiet', o, t0, trace);
     }
@@ -177,6 +184,7 @@ async function main(): Promise<void> {
       });
       await f.ready;
       const t0 = Date.now();
+      mark(phase);
       const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
       report(phase === 'flood' ? 'flooded' : 'flooded again', o, t0, trace);
       console.log(`  flooder: ${await f.done}`);

@@ -11,6 +11,12 @@ import { changedAny } from './changed';
 import { HotStatement, preparedSql, selectRows } from './prepared-sql';
 import { exclusive, managerOf, type StoreTxToken } from './transactions';
 
+/** The columns the peering-state poll reads (the port's PeerEpochRow). */
+type PeerEpochRow = Pick<
+  Peer,
+  'partnerServerName' | 'dialect' | 'secretEpochSeconds' | 'secretEpochOffset' | 'secretShiftAt'
+>;
+
 type PeerKey =
   | { id: string }
   | { name: string }
@@ -26,6 +32,8 @@ type PeerMapRow = Pick<Peer, 'partnerServerName' | 'partnerUrl' | 'state' | 'app
 export class TypeormPeeringStore {
   /** Read on every signed request about a peering (see preparedSql, HotStatement). */
   private partnerOfRequest: HotStatement | null = null;
+  /** Read on every peering-state poll of an active peering (its trunk secret epochs). */
+  private epochsOfRequest: HotStatement | null = null;
 
   constructor(private readonly db: DataSource) {}
 
@@ -76,6 +84,36 @@ export class TypeormPeeringStore {
       : await stmt.rows<{ partner: string | null }>([requestId]);
     const row = rows[0];
     return row ? row.partner : undefined;
+  }
+
+  async peerEpochsOfRequest(requestId: string): Promise<PeerEpochRow | null> {
+    const stmt = (this.epochsOfRequest ??= new HotStatement(
+      this.db,
+      preparedSql(
+        this.db,
+        PeerEntity,
+        ({ table, col }) =>
+          `SELECT ${col('partnerServerName')} AS partner, ${col('dialect')} AS dialect, ` +
+          `${col('secretEpochSeconds')} AS epochSeconds, ${col('secretEpochOffset')} AS epochOffset, ` +
+          `${col('secretShiftAt')} AS shiftAt FROM ${table} WHERE ${col('requestId')} = ? LIMIT 1`,
+      ),
+    ));
+    const [row] = await stmt.rows<{
+      partner: string | null;
+      dialect: Peer['dialect'];
+      epochSeconds: number | null;
+      epochOffset: number;
+      // A bigint: MariaDB's driver hands it over as a string (the entity's transformer is not applied here).
+      shiftAt: number | string | null;
+    }>([requestId]);
+    if (!row) return null;
+    return {
+      partnerServerName: row.partner,
+      dialect: row.dialect,
+      secretEpochSeconds: row.epochSeconds,
+      secretEpochOffset: row.epochOffset,
+      secretShiftAt: row.shiftAt === null ? null : Number(row.shiftAt),
+    };
   }
 
   findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTxToken): Promise<Peer | null> {
