@@ -48,6 +48,7 @@ import { PolicyStore } from './federation/policy';
 import type { FederationStores } from './federation/ports';
 import type { RequestGate } from './http/federation/client-rate-limit';
 import { createFederationHttpFeature } from './http/federation';
+import { warmUpFederationSurfaces } from './http/federation/warm-up';
 import type { HttpFeature } from './http/http-feature';
 import type { ServiceContext } from './core/feature';
 import { createAdminFeature } from './http/admin';
@@ -301,6 +302,13 @@ export class App implements AppRuntime {
       features: this.features.map((f) => f.name),
       jobs: this.jobs.names,
     });
+    // The federation surfaces' refusal paths once, so a flood's first burst does not pay their first run.
+    const address = this.federationServer?.address();
+    if (address && typeof address === 'object') {
+      void warmUpFederationSurfaces(address).then((statuses) =>
+        this.logger.debug('federation surfaces warmed up', { component: 'app', statuses }),
+      );
+    }
   }
 
   async stop(): Promise<void> {

@@ -5,6 +5,7 @@ import { clientAddress } from '../../core/client-address';
 import type { Metrics } from '../../core/metrics';
 import { DESCRIPTOR_PATH } from '../../federation/descriptor';
 import type { HitLimiter } from '../../federation/rate-limiter';
+import { isWarmUpCall } from './warm-up';
 
 /** The error shape of the surface: v2 and the descriptor as the error middleware renders, v1 as µURU does. */
 export type RefusalShape = 'v2' | 'v1';
@@ -114,7 +115,8 @@ export function perIpGate(
   return (req, res) => {
     const refuse = surfaceOf(req.url ?? '/');
     if (!refuse) return false;
-    const r = limiter.take(clientAddress(req, trust));
+    // The process's own warm-up at start (warm-up.ts) is nobody's budget.
+    const r = isWarmUpCall(req) ? ({ ok: true } as const) : limiter.take(clientAddress(req, trust));
     (req as Marked)[COUNTED] = true;
     if (r.ok) return false;
     refuse(res, r.retryAfterS);
