@@ -23,10 +23,13 @@ let server: http.Server;
 let address: AddressInfo;
 let metrics: Metrics;
 const seen: string[] = [];
+/** Run inside the refused routes' handler while a call is being answered (a warm-up call: while the warm-up runs). */
+let whileAnswering: ((req: http.IncomingMessage) => Promise<void>) | null = null;
 
 beforeEach(async () => {
   metrics = new Metrics();
   seen.length = 0;
+  whileAnswering = null;
   // One call per address and minute: any call the gate counted uses the whole budget.
   const limiter = new BurstLimiter(new ManualClock(Date.parse('2026-02-01T00:00:00Z')), 1, 60_000, 1);
   const gate = perIpGate(limiter, metrics, { trustProxy: false });
@@ -34,6 +37,9 @@ beforeEach(async () => {
   const refuse = (endpoint: string) =>
     counted(metrics, endpoint, async (req) => {
       seen.push(`${req.method} ${req.path}`);
+      const during = whileAnswering;
+      whileAnswering = null;
+      await during?.(req);
       throw new AppError('FED_MALFORMED', 'refused');
     });
   app.post('/federation/v2/peering-requests', refuse('peering-requests'));
@@ -90,4 +96,27 @@ it('lets no other call past the limit with the header, during or after a warm-up
   expect(await get({ 'x-uuru-warm-up': 'a-guessed-token' })).toBe(429);
   const counts = (await metrics.federationRequests.get()).values;
   expect(counts.find((v) => v.labels.endpoint === 'descriptor' && v.labels.code === 'OK')?.value).toBe(1);
+});
+
+it("counts and gates another connection's call that carries the warm-up's own token while it runs", async () => {
+  const outside: number[] = [];
+  let token: string | undefined;
+  whileAnswering = async (req) => {
+    // The first warm-up call is being answered: its token is live, and another connection sends it.
+    const header = req.headers['x-uuru-warm-up'];
+    token = typeof header === 'string' ? header : undefined;
+    if (token === undefined) return;
+    outside.push(await get({ 'x-uuru-warm-up': token }));
+    outside.push(await get({ 'x-uuru-warm-up': token }));
+  };
+  const statuses = await warmUpFederationSurfaces(address);
+  expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  // The outside calls used 127.0.0.1's one call, and the second was refused; the warm-up's own went on past the gate.
+  expect(outside).toEqual([200, 429]);
+  expect(statuses).toEqual([400, 400, 400, 400, 200]);
+  const counts = (await metrics.federationRequests.get()).values;
+  expect(counts.find((v) => v.labels.endpoint === 'descriptor' && v.labels.code === 'OK')?.value).toBe(1);
+  expect(counts.some((v) => v.labels.endpoint === 'peering-requests')).toBe(false);
+  // A later run makes a new token: the old one is nobody's.
+  expect(await get({ 'x-uuru-warm-up': token ?? '' })).toBe(429);
 });

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { DESCRIPTOR_PATH } from '../../federation/descriptor';
 
 /**
@@ -18,21 +18,43 @@ import { DESCRIPTOR_PATH } from '../../federation/descriptor';
  * descriptor, so nothing is written and no answer differs.
  *
  * The calls are real HTTP requests on loopback through the whole stack. They
- * carry a token made for this run only and forgotten when it ends: with it
- * the per-IP limit does not count them and the request metrics leave them
- * out, so neither a client's budget nor an operator's figures see them.
+ * carry a token made for this run only (random, from the process's CSPRNG)
+ * and forgotten when it ends: with it the per-IP limit does not count them
+ * and the request metrics leave them out, so neither a client's budget nor an
+ * operator's figures see them. The token alone lets nobody past: a request is
+ * taken for a warm-up call only when it arrives on a connection this warm-up
+ * opened itself (the connection's far end, address and port, is the local end
+ * of one of its own sockets, and a loopback address), and its header matches
+ * that connection's token, compared in constant time. Anybody else's request,
+ * whatever header it carries, is counted and gated as any other.
  */
 const HEADER = 'x-uuru-warm-up';
 const TIMEOUT_MS = 2000;
 
-/** Tokens of warm-ups running in this process (one per App that is starting). */
-const running = new Set<string>();
+/**
+ * The warm-up's own connections while they are open, by their local end as
+ * the listener sees it as the far end ("address port"): the token each carries.
+ */
+const ownConnections = new Map<string, Buffer>();
+
+const endpointKey = (address: string | undefined, port: number | undefined): string => `${address} ${port}`;
+
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
 
 /** Whether a request is one of this process's own warm-up calls (see above). */
 export function isWarmUpCall(req: IncomingMessage): boolean {
-  if (running.size === 0) return false;
+  if (ownConnections.size === 0) return false;
+  const { remoteAddress, remotePort } = req.socket;
+  if (!isLoopback(remoteAddress)) return false;
+  const expected = ownConnections.get(endpointKey(remoteAddress, remotePort));
   const token = req.headers[HEADER];
-  return typeof token === 'string' && running.has(token);
+  if (expected === undefined || typeof token !== 'string') return false;
+  const given = Buffer.from(token, 'utf8');
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 interface WarmUpCall {
@@ -54,6 +76,21 @@ function loopbackOf(address: AddressInfo): string {
   if (address.address === '0.0.0.0') return '127.0.0.1';
   if (address.address === '::') return '::1';
   return address.address;
+}
+
+/** Marks a socket of the warm-up as its own once connected (before the listener can read a byte of it) until it closes. */
+function ownConnection(socket: Socket, token: string): void {
+  const secret = Buffer.from(token, 'utf8');
+  let key: string | null = null;
+  const own = () => {
+    key = endpointKey(socket.localAddress, socket.localPort);
+    ownConnections.set(key, secret);
+  };
+  if (socket.connecting) socket.once('connect', own);
+  else own();
+  socket.once('close', () => {
+    if (key !== null && ownConnections.get(key) === secret) ownConnections.delete(key);
+  });
 }
 
 function send(address: AddressInfo, call: WarmUpCall, token: string): Promise<number> {
@@ -78,6 +115,7 @@ function send(address: AddressInfo, call: WarmUpCall, token: string): Promise<nu
         res.on('error', reject);
       },
     );
+    req.on('socket', (socket) => ownConnection(socket, token));
     req.on('timeout', () => req.destroy(new Error('warm-up call timed out')));
     req.on('error', reject);
     req.end(body);
@@ -89,13 +127,10 @@ function send(address: AddressInfo, call: WarmUpCall, token: string): Promise<nu
  * statuses, in order. Never throws: a failed call only leaves its path cold.
  */
 export async function warmUpFederationSurfaces(address: AddressInfo): Promise<Array<number | 'failed'>> {
+  // Bound to one address that is not loopback: its calls could not be told from a client's, so none are made.
+  if (!isLoopback(loopbackOf(address))) return [];
   const token = randomBytes(24).toString('base64url');
-  running.add(token);
-  try {
-    const statuses: Array<number | 'failed'> = [];
-    for (const call of CALLS) statuses.push(await send(address, call, token).catch(() => 'failed' as const));
-    return statuses;
-  } finally {
-    running.delete(token);
-  }
+  const statuses: Array<number | 'failed'> = [];
+  for (const call of CALLS) statuses.push(await send(address, call, token).catch(() => 'failed' as const));
+  return statuses;
 }
