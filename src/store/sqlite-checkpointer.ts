@@ -10,7 +10,7 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 
 /** When the worker runs: the connection's write rate, sampled on a timer. */
 export interface CheckpointerTiming {
-  /** How often the connection's count of changed rows is read. */
+  /** How often the connection's count of changed rows is read (one `SELECT total_changes()`). */
   sampleEveryMs: number;
   /** Rows changed per second from which a sample counts as busy. */
   busyRowsPerSecond: number;
@@ -22,14 +22,16 @@ export interface CheckpointerTiming {
 
 /**
  * 50 rows a second (a signed request's nonce is one row of three pages) fills
- * SQLite's 1,000-page mark every 7 s or sooner; five such seconds in a row
- * start the worker, a minute under the mark stops it.
+ * SQLite's 1,000-page mark every 7 s or sooner. Two seconds of that in a row
+ * (four samples) start the worker: a steady load (signed requests) goes on
+ * longer, while a burst (an apply of every peer at start: 1,000 rows in well
+ * under a second) is over before. A minute under the mark stops it.
  */
 const DEFAULT_TIMING: CheckpointerTiming = {
-  sampleEveryMs: 1000,
+  sampleEveryMs: 500,
   busyRowsPerSecond: 50,
-  busySamples: 5,
-  quietSamples: 60,
+  busySamples: 4,
+  quietSamples: 120,
 };
 
 /**
