@@ -227,9 +227,16 @@ export class App implements AppRuntime {
       const delay = exponentialBackoff(attempt, DATABASE_RETRY);
       try {
         this.db = await openAppDatabase(this.config);
-        this.checkpointer = SqliteCheckpointer.start(this.db, (error) =>
-          this.logger.warn('background WAL checkpoint failed', { component: 'app', error }),
-        );
+        this.checkpointer = SqliteCheckpointer.start(this.db, {
+          error: (error) => this.logger.warn('background WAL checkpoint failed', { component: 'app', error }),
+          running: (running) =>
+            this.logger.info(
+              running
+                ? 'steady writes: WAL checkpoints moved to a worker thread'
+                : 'writes quiet: WAL checkpoints back on the connection',
+              { component: 'app' },
+            ),
+        });
         break;
       } catch (e) {
         // Some refusals will not heal by retrying (a key that does not open the stored secrets, a database that

@@ -20,6 +20,12 @@ export interface CheckpointerTiming {
   quietSamples: number;
 }
 
+/** What the checkpointer reports: a failed checkpoint (or worker), and the worker starting and stopping. */
+export interface CheckpointerEvents {
+  error(message: string): void;
+  running?(running: boolean): void;
+}
+
 /**
  * 50 rows a second (a signed request's nonce is one row of three pages) fills
  * SQLite's 1,000-page mark every 7 s or sooner. Two seconds of that in a row
@@ -79,7 +85,7 @@ export class SqliteCheckpointer {
 
   private constructor(
     private readonly connection: BetterSqlite3.Database,
-    private readonly onError: (message: string) => void,
+    private readonly events: CheckpointerEvents,
     private readonly timing: CheckpointerTiming,
   ) {
     this.changedRows = connection.prepare<[], number>('SELECT total_changes()').pluck();
@@ -91,12 +97,12 @@ export class SqliteCheckpointer {
   /** Starts watching a SQLite file database's write rate; null for anything else (MariaDB, `:memory:`). */
   static start(
     db: DataSource,
-    onError: (message: string) => void,
+    events: CheckpointerEvents,
     timing: Partial<CheckpointerTiming> = {},
   ): SqliteCheckpointer | null {
     const connection = sqliteConnection(db);
     if (!connection || connection.memory) return null;
-    return new SqliteCheckpointer(connection, onError, { ...DEFAULT_TIMING, ...timing });
+    return new SqliteCheckpointer(connection, events, { ...DEFAULT_TIMING, ...timing });
   }
 
   /** Whether the worker thread is running now. */
@@ -134,19 +140,23 @@ export class SqliteCheckpointer {
       },
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
     });
-    worker.on('message', (m: unknown) => this.onError(String(m)));
+    worker.on('message', (m: unknown) => this.events.error(String(m)));
     worker.on('error', (e: Error) => {
       this.failed = true;
-      this.onError(e.message);
+      this.events.error(e.message);
     });
     // However the worker ends (a failure, a stop), the connection checkpoints by itself again.
     worker.on('exit', () => {
-      if (this.worker === worker) this.worker = null;
+      if (this.worker === worker) {
+        this.worker = null;
+        this.events.running?.(false);
+      }
       if (this.worker === null) this.restore();
     });
     worker.unref();
     this.worker = worker;
     this.connection.pragma('wal_autocheckpoint = 0');
+    this.events.running?.(true);
   }
 
   private async stopWorker(): Promise<void> {
@@ -154,6 +164,7 @@ export class SqliteCheckpointer {
     if (!worker) return;
     this.worker = null;
     this.restore();
+    this.events.running?.(false);
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
     worker.postMessage('stop');
     await Promise.race([exited, new Promise<void>((r) => setTimeout(r, 2000).unref())]);

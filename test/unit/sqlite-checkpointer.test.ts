@@ -33,7 +33,12 @@ async function sqliteDb() {
 it('runs the worker while rows change steadily: it copies the WAL, the commits do not; quiet again, it stops', async () => {
   const connection = await sqliteDb();
   const errors: string[] = [];
-  checkpointer = SqliteCheckpointer.start(tmp.db, (e) => errors.push(e), FAST);
+  const running: boolean[] = [];
+  checkpointer = SqliteCheckpointer.start(
+    tmp.db,
+    { error: (e) => errors.push(e), running: (r) => running.push(r) },
+    FAST,
+  );
   if (!checkpointer) throw new Error('no checkpointer for a SQLite file');
   const cp = checkpointer;
   expect(cp.workerRunning).toBe(false);
@@ -77,12 +82,18 @@ it('runs the worker while rows change steadily: it copies the WAL, the commits d
     intervalMs: 10,
   });
   expect(connection.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  expect(running).toEqual([true, false]);
   expect(errors).toEqual([]);
 });
 
 it('starts no worker at rest nor for a lone burst of writes', async () => {
   const connection = await sqliteDb();
-  checkpointer = SqliteCheckpointer.start(tmp.db, () => undefined, FAST);
+  const running: boolean[] = [];
+  checkpointer = SqliteCheckpointer.start(
+    tmp.db,
+    { error: () => undefined, running: (r) => running.push(r) },
+    FAST,
+  );
   if (!checkpointer) throw new Error('no checkpointer for a SQLite file');
   const insert = connection.prepare('INSERT INTO filler (v) VALUES (?)');
   const started: boolean[] = [];
@@ -97,11 +108,12 @@ it('starts no worker at rest nor for a lone burst of writes', async () => {
   }
   expect(started.length).toBeGreaterThan(20);
   expect(started.every((s) => !s)).toBe(true);
+  expect(running).toEqual([]);
   expect(connection.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
 });
 
 it('starts for nothing but a SQLite file', async () => {
   tmp = await tempDb();
   const memory = { options: { type: 'better-sqlite3' }, driver: {} } as unknown as typeof tmp.db;
-  expect(SqliteCheckpointer.start(memory, () => undefined)).toBeNull();
+  expect(SqliteCheckpointer.start(memory, { error: () => undefined })).toBeNull();
 });
