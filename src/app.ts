@@ -12,6 +12,7 @@ import { type AsteriskConnectionStatus, type AsteriskPort, DisabledAsteriskPort 
 import { createLogger, type Logger } from './logging/logger';
 import { Metrics } from './core/metrics';
 import { openDatabase } from './store/data-source';
+import { SqliteCheckpointer } from './store/sqlite-checkpointer';
 import { assertDatabaseExists } from './store/database-presence';
 import { renderGeneratedConfig } from './asterisk/generated-config';
 import { atRestKeyOf, KEY_DOCS } from './store/secrets-at-rest';
@@ -47,6 +48,7 @@ import { PolicyStore } from './federation/policy';
 import type { FederationStores } from './federation/ports';
 import type { RequestGate } from './http/federation/client-rate-limit';
 import { createFederationHttpFeature } from './http/federation';
+import { warmUpFederationSurfaces } from './http/federation/warm-up';
 import type { HttpFeature } from './http/http-feature';
 import type { ServiceContext } from './core/feature';
 import { createAdminFeature } from './http/admin';
@@ -94,7 +96,10 @@ export class App implements AppRuntime {
   private stopping = false;
   private dbConnecting: Promise<void> | null = null;
   private readonly federationRoutes = Router();
+  /** SQLite: WAL checkpoints on a worker thread instead of inside a commit on the event loop. */
+  private checkpointer: SqliteCheckpointer | null = null;
   private federationGates: RequestGate[] = [];
+  private federationFastRoutes: RequestGate[] = [];
   private readonly adminRoutes = Router();
   readonly hasInjectedAsterisk: boolean;
   /** This replica's name in job leases and outbox claims (config.ha). */
@@ -206,6 +211,7 @@ export class App implements AppRuntime {
     // Gates answer floods before routing; they are added once the features are up.
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       for (const gate of this.federationGates) if (gate(req, res)) return;
+      if (this.ready) for (const route of this.federationFastRoutes) if (route(req, res)) return;
       app(req, res);
     };
     this.federationServer = await listen(handler, federation.host, federation.port);
@@ -221,6 +227,16 @@ export class App implements AppRuntime {
       const delay = exponentialBackoff(attempt, DATABASE_RETRY);
       try {
         this.db = await openAppDatabase(this.config);
+        this.checkpointer = SqliteCheckpointer.start(this.db, {
+          error: (error) => this.logger.warn('background WAL checkpoint failed', { component: 'app', error }),
+          running: (running) =>
+            this.logger.info(
+              running
+                ? 'steady writes: WAL checkpoints moved to a worker thread'
+                : 'writes quiet: WAL checkpoints back on the connection',
+              { component: 'app' },
+            ),
+        });
         break;
       } catch (e) {
         // Some refusals will not heal by retrying (a key that does not open the stored secrets, a database that
@@ -283,6 +299,7 @@ export class App implements AppRuntime {
     for (const f of this.features) {
       if (f.federationRouter) this.federationRoutes.use(f.federationRouter);
       if (f.federationGate) this.federationGates.push(f.federationGate);
+      if (f.federationFastRoute) this.federationFastRoutes.push(f.federationFastRoute);
       if (f.adminRouter) this.adminRoutes.use(f.adminRouter);
     }
     for (const f of this.features) await f.start?.();
@@ -292,6 +309,13 @@ export class App implements AppRuntime {
       features: this.features.map((f) => f.name),
       jobs: this.jobs.names,
     });
+    // The federation surfaces' refusal paths once, so a flood's first burst does not pay their first run.
+    const address = this.federationServer?.address();
+    if (address && typeof address === 'object') {
+      void warmUpFederationSurfaces(address).then((statuses) =>
+        this.logger.debug('federation surfaces warmed up', { component: 'app', statuses }),
+      );
+    }
   }
 
   async stop(): Promise<void> {
@@ -317,6 +341,7 @@ export class App implements AppRuntime {
     // A clean stop takes this replica off the list (a killed one stays, shown as not live).
     await this.replicaDirectory?.leave().catch(() => undefined);
     await this.notifier?.stop();
+    await this.checkpointer?.stop();
     if (this.db?.isInitialized) await this.db.destroy();
   }
 }

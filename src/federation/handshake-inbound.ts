@@ -418,7 +418,7 @@ export class InboundHandshake {
    * belongs to (anti-entropy compares them with its own), else null.
    */
   async v2PeeringEpochs(requestId: string, sender: string): Promise<V2TrunkEpochs | null> {
-    const peer = await this.deps.peerings.findPeer({ requestId });
+    const peer = await this.deps.peerings.peerEpochsOfRequest(requestId);
     if (!peer || peer.partnerServerName !== sender || peer.dialect !== 'v2') return null;
     return trunkEpochsOf(peer);
   }

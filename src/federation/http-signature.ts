@@ -85,18 +85,26 @@ function lowerCaseHeaders(h: SignableMessage['headers']): Map<string, string | s
   return out;
 }
 
+/** The target URI parsed once per signature base (each derived component reads it). */
+function targetUrlOf(msg: SignableMessage): URL {
+  try {
+    return new URL(msg.targetUri);
+  } catch {
+    throw new SignatureBaseError('the target URI is not an absolute URI');
+  }
+}
+
 /** The value of one covered component (RFC 9421 §2.1, §2.2). */
-function componentValue(name: string, msg: SignableMessage, headers: Map<string, string | string[]>): string {
+function componentValue(
+  name: string,
+  msg: SignableMessage,
+  headers: Map<string, string | string[]>,
+  target: () => URL,
+): string {
   if (name.startsWith('@')) {
-    let url: URL;
-    try {
-      url = new URL(msg.targetUri);
-    } catch {
-      throw new SignatureBaseError('the target URI is not an absolute URI');
-    }
+    if (name === '@method') return msg.method.toUpperCase();
+    const url = target();
     switch (name) {
-      case '@method':
-        return msg.method.toUpperCase();
       case '@target-uri':
         return url.href;
       case '@authority':
@@ -127,6 +135,8 @@ function componentValue(name: string, msg: SignableMessage, headers: Map<string,
  */
 export function createSignatureBase(signatureParams: InnerList, msg: SignableMessage): string {
   const headers = lowerCaseHeaders(msg.headers);
+  let url: URL | null = null;
+  const target = (): URL => (url ??= targetUrlOf(msg));
   const lines: string[] = [];
   const seen = new Set<string>();
   const [items] = signatureParams;
@@ -136,7 +146,7 @@ export function createSignatureBase(signatureParams: InnerList, msg: SignableMes
     if (name !== name.toLowerCase()) throw new SignatureBaseError(`component ${name} must be lower case`);
     if (seen.has(name)) throw new SignatureBaseError(`component ${name} is covered twice`);
     seen.add(name);
-    const value = componentValue(name, msg, headers);
+    const value = componentValue(name, msg, headers, target);
     if (/[\r\n]/.test(value)) throw new SignatureBaseError(`component ${name} contains a line break`);
     lines.push(`"${name}": ${value}`);
   }

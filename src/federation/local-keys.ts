@@ -56,6 +56,8 @@ export class LocalKeys {
   private readonly cache = new Map<string, KeyObject>();
   /** The active row per algorithm as last read, and when (performance.now(); see ACTIVE_KEY_CACHE_MS). */
   private readonly activeRows = new Map<KeyAlg, { row: LocalKey; readAt: number }>();
+  /** The published rows per algorithm as last read, and when (as activeRows). */
+  private readonly publishedRows = new Map<KeyAlg, { rows: LocalKey[]; readAt: number }>();
   /** Counts the starts and ends of this class's writes: a read that saw one is not remembered. */
   private writes = 0;
   /** Writes of this class under way. */
@@ -288,8 +290,20 @@ export class LocalKeys {
     return n;
   }
 
+  /**
+   * The published rows of alg (the descriptor's keys), from the store at most
+   * ACTIVE_KEY_CACHE_MS ago: a flood of descriptor fetches costs two reads a
+   * second instead of two per fetch. Dropped with the active rows on every write.
+   */
   private async published(alg: KeyAlg): Promise<LocalKey[]> {
-    return this.deps.store.list({ alg, status: ['next', 'active', 'retiring'] }, 'asc');
+    const now = performance.now();
+    const hit = this.publishedRows.get(alg);
+    if (hit && now - hit.readAt < ACTIVE_KEY_CACHE_MS) return hit.rows;
+    const writesBefore = this.writes;
+    const rows = await this.deps.store.list({ alg, status: ['next', 'active', 'retiring'] }, 'asc');
+    if (this.writes === writesBefore && this.writing === 0)
+      this.publishedRows.set(alg, { rows, readAt: now });
+    return rows;
   }
 
   /** The active row of alg, from the store at most ACTIVE_KEY_CACHE_MS ago. */
@@ -310,12 +324,14 @@ export class LocalKeys {
     this.writes++;
     this.writing++;
     this.activeRows.clear();
+    this.publishedRows.clear();
     try {
       return await write();
     } finally {
       this.writing--;
       this.writes++;
       this.activeRows.clear();
+      this.publishedRows.clear();
     }
   }
 

@@ -57,7 +57,13 @@ export type VerifyResult =
  * the request's original path and query.
  */
 export function targetUriOf(ourPublicUrl: string, originalUrl: string): string {
-  return `${normalizeBaseUrl(ourPublicUrl)}${originalUrl.startsWith('/') ? '' : '/'}${originalUrl}`;
+  return targetUriBuilder(ourPublicUrl)(originalUrl);
+}
+
+/** targetUriOf with our public URL normalized once (a signed route builds one per request). */
+export function targetUriBuilder(ourPublicUrl: string): (originalUrl: string) => string {
+  const base = normalizeBaseUrl(ourPublicUrl);
+  return (originalUrl) => `${base}${originalUrl.startsWith('/') ? '' : '/'}${originalUrl}`;
 }
 
 /**

@@ -51,7 +51,9 @@ function settledOffset(peer: Peer, length: number, now: number, overlapMs: numbe
  * forced rotations agreed does not depend on the clock: the settled offset,
  * plus one while a last agreed moment is kept.
  */
-export function trunkEpochsOf(peer: Peer): V2TrunkEpochs | null {
+export function trunkEpochsOf(
+  peer: Pick<Peer, 'secretEpochSeconds' | 'secretEpochOffset' | 'secretShiftAt'>,
+): V2TrunkEpochs | null {
   if (peer.secretEpochSeconds === null) return null;
   return {
     length_seconds: peer.secretEpochSeconds,

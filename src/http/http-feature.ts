@@ -7,5 +7,7 @@ export interface HttpFeature extends Feature {
   federationRouter?: Router;
   /** Consulted for every request on the federation listener before Express routes it. */
   federationGate?: RequestGate;
+  /** Consulted once the sidecar is ready, after the gates: a route it answers never reaches Express. */
+  federationFastRoute?: RequestGate;
   adminRouter?: Router;
 }

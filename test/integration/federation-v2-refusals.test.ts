@@ -361,6 +361,60 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
     }
   });
 
+  it('the peering-state poll answers alike on its fast route (plain path) and through Express (another spelling): state, replay, skew, missing signature', async () => {
+    // The plain spelling is answered before Express (v2-routes' fast route); a trailing slash or another
+    // case of the prefix is the same route for Express, which answers it as before. Both must agree.
+    const id = crypto.randomUUID();
+    const spellings = [`/federation/v2/peerings/${id}`, `/FEDERATION/v2/peerings/${id}/`];
+    const seen: unknown[] = [];
+    for (const path of spellings) {
+      const ok = await send({ method: 'GET', path });
+      const replay = await send({ method: 'GET', path, replayOf: { headers: ok.sentHeaders } });
+      const old = await send({ method: 'GET', path, now: Date.now() - 400_000 });
+      const unsigned = await send({ method: 'GET', path, unsigned: true });
+      const shape = (r: Sent) => ({
+        status: r.status,
+        type: r.headers.get('content-type'),
+        retryAfter: r.headers.get('retry-after'),
+        json: { ...r.json, server_time: r.json.server_time === undefined ? undefined : 'set' },
+      });
+      seen.push([ok, replay, old, unsigned].map(shape));
+    }
+    expect(seen[0]).toEqual([
+      {
+        status: 200,
+        type: 'application/json; charset=utf-8',
+        retryAfter: null,
+        json: { request_id: id, state: 'unknown', server_time: undefined },
+      },
+      {
+        status: 401,
+        type: 'application/json; charset=utf-8',
+        retryAfter: null,
+        json: {
+          error: 'FED_REPLAY',
+          message: 'this request was already received (nonce reused)',
+          server_time: undefined,
+        },
+      },
+      {
+        status: 401,
+        type: 'application/json; charset=utf-8',
+        retryAfter: null,
+        json: {
+          error: 'FED_CLOCK_SKEW',
+          message: 'the signature is too old; check the clock',
+          server_time: 'set',
+        },
+      },
+      expect.objectContaining({
+        status: 401,
+        json: expect.objectContaining({ error: 'FED_SIGNATURE_MISSING' }),
+      }),
+    ]);
+    expect(seen[1]).toEqual(seen[0]);
+  });
+
   it('a kid the sender does not publish: FED_UNKNOWN_KEY', async () => {
     const stranger = generateKeyPairSync('ed25519').privateKey;
     await expectRefused(

@@ -250,6 +250,49 @@ it('reuses the active key rows for a moment, sees its own rotation at once and a
   }
 });
 
+it('reuses the published key rows (the descriptor) for a moment, sees its own rotation at once and another writer within ACTIVE_KEY_CACHE_MS', async () => {
+  const keys = keysWith(SECRET);
+  await keys.ensureKeys();
+  const s = typeormFederationStores(tmp.db, clock);
+  const listed = jest.spyOn(s.localKeys, 'list');
+  const reader = new LocalKeys({
+    store: s.localKeys,
+    transactions: s.transactions,
+    keyEncryptionSecret: s.keyEncryptionSecret,
+    clock,
+    config: makeConfig(tmp.dir, 'https://pbx-a.example.org:8443', SECRET),
+    logger: new LogCapture().logger,
+  });
+  const kids = async () => (await reader.publishedSigningKeys()).map((k) => `${k.kid}:${k.status}`);
+  const first = await kids();
+  await reader.publishedAgreementKeys();
+  for (let i = 0; i < 5; i++) {
+    expect(await kids()).toEqual(first);
+    await reader.publishedAgreementKeys();
+  }
+  // One read per algorithm: the later calls came from memory.
+  expect(listed).toHaveBeenCalledTimes(2);
+
+  // This instance's own rotation is published at once (the old key as retiring).
+  await reader.rotate();
+  const rotated = await kids();
+  expect(rotated).not.toEqual(first);
+  expect(rotated).toContain(`${first[0]?.split(':')[0]}:retiring`);
+
+  // A rotation written by another instance is published once the remembered rows are older than the bound.
+  await keys.rotate();
+  expect(await kids()).toEqual(rotated);
+  const now = performance.now();
+  const later = jest.spyOn(performance, 'now').mockReturnValue(now + ACTIVE_KEY_CACHE_MS);
+  try {
+    const byOther = await kids();
+    expect(byOther).not.toEqual(rotated);
+    expect(byOther).toEqual((await keys.publishedSigningKeys()).map((k) => `${k.kid}:${k.status}`));
+  } finally {
+    later.mockRestore();
+  }
+});
+
 it('serverNameOf and fingerprint', () => {
   expect(serverNameOf('https://PBX-A.example.org:8443/')).toBe('pbx-a.example.org:8443');
   expect(serverNameOf('https://pbx-a.example.org:443/x')).toBe('pbx-a.example.org');

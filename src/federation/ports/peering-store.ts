@@ -35,6 +35,12 @@ export type PeerMapRow = Pick<
 >;
 
 /** Which peer: by one of its unique keys, or the partner's v2 peer. */
+/** What a partner's peering-state poll reads of the peer holding the request (its trunk secret epochs). */
+export type PeerEpochRow = Pick<
+  Peer,
+  'partnerServerName' | 'dialect' | 'secretEpochSeconds' | 'secretEpochOffset' | 'secretShiftAt'
+>;
+
 export type PeerKey =
   | { id: string }
   | { name: string }
@@ -68,6 +74,13 @@ export interface PeeringStore {
    * decryption of its sealed secret.
    */
   peerPartnerOfRequest(requestId: string, tx?: StoreTx): Promise<string | null | undefined>;
+  /**
+   * The partner, dialect and trunk secret epoch columns of the peer holding
+   * this request id, or null when no peer holds it. Only those columns: the
+   * partner's peering-state poll answers its epochs, and a whole row costs
+   * the decryption of its sealed secrets.
+   */
+  peerEpochsOfRequest(requestId: string): Promise<PeerEpochRow | null>;
   /** A peer holding this name or this prefix, if any. */
   findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTx): Promise<Peer | null>;
   insertPeer(peer: Peer, tx?: StoreTx): Promise<void>;

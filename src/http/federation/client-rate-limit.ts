@@ -5,6 +5,7 @@ import { clientAddress } from '../../core/client-address';
 import type { Metrics } from '../../core/metrics';
 import { DESCRIPTOR_PATH } from '../../federation/descriptor';
 import type { HitLimiter } from '../../federation/rate-limiter';
+import { isWarmUpCall } from './warm-up';
 
 /** The error shape of the surface: v2 and the descriptor as the error middleware renders, v1 as µURU does. */
 export type RefusalShape = 'v2' | 'v1';
@@ -52,6 +53,11 @@ function refusalWriter(
     });
     res.end(body);
   };
+}
+
+/** Whether the flood gate in front of Express has counted this request against its address. */
+export function wasCounted(req: IncomingMessage): boolean {
+  return (req as Marked)[COUNTED] === true;
 }
 
 /**
@@ -109,7 +115,8 @@ export function perIpGate(
   return (req, res) => {
     const refuse = surfaceOf(req.url ?? '/');
     if (!refuse) return false;
-    const r = limiter.take(clientAddress(req, trust));
+    // The process's own warm-up at start (warm-up.ts) is nobody's budget.
+    const r = isWarmUpCall(req) ? ({ ok: true } as const) : limiter.take(clientAddress(req, trust));
     (req as Marked)[COUNTED] = true;
     if (r.ok) return false;
     refuse(res, r.retryAfterS);

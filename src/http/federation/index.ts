@@ -22,7 +22,8 @@ export function createFederationHttpFeature(
 ): HttpFeature {
   const { config, clock, metrics, logger } = ctx;
   const router = Router();
-  router.use(v2Routes({ ...surface, config, clock, metrics }));
+  const v2 = v2Routes({ ...surface, config, clock, metrics, logger });
+  router.use(v2.router);
   router.use(
     legacyRoutes({
       config,
@@ -37,5 +38,6 @@ export function createFederationHttpFeature(
     name: 'federation-http',
     federationRouter: router,
     federationGate: perIpGate(surface.perIp, metrics, { trustProxy: config.http.trustProxy }),
+    ...(v2.fastRoute ? { federationFastRoute: v2.fastRoute } : {}),
   };
 }

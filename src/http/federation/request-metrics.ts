@@ -1,10 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { isAppError } from '../../core/errors';
 import type { Metrics } from '../../core/metrics';
+import { isWarmUpCall } from './warm-up';
 
 /**
  * Wraps a federation route: counts the request by endpoint and result code
- * (OK or the error code) and hands errors to the error middleware.
+ * (OK or the error code) and hands errors to the error middleware. The
+ * process's own warm-up calls at start (warm-up.ts) are not counted.
  */
 export function counted(
   metrics: Metrics,
@@ -14,10 +16,13 @@ export function counted(
   // The success counter is bound once: a label lookup per answer otherwise.
   const ok = metrics.federationRequests.labels({ endpoint, code: 'OK' });
   return (req: Request, res: Response, next: NextFunction) => {
+    const count = !isWarmUpCall(req);
     fn(req, res).then(
-      () => ok.inc(),
+      () => {
+        if (count) ok.inc();
+      },
       (e: unknown) => {
-        metrics.federationRequests.inc({ endpoint, code: isAppError(e) ? e.code : 'INTERNAL' });
+        if (count) metrics.federationRequests.inc({ endpoint, code: isAppError(e) ? e.code : 'INTERNAL' });
         next(e);
       },
     );

@@ -1,10 +1,11 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { Router, type Request } from 'express';
 import type { z } from 'zod';
 import type { Config } from '../../config/schema';
-import { AppError } from '../../core/errors';
+import { AppError, isAppError } from '../../core/errors';
 import type { Metrics } from '../../core/metrics';
 import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
-import { perIpLimit } from './client-rate-limit';
+import { perIpLimit, wasCounted, type RequestGate } from './client-rate-limit';
 import {
   buildDescriptor,
   DESCRIPTOR_MAX_AGE_S,
@@ -16,8 +17,10 @@ import { parseUuruSignature, SignatureParseError } from '../../federation/http-s
 import { authorityOf } from '../../federation/partner-call';
 import { answered } from './answer';
 import { counted } from './request-metrics';
+import { writeError, writeJson } from '../error-middleware';
+import type { Logger } from '../../logging/logger';
 import type { Clock } from '../../core/clock';
-import { targetUriOf } from '../../federation/request-verifier';
+import { targetUriBuilder } from '../../federation/request-verifier';
 import {
   describeIssues,
   REQUEST_ID,
@@ -34,6 +37,19 @@ export interface V2RouteDeps extends FederationSurface {
   config: Config;
   clock: Clock;
   metrics: Metrics;
+  logger: Logger;
+}
+
+/** What the signed routes read of a request: an Express request, or a plain Node one on the fast route. */
+type SignedCall = Pick<Request, 'method' | 'originalUrl' | 'headers' | 'socket'> & { body?: unknown };
+
+/** The body of a call without one (zero bytes: nothing can be written into it). */
+const NO_BODY = Buffer.alloc(0);
+
+/** The uuru-fed/2 routes (Express) and the fast route for the peering-state poll (before Express). */
+export interface V2Surface {
+  router: Router;
+  fastRoute: RequestGate | null;
 }
 
 /**
@@ -42,11 +58,11 @@ export interface V2RouteDeps extends FederationSurface {
  * the partner the addressed record belongs to, per-origin limit, strict body
  * schema, then the handshake. Nothing is stored on any refusal.
  */
-export function v2Routes(deps: V2RouteDeps): Router {
+export function v2Routes(deps: V2RouteDeps): V2Surface {
   const r = Router();
   const { metrics } = deps;
   // uuru-fed/2 switched off (federation.v2Enabled): no descriptor, no signed calls, as stock µURU (404).
-  if (!deps.config.federation.v2Enabled) return r;
+  if (!deps.config.federation.v2Enabled) return { router: r, fastRoute: null };
 
   r.get(
     DESCRIPTOR_PATH,
@@ -70,10 +86,10 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.use(perIpLimit(deps.perIp, metrics, 'v2'));
   v2.use(express.raw({ type: () => true, limit: deps.config.http.bodyLimitBytes }));
 
-  const raw = (req: Request): Buffer => (Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+  const raw = (req: SignedCall): Buffer => (Buffer.isBuffer(req.body) ? req.body : NO_BODY);
 
   /** The server name in the keyid, unverified: used only to pick the key when no record names the partner. */
-  const claimedSender = (req: Request): string => {
+  const claimedSender = (req: SignedCall): string => {
     try {
       return parseUuruSignature(req.headers, raw(req).length > 0).serverName;
     } catch (e) {
@@ -82,16 +98,18 @@ export function v2Routes(deps: V2RouteDeps): Router {
     }
   };
 
+  const targetUriOf = targetUriBuilder(deps.config.instance.publicUrl);
+
   /** Verifies the signature (expected signer given) and applies the per-origin limit; returns the signer. */
   const authenticate = async (
-    req: Request,
+    req: SignedCall,
     expected: string,
     firstContactBaseUrl?: string,
   ): Promise<{ serverName: string; descriptor: Descriptor | null }> => {
     const result = await deps.verifier.verify(
       {
         method: req.method,
-        targetUri: targetUriOf(deps.config.instance.publicUrl, req.originalUrl),
+        targetUri: targetUriOf(req.originalUrl),
         headers: req.headers,
         rawBody: raw(req),
       },
@@ -131,7 +149,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
    * listener's own address (a proxy may rewrite Host to that), else null.
    * Only used to explain a failed signature, never to accept one.
    */
-  const foreignHost = (req: Request): string | null => {
+  const foreignHost = (req: SignedCall): string | null => {
     const host = req.headers.host?.toLowerCase();
     if (!host || host === ourHost) return null;
     const local = `${req.socket.localAddress ?? ''}:${req.socket.localPort ?? ''}`;
@@ -155,11 +173,11 @@ export function v2Routes(deps: V2RouteDeps): Router {
     return p.data;
   };
 
-  const requestIdParam = (req: Request): string => {
-    const id = String(req.params.requestId);
+  const checkedRequestId = (id: string): string => {
     if (!REQUEST_ID.test(id)) throw new AppError('FED_MALFORMED', 'invalid request_id in the path');
     return id;
   };
+  const requestIdParam = (req: Request): string => checkedRequestId(String(req.params.requestId));
 
   // Checked before any lookup: a name no peer can have never reaches the database.
   const peerNameParam = (req: Request): string => {
@@ -170,8 +188,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   };
 
   /** The request id of the path, and its signer checked against the partner of that request. */
-  const requestCaller = async (req: Request) => {
-    const id = requestIdParam(req);
+  const requestCaller = async (req: SignedCall, id: string) => {
     const owner = await deps.records.ownerOfRequest(id);
     return { id, owner, who: await authenticate(req, owner.partner ?? claimedSender(req)) };
   };
@@ -183,6 +200,15 @@ export function v2Routes(deps: V2RouteDeps): Router {
       name,
       who: await authenticate(req, (await deps.records.partnerOfPeer(name)) ?? claimedSender(req)),
     };
+  };
+
+  /** The state of a peering as the partner it belongs to asks for it (GET /peerings/{id}). */
+  const peeringState = async (req: SignedCall, rawId: string) => {
+    const { id, owner, who } = await requestCaller(req, checkedRequestId(rawId));
+    const state = await deps.inbound.v2PeeringState(id, who.serverName, owner);
+    // Anti-entropy compares the trunk secret epochs too (docs/protocol.md, "Anti-entropy").
+    const epochs = state === 'active' ? await deps.inbound.v2PeeringEpochs(id, who.serverName) : null;
+    return { request_id: id, state, ...(epochs === null ? {} : { trunk_epochs: epochs }) };
   };
 
   v2.post(
@@ -199,7 +225,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.delete(
     '/peering-requests/:requestId',
     answered(metrics, 'revoke', async (req) => {
-      const { id, who } = await requestCaller(req);
+      const { id, who } = await requestCaller(req, requestIdParam(req));
       return deps.inbound.v2Revoke(id, who.serverName);
     }),
   );
@@ -207,7 +233,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.post(
     '/peering-requests/:requestId/accept',
     answered(metrics, 'accept', async (req) => {
-      const { id, who } = await requestCaller(req);
+      const { id, who } = await requestCaller(req, requestIdParam(req));
       return deps.inbound.v2Accept(id, parse(v2AcceptBody, json(req)), who.serverName);
     }),
   );
@@ -215,7 +241,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.post(
     '/peering-requests/:requestId/decline',
     answered(metrics, 'decline', async (req) => {
-      const { id, who } = await requestCaller(req);
+      const { id, who } = await requestCaller(req, requestIdParam(req));
       const body = parse(v2DeclineBody, json(req));
       return deps.inbound.v2Decline(id, body.reason, who.serverName);
     }),
@@ -265,11 +291,7 @@ export function v2Routes(deps: V2RouteDeps): Router {
   v2.get(
     '/peerings/:requestId',
     counted(metrics, 'peerings', async (req, res) => {
-      const { id, owner, who } = await requestCaller(req);
-      const state = await deps.inbound.v2PeeringState(id, who.serverName, owner);
-      // Anti-entropy compares the trunk secret epochs too (docs/protocol.md, "Anti-entropy").
-      const epochs = state === 'active' ? await deps.inbound.v2PeeringEpochs(id, who.serverName) : null;
-      res.json({ request_id: id, state, ...(epochs === null ? {} : { trunk_epochs: epochs }) });
+      res.json(await peeringState(req, String(req.params.requestId)));
     }),
   );
 
@@ -285,5 +307,51 @@ export function v2Routes(deps: V2RouteDeps): Router {
   );
 
   r.use('/federation/v2', v2);
-  return r;
+  return { router: r, fastRoute: peeringStateFastRoute(metrics, deps.logger, peeringState) };
+}
+
+/** GET /federation/v2/peerings/{id} in its plain spelling: no query, no escapes, lower case, no trailing slash. */
+const FAST_PEERINGS = /^\/federation\/v2\/peerings\/([A-Za-z0-9_-]{1,64})$/;
+
+/**
+ * The peering-state poll (a partner's anti-entropy and probes, the most
+ * frequent signed call) answered before Express: the same checks in the same
+ * order as its Express route (per-IP limit, which the gate in front already
+ * counted; signature, digest, time window, nonce; per-origin limit), without
+ * the router's and the response helpers' work per call. Anything it does not
+ * claim (another spelling of the path, a body, a request the gate did not
+ * count) goes on to Express, where the route answers as it always did.
+ */
+function peeringStateFastRoute(
+  metrics: Metrics,
+  logger: Logger,
+  peeringState: (req: SignedCall, id: string) => Promise<{ request_id: string; state: string }>,
+): RequestGate {
+  const ok = metrics.federationRequests.labels({ endpoint: 'peerings', code: 'OK' });
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '';
+    if (req.method !== 'GET' || !wasCounted(req)) return false;
+    const m = FAST_PEERINGS.exec(url);
+    if (!m) return false;
+    const length = req.headers['content-length'];
+    if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0'))
+      return false;
+    const call: SignedCall = {
+      method: 'GET',
+      originalUrl: url,
+      headers: req.headers,
+      socket: req.socket,
+    };
+    peeringState(call, m[1] ?? '').then(
+      (answer) => {
+        ok.inc();
+        writeJson(res, 200, answer);
+      },
+      (e: unknown) => {
+        metrics.federationRequests.inc({ endpoint: 'peerings', code: isAppError(e) ? e.code : 'INTERNAL' });
+        writeError(res, e, logger, { path: url, method: 'GET' });
+      },
+    );
+    return true;
+  };
 }

@@ -8,8 +8,14 @@ import {
   type Peer,
 } from '../entities';
 import { changedAny } from './changed';
-import { preparedSql, selectRows } from './prepared-sql';
+import { HotStatement, preparedSql, selectRows } from './prepared-sql';
 import { exclusive, managerOf, type StoreTxToken } from './transactions';
+
+/** The columns the peering-state poll reads (the port's PeerEpochRow). */
+type PeerEpochRow = Pick<
+  Peer,
+  'partnerServerName' | 'dialect' | 'secretEpochSeconds' | 'secretEpochOffset' | 'secretShiftAt'
+>;
 
 type PeerKey =
   | { id: string }
@@ -24,8 +30,10 @@ type PeerMapRow = Pick<Peer, 'partnerServerName' | 'partnerUrl' | 'state' | 'app
 
 /** Peers and peering requests (tables peers, outgoing_requests, incoming_requests) through TypeORM. */
 export class TypeormPeeringStore {
-  /** Read on every signed request about a peering (see preparedSql). */
-  private partnerOfRequestSql: string | null = null;
+  /** Read on every signed request about a peering (see preparedSql, HotStatement). */
+  private partnerOfRequest: HotStatement | null = null;
+  /** Read on every peering-state poll of an active peering (its trunk secret epochs). */
+  private epochsOfRequest: HotStatement | null = null;
 
   constructor(private readonly db: DataSource) {}
 
@@ -62,19 +70,50 @@ export class TypeormPeeringStore {
   }
 
   async peerPartnerOfRequest(requestId: string, tx?: StoreTxToken): Promise<string | null | undefined> {
-    this.partnerOfRequestSql ??= preparedSql(
+    const stmt = (this.partnerOfRequest ??= new HotStatement(
       this.db,
-      PeerEntity,
-      ({ table, col }) =>
-        `SELECT ${col('partnerServerName')} AS partner FROM ${table} WHERE ${col('requestId')} = ? LIMIT 1`,
-    );
-    const rows = await selectRows<{ partner: string | null }>(
-      managerOf(this.db, tx),
-      this.partnerOfRequestSql,
-      [requestId],
-    );
+      preparedSql(
+        this.db,
+        PeerEntity,
+        ({ table, col }) =>
+          `SELECT ${col('partnerServerName')} AS partner FROM ${table} WHERE ${col('requestId')} = ? LIMIT 1`,
+      ),
+    ));
+    const rows = tx
+      ? await selectRows<{ partner: string | null }>(managerOf(this.db, tx), stmt.sql, [requestId])
+      : await stmt.rows<{ partner: string | null }>([requestId]);
     const row = rows[0];
     return row ? row.partner : undefined;
+  }
+
+  async peerEpochsOfRequest(requestId: string): Promise<PeerEpochRow | null> {
+    const stmt = (this.epochsOfRequest ??= new HotStatement(
+      this.db,
+      preparedSql(
+        this.db,
+        PeerEntity,
+        ({ table, col }) =>
+          `SELECT ${col('partnerServerName')} AS partner, ${col('dialect')} AS dialect, ` +
+          `${col('secretEpochSeconds')} AS epochSeconds, ${col('secretEpochOffset')} AS epochOffset, ` +
+          `${col('secretShiftAt')} AS shiftAt FROM ${table} WHERE ${col('requestId')} = ? LIMIT 1`,
+      ),
+    ));
+    const [row] = await stmt.rows<{
+      partner: string | null;
+      dialect: Peer['dialect'];
+      epochSeconds: number | null;
+      epochOffset: number;
+      // A bigint: MariaDB's driver hands it over as a string (the entity's transformer is not applied here).
+      shiftAt: number | string | null;
+    }>([requestId]);
+    if (!row) return null;
+    return {
+      partnerServerName: row.partner,
+      dialect: row.dialect,
+      secretEpochSeconds: row.epochSeconds,
+      secretEpochOffset: row.epochOffset,
+      secretShiftAt: row.shiftAt === null ? null : Number(row.shiftAt),
+    };
   }
 
   findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTxToken): Promise<Peer | null> {

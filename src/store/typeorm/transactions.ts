@@ -107,6 +107,11 @@ export function exclusive<T>(db: DataSource, tx: StoreTxToken | undefined, fn: (
   return q.holds() ? fn() : q.enqueue(fn);
 }
 
+/** True while the caller runs inside a unit of the data source's write queue (a transaction body, a queued write). */
+export function insideQueuedUnit(db: DataSource): boolean {
+  return queues.get(db)?.holds() === true;
+}
+
 /**
  * Runs transactions one after another (one queue per data source, shared
  * with exclusive()). SQLite has a single connection in TypeORM, so two

@@ -124,6 +124,33 @@ export function describeStoreContract(
         expect(await s.peerings.peerPartnerOfRequest('no-such-request')).toBeUndefined();
       });
 
+      it("answers a request id's peer epochs alone: partner, dialect and the epoch columns as written, null for no peer", async () => {
+        const fixed = peerRow({ partnerServerName: null, secretEpochSeconds: null });
+        const shifted = peerRow({
+          partnerServerName: 'epochs.example.org',
+          secretEpochSeconds: 86_400,
+          secretEpochOffset: 3,
+          secretShiftAt: 1_767_225_600_123,
+        });
+        await s.peerings.insertPeer(fixed);
+        await s.peerings.insertPeer(shifted);
+        expect(await s.peerings.peerEpochsOfRequest(shifted.requestId)).toEqual({
+          partnerServerName: 'epochs.example.org',
+          dialect: shifted.dialect,
+          secretEpochSeconds: 86_400,
+          secretEpochOffset: 3,
+          secretShiftAt: 1_767_225_600_123,
+        });
+        expect(await s.peerings.peerEpochsOfRequest(fixed.requestId)).toEqual({
+          partnerServerName: null,
+          dialect: fixed.dialect,
+          secretEpochSeconds: null,
+          secretEpochOffset: fixed.secretEpochOffset,
+          secretShiftAt: fixed.secretShiftAt,
+        });
+        expect(await s.peerings.peerEpochsOfRequest('no-such-request')).toBeNull();
+      });
+
       it('refuses a second peer with a taken name or prefix and writes nothing', async () => {
         const p = peerRow();
         await s.peerings.insertPeer(p);

@@ -171,6 +171,12 @@ class MemoryPeeringStore implements PeeringStore {
     const found = [...this.t.peers.values()].find((p) => p.requestId === requestId);
     return found ? found.partnerServerName : undefined;
   }
+  async peerEpochsOfRequest(requestId: string) {
+    const found = [...this.t.peers.values()].find((p) => p.requestId === requestId);
+    if (!found) return null;
+    const { partnerServerName, dialect, secretEpochSeconds, secretEpochOffset, secretShiftAt } = found;
+    return { partnerServerName, dialect, secretEpochSeconds, secretEpochOffset, secretShiftAt };
+  }
   async findPeerHolding(p: { name: string; prefix: string }, tx?: StoreTx) {
     this.db.check(tx);
     const found = [...this.t.peers.values()].find((r) => r.name === p.name || r.prefix === p.prefix);

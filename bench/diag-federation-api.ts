@@ -1,0 +1,201 @@
+/**
+ * Diagnostic, not a scenario of `npm run bench`: the federation-api scenario's signed-request phases with a
+ * trace of the acceptor. It prints, per phase, the partner's slowest requests with the time each was sent
+ * (ms after the phase started) next to what the acceptor did around then: garbage collections of 3 ms or
+ * more, event-loop gaps over 20 ms and SQLite calls of 3 ms or more  (bench/diag-trace-preload.js, which
+ * appends them to a file; see the issue 13 section of docs/performance-decisions.md).
+ *   npm run build && npx ts-node --transpile-only bench/diag-federation-api.ts
+ *   DIAG_PHASES=parallel,quiet,flood[,flood2]  DIAG_NODE_ARGS='--cpu-prof ...'  (DIAG_PRELOAD: another trace preload)
+ * Through /work/helpers/heavy on a shared machine.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ts from 'typescript';
+import { destroyAll, startSidecar, type Sidecar } from '../test/harness/sidecar';
+import { closedLoop, LoopbackClient, type LoadOutcome, openLoop } from './loopback-client';
+import { PartnerSigner } from './partner-signer';
+import { summarize } from './percentiles';
+import { requestAndAccept, waitForPeer } from './sidecar-peering';
+
+const phases = (process.env.DIAG_PHASES ?? 'parallel,quiet,flood').split(',');
+const QUIET_LOG = { UURU_LOGLEVEL: 'warn' };
+const base = {
+  jobs: { outboxPollMs: 100 },
+  federation: { outboxRetryBaseMs: 200, outboxRetryMaxMs: 1000 },
+  log: { level: 'warn' },
+};
+const limits = (perMinute: number) => ({
+  ...base,
+  federation: {
+    ...base.federation,
+    rateLimitPerIpPerMinute: perMinute,
+    rateLimitPerOriginPerMinute: perMinute,
+  },
+});
+
+interface TraceEvent {
+  t: number;
+  kind: string;
+  ms: number;
+  sql?: string;
+  thread?: number;
+}
+
+/** The phase's start on the monotonic clock every process shares (a --cpu-prof profile's timestamps, in µs). */
+function mark(phase: string): void {
+  console.log(`${phase} starts at monotonic ${process.hrtime.bigint() / 1000n} µs`);
+}
+
+function traceOf(file: string, from: number, to: number): TraceEvent[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as TraceEvent)
+    .filter((e) => e.t >= from && e.t <= to);
+}
+
+function report(name: string, o: LoadOutcome, startedAt: number, trace: string): void {
+  const s = summarize(o.latencies);
+  const slow = o.latencies
+    .map((ms, i) => ({ at: Math.round(o.sentAtMs[i] ?? 0), ms: Math.round(ms * 10) / 10 }))
+    .sort((x, y) => y.ms - x.ms)
+    .slice(0, 8);
+  console.log(
+    `${name}: n=${s.count} p50=${s.p50} p90=${s.p90} p99=${s.p99} max=${s.max} statuses=${JSON.stringify(o.statuses)}` +
+      (o.sentAtMs.length === 0 ? ` rps=${Math.round((o.latencies.length / o.elapsedMs) * 1000)}` : ''),
+  );
+  if (o.sentAtMs.length > 0)
+    console.log(`  slowest (sent at ms: ms): ${slow.map((x) => `${x.at}: ${x.ms}`).join(', ')}`);
+  const events = traceOf(trace, startedAt, startedAt + o.elapsedMs + 200).map((e) =>
+    e.thread === undefined ? e : { ...e, kind: `worker ${e.kind}` },
+  );
+  const byKind = new Map<string, { n: number; ms: number; max: number }>();
+  for (const e of events) {
+    const k = byKind.get(e.kind) ?? { n: 0, ms: 0, max: 0 };
+    k.n += 1;
+    k.ms += e.ms;
+    k.max = Math.max(k.max, e.ms);
+    byKind.set(e.kind, k);
+  }
+  for (const [k, v] of byKind)
+    console.log(`  acceptor ${k}: ${v.n} events, ${Math.round(v.ms)} ms in all, max ${v.max} ms`);
+  for (const e of events.filter((x) => x.ms >= 15))
+    console.log(`    at ${Math.round(e.t - startedAt)} ms: ${e.kind} ${e.ms} ms ${e.sql ?? ''}`);
+}
+
+function flood(args: Record<string, unknown>): { ready: Promise<void>; done: Promise<string> } {
+  const child = spawn(
+    'nice',
+    [
+      '-n',
+      '19',
+      process.execPath,
+      '-r',
+      'ts-node/register/transpile-only',
+      path.join(__dirname, 'flood-worker.ts'),
+      JSON.stringify(args),
+    ],
+    { cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => (markReady = r));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.startsWith('ready\n')) markReady();
+  });
+  const done = new Promise<string>((resolve) =>
+    child.on('exit', () => (markReady(), resolve(out.trim().split('\n').pop() ?? ''))),
+  );
+  return { ready, done };
+}
+
+/** bench/diag-trace-preload.ts as plain JavaScript, so the acceptor runs without ts-node in it. */
+function transpiledPreload(dir: string): string {
+  const source = fs.readFileSync(path.join(__dirname, 'diag-trace-preload.ts'), 'utf8');
+  const js = ts.transpileModule(source, {
+    compilerOptions: {
+      module: ts.ModuleKind.CommonJS,
+      target: ts.ScriptTarget.ES2022,
+      esModuleInterop: true,
+    },
+  }).outputText;
+  const file = path.join(dir, 'diag-trace-preload.js');
+  fs.writeFileSync(file, js);
+  return file;
+}
+
+async function main(): Promise<void> {
+  const trace = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'diag-api-')), 'trace.jsonl');
+  const preload = process.env.DIAG_PRELOAD ?? transpiledPreload(path.dirname(trace));
+  const nodeArgs = [
+    ...(preload ? ['-r', preload] : []),
+    ...(process.env.DIAG_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== ''),
+  ];
+  const env = { ...QUIET_LOG, DIAG_OUT: trace, DIAG_ROOT: path.resolve(__dirname, '..') };
+  let a: Sidecar | null = null;
+  let b: Sidecar | null = null;
+  const clients: LoopbackClient[] = [];
+  try {
+    [a, b] = await Promise.all([
+      startSidecar({ name: 'diag_api_a', config: base, entry: 'build', env: QUIET_LOG }),
+      startSidecar({ name: 'diag_api_b', config: limits(10_000_000), entry: 'build', env, nodeArgs }),
+    ]);
+    const peering = await requestAndAccept(a, b, 'diag_api', { requester: '71', acceptor: '72' });
+    await waitForPeer(a, 'diag_api');
+    const signer = await PartnerSigner.of(a);
+    const target = b.federationUrl;
+    const make = () => signer.sign(target, 'GET', `/federation/v2/peerings/${peering.requestId}`);
+    const client = new LoopbackClient(target, { maxSockets: 16 });
+    clients.push(client);
+    await closedLoop(client, make, { concurrency: 8, count: 500, maxMs: 20_000 });
+    if (phases.includes('parallel')) {
+      const t0 = Date.now();
+      mark('16 in flight');
+      const o = await closedLoop(client, make, { concurrency: 16, count: 6000, maxMs: 30_000 });
+      report('16 in flight', o, t0, trace);
+    }
+    if (!['quiet', 'flood', 'flood2'].some((p) => phases.includes(p))) return;
+    fs.writeFileSync(path.join(b.dataDir, 'config.json'), JSON.stringify(limits(3000)));
+    await b.restart();
+    const partner = new LoopbackClient(target, { maxSockets: 16 });
+    clients.push(partner);
+    await closedLoop(partner, make, { concurrency: 1, count: 20, maxMs: 10_000 });
+    if (phases.includes('quiet')) {
+      const t0 = Date.now();
+      mark('quiet');
+      const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
+      report('quiet', o, t0, trace);
+    }
+    // flood2: a second flood after the first (3 s apart, the per-IP burst full again): warm code, same burst.
+    for (const phase of ['flood', 'flood2'].filter((p) => phases.includes(p))) {
+      if (phase === 'flood2') await new Promise((r) => setTimeout(r, 3000));
+      const f = flood({
+        baseUrl: target,
+        localAddress: '127.0.0.2',
+        concurrency: 32,
+        durationMs: 17_000,
+        requestId: peering.requestId,
+        partnerKeyId: signer.keyId,
+      });
+      await f.ready;
+      const t0 = Date.now();
+      mark(phase);
+      const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
+      report(phase === 'flood' ? 'flooded' : 'flooded again', o, t0, trace);
+      console.log(`  flooder: ${await f.done}`);
+    }
+  } finally {
+    clients.forEach((c) => c.close());
+    await destroyAll([a, b]);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
