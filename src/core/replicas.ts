@@ -55,6 +55,19 @@ export interface LeaseRecord {
   done: boolean;
 }
 
+/**
+ * How a lease reads in the status views: an Asterisk node's lease (named `node:` and the node,
+ * src/store/ha/node-lease.ts) is held, a job's lease is running until its period's run is done;
+ * a lease nobody holds is free.
+ */
+export function leaseState(
+  l: Pick<LeaseRecord, 'job' | 'holder' | 'done'>,
+): 'held' | 'running' | 'done' | 'free' {
+  if (l.job.startsWith('node:')) return l.holder === null ? 'free' : 'held';
+  if (l.done) return 'done';
+  return l.holder === null ? 'free' : 'running';
+}
+
 /** The replicas and the leases (GET /api/admin/status, the panel, `uuru-fed status`). */
 export interface ReplicaDirectory {
   /** This replica's name and Asterisk node. */

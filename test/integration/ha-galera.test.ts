@@ -935,7 +935,7 @@ describe('two replicas bound to the same Asterisk node', () => {
     expect(out.stdout).toMatch(/^this replica: +replica-n2, Asterisk node ast-shared$/m);
     expect(out.stdout).toMatch(/^replica: +replica-n1: Asterisk node ast-shared, live /m);
     expect(out.stdout).toMatch(/^replica: +replica-n2: Asterisk node ast-shared, live /m);
-    expect(out.stdout).toMatch(/^lease: +node:ast-shared: replica-n1, token \d+/m);
+    expect(out.stdout).toMatch(/^lease: +node:ast-shared: replica-n1, token \d+, held, /m);
     expect(out.stdout).toMatch(/^lease: +health-notices: replica-n[12], token \d+/m);
 
     // The panel (real Chromium) on the standby: the same replicas and the node's lease holder.
@@ -954,7 +954,7 @@ describe('two replicas bound to the same Asterisk node', () => {
           'true',
         );
       const held = section.locator(`tr[data-lease="${LEASE}"] td`);
-      expect((await held.nth(1).textContent())?.trim()).toMatch(/^replica-n1/);
+      expect((await held.nth(1).textContent())?.trim()).toMatch(/^replica-n1 \(held\)$/);
     } finally {
       await browser.close();
     }
@@ -998,5 +998,62 @@ describe('two replicas bound to the same Asterisk node', () => {
     );
     expect((await leaseOf(n1.sidecar))?.holder).toBe('replica-n2');
     expect(await runs(n1.sidecar)).toBe(0);
+  }, 90_000);
+});
+
+describe('a replica killed mid-delivery and restarted under its name', () => {
+  // The partner stopped (SIGSTOP, a real pause) holds the replica's delivery open while the replica is killed, so
+  // the item stays claimed by the dead replica for ha.claimMs (60 s); started again, it gives the claim back at once.
+  it('delivers the item its previous life had claimed at once, not after ha.claimMs', async () => {
+    const name = 'ha_reclaim';
+    await adminOk(
+      partner,
+      'POST',
+      '/federation/outgoing-requests',
+      { name, partner_url: a.federationUrl, prefix: '89', codec: 'g722' },
+      201,
+    );
+    const inc = await waitUntil(() => incomingByName(a, name), { what: `incoming ${name}` });
+    type Row = {
+      id: string;
+      state: string;
+      claimedBy: string | null;
+      claimExpiresAt: number | string | null;
+    };
+    const item = async (): Promise<Row | undefined> =>
+      (
+        await a.query<Row>(
+          "SELECT id, state, claimedBy, claimExpiresAt FROM {db}.outbox WHERE kind = 'accept' AND peerName = ?",
+          [name],
+        )
+      )[0];
+    process.kill(partner.pid, 'SIGSTOP');
+    let sender: Sidecar = a;
+    try {
+      await adminOk(a, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '79' }, 200);
+      const claimed = await waitUntil(item, {
+        what: `the accept of ${name} claimed`,
+        until: (r) => r?.claimedBy === 'replica-a' || r?.claimedBy === 'replica-b',
+      });
+      sender = claimed?.claimedBy === 'replica-a' ? a : b;
+      await sender.kill();
+      expect(Number((await item())?.claimExpiresAt)).toBeGreaterThan(Date.now() + 30_000);
+    } finally {
+      process.kill(partner.pid, 'SIGCONT');
+    }
+    const restarted = Date.now();
+    await sender.restart();
+    await waitUntil(item, {
+      what: `the accept of ${name} delivered`,
+      until: (r) => r?.state === 'delivered',
+      timeoutMs: 20_000,
+    });
+    // Well inside the 60 s the dead replica's claim would have held.
+    expect(Date.now() - restarted).toBeLessThan(30_000);
+    expect(sender.logs()).toContain('outbox claims of this replica before its restart given back');
+    for (const s of [partner, a]) {
+      const peer = await peerByName(s, name);
+      await adminOk(s, 'DELETE', `/federation/peers/${peer?.id}?local_only=true`, undefined, 204);
+    }
   }, 90_000);
 });

@@ -1,4 +1,4 @@
-import { summarizeNodes } from '../../src/core/replicas';
+import { leaseState, summarizeNodes } from '../../src/core/replicas';
 import { type FederationSnapshot, federationPage } from '../../src/http/panel/federation-page';
 
 /**
@@ -86,5 +86,27 @@ describe("the panel's Replicas section", () => {
     expect(page).toMatch(/data-lease="anti-entropy">[\s\S]*?<td>\s*replica-a[\s\S]*?<td>\s*7\s*<\/td>/);
     const plain = federationPage(snapshot, 'csrf', ['g722']).toString();
     expect(plain).not.toContain('id="replicas"');
+  });
+
+  it("names a node's lease held, a job's running until done, and an empty one free", () => {
+    const lease = (job: string, holder: string | null, done: boolean) => ({ job, holder, token: 1, done });
+    expect(
+      [
+        lease('node:ast-a', 'replica-a', false),
+        lease('node:ast-b', null, false),
+        lease('anti-entropy', 'replica-a', false),
+        lease('key-rotation', 'replica-a', true),
+        lease('nonce-purge', null, false),
+      ].map(leaseState),
+    ).toEqual(['held', 'free', 'running', 'done', 'free']);
+    const page = federationPage(snapshot, 'csrf', ['g722'], {
+      self: { replica_id: 'replica-a', asterisk_node: 'ast-a' },
+      replicas: [],
+      leases: [lease('node:ast-a', 'replica-a', false), lease('anti-entropy', 'replica-b', false)],
+    }).toString();
+    expect(page).toMatch(/data-lease="node:ast-a">[\s\S]*?replica-a <span class="muted">\(held\)<\/span>/);
+    expect(page).toMatch(
+      /data-lease="anti-entropy">[\s\S]*?replica-b <span class="muted">\(running\)<\/span>/,
+    );
   });
 });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { leaseState } from '../../core/replicas';
 import type { StatusResponse } from '../api-types';
 import { type CliContext, jsonOption } from '../context';
 
@@ -55,7 +56,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         for (const l of r.leases)
           lines.push([
             'lease',
-            `${l.job}: ${l.holder ?? 'nobody'}, token ${l.token}, ${l.done ? 'done' : 'running'}, until ${l.expires_at}`,
+            `${l.job}: ${l.holder ?? 'nobody'}, token ${l.token}, ${leaseState(l)}, until ${l.expires_at}`,
           ]);
       }
       const width = Math.max(...lines.map(([k]) => k.length)) + 1;

@@ -7,6 +7,7 @@ import type {
   PartnerHealthView,
   PeerView,
 } from '../../core/federation-admin';
+import { leaseState } from '../../core/replicas';
 import { html, raw, type SafeHtml } from './html';
 import { dataTable } from './data-table';
 import { csrfField } from './layout';
@@ -133,9 +134,7 @@ function replicasSection(r: ReplicasPanelView): SafeHtml {
         (l) =>
           html`<tr data-lease="${l.job}">
             <td>${l.job}</td>
-            <td>
-              ${l.holder ?? html`<span class="muted">nobody</span>`}${l.done ? '' : html` <span class="muted">(running)</span>`}
-            </td>
+            <td>${l.holder ?? html`<span class="muted">nobody</span>`}${leaseNote(leaseState(l))}</td>
             <td>${String(l.token)}</td>
           </tr>`,
       ),
@@ -641,3 +640,7 @@ function asteriskNameNote(v: { name: string; asterisk_name: string }) {
     ? ''
     : html`<div class="small muted" data-asterisk-name>in Asterisk's dial plan: ${v.asterisk_name}</div>`;
 }
+
+/** A lease's state beside its holder: held (a node's) or running (a job's period); nothing when done or free. */
+const leaseNote = (state: string): SafeHtml | string =>
+  state === 'held' || state === 'running' ? html` <span class="muted">(${state})</span>` : '';
