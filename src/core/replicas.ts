@@ -55,19 +55,6 @@ export interface LeaseRecord {
   done: boolean;
 }
 
-/**
- * How a lease reads in the status views: an Asterisk node's lease (named `node:` and the node,
- * src/store/ha/node-lease.ts) is held, a job's lease is running until its period's run is done;
- * a lease nobody holds is free.
- */
-export function leaseState(
-  l: Pick<LeaseRecord, 'job' | 'holder' | 'done'>,
-): 'held' | 'running' | 'done' | 'free' {
-  if (l.job.startsWith('node:')) return l.holder === null ? 'free' : 'held';
-  if (l.done) return 'done';
-  return l.holder === null ? 'free' : 'running';
-}
-
 /** The replicas and the leases (GET /api/admin/status, the panel, `uuru-fed status`). */
 export interface ReplicaDirectory {
   /** This replica's name and Asterisk node. */
@@ -125,4 +112,22 @@ export interface AsteriskNodeLease {
   holder(): string | null;
   /** Calls `listener` each time this replica takes the lease (at start, or over from a dead holder). */
   onGained(listener: () => void): () => void;
+}
+
+/**
+ * What a lease row means to an admin (the panel and `uuru-fed status`): `free` (nobody holds it: given
+ * back on a clean stop, or its holder purged), `held` (an Asterisk node's lease, `node:<name>`, renewed
+ * while its holder lives), a job's period `done` or still `running`, or `expired` (its holder stopped
+ * renewing before it was done: it died, and another replica takes it over).
+ */
+export type LeaseState = 'free' | 'held' | 'done' | 'running' | 'expired';
+
+export function leaseState(
+  l: { job: string; holder: string | null; done: boolean; expiresAt: number },
+  now: number,
+): LeaseState {
+  if (l.holder === null) return 'free';
+  if (l.job.startsWith('node:')) return l.expiresAt > now ? 'held' : 'expired';
+  if (l.done) return 'done';
+  return l.expiresAt > now ? 'running' : 'expired';
 }

@@ -935,7 +935,7 @@ describe('two replicas bound to the same Asterisk node', () => {
     expect(out.stdout).toMatch(/^this replica: +replica-n2, Asterisk node ast-shared$/m);
     expect(out.stdout).toMatch(/^replica: +replica-n1: Asterisk node ast-shared, live /m);
     expect(out.stdout).toMatch(/^replica: +replica-n2: Asterisk node ast-shared, live /m);
-    expect(out.stdout).toMatch(/^lease: +node:ast-shared: replica-n1, token \d+, held, /m);
+    expect(out.stdout).toMatch(/^lease: +node:ast-shared: replica-n1, token \d+, held, until /m);
     expect(out.stdout).toMatch(/^lease: +health-notices: replica-n[12], token \d+/m);
 
     // The panel (real Chromium) on the standby: the same replicas and the node's lease holder.
@@ -955,6 +955,17 @@ describe('two replicas bound to the same Asterisk node', () => {
         );
       const held = section.locator(`tr[data-lease="${LEASE}"] td`);
       expect((await held.nth(1).textContent())?.trim()).toMatch(/^replica-n1 \(held\)$/);
+      // On a phone (390 px): nothing scrolls sideways, every cell is on screen, and a replica's cells
+      // stack under its name (host and replica names are long: side by side they were cut at the edge).
+      await page.setViewportSize({ width: 390, height: 844 });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      for (const cell of await section.locator('td').all()) {
+        const box = await cell.boundingBox();
+        expect(box && box.x >= 0 && box.x + box.width <= 390).toBe(true);
+      }
+      const row = section.locator('tr[data-replica="replica-n1"] td');
+      const [nameBox, nodeBox] = [await row.nth(0).boundingBox(), await row.nth(1).boundingBox()];
+      expect(nodeBox?.y).toBeGreaterThanOrEqual((nameBox?.y ?? 0) + (nameBox?.height ?? 0));
     } finally {
       await browser.close();
     }
@@ -1028,7 +1039,7 @@ describe('a replica killed mid-delivery and restarted under its name', () => {
         )
       )[0];
     process.kill(partner.pid, 'SIGSTOP');
-    let sender: Sidecar = a;
+    let sender: Sidecar;
     try {
       await adminOk(a, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '79' }, 200);
       const claimed = await waitUntil(item, {

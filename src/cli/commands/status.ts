@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { leaseState } from '../../core/replicas';
 import type { StatusResponse } from '../api-types';
 import { type CliContext, jsonOption } from '../context';
 
@@ -56,7 +55,9 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         for (const l of r.leases)
           lines.push([
             'lease',
-            `${l.job}: ${l.holder ?? 'nobody'}, token ${l.token}, ${leaseState(l)}, until ${l.expires_at}`,
+            l.state === 'free'
+              ? `${l.job}: free, token ${l.token}`
+              : `${l.job}: ${l.holder}, token ${l.token}, ${l.state}, until ${l.expires_at}`,
           ]);
       }
       const width = Math.max(...lines.map(([k]) => k.length)) + 1;
