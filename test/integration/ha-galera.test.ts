@@ -8,7 +8,8 @@
  * once per period across both, and each outbox item is delivered once.
  *
  * The same on a real 3-node Galera cluster (test/harness/galera.ts) with the
- * replicas on two nodes, plus a real 1213 and a node killed and rejoined.
+ * replicas on two nodes, plus a real 1213, a leased run's transaction fenced
+ * off after a takeover through another node, and a node killed and rejoined.
  * Two more replicas, each bound to its own real Asterisk (ha.asteriskNode):
  * a peer is applied on both Asterisks with a state per node, the status lists
  * replicas, nodes and lease holders, and a replica killed and brought back
@@ -30,7 +31,14 @@ import { sleep } from '../harness/processes';
 import { faultSeed, seededRandom } from '../harness/seeded-random';
 import { startTcpBalancer, type TcpBalancer } from '../harness/tcp-balancer';
 import { externalMariaDbFromEnv, testDatabaseName } from '../harness/mariadb';
-import { isWriteConflict, retryOnConflict } from '../../src/store/typeorm/transactions';
+import {
+  isWriteConflict,
+  managerOf,
+  retryOnConflict,
+  TypeormTransactions,
+} from '../../src/store/typeorm/transactions';
+import { FencedOut, runFenced } from '../../src/core/fence';
+import { DbJobLeases } from '../../src/store/ha';
 import { parseExposition, samplesOf } from '../harness/prometheus-text';
 import {
   activeKeys,
@@ -560,6 +568,60 @@ describe('two replicas on two nodes of a 3-node Galera cluster', () => {
     } finally {
       await c1.end();
       await c2.end();
+    }
+  }, 60_000);
+
+  it("a leased run's transaction through node 1 writes nothing once the lease was taken over through node 2, also mid-transaction", async () => {
+    const open = (i: number) =>
+      openDatabase(configSchema.parse({ database: { type: 'mariadb', ...at(i), database: dbName } }), {
+        secrets: false,
+      });
+    const [db1, db2] = [await open(0), await open(1)];
+    const synced = (db: typeof db1, sql: string, params: unknown[] = []) =>
+      db.query(`SET STATEMENT wsrep_sync_wait=1 FOR ${sql}`, params) as Promise<
+        Array<Record<string, unknown>>
+      >;
+    const clock = { now: () => Date.now() };
+    const job = 'fence-probe';
+    const take = async (db: typeof db1, replica: string, period: number) => {
+      // This node has applied every earlier write first, so the takeover is decided on the current row.
+      await synced(db, 'SELECT `token` FROM `job_leases` WHERE `name` = ?', [job]);
+      const won = await new DbJobLeases(db, clock, replica).acquire(job, period, 60_000);
+      expect(won).not.toBeNull();
+      return won?.token ?? -1;
+    };
+    try {
+      await db1.query('CREATE TABLE `fence_probe` (`id` INT PRIMARY KEY) ENGINE=InnoDB');
+      const tx1 = new TypeormTransactions(db1);
+      const insert = (t: Parameters<Parameters<typeof tx1.run>[0]>[0], id: number) =>
+        managerOf(db1, t).query('INSERT INTO `fence_probe` VALUES (?)', [id]);
+      // A won period 1 through node 1; B took period 2 through node 2: A's write through node 1 is refused.
+      const ta = await take(db1, 'replica-a', 1);
+      const tb = await take(db2, 'replica-b', 2);
+      expect(tb).toBe(ta + 1);
+      await expect(
+        runFenced({ lease: job, token: ta }, () => tx1.run((t) => insert(t, 1))),
+      ).rejects.toBeInstanceOf(FencedOut);
+      // B's fence check passed through node 1, then C takes period 3 through node 2 and commits first: B's
+      // transaction loses to it (1213, on its statement or at COMMIT), and its rerun finds the token moved on.
+      let tc = -1;
+      await expect(
+        runFenced({ lease: job, token: tb }, () =>
+          tx1.run(async (t) => {
+            if (tc < 0) tc = await take(db2, 'replica-c', 3);
+            await insert(t, 2);
+          }),
+        ),
+      ).rejects.toBeInstanceOf(FencedOut);
+      expect(tc).toBe(tb + 1);
+      // The holder's write passes.
+      await runFenced({ lease: job, token: tc }, () => tx1.run((t) => insert(t, 3)));
+      expect(await synced(db2, 'SELECT `id` FROM `fence_probe` ORDER BY `id`')).toEqual([{ id: 3 }]);
+    } finally {
+      await db1.query('DELETE FROM `job_leases` WHERE `name` = ?', [job]).catch(() => undefined);
+      await db1.query('DROP TABLE IF EXISTS `fence_probe`').catch(() => undefined);
+      await db1.destroy();
+      await db2.destroy();
     }
   }, 60_000);
 
