@@ -683,6 +683,11 @@ describe('50 handshakes through both replicas while a replica and a Galera node 
   class NotYet extends Error {}
   /** What went wrong on the way (printed at the end: where the faults hit). */
   const trouble: string[] = [];
+  const troubleSummary = () =>
+    [...new Set(trouble)].map((t) => `${trouble.filter((x) => x === t).length} × ${t}`).join('\n');
+  const schedule = () =>
+    `ha chaos: seed ${seed}, replica ${victimIndex === 0 ? 'A' : 'B'} killed in round ${replicaRound} (+${replicaDelayMs} ms), ` +
+    `node ${nodeIndex + 1} in round ${nodeRound} (+${nodeDelayMs} ms)`;
   /** Runs fn on `prefer`, else on the other replica, until it succeeds (a replica may die under it). */
   const onReplica = async <T>(prefer: number, what: string, fn: (r: Instance) => Promise<T>): Promise<T> => {
     const order = [replicas[prefer], replicas[1 - prefer]];
@@ -746,98 +751,118 @@ describe('50 handshakes through both replicas while a replica and a Galera node 
     const faults: Promise<void>[] = [];
     const requestIds: string[] = [];
     let slowest = 0;
-    for (let i = 0; i < ROUNDS; i++) {
-      const peer = name(i);
-      if (i === replicaRound) {
-        const victim = replicas[victimIndex];
-        faults.push(
-          sleep(replicaDelayMs).then(async () => {
-            down.add(victim);
-            await victim.sidecar.kill();
-            await victim.sidecar.restart();
-            down.delete(victim);
-          }),
+    let round = '';
+    try {
+      for (let i = 0; i < ROUNDS; i++) {
+        const peer = name(i);
+        round = peer;
+        if (i === replicaRound) {
+          const victim = replicas[victimIndex];
+          faults.push(
+            sleep(replicaDelayMs).then(async () => {
+              down.add(victim);
+              await victim.sidecar.kill();
+              await victim.sidecar.restart();
+              down.delete(victim);
+            }),
+          );
+        }
+        if (i === nodeRound) {
+          faults.push(
+            sleep(nodeDelayMs).then(async () => {
+              await cluster.kill(nodeIndex);
+              await cluster.restart(nodeIndex);
+            }),
+          );
+        }
+        // The partner asks through the balancer; a request cut by a dying replica fails and is asked again.
+        const roundStarted = Date.now();
+        await waitUntil(
+          async () => {
+            const r = await partner.admin('POST', '/federation/outgoing-requests', {
+              name: peer,
+              partner_url: lb.url,
+              prefix: `4${String(i).padStart(2, '0')}`,
+              codec: 'g722',
+            });
+            if (r.status !== 201)
+              trouble.push(`${peer} asked: ${r.status} ${JSON.stringify(r.json).slice(0, 160)}`);
+            return r.status === 201;
+          },
+          { what: `the partner's request ${peer} taken`, timeoutMs: 40_000, intervalMs: 300 },
         );
-      }
-      if (i === nodeRound) {
-        faults.push(
-          sleep(nodeDelayMs).then(async () => {
-            await cluster.kill(nodeIndex);
-            await cluster.restart(nodeIndex);
-          }),
-        );
-      }
-      // The partner asks through the balancer; a request cut by a dying replica fails and is asked again.
-      const roundStarted = Date.now();
-      await waitUntil(
-        async () => {
-          const r = await partner.admin('POST', '/federation/outgoing-requests', {
-            name: peer,
-            partner_url: lb.url,
-            prefix: `4${String(i).padStart(2, '0')}`,
-            codec: 'g722',
-          });
-          if (r.status !== 201)
-            trouble.push(`${peer} asked: ${r.status} ${JSON.stringify(r.json).slice(0, 160)}`);
-          return r.status === 201;
-        },
-        { what: `the partner's request ${peer} taken`, timeoutMs: 40_000, intervalMs: 300 },
-      );
-      // Accepted on replica A in even rounds, B in odd ones (the other while one is down).
-      await onReplica(i % 2, `${peer} accepted`, async (r) => {
-        const list = await adminOk<{ requests: IncomingView[] }>(
-          r.sidecar,
-          'GET',
-          '/federation/incoming-requests',
-          undefined,
-          200,
-        );
-        const mine = list.requests.filter((x) => x.name === peer);
-        if (mine.some((x) => x.state === 'accepted')) return;
-        const pending = mine.find((x) => x.state === 'pending');
-        if (!pending) throw new NotYet(`no pending request ${peer} on ${r.name}`);
-        await adminOk(
-          r.sidecar,
-          'POST',
-          `/federation/incoming-requests/${pending.id}/accept`,
-          { prefix: `3${String(i).padStart(2, '0')}` },
-          200,
-        );
-      });
-      const there = await waitUntil(() => peerRow(partner, peer), {
-        what: `peer ${peer} on the partner (the accept arrived)`,
-        timeoutMs: 40_000,
-      });
-      requestIds.push(there.requestId);
-      const here = await onReplica(i % 2, `${peer} in the replicas' database`, async (r) => {
-        const rows = await r.sidecar.query<{ requestId: string }>(
-          'SELECT requestId FROM {db}.peers WHERE name = ?',
-          [peer],
-        );
-        if (rows.length !== 1) throw new NotYet(`${rows.length} peers ${peer}`);
-        return rows[0].requestId;
-      });
-      expect(here).toBe(there.requestId);
-      await waitUntil(async () => (await loaded(replicas[0], peer)) && (await loaded(replicas[1], peer)), {
-        what: `${peer} loaded in both Asterisks`,
-        timeoutMs: 40_000,
-      });
-      await onReplica(i % 2, `${peer} applied on both nodes`, async (r) => {
-        const view = (await peerByName(r.sidecar, peer)) as
-          { apply_nodes?: { node: string; apply_state: string }[] } | undefined;
-        const nodes = (view?.apply_nodes ?? []).map((n) => `${n.node}:${n.apply_state}`).join();
-        if (nodes !== 'ast-a:applied,ast-b:applied') throw new NotYet(`${peer}: ${nodes}`);
-      });
-      slowest = Math.max(slowest, Date.now() - roundStarted);
-      // One peering per partner pair: both sides forget it before the next round (all but the last).
-      if (i < ROUNDS - 1) {
-        await adminOk(partner, 'DELETE', `/federation/peers/${there.id}?local_only=true`, undefined, 204);
-        await onReplica(1 - (i % 2), `${peer} forgotten`, async (r) => {
-          const p = await peerByName(r.sidecar, peer);
-          if (p)
-            await adminOk(r.sidecar, 'DELETE', `/federation/peers/${p.id}?local_only=true`, undefined, 204);
+        // Accepted on replica A in even rounds, B in odd ones (the other while one is down).
+        await onReplica(i % 2, `${peer} accepted`, async (r) => {
+          const list = await adminOk<{ requests: IncomingView[] }>(
+            r.sidecar,
+            'GET',
+            '/federation/incoming-requests',
+            undefined,
+            200,
+          );
+          const mine = list.requests.filter((x) => x.name === peer);
+          if (mine.some((x) => x.state === 'accepted')) return;
+          const pending = mine.find((x) => x.state === 'pending');
+          if (!pending) throw new NotYet(`no pending request ${peer} on ${r.name}`);
+          await adminOk(
+            r.sidecar,
+            'POST',
+            `/federation/incoming-requests/${pending.id}/accept`,
+            { prefix: `3${String(i).padStart(2, '0')}` },
+            200,
+          );
         });
+        const there = await waitUntil(() => peerRow(partner, peer), {
+          what: `peer ${peer} on the partner (the accept arrived)`,
+          timeoutMs: 40_000,
+        });
+        requestIds.push(there.requestId);
+        const here = await onReplica(i % 2, `${peer} in the replicas' database`, async (r) => {
+          const rows = await r.sidecar.query<{ requestId: string }>(
+            'SELECT requestId FROM {db}.peers WHERE name = ?',
+            [peer],
+          );
+          if (rows.length !== 1) throw new NotYet(`${rows.length} peers ${peer}`);
+          return rows[0].requestId;
+        });
+        expect(here).toBe(there.requestId);
+        await waitUntil(async () => (await loaded(replicas[0], peer)) && (await loaded(replicas[1], peer)), {
+          what: `${peer} loaded in both Asterisks`,
+          timeoutMs: 40_000,
+        });
+        await onReplica(i % 2, `${peer} applied on both nodes`, async (r) => {
+          const view = (await peerByName(r.sidecar, peer)) as
+            { apply_nodes?: { node: string; apply_state: string }[] } | undefined;
+          const nodes = (view?.apply_nodes ?? []).map((n) => `${n.node}:${n.apply_state}`).join();
+          if (nodes !== 'ast-a:applied,ast-b:applied') throw new NotYet(`${peer}: ${nodes}`);
+        });
+        slowest = Math.max(slowest, Date.now() - roundStarted);
+        // One peering per partner pair: both sides forget it before the next round (all but the last).
+        if (i < ROUNDS - 1) {
+          await adminOk(partner, 'DELETE', `/federation/peers/${there.id}?local_only=true`, undefined, 204);
+          await onReplica(1 - (i % 2), `${peer} forgotten`, async (r) => {
+            const p = await peerByName(r.sidecar, peer);
+            if (p)
+              await adminOk(r.sidecar, 'DELETE', `/federation/peers/${p.id}?local_only=true`, undefined, 204);
+          });
+        }
       }
+    } catch (e) {
+      // Where it stuck: the round's rows on both sides (read from the databases, whichever replica is up) and the
+      // trouble met so far, so that a failure in CI can be told apart from a flake without a rerun.
+      const rows = async (s: Sidecar, table: string, columns: string) =>
+        JSON.stringify(
+          await s
+            .query(`SELECT ${columns} FROM {db}.${table} WHERE name = ?`, [round])
+            .catch((x: unknown) => String(x)),
+        );
+      throw new Error(
+        `${e instanceof Error ? e.message : String(e)}\n${schedule()}\n` +
+          `incoming_requests ${round}: ${await rows(replicas[1].sidecar, 'incoming_requests', 'requestId, state, createdAt, updatedAt')}\n` +
+          `partner's outgoing_requests ${round}: ${await rows(partner, 'outgoing_requests', 'id, state, lastError, createdAt, updatedAt')}\n` +
+          `on the way:\n${troubleSummary()}`,
+        { cause: e },
+      );
     }
     await Promise.all(faults);
     expect(await cluster.clusterSize(0)).toBe(3);
@@ -902,10 +927,9 @@ describe('50 handshakes through both replicas while a replica and a Galera node 
     expect(replay.status).toBe(401);
     expect(((await replay.json()) as { error: string }).error).toBe('FED_REPLAY');
     process.stdout.write(
-      `ha chaos: seed ${seed}, replica ${victimIndex === 0 ? 'A' : 'B'} killed in round ${replicaRound} (+${replicaDelayMs} ms), ` +
-        `node ${nodeIndex + 1} in round ${nodeRound} (+${nodeDelayMs} ms); ${ROUNDS} handshakes in ${handshakesMs} ms, ` +
+      `${schedule()}; ${ROUNDS} handshakes in ${handshakesMs} ms, ` +
         `slowest round ${slowest} ms, balancer connections ${JSON.stringify([...lb.connections()])}, ` +
-        `cluster job periods won ${won.length}; on the way:\n${[...new Set(trouble)].map((t) => `${trouble.filter((x) => x === t).length} × ${t}`).join('\n')}\n`,
+        `cluster job periods won ${won.length}; on the way:\n${troubleSummary()}\n`,
     );
   }, 240_000);
 });
