@@ -405,6 +405,16 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
         loginFailures: new DbLoginFailures(ctx.db, ctx.clock),
       }
     : undefined;
+  if (ha) {
+    // Claims this replica's name holds are from its previous life: delivery resumes now, not after ha.claimMs.
+    const released = await ha.outboxClaims.releaseOwn();
+    if (released > 0)
+      ctx.logger.info('outbox claims of this replica before its restart given back', {
+        component: 'app',
+        replica: app.replica,
+        claims: released,
+      });
+  }
   if (directory && !ctx.jobs?.names.includes('replica-heartbeat'))
     ctx.jobs?.add({
       name: 'replica-heartbeat',
@@ -440,6 +450,12 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
           ctx.logger.info('replicas not seen for long purged, their leases given back', {
             component: 'app',
             replicas: purged,
+          });
+        const nodes = await directory.purgeUnboundNodes(notSeenForMs);
+        if (nodes.length > 0)
+          ctx.logger.info('apply states of Asterisk nodes no replica is bound to purged', {
+            component: 'app',
+            nodes,
           });
       },
     });

@@ -69,8 +69,9 @@ export function createAsteriskFeature(
     /** Call-quality samples (this layer writes them), handed in by the composition. */
     quality: TrunkQualityStore;
     /**
-     * Replicas: the lease of this replica's Asterisk node. Only its holder reconciles the node and
-     * takes call-quality samples; the other replicas bound to the node stand by.
+     * Replicas: the lease of this replica's Asterisk node. Only its holder reconciles the node,
+     * samples its trunks' reachability and takes call-quality samples; the other replicas bound to
+     * the node stand by.
      */
     nodeLease?: AsteriskNodeLease;
   },
@@ -170,6 +171,8 @@ export function createAsteriskFeature(
     monitorable: backend.monitorable,
     notifier: ctx.notifier,
     hysteresis: { downAfter: config.notify.trunkDownAfterPolls, upAfter: config.notify.trunkUpAfterPolls },
+    // Replicas sharing this node: only the lease holder samples reachability (its polls, events and pollSoon alike).
+    sampling: ctx.nodeLease ? () => ctx.nodeLease?.held() === true : undefined,
   });
   const caller = new TestCaller({
     rows: ctx.peers,

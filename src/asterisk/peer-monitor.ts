@@ -69,6 +69,11 @@ export class PeerMonitor {
       notifier?: Notifier;
       /** Consecutive polls before a trunk counts as down / up again (config.notify; default 3 / 2). */
       hysteresis?: { downAfter: number; upAfter: number };
+      /**
+       * Replicas sharing this Asterisk node: false while another replica holds the node's lease (it samples
+       * the node, as it reconciles it); a poll then reads and writes nothing. Unset: always samples.
+       */
+      sampling?: () => boolean;
     },
   ) {
     this.job = { name: 'peer-monitor', schedule: { gapMs: deps.pollMs }, run: () => this.pollSoon() };
@@ -116,7 +121,8 @@ export class PeerMonitor {
   }
 
   async pollOnce(): Promise<void> {
-    const { rows, ami, clock, monitorable } = this.deps;
+    const { rows, ami, clock, monitorable, sampling } = this.deps;
+    if (sampling && !sampling()) return;
     const peers = await rows.readLinks();
     // One timestamp per poll, so that equal patches group into one statement.
     let now = clock.now();

@@ -113,3 +113,21 @@ export interface AsteriskNodeLease {
   /** Calls `listener` each time this replica takes the lease (at start, or over from a dead holder). */
   onGained(listener: () => void): () => void;
 }
+
+/**
+ * What a lease row means to an admin (the panel and `uuru-fed status`): `free` (nobody holds it: given
+ * back on a clean stop, or its holder purged), `held` (an Asterisk node's lease, `node:<name>`, renewed
+ * while its holder lives), a job's period `done` or still `running`, or `expired` (its holder stopped
+ * renewing before it was done: it died, and another replica takes it over).
+ */
+export type LeaseState = 'free' | 'held' | 'done' | 'running' | 'expired';
+
+export function leaseState(
+  l: { job: string; holder: string | null; done: boolean; expiresAt: number },
+  now: number,
+): LeaseState {
+  if (l.holder === null) return 'free';
+  if (l.job.startsWith('node:')) return l.expiresAt > now ? 'held' : 'expired';
+  if (l.done) return 'done';
+  return l.expiresAt > now ? 'running' : 'expired';
+}

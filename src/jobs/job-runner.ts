@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { errorMessage } from '../core/errors';
+import { FencedOut, runFenced } from '../core/fence';
 import type { Metrics } from '../core/metrics';
 import type { Logger } from '../logging/logger';
 import type { Job, JobHandle, JobLeases } from './job';
@@ -212,7 +213,8 @@ export class JobRunner {
       fence: lease.token,
     });
     const failed = e.failures;
-    await this.triggerEntry(e);
+    // The run's transactions hold the lease's token (src/core/fence.ts): once another replica took the lease, they are refused.
+    await runFenced({ lease: e.job.name, token: lease.token }, () => this.triggerEntry(e));
     await lease.release(e.failures === failed).catch((err: unknown) =>
       this.deps.logger.warn('job lease not released', {
         component: 'jobs',
@@ -238,11 +240,19 @@ export class JobRunner {
     } catch (e) {
       result = 'error';
       entry.failures++;
-      this.deps.logger.error('scheduled job failed', {
-        component: 'jobs',
-        job: job.name,
-        error: errorMessage(e),
-      });
+      if (e instanceof FencedOut)
+        // This replica was paused past its lease and another replica runs the period now: nothing was written.
+        this.deps.logger.warn('cluster job run fenced off: another replica took its lease over', {
+          component: 'jobs',
+          job: job.name,
+          fence: e.fence.token,
+        });
+      else
+        this.deps.logger.error('scheduled job failed', {
+          component: 'jobs',
+          job: job.name,
+          error: errorMessage(e),
+        });
     } finally {
       const seconds = (performance.now() - started) / 1000;
       this.deps.metrics?.jobRuns.inc({ job: job.name, result });

@@ -8,7 +8,8 @@
  * once per period across both, and each outbox item is delivered once.
  *
  * The same on a real 3-node Galera cluster (test/harness/galera.ts) with the
- * replicas on two nodes, plus a real 1213 and a node killed and rejoined.
+ * replicas on two nodes, plus a real 1213, a leased run's transaction fenced
+ * off after a takeover through another node, and a node killed and rejoined.
  * Two more replicas, each bound to its own real Asterisk (ha.asteriskNode):
  * a peer is applied on both Asterisks with a state per node, the status lists
  * replicas, nodes and lease holders, and a replica killed and brought back
@@ -30,7 +31,14 @@ import { sleep } from '../harness/processes';
 import { faultSeed, seededRandom } from '../harness/seeded-random';
 import { startTcpBalancer, type TcpBalancer } from '../harness/tcp-balancer';
 import { externalMariaDbFromEnv, testDatabaseName } from '../harness/mariadb';
-import { isWriteConflict, retryOnConflict } from '../../src/store/typeorm/transactions';
+import {
+  isWriteConflict,
+  managerOf,
+  retryOnConflict,
+  TypeormTransactions,
+} from '../../src/store/typeorm/transactions';
+import { FencedOut, runFenced } from '../../src/core/fence';
+import { DbJobLeases } from '../../src/store/ha';
 import { parseExposition, samplesOf } from '../harness/prometheus-text';
 import {
   activeKeys,
@@ -563,6 +571,60 @@ describe('two replicas on two nodes of a 3-node Galera cluster', () => {
     }
   }, 60_000);
 
+  it("a leased run's transaction through node 1 writes nothing once the lease was taken over through node 2, also mid-transaction", async () => {
+    const open = (i: number) =>
+      openDatabase(configSchema.parse({ database: { type: 'mariadb', ...at(i), database: dbName } }), {
+        secrets: false,
+      });
+    const [db1, db2] = [await open(0), await open(1)];
+    const synced = (db: typeof db1, sql: string, params: unknown[] = []) =>
+      db.query(`SET STATEMENT wsrep_sync_wait=1 FOR ${sql}`, params) as Promise<
+        Array<Record<string, unknown>>
+      >;
+    const clock = { now: () => Date.now() };
+    const job = 'fence-probe';
+    const take = async (db: typeof db1, replica: string, period: number) => {
+      // This node has applied every earlier write first, so the takeover is decided on the current row.
+      await synced(db, 'SELECT `token` FROM `job_leases` WHERE `name` = ?', [job]);
+      const won = await new DbJobLeases(db, clock, replica).acquire(job, period, 60_000);
+      expect(won).not.toBeNull();
+      return won?.token ?? -1;
+    };
+    try {
+      await db1.query('CREATE TABLE `fence_probe` (`id` INT PRIMARY KEY) ENGINE=InnoDB');
+      const tx1 = new TypeormTransactions(db1);
+      const insert = (t: Parameters<Parameters<typeof tx1.run>[0]>[0], id: number) =>
+        managerOf(db1, t).query('INSERT INTO `fence_probe` VALUES (?)', [id]);
+      // A won period 1 through node 1; B took period 2 through node 2: A's write through node 1 is refused.
+      const ta = await take(db1, 'replica-a', 1);
+      const tb = await take(db2, 'replica-b', 2);
+      expect(tb).toBe(ta + 1);
+      await expect(
+        runFenced({ lease: job, token: ta }, () => tx1.run((t) => insert(t, 1))),
+      ).rejects.toBeInstanceOf(FencedOut);
+      // B's fence check passed through node 1, then C takes period 3 through node 2 and commits first: B's
+      // transaction loses to it (1213, on its statement or at COMMIT), and its rerun finds the token moved on.
+      let tc = -1;
+      await expect(
+        runFenced({ lease: job, token: tb }, () =>
+          tx1.run(async (t) => {
+            if (tc < 0) tc = await take(db2, 'replica-c', 3);
+            await insert(t, 2);
+          }),
+        ),
+      ).rejects.toBeInstanceOf(FencedOut);
+      expect(tc).toBe(tb + 1);
+      // The holder's write passes.
+      await runFenced({ lease: job, token: tc }, () => tx1.run((t) => insert(t, 3)));
+      expect(await synced(db2, 'SELECT `id` FROM `fence_probe` ORDER BY `id`')).toEqual([{ id: 3 }]);
+    } finally {
+      await db1.query('DELETE FROM `job_leases` WHERE `name` = ?', [job]).catch(() => undefined);
+      await db1.query('DROP TABLE IF EXISTS `fence_probe`').catch(() => undefined);
+      await db1.destroy();
+      await db2.destroy();
+    }
+  }, 60_000);
+
   it('with node 3 killed the replicas keep answering; it rejoins and holds what was written meanwhile', async () => {
     await cluster.kill(2);
     const r = await signedRequest('gal_outage');
@@ -621,6 +683,11 @@ describe('50 handshakes through both replicas while a replica and a Galera node 
   class NotYet extends Error {}
   /** What went wrong on the way (printed at the end: where the faults hit). */
   const trouble: string[] = [];
+  const troubleSummary = () =>
+    [...new Set(trouble)].map((t) => `${trouble.filter((x) => x === t).length} × ${t}`).join('\n');
+  const schedule = () =>
+    `ha chaos: seed ${seed}, replica ${victimIndex === 0 ? 'A' : 'B'} killed in round ${replicaRound} (+${replicaDelayMs} ms), ` +
+    `node ${nodeIndex + 1} in round ${nodeRound} (+${nodeDelayMs} ms)`;
   /** Runs fn on `prefer`, else on the other replica, until it succeeds (a replica may die under it). */
   const onReplica = async <T>(prefer: number, what: string, fn: (r: Instance) => Promise<T>): Promise<T> => {
     const order = [replicas[prefer], replicas[1 - prefer]];
@@ -684,98 +751,128 @@ describe('50 handshakes through both replicas while a replica and a Galera node 
     const faults: Promise<void>[] = [];
     const requestIds: string[] = [];
     let slowest = 0;
-    for (let i = 0; i < ROUNDS; i++) {
-      const peer = name(i);
-      if (i === replicaRound) {
-        const victim = replicas[victimIndex];
-        faults.push(
-          sleep(replicaDelayMs).then(async () => {
-            down.add(victim);
-            await victim.sidecar.kill();
-            await victim.sidecar.restart();
-            down.delete(victim);
-          }),
+    let round = '';
+    try {
+      for (let i = 0; i < ROUNDS; i++) {
+        const peer = name(i);
+        round = peer;
+        if (i === replicaRound) {
+          const victim = replicas[victimIndex];
+          faults.push(
+            sleep(replicaDelayMs).then(async () => {
+              down.add(victim);
+              await victim.sidecar.kill();
+              await victim.sidecar.restart();
+              down.delete(victim);
+            }),
+          );
+        }
+        if (i === nodeRound) {
+          faults.push(
+            sleep(nodeDelayMs).then(async () => {
+              await cluster.kill(nodeIndex);
+              await cluster.restart(nodeIndex);
+            }),
+          );
+        }
+        // The partner asks through the balancer; a request cut by a dying replica fails and is asked again.
+        const roundStarted = Date.now();
+        await waitUntil(
+          async () => {
+            const r = await partner.admin('POST', '/federation/outgoing-requests', {
+              name: peer,
+              partner_url: lb.url,
+              prefix: `4${String(i).padStart(2, '0')}`,
+              codec: 'g722',
+            });
+            if (r.status !== 201)
+              trouble.push(`${peer} asked: ${r.status} ${JSON.stringify(r.json).slice(0, 160)}`);
+            return r.status === 201;
+          },
+          { what: `the partner's request ${peer} taken`, timeoutMs: 40_000, intervalMs: 300 },
         );
-      }
-      if (i === nodeRound) {
-        faults.push(
-          sleep(nodeDelayMs).then(async () => {
-            await cluster.kill(nodeIndex);
-            await cluster.restart(nodeIndex);
-          }),
-        );
-      }
-      // The partner asks through the balancer; a request cut by a dying replica fails and is asked again.
-      const roundStarted = Date.now();
-      await waitUntil(
-        async () => {
-          const r = await partner.admin('POST', '/federation/outgoing-requests', {
-            name: peer,
-            partner_url: lb.url,
-            prefix: `4${String(i).padStart(2, '0')}`,
-            codec: 'g722',
-          });
-          if (r.status !== 201)
-            trouble.push(`${peer} asked: ${r.status} ${JSON.stringify(r.json).slice(0, 160)}`);
-          return r.status === 201;
-        },
-        { what: `the partner's request ${peer} taken`, timeoutMs: 40_000, intervalMs: 300 },
-      );
-      // Accepted on replica A in even rounds, B in odd ones (the other while one is down).
-      await onReplica(i % 2, `${peer} accepted`, async (r) => {
-        const list = await adminOk<{ requests: IncomingView[] }>(
-          r.sidecar,
-          'GET',
-          '/federation/incoming-requests',
-          undefined,
-          200,
-        );
-        const mine = list.requests.filter((x) => x.name === peer);
-        if (mine.some((x) => x.state === 'accepted')) return;
-        const pending = mine.find((x) => x.state === 'pending');
-        if (!pending) throw new NotYet(`no pending request ${peer} on ${r.name}`);
-        await adminOk(
-          r.sidecar,
-          'POST',
-          `/federation/incoming-requests/${pending.id}/accept`,
-          { prefix: `3${String(i).padStart(2, '0')}` },
-          200,
-        );
-      });
-      const there = await waitUntil(() => peerRow(partner, peer), {
-        what: `peer ${peer} on the partner (the accept arrived)`,
-        timeoutMs: 40_000,
-      });
-      requestIds.push(there.requestId);
-      const here = await onReplica(i % 2, `${peer} in the replicas' database`, async (r) => {
-        const rows = await r.sidecar.query<{ requestId: string }>(
-          'SELECT requestId FROM {db}.peers WHERE name = ?',
-          [peer],
-        );
-        if (rows.length !== 1) throw new NotYet(`${rows.length} peers ${peer}`);
-        return rows[0].requestId;
-      });
-      expect(here).toBe(there.requestId);
-      await waitUntil(async () => (await loaded(replicas[0], peer)) && (await loaded(replicas[1], peer)), {
-        what: `${peer} loaded in both Asterisks`,
-        timeoutMs: 40_000,
-      });
-      await onReplica(i % 2, `${peer} applied on both nodes`, async (r) => {
-        const view = (await peerByName(r.sidecar, peer)) as
-          { apply_nodes?: { node: string; apply_state: string }[] } | undefined;
-        const nodes = (view?.apply_nodes ?? []).map((n) => `${n.node}:${n.apply_state}`).join();
-        if (nodes !== 'ast-a:applied,ast-b:applied') throw new NotYet(`${peer}: ${nodes}`);
-      });
-      slowest = Math.max(slowest, Date.now() - roundStarted);
-      // One peering per partner pair: both sides forget it before the next round (all but the last).
-      if (i < ROUNDS - 1) {
-        await adminOk(partner, 'DELETE', `/federation/peers/${there.id}?local_only=true`, undefined, 204);
-        await onReplica(1 - (i % 2), `${peer} forgotten`, async (r) => {
-          const p = await peerByName(r.sidecar, peer);
-          if (p)
-            await adminOk(r.sidecar, 'DELETE', `/federation/peers/${p.id}?local_only=true`, undefined, 204);
+        // Accepted on replica A in even rounds, B in odd ones (the other while one is down).
+        await onReplica(i % 2, `${peer} accepted`, async (r) => {
+          const list = await adminOk<{ requests: IncomingView[] }>(
+            r.sidecar,
+            'GET',
+            '/federation/incoming-requests',
+            undefined,
+            200,
+          );
+          const mine = list.requests.filter((x) => x.name === peer);
+          if (mine.some((x) => x.state === 'accepted')) return;
+          const pending = mine.find((x) => x.state === 'pending');
+          if (!pending) {
+            // An accept turns the request into the peer: one whose answer was lost (its replica's Galera node
+            // died after the commit) left no request to find, but the peer.
+            const peers = await r.sidecar.query('SELECT id FROM {db}.peers WHERE name = ?', [peer]);
+            if (peers.length === 1) {
+              trouble.push(`${peer}: accepted by an attempt whose answer was lost (the peer is there)`);
+              return;
+            }
+            throw new NotYet(`no pending request ${peer} on ${r.name}`);
+          }
+          await adminOk(
+            r.sidecar,
+            'POST',
+            `/federation/incoming-requests/${pending.id}/accept`,
+            { prefix: `3${String(i).padStart(2, '0')}` },
+            200,
+          );
         });
+        const there = await waitUntil(() => peerRow(partner, peer), {
+          what: `peer ${peer} on the partner (the accept arrived)`,
+          timeoutMs: 40_000,
+        });
+        requestIds.push(there.requestId);
+        const here = await onReplica(i % 2, `${peer} in the replicas' database`, async (r) => {
+          const rows = await r.sidecar.query<{ requestId: string }>(
+            'SELECT requestId FROM {db}.peers WHERE name = ?',
+            [peer],
+          );
+          if (rows.length !== 1) throw new NotYet(`${rows.length} peers ${peer}`);
+          return rows[0].requestId;
+        });
+        expect(here).toBe(there.requestId);
+        await waitUntil(async () => (await loaded(replicas[0], peer)) && (await loaded(replicas[1], peer)), {
+          what: `${peer} loaded in both Asterisks`,
+          timeoutMs: 40_000,
+        });
+        await onReplica(i % 2, `${peer} applied on both nodes`, async (r) => {
+          const view = (await peerByName(r.sidecar, peer)) as
+            { apply_nodes?: { node: string; apply_state: string }[] } | undefined;
+          const nodes = (view?.apply_nodes ?? []).map((n) => `${n.node}:${n.apply_state}`).join();
+          if (nodes !== 'ast-a:applied,ast-b:applied') throw new NotYet(`${peer}: ${nodes}`);
+        });
+        slowest = Math.max(slowest, Date.now() - roundStarted);
+        // One peering per partner pair: both sides forget it before the next round (all but the last).
+        if (i < ROUNDS - 1) {
+          await adminOk(partner, 'DELETE', `/federation/peers/${there.id}?local_only=true`, undefined, 204);
+          await onReplica(1 - (i % 2), `${peer} forgotten`, async (r) => {
+            const p = await peerByName(r.sidecar, peer);
+            if (p)
+              await adminOk(r.sidecar, 'DELETE', `/federation/peers/${p.id}?local_only=true`, undefined, 204);
+          });
+        }
       }
+    } catch (e) {
+      // Where it stuck: the round's rows on both sides (read from the databases, whichever replica is up) and the
+      // trouble met so far, so that a failure in CI can be told apart from a flake without a rerun.
+      const rows = async (s: Sidecar, table: string, columns: string) =>
+        JSON.stringify(
+          await s
+            .query(`SELECT ${columns} FROM {db}.${table} WHERE name = ?`, [round])
+            .catch((x: unknown) => String(x)),
+        );
+      throw new Error(
+        `${e instanceof Error ? e.message : String(e)}\n${schedule()}\n` +
+          `incoming_requests ${round}: ${await rows(replicas[1].sidecar, 'incoming_requests', 'requestId, state, createdAt, updatedAt')}\n` +
+          `partner's outgoing_requests ${round}: ${await rows(partner, 'outgoing_requests', 'id, state, lastError, createdAt, updatedAt')}\n` +
+          `peers ${round}: ${await rows(replicas[1].sidecar, 'peers', 'requestId, createdAt')}, on the partner ${await rows(partner, 'peers', 'requestId, createdAt')}\n` +
+          `on the way:\n${troubleSummary()}`,
+        { cause: e },
+      );
     }
     await Promise.all(faults);
     expect(await cluster.clusterSize(0)).toBe(3);
@@ -840,10 +937,9 @@ describe('50 handshakes through both replicas while a replica and a Galera node 
     expect(replay.status).toBe(401);
     expect(((await replay.json()) as { error: string }).error).toBe('FED_REPLAY');
     process.stdout.write(
-      `ha chaos: seed ${seed}, replica ${victimIndex === 0 ? 'A' : 'B'} killed in round ${replicaRound} (+${replicaDelayMs} ms), ` +
-        `node ${nodeIndex + 1} in round ${nodeRound} (+${nodeDelayMs} ms); ${ROUNDS} handshakes in ${handshakesMs} ms, ` +
+      `${schedule()}; ${ROUNDS} handshakes in ${handshakesMs} ms, ` +
         `slowest round ${slowest} ms, balancer connections ${JSON.stringify([...lb.connections()])}, ` +
-        `cluster job periods won ${won.length}; on the way:\n${[...new Set(trouble)].map((t) => `${trouble.filter((x) => x === t).length} × ${t}`).join('\n')}\n`,
+        `cluster job periods won ${won.length}; on the way:\n${troubleSummary()}\n`,
     );
   }, 240_000);
 });
@@ -935,7 +1031,7 @@ describe('two replicas bound to the same Asterisk node', () => {
     expect(out.stdout).toMatch(/^this replica: +replica-n2, Asterisk node ast-shared$/m);
     expect(out.stdout).toMatch(/^replica: +replica-n1: Asterisk node ast-shared, live /m);
     expect(out.stdout).toMatch(/^replica: +replica-n2: Asterisk node ast-shared, live /m);
-    expect(out.stdout).toMatch(/^lease: +node:ast-shared: replica-n1, token \d+/m);
+    expect(out.stdout).toMatch(/^lease: +node:ast-shared: replica-n1, token \d+, held, until /m);
     expect(out.stdout).toMatch(/^lease: +health-notices: replica-n[12], token \d+/m);
 
     // The panel (real Chromium) on the standby: the same replicas and the node's lease holder.
@@ -954,7 +1050,18 @@ describe('two replicas bound to the same Asterisk node', () => {
           'true',
         );
       const held = section.locator(`tr[data-lease="${LEASE}"] td`);
-      expect((await held.nth(1).textContent())?.trim()).toMatch(/^replica-n1/);
+      expect((await held.nth(1).textContent())?.trim()).toMatch(/^replica-n1 \(held\)$/);
+      // On a phone (390 px): nothing scrolls sideways, every cell is on screen, and a replica's cells
+      // stack under its name (host and replica names are long: side by side they were cut at the edge).
+      await page.setViewportSize({ width: 390, height: 844 });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      for (const cell of await section.locator('td').all()) {
+        const box = await cell.boundingBox();
+        expect(box && box.x >= 0 && box.x + box.width <= 390).toBe(true);
+      }
+      const row = section.locator('tr[data-replica="replica-n1"] td');
+      const [nameBox, nodeBox] = [await row.nth(0).boundingBox(), await row.nth(1).boundingBox()];
+      expect(nodeBox?.y).toBeGreaterThanOrEqual((nameBox?.y ?? 0) + (nameBox?.height ?? 0));
     } finally {
       await browser.close();
     }
@@ -998,5 +1105,62 @@ describe('two replicas bound to the same Asterisk node', () => {
     );
     expect((await leaseOf(n1.sidecar))?.holder).toBe('replica-n2');
     expect(await runs(n1.sidecar)).toBe(0);
+  }, 90_000);
+});
+
+describe('a replica killed mid-delivery and restarted under its name', () => {
+  // The partner stopped (SIGSTOP, a real pause) holds the replica's delivery open while the replica is killed, so
+  // the item stays claimed by the dead replica for ha.claimMs (60 s); started again, it gives the claim back at once.
+  it('delivers the item its previous life had claimed at once, not after ha.claimMs', async () => {
+    const name = 'ha_reclaim';
+    await adminOk(
+      partner,
+      'POST',
+      '/federation/outgoing-requests',
+      { name, partner_url: a.federationUrl, prefix: '89', codec: 'g722' },
+      201,
+    );
+    const inc = await waitUntil(() => incomingByName(a, name), { what: `incoming ${name}` });
+    type Row = {
+      id: string;
+      state: string;
+      claimedBy: string | null;
+      claimExpiresAt: number | string | null;
+    };
+    const item = async (): Promise<Row | undefined> =>
+      (
+        await a.query<Row>(
+          "SELECT id, state, claimedBy, claimExpiresAt FROM {db}.outbox WHERE kind = 'accept' AND peerName = ?",
+          [name],
+        )
+      )[0];
+    process.kill(partner.pid, 'SIGSTOP');
+    let sender: Sidecar;
+    try {
+      await adminOk(a, 'POST', `/federation/incoming-requests/${inc.id}/accept`, { prefix: '79' }, 200);
+      const claimed = await waitUntil(item, {
+        what: `the accept of ${name} claimed`,
+        until: (r) => r?.claimedBy === 'replica-a' || r?.claimedBy === 'replica-b',
+      });
+      sender = claimed?.claimedBy === 'replica-a' ? a : b;
+      await sender.kill();
+      expect(Number((await item())?.claimExpiresAt)).toBeGreaterThan(Date.now() + 30_000);
+    } finally {
+      process.kill(partner.pid, 'SIGCONT');
+    }
+    const restarted = Date.now();
+    await sender.restart();
+    await waitUntil(item, {
+      what: `the accept of ${name} delivered`,
+      until: (r) => r?.state === 'delivered',
+      timeoutMs: 20_000,
+    });
+    // Well inside the 60 s the dead replica's claim would have held.
+    expect(Date.now() - restarted).toBeLessThan(30_000);
+    expect(sender.logs()).toContain('outbox claims of this replica before its restart given back');
+    for (const s of [partner, a]) {
+      const peer = await peerByName(s, name);
+      await adminOk(s, 'DELETE', `/federation/peers/${peer?.id}?local_only=true`, undefined, 204);
+    }
   }, 90_000);
 });

@@ -6,6 +6,10 @@ import { PeerRunRows } from '../../src/store/peer-rows';
 import { TypeormPeeringStore } from '../../src/store/typeorm';
 import { appliedPeers, peerApplyStatesOf } from '../../src/cli/local-adopt';
 import { useTempSqlite } from './fixtures/temp-sqlite';
+import { DownAmiLink } from './fixtures/down-links';
+import { PeerMonitor } from '../../src/asterisk/peer-monitor';
+import { Metrics } from '../../src/core/metrics';
+import { createLogger } from '../../src/logging/logger';
 
 /**
  * Replicas' upkeep on a real SQLite database (two "replicas" are two sets of
@@ -132,6 +136,63 @@ describe('replicas gone for good', () => {
     expect(await liveJobs.acquire('key-rotation', 5, 60_000)).not.toBeNull();
     expect(await liveJobs.acquire('audit-retention', 5, 60_000)).toBeNull();
     expect(await new DbNodeLease(db, clock, 'replica-live', 'ast-2', TTL, BEAT).tick()).toBe(true);
+  });
+});
+
+describe('Asterisk nodes no replica is bound to any more', () => {
+  it('lose their apply states after ha.replicaPurgeMs; a node with a replica row, or written lately, keeps them', async () => {
+    const { db } = tmp;
+    const bound = new DbReplicas(db, clock, 'replica-bound', 'ast-bound', '1.0.0', BEAT);
+    await bound.beat();
+    const p = peer('purged_states', '73');
+    await db.getRepository(PeerEntity).insert(p);
+    const applied = { applyState: 'applied' as const, applyError: null, appliedAt: clock.now() };
+    for (const node of ['ast-bound', 'ast-retired', 'ast-fresh'])
+      await new NodePeerRunRows(db, node, clock).patch([p.id], applied);
+    const nodes = async () =>
+      (
+        (await db.query('SELECT DISTINCT node FROM peer_node_states ORDER BY node')) as { node: string }[]
+      ).map((r) => r.node);
+    clock.advance(50_000);
+    await new NodePeerRunRows(db, 'ast-fresh', clock).patch([p.id], applied);
+    // Not yet: the retired node's states were written 50 s ago.
+    expect(await bound.purgeUnboundNodes(60_000)).toEqual([]);
+    clock.advance(20_000);
+    expect(await bound.purgeUnboundNodes(60_000)).toEqual(['ast-retired']);
+    expect(await nodes()).toEqual(['ast-bound', 'ast-fresh']);
+    clock.advance(60_000);
+    expect(await bound.purgeUnboundNodes(60_000)).toEqual(['ast-fresh']);
+    // The bound node's replica has not beaten for two minutes (not live), but its row still names the node.
+    expect(await nodes()).toEqual(['ast-bound']);
+  });
+});
+
+describe("the monitor of an Asterisk node's trunks", () => {
+  it('samples on the holder of the node lease only', async () => {
+    const { db } = tmp;
+    const p = peer('sampled', '74');
+    await db.getRepository(PeerEntity).insert(p);
+    const holder = new DbNodeLease(db, clock, 'replica-a', 'ast-sampled', TTL, BEAT);
+    const standby = new DbNodeLease(db, clock, 'replica-b', 'ast-sampled', TTL, BEAT);
+    expect(await holder.tick()).toBe(true);
+    expect(await standby.tick()).toBe(false);
+    const monitorOn = (lease: DbNodeLease) =>
+      new PeerMonitor({
+        rows: new NodePeerRunRows(db, 'ast-sampled', clock),
+        ami: new DownAmiLink(),
+        clock,
+        logger: createLogger({ level: 'error', format: 'json', silent: true }),
+        metrics: new Metrics(),
+        pollMs: 60_000,
+        monitorable: true,
+        sampling: () => lease.held(),
+      });
+    const linkError = async () =>
+      (await db.getRepository(PeerEntity).findOneByOrFail({ id: p.id })).linkError;
+    await monitorOn(standby).pollOnce();
+    expect(await linkError()).toBeNull();
+    await monitorOn(holder).pollOnce();
+    expect(await linkError()).toBe('Asterisk is not connected');
   });
 });
 

@@ -12,7 +12,13 @@ import {
 } from '../../src/store/ha';
 import { PeerEntity } from '../../src/store/entities';
 import { newPeerRow } from '../harness/peer-row';
-import { isWriteConflict, retryOnConflict } from '../../src/store/typeorm/transactions';
+import {
+  isWriteConflict,
+  managerOf,
+  retryOnConflict,
+  TypeormTransactions,
+} from '../../src/store/typeorm/transactions';
+import { FencedOut, runFenced } from '../../src/core/fence';
 import { TypeormOutboxStore } from '../../src/store/typeorm';
 import { JobRunner, type JobTimers } from '../../src/jobs/job-runner';
 import { LoginThrottle } from '../../src/http/admin/login-throttle';
@@ -108,6 +114,84 @@ describe('state replicas share through the database', () => {
     expect(runs.filter((r) => r.startsWith('shared@'))).toHaveLength(2);
   });
 
+  it("a cluster job run paused past its lease writes nothing once another replica took the lease over (fencing token); the new holder's writes pass", async () => {
+    const { db } = tmp;
+    const timers: JobTimers = { after: () => () => undefined, cron: () => () => undefined };
+    const logger = captureLogger();
+    const tx = new TypeormTransactions(db);
+    const peerInput = {
+      partnerUrl: 'https://fenced.example',
+      partnerIaxHost: '192.0.2.8',
+      partnerIaxPort: 4569,
+      codec: 'g722',
+      secret: 's'.repeat(32),
+      dialect: 'v2',
+      role: 'acceptor',
+    } as const;
+    const write = (name: string, prefix: string) =>
+      tx.run((t) =>
+        managerOf(db, t)
+          .getRepository(PeerEntity)
+          .save(newPeerRow({ ...peerInput, name, prefix }, clock.now())),
+      );
+    let resume = (): void => undefined;
+    const paused = new Promise<void>((r) => (resume = r));
+    let started = false;
+    const runner = (name: string, run: () => Promise<unknown>) => {
+      const r = new JobRunner({ logger: logger.logger, timers, now: () => clock.now() });
+      r.useLeases(new DbJobLeases(db, clock, name));
+      r.add({ name: 'fenced', schedule: { everyMs: 60_000 }, runAtStart: true, scope: 'cluster', run });
+      return r;
+    };
+    // A wins the period and stalls before its write (as a replica stopped by SIGSTOP or a long GC).
+    const ra = runner('replica-a', async () => {
+      started = true;
+      await paused;
+      await write('fenced_a', '71');
+    });
+    ra.start();
+    for (let i = 0; i < 100 && !started; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(started).toBe(true);
+    // Its lease expires (60 s for a 60 s period); B takes the period over and writes.
+    clock.advance(60_000);
+    let bDone = false;
+    const rb = runner('replica-b', async () => {
+      await write('fenced_b', '72');
+      bDone = true;
+    });
+    rb.start();
+    for (let i = 0; i < 100 && !bDone; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(bDone).toBe(true);
+    // A wakes up: its write is refused in its transaction, nothing of it is stored, the refusal is logged.
+    resume();
+    await ra.stop();
+    await rb.stop();
+    const names = (await db.getRepository(PeerEntity).find()).map((p) => p.name);
+    expect(names).toContain('fenced_b');
+    expect(names).not.toContain('fenced_a');
+    expect(logger.text()).toContain('cluster job run fenced off: another replica took its lease over');
+    const leases = await new DbJobLeases(db, clock, 'x').list();
+    const lease = leases.find((l) => l.job === 'fenced');
+    expect(lease?.holder).toBe('replica-b');
+    // The same check on its own: the stale token is refused, the lease's current one passes.
+    await expect(
+      runFenced({ lease: 'fenced', token: lease!.token - 1 }, () => write('fenced_c', '73')),
+    ).rejects.toBeInstanceOf(FencedOut);
+    await runFenced({ lease: 'fenced', token: lease!.token }, () => write('fenced_d', '74'));
+    // Work a run started (a worker it kicked) and that writes once the run is over is not the run's: not fenced.
+    let go = (): void => undefined;
+    const gate = new Promise<void>((r) => (go = r));
+    let background: Promise<unknown> = Promise.resolve();
+    await runFenced({ lease: 'fenced', token: lease!.token - 1 }, async () => {
+      background = gate.then(() => write('fenced_e', '75'));
+    });
+    go();
+    await background;
+    const after = (await db.getRepository(PeerEntity).find()).map((p) => p.name);
+    expect(after).toEqual(expect.arrayContaining(['fenced_d', 'fenced_e']));
+    expect(after).not.toContain('fenced_c');
+  });
+
   it('an outbox item is claimed by one replica; a delivered one by none; an expired claim is taken over', async () => {
     const { db } = tmp;
     const store = new TypeormOutboxStore(db);
@@ -141,6 +225,14 @@ describe('state replicas share through the database', () => {
     // A's late release does not free B's claim.
     await a.release(item.id, ta!);
     expect(await a.claim(item.id)).toBeNull();
+    // B restarts under its name: the claim of its previous life is given back at once (not after claimMs); A's are not.
+    const b2 = new DbOutboxClaims(db, clock, 'b', 60_000);
+    expect(await a.releaseOwn()).toBe(0);
+    expect(await a.claim(item.id)).toBeNull();
+    expect(await b2.releaseOwn()).toBe(1);
+    const ta2 = await a.claim(item.id);
+    expect(ta2).not.toBeNull();
+    await a.release(item.id, ta2!);
     await store.update(item.id, { state: 'delivered', updatedAt: clock.now() });
     await b.release(item.id, tb!);
     expect(await a.claim(item.id)).toBeNull();

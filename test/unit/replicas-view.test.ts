@@ -1,4 +1,4 @@
-import { summarizeNodes } from '../../src/core/replicas';
+import { leaseState, summarizeNodes } from '../../src/core/replicas';
 import { type FederationSnapshot, federationPage } from '../../src/http/panel/federation-page';
 
 /**
@@ -77,14 +77,57 @@ describe("the panel's Replicas section", () => {
         },
         { replica_id: '<b>', asterisk_node: null, last_seen_at: new Date(0).toISOString(), live: false },
       ],
-      leases: [{ job: 'anti-entropy', holder: 'replica-a', token: 7, done: true }],
+      leases: [
+        { job: 'anti-entropy', holder: 'replica-a', token: 7, state: 'done' },
+        { job: 'key-rotation', holder: 'replica-a', token: 3, state: 'running' },
+        { job: 'nonce-purge', holder: '<b>', token: 2, state: 'expired' },
+        { job: 'node:ast-a', holder: 'replica-a', token: 5, state: 'held' },
+        { job: 'node:ast-b', holder: null, token: 9, state: 'free' },
+      ],
     }).toString();
     expect(page).toContain('data-replica="replica-a" data-replica-live="true"');
     expect(page).toContain('data-replica-live="false"');
     expect(page).toContain('&lt;b&gt;');
     expect(page).not.toContain('<b>');
-    expect(page).toMatch(/data-lease="anti-entropy">[\s\S]*?<td>\s*replica-a[\s\S]*?<td>\s*7\s*<\/td>/);
+    // Each cell of a row: job, holder with what the lease is at, fencing token.
+    const cells = (job: string) =>
+      [
+        ...(page.match(new RegExp(`data-lease="${job}">([\\s\\S]*?)</tr>`))?.[1] ?? '').matchAll(
+          /<td[^>]*>([\s\S]*?)<\/td>/g,
+        ),
+      ].map((m) =>
+        m[1]
+          .replace(/<[^>]+>/g, '')
+          .replace(/\s+/g, ' ')
+          .trim(),
+      );
+    expect(cells('anti-entropy')).toEqual(['anti-entropy', 'replica-a (done)', '7']);
+    expect(cells('key-rotation')).toEqual(['key-rotation', 'replica-a (running)', '3']);
+    expect(cells('nonce-purge')).toEqual(['nonce-purge', '&lt;b&gt; (expired)', '2']);
+    expect(cells('node:ast-a')).toEqual(['node:ast-a', 'replica-a (held)', '5']);
+    expect(cells('node:ast-b')).toEqual(['node:ast-b', 'free', '9']);
+    expect(page).toContain('This page is served by replica-a, bound to Asterisk node ast-a.');
     const plain = federationPage(snapshot, 'csrf', ['g722']).toString();
     expect(plain).not.toContain('id="replicas"');
+  });
+});
+
+describe('what a lease is at', () => {
+  const NOW = 10_000;
+  const lease = (job: string, holder: string | null, done: boolean, expiresAt: number) => ({
+    job,
+    holder,
+    done,
+    expiresAt,
+  });
+
+  it("free without a holder; an Asterisk node's lease held while renewed; a job's period done, running or expired", () => {
+    expect(leaseState(lease('node:ast-a', null, false, 0), NOW)).toBe('free');
+    expect(leaseState(lease('anti-entropy', null, true, 0), NOW)).toBe('free');
+    expect(leaseState(lease('node:ast-a', 'r1', false, NOW + 1), NOW)).toBe('held');
+    expect(leaseState(lease('node:ast-a', 'r1', false, NOW), NOW)).toBe('expired');
+    expect(leaseState(lease('anti-entropy', 'r1', true, NOW - 5000), NOW)).toBe('done');
+    expect(leaseState(lease('anti-entropy', 'r1', false, NOW + 1), NOW)).toBe('running');
+    expect(leaseState(lease('anti-entropy', 'r1', false, NOW), NOW)).toBe('expired');
   });
 });

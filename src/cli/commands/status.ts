@@ -55,7 +55,9 @@ export function registerStatus(program: Command, ctx: CliContext): void {
         for (const l of r.leases)
           lines.push([
             'lease',
-            `${l.job}: ${l.holder ?? 'nobody'}, token ${l.token}, ${l.done ? 'done' : 'running'}, until ${l.expires_at}`,
+            l.state === 'free'
+              ? `${l.job}: free, token ${l.token}`
+              : `${l.job}: ${l.holder}, token ${l.token}, ${l.state}, until ${l.expires_at}`,
           ]);
       }
       const width = Math.max(...lines.map(([k]) => k.length)) + 1;

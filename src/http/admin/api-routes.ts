@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { DataSource } from 'typeorm';
 import type { AsteriskConnectionStatus, AsteriskPort, ReconcileNowReport } from '../../core/asterisk-port';
 import type { Clock } from '../../core/clock';
-import type { PeerApplyStates, ReplicaDirectory } from '../../core/replicas';
+import { leaseState, type PeerApplyStates, type ReplicaDirectory } from '../../core/replicas';
 import type { Config } from '../../config/schema';
 import { PACKAGE_VERSION } from '../../core/version';
 import type { FederationAdmin, PeerView } from '../../core/federation-admin';
@@ -59,7 +59,7 @@ export interface AdminServices {
 }
 
 /** The replicas, their Asterisk nodes and who holds which lease, as the status shows them. */
-export async function replicasView(d: ReplicaDirectory) {
+export async function replicasView(d: ReplicaDirectory, now: number) {
   const iso = (ms: number) => new Date(ms).toISOString();
   const { replicas, leases } = await d.list();
   return {
@@ -78,6 +78,7 @@ export async function replicasView(d: ReplicaDirectory) {
       token: l.token,
       expires_at: iso(l.expiresAt),
       done: l.done,
+      state: leaseState(l, now),
     })),
   };
 }
@@ -176,7 +177,7 @@ export async function statusView(s: AdminServices, principal: string) {
       incoming_pending: incoming.filter((r) => r.state === 'pending').length,
       outgoing_pending: outgoing.filter((r) => r.state === 'pending').length,
     },
-    ...(s.replicas ? { replicas: await replicasView(s.replicas) } : {}),
+    ...(s.replicas ? { replicas: await replicasView(s.replicas, s.clock.now()) } : {}),
   };
 }
 

@@ -430,6 +430,11 @@ export const statusResponse = z.object({
           token: z.number().int().describe('the fencing token: grows with every lease of the job'),
           expires_at: isoTime,
           done: z.boolean(),
+          state: z
+            .enum(['free', 'held', 'done', 'running', 'expired'])
+            .describe(
+              "free: nobody holds it; held: an Asterisk node's lease (node:<name>) renewed by its holder; done or running: a job's period; expired: its holder stopped renewing (died) before it was done",
+            ),
         }),
       ),
     })

@@ -7,6 +7,7 @@ import type {
   PartnerHealthView,
   PeerView,
 } from '../../core/federation-admin';
+import type { LeaseState } from '../../core/replicas';
 import { html, raw, type SafeHtml } from './html';
 import { dataTable } from './data-table';
 import { csrfField } from './layout';
@@ -103,22 +104,28 @@ function applyCell(p: PeerView): SafeHtml {
 export interface ReplicasPanelView {
   self: { replica_id: string; asterisk_node: string | null };
   replicas: Array<{ replica_id: string; asterisk_node: string | null; last_seen_at: string; live: boolean }>;
-  leases: Array<{ job: string; holder: string | null; token: number; done: boolean }>;
+  leases: Array<{ job: string; holder: string | null; token: number; state: LeaseState }>;
 }
 
-/** Replicas (UURU_HA_ENABLED): each with its Asterisk node, and who holds which job lease. */
+/**
+ * Replicas (UURU_HA_ENABLED): each with its Asterisk node, and who holds which job lease. On a phone each
+ * row stacks its cells under their column names (host and replica names are long, the rows would be cut).
+ */
 function replicasSection(r: ReplicasPanelView): SafeHtml {
+  const node = r.self.asterisk_node === null ? '' : html`, bound to Asterisk node ${r.self.asterisk_node}`;
   return html`<section class="card" id="replicas">
     <header><h2>Replicas</h2></header>
-    <p class="small muted">This page is served by ${r.self.replica_id}.</p>
+    <p class="small muted">This page is served by ${r.self.replica_id}${node}.</p>
     ${dataTable(
       ['Replica', 'Asterisk node', 'Last seen'],
       r.replicas.map(
         (x) =>
-          html`<tr data-replica="${x.replica_id}" data-replica-live="${String(x.live)}">
-            <td>${x.replica_id}</td>
-            <td>${x.asterisk_node ?? html`<span class="muted">none</span>`}</td>
-            <td>
+          html`<tr role="row" data-replica="${x.replica_id}" data-replica-live="${String(x.live)}">
+            <td role="cell" class="lead">${x.replica_id}</td>
+            <td role="cell" data-label="Asterisk node">
+              ${x.asterisk_node ?? html`<span class="muted">none</span>`}
+            </td>
+            <td role="cell" data-label="Last seen">
               <span class="badge ${x.live ? 'b-ok' : 'b-bad'}">${x.live ? 'live' : 'not seen'}</span>
               ${formatTime(x.last_seen_at)}
             </td>
@@ -126,23 +133,33 @@ function replicasSection(r: ReplicasPanelView): SafeHtml {
       ),
       'no replica has written its row yet',
       'Replicas',
+      { stack: true },
     )}
+    <h3>Job leases</h3>
     ${dataTable(
       ['Job', 'Held by', 'Fencing token'],
       r.leases.map(
         (l) =>
-          html`<tr data-lease="${l.job}">
-            <td>${l.job}</td>
-            <td>
-              ${l.holder ?? html`<span class="muted">nobody</span>`}${l.done ? '' : html` <span class="muted">(running)</span>`}
-            </td>
-            <td>${String(l.token)}</td>
+          html`<tr role="row" data-lease="${l.job}">
+            <td role="cell" class="lead">${l.job}</td>
+            <td role="cell" data-label="Held by">${leaseHolderCell(l)}</td>
+            <td role="cell" data-label="Fencing token">${String(l.token)}</td>
           </tr>`,
       ),
       'no cluster job has run yet',
       'Job leases',
+      { stack: true },
     )}
   </section>`;
+}
+
+/**
+ * Who holds a lease and what the lease is at (an Asterisk node's held, a job's period done, running or
+ * expired), as `uuru-fed status` writes it; a lease nobody holds is free.
+ */
+function leaseHolderCell(l: ReplicasPanelView['leases'][number]): SafeHtml {
+  if (l.state === 'free' || l.holder === null) return html`<span class="muted">free</span>`;
+  return html`${l.holder} <span class="muted">(${l.state})</span>`;
 }
 
 /** The trunk's problem (Asterisk) and the partner's (protocol), each from its one writer, each with its time. */

@@ -30,7 +30,7 @@ export function federationRoutes(r: Router, kit: PanelKit): void {
       await loadSnapshot(services),
       csrf,
       config.instance.codecs,
-      services.replicas ? await replicasView(services.replicas) : undefined,
+      services.replicas ? await replicasView(services.replicas, services.clock.now()) : undefined,
     ),
   }));
 

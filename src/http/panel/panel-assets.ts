@@ -23,6 +23,7 @@ h1 { font-size:20px; margin:8px 0 16px; }
 section.card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; margin-bottom:18px; }
 section.card > header { display:flex; align-items:center; gap:10px; margin-bottom:8px; }
 section.card h2 { font-size:16px; margin:0; }
+section.card h3 { font-size:14px; margin:14px 0 4px; }
 section.card { min-width:0; }
 .table-wrap { overflow-x:auto; max-width:100%; position:relative; }
 .table-wrap:focus-visible { outline:2px solid var(--accent); outline-offset:2px; }
@@ -93,6 +94,14 @@ header.top a:focus-visible, header.top button:focus-visible { outline-color:#fff
   form.inline { flex-wrap:wrap; }
   .login { margin:24px auto; }
   dialog { max-width:calc(100vw - 24px); }
+  /* Stacked tables (dataTable's stack): a row is a block, each cell under the last after its column's name. */
+  table.stack thead { position:absolute; width:1px; height:1px; margin:-1px; overflow:hidden; clip:rect(0 0 0 0); }
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display:block; }
+  table.stack tr { padding:6px 0; border-bottom:1px solid var(--line); }
+  table.stack tr:last-child { border-bottom:none; }
+  table.stack td { padding:1px 0; border:none; overflow-wrap:anywhere; }
+  table.stack td.lead { font-weight:600; }
+  table.stack td[data-label]::before { content:attr(data-label) ": "; color:var(--muted); font-size:12px; }
 }
 .doctor ul.checks { list-style:none; padding:0; margin:0; }
 .doctor ul.checks li { padding:8px 0; border-top:1px solid var(--line); overflow-wrap:anywhere; }

@@ -1,12 +1,14 @@
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
-import { execute, num, select } from './sql';
+import { execute, num, selectSynced } from './sql';
 
 /**
  * The login throttle's failures in the shared database (`login_failures`,
  * one row per failure and key: `u:<username>` and `a:<address>`), so a
  * password guesser spreading over replicas meets one count. Shaped like
- * src/http/admin's FailureLog; the throttle decides with what it reads.
+ * src/http/admin's FailureLog; the throttle decides with what it reads, so
+ * on Galera that read waits for the failures committed through other nodes
+ * (selectSynced).
  */
 export class DbLoginFailures {
   constructor(
@@ -16,7 +18,7 @@ export class DbLoginFailures {
 
   /** The times of the key's failures after `since`, oldest first. */
   async recent(key: string, since: number): Promise<number[]> {
-    const rows = await select<{ at: unknown }>(
+    const rows = await selectSynced<{ at: unknown }>(
       this.db,
       'SELECT `at` FROM `login_failures` WHERE `throttleKey` = ? AND `at` > ? ORDER BY `at`',
       [key.slice(0, 300), since],

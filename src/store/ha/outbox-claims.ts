@@ -35,6 +35,21 @@ export class DbOutboxClaims {
     return won === 1 ? token : null;
   }
 
+  /**
+   * Gives back the claims this replica's name still holds, at its start: they
+   * are from its previous life (killed mid-delivery), so the items are sent
+   * again at once instead of after `claimMs`. Only a replica with a name of
+   * its own (ha.replicaId) finds any: the default name has the process id in
+   * it. Resolves with the number of claims given back.
+   */
+  async releaseOwn(): Promise<number> {
+    return execute(
+      this.db,
+      'UPDATE `outbox` SET `claimedBy` = NULL, `claimToken` = NULL, `claimExpiresAt` = NULL WHERE `claimedBy` = ?',
+      [this.holder],
+    );
+  }
+
   async release(id: string, token: string): Promise<void> {
     await execute(
       this.db,

@@ -121,6 +121,36 @@ export class DbReplicas {
     }
     return purged;
   }
+
+  /**
+   * Deletes the apply states (`peer_node_states`) of Asterisk nodes no
+   * replica row names any more and whose states nobody wrote for
+   * `notSeenForMs`: a node taken out of service (its replicas gone or moved to
+   * another node name). A node whose replicas only stopped cleanly a moment
+   * ago keeps its rows (their last write is recent, or they are rewritten by
+   * its next reconcile anyway). Resolves with the nodes purged. Part of the
+   * `replica-purge` job, after purgeGone.
+   */
+  async purgeUnboundNodes(notSeenForMs: number): Promise<string[]> {
+    const before = this.clock.now() - notSeenForMs;
+    const rows = await select<{ node: unknown }>(
+      this.db,
+      'SELECT `node` FROM `peer_node_states` GROUP BY `node` HAVING MAX(`updatedAt`) < ?',
+      [before],
+    );
+    const purged: string[] = [];
+    for (const r of rows) {
+      const node = String(r.node);
+      // A replica bound to it (listed, live or not, or started since the read above) keeps its rows.
+      const gone = await execute(
+        this.db,
+        'DELETE FROM `peer_node_states` WHERE `node` = ? AND NOT EXISTS (SELECT 1 FROM `replicas` WHERE `asteriskNode` = ?)',
+        [node, node],
+      );
+      if (gone > 0) purged.push(node);
+    }
+    return purged;
+  }
 }
 
 /** The Asterisk nodes of the replicas seen within LIVE_BEATS heartbeats. */

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Flash, Session, SessionLimits } from '../../core/admin-session';
 import { newSession, sessionExpired, sessionKeyOf as keyOf } from '../../core/admin-session';
 import type { Clock } from '../../core/clock';
-import { execute, num, select } from './sql';
+import { execute, num, selectSynced } from './sql';
 
 /** A session's last use is written at most this often (a page load would otherwise write a row each time). */
 const TOUCH_EVERY_MS = 60_000;
@@ -11,7 +11,9 @@ const TOUCH_EVERY_MS = 60_000;
  * Panel sessions in the shared database (`admin_sessions`), so a session
  * made on one replica is valid on every other. As in memory, only the sha256
  * of the cookie value is stored. Shaped like src/http/admin's AdminSessions;
- * the limits (idle, lifetime) are the panel's, handed in.
+ * the limits (idle, lifetime) are the panel's, handed in. A session is read
+ * with `wsrep_sync_wait` on Galera (selectSynced): a login or a logout made
+ * through another node counts on this one at once.
  */
 export class DbSessionStore {
   constructor(
@@ -35,7 +37,7 @@ export class DbSessionStore {
   async get(id: string | undefined): Promise<Session | null> {
     if (!id) return null;
     const key = keyOf(id);
-    const rows = await select<Record<string, unknown>>(
+    const rows = await selectSynced<Record<string, unknown>>(
       this.db,
       'SELECT `username`, `csrfToken`, `createdAt`, `lastSeenAt`, `flash` FROM `admin_sessions` WHERE `idHash` = ?',
       [key],

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DataSource, EntityManager } from 'typeorm';
 import { QueryFailedError } from 'typeorm';
+import { type Fence, FencedOut, currentFence } from '../../core/fence';
 
 /**
  * An open transaction as the protocol core sees it: a token with the same
@@ -128,7 +129,11 @@ export class TypeormTransactions {
         let tx: TypeormTx | undefined;
         let committed = false;
         try {
-          const result = await this.db.transaction((m) => fn((tx = new TypeormTx(this.db, m))));
+          const fence = currentFence();
+          const result = await this.db.transaction(async (m) => {
+            if (fence) await holdFence(m, fence);
+            return fn((tx = new TypeormTx(this.db, m)));
+          });
           committed = true;
           return result;
         } finally {
@@ -137,6 +142,30 @@ export class TypeormTransactions {
       }),
     );
   }
+}
+
+/**
+ * The fence check of a leased job run's transaction (src/core/fence.ts): an
+ * UPDATE of the lease row that only matches while the row holds the run's
+ * token, made first in the transaction. It changes the row (`updatedAt`
+ * moves on, at least by 1), so the row is part of the transaction's writes:
+ * on one MariaDB a takeover waits for the row lock until this transaction
+ * ended; on Galera a takeover committed through another node makes this
+ * transaction lose certification (1213, run again whole by retryOnConflict),
+ * and the rerun finds the token moved on. No row matched: FencedOut, the
+ * transaction is rolled back before it wrote anything.
+ */
+async function holdFence(m: EntityManager, fence: Fence): Promise<void> {
+  const qr = m.queryRunner;
+  if (!qr) throw new Error('a transaction without its query runner');
+  const now = Date.now();
+  const r = await qr.query(
+    'UPDATE `job_leases` SET `updatedAt` = CASE WHEN `updatedAt` < ? THEN ? ELSE `updatedAt` + 1 END' +
+      ' WHERE `name` = ? AND `token` = ?',
+    [now, now, fence.lease, fence.token],
+    true,
+  );
+  if ((r.affected ?? 0) !== 1) throw new FencedOut(fence);
 }
 
 /** True when the database refused a row because a unique or primary key already holds its value. */
