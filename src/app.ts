@@ -36,6 +36,8 @@ import {
   peersMark,
   replicaName,
 } from './store/ha';
+import { ValkeyConnection, ValkeyLoginFailures, ValkeyRateLimiter, ValkeySessionStore } from './store/valkey';
+import type { SharedHitLimiter } from './federation/rate-limiter';
 import { SESSION_LIMITS, SESSION_MAX_MS } from './http/admin/session-store';
 import { PACKAGE_VERSION } from './core/version';
 import { DEFAULT_LOGIN_LIMITS } from './http/admin/login-throttle';
@@ -103,6 +105,8 @@ export class App implements AppRuntime {
   replicaDirectory: DbReplicas | null = null;
   /** With replicas bound to an Asterisk node: the node's lease (only its holder applies to the node). */
   nodeLease: DbNodeLease | null = null;
+  /** With replicas and config.ha.valkeyUrl: the Valkey server that holds sessions, login throttles and rate limits. */
+  valkey: ValkeyConnection | null = null;
 
   constructor(
     readonly config: Config,
@@ -199,6 +203,10 @@ export class App implements AppRuntime {
     return this.asterisk.status();
   }
 
+  async valkeyStatus(): Promise<'up' | 'down' | null> {
+    return this.valkey ? this.valkey.status() : null;
+  }
+
   /** Listens, then connects the database (in the background unless waitForDb) and starts the features. */
   async start(opts: { waitForDb?: boolean } = {}): Promise<void> {
     const { federation, admin } = this.config.http;
@@ -265,6 +273,14 @@ export class App implements AppRuntime {
     if (this.config.ha.enabled) {
       this.jobs.useLeases(new DbJobLeases(this.db, this.clock, this.replica));
       this.logger.info('replica of a shared database', { component: 'app', replica: this.replica });
+      // Not awaited: a Valkey server down at start holds nothing up (sessions refuse, limits count in memory).
+      if (this.config.ha.valkeyUrl !== undefined && !this.valkey) {
+        this.valkey = new ValkeyConnection(this.config.ha.valkeyUrl, this.logger);
+        this.logger.info('sessions, login throttles and rate limits in Valkey', {
+          component: 'app',
+          server: this.valkey.address,
+        });
+      }
       const ami = this.config.asterisk.ami.host;
       if (
         this.config.asterisk.enabled &&
@@ -317,6 +333,7 @@ export class App implements AppRuntime {
     // A clean stop takes this replica off the list (a killed one stays, shown as not live).
     await this.replicaDirectory?.leave().catch(() => undefined);
     await this.notifier?.stop();
+    await this.valkey?.close();
     if (this.db?.isInitialized) await this.db.destroy();
   }
 }
@@ -370,14 +387,26 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
     app.asterisk = ast.port;
     features.push(ast);
   }
+  // With a Valkey server (config.ha.valkeyUrl) the sessions, failed logins and shared limits live there instead.
+  const valkey = app.valkey;
+  /** A fixed-window limit all replicas count together: in Valkey when configured, else in the database. */
+  const sharedLimiter = (name: string, limit: number, windowMs: number): SharedHitLimiter =>
+    valkey
+      ? new ValkeyRateLimiter(valkey, name, limit, windowMs)
+      : new DbRateLimiter(ctx.db, ctx.clock, name, limit, windowMs);
   const ha = directory
     ? {
         directory,
         applyStates: new DbPeerApplyStates(ctx.db, directory),
         outboxClaims: new DbOutboxClaims(ctx.db, ctx.clock, app.replica, ctx.config.ha.claimMs),
-        perOrigin: (limit: number) => new DbRateLimiter(ctx.db, ctx.clock, 'origin', limit, 60_000),
-        sessions: new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),
-        loginFailures: new DbLoginFailures(ctx.db, ctx.clock),
+        sharedLimiter,
+        perOrigin: (limit: number) => sharedLimiter('origin', limit, 60_000),
+        sessions: valkey
+          ? new ValkeySessionStore(valkey, ctx.clock, SESSION_LIMITS)
+          : new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),
+        loginFailures: valkey
+          ? new ValkeyLoginFailures(valkey, ctx.clock)
+          : new DbLoginFailures(ctx.db, ctx.clock),
       }
     : undefined;
   if (directory && !ctx.jobs?.names.includes('replica-heartbeat'))
