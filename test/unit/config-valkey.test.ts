@@ -34,7 +34,7 @@ describe('UURU_HA_VALKEY_URL', () => {
   });
 
   it.each([
-    ['not a URL', 'valkey.internal:6379', /not a URL/],
+    ['not a URL', '127.0.0.1:6379', /not a URL/],
     ['another scheme', 'http://:pw-in-url@valkey.internal:6379', /scheme must be redis: or rediss:/],
     ['a path that is no database number', 'redis://:pw-in-url@valkey.internal/sessions', /database number/],
     ['a query', 'redis://:pw-in-url@valkey.internal/0?password=x', /no query/],
