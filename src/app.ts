@@ -29,6 +29,7 @@ import {
   DbLoginFailures,
   DbOutboxClaims,
   DbRateLimiter,
+  DbSharedBuckets,
   DbSessionStore,
   LIVE_BEATS,
   purgeSharedState,
@@ -212,8 +213,10 @@ export class App implements AppRuntime {
     const { federation, admin } = this.config.http;
     const app = this.federationApp;
     // Gates answer floods before routing; they are added once the features are up.
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      for (const gate of this.federationGates) if (gate(req, res)) return;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse, from = 0): void => {
+      const gates = this.federationGates;
+      for (let i = from; i < gates.length; i++)
+        if (gates[i](req, res, () => handler(req, res, i + 1))) return;
       app(req, res);
     };
     this.federationServer = await listen(handler, federation.host, federation.port);
@@ -399,8 +402,8 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
         directory,
         applyStates: new DbPeerApplyStates(ctx.db, directory),
         outboxClaims: new DbOutboxClaims(ctx.db, ctx.clock, app.replica, ctx.config.ha.claimMs),
-        sharedLimiter,
         perOrigin: (limit: number) => sharedLimiter('origin', limit, 60_000),
+        perIpBuckets: new DbSharedBuckets(ctx.db, ctx.clock),
         sessions: valkey
           ? new ValkeySessionStore(valkey, ctx.clock, SESSION_LIMITS)
           : new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),

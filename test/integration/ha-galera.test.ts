@@ -3,9 +3,10 @@
  * UURU_HA_ENABLED on one MariaDB database, one identity (the same public
  * address and key-encryption secret), and a partner sidecar. What must hold
  * whichever replica a request reaches: a signed request replayed to the other
- * replica is refused, the per-origin limit and failed logins count across
- * both, a panel session made on one is valid on the other, a cluster job runs
- * once per period across both, and each outbox item is delivered once.
+ * replica is refused, the per-origin and per-IP limits and failed logins
+ * count across both, a panel session made on one is valid on the other, a
+ * cluster job runs once per period across both, and each outbox item is
+ * delivered once.
  *
  * The same on a real 3-node Galera cluster (test/harness/galera.ts) with the
  * replicas on two nodes, plus a real 1213 and a node killed and rejoined.
@@ -21,6 +22,7 @@
  */
 import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
+import { DESCRIPTOR_PATH } from '../../src/federation/descriptor';
 import { signRequest } from '../../src/federation/http-signature';
 import { configSchema } from '../../src/config/schema';
 import { createAdminUser } from '../../src/http/admin/admin-users';
@@ -427,6 +429,61 @@ describe('replicas each bound to its own real Asterisk', () => {
     );
     await forget('ha_ast2', [partner, ra.sidecar]);
   }, 90_000);
+});
+
+describe('the per-IP limit across replicas', () => {
+  // A limit small enough to spend at once (its burst is the whole limit), on a pair of its own: A and B serve the
+  // tests above from 127.0.0.1. The addresses come through X-Forwarded-For from a proxy on loopback.
+  const PER_IP = 10;
+  const ipConfig = {
+    ...config,
+    federation: { ...config.federation, rateLimitPerIpPerMinute: PER_IP },
+    http: { trustProxy: 'loopback' },
+  };
+  let c: Sidecar;
+  let d: Sidecar;
+
+  beforeAll(async () => {
+    c = await startSidecar({
+      name: 'ha_ip_c',
+      db: 'mariadb',
+      env: replicaEnv('replica-c'),
+      config: ipConfig,
+    });
+    d = await startSidecar({
+      name: 'ha_ip_d',
+      db: 'mariadb',
+      sharedMariaDb: c.mariaDbName ?? '',
+      env: { ...replicaEnv('replica-d'), UURU_FEDERATION_UURU_HOST: c.federationUrl },
+      config: ipConfig,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([d]);
+    await destroyAll([c]);
+  });
+
+  it('one address alternating between both replicas is refused once the one limit is spent, not twice it', async () => {
+    const get = async (s: Sidecar, address: string) => {
+      const res = await fetch(`${s.federationUrl}${DESCRIPTOR_PATH}`, {
+        headers: { 'x-forwarded-for': address },
+      });
+      const body = (await res.json()) as { error?: string };
+      return { status: res.status, error: body.error };
+    };
+    const answers = [];
+    for (let i = 0; i < 2 * PER_IP; i++) answers.push(await get(i % 2 === 0 ? c : d, '203.0.113.41'));
+    // Each replica counting on its own would have let PER_IP through: 2 × PER_IP, every request here.
+    expect(answers.slice(0, PER_IP).map((r) => r.status)).toEqual(Array(PER_IP).fill(200));
+    expect(answers.slice(PER_IP)).toEqual(Array(PER_IP).fill({ status: 429, error: 'FED_RATE_LIMITED' }));
+    // Another address has its own bucket; both buckets are rows of the one table.
+    expect((await get(d, '203.0.113.42')).status).toBe(200);
+    const rows = await c.query<{ limiterKey: string }>(
+      "SELECT limiterKey FROM {db}.rate_limit_windows WHERE limiterKey LIKE 'ip:203.0.113.%' ORDER BY limiterKey",
+    );
+    expect(rows.map((r) => r.limiterKey)).toEqual(['ip:203.0.113.41', 'ip:203.0.113.42']);
+  }, 30_000);
 });
 
 // One cluster for the Galera describes below (started by the first that needs it, stopped after the file).
