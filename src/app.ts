@@ -279,7 +279,7 @@ export class App implements AppRuntime {
       // Not awaited: a Valkey server down at start holds nothing up (sessions refuse, limits count in memory).
       if (this.config.ha.valkeyUrl !== undefined && !this.valkey) {
         this.valkey = new ValkeyConnection(this.config.ha.valkeyUrl, this.logger);
-        this.logger.info('sessions, login throttles and rate limits in Valkey', {
+        this.logger.info('sessions, login throttles and the per-partner limit in Valkey', {
           component: 'app',
           server: this.valkey.address,
         });

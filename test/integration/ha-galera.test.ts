@@ -431,13 +431,17 @@ describe('replicas each bound to its own real Asterisk', () => {
   }, 90_000);
 });
 
-describe('the per-IP limit across replicas', () => {
+describe('the per-IP limit and the unsolicited budget across replicas', () => {
   // A limit small enough to spend at once (its burst is the whole limit), on a pair of its own: A and B serve the
   // tests above from 127.0.0.1. The addresses come through X-Forwarded-For from a proxy on loopback.
   const PER_IP = 10;
   const ipConfig = {
     ...config,
-    federation: { ...config.federation, rateLimitPerIpPerMinute: PER_IP },
+    federation: {
+      ...config.federation,
+      rateLimitPerIpPerMinute: PER_IP,
+      unsolicitedRequestsPerOriginPerHour: 1,
+    },
     http: { trustProxy: 'loopback' },
   };
   let c: Sidecar;
@@ -483,6 +487,39 @@ describe('the per-IP limit across replicas', () => {
       "SELECT limiterKey FROM {db}.rate_limit_windows WHERE limiterKey LIKE 'ip:203.0.113.%' ORDER BY limiterKey",
     );
     expect(rows.map((r) => r.limiterKey)).toEqual(['ip:203.0.113.41', 'ip:203.0.113.42']);
+  }, 30_000);
+
+  it("one partner's requests sent at once to both replicas fill its unsolicited budget of one, not one per replica", async () => {
+    const { signing, agreementKid } = await activeKeys(partner);
+    const path = '/federation/v2/peering-requests';
+    const sent = Array.from({ length: 8 }, (_, i) => {
+      const text = JSON.stringify(requestBody(`ha_budget_${i}`, agreementKid));
+      // Signed for the pair's public address (C's); each from an address of its own (not the per-IP limit).
+      const headers = signRequest({
+        method: 'POST',
+        url: `${c.federationUrl}${path}`,
+        body: text,
+        key: signing,
+        now: Date.now(),
+      });
+      return fetch(`${(i % 2 === 0 ? c : d).federationUrl}${path}`, {
+        method: 'POST',
+        headers: { ...headers, 'x-forwarded-for': `198.51.100.${i + 1}` },
+        body: text,
+      }).then(async (res) => ({
+        status: res.status,
+        error: ((await res.json()) as { error?: string }).error,
+      }));
+    });
+    const answers = await Promise.all(sent);
+    // The first stored is the one; the others find it pending (FED_STATE_CONFLICT) or the budget spent.
+    expect(answers.filter((r) => r.status === 201)).toHaveLength(1);
+    for (const r of answers.filter((x) => x.status !== 201))
+      expect(['FED_STATE_CONFLICT', 'FED_RATE_LIMITED']).toContain(r.error);
+    const stored = await c.query<{ name: string }>(
+      "SELECT name FROM {db}.incoming_requests WHERE name LIKE 'ha_budget%'",
+    );
+    expect(stored).toHaveLength(1);
   }, 30_000);
 });
 

@@ -24,6 +24,8 @@ export class ValkeyConnection {
   /** host:port/db, for logs and the status. */
   readonly address: string;
   private down = false;
+  /** Set by close(): the connection it ends is no outage. */
+  private closing = false;
 
   constructor(url: string, logger: Logger) {
     this.address = valkeyAddress(url);
@@ -36,18 +38,22 @@ export class ValkeyConnection {
       retryStrategy: (times) => Math.min(100 * times, RECONNECT_MAX_MS),
     });
     // One warning per outage, one info when it is back (ioredis emits an error per failed reconnect).
-    this.client.on('error', (e: Error) => {
-      if (this.down) return;
+    // A server that shuts down closes the connection without an error: that is an outage too, and a
+    // reconnect that succeeds before any error would otherwise leave it unlogged.
+    const lost = (reason: string): void => {
+      if (this.down || this.closing) return;
       this.down = true;
       logger.warn(
-        'Valkey unreachable: panel sessions are refused, rate limits count per replica until it answers',
+        'Valkey unreachable: panel sessions are refused, the per-partner limit counts per replica',
         {
           component: 'valkey',
           server: this.address,
-          error: e.message,
+          error: reason,
         },
       );
-    });
+    };
+    this.client.on('error', (e: Error) => lost(e.message));
+    this.client.on('close', () => lost('connection closed'));
     this.client.on('ready', () => {
       if (!this.down) return;
       this.down = false;
@@ -66,6 +72,7 @@ export class ValkeyConnection {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     try {
       await this.client.quit();
     } catch {
