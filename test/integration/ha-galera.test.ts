@@ -489,12 +489,12 @@ describe('the per-IP limit and the unsolicited budget across replicas', () => {
     expect(rows.map((r) => r.limiterKey)).toEqual(['ip:203.0.113.41', 'ip:203.0.113.42']);
   }, 30_000);
 
-  it("one partner's requests sent at once to both replicas fill its unsolicited budget of one, not one per replica", async () => {
+  it("one partner's requests open at once on both replicas fill its unsolicited budget of one, not one per replica", async () => {
     const { signing, agreementKid } = await activeKeys(partner);
     const path = '/federation/v2/peering-requests';
-    const sent = Array.from({ length: 8 }, (_, i) => {
-      const text = JSON.stringify(requestBody(`ha_budget_${i}`, agreementKid));
-      // Signed for the pair's public address (C's); each from an address of its own (not the per-IP limit).
+    const send = (s: Sidecar, name: string, address: string) => {
+      const text = JSON.stringify(requestBody(name, agreementKid));
+      // Signed for the pair's public address (C's); from an address of its own (not the per-IP limit).
       const headers = signRequest({
         method: 'POST',
         url: `${c.federationUrl}${path}`,
@@ -502,24 +502,61 @@ describe('the per-IP limit and the unsolicited budget across replicas', () => {
         key: signing,
         now: Date.now(),
       });
-      return fetch(`${(i % 2 === 0 ? c : d).federationUrl}${path}`, {
+      return fetch(`${s.federationUrl}${path}`, {
         method: 'POST',
-        headers: { ...headers, 'x-forwarded-for': `198.51.100.${i + 1}` },
+        headers: { ...headers, 'x-forwarded-for': address },
         body: text,
       }).then(async (res) => ({
         status: res.status,
         error: ((await res.json()) as { error?: string }).error,
       }));
+    };
+    // A first contact makes the partner known (its keys pinned), then declined: a declined request spends nothing.
+    expect((await send(c, 'ha_budget_first', '198.51.100.1')).status).toBe(201);
+    const first = await incomingByName(d, 'ha_budget_first');
+    await adminOk(d, 'POST', `/federation/incoming-requests/${first?.id}/decline`, { local_only: true }, 204);
+
+    // A fault the real parts do not produce on cue: the test's own transaction holds every insert into
+    // incoming_requests (a locking read of the whole table), so that a request is open on each replica at once,
+    // its budget counted, before either is stored. Released once both replicas' transactions wait on a lock.
+    const m = externalMariaDbFromEnv();
+    if (!m) throw new Error('needs the integration MariaDB');
+    const hold = await mysql.createConnection({
+      host: m.host,
+      port: m.port,
+      user: m.user,
+      password: m.password,
+      database: c.mariaDbName ?? '',
     });
-    const answers = await Promise.all(sent);
-    // The first stored is the one; the others find it pending (FED_STATE_CONFLICT) or the budget spent.
-    expect(answers.filter((r) => r.status === 201)).toHaveLength(1);
-    for (const r of answers.filter((x) => x.status !== 201))
-      expect(['FED_STATE_CONFLICT', 'FED_RATE_LIMITED']).toContain(r.error);
-    const stored = await c.query<{ name: string }>(
-      "SELECT name FROM {db}.incoming_requests WHERE name LIKE 'ha_budget%'",
+    let answers: { status: number; error?: string }[];
+    try {
+      await hold.query('START TRANSACTION');
+      await hold.query('SELECT id FROM incoming_requests FOR UPDATE');
+      const sent = [send(c, 'ha_budget_c', '198.51.100.2'), send(d, 'ha_budget_d', '198.51.100.3')];
+      await waitUntil(
+        async () => {
+          const [rows] = await hold.query(
+            'SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t' +
+              ' JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id' +
+              " WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
+          );
+          return Number((rows as { n: unknown }[])[0].n);
+        },
+        { what: 'both replicas waiting in their transactions', until: (n) => n >= 2, timeoutMs: 10_000 },
+      );
+      await hold.query('COMMIT');
+      answers = await Promise.all(sent);
+    } finally {
+      await hold.end();
+      await m.stop();
+    }
+    // Counted one after the other: the second finds the first's request and the budget spent.
+    expect(answers.map((r) => r.status).sort()).toEqual([201, 429]);
+    expect(answers.find((r) => r.status === 429)?.error).toBe('FED_RATE_LIMITED');
+    const pending = await c.query<{ name: string }>(
+      "SELECT name FROM {db}.incoming_requests WHERE name LIKE 'ha_budget%' AND state = 'pending'",
     );
-    expect(stored).toHaveLength(1);
+    expect(pending).toHaveLength(1);
   }, 30_000);
 });
 
