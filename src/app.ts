@@ -37,7 +37,13 @@ import {
   peersMark,
   replicaName,
 } from './store/ha';
-import { ValkeyConnection, ValkeyLoginFailures, ValkeyRateLimiter, ValkeySessionStore } from './store/valkey';
+import {
+  ValkeyConnection,
+  ValkeyLoginFailures,
+  ValkeyRateLimiter,
+  ValkeySessionStore,
+  ValkeySharedBuckets,
+} from './store/valkey';
 import type { SharedHitLimiter } from './federation/rate-limiter';
 import { SESSION_LIMITS, SESSION_MAX_MS } from './http/admin/session-store';
 import { PACKAGE_VERSION } from './core/version';
@@ -279,7 +285,7 @@ export class App implements AppRuntime {
       // Not awaited: a Valkey server down at start holds nothing up (sessions refuse, limits count in memory).
       if (this.config.ha.valkeyUrl !== undefined && !this.valkey) {
         this.valkey = new ValkeyConnection(this.config.ha.valkeyUrl, this.logger);
-        this.logger.info('sessions, login throttles and the per-partner limit in Valkey', {
+        this.logger.info('sessions, login throttles and the per-partner and per-IP limits in Valkey', {
           component: 'app',
           server: this.valkey.address,
         });
@@ -403,7 +409,9 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
         applyStates: new DbPeerApplyStates(ctx.db, directory),
         outboxClaims: new DbOutboxClaims(ctx.db, ctx.clock, app.replica, ctx.config.ha.claimMs),
         perOrigin: (limit: number) => sharedLimiter('origin', limit, 60_000),
-        perIpBuckets: new DbSharedBuckets(ctx.db, ctx.clock),
+        perIpBuckets: valkey
+          ? new ValkeySharedBuckets(valkey, ctx.clock)
+          : new DbSharedBuckets(ctx.db, ctx.clock),
         sessions: valkey
           ? new ValkeySessionStore(valkey, ctx.clock, SESSION_LIMITS)
           : new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),

@@ -6,9 +6,9 @@
  * it a few at a time (`reserve`) and spends them without asking again, so the
  * store sees one round trip per handful of requests, not one per request.
  *
- * Implemented on the database (src/store/ha/rate-limits.ts DbSharedBuckets);
- * another store (Valkey) implements the same interface with the same
- * arithmetic (`reserveHits`).
+ * Implemented on the database (src/store/ha/rate-limits.ts DbSharedBuckets)
+ * and on Valkey (src/store/valkey/buckets.ts ValkeySharedBuckets), both with
+ * this arithmetic (`reserveHits`) and a compare-and-set.
  */
 
 /** The shape of a bucket: one hit per `intervalMs` on average, `toleranceMs` of it at once (the burst). */

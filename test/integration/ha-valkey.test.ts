@@ -2,9 +2,9 @@
  * Replicas with a Valkey server (issue 16, UURU_HA_VALKEY_URL): two sidecar
  * processes on one MariaDB database and one real Valkey-protocol server
  * (Debian's redis-server, test/harness/valkey.ts), and a partner sidecar whose
- * signed calls the per-origin limit counts. Sessions, failed logins and the
- * per-origin limit are shared through Valkey (none of them is written to the
- * database); with Valkey stopped, a session is refused with
+ * signed calls the per-origin limit counts. Sessions, failed logins, the
+ * per-origin limit and the per-IP limit's buckets are shared through Valkey
+ * (none of them is written to the database); with Valkey stopped, a session is refused with
  * VALKEY_UNAVAILABLE (never taken as valid, never as "no session"), signing in
  * likewise, API tokens and federation keep working, /readyz reports it; with
  * Valkey back, signing in works again without a restart.
@@ -12,6 +12,7 @@
 import crypto from 'node:crypto';
 import Redis from 'ioredis';
 import { configSchema } from '../../src/config/schema';
+import { DESCRIPTOR_PATH } from '../../src/federation/descriptor';
 import { signRequest } from '../../src/federation/http-signature';
 import { createAdminUser } from '../../src/http/admin/admin-users';
 import { openDatabase } from '../../src/store/data-source';
@@ -24,7 +25,12 @@ import { call, panelLogin, tryLogin } from './admin-fixtures';
 const SECRET = crypto.randomBytes(24).toString('base64url');
 const PASSWORD = 'a long enough password for valkey';
 const ORIGIN_LIMIT = 20;
-const config = { federation: { rateLimitPerOriginPerMinute: ORIGIN_LIMIT } };
+// Small enough to spend at once (the burst is the whole limit); addresses through X-Forwarded-For from loopback.
+const PER_IP = 60;
+const config = {
+  federation: { rateLimitPerOriginPerMinute: ORIGIN_LIMIT, rateLimitPerIpPerMinute: PER_IP },
+  http: { trustProxy: 'loopback' },
+};
 
 let valkey: ValkeyServer;
 let inspect: Redis;
@@ -160,11 +166,28 @@ it("the per-origin limit counts one partner's calls to both replicas together, i
   expect(statuses.filter((s) => s !== 429)).toHaveLength(ORIGIN_LIMIT);
   expect(statuses.slice(ORIGIN_LIMIT).every((s) => s === 429)).toBe(true);
   expect(await keysIn('uuru-fed:rate:origin*')).toHaveLength(1);
-  // In the database only what stays there with Valkey: the per-IP bucket and the unsolicited budget's hold.
-  const rows = await a.query<{ limiterKey: string }>(
-    'SELECT limiterKey FROM {db}.rate_limit_windows ORDER BY limiterKey',
-  );
-  expect(rows.map((r) => r.limiterKey.replace(/:.*/, ''))).toEqual(['ip', 'unsolicited']);
+  // In the database only what stays there with Valkey: the unsolicited budget's hold.
+  const rows = await a.query<{ limiterKey: string }>('SELECT limiterKey FROM {db}.rate_limit_windows');
+  expect(rows.map((r) => r.limiterKey.replace(/:.*/, ''))).toEqual(['unsolicited']);
+});
+
+it('one address alternating between both replicas is refused once the one per-IP limit is spent, its bucket in Valkey', async () => {
+  const get = async (s: Sidecar) => {
+    const res = await fetch(`${s.federationUrl}${DESCRIPTOR_PATH}`, {
+      headers: { 'x-forwarded-for': '203.0.113.51' },
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const statuses: number[] = [];
+  for (let i = 0; i < 2 * PER_IP; i++) statuses.push(await get(i % 2 === 0 ? a : b));
+  // Each replica counting on its own would have let every one through. One more a second refills the bucket.
+  expect(statuses.slice(0, PER_IP)).toEqual(Array(PER_IP).fill(200));
+  expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(PER_IP + 3);
+  expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(PER_IP - 3);
+  expect(await keysIn('uuru-fed:bucket:ip:203.0.113.51')).toHaveLength(1);
+  const rows = await a.query("SELECT limiterKey FROM {db}.rate_limit_windows WHERE limiterKey LIKE 'ip:%'");
+  expect(rows).toHaveLength(0);
 });
 
 it('with Valkey stopped a session is refused with VALKEY_UNAVAILABLE on both replicas (never let in, never taken as signed out), signing in too; tokens and /readyz answer; back, signing in works again', async () => {

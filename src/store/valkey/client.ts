@@ -43,14 +43,11 @@ export class ValkeyConnection {
     const lost = (reason: string): void => {
       if (this.down || this.closing) return;
       this.down = true;
-      logger.warn(
-        'Valkey unreachable: panel sessions are refused, the per-partner limit counts per replica',
-        {
-          component: 'valkey',
-          server: this.address,
-          error: reason,
-        },
-      );
+      logger.warn('Valkey unreachable: panel sessions are refused, the rate limits count per replica', {
+        component: 'valkey',
+        server: this.address,
+        error: reason,
+      });
     };
     this.client.on('error', (e: Error) => lost(e.message));
     this.client.on('close', () => lost('connection closed'));
