@@ -222,6 +222,10 @@ it('with Valkey stopped a session is refused with VALKEY_UNAVAILABLE on both rep
     expect((await call(r.adminUrl, 'GET', '/api/admin/status', { token: r.token })).status).toBe(200);
     const ready = await call(r.adminUrl, 'GET', '/readyz');
     expect([ready.status, (ready.json as { valkey?: string }).valkey]).toEqual([200, 'down']);
+    // Federation answers: the per-IP gate counts on the replica's own bucket meanwhile, never refusing for it.
+    const descriptor = await fetch(`${r.federationUrl}${DESCRIPTOR_PATH}`);
+    await descriptor.arrayBuffer();
+    expect(descriptor.status).toBe(200);
   }
   const policy = await call(a.adminUrl, 'GET', '/api/admin/federation/policy', { token: a.token });
   expect((policy.json as { mode?: string }).mode).not.toBe('closed');
