@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system parts the test suite needs on a Debian machine, as root:
-# MariaDB server binaries (and galera-4 with rsync for a 3-node cluster), PostgreSQL (a stock µURU's default application database, for the
+# MariaDB server binaries (and galera-4 with rsync for a 3-node cluster), redis-server (the Valkey
+# protocol, for the optional shared rate limits and sessions), PostgreSQL (a stock µURU's default application database, for the
 # adopt tests), Chromium for the panel tests, promtool (from Debian's prometheus
 # package, for the shipped alert rules' unit tests), debootstrap, a cached Debian sid
 # chroot with Asterisk 22, and for the container image test Podman (with runc) and a
@@ -21,6 +22,8 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(maria
 # The Galera provider and the state transfer tool of test/harness/galera.ts (replicas, issue 16).
 [ -e /usr/lib/galera/libgalera_smm.so ] || need+=(galera-4)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
+# The optional Valkey/Redis of replicas (test/harness/valkey.ts starts its own; the package's service is not used).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

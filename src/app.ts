@@ -30,6 +30,7 @@ import {
   DbLoginFailures,
   DbOutboxClaims,
   DbRateLimiter,
+  DbSharedBuckets,
   DbSessionStore,
   LIVE_BEATS,
   purgeSharedState,
@@ -37,6 +38,14 @@ import {
   peersMark,
   replicaName,
 } from './store/ha';
+import {
+  ValkeyConnection,
+  ValkeyLoginFailures,
+  ValkeyRateLimiter,
+  ValkeySessionStore,
+  ValkeySharedBuckets,
+} from './store/valkey';
+import type { SharedHitLimiter } from './federation/rate-limiter';
 import { SESSION_LIMITS, SESSION_MAX_MS } from './http/admin/session-store';
 import { PACKAGE_VERSION } from './core/version';
 import { DEFAULT_LOGIN_LIMITS } from './http/admin/login-throttle';
@@ -46,7 +55,7 @@ import { createAsteriskFeature } from './asterisk';
 import { createFederationFeature } from './federation';
 import { PolicyStore } from './federation/policy';
 import type { FederationStores } from './federation/ports';
-import type { RequestGate } from './http/federation/client-rate-limit';
+import type { FastRoute, RequestGate } from './http/federation/client-rate-limit';
 import { createFederationHttpFeature } from './http/federation';
 import { warmUpFederationSurfaces } from './http/federation/warm-up';
 import type { HttpFeature } from './http/http-feature';
@@ -99,7 +108,7 @@ export class App implements AppRuntime {
   /** SQLite: WAL checkpoints on a worker thread instead of inside a commit on the event loop. */
   private checkpointer: SqliteCheckpointer | null = null;
   private federationGates: RequestGate[] = [];
-  private federationFastRoutes: RequestGate[] = [];
+  private federationFastRoutes: FastRoute[] = [];
   private readonly adminRoutes = Router();
   readonly hasInjectedAsterisk: boolean;
   /** This replica's name in job leases and outbox claims (config.ha). */
@@ -108,6 +117,8 @@ export class App implements AppRuntime {
   replicaDirectory: DbReplicas | null = null;
   /** With replicas bound to an Asterisk node: the node's lease (only its holder applies to the node). */
   nodeLease: DbNodeLease | null = null;
+  /** With replicas and config.ha.valkeyUrl: the Valkey server that holds sessions, login throttles and rate limits. */
+  valkey: ValkeyConnection | null = null;
 
   constructor(
     readonly config: Config,
@@ -204,13 +215,19 @@ export class App implements AppRuntime {
     return this.asterisk.status();
   }
 
+  async valkeyStatus(): Promise<'up' | 'down' | null> {
+    return this.valkey ? this.valkey.status() : null;
+  }
+
   /** Listens, then connects the database (in the background unless waitForDb) and starts the features. */
   async start(opts: { waitForDb?: boolean } = {}): Promise<void> {
     const { federation, admin } = this.config.http;
     const app = this.federationApp;
     // Gates answer floods before routing; they are added once the features are up.
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      for (const gate of this.federationGates) if (gate(req, res)) return;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse, from = 0): void => {
+      const gates = this.federationGates;
+      for (let i = from; i < gates.length; i++)
+        if (gates[i](req, res, () => handler(req, res, i + 1))) return;
       if (this.ready) for (const route of this.federationFastRoutes) if (route(req, res)) return;
       app(req, res);
     };
@@ -281,6 +298,14 @@ export class App implements AppRuntime {
     if (this.config.ha.enabled) {
       this.jobs.useLeases(new DbJobLeases(this.db, this.clock, this.replica));
       this.logger.info('replica of a shared database', { component: 'app', replica: this.replica });
+      // Not awaited: a Valkey server down at start holds nothing up (sessions refuse, limits count in memory).
+      if (this.config.ha.valkeyUrl !== undefined && !this.valkey) {
+        this.valkey = new ValkeyConnection(this.config.ha.valkeyUrl, this.logger);
+        this.logger.info('sessions, login throttles and the per-partner and per-IP limits in Valkey', {
+          component: 'app',
+          server: this.valkey.address,
+        });
+      }
       const ami = this.config.asterisk.ami.host;
       if (
         this.config.asterisk.enabled &&
@@ -342,6 +367,7 @@ export class App implements AppRuntime {
     await this.replicaDirectory?.leave().catch(() => undefined);
     await this.notifier?.stop();
     await this.checkpointer?.stop();
+    await this.valkey?.close();
     if (this.db?.isInitialized) await this.db.destroy();
   }
 }
@@ -395,14 +421,28 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
     app.asterisk = ast.port;
     features.push(ast);
   }
+  // With a Valkey server (config.ha.valkeyUrl) the sessions, failed logins and shared limits live there instead.
+  const valkey = app.valkey;
+  /** A fixed-window limit all replicas count together: in Valkey when configured, else in the database. */
+  const sharedLimiter = (name: string, limit: number, windowMs: number): SharedHitLimiter =>
+    valkey
+      ? new ValkeyRateLimiter(valkey, name, limit, windowMs)
+      : new DbRateLimiter(ctx.db, ctx.clock, name, limit, windowMs);
   const ha = directory
     ? {
         directory,
         applyStates: new DbPeerApplyStates(ctx.db, directory),
         outboxClaims: new DbOutboxClaims(ctx.db, ctx.clock, app.replica, ctx.config.ha.claimMs),
-        perOrigin: (limit: number) => new DbRateLimiter(ctx.db, ctx.clock, 'origin', limit, 60_000),
-        sessions: new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),
-        loginFailures: new DbLoginFailures(ctx.db, ctx.clock),
+        perOrigin: (limit: number) => sharedLimiter('origin', limit, 60_000),
+        perIpBuckets: valkey
+          ? new ValkeySharedBuckets(valkey, ctx.clock)
+          : new DbSharedBuckets(ctx.db, ctx.clock),
+        sessions: valkey
+          ? new ValkeySessionStore(valkey, ctx.clock, SESSION_LIMITS)
+          : new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),
+        loginFailures: valkey
+          ? new ValkeyLoginFailures(valkey, ctx.clock)
+          : new DbLoginFailures(ctx.db, ctx.clock),
       }
     : undefined;
   if (ha) {

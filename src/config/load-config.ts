@@ -77,6 +77,7 @@ export const ENV_MAP: ReadonlyArray<[string, string, Kind]> = [
   ['UURU_HA_ENABLED', 'ha.enabled', 'bool'],
   ['UURU_HA_REPLICA_ID', 'ha.replicaId', 'string'],
   ['UURU_HA_ASTERISK_NODE', 'ha.asteriskNode', 'string'],
+  ['UURU_HA_VALKEY_URL', 'ha.valkeyUrl', 'string'],
 ];
 
 /**

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_EMERGENCY_NUMBERS, emergencyNumberSchema, numberRuleSchema } from './number-rules';
 import { compileTrustProxy } from './trust-proxy';
+import { CONFIG_VALKEY_URL, valkeyUrlProblem } from './valkey-url';
 
 /**
  * The sidecar's whole configuration, validated once at start. Every field is
@@ -333,6 +334,19 @@ export const configSchema = z
          * leases it held (the `replica-purge` job, on one replica), ms; at least six heartbeats. Default a day.
          */
         replicaPurgeMs: z.number().int().min(1000).default(86_400_000),
+        /**
+         * UURU_HA_VALKEY_URL: a Valkey (or Redis) server the replicas share for admin sessions, login
+         * throttles and the shared rate limits instead of the database (docs/operations.md, "Valkey for
+         * sessions and rate limits"): redis://[[user]:password@]host[:port][/db], rediss:// for TLS.
+         * Unset (the default): all of that in the database.
+         */
+        valkeyUrl: z
+          .string()
+          .optional()
+          .superRefine((value, ctx) => {
+            const problem = value === undefined ? null : valkeyUrlProblem(value);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
       })
       .prefault({}),
     notify: z
@@ -381,6 +395,11 @@ export const configSchema = z
       .prefault({}),
   })
   // Replicas share their state through the database; an SQLite file is one process's, so HA on it is a mistake.
+  // Valkey holds what replicas share; one process keeps it in memory.
+  .refine((c) => c.ha.valkeyUrl === undefined || c.ha.enabled, {
+    path: ['ha', 'valkeyUrl'],
+    message: `${CONFIG_VALKEY_URL}: a Valkey server is shared state of replicas: set UURU_HA_ENABLED=true as well, or unset UURU_HA_VALKEY_URL`,
+  })
   .refine((c) => !c.ha.enabled || c.database.type !== 'sqlite', {
     path: ['ha', 'enabled'],
     message:

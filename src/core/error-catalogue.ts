@@ -213,6 +213,13 @@ export const ERROR_CATALOGUE = {
     meaning: 'this sidecar cannot serve now: it is starting or its database is unreachable; retry shortly',
     surfaces: ['federation', 'admin', 'cli'],
   },
+  VALKEY_UNAVAILABLE: {
+    status: 503,
+    kind: 'operational',
+    meaning:
+      'the Valkey/Redis server of the replicas (UURU_HA_VALKEY_URL) does not answer: panel sign-ins and session requests are refused until it does (API tokens still work)',
+    surfaces: ['admin', 'internal'],
+  },
   PHONEBOOK_UNAVAILABLE: {
     status: 503,
     kind: 'operational',
@@ -495,6 +502,13 @@ export const ERROR_CATALOGUE = {
     meaning: 'a stored private key or secret cannot be decrypted (wrong or missing key-encryption secret)',
     surfaces: ['internal', 'cli'],
     stopsStartup: true,
+  },
+  CONFIG_VALKEY_URL: {
+    status: 400,
+    kind: 'user',
+    meaning:
+      'UURU_HA_VALKEY_URL is not a redis:// or rediss:// address (host, optional port, password and database number), or is set without UURU_HA_ENABLED',
+    surfaces: ['internal', 'cli'],
   },
   DB_CHARSET_UNSUPPORTED: {
     status: 503,

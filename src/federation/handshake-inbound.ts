@@ -114,6 +114,8 @@ export class InboundHandshake {
       ...freshIncomingState(now),
     };
     await this.deps.tx.run(async (tx) => {
+      // The budget first: its hold must be the transaction's first statement (see spendBudget).
+      if (budgeted) await this.spendBudget(tx, sender, 'v2');
       if (descriptor) {
         // Pinned in the request's own transaction, so a refusal from here on leaves no Partner row behind.
         await this.deps.partnerKeys.pin(descriptor, tx);
@@ -121,7 +123,6 @@ export class InboundHandshake {
           throw unknownAgreementKid();
         }
       }
-      if (budgeted) await this.spendBudget(tx, sender, 'v2');
       await this.deps.peerings.insertIncoming(row, tx);
     });
     this.logEvent('peering request received', { name: row.name, partner: sender, dialect: 'v2' });
@@ -168,11 +169,16 @@ export class InboundHandshake {
    * accepted) no longer counts, so a partner whose request an admin turned
    * down may ask again at once; what is bounded is what waits in the admin's
    * inbox. Counted in the transaction that stores the request, so two
-   * requests at once cannot both take the last place.
+   * requests at once cannot both take the last place: in one process its
+   * transactions run one at a time; across replicas the origin's hold, the
+   * transaction's first statement, makes a second one wait for (or, on
+   * Galera, lose to and rerun after) the first, and its snapshot, taken at
+   * its first read after the hold, holds what the first stored.
    */
   private async spendBudget(tx: StoreTx, sender: string, dialect: 'v1' | 'v2'): Promise<void> {
     const limit = this.deps.config.federation.unsolicitedRequestsPerOriginPerHour;
     const now = this.deps.clock.now();
+    await this.deps.peerings.holdOriginBudget(sender, now, tx);
     const pending = await this.deps.peerings.listIncoming(
       { partnerServerName: sender, state: 'pending', createdAfter: now - BUDGET_WINDOW_MS, limit },
       tx,

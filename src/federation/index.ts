@@ -1,5 +1,6 @@
 import type { PartnerProbe } from '../core/diagnostics';
 import type { PeerApplyStates } from '../core/replicas';
+import type { SharedBuckets } from '../core/rate-buckets';
 import type { Feature, ServiceContext } from '../core/feature';
 import type { AsteriskPort } from '../core/asterisk-port';
 import type { FederationAdmin, RetryDeliveriesReport } from '../core/federation-admin';
@@ -32,7 +33,9 @@ import { refusalTearsDownAccept } from './retry-policy';
 import {
   BurstLimiter,
   type HitLimiter,
+  type MaybeSharedHitLimiter,
   RateLimiter,
+  SharedBurstLimiter,
   type SharedHitLimiter,
   perIpBurst,
 } from './rate-limiter';
@@ -58,7 +61,8 @@ export interface FederationSurface {
   localKeys: LocalKeys;
   policy: PolicyStore;
   phonebook: Phonebook;
-  perIp: HitLimiter;
+  /** Per address: in memory (BurstLimiter, answers at once), or shared by the replicas (may wait on the store). */
+  perIp: MaybeSharedHitLimiter;
   /** Per partner (server name): in memory, or shared by the replicas. */
   perOrigin: HitLimiter | SharedHitLimiter;
   /** Our peers as the descriptor's peer_map publishes them (used only when federation.publishPeerMap is on). */
@@ -91,11 +95,13 @@ export function createFederationFeature(
     openSideDatabase: OpenSideDatabase;
     /**
      * Replicas sharing the database (config.ha): outbox items claimed per delivery, the per-origin
-     * limit counted in the database. Unset: one process, both in memory.
+     * limit counted in the database, the per-IP limit's buckets shared. Unset: one process, limits in memory.
      */
     replicas?: {
       outboxClaims: OutboxClaims;
       perOrigin: (limitPerMinute: number) => SharedHitLimiter;
+      /** The per-IP limit's buckets (the database; SharedBurstLimiter reserves a few hits at a time). */
+      perIpBuckets: SharedBuckets;
       /** Each peer's apply state per Asterisk node, for the admin views. */
       applyStates: PeerApplyStates;
     };
@@ -279,12 +285,34 @@ export function createFederationFeature(
     ttlMs: config.phonebook.partnerCacheSeconds * 1000,
     timeoutMs: fed.httpTimeoutMs,
   });
-  const perIp = new BurstLimiter(
+  const ownPerIp = new BurstLimiter(
     clock,
     fed.rateLimitPerIpPerMinute,
     MINUTE,
     perIpBurst(fed.rateLimitPerIpPerMinute),
   );
+  // With replicas one address gets one limit across them; the replica's own bucket stands in while the store fails.
+  let storeFailureLogged = -Infinity;
+  const perIp: MaybeSharedHitLimiter = ctx.replicas
+    ? new SharedBurstLimiter(
+        clock,
+        fed.rateLimitPerIpPerMinute,
+        MINUTE,
+        perIpBurst(fed.rateLimitPerIpPerMinute),
+        ctx.replicas.perIpBuckets,
+        ownPerIp,
+        {
+          onError: (e) => {
+            if (clock.now() - storeFailureLogged < MINUTE) return;
+            storeFailureLogged = clock.now();
+            logger.warn('the shared per-IP limit is unreachable; this replica counts on its own meanwhile', {
+              component: 'federation',
+              error: e instanceof Error ? e.message : String(e),
+            });
+          },
+        },
+      )
+    : ownPerIp;
   const perOrigin = ctx.replicas
     ? ctx.replicas.perOrigin(fed.rateLimitPerOriginPerMinute)
     : new RateLimiter(clock, fed.rateLimitPerOriginPerMinute, MINUTE);

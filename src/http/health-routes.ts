@@ -5,6 +5,8 @@ import type { AsteriskConnectionStatus } from '../core/asterisk-port';
 export interface AppRuntime {
   databaseStatus(): Promise<'up' | 'down' | 'connecting'>;
   asteriskStatus(): AsteriskConnectionStatus;
+  /** With a Valkey server configured (config.ha.valkeyUrl): whether it answers; null without one. */
+  valkeyStatus?(): Promise<'up' | 'down' | null>;
 }
 
 /** What /readyz can name as not ready. */
@@ -29,6 +31,11 @@ export function notReady(
  * /healthz (liveness): the process answers, whatever its dependencies do.
  * /readyz (readiness): 200 when the database answers and, with Asterisk
  * enabled, AMI is connected; otherwise 503 with `not_ready` naming the parts.
+ * With a Valkey server (replicas, config.ha.valkeyUrl) its state is reported
+ * as `valkey` but does not make a replica unready: every replica shares the one
+ * server, so taking them all out of a load balancer would gain nothing, and
+ * federation keeps answering without it (its rate limits count per replica
+ * meanwhile); panel sessions refuse with VALKEY_UNAVAILABLE until it is back.
  */
 export function healthRoutes(rt: AppRuntime): Router {
   const r = Router();
@@ -38,6 +45,7 @@ export function healthRoutes(rt: AppRuntime): Router {
   r.get('/readyz', async (_req, res) => {
     const db = await rt.databaseStatus();
     const asterisk = rt.asteriskStatus();
+    const valkey = (await rt.valkeyStatus?.()) ?? null;
     const missing = notReady(db, asterisk);
     const ready = missing.length === 0;
     res.status(ready ? 200 : 503).json({
@@ -45,6 +53,7 @@ export function healthRoutes(rt: AppRuntime): Router {
       ...(ready ? {} : { not_ready: missing }),
       database: db,
       asterisk,
+      ...(valkey ? { valkey } : {}),
     });
   });
   return r;

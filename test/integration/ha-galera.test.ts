@@ -3,9 +3,10 @@
  * UURU_HA_ENABLED on one MariaDB database, one identity (the same public
  * address and key-encryption secret), and a partner sidecar. What must hold
  * whichever replica a request reaches: a signed request replayed to the other
- * replica is refused, the per-origin limit and failed logins count across
- * both, a panel session made on one is valid on the other, a cluster job runs
- * once per period across both, and each outbox item is delivered once.
+ * replica is refused, the per-origin and per-IP limits and failed logins
+ * count across both, a panel session made on one is valid on the other, a
+ * cluster job runs once per period across both, and each outbox item is
+ * delivered once.
  *
  * The same on a real 3-node Galera cluster (test/harness/galera.ts) with the
  * replicas on two nodes, plus a real 1213, a leased run's transaction fenced
@@ -22,6 +23,7 @@
  */
 import crypto from 'node:crypto';
 import mysql from 'mysql2/promise';
+import { DESCRIPTOR_PATH } from '../../src/federation/descriptor';
 import { signRequest } from '../../src/federation/http-signature';
 import { configSchema } from '../../src/config/schema';
 import { createAdminUser } from '../../src/http/admin/admin-users';
@@ -435,6 +437,135 @@ describe('replicas each bound to its own real Asterisk', () => {
     );
     await forget('ha_ast2', [partner, ra.sidecar]);
   }, 90_000);
+});
+
+describe('the per-IP limit and the unsolicited budget across replicas', () => {
+  // A limit small enough to spend at once (its burst is the whole limit), on a pair of its own: A and B serve the
+  // tests above from 127.0.0.1. The addresses come through X-Forwarded-For from a proxy on loopback.
+  const PER_IP = 10;
+  const ipConfig = {
+    ...config,
+    federation: {
+      ...config.federation,
+      rateLimitPerIpPerMinute: PER_IP,
+      unsolicitedRequestsPerOriginPerHour: 1,
+    },
+    http: { trustProxy: 'loopback' },
+  };
+  let c: Sidecar;
+  let d: Sidecar;
+
+  beforeAll(async () => {
+    c = await startSidecar({
+      name: 'ha_ip_c',
+      db: 'mariadb',
+      env: replicaEnv('replica-c'),
+      config: ipConfig,
+    });
+    d = await startSidecar({
+      name: 'ha_ip_d',
+      db: 'mariadb',
+      sharedMariaDb: c.mariaDbName ?? '',
+      env: { ...replicaEnv('replica-d'), UURU_FEDERATION_UURU_HOST: c.federationUrl },
+      config: ipConfig,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await destroyAll([d]);
+    await destroyAll([c]);
+  });
+
+  it('one address alternating between both replicas is refused once the one limit is spent, not twice it', async () => {
+    const get = async (s: Sidecar, address: string) => {
+      const res = await fetch(`${s.federationUrl}${DESCRIPTOR_PATH}`, {
+        headers: { 'x-forwarded-for': address },
+      });
+      const body = (await res.json()) as { error?: string };
+      return { status: res.status, error: body.error };
+    };
+    const answers = [];
+    for (let i = 0; i < 2 * PER_IP; i++) answers.push(await get(i % 2 === 0 ? c : d, '203.0.113.41'));
+    // Each replica counting on its own would have let PER_IP through: 2 × PER_IP, every request here.
+    expect(answers.slice(0, PER_IP).map((r) => r.status)).toEqual(Array(PER_IP).fill(200));
+    expect(answers.slice(PER_IP)).toEqual(Array(PER_IP).fill({ status: 429, error: 'FED_RATE_LIMITED' }));
+    // Another address has its own bucket; both buckets are rows of the one table.
+    expect((await get(d, '203.0.113.42')).status).toBe(200);
+    const rows = await c.query<{ limiterKey: string }>(
+      "SELECT limiterKey FROM {db}.rate_limit_windows WHERE limiterKey LIKE 'ip:203.0.113.%' ORDER BY limiterKey",
+    );
+    expect(rows.map((r) => r.limiterKey)).toEqual(['ip:203.0.113.41', 'ip:203.0.113.42']);
+  }, 30_000);
+
+  it("one partner's requests open at once on both replicas fill its unsolicited budget of one, not one per replica", async () => {
+    const { signing, agreementKid } = await activeKeys(partner);
+    const path = '/federation/v2/peering-requests';
+    const send = (s: Sidecar, name: string, address: string) => {
+      const text = JSON.stringify(requestBody(name, agreementKid));
+      // Signed for the pair's public address (C's); from an address of its own (not the per-IP limit).
+      const headers = signRequest({
+        method: 'POST',
+        url: `${c.federationUrl}${path}`,
+        body: text,
+        key: signing,
+        now: Date.now(),
+      });
+      return fetch(`${s.federationUrl}${path}`, {
+        method: 'POST',
+        headers: { ...headers, 'x-forwarded-for': address },
+        body: text,
+      }).then(async (res) => ({
+        status: res.status,
+        error: ((await res.json()) as { error?: string }).error,
+      }));
+    };
+    // A first contact makes the partner known (its keys pinned), then declined: a declined request spends nothing.
+    expect((await send(c, 'ha_budget_first', '198.51.100.1')).status).toBe(201);
+    const first = await incomingByName(d, 'ha_budget_first');
+    await adminOk(d, 'POST', `/federation/incoming-requests/${first?.id}/decline`, { local_only: true }, 204);
+
+    // A fault the real parts do not produce on cue: the test's own transaction holds every insert into
+    // incoming_requests (a locking read of the whole table), so that a request is open on each replica at once,
+    // its budget counted, before either is stored. Released once both replicas' transactions wait on a lock.
+    const m = externalMariaDbFromEnv();
+    if (!m) throw new Error('needs the integration MariaDB');
+    const hold = await mysql.createConnection({
+      host: m.host,
+      port: m.port,
+      user: m.user,
+      password: m.password,
+      database: c.mariaDbName ?? '',
+    });
+    let answers: { status: number; error?: string }[];
+    try {
+      await hold.query('START TRANSACTION');
+      await hold.query('SELECT id FROM incoming_requests FOR UPDATE');
+      const sent = [send(c, 'ha_budget_c', '198.51.100.2'), send(d, 'ha_budget_d', '198.51.100.3')];
+      await waitUntil(
+        async () => {
+          const [rows] = await hold.query(
+            'SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t' +
+              ' JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id' +
+              " WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
+          );
+          return Number((rows as { n: unknown }[])[0].n);
+        },
+        { what: 'both replicas waiting in their transactions', until: (n) => n >= 2, timeoutMs: 10_000 },
+      );
+      await hold.query('COMMIT');
+      answers = await Promise.all(sent);
+    } finally {
+      await hold.end();
+      await m.stop();
+    }
+    // Counted one after the other: the second finds the first's request and the budget spent.
+    expect(answers.map((r) => r.status).sort()).toEqual([201, 429]);
+    expect(answers.find((r) => r.status === 429)?.error).toBe('FED_RATE_LIMITED');
+    const pending = await c.query<{ name: string }>(
+      "SELECT name FROM {db}.incoming_requests WHERE name LIKE 'ha_budget%' AND state = 'pending'",
+    );
+    expect(pending).toHaveLength(1);
+  }, 30_000);
 });
 
 // One cluster for the Galera describes below (started by the first that needs it, stopped after the file).

@@ -53,7 +53,7 @@ beforeEach(async () => {
   );
   app.use(errorMiddleware(captureLogger().logger));
   server = http.createServer((req, res) => {
-    if (!gate(req, res)) app(req, res);
+    if (!gate(req, res, () => app(req, res))) app(req, res);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   address = server.address() as AddressInfo;

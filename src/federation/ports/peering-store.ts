@@ -127,6 +127,15 @@ export interface PeeringStore {
   ): Promise<IncomingRequest[]>;
   findIncoming(key: { id: string } | { requestId: string }, tx?: StoreTx): Promise<IncomingRequest | null>;
   insertIncoming(row: IncomingRequest, tx?: StoreTx): Promise<void>;
+  /**
+   * Orders the transactions that count and spend one origin's unsolicited
+   * budget, across processes sharing the database (replicas): called first in
+   * such a transaction, it writes a row of that origin, so a second one waits
+   * for the first to end (one server) or loses to it with 1213 and is run
+   * again whole (Galera), then counts what the first stored. A no-op where one
+   * process owns the database (its transactions run one at a time).
+   */
+  holdOriginBudget(serverName: string, now: number, tx: StoreTx): Promise<void>;
   updateIncoming(id: string, patch: IncomingPatch, tx?: StoreTx): Promise<boolean>;
   deleteIncoming(id: string, opts?: { onlyIfPending?: boolean }, tx?: StoreTx): Promise<boolean>;
 

@@ -78,8 +78,13 @@ export const COMMON_ERRORS: readonly ErrorCode[] = [
   'FED_UNAVAILABLE',
   'INTERNAL',
 ];
-/** Codes every route that needs credentials can answer. */
-export const AUTH_ERRORS: readonly ErrorCode[] = ['AUTH_REQUIRED', 'AUTH_INVALID', 'CSRF_INVALID'];
+/** Codes every route that needs credentials can answer (VALKEY_UNAVAILABLE: a session kept in Valkey, config.ha). */
+export const AUTH_ERRORS: readonly ErrorCode[] = [
+  'AUTH_REQUIRED',
+  'AUTH_INVALID',
+  'CSRF_INVALID',
+  'VALKEY_UNAVAILABLE',
+];
 
 /** Every code a route can answer, in catalogue order. */
 export function errorCodesOf(route: ApiRoute): ErrorCode[] {

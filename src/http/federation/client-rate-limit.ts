@@ -4,7 +4,7 @@ import { compileTrustProxy, type TrustProxySetting } from '../../config/trust-pr
 import { clientAddress } from '../../core/client-address';
 import type { Metrics } from '../../core/metrics';
 import { DESCRIPTOR_PATH } from '../../federation/descriptor';
-import type { HitLimiter } from '../../federation/rate-limiter';
+import type { HitResult, MaybeSharedHitLimiter } from '../../federation/rate-limiter';
 import { isWarmUpCall } from './warm-up';
 
 /** The error shape of the surface: v2 and the descriptor as the error middleware renders, v1 as µURU does. */
@@ -13,8 +13,14 @@ export type RefusalShape = 'v2' | 'v1';
 /**
  * Answers a request on the federation listener before Express sees it, or
  * lets it through (false). The App consults it first for every request.
+ * True also when the gate holds the request to decide later (a limit shared
+ * by replicas waiting on its store): it then answers it, or calls `pass` to
+ * hand it on as if it had returned false.
  */
-export type RequestGate = (req: IncomingMessage, res: ServerResponse) => boolean;
+export type RequestGate = (req: IncomingMessage, res: ServerResponse, pass: () => void) => boolean;
+
+/** A route answered before Express: true when it answered the request, false to leave it to Express. */
+export type FastRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 const RATE_LIMITED = 'FED_RATE_LIMITED';
 /** Set on a request the gate has counted, so the per-route limit does not count it again. */
@@ -66,7 +72,7 @@ export function wasCounted(req: IncomingMessage): boolean {
  * gate, or a path spelling the gate does not know) it counts and refuses.
  */
 export function perIpLimit(
-  limiter: HitLimiter,
+  limiter: MaybeSharedHitLimiter,
   metrics: Metrics,
   endpoint: string,
   shape: RefusalShape = 'v2',
@@ -79,11 +85,12 @@ export function perIpLimit(
     }
     // req.ip is clientAddress() (App defines it), as the gate counts.
     const r = limiter.take(req.ip ?? 'unknown');
-    if (r.ok) {
-      next();
-      return;
-    }
-    refuse(res, r.retryAfterS);
+    const decide = (v: HitResult): void => {
+      if (v.ok) next();
+      else refuse(res, v.retryAfterS);
+    };
+    if ('then' in r) r.then(decide, () => next());
+    else decide(r);
   };
 }
 
@@ -95,7 +102,7 @@ export function perIpLimit(
  * (case-insensitive); anything else passes untouched (health, admin, panel).
  */
 export function perIpGate(
-  limiter: HitLimiter,
+  limiter: MaybeSharedHitLimiter,
   metrics: Metrics,
   opts: { trustProxy: TrustProxySetting },
 ): RequestGate {
@@ -112,12 +119,20 @@ export function perIpGate(
     if (path === descriptorPath || path === `${descriptorPath}/`) return descriptor;
     return null;
   };
-  return (req, res) => {
+  return (req, res, pass) => {
     const refuse = surfaceOf(req.url ?? '/');
     if (!refuse) return false;
     // The process's own warm-up at start (warm-up.ts) is nobody's budget.
     const r = isWarmUpCall(req) ? ({ ok: true } as const) : limiter.take(clientAddress(req, trust));
     (req as Marked)[COUNTED] = true;
+    if ('then' in r) {
+      // The shared limit asks its store (SharedBurstLimiter never rejects; should it, the request goes on).
+      r.then(
+        (v) => (v.ok ? pass() : refuse(res, v.retryAfterS)),
+        () => pass(),
+      );
+      return true;
+    }
     if (r.ok) return false;
     refuse(res, r.retryAfterS);
     return true;

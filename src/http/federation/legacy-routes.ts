@@ -8,7 +8,7 @@ import type { Logger } from '../../logging/logger';
 import { perIpLimit } from './client-rate-limit';
 import type { InboundHandshake } from '../../federation/handshake-inbound';
 import type { Phonebook } from '../../federation/phonebook';
-import type { HitLimiter } from '../../federation/rate-limiter';
+import type { MaybeSharedHitLimiter } from '../../federation/rate-limiter';
 import { answered } from './answer';
 import { counted } from './request-metrics';
 import {
@@ -34,7 +34,7 @@ export function legacyRoutes(deps: {
   logger: Logger;
   inbound: InboundHandshake;
   phonebook: Phonebook;
-  perIp: HitLimiter;
+  perIp: MaybeSharedHitLimiter;
 }): Router {
   const r = Router();
   const { metrics } = deps;

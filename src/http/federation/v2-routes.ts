@@ -5,7 +5,7 @@ import type { Config } from '../../config/schema';
 import { AppError, isAppError } from '../../core/errors';
 import type { Metrics } from '../../core/metrics';
 import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
-import { perIpLimit, wasCounted, type RequestGate } from './client-rate-limit';
+import { perIpLimit, wasCounted, type FastRoute } from './client-rate-limit';
 import {
   buildDescriptor,
   DESCRIPTOR_MAX_AGE_S,
@@ -49,7 +49,7 @@ const NO_BODY = Buffer.alloc(0);
 /** The uuru-fed/2 routes (Express) and the fast route for the peering-state poll (before Express). */
 export interface V2Surface {
   router: Router;
-  fastRoute: RequestGate | null;
+  fastRoute: FastRoute | null;
 }
 
 /**
@@ -326,7 +326,7 @@ function peeringStateFastRoute(
   metrics: Metrics,
   logger: Logger,
   peeringState: (req: SignedCall, id: string) => Promise<{ request_id: string; state: string }>,
-): RequestGate {
+): FastRoute {
   const ok = metrics.federationRequests.labels({ endpoint: 'peerings', code: 'OK' });
   return (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '';

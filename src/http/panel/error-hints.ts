@@ -9,6 +9,10 @@ const HINTS: [RegExp, string][] = [
   [/^VALIDATION_FAILED$/, 'Correct the field and submit again.'],
   [/^CSRF_INVALID$/, 'Reload the page and repeat the action.'],
   [
+    /^VALKEY_UNAVAILABLE$/,
+    'The Valkey/Redis server that keeps the sessions does not answer: start it or correct UURU_HA_VALKEY_URL; signing in works again once it answers.',
+  ],
+  [
     /PREFIX/,
     "Pick a prefix that neither starts another peer's prefix nor starts with one, and that does not clash with local extensions.",
   ],

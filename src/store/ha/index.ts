@@ -5,11 +5,11 @@ import type { Config } from '../../config/schema';
 import { DbJobLeases } from './job-leases';
 import { DbLoginFailures } from './login-failures';
 import { DbOutboxClaims } from './outbox-claims';
-import { DbRateLimiter } from './rate-limits';
+import { DbRateLimiter, DbSharedBuckets } from './rate-limits';
 import { DbSessionStore } from './sessions';
 import { execute } from './sql';
 
-export { DbJobLeases, DbLoginFailures, DbOutboxClaims, DbRateLimiter, DbSessionStore };
+export { DbJobLeases, DbLoginFailures, DbOutboxClaims, DbRateLimiter, DbSessionStore, DbSharedBuckets };
 
 /**
  * The Asterisk node this replica is bound to (config.ha.asteriskNode), else its AMI address host:port;

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
+import { type BucketSpec, type Reservation, reserveHits } from '../../core/rate-buckets';
 import { isDuplicateKey } from '../typeorm/transactions';
 import { execute, num, select } from './sql';
 
@@ -11,8 +12,10 @@ type HitResult = { ok: true } | { ok: false; retryAfterS: number };
  * together. A hit is one UPDATE that only a window with room (or a window
  * that has ended, which it restarts) lets through; a key's first hit inserts
  * its row. Refused hits are not counted, as in the in-memory RateLimiter.
- * Hand-written: rate-limiter-flexible would do this on MySQL but is not a
- * dependency of this project. Shaped like src/federation's SharedHitLimiter.
+ * Hand-written rather than rate-limiter-flexible's MySQL limiter (which
+ * ValkeyRateLimiter uses for Redis): that one creates its own table at run
+ * time, outside the migrations, and wants a mysql pool of its own beside
+ * TypeORM's, for two statements. Shaped like src/federation's SharedHitLimiter.
  */
 export class DbRateLimiter {
   constructor(
@@ -62,5 +65,66 @@ export class DbRateLimiter {
   /** Deletes windows that ended (the shared-state purge job). */
   static async purge(db: DataSource, olderThan: number): Promise<number> {
     return execute(db, 'DELETE FROM `rate_limit_windows` WHERE `windowStart` < ?', [olderThan]);
+  }
+}
+
+/** Rounds of read-then-compare-and-set before a reservation gives up (the limiter then counts on its own for a while). */
+const RESERVE_ROUNDS = 8;
+
+/**
+ * The per-IP limit's buckets in the shared database (src/core's
+ * SharedBuckets): rows of `rate_limit_windows` keyed `ip:<address>` whose
+ * `windowStart` holds the bucket's due time (when it is empty again, ms) and
+ * `hits` the last reservation's size. A reservation reads the row, computes
+ * with reserveHits and writes the new due time only if the row still holds
+ * the one it read: the UPDATE decides, as for the job leases, so it holds on
+ * Galera too (two nodes' writes conflict and the loser finds the row moved,
+ * then reads again). No row is a full bucket; the purge deletes rows whose
+ * due time is a minute past (full again since). Two round trips per
+ * reservation; SharedBurstLimiter makes one per handful of requests.
+ */
+export class DbSharedBuckets {
+  constructor(
+    private readonly db: DataSource,
+    private readonly clock: Clock,
+    /** Prefix of the keys in the one table. */
+    private readonly name = 'ip',
+  ) {}
+
+  async reserve(key: string, want: number, spec: BucketSpec): Promise<Reservation> {
+    const k = `${this.name}:${key}`.slice(0, 300);
+    for (let round = 0; round < RESERVE_ROUNDS; round++) {
+      const rows = await select<{ windowStart: unknown }>(
+        this.db,
+        'SELECT `windowStart` FROM `rate_limit_windows` WHERE `limiterKey` = ?',
+        [k],
+      );
+      const before = rows.length > 0 ? num(rows[0].windowStart) : null;
+      const now = this.clock.now();
+      const r = reserveHits(before, now, want, spec);
+      if (r.granted === 0) return { granted: 0, retryAfterMs: r.retryAfterMs };
+      // Whole milliseconds (the column is a BIGINT), rounded up: never a hit more than the bucket allows.
+      const due = Math.ceil(r.due);
+      if (before === null) {
+        try {
+          await execute(
+            this.db,
+            'INSERT INTO `rate_limit_windows` (`limiterKey`, `windowStart`, `hits`) VALUES (?, ?, ?)',
+            [k, due, r.granted],
+          );
+          return { granted: r.granted, retryAfterMs: 0 };
+        } catch (e) {
+          if (!isDuplicateKey(e)) throw e;
+          continue;
+        }
+      }
+      const moved = await execute(
+        this.db,
+        'UPDATE `rate_limit_windows` SET `windowStart` = ?, `hits` = ? WHERE `limiterKey` = ? AND `windowStart` = ?',
+        [due, r.granted, k, before],
+      );
+      if (moved === 1) return { granted: r.granted, retryAfterMs: 0 };
+    }
+    throw new Error(`the shared rate-limit bucket ${k} kept changing under ${RESERVE_ROUNDS} reservations`);
   }
 }

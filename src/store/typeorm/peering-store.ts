@@ -206,6 +206,17 @@ export class TypeormPeeringStore {
     await exclusive(this.db, tx, () => this.incoming(tx).insert(row));
   }
 
+  async holdOriginBudget(serverName: string, now: number, tx: StoreTxToken): Promise<void> {
+    // SQLite is one process's file; its transactions already run one at a time (TypeormTransactions).
+    if (this.db.options.type !== 'mariadb' && this.db.options.type !== 'mysql') return;
+    // A row of rate_limit_windows (the purge drops it a minute on); its write, not a lock, is what Galera certifies.
+    await managerOf(this.db, tx).query(
+      'INSERT INTO `rate_limit_windows` (`limiterKey`, `windowStart`, `hits`) VALUES (?, ?, 1)' +
+        ' ON DUPLICATE KEY UPDATE `windowStart` = VALUES(`windowStart`), `hits` = `hits` + 1',
+      [`unsolicited:${serverName.toLowerCase()}`.slice(0, 300), now],
+    );
+  }
+
   async updateIncoming(id: string, patch: Partial<IncomingRequest>, tx?: StoreTxToken): Promise<boolean> {
     return changedAny(await exclusive(this.db, tx, () => this.incoming(tx).update({ id }, patch)));
   }

@@ -273,6 +273,10 @@ class MemoryPeeringStore implements PeeringStore {
     const found = [...this.t.incoming.values()].find((r) => matches<IncomingRequest>(r, key));
     return found ? copy(found) : null;
   }
+  /** One process: its transactions already run one at a time. */
+  async holdOriginBudget(_serverName: string, _now: number, tx: StoreTx) {
+    this.db.check(tx);
+  }
   async insertIncoming(row: IncomingRequest, tx?: StoreTx) {
     this.db.check(tx);
     for (const r of this.t.incoming.values()) {
