@@ -247,13 +247,18 @@ function linesOf(s: RenderSettings): { ok: [string, string]; notOk: [string, str
  * alone, in friendFor's order, as the very tuples friendFor puts in each friend.
  */
 function templateLines(s: RenderSettings): IaxFriend['options'] {
-  const l = linesOf(s);
+  return [FIXED.type, ...sharedOptions(linesOf(s))];
+}
+
+/** The options every friend has alike, after its own addressing lines, in the order friendFor writes them. */
+function sharedOptions(l: ReturnType<typeof linesOf>): IaxFriend['options'] {
   return [
-    FIXED.type,
     FIXED.encryption,
     FIXED.forceencryption,
     FIXED.requirecalltoken,
     FIXED.transfer,
+    // The jitter buffer makes chan_iax2 measure inbound jitter and loss (else -1) and report them to the
+    // partner: the call-quality figures of both directions need it on both ends (docs/asterisk.md).
     FIXED.jitterbuffer,
     FIXED.qualify,
     l.ok,
@@ -278,17 +283,7 @@ export function friendFor(p: ValidPeer, s: RenderSettings): IaxFriend {
     ...(p.alsoAcceptFirst === undefined ? [] : [['secret', p.alsoAcceptFirst] as [string, string]]),
     ['secret', p.secret],
     ['context', inboundContextFor(p.name, s)],
-    FIXED.encryption,
-    FIXED.forceencryption,
-    FIXED.requirecalltoken,
-    FIXED.transfer,
-    // The jitter buffer makes chan_iax2 measure inbound jitter and loss (else -1) and report them to the
-    // partner: the call-quality figures of both directions need it on both ends (docs/asterisk.md).
-    FIXED.jitterbuffer,
-    FIXED.qualify,
-    l.ok,
-    l.notOk,
-    FIXED.disallow,
+    ...sharedOptions(l),
     ['allow', p.codec],
     // Each friend's own: shareCallNumberBudgets may change it.
     ['maxcallnumbers', l.budget],

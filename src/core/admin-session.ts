@@ -50,3 +50,16 @@ export function sessionExpired(
 ): boolean {
   return now - s.lastSeenAt > limits.idleMs || now - s.createdAt > limits.maxMs;
 }
+
+/** A flash as a shared session store keeps it (JSON text); anything else, or a broken one, is no flash. */
+export function parseFlash(v: unknown): Flash | null {
+  if (typeof v !== 'string' || v === '') return null;
+  try {
+    const f = JSON.parse(v) as { kind?: unknown; text?: unknown };
+    if ((f.kind === 'ok' || f.kind === 'error') && typeof f.text === 'string')
+      return { kind: f.kind, text: f.text };
+  } catch {
+    // A broken flash is dropped.
+  }
+  return null;
+}

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Flash, Session, SessionLimits } from '../../core/admin-session';
-import { newSession, sessionExpired, sessionKeyOf as keyOf } from '../../core/admin-session';
+import { newSession, parseFlash, sessionExpired, sessionKeyOf as keyOf } from '../../core/admin-session';
 import type { Clock } from '../../core/clock';
 import { execute, num, selectSynced } from './sql';
 
@@ -87,16 +87,4 @@ export class DbSessionStore {
       now - this.limits.maxMs,
     ]);
   }
-}
-
-function parseFlash(v: unknown): Flash | null {
-  if (typeof v !== 'string' || v === '') return null;
-  try {
-    const f = JSON.parse(v) as { kind?: unknown; text?: unknown };
-    if ((f.kind === 'ok' || f.kind === 'error') && typeof f.text === 'string')
-      return { kind: f.kind, text: f.text };
-  } catch {
-    // A broken flash is dropped.
-  }
-  return null;
 }

@@ -1,5 +1,5 @@
 import type { Flash, Session, SessionLimits } from '../../core/admin-session';
-import { newSession, sessionExpired, sessionKeyOf as keyOf } from '../../core/admin-session';
+import { newSession, parseFlash, sessionExpired, sessionKeyOf as keyOf } from '../../core/admin-session';
 import type { Clock } from '../../core/clock';
 import { KEY_PREFIX, orUnavailable, type ValkeyConnection } from './client';
 
@@ -122,16 +122,4 @@ const userSessionsKey = (username: string) => `${KEY_PREFIX}sessions-of:${userna
 function failedInTransaction(results: [Error | null, unknown][] | null): void {
   if (!results) throw new Error('transaction aborted');
   for (const [e] of results) if (e) throw e;
-}
-
-function parseFlash(v: string | undefined): Flash | null {
-  if (!v) return null;
-  try {
-    const f = JSON.parse(v) as { kind?: unknown; text?: unknown };
-    if ((f.kind === 'ok' || f.kind === 'error') && typeof f.text === 'string')
-      return { kind: f.kind, text: f.text };
-  } catch {
-    // A broken flash is dropped.
-  }
-  return null;
 }
