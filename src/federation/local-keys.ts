@@ -108,6 +108,10 @@ export class LocalKeys {
     // Fail at start, not at the first signed request, when the secret is wrong or missing.
     await this.signingKey();
     await this.agreementKey();
+    // Those reads are not kept: a replica starting at the same moment may still make the key just read retiring
+    // (settleDuplicateActives on its side), and the next signature must see its choice, not this start's.
+    this.activeRows.clear();
+    this.publishedRows.clear();
   }
 
   /**
