@@ -38,13 +38,7 @@ import {
   peersMark,
   replicaName,
 } from './store/ha';
-import {
-  ValkeyConnection,
-  ValkeyLoginFailures,
-  ValkeyRateLimiter,
-  ValkeySessionStore,
-  ValkeySharedBuckets,
-} from './store/valkey';
+import type { ValkeyConnection } from './store/valkey';
 import type { SharedHitLimiter } from './federation/rate-limiter';
 import { SESSION_LIMITS, SESSION_MAX_MS } from './http/admin/session-store';
 import { PACKAGE_VERSION } from './core/version';
@@ -119,6 +113,8 @@ export class App implements AppRuntime {
   nodeLease: DbNodeLease | null = null;
   /** With replicas and config.ha.valkeyUrl: the Valkey server that holds sessions, login throttles and rate limits. */
   valkey: ValkeyConnection | null = null;
+  /** src/store/valkey, loaded only with config.ha.valkeyUrl: its client library is ~19 MB of RSS otherwise unused. */
+  valkeyStores: typeof import('./store/valkey') | null = null;
 
   constructor(
     readonly config: Config,
@@ -300,7 +296,8 @@ export class App implements AppRuntime {
       this.logger.info('replica of a shared database', { component: 'app', replica: this.replica });
       // Not awaited: a Valkey server down at start holds nothing up (sessions refuse, limits count in memory).
       if (this.config.ha.valkeyUrl !== undefined && !this.valkey) {
-        this.valkey = new ValkeyConnection(this.config.ha.valkeyUrl, this.logger);
+        this.valkeyStores = await import('./store/valkey');
+        this.valkey = new this.valkeyStores.ValkeyConnection(this.config.ha.valkeyUrl, this.logger);
         this.logger.info('sessions, login throttles and the per-partner and per-IP limits in Valkey', {
           component: 'app',
           server: this.valkey.address,
@@ -423,10 +420,11 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
   }
   // With a Valkey server (config.ha.valkeyUrl) the sessions, failed logins and shared limits live there instead.
   const valkey = app.valkey;
+  const V = app.valkeyStores;
   /** A fixed-window limit all replicas count together: in Valkey when configured, else in the database. */
   const sharedLimiter = (name: string, limit: number, windowMs: number): SharedHitLimiter =>
-    valkey
-      ? new ValkeyRateLimiter(valkey, name, limit, windowMs)
+    valkey && V
+      ? new V.ValkeyRateLimiter(valkey, name, limit, windowMs)
       : new DbRateLimiter(ctx.db, ctx.clock, name, limit, windowMs);
   const ha = directory
     ? {
@@ -434,15 +432,14 @@ async function buildFeatures(ctx: ServiceContext, app: App): Promise<HttpFeature
         applyStates: new DbPeerApplyStates(ctx.db, directory),
         outboxClaims: new DbOutboxClaims(ctx.db, ctx.clock, app.replica, ctx.config.ha.claimMs),
         perOrigin: (limit: number) => sharedLimiter('origin', limit, 60_000),
-        perIpBuckets: valkey
-          ? new ValkeySharedBuckets(valkey, ctx.clock)
-          : new DbSharedBuckets(ctx.db, ctx.clock),
-        sessions: valkey
-          ? new ValkeySessionStore(valkey, ctx.clock, SESSION_LIMITS)
-          : new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),
-        loginFailures: valkey
-          ? new ValkeyLoginFailures(valkey, ctx.clock)
-          : new DbLoginFailures(ctx.db, ctx.clock),
+        perIpBuckets:
+          valkey && V ? new V.ValkeySharedBuckets(valkey, ctx.clock) : new DbSharedBuckets(ctx.db, ctx.clock),
+        sessions:
+          valkey && V
+            ? new V.ValkeySessionStore(valkey, ctx.clock, SESSION_LIMITS)
+            : new DbSessionStore(ctx.db, ctx.clock, SESSION_LIMITS),
+        loginFailures:
+          valkey && V ? new V.ValkeyLoginFailures(valkey, ctx.clock) : new DbLoginFailures(ctx.db, ctx.clock),
       }
     : undefined;
   if (ha) {
