@@ -26,7 +26,7 @@ import { DESCRIPTOR_PATH } from '../../federation/descriptor';
  * opened itself (the connection's far end, address and port, is the local end
  * of one of its own sockets, and a loopback address), and its header matches
  * that connection's token, compared in constant time. Anybody else's request,
- * whatever header it carries, is counted and gated as any other.
+ * whatever header it carries, is counted and gated like every other call.
  */
 const HEADER = 'x-uuru-warm-up';
 const TIMEOUT_MS = 2000;
