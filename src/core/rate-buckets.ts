@@ -49,3 +49,35 @@ export function reserveHits(
     return { granted: 0, retryAfterMs: Math.max(1, from - spec.toleranceMs - now), due: from };
   return { granted, retryAfterMs: 0, due: from + granted * spec.intervalMs };
 }
+
+/** Rounds of read-then-compare-and-set before a reservation gives up (the limiter then counts on its own for a while). */
+const RESERVE_ROUNDS = 8;
+
+/**
+ * One reservation on a shared bucket, whatever holds it: read the bucket's
+ * due time, take hits with reserveHits, write the new due time (whole
+ * milliseconds, rounded up: never a hit more than the bucket allows) only if
+ * the store still holds what was read; another replica moving it first means
+ * reading again. `read` gives the due time (null: a full bucket) and whatever
+ * `write` needs to compare against; `write` answers whether it wrote.
+ */
+export async function reserveByCompareAndSet<T>(
+  store: {
+    read(): Promise<{ due: number | null; seen: T }>;
+    write(seen: T, due: number, granted: number, now: number): Promise<boolean>;
+  },
+  now: () => number,
+  want: number,
+  spec: BucketSpec,
+  what: string,
+): Promise<Reservation> {
+  for (let round = 0; round < RESERVE_ROUNDS; round++) {
+    const { due: before, seen } = await store.read();
+    const at = now();
+    const r = reserveHits(before, at, want, spec);
+    if (r.granted === 0) return { granted: 0, retryAfterMs: r.retryAfterMs };
+    if (await store.write(seen, Math.ceil(r.due), r.granted, at))
+      return { granted: r.granted, retryAfterMs: 0 };
+  }
+  throw new Error(`the shared rate-limit bucket ${what} kept changing under ${RESERVE_ROUNDS} reservations`);
+}

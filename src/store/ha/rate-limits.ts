@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
-import { type BucketSpec, type Reservation, reserveHits } from '../../core/rate-buckets';
+import { type BucketSpec, type Reservation, reserveByCompareAndSet } from '../../core/rate-buckets';
 import { isDuplicateKey } from '../typeorm/transactions';
 import { execute, num, select } from './sql';
 
@@ -68,9 +68,6 @@ export class DbRateLimiter {
   }
 }
 
-/** Rounds of read-then-compare-and-set before a reservation gives up (the limiter then counts on its own for a while). */
-const RESERVE_ROUNDS = 8;
-
 /**
  * The per-IP limit's buckets in the shared database (src/core's
  * SharedBuckets): rows of `rate_limit_windows` keyed `ip:<address>` whose
@@ -93,38 +90,36 @@ export class DbSharedBuckets {
 
   async reserve(key: string, want: number, spec: BucketSpec): Promise<Reservation> {
     const k = `${this.name}:${key}`.slice(0, 300);
-    for (let round = 0; round < RESERVE_ROUNDS; round++) {
+    const read = async () => {
       const rows = await select<{ windowStart: unknown }>(
         this.db,
         'SELECT `windowStart` FROM `rate_limit_windows` WHERE `limiterKey` = ?',
         [k],
       );
-      const before = rows.length > 0 ? num(rows[0].windowStart) : null;
-      const now = this.clock.now();
-      const r = reserveHits(before, now, want, spec);
-      if (r.granted === 0) return { granted: 0, retryAfterMs: r.retryAfterMs };
-      // Whole milliseconds (the column is a BIGINT), rounded up: never a hit more than the bucket allows.
-      const due = Math.ceil(r.due);
-      if (before === null) {
-        try {
-          await execute(
-            this.db,
-            'INSERT INTO `rate_limit_windows` (`limiterKey`, `windowStart`, `hits`) VALUES (?, ?, ?)',
-            [k, due, r.granted],
-          );
-          return { granted: r.granted, retryAfterMs: 0 };
-        } catch (e) {
-          if (!isDuplicateKey(e)) throw e;
-          continue;
-        }
+      const due = rows.length > 0 ? num(rows[0].windowStart) : null;
+      return { due, seen: due };
+    };
+    const write = async (before: number | null, due: number, granted: number): Promise<boolean> => {
+      if (before !== null) {
+        const moved = await execute(
+          this.db,
+          'UPDATE `rate_limit_windows` SET `windowStart` = ?, `hits` = ? WHERE `limiterKey` = ? AND `windowStart` = ?',
+          [due, granted, k, before],
+        );
+        return moved === 1;
       }
-      const moved = await execute(
-        this.db,
-        'UPDATE `rate_limit_windows` SET `windowStart` = ?, `hits` = ? WHERE `limiterKey` = ? AND `windowStart` = ?',
-        [due, r.granted, k, before],
-      );
-      if (moved === 1) return { granted: r.granted, retryAfterMs: 0 };
-    }
-    throw new Error(`the shared rate-limit bucket ${k} kept changing under ${RESERVE_ROUNDS} reservations`);
+      try {
+        await execute(
+          this.db,
+          'INSERT INTO `rate_limit_windows` (`limiterKey`, `windowStart`, `hits`) VALUES (?, ?, ?)',
+          [k, due, granted],
+        );
+        return true;
+      } catch (e) {
+        if (!isDuplicateKey(e)) throw e;
+        return false;
+      }
+    };
+    return reserveByCompareAndSet({ read, write }, () => this.clock.now(), want, spec, k);
   }
 }

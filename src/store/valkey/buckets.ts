@@ -1,9 +1,6 @@
 import type { Clock } from '../../core/clock';
-import { type BucketSpec, type Reservation, reserveHits } from '../../core/rate-buckets';
+import { type BucketSpec, type Reservation, reserveByCompareAndSet } from '../../core/rate-buckets';
 import { KEY_PREFIX, type ValkeyConnection } from './client';
-
-/** Rounds of read-then-compare-and-set before a reservation gives up (the limiter then counts on its own for a while). */
-const RESERVE_ROUNDS = 8;
 
 /**
  * The compare-and-set of a reservation, atomic in the server: sets KEYS[1] to
@@ -34,24 +31,19 @@ export class ValkeySharedBuckets {
 
   async reserve(key: string, want: number, spec: BucketSpec): Promise<Reservation> {
     const k = `${KEY_PREFIX}bucket:${this.name}:${key.slice(0, 300)}`;
-    for (let round = 0; round < RESERVE_ROUNDS; round++) {
+    const read = async () => {
       const raw = await this.valkey.client.get(k);
-      const before = raw === null ? null : Number(raw);
-      const now = this.clock.now();
-      const r = reserveHits(before, now, want, spec);
-      if (r.granted === 0) return { granted: 0, retryAfterMs: r.retryAfterMs };
-      // Whole milliseconds, rounded up: never a hit more than the bucket allows.
-      const due = Math.ceil(r.due);
-      const set = await this.valkey.client.eval(
+      return { due: raw === null ? null : Number(raw), seen: raw ?? '' };
+    };
+    const write = async (raw: string, due: number, _granted: number, now: number): Promise<boolean> =>
+      (await this.valkey.client.eval(
         COMPARE_AND_SET,
         1,
         k,
-        raw ?? '',
+        raw,
         String(due),
         String(Math.max(1, due - now)),
-      );
-      if (set === 1) return { granted: r.granted, retryAfterMs: 0 };
-    }
-    throw new Error(`the shared rate-limit bucket ${k} kept changing under ${RESERVE_ROUNDS} reservations`);
+      )) === 1;
+    return reserveByCompareAndSet({ read, write }, () => this.clock.now(), want, spec, k);
   }
 }
