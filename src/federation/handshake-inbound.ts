@@ -114,8 +114,7 @@ export class InboundHandshake {
       ...freshIncomingState(now),
     };
     await this.deps.tx.run(async (tx) => {
-      // The budget first: its hold must be the transaction's first statement (see spendBudget).
-      if (budgeted) await this.spendBudget(tx, sender, 'v2');
+      await this.admitInTransaction(tx, body.name, sender, 'v2', budgeted);
       if (descriptor) {
         // Pinned in the request's own transaction, so a refusal from here on leaves no Partner row behind.
         await this.deps.partnerKeys.pin(descriptor, tx);
@@ -130,10 +129,11 @@ export class InboundHandshake {
   }
 
   /**
-   * Admission of a new request: policy, free name and partner. Returns whether
+   * Admission of a new request, its first part: the policy. Returns whether
    * the request is unsolicited (open mode, origin not invited), i.e. spends the
-   * origin's budget; that is checked in the transaction that stores it
-   * (spendBudget). Refusals are logged at info with the origin.
+   * origin's budget. The rest (a free name and partner, the budget) is read in
+   * the transaction that stores the request (admitInTransaction). Refusals
+   * are logged at info with the origin.
    */
   private async admitFresh(
     body: { name: string },
@@ -144,13 +144,39 @@ export class InboundHandshake {
       const policy = await this.deps.policy.get();
       const verdict = admits(policy, { serverName: sender, dialect });
       if (!verdict.ok) throw new AppError('FED_POLICY_DENIED', verdict.reason);
-      await this.records.checkFree({ name: body.name, serverName: sender });
       const invited = listed(policy.allowed_peers, sender);
       return policy.mode === 'open' && !invited;
     } catch (e) {
       if (e instanceof AppError) this.logRefusal(e, sender, dialect, body.name);
       throw e;
     }
+  }
+
+  /**
+   * Admission of a new request, in the transaction that stores it: the
+   * origin's hold as its first statement (PeeringStore.holdOrigin), then the
+   * free name and partner (PeeringRecords.checkFree) and, when unsolicited,
+   * the budget (spendBudget), both read after the hold. Checked before the
+   * transaction, two requests of one partner under two names at once would
+   * both find the partner free and both be stored; here the second reads
+   * what the first stored (one process: its transactions run one at a time;
+   * replicas: the hold orders them) and is refused.
+   */
+  private async admitInTransaction(
+    tx: StoreTx,
+    name: string,
+    sender: string,
+    dialect: 'v1' | 'v2',
+    budgeted: boolean,
+  ): Promise<void> {
+    await this.deps.peerings.holdOrigin(sender, this.deps.clock.now(), tx);
+    try {
+      await this.records.checkFree({ name, serverName: sender }, {}, undefined, tx);
+    } catch (e) {
+      if (e instanceof AppError) this.logRefusal(e, sender, dialect, name);
+      throw e;
+    }
+    if (budgeted) await this.spendBudget(tx, sender, dialect);
   }
 
   private logRefusal(e: AppError, sender: string, dialect: 'v1' | 'v2', name: string): void {
@@ -168,17 +194,16 @@ export class InboundHandshake {
    * that arrived within the last hour. A declined or revoked request (or one
    * accepted) no longer counts, so a partner whose request an admin turned
    * down may ask again at once; what is bounded is what waits in the admin's
-   * inbox. Counted in the transaction that stores the request, so two
-   * requests at once cannot both take the last place: in one process its
-   * transactions run one at a time; across replicas the origin's hold, the
-   * transaction's first statement, makes a second one wait for (or, on
-   * Galera, lose to and rerun after) the first, and its snapshot, taken at
-   * its first read after the hold, holds what the first stored.
+   * inbox. Counted in the transaction that stores the request, after the
+   * origin's hold (admitInTransaction), so two requests at once cannot both
+   * take the last place: in one process its transactions run one at a time;
+   * across replicas the hold makes a second one wait for (or, on Galera, lose
+   * to and rerun after) the first, and its snapshot, taken at its first read
+   * after the hold, holds what the first stored.
    */
   private async spendBudget(tx: StoreTx, sender: string, dialect: 'v1' | 'v2'): Promise<void> {
     const limit = this.deps.config.federation.unsolicitedRequestsPerOriginPerHour;
     const now = this.deps.clock.now();
-    await this.deps.peerings.holdOriginBudget(sender, now, tx);
     const pending = await this.deps.peerings.listIncoming(
       { partnerServerName: sender, state: 'pending', createdAfter: now - BUDGET_WINDOW_MS, limit },
       tx,
@@ -481,7 +506,7 @@ export class InboundHandshake {
     };
     try {
       await this.deps.tx.run(async (tx) => {
-        if (budgeted) await this.spendBudget(tx, serverName, 'v1');
+        await this.admitInTransaction(tx, body.name, serverName, 'v1', budgeted);
         await this.deps.peerings.insertIncoming(row, tx);
       });
     } catch (e) {

@@ -52,9 +52,10 @@ export class PeeringRecords {
     p: { name: string; serverName: string },
     except: { incomingId?: string; outgoingId?: string } = {},
     seen?: AdmissionRows,
+    tx?: StoreTx,
   ): Promise<void> {
     const server = p.serverName.toLowerCase();
-    const peers = seen?.peers ?? (await this.deps.peerings.listPeers());
+    const peers = seen?.peers ?? (await this.deps.peerings.listPeers(undefined, tx));
     for (const peer of peers) {
       if ((peer.partnerServerName ?? '').toLowerCase() === server) {
         throw new AppError('FED_ALREADY_PEERED', `already peered with ${p.serverName} (as '${peer.name}')`);
@@ -68,13 +69,13 @@ export class PeeringRecords {
     }
     const pending = [
       {
-        rows: seen?.pendingOutgoing ?? (await this.deps.peerings.listOutgoing({ state: 'pending' })),
+        rows: seen?.pendingOutgoing ?? (await this.deps.peerings.listOutgoing({ state: 'pending' }, tx)),
         skip: except.outgoingId,
         way: 'outgoing',
         to: 'to',
       },
       {
-        rows: seen?.pendingIncoming ?? (await this.deps.peerings.listIncoming({ state: 'pending' })),
+        rows: seen?.pendingIncoming ?? (await this.deps.peerings.listIncoming({ state: 'pending' }, tx)),
         skip: except.incomingId,
         way: 'incoming',
         to: 'from',

@@ -233,6 +233,25 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
     await forgetIncoming('ctl_one');
   });
 
+  it('one partner sending requests under four names at once: one is stored, the others are refused (FED_STATE_CONFLICT)', async () => {
+    const before = await storedOnB();
+    const names = ['race_a', 'race_b', 'race_c', 'race_d'];
+    const answers = await Promise.all(
+      names.map((name) =>
+        send({ method: 'POST', path: '/federation/v2/peering-requests', body: requestBody(name) }),
+      ),
+    );
+    const outcome = answers.map((r) => `${r.status} ${String(r.json.error ?? r.json.state)}`).sort();
+    expect(outcome).toEqual([
+      '201 pending',
+      '409 FED_STATE_CONFLICT',
+      '409 FED_STATE_CONFLICT',
+      '409 FED_STATE_CONFLICT',
+    ]);
+    expect((await storedOnB()).incoming).toBe(before.incoming + 1);
+    for (const name of names) await forgetIncoming(name);
+  });
+
   it("an accept naming a partner agreement key B no longer knows is 409 FED_AGREEMENT_KEY_UNKNOWN (the wire's FED_UNKNOWN_KEY is 401)", async () => {
     const body = requestBody('gone_kid');
     expect((await send({ method: 'POST', path: '/federation/v2/peering-requests', body })).status).toBe(201);

@@ -128,14 +128,15 @@ export interface PeeringStore {
   findIncoming(key: { id: string } | { requestId: string }, tx?: StoreTx): Promise<IncomingRequest | null>;
   insertIncoming(row: IncomingRequest, tx?: StoreTx): Promise<void>;
   /**
-   * Orders the transactions that count and spend one origin's unsolicited
-   * budget, across processes sharing the database (replicas): called first in
-   * such a transaction, it writes a row of that origin, so a second one waits
-   * for the first to end (one server) or loses to it with 1213 and is run
-   * again whole (Galera), then counts what the first stored. A no-op where one
+   * Orders the transactions that admit one origin's new requests (the check
+   * that its name and partner are free, and the unsolicited budget), across
+   * processes sharing the database (replicas): called first in such a
+   * transaction, it writes a row of that origin, so a second one waits for
+   * the first to end (one server) or loses to it with 1213 and is run again
+   * whole (Galera), then reads what the first stored. A no-op where one
    * process owns the database (its transactions run one at a time).
    */
-  holdOriginBudget(serverName: string, now: number, tx: StoreTx): Promise<void>;
+  holdOrigin(serverName: string, now: number, tx: StoreTx): Promise<void>;
   updateIncoming(id: string, patch: IncomingPatch, tx?: StoreTx): Promise<boolean>;
   deleteIncoming(id: string, opts?: { onlyIfPending?: boolean }, tx?: StoreTx): Promise<boolean>;
 

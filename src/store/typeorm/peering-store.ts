@@ -206,7 +206,7 @@ export class TypeormPeeringStore {
     await exclusive(this.db, tx, () => this.incoming(tx).insert(row));
   }
 
-  async holdOriginBudget(serverName: string, now: number, tx: StoreTxToken): Promise<void> {
+  async holdOrigin(serverName: string, now: number, tx: StoreTxToken): Promise<void> {
     // SQLite is one process's file; its transactions already run one at a time (TypeormTransactions).
     if (this.db.options.type !== 'mariadb' && this.db.options.type !== 'mysql') return;
     // A row of rate_limit_windows (the purge drops it a minute on); its write, not a lock, is what Galera certifies.

@@ -274,7 +274,7 @@ class MemoryPeeringStore implements PeeringStore {
     return found ? copy(found) : null;
   }
   /** One process: its transactions already run one at a time. */
-  async holdOriginBudget(_serverName: string, _now: number, tx: StoreTx) {
+  async holdOrigin(_serverName: string, _now: number, tx: StoreTx) {
     this.db.check(tx);
   }
   async insertIncoming(row: IncomingRequest, tx?: StoreTx) {
