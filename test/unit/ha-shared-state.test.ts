@@ -1,5 +1,6 @@
 import { ManualClock } from '../harness/manual-clock';
 import { captureLogger } from '../harness/test-logger';
+import type { DataSource } from 'typeorm';
 import {
   DbJobLeases,
   DbLoginFailures,
@@ -10,6 +11,7 @@ import {
   DbReplicas,
   NodePeerRunRows,
 } from '../../src/store/ha';
+import { ensureLeaseRow } from '../../src/store/ha/job-leases';
 import { PeerEntity } from '../../src/store/entities';
 import { newPeerRow } from '../harness/peer-row';
 import {
@@ -44,6 +46,38 @@ import { useTempSqlite } from './fixtures/temp-sqlite';
 describe('state replicas share through the database', () => {
   const clock = new ManualClock();
   const tmp = useTempSqlite('ha');
+
+  it("a lease row made by two replicas at once: the loser's INSERT failing certification (1213) is run again and finds the winner's row", async () => {
+    const { db } = tmp;
+    // Fault injected on purpose (Galera produces it, but not on demand): the first INSERT of the lease row
+    // through this data source loses to another replica's, which lands first, and fails with 1213.
+    let injected = 0;
+    const losing = new Proxy(db, {
+      get(target, prop, receiver) {
+        if (prop !== 'createQueryRunner') return Reflect.get(target, prop, receiver) as unknown;
+        return () => {
+          const qr = target.createQueryRunner();
+          const query = qr.query.bind(qr);
+          qr.query = async (sql: string, params?: unknown[], raw?: boolean) => {
+            if (injected === 0 && sql.startsWith('INSERT INTO `job_leases`')) {
+              injected++;
+              await ensureLeaseRow(target, clock, 'made-twice');
+              throw Object.assign(new Error('Deadlock found when trying to get lock'), {
+                errno: 1213,
+                code: 'ER_LOCK_DEADLOCK',
+              });
+            }
+            return query(sql, params, raw as true);
+          };
+          return qr;
+        };
+      },
+    }) as DataSource;
+    await ensureLeaseRow(losing, clock, 'made-twice');
+    expect(injected).toBe(1);
+    const rows = (await new DbJobLeases(db, clock, 'x').list()).filter((l) => l.job === 'made-twice');
+    expect(rows).toHaveLength(1);
+  });
 
   it('a job lease goes to one replica per period, with a growing fencing token; a failed or expired run is taken over', async () => {
     const { db } = tmp;

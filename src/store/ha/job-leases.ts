@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/clock';
 import type { LeaseRecord } from '../../core/replicas';
-import { isDuplicateKey } from '../typeorm/transactions';
+import { isDuplicateKey, retryOnConflict } from '../typeorm/transactions';
 import { execute, num, select } from './sql';
 
 /**
@@ -86,17 +86,25 @@ export class DbJobLeases {
   }
 }
 
-/** A lease row (`job_leases`), free, made once: a row already there (made by another replica) is left as it is. */
+/**
+ * A lease row (`job_leases`), free, made once: a row already there (made by
+ * another replica) is left as it is. Two replicas making it at once through
+ * two Galera nodes: the loser's INSERT can fail certification (1213) rather
+ * than meet the winner's row as a duplicate key; it is then run again, and
+ * finds the row.
+ */
 export async function ensureLeaseRow(db: DataSource, clock: Clock, name: string): Promise<void> {
-  try {
-    await execute(
-      db,
-      'INSERT INTO `job_leases` (`name`, `holder`, `token`, `period`, `expiresAt`, `done`, `updatedAt`) VALUES (?, NULL, 0, -1, 0, 0, ?)',
-      [name, clock.now()],
-    );
-  } catch (e) {
-    if (!isDuplicateKey(e)) throw e;
-  }
+  await retryOnConflict(async () => {
+    try {
+      await execute(
+        db,
+        'INSERT INTO `job_leases` (`name`, `holder`, `token`, `period`, `expiresAt`, `done`, `updatedAt`) VALUES (?, NULL, 0, -1, 0, 0, ?)',
+        [name, clock.now()],
+      );
+    } catch (e) {
+      if (!isDuplicateKey(e)) throw e;
+    }
+  });
 }
 
 /** A holder mark: the replica's name and a random suffix, unique per attempt or per process. */
