@@ -111,7 +111,7 @@ export class FilesBackend implements StateBackend {
     const report: ApplyReport = { changes: [], reloaded: [], phasesMs: phases.ms };
     const t0 = performance.now();
     const owned = await this.clashes.exclude(state);
-    const iax = renderIax(owned);
+    const iax = renderIax(owned, this.clashes.renderOptions());
     // A change of IAX2 options alone (codec, host, secret ...) leaves every dial plan step as it was: the
     // text rendered last time stands, without rendering ~10,000 lines again.
     const last = this.lastApplied;
@@ -261,7 +261,9 @@ export class FilesBackend implements StateBackend {
     const prefetched = this.listAfterReload?.state === state ? this.listAfterReload.list : null;
     this.listAfterReload = null;
     const marks =
-      this.lastApplied?.state === state ? this.lastApplied.marks : renderIax(this.clashes.owned(state)).marks;
+      this.lastApplied?.state === state
+        ? this.lastApplied.marks
+        : renderIax(this.clashes.owned(state), this.clashes.renderOptions()).marks;
     const listing = (prefetched ? await prefetched.catch(() => null) : null) ?? (await this.listPeers());
     const report = checkPeers(
       state,

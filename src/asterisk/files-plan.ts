@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/logger';
 import type { DesiredState } from './desired-state';
-import { IAX_FILE } from './files-renderer';
+import { FRIEND_TEMPLATE, IAX_FILE } from './files-renderer';
 import { handWrittenIaxSections } from './iax-conf-sections';
 
 /**
@@ -18,6 +18,14 @@ import { handWrittenIaxSections } from './iax-conf-sections';
  */
 export class HandWrittenClashes {
   private readonly clashes = new Map<string, string>();
+  /**
+   * Whether a hand-written section has the friends' template's name. A friend
+   * naming its template inherits the first section of that name Asterisk
+   * reads, and iax.conf is read before the generated file it includes: the
+   * friends would take the admin's lines (a context, a host) instead of
+   * ours. Then every friend is written whole, without the template.
+   */
+  private templateTaken = false;
 
   constructor(
     private readonly configDir: string,
@@ -28,6 +36,15 @@ export class HandWrittenClashes {
   async exclude(state: DesiredState): Promise<DesiredState> {
     this.clashes.clear();
     const handWritten = await handWrittenIaxSections(this.configDir, IAX_FILE);
+    const taken = handWritten.has(FRIEND_TEMPLATE);
+    if (taken && !this.templateTaken) {
+      this.logger.warn(
+        `iax.conf (or a file it includes) has a section [${FRIEND_TEMPLATE}] that the sidecar did not write; ` +
+          'federation friends are written whole, without that template, until it is renamed',
+        { component: 'asterisk' },
+      );
+    }
+    this.templateTaken = taken;
     const owned = state.peers.filter((p) => {
       if (!handWritten.has(p.friend.name.toLowerCase())) return true;
       this.clashes.set(
@@ -44,6 +61,11 @@ export class HandWrittenClashes {
       });
     }
     return owned.length === state.peers.length ? state : { ...state, peers: owned };
+  }
+
+  /** How to render the iax file after the last exclude: with the friends' template unless its name is taken. */
+  renderOptions(): { template: boolean } {
+    return { template: !this.templateTaken };
   }
 
   /** The state without the peers the last exclude left out (without reading iax.conf again). */

@@ -186,6 +186,41 @@ describe('files backend', () => {
     expect(await callBA()).toBe(true);
   });
 
+  it("a hand-written section named like the friends' template: the friends are written whole, keeping their own lines", async () => {
+    const conf = path.join(A.configDir, 'iax.conf');
+    const before = fs.readFileSync(conf, 'utf8');
+    // An admin's own peer of that name, before the include like every hand-written section: Asterisk reads it
+    // first, so a friend naming the template would inherit its lines (its codec, no disallow=all) instead.
+    fs.writeFileSync(
+      conf,
+      before.replace(
+        '#tryinclude',
+        `[${FRIEND_TEMPLATE}]\ntype=friend\nhost=127.0.0.1\nport=4998\nsecret=handwrittensecret456\ncontext=uuru-test\nallow=alaw\n\n#tryinclude`,
+      ),
+    );
+    const iaxFile = path.join(A.configDir, IAX_FILE);
+    const callBA = () => dial(sb.ami, `66${TEST_EXTENSION}`);
+    try {
+      expect((await sa.feature.reconcile('test'))?.applied).toContain('a_b');
+      const text = fs.readFileSync(iaxFile, 'utf8');
+      expect(text).not.toContain(`[${FRIEND_TEMPLATE}]`);
+      expect(text).toContain('\n[a_b]\n');
+      expect(text.slice(text.indexOf('[a_b]'))).toContain('disallow=all');
+      // The admin reloads chan_iax2 after editing iax.conf: the friend keeps its encryption and codec (with the
+      // template inherited from the admin's section, checked on Asterisk 22: Encryption No, Codecs (ulaw|alaw)).
+      await A.cli('module reload chan_iax2.so');
+      const shown = await A.cli('iax2 show peer a_b');
+      expect(shown).toMatch(/Codecs\s*:\s*\(ulaw\)/);
+      expect(shown).toMatch(/Encryption\s*:\s*\(aes128/);
+      expect(await callBA()).toBe(true);
+    } finally {
+      fs.writeFileSync(conf, before);
+      await sa.feature.reconcile('test');
+    }
+    expect(fs.readFileSync(iaxFile, 'utf8')).toContain(`\n[a_b](${FRIEND_TEMPLATE})\n`);
+    expect(await A.cli('iax2 show peer a_b')).toMatch(/Codecs\s*:\s*\(ulaw\)/);
+  });
+
   it('asks Asterisk nothing about the peers while chan_iax2 reloads, and lists them once right behind the reload', async () => {
     // Every AMI action of every session (the sidecar's main and probe sessions are AmiClients too), in the
     // order sent and answered: a spy that passes each on to the real client.
