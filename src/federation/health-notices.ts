@@ -70,6 +70,8 @@ export class HealthNotices {
     const { peerings, partners, clock } = this.deps;
     const now = clock.now();
     const peers = await peerings.listPeers();
+    // Every partner's keys in one read (not one lookup per peer), their expiry worked out once per partner.
+    const keysByServer = peers.some((p) => p.partnerServerName) ? await partners.allSigningKeys() : null;
     const partnerCache = new Map<string, number | null>();
     for (const p of peers) {
       const errorState: PartnerErrorState = p.partnerError ? 'error' : 'ok';
@@ -90,8 +92,8 @@ export class HealthNotices {
       if (!p.partnerServerName) continue;
       const server = p.partnerServerName.toLowerCase();
       if (!partnerCache.has(server)) {
-        const row = await partners.get(server);
-        partnerCache.set(server, row ? partnerKeyExpiry(row.signingKeys) : null);
+        const keys = keysByServer?.get(server);
+        partnerCache.set(server, keys ? partnerKeyExpiry(keys) : null);
       }
       const expiresAt = partnerCache.get(server) ?? null;
       const keyState = keyExpiryState(expiresAt, now, this.deps.keyExpiryWarnMs);

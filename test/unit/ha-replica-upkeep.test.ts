@@ -249,4 +249,35 @@ describe('readers of the apply state', () => {
     );
     expect(typeof runs?.partnerIaxPort).toBe('number');
   });
+
+  it("a monitor poll reads each peer's link columns as the entity has them, numbers as numbers", async () => {
+    const { db } = tmp;
+    await db.getRepository(PeerEntity).insert([peer('seen', '75'), peer('never', '76')]);
+    const rows = new PeerRunRows(db);
+    const seenId = (await rows.readAll()).find((r) => r.name === 'seen')?.id ?? '';
+    await rows.patch([seenId], {
+      reachability: 'lagged',
+      latencyMs: 412,
+      linkError: 'slow answers',
+      lastSeen: 1_700_000_000_123,
+    });
+    const links = await rows.readLinks();
+    const byName = new Map(links.map((l) => [l.name, l]));
+    expect(byName.get('seen')).toEqual({
+      id: seenId,
+      name: 'seen',
+      reachability: 'lagged',
+      latencyMs: 412,
+      linkError: 'slow answers',
+      lastSeen: 1_700_000_000_123,
+    });
+    expect(byName.get('never')).toMatchObject({ latencyMs: null, linkError: null, lastSeen: null });
+    // What TypeORM's own mapping of the same columns gives (the reader it replaced).
+    const mapped = await db.getRepository(PeerEntity).find({
+      select: { id: true, name: true, reachability: true, latencyMs: true, linkError: true, lastSeen: true },
+    });
+    expect(links.map((l) => ({ ...l })).sort((a, b) => a.name.localeCompare(b.name))).toEqual(
+      mapped.map((m) => ({ ...m })).sort((a, b) => String(a.name).localeCompare(String(b.name))),
+    );
+  });
 });

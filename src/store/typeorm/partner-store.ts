@@ -28,6 +28,15 @@ export class TypeormPartnerStore {
       : null;
   }
 
+  /**
+   * One SELECT of two columns for every partner: the health-notices pass looked each of 1,000 partners up
+   * with its own findOneBy (about 200 ms a pass, in one stretch of the event loop's turns).
+   */
+  async allSigningKeys(): Promise<Map<string, Partner['signingKeys']>> {
+    const rows = await this.repo().find({ select: { serverName: true, signingKeys: true } });
+    return new Map(rows.map((r) => [r.serverName.toLowerCase(), r.signingKeys]));
+  }
+
   async insert(partner: Partner, tx?: StoreTxToken): Promise<void> {
     // TypeORM's partial-entity type cannot express the free-form JSON column.
     const row = {

@@ -385,6 +385,9 @@ class MemoryPartnerStore implements PartnerStore {
     const p = await this.get(serverName, tx);
     return p ? { signingKeys: p.signingKeys, heldKeys: p.heldKeys, fetchFailures: p.fetchFailures } : null;
   }
+  async allSigningKeys() {
+    return new Map([...this.db.t.partners.values()].map((p) => [p.serverName, copy(p).signingKeys]));
+  }
   async insert(partner: Partner, tx?: StoreTx) {
     this.db.check(tx);
     const key = partner.serverName.toLowerCase();
