@@ -106,6 +106,36 @@ describe('reconciler coalescing', () => {
     expect(backend.applyStarts).toHaveLength(2);
   });
 
+  it('runs a lone request that comes back to back after a run has ended as a follow-up, not a debounce later', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    // The accept's run, then the teardown right behind it (within the back-to-back gap), nothing else.
+    expect(await reconciler.request('peer x accepted')).not.toBeNull();
+    const asked = performance.now();
+    const report = await reconciler.request('peer x torn down');
+    expect(report?.reasons).toEqual(['peer x torn down']);
+    expect(backend.applyStarts).toHaveLength(2);
+    // The old rule (back to back counts as a burst) held it for the whole debounce.
+    expect(backend.applyStarts[1] - asked).toBeLessThan(DEBOUNCE_MS / 4);
+  });
+
+  it('makes a back-to-back follow-up a burst when a third request joins it, even paced past the gap', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    await reconciler.request('accept 0');
+    const second = reconciler.request('accept 1'); // back to back, nothing running: a follow-up
+    // Paced a little slower than the back-to-back gap (the 50-peer test's rows come 17-25 ms apart, more
+    // on a loaded machine): the third must still find the follow-up waiting and make the two a burst.
+    await sleep(32);
+    const thirdAsked = performance.now();
+    const third = reconciler.request('accept 2');
+    const reports = await Promise.all([second, third]);
+    expect(backend.applyStarts).toHaveLength(2);
+    expect(reports[0]).toBe(reports[1]);
+    expect(reports[0]?.reasons).toEqual(['accept 1', 'accept 2']);
+    expect(backend.applyStarts[1] - thirdAsked).toBeGreaterThan(DEBOUNCE_MS / 2);
+  });
+
   it('runs a lone request that came during a leading run right after that run, not a debounce later', async () => {
     const backend = new RecordingBackend();
     reconciler = reconcilerWith(backend);
