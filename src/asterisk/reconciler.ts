@@ -42,7 +42,8 @@ interface Batch {
   full: boolean;
   /**
    * A lone request that came while a leading run was in flight (it runs
-   * FOLLOW_UP_SETTLE_MS after that run ends), or back to back with the
+   * FOLLOW_UP_SETTLE_MS after that run ends, or as it ends when it came
+   * BACK_TO_BACK_SETTLE_MS before, whichever is first), or back to back with the
    * previous request when nothing ran or waited (it runs
    * BACK_TO_BACK_SETTLE_MS after it came), unless another request joins it
    * first (then it is a burst and waits for the burst to pause).
@@ -79,7 +80,10 @@ const FOLLOW_UP_SETTLE_MS = BURST_GAP_MS;
  * the next request of a burst paced at or a little past BURST_GAP_MS (the
  * 50-peer test's rows come 17-25 ms apart, more on a loaded host) must still
  * find it waiting and make the two a burst; a lone one (a teardown right
- * after the accept's run) pays this instead of a whole debounce.
+ * after the accept's run) pays this instead of a whole debounce. A follow-up
+ * that came during a run and has waited this long when the run ends runs at
+ * once: the next request of a burst would have joined it by then (an accept
+ * that came early in a slow teardown run).
  */
 const BACK_TO_BACK_SETTLE_MS = 2 * BURST_GAP_MS;
 
@@ -101,7 +105,8 @@ const BACK_TO_BACK_SETTLE_MS = 2 * BURST_GAP_MS;
  *
  * Follow-up: a lone request (not back to back) that finds a leading run in
  * flight and nothing waiting is not held for a whole debounce: it runs
- * FOLLOW_UP_SETTLE_MS after that run ends (an accept right after the
+ * FOLLOW_UP_SETTLE_MS after that run ends, or as it ends when the request
+ * came BACK_TO_BACK_SETTLE_MS or more before (an accept right after the
  * teardown of the previous peer on the same node, whose run has not ended
  * yet). So is a lone request back to back with the previous one when no run
  * is in flight and nothing waits (a teardown right after the accept's run
@@ -258,7 +263,7 @@ export class Reconciler {
         delayMs: !b.followUp
           ? delay
           : this.running
-            ? `${FOLLOW_UP_SETTLE_MS} after the run in flight`
+            ? `${FOLLOW_UP_SETTLE_MS} after the run in flight (at most ${BACK_TO_BACK_SETTLE_MS} after the request)`
             : BACK_TO_BACK_SETTLE_MS,
       });
       // A follow-up behind a run is timed when that run ends (see runBatch); with nothing running, from now.
@@ -296,11 +301,16 @@ export class Reconciler {
     }
   }
 
-  /** A follow-up that came during the run that just ended runs once it settled (see FOLLOW_UP_SETTLE_MS). */
+  /**
+   * A follow-up that came during the run that just ended runs once it settled: FOLLOW_UP_SETTLE_MS from now,
+   * or BACK_TO_BACK_SETTLE_MS from its request when that is sooner (at once when it has passed).
+   */
   private settleFollowUp(): void {
     const next = this.batch;
     if (this.stopped || !next?.followUp || next.due || next.timer) return;
-    next.timer = setTimeout(() => this.handOver(next), FOLLOW_UP_SETTLE_MS);
+    const wait = Math.min(FOLLOW_UP_SETTLE_MS, next.firstAt + BACK_TO_BACK_SETTLE_MS - performance.now());
+    if (wait <= 0) this.handOver(next);
+    else next.timer = setTimeout(() => this.handOver(next), wait);
   }
 
   /**

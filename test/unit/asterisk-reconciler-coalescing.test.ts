@@ -157,6 +157,26 @@ describe('reconciler coalescing', () => {
     expect(backend.applyStarts[1] - leadingEnded).toBeLessThan(DEBOUNCE_MS / 4);
   });
 
+  it('runs a follow-up as soon as a slow run ends when it came early in that run', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    let release = () => undefined as void;
+    backend.hold = new Promise<void>((r) => (release = r));
+    const teardown = reconciler.request('peer x torn down');
+    await sleep(40);
+    const accept = reconciler.request('peer y accepted'); // a follow-up, alone
+    // The teardown's run goes on (a slow disk) well past the window in which a burst's next request comes.
+    await sleep(120);
+    backend.hold = null;
+    release();
+    await teardown;
+    const leadingEnded = performance.now();
+    expect((await accept)?.reasons).toEqual(['peer y accepted']);
+    expect(backend.applyStarts).toHaveLength(2);
+    // Before, it waited the follow-up's settle (25 ms) after the run in any case.
+    expect(backend.applyStarts[1] - leadingEnded).toBeLessThan(15);
+  });
+
   it('makes a follow-up a burst when a second request joins it before it runs', async () => {
     const backend = new RecordingBackend();
     reconciler = reconcilerWith(backend);
