@@ -3,7 +3,7 @@
  * A tears down) with both sidecars at log level debug, printing per round when the accept was sent, when
  * each side listed the peer as applied, and each side's log lines on the way: the reconcile requests (with
  * the delay each got), runs (with their phases) and module reloads, the outbox deliveries and the
- * handshake steps. Where the time from the accept to a live trunk goes, before and after a change.
+ * handshake steps, from the previous round's teardown on. Where the time from the accept to a live trunk goes, before and after a change.
  *   npx ts-node --transpile-only bench/diag-convergence.ts   (DIAG_ROUNDS=8, DIAG_LEVEL=debug, DIAG_ENTRY=source)
  * DIAG_ENTRY=build runs dist/main.js as the bench does (its first round then shows the cold paths of a
  * built sidecar rather than ts-node's compiling of modules loaded late).
@@ -50,10 +50,12 @@ async function main(): Promise<void> {
     [a, b] = await Promise.all([startInstance('dg_a', { config }), startInstance('dg_b', { config })]);
     const [A, B] = [a.sidecar, b.sidecar];
     const rounds = Number(process.env.DIAG_ROUNDS ?? 8);
+    // Each round's lines start at the previous round's teardown: whether its run was still going when the
+    // accept came (the accept then waits for it, and for the follow-up's settle after it) shows in them.
+    let aMark = A.logs().length;
+    let bMark = B.logs().length;
     for (let i = 0; i < rounds; i++) {
       const name = `dg_${i}`;
-      const aMark = A.logs().length;
-      const bMark = B.logs().length;
       const p = await requestAndAccept(A, B, name, { requester: '71', acceptor: '72' });
       const wall = Date.now() - (performance.now() - p.acceptSentAt);
       const readyAt: Record<string, number> = {};
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
           .filter((l) => /reconcile|peering|torn|outbox|deliver|reloaded|laps/.test(l));
         for (const l of lines) console.log(`  ${s.name} ${l.slice(0, 400)}`);
       }
+      [aMark, bMark] = [A.logs().length, B.logs().length];
       await teardown(A, B, name);
     }
   } finally {

@@ -41,9 +41,12 @@ interface Batch {
   due: boolean;
   full: boolean;
   /**
-   * A lone request that came while a leading run was in flight: it runs
-   * FOLLOW_UP_SETTLE_MS after that run ends, unless another request joins
-   * it first (then it is a burst and waits for the burst to pause).
+   * A lone request that came while a leading run was in flight (it runs
+   * FOLLOW_UP_SETTLE_MS after that run ends, or as it ends when it came
+   * BACK_TO_BACK_SETTLE_MS before, whichever is first), or back to back with the
+   * previous request when nothing ran or waited (it runs
+   * BACK_TO_BACK_SETTLE_MS after it came), unless another request joins it
+   * first (then it is a burst and waits for the burst to pause).
    */
   followUp: boolean;
 }
@@ -72,6 +75,19 @@ const BURST_GAP_MS = 25;
 const FOLLOW_UP_SETTLE_MS = BURST_GAP_MS;
 
 /**
+ * How long a lone request that came back to back after a run has ended
+ * (nothing running, nothing waiting) waits before it runs as a follow-up:
+ * the next request of a burst paced at or a little past BURST_GAP_MS (the
+ * 50-peer test's rows come 17-25 ms apart, more on a loaded host) must still
+ * find it waiting and make the two a burst; a lone one (a teardown right
+ * after the accept's run) pays this instead of a whole debounce. A follow-up
+ * that came during a run and has waited this long when the run ends runs at
+ * once: the next request of a burst would have joined it by then (an accept
+ * that came early in a slow teardown run).
+ */
+const BACK_TO_BACK_SETTLE_MS = 2 * BURST_GAP_MS;
+
+/**
  * Desired state (Peer rows) against actual state (Asterisk). One run reads
  * every peer, lets the backend write what differs (and reload only then),
  * verifies what Asterisk shows, and records apply states on the peers.
@@ -89,11 +105,15 @@ const FOLLOW_UP_SETTLE_MS = BURST_GAP_MS;
  *
  * Follow-up: a lone request (not back to back) that finds a leading run in
  * flight and nothing waiting is not held for a whole debounce: it runs
- * FOLLOW_UP_SETTLE_MS after that run ends (an accept right after the
+ * FOLLOW_UP_SETTLE_MS after that run ends, or as it ends when the request
+ * came BACK_TO_BACK_SETTLE_MS or more before (an accept right after the
  * teardown of the previous peer on the same node, whose run has not ended
- * yet). A second request before then makes the two a burst (the debounce as
- * above); so does a request during the follow-up run itself, so a burst costs
- * the leading run, at most one follow-up and one more run.
+ * yet). So is a lone request back to back with the previous one when no run
+ * is in flight and nothing waits (a teardown right after the accept's run
+ * ended): it runs BACK_TO_BACK_SETTLE_MS after it came. A second request
+ * before a follow-up runs makes the two a burst (the debounce as above); so
+ * does a request during the follow-up run itself, so a burst costs the
+ * leading run, at most one follow-up and one more run.
  */
 /**
  * What changes a trunk with time alone: trunk secret epoch phases and the
@@ -124,6 +144,11 @@ export class Reconciler {
   private lastRequestAt = Number.NEGATIVE_INFINITY;
   /** Whether the run in flight is a follow-up (see FOLLOW_UP_SETTLE_MS). */
   private followUpInFlight = false;
+  /**
+   * A batch's run is in flight: set when runBatch takes it, cleared before its waiters are answered (the single
+   * flight's own busy flag clears a few microtasks later, after a waiter's continuation may have asked again).
+   */
+  private running = false;
   private readonly runs = new SingleFlight(() => this.runBatch(), {
     rerunWhen: () => !this.stopped && this.batch?.due === true,
   });
@@ -202,16 +227,14 @@ export class Reconciler {
       const sincePrevious = now - this.lastRequestAt;
       // Coalesce only what comes while a run is in flight or a batch waits (or back to back).
       const backToBack = sincePrevious < BURST_GAP_MS;
-      const busy = this.runs.busy || this.batch !== null || backToBack;
+      const busy = this.running || this.batch !== null || backToBack;
       const inBurst = busy && sincePrevious < debounce;
-      // Alone behind a leading run: a follow-up, not a burst (yet).
+      // Alone behind a leading run, or back to back with nothing running: a follow-up, not a burst (yet).
       const followUp =
         inBurst &&
         opts.immediate !== true &&
         this.batch === null &&
-        !backToBack &&
-        this.runs.busy &&
-        !this.followUpInFlight;
+        (this.running ? !backToBack && !this.followUpInFlight : backToBack);
       this.lastRequestAt = now;
       const b = (this.batch ??= {
         reasons: new Set(),
@@ -237,9 +260,14 @@ export class Reconciler {
       this.deps.logger.debug('reconcile requested', {
         component: 'asterisk',
         reason,
-        delayMs: b.followUp ? `${FOLLOW_UP_SETTLE_MS} after the run in flight` : delay,
+        delayMs: !b.followUp
+          ? delay
+          : this.running
+            ? `${FOLLOW_UP_SETTLE_MS} after the run in flight (at most ${BACK_TO_BACK_SETTLE_MS} after the request)`
+            : BACK_TO_BACK_SETTLE_MS,
       });
-      // A follow-up is timed when the run in flight ends (see runBatch).
+      // A follow-up behind a run is timed when that run ends (see runBatch); with nothing running, from now.
+      if (b.followUp && !this.running) b.timer = setTimeout(() => this.handOver(b), BACK_TO_BACK_SETTLE_MS);
       if (b.followUp) return;
       if (delay === 0) this.handOver(b);
       else b.timer = setTimeout(() => this.handOver(b), delay);
@@ -261,21 +289,28 @@ export class Reconciler {
     if (!b?.due) return;
     this.batch = null;
     this.followUpInFlight = b.followUp;
+    this.running = true;
     let report: ReconcileReport | null = null;
     try {
       report = await this.runOnce([...b.reasons], b.full);
     } finally {
+      this.running = false;
       this.followUpInFlight = false;
       for (const w of b.waiters) w(report);
       this.settleFollowUp();
     }
   }
 
-  /** A follow-up that came during the run that just ended runs once it settled (see FOLLOW_UP_SETTLE_MS). */
+  /**
+   * A follow-up that came during the run that just ended runs once it settled: FOLLOW_UP_SETTLE_MS from now,
+   * or BACK_TO_BACK_SETTLE_MS from its request when that is sooner (at once when it has passed).
+   */
   private settleFollowUp(): void {
     const next = this.batch;
     if (this.stopped || !next?.followUp || next.due || next.timer) return;
-    next.timer = setTimeout(() => this.handOver(next), FOLLOW_UP_SETTLE_MS);
+    const wait = Math.min(FOLLOW_UP_SETTLE_MS, next.firstAt + BACK_TO_BACK_SETTLE_MS - performance.now());
+    if (wait <= 0) this.handOver(next);
+    else next.timer = setTimeout(() => this.handOver(next), wait);
   }
 
   /**

@@ -106,6 +106,36 @@ describe('reconciler coalescing', () => {
     expect(backend.applyStarts).toHaveLength(2);
   });
 
+  it('runs a lone request that comes back to back after a run has ended as a follow-up, not a debounce later', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    // The accept's run, then the teardown right behind it (within the back-to-back gap), nothing else.
+    expect(await reconciler.request('peer x accepted')).not.toBeNull();
+    const asked = performance.now();
+    const report = await reconciler.request('peer x torn down');
+    expect(report?.reasons).toEqual(['peer x torn down']);
+    expect(backend.applyStarts).toHaveLength(2);
+    // The old rule (back to back counts as a burst) held it for the whole debounce.
+    expect(backend.applyStarts[1] - asked).toBeLessThan(DEBOUNCE_MS / 4);
+  });
+
+  it('makes a back-to-back follow-up a burst when a third request joins it, even paced past the gap', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    await reconciler.request('accept 0');
+    const second = reconciler.request('accept 1'); // back to back, nothing running: a follow-up
+    // Paced a little slower than the back-to-back gap (the 50-peer test's rows come 17-25 ms apart, more
+    // on a loaded machine): the third must still find the follow-up waiting and make the two a burst.
+    await sleep(32);
+    const thirdAsked = performance.now();
+    const third = reconciler.request('accept 2');
+    const reports = await Promise.all([second, third]);
+    expect(backend.applyStarts).toHaveLength(2);
+    expect(reports[0]).toBe(reports[1]);
+    expect(reports[0]?.reasons).toEqual(['accept 1', 'accept 2']);
+    expect(backend.applyStarts[1] - thirdAsked).toBeGreaterThan(DEBOUNCE_MS / 2);
+  });
+
   it('runs a lone request that came during a leading run right after that run, not a debounce later', async () => {
     const backend = new RecordingBackend();
     reconciler = reconcilerWith(backend);
@@ -125,6 +155,26 @@ describe('reconciler coalescing', () => {
     expect(backend.applyStarts).toHaveLength(2);
     // The old rule held it for the whole debounce (DEBOUNCE_MS after its request, 360 ms after the run ended).
     expect(backend.applyStarts[1] - leadingEnded).toBeLessThan(DEBOUNCE_MS / 4);
+  });
+
+  it('runs a follow-up as soon as a slow run ends when it came early in that run', async () => {
+    const backend = new RecordingBackend();
+    reconciler = reconcilerWith(backend);
+    let release = () => undefined as void;
+    backend.hold = new Promise<void>((r) => (release = r));
+    const teardown = reconciler.request('peer x torn down');
+    await sleep(40);
+    const accept = reconciler.request('peer y accepted'); // a follow-up, alone
+    // The teardown's run goes on (a slow disk) well past the window in which a burst's next request comes.
+    await sleep(120);
+    backend.hold = null;
+    release();
+    await teardown;
+    const leadingEnded = performance.now();
+    expect((await accept)?.reasons).toEqual(['peer y accepted']);
+    expect(backend.applyStarts).toHaveLength(2);
+    // Before, it waited the follow-up's settle (25 ms) after the run in any case.
+    expect(backend.applyStarts[1] - leadingEnded).toBeLessThan(15);
   });
 
   it('makes a follow-up a burst when a second request joins it before it runs', async () => {
