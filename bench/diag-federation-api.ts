@@ -15,7 +15,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
-import { adminOk, destroyAll, startSidecar, type Sidecar } from '../test/harness/sidecar';
+import { adminOk, destroyAll, incomingByName, startSidecar, type Sidecar } from '../test/harness/sidecar';
+import { waitUntil } from '../test/harness/wait';
 import { closedLoop, LoopbackClient, type LoadOutcome, openLoop } from './loopback-client';
 import { PartnerSigner } from './partner-signer';
 import { percentile, summarize } from './percentiles';
@@ -43,6 +44,12 @@ interface TraceEvent {
   ms: number;
   sql?: string;
   thread?: number;
+}
+
+/** utime + stime of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** The phase's start on the monotonic clock every process shares (a --cpu-prof profile's timestamps, in µs). */
@@ -200,26 +207,43 @@ async function main(): Promise<void> {
     }
     if (phases.includes('create')) {
       await teardown(a, b, 'diag_api');
+      // Odd creates wait until the partner has forgotten the previous revoked request (its delivery done);
+      // even ones follow the revoke at once, as the scenario does.
       const n = Number(process.env.DIAG_CREATES ?? 60);
-      const ms: number[] = [];
+      const ms: { atOnce: number[]; settled: number[] } = { atOnce: [], settled: [] };
+      const cpu0 = [cpuMs(a.pid), cpuMs(b.pid)];
       for (let i = 0; i < n + 10; i++) {
         const t0 = performance.now();
+        const name = `diag_create_${i}`;
         const created = await adminOk<{ id: string }>(
           a,
           'POST',
           '/federation/outgoing-requests',
-          { name: `diag_create_${i}`, partner_url: target, prefix: String(600 + i), codec: 'ulaw' },
+          { name, partner_url: target, prefix: String(600 + i), codec: 'ulaw' },
           201,
         );
         if (i === 10) mark('create');
-        if (i >= 10) ms.push(performance.now() - t0);
+        if (i >= 10) (i % 2 === 1 ? ms.settled : ms.atOnce).push(performance.now() - t0);
         await adminOk(a, 'DELETE', `/federation/outgoing-requests/${created.id}`, undefined, 204);
+        if (i % 2 === 0) {
+          const other = b;
+          await waitUntil(async () => (await incomingByName(other, name)) === undefined, {
+            what: `${name} forgotten`,
+            timeoutMs: 10_000,
+            intervalMs: 2,
+          });
+        }
       }
-      const sorted = [...ms].sort((x, y) => x - y);
-      console.log(
-        `v2 create: n=${ms.length} p50=${percentile(ms, 50)?.toFixed(2)} p90=${percentile(ms, 90)?.toFixed(2)} ` +
-          `min=${sorted[0]?.toFixed(2)} max=${sorted[sorted.length - 1]?.toFixed(2)}`,
-      );
+      const cpu1 = [cpuMs(a.pid), cpuMs(b.pid)];
+      for (const [mode, xs] of Object.entries(ms)) {
+        const sorted = [...xs].sort((x, y) => x - y);
+        console.log(
+          `v2 create (${mode}): n=${xs.length} p50=${percentile(xs, 50)?.toFixed(2)} ` +
+            `p90=${percentile(xs, 90)?.toFixed(2)} min=${sorted[0]?.toFixed(2)} max=${sorted[sorted.length - 1]?.toFixed(2)}`,
+        );
+      }
+      const per = (k: number) => (((cpu1[k] ?? 0) - (cpu0[k] ?? 0)) / (n + 10)).toFixed(2);
+      console.log(`CPU per create + revoke cycle: requester ${per(0)} ms, partner ${per(1)} ms`);
     }
   } finally {
     clients.forEach((c) => c.close());
