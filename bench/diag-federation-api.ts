@@ -5,7 +5,9 @@
  * more, event-loop gaps over 20 ms and SQLite calls of 3 ms or more  (bench/diag-trace-preload.js, which
  * appends them to a file; see the issue 13 section of docs/performance-decisions.md).
  *   npm run build && npx ts-node --transpile-only bench/diag-federation-api.ts
- *   DIAG_PHASES=parallel,quiet,flood[,flood2]  DIAG_NODE_ARGS='--cpu-prof ...'  (DIAG_PRELOAD: another trace preload)
+ *   DIAG_PHASES=parallel,quiet,flood[,flood2][,create]  DIAG_NODE_ARGS='--cpu-prof ...'  (DIAG_PRELOAD: another trace preload)
+ *   create: the scenario's v2 create (peering torn down, then DIAG_CREATES creates, default 60, each revoked before
+ *   the next), after 10 untimed ones; DIAG_A_NODE_ARGS: node arguments for the requester (e.g. --cpu-prof).
  * Through /work/helpers/heavy on a shared machine.
  */
 import { spawn } from 'node:child_process';
@@ -13,11 +15,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
-import { destroyAll, startSidecar, type Sidecar } from '../test/harness/sidecar';
+import { adminOk, destroyAll, incomingByName, startSidecar, type Sidecar } from '../test/harness/sidecar';
+import { waitUntil } from '../test/harness/wait';
 import { closedLoop, LoopbackClient, type LoadOutcome, openLoop } from './loopback-client';
 import { PartnerSigner } from './partner-signer';
-import { summarize } from './percentiles';
-import { requestAndAccept, waitForPeer } from './sidecar-peering';
+import { percentile, summarize } from './percentiles';
+import { requestAndAccept, teardown, waitForPeer } from './sidecar-peering';
 
 const phases = (process.env.DIAG_PHASES ?? 'parallel,quiet,flood').split(',');
 const QUIET_LOG = { UURU_LOGLEVEL: 'warn' };
@@ -41,6 +44,12 @@ interface TraceEvent {
   ms: number;
   sql?: string;
   thread?: number;
+}
+
+/** utime + stime of a process so far, in ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** The phase's start on the monotonic clock every process shares (a --cpu-prof profile's timestamps, in µs). */
@@ -142,7 +151,13 @@ async function main(): Promise<void> {
   const clients: LoopbackClient[] = [];
   try {
     [a, b] = await Promise.all([
-      startSidecar({ name: 'diag_api_a', config: base, entry: 'build', env: QUIET_LOG }),
+      startSidecar({
+        name: 'diag_api_a',
+        config: base,
+        entry: 'build',
+        env: QUIET_LOG,
+        nodeArgs: (process.env.DIAG_A_NODE_ARGS ?? '').split(/\s+/).filter((a) => a !== ''),
+      }),
       startSidecar({ name: 'diag_api_b', config: limits(10_000_000), entry: 'build', env, nodeArgs }),
     ]);
     const peering = await requestAndAccept(a, b, 'diag_api', { requester: '71', acceptor: '72' });
@@ -159,35 +174,117 @@ async function main(): Promise<void> {
       const o = await closedLoop(client, make, { concurrency: 16, count: 6000, maxMs: 30_000 });
       report('16 in flight', o, t0, trace);
     }
-    if (!['quiet', 'flood', 'flood2'].some((p) => phases.includes(p))) return;
-    fs.writeFileSync(path.join(b.dataDir, 'config.json'), JSON.stringify(limits(3000)));
-    await b.restart();
-    const partner = new LoopbackClient(target, { maxSockets: 16 });
-    clients.push(partner);
-    await closedLoop(partner, make, { concurrency: 1, count: 20, maxMs: 10_000 });
-    if (phases.includes('quiet')) {
-      const t0 = Date.now();
-      mark('quiet');
-      const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
-      report('quiet', o, t0, trace);
+    if (['quiet', 'flood', 'flood2'].some((p) => phases.includes(p))) {
+      fs.writeFileSync(path.join(b.dataDir, 'config.json'), JSON.stringify(limits(3000)));
+      await b.restart();
+      const partner = new LoopbackClient(target, { maxSockets: 16 });
+      clients.push(partner);
+      await closedLoop(partner, make, { concurrency: 1, count: 20, maxMs: 10_000 });
+      if (phases.includes('quiet')) {
+        const t0 = Date.now();
+        mark('quiet');
+        const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
+        report('quiet', o, t0, trace);
+      }
+      // flood2: a second flood after the first (3 s apart, the per-IP burst full again): warm code, same burst.
+      for (const phase of ['flood', 'flood2'].filter((p) => phases.includes(p))) {
+        if (phase === 'flood2') await new Promise((r) => setTimeout(r, 3000));
+        const f = flood({
+          baseUrl: target,
+          localAddress: '127.0.0.2',
+          concurrency: 32,
+          durationMs: 17_000,
+          requestId: peering.requestId,
+          partnerKeyId: signer.keyId,
+        });
+        await f.ready;
+        const t0 = Date.now();
+        mark(phase);
+        const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
+        report(phase === 'flood' ? 'flooded' : 'flooded again', o, t0, trace);
+        console.log(`  flooder: ${await f.done}`);
+      }
     }
-    // flood2: a second flood after the first (3 s apart, the per-IP burst full again): warm code, same burst.
-    for (const phase of ['flood', 'flood2'].filter((p) => phases.includes(p))) {
-      if (phase === 'flood2') await new Promise((r) => setTimeout(r, 3000));
-      const f = flood({
-        baseUrl: target,
-        localAddress: '127.0.0.2',
-        concurrency: 32,
-        durationMs: 17_000,
-        requestId: peering.requestId,
-        partnerKeyId: signer.keyId,
-      });
-      await f.ready;
-      const t0 = Date.now();
-      mark(phase);
-      const o = await openLoop(partner, make, { perSecond: 25, durationMs: 16_000 });
-      report(phase === 'flood' ? 'flooded' : 'flooded again', o, t0, trace);
-      console.log(`  flooder: ${await f.done}`);
+    if (phases.includes('start')) {
+      // The flood's first second after a fresh restart (code cold, the per-IP burst full), round after round:
+      // the partner at 200 requests/s, so the first 300 ms hold some 60 of its requests.
+      fs.writeFileSync(path.join(b.dataDir, 'config.json'), JSON.stringify(limits(3000)));
+      const early: number[] = [];
+      const later: number[] = [];
+      for (let round = 0; round < Number(process.env.DIAG_START_ROUNDS ?? 5); round++) {
+        await b.restart();
+        const partner = new LoopbackClient(target, { maxSockets: 16 });
+        clients.push(partner);
+        await closedLoop(partner, make, { concurrency: 1, count: 20, maxMs: 10_000 });
+        await new Promise((r) => setTimeout(r, 500));
+        const f = flood({
+          baseUrl: target,
+          localAddress: '127.0.0.2',
+          concurrency: 32,
+          durationMs: 1500,
+          requestId: peering.requestId,
+          partnerKeyId: signer.keyId,
+        });
+        await f.ready;
+        const o = await openLoop(partner, make, { perSecond: 200, durationMs: 1000 });
+        await f.done;
+        const first = o.latencies.filter((_, i) => (o.sentAtMs[i] ?? 0) < 300);
+        const rest = o.latencies.filter((_, i) => (o.sentAtMs[i] ?? 0) >= 300);
+        early.push(...first);
+        later.push(...rest);
+        const s0 = summarize(first);
+        const s1 = summarize(rest);
+        console.log(
+          `start round ${round}: first 300 ms n=${s0.count} p50=${s0.p50} p90=${s0.p90} max=${s0.max}; ` +
+            `300-1000 ms n=${s1.count} p50=${s1.p50} p90=${s1.p90} max=${s1.max}`,
+        );
+      }
+      const e = summarize(early);
+      const l = summarize(later);
+      console.log(
+        `start, all rounds: first 300 ms n=${e.count} p50=${e.p50} p90=${e.p90} p99=${e.p99} max=${e.max}; ` +
+          `300-1000 ms n=${l.count} p50=${l.p50} p90=${l.p90} p99=${l.p99} max=${l.max}`,
+      );
+    }
+    if (phases.includes('create')) {
+      await teardown(a, b, 'diag_api');
+      // Odd creates wait until the partner has forgotten the previous revoked request (its delivery done);
+      // even ones follow the revoke at once, as the scenario does.
+      const n = Number(process.env.DIAG_CREATES ?? 60);
+      const ms: { atOnce: number[]; settled: number[] } = { atOnce: [], settled: [] };
+      const cpu0 = [cpuMs(a.pid), cpuMs(b.pid)];
+      for (let i = 0; i < n + 10; i++) {
+        const t0 = performance.now();
+        const name = `diag_create_${i}`;
+        const created = await adminOk<{ id: string }>(
+          a,
+          'POST',
+          '/federation/outgoing-requests',
+          { name, partner_url: target, prefix: String(600 + i), codec: 'ulaw' },
+          201,
+        );
+        if (i === 10) mark('create');
+        if (i >= 10) (i % 2 === 1 ? ms.settled : ms.atOnce).push(performance.now() - t0);
+        await adminOk(a, 'DELETE', `/federation/outgoing-requests/${created.id}`, undefined, 204);
+        if (i % 2 === 0) {
+          const other = b;
+          await waitUntil(async () => (await incomingByName(other, name)) === undefined, {
+            what: `${name} forgotten`,
+            timeoutMs: 10_000,
+            intervalMs: 2,
+          });
+        }
+      }
+      const cpu1 = [cpuMs(a.pid), cpuMs(b.pid)];
+      for (const [mode, xs] of Object.entries(ms)) {
+        const sorted = [...xs].sort((x, y) => x - y);
+        console.log(
+          `v2 create (${mode}): n=${xs.length} p50=${percentile(xs, 50)?.toFixed(2)} ` +
+            `p90=${percentile(xs, 90)?.toFixed(2)} min=${sorted[0]?.toFixed(2)} max=${sorted[sorted.length - 1]?.toFixed(2)}`,
+        );
+      }
+      const per = (k: number) => (((cpu1[k] ?? 0) - (cpu0[k] ?? 0)) / (n + 10)).toFixed(2);
+      console.log(`CPU per create + revoke cycle: requester ${per(0)} ms, partner ${per(1)} ms`);
     }
   } finally {
     clients.forEach((c) => c.close());

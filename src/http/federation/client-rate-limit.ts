@@ -5,6 +5,7 @@ import { clientAddress } from '../../core/client-address';
 import type { Metrics } from '../../core/metrics';
 import { DESCRIPTOR_PATH } from '../../federation/descriptor';
 import type { HitResult, MaybeSharedHitLimiter } from '../../federation/rate-limiter';
+import type { AddressTurns } from './address-turns';
 import { isWarmUpCall } from './warm-up';
 
 /** The error shape of the surface: v2 and the descriptor as the error middleware renders, v1 as µURU does. */
@@ -70,26 +71,31 @@ export function wasCounted(req: IncomingMessage): boolean {
  * Per-IP limit as route middleware. Behind the App's flood gate it only lets
  * the gate's counted requests pass; on its own (a router mounted without the
  * gate, or a path spelling the gate does not know) it counts and refuses.
+ * With `turns`, a call it lets through goes on when its address has a turn
+ * (address-turns.ts: a few calls of one address at a time).
  */
 export function perIpLimit(
   limiter: MaybeSharedHitLimiter,
   metrics: Metrics,
   endpoint: string,
   shape: RefusalShape = 'v2',
+  turns?: AddressTurns,
 ): RequestHandler {
   const refuse = refusalWriter(metrics, endpoint, shape);
   return (req, res, next) => {
+    // req.ip is clientAddress() (App defines it), as the gate counts.
+    const address = req.ip ?? 'unknown';
+    const go = turns ? () => turns.enter(address, req, res, () => next()) : () => next();
     if ((req as Marked)[COUNTED]) {
-      next();
+      go();
       return;
     }
-    // req.ip is clientAddress() (App defines it), as the gate counts.
-    const r = limiter.take(req.ip ?? 'unknown');
+    const r = limiter.take(address);
     const decide = (v: HitResult): void => {
-      if (v.ok) next();
+      if (v.ok) go();
       else refuse(res, v.retryAfterS);
     };
-    if ('then' in r) r.then(decide, () => next());
+    if ('then' in r) r.then(decide, () => go());
     else decide(r);
   };
 }

@@ -5,9 +5,18 @@ import type { Metrics } from '../../core/metrics';
 import type { FederationSurface } from '../../federation';
 import type { Logger } from '../../logging/logger';
 import type { HttpFeature } from '../http-feature';
+import { AddressTurns } from './address-turns';
 import { perIpGate } from './client-rate-limit';
 import { legacyRoutes } from './legacy-routes';
 import { v2Routes } from './v2-routes';
+
+/**
+ * Calls of one address in the routes behind Express at once (address-turns.ts).
+ * Two: a partner's handshake (a request, then its accept or a revoke) never
+ * waits for a turn, and a flooder's burst adds at most two calls' work to each
+ * turn of the event loop.
+ */
+const TURNS_PER_ADDRESS = 2;
 
 /**
  * The federation listener's HTTP side: the descriptor, uuru-fed/2 and the
@@ -22,7 +31,9 @@ export function createFederationHttpFeature(
 ): HttpFeature {
   const { config, clock, metrics, logger } = ctx;
   const router = Router();
-  const v2 = v2Routes({ ...surface, config, clock, metrics, logger });
+  // One set of turns for every route behind Express: an address's calls take turns across v1, v2 and the descriptor.
+  const turns = new AddressTurns(TURNS_PER_ADDRESS);
+  const v2 = v2Routes({ ...surface, config, clock, metrics, logger, turns });
   router.use(v2.router);
   router.use(
     legacyRoutes({
@@ -32,6 +43,7 @@ export function createFederationHttpFeature(
       inbound: surface.inbound,
       phonebook: surface.phonebook,
       perIp: surface.perIp,
+      turns,
     }),
   );
   return {

@@ -5,6 +5,7 @@ import { AppError, isAppError } from '../../core/errors';
 import type { Metrics } from '../../core/metrics';
 import { clientRequestError } from '../client-request-error';
 import type { Logger } from '../../logging/logger';
+import type { AddressTurns } from './address-turns';
 import { perIpLimit } from './client-rate-limit';
 import type { InboundHandshake } from '../../federation/handshake-inbound';
 import type { Phonebook } from '../../federation/phonebook';
@@ -35,10 +36,12 @@ export function legacyRoutes(deps: {
   inbound: InboundHandshake;
   phonebook: Phonebook;
   perIp: MaybeSharedHitLimiter;
+  /** One address's calls a few at a time (shared with the uuru-fed/2 routes). */
+  turns?: AddressTurns;
 }): Router {
   const r = Router();
   const { metrics } = deps;
-  r.use(perIpLimit(deps.perIp, metrics, 'v1', 'v1'));
+  r.use(perIpLimit(deps.perIp, metrics, 'v1', 'v1', deps.turns));
   r.use(express.json({ limit: deps.config.http.bodyLimitBytes, type: () => true, strict: true }));
 
   const parse = <T extends z.ZodType>(schema: T, value: unknown): z.infer<T> => {

@@ -5,6 +5,7 @@ import type { Config } from '../../config/schema';
 import { AppError, isAppError } from '../../core/errors';
 import type { Metrics } from '../../core/metrics';
 import { isPeeringName, PEERING_NAME_RULE } from '../../core/peering-name';
+import type { AddressTurns } from './address-turns';
 import { perIpLimit, wasCounted, type FastRoute } from './client-rate-limit';
 import {
   buildDescriptor,
@@ -38,6 +39,8 @@ export interface V2RouteDeps extends FederationSurface {
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
+  /** One address's calls a few at a time (shared with the v1 routes). */
+  turns?: AddressTurns;
 }
 
 /** What the signed routes read of a request: an Express request, or a plain Node one on the fast route. */
@@ -66,7 +69,7 @@ export function v2Routes(deps: V2RouteDeps): V2Surface {
 
   r.get(
     DESCRIPTOR_PATH,
-    perIpLimit(deps.perIp, metrics, 'descriptor'),
+    perIpLimit(deps.perIp, metrics, 'descriptor', 'v2', deps.turns),
     counted(metrics, 'descriptor', async (_req, res) => {
       const policy = await deps.policy.get();
       const d = await buildDescriptor({
@@ -83,7 +86,7 @@ export function v2Routes(deps: V2RouteDeps): V2Surface {
   );
 
   const v2 = Router();
-  v2.use(perIpLimit(deps.perIp, metrics, 'v2'));
+  v2.use(perIpLimit(deps.perIp, metrics, 'v2', 'v2', deps.turns));
   v2.use(express.raw({ type: () => true, limit: deps.config.http.bodyLimitBytes }));
 
   const raw = (req: SignedCall): Buffer => (Buffer.isBuffer(req.body) ? req.body : NO_BODY);
