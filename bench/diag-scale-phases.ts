@@ -4,11 +4,19 @@
  * comparison and UPDATE), each timed over DIAG_ROUNDS rounds (default 30) with every peer's codec flipped
  * between rounds as the scale scenario does; medians in ms. For a quick before/after of a cut in seconds.
  *   npx ts-node --transpile-only bench/diag-scale-phases.ts
+ * DIAG_FLIP=0 leaves the peers unchanged between rounds. DIAG_GC=1 adds, per phase, the median number of scavenges and the bytes allocated (KB), counted with
+ * v8.GCProfiler: the heap used at the end less at the start plus what each collection in between freed. With
+ * the young generation held at 1 MB (src/runtime-memory.ts), as in the sidecar, these do not depend on the
+ * machine's load, unlike the times (which the profiler itself lengthens a little). Run it with the young
+ * generation held from the start, as in the sidecar (`newSpaceKb` in the output says its size):
+ *   DIAG_GC=1 node --import ./bench/young-generation-preload.mjs -r ts-node/register/transpile-only \
+ *     bench/diag-scale-phases.ts
  */
 import '../src/runtime-memory';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { configSchema } from '../src/config/schema';
 import { openDatabase } from '../src/store/data-source';
 import { PeerRunRows } from '../src/store/peer-rows';
@@ -23,6 +31,27 @@ import { openPeerTable, peerRow } from './peer-rows';
 
 const PEERS = 1000;
 const ROUNDS = Number(process.env.DIAG_ROUNDS ?? 30);
+
+const GC = process.env.DIAG_GC === '1';
+/** DIAG_FLIP=0: the peers stay as they are between rounds (a run that finds nothing changed). */
+const FLIP = process.env.DIAG_FLIP !== '0';
+
+/** Scavenges and bytes allocated while `fn` runs (see the header). */
+async function counted<T>(
+  fn: () => Promise<T> | T,
+): Promise<{ value: T; scavenges: number; others: number; bytes: number }> {
+  const profiler = new v8.GCProfiler();
+  profiler.start();
+  const before = v8.getHeapStatistics().used_heap_size;
+  const value = await fn();
+  const after = v8.getHeapStatistics().used_heap_size;
+  const stats = profiler.stop()?.statistics ?? [];
+  let freed = 0;
+  for (const g of stats)
+    freed += g.beforeGC.heapStatistics.usedHeapSize - g.afterGC.heapStatistics.usedHeapSize;
+  const scavenges = stats.filter((g) => g.gcType === 'Scavenge').length;
+  return { value, scavenges, others: stats.length - scavenges, bytes: after - before + freed };
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -46,19 +75,35 @@ async function main(): Promise<void> {
     unfederatedSet({ extensionDigits: 4, policy: [], reserved: [], emergency: [] }),
   );
   const times: Record<string, number[]> = {};
-  const lap = (name: string, t: number) => (times[name] ??= []).push(performance.now() - t);
+  /** This round's collections and allocation over all phases (DIAG_GC). */
+  const counts = { scavenges: 0, others: 0, kb: 0 };
+  const record = (name: string, x: number) => (times[name] ??= []).push(x);
+  /** Runs one phase, timed, and counted when DIAG_GC is set. */
+  const phase = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+    const t = performance.now();
+    if (!GC) {
+      const value = await fn();
+      record(name, performance.now() - t);
+      return value;
+    }
+    const c = await counted(fn);
+    record(name, performance.now() - t);
+    record(`${name}.scavenges`, c.scavenges);
+    record(`${name}.kb`, c.bytes / 1024);
+    counts.scavenges += c.scavenges;
+    counts.others += c.others;
+    counts.kb += c.bytes / 1024;
+    return c.value;
+  };
   for (let round = 0; round < ROUNDS + 3; round++) {
-    table.exec('UPDATE peers SET codec = ?', [round % 2 === 0 ? 'alaw' : 'ulaw']);
-    const gc0 = performance.now();
-    let t = performance.now();
-    const peers = await rows.readAll();
-    lap('read', t);
-    t = performance.now();
-    const desired = buildDesiredState(peers, settings, { now: Date.now(), overlapMs: 86_400_000 });
-    lap('build', t);
-    t = performance.now();
-    const iax = renderIax(desired);
-    lap('render', t);
+    if (FLIP) table.exec('UPDATE peers SET codec = ?', [round % 2 === 0 ? 'alaw' : 'ulaw']);
+    const t0 = performance.now();
+    Object.assign(counts, { scavenges: 0, others: 0, kb: 0 });
+    const peers = await phase('read', () => rows.readAll());
+    const desired = await phase('build', () =>
+      buildDesiredState(peers, settings, { now: Date.now(), overlapMs: 86_400_000 }),
+    );
+    const iax = await phase('render', () => renderIax(desired));
     const listText = desired.peers
       .map(
         (p) =>
@@ -66,27 +111,33 @@ async function main(): Promise<void> {
       )
       .join('\n');
     const link = { command: async () => listText } as unknown as AmiLink;
-    t = performance.now();
-    const listing = await loadedMarks(link);
-    const report = checkPeers(
-      desired,
-      listing,
-      iax.marks,
-      () => undefined,
-      () => undefined,
+    const report = await phase('verify', async () =>
+      checkPeers(
+        desired,
+        await loadedMarks(link),
+        iax.marks,
+        () => undefined,
+        () => undefined,
+      ),
     );
-    lap('verify', t);
     if (report.peerErrors.size > 0) throw new Error('verify failed');
-    t = performance.now();
-    const batch = new PeerPatchBatch();
-    const patch = { applyState: 'applied', applyError: null, appliedAt: Date.now() } as const;
-    for (const p of peers) batch.add(p.id, patch);
-    await batch.flush(rows);
-    lap('record', t);
-    lap('total', gc0);
+    await phase('record', async () => {
+      const batch = new PeerPatchBatch();
+      const patch = { applyState: 'applied', applyError: null, appliedAt: Date.now() } as const;
+      for (const p of peers) batch.add(p.id, patch);
+      await batch.flush(rows);
+    });
+    record('total', performance.now() - t0);
+    if (GC) {
+      record('total.scavenges', counts.scavenges);
+      record('total.otherGcs', counts.others);
+      record('total.kb', counts.kb);
+    }
   }
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(times)) out[k] = median(v.slice(3));
+  out.newSpaceKb =
+    (v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')?.space_size ?? 0) / 1024;
   console.log(JSON.stringify(out));
   await db.destroy();
   table.close();

@@ -14,7 +14,8 @@ export type PeerListing = Map<string, number>;
 /** The marks in `iax2 show peers` (its description column), with how many peers show each. */
 export async function loadedMarks(link: AmiLink): Promise<PeerListing> {
   const marks: PeerListing = new Map();
-  for (const [m] of (await link.command('iax2 show peers')).matchAll(MARK_PATTERN)) {
+  // `match` with the global pattern answers the matched texts alone (matchAll makes a match object per peer).
+  for (const m of (await link.command('iax2 show peers')).match(MARK_PATTERN) ?? []) {
     marks.set(m, (marks.get(m) ?? 0) + 1);
   }
   return marks;
