@@ -4,7 +4,7 @@
  * comparison and UPDATE), each timed over DIAG_ROUNDS rounds (default 30) with every peer's codec flipped
  * between rounds as the scale scenario does; medians in ms. For a quick before/after of a cut in seconds.
  *   npx ts-node --transpile-only bench/diag-scale-phases.ts
- * DIAG_FLIP=0 leaves the peers unchanged between rounds. DIAG_GC=1 adds, per phase, the median number of scavenges and the bytes allocated (KB), counted with
+ * DIAG_GC=1 adds, per phase, the median number of scavenges and the bytes allocated (KB), counted with
  * v8.GCProfiler: the heap used at the end less at the start plus what each collection in between freed. With
  * the young generation held at 1 MB (src/runtime-memory.ts), as in the sidecar, these do not depend on the
  * machine's load, unlike the times (which the profiler itself lengthens a little). Run it with the young
@@ -33,8 +33,6 @@ const PEERS = 1000;
 const ROUNDS = Number(process.env.DIAG_ROUNDS ?? 30);
 
 const GC = process.env.DIAG_GC === '1';
-/** DIAG_FLIP=0: the peers stay as they are between rounds (a run that finds nothing changed). */
-const FLIP = process.env.DIAG_FLIP !== '0';
 
 /** Scavenges and bytes allocated while `fn` runs (see the header). */
 async function counted<T>(
@@ -96,7 +94,7 @@ async function main(): Promise<void> {
     return c.value;
   };
   for (let round = 0; round < ROUNDS + 3; round++) {
-    if (FLIP) table.exec('UPDATE peers SET codec = ?', [round % 2 === 0 ? 'alaw' : 'ulaw']);
+    table.exec('UPDATE peers SET codec = ?', [round % 2 === 0 ? 'alaw' : 'ulaw']);
     const t0 = performance.now();
     Object.assign(counts, { scavenges: 0, others: 0, kb: 0 });
     const peers = await phase('read', () => rows.readAll());

@@ -50,13 +50,6 @@ function optionLines(o: IaxFriend['options']): string {
   return lines.join('\n');
 }
 
-/** Whether `lines` are the texts of `options`, in order. */
-function sameLines(lines: string[], options: IaxFriend['options']): boolean {
-  if (lines.length !== options.length) return false;
-  for (let i = 0; i < lines.length; i++) if (!isLine(lines[i], options[i][0], options[i][1])) return false;
-  return true;
-}
-
 /**
  * The template section every generated friend inherits the lines all friends
  * share from (DesiredState.friendTemplate): about half of each section's
@@ -64,6 +57,9 @@ function sameLines(lines: string[], options: IaxFriend['options']): boolean {
  * holds a `-`, which no peering name does.
  */
 export const FRIEND_TEMPLATE = 'uuru-federation-friend';
+
+const markOf = (name: string, template: string, lines: string): string =>
+  `${MARK_PREFIX}${hash('sha256', `${name}\n${template}\n${lines}`).slice(0, 12)}`;
 
 /**
  * A friend's own lines: its options without the template's (by identity:
@@ -94,55 +90,6 @@ function ownOptions(friend: IaxFriend, template: Set<[string, string]>): IaxFrie
  * stay in the friend). `template: false` writes every friend whole (the
  * realtime backend's preview: its rows have no templates).
  */
-/** A friend's section as the last render wrote it (see renderIax). */
-interface RenderedFriend {
-  /** The template's text the mark covered ('' for a friend written whole). */
-  template: string;
-  /** Its own lines, `key=value`, in order. */
-  lines: string[];
-  mark: string;
-  /** The whole section, header to description, ending in a newline. */
-  section: string;
-}
-
-/**
- * The last render's friends, by name. A friend's lines are mostly what they were the run before (a run over
- * 1,000 peers changes a codec or a host, rarely everything), so a line equal to last time's is that same
- * string again, and a friend whose lines and template are all unchanged keeps its mark and section without
- * hashing or joining anything: the mark is a digest of exactly those texts. Strings made during a run live
- * until the file is joined, so each scavenge of the 1 MB young generation (src/runtime-memory.ts) copies them
- * and then promotes them: what is not made is not copied either.
- */
-let lastFriends = new Map<string, RenderedFriend>();
-
-/** Whether `line` is `${k}=${v}`, without making that string. */
-const isLine = (line: string, k: string, v: string): boolean =>
-  line.length === k.length + 1 + v.length &&
-  line.charCodeAt(k.length) === 61 && // '='
-  line.startsWith(k) &&
-  line.endsWith(v);
-
-/** A friend's section and mark, reusing what `last` (its section in the last render) has alike. */
-function renderFriend(
-  name: string,
-  inherits: boolean,
-  own: IaxFriend['options'],
-  inherited: string,
-  last: RenderedFriend | undefined,
-): RenderedFriend {
-  if (last !== undefined && last.template === inherited && sameLines(last.lines, own)) return last;
-  const lines = new Array<string>(own.length);
-  for (let i = 0; i < own.length; i++) {
-    const o = own[i]; // indexed, not destructured: an iterator per line otherwise
-    const before = last?.lines[i];
-    lines[i] = before !== undefined && isLine(before, o[0], o[1]) ? before : `${o[0]}=${o[1]}`;
-  }
-  const body = lines.join('\n');
-  const mark = `${MARK_PREFIX}${hash('sha256', `${name}\n${inherited}\n${body}\n`).slice(0, 12)}`;
-  const header = inherits ? `[${name}](${FRIEND_TEMPLATE})` : `[${name}]`;
-  return { template: inherited, lines, mark, section: `${header}\n${body}\ndescription=${mark}\n` };
-}
-
 export function renderIax(state: DesiredState, opts: { template?: boolean } = {}): RenderedIax {
   const parts = [header('IAX2 federation trunks')];
   const marks = new Map<string, string>();
@@ -150,20 +97,14 @@ export function renderIax(state: DesiredState, opts: { template?: boolean } = {}
   const template = new Set(useTemplate ? state.friendTemplate : []);
   const templateText = useTemplate ? optionLines(state.friendTemplate) : '';
   if (useTemplate) parts.push(`[${FRIEND_TEMPLATE}](!)\n${templateText}`);
-  const rendered = new Map<string, RenderedFriend>();
-  for (let i = 0; i < state.peers.length; i++) {
-    const friend = state.peers[i].friend;
+  for (const { friend } of state.peers) {
     const inherits = useTemplate ? ownOptions(friend, template) : null;
-    const last = lastFriends.get(friend.name);
-    const f = inherits
-      ? renderFriend(friend.name, true, inherits, templateText, last)
-      : renderFriend(friend.name, false, friend.options, '', last);
-    rendered.set(friend.name, f);
-    marks.set(friend.name, f.mark);
+    const lines = optionLines(inherits ?? friend.options);
+    const mark = markOf(friend.name, inherits ? templateText : '', lines);
+    marks.set(friend.name, mark);
     // One part per section (the join adds the blank line after it).
-    parts.push(f.section);
+    parts.push(`[${friend.name}]${inherits ? `(${FRIEND_TEMPLATE})` : ''}\n${lines}description=${mark}\n`);
   }
-  lastFriends = rendered;
   // Epoch users (type=user): not in `iax2 show peers`, so they carry no mark; rewritten with their friend.
   for (const { epochUsers } of state.peers) {
     for (const user of epochUsers) {
