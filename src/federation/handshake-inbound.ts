@@ -154,9 +154,9 @@ export class InboundHandshake {
 
   /**
    * Admission of a new request, in the transaction that stores it: the
-   * origin's hold as its first statement (PeeringStore.holdOrigin), then the
-   * free name and partner (PeeringRecords.checkFree) and, when unsolicited,
-   * the budget (spendBudget), both read after the hold. Checked before the
+   * origin's hold as its first statement (PeeringStore.holdOrigin), then,
+   * when unsolicited, the budget (spendBudget) and the free name and partner
+   * (PeeringRecords.checkFree), both read after the hold. Checked before the
    * transaction, two requests of one partner under two names at once would
    * both find the partner free and both be stored; here the second reads
    * what the first stored (one process: its transactions run one at a time;
@@ -170,13 +170,15 @@ export class InboundHandshake {
     budgeted: boolean,
   ): Promise<void> {
     await this.deps.peerings.holdOrigin(sender, this.deps.clock.now(), tx);
+    // The budget before the free check: a spent budget answers 429 with its Retry-After, whichever request
+    // of the origin is still pending.
+    if (budgeted) await this.spendBudget(tx, sender, dialect);
     try {
       await this.records.checkFree({ name, serverName: sender }, {}, undefined, tx);
     } catch (e) {
       if (e instanceof AppError) this.logRefusal(e, sender, dialect, name);
       throw e;
     }
-    if (budgeted) await this.spendBudget(tx, sender, dialect);
   }
 
   private logRefusal(e: AppError, sender: string, dialect: 'v1' | 'v2', name: string): void {
