@@ -1,5 +1,4 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import { type DataSource, QueryFailedError } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type {
   AsteriskPeerRows,
   AsteriskRenderRows,
@@ -11,7 +10,7 @@ import type {
 } from '../core/asterisk-peers';
 import { type Peer, PeerEntity, type TestCallRecord } from './entities';
 import { openSealed } from './secrets-at-rest';
-import { sqliteConnection } from './typeorm/prepared-sql';
+import { HotStatement } from './typeorm/prepared-sql';
 import { queuedWrite } from './write-queue';
 
 /** null for a NULL column (null or undefined from the driver), else the value converted. */
@@ -72,11 +71,14 @@ export const UPDATE_CHUNK = 1000;
  * (better-sqlite3, mysql2) take `?` placeholders.
  */
 export class PeerRunRows implements AsteriskPeerRows, AsteriskRenderRows {
-  private readonly selectSql: string;
+  /**
+   * The run's SELECT, each row an array (HotStatement.arrays): 1,000 rows of
+   * 18 columns took 5.4 ms as objects and 2.8 ms as arrays on SQLite, and a
+   * run builds no keyed object per row only to read it once.
+   */
+  private readonly selectAll: HotStatement;
   private readonly renderSql: string;
   private readonly linksSql: string;
-  /** The run's SELECT prepared on the SQLite connection, answering arrays (see columnsOf). */
-  private selectArrays: BetterSqlite3.Statement | null = null;
   private readonly column: (property: string) => string;
   private readonly table: string;
   /** The IAX2 secret is sealed at rest: this plain-SQL read opens it through the store, like every ORM read. */
@@ -100,14 +102,14 @@ export class PeerRunRows implements AsteriskPeerRows, AsteriskRenderRows {
     this.table = esc(meta.tableName);
     const list = (columns: readonly string[]) =>
       columns.map((p) => `${this.column(p)} AS ${esc(p)}`).join(', ');
-    this.selectSql = `SELECT ${list(PEER_RUN_COLUMNS)} FROM ${this.table}`;
+    this.selectAll = new HotStatement(db, `SELECT ${list(PEER_RUN_COLUMNS)} FROM ${this.table}`);
     this.renderSql = `SELECT ${list(PEER_RENDER_COLUMNS)} FROM ${this.table}`;
     this.linksSql = `SELECT ${list(LINK_COLUMNS)} FROM ${this.table}`;
   }
 
   /** Every peer's run columns. Numbers are normalised: mysql2 returns bigint columns as strings. */
   async readAll(): Promise<PeerRunRow[]> {
-    const raw = await this.columnsOf(this.selectSql, PEER_RUN_COLUMNS);
+    const raw = await this.selectAll.arrays([], PEER_RUN_COLUMNS);
     const out = new Array<PeerRunRow>(raw.length);
     for (let i = 0; i < raw.length; i++) out[i] = this.rendered(raw[i], true);
     return out;
@@ -115,31 +117,13 @@ export class PeerRunRows implements AsteriskPeerRows, AsteriskRenderRows {
 
   /** Every peer's rendered columns, no apply state. */
   async readRendered(): Promise<PeerRenderRow[]> {
-    const raw = await this.columnsOf(this.renderSql, PEER_RENDER_COLUMNS);
-    return raw.map((r) => this.rendered(r, false));
-  }
-
-  /**
-   * The rows of a SELECT of `columns` (in that order), each as an array of
-   * its values. On SQLite the run's statement is prepared once on TypeORM's
-   * own connection (as HotStatement does) and answers arrays (better-sqlite3's
-   * raw mode): 1,000 rows of 18 columns took 5.4 ms as objects and 2.8 ms as
-   * arrays, and a run builds no keyed object per row only to read it once.
-   * Elsewhere (MariaDB) through the manager's `query`, each row's values then
-   * put in the same order.
-   */
-  private async columnsOf(sql: string, columns: readonly string[]): Promise<unknown[][]> {
-    const connection = sql === this.selectSql ? sqliteConnection(this.db) : null;
-    if (connection) {
-      if (this.selectArrays?.database !== connection) this.selectArrays = connection.prepare(sql).raw(true);
-      try {
-        return this.selectArrays.all() as unknown[][];
-      } catch (e) {
-        throw new QueryFailedError(sql, [], e as Error);
-      }
-    }
-    const rows = (await this.db.query(sql)) as Record<string, unknown>[];
-    return rows.map((r) => columns.map((c) => r[c]));
+    const rows = (await this.db.query(this.renderSql)) as Record<string, unknown>[];
+    return rows.map((r) =>
+      this.rendered(
+        PEER_RENDER_COLUMNS.map((c) => r[c]),
+        false,
+      ),
+    );
   }
 
   /**

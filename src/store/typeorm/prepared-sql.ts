@@ -47,6 +47,8 @@ export async function selectRows<R>(manager: EntityManager, sql: string, params:
  */
 export class HotStatement {
   private sqlite: BetterSqlite3.Statement | null = null;
+  /** The same statement in raw mode, for arrays(). */
+  private sqliteArrays: BetterSqlite3.Statement | null = null;
 
   constructor(
     private readonly db: DataSource,
@@ -59,6 +61,27 @@ export class HotStatement {
     if (!stmt) return selectRows<R>(this.db.manager, this.sql, params);
     try {
       return stmt.all(...params) as R[];
+    } catch (e) {
+      throw new QueryFailedError(this.sql, params, e as Error);
+    }
+  }
+
+  /**
+   * SELECT: each row as an array of its values in `columns` order (the
+   * statement's own column order). On SQLite the statement answers arrays
+   * (better-sqlite3's raw mode), with no keyed object made per row only to be
+   * read once; elsewhere the manager's rows, their values put in that order.
+   */
+  async arrays(params: unknown[], columns: readonly string[]): Promise<unknown[][]> {
+    const connection = sqliteConnection(this.db);
+    if (!connection) {
+      const rows = await selectRows<Record<string, unknown>>(this.db.manager, this.sql, params);
+      return rows.map((r) => columns.map((c) => r[c]));
+    }
+    if (this.sqliteArrays?.database !== connection)
+      this.sqliteArrays = connection.prepare(this.sql).raw(true);
+    try {
+      return this.sqliteArrays.all(...params) as unknown[][];
     } catch (e) {
       throw new QueryFailedError(this.sql, params, e as Error);
     }
