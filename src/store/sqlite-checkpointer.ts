@@ -139,6 +139,9 @@ export class SqliteCheckpointer {
         everyMs: CHECKPOINT_EVERY_MS,
       },
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
+      // Plain JavaScript: none of the parent's node options (a loader such as ts-node, which the harness's
+      // source entry preloads, does not fit in the worker's 16 MB heap: it died at start).
+      execArgv: [],
     });
     worker.on('message', (m: unknown) => this.events.error(String(m)));
     worker.on('error', (e: Error) => {

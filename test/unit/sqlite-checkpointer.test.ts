@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { SqliteCheckpointer } from '../../src/store/sqlite-checkpointer';
 import { sqliteConnection } from '../../src/store/typeorm/prepared-sql';
 import { waitUntil } from '../harness/wait';
@@ -117,3 +120,43 @@ it('starts for nothing but a SQLite file', async () => {
   const memory = { options: { type: 'better-sqlite3' }, driver: {} } as unknown as typeof tmp.db;
   expect(SqliteCheckpointer.start(memory, { error: () => undefined })).toBeNull();
 });
+
+it('runs its worker in a process started with a loader (ts-node, as the harness starts the sources)', async () => {
+  // The worker's code is plain JavaScript: it must not inherit the parent's node options. With ts-node
+  // loaded into its 16 MB heap it died at start ("reaching memory limit") and the commits checkpointed again.
+  const root = path.join(__dirname, '..', '..');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uuru-fed-ckpt-'));
+  const script = `
+    const Database = require('better-sqlite3');
+    const { SqliteCheckpointer } = require('./src/store/sqlite-checkpointer');
+    const connection = new Database(${JSON.stringify(path.join(dir, 'db.sqlite'))});
+    connection.pragma('journal_mode = WAL');
+    connection.exec('CREATE TABLE filler (v BLOB)');
+    const db = { options: { type: 'better-sqlite3' }, driver: { databaseConnection: connection } };
+    const errors = [];
+    const cp = SqliteCheckpointer.start(db, { error: (e) => errors.push(e) }, ${JSON.stringify(FAST)});
+    const insert = connection.prepare('INSERT INTO filler (v) VALUES (?)');
+    const writer = setInterval(() => { for (let i = 0; i < 20; i++) insert.run(Buffer.alloc(100, i)); }, 10);
+    setTimeout(async () => {
+      clearInterval(writer);
+      const running = cp.workerRunning;
+      const alive = setInterval(() => undefined, 1000); // the worker and the checkpointer's timers are unref'd
+      await cp.stop();
+      clearInterval(alive);
+      console.log(JSON.stringify({ running, errors }));
+    }, 1500);
+  `;
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['-r', 'ts-node/register/transpile-only', '-e', script],
+        { cwd: root, timeout: 60_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      );
+    });
+    expect(JSON.parse(out.trim().split('\n').pop() ?? '{}')).toEqual({ running: true, errors: [] });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}, 90_000);
