@@ -281,10 +281,17 @@ describe('files backend', () => {
       f.Action === 'Command' ? `Command ${f.Command}` : `${f.Action} ${f.Module ?? ''}`.trim();
     const realAction = AmiClient.prototype.action;
     const realList = AmiClient.prototype.listAction;
+    // When each answer came, to see that the dial plan's Reload did not wait for the iax2 one's answer.
+    const answered: string[] = [];
     const spies = [
       jest.spyOn(AmiClient.prototype, 'action').mockImplementation(function (this: AmiClient, f, o) {
         log.push(name(f));
-        return realAction.call(this, f, o);
+        const answer = realAction.call(this, f, o);
+        void answer.then(
+          () => answered.push(`${name(f)} @${log.length}`),
+          () => undefined,
+        );
+        return answer;
       }),
       jest.spyOn(AmiClient.prototype, 'listAction').mockImplementation(function (this: AmiClient, f, o) {
         log.push(name(f));
@@ -308,6 +315,12 @@ describe('files backend', () => {
         'Reload pbx_config.so',
         'ShowDialPlan',
       ]);
+      // Pipelined: both Reloads were sent before the chan_iax2 one was answered (Asterisk still runs them
+      // one after the other: a session's actions are handled in order).
+      const iaxAnswer = answered.find((a) => a.startsWith('Reload chan_iax2.so @'));
+      expect(iaxAnswer).toBeDefined();
+      const sentBefore = Number(iaxAnswer!.split('@')[1]);
+      expect(log.slice(0, sentBefore)).toContain('Reload pbx_config.so');
       expect((await peerRow(sa.db, 'a_once')).applyState).toBe('applied');
     } finally {
       await sa.db.getRepository(PeerEntity).delete({ name: 'a_once' });
