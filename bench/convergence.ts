@@ -1,9 +1,11 @@
 import { adminOk, peerByName, type Sidecar } from '../test/harness/sidecar';
 import { sleep } from '../test/harness/processes';
 import { type Instance, startInstance } from './asterisk-sidecar';
+import { buildProduct } from './product-build';
 import { percentile, round2 } from './percentiles';
 import { type Scenario, target } from './scenario';
 import { requestAndAccept, teardown } from './sidecar-peering';
+import { waitUntil } from '../test/harness/wait';
 
 const PEERINGS = 20;
 const PER_PEERING_TIMEOUT_MS = 30_000;
@@ -41,7 +43,9 @@ export const convergence: Scenario = {
     `reload debounce) on loopback. ${PEERINGS} times, through the admin API only: A requests, B accepts; the clock ` +
     'starts when the accept is sent to B and stops when a test call placed on A (`POST /federation/peers/{id}/test-call`: ' +
     "an ARI originate to IAX2/<peer>/<B's test extension>) is answered by B (the POST's answer). Then A tears the peer " +
-    "down and the next round starts. Trunk ready, in the same rounds: from the same accept until both sides' admin " +
+    'down; the next round starts once neither Asterisk lists the peer any more (the teardown live on both sides, ' +
+    "so that no round starts inside the previous one's reconcile). Trunk ready, in the same rounds: from the same " +
+    "accept until both sides' admin " +
     'APIs list the peer with apply_state `applied` (written in their Asterisk and verified there by its mark), each ' +
     'side polled back to back by a loop of its own. The test calls start once A lists the peer as applied (before ' +
     'that A places none: its Asterisk does not hold the peer) and follow each other 5 ms apart until one is answered.',
@@ -50,9 +54,13 @@ export const convergence: Scenario = {
     let a: Instance | null = null;
     let b: Instance | null = null;
     try {
+      const build = buildProduct();
+      if (build.typeErrors)
+        log(`npm run build reported type errors (dist/ emitted anyway): ${build.typeErrors}`);
+      // dist/main.js, as `npm start` runs it (the sources under ts-node transpile each module when first used).
       const started = await Promise.allSettled([
-        startInstance('conv_a', { config }),
-        startInstance('conv_b', { config }),
+        startInstance('conv_a', { config, entry: 'build' }),
+        startInstance('conv_b', { config, entry: 'build' }),
       ]);
       const [ra, rb] = started;
       if (ra.status === 'fulfilled') a = ra.value;
@@ -142,6 +150,16 @@ export const convergence: Scenario = {
               : ''),
         );
         await teardown(A, B, name);
+        // The next round starts from a settled pair: the trunk gone from both Asterisks, not only from both
+        // databases. Otherwise B's next accept could come within BURST_GAP_MS (25 ms) of its teardown's request,
+        // and a change that close to the previous one is held 50 ms by design, as a possible burst's second
+        // request (src/asterisk/reconciler.ts): the round would measure the coalescing, not a lone accept.
+        for (const inst of [a, b])
+          await waitUntil(async () => !(await inst.asterisk.cli('iax2 show peers')).includes(name), {
+            what: `${name} gone from ${inst.sidecar.name}'s Asterisk`,
+            timeoutMs: PER_PEERING_TIMEOUT_MS,
+            intervalMs: 20,
+          });
       }
       const p50 = percentile(samples, 50);
       const readyP50 = percentile(readySamples, 50);
