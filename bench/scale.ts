@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { adminOk } from '../test/harness/sidecar';
 import { sleep } from '../test/harness/processes';
+import { loadedMarks } from '../src/asterisk/asterisk-readback';
 import { IAX_FILE } from '../src/asterisk/files-renderer';
 import { type Instance, startInstance } from './asterisk-sidecar';
 import { buildProduct } from './product-build';
@@ -91,7 +92,9 @@ export const scale: Scenario = {
     'reconcile without `verify` (the default is `full`, which reads the whole dial plan back too). Against it, like for ' +
     `like: Asterisk's own reload of the same ${PEERS} peers, AMI \`Reload\` of chan_iax2.so (what \`iax2 reload\` runs) ` +
     'after touching the generated iax file so that it is parsed again, timed on a separate AMI session from send to ' +
-    'response, median, in the same run on the same Asterisk. The rounds alternate (a reconcile, then a reload, ' +
+    "response, median, in the same run on the same Asterisk; the same session then reads the peers' list its " +
+    'verify reads (`iax2 show peers`, sent right behind the Reload as the sidecar sends it): ' +
+    '`reload_and_list_to_reload_ratio` is what a run with no work of its own would score. The rounds alternate (a reconcile, then a reload, ' +
     `${ROUNDS} of each, 1 s apart) so that a drift in the machine's load hits both sides alike. Each report's ` +
     '`phases_ms` says where its run spent the time (read: the rows; build: the desired state; render; write: both ' +
     "files, the temp file's fsync and the rename; reload: from the writes to the reload's answer; apply: the rest " +
@@ -145,6 +148,8 @@ export const scale: Scenario = {
       const reconcileMs: number[] = [];
       const roundTripMs: number[] = [];
       const reloadMs: number[] = [];
+      /** The bare Reload with the peers' list behind it: what a run with no work of its own would take. */
+      const reloadAndListMs: number[] = [];
       const reports: {
         changes: number;
         reloaded: string[];
@@ -182,8 +187,15 @@ export const scale: Scenario = {
           const when = new Date(Date.now() + (r + 1) * 2000);
           fs.utimesSync(iaxFile, when, when);
           const t2 = performance.now();
-          await ami.reload('chan_iax2.so');
+          // The list a run reads its marks from goes right behind the Reload, as the sidecar sends it: the
+          // Reload is timed to its own answer, the pair to the list's.
+          const reloaded = ami.reload('chan_iax2.so');
+          const listed = loadedMarks(ami);
+          listed.catch(() => undefined);
+          await reloaded;
           reloadMs.push(performance.now() - t2);
+          await listed;
+          reloadAndListMs.push(performance.now() - t2);
           await sleep(1000);
         }
         const runReconcile = percentile(reconcileMs.slice(first), 50);
@@ -246,6 +258,10 @@ export const scale: Scenario = {
           own_work_median_ms: percentile(ownWork, 50),
           asterisk_iax2_reload_ms: reloadMs.map(round2),
           asterisk_iax2_reload_median_ms: reloadMedian,
+          asterisk_iax2_reload_and_list_ms: reloadAndListMs.map(round2),
+          asterisk_iax2_reload_and_list_median_ms: percentile(reloadAndListMs, 50),
+          // The ratio a run would score with no work of its own: the Reload and the list its verify reads.
+          reload_and_list_to_reload_ratio: ratio(percentile(reloadAndListMs, 50), reloadMedian),
           reconcile_to_reload_ratio: reconcileRatio,
           runs,
           worst_run_ratio: worstRatio,
