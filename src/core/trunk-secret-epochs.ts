@@ -270,9 +270,19 @@ export function secretSwitchPhaseAt(
   now: number,
   overlapMs: number,
 ): SecretSwitchPhase | null {
-  if (p.previousSecret === null || p.secretSwitchAt === null) return null;
-  if (now < p.secretSwitchAt) return 'before';
-  return now < p.secretSwitchAt + overlapMs ? 'after' : 'done';
+  return switchPhaseAt(p.previousSecret !== null, p.secretSwitchAt, now, overlapMs);
+}
+
+/** secretSwitchPhaseAt for a reader that knows only whether the v1 secret is kept, not the secret. */
+export function switchPhaseAt(
+  keepsPreviousSecret: boolean,
+  secretSwitchAt: number | null,
+  now: number,
+  overlapMs: number,
+): SecretSwitchPhase | null {
+  if (!keepsPreviousSecret || secretSwitchAt === null) return null;
+  if (now < secretSwitchAt) return 'before';
+  return now < secretSwitchAt + overlapMs ? 'after' : 'done';
 }
 
 /** One key for the switch phases of a set of peerings (see epochPhasesKey): it changes when a trunk must be re-applied. */

@@ -17,7 +17,7 @@ import type {
   RetryDeliveriesReport,
 } from '../core/federation-admin';
 import type { PartnerPeerMap } from '../core/federation-map';
-import type { OutboxItem, Peer } from '../core/records';
+import type { OutboxItem } from '../core/records';
 import type { PeerApplyStates } from '../core/replicas';
 import { readPeerMap } from './peer-map';
 import { partnerOf } from './delivery-worker';
@@ -30,7 +30,7 @@ import type { Outbox } from './outbox';
 import type { PartnerKeyStore } from './partner-keys';
 import type { PartnerPhonebooks } from './partner-phonebooks';
 import { syncInBackground } from './handshake-deps';
-import type { PeeringStore } from './ports/peering-store';
+import type { PeeringStore, PeerSummary } from './ports/peering-store';
 import { admits, type PolicyStore } from './policy';
 import {
   deliveryView,
@@ -39,6 +39,7 @@ import {
   keyView,
   outgoingView,
   partnerHealthView,
+  peerSummary,
   peerView,
 } from './views';
 
@@ -80,7 +81,7 @@ export class FederationAdminService implements FederationAdmin {
   ) {}
 
   /** The peers' views, with their apply state over the replicas' Asterisk nodes when there are replicas. */
-  private async peerViews(rows: Peer[]): Promise<PeerView[]> {
+  private async peerViews(rows: PeerSummary[]): Promise<PeerView[]> {
     const d = await this.deps.outbox.pendingByRequest(rows.map((p) => p.requestId));
     const at = this.epochClock;
     const nodes = this.deps.applyStates ? await this.deps.applyStates.summarize(rows.map((p) => p.id)) : null;
@@ -179,13 +180,13 @@ export class FederationAdminService implements FederationAdmin {
   }
 
   async listPeers(): Promise<PeerView[]> {
-    return this.peerViews(await this.deps.peerings.listPeers());
+    return this.peerViews(await this.deps.peerings.listPeerSummaries());
   }
 
   async getPeer(id: string): Promise<PeerView> {
     const p = await this.deps.peerings.findPeer({ id });
     if (!p) throw new AppError('FED_UNKNOWN_PEER', `no peer ${id}`);
-    const [view] = await this.peerViews([p]);
+    const [view] = await this.peerViews([peerSummary(p)]);
     return view;
   }
 

@@ -1,4 +1,4 @@
-import { effectiveOverlapMs, schedulePhaseAt, secretSwitchPhaseAt } from '../core/trunk-secret-epochs';
+import { effectiveOverlapMs, schedulePhaseAt, switchPhaseAt } from '../core/trunk-secret-epochs';
 import type {
   DeliveryView,
   IncomingRequestView,
@@ -17,6 +17,7 @@ import type {
 } from '../core/records';
 import { asteriskName } from '../core/peering-name';
 import { fingerprint } from './key-encoding';
+import type { PeerSummary } from './ports/peering-store';
 
 /** Entity rows to the views the admin layer shows. Secrets and private keys never appear here. */
 
@@ -68,7 +69,7 @@ export interface EpochClock {
   overlapMs: number;
 }
 
-function secretEpochs(p: Peer, at: EpochClock | null): PeerView['trunk_rotation'] {
+function secretEpochs(p: PeerSummary, at: EpochClock | null): PeerView['trunk_rotation'] {
   if (p.secretEpochSeconds === null || at === null) return null;
   const e = schedulePhaseAt({ ...p, secretEpochSeconds: p.secretEpochSeconds }, at.now, at.overlapMs);
   return {
@@ -90,8 +91,8 @@ function secretEpochs(p: Peer, at: EpochClock | null): PeerView['trunk_rotation'
 }
 
 /** A v1 → v2 upgrade's switch from the v1 secret (what desired-state sends, src/asterisk/desired-state.ts). */
-function upgradeSwitch(p: Peer, at: EpochClock): { sends: 'epoch' | 'v1'; switch_at: string | null } {
-  const phase = secretSwitchPhaseAt(p, at.now, at.overlapMs);
+function upgradeSwitch(p: PeerSummary, at: EpochClock): { sends: 'epoch' | 'v1'; switch_at: string | null } {
+  const phase = switchPhaseAt(p.hasPreviousSecret, p.secretSwitchAt, at.now, at.overlapMs);
   return {
     sends: phase === 'before' ? 'v1' : 'epoch',
     switch_at:
@@ -101,7 +102,13 @@ function upgradeSwitch(p: Peer, at: EpochClock): { sends: 'epoch' | 'v1'; switch
   };
 }
 
-export function peerView(p: Peer, d: Deliveries = none, at: EpochClock | null = null): PeerView {
+/** A whole peer as the views take it: its secrets left out, whether it keeps a v1 secret kept. */
+export function peerSummary(p: Peer): PeerSummary {
+  const { secret: _secret, previousSecret, nextSecret: _next, ...rest } = p;
+  return { ...rest, hasPreviousSecret: previousSecret !== null };
+}
+
+export function peerView(p: PeerSummary, d: Deliveries = none, at: EpochClock | null = null): PeerView {
   return {
     id: p.id,
     name: p.name,
@@ -136,7 +143,7 @@ export function peerView(p: Peer, d: Deliveries = none, at: EpochClock | null = 
  * records one (it carries no time of its own).
  */
 function peerErrors(
-  p: Peer,
+  p: PeerSummary,
   d: Deliveries,
 ): Pick<PeerView, 'link_error' | 'link_error_at' | 'partner_error' | 'partner_error_at' | 'last_error'> {
   const partnerError = p.partnerError ?? d.lastError;

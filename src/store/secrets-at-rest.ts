@@ -139,6 +139,11 @@ function isSealedColumn(c: ColumnMetadata): boolean {
 /** Columns whose placeholder was replaced by bindSealedColumns(). */
 const boundColumns = new WeakSet<ColumnMetadata>();
 
+/** Whether a column is stored sealed (its reads decrypt): before or after bindSealedColumns(). */
+export function isSealedColumnOf(c: ColumnMetadata): boolean {
+  return boundColumns.has(c) || isSealedColumn(c);
+}
+
 /** Every sealed column of a bound data source's entities. */
 function sealedColumns(ds: DataSource): ColumnMetadata[] {
   return ds.entityMetadatas.flatMap((m) => m.columns.filter((c) => boundColumns.has(c)));

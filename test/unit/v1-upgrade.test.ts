@@ -1,6 +1,6 @@
 import { buildDesiredState } from '../../src/asterisk/desired-state';
 import { epochSecret, secretSwitchPhaseAt, secretSwitchPhasesKey } from '../../src/core/trunk-secret-epochs';
-import { peerView } from '../../src/federation/views';
+import { peerSummary, peerView } from '../../src/federation/views';
 import { peerView as peerViewSchema } from '../../src/http/admin/api-schemas';
 import { newPeerRow } from '../harness/peer-row';
 import { checkUpgradeAnswer, upgradeBinding, upgradeBindingText } from '../../src/federation/v1-upgrade';
@@ -139,7 +139,8 @@ describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
       { ...row, partnerUrl: 'https://partner.example', dialect: 'v2', role: 'requester' },
       S - LEN,
     );
-    const view = (now: number) => peerView(peer, undefined, { now, overlapMs: W }).trunk_rotation;
+    const view = (now: number) =>
+      peerView(peerSummary(peer), undefined, { now, overlapMs: W }).trunk_rotation;
     const sent = (now: number) => {
       const p = buildDesiredState([row], RENDER_SETTINGS, { now, overlapMs: W }).peers[0];
       return p.friend.options
@@ -155,7 +156,7 @@ describe('v1 → v2 upgrade: the switch from the v1 secret', () => {
     expect(view(S + 1)).toMatchObject({ sends: 'epoch', switch_at: switchAt });
     expect(view(S + W)).toMatchObject({ sends: 'epoch', switch_at: null });
     expect(
-      peerView({ ...peer, previousSecret: null, secretSwitchAt: null }, undefined, {
+      peerView(peerSummary({ ...peer, previousSecret: null, secretSwitchAt: null }), undefined, {
         now: S - 1,
         overlapMs: W,
       }).trunk_rotation,

@@ -34,6 +34,15 @@ export type PeerMapRow = Pick<
   'partnerServerName' | 'partnerUrl' | 'state' | 'applyState' | 'reachability'
 >;
 
+/**
+ * A peer as the admin views show it: every column but the sealed secrets, and
+ * whether a v1 secret is still kept (an upgrade's switch), which is all a view
+ * needs to know of it.
+ */
+export type PeerSummary = Omit<Peer, 'secret' | 'previousSecret' | 'nextSecret'> & {
+  hasPreviousSecret: boolean;
+};
+
 /** Which peer: by one of its unique keys, or the partner's v2 peer. */
 /** What a partner's peering-state poll reads of the peer holding the request (its trunk secret epochs). */
 export type PeerEpochRow = Pick<
@@ -66,6 +75,11 @@ export interface PeeringStore {
    * would cost the decryption of every sealed secret.
    */
   listPeerMapRows(): Promise<PeerMapRow[]>;
+  /**
+   * Every peer without its sealed secrets, oldest first: what the admin views
+   * show (a list of 1,000 whole rows decrypted 3,000 secrets it never shows).
+   */
+  listPeerSummaries(): Promise<PeerSummary[]>;
   findPeer(key: PeerKey, tx?: StoreTx): Promise<Peer | null>;
   /**
    * The partner of the peer holding this request id (null: the peer has no

@@ -1,4 +1,4 @@
-import { type DataSource, type FindOptionsWhere, IsNull, MoreThan } from 'typeorm';
+import { type DataSource, type FindOptionsWhere, IsNull, MoreThan, Not } from 'typeorm';
 import {
   IncomingRequestEntity,
   OutgoingRequestEntity,
@@ -7,6 +7,7 @@ import {
   type OutgoingRequest,
   type Peer,
 } from '../entities';
+import { isSealedColumnOf } from '../secrets-at-rest';
 import { changedAny } from './changed';
 import { HotStatement, preparedSql, selectRows } from './prepared-sql';
 import { exclusive, managerOf, type StoreTxToken } from './transactions';
@@ -24,6 +25,9 @@ type PeerKey =
   | { partnerServerName: string; dialect: Peer['dialect'] };
 
 const OLDEST_FIRST = { createdAt: 'ASC', id: 'ASC' } as const;
+
+/** A peer without its sealed secrets, for the admin views (the protocol's PeerSummary). */
+type PeerSummary = Omit<Peer, 'secret' | 'previousSecret' | 'nextSecret'> & { hasPreviousSecret: boolean };
 
 /** The peer_map's columns of a peer (the protocol's PeerMapRow). */
 type PeerMapRow = Pick<Peer, 'partnerServerName' | 'partnerUrl' | 'state' | 'applyState' | 'reachability'>;
@@ -51,6 +55,20 @@ export class TypeormPeeringStore {
     const where: FindOptionsWhere<Peer> = {};
     if (filter.dialect) where.dialect = filter.dialect;
     return this.peers(tx).find({ where, order: OLDEST_FIRST });
+  }
+
+  async listPeerSummaries(): Promise<PeerSummary[]> {
+    const repo = this.peers();
+    // Every column but the sealed ones (their transformer decrypts on each read), and which rows keep a v1 secret.
+    const select = Object.fromEntries(
+      repo.metadata.columns.filter((c) => !isSealedColumnOf(c)).map((c) => [c.propertyName, true]),
+    );
+    const [rows, keeping] = await Promise.all([
+      repo.find({ select, order: OLDEST_FIRST }),
+      repo.find({ select: { id: true }, where: { previousSecret: Not(IsNull()) } }),
+    ]);
+    const kept = new Set(keeping.map((r) => r.id));
+    return rows.map((r) => ({ ...r, hasPreviousSecret: kept.has(r.id) }));
   }
 
   listPeerMapRows(): Promise<PeerMapRow[]> {

@@ -150,6 +150,14 @@ class MemoryPeeringStore implements PeeringStore {
       .sort(byCreated((p) => p.id))
       .map(copy);
   }
+  async listPeerSummaries() {
+    return [...this.t.peers.values()]
+      .sort(byCreated((p) => p.id))
+      .map(({ secret: _s, previousSecret, nextSecret: _n, ...rest }) => ({
+        ...copy(rest as Peer),
+        hasPreviousSecret: previousSecret !== null,
+      }));
+  }
   async listPeerMapRows() {
     return [...this.t.peers.values()].map(
       ({ partnerServerName, partnerUrl, state, applyState, reachability }) => ({
