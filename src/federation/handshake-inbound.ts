@@ -308,9 +308,15 @@ export class InboundHandshake {
     outgoingId: string,
     peer: ReturnType<PeeringRecords['newPeer']>,
   ): Promise<void> {
-    await this.deps.tx.run(async (tx) => {
+    const stored = await this.deps.tx.run(async (tx) => {
       const gone = await this.deps.peerings.deleteOutgoing(outgoingId, { onlyIfPending: true }, tx);
-      if (!gone) throw new AppError('FED_STATE_CONFLICT', `request ${outgoingId} changed meanwhile`);
+      if (!gone) {
+        // A copy of the same accept that came at the same moment (the partner's resend racing its first send)
+        // stored the peer meanwhile: this copy gets the same answer, and nothing is written twice.
+        const done = await this.deps.peerings.findPeer({ requestId: peer.requestId, role: 'requester' }, tx);
+        if (done && done.partnerServerName === peer.partnerServerName) return false;
+        throw new AppError('FED_STATE_CONFLICT', `request ${outgoingId} changed meanwhile`);
+      }
       const clash = await this.deps.peerings.findPeerHolding(peer, tx);
       if (clash) {
         throw new AppError(
@@ -319,7 +325,9 @@ export class InboundHandshake {
         );
       }
       await this.deps.peerings.insertPeer(peer, tx);
+      return true;
     });
+    if (!stored) return;
     syncInBackground(this.deps, `peer ${peer.name} accepted by partner`);
     this.logEvent('peering completed', {
       name: peer.name,

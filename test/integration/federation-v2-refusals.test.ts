@@ -252,6 +252,42 @@ describe.each(['sqlite', 'mariadb'] as const)('refused uuru-fed/2 calls (%s)', (
     for (const name of names) await forgetIncoming(name);
   });
 
+  it('the same accept sent several times at once (a resend racing the first): every copy is answered 200, one peer is stored', async () => {
+    // B asks A; A's accept then reaches B more than once at the same moment, as when the replica that sent it dies
+    // before recording the answer and another replica sends it again while B still stores the first. A copy
+    // that lost the race answered 409 FED_STATE_CONFLICT, and the sender marked its accept failed for good (seen
+    // in ha-galera's chaos run) although B had stored the peer.
+    const created = await adminOk<{ id: string }>(
+      b,
+      'POST',
+      '/federation/outgoing-requests',
+      { name: 'dup_accept', partner_url: a.federationUrl, prefix: '86', codec: 'ulaw' },
+      201,
+    );
+    const accept = {
+      extension_length: 4,
+      iax2: { host: '127.0.0.1', port: 4569 },
+      agreement_kid: aAgreementKid,
+    };
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        send({ method: 'POST', path: `/federation/v2/peering-requests/${created.id}/accept`, body: accept }),
+      ),
+    );
+    expect(answers.map((r) => `${r.status} ${String(r.json.error ?? r.json.state)}`)).toEqual(
+      Array.from({ length: 6 }, () => '200 active'),
+    );
+    const [n] = await b.query<{ n: number | string }>('SELECT COUNT(*) AS n FROM {db}.peers WHERE name = ?', [
+      'dup_accept',
+    ]);
+    expect(Number(n.n)).toBe(1);
+    const peer = await peerRow(b, 'dup_accept');
+    await adminOk(b, 'DELETE', `/federation/peers/${peer!.id}?local_only=true`, undefined, 204);
+    // A holds B's request as pending (it never accepted it itself): gone too, or A could ask B nothing more.
+    const onA = await waitUntil(() => incomingByName(a, 'dup_accept'), { what: "B's request on A" });
+    await adminOk(a, 'POST', `/federation/incoming-requests/${onA.id}/decline`, { local_only: true }, 204);
+  });
+
   it("an accept naming a partner agreement key B no longer knows is 409 FED_AGREEMENT_KEY_UNKNOWN (the wire's FED_UNKNOWN_KEY is 401)", async () => {
     const body = requestBody('gone_kid');
     expect((await send({ method: 'POST', path: '/federation/v2/peering-requests', body })).status).toBe(201);
