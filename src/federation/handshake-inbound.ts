@@ -261,8 +261,7 @@ export class InboundHandshake {
   async v2Accept(requestId: string, body: V2AcceptBody, sender: string): Promise<Answer> {
     const req = await this.deps.peerings.findOutgoing(requestId);
     if (!req || req.partnerServerName !== sender || req.dialect !== 'v2') {
-      const peer = await this.deps.peerings.findPeer({ requestId });
-      if (peer && peer.partnerServerName === sender)
+      if (await this.acceptedAlready(requestId, sender))
         return { outcome: 'ok', body: { request_id: requestId, state: 'active' } };
       throw new AppError('FED_UNKNOWN_REQUEST', `no pending request ${requestId} to ${sender}`);
     }
@@ -304,6 +303,12 @@ export class InboundHandshake {
     return { outcome: 'ok', body: { request_id: requestId, state: 'active' } };
   }
 
+  /** Whether the partner's accept of this request was stored already (a repeat, or a copy that raced it). */
+  private async acceptedAlready(requestId: string, sender: string | null, tx?: StoreTx): Promise<boolean> {
+    const peer = await this.deps.peerings.findPeer({ requestId }, tx);
+    return peer !== null && peer.partnerServerName === sender;
+  }
+
   private async completeOutgoing(
     outgoingId: string,
     peer: ReturnType<PeeringRecords['newPeer']>,
@@ -313,8 +318,7 @@ export class InboundHandshake {
       if (!gone) {
         // A copy of the same accept that came at the same moment (the partner's resend racing its first send)
         // stored the peer meanwhile: this copy gets the same answer, and nothing is written twice.
-        const done = await this.deps.peerings.findPeer({ requestId: peer.requestId, role: 'requester' }, tx);
-        if (done && done.partnerServerName === peer.partnerServerName) return false;
+        if (await this.acceptedAlready(peer.requestId, peer.partnerServerName, tx)) return false;
         throw new AppError('FED_STATE_CONFLICT', `request ${outgoingId} changed meanwhile`);
       }
       const clash = await this.deps.peerings.findPeerHolding(peer, tx);

@@ -23,6 +23,7 @@ import type {
   StoreTx,
   Transactions,
 } from '../../../src/federation/ports';
+import { peerSummary } from '../../../src/federation/views';
 import type {
   IncomingRequest,
   LocalKey,
@@ -151,12 +152,7 @@ class MemoryPeeringStore implements PeeringStore {
       .map(copy);
   }
   async listPeerSummaries() {
-    return [...this.t.peers.values()]
-      .sort(byCreated((p) => p.id))
-      .map(({ secret: _s, previousSecret, nextSecret: _n, ...rest }) => ({
-        ...copy(rest as Peer),
-        hasPreviousSecret: previousSecret !== null,
-      }));
+    return [...this.t.peers.values()].sort(byCreated((p) => p.id)).map((p) => peerSummary(copy(p)));
   }
   async listPeerMapRows() {
     return [...this.t.peers.values()].map(
